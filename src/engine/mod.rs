@@ -1,0 +1,347 @@
+//! The engine: one worker thread owns llama.cpp; everything else talks to it
+//! through [`EngineHandle`] (commands in, [`Event`]s out).
+
+pub mod probs;
+pub mod sampler;
+pub mod session;
+pub mod template;
+pub mod text;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+
+use serde::Serialize;
+
+pub use sampler::SamplingParams;
+
+/// Identifies one request; every event names the request it answers.
+pub type RequestId = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+        }
+    }
+}
+
+/// How a model is loaded: context size, threads, GPU offload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSettings {
+    pub n_ctx: u32,
+    /// 0 = physical cores.
+    pub threads: u32,
+    pub gpu_layers: u32,
+    pub n_batch: u32,
+}
+
+impl Default for LoadSettings {
+    fn default() -> Self {
+        Self {
+            n_ctx: 4096,
+            threads: 0,
+            gpu_layers: 0,
+            n_batch: 512,
+        }
+    }
+}
+
+/// One generation request: the whole conversation so far; the worker reuses
+/// whatever prefix of it is already in the KV cache.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    pub messages: Vec<ChatMessage>,
+    /// Skip the chat template: the messages' contents are concatenated as plain text.
+    pub raw: bool,
+    pub sampling: SamplingParams,
+    pub max_tokens: u32,
+    /// Number of candidates reported per token.
+    pub top_k_inspect: usize,
+}
+
+#[derive(Debug)]
+pub enum Command {
+    Load {
+        request: RequestId,
+        path: PathBuf,
+        settings: LoadSettings,
+    },
+    Generate {
+        request: RequestId,
+        req: GenerateRequest,
+    },
+    Shutdown,
+}
+
+/// How the prompt is built from the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatMode {
+    /// The GGUF's own `tokenizer.chat_template`, rendered with minijinja.
+    Template,
+    /// llama.cpp's built-in template matching (the Jinja template failed to render).
+    Builtin,
+    /// No template: plain completion.
+    Plain,
+}
+
+impl ChatMode {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ChatMode::Template => "chat (model's template)",
+            ChatMode::Builtin => "chat (llama.cpp built-in template)",
+            ChatMode::Plain => "plain completion (no chat template)",
+        }
+    }
+}
+
+/// A candidate for the next token.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub id: i32,
+    /// Readable rendering of this token alone (escaped; partial UTF-8 as `<0xE4>`).
+    pub text: String,
+    /// Probability under the model (softmax of raw logits).
+    pub p: f32,
+    /// Probability under the distribution the sampler drew from (0 if cut off).
+    pub p_sampled: f32,
+    pub logit: f32,
+}
+
+/// One generated token with what the model considered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenStep {
+    pub index: usize,
+    pub id: i32,
+    pub bytes: Vec<u8>,
+    /// Text this token completes in the reply after UTF-8 assembly (may be empty
+    /// when the token ends inside a multi-byte character).
+    pub text: String,
+    /// This token alone, readable (see [`Candidate::text`]).
+    pub piece: String,
+    pub p: f32,
+    pub p_sampled: f32,
+    pub logit: f32,
+    /// Entropy of the model's distribution, in bits.
+    pub entropy: f32,
+    /// log-sum-exp of the raw logits: with `logit` this recovers any probability.
+    pub lse: f32,
+    pub top: Vec<Candidate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    Eog,
+    MaxTokens,
+    Cancelled,
+    ContextFull,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Eog => "eog",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::Cancelled => "cancelled",
+            StopReason::ContextFull => "context_full",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    pub stop: StopReason,
+    /// Prompt tokens in total (evaluated + reused).
+    pub n_prompt: usize,
+    pub n_prompt_evaluated: usize,
+    pub n_prompt_reused: usize,
+    pub n_generated: usize,
+    pub ttft_ms: f64,
+    pub prompt_tps: f64,
+    pub gen_tps: f64,
+    /// Oldest turns dropped because the conversation outgrew the context.
+    pub dropped_messages: usize,
+    pub ctx_used: usize,
+    pub ctx_size: usize,
+    /// Mean time spent computing the inspector (top-k, entropy, p_sampled) per token.
+    pub inspector_us_per_token: f64,
+}
+
+/// What a loaded model is, for the status bar and `info`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    pub name: String,
+    pub arch: String,
+    pub n_params: u64,
+    pub file_size: u64,
+    pub quant: String,
+    pub n_layer: u32,
+    pub n_ctx_train: u32,
+    pub n_ctx: u32,
+    pub n_vocab: u32,
+    pub chat_mode: ChatMode,
+    /// "CPU", or the GPU backend when layers are offloaded.
+    pub backend: String,
+    pub gpu_layers: u32,
+    pub threads: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    LoadProgress {
+        request: RequestId,
+        fraction: f32,
+    },
+    Loaded {
+        request: RequestId,
+        info: Box<ModelInfo>,
+    },
+    /// The prompt is built and tokenized; prefill starts.
+    Started {
+        request: RequestId,
+        mode: ChatMode,
+        n_prompt: usize,
+        n_reused: usize,
+        dropped_messages: usize,
+    },
+    PrefillProgress {
+        request: RequestId,
+        done: usize,
+        total: usize,
+    },
+    Token {
+        request: RequestId,
+        step: Box<TokenStep>,
+    },
+    Done {
+        request: RequestId,
+        stats: Stats,
+    },
+    Failed {
+        request: RequestId,
+        error: String,
+    },
+}
+
+impl Event {
+    pub fn request(&self) -> RequestId {
+        match self {
+            Event::LoadProgress { request, .. }
+            | Event::Loaded { request, .. }
+            | Event::Started { request, .. }
+            | Event::PrefillProgress { request, .. }
+            | Event::Token { request, .. }
+            | Event::Done { request, .. }
+            | Event::Failed { request, .. } => *request,
+        }
+    }
+
+    /// True for the one event that ends a request.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Event::Loaded { .. } | Event::Done { .. } | Event::Failed { .. }
+        )
+    }
+}
+
+/// The rest of the program's handle on the engine worker.
+pub struct EngineHandle {
+    commands: Sender<Command>,
+    cancelled_upto: Arc<AtomicU64>,
+    next_request: RequestId,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EngineHandle {
+    /// Starts the worker; its events go to `events` wrapped by `wrap` (so the
+    /// TUI can merge them into its own message channel).
+    pub fn spawn<M: Send + 'static>(
+        events: Sender<M>,
+        wrap: impl Fn(Event) -> M + Send + 'static,
+    ) -> Self {
+        let (tx, rx) = channel();
+        let cancelled_upto = Arc::new(AtomicU64::new(0));
+        let flag = cancelled_upto.clone();
+        let thread = std::thread::Builder::new()
+            .name("tokenscope-engine".into())
+            .spawn(move || worker::run(rx, flag, move |e| events.send(wrap(e)).is_ok()))
+            .expect("spawning the engine thread");
+        Self {
+            commands: tx,
+            cancelled_upto,
+            next_request: 1,
+            thread: Some(thread),
+        }
+    }
+
+    /// Convenience for headless use: a handle plus the receiver of its events.
+    pub fn spawn_with_receiver() -> (Self, Receiver<Event>) {
+        let (tx, rx) = channel();
+        (Self::spawn(tx, |e| e), rx)
+    }
+
+    fn next_id(&mut self) -> RequestId {
+        let id = self.next_request;
+        self.next_request += 1;
+        id
+    }
+
+    pub fn load(&mut self, path: PathBuf, settings: LoadSettings) -> RequestId {
+        let request = self.next_id();
+        let _ = self.commands.send(Command::Load {
+            request,
+            path,
+            settings,
+        });
+        request
+    }
+
+    pub fn generate(&mut self, req: GenerateRequest) -> RequestId {
+        let request = self.next_id();
+        let _ = self.commands.send(Command::Generate { request, req });
+        request
+    }
+
+    /// Cancels every request up to and including `request` (checked between
+    /// tokens and prefill chunks).
+    pub fn cancel(&self, request: RequestId) {
+        self.cancelled_upto.fetch_max(request, Ordering::SeqCst);
+    }
+
+    /// Asks the worker to stop and waits for it.
+    pub fn shutdown(&mut self) {
+        self.cancel(self.next_request);
+        let _ = self.commands.send(Command::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
