@@ -1,17 +1,657 @@
-//! The worker loop: the only owner of llama.cpp objects.
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+//! The worker loop: the only owner of llama.cpp objects (backend, model,
+//! context, sampler). Commands come in over a channel; events go out through `emit`.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
-use super::{Command, Event};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
-pub(super) fn run(rx: Receiver<Command>, _cancel: Arc<AtomicU64>, emit: impl Fn(Event) -> bool) {
-    while let Ok(cmd) = rx.recv() {
-        match cmd {
-            Command::Shutdown => break,
-            Command::Load { request, .. } | Command::Generate { request, .. } => {
-                emit(Event::Failed { request, error: "engine not implemented yet".into() });
+use super::probs::TopK;
+use super::session::{KvMirror, drop_oldest_turn};
+use super::template::{self, PromptPiece, TemplateTokens};
+use super::text::{Utf8Assembler, readable_piece};
+use super::{
+    Candidate, ChatMode, Command, Event, GenerateRequest, LoadSettings, ModelInfo, RequestId,
+    Stats, StopReason, TokenStep,
+};
+use crate::catalog;
+
+type Emit = Rc<dyn Fn(Event) -> bool>;
+
+/// llama.cpp's backend, initialised once per process (engines may come and go).
+fn backend() -> &'static LlamaBackend {
+    static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
+    BACKEND.get_or_init(|| {
+        // Before init, so that nothing of llama.cpp reaches stderr.
+        llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+        LlamaBackend::init().expect("llama.cpp backend initialises once")
+    })
+}
+
+/// Physical cores (llama.cpp gains nothing from hyper-threads), else logical ones.
+pub fn physical_cores() -> u32 {
+    let logical = std::thread::available_parallelism().map_or(4, |n| n.get() as u32);
+    let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return logical;
+    };
+    let mut cores = std::collections::HashSet::new();
+    let mut physical = "";
+    for line in info.lines() {
+        let (key, value) = line.split_once(':').unwrap_or((line, ""));
+        match key.trim() {
+            "physical id" => physical = value.trim(),
+            "core id" => {
+                cores.insert((physical.to_string(), value.trim().to_string()));
             }
+            _ => {}
+        }
+    }
+    if cores.is_empty() {
+        logical
+    } else {
+        (cores.len() as u32).min(logical)
+    }
+}
+
+struct Loaded {
+    model: LlamaModel,
+    info: ModelInfo,
+    settings: LoadSettings,
+    template: Option<String>,
+}
+
+pub(super) fn run(
+    rx: Receiver<Command>,
+    cancel: Arc<AtomicU64>,
+    emit: impl Fn(Event) -> bool + 'static,
+) {
+    let emit: Emit = Rc::new(emit);
+    let current = Rc::new(std::cell::Cell::new(0));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        serve(&rx, &cancel, &emit, &current)
+    }));
+    if let Err(panic) = result {
+        let msg = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        emit(Event::Failed {
+            request: current.get(),
+            error: format!("the engine crashed: {msg}"),
+        });
+    }
+}
+
+fn serve(
+    rx: &Receiver<Command>,
+    cancel: &AtomicU64,
+    emit: &Emit,
+    current: &std::cell::Cell<RequestId>,
+) {
+    let mut loaded: Option<Loaded> = None;
+    let mut next: Option<Command> = None;
+    loop {
+        let Some(cmd) = next.take().or_else(|| rx.recv().ok()) else {
+            return;
+        };
+        match cmd {
+            Command::Shutdown => return,
+            Command::Load {
+                request,
+                path,
+                settings,
+            } => {
+                current.set(request);
+                match load(&path, &settings, request, cancel, emit) {
+                    Ok(new) => {
+                        let info = Box::new(new.info.clone());
+                        // The old model goes only once the new one is usable.
+                        loaded = Some(new);
+                        emit(Event::Loaded { request, info });
+                    }
+                    Err(error) => {
+                        emit(Event::Failed { request, error });
+                    }
+                }
+            }
+            Command::Generate { request, req } => {
+                let Some(l) = loaded.as_ref() else {
+                    emit(Event::Failed {
+                        request,
+                        error: "no model is loaded: pick one first".into(),
+                    });
+                    continue;
+                };
+                let mut ctx = match new_context(l) {
+                    Ok(ctx) => ctx,
+                    Err(error) => {
+                        emit(Event::Failed { request, error });
+                        continue;
+                    }
+                };
+                let mut mirror = KvMirror::default();
+                let mut job = Some((request, req));
+                // Keep the context (and its KV cache) while generate requests follow.
+                while let Some((request, req)) = job.take() {
+                    current.set(request);
+                    let mut g = Generation {
+                        loaded: l,
+                        ctx: &mut ctx,
+                        mirror: &mut mirror,
+                        request,
+                        cancel,
+                        emit,
+                    };
+                    match g.generate(&req) {
+                        Ok(stats) => emit(Event::Done { request, stats }),
+                        Err(error) => emit(Event::Failed { request, error }),
+                    };
+                    match rx.recv() {
+                        Ok(Command::Generate { request, req }) => job = Some((request, req)),
+                        Ok(other) => next = Some(other),
+                        Err(_) => return,
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn load(
+    path: &Path,
+    settings: &LoadSettings,
+    request: RequestId,
+    cancel: &AtomicU64,
+    emit: &Emit,
+) -> Result<Loaded, String> {
+    // Check the file ourselves first: a corrupt GGUF makes llama.cpp abort the process.
+    let card = catalog::read_card(path).map_err(|e| e.to_string())?;
+    validate_settings(settings)?;
+    let backend = backend();
+    let progress_emit = emit.clone();
+    let mut last = -1i32;
+    let cancel_ptr = cancel as *const AtomicU64 as usize;
+    let params = LlamaModelParams::default()
+        .with_n_gpu_layers(settings.gpu_layers)
+        .with_progress_callback(move |f| {
+            let pct = (f * 100.0) as i32;
+            if pct != last {
+                last = pct;
+                progress_emit(Event::LoadProgress {
+                    request,
+                    fraction: f,
+                });
+            }
+            // SAFETY: the flag outlives the load call this callback runs inside.
+            let cancel = unsafe { &*(cancel_ptr as *const AtomicU64) };
+            cancel.load(Ordering::SeqCst) < request
+        });
+    let model = LlamaModel::load_from_file(backend, path, &params).map_err(|e| {
+        if cancel.load(Ordering::SeqCst) >= request {
+            "loading was cancelled".to_string()
+        } else {
+            format!(
+                "llama.cpp could not load {}: {e} (see the log file for details)",
+                path.display()
+            )
+        }
+    })?;
+    let template = model
+        .chat_template(None)
+        .ok()
+        .and_then(|t| t.to_string().ok());
+    let (backend_name, gpu_layers) = offload(backend, settings.gpu_layers, model.n_layer());
+    let threads = effective_threads(settings);
+    let mut info = ModelInfo {
+        path: path.to_owned(),
+        name: card.name.clone(),
+        arch: card.arch.clone(),
+        n_params: model.n_params(),
+        file_size: card.file_size,
+        quant: card.quant.clone(),
+        n_layer: model.n_layer(),
+        n_ctx_train: model.n_ctx_train(),
+        n_ctx: settings.n_ctx.min(model.n_ctx_train().max(64)),
+        n_vocab: model.n_vocab() as u32,
+        chat_mode: ChatMode::Plain,
+        backend: backend_name,
+        gpu_layers,
+        threads,
+    };
+    let mut l = Loaded {
+        model,
+        info: info.clone(),
+        settings: settings.clone(),
+        template,
+    };
+    info.chat_mode = probe_chat_mode(&l);
+    l.info = info;
+    Ok(l)
+}
+
+fn validate_settings(s: &LoadSettings) -> Result<(), String> {
+    if !(64..=1_048_576).contains(&s.n_ctx) {
+        return Err(format!(
+            "invalid context size {}: must be between 64 and 1048576",
+            s.n_ctx
+        ));
+    }
+    if !(1..=8192).contains(&s.n_batch) {
+        return Err(format!(
+            "invalid batch size {}: must be between 1 and 8192",
+            s.n_batch
+        ));
+    }
+    Ok(())
+}
+
+fn effective_threads(s: &LoadSettings) -> u32 {
+    if s.threads == 0 {
+        physical_cores()
+    } else {
+        s.threads
+    }
+}
+
+/// Which backend runs the model, and how many layers it holds.
+fn offload(backend: &LlamaBackend, requested: u32, n_layer: u32) -> (String, u32) {
+    if requested == 0 {
+        return ("CPU".into(), 0);
+    }
+    if !backend.supports_gpu_offload() {
+        return ("CPU (no GPU support in this build; --gpu-layers ignored)".into(), 0);
+    }
+    let gpu = llama_cpp_2::list_llama_ggml_backend_devices()
+        .into_iter()
+        .find(|d| d.backend != "CPU")
+        .map_or_else(|| "GPU".to_string(), |d| format!("{} ({})", d.backend, d.description));
+    // llama.cpp offloads the output layer too: n_layer + 1 is "everything".
+    (gpu, requested.min(n_layer + 1))
+}
+
+fn probe_chat_mode(l: &Loaded) -> ChatMode {
+    let probe = [super::ChatMessage::new(super::Role::User, "hi")];
+    build_pieces(l, &probe, false).0
+}
+
+fn template_tokens(model: &LlamaModel) -> TemplateTokens {
+    let piece = |t: LlamaToken| {
+        String::from_utf8_lossy(&model.vocab().token_to_piece(t, true, None)).into_owned()
+    };
+    TemplateTokens {
+        bos: piece(model.vocab().bos()),
+        eos: piece(model.vocab().eos()),
+    }
+}
+
+/// The prompt for `messages`: the model's Jinja template, else llama.cpp's
+/// built-in one, else plain completion.
+fn build_pieces(
+    l: &Loaded,
+    messages: &[super::ChatMessage],
+    raw: bool,
+) -> (ChatMode, Vec<PromptPiece>) {
+    if raw {
+        return (ChatMode::Plain, template::plain(messages));
+    }
+    let Some(tmpl) = l.template.as_deref() else {
+        return (ChatMode::Plain, template::plain(messages));
+    };
+    match template::render(tmpl, messages, &template_tokens(&l.model)) {
+        Ok(pieces) => (ChatMode::Template, pieces),
+        Err(e) => {
+            tracing::warn!("jinja chat template failed, trying llama.cpp's: {e}");
+            match builtin_template(l, messages) {
+                Some(pieces) => (ChatMode::Builtin, pieces),
+                None => (ChatMode::Plain, template::plain(messages)),
+            }
+        }
+    }
+}
+
+fn builtin_template(l: &Loaded, messages: &[super::ChatMessage]) -> Option<Vec<PromptPiece>> {
+    let tmpl = l.model.chat_template(None).ok()?;
+    let chat: Vec<LlamaChatMessage> = template::sentinel_messages(messages)
+        .into_iter()
+        .map(|(role, content)| LlamaChatMessage::new(role, content))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let rendered = l.model.apply_chat_template(&tmpl, &chat, true).ok()?;
+    template::split_sentinels(&rendered, messages).ok()
+}
+
+fn tokenize(model: &LlamaModel, pieces: &[PromptPiece]) -> Vec<LlamaToken> {
+    let vocab = model.vocab();
+    let bos_text = template_tokens(model).bos;
+    let starts_with_bos =
+        !bos_text.is_empty() && pieces.first().is_some_and(|p| p.special && p.text.starts_with(&bos_text));
+    let mut tokens = Vec::new();
+    if vocab.should_add_bos() && !starts_with_bos {
+        tokens.push(vocab.bos());
+    }
+    for p in pieces {
+        tokens.extend(vocab.tokenize(p.text.as_bytes(), false, p.special));
+    }
+    tokens
+}
+
+fn new_context(l: &Loaded) -> Result<LlamaContext<'_>, String> {
+    let threads = effective_threads(&l.settings) as i32;
+    let n_ctx = l.info.n_ctx;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(l.settings.n_batch)
+        .with_n_ubatch(l.settings.n_batch)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads);
+    l.model
+        .new_context(backend(), params)
+        .map_err(|e| format!("could not create a context of {n_ctx} tokens: {e} (try a smaller --ctx)"))
+}
+
+struct Generation<'a, 'm> {
+    loaded: &'a Loaded,
+    ctx: &'a mut LlamaContext<'m>,
+    mirror: &'a mut KvMirror,
+    request: RequestId,
+    cancel: &'a AtomicU64,
+    emit: &'a Emit,
+}
+
+/// Builds the sampler chain for `p`; llama.cpp's order: penalties, truncation, temperature, draw.
+fn sampler_chain(p: &super::SamplingParams, n_vocab: i32) -> LlamaSampler {
+    let mut chain = Vec::new();
+    if p.repeat_penalty != 1.0 {
+        chain.push(LlamaSampler::penalties(
+            n_vocab,
+            p.repeat_last_n as i32,
+            p.repeat_penalty,
+            0.0,
+            0.0,
+        ));
+    }
+    if p.is_greedy() {
+        chain.push(LlamaSampler::greedy());
+    } else {
+        if p.top_k > 0 {
+            chain.push(LlamaSampler::top_k(p.top_k as i32));
+        }
+        if p.top_p < 1.0 {
+            chain.push(LlamaSampler::top_p(p.top_p, 1));
+        }
+        if p.min_p > 0.0 {
+            chain.push(LlamaSampler::min_p(p.min_p, 1));
+        }
+        chain.push(LlamaSampler::temp(p.temperature));
+        chain.push(LlamaSampler::dist(p.seed));
+    }
+    LlamaSampler::chain_simple(chain)
+}
+
+/// Probability of `id` in the sampler's final candidates (0 when cut off).
+/// The array is in vocabulary order when nothing truncated it.
+fn p_in(arr: &[LlamaTokenData], id: i32) -> f32 {
+    if let Some(d) = arr.get(id as usize)
+        && d.id().0 == id
+    {
+        return d.p();
+    }
+    arr.iter().find(|d| d.id().0 == id).map_or(0.0, |d| d.p())
+}
+
+impl Generation<'_, '_> {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst) >= self.request
+    }
+
+    fn generate(&mut self, req: &GenerateRequest) -> Result<Stats, String> {
+        req.sampling.validate().map_err(|e| e.to_string())?;
+        let t_start = Instant::now();
+        let model = &self.loaded.model;
+        let n_ctx = self.ctx.n_ctx() as usize;
+        // Room for at least a short reply; drop the oldest turns until it fits.
+        let reserve = (req.max_tokens as usize).clamp(1, (n_ctx / 4).max(1));
+        let mut messages = req.messages.clone();
+        let mut dropped = 0;
+        let (mode, tokens) = loop {
+            let (mode, pieces) = build_pieces(self.loaded, &messages, req.raw);
+            let tokens = tokenize(model, &pieces);
+            if tokens.len() + reserve <= n_ctx {
+                break (mode, tokens);
+            }
+            match drop_oldest_turn(&mut messages) {
+                0 if tokens.len() < n_ctx => break (mode, tokens),
+                0 => {
+                    return Err(format!(
+                        "the prompt is {} tokens but the context holds {n_ctx}: shorten the message or start with a larger --ctx",
+                        tokens.len()
+                    ));
+                }
+                n => dropped += n,
+            }
+        };
+        if tokens.is_empty() {
+            return Err("the prompt is empty: type a message first".into());
+        }
+        let ids: Vec<i32> = tokens.iter().map(|t| t.0).collect();
+        let keep = self.mirror.reusable(&ids);
+        if keep < self.mirror.tokens.len() {
+            self.ctx
+                .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
+                .map_err(|e| e.to_string())?;
+            self.mirror.truncate(keep);
+        }
+        (self.emit)(Event::Started {
+            request: self.request,
+            mode,
+            n_prompt: tokens.len(),
+            n_reused: keep,
+            dropped_messages: dropped,
+        });
+
+        // Prefill in chunks of n_batch, checking for cancellation between chunks.
+        let t_prefill = Instant::now();
+        let n_batch = self.ctx.n_batch() as usize;
+        let mut batch = LlamaBatch::new(n_batch.max(1), 1);
+        let todo = &tokens[keep..];
+        let mut done = 0;
+        for chunk in todo.chunks(n_batch) {
+            if self.cancelled() {
+                return Ok(self.stats(StopReason::Cancelled, &tokens, keep, 0, t_start, None, None, dropped, 0.0));
+            }
+            batch.clear();
+            for (i, t) in chunk.iter().enumerate() {
+                let pos = (keep + done + i) as i32;
+                let last = done + i + 1 == todo.len();
+                batch.add(*t, pos, &[0], last).map_err(|e| e.to_string())?;
+            }
+            self.ctx.decode(&mut batch).map_err(|e| format!("prefill failed: {e}"))?;
+            done += chunk.len();
+            self.mirror.tokens.extend(chunk.iter().map(|t| t.0));
+            (self.emit)(Event::PrefillProgress {
+                request: self.request,
+                done,
+                total: todo.len(),
+            });
+        }
+        let prefill_s = t_prefill.elapsed().as_secs_f64();
+
+        let n_vocab = model.n_vocab();
+        let mut chain = sampler_chain(&req.sampling, n_vocab);
+        if req.sampling.repeat_penalty != 1.0 {
+            let window = tokens.len().saturating_sub(req.sampling.repeat_last_n as usize);
+            for t in &tokens[window..] {
+                chain.accept(*t);
+            }
+        }
+        let vocab = model.vocab();
+        let inspect = req.top_k_inspect > 0;
+        let mut topk = TopK::default();
+        let mut buf: Vec<LlamaTokenData> = Vec::with_capacity(n_vocab as usize);
+        let mut utf8 = Utf8Assembler::default();
+        let mut logits_idx = batch.n_tokens() - 1;
+        let t_gen = Instant::now();
+        let mut t_first: Option<f64> = None;
+        let mut inspector_s = 0.0;
+        let mut n_generated = 0usize;
+        let stop = loop {
+            if self.cancelled() {
+                break StopReason::Cancelled;
+            }
+            if n_generated >= req.max_tokens as usize {
+                break StopReason::MaxTokens;
+            }
+            let step = if inspect {
+                let logits = self.ctx.get_logits_ith(logits_idx);
+                let t0 = Instant::now();
+                let summary = topk.summarize(logits, req.top_k_inspect);
+                inspector_s += t0.elapsed().as_secs_f64();
+                buf.clear();
+                buf.extend(
+                    logits
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
+                );
+                let mut arr = LlamaTokenDataArray::new(std::mem::take(&mut buf), false);
+                arr.apply_sampler(&mut chain);
+                let token = arr
+                    .selected_token()
+                    .ok_or_else(|| "the sampler chose no token".to_string())?;
+                let t1 = Instant::now();
+                let greedy = req.sampling.is_greedy();
+                let ps = |id: i32| {
+                    if greedy {
+                        if id == token.0 { 1.0 } else { 0.0 }
+                    } else {
+                        p_in(&arr.data, id)
+                    }
+                };
+                let logit = logits[token.0 as usize];
+                let top = summary
+                    .top
+                    .iter()
+                    .map(|&(id, l)| Candidate {
+                        id,
+                        text: readable_piece(&vocab.token_to_piece(LlamaToken(id), true, None)),
+                        p: summary.prob(l),
+                        p_sampled: ps(id),
+                        logit: l,
+                    })
+                    .collect();
+                let p_sampled = ps(token.0);
+                inspector_s += t1.elapsed().as_secs_f64();
+                buf = arr.data;
+                chain.accept(token);
+                (token, summary.prob(logit), p_sampled, logit, summary.entropy_bits, summary.lse, top)
+            } else {
+                // Inspector off: llama.cpp's own sample (it accepts the token itself).
+                let token = chain.sample(self.ctx, logits_idx);
+                let nan = f32::NAN;
+                (token, nan, nan, nan, nan, nan, Vec::new())
+            };
+            let (token, p, p_sampled, logit, entropy, lse, top) = step;
+            let eog = vocab.is_eog(token);
+            let bytes = vocab.token_to_piece(token, !eog && vocab.is_control(token), None);
+            let text = if eog { String::new() } else { utf8.push(&bytes) };
+            let piece_bytes = if eog { vocab.token_to_piece(token, true, None) } else { bytes.clone() };
+            let step = TokenStep {
+                index: n_generated,
+                id: token.0,
+                piece: readable_piece(&piece_bytes),
+                bytes: if eog { piece_bytes } else { bytes },
+                text,
+                p,
+                p_sampled,
+                logit,
+                entropy,
+                lse,
+                top,
+            };
+            n_generated += 1;
+            if t_first.is_none() {
+                t_first = Some(t_start.elapsed().as_secs_f64());
+            }
+            (self.emit)(Event::Token {
+                request: self.request,
+                step: Box::new(step),
+            });
+            if eog {
+                break StopReason::Eog;
+            }
+            if self.mirror.tokens.len() >= n_ctx {
+                break StopReason::ContextFull;
+            }
+            batch.clear();
+            batch
+                .add(token, self.mirror.tokens.len() as i32, &[0], true)
+                .map_err(|e| e.to_string())?;
+            self.ctx.decode(&mut batch).map_err(|e| format!("decode failed: {e}"))?;
+            self.mirror.tokens.push(token.0);
+            logits_idx = 0;
+        };
+        let gen_s = t_gen.elapsed().as_secs_f64();
+        Ok(self.stats(
+            stop,
+            &tokens,
+            keep,
+            n_generated,
+            t_start,
+            t_first,
+            Some((prefill_s, gen_s)),
+            dropped,
+            inspector_s,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn stats(
+        &self,
+        stop: StopReason,
+        tokens: &[LlamaToken],
+        keep: usize,
+        n_generated: usize,
+        t_start: Instant,
+        t_first: Option<f64>,
+        times: Option<(f64, f64)>,
+        dropped: usize,
+        inspector_s: f64,
+    ) -> Stats {
+        let evaluated = tokens.len() - keep;
+        let (prefill_s, gen_s) = times.unwrap_or((0.0, 0.0));
+        let rate = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+        Stats {
+            stop,
+            n_prompt: tokens.len(),
+            n_prompt_evaluated: evaluated,
+            n_prompt_reused: keep,
+            n_generated,
+            ttft_ms: t_first.unwrap_or_else(|| t_start.elapsed().as_secs_f64()) * 1000.0,
+            prompt_tps: rate(evaluated, prefill_s),
+            gen_tps: rate(n_generated, gen_s),
+            dropped_messages: dropped,
+            ctx_used: self.mirror.tokens.len(),
+            ctx_size: self.ctx.n_ctx() as usize,
+            inspector_us_per_token: if n_generated > 0 {
+                inspector_s * 1e6 / n_generated as f64
+            } else {
+                0.0
+            },
         }
     }
 }

@@ -1,0 +1,242 @@
+//! `run` and `bench`: the engine driven from the command line, output as
+//! aligned text or JSONL.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+
+use serde_json::json;
+use thiserror::Error;
+
+use crate::config::Config;
+use crate::engine::{
+    ChatMessage, EngineHandle, Event, GenerateRequest, ModelInfo, RequestId, Role, Stats,
+    TokenStep,
+};
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Engine(String),
+    #[error("the engine stopped unexpectedly")]
+    Disconnected,
+    #[error("writing output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Waits for the final event of `request`, passing every event of it to `on_event`.
+pub fn wait_for(
+    rx: &Receiver<Event>,
+    request: RequestId,
+    mut on_event: impl FnMut(&Event) -> Result<(), RunError>,
+) -> Result<Event, RunError> {
+    loop {
+        let event = rx.recv().map_err(|_| RunError::Disconnected)?;
+        if event.request() != request {
+            continue;
+        }
+        if event.is_final() {
+            if let Event::Failed { error, .. } = event {
+                return Err(RunError::Engine(error));
+            }
+            return Ok(event);
+        }
+        on_event(&event)?;
+    }
+}
+
+/// Loads `path` and returns the engine ready to generate.
+pub fn start_engine(
+    path: PathBuf,
+    config: &Config,
+) -> Result<(EngineHandle, Receiver<Event>, ModelInfo), RunError> {
+    let (mut engine, rx) = EngineHandle::spawn_with_receiver();
+    let id = engine.load(path, config.load_settings());
+    match wait_for(&rx, id, |_| Ok(()))? {
+        Event::Loaded { info, .. } => Ok((engine, rx, *info)),
+        _ => Err(RunError::Disconnected),
+    }
+}
+
+pub fn messages_for(config: &Config, prompt: &str) -> Vec<ChatMessage> {
+    let mut messages = Vec::new();
+    if !config.system_prompt.is_empty() {
+        messages.push(ChatMessage::new(Role::System, config.system_prompt.clone()));
+    }
+    messages.push(ChatMessage::new(Role::User, prompt));
+    messages
+}
+
+pub fn request_for(config: &Config, messages: Vec<ChatMessage>, raw: bool) -> GenerateRequest {
+    GenerateRequest {
+        messages,
+        raw,
+        sampling: config.sampling.clone(),
+        max_tokens: config.max_tokens,
+        top_k_inspect: config.inspector_top_k,
+    }
+}
+
+/// `tokenscope run`: one reply, streamed, then the per-token table (text) or
+/// one JSON object per token and a final `done` line (jsonl).
+pub fn run(
+    path: PathBuf,
+    config: &Config,
+    prompt: &str,
+    raw: bool,
+    jsonl: bool,
+    out: &mut impl Write,
+) -> Result<Stats, RunError> {
+    let (mut engine, rx, info) = start_engine(path, config)?;
+    let id = engine.generate(request_for(config, messages_for(config, prompt), raw));
+    let mut steps = Vec::new();
+    let mut mode_line = None;
+    let done = wait_for(&rx, id, |event| {
+        match event {
+            Event::Started { mode, .. } => mode_line = Some(mode.describe()),
+            Event::Token { step, .. } => {
+                if jsonl {
+                    writeln!(out, "{}", token_json(step))?;
+                } else {
+                    write!(out, "{}", crate::engine::text::sanitize(&step.text))?;
+                    out.flush()?;
+                }
+                steps.push((**step).clone());
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    let Event::Done { stats, .. } = done else {
+        return Err(RunError::Disconnected);
+    };
+    if jsonl {
+        writeln!(out, "{}", done_json(&stats))?;
+    } else {
+        writeln!(out)?;
+        writeln!(out)?;
+        write!(out, "{}", token_table(&steps))?;
+        writeln!(
+            out,
+            "\n{} · {} · {} · {}",
+            info.name,
+            info.quant,
+            mode_line.unwrap_or(info.chat_mode.describe()),
+            info.backend
+        )?;
+        writeln!(out, "{}", stats_line(&stats))?;
+    }
+    Ok(stats)
+}
+
+pub fn token_json(step: &TokenStep) -> serde_json::Value {
+    json!({
+        "type": "token",
+        "index": step.index,
+        "id": step.id,
+        "text": step.text,
+        "piece": step.piece,
+        "bytes": step.bytes,
+        "p": step.p,
+        "p_sampled": step.p_sampled,
+        "logit": step.logit,
+        "entropy": step.entropy,
+        "top": step.top.iter().map(|c| json!({
+            "id": c.id, "text": c.text, "p": c.p, "p_sampled": c.p_sampled, "logit": c.logit,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn done_json(s: &Stats) -> serde_json::Value {
+    json!({
+        "type": "done",
+        "stop": s.stop.as_str(),
+        "n_prompt": s.n_prompt,
+        "n_prompt_evaluated": s.n_prompt_evaluated,
+        "n_prompt_reused": s.n_prompt_reused,
+        "n_generated": s.n_generated,
+        "ttft_ms": s.ttft_ms,
+        "prompt_tps": s.prompt_tps,
+        "gen_tps": s.gen_tps,
+        "dropped_messages": s.dropped_messages,
+        "ctx_used": s.ctx_used,
+        "ctx_size": s.ctx_size,
+        "inspector_us_per_token": s.inspector_us_per_token,
+    })
+}
+
+pub fn stats_line(s: &Stats) -> String {
+    let mut line = format!(
+        "stop: {} · prompt {} tokens ({} evaluated, {} reused from cache) · {} generated · TTFT {:.0} ms · prompt {:.1} tok/s · generation {:.1} tok/s · context {}/{}",
+        s.stop.as_str(),
+        s.n_prompt,
+        s.n_prompt_evaluated,
+        s.n_prompt_reused,
+        s.n_generated,
+        s.ttft_ms,
+        s.prompt_tps,
+        s.gen_tps,
+        s.ctx_used,
+        s.ctx_size
+    );
+    if s.dropped_messages > 0 {
+        line += &format!(
+            " · {} oldest messages dropped to fit the context",
+            s.dropped_messages
+        );
+    }
+    line
+}
+
+const BAR: usize = 24;
+
+/// A bar of `BAR` cells with eighth-block precision.
+pub fn bar(p: f32) -> String {
+    let eighths = (p.clamp(0.0, 1.0) * (BAR * 8) as f32).round() as usize;
+    let mut s = "█".repeat(eighths / 8);
+    if eighths % 8 > 0 {
+        s.push([' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'][eighths % 8]);
+    }
+    let width = s.chars().count();
+    s + &"·".repeat(BAR - width)
+}
+
+/// The readable per-token table of `run`'s text output.
+pub fn token_table(steps: &[TokenStep]) -> String {
+    let mut out = String::new();
+    for s in steps {
+        out += &format!(
+            "#{:<4} {:<18} p {:>6.2}%  sampled {:>6.2}%  entropy {:.2} bits\n",
+            s.index,
+            format!("{:?}", s.piece),
+            s.p * 100.0,
+            s.p_sampled * 100.0,
+            s.entropy
+        );
+        for c in &s.top {
+            let mark = if c.id == s.id { "◀ chosen" } else { "" };
+            out += &format!(
+                "      {} {:>6.2}%  {:<18} {}\n",
+                bar(c.p),
+                c.p * 100.0,
+                format!("{:?}", c.text),
+                mark
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_scale_with_probability() {
+        assert_eq!(bar(0.0), "·".repeat(BAR));
+        assert_eq!(bar(1.0), "█".repeat(BAR));
+        assert_eq!(bar(0.5).chars().filter(|&c| c == '█').count(), BAR / 2);
+        assert_eq!(bar(0.5).chars().count(), BAR);
+        assert_eq!(bar(1.0 / 192.0).chars().next(), Some('▏'));
+    }
+}

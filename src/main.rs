@@ -1,0 +1,170 @@
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+use tokenscope::catalog::{self, ModelCard};
+use tokenscope::cli::{Cli, Cmd, Format, GenFlags};
+use tokenscope::config::Config;
+use tokenscope::paths::Paths;
+use tokenscope::{bench, demo, headless, listing, tui};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs (ours and llama.cpp's) go to a file, never to the terminal.
+fn init_logging(paths: &Paths) {
+    let _ = std::fs::create_dir_all(&paths.log_dir);
+    let file = paths.log_dir.join("tokenscope.log");
+    if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(&file) {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENSCOPE_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
+            .try_init();
+    }
+}
+
+/// Config from file < environment < flags, validated.
+fn load_config(paths: &Paths, cli: &Cli, flags: &GenFlags) -> Result<Config> {
+    let path = cli.global.config.clone().unwrap_or_else(|| paths.config_file.clone());
+    if cli.global.config.is_some() && !path.exists() {
+        bail!("config file {} does not exist (see config.example.toml)", path.display());
+    }
+    let mut config = Config::load(&path)?;
+    config.apply_env(|k| std::env::var(k).ok());
+    if let Some(d) = &cli.global.models_dir {
+        config.models_dir = Some(d.clone());
+    }
+    flags.apply(&mut config);
+    config.validate("command line")?;
+    Ok(config)
+}
+
+fn model_dirs(paths: &Paths, config: &Config) -> Vec<PathBuf> {
+    paths.model_dirs(config.models_dir.as_deref())
+}
+
+/// The named model, else the configured one, else the first demo model found.
+fn pick_model(config: &Config, dirs: &[PathBuf]) -> Result<Option<ModelCard>> {
+    if let Some(name) = &config.default_model {
+        return Ok(Some(catalog::resolve(name, dirs)?));
+    }
+    let cards: Vec<ModelCard> = catalog::discover(dirs).into_iter().flatten().collect();
+    let demo = demo::DEMOS
+        .iter()
+        .find_map(|d| cards.iter().find(|c| c.file_name == d.file_name));
+    Ok(demo.or(cards.first()).cloned())
+}
+
+fn require_model(config: &Config, dirs: &[PathBuf]) -> Result<ModelCard> {
+    pick_model(config, dirs)?.with_context(|| {
+        format!(
+            "no model found in {}: pass --model PATH, or run `tokenscope fetch-demos` to get the demo models",
+            dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+fn real_main(cli: Cli) -> Result<()> {
+    let paths = Paths::resolve();
+    init_logging(&paths);
+    let stdout = std::io::stdout();
+    match &cli.command {
+        None => {
+            let config = load_config(&paths, &cli, &cli.gen_flags)?;
+            let dirs = model_dirs(&paths, &config);
+            let initial = pick_model(&config, &dirs)?.map(|c| c.path);
+            tui::run(tui::TuiOptions {
+                config,
+                initial_model: initial,
+                model_dirs: dirs,
+                raw: cli.gen_flags.raw,
+            })
+        }
+        Some(Cmd::Run {
+            prompt,
+            format,
+            gen_flags,
+        }) => {
+            let config = load_config(&paths, &cli, gen_flags)?;
+            let card = require_model(&config, &model_dirs(&paths, &config))?;
+            let mut out = stdout.lock();
+            headless::run(card.path, &config, prompt, gen_flags.raw, *format == Format::Jsonl, &mut out)?;
+            Ok(())
+        }
+        Some(Cmd::Models { format }) => {
+            let config = load_config(&paths, &cli, &GenFlags::default())?;
+            let dirs = model_dirs(&paths, &config);
+            let cards = catalog::discover(&dirs);
+            let mut out = stdout.lock();
+            if *format == Format::Jsonl {
+                for c in cards.iter().flatten() {
+                    writeln!(out, "{}", serde_json::to_string(c)?)?;
+                }
+            } else if cards.is_empty() {
+                writeln!(
+                    out,
+                    "No models in {}. Run `tokenscope fetch-demos` to get the demo models.",
+                    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                )?;
+            } else {
+                write!(out, "{}", listing::models_table(&cards))?;
+            }
+            Ok(())
+        }
+        Some(Cmd::Info { model }) => {
+            let config = load_config(&paths, &cli, &GenFlags::default())?;
+            let card = catalog::resolve(model, &model_dirs(&paths, &config))?;
+            write!(stdout.lock(), "{}", listing::info_text(&card))?;
+            Ok(())
+        }
+        Some(Cmd::Bench {
+            tokens,
+            runs,
+            gen_flags,
+        }) => {
+            let config = load_config(&paths, &cli, gen_flags)?;
+            let dirs = model_dirs(&paths, &config);
+            let models = match &config.default_model {
+                Some(name) => vec![catalog::resolve(name, &dirs)?],
+                None => {
+                    let cards: Vec<ModelCard> = catalog::discover(&dirs).into_iter().flatten().collect();
+                    if cards.is_empty() {
+                        bail!("no models to benchmark: run `tokenscope fetch-demos` first");
+                    }
+                    cards
+                }
+            };
+            bench::run(&models, &config, *tokens, *runs, &mut stdout.lock())
+        }
+        Some(Cmd::FetchDemos) => {
+            let fetched = demo::fetch_demos(&paths.models_dir, |line| eprintln!("{line}"))?;
+            for p in fetched {
+                println!("{}", p.display());
+            }
+            Ok(())
+        }
+        Some(Cmd::Paths) => {
+            let config = load_config(&paths, &cli, &GenFlags::default())?;
+            println!("config file: {}", paths.config_file.display());
+            for d in model_dirs(&paths, &config) {
+                println!("models:      {}", d.display());
+            }
+            println!("logs:        {}", paths.log_dir.join("tokenscope.log").display());
+            Ok(())
+        }
+    }
+}
