@@ -32,6 +32,29 @@ fn generate(
     }
 }
 
+/// The inspector's pure math alone (log-sum-exp, entropy, top-k) on random
+/// logits of a vocabulary of `n_vocab` tokens: mean µs per token.
+pub fn inspector_micro(n_vocab: usize, k: usize, iterations: u32) -> f64 {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let logits: Vec<f32> = (0..n_vocab)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 20_000) as f32 / 1000.0 - 10.0
+        })
+        .collect();
+    let mut topk = crate::engine::probs::TopK::default();
+    let start = std::time::Instant::now();
+    let mut sink = 0.0f32;
+    for _ in 0..iterations {
+        let s = topk.summarize(std::hint::black_box(&logits), k);
+        sink += s.lse;
+    }
+    std::hint::black_box(sink);
+    start.elapsed().as_secs_f64() * 1e6 / iterations as f64
+}
+
 pub fn run(models: &[ModelCard], config: &Config, tokens: u32, runs: u32, out: &mut impl Write) -> Result<()> {
     let mut config = config.clone();
     config.max_tokens = tokens;
@@ -48,6 +71,14 @@ pub fn run(models: &[ModelCard], config: &Config, tokens: u32, runs: u32, out: &
         "{:<34} {:>9} {:>12} {:>12} {:>13} {:>10}",
         "model", "prompt/s", "gen/s insp.", "gen/s off", "inspector µs", "overhead"
     )?;
+    for n in [49_152usize, 262_144] {
+        writeln!(
+            out,
+            "inspector math alone, {n} logits, top {}: {:.1} µs per token",
+            config.inspector_top_k,
+            inspector_micro(n, config.inspector_top_k, 300)
+        )?;
+    }
     for card in models {
         let (mut engine, rx, info) = start_engine(card.path.clone(), &config)?;
         let k = config.inspector_top_k.max(1);

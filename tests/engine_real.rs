@@ -128,21 +128,26 @@ fn conversation_longer_than_the_context_drops_oldest_turns() {
 
 #[test]
 fn generation_stops_cleanly_when_the_context_is_full() {
-    let mut e = engine(GEMMA, config_with(64));
+    let mut e = engine(GEMMA, config_with(256));
+    assert_eq!(e.info.n_ctx, 256);
     let r = e
         .generate(user("1, 2, 3, 4, 5, 6, 7, 8,"), true, SamplingParams::greedy(), 500)
         .unwrap();
     assert_eq!(r.stats.stop, StopReason::ContextFull, "{:?}", r.stats);
-    assert_eq!(r.stats.ctx_used, 64);
+    assert_eq!(r.stats.ctx_used, 256);
+    assert_eq!(r.stats.ctx_size, 256);
 }
 
 #[test]
 fn prompt_longer_than_the_context_is_a_clear_error() {
-    let mut e = engine(GEMMA, config_with(64));
+    let mut e = engine(GEMMA, config_with(256));
     let err = e
-        .generate(user(&"word ".repeat(200)), true, SamplingParams::greedy(), 4)
+        .generate(user(&"word ".repeat(400)), true, SamplingParams::greedy(), 4)
         .unwrap_err();
-    assert!(err.contains("context holds 64") && err.contains("--ctx"), "{err}");
+    assert!(err.contains("context holds 256") && err.contains("--ctx"), "{err}");
+    // The engine stays usable afterwards.
+    let ok = e.generate(user("Hello"), true, SamplingParams::greedy(), 2).unwrap();
+    assert_eq!(ok.steps.len(), 2);
 }
 
 #[test]

@@ -37,13 +37,18 @@ impl TopK {
         let k = k.min(logits.len());
         self.heap.clear();
         let mut max = f32::NEG_INFINITY;
+        // Worst logit kept once the heap is full: most tokens fail this one compare.
+        let mut threshold = f32::NEG_INFINITY;
         for (i, &l) in logits.iter().enumerate() {
-            if l.is_nan() {
-                continue;
+            if l > max {
+                max = l;
             }
-            max = max.max(l);
-            if k > 0 {
+            // Ids rise as we scan, so an equal logit never outranks a kept one.
+            if (l > threshold || self.heap.len() < k) && k > 0 && !l.is_nan() {
                 self.offer((i as i32, l), k);
+                if self.heap.len() == k {
+                    threshold = self.heap[0].1;
+                }
             }
         }
         let (lse, entropy_nats) = if max.is_finite() {

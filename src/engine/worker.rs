@@ -241,6 +241,10 @@ fn load(
     };
     info.chat_mode = probe_chat_mode(&l);
     l.info = info;
+    // Create a context once now: a size that does not fit fails here, at load,
+    // and llama.cpp may round the size up, which the status bar should show.
+    let n_ctx = new_context(&l)?.n_ctx();
+    l.info.n_ctx = n_ctx;
     Ok(l)
 }
 

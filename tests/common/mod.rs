@@ -54,6 +54,7 @@ pub fn engine(file: &str, config: Config) -> Engine {
     }
 }
 
+#[derive(Debug)]
 pub struct Reply {
     pub steps: Vec<TokenStep>,
     pub stats: Stats,
