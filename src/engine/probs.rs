@@ -37,17 +37,25 @@ impl TopK {
         let k = k.min(logits.len());
         self.heap.clear();
         let mut max = f32::NEG_INFINITY;
-        // Worst logit kept once the heap is full: most tokens fail this one compare.
+        // Worst logit kept once the heap is full: whole blocks whose maximum does
+        // not beat it are skipped after one vectorized max.
         let mut threshold = f32::NEG_INFINITY;
-        for (i, &l) in logits.iter().enumerate() {
-            if l > max {
-                max = l;
+        const BLOCK: usize = 64;
+        for (b, block) in logits.chunks(BLOCK).enumerate() {
+            let block_max = lane_max(block);
+            if block_max > max {
+                max = block_max;
             }
-            // Ids rise as we scan, so an equal logit never outranks a kept one.
-            if (l > threshold || self.heap.len() < k) && k > 0 && !l.is_nan() {
-                self.offer((i as i32, l), k);
-                if self.heap.len() == k {
-                    threshold = self.heap[0].1;
+            if k == 0 || (block_max <= threshold && self.heap.len() == k) {
+                continue;
+            }
+            for (j, &l) in block.iter().enumerate() {
+                // Ids rise as we scan, so an equal logit never outranks a kept one.
+                if (l > threshold || self.heap.len() < k) && !l.is_nan() {
+                    self.offer(((b * BLOCK + j) as i32, l), k);
+                    if self.heap.len() == k {
+                        threshold = self.heap[0].1;
+                    }
                 }
             }
         }
@@ -114,6 +122,26 @@ impl TopK {
     }
 }
 
+/// Maximum of a block, NaN ignored, in independent lanes so it vectorizes.
+#[inline(always)]
+fn lane_max(block: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut m = [f32::NEG_INFINITY; LANES];
+    let mut groups = block.chunks_exact(LANES);
+    for g in &mut groups {
+        for j in 0..LANES {
+            m[j] = if g[j] > m[j] { g[j] } else { m[j] };
+        }
+    }
+    let mut max = f32::NEG_INFINITY;
+    for &l in groups.remainder().iter().chain(m.iter()) {
+        if l > max {
+            max = l;
+        }
+    }
+    max
+}
+
 /// Σ e^x and Σ e^x·x over x = l - max, in f32 lanes per chunk, f64 across chunks.
 fn exp_sums(logits: &[f32], max: f32) -> (f64, f64) {
     const LANES: usize = 8;
@@ -143,19 +171,23 @@ fn exp_sums(logits: &[f32], max: f32) -> (f64, f64) {
     (sum, weighted)
 }
 
-/// e^x for x in [-100, 0], relative error below 2e-6; branch-free so it vectorizes.
+/// e^x for x in [-100, 0], relative error about 1e-6; float and bit operations
+/// only (no libm call, no saturating casts), so the loop over the vocabulary vectorizes.
 #[inline(always)]
 fn fast_exp(x: f32) -> f32 {
-    let t = (x * std::f32::consts::LOG2_E).max(-126.0);
-    let truncated = t as i32;
-    // floor for negative t without a libm call
-    let n = truncated - ((truncated as f32) > t) as i32;
-    let f = t - n as f32;
+    // Adding 1.5·2^23 rounds to an integer, which then sits in the low mantissa bits.
+    const MAGIC: f32 = 12_582_912.0;
+    let t = (x * std::f32::consts::LOG2_E).max(-125.0);
+    let r = t + MAGIC;
+    let n = r - MAGIC;
+    let f = t - n; // in [-0.5, 0.5]
     let p = 1.0
         + f * (0.693_147_2
             + f * (0.240_226_5
-                + f * (0.055_504_11 + f * (0.009_618_129 + f * (0.001_333_355_8 + f * (0.000_154_035_3 + f * 0.000_015_252_73))))));
-    p * f32::from_bits(((n + 127) as u32) << 23)
+                + f * (0.055_504_11
+                    + f * (0.009_618_129 + f * (0.001_333_355_8 + f * 0.000_154_035_3)))));
+    let n_bits = r.to_bits().wrapping_sub(MAGIC.to_bits()) as i32;
+    p * f32::from_bits(((n_bits + 127) as u32) << 23)
 }
 
 /// Convenience wrapper allocating its own scratch.
