@@ -449,6 +449,7 @@ impl Generation<'_, '_> {
                 n => dropped += n,
             }
         };
+        tracing::debug!(?mode, n = tokens.len(), ids = ?tokens.iter().map(|t| t.0).collect::<Vec<_>>(), "prompt");
         if tokens.is_empty() {
             return Err("the prompt is empty: type a message first".into());
         }

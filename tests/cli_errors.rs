@@ -1,0 +1,127 @@
+//! Every bad input gets one clear message on stderr and a non-zero exit:
+//! no panic, no abort, no core dump.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A private TOKENSCOPE_HOME whose models dir links the two demo models.
+fn home() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    for f in [common::SMOL, common::GEMMA] {
+        std::os::unix::fs::symlink(common::model(f), models.join(f)).unwrap();
+    }
+    dir
+}
+
+fn tokenscope(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tokenscope"))
+        .args(args)
+        .env("TOKENSCOPE_HOME", home)
+        .env("TOKENSCOPE_CONFIG", home.join("no-config.toml"))
+        .env_remove("TOKENSCOPE_MODEL")
+        .env_remove("TOKENSCOPE_MODELS_DIR")
+        .output()
+        .expect("binary runs")
+}
+
+/// Fails cleanly (exit code 1, not a signal) with a message containing all of `needles`.
+fn assert_clean_failure(out: &Output, needles: &[&str]) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "exit status {:?}, stderr: {stderr}", out.status);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "expected {n:?} in: {stderr}");
+    }
+    assert!(out.stdout.is_empty(), "nothing on stdout: {}", String::from_utf8_lossy(&out.stdout));
+    stderr
+}
+
+fn run_args<'a>(model: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["run", "--model", model, "--prompt", "hi", "--max-tokens", "2"];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn missing_file() {
+    let h = home();
+    let out = tokenscope(h.path(), &run_args("/nonexistent/model.gguf", &[]));
+    assert_clean_failure(&out, &["/nonexistent/model.gguf"]);
+}
+
+#[test]
+fn file_that_is_not_gguf() {
+    let h = home();
+    let bad = h.path().join("notes.gguf");
+    std::fs::write(&bad, "these are my notes, not a model\n").unwrap();
+    let out = tokenscope(h.path(), &run_args(bad.to_str().unwrap(), &[]));
+    assert_clean_failure(&out, &["not a GGUF"]);
+}
+
+#[test]
+fn truncated_gguf_is_caught_before_llama_cpp() {
+    let h = home();
+    let full = std::fs::read(common::model(common::SMOL)).unwrap();
+    for cut in [10usize, 4096, full.len() / 2, full.len() - 1] {
+        let bad: PathBuf = h.path().join(format!("cut-{cut}.gguf"));
+        std::fs::write(&bad, &full[..cut]).unwrap();
+        let out = tokenscope(h.path(), &run_args(bad.to_str().unwrap(), &[]));
+        assert_clean_failure(&out, &["truncated"]);
+    }
+}
+
+#[test]
+fn name_matching_no_model_lists_what_exists() {
+    let h = home();
+    let out = tokenscope(h.path(), &run_args("llama-70b", &[]));
+    assert_clean_failure(&out, &["llama-70b", common::SMOL, common::GEMMA]);
+}
+
+#[test]
+fn name_matching_several_models_lists_them() {
+    let h = home();
+    let out = tokenscope(h.path(), &run_args("gguf", &[]));
+    assert_clean_failure(&out, &[common::SMOL, common::GEMMA]);
+}
+
+#[test]
+fn invalid_sampling_values_name_the_value_and_range() {
+    let h = home();
+    for (flag, value, name) in [
+        ("--temp", "-1", "temperature"),
+        ("--top-p", "1.5", "top_p"),
+        ("--min-p", "2", "min_p"),
+        ("--repeat-penalty", "0", "repeat_penalty"),
+        ("--ctx", "8", "engine.ctx"),
+    ] {
+        let out = tokenscope(h.path(), &run_args("smol", &[flag, value]));
+        assert_clean_failure(&out, &[name, value]);
+    }
+}
+
+#[test]
+fn bad_config_file_is_reported_with_its_path() {
+    let h = home();
+    let cfg = h.path().join("bad.toml");
+    std::fs::write(&cfg, "[sampling]\ntemprature = 0.5\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tokenscope"))
+        .args(["run", "--model", "smol", "--prompt", "hi"])
+        .env("TOKENSCOPE_HOME", h.path())
+        .env("TOKENSCOPE_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, &["bad.toml", "temprature"]);
+}
+
+#[test]
+fn prompt_longer_than_the_context() {
+    let h = home();
+    let long = "word ".repeat(600);
+    let out = tokenscope(h.path(), &["run", "--model", "gemma", "--raw", "--ctx", "256", "--prompt", &long]);
+    assert_clean_failure(&out, &["context holds 256", "--ctx"]);
+}

@@ -1,0 +1,88 @@
+//! The headless commands on the real demo models, through the real binary.
+
+mod common;
+
+use std::process::Command;
+
+fn tokenscope(args: &[&str]) -> (String, String, bool) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tokenscope"))
+        .args(args)
+        .env("TOKENSCOPE_MODELS_DIR", common::models_dir())
+        .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml")
+        .output()
+        .expect("binary runs");
+    (
+        String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
+#[test]
+fn run_jsonl_has_one_object_per_token_and_a_done_line() {
+    let (stdout, stderr, ok) = tokenscope(&[
+        "run", "--model", "smol", "--prompt", "What is 2+2?", "--format", "jsonl", "--temp", "0",
+        "--max-tokens", "12",
+    ]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let (done, tokens) = lines.split_last().unwrap();
+    assert_eq!(done["type"], "done");
+    assert!(["eog", "max_tokens"].contains(&done["stop"].as_str().unwrap()));
+    assert_eq!(done["n_generated"].as_u64().unwrap() as usize, tokens.len());
+    for key in ["n_prompt", "n_prompt_reused", "ttft_ms", "prompt_tps", "gen_tps"] {
+        assert!(done[key].is_number(), "{key} missing");
+    }
+    for (i, t) in tokens.iter().enumerate() {
+        assert_eq!(t["type"], "token");
+        assert_eq!(t["index"].as_u64().unwrap() as usize, i);
+        let top = t["top"].as_array().unwrap();
+        assert_eq!(top.len(), 10);
+        assert_eq!(top[0]["id"], t["id"], "greedy picks the top candidate");
+        for key in ["text", "bytes", "p", "p_sampled", "entropy"] {
+            assert!(!t[key].is_null(), "{key} missing in {t}");
+        }
+        for c in top {
+            for key in ["id", "text", "p", "p_sampled"] {
+                assert!(!c[key].is_null());
+            }
+        }
+    }
+}
+
+#[test]
+fn run_text_prints_reply_then_a_table_with_bars() {
+    let (stdout, stderr, ok) = tokenscope(&[
+        "run", "--model", "gemma", "--raw", "--prompt", "The capital of France is", "--temp", "0",
+        "--max-tokens", "4", "--candidates", "3",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Paris"), "{stdout}");
+    assert!(stdout.contains("#0"), "{stdout}");
+    assert!(stdout.contains("◀ chosen"), "{stdout}");
+    assert!(stdout.contains('█'), "{stdout}");
+    assert!(stdout.contains("plain completion"), "mode is stated: {stdout}");
+    assert!(stdout.contains("stop: max_tokens"), "{stdout}");
+    assert!(stderr.is_empty(), "llama.cpp must not print to the terminal: {stderr}");
+}
+
+#[test]
+fn models_lists_both_demo_models() {
+    let (stdout, stderr, ok) = tokenscope(&["models"]);
+    assert!(ok, "{stderr}");
+    for needle in ["Q4_1", "Q4_K_M", "llama", "gemma3", common::SMOL, common::GEMMA] {
+        assert!(stdout.contains(needle), "{needle} missing: {stdout}");
+    }
+}
+
+#[test]
+fn info_prints_card_and_metadata() {
+    let (stdout, stderr, ok) = tokenscope(&["info", "smol"]);
+    assert!(ok, "{stderr}");
+    for needle in ["llama", "Q4_1", "49152", "general.architecture"] {
+        assert!(stdout.contains(needle), "{needle} missing: {stdout}");
+    }
+}
