@@ -24,8 +24,8 @@ pub struct Cli {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalFlags {
-    /// Config file (default: the platform config dir; see `tokenscope paths`).
-    #[arg(long, global = true, env = "TOKENSCOPE_CONFIG")]
+    /// Config file (default: $TOKENSCOPE_CONFIG, else the platform config dir; see `tokenscope paths`).
+    #[arg(long, global = true)]
     pub config: Option<PathBuf>,
     /// Extra directory searched for *.gguf models.
     #[arg(long, global = true)]
@@ -45,16 +45,16 @@ pub struct GenFlags {
     #[arg(long)]
     pub top_k: Option<u32>,
     /// Temperature (0 = greedy).
-    #[arg(long = "temp")]
+    #[arg(long = "temp", allow_hyphen_values = true)]
     pub temperature: Option<f32>,
     /// Nucleus sampling threshold (1 = off).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub top_p: Option<f32>,
     /// Min-p threshold (0 = off).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub min_p: Option<f32>,
     /// Repeat penalty (1 = off).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub repeat_penalty: Option<f32>,
     /// Random seed for sampling.
     #[arg(long)]

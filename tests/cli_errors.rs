@@ -71,7 +71,7 @@ fn truncated_gguf_is_caught_before_llama_cpp() {
         let bad: PathBuf = h.path().join(format!("cut-{cut}.gguf"));
         std::fs::write(&bad, &full[..cut]).unwrap();
         let out = tokenscope(h.path(), &run_args(bad.to_str().unwrap(), &[]));
-        assert_clean_failure(&out, &["truncated"]);
+        assert_clean_failure(&out, &["incomplete"]);
     }
 }
 

@@ -1,0 +1,131 @@
+//! End to end: the real binary in a real terminal (tmux) on the real demo
+//! models: chat, token cursor, model switch, chat again, quit, terminal restored.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux is installed (scripts/ensure-deps.sh installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "e2e"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "e2e"];
+        args.extend_from_slice(keys);
+        self.cmd(&args);
+    }
+
+    fn type_text(&self, text: &str) {
+        self.cmd(&["send-keys", "-t", "e2e", "-l", text]);
+    }
+
+    /// Polls the screen until `pred` holds; panics with the last screen if it never does.
+    fn wait(&self, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.cmd(&["kill-server"]);
+    }
+}
+
+fn status_line(screen: &str) -> &str {
+    screen.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+}
+
+fn idle(screen: &str) -> bool {
+    status_line(screen).contains("idle")
+}
+
+#[test]
+fn chat_inspect_switch_model_chat_again_and_quit() {
+    let home = tempfile::tempdir().unwrap();
+    let models = home.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    for f in [common::SMOL, common::GEMMA] {
+        std::os::unix::fs::symlink(common::model(f), models.join(f)).unwrap();
+    }
+    let t = Tmux {
+        socket: format!("tokenscope-e2e-{}", std::process::id()),
+    };
+    let script = format!(
+        "TOKENSCOPE_HOME='{}' TOKENSCOPE_CONFIG=/nonexistent.toml '{}' --model smol --temp 0 --max-tokens 24; echo EXITED:$?; stty -a; sleep 120",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_tokenscope")
+    );
+    t.cmd(&["new-session", "-d", "-s", "e2e", "-x", "120", "-y", "36", &script]);
+
+    // The model loads on the worker; the UI is there at once.
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+
+    t.type_text("Hello! Who are you?");
+    t.keys(&["Enter"]);
+    t.wait("the reply to start", 60, |s| s.contains("assistant"));
+    let s = t.wait("the reply to finish", 120, idle);
+    assert!(s.contains("Hello! Who are you?"), "{s}");
+    assert!(s.contains("tok/s"), "status shows speed: {s}");
+
+    // Token cursor: back over a few tokens; the inspector shows that token's distribution.
+    t.keys(&["Tab"]);
+    t.keys(&["Left", "Left", "Left"]);
+    let s = t.wait("the inspector on a past token", 10, |s| s.contains("p="));
+    let p: f32 = s
+        .split("p=")
+        .nth(1)
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no probability in the inspector:\n{s}"));
+    assert!(p > 0.0 && p <= 100.0, "p={p}");
+    t.keys(&["Escape"]);
+
+    // Switch to the other demo model without restarting.
+    t.keys(&["F2"]);
+    t.wait("the picker", 10, |s| s.contains(common::GEMMA) || s.contains("Gemma"));
+    t.type_text("gemma");
+    t.keys(&["Enter"]);
+    t.wait("gemma to load", 90, |s| idle(s) && status_line(s).contains("Q4_K_M"));
+
+    t.type_text("The capital of France is");
+    t.keys(&["Enter"]);
+    t.wait("gemma's reply to start", 60, |s| !idle(s));
+    let s = t.wait("gemma's reply to finish", 120, idle);
+    assert!(s.contains("The capital of France is"), "{s}");
+    assert!(s.contains("Hello! Who are you?") || s.contains("Gemma"), "conversation kept: {s}");
+
+    // Quit: Ctrl-C twice when idle. The shell after us must find a sane terminal.
+    t.keys(&["C-c"]);
+    t.keys(&["C-c"]);
+    let s = t.wait("the app to exit", 20, |s| s.contains("EXITED:"));
+    assert!(s.contains("EXITED:0"), "{s}");
+    let stty = s.split("EXITED:0").nth(1).unwrap_or("");
+    assert!(stty.contains(" icanon") && stty.contains(" echo"), "terminal left in raw mode:\n{s}");
+    assert!(!s.contains("next token"), "alternate screen left:\n{s}");
+}
