@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Regenerates screenshots/*.png from a real run of the real app on the demo
+# models: tmux drives the binary, capture-pane -e keeps the colours, and
+# scripts/ansi2png.py draws the cells. Needs tmux, python3 with Pillow, and
+# the DejaVu + WenQuanYi fonts (installed below when missing and root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET="${CARGO_TARGET_DIR:-target}"
+case "$TARGET" in /*) ;; *) TARGET="$(pwd)/$TARGET" ;; esac
+BIN="$TARGET/release/tokenscope"
+[ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+if ! python3 -c "import PIL" 2>/dev/null; then python3 -m pip install -q pillow; fi
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] && [ "$(id -u)" = 0 ]; then
+  apt-get install -y -qq fonts-dejavu-core fonts-wqy-zenhei >/dev/null
+fi
+
+COLS=140 ROWS=40
+SOCK="tokenscope-shots-$$"
+T() { tmux -L "$SOCK" "$@"; }
+trap 'T kill-server 2>/dev/null || true' EXIT
+mkdir -p screenshots
+shot() { T capture-pane -e -p -t s > "/tmp/$1.ans"; python3 scripts/ansi2png.py "/tmp/$1.ans" "screenshots/$1.png" "$COLS"; echo "screenshots/$1.png"; }
+wait_for() { # wait_for REGEX SECONDS
+  for _ in $(seq 1 $(( $2 * 5 ))); do
+    if T capture-pane -p -t s | tail -n 1 | grep -Eq "$1"; then return 0; fi
+    sleep 0.2
+  done
+  echo "timed out waiting for $1" >&2; T capture-pane -p -t s >&2; exit 1
+}
+
+PROMPT="Write a short story about a lighthouse keeper who finds a message in a bottle."
+FLAGS=(--model smol --temp 1.0 --seed 7 --max-tokens 160)
+
+# Which token of that reply was the most surprising? The same request headless
+# (same engine, same seed) gives the same tokens and their probabilities.
+INDEX=$("$BIN" run "${FLAGS[@]}" --format jsonl --prompt "$PROMPT" | python3 -c '
+import json, sys
+steps = [json.loads(l) for l in sys.stdin if "\"token\"" in l]
+steps = [s for s in steps if s["text"].strip()][:60]
+print(min(steps, key=lambda s: s["p"])["index"])')
+
+T new-session -d -s s -x $COLS -y $ROWS "$BIN ${FLAGS[*]}"
+wait_for "idle" 60
+T send-keys -t s -l "$PROMPT"
+T send-keys -t s Enter
+wait_for "generating" 30
+sleep 2.5
+shot chat-streaming
+wait_for "idle" 120
+# Token cursor: first token of the reply, then right to the surprising one.
+T send-keys -t s Tab Home
+for _ in $(seq 1 "$INDEX"); do T send-keys -t s Right; done
+sleep 0.5
+shot token-cursor
+T send-keys -t s Escape
+sleep 0.5
+T send-keys -t s F2
+sleep 0.5
+T send-keys -t s -l "q4"
+sleep 0.5
+shot model-picker
+T send-keys -t s Escape
+sleep 0.3
+T send-keys -t s C-c C-c
