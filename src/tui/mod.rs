@@ -1,0 +1,314 @@
+//! The terminal UI: chat with a model while watching its next-token
+//! predictions.
+//!
+//! Plain threads, one channel: an input thread sends terminal events, the
+//! engine worker sends [`crate::engine::Event`]s, both as [`Msg`]. The main
+//! loop drains every pending message through [`update`] (no I/O), carries out
+//! the [`Effect`]s it returns through a [`Host`], and redraws with [`render`]
+//! at most ~60 times a second.
+
+pub mod bench;
+pub mod escape;
+pub mod help;
+pub mod layout;
+pub mod models;
+pub mod render;
+pub mod state;
+pub mod theme;
+pub mod update;
+pub mod wrap;
+
+#[cfg(test)]
+mod tests;
+
+use std::io::stdout;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex, Once};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+
+use crate::engine::{EngineHandle, GenerateRequest, LoadSettings, RequestId};
+
+pub use render::render;
+pub use state::State;
+pub use update::{Effect, Msg, start, update};
+
+/// What `tokenscope` (the chat TUI) starts with.
+pub struct TuiOptions {
+    /// Already merged: file < env < flags.
+    pub config: crate::config::Config,
+    /// Model to load at start; None opens the picker.
+    pub initial_model: Option<PathBuf>,
+    /// Where the picker looks for `*.gguf`.
+    pub model_dirs: Vec<PathBuf>,
+    /// Plain completion, no chat template.
+    pub raw: bool,
+}
+
+/// What the loop does for `update`'s effects (the engine and the model scan);
+/// tests substitute a fake.
+pub trait Host {
+    fn load(&mut self, path: PathBuf, settings: LoadSettings) -> RequestId;
+    fn generate(&mut self, req: GenerateRequest) -> RequestId;
+    fn cancel(&mut self, request: RequestId);
+    /// Scans `dirs` and sends the result as [`Msg::Models`], without blocking.
+    fn refresh_models(&mut self, dirs: Vec<PathBuf>);
+}
+
+/// Carries out `effects`; returns true when the app should quit.
+pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> bool {
+    let mut quit = false;
+    for e in effects {
+        match e {
+            Effect::Generate(req) => {
+                let id = host.generate(req);
+                s.attach_generate(id);
+            }
+            Effect::Load(path) => {
+                let id = host.load(path, s.config.load_settings());
+                s.attach_load(id);
+            }
+            Effect::Cancel(id) => host.cancel(id),
+            Effect::RefreshModels => host.refresh_models(s.model_dirs.clone()),
+            Effect::Quit => quit = true,
+        }
+    }
+    quit
+}
+
+/// Shortest time between two frames (~60 frames/s).
+pub const FRAME: Duration = Duration::from_millis(16);
+
+/// The main loop: until an effect says quit (or every sender is gone),
+/// drains pending messages, updates, and redraws when something changed.
+pub fn run_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    rx: &Receiver<Msg>,
+    host: &mut impl Host,
+    s: &mut State,
+) -> anyhow::Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
+    let mut last_draw: Option<Instant> = None;
+    let mut dirty = true;
+    loop {
+        if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
+            terminal.draw(|f| render(s, f))?;
+            last_draw = Some(Instant::now());
+            dirty = false;
+        }
+        let first = if dirty {
+            let wait = last_draw.map_or(Duration::ZERO, |t| FRAME.saturating_sub(t.elapsed()));
+            match rx.recv_timeout(wait) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+        } else {
+            match rx.recv() {
+                Ok(m) => m,
+                Err(_) => return Ok(()),
+            }
+        };
+        let mut next = Some(first);
+        // Drain what is pending (bounded, so a flood cannot starve drawing).
+        let mut n = 0;
+        while let Some(m) = next.take() {
+            let fx = update(s, m);
+            if execute(s, fx, host) {
+                return Ok(());
+            }
+            n += 1;
+            if n < 100_000 {
+                next = rx.try_recv().ok();
+            }
+        }
+        if let Some(err) = s.fatal.take() {
+            anyhow::bail!(err);
+        }
+        dirty = true;
+    }
+}
+
+/// The real host: the engine worker plus a model scanner thread.
+struct RealHost {
+    engine: EngineHandle,
+    tx: Sender<Msg>,
+}
+
+impl Host for RealHost {
+    fn load(&mut self, path: PathBuf, settings: LoadSettings) -> RequestId {
+        self.engine.load(path, settings)
+    }
+
+    fn generate(&mut self, req: GenerateRequest) -> RequestId {
+        self.engine.generate(req)
+    }
+
+    fn cancel(&mut self, request: RequestId) {
+        self.engine.cancel(request)
+    }
+
+    fn refresh_models(&mut self, dirs: Vec<PathBuf>) {
+        let tx = self.tx.clone();
+        let _ = std::thread::Builder::new()
+            .name("tokenscope-scan".into())
+            .spawn(move || {
+                let list = models::discover(&dirs);
+                let _ = tx.send(Msg::Models(list));
+            });
+    }
+}
+
+/// Name of the engine worker thread (see `EngineHandle::spawn`).
+const ENGINE_THREAD: &str = "tokenscope-engine";
+
+/// Panic message of the engine thread, handed from the panic hook to the
+/// guard that reports the thread's end.
+static ENGINE_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// Lives inside the engine's event callback: dropped when the worker thread
+/// ends (also by a panic), it tells the UI.
+struct EngineStopGuard(Sender<Msg>);
+
+impl Drop for EngineStopGuard {
+    fn drop(&mut self) {
+        let panic = if std::thread::panicking() {
+            Some(
+                ENGINE_PANIC
+                    .lock()
+                    .ok()
+                    .and_then(|mut p| p.take())
+                    .unwrap_or_else(|| "the engine thread panicked".to_string()),
+            )
+        } else {
+            None
+        };
+        let _ = self.0.send(Msg::EngineStopped { panic });
+    }
+}
+
+fn panic_text(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string());
+    match info.location() {
+        Some(l) => format!("{msg} ({}:{})", l.file(), l.line()),
+        None => msg,
+    }
+}
+
+static HOOK: Once = Once::new();
+
+/// Wraps the panic hook installed by `ratatui::init` (which restores the
+/// terminal): a panic of the engine thread is recorded for the UI instead
+/// (the UI keeps running and shows it); any other panic also turns off mouse
+/// capture and bracketed paste before the terminal is restored.
+fn install_panic_hook() {
+    HOOK.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() == Some(ENGINE_THREAD) {
+                let text = panic_text(info);
+                tracing::error!("engine thread panicked: {text}");
+                if let Ok(mut p) = ENGINE_PANIC.lock() {
+                    *p = Some(text);
+                }
+                return;
+            }
+            let _ = crossterm::execute!(stdout(), DisableBracketedPaste, DisableMouseCapture);
+            prev(info);
+        }));
+    });
+}
+
+/// Restores the terminal when dropped (normal exit, error or panic unwind).
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = crossterm::execute!(stdout(), DisableBracketedPaste, DisableMouseCapture);
+        ratatui::restore();
+    }
+}
+
+fn spawn_input_thread(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tokenscope-input".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let ev = match crossterm::event::poll(Duration::from_millis(50)) {
+                    Ok(true) => crossterm::event::read(),
+                    Ok(false) => continue,
+                    Err(e) => Err(e),
+                };
+                let msg = match ev {
+                    Ok(ev) => Msg::Input(ev),
+                    Err(e) => Msg::Fatal(format!("cannot read the terminal: {e}")),
+                };
+                let fatal = matches!(msg, Msg::Fatal(_));
+                if tx.send(msg).is_err() || fatal {
+                    break;
+                }
+            }
+        })
+}
+
+/// Runs the chat TUI until the user quits.
+pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
+    let (tx, rx) = channel();
+    let guard = EngineStopGuard(tx.clone());
+    let engine = EngineHandle::spawn(tx.clone(), move |e| {
+        let _alive = &guard;
+        Msg::Engine(e)
+    });
+    let mut host = RealHost {
+        engine,
+        tx: tx.clone(),
+    };
+
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    install_panic_hook();
+    let term_guard = TerminalGuard;
+    crossterm::execute!(stdout(), EnableBracketedPaste, EnableMouseCapture)
+        .context("cannot set up the terminal")?;
+    let size = terminal.size().context("cannot read the terminal size")?;
+
+    let mut state = State::new(
+        opts.config,
+        opts.raw,
+        opts.model_dirs,
+        (size.width, size.height),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let input =
+        spawn_input_thread(tx.clone(), stop.clone()).context("cannot start the input thread")?;
+    drop(tx);
+
+    let fx = start(&mut state, opts.initial_model);
+    let result = if execute(&mut state, fx, &mut host) {
+        Ok(())
+    } else {
+        run_loop(&mut terminal, &rx, &mut host, &mut state)
+    };
+
+    stop.store(true, Ordering::Relaxed);
+    let _ = input.join();
+    drop(term_guard);
+    // Stops the engine (cancels what runs) after the terminal is back.
+    drop(host);
+    result
+}

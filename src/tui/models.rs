@@ -1,0 +1,124 @@
+//! The picker's view of the models on disk.
+//!
+//! Thin adapter: the picker only needs a few display fields per file, so the
+//! catalog's cards (or errors) are turned into [`ModelEntry`] rows here.
+
+use std::path::{Path, PathBuf};
+
+use crate::catalog::{self, CatalogError, ModelCard};
+
+/// One row of the model picker.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelEntry {
+    pub path: PathBuf,
+    pub file_name: String,
+    pub name: String,
+    pub arch: String,
+    /// Human-readable parameter count ("270M"), empty when unknown.
+    pub params: String,
+    pub quant: String,
+    /// Human-readable file size ("241 MB").
+    pub size: String,
+    pub chat_template: bool,
+    /// The header could not be read: why.
+    pub error: Option<String>,
+}
+
+impl ModelEntry {
+    /// Whether every word of `filter` occurs (case-insensitively) in the row.
+    pub fn matches(&self, filter: &str) -> bool {
+        let hay = format!(
+            "{} {} {} {} {}",
+            self.name, self.file_name, self.arch, self.quant, self.params
+        )
+        .to_lowercase();
+        filter
+            .to_lowercase()
+            .split_whitespace()
+            .all(|w| hay.contains(w))
+    }
+}
+
+impl From<&ModelCard> for ModelEntry {
+    fn from(c: &ModelCard) -> Self {
+        Self {
+            path: c.path.clone(),
+            file_name: c.file_name.clone(),
+            name: c.name.clone(),
+            arch: c.arch.clone(),
+            params: c.params_human(),
+            quant: c.quant.clone(),
+            size: c.size_human(),
+            chat_template: c.has_chat_template(),
+            error: None,
+        }
+    }
+}
+
+/// A file the catalog could not read: shown in the picker with the reason.
+fn failed_entry(e: &CatalogError) -> ModelEntry {
+    let path = e.path().map(Path::to_path_buf).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // The error names the path itself; keep only the reason.
+    let text = e.to_string();
+    let reason = text
+        .strip_prefix(&format!("{}: ", path.display()))
+        .unwrap_or(&text)
+        .to_string();
+    ModelEntry {
+        name: file_name.trim_end_matches(".gguf").to_string(),
+        file_name,
+        path,
+        error: Some(reason),
+        ..ModelEntry::default()
+    }
+}
+
+/// Finds the models in `dirs` (blocking: reads directories and GGUF headers).
+pub fn discover(dirs: &[PathBuf]) -> Vec<ModelEntry> {
+    catalog::discover(dirs)
+        .iter()
+        .map(|r| match r {
+            Ok(card) => ModelEntry::from(card),
+            Err(e) => failed_entry(e),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_matches_all_words() {
+        let e = ModelEntry {
+            name: "Gemma 3 270M".into(),
+            file_name: "gemma-3-270m-Q8_0.gguf".into(),
+            arch: "gemma3".into(),
+            quant: "Q8_0".into(),
+            ..Default::default()
+        };
+        assert!(e.matches("gem q8"));
+        assert!(e.matches(""));
+        assert!(!e.matches("qwen"));
+    }
+
+    #[test]
+    fn discovers_gguf_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.gguf"), b"not a gguf").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+        let found = discover(&[dir.path().to_path_buf(), dir.path().join("missing")]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].file_name, "b.gguf");
+        assert_eq!(found[0].path, dir.path().join("b.gguf"));
+        let err = found[0]
+            .error
+            .as_deref()
+            .expect("unreadable header is an error row");
+        assert!(!err.is_empty());
+    }
+}

@@ -1,0 +1,835 @@
+//! `render`: draws the state. Reads, never changes.
+
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Padding, Paragraph, Widget, Wrap};
+
+use super::escape::{str_width, truncate, visible_piece};
+use super::help::HELP;
+use super::layout::centered;
+use super::state::{
+    ChatLine, Focus, MsgStatus, NoticeLevel, Phase, Picker, Popup, SettingsForm, State, TokenRef,
+};
+use super::theme;
+use super::wrap::{Cell, Tag};
+use crate::engine::{ChatMode, Role, TokenStep};
+
+pub fn render(s: &State, f: &mut Frame) {
+    let area = f.area();
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    let a = s.areas(area);
+    let buf = f.buffer_mut();
+    chat(s, buf, a.chat);
+    if let Some(r) = a.inspector {
+        inspector(s, buf, r);
+    }
+    if let Some(r) = a.summary {
+        summary(s, buf, r);
+    }
+    if let Some(r) = a.notice {
+        notice(s, buf, r);
+    }
+    input(s, buf, a.input, a.input_bordered);
+    if let Some(r) = a.status {
+        status(s, buf, r);
+    }
+    if let Some(p) = &s.popup {
+        popup(s, p, buf, area);
+    }
+}
+
+// ---- chat ----------------------------------------------------------------
+
+fn role_of_block(s: &State, block: usize) -> Role {
+    if s.chat.has_system && block == 0 {
+        return Role::System;
+    }
+    let msg = block - s.chat.has_system as usize;
+    s.messages.get(msg).map_or(Role::User, |m| m.role)
+}
+
+fn msg_of_block(s: &State, block: usize) -> Option<usize> {
+    block.checked_sub(s.chat.has_system as usize)
+}
+
+/// Style of one chat cell.
+pub fn cell_style(s: &State, block: usize, tag: Tag) -> Style {
+    let role = role_of_block(s, block);
+    match tag {
+        Tag::Label => {
+            let c = match role {
+                Role::User => theme::USER,
+                Role::Assistant => theme::ASSISTANT,
+                Role::System => theme::SYSTEM,
+            };
+            Style::default().fg(c).add_modifier(Modifier::BOLD)
+        }
+        Tag::Meta | Tag::Placeholder => theme::dim(),
+        Tag::Note => Style::default()
+            .fg(Color::Yellow)
+            .add_modifier(Modifier::ITALIC),
+        Tag::Text => match role {
+            Role::System => Style::default()
+                .fg(theme::SYSTEM)
+                .add_modifier(Modifier::ITALIC),
+            _ => Style::default(),
+        },
+        Tag::Token(i) => {
+            let msg = msg_of_block(s, block);
+            let step = msg
+                .and_then(|m| s.messages.get(m))
+                .and_then(|m| m.steps.get(i as usize));
+            let mut st = Style::default();
+            if s.heatmap
+                && let Some(step) = step
+            {
+                st = st.fg(theme::heat(step.p));
+            }
+            if s.boundaries {
+                st = st.bg(theme::BOUNDARY_BG[i as usize % 2]);
+            }
+            let selected = s.focus == Focus::Navigate
+                && msg.is_some_and(|m| {
+                    s.cursor
+                        == Some(TokenRef {
+                            msg: m,
+                            step: i as usize,
+                        })
+                });
+            if selected {
+                st = st.patch(theme::selected());
+            }
+            st
+        }
+    }
+}
+
+fn cells_line(s: &State, block: usize, cells: &[Cell]) -> Line<'static> {
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < cells.len() {
+        let tag = cells[i].tag;
+        let mut text = String::new();
+        while i < cells.len() && cells[i].tag == tag {
+            text.push(cells[i].ch);
+            i += 1;
+        }
+        spans.push(Span::styled(text, cell_style(s, block, tag)));
+    }
+    Line::from(spans)
+}
+
+fn chat(s: &State, buf: &mut Buffer, r: Rect) {
+    if r.area() == 0 {
+        return;
+    }
+    let height = r.height as usize;
+    if s.messages.is_empty() {
+        welcome(s, buf, r);
+    }
+    let top = s.view_top(height);
+    let x = r.x + 1.min(r.width);
+    let w = r.width.saturating_sub(1);
+    for (dy, line) in s.chat.visible(top, height).into_iter().enumerate() {
+        if let ChatLine::Cells { block, cells } = line {
+            buf.set_line(x, r.y + dy as u16, &cells_line(s, block, cells), w);
+        }
+    }
+    let total = s.chat.total_lines();
+    let below = total.saturating_sub(top + height);
+    if !s.scroll.follow && below > 0 && r.height >= 2 {
+        let text = format!(" ↓ {below} more lines · PgDn ");
+        let tw = str_width(&text) as u16;
+        if tw < r.width {
+            buf.set_string(
+                r.x + r.width - tw,
+                r.y + r.height - 1,
+                text,
+                Style::default().fg(Color::Black).bg(Color::Yellow),
+            );
+        }
+    }
+}
+
+fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
+    let model_line = match (&s.model, &s.load) {
+        (_, Some(l)) => format!(
+            "Loading {}…",
+            l.path
+                .file_name()
+                .map(|f| f.to_string_lossy())
+                .unwrap_or_default()
+        ),
+        (Some(m), None) => format!("Model: {}", m.name),
+        (None, None) => "No model loaded: press Ctrl-O to choose one.".to_string(),
+    };
+    let lines = vec![
+        Line::styled("tokenscope", theme::title()),
+        Line::from("Chat with a local model and watch it predict every next token."),
+        Line::from(""),
+        Line::from(model_line),
+        Line::styled(
+            "Enter send · Tab inspect tokens · Ctrl-O models · F1 help",
+            theme::dim(),
+        ),
+    ];
+    let h = (lines.len() as u16).min(r.height);
+    let top = r.y + r.height.saturating_sub(h) / 2;
+    Paragraph::new(lines)
+        .centered()
+        .wrap(Wrap { trim: true })
+        .render(Rect::new(r.x, top, r.width, r.height - (top - r.y)), buf);
+}
+
+// ---- inspector -----------------------------------------------------------
+
+/// "45.12%" (always 2 decimals; tiny values as "<0.01%").
+pub fn pct(p: f32) -> String {
+    let v = p * 100.0;
+    if p > 0.0 && v < 0.005 {
+        "<0.01%".to_string()
+    } else {
+        format!("{v:.2}%")
+    }
+}
+
+/// A horizontal bar `width` cells wide, filled to `frac` with eighth blocks.
+fn bar(frac: f32, width: usize) -> String {
+    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    let eighths = (frac.clamp(0.0, 1.0) * width as f32 * 8.0).round() as usize;
+    let full = eighths / 8;
+    let mut out = "█".repeat(full.min(width));
+    if full < width {
+        let rem = eighths % 8;
+        if rem > 0 {
+            out.push(PARTS[rem]);
+        }
+    }
+    let w = out.chars().count();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
+    out
+}
+
+fn inspector_title(s: &State, t: TokenRef) -> String {
+    let n = s.messages.get(t.msg).map_or(0, |m| m.steps.len());
+    if s.focus == Focus::Navigate {
+        format!(" token {}/{} ", t.step + 1, n)
+    } else if s.is_generating() {
+        format!(" next token · live #{} ", t.step + 1)
+    } else {
+        format!(" last token #{} ", t.step + 1)
+    }
+}
+
+fn inspector(s: &State, buf: &mut Buffer, r: Rect) {
+    let inspected = s.inspected();
+    let title = match inspected {
+        Some((t, _)) => inspector_title(s, t),
+        None => " inspector ".to_string(),
+    };
+    let block = Block::bordered()
+        .title(Span::styled(title, theme::title()))
+        .border_style(theme::dim())
+        .padding(Padding::horizontal(1));
+    let inner = block.inner(r);
+    block.render(r, buf);
+    if inner.area() == 0 {
+        return;
+    }
+    let Some((_, step)) = inspected else {
+        Paragraph::new(vec![
+            Line::from("The model's top candidates for each next token appear here while a reply streams in."),
+            Line::from(""),
+            Line::styled("Tab: move over the tokens of a reply.", theme::dim()),
+        ])
+        .wrap(Wrap { trim: true })
+        .render(inner, buf);
+        return;
+    };
+    // Compact when the full header would not leave room for the candidates.
+    let compact = (inner.height as usize) < step.top.len() + 6;
+    let lines = inspector_lines(step, inner.width as usize, s.heatmap, compact);
+    Paragraph::new(lines).render(inner, buf);
+}
+
+/// The inspector's lines for one step, `w` columns wide.
+pub fn inspector_lines(
+    step: &TokenStep,
+    w: usize,
+    heat: bool,
+    compact: bool,
+) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let heat_style = |p: f32| {
+        if heat {
+            Style::default().fg(theme::heat(p))
+        } else {
+            Style::default()
+        }
+    };
+    if compact {
+        lines.push(Line::from(vec![
+            Span::styled(
+                truncate(&visible_piece(&step.piece), 16),
+                heat_style(step.p).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                format!(" p={}", pct(step.p)),
+                heat_style(step.p).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(" · sampler ", theme::dim()),
+            Span::raw(pct(step.p_sampled)),
+            Span::styled(" · entropy ", theme::dim()),
+            Span::raw(format!("{:.2} bits", step.entropy)),
+        ]));
+    } else {
+        lines.extend(full_header(step, w, heat_style));
+    }
+    candidate_rows(step, w, heat_style, !compact, &mut lines);
+    lines
+}
+
+fn full_header(
+    step: &TokenStep,
+    w: usize,
+    heat_style: impl Fn(f32) -> Style,
+) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    lines.push(Line::from(vec![
+        Span::styled("chosen ", theme::dim()),
+        Span::styled(
+            truncate(&visible_piece(&step.piece), w.saturating_sub(7)),
+            heat_style(step.p).add_modifier(Modifier::BOLD),
+        ),
+    ]));
+    lines.push(Line::from(vec![
+        Span::styled(
+            format!("p={}", pct(step.p)),
+            heat_style(step.p).add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(" model · ", theme::dim()),
+        Span::raw(pct(step.p_sampled)),
+        Span::styled(" sampler", theme::dim()),
+    ]));
+    lines.push(Line::from(vec![
+        Span::styled("entropy ", theme::dim()),
+        Span::raw(format!("{:.2} bits", step.entropy)),
+        Span::styled(" · logit ", theme::dim()),
+        Span::raw(format!("{:.2}", step.logit)),
+    ]));
+    lines.push(Line::styled("─".repeat(w), theme::dim()));
+    lines
+}
+
+fn candidate_rows(
+    step: &TokenStep,
+    w: usize,
+    heat_style: impl Fn(f32) -> Style,
+    column_heads: bool,
+    lines: &mut Vec<Line<'static>>,
+) {
+    // Candidate rows: marker, text, bar, probability under the model, and
+    // under the sampler when there is room.
+    let show_sampled = w >= 44;
+    let pct_w = 7;
+    let fixed = 2 + 1 + pct_w + if show_sampled { 1 + pct_w } else { 0 };
+    let text_w = (w / 3).clamp(4, 16).min(w.saturating_sub(fixed + 3).max(1));
+    let bar_w = w.saturating_sub(fixed + text_w + 1);
+    let mut chosen_shown = false;
+    let row = |c_text: &str, p: f32, ps: f32, chosen: bool| -> Line<'static> {
+        let text = truncate(&visible_piece(c_text), text_w);
+        let pad = text_w.saturating_sub(str_width(&text));
+        let base = if chosen {
+            Style::default()
+                .bg(theme::CHOSEN_BG)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::default()
+        };
+        let mut spans = vec![
+            Span::styled(if chosen { "▶ " } else { "  " }, base),
+            Span::styled(format!("{text}{}", " ".repeat(pad)), base),
+            Span::styled(" ", base),
+        ];
+        if bar_w > 0 {
+            spans.push(Span::styled(bar(p, bar_w), heat_style(p).bg(theme::BAR_BG)));
+        }
+        spans.push(Span::styled(format!(" {:>7}", pct(p)), base));
+        if show_sampled {
+            spans.push(Span::styled(
+                format!(" {:>7}", pct(ps)),
+                base.fg(theme::DIM),
+            ));
+        }
+        Line::from(spans)
+    };
+    if show_sampled && column_heads {
+        let head = format!(
+            "{:<w$}{:>8}{:>8}",
+            "  candidate",
+            "model",
+            "sampler",
+            w = w.saturating_sub(16)
+        );
+        lines.push(Line::styled(head, theme::dim()));
+    }
+    for c in &step.top {
+        let chosen = c.id == step.id;
+        chosen_shown |= chosen;
+        lines.push(row(&c.text, c.p, c.p_sampled, chosen));
+    }
+    if !chosen_shown {
+        lines.push(Line::styled(
+            "  ⋯ (chosen token outside the top candidates)",
+            theme::dim(),
+        ));
+        lines.push(row(&step.piece, step.p, step.p_sampled, true));
+    }
+}
+
+fn summary(s: &State, buf: &mut Buffer, r: Rect) {
+    let Some((_, step)) = s.inspected() else {
+        buf.set_stringn(
+            r.x,
+            r.y,
+            "Tab: inspect tokens · F1 help",
+            r.width as usize,
+            theme::dim(),
+        );
+        return;
+    };
+    let mut text = format!(
+        "▶ {} p={} · H {:.2} bits",
+        visible_piece(&step.piece),
+        pct(step.p),
+        step.entropy
+    );
+    if let Some(alt) = step.top.iter().find(|c| c.id != step.id) {
+        text.push_str(&format!(
+            " · alt {} {}",
+            visible_piece(&alt.text),
+            pct(alt.p)
+        ));
+    }
+    let style = if s.heatmap {
+        Style::default().fg(theme::heat(step.p))
+    } else {
+        Style::default()
+    };
+    buf.set_stringn(
+        r.x,
+        r.y,
+        truncate(&text, r.width as usize),
+        r.width as usize,
+        style,
+    );
+}
+
+// ---- notice, input, status -------------------------------------------------
+
+fn notice(s: &State, buf: &mut Buffer, r: Rect) {
+    let Some(n) = &s.notice else { return };
+    let style = match n.level {
+        NoticeLevel::Error => theme::error(),
+        NoticeLevel::Info => theme::info(),
+    };
+    Paragraph::new(n.text.as_str())
+        .style(style)
+        .wrap(Wrap { trim: false })
+        .render(r, buf);
+}
+
+fn input(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
+    if r.area() == 0 {
+        return;
+    }
+    let inner = if bordered {
+        let (title, style) = match s.focus {
+            Focus::Input => (
+                " message · Enter send · Alt-Enter newline ".to_string(),
+                Style::default(),
+            ),
+            Focus::Navigate => (
+                " token cursor · ←→↑↓ move · Tab back to typing ".to_string(),
+                theme::dim(),
+            ),
+        };
+        let block = Block::bordered().title(title).border_style(style);
+        let inner = block.inner(r);
+        block.render(r, buf);
+        inner
+    } else {
+        r
+    };
+    Widget::render(&s.input, inner, buf);
+}
+
+fn phase_text(s: &State) -> (String, Style) {
+    if s.engine_dead.is_some() {
+        return ("✖ engine crashed".into(), theme::error());
+    }
+    if let Some(l) = &s.load {
+        let pctv = (l.fraction * 100.0).round() as u32;
+        return (
+            format!("loading {pctv:>3}% {}", bar_ascii(l.fraction, 10)),
+            Style::default().fg(Color::Yellow),
+        );
+    }
+    match &s.generation {
+        Some(g) => {
+            let n = s.messages.get(g.msg).map_or(0, |m| m.steps.len());
+            let t = match g.phase {
+                Phase::Waiting => "● waiting".to_string(),
+                Phase::Prefill { done, total } => format!("● prefill {done}/{total}"),
+                Phase::Generating => format!("● generating {n} tok"),
+                Phase::Cancelling => "● stopping…".to_string(),
+            };
+            (
+                t,
+                Style::default()
+                    .fg(Color::Green)
+                    .add_modifier(Modifier::BOLD),
+            )
+        }
+        None if s.model.is_none() => ("○ no model".into(), theme::dim()),
+        None => ("○ idle".into(), Style::default()),
+    }
+}
+
+fn bar_ascii(frac: f32, w: usize) -> String {
+    let filled = ((frac.clamp(0.0, 1.0) * w as f32).round() as usize).min(w);
+    format!("▕{}{}▏", "█".repeat(filled), "░".repeat(w - filled))
+}
+
+pub fn status_line(s: &State) -> Line<'static> {
+    let sep = || Span::styled(" │ ", theme::dim());
+    let (phase, pstyle) = phase_text(s);
+    let mut spans = vec![Span::styled(format!(" {phase}"), pstyle), sep()];
+    match &s.model {
+        Some(m) => {
+            spans.push(Span::styled(m.name.clone(), theme::title()));
+            let mut extra = format!(" {}", m.quant);
+            if m.n_params > 0 {
+                let params = crate::catalog::params_human(m.n_params);
+                extra.push_str(&format!(" {params}"));
+            }
+            spans.push(Span::raw(extra));
+        }
+        None => spans.push(Span::styled("no model", theme::dim())),
+    }
+    let ctx_size = s
+        .model
+        .as_ref()
+        .map(|m| m.n_ctx as usize)
+        .or(s.last_stats.as_ref().map(|st| st.ctx_size));
+    if let Some(size) = ctx_size {
+        spans.push(sep());
+        spans.push(Span::raw(format!(
+            "ctx {}/{size}",
+            s.ctx_used().unwrap_or(0)
+        )));
+    }
+    if let Some(st) = &s.last_stats {
+        spans.push(sep());
+        spans.push(Span::raw(format!(
+            "TTFT {:.0} ms · {:.1} tok/s · reused {}",
+            st.ttft_ms, st.gen_tps, st.n_prompt_reused
+        )));
+        if st.stop != crate::engine::StopReason::Eog {
+            spans.push(Span::styled(
+                format!(" · {}", st.stop.as_str()),
+                theme::dim(),
+            ));
+        }
+    }
+    let mode = if s.raw {
+        Some(ChatMode::Plain)
+    } else {
+        s.chat_mode
+    };
+    if let Some(mode) = mode {
+        spans.push(sep());
+        spans.push(Span::raw(match mode {
+            ChatMode::Template => "chat template",
+            ChatMode::Builtin => "built-in template",
+            ChatMode::Plain => "plain",
+        }));
+    }
+    let mut flags = Vec::new();
+    if s.heatmap {
+        flags.push("heat");
+    }
+    if s.boundaries {
+        flags.push("bounds");
+    }
+    if !flags.is_empty() {
+        spans.push(sep());
+        spans.push(Span::styled(flags.join(" "), theme::dim()));
+    }
+    Line::from(spans)
+}
+
+fn status(s: &State, buf: &mut Buffer, r: Rect) {
+    let bg = Style::default().bg(theme::STATUS_BG);
+    buf.set_style(r, bg);
+    let line = status_line(s);
+    let help = " F1 help ";
+    let lw = line.width() as u16;
+    buf.set_line(r.x, r.y, &line, r.width);
+    let hw = help.len() as u16;
+    if lw + hw < r.width {
+        buf.set_string(
+            r.x + r.width - hw,
+            r.y,
+            help,
+            theme::dim().bg(theme::STATUS_BG),
+        );
+    }
+}
+
+// ---- popups --------------------------------------------------------------
+
+fn popup_block(title: String) -> Block<'static> {
+    Block::bordered()
+        .title(Span::styled(title, theme::title()))
+        .border_style(Style::default().fg(Color::Cyan))
+}
+
+fn popup(s: &State, p: &Popup, buf: &mut Buffer, area: Rect) {
+    match p {
+        Popup::Help { scroll } => help(buf, area, *scroll),
+        Popup::Picker(pk) => picker(s, pk, buf, area),
+        Popup::Settings(f) => settings(f, buf, area),
+        Popup::SystemPrompt(t) => {
+            let r = centered(area, 76.min(area.width.saturating_sub(2)).max(20), 14);
+            Clear.render(r, buf);
+            let block =
+                popup_block(" system prompt · Enter save · Alt-Enter newline · Esc cancel ".into());
+            let inner = block.inner(r);
+            block.render(r, buf);
+            Widget::render(t.as_ref(), inner, buf);
+        }
+    }
+}
+
+fn help(buf: &mut Buffer, area: Rect, scroll: u16) {
+    // Keys, the legend and its blank line, borders.
+    let h = HELP.len() as u16 + 2 + 2;
+    let r = centered(area, 86, h.min(area.height.saturating_sub(2).max(3)));
+    Clear.render(r, buf);
+    let block = popup_block(" keys · ↑↓ scroll · any other key closes ".into());
+    let inner = block.inner(r);
+    block.render(r, buf);
+    let kw = HELP.iter().map(|(k, _)| str_width(k)).max().unwrap_or(0) + 2;
+    let mut lines: Vec<Line> = Vec::new();
+    for (k, d) in HELP {
+        if k.is_empty() {
+            lines.push(Line::styled(d.to_string(), theme::title().fg(Color::Cyan)));
+        } else {
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("  {k}{}", " ".repeat(kw.saturating_sub(str_width(k)))),
+                    Style::default().fg(Color::Yellow),
+                ),
+                Span::raw(d.to_string()),
+            ]));
+        }
+    }
+    let mut legend = vec![Span::raw("  heatmap: ")];
+    for (p, label) in theme::HEAT_BANDS {
+        legend.push(Span::styled(
+            format!("■ {label} "),
+            Style::default().fg(theme::heat(p.max(0.01))),
+        ));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(legend));
+    let max_scroll = (lines.len() as u16).saturating_sub(inner.height);
+    Paragraph::new(lines)
+        .scroll((scroll.min(max_scroll), 0))
+        .render(inner, buf);
+}
+
+fn picker(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
+    let r = centered(area, 104.min(area.width), 26.min(area.height));
+    Clear.render(r, buf);
+    let title = if s.models_scanning {
+        " models · scanning… ".to_string()
+    } else {
+        format!(" models · {} found ", s.models.len())
+    };
+    let block = popup_block(title);
+    let inner = block.inner(r);
+    block.render(r, buf);
+    if inner.area() == 0 {
+        return;
+    }
+    let w = inner.width as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(m) = &p.message {
+        let mut b = super::wrap::Block::new(w);
+        b.push_str(m, Tag::Text);
+        for l in &b.lines {
+            let text: String = l.iter().map(|c| c.ch).collect();
+            lines.push(Line::styled(text, Style::default().fg(Color::Yellow)));
+        }
+    }
+    lines.push(Line::from(vec![
+        Span::styled("filter: ", theme::dim()),
+        Span::raw(p.filter.clone()),
+        Span::styled("▏", Style::default().add_modifier(Modifier::SLOW_BLINK)),
+    ]));
+    // Top part (message + filter), then the table.
+    let top_h = (lines.len() as u16).min(inner.height);
+    Paragraph::new(lines).render(Rect::new(inner.x, inner.y, inner.width, top_h), buf);
+    let table = Rect::new(inner.x, inner.y + top_h, inner.width, inner.height - top_h);
+    if table.height == 0 {
+        return;
+    }
+    let visible = p.visible(&s.models);
+    let mut rows: Vec<Line> = Vec::new();
+    let (aw, pw, qw, sw) = (10, 6, 8, 8);
+    let name_w = w.saturating_sub(2 + aw + pw + qw + sw + 4).max(8);
+    let fmt_row = |mark: &str, name: &str, arch: &str, params: &str, quant: &str, size: &str| {
+        format!(
+            "{mark:<2}{:<name_w$} {:<aw$} {:>pw$} {:<qw$} {:>sw$}",
+            truncate(name, name_w),
+            truncate(arch, aw),
+            truncate(params, pw),
+            truncate(quant, qw),
+            truncate(size, sw),
+        )
+    };
+    rows.push(Line::styled(
+        fmt_row("", "name", "arch", "params", "quant", "size"),
+        theme::dim(),
+    ));
+    if visible.is_empty() {
+        let text = if s.models.is_empty() {
+            if s.models_scanning {
+                "Looking for models…".to_string()
+            } else {
+                let dirs: Vec<String> = s
+                    .model_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect();
+                format!(
+                    "No *.gguf files in {}. Run `tokenscope fetch-demos` for the demo models.",
+                    if dirs.is_empty() {
+                        "(no directory)".to_string()
+                    } else {
+                        dirs.join(", ")
+                    }
+                )
+            }
+        } else {
+            format!("No model matches {:?}.", p.filter)
+        };
+        rows.push(Line::styled(text, theme::dim()));
+    }
+    let list_h = (table.height as usize).saturating_sub(2).max(1);
+    let first = p.selected.saturating_sub(list_h.saturating_sub(1));
+    for (vi, &i) in visible.iter().enumerate().skip(first).take(list_h) {
+        let m = &s.models[i];
+        let current = s.model.as_ref().is_some_and(|cur| cur.path == m.path);
+        let loading = s.load.as_ref().is_some_and(|l| l.path == m.path);
+        let mark = if vi == p.selected {
+            "▶"
+        } else if loading {
+            "…"
+        } else if current {
+            "●"
+        } else {
+            ""
+        };
+        let mut style = if vi == p.selected {
+            theme::selected()
+        } else {
+            Style::default()
+        };
+        let line = if let Some(err) = &m.error {
+            if vi != p.selected {
+                style = style.fg(Color::Red);
+            }
+            let name = format!("{} — {}", m.file_name, err);
+            format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
+        } else {
+            fmt_row(mark, &m.name, &m.arch, &m.params, &m.quant, &m.size)
+        };
+        rows.push(Line::styled(line, style));
+    }
+    let hint = "Enter load · ↑↓ select · type to filter · F5 rescan · Esc close";
+    let body_h = table.height.saturating_sub(1);
+    Paragraph::new(rows).render(Rect::new(table.x, table.y, table.width, body_h), buf);
+    if table.height >= 2 {
+        buf.set_stringn(
+            table.x,
+            table.y + table.height - 1,
+            truncate(hint, w),
+            w,
+            theme::dim(),
+        );
+    }
+}
+
+fn settings(f: &SettingsForm, buf: &mut Buffer, area: Rect) {
+    let h = f.fields.len() as u16 + 6;
+    let r = centered(area, 64, h);
+    Clear.render(r, buf);
+    let block = popup_block(" sampling · Enter apply · ↑↓ field · Esc cancel ".into());
+    let inner = block.inner(r);
+    block.render(r, buf);
+    let mut lines = Vec::new();
+    for (i, field) in f.fields.iter().enumerate() {
+        let sel = i == f.selected;
+        let value = if sel {
+            format!("{}▏", field.value)
+        } else {
+            field.value.clone()
+        };
+        let vstyle = if sel {
+            theme::selected()
+        } else {
+            Style::default()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!(" {:<16}", field.label),
+                if sel {
+                    theme::title()
+                } else {
+                    Style::default()
+                },
+            ),
+            Span::styled(format!("{value:<12}"), vstyle),
+            Span::styled(format!("  {}", field.help), theme::dim()),
+        ]));
+    }
+    lines.push(Line::from(""));
+    match &f.error {
+        Some(e) => lines.push(Line::styled(format!(" {e}"), theme::error())),
+        None => lines.push(Line::styled(
+            " Applies from the next reply. Ctrl-U clears a field.",
+            theme::dim(),
+        )),
+    }
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
+}
+
+/// For the status of a message in plain text (used by tests and the bench).
+pub fn describe_status(st: &MsgStatus) -> &'static str {
+    match st {
+        MsgStatus::Done => "done",
+        MsgStatus::Streaming => "streaming",
+        MsgStatus::Stopped => "stopped",
+        MsgStatus::Failed(_) => "failed",
+    }
+}

@@ -1,0 +1,877 @@
+//! UI tests: scripted engine events through `update`, screens rendered into a
+//! `TestBackend` and snapshotted, key styles asserted on buffer cells.
+
+use std::path::PathBuf;
+
+use crossterm::event::{
+    Event as TermEvent, KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind,
+};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+use unicode_width::UnicodeWidthStr;
+
+use super::bench::{NullHost, fake_model, fake_stats, fake_step};
+use super::models::ModelEntry;
+use super::state::{Focus, MsgStatus, Phase, Popup, State, TokenRef};
+use super::{Effect, Msg, execute, render, run_loop, update};
+use crate::config::Config;
+use crate::engine::{ChatMode, Event, RequestId, Role, StopReason};
+
+struct H {
+    s: State,
+    host: NullHost,
+    effects: Vec<Effect>,
+}
+
+impl H {
+    fn new(w: u16, h: u16) -> Self {
+        Self::with_config(Config::default(), w, h)
+    }
+
+    fn with_config(config: Config, w: u16, h: u16) -> Self {
+        let dirs = vec![PathBuf::from("/models")];
+        Self {
+            s: State::new(config, false, dirs, (w, h)),
+            host: NullHost::default(),
+            effects: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, m: Msg) {
+        let fx = update(&mut self.s, m);
+        self.effects.extend(fx.iter().cloned());
+        execute(&mut self.s, fx, &mut self.host);
+    }
+
+    fn key_mod(&mut self, code: KeyCode, mods: KeyModifiers) {
+        self.send(Msg::Input(TermEvent::Key(KeyEvent::new(code, mods))));
+    }
+
+    fn key(&mut self, code: KeyCode) {
+        self.key_mod(code, KeyModifiers::NONE);
+    }
+
+    fn ctrl(&mut self, c: char) {
+        self.key_mod(KeyCode::Char(c), KeyModifiers::CONTROL);
+    }
+
+    fn type_str(&mut self, text: &str) {
+        for c in text.chars() {
+            self.key(KeyCode::Char(c));
+        }
+    }
+
+    fn engine(&mut self, ev: Event) {
+        self.send(Msg::Engine(ev));
+    }
+
+    /// Starts with `name` loaded.
+    fn loaded(mut self, name: &str, quant: &str) -> Self {
+        let info = fake_model(name, quant);
+        let fx = super::start(&mut self.s, Some(info.path.clone()));
+        execute(&mut self.s, fx, &mut self.host);
+        let id = self.host.next;
+        self.engine(Event::LoadProgress {
+            request: id,
+            fraction: 0.5,
+        });
+        self.engine(Event::Loaded {
+            request: id,
+            info: Box::new(info),
+        });
+        self.s.notice = None;
+        self
+    }
+
+    /// Types and sends a message; returns the generation's request id.
+    fn ask(&mut self, text: &str) -> RequestId {
+        self.type_str(text);
+        self.key(KeyCode::Enter);
+        self.host.next
+    }
+
+    fn started(&mut self, id: RequestId) {
+        self.engine(Event::Started {
+            request: id,
+            mode: ChatMode::Template,
+            n_prompt: 42,
+            n_reused: 12,
+            dropped_messages: 0,
+        });
+    }
+
+    fn stream(&mut self, id: RequestId, tokens: &[(&str, f32)]) {
+        for (text, p) in tokens {
+            let index = self
+                .s
+                .generation
+                .as_ref()
+                .map_or(0, |g| self.s.messages[g.msg].steps.len());
+            self.engine(Event::Token {
+                request: id,
+                step: Box::new(fake_step(index, text, *p, 8)),
+            });
+        }
+    }
+
+    fn done(&mut self, id: RequestId, n: usize) {
+        self.engine(Event::Done {
+            request: id,
+            stats: fake_stats(n, StopReason::Eog),
+        });
+    }
+
+    /// A whole exchange: ask, stream `tokens`, finish.
+    fn exchange(&mut self, question: &str, tokens: &[(&str, f32)]) -> RequestId {
+        let id = self.ask(question);
+        self.started(id);
+        self.stream(id, tokens);
+        self.done(id, tokens.len());
+        id
+    }
+
+    fn buffer(&self) -> Buffer {
+        let (w, h) = self.s.size;
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| render(&self.s, f)).unwrap();
+        t.backend().buffer().clone()
+    }
+
+    fn screen(&self) -> String {
+        buffer_text(&self.buffer())
+    }
+}
+
+/// The buffer as text, one line per row (wide characters counted once).
+fn buffer_text(b: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..b.area.height {
+        let mut x = 0;
+        let mut line = String::new();
+        while x < b.area.width {
+            let sym = b[(x, y)].symbol();
+            line.push_str(sym);
+            x += UnicodeWidthStr::width(sym).max(1) as u16;
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Position of the first cell starting `needle` on the screen.
+fn find(b: &Buffer, needle: &str) -> Option<(u16, u16)> {
+    let first = needle.chars().next()?.to_string();
+    for y in 0..b.area.height {
+        for x in 0..b.area.width {
+            if b[(x, y)].symbol() != first {
+                continue;
+            }
+            let mut xx = x;
+            let mut ok = true;
+            for c in needle.chars() {
+                if xx >= b.area.width || b[(xx, y)].symbol() != c.to_string() {
+                    ok = false;
+                    break;
+                }
+                xx += UnicodeWidthStr::width(c.to_string().as_str()).max(1) as u16;
+            }
+            if ok {
+                return Some((x, y));
+            }
+        }
+    }
+    None
+}
+
+const PARIS: &[(&str, f32)] = &[
+    ("The", 0.92),
+    (" capital", 0.85),
+    (" of", 0.97),
+    (" France", 0.64),
+    (" is", 0.88),
+    (" Paris", 0.41),
+    (".", 0.07),
+];
+
+fn entries() -> Vec<ModelEntry> {
+    let e = |name: &str, arch: &str, params: &str, quant: &str, size: &str| ModelEntry {
+        path: PathBuf::from(format!("/models/{name}-{quant}.gguf")),
+        file_name: format!("{name}-{quant}.gguf"),
+        name: name.to_string(),
+        arch: arch.to_string(),
+        params: params.to_string(),
+        quant: quant.to_string(),
+        size: size.to_string(),
+        chat_template: true,
+        error: None,
+    };
+    vec![
+        e("gemma-3-270m-it", "gemma3", "268M", "Q8_0", "292 MB"),
+        e("gemma-3-270m-it", "gemma3", "268M", "Q4_K_M", "253 MB"),
+        e("qwen2.5-0.5b-instruct", "qwen2", "494M", "Q4_K_M", "398 MB"),
+        e("SmolLM2-135M-Instruct", "llama", "135M", "Q4_K_M", "105 MB"),
+        ModelEntry {
+            path: PathBuf::from("/models/broken.gguf"),
+            file_name: "broken.gguf".into(),
+            name: "broken".into(),
+            error: Some("not a GGUF file (bad magic)".into()),
+            ..Default::default()
+        },
+    ]
+}
+
+// ---- snapshots -----------------------------------------------------------
+
+#[test]
+fn snapshot_empty_chat() {
+    let h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    insta::assert_snapshot!("empty_chat", h.screen());
+}
+
+#[test]
+fn snapshot_mid_stream_with_live_inspector() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("What is the capital of France?");
+    h.started(id);
+    h.engine(Event::PrefillProgress {
+        request: id,
+        done: 30,
+        total: 30,
+    });
+    h.stream(id, &PARIS[..6]);
+    let screen = h.screen();
+    assert!(screen.contains("p=41.00%"), "{screen}");
+    assert!(screen.contains("generating 6 tok"), "{screen}");
+    insta::assert_snapshot!("mid_stream", screen);
+
+    // Heatmap colours on the chat text: sure tokens green, unsure ones not.
+    let b = h.buffer();
+    let (x, y) = find(&b, "The capital").unwrap();
+    assert_eq!(b[(x, y)].fg, Color::Indexed(40));
+    let (x, y) = find(&b, " Paris").map(|(x, y)| (x + 1, y)).unwrap();
+    assert_eq!(b[(x, y)].fg, Color::Indexed(220));
+    // The chosen row of the inspector is highlighted.
+    let (x, y) = find(&b, "▶ ␣Paris").unwrap();
+    assert!(b[(x, y)].modifier.contains(Modifier::BOLD));
+    assert_eq!(b[(x, y)].bg, super::theme::CHOSEN_BG);
+}
+
+#[test]
+fn snapshot_token_cursor_on_an_earlier_token() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("What is the capital of France?", PARIS);
+    h.key(KeyCode::Tab);
+    assert_eq!(h.s.focus, Focus::Navigate);
+    assert_eq!(h.s.cursor, Some(TokenRef { msg: 1, step: 6 }));
+    for _ in 0..3 {
+        h.key(KeyCode::Left);
+    }
+    assert_eq!(h.s.cursor, Some(TokenRef { msg: 1, step: 3 }));
+    let screen = h.screen();
+    assert!(screen.contains("token 4/7"), "{screen}");
+    assert!(screen.contains("p=64.00%"), "{screen}");
+    insta::assert_snapshot!("token_cursor", screen);
+    let b = h.buffer();
+    let (x, y) = find(&b, "of France is").map(|(x, y)| (x + 2, y)).unwrap();
+    assert_eq!(b[(x - 1, y)].symbol(), "f");
+    assert!(!b[(x - 1, y)].modifier.contains(Modifier::REVERSED));
+    for dx in 0..7 {
+        assert!(
+            b[(x + dx, y)].modifier.contains(Modifier::REVERSED),
+            "France highlighted"
+        );
+    }
+    let (x, y) = find(&b, " capital").unwrap();
+    assert!(!b[(x, y)].modifier.contains(Modifier::REVERSED));
+}
+
+#[test]
+fn snapshot_picker_open_and_filtered() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.ctrl('o');
+    h.send(Msg::Models(entries()));
+    h.type_str("q4");
+    let Some(Popup::Picker(p)) = &h.s.popup else {
+        panic!("picker open")
+    };
+    assert_eq!(p.visible(&h.s.models), vec![1, 2, 3]);
+    insta::assert_snapshot!("picker_filtered", h.screen());
+}
+
+#[test]
+fn snapshot_load_error_keeps_the_old_model() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("hi", &[("Hello", 0.9), ("!", 0.6)]);
+    h.key(KeyCode::F(2));
+    h.send(Msg::Models(entries()));
+    h.type_str("qwen");
+    h.key(KeyCode::Enter);
+    let id = h.host.next;
+    assert_eq!(
+        h.host.loads.last().unwrap(),
+        &PathBuf::from("/models/qwen2.5-0.5b-instruct-Q4_K_M.gguf")
+    );
+    h.engine(Event::LoadProgress {
+        request: id,
+        fraction: 0.3,
+    });
+    assert!(h.screen().contains("loading  30%"));
+    h.engine(Event::Failed {
+        request: id,
+        error: "unsupported model architecture 'qwen9'".into(),
+    });
+    assert!(h.s.load.is_none());
+    assert_eq!(h.s.model.as_ref().unwrap().name, "gemma-3-270m-it");
+    let screen = h.screen();
+    assert!(
+        screen.contains("Could not load qwen2.5-0.5b-instruct-Q4_K_M.gguf"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("load_error", screen);
+    // The old model is still usable.
+    let id = h.ask("again");
+    assert!(h.s.generation.as_ref().is_some_and(|g| g.request == id));
+}
+
+#[test]
+fn snapshot_sampling_settings_with_invalid_value() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.key(KeyCode::F(5));
+    for _ in 0..5 {
+        h.key(KeyCode::Backspace);
+    }
+    h.type_str("9");
+    h.key(KeyCode::Enter);
+    let Some(Popup::Settings(f)) = &h.s.popup else {
+        panic!("settings stay open")
+    };
+    assert!(f.error.as_ref().unwrap().contains("temperature"));
+    assert_eq!(
+        h.s.config.sampling.temperature, 0.8,
+        "invalid value not applied"
+    );
+    insta::assert_snapshot!("sampling_settings", h.screen());
+    // Fixing it applies it.
+    h.key(KeyCode::Backspace);
+    h.type_str("0.2");
+    h.key(KeyCode::Down);
+    h.ctrl('u');
+    h.type_str("7");
+    h.key(KeyCode::Enter);
+    assert!(h.s.popup.is_none());
+    assert_eq!(h.s.config.sampling.temperature, 0.2);
+    assert_eq!(h.s.config.sampling.top_k, 7);
+    h.ask("x");
+    assert_eq!(h.host.generates.last().unwrap().sampling.top_k, 7);
+}
+
+#[test]
+fn snapshot_help() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.key(KeyCode::F(1));
+    let screen = h.screen();
+    assert!(screen.contains("new chat"));
+    insta::assert_snapshot!("help", screen);
+    h.key(KeyCode::Esc);
+    assert!(h.s.popup.is_none());
+}
+
+#[test]
+fn snapshot_small_terminal() {
+    let mut h = H::new(40, 12).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("What is the capital of France?");
+    h.started(id);
+    h.stream(id, PARIS);
+    let screen = h.screen();
+    assert!(screen.contains("p=7.00%"), "{screen}");
+    insta::assert_snapshot!("small_40x12", screen);
+}
+
+#[test]
+fn snapshot_chinese_conversation() {
+    let mut h = H::new(80, 24).loaded("qwen2.5-0.5b-instruct", "Q4_K_M");
+    let reply: &[(&str, f32)] = &[
+        ("法国", 0.81),
+        ("的", 0.95),
+        ("首都", 0.9),
+        ("是", 0.97),
+        ("巴黎", 0.76),
+        ("。", 0.66),
+        ("巴黎", 0.3),
+        ("也", 0.2),
+        ("被称为", 0.5),
+        ("“", 0.4),
+        ("光之城", 0.35),
+        ("”", 0.9),
+        ("🙂", 0.05),
+        ("，", 0.5),
+        ("是", 0.6),
+        ("一座", 0.5),
+        ("非常", 0.3),
+        ("美丽", 0.6),
+        ("的", 0.9),
+        ("城市", 0.8),
+        ("。", 0.9),
+    ];
+    h.exchange(
+        "法国的首都是哪里？请详细介绍一下这座城市的历史和文化。",
+        reply,
+    );
+    let screen = h.screen();
+    assert!(screen.contains("法国的首都是巴黎。"), "{screen}");
+    for line in screen.lines() {
+        assert!(UnicodeWidthStr::width(line) <= 80, "{line:?}");
+    }
+    insta::assert_snapshot!("chinese", screen);
+}
+
+// ---- robustness ----------------------------------------------------------
+
+#[test]
+fn tiny_and_odd_sizes_never_panic() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("What is the capital of France? 中文 🙂", PARIS);
+    h.s.notice = Some(super::state::Notice {
+        level: super::state::NoticeLevel::Error,
+        text: "a long error message ".repeat(20),
+    });
+    type Open = Box<dyn Fn(&mut H)>;
+    let popups: Vec<Open> = vec![
+        Box::new(|_| {}),
+        Box::new(|h| h.key(KeyCode::F(1))),
+        Box::new(|h| h.key(KeyCode::F(2))),
+        Box::new(|h| h.key(KeyCode::F(5))),
+        Box::new(|h| h.key(KeyCode::F(6))),
+        Box::new(|h| h.key(KeyCode::Tab)),
+    ];
+    for open in &popups {
+        open(&mut h);
+        for w in (1..=45).chain([60, 89, 90, 91, 200]) {
+            for ht in (1..=14).chain([23, 24, 25, 30, 60]) {
+                h.send(Msg::Input(TermEvent::Resize(w, ht)));
+                let _ = h.buffer();
+            }
+        }
+        h.s.popup = None;
+        h.s.set_focus(Focus::Input);
+    }
+    // Zero-sized too.
+    h.send(Msg::Input(TermEvent::Resize(0, 0)));
+    let _ = h.buffer();
+}
+
+#[test]
+fn model_output_escape_sequences_are_shown_not_sent() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange(
+        "hack",
+        &[
+            ("\u{1b}[2J", 0.5),
+            ("\u{1b}]0;pwned\u{7}", 0.5),
+            ("ok\u{9b}1m", 0.5),
+        ],
+    );
+    let b = h.buffer();
+    for cell in b.content() {
+        assert!(
+            !cell.symbol().chars().any(|c| c.is_control()),
+            "raw control {:?}",
+            cell.symbol()
+        );
+    }
+    let screen = buffer_text(&b);
+    assert!(screen.contains("␛[2J␛]0;pwned␇ok\\x9b1m"), "{screen}");
+}
+
+// ---- update logic --------------------------------------------------------
+
+#[test]
+fn stale_request_events_are_dropped() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    let old = h.ask("first");
+    h.started(old);
+    h.stream(old, &[("A", 0.5)]);
+    h.ctrl('n');
+    assert!(
+        h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Cancel(id) if *id == old))
+    );
+    assert!(h.s.messages.is_empty());
+    // Late events of the old request change nothing.
+    h.stream(old, &[("B", 0.5)]);
+    h.done(old, 2);
+    assert!(h.s.messages.is_empty());
+    assert!(h.s.last_stats.is_none());
+    let new = h.ask("second");
+    assert_ne!(new, old);
+    h.engine(Event::Token {
+        request: old,
+        step: Box::new(fake_step(0, "X", 0.5, 3)),
+    });
+    h.engine(Event::Token {
+        request: 999,
+        step: Box::new(fake_step(0, "Y", 0.5, 3)),
+    });
+    h.stream(new, &[("Z", 0.5)]);
+    assert_eq!(h.s.messages[1].content, "Z");
+}
+
+#[test]
+fn cancel_stops_and_marks_the_reply() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("count");
+    h.started(id);
+    h.stream(id, &[("1", 0.9), (" 2", 0.9)]);
+    h.key(KeyCode::Esc);
+    assert_eq!(h.host.cancels, vec![id]);
+    assert_eq!(h.s.generation.as_ref().unwrap().phase, Phase::Cancelling);
+    // Tokens already in flight are not shown.
+    h.stream(id, &[(" 3", 0.9)]);
+    assert_eq!(h.s.messages[1].content, "1 2");
+    h.engine(Event::Done {
+        request: id,
+        stats: fake_stats(3, StopReason::Cancelled),
+    });
+    assert!(h.s.generation.is_none());
+    assert_eq!(h.s.messages[1].status, MsgStatus::Stopped);
+    assert!(h.screen().contains("1 2 [stopped]"));
+    // Ctrl-C while generating cancels too, and does not quit.
+    let id = h.ask("again");
+    h.ctrl('c');
+    h.ctrl('c');
+    assert_eq!(h.host.cancels, vec![id - 1, id]);
+    assert!(!h.effects.iter().any(|e| matches!(e, Effect::Quit)));
+}
+
+#[test]
+fn ctrl_c_twice_when_idle_quits() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    h.ctrl('c');
+    assert!(!h.effects.iter().any(|e| matches!(e, Effect::Quit)));
+    assert!(h.screen().contains("Ctrl-C again"));
+    h.type_str("x");
+    h.ctrl('c');
+    assert!(
+        !h.effects.iter().any(|e| matches!(e, Effect::Quit)),
+        "another key disarms"
+    );
+    h.ctrl('c');
+    assert!(h.effects.iter().any(|e| matches!(e, Effect::Quit)));
+}
+
+#[test]
+fn chat_follows_the_stream_and_stays_put_when_scrolled_up() {
+    let mut h = H::new(100, 20).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("long");
+    h.started(id);
+    let line: Vec<(&str, f32)> = (0..40).map(|_| (" word\n", 0.5)).collect();
+    h.stream(id, &line);
+    let height = h.s.chat_height();
+    let max = h.s.chat.total_lines() - height;
+    assert!(h.s.scroll.follow);
+    assert_eq!(h.s.view_top(height), max);
+    h.key(KeyCode::PageUp);
+    assert!(!h.s.scroll.follow);
+    let top = h.s.view_top(height);
+    assert_eq!(top, max - (height - 1));
+    h.stream(id, &line[..10]);
+    assert_eq!(h.s.view_top(height), top, "stays put while tokens arrive");
+    assert!(h.screen().contains("more lines"));
+    h.send(Msg::Input(TermEvent::Mouse(MouseEvent {
+        kind: MouseEventKind::ScrollUp,
+        column: 1,
+        row: 1,
+        modifiers: KeyModifiers::NONE,
+    })));
+    assert_eq!(h.s.view_top(height), top - 3);
+    for _ in 0..20 {
+        h.key(KeyCode::PageDown);
+    }
+    assert!(h.s.scroll.follow, "back at the bottom: follows again");
+    h.stream(id, &line[..5]);
+    assert_eq!(h.s.view_top(height), h.s.chat.total_lines() - height);
+}
+
+#[test]
+fn history_recalls_sent_messages() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("first question", &[("a", 0.5)]);
+    h.exchange("second\nquestion", &[("b", 0.5)]);
+    h.type_str("draft");
+    h.key(KeyCode::Up);
+    assert_eq!(h.s.input.lines().join("\n"), "second\nquestion");
+    // Cursor is on the last line: Up moves within the text first.
+    h.key(KeyCode::Up);
+    h.key(KeyCode::Up);
+    assert_eq!(h.s.input.lines().join("\n"), "first question");
+    h.key(KeyCode::Down);
+    assert_eq!(h.s.input.lines().join("\n"), "second\nquestion");
+    h.key(KeyCode::Down);
+    assert_eq!(h.s.input.lines().join("\n"), "draft");
+}
+
+#[test]
+fn newline_keys_and_send() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    h.type_str("a");
+    h.key_mod(KeyCode::Enter, KeyModifiers::ALT);
+    h.type_str("b");
+    h.key_mod(KeyCode::Enter, KeyModifiers::SHIFT);
+    h.type_str("c");
+    h.ctrl('j');
+    h.type_str("d");
+    assert_eq!(h.s.input.lines(), ["a", "b", "c", "d"]);
+    h.key(KeyCode::Enter);
+    let req = h.host.generates.last().unwrap();
+    assert_eq!(req.messages.last().unwrap().content, "a\nb\nc\nd");
+    assert!(h.s.input.is_empty());
+}
+
+#[test]
+fn request_carries_conversation_and_system_prompt() {
+    let config = Config {
+        system_prompt: "Be brief.".into(),
+        ..Config::default()
+    };
+    let mut h = H::with_config(config, 100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    assert!(h.screen().contains("Be brief."));
+    h.exchange("one", &[("1", 0.5)]);
+    // A failed reply: its question is left out of the next request.
+    let id = h.ask("boom");
+    h.engine(Event::Failed {
+        request: id,
+        error: "decode failed".into(),
+    });
+    assert!(h.screen().contains("decode failed"));
+    h.ask("two");
+    let req = h.host.generates.last().unwrap();
+    let roles: Vec<_> = req
+        .messages
+        .iter()
+        .map(|m| (m.role, m.content.as_str()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            (Role::System, "Be brief."),
+            (Role::User, "one"),
+            (Role::Assistant, "1"),
+            (Role::User, "two")
+        ]
+    );
+    assert_eq!(req.top_k_inspect, 10);
+}
+
+#[test]
+fn system_prompt_editor() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    h.ctrl('g');
+    h.type_str("You are a pirate.");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.s.config.system_prompt, "You are a pirate.");
+    assert!(h.screen().contains("You are a pirate."));
+    h.key(KeyCode::F(6));
+    h.type_str(" Arr.");
+    h.key(KeyCode::Esc);
+    assert_eq!(
+        h.s.config.system_prompt, "You are a pirate.",
+        "Esc discards"
+    );
+}
+
+#[test]
+fn no_model_opens_the_picker_and_explains() {
+    let mut h = H::new(120, 40);
+    let fx = super::start(&mut h.s, None);
+    execute(&mut h.s, fx, &mut h.host);
+    h.send(Msg::Models(Vec::new()));
+    let screen = h.screen();
+    assert!(screen.contains("tokenscope fetch-demos"), "{screen}");
+    assert!(screen.contains("/models"), "{screen}");
+    h.key(KeyCode::Esc);
+    h.ask("hello");
+    assert!(h.host.generates.is_empty());
+    assert!(h.screen().contains("No model is loaded"));
+}
+
+#[test]
+fn engine_crash_is_reported() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("hi");
+    h.started(id);
+    h.send(Msg::EngineStopped {
+        panic: Some("index out of bounds (worker.rs:10)".into()),
+    });
+    assert!(h.s.generation.is_none());
+    let screen = h.screen();
+    assert!(screen.contains("engine crashed"), "{screen}");
+    assert!(screen.contains("index out of bounds"), "{screen}");
+    h.ask("more");
+    assert_eq!(h.host.generates.len(), 1);
+}
+
+#[test]
+fn token_navigation_moves_by_token_and_line() {
+    let mut h = H::new(60, 30).loaded("gemma-3-270m-it", "Q8_0");
+    let words: Vec<(&str, f32)> = (0..30)
+        .map(|i| {
+            if i % 2 == 0 {
+                (" alpha", 0.9)
+            } else {
+                (" beta", 0.2)
+            }
+        })
+        .collect();
+    h.exchange("q1", &words);
+    h.exchange("q2", &[("x", 0.5), ("y", 0.5)]);
+    h.key(KeyCode::Tab);
+    assert_eq!(h.s.cursor, Some(TokenRef { msg: 3, step: 1 }));
+    h.key(KeyCode::Home);
+    assert_eq!(h.s.cursor, Some(TokenRef { msg: 3, step: 0 }));
+    h.key(KeyCode::Left);
+    assert_eq!(
+        h.s.cursor,
+        Some(TokenRef { msg: 1, step: 29 }),
+        "crosses into the previous reply"
+    );
+    h.key(KeyCode::Right);
+    assert_eq!(h.s.cursor, Some(TokenRef { msg: 3, step: 0 }));
+    h.key(KeyCode::Up);
+    let c = h.s.cursor.unwrap();
+    assert_eq!(c.msg, 1, "up skips the user message");
+    let (line, _) = h.s.token_position(c).unwrap();
+    h.key(KeyCode::Up);
+    let (line2, _) = h.s.token_position(h.s.cursor.unwrap()).unwrap();
+    assert_eq!(line2 + 1, line);
+    h.key(KeyCode::Down);
+    assert_eq!(h.s.cursor, Some(c));
+    h.key(KeyCode::End);
+    assert_eq!(h.s.cursor, Some(TokenRef { msg: 1, step: 29 }));
+    // Typing a letter goes back to the input.
+    h.type_str("z");
+    assert_eq!(h.s.focus, Focus::Input);
+    assert_eq!(h.s.input.lines(), ["z"]);
+}
+
+#[test]
+fn heatmap_and_boundaries_toggle() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("q", &[("Sure", 0.95), ("ly", 0.05)]);
+    let b = h.buffer();
+    let (x, y) = find(&b, "Surely").unwrap();
+    assert_eq!(b[(x, y)].fg, Color::Indexed(40));
+    assert_eq!(b[(x + 4, y)].fg, Color::Indexed(196));
+    h.key(KeyCode::F(3));
+    h.key(KeyCode::F(4));
+    let b = h.buffer();
+    assert_eq!(b[(x, y)].fg, Color::Reset);
+    assert_ne!(
+        b[(x, y)].bg,
+        b[(x + 4, y)].bg,
+        "alternate backgrounds at a boundary"
+    );
+}
+
+#[test]
+fn huge_paste_is_inserted_at_once() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    let text = "line of pasted text\r\n".repeat(50_000);
+    h.send(Msg::Input(TermEvent::Paste(text)));
+    assert_eq!(h.s.input.lines().len(), 50_001);
+    let _ = h.buffer();
+    h.key(KeyCode::Enter);
+    assert_eq!(h.host.generates.len(), 1);
+}
+
+#[test]
+fn picker_loads_and_keeps_conversation() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("hi", &[("Hello", 0.9)]);
+    h.ctrl('o');
+    assert!(h.effects.iter().any(|e| matches!(e, Effect::RefreshModels)));
+    h.send(Msg::Models(entries()));
+    h.type_str("smol");
+    h.key(KeyCode::Enter);
+    let id = h.host.next;
+    let mut info = fake_model("SmolLM2-135M-Instruct", "Q4_K_M");
+    info.path = PathBuf::from("/models/SmolLM2-135M-Instruct-Q4_K_M.gguf");
+    h.engine(Event::Loaded {
+        request: id,
+        info: Box::new(info),
+    });
+    assert_eq!(h.s.model.as_ref().unwrap().name, "SmolLM2-135M-Instruct");
+    assert_eq!(h.s.messages.len(), 2);
+    h.ask("and now?");
+    let req = h.host.generates.last().unwrap();
+    assert_eq!(req.messages.len(), 3);
+    assert!(h.screen().contains("SmolLM2-135M-Instruct"));
+}
+
+#[test]
+fn run_loop_drains_messages_and_quits() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut s = State::new(Config::default(), false, Vec::new(), (80, 24));
+    let mut host = NullHost::default();
+    let fx = super::start(&mut s, Some(PathBuf::from("/m.gguf")));
+    execute(&mut s, fx, &mut host);
+    let info = fake_model("loop-model", "Q8_0");
+    tx.send(Msg::Engine(Event::Loaded {
+        request: 1,
+        info: Box::new(info),
+    }))
+    .unwrap();
+    for c in "hi".chars() {
+        tx.send(Msg::Input(TermEvent::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        ))))
+        .unwrap();
+    }
+    tx.send(Msg::Input(TermEvent::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    ))))
+    .unwrap();
+    tx.send(Msg::Engine(Event::Token {
+        request: 2,
+        step: Box::new(fake_step(0, "Hey", 0.9, 3)),
+    }))
+    .unwrap();
+    tx.send(Msg::Engine(Event::Done {
+        request: 2,
+        stats: fake_stats(1, StopReason::Eog),
+    }))
+    .unwrap();
+    // Quit later, from another thread, so that the loop draws in between.
+    let quitter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let ctrl_c = || {
+            Msg::Input(TermEvent::Key(KeyEvent::new(
+                KeyCode::Char('c'),
+                KeyModifiers::CONTROL,
+            )))
+        };
+        tx.send(ctrl_c()).unwrap();
+        tx.send(ctrl_c()).unwrap();
+    });
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    run_loop(&mut terminal, &rx, &mut host, &mut s).unwrap();
+    assert_eq!(host.generates.len(), 1);
+    assert_eq!(s.messages[1].content, "Hey");
+    let screen = buffer_text(terminal.backend().buffer());
+    assert!(screen.contains("loop-model"), "{screen}");
+    assert!(screen.contains("Hey"), "{screen}");
+    quitter.join().unwrap();
+}
+
+#[test]
+fn ui_bench_runs() {
+    let r = super::bench::bench_ui(200, 120, 40);
+    assert_eq!(r.events, 200);
+    assert!(r.frame_mean_us > 0.0);
+    assert!(r.to_string().contains("frame"));
+}

@@ -1,0 +1,59 @@
+//! Colours and styles.
+
+use ratatui::style::{Color, Modifier, Style};
+
+/// Heatmap colour of a token with probability `p`: green when the model was
+/// sure, through yellow and orange, to red when it was not.
+pub fn heat(p: f32) -> Color {
+    if p >= 0.8 {
+        Color::Indexed(40)
+    } else if p >= 0.5 {
+        Color::Indexed(148)
+    } else if p >= 0.3 {
+        Color::Indexed(220)
+    } else if p >= 0.1 {
+        Color::Indexed(208)
+    } else {
+        Color::Indexed(196)
+    }
+}
+
+/// The heatmap bands, for the legend: (lower bound, label).
+pub const HEAT_BANDS: [(f32, &str); 5] = [
+    (0.8, "≥80%"),
+    (0.5, "≥50%"),
+    (0.3, "≥30%"),
+    (0.1, "≥10%"),
+    (0.0, "<10%"),
+];
+
+/// Alternating backgrounds that show token boundaries.
+pub const BOUNDARY_BG: [Color; 2] = [Color::Indexed(236), Color::Indexed(239)];
+
+pub const USER: Color = Color::Cyan;
+pub const ASSISTANT: Color = Color::Magenta;
+pub const SYSTEM: Color = Color::Yellow;
+pub const DIM: Color = Color::DarkGray;
+pub const BAR_BG: Color = Color::Indexed(235);
+pub const STATUS_BG: Color = Color::Indexed(236);
+pub const CHOSEN_BG: Color = Color::Indexed(238);
+
+pub fn selected() -> Style {
+    Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+}
+
+pub fn dim() -> Style {
+    Style::default().fg(DIM)
+}
+
+pub fn error() -> Style {
+    Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
+}
+
+pub fn info() -> Style {
+    Style::default().fg(Color::Cyan)
+}
+
+pub fn title() -> Style {
+    Style::default().add_modifier(Modifier::BOLD)
+}

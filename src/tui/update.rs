@@ -1,0 +1,936 @@
+//! `update`: the TUI's whole behaviour, as a function from a message to state
+//! changes plus effects for the loop to carry out. No I/O here.
+
+use std::path::PathBuf;
+
+use crossterm::event::{
+    Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
+};
+use ratatui_textarea::{Input, TextArea};
+
+use super::models::ModelEntry;
+use super::state::{
+    Field, Focus, Generation, Loading, Message, MsgStatus, PENDING, Phase, Picker, Popup,
+    SettingsForm, State, TokenRef, new_input,
+};
+use super::wrap::Tag;
+use crate::engine::{Event, GenerateRequest, RequestId, Role, SamplingParams, StopReason};
+
+/// Everything that reaches the main loop.
+#[derive(Debug)]
+pub enum Msg {
+    Input(TermEvent),
+    Engine(Event),
+    /// The model directories were scanned.
+    Models(Vec<ModelEntry>),
+    /// The engine thread ended; `panic` holds its panic message if it panicked.
+    EngineStopped {
+        panic: Option<String>,
+    },
+    /// Something the UI cannot go on without failed (reading the terminal).
+    Fatal(String),
+    Tick,
+}
+
+/// What `update` asks the loop to do.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    Generate(GenerateRequest),
+    Load(PathBuf),
+    Cancel(RequestId),
+    RefreshModels,
+    Quit,
+}
+
+/// Lines a mouse wheel notch scrolls.
+const WHEEL_LINES: isize = 3;
+
+/// Effects for the first frame: load the initial model, or open the picker.
+pub fn start(s: &mut State, initial_model: Option<PathBuf>) -> Vec<Effect> {
+    let mut fx = vec![Effect::RefreshModels];
+    s.models_scanning = true;
+    match initial_model {
+        Some(path) => fx.extend(load_model(s, path)),
+        None => {
+            let dirs: Vec<String> = s
+                .model_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            let dirs = if dirs.is_empty() {
+                "(no model directory configured)".to_string()
+            } else {
+                dirs.join(", ")
+            };
+            s.popup = Some(Popup::Picker(Picker {
+                message: Some(format!(
+                    "No model chosen. Models (*.gguf) are looked for in: {dirs}. \
+                     Run `tokenscope fetch-demos` to download the small demo models."
+                )),
+                ..Picker::default()
+            }));
+            s.set_focus(s.focus);
+        }
+    }
+    fx
+}
+
+pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Input(ev) => on_term_event(s, ev),
+        Msg::Engine(ev) => on_engine(s, ev),
+        Msg::Models(list) => {
+            s.models = list;
+            s.models_scanning = false;
+            if let Some(Popup::Picker(p)) = &mut s.popup {
+                let n = p.visible(&s.models).len();
+                p.selected = p.selected.min(n.saturating_sub(1));
+            }
+            vec![]
+        }
+        Msg::EngineStopped { panic } => {
+            let why = panic.unwrap_or_else(|| "it stopped".to_string());
+            if s.engine_dead.is_none() {
+                if let Some(g) = s.generation.take() {
+                    finish_message(s, g.msg, MsgStatus::Failed("engine stopped".into()));
+                }
+                s.load = None;
+                s.error(format!(
+                    "The model engine crashed: {why}. Nothing more can be generated; restart tokenscope."
+                ));
+                s.engine_dead = Some(why);
+            }
+            vec![]
+        }
+        Msg::Fatal(e) => {
+            s.fatal = Some(e);
+            vec![]
+        }
+        Msg::Tick => vec![],
+    }
+}
+
+// ---- engine events -------------------------------------------------------
+
+fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
+    let id = ev.request();
+    if id == PENDING {
+        return vec![];
+    }
+    if s.load.as_ref().is_some_and(|l| l.request == id) {
+        on_load_event(s, ev);
+    } else if s.generation.as_ref().is_some_and(|g| g.request == id) {
+        on_gen_event(s, ev);
+    }
+    // Anything else answers a request we no longer care about.
+    vec![]
+}
+
+fn on_load_event(s: &mut State, ev: Event) {
+    match ev {
+        Event::LoadProgress { fraction, .. } => {
+            if let Some(l) = &mut s.load {
+                l.fraction = fraction.clamp(0.0, 1.0);
+            }
+        }
+        Event::Loaded { info, .. } => {
+            s.load = None;
+            s.info(format!(
+                "Loaded {} ({} {}, context {} tokens, {}).",
+                info.name,
+                info.arch,
+                info.quant,
+                info.n_ctx,
+                info.chat_mode.describe()
+            ));
+            s.chat_mode = Some(info.chat_mode);
+            s.model = Some(*info);
+        }
+        Event::Failed { error, .. } => {
+            let path = s.load.take().map(|l| l.path).unwrap_or_default();
+            let file = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string());
+            let keep = match &s.model {
+                Some(m) => format!(" Still using {}.", m.name),
+                None => " No model is loaded: press Ctrl-O to choose another.".to_string(),
+            };
+            s.error(format!("Could not load {file}: {error}.{keep}"));
+        }
+        _ => {}
+    }
+}
+
+fn on_gen_event(s: &mut State, ev: Event) {
+    let Some(g) = s.generation.as_mut() else {
+        return;
+    };
+    match ev {
+        Event::Started {
+            mode,
+            n_prompt,
+            n_reused,
+            dropped_messages,
+            ..
+        } => {
+            if g.phase != Phase::Cancelling {
+                g.phase = Phase::Prefill {
+                    done: 0,
+                    total: n_prompt.saturating_sub(n_reused),
+                };
+            }
+            g.n_prompt = n_prompt;
+            g.n_reused = n_reused;
+            s.chat_mode = Some(mode);
+            if dropped_messages > 0 {
+                s.info(format!(
+                    "The conversation outgrew the context: the {dropped_messages} oldest message(s) were left out."
+                ));
+            }
+        }
+        Event::PrefillProgress { done, total, .. } => {
+            if g.phase != Phase::Cancelling {
+                g.phase = Phase::Prefill { done, total };
+            }
+        }
+        Event::Token { step, .. } => {
+            if g.phase == Phase::Cancelling {
+                return;
+            }
+            g.phase = Phase::Generating;
+            let msg = g.msg;
+            s.push_step(msg, *step);
+        }
+        Event::Done { stats, .. } => {
+            let msg = g.msg;
+            s.generation = None;
+            let status = if stats.stop == StopReason::Cancelled {
+                MsgStatus::Stopped
+            } else {
+                MsgStatus::Done
+            };
+            if stats.stop == StopReason::ContextFull {
+                s.error(format!(
+                    "The context is full ({} of {} tokens): start a new chat with Ctrl-N.",
+                    stats.ctx_used, stats.ctx_size
+                ));
+            }
+            if let Some(m) = s.messages.get_mut(msg) {
+                m.stats = Some(stats.clone());
+            }
+            s.last_stats = Some(stats);
+            finish_message(s, msg, status);
+        }
+        Event::Failed { error, .. } => {
+            let msg = g.msg;
+            s.generation = None;
+            s.error(format!("Generation failed: {error}"));
+            finish_message(s, msg, MsgStatus::Failed(error));
+        }
+        Event::LoadProgress { .. } | Event::Loaded { .. } => {}
+    }
+}
+
+fn finish_message(s: &mut State, msg: usize, status: MsgStatus) {
+    if let Some(m) = s.messages.get_mut(msg) {
+        m.status = status;
+        s.relayout_message(msg);
+    }
+}
+
+// ---- terminal events -----------------------------------------------------
+
+fn on_term_event(s: &mut State, ev: TermEvent) -> Vec<Effect> {
+    match ev {
+        TermEvent::Key(k) if k.kind != KeyEventKind::Release => on_key(s, k),
+        TermEvent::Key(_) => vec![],
+        TermEvent::Paste(text) => {
+            on_paste(s, &text);
+            vec![]
+        }
+        TermEvent::Mouse(m) => {
+            match m.kind {
+                MouseEventKind::ScrollUp => scroll_by(s, -WHEEL_LINES),
+                MouseEventKind::ScrollDown => scroll_by(s, WHEEL_LINES),
+                _ => {}
+            }
+            vec![]
+        }
+        TermEvent::Resize(w, h) => {
+            s.size = (w, h);
+            s.relayout();
+            vec![]
+        }
+        TermEvent::FocusGained | TermEvent::FocusLost => vec![],
+    }
+}
+
+fn normalize_newlines(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+fn on_paste(s: &mut State, text: &str) {
+    let text = normalize_newlines(text);
+    let first_line = text.lines().next().unwrap_or("").trim().to_string();
+    match &mut s.popup {
+        Some(Popup::SystemPrompt(t)) => {
+            t.insert_str(&text);
+        }
+        Some(Popup::Picker(p)) => {
+            p.filter.push_str(&first_line);
+            p.selected = 0;
+        }
+        Some(Popup::Settings(f)) => {
+            if let Some(field) = f.fields.get_mut(f.selected) {
+                field.value.push_str(&first_line);
+            }
+        }
+        Some(Popup::Help { .. }) => {}
+        None => {
+            if s.focus != Focus::Input {
+                s.set_focus(Focus::Input);
+            }
+            // One insertion, however long the paste.
+            s.input.insert_str(&text);
+        }
+    }
+}
+
+fn is_ctrl(k: &KeyEvent, c: char) -> bool {
+    k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char(c)
+}
+
+fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
+    if is_ctrl(&k, 'c') {
+        return ctrl_c(s);
+    }
+    s.quit_armed = false;
+    if let Some(popup) = s.popup.take() {
+        let mut fx = Vec::new();
+        s.popup = popup_key(s, popup, k, &mut fx);
+        s.set_focus(s.focus);
+        return fx;
+    }
+    // Keys that work everywhere outside popups.
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    match k.code {
+        KeyCode::F(1) => return open(s, Popup::Help { scroll: 0 }),
+        KeyCode::F(2) => return open_picker(s),
+        KeyCode::Char('o') if ctrl => return open_picker(s),
+        KeyCode::F(3) => {
+            s.heatmap = !s.heatmap;
+            return vec![];
+        }
+        KeyCode::F(4) => {
+            s.boundaries = !s.boundaries;
+            return vec![];
+        }
+        KeyCode::F(5) => return open_settings(s),
+        KeyCode::Char('s') if ctrl => return open_settings(s),
+        KeyCode::F(6) => return open_system_prompt(s),
+        KeyCode::Char('g') if ctrl => return open_system_prompt(s),
+        KeyCode::Char('n') if ctrl => return new_chat(s),
+        KeyCode::Char('t') if ctrl => return toggle_navigation(s),
+        KeyCode::PageUp => {
+            scroll_by(s, -page(s));
+            return vec![];
+        }
+        KeyCode::PageDown => {
+            scroll_by(s, page(s));
+            return vec![];
+        }
+        _ => {}
+    }
+    match s.focus {
+        Focus::Input => input_key(s, k),
+        Focus::Navigate => nav_key(s, k),
+    }
+}
+
+fn open(s: &mut State, p: Popup) -> Vec<Effect> {
+    s.popup = Some(p);
+    s.set_focus(s.focus);
+    vec![]
+}
+
+fn open_picker(s: &mut State) -> Vec<Effect> {
+    let mut p = Picker::default();
+    if let Some(m) = &s.model
+        && let Some(i) = p
+            .visible(&s.models)
+            .iter()
+            .position(|&i| s.models[i].path == m.path)
+    {
+        p.selected = i;
+    }
+    open(s, Popup::Picker(p));
+    s.models_scanning = true;
+    vec![Effect::RefreshModels]
+}
+
+fn open_settings(s: &mut State) -> Vec<Effect> {
+    let form = settings_form(&s.config.sampling, s.config.max_tokens);
+    open(s, Popup::Settings(form))
+}
+
+fn open_system_prompt(s: &mut State) -> Vec<Effect> {
+    let mut t = new_input();
+    t.set_placeholder_text("No system prompt. Type one; Enter saves, Esc cancels.");
+    t.insert_str(&s.config.system_prompt);
+    open(s, Popup::SystemPrompt(Box::new(t)))
+}
+
+fn ctrl_c(s: &mut State) -> Vec<Effect> {
+    if s.generation.is_some() {
+        s.quit_armed = false;
+        return cancel(s);
+    }
+    if s.popup.take().is_some() {
+        s.set_focus(s.focus);
+        return vec![];
+    }
+    if s.quit_armed {
+        return vec![Effect::Quit];
+    }
+    s.quit_armed = true;
+    s.info("Press Ctrl-C again to quit.");
+    vec![]
+}
+
+/// Stops the running generation (its final event still arrives).
+fn cancel(s: &mut State) -> Vec<Effect> {
+    match &mut s.generation {
+        Some(g) if g.phase != Phase::Cancelling => {
+            g.phase = Phase::Cancelling;
+            vec![Effect::Cancel(g.request)]
+        }
+        _ => vec![],
+    }
+}
+
+fn new_chat(s: &mut State) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    if let Some(g) = s.generation.take() {
+        fx.push(Effect::Cancel(g.request));
+    }
+    s.messages.clear();
+    s.cursor = None;
+    s.last_stats = None;
+    s.scroll.follow = true;
+    s.scroll.top = 0;
+    s.set_focus(Focus::Input);
+    s.relayout();
+    s.info("New chat.");
+    fx
+}
+
+fn load_model(s: &mut State, path: PathBuf) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    if let Some(l) = &s.load {
+        fx.push(Effect::Cancel(l.request));
+    }
+    if let Some(g) = &mut s.generation
+        && g.phase != Phase::Cancelling
+    {
+        g.phase = Phase::Cancelling;
+        fx.push(Effect::Cancel(g.request));
+    }
+    s.load = Some(Loading {
+        request: PENDING,
+        path: path.clone(),
+        fraction: 0.0,
+    });
+    fx.push(Effect::Load(path));
+    fx
+}
+
+fn page(s: &State) -> isize {
+    (s.chat_height() as isize - 1).max(1)
+}
+
+pub(crate) fn scroll_by(s: &mut State, delta: isize) {
+    let h = s.chat_height();
+    let max = s.chat.total_lines().saturating_sub(h) as isize;
+    let top = (s.view_top(h) as isize + delta).clamp(0, max);
+    s.scroll.top = top as usize;
+    s.scroll.follow = top >= max;
+}
+
+/// Scrolls so that chat line `line` is visible.
+fn ensure_visible(s: &mut State, line: usize) {
+    let h = s.chat_height().max(1);
+    let top = s.view_top(h);
+    let max = s.chat.total_lines().saturating_sub(h);
+    let new_top = if line < top {
+        line
+    } else if line >= top + h {
+        line + 1 - h
+    } else {
+        return;
+    };
+    s.scroll.top = new_top.min(max);
+    s.scroll.follow = s.scroll.top >= max;
+}
+
+// ---- input box -----------------------------------------------------------
+
+fn input_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
+    let alt = k.modifiers.contains(KeyModifiers::ALT);
+    let shift = k.modifiers.contains(KeyModifiers::SHIFT);
+    match k.code {
+        KeyCode::Enter if !alt && !shift => return send(s),
+        KeyCode::Enter => s.input.insert_newline(),
+        KeyCode::Char('j') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+            s.input.insert_newline()
+        }
+        KeyCode::Esc => {
+            if s.generation.is_some() {
+                return cancel(s);
+            }
+            s.notice = None;
+        }
+        KeyCode::Tab => return toggle_navigation(s),
+        KeyCode::Up if k.modifiers.is_empty() && s.input.cursor().0 == 0 => history_prev(s),
+        KeyCode::Down
+            if k.modifiers.is_empty() && s.input.cursor().0 + 1 >= s.input.lines().len() =>
+        {
+            history_next(s)
+        }
+        _ => {
+            s.input.input(Input::from(k));
+        }
+    }
+    vec![]
+}
+
+fn set_input_text(s: &mut State, text: &str) {
+    s.input = new_input();
+    s.input.insert_str(text);
+    s.set_focus(s.focus);
+}
+
+fn input_text(t: &TextArea) -> String {
+    t.lines().join("\n")
+}
+
+fn history_prev(s: &mut State) {
+    let h = &mut s.history;
+    if h.entries.is_empty() {
+        return;
+    }
+    let pos = match h.pos {
+        None => {
+            h.draft = input_text(&s.input);
+            h.entries.len() - 1
+        }
+        Some(p) => p.saturating_sub(1),
+    };
+    h.pos = Some(pos);
+    let text = h.entries[pos].clone();
+    set_input_text(s, &text);
+}
+
+fn history_next(s: &mut State) {
+    let h = &mut s.history;
+    let Some(p) = h.pos else { return };
+    let text = if p + 1 < h.entries.len() {
+        h.pos = Some(p + 1);
+        h.entries[p + 1].clone()
+    } else {
+        h.pos = None;
+        std::mem::take(&mut h.draft)
+    };
+    set_input_text(s, &text);
+}
+
+fn send(s: &mut State) -> Vec<Effect> {
+    let text = input_text(&s.input);
+    if text.trim().is_empty() {
+        return vec![];
+    }
+    if let Some(why) = &s.engine_dead {
+        let why = why.clone();
+        s.error(format!(
+            "The model engine crashed ({why}); restart tokenscope."
+        ));
+        return vec![];
+    }
+    if s.generation.is_some() {
+        s.info("Still generating: wait for the reply, or press Esc to stop it.");
+        return vec![];
+    }
+    if s.model.is_none() && s.load.is_none() {
+        s.error("No model is loaded: press Ctrl-O to choose one.");
+        return vec![];
+    }
+    if s.history.entries.last() != Some(&text) {
+        s.history.entries.push(text.clone());
+    }
+    s.history.pos = None;
+    s.history.draft.clear();
+    set_input_text(s, "");
+    s.notice = None;
+    s.push_message(Message::user(text));
+    let req = s.generate_request();
+    let msg = s.push_message(Message::assistant(s.model_name()));
+    s.generation = Some(Generation {
+        request: PENDING,
+        msg,
+        phase: Phase::Waiting,
+        n_prompt: 0,
+        n_reused: 0,
+    });
+    s.scroll.follow = true;
+    vec![Effect::Generate(req)]
+}
+
+// ---- token navigation ----------------------------------------------------
+
+fn toggle_navigation(s: &mut State) -> Vec<Effect> {
+    if s.focus == Focus::Navigate {
+        s.set_focus(Focus::Input);
+        return vec![];
+    }
+    let valid = s.cursor.filter(|c| s.step(*c).is_some());
+    let Some(c) = valid.or_else(|| s.last_token()) else {
+        s.info("No reply to inspect yet.");
+        return vec![];
+    };
+    s.cursor = Some(c);
+    s.set_focus(Focus::Navigate);
+    reveal_cursor(s);
+    vec![]
+}
+
+fn reveal_cursor(s: &mut State) {
+    if let Some(c) = s.cursor
+        && let Some((line, _)) = s.token_position(c)
+    {
+        ensure_visible(s, line);
+    }
+}
+
+fn nav_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
+    let Some(cur) = s
+        .cursor
+        .filter(|c| s.step(*c).is_some())
+        .or_else(|| s.last_token())
+    else {
+        s.set_focus(Focus::Input);
+        return vec![];
+    };
+    let next = match k.code {
+        KeyCode::Esc if s.generation.is_some() => return cancel(s),
+        KeyCode::Esc | KeyCode::Tab | KeyCode::Char('i') | KeyCode::Enter => {
+            s.set_focus(Focus::Input);
+            return vec![];
+        }
+        KeyCode::Char('q') => return vec![Effect::Quit],
+        KeyCode::Char('?') => return open(s, Popup::Help { scroll: 0 }),
+        KeyCode::Char('h') => {
+            s.heatmap = !s.heatmap;
+            return vec![];
+        }
+        KeyCode::Char('b') => {
+            s.boundaries = !s.boundaries;
+            return vec![];
+        }
+        KeyCode::Left => neighbour(s, cur, false),
+        KeyCode::Right => neighbour(s, cur, true),
+        KeyCode::Up | KeyCode::Down => {
+            let goal = s.nav_col.or_else(|| s.token_position(cur).map(|p| p.1));
+            if let Some(n) = vertical(s, cur, k.code == KeyCode::Down, goal) {
+                s.cursor = Some(n);
+                s.nav_col = goal;
+                reveal_cursor(s);
+            }
+            return vec![];
+        }
+        KeyCode::Home => Some(TokenRef {
+            msg: cur.msg,
+            step: 0,
+        }),
+        KeyCode::End => s.messages.get(cur.msg).map(|m| TokenRef {
+            msg: cur.msg,
+            step: m.steps.len().saturating_sub(1),
+        }),
+        KeyCode::Char(_) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
+            // Typing goes to the input box.
+            s.set_focus(Focus::Input);
+            s.input.input(Input::from(k));
+            return vec![];
+        }
+        _ => None,
+    };
+    if let Some(n) = next {
+        s.cursor = Some(n);
+        s.nav_col = None;
+        reveal_cursor(s);
+    }
+    vec![]
+}
+
+/// The next (or previous) assistant token, across messages.
+fn neighbour(s: &State, cur: TokenRef, forward: bool) -> Option<TokenRef> {
+    if forward {
+        if cur.step + 1 < s.messages.get(cur.msg)?.steps.len() {
+            return Some(TokenRef {
+                msg: cur.msg,
+                step: cur.step + 1,
+            });
+        }
+        s.token_refs().find(|t| t.msg > cur.msg)
+    } else {
+        if cur.step > 0 {
+            return Some(TokenRef {
+                msg: cur.msg,
+                step: cur.step - 1,
+            });
+        }
+        s.token_refs().filter(|t| t.msg < cur.msg).last()
+    }
+}
+
+/// The token on the nearest line above (or below) with tokens, closest to
+/// the cursor's column.
+fn vertical(s: &State, cur: TokenRef, down: bool, goal: Option<usize>) -> Option<TokenRef> {
+    let (line, col) = s.token_position(cur)?;
+    let col = goal.unwrap_or(col);
+    let total = s.chat.total_lines();
+    let mut l = line;
+    loop {
+        l = if down {
+            if l + 1 >= total {
+                return None;
+            }
+            l + 1
+        } else {
+            l.checked_sub(1)?
+        };
+        if let Some(t) = token_at(s, l, col) {
+            return Some(t);
+        }
+    }
+}
+
+/// The token at column `col` of chat line `line` (or the nearest on that line).
+fn token_at(s: &State, line: usize, col: usize) -> Option<TokenRef> {
+    let mut start = 0;
+    for (b, block) in s.chat.blocks.iter().enumerate() {
+        let n = block.lines.len();
+        if line < start {
+            return None; // the blank line between blocks
+        }
+        if line < start + n {
+            let msg = b.checked_sub(s.chat.has_system as usize)?;
+            if s.messages.get(msg)?.role != Role::Assistant {
+                return None;
+            }
+            let mut x = 0;
+            let mut best = None;
+            for c in &block.lines[line - start] {
+                if let Tag::Token(i) = c.tag {
+                    if best.is_none() || x <= col {
+                        best = Some(i as usize);
+                    }
+                    if x >= col {
+                        break;
+                    }
+                }
+                x += c.width as usize;
+            }
+            return best.map(|step| TokenRef { msg, step });
+        }
+        start += n + 1;
+    }
+    None
+}
+
+// ---- popups --------------------------------------------------------------
+
+/// Handles a key in a popup; returns the popup to keep open (None closes it).
+fn popup_key(s: &mut State, popup: Popup, k: KeyEvent, fx: &mut Vec<Effect>) -> Option<Popup> {
+    match popup {
+        Popup::Help { scroll } => match k.code {
+            KeyCode::Up => Some(Popup::Help {
+                scroll: scroll.saturating_sub(1),
+            }),
+            KeyCode::Down => Some(Popup::Help {
+                scroll: scroll.saturating_add(1),
+            }),
+            KeyCode::PageUp => Some(Popup::Help {
+                scroll: scroll.saturating_sub(10),
+            }),
+            KeyCode::PageDown => Some(Popup::Help {
+                scroll: scroll.saturating_add(10),
+            }),
+            _ => None,
+        },
+        Popup::Picker(p) => picker_key(s, p, k, fx),
+        Popup::Settings(f) => settings_key(s, f, k),
+        Popup::SystemPrompt(t) => system_prompt_key(s, t, k),
+    }
+}
+
+fn picker_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -> Option<Popup> {
+    let visible = p.visible(&s.models);
+    let n = visible.len();
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    match k.code {
+        KeyCode::Esc => return None,
+        KeyCode::Enter => {
+            let Some(&i) = visible.get(p.selected) else {
+                return Some(Popup::Picker(p));
+            };
+            let entry = s.models[i].clone();
+            if s.model.as_ref().is_some_and(|m| m.path == entry.path) && s.load.is_none() {
+                s.info(format!("{} is already loaded.", entry.name));
+                return None;
+            }
+            fx.extend(load_model(s, entry.path));
+            return None;
+        }
+        KeyCode::Up => p.selected = p.selected.saturating_sub(1),
+        KeyCode::Down => p.selected = (p.selected + 1).min(n.saturating_sub(1)),
+        KeyCode::PageUp => p.selected = p.selected.saturating_sub(10),
+        KeyCode::PageDown => p.selected = (p.selected + 10).min(n.saturating_sub(1)),
+        KeyCode::Home => p.selected = 0,
+        KeyCode::End => p.selected = n.saturating_sub(1),
+        KeyCode::F(5) => {
+            s.models_scanning = true;
+            fx.push(Effect::RefreshModels);
+        }
+        KeyCode::Char('r') if ctrl => {
+            s.models_scanning = true;
+            fx.push(Effect::RefreshModels);
+        }
+        KeyCode::Char('u') if ctrl => {
+            p.filter.clear();
+            p.selected = 0;
+        }
+        KeyCode::Backspace => {
+            p.filter.pop();
+            p.selected = 0;
+        }
+        KeyCode::Char(c) if !ctrl => {
+            p.filter.push(c);
+            p.selected = 0;
+        }
+        _ => {}
+    }
+    Some(Popup::Picker(p))
+}
+
+pub fn settings_form(p: &SamplingParams, max_tokens: u32) -> SettingsForm {
+    let f = |label, value: String, help| Field { label, value, help };
+    SettingsForm {
+        fields: vec![
+            f(
+                "temperature",
+                p.temperature.to_string(),
+                "0 = greedy, up to 5",
+            ),
+            f("top_k", p.top_k.to_string(), "0 = off"),
+            f("top_p", p.top_p.to_string(), "(0, 1], 1 = off"),
+            f("min_p", p.min_p.to_string(), "[0, 1), 0 = off"),
+            f(
+                "repeat_penalty",
+                p.repeat_penalty.to_string(),
+                "0.1 to 5, 1 = off",
+            ),
+            f("seed", p.seed.to_string(), "random seed"),
+            f("max_tokens", max_tokens.to_string(), "reply length limit"),
+        ],
+        selected: 0,
+        error: None,
+    }
+}
+
+/// Reads the form back; errors name the field.
+pub fn parse_settings(
+    form: &SettingsForm,
+    base: &SamplingParams,
+) -> Result<(SamplingParams, u32), String> {
+    fn num<T: std::str::FromStr>(f: &Field) -> Result<T, String> {
+        f.value
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid {} = {:?}: not a number", f.label, f.value.trim()))
+    }
+    let mut p = base.clone();
+    let mut max_tokens = 0;
+    for f in &form.fields {
+        match f.label {
+            "temperature" => p.temperature = num(f)?,
+            "top_k" => p.top_k = num(f)?,
+            "top_p" => p.top_p = num(f)?,
+            "min_p" => p.min_p = num(f)?,
+            "repeat_penalty" => p.repeat_penalty = num(f)?,
+            "seed" => p.seed = num(f)?,
+            "max_tokens" => max_tokens = num(f)?,
+            _ => {}
+        }
+    }
+    p.validate().map_err(|e| e.to_string())?;
+    if max_tokens == 0 {
+        return Err("invalid max_tokens = 0: must be at least 1".into());
+    }
+    Ok((p, max_tokens))
+}
+
+fn settings_key(s: &mut State, mut f: SettingsForm, k: KeyEvent) -> Option<Popup> {
+    let n = f.fields.len();
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    match k.code {
+        KeyCode::Esc => return None,
+        KeyCode::Enter => match parse_settings(&f, &s.config.sampling) {
+            Ok((p, max_tokens)) => {
+                s.info(format!(
+                    "Sampling: temperature {}, top_k {}, top_p {}, min_p {}, repeat_penalty {}, seed {}, max_tokens {}.",
+                    p.temperature, p.top_k, p.top_p, p.min_p, p.repeat_penalty, p.seed, max_tokens
+                ));
+                s.config.sampling = p;
+                s.config.max_tokens = max_tokens;
+                return None;
+            }
+            Err(e) => f.error = Some(e),
+        },
+        KeyCode::Up | KeyCode::BackTab => f.selected = (f.selected + n - 1) % n,
+        KeyCode::Down | KeyCode::Tab => f.selected = (f.selected + 1) % n,
+        KeyCode::Backspace => {
+            f.fields[f.selected].value.pop();
+        }
+        KeyCode::Char('u') if ctrl => f.fields[f.selected].value.clear(),
+        KeyCode::Char(c) if !ctrl && !c.is_control() => f.fields[f.selected].value.push(c),
+        _ => {}
+    }
+    Some(Popup::Settings(f))
+}
+
+fn system_prompt_key(s: &mut State, mut t: Box<TextArea<'static>>, k: KeyEvent) -> Option<Popup> {
+    let alt = k.modifiers.contains(KeyModifiers::ALT);
+    let shift = k.modifiers.contains(KeyModifiers::SHIFT);
+    match k.code {
+        KeyCode::Esc => return None,
+        KeyCode::Enter if !alt && !shift => {
+            let text = input_text(&t).trim().to_string();
+            if text != s.config.system_prompt {
+                s.config.system_prompt = text;
+                s.relayout();
+                s.info(if s.config.system_prompt.is_empty() {
+                    "System prompt removed."
+                } else {
+                    "System prompt set: it applies to the whole conversation from the next reply."
+                });
+            }
+            return None;
+        }
+        KeyCode::Enter => t.insert_newline(),
+        KeyCode::Char('j') if k.modifiers.contains(KeyModifiers::CONTROL) => t.insert_newline(),
+        _ => {
+            t.input(Input::from(k));
+        }
+    }
+    Some(Popup::SystemPrompt(t))
+}
