@@ -99,7 +99,7 @@ pub(super) fn run(
 
 fn serve(
     rx: &Receiver<Command>,
-    cancel: &AtomicU64,
+    cancel: &Arc<AtomicU64>,
     emit: &Emit,
     current: &std::cell::Cell<RequestId>,
 ) {
@@ -176,7 +176,7 @@ fn load(
     path: &Path,
     settings: &LoadSettings,
     request: RequestId,
-    cancel: &AtomicU64,
+    cancel: &Arc<AtomicU64>,
     emit: &Emit,
 ) -> Result<Loaded, String> {
     // Check the file ourselves first: a corrupt GGUF makes llama.cpp abort the process.
@@ -185,7 +185,7 @@ fn load(
     let backend = backend();
     let progress_emit = emit.clone();
     let mut last = -1i32;
-    let cancel_ptr = cancel as *const AtomicU64 as usize;
+    let load_cancel = cancel.clone();
     let params = LlamaModelParams::default()
         .with_n_gpu_layers(settings.gpu_layers)
         .with_progress_callback(move |f| {
@@ -197,9 +197,8 @@ fn load(
                     fraction: f,
                 });
             }
-            // SAFETY: the flag outlives the load call this callback runs inside.
-            let cancel = unsafe { &*(cancel_ptr as *const AtomicU64) };
-            cancel.load(Ordering::SeqCst) < request
+            // Returning false aborts the load.
+            load_cancel.load(Ordering::SeqCst) < request
         });
     let model = LlamaModel::load_from_file(backend, path, &params).map_err(|e| {
         if cancel.load(Ordering::SeqCst) >= request {
