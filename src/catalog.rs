@@ -1,1 +1,629 @@
-//! stub
+//! Finds GGUF files and reads their headers into [`ModelCard`]s, without loading
+//! the model (see [`crate::gguf`]).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::gguf::{self, GgufError, GgufHeader, GgufValue};
+
+/// Strings longer than this are cut in [`ModelCard::metadata`].
+const MAX_RENDERED_VALUE: usize = 80;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModelCard {
+    pub path: PathBuf,
+    pub file_name: String,
+    /// `general.name`, else the file stem.
+    pub name: String,
+    /// `general.architecture`.
+    pub arch: String,
+    pub n_params: u64,
+    pub file_size: u64,
+    /// From `general.file_type` (e.g. "Q4_K_M"), else the most common tensor type.
+    pub quant: String,
+    /// `{arch}.block_count`
+    pub n_layer: u32,
+    /// `{arch}.context_length`
+    pub n_ctx_train: u32,
+    /// Length of `tokenizer.ggml.tokens`.
+    pub n_vocab: u32,
+    /// `tokenizer.chat_template`, in full.
+    pub chat_template: Option<String>,
+    /// Every key/value in file order, rendered short: arrays as `[type; len]`,
+    /// long strings truncated.
+    pub metadata: Vec<(String, String)>,
+}
+
+impl ModelCard {
+    pub fn has_chat_template(&self) -> bool {
+        self.chat_template
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty())
+    }
+
+    /// "135M", "268M", "1.2B".
+    pub fn params_human(&self) -> String {
+        params_human(self.n_params)
+    }
+
+    /// "93.8 MiB".
+    pub fn size_human(&self) -> String {
+        size_human(self.file_size)
+    }
+
+    /// Builds the card from a parsed header.
+    pub fn from_header(path: &Path, h: &GgufHeader) -> ModelCard {
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let arch = h
+            .get_str("general.architecture")
+            .unwrap_or("unknown")
+            .to_string();
+        let u32_key = |key: String| {
+            h.get_u64(&key)
+                .map(|v| v.min(u32::MAX as u64) as u32)
+                .unwrap_or(0)
+        };
+        let n_vocab = h
+            .get("tokenizer.ggml.tokens")
+            .and_then(GgufValue::array_len)
+            .or_else(|| h.get_u64(&format!("{arch}.vocab_size")))
+            .map(|v| v.min(u32::MAX as u64) as u32)
+            .unwrap_or(0);
+        let quant = h
+            .get_u64("general.file_type")
+            .and_then(|t| u32::try_from(t).ok())
+            .and_then(ftype_name)
+            .map(str::to_string)
+            .or_else(|| h.dominant_type().map(|t| t.name()))
+            .unwrap_or_else(|| "unknown".to_string());
+        ModelCard {
+            path: path.to_path_buf(),
+            file_name,
+            name: h
+                .get_str("general.name")
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .unwrap_or(stem),
+            n_layer: u32_key(format!("{arch}.block_count")),
+            n_ctx_train: u32_key(format!("{arch}.context_length")),
+            arch,
+            n_params: h.n_params(),
+            file_size: h.file_size,
+            quant,
+            n_vocab,
+            chat_template: h.get_str("tokenizer.chat_template").map(str::to_string),
+            metadata: h
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), render_value(v)))
+                .collect(),
+        }
+    }
+}
+
+/// A value on one short line: arrays as `[type; len]`, strings escaped and cut.
+pub fn render_value(v: &GgufValue) -> String {
+    match v {
+        GgufValue::String(s) => {
+            let escaped: String = s
+                .chars()
+                .flat_map(|c| match c {
+                    '\n' => vec!['\\', 'n'],
+                    '\t' => vec!['\\', 't'],
+                    c if c.is_control() => c.escape_unicode().collect(),
+                    c => vec![c],
+                })
+                .collect();
+            match escaped.char_indices().nth(MAX_RENDERED_VALUE) {
+                Some((cut, _)) => format!("{}… ({} bytes)", &escaped[..cut], s.len()),
+                None => escaped,
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The llama.cpp `llama_ftype` name of `general.file_type` (the "guessed" flag ignored).
+pub fn ftype_name(ftype: u32) -> Option<&'static str> {
+    Some(match ftype & !1024 {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        19 => "IQ2_XXS",
+        20 => "IQ2_XS",
+        21 => "Q2_K_S",
+        22 => "IQ3_XS",
+        23 => "IQ3_XXS",
+        24 => "IQ1_S",
+        25 => "IQ4_NL",
+        26 => "IQ3_S",
+        27 => "IQ3_M",
+        28 => "IQ2_S",
+        29 => "IQ2_M",
+        30 => "IQ4_XS",
+        31 => "IQ1_M",
+        32 => "BF16",
+        36 => "TQ1_0",
+        37 => "TQ2_0",
+        38 => "MXFP4_MOE",
+        _ => return None,
+    })
+}
+
+/// "135M", "268M", "1.2B", "12B".
+pub fn params_human(n: u64) -> String {
+    let f = n as f64;
+    if n < 1_000 {
+        n.to_string()
+    } else if n < 1_000_000 {
+        format!("{:.0}K", f / 1e3)
+    } else if n < 10_000_000 {
+        format!("{:.1}M", f / 1e6)
+    } else if n < 999_500_000 {
+        format!("{:.0}M", f / 1e6)
+    } else if n < 99_950_000_000 {
+        format!("{:.1}B", f / 1e9)
+    } else {
+        format!("{:.0}B", f / 1e9)
+    }
+}
+
+/// "512 B", "93.8 MiB", "1.2 GiB".
+pub fn size_human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+#[derive(Debug, Error)]
+pub enum CatalogError {
+    #[error(
+        "model file {path} does not exist: check the path, or run `tokenscope fetch-demos` to get the demo models"
+    )]
+    NotFound { path: PathBuf },
+    #[error("{path} is a directory, not a GGUF file: name a .gguf file inside it")]
+    IsDirectory { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Gguf { path: PathBuf, source: GgufError },
+    #[error(
+        "no model matches {query:?}\n  searched: {searched}\n  available: {available}\n  \
+         pass a path to a .gguf file, or run `tokenscope fetch-demos` to get the demo models"
+    )]
+    NoMatch {
+        query: String,
+        searched: String,
+        available: String,
+    },
+    #[error(
+        "{query:?} matches several models:\n{matches}\n  give a longer part of the name, or the path"
+    )]
+    Ambiguous { query: String, matches: String },
+}
+
+impl CatalogError {
+    /// The file the error is about, when it is about one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            CatalogError::NotFound { path }
+            | CatalogError::IsDirectory { path }
+            | CatalogError::Io { path, .. }
+            | CatalogError::Gguf { path, .. } => Some(path),
+            CatalogError::NoMatch { .. } | CatalogError::Ambiguous { .. } => None,
+        }
+    }
+}
+
+/// Reads the card of the GGUF file at `path` (header only).
+pub fn read_card(path: &Path) -> Result<ModelCard, CatalogError> {
+    match fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CatalogError::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(source) => {
+            return Err(CatalogError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        Ok(m) if m.is_dir() => {
+            return Err(CatalogError::IsDirectory {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(_) => {}
+    }
+    let header = gguf::read_header(path).map_err(|source| match source {
+        GgufError::Io(source) => CatalogError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        source => CatalogError::Gguf {
+            path: path.to_path_buf(),
+            source,
+        },
+    })?;
+    Ok(ModelCard::from_header(path, &header))
+}
+
+/// The `*.gguf` files directly in `dirs`, sorted by file name (then directory
+/// order); missing or unreadable directories count as empty.
+pub fn gguf_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let is_gguf = p
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("gguf"));
+            if is_gguf && p.is_file() {
+                files.push((p.file_name().unwrap_or_default().to_os_string(), i, p));
+            }
+        }
+    }
+    files.sort();
+    files.into_iter().map(|(_, _, p)| p).collect()
+}
+
+/// The cards of all `*.gguf` files in `dirs` (not recursive), sorted by file name;
+/// files that cannot be read are errors in the list.
+pub fn discover(dirs: &[PathBuf]) -> Vec<Result<ModelCard, CatalogError>> {
+    gguf_files(dirs).iter().map(|p| read_card(p)).collect()
+}
+
+/// A model by path, or by a case-insensitive part of its file name in `dirs`.
+pub fn resolve(name_or_path: &str, dirs: &[PathBuf]) -> Result<ModelCard, CatalogError> {
+    let as_path = Path::new(name_or_path);
+    let looks_like_path =
+        name_or_path.contains('/') || name_or_path.contains(std::path::MAIN_SEPARATOR);
+    if as_path.exists() || looks_like_path {
+        return read_card(as_path);
+    }
+    let files = gguf_files(dirs);
+    let file_name = |p: &PathBuf| {
+        p.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let stem = |p: &PathBuf| {
+        p.file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_lowercase()
+    };
+    let query = name_or_path.to_lowercase();
+    let query_stem = query.strip_suffix(".gguf").unwrap_or(&query);
+
+    let exact: Vec<&PathBuf> = files.iter().filter(|p| stem(p) == query_stem).collect();
+    let matches: Vec<&PathBuf> = if exact.len() == 1 {
+        exact
+    } else {
+        files
+            .iter()
+            .filter(|p| file_name(p).to_lowercase().contains(&query))
+            .collect()
+    };
+    match matches.as_slice() {
+        [one] => read_card(one),
+        [] if query.ends_with(".gguf") && !name_or_path.is_empty() => read_card(as_path),
+        [] => {
+            let searched = if dirs.is_empty() {
+                "(no directories)".to_string()
+            } else {
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let available = if files.is_empty() {
+                "none".to_string()
+            } else {
+                files.iter().map(file_name).collect::<Vec<_>>().join(", ")
+            };
+            Err(CatalogError::NoMatch {
+                query: name_or_path.to_string(),
+                searched,
+                available,
+            })
+        }
+        several => Err(CatalogError::Ambiguous {
+            query: name_or_path.to_string(),
+            matches: several
+                .iter()
+                .map(|p| format!("    {}", p.display()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::testutil::{T, Val, build, s};
+
+    fn model_bytes(
+        name: Option<&str>,
+        arch: &str,
+        file_type: Option<u32>,
+        template: Option<&str>,
+    ) -> Vec<u8> {
+        let mut kvs = vec![("general.architecture", s(arch))];
+        if let Some(n) = name {
+            kvs.push(("general.name", s(n)));
+        }
+        if let Some(t) = file_type {
+            kvs.push(("general.file_type", Val::U32(t)));
+        }
+        let block = format!("{arch}.block_count");
+        let ctx = format!("{arch}.context_length");
+        let block: &'static str = Box::leak(block.into_boxed_str());
+        let ctx: &'static str = Box::leak(ctx.into_boxed_str());
+        kvs.push((block, Val::U32(4)));
+        kvs.push((ctx, Val::U32(2048)));
+        kvs.push((
+            "tokenizer.ggml.tokens",
+            Val::Strs((0..300).map(|i| format!("tok{i}")).collect()),
+        ));
+        if let Some(t) = template {
+            kvs.push(("tokenizer.chat_template", s(t)));
+        }
+        kvs.push(("general.description", s(&"long text ".repeat(30))));
+        build(
+            &kvs,
+            &[
+                T("token_embd.weight", &[64, 300], 2),
+                T("norm.weight", &[64], 0),
+            ],
+            32,
+        )
+    }
+
+    fn write(dir: &Path, file: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.join(file);
+        fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    #[test]
+    fn card_from_synthetic_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "tiny.Q4_K_M.gguf",
+            &model_bytes(Some("Tiny"), "llama", Some(15), Some("{{x}}")),
+        );
+        let c = read_card(&p).unwrap();
+        assert_eq!(c.name, "Tiny");
+        assert_eq!(c.file_name, "tiny.Q4_K_M.gguf");
+        assert_eq!(c.arch, "llama");
+        assert_eq!(c.quant, "Q4_K_M");
+        assert_eq!(c.n_layer, 4);
+        assert_eq!(c.n_ctx_train, 2048);
+        assert_eq!(c.n_vocab, 300);
+        assert_eq!(c.n_params, 64 * 300 + 64);
+        assert_eq!(c.file_size, fs::metadata(&p).unwrap().len());
+        assert!(c.has_chat_template());
+        let md = |k: &str| {
+            c.metadata
+                .iter()
+                .find(|(key, _)| key == k)
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(md("tokenizer.ggml.tokens"), "[str; 300]");
+        assert!(
+            md("general.description").ends_with("… (300 bytes)"),
+            "{}",
+            md("general.description")
+        );
+        assert!(
+            serde_json::to_string(&c)
+                .unwrap()
+                .contains("\"quant\":\"Q4_K_M\"")
+        );
+    }
+
+    #[test]
+    fn name_falls_back_to_stem_and_quant_to_tensor_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "mystery.gguf",
+            &model_bytes(None, "gemma3", None, None),
+        );
+        let c = read_card(&p).unwrap();
+        assert_eq!(c.name, "mystery");
+        assert_eq!(c.quant, "Q4_0");
+        assert!(!c.has_chat_template());
+    }
+
+    #[test]
+    fn ftype_table() {
+        assert_eq!(ftype_name(0), Some("F32"));
+        assert_eq!(ftype_name(1), Some("F16"));
+        assert_eq!(ftype_name(3), Some("Q4_1"));
+        assert_eq!(ftype_name(7), Some("Q8_0"));
+        assert_eq!(ftype_name(15), Some("Q4_K_M"));
+        assert_eq!(ftype_name(15 | 1024), Some("Q4_K_M"));
+        assert_eq!(ftype_name(18), Some("Q6_K"));
+        assert_eq!(ftype_name(32), Some("BF16"));
+        assert_eq!(ftype_name(38), Some("MXFP4_MOE"));
+        assert_eq!(ftype_name(4), None);
+        assert_eq!(ftype_name(33), None);
+    }
+
+    #[test]
+    fn human_numbers() {
+        assert_eq!(params_human(134_515_008), "135M");
+        assert_eq!(params_human(268_098_176), "268M");
+        assert_eq!(params_human(1_235_814_400), "1.2B");
+        assert_eq!(params_human(999_999_999), "1.0B");
+        assert_eq!(params_human(7_241_732_096), "7.2B");
+        assert_eq!(params_human(5_000_000), "5.0M");
+        assert_eq!(params_human(900), "900");
+        assert_eq!(size_human(98_362_432), "93.8 MiB");
+        assert_eq!(size_human(512), "512 B");
+        assert_eq!(size_human(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.gguf");
+        let msg = read_card(&missing).unwrap_err().to_string();
+        assert!(
+            msg.contains("nope.gguf") && msg.contains("fetch-demos"),
+            "{msg}"
+        );
+        let p = write(dir.path(), "zip.gguf", b"PK\x03\x04whatever");
+        let err = read_card(&p).unwrap_err();
+        assert!(matches!(
+            err,
+            CatalogError::Gguf {
+                source: GgufError::NotGguf { .. },
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("zip.gguf"));
+        let bytes = model_bytes(Some("x"), "llama", Some(2), None);
+        let p = write(dir.path(), "cut.gguf", &bytes[..bytes.len() - 10]);
+        let msg = read_card(&p).unwrap_err().to_string();
+        assert!(
+            msg.contains("cut.gguf") && msg.contains("re-download"),
+            "{msg}"
+        );
+        assert!(matches!(
+            read_card(dir.path()),
+            Err(CatalogError::IsDirectory { .. })
+        ));
+    }
+
+    #[test]
+    fn discover_sorts_and_keeps_broken_files() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        write(
+            a.path(),
+            "zeta.gguf",
+            &model_bytes(Some("Z"), "llama", Some(2), None),
+        );
+        write(
+            b.path(),
+            "alpha.gguf",
+            &model_bytes(Some("A"), "llama", Some(2), None),
+        );
+        write(b.path(), "broken.gguf", b"nope");
+        write(b.path(), "notes.txt", b"not a model");
+        fs::create_dir(b.path().join("sub.gguf")).unwrap();
+        let dirs = vec![
+            a.path().to_path_buf(),
+            b.path().to_path_buf(),
+            a.path().join("missing"),
+        ];
+        let found = discover(&dirs);
+        assert_eq!(found.len(), 3);
+        assert_eq!(found[0].as_ref().unwrap().name, "A");
+        assert!(found[1].as_ref().is_err());
+        assert_eq!(found[2].as_ref().unwrap().name, "Z");
+    }
+
+    #[test]
+    fn resolve_by_name_and_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = vec![dir.path().to_path_buf()];
+        let bytes = model_bytes(Some("m"), "llama", Some(2), None);
+        write(dir.path(), "SmolLM2-135M-Instruct.Q4_1.gguf", &bytes);
+        write(dir.path(), "gemma-3-270m-q4_k_m.gguf", &bytes);
+        write(dir.path(), "gemma-3-270m-q8_0.gguf", &bytes);
+        write(dir.path(), "tiny.gguf", &bytes);
+        write(dir.path(), "tiny-2.gguf", &bytes);
+
+        // one
+        assert_eq!(
+            resolve("smol", &d).unwrap().file_name,
+            "SmolLM2-135M-Instruct.Q4_1.gguf"
+        );
+        assert_eq!(
+            resolve("Q4_K_M", &d).unwrap().file_name,
+            "gemma-3-270m-q4_k_m.gguf"
+        );
+        // exact stem wins over substring matches
+        assert_eq!(resolve("tiny", &d).unwrap().file_name, "tiny.gguf");
+        assert_eq!(resolve("tiny.gguf", &d).unwrap().file_name, "tiny.gguf");
+        // several
+        let msg = resolve("gemma", &d).unwrap_err().to_string();
+        assert!(
+            msg.contains("gemma-3-270m-q4_k_m.gguf")
+                && msg.contains("gemma-3-270m-q8_0.gguf")
+                && msg.contains("longer"),
+            "{msg}"
+        );
+        // none
+        let err = resolve("llama3", &d).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, CatalogError::NoMatch { .. }));
+        assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+        assert!(
+            msg.contains("tiny-2.gguf") && msg.contains("fetch-demos"),
+            "{msg}"
+        );
+        let msg = resolve("x", &[]).unwrap_err().to_string();
+        assert!(msg.contains("available: none"), "{msg}");
+        // path
+        let p = dir.path().join("tiny-2.gguf");
+        assert_eq!(
+            resolve(p.to_str().unwrap(), &[]).unwrap().file_name,
+            "tiny-2.gguf"
+        );
+        let msg = resolve("/no/such/model.gguf", &d).unwrap_err().to_string();
+        assert!(
+            msg.contains("/no/such/model.gguf") && msg.contains("does not exist"),
+            "{msg}"
+        );
+        let msg = resolve("other.gguf", &d).unwrap_err().to_string();
+        assert!(msg.contains("does not exist"), "{msg}");
+    }
+}

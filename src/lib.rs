@@ -2,6 +2,12 @@
 
 pub mod catalog;
 pub mod config;
+pub mod demo;
 pub mod engine;
+pub mod gguf;
+pub mod listing;
 pub mod paths;
 pub mod tui;
+pub mod bench;
+pub mod cli;
+pub mod headless;
