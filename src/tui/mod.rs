@@ -280,7 +280,14 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         tx: tx.clone(),
     };
 
-    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            // Raw mode may be on already.
+            ratatui::restore();
+            return Err(e).context("cannot set up the terminal");
+        }
+    };
     install_panic_hook();
     let term_guard = TerminalGuard;
     crossterm::execute!(stdout(), EnableBracketedPaste, EnableMouseCapture)

@@ -241,7 +241,7 @@ fn inspector(s: &State, buf: &mut Buffer, r: Rect) {
     if inner.area() == 0 {
         return;
     }
-    let Some((_, step)) = inspected else {
+    let Some((t, step)) = inspected else {
         Paragraph::new(vec![
             Line::from("The model's top candidates for each next token appear here while a reply streams in."),
             Line::from(""),
@@ -254,7 +254,76 @@ fn inspector(s: &State, buf: &mut Buffer, r: Rect) {
     // Compact when the full header would not leave room for the candidates.
     let compact = (inner.height as usize) < step.top.len() + 6;
     let lines = inspector_lines(step, inner.width as usize, s.heatmap, compact);
+    let used = lines.len() as u16;
     Paragraph::new(lines).render(inner, buf);
+    // Below the candidates, when there is room: the whole reply's confidence.
+    let free = inner.height.saturating_sub(used + 1);
+    if free >= 4 && !compact {
+        let rows = (free - 2).min(4);
+        let area = Rect::new(inner.x, inner.bottom() - rows - 2, inner.width, rows + 2);
+        if let Some(m) = s.messages.get(t.msg) {
+            confidence(s, m, t, buf, area);
+        }
+    }
+}
+
+/// Perplexity of a run of token probabilities: exp of the mean surprise.
+pub fn perplexity(ps: impl Iterator<Item = f32>) -> Option<f64> {
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for p in ps {
+        sum += -(p.max(1e-12) as f64).ln();
+        n += 1;
+    }
+    (n > 0).then(|| (sum / n as f64).exp())
+}
+
+/// A sparkline of p for the reply's tokens around `t` (`area.height - 2` rows
+/// high), with a summary line above it.
+fn confidence(s: &State, m: &super::state::Message, t: TokenRef, buf: &mut Buffer, area: Rect) {
+    let n = m.steps.len();
+    let w = area.width as usize;
+    if n == 0 || w == 0 {
+        return;
+    }
+    let mean = m.steps.iter().map(|st| st.p as f64).sum::<f64>() / n as f64;
+    let ppl = perplexity(m.steps.iter().map(|st| st.p)).unwrap_or(0.0);
+    let head = format!(
+        "reply: {n} tok · mean p={} · perplexity {ppl:.2}",
+        pct(mean as f32)
+    );
+    buf.set_stringn(area.x, area.y, truncate(&head, w), w, theme::dim());
+    // The window: the last tokens, or centred on the cursor.
+    let start = if s.focus == Focus::Navigate {
+        t.step.saturating_sub(w / 2).min(n.saturating_sub(w))
+    } else {
+        n.saturating_sub(w)
+    };
+    let rows = area.height.saturating_sub(2) as usize;
+    let levels = rows * 8;
+    const TICKS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    for (i, st) in m.steps.iter().enumerate().skip(start).take(w) {
+        let x = area.x + (i - start) as u16;
+        let filled = ((st.p.clamp(0.0, 1.0) * levels as f32).round() as usize).max(1);
+        let mut style = if s.heatmap {
+            Style::default().fg(theme::heat(st.p))
+        } else {
+            Style::default()
+        };
+        if i == t.step {
+            style = style.bg(theme::CHOSEN_BG);
+        }
+        for r in 0..rows {
+            // r = 0 is the bottom row.
+            let in_row = filled.saturating_sub(r * 8).min(8);
+            let y = area.y + 1 + (rows - 1 - r) as u16;
+            buf[(x, y)].set_char(TICKS[in_row]).set_style(style);
+        }
+        if i == t.step {
+            buf[(x, area.y + area.height - 1)]
+                .set_char('▲')
+                .set_style(style.bg(Color::Reset));
+        }
+    }
 }
 
 /// The inspector's lines for one step, `w` columns wide.

@@ -875,3 +875,46 @@ fn ui_bench_runs() {
     assert!(r.frame_mean_us > 0.0);
     assert!(r.to_string().contains("frame"));
 }
+
+/// `cargo test --release --lib tui::tests::print_ui_bench -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn print_ui_bench() {
+    println!("{}", super::bench::bench_ui(5000, 120, 40));
+}
+
+#[test]
+fn clicking_a_token_selects_it() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("What is the capital of France?", PARIS);
+    let b = h.buffer();
+    let (x, y) = find(&b, "Paris.").unwrap();
+    h.send(Msg::Input(TermEvent::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(crossterm::event::MouseButton::Left),
+        column: x + 2,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    })));
+    assert_eq!(h.s.focus, Focus::Navigate);
+    assert_eq!(h.s.cursor, Some(TokenRef { msg: 1, step: 5 }));
+    // A click on the user's text selects nothing.
+    let (x, y) = find(&b, "What is").unwrap();
+    h.send(Msg::Input(TermEvent::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(crossterm::event::MouseButton::Left),
+        column: x,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    })));
+    assert_eq!(h.s.cursor, Some(TokenRef { msg: 1, step: 5 }));
+}
+
+#[test]
+fn confidence_track_and_perplexity() {
+    let ppl = super::render::perplexity([0.5f32, 0.5].into_iter()).unwrap();
+    assert!((ppl - 2.0).abs() < 1e-6);
+    assert!(super::render::perplexity(std::iter::empty()).is_none());
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("What is the capital of France?", PARIS);
+    let screen = h.screen();
+    assert!(screen.contains("reply: 7 tok"), "{screen}");
+}

@@ -4,14 +4,14 @@
 use std::path::PathBuf;
 
 use crossterm::event::{
-    Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
+    Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind,
 };
 use ratatui_textarea::{Input, TextArea};
 
 use super::models::ModelEntry;
 use super::state::{
-    Field, Focus, Generation, Loading, Message, MsgStatus, PENDING, Phase, Picker, Popup,
-    SettingsForm, State, TokenRef, new_input,
+    Field, Focus, Generation, Loading, Message, MsgStatus, NoticeLevel, PENDING, Phase, Picker,
+    Popup, SettingsForm, State, TokenRef, new_input,
 };
 use super::wrap::Tag;
 use crate::engine::{Event, GenerateRequest, RequestId, Role, SamplingParams, StopReason};
@@ -253,6 +253,9 @@ fn on_term_event(s: &mut State, ev: TermEvent) -> Vec<Effect> {
             match m.kind {
                 MouseEventKind::ScrollUp => scroll_by(s, -WHEEL_LINES),
                 MouseEventKind::ScrollDown => scroll_by(s, WHEEL_LINES),
+                MouseEventKind::Down(MouseButton::Left) if s.popup.is_none() => {
+                    click(s, m.column, m.row)
+                }
                 _ => {}
             }
             vec![]
@@ -306,6 +309,13 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         return ctrl_c(s);
     }
     s.quit_armed = false;
+    // Information lasts until the next key; errors until Esc or the next message.
+    if s.notice
+        .as_ref()
+        .is_some_and(|n| n.level == NoticeLevel::Info)
+    {
+        s.notice = None;
+    }
     if let Some(popup) = s.popup.take() {
         let mut fx = Vec::new();
         s.popup = popup_key(s, popup, k, &mut fx);
@@ -712,6 +722,52 @@ fn vertical(s: &State, cur: TokenRef, down: bool, goal: Option<usize>) -> Option
             return Some(t);
         }
     }
+}
+
+/// A click on a token of a reply selects it (token cursor).
+fn click(s: &mut State, x: u16, y: u16) {
+    let chat = s.areas(s.screen()).chat;
+    if !chat.contains(ratatui::layout::Position::new(x, y)) || x == chat.x {
+        return;
+    }
+    let line = s.view_top(chat.height as usize) + (y - chat.y) as usize;
+    let col = (x - chat.x - 1) as usize;
+    if let Some(t) = token_under(s, line, col) {
+        s.cursor = Some(t);
+        s.nav_col = None;
+        s.set_focus(Focus::Navigate);
+    }
+}
+
+/// The token whose text covers column `col` of chat line `line`.
+fn token_under(s: &State, line: usize, col: usize) -> Option<TokenRef> {
+    let mut start = 0;
+    for (b, block) in s.chat.blocks.iter().enumerate() {
+        let n = block.lines.len();
+        if line < start + n {
+            if line < start {
+                return None;
+            }
+            let msg = b.checked_sub(s.chat.has_system as usize)?;
+            let mut x = 0;
+            for c in &block.lines[line - start] {
+                let w = (c.width as usize).max(1);
+                if col < x + w {
+                    return match c.tag {
+                        Tag::Token(i) => Some(TokenRef {
+                            msg,
+                            step: i as usize,
+                        }),
+                        _ => None,
+                    };
+                }
+                x += c.width as usize;
+            }
+            return None;
+        }
+        start += n + 1;
+    }
+    None
 }
 
 /// The token at column `col` of chat line `line` (or the nearest on that line).
