@@ -10,8 +10,7 @@ use thiserror::Error;
 
 use crate::config::Config;
 use crate::engine::{
-    ChatMessage, EngineHandle, Event, GenerateRequest, ModelInfo, RequestId, Role, Stats,
-    TokenStep,
+    ChatMessage, EngineHandle, Event, GenerateRequest, ModelInfo, RequestId, Role, Stats, TokenStep,
 };
 
 #[derive(Debug, Error)]
@@ -194,7 +193,7 @@ const BAR: usize = 24;
 pub fn bar(p: f32) -> String {
     let eighths = (p.clamp(0.0, 1.0) * (BAR * 8) as f32).round() as usize;
     let mut s = "█".repeat(eighths / 8);
-    if eighths % 8 > 0 {
+    if !eighths.is_multiple_of(8) {
         s.push([' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'][eighths % 8]);
     }
     let width = s.chars().count();

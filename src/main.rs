@@ -28,17 +28,36 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, skipping causes a message already quotes.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&c);
+        }
+    }
+    text
 }
 
 /// Logs (ours and llama.cpp's) go to a file, never to the terminal.
 fn init_logging(paths: &Paths) {
     let _ = std::fs::create_dir_all(&paths.log_dir);
     let file = paths.log_dir.join("tokenscope.log");
-    if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(&file) {
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+    {
         let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENSCOPE_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
         let _ = tracing_subscriber::fmt()
@@ -51,9 +70,16 @@ fn init_logging(paths: &Paths) {
 
 /// Config from file < environment < flags, validated.
 fn load_config(paths: &Paths, cli: &Cli, flags: &GenFlags) -> Result<Config> {
-    let path = cli.global.config.clone().unwrap_or_else(|| paths.config_file.clone());
+    let path = cli
+        .global
+        .config
+        .clone()
+        .unwrap_or_else(|| paths.config_file.clone());
     if cli.global.config.is_some() && !path.exists() {
-        bail!("config file {} does not exist (see config.example.toml)", path.display());
+        bail!(
+            "config file {} does not exist (see config.example.toml)",
+            path.display()
+        );
     }
     let mut config = Config::load(&path)?;
     config.apply_env(|k| std::env::var(k).ok());
@@ -114,7 +140,14 @@ fn real_main(cli: Cli) -> Result<()> {
             let config = load_config(&paths, &cli, gen_flags)?;
             let card = require_model(&config, &model_dirs(&paths, &config))?;
             let mut out = stdout.lock();
-            headless::run(card.path, &config, prompt, gen_flags.raw, *format == Format::Jsonl, &mut out)?;
+            headless::run(
+                card.path,
+                &config,
+                prompt,
+                gen_flags.raw,
+                *format == Format::Jsonl,
+                &mut out,
+            )?;
             Ok(())
         }
         Some(Cmd::Models { format }) => {
@@ -130,7 +163,10 @@ fn real_main(cli: Cli) -> Result<()> {
                 writeln!(
                     out,
                     "No models in {}. Run `tokenscope fetch-demos` to get the demo models.",
-                    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                    dirs.iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )?;
             } else {
                 write!(out, "{}", listing::models_table(&cards))?;
@@ -153,14 +189,19 @@ fn real_main(cli: Cli) -> Result<()> {
             let models = match &config.default_model {
                 Some(name) => vec![catalog::resolve(name, &dirs)?],
                 None => {
-                    let cards: Vec<ModelCard> = catalog::discover(&dirs).into_iter().flatten().collect();
+                    let cards: Vec<ModelCard> =
+                        catalog::discover(&dirs).into_iter().flatten().collect();
                     if cards.is_empty() {
                         bail!("no models to benchmark: run `tokenscope fetch-demos` first");
                     }
                     cards
                 }
             };
-            bench::run(&models, &config, *tokens, *runs, &mut stdout.lock())
+            let mut out = stdout.lock();
+            bench::run(&models, &config, *tokens, *runs, &mut out)?;
+            // The UI under a token stream: update + full redraw per token.
+            writeln!(out, "{}", tui::bench::bench_ui(5000, 120, 40))?;
+            Ok(())
         }
         Some(Cmd::FetchDemos) => {
             let fetched = demo::fetch_demos(&paths.models_dir, |line| eprintln!("{line}"))?;
@@ -175,7 +216,10 @@ fn real_main(cli: Cli) -> Result<()> {
             for d in model_dirs(&paths, &config) {
                 println!("models:      {}", d.display());
             }
-            println!("logs:        {}", paths.log_dir.join("tokenscope.log").display());
+            println!(
+                "logs:        {}",
+                paths.log_dir.join("tokenscope.log").display()
+            );
             Ok(())
         }
     }

@@ -182,7 +182,7 @@ fn fast_exp(x: f32) -> f32 {
     let n = r - MAGIC;
     let f = t - n; // in [-0.5, 0.5]
     let p = 1.0
-        + f * (0.693_147_2
+        + f * (std::f32::consts::LN_2
             + f * (0.240_226_5
                 + f * (0.055_504_11
                     + f * (0.009_618_129 + f * (0.001_333_355_8 + f * 0.000_154_035_3)))));
@@ -222,8 +222,16 @@ mod tests {
             .collect();
         idx.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap().then(a.0.cmp(&b.0)));
         idx.truncate(k);
-        let max = logits.iter().cloned().filter(|l| !l.is_nan()).fold(f32::NEG_INFINITY, f32::max) as f64;
-        let sum: f64 = logits.iter().filter(|l| !l.is_nan()).map(|&l| (l as f64 - max).exp()).sum();
+        let max = logits
+            .iter()
+            .cloned()
+            .filter(|l| !l.is_nan())
+            .fold(f32::NEG_INFINITY, f32::max) as f64;
+        let sum: f64 = logits
+            .iter()
+            .filter(|l| !l.is_nan())
+            .map(|&l| (l as f64 - max).exp())
+            .sum();
         let lse = max + sum.ln();
         let h: f64 = logits
             .iter()
@@ -240,8 +248,18 @@ mod tests {
         let s = summarize(logits, k);
         let (lse, h, top) = naive(logits, k);
         assert_eq!(s.top, top, "top-k differs");
-        assert!((s.lse as f64 - lse).abs() <= 1e-4 * lse.abs().max(1.0), "lse {} vs {}", s.lse, lse);
-        assert!((s.entropy_bits as f64 - h).abs() < 1e-3, "entropy {} vs {}", s.entropy_bits, h);
+        assert!(
+            (s.lse as f64 - lse).abs() <= 1e-4 * lse.abs().max(1.0),
+            "lse {} vs {}",
+            s.lse,
+            lse
+        );
+        assert!(
+            (s.entropy_bits as f64 - h).abs() < 1e-3,
+            "entropy {} vs {}",
+            s.entropy_bits,
+            h
+        );
     }
 
     #[test]
@@ -266,7 +284,10 @@ mod tests {
         // All equal: uniform distribution, entropy log2(n).
         let flat = vec![0.5f32; 1024];
         let s = summarize(&flat, 4);
-        assert_eq!(s.top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        assert_eq!(
+            s.top.iter().map(|t| t.0).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3]
+        );
         assert!((s.entropy_bits - 10.0).abs() < 1e-4);
     }
 
@@ -315,7 +336,10 @@ mod tests {
         let s = summarize(&logits, 50);
         let total: f32 = s.top.iter().map(|t| s.prob(t.1)).sum();
         assert!(total <= 1.0 + 1e-5 && total > 0.0);
-        let all: f64 = logits.iter().map(|&l| (l as f64 - s.lse as f64).exp()).sum();
+        let all: f64 = logits
+            .iter()
+            .map(|&l| (l as f64 - s.lse as f64).exp())
+            .sum();
         assert!((all - 1.0).abs() < 1e-3, "{all}");
     }
 }
