@@ -10,7 +10,8 @@ use crate::config::Config;
 use crate::engine::{ChatMessage, EngineHandle, Event, Role, Stats};
 use crate::headless::{request_for, start_engine, wait_for};
 
-const PROMPT: &str = "Write a long story about a lighthouse keeper who finds a message in a bottle.";
+const PROMPT: &str =
+    "Write a long story about a lighthouse keeper who finds a message in a bottle.";
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -25,7 +26,11 @@ fn generate(
 ) -> Result<Stats> {
     let mut c = config.clone();
     c.inspector_top_k = k;
-    let id = engine.generate(request_for(&c, vec![ChatMessage::new(Role::User, PROMPT)], true));
+    let id = engine.generate(request_for(
+        &c,
+        vec![ChatMessage::new(Role::User, PROMPT)],
+        true,
+    ));
     match wait_for(rx, id, |_| Ok(()))? {
         Event::Done { stats, .. } => Ok(stats),
         _ => anyhow::bail!("generation ended without stats"),
@@ -55,7 +60,13 @@ pub fn inspector_micro(n_vocab: usize, k: usize, iterations: u32) -> f64 {
     start.elapsed().as_secs_f64() * 1e6 / iterations as f64
 }
 
-pub fn run(models: &[ModelCard], config: &Config, tokens: u32, runs: u32, out: &mut impl Write) -> Result<()> {
+pub fn run(
+    models: &[ModelCard],
+    config: &Config,
+    tokens: u32,
+    runs: u32,
+    out: &mut impl Write,
+) -> Result<()> {
     let mut config = config.clone();
     config.max_tokens = tokens;
     writeln!(
@@ -95,11 +106,20 @@ pub fn run(models: &[ModelCard], config: &Config, tokens: u32, runs: u32, out: &
         }
         let (on, off, insp) = (median(on), median(off), median(insp));
         // Inspector time as a share of the time per token with the inspector on.
-        let overhead = if on > 0.0 { insp * on / 1e6 * 100.0 } else { 0.0 };
+        let overhead = if on > 0.0 {
+            insp * on / 1e6 * 100.0
+        } else {
+            0.0
+        };
         writeln!(
             out,
             "{:<34} {:>9.1} {:>12.1} {:>12.1} {:>13.1} {:>9.2}%",
-            format!("{} ({}, {}k vocab)", info.name, info.quant, info.n_vocab / 1000),
+            format!(
+                "{} ({}, {}k vocab)",
+                info.name,
+                info.quant,
+                info.n_vocab / 1000
+            ),
             median(prompt),
             on,
             off,

@@ -68,7 +68,9 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path} is not valid: {message}\n  (see config.example.toml for every key and its default)")]
+    #[error(
+        "config file {path} is not valid: {message}\n  (see config.example.toml for every key and its default)"
+    )]
     Parse { path: PathBuf, message: String },
     #[error("{origin}: {source}")]
     Invalid {
@@ -121,10 +123,12 @@ impl Config {
 
     /// Checks every value; `origin` names where the values came from.
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
-        self.sampling.validate().map_err(|source| ConfigError::Invalid {
-            origin: origin.to_string(),
-            source,
-        })?;
+        self.sampling
+            .validate()
+            .map_err(|source| ConfigError::Invalid {
+                origin: origin.to_string(),
+                source,
+            })?;
         let range = |name, value: u32, ok: bool, range| {
             if ok {
                 Ok(())
@@ -138,12 +142,37 @@ impl Config {
             }
         };
         let e = &self.engine;
-        range("engine.ctx", e.ctx, (64..=1_048_576).contains(&e.ctx), "between 64 and 1048576")?;
-        range("engine.batch", e.batch, (1..=8192).contains(&e.batch), "between 1 and 8192")?;
-        range("engine.threads", e.threads, e.threads <= 1024, "between 0 (auto) and 1024")?;
-        range("max_tokens", self.max_tokens, self.max_tokens >= 1, "at least 1")?;
+        range(
+            "engine.ctx",
+            e.ctx,
+            (64..=1_048_576).contains(&e.ctx),
+            "between 64 and 1048576",
+        )?;
+        range(
+            "engine.batch",
+            e.batch,
+            (1..=8192).contains(&e.batch),
+            "between 1 and 8192",
+        )?;
+        range(
+            "engine.threads",
+            e.threads,
+            e.threads <= 1024,
+            "between 0 (auto) and 1024",
+        )?;
+        range(
+            "max_tokens",
+            self.max_tokens,
+            self.max_tokens >= 1,
+            "at least 1",
+        )?;
         let k = self.inspector_top_k as u32;
-        range("inspector_top_k", k, (1..=100).contains(&k), "between 1 and 100")?;
+        range(
+            "inspector_top_k",
+            k,
+            (1..=100).contains(&k),
+            "between 1 and 100",
+        )?;
         Ok(())
     }
 
@@ -182,14 +211,22 @@ mod tests {
     #[test]
     fn wrong_type_is_reported_with_location() {
         let err = Config::parse("max_tokens = \"lots\"\n").unwrap_err();
-        assert!(err.contains("max_tokens") || err.contains("line 1"), "{err}");
+        assert!(
+            err.contains("max_tokens") || err.contains("line 1"),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_values_are_rejected_with_origin_and_range() {
         let c = Config::parse("[sampling]\ntemperature = 9.0\n").unwrap();
         let err = c.validate("my.toml").unwrap_err().to_string();
-        assert!(err.contains("my.toml") && err.contains("temperature") && err.contains("between 0 and 5"), "{err}");
+        assert!(
+            err.contains("my.toml")
+                && err.contains("temperature")
+                && err.contains("between 0 and 5"),
+            "{err}"
+        );
         let c = Config::parse("[engine]\nctx = 10\n").unwrap();
         let err = c.validate("my.toml").unwrap_err().to_string();
         assert!(err.contains("engine.ctx = 10"), "{err}");

@@ -31,18 +31,35 @@ fn tokenscope(home: &Path, args: &[&str]) -> Output {
 /// Fails cleanly (exit code 1, not a signal) with a message containing all of `needles`.
 fn assert_clean_failure(out: &Output, needles: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(1), "exit status {:?}, stderr: {stderr}", out.status);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exit status {:?}, stderr: {stderr}",
+        out.status
+    );
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     for n in needles {
         assert!(stderr.contains(n), "expected {n:?} in: {stderr}");
     }
-    assert!(out.stdout.is_empty(), "nothing on stdout: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     stderr
 }
 
 fn run_args<'a>(model: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["run", "--model", model, "--prompt", "hi", "--max-tokens", "2"];
+    let mut v = vec![
+        "run",
+        "--model",
+        model,
+        "--prompt",
+        "hi",
+        "--max-tokens",
+        "2",
+    ];
     v.extend_from_slice(extra);
     v
 }
@@ -122,6 +139,11 @@ fn bad_config_file_is_reported_with_its_path() {
 fn prompt_longer_than_the_context() {
     let h = home();
     let long = "word ".repeat(600);
-    let out = tokenscope(h.path(), &["run", "--model", "gemma", "--raw", "--ctx", "256", "--prompt", &long]);
+    let out = tokenscope(
+        h.path(),
+        &[
+            "run", "--model", "gemma", "--raw", "--ctx", "256", "--prompt", &long,
+        ],
+    );
     assert_clean_failure(&out, &["context holds 256", "--ctx"]);
 }

@@ -21,8 +21,17 @@ fn tokenscope(args: &[&str]) -> (String, String, bool) {
 #[test]
 fn run_jsonl_has_one_object_per_token_and_a_done_line() {
     let (stdout, stderr, ok) = tokenscope(&[
-        "run", "--model", "smol", "--prompt", "What is 2+2?", "--format", "jsonl", "--temp", "0",
-        "--max-tokens", "12",
+        "run",
+        "--model",
+        "smol",
+        "--prompt",
+        "What is 2+2?",
+        "--format",
+        "jsonl",
+        "--temp",
+        "0",
+        "--max-tokens",
+        "12",
     ]);
     assert!(ok, "{stderr}");
     let lines: Vec<serde_json::Value> = stdout
@@ -33,7 +42,13 @@ fn run_jsonl_has_one_object_per_token_and_a_done_line() {
     assert_eq!(done["type"], "done");
     assert!(["eog", "max_tokens"].contains(&done["stop"].as_str().unwrap()));
     assert_eq!(done["n_generated"].as_u64().unwrap() as usize, tokens.len());
-    for key in ["n_prompt", "n_prompt_reused", "ttft_ms", "prompt_tps", "gen_tps"] {
+    for key in [
+        "n_prompt",
+        "n_prompt_reused",
+        "ttft_ms",
+        "prompt_tps",
+        "gen_tps",
+    ] {
         assert!(done[key].is_number(), "{key} missing");
     }
     for (i, t) in tokens.iter().enumerate() {
@@ -56,24 +71,47 @@ fn run_jsonl_has_one_object_per_token_and_a_done_line() {
 #[test]
 fn run_text_prints_reply_then_a_table_with_bars() {
     let (stdout, stderr, ok) = tokenscope(&[
-        "run", "--model", "gemma", "--raw", "--prompt", "The capital of France is", "--temp", "0",
-        "--max-tokens", "4", "--candidates", "3",
+        "run",
+        "--model",
+        "gemma",
+        "--raw",
+        "--prompt",
+        "The capital of France is",
+        "--temp",
+        "0",
+        "--max-tokens",
+        "4",
+        "--candidates",
+        "3",
     ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("Paris"), "{stdout}");
     assert!(stdout.contains("#0"), "{stdout}");
     assert!(stdout.contains("◀ chosen"), "{stdout}");
     assert!(stdout.contains('█'), "{stdout}");
-    assert!(stdout.contains("plain completion"), "mode is stated: {stdout}");
+    assert!(
+        stdout.contains("plain completion"),
+        "mode is stated: {stdout}"
+    );
     assert!(stdout.contains("stop: max_tokens"), "{stdout}");
-    assert!(stderr.is_empty(), "llama.cpp must not print to the terminal: {stderr}");
+    assert!(
+        stderr.is_empty(),
+        "llama.cpp must not print to the terminal: {stderr}"
+    );
 }
 
 #[test]
 fn models_lists_both_demo_models() {
     let (stdout, stderr, ok) = tokenscope(&["models"]);
     assert!(ok, "{stderr}");
-    for needle in ["Q4_1", "Q4_K_M", "llama", "gemma3", common::SMOL, common::GEMMA] {
+    for needle in [
+        "Q4_1",
+        "Q4_K_M",
+        "llama",
+        "gemma3",
+        common::SMOL,
+        common::GEMMA,
+    ] {
         assert!(stdout.contains(needle), "{needle} missing: {stdout}");
     }
 }

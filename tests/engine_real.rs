@@ -13,13 +13,21 @@ fn greedy_is_deterministic_and_follows_top1_on_both_models() {
         (GEMMA, true, "The capital of France is"),
     ] {
         let mut e = engine(file, config_with(1024));
-        let a = e.generate(user(prompt), raw, SamplingParams::greedy(), 24).unwrap();
-        let b = e.generate(user(prompt), raw, SamplingParams::greedy(), 24).unwrap();
+        let a = e
+            .generate(user(prompt), raw, SamplingParams::greedy(), 24)
+            .unwrap();
+        let b = e
+            .generate(user(prompt), raw, SamplingParams::greedy(), 24)
+            .unwrap();
         assert!(!a.steps.is_empty());
         let ids = |r: &Reply| r.steps.iter().map(|s| s.id).collect::<Vec<_>>();
         assert_eq!(ids(&a), ids(&b), "{file}: greedy differs between runs");
         for s in &a.steps {
-            assert_eq!(s.top[0].id, s.id, "{file}: step {} is not the top-1", s.index);
+            assert_eq!(
+                s.top[0].id, s.id,
+                "{file}: step {} is not the top-1",
+                s.index
+            );
             assert_eq!(s.p_sampled, 1.0);
             assert!((s.p - s.top[0].p).abs() < 1e-6);
         }
@@ -30,11 +38,20 @@ fn greedy_is_deterministic_and_follows_top1_on_both_models() {
 fn candidates_are_sorted_and_sum_to_at_most_one() {
     let mut e = engine(GEMMA, config_with(512));
     let r = e
-        .generate(user("Once upon a time"), true, SamplingParams::default(), 16)
+        .generate(
+            user("Once upon a time"),
+            true,
+            SamplingParams::default(),
+            16,
+        )
         .unwrap();
     for s in &r.steps {
         assert_eq!(s.top.len(), 10);
-        assert!(s.top.windows(2).all(|w| w[0].p >= w[1].p), "unsorted at {}", s.index);
+        assert!(
+            s.top.windows(2).all(|w| w[0].p >= w[1].p),
+            "unsorted at {}",
+            s.index
+        );
         let sum: f32 = s.top.iter().map(|c| c.p).sum();
         assert!(sum <= 1.0 + 1e-4 && sum > 0.0, "sum {sum}");
         let sum_sampled: f32 = s.top.iter().map(|c| c.p_sampled).sum();
@@ -53,7 +70,13 @@ fn temperature_one_without_truncation_samples_the_model_distribution() {
         .generate(user("Tell me a joke."), false, no_truncation(1.0), 12)
         .unwrap();
     for s in &r.steps {
-        assert!((s.p_sampled - s.p).abs() < 1e-4, "step {}: {} vs {}", s.index, s.p_sampled, s.p);
+        assert!(
+            (s.p_sampled - s.p).abs() < 1e-4,
+            "step {}: {} vs {}",
+            s.index,
+            s.p_sampled,
+            s.p
+        );
         for c in &s.top {
             assert!((c.p_sampled - c.p).abs() < 1e-4, "{c:?}");
         }
@@ -68,7 +91,9 @@ fn top_k_one_makes_the_chosen_token_certain() {
         temperature: 1.0,
         ..SamplingParams::default()
     };
-    let r = e.generate(user("Name a colour."), false, sampling, 8).unwrap();
+    let r = e
+        .generate(user("Name a colour."), false, sampling, 8)
+        .unwrap();
     for s in &r.steps {
         assert_eq!(s.p_sampled, 1.0);
         assert_eq!(s.id, s.top[0].id);
@@ -80,14 +105,29 @@ fn top_k_one_makes_the_chosen_token_certain() {
 fn lower_temperature_sharpens_the_sampled_distribution() {
     let mut e = engine(SMOL, config_with(512));
     let first = |t: f32, e: &mut Engine| {
-        let r = e.generate(user("Write a poem about the sea."), false, no_truncation(t), 1).unwrap();
+        let r = e
+            .generate(
+                user("Write a poem about the sea."),
+                false,
+                no_truncation(t),
+                1,
+            )
+            .unwrap();
         r.steps[0].top[0].clone()
     };
     let (hot, warm, cold) = (first(1.5, &mut e), first(1.0, &mut e), first(0.5, &mut e));
     assert_eq!(hot.id, cold.id);
-    assert!((hot.p - cold.p).abs() < 1e-6, "the model's own p does not depend on temperature");
-    assert!(hot.p_sampled < warm.p_sampled && warm.p_sampled < cold.p_sampled,
-        "{} < {} < {}", hot.p_sampled, warm.p_sampled, cold.p_sampled);
+    assert!(
+        (hot.p - cold.p).abs() < 1e-6,
+        "the model's own p does not depend on temperature"
+    );
+    assert!(
+        hot.p_sampled < warm.p_sampled && warm.p_sampled < cold.p_sampled,
+        "{} < {} < {}",
+        hot.p_sampled,
+        warm.p_sampled,
+        cold.p_sampled
+    );
 }
 
 #[test]
@@ -95,11 +135,15 @@ fn second_turn_reuses_the_first_turn_from_the_kv_cache() {
     let mut e = engine(SMOL, config_with(2048));
     assert_eq!(e.info.chat_mode, ChatMode::Template);
     let mut msgs = user("Hi! Who are you?");
-    let first = e.generate(msgs.clone(), false, SamplingParams::greedy(), 32).unwrap();
+    let first = e
+        .generate(msgs.clone(), false, SamplingParams::greedy(), 32)
+        .unwrap();
     assert_eq!(first.stats.n_prompt_reused, 0);
     msgs.push(ChatMessage::new(Role::Assistant, first.text.clone()));
     msgs.push(ChatMessage::new(Role::User, "And what can you do?"));
-    let second = e.generate(msgs, false, SamplingParams::greedy(), 16).unwrap();
+    let second = e
+        .generate(msgs, false, SamplingParams::greedy(), 16)
+        .unwrap();
     let s = &second.stats;
     assert!(
         s.n_prompt_reused >= first.stats.n_prompt,
@@ -121,7 +165,9 @@ fn conversation_longer_than_the_context_drops_oldest_turns() {
         msgs.push(ChatMessage::new(Role::Assistant, long.clone()));
     }
     msgs.push(ChatMessage::new(Role::User, "Summarise."));
-    let r = e.generate(msgs, false, SamplingParams::greedy(), 16).unwrap();
+    let r = e
+        .generate(msgs, false, SamplingParams::greedy(), 16)
+        .unwrap();
     assert!(r.stats.dropped_messages >= 2, "{:?}", r.stats);
     assert!(r.stats.n_prompt <= 256);
 }
@@ -131,7 +177,12 @@ fn generation_stops_cleanly_when_the_context_is_full() {
     let mut e = engine(GEMMA, config_with(256));
     assert_eq!(e.info.n_ctx, 256);
     let r = e
-        .generate(user("1, 2, 3, 4, 5, 6, 7, 8,"), true, SamplingParams::greedy(), 500)
+        .generate(
+            user("1, 2, 3, 4, 5, 6, 7, 8,"),
+            true,
+            SamplingParams::greedy(),
+            500,
+        )
         .unwrap();
     assert_eq!(r.stats.stop, StopReason::ContextFull, "{:?}", r.stats);
     assert_eq!(r.stats.ctx_used, 256);
@@ -142,11 +193,21 @@ fn generation_stops_cleanly_when_the_context_is_full() {
 fn prompt_longer_than_the_context_is_a_clear_error() {
     let mut e = engine(GEMMA, config_with(256));
     let err = e
-        .generate(user(&"word ".repeat(400)), true, SamplingParams::greedy(), 4)
+        .generate(
+            user(&"word ".repeat(400)),
+            true,
+            SamplingParams::greedy(),
+            4,
+        )
         .unwrap_err();
-    assert!(err.contains("context holds 256") && err.contains("--ctx"), "{err}");
+    assert!(
+        err.contains("context holds 256") && err.contains("--ctx"),
+        "{err}"
+    );
     // The engine stays usable afterwards.
-    let ok = e.generate(user("Hello"), true, SamplingParams::greedy(), 2).unwrap();
+    let ok = e
+        .generate(user("Hello"), true, SamplingParams::greedy(), 2)
+        .unwrap();
     assert_eq!(ok.steps.len(), 2);
 }
 
@@ -154,17 +215,35 @@ fn prompt_longer_than_the_context_is_a_clear_error() {
 fn chinese_round_trips_through_split_tokens() {
     let mut e = engine(GEMMA, config_with(512));
     let r = e
-        .generate(user("北京是中国的首都。上海是中国最大的城市。广州"), true, SamplingParams::greedy(), 24)
+        .generate(
+            user("北京是中国的首都。上海是中国最大的城市。广州"),
+            true,
+            SamplingParams::greedy(),
+            24,
+        )
         .unwrap();
     let all: Vec<u8> = r.steps.iter().flat_map(|s| s.bytes.clone()).collect();
     let lossless = String::from_utf8_lossy(&all);
     assert_eq!(r.text, lossless, "assembled text equals the decoded bytes");
     assert!(!r.text.contains('\u{FFFD}'), "{}", r.text);
-    assert!(r.text.chars().any(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c)), "{}", r.text);
+    assert!(
+        r.text
+            .chars()
+            .any(|c| ('\u{4E00}'..='\u{9FFF}').contains(&c)),
+        "{}",
+        r.text
+    );
 
     // The chat model answers a Chinese prompt without mangling it.
     let mut smol = engine(SMOL, config_with(512));
-    let r = smol.generate(user("你好，请用中文回答。"), false, SamplingParams::greedy(), 16).unwrap();
+    let r = smol
+        .generate(
+            user("你好，请用中文回答。"),
+            false,
+            SamplingParams::greedy(),
+            16,
+        )
+        .unwrap();
     let all: Vec<u8> = r.steps.iter().flat_map(|s| s.bytes.clone()).collect();
     assert_eq!(r.text, String::from_utf8_lossy(&all));
 }

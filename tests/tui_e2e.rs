@@ -58,7 +58,11 @@ impl Drop for Tmux {
 }
 
 fn status_line(screen: &str) -> &str {
-    screen.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
 }
 
 fn idle(screen: &str) -> bool {
@@ -81,7 +85,17 @@ fn chat_inspect_switch_model_chat_again_and_quit() {
         home.path().display(),
         env!("CARGO_BIN_EXE_tokenscope")
     );
-    t.cmd(&["new-session", "-d", "-s", "e2e", "-x", "120", "-y", "36", &script]);
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "36",
+        &script,
+    ]);
 
     // The model loads on the worker; the UI is there at once.
     t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
@@ -108,17 +122,24 @@ fn chat_inspect_switch_model_chat_again_and_quit() {
 
     // Switch to the other demo model without restarting.
     t.keys(&["F2"]);
-    t.wait("the picker", 10, |s| s.contains(common::GEMMA) || s.contains("Gemma"));
+    t.wait("the picker", 10, |s| {
+        s.contains(common::GEMMA) || s.contains("Gemma")
+    });
     t.type_text("gemma");
     t.keys(&["Enter"]);
-    t.wait("gemma to load", 90, |s| idle(s) && status_line(s).contains("Q4_K_M"));
+    t.wait("gemma to load", 90, |s| {
+        idle(s) && status_line(s).contains("Q4_K_M")
+    });
 
     t.type_text("The capital of France is");
     t.keys(&["Enter"]);
     t.wait("gemma's reply to start", 60, |s| !idle(s));
     let s = t.wait("gemma's reply to finish", 120, idle);
     assert!(s.contains("The capital of France is"), "{s}");
-    assert!(s.contains("Hello! Who are you?") || s.contains("Gemma"), "conversation kept: {s}");
+    assert!(
+        s.contains("Hello! Who are you?") || s.contains("Gemma"),
+        "conversation kept: {s}"
+    );
 
     // Quit: Ctrl-C twice when idle. The shell after us must find a sane terminal.
     t.keys(&["C-c"]);
@@ -126,6 +147,9 @@ fn chat_inspect_switch_model_chat_again_and_quit() {
     let s = t.wait("the app to exit", 20, |s| s.contains("EXITED:"));
     assert!(s.contains("EXITED:0"), "{s}");
     let stty = s.split("EXITED:0").nth(1).unwrap_or("");
-    assert!(stty.contains(" icanon") && stty.contains(" echo"), "terminal left in raw mode:\n{s}");
+    assert!(
+        stty.contains(" icanon") && stty.contains(" echo"),
+        "terminal left in raw mode:\n{s}"
+    );
     assert!(!s.contains("next token"), "alternate screen left:\n{s}");
 }

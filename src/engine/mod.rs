@@ -21,7 +21,11 @@ pub use worker::physical_cores;
 
 /// `threads`, or the number of physical cores when it is 0.
 pub fn physical_cores_or(threads: u32) -> u32 {
-    if threads == 0 { physical_cores() } else { threads }
+    if threads == 0 {
+        physical_cores()
+    } else {
+        threads
+    }
 }
 
 /// Identifies one request; every event names the request it answers.

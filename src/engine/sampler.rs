@@ -43,7 +43,12 @@ pub struct InvalidParam {
     pub range: &'static str,
 }
 
-fn check(ok: bool, name: &'static str, value: f32, range: &'static str) -> Result<(), InvalidParam> {
+fn check(
+    ok: bool,
+    name: &'static str,
+    value: f32,
+    range: &'static str,
+) -> Result<(), InvalidParam> {
     if ok {
         Ok(())
     } else {
@@ -69,13 +74,33 @@ impl SamplingParams {
 
     pub fn validate(&self) -> Result<(), InvalidParam> {
         let t = self.temperature;
-        check(t.is_finite() && (0.0..=5.0).contains(&t), "temperature", t, "between 0 and 5 (0 = greedy)")?;
+        check(
+            t.is_finite() && (0.0..=5.0).contains(&t),
+            "temperature",
+            t,
+            "between 0 and 5 (0 = greedy)",
+        )?;
         let p = self.top_p;
-        check(p.is_finite() && p > 0.0 && p <= 1.0, "top_p", p, "in (0, 1] (1 = off)")?;
+        check(
+            p.is_finite() && p > 0.0 && p <= 1.0,
+            "top_p",
+            p,
+            "in (0, 1] (1 = off)",
+        )?;
         let m = self.min_p;
-        check(m.is_finite() && (0.0..1.0).contains(&m), "min_p", m, "in [0, 1) (0 = off)")?;
+        check(
+            m.is_finite() && (0.0..1.0).contains(&m),
+            "min_p",
+            m,
+            "in [0, 1) (0 = off)",
+        )?;
         let r = self.repeat_penalty;
-        check(r.is_finite() && (0.1..=5.0).contains(&r), "repeat_penalty", r, "between 0.1 and 5 (1 = off)")?;
+        check(
+            r.is_finite() && (0.1..=5.0).contains(&r),
+            "repeat_penalty",
+            r,
+            "between 0.1 and 5 (1 = off)",
+        )?;
         if self.top_k > 1_000_000 {
             return Err(InvalidParam {
                 name: "top_k",
@@ -100,13 +125,55 @@ mod tests {
     #[test]
     fn rejects_out_of_range_values_naming_them() {
         let cases: Vec<(SamplingParams, &str)> = vec![
-            (SamplingParams { temperature: -0.1, ..Default::default() }, "temperature"),
-            (SamplingParams { temperature: f32::NAN, ..Default::default() }, "temperature"),
-            (SamplingParams { top_p: 0.0, ..Default::default() }, "top_p"),
-            (SamplingParams { top_p: 1.5, ..Default::default() }, "top_p"),
-            (SamplingParams { min_p: 1.0, ..Default::default() }, "min_p"),
-            (SamplingParams { repeat_penalty: 0.0, ..Default::default() }, "repeat_penalty"),
-            (SamplingParams { top_k: 2_000_000, ..Default::default() }, "top_k"),
+            (
+                SamplingParams {
+                    temperature: -0.1,
+                    ..Default::default()
+                },
+                "temperature",
+            ),
+            (
+                SamplingParams {
+                    temperature: f32::NAN,
+                    ..Default::default()
+                },
+                "temperature",
+            ),
+            (
+                SamplingParams {
+                    top_p: 0.0,
+                    ..Default::default()
+                },
+                "top_p",
+            ),
+            (
+                SamplingParams {
+                    top_p: 1.5,
+                    ..Default::default()
+                },
+                "top_p",
+            ),
+            (
+                SamplingParams {
+                    min_p: 1.0,
+                    ..Default::default()
+                },
+                "min_p",
+            ),
+            (
+                SamplingParams {
+                    repeat_penalty: 0.0,
+                    ..Default::default()
+                },
+                "repeat_penalty",
+            ),
+            (
+                SamplingParams {
+                    top_k: 2_000_000,
+                    ..Default::default()
+                },
+                "top_k",
+            ),
         ];
         for (params, name) in cases {
             let err = params.validate().unwrap_err();

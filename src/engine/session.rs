@@ -62,7 +62,11 @@ mod tests {
         };
         assert_eq!(m.reusable(&[1, 2, 3, 9, 9]), 3);
         assert_eq!(m.reusable(&[1, 2, 3, 4, 5, 6, 7]), 5);
-        assert_eq!(m.reusable(&[1, 2, 3]), 2, "identical prompt still evaluates its last token");
+        assert_eq!(
+            m.reusable(&[1, 2, 3]),
+            2,
+            "identical prompt still evaluates its last token"
+        );
         assert_eq!(m.reusable(&[7]), 0);
         assert_eq!(KvMirror::default().reusable(&[1, 2]), 0);
     }

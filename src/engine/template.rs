@@ -226,7 +226,9 @@ mod tests {
     fn chatml_adds_default_system_prompt_when_none() {
         let msgs = vec![ChatMessage::new(Role::User, "你好")];
         let text = joined(&render(CHATML, &msgs, &tokens()).unwrap());
-        assert!(text.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"));
+        assert!(
+            text.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
+        );
         assert!(text.ends_with("<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n"));
     }
 
@@ -258,7 +260,8 @@ mod tests {
 
     #[test]
     fn python_string_methods_work() {
-        let t = "{% for m in messages %}{{ m['role'].upper() }}:{{ m['content'].strip() }}{% endfor %}";
+        let t =
+            "{% for m in messages %}{{ m['role'].upper() }}:{{ m['content'].strip() }}{% endfor %}";
         let msgs = vec![ChatMessage::new(Role::User, "x")];
         assert_eq!(joined(&render(t, &msgs, &tokens()).unwrap()), "USER:x");
     }
@@ -272,6 +275,9 @@ mod tests {
         ];
         let pieces = plain(&msgs);
         assert!(pieces.iter().all(|p| !p.special));
-        assert_eq!(joined(&pieces), "The capital of France is Paris.\nAnd of Italy?");
+        assert_eq!(
+            joined(&pieces),
+            "The capital of France is Paris.\nAnd of Italy?"
+        );
     }
 }

@@ -63,7 +63,8 @@ impl Utf8Assembler {
 /// Characters that must never reach a terminal raw: C0/C1 controls, DEL, and
 /// bidirectional overrides that would reorder the screen.
 fn is_unsafe(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 fn escape_char(out: &mut String, c: char) {

@@ -277,12 +277,18 @@ fn offload(backend: &LlamaBackend, requested: u32, n_layer: u32) -> (String, u32
         return ("CPU".into(), 0);
     }
     if !backend.supports_gpu_offload() {
-        return ("CPU (no GPU support in this build; --gpu-layers ignored)".into(), 0);
+        return (
+            "CPU (no GPU support in this build; --gpu-layers ignored)".into(),
+            0,
+        );
     }
     let gpu = llama_cpp_2::list_llama_ggml_backend_devices()
         .into_iter()
         .find(|d| d.backend != "CPU")
-        .map_or_else(|| "GPU".to_string(), |d| format!("{} ({})", d.backend, d.description));
+        .map_or_else(
+            || "GPU".to_string(),
+            |d| format!("{} ({})", d.backend, d.description),
+        );
     // llama.cpp offloads the output layer too: n_layer + 1 is "everything".
     (gpu, requested.min(n_layer + 1))
 }
@@ -341,8 +347,10 @@ fn builtin_template(l: &Loaded, messages: &[super::ChatMessage]) -> Option<Vec<P
 fn tokenize(model: &LlamaModel, pieces: &[PromptPiece]) -> Vec<LlamaToken> {
     let vocab = model.vocab();
     let bos_text = template_tokens(model).bos;
-    let starts_with_bos =
-        !bos_text.is_empty() && pieces.first().is_some_and(|p| p.special && p.text.starts_with(&bos_text));
+    let starts_with_bos = !bos_text.is_empty()
+        && pieces
+            .first()
+            .is_some_and(|p| p.special && p.text.starts_with(&bos_text));
     let mut tokens = Vec::new();
     if vocab.should_add_bos() && !starts_with_bos {
         tokens.push(vocab.bos());
@@ -362,9 +370,9 @@ fn new_context(l: &Loaded) -> Result<LlamaContext<'_>, String> {
         .with_n_ubatch(l.settings.n_batch)
         .with_n_threads(threads)
         .with_n_threads_batch(threads);
-    l.model
-        .new_context(backend(), params)
-        .map_err(|e| format!("could not create a context of {n_ctx} tokens: {e} (try a smaller --ctx)"))
+    l.model.new_context(backend(), params).map_err(|e| {
+        format!("could not create a context of {n_ctx} tokens: {e} (try a smaller --ctx)")
+    })
 }
 
 struct Generation<'a, 'm> {
@@ -476,7 +484,17 @@ impl Generation<'_, '_> {
         let mut done = 0;
         for chunk in todo.chunks(n_batch) {
             if self.cancelled() {
-                return Ok(self.stats(StopReason::Cancelled, &tokens, keep, 0, t_start, None, None, dropped, 0.0));
+                return Ok(self.stats(
+                    StopReason::Cancelled,
+                    &tokens,
+                    keep,
+                    0,
+                    t_start,
+                    None,
+                    None,
+                    dropped,
+                    0.0,
+                ));
             }
             batch.clear();
             for (i, t) in chunk.iter().enumerate() {
@@ -484,7 +502,9 @@ impl Generation<'_, '_> {
                 let last = done + i + 1 == todo.len();
                 batch.add(*t, pos, &[0], last).map_err(|e| e.to_string())?;
             }
-            self.ctx.decode(&mut batch).map_err(|e| format!("prefill failed: {e}"))?;
+            self.ctx
+                .decode(&mut batch)
+                .map_err(|e| format!("prefill failed: {e}"))?;
             done += chunk.len();
             self.mirror.tokens.extend(chunk.iter().map(|t| t.0));
             (self.emit)(Event::PrefillProgress {
@@ -498,7 +518,9 @@ impl Generation<'_, '_> {
         let n_vocab = model.n_vocab();
         let mut chain = sampler_chain(&req.sampling, n_vocab);
         if req.sampling.repeat_penalty != 1.0 {
-            let window = tokens.len().saturating_sub(req.sampling.repeat_last_n as usize);
+            let window = tokens
+                .len()
+                .saturating_sub(req.sampling.repeat_last_n as usize);
             for t in &tokens[window..] {
                 chain.accept(*t);
             }
@@ -562,7 +584,15 @@ impl Generation<'_, '_> {
                 inspector_s += t1.elapsed().as_secs_f64();
                 buf = arr.data;
                 chain.accept(token);
-                (token, summary.prob(logit), p_sampled, logit, summary.entropy_bits, summary.lse, top)
+                (
+                    token,
+                    summary.prob(logit),
+                    p_sampled,
+                    logit,
+                    summary.entropy_bits,
+                    summary.lse,
+                    top,
+                )
             } else {
                 // Inspector off: llama.cpp's own sample (it accepts the token itself).
                 let token = chain.sample(self.ctx, logits_idx);
@@ -572,8 +602,16 @@ impl Generation<'_, '_> {
             let (token, p, p_sampled, logit, entropy, lse, top) = step;
             let eog = vocab.is_eog(token);
             let bytes = vocab.token_to_piece(token, !eog && vocab.is_control(token), None);
-            let text = if eog { String::new() } else { utf8.push(&bytes) };
-            let piece_bytes = if eog { vocab.token_to_piece(token, true, None) } else { bytes.clone() };
+            let text = if eog {
+                String::new()
+            } else {
+                utf8.push(&bytes)
+            };
+            let piece_bytes = if eog {
+                vocab.token_to_piece(token, true, None)
+            } else {
+                bytes.clone()
+            };
             let step = TokenStep {
                 index: n_generated,
                 id: token.0,
@@ -605,7 +643,9 @@ impl Generation<'_, '_> {
             batch
                 .add(token, self.mirror.tokens.len() as i32, &[0], true)
                 .map_err(|e| e.to_string())?;
-            self.ctx.decode(&mut batch).map_err(|e| format!("decode failed: {e}"))?;
+            self.ctx
+                .decode(&mut batch)
+                .map_err(|e| format!("decode failed: {e}"))?;
             self.mirror.tokens.push(token.0);
             logits_idx = 0;
         };
