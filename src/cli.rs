@@ -132,6 +132,11 @@ pub enum Cmd {
     Info {
         /// Path or unique part of a model's file name.
         model: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Layers that would be offloaded to the GPU (for the backend line).
+        #[arg(long)]
+        gpu_layers: Option<u32>,
     },
     /// Measure generation speed with the inspector on and off, and the UI's frame cost.
     Bench {

@@ -9,7 +9,7 @@ use tokenscope::catalog::{self, ModelCard};
 use tokenscope::cli::{Cli, Cmd, Format, GenFlags};
 use tokenscope::config::Config;
 use tokenscope::paths::Paths;
-use tokenscope::{bench, demo, headless, listing, tui};
+use tokenscope::{bench, demo, engine, headless, listing, tui};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -156,9 +156,7 @@ fn real_main(cli: Cli) -> Result<()> {
             let cards = catalog::discover(&dirs);
             let mut out = stdout.lock();
             if *format == Format::Jsonl {
-                for c in cards.iter().flatten() {
-                    writeln!(out, "{}", serde_json::to_string(c)?)?;
-                }
+                write!(out, "{}", listing::models_jsonl(&cards))?;
             } else if cards.is_empty() {
                 writeln!(
                     out,
@@ -173,10 +171,25 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Some(Cmd::Info { model }) => {
+        Some(Cmd::Info {
+            model,
+            format,
+            gpu_layers,
+        }) => {
             let config = load_config(&paths, &cli, &GenFlags::default())?;
             let card = catalog::resolve(model, &model_dirs(&paths, &config))?;
-            write!(stdout.lock(), "{}", listing::info_text(&card))?;
+            let mut out = stdout.lock();
+            if *format == Format::Jsonl {
+                writeln!(out, "{}", listing::info_json(&card))?;
+            } else {
+                write!(out, "{}", listing::info_text(&card))?;
+                let layers = gpu_layers.unwrap_or(config.engine.gpu_layers);
+                writeln!(
+                    out,
+                    "\nruns on: {}",
+                    engine::describe_backend(layers, card.n_layer)
+                )?;
+            }
             Ok(())
         }
         Some(Cmd::Bench {

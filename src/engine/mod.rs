@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use serde::Serialize;
 
 pub use sampler::SamplingParams;
-pub use worker::physical_cores;
+pub use worker::{describe_backend, physical_cores};
 
 /// `threads`, or the number of physical cores when it is 0.
 pub fn physical_cores_or(threads: u32) -> u32 {

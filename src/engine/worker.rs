@@ -293,6 +293,16 @@ fn offload(backend: &LlamaBackend, requested: u32, n_layer: u32) -> (String, u32
     (gpu, requested.min(n_layer + 1))
 }
 
+/// Which backend would run a model of `n_layer` layers with `gpu_layers` offloaded.
+pub fn describe_backend(gpu_layers: u32, n_layer: u32) -> String {
+    let (name, layers) = offload(backend(), gpu_layers, n_layer);
+    if layers > 0 {
+        format!("{name}, {layers} of {} layers offloaded", n_layer + 1)
+    } else {
+        format!("{name} ({} threads)", physical_cores())
+    }
+}
+
 fn probe_chat_mode(l: &Loaded) -> ChatMode {
     let probe = [super::ChatMessage::new(super::Role::User, "hi")];
     build_pieces(l, &probe, false).0
