@@ -44,16 +44,32 @@ pub fn visible_piece(s: &str) -> String {
         return "∅".to_string();
     }
     let mut out = String::with_capacity(s.len() + 4);
-    for c in s.chars() {
+    for (i, c) in s.chars().enumerate() {
         match c {
             ' ' => out.push('␣'),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
+            // Other blanks and invisible characters would show as nothing.
+            c if c.is_whitespace() || is_invisible(c) || (i == 0 && char_width(c) == 0) => {
+                if c.is_control() {
+                    display_char(c, |d| out.push(d));
+                } else {
+                    out.push_str(&format!("<U+{:04X}>", c as u32));
+                }
+            }
             c => display_char(c, |d| out.push(d)),
         }
     }
     out
+}
+
+/// Zero-width characters that are not combining marks.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+    )
 }
 
 /// Terminal width of a (display-safe) character: 0 for combining marks.
@@ -110,6 +126,9 @@ mod tests {
         assert_eq!(visible_piece("\n\n"), "\\n\\n");
         assert_eq!(visible_piece("\t\u{1b}"), "\\t␛");
         assert_eq!(visible_piece(""), "∅");
+        assert_eq!(visible_piece("\u{a0}x\u{200b}"), "<U+00A0>x<U+200B>");
+        assert_eq!(visible_piece("\u{301}"), "<U+0301>");
+        assert_eq!(visible_piece("e\u{301}"), "e\u{301}");
     }
 
     #[test]

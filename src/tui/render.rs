@@ -288,7 +288,7 @@ fn confidence(s: &State, m: &super::state::Message, t: TokenRef, buf: &mut Buffe
     let mean = m.steps.iter().map(|st| st.p as f64).sum::<f64>() / n as f64;
     let ppl = perplexity(m.steps.iter().map(|st| st.p)).unwrap_or(0.0);
     let head = format!(
-        "reply: {n} tok · mean p={} · perplexity {ppl:.2}",
+        "reply: {n} tok · mean p {} · ppl {ppl:.2}",
         pct(mean as f32)
     );
     buf.set_stringn(area.x, area.y, truncate(&head, w), w, theme::dim());
@@ -566,6 +566,13 @@ fn phase_text(s: &State) -> (String, Style) {
             )
         }
         None if s.model.is_none() => ("○ no model".into(), theme::dim()),
+        None if s
+            .notice
+            .as_ref()
+            .is_some_and(|n| n.level == NoticeLevel::Error) =>
+        {
+            ("○ idle ✖ error".into(), theme::error())
+        }
         None => ("○ idle".into(), Style::default()),
     }
 }
@@ -725,7 +732,11 @@ fn help(buf: &mut Buffer, area: Rect, scroll: u16) {
 }
 
 fn picker(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
-    let r = centered(area, 104.min(area.width), 26.min(area.height));
+    let msg_rows = if p.message.is_some() { 3 } else { 0 };
+    let want = (s.models.len() as u16)
+        .saturating_add(6 + msg_rows)
+        .clamp(10, 26);
+    let r = centered(area, 104.min(area.width), want.min(area.height));
     Clear.render(r, buf);
     let title = if s.models_scanning {
         " models · scanning… ".to_string()
@@ -762,7 +773,7 @@ fn picker(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     }
     let visible = p.visible(&s.models);
     let mut rows: Vec<Line> = Vec::new();
-    let (aw, pw, qw, sw) = (10, 6, 8, 8);
+    let (aw, pw, qw, sw) = (10, 6, 8, 10);
     let name_w = w.saturating_sub(2 + aw + pw + qw + sw + 4).max(8);
     let fmt_row = |mark: &str, name: &str, arch: &str, params: &str, quant: &str, size: &str| {
         format!(

@@ -918,3 +918,31 @@ fn confidence_track_and_perplexity() {
     let screen = h.screen();
     assert!(screen.contains("reply: 7 tok"), "{screen}");
 }
+
+/// `cargo test --release --lib tui::tests::print_paste_cost -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn print_paste_cost() {
+    for text in [
+        "word ".repeat(200_000),
+        "line of pasted text\n".repeat(50_000),
+    ] {
+        let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+        let t = std::time::Instant::now();
+        h.send(Msg::Input(TermEvent::Paste(text.clone())));
+        let insert = t.elapsed();
+        let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            term.draw(|f| render(&h.s, f)).unwrap();
+        }
+        let frame = t.elapsed() / 10;
+        let t = std::time::Instant::now();
+        h.type_str("x");
+        let key = t.elapsed();
+        println!(
+            "{} bytes: insert {insert:?}, frame {frame:?}, key {key:?}",
+            text.len()
+        );
+    }
+}
