@@ -946,3 +946,57 @@ fn print_paste_cost() {
         );
     }
 }
+
+#[test]
+fn typing_and_sending_work_while_the_model_loads() {
+    let mut h = H::new(100, 30);
+    let fx = super::start(&mut h.s, Some(PathBuf::from("/models/big.gguf")));
+    execute(&mut h.s, fx, &mut h.host);
+    let load = h.host.next;
+    h.engine(Event::LoadProgress {
+        request: load,
+        fraction: 0.25,
+    });
+    let screen = h.screen();
+    assert!(screen.contains("loading  25%"), "{screen}");
+    h.type_str("hello while loading");
+    assert_eq!(h.s.input.lines(), ["hello while loading"]);
+    // Sent at once: the engine runs it after the load.
+    let id = h.ask("");
+    assert_eq!(h.host.generates.len(), 1);
+    h.engine(Event::Loaded {
+        request: load,
+        info: Box::new(fake_model("big", "Q4_0")),
+    });
+    h.started(id);
+    h.stream(id, &[("Hi", 0.9)]);
+    assert_eq!(h.s.messages[1].content, "Hi");
+}
+
+#[test]
+fn a_replaced_load_is_stale() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    h.ctrl('o');
+    h.send(Msg::Models(entries()));
+    h.type_str("qwen");
+    h.key(KeyCode::Enter);
+    let first = h.host.next;
+    h.ctrl('o');
+    h.type_str("smol");
+    h.key(KeyCode::Enter);
+    let second = h.host.next;
+    assert!(h.host.cancels.contains(&first));
+    // The first load's answer is ignored, the second's is taken.
+    h.engine(Event::Loaded {
+        request: first,
+        info: Box::new(fake_model("qwen", "Q4_K_M")),
+    });
+    assert_eq!(h.s.model.as_ref().unwrap().name, "gemma-3-270m-it");
+    assert!(h.s.load.is_some());
+    h.engine(Event::Loaded {
+        request: second,
+        info: Box::new(fake_model("smol", "Q4_K_M")),
+    });
+    assert_eq!(h.s.model.as_ref().unwrap().name, "smol");
+    assert!(h.s.load.is_none());
+}
