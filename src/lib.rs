@@ -1,13 +1,13 @@
 //! tokenscope: chat with local GGUF models and watch every next-token prediction.
 
+pub mod bench;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod gguf;
+pub mod headless;
 pub mod listing;
 pub mod paths;
 pub mod tui;
-pub mod bench;
-pub mod cli;
-pub mod headless;
