@@ -287,3 +287,30 @@ fn cancel_stops_between_tokens() {
         }
     }
 }
+
+#[test]
+fn stopping_a_queued_reply_does_not_cancel_the_load_before_it() {
+    let (mut handle, rx) = tokenscope::engine::EngineHandle::spawn_with_receiver();
+    let load = handle.load(model(SMOL), config_with(512).load_settings());
+    let generate = handle.generate(tokenscope::engine::GenerateRequest {
+        messages: user("Hi"),
+        raw: false,
+        sampling: SamplingParams::greedy(),
+        max_tokens: 50,
+        top_k_inspect: 3,
+    });
+    handle.cancel(generate);
+    let (mut loaded, mut stopped) = (false, None);
+    while stopped.is_none() {
+        match rx.recv().unwrap() {
+            tokenscope::engine::Event::Loaded { request, .. } => loaded = request == load,
+            tokenscope::engine::Event::Done { request, stats } if request == generate => {
+                stopped = Some(stats.stop)
+            }
+            tokenscope::engine::Event::Failed { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+    }
+    assert!(loaded, "the load finished");
+    assert_eq!(stopped, Some(StopReason::Cancelled));
+}

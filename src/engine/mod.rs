@@ -8,9 +8,11 @@ pub mod template;
 pub mod text;
 mod worker;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
@@ -276,10 +278,48 @@ impl Event {
     }
 }
 
+/// Requests cancelled so far, shared by the handle and the worker. Exact ids, so
+/// stopping a reply never cancels the model load queued before it.
+#[derive(Debug, Default)]
+pub struct Cancellations {
+    ids: Mutex<HashSet<RequestId>>,
+    all: AtomicBool,
+}
+
+impl Cancellations {
+    pub fn cancel(&self, request: RequestId) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(request);
+    }
+
+    pub fn cancel_all(&self) {
+        self.all.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self, request: RequestId) -> bool {
+        self.all.load(Ordering::SeqCst)
+            || self
+                .ids
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&request)
+    }
+
+    /// Forgets a finished request.
+    pub fn finish(&self, request: RequestId) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&request);
+    }
+}
+
 /// The rest of the program's handle on the engine worker.
 pub struct EngineHandle {
     commands: Sender<Command>,
-    cancelled_upto: Arc<AtomicU64>,
+    cancellations: Arc<Cancellations>,
     next_request: RequestId,
     thread: Option<JoinHandle<()>>,
 }
@@ -292,15 +332,15 @@ impl EngineHandle {
         wrap: impl Fn(Event) -> M + Send + 'static,
     ) -> Self {
         let (tx, rx) = channel();
-        let cancelled_upto = Arc::new(AtomicU64::new(0));
-        let flag = cancelled_upto.clone();
+        let cancellations = Arc::new(Cancellations::default());
+        let flag = cancellations.clone();
         let thread = std::thread::Builder::new()
             .name("tokenscope-engine".into())
             .spawn(move || worker::run(rx, flag, move |e| events.send(wrap(e)).is_ok()))
             .expect("spawning the engine thread");
         Self {
             commands: tx,
-            cancelled_upto,
+            cancellations,
             next_request: 1,
             thread: Some(thread),
         }
@@ -334,15 +374,14 @@ impl EngineHandle {
         request
     }
 
-    /// Cancels every request up to and including `request` (checked between
-    /// tokens and prefill chunks).
+    /// Cancels `request` (checked between tokens, prefill chunks and while loading).
     pub fn cancel(&self, request: RequestId) {
-        self.cancelled_upto.fetch_max(request, Ordering::SeqCst);
+        self.cancellations.cancel(request);
     }
 
     /// Asks the worker to stop and waits for it.
     pub fn shutdown(&mut self) {
-        self.cancel(self.next_request);
+        self.cancellations.cancel_all();
         let _ = self.commands.send(Command::Shutdown);
         if let Some(t) = self.thread.take() {
             let _ = t.join();

@@ -4,7 +4,6 @@
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -25,8 +24,8 @@ use super::session::{KvMirror, drop_oldest_turn};
 use super::template::{self, PromptPiece, TemplateTokens};
 use super::text::{Utf8Assembler, readable_piece};
 use super::{
-    Candidate, ChatMode, Command, Event, GenerateRequest, LoadSettings, ModelInfo, RequestId,
-    Stats, StopReason, TokenStep,
+    Cancellations, Candidate, ChatMode, Command, Event, GenerateRequest, LoadSettings, ModelInfo,
+    RequestId, Stats, StopReason, TokenStep,
 };
 use crate::catalog;
 
@@ -76,7 +75,7 @@ struct Loaded {
 
 pub(super) fn run(
     rx: Receiver<Command>,
-    cancel: Arc<AtomicU64>,
+    cancel: Arc<Cancellations>,
     emit: impl Fn(Event) -> bool + 'static,
 ) {
     let emit: Emit = Rc::new(emit);
@@ -99,7 +98,7 @@ pub(super) fn run(
 
 fn serve(
     rx: &Receiver<Command>,
-    cancel: &Arc<AtomicU64>,
+    cancel: &Arc<Cancellations>,
     emit: &Emit,
     current: &std::cell::Cell<RequestId>,
 ) {
@@ -128,6 +127,7 @@ fn serve(
                         emit(Event::Failed { request, error });
                     }
                 }
+                cancel.finish(request);
             }
             Command::Generate { request, req } => {
                 let Some(l) = loaded.as_ref() else {
@@ -161,6 +161,7 @@ fn serve(
                         Ok(stats) => emit(Event::Done { request, stats }),
                         Err(error) => emit(Event::Failed { request, error }),
                     };
+                    cancel.finish(request);
                     match rx.recv() {
                         Ok(Command::Generate { request, req }) => job = Some((request, req)),
                         Ok(other) => next = Some(other),
@@ -176,7 +177,7 @@ fn load(
     path: &Path,
     settings: &LoadSettings,
     request: RequestId,
-    cancel: &Arc<AtomicU64>,
+    cancel: &Arc<Cancellations>,
     emit: &Emit,
 ) -> Result<Loaded, String> {
     // Check the file ourselves first: a corrupt GGUF makes llama.cpp abort the process.
@@ -198,10 +199,10 @@ fn load(
                 });
             }
             // Returning false aborts the load.
-            load_cancel.load(Ordering::SeqCst) < request
+            !load_cancel.is_cancelled(request)
         });
     let model = LlamaModel::load_from_file(backend, path, &params).map_err(|e| {
-        if cancel.load(Ordering::SeqCst) >= request {
+        if cancel.is_cancelled(request) {
             "loading was cancelled".to_string()
         } else {
             format!(
@@ -390,7 +391,7 @@ struct Generation<'a, 'm> {
     ctx: &'a mut LlamaContext<'m>,
     mirror: &'a mut KvMirror,
     request: RequestId,
-    cancel: &'a AtomicU64,
+    cancel: &'a Cancellations,
     emit: &'a Emit,
 }
 
@@ -437,7 +438,7 @@ fn p_in(arr: &[LlamaTokenData], id: i32) -> f32 {
 
 impl Generation<'_, '_> {
     fn cancelled(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst) >= self.request
+        self.cancel.is_cancelled(self.request)
     }
 
     fn generate(&mut self, req: &GenerateRequest) -> Result<Stats, String> {

@@ -16,6 +16,7 @@ pub const GEMMA: &str = "gemma-3-270m-q4_k_m.gguf";
 /// Where the demo models are: `TOKENSCOPE_TEST_MODELS`, else the app's models dir.
 pub fn models_dir() -> PathBuf {
     std::env::var_os("TOKENSCOPE_TEST_MODELS")
+        .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| tokenscope::paths::Paths::resolve().models_dir)
 }
