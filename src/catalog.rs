@@ -15,7 +15,7 @@ const MAX_RENDERED_VALUE: usize = 80;
 pub struct ModelCard {
     pub path: PathBuf,
     pub file_name: String,
-    /// `general.name`, else the file stem.
+    /// `general.name` when short, else the file stem.
     pub name: String,
     /// `general.architecture`.
     pub arch: String,
@@ -88,10 +88,12 @@ impl ModelCard {
         ModelCard {
             path: path.to_path_buf(),
             file_name,
+            // Converters often write training-run names ("Smollm2 135M 8k Lc100K
+            // Mix1 Ep2"); the file name is then the better label.
             name: h
                 .get_str("general.name")
                 .map(str::trim)
-                .filter(|n| !n.is_empty())
+                .filter(|n| !n.is_empty() && n.chars().count() <= MAX_NAME)
                 .map(str::to_string)
                 .unwrap_or(stem),
             n_layer: u32_key(format!("{arch}.block_count")),
@@ -205,6 +207,9 @@ pub fn size_human(bytes: u64) -> String {
     }
     format!("{v:.1} {}", UNITS[unit])
 }
+
+/// Longest `general.name` used as the display name.
+const MAX_NAME: usize = 24;
 
 #[derive(Debug, Error)]
 pub enum CatalogError {
