@@ -13,22 +13,45 @@ use crate::headless::{request_for, start_engine, wait_for};
 const PROMPT: &str =
     "Write a long story about a lighthouse keeper who finds a message in a bottle.";
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+/// Generated tokens and generation seconds, summed over runs.
+#[derive(Default)]
+struct Totals {
+    tokens: f64,
+    seconds: f64,
 }
 
+impl Totals {
+    fn add(&mut self, s: &Stats) {
+        if s.gen_tps > 0.0 {
+            self.tokens += s.n_generated as f64;
+            self.seconds += s.n_generated as f64 / s.gen_tps;
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.tokens / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// One reply; `run` makes each prompt different so nothing is reused from the KV
+/// cache and prompt speed is measured on the whole prompt.
 fn generate(
     engine: &mut EngineHandle,
     rx: &std::sync::mpsc::Receiver<Event>,
     config: &Config,
     k: usize,
+    run: usize,
 ) -> Result<Stats> {
     let mut c = config.clone();
     c.inspector_top_k = k;
+    let prompt = format!("Story {run}. {PROMPT}");
     let id = engine.generate(request_for(
         &c,
-        vec![ChatMessage::new(Role::User, PROMPT)],
+        vec![ChatMessage::new(Role::User, prompt)],
         true,
     ));
     match wait_for(rx, id, |_| Ok(()))? {
@@ -71,16 +94,11 @@ pub fn run(
     config.max_tokens = tokens;
     writeln!(
         out,
-        "machine: {} logical CPUs, {} threads used · {} tokens per run, median of {} runs",
+        "machine: {} logical CPUs, {} threads used · {} tokens per run, {} runs each",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         crate::engine::physical_cores_or(config.engine.threads),
         tokens,
         runs.max(1)
-    )?;
-    writeln!(
-        out,
-        "{:<34} {:>9} {:>12} {:>12} {:>13} {:>10}",
-        "model", "prompt/s", "gen/s insp.", "gen/s off", "inspector µs", "overhead"
     )?;
     for n in [49_152usize, 262_144] {
         writeln!(
@@ -90,21 +108,31 @@ pub fn run(
             inspector_micro(n, config.inspector_top_k, 300)
         )?;
     }
+    writeln!(
+        out,
+        "{:<44} {:>9} {:>12} {:>12} {:>13} {:>10}",
+        "model", "prompt/s", "gen/s insp.", "gen/s off", "inspector µs", "overhead"
+    )?;
     for card in models {
         let (mut engine, rx, info) = start_engine(card.path.clone(), &config)?;
         let k = config.inspector_top_k.max(1);
         // Warm-up (first decode allocates buffers).
-        generate(&mut engine, &rx, &config, k)?;
-        let (mut on, mut off, mut insp, mut prompt) = (vec![], vec![], vec![], vec![]);
-        for _ in 0..runs.max(1) {
-            let s = generate(&mut engine, &rx, &config, k)?;
-            on.push(s.gen_tps);
-            insp.push(s.inspector_us_per_token);
-            let s = generate(&mut engine, &rx, &config, 0)?;
-            off.push(s.gen_tps);
-            prompt.push(s.prompt_tps);
+        generate(&mut engine, &rx, &config, k, 0)?;
+        // Totals over all runs, so a reply that ends early (end-of-generation
+        // token) weighs by its length instead of skewing a median.
+        let (mut on, mut off) = (Totals::default(), Totals::default());
+        let (mut insp_us, mut prompt_tokens, mut prompt_s) = (0.0, 0.0, 0.0);
+        for run in 0..runs.max(1) as usize {
+            let s = generate(&mut engine, &rx, &config, k, 2 * run + 1)?;
+            on.add(&s);
+            insp_us += s.inspector_us_per_token * s.n_generated as f64;
+            let s = generate(&mut engine, &rx, &config, 0, 2 * run + 2)?;
+            off.add(&s);
+            prompt_tokens += s.n_prompt_evaluated as f64;
+            prompt_s += s.n_prompt_evaluated as f64 / s.prompt_tps.max(1e-9);
         }
-        let (on, off, insp) = (median(on), median(off), median(insp));
+        let insp = insp_us / on.tokens.max(1.0);
+        let (on, off) = (on.rate(), off.rate());
         // Inspector time as a share of the time per token with the inspector on.
         let overhead = if on > 0.0 {
             insp * on / 1e6 * 100.0
@@ -113,14 +141,14 @@ pub fn run(
         };
         writeln!(
             out,
-            "{:<34} {:>9.1} {:>12.1} {:>12.1} {:>13.1} {:>9.2}%",
+            "{:<44} {:>9.1} {:>12.1} {:>12.1} {:>13.1} {:>9.2}%",
             format!(
                 "{} ({}, {}k vocab)",
                 info.name,
                 info.quant,
                 info.n_vocab / 1000
             ),
-            median(prompt),
+            prompt_tokens / prompt_s.max(1e-9),
             on,
             off,
             insp,
