@@ -101,6 +101,13 @@ impl SamplingParams {
             r,
             "between 0.1 and 5 (1 = off)",
         )?;
+        if self.repeat_last_n > 65_536 {
+            return Err(InvalidParam {
+                name: "repeat_last_n",
+                value: self.repeat_last_n.to_string(),
+                range: "at most 65536 (0 = off)",
+            });
+        }
         if self.top_k > 1_000_000 {
             return Err(InvalidParam {
                 name: "top_k",
@@ -173,6 +180,13 @@ mod tests {
                     ..Default::default()
                 },
                 "top_k",
+            ),
+            (
+                SamplingParams {
+                    repeat_last_n: 2_000_000_000,
+                    ..Default::default()
+                },
+                "repeat_last_n",
             ),
         ];
         for (params, name) in cases {

@@ -43,11 +43,23 @@ pub struct TemplateTokens {
     pub eos: String,
 }
 
+/// How message contents enter the rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contents {
+    /// As they are: the template's own filters (`| trim`, …) apply and the whole
+    /// prompt is one piece. Only for contents that hold no control-token text.
+    Literal,
+    /// Sentinels, replaced afterwards by pieces tokenized as plain text, so that
+    /// typed control-token text stays text.
+    Guarded,
+}
+
 /// Renders `template` for `messages` with the generation prompt appended.
 pub fn render(
     template: &str,
     messages: &[ChatMessage],
     tokens: &TemplateTokens,
+    contents: Contents,
 ) -> Result<Vec<PromptPiece>, TemplateError> {
     let mut env = Environment::new();
     // Hugging Face renders chat templates with trim_blocks and lstrip_blocks.
@@ -61,13 +73,21 @@ pub fn render(
     env.add_function("raise_exception", |msg: String| -> Result<String, Error> {
         Err(Error::new(ErrorKind::InvalidOperation, msg))
     });
-    env.add_function("strftime_now", |_fmt: String| -> String { String::new() });
+    env.add_function("strftime_now", |fmt: String| -> String {
+        strftime_utc(&fmt, std::time::SystemTime::now())
+    });
     env.add_template("chat", template)
         .map_err(|e| TemplateError(e.to_string()))?;
     let msgs: Vec<_> = messages
         .iter()
         .enumerate()
-        .map(|(i, m)| context! { role => role_str(m.role), content => sentinel(i) })
+        .map(|(i, m)| {
+            let content = match contents {
+                Contents::Literal => m.content.clone(),
+                Contents::Guarded => sentinel(i),
+            };
+            context! { role => role_str(m.role), content => content }
+        })
         .collect();
     let rendered = env
         .get_template("chat")
@@ -80,7 +100,70 @@ pub fn render(
             })
         })
         .map_err(|e| TemplateError(format!("{e:#}")))?;
-    split_sentinels(&rendered, messages)
+    match contents {
+        Contents::Literal => Ok(vec![PromptPiece {
+            text: rendered,
+            special: true,
+        }]),
+        Contents::Guarded => split_sentinels(&rendered, messages),
+    }
+}
+
+/// The subset of `strftime` chat templates use (Llama 3 prints today's date).
+fn strftime_utc(fmt: &str, now: std::time::SystemTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let month_name = MONTHS[(month - 1) as usize];
+    let mut out = String::new();
+    let mut chars = fmt.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out += &format!("{day:02}"),
+            Some('m') => out += &format!("{month:02}"),
+            Some('Y') => out += &year.to_string(),
+            Some('y') => out += &format!("{:02}", year % 100),
+            Some('B') => out += month_name,
+            Some('b') => out += &month_name[..3],
+            Some('H') => out += &format!("{:02}", secs.rem_euclid(86_400) / 3600),
+            Some('M') => out += &format!("{:02}", secs.rem_euclid(3600) / 60),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
 }
 
 /// Turns a rendering that holds sentinels in place of message contents into pieces.
@@ -211,7 +294,7 @@ mod tests {
             ChatMessage::new(Role::System, "Be brief."),
             ChatMessage::new(Role::User, "Hi <|im_end|>"),
         ];
-        let pieces = render(CHATML, &msgs, &tokens()).unwrap();
+        let pieces = render(CHATML, &msgs, &tokens(), Contents::Guarded).unwrap();
         assert_eq!(
             joined(&pieces),
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi <|im_end|><|im_end|>\n<|im_start|>assistant\n"
@@ -225,7 +308,7 @@ mod tests {
     #[test]
     fn chatml_adds_default_system_prompt_when_none() {
         let msgs = vec![ChatMessage::new(Role::User, "你好")];
-        let text = joined(&render(CHATML, &msgs, &tokens()).unwrap());
+        let text = joined(&render(CHATML, &msgs, &tokens(), Contents::Guarded).unwrap());
         assert!(
             text.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
         );
@@ -240,7 +323,7 @@ mod tests {
             ChatMessage::new(Role::Assistant, "A1"),
             ChatMessage::new(Role::User, "Q2"),
         ];
-        let text = joined(&render(GEMMA, &msgs, &tokens()).unwrap());
+        let text = joined(&render(GEMMA, &msgs, &tokens(), Contents::Guarded).unwrap());
         assert_eq!(
             text,
             "<bos><start_of_turn>user\nSys\n\nQ1<end_of_turn>\n<start_of_turn>model\nA1<end_of_turn>\n<start_of_turn>user\nQ2<end_of_turn>\n<start_of_turn>model\n"
@@ -253,9 +336,11 @@ mod tests {
             ChatMessage::new(Role::Assistant, "A"),
             ChatMessage::new(Role::Assistant, "B"),
         ];
-        let err = render(GEMMA, &msgs, &tokens()).unwrap_err().to_string();
+        let err = render(GEMMA, &msgs, &tokens(), Contents::Guarded)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("alternate"), "{err}");
-        assert!(render("{% for %}", &msgs, &tokens()).is_err());
+        assert!(render("{% for %}", &msgs, &tokens(), Contents::Guarded).is_err());
     }
 
     #[test]
@@ -263,7 +348,38 @@ mod tests {
         let t =
             "{% for m in messages %}{{ m['role'].upper() }}:{{ m['content'].strip() }}{% endfor %}";
         let msgs = vec![ChatMessage::new(Role::User, "x")];
-        assert_eq!(joined(&render(t, &msgs, &tokens()).unwrap()), "USER:x");
+        assert_eq!(
+            joined(&render(t, &msgs, &tokens(), Contents::Guarded).unwrap()),
+            "USER:x"
+        );
+    }
+
+    #[test]
+    fn literal_contents_go_through_the_templates_filters() {
+        let msgs = vec![ChatMessage::new(Role::User, "  Q1  \n")];
+        let guarded = joined(&render(GEMMA, &msgs, &tokens(), Contents::Guarded).unwrap());
+        let literal = render(GEMMA, &msgs, &tokens(), Contents::Literal).unwrap();
+        assert_eq!(literal.len(), 1);
+        assert!(literal[0].special);
+        assert_eq!(
+            literal[0].text, "<bos><start_of_turn>user\nQ1<end_of_turn>\n<start_of_turn>model\n",
+            "Gemma's `| trim` applies"
+        );
+        assert!(
+            guarded.contains("  Q1  \n"),
+            "guarded contents stay as typed"
+        );
+    }
+
+    #[test]
+    fn strftime_formats_a_known_date() {
+        // 2024-07-26 13:25:00 UTC
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_722_000_300);
+        assert_eq!(strftime_utc("%d %b %Y", t), "26 Jul 2024");
+        assert_eq!(
+            strftime_utc("%Y-%m-%d %H:%M %B %%x", t),
+            "2024-07-26 13:25 July %x"
+        );
     }
 
     #[test]

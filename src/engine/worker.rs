@@ -21,7 +21,7 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
 use super::probs::TopK;
 use super::session::{KvMirror, drop_oldest_turn};
-use super::template::{self, PromptPiece, TemplateTokens};
+use super::template::{self, Contents, PromptPiece, TemplateTokens};
 use super::text::{Utf8Assembler, readable_piece};
 use super::{
     Cancellations, Candidate, ChatMode, Command, Event, GenerateRequest, LoadSettings, ModelInfo,
@@ -71,6 +71,7 @@ struct Loaded {
     info: ModelInfo,
     settings: LoadSettings,
     template: Option<String>,
+    special: TemplateTokens,
 }
 
 pub(super) fn run(
@@ -117,6 +118,13 @@ fn serve(
             } => {
                 current.set(request);
                 match load(&path, &settings, request, cancel, emit) {
+                    // Given up on while it finished: keep the model in use.
+                    Ok(_) if cancel.is_cancelled(request) => {
+                        emit(Event::Failed {
+                            request,
+                            error: "loading was cancelled".into(),
+                        });
+                    }
                     Ok(new) => {
                         let info = Box::new(new.info.clone());
                         // The old model goes only once the new one is usable.
@@ -130,17 +138,20 @@ fn serve(
                 cancel.finish(request);
             }
             Command::Generate { request, req } => {
+                current.set(request);
                 let Some(l) = loaded.as_ref() else {
                     emit(Event::Failed {
                         request,
                         error: "no model is loaded: pick one first".into(),
                     });
+                    cancel.finish(request);
                     continue;
                 };
                 let mut ctx = match new_context(l) {
                     Ok(ctx) => ctx,
                     Err(error) => {
                         emit(Event::Failed { request, error });
+                        cancel.finish(request);
                         continue;
                     }
                 };
@@ -233,11 +244,13 @@ fn load(
         gpu_layers,
         threads,
     };
+    let special = template_tokens(&model);
     let mut l = Loaded {
         model,
         info: info.clone(),
         settings: settings.clone(),
         template,
+        special,
     };
     info.chat_mode = probe_chat_mode(&l);
     l.info = info;
@@ -265,11 +278,7 @@ fn validate_settings(s: &LoadSettings) -> Result<(), String> {
 }
 
 fn effective_threads(s: &LoadSettings) -> u32 {
-    if s.threads == 0 {
-        physical_cores()
-    } else {
-        s.threads
-    }
+    super::physical_cores_or(s.threads)
 }
 
 /// Which backend runs the model, and how many layers it holds.
@@ -309,9 +318,19 @@ fn probe_chat_mode(l: &Loaded) -> ChatMode {
     build_pieces(l, &probe, false).0
 }
 
+/// Whether `t` is a real token of `model` (BOS/EOS are -1 for some vocabularies,
+/// and llama.cpp aborts on an out-of-range id).
+fn valid_token(model: &LlamaModel, t: LlamaToken) -> bool {
+    (0..model.n_vocab()).contains(&t.0)
+}
+
 fn template_tokens(model: &LlamaModel) -> TemplateTokens {
     let piece = |t: LlamaToken| {
-        String::from_utf8_lossy(&model.vocab().token_to_piece(t, true, None)).into_owned()
+        if valid_token(model, t) {
+            String::from_utf8_lossy(&model.vocab().token_to_piece(t, true, None)).into_owned()
+        } else {
+            String::new()
+        }
     };
     TemplateTokens {
         bos: piece(model.vocab().bos()),
@@ -332,7 +351,12 @@ fn build_pieces(
     let Some(tmpl) = l.template.as_deref() else {
         return (ChatMode::Plain, template::plain(messages));
     };
-    match template::render(tmpl, messages, &template_tokens(&l.model)) {
+    let contents = if messages.iter().all(|m| is_plain_text(&l.model, &m.content)) {
+        Contents::Literal
+    } else {
+        Contents::Guarded
+    };
+    match template::render(tmpl, messages, &l.special, contents) {
         Ok(pieces) => (ChatMode::Template, pieces),
         Err(e) => {
             tracing::warn!("jinja chat template failed, trying llama.cpp's: {e}");
@@ -342,6 +366,14 @@ fn build_pieces(
             }
         }
     }
+}
+
+/// True when `text` holds no control-token text (`<|im_end|>` typed by a user):
+/// then the whole prompt can be tokenized in one go, exactly as the model saw
+/// it in training; otherwise contents are tokenized apart, as plain text.
+fn is_plain_text(model: &LlamaModel, text: &str) -> bool {
+    let vocab = model.vocab();
+    vocab.tokenize(text.as_bytes(), false, true) == vocab.tokenize(text.as_bytes(), false, false)
 }
 
 fn builtin_template(l: &Loaded, messages: &[super::ChatMessage]) -> Option<Vec<PromptPiece>> {
@@ -355,19 +387,28 @@ fn builtin_template(l: &Loaded, messages: &[super::ChatMessage]) -> Option<Vec<P
     template::split_sentinels(&rendered, messages).ok()
 }
 
-fn tokenize(model: &LlamaModel, pieces: &[PromptPiece]) -> Vec<LlamaToken> {
-    let vocab = model.vocab();
-    let bos_text = template_tokens(model).bos;
+fn tokenize(l: &Loaded, pieces: &[PromptPiece]) -> Vec<LlamaToken> {
+    let vocab = l.model.vocab();
+    let bos_text = &l.special.bos;
     let starts_with_bos = !bos_text.is_empty()
         && pieces
             .first()
-            .is_some_and(|p| p.special && p.text.starts_with(&bos_text));
+            .is_some_and(|p| p.special && p.text.starts_with(bos_text.as_str()));
     let mut tokens = Vec::new();
-    if vocab.should_add_bos() && !starts_with_bos {
+    if vocab.should_add_bos() && !starts_with_bos && valid_token(&l.model, vocab.bos()) {
         tokens.push(vocab.bos());
     }
-    for p in pieces {
-        tokens.extend(vocab.tokenize(p.text.as_bytes(), false, p.special));
+    // Neighbouring pieces of the same kind are one text: tokenizing them apart
+    // would change merges at the seam.
+    let mut i = 0;
+    while i < pieces.len() {
+        let special = pieces[i].special;
+        let mut text = String::new();
+        while i < pieces.len() && pieces[i].special == special {
+            text.push_str(&pieces[i].text);
+            i += 1;
+        }
+        tokens.extend(vocab.tokenize(text.as_bytes(), false, special));
     }
     tokens
 }
@@ -452,7 +493,7 @@ impl Generation<'_, '_> {
         let mut dropped = 0;
         let (mode, tokens) = loop {
             let (mode, pieces) = build_pieces(self.loaded, &messages, req.raw);
-            let tokens = tokenize(model, &pieces);
+            let tokens = tokenize(self.loaded, &pieces);
             if tokens.len() + reserve <= n_ctx {
                 break (mode, tokens);
             }
@@ -472,12 +513,20 @@ impl Generation<'_, '_> {
             return Err("the prompt is empty: type a message first".into());
         }
         let ids: Vec<i32> = tokens.iter().map(|t| t.0).collect();
-        let keep = self.mirror.reusable(&ids);
+        let mut keep = self.mirror.reusable(&ids);
         if keep < self.mirror.tokens.len() {
-            self.ctx
+            let removed = self
+                .ctx
                 .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
                 .map_err(|e| e.to_string())?;
-            self.mirror.truncate(keep);
+            if removed {
+                self.mirror.truncate(keep);
+            } else {
+                // Recurrent models cannot drop a tail: start from an empty cache.
+                self.ctx.clear_kv_cache();
+                self.mirror.clear();
+                keep = 0;
+            }
         }
         (self.emit)(Event::Started {
             request: self.request,
@@ -498,7 +547,7 @@ impl Generation<'_, '_> {
                 return Ok(self.stats(
                     StopReason::Cancelled,
                     &tokens,
-                    keep,
+                    (keep, done),
                     0,
                     t_start,
                     None,
@@ -513,9 +562,10 @@ impl Generation<'_, '_> {
                 let last = done + i + 1 == todo.len();
                 batch.add(*t, pos, &[0], last).map_err(|e| e.to_string())?;
             }
-            self.ctx
-                .decode(&mut batch)
-                .map_err(|e| format!("prefill failed: {e}"))?;
+            if let Err(e) = self.ctx.decode(&mut batch) {
+                self.reset_cache();
+                return Err(format!("prefill failed: {e}"));
+            }
             done += chunk.len();
             self.mirror.tokens.extend(chunk.iter().map(|t| t.0));
             (self.emit)(Event::PrefillProgress {
@@ -613,8 +663,13 @@ impl Generation<'_, '_> {
             let (token, p, p_sampled, logit, entropy, lse, top) = step;
             let eog = vocab.is_eog(token);
             let bytes = vocab.token_to_piece(token, !eog && vocab.is_control(token), None);
+            // The last token flushes a character left incomplete (as U+FFFD).
+            let last =
+                n_generated + 1 >= req.max_tokens as usize || self.mirror.tokens.len() >= n_ctx;
             let text = if eog {
                 String::new()
+            } else if last {
+                utf8.push(&bytes) + &utf8.finish()
             } else {
                 utf8.push(&bytes)
             };
@@ -654,9 +709,10 @@ impl Generation<'_, '_> {
             batch
                 .add(token, self.mirror.tokens.len() as i32, &[0], true)
                 .map_err(|e| e.to_string())?;
-            self.ctx
-                .decode(&mut batch)
-                .map_err(|e| format!("decode failed: {e}"))?;
+            if let Err(e) = self.ctx.decode(&mut batch) {
+                self.reset_cache();
+                return Err(format!("decode failed: {e}"));
+            }
             self.mirror.tokens.push(token.0);
             logits_idx = 0;
         };
@@ -664,7 +720,7 @@ impl Generation<'_, '_> {
         Ok(self.stats(
             stop,
             &tokens,
-            keep,
+            (keep, tokens.len() - keep),
             n_generated,
             t_start,
             t_first,
@@ -674,12 +730,18 @@ impl Generation<'_, '_> {
         ))
     }
 
+    /// After a failed decode the cache holds an unknown state: empty it.
+    fn reset_cache(&mut self) {
+        self.ctx.clear_kv_cache();
+        self.mirror.clear();
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn stats(
         &self,
         stop: StopReason,
         tokens: &[LlamaToken],
-        keep: usize,
+        (keep, evaluated): (usize, usize),
         n_generated: usize,
         t_start: Instant,
         t_first: Option<f64>,
@@ -687,7 +749,6 @@ impl Generation<'_, '_> {
         dropped: usize,
         inspector_s: f64,
     ) -> Stats {
-        let evaluated = tokens.len() - keep;
         let (prefill_s, gen_s) = times.unwrap_or((0.0, 0.0));
         let rate = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
         Stats {

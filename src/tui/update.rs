@@ -119,11 +119,24 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
     }
     if s.load.as_ref().is_some_and(|l| l.request == id) {
         on_load_event(s, ev);
+    } else if let Event::Loaded { info, .. } = ev {
+        // A load we had moved on from finished anyway: the engine runs that model now.
+        s.chat_mode = Some(info.chat_mode);
+        s.model = Some(*info);
     } else if s.generation.as_ref().is_some_and(|g| g.request == id) {
         on_gen_event(s, ev);
     }
     // Anything else answers a request we no longer care about.
     vec![]
+}
+
+/// "CPU, 2 threads" or "CUDA (…), 19 layers on the GPU".
+fn backend_text(info: &crate::engine::ModelInfo) -> String {
+    if info.gpu_layers > 0 {
+        format!("{}, {} layers on the GPU", info.backend, info.gpu_layers)
+    } else {
+        format!("{}, {} threads", info.backend, info.threads)
+    }
 }
 
 fn on_load_event(s: &mut State, ev: Event) {
@@ -136,12 +149,13 @@ fn on_load_event(s: &mut State, ev: Event) {
         Event::Loaded { info, .. } => {
             s.load = None;
             s.info(format!(
-                "Loaded {} ({} {}, context {} tokens, {}).",
+                "Loaded {} ({} {}, context {} tokens, {}, {}).",
                 info.name,
                 info.arch,
                 info.quant,
                 info.n_ctx,
-                info.chat_mode.describe()
+                info.chat_mode.describe(),
+                backend_text(&info)
             ));
             s.chat_mode = Some(info.chat_mode);
             s.model = Some(*info);
