@@ -143,7 +143,7 @@ pub enum Cmd {
         /// Tokens to generate per measurement.
         #[arg(long, default_value_t = 128)]
         tokens: u32,
-        /// Repetitions per setting (the median is reported).
+        /// Runs per setting (tokens/s over all runs together).
         #[arg(long, default_value_t = 3)]
         runs: u32,
         #[command(flatten)]

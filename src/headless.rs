@@ -121,7 +121,7 @@ pub fn run(
             info.name,
             info.quant,
             mode_line.unwrap_or(info.chat_mode.describe()),
-            info.backend
+            info.backend_text()
         )?;
         writeln!(out, "{}", stats_line(&stats))?;
     }
@@ -139,6 +139,7 @@ pub fn token_json(step: &TokenStep) -> serde_json::Value {
         "p": step.p,
         "p_sampled": step.p_sampled,
         "logit": step.logit,
+        "lse": step.lse,
         "entropy": step.entropy,
         "top": step.top.iter().map(|c| json!({
             "id": c.id, "text": c.text, "p": c.p, "p_sampled": c.p_sampled, "logit": c.logit,

@@ -229,7 +229,8 @@ fn real_main(cli: Cli) -> Result<()> {
         }
         Some(Cmd::Paths) => {
             let config = load_config(&paths, &cli, &GenFlags::default())?;
-            println!("config file: {}", paths.config_file.display());
+            let config_file = cli.global.config.as_ref().unwrap_or(&paths.config_file);
+            println!("config file: {}", config_file.display());
             for d in model_dirs(&paths, &config) {
                 println!("models:      {}", d.display());
             }

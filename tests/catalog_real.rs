@@ -1,36 +1,17 @@
-//! Header checks against the real demo models. The models directory is
-//! `$TOKENSCOPE_TEST_MODELS`, else the default models directory; tests skip (with a
-//! note) when a model is absent. Get the models with `tokenscope fetch-demos`.
+//! Header checks against the real demo models (see `tests/common` for where
+//! they are looked for; `make models` fetches them).
 
-use std::path::PathBuf;
+mod common;
 
 use tokenscope::catalog::{self, ModelCard};
-use tokenscope::paths::Paths;
 
-fn models_dir() -> PathBuf {
-    std::env::var_os("TOKENSCOPE_TEST_MODELS")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Paths::resolve().models_dir)
-}
-
-fn card(file: &str) -> Option<ModelCard> {
-    let path = models_dir().join(file);
-    if !path.exists() {
-        eprintln!(
-            "skipping: {} not found (run `tokenscope fetch-demos`)",
-            path.display()
-        );
-        return None;
-    }
-    Some(catalog::read_card(&path).expect("demo model header reads"))
+fn card(file: &str) -> ModelCard {
+    catalog::read_card(&common::model(file)).expect("demo model header reads")
 }
 
 #[test]
 fn smollm2_card() {
-    let Some(c) = card("SmolLM2-135M-Instruct.Q4_1.gguf") else {
-        return;
-    };
+    let c = card("SmolLM2-135M-Instruct.Q4_1.gguf");
     assert_eq!(c.arch, "llama");
     assert_eq!(c.quant, "Q4_1");
     assert_eq!(c.n_vocab, 49152);
@@ -49,9 +30,7 @@ fn smollm2_card() {
 
 #[test]
 fn gemma3_card() {
-    let Some(c) = card("gemma-3-270m-q4_k_m.gguf") else {
-        return;
-    };
+    let c = card("gemma-3-270m-q4_k_m.gguf");
     assert_eq!(c.arch, "gemma3");
     assert_eq!(c.quant, "Q4_K_M");
     assert_eq!(c.n_vocab, 262_144);
@@ -74,14 +53,9 @@ fn gemma3_card() {
 
 #[test]
 fn discover_and_resolve_demo_models() {
-    let dir = models_dir();
-    let dirs = vec![dir.clone()];
-    if !dir.join("SmolLM2-135M-Instruct.Q4_1.gguf").exists()
-        || !dir.join("gemma-3-270m-q4_k_m.gguf").exists()
-    {
-        eprintln!("skipping: demo models not in {}", dir.display());
-        return;
-    }
+    common::model(common::SMOL);
+    common::model(common::GEMMA);
+    let dirs = vec![common::models_dir()];
     assert_eq!(catalog::resolve("smol", &dirs).unwrap().arch, "llama");
     assert_eq!(catalog::resolve("GEMMA", &dirs).unwrap().arch, "gemma3");
     let table = tokenscope::listing::models_table(&catalog::discover(&dirs));
@@ -93,10 +67,7 @@ fn discover_and_resolve_demo_models() {
 
 #[test]
 fn truncated_copy_of_a_real_model_is_reported() {
-    let src = models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !src.exists() {
-        return;
-    }
+    let src = common::model(common::SMOL);
     let tmp = tempfile::tempdir().unwrap();
     let dst = tmp.path().join("cut.gguf");
     let mut f = std::fs::File::open(&src).unwrap();

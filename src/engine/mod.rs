@@ -219,6 +219,17 @@ pub struct ModelInfo {
     pub threads: u32,
 }
 
+impl ModelInfo {
+    /// "CPU, 2 threads" or "CUDA (…), 19 layers on the GPU".
+    pub fn backend_text(&self) -> String {
+        if self.gpu_layers > 0 {
+            format!("{}, {} layers on the GPU", self.backend, self.gpu_layers)
+        } else {
+            format!("{}, {} threads", self.backend, self.threads)
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     LoadProgress {

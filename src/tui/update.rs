@@ -130,15 +130,6 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
     vec![]
 }
 
-/// "CPU, 2 threads" or "CUDA (…), 19 layers on the GPU".
-fn backend_text(info: &crate::engine::ModelInfo) -> String {
-    if info.gpu_layers > 0 {
-        format!("{}, {} layers on the GPU", info.backend, info.gpu_layers)
-    } else {
-        format!("{}, {} threads", info.backend, info.threads)
-    }
-}
-
 fn on_load_event(s: &mut State, ev: Event) {
     match ev {
         Event::LoadProgress { fraction, .. } => {
@@ -155,7 +146,7 @@ fn on_load_event(s: &mut State, ev: Event) {
                 info.quant,
                 info.n_ctx,
                 info.chat_mode.describe(),
-                backend_text(&info)
+                info.backend_text()
             ));
             s.chat_mode = Some(info.chat_mode);
             s.model = Some(*info);
@@ -406,9 +397,14 @@ fn open_system_prompt(s: &mut State) -> Vec<Effect> {
 }
 
 fn ctrl_c(s: &mut State) -> Vec<Effect> {
-    if s.generation.is_some() {
-        s.quit_armed = false;
-        return cancel(s);
+    match &s.generation {
+        // Stuck stopping (a long prefill chunk): a second Ctrl-C still quits.
+        Some(g) if g.phase == Phase::Cancelling => return vec![Effect::Quit],
+        Some(_) => {
+            s.quit_armed = false;
+            return cancel(s);
+        }
+        None => {}
     }
     if s.popup.take().is_some() {
         s.set_focus(s.focus);
