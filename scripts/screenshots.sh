@@ -29,7 +29,7 @@ wait_for() { # wait_for REGEX SECONDS
 }
 
 PROMPT="Write a short story about a lighthouse keeper who finds a message in a bottle."
-FLAGS=(--model smol --temp 1.0 --seed 7 --max-tokens 160)
+FLAGS=(--model smol --temp 1.0 --seed 7 --max-tokens 400)
 
 # Which token of that reply was the most surprising? The same request headless
 # (same engine, same seed) gives the same tokens and their probabilities.
@@ -44,7 +44,7 @@ wait_for "idle" 60
 T send-keys -t s -l "$PROMPT"
 T send-keys -t s Enter
 wait_for "generating" 30
-sleep 2.5
+sleep 1.2
 shot chat-streaming
 wait_for "idle" 120
 # Token cursor: first token of the reply, then right to the surprising one.
