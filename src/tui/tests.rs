@@ -545,6 +545,9 @@ fn cancel_stops_and_marks_the_reply() {
     h.ctrl('c');
     assert_eq!(h.host.cancels, vec![id - 1, id]);
     assert!(!h.effects.iter().any(|e| matches!(e, Effect::Quit)));
+    // A stop that takes long (a slow prefill chunk) cannot trap the user.
+    h.ctrl('c');
+    assert!(h.effects.iter().any(|e| matches!(e, Effect::Quit)));
 }
 
 #[test]

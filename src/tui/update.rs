@@ -397,14 +397,14 @@ fn open_system_prompt(s: &mut State) -> Vec<Effect> {
 }
 
 fn ctrl_c(s: &mut State) -> Vec<Effect> {
-    match &s.generation {
-        // Stuck stopping (a long prefill chunk): a second Ctrl-C still quits.
-        Some(g) if g.phase == Phase::Cancelling => return vec![Effect::Quit],
-        Some(_) => {
-            s.quit_armed = false;
-            return cancel(s);
-        }
-        None => {}
+    // While a stop is pending (a long prefill chunk), Ctrl-C works as when idle:
+    // twice quits, so the app can always be left.
+    if s.generation
+        .as_ref()
+        .is_some_and(|g| g.phase != Phase::Cancelling)
+    {
+        s.quit_armed = false;
+        return cancel(s);
     }
     if s.popup.take().is_some() {
         s.set_focus(s.focus);
