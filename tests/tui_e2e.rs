@@ -77,6 +77,9 @@ fn chat_inspect_switch_model_chat_again_and_quit() {
     for f in [common::SMOL, common::GEMMA] {
         std::os::unix::fs::symlink(common::model(f), models.join(f)).unwrap();
     }
+    // A cut-off download: choosing it must leave the running model usable.
+    let head = &std::fs::read(common::model(common::SMOL)).unwrap()[..1_000_000];
+    std::fs::write(models.join("broken-download.gguf"), head).unwrap();
     let t = Tmux {
         socket: format!("tokenscope-e2e-{}", std::process::id()),
     };
@@ -119,6 +122,15 @@ fn chat_inspect_switch_model_chat_again_and_quit() {
         .unwrap_or_else(|| panic!("no probability in the inspector:\n{s}"));
     assert!(p > 0.0 && p <= 100.0, "p={p}");
     t.keys(&["Escape"]);
+
+    // A broken file fails to load with a readable error; the model stays.
+    t.keys(&["F2"]);
+    t.wait("the picker", 10, |s| s.contains("broken-download"));
+    t.type_text("broken");
+    t.keys(&["Enter"]);
+    let s = t.wait("the load error", 30, |s| s.contains("Could not load"));
+    assert!(s.contains("incomplete") && s.contains("Still using"), "{s}");
+    assert!(status_line(&s).contains("Q4_1"), "{s}");
 
     // Switch to the other demo model without restarting.
     t.keys(&["F2"]);
