@@ -146,7 +146,9 @@ fn chat_inspect_switch_model_chat_again_and_quit() {
     t.type_text("The capital of France is");
     t.keys(&["Enter"]);
     // The reply is headed by the model that wrote it; it may finish between polls.
-    let s = t.wait("gemma's reply", 120, |s| idle(s) && s.contains("assistant · Gemma"));
+    let s = t.wait("gemma's reply", 120, |s| {
+        idle(s) && s.contains("assistant · Gemma")
+    });
     assert!(s.contains("The capital of France is"), "{s}");
     assert!(
         s.contains("Hello! Who are you?") || s.contains("Gemma"),
@@ -164,4 +166,36 @@ fn chat_inspect_switch_model_chat_again_and_quit() {
         "terminal left in raw mode:\n{s}"
     );
     assert!(!s.contains("next token"), "alternate screen left:\n{s}");
+}
+
+#[test]
+fn an_abort_inside_llama_cpp_still_restores_the_terminal() {
+    // llama.cpp's fatal errors call abort(), which skips Rust's panic hooks; the
+    // app's SIGABRT handler must put the terminal back. A test hook aborts right
+    // after the terminal is set up.
+    let t = Tmux {
+        socket: format!("tokenscope-abort-{}", std::process::id()),
+    };
+    let script = format!(
+        "TOKENSCOPE_TEST_ABORT=1 TOKENSCOPE_HOME=/nonexistent-home '{}'; echo EXITED:$?; stty -a; sleep 60",
+        env!("CARGO_BIN_EXE_tokenscope")
+    );
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &script,
+    ]);
+    let s = t.wait("the aborted app to exit", 20, |s| s.contains("EXITED:"));
+    assert!(s.contains("EXITED:134"), "killed by SIGABRT: {s}");
+    let stty = s.split("EXITED:134").nth(1).unwrap_or("");
+    assert!(
+        stty.contains(" icanon") && stty.contains(" echo"),
+        "terminal left in raw mode:\n{s}"
+    );
 }

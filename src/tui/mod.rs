@@ -7,6 +7,7 @@
 //! the [`Effect`]s it returns through a [`Host`], and redraws with [`render`]
 //! at most ~60 times a second.
 
+mod abort_guard;
 pub mod bench;
 pub mod escape;
 pub mod help;
@@ -280,6 +281,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         tx: tx.clone(),
     };
 
+    abort_guard::install();
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
         Err(e) => {
@@ -293,6 +295,10 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     crossterm::execute!(stdout(), EnableBracketedPaste, EnableMouseCapture)
         .context("cannot set up the terminal")?;
     let size = terminal.size().context("cannot read the terminal size")?;
+    // Test hook: proves the SIGABRT handler restores the terminal (tests/tui_e2e.rs).
+    if std::env::var_os("TOKENSCOPE_TEST_ABORT").is_some() {
+        std::process::abort();
+    }
 
     let mut state = State::new(
         opts.config,
