@@ -225,6 +225,9 @@ pub struct State {
     pub cursor: Option<TokenRef>,
     /// Column the token cursor keeps while moving up and down.
     pub nav_col: Option<usize>,
+    /// The token cursor was entered by a click: letters then go on typing
+    /// instead of acting as commands (a click must not turn "quit" into `q`).
+    pub nav_by_mouse: bool,
     pub heatmap: bool,
     pub boundaries: bool,
     pub popup: Option<Popup>,
@@ -276,6 +279,7 @@ impl State {
             focus: Focus::Input,
             cursor: None,
             nav_col: None,
+            nav_by_mouse: false,
             heatmap: true,
             boundaries: false,
             popup: None,

@@ -909,6 +909,16 @@ fn clicking_a_token_selects_it() {
         modifiers: KeyModifiers::NONE,
     })));
     assert_eq!(h.s.cursor, Some(TokenRef { msg: 1, step: 5 }));
+    // After a click, letters are typing, not commands: "quit" must not quit.
+    h.type_str("quit");
+    assert!(!h.effects.iter().any(|e| matches!(e, Effect::Quit)));
+    assert_eq!(h.s.focus, Focus::Input);
+    assert_eq!(h.s.input.lines().join("\n"), "quit");
+    // Entered from the keyboard, `q` is the quit command again.
+    h.key(KeyCode::Tab);
+    assert_eq!(h.s.focus, Focus::Navigate);
+    h.key(KeyCode::Char('q'));
+    assert!(h.effects.iter().any(|e| matches!(e, Effect::Quit)));
 }
 
 #[test]

@@ -618,6 +618,7 @@ fn toggle_navigation(s: &mut State) -> Vec<Effect> {
         return vec![];
     };
     s.cursor = Some(c);
+    s.nav_by_mouse = false;
     s.set_focus(Focus::Navigate);
     reveal_cursor(s);
     vec![]
@@ -640,6 +641,15 @@ fn nav_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         s.set_focus(Focus::Input);
         return vec![];
     };
+    let plain_char = matches!(k.code, KeyCode::Char(_))
+        && !k
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+    if s.nav_by_mouse && plain_char {
+        s.set_focus(Focus::Input);
+        s.input.input(Input::from(k));
+        return vec![];
+    }
     let next = match k.code {
         KeyCode::Esc if s.generation.is_some() => return cancel(s),
         KeyCode::Esc | KeyCode::Tab | KeyCode::Char('i') | KeyCode::Enter => {
@@ -745,6 +755,9 @@ fn click(s: &mut State, x: u16, y: u16) {
     if let Some(t) = token_under(s, line, col) {
         s.cursor = Some(t);
         s.nav_col = None;
+        if s.focus != Focus::Navigate {
+            s.nav_by_mouse = true;
+        }
         s.set_focus(Focus::Navigate);
     }
 }
