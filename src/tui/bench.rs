@@ -191,11 +191,11 @@ fn us(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-/// Feeds `events` fake tokens through update + render at `width`×`height`.
-pub fn bench_ui(events: usize, width: u16, height: u16) -> UiBench {
+/// A state with a model loaded and a reply started, as the benches need it;
+/// returns the state, its host and the reply's request id.
+fn streaming_state(width: u16, height: u16) -> (State, NullHost, RequestId) {
     let mut host = NullHost::default();
     let mut s = State::new(Config::default(), false, Vec::new(), (width, height));
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
     let feed = |s: &mut State, host: &mut NullHost, m: Msg| {
         let fx = update(s, m);
         execute(s, fx, host);
@@ -227,6 +227,17 @@ pub fn bench_ui(events: usize, width: u16, height: u16) -> UiBench {
             dropped_messages: 0,
         }),
     );
+    (s, host, id)
+}
+
+/// Feeds `events` fake tokens through update + render at `width`×`height`.
+pub fn bench_ui(events: usize, width: u16, height: u16) -> UiBench {
+    let (mut s, mut host, id) = streaming_state(width, height);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
+    let feed = |s: &mut State, host: &mut NullHost, m: Msg| {
+        let fx = update(s, m);
+        execute(s, fx, host);
+    };
     let words = [
         " Once",
         " upon",
@@ -290,4 +301,154 @@ pub fn bench_ui(events: usize, width: u16, height: u16) -> UiBench {
 
 fn key(code: KeyCode) -> Msg {
     Msg::Input(TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+/// Key-to-screen latency while a reply streams.
+#[derive(Debug, Clone)]
+pub struct LatencyBench {
+    pub tokens_per_s: u32,
+    pub keys: usize,
+    pub frames: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl fmt::Display for LatencyBench {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "key-to-screen latency while {} tokens/s stream in (real event loop, {} frames): \
+             p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms over {} keys",
+            self.tokens_per_s, self.frames, self.p50_ms, self.p99_ms, self.max_ms, self.keys
+        )
+    }
+}
+
+/// The character typed by the latency bench; no fake token or label contains it.
+const MARK: char = 'Ж';
+
+/// A `TestBackend` that notes, at each flush, when each typed mark first shows.
+struct WatchBackend {
+    inner: TestBackend,
+    shown: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+    frames: usize,
+}
+
+impl ratatui::backend::Backend for WatchBackend {
+    type Error = std::convert::Infallible;
+
+    fn draw<'a, I>(&mut self, content: I) -> Result<(), Self::Error>
+    where
+        I: Iterator<Item = (u16, u16, &'a ratatui::buffer::Cell)>,
+    {
+        self.inner.draw(content)
+    }
+    fn hide_cursor(&mut self) -> Result<(), Self::Error> {
+        self.inner.hide_cursor()
+    }
+    fn show_cursor(&mut self) -> Result<(), Self::Error> {
+        self.inner.show_cursor()
+    }
+    fn get_cursor_position(&mut self) -> Result<ratatui::layout::Position, Self::Error> {
+        self.inner.get_cursor_position()
+    }
+    fn set_cursor_position<P: Into<ratatui::layout::Position>>(
+        &mut self,
+        position: P,
+    ) -> Result<(), Self::Error> {
+        self.inner.set_cursor_position(position)
+    }
+    fn clear(&mut self) -> Result<(), Self::Error> {
+        self.inner.clear()
+    }
+    fn clear_region(&mut self, t: ratatui::backend::ClearType) -> Result<(), Self::Error> {
+        self.inner.clear_region(t)
+    }
+    fn size(&self) -> Result<ratatui::layout::Size, Self::Error> {
+        self.inner.size()
+    }
+    fn window_size(&mut self) -> Result<ratatui::backend::WindowSize, Self::Error> {
+        self.inner.window_size()
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.frames += 1;
+        let now = Instant::now();
+        let marks = self
+            .inner
+            .buffer()
+            .content()
+            .iter()
+            .filter(|c| c.symbol().starts_with(MARK))
+            .count();
+        let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        while shown.len() < marks {
+            shown.push(now);
+        }
+        self.inner.flush()
+    }
+}
+
+/// Runs the real event loop (with its frame coalescing) while a thread sends
+/// fake tokens at `tokens_per_s` and a key every 40 ms; reports how long each
+/// key took to appear on screen.
+pub fn bench_latency(tokens_per_s: u32, keys: usize) -> LatencyBench {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    let (width, height) = (120, 40);
+    let (mut s, mut host, id) = streaming_state(width, height);
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let backend = WatchBackend {
+        inner: TestBackend::new(width, height),
+        shown: shown.clone(),
+        frames: 0,
+    };
+    let mut terminal = Terminal::new(backend).expect("test backend");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let producer = std::thread::spawn(move || {
+        let start = Instant::now();
+        let token_every = Duration::from_secs_f64(1.0 / tokens_per_s.max(1) as f64);
+        let key_every = Duration::from_millis(40);
+        let (mut tokens, mut sent) = (0usize, Vec::with_capacity(keys));
+        while sent.len() < keys {
+            let now = start.elapsed();
+            while token_every * tokens as u32 <= now {
+                let p = ((tokens * 37) % 100) as f32 / 100.0;
+                let step = fake_step(tokens, " word", p.max(0.01), 10);
+                let ev = Event::Token {
+                    request: id,
+                    step: Box::new(step),
+                };
+                if tx.send(Msg::Engine(ev)).is_err() {
+                    return sent;
+                }
+                tokens += 1;
+            }
+            if key_every * sent.len() as u32 <= now {
+                sent.push(Instant::now());
+                let _ = tx.send(key(KeyCode::Char(MARK)));
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        // Let the last key be drawn, then end the loop by hanging up.
+        std::thread::sleep(Duration::from_millis(100));
+        sent
+    });
+    let _ = super::run_loop(&mut terminal, &rx, &mut host, &mut s);
+    let sent = producer.join().unwrap_or_default();
+    let shown = shown.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut lat: Vec<f64> = sent
+        .iter()
+        .zip(&shown)
+        .map(|(a, b)| b.saturating_duration_since(*a).as_secs_f64() * 1e3)
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    LatencyBench {
+        tokens_per_s,
+        keys: lat.len(),
+        frames: terminal.backend().frames,
+        p50_ms: percentile(&lat, 0.5),
+        p99_ms: percentile(&lat, 0.99),
+        max_ms: lat.last().copied().unwrap_or(0.0),
+    }
 }

@@ -1014,3 +1014,13 @@ fn a_replaced_load_is_stale() {
     assert_eq!(h.s.model.as_ref().unwrap().name, "smol");
     assert!(h.s.load.is_none());
 }
+
+#[test]
+fn latency_bench_sees_every_key_through_the_real_loop() {
+    // Timing is reported by `tokenscope bench`, not asserted; this checks the
+    // measurement itself: every typed key is found on screen once.
+    let b = super::bench::bench_latency(500, 5);
+    assert_eq!(b.keys, 5);
+    assert!(b.frames > 1);
+    assert!(b.max_ms >= b.p50_ms);
+}
