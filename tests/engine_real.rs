@@ -398,3 +398,22 @@ fn typed_control_token_text_stays_text() {
         plain.stats.n_prompt
     );
 }
+
+#[test]
+fn a_reply_cut_inside_a_character_ends_with_a_replacement_not_silence() {
+    // Gemma answers this prompt starting with the byte token <0xF0>, the first of
+    // a 4-byte character: stopped after it, the reply must show that something was
+    // cut (U+FFFD) rather than drop the byte silently.
+    let mut e = engine(GEMMA, config_with(256));
+    let cut = e
+        .generate(user("𠀀𠀁𠀂𠀃"), true, SamplingParams::greedy(), 1)
+        .unwrap();
+    assert_eq!(cut.steps[0].piece, "<0xF0>", "premise: the first token is a lone byte");
+    assert_eq!(cut.text, "\u{FFFD}");
+    let whole = e
+        .generate(user("𠀀𠀁𠀂𠀃"), true, SamplingParams::greedy(), 8)
+        .unwrap();
+    assert!(whole.steps[0].text.is_empty(), "the byte waits for the rest of its character");
+    let all: Vec<u8> = whole.steps.iter().flat_map(|s| s.bytes.clone()).collect();
+    assert_eq!(whole.text, String::from_utf8_lossy(&all));
+}
