@@ -54,59 +54,82 @@ pub enum Contents {
     Guarded,
 }
 
-/// Renders `template` for `messages` with the generation prompt appended.
+/// A chat template parsed once (per model), rendered per request.
+#[derive(Debug)]
+pub struct ChatTemplate {
+    env: Environment<'static>,
+}
+
+impl ChatTemplate {
+    pub fn new(source: &str) -> Result<Self, TemplateError> {
+        let mut env = Environment::new();
+        // Hugging Face renders chat templates with trim_blocks and lstrip_blocks.
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .map_err(|e| TemplateError(e.to_string()))?;
+        env.set_syntax(syntax);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function("raise_exception", |msg: String| -> Result<String, Error> {
+            Err(Error::new(ErrorKind::InvalidOperation, msg))
+        });
+        env.add_function("strftime_now", |fmt: String| -> String {
+            strftime_utc(&fmt, std::time::SystemTime::now())
+        });
+        env.add_template_owned("chat", source.to_string())
+            .map_err(|e| TemplateError(e.to_string()))?;
+        Ok(Self { env })
+    }
+
+    /// Renders `messages` with the generation prompt appended.
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        tokens: &TemplateTokens,
+        contents: Contents,
+    ) -> Result<Vec<PromptPiece>, TemplateError> {
+        let msgs: Vec<_> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let content = match contents {
+                    Contents::Literal => m.content.clone(),
+                    Contents::Guarded => sentinel(i),
+                };
+                context! { role => role_str(m.role), content => content }
+            })
+            .collect();
+        let rendered = self
+            .env
+            .get_template("chat")
+            .and_then(|t| {
+                t.render(context! {
+                    messages => msgs,
+                    add_generation_prompt => true,
+                    bos_token => &tokens.bos,
+                    eos_token => &tokens.eos,
+                })
+            })
+            .map_err(|e| TemplateError(format!("{e:#}")))?;
+        match contents {
+            Contents::Literal => Ok(vec![PromptPiece {
+                text: rendered,
+                special: true,
+            }]),
+            Contents::Guarded => split_sentinels(&rendered, messages),
+        }
+    }
+}
+
+/// Parses and renders `template` in one go.
 pub fn render(
     template: &str,
     messages: &[ChatMessage],
     tokens: &TemplateTokens,
     contents: Contents,
 ) -> Result<Vec<PromptPiece>, TemplateError> {
-    let mut env = Environment::new();
-    // Hugging Face renders chat templates with trim_blocks and lstrip_blocks.
-    let syntax = minijinja::syntax::SyntaxConfig::builder()
-        .trim_blocks(true)
-        .lstrip_blocks(true)
-        .build()
-        .map_err(|e| TemplateError(e.to_string()))?;
-    env.set_syntax(syntax);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-    env.add_function("raise_exception", |msg: String| -> Result<String, Error> {
-        Err(Error::new(ErrorKind::InvalidOperation, msg))
-    });
-    env.add_function("strftime_now", |fmt: String| -> String {
-        strftime_utc(&fmt, std::time::SystemTime::now())
-    });
-    env.add_template("chat", template)
-        .map_err(|e| TemplateError(e.to_string()))?;
-    let msgs: Vec<_> = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let content = match contents {
-                Contents::Literal => m.content.clone(),
-                Contents::Guarded => sentinel(i),
-            };
-            context! { role => role_str(m.role), content => content }
-        })
-        .collect();
-    let rendered = env
-        .get_template("chat")
-        .and_then(|t| {
-            t.render(context! {
-                messages => msgs,
-                add_generation_prompt => true,
-                bos_token => &tokens.bos,
-                eos_token => &tokens.eos,
-            })
-        })
-        .map_err(|e| TemplateError(format!("{e:#}")))?;
-    match contents {
-        Contents::Literal => Ok(vec![PromptPiece {
-            text: rendered,
-            special: true,
-        }]),
-        Contents::Guarded => split_sentinels(&rendered, messages),
-    }
+    ChatTemplate::new(template)?.render(messages, tokens, contents)
 }
 
 /// The subset of `strftime` chat templates use (Llama 3 prints today's date).

@@ -21,7 +21,7 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
 use super::probs::TopK;
 use super::session::{KvMirror, drop_oldest_turn};
-use super::template::{self, Contents, PromptPiece, TemplateTokens};
+use super::template::{self, ChatTemplate, Contents, PromptPiece, TemplateTokens};
 use super::text::{Utf8Assembler, readable_piece};
 use super::{
     Cancellations, Candidate, ChatMode, Command, Event, GenerateRequest, LoadSettings, ModelInfo,
@@ -70,7 +70,8 @@ struct Loaded {
     model: LlamaModel,
     info: ModelInfo,
     settings: LoadSettings,
-    template: Option<String>,
+    /// The GGUF's Jinja chat template, parsed; `Err` when it does not parse.
+    template: Option<Result<ChatTemplate, String>>,
     special: TemplateTokens,
 }
 
@@ -225,7 +226,8 @@ fn load(
     let template = model
         .chat_template(None)
         .ok()
-        .and_then(|t| t.to_string().ok());
+        .and_then(|t| t.to_string().ok())
+        .map(|source| ChatTemplate::new(&source).map_err(|e| e.to_string()));
     let (backend_name, gpu_layers) = offload(backend, settings.gpu_layers, model.n_layer());
     let threads = effective_threads(settings);
     let mut info = ModelInfo {
@@ -348,7 +350,7 @@ fn build_pieces(
     if raw {
         return (ChatMode::Plain, template::plain(messages));
     }
-    let Some(tmpl) = l.template.as_deref() else {
+    let Some(tmpl) = l.template.as_ref() else {
         return (ChatMode::Plain, template::plain(messages));
     };
     let contents = if messages.iter().all(|m| is_plain_text(&l.model, &m.content)) {
@@ -356,7 +358,11 @@ fn build_pieces(
     } else {
         Contents::Guarded
     };
-    match template::render(tmpl, messages, &l.special, contents) {
+    let rendered = tmpl.as_ref().map_err(|e| e.clone()).and_then(|t| {
+        t.render(messages, &l.special, contents)
+            .map_err(|e| e.to_string())
+    });
+    match rendered {
         Ok(pieces) => (ChatMode::Template, pieces),
         Err(e) => {
             tracing::warn!("jinja chat template failed, trying llama.cpp's: {e}");
