@@ -5,9 +5,14 @@ set -euo pipefail
 
 missing=()
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* /usr/lib/aarch64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
-  missing+=(libclang-dev)
-fi
+has_libclang() {
+  local f
+  for f in /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/*/libclang*.so* /usr/local/lib/libclang*.so*; do
+    [ -e "$f" ] && return 0
+  done
+  return 1
+}
+has_libclang || missing+=(libclang-dev)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
