@@ -408,12 +408,18 @@ fn a_reply_cut_inside_a_character_ends_with_a_replacement_not_silence() {
     let cut = e
         .generate(user("𠀀𠀁𠀂𠀃"), true, SamplingParams::greedy(), 1)
         .unwrap();
-    assert_eq!(cut.steps[0].piece, "<0xF0>", "premise: the first token is a lone byte");
+    assert_eq!(
+        cut.steps[0].piece, "<0xF0>",
+        "premise: the first token is a lone byte"
+    );
     assert_eq!(cut.text, "\u{FFFD}");
     let whole = e
         .generate(user("𠀀𠀁𠀂𠀃"), true, SamplingParams::greedy(), 8)
         .unwrap();
-    assert!(whole.steps[0].text.is_empty(), "the byte waits for the rest of its character");
+    assert!(
+        whole.steps[0].text.is_empty(),
+        "the byte waits for the rest of its character"
+    );
     let all: Vec<u8> = whole.steps.iter().flat_map(|s| s.bytes.clone()).collect();
     assert_eq!(whole.text, String::from_utf8_lossy(&all));
 }
