@@ -63,8 +63,15 @@ impl Utf8Assembler {
 /// Characters that must never reach a terminal raw: C0/C1 controls, DEL, and
 /// bidirectional overrides that would reorder the screen.
 fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    c.is_control() || is_bidi_control(c)
+}
+
+/// Marks and overrides that reorder text on screen (the TUI's escaping uses this too).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 fn escape_char(out: &mut String, c: char) {
@@ -179,6 +186,7 @@ mod tests {
         assert_eq!(readable_piece(b" hi\n"), " hi\\n");
         assert_eq!(readable_piece(b"\x1b[31m"), "\\x1b[31m");
         assert_eq!(readable_piece("\u{202E}x".as_bytes()), "\\u{202e}x");
+        assert_eq!(readable_piece("\u{061C}".as_bytes()), "\\u{61c}");
     }
 
     #[test]

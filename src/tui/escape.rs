@@ -9,9 +9,7 @@ use unicode_width::UnicodeWidthChar;
 /// Spaces a tab expands to in the chat.
 pub const TAB_WIDTH: usize = 4;
 
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
+use crate::engine::text::is_bidi_control;
 
 /// Calls `out` with the display form of `c` in running text: `'\n'` is kept
 /// (the caller breaks the line), everything else that could move the cursor,
