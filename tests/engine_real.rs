@@ -338,41 +338,7 @@ fn reusing_the_kv_cache_gives_the_same_reply_as_a_fresh_context() {
         .generate(msgs, false, SamplingParams::greedy(), 16)
         .unwrap();
     assert_eq!(cold.stats.n_prompt_reused, 0);
-    // Different batch shapes round differently, so a near tie may go the other
-    // way; up to there both must agree token by token and in probability.
-    for (a, b) in warm.steps.iter().zip(&cold.steps) {
-        if a.id != b.id {
-            let alt = a.top.iter().find(|c| c.id == b.id).map_or(0.0, |c| c.p);
-            assert!(
-                a.p - alt < 0.1,
-                "step {}: warm {:?} ({}) vs cold {:?} is not a near tie",
-                a.index,
-                a.piece,
-                a.p,
-                b.piece
-            );
-            break;
-        }
-        assert!(
-            (a.p - b.p).abs() < 0.1,
-            "step {}: {} vs {}",
-            a.index,
-            a.p,
-            b.p
-        );
-    }
-    let agree = warm
-        .steps
-        .iter()
-        .zip(&cold.steps)
-        .take_while(|(a, b)| a.id == b.id)
-        .count();
-    assert!(
-        agree >= 4,
-        "only {agree} tokens agree: {:?} vs {:?}",
-        warm.text,
-        cold.text
-    );
+    assert_same_reply(&warm, &cold);
 }
 
 #[test]
@@ -422,4 +388,90 @@ fn a_reply_cut_inside_a_character_ends_with_a_replacement_not_silence() {
     );
     let all: Vec<u8> = whole.steps.iter().flat_map(|s| s.bytes.clone()).collect();
     assert_eq!(whole.text, String::from_utf8_lossy(&all));
+}
+
+/// Different batch shapes round differently, so a near tie may go the other
+/// way; up to there both replies must agree token by token and in probability.
+fn assert_same_reply(warm: &Reply, cold: &Reply) {
+    // Different batch shapes round differently, so a near tie may go the other
+    // way; up to there both must agree token by token and in probability.
+    for (a, b) in warm.steps.iter().zip(&cold.steps) {
+        if a.id != b.id {
+            let alt = a.top.iter().find(|c| c.id == b.id).map_or(0.0, |c| c.p);
+            assert!(
+                a.p - alt < 0.1,
+                "step {}: warm {:?} ({}) vs cold {:?} is not a near tie",
+                a.index,
+                a.piece,
+                a.p,
+                b.piece
+            );
+            break;
+        }
+        assert!(
+            (a.p - b.p).abs() < 0.1,
+            "step {}: {} vs {}",
+            a.index,
+            a.p,
+            b.p
+        );
+    }
+    let agree = warm
+        .steps
+        .iter()
+        .zip(&cold.steps)
+        .take_while(|(a, b)| a.id == b.id)
+        .count();
+    assert!(
+        agree >= 4,
+        "only {agree} tokens agree: {:?} vs {:?}",
+        warm.text,
+        cold.text
+    );
+}
+
+#[test]
+fn a_different_follow_up_drops_the_stale_tail_from_the_cache() {
+    // Turn two asked twice with different questions: the second must remove the
+    // first's question and reply from the cache, or the model reads stale tokens.
+    let first_turn = user("Name three fruits.");
+    let mut cached = engine(SMOL, config_with(1024));
+    let first = cached
+        .generate(first_turn.clone(), false, SamplingParams::greedy(), 24)
+        .unwrap();
+    let mut base = first_turn;
+    base.push(ChatMessage::new(Role::Assistant, first.text.clone()));
+    let ask = |q: &str| {
+        let mut m = base.clone();
+        m.push(ChatMessage::new(Role::User, q));
+        m
+    };
+    cached
+        .generate(
+            ask("Now name three vegetables."),
+            false,
+            SamplingParams::greedy(),
+            16,
+        )
+        .unwrap();
+    let warm = cached
+        .generate(
+            ask("What colour is the sky?"),
+            false,
+            SamplingParams::greedy(),
+            16,
+        )
+        .unwrap();
+    assert!(warm.stats.n_prompt_reused > 0);
+    assert!(warm.stats.n_prompt_reused < warm.stats.n_prompt - 3);
+    let mut fresh = engine(SMOL, config_with(1024));
+    let cold = fresh
+        .generate(
+            ask("What colour is the sky?"),
+            false,
+            SamplingParams::greedy(),
+            16,
+        )
+        .unwrap();
+    assert_same_reply(&warm, &cold);
 }
