@@ -1,17 +1,63 @@
 #!/usr/bin/env bash
 # Installs what building and testing tokenscope needs: cmake and libclang-dev
-# (to build llama.cpp), tmux (end-to-end test), pip (demo models).
+# (bindgen, to build llama.cpp), tmux (end-to-end tests), g++, pip (demo models).
+#
+#   scripts/ensure-deps.sh                 install what is missing (or print the command)
+#   scripts/ensure-deps.sh --find-libclang DIR...
+#                                          print the libclang bindgen would load from DIRs
+#                                          (exit 1 when none): used by the tests
 set -euo pipefail
 
-missing=()
-command -v cmake >/dev/null 2>&1 || missing+=(cmake)
-has_libclang() {
-  local f
-  for f in /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/*/libclang*.so* /usr/local/lib/libclang*.so*; do
-    [ -e "$f" ] && return 0
+# The library bindgen (clang-sys) loads: libclang.so, libclang.so.N, libclang-N.so,
+# libclang-N.so.M. Never libclang-cpp*.so (the C++ API, package libclang-cppN, which
+# Debian's base images carry without libclang itself).
+find_libclang() {
+  local dir f name
+  for dir in "$@"; do
+    for f in "$dir"/libclang.so "$dir"/libclang.so.* "$dir"/libclang-[0-9]*.so "$dir"/libclang-[0-9]*.so.*; do
+      [ -e "$f" ] || continue
+      name=${f##*/}
+      case "$name" in libclang-cpp*) continue ;; esac
+      echo "$f"
+      return 0
+    done
   done
   return 1
 }
+
+libclang_dirs() {
+  [ -n "${LIBCLANG_PATH:-}" ] && echo "$LIBCLANG_PATH"
+  local d
+  for d in /usr/lib/llvm-*/lib /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib /usr/lib64 /usr/local/lib; do
+    [ -d "$d" ] && echo "$d"
+  done
+  return 0
+}
+
+has_libclang() {
+  if [ -n "${LIBCLANG_PATH:-}" ]; then
+    find_libclang "$LIBCLANG_PATH" >/dev/null
+    return
+  fi
+  # Where dpkg exists, the package is the truth: libclang1-N alone lacks the clang
+  # headers (stddef.h) that bindgen also needs, which libclang-dev brings.
+  if command -v dpkg-query >/dev/null 2>&1; then
+    dpkg-query -W -f='${Status}' libclang-dev 2>/dev/null | grep -q 'install ok installed'
+    return
+  fi
+  local dirs
+  mapfile -t dirs < <(libclang_dirs)
+  find_libclang "${dirs[@]}" >/dev/null
+}
+
+if [ "${1:-}" = "--find-libclang" ]; then
+  shift
+  find_libclang "$@"
+  exit
+fi
+
+missing=()
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 has_libclang || missing+=(libclang-dev)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)

@@ -97,7 +97,7 @@ pub fn run(
                 if jsonl {
                     writeln!(out, "{}", token_json(step))?;
                 } else {
-                    write!(out, "{}", crate::engine::text::sanitize(&step.text))?;
+                    write!(out, "{}", crate::text::escape_text(&step.text))?;
                     out.flush()?;
                 }
                 steps.push((**step).clone());

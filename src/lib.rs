@@ -10,4 +10,5 @@ pub mod gguf;
 pub mod headless;
 pub mod listing;
 pub mod paths;
+pub mod text;
 pub mod tui;

@@ -5,7 +5,6 @@ pub mod probs;
 pub mod sampler;
 pub mod session;
 pub mod template;
-pub mod text;
 mod worker;
 
 use std::collections::HashSet;

@@ -22,12 +22,12 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use super::probs::TopK;
 use super::session::{KvMirror, drop_oldest_turn};
 use super::template::{self, ChatTemplate, Contents, PromptPiece, TemplateTokens};
-use super::text::{Utf8Assembler, readable_piece};
 use super::{
     Cancellations, Candidate, ChatMode, Command, Event, GenerateRequest, LoadSettings, ModelInfo,
     RequestId, Stats, StopReason, TokenStep,
 };
 use crate::catalog;
+use crate::text::{Utf8Assembler, readable_piece};
 
 type Emit = Rc<dyn Fn(Event) -> bool>;
 

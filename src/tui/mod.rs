@@ -9,7 +9,6 @@
 
 mod abort_guard;
 pub mod bench;
-pub mod escape;
 pub mod help;
 pub mod layout;
 pub mod models;

@@ -7,7 +7,6 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Padding, Paragraph, Widget, Wrap};
 
-use super::escape::{str_width, truncate, visible_piece};
 use super::help::HELP;
 use super::layout::centered;
 use super::state::{
@@ -16,6 +15,7 @@ use super::state::{
 use super::theme;
 use super::wrap::{Cell, Tag};
 use crate::engine::{ChatMode, Role, TokenStep};
+use crate::text::{str_width, truncate, visible_piece};
 
 pub fn render(s: &State, f: &mut Frame) {
     let area = f.area();
@@ -58,9 +58,9 @@ fn msg_of_block(s: &State, block: usize) -> Option<usize> {
 }
 
 /// Style of one chat cell.
-pub fn cell_style(s: &State, block: usize, tag: Tag) -> Style {
+pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
     let role = role_of_block(s, block);
-    match tag {
+    match cell.tag {
         Tag::Label => {
             let c = match role {
                 Role::User => theme::USER,
@@ -93,35 +93,34 @@ pub fn cell_style(s: &State, block: usize, tag: Tag) -> Style {
             if s.boundaries {
                 st = st.bg(theme::BOUNDARY_BG[i as usize % 2]);
             }
-            let selected = s.focus == Focus::Navigate
-                && msg.is_some_and(|m| {
-                    s.cursor
-                        == Some(TokenRef {
-                            msg: m,
-                            step: i as usize,
-                        })
-                });
-            if selected {
+            if s.focus == Focus::Navigate
+                && let (Some(c), Some(m)) = (s.cursor, msg)
+                && c.msg == m
+                && cell.covers(c.step as u32)
+            {
                 st = st.patch(theme::selected());
+                if cell.is_partial_for(c.step as u32) {
+                    // The token is only part of this glyph: say so.
+                    st = st.add_modifier(Modifier::UNDERLINED);
+                }
             }
             st
         }
     }
 }
 
-fn cells_line(s: &State, block: usize, cells: &[Cell]) -> Line<'static> {
-    let mut spans = Vec::new();
-    let mut i = 0;
-    while i < cells.len() {
-        let tag = cells[i].tag;
-        let mut text = String::new();
-        while i < cells.len() && cells[i].tag == tag {
-            text.push(cells[i].ch);
-            i += 1;
+/// Draws one wrapped line cell by cell (each cell is one grapheme cluster).
+fn draw_cells(s: &State, buf: &mut Buffer, block: usize, cells: &[Cell], x: u16, y: u16, w: u16) {
+    let end = x.saturating_add(w);
+    let mut cx = x;
+    for c in cells {
+        let cw = c.width as u16;
+        if cx + cw > end {
+            break;
         }
-        spans.push(Span::styled(text, cell_style(s, block, tag)));
+        buf.set_stringn(cx, y, &c.text, cw as usize, cell_style(s, block, c));
+        cx += cw;
     }
-    Line::from(spans)
 }
 
 fn chat(s: &State, buf: &mut Buffer, r: Rect) {
@@ -137,7 +136,7 @@ fn chat(s: &State, buf: &mut Buffer, r: Rect) {
     let w = r.width.saturating_sub(1);
     for (dy, line) in s.chat.visible(top, height).into_iter().enumerate() {
         if let ChatLine::Cells { block, cells } = line {
-            buf.set_line(x, r.y + dy as u16, &cells_line(s, block, cells), w);
+            draw_cells(s, buf, block, cells, x, r.y + dy as u16, w);
         }
     }
     let total = s.chat.total_lines();
@@ -755,7 +754,7 @@ fn picker(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
         let mut b = super::wrap::Block::new(w);
         b.push_str(m, Tag::Text);
         for l in &b.lines {
-            let text: String = l.iter().map(|c| c.ch).collect();
+            let text: String = l.iter().map(|c| c.text.as_str()).collect();
             lines.push(Line::styled(text, Style::default().fg(Color::Yellow)));
         }
     }

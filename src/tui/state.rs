@@ -6,7 +6,6 @@ use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui_textarea::{TextArea, WrapMode};
 
-use super::escape::str_width;
 use super::layout::{self, Areas};
 use super::models::ModelEntry;
 use super::wrap::{Block, Tag};
@@ -14,6 +13,7 @@ use crate::config::Config;
 use crate::engine::{
     ChatMessage, ChatMode, GenerateRequest, ModelInfo, RequestId, Role, Stats, TokenStep,
 };
+use crate::text::str_width;
 
 /// Request id of a request the loop has not sent yet (engine ids start at 1).
 pub const PENDING: RequestId = 0;
@@ -531,7 +531,7 @@ impl State {
         let n = self.messages.get(t.msg)?.steps.len();
         let found = (t.step..n)
             .chain((0..t.step).rev())
-            .find_map(|s| block.find_visible(Tag::Token(s as u32)))?;
+            .find_map(|s| block.find_token(s as u32))?;
         Some((self.chat.block_start(b) + found.0, found.1))
     }
 }

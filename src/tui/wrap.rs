@@ -1,11 +1,22 @@
-//! Word wrapping of chat text into terminal lines, cell by cell, remembering
-//! which token every cell came from (for the heatmap, the token cursor and
-//! token boundaries). Wide characters (CJK, emoji) count as two columns.
+//! Word wrapping of chat text into terminal lines, glyph by glyph, remembering
+//! which token every glyph came from (for the heatmap, the token cursor and
+//! token boundaries).
+//!
+//! A cell is one grapheme cluster, as terminals draw it: `é` written with a
+//! combining accent, `❤️` with its variation selector and a ZWJ family are one
+//! cell each, with the width of the whole cluster (see [`crate::text`]). A
+//! cluster can be written by several tokens (an accent generated as a token of
+//! its own, a character whose bytes are split over tokens): the cell records
+//! the range of tokens that wrote it, so the token cursor can highlight it
+//! from any of them.
 //!
 //! A [`Block`] can be appended to: lines before the last one never change when
-//! text is added, so a streaming reply is wrapped incrementally.
+//! text is added, so a streaming reply is wrapped incrementally, and the
+//! result equals wrapping the whole text at once.
 
-use super::escape::{char_width, display_char};
+use compact_str::CompactString;
+
+use crate::text::{display_text, grapheme_width, graphemes};
 
 /// What a cell of chat text is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +27,8 @@ pub enum Tag {
     Meta,
     /// Plain message text (user or system).
     Text,
-    /// Text of the assistant token with this index in its message.
+    /// Text of the assistant token with this index in its message: the token
+    /// that started the glyph.
     Token(u32),
     /// A remark such as "[stopped]" or an error.
     Note,
@@ -24,11 +36,36 @@ pub enum Tag {
     Placeholder,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One glyph on screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cell {
-    pub ch: char,
+    /// One grapheme cluster, display-safe.
+    pub text: CompactString,
+    /// Columns it takes (1 or 2).
     pub width: u8,
     pub tag: Tag,
+    /// For [`Tag::Token`]: the first and last token whose bytes are in this
+    /// glyph (`lo <= owner <= hi`). A token whose bytes only start a character
+    /// (`<0xE4>`) or only add a mark to one is covered this way.
+    pub lo: u32,
+    pub hi: u32,
+}
+
+impl Cell {
+    /// True when token `t` wrote (part of) this glyph.
+    pub fn covers(&self, t: u32) -> bool {
+        matches!(self.tag, Tag::Token(_)) && self.lo <= t && t <= self.hi
+    }
+
+    /// True when this glyph holds token `t` only in part (it is shared with
+    /// other tokens, and `t` did not start it).
+    pub fn is_partial_for(&self, t: u32) -> bool {
+        self.covers(t) && (self.lo != self.hi || self.tag != Tag::Token(t))
+    }
+
+    fn is_space(&self) -> bool {
+        self.text == " "
+    }
 }
 
 /// Wrapped lines of one message (or the system prompt).
@@ -38,6 +75,12 @@ pub struct Block {
     width: usize,
     /// Columns used on the last line.
     cur: usize,
+    /// The last cell may still grow: a token that follows can extend its
+    /// grapheme cluster (no line break came after it).
+    open: bool,
+    /// First token since the last glyph whose text was empty (its bytes wait
+    /// for the rest of their character).
+    pending_lo: Option<u32>,
 }
 
 impl Block {
@@ -46,57 +89,152 @@ impl Block {
             lines: vec![Vec::new()],
             width: width.max(1),
             cur: 0,
+            open: false,
+            pending_lo: None,
         }
     }
 
     pub fn newline(&mut self) {
         self.lines.push(Vec::new());
         self.cur = 0;
+        self.open = false;
     }
 
-    /// Appends text, made display-safe first (see [`display_char`]).
+    /// Appends text, made display-safe first (see [`display_text`]).
     pub fn push_str(&mut self, s: &str, tag: Tag) {
-        for c in s.chars() {
-            display_char(c, |d| self.push_display(d, tag));
-        }
-    }
-
-    /// Appends one character that is already display-safe (`'\n'` breaks the line).
-    pub fn push_display(&mut self, ch: char, tag: Tag) {
-        if ch == '\n' {
-            self.newline();
+        let token = match tag {
+            Tag::Token(n) => Some(n),
+            _ => None,
+        };
+        if s.is_empty() {
+            if let Some(n) = token {
+                self.pending_lo.get_or_insert(n);
+            }
             return;
         }
-        let w = char_width(ch);
-        let cell = Cell {
-            ch,
-            width: w as u8,
-            tag,
+        let shown = display_text(s);
+        let mut first = true;
+        for g in graphemes(&shown) {
+            if std::mem::take(&mut first) && self.try_extend(g, tag) {
+                continue;
+            }
+            if g == "\n" {
+                self.newline();
+                continue;
+            }
+            let w = grapheme_width(g);
+            if w == 0 {
+                // A mark or invisible character with no glyph to sit on
+                // (ratatui would drop a zero-width cell): attach it to the
+                // glyph before it, else show it by code point.
+                if self.open && self.append_to_last(g, token) {
+                    continue;
+                }
+                for c in g.chars() {
+                    let code = format!("<U+{:04X}>", c as u32);
+                    for ch in code.chars() {
+                        let cell = self.cell(ch.encode_utf8(&mut [0; 4]), 1, tag);
+                        self.push_cell(cell);
+                    }
+                }
+                continue;
+            }
+            let cell = self.cell(g, w, tag);
+            self.push_cell(cell);
+        }
+    }
+
+    fn cell(&mut self, g: &str, w: usize, tag: Tag) -> Cell {
+        let (lo, hi) = match tag {
+            Tag::Token(n) => (self.pending_lo.take().unwrap_or(n).min(n), n),
+            _ => (0, 0),
         };
+        Cell {
+            text: CompactString::from(g),
+            width: w.min(u8::MAX as usize) as u8,
+            tag,
+            lo,
+            hi,
+        }
+    }
+
+    /// The start of new text joins the last glyph when the two form one
+    /// grapheme cluster (`e` + U+0301, `❤` + U+FE0F, `👩` + ZWJ + `👧`).
+    fn try_extend(&mut self, g: &str, tag: Tag) -> bool {
+        if !self.open || g == "\n" {
+            return false;
+        }
+        let Some(last) = self.lines.last().and_then(|l| l.last()) else {
+            return false;
+        };
+        let same_kind = matches!(
+            (last.tag, tag),
+            (Tag::Token(_), Tag::Token(_)) | (Tag::Text, Tag::Text)
+        ) || last.tag == tag;
+        if !same_kind {
+            return false;
+        }
+        let mut joined = last.text.clone();
+        joined.push_str(g);
+        if graphemes(&joined).count() != 1 {
+            return false;
+        }
+        let token = match tag {
+            Tag::Token(n) => Some(n),
+            _ => None,
+        };
+        self.append_to_last(g, token)
+    }
+
+    /// Adds `g` to the last glyph (re-wrapping it when its width changes).
+    fn append_to_last(&mut self, g: &str, token: Option<u32>) -> bool {
+        let Some(line) = self.lines.last_mut() else {
+            return false;
+        };
+        let Some(mut cell) = line.pop() else {
+            return false;
+        };
+        self.cur -= cell.width as usize;
+        cell.text.push_str(g);
+        cell.width = grapheme_width(&cell.text).clamp(1, u8::MAX as usize) as u8;
+        if let Some(n) = token {
+            cell.hi = cell.hi.max(n);
+            if let Some(p) = self.pending_lo.take() {
+                cell.lo = cell.lo.min(p);
+            }
+        }
+        self.push_cell(cell);
+        true
+    }
+
+    /// Appends one display-safe glyph, breaking the line where needed.
+    fn push_cell(&mut self, cell: Cell) {
+        let w = cell.width as usize;
+        self.open = true;
         let line_empty = self.lines.last().is_none_or(|l| l.is_empty());
         if w > 0 && self.cur + w > self.width && !line_empty {
-            if ch == ' ' {
+            if cell.is_space() {
                 // A space may hang past the edge (it is clipped); the next
-                // visible character starts the new line.
+                // visible glyph starts the new line.
                 self.last().push(cell);
                 self.cur += w;
                 return;
             }
             let line = self.last();
-            let tail = match line.iter().rposition(|c| c.ch == ' ') {
+            let tail = match line.iter().rposition(Cell::is_space) {
                 // Move the word being written to the next line.
-                Some(i) if i + 1 < line.len() && line[..i].iter().any(|c| c.ch != ' ') => {
+                Some(i) if i + 1 < line.len() && line[..i].iter().any(|c| !c.is_space()) => {
                     line.split_off(i + 1)
                 }
-                Some(i) if i + 1 == line.len() => Vec::new(),
                 // No place to break (one long word): break inside it.
                 _ => Vec::new(),
             };
-            self.cur = tail.iter().map(|c| c.width as usize).sum();
+            self.cur = line_width(&tail);
             self.lines.push(tail);
             if self.cur + w > self.width && self.cur > 0 {
                 // The moved word alone is too long: break it here.
-                self.newline();
+                self.lines.push(Vec::new());
+                self.cur = 0;
             }
         }
         self.last().push(cell);
@@ -112,10 +250,15 @@ impl Block {
 
     /// (line, column) of the first cell with `tag`.
     pub fn find(&self, tag: Tag) -> Option<(usize, usize)> {
+        self.find_cell(|c| c.tag == tag)
+    }
+
+    /// (line, column) of the first cell `pred` accepts.
+    pub fn find_cell(&self, pred: impl Fn(&Cell) -> bool) -> Option<(usize, usize)> {
         for (li, line) in self.lines.iter().enumerate() {
             let mut col = 0;
             for c in line {
-                if c.tag == tag {
+                if pred(c) {
                     return Some((li, col));
                 }
                 col += c.width as usize;
@@ -124,15 +267,16 @@ impl Block {
         None
     }
 
-    /// Where a token is seen: its first non-space cell (a leading space may
-    /// hang at the end of the line before), else its first cell.
-    pub fn find_visible(&self, tag: Tag) -> Option<(usize, usize)> {
+    /// Where token `t` is seen: its first non-space glyph (a leading space may
+    /// hang at the end of the line before), else its first glyph; a token
+    /// that is part of a glyph shared with others is seen at that glyph.
+    pub fn find_token(&self, t: u32) -> Option<(usize, usize)> {
         let mut first = None;
         for (li, line) in self.lines.iter().enumerate() {
             let mut col = 0;
             for c in line {
-                if c.tag == tag {
-                    if c.ch != ' ' {
+                if c.covers(t) {
+                    if !c.is_space() {
                         return Some((li, col));
                     }
                     first.get_or_insert((li, col));
@@ -158,8 +302,16 @@ mod tests {
     fn text(b: &Block) -> Vec<String> {
         b.lines
             .iter()
-            .map(|l| l.iter().map(|c| c.ch).collect())
+            .map(|l| l.iter().map(|c| c.text.as_str()).collect())
             .collect()
+    }
+
+    fn tokens(parts: &[&str], width: usize) -> Block {
+        let mut b = Block::new(width);
+        for (i, t) in parts.iter().enumerate() {
+            b.push_str(t, Tag::Token(i as u32));
+        }
+        b
     }
 
     #[test]
@@ -168,7 +320,7 @@ mod tests {
         b.push_str("the quick brown fox jumps", Tag::Text);
         assert_eq!(text(&b), ["the quick ", "brown fox ", "jumps"]);
         for l in &b.lines {
-            assert!(line_width(l) <= 10 || l.last().is_some_and(|c| c.ch == ' '));
+            assert!(line_width(l) <= 10 || l.last().is_some_and(|c| c.is_space()));
         }
     }
 
@@ -199,26 +351,89 @@ mod tests {
 
     #[test]
     fn incremental_append_equals_one_go() {
-        let tokens = [
+        let parts = [
             "Hello", ",", " world", "!", " This", " is", " a", " test", "\n", "新", "的", " line",
         ];
-        let mut a = Block::new(9);
-        for (i, t) in tokens.iter().enumerate() {
-            a.push_str(t, Tag::Token(i as u32));
-        }
+        let a = tokens(&parts, 9);
         let mut b = Block::new(9);
-        b.push_str(&tokens.concat(), Tag::Text);
+        b.push_str(&parts.concat(), Tag::Text);
         assert_eq!(text(&a), text(&b));
         assert_eq!(a.find(Tag::Token(2)), Some((0, 6)));
         // " This" starts with the space hanging at the end of line 1.
         assert_eq!(a.find(Tag::Token(4)), Some((1, 6)));
-        assert_eq!(a.find_visible(Tag::Token(4)), Some((2, 0)));
+        assert_eq!(a.find_token(4), Some((2, 0)));
         assert_eq!(a.find(Tag::Token(5)), Some((2, 4)));
+        assert_eq!(a.find_token(8), None, "a bare newline has no cell");
+    }
+
+    #[test]
+    fn marks_written_as_tokens_of_their_own_join_their_letter() {
+        // " café naïve" as SmolLM2 writes it with combining marks: the accents
+        // are tokens of their own.
+        let parts = [" cafe", "\u{301}", " nai", "\u{308}", "ve"];
+        let b = tokens(&parts, 40);
+        let shown: String = text(&b).concat();
+        assert_eq!(shown, parts.concat(), "nothing vanishes");
+        let line = &b.lines[0];
+        assert_eq!(line_width(line), 11);
+        let e = line
+            .iter()
+            .find(|c| c.text == "e\u{301}")
+            .expect("é is one glyph");
+        assert_eq!((e.tag, e.lo, e.hi), (Tag::Token(0), 0, 1));
+        assert!(e.is_partial_for(1) && e.is_partial_for(0));
         assert_eq!(
-            a.find_visible(Tag::Token(8)),
-            None,
-            "a bare newline has no cell"
+            b.find_token(1),
+            Some((0, 4)),
+            "the accent token is seen on its é"
         );
+        // Same cells as wrapping the whole text at once.
+        let mut whole = Block::new(40);
+        whole.push_str(&parts.concat(), Tag::Text);
+        assert_eq!(text(&whole), text(&b));
+    }
+
+    #[test]
+    fn emoji_sequences_are_one_glyph_of_width_two() {
+        for parts in [
+            &["a ", "❤", "\u{fe0f}", " b"][..],
+            &["a ", "👩", "\u{200d}", "👧", " b"][..],
+            &["a ", "🇫", "🇷", " b"][..],
+        ] {
+            let b = tokens(parts, 40);
+            assert_eq!(text(&b).concat(), parts.concat());
+            let line = &b.lines[0];
+            assert_eq!(line.len(), 5, "{parts:?}: {line:?}");
+            assert_eq!(line[2].width, 2, "{parts:?}");
+            assert_eq!(line_width(line), 6, "{parts:?}");
+        }
+    }
+
+    #[test]
+    fn a_glyph_that_grows_past_the_edge_moves_to_the_next_line() {
+        // "ab ❤" fills 4 columns; U+FE0F makes the heart 2 wide.
+        let b = tokens(&["ab ❤", "\u{fe0f}"], 4);
+        assert_eq!(text(&b), ["ab ", "❤\u{fe0f}"]);
+        assert!(b.lines.iter().all(|l| line_width(l) <= 4));
+    }
+
+    #[test]
+    fn bytes_split_over_tokens_are_covered_by_their_character() {
+        // Token 1 holds the first bytes of 好 (its text is empty), token 2 the rest.
+        let b = tokens(&["你", "", "好"], 20);
+        let cell = &b.lines[0][1];
+        assert_eq!(cell.text, "好");
+        assert_eq!((cell.tag, cell.lo, cell.hi), (Tag::Token(2), 1, 2));
+        assert!(cell.is_partial_for(1));
+        assert!(!b.lines[0][0].is_partial_for(0));
+        assert_eq!(b.find_token(1), Some((0, 2)));
+    }
+
+    #[test]
+    fn a_lone_mark_with_nothing_to_sit_on_is_shown_by_code_point() {
+        let mut b = Block::new(20);
+        b.push_str("\u{301}x", Tag::Token(0));
+        assert_eq!(text(&b), ["<U+0301>x"]);
     }
 
     #[test]
