@@ -6,19 +6,23 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Prints `icanon=on isig=on echo=on` for a terminal in cooked mode.
+const MODES: &str = r#"for f in icanon isig echo; do if stty -a | tr ' ' '\n' | grep -qx $f; then printf "$f=on "; else printf "$f=off "; fi; done; echo"#;
+
 struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    /// A private tmux server running `env tokenscope args; echo EXITED:$?; stty -a`
-    /// in a `cols`×`rows` window, so the test can check the terminal after exit.
+    /// A private tmux server running `env tokenscope args; echo EXITED:$?`, then
+    /// the terminal's line modes and `STTY-END`, in a `cols`×`rows` window, so
+    /// the test can check the terminal after exit.
     fn start(name: &str, env: &str, args: &str, cols: u16, rows: u16) -> Tmux {
         let t = Tmux {
             socket: format!("tokenscope-{name}-{}", std::process::id()),
         };
         let script = format!(
-            "{env} '{}' {args}; echo EXITED:$?; stty -a; sleep 120",
+            "{env} '{}' {args}; echo EXITED:$?; {MODES}; echo STTY-END; sleep 120",
             env!("CARGO_BIN_EXE_tokenscope")
         );
         let (cols, rows) = (cols.to_string(), rows.to_string());
@@ -37,17 +41,48 @@ impl Tmux {
     }
 
     /// Waits for the app to exit with `code`; the shell after it must find the
-    /// terminal in cooked mode.
+    /// terminal as it was: cooked mode, main screen, cursor shown, no mouse
+    /// reporting. Waits for `STTY-END`, printed after `stty -a`'s output.
     fn assert_exited_sane(&self, code: i32) -> String {
         let marker = format!("EXITED:{code}");
-        let s = self.wait("the app to exit", 20, |s| s.contains("EXITED:"));
+        let s = self.wait("the app to exit and stty to print", 30, |s| {
+            s.contains("STTY-END")
+        });
         assert!(s.contains(&marker), "expected {marker}: {s}");
         let stty = s.split(&marker).nth(1).unwrap_or("");
         assert!(
-            stty.contains(" icanon") && stty.contains(" echo"),
+            stty.contains("icanon=on isig=on echo=on"),
             "terminal left in raw mode:\n{s}"
         );
+        let modes = self.cmd(&[
+            "display-message",
+            "-p",
+            "-t",
+            "e2e",
+            "alt=#{alternate_on} cursor=#{cursor_flag} mouse=#{mouse_any_flag}#{mouse_button_flag}#{mouse_standard_flag}#{mouse_sgr_flag}",
+        ]);
+        assert_eq!(
+            modes.trim(),
+            "alt=0 cursor=1 mouse=0000",
+            "terminal modes left on after exit:\n{s}"
+        );
         s
+    }
+
+    /// Pid of the app: the child of the pane's shell.
+    fn app_pid(&self) -> i32 {
+        let shell = self.cmd(&["display-message", "-p", "-t", "e2e", "#{pane_pid}"]);
+        let shell = shell.trim();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+                .unwrap_or_default();
+            if let Some(pid) = children.split_whitespace().next() {
+                return pid.parse().expect("a pid");
+            }
+            assert!(Instant::now() < deadline, "the app never started");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> String {
@@ -207,4 +242,77 @@ fn an_abort_inside_llama_cpp_still_restores_the_terminal() {
     );
     // 134 = 128 + SIGABRT.
     t.assert_exited_sane(134);
+}
+
+/// A signal to the running app, idle or mid-reply: it stops, restores the
+/// terminal, and exits with the conventional status (128 + signal).
+fn signal_restores_the_terminal(sig: &str, num: i32, mid_reply: bool) {
+    let env = "TOKENSCOPE_CONFIG=/nonexistent.toml";
+    let name = format!("sig{sig}{}", if mid_reply { "r" } else { "i" });
+    let t = Tmux::start(
+        &name,
+        env,
+        &format!(
+            "--model '{}' --temp 1 --max-tokens 2000",
+            common::model(common::SMOL).display()
+        ),
+        100,
+        30,
+    );
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+    if mid_reply {
+        t.type_text("Write a very long story about a lighthouse keeper.");
+        t.keys(&["Enter"]);
+        t.wait("the reply to stream", 60, |s| {
+            status_line(s).contains("generating")
+        });
+    }
+    let pid = t.app_pid();
+    let ok = Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+    t.assert_exited_sane(128 + num);
+}
+
+#[test]
+fn sigterm_idle() {
+    signal_restores_the_terminal("TERM", 15, false);
+}
+
+#[test]
+fn sigterm_mid_reply() {
+    signal_restores_the_terminal("TERM", 15, true);
+}
+
+#[test]
+fn sighup_idle() {
+    signal_restores_the_terminal("HUP", 1, false);
+}
+
+#[test]
+fn sighup_mid_reply() {
+    signal_restores_the_terminal("HUP", 1, true);
+}
+
+#[test]
+fn sigint_idle() {
+    signal_restores_the_terminal("INT", 2, false);
+}
+
+#[test]
+fn sigint_mid_reply() {
+    signal_restores_the_terminal("INT", 2, true);
+}
+
+#[test]
+fn sigquit_idle() {
+    signal_restores_the_terminal("QUIT", 3, false);
+}
+
+#[test]
+fn sigquit_mid_reply() {
+    signal_restores_the_terminal("QUIT", 3, true);
 }

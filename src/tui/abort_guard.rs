@@ -22,10 +22,13 @@ pub fn install() {
     }
     // SAFETY: the handler only calls async-signal-safe functions and reads a
     // OnceLock that is fully initialised before the handler is registered.
-    let _ = unsafe { signal_hook::low_level::register(signal_hook::consts::SIGABRT, restore) };
+    let _ =
+        unsafe { signal_hook::low_level::register(signal_hook::consts::SIGABRT, restore_terminal) };
 }
 
-fn restore() {
+/// Puts the terminal back as it was before raw mode, with async-signal-safe
+/// calls only (usable from a signal handler).
+pub fn restore_terminal() {
     // SAFETY: write(2) and tcsetattr(3) are async-signal-safe.
     unsafe {
         libc::write(libc::STDOUT_FILENO, RESET.as_ptr().cast(), RESET.len());

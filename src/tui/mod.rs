@@ -13,6 +13,7 @@ pub mod help;
 pub mod layout;
 pub mod models;
 pub mod render;
+mod signals;
 pub mod state;
 pub mod theme;
 pub mod update;
@@ -240,7 +241,12 @@ struct TerminalGuard;
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        let _ = crossterm::execute!(stdout(), DisableBracketedPaste, DisableMouseCapture);
+        let _ = crossterm::execute!(
+            stdout(),
+            DisableBracketedPaste,
+            DisableMouseCapture,
+            crossterm::cursor::Show
+        );
         ratatui::restore();
     }
 }
@@ -305,6 +311,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         opts.model_dirs,
         (size.width, size.height),
     );
+    let signal_thread = signals::spawn(tx.clone()).context("cannot handle signals")?;
     let stop = Arc::new(AtomicBool::new(false));
     let input =
         spawn_input_thread(tx.clone(), stop.clone()).context("cannot start the input thread")?;
@@ -322,5 +329,9 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     drop(term_guard);
     // Stops the engine (cancels what runs) after the terminal is back.
     drop(host);
+    if let Some(sig) = state.exit_signal {
+        signals::exit_by(sig);
+    }
+    signal_thread.close();
     result
 }

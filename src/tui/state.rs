@@ -246,6 +246,8 @@ pub struct State {
     pub engine_dead: Option<String>,
     /// An error that ends the app (taken by the loop).
     pub fatal: Option<String>,
+    /// A terminating signal arrived: the app quits and then exits by it.
+    pub exit_signal: Option<i32>,
 }
 
 pub fn new_input() -> TextArea<'static> {
@@ -294,6 +296,7 @@ impl State {
             quit_armed: false,
             engine_dead: None,
             fatal: None,
+            exit_signal: None,
         };
         s.relayout();
         s.set_focus(Focus::Input);

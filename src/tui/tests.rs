@@ -163,7 +163,8 @@ fn buffer_text(b: &Buffer) -> String {
 
 /// Position of the first cell starting `needle` on the screen.
 fn find(b: &Buffer, needle: &str) -> Option<(u16, u16)> {
-    let first = needle.chars().next()?.to_string();
+    let glyphs: Vec<&str> = crate::text::graphemes(needle).collect();
+    let first = *glyphs.first()?;
     for y in 0..b.area.height {
         for x in 0..b.area.width {
             if b[(x, y)].symbol() != first {
@@ -171,12 +172,12 @@ fn find(b: &Buffer, needle: &str) -> Option<(u16, u16)> {
             }
             let mut xx = x;
             let mut ok = true;
-            for c in needle.chars() {
-                if xx >= b.area.width || b[(xx, y)].symbol() != c.to_string() {
+            for g in &glyphs {
+                if xx >= b.area.width || b[(xx, y)].symbol() != *g {
                     ok = false;
                     break;
                 }
-                xx += UnicodeWidthStr::width(c.to_string().as_str()).max(1) as u16;
+                xx += UnicodeWidthStr::width(*g).max(1) as u16;
             }
             if ok {
                 return Some((x, y));
@@ -463,6 +464,35 @@ fn tiny_and_odd_sizes_never_panic() {
     let _ = h.buffer();
 }
 
+/// The bytes a real terminal would receive for one frame of `h`'s state
+/// (ratatui's crossterm backend writing into memory).
+fn terminal_bytes(h: &H) -> Vec<u8> {
+    #[derive(Clone, Default)]
+    struct Sink(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let (w, hgt) = h.s.size;
+    let sink = Sink::default();
+    let backend = ratatui::backend::CrosstermBackend::new(sink.clone());
+    let mut t = Terminal::with_options(
+        backend,
+        ratatui::TerminalOptions {
+            viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, w, hgt)),
+        },
+    )
+    .unwrap();
+    t.draw(|f| render(&h.s, f)).unwrap();
+    drop(t);
+    sink.0.take()
+}
+
 #[test]
 fn model_output_escape_sequences_are_shown_not_sent() {
     let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
@@ -471,19 +501,85 @@ fn model_output_escape_sequences_are_shown_not_sent() {
         &[
             ("\u{1b}[2J", 0.5),
             ("\u{1b}]0;pwned\u{7}", 0.5),
-            ("ok\u{9b}1m", 0.5),
+            ("ok\u{9b}1m\u{202e}evil", 0.5),
         ],
     );
-    let b = h.buffer();
-    for cell in b.content() {
-        assert!(
-            !cell.symbol().chars().any(|c| c.is_control()),
-            "raw control {:?}",
-            cell.symbol()
-        );
+    // What reaches the terminal: crossterm writes its own CSI sequences
+    // (cursor moves, colours), but nothing of the model's: no OSC, no BEL,
+    // no C1 CSI, no screen clear, no bidi override.
+    let bytes = terminal_bytes(&h);
+    let out = String::from_utf8_lossy(&bytes);
+    for (bad, what) in [
+        ("\u{1b}]", "OSC"),
+        ("\u{7}", "BEL"),
+        ("\u{9b}", "C1 CSI"),
+        ("\u{1b}[2J", "clear screen"),
+        ("\u{202e}", "bidi override"),
+    ] {
+        assert!(!out.contains(bad), "{what} reached the terminal: {out:?}");
     }
-    let screen = buffer_text(&b);
-    assert!(screen.contains("␛[2J␛]0;pwned␇ok\\x9b1m"), "{screen}");
+    for shown in ["␛[2J", "␛]0;pwned␇", "ok\\x9b1m", "<U+202E>evil"] {
+        assert!(out.contains(shown), "{shown} not drawn: {out:?}");
+    }
+}
+
+#[test]
+fn combining_marks_and_emoji_sequences_written_as_separate_tokens_are_drawn() {
+    // SmolLM2 writes " café naïve" (accents as combining marks) with each mark
+    // a token of its own; emoji sequences come in pieces too.
+    let tokens = [
+        (" cafe", 0.5),
+        ("\u{301}", 0.5),
+        (" nai", 0.5),
+        ("\u{308}", 0.5),
+        ("ve ", 0.5),
+        ("👩", 0.5),
+        ("\u{200d}", 0.5),
+        ("👧", 0.5),
+        (" ", 0.5),
+        ("❤", 0.5),
+        ("\u{fe0f}", 0.5),
+        (" end", 0.5),
+    ];
+    let reply: String = tokens.iter().map(|t| t.0).collect();
+    let mut h = H::new(60, 20).loaded("smollm2", "Q4_1");
+    h.exchange("word:", &tokens);
+    let screen = h.screen();
+    assert!(
+        screen.contains(reply.trim_start()),
+        "the displayed reply must equal the reply's text {reply:?}:\n{screen}"
+    );
+    // Widths by glyph: "end" starts where a terminal draws it.
+    let b = h.buffer();
+    let (x_cafe, y) = find(&b, "cafe\u{301}").expect("café drawn");
+    let (x_end, y2) = find(&b, "end").expect("end drawn");
+    assert_eq!(y, y2);
+    // "café naïve 👩‍👧 ❤️ " = 4 + 1 + 5 + 1 + 2 + 1 + 2 + 1 columns.
+    assert_eq!(x_end - x_cafe, 17, "{screen}");
+}
+
+#[test]
+fn the_token_cursor_on_part_of_a_character_highlights_that_character() {
+    let mut h = H::new(60, 20).loaded("smollm2", "Q4_1");
+    // Token 1 holds the first bytes of 好 (no text yet), token 2 completes it.
+    h.exchange("hi", &[("你", 0.5), ("", 0.5), ("好", 0.5), ("!", 0.5)]);
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Home);
+    h.key(KeyCode::Right);
+    assert_eq!(h.s.cursor.map(|c| c.step), Some(1));
+    let b = h.buffer();
+    let (x, y) = find(&b, "好").expect("好 drawn");
+    let cell = &b[(x, y)];
+    assert!(cell.modifier.contains(Modifier::REVERSED), "highlighted");
+    assert!(
+        cell.modifier.contains(Modifier::UNDERLINED),
+        "marked as partial"
+    );
+    let (x0, y0) = find(&b, "你").expect("你 drawn");
+    assert!(
+        !b[(x0, y0)].modifier.contains(Modifier::REVERSED),
+        "only the character it belongs to"
+    );
 }
 
 // ---- update logic --------------------------------------------------------

@@ -29,6 +29,9 @@ pub enum Msg {
     },
     /// Something the UI cannot go on without failed (reading the terminal).
     Fatal(String),
+    /// The process got a terminating signal (SIGTERM, SIGHUP, SIGINT, SIGQUIT):
+    /// stop generating and quit; the loop then exits by that signal.
+    Signal(i32),
     Tick,
 }
 
@@ -105,6 +108,17 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Fatal(e) => {
             s.fatal = Some(e);
             vec![]
+        }
+        Msg::Signal(sig) => {
+            s.exit_signal = Some(sig);
+            let mut fx = Vec::new();
+            if let Some(g) = &s.generation
+                && g.request != PENDING
+            {
+                fx.push(Effect::Cancel(g.request));
+            }
+            fx.push(Effect::Quit);
+            fx
         }
         Msg::Tick => vec![],
     }
