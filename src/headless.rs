@@ -201,14 +201,21 @@ pub fn bar(p: f32) -> String {
     s + &"·".repeat(BAR - width)
 }
 
+/// A token piece in quotes, padded to `width` columns. The piece is already
+/// escaped once (`\n`, `␛`, `<0xE4>`, see [`crate::text::readable_piece`]):
+/// quoting it with `{:?}` would escape it a second time.
+fn quoted(piece: &str, width: usize) -> String {
+    crate::text::pad_right(&format!("\"{piece}\""), width)
+}
+
 /// The readable per-token table of `run`'s text output.
 pub fn token_table(steps: &[TokenStep]) -> String {
     let mut out = String::new();
     for s in steps {
         out += &format!(
-            "#{:<4} {:<18} p {:>6.2}%  sampled {:>6.2}%  entropy {:.2} bits\n",
+            "#{:<4} {} p {:>6.2}%  sampled {:>6.2}%  entropy {:.2} bits\n",
             s.index,
-            format!("{:?}", s.piece),
+            quoted(&s.piece, 18),
             s.p * 100.0,
             s.p_sampled * 100.0,
             s.entropy
@@ -216,10 +223,10 @@ pub fn token_table(steps: &[TokenStep]) -> String {
         for c in &s.top {
             let mark = if c.id == s.id { "◀ chosen" } else { "" };
             out += &format!(
-                "      {} {:>6.2}%  {:<18} {}\n",
+                "      {} {:>6.2}%  {} {}\n",
                 bar(c.p),
                 c.p * 100.0,
-                format!("{:?}", c.text),
+                quoted(&c.text, 18),
                 mark
             );
         }
@@ -238,5 +245,42 @@ mod tests {
         assert_eq!(bar(0.5).chars().filter(|&c| c == '█').count(), BAR / 2);
         assert_eq!(bar(0.5).chars().count(), BAR);
         assert_eq!(bar(1.0 / 192.0).chars().next(), Some('▏'));
+    }
+
+    fn step(piece: &str, top: &[&str]) -> TokenStep {
+        TokenStep {
+            index: 0,
+            id: 1,
+            bytes: vec![],
+            text: String::new(),
+            piece: piece.into(),
+            p: 0.5,
+            p_sampled: 0.5,
+            logit: 0.0,
+            entropy: 1.0,
+            lse: 0.0,
+            top: top
+                .iter()
+                .map(|t| crate::engine::Candidate {
+                    id: 2,
+                    text: t.to_string(),
+                    p: 0.5,
+                    p_sampled: 0.5,
+                    logit: 0.0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_table_escapes_once_and_aligns_by_width() {
+        let t = token_table(&[step("\\n", &["\\n", "你好", "ab"])]);
+        assert!(t.contains("\"\\n\""), "a newline reads \\n: {t}");
+        assert!(!t.contains("\\\\n"), "no doubled backslash: {t}");
+        // Candidate lines are padded by display width: equal widths even with
+        // wide characters.
+        let widths: Vec<usize> = t.lines().skip(1).map(crate::text::str_width).collect();
+        assert_eq!(widths.len(), 3);
+        assert!(widths.windows(2).all(|w| w[0] == w[1]), "{t}");
     }
 }

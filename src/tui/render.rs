@@ -131,27 +131,31 @@ fn chat(s: &State, buf: &mut Buffer, r: Rect) {
     if s.messages.is_empty() {
         welcome(s, buf, r);
     }
-    let top = s.view_top(height);
+    let mut top = s.view_top(height);
+    let total = s.chat.total_lines();
+    // Scrolled up with more below: the last row holds the hint, not chat text.
+    let hint = !s.scroll.follow && total > top + height && r.height >= 2;
+    let rows = if hint { height - 1 } else { height };
+    if hint {
+        top = top.min(total.saturating_sub(rows));
+    }
     let x = r.x + 1.min(r.width);
     let w = r.width.saturating_sub(1);
-    for (dy, line) in s.chat.visible(top, height).into_iter().enumerate() {
+    for (dy, line) in s.chat.visible(top, rows).into_iter().enumerate() {
         if let ChatLine::Cells { block, cells } = line {
             draw_cells(s, buf, block, cells, x, r.y + dy as u16, w);
         }
     }
-    let total = s.chat.total_lines();
-    let below = total.saturating_sub(top + height);
-    if !s.scroll.follow && below > 0 && r.height >= 2 {
-        let text = format!(" ↓ {below} more lines · PgDn ");
+    if hint {
+        let below = total.saturating_sub(top + rows);
+        let text = truncate(&format!(" ↓ {below} more lines · PgDn "), r.width as usize);
         let tw = str_width(&text) as u16;
-        if tw < r.width {
-            buf.set_string(
-                r.x + r.width - tw,
-                r.y + r.height - 1,
-                text,
-                Style::default().fg(Color::Black).bg(Color::Yellow),
-            );
-        }
+        buf.set_string(
+            r.x + r.width - tw,
+            r.y + r.height - 1,
+            text,
+            Style::default().fg(Color::Black).bg(Color::Yellow),
+        );
     }
 }
 
@@ -581,45 +585,83 @@ fn bar_ascii(frac: f32, w: usize) -> String {
     format!("▕{}{}▏", "█".repeat(filled), "░".repeat(w - filled))
 }
 
-pub fn status_line(s: &State) -> Line<'static> {
-    let sep = || Span::styled(" │ ", theme::dim());
+/// One field of the status bar: its spans and how much it matters (0 = the
+/// most; fields are dropped from the highest number down when space is short).
+struct Field {
+    rank: u8,
+    /// What separates it from the field before: " │ ", or " · " / " " for a
+    /// detail of the field before.
+    sep: &'static str,
+    spans: Vec<Span<'static>>,
+}
+
+impl Field {
+    fn new(rank: u8, spans: Vec<Span<'static>>) -> Self {
+        Self {
+            rank,
+            sep: STATUS_SEP,
+            spans,
+        }
+    }
+
+    fn after(mut self, sep: &'static str) -> Self {
+        self.sep = sep;
+        self
+    }
+
+    fn width(&self) -> usize {
+        str_width(self.sep)
+            + self
+                .spans
+                .iter()
+                .map(|s| str_width(&s.content))
+                .sum::<usize>()
+    }
+}
+
+/// The status bar's fields in display order.
+fn status_fields(s: &State) -> Vec<Field> {
     let (phase, pstyle) = phase_text(s);
-    let mut spans = vec![Span::styled(format!(" {phase}"), pstyle), sep()];
+    let mut f = vec![Field::new(
+        0,
+        vec![Span::styled(format!(" {phase}"), pstyle)],
+    )];
     match &s.model {
         Some(m) => {
-            spans.push(Span::styled(m.name.clone(), theme::title()));
-            let mut extra = format!(" {}", m.quant);
+            f.push(Field::new(
+                1,
+                vec![Span::styled(m.name.clone(), theme::title())],
+            ));
+            let mut quant = m.quant.clone();
             if m.n_params > 0 {
-                let params = crate::catalog::params_human(m.n_params);
-                extra.push_str(&format!(" {params}"));
+                quant.push(' ');
+                quant.push_str(&crate::catalog::params_human(m.n_params));
             }
-            spans.push(Span::raw(extra));
+            f.push(Field::new(5, vec![Span::raw(quant)]).after(" "));
         }
-        None => spans.push(Span::styled("no model", theme::dim())),
+        None => f.push(Field::new(1, vec![Span::styled("no model", theme::dim())])),
     }
-    let ctx_size = s
-        .model
-        .as_ref()
-        .map(|m| m.n_ctx as usize)
-        .or(s.last_stats.as_ref().map(|st| st.ctx_size));
-    if let Some(size) = ctx_size {
-        spans.push(sep());
-        spans.push(Span::raw(format!(
-            "ctx {}/{size}",
-            s.ctx_used().unwrap_or(0)
-        )));
+    if let Some(m) = &s.model {
+        f.push(Field::new(
+            2,
+            vec![Span::raw(format!(
+                "ctx {}/{}",
+                s.ctx_used().unwrap_or(0),
+                m.n_ctx
+            ))],
+        ));
     }
     if let Some(st) = &s.last_stats {
-        spans.push(sep());
-        spans.push(Span::raw(format!(
-            "TTFT {:.0} ms · {:.1} tok/s · reused {}",
-            st.ttft_ms, st.gen_tps, st.n_prompt_reused
-        )));
+        f.push(Field::new(
+            3,
+            vec![Span::raw(format!("{:.1} tok/s", st.gen_tps))],
+        ));
+        f.push(Field::new(6, vec![Span::raw(format!("TTFT {:.0} ms", st.ttft_ms))]).after(" · "));
+        f.push(
+            Field::new(8, vec![Span::raw(format!("reused {}", st.n_prompt_reused))]).after(" · "),
+        );
         if st.stop != crate::engine::StopReason::Eog {
-            spans.push(Span::styled(
-                format!(" · {}", st.stop.as_str()),
-                theme::dim(),
-            ));
+            f.push(Field::new(4, vec![Span::styled(st.stop.as_str(), theme::dim())]).after(" · "));
         }
     }
     let mode = if s.raw {
@@ -628,12 +670,14 @@ pub fn status_line(s: &State) -> Line<'static> {
         s.chat_mode
     };
     if let Some(mode) = mode {
-        spans.push(sep());
-        spans.push(Span::raw(match mode {
-            ChatMode::Template => "chat template",
-            ChatMode::Builtin => "built-in template",
-            ChatMode::Plain => "plain",
-        }));
+        f.push(Field::new(
+            7,
+            vec![Span::raw(match mode {
+                ChatMode::Template => "chat template",
+                ChatMode::Builtin => "built-in template",
+                ChatMode::Plain => "plain",
+            })],
+        ));
     }
     let mut flags = Vec::new();
     if s.heatmap {
@@ -643,25 +687,63 @@ pub fn status_line(s: &State) -> Line<'static> {
         flags.push("bounds");
     }
     if !flags.is_empty() {
-        spans.push(sep());
-        spans.push(Span::styled(flags.join(" "), theme::dim()));
+        f.push(Field::new(
+            9,
+            vec![Span::styled(flags.join(" "), theme::dim())],
+        ));
     }
-    Line::from(spans)
+    f
+}
+
+const STATUS_SEP: &str = " │ ";
+const STATUS_HELP: &str = " F1 help ";
+
+/// The status bar for a row `width` columns wide: every field that fits,
+/// whole, dropping the least important first; the help hint only when room
+/// is left. Returns the line and whether the hint fits after it.
+pub fn status_line_for(s: &State, width: usize) -> (Line<'static>, bool) {
+    let mut fields = status_fields(s);
+    // The first field has no separator before it.
+    let total = |fs: &[Field]| {
+        fs.iter().map(Field::width).sum::<usize>() - fs.first().map_or(0, |f| str_width(f.sep))
+    };
+    while total(&fields) > width && fields.len() > 2 {
+        let worst = fields
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, f)| f.rank)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        fields.remove(worst);
+    }
+    let used = total(&fields);
+    let mut spans = Vec::new();
+    for (i, f) in fields.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(f.sep, theme::dim()));
+        }
+        spans.extend(f.spans);
+    }
+    // The model name is cut only when the phase and the name alone do not fit.
+    let mut line = Line::from(spans);
+    if used > width {
+        let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        line = Line::from(truncate(&text, width));
+    }
+    (line, used + STATUS_HELP.len() <= width)
 }
 
 fn status(s: &State, buf: &mut Buffer, r: Rect) {
     let bg = Style::default().bg(theme::STATUS_BG);
     buf.set_style(r, bg);
-    let line = status_line(s);
-    let help = " F1 help ";
-    let lw = line.width() as u16;
+    let (line, help) = status_line_for(s, r.width as usize);
     buf.set_line(r.x, r.y, &line, r.width);
-    let hw = help.len() as u16;
-    if lw + hw < r.width {
+    if help {
+        let hw = STATUS_HELP.len() as u16;
         buf.set_string(
             r.x + r.width - hw,
             r.y,
-            help,
+            STATUS_HELP,
             theme::dim().bg(theme::STATUS_BG),
         );
     }

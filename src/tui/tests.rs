@@ -1120,3 +1120,77 @@ fn latency_bench_sees_every_key_through_the_real_loop() {
     assert!(b.frames > 1);
     assert!(b.max_ms >= b.p50_ms);
 }
+
+#[test]
+fn the_status_bar_keeps_whole_fields_and_drops_the_least_important() {
+    let mut h = H::new(120, 30).loaded("SmolLM2-135M-Instruct.Q4_1", "Q4_1");
+    h.exchange("hi", PARIS);
+    h.s.chat_mode = Some(ChatMode::Template);
+    let (full, _) = super::render::status_line_for(&h.s, 1000);
+    let full: String = full.spans.iter().map(|s| s.content.as_ref()).collect();
+    let fields: Vec<&str> = full.split(" │ ").map(str::trim).collect();
+    assert!(fields.len() >= 5, "{full}");
+    for w in [30u16, 50, 70, 90, 100, 120, 140, 200] {
+        h.send(Msg::Input(TermEvent::Resize(w, 30)));
+        let b = h.buffer();
+        let row = buffer_text(&b)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        let shown: Vec<&str> = row
+            .trim_end()
+            .trim_end_matches("F1 help")
+            .split(" │ ")
+            .map(str::trim)
+            .collect();
+        // Every field shown is shown whole: none is cut at the edge (a field
+        // may lose its details, "a · b" → "a"); only the model name may be cut,
+        // when nothing else fits.
+        for f in &shown {
+            let whole = fields
+                .iter()
+                .any(|full| full == f || full.starts_with(&format!("{f} ")));
+            let cut_name = f.ends_with('…') && f.len() > 4 && w < 40;
+            assert!(whole || cut_name, "width {w}: {f:?} is cut in {row:?}");
+        }
+        assert!(
+            shown[0].contains("idle"),
+            "the state is always there: {row}"
+        );
+        if w >= 50 {
+            assert!(shown.iter().any(|f| f.contains("ctx ")), "{w}: {row}");
+        }
+        if w >= 120 {
+            assert!(shown.iter().any(|f| f.contains("tok/s")), "{w}: {row}");
+        }
+    }
+}
+
+#[test]
+fn the_scroll_hint_has_a_row_of_its_own() {
+    let mut h = H::new(60, 20).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("long");
+    h.started(id);
+    let line: Vec<(&str, f32)> = (0..40)
+        .map(|_| (" a fairly long line of words that wraps\n", 0.5))
+        .collect();
+    h.stream(id, &line);
+    h.key(KeyCode::PageUp);
+    let b = h.buffer();
+    let (hx, hy) = find(&b, "↓").expect("scroll hint shown");
+    // Left of the hint on its row: nothing of the chat.
+    let left: String = (0..hx).map(|x| b[(x, hy)].symbol()).collect();
+    assert!(left.trim().is_empty(), "chat text under the hint: {left:?}");
+    // And the line it hides is the next one to come into view: the count is right.
+    let below: usize = buffer_text(&b)
+        .lines()
+        .nth(hy as usize)
+        .and_then(|l| l.split('↓').nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    let height = h.s.chat_height();
+    let top = h.s.view_top(height);
+    assert_eq!(below, h.s.chat.total_lines() - (top + height - 1));
+}
