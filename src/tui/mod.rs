@@ -10,6 +10,7 @@
 mod abort_guard;
 pub mod bench;
 pub mod help;
+pub mod input_view;
 pub mod layout;
 pub mod models;
 pub mod render;

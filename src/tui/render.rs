@@ -538,7 +538,7 @@ fn input(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
     } else {
         r
     };
-    Widget::render(&s.input, inner, buf);
+    super::input_view::draw(&s.input, inner, buf, true);
 }
 
 fn phase_text(s: &State) -> (String, Style) {
@@ -769,7 +769,7 @@ fn popup(s: &State, p: &Popup, buf: &mut Buffer, area: Rect) {
                 popup_block(" system prompt · Enter save · Alt-Enter newline · Esc cancel ".into());
             let inner = block.inner(r);
             block.render(r, buf);
-            Widget::render(t.as_ref(), inner, buf);
+            super::input_view::draw(t.as_ref(), inner, buf, true);
         }
     }
 }

@@ -331,7 +331,10 @@ impl State {
     pub fn areas(&self, area: Rect) -> Areas {
         layout::compute(
             area,
-            self.input.lines().len(),
+            super::input_view::rows_needed(
+                self.input.lines(),
+                area.width.saturating_sub(2) as usize,
+            ),
             self.notice_rows(area.width),
             self.inspector_rows(),
         )

@@ -1194,3 +1194,26 @@ fn the_scroll_hint_has_a_row_of_its_own() {
     let top = h.s.view_top(height);
     assert_eq!(below, h.s.chat.total_lines() - (top + height - 1));
 }
+
+#[test]
+fn the_input_box_shows_controls_and_tabs_as_the_chat_does() {
+    let mut h = H::new(80, 24).loaded("smollm2", "Q4_1");
+    h.send(Msg::Input(TermEvent::Paste("x\u{1b}[1my\u{7}\tz".into())));
+    let input_row = |h: &H| {
+        buffer_text(&h.buffer())
+            .lines()
+            .find(|l| l.contains('x') && l.contains('z'))
+            .map(str::to_string)
+    };
+    let typed = input_row(&h).expect("input shown");
+    assert!(typed.contains("x␛[1my␇    z"), "{typed}");
+    assert_eq!(h.s.input.lines()[0], "x\u{1b}[1my\u{7}\tz", "kept as typed");
+    h.key(KeyCode::Enter);
+    let sent = h.s.messages[0].content.clone();
+    assert_eq!(sent, "x\u{1b}[1my\u{7}\tz");
+    let screen = h.screen();
+    assert!(
+        screen.contains("x␛[1my␇    z"),
+        "the chat shows it alike:\n{screen}"
+    );
+}
