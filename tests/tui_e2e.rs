@@ -316,3 +316,68 @@ fn sigquit_idle() {
 fn sigquit_mid_reply() {
     signal_restores_the_terminal("QUIT", 3, true);
 }
+
+#[test]
+fn combining_marks_generated_as_tokens_are_drawn() {
+    // SmolLM2 continues "word: café naïve" (accents typed as combining marks)
+    // with accents that are tokens of their own. The screen must show the
+    // reply's text as `run` reports it, not "cafe naire".
+    let word = "word: cafe\u{301} nai\u{308}ve";
+    let model = common::model(common::SMOL);
+    let out = Command::new(env!("CARGO_BIN_EXE_tokenscope"))
+        .args([
+            "run",
+            "--raw",
+            "--temp",
+            "0",
+            "--max-tokens",
+            "12",
+            "--format",
+            "jsonl",
+        ])
+        .arg("--model")
+        .arg(&model)
+        .args(["--prompt", word])
+        .env("TOKENSCOPE_CONFIG", "/nonexistent.toml")
+        .output()
+        .expect("run runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: String = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "token")
+        .map(|v| v["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        reply.chars().any(|c| ('\u{300}'..='\u{36f}').contains(&c)),
+        "the reply holds combining marks, or this test proves nothing: {reply:?}"
+    );
+
+    let t = Tmux::start(
+        "marks",
+        "TOKENSCOPE_CONFIG=/nonexistent.toml",
+        &format!(
+            "--model '{}' --raw --temp 0 --max-tokens 12",
+            model.display()
+        ),
+        100,
+        30,
+    );
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+    t.type_text(word);
+    t.keys(&["Enter"]);
+    // A finished reply has its stats in its header ("12 tok · 140.0 tok/s").
+    let s = t.wait("the reply", 60, |s| idle(s) && s.contains(" tok · "));
+    let shown = s.split("assistant").nth(1).unwrap_or_default();
+    assert!(
+        shown.contains(reply.trim()),
+        "the screen shows the reply's text {reply:?}:\n{s}"
+    );
+    t.keys(&["C-c"]);
+    t.keys(&["C-c"]);
+    t.assert_exited_sane(0);
+}

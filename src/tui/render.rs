@@ -221,7 +221,16 @@ fn bar(frac: f32, width: usize) -> String {
 fn inspector_title(s: &State, t: TokenRef) -> String {
     let n = s.messages.get(t.msg).map_or(0, |m| m.steps.len());
     if s.focus == Focus::Navigate {
-        format!(" token {}/{} ", t.step + 1, n)
+        // A token whose bytes only start a character: its glyph comes later.
+        let partial = s
+            .step(t)
+            .is_some_and(|st| st.text.is_empty() && !st.bytes.is_empty());
+        let part = if partial {
+            "· part of a character "
+        } else {
+            ""
+        };
+        format!(" token {}/{} {part}", t.step + 1, n)
     } else if s.is_generating() {
         format!(" next token · live #{} ", t.step + 1)
     } else {

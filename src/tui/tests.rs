@@ -563,6 +563,9 @@ fn the_token_cursor_on_part_of_a_character_highlights_that_character() {
     let mut h = H::new(60, 20).loaded("smollm2", "Q4_1");
     // Token 1 holds the first bytes of 好 (no text yet), token 2 completes it.
     h.exchange("hi", &[("你", 0.5), ("", 0.5), ("好", 0.5), ("!", 0.5)]);
+    let partial = &mut h.s.messages[1].steps[1];
+    partial.bytes = vec![0xE5, 0xA5];
+    partial.piece = "<0xE5><0xA5>".into();
     h.key(KeyCode::Tab);
     h.key(KeyCode::Home);
     h.key(KeyCode::Right);
@@ -574,6 +577,10 @@ fn the_token_cursor_on_part_of_a_character_highlights_that_character() {
     assert!(
         cell.modifier.contains(Modifier::UNDERLINED),
         "marked as partial"
+    );
+    assert!(
+        buffer_text(&b).contains("part of a character"),
+        "the inspector says so"
     );
     let (x0, y0) = find(&b, "你").expect("你 drawn");
     assert!(
