@@ -14,6 +14,8 @@ pub struct Config {
     pub default_model: Option<String>,
     /// Where GGUF files are looked for (besides the app's own models directory).
     pub models_dir: Option<PathBuf>,
+    /// System prompt as configured; read it through [`Config::system_prompt`],
+    /// which decides when there is none.
     pub system_prompt: String,
     pub max_tokens: u32,
     /// Candidates shown per token in the inspector.
@@ -176,6 +178,15 @@ impl Config {
         Ok(())
     }
 
+    /// The system prompt to send, or `None` when there is none: an empty or
+    /// whitespace-only prompt counts as none (the one rule for `run` and the TUI).
+    /// The text is returned as configured, not trimmed.
+    pub fn system_prompt(&self) -> Option<&str> {
+        let s = self.system_prompt.as_str();
+        (!s.trim().is_empty()).then_some(s)
+    }
+
+    /// The engine's load settings (context size, threads, GPU layers, batch).
     pub fn load_settings(&self) -> LoadSettings {
         LoadSettings {
             n_ctx: self.engine.ctx,
@@ -230,6 +241,18 @@ mod tests {
         let c = Config::parse("[engine]\nctx = 10\n").unwrap();
         let err = c.validate("my.toml").unwrap_err().to_string();
         assert!(err.contains("engine.ctx = 10"), "{err}");
+    }
+
+    #[test]
+    fn blank_system_prompt_is_none() {
+        let mut c = Config::default();
+        assert_eq!(c.system_prompt(), None);
+        for blank in ["", " ", "\n\t  \n"] {
+            c.system_prompt = blank.to_string();
+            assert_eq!(c.system_prompt(), None, "{blank:?}");
+        }
+        c.system_prompt = "  Be brief.\n".to_string();
+        assert_eq!(c.system_prompt(), Some("  Be brief.\n"), "kept as written");
     }
 
     #[test]

@@ -57,10 +57,11 @@ pub fn start_engine(
     }
 }
 
+/// The conversation `run` sends: the system prompt (see [`Config::system_prompt`]), then `prompt`.
 pub fn messages_for(config: &Config, prompt: &str) -> Vec<ChatMessage> {
     let mut messages = Vec::new();
-    if !config.system_prompt.is_empty() {
-        messages.push(ChatMessage::new(Role::System, config.system_prompt.clone()));
+    if let Some(system) = config.system_prompt() {
+        messages.push(ChatMessage::new(Role::System, system));
     }
     messages.push(ChatMessage::new(Role::User, prompt));
     messages

@@ -386,12 +386,13 @@ impl State {
     pub fn relayout(&mut self) {
         let width = layout::chat_text_width(self.size.0);
         let mut blocks = Vec::with_capacity(self.messages.len() + 1);
-        let has_system = !self.config.system_prompt.trim().is_empty();
-        if has_system {
+        let system = self.config.system_prompt();
+        let has_system = system.is_some();
+        if let Some(system) = system {
             let mut b = Block::new(width);
             b.push_str("system", Tag::Label);
             b.newline();
-            b.push_str(&self.config.system_prompt, Tag::Text);
+            b.push_str(system, Tag::Text);
             blocks.push(b);
         }
         for m in &self.messages {
@@ -447,11 +448,8 @@ impl State {
     /// once) is left out together with that reply.
     pub fn conversation(&self) -> Vec<ChatMessage> {
         let mut out = Vec::new();
-        if !self.config.system_prompt.trim().is_empty() {
-            out.push(ChatMessage::new(
-                Role::System,
-                self.config.system_prompt.clone(),
-            ));
+        if let Some(system) = self.config.system_prompt() {
+            out.push(ChatMessage::new(Role::System, system));
         }
         let n = self.messages.len();
         for (i, m) in self.messages.iter().enumerate() {

@@ -670,6 +670,36 @@ fn request_carries_conversation_and_system_prompt() {
 }
 
 #[test]
+fn blank_system_prompt_is_no_system_message_in_the_tui_and_in_run() {
+    for blank in ["", "   ", "\n\t"] {
+        let config = Config {
+            system_prompt: blank.into(),
+            ..Config::default()
+        };
+        let headless = crate::headless::messages_for(&config, "hi");
+        assert_eq!(
+            headless.len(),
+            1,
+            "run sends no system message for {blank:?}"
+        );
+        let mut h = H::with_config(config, 100, 30).loaded("gemma-3-270m-it", "Q8_0");
+        assert!(!h.s.chat.has_system, "no system block for {blank:?}");
+        h.ask("hi");
+        let req = h.host.generates.last().unwrap();
+        assert_eq!(req.messages, headless, "TUI and run agree for {blank:?}");
+    }
+    let config = Config {
+        system_prompt: "Be brief.".into(),
+        ..Config::default()
+    };
+    let headless = crate::headless::messages_for(&config, "hi");
+    let mut h = H::with_config(config, 100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    assert!(h.s.chat.has_system);
+    h.ask("hi");
+    assert_eq!(h.host.generates.last().unwrap().messages, headless);
+}
+
+#[test]
 fn system_prompt_editor() {
     let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
     h.ctrl('g');
