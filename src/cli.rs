@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,7 +62,7 @@ pub struct GenFlags {
     /// Longest reply in tokens.
     #[arg(long)]
     pub max_tokens: Option<u32>,
-    /// Candidates reported per token in the inspector (default 10).
+    /// Candidates reported per token in the inspector (1-256, default 10).
     #[arg(long)]
     pub candidates: Option<usize>,
     /// Context size in tokens.
@@ -80,6 +80,48 @@ pub struct GenFlags {
 }
 
 impl GenFlags {
+    /// The flag that sets config key `key` (as [`Config::validate`] names it),
+    /// when this command line gives it.
+    pub fn flag_for_key(&self, key: &str) -> Option<&'static str> {
+        let given = |set: bool, flag| set.then_some(flag);
+        match key {
+            "temperature" => given(self.temperature.is_some(), "--temp"),
+            "top_k" => given(self.top_k.is_some(), "--top-k"),
+            "top_p" => given(self.top_p.is_some(), "--top-p"),
+            "min_p" => given(self.min_p.is_some(), "--min-p"),
+            "repeat_penalty" => given(self.repeat_penalty.is_some(), "--repeat-penalty"),
+            "max_tokens" => given(self.max_tokens.is_some(), "--max-tokens"),
+            "inspector_top_k" => given(self.candidates.is_some(), "--candidates"),
+            "engine.ctx" => given(self.ctx.is_some(), "--ctx"),
+            "engine.threads" => given(self.threads.is_some(), "--threads"),
+            _ => None,
+        }
+    }
+
+    /// Applies the flags over `config` (see [`GenFlags::apply`]) and validates
+    /// the result.
+    ///
+    /// # Errors
+    /// A value out of range is reported by the flag the user typed
+    /// ([`ConfigError::Flag`], e.g. `invalid --candidates 0: must be between 1
+    /// and 256`); a value that came from elsewhere keeps its key and `origin`.
+    pub fn apply_checked(&self, config: &mut Config, origin: &str) -> Result<(), ConfigError> {
+        self.apply(config);
+        config.validate(origin).map_err(|e| {
+            match e
+                .out_of_range()
+                .and_then(|(key, value, range)| Some((self.flag_for_key(key)?, value, range)))
+            {
+                Some((flag, value, range)) => ConfigError::Flag {
+                    flag,
+                    value: value.to_string(),
+                    range,
+                },
+                None => e,
+            }
+        })
+    }
+
     /// Flags win over the config file and the environment.
     pub fn apply(&self, c: &mut Config) {
         if let Some(m) = &self.model {

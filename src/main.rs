@@ -86,8 +86,7 @@ fn load_config(paths: &Paths, cli: &Cli, flags: &GenFlags) -> Result<Config> {
     if let Some(d) = &cli.global.models_dir {
         config.models_dir = Some(d.clone());
     }
-    flags.apply(&mut config);
-    config.validate("command line")?;
+    flags.apply_checked(&mut config, "command line")?;
     Ok(config)
 }
 

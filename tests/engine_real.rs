@@ -475,3 +475,18 @@ fn a_different_follow_up_drops_the_stale_tail_from_the_cache() {
         .unwrap();
     assert_same_reply(&warm, &cold);
 }
+
+#[test]
+fn more_candidates_than_the_protocol_keeps_is_refused_by_the_engine() {
+    let mut e = engine(SMOL, config_with(256));
+    e.config.inspector_top_k = tokenscope::engine::MAX_CANDIDATES + 1;
+    let err = e
+        .generate(user("Hi"), false, SamplingParams::greedy(), 1)
+        .unwrap_err();
+    assert!(err.contains("candidates") && err.contains("256"), "{err}");
+    e.config.inspector_top_k = tokenscope::engine::MAX_CANDIDATES;
+    let ok = e
+        .generate(user("Hi"), false, SamplingParams::greedy(), 1)
+        .unwrap();
+    assert_eq!(ok.steps[0].top.len(), 256);
+}

@@ -29,6 +29,10 @@ pub fn physical_cores_or(threads: u32) -> u32 {
     }
 }
 
+/// Most candidates a request may ask to be reported per token
+/// ([`GenerateRequest::top_k_inspect`], `--candidates`, `inspector_top_k`).
+pub const MAX_CANDIDATES: usize = 256;
+
 /// Identifies one request; every event names the request it answers.
 pub type RequestId = u64;
 
@@ -85,7 +89,8 @@ pub struct GenerateRequest {
     pub raw: bool,
     pub sampling: SamplingParams,
     pub max_tokens: u32,
-    /// Number of candidates reported per token.
+    /// Number of candidates reported per token: 0 (inspector off) to
+    /// [`MAX_CANDIDATES`]; more fails the request.
     pub top_k_inspect: usize,
 }
 

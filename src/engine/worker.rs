@@ -490,6 +490,13 @@ impl Generation<'_, '_> {
 
     fn generate(&mut self, req: &GenerateRequest) -> Result<Stats, String> {
         req.sampling.validate().map_err(|e| e.to_string())?;
+        if req.top_k_inspect > super::MAX_CANDIDATES {
+            return Err(format!(
+                "invalid number of candidates {}: must be at most {}",
+                req.top_k_inspect,
+                super::MAX_CANDIDATES
+            ));
+        }
         let t_start = Instant::now();
         let model = &self.loaded.model;
         let n_ctx = self.ctx.n_ctx() as usize;
