@@ -119,38 +119,36 @@ fn real_main(cli: Cli) -> Result<()> {
     let paths = Paths::resolve();
     init_logging(&paths);
     let stdout = std::io::stdout();
+    // Flags before the subcommand count too (`tokenscope --temp 0 run …`).
+    let flags = cli.effective_gen_flags()?;
     match &cli.command {
         None => {
-            let config = load_config(&paths, &cli, &cli.gen_flags)?;
+            let config = load_config(&paths, &cli, &flags)?;
             let dirs = model_dirs(&paths, &config);
             let initial = pick_model(&config, &dirs)?.map(|c| c.path);
             tui::run(tui::TuiOptions {
                 config,
                 initial_model: initial,
                 model_dirs: dirs,
-                raw: cli.gen_flags.raw,
+                raw: flags.raw,
             })
         }
-        Some(Cmd::Run {
-            prompt,
-            format,
-            gen_flags,
-        }) => {
-            let config = load_config(&paths, &cli, gen_flags)?;
+        Some(Cmd::Run { prompt, format, .. }) => {
+            let config = load_config(&paths, &cli, &flags)?;
             let card = require_model(&config, &model_dirs(&paths, &config))?;
             let mut out = stdout.lock();
             headless::run(
                 card.path,
                 &config,
                 prompt,
-                gen_flags.raw,
+                flags.raw,
                 *format == Format::Jsonl,
                 &mut out,
             )?;
             Ok(())
         }
         Some(Cmd::Models { format }) => {
-            let config = load_config(&paths, &cli, &GenFlags::default())?;
+            let config = load_config(&paths, &cli, &flags)?;
             let dirs = model_dirs(&paths, &config);
             let cards = catalog::discover(&dirs);
             let mut out = stdout.lock();
@@ -170,19 +168,15 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Some(Cmd::Info {
-            model,
-            format,
-            gpu_layers,
-        }) => {
-            let config = load_config(&paths, &cli, &GenFlags::default())?;
+        Some(Cmd::Info { model, format, .. }) => {
+            let config = load_config(&paths, &cli, &flags)?;
             let card = catalog::resolve(model, &model_dirs(&paths, &config))?;
             let mut out = stdout.lock();
             if *format == Format::Jsonl {
                 writeln!(out, "{}", listing::info_json(&card))?;
             } else {
                 write!(out, "{}", listing::info_text(&card))?;
-                let layers = gpu_layers.unwrap_or(config.engine.gpu_layers);
+                let layers = config.engine.gpu_layers;
                 writeln!(
                     out,
                     "\nruns on: {}",
@@ -191,12 +185,8 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Some(Cmd::Bench {
-            tokens,
-            runs,
-            gen_flags,
-        }) => {
-            let config = load_config(&paths, &cli, gen_flags)?;
+        Some(Cmd::Bench { tokens, runs, .. }) => {
+            let config = load_config(&paths, &cli, &flags)?;
             let dirs = model_dirs(&paths, &config);
             let models = match &config.default_model {
                 Some(name) => vec![catalog::resolve(name, &dirs)?],
@@ -228,7 +218,7 @@ fn real_main(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Cmd::Paths) => {
-            let config = load_config(&paths, &cli, &GenFlags::default())?;
+            let config = load_config(&paths, &cli, &flags)?;
             let config_file = cli.global.config.as_ref().unwrap_or(&paths.config_file);
             println!("config file: {}", config_file.display());
             for d in model_dirs(&paths, &config) {

@@ -124,3 +124,92 @@ fn info_prints_card_and_metadata() {
         assert!(stdout.contains(needle), "{needle} missing: {stdout}");
     }
 }
+
+#[test]
+fn flags_before_the_subcommand_are_honoured() {
+    // Before the fix these went to the chat's flags only: `run` used the
+    // default model (SmolLM2) at the default temperature.
+    let (stdout, stderr, ok) = tokenscope(&[
+        "--temp",
+        "0",
+        "-m",
+        "gemma",
+        "--raw",
+        "run",
+        "-p",
+        "The capital of France is",
+        "--max-tokens",
+        "3",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (done, tokens) = lines.split_last().unwrap();
+    assert_eq!(done["type"], "done");
+    assert_eq!(tokens.len(), 3);
+    for t in tokens {
+        assert_eq!(t["p_sampled"], 1.0, "greedy: {t}");
+        assert_eq!(t["top"][0]["id"], t["id"]);
+    }
+    // The same tokens as with the flags after `run`: Gemma, greedy, raw.
+    let (after, stderr, ok) = tokenscope(&[
+        "run",
+        "--temp",
+        "0",
+        "-m",
+        "gemma",
+        "--raw",
+        "-p",
+        "The capital of France is",
+        "--max-tokens",
+        "3",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(ok, "{stderr}");
+    let ids = |out: &str| -> Vec<serde_json::Value> {
+        out.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(&stdout), ids(&after));
+
+    // The model is named in the text footer; the subcommand's own flag wins.
+    let (stdout, stderr, ok) = tokenscope(&[
+        "--temp",
+        "1.5",
+        "-m",
+        "gemma",
+        "run",
+        "--temp",
+        "0",
+        "-p",
+        "Hi",
+        "--max-tokens",
+        "2",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Q4_K_M"), "Gemma ran: {stdout}");
+    assert!(
+        stdout.matches("sampled 100.00%").count() == 2,
+        "greedy from run's own --temp 0: {stdout}"
+    );
+}
+
+#[test]
+fn flags_before_a_command_that_ignores_them_are_refused() {
+    let (stdout, stderr, ok) = tokenscope(&["--temp", "0", "models"]);
+    assert!(!ok);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.starts_with("error: --temp before `tokenscope models` would have no effect"),
+        "{stderr}"
+    );
+    let (stdout, stderr, ok) = tokenscope(&["--gpu-layers", "0", "info", "smol"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("runs on: CPU"), "{stdout}");
+}
