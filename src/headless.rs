@@ -124,7 +124,7 @@ pub fn run(
             mode_line.unwrap_or(info.chat_mode.describe()),
             info.backend_text()
         )?;
-        writeln!(out, "{}", stats_line(&stats))?;
+        writeln!(out, "{}", stats_line(&stats, info.n_ctx_train as usize))?;
     }
     Ok(stats)
 }
@@ -162,11 +162,14 @@ pub fn done_json(s: &Stats) -> serde_json::Value {
         "dropped_messages": s.dropped_messages,
         "ctx_used": s.ctx_used,
         "ctx_size": s.ctx_size,
+        "ctx_requested": s.ctx_requested,
         "inspector_us_per_token": s.inspector_us_per_token,
     })
 }
 
-pub fn stats_line(s: &Stats) -> String {
+/// The last line of `run`'s text output. `n_ctx_train` (tokens, 0 = unknown)
+/// explains a context size other than the one asked for.
+pub fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
     let mut line = format!(
         "stop: {} · prompt {} tokens ({} evaluated, {} reused from cache) · {} generated · TTFT {:.0} ms · prompt {:.1} tok/s · generation {:.1} tok/s · context {}/{}",
         s.stop.as_str(),
@@ -180,6 +183,9 @@ pub fn stats_line(s: &Stats) -> String {
         s.ctx_used,
         s.ctx_size
     );
+    if let Some(why) = crate::engine::describe_ctx(s.ctx_requested, s.ctx_size, n_ctx_train) {
+        line += &format!(" ({why})");
+    }
     if s.dropped_messages > 0 {
         line += &format!(
             " · {} oldest messages dropped to fit the context",

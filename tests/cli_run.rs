@@ -213,3 +213,63 @@ fn flags_before_a_command_that_ignores_them_are_refused() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("runs on: CPU"), "{stdout}");
 }
+
+/// The `done` line of a `run --format jsonl`.
+fn done_line(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout.lines().last().expect("a done line")).unwrap()
+}
+
+#[test]
+fn run_reports_the_context_size_asked_for_and_the_one_llama_cpp_made() {
+    let base = [
+        "run",
+        "-m",
+        "smol",
+        "-p",
+        "Hi",
+        "--max-tokens",
+        "2",
+        "--temp",
+        "0",
+    ];
+    // Rounded up to a multiple of 256.
+    let mut args = base.to_vec();
+    args.extend(["--ctx", "300", "--format", "jsonl"]);
+    let (stdout, stderr, ok) = tokenscope(&args);
+    assert!(ok, "{stderr}");
+    let done = done_line(&stdout);
+    assert_eq!(done["ctx_size"], 512, "{done}");
+    assert_eq!(done["ctx_requested"], 300, "{done}");
+
+    let mut args = base.to_vec();
+    args.extend(["--ctx", "300"]);
+    let (stdout, stderr, ok) = tokenscope(&args);
+    assert!(ok, "{stderr}");
+    let footer = stdout.lines().last().unwrap();
+    assert!(
+        footer.contains("/512 (asked 300: llama.cpp rounds up to a multiple of 256)"),
+        "{footer}"
+    );
+
+    // Capped at the trained size (SmolLM2: 8192).
+    let mut args = base.to_vec();
+    args.extend(["--ctx", "16384"]);
+    let (stdout, stderr, ok) = tokenscope(&args);
+    assert!(ok, "{stderr}");
+    let footer = stdout.lines().last().unwrap();
+    assert!(
+        footer.contains("/8192 (asked 16384: capped at the trained 8192)"),
+        "{footer}"
+    );
+
+    // Nothing to explain when llama.cpp keeps the size.
+    let mut args = base.to_vec();
+    args.extend(["--ctx", "512", "--format", "jsonl"]);
+    let (stdout, stderr, ok) = tokenscope(&args);
+    assert!(ok, "{stderr}");
+    let done = done_line(&stdout);
+    assert_eq!(
+        (done["ctx_size"].as_u64(), done["ctx_requested"].as_u64()),
+        (Some(512), Some(512))
+    );
+}

@@ -172,6 +172,32 @@ fn conversation_longer_than_the_context_drops_oldest_turns() {
 }
 
 #[test]
+fn model_info_and_stats_keep_the_context_asked_for_and_the_real_one() {
+    let mut e = engine(GEMMA, config_with(128));
+    assert_eq!(e.info.n_ctx_requested, 128);
+    assert_eq!(
+        e.info.n_ctx, 256,
+        "llama.cpp rounds up to a multiple of 256"
+    );
+    assert_eq!(
+        e.info.ctx_text(),
+        "256 tokens (asked 128: llama.cpp rounds up to a multiple of 256)"
+    );
+    let r = e
+        .generate(user("Hi"), true, SamplingParams::greedy(), 1)
+        .unwrap();
+    assert_eq!((r.stats.ctx_size, r.stats.ctx_requested), (256, 128));
+
+    let smol = engine(SMOL, config_with(16384));
+    assert_eq!(smol.info.n_ctx_train, 8192);
+    assert_eq!((smol.info.n_ctx, smol.info.n_ctx_requested), (8192, 16384));
+    assert_eq!(
+        smol.info.ctx_text(),
+        "8192 tokens (asked 16384: capped at the trained 8192)"
+    );
+}
+
+#[test]
 fn generation_stops_cleanly_when_the_context_is_full() {
     let mut e = engine(GEMMA, config_with(256));
     assert_eq!(e.info.n_ctx, 256);

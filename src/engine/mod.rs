@@ -197,8 +197,12 @@ pub struct Stats {
     pub gen_tps: f64,
     /// Oldest turns dropped because the conversation outgrew the context.
     pub dropped_messages: usize,
+    /// Tokens in the KV cache when the reply ended.
     pub ctx_used: usize,
+    /// Context size in tokens, as llama.cpp made it (see [`describe_ctx`]).
     pub ctx_size: usize,
+    /// Context size in tokens that was asked for (`--ctx`, `engine.ctx`).
+    pub ctx_requested: usize,
     /// Mean time spent computing the inspector (top-k, entropy, p_sampled) per token.
     pub inspector_us_per_token: f64,
 }
@@ -213,8 +217,13 @@ pub struct ModelInfo {
     pub file_size: u64,
     pub quant: String,
     pub n_layer: u32,
+    /// Context size the model was trained with, in tokens.
     pub n_ctx_train: u32,
+    /// Context size in use, in tokens: what llama.cpp made of [`Self::n_ctx_requested`]
+    /// (rounded up to a multiple of 256, capped at the trained size).
     pub n_ctx: u32,
+    /// Context size asked for (`--ctx`, `engine.ctx`), in tokens.
+    pub n_ctx_requested: u32,
     pub n_vocab: u32,
     pub chat_mode: ChatMode,
     /// "CPU", or the GPU backend when layers are offloaded.
@@ -223,7 +232,40 @@ pub struct ModelInfo {
     pub threads: u32,
 }
 
+/// Why the context size in use differs from the one asked for, e.g. `asked 300:
+/// llama.cpp rounds up to a multiple of 256` or `asked 16384: capped at the
+/// trained 8192`; `None` when they are equal. All sizes in tokens; `trained`
+/// 0 means unknown.
+pub fn describe_ctx(requested: usize, actual: usize, trained: usize) -> Option<String> {
+    if requested == actual {
+        return None;
+    }
+    Some(if trained > 0 && requested > trained {
+        if actual == trained {
+            format!("asked {requested}: capped at the trained {trained}")
+        } else {
+            format!(
+                "asked {requested}: capped at the trained {trained}, which llama.cpp makes {actual}"
+            )
+        }
+    } else if actual > requested {
+        format!("asked {requested}: llama.cpp rounds up to a multiple of 256")
+    } else {
+        format!("asked {requested}: llama.cpp made it {actual}")
+    })
+}
+
 impl ModelInfo {
+    /// The context size in use, and why it differs from the one asked for:
+    /// `512 tokens` or `512 tokens (asked 300: llama.cpp rounds up to a multiple of 256)`.
+    pub fn ctx_text(&self) -> String {
+        let n = self.n_ctx as usize;
+        match describe_ctx(self.n_ctx_requested as usize, n, self.n_ctx_train as usize) {
+            Some(why) => format!("{n} tokens ({why})"),
+            None => format!("{n} tokens"),
+        }
+    }
+
     /// "CPU, 2 threads" or "CUDA (…), 19 layers on the GPU".
     pub fn backend_text(&self) -> String {
         if self.gpu_layers > 0 {
@@ -231,6 +273,32 @@ impl ModelInfo {
         } else {
             format!("{}, {} threads", self.backend, self.threads)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctx_changes_are_explained() {
+        assert_eq!(describe_ctx(512, 512, 8192), None);
+        assert_eq!(
+            describe_ctx(300, 512, 8192).unwrap(),
+            "asked 300: llama.cpp rounds up to a multiple of 256"
+        );
+        assert_eq!(
+            describe_ctx(16384, 8192, 8192).unwrap(),
+            "asked 16384: capped at the trained 8192"
+        );
+        assert_eq!(
+            describe_ctx(4096, 2048, 2000).unwrap(),
+            "asked 4096: capped at the trained 2000, which llama.cpp makes 2048"
+        );
+        assert_eq!(
+            describe_ctx(300, 512, 0).unwrap(),
+            "asked 300: llama.cpp rounds up to a multiple of 256"
+        );
     }
 }
 

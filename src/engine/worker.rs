@@ -230,6 +230,14 @@ fn load(
         .map(|source| ChatTemplate::new(&source).map_err(|e| e.to_string()));
     let (backend_name, gpu_layers) = offload(backend, settings.gpu_layers, model.n_layer());
     let threads = effective_threads(settings);
+    // No larger than trained (0: the GGUF does not say); llama.cpp then rounds
+    // it up, which `new_context` below finds out.
+    let trained = model.n_ctx_train();
+    let n_ctx = if trained > 0 {
+        settings.n_ctx.min(trained)
+    } else {
+        settings.n_ctx
+    };
     let mut info = ModelInfo {
         path: path.to_owned(),
         name: card.name.clone(),
@@ -239,7 +247,8 @@ fn load(
         quant: card.quant.clone(),
         n_layer: model.n_layer(),
         n_ctx_train: model.n_ctx_train(),
-        n_ctx: settings.n_ctx.min(model.n_ctx_train().max(64)),
+        n_ctx,
+        n_ctx_requested: settings.n_ctx,
         n_vocab: model.n_vocab() as u32,
         chat_mode: ChatMode::Plain,
         backend: backend_name,
@@ -776,6 +785,7 @@ impl Generation<'_, '_> {
             dropped_messages: dropped,
             ctx_used: self.mirror.tokens.len(),
             ctx_size: self.ctx.n_ctx() as usize,
+            ctx_requested: self.loaded.info.n_ctx_requested as usize,
             inspector_us_per_token: if n_generated > 0 {
                 inspector_s * 1e6 / n_generated as f64
             } else {

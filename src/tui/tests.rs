@@ -1017,6 +1017,27 @@ fn typing_and_sending_work_while_the_model_loads() {
 }
 
 #[test]
+fn loaded_message_says_how_llama_cpp_changed_the_context() {
+    let mut h = H::new(160, 30);
+    let mut info = fake_model("smol", "Q4_1");
+    let fx = super::start(&mut h.s, Some(info.path.clone()));
+    execute(&mut h.s, fx, &mut h.host);
+    (info.n_ctx_requested, info.n_ctx) = (300, 512);
+    h.engine(Event::Loaded {
+        request: h.host.next,
+        info: Box::new(info),
+    });
+    let notice = &h.s.notice.as_ref().unwrap().text;
+    assert!(
+        notice
+            .contains("Context 512 tokens (asked 300: llama.cpp rounds up to a multiple of 256)."),
+        "{notice}"
+    );
+    let m = h.s.model.as_ref().unwrap();
+    assert_eq!((m.n_ctx, m.n_ctx_requested), (512, 300));
+}
+
+#[test]
 fn a_replaced_load_is_stale() {
     let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
     h.ctrl('o');

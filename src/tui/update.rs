@@ -140,13 +140,13 @@ fn on_load_event(s: &mut State, ev: Event) {
         Event::Loaded { info, .. } => {
             s.load = None;
             s.info(format!(
-                "Loaded {} ({} {}, context {} tokens, {}, {}).",
+                "Loaded {} ({} {}, {}, {}). Context {}.",
                 info.name,
                 info.arch,
                 info.quant,
-                info.n_ctx,
                 info.chat_mode.describe(),
-                info.backend_text()
+                info.backend_text(),
+                info.ctx_text(),
             ));
             s.chat_mode = Some(info.chat_mode);
             s.model = Some(*info);
