@@ -103,6 +103,13 @@ pub fn run(
                 }
                 steps.push((**step).clone());
             }
+            Event::Tail { text, .. } => {
+                if jsonl {
+                    writeln!(out, "{}", json!({"type": "tail", "text": text}))?;
+                } else {
+                    write!(out, "{}", crate::text::escape_text(text))?;
+                }
+            }
             _ => {}
         }
         Ok(())

@@ -273,3 +273,36 @@ fn run_reports_the_context_size_asked_for_and_the_one_llama_cpp_made() {
         (Some(512), Some(512))
     );
 }
+
+#[test]
+fn run_ends_a_reply_cut_inside_a_character_with_a_replacement() {
+    // Gemma's first token here is the lone byte <0xF0> of a 4-byte character.
+    let args = [
+        "run",
+        "-m",
+        "gemma",
+        "--raw",
+        "--temp",
+        "0",
+        "--max-tokens",
+        "1",
+        "-p",
+        "𠀀𠀁𠀂𠀃",
+    ];
+    let mut jsonl = args.to_vec();
+    jsonl.extend(["--format", "jsonl"]);
+    let (stdout, stderr, ok) = tokenscope(&jsonl);
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["token", "tail", "done"], "{stdout}");
+    assert_eq!(lines[0]["piece"], "<0xF0>", "premise");
+    assert_eq!(lines[1]["text"], "\u{FFFD}");
+
+    let (stdout, stderr, ok) = tokenscope(&args);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().next(), Some("\u{FFFD}"), "{stdout}");
+}

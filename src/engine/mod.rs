@@ -150,7 +150,8 @@ pub struct TokenStep {
     pub id: i32,
     pub bytes: Vec<u8>,
     /// Text this token completes in the reply after UTF-8 assembly (may be empty
-    /// when the token ends inside a multi-byte character).
+    /// when the token ends inside a multi-byte character; if the reply ends
+    /// there, [`Event::Tail`] carries the rest).
     pub text: String,
     /// This token alone, readable (see [`Candidate::text`]).
     pub piece: String,
@@ -329,6 +330,13 @@ pub enum Event {
         request: RequestId,
         step: Box<TokenStep>,
     },
+    /// The reply ended inside a multi-byte character: its bytes, as U+FFFD,
+    /// end the reply's text (after the last token's [`TokenStep::text`]).
+    /// Sent just before `Done` or `Failed`, only when bytes were pending.
+    Tail {
+        request: RequestId,
+        text: String,
+    },
     Done {
         request: RequestId,
         stats: Stats,
@@ -347,6 +355,7 @@ impl Event {
             | Event::Started { request, .. }
             | Event::PrefillProgress { request, .. }
             | Event::Token { request, .. }
+            | Event::Tail { request, .. }
             | Event::Done { request, .. }
             | Event::Failed { request, .. } => *request,
         }

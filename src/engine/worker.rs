@@ -497,7 +497,28 @@ impl Generation<'_, '_> {
         self.cancel.is_cancelled(self.request)
     }
 
+    /// Generates one reply. However it ends (end of generation, max tokens,
+    /// cancel, context full, error), bytes of a character left unfinished are
+    /// sent as U+FFFD in an [`Event::Tail`] before the final event, so the
+    /// reply's text never silently loses bytes.
     fn generate(&mut self, req: &GenerateRequest) -> Result<Stats, String> {
+        let mut utf8 = Utf8Assembler::default();
+        let result = self.generate_into(req, &mut utf8);
+        let text = utf8.finish();
+        if !text.is_empty() {
+            (self.emit)(Event::Tail {
+                request: self.request,
+                text,
+            });
+        }
+        result
+    }
+
+    fn generate_into(
+        &mut self,
+        req: &GenerateRequest,
+        utf8: &mut Utf8Assembler,
+    ) -> Result<Stats, String> {
         req.sampling.validate().map_err(|e| e.to_string())?;
         if req.top_k_inspect > super::MAX_CANDIDATES {
             return Err(format!(
@@ -612,7 +633,6 @@ impl Generation<'_, '_> {
         let inspect = req.top_k_inspect > 0;
         let mut topk = TopK::default();
         let mut buf: Vec<LlamaTokenData> = Vec::with_capacity(n_vocab as usize);
-        let mut utf8 = Utf8Assembler::default();
         let mut logits_idx = batch.n_tokens() - 1;
         let t_gen = Instant::now();
         let mut t_first: Option<f64> = None;
@@ -685,13 +705,9 @@ impl Generation<'_, '_> {
             let (token, p, p_sampled, logit, entropy, lse, top) = step;
             let eog = vocab.is_eog(token);
             let bytes = vocab.token_to_piece(token, !eog && vocab.is_control(token), None);
-            // The last token flushes a character left incomplete (as U+FFFD).
-            let last =
-                n_generated + 1 >= req.max_tokens as usize || self.mirror.tokens.len() >= n_ctx;
+            // A character left incomplete when the reply ends is flushed by `generate`.
             let text = if eog {
                 String::new()
-            } else if last {
-                utf8.push(&bytes) + &utf8.finish()
             } else {
                 utf8.push(&bytes)
             };

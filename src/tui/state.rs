@@ -441,6 +441,19 @@ impl State {
         }
     }
 
+    /// Ends message `i` with `text` (see [`crate::engine::Event::Tail`]): it
+    /// belongs to the last token, whose bytes it finishes.
+    pub fn push_tail(&mut self, i: usize, text: &str) {
+        let Some(m) = self.messages.get_mut(i) else {
+            return;
+        };
+        m.content.push_str(text);
+        if let Some(last) = m.steps.last_mut() {
+            last.text.push_str(text);
+        }
+        self.relayout_message(i);
+    }
+
     // ---- requests ----------------------------------------------------
 
     /// The conversation as sent to the engine: the system prompt, then each

@@ -732,6 +732,28 @@ fn no_model_opens_the_picker_and_explains() {
 }
 
 #[test]
+fn a_reply_tail_ends_the_reply_even_after_stop() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("write");
+    h.started(id);
+    h.stream(id, &[("ok ", 0.9), ("", 0.8)]);
+    h.key(KeyCode::Esc);
+    assert_eq!(h.s.generation.as_ref().unwrap().phase, Phase::Cancelling);
+    h.engine(Event::Tail {
+        request: id,
+        text: "\u{FFFD}".into(),
+    });
+    h.engine(Event::Done {
+        request: id,
+        stats: fake_stats(2, StopReason::Cancelled),
+    });
+    let m = &h.s.messages[1];
+    assert_eq!(m.content, "ok \u{FFFD}");
+    assert_eq!(m.steps[1].text, "\u{FFFD}", "the cut token shows it");
+    assert!(h.screen().contains("ok \u{FFFD}"), "{}", h.screen());
+}
+
+#[test]
 fn engine_crash_is_reported() {
     let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
     let id = h.ask("hi");

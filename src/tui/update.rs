@@ -207,6 +207,11 @@ fn on_gen_event(s: &mut State, ev: Event) {
             let msg = g.msg;
             s.push_step(msg, *step);
         }
+        Event::Tail { text, .. } => {
+            // Even while cancelling: the bytes belong to tokens already shown.
+            let msg = g.msg;
+            s.push_tail(msg, &text);
+        }
         Event::Done { stats, .. } => {
             let msg = g.msg;
             s.generation = None;
