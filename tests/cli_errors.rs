@@ -18,8 +18,13 @@ fn home() -> tempfile::TempDir {
 }
 
 fn tokenscope(home: &Path, args: &[&str]) -> Output {
+    tokenscope_env(home, args, &[])
+}
+
+fn tokenscope_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tokenscope"))
         .args(args)
+        .envs(env.iter().copied())
         .env("TOKENSCOPE_HOME", home)
         .env("TOKENSCOPE_CONFIG", home.join("no-config.toml"))
         .env_remove("TOKENSCOPE_MODEL")
@@ -200,4 +205,26 @@ fn prompt_longer_than_the_context() {
         ],
     );
     assert_clean_failure(&out, &["context holds 256", "--ctx"]);
+}
+
+#[test]
+fn a_panic_in_the_engine_is_an_error_with_its_message_and_location() {
+    let h = home();
+    let out = tokenscope_env(
+        h.path(),
+        &run_args("smol", &[]),
+        &[("TOKENSCOPE_TEST_ENGINE_PANIC", "generate")],
+    );
+    // Exit code 1, one "error: " line, no Rust panic report on the terminal.
+    assert_clean_failure(
+        &out,
+        &[
+            "the engine crashed",
+            "TOKENSCOPE_TEST_ENGINE_PANIC=generate: a test asked the engine to panic",
+            "src/engine/worker.rs:",
+        ],
+    );
+    // The details (with a backtrace) are in the log file.
+    let log = std::fs::read_to_string(h.path().join("logs/tokenscope.log")).unwrap();
+    assert!(log.contains("engine thread panicked"), "{log}");
 }

@@ -1,6 +1,7 @@
 //! The engine: one worker thread owns llama.cpp; everything else talks to it
 //! through [`EngineHandle`] (commands in, [`Event`]s out).
 
+pub mod crash;
 pub mod probs;
 pub mod sampler;
 pub mod session;
@@ -418,7 +419,14 @@ pub struct EngineHandle {
 
 impl EngineHandle {
     /// Starts the worker; its events go to `events` wrapped by `wrap` (so the
-    /// TUI can merge them into its own message channel).
+    /// TUI can merge them into its own message channel). `wrap` runs on the
+    /// worker thread.
+    ///
+    /// If the worker panics, the request it was serving fails with the panic's
+    /// message and location ("the engine crashed: … (src/…:line)"), and the
+    /// thread then ends by that panic: `wrap` and what it captured are dropped
+    /// while unwinding, where [`crash::engine_panic_message`] gives the message.
+    /// The first spawn installs the panic hook of [`crash`].
     pub fn spawn<M: Send + 'static>(
         events: Sender<M>,
         wrap: impl Fn(Event) -> M + Send + 'static,
@@ -426,8 +434,9 @@ impl EngineHandle {
         let (tx, rx) = channel();
         let cancellations = Arc::new(Cancellations::default());
         let flag = cancellations.clone();
+        crash::install_panic_hook();
         let thread = std::thread::Builder::new()
-            .name("tokenscope-engine".into())
+            .name(crash::ENGINE_THREAD.into())
             .spawn(move || worker::run(rx, flag, move |e| events.send(wrap(e)).is_ok()))
             .expect("spawning the engine thread");
         Self {

@@ -86,15 +86,25 @@ pub(super) fn run(
         serve(&rx, &cancel, &emit, &current)
     }));
     if let Err(panic) = result {
-        let msg = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into());
+        let msg = super::crash::engine_panic_message().unwrap_or_else(|| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into())
+        });
         emit(Event::Failed {
             request: current.get(),
-            error: format!("the engine crashed: {msg}"),
+            error: format!(
+                "the engine crashed: {msg}. This is a bug in tokenscope: please report it \
+                 (details and a backtrace are in the log file, see `tokenscope paths`)"
+            ),
         });
+        // End the thread by the same panic: `emit` (and what the event wrapper
+        // captured, such as the TUI's stop guard) is dropped while unwinding, so
+        // whoever watches the thread sees a crash, not a normal stop. The panic
+        // hook does not run again.
+        std::panic::resume_unwind(panic);
     }
 }
 
@@ -140,6 +150,7 @@ fn serve(
             }
             Command::Generate { request, req } => {
                 current.set(request);
+                super::crash::test_panic("generate");
                 let Some(l) = loaded.as_ref() else {
                     emit(Event::Failed {
                         request,

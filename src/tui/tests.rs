@@ -754,22 +754,6 @@ fn a_reply_tail_ends_the_reply_even_after_stop() {
 }
 
 #[test]
-fn engine_crash_is_reported() {
-    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
-    let id = h.ask("hi");
-    h.started(id);
-    h.send(Msg::EngineStopped {
-        panic: Some("index out of bounds (worker.rs:10)".into()),
-    });
-    assert!(h.s.generation.is_none());
-    let screen = h.screen();
-    assert!(screen.contains("engine crashed"), "{screen}");
-    assert!(screen.contains("index out of bounds"), "{screen}");
-    h.ask("more");
-    assert_eq!(h.host.generates.len(), 1);
-}
-
-#[test]
 fn token_navigation_moves_by_token_and_line() {
     let mut h = H::new(60, 30).loaded("gemma-3-270m-it", "Q8_0");
     let words: Vec<(&str, f32)> = (0..30)
