@@ -49,25 +49,6 @@ fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
-/// Logs (ours and llama.cpp's) go to a file, never to the terminal.
-fn init_logging(paths: &Paths) {
-    let _ = std::fs::create_dir_all(&paths.log_dir);
-    let file = paths.log_dir.join("tokenscope.log");
-    if let Ok(f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&file)
-    {
-        let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENSCOPE_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(f))
-            .try_init();
-    }
-}
-
 /// Config from file < environment < flags, validated.
 fn load_config(paths: &Paths, cli: &Cli, flags: &GenFlags) -> Result<Config> {
     let path = cli
@@ -117,7 +98,8 @@ fn require_model(config: &Config, dirs: &[PathBuf]) -> Result<ModelCard> {
 
 fn real_main(cli: Cli) -> Result<()> {
     let paths = Paths::resolve();
-    init_logging(&paths);
+    // Logs (ours and llama.cpp's) go to a size-capped file, never to the terminal.
+    tokenscope::logging::init(&paths.log_dir);
     let stdout = std::io::stdout();
     // Flags before the subcommand count too (`tokenscope --temp 0 run …`).
     let flags = cli.effective_gen_flags()?;
@@ -226,7 +208,7 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             println!(
                 "logs:        {}",
-                paths.log_dir.join("tokenscope.log").display()
+                tokenscope::logging::log_path(&paths.log_dir).display()
             );
             Ok(())
         }
