@@ -621,6 +621,17 @@ impl State {
         }
     }
 
+    /// The engine runs `info` now. What described the previous model's
+    /// context (the last reply's stats: its tokens in use and context size)
+    /// goes: the new model starts with an empty cache.
+    pub fn set_model(&mut self, info: ModelInfo) {
+        if self.model.as_ref() != Some(&info) {
+            self.last_stats = None;
+        }
+        self.chat_mode = Some(info.chat_mode);
+        self.model = Some(info);
+    }
+
     /// Context tokens in use: during a reply, prompt + tokens so far.
     pub fn ctx_used(&self) -> Option<usize> {
         if let Some(g) = &self.generation

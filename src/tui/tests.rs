@@ -1044,6 +1044,71 @@ fn loaded_message_says_how_llama_cpp_changed_the_context() {
 }
 
 #[test]
+fn switching_models_forgets_the_old_models_context_use() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("hi", &[("Hello", 0.9), ("!", 0.8)]);
+    assert_eq!(h.s.ctx_used(), Some(44));
+    h.ctrl('o');
+    h.send(Msg::Models(entries()));
+    h.type_str("smol");
+    h.key(KeyCode::Enter);
+    let mut info = fake_model("SmolLM2-135M-Instruct", "Q4_K_M");
+    info.path = PathBuf::from("/models/SmolLM2-135M-Instruct-Q4_K_M.gguf");
+    info.n_ctx = 8192;
+    h.engine(Event::Loaded {
+        request: h.host.next,
+        info: Box::new(info),
+    });
+    assert!(h.s.last_stats.is_none(), "the old model's stats are gone");
+    assert_eq!(
+        h.s.ctx_used(),
+        None,
+        "nothing of the new context is used yet"
+    );
+    assert!(
+        h.s.messages[1].stats.is_some(),
+        "the old reply keeps its own stats"
+    );
+    // The first reply on the new model brings its own numbers.
+    h.exchange("again", &[("Hi", 0.9)]);
+    assert_eq!(h.s.ctx_used(), Some(43));
+
+    // A stale load finishing (the engine runs that model now) resets them too.
+    h.ctrl('o');
+    h.type_str("qwen");
+    h.key(KeyCode::Enter);
+    let stale = h.host.next;
+    h.ctrl('o');
+    h.type_str("gemma");
+    h.key(KeyCode::Enter);
+    h.engine(Event::Loaded {
+        request: stale,
+        info: Box::new(fake_model("qwen", "Q4_K_M")),
+    });
+    assert_eq!(h.s.ctx_used(), None);
+}
+
+#[test]
+fn a_full_context_says_that_the_chat_goes_on_without_its_oldest_turns() {
+    let mut h = H::new(160, 40).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("count");
+    h.started(id);
+    h.stream(id, &[("1", 0.9)]);
+    let mut stats = fake_stats(1, StopReason::ContextFull);
+    (stats.ctx_used, stats.ctx_size) = (256, 256);
+    h.engine(Event::Done { request: id, stats });
+    let notice = &h.s.notice.as_ref().unwrap().text;
+    assert!(notice.contains("256 of 256 tokens"), "{notice}");
+    assert!(notice.contains("oldest turns are left out"), "{notice}");
+    assert!(!notice.contains(": start a new chat"), "{notice}");
+    // And going on does work: the next question is sent with the whole chat
+    // (the engine leaves out what does not fit).
+    h.ask("more");
+    assert_eq!(h.host.generates.len(), 2);
+    assert_eq!(h.host.generates[1].messages.len(), 3);
+}
+
+#[test]
 fn a_replaced_load_is_stale() {
     let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
     h.ctrl('o');
