@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use thiserror::Error;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,6 +21,69 @@ pub struct Cli {
     pub global: GlobalFlags,
     #[command(flatten)]
     pub gen_flags: GenFlags,
+}
+
+/// A command line that parses but cannot mean what it says.
+#[derive(Debug, Error, PartialEq)]
+pub enum CliError {
+    /// Model, sampling or engine flags before a subcommand that does not use them.
+    #[error(
+        "{flags} before `tokenscope {command}` would have no effect: model, sampling and engine flags go with `run`, `bench` or the chat (no subcommand)"
+    )]
+    NoEffect {
+        /// The flags as typed, e.g. `--temp, --model`.
+        flags: String,
+        command: &'static str,
+    },
+}
+
+impl Cli {
+    /// The model, sampling and engine flags that apply to the command.
+    ///
+    /// For `run` and `bench`, flags given before the subcommand are merged
+    /// under the subcommand's own (`tokenscope --temp 0 run --temp 1` uses 1);
+    /// for the chat (no subcommand), the top-level flags. `info` takes
+    /// `--gpu-layers` from before it (its own wins).
+    ///
+    /// # Errors
+    /// [`CliError::NoEffect`] when flags are given before a subcommand that
+    /// would ignore them (`tokenscope --temp 0 models`).
+    pub fn effective_gen_flags(&self) -> Result<GenFlags, CliError> {
+        let top = &self.gen_flags;
+        let refuse = |command, allowed: &[&str]| {
+            let given: Vec<&str> = top
+                .given()
+                .into_iter()
+                .filter(|f| !allowed.contains(f))
+                .collect();
+            if given.is_empty() {
+                Ok(())
+            } else {
+                Err(CliError::NoEffect {
+                    flags: given.join(", "),
+                    command,
+                })
+            }
+        };
+        match &self.command {
+            None => Ok(top.clone()),
+            Some(Cmd::Run { gen_flags, .. }) | Some(Cmd::Bench { gen_flags, .. }) => {
+                Ok(gen_flags.over(top))
+            }
+            Some(Cmd::Info { gpu_layers, .. }) => {
+                refuse("info", &["--gpu-layers"])?;
+                Ok(GenFlags {
+                    gpu_layers: gpu_layers.or(top.gpu_layers),
+                    ..GenFlags::default()
+                })
+            }
+            Some(Cmd::Models { .. }) => refuse("models", &[]).map(|()| GenFlags::default()),
+            Some(Cmd::FetchDemos { .. }) => {
+                refuse("fetch-demos", &[]).map(|()| GenFlags::default())
+            }
+            Some(Cmd::Paths) => refuse("paths", &[]).map(|()| GenFlags::default()),
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -62,7 +126,7 @@ pub struct GenFlags {
     /// Longest reply in tokens.
     #[arg(long)]
     pub max_tokens: Option<u32>,
-    /// Candidates reported per token in the inspector (default 10).
+    /// Candidates reported per token in the inspector (1-256, default 10).
     #[arg(long)]
     pub candidates: Option<usize>,
     /// Context size in tokens.
@@ -80,6 +144,92 @@ pub struct GenFlags {
 }
 
 impl GenFlags {
+    /// These flags over `base`: each flag given here wins, the others come
+    /// from `base`; `--raw` is on when either has it.
+    pub fn over(&self, base: &GenFlags) -> GenFlags {
+        GenFlags {
+            model: self.model.clone().or_else(|| base.model.clone()),
+            system: self.system.clone().or_else(|| base.system.clone()),
+            top_k: self.top_k.or(base.top_k),
+            temperature: self.temperature.or(base.temperature),
+            top_p: self.top_p.or(base.top_p),
+            min_p: self.min_p.or(base.min_p),
+            repeat_penalty: self.repeat_penalty.or(base.repeat_penalty),
+            seed: self.seed.or(base.seed),
+            max_tokens: self.max_tokens.or(base.max_tokens),
+            candidates: self.candidates.or(base.candidates),
+            ctx: self.ctx.or(base.ctx),
+            threads: self.threads.or(base.threads),
+            gpu_layers: self.gpu_layers.or(base.gpu_layers),
+            raw: self.raw || base.raw,
+        }
+    }
+
+    /// The flags given, as typed (`--temp`, `--model`, …).
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            (self.model.is_some(), "--model"),
+            (self.system.is_some(), "--system"),
+            (self.top_k.is_some(), "--top-k"),
+            (self.temperature.is_some(), "--temp"),
+            (self.top_p.is_some(), "--top-p"),
+            (self.min_p.is_some(), "--min-p"),
+            (self.repeat_penalty.is_some(), "--repeat-penalty"),
+            (self.seed.is_some(), "--seed"),
+            (self.max_tokens.is_some(), "--max-tokens"),
+            (self.candidates.is_some(), "--candidates"),
+            (self.ctx.is_some(), "--ctx"),
+            (self.threads.is_some(), "--threads"),
+            (self.gpu_layers.is_some(), "--gpu-layers"),
+            (self.raw, "--raw"),
+        ]
+        .into_iter()
+        .filter_map(|(set, flag)| set.then_some(flag))
+        .collect()
+    }
+
+    /// The flag that sets config key `key` (as [`Config::validate`] names it),
+    /// when this command line gives it.
+    pub fn flag_for_key(&self, key: &str) -> Option<&'static str> {
+        let given = |set: bool, flag| set.then_some(flag);
+        match key {
+            "temperature" => given(self.temperature.is_some(), "--temp"),
+            "top_k" => given(self.top_k.is_some(), "--top-k"),
+            "top_p" => given(self.top_p.is_some(), "--top-p"),
+            "min_p" => given(self.min_p.is_some(), "--min-p"),
+            "repeat_penalty" => given(self.repeat_penalty.is_some(), "--repeat-penalty"),
+            "max_tokens" => given(self.max_tokens.is_some(), "--max-tokens"),
+            "inspector_top_k" => given(self.candidates.is_some(), "--candidates"),
+            "engine.ctx" => given(self.ctx.is_some(), "--ctx"),
+            "engine.threads" => given(self.threads.is_some(), "--threads"),
+            _ => None,
+        }
+    }
+
+    /// Applies the flags over `config` (see [`GenFlags::apply`]) and validates
+    /// the result.
+    ///
+    /// # Errors
+    /// A value out of range is reported by the flag the user typed
+    /// ([`ConfigError::Flag`], e.g. `invalid --candidates 0: must be between 1
+    /// and 256`); a value that came from elsewhere keeps its key and `origin`.
+    pub fn apply_checked(&self, config: &mut Config, origin: &str) -> Result<(), ConfigError> {
+        self.apply(config);
+        config.validate(origin).map_err(|e| {
+            match e
+                .out_of_range()
+                .and_then(|(key, value, range)| Some((self.flag_for_key(key)?, value, range)))
+            {
+                Some((flag, value, range)) => ConfigError::Flag {
+                    flag,
+                    value: value.to_string(),
+                    range,
+                },
+                None => e,
+            }
+        })
+    }
+
     /// Flags win over the config file and the environment.
     pub fn apply(&self, c: &mut Config) {
         if let Some(m) = &self.model {
@@ -157,4 +307,51 @@ pub enum Cmd {
     },
     /// Show where the config, models and logs live.
     Paths,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Result<GenFlags, CliError> {
+        let mut argv = vec!["tokenscope"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().effective_gen_flags()
+    }
+
+    #[test]
+    fn flags_before_run_and_bench_apply_and_the_subcommand_wins() {
+        for cmd in [&["run", "-p", "hi"][..], &["bench"][..]] {
+            let mut args = vec!["--temp", "0", "-m", "gemma", "--ctx", "300", "--raw"];
+            args.extend_from_slice(cmd);
+            args.extend_from_slice(&["--ctx", "512", "--seed", "7"]);
+            let f = flags(&args).unwrap();
+            assert_eq!(f.temperature, Some(0.0), "{cmd:?}");
+            assert_eq!(f.model.as_deref(), Some("gemma"));
+            assert_eq!(f.ctx, Some(512), "the subcommand's own flag wins");
+            assert_eq!(f.seed, Some(7));
+            assert!(f.raw);
+        }
+        let chat = flags(&["--temp", "0.5"]).unwrap();
+        assert_eq!(chat.temperature, Some(0.5));
+    }
+
+    #[test]
+    fn flags_before_commands_that_ignore_them_are_refused_by_name() {
+        for cmd in ["models", "paths", "fetch-demos"] {
+            let err = flags(&["--temp", "0", "-m", "gemma", cmd]).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("--model, --temp") && text.contains(&format!("`tokenscope {cmd}`")),
+                "{text}"
+            );
+        }
+        assert!(flags(&["models"]).is_ok());
+        let info = flags(&["--gpu-layers", "3", "info", "smol"]).unwrap();
+        assert_eq!(info.gpu_layers, Some(3));
+        let own = flags(&["--gpu-layers", "3", "info", "smol", "--gpu-layers", "5"]).unwrap();
+        assert_eq!(own.gpu_layers, Some(5));
+        let err = flags(&["--ctx", "512", "info", "smol"]).unwrap_err();
+        assert!(err.to_string().contains("--ctx"), "{err}");
+    }
 }

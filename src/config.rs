@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::engine::{LoadSettings, SamplingParams, sampler::InvalidParam};
+use crate::engine::{LoadSettings, MAX_CANDIDATES, SamplingParams, sampler::InvalidParam};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -14,6 +14,8 @@ pub struct Config {
     pub default_model: Option<String>,
     /// Where GGUF files are looked for (besides the app's own models directory).
     pub models_dir: Option<PathBuf>,
+    /// System prompt as configured; read it through [`Config::system_prompt`],
+    /// which decides when there is none.
     pub system_prompt: String,
     pub max_tokens: u32,
     /// Candidates shown per token in the inspector.
@@ -84,6 +86,28 @@ pub enum ConfigError {
         value: String,
         range: &'static str,
     },
+    /// A value given on the command line, named by the flag the user typed.
+    #[error("invalid {flag} {value}: must be {range}")]
+    Flag {
+        flag: &'static str,
+        value: String,
+        range: &'static str,
+    },
+}
+
+impl ConfigError {
+    /// For an out-of-range value: the config key, the value and the allowed range.
+    pub fn out_of_range(&self) -> Option<(&'static str, &str, &'static str)> {
+        match self {
+            ConfigError::Invalid { source, .. } => {
+                Some((source.name, source.value.as_str(), source.range))
+            }
+            ConfigError::Range {
+                name, value, range, ..
+            } => Some((name, value.as_str(), range)),
+            _ => None,
+        }
+    }
 }
 
 impl Config {
@@ -129,7 +153,7 @@ impl Config {
                 origin: origin.to_string(),
                 source,
             })?;
-        let range = |name, value: u32, ok: bool, range| {
+        let range = |name, value: &dyn std::fmt::Display, ok: bool, range| {
             if ok {
                 Ok(())
             } else {
@@ -144,38 +168,48 @@ impl Config {
         let e = &self.engine;
         range(
             "engine.ctx",
-            e.ctx,
+            &e.ctx,
             (64..=1_048_576).contains(&e.ctx),
             "between 64 and 1048576",
         )?;
         range(
             "engine.batch",
-            e.batch,
+            &e.batch,
             (1..=8192).contains(&e.batch),
             "between 1 and 8192",
         )?;
         range(
             "engine.threads",
-            e.threads,
+            &e.threads,
             e.threads <= 1024,
             "between 0 (auto) and 1024",
         )?;
         range(
             "max_tokens",
-            self.max_tokens,
+            &self.max_tokens,
             self.max_tokens >= 1,
             "at least 1",
         )?;
-        let k = self.inspector_top_k as u32;
+        // Checked in its own type: a cast first would let 2^32 + 1 pass as 1.
+        let k = self.inspector_top_k;
         range(
             "inspector_top_k",
-            k,
-            (1..=100).contains(&k),
-            "between 1 and 100",
+            &k,
+            (1..=MAX_CANDIDATES).contains(&k),
+            "between 1 and 256",
         )?;
         Ok(())
     }
 
+    /// The system prompt to send, or `None` when there is none: an empty or
+    /// whitespace-only prompt counts as none (the one rule for `run` and the TUI).
+    /// The text is returned as configured, not trimmed.
+    pub fn system_prompt(&self) -> Option<&str> {
+        let s = self.system_prompt.as_str();
+        (!s.trim().is_empty()).then_some(s)
+    }
+
+    /// The engine's load settings (context size, threads, GPU layers, batch).
     pub fn load_settings(&self) -> LoadSettings {
         LoadSettings {
             n_ctx: self.engine.ctx,
@@ -230,6 +264,39 @@ mod tests {
         let c = Config::parse("[engine]\nctx = 10\n").unwrap();
         let err = c.validate("my.toml").unwrap_err().to_string();
         assert!(err.contains("engine.ctx = 10"), "{err}");
+    }
+
+    #[test]
+    fn inspector_top_k_is_checked_without_truncation() {
+        for (k, ok) in [(0, false), (1, true), (256, true), (257, false)] {
+            let c = Config {
+                inspector_top_k: k,
+                ..Config::default()
+            };
+            assert_eq!(c.validate("my.toml").is_ok(), ok, "{k}");
+        }
+        // 2^32 + 1 would be 1 after a cast to u32.
+        let c = Config {
+            inspector_top_k: (1usize << 32) + 1,
+            ..Config::default()
+        };
+        let err = c.validate("my.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("my.toml") && err.contains("inspector_top_k = 4294967297"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn blank_system_prompt_is_none() {
+        let mut c = Config::default();
+        assert_eq!(c.system_prompt(), None);
+        for blank in ["", " ", "\n\t  \n"] {
+            c.system_prompt = blank.to_string();
+            assert_eq!(c.system_prompt(), None, "{blank:?}");
+        }
+        c.system_prompt = "  Be brief.\n".to_string();
+        assert_eq!(c.system_prompt(), Some("  Be brief.\n"), "kept as written");
     }
 
     #[test]

@@ -57,10 +57,11 @@ pub fn start_engine(
     }
 }
 
+/// The conversation `run` sends: the system prompt (see [`Config::system_prompt`]), then `prompt`.
 pub fn messages_for(config: &Config, prompt: &str) -> Vec<ChatMessage> {
     let mut messages = Vec::new();
-    if !config.system_prompt.is_empty() {
-        messages.push(ChatMessage::new(Role::System, config.system_prompt.clone()));
+    if let Some(system) = config.system_prompt() {
+        messages.push(ChatMessage::new(Role::System, system));
     }
     messages.push(ChatMessage::new(Role::User, prompt));
     messages
@@ -102,6 +103,13 @@ pub fn run(
                 }
                 steps.push((**step).clone());
             }
+            Event::Tail { text, .. } => {
+                if jsonl {
+                    writeln!(out, "{}", json!({"type": "tail", "text": text}))?;
+                } else {
+                    write!(out, "{}", crate::text::escape_text(text))?;
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -123,7 +131,7 @@ pub fn run(
             mode_line.unwrap_or(info.chat_mode.describe()),
             info.backend_text()
         )?;
-        writeln!(out, "{}", stats_line(&stats))?;
+        writeln!(out, "{}", stats_line(&stats, info.n_ctx_train as usize))?;
     }
     Ok(stats)
 }
@@ -161,11 +169,14 @@ pub fn done_json(s: &Stats) -> serde_json::Value {
         "dropped_messages": s.dropped_messages,
         "ctx_used": s.ctx_used,
         "ctx_size": s.ctx_size,
+        "ctx_requested": s.ctx_requested,
         "inspector_us_per_token": s.inspector_us_per_token,
     })
 }
 
-pub fn stats_line(s: &Stats) -> String {
+/// The last line of `run`'s text output. `n_ctx_train` (tokens, 0 = unknown)
+/// explains a context size other than the one asked for.
+pub fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
     let mut line = format!(
         "stop: {} · prompt {} tokens ({} evaluated, {} reused from cache) · {} generated · TTFT {:.0} ms · prompt {:.1} tok/s · generation {:.1} tok/s · context {}/{}",
         s.stop.as_str(),
@@ -179,6 +190,9 @@ pub fn stats_line(s: &Stats) -> String {
         s.ctx_used,
         s.ctx_size
     );
+    if let Some(why) = crate::engine::describe_ctx(s.ctx_requested, s.ctx_size, n_ctx_train) {
+        line += &format!(" ({why})");
+    }
     if s.dropped_messages > 0 {
         line += &format!(
             " · {} oldest messages dropped to fit the context",

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod gguf;
 pub mod headless;
 pub mod listing;
+pub mod logging;
 pub mod paths;
 pub mod text;
 pub mod tui;

@@ -49,25 +49,6 @@ fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
-/// Logs (ours and llama.cpp's) go to a file, never to the terminal.
-fn init_logging(paths: &Paths) {
-    let _ = std::fs::create_dir_all(&paths.log_dir);
-    let file = paths.log_dir.join("tokenscope.log");
-    if let Ok(f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&file)
-    {
-        let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENSCOPE_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(f))
-            .try_init();
-    }
-}
-
 /// Config from file < environment < flags, validated.
 fn load_config(paths: &Paths, cli: &Cli, flags: &GenFlags) -> Result<Config> {
     let path = cli
@@ -86,8 +67,7 @@ fn load_config(paths: &Paths, cli: &Cli, flags: &GenFlags) -> Result<Config> {
     if let Some(d) = &cli.global.models_dir {
         config.models_dir = Some(d.clone());
     }
-    flags.apply(&mut config);
-    config.validate("command line")?;
+    flags.apply_checked(&mut config, "command line")?;
     Ok(config)
 }
 
@@ -118,40 +98,39 @@ fn require_model(config: &Config, dirs: &[PathBuf]) -> Result<ModelCard> {
 
 fn real_main(cli: Cli) -> Result<()> {
     let paths = Paths::resolve();
-    init_logging(&paths);
+    // Logs (ours and llama.cpp's) go to a size-capped file, never to the terminal.
+    tokenscope::logging::init(&paths.log_dir);
     let stdout = std::io::stdout();
+    // Flags before the subcommand count too (`tokenscope --temp 0 run …`).
+    let flags = cli.effective_gen_flags()?;
     match &cli.command {
         None => {
-            let config = load_config(&paths, &cli, &cli.gen_flags)?;
+            let config = load_config(&paths, &cli, &flags)?;
             let dirs = model_dirs(&paths, &config);
             let initial = pick_model(&config, &dirs)?.map(|c| c.path);
             tui::run(tui::TuiOptions {
                 config,
                 initial_model: initial,
                 model_dirs: dirs,
-                raw: cli.gen_flags.raw,
+                raw: flags.raw,
             })
         }
-        Some(Cmd::Run {
-            prompt,
-            format,
-            gen_flags,
-        }) => {
-            let config = load_config(&paths, &cli, gen_flags)?;
+        Some(Cmd::Run { prompt, format, .. }) => {
+            let config = load_config(&paths, &cli, &flags)?;
             let card = require_model(&config, &model_dirs(&paths, &config))?;
             let mut out = stdout.lock();
             headless::run(
                 card.path,
                 &config,
                 prompt,
-                gen_flags.raw,
+                flags.raw,
                 *format == Format::Jsonl,
                 &mut out,
             )?;
             Ok(())
         }
         Some(Cmd::Models { format }) => {
-            let config = load_config(&paths, &cli, &GenFlags::default())?;
+            let config = load_config(&paths, &cli, &flags)?;
             let dirs = model_dirs(&paths, &config);
             let cards = catalog::discover(&dirs);
             let mut out = stdout.lock();
@@ -171,19 +150,15 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Some(Cmd::Info {
-            model,
-            format,
-            gpu_layers,
-        }) => {
-            let config = load_config(&paths, &cli, &GenFlags::default())?;
+        Some(Cmd::Info { model, format, .. }) => {
+            let config = load_config(&paths, &cli, &flags)?;
             let card = catalog::resolve(model, &model_dirs(&paths, &config))?;
             let mut out = stdout.lock();
             if *format == Format::Jsonl {
                 writeln!(out, "{}", listing::info_json(&card))?;
             } else {
                 write!(out, "{}", listing::info_text(&card))?;
-                let layers = gpu_layers.unwrap_or(config.engine.gpu_layers);
+                let layers = config.engine.gpu_layers;
                 writeln!(
                     out,
                     "\nruns on: {}",
@@ -192,12 +167,8 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Some(Cmd::Bench {
-            tokens,
-            runs,
-            gen_flags,
-        }) => {
-            let config = load_config(&paths, &cli, gen_flags)?;
+        Some(Cmd::Bench { tokens, runs, .. }) => {
+            let config = load_config(&paths, &cli, &flags)?;
             let dirs = model_dirs(&paths, &config);
             let models = match &config.default_model {
                 Some(name) => vec![catalog::resolve(name, &dirs)?],
@@ -229,7 +200,7 @@ fn real_main(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Cmd::Paths) => {
-            let config = load_config(&paths, &cli, &GenFlags::default())?;
+            let config = load_config(&paths, &cli, &flags)?;
             let config_file = cli.global.config.as_ref().unwrap_or(&paths.config_file);
             println!("config file: {}", config_file.display());
             for d in model_dirs(&paths, &config) {
@@ -237,7 +208,7 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             println!(
                 "logs:        {}",
-                paths.log_dir.join("tokenscope.log").display()
+                tokenscope::logging::log_path(&paths.log_dir).display()
             );
             Ok(())
         }

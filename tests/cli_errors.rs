@@ -18,8 +18,13 @@ fn home() -> tempfile::TempDir {
 }
 
 fn tokenscope(home: &Path, args: &[&str]) -> Output {
+    tokenscope_env(home, args, &[])
+}
+
+fn tokenscope_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tokenscope"))
         .args(args)
+        .envs(env.iter().copied())
         .env("TOKENSCOPE_HOME", home)
         .env("TOKENSCOPE_CONFIG", home.join("no-config.toml"))
         .env_remove("TOKENSCOPE_MODEL")
@@ -107,18 +112,72 @@ fn name_matching_several_models_lists_them() {
 }
 
 #[test]
-fn invalid_sampling_values_name_the_value_and_range() {
+fn invalid_flag_values_name_the_flag_the_value_and_range() {
     let h = home();
-    for (flag, value, name) in [
-        ("--temp", "-1", "temperature"),
-        ("--top-p", "1.5", "top_p"),
-        ("--min-p", "2", "min_p"),
-        ("--repeat-penalty", "0", "repeat_penalty"),
-        ("--ctx", "8", "engine.ctx"),
+    for (flag, value, range) in [
+        ("--temp", "-1", "between 0 and 5"),
+        ("--top-p", "1.5", "(0, 1]"),
+        ("--min-p", "2", "[0, 1)"),
+        ("--repeat-penalty", "0", "between 0.1 and 5"),
+        ("--ctx", "8", "between 64 and"),
+        ("--threads", "5000", "1024"),
+        ("--top-k", "2000000", "at most"),
     ] {
         let out = tokenscope(h.path(), &run_args("smol", &[flag, value]));
-        assert_clean_failure(&out, &[name, value]);
+        let err = assert_clean_failure(&out, &[&format!("invalid {flag} {value}"), range]);
+        assert!(!err.contains("command line:"), "{err}");
     }
+}
+
+#[test]
+fn candidates_are_checked_as_typed_not_wrapped() {
+    let h = home();
+    // 4294967297 = 2^32 + 1 once passed as 1 (a cast to u32 before the check);
+    // 2^32 + 100 passed as 100 and made the worker report every token of the vocabulary.
+    for value in [
+        "4294967297",
+        "4294967396",
+        "0",
+        "257",
+        "18446744073709551615",
+    ] {
+        let out = tokenscope(h.path(), &run_args("smol", &["--candidates", value]));
+        let err = assert_clean_failure(
+            &out,
+            &[
+                &format!("invalid --candidates {value}"),
+                "between 1 and 256",
+            ],
+        );
+        assert!(!err.contains("inspector_top_k"), "names the flag: {err}");
+    }
+    let out = tokenscope(h.path(), &run_args("smol", &["--candidates", "256"]));
+    assert!(
+        out.status.success(),
+        "256 is allowed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_inspector_top_k_in_the_config_file_names_the_key_and_the_file() {
+    let h = home();
+    let cfg = h.path().join("mine.toml");
+    std::fs::write(&cfg, "inspector_top_k = 4294967297\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tokenscope"))
+        .args(run_args("smol", &[]))
+        .env("TOKENSCOPE_HOME", h.path())
+        .env("TOKENSCOPE_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    assert_clean_failure(
+        &out,
+        &[
+            "mine.toml",
+            "inspector_top_k = 4294967297",
+            "between 1 and 256",
+        ],
+    );
 }
 
 #[test]
@@ -146,4 +205,26 @@ fn prompt_longer_than_the_context() {
         ],
     );
     assert_clean_failure(&out, &["context holds 256", "--ctx"]);
+}
+
+#[test]
+fn a_panic_in_the_engine_is_an_error_with_its_message_and_location() {
+    let h = home();
+    let out = tokenscope_env(
+        h.path(),
+        &run_args("smol", &[]),
+        &[("TOKENSCOPE_TEST_ENGINE_PANIC", "generate")],
+    );
+    // Exit code 1, one "error: " line, no Rust panic report on the terminal.
+    assert_clean_failure(
+        &out,
+        &[
+            "the engine crashed",
+            "TOKENSCOPE_TEST_ENGINE_PANIC=generate: a test asked the engine to panic",
+            "src/engine/worker.rs:",
+        ],
+    );
+    // The details (with a backtrace) are in the log file.
+    let log = std::fs::read_to_string(h.path().join("logs/tokenscope.log")).unwrap();
+    assert!(log.contains("engine thread panicked"), "{log}");
 }

@@ -124,3 +124,185 @@ fn info_prints_card_and_metadata() {
         assert!(stdout.contains(needle), "{needle} missing: {stdout}");
     }
 }
+
+#[test]
+fn flags_before_the_subcommand_are_honoured() {
+    // Before the fix these went to the chat's flags only: `run` used the
+    // default model (SmolLM2) at the default temperature.
+    let (stdout, stderr, ok) = tokenscope(&[
+        "--temp",
+        "0",
+        "-m",
+        "gemma",
+        "--raw",
+        "run",
+        "-p",
+        "The capital of France is",
+        "--max-tokens",
+        "3",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (done, tokens) = lines.split_last().unwrap();
+    assert_eq!(done["type"], "done");
+    assert_eq!(tokens.len(), 3);
+    for t in tokens {
+        assert_eq!(t["p_sampled"], 1.0, "greedy: {t}");
+        assert_eq!(t["top"][0]["id"], t["id"]);
+    }
+    // The same tokens as with the flags after `run`: Gemma, greedy, raw.
+    let (after, stderr, ok) = tokenscope(&[
+        "run",
+        "--temp",
+        "0",
+        "-m",
+        "gemma",
+        "--raw",
+        "-p",
+        "The capital of France is",
+        "--max-tokens",
+        "3",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(ok, "{stderr}");
+    let ids = |out: &str| -> Vec<serde_json::Value> {
+        out.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(&stdout), ids(&after));
+
+    // The model is named in the text footer; the subcommand's own flag wins.
+    let (stdout, stderr, ok) = tokenscope(&[
+        "--temp",
+        "1.5",
+        "-m",
+        "gemma",
+        "run",
+        "--temp",
+        "0",
+        "-p",
+        "Hi",
+        "--max-tokens",
+        "2",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Q4_K_M"), "Gemma ran: {stdout}");
+    assert!(
+        stdout.matches("sampled 100.00%").count() == 2,
+        "greedy from run's own --temp 0: {stdout}"
+    );
+}
+
+#[test]
+fn flags_before_a_command_that_ignores_them_are_refused() {
+    let (stdout, stderr, ok) = tokenscope(&["--temp", "0", "models"]);
+    assert!(!ok);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.starts_with("error: --temp before `tokenscope models` would have no effect"),
+        "{stderr}"
+    );
+    let (stdout, stderr, ok) = tokenscope(&["--gpu-layers", "0", "info", "smol"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("runs on: CPU"), "{stdout}");
+}
+
+/// The `done` line of a `run --format jsonl`.
+fn done_line(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout.lines().last().expect("a done line")).unwrap()
+}
+
+#[test]
+fn run_reports_the_context_size_asked_for_and_the_one_llama_cpp_made() {
+    let base = [
+        "run",
+        "-m",
+        "smol",
+        "-p",
+        "Hi",
+        "--max-tokens",
+        "2",
+        "--temp",
+        "0",
+    ];
+    // Rounded up to a multiple of 256.
+    let mut args = base.to_vec();
+    args.extend(["--ctx", "300", "--format", "jsonl"]);
+    let (stdout, stderr, ok) = tokenscope(&args);
+    assert!(ok, "{stderr}");
+    let done = done_line(&stdout);
+    assert_eq!(done["ctx_size"], 512, "{done}");
+    assert_eq!(done["ctx_requested"], 300, "{done}");
+
+    let mut args = base.to_vec();
+    args.extend(["--ctx", "300"]);
+    let (stdout, stderr, ok) = tokenscope(&args);
+    assert!(ok, "{stderr}");
+    let footer = stdout.lines().last().unwrap();
+    assert!(
+        footer.contains("/512 (asked 300: llama.cpp rounds up to a multiple of 256)"),
+        "{footer}"
+    );
+
+    // Capped at the trained size (SmolLM2: 8192).
+    let mut args = base.to_vec();
+    args.extend(["--ctx", "16384"]);
+    let (stdout, stderr, ok) = tokenscope(&args);
+    assert!(ok, "{stderr}");
+    let footer = stdout.lines().last().unwrap();
+    assert!(
+        footer.contains("/8192 (asked 16384: capped at the trained 8192)"),
+        "{footer}"
+    );
+
+    // Nothing to explain when llama.cpp keeps the size.
+    let mut args = base.to_vec();
+    args.extend(["--ctx", "512", "--format", "jsonl"]);
+    let (stdout, stderr, ok) = tokenscope(&args);
+    assert!(ok, "{stderr}");
+    let done = done_line(&stdout);
+    assert_eq!(
+        (done["ctx_size"].as_u64(), done["ctx_requested"].as_u64()),
+        (Some(512), Some(512))
+    );
+}
+
+#[test]
+fn run_ends_a_reply_cut_inside_a_character_with_a_replacement() {
+    // Gemma's first token here is the lone byte <0xF0> of a 4-byte character.
+    let args = [
+        "run",
+        "-m",
+        "gemma",
+        "--raw",
+        "--temp",
+        "0",
+        "--max-tokens",
+        "1",
+        "-p",
+        "𠀀𠀁𠀂𠀃",
+    ];
+    let mut jsonl = args.to_vec();
+    jsonl.extend(["--format", "jsonl"]);
+    let (stdout, stderr, ok) = tokenscope(&jsonl);
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["token", "tail", "done"], "{stdout}");
+    assert_eq!(lines[0]["piece"], "<0xF0>", "premise");
+    assert_eq!(lines[1]["text"], "\u{FFFD}");
+
+    let (stdout, stderr, ok) = tokenscope(&args);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().next(), Some("\u{FFFD}"), "{stdout}");
+}

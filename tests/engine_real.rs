@@ -172,6 +172,32 @@ fn conversation_longer_than_the_context_drops_oldest_turns() {
 }
 
 #[test]
+fn model_info_and_stats_keep_the_context_asked_for_and_the_real_one() {
+    let mut e = engine(GEMMA, config_with(128));
+    assert_eq!(e.info.n_ctx_requested, 128);
+    assert_eq!(
+        e.info.n_ctx, 256,
+        "llama.cpp rounds up to a multiple of 256"
+    );
+    assert_eq!(
+        e.info.ctx_text(),
+        "256 tokens (asked 128: llama.cpp rounds up to a multiple of 256)"
+    );
+    let r = e
+        .generate(user("Hi"), true, SamplingParams::greedy(), 1)
+        .unwrap();
+    assert_eq!((r.stats.ctx_size, r.stats.ctx_requested), (256, 128));
+
+    let smol = engine(SMOL, config_with(16384));
+    assert_eq!(smol.info.n_ctx_train, 8192);
+    assert_eq!((smol.info.n_ctx, smol.info.n_ctx_requested), (8192, 16384));
+    assert_eq!(
+        smol.info.ctx_text(),
+        "8192 tokens (asked 16384: capped at the trained 8192)"
+    );
+}
+
+#[test]
 fn generation_stops_cleanly_when_the_context_is_full() {
     let mut e = engine(GEMMA, config_with(256));
     assert_eq!(e.info.n_ctx, 256);
@@ -365,29 +391,115 @@ fn typed_control_token_text_stays_text() {
     );
 }
 
+/// Gemma continues this raw prompt greedily with 4-byte characters written
+/// one byte token at a time (`<0xF0>` first).
+const BYTE_TOKENS: &str = "𠀀𠀁𠀂𠀃";
+
+/// The reply's bytes decoded as a whole: what its text must equal.
+fn lossless(r: &Reply) -> String {
+    let all: Vec<u8> = r.steps.iter().flat_map(|s| s.bytes.clone()).collect();
+    String::from_utf8_lossy(&all).into_owned()
+}
+
 #[test]
 fn a_reply_cut_inside_a_character_ends_with_a_replacement_not_silence() {
-    // Gemma answers this prompt starting with the byte token <0xF0>, the first of
-    // a 4-byte character: stopped after it, the reply must show that something was
-    // cut (U+FFFD) rather than drop the byte silently.
+    // Stopped by --max-tokens after the lone first byte, the reply must show
+    // that something was cut (U+FFFD) rather than drop the byte silently.
     let mut e = engine(GEMMA, config_with(256));
     let cut = e
-        .generate(user("𠀀𠀁𠀂𠀃"), true, SamplingParams::greedy(), 1)
+        .generate(user(BYTE_TOKENS), true, SamplingParams::greedy(), 1)
         .unwrap();
     assert_eq!(
         cut.steps[0].piece, "<0xF0>",
         "premise: the first token is a lone byte"
     );
+    assert_eq!(cut.stats.stop, StopReason::MaxTokens);
     assert_eq!(cut.text, "\u{FFFD}");
+    assert_eq!(cut.tail, "\u{FFFD}", "sent as the reply's tail");
     let whole = e
-        .generate(user("𠀀𠀁𠀂𠀃"), true, SamplingParams::greedy(), 8)
+        .generate(user(BYTE_TOKENS), true, SamplingParams::greedy(), 8)
         .unwrap();
     assert!(
         whole.steps[0].text.is_empty(),
         "the byte waits for the rest of its character"
     );
-    let all: Vec<u8> = whole.steps.iter().flat_map(|s| s.bytes.clone()).collect();
-    assert_eq!(whole.text, String::from_utf8_lossy(&all));
+    assert_eq!(whole.text, lossless(&whole));
+    assert!(whole.tail.is_empty(), "8 tokens end on a whole character");
+}
+
+#[test]
+fn a_reply_cut_inside_a_character_by_the_full_context_ends_with_a_replacement() {
+    // With this one-space lead the 256-token context fills three bytes into a
+    // character (found by trying leads: the cut depends on the prompt length).
+    let mut e = engine(GEMMA, config_with(256));
+    let r = e
+        .generate(
+            user(&format!(" {BYTE_TOKENS}")),
+            true,
+            SamplingParams::greedy(),
+            500,
+        )
+        .unwrap();
+    assert_eq!(r.stats.stop, StopReason::ContextFull);
+    assert_eq!(
+        r.steps.last().unwrap().piece,
+        "<0x80>",
+        "premise: cut inside"
+    );
+    assert_eq!(r.tail, "\u{FFFD}");
+    assert!(r.text.ends_with('\u{FFFD}'), "{}", r.text);
+    assert_eq!(r.text, lossless(&r));
+}
+
+#[test]
+fn a_reply_cancelled_inside_a_character_ends_with_a_replacement() {
+    use std::sync::mpsc::channel;
+    use tokenscope::engine::{EngineHandle, Event, GenerateRequest};
+    // The worker calls the event wrapper on its own thread before it goes on:
+    // holding it at the first token until the cancel is in makes the cut land
+    // exactly after that token, the lone byte <0xF0>.
+    let (events, rx) = channel();
+    let (resume, held) = channel::<()>();
+    let held = std::sync::Mutex::new(held);
+    let (sink, _sink) = channel();
+    let mut handle = EngineHandle::spawn(sink, move |e: Event| {
+        let first_token = matches!(&e, Event::Token { step, .. } if step.index == 0);
+        let _ = events.send(e);
+        if first_token {
+            let _ = held.lock().unwrap().recv();
+        }
+    });
+    let load = handle.load(model(GEMMA), config_with(256).load_settings());
+    let id = handle.generate(GenerateRequest {
+        messages: user(BYTE_TOKENS),
+        raw: true,
+        sampling: SamplingParams::greedy(),
+        max_tokens: 100,
+        top_k_inspect: 3,
+    });
+    let (mut steps, mut tail, mut stop) = (Vec::new(), String::new(), None);
+    while stop.is_none() {
+        match rx.recv().expect("engine alive") {
+            Event::Failed { error, .. } => panic!("{error}"),
+            e if e.request() == load => {}
+            Event::Token { step, .. } => {
+                steps.push(*step);
+                handle.cancel(id);
+                resume.send(()).unwrap();
+            }
+            Event::Tail { text, .. } => tail = text,
+            Event::Done { stats, .. } => stop = Some(stats.stop),
+            _ => {}
+        }
+    }
+    assert_eq!(stop, Some(StopReason::Cancelled));
+    assert_eq!(steps.len(), 1);
+    assert_eq!(
+        steps[0].piece, "<0xF0>",
+        "premise: cancelled inside a character"
+    );
+    let text: String = steps.iter().map(|s| s.text.as_str()).collect::<String>() + &tail;
+    assert_eq!(text, "\u{FFFD}", "the byte is not dropped silently");
 }
 
 /// Different batch shapes round differently, so a near tie may go the other
@@ -474,4 +586,19 @@ fn a_different_follow_up_drops_the_stale_tail_from_the_cache() {
         )
         .unwrap();
     assert_same_reply(&warm, &cold);
+}
+
+#[test]
+fn more_candidates_than_the_protocol_keeps_is_refused_by_the_engine() {
+    let mut e = engine(SMOL, config_with(256));
+    e.config.inspector_top_k = tokenscope::engine::MAX_CANDIDATES + 1;
+    let err = e
+        .generate(user("Hi"), false, SamplingParams::greedy(), 1)
+        .unwrap_err();
+    assert!(err.contains("candidates") && err.contains("256"), "{err}");
+    e.config.inspector_top_k = tokenscope::engine::MAX_CANDIDATES;
+    let ok = e
+        .generate(user("Hi"), false, SamplingParams::greedy(), 1)
+        .unwrap();
+    assert_eq!(ok.steps[0].top.len(), 256);
 }

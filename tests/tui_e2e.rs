@@ -377,6 +377,27 @@ fn combining_marks_generated_as_tokens_are_drawn() {
         shown.contains(reply.trim()),
         "the screen shows the reply's text {reply:?}:\n{s}"
     );
+#[test]
+fn a_panic_in_the_engine_is_shown_and_the_ui_goes_on() {
+    // The worker's test hook panics at the start of a reply. The UI must show the
+    // panic's message and location (not "it stopped"), keep the terminal, and
+    // leave it sane on quit.
+    let env = format!(
+        "TOKENSCOPE_TEST_ENGINE_PANIC=generate TOKENSCOPE_HOME=/nonexistent-home \
+         TOKENSCOPE_CONFIG=/nonexistent.toml TOKENSCOPE_MODELS_DIR='{}'",
+        common::models_dir().display()
+    );
+    let t = Tmux::start("panic", &env, "--model smol", 200, 36);
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+    t.type_text("hi");
+    t.keys(&["Enter"]);
+    let s = t.wait("the crash report", 30, |s| s.contains("engine crashed"));
+    let flat: String = s.lines().map(str::trim_end).collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("a test asked the engine to panic") && flat.contains("worker.rs:"),
+        "{s}"
+    );
+    assert!(!flat.contains("it stopped"), "{s}");
     t.keys(&["C-c"]);
     t.keys(&["C-c"]);
     t.assert_exited_sane(0);

@@ -1,6 +1,7 @@
 //! The engine: one worker thread owns llama.cpp; everything else talks to it
 //! through [`EngineHandle`] (commands in, [`Event`]s out).
 
+pub mod crash;
 pub mod probs;
 pub mod sampler;
 pub mod session;
@@ -28,6 +29,10 @@ pub fn physical_cores_or(threads: u32) -> u32 {
         threads
     }
 }
+
+/// Most candidates a request may ask to be reported per token
+/// ([`GenerateRequest::top_k_inspect`], `--candidates`, `inspector_top_k`).
+pub const MAX_CANDIDATES: usize = 256;
 
 /// Identifies one request; every event names the request it answers.
 pub type RequestId = u64;
@@ -85,7 +90,8 @@ pub struct GenerateRequest {
     pub raw: bool,
     pub sampling: SamplingParams,
     pub max_tokens: u32,
-    /// Number of candidates reported per token.
+    /// Number of candidates reported per token: 0 (inspector off) to
+    /// [`MAX_CANDIDATES`]; more fails the request.
     pub top_k_inspect: usize,
 }
 
@@ -145,7 +151,8 @@ pub struct TokenStep {
     pub id: i32,
     pub bytes: Vec<u8>,
     /// Text this token completes in the reply after UTF-8 assembly (may be empty
-    /// when the token ends inside a multi-byte character).
+    /// when the token ends inside a multi-byte character; if the reply ends
+    /// there, [`Event::Tail`] carries the rest).
     pub text: String,
     /// This token alone, readable (see [`Candidate::text`]).
     pub piece: String,
@@ -192,8 +199,12 @@ pub struct Stats {
     pub gen_tps: f64,
     /// Oldest turns dropped because the conversation outgrew the context.
     pub dropped_messages: usize,
+    /// Tokens in the KV cache when the reply ended.
     pub ctx_used: usize,
+    /// Context size in tokens, as llama.cpp made it (see [`describe_ctx`]).
     pub ctx_size: usize,
+    /// Context size in tokens that was asked for (`--ctx`, `engine.ctx`).
+    pub ctx_requested: usize,
     /// Mean time spent computing the inspector (top-k, entropy, p_sampled) per token.
     pub inspector_us_per_token: f64,
 }
@@ -208,8 +219,13 @@ pub struct ModelInfo {
     pub file_size: u64,
     pub quant: String,
     pub n_layer: u32,
+    /// Context size the model was trained with, in tokens.
     pub n_ctx_train: u32,
+    /// Context size in use, in tokens: what llama.cpp made of [`Self::n_ctx_requested`]
+    /// (rounded up to a multiple of 256, capped at the trained size).
     pub n_ctx: u32,
+    /// Context size asked for (`--ctx`, `engine.ctx`), in tokens.
+    pub n_ctx_requested: u32,
     pub n_vocab: u32,
     pub chat_mode: ChatMode,
     /// "CPU", or the GPU backend when layers are offloaded.
@@ -218,7 +234,40 @@ pub struct ModelInfo {
     pub threads: u32,
 }
 
+/// Why the context size in use differs from the one asked for, e.g. `asked 300:
+/// llama.cpp rounds up to a multiple of 256` or `asked 16384: capped at the
+/// trained 8192`; `None` when they are equal. All sizes in tokens; `trained`
+/// 0 means unknown.
+pub fn describe_ctx(requested: usize, actual: usize, trained: usize) -> Option<String> {
+    if requested == actual {
+        return None;
+    }
+    Some(if trained > 0 && requested > trained {
+        if actual == trained {
+            format!("asked {requested}: capped at the trained {trained}")
+        } else {
+            format!(
+                "asked {requested}: capped at the trained {trained}, which llama.cpp makes {actual}"
+            )
+        }
+    } else if actual > requested {
+        format!("asked {requested}: llama.cpp rounds up to a multiple of 256")
+    } else {
+        format!("asked {requested}: llama.cpp made it {actual}")
+    })
+}
+
 impl ModelInfo {
+    /// The context size in use, and why it differs from the one asked for:
+    /// `512 tokens` or `512 tokens (asked 300: llama.cpp rounds up to a multiple of 256)`.
+    pub fn ctx_text(&self) -> String {
+        let n = self.n_ctx as usize;
+        match describe_ctx(self.n_ctx_requested as usize, n, self.n_ctx_train as usize) {
+            Some(why) => format!("{n} tokens ({why})"),
+            None => format!("{n} tokens"),
+        }
+    }
+
     /// "CPU, 2 threads" or "CUDA (…), 19 layers on the GPU".
     pub fn backend_text(&self) -> String {
         if self.gpu_layers > 0 {
@@ -226,6 +275,32 @@ impl ModelInfo {
         } else {
             format!("{}, {} threads", self.backend, self.threads)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctx_changes_are_explained() {
+        assert_eq!(describe_ctx(512, 512, 8192), None);
+        assert_eq!(
+            describe_ctx(300, 512, 8192).unwrap(),
+            "asked 300: llama.cpp rounds up to a multiple of 256"
+        );
+        assert_eq!(
+            describe_ctx(16384, 8192, 8192).unwrap(),
+            "asked 16384: capped at the trained 8192"
+        );
+        assert_eq!(
+            describe_ctx(4096, 2048, 2000).unwrap(),
+            "asked 4096: capped at the trained 2000, which llama.cpp makes 2048"
+        );
+        assert_eq!(
+            describe_ctx(300, 512, 0).unwrap(),
+            "asked 300: llama.cpp rounds up to a multiple of 256"
+        );
     }
 }
 
@@ -256,6 +331,13 @@ pub enum Event {
         request: RequestId,
         step: Box<TokenStep>,
     },
+    /// The reply ended inside a multi-byte character: its bytes, as U+FFFD,
+    /// end the reply's text (after the last token's [`TokenStep::text`]).
+    /// Sent just before `Done` or `Failed`, only when bytes were pending.
+    Tail {
+        request: RequestId,
+        text: String,
+    },
     Done {
         request: RequestId,
         stats: Stats,
@@ -274,6 +356,7 @@ impl Event {
             | Event::Started { request, .. }
             | Event::PrefillProgress { request, .. }
             | Event::Token { request, .. }
+            | Event::Tail { request, .. }
             | Event::Done { request, .. }
             | Event::Failed { request, .. } => *request,
         }
@@ -336,7 +419,14 @@ pub struct EngineHandle {
 
 impl EngineHandle {
     /// Starts the worker; its events go to `events` wrapped by `wrap` (so the
-    /// TUI can merge them into its own message channel).
+    /// TUI can merge them into its own message channel). `wrap` runs on the
+    /// worker thread.
+    ///
+    /// If the worker panics, the request it was serving fails with the panic's
+    /// message and location ("the engine crashed: … (src/…:line)"), and the
+    /// thread then ends by that panic: `wrap` and what it captured are dropped
+    /// while unwinding, where [`crash::engine_panic_message`] gives the message.
+    /// The first spawn installs the panic hook of [`crash`].
     pub fn spawn<M: Send + 'static>(
         events: Sender<M>,
         wrap: impl Fn(Event) -> M + Send + 'static,
@@ -344,8 +434,9 @@ impl EngineHandle {
         let (tx, rx) = channel();
         let cancellations = Arc::new(Cancellations::default());
         let flag = cancellations.clone();
+        crash::install_panic_hook();
         let thread = std::thread::Builder::new()
-            .name("tokenscope-engine".into())
+            .name(crash::ENGINE_THREAD.into())
             .spawn(move || worker::run(rx, flag, move |e| events.send(wrap(e)).is_ok()))
             .expect("spawning the engine thread");
         Self {

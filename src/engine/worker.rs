@@ -86,15 +86,25 @@ pub(super) fn run(
         serve(&rx, &cancel, &emit, &current)
     }));
     if let Err(panic) = result {
-        let msg = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into());
+        let msg = super::crash::engine_panic_message().unwrap_or_else(|| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into())
+        });
         emit(Event::Failed {
             request: current.get(),
-            error: format!("the engine crashed: {msg}"),
+            error: format!(
+                "the engine crashed: {msg}. This is a bug in tokenscope: please report it \
+                 (details and a backtrace are in the log file, see `tokenscope paths`)"
+            ),
         });
+        // End the thread by the same panic: `emit` (and what the event wrapper
+        // captured, such as the TUI's stop guard) is dropped while unwinding, so
+        // whoever watches the thread sees a crash, not a normal stop. The panic
+        // hook does not run again.
+        std::panic::resume_unwind(panic);
     }
 }
 
@@ -140,6 +150,7 @@ fn serve(
             }
             Command::Generate { request, req } => {
                 current.set(request);
+                super::crash::test_panic("generate");
                 let Some(l) = loaded.as_ref() else {
                     emit(Event::Failed {
                         request,
@@ -230,6 +241,14 @@ fn load(
         .map(|source| ChatTemplate::new(&source).map_err(|e| e.to_string()));
     let (backend_name, gpu_layers) = offload(backend, settings.gpu_layers, model.n_layer());
     let threads = effective_threads(settings);
+    // No larger than trained (0: the GGUF does not say); llama.cpp then rounds
+    // it up, which `new_context` below finds out.
+    let trained = model.n_ctx_train();
+    let n_ctx = if trained > 0 {
+        settings.n_ctx.min(trained)
+    } else {
+        settings.n_ctx
+    };
     let mut info = ModelInfo {
         path: path.to_owned(),
         name: card.name.clone(),
@@ -239,7 +258,8 @@ fn load(
         quant: card.quant.clone(),
         n_layer: model.n_layer(),
         n_ctx_train: model.n_ctx_train(),
-        n_ctx: settings.n_ctx.min(model.n_ctx_train().max(64)),
+        n_ctx,
+        n_ctx_requested: settings.n_ctx,
         n_vocab: model.n_vocab() as u32,
         chat_mode: ChatMode::Plain,
         backend: backend_name,
@@ -488,8 +508,36 @@ impl Generation<'_, '_> {
         self.cancel.is_cancelled(self.request)
     }
 
+    /// Generates one reply. However it ends (end of generation, max tokens,
+    /// cancel, context full, error), bytes of a character left unfinished are
+    /// sent as U+FFFD in an [`Event::Tail`] before the final event, so the
+    /// reply's text never silently loses bytes.
     fn generate(&mut self, req: &GenerateRequest) -> Result<Stats, String> {
+        let mut utf8 = Utf8Assembler::default();
+        let result = self.generate_into(req, &mut utf8);
+        let text = utf8.finish();
+        if !text.is_empty() {
+            (self.emit)(Event::Tail {
+                request: self.request,
+                text,
+            });
+        }
+        result
+    }
+
+    fn generate_into(
+        &mut self,
+        req: &GenerateRequest,
+        utf8: &mut Utf8Assembler,
+    ) -> Result<Stats, String> {
         req.sampling.validate().map_err(|e| e.to_string())?;
+        if req.top_k_inspect > super::MAX_CANDIDATES {
+            return Err(format!(
+                "invalid number of candidates {}: must be at most {}",
+                req.top_k_inspect,
+                super::MAX_CANDIDATES
+            ));
+        }
         let t_start = Instant::now();
         let model = &self.loaded.model;
         let n_ctx = self.ctx.n_ctx() as usize;
@@ -596,7 +644,6 @@ impl Generation<'_, '_> {
         let inspect = req.top_k_inspect > 0;
         let mut topk = TopK::default();
         let mut buf: Vec<LlamaTokenData> = Vec::with_capacity(n_vocab as usize);
-        let mut utf8 = Utf8Assembler::default();
         let mut logits_idx = batch.n_tokens() - 1;
         let t_gen = Instant::now();
         let mut t_first: Option<f64> = None;
@@ -669,13 +716,9 @@ impl Generation<'_, '_> {
             let (token, p, p_sampled, logit, entropy, lse, top) = step;
             let eog = vocab.is_eog(token);
             let bytes = vocab.token_to_piece(token, !eog && vocab.is_control(token), None);
-            // The last token flushes a character left incomplete (as U+FFFD).
-            let last =
-                n_generated + 1 >= req.max_tokens as usize || self.mirror.tokens.len() >= n_ctx;
+            // A character left incomplete when the reply ends is flushed by `generate`.
             let text = if eog {
                 String::new()
-            } else if last {
-                utf8.push(&bytes) + &utf8.finish()
             } else {
                 utf8.push(&bytes)
             };
@@ -769,6 +812,7 @@ impl Generation<'_, '_> {
             dropped_messages: dropped,
             ctx_used: self.mirror.tokens.len(),
             ctx_size: self.ctx.n_ctx() as usize,
+            ctx_requested: self.loaded.info.n_ctx_requested as usize,
             inspector_us_per_token: if n_generated > 0 {
                 inspector_s * 1e6 / n_generated as f64
             } else {

@@ -65,6 +65,7 @@ pub fn fake_model(name: &str, quant: &str) -> ModelInfo {
         n_layer: 18,
         n_ctx_train: 32_768,
         n_ctx: 4096,
+        n_ctx_requested: 4096,
         n_vocab: 262_144,
         chat_mode: ChatMode::Template,
         backend: "CPU".to_string(),
@@ -135,6 +136,7 @@ pub fn fake_stats(n_generated: usize, stop: StopReason) -> Stats {
         dropped_messages: 0,
         ctx_used: 42 + n_generated,
         ctx_size: 4096,
+        ctx_requested: 4096,
         inspector_us_per_token: 12.0,
     }
 }

@@ -27,7 +27,7 @@ use std::io::stdout;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Once};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,7 @@ use crossterm::event::{
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 
-use crate::engine::{EngineHandle, GenerateRequest, LoadSettings, RequestId};
+use crate::engine::{EngineHandle, GenerateRequest, LoadSettings, RequestId, crash};
 
 pub use render::render;
 pub use state::State;
@@ -172,45 +172,31 @@ impl Host for RealHost {
     }
 }
 
-/// Name of the engine worker thread (see `EngineHandle::spawn`).
-const ENGINE_THREAD: &str = "tokenscope-engine";
-
-/// Panic message of the engine thread, handed from the panic hook to the
-/// guard that reports the thread's end.
-static ENGINE_PANIC: Mutex<Option<String>> = Mutex::new(None);
-
 /// Lives inside the engine's event callback: dropped when the worker thread
-/// ends (also by a panic), it tells the UI.
+/// ends (also by a panic, whose message and location it then reports), it
+/// tells the UI.
 struct EngineStopGuard(Sender<Msg>);
 
 impl Drop for EngineStopGuard {
     fn drop(&mut self) {
-        let panic = if std::thread::panicking() {
-            Some(
-                ENGINE_PANIC
-                    .lock()
-                    .ok()
-                    .and_then(|mut p| p.take())
-                    .unwrap_or_else(|| "the engine thread panicked".to_string()),
-            )
-        } else {
-            None
-        };
+        // Dropped on the engine thread, while it unwinds when it panicked.
+        let panic = std::thread::panicking().then(|| {
+            crash::engine_panic_message()
+                .unwrap_or_else(|| "the engine thread panicked".to_string())
+        });
         let _ = self.0.send(Msg::EngineStopped { panic });
     }
 }
 
-fn panic_text(info: &std::panic::PanicHookInfo<'_>) -> String {
-    let payload = info.payload();
-    let msg = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic".to_string());
-    match info.location() {
-        Some(l) => format!("{msg} ({}:{})", l.file(), l.line()),
-        None => msg,
-    }
+/// Starts the engine worker for the TUI: its events arrive as [`Msg::Engine`]
+/// on `tx`, and its end (a crash, with the panic's message and location) as
+/// [`Msg::EngineStopped`].
+pub fn spawn_engine(tx: Sender<Msg>) -> EngineHandle {
+    let guard = EngineStopGuard(tx.clone());
+    EngineHandle::spawn(tx, move |e| {
+        let _alive = &guard;
+        Msg::Engine(e)
+    })
 }
 
 static HOOK: Once = Once::new();
@@ -223,12 +209,7 @@ fn install_panic_hook() {
     HOOK.call_once(|| {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if std::thread::current().name() == Some(ENGINE_THREAD) {
-                let text = panic_text(info);
-                tracing::error!("engine thread panicked: {text}");
-                if let Ok(mut p) = ENGINE_PANIC.lock() {
-                    *p = Some(text);
-                }
+            if crash::record_engine_panic(info) {
                 return;
             }
             let _ = crossterm::execute!(stdout(), DisableBracketedPaste, DisableMouseCapture);
@@ -277,11 +258,7 @@ fn spawn_input_thread(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> std::io::Result
 /// Runs the chat TUI until the user quits.
 pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let (tx, rx) = channel();
-    let guard = EngineStopGuard(tx.clone());
-    let engine = EngineHandle::spawn(tx.clone(), move |e| {
-        let _alive = &guard;
-        Msg::Engine(e)
-    });
+    let engine = spawn_engine(tx.clone());
     let mut host = RealHost {
         engine,
         tx: tx.clone(),

@@ -659,6 +659,19 @@ fn status_fields(s: &State) -> Vec<Field> {
                 m.n_ctx
             ))],
         ));
+        // llama.cpp rounded or capped the context asked for: say so.
+        if m.n_ctx_requested != m.n_ctx {
+            f.push(
+                Field::new(
+                    4,
+                    vec![Span::styled(
+                        format!("(asked {})", m.n_ctx_requested),
+                        Style::default().fg(Color::Yellow),
+                    )],
+                )
+                .after(" "),
+            );
+        }
     }
     if let Some(st) = &s.last_stats {
         f.push(Field::new(

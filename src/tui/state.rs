@@ -392,12 +392,13 @@ impl State {
     pub fn relayout(&mut self) {
         let width = layout::chat_text_width(self.size.0);
         let mut blocks = Vec::with_capacity(self.messages.len() + 1);
-        let has_system = !self.config.system_prompt.trim().is_empty();
-        if has_system {
+        let system = self.config.system_prompt();
+        let has_system = system.is_some();
+        if let Some(system) = system {
             let mut b = Block::new(width);
             b.push_str("system", Tag::Label);
             b.newline();
-            b.push_str(&self.config.system_prompt, Tag::Text);
+            b.push_str(system, Tag::Text);
             blocks.push(b);
         }
         for m in &self.messages {
@@ -446,6 +447,19 @@ impl State {
         }
     }
 
+    /// Ends message `i` with `text` (see [`crate::engine::Event::Tail`]): it
+    /// belongs to the last token, whose bytes it finishes.
+    pub fn push_tail(&mut self, i: usize, text: &str) {
+        let Some(m) = self.messages.get_mut(i) else {
+            return;
+        };
+        m.content.push_str(text);
+        if let Some(last) = m.steps.last_mut() {
+            last.text.push_str(text);
+        }
+        self.relayout_message(i);
+    }
+
     // ---- requests ----------------------------------------------------
 
     /// The conversation as sent to the engine: the system prompt, then each
@@ -453,11 +467,8 @@ impl State {
     /// once) is left out together with that reply.
     pub fn conversation(&self) -> Vec<ChatMessage> {
         let mut out = Vec::new();
-        if !self.config.system_prompt.trim().is_empty() {
-            out.push(ChatMessage::new(
-                Role::System,
-                self.config.system_prompt.clone(),
-            ));
+        if let Some(system) = self.config.system_prompt() {
+            out.push(ChatMessage::new(Role::System, system));
         }
         let n = self.messages.len();
         for (i, m) in self.messages.iter().enumerate() {
@@ -614,6 +625,17 @@ impl State {
         {
             l.request = id;
         }
+    }
+
+    /// The engine runs `info` now. What described the previous model's
+    /// context (the last reply's stats: its tokens in use and context size)
+    /// goes: the new model starts with an empty cache.
+    pub fn set_model(&mut self, info: ModelInfo) {
+        if self.model.as_ref() != Some(&info) {
+            self.last_stats = None;
+        }
+        self.chat_mode = Some(info.chat_mode);
+        self.model = Some(info);
     }
 
     /// Context tokens in use: during a reply, prompt + tokens so far.

@@ -773,6 +773,36 @@ fn request_carries_conversation_and_system_prompt() {
 }
 
 #[test]
+fn blank_system_prompt_is_no_system_message_in_the_tui_and_in_run() {
+    for blank in ["", "   ", "\n\t"] {
+        let config = Config {
+            system_prompt: blank.into(),
+            ..Config::default()
+        };
+        let headless = crate::headless::messages_for(&config, "hi");
+        assert_eq!(
+            headless.len(),
+            1,
+            "run sends no system message for {blank:?}"
+        );
+        let mut h = H::with_config(config, 100, 30).loaded("gemma-3-270m-it", "Q8_0");
+        assert!(!h.s.chat.has_system, "no system block for {blank:?}");
+        h.ask("hi");
+        let req = h.host.generates.last().unwrap();
+        assert_eq!(req.messages, headless, "TUI and run agree for {blank:?}");
+    }
+    let config = Config {
+        system_prompt: "Be brief.".into(),
+        ..Config::default()
+    };
+    let headless = crate::headless::messages_for(&config, "hi");
+    let mut h = H::with_config(config, 100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    assert!(h.s.chat.has_system);
+    h.ask("hi");
+    assert_eq!(h.host.generates.last().unwrap().messages, headless);
+}
+
+#[test]
 fn system_prompt_editor() {
     let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
     h.ctrl('g');
@@ -805,19 +835,25 @@ fn no_model_opens_the_picker_and_explains() {
 }
 
 #[test]
-fn engine_crash_is_reported() {
+fn a_reply_tail_ends_the_reply_even_after_stop() {
     let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
-    let id = h.ask("hi");
+    let id = h.ask("write");
     h.started(id);
-    h.send(Msg::EngineStopped {
-        panic: Some("index out of bounds (worker.rs:10)".into()),
+    h.stream(id, &[("ok ", 0.9), ("", 0.8)]);
+    h.key(KeyCode::Esc);
+    assert_eq!(h.s.generation.as_ref().unwrap().phase, Phase::Cancelling);
+    h.engine(Event::Tail {
+        request: id,
+        text: "\u{FFFD}".into(),
     });
-    assert!(h.s.generation.is_none());
-    let screen = h.screen();
-    assert!(screen.contains("engine crashed"), "{screen}");
-    assert!(screen.contains("index out of bounds"), "{screen}");
-    h.ask("more");
-    assert_eq!(h.host.generates.len(), 1);
+    h.engine(Event::Done {
+        request: id,
+        stats: fake_stats(2, StopReason::Cancelled),
+    });
+    let m = &h.s.messages[1];
+    assert_eq!(m.content, "ok \u{FFFD}");
+    assert_eq!(m.steps[1].text, "\u{FFFD}", "the cut token shows it");
+    assert!(h.screen().contains("ok \u{FFFD}"), "{}", h.screen());
 }
 
 #[test]
@@ -1090,6 +1126,92 @@ fn typing_and_sending_work_while_the_model_loads() {
 }
 
 #[test]
+fn loaded_message_says_how_llama_cpp_changed_the_context() {
+    let mut h = H::new(160, 30);
+    let mut info = fake_model("smol", "Q4_1");
+    let fx = super::start(&mut h.s, Some(info.path.clone()));
+    execute(&mut h.s, fx, &mut h.host);
+    (info.n_ctx_requested, info.n_ctx) = (300, 512);
+    h.engine(Event::Loaded {
+        request: h.host.next,
+        info: Box::new(info),
+    });
+    let notice = &h.s.notice.as_ref().unwrap().text;
+    assert!(
+        notice
+            .contains("Context 512 tokens (asked 300: llama.cpp rounds up to a multiple of 256)."),
+        "{notice}"
+    );
+    let m = h.s.model.as_ref().unwrap();
+    assert_eq!((m.n_ctx, m.n_ctx_requested), (512, 300));
+}
+
+#[test]
+fn switching_models_forgets_the_old_models_context_use() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("hi", &[("Hello", 0.9), ("!", 0.8)]);
+    assert_eq!(h.s.ctx_used(), Some(44));
+    h.ctrl('o');
+    h.send(Msg::Models(entries()));
+    h.type_str("smol");
+    h.key(KeyCode::Enter);
+    let mut info = fake_model("SmolLM2-135M-Instruct", "Q4_K_M");
+    info.path = PathBuf::from("/models/SmolLM2-135M-Instruct-Q4_K_M.gguf");
+    info.n_ctx = 8192;
+    h.engine(Event::Loaded {
+        request: h.host.next,
+        info: Box::new(info),
+    });
+    assert!(h.s.last_stats.is_none(), "the old model's stats are gone");
+    assert_eq!(
+        h.s.ctx_used(),
+        None,
+        "nothing of the new context is used yet"
+    );
+    assert!(
+        h.s.messages[1].stats.is_some(),
+        "the old reply keeps its own stats"
+    );
+    // The first reply on the new model brings its own numbers.
+    h.exchange("again", &[("Hi", 0.9)]);
+    assert_eq!(h.s.ctx_used(), Some(43));
+
+    // A stale load finishing (the engine runs that model now) resets them too.
+    h.ctrl('o');
+    h.type_str("qwen");
+    h.key(KeyCode::Enter);
+    let stale = h.host.next;
+    h.ctrl('o');
+    h.type_str("gemma");
+    h.key(KeyCode::Enter);
+    h.engine(Event::Loaded {
+        request: stale,
+        info: Box::new(fake_model("qwen", "Q4_K_M")),
+    });
+    assert_eq!(h.s.ctx_used(), None);
+}
+
+#[test]
+fn a_full_context_says_that_the_chat_goes_on_without_its_oldest_turns() {
+    let mut h = H::new(160, 40).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("count");
+    h.started(id);
+    h.stream(id, &[("1", 0.9)]);
+    let mut stats = fake_stats(1, StopReason::ContextFull);
+    (stats.ctx_used, stats.ctx_size) = (256, 256);
+    h.engine(Event::Done { request: id, stats });
+    let notice = &h.s.notice.as_ref().unwrap().text;
+    assert!(notice.contains("256 of 256 tokens"), "{notice}");
+    assert!(notice.contains("oldest turns are left out"), "{notice}");
+    assert!(!notice.contains(": start a new chat"), "{notice}");
+    // And going on does work: the next question is sent with the whole chat
+    // (the engine leaves out what does not fit).
+    h.ask("more");
+    assert_eq!(h.host.generates.len(), 2);
+    assert_eq!(h.host.generates[1].messages.len(), 3);
+}
+
+#[test]
 fn a_replaced_load_is_stale() {
     let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
     h.ctrl('o');
@@ -1223,4 +1345,22 @@ fn the_input_box_shows_controls_and_tabs_as_the_chat_does() {
         screen.contains("x␛[1my␇    z"),
         "the chat shows it alike:\n{screen}"
     );
+}
+
+#[test]
+fn the_status_bar_says_when_the_context_is_not_the_one_asked_for() {
+    let mut h = H::new(120, 30);
+    let mut info = super::bench::fake_model("smollm2", "Q4_1");
+    info.n_ctx_requested = 300;
+    info.n_ctx = 512;
+    let fx = super::start(&mut h.s, Some(info.path.clone()));
+    execute(&mut h.s, fx, &mut h.host);
+    let id = h.host.next;
+    h.engine(Event::Loaded {
+        request: id,
+        info: Box::new(info),
+    });
+    let screen = h.screen();
+    let status = screen.lines().last().unwrap_or_default();
+    assert!(status.contains("ctx 0/512 (asked 300)"), "{status}");
 }

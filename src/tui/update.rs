@@ -135,8 +135,7 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
         on_load_event(s, ev);
     } else if let Event::Loaded { info, .. } = ev {
         // A load we had moved on from finished anyway: the engine runs that model now.
-        s.chat_mode = Some(info.chat_mode);
-        s.model = Some(*info);
+        s.set_model(*info);
     } else if s.generation.as_ref().is_some_and(|g| g.request == id) {
         on_gen_event(s, ev);
     }
@@ -154,16 +153,15 @@ fn on_load_event(s: &mut State, ev: Event) {
         Event::Loaded { info, .. } => {
             s.load = None;
             s.info(format!(
-                "Loaded {} ({} {}, context {} tokens, {}, {}).",
+                "Loaded {} ({} {}, {}, {}). Context {}.",
                 info.name,
                 info.arch,
                 info.quant,
-                info.n_ctx,
                 info.chat_mode.describe(),
-                info.backend_text()
+                info.backend_text(),
+                info.ctx_text(),
             ));
-            s.chat_mode = Some(info.chat_mode);
-            s.model = Some(*info);
+            s.set_model(*info);
         }
         Event::Failed { error, .. } => {
             let path = s.load.take().map(|l| l.path).unwrap_or_default();
@@ -221,6 +219,11 @@ fn on_gen_event(s: &mut State, ev: Event) {
             let msg = g.msg;
             s.push_step(msg, *step);
         }
+        Event::Tail { text, .. } => {
+            // Even while cancelling: the bytes belong to tokens already shown.
+            let msg = g.msg;
+            s.push_tail(msg, &text);
+        }
         Event::Done { stats, .. } => {
             let msg = g.msg;
             s.generation = None;
@@ -230,10 +233,7 @@ fn on_gen_event(s: &mut State, ev: Event) {
                 MsgStatus::Done
             };
             if stats.stop == StopReason::ContextFull {
-                s.error(format!(
-                    "The context is full ({} of {} tokens): start a new chat with Ctrl-N.",
-                    stats.ctx_used, stats.ctx_size
-                ));
+                s.error(context_full_notice(stats.ctx_used, stats.ctx_size));
             }
             if let Some(m) = s.messages.get_mut(msg) {
                 m.stats = Some(stats.clone());
@@ -249,6 +249,15 @@ fn on_gen_event(s: &mut State, ev: Event) {
         }
         Event::LoadProgress { .. } | Event::Loaded { .. } => {}
     }
+}
+
+/// What the user reads when a reply filled the context (sizes in tokens): the
+/// reply stopped, and the chat goes on, without its oldest turns.
+pub fn context_full_notice(used: usize, size: usize) -> String {
+    format!(
+        "The context is full ({used} of {size} tokens): the reply stopped here. You can go on: \
+         to make room, the oldest turns are left out of what the model sees (Ctrl-N starts a new chat)."
+    )
 }
 
 fn finish_message(s: &mut State, msg: usize, status: MsgStatus) {

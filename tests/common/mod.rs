@@ -59,7 +59,10 @@ pub fn engine(file: &str, config: Config) -> Engine {
 pub struct Reply {
     pub steps: Vec<TokenStep>,
     pub stats: Stats,
+    /// The whole reply: every token's text, then the tail.
     pub text: String,
+    /// What [`Event::Tail`] added (U+FFFD for a character cut off), else empty.
+    pub tail: String,
 }
 
 impl Engine {
@@ -78,13 +81,20 @@ impl Engine {
             top_k_inspect: self.config.inspector_top_k,
         });
         let mut steps = Vec::new();
+        let mut tail = String::new();
         loop {
             match self.rx.recv().expect("engine alive") {
                 e if e.request() != id => continue,
                 Event::Token { step, .. } => steps.push(*step),
+                Event::Tail { text, .. } => tail = text,
                 Event::Done { stats, .. } => {
-                    let text = steps.iter().map(|s| s.text.as_str()).collect();
-                    return Ok(Reply { steps, stats, text });
+                    let text = steps.iter().map(|s| s.text.as_str()).collect::<String>() + &tail;
+                    return Ok(Reply {
+                        steps,
+                        stats,
+                        text,
+                        tail,
+                    });
                 }
                 Event::Failed { error, .. } => return Err(error),
                 _ => {}

@@ -1,0 +1,135 @@
+//! A panic on the engine worker thread reaches the user with its message and
+//! location, through the real worker (its test hook, `TOKENSCOPE_TEST_ENGINE_PANIC`)
+//! and the real event path: the `EngineHandle`'s events, and the TUI's own
+//! engine wiring driven through `update`. (`run` is checked in tests/cli_errors.rs.)
+//!
+//! One test only: it sets the hook's environment variable for this whole process.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+use tokenscope::engine::crash::TEST_PANIC_ENV;
+use tokenscope::engine::{EngineHandle, Event, GenerateRequest, LoadSettings, RequestId};
+use tokenscope::tui::state::MsgStatus;
+use tokenscope::tui::{Host, Msg, State, execute, start, update};
+
+/// What the panic must be reported with: its message and where it happened.
+const MESSAGE: &str = "TOKENSCOPE_TEST_ENGINE_PANIC=generate: a test asked the engine to panic";
+const LOCATION: &str = "src/engine/worker.rs:";
+
+struct EngineHost(EngineHandle);
+
+impl Host for EngineHost {
+    fn load(&mut self, path: PathBuf, settings: LoadSettings) -> RequestId {
+        self.0.load(path, settings)
+    }
+    fn generate(&mut self, req: GenerateRequest) -> RequestId {
+        self.0.generate(req)
+    }
+    fn cancel(&mut self, request: RequestId) {
+        self.0.cancel(request)
+    }
+    fn refresh_models(&mut self, _dirs: Vec<PathBuf>) {}
+}
+
+fn next(rx: &Receiver<Msg>) -> Msg {
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("a message from the engine")
+}
+
+#[test]
+fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
+    // SAFETY: the only test of this binary, before it starts any thread.
+    unsafe { std::env::set_var(TEST_PANIC_ENV, "generate") };
+
+    // 1. The handle's events: the request being served fails with the panic.
+    let (mut handle, rx) = EngineHandle::spawn_with_receiver();
+    let load = handle.load(model(), common::config_with(512).load_settings());
+    let id = handle.generate(GenerateRequest {
+        messages: common::user("hi"),
+        raw: false,
+        sampling: tokenscope::engine::SamplingParams::greedy(),
+        max_tokens: 4,
+        top_k_inspect: 3,
+    });
+    let error = loop {
+        match rx
+            .recv()
+            .expect("the failure arrives before the engine goes")
+        {
+            Event::Failed { request, error } if request == id => break error,
+            Event::Failed { error, .. } => panic!("{error}"),
+            Event::Loaded { request, .. } => assert_eq!(request, load),
+            _ => {}
+        }
+    };
+    assert!(error.contains("the engine crashed"), "{error}");
+    assert!(
+        error.contains(MESSAGE) && error.contains(LOCATION),
+        "{error}"
+    );
+    assert!(rx.recv().is_err(), "the worker is gone");
+    drop(handle);
+
+    // 2. The TUI's wiring: the failure, then the worker's end with the panic.
+    let (tx, rx) = channel();
+    let mut host = EngineHost(tokenscope::tui::spawn_engine(tx));
+    let mut s = State::new(common::config_with(512), false, Vec::new(), (120, 30));
+    let fx = start(&mut s, Some(model()));
+    execute(&mut s, fx, &mut host);
+    while s.model.is_none() {
+        let fx = update(&mut s, next(&rx));
+        execute(&mut s, fx, &mut host);
+    }
+    for code in [KeyCode::Char('h'), KeyCode::Char('i'), KeyCode::Enter] {
+        let key = TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE));
+        let fx = update(&mut s, Msg::Input(key));
+        execute(&mut s, fx, &mut host);
+    }
+    assert!(s.generation.is_some(), "the question was sent");
+    let mut stopped = None;
+    while stopped.is_none() {
+        let msg = next(&rx);
+        if let Msg::EngineStopped { panic } = &msg {
+            stopped = Some(panic.clone());
+        }
+        let fx = update(&mut s, msg);
+        execute(&mut s, fx, &mut host);
+    }
+    let panic = stopped
+        .unwrap()
+        .expect("the UI learns that the engine panicked");
+    assert!(
+        panic.contains(MESSAGE) && panic.contains(LOCATION),
+        "{panic}"
+    );
+    let notice = &s.notice.as_ref().expect("a notice").text;
+    assert!(
+        notice.contains("crashed") && notice.contains(MESSAGE) && notice.contains(LOCATION),
+        "{notice}"
+    );
+    assert!(!notice.contains("it stopped"), "{notice}");
+    assert!(
+        matches!(&s.messages[1].status, MsgStatus::Failed(_)),
+        "{:?}",
+        s.messages[1].status
+    );
+    assert!(s.engine_dead.is_some());
+    // Nothing more is sent to the dead engine.
+    for code in [KeyCode::Char('x'), KeyCode::Enter] {
+        let key = TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE));
+        let fx = update(&mut s, Msg::Input(key));
+        assert!(fx.is_empty(), "{fx:?}");
+    }
+    assert!(s.generation.is_none());
+    let notice = &s.notice.as_ref().unwrap().text;
+    assert!(notice.contains("restart tokenscope"), "{notice}");
+}
+
+fn model() -> PathBuf {
+    common::model(common::SMOL)
+}
