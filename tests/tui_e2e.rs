@@ -377,6 +377,11 @@ fn combining_marks_generated_as_tokens_are_drawn() {
         shown.contains(reply.trim()),
         "the screen shows the reply's text {reply:?}:\n{s}"
     );
+    t.keys(&["C-c"]);
+    t.keys(&["C-c"]);
+    t.assert_exited_sane(0);
+}
+
 #[test]
 fn a_panic_in_the_engine_is_shown_and_the_ui_goes_on() {
     // The worker's test hook panics at the start of a reply. The UI must show the
