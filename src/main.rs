@@ -147,6 +147,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 gen_flags.raw,
                 *format == Format::Jsonl,
                 &mut out,
+                &mut std::io::stderr().lock(),
             )?;
             Ok(())
         }
