@@ -106,7 +106,8 @@ pub fn run(
             }
             Event::Token { step, .. } => {
                 if jsonl {
-                    writeln!(out, "{}", token_json(step))?;
+                    let line = token_json(step).to_string();
+                    writeln!(out, "{}", crate::text::json_safe(&line))?;
                 } else {
                     write!(out, "{}", crate::text::escape_text(&step.text))?;
                     out.flush()?;

@@ -46,7 +46,8 @@ pub fn entry(key: &str, value: &Meta) -> Vec<u8> {
     out
 }
 
-/// A header-only GGUF v3 file (no tensors) holding `kvs`.
+/// A header-only GGUF v3 file (no tensors) holding `kvs`, padded to the
+/// default alignment (tokenscope's reader expects the data section aligned).
 pub fn header_only(kvs: &[(&str, Meta)]) -> Vec<u8> {
     let mut out = b"GGUF".to_vec();
     out.extend(3u32.to_le_bytes());
@@ -55,6 +56,7 @@ pub fn header_only(kvs: &[(&str, Meta)]) -> Vec<u8> {
     for (k, v) in kvs {
         out.extend(entry(k, v));
     }
+    out.resize(out.len().div_ceil(32) * 32, 0);
     out
 }
 
