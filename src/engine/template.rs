@@ -134,7 +134,7 @@ impl ChatTemplate {
             Err(Error::new(ErrorKind::InvalidOperation, msg.clone()).with_source(Raised(msg)))
         });
         env.add_function("strftime_now", |fmt: String| -> String {
-            strftime_utc(&fmt, std::time::SystemTime::now())
+            strftime_now(&fmt)
         });
         env.add_filter("tojson", tojson);
         env.add_template_owned("chat", desugar_generation(source))
@@ -630,7 +630,51 @@ pub fn render(
     ChatTemplate::new(template)?.render(messages, tokens, contents)
 }
 
-/// The subset of `strftime` chat templates use (Llama 3 prints today's date).
+/// transformers' `strftime_now`: `datetime.now().strftime(fmt)`, that is the
+/// local time formatted by the C library's `strftime` (as CPython does; Llama 3
+/// templates print today's date with it).
+fn strftime_now(fmt: &str) -> String {
+    // SAFETY: time(NULL) only reads the clock.
+    let now = unsafe { libc::time(std::ptr::null_mut()) };
+    strftime_local(fmt, now)
+}
+
+/// `fmt` for the local time at `t` (seconds since the epoch) through the C
+/// library's `strftime`; the UTC subset of [`strftime_utc`] where that fails.
+fn strftime_local(fmt: &str, t: libc::time_t) -> String {
+    let fallback = || {
+        let secs = u64::try_from(t).unwrap_or(0);
+        strftime_utc(
+            fmt,
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+        )
+    };
+    // Python refuses a format with a NUL in it; the fallback keeps the text.
+    let Ok(c_fmt) = std::ffi::CString::new(fmt) else {
+        return fallback();
+    };
+    // SAFETY: `tm` is plain data that localtime_r fills in; strftime writes at
+    // most `buf.len()` bytes into `buf` and reads the NUL-terminated format.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return fallback();
+        }
+        let mut buf = vec![0u8; 64 + 4 * fmt.len()];
+        loop {
+            let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), c_fmt.as_ptr(), &tm);
+            // 0 is an empty result or a buffer too small: grow a few times.
+            if n > 0 || buf.len() >= 1 << 16 {
+                buf.truncate(n);
+                return String::from_utf8_lossy(&buf).into_owned();
+            }
+            buf.resize(buf.len() * 4, 0);
+        }
+    }
+}
+
+/// The subset of `strftime` chat templates use, in UTC: the fallback of
+/// [`strftime_local`].
 fn strftime_utc(fmt: &str, now: std::time::SystemTime) -> String {
     const MONTHS: [&str; 12] = [
         "January",
@@ -1134,6 +1178,26 @@ mod tests {
         ] {
             assert_eq!(py_float_repr(f), want, "{f:e}");
         }
+    }
+
+    #[test]
+    fn strftime_now_formats_local_time_with_the_c_library() {
+        // 2024-07-26 12:00 UTC: the same date in every time zone within ±12 h.
+        let t: libc::time_t = 1_721_995_200;
+        assert_eq!(
+            strftime_local("%A %d %B %Y, day %j %%", t),
+            "Friday 26 July 2024, day 208 %"
+        );
+        assert_eq!(strftime_local("", t), "");
+        assert_eq!(strftime_local("a\0b", t), "a\0b", "a NUL falls back");
+        let today = render(
+            "{{ strftime_now('%Y') }}",
+            &[ChatMessage::new(Role::User, "x")],
+            &tokens(),
+            Contents::Literal,
+        )
+        .unwrap();
+        assert_eq!(joined(&today).len(), 4);
     }
 
     #[test]
