@@ -157,6 +157,43 @@ fn a_template_refusing_the_system_prompt_is_rendered_again_and_said_so() {
 }
 
 #[test]
+fn a_template_that_fails_otherwise_falls_back_to_llama_cpp_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("smol-broken-template.gguf");
+    // llama.cpp recognises ChatML by its markers; the method call fails in minijinja.
+    let broken = "{{ messages.no_such_method() }}<|im_start|>";
+    common::gguf_edit::copy_with_metadata(
+        &common::model(common::SMOL),
+        &copy,
+        &[("tokenizer.chat_template", common::gguf_edit::str(broken))],
+        &[],
+    )
+    .unwrap();
+    let model = copy.to_str().unwrap();
+    let (stdout, stderr, ok) = tokenscope(&[
+        "run",
+        "--model",
+        model,
+        "-p",
+        "hi",
+        "--temp",
+        "0",
+        "--max-tokens",
+        "1",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.starts_with("warning: the chat template failed to render (")
+            && stderr.contains("llama.cpp's built-in template for this model was used instead"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("chat (llama.cpp built-in template)"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn models_lists_both_demo_models() {
     let (stdout, stderr, ok) = tokenscope(&["models"]);
     assert!(ok, "{stderr}");
