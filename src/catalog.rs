@@ -7,17 +7,29 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::gguf::{self, GgufError, GgufHeader, GgufValue};
+use crate::text::escape_inline;
 
 /// Strings longer than this are cut in [`ModelCard::metadata`].
 const MAX_RENDERED_VALUE: usize = 80;
 
+/// What a GGUF file's header says about the model, ready to show.
+///
+/// Text read from the file is sanitized once, here ([`ModelCard::from_header`]),
+/// with [`crate::text::escape_inline`]: `name`, `arch`, `file_name` and every
+/// metadata key and value hold escaped text (`␛[31m`, `<U+202E>`), safe for a
+/// terminal, the TUI and JSON output alike (JSON consumers get the escaped text
+/// too). Only `path` (to open the file) and `chat_template` (to render it) stay
+/// raw: print the template through [`crate::listing`], which escapes its
+/// preview, and JSON through [`crate::text::json_safe`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ModelCard {
+    /// The file, as found (not escaped: it is opened by this path).
     pub path: PathBuf,
+    /// The file name, escaped.
     pub file_name: String,
-    /// `general.name` when short, else the file stem.
+    /// `general.name` when short, else the file stem; escaped.
     pub name: String,
-    /// `general.architecture`.
+    /// `general.architecture`, escaped.
     pub arch: String,
     pub n_params: u64,
     pub file_size: u64,
@@ -29,10 +41,10 @@ pub struct ModelCard {
     pub n_ctx_train: u32,
     /// Length of `tokenizer.ggml.tokens`.
     pub n_vocab: u32,
-    /// `tokenizer.chat_template`, in full.
+    /// `tokenizer.chat_template`, in full and raw (it is rendered, not shown).
     pub chat_template: Option<String>,
-    /// Every key/value in file order, rendered short: arrays as `[type; len]`,
-    /// long strings truncated.
+    /// Every key/value in file order, escaped and rendered short: arrays as
+    /// `[type; len]`, long strings truncated.
     pub metadata: Vec<(String, String)>,
 }
 
@@ -53,20 +65,19 @@ impl ModelCard {
         size_human(self.file_size)
     }
 
-    /// Builds the card from a parsed header.
+    /// Builds the card from a parsed header, escaping the file's text (see
+    /// [`ModelCard`]).
     pub fn from_header(path: &Path, h: &GgufHeader) -> ModelCard {
         let file_name = path
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
+            .map(|n| escape_inline(&n.to_string_lossy()))
             .unwrap_or_default();
         let stem = path
             .file_stem()
-            .map(|n| n.to_string_lossy().into_owned())
+            .map(|n| escape_inline(&n.to_string_lossy()))
             .unwrap_or_default();
-        let arch = h
-            .get_str("general.architecture")
-            .unwrap_or("unknown")
-            .to_string();
+        // Raw for the lookups below (`{arch}.block_count`), escaped on the card.
+        let arch = h.get_str("general.architecture").unwrap_or("unknown");
         let u32_key = |key: String| {
             h.get_u64(&key)
                 .map(|v| v.min(u32::MAX as u64) as u32)
@@ -92,13 +103,12 @@ impl ModelCard {
             // Mix1 Ep2"); the file name is then the better label.
             name: h
                 .get_str("general.name")
-                .map(str::trim)
+                .map(|n| escape_inline(n.trim()))
                 .filter(|n| !n.is_empty() && n.chars().count() <= MAX_NAME)
-                .map(str::to_string)
                 .unwrap_or(stem),
             n_layer: u32_key(format!("{arch}.block_count")),
             n_ctx_train: u32_key(format!("{arch}.context_length")),
-            arch,
+            arch: escape_inline(arch),
             n_params: h.n_params(),
             file_size: h.file_size,
             quant,
@@ -107,25 +117,18 @@ impl ModelCard {
             metadata: h
                 .metadata
                 .iter()
-                .map(|(k, v)| (k.clone(), render_value(v)))
+                .map(|(k, v)| (escape_inline(k), render_value(v)))
                 .collect(),
         }
     }
 }
 
-/// A value on one short line: arrays as `[type; len]`, strings escaped and cut.
+/// A value on one short line: arrays as `[type; len]`, strings escaped (with
+/// [`escape_inline`]) and cut.
 pub fn render_value(v: &GgufValue) -> String {
     match v {
         GgufValue::String(s) => {
-            let escaped: String = s
-                .chars()
-                .flat_map(|c| match c {
-                    '\n' => vec!['\\', 'n'],
-                    '\t' => vec!['\\', 't'],
-                    c if c.is_control() => c.escape_unicode().collect(),
-                    c => vec![c],
-                })
-                .collect();
+            let escaped = escape_inline(s);
             match escaped.char_indices().nth(MAX_RENDERED_VALUE) {
                 Some((cut, _)) => format!("{}… ({} bytes)", &escaped[..cut], s.len()),
                 None => escaped,
@@ -468,6 +471,44 @@ mod tests {
             serde_json::to_string(&c)
                 .unwrap()
                 .contains("\"quant\":\"Q4_K_M\"")
+        );
+    }
+
+    #[test]
+    fn text_from_the_file_is_escaped_on_the_card() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = "{{ '\x1b[31m' }}\u{202e}";
+        let bytes = model_bytes(
+            Some("\x1b[31mX\x1b]0;t\x07\u{202e}"),
+            "ll\u{9b}ama\u{202e}",
+            Some(15),
+            Some(template),
+        );
+        let p = write(dir.path(), "evil\u{202e}.gguf", &bytes);
+        let c = read_card(&p).unwrap();
+        assert_eq!(c.name, "␛[31mX␛]0;t␇<U+202E>");
+        assert_eq!(c.arch, "ll\\x9bama<U+202E>");
+        assert_eq!(c.file_name, "evil<U+202E>.gguf");
+        assert_eq!(c.n_layer, 4, "lookups use the raw architecture");
+        assert_eq!(c.chat_template.as_deref(), Some(template), "kept raw");
+        for (k, v) in &c.metadata {
+            for ch in k.chars().chain(v.chars()) {
+                assert!(!crate::text::is_unsafe(ch), "{k:?} = {v:?}");
+            }
+        }
+        let kvs = vec![
+            ("general.architecture", s("llama")),
+            ("x.\x1b[1mk\u{2066}", s("v\x1b[0m\u{202e}\n")),
+        ];
+        let p = write(dir.path(), "keys.gguf", &build(&kvs, &[], 32));
+        let c = read_card(&p).unwrap();
+        assert!(
+            c.metadata.contains(&(
+                "x.␛[1mk<U+2066>".to_string(),
+                "v␛[0m<U+202E>\\n".to_string()
+            )),
+            "{:?}",
+            c.metadata
         );
     }
 

@@ -4,6 +4,12 @@
 //! process, so files are checked with this reader before they reach it. The file is
 //! read through a `BufReader` and never loaded whole; big arrays (the 262k strings of
 //! `tokenizer.ggml.tokens`) are skipped, keeping only their type and length.
+//!
+//! What llama.cpp's own GGUF reader refuses is refused here too, with the reason
+//! ([`GgufError::Invalid`]): empty or duplicate metadata keys, arrays of arrays, a
+//! `general.alignment` that is not u32, tensor names of 64 bytes or more, duplicate
+//! tensor names, tensors not laid out one after the other. Counts read from the
+//! file never reserve more memory than the rest of the file could back.
 
 use std::fmt;
 use std::fs::File;
@@ -23,6 +29,11 @@ const MAX_DIMS: u32 = 4;
 const MAX_NESTING: u32 = 8;
 /// Most tensors / metadata keys accepted (real models have a few thousand).
 const MAX_TENSORS: u64 = 1 << 24;
+/// Most items reserved ahead from a count the file states: a crafted count
+/// must not make the reader reserve memory the file's bytes do not back.
+const MAX_RESERVE: u64 = 4096;
+/// GGML_MAX_NAME: llama.cpp refuses tensor names of this many bytes or more.
+const MAX_TENSOR_NAME: usize = 64;
 /// Largest header accepted: 64 GiB.
 const MAX_HEADER_BYTES: u64 = 1 << 36;
 /// Largest tensor data accepted: 1 PiB.
@@ -55,6 +66,14 @@ pub enum GgufError {
     TruncatedData { file_size: u64, expected: u64 },
     #[error("corrupt GGUF header at byte {at}: {what}; the file is damaged, re-download it")]
     Corrupt { at: u64, what: String },
+    /// Well-formed bytes that llama.cpp's GGUF reader refuses (an empty or
+    /// duplicate key, a duplicate tensor name, …): caught here, with a reason,
+    /// instead of llama.cpp's bare "null result".
+    #[error(
+        "invalid GGUF header at byte {at}: {what}; llama.cpp refuses such a file: \
+         convert the model again with a current llama.cpp, or get another copy"
+    )]
+    Invalid { at: u64, what: String },
 }
 
 /// The type tag of a metadata value.
@@ -401,16 +420,56 @@ pub fn read_header_from<R: Read + Seek>(
     let n_kv = c.u64()?;
     c.check_count(n_kv, 13, MAX_TENSORS, "metadata key count")?;
 
-    let mut metadata = Vec::with_capacity(n_kv as usize);
-    for _ in 0..n_kv {
+    let mut metadata = Vec::with_capacity(reserve(n_kv, 13, c.remaining()));
+    let mut seen_keys = std::collections::HashSet::new();
+    for i in 0..n_kv {
+        let at = c.pos;
         let key = c.string(MAX_KEY_LEN, "key")?;
+        // llama.cpp's gguf.cpp refuses both (gguf_init_from_file_impl).
+        if key.is_empty() {
+            return Err(GgufError::Invalid {
+                at,
+                what: format!("metadata key {i} is empty (empty metadata key)"),
+            });
+        }
+        if !seen_keys.insert(key.clone()) {
+            return Err(GgufError::Invalid {
+                at,
+                what: format!(
+                    "metadata key {i} {:?} is a duplicate (duplicate metadata key)",
+                    crate::text::escape_inline(&key)
+                ),
+            });
+        }
         let ty = c.value_type()?;
         let value = c.value(ty, 0)?;
+        if let GgufValue::Array {
+            elem: ValueType::Array,
+            ..
+        } = value
+        {
+            return Err(GgufError::Invalid {
+                at,
+                what: format!(
+                    "metadata key {i} {:?} is an array of arrays, which llama.cpp does not read",
+                    crate::text::escape_inline(&key)
+                ),
+            });
+        }
         metadata.push((key, value));
     }
 
     let alignment = match metadata.iter().find(|(k, _)| k == "general.alignment") {
         None => DEFAULT_ALIGNMENT,
+        Some((_, v)) if v.value_type() != ValueType::U32 => {
+            return Err(GgufError::Invalid {
+                at: c.pos,
+                what: format!(
+                    "general.alignment is of type {}, llama.cpp requires u32",
+                    v.value_type().name()
+                ),
+            });
+        }
         Some((_, v)) => match v.as_u64() {
             Some(a) if a > 0 && a.is_power_of_two() && a <= 1 << 30 => a,
             _ => {
@@ -422,10 +481,33 @@ pub fn read_header_from<R: Read + Seek>(
         },
     };
 
-    let mut tensors = Vec::with_capacity(n_tensors as usize);
-    for _ in 0..n_tensors {
+    let mut tensors: Vec<TensorInfo> = Vec::with_capacity(reserve(n_tensors, 24, c.remaining()));
+    let mut seen_names = std::collections::HashSet::new();
+    // Where llama.cpp expects the next tensor: right after the previous one,
+    // padded to the alignment (unknown once a tensor of unknown type passed).
+    let mut next_offset = Some(0u64);
+    for i in 0..n_tensors {
         let at = c.pos;
         let name = c.string(MAX_KEY_LEN, "tensor name")?;
+        if name.len() >= MAX_TENSOR_NAME {
+            return Err(GgufError::Invalid {
+                at,
+                what: format!(
+                    "tensor {i} has a name of {} bytes (llama.cpp allows at most {})",
+                    name.len(),
+                    MAX_TENSOR_NAME - 1
+                ),
+            });
+        }
+        if !seen_names.insert(name.clone()) {
+            return Err(GgufError::Invalid {
+                at,
+                what: format!(
+                    "tensor {i} {:?} is a duplicate (duplicate tensor name)",
+                    crate::text::escape_inline(&name)
+                ),
+            });
+        }
         let n_dims = c.u32()?;
         if n_dims > MAX_DIMS {
             return Err(c.corrupt(format!(
@@ -464,6 +546,19 @@ pub fn read_header_from<R: Read + Seek>(
                 Some(bytes)
             }
         };
+        if let Some(expected) = next_offset
+            && offset != expected
+        {
+            return Err(GgufError::Invalid {
+                at,
+                what: format!(
+                    "tensor {i} {:?} starts at data offset {offset}, llama.cpp expects {expected} \
+                     (tensors follow each other, each padded to {alignment} bytes)",
+                    crate::text::escape_inline(&name)
+                ),
+            });
+        }
+        next_offset = n_bytes.map(|b| offset + b.div_ceil(alignment) * alignment);
         tensors.push(TensorInfo {
             name,
             dims,
@@ -496,6 +591,14 @@ pub fn read_header_from<R: Read + Seek>(
         expected_file_size,
         file_size,
     })
+}
+
+/// Items to reserve for `count` items of at least `min_size` bytes each when
+/// `remaining` bytes of the file are left: never more than those bytes could
+/// hold, nor more than [`MAX_RESERVE`] (the vector grows past it as items are read).
+fn reserve(count: u64, min_size: u64, remaining: u64) -> usize {
+    let backed = remaining / min_size.max(1);
+    usize::try_from(count.min(backed).min(MAX_RESERVE)).unwrap_or(0)
 }
 
 /// `b"PK\x03\x04" (hex 50 4b 03 04)`, or a note for an empty file.
@@ -666,7 +769,8 @@ impl<R: Read + Seek> Cursor<R> {
                 let len = self.u64()?;
                 self.check_count(len, elem.min_size(), u64::MAX, "array length")?;
                 if len <= MAX_KEPT_ARRAY_LEN {
-                    let mut values = Vec::with_capacity(len as usize);
+                    let mut values =
+                        Vec::with_capacity(reserve(len, elem.min_size(), self.remaining()));
                     for _ in 0..len {
                         values.push(self.value(elem, depth + 1)?);
                     }
@@ -867,7 +971,6 @@ mod tests {
                 ("tokenizer.ggml.add_bos_token", Val::Bool(true)),
                 ("general.count", Val::U64(7)),
                 ("general.small", Val::U8(9)),
-                ("x.nested", Val::Nested(vec![vec![1, 2], vec![3]])),
                 ("x.neg", Val::I32(-1)),
             ],
             &[
@@ -884,7 +987,7 @@ mod tests {
         let bytes = sample();
         let h = parse(&bytes).unwrap();
         assert_eq!(h.version, 3);
-        assert_eq!(h.metadata.len(), 13);
+        assert_eq!(h.metadata.len(), 12);
         assert_eq!(h.get_str("general.architecture"), Some("llama"));
         assert_eq!(h.get_u64("llama.block_count"), Some(2));
         assert_eq!(
@@ -907,7 +1010,6 @@ mod tests {
                 ])
             })
         );
-        assert_eq!(h.get("x.nested").unwrap().array_len(), Some(2));
         assert_eq!(h.get_u64("x.neg"), None);
         assert!(
             h.get_str("tokenizer.chat_template")
@@ -1078,6 +1180,105 @@ mod tests {
         assert_eq!(t(39), (32, 17));
         assert_eq!(GgmlType(30).name(), "BF16");
         assert!(!GgmlType(4).is_known());
+    }
+
+    fn invalid(bytes: &[u8]) -> (u64, String) {
+        match parse(bytes) {
+            Err(e @ GgufError::Invalid { at, .. }) => (at, e.to_string()),
+            other => panic!("expected an invalid-header error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_metadata_key_is_refused_with_its_index_and_offset() {
+        let bytes = build(
+            &[("general.name", s("x")), ("", Val::U32(1))],
+            &[T("a", &[8], 0)],
+            32,
+        );
+        let (at, msg) = invalid(&bytes);
+        // header (24) + "general.name" entry (8 + 12 + 4 + 8 + 1)
+        assert_eq!(at, 24 + 8 + 12 + 4 + 8 + 1);
+        assert!(
+            msg.contains("metadata key 1 is empty")
+                && msg.contains("empty metadata key")
+                && msg.contains(&format!("at byte {at}")),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_and_arrays_of_arrays_are_refused() {
+        let bytes = build(
+            &[
+                ("general.name", s("x")),
+                ("a", Val::U32(1)),
+                ("general.name", s("y")),
+            ],
+            &[],
+            32,
+        );
+        let msg = invalid(&bytes).1;
+        assert!(
+            msg.contains("metadata key 2 \"general.name\" is a duplicate"),
+            "{msg}"
+        );
+        let bytes = build(
+            &[("x.nested", Val::Nested(vec![vec![1, 2], vec![3]]))],
+            &[],
+            32,
+        );
+        assert!(invalid(&bytes).1.contains("array of arrays"));
+        // an array of arrays longer than the kept length is refused as well
+        let long: Vec<Vec<u8>> = (0..100).map(|i| vec![i]).collect();
+        let bytes = build(&[("x.nested", Val::Nested(long))], &[], 32);
+        assert!(invalid(&bytes).1.contains("array of arrays"));
+    }
+
+    #[test]
+    fn alignment_must_be_u32_as_llama_cpp_requires() {
+        let bytes = build(&[("general.alignment", Val::U64(32))], &[], 32);
+        assert!(invalid(&bytes).1.contains("requires u32"));
+    }
+
+    #[test]
+    fn tensor_names_and_offsets_are_checked_like_llama_cpp() {
+        let long = "t".repeat(64);
+        let bytes = build(&[], &[T("a", &[8], 0), T(&long, &[8], 0)], 32);
+        let msg = invalid(&bytes).1;
+        assert!(msg.contains("tensor 1 has a name of 64 bytes"), "{msg}");
+        assert!(parse(&build(&[], &[T(&long[..63], &[8], 0)], 32)).is_ok());
+
+        let bytes = build(
+            &[],
+            &[T("a", &[8], 0), T("b", &[8], 0), T("a", &[8], 0)],
+            32,
+        );
+        let msg = invalid(&bytes).1;
+        assert!(msg.contains("tensor 2 \"a\" is a duplicate"), "{msg}");
+
+        // the second tensor claims to start where the first one does
+        let mut bytes = build(&[], &[T("a", &[8], 0), T("b", &[8], 0)], 32);
+        let second_offset = 24 + (8 + 1 + 4 + 8 + 4 + 8) + (8 + 1 + 4 + 8 + 4);
+        assert_eq!(
+            bytes[second_offset..second_offset + 8],
+            32u64.to_le_bytes(),
+            "the builder pads each tensor to the alignment"
+        );
+        bytes[second_offset..second_offset + 8].copy_from_slice(&0u64.to_le_bytes());
+        let msg = invalid(&bytes).1;
+        assert!(
+            msg.contains("tensor 1 \"b\" starts at data offset 0, llama.cpp expects 32"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn reservations_are_capped_by_the_bytes_left() {
+        assert_eq!(reserve(10, 24, 100), 4);
+        assert_eq!(reserve(3, 24, 1 << 20), 3);
+        assert_eq!(reserve(MAX_TENSORS, 24, 400 << 20), MAX_RESERVE as usize);
+        assert_eq!(reserve(u64::MAX, 0, u64::MAX), MAX_RESERVE as usize);
     }
 
     #[test]

@@ -78,7 +78,9 @@ pub fn request_for(config: &Config, messages: Vec<ChatMessage>, raw: bool) -> Ge
 }
 
 /// `tokenscope run`: one reply, streamed, then the per-token table (text) or
-/// one JSON object per token and a final `done` line (jsonl).
+/// one JSON object per token and a final `done` line (jsonl). What the user
+/// should know about how the prompt was built (a chat template that refused the
+/// conversation, a fallback) goes to `warn` as `warning: …` lines.
 pub fn run(
     path: PathBuf,
     config: &Config,
@@ -86,6 +88,7 @@ pub fn run(
     raw: bool,
     jsonl: bool,
     out: &mut impl Write,
+    warn: &mut impl Write,
 ) -> Result<Stats, RunError> {
     let (mut engine, rx, info) = start_engine(path, config)?;
     let id = engine.generate(request_for(config, messages_for(config, prompt), raw));
@@ -93,10 +96,19 @@ pub fn run(
     let mut mode_line = None;
     let done = wait_for(&rx, id, |event| {
         match event {
-            Event::Started { mode, .. } => mode_line = Some(mode.describe()),
+            Event::Started { mode, note, .. } => {
+                mode_line = Some(mode.describe());
+                if let Some(note) = note {
+                    // The engine escaped the model file's text in it; escape_text
+                    // changes nothing then, and keeps the promise here too.
+                    writeln!(warn, "warning: {}", crate::text::escape_text(note))?;
+                    warn.flush()?;
+                }
+            }
             Event::Token { step, .. } => {
                 if jsonl {
-                    writeln!(out, "{}", token_json(step))?;
+                    let line = token_json(step).to_string();
+                    writeln!(out, "{}", crate::text::json_safe(&line))?;
                 } else {
                     write!(out, "{}", crate::text::escape_text(&step.text))?;
                     out.flush()?;

@@ -1,10 +1,20 @@
 //! Text (and JSON) renderings of model cards for `tokenscope models` and `info`.
+//!
+//! The card's text is escaped where the card is built ([`ModelCard`]); what it
+//! keeps raw is escaped here: paths, the chat template's preview, and JSON
+//! (through [`json_safe`], so that the raw template in it reaches no terminal).
 
 use std::fmt::Write as _;
 
 use unicode_width::UnicodeWidthStr;
 
 use crate::catalog::{CatalogError, ModelCard};
+use crate::text::{escape_inline, json_safe};
+
+/// A path for the terminal: on one line, nothing a terminal would act on.
+fn path_text(p: &std::path::Path) -> String {
+    escape_inline(&p.display().to_string())
+}
 
 /// Lines of the chat template shown by [`info_text`].
 const TEMPLATE_PREVIEW_LINES: usize = 6;
@@ -23,13 +33,13 @@ pub fn models_table(cards: &[Result<ModelCard, CatalogError>]) -> String {
                 c.params_human(),
                 c.quant.clone(),
                 c.size_human(),
-                c.path.display().to_string(),
+                path_text(&c.path),
             ]),
             Err(e) => {
                 let name = e
                     .path()
                     .and_then(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
+                    .map(|n| escape_inline(&n.to_string_lossy()))
                     .unwrap_or_else(|| "?".to_string());
                 errors.push((rows.len(), error_line(e)));
                 rows.push(vec![name]);
@@ -73,7 +83,10 @@ fn error_line(e: &CatalogError) -> String {
         CatalogError::Gguf { source, .. } => source.to_string(),
         other => other.to_string(),
     };
-    format!("error: {}", text.lines().next().unwrap_or_default())
+    format!(
+        "error: {}",
+        escape_inline(text.lines().next().unwrap_or_default())
+    )
 }
 
 fn pad(s: &str, width: usize) -> String {
@@ -91,7 +104,7 @@ pub fn info_text(card: &ModelCard) -> String {
         let _ = writeln!(out, "{:<16} {v}", format!("{k}:"));
     };
     field("name", card.name.clone());
-    field("file", card.path.display().to_string());
+    field("file", path_text(&card.path));
     field("architecture", card.arch.clone());
     field(
         "parameters",
@@ -132,7 +145,7 @@ pub fn info_text(card: &ModelCard) -> String {
             );
             for l in lines.iter().take(TEMPLATE_PREVIEW_LINES) {
                 let l: String = l.chars().take(100).collect();
-                let _ = writeln!(out, "    | {l}");
+                let _ = writeln!(out, "    | {}", escape_inline(&l));
             }
             if lines.len() > TEMPLATE_PREVIEW_LINES {
                 let _ = writeln!(out, "    | …");
@@ -149,7 +162,9 @@ pub fn info_text(card: &ModelCard) -> String {
     out
 }
 
-/// One JSON object per line: the card, or `{"path": …, "error": …}`.
+/// One JSON object per line: the card, or `{"path": …, "error": …}`. Text
+/// fields hold the card's escaped text; the raw chat template (and any path)
+/// is written with every unsafe character as a `\uXXXX` escape.
 pub fn models_jsonl(cards: &[Result<ModelCard, CatalogError>]) -> String {
     let mut out = String::new();
     for c in cards {
@@ -161,15 +176,15 @@ pub fn models_jsonl(cards: &[Result<ModelCard, CatalogError>]) -> String {
             })
             .to_string(),
         };
-        out.push_str(&line);
+        out.push_str(&json_safe(&line));
         out.push('\n');
     }
     out
 }
 
-/// The card as pretty JSON.
+/// The card as pretty JSON (escaped as [`models_jsonl`] escapes it).
 pub fn info_json(card: &ModelCard) -> String {
-    serde_json::to_string_pretty(card).unwrap_or_default()
+    json_safe(&serde_json::to_string_pretty(card).unwrap_or_default())
 }
 
 /// 1234567 -> "1,234,567".
@@ -267,6 +282,26 @@ mod tests {
         let mut c = card("Base", "/m/b.gguf");
         c.chat_template = None;
         assert!(info_text(&c).contains("chat template:   no"));
+    }
+
+    #[test]
+    fn raw_parts_of_the_card_are_escaped_when_shown() {
+        let mut c = card("x", "/m/evil\u{1b}[2J\u{202e}.gguf");
+        c.chat_template = Some("{{ '\u{1b}]0;title\u{7}' }}\u{202e}\nline2".to_string());
+        let text = info_text(&c) + &models_table(&[Ok(c.clone())]);
+        for ch in text.chars() {
+            assert!(
+                !crate::text::is_unsafe(ch) || ch == '\n',
+                "{ch:?} left raw in\n{text}"
+            );
+        }
+        assert!(text.contains("    | {{ '␛]0;title␇' }}<U+202E>"), "{text}");
+        assert!(text.contains("/m/evil␛[2J<U+202E>.gguf"), "{text}");
+        for json in [info_json(&c), models_jsonl(&[Ok(c.clone())])] {
+            assert!(!json.chars().any(|ch| ch == '\u{202e}'), "{json}");
+            let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+            assert_eq!(v["chat_template"], c.chat_template.as_deref().unwrap());
+        }
     }
 
     #[test]

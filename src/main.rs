@@ -126,6 +126,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 flags.raw,
                 *format == Format::Jsonl,
                 &mut out,
+                &mut std::io::stderr().lock(),
             )?;
             Ok(())
         }

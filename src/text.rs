@@ -136,6 +136,29 @@ pub fn escape_inline(s: &str) -> String {
     out
 }
 
+/// JSON text made safe for a terminal without changing the value it encodes:
+/// every unsafe character that is not JSON whitespace (bidi controls, DEL, C1
+/// controls; serde_json escapes only C0 controls, `"` and `\\`) written as a
+/// `\uXXXX` escape. Such characters only occur inside strings, where the escape
+/// means the same character; newlines and tabs between tokens stay.
+pub fn json_safe(json: &str) -> String {
+    let escape = |c: char| is_unsafe(c) && !matches!(c, '\n' | '\t' | '\r');
+    if !json.chars().any(escape) {
+        return json.to_string();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if escape(c) {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Running text for a terminal that does its own line handling (the command
 /// line): newlines and tabs kept, every other unsafe character escaped.
 pub fn escape_text(s: &str) -> String {
@@ -342,6 +365,30 @@ mod tests {
         assert_eq!(display_text("l1\nl2\tz"), "l1\nl2    z");
         assert_eq!(display_text("x\u{7}\u{8}\r"), "x␇␈␍");
         assert_eq!(display_text("a\u{202e}b"), "a<U+202E>b");
+    }
+
+    #[test]
+    fn json_safe_keeps_the_value_and_escapes_what_a_terminal_would_act_on() {
+        let value = serde_json::json!({
+            "name": "a\u{1b}[31m\u{202e}b\u{9b}c\u{7f}",
+            "list": ["x\ny"],
+        });
+        for json in [
+            value.to_string(),
+            serde_json::to_string_pretty(&value).unwrap(),
+        ] {
+            let safe = json_safe(&json);
+            for c in safe.chars() {
+                assert!(!is_unsafe(c) || c == '\n', "{c:?} left raw in {safe:?}");
+            }
+            assert!(
+                safe.contains("\\u202e") && safe.contains("\\u009b"),
+                "{safe}"
+            );
+            let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+            assert_eq!(back, value);
+        }
+        assert_eq!(json_safe("{\"a\": \"ok\"}"), "{\"a\": \"ok\"}");
     }
 
     #[test]

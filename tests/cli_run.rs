@@ -100,6 +100,99 @@ fn run_text_prints_reply_then_a_table_with_bars() {
     );
 }
 
+/// ChatML, as SmolLM2's template, but refusing a system prompt as Gemma's do.
+const REFUSES_SYSTEM: &str = "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+fn done_line(stdout: &str) -> serde_json::Value {
+    let last = stdout.lines().last().expect("output");
+    let v: serde_json::Value = serde_json::from_str(last).expect("JSON");
+    assert_eq!(v["type"], "done", "{stdout}");
+    v
+}
+
+#[test]
+fn a_template_refusing_the_system_prompt_is_rendered_again_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("smol-refuses-system.gguf");
+    common::gguf_edit::copy_with_metadata(
+        &common::model(common::SMOL),
+        &copy,
+        &[(
+            "tokenizer.chat_template",
+            common::gguf_edit::str(REFUSES_SYSTEM),
+        )],
+        &[],
+    )
+    .unwrap();
+    let model = copy.to_str().unwrap();
+    let args = |extra: &[&'static str]| {
+        let mut a = vec!["run", "--model", model, "--temp", "0", "--max-tokens", "1"];
+        a.extend_from_slice(extra);
+        a
+    };
+
+    let (stdout, stderr, ok) = tokenscope(&args(&["--system", "be brief", "-p", "hi"]));
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: the chat template refuses a system prompt (\"System role not supported\"): \
+             it was put at the start of your first message instead"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("chat (model's template)"),
+        "the model's own template built the prompt, not llama.cpp's: {stdout}"
+    );
+
+    // The same prompt as the user's own first message: the same tokens, no warning.
+    let folded = args(&["--system", "be brief", "-p", "hi", "--format", "jsonl"]);
+    let (stdout, stderr, ok) = tokenscope(&folded);
+    assert!(ok, "{stderr}");
+    let n_folded = done_line(&stdout)["n_prompt"].as_u64().unwrap();
+    let (stdout, stderr, ok) = tokenscope(&args(&["-p", "be brief\n\nhi", "--format", "jsonl"]));
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(done_line(&stdout)["n_prompt"].as_u64().unwrap(), n_folded);
+}
+
+#[test]
+fn a_template_that_fails_otherwise_falls_back_to_llama_cpp_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("smol-broken-template.gguf");
+    // llama.cpp recognises ChatML by its markers; the method call fails in minijinja.
+    let broken = "{{ messages.no_such_method() }}<|im_start|>";
+    common::gguf_edit::copy_with_metadata(
+        &common::model(common::SMOL),
+        &copy,
+        &[("tokenizer.chat_template", common::gguf_edit::str(broken))],
+        &[],
+    )
+    .unwrap();
+    let model = copy.to_str().unwrap();
+    let (stdout, stderr, ok) = tokenscope(&[
+        "run",
+        "--model",
+        model,
+        "-p",
+        "hi",
+        "--temp",
+        "0",
+        "--max-tokens",
+        "1",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.starts_with("warning: the chat template failed to render (")
+            && stderr.contains("llama.cpp's built-in template for this model was used instead"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("chat (llama.cpp built-in template)"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn models_lists_both_demo_models() {
     let (stdout, stderr, ok) = tokenscope(&["models"]);

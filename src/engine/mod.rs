@@ -115,7 +115,8 @@ pub enum Command {
 pub enum ChatMode {
     /// The GGUF's own `tokenizer.chat_template`, rendered with minijinja.
     Template,
-    /// llama.cpp's built-in template matching (the Jinja template failed to render).
+    /// llama.cpp's built-in template matching (the Jinja template failed to
+    /// render; [`Event::Started`] carries the reason).
     Builtin,
     /// No template: plain completion.
     Plain,
@@ -321,6 +322,10 @@ pub enum Event {
         n_prompt: usize,
         n_reused: usize,
         dropped_messages: usize,
+        /// What the user should know about how the prompt was built: the
+        /// chat template refused the conversation and what was done instead
+        /// (text from the model file already escaped). `None` when all went as asked.
+        note: Option<String>,
     },
     PrefillProgress {
         request: RequestId,

@@ -21,7 +21,7 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
 use super::probs::TopK;
 use super::session::{KvMirror, drop_oldest_turn};
-use super::template::{self, ChatTemplate, Contents, PromptPiece, TemplateTokens};
+use super::template::{self, ChatTemplate, Contents, PromptPiece, TemplateError, TemplateTokens};
 use super::{
     Cancellations, Candidate, ChatMode, Command, Event, GenerateRequest, LoadSettings, ModelInfo,
     RequestId, Stats, StopReason, TokenStep,
@@ -71,7 +71,7 @@ struct Loaded {
     info: ModelInfo,
     settings: LoadSettings,
     /// The GGUF's Jinja chat template, parsed; `Err` when it does not parse.
-    template: Option<Result<ChatTemplate, String>>,
+    template: Option<Result<ChatTemplate, TemplateError>>,
     special: TemplateTokens,
 }
 
@@ -238,7 +238,7 @@ fn load(
         .chat_template(None)
         .ok()
         .and_then(|t| t.to_string().ok())
-        .map(|source| ChatTemplate::new(&source).map_err(|e| e.to_string()));
+        .map(|source| ChatTemplate::new(&source));
     let (backend_name, gpu_layers) = offload(backend, settings.gpu_layers, model.n_layer());
     let threads = effective_threads(settings);
     // No larger than trained (0: the GGUF does not say); llama.cpp then rounds
@@ -337,7 +337,7 @@ pub fn describe_backend(gpu_layers: u32, n_layer: u32) -> String {
 
 fn probe_chat_mode(l: &Loaded) -> ChatMode {
     let probe = [super::ChatMessage::new(super::Role::User, "hi")];
-    build_pieces(l, &probe, false).0
+    build_pieces(l, &probe, false).mode
 }
 
 /// Whether `t` is a real token of `model` (BOS/EOS are -1 for some vocabularies,
@@ -360,37 +360,62 @@ fn template_tokens(model: &LlamaModel) -> TemplateTokens {
     }
 }
 
-/// The prompt for `messages`: the model's Jinja template, else llama.cpp's
-/// built-in one, else plain completion.
-fn build_pieces(
-    l: &Loaded,
-    messages: &[super::ChatMessage],
-    raw: bool,
-) -> (ChatMode, Vec<PromptPiece>) {
+/// A prompt built for a request: how, the pieces, and what the user should be
+/// told about it (a template that refused the conversation, a fallback).
+struct Prompt {
+    mode: ChatMode,
+    pieces: Vec<PromptPiece>,
+    note: Option<String>,
+}
+
+/// The prompt for `messages`: the model's Jinja template (rendered again with
+/// the system prompt folded into the first message when the template refuses
+/// one), else llama.cpp's built-in one, else plain completion; every fallback
+/// says why in [`Prompt::note`].
+fn build_pieces(l: &Loaded, messages: &[super::ChatMessage], raw: bool) -> Prompt {
+    let plain = |note| Prompt {
+        mode: ChatMode::Plain,
+        pieces: template::plain(messages),
+        note,
+    };
     if raw {
-        return (ChatMode::Plain, template::plain(messages));
+        return plain(None);
     }
     let Some(tmpl) = l.template.as_ref() else {
-        return (ChatMode::Plain, template::plain(messages));
+        return plain(None);
     };
     let contents = if messages.iter().all(|m| is_plain_text(&l.model, &m.content)) {
         Contents::Literal
     } else {
         Contents::Guarded
     };
-    let rendered = tmpl.as_ref().map_err(|e| e.clone()).and_then(|t| {
-        t.render(messages, &l.special, contents)
-            .map_err(|e| e.to_string())
-    });
-    match rendered {
-        Ok(pieces) => (ChatMode::Template, pieces),
-        Err(e) => {
-            tracing::warn!("jinja chat template failed, trying llama.cpp's: {e}");
-            match builtin_template(l, messages) {
-                Some(pieces) => (ChatMode::Builtin, pieces),
-                None => (ChatMode::Plain, template::plain(messages)),
+    let err = match tmpl {
+        Ok(t) => match t.render_or_fold(messages, &l.special, contents) {
+            Ok(r) => {
+                return Prompt {
+                    mode: ChatMode::Template,
+                    pieces: r.pieces,
+                    note: r.note,
+                };
             }
-        }
+            Err(e) => e,
+        },
+        Err(e) => e.clone(),
+    };
+    tracing::warn!("jinja chat template failed, trying llama.cpp's: {err}");
+    match builtin_template(l, messages) {
+        Some(pieces) => Prompt {
+            mode: ChatMode::Builtin,
+            pieces,
+            note: Some(format!(
+                "{}: llama.cpp's built-in template for this model was used instead",
+                err.summary()
+            )),
+        },
+        None => plain(Some(format!(
+            "{}: the conversation was given to the model as plain text",
+            err.summary()
+        ))),
     }
 }
 
@@ -545,14 +570,14 @@ impl Generation<'_, '_> {
         let reserve = (req.max_tokens as usize).clamp(1, (n_ctx / 4).max(1));
         let mut messages = req.messages.clone();
         let mut dropped = 0;
-        let (mode, tokens) = loop {
-            let (mode, pieces) = build_pieces(self.loaded, &messages, req.raw);
-            let tokens = tokenize(self.loaded, &pieces);
+        let (prompt, tokens) = loop {
+            let prompt = build_pieces(self.loaded, &messages, req.raw);
+            let tokens = tokenize(self.loaded, &prompt.pieces);
             if tokens.len() + reserve <= n_ctx {
-                break (mode, tokens);
+                break (prompt, tokens);
             }
             match drop_oldest_turn(&mut messages) {
-                0 if tokens.len() < n_ctx => break (mode, tokens),
+                0 if tokens.len() < n_ctx => break (prompt, tokens),
                 0 => {
                     return Err(format!(
                         "the prompt is {} tokens but the context holds {n_ctx}: shorten the message or start with a larger --ctx",
@@ -562,6 +587,7 @@ impl Generation<'_, '_> {
                 n => dropped += n,
             }
         };
+        let Prompt { mode, note, .. } = prompt;
         tracing::debug!(?mode, n = tokens.len(), ids = ?tokens.iter().map(|t| t.0).collect::<Vec<_>>(), "prompt");
         if tokens.is_empty() {
             return Err("the prompt is empty: type a message first".into());
@@ -588,6 +614,7 @@ impl Generation<'_, '_> {
             n_prompt: tokens.len(),
             n_reused: keep,
             dropped_messages: dropped,
+            note,
         });
 
         // Prefill in chunks of n_batch, checking for cancellation between chunks.

@@ -227,6 +227,7 @@ fn streaming_state(width: u16, height: u16) -> (State, NullHost, RequestId) {
             n_prompt: 42,
             n_reused: 12,
             dropped_messages: 0,
+            note: None,
         }),
     );
     (s, host, id)

@@ -99,6 +99,7 @@ impl H {
             n_prompt: 42,
             n_reused: 12,
             dropped_messages: 0,
+            note: None,
         });
     }
 
@@ -1363,4 +1364,31 @@ fn the_status_bar_says_when_the_context_is_not_the_one_asked_for() {
     let screen = h.screen();
     let status = screen.lines().last().unwrap_or_default();
     assert!(status.contains("ctx 0/512 (asked 300)"), "{status}");
+}
+
+#[test]
+fn a_note_on_how_the_prompt_was_built_is_shown_as_information() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("hi");
+    h.engine(Event::Started {
+        request: id,
+        mode: ChatMode::Template,
+        n_prompt: 42,
+        n_reused: 0,
+        dropped_messages: 0,
+        note: Some(
+            "the chat template refuses a system prompt (\"System role not supported\"): it was put at the start of your first message instead"
+                .into(),
+        ),
+    });
+    let notice = h.s.notice.clone().expect("a notice");
+    assert_eq!(notice.level, super::state::NoticeLevel::Info);
+    assert!(
+        notice.text.starts_with(
+            "The chat template refuses a system prompt (\"System role not supported\")"
+        ),
+        "{}",
+        notice.text
+    );
+    assert_eq!(h.s.chat_mode, Some(ChatMode::Template));
 }

@@ -189,6 +189,7 @@ fn on_gen_event(s: &mut State, ev: Event) {
             n_prompt,
             n_reused,
             dropped_messages,
+            note,
             ..
         } => {
             if g.phase != Phase::Cancelling {
@@ -204,6 +205,11 @@ fn on_gen_event(s: &mut State, ev: Event) {
                 s.info(format!(
                     "The conversation outgrew the context: the {dropped_messages} oldest message(s) were left out."
                 ));
+            }
+            // How the prompt was built when the chat template refused it (the
+            // engine escaped the template's text).
+            if let Some(note) = note {
+                s.info(capitalize(&note));
             }
         }
         Event::PrefillProgress { done, total, .. } => {
@@ -325,6 +331,15 @@ fn on_paste(s: &mut State, text: &str) {
             // One insertion, however long the paste.
             s.input.insert_str(&text);
         }
+    }
+}
+
+/// `text` with its first letter upper-cased, for a notice.
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

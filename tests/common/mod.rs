@@ -1,6 +1,8 @@
 //! Shared helpers for tests on the real demo models.
 #![allow(dead_code)]
 
+pub mod gguf_edit;
+
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 
