@@ -307,11 +307,6 @@ fn flags_before_a_command_that_ignores_them_are_refused() {
     assert!(stdout.contains("runs on: CPU"), "{stdout}");
 }
 
-/// The `done` line of a `run --format jsonl`.
-fn done_line(stdout: &str) -> serde_json::Value {
-    serde_json::from_str(stdout.lines().last().expect("a done line")).unwrap()
-}
-
 #[test]
 fn run_reports_the_context_size_asked_for_and_the_one_llama_cpp_made() {
     let base = [
