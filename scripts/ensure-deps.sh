@@ -39,10 +39,16 @@ has_libclang() {
     find_libclang "$LIBCLANG_PATH" >/dev/null
     return
   fi
-  # Where dpkg exists, the package is the truth: libclang1-N alone lacks the clang
-  # headers (stddef.h) that bindgen also needs, which libclang-dev brings.
+  # Where dpkg exists, a package is the truth: libclang1-N alone lacks the clang
+  # headers (stddef.h) that bindgen also needs, which libclang-dev or a versioned
+  # libclang-N-dev (e.g. from apt.llvm.org) brings. Not libclang-common-N-dev or
+  # libclang-rt-N-dev, which hold no libclang.
   if command -v dpkg-query >/dev/null 2>&1; then
-    dpkg-query -W -f='${Status}' libclang-dev 2>/dev/null | grep -q 'install ok installed'
+    # Not a pipe into `grep -q`: with pipefail, dpkg-query killed by SIGPIPE
+    # would fail the check.
+    local pkgs
+    pkgs="$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' 2>/dev/null || true)"
+    grep -Eq '^ii +libclang(-[0-9]+)?-dev(:[a-z0-9]+)?$' <<<"$pkgs"
     return
   fi
   local dirs

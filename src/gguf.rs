@@ -436,7 +436,7 @@ pub fn read_header_from<R: Read + Seek>(
             return Err(GgufError::Invalid {
                 at,
                 what: format!(
-                    "metadata key {i} {:?} is a duplicate (duplicate metadata key)",
+                    "metadata key {i} \"{}\" is a duplicate (duplicate metadata key)",
                     crate::text::escape_inline(&key)
                 ),
             });
@@ -451,7 +451,7 @@ pub fn read_header_from<R: Read + Seek>(
             return Err(GgufError::Invalid {
                 at,
                 what: format!(
-                    "metadata key {i} {:?} is an array of arrays, which llama.cpp does not read",
+                    "metadata key {i} \"{}\" is an array of arrays, which llama.cpp does not read",
                     crate::text::escape_inline(&key)
                 ),
             });
@@ -503,7 +503,7 @@ pub fn read_header_from<R: Read + Seek>(
             return Err(GgufError::Invalid {
                 at,
                 what: format!(
-                    "tensor {i} {:?} is a duplicate (duplicate tensor name)",
+                    "tensor {i} \"{}\" is a duplicate (duplicate tensor name)",
                     crate::text::escape_inline(&name)
                 ),
             });
@@ -552,7 +552,7 @@ pub fn read_header_from<R: Read + Seek>(
             return Err(GgufError::Invalid {
                 at,
                 what: format!(
-                    "tensor {i} {:?} starts at data offset {offset}, llama.cpp expects {expected} \
+                    "tensor {i} \"{}\" starts at data offset {offset}, llama.cpp expects {expected} \
                      (tensors follow each other, each padded to {alignment} bytes)",
                     crate::text::escape_inline(&name)
                 ),

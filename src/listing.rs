@@ -6,10 +6,8 @@
 
 use std::fmt::Write as _;
 
-use unicode_width::UnicodeWidthStr;
-
 use crate::catalog::{CatalogError, ModelCard};
-use crate::text::{escape_inline, json_safe};
+use crate::text::{escape_inline, json_safe, pad_left, pad_right as pad, str_width};
 
 /// A path for the terminal: on one line, nothing a terminal would act on.
 fn path_text(p: &std::path::Path) -> String {
@@ -50,7 +48,7 @@ pub fn models_table(cards: &[Result<ModelCard, CatalogError>]) -> String {
     let mut widths = vec![0usize; n_cols];
     for row in rows.iter().filter(|r| r.len() == n_cols) {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.width());
+            *w = (*w).max(str_width(cell));
         }
     }
     let mut out = String::new();
@@ -87,14 +85,6 @@ fn error_line(e: &CatalogError) -> String {
         "error: {}",
         escape_inline(text.lines().next().unwrap_or_default())
     )
-}
-
-fn pad(s: &str, width: usize) -> String {
-    format!("{s}{}", " ".repeat(width.saturating_sub(s.width())))
-}
-
-fn pad_left(s: &str, width: usize) -> String {
-    format!("{}{s}", " ".repeat(width.saturating_sub(s.width())))
 }
 
 /// The whole card, then every metadata key = value, sorted by key.
@@ -155,7 +145,7 @@ pub fn info_text(card: &ModelCard) -> String {
     let mut md: Vec<&(String, String)> = card.metadata.iter().collect();
     md.sort_by(|a, b| a.0.cmp(&b.0));
     let _ = writeln!(out, "\nmetadata ({} keys):", md.len());
-    let w = md.iter().map(|(k, _)| k.width()).max().unwrap_or(0);
+    let w = md.iter().map(|(k, _)| str_width(k)).max().unwrap_or(0);
     for (k, v) in md {
         let _ = writeln!(out, "  {} = {v}", pad(k, w));
     }

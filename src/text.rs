@@ -10,12 +10,14 @@
 //! Widths follow what terminals draw: one grapheme cluster (UAX #29, extended)
 //! is one glyph, its width the `unicode-width` of the whole cluster (so `❤️`
 //! with VS16 and a ZWJ family such as `👩‍👧` are 2 columns, `é` written with a
-//! combining accent is 1). ratatui's buffer measures the same way.
+//! combining accent is 1), measured by ratatui's own [`CellWidth`] so that the
+//! buffer agrees (it adds a column for each halfwidth katakana sound mark,
+//! `ｶﾞ`, which terminals draw apart).
 
 use std::fmt::Write;
 
+use ratatui::buffer::CellWidth;
 use unicode_segmentation::UnicodeSegmentation;
-use unicode_width::UnicodeWidthStr;
 
 /// Spaces a tab expands to in the TUI (chat and input alike).
 pub const TAB_WIDTH: usize = 4;
@@ -232,9 +234,13 @@ pub fn char_width(c: char) -> usize {
     unicode_width::UnicodeWidthChar::width(c).unwrap_or(0)
 }
 
-/// Terminal width of one grapheme cluster (see the module docs).
+/// Terminal width of one grapheme cluster (see the module docs); 0 for an
+/// empty string or a lone zero-width character.
 pub fn grapheme_width(g: &str) -> usize {
-    g.width()
+    if g.is_empty() || (g.len() == 1 && g.as_bytes()[0].is_ascii_control()) {
+        return 0;
+    }
+    g.cell_width() as usize
 }
 
 /// Terminal width of a display-safe string: the sum over its grapheme clusters.
@@ -275,6 +281,13 @@ pub fn pad_right(s: &str, width: usize) -> String {
     let w = str_width(s);
     let mut out = s.to_string();
     out.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
+    out
+}
+
+/// `s` padded on the left with spaces to `width` columns (by display width).
+pub fn pad_left(s: &str, width: usize) -> String {
+    let mut out: String = std::iter::repeat_n(' ', width.saturating_sub(str_width(s))).collect();
+    out.push_str(s);
     out
 }
 
@@ -416,5 +429,13 @@ mod tests {
         assert_eq!(truncate("abcd", 0), "");
         assert_eq!(truncate("e\u{301}e\u{301}e\u{301}", 2), "e\u{301}…");
         assert_eq!(pad_right("中", 4), "中  ");
+        assert_eq!(pad_left("e\u{301}", 3), "  e\u{301}");
+        // Halfwidth ｶﾞ: whatever ratatui's buffer reserves for it, or it drops the glyph.
+        assert_eq!(
+            str_width("\u{ff76}\u{ff9e}"),
+            "\u{ff76}\u{ff9e}".cell_width() as usize
+        );
+        assert!(str_width("\u{ff76}\u{ff9e}") >= 2);
+        assert_eq!(str_width("\u{200b}"), 0);
     }
 }

@@ -179,7 +179,16 @@ fn chat_inspect_switch_model_chat_again_and_quit() {
     // Token cursor: back over a few tokens; the inspector shows that token's distribution.
     t.keys(&["Tab"]);
     t.keys(&["Left", "Left", "Left"]);
-    let s = t.wait("the inspector on a past token", 10, |s| s.contains("p="));
+    // The title " token N-3/N " proves the cursor moved (before the keys the
+    // inspector already showed the last token's p=).
+    let s = t.wait("the inspector on a past token", 10, |s| {
+        s.split(" token ").skip(1).any(|rest| {
+            let mut it = rest.split(['/', ' ']);
+            let a: Option<usize> = it.next().and_then(|n| n.parse().ok());
+            let b: Option<usize> = it.next().and_then(|n| n.parse().ok());
+            matches!((a, b), (Some(a), Some(b)) if b >= 4 && a == b - 3)
+        }) && s.contains("p=")
+    });
     let p: f32 = s
         .split("p=")
         .nth(1)
@@ -253,7 +262,7 @@ fn signal_restores_the_terminal(sig: &str, num: i32, mid_reply: bool) {
         &name,
         env,
         &format!(
-            "--model '{}' --temp 1 --max-tokens 2000",
+            "--model '{}' --raw --temp 0 --max-tokens 4000",
             common::model(common::SMOL).display()
         ),
         100,
@@ -261,7 +270,8 @@ fn signal_restores_the_terminal(sig: &str, num: i32, mid_reply: bool) {
     );
     t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
     if mid_reply {
-        t.type_text("Write a very long story about a lighthouse keeper.");
+        // Greedy counting goes on until the token limit: still streaming when killed.
+        t.type_text("1, 2, 3, 4, 5, 6, 7, 8, 9, 10,");
         t.keys(&["Enter"]);
         t.wait("the reply to stream", 60, |s| {
             status_line(s).contains("generating")

@@ -286,11 +286,14 @@ pub fn desugar_generation(source: &str) -> String {
             continue;
         }
         let inner = &tag[2..tag.len() - 2];
+        // Whitespace modifiers, taken one after the other: `{%-%}` has one
+        // character for both, and is left to the parser to report.
         let lead = inner.strip_prefix(['-', '+']).map_or("", |_| &inner[..1]);
-        let trail = inner
+        let body = &inner[lead.len()..];
+        let trail = body
             .strip_suffix(['-', '+'])
-            .map_or("", |_| &inner[inner.len() - 1..]);
-        let word = inner[lead.len()..inner.len() - trail.len()].trim();
+            .map_or("", |_| &body[body.len() - 1..]);
+        let word = body[..body.len() - trail.len()].trim();
         match word {
             "generation" => {
                 let _ = write!(out, "{{%{lead} with {trail}%}}");
@@ -1109,6 +1112,14 @@ mod tests {
             desugar_generation("a{%- generation %}b{% endgeneration -%}c{%+generation+%}"),
             "a{%- with %}b{% endwith -%}c{%+ with +%}"
         );
+    }
+
+    #[test]
+    fn tags_of_modifiers_only_are_errors_not_panics() {
+        for src in ["{%-%}", "{%+%}", "{%-+%}", "{%--%}", "{%%}", "{%- -%}"] {
+            assert_eq!(desugar_generation(src), src, "{src}");
+            assert!(ChatTemplate::new(src).is_err(), "{src} is a syntax error");
+        }
     }
 
     #[test]

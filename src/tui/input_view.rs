@@ -51,13 +51,11 @@ pub fn layout(lines: &[String], cursor: (usize, usize), width: usize) -> Layout 
         let mut block = Block::new(wrap_w);
         block.push_str(line, Tag::Text);
         let first_row = rows.len();
-        let mut d = 0;
         for cells in block.lines {
             let cells: Vec<(Cell, usize)> = cells
                 .into_iter()
                 .map(|c| {
-                    let src = src_of(d);
-                    d += c.text.chars().count();
+                    let src = src_of(c.at as usize);
                     (c, src)
                 })
                 .collect();
@@ -200,6 +198,15 @@ mod tests {
         // Char 4 is the 'x' after "é" (2 chars, 1 column).
         assert_eq!(layout(&lines, (0, 4), 40).cursor, (0, 5));
         assert_eq!(layout(&lines, (0, 5), 40).cursor, (0, 6), "end of line");
+    }
+
+    #[test]
+    fn a_lone_mark_shown_by_code_point_keeps_the_cursor_in_place() {
+        let lines = vec!["\u{301}abc".to_string()];
+        let l = layout(&lines, (0, 1), 40);
+        assert_eq!(shown(&l), ["<U+0301>abc"]);
+        assert_eq!(l.cursor, (0, 8), "on the 'a'");
+        assert_eq!(layout(&lines, (0, 0), 40).cursor, (0, 0));
     }
 
     #[test]

@@ -131,23 +131,16 @@ fn chat(s: &State, buf: &mut Buffer, r: Rect) {
     if s.messages.is_empty() {
         welcome(s, buf, r);
     }
-    let mut top = s.view_top(height);
-    let total = s.chat.total_lines();
-    // Scrolled up with more below: the last row holds the hint, not chat text.
-    let hint = !s.scroll.follow && total > top + height && r.height >= 2;
-    let rows = if hint { height - 1 } else { height };
-    if hint {
-        top = top.min(total.saturating_sub(rows));
-    }
+    let win = s.chat_window(height);
     let x = r.x + 1.min(r.width);
     let w = r.width.saturating_sub(1);
-    for (dy, line) in s.chat.visible(top, rows).into_iter().enumerate() {
+    for (dy, line) in s.chat.visible(win.top, win.rows).into_iter().enumerate() {
         if let ChatLine::Cells { block, cells } = line {
             draw_cells(s, buf, block, cells, x, r.y + dy as u16, w);
         }
     }
-    if hint {
-        let below = total.saturating_sub(top + rows);
+    // Scrolled up with more below: the last row holds the hint, not chat text.
+    if let Some(below) = win.hint_below {
         let text = truncate(&format!(" ↓ {below} more lines · PgDn "), r.width as usize);
         let tw = str_width(&text) as u16;
         buf.set_string(

@@ -165,6 +165,17 @@ pub enum Popup {
     SystemPrompt(Box<TextArea<'static>>),
 }
 
+/// The part of the chat on screen (see [`State::chat_window`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatWindow {
+    /// First chat line shown.
+    pub top: usize,
+    /// Rows holding chat lines.
+    pub rows: usize,
+    /// Lines below the last one shown, when the scroll hint takes the last row.
+    pub hint_below: Option<usize>,
+}
+
 /// Chat scrolling: either following the newest line or fixed at a top line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scroll {
@@ -342,6 +353,22 @@ impl State {
 
     pub fn chat_height(&self) -> usize {
         self.areas(self.screen()).chat.height as usize
+    }
+
+    /// What a chat pane `height` rows high shows: the first line, how many
+    /// rows hold chat text, and, when scrolled up with lines below, the count
+    /// for the hint that takes the last row (render, clicks and the token
+    /// cursor's scrolling all use this, so none of them puts anything under it).
+    pub fn chat_window(&self, height: usize) -> ChatWindow {
+        let top = self.view_top(height);
+        let total = self.chat.total_lines();
+        let hint = !self.scroll.follow && total > top + height && height >= 2;
+        let rows = height - hint as usize;
+        ChatWindow {
+            top,
+            rows,
+            hint_below: hint.then(|| total - (top + rows)),
+        }
     }
 
     /// First chat line shown in a chat pane `height` rows high.

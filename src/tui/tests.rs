@@ -1392,3 +1392,45 @@ fn a_note_on_how_the_prompt_was_built_is_shown_as_information() {
     );
     assert_eq!(h.s.chat_mode, Some(ChatMode::Template));
 }
+
+#[test]
+fn halfwidth_katakana_with_sound_marks_is_drawn() {
+    let mut h = H::new(60, 20).loaded("smollm2", "Q4_1");
+    h.exchange("パン", &[(" \u{ff8a}\u{ff9f}", 0.5), ("\u{ff9d}!", 0.5)]);
+    let screen = h.screen();
+    assert!(screen.contains("\u{ff8a}\u{ff9f}"), "ﾊﾟ dropped:\n{screen}");
+    assert!(screen.contains("\u{ff9d}!"), "{screen}");
+}
+
+#[test]
+fn the_token_cursor_never_sits_under_the_scroll_hint() {
+    let mut h = H::new(60, 20).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("long");
+    h.started(id);
+    let line: Vec<(&str, f32)> = (0..60)
+        .map(|i| (if i % 2 == 0 { " word" } else { "\n" }, 0.5))
+        .collect();
+    h.stream(id, &line);
+    h.done(id, line.len());
+    for _ in 0..3 {
+        h.key(KeyCode::PageUp);
+    }
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Home);
+    let height = h.s.chat_height();
+    let mut seen_hint = false;
+    for _ in 0..40 {
+        h.key(KeyCode::Down);
+        let t = h.s.cursor.expect("a token");
+        let (line, _) = h.s.token_position(t).expect("on screen");
+        let win = h.s.chat_window(height);
+        seen_hint |= win.hint_below.is_some();
+        assert!(
+            line >= win.top && line < win.top + win.rows,
+            "cursor line {line} outside rows {}..{} ({win:?})",
+            win.top,
+            win.top + win.rows
+        );
+    }
+    assert!(seen_hint, "the test moved under a shown hint");
+}

@@ -518,12 +518,13 @@ pub(crate) fn scroll_by(s: &mut State, delta: isize) {
 /// Scrolls so that chat line `line` is visible.
 fn ensure_visible(s: &mut State, line: usize) {
     let h = s.chat_height().max(1);
-    let top = s.view_top(h);
+    let win = s.chat_window(h);
+    let (top, rows) = (win.top, win.rows.max(1));
     let max = s.chat.total_lines().saturating_sub(h);
     let new_top = if line < top {
         line
-    } else if line >= top + h {
-        line + 1 - h
+    } else if line >= top + rows {
+        line + 1 - rows
     } else {
         return;
     };
@@ -788,7 +789,11 @@ fn click(s: &mut State, x: u16, y: u16) {
     if !chat.contains(ratatui::layout::Position::new(x, y)) || x == chat.x {
         return;
     }
-    let line = s.view_top(chat.height as usize) + (y - chat.y) as usize;
+    let win = s.chat_window(chat.height as usize);
+    if (y - chat.y) as usize >= win.rows {
+        return; // the scroll hint's row
+    }
+    let line = win.top + (y - chat.y) as usize;
     let col = (x - chat.x - 1) as usize;
     if let Some(t) = token_under(s, line, col) {
         s.cursor = Some(t);

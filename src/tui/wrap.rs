@@ -49,6 +49,9 @@ pub struct Cell {
     /// (`<0xE4>`) or only add a mark to one is covered this way.
     pub lo: u32,
     pub hi: u32,
+    /// Where its text starts, in chars of the display text pushed into the
+    /// block so far (see [`display_text`]): maps a glyph back to its source.
+    pub at: u32,
 }
 
 impl Cell {
@@ -81,6 +84,8 @@ pub struct Block {
     /// First token since the last glyph whose text was empty (its bytes wait
     /// for the rest of their character).
     pending_lo: Option<u32>,
+    /// Chars of display text pushed so far.
+    disp: usize,
 }
 
 impl Block {
@@ -91,6 +96,7 @@ impl Block {
             cur: 0,
             open: false,
             pending_lo: None,
+            disp: 0,
         }
     }
 
@@ -113,13 +119,19 @@ impl Block {
             return;
         }
         let shown = display_text(s);
-        let mut first = true;
-        for g in graphemes(&shown) {
-            if std::mem::take(&mut first) && self.try_extend(g, tag) {
-                continue;
-            }
+        let mut rest = shown.as_str();
+        // The start of the text may continue the last glyph (`e` + U+0301,
+        // `❤` + U+FE0F, `👩` + ZWJ `👧`, a second regional indicator).
+        if let Some(n) = self.continuation(&shown, tag) {
+            let (extra, after) = shown.split_at(n);
+            self.append_to_last(extra, token);
+            self.disp += extra.chars().count();
+            rest = after;
+        }
+        for g in graphemes(rest) {
             if g == "\n" {
                 self.newline();
+                self.disp += 1;
                 continue;
             }
             let w = grapheme_width(g);
@@ -127,20 +139,21 @@ impl Block {
                 // A mark or invisible character with no glyph to sit on
                 // (ratatui would drop a zero-width cell): attach it to the
                 // glyph before it, else show it by code point.
-                if self.open && self.append_to_last(g, token) {
-                    continue;
-                }
-                for c in g.chars() {
-                    let code = format!("<U+{:04X}>", c as u32);
-                    for ch in code.chars() {
-                        let cell = self.cell(ch.encode_utf8(&mut [0; 4]), 1, tag);
-                        self.push_cell(cell);
+                if !(self.open && self.append_to_last(g, token)) {
+                    for c in g.chars() {
+                        let code = format!("<U+{:04X}>", c as u32);
+                        for ch in code.chars() {
+                            let cell = self.cell(ch.encode_utf8(&mut [0; 4]), 1, tag);
+                            self.push_cell(cell);
+                        }
                     }
                 }
+                self.disp += g.chars().count();
                 continue;
             }
             let cell = self.cell(g, w, tag);
             self.push_cell(cell);
+            self.disp += g.chars().count();
         }
     }
 
@@ -155,35 +168,29 @@ impl Block {
             tag,
             lo,
             hi,
+            at: self.disp.min(u32::MAX as usize) as u32,
         }
     }
 
-    /// The start of new text joins the last glyph when the two form one
-    /// grapheme cluster (`e` + U+0301, `❤` + U+FE0F, `👩` + ZWJ + `👧`).
-    fn try_extend(&mut self, g: &str, tag: Tag) -> bool {
-        if !self.open || g == "\n" {
-            return false;
+    /// Bytes at the start of `shown` that belong to the last glyph: the
+    /// last glyph and the new text, segmented together, start with a longer
+    /// cluster than the last glyph alone.
+    fn continuation(&self, shown: &str, tag: Tag) -> Option<usize> {
+        if !self.open {
+            return None;
         }
-        let Some(last) = self.lines.last().and_then(|l| l.last()) else {
-            return false;
-        };
+        let last = self.lines.last().and_then(|l| l.last())?;
         let same_kind = matches!(
             (last.tag, tag),
             (Tag::Token(_), Tag::Token(_)) | (Tag::Text, Tag::Text)
         ) || last.tag == tag;
         if !same_kind {
-            return false;
+            return None;
         }
         let mut joined = last.text.clone();
-        joined.push_str(g);
-        if graphemes(&joined).count() != 1 {
-            return false;
-        }
-        let token = match tag {
-            Tag::Token(n) => Some(n),
-            _ => None,
-        };
-        self.append_to_last(g, token)
+        joined.push_str(shown);
+        let first = graphemes(&joined).next()?;
+        (first.len() > last.text.len()).then(|| first.len() - last.text.len())
     }
 
     /// Adds `g` to the last glyph (re-wrapping it when its width changes).
@@ -407,6 +414,50 @@ mod tests {
             assert_eq!(line[2].width, 2, "{parts:?}");
             assert_eq!(line_width(line), 6, "{parts:?}");
         }
+    }
+
+    #[test]
+    fn a_cluster_continued_inside_a_longer_token_joins_too() {
+        for parts in [
+            &["a ", "👩", "\u{200d}👧 b"][..],
+            &["a ", "🇫", "🇷 b"][..],
+            &["a ", "e", "\u{301}\u{302} b"][..],
+        ] {
+            let b = tokens(parts, 40);
+            assert_eq!(text(&b).concat(), parts.concat());
+            let line = &b.lines[0];
+            assert_eq!(line.len(), 5, "{parts:?}: {line:?}");
+            assert_eq!((line[2].lo, line[2].hi), (1, 2), "{parts:?}");
+        }
+        // A second flag after a whole one starts a glyph of its own.
+        let b = tokens(&["🇫🇷", "🇺🇸"], 40);
+        assert_eq!(text(&b), ["🇫🇷🇺🇸"]);
+        assert_eq!(b.lines[0].len(), 2);
+    }
+
+    #[test]
+    fn cells_know_where_their_text_starts() {
+        let mut b = Block::new(40);
+        b.push_str("a\u{1b}\u{301}b", Tag::Text);
+        b.push_str("\u{301}c", Tag::Text);
+        let at: Vec<(String, u32)> = b.lines[0]
+            .iter()
+            .map(|c| (c.text.to_string(), c.at))
+            .collect();
+        // "a", "␛" + U+0301 (one glyph), "b" + U+0301, "c".
+        assert_eq!(
+            at,
+            [
+                ("a".into(), 0),
+                ("␛\u{301}".into(), 1),
+                ("b\u{301}".into(), 3),
+                ("c".into(), 5)
+            ]
+        );
+        let mut b = Block::new(40);
+        b.push_str("\u{301}x", Tag::Text);
+        assert!(b.lines[0][..8].iter().all(|c| c.at == 0));
+        assert_eq!(b.lines[0][8].at, 1);
     }
 
     #[test]
