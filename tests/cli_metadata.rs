@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::gguf_edit::{Meta, copy_with_metadata, header_only, str};
 
@@ -13,17 +12,7 @@ use common::gguf_edit::{Meta, copy_with_metadata, header_only, str};
 const NAME: &str = "\x1b[31mX\x1b]0;t\x07\u{202e}Y";
 
 fn tokenscope(models_dir: &Path, args: &[&str]) -> (String, String, bool) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tokenscope"))
-        .args(args)
-        .env("TOKENSCOPE_MODELS_DIR", models_dir)
-        .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml")
-        .output()
-        .expect("binary runs");
-    (
-        String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.success(),
-    )
+    common::run_binary(models_dir, args)
 }
 
 /// Nothing a terminal would act on: ESC, BEL, C1 controls, bidi controls.

@@ -2,20 +2,8 @@
 
 mod common;
 
-use std::process::Command;
-
 fn tokenscope(args: &[&str]) -> (String, String, bool) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tokenscope"))
-        .args(args)
-        .env("TOKENSCOPE_MODELS_DIR", common::models_dir())
-        .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml")
-        .output()
-        .expect("binary runs");
-    (
-        String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.success(),
-    )
+    common::run_binary(&common::models_dir(), args)
 }
 
 #[test]

@@ -23,6 +23,22 @@ pub fn models_dir() -> PathBuf {
         .unwrap_or_else(|| tokenscope::paths::Paths::resolve().models_dir)
 }
 
+/// Runs the real binary on the models in `models_dir` with no config file:
+/// (stdout, stderr, success).
+pub fn run_binary(models_dir: &std::path::Path, args: &[&str]) -> (String, String, bool) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenscope"))
+        .args(args)
+        .env("TOKENSCOPE_MODELS_DIR", models_dir)
+        .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml")
+        .output()
+        .expect("binary runs");
+    (
+        String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
 pub fn model(file: &str) -> PathBuf {
     let p = models_dir().join(file);
     assert!(
