@@ -7,8 +7,8 @@ use anyhow::Result;
 
 use crate::catalog::ModelCard;
 use crate::config::Config;
-use crate::engine::{ChatMessage, EngineHandle, Event, Role, Stats};
-use crate::headless::{request_for, start_engine, wait_for};
+use crate::engine::{ChatMessage, Event, Role, Stats};
+use crate::headless::{LocalEngine, request_for, start_engine, wait_for};
 
 const PROMPT: &str =
     "Write a long story about a lighthouse keeper who finds a message in a bottle.";
@@ -39,13 +39,7 @@ impl Totals {
 
 /// One reply; `run` makes each prompt different so nothing is reused from the KV
 /// cache and prompt speed is measured on the whole prompt.
-fn generate(
-    engine: &mut EngineHandle,
-    rx: &std::sync::mpsc::Receiver<Event>,
-    config: &Config,
-    k: usize,
-    run: usize,
-) -> Result<Stats> {
+fn generate(engine: &mut LocalEngine, config: &Config, k: usize, run: usize) -> Result<Stats> {
     let mut c = config.clone();
     c.inspector_top_k = k;
     let prompt = format!("Story {run}. {PROMPT}");
@@ -54,7 +48,7 @@ fn generate(
         vec![ChatMessage::new(Role::User, prompt)],
         true,
     ));
-    match wait_for(rx, id, |_| Ok(()))? {
+    match wait_for(&engine.rx, id, |_| Ok(()))? {
         Event::Done { stats, .. } => Ok(stats),
         _ => anyhow::bail!("generation ended without stats"),
     }
@@ -114,19 +108,20 @@ pub fn run(
         "model", "prompt/s", "gen/s insp.", "gen/s off", "inspector µs", "overhead"
     )?;
     for card in models {
-        let (mut engine, rx, info) = start_engine(card.path.clone(), &config)?;
+        let mut engine = start_engine(card.path.clone(), &config)?;
+        let info = engine.info.clone();
         let k = config.inspector_top_k.max(1);
         // Warm-up (first decode allocates buffers).
-        generate(&mut engine, &rx, &config, k, 0)?;
+        generate(&mut engine, &config, k, 0)?;
         // Totals over all runs, so a reply that ends early (end-of-generation
         // token) weighs by its length instead of skewing a median.
         let (mut on, mut off) = (Totals::default(), Totals::default());
         let (mut insp_us, mut prompt_tokens, mut prompt_s) = (0.0, 0.0, 0.0);
         for run in 0..runs.max(1) as usize {
-            let s = generate(&mut engine, &rx, &config, k, 2 * run + 1)?;
+            let s = generate(&mut engine, &config, k, 2 * run + 1)?;
             on.add(&s);
             insp_us += s.inspector_us_per_token * s.n_generated as f64;
-            let s = generate(&mut engine, &rx, &config, 0, 2 * run + 2)?;
+            let s = generate(&mut engine, &config, 0, 2 * run + 2)?;
             off.add(&s);
             prompt_tokens += s.n_prompt_evaluated as f64;
             prompt_s += s.n_prompt_evaluated as f64 / s.prompt_tps.max(1e-9);

@@ -268,6 +268,10 @@ pub enum Cmd {
         /// The user message (or the text to continue with --raw).
         #[arg(long, short = 'p')]
         prompt: String,
+        /// Start the reply with this text (tokenized as plain text, never as
+        /// control tokens; its tokens are marked forced) and generate from there.
+        #[arg(long, value_name = "TEXT")]
+        assistant_prefix: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         #[command(flatten)]

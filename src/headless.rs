@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use serde_json::json;
@@ -10,20 +11,24 @@ use thiserror::Error;
 
 use crate::config::Config;
 use crate::engine::{
-    ChatMessage, EngineHandle, Event, GenerateRequest, ModelInfo, RequestId, Role, Stats, TokenStep,
+    ChatMessage, EngineError, EngineHandle, Event, GenerateRequest, ModelInfo, ReplyPrefix,
+    RequestId, Role, Stats, TokenStep, Vocab,
 };
 
 #[derive(Debug, Error)]
 pub enum RunError {
     #[error("{0}")]
-    Engine(String),
+    Engine(#[from] EngineError),
+    #[error("{0}")]
+    EngineExited(String),
     #[error("the engine stopped unexpectedly")]
     Disconnected,
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Waits for the final event of `request`, passing every event of it to `on_event`.
+/// Waits for the final event of `request`, passing every event of it to
+/// `on_event`. A failure is an error; `Loaded`, `Done` and `Cancelled` are returned.
 pub fn wait_for(
     rx: &Receiver<Event>,
     request: RequestId,
@@ -31,7 +36,10 @@ pub fn wait_for(
 ) -> Result<Event, RunError> {
     loop {
         let event = rx.recv().map_err(|_| RunError::Disconnected)?;
-        if event.request() != request {
+        if let Event::EngineExited { report } = event {
+            return Err(RunError::EngineExited(report));
+        }
+        if event.request() != Some(request) {
             continue;
         }
         if event.is_final() {
@@ -44,15 +52,42 @@ pub fn wait_for(
     }
 }
 
+/// An engine with one model loaded in slot 0, for headless use.
+pub struct LocalEngine {
+    pub handle: EngineHandle,
+    pub rx: Receiver<Event>,
+    pub info: ModelInfo,
+    pub vocab: Arc<Vocab>,
+    next_request: RequestId,
+}
+
+impl LocalEngine {
+    /// A request id not used before by this engine.
+    pub fn next_request(&mut self) -> RequestId {
+        self.next_request += 1;
+        self.next_request
+    }
+
+    /// Starts `req` on the loaded model; returns its request id.
+    pub fn generate(&mut self, req: GenerateRequest) -> RequestId {
+        let id = self.next_request();
+        self.handle.generate(id, 0, req);
+        id
+    }
+}
+
 /// Loads `path` and returns the engine ready to generate.
-pub fn start_engine(
-    path: PathBuf,
-    config: &Config,
-) -> Result<(EngineHandle, Receiver<Event>, ModelInfo), RunError> {
-    let (mut engine, rx) = EngineHandle::spawn_with_receiver();
-    let id = engine.load(path, config.load_settings());
-    match wait_for(&rx, id, |_| Ok(()))? {
-        Event::Loaded { info, .. } => Ok((engine, rx, *info)),
+pub fn start_engine(path: PathBuf, config: &Config) -> Result<LocalEngine, RunError> {
+    let (mut handle, rx) = EngineHandle::spawn_with_receiver();
+    handle.load(1, 0, path, config.load_settings());
+    match wait_for(&rx, 1, |_| Ok(()))? {
+        Event::Loaded { info, vocab, .. } => Ok(LocalEngine {
+            handle,
+            rx,
+            info: *info,
+            vocab,
+            next_request: 1,
+        }),
         _ => Err(RunError::Disconnected),
     }
 }
@@ -69,12 +104,28 @@ pub fn messages_for(config: &Config, prompt: &str) -> Vec<ChatMessage> {
 
 pub fn request_for(config: &Config, messages: Vec<ChatMessage>, raw: bool) -> GenerateRequest {
     GenerateRequest {
-        messages,
         raw,
-        sampling: config.sampling.clone(),
-        max_tokens: config.max_tokens,
-        top_k_inspect: config.inspector_top_k,
+        ..GenerateRequest::new(
+            messages,
+            config.sampling.clone(),
+            config.max_tokens,
+            config.inspector_top_k,
+        )
     }
+}
+
+/// What `run` is asked for besides the model and the config.
+#[derive(Debug, Clone, Default)]
+pub struct RunArgs {
+    /// The user message (or the text to continue, `raw`).
+    pub prompt: String,
+    /// Plain completion, no chat template.
+    pub raw: bool,
+    /// One JSON object per line instead of text.
+    pub jsonl: bool,
+    /// Text the reply starts with (`--assistant-prefix`): tokenized as plain
+    /// text, reported as forced tokens, and generation goes on from there.
+    pub assistant_prefix: Option<String>,
 }
 
 /// `tokenscope run`: one reply, streamed, then the per-token table (text) or
@@ -84,17 +135,23 @@ pub fn request_for(config: &Config, messages: Vec<ChatMessage>, raw: bool) -> Ge
 pub fn run(
     path: PathBuf,
     config: &Config,
-    prompt: &str,
-    raw: bool,
-    jsonl: bool,
+    args: &RunArgs,
     out: &mut impl Write,
     warn: &mut impl Write,
 ) -> Result<Stats, RunError> {
-    let (mut engine, rx, info) = start_engine(path, config)?;
-    let id = engine.generate(request_for(config, messages_for(config, prompt), raw));
+    let mut engine = start_engine(path, config)?;
+    let mut req = request_for(config, messages_for(config, &args.prompt), args.raw);
+    if let Some(prefix) = &args.assistant_prefix {
+        req.prefix = ReplyPrefix::Text(prefix.clone());
+        req.score_prefix = true;
+    }
+    let id = engine.generate(req);
+    let vocab = engine.vocab.clone();
+    let info = engine.info.clone();
+    let jsonl = args.jsonl;
     let mut steps = Vec::new();
     let mut mode_line = None;
-    let done = wait_for(&rx, id, |event| {
+    let done = wait_for(&engine.rx, id, |event| {
         match event {
             Event::Started { mode, note, .. } => {
                 mode_line = Some(mode.describe());
@@ -107,7 +164,7 @@ pub fn run(
             }
             Event::Token { step, .. } => {
                 if jsonl {
-                    let line = token_json(step).to_string();
+                    let line = token_json(step, &vocab).to_string();
                     writeln!(out, "{}", crate::text::json_safe(&line))?;
                 } else {
                     write!(out, "{}", crate::text::escape_text(&step.text))?;
@@ -126,15 +183,19 @@ pub fn run(
         }
         Ok(())
     })?;
-    let Event::Done { stats, .. } = done else {
-        return Err(RunError::Disconnected);
+    let stats = match done {
+        Event::Done { stats, .. }
+        | Event::Cancelled {
+            stats: Some(stats), ..
+        } => stats,
+        _ => return Err(RunError::Disconnected),
     };
     if jsonl {
         writeln!(out, "{}", done_json(&stats))?;
     } else {
         writeln!(out)?;
         writeln!(out)?;
-        write!(out, "{}", token_table(&steps))?;
+        write!(out, "{}", token_table(&steps, &vocab))?;
         writeln!(
             out,
             "\n{} · {} · {} · {}",
@@ -148,21 +209,29 @@ pub fn run(
     Ok(stats)
 }
 
-pub fn token_json(step: &TokenStep) -> serde_json::Value {
+/// One `run --format jsonl` token line. Probabilities are `null` when the
+/// inspector is off (`--candidates 0`); `forced` marks tokens given, not sampled.
+pub fn token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
+    let dist = step.dist.as_ref();
     json!({
         "type": "token",
         "index": step.index,
         "id": step.id,
+        "forced": step.forced,
         "text": step.text,
-        "piece": step.piece,
-        "bytes": step.bytes,
-        "p": step.p,
+        "piece": vocab.readable(step.id),
+        "bytes": vocab.bytes(step.id),
+        "p": step.p(),
         "p_sampled": step.p_sampled,
         "logit": step.logit,
-        "lse": step.lse,
-        "entropy": step.entropy,
-        "top": step.top.iter().map(|c| json!({
-            "id": c.id, "text": c.text, "p": c.p, "p_sampled": c.p_sampled, "logit": c.logit,
+        "lse": dist.map(|d| d.lse),
+        "entropy": step.entropy(),
+        "top": step.top().iter().map(|c| json!({
+            "id": c.id,
+            "text": vocab.readable(c.id),
+            "p": dist.map(|d| d.p(c.logit)),
+            "p_sampled": c.p_sampled,
+            "logit": c.logit,
         })).collect::<Vec<_>>(),
     })
 }
@@ -175,6 +244,7 @@ pub fn done_json(s: &Stats) -> serde_json::Value {
         "n_prompt_evaluated": s.n_prompt_evaluated,
         "n_prompt_reused": s.n_prompt_reused,
         "n_generated": s.n_generated,
+        "n_forced": s.n_forced,
         "ttft_ms": s.ttft_ms,
         "prompt_tps": s.prompt_tps,
         "gen_tps": s.gen_tps,
@@ -234,27 +304,38 @@ fn quoted(piece: &str, width: usize) -> String {
     crate::text::pad_right(&format!("\"{piece}\""), width)
 }
 
-/// The readable per-token table of `run`'s text output.
-pub fn token_table(steps: &[TokenStep]) -> String {
+/// A percentage with two decimals, or `–` when unknown.
+fn pct(p: Option<f32>) -> String {
+    p.map_or_else(|| "     –".to_string(), |p| format!("{:>6.2}%", p * 100.0))
+}
+
+/// The readable per-token table of `run`'s text output (token text from `vocab`).
+pub fn token_table(steps: &[TokenStep], vocab: &Vocab) -> String {
     let mut out = String::new();
     for s in steps {
+        let entropy = s
+            .entropy()
+            .map_or_else(|| "–".to_string(), |e| format!("{e:.2} bits"));
+        let how = if s.forced { "forced " } else { "sampled" };
         out += &format!(
-            "#{:<4} {} p {:>6.2}%  sampled {:>6.2}%  entropy {:.2} bits\n",
+            "#{:<4} {} p {}  {how} {}  entropy {entropy}\n",
             s.index,
-            quoted(&s.piece, 18),
-            s.p * 100.0,
-            s.p_sampled * 100.0,
-            s.entropy
+            quoted(&vocab.readable(s.id), 18),
+            pct(s.p()),
+            pct(s.p_sampled),
         );
-        for c in &s.top {
-            let mark = if c.id == s.id { "◀ chosen" } else { "" };
-            out += &format!(
-                "      {} {:>6.2}%  {} {}\n",
-                bar(c.p),
-                c.p * 100.0,
-                quoted(&c.text, 18),
-                mark
-            );
+        if let Some(d) = &s.dist {
+            for c in &d.top {
+                let mark = if c.id == s.id { "◀ chosen" } else { "" };
+                let p = d.p(c.logit);
+                out += &format!(
+                    "      {} {:>6.2}%  {} {}\n",
+                    bar(p),
+                    p * 100.0,
+                    quoted(&vocab.readable(c.id), 18),
+                    mark
+                );
+            }
         }
     }
     out
@@ -273,34 +354,40 @@ mod tests {
         assert_eq!(bar(1.0 / 192.0).chars().next(), Some('▏'));
     }
 
-    fn step(piece: &str, top: &[&str]) -> TokenStep {
-        TokenStep {
+    /// A vocabulary of `pieces` and a step choosing token 0 with the others as candidates.
+    fn step(pieces: &[&str]) -> (TokenStep, Vocab) {
+        let vocab = Vocab {
+            pieces: pieces.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            eog: vec![],
+        };
+        let top = (0..pieces.len() as i32)
+            .map(|id| crate::engine::Candidate {
+                id,
+                logit: -(id as f32),
+                p_sampled: Some(0.5),
+            })
+            .collect();
+        // Chosen: a token outside the candidates (no "◀ chosen" mark).
+        let step = TokenStep {
             index: 0,
-            id: 1,
-            bytes: vec![],
+            id: pieces.len() as i32,
+            forced: false,
             text: String::new(),
-            piece: piece.into(),
-            p: 0.5,
-            p_sampled: 0.5,
-            logit: 0.0,
-            entropy: 1.0,
-            lse: 0.0,
-            top: top
-                .iter()
-                .map(|t| crate::engine::Candidate {
-                    id: 2,
-                    text: t.to_string(),
-                    p: 0.5,
-                    p_sampled: 0.5,
-                    logit: 0.0,
-                })
-                .collect(),
-        }
+            logit: Some(0.0),
+            p_sampled: Some(0.5),
+            dist: Some(crate::engine::Distribution {
+                lse: 0.5,
+                entropy: Some(1.0),
+                top,
+            }),
+        };
+        (step, vocab)
     }
 
     #[test]
     fn the_table_escapes_once_and_aligns_by_width() {
-        let t = token_table(&[step("\\n", &["\\n", "你好", "ab"])]);
+        let (step, vocab) = step(&["\n", "你好", "ab"]);
+        let t = token_table(&[step], &vocab);
         assert!(t.contains("\"\\n\""), "a newline reads \\n: {t}");
         assert!(!t.contains("\\\\n"), "no doubled backslash: {t}");
         // Candidate lines are padded by display width: equal widths even with

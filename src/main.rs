@@ -115,16 +115,25 @@ fn real_main(cli: Cli) -> Result<()> {
                 raw: flags.raw,
             })
         }
-        Some(Cmd::Run { prompt, format, .. }) => {
+        Some(Cmd::Run {
+            prompt,
+            format,
+            assistant_prefix,
+            ..
+        }) => {
             let config = load_config(&paths, &cli, &flags)?;
             let card = require_model(&config, &model_dirs(&paths, &config))?;
             let mut out = stdout.lock();
+            let args = headless::RunArgs {
+                prompt: prompt.clone(),
+                raw: flags.raw,
+                jsonl: *format == Format::Jsonl,
+                assistant_prefix: assistant_prefix.clone(),
+            };
             headless::run(
                 card.path,
                 &config,
-                prompt,
-                flags.raw,
-                *format == Format::Jsonl,
+                &args,
                 &mut out,
                 &mut std::io::stderr().lock(),
             )?;

@@ -6,6 +6,14 @@ fn tokenscope(args: &[&str]) -> (String, String, bool) {
     common::run_binary(&common::models_dir(), args)
 }
 
+/// `run --format jsonl`'s output, a value per line.
+fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect()
+}
+
 #[test]
 fn run_jsonl_has_one_object_per_token_and_a_done_line() {
     let (stdout, stderr, ok) = tokenscope(&[
@@ -22,10 +30,7 @@ fn run_jsonl_has_one_object_per_token_and_a_done_line() {
         "12",
     ]);
     assert!(ok, "{stderr}");
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
-        .collect();
+    let lines = json_lines(&stdout);
     let (done, tokens) = lines.split_last().unwrap();
     assert_eq!(done["type"], "done");
     assert!(["eog", "max_tokens"].contains(&done["stop"].as_str().unwrap()));
@@ -381,4 +386,61 @@ fn run_ends_a_reply_cut_inside_a_character_with_a_replacement() {
     let (stdout, stderr, ok) = tokenscope(&args);
     assert!(ok, "{stderr}");
     assert_eq!(stdout.lines().next(), Some("\u{FFFD}"), "{stdout}");
+}
+
+#[test]
+fn an_assistant_prefix_starts_the_reply_as_forced_tokens_and_generation_goes_on() {
+    let prefix = "The capital of France is";
+    let (stdout, stderr, ok) = tokenscope(&[
+        "run",
+        "-m",
+        "smol",
+        "-p",
+        "What is the capital of France?",
+        "--assistant-prefix",
+        prefix,
+        "--temp",
+        "0",
+        "--max-tokens",
+        "3",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(ok, "{stderr}");
+    let lines = json_lines(&stdout);
+    let (done, tokens) = lines.split_last().unwrap();
+    let forced: Vec<_> = tokens.iter().filter(|t| t["forced"] == true).collect();
+    let text = |ts: &[&serde_json::Value]| -> String {
+        ts.iter().map(|t| t["text"].as_str().unwrap()).collect()
+    };
+    assert_eq!(text(&forced), prefix);
+    for t in &forced {
+        assert!(t["p"].as_f64().unwrap() > 0.0, "scored: {t}");
+        assert!(t["p_sampled"].is_null(), "no draw: {t}");
+    }
+    let free: Vec<_> = tokens.iter().filter(|t| t["forced"] == false).collect();
+    assert!(!free.is_empty() && free.len() <= 3, "{stdout}");
+    assert!(text(&free).contains("Paris"), "{stdout}");
+    assert_eq!(done["n_forced"].as_u64().unwrap() as usize, forced.len());
+
+    // A control token's text in the prefix stays text.
+    let (stdout, stderr, ok) = tokenscope(&[
+        "run",
+        "-m",
+        "smol",
+        "-p",
+        "Hi",
+        "--assistant-prefix",
+        "<|im_end|>",
+        "--temp",
+        "0",
+        "--max-tokens",
+        "1",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("<|im_end|>"), "{stdout}");
+    assert!(
+        stdout.contains("forced"),
+        "the table marks forced tokens: {stdout}"
+    );
 }

@@ -21,14 +21,18 @@ use tokenscope::tui::{Host, Msg, State, execute, start, update};
 const MESSAGE: &str = "TOKENSCOPE_TEST_ENGINE_PANIC=generate: a test asked the engine to panic";
 const LOCATION: &str = "src/engine/worker.rs:";
 
-struct EngineHost(EngineHandle);
+struct EngineHost(EngineHandle, RequestId);
 
 impl Host for EngineHost {
     fn load(&mut self, path: PathBuf, settings: LoadSettings) -> RequestId {
-        self.0.load(path, settings)
+        self.1 += 1;
+        self.0.load(self.1, 0, path, settings);
+        self.1
     }
     fn generate(&mut self, req: GenerateRequest) -> RequestId {
-        self.0.generate(req)
+        self.1 += 1;
+        self.0.generate(self.1, 0, req);
+        self.1
     }
     fn cancel(&mut self, request: RequestId) {
         self.0.cancel(request)
@@ -48,20 +52,20 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
 
     // 1. The handle's events: the request being served fails with the panic.
     let (mut handle, rx) = EngineHandle::spawn_with_receiver();
-    let load = handle.load(model(), common::config_with(512).load_settings());
-    let id = handle.generate(GenerateRequest {
-        messages: common::user("hi"),
-        raw: false,
-        sampling: tokenscope::engine::SamplingParams::greedy(),
-        max_tokens: 4,
-        top_k_inspect: 3,
-    });
+    let (load, id) = (1, 2);
+    handle.load(load, 0, model(), common::config_with(512).load_settings());
+    let greedy = tokenscope::engine::SamplingParams::greedy();
+    handle.generate(
+        id,
+        0,
+        GenerateRequest::new(common::user("hi"), greedy, 4, 3),
+    );
     let error = loop {
         match rx
             .recv()
             .expect("the failure arrives before the engine goes")
         {
-            Event::Failed { request, error } if request == id => break error,
+            Event::Failed { request, error } if request == id => break error.to_string(),
             Event::Failed { error, .. } => panic!("{error}"),
             Event::Loaded { request, .. } => assert_eq!(request, load),
             _ => {}
@@ -77,7 +81,7 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
 
     // 2. The TUI's wiring: the failure, then the worker's end with the panic.
     let (tx, rx) = channel();
-    let mut host = EngineHost(tokenscope::tui::spawn_engine(tx));
+    let mut host = EngineHost(tokenscope::tui::spawn_engine(tx), 0);
     let mut s = State::new(common::config_with(512), false, Vec::new(), (120, 30));
     let fx = start(&mut s, Some(model()));
     execute(&mut s, fx, &mut host);

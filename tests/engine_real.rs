@@ -22,7 +22,7 @@ fn greedy_is_deterministic_and_follows_top1_on_both_models() {
         assert!(!a.steps.is_empty());
         let ids = |r: &Reply| r.steps.iter().map(|s| s.id).collect::<Vec<_>>();
         assert_eq!(ids(&a), ids(&b), "{file}: greedy differs between runs");
-        for s in &a.steps {
+        for s in &a.views() {
             assert_eq!(
                 s.top[0].id, s.id,
                 "{file}: step {} is not the top-1",
@@ -44,7 +44,7 @@ fn candidates_are_sorted_and_sum_to_at_most_one() {
             16,
         )
         .unwrap();
-    for s in &r.steps {
+    for s in &r.views() {
         assert_eq!(s.top.len(), 10);
         assert!(
             s.top.windows(2).all(|w| w[0].p >= w[1].p),
@@ -68,7 +68,7 @@ fn temperature_one_without_truncation_samples_the_model_distribution() {
     let r = e
         .generate(user("Tell me a joke."), false, no_truncation(1.0), 12)
         .unwrap();
-    for s in &r.steps {
+    for s in &r.views() {
         assert!(
             (s.p_sampled - s.p).abs() < 1e-4,
             "step {}: {} vs {}",
@@ -93,7 +93,7 @@ fn top_k_one_makes_the_chosen_token_certain() {
     let r = e
         .generate(user("Name a colour."), false, sampling, 8)
         .unwrap();
-    for s in &r.steps {
+    for s in &r.views() {
         assert_eq!(s.p_sampled, 1.0);
         assert_eq!(s.id, s.top[0].id);
         assert!(s.top[1..].iter().all(|c| c.p_sampled == 0.0));
@@ -112,7 +112,7 @@ fn lower_temperature_sharpens_the_sampled_distribution() {
                 1,
             )
             .unwrap();
-        r.steps[0].top[0].clone()
+        r.views()[0].top[0].clone()
     };
     let (hot, warm, cold) = (first(1.5, &mut e), first(1.0, &mut e), first(0.5, &mut e));
     assert_eq!(hot.id, cold.id);
@@ -225,6 +225,7 @@ fn prompt_longer_than_the_context_is_a_clear_error() {
             4,
         )
         .unwrap_err();
+    let err = err.to_string();
     assert!(
         err.contains("context holds 256") && err.contains("--ctx"),
         "{err}"
@@ -247,7 +248,7 @@ fn chinese_round_trips_through_split_tokens() {
             24,
         )
         .unwrap();
-    let all: Vec<u8> = r.steps.iter().flat_map(|s| s.bytes.clone()).collect();
+    let all = bytes_of(&e.vocab, &r.steps);
     let lossless = String::from_utf8_lossy(&all);
     assert_eq!(r.text, lossless, "assembled text equals the decoded bytes");
     assert!(!r.text.contains('\u{FFFD}'), "{}", r.text);
@@ -269,7 +270,7 @@ fn chinese_round_trips_through_split_tokens() {
             16,
         )
         .unwrap();
-    let all: Vec<u8> = r.steps.iter().flat_map(|s| s.bytes.clone()).collect();
+    let all = bytes_of(&smol.vocab, &r.steps);
     assert_eq!(r.text, String::from_utf8_lossy(&all));
 }
 
@@ -286,12 +287,14 @@ fn base_model_without_template_runs_as_plain_completion() {
 #[test]
 fn cancel_stops_between_tokens() {
     let mut e = engine(GEMMA, config_with(512));
-    let id = e.handle.generate(tokenscope::engine::GenerateRequest {
-        messages: user("Once upon a time"),
+    let id = e.start(tokenscope::engine::GenerateRequest {
         raw: true,
-        sampling: SamplingParams::greedy(),
-        max_tokens: 400,
-        top_k_inspect: 5,
+        ..tokenscope::engine::GenerateRequest::new(
+            user("Once upon a time"),
+            SamplingParams::greedy(),
+            400,
+            5,
+        )
     });
     let mut tokens = 0;
     loop {
@@ -302,7 +305,8 @@ fn cancel_stops_between_tokens() {
                     e.handle.cancel(id);
                 }
             }
-            tokenscope::engine::Event::Done { stats, .. } => {
+            tokenscope::engine::Event::Cancelled { stats, .. } => {
+                let stats = stats.expect("a generation cancelled mid-way has stats");
                 assert_eq!(stats.stop, StopReason::Cancelled);
                 assert!(stats.n_generated < 20, "{}", stats.n_generated);
                 break;
@@ -316,21 +320,17 @@ fn cancel_stops_between_tokens() {
 #[test]
 fn stopping_a_queued_reply_does_not_cancel_the_load_before_it() {
     let (mut handle, rx) = tokenscope::engine::EngineHandle::spawn_with_receiver();
-    let load = handle.load(model(SMOL), config_with(512).load_settings());
-    let generate = handle.generate(tokenscope::engine::GenerateRequest {
-        messages: user("Hi"),
-        raw: false,
-        sampling: SamplingParams::greedy(),
-        max_tokens: 50,
-        top_k_inspect: 3,
-    });
+    let (load, generate) = (1, 2);
+    handle.load(load, 0, model(SMOL), config_with(512).load_settings());
+    let req = tokenscope::engine::GenerateRequest::new(user("Hi"), SamplingParams::greedy(), 50, 3);
+    handle.generate(generate, 0, req);
     handle.cancel(generate);
     let (mut loaded, mut stopped) = (false, None);
     while stopped.is_none() {
         match rx.recv().unwrap() {
             tokenscope::engine::Event::Loaded { request, .. } => loaded = request == load,
-            tokenscope::engine::Event::Done { request, stats } if request == generate => {
-                stopped = Some(stats.stop)
+            tokenscope::engine::Event::Cancelled { request, stats } if request == generate => {
+                stopped = Some(stats.map_or(StopReason::Cancelled, |s| s.stop))
             }
             tokenscope::engine::Event::Failed { error, .. } => panic!("{error}"),
             _ => {}
@@ -396,9 +396,8 @@ fn typed_control_token_text_stays_text() {
 const BYTE_TOKENS: &str = "𠀀𠀁𠀂𠀃";
 
 /// The reply's bytes decoded as a whole: what its text must equal.
-fn lossless(r: &Reply) -> String {
-    let all: Vec<u8> = r.steps.iter().flat_map(|s| s.bytes.clone()).collect();
-    String::from_utf8_lossy(&all).into_owned()
+fn lossless(e: &Engine, r: &Reply) -> String {
+    String::from_utf8_lossy(&bytes_of(&e.vocab, &r.steps)).into_owned()
 }
 
 #[test]
@@ -410,7 +409,8 @@ fn a_reply_cut_inside_a_character_ends_with_a_replacement_not_silence() {
         .generate(user(BYTE_TOKENS), true, SamplingParams::greedy(), 1)
         .unwrap();
     assert_eq!(
-        cut.steps[0].piece, "<0xF0>",
+        e.vocab.readable(cut.steps[0].id),
+        "<0xF0>",
         "premise: the first token is a lone byte"
     );
     assert_eq!(cut.stats.stop, StopReason::MaxTokens);
@@ -423,7 +423,7 @@ fn a_reply_cut_inside_a_character_ends_with_a_replacement_not_silence() {
         whole.steps[0].text.is_empty(),
         "the byte waits for the rest of its character"
     );
-    assert_eq!(whole.text, lossless(&whole));
+    assert_eq!(whole.text, lossless(&e, &whole));
     assert!(whole.tail.is_empty(), "8 tokens end on a whole character");
 }
 
@@ -442,13 +442,13 @@ fn a_reply_cut_inside_a_character_by_the_full_context_ends_with_a_replacement() 
         .unwrap();
     assert_eq!(r.stats.stop, StopReason::ContextFull);
     assert_eq!(
-        r.steps.last().unwrap().piece,
+        e.vocab.readable(r.steps.last().unwrap().id),
         "<0x80>",
         "premise: cut inside"
     );
     assert_eq!(r.tail, "\u{FFFD}");
     assert!(r.text.ends_with('\u{FFFD}'), "{}", r.text);
-    assert_eq!(r.text, lossless(&r));
+    assert_eq!(r.text, lossless(&e, &r));
 }
 
 #[test]
@@ -469,33 +469,34 @@ fn a_reply_cancelled_inside_a_character_ends_with_a_replacement() {
             let _ = held.lock().unwrap().recv();
         }
     });
-    let load = handle.load(model(GEMMA), config_with(256).load_settings());
-    let id = handle.generate(GenerateRequest {
-        messages: user(BYTE_TOKENS),
-        raw: true,
-        sampling: SamplingParams::greedy(),
-        max_tokens: 100,
-        top_k_inspect: 3,
-    });
+    let (load, id) = (1, 2);
+    handle.load(load, 0, model(GEMMA), config_with(256).load_settings());
+    let req = GenerateRequest::new(user(BYTE_TOKENS), SamplingParams::greedy(), 100, 3);
+    handle.generate(id, 0, GenerateRequest { raw: true, ..req });
+    let mut vocab = None;
     let (mut steps, mut tail, mut stop) = (Vec::new(), String::new(), None);
     while stop.is_none() {
         match rx.recv().expect("engine alive") {
             Event::Failed { error, .. } => panic!("{error}"),
-            e if e.request() == load => {}
+            Event::Loaded { vocab: v, .. } => vocab = Some(v),
+            e if e.request() == Some(load) => {}
             Event::Token { step, .. } => {
                 steps.push(*step);
                 handle.cancel(id);
                 resume.send(()).unwrap();
             }
             Event::Tail { text, .. } => tail = text,
-            Event::Done { stats, .. } => stop = Some(stats.stop),
+            Event::Cancelled { stats, .. } => {
+                stop = Some(stats.map_or(StopReason::Cancelled, |s| s.stop))
+            }
             _ => {}
         }
     }
     assert_eq!(stop, Some(StopReason::Cancelled));
     assert_eq!(steps.len(), 1);
     assert_eq!(
-        steps[0].piece, "<0xF0>",
+        vocab.expect("loaded").readable(steps[0].id),
+        "<0xF0>",
         "premise: cancelled inside a character"
     );
     let text: String = steps.iter().map(|s| s.text.as_str()).collect::<String>() + &tail;
@@ -507,16 +508,16 @@ fn a_reply_cancelled_inside_a_character_ends_with_a_replacement() {
 fn assert_same_reply(warm: &Reply, cold: &Reply) {
     // Different batch shapes round differently, so a near tie may go the other
     // way; up to there both must agree token by token and in probability.
-    for (a, b) in warm.steps.iter().zip(&cold.steps) {
+    for (a, b) in warm.views().iter().zip(&cold.views()) {
         if a.id != b.id {
             let alt = a.top.iter().find(|c| c.id == b.id).map_or(0.0, |c| c.p);
             assert!(
                 a.p - alt < 0.1,
-                "step {}: warm {:?} ({}) vs cold {:?} is not a near tie",
+                "step {}: warm #{} ({}) vs cold #{} is not a near tie",
                 a.index,
-                a.piece,
+                a.id,
                 a.p,
-                b.piece
+                b.id
             );
             break;
         }
@@ -595,10 +596,11 @@ fn more_candidates_than_the_protocol_keeps_is_refused_by_the_engine() {
     let err = e
         .generate(user("Hi"), false, SamplingParams::greedy(), 1)
         .unwrap_err();
+    let err = err.to_string();
     assert!(err.contains("candidates") && err.contains("256"), "{err}");
     e.config.inspector_top_k = tokenscope::engine::MAX_CANDIDATES;
     let ok = e
         .generate(user("Hi"), false, SamplingParams::greedy(), 1)
         .unwrap();
-    assert_eq!(ok.steps[0].top.len(), 256);
+    assert_eq!(ok.steps[0].top().len(), 256);
 }

@@ -33,19 +33,20 @@ impl KvMirror {
 
 /// Drops the oldest turn after the system prompt: the first non-system message
 /// and, so that roles keep alternating, an assistant reply that would then lead.
-/// The last message (the one being answered) is never dropped. Returns how many
-/// messages were removed (0 when nothing more can go).
-pub fn drop_oldest_turn(messages: &mut Vec<ChatMessage>) -> usize {
-    let mut removed = 0;
+/// The last message (the one being answered) is never dropped. Returns the
+/// positions removed, in the order removed (each in the vector as it was
+/// then); empty when nothing more can go.
+pub fn drop_oldest_turn(messages: &mut Vec<ChatMessage>) -> Vec<usize> {
+    let mut removed = Vec::new();
     let first = |msgs: &Vec<ChatMessage>| msgs.iter().position(|m| m.role != Role::System);
     if let Some(i) = first(messages).filter(|&i| i + 1 < messages.len()) {
         messages.remove(i);
-        removed += 1;
+        removed.push(i);
         if let Some(j) = first(messages)
             .filter(|&j| messages[j].role == Role::Assistant && j + 1 < messages.len())
         {
             messages.remove(j);
-            removed += 1;
+            removed.push(j);
         }
     }
     removed
@@ -83,19 +84,22 @@ mod tests {
     fn drops_oldest_user_and_reply_keeping_system_and_last() {
         use Role::*;
         let mut m = msgs(&[System, User, Assistant, User, Assistant, User]);
-        assert_eq!(drop_oldest_turn(&mut m), 2);
+        assert_eq!(drop_oldest_turn(&mut m).len(), 2);
         let contents: Vec<_> = m.iter().map(|m| m.content.as_str()).collect();
         assert_eq!(contents, ["m0", "m3", "m4", "m5"]);
-        assert_eq!(drop_oldest_turn(&mut m), 2);
+        assert_eq!(drop_oldest_turn(&mut m).len(), 2);
         assert_eq!(m.len(), 2);
-        assert_eq!(drop_oldest_turn(&mut m), 0, "system + last user stay");
+        assert!(
+            drop_oldest_turn(&mut m).is_empty(),
+            "system + last user stay"
+        );
         assert_eq!(m[1].content, "m5");
     }
 
     #[test]
     fn nothing_to_drop_from_a_single_message() {
         let mut m = msgs(&[Role::User]);
-        assert_eq!(drop_oldest_turn(&mut m), 0);
+        assert!(drop_oldest_turn(&mut m).is_empty());
         assert_eq!(m.len(), 1);
     }
 }

@@ -14,9 +14,11 @@ use ratatui::backend::TestBackend;
 use super::state::State;
 use super::{Host, Msg, execute, render, update};
 use crate::config::Config;
+use std::sync::Arc;
+
 use crate::engine::{
-    Candidate, ChatMode, Event, GenerateRequest, LoadSettings, ModelInfo, RequestId, Stats,
-    StopReason, TokenStep,
+    Candidate, Capabilities, ChatMode, Distribution, Event, GenerateRequest, LoadSettings,
+    ModelInfo, PromptToken, RequestId, Role, Stats, StopReason, TokenId, TokenStep, Vocab,
 };
 
 /// A host that only hands out request ids (for the bench and tests).
@@ -74,20 +76,138 @@ pub fn fake_model(name: &str, quant: &str) -> ModelInfo {
     }
 }
 
+/// The vocabulary of the made-up model: every text a fake step may use
+/// (the UI bench's words and the UI tests' tokens), by id.
+pub const FAKE_WORDS: &[&str] = &[
+    " word",
+    " the",
+    " a",
+    ",",
+    ".",
+    "\n",
+    " and",
+    " of",
+    " to",
+    " is",
+    " in",
+    " it",
+    " that",
+    " Once",
+    " upon",
+    " time",
+    " there",
+    " was",
+    " model",
+    " predicted",
+    " 中文",
+    " tokens",
+    "",
+    " ",
+    " 2",
+    " 3",
+    " France",
+    " Paris",
+    " \u{ff8a}\u{ff9f}",
+    " a fairly long line of words that wraps\n",
+    " alpha",
+    " beta",
+    " cafe",
+    " capital",
+    " end",
+    " nai",
+    " word\n",
+    "!",
+    "1",
+    "A",
+    "B",
+    "Hello",
+    "Hey",
+    "Hi",
+    "Sure",
+    "The",
+    "X",
+    "Y",
+    "Z",
+    "\u{1b}[2J",
+    "\u{1b}]0;pwned\u{7}",
+    "\u{200d}",
+    "\u{301}",
+    "\u{308}",
+    "\u{fe0f}",
+    "\u{ff9d}!",
+    "a",
+    "b",
+    "ly",
+    "ok ",
+    "ok\u{9b}1m\u{202e}evil",
+    "ve ",
+    "x",
+    "y",
+    "“",
+    "”",
+    "❤",
+    "。",
+    "一座",
+    "也",
+    "你",
+    "光之城",
+    "城市",
+    "好",
+    "巴黎",
+    "是",
+    "法国",
+    "的",
+    "美丽",
+    "被称为",
+    "非常",
+    "首都",
+    "，",
+    "👧",
+    "👩",
+    "🙂",
+];
+
+/// The made-up model's vocabulary: [`FAKE_WORDS`], then one token of the
+/// first two bytes of 好 ([`fake_partial_id`]); no EOG token.
+pub fn fake_vocab() -> Arc<Vocab> {
+    let mut pieces: Vec<Vec<u8>> = FAKE_WORDS.iter().map(|w| w.as_bytes().to_vec()).collect();
+    pieces.push(vec![0xE5, 0xA5]);
+    Arc::new(Vocab {
+        pieces,
+        eog: Vec::new(),
+    })
+}
+
+/// The id of the fake token that is part of a character (bytes E5 A5).
+pub fn fake_partial_id() -> TokenId {
+    FAKE_WORDS.len() as TokenId
+}
+
+/// The id of `text` in [`fake_vocab`].
+///
+/// # Panics
+/// When `text` is not in [`FAKE_WORDS`] (add it there).
+pub fn fake_id(text: &str) -> TokenId {
+    FAKE_WORDS
+        .iter()
+        .position(|w| *w == text)
+        .unwrap_or_else(|| panic!("{text:?} is not in FAKE_WORDS: add it there")) as TokenId
+}
+
 /// A made-up token step: `text` chosen with probability `p`, and `k`
-/// alternatives sharing the rest.
+/// alternatives sharing the rest (ids of [`fake_vocab`]).
 pub fn fake_step(index: usize, text: &str, p: f32, k: usize) -> TokenStep {
-    let id = 1000 + index as i32;
+    let id = fake_id(text);
     let alts = [
         " the", " a", ",", ".", "\n", " and", " of", " to", " is", " in", " it", " that",
     ];
+    // Logits around 20 with lse = 20: the probability of a token is exp(logit - 20).
     let mut top = vec![Candidate {
         id,
-        text: text.to_string(),
-        p,
-        p_sampled: (p * 1.1).min(1.0),
         logit: 20.0 + p.ln(),
+        p_sampled: Some((p * 1.1).min(1.0)),
     }];
+    let mut probs = vec![p];
     let mut rest = 1.0 - p;
     for (j, a) in alts
         .iter()
@@ -97,28 +217,48 @@ pub fn fake_step(index: usize, text: &str, p: f32, k: usize) -> TokenStep {
     {
         let q = rest * 0.5;
         rest -= q;
+        probs.push(q);
         top.push(Candidate {
-            id: 10 + j as i32,
-            text: a.to_string(),
-            p: q,
-            p_sampled: if j < 3 { q * 0.9 } else { 0.0 },
+            id: fake_id(a),
             logit: 20.0 + q.max(1e-9).ln(),
+            p_sampled: Some(if j < 3 { q * 0.9 } else { 0.0 }),
         });
     }
-    top.sort_by(|a, b| b.p.total_cmp(&a.p));
-    let entropy = -top.iter().map(|c| c.p * c.p.max(1e-12).log2()).sum::<f32>();
+    top.sort_by(|a, b| b.logit.total_cmp(&a.logit));
+    let entropy = -probs.iter().map(|q| q * q.max(1e-12).log2()).sum::<f32>();
     TokenStep {
         index,
         id,
-        bytes: text.as_bytes().to_vec(),
+        forced: false,
         text: text.to_string(),
-        piece: text.to_string(),
-        p,
-        p_sampled: (p * 1.1).min(1.0),
-        logit: 20.0 + p.ln(),
-        entropy,
-        lse: 20.0,
-        top,
+        logit: Some(20.0 + p.ln()),
+        p_sampled: Some((p * 1.1).min(1.0)),
+        dist: Some(Distribution {
+            lse: 20.0,
+            entropy: Some(entropy),
+            top,
+        }),
+    }
+}
+
+/// A prompt of `n` tokens of the user's first message.
+pub fn fake_prompt(n: usize) -> Vec<PromptToken> {
+    let t = PromptToken {
+        id: 0,
+        message: Some(0),
+        role: Some(Role::User),
+    };
+    vec![t; n]
+}
+
+/// The event of `info` loaded in slot 0 with [`fake_vocab`].
+pub fn fake_loaded(request: RequestId, info: ModelInfo) -> Event {
+    Event::Loaded {
+        request,
+        slot: 0,
+        info: Box::new(info),
+        vocab: fake_vocab(),
+        caps: Capabilities::local(),
     }
 }
 
@@ -130,6 +270,7 @@ pub fn fake_stats(n_generated: usize, stop: StopReason) -> Stats {
         n_prompt_evaluated: 30,
         n_prompt_reused: 12,
         n_generated,
+        n_forced: 0,
         ttft_ms: 85.0,
         prompt_tps: 900.0,
         gen_tps: 48.3,
@@ -208,10 +349,7 @@ fn streaming_state(width: u16, height: u16) -> (State, NullHost, RequestId) {
     feed(
         &mut s,
         &mut host,
-        Msg::Engine(Event::Loaded {
-            request: load_id,
-            info: Box::new(fake_model("bench-model", "Q4_K_M")),
-        }),
+        Msg::Engine(fake_loaded(load_id, fake_model("bench-model", "Q4_K_M"))),
     );
     for c in "Write a long story, please.".chars() {
         feed(&mut s, &mut host, key(KeyCode::Char(c)));
@@ -224,7 +362,8 @@ fn streaming_state(width: u16, height: u16) -> (State, NullHost, RequestId) {
         Msg::Engine(Event::Started {
             request: id,
             mode: ChatMode::Template,
-            n_prompt: 42,
+            prompt: fake_prompt(42),
+            prefix: Vec::new(),
             n_reused: 12,
             dropped_messages: 0,
             note: None,

@@ -146,15 +146,28 @@ where
 struct RealHost {
     engine: EngineHandle,
     tx: Sender<Msg>,
+    /// The last request id handed out (ids start at 1: 0 is `PENDING`).
+    last_request: RequestId,
+}
+
+impl RealHost {
+    fn next_request(&mut self) -> RequestId {
+        self.last_request += 1;
+        self.last_request
+    }
 }
 
 impl Host for RealHost {
     fn load(&mut self, path: PathBuf, settings: LoadSettings) -> RequestId {
-        self.engine.load(path, settings)
+        let id = self.next_request();
+        self.engine.load(id, 0, path, settings);
+        id
     }
 
     fn generate(&mut self, req: GenerateRequest) -> RequestId {
-        self.engine.generate(req)
+        let id = self.next_request();
+        self.engine.generate(id, 0, req);
+        id
     }
 
     fn cancel(&mut self, request: RequestId) {
@@ -262,6 +275,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let mut host = RealHost {
         engine,
         tx: tx.clone(),
+        last_request: 0,
     };
 
     abort_guard::install();

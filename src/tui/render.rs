@@ -10,7 +10,8 @@ use ratatui::widgets::{Block, Clear, Padding, Paragraph, Widget, Wrap};
 use super::help::HELP;
 use super::layout::centered;
 use super::state::{
-    ChatLine, Focus, MsgStatus, NoticeLevel, Phase, Picker, Popup, SettingsForm, State, TokenRef,
+    ChatLine, Focus, Message, MsgStatus, NoticeLevel, Phase, Picker, Popup, SettingsForm, State,
+    TokenRef,
 };
 use super::theme;
 use super::wrap::{Cell, Tag};
@@ -86,9 +87,9 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
                 .and_then(|m| m.steps.get(i as usize));
             let mut st = Style::default();
             if s.heatmap
-                && let Some(step) = step
+                && let Some(p) = step.and_then(TokenStep::p)
             {
-                st = st.fg(theme::heat(step.p));
+                st = st.fg(theme::heat(p));
             }
             if s.boundaries {
                 st = st.bg(theme::BOUNDARY_BG[i as usize % 2]);
@@ -185,6 +186,11 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
 // ---- inspector -----------------------------------------------------------
 
 /// "45.12%" (always 2 decimals; tiny values as "<0.01%").
+/// A probability as a percentage, or `–` when the backend did not report it.
+pub fn pct_opt(p: Option<f32>) -> String {
+    p.map_or_else(|| "–".to_string(), pct)
+}
+
 pub fn pct(p: f32) -> String {
     let v = p * 100.0;
     if p > 0.0 && v < 0.005 {
@@ -217,7 +223,8 @@ fn inspector_title(s: &State, t: TokenRef) -> String {
         // A token whose bytes only start a character: its glyph comes later.
         let partial = s
             .step(t)
-            .is_some_and(|st| st.text.is_empty() && !st.bytes.is_empty());
+            .zip(s.messages.get(t.msg))
+            .is_some_and(|(st, m)| st.text.is_empty() && m.has_bytes(st.id));
         let part = if partial {
             "· part of a character "
         } else {
@@ -257,8 +264,11 @@ fn inspector(s: &State, buf: &mut Buffer, r: Rect) {
         return;
     };
     // Compact when the full header would not leave room for the candidates.
-    let compact = (inner.height as usize) < step.top.len() + 6;
-    let lines = inspector_lines(step, inner.width as usize, s.heatmap, compact);
+    let compact = (inner.height as usize) < step.top().len() + 6;
+    let Some(m) = s.messages.get(t.msg) else {
+        return;
+    };
+    let lines = inspector_lines(m, step, inner.width as usize, s.heatmap, compact);
     let used = lines.len() as u16;
     Paragraph::new(lines).render(inner, buf);
     // Below the candidates, when there is room: the whole reply's confidence.
@@ -290,8 +300,10 @@ fn confidence(s: &State, m: &super::state::Message, t: TokenRef, buf: &mut Buffe
     if n == 0 || w == 0 {
         return;
     }
-    let mean = m.steps.iter().map(|st| st.p as f64).sum::<f64>() / n as f64;
-    let ppl = perplexity(m.steps.iter().map(|st| st.p)).unwrap_or(0.0);
+    // Tokens whose p is unknown (inspector off) count as certain.
+    let p_of = |st: &TokenStep| st.p().unwrap_or(1.0);
+    let mean = m.steps.iter().map(|st| p_of(st) as f64).sum::<f64>() / n as f64;
+    let ppl = perplexity(m.steps.iter().map(p_of)).unwrap_or(0.0);
     let head = format!(
         "reply: {n} tok · mean p {} · ppl {ppl:.2}",
         pct(mean as f32)
@@ -308,9 +320,10 @@ fn confidence(s: &State, m: &super::state::Message, t: TokenRef, buf: &mut Buffe
     const TICKS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     for (i, st) in m.steps.iter().enumerate().skip(start).take(w) {
         let x = area.x + (i - start) as u16;
-        let filled = ((st.p.clamp(0.0, 1.0) * levels as f32).round() as usize).max(1);
+        let p = p_of(st);
+        let filled = ((p.clamp(0.0, 1.0) * levels as f32).round() as usize).max(1);
         let mut style = if s.heatmap {
-            Style::default().fg(theme::heat(st.p))
+            Style::default().fg(theme::heat(p))
         } else {
             Style::default()
         };
@@ -331,8 +344,23 @@ fn confidence(s: &State, m: &super::state::Message, t: TokenRef, buf: &mut Buffe
     }
 }
 
-/// The inspector's lines for one step, `w` columns wide.
+/// "1.23 bits", or `–` when unknown.
+fn bits(h: Option<f32>) -> String {
+    h.map_or_else(|| "–".to_string(), |h| format!("{h:.2} bits"))
+}
+
+/// How the step's token came: the sampler's probability, or `forced`.
+fn sampler_text(step: &TokenStep) -> String {
+    if step.forced {
+        "forced".to_string()
+    } else {
+        pct_opt(step.p_sampled)
+    }
+}
+
+/// The inspector's lines for one step of message `m`, `w` columns wide.
 pub fn inspector_lines(
+    m: &Message,
     step: &TokenStep,
     w: usize,
     heat: bool,
@@ -346,61 +374,54 @@ pub fn inspector_lines(
             Style::default()
         }
     };
+    let chosen_style = step
+        .p()
+        .map_or_else(Style::default, heat_style)
+        .add_modifier(Modifier::BOLD);
+    let piece = m.piece(step.id);
     if compact {
         lines.push(Line::from(vec![
-            Span::styled(
-                truncate(&visible_piece(&step.piece), 16),
-                heat_style(step.p).add_modifier(Modifier::BOLD),
-            ),
-            Span::styled(
-                format!(" p={}", pct(step.p)),
-                heat_style(step.p).add_modifier(Modifier::BOLD),
-            ),
+            Span::styled(truncate(&visible_piece(&piece), 16), chosen_style),
+            Span::styled(format!(" p={}", pct_opt(step.p())), chosen_style),
             Span::styled(" · sampler ", theme::dim()),
-            Span::raw(pct(step.p_sampled)),
+            Span::raw(sampler_text(step)),
             Span::styled(" · entropy ", theme::dim()),
-            Span::raw(format!("{:.2} bits", step.entropy)),
+            Span::raw(bits(step.entropy())),
         ]));
     } else {
-        lines.extend(full_header(step, w, heat_style));
+        lines.extend(full_header(step, &piece, w, chosen_style));
     }
-    candidate_rows(step, w, heat_style, !compact, &mut lines);
+    candidate_rows(m, step, w, heat_style, !compact, &mut lines);
     lines
 }
 
-fn full_header(
-    step: &TokenStep,
-    w: usize,
-    heat_style: impl Fn(f32) -> Style,
-) -> Vec<Line<'static>> {
+fn full_header(step: &TokenStep, piece: &str, w: usize, chosen: Style) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     lines.push(Line::from(vec![
         Span::styled("chosen ", theme::dim()),
-        Span::styled(
-            truncate(&visible_piece(&step.piece), w.saturating_sub(7)),
-            heat_style(step.p).add_modifier(Modifier::BOLD),
-        ),
+        Span::styled(truncate(&visible_piece(piece), w.saturating_sub(7)), chosen),
     ]));
     lines.push(Line::from(vec![
-        Span::styled(
-            format!("p={}", pct(step.p)),
-            heat_style(step.p).add_modifier(Modifier::BOLD),
-        ),
+        Span::styled(format!("p={}", pct_opt(step.p())), chosen),
         Span::styled(" model · ", theme::dim()),
-        Span::raw(pct(step.p_sampled)),
-        Span::styled(" sampler", theme::dim()),
+        Span::raw(sampler_text(step)),
+        Span::styled(if step.forced { "" } else { " sampler" }, theme::dim()),
     ]));
     lines.push(Line::from(vec![
         Span::styled("entropy ", theme::dim()),
-        Span::raw(format!("{:.2} bits", step.entropy)),
+        Span::raw(bits(step.entropy())),
         Span::styled(" · logit ", theme::dim()),
-        Span::raw(format!("{:.2}", step.logit)),
+        Span::raw(
+            step.logit
+                .map_or_else(|| "–".to_string(), |l| format!("{l:.2}")),
+        ),
     ]));
     lines.push(Line::styled("─".repeat(w), theme::dim()));
     lines
 }
 
 fn candidate_rows(
+    m: &Message,
     step: &TokenStep,
     w: usize,
     heat_style: impl Fn(f32) -> Style,
@@ -415,7 +436,7 @@ fn candidate_rows(
     let text_w = (w / 3).clamp(4, 16).min(w.saturating_sub(fixed + 3).max(1));
     let bar_w = w.saturating_sub(fixed + text_w + 1);
     let mut chosen_shown = false;
-    let row = |c_text: &str, p: f32, ps: f32, chosen: bool| -> Line<'static> {
+    let row = |c_text: &str, p: f32, ps: Option<f32>, chosen: bool| -> Line<'static> {
         let text = truncate(&visible_piece(c_text), text_w);
         let pad = text_w.saturating_sub(str_width(&text));
         let base = if chosen {
@@ -436,7 +457,7 @@ fn candidate_rows(
         spans.push(Span::styled(format!(" {:>7}", pct(p)), base));
         if show_sampled {
             spans.push(Span::styled(
-                format!(" {:>7}", pct(ps)),
+                format!(" {:>7}", pct_opt(ps)),
                 base.fg(theme::DIM),
             ));
         }
@@ -452,22 +473,29 @@ fn candidate_rows(
         );
         lines.push(Line::styled(head, theme::dim()));
     }
-    for c in &step.top {
+    let Some(dist) = &step.dist else {
+        lines.push(Line::styled(
+            "  (no candidates: the inspector is off, see inspector_top_k)",
+            theme::dim(),
+        ));
+        return;
+    };
+    for c in &dist.top {
         let chosen = c.id == step.id;
         chosen_shown |= chosen;
-        lines.push(row(&c.text, c.p, c.p_sampled, chosen));
+        lines.push(row(&m.piece(c.id), dist.p(c.logit), c.p_sampled, chosen));
     }
-    if !chosen_shown {
+    if !chosen_shown && let Some(p) = step.p() {
         lines.push(Line::styled(
             "  ⋯ (chosen token outside the top candidates)",
             theme::dim(),
         ));
-        lines.push(row(&step.piece, step.p, step.p_sampled, true));
+        lines.push(row(&m.piece(step.id), p, step.p_sampled, true));
     }
 }
 
 fn summary(s: &State, buf: &mut Buffer, r: Rect) {
-    let Some((_, step)) = s.inspected() else {
+    let Some((t, step)) = s.inspected() else {
         buf.set_stringn(
             r.x,
             r.y,
@@ -477,23 +505,27 @@ fn summary(s: &State, buf: &mut Buffer, r: Rect) {
         );
         return;
     };
+    let Some(m) = s.messages.get(t.msg) else {
+        return;
+    };
     let mut text = format!(
-        "▶ {} p={} · H {:.2} bits",
-        visible_piece(&step.piece),
-        pct(step.p),
-        step.entropy
+        "▶ {} p={} · H {}",
+        visible_piece(&m.piece(step.id)),
+        pct_opt(step.p()),
+        bits(step.entropy())
     );
-    if let Some(alt) = step.top.iter().find(|c| c.id != step.id) {
+    if let Some(d) = &step.dist
+        && let Some(alt) = d.top.iter().find(|c| c.id != step.id)
+    {
         text.push_str(&format!(
             " · alt {} {}",
-            visible_piece(&alt.text),
-            pct(alt.p)
+            visible_piece(&m.piece(alt.id)),
+            pct(d.p(alt.logit))
         ));
     }
-    let style = if s.heatmap {
-        Style::default().fg(theme::heat(step.p))
-    } else {
-        Style::default()
+    let style = match step.p() {
+        Some(p) if s.heatmap => Style::default().fg(theme::heat(p)),
+        _ => Style::default(),
     };
     buf.set_stringn(
         r.x,

@@ -1,6 +1,7 @@
 //! Everything the TUI knows. `update` changes it; `render` only reads it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -11,7 +12,8 @@ use super::models::ModelEntry;
 use super::wrap::{Block, Tag};
 use crate::config::Config;
 use crate::engine::{
-    ChatMessage, ChatMode, GenerateRequest, ModelInfo, RequestId, Role, Stats, TokenStep,
+    ChatMessage, ChatMode, GenerateRequest, ModelInfo, RequestId, Role, Stats, TokenId, TokenStep,
+    Vocab,
 };
 use crate::text::str_width;
 
@@ -38,6 +40,8 @@ pub struct Message {
     pub stats: Option<Stats>,
     /// The model that wrote this (assistant turns).
     pub model: Option<String>,
+    /// That model's vocabulary: the text of the token ids in `steps`.
+    pub vocab: Option<Arc<Vocab>>,
 }
 
 impl Message {
@@ -49,10 +53,11 @@ impl Message {
             status: MsgStatus::Done,
             stats: None,
             model: None,
+            vocab: None,
         }
     }
 
-    pub fn assistant(model: Option<String>) -> Self {
+    pub fn assistant(model: Option<String>, vocab: Option<Arc<Vocab>>) -> Self {
         Self {
             role: Role::Assistant,
             content: String::new(),
@@ -60,7 +65,24 @@ impl Message {
             status: MsgStatus::Streaming,
             stats: None,
             model,
+            vocab,
         }
+    }
+
+    /// Token `id` of this message's model, readable (escaped, partial UTF-8
+    /// as `<0xE4>`); `#id` when the vocabulary is unknown.
+    pub fn piece(&self, id: TokenId) -> String {
+        match &self.vocab {
+            Some(v) if (id as usize) < v.len() => v.readable(id),
+            _ => format!("#{id}"),
+        }
+    }
+
+    /// True when token `id` writes bytes (part of a character counts).
+    pub fn has_bytes(&self, id: TokenId) -> bool {
+        self.vocab
+            .as_ref()
+            .is_some_and(|v| !v.bytes(id).is_empty() && !v.is_eog(id))
     }
 }
 
@@ -244,6 +266,8 @@ pub struct State {
     pub popup: Option<Popup>,
     /// The model the engine has loaded.
     pub model: Option<ModelInfo>,
+    /// Its vocabulary (sent once with the load).
+    pub vocab: Option<Arc<Vocab>>,
     pub load: Option<Loading>,
     pub generation: Option<Generation>,
     pub last_stats: Option<Stats>,
@@ -297,6 +321,7 @@ impl State {
             boundaries: false,
             popup: None,
             model: None,
+            vocab: None,
             load: None,
             generation: None,
             last_stats: None,
@@ -523,11 +548,13 @@ impl State {
 
     pub fn generate_request(&self) -> GenerateRequest {
         GenerateRequest {
-            messages: self.conversation(),
             raw: self.raw,
-            sampling: self.config.sampling.clone(),
-            max_tokens: self.config.max_tokens,
-            top_k_inspect: self.config.inspector_top_k,
+            ..GenerateRequest::new(
+                self.conversation(),
+                self.config.sampling.clone(),
+                self.config.max_tokens,
+                self.config.inspector_top_k,
+            )
         }
     }
 
@@ -657,12 +684,13 @@ impl State {
     /// The engine runs `info` now. What described the previous model's
     /// context (the last reply's stats: its tokens in use and context size)
     /// goes: the new model starts with an empty cache.
-    pub fn set_model(&mut self, info: ModelInfo) {
+    pub fn set_model(&mut self, info: ModelInfo, vocab: Arc<Vocab>) {
         if self.model.as_ref() != Some(&info) {
             self.last_stats = None;
         }
         self.chat_mode = Some(info.chat_mode);
         self.model = Some(info);
+        self.vocab = Some(vocab);
     }
 
     /// Context tokens in use: during a reply, prompt + tokens so far.

@@ -12,7 +12,7 @@ use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use unicode_width::UnicodeWidthStr;
 
-use super::bench::{NullHost, fake_model, fake_stats, fake_step};
+use super::bench::{NullHost, fake_loaded, fake_model, fake_partial_id, fake_stats, fake_step};
 use super::models::ModelEntry;
 use super::state::{Focus, MsgStatus, Phase, Popup, State, TokenRef};
 use super::{Effect, Msg, execute, render, run_loop, update};
@@ -77,10 +77,7 @@ impl H {
             request: id,
             fraction: 0.5,
         });
-        self.engine(Event::Loaded {
-            request: id,
-            info: Box::new(info),
-        });
+        self.engine(fake_loaded(id, info));
         self.s.notice = None;
         self
     }
@@ -96,7 +93,8 @@ impl H {
         self.engine(Event::Started {
             request: id,
             mode: ChatMode::Template,
-            n_prompt: 42,
+            prompt: super::bench::fake_prompt(42),
+            prefix: Vec::new(),
             n_reused: 12,
             dropped_messages: 0,
             note: None,
@@ -323,7 +321,7 @@ fn snapshot_load_error_keeps_the_old_model() {
     assert!(h.screen().contains("loading  30%"));
     h.engine(Event::Failed {
         request: id,
-        error: "unsupported model architecture 'qwen9'".into(),
+        error: crate::engine::EngineError::BadFile("unsupported model architecture 'qwen9'".into()),
     });
     assert!(h.s.load.is_none());
     assert_eq!(h.s.model.as_ref().unwrap().name, "gemma-3-270m-it");
@@ -565,8 +563,7 @@ fn the_token_cursor_on_part_of_a_character_highlights_that_character() {
     // Token 1 holds the first bytes of 好 (no text yet), token 2 completes it.
     h.exchange("hi", &[("你", 0.5), ("", 0.5), ("好", 0.5), ("!", 0.5)]);
     let partial = &mut h.s.messages[1].steps[1];
-    partial.bytes = vec![0xE5, 0xA5];
-    partial.piece = "<0xE5><0xA5>".into();
+    partial.id = fake_partial_id();
     h.key(KeyCode::Tab);
     h.key(KeyCode::Home);
     h.key(KeyCode::Right);
@@ -751,7 +748,10 @@ fn request_carries_conversation_and_system_prompt() {
     let id = h.ask("boom");
     h.engine(Event::Failed {
         request: id,
-        error: "decode failed".into(),
+        error: crate::engine::EngineError::Decode {
+            stage: "decode".into(),
+            reason: "failed".into(),
+        },
     });
     assert!(h.screen().contains("decode failed"));
     h.ask("two");
@@ -942,10 +942,7 @@ fn picker_loads_and_keeps_conversation() {
     let id = h.host.next;
     let mut info = fake_model("SmolLM2-135M-Instruct", "Q4_K_M");
     info.path = PathBuf::from("/models/SmolLM2-135M-Instruct-Q4_K_M.gguf");
-    h.engine(Event::Loaded {
-        request: id,
-        info: Box::new(info),
-    });
+    h.engine(fake_loaded(id, info));
     assert_eq!(h.s.model.as_ref().unwrap().name, "SmolLM2-135M-Instruct");
     assert_eq!(h.s.messages.len(), 2);
     h.ask("and now?");
@@ -962,11 +959,7 @@ fn run_loop_drains_messages_and_quits() {
     let fx = super::start(&mut s, Some(PathBuf::from("/m.gguf")));
     execute(&mut s, fx, &mut host);
     let info = fake_model("loop-model", "Q8_0");
-    tx.send(Msg::Engine(Event::Loaded {
-        request: 1,
-        info: Box::new(info),
-    }))
-    .unwrap();
+    tx.send(Msg::Engine(fake_loaded(1, info))).unwrap();
     for c in "hi".chars() {
         tx.send(Msg::Input(TermEvent::Key(KeyEvent::new(
             KeyCode::Char(c),
@@ -1117,10 +1110,7 @@ fn typing_and_sending_work_while_the_model_loads() {
     // Sent at once: the engine runs it after the load.
     let id = h.ask("");
     assert_eq!(h.host.generates.len(), 1);
-    h.engine(Event::Loaded {
-        request: load,
-        info: Box::new(fake_model("big", "Q4_0")),
-    });
+    h.engine(fake_loaded(load, fake_model("big", "Q4_0")));
     h.started(id);
     h.stream(id, &[("Hi", 0.9)]);
     assert_eq!(h.s.messages[1].content, "Hi");
@@ -1133,10 +1123,7 @@ fn loaded_message_says_how_llama_cpp_changed_the_context() {
     let fx = super::start(&mut h.s, Some(info.path.clone()));
     execute(&mut h.s, fx, &mut h.host);
     (info.n_ctx_requested, info.n_ctx) = (300, 512);
-    h.engine(Event::Loaded {
-        request: h.host.next,
-        info: Box::new(info),
-    });
+    h.engine(fake_loaded(h.host.next, info));
     let notice = &h.s.notice.as_ref().unwrap().text;
     assert!(
         notice
@@ -1159,10 +1146,7 @@ fn switching_models_forgets_the_old_models_context_use() {
     let mut info = fake_model("SmolLM2-135M-Instruct", "Q4_K_M");
     info.path = PathBuf::from("/models/SmolLM2-135M-Instruct-Q4_K_M.gguf");
     info.n_ctx = 8192;
-    h.engine(Event::Loaded {
-        request: h.host.next,
-        info: Box::new(info),
-    });
+    h.engine(fake_loaded(h.host.next, info));
     assert!(h.s.last_stats.is_none(), "the old model's stats are gone");
     assert_eq!(
         h.s.ctx_used(),
@@ -1185,10 +1169,7 @@ fn switching_models_forgets_the_old_models_context_use() {
     h.ctrl('o');
     h.type_str("gemma");
     h.key(KeyCode::Enter);
-    h.engine(Event::Loaded {
-        request: stale,
-        info: Box::new(fake_model("qwen", "Q4_K_M")),
-    });
+    h.engine(fake_loaded(stale, fake_model("qwen", "Q4_K_M")));
     assert_eq!(h.s.ctx_used(), None);
 }
 
@@ -1227,16 +1208,10 @@ fn a_replaced_load_is_stale() {
     assert!(h.host.cancels.contains(&first));
     // The first load finished before its cancel reached the engine: the engine
     // runs that model now, so the status must say so, while the second load goes on.
-    h.engine(Event::Loaded {
-        request: first,
-        info: Box::new(fake_model("qwen", "Q4_K_M")),
-    });
+    h.engine(fake_loaded(first, fake_model("qwen", "Q4_K_M")));
     assert_eq!(h.s.model.as_ref().unwrap().name, "qwen");
     assert!(h.s.load.is_some());
-    h.engine(Event::Loaded {
-        request: second,
-        info: Box::new(fake_model("smol", "Q4_K_M")),
-    });
+    h.engine(fake_loaded(second, fake_model("smol", "Q4_K_M")));
     assert_eq!(h.s.model.as_ref().unwrap().name, "smol");
     assert!(h.s.load.is_none());
 }
@@ -1357,10 +1332,7 @@ fn the_status_bar_says_when_the_context_is_not_the_one_asked_for() {
     let fx = super::start(&mut h.s, Some(info.path.clone()));
     execute(&mut h.s, fx, &mut h.host);
     let id = h.host.next;
-    h.engine(Event::Loaded {
-        request: id,
-        info: Box::new(info),
-    });
+    h.engine(fake_loaded(id, info));
     let screen = h.screen();
     let status = screen.lines().last().unwrap_or_default();
     assert!(status.contains("ctx 0/512 (asked 300)"), "{status}");
@@ -1373,7 +1345,8 @@ fn a_note_on_how_the_prompt_was_built_is_shown_as_information() {
     h.engine(Event::Started {
         request: id,
         mode: ChatMode::Template,
-        n_prompt: 42,
+        prompt: super::bench::fake_prompt(42),
+            prefix: Vec::new(),
         n_reused: 0,
         dropped_messages: 0,
         note: Some(

@@ -127,15 +127,17 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
 // ---- engine events -------------------------------------------------------
 
 fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
-    let id = ev.request();
+    let Some(id) = ev.request() else {
+        return vec![];
+    };
     if id == PENDING {
         return vec![];
     }
     if s.load.as_ref().is_some_and(|l| l.request == id) {
         on_load_event(s, ev);
-    } else if let Event::Loaded { info, .. } = ev {
+    } else if let Event::Loaded { info, vocab, .. } = ev {
         // A load we had moved on from finished anyway: the engine runs that model now.
-        s.set_model(*info);
+        s.set_model(*info, vocab);
     } else if s.generation.as_ref().is_some_and(|g| g.request == id) {
         on_gen_event(s, ev);
     }
@@ -150,7 +152,7 @@ fn on_load_event(s: &mut State, ev: Event) {
                 l.fraction = fraction.clamp(0.0, 1.0);
             }
         }
-        Event::Loaded { info, .. } => {
+        Event::Loaded { info, vocab, .. } => {
             s.load = None;
             s.info(format!(
                 "Loaded {} ({} {}, {}, {}). Context {}.",
@@ -161,7 +163,10 @@ fn on_load_event(s: &mut State, ev: Event) {
                 info.backend_text(),
                 info.ctx_text(),
             ));
-            s.set_model(*info);
+            s.set_model(*info, vocab);
+        }
+        Event::Cancelled { .. } => {
+            s.load = None;
         }
         Event::Failed { error, .. } => {
             let path = s.load.take().map(|l| l.path).unwrap_or_default();
@@ -186,12 +191,14 @@ fn on_gen_event(s: &mut State, ev: Event) {
     match ev {
         Event::Started {
             mode,
-            n_prompt,
+            prompt,
+            prefix,
             n_reused,
             dropped_messages,
             note,
             ..
         } => {
+            let n_prompt = prompt.len() + prefix.len();
             if g.phase != Phase::Cancelling {
                 g.phase = Phase::Prefill {
                     done: 0,
@@ -230,6 +237,17 @@ fn on_gen_event(s: &mut State, ev: Event) {
             let msg = g.msg;
             s.push_tail(msg, &text);
         }
+        Event::Cancelled { stats, .. } => {
+            let msg = g.msg;
+            s.generation = None;
+            if let Some(stats) = stats {
+                if let Some(m) = s.messages.get_mut(msg) {
+                    m.stats = Some(stats.clone());
+                }
+                s.last_stats = Some(stats);
+            }
+            finish_message(s, msg, MsgStatus::Stopped);
+        }
         Event::Done { stats, .. } => {
             let msg = g.msg;
             s.generation = None;
@@ -251,9 +269,12 @@ fn on_gen_event(s: &mut State, ev: Event) {
             let msg = g.msg;
             s.generation = None;
             s.error(format!("Generation failed: {error}"));
-            finish_message(s, msg, MsgStatus::Failed(error));
+            finish_message(s, msg, MsgStatus::Failed(error.to_string()));
         }
-        Event::LoadProgress { .. } | Event::Loaded { .. } => {}
+        Event::LoadProgress { .. }
+        | Event::Loaded { .. }
+        | Event::Paused { .. }
+        | Event::EngineExited { .. } => {}
     }
 }
 
@@ -632,7 +653,7 @@ fn send(s: &mut State) -> Vec<Effect> {
     s.notice = None;
     s.push_message(Message::user(text));
     let req = s.generate_request();
-    let msg = s.push_message(Message::assistant(s.model_name()));
+    let msg = s.push_message(Message::assistant(s.model_name(), s.vocab.clone()));
     s.generation = Some(Generation {
         request: PENDING,
         msg,

@@ -6,10 +6,12 @@ pub mod gguf_edit;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 
+use std::sync::Arc;
 use tokenscope::config::Config;
+
 use tokenscope::engine::{
-    ChatMessage, EngineHandle, Event, GenerateRequest, ModelInfo, Role, SamplingParams, Stats,
-    TokenStep,
+    ChatMessage, EngineError, EngineHandle, Event, GenerateRequest, ModelInfo, RequestId, Role,
+    SamplingParams, Stats, TokenStep, Vocab,
 };
 
 pub const SMOL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -53,7 +55,9 @@ pub struct Engine {
     pub handle: EngineHandle,
     pub rx: Receiver<Event>,
     pub info: ModelInfo,
+    pub vocab: Arc<Vocab>,
     pub config: Config,
+    last_request: RequestId,
 }
 
 pub fn config_with(ctx: u32) -> Config {
@@ -63,13 +67,14 @@ pub fn config_with(ctx: u32) -> Config {
 }
 
 pub fn engine(file: &str, config: Config) -> Engine {
-    let (handle, rx, info) =
-        tokenscope::headless::start_engine(model(file), &config).expect("model loads");
+    let e = tokenscope::headless::start_engine(model(file), &config).expect("model loads");
     Engine {
-        handle,
-        rx,
-        info,
+        handle: e.handle,
+        rx: e.rx,
+        info: e.info,
+        vocab: e.vocab,
         config,
+        last_request: 100,
     }
 }
 
@@ -83,29 +88,80 @@ pub struct Reply {
     pub tail: String,
 }
 
+/// What a request produced: its steps, the final event's stats (`None` for a
+/// request cancelled before it started), and everything else it sent.
+#[derive(Debug)]
+pub struct Outcome {
+    pub steps: Vec<TokenStep>,
+    pub stats: Option<Stats>,
+    pub cancelled: bool,
+    pub events: Vec<Event>,
+}
+
 impl Engine {
+    /// A request id not used before.
+    pub fn next_request(&mut self) -> RequestId {
+        self.last_request += 1;
+        self.last_request
+    }
+
+    /// Sends `req` to slot 0; returns its id.
+    pub fn start(&mut self, req: GenerateRequest) -> RequestId {
+        let id = self.next_request();
+        self.handle.generate(id, 0, req);
+        id
+    }
+
+    /// Collects the events of `id` until its final one; a failure is an error.
+    pub fn collect(&mut self, id: RequestId) -> Result<Outcome, EngineError> {
+        let mut out = Outcome {
+            steps: Vec::new(),
+            stats: None,
+            cancelled: false,
+            events: Vec::new(),
+        };
+        loop {
+            match self.rx.recv().expect("engine alive") {
+                e if e.request() != Some(id) => continue,
+                Event::Token { step, .. } => out.steps.push(*step),
+                Event::Done { stats, .. } => {
+                    out.stats = Some(stats);
+                    return Ok(out);
+                }
+                Event::Cancelled { stats, .. } => {
+                    out.stats = stats;
+                    out.cancelled = true;
+                    return Ok(out);
+                }
+                Event::Failed { error, .. } => return Err(error),
+                e => out.events.push(e),
+            }
+        }
+    }
+
     pub fn generate(
         &mut self,
         messages: Vec<ChatMessage>,
         raw: bool,
         sampling: SamplingParams,
         max_tokens: u32,
-    ) -> Result<Reply, String> {
-        let id = self.handle.generate(GenerateRequest {
-            messages,
+    ) -> Result<Reply, EngineError> {
+        let k = self.config.inspector_top_k;
+        let id = self.start(GenerateRequest {
             raw,
-            sampling,
-            max_tokens,
-            top_k_inspect: self.config.inspector_top_k,
+            ..GenerateRequest::new(messages, sampling, max_tokens, k)
         });
         let mut steps = Vec::new();
         let mut tail = String::new();
         loop {
             match self.rx.recv().expect("engine alive") {
-                e if e.request() != id => continue,
+                e if e.request() != Some(id) => continue,
                 Event::Token { step, .. } => steps.push(*step),
                 Event::Tail { text, .. } => tail = text,
-                Event::Done { stats, .. } => {
+                Event::Done { stats, .. }
+                | Event::Cancelled {
+                    stats: Some(stats), ..
+                } => {
                     let text = steps.iter().map(|s| s.text.as_str()).collect::<String>() + &tail;
                     return Ok(Reply {
                         steps,
@@ -134,4 +190,69 @@ pub fn no_truncation(temperature: f32) -> SamplingParams {
         repeat_penalty: 1.0,
         ..SamplingParams::default()
     }
+}
+
+/// A candidate with its probability computed (see [`View`]).
+#[derive(Debug, Clone)]
+pub struct CandView {
+    pub id: i32,
+    pub p: f32,
+    pub p_sampled: f32,
+    pub logit: f32,
+}
+
+/// A step with the inspector on, its optional parts unwrapped, for asserts.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub index: usize,
+    pub id: i32,
+    pub forced: bool,
+    pub p: f32,
+    pub p_sampled: f32,
+    pub logit: f32,
+    pub entropy: f32,
+    pub lse: f32,
+    pub top: Vec<CandView>,
+}
+
+/// `s` with every optional part unwrapped (panics when the inspector was off;
+/// a forced token's sampled probabilities read as NaN).
+pub fn view(s: &TokenStep) -> View {
+    let d = s.dist.as_ref().expect("the inspector was on");
+    View {
+        index: s.index,
+        id: s.id,
+        forced: s.forced,
+        p: s.p().expect("p"),
+        p_sampled: s.p_sampled.unwrap_or(f32::NAN),
+        logit: s.logit.expect("logit"),
+        entropy: s.entropy().expect("entropy"),
+        lse: d.lse,
+        top: d
+            .top
+            .iter()
+            .map(|c| CandView {
+                id: c.id,
+                p: d.p(c.logit),
+                p_sampled: c.p_sampled.unwrap_or(f32::NAN),
+                logit: c.logit,
+            })
+            .collect(),
+    }
+}
+
+impl Reply {
+    /// Every step as a [`View`].
+    pub fn views(&self) -> Vec<View> {
+        self.steps.iter().map(view).collect()
+    }
+}
+
+/// The bytes the reply's tokens write (EOG tokens write none).
+pub fn bytes_of(vocab: &Vocab, steps: &[TokenStep]) -> Vec<u8> {
+    steps
+        .iter()
+        .filter(|s| !vocab.is_eog(s.id))
+        .flat_map(|s| vocab.bytes(s.id).to_vec())
+        .collect()
 }

@@ -1,0 +1,678 @@
+//! The engine's protocol: the commands a caller sends and the events it gets
+//! back, the same whether the engine runs in a thread, in a child process
+//! (framed over pipes) or, later, behind a remote server. Every type here is
+//! plain data with serde both ways.
+//!
+//! Token ids are first class ([`TokenId`]): prompts are reported as ids, a
+//! request can continue from an exact token prefix, and a step carries ids and
+//! logits only; the text of every token comes once per model in [`Vocab`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use super::sampler::SamplingParams;
+use crate::text::readable_piece;
+
+/// A token of a model's vocabulary (llama.cpp's `llama_token`).
+pub type TokenId = i32;
+
+/// Identifies one request; chosen by the caller, unique among the requests it
+/// has in flight. Every event names the request it answers.
+pub type RequestId = u64;
+
+/// A model slot of the engine: the engine holds one loaded model per slot
+/// (the TUI uses slot 0; comparing quantizations loads two).
+pub type SlotId = u32;
+
+/// Most candidates a request may ask to be reported per token
+/// ([`GenerateRequest::top_k_inspect`], `--candidates`, `inspector_top_k`).
+pub const MAX_CANDIDATES: usize = 256;
+
+/// Most model slots the local engine holds at once.
+pub const MAX_SLOTS: SlotId = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+        }
+    }
+}
+/// How a model is loaded: context size, threads, GPU offload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadSettings {
+    pub n_ctx: u32,
+    /// 0 = physical cores.
+    pub threads: u32,
+    pub gpu_layers: u32,
+    pub n_batch: u32,
+}
+
+impl Default for LoadSettings {
+    fn default() -> Self {
+        Self {
+            n_ctx: 4096,
+            threads: 0,
+            gpu_layers: 0,
+            n_batch: 512,
+        }
+    }
+}
+
+/// How the reply starts before the model's first own token.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub enum ReplyPrefix {
+    /// The model starts the reply.
+    #[default]
+    None,
+    /// Exact token ids, e.g. the tokens already sampled on a branch: the reply
+    /// continues from them (re-tokenizing their text would not give them back:
+    /// `" Par"` + `"is"` re-tokenizes as `" Paris"`).
+    Tokens(Vec<TokenId>),
+    /// Text tokenized by the engine as plain text (never as control tokens),
+    /// e.g. `run --assistant-prefix`.
+    Text(String),
+}
+
+/// One generation request: the conversation so far (the engine reuses
+/// whatever prefix of its tokens is already in the slot's KV cache), plus how
+/// the reply starts and how it goes on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateRequest {
+    pub messages: Vec<ChatMessage>,
+    /// Skip the chat template: the messages' contents are concatenated as plain text.
+    pub raw: bool,
+    /// Tokens that start the reply (teacher forcing).
+    pub prefix: ReplyPrefix,
+    /// Report each prefix token as a forced [`Event::Token`] with the model's
+    /// distribution at its position (costs one evaluation per prefix token;
+    /// off for a branch whose tokens the caller already has).
+    pub score_prefix: bool,
+    /// Sampling settings, with the seed of this request's draws.
+    pub sampling: SamplingParams,
+    /// Most tokens to generate, forced ones included.
+    pub max_tokens: u32,
+    /// Number of candidates reported per token: 0 (inspector off) to
+    /// [`MAX_CANDIDATES`]; more fails the request.
+    pub top_k_inspect: usize,
+    /// Start paused (step mode): after the prompt (and a scored prefix) the
+    /// engine sends [`Event::Paused`] and waits for [`Command::Step`],
+    /// [`Command::Force`] or [`Command::Run`].
+    pub paused: bool,
+}
+
+impl GenerateRequest {
+    /// A request for `messages` with the given settings, the model starting
+    /// the reply and running freely.
+    pub fn new(
+        messages: Vec<ChatMessage>,
+        sampling: SamplingParams,
+        max_tokens: u32,
+        top_k_inspect: usize,
+    ) -> Self {
+        Self {
+            messages,
+            raw: false,
+            prefix: ReplyPrefix::None,
+            score_prefix: false,
+            sampling,
+            max_tokens,
+            top_k_inspect,
+            paused: false,
+        }
+    }
+}
+
+/// What a caller asks of the engine. Requests ([`Command::Load`],
+/// [`Command::Generate`]) are served one at a time in the order sent; the
+/// others act on the request being served and are read between tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Load `path` into `slot`; the model there before stays in use until the
+    /// new one is ready (and stays if loading fails or is cancelled).
+    Load {
+        request: RequestId,
+        slot: SlotId,
+        path: PathBuf,
+        settings: LoadSettings,
+    },
+    /// Frees `slot` (no event answers it).
+    Unload { slot: SlotId },
+    /// Generate with the model in `slot`.
+    Generate {
+        request: RequestId,
+        slot: SlotId,
+        req: GenerateRequest,
+    },
+    /// One sampled token, then pause.
+    Step { request: RequestId },
+    /// Append `token` as the next token (teacher forcing; reported with the
+    /// model's distribution at that position and `forced: true`), then pause.
+    Force { request: RequestId, token: TokenId },
+    /// Run freely until the end (EOG, max tokens, context full).
+    Run { request: RequestId },
+    /// Stop `request` (a load or a generation) as soon as possible.
+    Cancel { request: RequestId },
+    /// Stop serving; the engine ends.
+    Shutdown,
+}
+
+impl Command {
+    /// The request this command starts or acts on, if any.
+    pub fn request(&self) -> Option<RequestId> {
+        match self {
+            Command::Load { request, .. }
+            | Command::Generate { request, .. }
+            | Command::Step { request }
+            | Command::Force { request, .. }
+            | Command::Run { request }
+            | Command::Cancel { request } => Some(*request),
+            Command::Unload { .. } | Command::Shutdown => None,
+        }
+    }
+}
+/// How the prompt is built from the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatMode {
+    /// The GGUF's own `tokenizer.chat_template`, rendered with minijinja.
+    Template,
+    /// llama.cpp's built-in template matching (the Jinja template failed to
+    /// render; [`Event::Started`] carries the reason).
+    Builtin,
+    /// No template: plain completion.
+    Plain,
+}
+
+impl ChatMode {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ChatMode::Template => "chat (model's template)",
+            ChatMode::Builtin => "chat (llama.cpp built-in template)",
+            ChatMode::Plain => "plain completion (no chat template)",
+        }
+    }
+}
+
+/// The text of every token of a loaded model, sent once with
+/// [`Event::Loaded`] so that steps carry ids only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vocab {
+    /// Bytes of each token, by id (control tokens rendered as their text,
+    /// e.g. `<|im_end|>`); may be part of a UTF-8 character.
+    pub pieces: Vec<Vec<u8>>,
+    /// Ids of the end-of-generation tokens.
+    pub eog: Vec<TokenId>,
+}
+
+impl Vocab {
+    /// Number of tokens.
+    pub fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// The bytes of `id` (empty for an id outside the vocabulary).
+    pub fn bytes(&self, id: TokenId) -> &[u8] {
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| self.pieces.get(i))
+            .map_or(&[], |p| p.as_slice())
+    }
+
+    /// `id` alone, readable: escaped, partial UTF-8 as `<0xE4>` (see
+    /// [`crate::text::readable_piece`]).
+    pub fn readable(&self, id: TokenId) -> String {
+        readable_piece(self.bytes(id))
+    }
+
+    pub fn is_eog(&self, id: TokenId) -> bool {
+        self.eog.contains(&id)
+    }
+}
+
+/// What a backend can report. The local engine reports everything; a remote
+/// server reports what its API gives (log-probabilities of a few candidates).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// [`Distribution::entropy`] is filled in (needs the whole distribution).
+    pub entropy: bool,
+    /// [`Distribution::lse`] is the log-sum-exp over the whole vocabulary, so
+    /// probabilities are exact; otherwise it normalizes the reported candidates only.
+    pub full_distribution: bool,
+    /// Most candidates per token.
+    pub max_candidates: usize,
+    /// [`Command::Step`], [`Command::Force`] and paused requests work.
+    pub step: bool,
+    /// [`ReplyPrefix::Tokens`] works.
+    pub token_prefix: bool,
+    /// How many models can be loaded at once.
+    pub slots: SlotId,
+}
+
+impl Capabilities {
+    /// What the local llama.cpp engine reports.
+    pub fn local() -> Self {
+        Self {
+            entropy: true,
+            full_distribution: true,
+            max_candidates: MAX_CANDIDATES,
+            step: true,
+            token_prefix: true,
+            slots: MAX_SLOTS,
+        }
+    }
+}
+
+/// A prompt token and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptToken {
+    pub id: TokenId,
+    /// Index in [`GenerateRequest::messages`] of the turn this token belongs
+    /// to: template text before a message's content (the previous turn's
+    /// closing and this turn's header) counts as that message's; `None` for
+    /// what follows the last message (the template's opening of the reply)
+    /// and for a BOS added in front.
+    pub message: Option<u32>,
+    /// Role of that message.
+    pub role: Option<Role>,
+}
+
+/// A candidate for a token: the model's logit, and the probability under the
+/// distribution the sampler drew from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub id: TokenId,
+    /// Raw logit; probability = `exp(logit - lse)` ([`Distribution::p`]).
+    pub logit: f32,
+    /// Probability after the sampler chain (penalties, top-k/top-p/min-p,
+    /// temperature): 0 when cut off; `None` for a forced token (no draw).
+    pub p_sampled: Option<f32>,
+}
+
+/// What the model predicted at one position: the top candidates by logit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Distribution {
+    /// log Σ exp(logit) over the vocabulary (see [`Capabilities::full_distribution`]).
+    pub lse: f32,
+    /// Entropy of the model's distribution, in bits; `None` when the backend
+    /// cannot compute it.
+    pub entropy: Option<f32>,
+    /// Largest logits first (ties by lower id); at most the request's `top_k_inspect`.
+    pub top: Vec<Candidate>,
+}
+
+impl Distribution {
+    /// Probability of a token with `logit`: `exp(logit - lse)`.
+    pub fn p(&self, logit: f32) -> f32 {
+        (logit - self.lse).exp()
+    }
+}
+
+/// One token of the reply, with what the model considered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenStep {
+    /// Position in the reply, 0-based (forced tokens included).
+    pub index: usize,
+    pub id: TokenId,
+    /// Given by the caller (reply prefix or [`Command::Force`]), not sampled.
+    pub forced: bool,
+    /// Text this token completes in the reply after UTF-8 assembly (may be empty
+    /// when the token ends inside a multi-byte character; if the reply ends
+    /// there, [`Event::Tail`] carries the rest); empty for an EOG token.
+    pub text: String,
+    /// This token's logit; `None` when the inspector is off.
+    pub logit: Option<f32>,
+    /// Probability of this token under the sampler's distribution; `None`
+    /// when the inspector is off or the token was forced.
+    pub p_sampled: Option<f32>,
+    /// The model's distribution at this position; `None` when the inspector is off.
+    pub dist: Option<Distribution>,
+}
+
+impl TokenStep {
+    /// Probability of this token under the model, when known.
+    pub fn p(&self) -> Option<f32> {
+        Some(self.dist.as_ref()?.p(self.logit?))
+    }
+
+    /// Entropy of the model's distribution in bits, when known.
+    pub fn entropy(&self) -> Option<f32> {
+        self.dist.as_ref()?.entropy
+    }
+
+    /// The top candidates (empty when the inspector is off).
+    pub fn top(&self) -> &[Candidate] {
+        self.dist.as_ref().map_or(&[], |d| d.top.as_slice())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    Eog,
+    MaxTokens,
+    Cancelled,
+    ContextFull,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Eog => "eog",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::Cancelled => "cancelled",
+            StopReason::ContextFull => "context_full",
+        }
+    }
+}
+
+/// How a generation went. Times in milliseconds, rates in tokens per second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub stop: StopReason,
+    /// Prompt tokens in total (evaluated + reused), the reply prefix included.
+    pub n_prompt: usize,
+    pub n_prompt_evaluated: usize,
+    pub n_prompt_reused: usize,
+    /// Tokens of the reply, forced ones included.
+    pub n_generated: usize,
+    /// Of those, forced (reply prefix, [`Command::Force`]).
+    pub n_forced: usize,
+    pub ttft_ms: f64,
+    pub prompt_tps: f64,
+    pub gen_tps: f64,
+    /// Oldest turns dropped because the conversation outgrew the context.
+    pub dropped_messages: usize,
+    /// Tokens in the KV cache when the reply ended.
+    pub ctx_used: usize,
+    /// Context size in tokens, as llama.cpp made it (see [`describe_ctx`]).
+    pub ctx_size: usize,
+    /// Context size in tokens that was asked for (`--ctx`, `engine.ctx`).
+    pub ctx_requested: usize,
+    /// Mean time spent computing the inspector (top-k, entropy, p_sampled) per
+    /// token, in microseconds.
+    pub inspector_us_per_token: f64,
+}
+/// What a loaded model is, for the status bar and `info`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    pub name: String,
+    pub arch: String,
+    pub n_params: u64,
+    pub file_size: u64,
+    pub quant: String,
+    pub n_layer: u32,
+    /// Context size the model was trained with, in tokens.
+    pub n_ctx_train: u32,
+    /// Context size in use, in tokens: what llama.cpp made of [`Self::n_ctx_requested`]
+    /// (rounded up to a multiple of 256, capped at the trained size).
+    pub n_ctx: u32,
+    /// Context size asked for (`--ctx`, `engine.ctx`), in tokens.
+    pub n_ctx_requested: u32,
+    pub n_vocab: u32,
+    pub chat_mode: ChatMode,
+    /// "CPU", or the GPU backend when layers are offloaded.
+    pub backend: String,
+    pub gpu_layers: u32,
+    pub threads: u32,
+}
+
+/// Why the context size in use differs from the one asked for, e.g. `asked 300:
+/// llama.cpp rounds up to a multiple of 256` or `asked 16384: capped at the
+/// trained 8192`; `None` when they are equal. All sizes in tokens; `trained`
+/// 0 means unknown.
+pub fn describe_ctx(requested: usize, actual: usize, trained: usize) -> Option<String> {
+    if requested == actual {
+        return None;
+    }
+    Some(if trained > 0 && requested > trained {
+        if actual == trained {
+            format!("asked {requested}: capped at the trained {trained}")
+        } else {
+            format!(
+                "asked {requested}: capped at the trained {trained}, which llama.cpp makes {actual}"
+            )
+        }
+    } else if actual > requested {
+        format!("asked {requested}: llama.cpp rounds up to a multiple of 256")
+    } else {
+        format!("asked {requested}: llama.cpp made it {actual}")
+    })
+}
+
+impl ModelInfo {
+    /// The context size in use, and why it differs from the one asked for:
+    /// `512 tokens` or `512 tokens (asked 300: llama.cpp rounds up to a multiple of 256)`.
+    pub fn ctx_text(&self) -> String {
+        let n = self.n_ctx as usize;
+        match describe_ctx(self.n_ctx_requested as usize, n, self.n_ctx_train as usize) {
+            Some(why) => format!("{n} tokens ({why})"),
+            None => format!("{n} tokens"),
+        }
+    }
+
+    /// "CPU, 2 threads" or "CUDA (…), 19 layers on the GPU".
+    pub fn backend_text(&self) -> String {
+        if self.gpu_layers > 0 {
+            format!("{}, {} layers on the GPU", self.backend, self.gpu_layers)
+        } else {
+            format!("{}, {} threads", self.backend, self.threads)
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Error, Serialize, Deserialize)]
+pub enum EngineError {
+    /// Nothing is loaded in the slot asked for.
+    #[error("no model is loaded: pick one first")]
+    NoModel { slot: SlotId },
+    /// A slot number the engine does not have.
+    #[error("no model slot {slot}: the engine has slots 0 to {}", MAX_SLOTS - 1)]
+    BadSlot { slot: SlotId },
+    /// The file is not a GGUF model tokenscope can load (our own check, before llama.cpp).
+    #[error("{0}")]
+    BadFile(String),
+    /// llama.cpp refused the file.
+    #[error("llama.cpp could not load {}: {reason} (see the log file for details)", path.display())]
+    LoadFailed { path: PathBuf, reason: String },
+    /// A load or context setting out of range.
+    #[error("{0}")]
+    InvalidSettings(String),
+    /// llama.cpp could not make a context of that size.
+    #[error("could not create a context of {n_ctx} tokens: {reason} (try a smaller --ctx)")]
+    Context { n_ctx: u32, reason: String },
+    /// A request the engine cannot serve as asked (sampling settings, candidates, token ids).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The prompt is empty.
+    #[error("the prompt is empty: type a message first")]
+    EmptyPrompt,
+    /// The prompt does not fit the context even with every old turn dropped.
+    #[error(
+        "the prompt is {n_prompt} tokens but the context holds {n_ctx}: shorten the message or start with a larger --ctx"
+    )]
+    PromptTooLong { n_prompt: usize, n_ctx: usize },
+    /// llama.cpp failed to evaluate tokens (`stage`: prefill or decode).
+    #[error("{stage} failed: {reason}")]
+    Decode { stage: String, reason: String },
+    /// The engine's code panicked: a bug in tokenscope.
+    #[error(
+        "the engine crashed: {0}. This is a bug in tokenscope: please report it (details and a backtrace are in the log file, see `tokenscope paths`)"
+    )]
+    Panicked(String),
+    /// The engine process ended (llama.cpp aborted, a signal, out of memory).
+    #[error("{0}")]
+    Exited(String),
+}
+/// What the engine reports.
+///
+/// The contract, per request:
+/// - Every request ([`Command::Load`], [`Command::Generate`]) gets exactly one
+///   final event ([`Event::is_final`]): `Loaded` (loads only), `Done`
+///   (generations only), `Cancelled` (either, same shape) or `Failed`
+///   (either). Nothing of that request follows it.
+/// - A load: any number of `LoadProgress`, then the final event.
+/// - A generation: `Started` (prompt built and tokenized), `PrefillProgress`
+///   per chunk, then `Token`s in reply order (each followed by `Paused` while
+///   stepping), an optional `Tail` (a character left unfinished), then the
+///   final event. A failure may come at any point; a `Tail` may precede it.
+/// - [`Event::EngineExited`] belongs to no request: the engine process ended
+///   (requests in flight have each had their `Failed` first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    LoadProgress {
+        request: RequestId,
+        /// 0 to 1.
+        fraction: f32,
+    },
+    /// The model is loaded in `slot` (final).
+    Loaded {
+        request: RequestId,
+        slot: SlotId,
+        info: Box<ModelInfo>,
+        /// The text of every token, once per loaded model.
+        vocab: Arc<Vocab>,
+        caps: Capabilities,
+    },
+    /// The prompt is built and tokenized; prefill starts.
+    Started {
+        request: RequestId,
+        mode: ChatMode,
+        /// The prompt's tokens (without the reply prefix), each with its message.
+        prompt: Vec<PromptToken>,
+        /// The reply prefix's tokens, as the engine tokenized them.
+        prefix: Vec<TokenId>,
+        /// Leading tokens (prompt then prefix) reused from the KV cache.
+        n_reused: usize,
+        dropped_messages: usize,
+        /// What the user should know about how the prompt was built: the
+        /// chat template refused the conversation and what was done instead
+        /// (text from the model file already escaped). `None` when all went as asked.
+        note: Option<String>,
+    },
+    PrefillProgress {
+        request: RequestId,
+        /// Tokens evaluated so far, of `total`.
+        done: usize,
+        total: usize,
+    },
+    Token {
+        request: RequestId,
+        step: Box<TokenStep>,
+    },
+    /// Step mode: the engine waits for [`Command::Step`], [`Command::Force`],
+    /// [`Command::Run`] or [`Command::Cancel`]. `n_generated` tokens so far.
+    Paused {
+        request: RequestId,
+        n_generated: usize,
+    },
+    /// The reply ended inside a multi-byte character: its bytes, as U+FFFD,
+    /// end the reply's text (after the last token's [`TokenStep::text`]).
+    /// Sent just before the final event, only when bytes were pending.
+    Tail { request: RequestId, text: String },
+    /// The generation ended (final).
+    Done { request: RequestId, stats: Stats },
+    /// The request was cancelled (final): a load keeps the model in use
+    /// before it (`stats` is `None`); a generation's tokens so far stand.
+    Cancelled {
+        request: RequestId,
+        stats: Option<Stats>,
+    },
+    /// The request failed (final).
+    Failed {
+        request: RequestId,
+        error: EngineError,
+    },
+    /// The engine process ended; what it was doing and the last lines it
+    /// wrote are in `report`. The next command starts a new one.
+    EngineExited { report: String },
+}
+
+impl Event {
+    /// The request this event answers (`None` for [`Event::EngineExited`]).
+    pub fn request(&self) -> Option<RequestId> {
+        match self {
+            Event::LoadProgress { request, .. }
+            | Event::Loaded { request, .. }
+            | Event::Started { request, .. }
+            | Event::PrefillProgress { request, .. }
+            | Event::Token { request, .. }
+            | Event::Paused { request, .. }
+            | Event::Tail { request, .. }
+            | Event::Done { request, .. }
+            | Event::Cancelled { request, .. }
+            | Event::Failed { request, .. } => Some(*request),
+            Event::EngineExited { .. } => None,
+        }
+    }
+
+    /// True for the one event that ends a request.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Event::Loaded { .. }
+                | Event::Done { .. }
+                | Event::Cancelled { .. }
+                | Event::Failed { .. }
+        )
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctx_changes_are_explained() {
+        assert_eq!(describe_ctx(512, 512, 8192), None);
+        assert_eq!(
+            describe_ctx(300, 512, 8192).unwrap(),
+            "asked 300: llama.cpp rounds up to a multiple of 256"
+        );
+        assert_eq!(
+            describe_ctx(16384, 8192, 8192).unwrap(),
+            "asked 16384: capped at the trained 8192"
+        );
+        assert_eq!(
+            describe_ctx(4096, 2048, 2000).unwrap(),
+            "asked 4096: capped at the trained 2000, which llama.cpp makes 2048"
+        );
+        assert_eq!(
+            describe_ctx(300, 512, 0).unwrap(),
+            "asked 300: llama.cpp rounds up to a multiple of 256"
+        );
+    }
+}

@@ -1,0 +1,606 @@
+//! One generation request on one slot, as a state machine over the slot's
+//! context: fit the prompt, reuse the KV cache, prefill in chunks, then one
+//! token at a time (sampled, or forced by the caller), reading the inbox
+//! between tokens for step, force, run and cancel.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+
+use super::api::{
+    Candidate, Distribution, EngineError, Event, GenerateRequest, MAX_CANDIDATES, ReplyPrefix,
+    RequestId, SamplingParams, Stats, StopReason, TokenId, TokenStep,
+};
+use super::probs::TopK;
+use super::prompt;
+use super::session::KvMirror;
+use super::slot::{Slot, valid_id};
+use super::worker::{Control, Emit, Inbox};
+use crate::text::Utf8Assembler;
+
+/// How a generation ended: the request's final event.
+pub(super) enum Outcome {
+    Done(Stats),
+    Cancelled(Stats),
+    Failed(EngineError),
+}
+
+impl Outcome {
+    pub fn into_event(self, request: RequestId) -> Event {
+        match self {
+            Outcome::Done(stats) => Event::Done { request, stats },
+            Outcome::Cancelled(stats) => Event::Cancelled {
+                request,
+                stats: Some(stats),
+            },
+            Outcome::Failed(error) => Event::Failed { request, error },
+        }
+    }
+}
+
+/// Serves `req` on `slot`. However it ends, bytes of a character left
+/// unfinished are sent as U+FFFD in an [`Event::Tail`] before the final event
+/// (which the caller sends), so the reply's text never silently loses bytes.
+pub(super) fn generate(
+    slot: &mut Slot,
+    request: RequestId,
+    req: &GenerateRequest,
+    inbox: &mut Inbox,
+    emit: &Emit,
+) -> Outcome {
+    let mut utf8 = Utf8Assembler::default();
+    let outcome = match prepare(slot, req) {
+        Ok(plan) => {
+            let info_ctx_requested = slot.info.n_ctx_requested as usize;
+            slot.with_context(|model, ctx, mirror| {
+                let mut g = Generation {
+                    model,
+                    ctx,
+                    mirror,
+                    request,
+                    req,
+                    inbox,
+                    emit,
+                    utf8: &mut utf8,
+                    ctx_requested: info_ctx_requested,
+                    t_start: Instant::now(),
+                    t_first: None,
+                    inspector_s: 0.0,
+                    n_generated: 0,
+                    n_forced: 0,
+                    index_base: 0,
+                };
+                g.run(plan)
+            })
+        }
+        Err(e) => Outcome::Failed(e),
+    };
+    let text = utf8.finish();
+    if !text.is_empty() {
+        emit(Event::Tail { request, text });
+    }
+    outcome
+}
+
+/// The prompt of a request, fitted to the context, and its reply prefix.
+struct Plan {
+    fitted: prompt::FittedPrompt,
+    prefix: Vec<TokenId>,
+}
+
+fn prepare(slot: &Slot, req: &GenerateRequest) -> Result<Plan, EngineError> {
+    req.sampling
+        .validate()
+        .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
+    if req.top_k_inspect > MAX_CANDIDATES {
+        return Err(EngineError::InvalidRequest(format!(
+            "invalid number of candidates {}: must be at most {MAX_CANDIDATES}",
+            req.top_k_inspect
+        )));
+    }
+    let model = slot.model();
+    let prefix = match &req.prefix {
+        ReplyPrefix::None => Vec::new(),
+        ReplyPrefix::Text(text) => prompt::tokenize_plain(model, text),
+        ReplyPrefix::Tokens(ids) => ids.clone(),
+    };
+    check_ids(model, &prefix)?;
+    let n_ctx = slot.info.n_ctx as usize;
+    // Room for the prefix and at least a short reply; drop the oldest turns until it fits.
+    let reserve = prefix.len() + (req.max_tokens as usize).clamp(1, (n_ctx / 4).max(1));
+    let fitted = prompt::fit(slot, &req.messages, req.raw, n_ctx, reserve)?;
+    let n_all = fitted.tokens.len() + prefix.len();
+    if n_all >= n_ctx {
+        return Err(EngineError::PromptTooLong {
+            n_prompt: n_all,
+            n_ctx,
+        });
+    }
+    if n_all == 0 {
+        return Err(EngineError::EmptyPrompt);
+    }
+    Ok(Plan { fitted, prefix })
+}
+
+fn check_ids(model: &LlamaModel, ids: &[TokenId]) -> Result<(), EngineError> {
+    match ids.iter().find(|id| !valid_id(model, **id)) {
+        Some(id) => Err(EngineError::InvalidRequest(format!(
+            "token id {id} is not in this model's vocabulary (0 to {})",
+            model.n_vocab() - 1
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Builds the sampler chain for `p`; llama.cpp's order: penalties, truncation, temperature, draw.
+fn sampler_chain(p: &SamplingParams, n_vocab: i32) -> LlamaSampler {
+    let mut chain = Vec::new();
+    if p.repeat_penalty != 1.0 {
+        chain.push(LlamaSampler::penalties(
+            n_vocab,
+            p.repeat_last_n as i32,
+            p.repeat_penalty,
+            0.0,
+            0.0,
+        ));
+    }
+    if p.is_greedy() {
+        chain.push(LlamaSampler::greedy());
+    } else {
+        if p.top_k > 0 {
+            chain.push(LlamaSampler::top_k(p.top_k as i32));
+        }
+        if p.top_p < 1.0 {
+            chain.push(LlamaSampler::top_p(p.top_p, 1));
+        }
+        if p.min_p > 0.0 {
+            chain.push(LlamaSampler::min_p(p.min_p, 1));
+        }
+        chain.push(LlamaSampler::temp(p.temperature));
+        chain.push(LlamaSampler::dist(p.seed));
+    }
+    LlamaSampler::chain_simple(chain)
+}
+
+/// Probability of `id` in the sampler's final candidates (0 when cut off).
+/// The array is in vocabulary order when nothing truncated it.
+fn p_in(arr: &[LlamaTokenData], id: i32) -> f32 {
+    if let Some(d) = arr.get(id as usize)
+        && d.id().0 == id
+    {
+        return d.p();
+    }
+    arr.iter().find(|d| d.id().0 == id).map_or(0.0, |d| d.p())
+}
+
+/// What comes next in the reply.
+enum Next {
+    Sample,
+    Forced(TokenId),
+}
+
+struct Generation<'a, 'm> {
+    model: &'m LlamaModel,
+    ctx: &'a mut LlamaContext<'m>,
+    mirror: &'a mut KvMirror,
+    request: RequestId,
+    req: &'a GenerateRequest,
+    inbox: &'a mut Inbox,
+    emit: &'a Emit,
+    utf8: &'a mut Utf8Assembler,
+    ctx_requested: usize,
+    t_start: Instant,
+    t_first: Option<f64>,
+    inspector_s: f64,
+    n_generated: usize,
+    n_forced: usize,
+    /// Reply tokens before the first reported one (an unscored prefix).
+    index_base: usize,
+}
+
+/// Reusable buffers of the per-token path.
+struct Scratch {
+    topk: TopK,
+    buf: Vec<LlamaTokenData>,
+}
+
+impl Generation<'_, '_> {
+    fn cancelled(&self) -> bool {
+        self.inbox.is_cancelled(self.request)
+    }
+
+    fn run(&mut self, plan: Plan) -> Outcome {
+        let Plan { fitted, prefix } = plan;
+        let prompt_ids: Vec<TokenId> = fitted.tokens.iter().map(|t| t.id).collect();
+        let all: Vec<TokenId> = prompt_ids.iter().chain(&prefix).copied().collect();
+        // A scored prefix goes through the token loop as forced tokens, each
+        // evaluated for its distribution; otherwise it is prefilled with the prompt.
+        let (to_prefill, forced): (&[TokenId], VecDeque<TokenId>) =
+            if self.req.score_prefix && !prompt_ids.is_empty() {
+                (&prompt_ids, prefix.iter().copied().collect())
+            } else {
+                self.index_base = prefix.len();
+                (&all, VecDeque::new())
+            };
+        tracing::debug!(mode = ?fitted.mode, n = all.len(), ids = ?all, "prompt");
+        let keep = match self.reuse(to_prefill) {
+            Ok(k) => k,
+            Err(e) => return Outcome::Failed(e),
+        };
+        (self.emit)(Event::Started {
+            request: self.request,
+            mode: fitted.mode,
+            prompt: fitted.tokens,
+            prefix,
+            n_reused: keep,
+            dropped_messages: fitted.dropped,
+            note: fitted.note,
+        });
+        let counts = Counts {
+            n_prompt: all.len(),
+            keep,
+            dropped: fitted.dropped,
+        };
+        let t_prefill = Instant::now();
+        let mut batch = LlamaBatch::new((self.ctx.n_batch() as usize).max(1), 1);
+        match self.prefill(&to_prefill[keep..], keep, &mut batch) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Outcome::Cancelled(self.stats(StopReason::Cancelled, &counts, 0, None));
+            }
+            Err(e) => return Outcome::Failed(e),
+        }
+        let prefill_s = t_prefill.elapsed().as_secs_f64();
+        let evaluated = to_prefill.len() - keep;
+        let t_gen = Instant::now();
+        match self.tokens(&all, forced, batch.n_tokens() - 1) {
+            Ok(stop) => {
+                let gen_s = t_gen.elapsed().as_secs_f64();
+                let stats = self.stats(stop, &counts, evaluated, Some((prefill_s, gen_s)));
+                if stop == StopReason::Cancelled {
+                    Outcome::Cancelled(stats)
+                } else {
+                    Outcome::Done(stats)
+                }
+            }
+            Err(e) => Outcome::Failed(e),
+        }
+    }
+
+    /// Drops what of the KV cache `tokens` cannot reuse; returns how many
+    /// leading tokens are kept.
+    fn reuse(&mut self, tokens: &[TokenId]) -> Result<usize, EngineError> {
+        let mut keep = self.mirror.reusable(tokens);
+        if keep < self.mirror.tokens.len() {
+            let removed = self
+                .ctx
+                .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
+                .map_err(|e| EngineError::Decode {
+                    stage: "clearing the KV cache".into(),
+                    reason: e.to_string(),
+                })?;
+            if removed {
+                self.mirror.truncate(keep);
+            } else {
+                // Recurrent models cannot drop a tail: start from an empty cache.
+                self.ctx.clear_kv_cache();
+                self.mirror.clear();
+                keep = 0;
+            }
+        }
+        Ok(keep)
+    }
+
+    /// Evaluates `todo` from position `keep` in chunks of n_batch (logits for
+    /// the last token only), checking for cancellation between chunks.
+    /// Returns false when cancelled.
+    fn prefill(
+        &mut self,
+        todo: &[TokenId],
+        keep: usize,
+        batch: &mut LlamaBatch,
+    ) -> Result<bool, EngineError> {
+        let n_batch = batch_capacity(self.ctx);
+        let mut done = 0;
+        for chunk in todo.chunks(n_batch) {
+            if self.cancelled() {
+                return Ok(false);
+            }
+            batch.clear();
+            for (i, t) in chunk.iter().enumerate() {
+                let pos = (keep + done + i) as i32;
+                let last = done + i + 1 == todo.len();
+                batch
+                    .add(LlamaToken(*t), pos, &[0], last)
+                    .map_err(|e| decode_error("prefill", e))?;
+            }
+            if let Err(e) = self.ctx.decode(batch) {
+                self.reset_cache();
+                return Err(decode_error("prefill", e));
+            }
+            done += chunk.len();
+            self.mirror.tokens.extend_from_slice(chunk);
+            (self.emit)(Event::PrefillProgress {
+                request: self.request,
+                done,
+                total: todo.len(),
+            });
+        }
+        Ok(true)
+    }
+
+    /// The token loop. `context` is every token before the reply (for the
+    /// repeat penalty's window), `forced` the scored prefix still to go.
+    fn tokens(
+        &mut self,
+        context: &[TokenId],
+        mut forced: VecDeque<TokenId>,
+        mut logits_idx: i32,
+    ) -> Result<StopReason, EngineError> {
+        let req = self.req;
+        let n_ctx = self.ctx.n_ctx() as usize;
+        let n_vocab = self.model.n_vocab();
+        let mut chain = sampler_chain(&req.sampling, n_vocab);
+        if req.sampling.repeat_penalty != 1.0 {
+            let window = context
+                .len()
+                .saturating_sub(forced.len())
+                .saturating_sub(req.sampling.repeat_last_n as usize);
+            for t in &context[window..context.len() - forced.len()] {
+                chain.accept(LlamaToken(*t));
+            }
+        }
+        let mut scratch = Scratch {
+            topk: TopK::default(),
+            buf: Vec::with_capacity(n_vocab as usize),
+        };
+        let mut batch = LlamaBatch::new(1, 1);
+        let mut paused = req.paused;
+        // Tokens of the prefix do not count towards max_tokens.
+        let budget = req.max_tokens as usize + forced.len();
+        let mut force_next: Option<TokenId> = None;
+        let mut pause_after = false;
+        loop {
+            for c in self.inbox.poll(self.request) {
+                match c {
+                    Control::Stop => return Ok(StopReason::Cancelled),
+                    Control::Step => pause_after = true,
+                    Control::Force(t) => {
+                        force_next = Some(t);
+                        pause_after = true;
+                    }
+                    Control::Run => {
+                        paused = false;
+                        pause_after = false;
+                    }
+                }
+            }
+            if self.cancelled() {
+                return Ok(StopReason::Cancelled);
+            }
+            if self.n_generated >= budget {
+                return Ok(StopReason::MaxTokens);
+            }
+            let next = if let Some(t) = forced.pop_front() {
+                Next::Forced(t)
+            } else if let Some(t) = force_next.take() {
+                Next::Forced(t)
+            } else if pause_after {
+                pause_after = false;
+                paused = true;
+                Next::Sample
+            } else if paused {
+                (self.emit)(Event::Paused {
+                    request: self.request,
+                    n_generated: self.n_generated,
+                });
+                match self.inbox.wait(self.request) {
+                    Control::Stop => return Ok(StopReason::Cancelled),
+                    Control::Step => Next::Sample,
+                    Control::Force(t) => Next::Forced(t),
+                    Control::Run => {
+                        paused = false;
+                        Next::Sample
+                    }
+                }
+            } else {
+                Next::Sample
+            };
+            if let Next::Forced(t) = next {
+                check_ids(self.model, &[t])?;
+            }
+            let step = self.step(next, &mut chain, &mut scratch, logits_idx)?;
+            let token = LlamaToken(step.id);
+            let eog = self.model.vocab().is_eog(token);
+            self.n_generated += 1;
+            if step.forced {
+                self.n_forced += 1;
+            }
+            if self.t_first.is_none() {
+                self.t_first = Some(self.t_start.elapsed().as_secs_f64());
+            }
+            (self.emit)(Event::Token {
+                request: self.request,
+                step: Box::new(step),
+            });
+            if eog {
+                return Ok(StopReason::Eog);
+            }
+            if self.mirror.tokens.len() >= n_ctx {
+                return Ok(StopReason::ContextFull);
+            }
+            batch.clear();
+            batch
+                .add(token, self.mirror.tokens.len() as i32, &[0], true)
+                .map_err(|e| decode_error("decode", e))?;
+            if let Err(e) = self.ctx.decode(&mut batch) {
+                self.reset_cache();
+                return Err(decode_error("decode", e));
+            }
+            self.mirror.tokens.push(token.0);
+            logits_idx = 0;
+        }
+    }
+
+    /// The next token (sampled or forced) with what the model predicted.
+    fn step(
+        &mut self,
+        next: Next,
+        chain: &mut LlamaSampler,
+        scratch: &mut Scratch,
+        logits_idx: i32,
+    ) -> Result<TokenStep, EngineError> {
+        let req = self.req;
+        let k = req.top_k_inspect;
+        let (token, p_sampled, dist) = if k == 0 {
+            let token = match next {
+                // llama.cpp's own sample (it accepts the token itself).
+                Next::Sample => chain.sample(self.ctx, logits_idx),
+                Next::Forced(t) => {
+                    chain.accept(LlamaToken(t));
+                    LlamaToken(t)
+                }
+            };
+            (token, None, None)
+        } else {
+            let logits = self.ctx.get_logits_ith(logits_idx);
+            let t0 = Instant::now();
+            let summary = scratch.topk.summarize(logits, k);
+            let candidates = |ps: &dyn Fn(i32) -> Option<f32>| -> Vec<Candidate> {
+                summary
+                    .top
+                    .iter()
+                    .map(|&(id, logit)| Candidate {
+                        id,
+                        logit,
+                        p_sampled: ps(id),
+                    })
+                    .collect()
+            };
+            let (token, p_sampled, top) = match next {
+                // No draw: nothing has a sampled probability.
+                Next::Forced(t) => (LlamaToken(t), None, candidates(&|_| None)),
+                Next::Sample => {
+                    scratch.buf.clear();
+                    scratch.buf.extend(
+                        logits
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
+                    );
+                    let mut arr = LlamaTokenDataArray::new(std::mem::take(&mut scratch.buf), false);
+                    arr.apply_sampler(chain);
+                    let token = arr.selected_token().ok_or_else(|| {
+                        EngineError::InvalidRequest("the sampler chose no token".into())
+                    })?;
+                    let greedy = req.sampling.is_greedy();
+                    let ps = |id: i32| {
+                        Some(if greedy {
+                            if id == token.0 { 1.0 } else { 0.0 }
+                        } else {
+                            p_in(&arr.data, id)
+                        })
+                    };
+                    let top = candidates(&ps);
+                    let p = ps(token.0);
+                    scratch.buf = arr.data;
+                    (token, p, top)
+                }
+            };
+            chain.accept(token);
+            self.inspector_s += t0.elapsed().as_secs_f64();
+            (
+                token,
+                p_sampled,
+                Some(Distribution {
+                    lse: summary.lse,
+                    entropy: Some(summary.entropy_bits),
+                    top,
+                }),
+            )
+        };
+        let logit = self.ctx.get_logits_ith(logits_idx)[token.0 as usize];
+        let vocab = self.model.vocab();
+        let eog = vocab.is_eog(token);
+        // A control token inside the reply (not EOG) shows as its text.
+        let text = if eog {
+            String::new()
+        } else {
+            let bytes = vocab.token_to_piece(token, vocab.is_control(token), None);
+            self.utf8.push(&bytes)
+        };
+        Ok(TokenStep {
+            index: self.index_base + self.n_generated,
+            id: token.0,
+            forced: matches!(next, Next::Forced(_)),
+            text,
+            logit: Some(logit),
+            p_sampled,
+            dist,
+        })
+    }
+
+    /// After a failed decode the cache holds an unknown state: empty it.
+    fn reset_cache(&mut self) {
+        self.ctx.clear_kv_cache();
+        self.mirror.clear();
+    }
+
+    fn stats(
+        &self,
+        stop: StopReason,
+        c: &Counts,
+        evaluated: usize,
+        times: Option<(f64, f64)>,
+    ) -> Stats {
+        let (prefill_s, gen_s) = times.unwrap_or((0.0, 0.0));
+        let rate = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
+        Stats {
+            stop,
+            n_prompt: c.n_prompt,
+            n_prompt_evaluated: evaluated,
+            n_prompt_reused: c.keep,
+            n_generated: self.n_generated,
+            n_forced: self.n_forced,
+            ttft_ms: self
+                .t_first
+                .unwrap_or_else(|| self.t_start.elapsed().as_secs_f64())
+                * 1000.0,
+            prompt_tps: rate(evaluated, prefill_s),
+            gen_tps: rate(self.n_generated, gen_s),
+            dropped_messages: c.dropped,
+            ctx_used: self.mirror.tokens.len(),
+            ctx_size: self.ctx.n_ctx() as usize,
+            ctx_requested: self.ctx_requested,
+            inspector_us_per_token: if self.n_generated > 0 {
+                self.inspector_s * 1e6 / self.n_generated as f64
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+struct Counts {
+    n_prompt: usize,
+    keep: usize,
+    dropped: usize,
+}
+
+fn batch_capacity(ctx: &LlamaContext) -> usize {
+    (ctx.n_batch() as usize).max(1)
+}
+
+fn decode_error(stage: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Decode {
+        stage: stage.into(),
+        reason: e.to_string(),
+    }
+}

@@ -1,0 +1,309 @@
+//! The prompt of a request: the chat template rendered (or a fallback, with a
+//! note saying why), tokenized, fitted to the context by dropping the oldest
+//! turns, and every token attributed to the message it came from.
+
+use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
+use llama_cpp_2::token::LlamaToken;
+
+use super::api::{ChatMessage, ChatMode, EngineError, PromptToken, Role, TokenId};
+use super::session::drop_oldest_turn;
+use super::slot::{Slot, valid_token};
+use super::template::{self, Contents, PromptPiece};
+
+/// A prompt built for a request: how, the pieces, and what the user should be
+/// told about it (a template that refused the conversation, a fallback).
+pub(super) struct Prompt {
+    pub mode: ChatMode,
+    pub pieces: Vec<PromptPiece>,
+    pub note: Option<String>,
+}
+
+/// A prompt that fits the context: its tokens with their messages.
+pub(super) struct FittedPrompt {
+    pub mode: ChatMode,
+    pub note: Option<String>,
+    pub tokens: Vec<PromptToken>,
+    /// Messages left out (oldest turns) so that it fits.
+    pub dropped: usize,
+}
+
+/// Chat mode a slot's template gives a simple conversation (for the model card).
+pub(super) fn probe_chat_mode(slot: &Slot) -> ChatMode {
+    let probe = [ChatMessage::new(Role::User, "hi")];
+    build_pieces(slot, &probe, false).mode
+}
+
+/// Builds and tokenizes the prompt for `messages`, dropping the oldest turns
+/// until it leaves `reserve` tokens free in a context of `n_ctx`.
+///
+/// Errors: [`EngineError::PromptTooLong`] when even the last message alone
+/// does not fit.
+pub(super) fn fit(
+    slot: &Slot,
+    messages: &[ChatMessage],
+    raw: bool,
+    n_ctx: usize,
+    reserve: usize,
+) -> Result<FittedPrompt, EngineError> {
+    let mut kept: Vec<usize> = (0..messages.len()).collect();
+    let mut msgs = messages.to_vec();
+    let mut dropped = 0;
+    loop {
+        let prompt = build_pieces(slot, &msgs, raw);
+        let (tokens, bos_added) = tokenize(slot, &prompt.pieces);
+        let fits = tokens.len() + reserve <= n_ctx;
+        let removed = if fits {
+            Vec::new()
+        } else {
+            drop_oldest_turn(&mut msgs)
+        };
+        if fits || (removed.is_empty() && tokens.len() < n_ctx) {
+            let owners = attribute(slot.model(), &tokens, bos_added, &prompt.pieces, &msgs);
+            let tokens = tokens
+                .iter()
+                .zip(owners)
+                .map(|(t, owner)| PromptToken {
+                    id: t.0,
+                    message: owner.map(|i| kept[i] as u32),
+                    role: owner.map(|i| msgs[i].role),
+                })
+                .collect();
+            return Ok(FittedPrompt {
+                mode: prompt.mode,
+                note: prompt.note,
+                tokens,
+                dropped,
+            });
+        }
+        if removed.is_empty() {
+            return Err(EngineError::PromptTooLong {
+                n_prompt: tokens.len(),
+                n_ctx,
+            });
+        }
+        for &i in &removed {
+            kept.remove(i);
+        }
+        dropped += removed.len();
+    }
+}
+
+/// The prompt for `messages`: the model's Jinja template (rendered again with
+/// the system prompt folded into the first message when the template refuses
+/// one), else llama.cpp's built-in one, else plain completion; every fallback
+/// says why in [`Prompt::note`].
+pub(super) fn build_pieces(slot: &Slot, messages: &[ChatMessage], raw: bool) -> Prompt {
+    let plain = |note| Prompt {
+        mode: ChatMode::Plain,
+        pieces: template::plain(messages),
+        note,
+    };
+    if raw {
+        return plain(None);
+    }
+    let Some(tmpl) = slot.template.as_ref() else {
+        return plain(None);
+    };
+    let contents = if messages
+        .iter()
+        .all(|m| is_plain_text(slot.model(), &m.content))
+    {
+        Contents::Literal
+    } else {
+        Contents::Guarded
+    };
+    let err = match tmpl {
+        Ok(t) => match t.render_or_fold(messages, &slot.special, contents) {
+            Ok(r) => {
+                return Prompt {
+                    mode: ChatMode::Template,
+                    pieces: r.pieces,
+                    note: r.note,
+                };
+            }
+            Err(e) => e,
+        },
+        Err(e) => e.clone(),
+    };
+    tracing::warn!("jinja chat template failed, trying llama.cpp's: {err}");
+    match builtin_template(slot.model(), messages) {
+        Some(pieces) => Prompt {
+            mode: ChatMode::Builtin,
+            pieces,
+            note: Some(format!(
+                "{}: llama.cpp's built-in template for this model was used instead",
+                err.summary()
+            )),
+        },
+        None => plain(Some(format!(
+            "{}: the conversation was given to the model as plain text",
+            err.summary()
+        ))),
+    }
+}
+
+/// True when `text` holds no control-token text (`<|im_end|>` typed by a user):
+/// then the whole prompt can be tokenized in one go, exactly as the model saw
+/// it in training; otherwise contents are tokenized apart, as plain text.
+fn is_plain_text(model: &LlamaModel, text: &str) -> bool {
+    let vocab = model.vocab();
+    vocab.tokenize(text.as_bytes(), false, true) == vocab.tokenize(text.as_bytes(), false, false)
+}
+
+fn builtin_template(model: &LlamaModel, messages: &[ChatMessage]) -> Option<Vec<PromptPiece>> {
+    let tmpl = model.chat_template(None).ok()?;
+    let chat: Vec<LlamaChatMessage> = template::sentinel_messages(messages)
+        .into_iter()
+        .map(|(role, content)| LlamaChatMessage::new(role, content))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let rendered = model.apply_chat_template(&tmpl, &chat, true).ok()?;
+    template::split_sentinels(&rendered, messages).ok()
+}
+
+/// Tokens of `pieces` (template text parses control tokens, contents never
+/// do), with a BOS in front when the model wants one and the template did not
+/// write it; the flag says whether that BOS was added.
+fn tokenize(slot: &Slot, pieces: &[PromptPiece]) -> (Vec<LlamaToken>, bool) {
+    let model = slot.model();
+    let vocab = model.vocab();
+    let bos_text = &slot.special.bos;
+    let starts_with_bos = !bos_text.is_empty()
+        && pieces
+            .first()
+            .is_some_and(|p| p.special && p.text.starts_with(bos_text.as_str()));
+    let mut tokens = Vec::new();
+    let add_bos = vocab.should_add_bos() && !starts_with_bos && valid_token(model, vocab.bos());
+    if add_bos {
+        tokens.push(vocab.bos());
+    }
+    // Neighbouring pieces of the same kind are one text: tokenizing them apart
+    // would change merges at the seam.
+    let mut i = 0;
+    while i < pieces.len() {
+        let special = pieces[i].special;
+        let mut text = String::new();
+        while i < pieces.len() && pieces[i].special == special {
+            text.push_str(&pieces[i].text);
+            i += 1;
+        }
+        tokens.extend(vocab.tokenize(text.as_bytes(), false, special));
+    }
+    (tokens, add_bos)
+}
+
+/// Tokens of `text` as plain text (never control tokens), no BOS: a reply prefix.
+pub(super) fn tokenize_plain(model: &LlamaModel, text: &str) -> Vec<TokenId> {
+    model
+        .vocab()
+        .tokenize(text.as_bytes(), false, false)
+        .into_iter()
+        .map(|t| t.0)
+        .collect()
+}
+
+/// For each token, the index in `messages` of the turn it belongs to (see
+/// [`PromptToken::message`]), from the tokens' byte offsets in the rendered
+/// text and where each message's content lies in it.
+fn attribute(
+    model: &LlamaModel,
+    tokens: &[LlamaToken],
+    bos_added: bool,
+    pieces: &[PromptPiece],
+    messages: &[ChatMessage],
+) -> Vec<Option<usize>> {
+    let rendered: String = pieces.iter().map(|p| p.text.as_str()).collect();
+    let vocab = model.vocab();
+    let mut at = 0;
+    let starts: Vec<Option<usize>> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if i == 0 && bos_added {
+                return None;
+            }
+            let start = at;
+            at += vocab.token_to_piece(*t, true, None).len();
+            Some(start)
+        })
+        .collect();
+    owners(&starts, &content_ends(&rendered, messages))
+}
+
+/// Byte offset in `rendered` where each message's content ends, searching in
+/// order (a template may trim contents); `None` for one not found.
+pub(super) fn content_ends(rendered: &str, messages: &[ChatMessage]) -> Vec<Option<usize>> {
+    let mut cursor = 0;
+    messages
+        .iter()
+        .map(|m| {
+            let rest = &rendered[cursor..];
+            let found = [m.content.as_str(), m.content.trim()]
+                .into_iter()
+                .find_map(|c| rest.find(c).map(|p| cursor + p + c.len()));
+            if let Some(end) = found {
+                cursor = end;
+            }
+            found
+        })
+        .collect()
+}
+
+/// The owner of each token starting at `starts[t]` (bytes; `None` for an
+/// added BOS): the first message whose content ends after the start.
+pub(super) fn owners(starts: &[Option<usize>], ends: &[Option<usize>]) -> Vec<Option<usize>> {
+    starts
+        .iter()
+        .map(|s| {
+            let s = (*s)?;
+            ends.iter()
+                .enumerate()
+                .find(|(_, e)| e.is_some_and(|e| s < e))
+                .map(|(i, _)| i)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_belong_to_the_turn_they_open_or_sit_in() {
+        let msgs = [
+            ChatMessage::new(Role::System, "Be brief."),
+            ChatMessage::new(Role::User, "Hi"),
+        ];
+        let text = "<s>sys: Be brief.</s><s>user: Hi</s><s>assistant:";
+        let ends = content_ends(text, &msgs);
+        assert_eq!(ends, [Some(17), Some(32)]);
+        // "<s>" (0) and "Be" (8) → system; "</s>" after it (17) → user;
+        // "Hi" (30) → user; the last closing and the reply's opening → none.
+        let starts = [
+            None,
+            Some(0),
+            Some(8),
+            Some(17),
+            Some(30),
+            Some(32),
+            Some(36),
+        ];
+        assert_eq!(
+            owners(&starts, &ends),
+            [None, Some(0), Some(0), Some(1), Some(1), None, None]
+        );
+    }
+
+    #[test]
+    fn a_trimmed_or_missing_content_is_searched_in_order() {
+        let msgs = [
+            ChatMessage::new(Role::User, "  Hi  "),
+            ChatMessage::new(Role::Assistant, "gone"),
+            ChatMessage::new(Role::User, "Hi"),
+        ];
+        let text = "U: Hi\nU: Hi\n";
+        // The first "Hi" is the trimmed first message; the second message is
+        // not there; the third finds the second "Hi", not the first again.
+        assert_eq!(content_ends(text, &msgs), [Some(5), None, Some(11)]);
+    }
+}
