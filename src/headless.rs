@@ -10,7 +10,8 @@ use thiserror::Error;
 
 use crate::config::Config;
 use crate::engine::{
-    ChatMessage, EngineHandle, Event, GenerateRequest, ModelInfo, RequestId, Role, Stats, TokenStep,
+    ChatMessage, EngineHandle, Event, GenerateRequest, ModelInfo, Placement, RequestId, Role,
+    Stats, TokenStep,
 };
 
 #[derive(Debug, Error)]
@@ -44,12 +45,23 @@ pub fn wait_for(
     }
 }
 
-/// Loads `path` and returns the engine ready to generate.
+/// Loads `path` on an engine thread and returns the engine ready to generate.
 pub fn start_engine(
     path: PathBuf,
     config: &Config,
 ) -> Result<(EngineHandle, Receiver<Event>, ModelInfo), RunError> {
-    let (mut engine, rx) = EngineHandle::spawn_with_receiver();
+    start_engine_at(&Placement::Thread, path, config)
+}
+
+/// Loads `path` on an engine at `placement` and returns the engine ready to
+/// generate. A crash of an engine process while loading is
+/// [`RunError::Engine`] with its report in words (llama.cpp's assertion, the file).
+pub fn start_engine_at(
+    placement: &Placement,
+    path: PathBuf,
+    config: &Config,
+) -> Result<(EngineHandle, Receiver<Event>, ModelInfo), RunError> {
+    let (mut engine, rx) = EngineHandle::spawn_with_receiver_at(placement);
     let id = engine.load(path, config.load_settings());
     match wait_for(&rx, id, |_| Ok(()))? {
         Event::Loaded { info, .. } => Ok((engine, rx, *info)),
@@ -80,8 +92,12 @@ pub fn request_for(config: &Config, messages: Vec<ChatMessage>, raw: bool) -> Ge
 /// `tokenscope run`: one reply, streamed, then the per-token table (text) or
 /// one JSON object per token and a final `done` line (jsonl). What the user
 /// should know about how the prompt was built (a chat template that refused the
-/// conversation, a fallback) goes to `warn` as `warning: …` lines.
+/// conversation, a fallback) goes to `warn` as `warning: …` lines. The engine
+/// runs at `placement` (the binary: a child process, so that an abort in
+/// llama.cpp is an error here, never the end of this process).
+#[allow(clippy::too_many_arguments)]
 pub fn run(
+    placement: &Placement,
     path: PathBuf,
     config: &Config,
     prompt: &str,
@@ -90,7 +106,7 @@ pub fn run(
     out: &mut impl Write,
     warn: &mut impl Write,
 ) -> Result<Stats, RunError> {
-    let (mut engine, rx, info) = start_engine(path, config)?;
+    let (mut engine, rx, info) = start_engine_at(placement, path, config)?;
     let id = engine.generate(request_for(config, messages_for(config, prompt), raw));
     let mut steps = Vec::new();
     let mut mode_line = None;

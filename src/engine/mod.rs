@@ -1,9 +1,15 @@
-//! The engine: one worker thread owns llama.cpp; everything else talks to it
-//! through [`EngineHandle`] (commands in, [`Event`]s out).
+//! The engine: one worker owns llama.cpp; everything else talks to it
+//! through [`EngineHandle`] (commands in, [`Event`]s out). The worker runs on
+//! a thread of this process or, so that an abort in llama.cpp ends only the
+//! engine, in a child process of the same binary ([`serve`], [`Placement`]).
 
 pub mod crash;
+mod frame;
 pub mod probs;
+mod process;
+pub mod report;
 pub mod sampler;
+pub mod serve;
 pub mod session;
 pub mod template;
 mod worker;
@@ -16,8 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+pub use report::{CrashReport, CrashStage};
 pub use sampler::SamplingParams;
 pub use worker::{describe_backend, physical_cores};
 
@@ -37,7 +44,7 @@ pub const MAX_CANDIDATES: usize = 256;
 /// Identifies one request; every event names the request it answers.
 pub type RequestId = u64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
@@ -45,7 +52,7 @@ pub enum Role {
     Assistant,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
@@ -61,7 +68,7 @@ impl ChatMessage {
 }
 
 /// How a model is loaded: context size, threads, GPU offload.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadSettings {
     pub n_ctx: u32,
     /// 0 = physical cores.
@@ -83,7 +90,7 @@ impl Default for LoadSettings {
 
 /// One generation request: the whole conversation so far; the worker reuses
 /// whatever prefix of it is already in the KV cache.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GenerateRequest {
     pub messages: Vec<ChatMessage>,
     /// Skip the chat template: the messages' contents are concatenated as plain text.
@@ -95,10 +102,13 @@ pub struct GenerateRequest {
     pub top_k_inspect: usize,
 }
 
-#[derive(Debug)]
+/// What the engine is asked to do. Every variant crosses the pipe to the
+/// engine process (serde), so all of it derives `Serialize + Deserialize`.
+#[derive(Debug, Serialize, Deserialize)]
 pub enum Command {
     Load {
         request: RequestId,
+        #[serde(with = "path_bytes")]
         path: PathBuf,
         settings: LoadSettings,
     },
@@ -106,11 +116,17 @@ pub enum Command {
         request: RequestId,
         req: GenerateRequest,
     },
+    /// Stop `request` (checked between tokens, prefill chunks and while
+    /// loading). Applied at once by whoever receives it (the handle, or the
+    /// engine process's stdin reader), never queued behind other commands.
+    Cancel {
+        request: RequestId,
+    },
     Shutdown,
 }
 
 /// How the prompt is built from the conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChatMode {
     /// The GGUF's own `tokenizer.chat_template`, rendered with minijinja.
@@ -133,7 +149,7 @@ impl ChatMode {
 }
 
 /// A candidate for the next token.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     pub id: i32,
     /// Readable rendering of this token alone (escaped; partial UTF-8 as `<0xE4>`).
@@ -146,7 +162,7 @@ pub struct Candidate {
 }
 
 /// One generated token with what the model considered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenStep {
     pub index: usize,
     pub id: i32,
@@ -167,7 +183,7 @@ pub struct TokenStep {
     pub top: Vec<Candidate>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     Eog,
@@ -187,7 +203,7 @@ impl StopReason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub stop: StopReason,
     /// Prompt tokens in total (evaluated + reused).
@@ -211,8 +227,9 @@ pub struct Stats {
 }
 
 /// What a loaded model is, for the status bar and `info`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
+    #[serde(with = "path_bytes")]
     pub path: PathBuf,
     pub name: String,
     pub arch: String,
@@ -305,7 +322,13 @@ mod tests {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// What the engine reports. Every event but [`Event::EngineExited`] answers
+/// one request, named by `request`; a request gets zero or more progress
+/// events and then exactly one final event ([`Event::is_final`]: `Loaded`,
+/// `Done` or `Failed`), also when the engine process dies under it (then a
+/// `Failed` carrying the [`CrashReport`] in words, sent before
+/// [`Event::EngineExited`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     LoadProgress {
         request: RequestId,
@@ -351,9 +374,20 @@ pub enum Event {
         request: RequestId,
         error: String,
     },
+    /// The engine process ended when it was not asked to (an abort in
+    /// llama.cpp, a signal, a crash): how, what it was doing and what it last
+    /// wrote. Sent once per death, after the `Failed` of every request it had
+    /// in flight, also when it died idle. Answers no request
+    /// ([`Event::request`] is 0). The handle starts a fresh engine process at
+    /// the next command; no model is loaded in it.
+    EngineExited {
+        report: Box<CrashReport>,
+    },
 }
 
 impl Event {
+    /// The request this event answers; 0 (never a request id) for
+    /// [`Event::EngineExited`].
     pub fn request(&self) -> RequestId {
         match self {
             Event::LoadProgress { request, .. }
@@ -364,6 +398,7 @@ impl Event {
             | Event::Tail { request, .. }
             | Event::Done { request, .. }
             | Event::Failed { request, .. } => *request,
+            Event::EngineExited { .. } => 0,
         }
     }
 
@@ -414,18 +449,38 @@ impl Cancellations {
     }
 }
 
-/// The rest of the program's handle on the engine worker.
+/// Where the engine runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// A worker thread of this process: an abort in llama.cpp ends the process.
+    Thread,
+    /// A child process running this executable's hidden `engine-serve`
+    /// subcommand (the path is the executable: `std::env::current_exe()`, or
+    /// `env!("CARGO_BIN_EXE_tokenscope")` in integration tests).
+    Process(PathBuf),
+}
+
+/// The rest of the program's handle on the engine: commands in, [`Event`]s
+/// out, the same methods whether the engine runs on a thread or in a child
+/// process ([`Placement`]).
 pub struct EngineHandle {
-    commands: Sender<Command>,
-    cancellations: Arc<Cancellations>,
+    transport: Transport,
     next_request: RequestId,
-    thread: Option<JoinHandle<()>>,
+}
+
+enum Transport {
+    Thread {
+        commands: Sender<Command>,
+        cancellations: Arc<Cancellations>,
+        thread: Option<JoinHandle<()>>,
+    },
+    Process(process::ProcessEngine),
 }
 
 impl EngineHandle {
-    /// Starts the worker; its events go to `events` wrapped by `wrap` (so the
-    /// TUI can merge them into its own message channel). `wrap` runs on the
-    /// worker thread.
+    /// Starts the worker thread; its events go to `events` wrapped by `wrap`
+    /// (so the TUI can merge them into its own message channel). `wrap` runs
+    /// on the worker thread.
     ///
     /// If the worker panics, the request it was serving fails with the panic's
     /// message and location ("the engine crashed: … (src/…:line)"), and the
@@ -445,17 +500,72 @@ impl EngineHandle {
             .spawn(move || worker::run(rx, flag, move |e| events.send(wrap(e)).is_ok()))
             .expect("spawning the engine thread");
         Self {
-            commands: tx,
-            cancellations,
+            transport: Transport::Thread {
+                commands: tx,
+                cancellations,
+                thread: Some(thread),
+            },
             next_request: 1,
-            thread: Some(thread),
         }
     }
 
-    /// Convenience for headless use: a handle plus the receiver of its events.
+    /// The engine in a child process of `exe` (see [`Placement::Process`]);
+    /// its events go to `events` wrapped by `wrap`, which runs on a reader
+    /// thread of this process.
+    ///
+    /// The child starts at the first command. When it dies (an abort in
+    /// llama.cpp, a signal), every request it had in flight fails with a
+    /// [`CrashReport`] in words, then [`Event::EngineExited`] follows; the
+    /// next command starts a fresh child (restart is lazy: a dead child costs
+    /// nothing until the engine is used again). Nothing the child prints
+    /// reaches this process's stdout or stderr: its stderr goes to the log
+    /// (target `engine`).
+    pub fn spawn_process<M: Send + 'static>(
+        exe: PathBuf,
+        events: Sender<M>,
+        wrap: impl Fn(Event) -> M + Send + 'static,
+    ) -> Self {
+        let emit: process::Emit = Arc::new(Mutex::new(Box::new(move |e| {
+            let _ = events.send(wrap(e));
+        })));
+        Self {
+            transport: Transport::Process(process::ProcessEngine::new(exe, emit)),
+            next_request: 1,
+        }
+    }
+
+    /// The engine at `placement`, events wrapped by `wrap` (see [`Self::spawn`]
+    /// and [`Self::spawn_process`]).
+    pub fn spawn_at<M: Send + 'static>(
+        placement: &Placement,
+        events: Sender<M>,
+        wrap: impl Fn(Event) -> M + Send + 'static,
+    ) -> Self {
+        match placement {
+            Placement::Thread => Self::spawn(events, wrap),
+            Placement::Process(exe) => Self::spawn_process(exe.clone(), events, wrap),
+        }
+    }
+
+    /// Convenience for headless use: a worker thread plus the receiver of its events.
     pub fn spawn_with_receiver() -> (Self, Receiver<Event>) {
+        Self::spawn_with_receiver_at(&Placement::Thread)
+    }
+
+    /// Convenience for headless use: the engine at `placement` plus the
+    /// receiver of its events.
+    pub fn spawn_with_receiver_at(placement: &Placement) -> (Self, Receiver<Event>) {
         let (tx, rx) = channel();
-        (Self::spawn(tx, |e| e), rx)
+        (Self::spawn_at(placement, tx, |e| e), rx)
+    }
+
+    /// Process id of the engine's child process while one runs; `None` for a
+    /// worker thread, or before the first command and after a death.
+    pub fn child_pid(&self) -> Option<u32> {
+        match &self.transport {
+            Transport::Thread { .. } => None,
+            Transport::Process(p) => p.pid(),
+        }
     }
 
     fn next_id(&mut self) -> RequestId {
@@ -464,9 +574,30 @@ impl EngineHandle {
         id
     }
 
+    /// Every command goes through here, whatever the transport.
+    fn send(&mut self, cmd: Command) {
+        match &mut self.transport {
+            Transport::Thread {
+                commands,
+                cancellations,
+                ..
+            } => match cmd {
+                Command::Cancel { request } => cancellations.cancel(request),
+                Command::Shutdown => {
+                    cancellations.cancel_all();
+                    let _ = commands.send(Command::Shutdown);
+                }
+                cmd => {
+                    let _ = commands.send(cmd);
+                }
+            },
+            Transport::Process(p) => p.send(cmd),
+        }
+    }
+
     pub fn load(&mut self, path: PathBuf, settings: LoadSettings) -> RequestId {
         let request = self.next_id();
-        let _ = self.commands.send(Command::Load {
+        self.send(Command::Load {
             request,
             path,
             settings,
@@ -476,21 +607,26 @@ impl EngineHandle {
 
     pub fn generate(&mut self, req: GenerateRequest) -> RequestId {
         let request = self.next_id();
-        let _ = self.commands.send(Command::Generate { request, req });
+        self.send(Command::Generate { request, req });
         request
     }
 
     /// Cancels `request` (checked between tokens, prefill chunks and while loading).
-    pub fn cancel(&self, request: RequestId) {
-        self.cancellations.cancel(request);
+    pub fn cancel(&mut self, request: RequestId) {
+        self.send(Command::Cancel { request });
     }
 
-    /// Asks the worker to stop and waits for it.
+    /// Asks the engine to stop and waits for it (a child process that does
+    /// not stop within a few seconds is killed).
     pub fn shutdown(&mut self) {
-        self.cancellations.cancel_all();
-        let _ = self.commands.send(Command::Shutdown);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        self.send(Command::Shutdown);
+        match &mut self.transport {
+            Transport::Thread { thread, .. } => {
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }
+            Transport::Process(p) => p.wait_stopped(),
         }
     }
 }
@@ -498,5 +634,79 @@ impl EngineHandle {
 impl Drop for EngineHandle {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Paths as their raw bytes on the wire (serde's own `PathBuf` refuses
+/// non-UTF-8 names, which Unix file names may be).
+mod path_bytes {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(p: &PathBuf, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(p.as_os_str().as_bytes())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        let bytes: serde_bytes_vec::Bytes = Deserialize::deserialize(d)?;
+        Ok(PathBuf::from(OsString::from_vec(bytes.0)))
+    }
+
+    /// A byte vector read from either bytes or a sequence of u8.
+    mod serde_bytes_vec {
+        pub struct Bytes(pub Vec<u8>);
+
+        impl<'de> serde::Deserialize<'de> for Bytes {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Bytes;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a path as bytes")
+                    }
+                    fn visit_bytes<E>(self, v: &[u8]) -> Result<Bytes, E> {
+                        Ok(Bytes(v.to_vec()))
+                    }
+                    fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                        Ok(Bytes(v))
+                    }
+                    fn visit_str<E>(self, v: &str) -> Result<Bytes, E> {
+                        Ok(Bytes(v.as_bytes().to_vec()))
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        mut seq: A,
+                    ) -> Result<Bytes, A::Error> {
+                        let mut v = Vec::new();
+                        while let Some(b) = seq.next_element::<u8>()? {
+                            v.push(b);
+                        }
+                        Ok(Bytes(v))
+                    }
+                }
+                d.deserialize_byte_buf(V)
+            }
+        }
+    }
+}
+
+/// An optional path as raw bytes (see `path_bytes`).
+mod path_bytes_opt {
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Wrap(#[serde(with = "super::path_bytes")] PathBuf);
+
+    pub fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+        p.as_ref().map(|p| Wrap(p.clone())).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
     }
 }

@@ -122,6 +122,9 @@ fn serve(
         };
         match cmd {
             Command::Shutdown => return,
+            // Both transports apply cancels on arrival; one that gets here
+            // still counts.
+            Command::Cancel { request } => cancel.cancel(request),
             Command::Load {
                 request,
                 path,
@@ -278,9 +281,31 @@ fn load(
     l.info = info;
     // Create a context once now: a size that does not fit fails here, at load,
     // and llama.cpp may round the size up, which the status bar should show.
-    let n_ctx = new_context(&l)?.n_ctx();
+    let n_ctx = {
+        let mut ctx = new_context(&l)?;
+        warm_up(&l, &mut ctx)?;
+        ctx.n_ctx()
+    };
     l.info.n_ctx = n_ctx;
     Ok(l)
+}
+
+/// Decodes one token (BOS, else token 0) in a fresh context: some bad
+/// hyperparameters pass loading and trip an assert only at the first decode
+/// (a negative `layer_norm_rms_epsilon`); this makes such a file fail (or, in
+/// the engine process, abort) while loading, not at the first message.
+/// Costs one single-token decode per load.
+fn warm_up(l: &Loaded, ctx: &mut LlamaContext<'_>) -> Result<(), String> {
+    let bos = l.model.vocab().bos();
+    let token = if valid_token(&l.model, bos) {
+        bos
+    } else {
+        LlamaToken(0)
+    };
+    let mut batch = LlamaBatch::new(1, 1);
+    batch.add(token, 0, &[0], true).map_err(|e| e.to_string())?;
+    ctx.decode(&mut batch)
+        .map_err(|e| format!("llama.cpp could not run the model: {e}"))
 }
 
 fn validate_settings(s: &LoadSettings) -> Result<(), String> {
