@@ -116,6 +116,11 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
         s.messages[1].status
     );
     assert_eq!(report.ended, "exited with code 101", "{report:?}");
+    assert_eq!(
+        report.doing(),
+        format!("generating with {}", common::SMOL),
+        "the request it failed last"
+    );
     assert!(
         !report.blames_file(),
         "a panic is tokenscope's bug, not the file's"

@@ -59,6 +59,9 @@ struct Shared {
     in_flight: Vec<(RequestId, Activity)>,
     /// The model the child holds (its last `Loaded`).
     loaded: Option<PathBuf>,
+    /// What the request whose `Failed` was the child's last event was doing
+    /// (a worker panic fails its request, then the child exits).
+    last_failed: Option<Activity>,
 }
 
 /// The engine as a child process, restarted at the first command after a death.
@@ -233,9 +236,15 @@ fn read_events(stdout: ChildStdout, shared: &Mutex<Shared>, emit: &Emit, child: 
             Ok(Some(event)) => {
                 {
                     let mut s = lock(shared);
+                    s.last_failed = None;
                     if event.is_final() {
                         let id = event.request();
-                        s.in_flight.retain(|(r, _)| *r != id);
+                        if let Some(i) = s.in_flight.iter().position(|(r, _)| *r == id) {
+                            let (_, activity) = s.in_flight.remove(i);
+                            if matches!(event, Event::Failed { .. }) {
+                                s.last_failed = Some(activity);
+                            }
+                        }
                     }
                     if let Event::Loaded { info, .. } = &event {
                         s.loaded = Some(info.path.clone());
@@ -267,13 +276,14 @@ fn report_end(
     // Its stderr ends with it.
     let _ = stderr_thread.join();
     let tail: Vec<String> = lock(tail).iter().cloned().collect();
-    let (in_flight, stopping, loaded) = {
+    let (in_flight, stopping, loaded, last_failed) = {
         let mut s = lock(shared);
         s.alive = false;
         (
             std::mem::take(&mut s.in_flight),
             s.stopping,
             s.loaded.clone(),
+            s.last_failed.take(),
         )
     };
     let (code, signal) = match &status {
@@ -285,9 +295,12 @@ fn report_end(
         tracing::info!(target: "engine", "engine process {pid} stopped");
         return;
     }
-    let (stage, file) = match in_flight.first() {
-        Some((_, Activity::Loading(p))) => (CrashStage::Loading, Some(p.clone())),
-        Some((_, Activity::Generating)) => (CrashStage::Generating, loaded),
+    // What it was doing: the request it was serving, else the one it failed
+    // just before it ended.
+    let doing = in_flight.first().map(|(_, a)| a).or(last_failed.as_ref());
+    let (stage, file) = match doing {
+        Some(Activity::Loading(p)) => (CrashStage::Loading, Some(p.clone())),
+        Some(Activity::Generating) => (CrashStage::Generating, loaded),
         None => (CrashStage::Idle, loaded),
     };
     let report = CrashReport::new(code, signal, stage, file, &tail);
