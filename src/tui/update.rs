@@ -185,14 +185,13 @@ fn on_load_event(s: &mut State, ev: Event) {
         }
         Event::Loaded { info, .. } => {
             let restore = s.load.take().is_some_and(|l| l.restore);
-            if restore && let Some(n) = s.notice.as_mut() {
-                // The crash stays on screen; it now ends well.
-                n.text = n
-                    .text
-                    .replace(&format!("reloading {}…", info.name), "")
-                    .trim_end()
-                    .to_string();
-                n.text += &format!(" {} is loaded again.", info.name);
+            let reloading = format!(" reloading {}…", info.name);
+            if restore
+                && let Some(n) = s.notice.as_mut()
+                && let Some(crash) = n.text.strip_suffix(&reloading)
+            {
+                // The crash notice stays on screen; it now ends well.
+                n.text = format!("{crash} {} is loaded again.", info.name);
                 s.set_model(*info);
                 return;
             }
