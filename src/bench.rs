@@ -7,8 +7,10 @@ use anyhow::Result;
 
 use crate::catalog::ModelCard;
 use crate::config::Config;
-use crate::engine::{ChatMessage, Event, Role, Stats};
-use crate::headless::{LocalEngine, request_for, start_engine, wait_for};
+use std::time::Instant;
+
+use crate::engine::{ChatMessage, Event, Placement, Role, Stats};
+use crate::headless::{LocalEngine, request_for, start_engine, start_engine_at, wait_for};
 
 const PROMPT: &str =
     "Write a long story about a lighthouse keeper who finds a message in a bottle.";
@@ -77,11 +79,16 @@ pub fn inspector_micro(n_vocab: usize, k: usize, iterations: u32) -> f64 {
     start.elapsed().as_secs_f64() * 1e6 / iterations as f64
 }
 
+/// The bench: the table of generation speeds (engine on a thread), then the
+/// engine thread against the engine process at `process` (load time, time to
+/// first token, decode speed with the inspector on, as the caller receives
+/// the tokens).
 pub fn run(
     models: &[ModelCard],
     config: &Config,
     tokens: u32,
     runs: u32,
+    process: &Placement,
     out: &mut impl Write,
 ) -> Result<()> {
     let mut config = config.clone();
@@ -148,6 +155,114 @@ pub fn run(
             off,
             insp,
             overhead
+        )?;
+    }
+    placements(models, &config, runs, process, out)
+}
+
+/// What the caller of an engine sees of one reply: wall times measured at
+/// the receiving end, so that the pipe's cost is in them.
+struct Seen {
+    /// Time to first token, ms (from sending the request).
+    ttft_ms: f64,
+    /// Tokens after the first, and the seconds they took to arrive.
+    tokens: f64,
+    seconds: f64,
+}
+
+fn generate_seen(engine: &mut LocalEngine, config: &Config, run: usize) -> Result<Seen> {
+    let prompt = format!("Story {run}. {PROMPT}");
+    let sent = Instant::now();
+    let id = engine.generate(request_for(
+        config,
+        vec![ChatMessage::new(Role::User, prompt)],
+        true,
+    ));
+    let (mut first, mut last, mut n) = (None, sent, 0usize);
+    wait_for(&engine.rx, id, |e| {
+        if let Event::Token { .. } = e {
+            last = Instant::now();
+            first.get_or_insert(last);
+            n += 1;
+        }
+        Ok(())
+    })?;
+    let first = first.unwrap_or(last);
+    Ok(Seen {
+        ttft_ms: (first - sent).as_secs_f64() * 1000.0,
+        tokens: n.saturating_sub(1) as f64,
+        seconds: (last - first).as_secs_f64(),
+    })
+}
+
+/// The engine on a thread against the engine in a child process, both loaded
+/// at once and their runs interleaved (so that a drift of the machine's speed
+/// hits both alike).
+fn placements(
+    models: &[ModelCard],
+    config: &Config,
+    runs: u32,
+    process: &Placement,
+    out: &mut impl Write,
+) -> Result<()> {
+    let mut config = config.clone();
+    config.inspector_top_k = config.inspector_top_k.max(1);
+    writeln!(
+        out,
+        "\nengine on a thread vs in a child process (inspector on, top {}; as received by the caller)",
+        config.inspector_top_k
+    )?;
+    writeln!(
+        out,
+        "{:<44} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>7}",
+        "model",
+        "load thr",
+        "load proc",
+        "TTFT thr",
+        "TTFT proc",
+        "gen/s thr",
+        "gen/s proc",
+        "ratio"
+    )?;
+    for card in models {
+        let mut engines = Vec::new();
+        for placement in [Placement::Thread, process.clone()] {
+            let t = Instant::now();
+            let engine = start_engine_at(&placement, card.path.clone(), &config)?;
+            engines.push((engine, t.elapsed().as_secs_f64() * 1000.0));
+        }
+        let mut seen = [(0.0, 0.0, 0.0), (0.0, 0.0, 0.0)];
+        for (engine, _) in &mut engines {
+            // Warm-up (first decode allocates buffers).
+            generate_seen(engine, &config, 0)?;
+        }
+        let n = runs.max(1) as usize;
+        for run in 1..=n {
+            for (i, (engine, _)) in engines.iter_mut().enumerate() {
+                let s = generate_seen(engine, &config, run)?;
+                seen[i].0 += s.ttft_ms / n as f64;
+                seen[i].1 += s.tokens;
+                seen[i].2 += s.seconds;
+            }
+        }
+        let rate = |i: usize| seen[i].1 / seen[i].2.max(1e-9);
+        let info = &engines[0].0.info;
+        writeln!(
+            out,
+            "{:<44} {:>7.0}ms {:>7.0}ms {:>7.0}ms {:>7.0}ms {:>11.1} {:>11.1} {:>6.3}x",
+            format!(
+                "{} ({}, {}k vocab)",
+                info.name,
+                info.quant,
+                info.n_vocab / 1000
+            ),
+            engines[0].1,
+            engines[1].1,
+            seen[0].0,
+            seen[1].0,
+            rate(0),
+            rate(1),
+            rate(1) / rate(0).max(1e-9)
         )?;
     }
     Ok(())

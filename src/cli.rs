@@ -82,6 +82,7 @@ impl Cli {
                 refuse("fetch-demos", &[]).map(|()| GenFlags::default())
             }
             Some(Cmd::Paths) => refuse("paths", &[]).map(|()| GenFlags::default()),
+            Some(Cmd::EngineServe) => Ok(GenFlags::default()),
         }
     }
 }
@@ -311,6 +312,10 @@ pub enum Cmd {
     },
     /// Show where the config, models and logs live.
     Paths,
+    /// The engine process (started by tokenscope itself: commands on stdin,
+    /// events on stdout, logs on stderr).
+    #[command(name = "engine-serve", hide = true)]
+    EngineServe,
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use thiserror::Error;
 
 use crate::config::Config;
 use crate::engine::{
-    ChatMessage, EngineError, EngineHandle, Event, GenerateRequest, ModelInfo, ReplyPrefix,
-    RequestId, Role, Stats, TokenStep, Vocab,
+    ChatMessage, EngineError, EngineHandle, Event, GenerateRequest, ModelInfo, Placement,
+    ReplyPrefix, RequestId, Role, Stats, TokenStep, Vocab,
 };
 
 #[derive(Debug, Error)]
@@ -20,7 +20,7 @@ pub enum RunError {
     #[error("{0}")]
     Engine(#[from] EngineError),
     #[error("{0}")]
-    EngineExited(String),
+    EngineExited(Box<crate::engine::CrashReport>),
     #[error("the engine stopped unexpectedly")]
     Disconnected,
     #[error("writing output: {0}")]
@@ -76,9 +76,20 @@ impl LocalEngine {
     }
 }
 
-/// Loads `path` and returns the engine ready to generate.
+/// Loads `path` on an engine thread and returns the engine ready to generate.
 pub fn start_engine(path: PathBuf, config: &Config) -> Result<LocalEngine, RunError> {
-    let (mut handle, rx) = EngineHandle::spawn_with_receiver();
+    start_engine_at(&Placement::Thread, path, config)
+}
+
+/// Loads `path` on an engine at `placement` and returns the engine ready to
+/// generate. A crash of an engine process while loading is
+/// [`RunError::Engine`] with its report in words (llama.cpp's assertion, the file).
+pub fn start_engine_at(
+    placement: &Placement,
+    path: PathBuf,
+    config: &Config,
+) -> Result<LocalEngine, RunError> {
+    let (mut handle, rx) = EngineHandle::spawn_with_receiver_at(placement);
     handle.load(1, 0, path, config.load_settings());
     match wait_for(&rx, 1, |_| Ok(()))? {
         Event::Loaded { info, vocab, .. } => Ok(LocalEngine {
@@ -131,15 +142,18 @@ pub struct RunArgs {
 /// `tokenscope run`: one reply, streamed, then the per-token table (text) or
 /// one JSON object per token and a final `done` line (jsonl). What the user
 /// should know about how the prompt was built (a chat template that refused the
-/// conversation, a fallback) goes to `warn` as `warning: …` lines.
+/// conversation, a fallback) goes to `warn` as `warning: …` lines. The engine
+/// runs at `placement` (the binary: a child process, so that an abort in
+/// llama.cpp is an error here, never the end of this process).
 pub fn run(
+    placement: &Placement,
     path: PathBuf,
     config: &Config,
     args: &RunArgs,
     out: &mut impl Write,
     warn: &mut impl Write,
 ) -> Result<Stats, RunError> {
-    let mut engine = start_engine(path, config)?;
+    let mut engine = start_engine_at(placement, path, config)?;
     let mut req = request_for(config, messages_for(config, &args.prompt), args.raw);
     if let Some(prefix) = &args.assistant_prefix {
         req.prefix = ReplyPrefix::Text(prefix.clone());

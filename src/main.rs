@@ -13,6 +13,10 @@ use tokenscope::{bench, demo, engine, headless, listing, tui};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The engine process: before anything opens the log file or touches stdout.
+    if let Some(Cmd::EngineServe) = cli.command {
+        return engine::serve::main();
+    }
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // `tokenscope run … | head` closing the pipe early is not an error.
@@ -47,6 +51,12 @@ fn error_text(e: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+/// The engine in a child process of this very executable.
+fn engine_placement() -> Result<engine::Placement> {
+    let exe = std::env::current_exe().context("cannot find tokenscope's own executable")?;
+    Ok(engine::Placement::Process(exe))
 }
 
 /// Config from file < environment < flags, validated.
@@ -109,6 +119,8 @@ fn real_main(cli: Cli) -> Result<()> {
             let dirs = model_dirs(&paths, &config);
             let initial = pick_model(&config, &dirs)?.map(|c| c.path);
             tui::run(tui::TuiOptions {
+                engine_exe: std::env::current_exe()
+                    .context("cannot find tokenscope's own executable")?,
                 config,
                 initial_model: initial,
                 model_dirs: dirs,
@@ -131,6 +143,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 assistant_prefix: assistant_prefix.clone(),
             };
             headless::run(
+                &engine_placement()?,
                 card.path,
                 &config,
                 &args,
@@ -192,7 +205,14 @@ fn real_main(cli: Cli) -> Result<()> {
                 }
             };
             let mut out = stdout.lock();
-            bench::run(&models, &config, *tokens, *runs, &mut out)?;
+            bench::run(
+                &models,
+                &config,
+                *tokens,
+                *runs,
+                &engine_placement()?,
+                &mut out,
+            )?;
             // The UI under a token stream: update + full redraw per token.
             writeln!(out, "{}", tui::bench::bench_ui(5000, 120, 40))?;
             writeln!(out, "{}", tui::bench::bench_latency(200, 100))?;
@@ -209,6 +229,8 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        // Handled in `main`, before logging starts.
+        Some(Cmd::EngineServe) => Ok(()),
         Some(Cmd::Paths) => {
             let config = load_config(&paths, &cli, &flags)?;
             let config_file = cli.global.config.as_ref().unwrap_or(&paths.config_file);

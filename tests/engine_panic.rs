@@ -1,7 +1,8 @@
 //! A panic on the engine worker thread reaches the user with its message and
 //! location, through the real worker (its test hook, `TOKENSCOPE_TEST_ENGINE_PANIC`)
-//! and the real event path: the `EngineHandle`'s events, and the TUI's own
-//! engine wiring driven through `update`. (`run` is checked in tests/cli_errors.rs.)
+//! and the real event path: the `EngineHandle`'s events (worker thread), and
+//! the TUI's own engine wiring (engine process) driven through `update`.
+//! (`run` is checked in tests/cli_errors.rs.)
 //!
 //! One test only: it sets the hook's environment variable for this whole process.
 
@@ -79,9 +80,13 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
     assert!(rx.recv().is_err(), "the worker is gone");
     drop(handle);
 
-    // 2. The TUI's wiring: the failure, then the worker's end with the panic.
+    // 2. The TUI's wiring (the engine in a child process of the binary): the
+    // reply fails with the panic, the engine process exits non-zero, the UI
+    // says so with the panic's message and location, and reloads the model
+    // in a new engine process: nothing is a dead end.
     let (tx, rx) = channel();
-    let mut host = EngineHost(tokenscope::tui::spawn_engine(tx), 0);
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_tokenscope"));
+    let mut host = EngineHost(tokenscope::tui::spawn_engine(tx, exe), 0);
     let mut s = State::new(common::config_with(512), false, Vec::new(), (120, 30));
     let fx = start(&mut s, Some(model()));
     execute(&mut s, fx, &mut host);
@@ -89,49 +94,82 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
         let fx = update(&mut s, next(&rx));
         execute(&mut s, fx, &mut host);
     }
-    for code in [KeyCode::Char('h'), KeyCode::Char('i'), KeyCode::Enter] {
-        let key = TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE));
-        let fx = update(&mut s, Msg::Input(key));
-        execute(&mut s, fx, &mut host);
-    }
+    send(&mut s, &mut host, "hi");
     assert!(s.generation.is_some(), "the question was sent");
-    let mut stopped = None;
-    while stopped.is_none() {
+    let mut failed = None;
+    let report = loop {
         let msg = next(&rx);
-        if let Msg::EngineStopped { panic } = &msg {
-            stopped = Some(panic.clone());
+        match &msg {
+            Msg::Engine(Event::Failed { error, .. }) => failed = Some(error.to_string()),
+            Msg::Engine(Event::EngineExited { report }) => break report.clone(),
+            _ => {}
         }
         let fx = update(&mut s, msg);
         execute(&mut s, fx, &mut host);
-    }
-    let panic = stopped
-        .unwrap()
-        .expect("the UI learns that the engine panicked");
+    };
+    let failed = failed.expect("the reply fails before the engine process goes");
     assert!(
-        panic.contains(MESSAGE) && panic.contains(LOCATION),
-        "{panic}"
+        failed.contains("the engine crashed")
+            && failed.contains(MESSAGE)
+            && failed.contains(LOCATION),
+        "{failed}"
     );
-    let notice = &s.notice.as_ref().expect("a notice").text;
-    assert!(
-        notice.contains("crashed") && notice.contains(MESSAGE) && notice.contains(LOCATION),
-        "{notice}"
-    );
-    assert!(!notice.contains("it stopped"), "{notice}");
     assert!(
         matches!(&s.messages[1].status, MsgStatus::Failed(_)),
         "{:?}",
         s.messages[1].status
     );
-    assert!(s.engine_dead.is_some());
-    // Nothing more is sent to the dead engine.
-    for code in [KeyCode::Char('x'), KeyCode::Enter] {
-        let key = TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE));
-        let fx = update(&mut s, Msg::Input(key));
-        assert!(fx.is_empty(), "{fx:?}");
+    assert_eq!(report.ended, "exited with code 101", "{report:?}");
+    assert_eq!(
+        report.doing(),
+        format!("generating with {}", common::SMOL),
+        "the request it failed last"
+    );
+    assert!(
+        !report.blames_file(),
+        "a panic is tokenscope's bug, not the file's"
+    );
+    let fx = update(&mut s, Msg::Engine(Event::EngineExited { report }));
+    let notice = s.notice.as_ref().expect("a notice").text.clone();
+    assert!(
+        notice.contains("exited with code 101")
+            && notice.contains(MESSAGE)
+            && notice.contains(LOCATION),
+        "{notice}"
+    );
+    assert!(notice.contains("reloading SmolLM2"), "{notice}");
+    assert!(s.crashed.is_empty(), "{:?}", s.crashed);
+    execute(&mut s, fx, &mut host);
+    while s.model.is_none() || s.load.is_some() {
+        let fx = update(&mut s, next(&rx));
+        execute(&mut s, fx, &mut host);
     }
-    assert!(s.generation.is_none());
     let notice = &s.notice.as_ref().unwrap().text;
-    assert!(notice.contains("restart tokenscope"), "{notice}");
+    let again = format!("{} is loaded again.", s.model.as_ref().unwrap().name);
+    assert!(
+        notice.contains(MESSAGE) && notice.ends_with(&again),
+        "the crash stays on screen, and ends well: {notice}"
+    );
+    // The next message goes to the new engine process.
+    let fx = type_and_enter(&mut s, "again");
+    assert!(
+        matches!(fx.as_slice(), [tokenscope::tui::Effect::Generate(_)]),
+        "{fx:?}"
+    );
+}
+
+fn type_and_enter(s: &mut State, text: &str) -> Vec<tokenscope::tui::Effect> {
+    let mut fx = Vec::new();
+    for code in text.chars().map(KeyCode::Char).chain([KeyCode::Enter]) {
+        let key = TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE));
+        fx = update(s, Msg::Input(key));
+    }
+    fx
+}
+
+fn send(s: &mut State, host: &mut EngineHost, text: &str) {
+    let fx = type_and_enter(s, text);
+    execute(s, fx, host);
 }
 
 fn model() -> PathBuf {

@@ -143,6 +143,15 @@ fn idle(screen: &str) -> bool {
     status_line(screen).contains("idle")
 }
 
+/// The screen's lines joined by spaces (a notice wraps).
+fn flat(screen: &str) -> String {
+    screen
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[test]
 fn chat_inspect_switch_model_chat_again_and_quit() {
     let home = tempfile::tempdir().unwrap();
@@ -406,13 +415,206 @@ fn a_panic_in_the_engine_is_shown_and_the_ui_goes_on() {
     t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
     t.type_text("hi");
     t.keys(&["Enter"]);
-    let s = t.wait("the crash report", 30, |s| s.contains("engine crashed"));
-    let flat: String = s.lines().map(str::trim_end).collect::<Vec<_>>().join(" ");
+    // The reply fails with the panic, the engine process exits (code 101),
+    // the UI says so with the panic's message and location, and reloads.
+    let s = t.wait("the crash report", 30, |s| {
+        flat(s).contains("loaded again") && idle(s)
+    });
+    let flat = flat(&s);
     assert!(
-        flat.contains("a test asked the engine to panic") && flat.contains("worker.rs:"),
+        flat.contains("engine thread panicked")
+            && flat.contains("a test asked the engine to panic")
+            && flat.contains("worker.rs:")
+            && flat.contains("exited with code 101"),
         "{s}"
     );
     assert!(!flat.contains("it stopped"), "{s}");
+    t.keys(&["C-c"]);
+    t.keys(&["C-c"]);
+    t.assert_exited_sane(0);
+}
+
+/// A private TOKENSCOPE_HOME whose models dir links SmolLM2 and holds `bad`
+/// copies of it (file name, metadata key, value).
+fn home_with_bad_copies(bad: &[(&str, &str, common::gguf_edit::Meta)]) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let models = home.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let smol = common::model(common::SMOL);
+    std::os::unix::fs::symlink(&smol, models.join(common::SMOL)).unwrap();
+    for (name, key, value) in bad {
+        common::gguf_edit::copy_with_metadata(
+            &smol,
+            &models.join(name),
+            &[(key, value.clone())],
+            &[],
+        )
+        .unwrap();
+    }
+    home
+}
+
+fn start_in(home: &tempfile::TempDir, name: &str) -> Tmux {
+    let env = format!(
+        "TOKENSCOPE_HOME='{}' TOKENSCOPE_CONFIG=/nonexistent.toml",
+        home.path().display()
+    );
+    Tmux::start(name, &env, "--model smol --temp 0 --max-tokens 16", 200, 40)
+}
+
+/// Sends `text` and waits for SmolLM2's reply to it; returns the screen.
+fn exchange(t: &Tmux, text: &str) -> String {
+    let before = t.screen().matches("assistant · SmolLM2").count();
+    t.type_text(text);
+    t.keys(&["Enter"]);
+    t.wait("SmolLM2's reply", 120, |s| {
+        idle(s) && s.matches("assistant · SmolLM2").count() > before && s.contains(" tok · ")
+    })
+}
+
+#[test]
+fn a_model_that_crashes_llama_cpp_is_reported_and_the_chat_goes_on() {
+    use common::gguf_edit::Meta;
+    // Two copies of SmolLM2 that trip llama.cpp's asserts: one while loading,
+    // one at the first decode (which the load's warm-up decode runs).
+    let bad = [
+        (
+            "zero-layers.gguf",
+            "llama.block_count",
+            Meta::U32(0),
+            "GGML_ASSERT(hparams.n_layer_all > 0",
+        ),
+        (
+            "negative-eps.gguf",
+            "llama.attention.layer_norm_rms_epsilon",
+            Meta::F32(-1e-5),
+            "GGML_ASSERT(eps >= 0.0f) failed",
+        ),
+    ];
+    let home = home_with_bad_copies(
+        &bad.iter()
+            .map(|(n, k, v, _)| (*n, *k, v.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let t = start_in(&home, "crash");
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+    exchange(&t, "Hello! Who are you?");
+
+    for (name, _, _, assertion) in &bad {
+        let stem = name.trim_end_matches(".gguf");
+        t.keys(&["F2"]);
+        t.wait("the picker", 10, |s| picker_open(s) && s.contains(stem));
+        t.type_text(stem);
+        t.keys(&["Enter"]);
+        // The app stays up, says what crashed, and loads SmolLM2 again.
+        let crashed = format!("llama.cpp crashed while loading {name}");
+        let s = t.wait("the crash notice", 60, |s| {
+            let f = flat(s);
+            f.contains(&crashed) && f.contains("loaded again") && idle(s)
+        });
+        let f = flat(&s);
+        assert!(f.contains(assertion), "{s}");
+        assert!(status_line(&s).contains("Q4_1"), "{s}");
+        assert!(s.contains("Hello! Who are you?"), "the chat is kept: {s}");
+        // The picker marks the file; selected, it says why.
+        t.keys(&["F2"]);
+        let tagged = format!("{name} — ✗ crashed llama.cpp");
+        t.wait("the file marked in the picker", 10, |s| {
+            picker_open(s) && s.contains(&tagged)
+        });
+        t.type_text(stem);
+        // The hint line becomes "✗ <llama.cpp's assertion>".
+        t.wait("the reason on selection", 10, |s| {
+            picker_open(s)
+                && s.lines()
+                    .any(|l| l.split("✗ ").skip(1).any(|rest| rest.contains(assertion)))
+        });
+        t.keys(&["Escape"]);
+    }
+
+    // The next message gets a reply from the model loaded before.
+    let s = exchange(&t, "The capital of France is");
+    assert!(s.contains("The capital of France is"), "{s}");
+    t.keys(&["C-c"]);
+    t.keys(&["C-c"]);
+    t.assert_exited_sane(0);
+}
+
+/// The model picker is on screen (its title and filter line).
+fn picker_open(screen: &str) -> bool {
+    screen.contains(" models · ") && screen.contains("filter:")
+}
+
+/// Pid of the app's engine process (`pgrep -P APP`), once it runs.
+fn engine_pid(t: &Tmux) -> i32 {
+    let app = t.app_pid();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("pgrep")
+            .args(["-P", &app.to_string()])
+            .output()
+            .expect("pgrep runs");
+        if let Some(pid) = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+        {
+            return pid.parse().expect("a pid");
+        }
+        assert!(Instant::now() < deadline, "no engine process under {app}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigkill_of_the_engine_mid_reply_fails_the_reply_and_the_chat_goes_on() {
+    let home = home_with_bad_copies(&[]);
+    let env = format!(
+        "TOKENSCOPE_HOME='{}' TOKENSCOPE_CONFIG=/nonexistent.toml",
+        home.path().display()
+    );
+    let t = Tmux::start(
+        "kill",
+        &env,
+        "--model smol --raw --temp 0 --max-tokens 4000",
+        200,
+        40,
+    );
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+    // Greedy counting goes on until the token limit: still streaming when killed.
+    t.type_text("1, 2, 3, 4, 5, 6, 7, 8, 9, 10,");
+    t.keys(&["Enter"]);
+    t.wait("the reply to stream", 60, |s| {
+        status_line(s).contains("generating")
+    });
+    let engine = engine_pid(&t);
+    let ok = Command::new("kill")
+        .args(["-KILL", &engine.to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "kill -KILL {engine}");
+    let s = t.wait("the kill reported and the model reloaded", 60, |s| {
+        flat(s).contains("loaded again") && idle(s)
+    });
+    let f = flat(&s);
+    assert!(
+        f.contains("The engine process was killed by SIGKILL while generating with SmolLM2"),
+        "{s}"
+    );
+    assert!(
+        f.contains("[error: the engine process was killed by SIGKILL"),
+        "the reply ends as failed, with the reason: {s}"
+    );
+    assert_ne!(engine_pid(&t), engine, "a new engine process");
+    // The next message works on the reloaded model.
+    let before = s.matches("assistant · SmolLM2").count();
+    t.type_text("Once upon a time");
+    t.keys(&["Enter"]);
+    t.wait("a new reply", 60, |s| {
+        s.matches("assistant · SmolLM2").count() > before && status_line(s).contains("generating")
+    });
+    t.keys(&["Escape"]);
+    t.wait("the reply to stop", 30, idle);
     t.keys(&["C-c"]);
     t.keys(&["C-c"]);
     t.assert_exited_sane(0);

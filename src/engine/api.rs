@@ -13,6 +13,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::path_serde::path_bytes;
+pub use super::report::CrashReport;
 pub use super::sampler::SamplingParams;
 use crate::text::readable_piece;
 
@@ -161,6 +163,7 @@ pub enum Command {
     Load {
         request: RequestId,
         slot: SlotId,
+        #[serde(with = "path_bytes")]
         path: PathBuf,
         settings: LoadSettings,
     },
@@ -428,6 +431,7 @@ pub struct Stats {
 /// What a loaded model is, for the status bar and `info`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
+    #[serde(with = "path_bytes")]
     pub path: PathBuf,
     pub name: String,
     pub arch: String,
@@ -508,7 +512,11 @@ pub enum EngineError {
     BadFile(String),
     /// llama.cpp refused the file.
     #[error("llama.cpp could not load {}: {reason} (see the log file for details)", path.display())]
-    LoadFailed { path: PathBuf, reason: String },
+    LoadFailed {
+        #[serde(with = "path_bytes")]
+        path: PathBuf,
+        reason: String,
+    },
     /// A load or context setting out of range.
     #[error("{0}")]
     InvalidSettings(String),
@@ -534,9 +542,13 @@ pub enum EngineError {
         "the engine crashed: {0}. This is a bug in tokenscope: please report it (details and a backtrace are in the log file, see `tokenscope paths`)"
     )]
     Panicked(String),
-    /// The engine process ended (llama.cpp aborted, a signal, out of memory).
+    /// The engine process ended under the request (llama.cpp aborted, a
+    /// signal, out of memory): how, what it was doing, its last lines.
     #[error("{0}")]
-    Exited(String),
+    Crashed(Box<CrashReport>),
+    /// The engine process could not be started.
+    #[error("could not start the engine process: {0}")]
+    Unavailable(String),
 }
 /// What the engine reports.
 ///
@@ -617,9 +629,12 @@ pub enum Event {
         request: RequestId,
         error: EngineError,
     },
-    /// The engine process ended; what it was doing and the last lines it
-    /// wrote are in `report`. The next command starts a new one.
-    EngineExited { report: String },
+    /// The engine process ended when it was not asked to (an abort in
+    /// llama.cpp, a signal, a crash): how, what it was doing and what it last
+    /// wrote. Sent once per death, after the `Failed` of every request it had
+    /// in flight, also when it died idle. The next command starts a fresh
+    /// engine process, with no model loaded in it.
+    EngineExited { report: Box<CrashReport> },
 }
 
 impl Event {

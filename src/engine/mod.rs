@@ -1,13 +1,20 @@
 //! The engine: one worker owns llama.cpp; everything else talks to it
 //! through [`EngineHandle`] with the protocol of [`api`] (commands in,
-//! [`Event`]s out).
+//! [`Event`]s out). The worker runs on a thread of this process or, so that
+//! an abort in llama.cpp ends only the engine, in a child process of the same
+//! binary ([`serve`], [`Placement`]).
 
 pub mod api;
 pub mod crash;
+mod frame;
 mod generate;
+pub mod path_serde;
 pub mod probs;
+mod process;
 mod prompt;
+pub mod report;
 pub mod sampler;
+pub mod serve;
 pub mod session;
 mod slot;
 pub mod template;
@@ -22,6 +29,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
 pub use api::*;
+pub use report::{CrashReport, CrashStage};
 pub use slot::{describe_backend, physical_cores};
 
 /// `threads`, or the number of physical cores when it is 0.
@@ -71,23 +79,42 @@ impl Cancellations {
     }
 }
 
-/// The rest of the program's handle on the engine worker. Request ids are
-/// the caller's (unique among its requests in flight).
+/// Where the engine runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// A worker thread of this process: an abort in llama.cpp ends the process.
+    Thread,
+    /// A child process running this executable's hidden `engine-serve`
+    /// subcommand (the path is the executable: `std::env::current_exe()`, or
+    /// `env!("CARGO_BIN_EXE_tokenscope")` in integration tests).
+    Process(PathBuf),
+}
+
+/// The rest of the program's handle on the engine: commands in, [`Event`]s
+/// out, the same methods whether the engine runs on a thread or in a child
+/// process ([`Placement`]).
 pub struct EngineHandle {
-    commands: Sender<Command>,
-    cancellations: Arc<Cancellations>,
-    thread: Option<JoinHandle<()>>,
+    transport: Transport,
+}
+
+enum Transport {
+    Thread {
+        commands: Sender<Command>,
+        cancellations: Arc<Cancellations>,
+        thread: Option<JoinHandle<()>>,
+    },
+    Process(process::ProcessEngine),
 }
 
 impl EngineHandle {
-    /// Starts the worker; its events go to `events` wrapped by `wrap` (so the
-    /// TUI can merge them into its own message channel). `wrap` runs on the
-    /// worker thread.
+    /// Starts the worker thread; its events go to `events` wrapped by `wrap`
+    /// (so the TUI can merge them into its own message channel). `wrap` runs
+    /// on the worker thread.
     ///
-    /// If the worker panics, the request it was serving fails with
-    /// [`EngineError::Panicked`] (message and location), and the thread then
-    /// ends by that panic: `wrap` and what it captured are dropped while
-    /// unwinding, where [`crash::engine_panic_message`] gives the message.
+    /// If the worker panics, the request it was serving fails with the panic's
+    /// message and location ("the engine crashed: … (src/…:line)"), and the
+    /// thread then ends by that panic: `wrap` and what it captured are dropped
+    /// while unwinding, where [`crash::engine_panic_message`] gives the message.
     /// The first spawn installs the panic hook of [`crash`].
     pub fn spawn<M: Send + 'static>(
         events: Sender<M>,
@@ -102,30 +129,94 @@ impl EngineHandle {
             .spawn(move || worker::run(rx, flag, move |e| events.send(wrap(e)).is_ok()))
             .expect("spawning the engine thread");
         Self {
-            commands: tx,
-            cancellations,
-            thread: Some(thread),
+            transport: Transport::Thread {
+                commands: tx,
+                cancellations,
+                thread: Some(thread),
+            },
         }
     }
 
-    /// Convenience for headless use: a handle plus the receiver of its events.
+    /// The engine in a child process of `exe` (see [`Placement::Process`]);
+    /// its events go to `events` wrapped by `wrap`, which runs on a reader
+    /// thread of this process.
+    ///
+    /// The child starts at the first command. When it dies (an abort in
+    /// llama.cpp, a signal), every request it had in flight fails with a
+    /// [`CrashReport`] in words, then [`Event::EngineExited`] follows; the
+    /// next command starts a fresh child (restart is lazy: a dead child costs
+    /// nothing until the engine is used again). Nothing the child prints
+    /// reaches this process's stdout or stderr: its stderr goes to the log
+    /// (target `engine`).
+    pub fn spawn_process<M: Send + 'static>(
+        exe: PathBuf,
+        events: Sender<M>,
+        wrap: impl Fn(Event) -> M + Send + 'static,
+    ) -> Self {
+        let emit: process::Emit = Arc::new(Mutex::new(Box::new(move |e| {
+            let _ = events.send(wrap(e));
+        })));
+        Self {
+            transport: Transport::Process(process::ProcessEngine::new(exe, emit)),
+        }
+    }
+
+    /// The engine at `placement`, events wrapped by `wrap` (see [`Self::spawn`]
+    /// and [`Self::spawn_process`]).
+    pub fn spawn_at<M: Send + 'static>(
+        placement: &Placement,
+        events: Sender<M>,
+        wrap: impl Fn(Event) -> M + Send + 'static,
+    ) -> Self {
+        match placement {
+            Placement::Thread => Self::spawn(events, wrap),
+            Placement::Process(exe) => Self::spawn_process(exe.clone(), events, wrap),
+        }
+    }
+
+    /// Convenience for headless use: a worker thread plus the receiver of its events.
     pub fn spawn_with_receiver() -> (Self, Receiver<Event>) {
+        Self::spawn_with_receiver_at(&Placement::Thread)
+    }
+
+    /// Convenience for headless use: the engine at `placement` plus the
+    /// receiver of its events.
+    pub fn spawn_with_receiver_at(placement: &Placement) -> (Self, Receiver<Event>) {
         let (tx, rx) = channel();
-        (Self::spawn(tx, |e| e), rx)
+        (Self::spawn_at(placement, tx, |e| e), rx)
     }
 
-    /// Sends any command of the protocol. A cancel also sets the request's
-    /// flag at once (checked between tokens, prefill chunks and while loading).
-    pub fn send(&mut self, cmd: Command) {
-        match &cmd {
-            Command::Cancel { request } => self.cancellations.cancel(*request),
-            Command::Shutdown => self.cancellations.cancel_all(),
-            _ => {}
+    /// Process id of the engine's child process while one runs; `None` for a
+    /// worker thread, or before the first command and after a death.
+    pub fn child_pid(&self) -> Option<u32> {
+        match &self.transport {
+            Transport::Thread { .. } => None,
+            Transport::Process(p) => p.pid(),
         }
-        let _ = self.commands.send(cmd);
     }
 
-    /// Loads `path` into `slot` as `request`.
+    /// Sends any command of the protocol, whatever the transport. A cancel
+    /// also sets the request's flag at once (checked between tokens, prefill
+    /// chunks and while loading) and wakes a paused request.
+    pub fn send(&mut self, cmd: Command) {
+        match &mut self.transport {
+            Transport::Thread {
+                commands,
+                cancellations,
+                ..
+            } => {
+                match &cmd {
+                    Command::Cancel { request } => cancellations.cancel(*request),
+                    Command::Shutdown => cancellations.cancel_all(),
+                    _ => {}
+                }
+                let _ = commands.send(cmd);
+            }
+            Transport::Process(p) => p.send(cmd),
+        }
+    }
+
+    /// Loads `path` into `slot` as `request` (an id of the caller's choosing).
     pub fn load(
         &mut self,
         request: RequestId,
@@ -141,7 +232,7 @@ impl EngineHandle {
         });
     }
 
-    /// Generates with the model in `slot` as `request`.
+    /// Generates with the model in `slot` as `request` (an id of the caller's choosing).
     pub fn generate(&mut self, request: RequestId, slot: SlotId, req: GenerateRequest) {
         self.send(Command::Generate { request, slot, req });
     }
@@ -151,11 +242,17 @@ impl EngineHandle {
         self.send(Command::Cancel { request });
     }
 
-    /// Asks the worker to stop and waits for it.
+    /// Asks the engine to stop and waits for it (a child process that does
+    /// not stop within a few seconds is killed).
     pub fn shutdown(&mut self) {
         self.send(Command::Shutdown);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        match &mut self.transport {
+            Transport::Thread { thread, .. } => {
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }
+            Transport::Process(p) => p.wait_stopped(),
         }
     }
 }

@@ -80,6 +80,7 @@ pub fn fake_model(name: &str, quant: &str) -> ModelInfo {
 /// (the UI bench's words and the UI tests' tokens), by id.
 pub const FAKE_WORDS: &[&str] = &[
     " word",
+    "Hel",
     " the",
     " a",
     ",",

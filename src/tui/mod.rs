@@ -2,7 +2,7 @@
 //! predictions.
 //!
 //! Plain threads, one channel: an input thread sends terminal events, the
-//! engine worker sends [`crate::engine::Event`]s, both as [`Msg`]. The main
+//! engine (a child process, read by a thread) sends [`crate::engine::Event`]s, both as [`Msg`]. The main
 //! loop drains every pending message through [`update`] (no I/O), carries out
 //! the [`Effect`]s it returns through a [`Host`], and redraws with [`render`]
 //! at most ~60 times a second.
@@ -46,6 +46,8 @@ pub use update::{Effect, Msg, start, update};
 
 /// What `tokenscope` (the chat TUI) starts with.
 pub struct TuiOptions {
+    /// The executable the engine process runs (`std::env::current_exe()`).
+    pub engine_exe: PathBuf,
     /// Already merged: file < env < flags.
     pub config: crate::config::Config,
     /// Model to load at start; None opens the picker.
@@ -185,31 +187,12 @@ impl Host for RealHost {
     }
 }
 
-/// Lives inside the engine's event callback: dropped when the worker thread
-/// ends (also by a panic, whose message and location it then reports), it
-/// tells the UI.
-struct EngineStopGuard(Sender<Msg>);
-
-impl Drop for EngineStopGuard {
-    fn drop(&mut self) {
-        // Dropped on the engine thread, while it unwinds when it panicked.
-        let panic = std::thread::panicking().then(|| {
-            crash::engine_panic_message()
-                .unwrap_or_else(|| "the engine thread panicked".to_string())
-        });
-        let _ = self.0.send(Msg::EngineStopped { panic });
-    }
-}
-
-/// Starts the engine worker for the TUI: its events arrive as [`Msg::Engine`]
-/// on `tx`, and its end (a crash, with the panic's message and location) as
-/// [`Msg::EngineStopped`].
-pub fn spawn_engine(tx: Sender<Msg>) -> EngineHandle {
-    let guard = EngineStopGuard(tx.clone());
-    EngineHandle::spawn(tx, move |e| {
-        let _alive = &guard;
-        Msg::Engine(e)
-    })
+/// Starts the engine for the TUI, in a child process of `exe` (this
+/// executable): its events arrive as [`Msg::Engine`] on `tx`, its death as
+/// [`crate::engine::Event::EngineExited`] after the failure of what it was
+/// doing; the next command starts a new one.
+pub fn spawn_engine(tx: Sender<Msg>, exe: PathBuf) -> EngineHandle {
+    EngineHandle::spawn_process(exe, tx, Msg::Engine)
 }
 
 static HOOK: Once = Once::new();
@@ -271,7 +254,7 @@ fn spawn_input_thread(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> std::io::Result
 /// Runs the chat TUI until the user quits.
 pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let (tx, rx) = channel();
-    let engine = spawn_engine(tx.clone());
+    let engine = spawn_engine(tx.clone(), opts.engine_exe.clone());
     let mut host = RealHost {
         engine,
         tx: tx.clone(),

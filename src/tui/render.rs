@@ -576,9 +576,6 @@ fn input(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
 }
 
 fn phase_text(s: &State) -> (String, Style) {
-    if s.engine_dead.is_some() {
-        return ("✖ engine crashed".into(), theme::error());
-    }
     if let Some(l) = &s.load {
         let pctv = (l.fraction * 100.0).round() as u32;
         return (
@@ -859,6 +856,9 @@ fn help(buf: &mut Buffer, area: Rect, scroll: u16) {
         .render(inner, buf);
 }
 
+/// The picker's tag on a model file that crashed the engine process this session.
+pub const CRASHED_TAG: &str = "✗ crashed llama.cpp";
+
 fn picker(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     let msg_rows = if p.message.is_some() { 3 } else { 0 };
     let want = (s.models.len() as u16)
@@ -967,21 +967,37 @@ fn picker(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             }
             let name = format!("{} — {}", m.file_name, err);
             format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
+        } else if s.crashed.contains_key(&m.path) {
+            if vi != p.selected {
+                style = style.fg(Color::Red);
+            }
+            let name = format!("{} — {CRASHED_TAG}", m.file_name);
+            format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
         } else {
             fmt_row(mark, &m.name, &m.arch, &m.params, &m.quant, &m.size)
         };
         rows.push(Line::styled(line, style));
     }
-    let hint = "Enter load · ↑↓ select · type to filter · F5 rescan · Esc close";
+    // The selected file crashed the engine: why, instead of the key hint.
+    let crash = visible
+        .get(p.selected)
+        .and_then(|&i| s.crashed.get(&s.models[i].path));
+    let (hint, hint_style) = match crash {
+        Some(reason) => (format!("✗ {reason}"), theme::error()),
+        None => (
+            "Enter load · ↑↓ select · type to filter · F5 rescan · Esc close".to_string(),
+            theme::dim(),
+        ),
+    };
     let body_h = table.height.saturating_sub(1);
     Paragraph::new(rows).render(Rect::new(table.x, table.y, table.width, body_h), buf);
     if table.height >= 2 {
         buf.set_stringn(
             table.x,
             table.y + table.height - 1,
-            truncate(hint, w),
+            truncate(&hint, w),
             w,
-            theme::dim(),
+            hint_style,
         );
     }
 }

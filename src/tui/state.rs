@@ -1,5 +1,6 @@
 //! Everything the TUI knows. `update` changes it; `render` only reads it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -128,6 +129,9 @@ pub struct Loading {
     pub request: RequestId,
     pub path: PathBuf,
     pub fraction: f32,
+    /// Reloading the model a crashed engine process held: its notice (what
+    /// crashed) stays up when the load ends.
+    pub restore: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,8 +281,9 @@ pub struct State {
     pub models_scanning: bool,
     /// Ctrl-C was pressed once while idle; a second press quits.
     pub quit_armed: bool,
-    /// The engine thread is gone (panicked): why.
-    pub engine_dead: Option<String>,
+    /// Model files that crashed the engine process this session, with
+    /// llama.cpp's reason (marked `✗ crashed llama.cpp` in the picker).
+    pub crashed: BTreeMap<PathBuf, String>,
     /// An error that ends the app (taken by the loop).
     pub fatal: Option<String>,
     /// A terminating signal arrived: the app quits and then exits by it.
@@ -330,7 +335,7 @@ impl State {
             models: Vec::new(),
             models_scanning: false,
             quit_armed: false,
-            engine_dead: None,
+            crashed: BTreeMap::new(),
             fatal: None,
             exit_signal: None,
         };

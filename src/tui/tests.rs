@@ -14,10 +14,10 @@ use unicode_width::UnicodeWidthStr;
 
 use super::bench::{NullHost, fake_loaded, fake_model, fake_partial_id, fake_stats, fake_step};
 use super::models::ModelEntry;
-use super::state::{Focus, MsgStatus, Phase, Popup, State, TokenRef};
+use super::state::{Focus, MsgStatus, NoticeLevel, Phase, Popup, State, TokenRef};
 use super::{Effect, Msg, execute, render, run_loop, update};
 use crate::config::Config;
-use crate::engine::{ChatMode, Event, RequestId, Role, StopReason};
+use crate::engine::{ChatMode, CrashReport, CrashStage, Event, RequestId, Role, StopReason};
 
 struct H {
     s: State,
@@ -1406,4 +1406,131 @@ fn the_token_cursor_never_sits_under_the_scroll_hint() {
         );
     }
     assert!(seen_hint, "the test moved under a shown hint");
+}
+
+fn crash(stage: CrashStage, file: &str, signal: i32, lines: &[&str]) -> CrashReport {
+    let tail: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    CrashReport::new(None, Some(signal), stage, Some(PathBuf::from(file)), &tail)
+}
+
+const ASSERT: &str =
+    "/src/llama.cpp/src/llama-model.cpp:1330: GGML_ASSERT(hparams.n_layer_all > 0) failed";
+
+#[test]
+fn a_crash_while_loading_marks_the_file_and_reloads_the_previous_model() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("hi", &[("Hello", 0.9), ("!", 0.6)]);
+    h.key(KeyCode::F(2));
+    h.send(Msg::Models(entries()));
+    h.type_str("qwen");
+    h.key(KeyCode::Enter);
+    let id = h.host.next;
+    let qwen = "/models/qwen2.5-0.5b-instruct-Q4_K_M.gguf";
+    let report = crash(CrashStage::Loading, qwen, libc::SIGABRT, &[ASSERT]);
+    h.engine(Event::Failed {
+        request: id,
+        error: crate::engine::EngineError::Crashed(Box::new(report.clone())),
+    });
+    h.engine(Event::EngineExited {
+        report: Box::new(report),
+    });
+    // Said, marked, and the model loaded before is loaded again.
+    let notice = h.s.notice.clone().unwrap();
+    assert_eq!(notice.level, NoticeLevel::Error);
+    assert!(
+        notice.text.starts_with(
+            "llama.cpp crashed while loading qwen2.5-0.5b-instruct-Q4_K_M.gguf: \
+             llama-model.cpp:1330: GGML_ASSERT(hparams.n_layer_all > 0) failed (aborted (SIGABRT))."
+        ) && notice.text.contains("marked ✗ in the picker")
+            && notice.text.ends_with("reloading gemma-3-270m-it…"),
+        "{}",
+        notice.text
+    );
+    assert_eq!(
+        h.host.loads.last().unwrap(),
+        &PathBuf::from("/models/gemma-3-270m-it-Q8_0.gguf")
+    );
+    assert!(h.s.load.as_ref().is_some_and(|l| l.restore));
+    let reload = h.host.next;
+    h.engine(fake_loaded(reload, fake_model("gemma-3-270m-it", "Q8_0")));
+    let text = &h.s.notice.as_ref().unwrap().text;
+    assert!(
+        text.contains("GGML_ASSERT")
+            && text.ends_with("restarted: gemma-3-270m-it is loaded again."),
+        "{text}"
+    );
+    assert_eq!(h.s.messages.len(), 2, "the conversation is untouched");
+
+    // The picker marks the file in red and gives the reason when it is selected.
+    h.key(KeyCode::F(2));
+    h.send(Msg::Models(entries()));
+    let b = h.buffer();
+    let (x, y) = find(&b, super::render::CRASHED_TAG).expect("the tag");
+    assert_eq!(b[(x, y)].fg, Color::Red);
+    assert!(
+        !h.screen().contains("✗ llama-model.cpp"),
+        "reason on selection only"
+    );
+    h.type_str("qwen");
+    assert!(
+        h.screen()
+            .contains("✗ llama-model.cpp:1330: GGML_ASSERT(hparams.n_layer_all > 0) failed"),
+        "{}",
+        h.screen()
+    );
+    h.key(KeyCode::Esc);
+    let id = h.ask("again");
+    assert!(h.s.generation.as_ref().is_some_and(|g| g.request == id));
+}
+
+#[test]
+fn a_crash_mid_reply_fails_the_reply_with_the_reason_and_reloads_the_model() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("hi");
+    h.started(id);
+    h.stream(id, &[("Hel", 0.9)]);
+    let path = "/models/gemma-3-270m-it-Q8_0.gguf";
+    let report = crash(CrashStage::Generating, path, libc::SIGKILL, &[]);
+    h.engine(Event::Failed {
+        request: id,
+        error: crate::engine::EngineError::Crashed(Box::new(report.clone())),
+    });
+    assert!(
+        matches!(&h.s.messages[1].status, MsgStatus::Failed(e) if e.contains("killed by SIGKILL")),
+        "{:?}",
+        h.s.messages[1].status
+    );
+    let loads = h.host.loads.len();
+    h.engine(Event::EngineExited {
+        report: Box::new(report),
+    });
+    let text = h.s.notice.clone().unwrap().text;
+    assert!(
+        text.starts_with("The engine process was killed by SIGKILL while generating with gemma-3-270m-it-Q8_0.gguf")
+            && !text.contains("marked"),
+        "a kill is not the file's fault: {text}"
+    );
+    assert!(h.s.crashed.is_empty());
+    assert_eq!(h.host.loads.len(), loads + 1);
+    assert_eq!(h.host.loads.last().unwrap(), &PathBuf::from(path));
+    // Sent while the model reloads: queued behind the load in the new engine.
+    let id = h.ask("again");
+    assert!(h.s.generation.as_ref().is_some_and(|g| g.request == id));
+}
+
+#[test]
+fn a_crash_with_no_model_says_how_to_go_on() {
+    let mut h = H::new(120, 40);
+    h.engine(Event::EngineExited {
+        report: Box::new(crash(
+            CrashStage::Loading,
+            "/models/x.gguf",
+            libc::SIGABRT,
+            &[ASSERT],
+        )),
+    });
+    assert!(h.host.loads.is_empty());
+    let text = &h.s.notice.as_ref().unwrap().text;
+    assert!(text.ends_with("press Ctrl-O to choose a model."), "{text}");
+    assert!(h.s.crashed.contains_key(&PathBuf::from("/models/x.gguf")));
 }

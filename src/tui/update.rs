@@ -14,7 +14,9 @@ use super::state::{
     Popup, SettingsForm, State, TokenRef, new_input,
 };
 use super::wrap::Tag;
-use crate::engine::{Event, GenerateRequest, RequestId, Role, SamplingParams, StopReason};
+use crate::engine::{
+    CrashReport, CrashStage, Event, GenerateRequest, RequestId, Role, SamplingParams, StopReason,
+};
 
 /// Everything that reaches the main loop.
 #[derive(Debug)]
@@ -23,10 +25,6 @@ pub enum Msg {
     Engine(Event),
     /// The model directories were scanned.
     Models(Vec<ModelEntry>),
-    /// The engine thread ended; `panic` holds its panic message if it panicked.
-    EngineStopped {
-        panic: Option<String>,
-    },
     /// Something the UI cannot go on without failed (reading the terminal).
     Fatal(String),
     /// The process got a terminating signal (SIGTERM, SIGHUP, SIGINT, SIGQUIT):
@@ -91,20 +89,6 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
-        Msg::EngineStopped { panic } => {
-            let why = panic.unwrap_or_else(|| "it stopped".to_string());
-            if s.engine_dead.is_none() {
-                if let Some(g) = s.generation.take() {
-                    finish_message(s, g.msg, MsgStatus::Failed("engine stopped".into()));
-                }
-                s.load = None;
-                s.error(format!(
-                    "The model engine crashed: {why}. Nothing more can be generated; restart tokenscope."
-                ));
-                s.engine_dead = Some(why);
-            }
-            vec![]
-        }
         Msg::Fatal(e) => {
             s.fatal = Some(e);
             vec![]
@@ -127,6 +111,9 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
 // ---- engine events -------------------------------------------------------
 
 fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
+    if let Event::EngineExited { report } = ev {
+        return on_engine_exited(s, &report);
+    }
     let Some(id) = ev.request() else {
         return vec![];
     };
@@ -145,6 +132,52 @@ fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
     vec![]
 }
 
+/// The engine process died (what it was doing has already failed, each
+/// request by its own `Failed`): say what happened, mark the file that
+/// crashed it, and reload the model it held (the one loaded before a load
+/// that crashed) in the new engine process. The conversation is untouched.
+fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
+    let reason = report.reason();
+    let file = report.file_name();
+    let mut text = match report.stage {
+        CrashStage::Loading if report.blames_file() => {
+            format!("llama.cpp crashed while loading {file}: {reason}")
+        }
+        CrashStage::Generating if report.blames_file() => {
+            format!("llama.cpp crashed while generating with {file}: {reason}")
+        }
+        _ => format!(
+            "The engine process {} while {}: {reason}",
+            report.ended,
+            report.doing()
+        ),
+    };
+    if report.blames_file() {
+        text += &format!(" ({}).", report.ended);
+        if let Some(path) = &report.file {
+            s.crashed.insert(path.clone(), reason.clone());
+            text += " The file is marked ✗ in the picker.";
+        }
+    } else {
+        text += ".";
+    }
+    let mut fx = Vec::new();
+    // A load already sent to the new engine process wins over the reload.
+    match s.model.take() {
+        Some(m) if s.load.is_none() => {
+            text += &format!(" The engine was restarted: reloading {}…", m.name);
+            fx = load_model(s, m.path);
+            if let Some(l) = &mut s.load {
+                l.restore = true;
+            }
+        }
+        Some(_) => text += " The engine was restarted.",
+        None => text += " The engine was restarted: press Ctrl-O to choose a model.",
+    }
+    s.error(text);
+    fx
+}
+
 fn on_load_event(s: &mut State, ev: Event) {
     match ev {
         Event::LoadProgress { fraction, .. } => {
@@ -153,7 +186,17 @@ fn on_load_event(s: &mut State, ev: Event) {
             }
         }
         Event::Loaded { info, vocab, .. } => {
-            s.load = None;
+            let restore = s.load.take().is_some_and(|l| l.restore);
+            let reloading = format!(" reloading {}…", info.name);
+            if restore
+                && let Some(n) = s.notice.as_mut()
+                && let Some(crash) = n.text.strip_suffix(&reloading)
+            {
+                // The crash notice stays on screen; it now ends well.
+                n.text = format!("{crash} {} is loaded again.", info.name);
+                s.set_model(*info, vocab);
+                return;
+            }
             s.info(format!(
                 "Loaded {} ({} {}, {}, {}). Context {}.",
                 info.name,
@@ -519,6 +562,7 @@ fn load_model(s: &mut State, path: PathBuf) -> Vec<Effect> {
         request: PENDING,
         path: path.clone(),
         fraction: 0.0,
+        restore: false,
     });
     fx.push(Effect::Load(path));
     fx
@@ -627,13 +671,6 @@ fn history_next(s: &mut State) {
 fn send(s: &mut State) -> Vec<Effect> {
     let text = input_text(&s.input);
     if text.trim().is_empty() {
-        return vec![];
-    }
-    if let Some(why) = &s.engine_dead {
-        let why = why.clone();
-        s.error(format!(
-            "The model engine crashed ({why}); restart tokenscope."
-        ));
         return vec![];
     }
     if s.generation.is_some() {

@@ -17,6 +17,7 @@ use std::path::Path;
 pub enum Meta {
     Str(String),
     U32(u32),
+    F32(f32),
 }
 
 /// Shorthand for a string value.
@@ -40,6 +41,10 @@ pub fn entry(key: &str, value: &Meta) -> Vec<u8> {
         }
         Meta::U32(v) => {
             out.extend(4u32.to_le_bytes());
+            out.extend(v.to_le_bytes());
+        }
+        Meta::F32(v) => {
+            out.extend(6u32.to_le_bytes());
             out.extend(v.to_le_bytes());
         }
     }

@@ -1,0 +1,76 @@
+//! Paths on the wire as their raw bytes: serde's own `PathBuf` refuses
+//! non-UTF-8 names, which Unix file names may be. Use with
+//! `#[serde(with = "crate::engine::path_serde::path_bytes")]`.
+
+/// A `PathBuf` as raw bytes.
+pub mod path_bytes {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(p: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(p.as_os_str().as_bytes())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        let bytes: serde_bytes_vec::Bytes = Deserialize::deserialize(d)?;
+        Ok(PathBuf::from(OsString::from_vec(bytes.0)))
+    }
+
+    /// A byte vector read from either bytes or a sequence of u8.
+    mod serde_bytes_vec {
+        pub struct Bytes(pub Vec<u8>);
+
+        impl<'de> serde::Deserialize<'de> for Bytes {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Bytes;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a path as bytes")
+                    }
+                    fn visit_bytes<E>(self, v: &[u8]) -> Result<Bytes, E> {
+                        Ok(Bytes(v.to_vec()))
+                    }
+                    fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                        Ok(Bytes(v))
+                    }
+                    fn visit_str<E>(self, v: &str) -> Result<Bytes, E> {
+                        Ok(Bytes(v.as_bytes().to_vec()))
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        mut seq: A,
+                    ) -> Result<Bytes, A::Error> {
+                        let mut v = Vec::new();
+                        while let Some(b) = seq.next_element::<u8>()? {
+                            v.push(b);
+                        }
+                        Ok(Bytes(v))
+                    }
+                }
+                d.deserialize_byte_buf(V)
+            }
+        }
+    }
+}
+
+/// An `Option<PathBuf>` as raw bytes (see [`path_bytes`]).
+pub mod path_bytes_opt {
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Wrap(#[serde(with = "super::path_bytes")] PathBuf);
+
+    pub fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+        p.as_ref().map(|p| Wrap(p.clone())).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
+}
