@@ -287,6 +287,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         (size.width, size.height),
     );
     let signal_thread = signals::spawn(tx.clone()).context("cannot handle signals")?;
+    signals::watch_hangup(tx.clone()).context("cannot watch the terminal")?;
     let stop = Arc::new(AtomicBool::new(false));
     let input =
         spawn_input_thread(tx.clone(), stop.clone()).context("cannot start the input thread")?;
@@ -300,7 +301,17 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     };
 
     stop.store(true, Ordering::Relaxed);
-    let _ = input.join();
+    // crossterm's poll spins for ever on a terminal that has hung up (its read
+    // sees end of file and tries again): never wait long for that thread.
+    let deadline = Instant::now() + Duration::from_millis(300);
+    while !input.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if input.is_finished() {
+        let _ = input.join();
+    } else {
+        tracing::warn!("the input thread did not stop (the terminal is gone?): leaving it");
+    }
     drop(term_guard);
     // Stops the engine (cancels what runs) after the terminal is back.
     drop(host);

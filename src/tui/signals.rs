@@ -39,6 +39,40 @@ pub fn spawn(tx: Sender<Msg>) -> std::io::Result<Handle> {
     Ok(handle)
 }
 
+/// Starts a thread that waits (without polling) for the terminal on stdin
+/// to hang up, e.g. its window closed or tmux killed, and then sends
+/// [`Msg::Signal`]`(SIGHUP)`: the kernel's SIGHUP does not always come (the
+/// app may not be the terminal's session leader), and crossterm's input poll
+/// spins on a terminal that is gone instead of failing. The thread is never
+/// joined: it ends with the process.
+pub fn watch_hangup(tx: Sender<Msg>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("tokenscope-hangup".into())
+        .spawn(move || {
+            loop {
+                // No events asked: poll returns only for POLLHUP/POLLERR/POLLNVAL.
+                let mut fd = libc::pollfd {
+                    fd: libc::STDIN_FILENO,
+                    events: 0,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                let n = unsafe { libc::poll(&mut fd, 1, -1) };
+                if n < 0
+                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                {
+                    continue;
+                }
+                if n > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                    tracing::info!("the terminal hung up");
+                    let _ = tx.send(Msg::Signal(libc::SIGHUP));
+                }
+                return;
+            }
+        })
+        .map(|_| ())
+}
+
 /// Ends the process as the signal `sig` would have: by the signal's default
 /// action, except SIGQUIT, which exits with status 131 without dumping core.
 pub fn exit_by(sig: i32) -> ! {
