@@ -10,7 +10,7 @@ use crate::config::Config;
 use std::time::Instant;
 
 use crate::engine::{ChatMessage, Event, Placement, Role, Stats};
-use crate::headless::{LocalEngine, request_for, start_engine, start_engine_at, wait_for};
+use crate::headless::{LocalEngine, request_for, start_engine_at, wait_for};
 
 const PROMPT: &str =
     "Write a long story about a lighthouse keeper who finds a message in a bottle.";
@@ -115,7 +115,9 @@ pub fn run(
         "model", "prompt/s", "gen/s insp.", "gen/s off", "inspector µs", "overhead"
     )?;
     for card in models {
-        let mut engine = start_engine(card.path.clone(), &config)?;
+        // In its own process, as the app runs it: a model that crashes
+        // llama.cpp is an error here, not the end of the bench.
+        let mut engine = start_engine_at(process, card.path.clone(), &config)?;
         let info = engine.info.clone();
         let k = config.inspector_top_k.max(1);
         // Warm-up (first decode allocates buffers).

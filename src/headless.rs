@@ -23,6 +23,8 @@ pub enum RunError {
     EngineExited(Box<crate::engine::CrashReport>),
     #[error("the engine stopped unexpectedly")]
     Disconnected,
+    #[error("the request was cancelled")]
+    Cancelled,
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -202,6 +204,7 @@ pub fn run(
         | Event::Cancelled {
             stats: Some(stats), ..
         } => stats,
+        Event::Cancelled { stats: None, .. } => return Err(RunError::Cancelled),
         _ => return Err(RunError::Disconnected),
     };
     if jsonl {

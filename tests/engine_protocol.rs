@@ -144,6 +144,19 @@ fn a_text_prefix_is_forced_scored_and_generation_goes_on_after_it() {
     assert!(after.contains("Paris"), "{after:?}");
     assert_eq!(stats.n_forced, forced.len());
     assert_eq!(stats.n_generated, forced.len() + free.len());
+    let n_prompt = out.events.iter().find_map(|ev| match ev {
+        Event::Started { prompt, .. } => Some(prompt.len()),
+        _ => None,
+    });
+    assert_eq!(
+        Some(stats.n_prompt),
+        n_prompt,
+        "a scored prefix is not prompt"
+    );
+    assert_eq!(
+        stats.n_prompt,
+        stats.n_prompt_evaluated + stats.n_prompt_reused
+    );
 }
 
 #[test]
@@ -287,4 +300,130 @@ fn two_models_stay_loaded_in_two_slots() {
             ev => assert!(ev.request() != Some(20), "{ev:?}"),
         }
     }
+}
+
+/// The ids the engine gives `text` as a reply prefix (plain text).
+fn ids_of(e: &mut Engine, text: &str) -> Vec<i32> {
+    let id = e.start(GenerateRequest {
+        prefix: ReplyPrefix::Text(text.into()),
+        ..greedy(user("x"), 0)
+    });
+    let out = e.collect(id).unwrap();
+    out.events
+        .iter()
+        .find_map(|ev| match ev {
+            Event::Started { prefix, .. } => Some(prefix.clone()),
+            _ => None,
+        })
+        .expect("Started")
+}
+
+#[test]
+fn a_force_while_running_is_the_next_token_and_then_it_pauses() {
+    let mut e = engine(SMOL, config_with(1024));
+    let paris = ids_of(&mut e, " Paris")[0];
+    let id = e.start(greedy(user("Count from 1 to 50."), 40));
+    let mut events = Vec::new();
+    let mut forced_sent = false;
+    loop {
+        let ev = e.rx.recv().unwrap();
+        if ev.request() != Some(id) {
+            continue;
+        }
+        match &ev {
+            Event::Token { .. } if !forced_sent => {
+                e.handle.send(Command::Force {
+                    request: id,
+                    token: paris,
+                });
+                forced_sent = true;
+            }
+            Event::Paused { .. } => e.handle.send(Command::Run { request: id }),
+            Event::Done { .. } => break,
+            Event::Failed { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+        events.push(ev);
+    }
+    let at = events
+        .iter()
+        .position(|ev| matches!(ev, Event::Token { step, .. } if step.forced))
+        .expect("the forced token came");
+    let Event::Token { step, .. } = &events[at] else {
+        unreachable!()
+    };
+    assert_eq!(step.id, paris);
+    assert!(
+        matches!(events[at + 1], Event::Paused { .. }),
+        "paused right after the forced token, not one sampled token later: {:?}",
+        &events[at + 1]
+    );
+    let after = events[at + 2..]
+        .iter()
+        .filter(|ev| matches!(ev, Event::Token { .. }))
+        .count();
+    assert!(after > 0, "Run goes on after the pause");
+}
+
+#[test]
+fn a_token_prefix_ending_inside_a_character_is_completed_by_the_next_token() {
+    let mut e = engine(SMOL, config_with(1024));
+    let bei = ids_of(&mut e, "北");
+    assert!(
+        bei.len() >= 2 && std::str::from_utf8(e.vocab.bytes(bei[0])).is_err(),
+        "premise: 北 is split over byte tokens: {bei:?}"
+    );
+    let id = e.start(GenerateRequest {
+        prefix: ReplyPrefix::Tokens(bei[..1].to_vec()),
+        paused: true,
+        ..greedy(user("Say a city."), 4)
+    });
+    let mut texts = Vec::new();
+    loop {
+        match e.rx.recv().unwrap() {
+            ev if ev.request() != Some(id) => {}
+            Event::Paused { n_generated, .. } => {
+                let cmd = match bei.get(1 + n_generated) {
+                    Some(&token) => Command::Force { request: id, token },
+                    None => Command::Cancel { request: id },
+                };
+                e.handle.send(cmd);
+            }
+            Event::Token { step, .. } => texts.push(step.text.clone()),
+            Event::Tail { text, .. } => panic!("no character is left unfinished: {text:?}"),
+            Event::Cancelled { .. } => break,
+            Event::Failed { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+    }
+    assert_eq!(texts.concat(), "北", "{texts:?}");
+}
+
+#[test]
+fn a_message_is_found_where_the_template_put_it_not_where_its_words_first_appear() {
+    // SmolLM2's template adds a default system prompt ("…a helpful AI
+    // assistant…") before a lone user message "help".
+    let mut e = engine(SMOL, config_with(1024));
+    let id = e.start(greedy(user("help"), 1));
+    let out = e.collect(id).unwrap();
+    let prompt = out
+        .events
+        .iter()
+        .find_map(|ev| match ev {
+            Event::Started { prompt, .. } => Some(prompt.clone()),
+            _ => None,
+        })
+        .expect("Started");
+    let text_of = |m: Option<u32>| -> String {
+        let bytes: Vec<u8> = prompt
+            .iter()
+            .filter(|t| t.message == m)
+            .flat_map(|t| e.vocab.bytes(t.id).to_vec())
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let (user, after) = (text_of(Some(0)), text_of(None));
+    assert!(user.ends_with("user\nhelp"), "{user:?}");
+    assert!(!after.contains("user"), "{after:?}");
+    assert!(after.contains("assistant"), "{after:?}");
 }

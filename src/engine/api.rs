@@ -120,7 +120,8 @@ pub struct GenerateRequest {
     pub score_prefix: bool,
     /// Sampling settings, with the seed of this request's draws.
     pub sampling: SamplingParams,
-    /// Most tokens to generate, forced ones included.
+    /// Most tokens to generate after the reply prefix (tokens forced with
+    /// [`Command::Force`] count, the prefix does not).
     pub max_tokens: u32,
     /// Number of candidates reported per token: 0 (inspector off) to
     /// [`MAX_CANDIDATES`]; more fails the request.
@@ -355,7 +356,8 @@ pub struct TokenStep {
     /// when the token ends inside a multi-byte character; if the reply ends
     /// there, [`Event::Tail`] carries the rest); empty for an EOG token.
     pub text: String,
-    /// This token's logit; `None` when the inspector is off.
+    /// This token's logit (the local engine always reports it; `None` when
+    /// a backend does not).
     pub logit: Option<f32>,
     /// Probability of this token under the sampler's distribution; `None`
     /// when the inspector is off or the token was forced.
@@ -405,14 +407,17 @@ impl StopReason {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub stop: StopReason,
-    /// Prompt tokens in total (evaluated + reused), the reply prefix included.
+    /// Prompt tokens in total (evaluated + reused); an unscored reply prefix
+    /// is part of the prompt, a scored one is not (its tokens are reply tokens).
     pub n_prompt: usize,
     pub n_prompt_evaluated: usize,
     pub n_prompt_reused: usize,
-    /// Tokens of the reply, forced ones included.
+    /// Tokens of the reply sent as [`Event::Token`]s, forced ones included.
     pub n_generated: usize,
-    /// Of those, forced (reply prefix, [`Command::Force`]).
+    /// Of those, forced (a scored reply prefix, [`Command::Force`]).
     pub n_forced: usize,
+    /// From the request's start (building the prompt included) to its first
+    /// reply token, time spent paused left out.
     pub ttft_ms: f64,
     pub prompt_tps: f64,
     pub gen_tps: f64,

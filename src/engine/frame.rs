@@ -3,10 +3,10 @@
 //! bytes of `postcard` (serde, compact binary: varint integers, raw f32s).
 //!
 //! Why postcard rather than JSON lines: a token event with the inspector on
-//! carries up to 256 candidates (id, text, three floats each); postcard
-//! encodes one in about a quarter of JSON's bytes and without float
-//! formatting/parsing, and keeps NaN (the inspector-off fields) as is, which
-//! JSON cannot. The cost per token is a few µs either way (see
+//! carries up to 256 candidates (id, logit, sampled probability each);
+//! postcard encodes one in about a quarter of JSON's bytes and without float
+//! formatting/parsing, and keeps any float as is (a NaN or infinite logit),
+//! which JSON cannot. The cost per token is a few µs either way (see
 //! `tokenscope bench`); the length prefix makes a cut frame detectable.
 
 use std::io::{self, Read, Write};

@@ -55,6 +55,8 @@ pub(super) fn generate(
     inbox: &mut Inbox,
     emit: &Emit,
 ) -> Outcome {
+    // From the request's start: building the prompt counts towards the TTFT.
+    let t_start = Instant::now();
     let mut utf8 = Utf8Assembler::default();
     let outcome = match prepare(slot, req) {
         Ok(plan) => {
@@ -70,8 +72,9 @@ pub(super) fn generate(
                     emit,
                     utf8: &mut utf8,
                     ctx_requested: info_ctx_requested,
-                    t_start: Instant::now(),
+                    t_start,
                     t_first: None,
+                    paused_s: 0.0,
                     inspector_s: 0.0,
                     n_generated: 0,
                     n_forced: 0,
@@ -198,6 +201,8 @@ struct Generation<'a, 'm> {
     ctx_requested: usize,
     t_start: Instant,
     t_first: Option<f64>,
+    /// Seconds spent waiting for the caller while paused (not generation time).
+    paused_s: f64,
     inspector_s: f64,
     n_generated: usize,
     n_forced: usize,
@@ -227,6 +232,13 @@ impl Generation<'_, '_> {
                 (&prompt_ids, prefix.iter().copied().collect())
             } else {
                 self.index_base = prefix.len();
+                // Its bytes start the reply's text: a character it leaves
+                // unfinished is completed by the first generated token.
+                for t in &prefix {
+                    if let Some(bytes) = self.reply_bytes(LlamaToken(*t)) {
+                        self.utf8.push(&bytes);
+                    }
+                }
                 (&all, VecDeque::new())
             };
         tracing::debug!(mode = ?fitted.mode, n = all.len(), ids = ?all, "prompt");
@@ -244,16 +256,17 @@ impl Generation<'_, '_> {
             note: fitted.note,
         });
         let counts = Counts {
-            n_prompt: all.len(),
+            n_prompt: to_prefill.len(),
             keep,
             dropped: fitted.dropped,
         };
         let t_prefill = Instant::now();
         let mut batch = LlamaBatch::new((self.ctx.n_batch() as usize).max(1), 1);
         match self.prefill(&to_prefill[keep..], keep, &mut batch) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Outcome::Cancelled(self.stats(StopReason::Cancelled, &counts, 0, None));
+            Ok(Prefill::Done) => {}
+            Ok(Prefill::Cancelled { evaluated }) => {
+                let stats = self.stats(StopReason::Cancelled, &counts, evaluated, None);
+                return Outcome::Cancelled(stats);
             }
             Err(e) => return Outcome::Failed(e),
         }
@@ -262,7 +275,7 @@ impl Generation<'_, '_> {
         let t_gen = Instant::now();
         match self.tokens(&all, forced, batch.n_tokens() - 1) {
             Ok(stop) => {
-                let gen_s = t_gen.elapsed().as_secs_f64();
+                let gen_s = (t_gen.elapsed().as_secs_f64() - self.paused_s).max(0.0);
                 let stats = self.stats(stop, &counts, evaluated, Some((prefill_s, gen_s)));
                 if stop == StopReason::Cancelled {
                     Outcome::Cancelled(stats)
@@ -300,18 +313,17 @@ impl Generation<'_, '_> {
 
     /// Evaluates `todo` from position `keep` in chunks of n_batch (logits for
     /// the last token only), checking for cancellation between chunks.
-    /// Returns false when cancelled.
     fn prefill(
         &mut self,
         todo: &[TokenId],
         keep: usize,
         batch: &mut LlamaBatch,
-    ) -> Result<bool, EngineError> {
+    ) -> Result<Prefill, EngineError> {
         let n_batch = batch_capacity(self.ctx);
         let mut done = 0;
         for chunk in todo.chunks(n_batch) {
             if self.cancelled() {
-                return Ok(false);
+                return Ok(Prefill::Cancelled { evaluated: done });
             }
             batch.clear();
             for (i, t) in chunk.iter().enumerate() {
@@ -333,7 +345,14 @@ impl Generation<'_, '_> {
                 total: todo.len(),
             });
         }
-        Ok(true)
+        Ok(Prefill::Done)
+    }
+
+    /// The bytes `token` adds to the reply: a control token inside the reply
+    /// (not EOG) as its text; `None` for EOG.
+    fn reply_bytes(&self, token: LlamaToken) -> Option<Vec<u8>> {
+        let vocab = self.model.vocab();
+        (!vocab.is_eog(token)).then(|| vocab.token_to_piece(token, vocab.is_control(token), None))
     }
 
     /// The token loop. `context` is every token before the reply (for the
@@ -372,9 +391,11 @@ impl Generation<'_, '_> {
                 match c {
                     Control::Stop => return Ok(StopReason::Cancelled),
                     Control::Step => pause_after = true,
+                    // The forced token, then a pause (not one more sampled token).
                     Control::Force(t) => {
                         force_next = Some(t);
-                        pause_after = true;
+                        paused = true;
+                        pause_after = false;
                     }
                     Control::Run => {
                         paused = false;
@@ -401,7 +422,10 @@ impl Generation<'_, '_> {
                     request: self.request,
                     n_generated: self.n_generated,
                 });
-                match self.inbox.wait(self.request) {
+                let t_wait = Instant::now();
+                let control = self.inbox.wait(self.request);
+                self.paused_s += t_wait.elapsed().as_secs_f64();
+                match control {
                     Control::Stop => return Ok(StopReason::Cancelled),
                     Control::Step => Next::Sample,
                     Control::Force(t) => Next::Forced(t),
@@ -424,7 +448,7 @@ impl Generation<'_, '_> {
                 self.n_forced += 1;
             }
             if self.t_first.is_none() {
-                self.t_first = Some(self.t_start.elapsed().as_secs_f64());
+                self.t_first = Some(self.t_start.elapsed().as_secs_f64() - self.paused_s);
             }
             (self.emit)(Event::Token {
                 request: self.request,
@@ -531,14 +555,9 @@ impl Generation<'_, '_> {
             )
         };
         let logit = self.ctx.get_logits_ith(logits_idx)[token.0 as usize];
-        let vocab = self.model.vocab();
-        let eog = vocab.is_eog(token);
-        // A control token inside the reply (not EOG) shows as its text.
-        let text = if eog {
-            String::new()
-        } else {
-            let bytes = vocab.token_to_piece(token, vocab.is_control(token), None);
-            self.utf8.push(&bytes)
+        let text = match self.reply_bytes(token) {
+            Some(bytes) => self.utf8.push(&bytes),
+            None => String::new(),
         };
         Ok(TokenStep {
             index: self.index_base + self.n_generated,
@@ -590,6 +609,12 @@ impl Generation<'_, '_> {
             },
         }
     }
+}
+
+/// How a prefill ended.
+enum Prefill {
+    Done,
+    Cancelled { evaluated: usize },
 }
 
 struct Counts {

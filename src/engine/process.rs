@@ -78,6 +78,9 @@ pub(super) struct ProcessEngine {
 
 struct Running {
     pid: u32,
+    /// Shared with the reader thread, which reaps it: killing through it
+    /// never signals a recycled pid (std's `kill` does nothing once reaped).
+    child: Arc<Mutex<Child>>,
     stdin: Option<BufWriter<ChildStdin>>,
     buf: Vec<u8>,
     shared: Arc<Mutex<Shared>>,
@@ -159,10 +162,17 @@ impl ProcessEngine {
             }
             return;
         }
+        // Two children in a row died before they could take it.
+        if let Some((request, _)) = activity(&cmd) {
+            let error = EngineError::Unavailable(
+                "the engine process ended as soon as it started (see the log file)".into(),
+            );
+            (lock(&self.emit))(Event::Failed { request, error });
+        }
     }
 
     fn start(&mut self) -> std::io::Result<()> {
-        let mut child = std::process::Command::new(&self.exe)
+        let child = std::process::Command::new(&self.exe)
             .arg(SERVE_SUBCOMMAND)
             // Else llama.cpp may try to attach gdb for a backtrace on abort.
             .env("GGML_NO_BACKTRACE", "1")
@@ -170,10 +180,12 @@ impl ProcessEngine {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
+        let mut child = child;
         let pid = child.id();
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
+        let child = Arc::new(Mutex::new(child));
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(KEEP_LINES)));
         let stderr_thread = {
             let tail = tail.clone();
@@ -187,18 +199,19 @@ impl ProcessEngine {
         }));
         let (ended_tx, ended) = channel();
         let reader = {
-            let (shared, emit) = (shared.clone(), self.emit.clone());
+            let (shared, emit, child) = (shared.clone(), self.emit.clone(), child.clone());
             std::thread::Builder::new()
                 .name("tokenscope-engine-reader".into())
                 .spawn(move || {
-                    read_events(stdout, &shared, &emit, &mut child);
-                    report_end(child, stderr_thread, &tail, &shared, &emit);
+                    read_events(stdout, &shared, &emit, &child);
+                    report_end(&child, stderr_thread, &tail, &shared, &emit);
                     let _ = ended_tx.send(());
                 })?
         };
         tracing::info!(target: "engine", "engine process {pid} started");
         self.child = Some(Running {
             pid,
+            child,
             stdin: Some(BufWriter::new(stdin)),
             buf: Vec::new(),
             shared,
@@ -232,12 +245,9 @@ impl ProcessEngine {
     pub(super) fn wait_stopped(&mut self) {
         if let Some(r) = self.child.as_ref()
             && r.ended.recv_timeout(STOP_GRACE).is_err()
-            && lock(&r.shared).alive
         {
             tracing::warn!(target: "engine", "engine process {} did not stop: killing it", r.pid);
-            // SAFETY: kill(2) on our own child, not yet reaped (the reader
-            // thread waits for it), so the pid is still ours.
-            unsafe { libc::kill(r.pid as i32, libc::SIGKILL) };
+            let _ = lock(&r.child).kill();
         }
         self.reap();
     }
@@ -245,7 +255,7 @@ impl ProcessEngine {
 
 /// Passes the child's events on until its stdout ends (or a frame is bad:
 /// then the child is killed, as it can no longer be understood).
-fn read_events(stdout: ChildStdout, shared: &Mutex<Shared>, emit: &Emit, child: &mut Child) {
+fn read_events(stdout: ChildStdout, shared: &Mutex<Shared>, emit: &Emit, child: &Mutex<Child>) {
     let mut r = BufReader::with_capacity(1 << 16, stdout);
     let mut buf = Vec::new();
     loop {
@@ -271,6 +281,7 @@ fn read_events(stdout: ChildStdout, shared: &Mutex<Shared>, emit: &Emit, child: 
             }
             Ok(None) => return,
             Err(e) => {
+                let mut child = lock(child);
                 tracing::error!(target: "engine", "engine process {}: {e}: killing it", child.id());
                 let _ = child.kill();
                 return;
@@ -282,14 +293,21 @@ fn read_events(stdout: ChildStdout, shared: &Mutex<Shared>, emit: &Emit, child: 
 /// The child's stdout has ended: waits for it, and unless it was asked to
 /// stop and did, reports its death (see the module's doc).
 fn report_end(
-    mut child: Child,
+    child: &Mutex<Child>,
     stderr_thread: JoinHandle<()>,
     tail: &Mutex<VecDeque<String>>,
     shared: &Mutex<Shared>,
     emit: &Emit,
 ) {
-    let pid = child.id();
-    let status = child.wait();
+    let pid = lock(child).id();
+    // Polled, not `wait`ed, so that the handle can take the lock to kill it.
+    let status = loop {
+        match lock(child).try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => break Err(e),
+        }
+    };
     // Its stderr ends with it.
     let _ = stderr_thread.join();
     let tail: Vec<String> = lock(tail).iter().cloned().collect();

@@ -58,7 +58,15 @@ pub(super) fn fit(
             drop_oldest_turn(&mut msgs)
         };
         if fits || (removed.is_empty() && tokens.len() < n_ctx) {
-            let owners = attribute(slot.model(), &tokens, bos_added, &prompt.pieces, &msgs);
+            let ends = exact_content_ends(slot, &msgs, &prompt);
+            let owners = attribute(
+                slot.model(),
+                &tokens,
+                bos_added,
+                &prompt.pieces,
+                &msgs,
+                ends,
+            );
             let tokens = tokens
                 .iter()
                 .zip(owners)
@@ -151,14 +159,52 @@ fn is_plain_text(model: &LlamaModel, text: &str) -> bool {
 }
 
 fn builtin_template(model: &LlamaModel, messages: &[ChatMessage]) -> Option<Vec<PromptPiece>> {
+    template::split_sentinels(&builtin_text(model, messages)?, messages).ok()
+}
+
+/// llama.cpp's built-in template for `messages`, sentinels in place of contents.
+fn builtin_text(model: &LlamaModel, messages: &[ChatMessage]) -> Option<String> {
     let tmpl = model.chat_template(None).ok()?;
     let chat: Vec<LlamaChatMessage> = template::sentinel_messages(messages)
         .into_iter()
         .map(|(role, content)| LlamaChatMessage::new(role, content))
         .collect::<Result<_, _>>()
         .ok()?;
-    let rendered = model.apply_chat_template(&tmpl, &chat, true).ok()?;
-    template::split_sentinels(&rendered, messages).ok()
+    model.apply_chat_template(&tmpl, &chat, true).ok()
+}
+
+/// Where each message's content ends in the prompt's text, known exactly
+/// from a rendering with sentinels in place of the contents (a content found
+/// by searching the text may match the template's own words, e.g. "help" in
+/// a default system prompt). `None` when that rendering does not give the
+/// same text (a template that changes contents), or when the conversation
+/// was changed for the template (a folded system prompt): then the contents
+/// are searched for.
+fn exact_content_ends(
+    slot: &Slot,
+    messages: &[ChatMessage],
+    prompt: &Prompt,
+) -> Option<Vec<Option<usize>>> {
+    let sentinels = match prompt.mode {
+        ChatMode::Plain => return Some(template::plain_content_ends(messages)),
+        ChatMode::Template if prompt.note.is_none() => {
+            let t = slot.template.as_ref()?.as_ref().ok()?;
+            t.render_text(messages, &slot.special, Contents::Guarded)
+                .ok()?
+        }
+        ChatMode::Builtin => builtin_text(slot.model(), messages)?,
+        ChatMode::Template => return None,
+    };
+    let text: String = prompt.pieces.iter().map(|p| p.text.as_str()).collect();
+    let same: String = template::split_sentinels(&sentinels, messages)
+        .ok()?
+        .iter()
+        .map(|p| p.text.as_str())
+        .collect();
+    if same != text {
+        return None;
+    }
+    template::sentinel_content_ends(&sentinels, messages)
 }
 
 /// Tokens of `pieces` (template text parses control tokens, contents never
@@ -211,23 +257,43 @@ fn attribute(
     bos_added: bool,
     pieces: &[PromptPiece],
     messages: &[ChatMessage],
+    ends: Option<Vec<Option<usize>>>,
 ) -> Vec<Option<usize>> {
     let rendered: String = pieces.iter().map(|p| p.text.as_str()).collect();
     let vocab = model.vocab();
-    let mut at = 0;
-    let starts: Vec<Option<usize>> = tokens
+    let skip = usize::from(bos_added);
+    let token_pieces: Vec<Vec<u8>> = tokens[skip..]
         .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            if i == 0 && bos_added {
-                return None;
-            }
-            let start = at;
-            at += vocab.token_to_piece(*t, true, None).len();
-            Some(start)
-        })
+        .map(|t| vocab.token_to_piece(*t, true, None))
         .collect();
-    owners(&starts, &content_ends(&rendered, messages))
+    let mut starts = vec![None; skip];
+    starts.extend(
+        token_starts(rendered.as_bytes(), &token_pieces)
+            .into_iter()
+            .map(Some),
+    );
+    let ends = ends.unwrap_or_else(|| content_ends(&rendered, messages));
+    owners(&starts, &ends)
+}
+
+/// Byte offset in `text` where each token of `pieces` starts. A piece with
+/// a leading space the text lacks (SentencePiece's added space prefix, at the
+/// start and after control tokens) is aligned without it.
+pub(super) fn token_starts(text: &[u8], pieces: &[Vec<u8>]) -> Vec<usize> {
+    let mut at = 0;
+    pieces
+        .iter()
+        .map(|p| {
+            let start = at;
+            let rest = text.get(at..).unwrap_or_default();
+            at += if !rest.starts_with(p) && p.first() == Some(&b' ') && rest.starts_with(&p[1..]) {
+                p.len() - 1
+            } else {
+                p.len()
+            };
+            start
+        })
+        .collect()
 }
 
 /// Byte offset in `rendered` where each message's content ends, searching in
@@ -291,6 +357,34 @@ mod tests {
         assert_eq!(
             owners(&starts, &ends),
             [None, Some(0), Some(0), Some(1), Some(1), None, None]
+        );
+    }
+
+    #[test]
+    fn an_added_space_prefix_does_not_shift_the_offsets() {
+        let text = b"<s>Hi there<e>Bye";
+        let pieces: Vec<Vec<u8>> = ["<s>", " Hi", " there", "<e>", " By", "e"]
+            .iter()
+            .map(|p| p.as_bytes().to_vec())
+            .collect();
+        assert_eq!(token_starts(text, &pieces), [0, 3, 5, 11, 14, 16]);
+    }
+
+    #[test]
+    fn contents_end_where_the_sentinels_put_them() {
+        let msgs = [
+            ChatMessage::new(Role::System, "help"),
+            ChatMessage::new(Role::User, "Hi"),
+        ];
+        let s = |i: usize| format!("\u{F8F0}{i}\u{F8F1}");
+        // "help" also appears in the template's own text, before the content.
+        let rendered = format!("helpful: {}|user: {}|", s(0), s(1));
+        let ends = template::sentinel_content_ends(&rendered, &msgs).unwrap();
+        assert_eq!(ends, [Some(13), Some(22)]);
+        assert_eq!(
+            content_ends("helpful: help|user: Hi|", &msgs)[0],
+            Some(4),
+            "what a search finds"
         );
     }
 

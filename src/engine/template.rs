@@ -149,6 +149,24 @@ impl ChatTemplate {
         tokens: &TemplateTokens,
         contents: Contents,
     ) -> Result<Vec<PromptPiece>, TemplateError> {
+        let rendered = self.render_text(messages, tokens, contents)?;
+        match contents {
+            Contents::Literal => Ok(vec![PromptPiece {
+                text: rendered,
+                special: true,
+            }]),
+            Contents::Guarded => split_sentinels(&rendered, messages),
+        }
+    }
+
+    /// The template's text for `messages`: with their contents, or with
+    /// sentinels in their place ([`Contents::Guarded`], see [`split_sentinels`]).
+    pub fn render_text(
+        &self,
+        messages: &[ChatMessage],
+        tokens: &TemplateTokens,
+        contents: Contents,
+    ) -> Result<String, TemplateError> {
         let msgs: Vec<_> = messages
             .iter()
             .enumerate()
@@ -174,13 +192,7 @@ impl ChatTemplate {
                 })
             })
             .map_err(render_error)?;
-        match contents {
-            Contents::Literal => Ok(vec![PromptPiece {
-                text: rendered,
-                special: true,
-            }]),
-            Contents::Guarded => split_sentinels(&rendered, messages),
-        }
+        Ok(rendered)
     }
 
     /// Renders `messages`; when the template raises on a conversation that
@@ -761,6 +773,52 @@ pub fn split_sentinels(
     Ok(pieces)
 }
 
+/// Where each message's content ends (byte offset) in the prompt text made
+/// from `rendered`, a rendering with sentinels in place of the contents (see
+/// [`split_sentinels`]): `None` for a message the template left out. `None`
+/// as a whole when the rendering is not one [`split_sentinels`] accepts.
+pub fn sentinel_content_ends(
+    rendered: &str,
+    messages: &[ChatMessage],
+) -> Option<Vec<Option<usize>>> {
+    let mut ends = vec![None; messages.len()];
+    let (mut rest, mut at) = (rendered, 0);
+    while let Some(start) = rest.find(OPEN) {
+        let after = &rest[start + OPEN.len_utf8()..];
+        let end = after.find(CLOSE)?;
+        let index: usize = after[..end].parse().ok()?;
+        at += start + messages.get(index)?.content.len();
+        ends[index] = Some(at);
+        rest = &after[end + CLOSE.len_utf8()..];
+    }
+    Some(ends)
+}
+
+/// Where each message's content ends (byte offset) in [`plain`]'s text.
+pub fn plain_content_ends(messages: &[ChatMessage]) -> Vec<Option<usize>> {
+    let mut at = 0;
+    plain_parts(messages)
+        .map(|(sep, content)| {
+            at += sep.len() + content.len();
+            Some(at)
+        })
+        .collect()
+}
+
+/// [`plain`]'s text as (separator, content) per message.
+fn plain_parts(messages: &[ChatMessage]) -> impl Iterator<Item = (&'static str, &str)> {
+    let mut prev: Option<Role> = None;
+    messages.iter().map(move |m| {
+        let sep = match (prev, m.role) {
+            (Some(Role::System), _) => "\n\n",
+            (Some(Role::Assistant), Role::User) => "\n",
+            _ => "",
+        };
+        prev = Some(m.role);
+        (sep, m.content.as_str())
+    })
+}
+
 fn push(pieces: &mut Vec<PromptPiece>, text: &str, special: bool) {
     if !text.is_empty() {
         pieces.push(PromptPiece {
@@ -774,16 +832,9 @@ fn push(pieces: &mut Vec<PromptPiece>, text: &str, special: bool) {
 /// A user turn after a reply starts on a new line; a system prompt comes first.
 pub fn plain(messages: &[ChatMessage]) -> Vec<PromptPiece> {
     let mut pieces = Vec::new();
-    let mut prev: Option<Role> = None;
-    for m in messages {
-        let sep = match (prev, m.role) {
-            (Some(Role::System), _) => "\n\n",
-            (Some(Role::Assistant), Role::User) => "\n",
-            _ => "",
-        };
+    for (sep, content) in plain_parts(messages) {
         push(&mut pieces, sep, false);
-        push(&mut pieces, &m.content, false);
-        prev = Some(m.role);
+        push(&mut pieces, content, false);
     }
     pieces
 }

@@ -111,7 +111,7 @@ pub(super) fn run(
     emit: impl Fn(Event) -> bool + 'static,
 ) {
     let emit: Emit = Rc::new(emit);
-    let current = Rc::new(std::cell::Cell::new(0));
+    let current = Rc::new(std::cell::Cell::new(None));
     let mut inbox = Inbox {
         rx,
         queued: VecDeque::new(),
@@ -128,10 +128,22 @@ pub(super) fn run(
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into())
         });
-        emit(Event::Failed {
-            request: current.get(),
-            error: EngineError::Panicked(msg),
-        });
+        // The request being served, then every request still waiting: each
+        // gets its one final event (this worker serves nothing more).
+        let waiting = inbox
+            .queued
+            .drain(..)
+            .chain(std::iter::from_fn(|| inbox.rx.try_recv().ok()))
+            .filter_map(|cmd| match cmd {
+                Command::Load { request, .. } | Command::Generate { request, .. } => Some(request),
+                _ => None,
+            });
+        for request in current.get().into_iter().chain(waiting.collect::<Vec<_>>()) {
+            emit(Event::Failed {
+                request,
+                error: EngineError::Panicked(msg.clone()),
+            });
+        }
         // End the thread by the same panic: `emit` (and what the event wrapper
         // captured, such as the TUI's stop guard) is dropped while unwinding, so
         // whoever watches the thread sees a crash, not a normal stop. The panic
@@ -153,7 +165,8 @@ impl Slots {
     }
 }
 
-fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<RequestId>) {
+/// `current`: the request being served, for the panic handler of [`run`].
+fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<RequestId>>) {
     let mut slots = Slots((0..MAX_SLOTS).map(|_| None).collect());
     while let Some(cmd) = inbox.next() {
         match cmd {
@@ -164,8 +177,9 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<RequestId>) {
                 path,
                 settings,
             } => {
-                current.set(request);
+                current.set(Some(request));
                 let event = load(&mut slots, request, slot, &path, &settings, inbox, emit);
+                current.set(None);
                 emit(event);
                 inbox.cancel.finish(request);
             }
@@ -175,9 +189,10 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<RequestId>) {
                 }
             }
             Command::Generate { request, slot, req } => {
-                current.set(request);
+                current.set(Some(request));
                 super::crash::test_panic("generate");
                 let event = generate_in(&mut slots, request, slot, &req, inbox, emit);
+                current.set(None);
                 emit(event);
                 inbox.cancel.finish(request);
             }

@@ -1534,3 +1534,22 @@ fn a_crash_with_no_model_says_how_to_go_on() {
     assert!(text.ends_with("press Ctrl-O to choose a model."), "{text}");
     assert!(h.s.crashed.contains_key(&PathBuf::from("/models/x.gguf")));
 }
+
+#[test]
+fn a_reply_sent_while_its_model_loads_shows_that_models_tokens() {
+    let mut h = H::new(100, 30);
+    let info = fake_model("gemma-3-270m-it", "Q8_0");
+    let fx = super::start(&mut h.s, Some(info.path.clone()));
+    execute(&mut h.s, fx, &mut h.host);
+    let load = h.host.next;
+    let id = h.ask("hi");
+    assert_ne!(id, load, "premise: sent while the model loads");
+    assert!(h.s.messages.last().unwrap().vocab.is_none());
+    h.engine(fake_loaded(load, info));
+    h.started(id);
+    h.stream(id, &[("Hi", 0.9)]);
+    let reply = h.s.messages.last().unwrap();
+    let hi = super::bench::fake_id("Hi");
+    assert_eq!(reply.piece(hi), "Hi", "token text, not #{hi}");
+    assert_eq!(reply.model.as_deref(), Some("gemma-3-270m-it"));
+}

@@ -250,7 +250,18 @@ fn on_gen_event(s: &mut State, ev: Event) {
             }
             g.n_prompt = n_prompt;
             g.n_reused = n_reused;
+            let msg = g.msg;
             s.chat_mode = Some(mode);
+            // The engine serves in order: the model loaded last (perhaps after
+            // the message was sent) writes this reply, with its vocabulary.
+            let (model, vocab) = (s.model_name(), s.vocab.clone());
+            if let Some(m) = s.messages.get_mut(msg) {
+                m.vocab = vocab;
+                if m.model != model {
+                    m.model = model;
+                    s.relayout_message(msg);
+                }
+            }
             if dropped_messages > 0 {
                 s.info(format!(
                     "The conversation outgrew the context: the {dropped_messages} oldest message(s) were left out."
