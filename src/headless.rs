@@ -147,7 +147,30 @@ pub struct RunArgs {
 /// conversation, a fallback) goes to `warn` as `warning: …` lines. The engine
 /// runs at `placement` (the binary: a child process, so that an abort in
 /// llama.cpp is an error here, never the end of this process).
+///
+/// In JSONL, an error after the output has started (an engine crash) also
+/// ends stdout with `{"type":"error","error":…}`, so a reader of the stream
+/// knows it ended badly.
 pub fn run(
+    placement: &Placement,
+    path: PathBuf,
+    config: &Config,
+    args: &RunArgs,
+    out: &mut impl Write,
+    warn: &mut impl Write,
+) -> Result<Stats, RunError> {
+    let result = run_streaming(placement, path, config, args, out, warn);
+    if args.jsonl
+        && let Err(e) = &result
+        && !matches!(e, RunError::Io(_))
+    {
+        let line = json!({"type": "error", "error": e.to_string()}).to_string();
+        writeln!(out, "{}", crate::text::json_safe(&line))?;
+    }
+    result
+}
+
+fn run_streaming(
     placement: &Placement,
     path: PathBuf,
     config: &Config,

@@ -260,6 +260,23 @@ fn run_on_a_file_that_trips_an_assert_exits_1_naming_it() {
         // llama.cpp's own words are in the log.
         let log = std::fs::read_to_string(dir.path().join("logs/tokenscope.log")).unwrap();
         assert!(log.contains(bad.assertion), "{log}");
+        // In JSONL the stream itself says how it ended.
+        let out = Command::new(EXE)
+            .args(["run", "-p", "hi", "--format", "jsonl", "--model"])
+            .arg(&path)
+            .env("TOKENSCOPE_HOME", dir.path())
+            .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let last: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().expect("an error line")).unwrap();
+        assert_eq!(last["type"], "error", "{stdout}");
+        assert!(
+            last["error"].as_str().unwrap().contains(bad.assertion),
+            "{stdout}"
+        );
     }
 }
 

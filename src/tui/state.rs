@@ -129,9 +129,9 @@ pub struct Loading {
     pub request: RequestId,
     pub path: PathBuf,
     pub fraction: f32,
-    /// Reloading the model a crashed engine process held: its notice (what
-    /// crashed) stays up when the load ends.
-    pub restore: bool,
+    /// Reloading the model a crashed engine process held: what crashed, said
+    /// again (ending well) when the load ends.
+    pub restore: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1450,7 +1450,9 @@ fn a_crash_while_loading_marks_the_file_and_reloads_the_previous_model() {
         h.host.loads.last().unwrap(),
         &PathBuf::from("/models/gemma-3-270m-it-Q8_0.gguf")
     );
-    assert!(h.s.load.as_ref().is_some_and(|l| l.restore));
+    assert!(h.s.load.as_ref().is_some_and(|l| l.restore.is_some()));
+    // Another notice meanwhile does not lose what crashed.
+    h.s.info("something else");
     let reload = h.host.next;
     h.engine(fake_loaded(reload, fake_model("gemma-3-270m-it", "Q8_0")));
     let text = &h.s.notice.as_ref().unwrap().text;

@@ -165,10 +165,11 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
     // A load already sent to the new engine process wins over the reload.
     match s.model.take() {
         Some(m) if s.load.is_none() => {
+            let crash = text.clone();
             text += &format!(" The engine was restarted: reloading {}…", m.name);
             fx = load_model(s, m.path);
             if let Some(l) = &mut s.load {
-                l.restore = true;
+                l.restore = Some(crash);
             }
         }
         Some(_) => text += " The engine was restarted.",
@@ -186,14 +187,12 @@ fn on_load_event(s: &mut State, ev: Event) {
             }
         }
         Event::Loaded { info, vocab, .. } => {
-            let restore = s.load.take().is_some_and(|l| l.restore);
-            let reloading = format!(" reloading {}…", info.name);
-            if restore
-                && let Some(n) = s.notice.as_mut()
-                && let Some(crash) = n.text.strip_suffix(&reloading)
-            {
-                // The crash notice stays on screen; it now ends well.
-                n.text = format!("{crash} {} is loaded again.", info.name);
+            if let Some(crash) = s.load.take().and_then(|l| l.restore) {
+                // What crashed stays on screen (whatever came meanwhile); it now ends well.
+                s.error(format!(
+                    "{crash} The engine was restarted: {} is loaded again.",
+                    info.name
+                ));
                 s.set_model(*info, vocab);
                 return;
             }
@@ -573,7 +572,7 @@ fn load_model(s: &mut State, path: PathBuf) -> Vec<Effect> {
         request: PENDING,
         path: path.clone(),
         fraction: 0.0,
-        restore: false,
+        restore: None,
     });
     fx.push(Effect::Load(path));
     fx
