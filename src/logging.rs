@@ -66,11 +66,13 @@ pub fn subscriber<W: std::io::Write + Send + 'static>(
 ) -> impl tracing::Subscriber + Send + Sync {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENSCOPE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::layer::SubscriberExt;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
         .with_writer(std::sync::Mutex::new(writer))
         .finish()
+        .with(crate::engine::llama_log::FirstLlamaError)
 }
 
 /// Sends this process's logs to the size-capped log file in `dir`; without

@@ -322,3 +322,32 @@ fn an_engine_process_whose_parent_died_exits() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_file_llama_cpp_refuses_gives_llama_cpps_reason() {
+    // Zero attention heads: llama.cpp's loader refuses the tensor shapes (no
+    // assert); the error says so, not the binding's "null result".
+    let dir = tempfile::tempdir().unwrap();
+    let bad = Bad {
+        name: "zero-heads.gguf",
+        key: "llama.attention.head_count",
+        value: Meta::U32(0),
+        assertion: "",
+    };
+    let path = make(dir.path(), &bad);
+    // The engine process installs the layer that keeps llama.cpp's error
+    // (the app's own log subscriber too; this test binary has none).
+    let (mut handle, rx) = process_engine();
+    let id = load(&mut handle, path.clone());
+    let Event::Failed { error, .. } = final_of(&rx, id) else {
+        panic!("the load must fail");
+    };
+    let error = error.to_string();
+    assert!(
+        error.contains("error loading model") && error.contains("wrong shape"),
+        "{error}"
+    );
+    assert!(!error.contains("null result"), "{error}");
+    // The engine is still usable.
+    loads(&mut handle, &rx, common::model(common::SMOL));
+}

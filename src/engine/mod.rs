@@ -8,6 +8,7 @@ pub mod api;
 pub mod crash;
 mod frame;
 mod generate;
+pub mod llama_log;
 pub mod path_serde;
 pub mod probs;
 mod process;

@@ -107,10 +107,12 @@ pub(super) fn load(
     let params = LlamaModelParams::default()
         .with_n_gpu_layers(settings.gpu_layers)
         .with_progress_callback(progress);
+    super::llama_log::clear();
     let model = LlamaModel::load_from_file(backend, path, &params).map_err(|e| {
         EngineError::LoadFailed {
             path: path.to_owned(),
-            reason: e.to_string(),
+            // llama.cpp's own reason, where it logged one.
+            reason: super::llama_log::take().unwrap_or_else(|| e.to_string()),
         }
     })?;
     let template = model
@@ -153,12 +155,13 @@ pub(super) fn load(
         .with_n_ubatch(settings.n_batch)
         .with_n_threads(threads as i32)
         .with_n_threads_batch(threads as i32);
+    super::llama_log::clear();
     let cell = ModelCell::try_new(model, |model| {
         model
             .new_context(backend, params)
             .map_err(|e| EngineError::Context {
                 n_ctx,
-                reason: e.to_string(),
+                reason: super::llama_log::take().unwrap_or_else(|| e.to_string()),
             })
     })?;
     let mut slot = Slot {
