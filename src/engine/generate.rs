@@ -512,6 +512,10 @@ impl Generation<'_, '_> {
                 // No draw: nothing has a sampled probability.
                 Next::Forced(t) => (LlamaToken(t), None, candidates(&|_| None)),
                 Next::Sample => {
+                    // The candidate array and the draw are not the inspector's
+                    // cost: llama.cpp builds the same array and runs the same
+                    // chain when the inspector is off.
+                    let t_draw = Instant::now();
                     scratch.buf.clear();
                     scratch.buf.extend(
                         logits
@@ -520,9 +524,6 @@ impl Generation<'_, '_> {
                             .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
                     );
                     let mut arr = LlamaTokenDataArray::new(std::mem::take(&mut scratch.buf), false);
-                    // The draw itself is not the inspector's cost: llama.cpp
-                    // runs the same chain when the inspector is off.
-                    let t_draw = Instant::now();
                     arr.apply_sampler(chain);
                     self.inspector_s -= t_draw.elapsed().as_secs_f64();
                     let token = arr.selected_token().ok_or_else(|| {
