@@ -13,8 +13,8 @@ use super::models::ModelEntry;
 use super::wrap::{Block, Tag};
 use crate::config::Config;
 use crate::engine::{
-    ChatMessage, ChatMode, GenerateRequest, ModelInfo, RequestId, Role, Stats, TokenId, TokenStep,
-    Vocab,
+    ChatMessage, ChatMode, GenerateRequest, ModelInfo, RequestId, Role, Stats, StopReason, TokenId,
+    TokenStep, Vocab,
 };
 use crate::text::str_width;
 
@@ -594,6 +594,16 @@ impl State {
     pub fn inspected(&self) -> Option<(TokenRef, &TokenStep)> {
         let t = match (self.focus, self.cursor) {
             (Focus::Navigate, Some(c)) => c,
+            // A reply under way with no token yet: nothing is live (not the
+            // previous reply's last token).
+            _ if self
+                .generation
+                .as_ref()
+                .and_then(|g| self.messages.get(g.msg))
+                .is_some_and(|m| m.steps.is_empty()) =>
+            {
+                return None;
+            }
             _ => self.last_token()?,
         };
         Some((t, self.step(t)?))
@@ -653,6 +663,14 @@ pub fn message_block(m: &Message, width: usize) -> Block {
             }
             match &m.status {
                 MsgStatus::Stopped => b.push_str(" [stopped]", Tag::Note),
+                // A reply the model did not end itself says so.
+                MsgStatus::Done => match m.stats.as_ref().map(|st| st.stop) {
+                    Some(StopReason::MaxTokens) => {
+                        b.push_str(" [cut: max tokens reached]", Tag::Note)
+                    }
+                    Some(StopReason::ContextFull) => b.push_str(" [cut: context full]", Tag::Note),
+                    _ => {}
+                },
                 MsgStatus::Failed(e) => {
                     if !m.content.is_empty() {
                         b.newline();

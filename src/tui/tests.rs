@@ -1555,3 +1555,45 @@ fn a_reply_sent_while_its_model_loads_shows_that_models_tokens() {
     assert_eq!(reply.piece(hi), "Hi", "token text, not #{hi}");
     assert_eq!(reply.model.as_deref(), Some("gemma-3-270m-it"));
 }
+
+#[test]
+fn while_a_new_reply_prefills_the_inspector_shows_nothing_old_as_live() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("hi", &[("Hello", 0.9), ("!", 0.6)]);
+    assert!(
+        h.s.inspected().is_some(),
+        "premise: the last token is shown"
+    );
+    let id = h.ask("again");
+    h.started(id);
+    assert!(h.s.inspected().is_none());
+    let screen = h.screen();
+    assert!(!screen.contains("live #"), "{screen}");
+    assert!(screen.contains("while a reply streams in"), "{screen}");
+    h.stream(id, &[("Hi", 0.9)]);
+    assert!(h.s.inspected().is_some_and(|(t, _)| t.msg == 3));
+}
+
+#[test]
+fn a_reply_cut_by_max_tokens_or_a_full_context_says_so() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    for (stop, note) in [
+        (StopReason::MaxTokens, "[cut: max tokens reached]"),
+        (StopReason::ContextFull, "[cut: context full]"),
+    ] {
+        let id = h.ask("count");
+        h.started(id);
+        h.stream(id, &[("1", 0.9), (" 2", 0.9)]);
+        h.engine(Event::Done {
+            request: id,
+            stats: fake_stats(2, stop),
+        });
+        assert!(h.screen().contains(note), "{}", h.screen());
+    }
+    h.exchange("hi", &[("Hello", 0.9)]);
+    assert_eq!(
+        h.screen().matches("[cut:").count(),
+        2,
+        "an ended reply has no note"
+    );
+}
