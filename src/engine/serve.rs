@@ -1,6 +1,6 @@
-//! The engine process (`tokenscope engine-serve`, hidden): the worker of
-//! [`super::worker`] with commands read from stdin and events written to the
-//! protocol pipe, both framed by [`super::frame`]. Started by
+//! The engine process (`tokenscope engine-serve`, hidden): the engine's
+//! worker (`engine::worker`) with commands read from stdin and events written
+//! to the protocol pipe, both framed by `engine::frame`. Started by
 //! [`super::EngineHandle::spawn_process`]; not for people.
 //!
 //! - The protocol leaves fd 1 first: fd 1 is duplicated for the event writer,

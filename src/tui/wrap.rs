@@ -30,7 +30,7 @@ pub enum Tag {
     /// Text of the assistant token with this index in its message: the token
     /// that started the glyph.
     Token(u32),
-    /// A remark such as "[stopped]" or an error.
+    /// A remark such as `[stopped]` or an error.
     Note,
     /// Something shown while waiting (the reply has no token yet).
     Placeholder,
