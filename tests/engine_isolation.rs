@@ -351,3 +351,32 @@ fn a_file_llama_cpp_refuses_gives_llama_cpps_reason() {
     // The engine is still usable.
     loads(&mut handle, &rx, common::model(common::SMOL));
 }
+
+#[test]
+fn an_engine_that_hangs_is_restarted_on_request() {
+    let (mut handle, rx) = process_engine();
+    loads(&mut handle, &rx, common::model(common::SMOL));
+    let pid = handle.child_pid().expect("a child runs");
+    // SAFETY: a signal to the engine child this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+    // It takes the request and never answers, not even the cancel.
+    let id = generate(&mut handle, request("1, 2, 3,", 50));
+    handle.cancel(id);
+    assert!(
+        rx.recv_timeout(Duration::from_millis(500)).is_err(),
+        "a stopped engine says nothing"
+    );
+    handle.restart();
+    let Event::Failed { error, .. } = final_of(&rx, id) else {
+        panic!("the request fails");
+    };
+    assert!(error.to_string().contains("restarted"), "{error}");
+    let report = exited(&rx);
+    assert!(!report.blames_file(), "a restart is not the file's fault");
+    assert!(
+        proc_state(pid).is_none_or(|s| s == 'Z'),
+        "the old child is gone"
+    );
+    loads(&mut handle, &rx, common::model(common::SMOL));
+    replies(&mut handle, &rx);
+}

@@ -39,6 +39,9 @@ impl Host for EngineHost {
         self.0.cancel(request)
     }
     fn refresh_models(&mut self, _dirs: Vec<PathBuf>) {}
+    fn restart_engine(&mut self) {
+        self.0.restart()
+    }
 }
 
 fn next(rx: &Receiver<Msg>) -> Msg {

@@ -206,6 +206,11 @@ fn chat_inspect_switch_model_chat_again_and_quit() {
         .unwrap_or_else(|| panic!("no probability in the inspector:\n{s}"));
     assert!(p > 0.0 && p <= 100.0, "p={p}");
     t.keys(&["Escape"]);
+    // Back to typing (the inspector follows the last token again) before F2:
+    // an Escape and F2's escape sequence back to back may read as one.
+    t.wait("the token cursor to close", 10, |s| {
+        s.contains("last token #")
+    });
 
     // A broken file fails to load with a readable error; the model stays.
     t.keys(&["F2"]);
@@ -530,6 +535,9 @@ fn a_model_that_crashes_llama_cpp_is_reported_and_the_chat_goes_on() {
                     .any(|l| l.split("✗ ").skip(1).any(|rest| rest.contains(assertion)))
         });
         t.keys(&["Escape"]);
+        // Before the next key: an Escape and F2's escape sequence sent back to
+        // back can reach the app as one read that parses otherwise.
+        t.wait("the picker to close", 10, |s| !picker_open(s));
     }
 
     // The next message gets a reply from the model loaded before.

@@ -187,6 +187,16 @@ impl EngineHandle {
         (Self::spawn_at(placement, tx, |e| e), rx)
     }
 
+    /// Restarts an engine that hangs: its child process is killed (what it had
+    /// in flight fails, [`Event::EngineExited`] follows) and the next command
+    /// starts a new one, with no model loaded. Nothing for a worker thread,
+    /// which cannot be stopped from outside.
+    pub fn restart(&mut self) {
+        if let Transport::Process(p) = &mut self.transport {
+            p.restart();
+        }
+    }
+
     /// Process id of the engine's child process while one runs; `None` for a
     /// worker thread, or before the first command and after a death.
     pub fn child_pid(&self) -> Option<u32> {

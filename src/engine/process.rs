@@ -59,6 +59,8 @@ struct Shared {
     alive: bool,
     /// The handle asked it to stop: a clean exit is no news.
     stopping: bool,
+    /// The handle killed it to restart it ([`ProcessEngine::restart`]).
+    restarting: bool,
     /// Requests sent without a final event yet, in the order sent (the
     /// worker serves them in that order: the first is the one running).
     in_flight: Vec<(RequestId, Activity)>,
@@ -104,6 +106,18 @@ impl ProcessEngine {
 
     pub(super) fn pid(&self) -> Option<u32> {
         self.alive().map(|r| r.pid)
+    }
+
+    /// Kills the child (one that hangs, or does not stop when asked): what it
+    /// had in flight fails and [`Event::EngineExited`] follows, as for any
+    /// death, with "was restarted" as how it ended; the next command starts a
+    /// new child.
+    pub(super) fn restart(&mut self) {
+        if let Some(r) = self.alive() {
+            tracing::warn!(target: "engine", "engine process {}: restarting it", r.pid);
+            lock(&r.shared).restarting = true;
+            let _ = lock(&r.child).kill();
+        }
     }
 
     /// Sends `cmd` to the child, starting one first if none runs.
@@ -339,7 +353,10 @@ fn report_end(
         // Idle: the model of the first slot (the TUI's).
         None => (CrashStage::Idle, loaded.into_values().next()),
     };
-    let report = CrashReport::new(code, signal, stage, file, &tail);
+    let mut report = CrashReport::new(code, signal, stage, file, &tail);
+    if lock(shared).restarting {
+        report.ended = "was restarted (it was not responding)".into();
+    }
     tracing::error!(target: "engine", "engine process {pid}: {report}");
     let mut emit = lock(emit);
     for (request, _) in in_flight {

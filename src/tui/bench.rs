@@ -29,6 +29,7 @@ pub struct NullHost {
     pub generates: Vec<GenerateRequest>,
     pub cancels: Vec<RequestId>,
     pub refreshes: usize,
+    pub restarts: usize,
 }
 
 impl NullHost {
@@ -52,6 +53,9 @@ impl Host for NullHost {
     }
     fn refresh_models(&mut self, _dirs: Vec<PathBuf>) {
         self.refreshes += 1;
+    }
+    fn restart_engine(&mut self) {
+        self.restarts += 1;
     }
 }
 

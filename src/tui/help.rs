@@ -11,6 +11,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("Ctrl-U Ctrl-R", "undo / redo"),
     ("", "Generation"),
     ("Esc or Ctrl-C", "stop the reply being generated"),
+    ("Esc (loading)", "stop loading a model"),
+    ("Esc again", "restart an engine that does not stop"),
     ("Ctrl-N", "new chat (keeps the system prompt)"),
     ("PgUp PgDn, wheel", "scroll the chat"),
     ("", "Tokens"),

@@ -66,6 +66,9 @@ pub trait Host {
     fn cancel(&mut self, request: RequestId);
     /// Scans `dirs` and sends the result as [`Msg::Models`], without blocking.
     fn refresh_models(&mut self, dirs: Vec<PathBuf>);
+    /// Kills and restarts an engine that does not respond (see
+    /// [`EngineHandle::restart`]).
+    fn restart_engine(&mut self);
 }
 
 /// Carries out `effects`; returns true when the app should quit.
@@ -83,6 +86,7 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
             }
             Effect::Cancel(id) => host.cancel(id),
             Effect::RefreshModels => host.refresh_models(s.model_dirs.clone()),
+            Effect::RestartEngine => host.restart_engine(),
             Effect::Quit => quit = true,
         }
     }
@@ -174,6 +178,10 @@ impl Host for RealHost {
 
     fn cancel(&mut self, request: RequestId) {
         self.engine.cancel(request)
+    }
+
+    fn restart_engine(&mut self) {
+        self.engine.restart()
     }
 
     fn refresh_models(&mut self, dirs: Vec<PathBuf>) {

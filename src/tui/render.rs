@@ -590,7 +590,7 @@ fn phase_text(s: &State) -> (String, Style) {
                 Phase::Waiting => "● waiting".to_string(),
                 Phase::Prefill { done, total } => format!("● prefill {done}/{total}"),
                 Phase::Generating => format!("● generating {n} tok"),
-                Phase::Cancelling => "● stopping…".to_string(),
+                Phase::Cancelling => "● stopping… (Esc: restart engine)".to_string(),
             };
             (
                 t,

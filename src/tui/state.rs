@@ -132,6 +132,8 @@ pub struct Loading {
     /// Reloading the model a crashed engine process held: what crashed, said
     /// again (ending well) when the load ends.
     pub restore: Option<String>,
+    /// The user asked to stop it (Esc); a second Esc restarts the engine.
+    pub cancelling: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1597,3 +1597,42 @@ fn a_reply_cut_by_max_tokens_or_a_full_context_says_so() {
         "an ended reply has no note"
     );
 }
+
+#[test]
+fn esc_again_while_a_stop_is_pending_restarts_the_engine() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("hi");
+    h.started(id);
+    h.key(KeyCode::Esc);
+    assert_eq!(h.host.cancels, vec![id]);
+    assert!(h.screen().contains("Esc: restart engine"), "{}", h.screen());
+    assert_eq!(h.host.restarts, 0);
+    // The engine does not answer: Esc again restarts it.
+    h.key(KeyCode::Esc);
+    assert_eq!(h.host.restarts, 1);
+    assert!(
+        h.s.notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("Restarting the engine")
+    );
+
+    // (The killed engine's report ends the reply.)
+    h.engine(Event::Cancelled {
+        request: id,
+        stats: None,
+    });
+    assert!(h.s.generation.is_none());
+
+    // A load too: the first Esc stops it, the second restarts a silent engine.
+    h.key(KeyCode::F(2));
+    h.send(Msg::Models(entries()));
+    h.type_str("qwen");
+    h.key(KeyCode::Enter);
+    let load = h.host.next;
+    h.key(KeyCode::Esc);
+    assert!(h.host.cancels.contains(&load));
+    h.key(KeyCode::Esc);
+    assert_eq!(h.host.restarts, 2);
+}

@@ -40,6 +40,8 @@ pub enum Effect {
     Load(PathBuf),
     Cancel(RequestId),
     RefreshModels,
+    /// Kill the engine process and start a new one (it did not stop when asked).
+    RestartEngine,
     Quit,
 }
 
@@ -530,15 +532,40 @@ fn ctrl_c(s: &mut State) -> Vec<Effect> {
     vec![]
 }
 
-/// Stops the running generation (its final event still arrives).
+/// Stops the running generation (its final event still arrives); asked
+/// again while that stop is pending, restarts the engine (one that hangs
+/// never answers the stop).
 fn cancel(s: &mut State) -> Vec<Effect> {
     match &mut s.generation {
         Some(g) if g.phase != Phase::Cancelling => {
             g.phase = Phase::Cancelling;
             vec![Effect::Cancel(g.request)]
         }
-        _ => vec![],
+        Some(_) => restart_engine(s),
+        None => vec![],
     }
+}
+
+/// Gives up the model being loaded (the one before stays); asked again while
+/// that is pending, restarts the engine.
+fn cancel_load(s: &mut State) -> Vec<Effect> {
+    match &mut s.load {
+        Some(l) if !l.cancelling && l.request != PENDING => {
+            l.cancelling = true;
+            let request = l.request;
+            s.info("Stopping the load (Esc again restarts the engine if it does not answer).");
+            vec![Effect::Cancel(request)]
+        }
+        Some(_) => restart_engine(s),
+        None => vec![],
+    }
+}
+
+/// Kills the engine process and starts a new one: what it was doing fails,
+/// and the crash handling reloads the model in use ([`on_engine_exited`]).
+fn restart_engine(s: &mut State) -> Vec<Effect> {
+    s.info("Restarting the engine…");
+    vec![Effect::RestartEngine]
 }
 
 fn new_chat(s: &mut State) -> Vec<Effect> {
@@ -573,6 +600,7 @@ fn load_model(s: &mut State, path: PathBuf) -> Vec<Effect> {
         path: path.clone(),
         fraction: 0.0,
         restore: None,
+        cancelling: false,
     });
     fx.push(Effect::Load(path));
     fx
@@ -621,6 +649,9 @@ fn input_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         KeyCode::Esc => {
             if s.generation.is_some() {
                 return cancel(s);
+            }
+            if s.load.is_some() {
+                return cancel_load(s);
             }
             s.notice = None;
         }
