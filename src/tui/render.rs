@@ -859,6 +859,9 @@ fn help(buf: &mut Buffer, area: Rect, scroll: u16) {
 /// The picker's tag on a model file that crashed the engine process this session.
 pub const CRASHED_TAG: &str = "✗ crashed llama.cpp";
 
+/// The picker's tag on a model file llama.cpp refused to load this session.
+pub const LOAD_FAILED_TAG: &str = "✗ failed to load";
+
 fn picker(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     let msg_rows = if p.message.is_some() { 3 } else { 0 };
     let want = (s.models.len() as u16)
@@ -967,11 +970,16 @@ fn picker(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             }
             let name = format!("{} — {}", m.file_name, err);
             format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
-        } else if s.crashed.contains_key(&m.path) {
+        } else if s.crashed.contains_key(&m.path) || s.load_failed.contains_key(&m.path) {
             if vi != p.selected {
                 style = style.fg(Color::Red);
             }
-            let name = format!("{} — {CRASHED_TAG}", m.file_name);
+            let tag = if s.crashed.contains_key(&m.path) {
+                CRASHED_TAG
+            } else {
+                LOAD_FAILED_TAG
+            };
+            let name = format!("{} — {tag}", m.file_name);
             format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
         } else {
             fmt_row(mark, &m.name, &m.arch, &m.params, &m.quant, &m.size)
@@ -979,9 +987,10 @@ fn picker(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
         rows.push(Line::styled(line, style));
     }
     // The selected file crashed the engine: why, instead of the key hint.
-    let crash = visible
-        .get(p.selected)
-        .and_then(|&i| s.crashed.get(&s.models[i].path));
+    let crash = visible.get(p.selected).and_then(|&i| {
+        let path = &s.models[i].path;
+        s.crashed.get(path).or_else(|| s.load_failed.get(path))
+    });
     let (hint, hint_style) = match crash {
         Some(reason) => (format!("✗ {reason}"), theme::error()),
         None => (

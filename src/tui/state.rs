@@ -286,6 +286,9 @@ pub struct State {
     /// Model files that crashed the engine process this session, with
     /// llama.cpp's reason (marked `✗ crashed llama.cpp` in the picker).
     pub crashed: BTreeMap<PathBuf, String>,
+    /// Model files llama.cpp refused to load this session (without crashing),
+    /// with the reason (marked `✗ failed to load` in the picker).
+    pub load_failed: BTreeMap<PathBuf, String>,
     /// An error that ends the app (taken by the loop).
     pub fatal: Option<String>,
     /// A terminating signal arrived: the app quits and then exits by it.
@@ -338,6 +341,7 @@ impl State {
             models_scanning: false,
             quit_armed: false,
             crashed: BTreeMap::new(),
+            load_failed: BTreeMap::new(),
             fatal: None,
             exit_signal: None,
         };

@@ -1636,3 +1636,49 @@ fn esc_again_while_a_stop_is_pending_restarts_the_engine() {
     h.key(KeyCode::Esc);
     assert_eq!(h.host.restarts, 2);
 }
+
+#[test]
+fn a_file_that_fails_to_load_is_marked_until_it_loads() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    let pick = |h: &mut H| {
+        h.key(KeyCode::F(2));
+        h.send(Msg::Models(entries()));
+        h.type_str("qwen");
+    };
+    pick(&mut h);
+    h.key(KeyCode::Enter);
+    let id = h.host.next;
+    h.engine(Event::Failed {
+        request: id,
+        error: crate::engine::EngineError::LoadFailed {
+            path: "/models/qwen2.5-0.5b-instruct-Q4_K_M.gguf".into(),
+            reason: "error loading model: tensor 'blk.0.attn_q.weight' has wrong shape".into(),
+        },
+    });
+    pick(&mut h);
+    let screen = h.screen();
+    assert!(
+        screen.contains(&format!(
+            "qwen2.5-0.5b-instruct-Q4_K_M.gguf — {}",
+            super::render::LOAD_FAILED_TAG
+        )),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("✗ llama.cpp could not load"),
+        "the reason on selection: {screen}"
+    );
+    // Loaded after all (the file was fixed): no mark any more.
+    h.key(KeyCode::Enter);
+    let id = h.host.next;
+    h.engine(fake_loaded(
+        id,
+        fake_model("qwen2.5-0.5b-instruct", "Q4_K_M"),
+    ));
+    pick(&mut h);
+    assert!(
+        !h.screen().contains(super::render::LOAD_FAILED_TAG),
+        "{}",
+        h.screen()
+    );
+}

@@ -189,6 +189,9 @@ fn on_load_event(s: &mut State, ev: Event) {
             }
         }
         Event::Loaded { info, vocab, .. } => {
+            // It loads now: whatever failed before (a fixed file) is forgotten.
+            s.load_failed.remove(&info.path);
+            s.crashed.remove(&info.path);
             if let Some(crash) = s.load.take().and_then(|l| l.restore) {
                 // What crashed stays on screen (whatever came meanwhile); it now ends well.
                 s.error(format!(
@@ -214,6 +217,10 @@ fn on_load_event(s: &mut State, ev: Event) {
         }
         Event::Failed { error, .. } => {
             let path = s.load.take().map(|l| l.path).unwrap_or_default();
+            // A crash is marked by `on_engine_exited`, with llama.cpp's assertion.
+            if !matches!(error, crate::engine::EngineError::Crashed(_)) {
+                s.load_failed.insert(path.clone(), error.to_string());
+            }
             let file = path
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
