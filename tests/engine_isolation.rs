@@ -16,7 +16,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::gguf_edit::{Meta, copy_with_metadata};
 use tokenscope::engine::{
@@ -280,12 +280,6 @@ fn run_on_a_file_that_trips_an_assert_exits_1_naming_it() {
     }
 }
 
-/// State of process `pid` from /proc (`Z` zombie), None once it is gone.
-fn proc_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')').next()?.trim().chars().next()
-}
-
 #[test]
 fn an_engine_process_whose_parent_died_exits() {
     let dir = tempfile::tempdir().unwrap();
@@ -313,14 +307,7 @@ fn an_engine_process_whose_parent_died_exits() {
         .unwrap();
     parent.kill().unwrap();
     parent.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while proc_state(child).is_some_and(|s| s != 'Z') {
-        assert!(
-            Instant::now() < deadline,
-            "engine process {child} lingers after its parent died"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until_ended(child, 30, "the engine process whose parent died");
 }
 
 #[test]
@@ -373,10 +360,7 @@ fn an_engine_that_hangs_is_restarted_on_request() {
     assert!(error.to_string().contains("restarted"), "{error}");
     let report = exited(&rx);
     assert!(!report.blames_file(), "a restart is not the file's fault");
-    assert!(
-        proc_state(pid).is_none_or(|s| s == 'Z'),
-        "the old child is gone"
-    );
+    assert!(common::process_ended(pid), "the old child is gone");
     loads(&mut handle, &rx, common::model(common::SMOL));
     replies(&mut handle, &rx);
 }

@@ -6,12 +6,42 @@ mod common;
 
 use common::*;
 use tokenscope::engine::{
-    ChatMessage, Command, EngineHandle, Event, GenerateRequest, ReplyPrefix, Role, SamplingParams,
-    StopReason,
+    ChatMessage, Command, EngineHandle, Event, GenerateRequest, PromptToken, ReplyPrefix, Role,
+    SamplingParams, StopReason, Vocab,
 };
 
 fn greedy(messages: Vec<ChatMessage>, max_tokens: u32) -> GenerateRequest {
     GenerateRequest::new(messages, SamplingParams::greedy(), max_tokens, 20)
+}
+
+/// The prompt and the reply prefix a request's `Started` reported.
+fn started(out: &Outcome) -> (Vec<PromptToken>, Vec<i32>) {
+    out.events
+        .iter()
+        .find_map(|ev| match ev {
+            Event::Started { prompt, prefix, .. } => Some((prompt.clone(), prefix.clone())),
+            _ => None,
+        })
+        .expect("Started")
+}
+
+/// The text of the prompt tokens attributed to `message`.
+fn text_of(vocab: &Vocab, prompt: &[PromptToken], message: Option<u32>) -> String {
+    let bytes: Vec<u8> = prompt
+        .iter()
+        .filter(|t| t.message == message)
+        .flat_map(|t| vocab.bytes(t.id).to_vec())
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The ids the engine gives `text` as a reply prefix (plain text).
+fn ids_of(e: &mut Engine, text: &str) -> Vec<i32> {
+    let id = e.start(GenerateRequest {
+        prefix: ReplyPrefix::Text(text.into()),
+        ..greedy(user("x"), 0)
+    });
+    started(&e.collect(id).unwrap()).1
 }
 
 #[test]
@@ -23,22 +53,8 @@ fn the_prompt_is_reported_as_ids_with_the_message_and_role_of_each() {
     ];
     let id = e.start(greedy(msgs, 1));
     let out = e.collect(id).unwrap();
-    let prompt = out
-        .events
-        .iter()
-        .find_map(|ev| match ev {
-            Event::Started { prompt, .. } => Some(prompt.clone()),
-            _ => None,
-        })
-        .expect("Started");
-    let text_of = |m: Option<u32>| -> String {
-        let bytes: Vec<u8> = prompt
-            .iter()
-            .filter(|t| t.message == m)
-            .flat_map(|t| e.vocab.bytes(t.id).to_vec())
-            .collect();
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
+    let (prompt, _) = started(&out);
+    let text_of = |m: Option<u32>| text_of(&e.vocab, &prompt, m);
     let system = text_of(Some(0));
     let user = text_of(Some(1));
     assert!(system.contains("You are terse."), "{system:?}");
@@ -79,13 +95,9 @@ fn a_request_continued_from_a_token_prefix_predicts_what_the_full_run_did() {
         ..greedy(q, 1)
     });
     let out = fresh.collect(id).unwrap();
-    let started_prefix = out.events.iter().find_map(|ev| match ev {
-        Event::Started { prefix, .. } => Some(prefix.clone()),
-        _ => None,
-    });
     assert_eq!(
-        started_prefix,
-        Some(prefix),
+        started(&out).1,
+        prefix,
         "the exact ids, not re-tokenized text"
     );
     assert_eq!(
@@ -133,7 +145,7 @@ fn a_text_prefix_is_forced_scored_and_generation_goes_on_after_it() {
         assert_eq!(s.p_sampled, None, "no draw for a forced token");
     }
     let free = &out.steps[forced.len()..];
-    let stats = out.stats.unwrap();
+    let stats = out.stats.clone().unwrap();
     match stats.stop {
         StopReason::MaxTokens => assert_eq!(free.len(), 4, "max_tokens counts after the prefix"),
         StopReason::Eog => assert!(free.len() <= 4),
@@ -144,15 +156,8 @@ fn a_text_prefix_is_forced_scored_and_generation_goes_on_after_it() {
     assert!(after.contains("Paris"), "{after:?}");
     assert_eq!(stats.n_forced, forced.len());
     assert_eq!(stats.n_generated, forced.len() + free.len());
-    let n_prompt = out.events.iter().find_map(|ev| match ev {
-        Event::Started { prompt, .. } => Some(prompt.len()),
-        _ => None,
-    });
-    assert_eq!(
-        Some(stats.n_prompt),
-        n_prompt,
-        "a scored prefix is not prompt"
-    );
+    let n_prompt = started(&out).0.len();
+    assert_eq!(stats.n_prompt, n_prompt, "a scored prefix is not prompt");
     assert_eq!(
         stats.n_prompt,
         stats.n_prompt_evaluated + stats.n_prompt_reused
@@ -163,18 +168,7 @@ fn a_text_prefix_is_forced_scored_and_generation_goes_on_after_it() {
 fn step_and_force_give_exactly_the_tokens_asked_then_run_finishes() {
     let mut e = engine(SMOL, config_with(1024));
     // The token to force: " Paris" as the model spells it.
-    let paris = {
-        let id = e.start(GenerateRequest {
-            prefix: ReplyPrefix::Text(" Paris".into()),
-            ..greedy(user("x"), 0)
-        });
-        let out = e.collect(id).unwrap();
-        let ids = out.events.iter().find_map(|ev| match ev {
-            Event::Started { prefix, .. } => Some(prefix.clone()),
-            _ => None,
-        });
-        ids.unwrap()[0]
-    };
+    let paris = ids_of(&mut e, " Paris")[0];
     let id = e.start(GenerateRequest {
         paused: true,
         ..greedy(user("What is the capital of France?"), 6)
@@ -302,22 +296,6 @@ fn two_models_stay_loaded_in_two_slots() {
     }
 }
 
-/// The ids the engine gives `text` as a reply prefix (plain text).
-fn ids_of(e: &mut Engine, text: &str) -> Vec<i32> {
-    let id = e.start(GenerateRequest {
-        prefix: ReplyPrefix::Text(text.into()),
-        ..greedy(user("x"), 0)
-    });
-    let out = e.collect(id).unwrap();
-    out.events
-        .iter()
-        .find_map(|ev| match ev {
-            Event::Started { prefix, .. } => Some(prefix.clone()),
-            _ => None,
-        })
-        .expect("Started")
-}
-
 #[test]
 fn a_force_while_running_is_the_next_token_and_then_it_pauses() {
     let mut e = engine(SMOL, config_with(1024));
@@ -406,22 +384,8 @@ fn a_message_is_found_where_the_template_put_it_not_where_its_words_first_appear
     let mut e = engine(SMOL, config_with(1024));
     let id = e.start(greedy(user("help"), 1));
     let out = e.collect(id).unwrap();
-    let prompt = out
-        .events
-        .iter()
-        .find_map(|ev| match ev {
-            Event::Started { prompt, .. } => Some(prompt.clone()),
-            _ => None,
-        })
-        .expect("Started");
-    let text_of = |m: Option<u32>| -> String {
-        let bytes: Vec<u8> = prompt
-            .iter()
-            .filter(|t| t.message == m)
-            .flat_map(|t| e.vocab.bytes(t.id).to_vec())
-            .collect();
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
+    let (prompt, _) = started(&out);
+    let text_of = |m: Option<u32>| text_of(&e.vocab, &prompt, m);
     let (user, after) = (text_of(Some(0)), text_of(None));
     assert!(user.ends_with("user\nhelp"), "{user:?}");
     assert!(!after.contains("user"), "{after:?}");

@@ -628,12 +628,6 @@ fn sigkill_of_the_engine_mid_reply_fails_the_reply_and_the_chat_goes_on() {
     t.assert_exited_sane(0);
 }
 
-/// State of process `pid` from /proc (`Z` zombie), None once it is gone.
-fn proc_state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')').next()?.trim().chars().next()
-}
-
 #[test]
 fn a_terminal_that_goes_away_ends_the_app_and_its_engine() {
     // Closing the window (here: killing tmux) must not leave the app behind,
@@ -648,14 +642,7 @@ fn a_terminal_that_goes_away_ends_the_app_and_its_engine() {
     t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
     let (app, engine) = (t.app_pid(), engine_pid(&t));
     t.cmd(&["kill-server"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for (what, pid) in [("app", app), ("engine process", engine)] {
-        while proc_state(pid).is_some_and(|s| s != 'Z') {
-            assert!(
-                Instant::now() < deadline,
-                "the {what} ({pid}) is still running after its terminal went away"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    for (what, pid) in [("the app", app), ("its engine process", engine)] {
+        common::wait_until_ended(pid as u32, 30, what);
     }
 }

@@ -45,6 +45,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's name in chat templates and JSON: `system`, `user`, `assistant`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::System => "system",
@@ -189,20 +190,6 @@ pub enum Command {
     Shutdown,
 }
 
-impl Command {
-    /// The request this command starts or acts on, if any.
-    pub fn request(&self) -> Option<RequestId> {
-        match self {
-            Command::Load { request, .. }
-            | Command::Generate { request, .. }
-            | Command::Step { request }
-            | Command::Force { request, .. }
-            | Command::Run { request }
-            | Command::Cancel { request } => Some(*request),
-            Command::Unload { .. } | Command::Shutdown => None,
-        }
-    }
-}
 /// How the prompt is built from the conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

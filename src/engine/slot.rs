@@ -148,7 +148,13 @@ pub(super) fn load(
         threads,
     };
     let special = template_tokens(&model);
+    let t_vocab = std::time::Instant::now();
     let vocab = Arc::new(vocab_of(&model));
+    tracing::debug!(
+        n = vocab.len(),
+        ms = t_vocab.elapsed().as_secs_f64() * 1e3,
+        "vocabulary read"
+    );
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx))
         .with_n_batch(settings.n_batch)

@@ -74,14 +74,6 @@ fn sentinel(i: usize) -> String {
     format!("{OPEN}{i}{CLOSE}")
 }
 
-fn role_str(role: Role) -> &'static str {
-    match role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-    }
-}
-
 /// Special tokens the template may refer to.
 #[derive(Debug, Clone, Default)]
 pub struct TemplateTokens {
@@ -175,7 +167,7 @@ impl ChatTemplate {
                     Contents::Literal => m.content.clone(),
                     Contents::Guarded => sentinel(i),
                 };
-                context! { role => role_str(m.role), content => content }
+                context! { role => m.role.as_str(), content => content }
             })
             .collect();
         let rendered = self
@@ -845,7 +837,7 @@ pub fn sentinel_messages(messages: &[ChatMessage]) -> Vec<(String, String)> {
     messages
         .iter()
         .enumerate()
-        .map(|(i, m)| (role_str(m.role).to_string(), sentinel(i)))
+        .map(|(i, m)| (m.role.as_str().to_string(), sentinel(i)))
         .collect()
 }
 

@@ -63,6 +63,13 @@ impl H {
         }
     }
 
+    /// Opens the model picker on [`entries`] and types `filter`.
+    fn pick(&mut self, filter: &str) {
+        self.key(KeyCode::F(2));
+        self.send(Msg::Models(entries()));
+        self.type_str(filter);
+    }
+
     fn engine(&mut self, ev: Event) {
         self.send(Msg::Engine(ev));
     }
@@ -305,9 +312,7 @@ fn snapshot_picker_open_and_filtered() {
 fn snapshot_load_error_keeps_the_old_model() {
     let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
     h.exchange("hi", &[("Hello", 0.9), ("!", 0.6)]);
-    h.key(KeyCode::F(2));
-    h.send(Msg::Models(entries()));
-    h.type_str("qwen");
+    h.pick("qwen");
     h.key(KeyCode::Enter);
     let id = h.host.next;
     assert_eq!(
@@ -1420,9 +1425,7 @@ const ASSERT: &str =
 fn a_crash_while_loading_marks_the_file_and_reloads_the_previous_model() {
     let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
     h.exchange("hi", &[("Hello", 0.9), ("!", 0.6)]);
-    h.key(KeyCode::F(2));
-    h.send(Msg::Models(entries()));
-    h.type_str("qwen");
+    h.pick("qwen");
     h.key(KeyCode::Enter);
     let id = h.host.next;
     let qwen = "/models/qwen2.5-0.5b-instruct-Q4_K_M.gguf";
@@ -1626,9 +1629,7 @@ fn esc_again_while_a_stop_is_pending_restarts_the_engine() {
     assert!(h.s.generation.is_none());
 
     // A load too: the first Esc stops it, the second restarts a silent engine.
-    h.key(KeyCode::F(2));
-    h.send(Msg::Models(entries()));
-    h.type_str("qwen");
+    h.pick("qwen");
     h.key(KeyCode::Enter);
     let load = h.host.next;
     h.key(KeyCode::Esc);
@@ -1640,12 +1641,7 @@ fn esc_again_while_a_stop_is_pending_restarts_the_engine() {
 #[test]
 fn a_file_that_fails_to_load_is_marked_until_it_loads() {
     let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
-    let pick = |h: &mut H| {
-        h.key(KeyCode::F(2));
-        h.send(Msg::Models(entries()));
-        h.type_str("qwen");
-    };
-    pick(&mut h);
+    h.pick("qwen");
     h.key(KeyCode::Enter);
     let id = h.host.next;
     h.engine(Event::Failed {
@@ -1655,7 +1651,7 @@ fn a_file_that_fails_to_load_is_marked_until_it_loads() {
             reason: "error loading model: tensor 'blk.0.attn_q.weight' has wrong shape".into(),
         },
     });
-    pick(&mut h);
+    h.pick("qwen");
     let screen = h.screen();
     assert!(
         screen.contains(&format!(
@@ -1675,7 +1671,7 @@ fn a_file_that_fails_to_load_is_marked_until_it_loads() {
         id,
         fake_model("qwen2.5-0.5b-instruct", "Q4_K_M"),
     ));
-    pick(&mut h);
+    h.pick("qwen");
     assert!(
         !h.screen().contains(super::render::LOAD_FAILED_TAG),
         "{}",

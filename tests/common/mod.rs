@@ -256,3 +256,27 @@ pub fn bytes_of(vocab: &Vocab, steps: &[TokenStep]) -> Vec<u8> {
         .flat_map(|s| vocab.bytes(s.id).to_vec())
         .collect()
 }
+
+/// True once process `pid` has ended (gone from /proc, or a zombie).
+pub fn process_ended(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    // The state is the first field after the command name in parentheses.
+    stat.rsplit(')')
+        .next()
+        .and_then(|rest| rest.trim().chars().next())
+        .is_none_or(|state| state == 'Z')
+}
+
+/// Waits up to `secs` for process `pid` to end; panics naming `what` if it does not.
+pub fn wait_until_ended(pid: u32, secs: u64, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !process_ended(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} ({pid}) is still running"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
