@@ -9,7 +9,7 @@ use crate::catalog::ModelCard;
 use crate::config::Config;
 use std::time::Instant;
 
-use crate::engine::{ChatMessage, Event, Placement, Role, Stats};
+use crate::engine::{Event, Placement, Stats};
 use crate::headless::{LocalEngine, request_for, start_engine_at, wait_for};
 
 const PROMPT: &str =
@@ -45,11 +45,7 @@ fn generate(engine: &mut LocalEngine, config: &Config, k: usize, run: usize) -> 
     let mut c = config.clone();
     c.inspector_top_k = k;
     let prompt = format!("Story {run}. {PROMPT}");
-    let id = engine.generate(request_for(
-        &c,
-        vec![ChatMessage::new(Role::User, prompt)],
-        true,
-    ));
+    let id = engine.generate(request_for(&c, &prompt, true));
     match wait_for(&engine.rx, id, |_| Ok(()))? {
         Event::Done { stats, .. } => Ok(stats),
         _ => anyhow::bail!("generation ended without stats"),
@@ -175,11 +171,7 @@ struct Seen {
 fn generate_seen(engine: &mut LocalEngine, config: &Config, run: usize) -> Result<Seen> {
     let prompt = format!("Story {run}. {PROMPT}");
     let sent = Instant::now();
-    let id = engine.generate(request_for(
-        config,
-        vec![ChatMessage::new(Role::User, prompt)],
-        true,
-    ));
+    let id = engine.generate(request_for(config, &prompt, true));
     let (mut first, mut last, mut n) = (None, sent, 0usize);
     wait_for(&engine.rx, id, |e| {
         if let Event::Token { .. } = e {

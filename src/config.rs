@@ -209,6 +209,17 @@ impl Config {
         (!s.trim().is_empty()).then_some(s)
     }
 
+    /// What a request takes from the config: sampling, max tokens, inspector size.
+    pub fn request_settings(&self, raw: bool) -> crate::conversation::RequestSettings {
+        crate::conversation::RequestSettings {
+            raw,
+            sampling: self.sampling.clone(),
+            max_tokens: self.max_tokens,
+            top_k_inspect: self.inspector_top_k,
+            paused: false,
+        }
+    }
+
     /// The engine's load settings (context size, threads, GPU layers, batch).
     pub fn load_settings(&self) -> LoadSettings {
         LoadSettings {

@@ -10,9 +10,10 @@ use serde_json::json;
 use thiserror::Error;
 
 use crate::config::Config;
+use crate::conversation::{Conversation, Node, NodeId};
 use crate::engine::{
-    ChatMessage, EngineError, EngineHandle, Event, GenerateRequest, ModelInfo, Placement,
-    ReplyPrefix, RequestId, Role, Stats, TokenStep, Vocab,
+    EngineError, EngineHandle, Event, GenerateRequest, ModelInfo, Placement, ReplyPrefix,
+    RequestId, Stats, TokenStep, Vocab,
 };
 
 #[derive(Debug, Error)]
@@ -105,26 +106,21 @@ pub fn start_engine_at(
     }
 }
 
-/// The conversation `run` sends: the system prompt (see [`Config::system_prompt`]), then `prompt`.
-pub fn messages_for(config: &Config, prompt: &str) -> Vec<ChatMessage> {
-    let mut messages = Vec::new();
-    if let Some(system) = config.system_prompt() {
-        messages.push(ChatMessage::new(Role::System, system));
-    }
-    messages.push(ChatMessage::new(Role::User, prompt));
-    messages
+/// The conversation `run` sends (the system prompt, see
+/// [`Config::system_prompt`], then `prompt`) and the reply to generate in it.
+pub fn one_turn(config: &Config, prompt: &str) -> (Conversation, NodeId) {
+    let mut conv = Conversation::new(config.system_prompt());
+    conv.append(Node::user(prompt));
+    let reply = conv.append(Node::assistant(None, None));
+    (conv, reply)
 }
 
-pub fn request_for(config: &Config, messages: Vec<ChatMessage>, raw: bool) -> GenerateRequest {
-    GenerateRequest {
-        raw,
-        ..GenerateRequest::new(
-            messages,
-            config.sampling.clone(),
-            config.max_tokens,
-            config.inspector_top_k,
-        )
-    }
+/// The request for a one-turn conversation of `prompt` with no system prompt.
+pub fn request_for(config: &Config, prompt: &str, raw: bool) -> GenerateRequest {
+    let mut conv = Conversation::new(None);
+    conv.append(Node::user(prompt));
+    let reply = conv.append(Node::assistant(None, None));
+    conv.request(reply, &config.request_settings(raw))
 }
 
 /// What `run` is asked for besides the model and the config.
@@ -179,7 +175,8 @@ fn run_streaming(
     warn: &mut impl Write,
 ) -> Result<Stats, RunError> {
     let mut engine = start_engine_at(placement, path, config)?;
-    let mut req = request_for(config, messages_for(config, &args.prompt), args.raw);
+    let (conv, reply) = one_turn(config, &args.prompt);
+    let mut req = conv.request(reply, &config.request_settings(args.raw));
     if let Some(prefix) = &args.assistant_prefix {
         req.prefix = ReplyPrefix::Text(prefix.clone());
         req.score_prefix = true;

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod conversation;
 pub mod demo;
 pub mod engine;
 pub mod gguf;

@@ -182,6 +182,10 @@ pub enum Command {
     /// Append `token` as the next token (teacher forcing; reported with the
     /// model's distribution at that position and `forced: true`), then pause.
     Force { request: RequestId, token: TokenId },
+    /// Append `text`, tokenized as plain text (never control tokens, no BOS),
+    /// as forced tokens, each reported like [`Command::Force`]'s, then pause.
+    /// Text that gives no tokens changes nothing (the request stays paused).
+    ForceText { request: RequestId, text: String },
     /// Run freely until the end (EOG, max tokens, context full).
     Run { request: RequestId },
     /// Stop `request` (a load or a generation) as soon as possible.
@@ -599,10 +603,15 @@ pub enum Event {
         step: Box<TokenStep>,
     },
     /// Step mode: the engine waits for [`Command::Step`], [`Command::Force`],
-    /// [`Command::Run`] or [`Command::Cancel`]. `n_generated` tokens so far.
+    /// [`Command::ForceText`], [`Command::Run`] or [`Command::Cancel`].
     Paused {
         request: RequestId,
+        /// Reply tokens so far (forced ones included).
         n_generated: usize,
+        /// The model's distribution for the next token, before it is drawn
+        /// (candidates' `p_sampled` is `None`: nothing is drawn yet); `None`
+        /// when the inspector is off.
+        next: Option<Distribution>,
     },
     /// The reply ended inside a multi-byte character: its bytes, as U+FFFD,
     /// end the reply's text (after the last token's [`TokenStep::text`]).

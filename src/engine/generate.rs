@@ -384,18 +384,25 @@ impl Generation<'_, '_> {
         let mut paused = req.paused;
         // Tokens of the prefix do not count towards max_tokens.
         let budget = req.max_tokens as usize + forced.len();
-        let mut force_next: Option<TokenId> = None;
         let mut pause_after = false;
         loop {
             for c in self.inbox.poll(self.request) {
                 match c {
                     Control::Stop => return Ok(StopReason::Cancelled),
                     Control::Step => pause_after = true,
-                    // The forced token, then a pause (not one more sampled token).
+                    // The forced tokens, then a pause (not one more sampled token).
                     Control::Force(t) => {
-                        force_next = Some(t);
+                        forced.push_back(t);
                         paused = true;
                         pause_after = false;
+                    }
+                    Control::ForceText(text) => {
+                        let ids = prompt::tokenize_plain(self.model, &text);
+                        if !ids.is_empty() {
+                            forced.extend(ids);
+                            paused = true;
+                            pause_after = false;
+                        }
                     }
                     Control::Run => {
                         paused = false;
@@ -411,29 +418,42 @@ impl Generation<'_, '_> {
             }
             let next = if let Some(t) = forced.pop_front() {
                 Next::Forced(t)
-            } else if let Some(t) = force_next.take() {
-                Next::Forced(t)
             } else if pause_after {
                 pause_after = false;
                 paused = true;
                 Next::Sample
             } else if paused {
+                let next = self.preview(&mut scratch, logits_idx);
                 (self.emit)(Event::Paused {
                     request: self.request,
                     n_generated: self.n_generated,
+                    next,
                 });
                 let t_wait = Instant::now();
-                let control = self.inbox.wait(self.request);
-                self.paused_s += t_wait.elapsed().as_secs_f64();
-                match control {
-                    Control::Stop => return Ok(StopReason::Cancelled),
-                    Control::Step => Next::Sample,
-                    Control::Force(t) => Next::Forced(t),
-                    Control::Run => {
-                        paused = false;
-                        Next::Sample
+                let next = loop {
+                    match self.inbox.wait(self.request) {
+                        Control::Stop => {
+                            self.paused_s += t_wait.elapsed().as_secs_f64();
+                            return Ok(StopReason::Cancelled);
+                        }
+                        Control::Step => break Next::Sample,
+                        Control::Force(t) => break Next::Forced(t),
+                        Control::ForceText(text) => {
+                            let mut ids = prompt::tokenize_plain(self.model, &text).into_iter();
+                            // Text that gives no tokens: still paused.
+                            if let Some(first) = ids.next() {
+                                forced.extend(ids);
+                                break Next::Forced(first);
+                            }
+                        }
+                        Control::Run => {
+                            paused = false;
+                            break Next::Sample;
+                        }
                     }
-                }
+                };
+                self.paused_s += t_wait.elapsed().as_secs_f64();
+                next
             } else {
                 Next::Sample
             };
@@ -471,6 +491,31 @@ impl Generation<'_, '_> {
             self.mirror.tokens.push(token.0);
             logits_idx = 0;
         }
+    }
+
+    /// The model's distribution at `logits_idx` before anything is drawn
+    /// (for [`Event::Paused`]); `None` when the inspector is off.
+    fn preview(&mut self, scratch: &mut Scratch, logits_idx: i32) -> Option<Distribution> {
+        let k = self.req.top_k_inspect;
+        if k == 0 {
+            return None;
+        }
+        let summary = scratch
+            .topk
+            .summarize(self.ctx.get_logits_ith(logits_idx), k);
+        Some(Distribution {
+            lse: summary.lse,
+            entropy: Some(summary.entropy_bits),
+            top: summary
+                .top
+                .iter()
+                .map(|&(id, logit)| Candidate {
+                    id,
+                    logit,
+                    p_sampled: None,
+                })
+                .collect(),
+        })
     }
 
     /// The next token (sampled or forced) with what the model predicted.

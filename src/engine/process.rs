@@ -46,6 +46,7 @@ fn activity(cmd: &Command) -> Option<(RequestId, Activity)> {
         Command::Unload { .. }
         | Command::Step { .. }
         | Command::Force { .. }
+        | Command::ForceText { .. }
         | Command::Run { .. }
         | Command::Cancel { .. }
         | Command::Shutdown => None,
@@ -129,6 +130,7 @@ impl ProcessEngine {
             Command::Cancel { .. }
             | Command::Step { .. }
             | Command::Force { .. }
+            | Command::ForceText { .. }
             | Command::Run { .. }
             | Command::Unload { .. }
                 if self.alive().is_none() =>

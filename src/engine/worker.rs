@@ -18,10 +18,12 @@ use super::slot::{self, Slot};
 pub(super) type Emit = Rc<dyn Fn(Event) -> bool>;
 
 /// What a caller asked of the request being served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Control {
     Step,
     Force(TokenId),
+    /// Text to tokenize (as plain text) and force.
+    ForceText(String),
     Run,
     /// Cancelled, or superseded by a new request while paused.
     Stop,
@@ -51,12 +53,16 @@ impl Inbox {
         match cmd {
             Command::Step { request: r } if r == request => Some(Control::Step),
             Command::Force { request: r, token } if r == request => Some(Control::Force(token)),
+            Command::ForceText { request: r, text } if r == request => {
+                Some(Control::ForceText(text))
+            }
             Command::Run { request: r } if r == request => Some(Control::Run),
             Command::Cancel { request: r } if r == request => Some(Control::Stop),
             // The flag is already set; a queued request sees it when its turn comes.
             Command::Cancel { .. } => None,
             Command::Step { request: r }
             | Command::Force { request: r, .. }
+            | Command::ForceText { request: r, .. }
             | Command::Run { request: r } => {
                 tracing::debug!(
                     request = r,
@@ -198,6 +204,7 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
             }
             Command::Step { request }
             | Command::Force { request, .. }
+            | Command::ForceText { request, .. }
             | Command::Run { request }
             | Command::Cancel { request } => {
                 tracing::debug!(request, "control for no request being served: ignored");

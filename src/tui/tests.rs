@@ -778,6 +778,13 @@ fn request_carries_conversation_and_system_prompt() {
     assert_eq!(req.top_k_inspect, 10);
 }
 
+/// The messages `run` sends for `prompt`.
+fn run_messages(config: &Config, prompt: &str) -> Vec<crate::engine::ChatMessage> {
+    let (conv, reply) = crate::headless::one_turn(config, prompt);
+    conv.request(reply, &config.request_settings(false))
+        .messages
+}
+
 #[test]
 fn blank_system_prompt_is_no_system_message_in_the_tui_and_in_run() {
     for blank in ["", "   ", "\n\t"] {
@@ -785,7 +792,7 @@ fn blank_system_prompt_is_no_system_message_in_the_tui_and_in_run() {
             system_prompt: blank.into(),
             ..Config::default()
         };
-        let headless = crate::headless::messages_for(&config, "hi");
+        let headless = run_messages(&config, "hi");
         assert_eq!(
             headless.len(),
             1,
@@ -801,7 +808,7 @@ fn blank_system_prompt_is_no_system_message_in_the_tui_and_in_run() {
         system_prompt: "Be brief.".into(),
         ..Config::default()
     };
-    let headless = crate::headless::messages_for(&config, "hi");
+    let headless = run_messages(&config, "hi");
     let mut h = H::with_config(config, 100, 30).loaded("gemma-3-270m-it", "Q8_0");
     assert!(h.s.chat.has_system);
     h.ask("hi");
