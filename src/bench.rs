@@ -9,7 +9,7 @@ use crate::catalog::ModelCard;
 use crate::config::Config;
 use std::time::Instant;
 
-use crate::engine::{Event, Placement, Stats};
+use crate::engine::{Command, Event, GenerateRequest, Placement, ReplyPrefix, Stats, TokenStep};
 use crate::headless::{LocalEngine, request_for, start_engine_at, wait_for};
 
 const PROMPT: &str =
@@ -155,7 +155,8 @@ pub fn run(
             overhead
         )?;
     }
-    placements(models, &config, runs, process, out)
+    placements(models, &config, runs, process, out)?;
+    step_and_branch(models, &config, process, out)
 }
 
 /// What the caller of an engine sees of one reply: wall times measured at
@@ -257,6 +258,135 @@ fn placements(
             rate(0),
             rate(1),
             rate(1) / rate(0).max(1e-9)
+        )?;
+    }
+    Ok(())
+}
+
+/// Step mode and branching as the caller (the TUI) sees them, engine in its
+/// process, inspector on: the time from a `Step` command to its token, from a
+/// branch request to its first token, against the mean decode step of free
+/// generation; and the prompt tokens a branch re-evaluates before its fork
+/// (the chosen token is the only one evaluated: 0 before the fork). A paused
+/// request has its next token's logits ready (they were shown as the
+/// preview), so a step is a draw; the decode that follows it is done before
+/// the next pause. The TUI draws a token at most one frame
+/// ([`crate::tui::FRAME`]) after it arrives.
+fn step_and_branch(
+    models: &[ModelCard],
+    config: &Config,
+    process: &Placement,
+    out: &mut impl Write,
+) -> Result<()> {
+    let mut config = config.clone();
+    config.inspector_top_k = config.inspector_top_k.max(1);
+    config.sampling = crate::engine::SamplingParams::greedy();
+    writeln!(
+        out,
+        "\nstep mode and branching (engine process, inspector on; the TUI draws within one frame, {} ms, after)",
+        crate::tui::FRAME.as_millis()
+    )?;
+    writeln!(
+        out,
+        "{:<44} {:>10} {:>13} {:>13} {:>15}",
+        "model", "decode ms", "step→token ms", "branch→1st ms", "re-eval. before"
+    )?;
+    const STEPS: usize = 16;
+    const REPLY: u32 = 40;
+    let prompt = "Write a short story about a lighthouse keeper.";
+    for card in models {
+        let mut engine = start_engine_at(process, card.path.clone(), &config)?;
+        let chat = |config: &Config, max: u32| {
+            let mut c = config.clone();
+            c.max_tokens = max;
+            request_for(&c, prompt, false)
+        };
+        // The reply to branch from; its free decoding gives the decode step.
+        generate_seen(&mut engine, &config, 0)?;
+        let id = engine.generate(chat(&config, REPLY));
+        let (mut steps, mut times): (Vec<TokenStep>, Vec<Instant>) = (Vec::new(), Vec::new());
+        let done = wait_for(&engine.rx, id, |e| {
+            if let Event::Token { step, .. } = e {
+                times.push(Instant::now());
+                steps.push((**step).clone());
+            }
+            Ok(())
+        })?;
+        let Event::Done { stats, .. } = done else {
+            anyhow::bail!("the reply to branch from did not finish");
+        };
+        let n_prompt = stats.n_prompt;
+        let decode_ms = match (times.get(1), times.last()) {
+            (Some(a), Some(b)) if times.len() > 2 => {
+                b.duration_since(*a).as_secs_f64() * 1000.0 / (times.len() - 2) as f64
+            }
+            _ => 0.0,
+        };
+        // Branches from late to early tokens, each from the original reply
+        // (a later fork's cache still holds every token before an earlier one).
+        let (mut branch_ms, mut before, mut n_branch) = (0.0, 0usize, 0usize);
+        for k in (1..4).rev().map(|q| steps.len() * q / 4) {
+            let Some(alt) = steps[k].top().iter().find(|c| c.id != steps[k].id) else {
+                continue;
+            };
+            let mut prefix: Vec<i32> = steps[..k].iter().map(|s| s.id).collect();
+            prefix.push(alt.id);
+            let sent = Instant::now();
+            let id = engine.generate(GenerateRequest {
+                prefix: ReplyPrefix::Tokens(prefix),
+                ..chat(&config, 2)
+            });
+            let mut first = None;
+            let done = wait_for(&engine.rx, id, |e| {
+                if let Event::Token { .. } = e {
+                    first.get_or_insert_with(|| sent.elapsed().as_secs_f64() * 1000.0);
+                }
+                Ok(())
+            })?;
+            if let (Event::Done { stats, .. }, Some(ms)) = (done, first) {
+                branch_ms += ms;
+                // Reused: the prompt and the tokens before the fork, unless not all were.
+                before += (n_prompt + k).saturating_sub(stats.n_prompt_reused);
+                n_branch += 1;
+            }
+        }
+        // Step mode: Step → the token's event.
+        let id = engine.generate(GenerateRequest {
+            paused: true,
+            ..chat(&config, STEPS as u32 + 1)
+        });
+        let (mut step_ms, mut n_steps, mut sent) = (0.0, 0usize, None::<Instant>);
+        wait_for(&engine.rx, id, |e| {
+            match e {
+                Event::Paused { .. } if n_steps < STEPS => {
+                    sent = Some(Instant::now());
+                    engine.handle.send(Command::Step { request: id });
+                }
+                Event::Paused { .. } => engine.handle.send(Command::Cancel { request: id }),
+                Event::Token { .. } => {
+                    if let Some(t) = sent.take() {
+                        step_ms += t.elapsed().as_secs_f64() * 1000.0;
+                        n_steps += 1;
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })?;
+        let info = &engine.info;
+        writeln!(
+            out,
+            "{:<44} {:>10.1} {:>13.1} {:>13.1} {:>15}",
+            format!(
+                "{} ({}, {}k vocab)",
+                info.name,
+                info.quant,
+                info.n_vocab / 1000
+            ),
+            decode_ms,
+            step_ms / n_steps.max(1) as f64,
+            branch_ms / n_branch.max(1) as f64,
+            before
         )?;
     }
     Ok(())
