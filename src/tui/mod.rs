@@ -8,8 +8,8 @@
 //! at most ~60 times a second.
 
 mod abort_guard;
+pub mod action;
 pub mod bench;
-pub mod help;
 pub mod input_view;
 pub mod layout;
 pub mod models;

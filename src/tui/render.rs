@@ -7,7 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Padding, Paragraph, Widget, Wrap};
 
-use super::help::HELP;
+use super::action::help_rows;
 use super::layout::centered;
 use super::state::{
     ChatLine, Focus, Message, MsgStatus, NoticeLevel, Phase, Picker, Popup, SettingsForm, State,
@@ -818,27 +818,37 @@ fn popup(s: &State, p: &Popup, buf: &mut Buffer, area: Rect) {
     }
 }
 
-fn help(buf: &mut Buffer, area: Rect, scroll: u16) {
-    // Keys, the legend and its blank line, borders.
-    let h = HELP.len() as u16 + 2 + 2;
-    let r = centered(area, 86, h.min(area.height.saturating_sub(2).max(3)));
-    Clear.render(r, buf);
-    let block = popup_block(" keys · ↑↓ scroll · any other key closes ".into());
-    let inner = block.inner(r);
-    block.render(r, buf);
-    let kw = HELP.iter().map(|(k, _)| str_width(k)).max().unwrap_or(0) + 2;
+/// Widest the help overlay gets (it reads well at 80 columns).
+const HELP_WIDTH: u16 = 80;
+/// Width of the help's key column (longer keys wrap).
+const HELP_KEYS_WIDTH: usize = 20;
+
+/// The help's lines for `width` columns: the keymap by context, then the
+/// heatmap's legend.
+pub fn help_lines(width: usize) -> Vec<Line<'static>> {
+    let key_style = Style::default().fg(Color::Yellow);
+    // Indent, keys, gap; a column of margin on the right.
+    let text_w = width.saturating_sub(HELP_KEYS_WIDTH + 5).max(10);
     let mut lines: Vec<Line> = Vec::new();
-    for (k, d) in HELP {
-        if k.is_empty() {
-            lines.push(Line::styled(d.to_string(), theme::title().fg(Color::Cyan)));
-        } else {
-            lines.push(Line::from(vec![
-                Span::styled(
-                    format!("  {k}{}", " ".repeat(kw.saturating_sub(str_width(k)))),
-                    Style::default().fg(Color::Yellow),
-                ),
-                Span::raw(d.to_string()),
-            ]));
+    for (context, rows) in help_rows() {
+        if !lines.is_empty() {
+            lines.push(Line::from(""));
+        }
+        lines.push(Line::styled(
+            context.title().to_string(),
+            theme::title().fg(Color::Cyan),
+        ));
+        for row in rows {
+            let keys = wrap_words(&row.keys, HELP_KEYS_WIDTH);
+            let text = wrap_words(row.help, text_w);
+            for i in 0..keys.len().max(text.len()) {
+                let k = keys.get(i).map_or("", String::as_str);
+                let pad = HELP_KEYS_WIDTH.saturating_sub(str_width(k));
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {k}{}  ", " ".repeat(pad)), key_style),
+                    Span::raw(text.get(i).cloned().unwrap_or_default()),
+                ]));
+            }
         }
     }
     let mut legend = vec![Span::raw("  heatmap: ")];
@@ -850,6 +860,39 @@ fn help(buf: &mut Buffer, area: Rect, scroll: u16) {
     }
     lines.push(Line::from(""));
     lines.push(Line::from(legend));
+    lines
+}
+
+/// `text` in lines of at most `width` columns, broken at spaces (a word
+/// wider than that is cut).
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let w = str_width(word);
+        if !line.is_empty() && str_width(&line) + 1 + w > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&truncate(word, width));
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+fn help(buf: &mut Buffer, area: Rect, scroll: u16) {
+    let w = HELP_WIDTH.min(area.width);
+    let lines = help_lines(w.saturating_sub(2) as usize);
+    let h = lines.len() as u16 + 2;
+    let r = centered(area, w, h.min(area.height.saturating_sub(2).max(3)));
+    Clear.render(r, buf);
+    let block = popup_block(" keys · ↑↓ scroll · any other key closes ".into());
+    let inner = block.inner(r);
+    block.render(r, buf);
     let max_scroll = (lines.len() as u16).saturating_sub(inner.height);
     Paragraph::new(lines)
         .scroll((scroll.min(max_scroll), 0))

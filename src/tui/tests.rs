@@ -1678,3 +1678,32 @@ fn a_file_that_fails_to_load_is_marked_until_it_loads() {
         h.screen()
     );
 }
+
+#[test]
+fn help_reads_at_80_columns() {
+    // The overlay on an 80-column terminal: 78 columns inside its border.
+    let lines = super::render::help_lines(78);
+    let text: Vec<String> = lines
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+        .collect();
+    for l in &text {
+        assert!(UnicodeWidthStr::width(l.as_str()) <= 78, "{l:?}");
+    }
+    // Every binding's text is there whole (wrapped, never cut).
+    let words: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.spans.get(1))
+        .flat_map(|s| s.content.split_whitespace())
+        .collect();
+    for (_, rows) in super::action::help_rows() {
+        for r in rows {
+            let want: Vec<&str> = r.help.split_whitespace().collect();
+            assert!(
+                words.windows(want.len()).any(|w| w == want.as_slice()),
+                "{:?} is not whole in the help",
+                r.help
+            );
+        }
+    }
+}

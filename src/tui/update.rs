@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 
 use crossterm::event::{
-    Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind,
+    Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
 };
 use ratatui_textarea::{Input, TextArea};
 
+use super::action::{Action, Context, lookup, lookup_mouse};
 use super::models::ModelEntry;
 use super::state::{
     Field, Focus, Generation, Loading, Message, MsgStatus, NoticeLevel, PENDING, Phase, Picker,
@@ -367,12 +368,18 @@ fn on_term_event(s: &mut State, ev: TermEvent) -> Vec<Effect> {
             vec![]
         }
         TermEvent::Mouse(m) => {
-            match m.kind {
-                MouseEventKind::ScrollUp => scroll_by(s, -WHEEL_LINES),
-                MouseEventKind::ScrollDown => scroll_by(s, WHEEL_LINES),
-                MouseEventKind::Down(MouseButton::Left) if s.popup.is_none() => {
-                    click(s, m.column, m.row)
+            let action = lookup_mouse(Context::Anywhere, &m).or_else(|| {
+                s.popup
+                    .is_none()
+                    .then(|| lookup_mouse(Context::Main, &m))
+                    .flatten()
+            });
+            match action {
+                Some(Action::ScrollWheel) if m.kind == MouseEventKind::ScrollUp => {
+                    scroll_by(s, -WHEEL_LINES)
                 }
+                Some(Action::ScrollWheel) => scroll_by(s, WHEEL_LINES),
+                Some(Action::ClickToken) => click(s, m.column, m.row),
                 _ => {}
             }
             vec![]
@@ -426,12 +433,8 @@ fn capitalize(text: &str) -> String {
     }
 }
 
-fn is_ctrl(k: &KeyEvent, c: char) -> bool {
-    k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char(c)
-}
-
 fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
-    if is_ctrl(&k, 'c') {
+    if lookup(Context::Anywhere, &k) == Some(Action::Interrupt) {
         return ctrl_c(s);
     }
     s.quit_armed = false;
@@ -448,40 +451,31 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         s.set_focus(s.focus);
         return fx;
     }
-    // Keys that work everywhere outside popups.
-    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-    match k.code {
-        KeyCode::F(1) => return open(s, Popup::Help { scroll: 0 }),
-        KeyCode::F(2) => return open_picker(s),
-        KeyCode::Char('o') if ctrl => return open_picker(s),
-        KeyCode::F(3) => {
-            s.heatmap = !s.heatmap;
-            return vec![];
-        }
-        KeyCode::F(4) => {
-            s.boundaries = !s.boundaries;
-            return vec![];
-        }
-        KeyCode::F(5) => return open_settings(s),
-        KeyCode::Char('s') if ctrl => return open_settings(s),
-        KeyCode::F(6) => return open_system_prompt(s),
-        KeyCode::Char('g') if ctrl => return open_system_prompt(s),
-        KeyCode::Char('n') if ctrl => return new_chat(s),
-        KeyCode::Char('t') if ctrl => return toggle_navigation(s),
-        KeyCode::PageUp => {
-            scroll_by(s, -page(s));
-            return vec![];
-        }
-        KeyCode::PageDown => {
-            scroll_by(s, page(s));
-            return vec![];
-        }
-        _ => {}
+    if let Some(action) = lookup(Context::Main, &k) {
+        return main_action(s, action);
     }
     match s.focus {
         Focus::Input => input_key(s, k),
         Focus::Navigate => nav_key(s, k),
     }
+}
+
+/// The actions of [`Context::Main`] (outside popups, whatever has the focus).
+fn main_action(s: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::OpenHelp => return open(s, Popup::Help { scroll: 0 }),
+        Action::OpenPicker => return open_picker(s),
+        Action::OpenSettings => return open_settings(s),
+        Action::OpenSystemPrompt => return open_system_prompt(s),
+        Action::ToggleHeatmap => s.heatmap = !s.heatmap,
+        Action::ToggleBoundaries => s.boundaries = !s.boundaries,
+        Action::NewChat => return new_chat(s),
+        Action::ToggleTokenCursor => return toggle_navigation(s),
+        Action::ScrollUp => scroll_by(s, -page(s)),
+        Action::ScrollDown => scroll_by(s, page(s)),
+        _ => {}
+    }
+    vec![]
 }
 
 fn open(s: &mut State, p: Popup) -> Vec<Effect> {
@@ -645,15 +639,10 @@ fn ensure_visible(s: &mut State, line: usize) {
 // ---- input box -----------------------------------------------------------
 
 fn input_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
-    let alt = k.modifiers.contains(KeyModifiers::ALT);
-    let shift = k.modifiers.contains(KeyModifiers::SHIFT);
-    match k.code {
-        KeyCode::Enter if !alt && !shift => return send(s),
-        KeyCode::Enter => s.input.insert_newline(),
-        KeyCode::Char('j') if k.modifiers.contains(KeyModifiers::CONTROL) => {
-            s.input.insert_newline()
-        }
-        KeyCode::Esc => {
+    match lookup(Context::Input, &k) {
+        Some(Action::Send) => return send(s),
+        Some(Action::NewLine) => s.input.insert_newline(),
+        Some(Action::Cancel) => {
             if s.generation.is_some() {
                 return cancel(s);
             }
@@ -662,13 +651,12 @@ fn input_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             }
             s.notice = None;
         }
-        KeyCode::Tab => return toggle_navigation(s),
-        KeyCode::Up if k.modifiers.is_empty() && s.input.cursor().0 == 0 => history_prev(s),
-        KeyCode::Down
-            if k.modifiers.is_empty() && s.input.cursor().0 + 1 >= s.input.lines().len() =>
-        {
+        Some(Action::ToggleTokenCursor) => return toggle_navigation(s),
+        Some(Action::HistoryPrev) if s.input.cursor().0 == 0 => history_prev(s),
+        Some(Action::HistoryNext) if s.input.cursor().0 + 1 >= s.input.lines().len() => {
             history_next(s)
         }
+        // Editing keys and typing: the text area's.
         _ => {
             s.input.input(Input::from(k));
         }
@@ -795,48 +783,43 @@ fn nav_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         s.input.input(Input::from(k));
         return vec![];
     }
-    let next = match k.code {
-        KeyCode::Esc if s.generation.is_some() => return cancel(s),
-        KeyCode::Esc | KeyCode::Tab | KeyCode::Char('i') | KeyCode::Enter => {
+    let Some(action) = lookup(Context::TokenCursor, &k) else {
+        return vec![];
+    };
+    let next = match action {
+        Action::Cancel if s.generation.is_some() => return cancel(s),
+        Action::Cancel | Action::BackToTyping => {
             s.set_focus(Focus::Input);
             return vec![];
         }
-        KeyCode::Char('q') => return vec![Effect::Quit],
-        KeyCode::Char('?') => return open(s, Popup::Help { scroll: 0 }),
-        KeyCode::Char('h') => {
-            s.heatmap = !s.heatmap;
-            return vec![];
-        }
-        KeyCode::Char('b') => {
-            s.boundaries = !s.boundaries;
-            return vec![];
-        }
-        KeyCode::Left => neighbour(s, cur, false),
-        KeyCode::Right => neighbour(s, cur, true),
-        KeyCode::Up | KeyCode::Down => {
+        Action::Quit => return vec![Effect::Quit],
+        Action::TokenLeft => neighbour(s, cur, false),
+        Action::TokenRight => neighbour(s, cur, true),
+        Action::TokenUp | Action::TokenDown => {
             let goal = s.nav_col.or_else(|| s.token_position(cur).map(|p| p.1));
-            if let Some(n) = vertical(s, cur, k.code == KeyCode::Down, goal) {
+            if let Some(n) = vertical(s, cur, action == Action::TokenDown, goal) {
                 s.cursor = Some(n);
                 s.nav_col = goal;
                 reveal_cursor(s);
             }
             return vec![];
         }
-        KeyCode::Home => Some(TokenRef {
+        Action::TokenHome => Some(TokenRef {
             msg: cur.msg,
             step: 0,
         }),
-        KeyCode::End => s.messages.get(cur.msg).map(|m| TokenRef {
+        Action::TokenEnd => s.messages.get(cur.msg).map(|m| TokenRef {
             msg: cur.msg,
             step: m.steps.len().saturating_sub(1),
         }),
-        KeyCode::Char(_) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
+        Action::EditText => {
             // Typing goes to the input box.
             s.set_focus(Focus::Input);
             s.input.input(Input::from(k));
             return vec![];
         }
-        _ => None,
+        // Help, heatmap, boundaries: as outside the token cursor.
+        other => return main_action(s, other),
     };
     if let Some(n) = next {
         s.cursor = Some(n);
@@ -980,21 +963,16 @@ fn token_at(s: &State, line: usize, col: usize) -> Option<TokenRef> {
 /// Handles a key in a popup; returns the popup to keep open (None closes it).
 fn popup_key(s: &mut State, popup: Popup, k: KeyEvent, fx: &mut Vec<Effect>) -> Option<Popup> {
     match popup {
-        Popup::Help { scroll } => match k.code {
-            KeyCode::Up => Some(Popup::Help {
-                scroll: scroll.saturating_sub(1),
-            }),
-            KeyCode::Down => Some(Popup::Help {
-                scroll: scroll.saturating_add(1),
-            }),
-            KeyCode::PageUp => Some(Popup::Help {
-                scroll: scroll.saturating_sub(10),
-            }),
-            KeyCode::PageDown => Some(Popup::Help {
-                scroll: scroll.saturating_add(10),
-            }),
-            _ => None,
-        },
+        Popup::Help { scroll } => {
+            let scroll = match lookup(Context::Help, &k)? {
+                Action::Up => scroll.saturating_sub(1),
+                Action::Down => scroll.saturating_add(1),
+                Action::PageUp => scroll.saturating_sub(10),
+                Action::PageDown => scroll.saturating_add(10),
+                _ => return None,
+            };
+            Some(Popup::Help { scroll })
+        }
         Popup::Picker(p) => picker_key(s, p, k, fx),
         Popup::Settings(f) => settings_key(s, f, k),
         Popup::SystemPrompt(t) => system_prompt_key(s, t, k),
@@ -1004,10 +982,9 @@ fn popup_key(s: &mut State, popup: Popup, k: KeyEvent, fx: &mut Vec<Effect>) -> 
 fn picker_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -> Option<Popup> {
     let visible = p.visible(&s.models);
     let n = visible.len();
-    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-    match k.code {
-        KeyCode::Esc => return None,
-        KeyCode::Enter => {
+    match lookup(Context::Picker, &k) {
+        Some(Action::Close) => return None,
+        Some(Action::Confirm) => {
             let Some(&i) = visible.get(p.selected) else {
                 return Some(Popup::Picker(p));
             };
@@ -1019,31 +996,29 @@ fn picker_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -
             fx.extend(load_model(s, entry.path));
             return None;
         }
-        KeyCode::Up => p.selected = p.selected.saturating_sub(1),
-        KeyCode::Down => p.selected = (p.selected + 1).min(n.saturating_sub(1)),
-        KeyCode::PageUp => p.selected = p.selected.saturating_sub(10),
-        KeyCode::PageDown => p.selected = (p.selected + 10).min(n.saturating_sub(1)),
-        KeyCode::Home => p.selected = 0,
-        KeyCode::End => p.selected = n.saturating_sub(1),
-        KeyCode::F(5) => {
+        Some(Action::Up) => p.selected = p.selected.saturating_sub(1),
+        Some(Action::Down) => p.selected = (p.selected + 1).min(n.saturating_sub(1)),
+        Some(Action::PageUp) => p.selected = p.selected.saturating_sub(10),
+        Some(Action::PageDown) => p.selected = (p.selected + 10).min(n.saturating_sub(1)),
+        Some(Action::Home) => p.selected = 0,
+        Some(Action::End) => p.selected = n.saturating_sub(1),
+        Some(Action::Rescan) => {
             s.models_scanning = true;
             fx.push(Effect::RefreshModels);
         }
-        KeyCode::Char('r') if ctrl => {
-            s.models_scanning = true;
-            fx.push(Effect::RefreshModels);
-        }
-        KeyCode::Char('u') if ctrl => {
+        Some(Action::ClearText) => {
             p.filter.clear();
             p.selected = 0;
         }
-        KeyCode::Backspace => {
+        Some(Action::DeleteBack) => {
             p.filter.pop();
             p.selected = 0;
         }
-        KeyCode::Char(c) if !ctrl => {
-            p.filter.push(c);
-            p.selected = 0;
+        Some(Action::EditText) => {
+            if let KeyCode::Char(c) = k.code {
+                p.filter.push(c);
+                p.selected = 0;
+            }
         }
         _ => {}
     }
@@ -1109,10 +1084,9 @@ pub fn parse_settings(
 
 fn settings_key(s: &mut State, mut f: SettingsForm, k: KeyEvent) -> Option<Popup> {
     let n = f.fields.len();
-    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-    match k.code {
-        KeyCode::Esc => return None,
-        KeyCode::Enter => match parse_settings(&f, &s.config.sampling) {
+    match lookup(Context::Settings, &k) {
+        Some(Action::Close) => return None,
+        Some(Action::Confirm) => match parse_settings(&f, &s.config.sampling) {
             Ok((p, max_tokens)) => {
                 s.info(format!(
                     "Sampling: temperature {}, top_k {}, top_p {}, min_p {}, repeat_penalty {}, seed {}, max_tokens {}.",
@@ -1124,24 +1098,28 @@ fn settings_key(s: &mut State, mut f: SettingsForm, k: KeyEvent) -> Option<Popup
             }
             Err(e) => f.error = Some(e),
         },
-        KeyCode::Up | KeyCode::BackTab => f.selected = (f.selected + n - 1) % n,
-        KeyCode::Down | KeyCode::Tab => f.selected = (f.selected + 1) % n,
-        KeyCode::Backspace => {
+        Some(Action::Up) => f.selected = (f.selected + n - 1) % n,
+        Some(Action::Down) => f.selected = (f.selected + 1) % n,
+        Some(Action::DeleteBack) => {
             f.fields[f.selected].value.pop();
         }
-        KeyCode::Char('u') if ctrl => f.fields[f.selected].value.clear(),
-        KeyCode::Char(c) if !ctrl && !c.is_control() => f.fields[f.selected].value.push(c),
+        Some(Action::ClearText) => f.fields[f.selected].value.clear(),
+        Some(Action::EditText) => {
+            if let KeyCode::Char(c) = k.code
+                && !c.is_control()
+            {
+                f.fields[f.selected].value.push(c)
+            }
+        }
         _ => {}
     }
     Some(Popup::Settings(f))
 }
 
 fn system_prompt_key(s: &mut State, mut t: Box<TextArea<'static>>, k: KeyEvent) -> Option<Popup> {
-    let alt = k.modifiers.contains(KeyModifiers::ALT);
-    let shift = k.modifiers.contains(KeyModifiers::SHIFT);
-    match k.code {
-        KeyCode::Esc => return None,
-        KeyCode::Enter if !alt && !shift => {
+    match lookup(Context::SystemPrompt, &k) {
+        Some(Action::Close) => return None,
+        Some(Action::Confirm) => {
             let text = input_text(&t).trim().to_string();
             if text != s.config.system_prompt {
                 s.config.system_prompt = text;
@@ -1154,8 +1132,7 @@ fn system_prompt_key(s: &mut State, mut t: Box<TextArea<'static>>, k: KeyEvent) 
             }
             return None;
         }
-        KeyCode::Enter => t.insert_newline(),
-        KeyCode::Char('j') if k.modifiers.contains(KeyModifiers::CONTROL) => t.insert_newline(),
+        Some(Action::NewLine) => t.insert_newline(),
         _ => {
             t.input(Input::from(k));
         }
