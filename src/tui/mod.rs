@@ -3,13 +3,15 @@
 //!
 //! Plain threads, one channel: an input thread sends terminal events, the
 //! engine (a child process, read by a thread) sends [`crate::engine::Event`]s, both as [`Msg`]. The main
-//! loop drains every pending message through [`update`] (no I/O), carries out
-//! the [`Effect`]s it returns through a [`Host`], and redraws with [`render`]
+//! loop drains every pending message through [`update()`] (no I/O), carries out
+//! the [`Effect`]s it returns through a [`Host`], and redraws with [`render()`]
 //! at most ~60 times a second.
 
 mod abort_guard;
+pub mod action;
 pub mod bench;
-pub mod help;
+pub mod components;
+mod engine_events;
 pub mod input_view;
 pub mod layout;
 pub mod models;

@@ -1068,9 +1068,9 @@ fn clicking_a_token_selects_it() {
 
 #[test]
 fn confidence_track_and_perplexity() {
-    let ppl = super::render::perplexity([0.5f32, 0.5].into_iter()).unwrap();
+    let ppl = super::components::inspector::perplexity([0.5f32, 0.5].into_iter()).unwrap();
     assert!((ppl - 2.0).abs() < 1e-6);
-    assert!(super::render::perplexity(std::iter::empty()).is_none());
+    assert!(super::components::inspector::perplexity(std::iter::empty()).is_none());
     let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
     h.exchange("What is the capital of France?", PARIS);
     let screen = h.screen();
@@ -1243,7 +1243,7 @@ fn the_status_bar_keeps_whole_fields_and_drops_the_least_important() {
     let mut h = H::new(120, 30).loaded("SmolLM2-135M-Instruct.Q4_1", "Q4_1");
     h.exchange("hi", PARIS);
     h.s.chat_mode = Some(ChatMode::Template);
-    let (full, _) = super::render::status_line_for(&h.s, 1000);
+    let (full, _) = super::components::status::status_line_for(&h.s, 1000);
     let full: String = full.spans.iter().map(|s| s.content.as_ref()).collect();
     let fields: Vec<&str> = full.split(" │ ").map(str::trim).collect();
     assert!(fields.len() >= 5, "{full}");
@@ -1477,7 +1477,7 @@ fn a_crash_while_loading_marks_the_file_and_reloads_the_previous_model() {
     h.key(KeyCode::F(2));
     h.send(Msg::Models(entries()));
     let b = h.buffer();
-    let (x, y) = find(&b, super::render::CRASHED_TAG).expect("the tag");
+    let (x, y) = find(&b, super::components::picker::CRASHED_TAG).expect("the tag");
     assert_eq!(b[(x, y)].fg, Color::Red);
     assert!(
         !h.screen().contains("✗ llama-model.cpp"),
@@ -1663,7 +1663,7 @@ fn a_file_that_fails_to_load_is_marked_until_it_loads() {
     assert!(
         screen.contains(&format!(
             "qwen2.5-0.5b-instruct-Q4_K_M.gguf — {}",
-            super::render::LOAD_FAILED_TAG
+            super::components::picker::LOAD_FAILED_TAG
         )),
         "{screen}"
     );
@@ -1680,8 +1680,38 @@ fn a_file_that_fails_to_load_is_marked_until_it_loads() {
     ));
     h.pick("qwen");
     assert!(
-        !h.screen().contains(super::render::LOAD_FAILED_TAG),
+        !h.screen()
+            .contains(super::components::picker::LOAD_FAILED_TAG),
         "{}",
         h.screen()
     );
+}
+
+#[test]
+fn help_reads_at_80_columns() {
+    // The overlay on an 80-column terminal: 78 columns inside its border.
+    let lines = super::components::help::help_lines(78);
+    let text: Vec<String> = lines
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+        .collect();
+    for l in &text {
+        assert!(UnicodeWidthStr::width(l.as_str()) <= 78, "{l:?}");
+    }
+    // Every binding's text is there whole (wrapped, never cut).
+    let words: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.spans.get(1))
+        .flat_map(|s| s.content.split_whitespace())
+        .collect();
+    for (_, rows) in super::action::help_rows() {
+        for r in rows {
+            let want: Vec<&str> = r.help.split_whitespace().collect();
+            assert!(
+                words.windows(want.len()).any(|w| w == want.as_slice()),
+                "{:?} is not whole in the help",
+                r.help
+            );
+        }
+    }
 }

@@ -1,0 +1,732 @@
+//! What the user can do ([`Action`]) and the one keymap ([`KEYMAP`]) that
+//! binds keys (and the mouse) to it, by [`Context`]. `update` dispatches
+//! through [`lookup`] and [`lookup_mouse`]; the help overlay is drawn from
+//! [`help_rows`]; a test checks README.md's key table against
+//! [`readme_table`].
+//!
+//! A new action is one variant here, one row in [`KEYMAP`] and one arm in
+//! the handler of the component whose context the row names.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+
+/// Everything a key or the mouse does, in user terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Ctrl-C: stop the reply; else close the popup; twice when idle, quit.
+    Interrupt,
+    /// The mouse wheel scrolls the chat.
+    ScrollWheel,
+    /// A click on a reply's token moves the token cursor there.
+    ClickToken,
+    /// Open the help overlay.
+    OpenHelp,
+    /// Open the model picker.
+    OpenPicker,
+    /// Open the sampling settings.
+    OpenSettings,
+    /// Open the system prompt editor.
+    OpenSystemPrompt,
+    /// Colour tokens by probability, or not.
+    ToggleHeatmap,
+    /// Show token boundaries, or not.
+    ToggleBoundaries,
+    /// Start a new chat (the system prompt stays).
+    NewChat,
+    /// Enter or leave the token cursor.
+    ToggleTokenCursor,
+    /// Scroll the chat a page up.
+    ScrollUp,
+    /// Scroll the chat a page down.
+    ScrollDown,
+    /// Send the message being typed.
+    Send,
+    /// A new line in the text being typed.
+    NewLine,
+    /// Recall the previous sent message.
+    HistoryPrev,
+    /// Recall the next sent message (or the draft).
+    HistoryNext,
+    /// Stop the reply or the model load (again: restart the engine).
+    Cancel,
+    /// Edit the text (handled by the text box, or typed into a field).
+    EditText,
+    /// Token cursor: the previous token.
+    TokenLeft,
+    /// Token cursor: the next token.
+    TokenRight,
+    /// Token cursor: the token on the line above.
+    TokenUp,
+    /// Token cursor: the token on the line below.
+    TokenDown,
+    /// Token cursor: the reply's first token.
+    TokenHome,
+    /// Token cursor: the reply's last token.
+    TokenEnd,
+    /// Leave the token cursor for the input box.
+    BackToTyping,
+    /// Quit the app.
+    Quit,
+    /// Popups: accept (load, apply, save).
+    Confirm,
+    /// Popups: close without accepting.
+    Close,
+    /// Popups: the previous row (or scroll up a line).
+    Up,
+    /// Popups: the next row (or scroll down a line).
+    Down,
+    /// Popups: a page up.
+    PageUp,
+    /// Popups: a page down.
+    PageDown,
+    /// Popups: the first row.
+    Home,
+    /// Popups: the last row.
+    End,
+    /// Picker: look for model files again.
+    Rescan,
+    /// Popups: delete the last character of the field.
+    DeleteBack,
+    /// Popups: clear the field.
+    ClearText,
+}
+
+/// Where a binding applies. Keys are looked up in [`Context::Anywhere`]
+/// first, then in the open popup's context, or else in [`Context::Main`]
+/// and then the focused pane's context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// Everywhere, popups included.
+    Anywhere,
+    /// Outside popups, whatever has the focus.
+    Main,
+    /// Typing in the input box.
+    Input,
+    /// Moving over a reply's tokens.
+    TokenCursor,
+    /// The model picker popup.
+    Picker,
+    /// The sampling settings popup.
+    Settings,
+    /// The system prompt popup.
+    SystemPrompt,
+    /// The help overlay.
+    Help,
+}
+
+impl Context {
+    /// Every context, in the order help lists them.
+    pub const ALL: [Context; 8] = [
+        Context::Anywhere,
+        Context::Main,
+        Context::Input,
+        Context::TokenCursor,
+        Context::Picker,
+        Context::Settings,
+        Context::SystemPrompt,
+        Context::Help,
+    ];
+
+    /// The section title in help and the README.
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Anywhere => "Anywhere",
+            Context::Main => "Outside popups",
+            Context::Input => "Typing a message",
+            Context::TokenCursor => "Token cursor",
+            Context::Picker => "Model picker",
+            Context::Settings => "Sampling settings",
+            Context::SystemPrompt => "System prompt",
+            Context::Help => "Help",
+        }
+    }
+}
+
+/// What sets a binding off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Key `code` whose modifiers, among those in `care`, are exactly `mods`
+    /// (the others do not matter).
+    Key {
+        code: KeyCode,
+        mods: KeyModifiers,
+        care: KeyModifiers,
+    },
+    /// Any character typed without Ctrl.
+    Typing,
+    /// Any key (the row goes last in its context).
+    OtherKey,
+    /// The mouse wheel, either way.
+    Wheel,
+    /// A left click on a reply's token.
+    Click,
+}
+
+const NONE: KeyModifiers = KeyModifiers::NONE;
+const CTRL: KeyModifiers = KeyModifiers::CONTROL;
+const ALT: KeyModifiers = KeyModifiers::ALT;
+const SHIFT: KeyModifiers = KeyModifiers::SHIFT;
+
+/// `code`, whatever the modifiers.
+const fn key(code: KeyCode) -> Trigger {
+    Trigger::Key {
+        code,
+        mods: NONE,
+        care: NONE,
+    }
+}
+
+/// Character `c`, whatever the modifiers.
+const fn ch(c: char) -> Trigger {
+    key(KeyCode::Char(c))
+}
+
+/// `code` with no modifier at all.
+const fn plain(code: KeyCode) -> Trigger {
+    Trigger::Key {
+        code,
+        mods: NONE,
+        care: KeyModifiers::all(),
+    }
+}
+
+/// `code` with `mods` held (others may be too).
+const fn with(mods: KeyModifiers, code: KeyCode) -> Trigger {
+    Trigger::Key {
+        code,
+        mods,
+        care: mods,
+    }
+}
+
+/// Ctrl and character `c`.
+const fn ctrl(c: char) -> Trigger {
+    with(CTRL, KeyCode::Char(c))
+}
+
+/// Enter without Alt or Shift (Ctrl does not matter).
+const ENTER: Trigger = Trigger::Key {
+    code: KeyCode::Enter,
+    mods: NONE,
+    care: ALT.union(SHIFT),
+};
+
+/// Enter with Alt or Shift, or Ctrl-J: a new line.
+const NEW_LINE: &[Trigger] = &[
+    with(ALT, KeyCode::Enter),
+    with(SHIFT, KeyCode::Enter),
+    ctrl('j'),
+];
+
+/// One row of the keymap.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    /// Where it applies.
+    pub context: Context,
+    /// What sets it off (any one of them).
+    pub triggers: &'static [Trigger],
+    /// What it does.
+    pub action: Action,
+    /// What it does, for help and the README. Empty: the row is shown with
+    /// the one before (keys `A / B`, that row's text).
+    pub help: &'static str,
+}
+
+const fn b(
+    context: Context,
+    triggers: &'static [Trigger],
+    action: Action,
+    help: &'static str,
+) -> Binding {
+    Binding {
+        context,
+        triggers,
+        action,
+        help,
+    }
+}
+
+use Action as A;
+use Context as C;
+use KeyCode as K;
+
+/// The keymap. Within a context the first matching row wins.
+pub static KEYMAP: &[Binding] = &[
+    // ---- anywhere
+    b(
+        C::Anywhere,
+        &[ctrl('c')],
+        A::Interrupt,
+        "stop the reply, or close the popup; when idle, press twice to quit",
+    ),
+    b(
+        C::Anywhere,
+        &[Trigger::Wheel],
+        A::ScrollWheel,
+        "scroll the chat",
+    ),
+    // ---- outside popups
+    b(C::Main, &[key(K::F(1))], A::OpenHelp, "this help"),
+    b(
+        C::Main,
+        &[key(K::F(2)), ctrl('o')],
+        A::OpenPicker,
+        "choose the model (type to filter, Enter loads)",
+    ),
+    b(
+        C::Main,
+        &[key(K::F(3))],
+        A::ToggleHeatmap,
+        "heatmap: colour tokens by probability",
+    ),
+    b(
+        C::Main,
+        &[key(K::F(4))],
+        A::ToggleBoundaries,
+        "show token boundaries in the text",
+    ),
+    b(
+        C::Main,
+        &[key(K::F(5)), ctrl('s')],
+        A::OpenSettings,
+        "sampling settings for the next reply",
+    ),
+    b(
+        C::Main,
+        &[key(K::F(6)), ctrl('g')],
+        A::OpenSystemPrompt,
+        "edit the system prompt",
+    ),
+    b(
+        C::Main,
+        &[ctrl('n')],
+        A::NewChat,
+        "new chat (keeps the system prompt)",
+    ),
+    b(
+        C::Main,
+        &[ctrl('t')],
+        A::ToggleTokenCursor,
+        "token cursor on / off",
+    ),
+    b(
+        C::Main,
+        &[key(K::PageUp)],
+        A::ScrollUp,
+        "scroll the chat a page up / down",
+    ),
+    b(C::Main, &[key(K::PageDown)], A::ScrollDown, ""),
+    b(
+        C::Main,
+        &[Trigger::Click],
+        A::ClickToken,
+        "select it in the token cursor (letters typed next go to the message)",
+    ),
+    // ---- typing
+    b(C::Input, &[ENTER], A::Send, "send the message"),
+    b(
+        C::Input,
+        NEW_LINE,
+        A::NewLine,
+        "new line in the message (Shift-Enter where the terminal reports it)",
+    ),
+    b(
+        C::Input,
+        &[plain(K::Up)],
+        A::HistoryPrev,
+        "previous / next sent message (on the first / last line)",
+    ),
+    b(C::Input, &[plain(K::Down)], A::HistoryNext, ""),
+    b(
+        C::Input,
+        &[key(K::Esc)],
+        A::Cancel,
+        "stop the reply or the model load (again while it stops: restart an engine \
+         that hangs); else dismiss the notice",
+    ),
+    b(
+        C::Input,
+        &[key(K::Tab)],
+        A::ToggleTokenCursor,
+        "token cursor: move over the replies' tokens",
+    ),
+    b(
+        C::Input,
+        &[with(CTRL, K::Left)],
+        A::EditText,
+        "move by word",
+    ),
+    b(C::Input, &[with(CTRL, K::Right)], A::EditText, ""),
+    b(
+        C::Input,
+        &[ctrl('w')],
+        A::EditText,
+        "delete a word / to the end of the line",
+    ),
+    b(C::Input, &[ctrl('k')], A::EditText, ""),
+    b(C::Input, &[ctrl('u')], A::EditText, "undo / redo"),
+    b(C::Input, &[ctrl('r')], A::EditText, ""),
+    // ---- token cursor
+    b(
+        C::TokenCursor,
+        &[key(K::Left)],
+        A::TokenLeft,
+        "previous / next token",
+    ),
+    b(C::TokenCursor, &[key(K::Right)], A::TokenRight, ""),
+    b(
+        C::TokenCursor,
+        &[key(K::Up)],
+        A::TokenUp,
+        "token on the line above / below",
+    ),
+    b(C::TokenCursor, &[key(K::Down)], A::TokenDown, ""),
+    b(
+        C::TokenCursor,
+        &[key(K::Home)],
+        A::TokenHome,
+        "first / last token of the reply",
+    ),
+    b(C::TokenCursor, &[key(K::End)], A::TokenEnd, ""),
+    b(
+        C::TokenCursor,
+        &[key(K::Esc)],
+        A::Cancel,
+        "stop the reply being generated; else back to typing",
+    ),
+    b(
+        C::TokenCursor,
+        &[key(K::Tab), ch('i'), key(K::Enter)],
+        A::BackToTyping,
+        "back to typing",
+    ),
+    b(
+        C::TokenCursor,
+        &[ch('h')],
+        A::ToggleHeatmap,
+        "heatmap on / off",
+    ),
+    b(
+        C::TokenCursor,
+        &[ch('b')],
+        A::ToggleBoundaries,
+        "token boundaries on / off",
+    ),
+    b(C::TokenCursor, &[ch('?')], A::OpenHelp, "this help"),
+    b(C::TokenCursor, &[ch('q')], A::Quit, "quit"),
+    b(
+        C::TokenCursor,
+        &[Trigger::Typing],
+        A::EditText,
+        "goes to the message (back to typing)",
+    ),
+    // ---- model picker
+    b(
+        C::Picker,
+        &[key(K::Enter)],
+        A::Confirm,
+        "load the selected model",
+    ),
+    b(C::Picker, &[key(K::Up)], A::Up, "previous / next model"),
+    b(C::Picker, &[key(K::Down)], A::Down, ""),
+    b(C::Picker, &[key(K::PageUp)], A::PageUp, "a page up / down"),
+    b(C::Picker, &[key(K::PageDown)], A::PageDown, ""),
+    b(C::Picker, &[key(K::Home)], A::Home, "first / last model"),
+    b(C::Picker, &[key(K::End)], A::End, ""),
+    b(
+        C::Picker,
+        &[key(K::F(5)), ctrl('r')],
+        A::Rescan,
+        "look for model files again",
+    ),
+    b(
+        C::Picker,
+        &[Trigger::Typing],
+        A::EditText,
+        "filter the list",
+    ),
+    b(
+        C::Picker,
+        &[key(K::Backspace)],
+        A::DeleteBack,
+        "delete the filter's last character",
+    ),
+    b(C::Picker, &[ctrl('u')], A::ClearText, "clear the filter"),
+    b(C::Picker, &[key(K::Esc)], A::Close, "close"),
+    // ---- sampling settings
+    b(
+        C::Settings,
+        &[key(K::Enter)],
+        A::Confirm,
+        "apply (from the next reply)",
+    ),
+    b(
+        C::Settings,
+        &[key(K::Up), key(K::BackTab)],
+        A::Up,
+        "previous / next field",
+    ),
+    b(C::Settings, &[key(K::Down), key(K::Tab)], A::Down, ""),
+    b(
+        C::Settings,
+        &[Trigger::Typing],
+        A::EditText,
+        "edit the value",
+    ),
+    b(
+        C::Settings,
+        &[key(K::Backspace)],
+        A::DeleteBack,
+        "delete the last character",
+    ),
+    b(C::Settings, &[ctrl('u')], A::ClearText, "clear the field"),
+    b(C::Settings, &[key(K::Esc)], A::Close, "cancel"),
+    // ---- system prompt
+    b(
+        C::SystemPrompt,
+        &[ENTER],
+        A::Confirm,
+        "save (applies to the whole conversation from the next reply)",
+    ),
+    b(C::SystemPrompt, NEW_LINE, A::NewLine, "new line"),
+    b(C::SystemPrompt, &[key(K::Esc)], A::Close, "cancel"),
+    b(
+        C::SystemPrompt,
+        &[Trigger::OtherKey],
+        A::EditText,
+        "edit the text, as in the message box",
+    ),
+    // ---- help
+    b(C::Help, &[key(K::Up)], A::Up, "scroll a line"),
+    b(C::Help, &[key(K::Down)], A::Down, ""),
+    b(C::Help, &[key(K::PageUp)], A::PageUp, "scroll a page"),
+    b(C::Help, &[key(K::PageDown)], A::PageDown, ""),
+    b(C::Help, &[Trigger::OtherKey], A::Close, "close the help"),
+];
+
+impl Trigger {
+    /// Whether key event `k` sets this off.
+    pub fn matches_key(&self, k: &KeyEvent) -> bool {
+        match *self {
+            Trigger::Key { code, mods, care } => k.code == code && k.modifiers & care == mods,
+            Trigger::Typing => {
+                matches!(k.code, KeyCode::Char(_)) && !k.modifiers.contains(KeyModifiers::CONTROL)
+            }
+            Trigger::OtherKey => true,
+            Trigger::Wheel | Trigger::Click => false,
+        }
+    }
+
+    /// Whether mouse event `m` sets this off.
+    pub fn matches_mouse(&self, m: &MouseEvent) -> bool {
+        match self {
+            Trigger::Wheel => matches!(
+                m.kind,
+                MouseEventKind::ScrollUp | MouseEventKind::ScrollDown
+            ),
+            Trigger::Click => m.kind == MouseEventKind::Down(MouseButton::Left),
+            _ => false,
+        }
+    }
+
+    /// How help and the README write it (`Ctrl-O`, `↑`, `F5`).
+    pub fn name(&self) -> String {
+        let (code, mods) = match *self {
+            Trigger::Key { code, mods, .. } => (code, mods),
+            Trigger::Typing => return "typing".into(),
+            Trigger::OtherKey => return "any other key".into(),
+            Trigger::Wheel => return "mouse wheel".into(),
+            Trigger::Click => return "click a token".into(),
+        };
+        let mut out = String::new();
+        for (m, name) in [(CTRL, "Ctrl-"), (ALT, "Alt-"), (SHIFT, "Shift-")] {
+            if mods.contains(m) {
+                out.push_str(name);
+            }
+        }
+        match code {
+            KeyCode::Char(c) if mods.contains(CTRL) => out.extend(c.to_uppercase()),
+            KeyCode::Char(c) => out.push(c),
+            KeyCode::F(n) => out.push_str(&format!("F{n}")),
+            KeyCode::Up => out.push('↑'),
+            KeyCode::Down => out.push('↓'),
+            KeyCode::Left => out.push('←'),
+            KeyCode::Right => out.push('→'),
+            KeyCode::PageUp => out.push_str("PgUp"),
+            KeyCode::PageDown => out.push_str("PgDn"),
+            KeyCode::BackTab => out.push_str("Shift-Tab"),
+            KeyCode::Enter => out.push_str("Enter"),
+            KeyCode::Esc => out.push_str("Esc"),
+            KeyCode::Tab => out.push_str("Tab"),
+            KeyCode::Backspace => out.push_str("Backspace"),
+            KeyCode::Home => out.push_str("Home"),
+            KeyCode::End => out.push_str("End"),
+            other => out.push_str(&format!("{other:?}")),
+        }
+        out
+    }
+}
+
+/// The action key `k` does in context `context`, if any.
+pub fn lookup(context: Context, k: &KeyEvent) -> Option<Action> {
+    KEYMAP
+        .iter()
+        .filter(|b| b.context == context)
+        .find(|b| b.triggers.iter().any(|t| t.matches_key(k)))
+        .map(|b| b.action)
+}
+
+/// The action mouse event `m` does in context `context`, if any.
+pub fn lookup_mouse(context: Context, m: &MouseEvent) -> Option<Action> {
+    KEYMAP
+        .iter()
+        .filter(|b| b.context == context)
+        .find(|b| b.triggers.iter().any(|t| t.matches_mouse(m)))
+        .map(|b| b.action)
+}
+
+/// One line of help: the keys as written, and what they do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelpRow {
+    /// The keys, as written (`F2, Ctrl-O`, `PgUp / PgDn`).
+    pub keys: String,
+    /// What they do.
+    pub help: &'static str,
+}
+
+/// The keymap for people, by context: rows with no text of their own are
+/// folded into the row before (`PgUp / PgDn`).
+pub fn help_rows() -> Vec<(Context, Vec<HelpRow>)> {
+    let mut out: Vec<(Context, Vec<HelpRow>)> = Vec::new();
+    for context in Context::ALL {
+        let mut rows: Vec<HelpRow> = Vec::new();
+        for b in KEYMAP.iter().filter(|b| b.context == context) {
+            let keys = b
+                .triggers
+                .iter()
+                .map(Trigger::name)
+                .collect::<Vec<_>>()
+                .join(", ");
+            match rows.last_mut() {
+                Some(last) if b.help.is_empty() => {
+                    last.keys.push_str(" / ");
+                    last.keys.push_str(&keys);
+                }
+                _ => rows.push(HelpRow { keys, help: b.help }),
+            }
+        }
+        if !rows.is_empty() {
+            out.push((context, rows));
+        }
+    }
+    out
+}
+
+/// README.md's key table (under `## Keys`), generated from the keymap.
+pub fn readme_table() -> String {
+    let cell = |s: &str| s.replace('|', "\\|");
+    let mut out = String::from("| key | does |\n|---|---|\n");
+    for (context, rows) in help_rows() {
+        out.push_str(&format!("| **{}** | |\n", context.title()));
+        for r in rows {
+            out.push_str(&format!("| {} | {} |\n", cell(&r.keys), cell(r.help)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, mods)
+    }
+
+    #[test]
+    fn modifiers_pick_the_binding() {
+        let enter = |m| lookup(Context::Input, &k(KeyCode::Enter, m));
+        assert_eq!(enter(NONE), Some(Action::Send));
+        assert_eq!(enter(CTRL), Some(Action::Send));
+        assert_eq!(enter(ALT), Some(Action::NewLine));
+        assert_eq!(enter(SHIFT), Some(Action::NewLine));
+        let up = |m| lookup(Context::Input, &k(KeyCode::Up, m));
+        assert_eq!(up(NONE), Some(Action::HistoryPrev));
+        assert_eq!(up(ALT), None);
+        let f5 = k(KeyCode::F(5), SHIFT);
+        assert_eq!(lookup(Context::Main, &f5), Some(Action::OpenSettings));
+        let ctrl_alt_c = k(KeyCode::Char('c'), CTRL | ALT);
+        assert_eq!(
+            lookup(Context::Anywhere, &ctrl_alt_c),
+            Some(Action::Interrupt)
+        );
+        assert_eq!(
+            lookup(Context::Anywhere, &k(KeyCode::Char('c'), NONE)),
+            None
+        );
+    }
+
+    #[test]
+    fn specific_rows_win_over_typing() {
+        let q = k(KeyCode::Char('q'), NONE);
+        assert_eq!(lookup(Context::TokenCursor, &q), Some(Action::Quit));
+        let x = k(KeyCode::Char('x'), NONE);
+        assert_eq!(lookup(Context::TokenCursor, &x), Some(Action::EditText));
+        let ctrl_x = k(KeyCode::Char('x'), CTRL);
+        assert_eq!(lookup(Context::TokenCursor, &ctrl_x), None);
+        assert_eq!(lookup(Context::Picker, &ctrl_x), None);
+        let up = k(KeyCode::Up, NONE);
+        assert_eq!(lookup(Context::Help, &up), Some(Action::Up));
+        assert_eq!(
+            lookup(Context::Help, &k(KeyCode::Esc, NONE)),
+            Some(Action::Close)
+        );
+    }
+
+    #[test]
+    fn every_row_is_reachable() {
+        // A row whose keys an earlier row of its context always takes is dead.
+        for (i, b) in KEYMAP.iter().enumerate() {
+            for t in b.triggers {
+                let Trigger::Key { code, mods, .. } = *t else {
+                    continue;
+                };
+                let taken = KEYMAP[..i]
+                    .iter()
+                    .filter(|e| e.context == b.context)
+                    .any(|e| e.triggers.iter().any(|t| t.matches_key(&k(code, mods))));
+                assert!(!taken, "{:?} {} is shadowed", b.context, t.name());
+            }
+        }
+    }
+
+    #[test]
+    fn names_read_like_keys() {
+        assert_eq!(ctrl('o').name(), "Ctrl-O");
+        assert_eq!(with(ALT, KeyCode::Enter).name(), "Alt-Enter");
+        assert_eq!(key(KeyCode::PageDown).name(), "PgDn");
+        assert_eq!(ch('?').name(), "?");
+    }
+
+    /// README.md's table under `## Keys` is exactly [`readme_table`]: every
+    /// binding is documented, and the README names no key the keymap lacks.
+    #[test]
+    fn readme_key_table_matches_the_keymap() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("\n## Keys\n")
+            .nth(1)
+            .expect("README.md has a `## Keys` section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        let table: String = section
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let want = readme_table();
+        assert!(
+            table == want,
+            "README.md's key table differs from the keymap; put this table under `## Keys`:\n\n{want}"
+        );
+    }
+}

@@ -1,0 +1,458 @@
+//! The chat pane: the conversation wrapped into lines, the token cursor
+//! that moves over replies' tokens, clicks on tokens, and scrolling.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+use ratatui_textarea::Input;
+
+use super::help;
+use crate::engine::{Role, TokenStep};
+use crate::text::{str_width, truncate};
+use crate::tui::action::{Action, Context, lookup, lookup_mouse};
+use crate::tui::state::{ChatLine, Focus, MsgStatus, State, TokenRef};
+use crate::tui::theme;
+use crate::tui::update::{Effect, cancel};
+use crate::tui::wrap::{Cell, Tag};
+
+/// Lines a mouse wheel notch scrolls.
+const WHEEL_LINES: isize = 3;
+
+/// The chat's part of [`Context::Main`] (and the token cursor's shared
+/// actions): the token cursor, toggles, scrolling.
+pub fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::ToggleTokenCursor => return toggle_navigation(s),
+        Action::ToggleHeatmap => s.heatmap = !s.heatmap,
+        Action::ToggleBoundaries => s.boundaries = !s.boundaries,
+        Action::ScrollUp => scroll_by(s, -page(s)),
+        Action::ScrollDown => scroll_by(s, page(s)),
+        _ => {}
+    }
+    vec![]
+}
+
+/// A mouse event: the wheel scrolls (anywhere), a click selects a token
+/// (outside popups).
+pub fn on_mouse(s: &mut State, m: MouseEvent) {
+    let action = lookup_mouse(Context::Anywhere, &m).or_else(|| {
+        s.popup
+            .is_none()
+            .then(|| lookup_mouse(Context::Main, &m))
+            .flatten()
+    });
+    match action {
+        Some(Action::ScrollWheel) if m.kind == MouseEventKind::ScrollUp => {
+            scroll_by(s, -WHEEL_LINES)
+        }
+        Some(Action::ScrollWheel) => scroll_by(s, WHEEL_LINES),
+        Some(Action::ClickToken) => click(s, m.column, m.row),
+        _ => {}
+    }
+}
+
+/// Enters the token cursor (on the last token, or where it was), or leaves it.
+pub fn toggle_navigation(s: &mut State) -> Vec<Effect> {
+    if s.focus == Focus::Navigate {
+        s.set_focus(Focus::Input);
+        return vec![];
+    }
+    let valid = s.cursor.filter(|c| s.step(*c).is_some());
+    let Some(c) = valid.or_else(|| s.last_token()) else {
+        s.info("No reply to inspect yet.");
+        return vec![];
+    };
+    s.cursor = Some(c);
+    s.nav_by_mouse = false;
+    s.set_focus(Focus::Navigate);
+    reveal_cursor(s);
+    vec![]
+}
+
+fn reveal_cursor(s: &mut State) {
+    if let Some(c) = s.cursor
+        && let Some((line, _)) = s.token_position(c)
+    {
+        ensure_visible(s, line);
+    }
+}
+
+/// A key in the token cursor ([`Context::TokenCursor`]).
+pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
+    let Some(cur) = s
+        .cursor
+        .filter(|c| s.step(*c).is_some())
+        .or_else(|| s.last_token())
+    else {
+        s.set_focus(Focus::Input);
+        return vec![];
+    };
+    let plain_char = matches!(k.code, KeyCode::Char(_))
+        && !k
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+    // Entered by a click: letters go on typing (see `State::nav_by_mouse`).
+    if s.nav_by_mouse && plain_char {
+        s.set_focus(Focus::Input);
+        s.input.input(Input::from(k));
+        return vec![];
+    }
+    let Some(action) = lookup(Context::TokenCursor, &k) else {
+        return vec![];
+    };
+    let next = match action {
+        Action::Cancel if s.generation.is_some() => return cancel(s),
+        Action::Cancel | Action::BackToTyping => {
+            s.set_focus(Focus::Input);
+            return vec![];
+        }
+        Action::Quit => return vec![Effect::Quit],
+        Action::TokenLeft => neighbour(s, cur, false),
+        Action::TokenRight => neighbour(s, cur, true),
+        Action::TokenUp | Action::TokenDown => {
+            let goal = s.nav_col.or_else(|| s.token_position(cur).map(|p| p.1));
+            if let Some(n) = vertical(s, cur, action == Action::TokenDown, goal) {
+                s.cursor = Some(n);
+                s.nav_col = goal;
+                reveal_cursor(s);
+            }
+            return vec![];
+        }
+        Action::TokenHome => Some(TokenRef {
+            msg: cur.msg,
+            step: 0,
+        }),
+        Action::TokenEnd => s.messages.get(cur.msg).map(|m| TokenRef {
+            msg: cur.msg,
+            step: m.steps.len().saturating_sub(1),
+        }),
+        Action::EditText => {
+            // Typing goes to the input box.
+            s.set_focus(Focus::Input);
+            s.input.input(Input::from(k));
+            return vec![];
+        }
+        Action::OpenHelp => return help::open(s),
+        // Heatmap, boundaries: as outside the token cursor.
+        other => return on_action(s, other),
+    };
+    if let Some(n) = next {
+        s.cursor = Some(n);
+        s.nav_col = None;
+        reveal_cursor(s);
+    }
+    vec![]
+}
+
+/// The next (or previous) assistant token, across messages.
+fn neighbour(s: &State, cur: TokenRef, forward: bool) -> Option<TokenRef> {
+    if forward {
+        if cur.step + 1 < s.messages.get(cur.msg)?.steps.len() {
+            return Some(TokenRef {
+                msg: cur.msg,
+                step: cur.step + 1,
+            });
+        }
+        s.token_refs().find(|t| t.msg > cur.msg)
+    } else {
+        if cur.step > 0 {
+            return Some(TokenRef {
+                msg: cur.msg,
+                step: cur.step - 1,
+            });
+        }
+        s.token_refs().filter(|t| t.msg < cur.msg).last()
+    }
+}
+
+/// The token on the nearest line above (or below) with tokens, closest to
+/// the cursor's column.
+fn vertical(s: &State, cur: TokenRef, down: bool, goal: Option<usize>) -> Option<TokenRef> {
+    let (line, col) = s.token_position(cur)?;
+    let col = goal.unwrap_or(col);
+    let total = s.chat.total_lines();
+    let mut l = line;
+    loop {
+        l = if down {
+            if l + 1 >= total {
+                return None;
+            }
+            l + 1
+        } else {
+            l.checked_sub(1)?
+        };
+        if let Some(t) = token_at(s, l, col) {
+            return Some(t);
+        }
+    }
+}
+
+/// A click on a token of a reply selects it (token cursor).
+fn click(s: &mut State, x: u16, y: u16) {
+    let chat = s.areas(s.screen()).chat;
+    if !chat.contains(ratatui::layout::Position::new(x, y)) || x == chat.x {
+        return;
+    }
+    let win = s.chat_window(chat.height as usize);
+    if (y - chat.y) as usize >= win.rows {
+        return; // the scroll hint's row
+    }
+    let line = win.top + (y - chat.y) as usize;
+    let col = (x - chat.x - 1) as usize;
+    if let Some(t) = token_under(s, line, col) {
+        s.cursor = Some(t);
+        s.nav_col = None;
+        if s.focus != Focus::Navigate {
+            s.nav_by_mouse = true;
+        }
+        s.set_focus(Focus::Navigate);
+    }
+}
+
+/// The token whose text covers column `col` of chat line `line`.
+fn token_under(s: &State, line: usize, col: usize) -> Option<TokenRef> {
+    let mut start = 0;
+    for (b, block) in s.chat.blocks.iter().enumerate() {
+        let n = block.lines.len();
+        if line < start + n {
+            if line < start {
+                return None;
+            }
+            let msg = b.checked_sub(s.chat.has_system as usize)?;
+            let mut x = 0;
+            for c in &block.lines[line - start] {
+                let w = (c.width as usize).max(1);
+                if col < x + w {
+                    return match c.tag {
+                        Tag::Token(i) => Some(TokenRef {
+                            msg,
+                            step: i as usize,
+                        }),
+                        _ => None,
+                    };
+                }
+                x += c.width as usize;
+            }
+            return None;
+        }
+        start += n + 1;
+    }
+    None
+}
+
+/// The token at column `col` of chat line `line` (or the nearest on that line).
+fn token_at(s: &State, line: usize, col: usize) -> Option<TokenRef> {
+    let mut start = 0;
+    for (b, block) in s.chat.blocks.iter().enumerate() {
+        let n = block.lines.len();
+        if line < start {
+            return None; // the blank line between blocks
+        }
+        if line < start + n {
+            let msg = b.checked_sub(s.chat.has_system as usize)?;
+            if s.messages.get(msg)?.role != Role::Assistant {
+                return None;
+            }
+            let mut x = 0;
+            let mut best = None;
+            for c in &block.lines[line - start] {
+                if let Tag::Token(i) = c.tag {
+                    if best.is_none() || x <= col {
+                        best = Some(i as usize);
+                    }
+                    if x >= col {
+                        break;
+                    }
+                }
+                x += c.width as usize;
+            }
+            return best.map(|step| TokenRef { msg, step });
+        }
+        start += n + 1;
+    }
+    None
+}
+
+/// Lines a page scrolls: the chat's height but one.
+fn page(s: &State) -> isize {
+    (s.chat_height() as isize - 1).max(1)
+}
+
+/// Scrolls the chat by `delta` lines (negative: up); at the bottom it follows new lines.
+pub fn scroll_by(s: &mut State, delta: isize) {
+    let h = s.chat_height();
+    let max = s.chat.total_lines().saturating_sub(h) as isize;
+    let top = (s.view_top(h) as isize + delta).clamp(0, max);
+    s.scroll.top = top as usize;
+    s.scroll.follow = top >= max;
+}
+
+/// Scrolls so that chat line `line` is visible.
+fn ensure_visible(s: &mut State, line: usize) {
+    let h = s.chat_height().max(1);
+    let win = s.chat_window(h);
+    let (top, rows) = (win.top, win.rows.max(1));
+    let max = s.chat.total_lines().saturating_sub(h);
+    let new_top = if line < top {
+        line
+    } else if line >= top + rows {
+        line + 1 - rows
+    } else {
+        return;
+    };
+    s.scroll.top = new_top.min(max);
+    s.scroll.follow = s.scroll.top >= max;
+}
+
+// ---- drawing ------------------------------------------------------------
+
+fn role_of_block(s: &State, block: usize) -> Role {
+    if s.chat.has_system && block == 0 {
+        return Role::System;
+    }
+    let msg = block - s.chat.has_system as usize;
+    s.messages.get(msg).map_or(Role::User, |m| m.role)
+}
+
+fn msg_of_block(s: &State, block: usize) -> Option<usize> {
+    block.checked_sub(s.chat.has_system as usize)
+}
+
+/// Style of one chat cell.
+pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
+    let role = role_of_block(s, block);
+    match cell.tag {
+        Tag::Label => {
+            let c = match role {
+                Role::User => theme::USER,
+                Role::Assistant => theme::ASSISTANT,
+                Role::System => theme::SYSTEM,
+            };
+            Style::default().fg(c).add_modifier(Modifier::BOLD)
+        }
+        Tag::Meta | Tag::Placeholder => theme::dim(),
+        Tag::Note => Style::default()
+            .fg(Color::Yellow)
+            .add_modifier(Modifier::ITALIC),
+        Tag::Text => match role {
+            Role::System => Style::default()
+                .fg(theme::SYSTEM)
+                .add_modifier(Modifier::ITALIC),
+            _ => Style::default(),
+        },
+        Tag::Token(i) => {
+            let msg = msg_of_block(s, block);
+            let step = msg
+                .and_then(|m| s.messages.get(m))
+                .and_then(|m| m.steps.get(i as usize));
+            let mut st = Style::default();
+            if s.heatmap
+                && let Some(p) = step.and_then(TokenStep::p)
+            {
+                st = st.fg(theme::heat(p));
+            }
+            if s.boundaries {
+                st = st.bg(theme::BOUNDARY_BG[i as usize % 2]);
+            }
+            if s.focus == Focus::Navigate
+                && let (Some(c), Some(m)) = (s.cursor, msg)
+                && c.msg == m
+                && cell.covers(c.step as u32)
+            {
+                st = st.patch(theme::selected());
+                if cell.is_partial_for(c.step as u32) {
+                    // The token is only part of this glyph: say so.
+                    st = st.add_modifier(Modifier::UNDERLINED);
+                }
+            }
+            st
+        }
+    }
+}
+
+/// Draws one wrapped line cell by cell (each cell is one grapheme cluster).
+fn draw_cells(s: &State, buf: &mut Buffer, block: usize, cells: &[Cell], x: u16, y: u16, w: u16) {
+    let end = x.saturating_add(w);
+    let mut cx = x;
+    for c in cells {
+        let cw = c.width as u16;
+        if cx + cw > end {
+            break;
+        }
+        buf.set_stringn(cx, y, &c.text, cw as usize, cell_style(s, block, c));
+        cx += cw;
+    }
+}
+
+/// Draws the chat pane (the welcome text when the chat is empty).
+pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
+    if r.area() == 0 {
+        return;
+    }
+    let height = r.height as usize;
+    if s.messages.is_empty() {
+        welcome(s, buf, r);
+    }
+    let win = s.chat_window(height);
+    let x = r.x + 1.min(r.width);
+    let w = r.width.saturating_sub(1);
+    for (dy, line) in s.chat.visible(win.top, win.rows).into_iter().enumerate() {
+        if let ChatLine::Cells { block, cells } = line {
+            draw_cells(s, buf, block, cells, x, r.y + dy as u16, w);
+        }
+    }
+    // Scrolled up with more below: the last row holds the hint, not chat text.
+    if let Some(below) = win.hint_below {
+        let text = truncate(&format!(" ↓ {below} more lines · PgDn "), r.width as usize);
+        let tw = str_width(&text) as u16;
+        buf.set_string(
+            r.x + r.width - tw,
+            r.y + r.height - 1,
+            text,
+            Style::default().fg(Color::Black).bg(Color::Yellow),
+        );
+    }
+}
+
+fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
+    let model_line = match (&s.model, &s.load) {
+        (_, Some(l)) => format!(
+            "Loading {}…",
+            l.path
+                .file_name()
+                .map(|f| f.to_string_lossy())
+                .unwrap_or_default()
+        ),
+        (Some(m), None) => format!("Model: {}", m.name),
+        (None, None) => "No model loaded: press Ctrl-O to choose one.".to_string(),
+    };
+    let lines = vec![
+        Line::styled("tokenscope", theme::title()),
+        Line::from("Chat with a local model and watch it predict every next token."),
+        Line::from(""),
+        Line::from(model_line),
+        Line::styled(
+            "Enter send · Tab inspect tokens · Ctrl-O models · F1 help",
+            theme::dim(),
+        ),
+    ];
+    let h = (lines.len() as u16).min(r.height);
+    let top = r.y + r.height.saturating_sub(h) / 2;
+    Paragraph::new(lines)
+        .centered()
+        .wrap(Wrap { trim: true })
+        .render(Rect::new(r.x, top, r.width, r.height - (top - r.y)), buf);
+}
+
+/// For the status of a message in plain text (used by tests and the bench).
+pub fn describe_status(st: &MsgStatus) -> &'static str {
+    match st {
+        MsgStatus::Done => "done",
+        MsgStatus::Streaming => "streaming",
+        MsgStatus::Stopped => "stopped",
+        MsgStatus::Failed(_) => "failed",
+    }
+}

@@ -1,0 +1,116 @@
+//! The help overlay (F1): the keymap by context, from [`crate::tui::action`].
+
+use crossterm::event::KeyEvent;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Widget};
+
+use super::popup_block;
+use crate::text::{str_width, truncate};
+use crate::tui::action::{Action, Context, help_rows, lookup};
+use crate::tui::layout::centered;
+use crate::tui::state::{Popup, State};
+use crate::tui::theme;
+use crate::tui::update::Effect;
+
+/// Opens the help.
+pub fn open(s: &mut State) -> Vec<Effect> {
+    super::open(s, Popup::Help { scroll: 0 })
+}
+
+/// A key in the help: scrolls it, or closes it (None).
+pub fn on_key(scroll: u16, k: KeyEvent) -> Option<Popup> {
+    let scroll = match lookup(Context::Help, &k)? {
+        Action::Up => scroll.saturating_sub(1),
+        Action::Down => scroll.saturating_add(1),
+        Action::PageUp => scroll.saturating_sub(10),
+        Action::PageDown => scroll.saturating_add(10),
+        _ => return None,
+    };
+    Some(Popup::Help { scroll })
+}
+
+/// Widest the help overlay gets (it reads well at 80 columns).
+const HELP_WIDTH: u16 = 80;
+
+/// Width of the help's key column (longer keys wrap).
+const HELP_KEYS_WIDTH: usize = 20;
+
+/// The help's lines for `width` columns: the keymap by context, then the
+/// heatmap's legend.
+pub fn help_lines(width: usize) -> Vec<Line<'static>> {
+    let key_style = Style::default().fg(Color::Yellow);
+    // Indent, keys, gap; a column of margin on the right.
+    let text_w = width.saturating_sub(HELP_KEYS_WIDTH + 5).max(10);
+    let mut lines: Vec<Line> = Vec::new();
+    for (context, rows) in help_rows() {
+        if !lines.is_empty() {
+            lines.push(Line::from(""));
+        }
+        lines.push(Line::styled(
+            context.title().to_string(),
+            theme::title().fg(Color::Cyan),
+        ));
+        for row in rows {
+            let keys = wrap_words(&row.keys, HELP_KEYS_WIDTH);
+            let text = wrap_words(row.help, text_w);
+            for i in 0..keys.len().max(text.len()) {
+                let k = keys.get(i).map_or("", String::as_str);
+                let pad = HELP_KEYS_WIDTH.saturating_sub(str_width(k));
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {k}{}  ", " ".repeat(pad)), key_style),
+                    Span::raw(text.get(i).cloned().unwrap_or_default()),
+                ]));
+            }
+        }
+    }
+    let mut legend = vec![Span::raw("  heatmap: ")];
+    for (p, label) in theme::HEAT_BANDS {
+        legend.push(Span::styled(
+            format!("■ {label} "),
+            Style::default().fg(theme::heat(p.max(0.01))),
+        ));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(legend));
+    lines
+}
+
+/// `text` in lines of at most `width` columns, broken at spaces (a word
+/// wider than that is cut).
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let w = str_width(word);
+        if !line.is_empty() && str_width(&line) + 1 + w > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&truncate(word, width));
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Draws the help over `area`, scrolled by `scroll` lines.
+pub fn render(buf: &mut Buffer, area: Rect, scroll: u16) {
+    let w = HELP_WIDTH.min(area.width);
+    let lines = help_lines(w.saturating_sub(2) as usize);
+    let h = lines.len() as u16 + 2;
+    let r = centered(area, w, h.min(area.height.saturating_sub(2).max(3)));
+    Clear.render(r, buf);
+    let block = popup_block(" keys · ↑↓ scroll · any other key closes ".into());
+    let inner = block.inner(r);
+    block.render(r, buf);
+    let max_scroll = (lines.len() as u16).saturating_sub(inner.height);
+    Paragraph::new(lines)
+        .scroll((scroll.min(max_scroll), 0))
+        .render(inner, buf);
+}

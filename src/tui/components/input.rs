@@ -1,0 +1,156 @@
+//! The input box: typing, sending, the history of sent messages, pastes.
+
+use crossterm::event::KeyEvent;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::widgets::{Block, Widget};
+use ratatui_textarea::{Input, TextArea};
+
+use super::chat;
+use crate::tui::action::{Action, Context, lookup};
+use crate::tui::input_view;
+use crate::tui::state::{Focus, Generation, Message, PENDING, Phase, State, new_input};
+use crate::tui::theme;
+use crate::tui::update::{Effect, cancel, cancel_load};
+
+/// A key while typing ([`Context::Input`]); keys the keymap does not
+/// name go to the text area.
+pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
+    match lookup(Context::Input, &k) {
+        Some(Action::Send) => return send(s),
+        Some(Action::NewLine) => s.input.insert_newline(),
+        Some(Action::Cancel) => {
+            if s.generation.is_some() {
+                return cancel(s);
+            }
+            if s.load.is_some() {
+                return cancel_load(s);
+            }
+            s.notice = None;
+        }
+        Some(Action::ToggleTokenCursor) => return chat::toggle_navigation(s),
+        Some(Action::HistoryPrev) if s.input.cursor().0 == 0 => history_prev(s),
+        Some(Action::HistoryNext) if s.input.cursor().0 + 1 >= s.input.lines().len() => {
+            history_next(s)
+        }
+        // Editing keys and typing: the text area's.
+        _ => {
+            s.input.input(Input::from(k));
+        }
+    }
+    vec![]
+}
+
+/// A paste outside popups: into the input box (typing again), at once.
+pub fn paste(s: &mut State, text: &str) {
+    if s.focus != Focus::Input {
+        s.set_focus(Focus::Input);
+    }
+    // One insertion, however long the paste.
+    s.input.insert_str(text);
+}
+
+fn set_input_text(s: &mut State, text: &str) {
+    s.input = new_input();
+    s.input.insert_str(text);
+    s.set_focus(s.focus);
+}
+
+/// The text of a text area, lines joined.
+pub fn input_text(t: &TextArea) -> String {
+    t.lines().join("\n")
+}
+
+fn history_prev(s: &mut State) {
+    let h = &mut s.history;
+    if h.entries.is_empty() {
+        return;
+    }
+    let pos = match h.pos {
+        None => {
+            h.draft = input_text(&s.input);
+            h.entries.len() - 1
+        }
+        Some(p) => p.saturating_sub(1),
+    };
+    h.pos = Some(pos);
+    let text = h.entries[pos].clone();
+    set_input_text(s, &text);
+}
+
+fn history_next(s: &mut State) {
+    let h = &mut s.history;
+    let Some(p) = h.pos else { return };
+    let text = if p + 1 < h.entries.len() {
+        h.pos = Some(p + 1);
+        h.entries[p + 1].clone()
+    } else {
+        h.pos = None;
+        std::mem::take(&mut h.draft)
+    };
+    set_input_text(s, &text);
+}
+
+/// Sends the message typed: a user turn, an empty reply, and the request.
+fn send(s: &mut State) -> Vec<Effect> {
+    let text = input_text(&s.input);
+    if text.trim().is_empty() {
+        return vec![];
+    }
+    if s.generation.is_some() {
+        s.info("Still generating: wait for the reply, or press Esc to stop it.");
+        return vec![];
+    }
+    if s.model.is_none() && s.load.is_none() {
+        s.error("No model is loaded: press Ctrl-O to choose one.");
+        return vec![];
+    }
+    if s.history.entries.last() != Some(&text) {
+        s.history.entries.push(text.clone());
+    }
+    s.history.pos = None;
+    s.history.draft.clear();
+    set_input_text(s, "");
+    s.notice = None;
+    s.push_message(Message::user(text));
+    let req = s.generate_request();
+    let msg = s.push_message(Message::assistant(s.model_name(), s.vocab.clone()));
+    s.generation = Some(Generation {
+        request: PENDING,
+        msg,
+        phase: Phase::Waiting,
+        n_prompt: 0,
+        n_reused: 0,
+    });
+    s.scroll.follow = true;
+    vec![Effect::Generate(req)]
+}
+
+// ---- drawing ------------------------------------------------------------
+
+/// Draws the input box (with its border and title when `bordered`).
+pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
+    if r.area() == 0 {
+        return;
+    }
+    let inner = if bordered {
+        let (title, style) = match s.focus {
+            Focus::Input => (
+                " message · Enter send · Alt-Enter newline ".to_string(),
+                Style::default(),
+            ),
+            Focus::Navigate => (
+                " token cursor · ←→↑↓ move · Tab back to typing ".to_string(),
+                theme::dim(),
+            ),
+        };
+        let block = Block::bordered().title(title).border_style(style);
+        let inner = block.inner(r);
+        block.render(r, buf);
+        inner
+    } else {
+        r
+    };
+    input_view::draw(&s.input, inner, buf, true);
+}

@@ -1,0 +1,368 @@
+//! The inspector: the inspected token's top candidates with their
+//! probabilities, the reply's confidence; and its one-line stand-in (the
+//! summary) on small terminals. It has no keys of its own.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Padding, Paragraph, Widget, Wrap};
+
+use crate::engine::TokenStep;
+use crate::text::{str_width, truncate, visible_piece};
+use crate::tui::state::{Focus, Message, State, TokenRef};
+use crate::tui::theme;
+
+/// Draws the inspector: the inspected token's candidates, then the reply's
+/// confidence when there is room.
+pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
+    let inspected = s.inspected();
+    let title = match inspected {
+        Some((t, _)) => inspector_title(s, t),
+        None => " inspector ".to_string(),
+    };
+    let block = Block::bordered()
+        .title(Span::styled(title, theme::title()))
+        .border_style(theme::dim())
+        .padding(Padding::horizontal(1));
+    let inner = block.inner(r);
+    block.render(r, buf);
+    if inner.area() == 0 {
+        return;
+    }
+    let Some((t, step)) = inspected else {
+        Paragraph::new(vec![
+            Line::from("The model's top candidates for each next token appear here while a reply streams in."),
+            Line::from(""),
+            Line::styled("Tab: move over the tokens of a reply.", theme::dim()),
+        ])
+        .wrap(Wrap { trim: true })
+        .render(inner, buf);
+        return;
+    };
+    // Compact when the full header would not leave room for the candidates.
+    let compact = (inner.height as usize) < step.top().len() + 6;
+    let Some(m) = s.messages.get(t.msg) else {
+        return;
+    };
+    let lines = inspector_lines(m, step, inner.width as usize, s.heatmap, compact);
+    let used = lines.len() as u16;
+    Paragraph::new(lines).render(inner, buf);
+    // Below the candidates, when there is room: the whole reply's confidence.
+    let free = inner.height.saturating_sub(used + 1);
+    if free >= 4 && !compact {
+        let rows = (free - 2).min(4);
+        let area = Rect::new(inner.x, inner.bottom() - rows - 2, inner.width, rows + 2);
+        if let Some(m) = s.messages.get(t.msg) {
+            confidence(s, m, t, buf, area);
+        }
+    }
+}
+
+/// Draws the one-line stand-in for the inspector (small terminals).
+pub fn render_summary(s: &State, buf: &mut Buffer, r: Rect) {
+    let Some((t, step)) = s.inspected() else {
+        buf.set_stringn(
+            r.x,
+            r.y,
+            "Tab: inspect tokens · F1 help",
+            r.width as usize,
+            theme::dim(),
+        );
+        return;
+    };
+    let Some(m) = s.messages.get(t.msg) else {
+        return;
+    };
+    let mut text = format!(
+        "▶ {} p={} · H {}",
+        visible_piece(&m.piece(step.id)),
+        pct_opt(step.p()),
+        bits(step.entropy())
+    );
+    if let Some(d) = &step.dist
+        && let Some(alt) = d.top.iter().find(|c| c.id != step.id)
+    {
+        text.push_str(&format!(
+            " · alt {} {}",
+            visible_piece(&m.piece(alt.id)),
+            pct(d.p(alt.logit))
+        ));
+    }
+    let style = match step.p() {
+        Some(p) if s.heatmap => Style::default().fg(theme::heat(p)),
+        _ => Style::default(),
+    };
+    buf.set_stringn(
+        r.x,
+        r.y,
+        truncate(&text, r.width as usize),
+        r.width as usize,
+        style,
+    );
+}
+
+/// A probability as a percentage, or `–` when the backend did not report it.
+pub fn pct_opt(p: Option<f32>) -> String {
+    p.map_or_else(|| "–".to_string(), pct)
+}
+
+/// "45.12%" (always 2 decimals; tiny values as "<0.01%").
+pub fn pct(p: f32) -> String {
+    let v = p * 100.0;
+    if p > 0.0 && v < 0.005 {
+        "<0.01%".to_string()
+    } else {
+        format!("{v:.2}%")
+    }
+}
+
+/// A horizontal bar `width` cells wide, filled to `frac` with eighth blocks.
+fn bar(frac: f32, width: usize) -> String {
+    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    let eighths = (frac.clamp(0.0, 1.0) * width as f32 * 8.0).round() as usize;
+    let full = eighths / 8;
+    let mut out = "█".repeat(full.min(width));
+    if full < width {
+        let rem = eighths % 8;
+        if rem > 0 {
+            out.push(PARTS[rem]);
+        }
+    }
+    let w = out.chars().count();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
+    out
+}
+
+fn inspector_title(s: &State, t: TokenRef) -> String {
+    let n = s.messages.get(t.msg).map_or(0, |m| m.steps.len());
+    if s.focus == Focus::Navigate {
+        // A token whose bytes only start a character: its glyph comes later.
+        let partial = s
+            .step(t)
+            .zip(s.messages.get(t.msg))
+            .is_some_and(|(st, m)| st.text.is_empty() && m.has_bytes(st.id));
+        let part = if partial {
+            "· part of a character "
+        } else {
+            ""
+        };
+        format!(" token {}/{} {part}", t.step + 1, n)
+    } else if s.is_generating() {
+        format!(" next token · live #{} ", t.step + 1)
+    } else {
+        format!(" last token #{} ", t.step + 1)
+    }
+}
+
+/// Perplexity of a run of token probabilities: exp of the mean surprise.
+pub fn perplexity(ps: impl Iterator<Item = f32>) -> Option<f64> {
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for p in ps {
+        sum += -(p.max(1e-12) as f64).ln();
+        n += 1;
+    }
+    (n > 0).then(|| (sum / n as f64).exp())
+}
+
+/// A sparkline of p for the reply's tokens around `t` (`area.height - 2` rows
+/// high), with a summary line above it.
+fn confidence(s: &State, m: &Message, t: TokenRef, buf: &mut Buffer, area: Rect) {
+    let n = m.steps.len();
+    let w = area.width as usize;
+    if n == 0 || w == 0 {
+        return;
+    }
+    // Tokens whose p is unknown (inspector off) count as certain.
+    let p_of = |st: &TokenStep| st.p().unwrap_or(1.0);
+    let mean = m.steps.iter().map(|st| p_of(st) as f64).sum::<f64>() / n as f64;
+    let ppl = perplexity(m.steps.iter().map(p_of)).unwrap_or(0.0);
+    let head = format!(
+        "reply: {n} tok · mean p {} · ppl {ppl:.2}",
+        pct(mean as f32)
+    );
+    buf.set_stringn(area.x, area.y, truncate(&head, w), w, theme::dim());
+    // The window: the last tokens, or centred on the cursor.
+    let start = if s.focus == Focus::Navigate {
+        t.step.saturating_sub(w / 2).min(n.saturating_sub(w))
+    } else {
+        n.saturating_sub(w)
+    };
+    let rows = area.height.saturating_sub(2) as usize;
+    let levels = rows * 8;
+    const TICKS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    for (i, st) in m.steps.iter().enumerate().skip(start).take(w) {
+        let x = area.x + (i - start) as u16;
+        let p = p_of(st);
+        let filled = ((p.clamp(0.0, 1.0) * levels as f32).round() as usize).max(1);
+        let mut style = if s.heatmap {
+            Style::default().fg(theme::heat(p))
+        } else {
+            Style::default()
+        };
+        if i == t.step {
+            style = style.bg(theme::CHOSEN_BG);
+        }
+        for r in 0..rows {
+            // r = 0 is the bottom row.
+            let in_row = filled.saturating_sub(r * 8).min(8);
+            let y = area.y + 1 + (rows - 1 - r) as u16;
+            buf[(x, y)].set_char(TICKS[in_row]).set_style(style);
+        }
+        if i == t.step {
+            buf[(x, area.y + area.height - 1)]
+                .set_char('▲')
+                .set_style(style.bg(Color::Reset));
+        }
+    }
+}
+
+/// "1.23 bits", or `–` when unknown.
+fn bits(h: Option<f32>) -> String {
+    h.map_or_else(|| "–".to_string(), |h| format!("{h:.2} bits"))
+}
+
+/// How the step's token came: the sampler's probability, or `forced`.
+fn sampler_text(step: &TokenStep) -> String {
+    if step.forced {
+        "forced".to_string()
+    } else {
+        pct_opt(step.p_sampled)
+    }
+}
+
+/// The inspector's lines for one step of message `m`, `w` columns wide.
+pub fn inspector_lines(
+    m: &Message,
+    step: &TokenStep,
+    w: usize,
+    heat: bool,
+    compact: bool,
+) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let heat_style = |p: f32| {
+        if heat {
+            Style::default().fg(theme::heat(p))
+        } else {
+            Style::default()
+        }
+    };
+    let chosen_style = step
+        .p()
+        .map_or_else(Style::default, heat_style)
+        .add_modifier(Modifier::BOLD);
+    let piece = m.piece(step.id);
+    if compact {
+        lines.push(Line::from(vec![
+            Span::styled(truncate(&visible_piece(&piece), 16), chosen_style),
+            Span::styled(format!(" p={}", pct_opt(step.p())), chosen_style),
+            Span::styled(" · sampler ", theme::dim()),
+            Span::raw(sampler_text(step)),
+            Span::styled(" · entropy ", theme::dim()),
+            Span::raw(bits(step.entropy())),
+        ]));
+    } else {
+        lines.extend(full_header(step, &piece, w, chosen_style));
+    }
+    candidate_rows(m, step, w, heat_style, !compact, &mut lines);
+    lines
+}
+
+fn full_header(step: &TokenStep, piece: &str, w: usize, chosen: Style) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    lines.push(Line::from(vec![
+        Span::styled("chosen ", theme::dim()),
+        Span::styled(truncate(&visible_piece(piece), w.saturating_sub(7)), chosen),
+    ]));
+    lines.push(Line::from(vec![
+        Span::styled(format!("p={}", pct_opt(step.p())), chosen),
+        Span::styled(" model · ", theme::dim()),
+        Span::raw(sampler_text(step)),
+        Span::styled(if step.forced { "" } else { " sampler" }, theme::dim()),
+    ]));
+    lines.push(Line::from(vec![
+        Span::styled("entropy ", theme::dim()),
+        Span::raw(bits(step.entropy())),
+        Span::styled(" · logit ", theme::dim()),
+        Span::raw(
+            step.logit
+                .map_or_else(|| "–".to_string(), |l| format!("{l:.2}")),
+        ),
+    ]));
+    lines.push(Line::styled("─".repeat(w), theme::dim()));
+    lines
+}
+
+fn candidate_rows(
+    m: &Message,
+    step: &TokenStep,
+    w: usize,
+    heat_style: impl Fn(f32) -> Style,
+    column_heads: bool,
+    lines: &mut Vec<Line<'static>>,
+) {
+    // Candidate rows: marker, text, bar, probability under the model, and
+    // under the sampler when there is room.
+    let show_sampled = w >= 44;
+    let pct_w = 7;
+    let fixed = 2 + 1 + pct_w + if show_sampled { 1 + pct_w } else { 0 };
+    let text_w = (w / 3).clamp(4, 16).min(w.saturating_sub(fixed + 3).max(1));
+    let bar_w = w.saturating_sub(fixed + text_w + 1);
+    let mut chosen_shown = false;
+    let row = |c_text: &str, p: f32, ps: Option<f32>, chosen: bool| -> Line<'static> {
+        let text = truncate(&visible_piece(c_text), text_w);
+        let pad = text_w.saturating_sub(str_width(&text));
+        let base = if chosen {
+            Style::default()
+                .bg(theme::CHOSEN_BG)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::default()
+        };
+        let mut spans = vec![
+            Span::styled(if chosen { "▶ " } else { "  " }, base),
+            Span::styled(format!("{text}{}", " ".repeat(pad)), base),
+            Span::styled(" ", base),
+        ];
+        if bar_w > 0 {
+            spans.push(Span::styled(bar(p, bar_w), heat_style(p).bg(theme::BAR_BG)));
+        }
+        spans.push(Span::styled(format!(" {:>7}", pct(p)), base));
+        if show_sampled {
+            spans.push(Span::styled(
+                format!(" {:>7}", pct_opt(ps)),
+                base.fg(theme::DIM),
+            ));
+        }
+        Line::from(spans)
+    };
+    if show_sampled && column_heads {
+        let head = format!(
+            "{:<w$}{:>8}{:>8}",
+            "  candidate",
+            "model",
+            "sampler",
+            w = w.saturating_sub(16)
+        );
+        lines.push(Line::styled(head, theme::dim()));
+    }
+    let Some(dist) = &step.dist else {
+        lines.push(Line::styled(
+            "  (no candidates: the inspector is off, see inspector_top_k)",
+            theme::dim(),
+        ));
+        return;
+    };
+    for c in &dist.top {
+        let chosen = c.id == step.id;
+        chosen_shown |= chosen;
+        lines.push(row(&m.piece(c.id), dist.p(c.logit), c.p_sampled, chosen));
+    }
+    if !chosen_shown && let Some(p) = step.p() {
+        lines.push(Line::styled(
+            "  ⋯ (chosen token outside the top candidates)",
+            theme::dim(),
+        ));
+        lines.push(row(&m.piece(step.id), p, step.p_sampled, true));
+    }
+}

@@ -1,0 +1,244 @@
+//! The model picker popup: the model files found, filtered as one types;
+//! Enter loads one.
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Widget};
+
+use super::popup_block;
+use crate::text::truncate;
+use crate::tui::action::{Action, Context, lookup};
+use crate::tui::layout::centered;
+use crate::tui::state::{Picker, Popup, State};
+use crate::tui::theme;
+use crate::tui::update::{Effect, load_model};
+use crate::tui::wrap::Tag;
+
+/// Opens the picker on the model in use, and rescans the model directories.
+pub fn open(s: &mut State) -> Vec<Effect> {
+    let mut p = Picker::default();
+    if let Some(m) = &s.model
+        && let Some(i) = p
+            .visible(&s.models)
+            .iter()
+            .position(|&i| s.models[i].path == m.path)
+    {
+        p.selected = i;
+    }
+    super::open(s, Popup::Picker(p));
+    s.models_scanning = true;
+    vec![Effect::RefreshModels]
+}
+
+/// A key in the picker ([`Context::Picker`]); returns the popup to keep
+/// open (None closes it).
+pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -> Option<Popup> {
+    let visible = p.visible(&s.models);
+    let n = visible.len();
+    match lookup(Context::Picker, &k) {
+        Some(Action::Close) => return None,
+        Some(Action::Confirm) => {
+            let Some(&i) = visible.get(p.selected) else {
+                return Some(Popup::Picker(p));
+            };
+            let entry = s.models[i].clone();
+            if s.model.as_ref().is_some_and(|m| m.path == entry.path) && s.load.is_none() {
+                s.info(format!("{} is already loaded.", entry.name));
+                return None;
+            }
+            fx.extend(load_model(s, entry.path));
+            return None;
+        }
+        Some(Action::Up) => p.selected = p.selected.saturating_sub(1),
+        Some(Action::Down) => p.selected = (p.selected + 1).min(n.saturating_sub(1)),
+        Some(Action::PageUp) => p.selected = p.selected.saturating_sub(10),
+        Some(Action::PageDown) => p.selected = (p.selected + 10).min(n.saturating_sub(1)),
+        Some(Action::Home) => p.selected = 0,
+        Some(Action::End) => p.selected = n.saturating_sub(1),
+        Some(Action::Rescan) => {
+            s.models_scanning = true;
+            fx.push(Effect::RefreshModels);
+        }
+        Some(Action::ClearText) => {
+            p.filter.clear();
+            p.selected = 0;
+        }
+        Some(Action::DeleteBack) => {
+            p.filter.pop();
+            p.selected = 0;
+        }
+        Some(Action::EditText) => {
+            if let KeyCode::Char(c) = k.code {
+                p.filter.push(c);
+                p.selected = 0;
+            }
+        }
+        _ => {}
+    }
+    Some(Popup::Picker(p))
+}
+
+/// A paste: its first line goes to the filter.
+pub fn paste(p: &mut Picker, first_line: &str) {
+    p.filter.push_str(first_line);
+    p.selected = 0;
+}
+
+/// The picker's tag on a model file that crashed the engine process this session.
+pub const CRASHED_TAG: &str = "✗ crashed llama.cpp";
+
+/// The picker's tag on a model file llama.cpp refused to load this session.
+pub const LOAD_FAILED_TAG: &str = "✗ failed to load";
+
+/// Draws the picker over `area`.
+pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
+    let msg_rows = if p.message.is_some() { 3 } else { 0 };
+    let want = (s.models.len() as u16)
+        .saturating_add(6 + msg_rows)
+        .clamp(10, 26);
+    let r = centered(area, 104.min(area.width), want.min(area.height));
+    Clear.render(r, buf);
+    let title = if s.models_scanning {
+        " models · scanning… ".to_string()
+    } else {
+        format!(" models · {} found ", s.models.len())
+    };
+    let block = popup_block(title);
+    let inner = block.inner(r);
+    block.render(r, buf);
+    if inner.area() == 0 {
+        return;
+    }
+    let w = inner.width as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(m) = &p.message {
+        let mut b = crate::tui::wrap::Block::new(w);
+        b.push_str(m, Tag::Text);
+        for l in &b.lines {
+            let text: String = l.iter().map(|c| c.text.as_str()).collect();
+            lines.push(Line::styled(text, Style::default().fg(Color::Yellow)));
+        }
+    }
+    lines.push(Line::from(vec![
+        Span::styled("filter: ", theme::dim()),
+        Span::raw(p.filter.clone()),
+        Span::styled("▏", Style::default().add_modifier(Modifier::SLOW_BLINK)),
+    ]));
+    // Top part (message + filter), then the table.
+    let top_h = (lines.len() as u16).min(inner.height);
+    Paragraph::new(lines).render(Rect::new(inner.x, inner.y, inner.width, top_h), buf);
+    let table = Rect::new(inner.x, inner.y + top_h, inner.width, inner.height - top_h);
+    if table.height == 0 {
+        return;
+    }
+    let visible = p.visible(&s.models);
+    let mut rows: Vec<Line> = Vec::new();
+    let (aw, pw, qw, sw) = (10, 6, 8, 10);
+    let name_w = w.saturating_sub(2 + aw + pw + qw + sw + 4).max(8);
+    let fmt_row = |mark: &str, name: &str, arch: &str, params: &str, quant: &str, size: &str| {
+        format!(
+            "{mark:<2}{:<name_w$} {:<aw$} {:>pw$} {:<qw$} {:>sw$}",
+            truncate(name, name_w),
+            truncate(arch, aw),
+            truncate(params, pw),
+            truncate(quant, qw),
+            truncate(size, sw),
+        )
+    };
+    rows.push(Line::styled(
+        fmt_row("", "name", "arch", "params", "quant", "size"),
+        theme::dim(),
+    ));
+    if visible.is_empty() {
+        let text = if s.models.is_empty() {
+            if s.models_scanning {
+                "Looking for models…".to_string()
+            } else {
+                let dirs: Vec<String> = s
+                    .model_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect();
+                format!(
+                    "No *.gguf files in {}. Run `tokenscope fetch-demos` for the demo models.",
+                    if dirs.is_empty() {
+                        "(no directory)".to_string()
+                    } else {
+                        dirs.join(", ")
+                    }
+                )
+            }
+        } else {
+            format!("No model matches {:?}.", p.filter)
+        };
+        rows.push(Line::styled(text, theme::dim()));
+    }
+    let list_h = (table.height as usize).saturating_sub(2).max(1);
+    let first = p.selected.saturating_sub(list_h.saturating_sub(1));
+    for (vi, &i) in visible.iter().enumerate().skip(first).take(list_h) {
+        let m = &s.models[i];
+        let current = s.model.as_ref().is_some_and(|cur| cur.path == m.path);
+        let loading = s.load.as_ref().is_some_and(|l| l.path == m.path);
+        let mark = if vi == p.selected {
+            "▶"
+        } else if loading {
+            "…"
+        } else if current {
+            "●"
+        } else {
+            ""
+        };
+        let mut style = if vi == p.selected {
+            theme::selected()
+        } else {
+            Style::default()
+        };
+        let line = if let Some(err) = &m.error {
+            if vi != p.selected {
+                style = style.fg(Color::Red);
+            }
+            let name = format!("{} — {}", m.file_name, err);
+            format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
+        } else if s.crashed.contains_key(&m.path) || s.load_failed.contains_key(&m.path) {
+            if vi != p.selected {
+                style = style.fg(Color::Red);
+            }
+            let tag = if s.crashed.contains_key(&m.path) {
+                CRASHED_TAG
+            } else {
+                LOAD_FAILED_TAG
+            };
+            let name = format!("{} — {tag}", m.file_name);
+            format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
+        } else {
+            fmt_row(mark, &m.name, &m.arch, &m.params, &m.quant, &m.size)
+        };
+        rows.push(Line::styled(line, style));
+    }
+    // The selected file crashed the engine: why, instead of the key hint.
+    let crash = visible.get(p.selected).and_then(|&i| {
+        let path = &s.models[i].path;
+        s.crashed.get(path).or_else(|| s.load_failed.get(path))
+    });
+    let (hint, hint_style) = match crash {
+        Some(reason) => (format!("✗ {reason}"), theme::error()),
+        None => (
+            "Enter load · ↑↓ select · type to filter · F5 rescan · Esc close".to_string(),
+            theme::dim(),
+        ),
+    };
+    let body_h = table.height.saturating_sub(1);
+    Paragraph::new(rows).render(Rect::new(table.x, table.y, table.width, body_h), buf);
+    if table.height >= 2 {
+        buf.set_stringn(
+            table.x,
+            table.y + table.height - 1,
+            truncate(&hint, w),
+            w,
+            hint_style,
+        );
+    }
+}

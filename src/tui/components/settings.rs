@@ -1,0 +1,170 @@
+//! The sampling settings popup: a form of numbers, checked when applied.
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
+
+use super::popup_block;
+use crate::engine::SamplingParams;
+use crate::tui::action::{Action, Context, lookup};
+use crate::tui::layout::centered;
+use crate::tui::state::{Field, Popup, SettingsForm, State};
+use crate::tui::theme;
+use crate::tui::update::Effect;
+
+/// Opens the form on the sampling settings in use.
+pub fn open(s: &mut State) -> Vec<Effect> {
+    let form = settings_form(&s.config.sampling, s.config.max_tokens);
+    super::open(s, Popup::Settings(form))
+}
+
+/// The form for `p` and `max_tokens`.
+pub fn settings_form(p: &SamplingParams, max_tokens: u32) -> SettingsForm {
+    let f = |label, value: String, help| Field { label, value, help };
+    SettingsForm {
+        fields: vec![
+            f(
+                "temperature",
+                p.temperature.to_string(),
+                "0 = greedy, up to 5",
+            ),
+            f("top_k", p.top_k.to_string(), "0 = off"),
+            f("top_p", p.top_p.to_string(), "(0, 1], 1 = off"),
+            f("min_p", p.min_p.to_string(), "[0, 1), 0 = off"),
+            f(
+                "repeat_penalty",
+                p.repeat_penalty.to_string(),
+                "0.1 to 5, 1 = off",
+            ),
+            f("seed", p.seed.to_string(), "random seed"),
+            f("max_tokens", max_tokens.to_string(), "reply length limit"),
+        ],
+        selected: 0,
+        error: None,
+    }
+}
+
+/// Reads the form back; errors name the field.
+pub fn parse_settings(
+    form: &SettingsForm,
+    base: &SamplingParams,
+) -> Result<(SamplingParams, u32), String> {
+    fn num<T: std::str::FromStr>(f: &Field) -> Result<T, String> {
+        f.value
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid {} = {:?}: not a number", f.label, f.value.trim()))
+    }
+    let mut p = base.clone();
+    let mut max_tokens = 0;
+    for f in &form.fields {
+        match f.label {
+            "temperature" => p.temperature = num(f)?,
+            "top_k" => p.top_k = num(f)?,
+            "top_p" => p.top_p = num(f)?,
+            "min_p" => p.min_p = num(f)?,
+            "repeat_penalty" => p.repeat_penalty = num(f)?,
+            "seed" => p.seed = num(f)?,
+            "max_tokens" => max_tokens = num(f)?,
+            _ => {}
+        }
+    }
+    p.validate().map_err(|e| e.to_string())?;
+    if max_tokens == 0 {
+        return Err("invalid max_tokens = 0: must be at least 1".into());
+    }
+    Ok((p, max_tokens))
+}
+
+/// A key in the form ([`Context::Settings`]); returns the popup to keep
+/// open (None closes it).
+pub fn on_key(s: &mut State, mut f: SettingsForm, k: KeyEvent) -> Option<Popup> {
+    let n = f.fields.len();
+    match lookup(Context::Settings, &k) {
+        Some(Action::Close) => return None,
+        Some(Action::Confirm) => match parse_settings(&f, &s.config.sampling) {
+            Ok((p, max_tokens)) => {
+                s.info(format!(
+                    "Sampling: temperature {}, top_k {}, top_p {}, min_p {}, repeat_penalty {}, seed {}, max_tokens {}.",
+                    p.temperature, p.top_k, p.top_p, p.min_p, p.repeat_penalty, p.seed, max_tokens
+                ));
+                s.config.sampling = p;
+                s.config.max_tokens = max_tokens;
+                return None;
+            }
+            Err(e) => f.error = Some(e),
+        },
+        Some(Action::Up) => f.selected = (f.selected + n - 1) % n,
+        Some(Action::Down) => f.selected = (f.selected + 1) % n,
+        Some(Action::DeleteBack) => {
+            f.fields[f.selected].value.pop();
+        }
+        Some(Action::ClearText) => f.fields[f.selected].value.clear(),
+        Some(Action::EditText) => {
+            if let KeyCode::Char(c) = k.code
+                && !c.is_control()
+            {
+                f.fields[f.selected].value.push(c)
+            }
+        }
+        _ => {}
+    }
+    Some(Popup::Settings(f))
+}
+
+/// A paste: its first line goes to the selected field.
+pub fn paste(f: &mut SettingsForm, first_line: &str) {
+    if let Some(field) = f.fields.get_mut(f.selected) {
+        field.value.push_str(first_line);
+    }
+}
+
+/// Draws the form over `area`.
+pub fn render(f: &SettingsForm, buf: &mut Buffer, area: Rect) {
+    let h = f.fields.len() as u16 + 6;
+    let r = centered(area, 64, h);
+    Clear.render(r, buf);
+    let block = popup_block(" sampling · Enter apply · ↑↓ field · Esc cancel ".into());
+    let inner = block.inner(r);
+    block.render(r, buf);
+    let mut lines = Vec::new();
+    for (i, field) in f.fields.iter().enumerate() {
+        let sel = i == f.selected;
+        let value = if sel {
+            format!("{}▏", field.value)
+        } else {
+            field.value.clone()
+        };
+        let vstyle = if sel {
+            theme::selected()
+        } else {
+            Style::default()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!(" {:<16}", field.label),
+                if sel {
+                    theme::title()
+                } else {
+                    Style::default()
+                },
+            ),
+            Span::styled(format!("{value:<12}"), vstyle),
+            Span::styled(format!("  {}", field.help), theme::dim()),
+        ]));
+    }
+    lines.push(Line::from(""));
+    match &f.error {
+        Some(e) => lines.push(Line::styled(format!(" {e}"), theme::error())),
+        None => lines.push(Line::styled(
+            " Applies from the next reply. Ctrl-U clears a field.",
+            theme::dim(),
+        )),
+    }
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
+}

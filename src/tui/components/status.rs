@@ -1,0 +1,246 @@
+//! The status bar (what runs, the model, the context, speed) and the notice
+//! above the input box.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+use crate::engine::ChatMode;
+use crate::text::{str_width, truncate};
+use crate::tui::state::{NoticeLevel, Phase, State};
+use crate::tui::theme;
+
+/// Draws the status bar.
+pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
+    let bg = Style::default().bg(theme::STATUS_BG);
+    buf.set_style(r, bg);
+    let (line, help) = status_line_for(s, r.width as usize);
+    buf.set_line(r.x, r.y, &line, r.width);
+    if help {
+        let hw = STATUS_HELP.len() as u16;
+        buf.set_string(
+            r.x + r.width - hw,
+            r.y,
+            STATUS_HELP,
+            theme::dim().bg(theme::STATUS_BG),
+        );
+    }
+}
+
+/// Draws the notice (information or error).
+pub fn render_notice(s: &State, buf: &mut Buffer, r: Rect) {
+    let Some(n) = &s.notice else { return };
+    let style = match n.level {
+        NoticeLevel::Error => theme::error(),
+        NoticeLevel::Info => theme::info(),
+    };
+    Paragraph::new(n.text.as_str())
+        .style(style)
+        .wrap(Wrap { trim: false })
+        .render(r, buf);
+}
+
+fn phase_text(s: &State) -> (String, Style) {
+    if let Some(l) = &s.load {
+        let pctv = (l.fraction * 100.0).round() as u32;
+        return (
+            format!("loading {pctv:>3}% {}", bar_ascii(l.fraction, 10)),
+            Style::default().fg(Color::Yellow),
+        );
+    }
+    match &s.generation {
+        Some(g) => {
+            let n = s.messages.get(g.msg).map_or(0, |m| m.steps.len());
+            let t = match g.phase {
+                Phase::Waiting => "● waiting".to_string(),
+                Phase::Prefill { done, total } => format!("● prefill {done}/{total}"),
+                Phase::Generating => format!("● generating {n} tok"),
+                Phase::Cancelling => "● stopping… (Esc: restart engine)".to_string(),
+            };
+            (
+                t,
+                Style::default()
+                    .fg(Color::Green)
+                    .add_modifier(Modifier::BOLD),
+            )
+        }
+        None if s.model.is_none() => ("○ no model".into(), theme::dim()),
+        None if s
+            .notice
+            .as_ref()
+            .is_some_and(|n| n.level == NoticeLevel::Error) =>
+        {
+            ("○ idle ✖ error".into(), theme::error())
+        }
+        None => ("○ idle".into(), Style::default()),
+    }
+}
+
+fn bar_ascii(frac: f32, w: usize) -> String {
+    let filled = ((frac.clamp(0.0, 1.0) * w as f32).round() as usize).min(w);
+    format!("▕{}{}▏", "█".repeat(filled), "░".repeat(w - filled))
+}
+
+/// One field of the status bar: its spans and how much it matters (0 = the
+/// most; fields are dropped from the highest number down when space is short).
+struct Field {
+    rank: u8,
+    /// What separates it from the field before: " │ ", or " · " / " " for a
+    /// detail of the field before.
+    sep: &'static str,
+    spans: Vec<Span<'static>>,
+}
+
+impl Field {
+    fn new(rank: u8, spans: Vec<Span<'static>>) -> Self {
+        Self {
+            rank,
+            sep: STATUS_SEP,
+            spans,
+        }
+    }
+
+    fn after(mut self, sep: &'static str) -> Self {
+        self.sep = sep;
+        self
+    }
+
+    fn width(&self) -> usize {
+        str_width(self.sep)
+            + self
+                .spans
+                .iter()
+                .map(|s| str_width(&s.content))
+                .sum::<usize>()
+    }
+}
+
+/// The status bar's fields in display order.
+fn status_fields(s: &State) -> Vec<Field> {
+    let (phase, pstyle) = phase_text(s);
+    let mut f = vec![Field::new(
+        0,
+        vec![Span::styled(format!(" {phase}"), pstyle)],
+    )];
+    match &s.model {
+        Some(m) => {
+            f.push(Field::new(
+                1,
+                vec![Span::styled(m.name.clone(), theme::title())],
+            ));
+            let mut quant = m.quant.clone();
+            if m.n_params > 0 {
+                quant.push(' ');
+                quant.push_str(&crate::catalog::params_human(m.n_params));
+            }
+            f.push(Field::new(5, vec![Span::raw(quant)]).after(" "));
+        }
+        None => f.push(Field::new(1, vec![Span::styled("no model", theme::dim())])),
+    }
+    if let Some(m) = &s.model {
+        f.push(Field::new(
+            2,
+            vec![Span::raw(format!(
+                "ctx {}/{}",
+                s.ctx_used().unwrap_or(0),
+                m.n_ctx
+            ))],
+        ));
+        // llama.cpp rounded or capped the context asked for: say so.
+        if m.n_ctx_requested != m.n_ctx {
+            f.push(
+                Field::new(
+                    4,
+                    vec![Span::styled(
+                        format!("(asked {})", m.n_ctx_requested),
+                        Style::default().fg(Color::Yellow),
+                    )],
+                )
+                .after(" "),
+            );
+        }
+    }
+    if let Some(st) = &s.last_stats {
+        f.push(Field::new(
+            3,
+            vec![Span::raw(format!("{:.1} tok/s", st.gen_tps))],
+        ));
+        f.push(Field::new(6, vec![Span::raw(format!("TTFT {:.0} ms", st.ttft_ms))]).after(" · "));
+        f.push(
+            Field::new(8, vec![Span::raw(format!("reused {}", st.n_prompt_reused))]).after(" · "),
+        );
+        if st.stop != crate::engine::StopReason::Eog {
+            f.push(Field::new(4, vec![Span::styled(st.stop.as_str(), theme::dim())]).after(" · "));
+        }
+    }
+    let mode = if s.raw {
+        Some(ChatMode::Plain)
+    } else {
+        s.chat_mode
+    };
+    if let Some(mode) = mode {
+        f.push(Field::new(
+            7,
+            vec![Span::raw(match mode {
+                ChatMode::Template => "chat template",
+                ChatMode::Builtin => "built-in template",
+                ChatMode::Plain => "plain",
+            })],
+        ));
+    }
+    let mut flags = Vec::new();
+    if s.heatmap {
+        flags.push("heat");
+    }
+    if s.boundaries {
+        flags.push("bounds");
+    }
+    if !flags.is_empty() {
+        f.push(Field::new(
+            9,
+            vec![Span::styled(flags.join(" "), theme::dim())],
+        ));
+    }
+    f
+}
+
+const STATUS_SEP: &str = " │ ";
+
+const STATUS_HELP: &str = " F1 help ";
+
+/// The status bar for a row `width` columns wide: every field that fits,
+/// whole, dropping the least important first; the help hint only when room
+/// is left. Returns the line and whether the hint fits after it.
+pub fn status_line_for(s: &State, width: usize) -> (Line<'static>, bool) {
+    let mut fields = status_fields(s);
+    // The first field has no separator before it.
+    let total = |fs: &[Field]| {
+        fs.iter().map(Field::width).sum::<usize>() - fs.first().map_or(0, |f| str_width(f.sep))
+    };
+    while total(&fields) > width && fields.len() > 2 {
+        let worst = fields
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, f)| f.rank)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        fields.remove(worst);
+    }
+    let used = total(&fields);
+    let mut spans = Vec::new();
+    for (i, f) in fields.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(f.sep, theme::dim()));
+        }
+        spans.extend(f.spans);
+    }
+    // The model name is cut only when the phase and the name alone do not fit.
+    let mut line = Line::from(spans);
+    if used > width {
+        let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        line = Line::from(truncate(&text, width));
+    }
+    (line, used + STATUS_HELP.len() <= width)
+}

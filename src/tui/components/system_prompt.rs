@@ -1,0 +1,64 @@
+//! The system prompt popup: a text box; Enter saves.
+
+use crossterm::event::KeyEvent;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::widgets::{Clear, Widget};
+use ratatui_textarea::{Input, TextArea};
+
+use super::input::input_text;
+use super::popup_block;
+use crate::tui::action::{Action, Context, lookup};
+use crate::tui::input_view;
+use crate::tui::layout::centered;
+use crate::tui::state::{Popup, State, new_input};
+use crate::tui::update::Effect;
+
+/// Opens the editor on the system prompt in use.
+pub fn open(s: &mut State) -> Vec<Effect> {
+    let mut t = new_input();
+    t.set_placeholder_text("No system prompt. Type one; Enter saves, Esc cancels.");
+    t.insert_str(&s.config.system_prompt);
+    super::open(s, Popup::SystemPrompt(Box::new(t)))
+}
+
+/// A key in the editor ([`Context::SystemPrompt`]); returns the popup to
+/// keep open (None closes it).
+pub fn on_key(s: &mut State, mut t: Box<TextArea<'static>>, k: KeyEvent) -> Option<Popup> {
+    match lookup(Context::SystemPrompt, &k) {
+        Some(Action::Close) => return None,
+        Some(Action::Confirm) => {
+            let text = input_text(&t).trim().to_string();
+            if text != s.config.system_prompt {
+                s.config.system_prompt = text;
+                s.relayout();
+                s.info(if s.config.system_prompt.is_empty() {
+                    "System prompt removed."
+                } else {
+                    "System prompt set: it applies to the whole conversation from the next reply."
+                });
+            }
+            return None;
+        }
+        Some(Action::NewLine) => t.insert_newline(),
+        _ => {
+            t.input(Input::from(k));
+        }
+    }
+    Some(Popup::SystemPrompt(t))
+}
+
+/// Draws the popup over `area`.
+pub fn render(t: &TextArea<'static>, buf: &mut Buffer, area: Rect) {
+    let r = centered(area, 76.min(area.width.saturating_sub(2)).max(20), 14);
+    Clear.render(r, buf);
+    let block = popup_block(" system prompt · Enter save · Alt-Enter newline · Esc cancel ".into());
+    let inner = block.inner(r);
+    block.render(r, buf);
+    input_view::draw(t, inner, buf, true);
+}
+
+/// A paste: into the text, at once.
+pub fn paste(t: &mut TextArea<'static>, text: &str) {
+    t.insert_str(text);
+}

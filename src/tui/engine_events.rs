@@ -1,0 +1,260 @@
+//! What the engine reports (load progress, tokens, the end of a reply, a
+//! crash) changes the state; some of it asks for effects (a reload). No I/O.
+
+use super::State;
+use super::state::{MsgStatus, PENDING, Phase};
+use super::update::{Effect, load_model};
+use crate::engine::{CrashReport, CrashStage, Event, StopReason};
+
+pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
+    if let Event::EngineExited { report } = ev {
+        return on_engine_exited(s, &report);
+    }
+    let Some(id) = ev.request() else {
+        return vec![];
+    };
+    if id == PENDING {
+        return vec![];
+    }
+    if s.load.as_ref().is_some_and(|l| l.request == id) {
+        on_load_event(s, ev);
+    } else if let Event::Loaded { info, vocab, .. } = ev {
+        // A load we had moved on from finished anyway: the engine runs that model now.
+        s.set_model(*info, vocab);
+    } else if s.generation.as_ref().is_some_and(|g| g.request == id) {
+        on_gen_event(s, ev);
+    }
+    // Anything else answers a request we no longer care about.
+    vec![]
+}
+
+/// The engine process died (what it was doing has already failed, each
+/// request by its own `Failed`): say what happened, mark the file that
+/// crashed it, and reload the model it held (the one loaded before a load
+/// that crashed) in the new engine process. The conversation is untouched.
+fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
+    let reason = report.reason();
+    let file = report.file_name();
+    let mut text = match report.stage {
+        CrashStage::Loading if report.blames_file() => {
+            format!("llama.cpp crashed while loading {file}: {reason}")
+        }
+        CrashStage::Generating if report.blames_file() => {
+            format!("llama.cpp crashed while generating with {file}: {reason}")
+        }
+        _ => format!(
+            "The engine process {} while {}: {reason}",
+            report.ended,
+            report.doing()
+        ),
+    };
+    if report.blames_file() {
+        text += &format!(" ({}).", report.ended);
+        if let Some(path) = &report.file {
+            s.crashed.insert(path.clone(), reason.clone());
+            text += " The file is marked ✗ in the picker.";
+        }
+    } else {
+        text += ".";
+    }
+    let mut fx = Vec::new();
+    // A load already sent to the new engine process wins over the reload.
+    match s.model.take() {
+        Some(m) if s.load.is_none() => {
+            let crash = text.clone();
+            text += &format!(" The engine was restarted: reloading {}…", m.name);
+            fx = load_model(s, m.path);
+            if let Some(l) = &mut s.load {
+                l.restore = Some(crash);
+            }
+        }
+        Some(_) => text += " The engine was restarted.",
+        None => text += " The engine was restarted: press Ctrl-O to choose a model.",
+    }
+    s.error(text);
+    fx
+}
+
+fn on_load_event(s: &mut State, ev: Event) {
+    match ev {
+        Event::LoadProgress { fraction, .. } => {
+            if let Some(l) = &mut s.load {
+                l.fraction = fraction.clamp(0.0, 1.0);
+            }
+        }
+        Event::Loaded { info, vocab, .. } => {
+            // It loads now: whatever failed before (a fixed file) is forgotten.
+            s.load_failed.remove(&info.path);
+            s.crashed.remove(&info.path);
+            if let Some(crash) = s.load.take().and_then(|l| l.restore) {
+                // What crashed stays on screen (whatever came meanwhile); it now ends well.
+                s.error(format!(
+                    "{crash} The engine was restarted: {} is loaded again.",
+                    info.name
+                ));
+                s.set_model(*info, vocab);
+                return;
+            }
+            s.info(format!(
+                "Loaded {} ({} {}, {}, {}). Context {}.",
+                info.name,
+                info.arch,
+                info.quant,
+                info.chat_mode.describe(),
+                info.backend_text(),
+                info.ctx_text(),
+            ));
+            s.set_model(*info, vocab);
+        }
+        Event::Cancelled { .. } => {
+            s.load = None;
+        }
+        Event::Failed { error, .. } => {
+            let path = s.load.take().map(|l| l.path).unwrap_or_default();
+            // A crash is marked by `on_engine_exited`, with llama.cpp's assertion.
+            if !matches!(error, crate::engine::EngineError::Crashed(_)) {
+                s.load_failed.insert(path.clone(), error.to_string());
+            }
+            let file = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string());
+            let keep = match &s.model {
+                Some(m) => format!(" Still using {}.", m.name),
+                None => " No model is loaded: press Ctrl-O to choose another.".to_string(),
+            };
+            s.error(format!("Could not load {file}: {error}.{keep}"));
+        }
+        _ => {}
+    }
+}
+
+fn on_gen_event(s: &mut State, ev: Event) {
+    let Some(g) = s.generation.as_mut() else {
+        return;
+    };
+    match ev {
+        Event::Started {
+            mode,
+            prompt,
+            prefix,
+            n_reused,
+            dropped_messages,
+            note,
+            ..
+        } => {
+            let n_prompt = prompt.len() + prefix.len();
+            if g.phase != Phase::Cancelling {
+                g.phase = Phase::Prefill {
+                    done: 0,
+                    total: n_prompt.saturating_sub(n_reused),
+                };
+            }
+            g.n_prompt = n_prompt;
+            g.n_reused = n_reused;
+            let msg = g.msg;
+            s.chat_mode = Some(mode);
+            // The engine serves in order: the model loaded last (perhaps after
+            // the message was sent) writes this reply, with its vocabulary.
+            let (model, vocab) = (s.model_name(), s.vocab.clone());
+            if let Some(m) = s.messages.get_mut(msg) {
+                m.vocab = vocab;
+                if m.model != model {
+                    m.model = model;
+                    s.relayout_message(msg);
+                }
+            }
+            if dropped_messages > 0 {
+                s.info(format!(
+                    "The conversation outgrew the context: the {dropped_messages} oldest message(s) were left out."
+                ));
+            }
+            // How the prompt was built when the chat template refused it (the
+            // engine escaped the template's text).
+            if let Some(note) = note {
+                s.info(capitalize(&note));
+            }
+        }
+        Event::PrefillProgress { done, total, .. } => {
+            if g.phase != Phase::Cancelling {
+                g.phase = Phase::Prefill { done, total };
+            }
+        }
+        Event::Token { step, .. } => {
+            if g.phase == Phase::Cancelling {
+                return;
+            }
+            g.phase = Phase::Generating;
+            let msg = g.msg;
+            s.push_step(msg, *step);
+        }
+        Event::Tail { text, .. } => {
+            // Even while cancelling: the bytes belong to tokens already shown.
+            let msg = g.msg;
+            s.push_tail(msg, &text);
+        }
+        Event::Cancelled { stats, .. } => {
+            let msg = g.msg;
+            s.generation = None;
+            if let Some(stats) = stats {
+                if let Some(m) = s.messages.get_mut(msg) {
+                    m.stats = Some(stats.clone());
+                }
+                s.last_stats = Some(stats);
+            }
+            finish_message(s, msg, MsgStatus::Stopped);
+        }
+        Event::Done { stats, .. } => {
+            let msg = g.msg;
+            s.generation = None;
+            let status = if stats.stop == StopReason::Cancelled {
+                MsgStatus::Stopped
+            } else {
+                MsgStatus::Done
+            };
+            if stats.stop == StopReason::ContextFull {
+                s.error(context_full_notice(stats.ctx_used, stats.ctx_size));
+            }
+            if let Some(m) = s.messages.get_mut(msg) {
+                m.stats = Some(stats.clone());
+            }
+            s.last_stats = Some(stats);
+            finish_message(s, msg, status);
+        }
+        Event::Failed { error, .. } => {
+            let msg = g.msg;
+            s.generation = None;
+            s.error(format!("Generation failed: {error}"));
+            finish_message(s, msg, MsgStatus::Failed(error.to_string()));
+        }
+        Event::LoadProgress { .. }
+        | Event::Loaded { .. }
+        | Event::Paused { .. }
+        | Event::EngineExited { .. } => {}
+    }
+}
+
+/// What the user reads when a reply filled the context (sizes in tokens): the
+/// reply stopped, and the chat goes on, without its oldest turns.
+pub fn context_full_notice(used: usize, size: usize) -> String {
+    format!(
+        "The context is full ({used} of {size} tokens): the reply stopped here. You can go on: \
+         to make room, the oldest turns are left out of what the model sees (Ctrl-N starts a new chat)."
+    )
+}
+
+fn finish_message(s: &mut State, msg: usize, status: MsgStatus) {
+    if let Some(m) = s.messages.get_mut(msg) {
+        m.status = status;
+        s.relayout_message(msg);
+    }
+}
+
+/// `text` with its first letter upper-cased, for a notice.
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
