@@ -42,6 +42,9 @@ impl Host for EngineHost {
     fn restart_engine(&mut self) {
         self.0.restart()
     }
+    fn steer(&mut self, request: RequestId, steer: tokenscope::tui::reply::Steer) {
+        self.0.send(steer.command(request))
+    }
 }
 
 fn next(rx: &Receiver<Msg>) -> Msg {
@@ -118,9 +121,9 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
         "{failed}"
     );
     assert!(
-        matches!(&s.messages[1].status, MsgStatus::Failed(_)),
+        matches!(&s.msg(1).unwrap().status, MsgStatus::Failed(_)),
         "{:?}",
-        s.messages[1].status
+        s.msg(1).unwrap().status
     );
     assert_eq!(report.ended, "exited with code 101", "{report:?}");
     assert_eq!(

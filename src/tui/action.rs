@@ -88,6 +88,31 @@ pub enum Action {
     DeleteBack,
     /// Popups: clear the field.
     ClearText,
+    /// Step mode on / off: replies start paused and go one token per key;
+    /// off, a paused reply runs on to its end.
+    ToggleStepMode,
+    /// A new reply in place of the last one (the old one stays as a sibling).
+    Regenerate,
+    /// Token cursor: choose another token at the cursor, to branch from it.
+    ChooseHere,
+    /// Token cursor: draw the cursor's token anew (a new branch, its own seed).
+    Resample,
+    /// Token cursor: continue the reply (one stopped or cut short).
+    ContinueReply,
+    /// Token cursor: the reply's previous alternative.
+    PrevReply,
+    /// Token cursor: the reply's next alternative.
+    NextReply,
+    /// Token cursor: the previous version of the message the reply answers.
+    PrevPrompt,
+    /// Token cursor: the next version of the message the reply answers.
+    NextPrompt,
+    /// Token cursor: edit the message the reply answers (sent as a new version).
+    EditPrompt,
+    /// Choosing: draw the next token (step mode).
+    Draw,
+    /// Choosing: take candidate number 1 to 9.
+    PickNumber,
 }
 
 /// Where a binding applies. Keys are looked up in [`Context::Anywhere`]
@@ -111,15 +136,19 @@ pub enum Context {
     SystemPrompt,
     /// The help overlay.
     Help,
+    /// Choosing a token in the inspector: the next one (step mode) or
+    /// another one at a past token (branching).
+    Choose,
 }
 
 impl Context {
     /// Every context, in the order help lists them.
-    pub const ALL: [Context; 8] = [
+    pub const ALL: [Context; 9] = [
         Context::Anywhere,
         Context::Main,
         Context::Input,
         Context::TokenCursor,
+        Context::Choose,
         Context::Picker,
         Context::Settings,
         Context::SystemPrompt,
@@ -137,6 +166,7 @@ impl Context {
             Context::Settings => "Sampling settings",
             Context::SystemPrompt => "System prompt",
             Context::Help => "Help",
+            Context::Choose => "Choosing a token (step mode, branching)",
         }
     }
 }
@@ -153,6 +183,8 @@ pub enum Trigger {
     },
     /// Any character typed without Ctrl.
     Typing,
+    /// A digit 1 to 9 (no Ctrl or Alt).
+    Digit,
     /// Any key (the row goes last in its context).
     OtherKey,
     /// The mouse wheel, either way.
@@ -298,6 +330,18 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(
         C::Main,
+        &[key(K::F(7))],
+        A::ToggleStepMode,
+        "step mode: replies go one token per key (off: a paused reply runs on)",
+    ),
+    b(
+        C::Main,
+        &[key(K::F(8))],
+        A::Regenerate,
+        "regenerate the last reply (the old one stays: [ ] in the token cursor)",
+    ),
+    b(
+        C::Main,
         &[ctrl('n')],
         A::NewChat,
         "new chat (keeps the system prompt)",
@@ -395,7 +439,45 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(
         C::TokenCursor,
-        &[key(K::Tab), ch('i'), key(K::Enter)],
+        &[key(K::Enter)],
+        A::ChooseHere,
+        "choose another token here: the reply branches from it",
+    ),
+    b(
+        C::TokenCursor,
+        &[ch('r')],
+        A::Resample,
+        "re-sample from this token (a new branch with its own seed)",
+    ),
+    b(
+        C::TokenCursor,
+        &[ch('c')],
+        A::ContinueReply,
+        "continue this reply (one stopped or cut short)",
+    ),
+    b(
+        C::TokenCursor,
+        &[ch('[')],
+        A::PrevReply,
+        "previous / next version of this reply",
+    ),
+    b(C::TokenCursor, &[ch(']')], A::NextReply, ""),
+    b(
+        C::TokenCursor,
+        &[ch('{')],
+        A::PrevPrompt,
+        "previous / next version of the message it answers",
+    ),
+    b(C::TokenCursor, &[ch('}')], A::NextPrompt, ""),
+    b(
+        C::TokenCursor,
+        &[ch('e')],
+        A::EditPrompt,
+        "edit the message it answers (sent as a new version)",
+    ),
+    b(
+        C::TokenCursor,
+        &[key(K::Tab), ch('i')],
         A::BackToTyping,
         "back to typing",
     ),
@@ -418,6 +500,51 @@ pub static KEYMAP: &[Binding] = &[
         &[Trigger::Typing],
         A::EditText,
         "goes to the message (back to typing)",
+    ),
+    // ---- choosing a token
+    b(
+        C::Choose,
+        &[plain(K::Right)],
+        A::Draw,
+        "step mode: draw the next token (hold to repeat); branching: re-sample here",
+    ),
+    b(C::Choose, &[key(K::Up)], A::Up, "previous / next candidate"),
+    b(C::Choose, &[key(K::Down)], A::Down, ""),
+    b(
+        C::Choose,
+        &[key(K::Enter)],
+        A::Confirm,
+        "force the selected candidate (or the text typed) and go on from it",
+    ),
+    b(
+        C::Choose,
+        &[Trigger::Digit],
+        A::PickNumber,
+        "force candidate 1 to 9 (digits type once text is typed)",
+    ),
+    b(
+        C::Choose,
+        &[key(K::Backspace)],
+        A::DeleteBack,
+        "delete the text's last character",
+    ),
+    b(
+        C::Choose,
+        &[key(K::Tab)],
+        A::ToggleTokenCursor,
+        "token cursor (step mode stays paused)",
+    ),
+    b(
+        C::Choose,
+        &[key(K::Esc)],
+        A::Cancel,
+        "branching: close; step mode: stop the reply",
+    ),
+    b(
+        C::Choose,
+        &[Trigger::Typing],
+        A::EditText,
+        "text to force instead of a candidate",
     ),
     // ---- model picker
     b(
@@ -511,6 +638,10 @@ impl Trigger {
             Trigger::Typing => {
                 matches!(k.code, KeyCode::Char(_)) && !k.modifiers.contains(KeyModifiers::CONTROL)
             }
+            Trigger::Digit => {
+                matches!(k.code, KeyCode::Char('1'..='9'))
+                    && !k.modifiers.intersects(CTRL.union(ALT))
+            }
             Trigger::OtherKey => true,
             Trigger::Wheel | Trigger::Click => false,
         }
@@ -533,6 +664,7 @@ impl Trigger {
         let (code, mods) = match *self {
             Trigger::Key { code, mods, .. } => (code, mods),
             Trigger::Typing => return "typing".into(),
+            Trigger::Digit => return "1-9".into(),
             Trigger::OtherKey => return "any other key".into(),
             Trigger::Wheel => return "mouse wheel".into(),
             Trigger::Click => return "click a token".into(),
@@ -544,6 +676,7 @@ impl Trigger {
             }
         }
         match code {
+            KeyCode::Char(' ') => out.push_str("Space"),
             KeyCode::Char(c) if mods.contains(CTRL) => out.extend(c.to_uppercase()),
             KeyCode::Char(c) => out.push(c),
             KeyCode::F(n) => out.push_str(&format!("F{n}")),

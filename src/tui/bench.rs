@@ -30,6 +30,8 @@ pub struct NullHost {
     pub cancels: Vec<RequestId>,
     pub refreshes: usize,
     pub restarts: usize,
+    /// Steps, forces and runs sent, with their request.
+    pub steers: Vec<(RequestId, crate::tui::reply::Steer)>,
 }
 
 impl NullHost {
@@ -56,6 +58,9 @@ impl Host for NullHost {
     }
     fn restart_engine(&mut self) {
         self.restarts += 1;
+    }
+    fn steer(&mut self, request: RequestId, steer: crate::tui::reply::Steer) {
+        self.steers.push((request, steer));
     }
 }
 

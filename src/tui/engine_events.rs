@@ -2,7 +2,8 @@
 //! crash) changes the state; some of it asks for effects (a reload). No I/O.
 
 use super::State;
-use super::state::{MsgStatus, PENDING, Phase};
+use super::reply::{self, Steer};
+use super::state::{ChooseAt, Focus, MsgStatus, PENDING, Phase};
 use super::update::{Effect, load_model};
 use crate::engine::{CrashReport, CrashStage, Event, StopReason};
 
@@ -22,7 +23,7 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
         // A load we had moved on from finished anyway: the engine runs that model now.
         s.set_model(*info, vocab);
     } else if s.generation.as_ref().is_some_and(|g| g.request == id) {
-        on_gen_event(s, ev);
+        return on_gen_event(s, ev);
     }
     // Anything else answers a request we no longer care about.
     vec![]
@@ -129,9 +130,15 @@ fn on_load_event(s: &mut State, ev: Event) {
     }
 }
 
-fn on_gen_event(s: &mut State, ev: Event) {
+fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
+    if s.generation.is_none() {
+        return vec![];
+    }
+    if ev.is_final() {
+        end_step_mode_choice(s);
+    }
     let Some(g) = s.generation.as_mut() else {
-        return;
+        return vec![];
     };
     match ev {
         Event::Started {
@@ -157,7 +164,7 @@ fn on_gen_event(s: &mut State, ev: Event) {
             // The engine serves in order: the model loaded last (perhaps after
             // the message was sent) writes this reply, with its vocabulary.
             let (model, vocab) = (s.model_name(), s.vocab.clone());
-            if let Some(m) = s.messages.get_mut(msg) {
+            if let Some(m) = s.msg_mut(msg) {
                 m.vocab = vocab;
                 if m.model != model {
                     m.model = model;
@@ -182,22 +189,37 @@ fn on_gen_event(s: &mut State, ev: Event) {
         }
         Event::Token { step, .. } => {
             if g.phase == Phase::Cancelling {
-                return;
+                return vec![];
             }
             g.phase = Phase::Generating;
-            let msg = g.msg;
-            s.push_step(msg, *step);
+            let node = g.node;
+            s.push_step(node, *step);
+        }
+        Event::Paused { next, .. } => {
+            if g.phase == Phase::Cancelling {
+                return vec![];
+            }
+            g.phase = Phase::Paused {
+                next: next.map(Box::new),
+            };
+            // A step asked for while the last one was under way.
+            if g.steps_queued > 0 {
+                g.steps_queued -= 1;
+                g.phase = Phase::Generating;
+                return vec![Effect::Steer(Steer::Step)];
+            }
+            reply::choose_next(s);
         }
         Event::Tail { text, .. } => {
             // Even while cancelling: the bytes belong to tokens already shown.
-            let msg = g.msg;
-            s.push_tail(msg, &text);
+            let node = g.node;
+            s.push_tail(node, &text);
         }
         Event::Cancelled { stats, .. } => {
             let msg = g.msg;
             s.generation = None;
             if let Some(stats) = stats {
-                if let Some(m) = s.messages.get_mut(msg) {
+                if let Some(m) = s.msg_mut(msg) {
                     m.stats = Some(stats.clone());
                 }
                 s.last_stats = Some(stats);
@@ -215,7 +237,7 @@ fn on_gen_event(s: &mut State, ev: Event) {
             if stats.stop == StopReason::ContextFull {
                 s.error(context_full_notice(stats.ctx_used, stats.ctx_size));
             }
-            if let Some(m) = s.messages.get_mut(msg) {
+            if let Some(m) = s.msg_mut(msg) {
                 m.stats = Some(stats.clone());
             }
             s.last_stats = Some(stats);
@@ -227,10 +249,18 @@ fn on_gen_event(s: &mut State, ev: Event) {
             s.error(format!("Generation failed: {error}"));
             finish_message(s, msg, MsgStatus::Failed(error.to_string()));
         }
-        Event::LoadProgress { .. }
-        | Event::Loaded { .. }
-        | Event::Paused { .. }
-        | Event::EngineExited { .. } => {}
+        Event::LoadProgress { .. } | Event::Loaded { .. } | Event::EngineExited { .. } => {}
+    }
+    vec![]
+}
+
+/// The reply ends: choosing its next token ends with it.
+fn end_step_mode_choice(s: &mut State) {
+    if s.chooser.as_ref().is_some_and(|c| c.at == ChooseAt::Next) {
+        s.chooser = None;
+        if s.focus == Focus::Choose {
+            s.set_focus(Focus::Input);
+        }
     }
 }
 
@@ -244,7 +274,7 @@ pub fn context_full_notice(used: usize, size: usize) -> String {
 }
 
 fn finish_message(s: &mut State, msg: usize, status: MsgStatus) {
-    if let Some(m) = s.messages.get_mut(msg) {
+    if let Some(m) = s.msg_mut(msg) {
         m.status = status;
         s.relayout_message(msg);
     }

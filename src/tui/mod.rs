@@ -16,6 +16,7 @@ pub mod input_view;
 pub mod layout;
 pub mod models;
 pub mod render;
+pub mod reply;
 mod signals;
 pub mod state;
 pub mod theme;
@@ -24,6 +25,8 @@ pub mod wrap;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_branching;
 
 use std::io::stdout;
 use std::path::PathBuf;
@@ -66,6 +69,8 @@ pub trait Host {
     fn load(&mut self, path: PathBuf, settings: LoadSettings) -> RequestId;
     fn generate(&mut self, req: GenerateRequest) -> RequestId;
     fn cancel(&mut self, request: RequestId);
+    /// Steps, forces or runs `request` (a generation in step mode).
+    fn steer(&mut self, request: RequestId, steer: reply::Steer);
     /// Scans `dirs` and sends the result as [`Msg::Models`], without blocking.
     fn refresh_models(&mut self, dirs: Vec<PathBuf>);
     /// Kills and restarts an engine that does not respond (see
@@ -87,6 +92,13 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
                 s.attach_load(id);
             }
             Effect::Cancel(id) => host.cancel(id),
+            Effect::Steer(steer) => {
+                if let Some(g) = &s.generation
+                    && g.request != state::PENDING
+                {
+                    host.steer(g.request, steer);
+                }
+            }
             Effect::RefreshModels => host.refresh_models(s.model_dirs.clone()),
             Effect::RestartEngine => host.restart_engine(),
             Effect::Quit => quit = true,
@@ -184,6 +196,10 @@ impl Host for RealHost {
 
     fn restart_engine(&mut self) {
         self.engine.restart()
+    }
+
+    fn steer(&mut self, request: RequestId, steer: reply::Steer) {
+        self.engine.send(steer.command(request));
     }
 
     fn refresh_models(&mut self, dirs: Vec<PathBuf>) {

@@ -12,8 +12,9 @@ use super::layout::{self, Areas};
 use super::models::ModelEntry;
 use super::wrap::{Block, Tag};
 use crate::config::Config;
+use crate::conversation::{Conversation, NodeId};
 use crate::engine::{
-    ChatMessage, ChatMode, GenerateRequest, ModelInfo, RequestId, Role, Stats, StopReason, TokenId,
+    ChatMode, Distribution, GenerateRequest, ModelInfo, RequestId, Role, Stats, StopReason,
     TokenStep, Vocab,
 };
 use crate::text::str_width;
@@ -21,77 +22,37 @@ use crate::text::str_width;
 /// Request id of a request the loop has not sent yet (engine ids start at 1).
 pub const PENDING: RequestId = 0;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum MsgStatus {
-    Done,
-    Streaming,
-    Stopped,
-    Failed(String),
-}
-
-/// One turn of the conversation. Assistant turns keep every generated token
-/// with what the model considered, so any token can be inspected (and, later,
-/// branched from).
-#[derive(Debug, Clone)]
-pub struct Message {
-    pub role: Role,
-    pub content: String,
-    pub steps: Vec<TokenStep>,
-    pub status: MsgStatus,
-    pub stats: Option<Stats>,
-    /// The model that wrote this (assistant turns).
-    pub model: Option<String>,
-    /// That model's vocabulary: the text of the token ids in `steps`.
-    pub vocab: Option<Arc<Vocab>>,
-}
-
-impl Message {
-    pub fn user(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::User,
-            content: content.into(),
-            steps: Vec::new(),
-            status: MsgStatus::Done,
-            stats: None,
-            model: None,
-            vocab: None,
-        }
-    }
-
-    pub fn assistant(model: Option<String>, vocab: Option<Arc<Vocab>>) -> Self {
-        Self {
-            role: Role::Assistant,
-            content: String::new(),
-            steps: Vec::new(),
-            status: MsgStatus::Streaming,
-            stats: None,
-            model,
-            vocab,
-        }
-    }
-
-    /// Token `id` of this message's model, readable (escaped, partial UTF-8
-    /// as `<0xE4>`); `#id` when the vocabulary is unknown.
-    pub fn piece(&self, id: TokenId) -> String {
-        match &self.vocab {
-            Some(v) if (id as usize) < v.len() => v.readable(id),
-            _ => format!("#{id}"),
-        }
-    }
-
-    /// True when token `id` writes bytes (part of a character counts).
-    pub fn has_bytes(&self, id: TokenId) -> bool {
-        self.vocab
-            .as_ref()
-            .is_some_and(|v| !v.bytes(id).is_empty() && !v.is_eog(id))
-    }
-}
+/// A turn of the chat: a node of the conversation tree.
+pub use crate::conversation::Node as Message;
+/// How a turn stands.
+pub use crate::conversation::Status as MsgStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
     Input,
     /// Token cursor over the assistant messages.
     Navigate,
+    /// Choosing a token in the inspector ([`State::chooser`]).
+    Choose,
+}
+
+/// Which token a [`Chooser`] picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChooseAt {
+    /// The next token of the paused reply (step mode).
+    Next,
+    /// Another token in place of this one: the reply branches there.
+    Token(TokenRef),
+}
+
+/// Choosing a token among the inspector's candidates, or typing text to force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chooser {
+    pub at: ChooseAt,
+    /// Index of the selected candidate.
+    pub selected: usize,
+    /// Text typed to force instead of a candidate.
+    pub text: String,
 }
 
 /// A token of an assistant message.
@@ -101,7 +62,7 @@ pub struct TokenRef {
     pub step: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Phase {
     /// Sent; the engine has not started it (it may be loading a model).
     Waiting,
@@ -110,6 +71,11 @@ pub enum Phase {
         total: usize,
     },
     Generating,
+    /// Step mode: waiting for the user to draw, force or run. `next` is the
+    /// model's distribution for the next token (`None` with the inspector off).
+    Paused {
+        next: Option<Box<Distribution>>,
+    },
     /// Stop requested; waiting for the engine's final event.
     Cancelling,
 }
@@ -117,8 +83,13 @@ pub enum Phase {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
     pub request: RequestId,
-    /// Index of the assistant message being written.
+    /// Chat position of the reply being written (the chat cannot switch
+    /// branches while it is).
     pub msg: usize,
+    /// Its node.
+    pub node: NodeId,
+    /// Steps asked for while one was under way (each press is one token).
+    pub steps_queued: u32,
     pub phase: Phase,
     pub n_prompt: usize,
     pub n_reused: usize,
@@ -255,7 +226,10 @@ pub struct State {
     pub model_dirs: Vec<PathBuf>,
     /// Terminal size (columns, rows).
     pub size: (u16, u16),
-    pub messages: Vec<Message>,
+    /// Every turn ever written, alternatives included.
+    pub conv: Conversation,
+    /// The turns shown (the conversation's active path), by chat position.
+    pub path: Vec<NodeId>,
     pub chat: ChatView,
     pub scroll: Scroll,
     pub input: TextArea<'static>,
@@ -269,6 +243,12 @@ pub struct State {
     pub nav_by_mouse: bool,
     pub heatmap: bool,
     pub boundaries: bool,
+    /// Step mode: replies start paused and go one token per key.
+    pub step_mode: bool,
+    /// Choosing a token (focus [`Focus::Choose`]).
+    pub chooser: Option<Chooser>,
+    /// The user message being edited in the input box (sent as a new version of it).
+    pub editing: Option<NodeId>,
     pub popup: Option<Popup>,
     /// The model the engine has loaded.
     pub model: Option<ModelInfo>,
@@ -311,7 +291,8 @@ impl State {
             raw,
             model_dirs,
             size,
-            messages: Vec::new(),
+            conv: Conversation::default(),
+            path: Vec::new(),
             chat: ChatView {
                 width: 1,
                 blocks: Vec::new(),
@@ -329,6 +310,9 @@ impl State {
             nav_by_mouse: false,
             heatmap: true,
             boundaries: false,
+            step_mode: false,
+            chooser: None,
+            editing: None,
             popup: None,
             model: None,
             vocab: None,
@@ -345,9 +329,48 @@ impl State {
             fatal: None,
             exit_signal: None,
         };
+        s.conv.set_system(&s.config.system_prompt);
         s.relayout();
         s.set_focus(Focus::Input);
         s
+    }
+
+    /// Turn `i` of the chat shown.
+    pub fn msg(&self, i: usize) -> Option<&Message> {
+        Some(self.conv.node(*self.path.get(i)?))
+    }
+
+    pub fn msg_mut(&mut self, i: usize) -> Option<&mut Message> {
+        Some(self.conv.node_mut(*self.path.get(i)?))
+    }
+
+    /// The turns shown, in order.
+    pub fn msgs(&self) -> impl Iterator<Item = &Message> + '_ {
+        self.path.iter().map(|&id| self.conv.node(id))
+    }
+
+    /// Chat position of node `id`, when it is shown.
+    pub fn msg_index(&self, id: NodeId) -> Option<usize> {
+        self.path.iter().position(|&x| x == id)
+    }
+
+    /// The tree changed which turns are shown: recomputes the path and
+    /// rewraps the chat; a token cursor past the new turns moves back.
+    pub fn repath(&mut self) {
+        self.path = self.conv.path();
+        self.relayout();
+        if let Some(c) = self.cursor
+            && self.step(c).is_none()
+        {
+            self.cursor = self
+                .msg(c.msg)
+                .filter(|m| m.role == Role::Assistant && !m.steps.is_empty())
+                .map(|m| TokenRef {
+                    msg: c.msg,
+                    step: c.step.min(m.steps.len() - 1),
+                })
+                .or_else(|| self.last_token());
+        }
     }
 
     pub fn screen(&self) -> Rect {
@@ -454,8 +477,8 @@ impl State {
     /// Rewraps everything (new width, new system prompt, new chat).
     pub fn relayout(&mut self) {
         let width = layout::chat_text_width(self.size.0);
-        let mut blocks = Vec::with_capacity(self.messages.len() + 1);
-        let system = self.config.system_prompt();
+        let mut blocks = Vec::with_capacity(self.path.len() + 1);
+        let system = self.conv.system();
         let has_system = system.is_some();
         if let Some(system) = system {
             let mut b = Block::new(width);
@@ -464,8 +487,8 @@ impl State {
             b.push_str(system, Tag::Text);
             blocks.push(b);
         }
-        for m in &self.messages {
-            blocks.push(message_block(m, width));
+        for &id in &self.path {
+            blocks.push(message_block(&self.conv, id, width));
         }
         self.chat = ChatView {
             width,
@@ -477,7 +500,7 @@ impl State {
     /// Rewraps message `i` only.
     pub fn relayout_message(&mut self, i: usize) {
         let b = self.chat.block_of(i);
-        let block = message_block(&self.messages[i], self.chat.width);
+        let block = message_block(&self.conv, self.path[i], self.chat.width);
         if b < self.chat.blocks.len() {
             self.chat.blocks[b] = block;
         } else {
@@ -485,23 +508,26 @@ impl State {
         }
     }
 
-    /// Adds a message at the end of the chat.
+    /// Adds a turn after the last one shown.
     pub fn push_message(&mut self, m: Message) -> usize {
-        self.messages.push(m);
-        let i = self.messages.len() - 1;
+        let id = self.conv.append(m);
+        self.path.push(id);
+        let i = self.path.len() - 1;
         self.chat
             .blocks
-            .push(message_block(&self.messages[i], self.chat.width));
+            .push(message_block(&self.conv, id, self.chat.width));
         i
     }
 
-    /// Appends a generated token to message `i`.
-    pub fn push_step(&mut self, i: usize, step: TokenStep) {
-        let m = &mut self.messages[i];
-        m.content.push_str(&step.text);
+    /// Appends a generated token to node `id` (rewrapping it when shown at `i`).
+    pub fn push_step(&mut self, id: NodeId, step: TokenStep) {
+        let m = self.conv.node_mut(id);
         let n = m.steps.len() as u32;
         let text = step.text.clone();
-        m.steps.push(step);
+        m.push_step(step);
+        let Some(i) = self.msg_index(id) else {
+            return;
+        };
         if n == 0 {
             self.relayout_message(i);
         } else {
@@ -510,80 +536,44 @@ impl State {
         }
     }
 
-    /// Ends message `i` with `text` (see [`crate::engine::Event::Tail`]): it
-    /// belongs to the last token, whose bytes it finishes.
-    pub fn push_tail(&mut self, i: usize, text: &str) {
-        let Some(m) = self.messages.get_mut(i) else {
-            return;
-        };
-        m.content.push_str(text);
-        if let Some(last) = m.steps.last_mut() {
-            last.text.push_str(text);
+    /// Ends node `id` with `text` (see [`crate::engine::Event::Tail`]).
+    pub fn push_tail(&mut self, id: NodeId, text: &str) {
+        self.conv.node_mut(id).push_tail(text);
+        if let Some(i) = self.msg_index(id) {
+            self.relayout_message(i);
         }
-        self.relayout_message(i);
     }
 
     // ---- requests ----------------------------------------------------
 
-    /// The conversation as sent to the engine: the system prompt, then each
-    /// turn; a user turn whose reply produced nothing (failed or stopped at
-    /// once) is left out together with that reply.
-    pub fn conversation(&self) -> Vec<ChatMessage> {
-        let mut out = Vec::new();
-        if let Some(system) = self.config.system_prompt() {
-            out.push(ChatMessage::new(Role::System, system));
+    /// What requests take from the settings (`paused` in step mode).
+    pub fn request_settings(&self) -> crate::conversation::RequestSettings {
+        crate::conversation::RequestSettings {
+            paused: self.step_mode,
+            ..self.config.request_settings(self.raw)
         }
-        let n = self.messages.len();
-        for (i, m) in self.messages.iter().enumerate() {
-            match m.role {
-                Role::Assistant if m.content.is_empty() => continue,
-                Role::User => {
-                    let reply = self.messages.get(i + 1);
-                    if reply.is_some_and(|r| {
-                        r.role == Role::Assistant
-                            && r.content.is_empty()
-                            && r.status != MsgStatus::Streaming
-                    }) {
-                        continue;
-                    }
-                }
-                _ => {}
-            }
-            if m.status == MsgStatus::Streaming && i + 1 == n && m.role == Role::Assistant {
-                continue;
-            }
-            out.push(ChatMessage::new(m.role, m.content.clone()));
-        }
-        out
     }
 
-    pub fn generate_request(&self) -> GenerateRequest {
-        GenerateRequest {
-            raw: self.raw,
-            ..GenerateRequest::new(
-                self.conversation(),
-                self.config.sampling.clone(),
-                self.config.max_tokens,
-                self.config.inspector_top_k,
-            )
-        }
+    /// The request that generates (the rest of) reply `id`.
+    pub fn generate_request(&self, id: NodeId) -> GenerateRequest {
+        self.conv.request(id, &self.request_settings())
     }
 
     // ---- token cursor ------------------------------------------------
 
     /// Every assistant token, in order.
     pub fn token_refs(&self) -> impl Iterator<Item = TokenRef> + '_ {
-        self.messages
-            .iter()
+        self.msgs()
             .enumerate()
             .filter(|(_, m)| m.role == Role::Assistant)
             .flat_map(|(msg, m)| (0..m.steps.len()).map(move |step| TokenRef { msg, step }))
     }
 
     pub fn last_token(&self) -> Option<TokenRef> {
-        self.messages
-            .iter()
+        self.msgs()
             .enumerate()
+            .collect::<Vec<_>>()
+            .into_iter()
             .rev()
             .find(|(_, m)| m.role == Role::Assistant && !m.steps.is_empty())
             .map(|(msg, m)| TokenRef {
@@ -593,19 +583,24 @@ impl State {
     }
 
     pub fn step(&self, t: TokenRef) -> Option<&TokenStep> {
-        self.messages.get(t.msg)?.steps.get(t.step)
+        self.msg(t.msg)?.steps.get(t.step)
     }
 
     /// The token the inspector shows: the cursor's in navigation, else the newest.
     pub fn inspected(&self) -> Option<(TokenRef, &TokenStep)> {
         let t = match (self.focus, self.cursor) {
             (Focus::Navigate, Some(c)) => c,
+            (Focus::Choose, _)
+                if let Some(ChooseAt::Token(c)) = self.chooser.as_ref().map(|c| c.at) =>
+            {
+                c
+            }
             // A reply under way with no token yet: nothing is live (not the
             // previous reply's last token).
             _ if self
                 .generation
                 .as_ref()
-                .and_then(|g| self.messages.get(g.msg))
+                .and_then(|g| self.msg(g.msg))
                 .is_some_and(|m| m.steps.is_empty()) =>
             {
                 return None;
@@ -615,12 +610,42 @@ impl State {
         Some((t, self.step(t)?))
     }
 
+    /// Step mode: the paused reply's next token, not drawn yet, as a step to
+    /// show (the selected candidate as its token): its chat position and the step.
+    pub fn preview(&self) -> Option<(usize, TokenStep)> {
+        let g = self.generation.as_ref()?;
+        let Phase::Paused { next: Some(next) } = &g.phase else {
+            return None;
+        };
+        let selected = self
+            .chooser
+            .as_ref()
+            .filter(|c| c.at == ChooseAt::Next)
+            .map_or(0, |c| c.selected);
+        let c = next
+            .top
+            .get(selected.min(next.top.len().saturating_sub(1)))?;
+        let index = self.msg(g.msg)?.steps.len();
+        Some((
+            g.msg,
+            TokenStep {
+                index,
+                id: c.id,
+                forced: false,
+                text: String::new(),
+                logit: Some(c.logit),
+                p_sampled: None,
+                dist: Some((**next).clone()),
+            },
+        ))
+    }
+
     /// Absolute chat line and column of a token (or of the nearest token
     /// with visible text, for tokens that end inside a character).
     pub fn token_position(&self, t: TokenRef) -> Option<(usize, usize)> {
         let b = self.chat.block_of(t.msg);
         let block = self.chat.blocks.get(b)?;
-        let n = self.messages.get(t.msg)?.steps.len();
+        let n = self.msg(t.msg)?.steps.len();
         let found = (t.step..n)
             .chain((0..t.step).rev())
             .find_map(|s| block.find_token(s as u32))?;
@@ -643,16 +668,27 @@ fn header_meta(m: &Message) -> String {
     meta
 }
 
-/// Wraps one message: a header line, then its text.
-pub fn message_block(m: &Message, width: usize) -> Block {
+/// `‹ 2/3 ›` for a turn with siblings (alternatives), else nothing.
+pub fn sibling_mark(conv: &Conversation, id: NodeId) -> Option<String> {
+    let (pos, n) = conv.sibling_pos(id);
+    (n > 1).then(|| format!("‹ {}/{n} ›", pos + 1))
+}
+
+/// Wraps turn `id`: a header line, then its text.
+pub fn message_block(conv: &Conversation, id: NodeId, width: usize) -> Block {
+    let m = conv.node(id);
     let mut b = Block::new(width);
     match m.role {
         Role::User => b.push_str("you", Tag::Label),
         Role::System => b.push_str("system", Tag::Label),
-        Role::Assistant => {
-            b.push_str("assistant", Tag::Label);
-            b.push_str(&header_meta(m), Tag::Meta);
-        }
+        Role::Assistant => b.push_str("assistant", Tag::Label),
+    }
+    if let Some(mark) = sibling_mark(conv, id) {
+        b.push_str(" ", Tag::Meta);
+        b.push_str(&mark, Tag::Siblings);
+    }
+    if m.role == Role::Assistant {
+        b.push_str(&header_meta(m), Tag::Meta);
     }
     b.newline();
     match m.role {
@@ -727,7 +763,7 @@ impl State {
         if let Some(g) = &self.generation
             && g.n_prompt > 0
         {
-            let n = self.messages.get(g.msg).map_or(0, |m| m.steps.len());
+            let n = self.msg(g.msg).map_or(0, |m| m.steps.len());
             return Some(g.n_prompt + n);
         }
         self.last_stats.as_ref().map(|s| s.ctx_used)

@@ -19,18 +19,18 @@ use super::{Effect, Msg, execute, render, run_loop, update};
 use crate::config::Config;
 use crate::engine::{ChatMode, CrashReport, CrashStage, Event, RequestId, Role, StopReason};
 
-struct H {
-    s: State,
-    host: NullHost,
-    effects: Vec<Effect>,
+pub(super) struct H {
+    pub s: State,
+    pub host: NullHost,
+    pub effects: Vec<Effect>,
 }
 
 impl H {
-    fn new(w: u16, h: u16) -> Self {
+    pub(super) fn new(w: u16, h: u16) -> Self {
         Self::with_config(Config::default(), w, h)
     }
 
-    fn with_config(config: Config, w: u16, h: u16) -> Self {
+    pub(super) fn with_config(config: Config, w: u16, h: u16) -> Self {
         let dirs = vec![PathBuf::from("/models")];
         Self {
             s: State::new(config, false, dirs, (w, h)),
@@ -39,43 +39,43 @@ impl H {
         }
     }
 
-    fn send(&mut self, m: Msg) {
+    pub(super) fn send(&mut self, m: Msg) {
         let fx = update(&mut self.s, m);
         self.effects.extend(fx.iter().cloned());
         execute(&mut self.s, fx, &mut self.host);
     }
 
-    fn key_mod(&mut self, code: KeyCode, mods: KeyModifiers) {
+    pub(super) fn key_mod(&mut self, code: KeyCode, mods: KeyModifiers) {
         self.send(Msg::Input(TermEvent::Key(KeyEvent::new(code, mods))));
     }
 
-    fn key(&mut self, code: KeyCode) {
+    pub(super) fn key(&mut self, code: KeyCode) {
         self.key_mod(code, KeyModifiers::NONE);
     }
 
-    fn ctrl(&mut self, c: char) {
+    pub(super) fn ctrl(&mut self, c: char) {
         self.key_mod(KeyCode::Char(c), KeyModifiers::CONTROL);
     }
 
-    fn type_str(&mut self, text: &str) {
+    pub(super) fn type_str(&mut self, text: &str) {
         for c in text.chars() {
             self.key(KeyCode::Char(c));
         }
     }
 
     /// Opens the model picker on [`entries`] and types `filter`.
-    fn pick(&mut self, filter: &str) {
+    pub(super) fn pick(&mut self, filter: &str) {
         self.key(KeyCode::F(2));
         self.send(Msg::Models(entries()));
         self.type_str(filter);
     }
 
-    fn engine(&mut self, ev: Event) {
+    pub(super) fn engine(&mut self, ev: Event) {
         self.send(Msg::Engine(ev));
     }
 
     /// Starts with `name` loaded.
-    fn loaded(mut self, name: &str, quant: &str) -> Self {
+    pub(super) fn loaded(mut self, name: &str, quant: &str) -> Self {
         let info = fake_model(name, quant);
         let fx = super::start(&mut self.s, Some(info.path.clone()));
         execute(&mut self.s, fx, &mut self.host);
@@ -90,13 +90,13 @@ impl H {
     }
 
     /// Types and sends a message; returns the generation's request id.
-    fn ask(&mut self, text: &str) -> RequestId {
+    pub(super) fn ask(&mut self, text: &str) -> RequestId {
         self.type_str(text);
         self.key(KeyCode::Enter);
         self.host.next
     }
 
-    fn started(&mut self, id: RequestId) {
+    pub(super) fn started(&mut self, id: RequestId) {
         self.engine(Event::Started {
             request: id,
             mode: ChatMode::Template,
@@ -108,13 +108,13 @@ impl H {
         });
     }
 
-    fn stream(&mut self, id: RequestId, tokens: &[(&str, f32)]) {
+    pub(super) fn stream(&mut self, id: RequestId, tokens: &[(&str, f32)]) {
         for (text, p) in tokens {
             let index = self
                 .s
                 .generation
                 .as_ref()
-                .map_or(0, |g| self.s.messages[g.msg].steps.len());
+                .map_or(0, |g| self.s.msg(g.msg).unwrap().steps.len());
             self.engine(Event::Token {
                 request: id,
                 step: Box::new(fake_step(index, text, *p, 8)),
@@ -122,7 +122,7 @@ impl H {
         }
     }
 
-    fn done(&mut self, id: RequestId, n: usize) {
+    pub(super) fn done(&mut self, id: RequestId, n: usize) {
         self.engine(Event::Done {
             request: id,
             stats: fake_stats(n, StopReason::Eog),
@@ -130,7 +130,7 @@ impl H {
     }
 
     /// A whole exchange: ask, stream `tokens`, finish.
-    fn exchange(&mut self, question: &str, tokens: &[(&str, f32)]) -> RequestId {
+    pub(super) fn exchange(&mut self, question: &str, tokens: &[(&str, f32)]) -> RequestId {
         let id = self.ask(question);
         self.started(id);
         self.stream(id, tokens);
@@ -138,20 +138,20 @@ impl H {
         id
     }
 
-    fn buffer(&self) -> Buffer {
+    pub(super) fn buffer(&self) -> Buffer {
         let (w, h) = self.s.size;
         let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
         t.draw(|f| render(&self.s, f)).unwrap();
         t.backend().buffer().clone()
     }
 
-    fn screen(&self) -> String {
+    pub(super) fn screen(&self) -> String {
         buffer_text(&self.buffer())
     }
 }
 
 /// The buffer as text, one line per row (wide characters counted once).
-fn buffer_text(b: &Buffer) -> String {
+pub(super) fn buffer_text(b: &Buffer) -> String {
     let mut out = String::new();
     for y in 0..b.area.height {
         let mut x = 0;
@@ -168,7 +168,7 @@ fn buffer_text(b: &Buffer) -> String {
 }
 
 /// Position of the first cell starting `needle` on the screen.
-fn find(b: &Buffer, needle: &str) -> Option<(u16, u16)> {
+pub(super) fn find(b: &Buffer, needle: &str) -> Option<(u16, u16)> {
     let glyphs: Vec<&str> = crate::text::graphemes(needle).collect();
     let first = *glyphs.first()?;
     for y in 0..b.area.height {
@@ -193,7 +193,7 @@ fn find(b: &Buffer, needle: &str) -> Option<(u16, u16)> {
     None
 }
 
-const PARIS: &[(&str, f32)] = &[
+pub(super) const PARIS: &[(&str, f32)] = &[
     ("The", 0.92),
     (" capital", 0.85),
     (" of", 0.97),
@@ -567,7 +567,7 @@ fn the_token_cursor_on_part_of_a_character_highlights_that_character() {
     let mut h = H::new(60, 20).loaded("smollm2", "Q4_1");
     // Token 1 holds the first bytes of 好 (no text yet), token 2 completes it.
     h.exchange("hi", &[("你", 0.5), ("", 0.5), ("好", 0.5), ("!", 0.5)]);
-    let partial = &mut h.s.messages[1].steps[1];
+    let partial = &mut h.s.msg_mut(1).unwrap().steps[1];
     partial.id = fake_partial_id();
     h.key(KeyCode::Tab);
     h.key(KeyCode::Home);
@@ -606,11 +606,11 @@ fn stale_request_events_are_dropped() {
             .iter()
             .any(|e| matches!(e, Effect::Cancel(id) if *id == old))
     );
-    assert!(h.s.messages.is_empty());
+    assert!(h.s.path.is_empty());
     // Late events of the old request change nothing.
     h.stream(old, &[("B", 0.5)]);
     h.done(old, 2);
-    assert!(h.s.messages.is_empty());
+    assert!(h.s.path.is_empty());
     assert!(h.s.last_stats.is_none());
     let new = h.ask("second");
     assert_ne!(new, old);
@@ -623,7 +623,7 @@ fn stale_request_events_are_dropped() {
         step: Box::new(fake_step(0, "Y", 0.5, 3)),
     });
     h.stream(new, &[("Z", 0.5)]);
-    assert_eq!(h.s.messages[1].content, "Z");
+    assert_eq!(h.s.msg(1).unwrap().content, "Z");
 }
 
 #[test]
@@ -637,13 +637,13 @@ fn cancel_stops_and_marks_the_reply() {
     assert_eq!(h.s.generation.as_ref().unwrap().phase, Phase::Cancelling);
     // Tokens already in flight are not shown.
     h.stream(id, &[(" 3", 0.9)]);
-    assert_eq!(h.s.messages[1].content, "1 2");
+    assert_eq!(h.s.msg(1).unwrap().content, "1 2");
     h.engine(Event::Done {
         request: id,
         stats: fake_stats(3, StopReason::Cancelled),
     });
     assert!(h.s.generation.is_none());
-    assert_eq!(h.s.messages[1].status, MsgStatus::Stopped);
+    assert_eq!(h.s.msg(1).unwrap().status, MsgStatus::Stopped);
     assert!(h.screen().contains("1 2 [stopped]"));
     // Ctrl-C while generating cancels too, and does not quit.
     let id = h.ask("again");
@@ -863,7 +863,7 @@ fn a_reply_tail_ends_the_reply_even_after_stop() {
         request: id,
         stats: fake_stats(2, StopReason::Cancelled),
     });
-    let m = &h.s.messages[1];
+    let m = h.s.msg(1).unwrap();
     assert_eq!(m.content, "ok \u{FFFD}");
     assert_eq!(m.steps[1].text, "\u{FFFD}", "the cut token shows it");
     assert!(h.screen().contains("ok \u{FFFD}"), "{}", h.screen());
@@ -956,7 +956,7 @@ fn picker_loads_and_keeps_conversation() {
     info.path = PathBuf::from("/models/SmolLM2-135M-Instruct-Q4_K_M.gguf");
     h.engine(fake_loaded(id, info));
     assert_eq!(h.s.model.as_ref().unwrap().name, "SmolLM2-135M-Instruct");
-    assert_eq!(h.s.messages.len(), 2);
+    assert_eq!(h.s.path.len(), 2);
     h.ask("and now?");
     let req = h.host.generates.last().unwrap();
     assert_eq!(req.messages.len(), 3);
@@ -1009,7 +1009,7 @@ fn run_loop_drains_messages_and_quits() {
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
     run_loop(&mut terminal, &rx, &mut host, &mut s).unwrap();
     assert_eq!(host.generates.len(), 1);
-    assert_eq!(s.messages[1].content, "Hey");
+    assert_eq!(s.msg(1).unwrap().content, "Hey");
     let screen = buffer_text(terminal.backend().buffer());
     assert!(screen.contains("loop-model"), "{screen}");
     assert!(screen.contains("Hey"), "{screen}");
@@ -1125,7 +1125,7 @@ fn typing_and_sending_work_while_the_model_loads() {
     h.engine(fake_loaded(load, fake_model("big", "Q4_0")));
     h.started(id);
     h.stream(id, &[("Hi", 0.9)]);
-    assert_eq!(h.s.messages[1].content, "Hi");
+    assert_eq!(h.s.msg(1).unwrap().content, "Hi");
 }
 
 #[test]
@@ -1166,7 +1166,7 @@ fn switching_models_forgets_the_old_models_context_use() {
         "nothing of the new context is used yet"
     );
     assert!(
-        h.s.messages[1].stats.is_some(),
+        h.s.msg(1).unwrap().stats.is_some(),
         "the old reply keeps its own stats"
     );
     // The first reply on the new model brings its own numbers.
@@ -1326,7 +1326,7 @@ fn the_input_box_shows_controls_and_tabs_as_the_chat_does() {
     assert!(typed.contains("x␛[1my␇    z"), "{typed}");
     assert_eq!(h.s.input.lines()[0], "x\u{1b}[1my\u{7}\tz", "kept as typed");
     h.key(KeyCode::Enter);
-    let sent = h.s.messages[0].content.clone();
+    let sent = h.s.msg(0).unwrap().content.clone();
     assert_eq!(sent, "x\u{1b}[1my\u{7}\tz");
     let screen = h.screen();
     assert!(
@@ -1471,7 +1471,7 @@ fn a_crash_while_loading_marks_the_file_and_reloads_the_previous_model() {
             && text.ends_with("restarted: gemma-3-270m-it is loaded again."),
         "{text}"
     );
-    assert_eq!(h.s.messages.len(), 2, "the conversation is untouched");
+    assert_eq!(h.s.path.len(), 2, "the conversation is untouched");
 
     // The picker marks the file in red and gives the reason when it is selected.
     h.key(KeyCode::F(2));
@@ -1508,9 +1508,9 @@ fn a_crash_mid_reply_fails_the_reply_with_the_reason_and_reloads_the_model() {
         error: crate::engine::EngineError::Crashed(Box::new(report.clone())),
     });
     assert!(
-        matches!(&h.s.messages[1].status, MsgStatus::Failed(e) if e.contains("killed by SIGKILL")),
+        matches!(&h.s.msg(1).unwrap().status, MsgStatus::Failed(e) if e.contains("killed by SIGKILL")),
         "{:?}",
-        h.s.messages[1].status
+        h.s.msg(1).unwrap().status
     );
     let loads = h.host.loads.len();
     h.engine(Event::EngineExited {
@@ -1556,11 +1556,11 @@ fn a_reply_sent_while_its_model_loads_shows_that_models_tokens() {
     let load = h.host.next;
     let id = h.ask("hi");
     assert_ne!(id, load, "premise: sent while the model loads");
-    assert!(h.s.messages.last().unwrap().vocab.is_none());
+    assert!(h.s.msgs().last().unwrap().vocab.is_none());
     h.engine(fake_loaded(load, info));
     h.started(id);
     h.stream(id, &[("Hi", 0.9)]);
-    let reply = h.s.messages.last().unwrap();
+    let reply = h.s.msgs().last().unwrap();
     let hi = super::bench::fake_id("Hi");
     assert_eq!(reply.piece(hi), "Hi", "token text, not #{hi}");
     assert_eq!(reply.model.as_deref(), Some("gemma-3-270m-it"));

@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use crossterm::event::{Event as TermEvent, KeyEvent, KeyEventKind};
 
 use super::action::{Action, Context, lookup};
-use super::components::{self, chat, help, input, picker, settings, system_prompt};
+use super::components::{self, chat, choose, help, input, picker, settings, system_prompt};
 use super::engine_events::on_engine;
 use super::models::ModelEntry;
+use super::reply;
 use super::state::{Focus, Loading, NoticeLevel, PENDING, Phase, Picker, Popup, State};
 use crate::engine::{Event, GenerateRequest, RequestId};
 
@@ -38,6 +39,8 @@ pub enum Effect {
     Generate(GenerateRequest),
     Load(PathBuf),
     Cancel(RequestId),
+    /// Step, force, or run on the reply under way (its request, once known).
+    Steer(super::reply::Steer),
     RefreshModels,
     /// Kill the engine process and start a new one (it did not stop when asked).
     RestartEngine,
@@ -170,6 +173,7 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     match s.focus {
         Focus::Input => input::on_key(s, k),
         Focus::Navigate => chat::on_key(s, k),
+        Focus::Choose => choose::on_key(s, k),
     }
 }
 
@@ -181,6 +185,8 @@ fn main_action(s: &mut State, action: Action) -> Vec<Effect> {
         Action::OpenSettings => settings::open(s),
         Action::OpenSystemPrompt => system_prompt::open(s),
         Action::NewChat => new_chat(s),
+        Action::ToggleStepMode => reply::toggle_step_mode(s),
+        Action::Regenerate => reply::regenerate(s),
         // The token cursor, toggles, scrolling.
         other => chat::on_action(s, other),
     }
@@ -251,8 +257,11 @@ fn new_chat(s: &mut State) -> Vec<Effect> {
     if let Some(g) = s.generation.take() {
         fx.push(Effect::Cancel(g.request));
     }
-    s.messages.clear();
+    s.conv = crate::conversation::Conversation::new(Some(&s.config.system_prompt));
+    s.path.clear();
     s.cursor = None;
+    s.chooser = None;
+    s.editing = None;
     s.last_stats = None;
     s.scroll.follow = true;
     s.scroll.top = 0;

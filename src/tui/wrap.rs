@@ -25,6 +25,8 @@ pub enum Tag {
     Label,
     /// Extra information in a message header.
     Meta,
+    /// The `‹ 2/3 ›` of a turn with alternatives.
+    Siblings,
     /// Plain message text (user or system).
     Text,
     /// Text of the assistant token with this index in its message: the token

@@ -13,7 +13,8 @@ use super::help;
 use crate::engine::{Role, TokenStep};
 use crate::text::{str_width, truncate};
 use crate::tui::action::{Action, Context, lookup, lookup_mouse};
-use crate::tui::state::{ChatLine, Focus, MsgStatus, State, TokenRef};
+use crate::tui::reply;
+use crate::tui::state::{ChatLine, Focus, MsgStatus, Phase, State, TokenRef};
 use crate::tui::theme;
 use crate::tui::update::{Effect, cancel};
 use crate::tui::wrap::{Cell, Tag};
@@ -54,10 +55,24 @@ pub fn on_mouse(s: &mut State, m: MouseEvent) {
     }
 }
 
+/// Leaves the token cursor: back to choosing the next token when a reply
+/// is paused (step mode), else to typing.
+fn back_from_cursor(s: &mut State) {
+    if s.generation
+        .as_ref()
+        .is_some_and(|g| matches!(g.phase, Phase::Paused { .. }))
+    {
+        s.set_focus(Focus::Input);
+        reply::choose_next(s);
+    } else {
+        s.set_focus(Focus::Input);
+    }
+}
+
 /// Enters the token cursor (on the last token, or where it was), or leaves it.
 pub fn toggle_navigation(s: &mut State) -> Vec<Effect> {
     if s.focus == Focus::Navigate {
-        s.set_focus(Focus::Input);
+        back_from_cursor(s);
         return vec![];
     }
     let valid = s.cursor.filter(|c| s.step(*c).is_some());
@@ -106,8 +121,28 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     let next = match action {
         Action::Cancel if s.generation.is_some() => return cancel(s),
         Action::Cancel | Action::BackToTyping => {
-            s.set_focus(Focus::Input);
+            back_from_cursor(s);
             return vec![];
+        }
+        Action::ChooseHere => return super::choose::open_at(s, cur),
+        Action::Resample => return reply::branch(s, cur, None, None),
+        Action::ContinueReply => return reply::continue_reply(s, cur.msg),
+        Action::PrevReply => return reply::switch_sibling(s, cur.msg, -1),
+        Action::NextReply => return reply::switch_sibling(s, cur.msg, 1),
+        Action::PrevPrompt | Action::NextPrompt | Action::EditPrompt => {
+            // The user message this reply answers.
+            let Some(u) = cur
+                .msg
+                .checked_sub(1)
+                .filter(|&u| s.msg(u).is_some_and(|m| m.role == Role::User))
+            else {
+                return vec![];
+            };
+            return match action {
+                Action::PrevPrompt => reply::switch_sibling(s, u, -1),
+                Action::NextPrompt => reply::switch_sibling(s, u, 1),
+                _ => reply::edit_message(s, u),
+            };
         }
         Action::Quit => return vec![Effect::Quit],
         Action::TokenLeft => neighbour(s, cur, false),
@@ -125,7 +160,7 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             msg: cur.msg,
             step: 0,
         }),
-        Action::TokenEnd => s.messages.get(cur.msg).map(|m| TokenRef {
+        Action::TokenEnd => s.msg(cur.msg).map(|m| TokenRef {
             msg: cur.msg,
             step: m.steps.len().saturating_sub(1),
         }),
@@ -150,7 +185,7 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
 /// The next (or previous) assistant token, across messages.
 fn neighbour(s: &State, cur: TokenRef, forward: bool) -> Option<TokenRef> {
     if forward {
-        if cur.step + 1 < s.messages.get(cur.msg)?.steps.len() {
+        if cur.step + 1 < s.msg(cur.msg)?.steps.len() {
             return Some(TokenRef {
                 msg: cur.msg,
                 step: cur.step + 1,
@@ -253,7 +288,7 @@ fn token_at(s: &State, line: usize, col: usize) -> Option<TokenRef> {
         }
         if line < start + n {
             let msg = b.checked_sub(s.chat.has_system as usize)?;
-            if s.messages.get(msg)?.role != Role::Assistant {
+            if s.msg(msg)?.role != Role::Assistant {
                 return None;
             }
             let mut x = 0;
@@ -314,7 +349,7 @@ fn role_of_block(s: &State, block: usize) -> Role {
         return Role::System;
     }
     let msg = block - s.chat.has_system as usize;
-    s.messages.get(msg).map_or(Role::User, |m| m.role)
+    s.msg(msg).map_or(Role::User, |m| m.role)
 }
 
 fn msg_of_block(s: &State, block: usize) -> Option<usize> {
@@ -334,6 +369,9 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
             Style::default().fg(c).add_modifier(Modifier::BOLD)
         }
         Tag::Meta | Tag::Placeholder => theme::dim(),
+        Tag::Siblings => Style::default()
+            .fg(theme::ASSISTANT)
+            .add_modifier(Modifier::BOLD),
         Tag::Note => Style::default()
             .fg(Color::Yellow)
             .add_modifier(Modifier::ITALIC),
@@ -346,7 +384,7 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
         Tag::Token(i) => {
             let msg = msg_of_block(s, block);
             let step = msg
-                .and_then(|m| s.messages.get(m))
+                .and_then(|m| s.msg(m))
                 .and_then(|m| m.steps.get(i as usize));
             let mut st = Style::default();
             if s.heatmap
@@ -356,6 +394,15 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
             }
             if s.boundaries {
                 st = st.bg(theme::BOUNDARY_BG[i as usize % 2]);
+            }
+            // Step mode: the newest token of the reply under way stands out.
+            if let Some(g) = &s.generation
+                && s.step_mode
+                && msg == Some(g.msg)
+                && s.msg(g.msg)
+                    .is_some_and(|m| m.steps.len() == i as usize + 1)
+            {
+                st = st.add_modifier(Modifier::UNDERLINED | Modifier::BOLD);
             }
             if s.focus == Focus::Navigate
                 && let (Some(c), Some(m)) = (s.cursor, msg)
@@ -393,7 +440,7 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         return;
     }
     let height = r.height as usize;
-    if s.messages.is_empty() {
+    if s.path.is_empty() {
         welcome(s, buf, r);
     }
     let win = s.chat_window(height);

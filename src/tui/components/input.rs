@@ -10,7 +10,8 @@ use ratatui_textarea::{Input, TextArea};
 use super::chat;
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::input_view;
-use crate::tui::state::{Focus, Generation, Message, PENDING, Phase, State, new_input};
+use crate::tui::reply;
+use crate::tui::state::{ChooseAt, Focus, Phase, State, new_input};
 use crate::tui::theme;
 use crate::tui::update::{Effect, cancel, cancel_load};
 
@@ -23,6 +24,11 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         Some(Action::Cancel) => {
             if s.generation.is_some() {
                 return cancel(s);
+            }
+            if s.editing.take().is_some() {
+                set_input_text(s, "");
+                s.info("Edit dropped: the message stays as it was.");
+                return vec![];
             }
             if s.load.is_some() {
                 return cancel_load(s);
@@ -98,7 +104,10 @@ fn send(s: &mut State) -> Vec<Effect> {
     if text.trim().is_empty() {
         return vec![];
     }
-    if s.generation.is_some() {
+    if s.generation
+        .as_ref()
+        .is_some_and(|g| !matches!(g.phase, Phase::Paused { .. }))
+    {
         s.info("Still generating: wait for the reply, or press Esc to stop it.");
         return vec![];
     }
@@ -113,18 +122,7 @@ fn send(s: &mut State) -> Vec<Effect> {
     s.history.draft.clear();
     set_input_text(s, "");
     s.notice = None;
-    s.push_message(Message::user(text));
-    let req = s.generate_request();
-    let msg = s.push_message(Message::assistant(s.model_name(), s.vocab.clone()));
-    s.generation = Some(Generation {
-        request: PENDING,
-        msg,
-        phase: Phase::Waiting,
-        n_prompt: 0,
-        n_reused: 0,
-    });
-    s.scroll.follow = true;
-    vec![Effect::Generate(req)]
+    reply::send_text(s, text)
 }
 
 // ---- drawing ------------------------------------------------------------
@@ -136,13 +134,22 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
     }
     let inner = if bordered {
         let (title, style) = match s.focus {
+            Focus::Input if s.editing.is_some() => (
+                " editing an earlier message · Enter sends it as a new version · Esc drops the edit "
+                    .to_string(),
+                Style::default().fg(theme::USER),
+            ),
             Focus::Input => (
                 " message · Enter send · Alt-Enter newline ".to_string(),
                 Style::default(),
             ),
             Focus::Navigate => (
-                " token cursor · ←→↑↓ move · Tab back to typing ".to_string(),
+                " token cursor · ←→↑↓ move · Enter branch · Tab back to typing ".to_string(),
                 theme::dim(),
+            ),
+            Focus::Choose => (
+                choose_title(s),
+                Style::default().fg(theme::ASSISTANT),
             ),
         };
         let block = Block::bordered().title(title).border_style(style);
@@ -152,5 +159,38 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
     } else {
         r
     };
+    if s.focus == Focus::Choose
+        && let Some(c) = &s.chooser
+    {
+        // The text to force, typed here instead of a message.
+        let (text, style) = if c.text.is_empty() {
+            (
+                "type text to force it, or pick a candidate (↑↓ Enter, 1-9)".to_string(),
+                theme::dim(),
+            )
+        } else {
+            (format!("{}▏", c.text), Style::default())
+        };
+        buf.set_stringn(
+            inner.x,
+            inner.y,
+            crate::text::escape_text(&text),
+            inner.width as usize,
+            style,
+        );
+        return;
+    }
     input_view::draw(&s.input, inner, buf, true);
+}
+
+fn choose_title(s: &State) -> String {
+    match s.chooser.as_ref().map(|c| c.at) {
+        Some(ChooseAt::Token(t)) => format!(
+            " branch at token {} · ↑↓ Enter or 1-9: go on from another token · → re-sample · Esc close ",
+            t.step + 1
+        ),
+        _ => {
+            " step · → draw · ↑↓ Enter or 1-9 force · type text · F7 run on · Esc stop ".to_string()
+        }
+    }
 }

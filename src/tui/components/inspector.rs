@@ -10,12 +10,15 @@ use ratatui::widgets::{Block, Padding, Paragraph, Widget, Wrap};
 
 use crate::engine::TokenStep;
 use crate::text::{str_width, truncate, visible_piece};
-use crate::tui::state::{Focus, Message, State, TokenRef};
+use crate::tui::state::{ChooseAt, Focus, Message, State, TokenRef};
 use crate::tui::theme;
 
 /// Draws the inspector: the inspected token's candidates, then the reply's
 /// confidence when there is room.
 pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
+    if let Some((msg, step)) = s.preview() {
+        return render_preview(s, msg, &step, buf, r);
+    }
     let inspected = s.inspected();
     let title = match inspected {
         Some((t, _)) => inspector_title(s, t),
@@ -42,10 +45,14 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
     };
     // Compact when the full header would not leave room for the candidates.
     let compact = (inner.height as usize) < step.top().len() + 6;
-    let Some(m) = s.messages.get(t.msg) else {
+    let Some(m) = s.msg(t.msg) else {
         return;
     };
-    let lines = inspector_lines(m, step, inner.width as usize, s.heatmap, compact);
+    let choice = match s.chooser.as_ref() {
+        Some(c) if c.at == ChooseAt::Token(t) && s.focus == Focus::Choose => Some(c.selected),
+        _ => None,
+    };
+    let lines = inspector_lines(m, step, inner.width as usize, s.heatmap, compact, choice);
     let used = lines.len() as u16;
     Paragraph::new(lines).render(inner, buf);
     // Below the candidates, when there is room: the whole reply's confidence.
@@ -53,10 +60,39 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
     if free >= 4 && !compact {
         let rows = (free - 2).min(4);
         let area = Rect::new(inner.x, inner.bottom() - rows - 2, inner.width, rows + 2);
-        if let Some(m) = s.messages.get(t.msg) {
+        if let Some(m) = s.msg(t.msg) {
             confidence(s, m, t, buf, area);
         }
     }
+}
+
+/// Step mode: the distribution the next token will be drawn from, before
+/// the draw, with the candidate selected to force.
+fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: Rect) {
+    let title = format!(" next token #{} · not drawn yet ", step.index + 1);
+    let block = Block::bordered()
+        .title(Span::styled(title, theme::title()))
+        .border_style(Style::default().fg(theme::ASSISTANT))
+        .padding(Padding::horizontal(1));
+    let inner = block.inner(r);
+    block.render(r, buf);
+    let Some(m) = s.msg(msg) else {
+        return;
+    };
+    if inner.area() == 0 {
+        return;
+    }
+    let compact = (inner.height as usize) < step.top().len() + 6;
+    let selected = s.chooser.as_ref().map_or(0, |c| c.selected);
+    let lines = inspector_lines(
+        m,
+        step,
+        inner.width as usize,
+        s.heatmap,
+        compact,
+        Some(selected),
+    );
+    Paragraph::new(lines).render(inner, buf);
 }
 
 /// Draws the one-line stand-in for the inspector (small terminals).
@@ -71,7 +107,7 @@ pub fn render_summary(s: &State, buf: &mut Buffer, r: Rect) {
         );
         return;
     };
-    let Some(m) = s.messages.get(t.msg) else {
+    let Some(m) = s.msg(t.msg) else {
         return;
     };
     let mut text = format!(
@@ -135,12 +171,12 @@ fn bar(frac: f32, width: usize) -> String {
 }
 
 fn inspector_title(s: &State, t: TokenRef) -> String {
-    let n = s.messages.get(t.msg).map_or(0, |m| m.steps.len());
+    let n = s.msg(t.msg).map_or(0, |m| m.steps.len());
     if s.focus == Focus::Navigate {
         // A token whose bytes only start a character: its glyph comes later.
         let partial = s
             .step(t)
-            .zip(s.messages.get(t.msg))
+            .zip(s.msg(t.msg))
             .is_some_and(|(st, m)| st.text.is_empty() && m.has_bytes(st.id));
         let part = if partial {
             "· part of a character "
@@ -238,6 +274,7 @@ pub fn inspector_lines(
     w: usize,
     heat: bool,
     compact: bool,
+    choice: Option<usize>,
 ) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     let heat_style = |p: f32| {
@@ -264,7 +301,7 @@ pub fn inspector_lines(
     } else {
         lines.extend(full_header(step, &piece, w, chosen_style));
     }
-    candidate_rows(m, step, w, heat_style, !compact, &mut lines);
+    candidate_rows(m, step, w, heat_style, !compact, choice, &mut lines);
     lines
 }
 
@@ -299,6 +336,7 @@ fn candidate_rows(
     w: usize,
     heat_style: impl Fn(f32) -> Style,
     column_heads: bool,
+    choice: Option<usize>,
     lines: &mut Vec<Line<'static>>,
 ) {
     // Candidate rows: marker, text, bar, probability under the model, and
@@ -309,7 +347,8 @@ fn candidate_rows(
     let text_w = (w / 3).clamp(4, 16).min(w.saturating_sub(fixed + 3).max(1));
     let bar_w = w.saturating_sub(fixed + text_w + 1);
     let mut chosen_shown = false;
-    let row = |c_text: &str, p: f32, ps: Option<f32>, chosen: bool| -> Line<'static> {
+    // Choosing: rows are numbered (1-9 pick one) and the selection stands out.
+    let row = |i: Option<usize>, c_text: &str, p: f32, ps: Option<f32>, chosen: bool| {
         let text = truncate(&visible_piece(c_text), text_w);
         let pad = text_w.saturating_sub(str_width(&text));
         let base = if chosen {
@@ -319,9 +358,27 @@ fn candidate_rows(
         } else {
             Style::default()
         };
+        let selected = choice.is_some() && i == choice;
+        let marker = match (choice, i) {
+            (Some(_), Some(i)) if i < 9 => format!("{}{}", i + 1, if chosen { '▶' } else { ' ' }),
+            _ if chosen => "▶ ".to_string(),
+            _ => "  ".to_string(),
+        };
+        let text_style = if selected {
+            base.patch(theme::selected())
+        } else {
+            base
+        };
         let mut spans = vec![
-            Span::styled(if chosen { "▶ " } else { "  " }, base),
-            Span::styled(format!("{text}{}", " ".repeat(pad)), base),
+            Span::styled(
+                marker,
+                if choice.is_some() {
+                    theme::dim().patch(base)
+                } else {
+                    base
+                },
+            ),
+            Span::styled(format!("{text}{}", " ".repeat(pad)), text_style),
             Span::styled(" ", base),
         ];
         if bar_w > 0 {
@@ -353,16 +410,22 @@ fn candidate_rows(
         ));
         return;
     };
-    for c in &dist.top {
+    for (i, c) in dist.top.iter().enumerate() {
         let chosen = c.id == step.id;
         chosen_shown |= chosen;
-        lines.push(row(&m.piece(c.id), dist.p(c.logit), c.p_sampled, chosen));
+        lines.push(row(
+            Some(i),
+            &m.piece(c.id),
+            dist.p(c.logit),
+            c.p_sampled,
+            chosen,
+        ));
     }
     if !chosen_shown && let Some(p) = step.p() {
         lines.push(Line::styled(
             "  ⋯ (chosen token outside the top candidates)",
             theme::dim(),
         ));
-        lines.push(row(&m.piece(step.id), p, step.p_sampled, true));
+        lines.push(row(None, &m.piece(step.id), p, step.p_sampled, true));
     }
 }

@@ -5,6 +5,7 @@
 //! `&State`: drawing never changes anything.
 
 pub mod chat;
+pub mod choose;
 pub mod help;
 pub mod input;
 pub mod inspector;

@@ -52,10 +52,14 @@ fn phase_text(s: &State) -> (String, Style) {
     }
     match &s.generation {
         Some(g) => {
-            let n = s.messages.get(g.msg).map_or(0, |m| m.steps.len());
+            let n = s.msg(g.msg).map_or(0, |m| m.steps.len());
             let t = match g.phase {
                 Phase::Waiting => "● waiting".to_string(),
                 Phase::Prefill { done, total } => format!("● prefill {done}/{total}"),
+                Phase::Paused { .. } => {
+                    format!("‖ step {} · {} tok fed", n + 1, s.ctx_used().unwrap_or(0))
+                }
+                Phase::Generating if s.step_mode => format!("● step {n} tok"),
                 Phase::Generating => format!("● generating {n} tok"),
                 Phase::Cancelling => "● stopping… (Esc: restart engine)".to_string(),
             };

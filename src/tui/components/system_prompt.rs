@@ -31,6 +31,7 @@ pub fn on_key(s: &mut State, mut t: Box<TextArea<'static>>, k: KeyEvent) -> Opti
             let text = input_text(&t).trim().to_string();
             if text != s.config.system_prompt {
                 s.config.system_prompt = text;
+                s.conv.set_system(&s.config.system_prompt);
                 s.relayout();
                 s.info(if s.config.system_prompt.is_empty() {
                     "System prompt removed."

@@ -1,0 +1,166 @@
+//! Choosing a token among the inspector's candidates ([`Context::Choose`]):
+//! the next token of a paused reply (step mode: draw, force a candidate or
+//! typed text), or another token in place of a past one (branching). The
+//! inspector draws the candidates and the selection; this handles the keys.
+
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::chat;
+use crate::engine::TokenId;
+use crate::tui::action::{Action, Context, lookup};
+use crate::tui::reply::{self, Steer};
+use crate::tui::state::{ChooseAt, Chooser, Focus, State, TokenRef};
+use crate::tui::update::{Effect, cancel};
+
+/// Opens the chooser on past token `t` (from the token cursor), the token
+/// it has selected.
+pub fn open_at(s: &mut State, t: TokenRef) -> Vec<Effect> {
+    let Some(step) = s.step(t) else {
+        return vec![];
+    };
+    if step.top().is_empty() {
+        s.info(
+            "No candidates were recorded for this token (the inspector was off): r re-samples it.",
+        );
+        return vec![];
+    }
+    let selected = step.top().iter().position(|c| c.id == step.id).unwrap_or(0);
+    s.chooser = Some(Chooser {
+        at: ChooseAt::Token(t),
+        selected,
+        text: String::new(),
+    });
+    s.set_focus(Focus::Choose);
+    vec![]
+}
+
+/// The candidates being chosen from, best first.
+pub fn candidates(s: &State, at: ChooseAt) -> Vec<TokenId> {
+    match at {
+        ChooseAt::Next => s
+            .generation
+            .as_ref()
+            .and_then(|g| match &g.phase {
+                crate::tui::state::Phase::Paused { next: Some(d) } => {
+                    Some(d.top.iter().map(|c| c.id).collect())
+                }
+                _ => None,
+            })
+            .unwrap_or_default(),
+        ChooseAt::Token(t) => s
+            .step(t)
+            .map(|st| st.top().iter().map(|c| c.id).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// Closes the chooser (branching), back to the token cursor.
+fn close(s: &mut State) {
+    s.chooser = None;
+    s.set_focus(if s.cursor.is_some() {
+        Focus::Navigate
+    } else {
+        Focus::Input
+    });
+}
+
+/// A key while choosing.
+pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
+    let Some(c) = s.chooser.clone() else {
+        s.set_focus(Focus::Input);
+        return vec![];
+    };
+    let n = candidates(s, c.at).len();
+    let typed = |s: &mut State, ch: char| {
+        if let Some(c) = &mut s.chooser {
+            c.text.push(ch);
+        }
+    };
+    let Some(action) = lookup(Context::Choose, &k) else {
+        return vec![];
+    };
+    match action {
+        // Once text is typed, digits are part of it.
+        Action::PickNumber if !c.text.is_empty() => {
+            if let KeyCode::Char(ch) = k.code {
+                typed(s, ch);
+            }
+        }
+        // The text has no cursor to move.
+        Action::Draw if !c.text.is_empty() => {}
+        Action::Draw => {
+            return match c.at {
+                ChooseAt::Next => reply::steer(s, Steer::Step),
+                ChooseAt::Token(t) => reply::branch(s, t, None, None),
+            };
+        }
+        Action::Up | Action::Down => {
+            if let Some(ch) = &mut s.chooser {
+                ch.selected = if action == Action::Up {
+                    ch.selected.saturating_sub(1)
+                } else {
+                    (ch.selected + 1).min(n.saturating_sub(1))
+                };
+            }
+        }
+        Action::Confirm => return confirm(s, &c, c.selected),
+        Action::PickNumber => {
+            if let KeyCode::Char(d @ '1'..='9') = k.code {
+                let i = d as usize - '1' as usize;
+                if i < n {
+                    return confirm(s, &c, i);
+                }
+                s.info(format!("There are {n} candidates."));
+            }
+        }
+        Action::DeleteBack => {
+            if let Some(ch) = &mut s.chooser {
+                ch.text.pop();
+            }
+        }
+        Action::EditText => {
+            if let KeyCode::Char(ch) = k.code {
+                typed(s, ch);
+            }
+        }
+        Action::ToggleTokenCursor => {
+            if matches!(c.at, ChooseAt::Token(_)) {
+                s.chooser = None;
+            }
+            return chat::toggle_navigation(s);
+        }
+        Action::Cancel => match c.at {
+            ChooseAt::Next => return cancel(s),
+            ChooseAt::Token(_) => close(s),
+        },
+        _ => {}
+    }
+    vec![]
+}
+
+/// Forces the typed text, else candidate `i`: the next token of a paused
+/// reply, or a branch at a past token.
+fn confirm(s: &mut State, c: &Chooser, i: usize) -> Vec<Effect> {
+    if !c.text.is_empty() {
+        let text = c.text.clone();
+        return match c.at {
+            ChooseAt::Next => reply::steer(s, Steer::ForceText(text)),
+            ChooseAt::Token(t) => reply::branch(s, t, None, Some(text)),
+        };
+    }
+    let Some(&id) = candidates(s, c.at).get(i) else {
+        return vec![];
+    };
+    match c.at {
+        ChooseAt::Next => reply::steer(s, Steer::Force(id)),
+        ChooseAt::Token(t) => {
+            if s.step(t).is_some_and(|st| st.id == id) {
+                s.info(
+                    "That is the token the reply has: choose another one, or r to re-sample it.",
+                );
+                return vec![];
+            }
+            reply::branch(s, t, Some(id), None)
+        }
+    }
+}

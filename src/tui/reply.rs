@@ -1,0 +1,362 @@
+//! Acting on replies: starting one, step mode (draw, force a candidate or
+//! text, run on), branching at a past token, regenerating, continuing,
+//! switching between alternatives, editing an earlier message. Every new
+//! alternative is a sibling in the conversation tree; nothing is lost. No I/O.
+
+use super::state::{
+    ChooseAt, Chooser, Focus, Generation, Message, MsgStatus, PENDING, Phase, State, TokenRef,
+};
+use super::update::Effect;
+use crate::conversation::{Node, NodeId};
+use crate::engine::{Command, RequestId, Role, StopReason, TokenId};
+
+/// What a paused (or running) reply is told to do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Steer {
+    /// One sampled token, then pause.
+    Step,
+    /// This token next (teacher forcing), then pause.
+    Force(TokenId),
+    /// This text next, as plain-text tokens, then pause.
+    ForceText(String),
+    /// Run freely to the end.
+    Run,
+}
+
+impl Steer {
+    /// The engine command that does this to `request`.
+    pub fn command(self, request: RequestId) -> Command {
+        match self {
+            Steer::Step => Command::Step { request },
+            Steer::Force(token) => Command::Force { request, token },
+            Steer::ForceText(text) => Command::ForceText { request, text },
+            Steer::Run => Command::Run { request },
+        }
+    }
+}
+
+/// Why a reply cannot be acted on now, as the user reads it; `None` when it can.
+fn busy(s: &State) -> Option<&'static str> {
+    if s.generation.as_ref().is_some_and(|g| !is_paused(g)) {
+        Some("A reply is being generated: wait for it, or press Esc to stop it.")
+    } else if s.model.is_none() {
+        Some("No model is loaded: press Ctrl-O to choose one.")
+    } else {
+        None
+    }
+}
+
+fn is_paused(g: &Generation) -> bool {
+    matches!(g.phase, Phase::Paused { .. })
+}
+
+/// Stops a paused reply to start something else: it ends as stopped (its
+/// tokens stand) and its final event is no longer waited for.
+fn drop_paused(s: &mut State) -> Vec<Effect> {
+    let Some(g) = s.generation.take() else {
+        return vec![];
+    };
+    s.chooser = None;
+    if let Some(i) = s.msg_index(g.node) {
+        if let Some(m) = s.msg_mut(i) {
+            m.status = MsgStatus::Stopped;
+        }
+        s.relayout_message(i);
+    } else {
+        s.conv.node_mut(g.node).status = MsgStatus::Stopped;
+    }
+    vec![Effect::Cancel(g.request)]
+}
+
+/// A new, empty reply under `parent` by the model in use, with the seed of
+/// its place among its siblings.
+fn new_reply(s: &State, parent: NodeId) -> Message {
+    let mut m = Node::assistant(s.model_name(), s.vocab.clone());
+    m.seed = Some(s.conv.seed_for_child(parent, s.config.sampling.seed));
+    m
+}
+
+/// Starts generating reply `id` (shown in the chat): a fresh one, a branch
+/// (from its tokens so far) or one continued. `paused` starts it in step mode.
+pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
+    let Some(msg) = s.msg_index(id) else {
+        return vec![];
+    };
+    let mut settings = s.request_settings();
+    settings.paused = paused;
+    let req = s.conv.request(id, &settings);
+    let m = s.conv.node_mut(id);
+    m.status = MsgStatus::Streaming;
+    m.stats = None;
+    s.relayout_message(msg);
+    s.generation = Some(Generation {
+        request: PENDING,
+        msg,
+        node: id,
+        steps_queued: 0,
+        phase: Phase::Waiting,
+        n_prompt: 0,
+        n_reused: 0,
+    });
+    s.scroll.follow = true;
+    vec![Effect::Generate(req)]
+}
+
+/// Sends `text` as the next user turn (or as a new version of the message
+/// being edited) and starts its reply.
+pub fn send_text(s: &mut State, text: String) -> Vec<Effect> {
+    let mut fx = drop_paused(s);
+    let user = match s.editing.take() {
+        Some(old) => s.conv.add_sibling(old, Node::user(text)),
+        None => s.conv.append(Node::user(text)),
+    };
+    let reply = new_reply(s, user);
+    let id = s.conv.add_child(user, reply);
+    s.repath();
+    fx.extend(start(s, id, s.step_mode));
+    fx
+}
+
+/// Sends `steer` to the reply under way; a step asked for while one is
+/// under way waits for the pause (each press is one token).
+pub fn steer(s: &mut State, steer: Steer) -> Vec<Effect> {
+    let Some(g) = s.generation.as_mut() else {
+        return vec![];
+    };
+    match (&g.phase, &steer) {
+        (Phase::Paused { .. }, _) => {
+            g.phase = Phase::Generating;
+            if let Some(c) = &mut s.chooser
+                && c.at == ChooseAt::Next
+            {
+                c.text.clear();
+            }
+            vec![Effect::Steer(steer)]
+        }
+        (Phase::Cancelling, _) => vec![],
+        (_, Steer::Step) => {
+            g.steps_queued += 1;
+            vec![]
+        }
+        (_, Steer::Run) => vec![Effect::Steer(steer)],
+        // Forcing needs the distribution it replaces: only at a pause.
+        _ => vec![],
+    }
+}
+
+/// Step mode on or off. On while a reply runs: it pauses after its next
+/// token. Off while one is paused: it runs on to its end.
+pub fn toggle_step_mode(s: &mut State) -> Vec<Effect> {
+    s.step_mode = !s.step_mode;
+    let running = s
+        .generation
+        .as_ref()
+        .is_some_and(|g| g.phase != Phase::Cancelling);
+    if s.step_mode {
+        s.info("Step mode: replies go one token per key (→). F7 again runs on.");
+        if running {
+            return vec![Effect::Steer(Steer::Step)];
+        }
+    } else {
+        s.info("Step mode off.");
+        if s.chooser.as_ref().is_some_and(|c| c.at == ChooseAt::Next) {
+            s.chooser = None;
+            s.set_focus(Focus::Input);
+        }
+        if let Some(g) = &mut s.generation
+            && running
+        {
+            g.steps_queued = 0;
+            g.phase = Phase::Generating;
+            return vec![Effect::Steer(Steer::Run)];
+        }
+    }
+    vec![]
+}
+
+/// A reply whose token `t` is replaced: by `chosen`, by the first tokens of
+/// `text`, or (neither) by a fresh draw with the branch's own seed. The
+/// tokens before `t` are kept (and their KV cache reused); the reply as it
+/// was stays as a sibling.
+pub fn branch(
+    s: &mut State,
+    t: TokenRef,
+    chosen: Option<TokenId>,
+    text: Option<String>,
+) -> Vec<Effect> {
+    if let Some(why) = busy(s) {
+        s.info(why);
+        return vec![];
+    }
+    let Some(&id) = s.path.get(t.msg) else {
+        return vec![];
+    };
+    let orig = s.conv.node(id);
+    if orig.role != Role::Assistant {
+        return vec![];
+    }
+    // Token ids belong to a model's vocabulary: another model's ids mean
+    // other text. A reply from scratch needs none of them.
+    if t.step > 0 || chosen.is_some() {
+        let theirs = orig.model.clone();
+        if theirs.is_some() && theirs != s.model_name() {
+            s.error(format!(
+                "This reply was written by {}: load it (Ctrl-O) to branch from its tokens, or regenerate it (F8).",
+                theirs.unwrap_or_default()
+            ));
+            return vec![];
+        }
+    }
+    let mut fx = drop_paused(s);
+    let parent = s.conv.node(id).parent().unwrap_or_default();
+    let seed = s.conv.seed_for_child(parent, s.config.sampling.seed);
+    let new = s.conv.branch(id, t.step, chosen);
+    let (model, vocab) = (s.model_name(), s.vocab.clone());
+    let m = s.conv.node_mut(new);
+    m.seed = Some(seed);
+    m.model = model;
+    m.vocab = vocab;
+    let ended = m.status == MsgStatus::Done;
+    s.chooser = None;
+    s.repath();
+    s.cursor = Some(TokenRef {
+        msg: t.msg,
+        step: t.step,
+    })
+    .filter(|c| s.step(*c).is_some());
+    if s.focus == Focus::Choose {
+        s.set_focus(if s.cursor.is_some() {
+            Focus::Navigate
+        } else {
+            Focus::Input
+        });
+    }
+    if ended {
+        // The chosen token ends the reply: nothing to generate.
+        s.info("The chosen token ends the reply.");
+        return fx;
+    }
+    let paused = s.step_mode || text.is_some();
+    fx.extend(start(s, new, paused));
+    if let Some(text) = text {
+        fx.push(Effect::Steer(Steer::ForceText(text)));
+        if !s.step_mode {
+            fx.push(Effect::Steer(Steer::Run));
+        }
+    }
+    fx
+}
+
+/// A new version of the last reply, from its first token (F8).
+pub fn regenerate(s: &mut State) -> Vec<Effect> {
+    let last = s.path.len().checked_sub(1);
+    match last.filter(|&i| s.msg(i).is_some_and(|m| m.role == Role::Assistant)) {
+        Some(msg) => branch(s, TokenRef { msg, step: 0 }, None, None),
+        None => {
+            s.info("No reply to regenerate yet.");
+            vec![]
+        }
+    }
+}
+
+/// Goes on generating reply `msg` after its last token (one stopped, cut
+/// by the token limit, or shown again from another branch).
+pub fn continue_reply(s: &mut State, msg: usize) -> Vec<Effect> {
+    if let Some(why) = busy(s) {
+        s.info(why);
+        return vec![];
+    }
+    let Some(&id) = s.path.get(msg) else {
+        return vec![];
+    };
+    let m = s.conv.node(id);
+    if msg + 1 != s.path.len() {
+        s.info("Only the last reply can be continued (later turns build on it as it is).");
+        return vec![];
+    }
+    let ended = m
+        .stats
+        .as_ref()
+        .is_some_and(|st| st.stop == StopReason::Eog)
+        || m.vocab
+            .as_ref()
+            .zip(m.steps.last())
+            .is_some_and(|(v, st)| v.is_eog(st.id));
+    if ended {
+        s.info("The model ended this reply itself: nothing to continue.");
+        return vec![];
+    }
+    if m.model.is_some() && m.model != s.model_name() {
+        s.error(format!(
+            "This reply was written by {}: load it (Ctrl-O) to continue it.",
+            m.model.clone().unwrap_or_default()
+        ));
+        return vec![];
+    }
+    let mut fx = drop_paused(s);
+    fx.extend(start(s, id, s.step_mode));
+    fx
+}
+
+/// Shows the previous (`delta` -1) or next (+1) version of turn `msg`.
+pub fn switch_sibling(s: &mut State, msg: usize, delta: isize) -> Vec<Effect> {
+    if s.generation.is_some() {
+        s.info("A reply is under way: stop it (Esc) before switching versions.");
+        return vec![];
+    }
+    let Some(&id) = s.path.get(msg) else {
+        return vec![];
+    };
+    match s.conv.sibling(id, delta) {
+        Some(other) => {
+            s.conv.show(other);
+            s.repath();
+            let (pos, n) = s.conv.sibling_pos(other);
+            s.info(format!("Version {} of {n}.", pos + 1));
+        }
+        None => {
+            let (_, n) = s.conv.sibling_pos(id);
+            s.info(if n > 1 {
+                "No more versions that way."
+            } else {
+                "This turn has one version (Enter on a token branches; F8 regenerates)."
+            });
+        }
+    }
+    vec![]
+}
+
+/// Puts user message `msg` in the input box: sent, it becomes a new version
+/// of that message (the old one and its replies stay).
+pub fn edit_message(s: &mut State, msg: usize) -> Vec<Effect> {
+    let Some(&id) = s.path.get(msg) else {
+        return vec![];
+    };
+    let text = s.conv.node(id).content.clone();
+    s.editing = Some(id);
+    s.input = super::state::new_input();
+    s.input.insert_str(&text);
+    s.set_focus(Focus::Input);
+    s.info("Editing an earlier message: Enter sends it as a new version; Esc leaves it as it was.");
+    vec![]
+}
+
+/// Opens the chooser on the next token of the paused reply (step mode).
+pub fn choose_next(s: &mut State) {
+    if s.focus == Focus::Navigate {
+        // Moving over tokens: the pause waits; Tab comes back to it.
+        return;
+    }
+    let keep = s
+        .chooser
+        .as_ref()
+        .filter(|c| c.at == ChooseAt::Next)
+        .map(|c| c.text.clone())
+        .unwrap_or_default();
+    s.chooser = Some(Chooser {
+        at: ChooseAt::Next,
+        selected: 0,
+        text: keep,
+    });
+    s.set_focus(Focus::Choose);
+}

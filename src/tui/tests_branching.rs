@@ -1,0 +1,364 @@
+//! Update-logic tests for acting on predictions: step mode, forcing,
+//! branching, alternatives, regenerating, continuing, editing an earlier
+//! message. Scripted engine events; the requests and steers are checked.
+
+use crossterm::event::KeyCode;
+
+use super::bench::{fake_id, fake_stats, fake_step};
+use super::reply::Steer;
+use super::state::{ChooseAt, Focus, MsgStatus, TokenRef};
+use super::tests::{H, PARIS};
+use crate::engine::{Distribution, Event, ReplyPrefix, RequestId, Role, StopReason};
+
+fn h() -> H {
+    H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0")
+}
+
+/// The distribution shown before the next token: `text` first.
+fn next(text: &str) -> Option<Distribution> {
+    fake_step(0, text, 0.5, 8).dist
+}
+
+fn paused(h: &mut H, id: RequestId, top: &str) {
+    let n =
+        h.s.generation
+            .as_ref()
+            .map_or(0, |g| h.s.msg(g.msg).unwrap().steps.len());
+    h.engine(Event::Paused {
+        request: id,
+        n_generated: n,
+        next: next(top),
+    });
+}
+
+fn steers(h: &H) -> Vec<Steer> {
+    h.host.steers.iter().map(|(_, s)| s.clone()).collect()
+}
+
+fn last_request(h: &H) -> &crate::engine::GenerateRequest {
+    h.host.generates.last().unwrap()
+}
+
+#[test]
+fn step_mode_starts_paused_and_each_press_is_one_token() {
+    let mut h = h();
+    h.key(KeyCode::F(7));
+    assert!(h.s.step_mode);
+    let id = h.ask("Hi");
+    assert!(
+        last_request(&h).paused,
+        "a reply in step mode starts paused"
+    );
+    h.started(id);
+    paused(&mut h, id, " the");
+    assert_eq!(h.s.focus, Focus::Choose);
+    let screen = h.screen();
+    assert!(screen.contains("not drawn yet"), "{screen}");
+    assert!(screen.contains("‖ step 1"), "{screen}");
+    // → draws; two more presses while that token is under way wait.
+    h.key(KeyCode::Right);
+    h.key(KeyCode::Right);
+    h.key(KeyCode::Right);
+    assert_eq!(steers(&h), [Steer::Step]);
+    assert!(h.host.steers.iter().all(|(r, _)| *r == id));
+    h.stream(id, &[(" the", 0.5)]);
+    paused(&mut h, id, " a");
+    assert_eq!(steers(&h), [Steer::Step, Steer::Step], "a queued press");
+    h.stream(id, &[(" a", 0.5)]);
+    paused(&mut h, id, ",");
+    h.stream(id, &[(",", 0.5)]);
+    paused(&mut h, id, ".");
+    assert_eq!(steers(&h).len(), 3, "three presses, three tokens");
+    assert_eq!(h.s.msg(1).unwrap().content, " the a,");
+    // The newest token stands out in the chat.
+    let b = h.buffer();
+    let (x, y) = super::tests::find(&b, "a,").unwrap();
+    assert!(
+        b[(x + 1, y)]
+            .modifier
+            .contains(ratatui::style::Modifier::UNDERLINED)
+    );
+    assert!(
+        !b[(x, y)]
+            .modifier
+            .contains(ratatui::style::Modifier::UNDERLINED)
+    );
+    // F7 again: the reply runs on.
+    h.key(KeyCode::F(7));
+    assert_eq!(steers(&h).last(), Some(&Steer::Run));
+    assert_eq!(h.s.chooser, None);
+    assert_eq!(h.s.focus, Focus::Input);
+}
+
+#[test]
+fn a_candidate_is_forced_by_its_number_or_by_selecting_it() {
+    let mut h = h();
+    h.key(KeyCode::F(7));
+    let id = h.ask("Hi");
+    h.started(id);
+    paused(&mut h, id, " the");
+    let top: Vec<i32> = next(" the").unwrap().top.iter().map(|c| c.id).collect();
+    h.key(KeyCode::Char('3'));
+    assert_eq!(steers(&h), [Steer::Force(top[2])]);
+    let mut forced = fake_step(0, " a", 0.2, 8);
+    forced.forced = true;
+    forced.id = top[2];
+    h.engine(Event::Token {
+        request: id,
+        step: Box::new(forced),
+    });
+    paused(&mut h, id, " the");
+    h.key(KeyCode::Down);
+    h.key(KeyCode::Down);
+    h.key(KeyCode::Up);
+    let screen = h.screen();
+    assert!(
+        screen.contains("2▶"),
+        "the selection is what Enter forces:\n{screen}"
+    );
+    h.key(KeyCode::Enter);
+    assert_eq!(steers(&h)[1], Steer::Force(top[1]));
+}
+
+#[test]
+fn typed_text_is_forced_with_its_spaces_and_digits() {
+    let mut h = h();
+    h.key(KeyCode::F(7));
+    let id = h.ask("Hi");
+    h.started(id);
+    paused(&mut h, id, " the");
+    h.type_str("x 42");
+    assert!(h.screen().contains("x 42▏"));
+    h.key(KeyCode::Backspace);
+    h.key(KeyCode::Enter);
+    assert_eq!(steers(&h), [Steer::ForceText("x 4".into())]);
+    assert_eq!(
+        h.s.chooser.as_ref().unwrap().text,
+        "",
+        "the text goes with it"
+    );
+}
+
+#[test]
+fn esc_while_paused_stops_the_reply() {
+    let mut h = h();
+    h.key(KeyCode::F(7));
+    let id = h.ask("Hi");
+    h.started(id);
+    paused(&mut h, id, " the");
+    h.key(KeyCode::Esc);
+    assert_eq!(h.host.cancels, [id]);
+    h.engine(Event::Cancelled {
+        request: id,
+        stats: None,
+    });
+    assert_eq!(h.s.focus, Focus::Input);
+    assert_eq!(h.s.chooser, None);
+}
+
+/// A finished reply to "What is the capital of France?", token cursor on token `k`.
+fn paris_at(k: usize) -> H {
+    let mut h = h();
+    h.exchange("What is the capital of France?", PARIS);
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Home);
+    for _ in 0..k {
+        h.key(KeyCode::Right);
+    }
+    assert_eq!(h.s.cursor, Some(TokenRef { msg: 1, step: k }));
+    h
+}
+
+#[test]
+fn branching_at_a_token_keeps_the_tokens_before_it_and_the_old_reply() {
+    let mut h = paris_at(5);
+    let orig: Vec<i32> = h.s.msg(1).unwrap().ids();
+    h.key(KeyCode::Enter);
+    assert_eq!(h.s.focus, Focus::Choose);
+    assert_eq!(
+        h.s.chooser.as_ref().map(|c| c.at),
+        Some(ChooseAt::Token(TokenRef { msg: 1, step: 5 }))
+    );
+    // The row of the token the reply has is selected; take the next one.
+    h.key(KeyCode::Down);
+    let chosen = h.s.step(TokenRef { msg: 1, step: 5 }).unwrap().top()[1].id;
+    assert_ne!(chosen, orig[5]);
+    h.key(KeyCode::Enter);
+    let req = last_request(&h).clone();
+    let mut want = orig[..5].to_vec();
+    want.push(chosen);
+    assert_eq!(
+        req.prefix,
+        ReplyPrefix::Tokens(want),
+        "exact ids up to the fork"
+    );
+    assert_eq!(req.messages.last().unwrap().role, Role::User);
+    assert_eq!(h.s.conv.sibling_pos(h.s.path[1]), (1, 2));
+    assert!(h.screen().contains("‹ 2/2 ›"), "{}", h.screen());
+    let id = h.host.next;
+    h.started(id);
+    h.stream(id, &[(" the", 0.3)]);
+    // Switching versions waits for the reply.
+    h.key(KeyCode::Char('['));
+    assert_eq!(h.s.conv.sibling_pos(h.s.path[1]), (1, 2));
+    h.done(id, 1);
+    let branch = h.s.msg(1).unwrap();
+    assert_eq!(branch.steps.len(), 7);
+    assert!(branch.steps[5].forced);
+    let old_text =
+        h.s.conv
+            .node(h.s.conv.node(h.s.path[1]).fork.unwrap().from)
+            .content
+            .clone();
+    assert_eq!(old_text, "The capital of France is Paris.");
+    // Both versions are kept and switchable.
+    h.key(KeyCode::Char('['));
+    assert_eq!(h.s.msg(1).unwrap().content, old_text);
+    assert!(h.screen().contains("‹ 1/2 ›"));
+    h.key(KeyCode::Char(']'));
+    assert_eq!(h.s.msg(1).unwrap().ids()[5], chosen);
+}
+
+#[test]
+fn the_next_turn_is_built_from_the_version_shown() {
+    let mut h = paris_at(4);
+    h.key(KeyCode::Char('r'));
+    let id = h.host.next;
+    h.started(id);
+    h.stream(id, &[(" the", 0.3), (".", 0.3)]);
+    h.done(id, 2);
+    let branch_text = h.s.msg(1).unwrap().content.clone();
+    assert_eq!(branch_text, "The capital of France the.");
+    h.key(KeyCode::Char('['));
+    h.key(KeyCode::Tab);
+    h.ask("And Spain?");
+    let req = last_request(&h);
+    assert_eq!(req.messages[1].content, "The capital of France is Paris.");
+    assert_eq!(req.messages.len(), 3);
+    // The other version keeps its own (no) continuation.
+    let id = h.host.next;
+    h.done(id, 0);
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Up);
+    h.key(KeyCode::Up);
+    assert_eq!(h.s.cursor.map(|c| c.msg), Some(1));
+    h.key(KeyCode::Char(']'));
+    assert_eq!(h.s.path.len(), 2, "the branch has no later turns");
+    assert_eq!(h.s.msg(1).unwrap().content, branch_text);
+}
+
+#[test]
+fn regenerate_is_a_new_sibling_with_its_own_seed() {
+    let mut h = h();
+    h.exchange("Hi", &[("Hel", 0.5)]);
+    let first = last_request(&h).sampling.seed;
+    h.key(KeyCode::F(8));
+    let req = last_request(&h);
+    assert_eq!(req.prefix, ReplyPrefix::None);
+    assert_ne!(
+        req.sampling.seed, first,
+        "each branch draws its own numbers"
+    );
+    assert_eq!(req.messages.len(), 1);
+    assert_eq!(h.s.conv.sibling_pos(h.s.path[1]), (1, 2));
+    assert!(h.s.msg(1).unwrap().steps.is_empty());
+}
+
+#[test]
+fn editing_an_earlier_message_makes_a_new_version_of_that_turn() {
+    let mut h = h();
+    h.exchange("Hi", &[("Hel", 0.5)]);
+    h.exchange("Bye", &[(" word", 0.5)]);
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Home);
+    h.key(KeyCode::Left);
+    assert_eq!(h.s.cursor.map(|c| c.msg), Some(1));
+    h.key(KeyCode::Char('e'));
+    assert_eq!(h.s.focus, Focus::Input);
+    assert_eq!(h.s.input.lines().join("\n"), "Hi");
+    assert!(h.screen().contains("editing an earlier message"));
+    h.type_str(" there");
+    h.key(KeyCode::Enter);
+    let req = last_request(&h);
+    assert_eq!(req.messages.len(), 1, "later turns are not part of it");
+    assert_eq!(req.messages[0].content, "Hi there");
+    assert_eq!(h.s.path.len(), 2);
+    assert_eq!(h.s.conv.sibling_pos(h.s.path[0]), (1, 2));
+    assert!(h.screen().contains("‹ 2/2 ›"));
+    let id = h.host.next;
+    h.started(id);
+    h.stream(id, &[(" a", 0.5)]);
+    h.done(id, 1);
+    // Back to the first version: its whole conversation returns.
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Char('{'));
+    assert_eq!(h.s.path.len(), 4);
+    assert_eq!(h.s.msg(0).unwrap().content, "Hi");
+    assert_eq!(h.s.msg(3).unwrap().content, " word");
+}
+
+#[test]
+fn a_stopped_reply_continues_from_its_exact_tokens() {
+    let mut h = h();
+    let id = h.ask("Hi");
+    h.started(id);
+    h.stream(id, &[("Hel", 0.5), (" word", 0.5)]);
+    h.key(KeyCode::Esc);
+    h.engine(Event::Cancelled {
+        request: id,
+        stats: Some(fake_stats(2, StopReason::Cancelled)),
+    });
+    assert_eq!(h.s.msg(1).unwrap().status, MsgStatus::Stopped);
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Char('c'));
+    let req = last_request(&h);
+    assert_eq!(
+        req.prefix,
+        ReplyPrefix::Tokens(vec![fake_id("Hel"), fake_id(" word")])
+    );
+    assert_eq!(h.s.msg(1).unwrap().status, MsgStatus::Streaming);
+    let id = h.host.next;
+    h.started(id);
+    h.stream(id, &[(".", 0.5)]);
+    h.done(id, 1);
+    assert_eq!(h.s.msg(1).unwrap().content, "Hel word.");
+    // A reply the model ended itself has nothing to continue.
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Char('c'));
+    assert_eq!(h.host.generates.len(), 2);
+}
+
+#[test]
+fn branching_with_typed_text_forces_it_then_runs_on() {
+    let mut h = paris_at(3);
+    h.key(KeyCode::Enter);
+    h.type_str(" Spain");
+    h.key(KeyCode::Enter);
+    let req = last_request(&h);
+    assert!(req.paused, "paused, so the text goes in before any draw");
+    assert_eq!(
+        req.prefix,
+        ReplyPrefix::Tokens(h.s.msg(1).unwrap().ids()[..3].to_vec())
+    );
+    assert_eq!(
+        steers(&h),
+        [Steer::ForceText(" Spain".into()), Steer::Run],
+        "then it runs on (step mode is off)"
+    );
+}
+
+#[test]
+fn a_branch_keeps_the_tree_through_serde() {
+    let mut h = paris_at(2);
+    h.key(KeyCode::Char('r'));
+    let id = h.host.next;
+    h.done(id, 0);
+    let json = serde_json::to_string(&h.s.conv).unwrap();
+    let back: crate::conversation::Conversation = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.path(), h.s.path);
+    assert_eq!(back.node(h.s.path[1]).ids(), h.s.msg(1).unwrap().ids());
+    let (pos, n) = back.sibling_pos(h.s.path[1]);
+    assert_eq!((pos, n), (1, 2));
+    assert!(h.s.generation.is_none());
+    assert_ne!(h.s.msg(1).unwrap().status, MsgStatus::Streaming);
+}
