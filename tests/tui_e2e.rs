@@ -646,3 +646,123 @@ fn a_terminal_that_goes_away_ends_the_app_and_its_engine() {
         common::wait_until_ended(pid as u32, 30, what);
     }
 }
+
+/// Whether the status bar says the reply is paused before token `n` (1-based).
+fn paused_at(screen: &str, n: usize) -> bool {
+    status_line(screen).contains(&format!("‖ step {n} ·")) && screen.contains("not drawn yet")
+}
+
+#[test]
+fn step_force_branch_switch_continue_edit_and_quit() {
+    let home = tempfile::tempdir().unwrap();
+    let models = home.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::os::unix::fs::symlink(common::model(common::SMOL), models.join(common::SMOL)).unwrap();
+    let env = format!(
+        "TOKENSCOPE_HOME='{}' TOKENSCOPE_CONFIG=/nonexistent.toml",
+        home.path().display()
+    );
+    let t = Tmux::start(
+        "steps",
+        &env,
+        "--model smol --temp 0 --max-tokens 16",
+        120,
+        40,
+    );
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+
+    // Step mode: the reply waits before its first token, showing what it may be.
+    t.keys(&["F7"]);
+    t.type_text("What is the capital of France?");
+    t.keys(&["Enter"]);
+    t.wait("the first pause", 60, |s| paused_at(s, 1));
+    // Five tokens, one per press.
+    for n in 1..=5 {
+        t.keys(&["Right"]);
+        t.wait(&format!("the pause before token {}", n + 1), 30, |s| {
+            paused_at(s, n + 1)
+        });
+    }
+    // Force the second candidate: it is token 6, marked forced.
+    t.keys(&["2"]);
+    t.wait("the pause after the forced token", 30, |s| paused_at(s, 7));
+    t.keys(&["Tab"]);
+    let s = t.wait("the token cursor on the forced token", 10, |s| {
+        s.contains(" token 6/6")
+    });
+    assert!(
+        s.contains("forced"),
+        "the inspector says it was forced:\n{s}"
+    );
+    t.keys(&["Tab"]);
+    t.wait("back to the pause", 10, |s| paused_at(s, 7));
+    // F7: the reply runs on to its end.
+    t.keys(&["F7"]);
+    let first = t.wait("the reply to finish", 60, idle);
+    assert!(first.contains("What is the capital of France?"), "{first}");
+
+    // Branch at token 3 with its second candidate: the old reply stays.
+    t.keys(&["Tab"]);
+    t.keys(&["Home"]);
+    t.keys(&["Right", "Right"]);
+    t.wait("the cursor on token 3", 10, |s| s.contains(" token 3/"));
+    t.keys(&["Enter"]);
+    t.wait("the chooser", 10, |s| s.contains("branch at token 3"));
+    t.keys(&["2"]);
+    let branched = t.wait("the branch to finish", 60, |s| {
+        idle(s) && s.contains("‹ 2/2 ›")
+    });
+    // Switch between the versions.
+    t.keys(&["["]);
+    let old = t.wait("the first version", 10, |s| s.contains("‹ 1/2 ›"));
+    t.keys(&["]"]);
+    t.wait("the branch again", 10, |s| s.contains("‹ 2/2 ›"));
+    assert_ne!(flat(&old), flat(&branched), "the versions differ on screen");
+
+    // The chat goes on from the version shown.
+    t.keys(&["Tab"]);
+    t.wait("typing", 10, |s| s.contains("message · Enter send"));
+    t.type_text("Thanks!");
+    t.keys(&["Enter"]);
+    t.wait("the next pause (step mode is off: none)", 60, |s| {
+        idle(s) && s.contains("Thanks!") && s.matches("assistant").count() >= 2
+    });
+
+    // Edit the first message: a new version of that turn, without the later ones.
+    t.keys(&["Tab"]);
+    t.keys(&["Home"]);
+    t.wait("the cursor on the last reply's first token", 10, |s| {
+        s.contains(" token 1/")
+    });
+    t.keys(&["Left"]);
+    t.wait("the cursor on the first reply's last token", 10, |s| {
+        s.split(" token ").skip(1).any(|rest| {
+            let mut it = rest.split(['/', ' ']);
+            let a = it.next().and_then(|n| n.parse::<usize>().ok());
+            a.is_some() && a != Some(1) && a == it.next().and_then(|n| n.parse().ok())
+        })
+    });
+    t.keys(&["e"]);
+    t.wait("the message to edit", 10, |s| {
+        s.contains("editing an earlier message")
+    });
+    t.type_text(" One word.");
+    t.keys(&["Enter"]);
+    // The new version heads the chat (the input box may still show the text).
+    let edited = t.wait("the edited turn's reply", 60, |s| {
+        idle(s) && s.contains("you ‹ 2/2 ›") && s.contains("France? One word.")
+    });
+    assert!(
+        !edited.contains("Thanks!"),
+        "later turns belong to the old version:\n{edited}"
+    );
+    // Back to the first version of that message: its later turns return.
+    t.keys(&["Tab"]);
+    t.keys(&["{"]);
+    t.wait("the first version with its turns", 10, |s| {
+        s.contains("Thanks!") && s.contains("you ‹ 1/2 ›")
+    });
+
+    t.keys(&["q"]);
+    t.assert_exited_sane(0);
+}

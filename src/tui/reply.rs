@@ -99,6 +99,10 @@ pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
         n_reused: 0,
     });
     s.scroll.follow = true;
+    // The token cursor next enters on the new reply (one set at a fork stays).
+    if s.focus != Focus::Navigate {
+        s.cursor = None;
+    }
     vec![Effect::Generate(req)]
 }
 

@@ -613,6 +613,10 @@ impl State {
     /// Step mode: the paused reply's next token, not drawn yet, as a step to
     /// show (the selected candidate as its token): its chat position and the step.
     pub fn preview(&self) -> Option<(usize, TokenStep)> {
+        // Only while choosing it (the token cursor shows past tokens).
+        if self.focus != Focus::Choose {
+            return None;
+        }
         let g = self.generation.as_ref()?;
         let Phase::Paused { next: Some(next) } = &g.phase else {
             return None;
@@ -660,9 +664,11 @@ fn header_meta(m: &Message) -> String {
         meta.push_str(model);
     }
     if let Some(s) = &m.stats {
+        // All its tokens (a branch's shared ones too); the speed is the last run's.
         meta.push_str(&format!(
             " · {} tok · {:.1} tok/s",
-            s.n_generated, s.gen_tps
+            m.steps.len(),
+            s.gen_tps
         ));
     }
     meta

@@ -52,7 +52,8 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         Some(c) if c.at == ChooseAt::Token(t) && s.focus == Focus::Choose => Some(c.selected),
         _ => None,
     };
-    let lines = inspector_lines(m, step, inner.width as usize, s.heatmap, compact, choice);
+    let shown = choice.map_or(Shown::Token, Shown::Choosing);
+    let lines = inspector_lines(m, step, inner.width as usize, s.heatmap, compact, shown);
     let used = lines.len() as u16;
     Paragraph::new(lines).render(inner, buf);
     // Below the candidates, when there is room: the whole reply's confidence.
@@ -90,7 +91,7 @@ fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: 
         inner.width as usize,
         s.heatmap,
         compact,
-        Some(selected),
+        Shown::Next(selected),
     );
     Paragraph::new(lines).render(inner, buf);
 }
@@ -267,6 +268,17 @@ fn sampler_text(step: &TokenStep) -> String {
     }
 }
 
+/// How the inspector shows a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// A token of a reply.
+    Token,
+    /// A past token while choosing another in its place: the selected row.
+    Choosing(usize),
+    /// The next token, not drawn yet: the selected row (the step's token).
+    Next(usize),
+}
+
 /// The inspector's lines for one step of message `m`, `w` columns wide.
 pub fn inspector_lines(
     m: &Message,
@@ -274,8 +286,12 @@ pub fn inspector_lines(
     w: usize,
     heat: bool,
     compact: bool,
-    choice: Option<usize>,
+    shown: Shown,
 ) -> Vec<Line<'static>> {
+    let choice = match shown {
+        Shown::Token => None,
+        Shown::Choosing(i) | Shown::Next(i) => Some(i),
+    };
     let mut lines = Vec::new();
     let heat_style = |p: f32| {
         if heat {
@@ -299,17 +315,31 @@ pub fn inspector_lines(
             Span::raw(bits(step.entropy())),
         ]));
     } else {
-        lines.extend(full_header(step, &piece, w, chosen_style));
+        let label = if matches!(shown, Shown::Next(_)) {
+            "selected "
+        } else {
+            "chosen "
+        };
+        lines.extend(full_header(step, label, &piece, w, chosen_style));
     }
     candidate_rows(m, step, w, heat_style, !compact, choice, &mut lines);
     lines
 }
 
-fn full_header(step: &TokenStep, piece: &str, w: usize, chosen: Style) -> Vec<Line<'static>> {
+fn full_header(
+    step: &TokenStep,
+    label: &'static str,
+    piece: &str,
+    w: usize,
+    chosen: Style,
+) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     lines.push(Line::from(vec![
-        Span::styled("chosen ", theme::dim()),
-        Span::styled(truncate(&visible_piece(piece), w.saturating_sub(7)), chosen),
+        Span::styled(label, theme::dim()),
+        Span::styled(
+            truncate(&visible_piece(piece), w.saturating_sub(str_width(label))),
+            chosen,
+        ),
     ]));
     lines.push(Line::from(vec![
         Span::styled(format!("p={}", pct_opt(step.p())), chosen),
