@@ -295,3 +295,30 @@ fn a_branch_re_evaluates_nothing_before_its_fork_and_going_back_only_what_follow
     assert_eq!(st.n_prompt_reused, n_prompt + k);
     assert_eq!(st.n_prompt_evaluated, m - k);
 }
+
+#[test]
+fn two_sibling_replies_sampled_at_temperature_one_differ() {
+    use tokenscope::conversation::{Conversation, Node, RequestSettings};
+    let mut e = engine(SMOL, config_with(1024));
+    let settings = RequestSettings {
+        raw: false,
+        sampling: no_truncation(1.0),
+        max_tokens: 16,
+        top_k_inspect: 5,
+        paused: false,
+    };
+    let mut conv = Conversation::new(None);
+    let u = conv.append(Node::user("Write a random word."));
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        // As the TUI makes a first reply, then regenerates it: a sibling, its own seed.
+        let mut node = Node::assistant(None, None);
+        node.seed = Some(conv.seed_for_child(u, settings.sampling.seed));
+        let id = conv.add_child(u, node);
+        let rid = e.start(conv.request(id, &settings));
+        let ids: Vec<i32> = e.collect(rid).unwrap().steps.iter().map(|s| s.id).collect();
+        replies.push(ids);
+    }
+    assert_eq!(conv.sibling_pos(conv.path()[1]), (1, 2));
+    assert_ne!(replies[0], replies[1], "siblings draw differently");
+}
