@@ -62,3 +62,34 @@ shot model-picker
 T send-keys -t s Escape
 sleep 0.3
 T send-keys -t s C-c C-c
+sleep 0.5
+
+# Step mode on Gemma 3 (a base model, plain completion): "中华人民" → 共和 → 国,
+# the inspector showing the next token before it is drawn; then a branch.
+T kill-server 2>/dev/null || true
+T new-session -d -s s -x $COLS -y $ROWS "$BIN --model gemma --raw --temp 0 --max-tokens 12"
+wait_for "idle" 60
+T send-keys -t s F7
+sleep 0.3
+T send-keys -t s -l "中华人民"
+T send-keys -t s Enter
+wait_for "step 1 ·" 60
+T send-keys -t s Right
+wait_for "step 2 ·" 30
+T send-keys -t s Right
+wait_for "step 3 ·" 30
+sleep 0.3
+shot step-mode
+# Run on, then branch at the second token with its second candidate.
+T send-keys -t s F7
+wait_for "idle" 60
+T send-keys -t s Tab Home Right Enter
+sleep 0.5
+T send-keys -t s Down
+sleep 0.3
+shot branch-chooser
+T send-keys -t s Enter
+wait_for "idle" 60
+sleep 0.3
+shot branched
+T send-keys -t s C-c C-c

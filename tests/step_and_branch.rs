@@ -83,9 +83,11 @@ fn each_pause_shows_the_distribution_the_next_token_is_drawn_from() {
         assert_eq!(preview.lse, drawn.lse, "step {i}: the same logits");
         let ids = |d: &Distribution| d.top.iter().map(|c| (c.id, c.logit)).collect::<Vec<_>>();
         assert_eq!(ids(preview), ids(drawn), "step {i}");
-        assert!(
-            preview.top.iter().all(|c| c.p_sampled.is_none()),
-            "nothing drawn yet"
+        let ps = |d: &Distribution| d.top.iter().map(|c| c.p_sampled).collect::<Vec<_>>();
+        assert_eq!(
+            ps(preview),
+            ps(drawn),
+            "step {i}: the sampler's view, before the draw"
         );
         assert_eq!(step.id, preview.top[0].id, "greedy draws the top candidate");
     }
@@ -205,15 +207,12 @@ fn force_text_forces_each_of_its_tokens_with_the_models_view_then_pauses() {
             request: id,
             text: "The capital is".into(),
         }],
-        // Text that gives no tokens changes nothing: still paused, so the
-        // cancel after it ends the request at this same pause.
-        _ => vec![
-            Command::ForceText {
-                request: id,
-                text: String::new(),
-            },
-            Command::Cancel { request: id },
-        ],
+        // Text that gives no tokens forces nothing: the pause is said again.
+        2 => vec![Command::ForceText {
+            request: id,
+            text: String::new(),
+        }],
+        _ => vec![Command::Cancel { request: id }],
     });
     let text: String = s.steps.iter().map(|st| st.text.as_str()).collect();
     assert_eq!(text, "The capital is");
@@ -225,9 +224,10 @@ fn force_text_forces_each_of_its_tokens_with_the_models_view_then_pauses() {
     );
     assert_eq!(
         s.previews.len(),
-        2,
-        "one pause before the text, one after it"
+        3,
+        "a pause before the text, one after it, the same again after the empty text"
     );
+    assert_eq!(s.previews[1], s.previews[2]);
     assert!(s.stats.is_some());
 }
 
@@ -252,12 +252,27 @@ fn a_branch_re_evaluates_nothing_before_its_fork_and_going_back_only_what_follow
         .find(|c| c.id != orig[k].id)
         .unwrap()
         .id;
-    let mut prefix: Vec<i32> = orig[..k].iter().map(|s| s.id).collect();
-    prefix.push(chosen);
-    let id = e.start(GenerateRequest {
-        prefix: ReplyPrefix::Tokens(prefix),
-        ..greedy(user(q), 4)
-    });
+    // The request as the TUI builds it: from the conversation tree.
+    use tokenscope::conversation::{Conversation, Node, RequestSettings};
+    let mut conv = Conversation::new(None);
+    conv.append(Node::user(q));
+    let a = conv.append(Node::assistant(None, Some(e.vocab.clone())));
+    for s in &orig {
+        conv.node_mut(a).push_step(s.clone());
+    }
+    let b = conv.branch(a, k, Some(chosen));
+    let settings = RequestSettings {
+        raw: false,
+        sampling: SamplingParams::greedy(),
+        max_tokens: 4,
+        top_k_inspect: 20,
+        paused: false,
+    };
+    let req = conv.request(b, &settings);
+    let mut want: Vec<i32> = orig[..k].iter().map(|s| s.id).collect();
+    want.push(chosen);
+    assert_eq!(req.prefix, ReplyPrefix::Tokens(want));
+    let id = e.start(req);
     let out = e.collect(id).unwrap();
     let st = out.stats.unwrap();
     let n_reused = out
@@ -321,4 +336,72 @@ fn two_sibling_replies_sampled_at_temperature_one_differ() {
     }
     assert_eq!(conv.sibling_pos(conv.path()[1]), (1, 2));
     assert_ne!(replies[0], replies[1], "siblings draw differently");
+}
+
+#[test]
+fn at_temperature_the_preview_has_the_samplers_probabilities_and_the_draw_is_unchanged() {
+    let mut e = engine(SMOL, config_with(1024));
+    let sampling = SamplingParams {
+        seed: 5,
+        ..SamplingParams::default()
+    };
+    let q = user("Tell me a story.");
+    let free = e.generate(q.clone(), false, sampling.clone(), 6).unwrap();
+    let id = e.start(GenerateRequest {
+        paused: true,
+        ..GenerateRequest::new(q, sampling, 6, 20)
+    });
+    let s = drive(&mut e, id, |_, _| vec![Command::Step { request: id }]);
+    let ids = |steps: &[TokenStep]| steps.iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&s.steps),
+        ids(&free.steps),
+        "previewing does not move the draws"
+    );
+    for (i, step) in s.steps.iter().enumerate() {
+        let preview = s.previews[i].as_ref().unwrap();
+        let drawn = step.dist.as_ref().unwrap();
+        for (a, b) in preview.top.iter().zip(&drawn.top) {
+            assert_eq!(a.id, b.id);
+            assert_eq!(a.p_sampled, b.p_sampled, "step {i}");
+        }
+        let total: f32 = preview.top.iter().filter_map(|c| c.p_sampled).sum();
+        assert!(total > 0.5 && total <= 1.001, "step {i}: {total}");
+    }
+}
+
+#[test]
+fn controls_sent_right_behind_a_queued_request_are_its_own() {
+    let mut e = engine(SMOL, config_with(1024));
+    // A request runs; a second one is sent with its forced text and Run right
+    // behind it, before the first has ended (as a branch with typed text is).
+    let first = e.start(greedy(user("Count from 1 to 30."), 30));
+    let second = e.next_request();
+    e.handle.generate(
+        second,
+        0,
+        GenerateRequest {
+            paused: true,
+            ..greedy(user("Name a city."), 3)
+        },
+    );
+    e.handle.send(Command::ForceText {
+        request: second,
+        text: "The city of Paris is a lovely".into(),
+    });
+    e.handle.send(Command::Run { request: second });
+    e.collect(first).unwrap();
+    let out = e.collect(second).unwrap();
+    let forced: String = out
+        .steps
+        .iter()
+        .filter(|s| s.forced)
+        .map(|s| s.text.as_str())
+        .collect();
+    assert_eq!(
+        forced, "The city of Paris is a lovely",
+        "all of it, past max_tokens"
+    );
+    let free = out.steps.iter().filter(|s| !s.forced).count();
+    assert!((1..=3).contains(&free), "then it ran on: {free} sampled");
 }

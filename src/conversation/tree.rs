@@ -53,6 +53,11 @@ pub struct Node {
     pub seed: Option<u32>,
     /// Set when this reply branched off a sibling.
     pub fork: Option<Fork>,
+    /// Text that ended the reply inside a character (U+FFFD, see
+    /// [`crate::engine::Event::Tail`]): shown after the last token and part
+    /// of `content`, but not of any token; gone when the reply goes on.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tail: String,
     parent: Option<NodeId>,
     children: Vec<NodeId>,
     /// Index into `children` of the child shown.
@@ -71,6 +76,7 @@ impl Node {
             vocab: None,
             seed: None,
             fork: None,
+            tail: String::new(),
             parent: None,
             children: Vec::new(),
             active: 0,
@@ -96,18 +102,27 @@ impl Node {
         self.steps.iter().map(|s| s.id).collect()
     }
 
-    /// Appends a generated token and its text.
+    /// Appends a generated token and its text (a tail left by an earlier
+    /// run goes: the token's text completes those bytes).
     pub fn push_step(&mut self, step: TokenStep) {
+        self.drop_tail();
         self.content.push_str(&step.text);
         self.steps.push(step);
     }
 
     /// Ends the reply with `text` (bytes of a character left unfinished, see
-    /// [`crate::engine::Event::Tail`]): it belongs to the last token.
+    /// [`crate::engine::Event::Tail`]).
     pub fn push_tail(&mut self, text: &str) {
         self.content.push_str(text);
-        if let Some(last) = self.steps.last_mut() {
-            last.text.push_str(text);
+        self.tail.push_str(text);
+    }
+
+    /// Takes the tail off `content` (the reply goes on from its tokens' bytes).
+    pub fn drop_tail(&mut self) {
+        if !self.tail.is_empty() {
+            let n = self.content.len() - self.tail.len();
+            self.content.truncate(n);
+            self.tail.clear();
         }
     }
 
@@ -232,9 +247,9 @@ impl Conversation {
         node.children.clear();
         node.active = 0;
         self.nodes.push(node);
-        let p = &mut self.nodes[parent];
-        p.children.push(id);
-        p.active = p.children.len() - 1;
+        self.nodes[parent].children.push(id);
+        // Shown, with every ancestor showing its branch.
+        self.show(id);
         id
     }
 
@@ -285,13 +300,25 @@ impl Conversation {
         Some(self.nodes[p].children[to as usize])
     }
 
-    /// The seed for a new reply under `parent`: `base` for the first one,
-    /// then a different one per sibling, so each branch draws its own numbers
-    /// (and the same conversation replayed draws the same ones).
+    /// The seed for a new reply under `parent`: `base` for the first reply
+    /// of a conversation never branched, else one that depends on which
+    /// version each turn above is and on how many siblings it will have, so
+    /// each branch draws its own numbers (a reply to an edited message too),
+    /// and the same conversation replayed draws the same ones.
     pub fn seed_for_child(&self, parent: NodeId, base: u32) -> u32 {
+        // Large odd multipliers keep nearby choices' seeds far apart.
+        let mut seed = base;
+        for (depth, id) in self.lineage(parent).into_iter().enumerate() {
+            let (pos, _) = self.sibling_pos(id);
+            if pos > 0 {
+                seed = seed.wrapping_add(
+                    (pos as u32).wrapping_mul(0x9E37_79B9)
+                        ^ (depth as u32 + 1).wrapping_mul(0x85EB_CA6B),
+                );
+            }
+        }
         let n = self.nodes[parent].children.len() as u32;
-        // A large odd step keeps consecutive siblings' seeds far apart.
-        base.wrapping_add(n.wrapping_mul(0x9E37_79B9))
+        seed.wrapping_add(n.wrapping_mul(0x9E37_79B9))
     }
 
     /// A new sibling of reply `id` that keeps its first `at` tokens and,
@@ -488,6 +515,44 @@ mod tests {
         let s1 = c.seed_for_child(u, 42);
         assert_ne!(s0, s1);
         assert_eq!(s1, c.clone().seed_for_child(u, 42));
+    }
+
+    #[test]
+    fn a_reply_to_an_edited_message_draws_with_another_seed() {
+        let (mut c, u, _) = chat();
+        let u2 = c.add_sibling(u, Node::user("other"));
+        let first = {
+            let fresh = Conversation::new(None);
+            fresh.seed_for_child(0, 42)
+        };
+        assert_eq!(first, 42);
+        assert_ne!(
+            c.seed_for_child(u2, 42),
+            42,
+            "the edited turn's first reply"
+        );
+    }
+
+    #[test]
+    fn a_child_added_under_a_hidden_turn_is_shown_with_its_ancestors() {
+        let (mut c, u, a) = chat();
+        let b = c.add_sibling(a, Node::assistant(None, None));
+        // Under the hidden reply `a`: showing the new turn shows `a` again.
+        let u2 = c.add_child(a, Node::user("more"));
+        assert_eq!(c.path(), vec![u, a, u2]);
+        c.show(b);
+        assert_eq!(c.path(), vec![u, b]);
+    }
+
+    #[test]
+    fn a_tail_is_shown_until_the_reply_goes_on() {
+        let (mut c, _, a) = chat();
+        c.node_mut(a).push_tail("\u{FFFD}");
+        assert_eq!(c.node(a).content, "中 Paris\u{FFFD}");
+        assert_eq!(c.node(a).steps[2].text, " Paris", "no token holds it");
+        c.node_mut(a).push_step(step(3, 3, "x"));
+        assert_eq!(c.node(a).content, "中 Parisx");
+        assert!(c.node(a).tail.is_empty());
     }
 
     #[test]

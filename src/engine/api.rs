@@ -121,8 +121,8 @@ pub struct GenerateRequest {
     pub score_prefix: bool,
     /// Sampling settings, with the seed of this request's draws.
     pub sampling: SamplingParams,
-    /// Most tokens to generate after the reply prefix (tokens forced with
-    /// [`Command::Force`] count, the prefix does not).
+    /// Most tokens to sample after the reply prefix (forced tokens, of the
+    /// prefix or by [`Command::Force`] and [`Command::ForceText`], do not count).
     pub max_tokens: u32,
     /// Number of candidates reported per token: 0 (inspector off) to
     /// [`MAX_CANDIDATES`]; more fails the request.
@@ -608,9 +608,10 @@ pub enum Event {
         request: RequestId,
         /// Reply tokens so far (forced ones included).
         n_generated: usize,
-        /// The model's distribution for the next token, before it is drawn
-        /// (candidates' `p_sampled` is `None`: nothing is drawn yet); `None`
-        /// when the inspector is off.
+        /// The distribution the next token will be drawn from, before the
+        /// draw: the model's, and each candidate's `p_sampled` under the
+        /// sampler chain as it stands; `None` when the inspector is off.
+        /// Sent again, unchanged, when forced text gave no tokens.
         next: Option<Distribution>,
     },
     /// The reply ended inside a multi-byte character: its bytes, as U+FFFD,

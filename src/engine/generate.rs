@@ -382,8 +382,9 @@ impl Generation<'_, '_> {
         };
         let mut batch = LlamaBatch::new(1, 1);
         let mut paused = req.paused;
-        // Tokens of the prefix do not count towards max_tokens.
-        let budget = req.max_tokens as usize + forced.len();
+        // Forced tokens (the prefix, and those forced by command) do not
+        // count towards max_tokens: the caller asked for each of them.
+        let mut budget = req.max_tokens as usize + forced.len();
         let mut pause_after = false;
         loop {
             for c in self.inbox.poll(self.request) {
@@ -393,12 +394,14 @@ impl Generation<'_, '_> {
                     // The forced tokens, then a pause (not one more sampled token).
                     Control::Force(t) => {
                         forced.push_back(t);
+                        budget += 1;
                         paused = true;
                         pause_after = false;
                     }
                     Control::ForceText(text) => {
                         let ids = prompt::tokenize_plain(self.model, &text);
                         if !ids.is_empty() {
+                            budget += ids.len();
                             forced.extend(ids);
                             paused = true;
                             pause_after = false;
@@ -413,7 +416,7 @@ impl Generation<'_, '_> {
             if self.cancelled() {
                 return Ok(StopReason::Cancelled);
             }
-            if self.n_generated >= budget {
+            if forced.is_empty() && self.n_generated >= budget {
                 return Ok(StopReason::MaxTokens);
             }
             let next = if let Some(t) = forced.pop_front() {
@@ -423,13 +426,14 @@ impl Generation<'_, '_> {
                 paused = true;
                 Next::Sample
             } else if paused {
-                let next = self.preview(&mut scratch, logits_idx);
-                (self.emit)(Event::Paused {
+                let next = self.preview(&chain, &mut scratch, logits_idx);
+                let t_wait = Instant::now();
+                let paused_event = Event::Paused {
                     request: self.request,
                     n_generated: self.n_generated,
                     next,
-                });
-                let t_wait = Instant::now();
+                };
+                (self.emit)(paused_event.clone());
                 let next = loop {
                     match self.inbox.wait(self.request) {
                         Control::Stop => {
@@ -437,14 +441,20 @@ impl Generation<'_, '_> {
                             return Ok(StopReason::Cancelled);
                         }
                         Control::Step => break Next::Sample,
-                        Control::Force(t) => break Next::Forced(t),
+                        Control::Force(t) => {
+                            budget += 1;
+                            break Next::Forced(t);
+                        }
                         Control::ForceText(text) => {
-                            let mut ids = prompt::tokenize_plain(self.model, &text).into_iter();
-                            // Text that gives no tokens: still paused.
+                            let ids = prompt::tokenize_plain(self.model, &text);
+                            budget += ids.len();
+                            let mut ids = ids.into_iter();
                             if let Some(first) = ids.next() {
                                 forced.extend(ids);
                                 break Next::Forced(first);
                             }
+                            // Text that gives no tokens: still paused, and says so.
+                            (self.emit)(paused_event.clone());
                         }
                         Control::Run => {
                             paused = false;
@@ -493,28 +503,56 @@ impl Generation<'_, '_> {
         }
     }
 
-    /// The model's distribution at `logits_idx` before anything is drawn
-    /// (for [`Event::Paused`]); `None` when the inspector is off.
-    fn preview(&mut self, scratch: &mut Scratch, logits_idx: i32) -> Option<Distribution> {
+    /// The distribution at `logits_idx` before anything is drawn (for
+    /// [`Event::Paused`]): the model's, and the sampler's from a clone of
+    /// `chain` (its random state cloned too, so the real draw is untouched);
+    /// `None` when the inspector is off.
+    fn preview(
+        &mut self,
+        chain: &LlamaSampler,
+        scratch: &mut Scratch,
+        logits_idx: i32,
+    ) -> Option<Distribution> {
         let k = self.req.top_k_inspect;
         if k == 0 {
             return None;
         }
-        let summary = scratch
-            .topk
-            .summarize(self.ctx.get_logits_ith(logits_idx), k);
+        let logits = self.ctx.get_logits_ith(logits_idx);
+        let summary = scratch.topk.summarize(logits, k);
+        let mut arr = None;
+        if !self.req.sampling.is_greedy() {
+            scratch.buf.clear();
+            scratch.buf.extend(
+                logits
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
+            );
+            let mut a = LlamaTokenDataArray::new(std::mem::take(&mut scratch.buf), false);
+            a.apply_sampler(&mut chain.clone());
+            arr = Some(a);
+        }
+        let top = summary
+            .top
+            .iter()
+            .enumerate()
+            .map(|(i, &(id, logit))| Candidate {
+                id,
+                logit,
+                // Greedy takes the first candidate (ties go to the lower id, as sorted).
+                p_sampled: Some(match &arr {
+                    Some(a) => p_in(&a.data, id),
+                    None => (i == 0) as u8 as f32,
+                }),
+            })
+            .collect();
+        if let Some(a) = arr {
+            scratch.buf = a.data;
+        }
         Some(Distribution {
             lse: summary.lse,
             entropy: Some(summary.entropy_bits),
-            top: summary
-                .top
-                .iter()
-                .map(|&(id, logit)| Candidate {
-                    id,
-                    logit,
-                    p_sampled: None,
-                })
-                .collect(),
+            top,
         })
     }
 

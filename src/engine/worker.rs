@@ -34,6 +34,9 @@ pub(super) enum Control {
 pub(super) struct Inbox {
     rx: Receiver<Command>,
     queued: VecDeque<Command>,
+    /// Controls sent for a request still queued (e.g. a branch's forced
+    /// text right behind its request): theirs once it is served.
+    early: VecDeque<(RequestId, Control)>,
     cancel: Arc<Cancellations>,
 }
 
@@ -45,6 +48,20 @@ impl Inbox {
     /// The next request to serve (queued first); `None` when every sender is gone.
     fn next(&mut self) -> Option<Command> {
         self.queued.pop_front().or_else(|| self.rx.recv().ok())
+    }
+
+    /// True when a request `request` waits in the queue.
+    fn is_queued(&self, request: RequestId) -> bool {
+        self.queued.iter().any(|c| {
+            matches!(c, Command::Generate { request: r, .. } | Command::Load { request: r, .. } if *r == request)
+        })
+    }
+
+    /// Controls that came for `request` while it was still queued, in order.
+    fn take_early(&mut self, request: RequestId) -> Vec<Control> {
+        let (mine, rest): (Vec<_>, Vec<_>) = self.early.drain(..).partition(|(r, _)| *r == request);
+        self.early = rest.into();
+        mine.into_iter().map(|(_, c)| c).collect()
     }
 
     /// What `request` should act on, if the command says; requests for later
@@ -60,6 +77,22 @@ impl Inbox {
             Command::Cancel { request: r } if r == request => Some(Control::Stop),
             // The flag is already set; a queued request sees it when its turn comes.
             Command::Cancel { .. } => None,
+            Command::Step { request: r } if self.is_queued(r) => {
+                self.early.push_back((r, Control::Step));
+                None
+            }
+            Command::Force { request: r, token } if self.is_queued(r) => {
+                self.early.push_back((r, Control::Force(token)));
+                None
+            }
+            Command::ForceText { request: r, text } if self.is_queued(r) => {
+                self.early.push_back((r, Control::ForceText(text)));
+                None
+            }
+            Command::Run { request: r } if self.is_queued(r) => {
+                self.early.push_back((r, Control::Run));
+                None
+            }
             Command::Step { request: r }
             | Command::Force { request: r, .. }
             | Command::ForceText { request: r, .. }
@@ -83,7 +116,7 @@ impl Inbox {
 
     /// Controls for `request` sent since the last look, without waiting.
     pub fn poll(&mut self, request: RequestId) -> Vec<Control> {
-        let mut out = Vec::new();
+        let mut out = self.take_early(request);
         while let Ok(cmd) = self.rx.try_recv() {
             out.extend(self.control(request, cmd, false));
         }
@@ -93,6 +126,13 @@ impl Inbox {
     /// Waits for a control for the paused `request`. A new request (or the
     /// callers all gone) stops it: a paused request never blocks the queue.
     pub fn wait(&mut self, request: RequestId) -> Control {
+        if let Some(i) = self.early.iter().position(|(r, _)| *r == request) {
+            return self
+                .early
+                .remove(i)
+                .map(|(_, c)| c)
+                .unwrap_or(Control::Stop);
+        }
         if self
             .queued
             .iter()
@@ -121,6 +161,7 @@ pub(super) fn run(
     let mut inbox = Inbox {
         rx,
         queued: VecDeque::new(),
+        early: VecDeque::new(),
         cancel,
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -201,6 +242,8 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
                 current.set(None);
                 emit(event);
                 inbox.cancel.finish(request);
+                // Controls it never read (it ended first) go with it.
+                inbox.early.retain(|(r, _)| *r != request);
             }
             Command::Step { request }
             | Command::Force { request, .. }

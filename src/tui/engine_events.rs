@@ -208,7 +208,7 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 g.phase = Phase::Generating;
                 return vec![Effect::Steer(Steer::Step)];
             }
-            reply::choose_next(s);
+            reply::choose_next(s, false);
         }
         Event::Tail { text, .. } => {
             // Even while cancelling: the bytes belong to tokens already shown.

@@ -39,10 +39,22 @@ impl Steer {
 fn busy(s: &State) -> Option<&'static str> {
     if s.generation.as_ref().is_some_and(|g| !is_paused(g)) {
         Some("A reply is being generated: wait for it, or press Esc to stop it.")
+    } else if s.load.is_some() {
+        // Token ids would go to the model being loaded: wait to know which.
+        Some("A model is loading: wait for it to finish.")
     } else if s.model.is_none() {
         Some("No model is loaded: press Ctrl-O to choose one.")
     } else {
         None
+    }
+}
+
+/// Whether reply `m`'s token ids are the loaded model's: the same
+/// vocabulary (two files may share a name and not a vocabulary).
+fn same_vocab(s: &State, m: &Message) -> bool {
+    match (&m.vocab, &s.vocab) {
+        (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b) || a == b,
+        _ => m.model.is_none() || m.model == s.model_name(),
     }
 }
 
@@ -80,6 +92,8 @@ fn new_reply(s: &State, parent: NodeId) -> Message {
 /// (from its tokens so far) or one continued. `paused` starts it in step mode.
 pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
     let Some(msg) = s.msg_index(id) else {
+        // A bug if it happens: say so rather than leave a reply waiting.
+        s.error("That reply is not shown: nothing was generated.");
         return vec![];
     };
     let mut settings = s.request_settings();
@@ -201,15 +215,12 @@ pub fn branch(
     }
     // Token ids belong to a model's vocabulary: another model's ids mean
     // other text. A reply from scratch needs none of them.
-    if t.step > 0 || chosen.is_some() {
-        let theirs = orig.model.clone();
-        if theirs.is_some() && theirs != s.model_name() {
-            s.error(format!(
-                "This reply was written by {}: load it (Ctrl-O) to branch from its tokens, or regenerate it (F8).",
-                theirs.unwrap_or_default()
-            ));
-            return vec![];
-        }
+    if (t.step > 0 || chosen.is_some()) && !same_vocab(s, orig) {
+        s.error(format!(
+            "This reply was written by {}, whose tokens are not this model's: load it (Ctrl-O) to branch from its tokens, or regenerate it (F8).",
+            orig.model.clone().unwrap_or_else(|| "another model".into())
+        ));
+        return vec![];
     }
     let mut fx = drop_paused(s);
     let parent = s.conv.node(id).parent().unwrap_or_default();
@@ -290,14 +301,16 @@ pub fn continue_reply(s: &mut State, msg: usize) -> Vec<Effect> {
         s.info("The model ended this reply itself: nothing to continue.");
         return vec![];
     }
-    if m.model.is_some() && m.model != s.model_name() {
+    if !same_vocab(s, m) {
         s.error(format!(
-            "This reply was written by {}: load it (Ctrl-O) to continue it.",
-            m.model.clone().unwrap_or_default()
+            "This reply was written by {}, whose tokens are not this model's: load it (Ctrl-O) to continue it.",
+            m.model.clone().unwrap_or_else(|| "another model".into())
         ));
         return vec![];
     }
     let mut fx = drop_paused(s);
+    // The reply goes on from its tokens' bytes, not from a U+FFFD shown for them.
+    s.conv.node_mut(id).drop_tail();
     fx.extend(start(s, id, s.step_mode));
     fx
 }
@@ -345,10 +358,17 @@ pub fn edit_message(s: &mut State, msg: usize) -> Vec<Effect> {
     vec![]
 }
 
-/// Opens the chooser on the next token of the paused reply (step mode).
-pub fn choose_next(s: &mut State) {
-    if s.focus == Focus::Navigate {
-        // Moving over tokens: the pause waits; Tab comes back to it.
+/// Opens the chooser on the next token of the paused reply (step mode),
+/// unless the user is busy with something else (moving over tokens,
+/// choosing at a past token, editing or typing a message): then the status
+/// bar says it is paused and Tab opens it. `asked`: the user asked for it.
+pub fn choose_next(s: &mut State, asked: bool) {
+    let busy_elsewhere = match s.focus {
+        Focus::Navigate => true,
+        Focus::Choose => s.chooser.as_ref().is_some_and(|c| c.at != ChooseAt::Next),
+        Focus::Input => s.editing.is_some() || !s.input.is_empty(),
+    };
+    if busy_elsewhere && !asked {
         return;
     }
     let keep = s

@@ -359,6 +359,15 @@ impl State {
     pub fn repath(&mut self) {
         self.path = self.conv.path();
         self.relayout();
+        // A message being edited that is no longer shown: the edit goes.
+        if let Some(id) = self.editing
+            && self.msg_index(id).is_none()
+        {
+            self.editing = None;
+            self.input = new_input();
+            self.set_focus(self.focus);
+            self.info("The message being edited is no longer shown: the edit was dropped.");
+        }
         if let Some(c) = self.cursor
             && self.step(c).is_none()
         {
@@ -613,8 +622,11 @@ impl State {
     /// Step mode: the paused reply's next token, not drawn yet, as a step to
     /// show (the selected candidate as its token): its chat position and the step.
     pub fn preview(&self) -> Option<(usize, TokenStep)> {
-        // Only while choosing it (the token cursor shows past tokens).
-        if self.focus != Focus::Choose {
+        // Only while choosing it (not in the token cursor, nor while
+        // choosing another token in place of a past one).
+        if self.focus != Focus::Choose
+            || self.chooser.as_ref().map(|c| c.at) != Some(ChooseAt::Next)
+        {
             return None;
         }
         let g = self.generation.as_ref()?;
@@ -708,6 +720,12 @@ pub fn message_block(conv: &Conversation, id: NodeId, width: usize) -> Block {
             }
             for (i, s) in m.steps.iter().enumerate() {
                 b.push_str(&s.text, Tag::Token(i as u32));
+            }
+            // Bytes the last token left unfinished (shown as U+FFFD).
+            if let Some(last) = m.steps.len().checked_sub(1)
+                && !m.tail.is_empty()
+            {
+                b.push_str(&m.tail, Tag::Token(last as u32));
             }
             match &m.status {
                 MsgStatus::Stopped => b.push_str(" [stopped]", Tag::Note),

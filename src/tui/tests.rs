@@ -865,7 +865,11 @@ fn a_reply_tail_ends_the_reply_even_after_stop() {
     });
     let m = h.s.msg(1).unwrap();
     assert_eq!(m.content, "ok \u{FFFD}");
-    assert_eq!(m.steps[1].text, "\u{FFFD}", "the cut token shows it");
+    assert_eq!(
+        m.tail, "\u{FFFD}",
+        "shown after the cut token, not part of it"
+    );
+    assert_eq!(m.steps[1].text, "");
     assert!(h.screen().contains("ok \u{FFFD}"), "{}", h.screen());
 }
 

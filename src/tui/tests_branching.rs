@@ -362,3 +362,193 @@ fn a_branch_keeps_the_tree_through_serde() {
     assert!(h.s.generation.is_none());
     assert_ne!(h.s.msg(1).unwrap().status, MsgStatus::Streaming);
 }
+
+// ---- interleavings (from review) ---------------------------------------
+
+#[test]
+fn an_edit_whose_message_is_switched_away_is_dropped_not_lost_in_the_tree() {
+    let mut h = h();
+    h.exchange("Hi", &[("Hel", 0.5)]);
+    h.key(KeyCode::F(8));
+    let id = h.host.next;
+    h.stream(id, &[(" word", 0.5)]);
+    h.done(id, 1);
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Char('['));
+    h.key(KeyCode::Tab);
+    h.exchange("Bye", &[(" the", 0.5)]);
+    assert_eq!(h.s.path.len(), 4);
+    h.key(KeyCode::Tab);
+    h.s.cursor = Some(TokenRef { msg: 3, step: 0 });
+    h.key(KeyCode::Char('e'));
+    assert!(h.s.editing.is_some());
+    // The reply above "Bye" switches to its other version: "Bye" is hidden.
+    h.key(KeyCode::Tab);
+    h.s.cursor = Some(TokenRef { msg: 1, step: 0 });
+    h.key(KeyCode::Char(']'));
+    assert_eq!(h.s.path.len(), 2);
+    assert_eq!(h.s.editing, None, "the edit goes with its message");
+    assert!(h.s.input.is_empty());
+    let n = h.host.generates.len();
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Enter);
+    assert_eq!(h.host.generates.len(), n);
+    for id in 0..h.s.conv.len() {
+        assert_ne!(
+            h.s.conv.node(id).status,
+            MsgStatus::Streaming,
+            "no reply left waiting"
+        );
+    }
+}
+
+#[test]
+fn no_token_ids_go_to_a_model_still_loading() {
+    let mut h = h();
+    h.exchange("What is the capital of France?", PARIS);
+    h.pick("qwen");
+    h.key(KeyCode::Enter);
+    assert!(h.s.load.is_some());
+    let n = h.host.generates.len();
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Home);
+    h.key(KeyCode::Right);
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Down);
+    h.key(KeyCode::Enter);
+    assert!(h.s.notice.as_ref().unwrap().text.contains("loading"));
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('c'));
+    assert!(h.s.notice.as_ref().unwrap().text.contains("loading"));
+    assert_eq!(h.host.generates.len(), n, "refused while loading");
+}
+
+#[test]
+fn choosing_at_a_past_token_while_paused_shows_that_tokens_candidates() {
+    let mut h = h();
+    h.exchange("What is the capital of France?", PARIS);
+    h.key(KeyCode::F(7));
+    let id = h.ask("And Spain?");
+    h.started(id);
+    paused(&mut h, id, " the");
+    h.key(KeyCode::Tab);
+    assert_eq!(h.s.focus, Focus::Navigate);
+    h.s.cursor = Some(TokenRef { msg: 1, step: 5 });
+    h.key(KeyCode::Enter);
+    let screen = h.screen();
+    assert!(!screen.contains("not drawn yet"), "{screen}");
+    assert!(screen.contains("branch at token 6"), "{screen}");
+}
+
+#[test]
+fn a_pause_does_not_take_over_a_branch_chooser_or_an_edit() {
+    let mut h = h();
+    h.exchange("What is the capital of France?", PARIS);
+    h.key(KeyCode::F(7));
+    let id = h.ask("And Spain?");
+    h.started(id);
+    paused(&mut h, id, " the");
+    h.key(KeyCode::Right);
+    h.key(KeyCode::Tab);
+    h.s.cursor = Some(TokenRef { msg: 1, step: 2 });
+    h.key(KeyCode::Enter);
+    h.type_str("xyz");
+    h.stream(id, &[(" the", 0.5)]);
+    paused(&mut h, id, " a");
+    let c = h.s.chooser.clone().unwrap();
+    assert_eq!(c.at, ChooseAt::Token(TokenRef { msg: 1, step: 2 }));
+    assert_eq!(c.text, "xyz");
+    assert!(
+        h.screen().contains("Tab: choose"),
+        "the status says how to get back"
+    );
+    // An edit in progress keeps the keys too.
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('e'));
+    h.type_str(" please");
+    h.key(KeyCode::Right);
+    assert_eq!(
+        steers(&h),
+        [Steer::Step],
+        "→ in the message box moves the cursor"
+    );
+    h.stream(id, &[(" a", 0.5)]);
+    paused(&mut h, id, ",");
+    assert_eq!(h.s.focus, Focus::Input);
+    h.type_str("!");
+    assert!(h.s.input.lines().join("").ends_with("please!"));
+    assert!(
+        !h.host
+            .steers
+            .iter()
+            .any(|(_, s)| matches!(s, Steer::ForceText(_)))
+    );
+    // Tab goes to the pause when asked.
+    h.key(KeyCode::Tab);
+    assert_eq!(h.s.focus, Focus::Choose);
+    assert_eq!(h.s.chooser.as_ref().map(|c| c.at), Some(ChooseAt::Next));
+}
+
+#[test]
+fn continuing_a_reply_cut_inside_a_character_drops_the_shown_replacement() {
+    let mut h = h();
+    let id = h.ask("Hi");
+    h.started(id);
+    h.stream(id, &[("Hel", 0.5)]);
+    let mut st = fake_step(1, "Hel", 0.5, 8);
+    st.id = super::bench::fake_partial_id();
+    st.text = String::new();
+    h.engine(Event::Token {
+        request: id,
+        step: Box::new(st),
+    });
+    h.engine(Event::Tail {
+        request: id,
+        text: "\u{FFFD}".into(),
+    });
+    h.engine(Event::Done {
+        request: id,
+        stats: fake_stats(2, StopReason::MaxTokens),
+    });
+    assert_eq!(h.s.msg(1).unwrap().content, "Hel\u{FFFD}");
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Char('c'));
+    assert_eq!(h.s.msg(1).unwrap().content, "Hel");
+    let id = h.host.next;
+    h.started(id);
+    // The engine completes the character from the prefix's bytes.
+    let mut st = fake_step(2, "Hel", 0.5, 8);
+    st.text = "好".into();
+    h.engine(Event::Token {
+        request: id,
+        step: Box::new(st),
+    });
+    assert_eq!(h.s.msg(1).unwrap().content, "Hel好");
+}
+
+#[test]
+fn a_reply_to_an_edited_message_draws_with_another_seed() {
+    let mut h = h();
+    h.exchange("Hi", &[("Hel", 0.5)]);
+    let s0 = last_request(&h).sampling.seed;
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Char('e'));
+    h.type_str("!");
+    h.key(KeyCode::Enter);
+    assert_ne!(last_request(&h).sampling.seed, s0);
+}
+
+#[test]
+fn a_paste_while_choosing_is_text_to_force() {
+    let mut h = h();
+    h.key(KeyCode::F(7));
+    let id = h.ask("Hi");
+    h.started(id);
+    paused(&mut h, id, " the");
+    h.send(super::Msg::Input(crossterm::event::Event::Paste(
+        " Paris\nand more".into(),
+    )));
+    h.key(KeyCode::Enter);
+    assert!(h.host.cancels.is_empty());
+    assert_eq!(steers(&h), [Steer::ForceText(" Paris".into())]);
+}

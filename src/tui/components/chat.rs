@@ -63,7 +63,7 @@ fn back_from_cursor(s: &mut State) {
         .is_some_and(|g| matches!(g.phase, Phase::Paused { .. }))
     {
         s.set_focus(Focus::Input);
-        reply::choose_next(s);
+        reply::choose_next(s, true);
     } else {
         s.set_focus(Focus::Input);
     }

@@ -35,6 +35,14 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             }
             s.notice = None;
         }
+        // Paused in step mode: Tab goes to choosing the next token.
+        Some(Action::ToggleTokenCursor)
+            if s.generation
+                .as_ref()
+                .is_some_and(|g| matches!(g.phase, Phase::Paused { .. })) =>
+        {
+            reply::choose_next(s, true)
+        }
         Some(Action::ToggleTokenCursor) => return chat::toggle_navigation(s),
         Some(Action::HistoryPrev) if s.input.cursor().0 == 0 => history_prev(s),
         Some(Action::HistoryNext) if s.input.cursor().0 + 1 >= s.input.lines().len() => {
@@ -50,6 +58,13 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
 
 /// A paste outside popups: into the input box (typing again), at once.
 pub fn paste(s: &mut State, text: &str) {
+    // Choosing a token: the paste is text to force (its first line).
+    if s.focus == Focus::Choose
+        && let Some(c) = &mut s.chooser
+    {
+        c.text.push_str(text.lines().next().unwrap_or(""));
+        return;
+    }
     if s.focus != Focus::Input {
         s.set_focus(Focus::Input);
     }

@@ -56,9 +56,20 @@ fn phase_text(s: &State) -> (String, Style) {
             let t = match g.phase {
                 Phase::Waiting => "● waiting".to_string(),
                 Phase::Prefill { done, total } => format!("● prefill {done}/{total}"),
-                Phase::Paused { .. } => {
-                    format!("‖ step {} · {} tok fed", n + 1, s.ctx_used().unwrap_or(0))
-                }
+                Phase::Paused { .. } => format!(
+                    "‖ step {} · {} tok fed{}",
+                    n + 1,
+                    s.ctx_used().unwrap_or(0),
+                    // Paused while the user does something else: how to get back.
+                    if s.focus == crate::tui::state::Focus::Choose
+                        && s.chooser.as_ref().map(|c| c.at)
+                            == Some(crate::tui::state::ChooseAt::Next)
+                    {
+                        ""
+                    } else {
+                        " · Tab: choose"
+                    }
+                ),
                 Phase::Generating if s.step_mode => format!("● step {n} tok"),
                 Phase::Generating => format!("● generating {n} tok"),
                 Phase::Cancelling => "● stopping… (Esc: restart engine)".to_string(),
