@@ -405,3 +405,28 @@ fn controls_sent_right_behind_a_queued_request_are_its_own() {
     let free = out.steps.iter().filter(|s| !s.forced).count();
     assert!((1..=3).contains(&free), "then it ran on: {free} sampled");
 }
+
+#[test]
+fn time_spent_paused_is_not_generation_time() {
+    let mut e = engine(SMOL, config_with(1024));
+    let id = e.start(GenerateRequest {
+        paused: true,
+        ..greedy(user("Hi"), 3)
+    });
+    let s = drive(&mut e, id, |n, _| {
+        // The user thinks for a while at each pause.
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        vec![if n < 3 {
+            Command::Step { request: id }
+        } else {
+            Command::Run { request: id }
+        }]
+    });
+    let st = s.stats.unwrap();
+    assert!(
+        st.ttft_ms < 400.0,
+        "TTFT without the pause: {} ms",
+        st.ttft_ms
+    );
+    assert!(st.gen_tps > 2.5, "{} tok/s", st.gen_tps);
+}

@@ -764,5 +764,7 @@ fn step_force_branch_switch_continue_edit_and_quit() {
     });
 
     t.keys(&["q"]);
+    t.wait("the quit to be armed", 10, |s| s.contains("Press q again"));
+    t.keys(&["q"]);
     t.assert_exited_sane(0);
 }

@@ -265,6 +265,26 @@ impl Conversation {
         self.add_child(parent, node)
     }
 
+    /// Takes turn `id` (one without turns after it) out of the tree: its
+    /// parent shows the sibling before it (or after it) instead, returned;
+    /// `None` (and nothing changes) when it has later turns or no parent.
+    /// For a version that holds nothing, such as a reply stopped before its
+    /// first token; the node stays in the arena, detached.
+    pub fn discard(&mut self, id: NodeId) -> Option<NodeId> {
+        let p = self.nodes[id].parent?;
+        if !self.nodes[id].children.is_empty() {
+            return None;
+        }
+        let pos = self.nodes[p].children.iter().position(|&x| x == id)?;
+        let parent = &mut self.nodes[p];
+        parent.children.remove(pos);
+        parent.active = pos
+            .saturating_sub(1)
+            .min(parent.children.len().saturating_sub(1));
+        self.nodes[id].parent = None;
+        self.nodes[p].active_child()
+    }
+
     /// `id`'s position among its siblings (0-based) and how many there are.
     pub fn sibling_pos(&self, id: NodeId) -> (usize, usize) {
         match self.nodes[id].parent {
@@ -553,6 +573,16 @@ mod tests {
         c.node_mut(a).push_step(step(3, 3, "x"));
         assert_eq!(c.node(a).content, "中 Parisx");
         assert!(c.node(a).tail.is_empty());
+    }
+
+    #[test]
+    fn an_empty_version_can_be_discarded() {
+        let (mut c, u, a) = chat();
+        let b = c.add_sibling(a, Node::assistant(None, None));
+        assert_eq!(c.discard(b), Some(a));
+        assert_eq!(c.path(), vec![u, a]);
+        assert_eq!(c.sibling_pos(a), (0, 1));
+        assert_eq!(c.discard(u), None, "a turn with later turns stays");
     }
 
     #[test]

@@ -678,7 +678,7 @@ impl Generation<'_, '_> {
             n_forced: self.n_forced,
             ttft_ms: self
                 .t_first
-                .unwrap_or_else(|| self.t_start.elapsed().as_secs_f64())
+                .unwrap_or_else(|| self.t_start.elapsed().as_secs_f64() - self.paused_s)
                 * 1000.0,
             prompt_tps: rate(evaluated, prefill_s),
             gen_tps: rate(self.n_generated, gen_s),

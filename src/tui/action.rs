@@ -494,7 +494,7 @@ pub static KEYMAP: &[Binding] = &[
         "token boundaries on / off",
     ),
     b(C::TokenCursor, &[ch('?')], A::OpenHelp, "this help"),
-    b(C::TokenCursor, &[ch('q')], A::Quit, "quit"),
+    b(C::TokenCursor, &[ch('q')], A::Quit, "quit (press twice)"),
     b(
         C::TokenCursor,
         &[Trigger::Typing],

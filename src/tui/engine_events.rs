@@ -5,6 +5,7 @@ use super::State;
 use super::reply::{self, Steer};
 use super::state::{ChooseAt, Focus, MsgStatus, PENDING, Phase};
 use super::update::{Effect, load_model};
+use crate::conversation::NodeId;
 use crate::engine::{CrashReport, CrashStage, Event, StopReason};
 
 pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
@@ -159,6 +160,7 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             }
             g.n_prompt = n_prompt;
             g.n_reused = n_reused;
+            g.n_prefix = prefix.len();
             let msg = g.msg;
             s.chat_mode = Some(mode);
             // The engine serves in order: the model loaded last (perhaps after
@@ -216,18 +218,16 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             s.push_tail(node, &text);
         }
         Event::Cancelled { stats, .. } => {
-            let msg = g.msg;
+            let node = g.node;
             s.generation = None;
             if let Some(stats) = stats {
-                if let Some(m) = s.msg_mut(msg) {
-                    m.stats = Some(stats.clone());
-                }
+                s.conv.node_mut(node).stats = Some(stats.clone());
                 s.last_stats = Some(stats);
             }
-            finish_message(s, msg, MsgStatus::Stopped);
+            finish_message(s, node, MsgStatus::Stopped);
         }
         Event::Done { stats, .. } => {
-            let msg = g.msg;
+            let node = g.node;
             s.generation = None;
             let status = if stats.stop == StopReason::Cancelled {
                 MsgStatus::Stopped
@@ -237,17 +237,15 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             if stats.stop == StopReason::ContextFull {
                 s.error(context_full_notice(stats.ctx_used, stats.ctx_size));
             }
-            if let Some(m) = s.msg_mut(msg) {
-                m.stats = Some(stats.clone());
-            }
+            s.conv.node_mut(node).stats = Some(stats.clone());
             s.last_stats = Some(stats);
-            finish_message(s, msg, status);
+            finish_message(s, node, status);
         }
         Event::Failed { error, .. } => {
-            let msg = g.msg;
+            let node = g.node;
             s.generation = None;
             s.error(format!("Generation failed: {error}"));
-            finish_message(s, msg, MsgStatus::Failed(error.to_string()));
+            finish_message(s, node, MsgStatus::Failed(error.to_string()));
         }
         Event::LoadProgress { .. } | Event::Loaded { .. } | Event::EngineExited { .. } => {}
     }
@@ -273,10 +271,23 @@ pub fn context_full_notice(used: usize, size: usize) -> String {
     )
 }
 
-fn finish_message(s: &mut State, msg: usize, status: MsgStatus) {
-    if let Some(m) = s.msg_mut(msg) {
-        m.status = status;
-        s.relayout_message(msg);
+/// Ends reply `node` with `status`. A version that ended before its first
+/// token (stopped, failed) holds nothing and would hide its siblings from the
+/// token cursor: it goes, and the version before it is shown again.
+fn finish_message(s: &mut State, node: NodeId, status: MsgStatus) {
+    let m = s.conv.node_mut(node);
+    let empty = m.steps.is_empty() && status != MsgStatus::Done;
+    let stopped = status == MsgStatus::Stopped;
+    m.status = status;
+    if empty && s.conv.sibling_pos(node).1 > 1 && s.conv.discard(node).is_some() {
+        s.repath();
+        if stopped {
+            s.info("The reply stopped before its first token: that version was dropped.");
+        }
+        return;
+    }
+    if let Some(i) = s.msg_index(node) {
+        s.relayout_message(i);
     }
 }
 

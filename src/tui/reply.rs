@@ -36,7 +36,7 @@ impl Steer {
 }
 
 /// Why a reply cannot be acted on now, as the user reads it; `None` when it can.
-fn busy(s: &State) -> Option<&'static str> {
+pub fn busy(s: &State) -> Option<&'static str> {
     if s.generation.as_ref().is_some_and(|g| !is_paused(g)) {
         Some("A reply is being generated: wait for it, or press Esc to stop it.")
     } else if s.load.is_some() {
@@ -111,6 +111,7 @@ pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
         phase: Phase::Waiting,
         n_prompt: 0,
         n_reused: 0,
+        n_prefix: 0,
     });
     s.scroll.follow = true;
     // The token cursor next enters on the new reply (one set at a fork stays).
@@ -234,24 +235,32 @@ pub fn branch(
     let ended = m.status == MsgStatus::Done;
     s.chooser = None;
     s.repath();
-    s.cursor = Some(TokenRef {
-        msg: t.msg,
-        step: t.step,
-    })
-    .filter(|c| s.step(*c).is_some());
-    if s.focus == Focus::Choose {
-        s.set_focus(if s.cursor.is_some() {
-            Focus::Navigate
-        } else {
-            Focus::Input
-        });
+    // Stepping: to typing, where the first pause opens the chooser. Else the
+    // token cursor stays at the fork (the new token, or the one before a
+    // fresh draw), so [ ] switch versions at once.
+    let paused = s.step_mode || text.is_some();
+    let n = s.msg(t.msg).map_or(0, |m| m.steps.len());
+    // The chosen token when there is one, else the last one before the fork.
+    let fork_step = if t.step < n {
+        Some(t.step)
+    } else {
+        t.step.checked_sub(1)
+    };
+    let at_fork = fork_step
+        .filter(|&step| step < n)
+        .map(|step| TokenRef { msg: t.msg, step });
+    if s.step_mode || at_fork.is_none() {
+        s.cursor = None;
+        s.set_focus(Focus::Input);
+    } else {
+        s.cursor = at_fork;
+        s.set_focus(Focus::Navigate);
     }
     if ended {
         // The chosen token ends the reply: nothing to generate.
         s.info("The chosen token ends the reply.");
         return fx;
     }
-    let paused = s.step_mode || text.is_some();
     fx.extend(start(s, new, paused));
     if let Some(text) = text {
         fx.push(Effect::Steer(Steer::ForceText(text)));

@@ -93,6 +93,9 @@ pub struct Generation {
     pub phase: Phase,
     pub n_prompt: usize,
     pub n_reused: usize,
+    /// Of the prompt, the reply's own tokens given back (a branch, a
+    /// continued reply): they are among its steps already.
+    pub n_prefix: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -788,7 +791,7 @@ impl State {
             && g.n_prompt > 0
         {
             let n = self.msg(g.msg).map_or(0, |m| m.steps.len());
-            return Some(g.n_prompt + n);
+            return Some(g.n_prompt + n.saturating_sub(g.n_prefix));
         }
         self.last_stats.as_ref().map(|s| s.ctx_used)
     }

@@ -1067,6 +1067,12 @@ fn clicking_a_token_selects_it() {
     h.key(KeyCode::Tab);
     assert_eq!(h.s.focus, Focus::Navigate);
     h.key(KeyCode::Char('q'));
+    assert!(
+        !h.effects.iter().any(|e| matches!(e, Effect::Quit)),
+        "once only arms it"
+    );
+    assert!(h.screen().contains("Press q again to quit."));
+    h.key(KeyCode::Char('q'));
     assert!(h.effects.iter().any(|e| matches!(e, Effect::Quit)));
 }
 

@@ -414,10 +414,10 @@ fn no_token_ids_go_to_a_model_still_loading() {
     h.key(KeyCode::Home);
     h.key(KeyCode::Right);
     h.key(KeyCode::Enter);
-    h.key(KeyCode::Down);
-    h.key(KeyCode::Enter);
     assert!(h.s.notice.as_ref().unwrap().text.contains("loading"));
-    h.key(KeyCode::Esc);
+    assert_eq!(h.s.focus, Focus::Navigate, "no chooser opens");
+    h.key(KeyCode::Char('r'));
+    assert!(h.s.notice.as_ref().unwrap().text.contains("loading"));
     h.key(KeyCode::Char('c'));
     assert!(h.s.notice.as_ref().unwrap().text.contains("loading"));
     assert_eq!(h.host.generates.len(), n, "refused while loading");
@@ -448,13 +448,12 @@ fn a_pause_does_not_take_over_a_branch_chooser_or_an_edit() {
     let id = h.ask("And Spain?");
     h.started(id);
     paused(&mut h, id, " the");
-    h.key(KeyCode::Right);
     h.key(KeyCode::Tab);
     h.s.cursor = Some(TokenRef { msg: 1, step: 2 });
     h.key(KeyCode::Enter);
     h.type_str("xyz");
-    h.stream(id, &[(" the", 0.5)]);
-    paused(&mut h, id, " a");
+    // The same pause said again (forced text that gave no tokens).
+    paused(&mut h, id, " the");
     let c = h.s.chooser.clone().unwrap();
     assert_eq!(c.at, ChooseAt::Token(TokenRef { msg: 1, step: 2 }));
     assert_eq!(c.text, "xyz");
@@ -462,27 +461,20 @@ fn a_pause_does_not_take_over_a_branch_chooser_or_an_edit() {
         h.screen().contains("Tab: choose"),
         "the status says how to get back"
     );
-    // An edit in progress keeps the keys too.
+    // Esc clears the text first, then closes.
     h.key(KeyCode::Esc);
+    assert_eq!(h.s.chooser.as_ref().unwrap().text, "");
+    h.key(KeyCode::Esc);
+    assert_eq!(h.s.focus, Focus::Navigate);
+    // An edit in progress keeps the keys too.
     h.key(KeyCode::Char('e'));
+    assert_eq!(h.s.focus, Focus::Input);
     h.type_str(" please");
-    h.key(KeyCode::Right);
-    assert_eq!(
-        steers(&h),
-        [Steer::Step],
-        "→ in the message box moves the cursor"
-    );
-    h.stream(id, &[(" a", 0.5)]);
-    paused(&mut h, id, ",");
+    paused(&mut h, id, " the");
     assert_eq!(h.s.focus, Focus::Input);
     h.type_str("!");
     assert!(h.s.input.lines().join("").ends_with("please!"));
-    assert!(
-        !h.host
-            .steers
-            .iter()
-            .any(|(_, s)| matches!(s, Steer::ForceText(_)))
-    );
+    assert!(h.host.steers.is_empty());
     // Tab goes to the pause when asked.
     h.key(KeyCode::Tab);
     assert_eq!(h.s.focus, Focus::Choose);
@@ -551,4 +543,21 @@ fn a_paste_while_choosing_is_text_to_force() {
     h.key(KeyCode::Enter);
     assert!(h.host.cancels.is_empty());
     assert_eq!(steers(&h), [Steer::ForceText(" Paris".into())]);
+}
+
+#[test]
+fn a_version_stopped_before_its_first_token_goes_and_the_one_before_returns() {
+    let mut h = h();
+    h.exchange("Hi", &[("Hel", 0.5)]);
+    h.key(KeyCode::F(8));
+    let id = h.host.next;
+    assert_eq!(h.s.conv.sibling_pos(h.s.path[1]), (1, 2));
+    h.key(KeyCode::Esc);
+    h.engine(Event::Cancelled {
+        request: id,
+        stats: None,
+    });
+    assert_eq!(h.s.conv.sibling_pos(h.s.path[1]), (0, 1));
+    assert_eq!(h.s.msg(1).unwrap().content, "Hel");
+    assert!(h.screen().contains("dropped"));
 }

@@ -153,7 +153,8 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     if lookup(Context::Anywhere, &k) == Some(Action::Interrupt) {
         return ctrl_c(s);
     }
-    s.quit_armed = false;
+    // Armed by the key before (Ctrl-C, or q in the token cursor): this one may quit.
+    let quit_armed = std::mem::take(&mut s.quit_armed);
     // Information lasts until the next key; errors until Esc or the next message.
     if s.notice
         .as_ref()
@@ -172,7 +173,7 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     }
     match s.focus {
         Focus::Input => input::on_key(s, k),
-        Focus::Navigate => chat::on_key(s, k),
+        Focus::Navigate => chat::on_key(s, k, quit_armed),
         Focus::Choose => choose::on_key(s, k),
     }
 }

@@ -95,8 +95,9 @@ fn reveal_cursor(s: &mut State) {
     }
 }
 
-/// A key in the token cursor ([`Context::TokenCursor`]).
-pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
+/// A key in the token cursor ([`Context::TokenCursor`]); `quit_armed`: the
+/// key before asked to quit.
+pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
     let Some(cur) = s
         .cursor
         .filter(|c| s.step(*c).is_some())
@@ -144,7 +145,13 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                 _ => reply::edit_message(s, u),
             };
         }
-        Action::Quit => return vec![Effect::Quit],
+        // Twice, as Ctrl-C: a stray q must not end the conversation.
+        Action::Quit if quit_armed => return vec![Effect::Quit],
+        Action::Quit => {
+            s.quit_armed = true;
+            s.info("Press q again to quit.");
+            return vec![];
+        }
         Action::TokenLeft => neighbour(s, cur, false),
         Action::TokenRight => neighbour(s, cur, true),
         Action::TokenUp | Action::TokenDown => {
@@ -482,7 +489,7 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
         Line::from(""),
         Line::from(model_line),
         Line::styled(
-            "Enter send · Tab inspect tokens · Ctrl-O models · F1 help",
+            "Enter send · Tab inspect tokens · F7 step mode · Ctrl-O models · F1 help",
             theme::dim(),
         ),
     ];

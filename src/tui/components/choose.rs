@@ -15,6 +15,10 @@ use crate::tui::update::{Effect, cancel};
 /// Opens the chooser on past token `t` (from the token cursor), the token
 /// it has selected.
 pub fn open_at(s: &mut State, t: TokenRef) -> Vec<Effect> {
+    if let Some(why) = reply::busy(s) {
+        s.info(why);
+        return vec![];
+    }
     let Some(step) = s.step(t) else {
         return vec![];
     };
@@ -128,6 +132,12 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                 s.chooser = None;
             }
             return chat::toggle_navigation(s);
+        }
+        // Typed text goes first; then Esc stops the reply or closes.
+        Action::Cancel if !c.text.is_empty() => {
+            if let Some(ch) = &mut s.chooser {
+                ch.text.clear();
+            }
         }
         Action::Cancel => match c.at {
             ChooseAt::Next => return cancel(s),

@@ -159,7 +159,8 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
                 Style::default(),
             ),
             Focus::Navigate => (
-                " token cursor · ←→↑↓ move · Enter branch · Tab back to typing ".to_string(),
+                " token cursor · ←→↑↓ move · Enter branch · r re-sample · [ ] versions · Tab back to typing "
+                    .to_string(),
                 theme::dim(),
             ),
             Focus::Choose => (
@@ -186,11 +187,12 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
         } else {
             (format!("{}▏", c.text), Style::default())
         };
+        // One column in, as the message box's text.
         buf.set_stringn(
-            inner.x,
+            inner.x.saturating_add(1).min(inner.right()),
             inner.y,
             crate::text::escape_text(&text),
-            inner.width as usize,
+            inner.width.saturating_sub(1) as usize,
             style,
         );
         return;

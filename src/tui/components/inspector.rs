@@ -53,9 +53,9 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         _ => None,
     };
     let shown = choice.map_or(Shown::Token, Shown::Choosing);
-    let lines = inspector_lines(m, step, inner.width as usize, s.heatmap, compact, shown);
-    let used = lines.len() as u16;
-    Paragraph::new(lines).render(inner, buf);
+    let (lines, selected) =
+        inspector_lines(m, step, inner.width as usize, s.heatmap, compact, shown);
+    let used = draw_scrolled(lines, selected, inner, buf);
     // Below the candidates, when there is room: the whole reply's confidence.
     let free = inner.height.saturating_sub(used + 1);
     if free >= 4 && !compact {
@@ -85,7 +85,7 @@ fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: 
     }
     let compact = (inner.height as usize) < step.top().len() + 6;
     let selected = s.chooser.as_ref().map_or(0, |c| c.selected);
-    let lines = inspector_lines(
+    let (lines, selected) = inspector_lines(
         m,
         step,
         inner.width as usize,
@@ -93,11 +93,40 @@ fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: 
         compact,
         Shown::Next(selected),
     );
-    Paragraph::new(lines).render(inner, buf);
+    draw_scrolled(lines, selected, inner, buf);
+}
+
+/// Choosing on a small terminal: the selected candidate in one line.
+fn choosing_summary(s: &State) -> Option<(String, Style)> {
+    let c = s.chooser.as_ref().filter(|_| s.focus == Focus::Choose)?;
+    let (msg, step, what) = match c.at {
+        ChooseAt::Next => {
+            let (msg, step) = s.preview()?;
+            (msg, step, "next")
+        }
+        ChooseAt::Token(t) => (t.msg, s.step(t)?.clone(), "instead"),
+    };
+    let m = s.msg(msg)?;
+    let d = step.dist.as_ref()?;
+    let i = c.selected.min(d.top.len().checked_sub(1)?);
+    let cand = d.top[i];
+    let text = format!(
+        "{what} {}/{} {} p={} · ↑↓ Enter, 1-9, → draw",
+        i + 1,
+        d.top.len(),
+        visible_piece(&m.piece(cand.id)),
+        pct(d.p(cand.logit)),
+    );
+    Some((text, theme::selected()))
 }
 
 /// Draws the one-line stand-in for the inspector (small terminals).
 pub fn render_summary(s: &State, buf: &mut Buffer, r: Rect) {
+    if let Some((text, style)) = choosing_summary(s) {
+        let w = r.width as usize;
+        buf.set_stringn(r.x, r.y, truncate(&text, w), w, style);
+        return;
+    }
     let Some((t, step)) = s.inspected() else {
         buf.set_stringn(
             r.x,
@@ -173,7 +202,9 @@ fn bar(frac: f32, width: usize) -> String {
 
 fn inspector_title(s: &State, t: TokenRef) -> String {
     let n = s.msg(t.msg).map_or(0, |m| m.steps.len());
-    if s.focus == Focus::Navigate {
+    if s.focus == Focus::Choose {
+        format!(" token {}/{} · choose another to branch ", t.step + 1, n)
+    } else if s.focus == Focus::Navigate {
         // A token whose bytes only start a character: its glyph comes later.
         let partial = s
             .step(t)
@@ -279,7 +310,8 @@ pub enum Shown {
     Next(usize),
 }
 
-/// The inspector's lines for one step of message `m`, `w` columns wide.
+/// The inspector's lines for one step of message `m`, `w` columns wide,
+/// and the index of the selected candidate's line when choosing.
 pub fn inspector_lines(
     m: &Message,
     step: &TokenStep,
@@ -287,7 +319,7 @@ pub fn inspector_lines(
     heat: bool,
     compact: bool,
     shown: Shown,
-) -> Vec<Line<'static>> {
+) -> (Vec<Line<'static>>, Option<usize>) {
     let choice = match shown {
         Shown::Token => None,
         Shown::Choosing(i) | Shown::Next(i) => Some(i),
@@ -322,8 +354,25 @@ pub fn inspector_lines(
         };
         lines.extend(full_header(step, label, &piece, w, chosen_style));
     }
-    candidate_rows(m, step, w, heat_style, !compact, choice, &mut lines);
-    lines
+    let selected = candidate_rows(m, step, w, heat_style, !compact, choice, &mut lines);
+    (lines, selected)
+}
+
+/// Draws `lines` in `area`, scrolled so that line `keep` (the selected
+/// candidate) is in view. Returns the lines drawn.
+fn draw_scrolled(
+    lines: Vec<Line<'static>>,
+    keep: Option<usize>,
+    area: Rect,
+    buf: &mut Buffer,
+) -> u16 {
+    let h = area.height as usize;
+    let top = keep.map_or(0, |k| (k + 1).saturating_sub(h));
+    let used = lines.len().saturating_sub(top).min(h) as u16;
+    Paragraph::new(lines)
+        .scroll((top as u16, 0))
+        .render(area, buf);
+    used
 }
 
 fn full_header(
@@ -368,7 +417,7 @@ fn candidate_rows(
     column_heads: bool,
     choice: Option<usize>,
     lines: &mut Vec<Line<'static>>,
-) {
+) -> Option<usize> {
     // Candidate rows: marker, text, bar, probability under the model, and
     // under the sampler when there is room.
     let show_sampled = w >= 44;
@@ -438,11 +487,15 @@ fn candidate_rows(
             "  (no candidates: the inspector is off, see inspector_top_k)",
             theme::dim(),
         ));
-        return;
+        return None;
     };
+    let mut selected = None;
     for (i, c) in dist.top.iter().enumerate() {
         let chosen = c.id == step.id;
         chosen_shown |= chosen;
+        if choice == Some(i) {
+            selected = Some(lines.len());
+        }
         lines.push(row(
             Some(i),
             &m.piece(c.id),
@@ -458,4 +511,5 @@ fn candidate_rows(
         ));
         lines.push(row(None, &m.piece(step.id), p, step.p_sampled, true));
     }
+    selected
 }
