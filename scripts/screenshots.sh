@@ -10,8 +10,10 @@ case "$TARGET" in /*) ;; *) TARGET="$(pwd)/$TARGET" ;; esac
 BIN="$TARGET/release/tokenscope"
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 if ! python3 -c "import PIL" 2>/dev/null; then python3 -m pip install -q pillow; fi
-if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] && [ "$(id -u)" = 0 ]; then
-  apt-get install -y -qq fonts-dejavu-core fonts-wqy-zenhei >/dev/null
+if { [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] \
+     || [ ! -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]; } && [ "$(id -u)" = 0 ]; then
+  apt-get install -y -qq fonts-dejavu-core fonts-wqy-zenhei >/dev/null \
+    || { apt-get update -qq && apt-get install -y -qq fonts-dejavu-core fonts-wqy-zenhei >/dev/null; }
 fi
 
 COLS=140 ROWS=40
