@@ -349,10 +349,9 @@ fn an_engine_that_hangs_is_restarted_on_request() {
     // It takes the request and never answers, not even the cancel.
     let id = generate(&mut handle, request("1, 2, 3,", 50));
     handle.cancel(id);
-    assert!(
-        rx.recv_timeout(Duration::from_millis(500)).is_err(),
-        "a stopped engine says nothing"
-    );
+    if let Ok(ev) = rx.recv_timeout(Duration::from_millis(500)) {
+        panic!("a stopped engine says nothing, yet came: {ev:?}");
+    }
     handle.restart();
     let Event::Failed { error, .. } = final_of(&rx, id) else {
         panic!("the request fails");
