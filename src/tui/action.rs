@@ -520,7 +520,7 @@ pub static KEYMAP: &[Binding] = &[
         C::Choose,
         &[Trigger::Digit],
         A::PickNumber,
-        "force candidate 1 to 9 (digits type once text is typed)",
+        "force candidate 1 to 9 (once text is typed, digits type: type x, delete it, then 2024)",
     ),
     b(
         C::Choose,
@@ -538,7 +538,7 @@ pub static KEYMAP: &[Binding] = &[
         C::Choose,
         &[key(K::Esc)],
         A::Cancel,
-        "branching: close; step mode: stop the reply",
+        "clear the text typed; else branching: close, step mode: stop the reply",
     ),
     b(
         C::Choose,

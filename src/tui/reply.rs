@@ -133,6 +133,10 @@ pub fn send_text(s: &mut State, text: String) -> Vec<Effect> {
     let id = s.conv.add_child(user, reply);
     s.repath();
     fx.extend(start(s, id, s.step_mode));
+    if s.step_mode {
+        // Presses while the prompt is read each count for a token.
+        choose_next(s, false);
+    }
     fx
 }
 
@@ -149,6 +153,7 @@ pub fn steer(s: &mut State, steer: Steer) -> Vec<Effect> {
                 && c.at == ChooseAt::Next
             {
                 c.text.clear();
+                c.typing = false;
             }
             vec![Effect::Steer(steer)]
         }
@@ -386,10 +391,12 @@ pub fn choose_next(s: &mut State, asked: bool) {
         .filter(|c| c.at == ChooseAt::Next)
         .map(|c| c.text.clone())
         .unwrap_or_default();
+    let typing = !keep.is_empty();
     s.chooser = Some(Chooser {
         at: ChooseAt::Next,
         selected: 0,
         text: keep,
+        typing,
     });
     s.set_focus(Focus::Choose);
 }

@@ -53,6 +53,9 @@ pub struct Chooser {
     pub selected: usize,
     /// Text typed to force instead of a candidate.
     pub text: String,
+    /// Text was typed (even if deleted since): digits and Space type, so
+    /// forced text may start with a digit.
+    pub typing: bool,
 }
 
 /// A token of an assistant message.

@@ -561,3 +561,29 @@ fn a_version_stopped_before_its_first_token_goes_and_the_one_before_returns() {
     assert_eq!(h.s.msg(1).unwrap().content, "Hel");
     assert!(h.screen().contains("dropped"));
 }
+
+#[test]
+fn forced_text_may_start_with_a_digit_and_presses_during_prefill_count() {
+    let mut h = h();
+    h.key(KeyCode::F(7));
+    let id = h.ask("Hi");
+    assert_eq!(h.s.focus, Focus::Choose, "choosing from the start");
+    h.started(id);
+    // Two presses while the prompt is read: two tokens once it pauses.
+    h.key(KeyCode::Right);
+    h.key(KeyCode::Right);
+    assert!(h.host.steers.is_empty());
+    paused(&mut h, id, " the");
+    assert_eq!(steers(&h), [Steer::Step]);
+    h.stream(id, &[(" the", 0.5)]);
+    paused(&mut h, id, " a");
+    assert_eq!(steers(&h), [Steer::Step, Steer::Step]);
+    h.stream(id, &[(" a", 0.5)]);
+    paused(&mut h, id, ",");
+    // A letter typed and deleted: digits are text from then on.
+    h.type_str("x");
+    h.key(KeyCode::Backspace);
+    h.type_str("2024 was");
+    h.key(KeyCode::Enter);
+    assert_eq!(steers(&h)[2], Steer::ForceText("2024 was".into()));
+}

@@ -33,6 +33,7 @@ pub fn open_at(s: &mut State, t: TokenRef) -> Vec<Effect> {
         at: ChooseAt::Token(t),
         selected,
         text: String::new(),
+        typing: false,
     });
     s.set_focus(Focus::Choose);
     vec![]
@@ -78,14 +79,15 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     let typed = |s: &mut State, ch: char| {
         if let Some(c) = &mut s.chooser {
             c.text.push(ch);
+            c.typing = true;
         }
     };
     let Some(action) = lookup(Context::Choose, &k) else {
         return vec![];
     };
     match action {
-        // Once text is typed, digits are part of it.
-        Action::PickNumber if !c.text.is_empty() => {
+        // Once text is typed (even if deleted since), digits are part of it.
+        Action::PickNumber if c.typing => {
             if let KeyCode::Char(ch) = k.code {
                 typed(s, ch);
             }
@@ -120,6 +122,7 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         Action::DeleteBack => {
             if let Some(ch) = &mut s.chooser {
                 ch.text.pop();
+                ch.typing = true;
             }
         }
         Action::EditText => {
@@ -134,9 +137,10 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             return chat::toggle_navigation(s);
         }
         // Typed text goes first; then Esc stops the reply or closes.
-        Action::Cancel if !c.text.is_empty() => {
+        Action::Cancel if c.typing => {
             if let Some(ch) = &mut s.chooser {
                 ch.text.clear();
+                ch.typing = false;
             }
         }
         Action::Cancel => match c.at {
