@@ -143,7 +143,7 @@ fn check_ids(model: &LlamaModel, ids: &[TokenId]) -> Result<(), EngineError> {
 }
 
 /// Builds the sampler chain for `p`; llama.cpp's order: penalties, truncation, temperature, draw.
-fn sampler_chain(p: &SamplingParams, n_vocab: i32) -> LlamaSampler {
+pub(super) fn sampler_chain(p: &SamplingParams, n_vocab: i32) -> LlamaSampler {
     let mut chain = Vec::new();
     if p.repeat_penalty != 1.0 {
         chain.push(LlamaSampler::penalties(

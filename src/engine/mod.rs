@@ -14,6 +14,7 @@ pub mod probs;
 mod process;
 mod prompt;
 pub mod report;
+pub mod resample;
 pub mod sampler;
 pub mod serve;
 pub mod session;
