@@ -51,6 +51,13 @@ pub struct Node {
     pub vocab: Option<Arc<Vocab>>,
     /// Seed of the draws that wrote this reply.
     pub seed: Option<u32>,
+    /// The sampling settings this reply was generated with (its last run).
+    #[serde(default)]
+    pub sampling: Option<crate::engine::SamplingParams>,
+    /// The last prompt tokens before the reply (as many as the repeat
+    /// penalty looks back), for re-applying the sampler to its steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context_tail: Vec<TokenId>,
     /// Set when this reply branched off a sibling.
     pub fork: Option<Fork>,
     /// Text that ended the reply inside a character (U+FFFD, see
@@ -75,6 +82,8 @@ impl Node {
             model: None,
             vocab: None,
             seed: None,
+            sampling: None,
+            context_tail: Vec::new(),
             fork: None,
             tail: String::new(),
             parent: None,

@@ -109,6 +109,22 @@ pub enum Action {
     NextPrompt,
     /// Token cursor: edit the message the reply answers (sent as a new version).
     EditPrompt,
+    /// Token cursor, what-if: temperature down / up.
+    TempDown,
+    TempUp,
+    /// Token cursor, what-if: top-k down / up.
+    TopKDown,
+    TopKUp,
+    /// Token cursor, what-if: top-p down / up.
+    TopPDown,
+    TopPUp,
+    /// Token cursor, what-if: min-p down / up.
+    MinPDown,
+    MinPUp,
+    /// Token cursor: the what-if settings become the next reply's.
+    ApplyWhatIf,
+    /// Token cursor: back to the reply's own settings.
+    ResetWhatIf,
     /// Choosing: draw the next token (step mode).
     Draw,
     /// Choosing: take candidate number 1 to 9.
@@ -474,6 +490,46 @@ pub static KEYMAP: &[Binding] = &[
         &[ch('e')],
         A::EditPrompt,
         "edit the message it answers (sent as a new version)",
+    ),
+    b(
+        C::TokenCursor,
+        &[ch('t')],
+        A::TempDown,
+        "what-if: temperature down / up (the sampler column redraws, nothing is decoded)",
+    ),
+    b(C::TokenCursor, &[ch('T')], A::TempUp, ""),
+    b(
+        C::TokenCursor,
+        &[ch('k')],
+        A::TopKDown,
+        "what-if: top-k down / up",
+    ),
+    b(C::TokenCursor, &[ch('K')], A::TopKUp, ""),
+    b(
+        C::TokenCursor,
+        &[ch('p')],
+        A::TopPDown,
+        "what-if: top-p down / up",
+    ),
+    b(C::TokenCursor, &[ch('P')], A::TopPUp, ""),
+    b(
+        C::TokenCursor,
+        &[ch('m')],
+        A::MinPDown,
+        "what-if: min-p down / up",
+    ),
+    b(C::TokenCursor, &[ch('M')], A::MinPUp, ""),
+    b(
+        C::TokenCursor,
+        &[ch('a')],
+        A::ApplyWhatIf,
+        "use the what-if settings for the next reply",
+    ),
+    b(
+        C::TokenCursor,
+        &[ch('0')],
+        A::ResetWhatIf,
+        "what-if off: the reply's own settings again",
     ),
     b(
         C::TokenCursor,

@@ -161,6 +161,11 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             g.n_prompt = n_prompt;
             g.n_reused = n_reused;
             g.n_prefix = prefix.len();
+            // What the repeat penalty saw before the reply.
+            let tail_len = s.config.sampling.repeat_last_n as usize;
+            let ids: Vec<_> = prompt.iter().map(|t| t.id).collect();
+            let node = g.node;
+            s.conv.node_mut(node).context_tail = ids[ids.len().saturating_sub(tail_len)..].to_vec();
             let msg = g.msg;
             s.chat_mode = Some(mode);
             // The engine serves in order: the model loaded last (perhaps after

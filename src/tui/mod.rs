@@ -27,6 +27,8 @@ pub mod wrap;
 mod tests;
 #[cfg(test)]
 mod tests_branching;
+#[cfg(test)]
+mod tests_sampler;
 
 use std::io::stdout;
 use std::path::PathBuf;

@@ -100,6 +100,7 @@ pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
     settings.paused = paused;
     let req = s.conv.request(id, &settings);
     let m = s.conv.node_mut(id);
+    m.sampling = Some(req.sampling.clone());
     m.status = MsgStatus::Streaming;
     m.stats = None;
     s.relayout_message(msg);

@@ -14,8 +14,8 @@ use super::wrap::{Block, Tag};
 use crate::config::Config;
 use crate::conversation::{Conversation, NodeId};
 use crate::engine::{
-    ChatMode, Distribution, GenerateRequest, ModelInfo, RequestId, Role, Stats, StopReason,
-    TokenStep, Vocab,
+    ChatMode, Distribution, GenerateRequest, ModelInfo, RequestId, Role, SamplingParams, Stats,
+    StopReason, TokenStep, Vocab,
 };
 use crate::text::str_width;
 
@@ -34,6 +34,14 @@ pub enum Focus {
     Navigate,
     /// Choosing a token in the inspector ([`State::chooser`]).
     Choose,
+}
+
+/// The sampler's side of a step's candidates (see [`State::sampler_column`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplerColumn {
+    pub resampled: crate::engine::resample::Resampled,
+    /// From what-if settings (else the reply's own).
+    pub whatif: bool,
 }
 
 /// Which token a [`Chooser`] picks.
@@ -255,6 +263,9 @@ pub struct State {
     pub chooser: Option<Chooser>,
     /// The user message being edited in the input box (sent as a new version of it).
     pub editing: Option<NodeId>,
+    /// What-if sampling settings: the inspector's sampler column shows what
+    /// they would do to the inspected step (from its stored candidates).
+    pub whatif: Option<SamplingParams>,
     pub popup: Option<Popup>,
     /// The model the engine has loaded.
     pub model: Option<ModelInfo>,
@@ -319,6 +330,7 @@ impl State {
             step_mode: false,
             chooser: None,
             editing: None,
+            whatif: None,
             popup: None,
             model: None,
             vocab: None,
@@ -562,11 +574,53 @@ impl State {
     // ---- requests ----------------------------------------------------
 
     /// What requests take from the settings (`paused` in step mode).
+    /// Candidates are kept for the what-if view and branching: all
+    /// [`crate::engine::MAX_CANDIDATES`] of them (the inspector shows
+    /// `inspector_top_k`), none with the inspector off.
     pub fn request_settings(&self) -> crate::conversation::RequestSettings {
+        let keep = if self.config.inspector_top_k > 0 {
+            crate::engine::MAX_CANDIDATES
+        } else {
+            0
+        };
         crate::conversation::RequestSettings {
             paused: self.step_mode,
+            top_k_inspect: keep,
             ..self.config.request_settings(self.raw)
         }
+    }
+
+    /// The sampling settings the what-if view applies: the settings popup's
+    /// values while it is open and valid, else [`State::whatif`].
+    pub fn whatif_params(&self) -> Option<SamplingParams> {
+        if let Some(Popup::Settings(form)) = &self.popup
+            && let Ok((p, _)) =
+                crate::tui::components::settings::parse_settings(form, &self.config.sampling)
+        {
+            return Some(p);
+        }
+        self.whatif.clone()
+    }
+
+    /// The sampler column for `step` of reply `m`: each candidate's fate
+    /// under the what-if settings, else under the settings the reply ran
+    /// with; `None` when neither is known or the step has no candidates.
+    pub fn sampler_column(&self, m: &Message, step: &TokenStep) -> Option<SamplerColumn> {
+        let whatif = self.whatif_params();
+        let params = whatif.clone().or_else(|| m.sampling.clone())?;
+        let dist = step.dist.as_ref()?;
+        let before = step.index.min(m.steps.len());
+        let history: Vec<crate::engine::TokenId> = m
+            .context_tail
+            .iter()
+            .copied()
+            .chain(m.steps[..before].iter().map(|s| s.id))
+            .collect();
+        let n_vocab = m.vocab.as_ref().map_or(dist.top.len(), |v| v.len());
+        Some(SamplerColumn {
+            resampled: crate::engine::resample::resample(&params, dist, &history, n_vocab),
+            whatif: whatif.is_some(),
+        })
     }
 
     /// The request that generates (the rest of) reply `id`.

@@ -775,7 +775,11 @@ fn request_carries_conversation_and_system_prompt() {
             (Role::User, "two")
         ]
     );
-    assert_eq!(req.top_k_inspect, 10);
+    assert_eq!(
+        req.top_k_inspect,
+        crate::engine::MAX_CANDIDATES,
+        "all candidates are kept for the what-if view; the inspector shows 10"
+    );
 }
 
 /// The messages `run` sends for `prompt`.

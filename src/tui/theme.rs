@@ -37,6 +37,8 @@ pub const DIM: Color = Color::DarkGray;
 pub const BAR_BG: Color = Color::Indexed(235);
 pub const STATUS_BG: Color = Color::Indexed(236);
 pub const CHOSEN_BG: Color = Color::Indexed(238);
+/// The sampler's probabilities (bars and percentages).
+pub const SAMPLER: Color = Color::Indexed(75);
 
 pub fn selected() -> Style {
     Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)

@@ -126,6 +126,34 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
             return vec![];
         }
         Action::ChooseHere => return super::choose::open_at(s, cur),
+        Action::TempDown
+        | Action::TempUp
+        | Action::TopKDown
+        | Action::TopKUp
+        | Action::TopPDown
+        | Action::TopPUp
+        | Action::MinPDown
+        | Action::MinPUp => {
+            whatif_step(s, cur, action);
+            return vec![];
+        }
+        Action::ApplyWhatIf => {
+            match s.whatif.clone() {
+                Some(p) => {
+                    s.info(format!(
+                        "The next reply samples with temperature {}, top_k {}, top_p {}, min_p {}.",
+                        p.temperature, p.top_k, p.top_p, p.min_p
+                    ));
+                    s.config.sampling = p;
+                }
+                None => s.info("No what-if settings yet: t/T, k/K, p/P, m/M change them."),
+            }
+            return vec![];
+        }
+        Action::ResetWhatIf => {
+            s.whatif = None;
+            return vec![];
+        }
         Action::Resample => return reply::branch(s, cur, None, None),
         Action::ContinueReply => return reply::continue_reply(s, cur.msg),
         Action::PrevReply => return reply::switch_sibling(s, cur.msg, -1),
@@ -187,6 +215,43 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
         reveal_cursor(s);
     }
     vec![]
+}
+
+/// Changes one what-if setting by a step, starting from the settings the
+/// inspected reply ran with (or the current ones).
+fn whatif_step(s: &mut State, cur: TokenRef, action: Action) {
+    const TOP_K: [u32; 9] = [0, 1, 2, 5, 10, 20, 40, 100, 200];
+    let mut p = s
+        .whatif
+        .clone()
+        .or_else(|| s.msg(cur.msg).and_then(|m| m.sampling.clone()))
+        .unwrap_or_else(|| s.config.sampling.clone());
+    let round = |x: f32, step: f32| (x / step).round() * step;
+    match action {
+        Action::TempDown => p.temperature = round((p.temperature - 0.1).max(0.0), 0.05),
+        Action::TempUp => p.temperature = round((p.temperature + 0.1).min(5.0), 0.05),
+        Action::TopKDown => {
+            p.top_k = TOP_K
+                .iter()
+                .rev()
+                .copied()
+                .find(|&k| k < p.top_k)
+                .unwrap_or(0)
+        }
+        Action::TopKUp => {
+            p.top_k = TOP_K
+                .iter()
+                .copied()
+                .find(|&k| k > p.top_k)
+                .unwrap_or(p.top_k)
+        }
+        Action::TopPDown => p.top_p = round((p.top_p - 0.05).max(0.05), 0.01),
+        Action::TopPUp => p.top_p = round((p.top_p + 0.05).min(1.0), 0.01),
+        Action::MinPDown => p.min_p = round((p.min_p - 0.01).max(0.0), 0.005),
+        Action::MinPUp => p.min_p = round((p.min_p + 0.01).min(0.5), 0.005),
+        _ => {}
+    }
+    s.whatif = Some(p);
 }
 
 /// The next (or previous) assistant token, across messages.

@@ -9,8 +9,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Padding, Paragraph, Widget, Wrap};
 
 use crate::engine::TokenStep;
+use crate::engine::resample::Fate;
 use crate::text::{str_width, truncate, visible_piece};
-use crate::tui::state::{ChooseAt, Focus, Message, State, TokenRef};
+use crate::tui::state::{ChooseAt, Focus, Message, SamplerColumn, State, TokenRef};
 use crate::tui::theme;
 
 /// Draws the inspector: the inspected token's candidates, then the reply's
@@ -43,8 +44,9 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         .render(inner, buf);
         return;
     };
+    let max_rows = s.config.inspector_top_k;
     // Compact when the full header would not leave room for the candidates.
-    let compact = (inner.height as usize) < step.top().len() + 6;
+    let compact = (inner.height as usize) < step.top().len().min(max_rows) + 6;
     let Some(m) = s.msg(t.msg) else {
         return;
     };
@@ -52,9 +54,16 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         Some(c) if c.at == ChooseAt::Token(t) && s.focus == Focus::Choose => Some(c.selected),
         _ => None,
     };
-    let shown = choice.map_or(Shown::Token, Shown::Choosing);
-    let (lines, selected) =
-        inspector_lines(m, step, inner.width as usize, s.heatmap, compact, shown);
+    let column = s.sampler_column(m, step);
+    let view = View {
+        width: inner.width as usize,
+        heat: s.heatmap,
+        compact,
+        shown: choice.map_or(Shown::Token, Shown::Choosing),
+        max_rows,
+        sampler: column.as_ref(),
+    };
+    let (lines, selected) = inspector_lines(m, step, &view);
     let used = draw_scrolled(lines, selected, inner, buf);
     // Below the candidates, when there is room: the whole reply's confidence.
     let free = inner.height.saturating_sub(used + 1);
@@ -83,16 +92,19 @@ fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: 
     if inner.area() == 0 {
         return;
     }
-    let compact = (inner.height as usize) < step.top().len() + 6;
+    let max_rows = s.config.inspector_top_k;
+    let compact = (inner.height as usize) < step.top().len().min(max_rows) + 6;
     let selected = s.chooser.as_ref().map_or(0, |c| c.selected);
-    let (lines, selected) = inspector_lines(
-        m,
-        step,
-        inner.width as usize,
-        s.heatmap,
+    let column = s.sampler_column(m, step);
+    let view = View {
+        width: inner.width as usize,
+        heat: s.heatmap,
         compact,
-        Shown::Next(selected),
-    );
+        shown: Shown::Next(selected),
+        max_rows,
+        sampler: column.as_ref(),
+    };
+    let (lines, selected) = inspector_lines(m, step, &view);
     draw_scrolled(lines, selected, inner, buf);
 }
 
@@ -201,6 +213,17 @@ fn bar(frac: f32, width: usize) -> String {
 }
 
 fn inspector_title(s: &State, t: TokenRef) -> String {
+    let title = inspector_title_base(s, t);
+    match s.whatif_params() {
+        Some(p) => format!(
+            "{title}· what-if T {} k {} p {} m {} ",
+            p.temperature, p.top_k, p.top_p, p.min_p
+        ),
+        None => title,
+    }
+}
+
+fn inspector_title_base(s: &State, t: TokenRef) -> String {
     let n = s.msg(t.msg).map_or(0, |m| m.steps.len());
     if s.focus == Focus::Choose {
         format!(" token {}/{} · choose another to branch ", t.step + 1, n)
@@ -310,16 +333,29 @@ pub enum Shown {
     Next(usize),
 }
 
-/// The inspector's lines for one step of message `m`, `w` columns wide,
-/// and the index of the selected candidate's line when choosing.
+/// How to draw one step's candidates.
+pub struct View<'a> {
+    /// Columns.
+    pub width: usize,
+    /// Heatmap colours.
+    pub heat: bool,
+    /// One header line instead of four.
+    pub compact: bool,
+    pub shown: Shown,
+    /// Most candidate rows when not choosing (choosing shows them all).
+    pub max_rows: usize,
+    /// The sampler's side: rules for cut candidates, what-if probabilities.
+    pub sampler: Option<&'a SamplerColumn>,
+}
+
+/// The inspector's lines for one step of message `m`, and the index of the
+/// selected candidate's line when choosing.
 pub fn inspector_lines(
     m: &Message,
     step: &TokenStep,
-    w: usize,
-    heat: bool,
-    compact: bool,
-    shown: Shown,
+    view: &View,
 ) -> (Vec<Line<'static>>, Option<usize>) {
+    let (w, heat, compact, shown) = (view.width, view.heat, view.compact, view.shown);
     let choice = match shown {
         Shown::Token => None,
         Shown::Choosing(i) | Shown::Next(i) => Some(i),
@@ -354,7 +390,7 @@ pub fn inspector_lines(
         };
         lines.extend(full_header(step, label, &piece, w, chosen_style));
     }
-    let selected = candidate_rows(m, step, w, heat_style, !compact, choice, &mut lines);
+    let selected = candidate_rows(m, step, view, heat_style, choice, &mut lines);
     (lines, selected)
 }
 
@@ -412,19 +448,46 @@ fn full_header(
 fn candidate_rows(
     m: &Message,
     step: &TokenStep,
-    w: usize,
+    view: &View,
     heat_style: impl Fn(f32) -> Style,
-    column_heads: bool,
     choice: Option<usize>,
     lines: &mut Vec<Line<'static>>,
 ) -> Option<usize> {
     // Candidate rows: marker, text, bar, probability under the model, and
-    // under the sampler when there is room.
+    // under the sampler (a bar too when there is room; a cut candidate
+    // names the rule that cut it).
+    let w = view.width;
     let show_sampled = w >= 44;
+    let sampler_bar_w = if w >= 60 { 6 } else { 0 };
     let pct_w = 7;
     let fixed = 2 + 1 + pct_w + if show_sampled { 1 + pct_w } else { 0 };
     let text_w = (w / 3).clamp(4, 16).min(w.saturating_sub(fixed + 3).max(1));
-    let bar_w = w.saturating_sub(fixed + text_w + 1);
+    let bar_w = w
+        .saturating_sub(fixed + text_w + 1)
+        .saturating_sub(if sampler_bar_w > 0 {
+            sampler_bar_w + 1
+        } else {
+            0
+        });
+    let column = view.sampler;
+    let unsure = column.is_some_and(|c| c.whatif && c.resampled.unsure.is_some());
+    // The sampler cell of candidate `i`: its probability, or the rule that cut it.
+    let sampler_cell = |i: Option<usize>, ps: Option<f32>| -> (Option<f32>, String) {
+        let fate = column.and_then(|c| i.and_then(|i| c.resampled.fates.get(i).copied()));
+        if column.is_some_and(|c| c.whatif) {
+            return match fate {
+                _ if unsure => (None, "?".into()),
+                Some(Fate::Kept(p)) => (Some(p), pct(p)),
+                Some(Fate::Cut(rule)) => (Some(0.0), rule.as_str().into()),
+                None => (None, "–".into()),
+            };
+        }
+        match (ps, fate) {
+            (Some(p), Some(Fate::Cut(rule))) if p == 0.0 => (Some(0.0), rule.as_str().into()),
+            (Some(p), _) => (Some(p), pct(p)),
+            (None, _) => (None, "–".into()),
+        }
+    };
     let mut chosen_shown = false;
     // Choosing: rows are numbered (1-9 pick one) and the selection stands out.
     let row = |i: Option<usize>, c_text: &str, p: f32, ps: Option<f32>, chosen: bool| {
@@ -465,19 +528,35 @@ fn candidate_rows(
         }
         spans.push(Span::styled(format!(" {:>7}", pct(p)), base));
         if show_sampled {
-            spans.push(Span::styled(
-                format!(" {:>7}", pct_opt(ps)),
-                base.fg(theme::DIM),
-            ));
+            let (sp, cell) = sampler_cell(i, ps);
+            if sampler_bar_w > 0 {
+                spans.push(Span::styled(" ", base));
+                spans.push(Span::styled(
+                    bar(sp.unwrap_or(0.0), sampler_bar_w),
+                    Style::default().fg(theme::SAMPLER).bg(theme::BAR_BG),
+                ));
+            }
+            let cut = sp == Some(0.0) && cell.chars().any(|c| c.is_alphabetic());
+            let style = if cut {
+                base.fg(theme::DIM).add_modifier(Modifier::ITALIC)
+            } else {
+                base.fg(theme::SAMPLER)
+            };
+            spans.push(Span::styled(format!(" {cell:>7}"), style));
         }
         Line::from(spans)
     };
-    if show_sampled && column_heads {
+    if show_sampled && !view.compact {
+        let sampler_head = if column.is_some_and(|c| c.whatif) {
+            "what-if"
+        } else {
+            "sampler"
+        };
         let head = format!(
             "{:<w$}{:>8}{:>8}",
             "  candidate",
             "model",
-            "sampler",
+            sampler_head,
             w = w.saturating_sub(16)
         );
         lines.push(Line::styled(head, theme::dim()));
@@ -489,8 +568,13 @@ fn candidate_rows(
         ));
         return None;
     };
+    let rows = if choice.is_some() {
+        dist.top.len()
+    } else {
+        view.max_rows.min(dist.top.len())
+    };
     let mut selected = None;
-    for (i, c) in dist.top.iter().enumerate() {
+    for (i, c) in dist.top.iter().enumerate().take(rows) {
         let chosen = c.id == step.id;
         chosen_shown |= chosen;
         if choice == Some(i) {
@@ -505,11 +589,18 @@ fn candidate_rows(
         ));
     }
     if !chosen_shown && let Some(p) = step.p() {
+        let i = dist.top.iter().position(|c| c.id == step.id);
         lines.push(Line::styled(
-            "  ⋯ (chosen token outside the top candidates)",
+            match i {
+                Some(i) => format!("  ⋯ (chosen token: candidate {})", i + 1),
+                None => "  ⋯ (chosen token outside the top candidates)".to_string(),
+            },
             theme::dim(),
         ));
-        lines.push(row(None, &m.piece(step.id), p, step.p_sampled, true));
+        lines.push(row(i, &m.piece(step.id), p, step.p_sampled, true));
+    }
+    if unsure && let Some(u) = column.and_then(|c| c.resampled.unsure) {
+        lines.push(Line::styled(format!("  ? {}", u.describe()), theme::dim()));
     }
     selected
 }

@@ -1,0 +1,89 @@
+//! The sampler column and the what-if view: rules for cut candidates,
+//! settings changed in the token cursor redraw it from the stored candidates.
+
+use crossterm::event::KeyCode;
+
+use super::tests::{H, PARIS};
+use crate::engine::SamplingParams;
+
+fn h() -> H {
+    H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0")
+}
+
+/// The inspector's row of candidate `text` (as the inspector writes it).
+fn row<'a>(screen: &'a str, text: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.contains(&format!("│   {text} ")) || l.contains(&format!("│ ▶ {text} ")))
+        .unwrap_or_else(|| panic!("no row for {text:?}:\n{screen}"))
+}
+
+#[test]
+fn cut_candidates_say_which_rule_cut_them() {
+    let mut h = h();
+    h.s.config.sampling = SamplingParams {
+        temperature: 0.8,
+        top_k: 3,
+        top_p: 1.0,
+        min_p: 0.0,
+        ..SamplingParams::default()
+    };
+    h.exchange("What is the capital of France?", PARIS);
+    h.key(KeyCode::Tab);
+    let screen = h.screen();
+    assert!(row(&screen, "\\n").ends_with("top-k │"), "{screen}");
+}
+
+#[test]
+fn what_if_keys_redraw_the_sampler_column_without_decoding() {
+    let mut h = h();
+    h.exchange("What is the capital of France?", PARIS);
+    let n = h.host.generates.len();
+    h.key(KeyCode::Tab);
+    // Down to temperature 0: greedy, one candidate takes it all.
+    for _ in 0..10 {
+        h.key(KeyCode::Char('t'));
+    }
+    let p = h.s.whatif.clone().unwrap();
+    assert_eq!(p.temperature, 0.0);
+    let screen = h.screen();
+    assert!(screen.contains("what-if T 0 "), "{screen}");
+    assert!(row(&screen, "␣the").contains("100.00%"), "{screen}");
+    assert!(row(&screen, ".").ends_with("greedy │"), "{screen}");
+    // Up to 1 with nothing cut: the sampler column is the model's.
+    for _ in 0..10 {
+        h.key(KeyCode::Char('T'));
+    }
+    h.key(KeyCode::Char('k'));
+    h.key(KeyCode::Char('k'));
+    h.key(KeyCode::Char('k'));
+    h.key(KeyCode::Char('k'));
+    h.key(KeyCode::Char('k'));
+    h.key(KeyCode::Char('k'));
+    h.key(KeyCode::Char('k'));
+    h.key(KeyCode::Char('k'));
+    while h.s.whatif.as_ref().unwrap().top_p < 1.0 {
+        h.key(KeyCode::Char('P'));
+    }
+    while h.s.whatif.as_ref().unwrap().min_p > 0.0 {
+        h.key(KeyCode::Char('m'));
+    }
+    let p = h.s.whatif.clone().unwrap();
+    assert_eq!(
+        (p.temperature, p.top_k, p.top_p, p.min_p),
+        (1.0, 0, 1.0, 0.0)
+    );
+    let screen = h.screen();
+    for r in [row(&screen, "."), row(&screen, "␣the")] {
+        let cells: Vec<&str> = r.split_whitespace().collect();
+        let n = cells.len();
+        assert_eq!(cells[n - 3], cells[n - 2], "model = sampler: {r}");
+    }
+    assert_eq!(h.host.generates.len(), n, "nothing was decoded");
+    // Applied to the next reply; reset goes back to the reply's own settings.
+    h.key(KeyCode::Char('a'));
+    assert_eq!(h.s.config.sampling.temperature, 1.0);
+    h.key(KeyCode::Char('0'));
+    assert!(h.s.whatif.is_none());
+    assert!(!h.screen().contains("what-if"));
+}
