@@ -483,7 +483,7 @@ fn candidate_rows(
             };
         }
         match (ps, fate) {
-            (Some(p), Some(Fate::Cut(rule))) if p == 0.0 => (Some(0.0), rule.as_str().into()),
+            (Some(0.0), Some(Fate::Cut(rule))) => (Some(0.0), rule.as_str().into()),
             (Some(p), _) => (Some(p), pct(p)),
             (None, _) => (None, "–".into()),
         }
