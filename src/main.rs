@@ -216,6 +216,7 @@ fn real_main(cli: Cli) -> Result<()> {
             // The UI under a token stream: update + full redraw per token.
             writeln!(out, "{}", tui::bench::bench_ui(5000, 120, 40))?;
             writeln!(out, "{}", tui::bench::bench_latency(200, 100))?;
+            writeln!(out, "{}", tui::bench::bench_whatif(500))?;
             Ok(())
         }
         Some(Cmd::FetchDemos { verify }) => {

@@ -604,3 +604,72 @@ pub fn bench_latency(tokens_per_s: u32, keys: usize) -> LatencyBench {
         max_ms: lat.last().copied().unwrap_or(0.0),
     }
 }
+
+/// What a what-if key costs: the sampler applied again to 256 stored
+/// candidates, and the frame that shows it (120×40), in µs.
+pub struct WhatIfBench {
+    pub resample_us: f64,
+    pub frame_us: f64,
+}
+
+impl fmt::Display for WhatIfBench {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "what-if redraw (sampler on 256 stored candidates + a full frame): resample {:.1} µs, frame {:.1} µs",
+            self.resample_us, self.frame_us
+        )
+    }
+}
+
+/// Times the what-if view: `n` changes of the temperature on a reply of
+/// made-up steps with 256 candidates each.
+pub fn bench_whatif(n: usize) -> WhatIfBench {
+    let (mut s, mut host, id) = streaming_state(120, 40);
+    let mut step = fake_step(0, " word", 0.4, 12);
+    // 256 candidates: the made-up vocabulary is small, so ids repeat past it.
+    if let Some(d) = &mut step.dist {
+        let base = d.top.clone();
+        d.top = (0..crate::engine::MAX_CANDIDATES)
+            .map(|i| Candidate {
+                logit: base[i % base.len()].logit - (i / base.len()) as f32,
+                ..base[i % base.len()]
+            })
+            .collect();
+    }
+    let fx = update(
+        &mut s,
+        Msg::Engine(Event::Token {
+            request: id,
+            step: Box::new(step.clone()),
+        }),
+    );
+    execute(&mut s, fx, &mut host);
+    let mut sampling = s.config.sampling.clone();
+    let t0 = Instant::now();
+    for i in 0..n {
+        sampling.temperature = 0.5 + (i % 10) as f32 * 0.1;
+        std::hint::black_box(crate::engine::resample::resample(
+            &sampling,
+            step.dist.as_ref().expect("candidates"),
+            &[],
+            262_144,
+        ));
+    }
+    let resample_us = t0.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64;
+    s.whatif = Some(sampling);
+    s.focus = super::state::Focus::Navigate;
+    s.cursor = s.last_token();
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
+    let t0 = Instant::now();
+    for i in 0..n {
+        if let Some(w) = &mut s.whatif {
+            w.temperature = 0.5 + (i % 10) as f32 * 0.1;
+        }
+        terminal.draw(|f| render(&s, f)).expect("draw");
+    }
+    WhatIfBench {
+        resample_us,
+        frame_us: t0.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64,
+    }
+}

@@ -87,3 +87,11 @@ fn what_if_keys_redraw_the_sampler_column_without_decoding() {
     assert!(h.s.whatif.is_none());
     assert!(!h.screen().contains("what-if"));
 }
+
+#[test]
+fn the_what_if_bench_draws_the_what_if_view() {
+    let b = super::bench::bench_whatif(200);
+    eprintln!("{b}");
+    assert!(b.resample_us > 0.0 && b.frame_us > 0.0);
+    assert!(b.to_string().contains("resample"));
+}
