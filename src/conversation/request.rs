@@ -25,9 +25,23 @@ impl Conversation {
     /// whatever is shown. Turns that produced nothing are left out: an empty
     /// reply (failed, stopped at once) together with the user turn it answered.
     pub fn messages_before(&self, reply: NodeId) -> Vec<ChatMessage> {
+        self.turns_before(reply)
+            .into_iter()
+            .map(|id| {
+                let n = self.node(id);
+                let role = if id == 0 { Role::System } else { n.role };
+                ChatMessage::new(role, n.content.clone())
+            })
+            .collect()
+    }
+
+    /// The node of each message of [`Conversation::messages_before`], in
+    /// order (the root, node 0, for the system prompt): where the engine's
+    /// per-message prompt tokens belong.
+    pub fn turns_before(&self, reply: NodeId) -> Vec<NodeId> {
         let mut out = Vec::new();
-        if let Some(system) = self.system() {
-            out.push(ChatMessage::new(Role::System, system));
+        if self.system().is_some() {
+            out.push(0);
         }
         let lineage = self.lineage(reply);
         let turns = &lineage[..lineage.len().saturating_sub(1)];
@@ -47,7 +61,7 @@ impl Conversation {
                 }
                 _ => {}
             }
-            out.push(ChatMessage::new(n.role, n.content.clone()));
+            out.push(id);
         }
         out
     }

@@ -39,8 +39,15 @@ pub struct Node {
     pub role: Role,
     /// The text: what the user typed, or the reply's text so far.
     pub content: String,
-    /// The reply's tokens in order (assistant turns; empty for others).
+    /// The turn's tokens in order. A reply's: as generated, with what the
+    /// model considered. A user turn's (and the root's, the system prompt):
+    /// its prompt tokens as the model was fed them, template scaffolding
+    /// included, each with what the model expected there when scored.
     pub steps: Vec<TokenStep>,
+    /// For a prompt turn: which of `steps` hold the content (the others are
+    /// the template's scaffolding: role markers, turn ends), as `[from, to)`.
+    #[serde(default)]
+    pub content_span: Option<(u32, u32)>,
     pub status: Status,
     pub stats: Option<Stats>,
     /// The model that wrote this (assistant turns).
@@ -84,6 +91,7 @@ impl Node {
             seed: None,
             sampling: None,
             context_tail: Vec::new(),
+            content_span: None,
             fork: None,
             tail: String::new(),
             parent: None,
@@ -272,6 +280,50 @@ impl Conversation {
     pub fn add_sibling(&mut self, id: NodeId, node: Node) -> NodeId {
         let parent = self.nodes[id].parent.unwrap_or(ROOT);
         self.add_child(parent, node)
+    }
+
+    /// Sets prompt turn `id`'s tokens to `ids` (texts from `vocab`) unless it
+    /// has them already (then their scores, from when they were evaluated,
+    /// stay). Marks which tokens hold the turn's content.
+    pub fn set_prompt_tokens(&mut self, id: NodeId, ids: &[TokenId], vocab: &Vocab) {
+        let n = &mut self.nodes[id];
+        if n.role == Role::Assistant || n.ids() == ids {
+            return;
+        }
+        let mut utf8 = Utf8Assembler::default();
+        let mut offsets = Vec::with_capacity(ids.len());
+        let mut text = String::new();
+        n.steps = ids
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                let piece = utf8.push(vocab.bytes(t));
+                offsets.push(text.len());
+                text.push_str(&piece);
+                TokenStep {
+                    index: i,
+                    id: t,
+                    forced: true,
+                    text: piece,
+                    logit: None,
+                    p_sampled: None,
+                    dist: None,
+                }
+            })
+            .collect();
+        let content = n.content.trim();
+        n.content_span = text
+            .rfind(content)
+            .filter(|_| !content.is_empty())
+            .map(|at| {
+                let end = at + content.len();
+                let from = offsets.iter().rposition(|&o| o <= at).unwrap_or(0);
+                let to = offsets
+                    .iter()
+                    .position(|&o| o >= end)
+                    .unwrap_or(offsets.len());
+                (from as u32, to as u32)
+            });
     }
 
     /// Takes turn `id` (one without turns after it) out of the tree: its

@@ -167,6 +167,7 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             let node = g.node;
             s.conv.node_mut(node).context_tail = ids[ids.len().saturating_sub(tail_len)..].to_vec();
             let msg = g.msg;
+            place_prompt_tokens(s, &prompt);
             s.chat_mode = Some(mode);
             // The engine serves in order: the model loaded last (perhaps after
             // the message was sent) writes this reply, with its vocabulary.
@@ -255,6 +256,45 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
         Event::LoadProgress { .. } | Event::Loaded { .. } | Event::EngineExited { .. } => {}
     }
     vec![]
+}
+
+/// Gives each prompt turn (user messages, the system prompt) its tokens as
+/// the model was fed them, and records where each prompt position belongs.
+fn place_prompt_tokens(s: &mut State, prompt: &[crate::engine::PromptToken]) {
+    let (Some(g), Some(vocab)) = (s.generation.as_mut(), s.vocab.clone()) else {
+        return;
+    };
+    let turns = g.turns.clone();
+    let mut by_turn: Vec<Vec<crate::engine::TokenId>> = vec![Vec::new(); turns.len()];
+    let mut positions = Vec::with_capacity(prompt.len());
+    for t in prompt {
+        let slot = t.message.map(|m| m as usize).filter(|&m| m < turns.len());
+        positions.push(slot.map(|m| {
+            by_turn[m].push(t.id);
+            (turns[m], by_turn[m].len() - 1)
+        }));
+    }
+    let mut changed = false;
+    for (m, ids) in by_turn.iter().enumerate() {
+        let id = turns[m];
+        if s.conv.node(id).role == crate::engine::Role::Assistant {
+            continue;
+        }
+        let before = s.conv.node(id).steps.len();
+        s.conv.set_prompt_tokens(id, ids, &vocab);
+        changed |= before != s.conv.node(id).steps.len() || before == 0;
+    }
+    // Replies' tokens are theirs already: only prompt turns take scores.
+    let positions = positions
+        .into_iter()
+        .map(|p| p.filter(|(id, _)| s.conv.node(*id).role != crate::engine::Role::Assistant))
+        .collect();
+    if let Some(g) = s.generation.as_mut() {
+        g.positions = positions;
+    }
+    if changed {
+        s.relayout();
+    }
 }
 
 /// The reply ends: choosing its next token ends with it.

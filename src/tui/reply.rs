@@ -104,11 +104,14 @@ pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
     m.status = MsgStatus::Streaming;
     m.stats = None;
     s.relayout_message(msg);
+    let turns = s.conv.turns_before(id);
     s.generation = Some(Generation {
         request: PENDING,
         msg,
         node: id,
         steps_queued: 0,
+        turns,
+        positions: Vec::new(),
         phase: Phase::Waiting,
         n_prompt: 0,
         n_reused: 0,

@@ -101,6 +101,12 @@ pub struct Generation {
     pub node: NodeId,
     /// Steps asked for while one was under way (each press is one token).
     pub steps_queued: u32,
+    /// The node of each message of the request (the root for the system prompt).
+    pub turns: Vec<NodeId>,
+    /// For each prompt position, the prompt turn and token it is (None for
+    /// replies' tokens and what follows the last message): where the
+    /// prompt's scores go.
+    pub positions: Vec<Option<(NodeId, usize)>>,
     pub phase: Phase,
     pub n_prompt: usize,
     pub n_reused: usize,
@@ -634,7 +640,7 @@ impl State {
     pub fn token_refs(&self) -> impl Iterator<Item = TokenRef> + '_ {
         self.msgs()
             .enumerate()
-            .filter(|(_, m)| m.role == Role::Assistant)
+            .filter(|(_, m)| m.role == Role::Assistant || m.content_span.is_some())
             .flat_map(|(msg, m)| (0..m.steps.len()).map(move |step| TokenRef { msg, step }))
     }
 
@@ -806,9 +812,24 @@ pub fn message_block(conv: &Conversation, id: NodeId, width: usize) -> Block {
                 _ => {}
             }
         }
+        // A prompt turn whose tokens are known: drawn token by token (the
+        // template's scaffolding too, dimmed), so its surprise shows.
+        _ if m.content_span.is_some() => {
+            for (i, s) in m.steps.iter().enumerate() {
+                b.push_str(&s.text, Tag::Token(i as u32));
+            }
+        }
         _ => b.push_str(&m.content, Tag::Text),
     }
     b
+}
+
+/// Whether token `i` of prompt turn `m` is the template's scaffolding (a
+/// role marker, a turn end), not the turn's content.
+pub fn is_scaffolding(m: &Message, i: usize) -> bool {
+    m.role != Role::Assistant
+        && m.content_span
+            .is_some_and(|(from, to)| i < from as usize || i >= to as usize)
 }
 
 impl State {

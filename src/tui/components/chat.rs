@@ -119,6 +119,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
     let Some(action) = lookup(Context::TokenCursor, &k) else {
         return vec![];
     };
+    let on_prompt = s.msg(cur.msg).is_some_and(|m| m.role != Role::Assistant);
     let next = match action {
         Action::Cancel if s.generation.is_some() => return cancel(s),
         Action::Cancel | Action::BackToTyping => {
@@ -154,8 +155,16 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
             s.whatif = None;
             return vec![];
         }
+        // On a token of a prompt turn: those keys act on that turn.
+        Action::Resample | Action::ContinueReply if on_prompt => {
+            s.info("That is a token of your message: r and c act on a reply's tokens.");
+            return vec![];
+        }
         Action::Resample => return reply::branch(s, cur, None, None),
         Action::ContinueReply => return reply::continue_reply(s, cur.msg),
+        Action::PrevReply if on_prompt => return reply::switch_sibling(s, cur.msg, -1),
+        Action::NextReply if on_prompt => return reply::switch_sibling(s, cur.msg, 1),
+        Action::EditPrompt if on_prompt => return reply::edit_message(s, cur.msg),
         Action::PrevReply => return reply::switch_sibling(s, cur.msg, -1),
         Action::NextReply => return reply::switch_sibling(s, cur.msg, 1),
         Action::PrevPrompt | Action::NextPrompt | Action::EditPrompt => {
@@ -360,7 +369,8 @@ fn token_at(s: &State, line: usize, col: usize) -> Option<TokenRef> {
         }
         if line < start + n {
             let msg = b.checked_sub(s.chat.has_system as usize)?;
-            if s.msg(msg)?.role != Role::Assistant {
+            // Replies, and prompt turns drawn as tokens, have token cells.
+            if s.msg(msg)?.steps.is_empty() {
                 return None;
             }
             let mut x = 0;
@@ -459,7 +469,12 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
                 .and_then(|m| s.msg(m))
                 .and_then(|m| m.steps.get(i as usize));
             let mut st = Style::default();
-            if s.heatmap
+            let scaffold = msg
+                .and_then(|m| s.msg(m))
+                .is_some_and(|m| crate::tui::state::is_scaffolding(m, i as usize));
+            if scaffold {
+                st = theme::dim();
+            } else if s.heatmap
                 && let Some(p) = step.and_then(TokenStep::p)
             {
                 st = st.fg(theme::heat(p));

@@ -19,6 +19,12 @@ pub fn open_at(s: &mut State, t: TokenRef) -> Vec<Effect> {
         s.info(why);
         return vec![];
     }
+    if s.msg(t.msg)
+        .is_some_and(|m| m.role != crate::engine::Role::Assistant)
+    {
+        s.info("A token of your message: e edits the message; branching is from a reply's tokens.");
+        return vec![];
+    }
     let Some(step) = s.step(t) else {
         return vec![];
     };

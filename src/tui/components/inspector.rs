@@ -225,6 +225,16 @@ fn inspector_title(s: &State, t: TokenRef) -> String {
 
 fn inspector_title_base(s: &State, t: TokenRef) -> String {
     let n = s.msg(t.msg).map_or(0, |m| m.steps.len());
+    if let Some(m) = s.msg(t.msg)
+        && m.role != crate::engine::Role::Assistant
+    {
+        let what = if crate::tui::state::is_scaffolding(m, t.step) {
+            "template"
+        } else {
+            "your message"
+        };
+        return format!(" prompt token {}/{n} · {what} ", t.step + 1);
+    }
     if s.focus == Focus::Choose {
         format!(" token {}/{} · choose another to branch ", t.step + 1, n)
     } else if s.focus == Focus::Navigate {
@@ -562,10 +572,12 @@ fn candidate_rows(
         lines.push(Line::styled(head, theme::dim()));
     }
     let Some(dist) = &step.dist else {
-        lines.push(Line::styled(
-            "  (no candidates: the inspector is off, see inspector_top_k)",
-            theme::dim(),
-        ));
+        let why = if m.role == crate::engine::Role::Assistant {
+            "  (no candidates: the inspector is off, see inspector_top_k)"
+        } else {
+            "  (not scored: the first token, or read before scoring was on)"
+        };
+        lines.push(Line::styled(why, theme::dim()));
         return None;
     };
     let rows = if choice.is_some() {
