@@ -285,9 +285,15 @@ impl Conversation {
     /// Sets prompt turn `id`'s tokens to `ids` (texts from `vocab`) unless it
     /// has them already (then their scores, from when they were evaluated,
     /// stay). Marks which tokens hold the turn's content.
-    pub fn set_prompt_tokens(&mut self, id: NodeId, ids: &[TokenId], vocab: &Vocab) {
+    pub fn set_prompt_tokens(&mut self, id: NodeId, ids: &[TokenId], vocab: &Arc<Vocab>) {
         let n = &mut self.nodes[id];
-        if n.role == Role::Assistant || n.ids() == ids {
+        if n.role == Role::Assistant {
+            return;
+        }
+        if n.vocab.is_none() {
+            n.vocab = Some(vocab.clone());
+        }
+        if n.ids() == ids {
             return;
         }
         let mut utf8 = Utf8Assembler::default();

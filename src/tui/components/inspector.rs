@@ -274,12 +274,24 @@ fn confidence(s: &State, m: &Message, t: TokenRef, buf: &mut Buffer, area: Rect)
     if n == 0 || w == 0 {
         return;
     }
-    // Tokens whose p is unknown (inspector off) count as certain.
+    let prompt = m.role != crate::engine::Role::Assistant;
+    // A reply's tokens whose p is unknown (inspector off) count as certain; a
+    // message's unscored tokens (its scaffolding, the first) are left out.
     let p_of = |st: &TokenStep| st.p().unwrap_or(1.0);
-    let mean = m.steps.iter().map(|st| p_of(st) as f64).sum::<f64>() / n as f64;
-    let ppl = perplexity(m.steps.iter().map(p_of)).unwrap_or(0.0);
+    let scored: Vec<f32> = if prompt {
+        m.steps.iter().filter_map(TokenStep::p).collect()
+    } else {
+        m.steps.iter().map(p_of).collect()
+    };
+    if scored.is_empty() {
+        return;
+    }
+    let mean = scored.iter().map(|&p| p as f64).sum::<f64>() / scored.len() as f64;
+    let ppl = perplexity(scored.iter().copied()).unwrap_or(0.0);
     let head = format!(
-        "reply: {n} tok · mean p {} · ppl {ppl:.2}",
+        "{}: {} tok · mean p {} · ppl {ppl:.2}",
+        if prompt { "message" } else { "reply" },
+        scored.len(),
         pct(mean as f32)
     );
     buf.set_stringn(area.x, area.y, truncate(&head, w), w, theme::dim());
@@ -395,6 +407,8 @@ pub fn inspector_lines(
     } else {
         let label = if matches!(shown, Shown::Next(_)) {
             "selected "
+        } else if m.role != crate::engine::Role::Assistant {
+            "token "
         } else {
             "chosen "
         };
