@@ -95,3 +95,62 @@ fn the_what_if_bench_draws_the_what_if_view() {
     assert!(b.resample_us > 0.0 && b.frame_us > 0.0);
     assert!(b.to_string().contains("resample"));
 }
+
+/// A prompt for "Hel the" as a template would feed it: "\n" scaffolding
+/// before the content, and "," opening the reply (no message).
+fn prompt_of_hel_the() -> Vec<crate::engine::PromptToken> {
+    use super::bench::fake_id;
+    let t = |w: &str, m: Option<u32>| crate::engine::PromptToken {
+        id: fake_id(w),
+        message: m,
+        role: m.map(|_| crate::engine::Role::User),
+    };
+    vec![
+        t("\n", Some(0)),
+        t("Hel", Some(0)),
+        t(" the", Some(0)),
+        t(",", None),
+    ]
+}
+
+#[test]
+fn a_user_message_is_drawn_as_its_prompt_tokens_and_the_cursor_reaches_them() {
+    use crate::engine::Event;
+    let mut h = h();
+    let id = h.ask("Hel the");
+    h.engine(Event::Started {
+        request: id,
+        mode: crate::engine::ChatMode::Template,
+        prompt: prompt_of_hel_the(),
+        prefix: Vec::new(),
+        n_reused: 0,
+        dropped_messages: 0,
+        note: None,
+    });
+    h.stream(id, &[(" word", 0.5)]);
+    h.done(id, 1);
+    let m = h.s.msg(0).unwrap();
+    assert_eq!(m.steps.len(), 3);
+    assert_eq!(
+        m.content_span,
+        Some((1, 3)),
+        "the \\n before it is scaffolding"
+    );
+    // The cursor goes from the reply back onto the message's tokens.
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Left);
+    assert_eq!(h.s.cursor, Some(super::state::TokenRef { msg: 0, step: 2 }));
+    let screen = h.screen();
+    assert!(
+        screen.contains("prompt token 3/3 · your message"),
+        "{screen}"
+    );
+    h.key(KeyCode::Left);
+    h.key(KeyCode::Left);
+    assert!(h.screen().contains("prompt token 1/3 · template"));
+    // Enter does not branch on a prompt token.
+    let n = h.host.generates.len();
+    h.key(KeyCode::Enter);
+    assert_eq!(h.host.generates.len(), n);
+    assert_eq!(h.s.focus, super::state::Focus::Navigate);
+}
