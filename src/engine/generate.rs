@@ -290,25 +290,8 @@ impl Generation<'_, '_> {
     /// Drops what of the KV cache `tokens` cannot reuse; returns how many
     /// leading tokens are kept.
     fn reuse(&mut self, tokens: &[TokenId]) -> Result<usize, EngineError> {
-        let mut keep = self.mirror.reusable(tokens);
-        if keep < self.mirror.tokens.len() {
-            let removed = self
-                .ctx
-                .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
-                .map_err(|e| EngineError::Decode {
-                    stage: "clearing the KV cache".into(),
-                    reason: e.to_string(),
-                })?;
-            if removed {
-                self.mirror.truncate(keep);
-            } else {
-                // Recurrent models cannot drop a tail: start from an empty cache.
-                self.ctx.clear_kv_cache();
-                self.mirror.clear();
-                keep = 0;
-            }
-        }
-        Ok(keep)
+        let keep = self.mirror.reusable(tokens);
+        keep_cache(self.ctx, self.mirror, keep)
     }
 
     /// Evaluates `todo` from position `keep` in chunks of n_batch (logits for
@@ -707,11 +690,38 @@ struct Counts {
     dropped: usize,
 }
 
-fn batch_capacity(ctx: &LlamaContext) -> usize {
+/// Drops the KV cache after its first `keep` tokens; returns how many are
+/// kept (0 for a recurrent model, which cannot drop a tail: its cache is emptied).
+pub(super) fn keep_cache(
+    ctx: &mut LlamaContext,
+    mirror: &mut KvMirror,
+    mut keep: usize,
+) -> Result<usize, EngineError> {
+    if keep < mirror.tokens.len() {
+        let removed = ctx
+            .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
+            .map_err(|e| EngineError::Decode {
+                stage: "clearing the KV cache".into(),
+                reason: e.to_string(),
+            })?;
+        if removed {
+            mirror.truncate(keep);
+        } else {
+            // Recurrent models cannot drop a tail: start from an empty cache.
+            ctx.clear_kv_cache();
+            mirror.clear();
+            keep = 0;
+        }
+    }
+    Ok(keep)
+}
+
+/// Tokens per prefill batch: the context's n_batch (a larger batch aborts llama.cpp).
+pub(super) fn batch_capacity(ctx: &LlamaContext) -> usize {
     (ctx.n_batch() as usize).max(1)
 }
 
-fn decode_error(stage: &str, e: impl std::fmt::Display) -> EngineError {
+pub(super) fn decode_error(stage: &str, e: impl std::fmt::Display) -> EngineError {
     EngineError::Decode {
         stage: stage.into(),
         reason: e.to_string(),
