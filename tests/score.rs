@@ -300,3 +300,146 @@ fn score_errors_are_clear() {
     assert!(!ok);
     assert!(stderr.contains("no-such-model"), "{stderr}");
 }
+
+/// A generation's prompt scores, in order, and its `Started` fields.
+struct Generated {
+    prompt: Vec<PromptToken>,
+    n_reused: usize,
+    scores: Vec<TokenStep>,
+    steps: Vec<TokenStep>,
+    /// Whether every `PromptScores` came before the first `Token`.
+    scores_first: bool,
+}
+
+fn generate_scored(e: &mut Engine, req: GenerateRequest) -> Generated {
+    let id = e.start(GenerateRequest {
+        score_prompt: true,
+        ..req
+    });
+    let mut g = Generated {
+        prompt: Vec::new(),
+        n_reused: 0,
+        scores: Vec::new(),
+        steps: Vec::new(),
+        scores_first: true,
+    };
+    loop {
+        match e.rx.recv().expect("engine alive") {
+            ev if ev.request() != Some(id) => {}
+            Event::Started {
+                prompt, n_reused, ..
+            } => {
+                g.prompt = prompt;
+                g.n_reused = n_reused;
+            }
+            Event::PromptScores { steps, .. } => {
+                assert!(steps.len() <= tokenscope::engine::SCORE_CHUNK);
+                g.scores_first &= g.steps.is_empty();
+                g.scores.extend(steps);
+            }
+            Event::Token { step, .. } => g.steps.push(*step),
+            Event::Done { .. } => return g,
+            ev if ev.is_final() => panic!("{ev:?}"),
+            _ => {}
+        }
+    }
+}
+
+fn raw(text: &str, max_tokens: u32) -> GenerateRequest {
+    GenerateRequest {
+        raw: true,
+        ..GenerateRequest::new(
+            vec![ChatMessage::new(Role::User, text)],
+            SamplingParams::greedy(),
+            max_tokens,
+            5,
+        )
+    }
+}
+
+#[test]
+fn prompt_scores_cover_every_evaluated_position_and_match_score() {
+    let mut e = engine(GEMMA, config_with(1024));
+    let g = generate_scored(&mut e, raw(TEXT, 3));
+    assert!(g.scores_first);
+    assert_eq!(g.n_reused, 0);
+    let n = g.prompt.len();
+    let idx: Vec<usize> = g.scores.iter().map(|s| s.index).collect();
+    assert_eq!(
+        idx,
+        (1..n).collect::<Vec<_>>(),
+        "every position after the first"
+    );
+    assert_eq!(g.steps.len(), 3, "the reply goes on as without scores");
+    let text: String = g.scores.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(text, TEXT);
+
+    let s = score(&mut e, TEXT, true, 5);
+    assert_eq!(
+        s.prompt.iter().map(|t| t.id).collect::<Vec<_>>(),
+        g.prompt.iter().map(|t| t.id).collect::<Vec<_>>(),
+        "a raw prompt is the text's tokens after the BOS"
+    );
+    for (a, b) in g.scores.iter().zip(&s.steps) {
+        assert_eq!((a.index, a.id), (b.index, b.id));
+        assert!(a.forced && a.p_sampled.is_none());
+        assert!(
+            (ln_p(a) - ln_p(b)).abs() < 0.05,
+            "token {}: ln p {} vs {}",
+            a.index,
+            ln_p(a),
+            ln_p(b)
+        );
+        assert_eq!(a.top().len(), 5);
+    }
+    // Without score_prompt: the same reply, no scores.
+    let id = e.start(raw(TEXT, 3));
+    let plain = e.collect(id).unwrap();
+    assert!(
+        !plain
+            .events
+            .iter()
+            .any(|ev| matches!(ev, Event::PromptScores { .. }))
+    );
+    let ids = |v: &[TokenStep]| v.iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(ids(&plain.steps), ids(&g.steps));
+}
+
+#[test]
+fn with_kv_reuse_only_the_positions_not_reused_are_scored() {
+    let mut e = engine(GEMMA, config_with(1024));
+    let first = generate_scored(&mut e, raw(TEXT, 2));
+    assert_eq!(first.scores.len(), first.prompt.len() - 1);
+    let longer = format!("{TEXT} The next morning a ship came into the bay.");
+    let second = generate_scored(&mut e, raw(&longer, 2));
+    let n = second.prompt.len();
+    // The first prompt is in the cache; one position less is reused than
+    // could be, so that the first new position is scored.
+    let common = first
+        .prompt
+        .iter()
+        .zip(&second.prompt)
+        .take_while(|(a, b)| a.id == b.id)
+        .count();
+    assert!(common > 10, "{common}");
+    assert_eq!(second.n_reused, common - 1);
+    let idx: Vec<usize> = second.scores.iter().map(|s| s.index).collect();
+    assert_eq!(
+        idx,
+        (common..n).collect::<Vec<_>>(),
+        "only the new positions"
+    );
+    // They agree with scoring the whole text from scratch.
+    let s = score(&mut e, &longer, true, 5);
+    for a in &second.scores {
+        let b = &s.steps[a.index - 1];
+        assert_eq!((a.index, a.id), (b.index, b.id));
+        assert!(
+            (ln_p(a) - ln_p(b)).abs() < 0.35,
+            "token {}: ln p {} vs {}",
+            a.index,
+            ln_p(a),
+            ln_p(b)
+        );
+    }
+}

@@ -131,6 +131,13 @@ pub struct GenerateRequest {
     /// engine sends [`Event::Paused`] and waits for [`Command::Step`],
     /// [`Command::Force`] or [`Command::Run`].
     pub paused: bool,
+    /// Report the prompt's own surprise: prefill asks for the logits of every
+    /// evaluated position (in chunks of at most [`SCORE_CHUNK`] positions) and
+    /// sends [`Event::PromptScores`] per chunk. Costs one reused position
+    /// (see [`Event::PromptScores`]) and the vocabulary projection of every
+    /// prompt position. Off by default.
+    #[serde(default)]
+    pub score_prompt: bool,
 }
 
 impl GenerateRequest {
@@ -151,12 +158,13 @@ impl GenerateRequest {
             max_tokens,
             top_k_inspect,
             paused: false,
+            score_prompt: false,
         }
     }
 }
 
 /// Most positions whose logits are alive at once when every position is
-/// scored ([`Command::Score`]): llama.cpp
+/// scored ([`Command::Score`], [`GenerateRequest::score_prompt`]): llama.cpp
 /// keeps positions × vocabulary floats (Gemma 3: 262,144 × 4 bytes = 1 MiB
 /// per position), so such positions are decoded in batches of at most this many.
 pub const SCORE_CHUNK: usize = 32;
@@ -587,6 +595,9 @@ pub enum EngineError {
 ///   per chunk, then `Token`s in reply order (each followed by `Paused` while
 ///   stepping), an optional `Tail` (a character left unfinished), then the
 ///   final event. A failure may come at any point; a `Tail` may precede it.
+///   With [`GenerateRequest::score_prompt`], each prefill chunk's
+///   `PrefillProgress` is preceded by a `PromptScores` with that chunk's
+///   scores (before any `Token`).
 /// - A scoring ([`Command::Score`]): `Started` (the text's tokens as the
 ///   prompt, `prefix` empty, `mode` [`ChatMode::Plain`], `note` saying when
 ///   the text is longer than the context and scored in windows),
@@ -646,6 +657,24 @@ pub enum Event {
         request: RequestId,
         step: Box<TokenStep>,
     },
+    /// The prompt's own surprise ([`GenerateRequest::score_prompt`]), one
+    /// event per prefill chunk, in order. Each step scores the prompt token at
+    /// position `index` of `Started.prompt` followed by `Started.prefix`
+    /// (`forced` true, `p_sampled` `None`, `logit` and `dist` as for a token
+    /// of the reply, from the logits of position `index - 1`).
+    ///
+    /// Scored are exactly the positions `n_reused + 1 ..` of the prompt and
+    /// its prefilled prefix (`n_reused` from `Started`): every evaluated
+    /// position but the first. With `score_prompt` the engine reuses one
+    /// position less from the KV cache than it could (that position's logits
+    /// are needed to score the next one), so the positions scored are all
+    /// those not reused; scores of reused positions are not sent again (the
+    /// caller keeps them from when they were evaluated). A prompt evaluated
+    /// from position 0 has no score for that first token.
+    PromptScores {
+        request: RequestId,
+        steps: Vec<TokenStep>,
+    },
     /// Step mode: the engine waits for [`Command::Step`], [`Command::Force`],
     /// [`Command::ForceText`], [`Command::Run`] or [`Command::Cancel`].
     Paused {
@@ -692,6 +721,7 @@ impl Event {
             | Event::Started { request, .. }
             | Event::PrefillProgress { request, .. }
             | Event::Token { request, .. }
+            | Event::PromptScores { request, .. }
             | Event::Paused { request, .. }
             | Event::Tail { request, .. }
             | Event::Done { request, .. }
