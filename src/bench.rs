@@ -1,5 +1,6 @@
-//! `tokenscope bench`: generation speed with the inspector on and off, and
-//! what the inspector costs per token, measured on real models.
+//! `tokenscope bench`: generation speed with the inspector on and off, what
+//! the inspector costs per token, and scoring a text against prefilling it,
+//! measured on real models.
 
 use std::io::Write;
 
@@ -9,7 +10,10 @@ use crate::catalog::ModelCard;
 use crate::config::Config;
 use std::time::Instant;
 
-use crate::engine::{Command, Event, GenerateRequest, Placement, ReplyPrefix, Stats, TokenStep};
+use crate::engine::{
+    Command, Event, GenerateRequest, Placement, ReplyPrefix, SCORE_CHUNK, ScoreRequest, Stats,
+    TokenStep,
+};
 use crate::headless::{LocalEngine, request_for, start_engine_at, wait_for};
 
 const PROMPT: &str =
@@ -156,7 +160,8 @@ pub fn run(
         )?;
     }
     placements(models, &config, runs, process, out)?;
-    step_and_branch(models, &config, process, out)
+    step_and_branch(models, &config, process, out)?;
+    scoring(models, &config, runs, process, out)
 }
 
 /// What the caller of an engine sees of one reply: wall times measured at
@@ -387,6 +392,141 @@ fn step_and_branch(
             step_ms / n_steps.max(1) as f64,
             branch_ms / n_branch.max(1) as f64,
             before
+        )?;
+    }
+    Ok(())
+}
+
+/// A text of a few hundred tokens; `run` changes its start so that nothing
+/// is reused from the KV cache.
+fn score_text(run: usize) -> String {
+    let mut t = format!("Log {run}. ");
+    for i in 0..12 {
+        t += &format!(
+            "Day {i}: the keeper of the lighthouse climbed the stairs, lit the lamp and wrote down the wind, the waves and the ships that passed. "
+        );
+    }
+    t
+}
+
+/// `score`'s stats for `text` with `k` candidates per token.
+fn score_stats(engine: &mut LocalEngine, text: &str, k: usize) -> Result<Stats> {
+    let id = engine.next_request();
+    let req = ScoreRequest {
+        text: text.into(),
+        bos: true,
+        top_k_inspect: k,
+    };
+    engine.handle.score(id, 0, req);
+    match wait_for(&engine.rx, id, |_| Ok(()))? {
+        Event::Done { stats, .. } => Ok(stats),
+        _ => anyhow::bail!("scoring ended without stats"),
+    }
+}
+
+/// Scoring a text against prefilling it (the same text as a raw prompt,
+/// nothing generated): positions per second, both evaluated from scratch,
+/// runs interleaved; scoring fetches the logits of every position,
+/// [`SCORE_CHUNK`] at a time (measured on 2 CPU cores, 2026-11-30: chunks
+/// of 8, 16, 32 and 64 gave 0.62x, 0.71x, 0.72x, 0.80x of prefill on
+/// SmolLM2 and 0.28x, 0.34x, 0.37x, 0.41x on Gemma 3, whose 262k-token
+/// output layer outweighs the rest of the model once every position needs
+/// it; 32 is the memory cap). Then what the inspector's candidates cost per
+/// decoded token, 256 against 10 (µs, and as a share of the decode step of
+/// a generation with 10).
+fn scoring(
+    models: &[ModelCard],
+    config: &Config,
+    runs: u32,
+    process: &Placement,
+    out: &mut impl Write,
+) -> Result<()> {
+    let mut config = config.clone();
+    config.sampling = crate::engine::SamplingParams::greedy();
+    writeln!(
+        out,
+        "\nscoring a text vs prefilling it (engine process; logits of every position, {SCORE_CHUNK} at a time), and the inspector's cost per decoded token, top 256 vs top 10"
+    )?;
+    writeln!(
+        out,
+        "{:<44} {:>7} {:>10} {:>10} {:>6} {:>9} {:>10} {:>10} {:>8}",
+        "model",
+        "tokens",
+        "prefill/s",
+        "score/s",
+        "ratio",
+        "decode ms",
+        "top10 µs",
+        "top256 µs",
+        "+% dec."
+    )?;
+    let n = runs.max(1) as usize;
+    for card in models {
+        let mut engine = start_engine_at(process, card.path.clone(), &config)?;
+        let prefill = |engine: &mut LocalEngine, run: usize| -> Result<Stats> {
+            let mut c = config.clone();
+            c.max_tokens = 0;
+            let id = engine.generate(request_for(&c, &score_text(run), true));
+            match wait_for(&engine.rx, id, |_| Ok(()))? {
+                Event::Done { stats, .. } => Ok(stats),
+                _ => anyhow::bail!("prefill ended without stats"),
+            }
+        };
+        // Warm-up (first decodes allocate buffers).
+        prefill(&mut engine, 0)?;
+        score_stats(&mut engine, &score_text(0), 10)?;
+        let (mut p_tok, mut p_s, mut s_tok, mut s_s) = (0.0, 0.0, 0.0, 0.0);
+        let mut n_tokens = 0;
+        for run in 1..=n {
+            let p = prefill(&mut engine, 2 * run)?;
+            p_tok += p.n_prompt_evaluated as f64;
+            p_s += p.n_prompt_evaluated as f64 / p.prompt_tps.max(1e-9);
+            let s = score_stats(&mut engine, &score_text(2 * run + 1), 10)?;
+            s_tok += s.n_prompt_evaluated as f64;
+            s_s += s.n_prompt_evaluated as f64 / s.prompt_tps.max(1e-9);
+            n_tokens = s.n_prompt;
+        }
+        // The candidates' cost per decoded token: generations with 10 and 256.
+        let (mut us10, mut us256, mut dec_s, mut dec_n) = (0.0, 0.0, 0.0, 0.0);
+        for run in 1..=n {
+            let mut c = config.clone();
+            c.max_tokens = 32;
+            for k in [10, 256] {
+                c.inspector_top_k = k;
+                let prompt = format!("Story {run} ({k}). {PROMPT}");
+                let id = engine.generate(request_for(&c, &prompt, true));
+                let Event::Done { stats, .. } = wait_for(&engine.rx, id, |_| Ok(()))? else {
+                    anyhow::bail!("generation ended without stats");
+                };
+                if k == 10 {
+                    us10 += stats.inspector_us_per_token / n as f64;
+                    dec_n += stats.n_generated as f64;
+                    dec_s += stats.n_generated as f64 / stats.gen_tps.max(1e-9);
+                } else {
+                    us256 += stats.inspector_us_per_token / n as f64;
+                }
+            }
+        }
+        let (prefill_tps, score_tps) = (p_tok / p_s.max(1e-9), s_tok / s_s.max(1e-9));
+        let decode_us = dec_s / dec_n.max(1.0) * 1e6;
+        let info = &engine.info;
+        writeln!(
+            out,
+            "{:<44} {:>7} {:>10.1} {:>10.1} {:>5.2}x {:>9.2} {:>10.1} {:>10.1} {:>7.1}%",
+            format!(
+                "{} ({}, {}k vocab)",
+                info.name,
+                info.quant,
+                info.n_vocab / 1000
+            ),
+            n_tokens,
+            prefill_tps,
+            score_tps,
+            score_tps / prefill_tps.max(1e-9),
+            decode_us / 1000.0,
+            us10,
+            us256,
+            (us256 - us10) / decode_us.max(1e-9) * 100.0
         )?;
     }
     Ok(())

@@ -67,9 +67,9 @@ impl Cli {
         };
         match &self.command {
             None => Ok(top.clone()),
-            Some(Cmd::Run { gen_flags, .. }) | Some(Cmd::Bench { gen_flags, .. }) => {
-                Ok(gen_flags.over(top))
-            }
+            Some(Cmd::Run { gen_flags, .. })
+            | Some(Cmd::Score { gen_flags, .. })
+            | Some(Cmd::Bench { gen_flags, .. }) => Ok(gen_flags.over(top)),
             Some(Cmd::Info { gpu_layers, .. }) => {
                 refuse("info", &["--gpu-layers"])?;
                 Ok(GenFlags {
@@ -278,6 +278,27 @@ pub enum Cmd {
         #[command(flatten)]
         gen_flags: GenFlags,
     },
+    /// Score a text: the model's probability of each of its tokens given the
+    /// ones before (heat-coloured on a terminal), then the log-likelihood,
+    /// bits per token and perplexity. `--raw`: no BOS in front (the first
+    /// token is then not scored); `--candidates N`: alternatives per token
+    /// (jsonl); a text longer than `--ctx` is scored in overlapping windows.
+    #[command(group = clap::ArgGroup::new("source").required(true).args(["text", "file", "stdin"]))]
+    Score {
+        /// The text to score.
+        #[arg(long, short = 't')]
+        text: Option<String>,
+        /// Read the text to score from this file (`-`: standard input).
+        #[arg(long, short = 'f', value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// `-`: read the text to score from standard input.
+        #[arg(value_name = "-", value_parser = clap::builder::PossibleValuesParser::new(["-"]))]
+        stdin: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[command(flatten)]
+        gen_flags: GenFlags,
+    },
     /// List the models found.
     Models {
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -330,7 +351,11 @@ mod tests {
 
     #[test]
     fn flags_before_run_and_bench_apply_and_the_subcommand_wins() {
-        for cmd in [&["run", "-p", "hi"][..], &["bench"][..]] {
+        for cmd in [
+            &["run", "-p", "hi"][..],
+            &["bench"][..],
+            &["score", "-t", "hi"][..],
+        ] {
             let mut args = vec!["--temp", "0", "-m", "gemma", "--ctx", "300", "--raw"];
             args.extend_from_slice(cmd);
             args.extend_from_slice(&["--ctx", "512", "--seed", "7"]);
@@ -343,6 +368,22 @@ mod tests {
         }
         let chat = flags(&["--temp", "0.5"]).unwrap();
         assert_eq!(chat.temperature, Some(0.5));
+    }
+
+    #[test]
+    fn score_takes_one_source_of_text() {
+        let parse = |args: &[&str]| {
+            let mut argv = vec!["tokenscope", "score"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv)
+        };
+        assert!(parse(&["--text", "hi"]).is_ok());
+        assert!(parse(&["--file", "a.txt"]).is_ok());
+        assert!(parse(&["-"]).is_ok());
+        assert!(parse(&[]).is_err(), "a source is required");
+        assert!(parse(&["--text", "hi", "--file", "a.txt"]).is_err());
+        assert!(parse(&["--text", "hi", "-"]).is_err());
+        assert!(parse(&["a.txt"]).is_err(), "a bare path is not stdin");
     }
 
     #[test]

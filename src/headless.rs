@@ -1,4 +1,4 @@
-//! `run` and `bench`: the engine driven from the command line, output as
+//! `run`, `score` and `bench`: the engine driven from the command line, output as
 //! aligned text or JSONL.
 
 use std::io::Write;
@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::conversation::{Conversation, Node, NodeId};
 use crate::engine::{
     EngineError, EngineHandle, Event, GenerateRequest, ModelInfo, Placement, ReplyPrefix,
-    RequestId, Stats, TokenStep, Vocab,
+    RequestId, ScoreRequest, Stats, TokenStep, Vocab,
 };
 
 #[derive(Debug, Error)]
@@ -156,7 +156,17 @@ pub fn run(
     warn: &mut impl Write,
 ) -> Result<Stats, RunError> {
     let result = run_streaming(placement, path, config, args, out, warn);
-    if args.jsonl
+    error_line(args.jsonl, result, out)
+}
+
+/// In JSONL, an error (but one writing the output) also ends stdout with
+/// `{"type":"error","error":…}`, so a reader of the stream knows it ended badly.
+fn error_line<T>(
+    jsonl: bool,
+    result: Result<T, RunError>,
+    out: &mut impl Write,
+) -> Result<T, RunError> {
+    if jsonl
         && let Err(e) = &result
         && !matches!(e, RunError::Io(_))
     {
@@ -244,6 +254,205 @@ fn run_streaming(
         writeln!(out, "{}", stats_line(&stats, info.n_ctx_train as usize))?;
     }
     Ok(stats)
+}
+
+/// What `score` is asked for besides the model and the config.
+#[derive(Debug, Clone, Default)]
+pub struct ScoreArgs {
+    /// The text to score.
+    pub text: String,
+    /// Put the model's BOS in front when it uses one (not `--raw`).
+    pub bos: bool,
+    /// One JSON object per line instead of text.
+    pub jsonl: bool,
+    /// Colour the text by surprise (ANSI 256 colours; stdout is a terminal).
+    pub color: bool,
+}
+
+/// The totals of a scored text. Log-likelihood in nats (natural log).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScoreSummary {
+    /// Tokens scored.
+    pub n_tokens: usize,
+    /// Σ ln p over the scored tokens, in nats (≤ 0).
+    pub log_likelihood: f64,
+    /// The windows note of [`Event::Started`] (a text longer than the context).
+    pub note: Option<String>,
+}
+
+impl ScoreSummary {
+    /// Mean surprise in bits per token: -ll / n / ln 2 (`None` for no token).
+    pub fn bits_per_token(&self) -> Option<f64> {
+        (self.n_tokens > 0)
+            .then(|| -self.log_likelihood / self.n_tokens as f64 / std::f64::consts::LN_2)
+    }
+
+    /// exp(-ll / n) (`None` for no token).
+    pub fn perplexity(&self) -> Option<f64> {
+        (self.n_tokens > 0).then(|| (-self.log_likelihood / self.n_tokens as f64).exp())
+    }
+
+    /// The `{"type":"summary",…}` line of `score --format jsonl`.
+    pub fn json(&self) -> serde_json::Value {
+        json!({
+            "type": "summary",
+            "n_tokens": self.n_tokens,
+            "log_likelihood": self.log_likelihood,
+            "bits_per_token": self.bits_per_token(),
+            "perplexity": self.perplexity(),
+            "note": self.note,
+        })
+    }
+
+    /// The last line of `score`'s text output.
+    pub fn line(&self) -> String {
+        let f = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.3}"));
+        format!(
+            "{} tokens scored · log-likelihood {:.3} nats · {} bits per token · perplexity {}",
+            self.n_tokens,
+            self.log_likelihood,
+            f(self.bits_per_token()),
+            f(self.perplexity())
+        )
+    }
+}
+
+/// ln p of a scored step, from its logit and the distribution's lse (exact
+/// where `p` would underflow to 0); `None` when either is missing.
+pub fn ln_p(step: &TokenStep) -> Option<f64> {
+    Some(step.logit? as f64 - step.dist.as_ref()?.lse as f64)
+}
+
+/// One `score --format jsonl` token line: `p` the token's probability,
+/// `rank` its 1-based place among the `top` candidates (`null` outside them),
+/// `surprise_bits` = -log2 p.
+pub fn score_token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
+    let dist = step.dist.as_ref();
+    let rank = step
+        .top()
+        .iter()
+        .position(|c| c.id == step.id)
+        .map(|r| r + 1);
+    json!({
+        "type": "token",
+        "index": step.index,
+        "id": step.id,
+        "text": step.text,
+        "piece": vocab.readable(step.id),
+        "p": step.p(),
+        "rank": rank,
+        "surprise_bits": ln_p(step).map(|l| -l / std::f64::consts::LN_2),
+        "top": step.top().iter().map(|c| json!({
+            "id": c.id,
+            "text": vocab.readable(c.id),
+            "p": dist.map(|d| d.p(c.logit)),
+            "logit": c.logit,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `text` escaped for the terminal and, with `color`, in the heat colour of
+/// probability `p` (the TUI's bands, [`crate::tui::theme::heat`], as an ANSI
+/// 256-colour foreground).
+pub fn heat_text(text: &str, p: Option<f32>, color: bool) -> String {
+    let text = crate::text::escape_text(text);
+    match (color, p.map(crate::tui::theme::heat)) {
+        (true, Some(ratatui::style::Color::Indexed(n))) if !text.is_empty() => {
+            format!("\x1b[38;5;{n}m{text}\x1b[0m")
+        }
+        _ => text,
+    }
+}
+
+/// `tokenscope score`: the model's probability of each token of
+/// `args.text` given the ones before. Text: the text (heat-coloured with
+/// `args.color`), then the summary line and the windows note when the text
+/// was longer than the context. JSONL: one `token` line per scored token
+/// ([`score_token_json`]), then a `summary` line ([`ScoreSummary::json`]);
+/// an error after the output started ends it with `{"type":"error",…}`.
+pub fn score(
+    placement: &Placement,
+    path: PathBuf,
+    config: &Config,
+    args: &ScoreArgs,
+    out: &mut impl Write,
+) -> Result<ScoreSummary, RunError> {
+    let result = score_streaming(placement, path, config, args, out);
+    error_line(args.jsonl, result, out)
+}
+
+fn score_streaming(
+    placement: &Placement,
+    path: PathBuf,
+    config: &Config,
+    args: &ScoreArgs,
+    out: &mut impl Write,
+) -> Result<ScoreSummary, RunError> {
+    let mut engine = start_engine_at(placement, path, config)?;
+    let id = engine.next_request();
+    engine.handle.score(
+        id,
+        0,
+        ScoreRequest {
+            text: args.text.clone(),
+            bos: args.bos,
+            top_k_inspect: config.inspector_top_k,
+        },
+    );
+    let vocab = engine.vocab.clone();
+    let mut summary = ScoreSummary::default();
+    let done = wait_for(&engine.rx, id, |event| {
+        match event {
+            Event::Started { prompt, note, .. } => {
+                summary.note = note.clone();
+                // An unscored first token (no BOS) still starts the text.
+                if !args.jsonl
+                    && let Some(first) = prompt.first().filter(|t| t.message.is_some())
+                {
+                    let text = crate::text::Utf8Assembler::default().push(vocab.bytes(first.id));
+                    write!(out, "{}", heat_text(&text, None, false))?;
+                }
+            }
+            Event::Token { step, .. } => {
+                summary.n_tokens += 1;
+                summary.log_likelihood += ln_p(step).unwrap_or(0.0);
+                if args.jsonl {
+                    let line = score_token_json(step, &vocab).to_string();
+                    writeln!(out, "{}", crate::text::json_safe(&line))?;
+                } else {
+                    write!(out, "{}", heat_text(&step.text, step.p(), args.color))?;
+                }
+            }
+            Event::Tail { text, .. } if !args.jsonl => {
+                write!(out, "{}", heat_text(text, None, false))?;
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    match done {
+        Event::Done { .. } => {}
+        Event::Cancelled { .. } => return Err(RunError::Cancelled),
+        _ => return Err(RunError::Disconnected),
+    }
+    if args.jsonl {
+        writeln!(out, "{}", summary.json())?;
+    } else {
+        writeln!(out)?;
+        writeln!(out)?;
+        if args.color {
+            let legend: Vec<String> = crate::tui::theme::HEAT_BANDS
+                .iter()
+                .map(|(p, label)| heat_text(label, Some(*p), true))
+                .collect();
+            writeln!(out, "p: {}", legend.join(" "))?;
+        }
+        writeln!(out, "{}", summary.line())?;
+        if let Some(note) = &summary.note {
+            writeln!(out, "note: {}", crate::text::escape_text(note))?;
+        }
+    }
+    Ok(summary)
 }
 
 /// One `run --format jsonl` token line. Probabilities are `null` when the

@@ -106,6 +106,31 @@ fn require_model(config: &Config, dirs: &[PathBuf]) -> Result<ModelCard> {
     })
 }
 
+/// The text `score` is asked to score: `--text`, `--file` (`-`: standard
+/// input) or `-`. Errors: a file that cannot be read, an empty text.
+fn score_text(text: Option<&str>, file: Option<&std::path::Path>, stdin: bool) -> Result<String> {
+    let read_stdin = || -> Result<String> {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("cannot read the text to score from standard input")?;
+        Ok(s)
+    };
+    let text = match (text, file) {
+        (Some(t), _) => t.to_string(),
+        (None, Some(f)) if f.as_os_str() == "-" => read_stdin()?,
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read the text to score from {}", f.display()))?,
+        (None, None) if stdin => read_stdin()?,
+        (None, None) => {
+            bail!("give the text to score: --text TEXT, --file PATH or - (standard input)")
+        }
+    };
+    if text.is_empty() {
+        bail!("the text to score is empty");
+    }
+    Ok(text)
+}
+
 fn real_main(cli: Cli) -> Result<()> {
     let paths = Paths::resolve();
     // Logs (ours and llama.cpp's) go to a size-capped file, never to the terminal.
@@ -150,6 +175,27 @@ fn real_main(cli: Cli) -> Result<()> {
                 &mut out,
                 &mut std::io::stderr().lock(),
             )?;
+            Ok(())
+        }
+        Some(Cmd::Score {
+            text,
+            file,
+            stdin,
+            format,
+            ..
+        }) => {
+            let config = load_config(&paths, &cli, &flags)?;
+            let text = score_text(text.as_deref(), file.as_deref(), stdin.is_some())?;
+            let card = require_model(&config, &model_dirs(&paths, &config))?;
+            let mut out = stdout.lock();
+            use std::io::IsTerminal;
+            let args = headless::ScoreArgs {
+                text,
+                bos: !flags.raw,
+                jsonl: *format == Format::Jsonl,
+                color: *format == Format::Text && std::io::stdout().is_terminal(),
+            };
+            headless::score(&engine_placement()?, card.path, &config, &args, &mut out)?;
             Ok(())
         }
         Some(Cmd::Models { format }) => {

@@ -131,6 +131,13 @@ pub struct GenerateRequest {
     /// engine sends [`Event::Paused`] and waits for [`Command::Step`],
     /// [`Command::Force`] or [`Command::Run`].
     pub paused: bool,
+    /// Report the prompt's own surprise: prefill asks for the logits of every
+    /// evaluated position (in chunks of at most [`SCORE_CHUNK`] positions) and
+    /// sends [`Event::PromptScores`] per chunk. Costs one reused position
+    /// (see [`Event::PromptScores`]) and the vocabulary projection of every
+    /// prompt position. Off by default.
+    #[serde(default)]
+    pub score_prompt: bool,
 }
 
 impl GenerateRequest {
@@ -151,12 +158,34 @@ impl GenerateRequest {
             max_tokens,
             top_k_inspect,
             paused: false,
+            score_prompt: false,
         }
     }
 }
 
+/// Most positions whose logits are alive at once when every position is
+/// scored ([`Command::Score`], [`GenerateRequest::score_prompt`]): llama.cpp
+/// keeps positions × vocabulary floats (Gemma 3: 262,144 × 4 bytes = 1 MiB
+/// per position), so such positions are decoded in batches of at most this many.
+pub const SCORE_CHUNK: usize = 32;
+
+/// A text to score: the model's surprise at each of its tokens
+/// ([`Command::Score`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRequest {
+    /// The text, tokenized as plain text (never as control tokens).
+    pub text: String,
+    /// Put the model's BOS in front when the model uses one (then the text's
+    /// first token is scored too, as the prediction after the BOS).
+    pub bos: bool,
+    /// Candidates reported per scored token: 0 to [`MAX_CANDIDATES`]; more
+    /// fails the request. With 0 each token still gets its probability
+    /// (`lse`, entropy), with no candidates.
+    pub top_k_inspect: usize,
+}
+
 /// What a caller asks of the engine. Requests ([`Command::Load`],
-/// [`Command::Generate`]) are served one at a time in the order sent; the
+/// [`Command::Generate`], [`Command::Score`]) are served one at a time in the order sent; the
 /// others act on the request being served and are read between tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
@@ -188,7 +217,15 @@ pub enum Command {
     ForceText { request: RequestId, text: String },
     /// Run freely until the end (EOG, max tokens, context full).
     Run { request: RequestId },
-    /// Stop `request` (a load or a generation) as soon as possible.
+    /// Score `req.text` with the model in `slot`: every token's probability
+    /// under the model given the text before it (see [`Event`] for what
+    /// comes back). A request, served in order like [`Command::Generate`].
+    Score {
+        request: RequestId,
+        slot: SlotId,
+        req: ScoreRequest,
+    },
+    /// Stop `request` (a load, a generation or a scoring) as soon as possible.
     Cancel { request: RequestId },
     /// Stop serving; the engine ends.
     Shutdown,
@@ -549,15 +586,33 @@ pub enum EngineError {
 /// What the engine reports.
 ///
 /// The contract, per request:
-/// - Every request ([`Command::Load`], [`Command::Generate`]) gets exactly one
-///   final event ([`Event::is_final`]): `Loaded` (loads only), `Done`
-///   (generations only), `Cancelled` (either, same shape) or `Failed`
-///   (either). Nothing of that request follows it.
+/// - Every request ([`Command::Load`], [`Command::Generate`],
+///   [`Command::Score`]) gets exactly one final event ([`Event::is_final`]):
+///   `Loaded` (loads only), `Done` (generations and scorings), `Cancelled`
+///   (any, same shape) or `Failed` (any). Nothing of that request follows it.
 /// - A load: any number of `LoadProgress`, then the final event.
 /// - A generation: `Started` (prompt built and tokenized), `PrefillProgress`
 ///   per chunk, then `Token`s in reply order (each followed by `Paused` while
 ///   stepping), an optional `Tail` (a character left unfinished), then the
 ///   final event. A failure may come at any point; a `Tail` may precede it.
+///   With [`GenerateRequest::score_prompt`], each prefill chunk's
+///   `PrefillProgress` is preceded by a `PromptScores` with that chunk's
+///   scores (before any `Token`).
+/// - A scoring ([`Command::Score`]): `Started` (the text's tokens as the
+///   prompt, `prefix` empty, `mode` [`ChatMode::Plain`], `note` saying when
+///   the text is longer than the context and scored in windows),
+///   `PrefillProgress` per chunk (`total`: every position evaluated, windows
+///   included), one `Token` per scored token in text order, an optional
+///   `Tail`, then `Done` (stats: `n_prompt` = the text's tokens with the BOS,
+///   `n_generated` = `n_forced` = scored tokens, `stop` [`StopReason::Eog`],
+///   `prompt_tps` = positions evaluated per second and `gen_tps` = tokens
+///   scored per second, scoring included; `inspector_us_per_token` the
+///   top-k/entropy time per scored token; no `Paused`). Every token after the first is scored, the first too when a
+///   BOS precedes it (the BOS itself never is); each scored token's
+///   [`TokenStep`]: `index` = its position in `Started.prompt`, `forced`
+///   true, `p_sampled` `None`, `logit` its logit, `dist` always `Some` (the
+///   request's `top_k_inspect` candidates, `lse`, entropy): the distribution
+///   the model had for that position, from the logits of the one before.
 /// - [`Event::EngineExited`] belongs to no request: the engine process ended
 ///   (requests in flight have each had their `Failed` first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -601,6 +656,24 @@ pub enum Event {
     Token {
         request: RequestId,
         step: Box<TokenStep>,
+    },
+    /// The prompt's own surprise ([`GenerateRequest::score_prompt`]), one
+    /// event per prefill chunk, in order. Each step scores the prompt token at
+    /// position `index` of `Started.prompt` followed by `Started.prefix`
+    /// (`forced` true, `p_sampled` `None`, `logit` and `dist` as for a token
+    /// of the reply, from the logits of position `index - 1`).
+    ///
+    /// Scored are exactly the positions `n_reused + 1 ..` of the prompt and
+    /// its prefilled prefix (`n_reused` from `Started`): every evaluated
+    /// position but the first. With `score_prompt` the engine reuses one
+    /// position less from the KV cache than it could (that position's logits
+    /// are needed to score the next one), so the positions scored are all
+    /// those not reused; scores of reused positions are not sent again (the
+    /// caller keeps them from when they were evaluated). A prompt evaluated
+    /// from position 0 has no score for that first token.
+    PromptScores {
+        request: RequestId,
+        steps: Vec<TokenStep>,
     },
     /// Step mode: the engine waits for [`Command::Step`], [`Command::Force`],
     /// [`Command::ForceText`], [`Command::Run`] or [`Command::Cancel`].
@@ -648,6 +721,7 @@ impl Event {
             | Event::Started { request, .. }
             | Event::PrefillProgress { request, .. }
             | Event::Token { request, .. }
+            | Event::PromptScores { request, .. }
             | Event::Paused { request, .. }
             | Event::Tail { request, .. }
             | Event::Done { request, .. }

@@ -16,10 +16,11 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
 use super::api::{
     Candidate, Distribution, EngineError, Event, GenerateRequest, MAX_CANDIDATES, ReplyPrefix,
-    RequestId, SamplingParams, Stats, StopReason, TokenId, TokenStep,
+    RequestId, SCORE_CHUNK, SamplingParams, Stats, StopReason, TokenId, TokenStep,
 };
 use super::probs::TopK;
 use super::prompt;
+use super::score;
 use super::session::KvMirror;
 use super::slot::{Slot, valid_id};
 use super::worker::{Control, Emit, Inbox};
@@ -288,40 +289,44 @@ impl Generation<'_, '_> {
     }
 
     /// Drops what of the KV cache `tokens` cannot reuse; returns how many
-    /// leading tokens are kept.
+    /// leading tokens are kept. With [`GenerateRequest::score_prompt`] one
+    /// less: the logits of the position before the first evaluated one are
+    /// needed to score it.
     fn reuse(&mut self, tokens: &[TokenId]) -> Result<usize, EngineError> {
         let mut keep = self.mirror.reusable(tokens);
-        if keep < self.mirror.tokens.len() {
-            let removed = self
-                .ctx
-                .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
-                .map_err(|e| EngineError::Decode {
-                    stage: "clearing the KV cache".into(),
-                    reason: e.to_string(),
-                })?;
-            if removed {
-                self.mirror.truncate(keep);
-            } else {
-                // Recurrent models cannot drop a tail: start from an empty cache.
-                self.ctx.clear_kv_cache();
-                self.mirror.clear();
-                keep = 0;
-            }
+        if self.req.score_prompt {
+            keep = keep.saturating_sub(1);
         }
-        Ok(keep)
+        keep_cache(self.ctx, self.mirror, keep)
     }
 
     /// Evaluates `todo` from position `keep` in chunks of n_batch (logits for
-    /// the last token only), checking for cancellation between chunks.
+    /// the last token only), checking for cancellation between chunks. With
+    /// [`GenerateRequest::score_prompt`]: chunks of [`SCORE_CHUNK`] with the
+    /// logits of every position, each chunk's scores sent as an
+    /// [`Event::PromptScores`] before its progress.
     fn prefill(
         &mut self,
         todo: &[TokenId],
         keep: usize,
         batch: &mut LlamaBatch,
     ) -> Result<Prefill, EngineError> {
+        let scoring = self.req.score_prompt;
         let n_batch = batch_capacity(self.ctx);
+        let chunk_len = if scoring {
+            SCORE_CHUNK.min(n_batch)
+        } else {
+            n_batch
+        };
         let mut done = 0;
-        for chunk in todo.chunks(n_batch) {
+        // The prompt's text as the scored tokens write it; the first
+        // evaluated token is not scored, but its bytes start it.
+        let mut text = Utf8Assembler::default();
+        if scoring && let Some(&first) = todo.first() {
+            text.push(&score::piece(self.model, first));
+        }
+        let mut topk = TopK::default();
+        for chunk in todo.chunks(chunk_len) {
             if self.cancelled() {
                 return Ok(Prefill::Cancelled { evaluated: done });
             }
@@ -330,12 +335,36 @@ impl Generation<'_, '_> {
                 let pos = (keep + done + i) as i32;
                 let last = done + i + 1 == todo.len();
                 batch
-                    .add(LlamaToken(*t), pos, &[0], last)
+                    .add(LlamaToken(*t), pos, &[0], last || scoring)
                     .map_err(|e| decode_error("prefill", e))?;
             }
             if let Err(e) = self.ctx.decode(batch) {
                 self.reset_cache();
                 return Err(decode_error("prefill", e));
+            }
+            if scoring {
+                // Logits at position p score the token at p + 1.
+                let steps: Vec<TokenStep> = (0..chunk.len())
+                    .filter_map(|i| {
+                        let next = *todo.get(done + i + 1)?;
+                        let logits = self.ctx.get_logits_ith(i as i32);
+                        let piece = text.push(&score::piece(self.model, next));
+                        Some(score::scored_step(
+                            &mut topk,
+                            logits,
+                            self.req.top_k_inspect,
+                            keep + done + i + 1,
+                            next,
+                            piece,
+                        ))
+                    })
+                    .collect();
+                if !steps.is_empty() {
+                    (self.emit)(Event::PromptScores {
+                        request: self.request,
+                        steps,
+                    });
+                }
             }
             done += chunk.len();
             self.mirror.tokens.extend_from_slice(chunk);
@@ -707,11 +736,38 @@ struct Counts {
     dropped: usize,
 }
 
-fn batch_capacity(ctx: &LlamaContext) -> usize {
+/// Drops the KV cache after its first `keep` tokens; returns how many are
+/// kept (0 for a recurrent model, which cannot drop a tail: its cache is emptied).
+pub(super) fn keep_cache(
+    ctx: &mut LlamaContext,
+    mirror: &mut KvMirror,
+    mut keep: usize,
+) -> Result<usize, EngineError> {
+    if keep < mirror.tokens.len() {
+        let removed = ctx
+            .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
+            .map_err(|e| EngineError::Decode {
+                stage: "clearing the KV cache".into(),
+                reason: e.to_string(),
+            })?;
+        if removed {
+            mirror.truncate(keep);
+        } else {
+            // Recurrent models cannot drop a tail: start from an empty cache.
+            ctx.clear_kv_cache();
+            mirror.clear();
+            keep = 0;
+        }
+    }
+    Ok(keep)
+}
+
+/// Tokens per prefill batch: the context's n_batch (a larger batch aborts llama.cpp).
+pub(super) fn batch_capacity(ctx: &LlamaContext) -> usize {
     (ctx.n_batch() as usize).max(1)
 }
 
-fn decode_error(stage: &str, e: impl std::fmt::Display) -> EngineError {
+pub(super) fn decode_error(stage: &str, e: impl std::fmt::Display) -> EngineError {
     EngineError::Decode {
         stage: stage.into(),
         reason: e.to_string(),

@@ -16,6 +16,7 @@ mod prompt;
 pub mod report;
 pub mod resample;
 pub mod sampler;
+mod score;
 pub mod serve;
 pub mod session;
 mod slot;
@@ -249,7 +250,13 @@ impl EngineHandle {
         self.send(Command::Generate { request, slot, req });
     }
 
-    /// Cancels `request` (a load or a generation).
+    /// Scores `req.text` with the model in `slot` as `request` (an id of the
+    /// caller's choosing); see [`Command::Score`].
+    pub fn score(&mut self, request: RequestId, slot: SlotId, req: ScoreRequest) {
+        self.send(Command::Score { request, slot, req });
+    }
+
+    /// Cancels `request` (a load, a generation or a scoring).
     pub fn cancel(&mut self, request: RequestId) {
         self.send(Command::Cancel { request });
     }

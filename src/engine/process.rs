@@ -42,7 +42,10 @@ enum Activity {
 fn activity(cmd: &Command) -> Option<(RequestId, Activity)> {
     match cmd {
         Command::Load { request, path, .. } => Some((*request, Activity::Loading(path.clone()))),
-        Command::Generate { request, slot, .. } => Some((*request, Activity::Generating(*slot))),
+        // A scoring evaluates like a generation: the same crash report.
+        Command::Generate { request, slot, .. } | Command::Score { request, slot, .. } => {
+            Some((*request, Activity::Generating(*slot)))
+        }
         Command::Unload { .. }
         | Command::Step { .. }
         | Command::Force { .. }

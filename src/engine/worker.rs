@@ -9,10 +9,10 @@ use std::sync::mpsc::Receiver;
 
 use super::Cancellations;
 use super::api::{
-    Capabilities, Command, EngineError, Event, GenerateRequest, LoadSettings, MAX_SLOTS, RequestId,
-    SlotId, TokenId,
+    Capabilities, Command, EngineError, Event, LoadSettings, MAX_SLOTS, RequestId, SlotId, TokenId,
 };
 use super::generate;
+use super::score;
 use super::slot::{self, Slot};
 
 pub(super) type Emit = Rc<dyn Fn(Event) -> bool>;
@@ -53,7 +53,7 @@ impl Inbox {
     /// True when a request `request` waits in the queue.
     fn is_queued(&self, request: RequestId) -> bool {
         self.queued.iter().any(|c| {
-            matches!(c, Command::Generate { request: r, .. } | Command::Load { request: r, .. } if *r == request)
+            matches!(c, Command::Generate { request: r, .. } | Command::Load { request: r, .. } | Command::Score { request: r, .. } if *r == request)
         })
     }
 
@@ -103,7 +103,10 @@ impl Inbox {
                 );
                 None
             }
-            cmd @ (Command::Load { .. } | Command::Generate { .. } | Command::Shutdown) => {
+            cmd @ (Command::Load { .. }
+            | Command::Generate { .. }
+            | Command::Score { .. }
+            | Command::Shutdown) => {
                 self.queued.push_back(cmd);
                 paused.then_some(Control::Stop)
             }
@@ -182,7 +185,9 @@ pub(super) fn run(
             .drain(..)
             .chain(std::iter::from_fn(|| inbox.rx.try_recv().ok()))
             .filter_map(|cmd| match cmd {
-                Command::Load { request, .. } | Command::Generate { request, .. } => Some(request),
+                Command::Load { request, .. }
+                | Command::Generate { request, .. }
+                | Command::Score { request, .. } => Some(request),
                 _ => None,
             });
         for request in current.get().into_iter().chain(waiting.collect::<Vec<_>>()) {
@@ -238,11 +243,23 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
             Command::Generate { request, slot, req } => {
                 current.set(Some(request));
                 super::crash::test_panic("generate");
-                let event = generate_in(&mut slots, request, slot, &req, inbox, emit);
+                let event = serve_in(&mut slots, request, slot, inbox, |s, inbox| {
+                    generate::generate(s, request, &req, inbox, emit)
+                });
                 current.set(None);
                 emit(event);
                 inbox.cancel.finish(request);
                 // Controls it never read (it ended first) go with it.
+                inbox.early.retain(|(r, _)| *r != request);
+            }
+            Command::Score { request, slot, req } => {
+                current.set(Some(request));
+                let event = serve_in(&mut slots, request, slot, inbox, |s, inbox| {
+                    score::score(s, request, &req, inbox, emit)
+                });
+                current.set(None);
+                emit(event);
+                inbox.cancel.finish(request);
                 inbox.early.retain(|(r, _)| *r != request);
             }
             Command::Step { request }
@@ -315,13 +332,14 @@ fn load(
     }
 }
 
-fn generate_in(
+/// Serves request `request` on `slot` with `serve` (a generation or a
+/// scoring): cancelled before it starts, failed on a slot with no model.
+fn serve_in(
     slots: &mut Slots,
     request: RequestId,
     slot: SlotId,
-    req: &GenerateRequest,
     inbox: &mut Inbox,
-    emit: &Emit,
+    serve: impl FnOnce(&mut Slot, &mut Inbox) -> generate::Outcome,
 ) -> Event {
     if inbox.is_cancelled(request) {
         return Event::Cancelled {
@@ -330,7 +348,7 @@ fn generate_in(
         };
     }
     match slots.get(slot) {
-        Ok(s) => generate::generate(s, request, req, inbox, emit).into_event(request),
+        Ok(s) => serve(s, inbox).into_event(request),
         Err(error) => Event::Failed { request, error },
     }
 }

@@ -253,7 +253,10 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             s.error(format!("Generation failed: {error}"));
             finish_message(s, node, MsgStatus::Failed(error.to_string()));
         }
-        Event::LoadProgress { .. } | Event::Loaded { .. } | Event::EngineExited { .. } => {}
+        Event::LoadProgress { .. }
+        | Event::Loaded { .. }
+        | Event::PromptScores { .. }
+        | Event::EngineExited { .. } => {}
     }
     vec![]
 }
