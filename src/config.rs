@@ -217,6 +217,7 @@ impl Config {
             max_tokens: self.max_tokens,
             top_k_inspect: self.inspector_top_k,
             paused: false,
+            score_prompt: false,
         }
     }
 

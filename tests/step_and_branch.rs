@@ -267,6 +267,7 @@ fn a_branch_re_evaluates_nothing_before_its_fork_and_going_back_only_what_follow
         max_tokens: 4,
         top_k_inspect: 20,
         paused: false,
+        score_prompt: false,
     };
     let req = conv.request(b, &settings);
     let mut want: Vec<i32> = orig[..k].iter().map(|s| s.id).collect();
@@ -321,6 +322,7 @@ fn two_sibling_replies_sampled_at_temperature_one_differ() {
         max_tokens: 16,
         top_k_inspect: 5,
         paused: false,
+        score_prompt: false,
     };
     let mut conv = Conversation::new(None);
     let u = conv.append(Node::user("Write a random word."));
@@ -408,25 +410,44 @@ fn controls_sent_right_behind_a_queued_request_are_its_own() {
 
 #[test]
 fn time_spent_paused_is_not_generation_time() {
+    // No timing threshold: the stats must leave out at least the time this
+    // test itself spent asleep at the pauses, whatever the machine's speed.
+    const THINK: std::time::Duration = std::time::Duration::from_millis(400);
     let mut e = engine(SMOL, config_with(1024));
+    let sent = std::time::Instant::now();
     let id = e.start(GenerateRequest {
         paused: true,
         ..greedy(user("Hi"), 3)
     });
+    let mut first_token_wall = None;
+    let mut slept = std::time::Duration::ZERO;
     let s = drive(&mut e, id, |n, _| {
+        if n == 2 {
+            first_token_wall.get_or_insert(sent.elapsed());
+        }
         // The user thinks for a while at each pause.
-        std::thread::sleep(std::time::Duration::from_millis(400));
+        std::thread::sleep(THINK);
+        slept += THINK;
         vec![if n < 3 {
             Command::Step { request: id }
         } else {
             Command::Run { request: id }
         }]
     });
+    let total_wall = sent.elapsed();
     let st = s.stats.unwrap();
+    // The first token came after the first pause: its wall time includes one THINK.
+    let first = first_token_wall.expect("a second pause");
     assert!(
-        st.ttft_ms < 400.0,
-        "TTFT without the pause: {} ms",
+        st.ttft_ms <= (first - THINK).as_secs_f64() * 1000.0 + 1.0,
+        "TTFT {} ms counts the pause (first token at {first:?} wall)",
         st.ttft_ms
     );
-    assert!(st.gen_tps > 2.5, "{} tok/s", st.gen_tps);
+    let gen_wall = (total_wall - slept).as_secs_f64();
+    assert!(
+        st.gen_tps >= st.n_generated as f64 / gen_wall * 0.999,
+        "{} tok/s counts the pauses ({} tokens, {gen_wall} s awake)",
+        st.gen_tps,
+        st.n_generated
+    );
 }

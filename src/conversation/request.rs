@@ -17,6 +17,9 @@ pub struct RequestSettings {
     pub top_k_inspect: usize,
     /// Start paused (step mode).
     pub paused: bool,
+    /// Score the prompt's evaluated positions
+    /// ([`crate::engine::Event::PromptScores`]).
+    pub score_prompt: bool,
 }
 
 impl Conversation {
@@ -85,6 +88,7 @@ impl Conversation {
                 ReplyPrefix::Tokens(ids)
             },
             paused: settings.paused,
+            score_prompt: settings.score_prompt,
             ..GenerateRequest::new(
                 self.messages_before(reply),
                 sampling,
@@ -108,6 +112,7 @@ mod tests {
             max_tokens: 50,
             top_k_inspect: 5,
             paused: false,
+            score_prompt: false,
         }
     }
 

@@ -253,10 +253,36 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             s.error(format!("Generation failed: {error}"));
             finish_message(s, node, MsgStatus::Failed(error.to_string()));
         }
-        Event::LoadProgress { .. }
-        | Event::Loaded { .. }
-        | Event::PromptScores { .. }
-        | Event::EngineExited { .. } => {}
+        Event::PromptScores { steps, .. } => {
+            let positions = std::mem::take(&mut g.positions);
+            let mut touched = Vec::new();
+            for st in steps {
+                let Some(&Some((node, i))) = positions.get(st.index) else {
+                    continue;
+                };
+                if let Some(t) = s.conv.node_mut(node).steps.get_mut(i)
+                    && t.id == st.id
+                {
+                    t.dist = st.dist;
+                    t.logit = st.logit;
+                    if !touched.contains(&node) {
+                        touched.push(node);
+                    }
+                }
+            }
+            if let Some(g) = s.generation.as_mut() {
+                g.positions = positions;
+            }
+            // Heat colours for the scored tokens.
+            for node in touched {
+                if let Some(i) = s.msg_index(node) {
+                    s.relayout_message(i);
+                } else if node == 0 {
+                    s.relayout();
+                }
+            }
+        }
+        Event::LoadProgress { .. } | Event::Loaded { .. } | Event::EngineExited { .. } => {}
     }
     vec![]
 }

@@ -592,6 +592,8 @@ impl State {
         crate::conversation::RequestSettings {
             paused: self.step_mode,
             top_k_inspect: keep,
+            // The prompt's own surprise, shown on the user's messages.
+            score_prompt: keep > 0,
             ..self.config.request_settings(self.raw)
         }
     }
