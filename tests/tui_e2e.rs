@@ -768,3 +768,58 @@ fn step_force_branch_switch_continue_edit_and_quit() {
     t.keys(&["q"]);
     t.assert_exited_sane(0);
 }
+
+#[test]
+fn a_prompt_tokens_surprise_and_the_what_if_sampler() {
+    let home = tempfile::tempdir().unwrap();
+    let models = home.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::os::unix::fs::symlink(common::model(common::SMOL), models.join(common::SMOL)).unwrap();
+    let env = format!(
+        "TOKENSCOPE_HOME='{}' TOKENSCOPE_CONFIG=/nonexistent.toml",
+        home.path().display()
+    );
+    let t = Tmux::start(
+        "whatif",
+        &env,
+        "--model smol --temp 0.7 --max-tokens 8",
+        130,
+        36,
+    );
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+    t.type_text("What is the capital of France? Answer in one word, please.");
+    t.keys(&["Enter"]);
+    t.wait("the reply", 60, |s| idle(s) && s.contains("assistant ·"));
+    // From the reply's first token back onto the message's last tokens.
+    t.keys(&["Tab"]);
+    t.keys(&["Home"]);
+    t.wait("the reply's first token", 10, |s| s.contains(" token 1/"));
+    t.keys(&["Left", "Left"]);
+    let s = t.wait("a prompt token", 10, |s| {
+        s.contains("prompt token") && s.contains("your message")
+    });
+    assert!(
+        s.contains("message:") && s.contains("ppl"),
+        "the message's own surprise:\n{s}"
+    );
+    // What-if: temperature down to 0: one candidate takes the sampler column.
+    for _ in 0..8 {
+        t.keys(&["t"]);
+    }
+    let s = t.wait("the what-if view at temperature 0", 10, |s| {
+        s.contains("what-if T 0 ") && s.contains("greedy")
+    });
+    assert!(s.contains("100.00%"), "{s}");
+    // Up again: the greedy cut is gone.
+    t.keys(&["T", "T", "T", "T", "T", "T", "T", "T", "T", "T"]);
+    let s = t.wait("the what-if view at temperature 1", 10, |s| {
+        s.contains("what-if T 1 ")
+    });
+    assert!(!s.contains("greedy"), "{s}");
+    t.keys(&["0"]);
+    t.wait("the what-if view gone", 10, |s| !s.contains("what-if"));
+    t.keys(&["q"]);
+    t.wait("the quit to be armed", 10, |s| s.contains("Press q again"));
+    t.keys(&["q"]);
+    t.assert_exited_sane(0);
+}
