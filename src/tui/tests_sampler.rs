@@ -154,3 +154,34 @@ fn a_user_message_is_drawn_as_its_prompt_tokens_and_the_cursor_reaches_them() {
     assert_eq!(h.host.generates.len(), n);
     assert_eq!(h.s.focus, super::state::Focus::Navigate);
 }
+
+#[test]
+fn the_settings_popup_previews_its_values_in_the_sampler_column() {
+    let mut h = h();
+    h.exchange("What is the capital of France?", PARIS);
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::F(5));
+    // The temperature field: cleared and set to 0 (greedy), not applied yet.
+    h.ctrl('u');
+    h.type_str("0");
+    assert_eq!(h.s.whatif_params().map(|p| p.temperature), Some(0.0));
+    assert_eq!(h.s.config.sampling.temperature, 0.8, "nothing applied yet");
+    let (m, t) = (h.s.msg(1).unwrap(), h.s.cursor.unwrap());
+    let column = h.s.sampler_column(m, h.s.step(t).unwrap()).unwrap();
+    assert!(column.whatif);
+    assert_eq!(
+        column
+            .resampled
+            .fates
+            .iter()
+            .filter(|f| f.p() == 1.0)
+            .count(),
+        1,
+        "greedy: one candidate takes it all"
+    );
+    // An invalid value previews nothing; Esc leaves no what-if behind.
+    h.type_str("x");
+    assert!(h.s.whatif_params().is_none());
+    h.key(KeyCode::Esc);
+    assert!(h.s.whatif_params().is_none());
+}
