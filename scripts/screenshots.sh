@@ -54,6 +54,12 @@ T send-keys -t s Tab Home
 for _ in $(seq 1 "$INDEX"); do T send-keys -t s Right; done
 sleep 0.5
 shot token-cursor
+# What-if: the temperature down to 0.3 for that token; the sampler column redraws.
+for _ in 1 2 3 4 5; do T send-keys -t s t; done
+sleep 0.5
+shot what-if
+T send-keys -t s 0
+sleep 0.3
 T send-keys -t s Escape
 sleep 0.5
 T send-keys -t s F2
