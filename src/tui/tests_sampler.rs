@@ -185,3 +185,68 @@ fn the_settings_popup_previews_its_values_in_the_sampler_column() {
     h.key(KeyCode::Esc);
     assert!(h.s.whatif_params().is_none());
 }
+
+#[test]
+fn snapshot_prompt_surprise() {
+    use super::bench::{fake_id, fake_step};
+    use crate::engine::{Event, PromptToken, Role};
+    let mut h = h();
+    let id = h.ask("Hel the");
+    let t = |w: &str, m: Option<u32>| PromptToken {
+        id: fake_id(w),
+        message: m,
+        role: m.map(|_| Role::User),
+    };
+    h.engine(Event::Started {
+        request: id,
+        mode: crate::engine::ChatMode::Template,
+        prompt: vec![
+            t(",", Some(0)),
+            t("Hel", Some(0)),
+            t(" the", Some(0)),
+            t(".", None),
+        ],
+        prefix: Vec::new(),
+        n_reused: 0,
+        dropped_messages: 0,
+        note: None,
+    });
+    // Scores of positions 1 and 2: "Hel" unlikely, " the" likely.
+    // As the engine scores a prompt: forced, no draw, no sampler probabilities.
+    let scored = |i, w, p| {
+        let mut st = fake_step(i, w, p, 8);
+        st.forced = true;
+        st.p_sampled = None;
+        for c in &mut st.dist.as_mut().unwrap().top {
+            c.p_sampled = None;
+        }
+        st
+    };
+    let (hel, the) = (scored(1, "Hel", 0.05), scored(2, " the", 0.9));
+    h.engine(Event::PromptScores {
+        request: id,
+        steps: vec![hel, the],
+    });
+    h.stream(id, &[(" word", 0.5)]);
+    h.done(id, 1);
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Left);
+    h.key(KeyCode::Left);
+    let screen = h.screen();
+    assert!(
+        screen.contains("prompt token 2/3 · your message"),
+        "{screen}"
+    );
+    assert!(screen.contains("message: 2 tok"), "{screen}");
+    insta::assert_snapshot!("prompt_surprise", screen);
+    // Heat on the content, dim on the scaffolding.
+    let b = h.buffer();
+    let (x, y) = super::tests::find(&b, ",Hel").unwrap();
+    assert_eq!(b[(x, y)].fg, super::theme::DIM, "scaffolding is dimmed");
+    let (x, y) = super::tests::find(&b, "Hel the").unwrap();
+    assert_eq!(
+        b[(x + 4, y)].fg,
+        super::theme::heat(0.9),
+        "' the' is likely"
+    );
+}

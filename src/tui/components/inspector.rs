@@ -306,7 +306,12 @@ fn confidence(s: &State, m: &Message, t: TokenRef, buf: &mut Buffer, area: Rect)
     const TICKS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     for (i, st) in m.steps.iter().enumerate().skip(start).take(w) {
         let x = area.x + (i - start) as u16;
-        let p = p_of(st);
+        // A message's unscored tokens (scaffolding, the first) get no bar.
+        let p = match (prompt, st.p()) {
+            (true, None) => continue,
+            (true, Some(p)) => p,
+            (false, _) => p_of(st),
+        };
         let filled = ((p.clamp(0.0, 1.0) * levels as f32).round() as usize).max(1);
         let mut style = if s.heatmap {
             Style::default().fg(theme::heat(p))
