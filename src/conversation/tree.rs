@@ -290,12 +290,15 @@ impl Conversation {
         if n.role == Role::Assistant {
             return;
         }
-        if n.vocab.is_none() {
-            n.vocab = Some(vocab.clone());
-        }
-        if n.ids() == ids {
+        let same_vocab = n
+            .vocab
+            .as_ref()
+            .is_some_and(|v| Arc::ptr_eq(v, vocab) || **v == **vocab);
+        if same_vocab && n.ids() == ids {
             return;
         }
+        // Another model's tokens: its texts, and no scores from the old one.
+        n.vocab = Some(vocab.clone());
         let mut utf8 = Utf8Assembler::default();
         let mut offsets = Vec::with_capacity(ids.len());
         let mut text = String::new();
@@ -330,6 +333,53 @@ impl Conversation {
                     .unwrap_or(offsets.len());
                 (from as u32, to as u32)
             });
+        self.share_scores_with_siblings(id);
+    }
+
+    /// A new version of a prompt turn (an edited message) shares its leading
+    /// tokens with the version it came from; the engine reuses those from
+    /// its KV cache and scores only what follows, so their scores come from
+    /// that sibling (same vocabulary, same ids, same position).
+    fn share_scores_with_siblings(&mut self, id: NodeId) {
+        let Some(parent) = self.nodes[id].parent else {
+            return;
+        };
+        let mine = self.nodes[id].ids();
+        let best = self.nodes[parent]
+            .children
+            .iter()
+            .filter(|&&c| c != id)
+            .map(|&c| {
+                let theirs = &self.nodes[c].steps;
+                let common = theirs
+                    .iter()
+                    .zip(&mine)
+                    .take_while(|(s, t)| s.id == **t)
+                    .count();
+                (common, c)
+            })
+            .max();
+        let Some((common, from)) = best.filter(|(n, _)| *n > 0) else {
+            return;
+        };
+        let same_vocab = match (&self.nodes[from].vocab, &self.nodes[id].vocab) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        if !same_vocab {
+            return;
+        }
+        for i in 0..common {
+            let (dist, logit) = {
+                let s = &self.nodes[from].steps[i];
+                (s.dist.clone(), s.logit)
+            };
+            let mine = &mut self.nodes[id].steps[i];
+            if mine.dist.is_none() {
+                mine.dist = dist;
+                mine.logit = logit;
+            }
+        }
     }
 
     /// Takes turn `id` (one without turns after it) out of the tree: its
@@ -650,6 +700,28 @@ mod tests {
         assert_eq!(c.path(), vec![u, a]);
         assert_eq!(c.sibling_pos(a), (0, 1));
         assert_eq!(c.discard(u), None, "a turn with later turns stays");
+    }
+
+    #[test]
+    fn an_edited_message_keeps_the_scores_of_the_tokens_it_shares() {
+        let v = vocab();
+        let mut c = Conversation::new(None);
+        let u = c.append(Node::user("x Paris"));
+        c.set_prompt_tokens(u, &[3, 1], &v);
+        c.node_mut(u).steps[1].dist = step(1, 1, " Paris").dist;
+        let u2 = c.add_sibling(u, Node::user("x London"));
+        c.set_prompt_tokens(u2, &[3, 2], &v);
+        // Token 0 shared (no score either way); token 1 differs: not copied.
+        assert!(c.node(u2).steps[1].dist.is_none());
+        let u3 = c.add_sibling(u, Node::user("x Paris London"));
+        c.set_prompt_tokens(u3, &[3, 1, 2], &v);
+        assert_eq!(
+            c.node(u3).steps[1].dist,
+            c.node(u).steps[1].dist,
+            "shared prefix"
+        );
+        assert!(c.node(u3).steps[2].dist.is_none());
+        assert_eq!(c.node(u3).content_span, Some((0, 3)));
     }
 
     #[test]

@@ -294,7 +294,10 @@ impl Generation<'_, '_> {
     /// needed to score it.
     fn reuse(&mut self, tokens: &[TokenId]) -> Result<usize, EngineError> {
         let mut keep = self.mirror.reusable(tokens);
-        if self.req.score_prompt {
+        // A recurrent or hybrid model cannot drop a tail: shrinking would
+        // clear its whole cache, so one position goes unscored instead.
+        let can_trim = !(self.model.is_recurrent() || self.model.is_hybrid());
+        if self.req.score_prompt && can_trim {
             keep = keep.saturating_sub(1);
         }
         keep_cache(self.ctx, self.mirror, keep)

@@ -142,6 +142,9 @@ pub fn resample(
         (1.0 - kept_mass).max(0.0)
     };
 
+    // Mass (relative to the whole vocabulary) that the penalty may take from
+    // repeated tokens that were not kept.
+    let mut pen_out_mass = 0.0;
     // 1. Repeat penalty on the tokens of the window.
     let mut logits: Vec<f64> = dist.top.iter().map(|c| c.logit as f64).collect();
     let penalty = params.repeat_penalty as f64;
@@ -157,13 +160,25 @@ pub fn resample(
                 };
             }
         }
-        if penalty < 1.0
-            && n_out > 0
-            && window
+        let outside: Vec<TokenId> = {
+            let mut v: Vec<TokenId> = window
                 .iter()
-                .any(|id| !dist.top.iter().any(|c| c.id == *id))
-        {
-            unsure = Some(Unsure::Penalty);
+                .copied()
+                .filter(|id| !dist.top.iter().any(|c| c.id == *id))
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        if n_out > 0 && !outside.is_empty() {
+            if penalty < 1.0 {
+                // Lifted: they may rise above the kept candidates.
+                unsure = Some(Unsure::Penalty);
+            } else {
+                // Lowered: their share of the whole vocabulary shrinks by at
+                // most their mass, each at most the lowest kept candidate's.
+                pen_out_mass = outside.len() as f64 * (raw_min - lse).exp();
+            }
         }
     }
     // The whole vocabulary's log-sum-exp after the penalty (the kept part exactly).
@@ -179,41 +194,56 @@ pub fn resample(
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
     let mut fates = vec![Fate::Cut(Rule::Greedy); n];
+    // A penalized candidate below the lowest kept logit: tokens not kept may
+    // rank above it.
+    let below = |j: usize| n_out > 0 && logits[order[j]] < raw_min;
 
     if params.is_greedy() {
+        if below(0) {
+            unsure.get_or_insert(Unsure::Penalty);
+        }
         fates[order[0]] = Fate::Kept(1.0);
         return Resampled { fates, unsure };
     }
 
-    // The live set: a prefix of `order`; `open` while tokens not kept are in it too.
+    // The live set: a prefix of `order`; `open` while tokens not kept are in
+    // it too (the whole vocabulary, or a top-k larger than the candidates).
     let mut live = n;
     let mut open = n_out > 0;
+    let mut partial_top_k = false;
+    // The whole vocabulary's normalization, when the set is still open: exact
+    // only if what was not kept is the whole rest of it, unpenalized.
+    let open_norm = |unsure: &mut Option<Unsure>, partial_top_k: bool| {
+        if partial_top_k && out_mass > TOLERANCE {
+            unsure.get_or_insert(Unsure::TopK);
+        }
+        if pen_out_mass > TOLERANCE {
+            unsure.get_or_insert(Unsure::Penalty);
+        }
+        lse_pen
+    };
     // 2. Top-k.
     let k = params.top_k as usize;
     if k > 0 {
         if k < n {
             live = k;
-            // A penalized candidate may fall below tokens that were not kept.
-            if n_out > 0 && logits[order[k - 1]] < raw_min {
+            if below(k - 1) {
                 unsure.get_or_insert(Unsure::TopK);
             }
             for &i in &order[k..] {
                 fates[i] = Fate::Cut(Rule::TopK);
             }
             open = false;
-        } else if k < n_vocab && n_out > 0 && out_mass > TOLERANCE {
-            // Keeps some tokens not kept here: only the normalization feels them.
-            unsure.get_or_insert(Unsure::TopK);
-        } else if k < n_vocab {
-            // Whatever it keeps beyond the candidates weighs nothing.
-            open = false;
+        } else if k < n_vocab && n_out > 0 {
+            // Keeps some tokens not kept here: only a normalization over them feels it.
+            partial_top_k = true;
         }
     }
     // 3. Top-p, over the live set's probabilities.
     let p_top = params.top_p as f64;
     if p_top < 1.0 {
         let norm = if open {
-            lse_pen
+            open_norm(&mut unsure, partial_top_k)
         } else {
             log_sum_exp(order[..live].iter().map(|&i| logits[i]))
         };
@@ -228,6 +258,9 @@ pub fn resample(
         }
         match last {
             Some(keep) => {
+                if open && below(keep - 1) {
+                    unsure.get_or_insert(Unsure::TopP);
+                }
                 for &i in &order[keep..live] {
                     fates[i] = Fate::Cut(Rule::TopP);
                 }
@@ -251,12 +284,13 @@ pub fn resample(
         for &i in &order[keep..live] {
             fates[i] = Fate::Cut(Rule::MinP);
         }
-        if keep < live {
-            open = false;
-        } else if open && threshold <= raw_min && out_mass > TOLERANCE {
-            unsure.get_or_insert(Unsure::MinP);
-        } else if threshold > raw_min {
-            open = false;
+        if open {
+            if threshold > raw_min {
+                // No token that was not kept reaches the threshold.
+                open = false;
+            } else if out_mass > TOLERANCE {
+                unsure.get_or_insert(Unsure::MinP);
+            }
         }
         live = keep;
     }
@@ -266,7 +300,7 @@ pub fn resample(
     let z_kept = log_sum_exp(scaled.iter().copied());
     let z = if open && out_mass > 0.0 {
         if (t - 1.0).abs() < 1e-9 {
-            lse_pen
+            open_norm(&mut unsure, partial_top_k)
         } else {
             // Σ over tokens not kept of exp(l/t), bounded: each ≤ exp(raw_min/t),
             // and for t < 1 also ≤ (Σ exp(l))^(1/t).
@@ -393,7 +427,8 @@ mod tests {
                 .iter()
                 .chain(&dist.top[200..204])
                 .map(|c| c.id)
-                .chain([1, 2, 3])
+                // Head tokens (kept) and tail tokens (not kept).
+                .chain([1, 2, 3, 50, 60, 70])
                 .collect();
             for temperature in [0.0, 0.5, 1.0, 2.0] {
                 for top_k in [0, 1, 40] {
@@ -431,6 +466,94 @@ mod tests {
             }
         }
         assert!(compared >= 380, "{compared} compared, {unsure} unsure");
+    }
+
+    /// Either exact (matching llama.cpp) or flagged unsure.
+    fn exact_or_unsure(params: &SamplingParams, logits: &[f32], history: &[TokenId], k: usize) {
+        let dist = dist_of(logits, k);
+        let ours = resample(params, &dist, history, logits.len());
+        if ours.unsure.is_some() {
+            return;
+        }
+        let theirs = llama(params, logits, history);
+        for (c, fate) in dist.top.iter().zip(&ours.fates) {
+            let want = theirs[c.id as usize];
+            assert!(
+                (fate.p() - want).abs() < 2e-4,
+                "{params:?}: token {} ours {fate:?} llama.cpp {want} (not flagged unsure)",
+                c.id
+            );
+        }
+    }
+
+    #[test]
+    fn a_penalized_candidate_below_tokens_not_kept_is_not_called_exact() {
+        // Token 0 at 10, tokens 1-255 at 6 (kept), the rest at 4 (not kept);
+        // token 255 repeated: penalized to 3, below the tokens not kept.
+        let mut logits = vec![4.0f32; 300];
+        logits[0] = 10.0;
+        for l in &mut logits[1..256] {
+            *l = 6.0;
+        }
+        let params = SamplingParams {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.001,
+            repeat_penalty: 2.0,
+            repeat_last_n: 64,
+            seed: 1,
+        };
+        exact_or_unsure(&params, &logits, &[255], 256);
+        // Repeated tokens that were not kept lose mass: the whole-vocabulary
+        // normalization must not be called exact either.
+        for top_p in [0.2, 0.5, 0.9] {
+            let p = SamplingParams {
+                top_p,
+                min_p: 0.0,
+                repeat_penalty: 1.5,
+                ..params.clone()
+            };
+            exact_or_unsure(&p, &logits, &[256, 257, 258, 259, 260], 256);
+        }
+        // top-k beyond the candidates, closed by min-p above them: exact.
+        let p = SamplingParams {
+            top_k: 500,
+            min_p: 0.05,
+            repeat_penalty: 1.0,
+            ..params
+        };
+        let dist = dist_of(&logits, 256);
+        assert_eq!(resample(&p, &dist, &[], 300).unsure, None);
+        exact_or_unsure(&p, &logits, &[], 256);
+    }
+
+    #[test]
+    fn random_settings_and_histories_are_exact_or_flagged() {
+        let mut r = Rng(99);
+        for case in 0..1500u64 {
+            let n_vocab = 300 + (r.next() * 700.0) as usize;
+            let shift = (r.next() * 20.0 - 12.0) as f32;
+            let logits: Vec<f32> = logits(case + 1, n_vocab)
+                .iter()
+                .map(|l| l + shift)
+                .collect();
+            let history: Vec<TokenId> = (0..(r.next() * 8.0) as usize)
+                .map(|_| (r.next() * n_vocab as f64) as TokenId)
+                .collect();
+            let pick =
+                |r: &mut Rng, xs: &[f32]| xs[(r.next() * xs.len() as f64) as usize % xs.len()];
+            let params = SamplingParams {
+                temperature: pick(&mut r, &[0.0, 0.3, 0.7, 1.0, 1.5]),
+                top_k: pick(&mut r, &[0.0, 1.0, 5.0, 40.0, 300.0]) as u32,
+                top_p: pick(&mut r, &[1.0, 0.95, 0.5, 0.2]),
+                min_p: pick(&mut r, &[0.0, 0.001, 0.05, 0.3]),
+                repeat_penalty: pick(&mut r, &[1.0, 1.3, 2.0, 0.8]),
+                repeat_last_n: 64,
+                seed: 1,
+            };
+            exact_or_unsure(&params, &logits, &history, 256);
+        }
     }
 
     #[test]

@@ -162,7 +162,8 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             g.n_reused = n_reused;
             g.n_prefix = prefix.len();
             // What the repeat penalty saw before the reply.
-            let tail_len = s.config.sampling.repeat_last_n as usize;
+            // At least 1024, so that a what-if with a longer penalty window still sees it.
+            let tail_len = (s.config.sampling.repeat_last_n as usize).max(1024);
             let ids: Vec<_> = prompt.iter().map(|t| t.id).collect();
             let node = g.node;
             s.conv.node_mut(node).context_tail = ids[ids.len().saturating_sub(tail_len)..].to_vec();

@@ -624,7 +624,8 @@ impl State {
             .copied()
             .chain(m.steps[..before].iter().map(|s| s.id))
             .collect();
-        let n_vocab = m.vocab.as_ref().map_or(dist.top.len(), |v| v.len());
+        // Without the vocabulary's size nothing can be said of the tokens not kept.
+        let n_vocab = m.vocab.as_ref()?.len();
         Some(SamplerColumn {
             resampled: crate::engine::resample::resample(&params, dist, &history, n_vocab),
             whatif: whatif.is_some(),

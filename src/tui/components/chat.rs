@@ -142,10 +142,14 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
             match s.whatif.clone() {
                 Some(p) => {
                     s.info(format!(
-                        "The next reply samples with temperature {}, top_k {}, top_p {}, min_p {}.",
+                        "The next reply samples with temperature {:.2}, top_k {}, top_p {:.2}, min_p {:.3}.",
                         p.temperature, p.top_k, p.top_p, p.min_p
                     ));
-                    s.config.sampling = p;
+                    // The four what-if settings only: the seed (a reply's own,
+                    // derived one) and the penalty stay as configured.
+                    let c = &mut s.config.sampling;
+                    (c.temperature, c.top_k, c.top_p, c.min_p) =
+                        (p.temperature, p.top_k, p.top_p, p.min_p);
                 }
                 None => s.info("No what-if settings yet: t/T, k/K, p/P, m/M change them."),
             }

@@ -217,10 +217,19 @@ fn inspector_title(s: &State, t: TokenRef) -> String {
     match s.whatif_params() {
         Some(p) => format!(
             "{title}· what-if T {} k {} p {} m {} ",
-            p.temperature, p.top_k, p.top_p, p.min_p
+            short(p.temperature),
+            p.top_k,
+            short(p.top_p),
+            short(p.min_p)
         ),
         None => title,
     }
+}
+
+/// A setting for a title: at most 3 decimals, no trailing zeros (`0.9`, not `0.90000004`).
+fn short(x: f32) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn inspector_title_base(s: &State, t: TokenRef) -> String {
