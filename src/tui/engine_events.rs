@@ -274,12 +274,11 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             if let Some(g) = s.generation.as_mut() {
                 g.positions = positions;
             }
-            // Heat colours for the scored tokens.
+            // Heat colours for the scored tokens of the messages shown (the
+            // system prompt keeps its scores on the root but is drawn as text).
             for node in touched {
                 if let Some(i) = s.msg_index(node) {
                     s.relayout_message(i);
-                } else if node == 0 {
-                    s.relayout();
                 }
             }
         }
