@@ -517,7 +517,15 @@ impl State {
             let mut b = Block::new(width);
             b.push_str("system", Tag::Label);
             b.newline();
-            b.push_str(system, Tag::Text);
+            // Scored, it is drawn as its tokens (heat; the cursor does not go there).
+            let root = self.conv.node(0);
+            if root.content_span.is_some() {
+                for (i, s) in root.steps.iter().enumerate() {
+                    b.push_str(&s.text, Tag::Token(i as u32));
+                }
+            } else {
+                b.push_str(system, Tag::Text);
+            }
             blocks.push(b);
         }
         for &id in &self.path {

@@ -250,3 +250,51 @@ fn snapshot_prompt_surprise() {
         "' the' is likely"
     );
 }
+
+#[test]
+fn a_scored_system_prompt_is_drawn_as_its_tokens_with_heat() {
+    use super::bench::{fake_id, fake_step};
+    use crate::engine::{Event, PromptToken, Role};
+    let config = crate::config::Config {
+        system_prompt: "Hel".into(),
+        ..crate::config::Config::default()
+    };
+    let mut h = H::with_config(config, 120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask(" word");
+    let t = |w: &str, m: Option<u32>, r: Option<Role>| PromptToken {
+        id: fake_id(w),
+        message: m,
+        role: r,
+    };
+    let (sys, user) = (Some(Role::System), Some(Role::User));
+    h.engine(Event::Started {
+        request: id,
+        mode: crate::engine::ChatMode::Template,
+        prompt: vec![
+            t(",", Some(0), sys),
+            t("Hel", Some(0), sys),
+            t("\n", Some(1), user),
+            t(" word", Some(1), user),
+            t(".", None, None),
+        ],
+        prefix: Vec::new(),
+        n_reused: 0,
+        dropped_messages: 0,
+        note: None,
+    });
+    let mut hel = fake_step(1, "Hel", 0.05, 8);
+    hel.forced = true;
+    h.engine(Event::PromptScores {
+        request: id,
+        steps: vec![hel],
+    });
+    assert_eq!(h.s.conv.node(0).content_span, Some((1, 2)));
+    let b = h.buffer();
+    let (x, y) = super::tests::find(&b, ",Hel").expect("the system prompt's tokens");
+    assert_eq!(b[(x, y)].fg, super::theme::DIM, "scaffolding");
+    assert_eq!(
+        b[(x + 1, y)].fg,
+        super::theme::heat(0.05),
+        "scored: unlikely"
+    );
+}

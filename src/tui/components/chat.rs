@@ -469,13 +469,15 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
         },
         Tag::Token(i) => {
             let msg = msg_of_block(s, block);
-            let step = msg
-                .and_then(|m| s.msg(m))
-                .and_then(|m| m.steps.get(i as usize));
+            // The system block's tokens are the root's.
+            let node = match msg {
+                Some(m) => s.msg(m),
+                None if role == Role::System => Some(s.conv.node(0)),
+                None => None,
+            };
+            let step = node.and_then(|m| m.steps.get(i as usize));
             let mut st = Style::default();
-            let scaffold = msg
-                .and_then(|m| s.msg(m))
-                .is_some_and(|m| crate::tui::state::is_scaffolding(m, i as usize));
+            let scaffold = node.is_some_and(|m| crate::tui::state::is_scaffolding(m, i as usize));
             if scaffold {
                 st = theme::dim();
             } else if s.heatmap
