@@ -326,7 +326,12 @@ impl Conversation {
             .filter(|_| !content.is_empty())
             .map(|at| {
                 let end = at + content.len();
-                let from = offsets.iter().rposition(|&o| o <= at).unwrap_or(0);
+                let mut from = offsets.iter().rposition(|&o| o <= at).unwrap_or(0);
+                // A first character split over tokens: its leading bytes'
+                // tokens (no text of their own, same offset) are content too.
+                while from > 0 && offsets[from - 1] == offsets[from] {
+                    from -= 1;
+                }
                 let to = offsets
                     .iter()
                     .position(|&o| o >= end)
@@ -722,6 +727,16 @@ mod tests {
         );
         assert!(c.node(u3).steps[2].dist.is_none());
         assert_eq!(c.node(u3).content_span, Some((0, 3)));
+    }
+
+    #[test]
+    fn content_starting_with_a_split_character_includes_its_leading_bytes() {
+        let v = vocab();
+        let mut c = Conversation::new(None);
+        let u = c.append(Node::user("中 Paris"));
+        // "x" scaffolding, then 中 as E4 B8 | AD, then " Paris".
+        c.set_prompt_tokens(u, &[3, 4, 5, 1], &v);
+        assert_eq!(c.node(u).content_span, Some((1, 4)));
     }
 
     #[test]
