@@ -15,8 +15,8 @@ use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
 use super::api::{
-    Candidate, Distribution, EngineError, Event, GenerateRequest, MAX_CANDIDATES, ReplyPrefix,
-    RequestId, SCORE_CHUNK, SamplingParams, Stats, StopReason, TokenId, TokenStep,
+    Distribution, EngineError, Event, GenerateRequest, MAX_CANDIDATES, ReplyPrefix, RequestId,
+    SCORE_CHUNK, SamplingParams, Stats, StopReason, TokenId, TokenStep,
 };
 use super::probs::TopK;
 use super::prompt;
@@ -171,6 +171,19 @@ pub(super) fn sampler_chain(p: &SamplingParams, n_vocab: i32) -> LlamaSampler {
         chain.push(LlamaSampler::dist(p.seed));
     }
     LlamaSampler::chain_simple(chain)
+}
+
+/// Every token of the vocabulary with its logit, in `buf`'s storage (the
+/// array the sampler chain works on; give `data` back to `buf` after).
+fn vocab_array(logits: &[f32], buf: &mut Vec<LlamaTokenData>) -> LlamaTokenDataArray {
+    buf.clear();
+    buf.extend(
+        logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
+    );
+    LlamaTokenDataArray::new(std::mem::take(buf), false)
 }
 
 /// Probability of `id` in the sampler's final candidates (0 when cut off).
@@ -551,41 +564,22 @@ impl Generation<'_, '_> {
         }
         let logits = self.ctx.get_logits_ith(logits_idx);
         let summary = scratch.topk.summarize(logits, k);
-        let mut arr = None;
-        if !self.req.sampling.is_greedy() {
-            scratch.buf.clear();
-            scratch.buf.extend(
-                logits
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
-            );
-            let mut a = LlamaTokenDataArray::new(std::mem::take(&mut scratch.buf), false);
+        let arr = (!self.req.sampling.is_greedy()).then(|| {
+            let mut a = vocab_array(logits, &mut scratch.buf);
             a.apply_sampler(&mut chain.clone());
-            arr = Some(a);
-        }
-        let top = summary
-            .top
-            .iter()
-            .enumerate()
-            .map(|(i, &(id, logit))| Candidate {
-                id,
-                logit,
-                // Greedy takes the first candidate (ties go to the lower id, as sorted).
-                p_sampled: Some(match &arr {
-                    Some(a) => p_in(&a.data, id),
-                    None => (i == 0) as u8 as f32,
-                }),
+            a
+        });
+        // Greedy takes the first candidate (ties go to the lower id, as sorted).
+        let dist = summary.distribution(|i, id| {
+            Some(match &arr {
+                Some(a) => p_in(&a.data, id),
+                None => (i == 0) as u8 as f32,
             })
-            .collect();
+        });
         if let Some(a) = arr {
             scratch.buf = a.data;
         }
-        Some(Distribution {
-            lse: summary.lse,
-            entropy: Some(summary.entropy_bits),
-            top,
-        })
+        Some(dist)
     }
 
     /// The next token (sampled or forced) with what the model predicted.
@@ -612,33 +606,15 @@ impl Generation<'_, '_> {
             let logits = self.ctx.get_logits_ith(logits_idx);
             let t0 = Instant::now();
             let summary = scratch.topk.summarize(logits, k);
-            let candidates = |ps: &dyn Fn(i32) -> Option<f32>| -> Vec<Candidate> {
-                summary
-                    .top
-                    .iter()
-                    .map(|&(id, logit)| Candidate {
-                        id,
-                        logit,
-                        p_sampled: ps(id),
-                    })
-                    .collect()
-            };
-            let (token, p_sampled, top) = match next {
+            let (token, p_sampled, dist) = match next {
                 // No draw: nothing has a sampled probability.
-                Next::Forced(t) => (LlamaToken(t), None, candidates(&|_| None)),
+                Next::Forced(t) => (LlamaToken(t), None, summary.distribution(|_, _| None)),
                 Next::Sample => {
                     // The candidate array and the draw are not the inspector's
                     // cost: llama.cpp builds the same array and runs the same
                     // chain when the inspector is off.
                     let t_draw = Instant::now();
-                    scratch.buf.clear();
-                    scratch.buf.extend(
-                        logits
-                            .iter()
-                            .enumerate()
-                            .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
-                    );
-                    let mut arr = LlamaTokenDataArray::new(std::mem::take(&mut scratch.buf), false);
+                    let mut arr = vocab_array(logits, &mut scratch.buf);
                     arr.apply_sampler(chain);
                     self.inspector_s -= t_draw.elapsed().as_secs_f64();
                     let token = arr.selected_token().ok_or_else(|| {
@@ -652,23 +628,15 @@ impl Generation<'_, '_> {
                             p_in(&arr.data, id)
                         })
                     };
-                    let top = candidates(&ps);
+                    let dist = summary.distribution(|_, id| ps(id));
                     let p = ps(token.0);
                     scratch.buf = arr.data;
-                    (token, p, top)
+                    (token, p, dist)
                 }
             };
             chain.accept(token);
             self.inspector_s += t0.elapsed().as_secs_f64();
-            (
-                token,
-                p_sampled,
-                Some(Distribution {
-                    lse: summary.lse,
-                    entropy: Some(summary.entropy_bits),
-                    top,
-                }),
-            )
+            (token, p_sampled, Some(dist))
         };
         let logit = self.ctx.get_logits_ith(logits_idx)[token.0 as usize];
         let text = match self.reply_bytes(token) {

@@ -1,6 +1,8 @@
 //! Logits → log-sum-exp, entropy and the top k, in one pass over the vocabulary
 //! with a bounded selection (never a full sort: Gemma 3 has 262,144 tokens).
 
+use super::api::{Candidate, Distribution};
+
 /// Summary of one distribution over the vocabulary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -13,6 +15,25 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The protocol's [`Distribution`] of this summary; candidate `i` (rank,
+    /// id) gets the sampler probability `p_sampled(i, id)` (`None`: no draw).
+    pub fn distribution(&self, p_sampled: impl Fn(usize, i32) -> Option<f32>) -> Distribution {
+        Distribution {
+            lse: self.lse,
+            entropy: Some(self.entropy_bits),
+            top: self
+                .top
+                .iter()
+                .enumerate()
+                .map(|(i, &(id, logit))| Candidate {
+                    id,
+                    logit,
+                    p_sampled: p_sampled(i, id),
+                })
+                .collect(),
+        }
+    }
+
     pub fn prob(&self, logit: f32) -> f32 {
         (logit - self.lse).exp()
     }

@@ -341,7 +341,6 @@ mod tests {
     use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
     use super::*;
-    use crate::engine::api::Candidate;
     use crate::engine::generate::sampler_chain;
     use crate::engine::probs::summarize;
 
@@ -372,20 +371,7 @@ mod tests {
     }
 
     fn dist_of(logits: &[f32], k: usize) -> Distribution {
-        let s = summarize(logits, k);
-        Distribution {
-            lse: s.lse,
-            entropy: Some(s.entropy_bits),
-            top: s
-                .top
-                .iter()
-                .map(|&(id, logit)| Candidate {
-                    id,
-                    logit,
-                    p_sampled: None,
-                })
-                .collect(),
-        }
+        summarize(logits, k).distribution(|_, _| None)
     }
 
     /// llama.cpp's probabilities after the engine's chain, by token (0 when cut).

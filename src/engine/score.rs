@@ -13,8 +13,8 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 
 use super::api::{
-    Candidate, ChatMode, Distribution, EngineError, Event, MAX_CANDIDATES, PromptToken, RequestId,
-    Role, SCORE_CHUNK, ScoreRequest, Stats, StopReason, TokenId, TokenStep,
+    ChatMode, EngineError, Event, MAX_CANDIDATES, PromptToken, RequestId, Role, SCORE_CHUNK,
+    ScoreRequest, Stats, StopReason, TokenId, TokenStep,
 };
 use super::generate::{Outcome, batch_capacity, decode_error, keep_cache};
 use super::probs::TopK;
@@ -43,19 +43,7 @@ pub(super) fn scored_step(
         text,
         logit: logits.get(id as usize).copied(),
         p_sampled: None,
-        dist: Some(Distribution {
-            lse: summary.lse,
-            entropy: Some(summary.entropy_bits),
-            top: summary
-                .top
-                .iter()
-                .map(|&(id, logit)| Candidate {
-                    id,
-                    logit,
-                    p_sampled: None,
-                })
-                .collect(),
-        }),
+        dist: Some(summary.distribution(|_, _| None)),
     }
 }
 
