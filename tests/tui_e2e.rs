@@ -460,11 +460,21 @@ fn home_with_bad_copies(bad: &[(&str, &str, common::gguf_edit::Meta)]) -> tempfi
 }
 
 fn start_in(home: &tempfile::TempDir, name: &str) -> Tmux {
+    start_with(
+        home,
+        name,
+        "--model smol --temp 0 --max-tokens 16",
+        (200, 40),
+    )
+}
+
+/// The app in `home` (no config file) with `args`, in a `cols`×`rows` window.
+fn start_with(home: &tempfile::TempDir, name: &str, args: &str, (cols, rows): (u16, u16)) -> Tmux {
     let env = format!(
         "TOKENSCOPE_HOME='{}' TOKENSCOPE_CONFIG=/nonexistent.toml",
         home.path().display()
     );
-    Tmux::start(name, &env, "--model smol --temp 0 --max-tokens 16", 200, 40)
+    Tmux::start(name, &env, args, cols, rows)
 }
 
 /// Sends `text` and waits for SmolLM2's reply to it; returns the screen.
@@ -654,20 +664,12 @@ fn paused_at(screen: &str, n: usize) -> bool {
 
 #[test]
 fn step_force_branch_switch_continue_edit_and_quit() {
-    let home = tempfile::tempdir().unwrap();
-    let models = home.path().join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    std::os::unix::fs::symlink(common::model(common::SMOL), models.join(common::SMOL)).unwrap();
-    let env = format!(
-        "TOKENSCOPE_HOME='{}' TOKENSCOPE_CONFIG=/nonexistent.toml",
-        home.path().display()
-    );
-    let t = Tmux::start(
+    let home = home_with_bad_copies(&[]);
+    let t = start_with(
+        &home,
         "steps",
-        &env,
         "--model smol --temp 0 --max-tokens 16",
-        120,
-        40,
+        (120, 40),
     );
     t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
 
@@ -781,20 +783,12 @@ fn step_force_branch_switch_continue_edit_and_quit() {
 
 #[test]
 fn a_prompt_tokens_surprise_and_the_what_if_sampler() {
-    let home = tempfile::tempdir().unwrap();
-    let models = home.path().join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    std::os::unix::fs::symlink(common::model(common::SMOL), models.join(common::SMOL)).unwrap();
-    let env = format!(
-        "TOKENSCOPE_HOME='{}' TOKENSCOPE_CONFIG=/nonexistent.toml",
-        home.path().display()
-    );
-    let t = Tmux::start(
+    let home = home_with_bad_copies(&[]);
+    let t = start_with(
+        &home,
         "whatif",
-        &env,
         "--model smol --temp 0.7 --max-tokens 8",
-        130,
-        36,
+        (130, 36),
     );
     t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
     t.type_text("What is the capital of France? Answer in one word, please.");
