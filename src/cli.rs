@@ -82,7 +82,8 @@ impl Cli {
                 refuse("fetch-demos", &[]).map(|()| GenFlags::default())
             }
             Some(Cmd::Paths) => refuse("paths", &[]).map(|()| GenFlags::default()),
-            Some(Cmd::EngineServe) => Ok(GenFlags::default()),
+            Some(Cmd::Quantize { .. }) => refuse("quantize", &[]).map(|()| GenFlags::default()),
+            Some(Cmd::EngineServe) | Some(Cmd::QuantizeWorker { .. }) => Ok(GenFlags::default()),
         }
     }
 }
@@ -333,6 +334,34 @@ pub enum Cmd {
     },
     /// Show where the config, models and logs live.
     Paths,
+    /// Make a quantized variant of a model with llama.cpp's own quantizer
+    /// (`--type help` lists the types). Written to a temporary file and
+    /// renamed at the end: an error or Ctrl-C leaves nothing at OUT.
+    Quantize {
+        /// The model to quantize: a path, or a unique part of a discovered file name.
+        input: Option<String>,
+        /// Where to write it (default: `<stem>.<TYPE>.gguf` in the models directory).
+        output: Option<PathBuf>,
+        /// The type to quantize to (`help`: list them with bits per weight).
+        #[arg(long = "type", short = 't', value_name = "TYPE")]
+        ty: String,
+        /// Quantize an input that is already quantized (the result can only
+        /// lose against it: it is made from its quantized values).
+        #[arg(long)]
+        allow_requantize: bool,
+        /// Overwrite OUT if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Threads (0: all hardware threads).
+        #[arg(long, default_value_t = 0)]
+        threads: u32,
+    },
+    /// The quantizer process (started by `tokenscope quantize`).
+    #[command(name = "quantize-worker", hide = true)]
+    QuantizeWorker {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The engine process (started by tokenscope itself: commands on stdin,
     /// events on stdout, logs on stderr).
     #[command(name = "engine-serve", hide = true)]

@@ -12,5 +12,6 @@ pub mod headless;
 pub mod listing;
 pub mod logging;
 pub mod paths;
+pub mod quantize;
 pub mod text;
 pub mod tui;
