@@ -83,6 +83,7 @@ impl Cli {
             }
             Some(Cmd::Paths) => refuse("paths", &[]).map(|()| GenFlags::default()),
             Some(Cmd::Quantize { .. }) => refuse("quantize", &[]).map(|()| GenFlags::default()),
+            Some(Cmd::Compare { .. }) => refuse("compare", &[]).map(|()| GenFlags::default()),
             Some(Cmd::EngineServe) | Some(Cmd::QuantizeWorker { .. }) => Ok(GenFlags::default()),
         }
     }
@@ -355,6 +356,41 @@ pub enum Cmd {
         /// Threads (0: all hardware threads).
         #[arg(long, default_value_t = 0)]
         threads: u32,
+    },
+    /// Compare models (quantized variants of one model) token by token: A
+    /// answers `--prompt` (or the text is taken as is), every other model is
+    /// teacher-forced the same token ids; per token each model's probability
+    /// and top-1, and KL(A‖B) over the full vocabulary; then the statistics
+    /// llama-perplexity's --kl-divergence reports.
+    #[command(group = clap::ArgGroup::new("source").required(true).args(["prompt", "text", "file"]))]
+    Compare {
+        /// A model: a path, or a unique part of a discovered file name; the
+        /// first is the reference A (give two or more).
+        #[arg(long = "model", short = 'm', value_name = "MODEL", required = true)]
+        models: Vec<String>,
+        /// A generates its reply to this prompt; the reply is compared.
+        #[arg(long, short = 'p')]
+        prompt: Option<String>,
+        /// Compare on this text as it is.
+        #[arg(long, short = 't')]
+        text: Option<String>,
+        /// Compare on the text of this file (`-`: standard input).
+        #[arg(long, short = 'f', value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// No chat template for --prompt, no BOS before --text.
+        #[arg(long)]
+        raw: bool,
+        /// Longest reply A generates (--prompt).
+        #[arg(long)]
+        max_tokens: Option<u32>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Context size in tokens (each model).
+        #[arg(long)]
+        ctx: Option<u32>,
+        /// CPU threads (0 = physical cores).
+        #[arg(long)]
+        threads: Option<u32>,
     },
     /// The quantizer process (started by `tokenscope quantize`).
     #[command(name = "quantize-worker", hide = true)]

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod cli;
+pub mod comparison;
 pub mod config;
 pub mod conversation;
 pub mod demo;

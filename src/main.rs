@@ -342,6 +342,50 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Some(Cmd::Compare {
+            models,
+            prompt,
+            text,
+            file,
+            raw,
+            max_tokens,
+            format,
+            ctx,
+            threads,
+        }) => {
+            let over = GenFlags {
+                max_tokens: *max_tokens,
+                ctx: *ctx,
+                threads: *threads,
+                ..GenFlags::default()
+            };
+            let config = load_config(&paths, &cli, &over)?;
+            let dirs = model_dirs(&paths, &config);
+            if models.len() < 2 {
+                bail!("compare needs at least two models: --model A --model B [--model C …]");
+            }
+            let paths_of = models
+                .iter()
+                .map(|m| catalog::resolve(m, &dirs).map(|c| c.path))
+                .collect::<Result<Vec<_>, _>>()?;
+            let source = match prompt {
+                Some(p) => tokenscope::comparison::Source::Prompt(p.clone()),
+                None => tokenscope::comparison::Source::Text(score_text(
+                    text.as_deref(),
+                    file.as_deref(),
+                    false,
+                )?),
+            };
+            let args = tokenscope::comparison::CompareArgs {
+                models: paths_of,
+                source,
+                raw: *raw,
+                jsonl: *format == Format::Jsonl,
+            };
+            let mut out = stdout.lock();
+            tokenscope::comparison::compare(&engine_placement()?, &config, &args, &mut out)?;
+            Ok(())
+        }
         Some(Cmd::Quantize {
             input,
             output,
