@@ -59,6 +59,15 @@ impl Role {
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
+    /// An assistant turn's own token ids, as it was generated (sampled,
+    /// forced, branched): the prompt feeds these instead of tokenizing
+    /// `content` again, which could give other ids (a forced "Hel" + "lo"
+    /// is not the canonical "Hello"), so the model sees what it wrote and
+    /// the KV cache stays valid past it. Used only when their bytes are
+    /// `content` in the engine's vocabulary and the template writes the
+    /// content as it is; otherwise the text is tokenized.
+    #[serde(default)]
+    pub tokens: Option<Vec<TokenId>>,
 }
 
 impl ChatMessage {
@@ -66,7 +75,14 @@ impl ChatMessage {
         Self {
             role,
             content: content.into(),
+            tokens: None,
         }
+    }
+
+    /// An assistant turn with the token ids it was generated as.
+    pub fn with_tokens(mut self, tokens: Vec<TokenId>) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 }
 /// How a model is loaded: context size, threads, GPU offload.
