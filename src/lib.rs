@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod cli;
+pub mod comparison;
 pub mod config;
 pub mod conversation;
 pub mod demo;
@@ -12,5 +13,6 @@ pub mod headless;
 pub mod listing;
 pub mod logging;
 pub mod paths;
+pub mod quantize;
 pub mod text;
 pub mod tui;

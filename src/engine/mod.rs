@@ -5,6 +5,7 @@
 //! binary ([`serve`], [`Placement`]).
 
 pub mod api;
+mod compare;
 pub mod crash;
 mod frame;
 mod generate;

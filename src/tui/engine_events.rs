@@ -219,6 +219,8 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             }
             reply::choose_next(s, false);
         }
+        // The TUI sends no comparisons (yet).
+        Event::Compared { .. } => {}
         Event::Tail { text, .. } => {
             // Even while cancelling: the bytes belong to tokens already shown.
             let node = g.node;

@@ -41,6 +41,17 @@ pub fn run_binary(models_dir: &std::path::Path, args: &[&str]) -> (String, Strin
     )
 }
 
+/// A private TOKENSCOPE_HOME whose models dir links the two demo models.
+pub fn demo_home() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    for f in [SMOL, GEMMA] {
+        std::os::unix::fs::symlink(model(f), models.join(f)).unwrap();
+    }
+    dir
+}
+
 pub fn model(file: &str) -> PathBuf {
     let p = models_dir().join(file);
     assert!(
