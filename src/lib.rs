@@ -10,6 +10,7 @@ pub mod engine;
 pub mod gguf;
 pub mod headless;
 pub mod listing;
+pub mod llama_server;
 pub mod logging;
 pub mod paths;
 pub mod text;

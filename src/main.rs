@@ -85,6 +85,29 @@ fn model_dirs(paths: &Paths, config: &Config) -> Vec<PathBuf> {
     paths.model_dirs(config.models_dir.as_deref())
 }
 
+/// The remote server `--server` names (with its key from the environment),
+/// `None` without `--server`; its plain-http warning goes to stderr.
+fn remote_target(
+    config: &Config,
+    flags: &GenFlags,
+) -> Result<Option<engine::remote::RemoteTarget>> {
+    let Some(server) = &flags.server else {
+        if flags.api_key_env.is_some() {
+            bail!(
+                "--api-key-env names the API key of a server: give the server with --server URL (or the name of a [[servers]] entry)"
+            );
+        }
+        return Ok(None);
+    };
+    let target = config.server_target(server, flags.api_key_env.as_deref(), |k| {
+        std::env::var(k).ok()
+    })?;
+    if let Some(w) = target.warning() {
+        eprintln!("warning: {w}");
+    }
+    Ok(Some(target))
+}
+
 /// The named model, else the configured one, else the first demo model found.
 fn pick_model(config: &Config, dirs: &[PathBuf]) -> Result<Option<ModelCard>> {
     if let Some(name) = &config.default_model {
@@ -159,7 +182,17 @@ fn real_main(cli: Cli) -> Result<()> {
             ..
         }) => {
             let config = load_config(&paths, &cli, &flags)?;
-            let card = require_model(&config, &model_dirs(&paths, &config))?;
+            // A remote server's model is one it lists (none: its only one).
+            let (placement, model) = match remote_target(&config, &flags)? {
+                Some(target) => (
+                    engine::Placement::Remote(target),
+                    PathBuf::from(flags.model.clone().unwrap_or_default()),
+                ),
+                None => (
+                    engine_placement()?,
+                    require_model(&config, &model_dirs(&paths, &config))?.path,
+                ),
+            };
             let mut out = stdout.lock();
             let args = headless::RunArgs {
                 prompt: prompt.clone(),
@@ -168,8 +201,8 @@ fn real_main(cli: Cli) -> Result<()> {
                 assistant_prefix: assistant_prefix.clone(),
             };
             headless::run(
-                &engine_placement()?,
-                card.path,
+                &placement,
+                model,
                 &config,
                 &args,
                 &mut out,

@@ -202,6 +202,7 @@ fn status_fields(s: &State) -> Vec<Field> {
                 ChatMode::Template => "chat template",
                 ChatMode::Builtin => "built-in template",
                 ChatMode::Plain => "plain",
+                ChatMode::Server => "server template",
             })],
         ));
     }
