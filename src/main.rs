@@ -309,6 +309,16 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Some(Cmd::FetchServer) => {
+            let mut opts = demo::FetchOptions::new(&paths.models_dir);
+            opts.wheels_dir = paths.wheels_dir();
+            let exe =
+                tokenscope::llama_server::fetch_server(&paths.data_dir, &opts, &mut |line| {
+                    eprintln!("{line}")
+                })?;
+            println!("{}", exe.display());
+            Ok(())
+        }
         // Handled in `main`, before logging starts.
         Some(Cmd::EngineServe) => Ok(()),
         Some(Cmd::Paths) => {
