@@ -165,8 +165,40 @@ fn real_main(cli: Cli) -> Result<()> {
         None => {
             let config = load_config(&paths, &cli, &flags)?;
             let dirs = model_dirs(&paths, &config);
-            let initial = pick_model(&config, &dirs)?.map(|c| c.path);
+            let remote = remote_target(&config, &flags)?;
+            let initial = match &remote {
+                // The server's model named by --model (none: its only one).
+                Some(t) => Some(engine::remote::model_ref(
+                    &t.url,
+                    flags.model.as_deref().unwrap_or(""),
+                )),
+                None => pick_model(&config, &dirs)?.map(|c| c.path),
+            };
+            let mut servers: Vec<_> = config
+                .servers
+                .iter()
+                .map(|sv| {
+                    let t = config
+                        .server_target(&sv.name, None, |k| std::env::var(k).ok())
+                        .map_err(|e| e.to_string());
+                    (sv.name.clone(), t)
+                })
+                .collect();
+            // The server of --server first (with its key): a [[servers]]
+            // entry of the same URL gives it its name.
+            if let Some(t) = &remote {
+                let same = |s: &Result<engine::remote::RemoteTarget, String>| {
+                    s.as_ref().is_ok_and(|s| s.url == t.url)
+                };
+                let name = servers
+                    .iter()
+                    .find(|(_, s)| same(s))
+                    .map_or_else(|| t.url.clone(), |(n, _)| n.clone());
+                servers.retain(|(_, s)| !same(s));
+                servers.insert(0, (name, Ok(t.clone())));
+            }
             tui::run(tui::TuiOptions {
+                servers,
                 engine_exe: std::env::current_exe()
                     .context("cannot find tokenscope's own executable")?,
                 config,

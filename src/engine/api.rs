@@ -346,6 +346,12 @@ impl Vocab {
         self.pieces.len().max(self.learned.capacity())
     }
 
+    /// Its texts are learned as a remote engine reports them ([`Vocab::learned`]):
+    /// nothing is known of the tokens it did not report.
+    pub fn is_learned(&self) -> bool {
+        self.pieces.is_empty() && self.learned.capacity() > 0
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -447,7 +447,7 @@ fn capabilities(target: &RemoteTarget, flavor: Flavor) -> Capabilities {
 }
 
 /// The name a server's model id reads as: its last `/` part, without `.gguf`.
-fn display_name(id: &str) -> String {
+pub fn display_name(id: &str) -> String {
     let file = id.rsplit('/').next().unwrap_or(id);
     let stem = file.strip_suffix(".gguf").unwrap_or(file);
     if stem.is_empty() {
@@ -491,6 +491,21 @@ pub fn list_models(target: &RemoteTarget) -> Result<Vec<String>, RemoteError> {
     list(&Client::new(target.clone())).map(|(ids, _)| ids)
 }
 
+/// A path that names model `model` of the server at `url` (`URL#MODEL`),
+/// for callers that name models by path (the TUI's picker and loads).
+pub fn model_ref(url: &str, model: &str) -> PathBuf {
+    PathBuf::from(format!("{url}#{model}"))
+}
+
+/// The server URL and model of a [`model_ref`] path; `None` for a local file.
+pub fn split_ref(path: &std::path::Path) -> Option<(&str, &str)> {
+    let s = path.to_str()?;
+    if !(s.starts_with("http://") || s.starts_with("https://")) {
+        return None;
+    }
+    s.split_once('#')
+}
+
 /// The ids of `GET /v1/models` and each entry's JSON.
 fn list(client: &Client) -> Result<(Vec<String>, Vec<Value>), RemoteError> {
     let body = client.get_json("/v1/models")?.ok_or_else(|| RemoteError::Status {
@@ -522,7 +537,12 @@ type LoadedEvent = Box<dyn FnOnce(RequestId) -> Event>;
 
 /// Loads `path` (a model id of the server; empty: its only model).
 fn load(client: &Client, path: &std::path::Path) -> Result<(Loaded, LoadedEvent), RemoteError> {
-    let asked = path.to_string_lossy();
+    // A model ref (`URL#MODEL`) of this server, or the model alone.
+    let by_ref = split_ref(path).filter(|(url, _)| *url == client.target.url);
+    let asked = match by_ref {
+        Some((_, model)) => model.to_string(),
+        None => path.to_string_lossy().into_owned(),
+    };
     let (ids, entries) = list(client)?;
     let model = choose_model(&client.target.url, &asked, &ids)?;
     let meta = entries
@@ -560,7 +580,10 @@ fn load(client: &Client, path: &std::path::Path) -> Result<(Loaded, LoadedEvent)
         Flavor::OpenAi => format!("remote OpenAI-compatible server at {}", client.target.url),
     };
     let info = ModelInfo {
-        path: PathBuf::from(&model),
+        path: match by_ref {
+            Some(_) => model_ref(&client.target.url, &model),
+            None => PathBuf::from(&model),
+        },
         name: display_name(&model),
         arch: "remote".into(),
         n_params: num(&meta, "n_params"),
@@ -727,13 +750,8 @@ fn generate(
             error: EngineError::InvalidRequest(why),
         });
     }
+    // Fewer than asked for is no news: `Capabilities::max_candidates` says so.
     let k = req.top_k_inspect.min(MAX_REMOTE_CANDIDATES);
-    let note = (req.top_k_inspect > MAX_REMOTE_CANDIDATES).then(|| {
-        format!(
-            "the server reports at most {MAX_REMOTE_CANDIDATES} candidates per token (asked {})",
-            req.top_k_inspect
-        )
-    });
     let start = Instant::now();
     let (path, dialect, body) = request_body(l, req, k);
     if !emit(Event::Started {
@@ -747,7 +765,7 @@ fn generate(
         prefix: Vec::new(),
         n_reused: 0,
         dropped_messages: 0,
-        note,
+        note: None,
     }) {
         return false;
     }
@@ -1060,5 +1078,8 @@ mod tests {
         assert_eq!(choose_model("u", "", &ids[..1]).unwrap(), "/m/SmolLM2.gguf");
         assert_eq!(display_name("/m/SmolLM2.gguf"), "SmolLM2");
         assert_eq!(display_name("meta-llama/Llama-3.1-70B"), "Llama-3.1-70B");
+        let r = model_ref("http://h:1", "/m/a.gguf");
+        assert_eq!(split_ref(&r), Some(("http://h:1", "/m/a.gguf")));
+        assert_eq!(split_ref(std::path::Path::new("/m/a.gguf")), None);
     }
 }
