@@ -11,6 +11,7 @@ pub mod engine;
 pub mod gguf;
 pub mod headless;
 pub mod listing;
+pub mod llama_server;
 pub mod logging;
 pub mod paths;
 pub mod quantize;

@@ -558,6 +558,7 @@ mod tests {
         Arc::new(Vocab {
             pieces: pieces.into_iter().map(|p| p.to_vec()).collect(),
             eog: vec![0],
+            learned: Default::default(),
         })
     }
 

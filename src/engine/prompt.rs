@@ -196,7 +196,7 @@ fn exact_content_ends(
                 .ok()?
         }
         ChatMode::Builtin => builtin_text(slot.model(), messages)?,
-        ChatMode::Template => return None,
+        ChatMode::Template | ChatMode::Server => return None,
     };
     let text: String = prompt.pieces.iter().map(|p| p.text.as_str()).collect();
     let same: String = template::split_sentinels(&sentinels, messages)

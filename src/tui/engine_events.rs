@@ -18,6 +18,9 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
     if id == PENDING {
         return vec![];
     }
+    if let Event::Loaded { caps, .. } = &ev {
+        s.caps = Some(caps.clone());
+    }
     if s.load.as_ref().is_some_and(|l| l.request == id) {
         on_load_event(s, ev);
     } else if let Event::Loaded { info, vocab, .. } = ev {
@@ -379,7 +382,7 @@ fn finish_message(s: &mut State, node: NodeId, status: MsgStatus) {
 }
 
 /// `text` with its first letter upper-cased, for a notice.
-fn capitalize(text: &str) -> String {
+pub(super) fn capitalize(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),

@@ -266,6 +266,9 @@ pub struct State {
     pub boundaries: bool,
     /// Step mode: replies start paused and go one token per key.
     pub step_mode: bool,
+    /// What the engine that runs the model can do (a remote server: no step
+    /// mode, no entropy); `None` before the first load.
+    pub caps: Option<crate::engine::Capabilities>,
     /// Choosing a token (focus [`Focus::Choose`]).
     pub chooser: Option<Chooser>,
     /// The user message being edited in the input box (sent as a new version of it).
@@ -335,6 +338,7 @@ impl State {
             heatmap: true,
             boundaries: false,
             step_mode: false,
+            caps: None,
             chooser: None,
             editing: None,
             whatif: None,
@@ -653,8 +657,13 @@ impl State {
             .copied()
             .chain(m.steps[..before].iter().map(|s| s.id))
             .collect();
-        // Without the vocabulary's size nothing can be said of the tokens not kept.
-        let n_vocab = m.vocab.as_ref()?.len();
+        // Without the vocabulary's size nothing can be said of the tokens not
+        // kept; a remote server's few candidates say nothing of the sampler.
+        let vocab = m.vocab.as_ref()?;
+        if vocab.is_learned() {
+            return None;
+        }
+        let n_vocab = vocab.len();
         Some(SamplerColumn {
             resampled: crate::engine::resample::resample(&params, dist, &history, n_vocab),
             whatif: whatif.is_some(),
