@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod civil;
 pub mod cli;
 pub mod config;
 pub mod conversation;
@@ -12,5 +13,6 @@ pub mod headless;
 pub mod listing;
 pub mod logging;
 pub mod paths;
+pub mod store;
 pub mod text;
 pub mod tui;
