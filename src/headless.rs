@@ -605,6 +605,7 @@ mod tests {
         let vocab = Vocab {
             pieces: pieces.iter().map(|p| p.as_bytes().to_vec()).collect(),
             eog: vec![],
+            learned: Default::default(),
         };
         let top = (0..pieces.len() as i32)
             .map(|id| crate::engine::Candidate {

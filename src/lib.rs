@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod civil;
 pub mod cli;
 pub mod comparison;
 pub mod config;
@@ -11,8 +12,10 @@ pub mod engine;
 pub mod gguf;
 pub mod headless;
 pub mod listing;
+pub mod llama_server;
 pub mod logging;
 pub mod paths;
 pub mod quantize;
+pub mod store;
 pub mod text;
 pub mod tui;

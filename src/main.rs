@@ -88,6 +88,29 @@ fn model_dirs(paths: &Paths, config: &Config) -> Vec<PathBuf> {
     paths.model_dirs(config.models_dir.as_deref())
 }
 
+/// The remote server `--server` names (with its key from the environment),
+/// `None` without `--server`; its plain-http warning goes to stderr.
+fn remote_target(
+    config: &Config,
+    flags: &GenFlags,
+) -> Result<Option<engine::remote::RemoteTarget>> {
+    let Some(server) = &flags.server else {
+        if flags.api_key_env.is_some() {
+            bail!(
+                "--api-key-env names the API key of a server: give the server with --server URL (or the name of a [[servers]] entry)"
+            );
+        }
+        return Ok(None);
+    };
+    let target = config.server_target(server, flags.api_key_env.as_deref(), |k| {
+        std::env::var(k).ok()
+    })?;
+    if let Some(w) = target.warning() {
+        eprintln!("warning: {w}");
+    }
+    Ok(Some(target))
+}
+
 /// The named model, else the configured one, else the first demo model found.
 fn pick_model(config: &Config, dirs: &[PathBuf]) -> Result<Option<ModelCard>> {
     if let Some(name) = &config.default_model {
@@ -208,8 +231,40 @@ fn real_main(cli: Cli) -> Result<()> {
         None => {
             let config = load_config(&paths, &cli, &flags)?;
             let dirs = model_dirs(&paths, &config);
-            let initial = pick_model(&config, &dirs)?.map(|c| c.path);
+            let remote = remote_target(&config, &flags)?;
+            let initial = match &remote {
+                // The server's model named by --model (none: its only one).
+                Some(t) => Some(engine::remote::model_ref(
+                    &t.url,
+                    flags.model.as_deref().unwrap_or(""),
+                )),
+                None => pick_model(&config, &dirs)?.map(|c| c.path),
+            };
+            let mut servers: Vec<_> = config
+                .servers
+                .iter()
+                .map(|sv| {
+                    let t = config
+                        .server_target(&sv.name, None, |k| std::env::var(k).ok())
+                        .map_err(|e| e.to_string());
+                    (sv.name.clone(), t)
+                })
+                .collect();
+            // The server of --server first (with its key): a [[servers]]
+            // entry of the same URL gives it its name.
+            if let Some(t) = &remote {
+                let same = |s: &Result<engine::remote::RemoteTarget, String>| {
+                    s.as_ref().is_ok_and(|s| s.url == t.url)
+                };
+                let name = servers
+                    .iter()
+                    .find(|(_, s)| same(s))
+                    .map_or_else(|| t.url.clone(), |(n, _)| n.clone());
+                servers.retain(|(_, s)| !same(s));
+                servers.insert(0, (name, Ok(t.clone())));
+            }
             tui::run(tui::TuiOptions {
+                servers,
                 engine_exe: std::env::current_exe()
                     .context("cannot find tokenscope's own executable")?,
                 config,
@@ -225,7 +280,17 @@ fn real_main(cli: Cli) -> Result<()> {
             ..
         }) => {
             let config = load_config(&paths, &cli, &flags)?;
-            let card = require_model(&config, &model_dirs(&paths, &config))?;
+            // A remote server's model is one it lists (none: its only one).
+            let (placement, model) = match remote_target(&config, &flags)? {
+                Some(target) => (
+                    engine::Placement::Remote(target),
+                    PathBuf::from(flags.model.clone().unwrap_or_default()),
+                ),
+                None => (
+                    engine_placement()?,
+                    require_model(&config, &model_dirs(&paths, &config))?.path,
+                ),
+            };
             let mut out = stdout.lock();
             let args = headless::RunArgs {
                 prompt: prompt.clone(),
@@ -234,8 +299,8 @@ fn real_main(cli: Cli) -> Result<()> {
                 assistant_prefix: assistant_prefix.clone(),
             };
             headless::run(
-                &engine_placement()?,
-                card.path,
+                &placement,
+                model,
                 &config,
                 &args,
                 &mut out,
@@ -415,6 +480,16 @@ fn real_main(cli: Cli) -> Result<()> {
                 threads: *threads,
             };
             quantize_cmd(&req, &paths.models_dir)
+        }
+        Some(Cmd::FetchServer) => {
+            let mut opts = demo::FetchOptions::new(&paths.models_dir);
+            opts.wheels_dir = paths.wheels_dir();
+            let exe =
+                tokenscope::llama_server::fetch_server(&paths.data_dir, &opts, &mut |line| {
+                    eprintln!("{line}")
+                })?;
+            println!("{}", exe.display());
+            Ok(())
         }
         // Handled in `main`, before logging starts.
         Some(Cmd::EngineServe) | Some(Cmd::QuantizeWorker { .. }) => Ok(()),

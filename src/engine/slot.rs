@@ -296,5 +296,5 @@ fn vocab_of(model: &LlamaModel) -> Vocab {
             eog.push(id);
         }
     }
-    Vocab { pieces, eog }
+    Vocab::new(pieces, eog)
 }
