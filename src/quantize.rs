@@ -606,6 +606,7 @@ fn supervise(
         }
     });
     let mut last: Vec<String> = Vec::new();
+    let mut assertion: Option<String> = None;
     let mut reason: Option<String> = None;
     let mut sizes_in = None;
     let mut sizes_out = None;
@@ -618,6 +619,9 @@ fn supervise(
         }
         sizes_in = sizes_in.or_else(|| parse_size_line(&line, "model size"));
         sizes_out = sizes_out.or_else(|| parse_size_line(&line, "quant size"));
+        if assertion.is_none() && (line.contains("GGML_ASSERT") || line.contains("GGML_ABORT")) {
+            assertion = Some(line.clone());
+        }
         if !line.trim().is_empty() {
             last.push(line);
             if last.len() > 6 {
@@ -645,15 +649,10 @@ fn supervise(
     if stop.load(Ordering::SeqCst) {
         return Err(QuantizeError::Interrupted);
     }
-    let last_words = || {
-        crate::text::escape_inline(
-            &last
-                .iter()
-                .map(|l| l.trim())
-                .collect::<Vec<_>>()
-                .join(" | "),
-        )
-    };
+    if let Some(a) = assertion {
+        last = vec![a];
+    }
+    let last_words = || crate::text::escape_inline(&last_words(&last));
     if status.success() {
         return Ok(sizes_in.zip(sizes_out).map(|((a, b), (c, d))| (a, b, c, d)));
     }
@@ -679,6 +678,26 @@ fn supervise(
         input: plan.input.path.clone(),
         reason: reason.unwrap_or_else(|| format!("exit {status}; last words: {}", last_words())),
     })
+}
+
+/// What the quantizer said last, in one line: an assertion as
+/// `llama-model.cpp:1330: GGML_ASSERT(…) failed` (its source path cut to the
+/// file name), else its last lines joined by ` | `.
+fn last_words(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|l| {
+            let l = l.trim();
+            match l.find(": GGML_") {
+                Some(at) => {
+                    let file = l[..at].rsplit('/').next().unwrap_or("");
+                    format!("{file}{}", &l[at..])
+                }
+                None => l.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// The child: `tokenscope quantize-worker IN PARTIAL FTYPE THREADS REQUANT`
