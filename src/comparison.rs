@@ -42,8 +42,11 @@ pub enum Source {
 pub struct CompareArgs {
     /// The models, the reference A first (at least two).
     pub models: Vec<PathBuf>,
+    /// What is compared.
     pub source: Source,
+    /// `--raw`: no chat template for a prompt, no BOS before a text.
     pub raw: bool,
+    /// `--format jsonl`.
     pub jsonl: bool,
 }
 

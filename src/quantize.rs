@@ -295,9 +295,12 @@ pub fn partial_path(out: &Path, pid: u32) -> PathBuf {
 /// What to do, checked: [`plan`] makes it.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The input's card (its header, read and checked).
     pub input: ModelCard,
+    /// Where the result goes (renamed there at the end).
     pub output: PathBuf,
     pub ty: &'static QuantType,
+    /// The input is quantized and the user accepted to requantize it.
     pub allow_requantize: bool,
     /// 0: llama.cpp's choice (all hardware threads).
     pub threads: u32,
@@ -306,11 +309,17 @@ pub struct Plan {
 /// What the command line asked for.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
+    /// The model file to quantize.
     pub input: PathBuf,
+    /// OUT; `None`: `<stem>.<TYPE>.gguf` in the models directory ([`default_output`]).
     pub output: Option<PathBuf>,
+    /// The type's name as typed (`Q4_K_M`, case-insensitive).
     pub ty: String,
+    /// `--allow-requantize`.
     pub allow_requantize: bool,
+    /// `--force`: replace an existing OUT.
     pub force: bool,
+    /// `--threads` (0: llama.cpp's choice).
     pub threads: u32,
 }
 
@@ -434,7 +443,9 @@ pub enum Progress {
 /// What came out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
+    /// Where the result is.
     pub output: PathBuf,
+    /// Its card, read back from the file.
     pub card: ModelCard,
     /// llama.cpp's own sizes, `(input MiB, input bpw, output MiB, output bpw)`, when it logged them.
     pub sizes: Option<(f64, f64, f64, f64)>,
