@@ -18,6 +18,7 @@ build: deps
 
 models: build
 	$(BIN) fetch-demos
+	$(BIN) fetch-server
 
 bench: models
 	$(BIN) bench

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod cli;
+pub mod comparison;
 pub mod config;
 pub mod conversation;
 pub mod demo;
@@ -10,7 +11,9 @@ pub mod engine;
 pub mod gguf;
 pub mod headless;
 pub mod listing;
+pub mod llama_server;
 pub mod logging;
 pub mod paths;
+pub mod quantize;
 pub mod text;
 pub mod tui;

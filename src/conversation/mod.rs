@@ -10,4 +10,4 @@ mod request;
 mod tree;
 
 pub use request::RequestSettings;
-pub use tree::{Conversation, Fork, Node, NodeId, Status};
+pub use tree::{Conversation, Fork, Node, NodeId, ROOT, Status};

@@ -329,5 +329,5 @@ fn vocab_of(model: &LlamaModel) -> Vocab {
             eog.push(id);
         }
     }
-    Vocab { pieces, eog }
+    Vocab::new(pieces, eog)
 }

@@ -185,6 +185,7 @@ pub fn fake_vocab() -> Arc<Vocab> {
     Arc::new(Vocab {
         pieces,
         eog: Vec::new(),
+        learned: Default::default(),
     })
 }
 
