@@ -271,6 +271,16 @@ impl CatalogError {
 
 /// Reads the card of the GGUF file at `path` (header only).
 pub fn read_card(path: &Path) -> Result<ModelCard, CatalogError> {
+    read_model(path).map(|(_, card)| card)
+}
+
+/// Reads and checks the header of the GGUF file at `path`, and its card.
+///
+/// # Errors
+/// [`CatalogError::NotFound`], [`CatalogError::DanglingLink`],
+/// [`CatalogError::IsDirectory`], [`CatalogError::Io`], or
+/// [`CatalogError::Gguf`] for what is wrong with the file.
+pub fn read_model(path: &Path) -> Result<(GgufHeader, ModelCard), CatalogError> {
     match fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Ok(target) = fs::read_link(path) {
@@ -306,7 +316,8 @@ pub fn read_card(path: &Path) -> Result<ModelCard, CatalogError> {
             source,
         },
     })?;
-    Ok(ModelCard::from_header(path, &header))
+    let card = ModelCard::from_header(path, &header);
+    Ok((header, card))
 }
 
 /// The `*.gguf` entries directly in `dirs` (not recursive), sorted by file

@@ -15,24 +15,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use tokenscope::catalog::{self, CatalogError, ModelCard};
-use tokenscope::gguf::GgufError;
 
-/// A model file without weights: a demo model's cut-down header (the fuzz
-/// corpus) in a sparse file as long as its tensors need.
+/// A model file without weights (see [`common::fake_model`]).
 fn sparse_model(path: &Path) {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fuzz-corpus/smollm2-135m-q4_1.header.gguf");
-    fs::copy(&corpus, path).unwrap();
-    let needs = match tokenscope::gguf::read_header(path) {
-        Err(GgufError::TruncatedData { expected, .. }) => expected,
-        other => panic!("the corpus header lacks its data: {other:?}"),
-    };
-    fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_len(needs)
-        .unwrap();
+    common::fake_model::write_sparse(path, &common::fake_model::smol_header());
 }
 
 /// [`catalog::discover`] on a thread: a scan that blocks fails the test.

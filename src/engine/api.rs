@@ -741,6 +741,10 @@ pub enum EngineError {
     /// A load or context setting out of range.
     #[error("{0}")]
     InvalidSettings(String),
+    /// The model would not fit in the memory available (checked before
+    /// llama.cpp reads it): what it needs and what there is, in words.
+    #[error("{0}")]
+    NotEnoughMemory(String),
     /// llama.cpp could not make a context of that size.
     #[error("could not create a context of {n_ctx} tokens: {reason} (try a smaller --ctx)")]
     Context { n_ctx: u32, reason: String },

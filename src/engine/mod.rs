@@ -10,6 +10,7 @@ pub mod crash;
 mod frame;
 mod generate;
 pub mod llama_log;
+pub mod memory;
 pub mod path_serde;
 pub mod probs;
 mod process;

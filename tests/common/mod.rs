@@ -1,6 +1,7 @@
 //! Shared helpers for tests on the real demo models.
 #![allow(dead_code)]
 
+pub mod fake_model;
 pub mod gguf_edit;
 pub mod server;
 
