@@ -108,6 +108,25 @@ fn remote_target(
     Ok(Some(target))
 }
 
+/// The bench line of the remote client's cost per streamed token.
+fn remote_bench_line(
+    target: &engine::remote::RemoteTarget,
+    model: &str,
+    tokens: u32,
+    runs: u32,
+) -> Result<String> {
+    let o = engine::remote::client_overhead(target, model, tokens, 20, runs)?;
+    Ok(format!(
+        "remote client at {}: {:.1} µs per streamed token (SSE + JSON + step + event; {} tokens × {} candidates, {} bytes of stream, {} runs; target ≤ 500 µs)",
+        target.url,
+        o.us_per_token,
+        o.tokens,
+        o.candidates,
+        o.bytes,
+        runs.max(1)
+    ))
+}
+
 /// The named model, else the configured one, else the first demo model found.
 fn pick_model(config: &Config, dirs: &[PathBuf]) -> Result<Option<ModelCard>> {
     if let Some(name) = &config.default_model {
@@ -303,6 +322,12 @@ fn real_main(cli: Cli) -> Result<()> {
         }
         Some(Cmd::Bench { tokens, runs, .. }) => {
             let config = load_config(&paths, &cli, &flags)?;
+            // Against a server: the client's own cost per streamed token.
+            if let Some(target) = remote_target(&config, &flags)? {
+                let model = flags.model.clone().unwrap_or_default();
+                println!("{}", remote_bench_line(&target, &model, *tokens, *runs)?);
+                return Ok(());
+            }
             let dirs = model_dirs(&paths, &config);
             let models = match &config.default_model {
                 Some(name) => vec![catalog::resolve(name, &dirs)?],
@@ -328,6 +353,26 @@ fn real_main(cli: Cli) -> Result<()> {
             writeln!(out, "{}", tui::bench::bench_ui(5000, 120, 40))?;
             writeln!(out, "{}", tui::bench::bench_latency(200, 100))?;
             writeln!(out, "{}", tui::bench::bench_whatif(500))?;
+            // The remote client against a local llama-server, when one was fetched.
+            let exe =
+                tokenscope::llama_server::server_bin_dir(&paths.data_dir).join("llama-server");
+            if exe.is_file() {
+                let server = tokenscope::llama_server::LlamaServer::start(
+                    &exe,
+                    &models[0].path,
+                    &["-c", "2048", "-np", "1", "--no-webui"],
+                    &paths.log_dir,
+                    std::time::Duration::from_secs(120),
+                )
+                .context("starting llama-server for the remote client's bench")?;
+                let target = engine::remote::RemoteTarget::new(&server.url, None)?;
+                writeln!(out, "{}", remote_bench_line(&target, "", *tokens, *runs)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "remote client: not measured (`tokenscope fetch-server` fetches a llama-server to measure it against)"
+                )?;
+            }
             Ok(())
         }
         Some(Cmd::FetchDemos { verify }) => {
