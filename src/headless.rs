@@ -161,7 +161,7 @@ pub fn run(
 
 /// In JSONL, an error (but one writing the output) also ends stdout with
 /// `{"type":"error","error":…}`, so a reader of the stream knows it ended badly.
-fn error_line<T>(
+pub(crate) fn error_line<T>(
     jsonl: bool,
     result: Result<T, RunError>,
     out: &mut impl Write,

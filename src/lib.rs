@@ -2,7 +2,9 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod civil;
 pub mod cli;
+pub mod comparison;
 pub mod config;
 pub mod conversation;
 pub mod demo;
@@ -13,5 +15,7 @@ pub mod listing;
 pub mod llama_server;
 pub mod logging;
 pub mod paths;
+pub mod quantize;
+pub mod store;
 pub mod text;
 pub mod tui;

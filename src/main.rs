@@ -9,13 +9,16 @@ use tokenscope::catalog::{self, ModelCard};
 use tokenscope::cli::{Cli, Cmd, Format, GenFlags};
 use tokenscope::config::Config;
 use tokenscope::paths::Paths;
-use tokenscope::{bench, demo, engine, headless, listing, tui};
+use tokenscope::{bench, demo, engine, headless, listing, quantize, tui};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The engine process: before anything opens the log file or touches stdout.
     if let Some(Cmd::EngineServe) = cli.command {
         return engine::serve::main();
+    }
+    if let Some(Cmd::QuantizeWorker { args }) = &cli.command {
+        return tokenscope::quantize::worker_main(args);
     }
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -171,6 +174,69 @@ fn score_text(text: Option<&str>, file: Option<&std::path::Path>, stdin: bool) -
         bail!("the text to score is empty");
     }
     Ok(text)
+}
+
+/// `tokenscope quantize`: checks, then llama.cpp's quantizer in a child
+/// process with a per-tensor progress bar on stderr (a line per tensor when
+/// stderr is not a terminal), then what came out.
+fn quantize_cmd(req: &quantize::Request, models_dir: &std::path::Path) -> Result<()> {
+    use std::io::IsTerminal;
+    let plan = quantize::plan(req, models_dir)?;
+    let exe = std::env::current_exe().context("cannot find tokenscope's own executable")?;
+    let tty = std::io::stderr().is_terminal();
+    eprintln!(
+        "quantizing {} ({}, {}) to {} → {}",
+        plan.input.file_name,
+        plan.input.quant,
+        plan.input.size_human(),
+        plan.ty.name,
+        plan.output.display()
+    );
+    if plan.allow_requantize && !matches!(plan.input.quant.as_str(), "F32" | "F16" | "BF16") {
+        eprintln!(
+            "note: {} is already {}: the result is made from those quantized values, not the original weights, so it can only lose against {} (an F16 holds them exactly, nothing more)",
+            plan.input.file_name, plan.input.quant, plan.input.file_name
+        );
+    }
+    let outcome = quantize::run(&exe, &plan, |p| match p {
+        quantize::Progress::Tensor { done, total, name } => {
+            if tty {
+                let width = 30;
+                let filled = done * width / (*total).max(1);
+                eprint!(
+                    "\r[{}{}] {done}/{total} {:<40.40}",
+                    "#".repeat(filled),
+                    ".".repeat(width - filled),
+                    tokenscope::text::escape_inline(name)
+                );
+            } else {
+                eprintln!(
+                    "tensor {done}/{total} {}",
+                    tokenscope::text::escape_inline(name)
+                );
+            }
+        }
+    });
+    if tty {
+        eprintln!();
+    }
+    let outcome = outcome?;
+    let bpw = match outcome.sizes {
+        Some((_, _, _, bpw)) => format!("{bpw:.2} bits per weight"),
+        None => format!(
+            "~{:.2} bits per weight",
+            outcome.card.file_size as f64 * 8.0 / outcome.card.n_params.max(1) as f64
+        ),
+    };
+    println!(
+        "{}: {}, {}, {bpw} (from {}, {})",
+        outcome.output.display(),
+        outcome.card.quant,
+        outcome.card.size_human(),
+        plan.input.quant,
+        plan.input.size_human()
+    );
+    Ok(())
 }
 
 fn real_main(cli: Cli) -> Result<()> {
@@ -386,6 +452,80 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Some(Cmd::Compare {
+            models,
+            prompt,
+            text,
+            file,
+            raw,
+            max_tokens,
+            format,
+            ctx,
+            threads,
+        }) => {
+            let over = GenFlags {
+                max_tokens: *max_tokens,
+                ctx: *ctx,
+                threads: *threads,
+                ..GenFlags::default()
+            };
+            let config = load_config(&paths, &cli, &over)?;
+            let dirs = model_dirs(&paths, &config);
+            if models.len() < 2 {
+                bail!("compare needs at least two models: --model A --model B [--model C …]");
+            }
+            let paths_of = models
+                .iter()
+                .map(|m| catalog::resolve(m, &dirs).map(|c| c.path))
+                .collect::<Result<Vec<_>, _>>()?;
+            let source = match prompt {
+                Some(p) => tokenscope::comparison::Source::Prompt(p.clone()),
+                None => tokenscope::comparison::Source::Text(score_text(
+                    text.as_deref(),
+                    file.as_deref(),
+                    false,
+                )?),
+            };
+            let args = tokenscope::comparison::CompareArgs {
+                models: paths_of,
+                source,
+                raw: *raw,
+                jsonl: *format == Format::Jsonl,
+            };
+            let mut out = stdout.lock();
+            tokenscope::comparison::compare(&engine_placement()?, &config, &args, &mut out)?;
+            Ok(())
+        }
+        Some(Cmd::Quantize {
+            input,
+            output,
+            ty,
+            allow_requantize,
+            force,
+            threads,
+        }) => {
+            if ty.eq_ignore_ascii_case("help") {
+                print!("{}", quantize::types_help());
+                return Ok(());
+            }
+            let Some(input) = input else {
+                bail!("give the model to quantize: `tokenscope quantize IN [OUT] --type TYPE`");
+            };
+            let config = load_config(&paths, &cli, &flags)?;
+            let dirs = model_dirs(&paths, &config);
+            // Check the type first: a typo should not cost a model lookup.
+            quantize::parse_type(ty)?;
+            let card = catalog::resolve(input, &dirs)?;
+            let req = quantize::Request {
+                input: card.path,
+                output: output.clone(),
+                ty: ty.clone(),
+                allow_requantize: *allow_requantize,
+                force: *force,
+                threads: *threads,
+            };
+            quantize_cmd(&req, &paths.models_dir)
+        }
         Some(Cmd::FetchServer) => {
             let mut opts = demo::FetchOptions::new(&paths.models_dir);
             opts.wheels_dir = paths.wheels_dir();
@@ -397,7 +537,7 @@ fn real_main(cli: Cli) -> Result<()> {
             Ok(())
         }
         // Handled in `main`, before logging starts.
-        Some(Cmd::EngineServe) => Ok(()),
+        Some(Cmd::EngineServe) | Some(Cmd::QuantizeWorker { .. }) => Ok(()),
         Some(Cmd::Paths) => {
             let config = load_config(&paths, &cli, &flags)?;
             let config_file = cli.global.config.as_ref().unwrap_or(&paths.config_file);

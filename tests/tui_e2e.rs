@@ -828,6 +828,41 @@ fn a_prompt_tokens_surprise_and_the_what_if_sampler() {
     t.assert_exited_sane(0);
 }
 
+/// A model file larger than the memory available (a sparse fake, see
+/// `common::fake_model`) is refused with the numbers, before anything is
+/// read; SmolLM2 stays loaded and the chat goes on with it.
+#[test]
+fn a_model_larger_than_memory_is_refused_and_the_chat_goes_on() {
+    let home = home_with_bad_copies(&[]);
+    common::fake_model::write_larger_than_memory(&home.path().join("models/huge-Q4_1.gguf"));
+    let t = start_in(&home, "memory");
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+    exchange(&t, "Hello! Who are you?");
+
+    t.keys(&["F2"]);
+    t.wait("the picker", 10, |s| {
+        picker_open(s) && s.contains("huge-Q4_1")
+    });
+    t.type_text("huge");
+    t.keys(&["Enter"]);
+    let s = t.wait("the refusal", 30, |s| {
+        idle(s) && flat(s).contains("Still using")
+    });
+    let f = flat(&s);
+    assert!(
+        f.contains("Could not load huge-Q4_1.gguf: not enough memory for huge-Q4_1.gguf")
+            && f.contains("is available"),
+        "{s}"
+    );
+    assert!(s.contains("Hello! Who are you?"), "the chat is kept: {s}");
+
+    let s = exchange(&t, "The capital of France is");
+    assert!(s.contains("The capital of France is"), "{s}");
+    t.keys(&["C-c"]);
+    t.keys(&["C-c"]);
+    t.assert_exited_sane(0);
+}
+
 /// The chat against a real llama-server (issue 12): a configured server's
 /// model streams into the TUI with its candidates, the status bar says
 /// remote and where, the picker lists the server's model next to the local

@@ -59,6 +59,15 @@ impl Role {
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
+    /// An assistant turn's own token ids, as it was generated (sampled,
+    /// forced, branched): the prompt feeds these instead of tokenizing
+    /// `content` again, which could give other ids (a forced "Hel" + "lo"
+    /// is not the canonical "Hello"), so the model sees what it wrote and
+    /// the KV cache stays valid past it. Used only when their bytes are
+    /// `content` in the engine's vocabulary and the template writes the
+    /// content as it is; otherwise the text is tokenized.
+    #[serde(default)]
+    pub tokens: Option<Vec<TokenId>>,
 }
 
 impl ChatMessage {
@@ -66,7 +75,14 @@ impl ChatMessage {
         Self {
             role,
             content: content.into(),
+            tokens: None,
         }
+    }
+
+    /// An assistant turn with the token ids it was generated as.
+    pub fn with_tokens(mut self, tokens: Vec<TokenId>) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 }
 /// How a model is loaded: context size, threads, GPU offload.
@@ -184,6 +200,52 @@ pub struct ScoreRequest {
     pub top_k_inspect: usize,
 }
 
+/// Models to compare token by token on the same token ids
+/// ([`Command::Compare`]): every model is teacher-forced the whole sequence
+/// in batched prefills, and each token gets every model's probability and
+/// top-1, and KL(A‖B) over the full vocabulary for each other model B.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareRequest {
+    /// The models' slots, the reference A first: at least two, all
+    /// different, all loaded with the same vocabulary (else the request fails
+    /// with [`EngineError::InvalidRequest`] saying which differ).
+    pub slots: Vec<SlotId>,
+    pub input: CompareInput,
+}
+
+/// The token ids a comparison runs on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CompareInput {
+    /// Text tokenized as plain text (never control tokens) by model A, its
+    /// BOS in front when `bos` and the model uses one; every token after the
+    /// first is compared (the first too when a BOS precedes it).
+    Text { text: String, bos: bool },
+    /// Exact ids (e.g. a prompt and the reply model A generated); the tokens
+    /// at `score_from..` are compared (`score_from` ≥ 1: a token is predicted
+    /// from the ones before it).
+    Tokens {
+        tokens: Vec<TokenId>,
+        score_from: usize,
+    },
+}
+
+/// One compared token ([`Event::Compared`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareRow {
+    /// Position of the token in the sequence evaluated (BOS or prompt included).
+    pub index: usize,
+    pub id: TokenId,
+    /// ln p of this token under each model, in request order (nats, ≤ 0).
+    pub ln_p: Vec<f64>,
+    /// Each model's most likely token at this position (ties: lower id).
+    pub top1: Vec<TokenId>,
+    /// KL(A‖B) in nats over the full vocabulary, for each other model B in
+    /// request order (A itself left out): Σ_v p_A(v) (ln p_A(v) − ln p_B(v)),
+    /// from both models' logits in f64. Rounding can make it slightly
+    /// negative (≈ −1e-7) where the models agree.
+    pub kl: Vec<f64>,
+}
+
 /// What a caller asks of the engine. Requests ([`Command::Load`],
 /// [`Command::Generate`], [`Command::Score`]) are served one at a time in the order sent; the
 /// others act on the request being served and are read between tokens.
@@ -224,6 +286,13 @@ pub enum Command {
         request: RequestId,
         slot: SlotId,
         req: ScoreRequest,
+    },
+    /// Compare the models in `req.slots` on the same token ids (see
+    /// [`CompareRequest`] and, for what comes back, [`Event`]). A request,
+    /// served in order like [`Command::Score`].
+    Compare {
+        request: RequestId,
+        req: CompareRequest,
     },
     /// Stop `request` (a load, a generation or a scoring) as soon as possible.
     Cancel { request: RequestId },
@@ -670,6 +739,10 @@ pub enum EngineError {
     /// A load or context setting out of range.
     #[error("{0}")]
     InvalidSettings(String),
+    /// The model would not fit in the memory available (checked before
+    /// llama.cpp reads it): what it needs and what there is, in words.
+    #[error("{0}")]
+    NotEnoughMemory(String),
     /// llama.cpp could not make a context of that size.
     #[error("could not create a context of {n_ctx} tokens: {reason} (try a smaller --ctx)")]
     Context { n_ctx: u32, reason: String },
@@ -734,6 +807,10 @@ pub enum EngineError {
 ///   true, `p_sampled` `None`, `logit` its logit, `dist` always `Some` (the
 ///   request's `top_k_inspect` candidates, `lse`, entropy): the distribution
 ///   the model had for that position, from the logits of the one before.
+/// - A comparison ([`Command::Compare`]): `Compared` per chunk of at most
+///   [`SCORE_CHUNK`] positions, its rows in text order, then `Done`
+///   (`n_prompt` = tokens evaluated per model, `n_generated` = `n_forced` =
+///   tokens compared, `prompt_tps` = positions forced per second and model).
 /// - [`Event::EngineExited`] belongs to no request: the engine process ended
 ///   (requests in flight have each had their `Failed` first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -796,6 +873,17 @@ pub enum Event {
         request: RequestId,
         steps: Vec<TokenStep>,
     },
+    /// Rows of a comparison ([`Command::Compare`]), one chunk at a time.
+    Compared {
+        request: RequestId,
+        rows: Vec<CompareRow>,
+        /// Seconds this chunk spent in llama.cpp forcing the tokens through
+        /// every model (decode).
+        decode_s: f64,
+        /// Seconds it spent on the rows: log-sum-exp, top-1 and KL over the
+        /// full vocabulary.
+        kl_s: f64,
+    },
     /// Step mode: the engine waits for [`Command::Step`], [`Command::Force`],
     /// [`Command::ForceText`], [`Command::Run`] or [`Command::Cancel`].
     Paused {
@@ -843,6 +931,7 @@ impl Event {
             | Event::PrefillProgress { request, .. }
             | Event::Token { request, .. }
             | Event::PromptScores { request, .. }
+            | Event::Compared { request, .. }
             | Event::Paused { request, .. }
             | Event::Tail { request, .. }
             | Event::Done { request, .. }

@@ -5,10 +5,12 @@
 //! binary ([`serve`], [`Placement`]).
 
 pub mod api;
+mod compare;
 pub mod crash;
 mod frame;
 mod generate;
 pub mod llama_log;
+pub mod memory;
 pub mod path_serde;
 pub mod probs;
 mod process;

@@ -259,7 +259,6 @@ fn new_chat(s: &mut State) -> Vec<Effect> {
         fx.push(Effect::Cancel(g.request));
     }
     s.conv = crate::conversation::Conversation::new(Some(&s.config.system_prompt));
-    s.path.clear();
     s.cursor = None;
     s.chooser = None;
     s.editing = None;
@@ -267,7 +266,7 @@ fn new_chat(s: &mut State) -> Vec<Effect> {
     s.scroll.follow = true;
     s.scroll.top = 0;
     s.set_focus(Focus::Input);
-    s.relayout();
+    s.repath();
     s.info("New chat.");
     fx
 }

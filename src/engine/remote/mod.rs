@@ -409,10 +409,10 @@ pub(super) fn run(
                     return;
                 }
             }
-            Command::Score { request, .. } => {
+            Command::Score { request, .. } | Command::Compare { request, .. } => {
                 let caps = capabilities(&client.target, Flavor::OpenAi);
                 cancel.finish(request);
-                let what = "scoring a text";
+                let what = "scoring or comparing a text (full-vocabulary logits)";
                 if !emit(Event::Failed {
                     request,
                     error: EngineError::InvalidRequest(caps.refuses(what).unwrap_or_default()),
