@@ -401,5 +401,8 @@ fn unknown_models_and_what_a_server_cannot_do_are_refused() {
         },
     );
     let text = fin_text(events_of(&rx, 3).last().unwrap());
-    assert!(text.contains("scoring a text needs"), "{text}");
+    assert!(
+        text.contains("scoring") && text.contains("needs the model's logits"),
+        "{text}"
+    );
 }
