@@ -89,7 +89,7 @@ fn model_dirs(paths: &Paths, config: &Config) -> Vec<PathBuf> {
 }
 
 /// The remote server `--server` names (with its key from the environment),
-/// `None` without `--server`; its plain-http warning goes to stderr.
+/// `None` without `--server`.
 fn remote_target(
     config: &Config,
     flags: &GenFlags,
@@ -105,9 +105,6 @@ fn remote_target(
     let target = config.server_target(server, flags.api_key_env.as_deref(), |k| {
         std::env::var(k).ok()
     })?;
-    if let Some(w) = target.warning() {
-        eprintln!("warning: {w}");
-    }
     Ok(Some(target))
 }
 
@@ -301,10 +298,15 @@ fn real_main(cli: Cli) -> Result<()> {
             let config = load_config(&paths, &cli, &flags)?;
             // A remote server's model is one it lists (none: its only one).
             let (placement, model) = match remote_target(&config, &flags)? {
-                Some(target) => (
-                    engine::Placement::Remote(target),
-                    PathBuf::from(flags.model.clone().unwrap_or_default()),
-                ),
+                Some(target) => {
+                    if let Some(w) = target.warning() {
+                        eprintln!("warning: {w}");
+                    }
+                    (
+                        engine::Placement::Remote(target),
+                        PathBuf::from(flags.model.clone().unwrap_or_default()),
+                    )
+                }
                 None => (
                     engine_placement()?,
                     require_model(&config, &model_dirs(&paths, &config))?.path,

@@ -52,8 +52,9 @@ const MADE_UP_IDS: usize = 1 << 18;
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest silence of a server while it answers (a long prompt's prefill on
-/// a busy server comes first): then the request fails as timed out.
-const READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// a busy server comes first): then the request fails as timed out
+/// ([`RemoteTarget::timeout`]).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// An API key, never printed (its `Debug` says `***`).
 #[derive(Clone, PartialEq, Eq)]
@@ -77,6 +78,8 @@ impl std::fmt::Debug for ApiKey {
 pub struct RemoteTarget {
     pub url: String,
     pub api_key: Option<ApiKey>,
+    /// Longest silence of the server while it answers ([`READ_TIMEOUT`] by default).
+    pub timeout: Duration,
 }
 
 impl RemoteTarget {
@@ -107,6 +110,7 @@ impl RemoteTarget {
         Ok(Self {
             url: trimmed.to_string(),
             api_key,
+            timeout: READ_TIMEOUT,
         })
     }
 
@@ -232,8 +236,8 @@ impl Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_recv_response(Some(READ_TIMEOUT))
-            .timeout_per_read(Some(READ_TIMEOUT))
+            .timeout_recv_response(Some(target.timeout))
+            .timeout_per_read(Some(target.timeout))
             .user_agent(concat!("tokenscope/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
@@ -255,9 +259,15 @@ impl Client {
     fn transport(&self, e: ureq::Error, what: &str) -> RemoteError {
         let url = self.url();
         match e {
+            ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+                RemoteError::Unreachable {
+                    url,
+                    reason: format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()),
+                }
+            }
             ureq::Error::Timeout(_) => RemoteError::Timeout {
                 url,
-                seconds: READ_TIMEOUT.as_secs(),
+                seconds: self.target.timeout.as_secs(),
                 what: what.to_string(),
             },
             ureq::Error::HostNotFound => RemoteError::Unreachable {
@@ -578,6 +588,10 @@ fn load(client: &Client, path: &std::path::Path) -> Result<(Loaded, LoadedEvent)
             client.target.url
         ),
         Flavor::OpenAi => format!("remote OpenAI-compatible server at {}", client.target.url),
+    } + if client.target.warning().is_some() {
+        " (plain http to another machine: unencrypted)"
+    } else {
+        ""
     };
     let info = ModelInfo {
         path: match by_ref {
@@ -1119,6 +1133,37 @@ pub fn client_overhead(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_without_ids_gets_ids_made_up_per_text_and_their_texts_learned() {
+        let mut l = Loaded {
+            model: "m".into(),
+            flavor: Flavor::OpenAi,
+            n_ctx: 0,
+            vocab: Arc::new(Vocab::learned(MADE_UP_IDS)),
+            made_up: HashMap::new(),
+        };
+        let data = br#"{"choices":[{"delta":{"content":" Paris"},"logprobs":{"content":[{"token":" Paris","logprob":-0.1,"top_logprobs":[{"token":" the","logprob":-3.0},{"token":" Paris","logprob":-0.1}]}]}}]}"#;
+        let chunk = wire::parse_chunk(Dialect::OpenAi, data).unwrap();
+        let mut st = Stream {
+            utf8: Utf8Assembler::default(),
+            index: 0,
+            ttft: None,
+            timings: None,
+        };
+        let a = token_step(&mut l, &mut st, &chunk.tokens[0], Instant::now());
+        let b = token_step(&mut l, &mut st, &chunk.tokens[0], Instant::now());
+        assert_eq!(a.id, b.id, "one text, one id");
+        let d = a.dist.as_ref().unwrap();
+        // Sorted by probability; the chosen text has the chosen id.
+        assert_eq!(d.top[0].id, a.id);
+        assert_ne!(d.top[1].id, a.id);
+        assert_eq!(l.vocab.bytes(a.id), b" Paris");
+        assert_eq!(l.vocab.bytes(d.top[1].id), b" the");
+        assert!((a.p().unwrap() - (-0.1f32).exp()).abs() < 1e-6);
+        assert_eq!((a.index, b.index, a.text.as_str()), (0, 1, " Paris"));
+        assert!(a.entropy().is_none() && a.p_sampled.is_none());
+    }
 
     #[test]
     fn urls_are_checked_and_plain_http_elsewhere_warns() {
