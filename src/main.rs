@@ -89,7 +89,7 @@ fn model_dirs(paths: &Paths, config: &Config) -> Vec<PathBuf> {
 }
 
 /// The remote server `--server` names (with its key from the environment),
-/// `None` without `--server`; its plain-http warning goes to stderr.
+/// `None` without `--server`.
 fn remote_target(
     config: &Config,
     flags: &GenFlags,
@@ -105,10 +105,26 @@ fn remote_target(
     let target = config.server_target(server, flags.api_key_env.as_deref(), |k| {
         std::env::var(k).ok()
     })?;
-    if let Some(w) = target.warning() {
-        eprintln!("warning: {w}");
-    }
     Ok(Some(target))
+}
+
+/// The bench line of the remote client's cost per streamed token.
+fn remote_bench_line(
+    target: &engine::remote::RemoteTarget,
+    model: &str,
+    tokens: u32,
+    runs: u32,
+) -> Result<String> {
+    let o = engine::remote::client_overhead(target, model, tokens, 20, runs)?;
+    Ok(format!(
+        "remote client at {}: {:.1} µs per streamed token (SSE + JSON + step + event; {} tokens × {} candidates, {} bytes of stream, {} runs; target ≤ 500 µs)",
+        target.url,
+        o.us_per_token,
+        o.tokens,
+        o.candidates,
+        o.bytes,
+        runs.max(1)
+    ))
 }
 
 /// The named model, else the configured one, else the first demo model found.
@@ -282,10 +298,15 @@ fn real_main(cli: Cli) -> Result<()> {
             let config = load_config(&paths, &cli, &flags)?;
             // A remote server's model is one it lists (none: its only one).
             let (placement, model) = match remote_target(&config, &flags)? {
-                Some(target) => (
-                    engine::Placement::Remote(target),
-                    PathBuf::from(flags.model.clone().unwrap_or_default()),
-                ),
+                Some(target) => {
+                    if let Some(w) = target.warning() {
+                        eprintln!("warning: {w}");
+                    }
+                    (
+                        engine::Placement::Remote(target),
+                        PathBuf::from(flags.model.clone().unwrap_or_default()),
+                    )
+                }
                 None => (
                     engine_placement()?,
                     require_model(&config, &model_dirs(&paths, &config))?.path,
@@ -369,6 +390,12 @@ fn real_main(cli: Cli) -> Result<()> {
         }
         Some(Cmd::Bench { tokens, runs, .. }) => {
             let config = load_config(&paths, &cli, &flags)?;
+            // Against a server: the client's own cost per streamed token.
+            if let Some(target) = remote_target(&config, &flags)? {
+                let model = flags.model.clone().unwrap_or_default();
+                println!("{}", remote_bench_line(&target, &model, *tokens, *runs)?);
+                return Ok(());
+            }
             let dirs = model_dirs(&paths, &config);
             let models = match &config.default_model {
                 Some(name) => vec![catalog::resolve(name, &dirs)?],
@@ -394,6 +421,26 @@ fn real_main(cli: Cli) -> Result<()> {
             writeln!(out, "{}", tui::bench::bench_ui(5000, 120, 40))?;
             writeln!(out, "{}", tui::bench::bench_latency(200, 100))?;
             writeln!(out, "{}", tui::bench::bench_whatif(500))?;
+            // The remote client against a local llama-server, when one was fetched.
+            let exe =
+                tokenscope::llama_server::server_bin_dir(&paths.data_dir).join("llama-server");
+            if exe.is_file() {
+                let server = tokenscope::llama_server::LlamaServer::start(
+                    &exe,
+                    &models[0].path,
+                    &["-c", "2048", "-np", "1", "--no-webui"],
+                    &paths.log_dir,
+                    std::time::Duration::from_secs(120),
+                )
+                .context("starting llama-server for the remote client's bench")?;
+                let target = engine::remote::RemoteTarget::new(&server.url, None)?;
+                writeln!(out, "{}", remote_bench_line(&target, "", *tokens, *runs)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "remote client: not measured (`tokenscope fetch-server` fetches a llama-server to measure it against)"
+                )?;
+            }
             Ok(())
         }
         Some(Cmd::FetchDemos { verify }) => {

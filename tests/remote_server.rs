@@ -401,5 +401,39 @@ fn unknown_models_and_what_a_server_cannot_do_are_refused() {
         },
     );
     let text = fin_text(events_of(&rx, 3).last().unwrap());
-    assert!(text.contains("scoring a text needs"), "{text}");
+    assert!(
+        text.contains("scoring") && text.contains("needs the model's logits"),
+        "{text}"
+    );
+}
+
+/// A server that takes the connection and then says nothing: the request
+/// fails as timed out, naming the URL and what it was waiting for.
+#[test]
+fn a_silent_server_times_out() {
+    // A real socket whose backlog takes the connection; nobody ever answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let mut target = RemoteTarget::new(&url, None).unwrap();
+    target.timeout = Duration::from_secs(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut h = EngineHandle::spawn_remote(target, tx, |e| e);
+    h.load(1, 0, PathBuf::new(), Default::default());
+    let e = rx.recv_timeout(PATIENCE).unwrap();
+    let text = fin_text(&e);
+    assert!(
+        matches!(
+            &e,
+            Event::Failed {
+                error: EngineError::Remote(RemoteError::Timeout { .. }),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        text.contains(&url) && text.contains("did not answer within 1 s"),
+        "{text}"
+    );
+    assert!(text.contains("GET /v1/models"), "{text}");
 }

@@ -120,10 +120,14 @@ fn on_load_event(s: &mut State, ev: Event) {
             if !matches!(error, crate::engine::EngineError::Crashed(_)) {
                 s.load_failed.insert(path.clone(), error.to_string());
             }
-            let file = path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_else(|| path.display().to_string());
+            let file = match crate::engine::remote::split_ref(&path) {
+                Some((url, "")) => format!("the model of {url}"),
+                Some((_, model)) => crate::engine::remote::display_name(model),
+                None => path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| path.display().to_string()),
+            };
             let keep = match &s.model {
                 Some(m) => format!(" Still using {}.", m.name),
                 None => " No model is loaded: press Ctrl-O to choose another.".to_string(),

@@ -388,6 +388,12 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         opts.model_dirs,
         (size.width, size.height),
     );
+    // Plain http to another machine: said where it is seen, in the TUI.
+    for (_, t) in &opts.servers {
+        if let Some(w) = t.as_ref().ok().and_then(|t| t.warning()) {
+            state.error(format!("Warning: {w}."));
+        }
+    }
     let signal_thread = signals::spawn(tx.clone()).context("cannot handle signals")?;
     signals::watch_hangup(tx.clone()).context("cannot watch the terminal")?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -52,8 +52,9 @@ const MADE_UP_IDS: usize = 1 << 18;
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest silence of a server while it answers (a long prompt's prefill on
-/// a busy server comes first): then the request fails as timed out.
-const READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// a busy server comes first): then the request fails as timed out
+/// ([`RemoteTarget::timeout`]).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// An API key, never printed (its `Debug` says `***`).
 #[derive(Clone, PartialEq, Eq)]
@@ -77,6 +78,8 @@ impl std::fmt::Debug for ApiKey {
 pub struct RemoteTarget {
     pub url: String,
     pub api_key: Option<ApiKey>,
+    /// Longest silence of the server while it answers ([`READ_TIMEOUT`] by default).
+    pub timeout: Duration,
 }
 
 impl RemoteTarget {
@@ -107,6 +110,7 @@ impl RemoteTarget {
         Ok(Self {
             url: trimmed.to_string(),
             api_key,
+            timeout: READ_TIMEOUT,
         })
     }
 
@@ -232,8 +236,8 @@ impl Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_recv_response(Some(READ_TIMEOUT))
-            .timeout_per_read(Some(READ_TIMEOUT))
+            .timeout_recv_response(Some(target.timeout))
+            .timeout_per_read(Some(target.timeout))
             .user_agent(concat!("tokenscope/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
@@ -255,9 +259,15 @@ impl Client {
     fn transport(&self, e: ureq::Error, what: &str) -> RemoteError {
         let url = self.url();
         match e {
+            ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+                RemoteError::Unreachable {
+                    url,
+                    reason: format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()),
+                }
+            }
             ureq::Error::Timeout(_) => RemoteError::Timeout {
                 url,
-                seconds: READ_TIMEOUT.as_secs(),
+                seconds: self.target.timeout.as_secs(),
                 what: what.to_string(),
             },
             ureq::Error::HostNotFound => RemoteError::Unreachable {
@@ -582,6 +592,10 @@ fn load(client: &Client, path: &std::path::Path) -> Result<(Loaded, LoadedEvent)
             client.target.url
         ),
         Flavor::OpenAi => format!("remote OpenAI-compatible server at {}", client.target.url),
+    } + if client.target.warning().is_some() {
+        " (plain http to another machine: unencrypted)"
+    } else {
+        ""
     };
     let info = ModelInfo {
         path: match by_ref {
@@ -1023,9 +1037,137 @@ fn token_step(l: &mut Loaded, st: &mut Stream, t: &TokenProbs, start: Instant) -
     st.step(Some(id), &bytes, t.token.ln_p(), top, start)
 }
 
+/// What the client costs per streamed token ([`client_overhead`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overhead {
+    /// Tokens in the recorded stream.
+    pub tokens: usize,
+    /// Bytes of the recorded stream.
+    pub bytes: usize,
+    /// Candidates per token.
+    pub candidates: usize,
+    /// Mean client time per token, in microseconds: SSE framing, JSON
+    /// parsing, the [`TokenStep`] and its event sent over a channel.
+    pub us_per_token: f64,
+}
+
+/// Measures the client's own cost per streamed token: one chat reply of
+/// `tokens` tokens with `k` candidates each is recorded from the server at
+/// `target` (model `model`, empty: its only one), then read `runs` times
+/// exactly as a live stream is (SSE, JSON, steps, events over a channel),
+/// with the network and the server out of the timing.
+///
+/// # Errors
+/// The server unreachable, refusing, or sending no tokens.
+pub fn client_overhead(
+    target: &RemoteTarget,
+    model: &str,
+    tokens: u32,
+    k: usize,
+    runs: u32,
+) -> Result<Overhead, RemoteError> {
+    use std::io::Read;
+    let client = Client::new(target.clone());
+    let (mut l, _) = load(&client, std::path::Path::new(model))?;
+    let req = GenerateRequest::new(
+        vec![super::api::ChatMessage::new(
+            super::api::Role::User,
+            "Write a long story about a dragon.",
+        )],
+        super::api::SamplingParams {
+            temperature: 0.0,
+            ..Default::default()
+        },
+        tokens,
+        k,
+    );
+    let k = k.min(MAX_REMOTE_CANDIDATES);
+    let (path, dialect, body) = request_body(&l, &req, k);
+    let mut raw = Vec::new();
+    client
+        .post_stream(path, &body)?
+        .into_reader()
+        .read_to_end(&mut raw)
+        .map_err(|e| RemoteError::Dropped {
+            url: client.url(),
+            tokens: 0,
+            reason: e.to_string(),
+        })?;
+    let (tx, rx) = channel();
+    let mut n = 0;
+    let start = Instant::now();
+    for _ in 0..runs.max(1) {
+        let mut st = Stream {
+            utf8: Utf8Assembler::default(),
+            index: 0,
+            ttft: None,
+            timings: None,
+        };
+        let mut sse = sse::SseReader::new(BufReader::new(raw.as_slice()));
+        while let Ok(Some(data)) = sse.next_event() {
+            let Ok(chunk) = wire::parse_chunk(dialect, &data) else {
+                continue;
+            };
+            for t in &chunk.tokens {
+                let step = token_step(&mut l, &mut st, t, start);
+                let _ = tx.send(Event::Token {
+                    request: 1,
+                    step: Box::new(step),
+                });
+                n += 1;
+            }
+        }
+        while rx.try_recv().is_ok() {}
+    }
+    let elapsed = start.elapsed();
+    if n == 0 {
+        return Err(RemoteError::NoLogprobs {
+            url: client.url(),
+            hint: logprobs_hint(l.flavor),
+        });
+    }
+    Ok(Overhead {
+        tokens: n / runs.max(1) as usize,
+        bytes: raw.len(),
+        candidates: k,
+        us_per_token: elapsed.as_secs_f64() * 1e6 / n as f64,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_without_ids_gets_ids_made_up_per_text_and_their_texts_learned() {
+        let mut l = Loaded {
+            model: "m".into(),
+            flavor: Flavor::OpenAi,
+            n_ctx: 0,
+            vocab: Arc::new(Vocab::learned(MADE_UP_IDS)),
+            made_up: HashMap::new(),
+        };
+        let data = br#"{"choices":[{"delta":{"content":" Paris"},"logprobs":{"content":[{"token":" Paris","logprob":-0.1,"top_logprobs":[{"token":" the","logprob":-3.0},{"token":" Paris","logprob":-0.1}]}]}}]}"#;
+        let chunk = wire::parse_chunk(Dialect::OpenAi, data).unwrap();
+        let mut st = Stream {
+            utf8: Utf8Assembler::default(),
+            index: 0,
+            ttft: None,
+            timings: None,
+        };
+        let a = token_step(&mut l, &mut st, &chunk.tokens[0], Instant::now());
+        let b = token_step(&mut l, &mut st, &chunk.tokens[0], Instant::now());
+        assert_eq!(a.id, b.id, "one text, one id");
+        let d = a.dist.as_ref().unwrap();
+        // Sorted by probability; the chosen text has the chosen id.
+        assert_eq!(d.top[0].id, a.id);
+        assert_ne!(d.top[1].id, a.id);
+        assert_eq!(l.vocab.bytes(a.id), b" Paris");
+        assert_eq!(l.vocab.bytes(d.top[1].id), b" the");
+        assert!((a.p().unwrap() - (-0.1f32).exp()).abs() < 1e-6);
+        assert_eq!((a.index, b.index, a.text.as_str()), (0, 1, " Paris"));
+        assert!(a.entropy().is_none() && a.p_sampled.is_none());
+    }
 
     #[test]
     fn urls_are_checked_and_plain_http_elsewhere_warns() {

@@ -429,6 +429,9 @@ pub fn inspector_lines(
             "chosen "
         };
         lines.extend(full_header(step, label, &piece, w, chosen_style));
+        if m.vocab.as_ref().is_some_and(|v| v.is_learned()) {
+            lines.push(partial_line(step));
+        }
     }
     let selected = candidate_rows(m, step, view, heat_style, choice, &mut lines);
     (lines, selected)
@@ -449,6 +452,22 @@ fn draw_scrolled(
         .scroll((top as u16, 0))
         .render(area, buf);
     used
+}
+
+/// A remote server's step: the candidates are all that is known; what
+/// they leave of the probability mass is the rest, spread over tokens not reported.
+fn partial_line(step: &TokenStep) -> Line<'static> {
+    let rest = step.dist.as_ref().map(|d| {
+        let shown: f32 = d.top.iter().map(|c| d.p(c.logit)).sum();
+        (1.0 - shown).max(0.0)
+    });
+    Line::from(vec![
+        Span::styled("remote: top ", theme::dim()),
+        Span::raw(step.top().len().to_string()),
+        Span::styled(" only · rest ", theme::dim()),
+        Span::raw(pct_opt(rest)),
+        Span::styled(" unreported", theme::dim()),
+    ])
 }
 
 fn full_header(
@@ -497,7 +516,9 @@ fn candidate_rows(
     // under the sampler (a bar too when there is room; a cut candidate
     // names the rule that cut it).
     let w = view.width;
-    let show_sampled = w >= 44;
+    // A remote server reports no sampler probabilities: no column for them.
+    let partial = m.vocab.as_ref().is_some_and(|v| v.is_learned());
+    let show_sampled = w >= 44 && !partial;
     let sampler_bar_w = if w >= 60 { 6 } else { 0 };
     let pct_w = 7;
     let fixed = 2 + 1 + pct_w + if show_sampled { 1 + pct_w } else { 0 };
