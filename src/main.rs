@@ -394,6 +394,12 @@ fn real_main(cli: Cli) -> Result<()> {
             writeln!(out, "{}", tui::bench::bench_ui(5000, 120, 40))?;
             writeln!(out, "{}", tui::bench::bench_latency(200, 100))?;
             writeln!(out, "{}", tui::bench::bench_whatif(500))?;
+            // A long chat: 50,000 tokens with traces (64 candidates each), opened, then streamed into.
+            writeln!(
+                out,
+                "{}",
+                tui::bench_long::bench_long_chat(50_000, 64, 1000, 120, 40)
+            )?;
             Ok(())
         }
         Some(Cmd::FetchDemos { verify }) => {
