@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod civil;
 pub mod cli;
 pub mod comparison;
 pub mod config;
@@ -15,5 +16,6 @@ pub mod llama_server;
 pub mod logging;
 pub mod paths;
 pub mod quantize;
+pub mod store;
 pub mod text;
 pub mod tui;

@@ -55,6 +55,11 @@ impl Paths {
         }
     }
 
+    /// The saved conversations' database (see [`crate::store`]).
+    pub fn conversations_db(&self) -> PathBuf {
+        self.data_dir.join("conversations.sqlite3")
+    }
+
     /// Where downloaded wheels are kept while the demo models are extracted.
     pub fn wheels_dir(&self) -> PathBuf {
         self.data_dir.join("cache").join("wheels")

@@ -11,3 +11,7 @@ mod tree;
 
 pub use request::RequestSettings;
 pub use tree::{Conversation, Fork, Node, NodeId, ROOT, Status};
+
+/// Test helpers: a small vocabulary and steps with distributions.
+#[cfg(test)]
+pub(crate) use tree::tests as test_support;

@@ -450,6 +450,73 @@ impl Conversation {
         Some(self.nodes[p].children[to as usize])
     }
 
+    /// Rebuilds a conversation from stored nodes: `parts[i]` is node `i`
+    /// (node 0 the root) with its parent and its children in order, and the
+    /// child shown (`None`: the last). Used by saved conversations
+    /// ([`crate::store`]).
+    ///
+    /// # Errors
+    /// A description of the first inconsistency: no root, a root with a
+    /// parent, a child id out of range or listed under a node that is not
+    /// its parent, a node with two parents, a cycle, a fork from a node that
+    /// does not exist.
+    pub fn from_parts(parts: Vec<(Node, Option<NodeId>, Vec<NodeId>)>) -> Result<Self, String> {
+        let n = parts.len();
+        if n == 0 {
+            return Err("no root node".into());
+        }
+        if parts[ROOT].1.is_some() {
+            return Err("the root node has a parent".into());
+        }
+        let mut seen = vec![false; n];
+        for (p, (_, _, children)) in parts.iter().enumerate() {
+            for &c in children {
+                if c == ROOT || c >= n || parts[c].1 != Some(p) || seen[c] {
+                    return Err(format!("node {c} is not a valid child of node {p}"));
+                }
+                seen[c] = true;
+            }
+        }
+        for (i, (node, parent, _)) in parts.iter().enumerate() {
+            if parent.is_some() && !seen[i] {
+                return Err(format!("node {i} is missing from its parent's children"));
+            }
+            if node.fork.is_some_and(|f| f.from >= n) {
+                return Err(format!("node {i} forks from a node that does not exist"));
+            }
+            // Walking up must reach a node without a parent in fewer than n steps.
+            let (mut at, mut steps) = (i, 0);
+            while let Some(p) = parts[at].1 {
+                at = p;
+                steps += 1;
+                if steps > n {
+                    return Err(format!("node {i} is in a cycle"));
+                }
+            }
+        }
+        let nodes = parts
+            .into_iter()
+            .map(|(mut node, parent, children)| {
+                node.parent = parent;
+                node.children = children;
+                node.active = node.active.min(node.children.len().saturating_sub(1));
+                node
+            })
+            .collect();
+        Ok(Self { nodes })
+    }
+
+    /// Index into `id`'s children of the one shown (0 without children).
+    pub fn active_index(&self, id: NodeId) -> usize {
+        self.nodes[id].active
+    }
+
+    /// Shows child number `index` of `id` (clamped to its children).
+    pub fn set_active_index(&mut self, id: NodeId, index: usize) {
+        let n = &mut self.nodes[id];
+        n.active = index.min(n.children.len().saturating_sub(1));
+    }
+
     /// The seed for a new reply under `parent`: `base` for the first reply
     /// of a conversation never branched, else one that depends on which
     /// version each turn above is and on how many siblings it will have, so
@@ -541,12 +608,12 @@ fn forced_step(orig: &Node, at: usize, token: TokenId) -> TokenStep {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::engine::{Candidate, Distribution};
 
     /// 0 `<eos>`, 1 ` Paris`, 2 ` London`, 3 `x`, 4 and 5 the bytes of "中" (E4 B8 | AD).
-    fn vocab() -> Arc<Vocab> {
+    pub(crate) fn vocab() -> Arc<Vocab> {
         let pieces: Vec<&[u8]> = vec![
             b"<eos>",
             b" Paris",
@@ -562,7 +629,8 @@ mod tests {
         })
     }
 
-    fn step(index: usize, id: TokenId, text: &str) -> TokenStep {
+    /// A sampled step with a two-candidate distribution (` Paris`, ` London`).
+    pub(crate) fn step(index: usize, id: TokenId, text: &str) -> TokenStep {
         TokenStep {
             index,
             id,

@@ -1,0 +1,247 @@
+//! Exports of a saved conversation and imports of them.
+//!
+//! - JSONL: a first line `{"tokenscope_export": 1, "conversation": {…}}`
+//!   (title, dates, model card; `nodes` empty), then one line per node, every
+//!   stored field ([`StoredNode`]) with its per-token trace. [`read_jsonl`]
+//!   reads it back exactly.
+//! - Markdown: the chat shown (the active path), each reply followed by a
+//!   compact per-token table (token, probability, entropy, the runners-up).
+
+use std::fmt::Write as _;
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::{StoredConversation, StoredNode};
+use crate::engine::{Role, TokenId};
+use crate::text::{escape_inline, escape_text, readable_piece};
+
+/// The JSONL format's version (the first line's `tokenscope_export`).
+pub const JSONL_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    tokenscope_export: u32,
+    conversation: StoredConversation,
+}
+
+#[derive(Debug, Error)]
+pub enum ImportError {
+    #[error("the file is empty: it is not a tokenscope export")]
+    Empty,
+    #[error(
+        "line 1 is not a tokenscope export header ({0}): export files come from `tokenscope export ID --format jsonl`"
+    )]
+    Header(String),
+    #[error(
+        "the export has format version {0}; this tokenscope reads version {JSONL_VERSION}: upgrade tokenscope"
+    )]
+    Version(u32),
+    #[error("line {line} is not a node of the conversation: {error}")]
+    Node { line: usize, error: String },
+    #[error("cannot read the file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Writes `conv` as JSONL (see the module's documentation).
+///
+/// # Errors
+/// Write errors.
+pub fn write_jsonl(conv: &StoredConversation, out: &mut impl Write) -> std::io::Result<()> {
+    let header = Header {
+        tokenscope_export: JSONL_VERSION,
+        conversation: StoredConversation {
+            nodes: Vec::new(),
+            ..conv.clone()
+        },
+    };
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string(&header).map_err(std::io::Error::other)?
+    )?;
+    for n in &conv.nodes {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(n).map_err(std::io::Error::other)?
+        )?;
+    }
+    Ok(())
+}
+
+/// Reads an export made by [`write_jsonl`] (blank lines are skipped).
+///
+/// # Errors
+/// [`ImportError`], naming the line that is wrong.
+pub fn read_jsonl(input: impl BufRead) -> Result<StoredConversation, ImportError> {
+    let mut lines = input.lines().enumerate();
+    let first = loop {
+        match lines.next() {
+            None => return Err(ImportError::Empty),
+            Some((_, l)) => {
+                let l = l?;
+                if !l.trim().is_empty() {
+                    break l;
+                }
+            }
+        }
+    };
+    // The version first, so a newer format says so rather than failing to parse.
+    let v: serde_json::Value =
+        serde_json::from_str(&first).map_err(|e| ImportError::Header(e.to_string()))?;
+    match v.get("tokenscope_export").and_then(|x| x.as_u64()) {
+        Some(n) if n == JSONL_VERSION as u64 => {}
+        Some(n) => return Err(ImportError::Version(n as u32)),
+        None => return Err(ImportError::Header("no `tokenscope_export` field".into())),
+    }
+    let mut conv = serde_json::from_value::<Header>(v)
+        .map_err(|e| ImportError::Header(e.to_string()))?
+        .conversation;
+    for (i, l) in lines {
+        let l = l?;
+        if l.trim().is_empty() {
+            continue;
+        }
+        let node: StoredNode = serde_json::from_str(&l).map_err(|e| ImportError::Node {
+            line: i + 1,
+            error: e.to_string(),
+        })?;
+        conv.nodes.push(node);
+    }
+    Ok(conv)
+}
+
+/// Writes the chat shown of `conv` as Markdown: the system prompt, each
+/// message, and after each reply with a trace a table of its tokens (at
+/// most `max_rows`, the rest counted): the token, its probability under the
+/// model, the entropy in bits, and the three likeliest other candidates.
+///
+/// # Errors
+/// Write errors.
+pub fn write_markdown(
+    conv: &StoredConversation,
+    max_rows: usize,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let mut md = String::new();
+    let _ = writeln!(md, "# {}\n", escape_inline(&conv.title));
+    if let Some(m) = &conv.model {
+        let _ = writeln!(md, "Model: `{}`  ", escape_inline(m));
+    }
+    let _ = writeln!(md, "Saved: {}\n", format_time(conv.updated_at));
+    for n in path(conv) {
+        match n.role {
+            Role::System if n.content.trim().is_empty() => continue,
+            Role::System => md.push_str("## System\n\n"),
+            Role::User => md.push_str("## User\n\n"),
+            Role::Assistant => {
+                let model = n
+                    .model
+                    .as_deref()
+                    .map(|m| format!(" ({})", escape_inline(m)));
+                let _ = writeln!(md, "## Assistant{}\n", model.unwrap_or_default());
+            }
+        }
+        let _ = writeln!(md, "{}\n", escape_text(n.content.trim_end()));
+        if n.role == Role::Assistant && n.steps.iter().any(|s| s.dist.is_some()) {
+            token_table(n, max_rows, &mut md);
+        }
+    }
+    out.write_all(md.as_bytes())
+}
+
+/// The nodes shown: the root, then each active child down.
+pub fn path(conv: &StoredConversation) -> Vec<&StoredNode> {
+    let by_id: std::collections::HashMap<usize, &StoredNode> =
+        conv.nodes.iter().map(|n| (n.id, n)).collect();
+    let mut out = Vec::new();
+    let mut at = by_id.get(&0).copied();
+    while let Some(n) = at {
+        if out.len() > conv.nodes.len() {
+            break;
+        }
+        out.push(n);
+        at = n.active_child.and_then(|c| by_id.get(&c).copied());
+    }
+    out
+}
+
+fn token_table(n: &StoredNode, max_rows: usize, md: &mut String) {
+    let piece = |id: TokenId| -> String {
+        match n.pieces.binary_search_by_key(&id, |(i, _)| *i) {
+            Ok(i) => readable_piece(&n.pieces[i].1),
+            Err(_) => format!("#{id}"),
+        }
+    };
+    let cell = |s: String| format!("`{}`", s.replace('`', "ˋ").replace('|', "\\|"));
+    md.push_str(
+        "| # | token | p | entropy (bits) | other candidates |\n|---:|---|---:|---:|---|\n",
+    );
+    for s in n.steps.iter().take(max_rows) {
+        let p = s.p().map_or("–".into(), |p| format!("{:.3}", p));
+        let h = s.entropy().map_or("–".into(), |h| format!("{h:.2}"));
+        let others = s.dist.as_ref().map_or(String::new(), |d| {
+            d.top
+                .iter()
+                .filter(|c| c.id != s.id)
+                .take(3)
+                .map(|c| format!("{} {:.3}", cell(piece(c.id)), d.p(c.logit)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        let forced = if s.forced { " (forced)" } else { "" };
+        let _ = writeln!(
+            md,
+            "| {} | {}{forced} | {p} | {h} | {others} |",
+            s.index,
+            cell(piece(s.id))
+        );
+    }
+    if n.steps.len() > max_rows {
+        let _ = writeln!(md, "\n… {} more tokens", n.steps.len() - max_rows);
+    }
+    md.push('\n');
+}
+
+/// `2026-11-30 03:35 UTC` from Unix milliseconds.
+pub fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = crate::civil::civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_civil_dates() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        // 2026-11-30 03:35:00 UTC
+        assert_eq!(format_time(1_796_009_700_000), "2026-11-30 03:35 UTC");
+        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn a_file_that_is_not_an_export_says_so() {
+        assert!(matches!(read_jsonl(&b""[..]), Err(ImportError::Empty)));
+        assert!(matches!(
+            read_jsonl(&b"hello\n"[..]),
+            Err(ImportError::Header(_))
+        ));
+        assert!(matches!(
+            read_jsonl(&b"{\"tokenscope_export\": 9}\n"[..]),
+            Err(ImportError::Version(9))
+        ));
+        let e = read_jsonl(&b"{\"a\":1}\n"[..]).unwrap_err().to_string();
+        assert!(e.contains("tokenscope export"), "{e}");
+    }
+}

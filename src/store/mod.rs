@@ -1,0 +1,742 @@
+//! Saved conversations: one SQLite file (WAL mode) in the data directory,
+//! `conversations.sqlite3` (see [`crate::paths::Paths::conversations_db`]).
+//!
+//! Each conversation is a row of `conversations` and its tree a row per node
+//! in `nodes` (see [`schema`]). [`Store::save`] writes, in one transaction,
+//! only the nodes that changed since the last save of that conversation (a
+//! fingerprint per node), so a long chat does not rewrite itself every
+//! turn. Replies still being generated are not saved: a killed process
+//! keeps every completed turn, and SQLite's journal keeps the file whole.
+
+mod codec;
+pub mod export;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::conversation::{Conversation, Node, NodeId, Status};
+use crate::engine::{ModelInfo, Role, TokenStep};
+pub use codec::{Extra, Pieces};
+
+/// A conversation's id in the database.
+pub type ConvId = i64;
+
+/// How long a save waits for another process's write to finish.
+const BUSY_WAIT: Duration = Duration::from_millis(300);
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error(
+        "the conversations database has schema version {found}, newer than this tokenscope understands ({supported}): upgrade tokenscope, or set TOKENSCOPE_HOME to another directory"
+    )]
+    Newer { found: i64, supported: i64 },
+    #[error(
+        "the conversations database is locked by another program (another tokenscope saving?): try again in a moment"
+    )]
+    Locked,
+    #[error("the disk is full: free some space")]
+    Full,
+    #[error(
+        "the conversations database is read-only: check the permissions of the file and its directory"
+    )]
+    ReadOnly,
+    #[error(
+        "the conversations database is damaged or not a database ({0}): move the file away to start a new one"
+    )]
+    Corrupt(String),
+    #[error("no saved conversation has id {0} (`tokenscope chats` lists them)")]
+    NotFound(ConvId),
+    #[error("cannot create the data directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("SQLite: {0}")]
+    Sqlite(rusqlite::Error),
+    #[error("cannot encode a node: {0}")]
+    Codec(#[from] postcard::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked,
+            Some(ErrorCode::DiskFull) => StoreError::Full,
+            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly,
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+/// A conversation in the list (`tokenscope chats`, the TUI's list).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub id: ConvId,
+    pub title: String,
+    /// Unix time of the last save, in milliseconds.
+    pub updated_at: i64,
+    pub model: Option<String>,
+    /// The model file of the last reply, when known.
+    pub model_path: Option<PathBuf>,
+    /// User messages on the path shown.
+    pub turns: i64,
+}
+
+/// A node as stored, every column decoded: what an export writes and an
+/// import reads back, exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredNode {
+    pub id: NodeId,
+    pub parent: Option<NodeId>,
+    /// Position among its parent's children.
+    pub ord: usize,
+    pub active_child: Option<NodeId>,
+    pub role: Role,
+    pub content: String,
+    pub status: Status,
+    pub model: Option<String>,
+    /// Unix time, milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub extra: Extra,
+    /// Every token with what the model considered.
+    pub steps: Vec<TokenStep>,
+    /// The text of the token ids the steps mention, when the model's
+    /// vocabulary was known (bytes; may be part of a character).
+    pub pieces: Pieces,
+    /// The loaded model's description when this node was saved (replies).
+    pub model_card: Option<ModelInfo>,
+}
+
+/// A conversation as stored (see [`StoredNode`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredConversation {
+    pub title: String,
+    /// The user renamed it (the first message no longer sets the title).
+    pub title_set: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub model: Option<String>,
+    pub model_path: Option<PathBuf>,
+    pub model_card: Option<ModelInfo>,
+    pub turns: i64,
+    pub nodes: Vec<StoredNode>,
+}
+
+/// What one [`Store::save`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    pub id: ConvId,
+    /// Node rows written (the others had not changed).
+    pub written: usize,
+}
+
+/// What was last saved of one conversation.
+#[derive(Debug, Default)]
+struct Known {
+    /// Fingerprint of each node row as written.
+    rows: HashMap<NodeId, u64>,
+    /// The rows on disk may not match node ids (not loaded by this store):
+    /// the next save replaces them all.
+    rewrite: bool,
+}
+
+/// The open database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    known: HashMap<ConvId, Known>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Store {
+    /// Opens (creating or migrating) the database at `path`, creating its
+    /// directory when missing.
+    ///
+    /// # Errors
+    /// [`StoreError::Newer`] for a database of a later schema,
+    /// [`StoreError::Corrupt`] for a file that is not one, and locked,
+    /// read-only or full as such.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        Self::open_with(path, OpenFlags::default())
+    }
+
+    /// Opens with SQLite's `flags`. Read-only, nothing is created or
+    /// migrated (reads of a database older than [`schema::VERSION`] fail).
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_with(path: &Path, flags: OpenFlags) -> Result<Store, StoreError> {
+        let mut conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(BUSY_WAIT)?;
+        if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
+            // WAL: readers never block the writer; FULL: a commit is on disk.
+            let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        conn.pragma_update(None, "foreign_keys", true)?;
+        if flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
+            let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if v > schema::VERSION {
+                return Err(StoreError::Newer {
+                    found: v,
+                    supported: schema::VERSION,
+                });
+            }
+        } else {
+            schema::migrate(&mut conn)?;
+        }
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            known: HashMap::new(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection, for tests that inject faults (`PRAGMA max_page_count`,
+    /// `query_only`).
+    #[doc(hidden)]
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Saves `conv` in one transaction: a new conversation when `id` is
+    /// `None` (nothing is written for a conversation without turns, and
+    /// `Ok(None)` comes back), else only the nodes of conversation `id` that
+    /// changed since this store last saved or loaded it. Replies still being
+    /// generated are left out. `model` (the loaded model) is recorded on
+    /// the conversation and on the replies written.
+    ///
+    /// A failed save changes nothing on disk, and the next one writes what
+    /// this one could not.
+    ///
+    /// # Errors
+    /// Locked, full, read-only, damaged: see [`StoreError`].
+    pub fn save(
+        &mut self,
+        id: Option<ConvId>,
+        conv: &Conversation,
+        model: Option<&ModelInfo>,
+    ) -> Result<Option<Saved>, StoreError> {
+        if id.is_none() && conv.is_empty() {
+            return Ok(None);
+        }
+        let now = now_ms();
+        let card = model.map(|m| serde_json::to_string(m).expect("a model card serializes"));
+        let path = conv.path();
+        let title = title_of(conv);
+        let turns = path
+            .iter()
+            .filter(|&&n| conv.node(n).role == Role::User)
+            .count() as i64;
+        let last_model = path.iter().rev().find_map(|&n| conv.node(n).model.clone());
+        let model_path = model
+            .filter(|m| Some(&m.name) == last_model.as_ref())
+            .map(|m| m.path.to_string_lossy().into_owned());
+
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let id = match id {
+            Some(id) => {
+                // Deleted meanwhile (by another window): saved again under its id.
+                tx.execute(
+                    "INSERT OR IGNORE INTO conversations (id, title, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?3)",
+                    params![id, title, now],
+                )?;
+                id
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO conversations (title, created_at, updated_at) VALUES (?1, ?2, ?2)",
+                    params![title, now],
+                )?;
+                tx.last_insert_rowid()
+            }
+        };
+        let known = self.known.get(&id);
+        let rewrite = known.is_none_or(|k| k.rewrite);
+        if rewrite {
+            tx.execute("DELETE FROM nodes WHERE conv_id = ?1", [id])?;
+        }
+        let mut rows = HashMap::new();
+        let mut written = 0;
+        {
+            let mut upsert = tx.prepare_cached(UPSERT)?;
+            for i in 0..conv.len() {
+                let n = conv.node(i);
+                if n.status == Status::Streaming {
+                    continue;
+                }
+                let parent = n.parent();
+                let ord = parent.map_or(0, |_| conv.sibling_pos(i).0);
+                let active = n.active_child();
+                let fp = codec::fingerprint(n, parent, ord, active);
+                rows.insert(i, fp);
+                if !rewrite && known.and_then(|k| k.rows.get(&i)) == Some(&fp) {
+                    continue;
+                }
+                let pieces = codec::pieces_of(n);
+                let trace = codec::pack(&n.steps)?;
+                let node_card = card.as_deref().filter(|_| {
+                    n.role == Role::Assistant
+                        && model.is_some_and(|m| Some(&m.name) == n.model.as_ref())
+                });
+                upsert.execute(params![
+                    id,
+                    i as i64,
+                    parent.map(|p| p as i64),
+                    ord as i64,
+                    active.map(|a| a as i64),
+                    n.role.as_str(),
+                    n.content,
+                    codec::status_text(&n.status),
+                    n.model,
+                    now,
+                    codec::ids_blob(&n.steps),
+                    codec::pack(&Extra::of(n))?,
+                    trace,
+                    (!pieces.is_empty())
+                        .then(|| codec::pack(&pieces))
+                        .transpose()?,
+                    node_card,
+                ])?;
+                written += 1;
+            }
+        }
+        tx.execute(
+            "UPDATE conversations SET
+                 title = CASE WHEN title_set THEN title ELSE ?2 END,
+                 updated_at = ?3, turns = ?4,
+                 model = COALESCE(?5, model),
+                 model_path = CASE WHEN ?6 IS NULL THEN model_path ELSE ?6 END,
+                 model_card = COALESCE(?7, model_card)
+             WHERE id = ?1",
+            params![
+                id,
+                title,
+                now,
+                turns,
+                last_model,
+                model_path,
+                card.filter(|_| model_path.is_some())
+            ],
+        )?;
+        tx.commit()?;
+        self.known.insert(
+            id,
+            Known {
+                rows,
+                rewrite: false,
+            },
+        );
+        Ok(Some(Saved { id, written }))
+    }
+
+    /// Forgets what was saved of `id` (its next save rewrites it whole).
+    pub fn forget(&mut self, id: ConvId) {
+        self.known.remove(&id);
+    }
+
+    /// Every saved conversation, most recent first, whose title or message
+    /// text contains `filter` (case-insensitive for ASCII; empty: all).
+    ///
+    /// # Errors
+    /// SQLite errors as [`StoreError`].
+    pub fn list(&self, filter: &str) -> Result<Vec<Summary>, StoreError> {
+        let pattern = format!(
+            "%{}%",
+            filter
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let mut q = self.conn.prepare_cached(
+            "SELECT id, title, updated_at, model, model_path, turns FROM conversations c
+             WHERE ?1 = '%%' OR title LIKE ?1 ESCAPE '\\'
+                OR EXISTS (SELECT 1 FROM nodes n WHERE n.conv_id = c.id
+                           AND n.content LIKE ?1 ESCAPE '\\')
+             ORDER BY updated_at DESC, id DESC",
+        )?;
+        let rows = q.query_map([pattern], |r| {
+            Ok(Summary {
+                id: r.get(0)?,
+                title: r.get(1)?,
+                updated_at: r.get(2)?,
+                model: r.get(3)?,
+                model_path: r.get::<_, Option<String>>(4)?.map(PathBuf::from),
+                turns: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The most recently saved conversation.
+    ///
+    /// # Errors
+    /// SQLite errors as [`StoreError`].
+    pub fn last(&self) -> Result<Option<ConvId>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM conversations ORDER BY updated_at DESC, id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Sets conversation `id`'s title (the first message no longer does).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], or SQLite errors.
+    pub fn rename(&mut self, id: ConvId, title: &str) -> Result<(), StoreError> {
+        let n = self.conn.execute(
+            "UPDATE conversations SET title = ?2, title_set = 1 WHERE id = ?1",
+            params![id, title],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(id));
+        }
+        Ok(())
+    }
+
+    /// Deletes conversation `id` and its nodes.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], or SQLite errors.
+    pub fn delete(&mut self, id: ConvId) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM nodes WHERE conv_id = ?1", [id])?;
+        let n = tx.execute("DELETE FROM conversations WHERE id = ?1", [id])?;
+        tx.commit()?;
+        self.known.remove(&id);
+        if n == 0 {
+            return Err(StoreError::NotFound(id));
+        }
+        Ok(())
+    }
+
+    /// Conversation `id` exactly as stored.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`]; [`StoreError::Corrupt`] for a BLOB that
+    /// does not decode; SQLite errors.
+    pub fn read(&self, id: ConvId) -> Result<StoredConversation, StoreError> {
+        let head = self
+            .conn
+            .query_row(
+                "SELECT title, title_set, created_at, updated_at, model, model_path, model_card, turns
+                 FROM conversations WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(StoredConversation {
+                        title: r.get(0)?,
+                        title_set: r.get(1)?,
+                        created_at: r.get(2)?,
+                        updated_at: r.get(3)?,
+                        model: r.get(4)?,
+                        model_path: r.get::<_, Option<String>>(5)?.map(PathBuf::from),
+                        model_card: card_of(r.get(6)?),
+                        turns: r.get(7)?,
+                        nodes: Vec::new(),
+                    })
+                },
+            )
+            .optional()?;
+        let mut conv = head.ok_or(StoreError::NotFound(id))?;
+        let mut q = self.conn.prepare_cached(
+            "SELECT node_id, parent, ord, active_child, role, content, status, model,
+                    created_at, updated_at, tokens, extra, trace, pieces, model_card
+             FROM nodes WHERE conv_id = ?1 ORDER BY node_id",
+        )?;
+        let mut rows = q.query([id])?;
+        while let Some(r) = rows.next()? {
+            let node_id: i64 = r.get(0)?;
+            let bad = |what: &str, e: String| {
+                StoreError::Corrupt(format!("conversation {id}, node {node_id}: {what}: {e}"))
+            };
+            let role: String = r.get(4)?;
+            let role = match role.as_str() {
+                "system" => Role::System,
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                other => return Err(bad("role", other.into())),
+            };
+            let status: String = r.get(6)?;
+            let status = serde_json::from_str(&status).map_err(|e| bad("status", e.to_string()))?;
+            let extra = match r.get::<_, Option<Vec<u8>>>(11)? {
+                Some(b) => codec::unpack(&b).map_err(|e| bad("extra", e))?,
+                None => Extra::default(),
+            };
+            let steps = match r.get::<_, Option<Vec<u8>>>(12)? {
+                Some(b) => codec::unpack(&b).map_err(|e| bad("trace", e))?,
+                // Schema 1's messages had no tokens (ids alone, if any).
+                None => codec::blob_ids(&r.get::<_, Vec<u8>>(10)?)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, id)| TokenStep {
+                        index,
+                        id,
+                        forced: true,
+                        text: String::new(),
+                        logit: None,
+                        p_sampled: None,
+                        dist: None,
+                    })
+                    .collect(),
+            };
+            let pieces = match r.get::<_, Option<Vec<u8>>>(13)? {
+                Some(b) => codec::unpack(&b).map_err(|e| bad("pieces", e))?,
+                None => Vec::new(),
+            };
+            let index = |v: Option<i64>| v.map(|x| x.max(0) as NodeId);
+            conv.nodes.push(StoredNode {
+                id: node_id.max(0) as NodeId,
+                parent: index(r.get(1)?),
+                ord: r.get::<_, i64>(2)?.max(0) as usize,
+                active_child: index(r.get(3)?),
+                role,
+                content: r.get(5)?,
+                status,
+                model: r.get(7)?,
+                created_at: r.get(8)?,
+                updated_at: r.get(9)?,
+                extra,
+                steps,
+                pieces,
+                model_card: card_of(r.get(14)?),
+            });
+        }
+        Ok(conv)
+    }
+
+    /// Conversation `id` as a tree to continue, with the model file of its
+    /// last reply (when known). What this store knows of it is reset, so its
+    /// next save writes only what changes.
+    ///
+    /// # Errors
+    /// As [`Store::read`]; [`StoreError::Corrupt`] for a tree that does not hold together.
+    pub fn load(&mut self, id: ConvId) -> Result<(Conversation, StoredConversation), StoreError> {
+        let stored = self.read(id)?;
+        let (conv, identity) = to_conversation(&stored)
+            .map_err(|e| StoreError::Corrupt(format!("conversation {id}: {e}")))?;
+        let mut rows = HashMap::new();
+        if identity {
+            for i in 0..conv.len() {
+                let n = conv.node(i);
+                let parent = n.parent();
+                let ord = parent.map_or(0, |_| conv.sibling_pos(i).0);
+                rows.insert(i, codec::fingerprint(n, parent, ord, n.active_child()));
+            }
+        }
+        self.known.insert(
+            id,
+            Known {
+                rows,
+                rewrite: !identity,
+            },
+        );
+        Ok((
+            conv,
+            StoredConversation {
+                nodes: Vec::new(),
+                ..stored
+            },
+        ))
+    }
+
+    /// Writes `conv` (an import) as a new conversation; returns its id.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a tree that does not hold together
+    /// (nothing is written); SQLite errors.
+    pub fn insert(&mut self, conv: &StoredConversation) -> Result<ConvId, StoreError> {
+        to_conversation(conv)
+            .map_err(|e| StoreError::Corrupt(format!("imported conversation: {e}")))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO conversations (title, title_set, created_at, updated_at, model, model_path, model_card, turns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                conv.title,
+                conv.title_set,
+                conv.created_at,
+                conv.updated_at,
+                conv.model,
+                conv.model_path.as_ref().map(|p| p.to_string_lossy().into_owned()),
+                conv.model_card.as_ref().map(|m| serde_json::to_string(m).expect("serializes")),
+                conv.turns
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut upsert = tx.prepare_cached(UPSERT)?;
+            for n in &conv.nodes {
+                upsert.execute(params![
+                    id,
+                    n.id as i64,
+                    n.parent.map(|p| p as i64),
+                    n.ord as i64,
+                    n.active_child.map(|a| a as i64),
+                    n.role.as_str(),
+                    n.content,
+                    codec::status_text(&n.status),
+                    n.model,
+                    n.updated_at,
+                    codec::ids_blob(&n.steps),
+                    codec::pack(&n.extra)?,
+                    codec::pack(&n.steps)?,
+                    (!n.pieces.is_empty())
+                        .then(|| codec::pack(&n.pieces))
+                        .transpose()?,
+                    n.model_card
+                        .as_ref()
+                        .map(|m| serde_json::to_string(m).expect("serializes")),
+                ])?;
+                tx.execute(
+                    "UPDATE nodes SET created_at = ?3 WHERE conv_id = ?1 AND node_id = ?2",
+                    params![id, n.id as i64, n.created_at],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+}
+
+/// Inserts a node row, or updates it keeping its creation time (and its
+/// pieces and model card when none come with it).
+const UPSERT: &str = "
+INSERT INTO nodes (conv_id, node_id, parent, ord, active_child, role, content, status, model,
+                   created_at, updated_at, tokens, extra, trace, pieces, model_card)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15)
+ON CONFLICT (conv_id, node_id) DO UPDATE SET
+    parent = excluded.parent, ord = excluded.ord, active_child = excluded.active_child,
+    role = excluded.role, content = excluded.content, status = excluded.status,
+    model = excluded.model, updated_at = excluded.updated_at, tokens = excluded.tokens,
+    extra = excluded.extra, trace = excluded.trace,
+    pieces = COALESCE(excluded.pieces, nodes.pieces),
+    model_card = COALESCE(excluded.model_card, nodes.model_card)";
+
+fn card_of(json: Option<String>) -> Option<ModelInfo> {
+    json.and_then(|j| serde_json::from_str(&j).ok())
+}
+
+/// The title a conversation gets from its first user message: its first
+/// line, at most 60 characters.
+pub fn title_of(conv: &Conversation) -> String {
+    let first = conv
+        .path()
+        .into_iter()
+        .map(|n| conv.node(n))
+        .find(|n| n.role == Role::User)
+        .map(|n| n.content.trim().lines().next().unwrap_or("").to_string())
+        .unwrap_or_default();
+    let title: String = first.chars().take(60).collect();
+    if title.is_empty() {
+        "(untitled)".into()
+    } else if first.chars().count() > 60 {
+        format!("{title}…")
+    } else {
+        title
+    }
+}
+
+/// The tree of a stored conversation; true when node ids are the stored
+/// ones (no gaps: a reply that was being generated was not saved).
+///
+/// # Errors
+/// What does not hold together (see [`Conversation::from_parts`]).
+pub fn to_conversation(stored: &StoredConversation) -> Result<(Conversation, bool), String> {
+    let mut index = HashMap::new();
+    for (i, n) in stored.nodes.iter().enumerate() {
+        if index.insert(n.id, i).is_some() {
+            return Err(format!("node {} appears twice", n.id));
+        }
+    }
+    let identity = stored.nodes.iter().enumerate().all(|(i, n)| n.id == i);
+    let map = |id: NodeId| index.get(&id).copied();
+    let mut children: Vec<Vec<(usize, NodeId)>> = vec![Vec::new(); stored.nodes.len()];
+    let mut parts = Vec::with_capacity(stored.nodes.len());
+    for (i, s) in stored.nodes.iter().enumerate() {
+        // A parent that was not saved: the node is detached.
+        let parent = s.parent.and_then(map);
+        if let Some(p) = parent {
+            children[p].push((s.ord, i));
+        }
+        let mut node = Node::user(s.content.clone());
+        node.role = s.role;
+        // Not saved while generated; an import may say so: it stopped there.
+        node.status = match &s.status {
+            Status::Streaming => Status::Stopped,
+            other => other.clone(),
+        };
+        node.model = s.model.clone();
+        node.steps = s.steps.clone();
+        let mut extra = s.extra.clone();
+        extra.fork = extra
+            .fork
+            .and_then(|f| map(f.from).map(|from| crate::conversation::Fork { from, at: f.at }));
+        extra.apply(&mut node);
+        parts.push((node, parent, Vec::new()));
+    }
+    if stored
+        .nodes
+        .first()
+        .is_none_or(|n| n.id != 0 || n.parent.is_some())
+    {
+        return Err("no root node".into());
+    }
+    let mut active = Vec::with_capacity(parts.len());
+    for (i, mut c) in children.into_iter().enumerate() {
+        c.sort();
+        let kids: Vec<NodeId> = c.into_iter().map(|(_, k)| k).collect();
+        let shown = stored.nodes[i].active_child.and_then(map);
+        active.push(
+            shown
+                .and_then(|a| kids.iter().position(|&k| k == a))
+                .unwrap_or(kids.len().saturating_sub(1)),
+        );
+        parts[i].2 = kids;
+    }
+    let mut conv = Conversation::from_parts(parts)?;
+    for (i, a) in active.into_iter().enumerate() {
+        conv.set_active_index(i, a);
+    }
+    Ok((conv, identity))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,361 @@
+//! The store on real SQLite files (in temporary directories).
+
+use super::*;
+use crate::conversation::test_support::{self, vocab};
+use crate::conversation::{Conversation, Node, Status};
+use crate::engine::{SamplingParams, TokenStep};
+
+/// A step whose numbers do not round to short decimals (the export must keep them exactly).
+fn step(index: usize, id: crate::engine::TokenId, text: &str) -> TokenStep {
+    let mut s = test_support::step(index, id, text);
+    s.logit = Some(1.25 + index as f32 / 3.0);
+    if let Some(d) = &mut s.dist {
+        d.lse = 2.0 + index as f32 / 7.0;
+        d.entropy = Some(1.0 / 3.0);
+        d.top[1].logit = 1.0 / 3.0;
+        d.top[1].p_sampled = None;
+    }
+    s
+}
+
+/// A reply of `n` tokens with traces and stats.
+fn reply(n: usize) -> Node {
+    let mut a = Node::assistant(Some("smol".into()), Some(vocab()));
+    for i in 0..n {
+        a.push_step(step(i, [1, 2, 3][i % 3], [" Paris", " London", "x"][i % 3]));
+    }
+    a.status = Status::Done;
+    a.seed = Some(99);
+    a.sampling = Some(SamplingParams::default());
+    a.context_tail = vec![3, 1];
+    a
+}
+
+/// system → user → reply, a branched sibling reply, an edited user message.
+fn chat() -> Conversation {
+    let mut c = Conversation::new(Some("be brief"));
+    let u = c.append(Node::user("capital of France?"));
+    c.set_prompt_tokens(u, &[3, 1], &vocab());
+    let a = c.append(reply(4));
+    let b = c.branch(a, 2, Some(2));
+    c.node_mut(b).status = Status::Done;
+    c.show(a);
+    let u2 = c.append(Node::user("and Italy?"));
+    c.append(reply(3));
+    c.add_sibling(u2, Node::user("and Spain?"));
+    c.show(u2);
+    c
+}
+
+fn json(c: &Conversation) -> String {
+    serde_json::to_string(c).unwrap()
+}
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("c.sqlite3")).unwrap()
+}
+
+#[test]
+fn a_saved_conversation_loads_back_with_its_branches_and_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = chat();
+    let id = {
+        let mut s = open(&dir);
+        s.save(None, &c, None).unwrap().unwrap().id
+    };
+    let mut s = open(&dir);
+    let (back, meta) = s.load(id).unwrap();
+    assert_eq!(json(&back), json(&c), "every node, branch and step");
+    assert_eq!(back.path(), c.path());
+    assert_eq!(meta.title, "capital of France?");
+    assert_eq!(meta.turns, 2);
+    let list = s.list("").unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].model.as_deref(), Some("smol"));
+}
+
+#[test]
+fn an_empty_chat_is_not_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    assert_eq!(
+        s.save(None, &Conversation::new(Some("sys")), None).unwrap(),
+        None
+    );
+    assert!(s.list("").unwrap().is_empty());
+}
+
+#[test]
+fn saves_write_only_the_nodes_that_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let mut c = Conversation::new(None);
+    for i in 0..50 {
+        c.append(Node::user(format!("message {i}")));
+        c.append(reply(200));
+    }
+    let id = s.save(None, &c, None).unwrap().unwrap().id;
+    assert_eq!(s.save(Some(id), &c, None).unwrap().unwrap().written, 0);
+    c.append(Node::user("one more"));
+    let r = c.append(reply(5));
+    // The new turn, its reply, and the reply before it (its child shown changed).
+    assert_eq!(s.save(Some(id), &c, None).unwrap().unwrap().written, 3);
+    // A reply being generated is left out until it is done.
+    c.node_mut(r).status = Status::Streaming;
+    c.node_mut(r).push_step(step(5, 1, " Paris"));
+    assert_eq!(s.save(Some(id), &c, None).unwrap().unwrap().written, 0);
+    c.node_mut(r).status = Status::Done;
+    assert_eq!(s.save(Some(id), &c, None).unwrap().unwrap().written, 1);
+    // Loaded again, nothing needs writing.
+    let mut s = open(&dir);
+    let (back, _) = s.load(id).unwrap();
+    assert_eq!(json(&back), json(&c));
+    assert_eq!(s.save(Some(id), &back, None).unwrap().unwrap().written, 0);
+}
+
+#[test]
+fn a_reply_that_was_being_generated_is_dropped_and_the_rest_renumbered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let mut c = Conversation::new(None);
+    let u = c.append(Node::user("hi"));
+    let a = c.append(reply(2));
+    let streaming = c.add_sibling(a, Node::assistant(None, None));
+    c.show(a);
+    c.append(Node::user("next"));
+    let id = s.save(None, &c, None).unwrap().unwrap().id;
+    assert_eq!(c.node(streaming).status, Status::Streaming);
+    let (mut back, _) = s.load(id).unwrap();
+    assert_eq!(back.len(), c.len() - 1);
+    assert_eq!(
+        back.node(u).children().len(),
+        1,
+        "the unfinished reply is gone"
+    );
+    assert_eq!(back.path().len(), 3);
+    // Saved again under the new numbering, it loads the same.
+    back.append(reply(1));
+    s.save(Some(id), &back, None).unwrap();
+    let (again, _) = open(&dir).load(id).unwrap();
+    assert_eq!(json(&again), json(&back));
+}
+
+#[test]
+fn the_schema_1_fixture_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite3");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/conversations-schema1.sqlite3"
+        ),
+        &path,
+    )
+    .unwrap();
+    let mut s = Store::open(&path).unwrap();
+    let v: i64 = s
+        .conn()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, schema::VERSION);
+    let list = s.list("").unwrap();
+    assert_eq!(list.iter().map(|c| c.id).collect::<Vec<_>>(), vec![2, 1]);
+    assert_eq!(list[1].turns, 2);
+    let (c, meta) = s.load(1).unwrap();
+    assert_eq!(meta.title, "Capital of France");
+    assert_eq!(c.system(), Some("Be brief."));
+    let texts: Vec<&str> = c
+        .path()
+        .iter()
+        .map(|&n| c.node(n).content.as_str())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "What is the capital of France?",
+            "Paris.",
+            "And of Italy?",
+            "Rome."
+        ]
+    );
+    let (c2, _) = s.load(2).unwrap();
+    assert_eq!(c2.system(), None);
+    assert_eq!(c2.node(c2.path()[0]).content, "hello 中文");
+    // And it goes on like any other.
+    let mut c = c;
+    c.append(Node::user("And of Spain?"));
+    s.save(Some(1), &c, None).unwrap();
+    assert_eq!(
+        json(&Store::open(&path).unwrap().load(1).unwrap().0),
+        json(&c)
+    );
+    assert_eq!(s.list("spain").unwrap().len(), 1);
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.sqlite3");
+    let mut s = Store::open(&path).unwrap();
+    s.save(None, &chat(), None).unwrap();
+    s.conn().pragma_update(None, "user_version", 3).unwrap();
+    drop(s);
+    let err = Store::open(&path).err().expect("refused");
+    assert!(matches!(
+        err,
+        StoreError::Newer {
+            found: 3,
+            supported: 2
+        }
+    ));
+    assert!(
+        err.to_string().contains("newer than this tokenscope"),
+        "{err}"
+    );
+    let conn = Connection::open(&path).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM nodes", [], |r| r.get(0))
+        .unwrap();
+    assert!(n > 0, "nothing was dropped");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.sqlite3");
+    std::fs::write(&path, vec![7u8; 8192]).unwrap();
+    let err = Store::open(&path).err().expect("refused");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(err.to_string().contains("move the file away"), "{err}");
+}
+
+/// A save that fails changes nothing, and the next one that can writes
+/// everything the failed one could not.
+fn fails_then_recovers(inject: &str, heal: &str, expected: fn(&StoreError) -> bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let mut c = chat();
+    let id = s.save(None, &c, None).unwrap().unwrap().id;
+    let before = json(&s.load(id).unwrap().0);
+    s.conn().execute_batch(inject).unwrap();
+    for i in 0..20 {
+        c.append(Node::user(format!("long message {i} {}", "x".repeat(2000))));
+        c.append(reply(300));
+    }
+    let err = s.save(Some(id), &c, None).unwrap_err();
+    assert!(expected(&err), "{err:?}");
+    // The database opens and holds what was saved before.
+    assert_eq!(json(&open(&dir).load(id).unwrap().0), before);
+    s.conn().execute_batch(heal).unwrap();
+    s.save(Some(id), &c, None).unwrap();
+    assert_eq!(json(&open(&dir).load(id).unwrap().0), json(&c));
+}
+
+#[test]
+fn a_full_disk_fails_the_save_and_the_next_one_catches_up() {
+    // SQLite's own limit on the file's pages: the same error as a full disk.
+    fails_then_recovers(
+        "PRAGMA max_page_count = 1;",
+        "PRAGMA max_page_count = 1073741823;",
+        |e| matches!(e, StoreError::Full),
+    );
+}
+
+#[test]
+fn a_read_only_database_fails_the_save_and_the_next_one_catches_up() {
+    fails_then_recovers("PRAGMA query_only = 1;", "PRAGMA query_only = 0;", |e| {
+        matches!(e, StoreError::ReadOnly)
+    });
+}
+
+#[test]
+fn a_locked_database_fails_the_save_and_the_next_one_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let mut c = chat();
+    let id = s.save(None, &c, None).unwrap().unwrap().id;
+    // Another process holding the write lock.
+    let other = Connection::open(dir.path().join("c.sqlite3")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    c.append(Node::user("while locked"));
+    let err = s.save(Some(id), &c, None).unwrap_err();
+    assert!(matches!(err, StoreError::Locked), "{err:?}");
+    assert!(err.to_string().contains("another tokenscope"));
+    other.execute_batch("COMMIT;").unwrap();
+    s.save(Some(id), &c, None).unwrap();
+    assert_eq!(json(&open(&dir).load(id).unwrap().0), json(&c));
+}
+
+fn ids(s: &Store, f: &str) -> Vec<ConvId> {
+    s.list(f).unwrap().iter().map(|x| x.id).collect()
+}
+
+#[test]
+fn the_list_searches_titles_and_text_renames_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let a = s.save(None, &chat(), None).unwrap().unwrap().id;
+    let mut other = Conversation::new(None);
+    other.append(Node::user("100% sure_thing"));
+    let b = s.save(None, &other, None).unwrap().unwrap().id;
+    assert_eq!(s.last().unwrap(), Some(b));
+    assert_eq!(ids(&s, ""), vec![b, a]);
+    assert_eq!(ids(&s, "FRANCE"), vec![a], "title, any case");
+    assert_eq!(ids(&s, "london"), vec![a], "a reply's text");
+    assert_eq!(ids(&s, "0% s"), vec![b], "% is literal");
+    assert_eq!(ids(&s, "e_t"), vec![b], "_ is literal");
+    assert!(ids(&s, "e%t").is_empty());
+    s.rename(a, "Geography").unwrap();
+    s.save(Some(a), &chat(), None).unwrap();
+    assert_eq!(
+        s.list("geo").unwrap()[0].title,
+        "Geography",
+        "a save keeps the new name"
+    );
+    s.delete(b).unwrap();
+    assert_eq!(ids(&s, ""), vec![a]);
+    assert!(matches!(s.delete(b), Err(StoreError::NotFound(_))));
+    assert!(matches!(s.rename(b, "x"), Err(StoreError::NotFound(_))));
+}
+
+#[test]
+fn export_and_import_round_trip_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let c = chat();
+    let id = s.save(None, &c, None).unwrap().unwrap().id;
+    let stored = s.read(id).unwrap();
+    assert!(
+        !stored.nodes[2].pieces.is_empty(),
+        "token texts kept with the trace"
+    );
+    let mut out = Vec::new();
+    export::write_jsonl(&stored, &mut out).unwrap();
+    let back = export::read_jsonl(&out[..]).unwrap();
+    assert_eq!(back, stored);
+    let id2 = s.insert(&back).unwrap();
+    assert_ne!(id2, id);
+    assert_eq!(s.read(id2).unwrap(), stored, "every column");
+    assert_eq!(json(&s.load(id2).unwrap().0), json(&c));
+    let mut md = Vec::new();
+    export::write_markdown(&stored, 100, &mut md).unwrap();
+    let md = String::from_utf8(md).unwrap();
+    assert!(md.contains("## User\n\ncapital of France?"), "{md}");
+    assert!(md.contains("| 0 | ` Paris` |"), "{md}");
+    assert!(
+        md.contains("` London` 0."),
+        "runners-up with their probability: {md}"
+    );
+}
+
+#[test]
+fn an_import_that_does_not_hold_together_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let id = s.save(None, &chat(), None).unwrap().unwrap().id;
+    let mut stored = s.read(id).unwrap();
+    stored.nodes[1].parent = Some(1);
+    let err = s.insert(&stored).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert_eq!(s.list("").unwrap().len(), 1, "nothing written");
+}
