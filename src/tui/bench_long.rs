@@ -62,6 +62,8 @@ pub fn open_conversation(s: &mut State, conv: Conversation) {
 /// database read when the store is there) and building the UI's state from it.
 #[derive(Debug, Clone)]
 pub struct OpenBench {
+    /// Where the conversation was loaded from ("SQLite", "memory").
+    pub source: &'static str,
     pub runs: usize,
     pub tokens: usize,
     pub lines: usize,
@@ -73,8 +75,8 @@ impl fmt::Display for OpenBench {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "  open    load {:8.1} ms   UI state {:8.1} ms   ({} tokens, {} wrapped lines; best of {})",
-            self.load_ms, self.ui_ms, self.tokens, self.lines, self.runs
+            "  open    load {:8.1} ms ({})   UI state {:8.1} ms   ({} tokens, {} wrapped lines; best of {})",
+            self.load_ms, self.source, self.ui_ms, self.tokens, self.lines, self.runs
         )
     }
 }
@@ -104,6 +106,7 @@ pub fn bench_open(
         lines = s.chat.total_lines();
     }
     OpenBench {
+        source: "memory",
         runs: runs.max(1),
         tokens,
         lines,
@@ -138,6 +141,52 @@ impl fmt::Display for LongChatBench {
 /// A conversation of `tokens` tokens (traces of `k` candidates) opened in a
 /// `width`×`height` UI, then `events` tokens of a new reply streamed into it,
 /// each through `update` and drawn.
+/// [`bench_open`] from a real store: `conv` saved into a SQLite database in
+/// a temporary file (removed after), then loaded back for each run.
+///
+/// # Errors
+/// The store's, as text (a temporary directory that cannot be written).
+pub fn bench_open_from_store(
+    conv: &Conversation,
+    runs: usize,
+    width: u16,
+    height: u16,
+) -> Result<OpenBench, String> {
+    let dir = std::env::temp_dir().join(format!("tokenscope-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let result = (|| {
+        let mut store =
+            crate::store::Store::open(&dir.join("bench.sqlite3")).map_err(|e| e.to_string())?;
+        let id = store
+            .save(None, conv, None)
+            .map_err(|e| e.to_string())?
+            .ok_or("an empty conversation is not saved")?
+            .id;
+        let mut failed = None;
+        let b = bench_open(
+            || match store.load(id) {
+                Ok((c, _)) => c,
+                Err(e) => {
+                    failed = Some(e.to_string());
+                    Conversation::default()
+                }
+            },
+            runs,
+            width,
+            height,
+        );
+        failed.map_or(
+            Ok(OpenBench {
+                source: "SQLite",
+                ..b
+            }),
+            Err,
+        )
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
 pub fn bench_long_chat(
     tokens: usize,
     k: usize,
@@ -146,7 +195,9 @@ pub fn bench_long_chat(
     height: u16,
 ) -> LongChatBench {
     let conv = long_conversation(tokens, k);
-    let open = bench_open(|| conv.clone(), 3, width, height);
+    // From the store when it can be written, else from memory.
+    let open = bench_open_from_store(&conv, 3, width, height)
+        .unwrap_or_else(|_| bench_open(|| conv.clone(), 3, width, height));
     let (mut s, mut host, id) = streaming_state_after(width, height, Some(conv));
     let times = stream_frames(
         &mut s,
@@ -183,6 +234,15 @@ mod tests {
                 .all(|s| s.dist.as_ref().is_some_and(|d| d.top.len() == 16))
         );
         assert_eq!(conv.node(path[5]).steps.len(), 500);
+    }
+
+    #[test]
+    fn opening_from_a_store_loads_every_token_back() {
+        let conv = long_conversation(1_500, 8);
+        let b = bench_open_from_store(&conv, 1, 100, 30).unwrap();
+        assert_eq!((b.source, b.tokens), ("SQLite", 1_500));
+        let fresh = bench_open(|| conv.clone(), 1, 100, 30);
+        assert_eq!(b.lines, fresh.lines, "the same chat, wrapped the same");
     }
 
     #[test]
