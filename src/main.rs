@@ -441,6 +441,12 @@ fn real_main(cli: Cli) -> Result<()> {
                     "remote client: not measured (`tokenscope fetch-server` fetches a llama-server to measure it against)"
                 )?;
             }
+            // A long chat: 50,000 tokens with traces (64 candidates each), opened, then streamed into.
+            writeln!(
+                out,
+                "{}",
+                tui::bench_long::bench_long_chat(50_000, 64, 1000, 120, 40)
+            )?;
             Ok(())
         }
         Some(Cmd::FetchDemos { verify }) => {

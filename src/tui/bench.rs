@@ -220,8 +220,11 @@ pub fn fake_step(index: usize, text: &str, p: f32, k: usize) -> TokenStep {
     }];
     let mut probs = vec![p];
     let mut rest = 1.0 - p;
+    // Beyond those twelve (k > 12), the other words of the vocabulary.
+    let more = FAKE_WORDS.iter().filter(|w| !alts.contains(w));
     for (j, a) in alts
         .iter()
+        .chain(more)
         .filter(|a| **a != text)
         .take(k.saturating_sub(1))
         .enumerate()
@@ -298,12 +301,7 @@ pub struct UiBench {
     pub events: usize,
     pub width: u16,
     pub height: u16,
-    pub update_mean_us: f64,
-    pub update_p99_us: f64,
-    pub frame_mean_us: f64,
-    pub frame_p50_us: f64,
-    pub frame_p99_us: f64,
-    pub frame_max_us: f64,
+    pub times: StreamTimes,
     pub total_ms: f64,
 }
 
@@ -314,16 +312,7 @@ impl fmt::Display for UiBench {
             "ui bench: {} token events, {}x{} TestBackend, one frame per event",
             self.events, self.width, self.height
         )?;
-        writeln!(
-            f,
-            "  update  mean {:8.1} µs   p99 {:8.1} µs",
-            self.update_mean_us, self.update_p99_us
-        )?;
-        writeln!(
-            f,
-            "  frame   mean {:8.1} µs   p50 {:8.1} µs   p99 {:8.1} µs   max {:8.1} µs",
-            self.frame_mean_us, self.frame_p50_us, self.frame_p99_us, self.frame_max_us
-        )?;
+        writeln!(f, "{}", self.times)?;
         write!(
             f,
             "  total   {:.1} ms ({:.0} events/s with a frame each)",
@@ -333,7 +322,7 @@ impl fmt::Display for UiBench {
     }
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub(super) fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -341,13 +330,23 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn us(d: std::time::Duration) -> f64 {
+pub(super) fn us(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
 /// A state with a model loaded and a reply started, as the benches need it;
 /// returns the state, its host and the reply's request id.
 fn streaming_state(width: u16, height: u16) -> (State, NullHost, RequestId) {
+    streaming_state_after(width, height, None)
+}
+
+/// [`streaming_state`], the reply started after the turns of `conv` (opened
+/// with [`super::bench_long::open_conversation`] once the model is loaded).
+pub(super) fn streaming_state_after(
+    width: u16,
+    height: u16,
+    conv: Option<crate::conversation::Conversation>,
+) -> (State, NullHost, RequestId) {
     let mut host = NullHost::default();
     let mut s = State::new(Config::default(), false, Vec::new(), (width, height));
     let feed = |s: &mut State, host: &mut NullHost, m: Msg| {
@@ -362,6 +361,9 @@ fn streaming_state(width: u16, height: u16) -> (State, NullHost, RequestId) {
         &mut host,
         Msg::Engine(fake_loaded(load_id, fake_model("bench-model", "Q4_K_M"))),
     );
+    if let Some(conv) = conv {
+        super::bench_long::open_conversation(&mut s, conv);
+    }
     for c in "Write a long story, please.".chars() {
         feed(&mut s, &mut host, key(KeyCode::Char(c)));
     }
@@ -383,72 +385,124 @@ fn streaming_state(width: u16, height: u16) -> (State, NullHost, RequestId) {
     (s, host, id)
 }
 
+/// The words of the benches' made-up story (a line ends every 15 tokens).
+const STORY: [&str; 15] = [
+    " Once",
+    " upon",
+    " a",
+    " time",
+    ",",
+    " there",
+    " was",
+    " a",
+    " model",
+    " that",
+    " predicted",
+    " 中文",
+    " tokens",
+    ".",
+    "\n",
+];
+
+/// Fake steps `from..from + n` of the made-up story, each with `k`
+/// candidates and a probability that varies from token to token.
+pub(super) fn story_steps(from: usize, n: usize, k: usize) -> Vec<TokenStep> {
+    (from..from + n)
+        .map(|i| {
+            let p = ((i * 37) % 100) as f32 / 100.0;
+            fake_step(i - from, STORY[i % STORY.len()], p.max(0.01), k)
+        })
+        .collect()
+}
+
 /// Feeds `events` fake tokens through update + render at `width`×`height`.
 pub fn bench_ui(events: usize, width: u16, height: u16) -> UiBench {
     let (mut s, mut host, id) = streaming_state(width, height);
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
-    let feed = |s: &mut State, host: &mut NullHost, m: Msg| {
-        let fx = update(s, m);
-        execute(s, fx, host);
-    };
-    let words = [
-        " Once",
-        " upon",
-        " a",
-        " time",
-        ",",
-        " there",
-        " was",
-        " a",
-        " model",
-        " that",
-        " predicted",
-        " 中文",
-        " tokens",
-        ".",
-        "\n",
-    ];
-    let steps: Vec<TokenStep> = (0..events)
-        .map(|i| {
-            let p = ((i * 37) % 100) as f32 / 100.0;
-            fake_step(i, words[i % words.len()], p.max(0.01), 10)
-        })
-        .collect();
-    let mut updates = Vec::with_capacity(events);
-    let mut frames = Vec::with_capacity(events);
     let start = Instant::now();
+    let t = stream_frames(
+        &mut s,
+        &mut host,
+        id,
+        story_steps(0, events, 10),
+        width,
+        height,
+    );
+    let total_ms = start.elapsed().as_secs_f64() * 1e3;
+    UiBench {
+        events,
+        width,
+        height,
+        times: t,
+        total_ms,
+    }
+}
+
+/// Times of a token stream fed through `update` with a frame drawn after
+/// each token, in µs.
+#[derive(Debug, Clone)]
+pub struct StreamTimes {
+    pub update_mean_us: f64,
+    pub update_p99_us: f64,
+    pub frame_mean_us: f64,
+    pub frame_p50_us: f64,
+    pub frame_p99_us: f64,
+    pub frame_max_us: f64,
+}
+
+impl fmt::Display for StreamTimes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "  update  mean {:8.1} µs   p99 {:8.1} µs",
+            self.update_mean_us, self.update_p99_us
+        )?;
+        write!(
+            f,
+            "  frame   mean {:8.1} µs   p50 {:8.1} µs   p99 {:8.1} µs   max {:8.1} µs",
+            self.frame_mean_us, self.frame_p50_us, self.frame_p99_us, self.frame_max_us
+        )
+    }
+}
+
+/// Feeds `steps` as tokens of reply `id` through `update` and draws each
+/// result into a `width`×`height` `TestBackend`.
+pub(super) fn stream_frames(
+    s: &mut State,
+    host: &mut NullHost,
+    id: RequestId,
+    steps: Vec<TokenStep>,
+    width: u16,
+    height: u16,
+) -> StreamTimes {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
+    let mut updates = Vec::with_capacity(steps.len());
+    let mut frames = Vec::with_capacity(steps.len());
     for step in steps {
         let t = Instant::now();
-        feed(
-            &mut s,
-            &mut host,
+        let fx = update(
+            s,
             Msg::Engine(Event::Token {
                 request: id,
                 step: Box::new(step),
             }),
         );
+        execute(s, fx, host);
         updates.push(us(t.elapsed()));
         let t = Instant::now();
-        terminal.draw(|f| render(&s, f)).expect("draw");
+        terminal.draw(|f| render(s, f)).expect("draw");
         frames.push(us(t.elapsed()));
     }
-    let total_ms = start.elapsed().as_secs_f64() * 1e3;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let update_mean_us = mean(&updates);
-    let frame_mean_us = mean(&frames);
+    let (update_mean_us, frame_mean_us) = (mean(&updates), mean(&frames));
     updates.sort_by(f64::total_cmp);
     frames.sort_by(f64::total_cmp);
-    UiBench {
-        events,
-        width,
-        height,
+    StreamTimes {
         update_mean_us,
         update_p99_us: percentile(&updates, 0.99),
         frame_mean_us,
         frame_p50_us: percentile(&frames, 0.5),
         frame_p99_us: percentile(&frames, 0.99),
         frame_max_us: frames.last().copied().unwrap_or(0.0),
-        total_ms,
     }
 }
 

@@ -317,7 +317,7 @@ fn place_prompt_tokens(s: &mut State, prompt: &[crate::engine::PromptToken]) {
         }));
     }
     let tail_len = (s.config.sampling.repeat_last_n as usize).max(1024);
-    let mut changed = false;
+    let mut changed = Vec::new();
     for (m, ids) in by_turn.iter().enumerate() {
         let id = turns[m];
         if s.conv.node(id).role == crate::engine::Role::Assistant {
@@ -331,7 +331,9 @@ fn place_prompt_tokens(s: &mut State, prompt: &[crate::engine::PromptToken]) {
                 .map(|t| t.id)
                 .collect();
         }
-        changed |= before != s.conv.node(id).steps.len() || before == 0;
+        if before != s.conv.node(id).steps.len() || before == 0 {
+            changed.push(id);
+        }
     }
     // Replies' tokens are theirs already: only prompt turns take scores.
     let positions = positions
@@ -341,8 +343,12 @@ fn place_prompt_tokens(s: &mut State, prompt: &[crate::engine::PromptToken]) {
     if let Some(g) = s.generation.as_mut() {
         g.positions = positions;
     }
-    if changed {
-        s.relayout();
+    // Only the turns that took tokens are wrapped again (a long chat is
+    // not rewrapped at every message sent).
+    for id in changed {
+        if let Some(i) = s.msg_index(id) {
+            s.relayout_message(i);
+        }
     }
 }
 

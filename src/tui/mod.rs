@@ -10,6 +10,7 @@
 mod abort_guard;
 pub mod action;
 pub mod bench;
+pub mod bench_long;
 pub mod components;
 mod engine_events;
 pub mod input_view;
@@ -29,6 +30,8 @@ mod tests;
 mod tests_branching;
 #[cfg(test)]
 mod tests_sampler;
+#[cfg(test)]
+mod tests_wrap_cache;
 
 use std::io::stdout;
 use std::path::PathBuf;

@@ -550,17 +550,23 @@ impl State {
 
     /// Rewraps everything (new width, new chat).
     pub fn relayout(&mut self) {
+        self.chat = self.wrapped();
+    }
+
+    /// The whole chat wrapped afresh for the current size: what
+    /// [`State::chat`] must equal (it is kept up to date turn by turn instead).
+    pub fn wrapped(&self) -> ChatView {
         let width = layout::chat_text_width(self.size.0);
         let blocks = self
             .path
             .iter()
             .map(|&id| message_block(&self.conv, id, width))
             .collect();
-        self.chat = ChatView {
+        ChatView {
             width,
             blocks,
             has_system: self.path.first() == Some(&crate::conversation::ROOT),
-        };
+        }
     }
 
     /// Rewraps message `i` only.

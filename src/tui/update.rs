@@ -126,7 +126,11 @@ fn on_term_event(s: &mut State, ev: TermEvent) -> Vec<Effect> {
         }
         TermEvent::Resize(w, h) => {
             s.size = (w, h);
-            s.relayout();
+            // The chat's lines depend on its width only: a change of height
+            // (or a resize that leaves the chat pane as wide) keeps them.
+            if super::layout::chat_text_width(w) != s.chat.width {
+                s.relayout();
+            }
             vec![]
         }
         TermEvent::FocusGained | TermEvent::FocusLost => vec![],
