@@ -11,6 +11,8 @@ use tokenscope::config::Config;
 use tokenscope::paths::Paths;
 use tokenscope::{bench, demo, engine, headless, listing, tui};
 
+mod chats;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The engine process: before anything opens the log file or touches stdout.
@@ -138,11 +140,23 @@ fn real_main(cli: Cli) -> Result<()> {
     let stdout = std::io::stdout();
     // Flags before the subcommand count too (`tokenscope --temp 0 run …`).
     let flags = cli.effective_gen_flags()?;
+    if cli.resume && cli.command.is_some() {
+        bail!(
+            "--resume reopens a conversation in the chat: use it without a subcommand (`tokenscope --resume`)"
+        );
+    }
     match &cli.command {
         None => {
             let config = load_config(&paths, &cli, &flags)?;
             let dirs = model_dirs(&paths, &config);
-            let initial = pick_model(&config, &dirs)?.map(|c| c.path);
+            let picked = pick_model(&config, &dirs)?.map(|c| c.path);
+            // Resuming, the conversation's own model wins unless one is named.
+            let named = flags.model.is_some() || config.default_model.is_some();
+            let (initial, fallback) = if cli.resume && !named {
+                (None, picked)
+            } else {
+                (picked, None)
+            };
             tui::run(tui::TuiOptions {
                 engine_exe: std::env::current_exe()
                     .context("cannot find tokenscope's own executable")?,
@@ -150,6 +164,9 @@ fn real_main(cli: Cli) -> Result<()> {
                 initial_model: initial,
                 model_dirs: dirs,
                 raw: flags.raw,
+                conversations_db: Some(paths.conversations_db()),
+                resume: cli.resume,
+                fallback_model: fallback,
             })
         }
         Some(Cmd::Run {
@@ -278,6 +295,15 @@ fn real_main(cli: Cli) -> Result<()> {
         }
         // Handled in `main`, before logging starts.
         Some(Cmd::EngineServe) => Ok(()),
+        Some(Cmd::Chats { search, format }) => chats::list(
+            &paths,
+            search.as_deref().unwrap_or(""),
+            *format == Format::Jsonl,
+        ),
+        Some(Cmd::Export { id, format, output }) => {
+            chats::export(&paths, *id, *format, output.as_deref())
+        }
+        Some(Cmd::Import { file }) => chats::import(&paths, file),
         Some(Cmd::Paths) => {
             let config = load_config(&paths, &cli, &flags)?;
             let config_file = cli.global.config.as_ref().unwrap_or(&paths.config_file);
@@ -289,6 +315,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 "logs:        {}",
                 tokenscope::logging::log_path(&paths.log_dir).display()
             );
+            println!("chats:       {}", paths.conversations_db().display());
             Ok(())
         }
     }

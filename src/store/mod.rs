@@ -151,6 +151,7 @@ struct Known {
 }
 
 /// The open database.
+#[derive(Debug)]
 pub struct Store {
     conn: Connection,
     path: PathBuf,

@@ -200,7 +200,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
     s.save(None, &chat(), None).unwrap();
     s.conn().pragma_update(None, "user_version", 3).unwrap();
     drop(s);
-    let err = Store::open(&path).err().expect("refused");
+    let err = Store::open(&path).expect_err("refused");
     assert!(matches!(
         err,
         StoreError::Newer {
@@ -224,7 +224,7 @@ fn a_file_that_is_not_a_database_is_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.sqlite3");
     std::fs::write(&path, vec![7u8; 8192]).unwrap();
-    let err = Store::open(&path).err().expect("refused");
+    let err = Store::open(&path).expect_err("refused");
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     assert!(err.to_string().contains("move the file away"), "{err}");
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod gguf_edit;
+pub mod tmux;
 
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
