@@ -25,6 +25,11 @@ fn reply(n: usize) -> Node {
         a.push_step(step(i, [1, 2, 3][i % 3], [" Paris", " London", "x"][i % 3]));
     }
     a.status = Status::Done;
+    // Times and rates whose shortest decimal needs all 17 digits.
+    let mut stats = crate::tui::bench::fake_stats(n, crate::engine::StopReason::MaxTokens);
+    stats.gen_tps = 1.708_072_850_257_606_1;
+    stats.ttft_ms = 0.1 + 0.2;
+    a.stats = Some(stats);
     a.seed = Some(99);
     a.sampling = Some(SamplingParams::default());
     a.context_tail = vec![3, 1];
