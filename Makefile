@@ -2,12 +2,12 @@
 CARGO ?= cargo
 BIN = $(or $(CARGO_TARGET_DIR),target)/release/tokenscope
 
-.PHONY: run test deps build models bench screenshots
+.PHONY: run test deps build models server bench screenshots
 
 run: models
 	$(BIN)
 
-test: models
+test: models server
 	$(CARGO) test --release
 
 deps:
@@ -19,7 +19,11 @@ build: deps
 models: build
 	$(BIN) fetch-demos
 
-bench: models
+# A prebuilt llama-server for the remote-engine tests and bench (not needed to run tokenscope).
+server: build
+	$(BIN) fetch-server
+
+bench: models server
 	$(BIN) bench
 
 screenshots: models

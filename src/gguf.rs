@@ -12,7 +12,6 @@
 //! file never reserve more memory than the rest of the file could back.
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
 use std::path::Path;
 
@@ -56,12 +55,14 @@ pub enum GgufError {
     UnsupportedVersion { version: u32, hint: &'static str },
     #[error(
         "the file ends inside the GGUF header (it is {file_size} bytes, the header needs more at byte {at}): \
-         the file is incomplete, re-download it"
+         the file is incomplete: if it is still being written (a download or a copy), wait for it to \
+         finish, else re-download it"
     )]
     TruncatedHeader { file_size: u64, at: u64 },
     #[error(
         "the file is {file_size} bytes, but its header says the tensor data needs at least {expected} bytes: \
-         the file is incomplete, re-download it"
+         the file is incomplete: if it is still being written (a download or a copy), wait for it to \
+         finish, else re-download it"
     )]
     TruncatedData { file_size: u64, expected: u64 },
     #[error("corrupt GGUF header at byte {at}: {what}; the file is damaged, re-download it")]
@@ -74,6 +75,10 @@ pub enum GgufError {
          convert the model again with a current llama.cpp, or get another copy"
     )]
     Invalid { at: u64, what: String },
+    /// A named pipe, a device, a socket: reading one could block forever
+    /// (a pipe with no writer) or never end (`/dev/zero`).
+    #[error("not a regular file but {kind}: a model is a .gguf file, name one")]
+    NotRegular { kind: &'static str },
 }
 
 /// The type tag of a metadata value.
@@ -380,10 +385,35 @@ impl GgufHeader {
 
 /// Reads and checks the header of the GGUF file at `path`, including that the file
 /// is long enough for the tensor data the header describes.
+///
+/// # Errors
+/// [`GgufError::NotRegular`] for a pipe, device or socket (checked on the opened
+/// file, which is opened without blocking, so a pipe with no writer cannot hang
+/// the caller); [`GgufError::Io`] when it cannot be opened or read; the other
+/// variants for what is wrong with its contents.
 pub fn read_header(path: &Path) -> Result<GgufHeader, GgufError> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
-    read_header_from(BufReader::with_capacity(1 << 16, file), len)
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let kind = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a named pipe"
+        } else if ft.is_char_device() || ft.is_block_device() {
+            "a device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "a special file"
+        };
+        return Err(GgufError::NotRegular { kind });
+    }
+    read_header_from(BufReader::with_capacity(1 << 16, file), meta.len())
 }
 
 /// Like [`read_header`], for any seekable reader of `file_size` bytes positioned at 0.
@@ -399,6 +429,10 @@ pub fn read_header_from<R: Read + Seek>(
 
     let mut magic = [0u8; 4];
     let n = c.read_up_to(&mut magic)?;
+    if n > 0 && n < 4 && b"GGUF".starts_with(&magic[..n]) {
+        // The start of a GGUF file: one being written, or cut short.
+        return Err(c.truncated());
+    }
     if n < 4 || &magic != b"GGUF" {
         return Err(GgufError::NotGguf {
             found: describe_bytes(&magic[..n]),
@@ -1049,8 +1083,13 @@ mod tests {
         );
         assert!(parse(b"").unwrap_err().to_string().contains("empty"));
         assert!(matches!(
-            parse(b"GG").unwrap_err(),
+            parse(b"GX").unwrap_err(),
             GgufError::NotGguf { .. }
+        ));
+        // The start of the magic: a GGUF file being written, or cut short.
+        assert!(matches!(
+            parse(b"GG").unwrap_err(),
+            GgufError::TruncatedHeader { .. }
         ));
     }
 
@@ -1078,9 +1117,9 @@ mod tests {
         for cut in 0..bytes.len() {
             let err = parse(&bytes[..cut]).expect_err("truncated file must not parse");
             match err {
-                GgufError::NotGguf { .. } => assert!(cut < 4),
+                GgufError::NotGguf { .. } => assert_eq!(cut, 0),
                 GgufError::TruncatedHeader { .. } => {
-                    assert!(cut >= 4 && (cut as u64) < h.data_offset)
+                    assert!(cut >= 1 && (cut as u64) < h.data_offset)
                 }
                 GgufError::TruncatedData { expected, .. } => {
                     assert!(cut as u64 >= h.data_offset - 31, "cut {cut}");

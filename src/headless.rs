@@ -161,7 +161,7 @@ pub fn run(
 
 /// In JSONL, an error (but one writing the output) also ends stdout with
 /// `{"type":"error","error":…}`, so a reader of the stream knows it ended badly.
-fn error_line<T>(
+pub(crate) fn error_line<T>(
     jsonl: bool,
     result: Result<T, RunError>,
     out: &mut impl Write,
@@ -605,6 +605,7 @@ mod tests {
         let vocab = Vocab {
             pieces: pieces.iter().map(|p| p.as_bytes().to_vec()).collect(),
             eog: vec![],
+            learned: Default::default(),
         };
         let top = (0..pieces.len() as i32)
             .map(|id| crate::engine::Candidate {

@@ -9,7 +9,7 @@ use tokenscope::catalog::{self, ModelCard};
 use tokenscope::cli::{Cli, Cmd, Format, GenFlags};
 use tokenscope::config::Config;
 use tokenscope::paths::Paths;
-use tokenscope::{bench, demo, engine, headless, listing, tui};
+use tokenscope::{bench, demo, engine, headless, listing, quantize, tui};
 
 mod chats;
 
@@ -18,6 +18,9 @@ fn main() -> ExitCode {
     // The engine process: before anything opens the log file or touches stdout.
     if let Some(Cmd::EngineServe) = cli.command {
         return engine::serve::main();
+    }
+    if let Some(Cmd::QuantizeWorker { args }) = &cli.command {
+        return tokenscope::quantize::worker_main(args);
     }
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,6 +90,29 @@ fn model_dirs(paths: &Paths, config: &Config) -> Vec<PathBuf> {
     paths.model_dirs(config.models_dir.as_deref())
 }
 
+/// The remote server `--server` names (with its key from the environment),
+/// `None` without `--server`; its plain-http warning goes to stderr.
+fn remote_target(
+    config: &Config,
+    flags: &GenFlags,
+) -> Result<Option<engine::remote::RemoteTarget>> {
+    let Some(server) = &flags.server else {
+        if flags.api_key_env.is_some() {
+            bail!(
+                "--api-key-env names the API key of a server: give the server with --server URL (or the name of a [[servers]] entry)"
+            );
+        }
+        return Ok(None);
+    };
+    let target = config.server_target(server, flags.api_key_env.as_deref(), |k| {
+        std::env::var(k).ok()
+    })?;
+    if let Some(w) = target.warning() {
+        eprintln!("warning: {w}");
+    }
+    Ok(Some(target))
+}
+
 /// The named model, else the configured one, else the first demo model found.
 fn pick_model(config: &Config, dirs: &[PathBuf]) -> Result<Option<ModelCard>> {
     if let Some(name) = &config.default_model {
@@ -133,6 +159,69 @@ fn score_text(text: Option<&str>, file: Option<&std::path::Path>, stdin: bool) -
     Ok(text)
 }
 
+/// `tokenscope quantize`: checks, then llama.cpp's quantizer in a child
+/// process with a per-tensor progress bar on stderr (a line per tensor when
+/// stderr is not a terminal), then what came out.
+fn quantize_cmd(req: &quantize::Request, models_dir: &std::path::Path) -> Result<()> {
+    use std::io::IsTerminal;
+    let plan = quantize::plan(req, models_dir)?;
+    let exe = std::env::current_exe().context("cannot find tokenscope's own executable")?;
+    let tty = std::io::stderr().is_terminal();
+    eprintln!(
+        "quantizing {} ({}, {}) to {} → {}",
+        plan.input.file_name,
+        plan.input.quant,
+        plan.input.size_human(),
+        plan.ty.name,
+        plan.output.display()
+    );
+    if plan.allow_requantize && !matches!(plan.input.quant.as_str(), "F32" | "F16" | "BF16") {
+        eprintln!(
+            "note: {} is already {}: the result is made from those quantized values, not the original weights, so it can only lose against {} (an F16 holds them exactly, nothing more)",
+            plan.input.file_name, plan.input.quant, plan.input.file_name
+        );
+    }
+    let outcome = quantize::run(&exe, &plan, |p| match p {
+        quantize::Progress::Tensor { done, total, name } => {
+            if tty {
+                let width = 30;
+                let filled = done * width / (*total).max(1);
+                eprint!(
+                    "\r[{}{}] {done}/{total} {:<40.40}",
+                    "#".repeat(filled),
+                    ".".repeat(width - filled),
+                    tokenscope::text::escape_inline(name)
+                );
+            } else {
+                eprintln!(
+                    "tensor {done}/{total} {}",
+                    tokenscope::text::escape_inline(name)
+                );
+            }
+        }
+    });
+    if tty {
+        eprintln!();
+    }
+    let outcome = outcome?;
+    let bpw = match outcome.sizes {
+        Some((_, _, _, bpw)) => format!("{bpw:.2} bits per weight"),
+        None => format!(
+            "~{:.2} bits per weight",
+            outcome.card.file_size as f64 * 8.0 / outcome.card.n_params.max(1) as f64
+        ),
+    };
+    println!(
+        "{}: {}, {}, {bpw} (from {}, {})",
+        outcome.output.display(),
+        outcome.card.quant,
+        outcome.card.size_human(),
+        plan.input.quant,
+        plan.input.size_human()
+    );
+    Ok(())
+}
+
 fn real_main(cli: Cli) -> Result<()> {
     let paths = Paths::resolve();
     // Logs (ours and llama.cpp's) go to a size-capped file, never to the terminal.
@@ -149,15 +238,47 @@ fn real_main(cli: Cli) -> Result<()> {
         None => {
             let config = load_config(&paths, &cli, &flags)?;
             let dirs = model_dirs(&paths, &config);
-            let picked = pick_model(&config, &dirs)?.map(|c| c.path);
-            // Resuming, the conversation's own model wins unless one is named.
-            let named = flags.model.is_some() || config.default_model.is_some();
-            let (initial, fallback) = if cli.resume && !named {
-                (None, picked)
-            } else {
-                (picked, None)
+            let remote = remote_target(&config, &flags)?;
+            let initial = match &remote {
+                // The server's model named by --model (none: its only one).
+                Some(t) => Some(engine::remote::model_ref(
+                    &t.url,
+                    flags.model.as_deref().unwrap_or(""),
+                )),
+                None => pick_model(&config, &dirs)?.map(|c| c.path),
             };
+            // Resuming, the conversation's own model wins unless one is named.
+            let named = flags.model.is_some() || config.default_model.is_some() || remote.is_some();
+            let (initial, fallback) = if cli.resume && !named {
+                (None, initial)
+            } else {
+                (initial, None)
+            };
+            let mut servers: Vec<_> = config
+                .servers
+                .iter()
+                .map(|sv| {
+                    let t = config
+                        .server_target(&sv.name, None, |k| std::env::var(k).ok())
+                        .map_err(|e| e.to_string());
+                    (sv.name.clone(), t)
+                })
+                .collect();
+            // The server of --server first (with its key): a [[servers]]
+            // entry of the same URL gives it its name.
+            if let Some(t) = &remote {
+                let same = |s: &Result<engine::remote::RemoteTarget, String>| {
+                    s.as_ref().is_ok_and(|s| s.url == t.url)
+                };
+                let name = servers
+                    .iter()
+                    .find(|(_, s)| same(s))
+                    .map_or_else(|| t.url.clone(), |(n, _)| n.clone());
+                servers.retain(|(_, s)| !same(s));
+                servers.insert(0, (name, Ok(t.clone())));
+            }
             tui::run(tui::TuiOptions {
+                servers,
                 engine_exe: std::env::current_exe()
                     .context("cannot find tokenscope's own executable")?,
                 config,
@@ -176,7 +297,17 @@ fn real_main(cli: Cli) -> Result<()> {
             ..
         }) => {
             let config = load_config(&paths, &cli, &flags)?;
-            let card = require_model(&config, &model_dirs(&paths, &config))?;
+            // A remote server's model is one it lists (none: its only one).
+            let (placement, model) = match remote_target(&config, &flags)? {
+                Some(target) => (
+                    engine::Placement::Remote(target),
+                    PathBuf::from(flags.model.clone().unwrap_or_default()),
+                ),
+                None => (
+                    engine_placement()?,
+                    require_model(&config, &model_dirs(&paths, &config))?.path,
+                ),
+            };
             let mut out = stdout.lock();
             let args = headless::RunArgs {
                 prompt: prompt.clone(),
@@ -185,8 +316,8 @@ fn real_main(cli: Cli) -> Result<()> {
                 assistant_prefix: assistant_prefix.clone(),
             };
             headless::run(
-                &engine_placement()?,
-                card.path,
+                &placement,
+                model,
                 &config,
                 &args,
                 &mut out,
@@ -293,8 +424,92 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Some(Cmd::Compare {
+            models,
+            prompt,
+            text,
+            file,
+            raw,
+            max_tokens,
+            format,
+            ctx,
+            threads,
+        }) => {
+            let over = GenFlags {
+                max_tokens: *max_tokens,
+                ctx: *ctx,
+                threads: *threads,
+                ..GenFlags::default()
+            };
+            let config = load_config(&paths, &cli, &over)?;
+            let dirs = model_dirs(&paths, &config);
+            if models.len() < 2 {
+                bail!("compare needs at least two models: --model A --model B [--model C …]");
+            }
+            let paths_of = models
+                .iter()
+                .map(|m| catalog::resolve(m, &dirs).map(|c| c.path))
+                .collect::<Result<Vec<_>, _>>()?;
+            let source = match prompt {
+                Some(p) => tokenscope::comparison::Source::Prompt(p.clone()),
+                None => tokenscope::comparison::Source::Text(score_text(
+                    text.as_deref(),
+                    file.as_deref(),
+                    false,
+                )?),
+            };
+            let args = tokenscope::comparison::CompareArgs {
+                models: paths_of,
+                source,
+                raw: *raw,
+                jsonl: *format == Format::Jsonl,
+            };
+            let mut out = stdout.lock();
+            tokenscope::comparison::compare(&engine_placement()?, &config, &args, &mut out)?;
+            Ok(())
+        }
+        Some(Cmd::Quantize {
+            input,
+            output,
+            ty,
+            allow_requantize,
+            force,
+            threads,
+        }) => {
+            if ty.eq_ignore_ascii_case("help") {
+                print!("{}", quantize::types_help());
+                return Ok(());
+            }
+            let Some(input) = input else {
+                bail!("give the model to quantize: `tokenscope quantize IN [OUT] --type TYPE`");
+            };
+            let config = load_config(&paths, &cli, &flags)?;
+            let dirs = model_dirs(&paths, &config);
+            // Check the type first: a typo should not cost a model lookup.
+            quantize::parse_type(ty)?;
+            let card = catalog::resolve(input, &dirs)?;
+            let req = quantize::Request {
+                input: card.path,
+                output: output.clone(),
+                ty: ty.clone(),
+                allow_requantize: *allow_requantize,
+                force: *force,
+                threads: *threads,
+            };
+            quantize_cmd(&req, &paths.models_dir)
+        }
+        Some(Cmd::FetchServer) => {
+            let mut opts = demo::FetchOptions::new(&paths.models_dir);
+            opts.wheels_dir = paths.wheels_dir();
+            let exe =
+                tokenscope::llama_server::fetch_server(&paths.data_dir, &opts, &mut |line| {
+                    eprintln!("{line}")
+                })?;
+            println!("{}", exe.display());
+            Ok(())
+        }
         // Handled in `main`, before logging starts.
-        Some(Cmd::EngineServe) => Ok(()),
+        Some(Cmd::EngineServe) | Some(Cmd::QuantizeWorker { .. }) => Ok(()),
         Some(Cmd::Chats { search, format }) => chats::list(
             &paths,
             search.as_deref().unwrap_or(""),

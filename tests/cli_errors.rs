@@ -6,16 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// A private TOKENSCOPE_HOME whose models dir links the two demo models.
-fn home() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let models = dir.path().join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    for f in [common::SMOL, common::GEMMA] {
-        std::os::unix::fs::symlink(common::model(f), models.join(f)).unwrap();
-    }
-    dir
-}
+use common::demo_home as home;
 
 fn tokenscope(home: &Path, args: &[&str]) -> Output {
     tokenscope_env(home, args, &[])

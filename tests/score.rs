@@ -443,3 +443,35 @@ fn with_kv_reuse_only_the_positions_not_reused_are_scored() {
         );
     }
 }
+
+/// The bench's bound for scoring against prefill: the output layer it adds
+/// per position is vocabulary × hidden (tied to the token embedding in both
+/// demo models), read here from the metadata, not the tensors.
+#[test]
+fn the_score_bound_weighs_the_output_layer_against_the_body() {
+    for (file, arch) in [(GEMMA, "gemma3"), (SMOL, "llama")] {
+        let h = tokenscope::gguf::read_header(&model(file)).unwrap();
+        let hidden = h.get_u64(&format!("{arch}.embedding_length")).unwrap();
+        let vocab = h
+            .get("tokenizer.ggml.tokens")
+            .and_then(|v| v.array_len())
+            .unwrap();
+        let head = (hidden * vocab) as f64;
+        let bound = tokenscope::bench::score_bound(&h);
+        // body / (body + head) = bound, so body = head · bound / (1 − bound):
+        // the body is every matrix but the (tied) embedding.
+        let body = head * bound / (1.0 - bound);
+        let matrices: u64 = h
+            .tensors
+            .iter()
+            .filter(|t| t.dims.len() >= 2 && t.name != "token_embd.weight")
+            .map(|t| t.n_elements)
+            .sum();
+        assert!(
+            (body - matrices as f64).abs() < 1.0,
+            "{file}: body {body} vs {matrices}"
+        );
+        assert!(bound > 0.0 && bound < 1.0, "{file}: {bound}");
+        eprintln!("{file}: scoring can reach at most {bound:.2}x of prefill");
+    }
+}

@@ -451,3 +451,75 @@ fn time_spent_paused_is_not_generation_time() {
         st.n_generated
     );
 }
+
+/// The next turn feeds a reply back as the ids it was written with, not its
+/// text tokenized again: a reply forced one byte-token at a time ("H", "i",
+/// " ", …, not the canonical "Hi" " there") is in the next prompt as those
+/// ids, so the model sees what it wrote and the KV cache is reused past it.
+#[test]
+fn the_next_turn_feeds_a_reply_as_its_own_ids_and_reuses_the_cache_past_it() {
+    let mut e = engine(SMOL, config_with(1024));
+    let text = "Hi there";
+    let byte_id = |b: u8| {
+        (0..e.vocab.len() as i32)
+            .find(|&id| e.vocab.bytes(id) == [b])
+            .unwrap_or_else(|| panic!("no token for byte {b}"))
+    };
+    let ids: Vec<i32> = text.bytes().map(byte_id).collect();
+    let q = "Say hi.";
+    let id = e.start(GenerateRequest {
+        paused: true,
+        ..greedy(user(q), 16)
+    });
+    let forced = ids.clone();
+    let first = drive(&mut e, id, |n, _| match forced.get(n - 1) {
+        Some(&token) => vec![Command::Force { request: id, token }],
+        None => vec![Command::Cancel { request: id }],
+    });
+    let got: Vec<i32> = first.steps.iter().map(|s| s.id).collect();
+    assert_eq!(got, ids);
+    let n_first = first.stats.as_ref().unwrap().n_prompt;
+
+    use tokenscope::conversation::{Conversation, Node, RequestSettings};
+    let mut conv = Conversation::new(None);
+    conv.append(Node::user(q));
+    let a = conv.append(Node::assistant(None, Some(e.vocab.clone())));
+    for s in &first.steps {
+        conv.node_mut(a).push_step(s.clone());
+    }
+    assert_eq!(conv.node(a).content, text);
+    conv.append(Node::user("Thanks."));
+    let next = conv.append(Node::assistant(None, Some(e.vocab.clone())));
+    let settings = RequestSettings {
+        raw: false,
+        sampling: SamplingParams::greedy(),
+        max_tokens: 2,
+        top_k_inspect: 5,
+        paused: false,
+        score_prompt: false,
+    };
+    let req = conv.request(next, &settings);
+    let id = e.start(req);
+    let out = e.collect(id).unwrap();
+    let prompt = out
+        .events
+        .iter()
+        .find_map(|ev| match ev {
+            Event::Started { prompt, .. } => Some(prompt.clone()),
+            _ => None,
+        })
+        .unwrap();
+    // The reply's tokens in the prompt: those owned by its message (the
+    // template's scaffolding around it aside) hold its ids in order.
+    let owned: Vec<i32> = prompt.iter().map(|t| t.id).collect();
+    assert!(
+        owned.windows(ids.len()).any(|w| w == ids.as_slice()),
+        "the reply's own ids are in the prompt: {owned:?}"
+    );
+    let st = out.stats.unwrap();
+    assert_eq!(
+        st.n_prompt_reused,
+        n_first + ids.len(),
+        "the first prompt and the whole reply come from the KV cache"
+    );
+}

@@ -683,3 +683,138 @@ fn a_prompt_tokens_surprise_and_the_what_if_sampler() {
     t.keys(&["q"]);
     t.assert_exited_sane(0);
 }
+
+/// A model file larger than the memory available (a sparse fake, see
+/// `common::fake_model`) is refused with the numbers, before anything is
+/// read; SmolLM2 stays loaded and the chat goes on with it.
+#[test]
+fn a_model_larger_than_memory_is_refused_and_the_chat_goes_on() {
+    let home = home_with_bad_copies(&[]);
+    common::fake_model::write_larger_than_memory(&home.path().join("models/huge-Q4_1.gguf"));
+    let t = start_in(&home, "memory");
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+    exchange(&t, "Hello! Who are you?");
+
+    t.keys(&["F2"]);
+    t.wait("the picker", 10, |s| {
+        picker_open(s) && s.contains("huge-Q4_1")
+    });
+    t.type_text("huge");
+    t.keys(&["Enter"]);
+    let s = t.wait("the refusal", 30, |s| {
+        idle(s) && flat(s).contains("Still using")
+    });
+    let f = flat(&s);
+    assert!(
+        f.contains("Could not load huge-Q4_1.gguf: not enough memory for huge-Q4_1.gguf")
+            && f.contains("is available"),
+        "{s}"
+    );
+    assert!(s.contains("Hello! Who are you?"), "the chat is kept: {s}");
+
+    let s = exchange(&t, "The capital of France is");
+    assert!(s.contains("The capital of France is"), "{s}");
+    t.keys(&["C-c"]);
+    t.keys(&["C-c"]);
+    t.assert_exited_sane(0);
+}
+
+/// The chat against a real llama-server (issue 12): a configured server's
+/// model streams into the TUI with its candidates, the status bar says
+/// remote and where, the picker lists the server's model next to the local
+/// files and switching between them works, step mode is refused in words,
+/// Esc stops a reply, and a server killed mid-reply leaves the partial reply
+/// on screen, marked failed, with what happened.
+#[test]
+fn chat_with_a_remote_llama_server_switch_cancel_and_a_dying_server() {
+    let mut server = common::server::LlamaServer::start(common::SMOL, &[]);
+    let home = tempfile::tempdir().unwrap();
+    let models = home.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::os::unix::fs::symlink(common::model(common::SMOL), models.join(common::SMOL)).unwrap();
+    let config = home.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[[servers]]\nname = \"lab\"\nurl = \"{}\"\n", server.url),
+    )
+    .unwrap();
+    let env = format!(
+        "TOKENSCOPE_HOME='{}' TOKENSCOPE_CONFIG='{}'",
+        home.path().display(),
+        config.display()
+    );
+    let t = Tmux::start(
+        "remote",
+        &env,
+        "--server lab --temp 0 --max-tokens 300",
+        120,
+        36,
+    );
+    let remote = format!("remote 127.0.0.1:{}", server.port);
+    let s = t.wait("the server's model", 60, |s| {
+        idle(s) && status_line(s).contains(&remote)
+    });
+    assert!(flat(&s).contains("remote llama-server"), "{s}");
+
+    t.type_text("Hello! Who are you?");
+    t.keys(&["Enter"]);
+    let s = t.wait("the remote reply", 120, |s| {
+        idle(s) && s.contains("assistant · SmolLM2") && s.contains("tok/s")
+    });
+    // The server's probabilities, and no entropy invented.
+    assert!(s.contains("p=") && s.contains("entropy –"), "{s}");
+
+    // Step mode needs logits: refused, in words.
+    t.keys(&["F7"]);
+    let s = t.wait("step mode refused", 10, |s| {
+        flat(s).contains("Step mode needs the model's logits")
+    });
+    assert!(!status_line(&s).contains("step"), "{s}");
+
+    // The picker lists the local file and the server's model, marked
+    // remote; switching goes both ways as between local files.
+    t.keys(&["F2"]);
+    t.wait("the picker with both", 30, |s| {
+        s.contains("@ lab") && s.contains("llama        135M Q4_1")
+    });
+    t.type_text("135M");
+    t.keys(&["Enter"]);
+    t.wait("the local model", 60, |s| {
+        idle(s) && status_line(s).contains("Q4_1") && !status_line(s).contains("remote")
+    });
+    t.keys(&["F2"]);
+    t.wait("the picker", 10, |s| s.contains("@ lab"));
+    t.type_text("@ lab");
+    t.keys(&["Enter"]);
+    t.wait("the server's model again", 60, |s| {
+        idle(s) && status_line(s).contains(&remote)
+    });
+
+    // Esc stops a long reply; the server is free for the next one.
+    t.type_text("Write a very long story about a dragon.");
+    t.keys(&["Enter"]);
+    t.wait("the story to stream", 60, |s| {
+        status_line(s).contains("generating") && s.contains("tok")
+    });
+    t.keys(&["Escape"]);
+    let s = t.wait("the reply to stop", 30, idle);
+    assert!(s.contains("stopped") || s.contains("cancelled"), "{s}");
+
+    // The server dies mid-reply: the partial reply stays, marked failed.
+    t.type_text("Write another very long story about a knight.");
+    t.keys(&["Enter"]);
+    t.wait("the second story to stream", 60, |s| {
+        status_line(s).contains("generating")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    server.kill();
+    let s = t.wait("the dropped connection", 60, |s| {
+        flat(s).contains("dropped mid-reply")
+    });
+    assert!(flat(&s).contains("The partial reply is kept"), "{s}");
+    assert!(s.contains("failed"), "{s}");
+
+    t.keys(&["C-c"]);
+    t.keys(&["C-c"]);
+    t.assert_exited_sane(0);
+}

@@ -10,7 +10,7 @@ mod request;
 mod tree;
 
 pub use request::RequestSettings;
-pub use tree::{Conversation, Fork, Node, NodeId, Status};
+pub use tree::{Conversation, Fork, Node, NodeId, ROOT, Status};
 
 /// Test helpers: a small vocabulary and steps with distributions.
 #[cfg(test)]

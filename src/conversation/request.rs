@@ -33,7 +33,14 @@ impl Conversation {
             .map(|id| {
                 let n = self.node(id);
                 let role = if id == 0 { Role::System } else { n.role };
-                ChatMessage::new(role, n.content.clone())
+                let m = ChatMessage::new(role, n.content.clone());
+                // A reply goes back as the ids it was generated as (not when
+                // it ended inside a character: its text holds a U+FFFD).
+                if role == Role::Assistant && !n.steps.is_empty() && n.tail.is_empty() {
+                    m.with_tokens(n.steps.iter().map(|s| s.id).collect())
+                } else {
+                    m
+                }
             })
             .collect()
     }

@@ -61,8 +61,9 @@ pub struct Node {
     /// The sampling settings this reply was generated with (its last run).
     #[serde(default)]
     pub sampling: Option<crate::engine::SamplingParams>,
-    /// The last prompt tokens before the reply (as many as the repeat
-    /// penalty looks back), for re-applying the sampler to its steps.
+    /// The last prompt tokens before this turn (as many as the repeat
+    /// penalty looks back; for a prompt turn, those before its first
+    /// token), for re-applying the sampler to its steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context_tail: Vec<TokenId>,
     /// Set when this reply branched off a sibling.
@@ -187,7 +188,8 @@ impl Default for Conversation {
 }
 
 /// The root's id.
-const ROOT: NodeId = 0;
+/// The root node: it holds the system prompt.
+pub const ROOT: NodeId = 0;
 
 impl Conversation {
     /// An empty conversation with an optional system prompt.
@@ -202,9 +204,15 @@ impl Conversation {
         (!s.trim().is_empty()).then_some(s)
     }
 
-    /// Sets the system prompt the next requests use.
+    /// Sets the system prompt the next requests use. Its tokens (scored
+    /// when a request fed them) belong to the old text: a new text drops them.
     pub fn set_system(&mut self, text: &str) {
-        self.nodes[ROOT].content = text.to_string();
+        let root = &mut self.nodes[ROOT];
+        if root.content != text {
+            root.content = text.to_string();
+            root.steps.clear();
+            root.content_span = None;
+        }
     }
 
     /// Number of nodes, the root included.
@@ -617,6 +625,7 @@ pub(crate) mod tests {
         Arc::new(Vocab {
             pieces: pieces.into_iter().map(|p| p.to_vec()).collect(),
             eog: vec![0],
+            learned: Default::default(),
         })
     }
 

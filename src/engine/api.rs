@@ -59,6 +59,15 @@ impl Role {
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
+    /// An assistant turn's own token ids, as it was generated (sampled,
+    /// forced, branched): the prompt feeds these instead of tokenizing
+    /// `content` again, which could give other ids (a forced "Hel" + "lo"
+    /// is not the canonical "Hello"), so the model sees what it wrote and
+    /// the KV cache stays valid past it. Used only when their bytes are
+    /// `content` in the engine's vocabulary and the template writes the
+    /// content as it is; otherwise the text is tokenized.
+    #[serde(default)]
+    pub tokens: Option<Vec<TokenId>>,
 }
 
 impl ChatMessage {
@@ -66,7 +75,14 @@ impl ChatMessage {
         Self {
             role,
             content: content.into(),
+            tokens: None,
         }
+    }
+
+    /// An assistant turn with the token ids it was generated as.
+    pub fn with_tokens(mut self, tokens: Vec<TokenId>) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 }
 /// How a model is loaded: context size, threads, GPU offload.
@@ -184,6 +200,52 @@ pub struct ScoreRequest {
     pub top_k_inspect: usize,
 }
 
+/// Models to compare token by token on the same token ids
+/// ([`Command::Compare`]): every model is teacher-forced the whole sequence
+/// in batched prefills, and each token gets every model's probability and
+/// top-1, and KL(A‖B) over the full vocabulary for each other model B.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareRequest {
+    /// The models' slots, the reference A first: at least two, all
+    /// different, all loaded with the same vocabulary (else the request fails
+    /// with [`EngineError::InvalidRequest`] saying which differ).
+    pub slots: Vec<SlotId>,
+    pub input: CompareInput,
+}
+
+/// The token ids a comparison runs on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CompareInput {
+    /// Text tokenized as plain text (never control tokens) by model A, its
+    /// BOS in front when `bos` and the model uses one; every token after the
+    /// first is compared (the first too when a BOS precedes it).
+    Text { text: String, bos: bool },
+    /// Exact ids (e.g. a prompt and the reply model A generated); the tokens
+    /// at `score_from..` are compared (`score_from` ≥ 1: a token is predicted
+    /// from the ones before it).
+    Tokens {
+        tokens: Vec<TokenId>,
+        score_from: usize,
+    },
+}
+
+/// One compared token ([`Event::Compared`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareRow {
+    /// Position of the token in the sequence evaluated (BOS or prompt included).
+    pub index: usize,
+    pub id: TokenId,
+    /// ln p of this token under each model, in request order (nats, ≤ 0).
+    pub ln_p: Vec<f64>,
+    /// Each model's most likely token at this position (ties: lower id).
+    pub top1: Vec<TokenId>,
+    /// KL(A‖B) in nats over the full vocabulary, for each other model B in
+    /// request order (A itself left out): Σ_v p_A(v) (ln p_A(v) − ln p_B(v)),
+    /// from both models' logits in f64. Rounding can make it slightly
+    /// negative (≈ −1e-7) where the models agree.
+    pub kl: Vec<f64>,
+}
+
 /// What a caller asks of the engine. Requests ([`Command::Load`],
 /// [`Command::Generate`], [`Command::Score`]) are served one at a time in the order sent; the
 /// others act on the request being served and are read between tokens.
@@ -225,6 +287,13 @@ pub enum Command {
         slot: SlotId,
         req: ScoreRequest,
     },
+    /// Compare the models in `req.slots` on the same token ids (see
+    /// [`CompareRequest`] and, for what comes back, [`Event`]). A request,
+    /// served in order like [`Command::Score`].
+    Compare {
+        request: RequestId,
+        req: CompareRequest,
+    },
     /// Stop `request` (a load, a generation or a scoring) as soon as possible.
     Cancel { request: RequestId },
     /// Stop serving; the engine ends.
@@ -242,6 +311,8 @@ pub enum ChatMode {
     Builtin,
     /// No template: plain completion.
     Plain,
+    /// A remote server's chat endpoint: the server applies its own template.
+    Server,
 }
 
 impl ChatMode {
@@ -250,6 +321,7 @@ impl ChatMode {
             ChatMode::Template => "chat (model's template)",
             ChatMode::Builtin => "chat (llama.cpp built-in template)",
             ChatMode::Plain => "plain completion (no chat template)",
+            ChatMode::Server => "chat (the server applies its template)",
         }
     }
 }
@@ -263,24 +335,105 @@ pub struct Vocab {
     pub pieces: Vec<Vec<u8>>,
     /// Ids of the end-of-generation tokens.
     pub eog: Vec<TokenId>,
+    /// Pieces learned while generating, for a backend that cannot list its
+    /// vocabulary up front (a remote server reports a token's text with the
+    /// token): empty `pieces`, and each id's text set once, by the engine,
+    /// before the event that first names it. Not serialized (a remote engine
+    /// runs in this process).
+    #[serde(skip)]
+    pub learned: LearnedPieces,
+}
+
+/// Token texts set once each, by id, while other threads read them (see
+/// [`Vocab::learned`]). Clones share the same pieces.
+#[derive(Clone, Default)]
+pub struct LearnedPieces(Arc<[std::sync::OnceLock<Box<[u8]>>]>);
+
+impl LearnedPieces {
+    /// Room for ids `0..n`.
+    pub fn with_capacity(n: usize) -> Self {
+        Self((0..n).map(|_| std::sync::OnceLock::new()).collect())
+    }
+
+    /// Ids it has room for.
+    pub fn capacity(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Sets the text of `id` unless it is known (or outside the capacity).
+    pub fn learn(&self, id: TokenId, bytes: &[u8]) {
+        if let Some(cell) = usize::try_from(id).ok().and_then(|i| self.0.get(i)) {
+            let _ = cell.set(bytes.into());
+        }
+    }
+
+    /// The text of `id`, once learned.
+    pub fn get(&self, id: TokenId) -> Option<&[u8]> {
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .and_then(|c| c.get())
+            .map(|b| &**b)
+    }
+}
+
+impl std::fmt::Debug for LearnedPieces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LearnedPieces({} ids)", self.capacity())
+    }
+}
+
+/// Learned pieces are a cache of what the engine reported: never part of equality.
+impl PartialEq for LearnedPieces {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Vocab {
+    /// A vocabulary of `pieces` (by id) with the end-of-generation ids `eog`.
+    pub fn new(pieces: Vec<Vec<u8>>, eog: Vec<TokenId>) -> Self {
+        Self {
+            pieces,
+            eog,
+            learned: LearnedPieces::default(),
+        }
+    }
+
+    /// A vocabulary of `n` tokens whose texts are learned as they are
+    /// reported (a remote server; see [`Vocab::learned`]).
+    pub fn learned(n: usize) -> Self {
+        Self {
+            pieces: Vec::new(),
+            eog: Vec::new(),
+            learned: LearnedPieces::with_capacity(n),
+        }
+    }
+
     /// Number of tokens.
     pub fn len(&self) -> usize {
-        self.pieces.len()
+        self.pieces.len().max(self.learned.capacity())
+    }
+
+    /// Its texts are learned as a remote engine reports them ([`Vocab::learned`]):
+    /// nothing is known of the tokens it did not report.
+    pub fn is_learned(&self) -> bool {
+        self.pieces.is_empty() && self.learned.capacity() > 0
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pieces.is_empty()
+        self.len() == 0
     }
 
-    /// The bytes of `id` (empty for an id outside the vocabulary).
+    /// The bytes of `id` (empty for an id outside the vocabulary, or one
+    /// whose text a remote engine has not reported).
     pub fn bytes(&self, id: TokenId) -> &[u8] {
         usize::try_from(id)
             .ok()
             .and_then(|i| self.pieces.get(i))
-            .map_or(&[], |p| p.as_slice())
+            .map(|p| p.as_slice())
+            .or_else(|| self.learned.get(id))
+            .unwrap_or(&[])
     }
 
     /// `id` alone, readable: escaped, partial UTF-8 as `<0xE4>` (see
@@ -311,6 +464,23 @@ pub struct Capabilities {
     pub token_prefix: bool,
     /// How many models can be loaded at once.
     pub slots: SlotId,
+    /// Token ids are the model's own (a server that reports text only gets
+    /// ids made up per distinct text, valid for this engine only).
+    #[serde(default = "yes")]
+    pub token_ids: bool,
+    /// The sampler's probabilities ([`Candidate::p_sampled`]) are reported.
+    #[serde(default = "yes")]
+    pub sampler_probs: bool,
+    /// Prompt scoring ([`Command::Score`], [`GenerateRequest::score_prompt`]) works.
+    #[serde(default = "yes")]
+    pub score: bool,
+    /// Where a remote engine runs (its URL, no credentials); `None` for the local engine.
+    #[serde(default)]
+    pub remote: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Capabilities {
@@ -323,7 +493,20 @@ impl Capabilities {
             step: true,
             token_prefix: true,
             slots: MAX_SLOTS,
+            token_ids: true,
+            sampler_probs: true,
+            score: true,
+            remote: None,
         }
+    }
+
+    /// Why `what` (e.g. "step mode") cannot be done on this backend, in
+    /// words for the user; `None` when it can.
+    pub fn refuses(&self, what: &str) -> Option<String> {
+        let where_ = self.remote.as_deref()?;
+        Some(format!(
+            "{what} needs the model's logits at every step, which the remote server at {where_} does not give (it reports the log-probabilities of a few candidates per token): load a local model for it"
+        ))
     }
 }
 
@@ -521,9 +704,12 @@ impl ModelInfo {
         }
     }
 
-    /// "CPU, 2 threads" or "CUDA (…), 19 layers on the GPU".
+    /// "CPU, 2 threads" or "CUDA (…), 19 layers on the GPU"; a remote
+    /// engine's backend alone ("remote llama-server … at URL").
     pub fn backend_text(&self) -> String {
-        if self.gpu_layers > 0 {
+        if self.threads == 0 && self.gpu_layers == 0 {
+            self.backend.clone()
+        } else if self.gpu_layers > 0 {
             format!("{}, {} layers on the GPU", self.backend, self.gpu_layers)
         } else {
             format!("{}, {} threads", self.backend, self.threads)
@@ -553,6 +739,10 @@ pub enum EngineError {
     /// A load or context setting out of range.
     #[error("{0}")]
     InvalidSettings(String),
+    /// The model would not fit in the memory available (checked before
+    /// llama.cpp reads it): what it needs and what there is, in words.
+    #[error("{0}")]
+    NotEnoughMemory(String),
     /// llama.cpp could not make a context of that size.
     #[error("could not create a context of {n_ctx} tokens: {reason} (try a smaller --ctx)")]
     Context { n_ctx: u32, reason: String },
@@ -582,6 +772,10 @@ pub enum EngineError {
     /// The engine process could not be started.
     #[error("could not start the engine process: {0}")]
     Unavailable(String),
+    /// A remote engine's server failed the request (unreachable, a wrong
+    /// key, an unknown model, no log-probabilities, a connection dropped).
+    #[error("{0}")]
+    Remote(#[from] super::remote::RemoteError),
 }
 /// What the engine reports.
 ///
@@ -613,6 +807,10 @@ pub enum EngineError {
 ///   true, `p_sampled` `None`, `logit` its logit, `dist` always `Some` (the
 ///   request's `top_k_inspect` candidates, `lse`, entropy): the distribution
 ///   the model had for that position, from the logits of the one before.
+/// - A comparison ([`Command::Compare`]): `Compared` per chunk of at most
+///   [`SCORE_CHUNK`] positions, its rows in text order, then `Done`
+///   (`n_prompt` = tokens evaluated per model, `n_generated` = `n_forced` =
+///   tokens compared, `prompt_tps` = positions forced per second and model).
 /// - [`Event::EngineExited`] belongs to no request: the engine process ended
 ///   (requests in flight have each had their `Failed` first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -675,6 +873,17 @@ pub enum Event {
         request: RequestId,
         steps: Vec<TokenStep>,
     },
+    /// Rows of a comparison ([`Command::Compare`]), one chunk at a time.
+    Compared {
+        request: RequestId,
+        rows: Vec<CompareRow>,
+        /// Seconds this chunk spent in llama.cpp forcing the tokens through
+        /// every model (decode).
+        decode_s: f64,
+        /// Seconds it spent on the rows: log-sum-exp, top-1 and KL over the
+        /// full vocabulary.
+        kl_s: f64,
+    },
     /// Step mode: the engine waits for [`Command::Step`], [`Command::Force`],
     /// [`Command::ForceText`], [`Command::Run`] or [`Command::Cancel`].
     Paused {
@@ -722,6 +931,7 @@ impl Event {
             | Event::PrefillProgress { request, .. }
             | Event::Token { request, .. }
             | Event::PromptScores { request, .. }
+            | Event::Compared { request, .. }
             | Event::Paused { request, .. }
             | Event::Tail { request, .. }
             | Event::Done { request, .. }

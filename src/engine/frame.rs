@@ -121,6 +121,7 @@ mod tests {
                 vocab: std::sync::Arc::new(Vocab {
                     pieces: vec![vec![0xE4], b"<|im_end|>".to_vec()],
                     eog: vec![1],
+                    learned: Default::default(),
                 }),
                 caps: crate::engine::Capabilities::local(),
             },

@@ -5,14 +5,17 @@
 //! binary ([`serve`], [`Placement`]).
 
 pub mod api;
+mod compare;
 pub mod crash;
 mod frame;
 mod generate;
 pub mod llama_log;
+pub mod memory;
 pub mod path_serde;
 pub mod probs;
 mod process;
 mod prompt;
+pub mod remote;
 pub mod report;
 pub mod resample;
 pub mod sampler;
@@ -91,6 +94,9 @@ pub enum Placement {
     /// subcommand (the path is the executable: `std::env::current_exe()`, or
     /// `env!("CARGO_BIN_EXE_tokenscope")` in integration tests).
     Process(PathBuf),
+    /// A remote server that reports log-probabilities, spoken to from a
+    /// thread of this process ([`remote`]).
+    Remote(remote::RemoteTarget),
 }
 
 /// The rest of the program's handle on the engine: commands in, [`Event`]s
@@ -164,8 +170,32 @@ impl EngineHandle {
         }
     }
 
-    /// The engine at `placement`, events wrapped by `wrap` (see [`Self::spawn`]
-    /// and [`Self::spawn_process`]).
+    /// The remote engine for `target` on a thread of this process (see
+    /// [`remote`]); its events go to `events` wrapped by `wrap`. A cancel is
+    /// seen within ~20 ms, also while the server is silent.
+    pub fn spawn_remote<M: Send + 'static>(
+        target: remote::RemoteTarget,
+        events: Sender<M>,
+        wrap: impl Fn(Event) -> M + Send + 'static,
+    ) -> Self {
+        let (tx, rx) = channel();
+        let cancellations = Arc::new(Cancellations::default());
+        let flag = cancellations.clone();
+        let thread = std::thread::Builder::new()
+            .name("tokenscope-remote".into())
+            .spawn(move || remote::run(target, rx, flag, move |e| events.send(wrap(e)).is_ok()))
+            .expect("spawning the remote engine thread");
+        Self {
+            transport: Transport::Thread {
+                commands: tx,
+                cancellations,
+                thread: Some(thread),
+            },
+        }
+    }
+
+    /// The engine at `placement`, events wrapped by `wrap` (see [`Self::spawn`],
+    /// [`Self::spawn_process`] and [`Self::spawn_remote`]).
     pub fn spawn_at<M: Send + 'static>(
         placement: &Placement,
         events: Sender<M>,
@@ -174,6 +204,7 @@ impl EngineHandle {
         match placement {
             Placement::Thread => Self::spawn(events, wrap),
             Placement::Process(exe) => Self::spawn_process(exe.clone(), events, wrap),
+            Placement::Remote(target) => Self::spawn_remote(target.clone(), events, wrap),
         }
     }
 

@@ -46,6 +46,10 @@ fn activity(cmd: &Command) -> Option<(RequestId, Activity)> {
         Command::Generate { request, slot, .. } | Command::Score { request, slot, .. } => {
             Some((*request, Activity::Generating(*slot)))
         }
+        Command::Compare { request, req } => Some((
+            *request,
+            Activity::Generating(req.slots.first().copied().unwrap_or(0)),
+        )),
         Command::Unload { .. }
         | Command::Step { .. }
         | Command::Force { .. }

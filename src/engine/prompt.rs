@@ -51,6 +51,18 @@ pub(super) fn fit(
     loop {
         let prompt = build_pieces(slot, &msgs, raw);
         let (tokens, bos_added) = tokenize(slot, &prompt.pieces);
+        let starts = token_offsets(slot.model(), &tokens, bos_added, &prompt.pieces);
+        let ends = exact_content_ends(slot, &msgs, &prompt);
+        let ends = ends.unwrap_or_else(|| content_ends(&prompt_text(&prompt.pieces), &msgs));
+        let (tokens, owners) = splice_own_ids(
+            slot.model(),
+            tokens,
+            owners(&starts, &ends),
+            &starts,
+            &prompt_text(&prompt.pieces),
+            &msgs,
+            &ends,
+        );
         let fits = tokens.len() + reserve <= n_ctx;
         let removed = if fits {
             Vec::new()
@@ -58,15 +70,6 @@ pub(super) fn fit(
             drop_oldest_turn(&mut msgs)
         };
         if fits || (removed.is_empty() && tokens.len() < n_ctx) {
-            let ends = exact_content_ends(slot, &msgs, &prompt);
-            let owners = attribute(
-                slot.model(),
-                &tokens,
-                bos_added,
-                &prompt.pieces,
-                &msgs,
-                ends,
-            );
             let tokens = tokens
                 .iter()
                 .zip(owners)
@@ -193,7 +196,7 @@ fn exact_content_ends(
                 .ok()?
         }
         ChatMode::Builtin => builtin_text(slot.model(), messages)?,
-        ChatMode::Template => return None,
+        ChatMode::Template | ChatMode::Server => return None,
     };
     let text: String = prompt.pieces.iter().map(|p| p.text.as_str()).collect();
     let same: String = template::split_sentinels(&sentinels, messages)
@@ -248,18 +251,19 @@ pub(super) fn tokenize_plain(model: &LlamaModel, text: &str) -> Vec<TokenId> {
         .collect()
 }
 
-/// For each token, the index in `messages` of the turn it belongs to (see
-/// [`PromptToken::message`]), from the tokens' byte offsets in the rendered
-/// text and where each message's content lies in it.
-fn attribute(
+fn prompt_text(pieces: &[PromptPiece]) -> String {
+    pieces.iter().map(|p| p.text.as_str()).collect()
+}
+
+/// Byte offset in the rendered text where each token starts (`None` for a
+/// BOS added in front), from the tokens' pieces.
+fn token_offsets(
     model: &LlamaModel,
     tokens: &[LlamaToken],
     bos_added: bool,
     pieces: &[PromptPiece],
-    messages: &[ChatMessage],
-    ends: Option<Vec<Option<usize>>>,
 ) -> Vec<Option<usize>> {
-    let rendered: String = pieces.iter().map(|p| p.text.as_str()).collect();
+    let rendered = prompt_text(pieces);
     let vocab = model.vocab();
     let skip = usize::from(bos_added);
     let token_pieces: Vec<Vec<u8>> = tokens[skip..]
@@ -272,8 +276,71 @@ fn attribute(
             .into_iter()
             .map(Some),
     );
-    let ends = ends.unwrap_or_else(|| content_ends(&rendered, messages));
-    owners(&starts, &ends)
+    starts
+}
+
+/// Puts each assistant turn's own ids ([`ChatMessage::tokens`]) in place of
+/// the tokens its content was tokenized into, where that is exact: the
+/// content lies as it is in the rendered text (ending at `ends[i]`), tokens
+/// start at both its ends (nothing straddles them), and the ids' bytes are
+/// the content's in this vocabulary. Returns the tokens and their owners.
+fn splice_own_ids(
+    model: &LlamaModel,
+    tokens: Vec<LlamaToken>,
+    owners: Vec<Option<usize>>,
+    starts: &[Option<usize>],
+    rendered: &str,
+    messages: &[ChatMessage],
+    ends: &[Option<usize>],
+) -> (Vec<LlamaToken>, Vec<Option<usize>>) {
+    let vocab = model.vocab();
+    // Each exact replacement: token range, message.
+    let mut swaps: Vec<(std::ops::Range<usize>, usize)> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let (Some(ids), Some(Some(end))) = (&m.tokens, ends.get(i)) else {
+            continue;
+        };
+        let content = m.content.as_bytes();
+        let Some(start) = end.checked_sub(content.len()) else {
+            continue;
+        };
+        if rendered.as_bytes().get(start..*end) != Some(content) || ids.is_empty() {
+            continue;
+        }
+        let at = |offset: usize| starts.iter().position(|s| *s == Some(offset));
+        let Some(a) = at(start) else { continue };
+        let b = if *end == rendered.len() {
+            tokens.len()
+        } else {
+            match at(*end) {
+                Some(b) => b,
+                None => continue,
+            }
+        };
+        let bytes: Vec<u8> = ids
+            .iter()
+            .flat_map(|&id| vocab.token_to_piece(LlamaToken(id), true, None))
+            .collect();
+        if bytes == content && a < b {
+            swaps.push((a..b, i));
+        }
+    }
+    if swaps.is_empty() {
+        return (tokens, owners);
+    }
+    let (mut out, mut out_owners) = (Vec::new(), Vec::new());
+    let mut t = 0;
+    for (range, i) in swaps {
+        out.extend_from_slice(&tokens[t..range.start]);
+        out_owners.extend_from_slice(&owners[t..range.start]);
+        let ids = messages[i].tokens.as_deref().unwrap_or_default();
+        out.extend(ids.iter().map(|&id| LlamaToken(id)));
+        out_owners.extend(std::iter::repeat_n(Some(i), ids.len()));
+        t = range.end;
+    }
+    out.extend_from_slice(&tokens[t..]);
+    out_owners.extend_from_slice(&owners[t..]);
+    (out, out_owners)
 }
 
 /// Byte offset in `text` where each token of `pieces` starts. A piece with

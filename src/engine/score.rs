@@ -170,7 +170,10 @@ pub(super) fn score(
 
 /// The tokens to score (the BOS first when asked for and the model uses
 /// one) and whether a BOS was put in front.
-fn tokens_of(model: &LlamaModel, req: &ScoreRequest) -> Result<(Vec<TokenId>, bool), EngineError> {
+pub(super) fn tokens_of(
+    model: &LlamaModel,
+    req: &ScoreRequest,
+) -> Result<(Vec<TokenId>, bool), EngineError> {
     if req.top_k_inspect > MAX_CANDIDATES {
         return Err(EngineError::InvalidRequest(format!(
             "invalid number of candidates {}: must be at most {MAX_CANDIDATES}",

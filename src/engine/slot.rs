@@ -101,8 +101,10 @@ pub(super) fn load(
     progress: impl FnMut(f32) -> bool + 'static,
 ) -> Result<Slot, EngineError> {
     // Check the file ourselves first: a corrupt GGUF makes llama.cpp abort the process.
-    let card = catalog::read_card(path).map_err(|e| EngineError::BadFile(e.to_string()))?;
+    let (header, card) =
+        catalog::read_model(path).map_err(|e| EngineError::BadFile(e.to_string()))?;
     validate_settings(settings)?;
+    check_memory(path, &header, settings)?;
     let backend = backend();
     let params = LlamaModelParams::default()
         .with_n_gpu_layers(settings.gpu_layers)
@@ -183,6 +185,37 @@ pub(super) fn load(
     slot.info.chat_mode = super::prompt::probe_chat_mode(&slot);
     warm_up(&mut slot)?;
     Ok(slot)
+}
+
+/// Refuses a model that would not fit in the memory available now, before
+/// llama.cpp maps it (the model in use stays loaded meanwhile, so its memory
+/// is rightly not available). Skipped when layers go to a GPU (its memory is
+/// not counted here) or when the available memory cannot be read.
+fn check_memory(
+    path: &Path,
+    header: &crate::gguf::GgufHeader,
+    settings: &LoadSettings,
+) -> Result<(), EngineError> {
+    let gpu_build = cfg!(any(feature = "cuda", feature = "vulkan", feature = "metal"));
+    if gpu_build && settings.gpu_layers > 0 {
+        return Ok(());
+    }
+    let Some(available) = super::memory::available() else {
+        return Ok(());
+    };
+    let arch = header.get_str("general.architecture").unwrap_or("");
+    let trained = header
+        .get_u64(&format!("{arch}.context_length"))
+        .and_then(|t| u32::try_from(t).ok())
+        .filter(|&t| t > 0);
+    let n_ctx = trained.map_or(settings.n_ctx, |t| settings.n_ctx.min(t));
+    let need = super::memory::estimate(header, n_ctx);
+    tracing::debug!(?need, available, "memory check before loading");
+    let file = path.file_name().unwrap_or_default().to_string_lossy();
+    match super::memory::shortfall(&file, &need, available) {
+        Some(text) => Err(EngineError::NotEnoughMemory(text)),
+        None => Ok(()),
+    }
 }
 
 /// One decode of one token, then an empty cache: some files pass loading and
@@ -296,5 +329,5 @@ fn vocab_of(model: &LlamaModel) -> Vocab {
             eog.push(id);
         }
     }
-    Vocab { pieces, eog }
+    Vocab::new(pieces, eog)
 }

@@ -11,6 +11,7 @@ use super::Cancellations;
 use super::api::{
     Capabilities, Command, EngineError, Event, LoadSettings, MAX_SLOTS, RequestId, SlotId, TokenId,
 };
+use super::compare;
 use super::generate;
 use super::score;
 use super::slot::{self, Slot};
@@ -53,7 +54,7 @@ impl Inbox {
     /// True when a request `request` waits in the queue.
     fn is_queued(&self, request: RequestId) -> bool {
         self.queued.iter().any(|c| {
-            matches!(c, Command::Generate { request: r, .. } | Command::Load { request: r, .. } | Command::Score { request: r, .. } if *r == request)
+            matches!(c, Command::Generate { request: r, .. } | Command::Load { request: r, .. } | Command::Score { request: r, .. } | Command::Compare { request: r, .. } if *r == request)
         })
     }
 
@@ -106,6 +107,7 @@ impl Inbox {
             cmd @ (Command::Load { .. }
             | Command::Generate { .. }
             | Command::Score { .. }
+            | Command::Compare { .. }
             | Command::Shutdown) => {
                 self.queued.push_back(cmd);
                 paused.then_some(Control::Stop)
@@ -187,7 +189,8 @@ pub(super) fn run(
             .filter_map(|cmd| match cmd {
                 Command::Load { request, .. }
                 | Command::Generate { request, .. }
-                | Command::Score { request, .. } => Some(request),
+                | Command::Score { request, .. }
+                | Command::Compare { request, .. } => Some(request),
                 _ => None,
             });
         for request in current.get().into_iter().chain(waiting.collect::<Vec<_>>()) {
@@ -208,6 +211,32 @@ pub(super) fn run(
 struct Slots(Vec<Option<Slot>>);
 
 impl Slots {
+    /// Takes the models of `ids` out (to use several at once), in that order.
+    ///
+    /// # Errors
+    /// A slot out of range or empty, or a slot named twice; nothing is taken then.
+    fn take(&mut self, ids: &[SlotId]) -> Result<Vec<Slot>, EngineError> {
+        for (i, id) in ids.iter().enumerate() {
+            self.get(*id)?;
+            if ids[..i].contains(id) {
+                return Err(EngineError::InvalidRequest(format!(
+                    "slot {id} is named twice: load each model to compare into its own slot"
+                )));
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.0[*id as usize].take())
+            .collect())
+    }
+
+    /// Puts back what [`Slots::take`] took.
+    fn put_back(&mut self, ids: &[SlotId], taken: Vec<Slot>) {
+        for (id, slot) in ids.iter().zip(taken) {
+            self.0[*id as usize] = Some(slot);
+        }
+    }
+
     fn get(&mut self, slot: SlotId) -> Result<&mut Slot, EngineError> {
         match self.0.get_mut(slot as usize) {
             None => Err(EngineError::BadSlot { slot }),
@@ -257,6 +286,28 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
                 let event = serve_in(&mut slots, request, slot, inbox, |s, inbox| {
                     score::score(s, request, &req, inbox, emit)
                 });
+                current.set(None);
+                emit(event);
+                inbox.cancel.finish(request);
+                inbox.early.retain(|(r, _)| *r != request);
+            }
+            Command::Compare { request, req } => {
+                current.set(Some(request));
+                let event = if inbox.is_cancelled(request) {
+                    Event::Cancelled {
+                        request,
+                        stats: None,
+                    }
+                } else {
+                    match slots.take(&req.slots) {
+                        Ok(mut taken) => {
+                            let outcome = compare::compare(&mut taken, request, &req, inbox, emit);
+                            slots.put_back(&req.slots, taken);
+                            outcome.into_event(request)
+                        }
+                        Err(error) => Event::Failed { request, error },
+                    }
+                };
                 current.set(None);
                 emit(event);
                 inbox.cancel.finish(request);

@@ -190,6 +190,7 @@ pub fn fake_vocab() -> Arc<Vocab> {
     Arc::new(Vocab {
         pieces,
         eog: Vec::new(),
+        learned: Default::default(),
     })
 }
 

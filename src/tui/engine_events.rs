@@ -18,6 +18,9 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
     if id == PENDING {
         return vec![];
     }
+    if let Event::Loaded { caps, .. } = &ev {
+        s.caps = Some(caps.clone());
+    }
     if s.load.as_ref().is_some_and(|l| l.request == id) {
         on_load_event(s, ev);
     } else if let Event::Loaded { info, vocab, .. } = ev {
@@ -220,6 +223,8 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             }
             reply::choose_next(s, false);
         }
+        // The TUI sends no comparisons (yet).
+        Event::Compared { .. } => {}
         Event::Tail { text, .. } => {
             // Even while cancelling: the bytes belong to tokens already shown.
             let node = g.node;
@@ -297,14 +302,19 @@ fn place_prompt_tokens(s: &mut State, prompt: &[crate::engine::PromptToken]) {
     };
     let turns = g.turns.clone();
     let mut by_turn: Vec<Vec<crate::engine::TokenId>> = vec![Vec::new(); turns.len()];
+    // Each turn's first prompt position: what came before it is the repeat
+    // penalty's history for a what-if on its tokens.
+    let mut first: Vec<Option<usize>> = vec![None; turns.len()];
     let mut positions = Vec::with_capacity(prompt.len());
-    for t in prompt {
+    for (pos, t) in prompt.iter().enumerate() {
         let slot = t.message.map(|m| m as usize).filter(|&m| m < turns.len());
         positions.push(slot.map(|m| {
             by_turn[m].push(t.id);
+            first[m].get_or_insert(pos);
             (turns[m], by_turn[m].len() - 1)
         }));
     }
+    let tail_len = (s.config.sampling.repeat_last_n as usize).max(1024);
     let mut changed = false;
     for (m, ids) in by_turn.iter().enumerate() {
         let id = turns[m];
@@ -313,6 +323,12 @@ fn place_prompt_tokens(s: &mut State, prompt: &[crate::engine::PromptToken]) {
         }
         let before = s.conv.node(id).steps.len();
         s.conv.set_prompt_tokens(id, ids, &vocab);
+        if let Some(p) = first[m] {
+            s.conv.node_mut(id).context_tail = prompt[p.saturating_sub(tail_len)..p]
+                .iter()
+                .map(|t| t.id)
+                .collect();
+        }
         changed |= before != s.conv.node(id).steps.len() || before == 0;
     }
     // Replies' tokens are theirs already: only prompt turns take scores.
@@ -368,7 +384,7 @@ fn finish_message(s: &mut State, node: NodeId, status: MsgStatus) {
 }
 
 /// `text` with its first letter upper-cased, for a notice.
-fn capitalize(text: &str) -> String {
+pub(super) fn capitalize(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),

@@ -48,7 +48,7 @@ use crossterm::event::{
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 
-use crate::engine::{EngineHandle, GenerateRequest, LoadSettings, RequestId, crash};
+use crate::engine::{EngineHandle, GenerateRequest, LoadSettings, RequestId, crash, remote};
 use crate::store;
 
 pub use render::render;
@@ -74,6 +74,10 @@ pub struct TuiOptions {
     /// `fallback_model` (as when there is none to resume).
     pub resume: bool,
     pub fallback_model: Option<PathBuf>,
+    /// Remote servers whose models the picker lists next to local files
+    /// (`[[servers]]`, `--server`): a name and the server, or why it cannot
+    /// be used (an API key variable not set).
+    pub servers: Vec<(String, Result<crate::engine::remote::RemoteTarget, String>)>,
 }
 
 /// What the loop does for `update`'s effects (the engine and the model scan);
@@ -189,9 +193,20 @@ where
     }
 }
 
-/// The real host: the engine worker plus a model scanner thread.
+/// The real host: the local engine (a child process), one remote engine per
+/// server used, and a model scanner thread. A load goes to the engine its
+/// path names (a [`remote::model_ref`] or a local file); replies go to the
+/// engine whose model loaded last.
 struct RealHost {
-    engine: EngineHandle,
+    /// `engines[0]` is the local engine; the others are remote, by URL.
+    engines: Vec<(Option<String>, EngineHandle)>,
+    /// Index in `engines` of the one whose model loaded last (set by its
+    /// events' wrapper, on its engine thread).
+    active: Arc<std::sync::atomic::AtomicUsize>,
+    /// Which engine serves each request sent (for cancel and steering).
+    routes: std::collections::HashMap<RequestId, usize>,
+    servers: Vec<(String, Result<remote::RemoteTarget, String>)>,
+    /// The saved conversations (None: nothing is saved).
     saver: Option<saving::Saver>,
     tx: Sender<Msg>,
     /// The last request id handed out (ids start at 1: 0 is `PENDING`).
@@ -199,35 +214,98 @@ struct RealHost {
 }
 
 impl RealHost {
+    fn new(
+        local: EngineHandle,
+        tx: Sender<Msg>,
+        servers: Vec<(String, Result<remote::RemoteTarget, String>)>,
+    ) -> Self {
+        Self {
+            engines: vec![(None, local)],
+            active: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            routes: Default::default(),
+            servers,
+            saver: None,
+            tx,
+            last_request: 0,
+        }
+    }
+
     fn next_request(&mut self) -> RequestId {
         self.last_request += 1;
         self.last_request
+    }
+
+    /// The engine for a load of `path`, started for a server not used before.
+    fn engine_for(&mut self, path: &std::path::Path) -> usize {
+        let Some((url, _)) = remote::split_ref(path) else {
+            return 0;
+        };
+        if let Some(i) = self
+            .engines
+            .iter()
+            .position(|(u, _)| u.as_deref() == Some(url))
+        {
+            return i;
+        }
+        let target = self
+            .servers
+            .iter()
+            .filter_map(|(_, t)| t.as_ref().ok())
+            .find(|t| t.url == url)
+            .cloned()
+            .or_else(|| remote::RemoteTarget::new(url, None).ok());
+        let Some(target) = target else {
+            return 0;
+        };
+        let i = self.engines.len();
+        let active = self.active.clone();
+        let handle = EngineHandle::spawn_remote(target, self.tx.clone(), move |e| {
+            if let crate::engine::Event::Loaded { .. } = &e {
+                active.store(i, Ordering::SeqCst);
+            }
+            Msg::Engine(e)
+        });
+        self.engines.push((Some(url.to_string()), handle));
+        i
+    }
+
+    fn route(&self, request: RequestId) -> usize {
+        self.routes
+            .get(&request)
+            .copied()
+            .unwrap_or_else(|| self.active.load(Ordering::SeqCst))
     }
 }
 
 impl Host for RealHost {
     fn load(&mut self, path: PathBuf, settings: LoadSettings) -> RequestId {
         let id = self.next_request();
-        self.engine.load(id, 0, path, settings);
+        let i = self.engine_for(&path);
+        self.routes.insert(id, i);
+        self.engines[i].1.load(id, 0, path, settings);
         id
     }
 
     fn generate(&mut self, req: GenerateRequest) -> RequestId {
         let id = self.next_request();
-        self.engine.generate(id, 0, req);
+        let i = self.active.load(Ordering::SeqCst);
+        self.routes.insert(id, i);
+        self.engines[i].1.generate(id, 0, req);
         id
     }
 
     fn cancel(&mut self, request: RequestId) {
-        self.engine.cancel(request)
+        let i = self.route(request);
+        self.engines[i].1.cancel(request)
     }
 
     fn restart_engine(&mut self) {
-        self.engine.restart()
+        self.engines[0].1.restart()
     }
 
     fn steer(&mut self, request: RequestId, steer: reply::Steer) {
-        self.engine.send(steer.command(request));
+        let i = self.route(request);
+        self.engines[i].1.send(steer.command(request));
     }
 
     fn saver(&mut self) -> Option<&mut saving::Saver> {
@@ -236,10 +314,12 @@ impl Host for RealHost {
 
     fn refresh_models(&mut self, dirs: Vec<PathBuf>) {
         let tx = self.tx.clone();
+        let servers = self.servers.clone();
         let _ = std::thread::Builder::new()
             .name("tokenscope-scan".into())
             .spawn(move || {
-                let list = models::discover(&dirs);
+                let mut list = models::discover(&dirs);
+                list.extend(models::remote_entries(&servers));
                 let _ = tx.send(Msg::Models(list));
             });
     }
@@ -320,12 +400,8 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         }
         None => (None, None),
     };
-    let mut host = RealHost {
-        engine,
-        saver,
-        tx: tx.clone(),
-        last_request: 0,
-    };
+    let mut host = RealHost::new(engine, tx.clone(), opts.servers.clone());
+    host.saver = saver;
 
     abort_guard::install();
     let mut terminal = match ratatui::try_init() {

@@ -88,6 +88,40 @@ pub fn discover(dirs: &[PathBuf]) -> Vec<ModelEntry> {
         .collect()
 }
 
+/// The models each server lists, as picker rows marked remote (blocking:
+/// asks each server); a server that cannot be asked is one row saying why.
+pub fn remote_entries(
+    servers: &[(String, Result<crate::engine::remote::RemoteTarget, String>)],
+) -> Vec<ModelEntry> {
+    use crate::engine::remote::{display_name, list_models, model_ref};
+    let mut out = Vec::new();
+    for (name, target) in servers {
+        let ids = target
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|t| list_models(t).map_err(|e| e.to_string()));
+        match ids {
+            Ok(ids) => out.extend(ids.iter().map(|id| ModelEntry {
+                path: model_ref(&target.as_ref().expect("listed").url, id),
+                file_name: id.clone(),
+                name: format!("{} @ {name}", display_name(id)),
+                arch: "remote".into(),
+                chat_template: true,
+                ..ModelEntry::default()
+            })),
+            Err(e) => out.push(ModelEntry {
+                path: PathBuf::from(format!("{name}#")),
+                file_name: format!("server {name}"),
+                name: format!("server {name}"),
+                arch: "remote".into(),
+                error: Some(e),
+                ..ModelEntry::default()
+            }),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -177,6 +177,12 @@ pub fn steer(s: &mut State, steer: Steer) -> Vec<Effect> {
 /// Step mode on or off. On while a reply runs: it pauses after its next
 /// token. Off while one is paused: it runs on to its end.
 pub fn toggle_step_mode(s: &mut State) -> Vec<Effect> {
+    if !s.step_mode
+        && let Some(why) = s.caps.as_ref().and_then(|c| c.refuses("step mode"))
+    {
+        s.error(crate::tui::engine_events::capitalize(&why) + ".");
+        return vec![];
+    }
     s.step_mode = !s.step_mode;
     let running = s
         .generation

@@ -221,9 +221,10 @@ impl ChatView {
         n + self.blocks.len().saturating_sub(1)
     }
 
-    /// Block index of message `msg`.
+    /// Block index of message `msg` (the system prompt, when shown, is
+    /// message 0 like any turn).
     pub fn block_of(&self, msg: usize) -> usize {
-        msg + self.has_system as usize
+        msg
     }
 
     /// First absolute line of block `b`.
@@ -273,6 +274,9 @@ pub struct State {
     pub boundaries: bool,
     /// Step mode: replies start paused and go one token per key.
     pub step_mode: bool,
+    /// What the engine that runs the model can do (a remote server: no step
+    /// mode, no entropy); `None` before the first load.
+    pub caps: Option<crate::engine::Capabilities>,
     /// Choosing a token (focus [`Focus::Choose`]).
     pub chooser: Option<Chooser>,
     /// The user message being edited in the input box (sent as a new version of it).
@@ -344,6 +348,7 @@ impl State {
             heatmap: true,
             boundaries: false,
             step_mode: false,
+            caps: None,
             chooser: None,
             editing: None,
             whatif: None,
@@ -364,7 +369,7 @@ impl State {
             exit_signal: None,
         };
         s.conv.set_system(&s.config.system_prompt);
-        s.relayout();
+        s.repath();
         s.set_focus(Focus::Input);
         s
     }
@@ -388,10 +393,46 @@ impl State {
         self.path.iter().position(|&x| x == id)
     }
 
+    /// The turns shown: the root first when the system prompt is shown
+    /// (so its tokens are addressed like any turn's), then the active path.
+    fn shown_path(&self) -> Vec<NodeId> {
+        let mut p = self.conv.path();
+        if self.conv.system().is_some() {
+            p.insert(0, crate::conversation::ROOT);
+        }
+        p
+    }
+
+    /// Sets the system prompt: a blank one hides the system turn, which
+    /// moves the chat positions of the turns after it (a reply under way,
+    /// the token cursor) by one.
+    pub fn set_system_prompt(&mut self, text: &str) {
+        let before = self.conv.system().is_some() as isize;
+        self.conv.set_system(text);
+        let delta = self.conv.system().is_some() as isize - before;
+        if delta != 0 {
+            let shift = |m: &mut usize| *m = (*m as isize + delta).max(0) as usize;
+            if let Some(g) = self.generation.as_mut() {
+                shift(&mut g.msg);
+            }
+            // A cursor on the system prompt's tokens has nothing left to show.
+            self.cursor = self.cursor.filter(|c| delta > 0 || c.msg > 0);
+            if let Some(c) = self.cursor.as_mut() {
+                shift(&mut c.msg);
+            }
+            if let Some(ch) = self.chooser.as_mut()
+                && let ChooseAt::Token(t) = &mut ch.at
+            {
+                shift(&mut t.msg);
+            }
+        }
+        self.repath();
+    }
+
     /// The tree changed which turns are shown: recomputes the path and
     /// rewraps the chat; a token cursor past the new turns moves back.
     pub fn repath(&mut self) {
-        self.path = self.conv.path();
+        self.path = self.shown_path();
         self.relayout();
         // A message being edited that is no longer shown: the edit goes.
         if let Some(id) = self.editing
@@ -517,34 +558,18 @@ impl State {
 
     // ---- chat layout -------------------------------------------------
 
-    /// Rewraps everything (new width, new system prompt, new chat).
+    /// Rewraps everything (new width, new chat).
     pub fn relayout(&mut self) {
         let width = layout::chat_text_width(self.size.0);
-        let mut blocks = Vec::with_capacity(self.path.len() + 1);
-        let system = self.conv.system();
-        let has_system = system.is_some();
-        if let Some(system) = system {
-            let mut b = Block::new(width);
-            b.push_str("system", Tag::Label);
-            b.newline();
-            // Scored, it is drawn as its tokens (heat; the cursor does not go there).
-            let root = self.conv.node(0);
-            if root.content_span.is_some() {
-                for (i, s) in root.steps.iter().enumerate() {
-                    b.push_str(&s.text, Tag::Token(i as u32));
-                }
-            } else {
-                b.push_str(system, Tag::Text);
-            }
-            blocks.push(b);
-        }
-        for &id in &self.path {
-            blocks.push(message_block(&self.conv, id, width));
-        }
+        let blocks = self
+            .path
+            .iter()
+            .map(|&id| message_block(&self.conv, id, width))
+            .collect();
         self.chat = ChatView {
             width,
             blocks,
-            has_system,
+            has_system: self.path.first() == Some(&crate::conversation::ROOT),
         };
     }
 
@@ -642,8 +667,13 @@ impl State {
             .copied()
             .chain(m.steps[..before].iter().map(|s| s.id))
             .collect();
-        // Without the vocabulary's size nothing can be said of the tokens not kept.
-        let n_vocab = m.vocab.as_ref()?.len();
+        // Without the vocabulary's size nothing can be said of the tokens not
+        // kept; a remote server's few candidates say nothing of the sampler.
+        let vocab = m.vocab.as_ref()?;
+        if vocab.is_learned() {
+            return None;
+        }
+        let n_vocab = vocab.len();
         Some(SamplerColumn {
             resampled: crate::engine::resample::resample(&params, dist, &history, n_vocab),
             whatif: whatif.is_some(),

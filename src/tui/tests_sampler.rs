@@ -297,4 +297,74 @@ fn a_scored_system_prompt_is_drawn_as_its_tokens_with_heat() {
         super::theme::heat(0.05),
         "scored: unlikely"
     );
+    // What came before each prompt turn is its repeat-penalty history.
+    assert!(h.s.conv.node(0).context_tail.is_empty());
+    let user = h.s.path[1];
+    assert_eq!(
+        h.s.conv.node(user).context_tail,
+        vec![fake_id(","), fake_id("Hel")]
+    );
+
+    // The token cursor goes back from the reply over the user message onto
+    // the system prompt's tokens, and the inspector says what it is.
+    h.stream(id, &[(" word", 0.5)]);
+    h.done(id, 1);
+    h.key(KeyCode::Tab);
+    for _ in 0..3 {
+        h.key(KeyCode::Left);
+    }
+    assert_eq!(h.s.cursor, Some(super::state::TokenRef { msg: 0, step: 1 }));
+    let screen = h.screen();
+    assert!(
+        screen.contains("prompt token 2/2 · system prompt"),
+        "{screen}"
+    );
+    // Enter does not branch there; e opens the system prompt's editor.
+    let n = h.host.generates.len();
+    h.key(KeyCode::Enter);
+    assert_eq!(h.host.generates.len(), n);
+    h.key(KeyCode::Char('e'));
+    assert!(matches!(
+        h.s.popup,
+        Some(super::state::Popup::SystemPrompt(_))
+    ));
+    // A new text drops the old one's tokens (they are drawn no more).
+    h.key(KeyCode::Char('!'));
+    h.key(KeyCode::Enter);
+    assert_eq!(h.s.conv.system(), Some("Hel!"));
+    assert!(h.s.conv.node(0).steps.is_empty());
+    assert!(h.screen().contains("Hel!"));
+    // Removing it shifts the chat: the cursor stays on the same token.
+    let at = h.s.cursor.unwrap();
+    assert_eq!(h.s.msg(at.msg).unwrap().role, Role::Assistant);
+    h.s.set_system_prompt("");
+    assert_eq!(h.s.path.len(), 2);
+    assert_eq!(
+        h.s.cursor,
+        Some(super::state::TokenRef {
+            msg: at.msg - 1,
+            step: at.step
+        })
+    );
+}
+
+#[test]
+fn removing_the_system_prompt_mid_reply_keeps_the_reply_in_place() {
+    let config = crate::config::Config {
+        system_prompt: "Be brief.".into(),
+        ..crate::config::Config::default()
+    };
+    let mut h = H::with_config(config, 100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    let id = h.ask("Hi");
+    h.stream(id, &[("Hello", 0.5)]);
+    assert_eq!(h.s.generation.as_ref().unwrap().msg, 2);
+    h.s.set_system_prompt("");
+    assert_eq!(h.s.generation.as_ref().unwrap().msg, 1);
+    h.stream(id, &[(" there", 0.5)]);
+    h.done(id, 2);
+    assert_eq!(h.s.msg(1).unwrap().content, "Hello there");
+    assert!(!h.screen().contains("Be brief."));
+    h.s.set_system_prompt("Be terse.");
+    assert_eq!(h.s.msg(2).unwrap().content, "Hello there");
+    assert!(h.screen().contains("Be terse."));
 }

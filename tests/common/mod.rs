@@ -1,7 +1,9 @@
 //! Shared helpers for tests on the real demo models.
 #![allow(dead_code)]
 
+pub mod fake_model;
 pub mod gguf_edit;
+pub mod server;
 pub mod tmux;
 
 use std::path::PathBuf;
@@ -46,6 +48,17 @@ pub fn run_binary_with(env: &[(&str, &std::path::Path)], args: &[&str]) -> (Stri
         String::from_utf8_lossy(&out.stderr).into_owned(),
         out.status.success(),
     )
+}
+
+/// A private TOKENSCOPE_HOME whose models dir links the two demo models.
+pub fn demo_home() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    for f in [SMOL, GEMMA] {
+        std::os::unix::fs::symlink(model(f), models.join(f)).unwrap();
+    }
+    dir
 }
 
 pub fn model(file: &str) -> PathBuf {

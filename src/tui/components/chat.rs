@@ -120,6 +120,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
         return vec![];
     };
     let on_prompt = s.msg(cur.msg).is_some_and(|m| m.role != Role::Assistant);
+    let on_system = s.msg(cur.msg).is_some_and(|m| m.role == Role::System);
     let next = match action {
         Action::Cancel if s.generation.is_some() => return cancel(s),
         Action::Cancel | Action::BackToTyping => {
@@ -157,6 +158,16 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
         }
         Action::ResetWhatIf => {
             s.whatif = None;
+            return vec![];
+        }
+        // The system prompt's tokens: e edits it; it has no versions.
+        Action::EditPrompt if on_system => return super::system_prompt::open(s),
+        Action::PrevReply | Action::NextReply if on_system => {
+            s.info("The system prompt has one version: e edits it (for the replies after it).");
+            return vec![];
+        }
+        Action::Resample | Action::ContinueReply if on_system => {
+            s.info("That is a token of the system prompt: r and c act on a reply's tokens.");
             return vec![];
         }
         // On a token of a prompt turn: those keys act on that turn.
@@ -341,7 +352,7 @@ fn token_under(s: &State, line: usize, col: usize) -> Option<TokenRef> {
             if line < start {
                 return None;
             }
-            let msg = b.checked_sub(s.chat.has_system as usize)?;
+            let msg = b;
             let mut x = 0;
             for c in &block.lines[line - start] {
                 let w = (c.width as usize).max(1);
@@ -372,7 +383,7 @@ fn token_at(s: &State, line: usize, col: usize) -> Option<TokenRef> {
             return None; // the blank line between blocks
         }
         if line < start + n {
-            let msg = b.checked_sub(s.chat.has_system as usize)?;
+            let msg = b;
             // Replies, and prompt turns drawn as tokens, have token cells.
             if s.msg(msg)?.steps.is_empty() {
                 return None;
@@ -431,15 +442,7 @@ fn ensure_visible(s: &mut State, line: usize) {
 // ---- drawing ------------------------------------------------------------
 
 fn role_of_block(s: &State, block: usize) -> Role {
-    if s.chat.has_system && block == 0 {
-        return Role::System;
-    }
-    let msg = block - s.chat.has_system as usize;
-    s.msg(msg).map_or(Role::User, |m| m.role)
-}
-
-fn msg_of_block(s: &State, block: usize) -> Option<usize> {
-    block.checked_sub(s.chat.has_system as usize)
+    s.msg(block).map_or(Role::User, |m| m.role)
 }
 
 /// Style of one chat cell.
@@ -468,13 +471,7 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
             _ => Style::default(),
         },
         Tag::Token(i) => {
-            let msg = msg_of_block(s, block);
-            // The system block's tokens are the root's.
-            let node = match msg {
-                Some(m) => s.msg(m),
-                None if role == Role::System => Some(s.conv.node(0)),
-                None => None,
-            };
+            let node = s.msg(block);
             let step = node.and_then(|m| m.steps.get(i as usize));
             let mut st = Style::default();
             let scaffold = node.is_some_and(|m| crate::tui::state::is_scaffolding(m, i as usize));
@@ -491,15 +488,15 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
             // Step mode: the newest token of the reply under way stands out.
             if let Some(g) = &s.generation
                 && s.step_mode
-                && msg == Some(g.msg)
+                && block == g.msg
                 && s.msg(g.msg)
                     .is_some_and(|m| m.steps.len() == i as usize + 1)
             {
                 st = st.add_modifier(Modifier::UNDERLINED | Modifier::BOLD);
             }
             if s.focus == Focus::Navigate
-                && let (Some(c), Some(m)) = (s.cursor, msg)
-                && c.msg == m
+                && let Some(c) = s.cursor
+                && c.msg == block
                 && cell.covers(c.step as u32)
             {
                 st = st.patch(theme::selected());
@@ -533,7 +530,7 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         return;
     }
     let height = r.height as usize;
-    if s.path.is_empty() {
+    if s.path.iter().all(|&id| id == crate::conversation::ROOT) {
         welcome(s, buf, r);
     }
     let win = s.chat_window(height);

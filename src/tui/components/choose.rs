@@ -19,11 +19,18 @@ pub fn open_at(s: &mut State, t: TokenRef) -> Vec<Effect> {
         s.info(why);
         return vec![];
     }
-    if s.msg(t.msg)
-        .is_some_and(|m| m.role != crate::engine::Role::Assistant)
-    {
-        s.info("A token of your message: e edits the message; branching is from a reply's tokens.");
-        return vec![];
+    match s.msg(t.msg).map(|m| m.role) {
+        Some(crate::engine::Role::User) => {
+            s.info(
+                "A token of your message: e edits the message; branching is from a reply's tokens.",
+            );
+            return vec![];
+        }
+        Some(crate::engine::Role::System) => {
+            s.info("A token of the system prompt: e edits it; branching is from a reply's tokens.");
+            return vec![];
+        }
+        _ => {}
     }
     let Some(step) = s.step(t) else {
         return vec![];

@@ -239,6 +239,8 @@ fn inspector_title_base(s: &State, t: TokenRef) -> String {
     {
         let what = if crate::tui::state::is_scaffolding(m, t.step) {
             "template"
+        } else if m.role == crate::engine::Role::System {
+            "system prompt"
         } else {
             "your message"
         };

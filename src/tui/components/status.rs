@@ -151,6 +151,19 @@ fn status_fields(s: &State) -> Vec<Field> {
                 quant.push_str(&crate::catalog::params_human(m.n_params));
             }
             f.push(Field::new(5, vec![Span::raw(quant)]).after(" "));
+            if let Some(url) = s.caps.as_ref().and_then(|c| c.remote.as_deref()) {
+                let host = url.split_once("://").map_or(url, |(_, h)| h);
+                f.push(
+                    Field::new(
+                        2,
+                        vec![Span::styled(
+                            format!("remote {host}"),
+                            Style::default().fg(Color::Cyan),
+                        )],
+                    )
+                    .after(" "),
+                );
+            }
         }
         None => f.push(Field::new(1, vec![Span::styled("no model", theme::dim())])),
     }
@@ -202,6 +215,7 @@ fn status_fields(s: &State) -> Vec<Field> {
                 ChatMode::Template => "chat template",
                 ChatMode::Builtin => "built-in template",
                 ChatMode::Plain => "plain",
+                ChatMode::Server => "server template",
             })],
         ));
     }

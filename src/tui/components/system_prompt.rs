@@ -31,8 +31,8 @@ pub fn on_key(s: &mut State, mut t: Box<TextArea<'static>>, k: KeyEvent) -> Opti
             let text = input_text(&t).trim().to_string();
             if text != s.config.system_prompt {
                 s.config.system_prompt = text;
-                s.conv.set_system(&s.config.system_prompt);
-                s.relayout();
+                let text = s.config.system_prompt.clone();
+                s.set_system_prompt(&text);
                 s.info(if s.config.system_prompt.is_empty() {
                     "System prompt removed."
                 } else {

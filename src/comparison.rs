@@ -1,0 +1,401 @@
+//! `tokenscope compare`: models (quantized variants of one model) side by
+//! side on the same tokens. Model A generates the reply (`--prompt`) or the
+//! text is taken as it is (`--text`, `--file`); every model is then
+//! teacher-forced the same token ids in one engine ([`Command::Compare`]),
+//! which computes KL(A‖B) over the full vocabulary where the logits live.
+//!
+//! The summary statistics are those llama.cpp's `llama-perplexity
+//! --kl-divergence` reports, with A as its base: mean, median, 99th
+//! percentile and max of KL(A‖B); top-1 agreement ("same top p") as a
+//! fraction; Δp = p_B(token) − p_A(token) as its mean and root mean square
+//! (fractions, where llama.cpp prints percent); and each model's perplexity
+//! `exp(−mean ln p(token))` over the compared tokens. (llama-perplexity
+//! scores only the second half of each context window; this compares every
+//! token given.)
+//!
+//! [`Command::Compare`]: crate::engine::Command::Compare
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::config::Config;
+use crate::engine::{
+    CompareInput, CompareRequest, CompareRow, EngineHandle, Event, ModelInfo, Placement, SlotId,
+    TokenId, Vocab,
+};
+use crate::headless::{RunError, error_line, request_for, wait_for};
+
+/// Where the compared tokens come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// Model A answers this prompt (chat template unless `raw`); its reply is compared.
+    Prompt(String),
+    /// This text is compared as it is (a BOS in front unless `raw`).
+    Text(String),
+}
+
+/// What `compare` is asked for besides the config.
+#[derive(Debug, Clone)]
+pub struct CompareArgs {
+    /// The models, the reference A first (at least two).
+    pub models: Vec<PathBuf>,
+    pub source: Source,
+    pub raw: bool,
+    pub jsonl: bool,
+}
+
+/// Statistics of one model B against A over the compared tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// B's file name.
+    pub model: String,
+    pub n_tokens: usize,
+    /// KL(A‖B) in nats: mean, median, 99th percentile, max.
+    pub mean_kl: f64,
+    pub median_kl: f64,
+    pub p99_kl: f64,
+    pub max_kl: f64,
+    /// Fraction of tokens where A and B have the same top-1.
+    pub top1_agreement: f64,
+    /// Mean and root mean square of p_B(token) − p_A(token) (fractions).
+    pub mean_delta_p: f64,
+    pub rms_delta_p: f64,
+    /// Perplexity of A and of B on the compared tokens.
+    pub ppl_a: f64,
+    pub ppl_b: f64,
+}
+
+/// The `q` quantile of sorted `v` (0 ≤ q ≤ 1), interpolated linearly between
+/// neighbours as llama-perplexity does; 0 for an empty list.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        n => {
+            let p = q.clamp(0.0, 1.0) * (n - 1) as f64;
+            let i = p.floor() as usize;
+            let f = p - i as f64;
+            let j = (i + 1).min(n - 1);
+            (1.0 - f) * sorted[i] + f * sorted[j]
+        }
+    }
+}
+
+/// The statistics of model `b` (its index among all models, ≥ 1) from `rows`.
+pub fn summarize(rows: &[CompareRow], b: usize, model: String) -> Summary {
+    let n = rows.len();
+    let nf = n.max(1) as f64;
+    let mut kls: Vec<f64> = rows.iter().map(|r| r.kl[b - 1]).collect();
+    kls.sort_by(f64::total_cmp);
+    let delta: Vec<f64> = rows
+        .iter()
+        .map(|r| r.ln_p[b].exp() - r.ln_p[0].exp())
+        .collect();
+    let mean = |v: &mut dyn Iterator<Item = f64>| v.sum::<f64>() / nf;
+    Summary {
+        model,
+        n_tokens: n,
+        mean_kl: mean(&mut kls.iter().copied()),
+        // The median of an even count is the mean of the middle two, as the interpolation gives.
+        median_kl: quantile(&kls, 0.5),
+        p99_kl: quantile(&kls, 0.99),
+        max_kl: kls.last().copied().unwrap_or(0.0),
+        top1_agreement: rows.iter().filter(|r| r.top1[0] == r.top1[b]).count() as f64 / nf,
+        mean_delta_p: mean(&mut delta.iter().copied()),
+        rms_delta_p: mean(&mut delta.iter().map(|d| d * d)).sqrt(),
+        ppl_a: (-mean(&mut rows.iter().map(|r| r.ln_p[0]))).exp(),
+        ppl_b: (-mean(&mut rows.iter().map(|r| r.ln_p[b]))).exp(),
+    }
+}
+
+impl Summary {
+    /// The `{"type":"summary",…}` JSONL line's object.
+    pub fn json(&self) -> serde_json::Value {
+        json!({
+            "type": "summary",
+            "model": self.model,
+            "n_tokens": self.n_tokens,
+            "mean_kl": self.mean_kl,
+            "median_kl": self.median_kl,
+            "p99_kl": self.p99_kl,
+            "max_kl": self.max_kl,
+            "top1_agreement": self.top1_agreement,
+            "mean_delta_p": self.mean_delta_p,
+            "rms_delta_p": self.rms_delta_p,
+            "ppl_a": self.ppl_a,
+            "ppl_b": self.ppl_b,
+        })
+    }
+}
+
+/// A `{"type":"token",…}` JSONL line's object: `p` per model, `top1` ids
+/// per model (`top1_text` their pieces), `kl` per other model (nats).
+pub fn row_json(row: &CompareRow, vocab: &Vocab) -> serde_json::Value {
+    json!({
+        "type": "token",
+        "index": row.index,
+        "id": row.id,
+        "text": vocab.readable(row.id),
+        "p": row.ln_p.iter().map(|l| l.exp()).collect::<Vec<_>>(),
+        "top1": row.top1,
+        "top1_text": row.top1.iter().map(|t| vocab.readable(*t)).collect::<Vec<_>>(),
+        "kl": row.kl,
+    })
+}
+
+/// The text format: a summary table, then the ten tokens with the largest
+/// KL (against the first other model), each with up to eight tokens before
+/// it from `tokens` (the sequence compared, known from `known_from` on).
+pub fn text_report(
+    rows: &[CompareRow],
+    tokens: &[TokenId],
+    known_from: usize,
+    vocab: &Vocab,
+    models: &[ModelInfo],
+    summaries: &[Summary],
+) -> String {
+    let name = |i: &ModelInfo| {
+        i.path
+            .file_name()
+            .map(|n| crate::text::escape_inline(&n.to_string_lossy()))
+            .unwrap_or_default()
+    };
+    let mut out = format!(
+        "A = {} ({}, {}); {} tokens compared\n\n",
+        name(&models[0]),
+        models[0].quant,
+        crate::catalog::size_human(models[0].file_size),
+        rows.len()
+    );
+    out.push_str(&format!(
+        "{:<36} {:>8} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>8}\n",
+        "B",
+        "mean KL",
+        "median KL",
+        "p99 KL",
+        "max KL",
+        "top-1",
+        "mean Δp",
+        "RMS Δp",
+        "PPL A",
+        "PPL B"
+    ));
+    for (s, m) in summaries.iter().zip(&models[1..]) {
+        out.push_str(&format!(
+            "{:<36.36} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>6.1}% {:>7.2}% {:>6.2}% {:>8.3} {:>8.3}\n",
+            format!("{} ({})", s.model, m.quant),
+            s.mean_kl,
+            s.median_kl,
+            s.p99_kl,
+            s.max_kl,
+            s.top1_agreement * 100.0,
+            s.mean_delta_p * 100.0,
+            s.rms_delta_p * 100.0,
+            s.ppl_a,
+            s.ppl_b
+        ));
+    }
+    let memory: u64 = models.iter().map(|m| m.file_size).sum();
+    out.push_str(&format!(
+        "(KL in nats over the full vocabulary; Δp = p_B − p_A of each token; all models loaded at once: {} of weights)\n",
+        crate::catalog::size_human(memory)
+    ));
+    let mut worst: Vec<&CompareRow> = rows.iter().collect();
+    worst.sort_by(|a, b| b.kl[0].total_cmp(&a.kl[0]));
+    out.push_str(&format!(
+        "\nThe {} tokens where {} disagrees most with A:\n",
+        worst.len().min(10),
+        summaries.first().map_or("B", |s| s.model.as_str())
+    ));
+    for r in worst.iter().take(10) {
+        let from = r.index.saturating_sub(8).max(known_from).min(r.index);
+        let context: String = tokens[from..r.index]
+            .iter()
+            .map(|t| vocab.readable(*t))
+            .collect();
+        out.push_str(&format!(
+            "  #{:<4} KL {:>7.4}  p {:.3} → {:.3}  top-1 \"{}\" / \"{}\"  …{}[{}]\n",
+            r.index,
+            r.kl[0],
+            r.ln_p[0].exp(),
+            r.ln_p[1].exp(),
+            vocab.readable(r.top1[0]),
+            vocab.readable(r.top1[1]),
+            context,
+            vocab.readable(r.id)
+        ));
+    }
+    out
+}
+
+/// `tokenscope compare`: loads every model into its own slot of one engine
+/// at `placement`, makes the tokens (A's reply, or the text), compares, and
+/// writes the report (`args.jsonl`: a `token` line per compared token, then
+/// a `summary` line per other model; an error after the output started
+/// ends it with an `error` line). Returns the summaries.
+///
+/// # Errors
+/// Fewer than two models, a model that does not load, different
+/// vocabularies, a text longer than the context, an engine crash.
+pub fn compare(
+    placement: &Placement,
+    config: &Config,
+    args: &CompareArgs,
+    out: &mut impl Write,
+) -> Result<Vec<Summary>, RunError> {
+    let result = compare_streaming(placement, config, args, out);
+    error_line(args.jsonl, result, out)
+}
+
+fn compare_streaming(
+    placement: &Placement,
+    config: &Config,
+    args: &CompareArgs,
+    out: &mut impl Write,
+) -> Result<Vec<Summary>, RunError> {
+    if args.models.len() < 2 {
+        return Err(RunError::Engine(
+            crate::engine::EngineError::InvalidRequest(
+                "compare needs at least two models: --model A --model B".into(),
+            ),
+        ));
+    }
+    let (mut handle, rx) = EngineHandle::spawn_with_receiver_at(placement);
+    let mut infos = Vec::new();
+    let mut vocab: Option<Arc<Vocab>> = None;
+    for (i, path) in args.models.iter().enumerate() {
+        let request = i as u64 + 1;
+        handle.load(request, i as SlotId, path.clone(), config.load_settings());
+        if let Event::Loaded { info, vocab: v, .. } = wait_for(&rx, request, |_| Ok(()))? {
+            infos.push(*info);
+            vocab.get_or_insert(v);
+        }
+    }
+    let vocab = vocab.ok_or(RunError::Disconnected)?;
+    let mut next = args.models.len() as u64 + 1;
+    // The sequence, when known before the comparison (A's prompt and reply).
+    let mut known: Option<Vec<TokenId>> = None;
+    let input = match &args.source {
+        Source::Text(text) => CompareInput::Text {
+            text: text.clone(),
+            bos: !args.raw,
+        },
+        Source::Prompt(prompt) => {
+            let req = request_for(config, prompt, args.raw);
+            handle.generate(next, 0, req);
+            let mut tokens = Vec::new();
+            let mut score_from = 0;
+            wait_for(&rx, next, |e| {
+                match e {
+                    Event::Started { prompt, prefix, .. } => {
+                        tokens.extend(prompt.iter().map(|t| t.id));
+                        tokens.extend(prefix);
+                        score_from = tokens.len();
+                    }
+                    Event::Token { step, .. } => tokens.push(step.id),
+                    _ => {}
+                }
+                Ok(())
+            })?;
+            next += 1;
+            known = Some(tokens.clone());
+            CompareInput::Tokens { tokens, score_from }
+        }
+    };
+    let slots = (0..args.models.len() as SlotId).collect();
+    handle.send(crate::engine::Command::Compare {
+        request: next,
+        req: CompareRequest { slots, input },
+    });
+    let mut rows: Vec<CompareRow> = Vec::new();
+    wait_for(&rx, next, |e| {
+        if let Event::Compared { rows: chunk, .. } = e {
+            for r in chunk {
+                if args.jsonl {
+                    let line = row_json(r, &vocab).to_string();
+                    writeln!(out, "{}", crate::text::json_safe(&line))?;
+                }
+            }
+            rows.extend(chunk.iter().cloned());
+        }
+        Ok(())
+    })?;
+    let summaries: Vec<Summary> = (1..args.models.len())
+        .map(|b| {
+            let name = infos[b]
+                .path
+                .file_name()
+                .map(|n| crate::text::escape_inline(&n.to_string_lossy()))
+                .unwrap_or_default();
+            summarize(&rows, b, name)
+        })
+        .collect();
+    if args.jsonl {
+        for s in &summaries {
+            writeln!(out, "{}", crate::text::json_safe(&s.json().to_string()))?;
+        }
+    } else {
+        // The sequence compared, for the context of each token (for a
+        // text: its compared tokens, the leading BOS left out).
+        let (tokens, known_from) = match known {
+            Some(t) => (t, 0),
+            None => {
+                let first = rows.first().map_or(0, |r| r.index);
+                let mut t = vec![0; first];
+                t.extend(rows.iter().map(|r| r.id));
+                (t, first)
+            }
+        };
+        write!(
+            out,
+            "{}",
+            text_report(&rows, &tokens, known_from, &vocab, &infos, &summaries)
+        )?;
+    }
+    handle.shutdown();
+    Ok(summaries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(ln_a: f64, ln_b: f64, top: (TokenId, TokenId), kl: f64) -> CompareRow {
+        CompareRow {
+            index: 1,
+            id: 5,
+            ln_p: vec![ln_a, ln_b],
+            top1: vec![top.0, top.1],
+            kl: vec![kl],
+        }
+    }
+
+    #[test]
+    fn summaries_follow_llama_perplexity() {
+        let rows = [
+            row(0.5f64.ln(), 0.25f64.ln(), (1, 1), 0.1),
+            row(0.5f64.ln(), 0.5f64.ln(), (1, 2), 0.3),
+            row(0.25f64.ln(), 0.5f64.ln(), (3, 3), 0.2),
+            row(1.0f64.ln(), 1.0f64.ln(), (4, 4), 0.0),
+        ];
+        let s = summarize(&rows, 1, "b".into());
+        assert!((s.mean_kl - 0.15).abs() < 1e-12);
+        assert!((s.median_kl - 0.15).abs() < 1e-12, "mean of the middle two");
+        assert!((s.max_kl - 0.3).abs() < 1e-12);
+        assert!((s.p99_kl - (0.2 + 0.97 * 0.1)).abs() < 1e-12);
+        assert_eq!(s.top1_agreement, 0.75);
+        // Δp: −0.25, 0, +0.25, 0.
+        assert!(s.mean_delta_p.abs() < 1e-12);
+        assert!((s.rms_delta_p - (0.125f64 / 4.0 * 1.0).sqrt()).abs() < 1e-12);
+        let ppl_a = (-(0.5f64.ln() * 2.0 + 0.25f64.ln()) / 4.0).exp();
+        assert!((s.ppl_a - ppl_a).abs() < 1e-12);
+        assert!(
+            (s.ppl_b - ppl_a).abs() < 1e-12,
+            "the same probabilities, reordered"
+        );
+        assert_eq!(quantile(&[], 0.5), 0.0);
+        assert_eq!(quantile(&[2.0], 0.99), 2.0);
+    }
+}

@@ -1,0 +1,1085 @@
+//! The remote engine: the protocol of [`crate::engine::api`] served by an
+//! HTTP server that reports log-probabilities (llama-server, vLLM, other
+//! OpenAI-compatible servers), on a thread of this process.
+//!
+//! - Load: `GET /v1/models` (the model asked for must be listed; none asked
+//!   for is fine when the server serves one), then `GET /props` (answered by
+//!   llama-server only: its build, the context).
+//! - Chat: `POST /v1/chat/completions` with `stream`, `logprobs`,
+//!   `top_logprobs` (the server applies its chat template). Raw (`--raw`):
+//!   llama-server's native `POST /completion` with `n_probs` (token ids, the
+//!   model's probabilities), else `POST /v1/completions` with `logprobs`.
+//! - Each token's [`TokenStep`]: `logit` = the server's log-probability and
+//!   the distribution's `lse` = 0, so `p = exp(logit)` is the server's own
+//!   probability; `entropy` `None`; `p_sampled` `None`; candidates as
+//!   reported (at most [`MAX_REMOTE_CANDIDATES`]). Token texts come with
+//!   the tokens ([`Vocab::learned`]); ids are the model's where the server
+//!   gives them, else made up per distinct text ([`Capabilities::token_ids`]).
+//!
+//! Step mode, forcing tokens, exact-token prefixes and scoring need logits
+//! the servers do not give: such requests fail with a message that says so.
+//! The API key goes in the `Authorization` header only: it is never logged,
+//! shown, or part of any event.
+
+pub mod sse;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use super::Cancellations;
+use super::api::{
+    Candidate, Capabilities, ChatMode, Command, Distribution, EngineError, Event, GenerateRequest,
+    ModelInfo, ReplyPrefix, RequestId, SlotId, Stats, StopReason, TokenId, TokenStep, Vocab,
+};
+use crate::text::Utf8Assembler;
+use wire::{Chunk, Dialect, TokenProbs};
+
+/// Most candidates per token a remote engine asks for (OpenAI's `top_logprobs` cap).
+pub const MAX_REMOTE_CANDIDATES: usize = 20;
+
+/// Ids made up for a server that gives text only (room for this many texts).
+const MADE_UP_IDS: usize = 1 << 18;
+
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest silence of a server while it answers (a long prompt's prefill on
+/// a busy server comes first): then the request fails as timed out.
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// An API key, never printed (its `Debug` says `***`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+/// A server to talk to: its base URL (scheme, host, port, optional path
+/// prefix; no trailing slash) and the key to send, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteTarget {
+    pub url: String,
+    pub api_key: Option<ApiKey>,
+}
+
+impl RemoteTarget {
+    /// A target for `url` (`http://` or `https://`, with a host); a
+    /// trailing `/` and a trailing `/v1` are dropped (both spellings are common).
+    ///
+    /// # Errors
+    /// [`RemoteError::BadUrl`] for anything else, saying what is expected.
+    pub fn new(url: &str, api_key: Option<ApiKey>) -> Result<Self, RemoteError> {
+        let bad = |why: &str| RemoteError::BadUrl {
+            url: url.to_string(),
+            why: why.to_string(),
+        };
+        let trimmed = url.trim().trim_end_matches('/');
+        let trimmed = trimmed.strip_suffix("/v1").unwrap_or(trimmed);
+        let uri: ureq::http::Uri = trimmed.parse().map_err(|_| bad("not a URL"))?;
+        match uri.scheme_str() {
+            Some("http") | Some("https") => {}
+            Some(s) => return Err(bad(&format!("the scheme is {s}, not http or https"))),
+            None => return Err(bad("it has no scheme: write http://HOST:PORT")),
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(bad("it has no host"));
+        }
+        if uri.query().is_some() {
+            return Err(bad("it has a query (?…): give the server's base URL"));
+        }
+        Ok(Self {
+            url: trimmed.to_string(),
+            api_key,
+        })
+    }
+
+    /// The host, without brackets for IPv6.
+    fn host(&self) -> String {
+        let uri: ureq::http::Uri = self.url.parse().expect("checked in new");
+        uri.host()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string()
+    }
+
+    /// A warning for plain http to a host that is not this machine: the
+    /// conversation (and the key, if any) cross the network unencrypted.
+    pub fn warning(&self) -> Option<String> {
+        if !self.url.starts_with("http://") {
+            return None;
+        }
+        let host = self.host();
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        (!loopback).then(|| {
+            format!(
+                "{} is plain http to another machine: the conversation{} crosses the network unencrypted (use https, or an SSH tunnel to a loopback port)",
+                self.url,
+                if self.api_key.is_some() { " and the API key" } else { "" }
+            )
+        })
+    }
+}
+
+/// Why a remote request failed, in words for the user.
+#[derive(Debug, Clone, PartialEq, Error, Serialize, Deserialize)]
+pub enum RemoteError {
+    #[error("invalid server URL {url:?}: {why}")]
+    BadUrl { url: String, why: String },
+    #[error("cannot reach the server at {url}: {reason} (is it running? check the host and port)")]
+    Unreachable { url: String, reason: String },
+    #[error("the server at {url} did not answer within {seconds} s ({what})")]
+    Timeout {
+        url: String,
+        seconds: u64,
+        what: String,
+    },
+    #[error("the server at {url} refused the API key (HTTP {status}): {hint}")]
+    Unauthorized {
+        url: String,
+        status: u16,
+        hint: String,
+    },
+    #[error(
+        "the server at {url} has no model {model:?}: it serves {} (pick one with --model)",
+        available.join(", ")
+    )]
+    UnknownModel {
+        url: String,
+        model: String,
+        available: Vec<String>,
+    },
+    #[error(
+        "the server at {url} serves {} models ({}): pick one with --model",
+        available.len(),
+        available.join(", ")
+    )]
+    WhichModel { url: String, available: Vec<String> },
+    #[error("the server at {url} answered {what} with HTTP {status}: {message}")]
+    Status {
+        url: String,
+        what: String,
+        status: u16,
+        message: String,
+    },
+    #[error(
+        "the server at {url} sent text without log-probabilities, so the inspector has nothing to show: {hint}"
+    )]
+    NoLogprobs { url: String, hint: String },
+    #[error(
+        "the connection to {url} dropped mid-reply after {tokens} token(s): {reason}. The partial reply is kept"
+    )]
+    Dropped {
+        url: String,
+        tokens: usize,
+        reason: String,
+    },
+    #[error("the server at {url} sent something tokenscope cannot read ({what}): {detail}")]
+    Protocol {
+        url: String,
+        what: String,
+        detail: String,
+    },
+}
+
+/// What kind of server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    /// llama.cpp's llama-server (answers `/props`).
+    LlamaServer,
+    /// Any other OpenAI-compatible server (vLLM, …).
+    OpenAi,
+}
+
+/// The model loaded: what the server said about it.
+struct Loaded {
+    model: String,
+    flavor: Flavor,
+    n_ctx: usize,
+    vocab: Arc<Vocab>,
+    /// Ids made up for texts, when the server gives no ids.
+    made_up: HashMap<Vec<u8>, TokenId>,
+}
+
+/// The HTTP side: one agent (keeps connections alive) for a target.
+struct Client {
+    target: RemoteTarget,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    fn new(target: RemoteTarget) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_recv_response(Some(READ_TIMEOUT))
+            .timeout_per_read(Some(READ_TIMEOUT))
+            .user_agent(concat!("tokenscope/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Self { target, agent }
+    }
+
+    fn url(&self) -> String {
+        self.target.url.clone()
+    }
+
+    fn auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.target.api_key {
+            Some(ApiKey(k)) => req.header("Authorization", format!("Bearer {k}")),
+            None => req,
+        }
+    }
+
+    /// A transport error in words (`what`: the request, for a timeout).
+    fn transport(&self, e: ureq::Error, what: &str) -> RemoteError {
+        let url = self.url();
+        match e {
+            ureq::Error::Timeout(_) => RemoteError::Timeout {
+                url,
+                seconds: READ_TIMEOUT.as_secs(),
+                what: what.to_string(),
+            },
+            ureq::Error::HostNotFound => RemoteError::Unreachable {
+                url,
+                reason: "the host name does not resolve".into(),
+            },
+            ureq::Error::ConnectionFailed => RemoteError::Unreachable {
+                url,
+                reason: "the connection was refused".into(),
+            },
+            ureq::Error::Io(io) => RemoteError::Unreachable {
+                url,
+                reason: io.to_string(),
+            },
+            other => RemoteError::Unreachable {
+                url,
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    /// An error status in words: 401/403 name the key, others quote the body.
+    fn status(&self, status: u16, body: &str, what: &str) -> RemoteError {
+        let url = self.url();
+        if status == 401 || status == 403 {
+            let hint = if self.target.api_key.is_some() {
+                "the key is wrong or not allowed here; check the variable named by --api-key-env (or api_key_env in the config)"
+            } else {
+                "the server wants an API key: put it in an environment variable and name it with --api-key-env NAME (or api_key_env in the config)"
+            };
+            return RemoteError::Unauthorized {
+                url,
+                status,
+                hint: hint.into(),
+            };
+        }
+        let message = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/error/message")
+                    .or_else(|| v.get("message"))
+                    .or_else(|| v.get("detail"))
+                    .and_then(|m| m.as_str().map(str::to_string))
+            })
+            .unwrap_or_else(|| crate::text::truncate(body.trim(), 300));
+        RemoteError::Status {
+            url,
+            what: what.into(),
+            status,
+            message: crate::text::escape_inline(&message),
+        }
+    }
+
+    /// `GET path` as JSON; `Ok(None)` for a 404 (an endpoint this server lacks).
+    fn get_json(&self, path: &str) -> Result<Option<Value>, RemoteError> {
+        let what = format!("GET {path}");
+        let resp = self
+            .auth(self.agent.get(format!("{}{path}", self.target.url)))
+            .call()
+            .map_err(|e| self.transport(e, &what))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .read_to_string()
+            .map_err(|e| self.transport(e, &what))?;
+        match status {
+            200..=299 => serde_json::from_str(&body)
+                .map(Some)
+                .map_err(|e| RemoteError::Protocol {
+                    url: self.url(),
+                    what,
+                    detail: e.to_string(),
+                }),
+            404 => Ok(None),
+            _ => Err(self.status(status, &body, &what)),
+        }
+    }
+
+    /// `POST path` with `body`, streamed: the response's body on success.
+    fn post_stream(&self, path: &str, body: &Value) -> Result<ureq::Body, RemoteError> {
+        let what = format!("POST {path}");
+        let resp = self
+            .auth(self.agent.post(format!("{}{path}", self.target.url)))
+            .header("Accept", "text/event-stream")
+            .content_type("application/json")
+            .send(body.to_string())
+            .map_err(|e| self.transport(e, &what))?;
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(resp.into_body());
+        }
+        let text = resp.into_body().read_to_string().unwrap_or_default();
+        Err(self.status(status, &text, &what))
+    }
+}
+
+/// The remote worker: serves `rx` until [`Command::Shutdown`] or every
+/// sender is gone, sending events through `emit` (false: nobody listens, stop).
+pub(super) fn run(
+    target: RemoteTarget,
+    rx: Receiver<Command>,
+    cancel: Arc<Cancellations>,
+    emit: impl Fn(Event) -> bool,
+) {
+    let client = Client::new(target);
+    let mut loaded: Option<Loaded> = None;
+    while let Ok(cmd) = rx.recv() {
+        match cmd {
+            Command::Shutdown => return,
+            Command::Load { request, path, .. } => {
+                if cancel.is_cancelled(request) {
+                    cancel.finish(request);
+                    emit(Event::Cancelled {
+                        request,
+                        stats: None,
+                    });
+                    continue;
+                }
+                let event = match load(&client, &path) {
+                    Ok((l, event)) => {
+                        loaded = Some(l);
+                        event(request)
+                    }
+                    Err(error) => Event::Failed {
+                        request,
+                        error: error.into(),
+                    },
+                };
+                cancel.finish(request);
+                if !emit(event) {
+                    return;
+                }
+            }
+            Command::Unload { .. } => loaded = None,
+            Command::Generate { request, slot, req } => {
+                let ok = match (&mut loaded, slot) {
+                    (_, s) if s != 0 => emit(Event::Failed {
+                        request,
+                        error: EngineError::BadSlot { slot: s },
+                    }),
+                    (None, _) => emit(Event::Failed {
+                        request,
+                        error: EngineError::NoModel { slot },
+                    }),
+                    (Some(l), _) => generate(&client, l, request, &req, &cancel, &emit),
+                };
+                cancel.finish(request);
+                if !ok {
+                    return;
+                }
+            }
+            Command::Score { request, .. } | Command::Compare { request, .. } => {
+                let caps = capabilities(&client.target, Flavor::OpenAi);
+                cancel.finish(request);
+                let what = "scoring or comparing a text (full-vocabulary logits)";
+                if !emit(Event::Failed {
+                    request,
+                    error: EngineError::InvalidRequest(caps.refuses(what).unwrap_or_default()),
+                }) {
+                    return;
+                }
+            }
+            // Nothing pauses on a remote engine (paused requests are refused).
+            Command::Step { .. }
+            | Command::Force { .. }
+            | Command::ForceText { .. }
+            | Command::Run { .. }
+            | Command::Cancel { .. } => {}
+        }
+    }
+}
+
+/// What a remote engine reports it can do.
+fn capabilities(target: &RemoteTarget, flavor: Flavor) -> Capabilities {
+    Capabilities {
+        entropy: false,
+        full_distribution: false,
+        max_candidates: MAX_REMOTE_CANDIDATES,
+        step: false,
+        token_prefix: false,
+        slots: 1,
+        token_ids: flavor == Flavor::LlamaServer,
+        sampler_probs: false,
+        score: false,
+        remote: Some(target.url.clone()),
+    }
+}
+
+/// The name a server's model id reads as: its last `/` part, without `.gguf`.
+pub fn display_name(id: &str) -> String {
+    let file = id.rsplit('/').next().unwrap_or(id);
+    let stem = file.strip_suffix(".gguf").unwrap_or(file);
+    if stem.is_empty() {
+        id.to_string()
+    } else {
+        stem.to_string()
+    }
+}
+
+/// Picks the model `asked` (empty: the only one) among `available`: an exact
+/// id, else the one id that contains it.
+fn choose_model(url: &str, asked: &str, available: &[String]) -> Result<String, RemoteError> {
+    if asked.is_empty() {
+        return match available {
+            [one] => Ok(one.clone()),
+            _ => Err(RemoteError::WhichModel {
+                url: url.into(),
+                available: available.to_vec(),
+            }),
+        };
+    }
+    if let Some(m) = available.iter().find(|m| *m == asked) {
+        return Ok(m.clone());
+    }
+    let partial: Vec<&String> = available.iter().filter(|m| m.contains(asked)).collect();
+    match partial.as_slice() {
+        [one] => Ok((*one).clone()),
+        _ => Err(RemoteError::UnknownModel {
+            url: url.into(),
+            model: asked.into(),
+            available: available.to_vec(),
+        }),
+    }
+}
+
+/// The models a server lists (`GET /v1/models`): their ids.
+///
+/// # Errors
+/// The server unreachable, a refused key, an answer that is not a list.
+pub fn list_models(target: &RemoteTarget) -> Result<Vec<String>, RemoteError> {
+    list(&Client::new(target.clone())).map(|(ids, _)| ids)
+}
+
+/// A path that names model `model` of the server at `url` (`URL#MODEL`),
+/// for callers that name models by path (the TUI's picker and loads).
+pub fn model_ref(url: &str, model: &str) -> PathBuf {
+    PathBuf::from(format!("{url}#{model}"))
+}
+
+/// The server URL and model of a [`model_ref`] path; `None` for a local file.
+pub fn split_ref(path: &std::path::Path) -> Option<(&str, &str)> {
+    let s = path.to_str()?;
+    if !(s.starts_with("http://") || s.starts_with("https://")) {
+        return None;
+    }
+    s.split_once('#')
+}
+
+/// The ids of `GET /v1/models` and each entry's JSON.
+fn list(client: &Client) -> Result<(Vec<String>, Vec<Value>), RemoteError> {
+    let body = client.get_json("/v1/models")?.ok_or_else(|| RemoteError::Status {
+        url: client.url(),
+        what: "GET /v1/models".into(),
+        status: 404,
+        message: "no such endpoint: is this an OpenAI-compatible server? (give its base URL, e.g. http://HOST:8080)".into(),
+    })?;
+    let entries = body
+        .get("data")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let ids: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    if ids.is_empty() {
+        return Err(RemoteError::Protocol {
+            url: client.url(),
+            what: "GET /v1/models".into(),
+            detail: "it lists no model".into(),
+        });
+    }
+    Ok((ids, entries))
+}
+
+type LoadedEvent = Box<dyn FnOnce(RequestId) -> Event>;
+
+/// Loads `path` (a model id of the server; empty: its only model).
+fn load(client: &Client, path: &std::path::Path) -> Result<(Loaded, LoadedEvent), RemoteError> {
+    // A model ref (`URL#MODEL`) of this server, or the model alone.
+    let by_ref = split_ref(path).filter(|(url, _)| *url == client.target.url);
+    let asked = match by_ref {
+        Some((_, model)) => model.to_string(),
+        None => path.to_string_lossy().into_owned(),
+    };
+    let (ids, entries) = list(client)?;
+    let model = choose_model(&client.target.url, &asked, &ids)?;
+    let meta = entries
+        .iter()
+        .find(|e| e.get("id").and_then(Value::as_str) == Some(model.as_str()))
+        .and_then(|e| e.get("meta"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    // llama-server answers /props; other servers 404 (or refuse it).
+    let props = client.get_json("/props").ok().flatten();
+    let flavor = if props
+        .as_ref()
+        .is_some_and(|p| p.get("build_info").is_some() || p.get("model_path").is_some())
+    {
+        Flavor::LlamaServer
+    } else {
+        Flavor::OpenAi
+    };
+    let num = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let props = props.unwrap_or(Value::Null);
+    let n_ctx = match num(&meta, "n_ctx") {
+        0 => num(&props["default_generation_settings"], "n_ctx"),
+        n => n,
+    };
+    let n_vocab = num(&meta, "n_vocab");
+    let backend = match flavor {
+        Flavor::LlamaServer => format!(
+            "remote llama-server {} at {}",
+            props
+                .get("build_info")
+                .and_then(Value::as_str)
+                .unwrap_or("(build unknown)"),
+            client.target.url
+        ),
+        Flavor::OpenAi => format!("remote OpenAI-compatible server at {}", client.target.url),
+    };
+    let info = ModelInfo {
+        path: match by_ref {
+            Some(_) => model_ref(&client.target.url, &model),
+            None => PathBuf::from(&model),
+        },
+        name: display_name(&model),
+        arch: "remote".into(),
+        n_params: num(&meta, "n_params"),
+        file_size: num(&meta, "size"),
+        quant: meta
+            .get("ftype")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        n_layer: 0,
+        n_ctx_train: num(&meta, "n_ctx_train") as u32,
+        n_ctx: n_ctx as u32,
+        n_ctx_requested: n_ctx as u32,
+        n_vocab: n_vocab as u32,
+        chat_mode: ChatMode::Server,
+        backend,
+        gpu_layers: 0,
+        threads: 0,
+    };
+    let capacity = if flavor == Flavor::LlamaServer && n_vocab > 0 {
+        n_vocab as usize
+    } else {
+        MADE_UP_IDS
+    };
+    let vocab = Arc::new(Vocab::learned(capacity));
+    let caps = capabilities(&client.target, flavor);
+    tracing::info!(target: "engine", "remote model {model} at {} ({flavor:?})", client.target.url);
+    let event_vocab = vocab.clone();
+    let loaded = Loaded {
+        model,
+        flavor,
+        n_ctx: n_ctx as usize,
+        vocab,
+        made_up: HashMap::new(),
+    };
+    Ok((
+        loaded,
+        Box::new(move |request| Event::Loaded {
+            request,
+            slot: 0 as SlotId,
+            info: Box::new(info),
+            vocab: event_vocab,
+            caps,
+        }),
+    ))
+}
+
+/// The request body and its endpoint.
+fn request_body(l: &Loaded, req: &GenerateRequest, k: usize) -> (&'static str, Dialect, Value) {
+    let s = &req.sampling;
+    let mut prompt_text: String = req.messages.iter().map(|m| m.content.as_str()).collect();
+    if let ReplyPrefix::Text(t) = &req.prefix {
+        prompt_text.push_str(t);
+    }
+    if req.raw && l.flavor == Flavor::LlamaServer {
+        let body = json!({
+            "prompt": prompt_text,
+            "n_predict": req.max_tokens,
+            "n_probs": k,
+            "post_sampling_probs": false,
+            "temperature": s.temperature,
+            "top_k": s.top_k,
+            "top_p": s.top_p,
+            "min_p": s.min_p,
+            "repeat_penalty": s.repeat_penalty,
+            "repeat_last_n": s.repeat_last_n,
+            "seed": s.seed,
+            "stream": true,
+            "cache_prompt": true,
+        });
+        return ("/completion", Dialect::Native, body);
+    }
+    let mut body = if req.raw {
+        let mut b = json!({
+            "model": l.model,
+            "prompt": prompt_text,
+            "max_tokens": req.max_tokens,
+            "stream": true,
+        });
+        if k > 0 {
+            b["logprobs"] = json!(k);
+        }
+        b
+    } else {
+        let messages: Vec<Value> = req
+            .messages
+            .iter()
+            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+            .collect();
+        let mut b = json!({
+            "model": l.model,
+            "messages": messages,
+            "max_tokens": req.max_tokens,
+            "stream": true,
+        });
+        if k > 0 {
+            b["logprobs"] = json!(true);
+            b["top_logprobs"] = json!(k);
+        }
+        b
+    };
+    body["temperature"] = json!(s.temperature);
+    body["top_p"] = json!(s.top_p);
+    body["seed"] = json!(s.seed);
+    if l.flavor == Flavor::LlamaServer {
+        // Its own sampler settings, accepted on the OpenAI endpoints too.
+        body["top_k"] = json!(s.top_k);
+        body["min_p"] = json!(s.min_p);
+        body["repeat_penalty"] = json!(s.repeat_penalty);
+        body["repeat_last_n"] = json!(s.repeat_last_n);
+    }
+    (
+        if req.raw {
+            "/v1/completions"
+        } else {
+            "/v1/chat/completions"
+        },
+        Dialect::OpenAi,
+        body,
+    )
+}
+
+/// What the server option is that turns on log-probabilities.
+fn logprobs_hint(flavor: Flavor) -> String {
+    match flavor {
+        Flavor::LlamaServer => "this llama-server ignores `logprobs`; use a recent build (it reports them since 2024)".into(),
+        Flavor::OpenAi => "start the server with log-probabilities allowed (vLLM: `--max-logprobs 20`; other servers: see their docs for `logprobs` / `top_logprobs`)".into(),
+    }
+}
+
+/// Why a request cannot be served remotely, if so.
+fn refusal(caps: &Capabilities, req: &GenerateRequest) -> Option<String> {
+    if req.paused {
+        return caps.refuses("step mode");
+    }
+    if matches!(&req.prefix, ReplyPrefix::Tokens(t) if !t.is_empty()) {
+        return caps.refuses("continuing a reply from exact tokens (a branch)");
+    }
+    if !req.raw && !matches!(req.prefix, ReplyPrefix::None) {
+        return Some(
+            "starting the reply with given text works with --raw only on a remote engine (its chat endpoint starts replies itself)"
+                .into(),
+        );
+    }
+    if req.messages.iter().all(|m| m.content.is_empty()) {
+        return Some(EngineError::EmptyPrompt.to_string());
+    }
+    None
+}
+
+/// Serves one generation; false when nobody listens any more.
+fn generate(
+    client: &Client,
+    l: &mut Loaded,
+    request: RequestId,
+    req: &GenerateRequest,
+    cancel: &Cancellations,
+    emit: &impl Fn(Event) -> bool,
+) -> bool {
+    let caps = capabilities(&client.target, l.flavor);
+    if let Some(why) = refusal(&caps, req) {
+        return emit(Event::Failed {
+            request,
+            error: EngineError::InvalidRequest(why),
+        });
+    }
+    // Fewer than asked for is no news: `Capabilities::max_candidates` says so.
+    let k = req.top_k_inspect.min(MAX_REMOTE_CANDIDATES);
+    let start = Instant::now();
+    let (path, dialect, body) = request_body(l, req, k);
+    if !emit(Event::Started {
+        request,
+        mode: if req.raw {
+            ChatMode::Plain
+        } else {
+            ChatMode::Server
+        },
+        prompt: Vec::new(),
+        prefix: Vec::new(),
+        n_reused: 0,
+        dropped_messages: 0,
+        note: None,
+    }) {
+        return false;
+    }
+    let stream = match client.post_stream(path, &body) {
+        Ok(b) => b,
+        Err(e) => {
+            return emit(Event::Failed {
+                request,
+                error: e.into(),
+            });
+        }
+    };
+    // Read on a thread of its own, so that a cancel is seen while the server
+    // is silent (a long prefill); dropping the receiver ends the reader at
+    // its next event, which closes the connection.
+    let (tx, chunks) = channel::<Result<Chunk, String>>();
+    let reader = std::thread::Builder::new()
+        .name("tokenscope-remote-read".into())
+        .spawn(move || {
+            let mut sse =
+                sse::SseReader::new(BufReader::with_capacity(1 << 14, stream.into_reader()));
+            loop {
+                let item = match sse.next_event() {
+                    Ok(Some(data)) => wire::parse_chunk(dialect, &data),
+                    Ok(None) => return,
+                    Err(e) => Err(format!("io: {e}")),
+                };
+                let stop = item.is_err();
+                if tx.send(item).is_err() || stop {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = reader {
+        return emit(Event::Failed {
+            request,
+            error: EngineError::Unavailable(format!("cannot start a reader thread: {e}")),
+        });
+    }
+    let mut st = Stream {
+        utf8: Utf8Assembler::default(),
+        index: 0,
+        ttft: None,
+        timings: None,
+    };
+    let finish = loop {
+        if cancel.is_cancelled(request) {
+            break Ok(StopReason::Cancelled);
+        }
+        let item = match chunks.recv_timeout(Duration::from_millis(20)) {
+            Ok(item) => item,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => {
+                break Err(RemoteError::Dropped {
+                    url: client.url(),
+                    tokens: st.index,
+                    reason: "the server closed the stream before the reply ended".into(),
+                });
+            }
+        };
+        let chunk = match item {
+            Ok(c) => c,
+            Err(detail) => {
+                let reason = detail.strip_prefix("io: ").map(str::to_string);
+                break Err(match reason {
+                    Some(reason) => RemoteError::Dropped {
+                        url: client.url(),
+                        tokens: st.index,
+                        reason,
+                    },
+                    None => RemoteError::Protocol {
+                        url: client.url(),
+                        what: format!("an event of POST {path}"),
+                        detail,
+                    },
+                });
+            }
+        };
+        if let Some(message) = chunk.error {
+            break Err(RemoteError::Status {
+                url: client.url(),
+                what: format!("POST {path}"),
+                status: 200,
+                message: crate::text::escape_inline(&message),
+            });
+        }
+        if chunk.timings.is_some() {
+            st.timings = chunk.timings.clone();
+        }
+        if k > 0 && chunk.tokens.is_empty() && !chunk.text.is_empty() {
+            break Err(RemoteError::NoLogprobs {
+                url: client.url(),
+                hint: logprobs_hint(l.flavor),
+            });
+        }
+        if k == 0 && !chunk.text.is_empty() {
+            // The inspector is off: the text is all there is (one step).
+            let step = st.step(None, chunk.text.as_bytes(), None, Vec::new(), start);
+            if !emit(Event::Token {
+                request,
+                step: Box::new(step),
+            }) {
+                return false;
+            }
+        }
+        for t in &chunk.tokens {
+            let step = token_step(l, &mut st, t, start);
+            if !emit(Event::Token {
+                request,
+                step: Box::new(step),
+            }) {
+                return false;
+            }
+        }
+        if chunk.done {
+            break Ok(st.finish_reason(None));
+        }
+        if let Some(f) = chunk.finish {
+            // OpenAI servers send `[DONE]` after the finish reason; llama-server's
+            // native stream ends here.
+            break Ok(f);
+        }
+    };
+    drop(chunks);
+    let tail = st.utf8.finish();
+    if !tail.is_empty()
+        && !emit(Event::Tail {
+            request,
+            text: tail,
+        })
+    {
+        return false;
+    }
+    let stats = st.stats(
+        finish.as_ref().copied().unwrap_or(StopReason::Cancelled),
+        start,
+        l.n_ctx,
+    );
+    match finish {
+        Ok(StopReason::Cancelled) => emit(Event::Cancelled {
+            request,
+            stats: Some(stats),
+        }),
+        Ok(_) => emit(Event::Done { request, stats }),
+        Err(e) => emit(Event::Failed {
+            request,
+            error: e.into(),
+        }),
+    }
+}
+
+/// The state of a reply being streamed.
+struct Stream {
+    utf8: Utf8Assembler,
+    index: usize,
+    ttft: Option<Duration>,
+    timings: Option<wire::Timings>,
+}
+
+impl Stream {
+    fn finish_reason(&self, f: Option<StopReason>) -> StopReason {
+        f.unwrap_or(StopReason::Eog)
+    }
+
+    fn step(
+        &mut self,
+        id: Option<TokenId>,
+        bytes: &[u8],
+        logit: Option<f32>,
+        top: Vec<Candidate>,
+        start: Instant,
+    ) -> TokenStep {
+        self.ttft.get_or_insert_with(|| start.elapsed());
+        let step = TokenStep {
+            index: self.index,
+            id: id.unwrap_or(-1),
+            forced: false,
+            text: self.utf8.push(bytes),
+            logit,
+            p_sampled: None,
+            dist: (!top.is_empty()).then_some(Distribution {
+                lse: 0.0,
+                entropy: None,
+                top,
+            }),
+        };
+        self.index += 1;
+        step
+    }
+
+    fn stats(&self, stop: StopReason, start: Instant, n_ctx: usize) -> Stats {
+        let t = self.timings.clone().unwrap_or_default();
+        let elapsed = start.elapsed().as_secs_f64();
+        let ttft = self.ttft.map_or(0.0, |d| d.as_secs_f64());
+        let gen_tps = if t.predicted_per_second > 0.0 {
+            t.predicted_per_second
+        } else if elapsed > ttft && self.index > 1 {
+            (self.index - 1) as f64 / (elapsed - ttft)
+        } else {
+            0.0
+        };
+        Stats {
+            stop,
+            n_prompt: t.prompt_n + t.cache_n,
+            n_prompt_evaluated: t.prompt_n,
+            n_prompt_reused: t.cache_n,
+            n_generated: self.index,
+            n_forced: 0,
+            ttft_ms: ttft * 1000.0,
+            prompt_tps: t.prompt_per_second,
+            gen_tps,
+            dropped_messages: 0,
+            ctx_used: t.prompt_n + t.cache_n + self.index,
+            ctx_size: n_ctx,
+            ctx_requested: n_ctx,
+            inspector_us_per_token: 0.0,
+        }
+    }
+}
+
+/// The id of a reported token: the server's, else one made up for its text.
+fn id_of(l: &mut Loaded, p: &wire::Prob, bytes: &[u8]) -> TokenId {
+    if let Some(id) = p.id {
+        return id;
+    }
+    let next = l.made_up.len() as TokenId;
+    *l.made_up.entry(bytes.to_vec()).or_insert(next)
+}
+
+/// One streamed token as a [`TokenStep`] (texts learned into the vocabulary first).
+fn token_step(l: &mut Loaded, st: &mut Stream, t: &TokenProbs, start: Instant) -> TokenStep {
+    let bytes = t.token.token_bytes();
+    let id = id_of(l, &t.token, &bytes);
+    l.vocab.learned.learn(id, &bytes);
+    let mut top: Vec<Candidate> = t
+        .top()
+        .iter()
+        .filter_map(|c| {
+            let b = c.token_bytes();
+            let cid = id_of(l, c, &b);
+            l.vocab.learned.learn(cid, &b);
+            Some(Candidate {
+                id: cid,
+                logit: c.ln_p()?,
+                p_sampled: None,
+            })
+        })
+        .collect();
+    top.sort_by(|a, b| b.logit.total_cmp(&a.logit).then(a.id.cmp(&b.id)));
+    top.truncate(MAX_REMOTE_CANDIDATES);
+    st.step(Some(id), &bytes, t.token.ln_p(), top, start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_plain_http_elsewhere_warns() {
+        let t = RemoteTarget::new("http://127.0.0.1:8080/v1/", None).unwrap();
+        assert_eq!(t.url, "http://127.0.0.1:8080");
+        assert!(t.warning().is_none());
+        assert!(
+            RemoteTarget::new("http://localhost:1", None)
+                .unwrap()
+                .warning()
+                .is_none()
+        );
+        assert!(
+            RemoteTarget::new("http://[::1]:1", None)
+                .unwrap()
+                .warning()
+                .is_none()
+        );
+        let far = RemoteTarget::new("http://gpu-box:8000", Some(ApiKey::new("sk-secret"))).unwrap();
+        let w = far.warning().unwrap();
+        assert!(w.contains("unencrypted") && w.contains("API key"), "{w}");
+        assert!(!w.contains("sk-secret"));
+        assert!(!format!("{far:?}").contains("sk-secret"));
+        assert!(
+            RemoteTarget::new("https://gpu-box", None)
+                .unwrap()
+                .warning()
+                .is_none()
+        );
+        for bad in ["gpu-box:8000", "ftp://x", "http://", "http://x/?a=1"] {
+            let e = RemoteTarget::new(bad, None).unwrap_err();
+            assert!(matches!(e, RemoteError::BadUrl { .. }), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_model_is_picked_exactly_by_unique_part_or_as_the_only_one() {
+        let ids = vec!["/m/SmolLM2.gguf".to_string(), "/m/gemma.gguf".to_string()];
+        assert_eq!(choose_model("u", "gemma", &ids).unwrap(), "/m/gemma.gguf");
+        assert_eq!(
+            choose_model("u", "/m/SmolLM2.gguf", &ids).unwrap(),
+            "/m/SmolLM2.gguf"
+        );
+        assert!(matches!(
+            choose_model("u", "", &ids),
+            Err(RemoteError::WhichModel { .. })
+        ));
+        let e = choose_model("u", "llama", &ids).unwrap_err();
+        assert!(e.to_string().contains("/m/gemma.gguf"), "{e}");
+        assert!(matches!(
+            choose_model("u", ".gguf", &ids),
+            Err(RemoteError::UnknownModel { .. })
+        ));
+        assert_eq!(choose_model("u", "", &ids[..1]).unwrap(), "/m/SmolLM2.gguf");
+        assert_eq!(display_name("/m/SmolLM2.gguf"), "SmolLM2");
+        assert_eq!(display_name("meta-llama/Llama-3.1-70B"), "Llama-3.1-70B");
+        let r = model_ref("http://h:1", "/m/a.gguf");
+        assert_eq!(split_ref(&r), Some(("http://h:1", "/m/a.gguf")));
+        assert_eq!(split_ref(std::path::Path::new("/m/a.gguf")), None);
+    }
+}

@@ -1,0 +1,133 @@
+//! Server-sent events (the `text/event-stream` format of the HTML standard)
+//! read from a blocking byte stream: `data:` lines joined by `\n` make one
+//! event, a blank line ends it; comments (`:`), `event:`, `id:` and `retry:`
+//! are skipped. CR, LF and CRLF all end a line. The crates that parse this
+//! format are async streams; the remote engine reads on a plain thread.
+
+use std::io::{self, BufRead};
+
+/// Reads events from `r`, one `data` payload at a time.
+pub struct SseReader<R> {
+    r: R,
+    line: Vec<u8>,
+    data: Vec<u8>,
+}
+
+impl<R: BufRead> SseReader<R> {
+    pub fn new(r: R) -> Self {
+        Self {
+            r,
+            line: Vec::new(),
+            data: Vec::new(),
+        }
+    }
+
+    /// The next event's data (bytes, lines joined by `\n`); `None` at the
+    /// end of the stream. An event cut off by the end of the stream (no blank
+    /// line after it) is still returned. Events without data are skipped.
+    ///
+    /// # Errors
+    /// The stream's read error (a dropped connection, a timeout).
+    pub fn next_event(&mut self) -> io::Result<Option<Vec<u8>>> {
+        let mut has_data = false;
+        loop {
+            self.line.clear();
+            let n = read_line(&mut self.r, &mut self.line)?;
+            if n == 0 {
+                return Ok(has_data.then(|| std::mem::take(&mut self.data)));
+            }
+            if self.line.is_empty() {
+                if has_data {
+                    return Ok(Some(std::mem::take(&mut self.data)));
+                }
+                continue;
+            }
+            let (field, value) = match self.line.iter().position(|&b| b == b':') {
+                Some(0) => continue, // a comment
+                Some(i) => {
+                    let v = &self.line[i + 1..];
+                    (&self.line[..i], v.strip_prefix(b" ").unwrap_or(v))
+                }
+                None => (&self.line[..], &[][..]),
+            };
+            if field == b"data" {
+                if has_data {
+                    self.data.push(b'\n');
+                } else {
+                    self.data.clear();
+                }
+                self.data.extend_from_slice(value);
+                has_data = true;
+            }
+        }
+    }
+}
+
+/// One line without its terminator (LF, CRLF or a lone CR) into `out`;
+/// returns the bytes consumed (0 at the end of the stream).
+fn read_line(r: &mut impl BufRead, out: &mut Vec<u8>) -> io::Result<usize> {
+    let mut consumed = 0;
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(consumed);
+        }
+        match buf.iter().position(|&b| b == b'\n' || b == b'\r') {
+            Some(i) => {
+                let cr = buf[i] == b'\r';
+                out.extend_from_slice(&buf[..i]);
+                r.consume(i + 1);
+                consumed += i + 1;
+                if cr {
+                    // A CRLF: the LF belongs to this line.
+                    let next = r.fill_buf()?;
+                    if next.first() == Some(&b'\n') {
+                        r.consume(1);
+                        consumed += 1;
+                    }
+                }
+                return Ok(consumed);
+            }
+            None => {
+                let n = buf.len();
+                out.extend_from_slice(buf);
+                r.consume(n);
+                consumed += n;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(input: &[u8]) -> Vec<String> {
+        // A tiny buffer, so that lines and CRLFs straddle reads.
+        let mut r = SseReader::new(io::BufReader::with_capacity(3, input));
+        let mut out = Vec::new();
+        while let Some(e) = r.next_event().unwrap() {
+            out.push(String::from_utf8(e).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn data_lines_make_events_and_the_rest_is_skipped() {
+        let input = b": keep-alive\n\ndata: {\"a\":1}\n\nevent: x\nid: 7\ndata:two\ndata: lines\n\ndata: [DONE]\n\n";
+        assert_eq!(events(input), ["{\"a\":1}", "two\nlines", "[DONE]"]);
+    }
+
+    #[test]
+    fn crlf_and_cr_end_lines_and_a_cut_event_still_counts() {
+        assert_eq!(
+            events(b"data: a\r\n\r\ndata: b\r\rdata: c"),
+            ["a", "b", "c"]
+        );
+        assert_eq!(events(b"\n\n: only a comment\n\n"), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,817 @@
+//! `tokenscope quantize`: llama.cpp's own quantizer
+//! (`llama_model_quantize`) made safe to use from the command line.
+//!
+//! - The quantizer runs in a child process of this executable (the hidden
+//!   `quantize-worker` subcommand, [`worker_main`]): an abort in llama.cpp
+//!   ends only the child, and is reported with its last log lines.
+//! - The child writes to a temporary name next to the output
+//!   ([`partial_path`]); the parent renames it to the output only once the
+//!   child succeeded and the result reads as a GGUF file. On an error, a
+//!   signal (Ctrl-C, SIGTERM, SIGHUP) or a crash the temporary file is
+//!   removed; if the parent itself is killed (SIGKILL) the child dies with it
+//!   (`PR_SET_PDEATHSIG`) and the next quantize to the same output removes
+//!   the leftover. The output path never holds a half-written file.
+//! - Progress: llama.cpp logs one line per tensor (`[  12/ 272] blk.1…`);
+//!   the child forwards its log to stderr and the parent reads the counts.
+
+use std::ffi::CString;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, channel};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::catalog::{self, CatalogError, ModelCard, size_human};
+
+/// A quantization type llama.cpp can write without an importance matrix.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuantType {
+    /// The name as llama.cpp's `llama-quantize` spells it (`Q4_K_M`).
+    pub name: &'static str,
+    /// llama.cpp's `llama_ftype` value.
+    pub ftype: u32,
+    /// Bits per weight of the main tensor type (block scales included).
+    /// Mixes (`_S`, `_M`, `_L`, and `Q2_K`) keep some tensors at a larger
+    /// type, so the file's average is somewhat higher.
+    pub bpw: f64,
+    /// What it is, in a few words.
+    pub about: &'static str,
+}
+
+/// The types offered, largest first. Types that need an importance matrix
+/// (IQ1/IQ2/IQ3, Q2_K_S) are left out: `tokenscope` has no way to make one.
+pub const TYPES: &[QuantType] = &[
+    QuantType {
+        name: "F32",
+        ftype: 0,
+        bpw: 32.0,
+        about: "32-bit float, no loss (large)",
+    },
+    QuantType {
+        name: "F16",
+        ftype: 1,
+        bpw: 16.0,
+        about: "16-bit float",
+    },
+    QuantType {
+        name: "BF16",
+        ftype: 32,
+        bpw: 16.0,
+        about: "bfloat16",
+    },
+    QuantType {
+        name: "Q8_0",
+        ftype: 7,
+        bpw: 8.5,
+        about: "8-bit, nearly lossless",
+    },
+    QuantType {
+        name: "Q6_K",
+        ftype: 18,
+        bpw: 6.5625,
+        about: "6-bit k-quant",
+    },
+    QuantType {
+        name: "Q5_K_M",
+        ftype: 17,
+        bpw: 5.5,
+        about: "5-bit k-quant mix (some tensors Q6_K)",
+    },
+    QuantType {
+        name: "Q5_K_S",
+        ftype: 16,
+        bpw: 5.5,
+        about: "5-bit k-quant",
+    },
+    QuantType {
+        name: "Q5_1",
+        ftype: 9,
+        bpw: 6.0,
+        about: "5-bit, legacy, with offsets",
+    },
+    QuantType {
+        name: "Q5_0",
+        ftype: 8,
+        bpw: 5.5,
+        about: "5-bit, legacy",
+    },
+    QuantType {
+        name: "Q4_K_M",
+        ftype: 15,
+        bpw: 4.5,
+        about: "4-bit k-quant mix (some tensors Q6_K): the usual choice",
+    },
+    QuantType {
+        name: "Q4_K_S",
+        ftype: 14,
+        bpw: 4.5,
+        about: "4-bit k-quant",
+    },
+    QuantType {
+        name: "Q4_1",
+        ftype: 3,
+        bpw: 5.0,
+        about: "4-bit, legacy, with offsets",
+    },
+    QuantType {
+        name: "Q4_0",
+        ftype: 2,
+        bpw: 4.5,
+        about: "4-bit, legacy",
+    },
+    QuantType {
+        name: "IQ4_NL",
+        ftype: 25,
+        bpw: 4.5,
+        about: "4-bit, non-linear levels",
+    },
+    QuantType {
+        name: "IQ4_XS",
+        ftype: 30,
+        bpw: 4.25,
+        about: "4-bit, non-linear levels, smaller scales",
+    },
+    QuantType {
+        name: "Q3_K_L",
+        ftype: 13,
+        bpw: 3.4375,
+        about: "3-bit k-quant mix (some tensors Q5_K)",
+    },
+    QuantType {
+        name: "Q3_K_M",
+        ftype: 12,
+        bpw: 3.4375,
+        about: "3-bit k-quant mix (some tensors Q4_K/Q5_K)",
+    },
+    QuantType {
+        name: "Q3_K_S",
+        ftype: 11,
+        bpw: 3.4375,
+        about: "3-bit k-quant",
+    },
+    QuantType {
+        name: "Q2_K",
+        ftype: 10,
+        bpw: 2.625,
+        about: "2-bit k-quant mix (some tensors Q3_K/Q4_K): large loss",
+    },
+];
+
+/// Why a quantization did not happen or did not finish. Whatever the
+/// error, no file is left at the output path.
+#[derive(Debug, Error)]
+pub enum QuantizeError {
+    #[error(
+        "unknown quantization type {given:?}: choose one of {known} (`tokenscope quantize --type help` lists them with bits per weight)"
+    )]
+    UnknownType { given: String, known: String },
+    #[error("{0}")]
+    Input(#[from] CatalogError),
+    #[error("{} already exists: pass --force to overwrite it, or choose another OUT", path.display())]
+    Exists { path: PathBuf },
+    #[error("{} is a directory: OUT must be a file path (e.g. {}/model.Q4_0.gguf)", path.display(), path.display())]
+    OutputIsDir { path: PathBuf },
+    #[error("the output would overwrite the input {}: choose another OUT", path.display())]
+    SameFile { path: PathBuf },
+    #[error(
+        "{} is already quantized ({from}): a quantized file can only be requantized from its quantized values, never from the original weights, so the result can only lose against it. Pass --allow-requantize to do it anyway (e.g. `--type F16 --allow-requantize` holds exactly its values, as a base for a ladder of variants)",
+        path.display()
+    )]
+    Requantize { path: PathBuf, from: String },
+    #[error("cannot write to {}: {source} (choose an OUT in a directory you can write to)", dir.display())]
+    OutputDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "not enough free space in {}: the {ty} file needs about {need}, {have} are free (free some space or choose another OUT)",
+        dir.display()
+    )]
+    NoSpace {
+        dir: PathBuf,
+        ty: &'static str,
+        need: String,
+        have: String,
+    },
+    #[error("llama.cpp could not quantize {}: {reason}", input.display())]
+    Failed { input: PathBuf, reason: String },
+    #[error(
+        "the quantizer process crashed ({how}) on {}; its last words: {last}",
+        input.display()
+    )]
+    Crashed {
+        input: PathBuf,
+        how: String,
+        last: String,
+    },
+    #[error("the result is not a readable GGUF file ({0}): nothing was written")]
+    BadResult(String),
+    #[error("interrupted: nothing was written")]
+    Interrupted,
+    #[error("cannot start the quantizer process: {0}")]
+    Spawn(std::io::Error),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+/// The type named `name` (case-insensitive).
+///
+/// # Errors
+/// [`QuantizeError::UnknownType`] listing the known names.
+pub fn parse_type(name: &str) -> Result<&'static QuantType, QuantizeError> {
+    TYPES
+        .iter()
+        .find(|t| t.name.eq_ignore_ascii_case(name.trim()))
+        .ok_or_else(|| QuantizeError::UnknownType {
+            given: name.to_string(),
+            known: TYPES.iter().map(|t| t.name).collect::<Vec<_>>().join(", "),
+        })
+}
+
+/// `--type help`: the types with their bits per weight, one a line.
+pub fn types_help() -> String {
+    let mut out = String::from(
+        "Quantization types (bits per weight of the main tensor type; mixes keep some tensors larger):\n",
+    );
+    for t in TYPES {
+        out.push_str(&format!(
+            "  {:<7} {:>6.2} bpw  {}\n",
+            t.name, t.bpw, t.about
+        ));
+    }
+    out.push_str(
+        "\nA quantized input (the demo models are) needs --allow-requantize: the result is made\n\
+         from its quantized values and can only lose against it. For a ladder of variants, make\n\
+         an F16 first (it holds exactly the input's values), then quantize that.\n",
+    );
+    out
+}
+
+/// Types whose tensors are plain floats: quantizing from them needs no
+/// `--allow-requantize`.
+fn is_float(quant: &str) -> bool {
+    matches!(quant, "F32" | "F16" | "BF16")
+}
+
+/// `<stem>.<TYPE>.gguf` in `dir`, the input's own type dropped from the stem
+/// (`SmolLM2-135M-Instruct.Q4_1.gguf` → `SmolLM2-135M-Instruct.Q2_K.gguf`).
+pub fn default_output(input: &ModelCard, ty: &QuantType, dir: &Path) -> PathBuf {
+    let stem = input
+        .path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let q = input.quant.to_ascii_lowercase();
+    let lower = stem.to_ascii_lowercase();
+    let base = [".", "-", "_"]
+        .iter()
+        .find_map(|sep| {
+            lower
+                .ends_with(&format!("{sep}{q}"))
+                .then(|| &stem[..stem.len() - q.len() - sep.len()])
+        })
+        .filter(|b| !b.is_empty())
+        .unwrap_or(&stem);
+    dir.join(format!("{base}.{}.gguf", ty.name))
+}
+
+/// The temporary file the child writes: hidden, next to `out` (so the final
+/// rename stays on one file system), named after the process that owns it.
+pub fn partial_path(out: &Path, pid: u32) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!(".{name}.{pid}.partial"))
+}
+
+/// What to do, checked: [`plan`] makes it.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub input: ModelCard,
+    pub output: PathBuf,
+    pub ty: &'static QuantType,
+    pub allow_requantize: bool,
+    /// 0: llama.cpp's choice (all hardware threads).
+    pub threads: u32,
+}
+
+/// What the command line asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub input: PathBuf,
+    pub output: Option<PathBuf>,
+    pub ty: String,
+    pub allow_requantize: bool,
+    pub force: bool,
+    pub threads: u32,
+}
+
+/// Checks `req` before anything is written: the type, the input (a GGUF
+/// file we can read), the output (not the input, not existing unless
+/// `force`, in a writable directory with room for the result), and that a
+/// quantized input comes with `allow_requantize`. `models_dir` is where OUT
+/// goes when not given (created if missing).
+///
+/// # Errors
+/// The [`QuantizeError`] saying what is wrong and what to do.
+pub fn plan(req: &Request, models_dir: &Path) -> Result<Plan, QuantizeError> {
+    let ty = parse_type(&req.ty)?;
+    let input = catalog::read_card(&req.input)?;
+    let output = match &req.output {
+        Some(o) => o.clone(),
+        None => {
+            std::fs::create_dir_all(models_dir).map_err(|source| QuantizeError::OutputDir {
+                dir: models_dir.to_path_buf(),
+                source,
+            })?;
+            default_output(&input, ty, models_dir)
+        }
+    };
+    if output.is_dir() {
+        return Err(QuantizeError::OutputIsDir { path: output });
+    }
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same(&input.path, &output) {
+        return Err(QuantizeError::SameFile { path: output });
+    }
+    if output.exists() && !req.force {
+        return Err(QuantizeError::Exists { path: output });
+    }
+    if !is_float(&input.quant) && !req.allow_requantize {
+        return Err(QuantizeError::Requantize {
+            path: input.path.clone(),
+            from: input.quant.clone(),
+        });
+    }
+    let dir = output_dir(&output);
+    check_space(&dir, &input, ty)?;
+    Ok(Plan {
+        input,
+        output,
+        ty,
+        allow_requantize: req.allow_requantize,
+        threads: req.threads,
+    })
+}
+
+/// The directory `out` goes in (`.` for a bare file name).
+fn output_dir(out: &Path) -> PathBuf {
+    match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Room for the result: roughly parameters × bits per weight (plus a tenth
+/// for the larger tensors of mixes and the metadata).
+fn check_space(dir: &Path, input: &ModelCard, ty: &'static QuantType) -> Result<(), QuantizeError> {
+    let need = (input.n_params as f64 * ty.bpw / 8.0 * 1.1) as u64 + (1 << 20);
+    let Some(have) = free_bytes(dir).map_err(|source| QuantizeError::OutputDir {
+        dir: dir.to_path_buf(),
+        source,
+    })?
+    else {
+        return Ok(());
+    };
+    if have < need {
+        return Err(QuantizeError::NoSpace {
+            dir: dir.to_path_buf(),
+            ty: ty.name,
+            need: size_human(need),
+            have: size_human(have),
+        });
+    }
+    Ok(())
+}
+
+/// Free bytes for an unprivileged user in `dir` (`None` where unknown).
+fn free_bytes(dir: &Path) -> std::io::Result<Option<u64>> {
+    let meta = std::fs::metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = CString::new(dir.as_os_str().as_bytes())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        // SAFETY: statvfs fills the struct it is given from a valid C path.
+        let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+            return Ok(None);
+        }
+        Ok(Some(s.f_bavail as u64 * s.f_frsize as u64))
+    }
+    #[cfg(not(unix))]
+    Ok(None)
+}
+
+/// How the quantizer is getting on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// Tensor `done` of `total` started (1-based), with its name.
+    Tensor {
+        done: usize,
+        total: usize,
+        name: String,
+    },
+}
+
+/// What came out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub output: PathBuf,
+    pub card: ModelCard,
+    /// llama.cpp's own sizes, `(input MiB, input bpw, output MiB, output bpw)`, when it logged them.
+    pub sizes: Option<(f64, f64, f64, f64)>,
+}
+
+/// `[  12/ 272]  blk.1.attn_k.weight - […]` → (12, 272, name).
+fn parse_tensor_line(line: &str) -> Option<(usize, usize, String)> {
+    let rest = line.trim_start().strip_prefix('[')?;
+    let (nums, after) = rest.split_once(']')?;
+    let (a, b) = nums.split_once('/')?;
+    let done = a.trim().parse().ok()?;
+    let total = b.trim().parse().ok()?;
+    let name = after.split_whitespace().next().unwrap_or("").to_string();
+    Some((done, total, name))
+}
+
+/// `llama_model_quantize_impl: model size  =   103.6 MiB (6.30 BPW)` → (103.6, 6.30).
+fn parse_size_line(line: &str, key: &str) -> Option<(f64, f64)> {
+    let rest = line.split_once(key)?.1;
+    let rest = rest.trim_start().strip_prefix('=')?;
+    let mib: f64 = rest.split_whitespace().next()?.parse().ok()?;
+    let bpw: f64 = rest
+        .split_once('(')?
+        .1
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some((mib, bpw))
+}
+
+/// Removes leftovers of earlier runs for `out` whose process is gone.
+fn remove_stale_partials(out: &Path) {
+    let Some(name) = out.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(output_dir(out)) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".partial"))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let alive = pid > 0 && unsafe { libc::kill(pid, 0) } == 0;
+        if !alive {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Deletes the file when dropped, unless disarmed.
+struct Cleanup(Option<PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Kills and reaps the child when dropped.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `plan` in a child process of `exe` (this executable), calling
+/// `progress` per tensor. SIGINT, SIGTERM and SIGHUP stop it (the child is
+/// killed, the temporary file removed) with [`QuantizeError::Interrupted`].
+///
+/// # Errors
+/// [`QuantizeError::Failed`] with llama.cpp's reason, [`QuantizeError::Crashed`]
+/// when the child died, [`QuantizeError::Interrupted`], [`QuantizeError::BadResult`]
+/// when the output does not read back, I/O errors around the rename.
+pub fn run(
+    exe: &Path,
+    plan: &Plan,
+    mut progress: impl FnMut(&Progress),
+) -> Result<Outcome, QuantizeError> {
+    remove_stale_partials(&plan.output);
+    let partial = partial_path(&plan.output, std::process::id());
+    // Probe that the directory takes a file, for a clear error before the child starts.
+    std::fs::File::create(&partial).map_err(|source| QuantizeError::OutputDir {
+        dir: output_dir(&plan.output),
+        source,
+    })?;
+    let mut cleanup = Cleanup(Some(partial.clone()));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ids: Vec<_> = [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ]
+    .iter()
+    .filter_map(|s| signal_hook::flag::register(*s, stop.clone()).ok())
+    .collect();
+    let result = supervise(exe, plan, &partial, &stop, &mut progress);
+    for id in ids {
+        signal_hook::low_level::unregister(id);
+    }
+    let sizes = result?;
+    let card = catalog::read_card(&partial).map_err(|e| QuantizeError::BadResult(e.to_string()))?;
+    std::fs::rename(&partial, &plan.output).map_err(|source| QuantizeError::Io {
+        what: format!("cannot move the result to {}", plan.output.display()),
+        source,
+    })?;
+    cleanup.0 = None;
+    let card = ModelCard {
+        path: plan.output.clone(),
+        file_name: plan
+            .output
+            .file_name()
+            .map(|n| crate::text::escape_inline(&n.to_string_lossy()))
+            .unwrap_or_default(),
+        ..card
+    };
+    Ok(Outcome {
+        output: plan.output.clone(),
+        card,
+        sizes,
+    })
+}
+
+/// Starts the child and follows it to the end.
+fn supervise(
+    exe: &Path,
+    plan: &Plan,
+    partial: &Path,
+    stop: &AtomicBool,
+    progress: &mut impl FnMut(&Progress),
+) -> Result<Option<(f64, f64, f64, f64)>, QuantizeError> {
+    let mut cmd = Command::new(exe);
+    cmd.arg("quantize-worker")
+        .arg(&plan.input.path)
+        .arg(partial)
+        .arg(plan.ty.ftype.to_string())
+        .arg(plan.threads.to_string())
+        .arg(if plan.allow_requantize { "1" } else { "0" })
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().map_err(QuantizeError::Spawn)?;
+    let mut child = Reap(child);
+    let stderr = child.0.stderr.take().expect("stderr is piped");
+    let (tx, rx) = channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
+            if tx
+                .send(String::from_utf8_lossy(&line).into_owned())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let mut last: Vec<String> = Vec::new();
+    let mut reason: Option<String> = None;
+    let mut sizes_in = None;
+    let mut sizes_out = None;
+    let mut on_line = |line: String| {
+        if let Some((done, total, name)) = parse_tensor_line(&line) {
+            progress(&Progress::Tensor { done, total, name });
+        }
+        if let Some(r) = line.split_once("failed to quantize:").map(|(_, r)| r) {
+            reason.get_or_insert_with(|| crate::text::escape_inline(r.trim()));
+        }
+        sizes_in = sizes_in.or_else(|| parse_size_line(&line, "model size"));
+        sizes_out = sizes_out.or_else(|| parse_size_line(&line, "quant size"));
+        if !line.trim().is_empty() {
+            last.push(line);
+            if last.len() > 6 {
+                last.remove(0);
+            }
+        }
+    };
+    let status = loop {
+        if stop.load(Ordering::SeqCst) {
+            return Err(QuantizeError::Interrupted);
+        }
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => on_line(line),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = child.0.wait().map_err(|source| QuantizeError::Io {
+                    what: "waiting for the quantizer process".into(),
+                    source,
+                })?;
+                break status;
+            }
+        }
+    };
+    let _ = reader.join();
+    if stop.load(Ordering::SeqCst) {
+        return Err(QuantizeError::Interrupted);
+    }
+    let last_words = || {
+        crate::text::escape_inline(
+            &last
+                .iter()
+                .map(|l| l.trim())
+                .collect::<Vec<_>>()
+                .join(" | "),
+        )
+    };
+    if status.success() {
+        return Ok(sizes_in.zip(sizes_out).map(|((a, b), (c, d))| (a, b, c, d)));
+    }
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(sig) = status.signal() {
+        if sig == libc::SIGINT || sig == libc::SIGTERM || sig == libc::SIGHUP {
+            return Err(QuantizeError::Interrupted);
+        }
+        return Err(QuantizeError::Crashed {
+            input: plan.input.path.clone(),
+            how: format!(
+                "signal {sig}{}",
+                if sig == libc::SIGABRT {
+                    ", an abort in llama.cpp"
+                } else {
+                    ""
+                }
+            ),
+            last: last_words(),
+        });
+    }
+    Err(QuantizeError::Failed {
+        input: plan.input.path.clone(),
+        reason: reason.unwrap_or_else(|| format!("exit {status}; last words: {}", last_words())),
+    })
+}
+
+/// The child: `tokenscope quantize-worker IN PARTIAL FTYPE THREADS REQUANT`
+/// (hidden). Quantizes with llama.cpp, its log going to stderr as is; dies
+/// with its parent. Exit 0 on success, 1 when llama.cpp refused, 2 on bad
+/// arguments.
+pub fn worker_main(args: &[String]) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    // SAFETY: asks the kernel to SIGKILL this process when its parent dies.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+    let [input, output, ftype, threads, requant] = args else {
+        eprintln!("quantize-worker: expected IN OUT FTYPE THREADS REQUANTIZE");
+        return ExitCode::from(2);
+    };
+    let (Ok(ftype), Ok(threads)) = (ftype.parse::<u32>(), threads.parse::<i32>()) else {
+        eprintln!("quantize-worker: bad FTYPE or THREADS");
+        return ExitCode::from(2);
+    };
+    use std::os::unix::ffi::OsStrExt;
+    let (Ok(c_in), Ok(c_out)) = (
+        CString::new(Path::new(input).as_os_str().as_bytes()),
+        CString::new(Path::new(output).as_os_str().as_bytes()),
+    ) else {
+        eprintln!("quantize-worker: a path holds a NUL byte");
+        return ExitCode::from(2);
+    };
+    // SAFETY: plain C calls; the log callback only writes the text it is given
+    // to stderr; the paths and params outlive the quantize call.
+    let rc = unsafe {
+        llama_cpp_sys_2::llama_log_set(Some(log_to_stderr), std::ptr::null_mut());
+        llama_cpp_sys_2::llama_backend_init();
+        let mut params = llama_cpp_sys_2::llama_model_quantize_default_params();
+        params.ftype = ftype;
+        params.nthread = threads;
+        params.allow_requantize = requant == "1";
+        llama_cpp_sys_2::llama_model_quantize(c_in.as_ptr(), c_out.as_ptr(), &params)
+    };
+    if rc == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// llama.cpp's log, as it is, on stderr (the parent reads it).
+unsafe extern "C" fn log_to_stderr(
+    _level: llama_cpp_sys_2::ggml_log_level,
+    text: *const std::os::raw::c_char,
+    _user: *mut std::os::raw::c_void,
+) {
+    if text.is_null() {
+        return;
+    }
+    // SAFETY: llama.cpp passes a NUL-terminated string valid for the call.
+    let bytes = unsafe { std::ffi::CStr::from_ptr(text) }.to_bytes();
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_parse_by_name_and_unknown_ones_are_refused_with_the_list() {
+        assert_eq!(parse_type("q4_k_m").unwrap().ftype, 15);
+        assert_eq!(parse_type("Q2_K").unwrap().ftype, 10);
+        let e = parse_type("Q9_X").unwrap_err().to_string();
+        assert!(
+            e.contains("\"Q9_X\"") && e.contains("Q8_0") && e.contains("--type help"),
+            "{e}"
+        );
+        let help = types_help();
+        assert!(help.contains("Q2_K") && help.contains("2.62 bpw"), "{help}");
+        // Every name agrees with the reader of file types.
+        for t in TYPES {
+            assert_eq!(catalog::ftype_name(t.ftype), Some(t.name));
+        }
+    }
+
+    #[test]
+    fn llama_cpp_log_lines_are_read() {
+        let l = "[  12/ 272]                  blk.1.attn_k.weight - [  576,   192,     1,     1], type =   q4_1, converting to q2_K .. size =     0.06 MiB ->     0.04 MiB";
+        assert_eq!(
+            parse_tensor_line(l),
+            Some((12, 272, "blk.1.attn_k.weight".into()))
+        );
+        assert_eq!(parse_tensor_line("llama_model_loader: loaded"), None);
+        assert_eq!(
+            parse_size_line(
+                "llama_model_quantize_impl: model size  =    85.47 MiB (5.28 BPW)",
+                "model size"
+            ),
+            Some((85.47, 5.28))
+        );
+    }
+
+    #[test]
+    fn the_default_output_drops_the_input_type_from_the_name() {
+        let card = |file: &str, quant: &str| ModelCard {
+            path: PathBuf::from("/m").join(file),
+            file_name: file.into(),
+            name: String::new(),
+            arch: String::new(),
+            n_params: 0,
+            file_size: 0,
+            quant: quant.into(),
+            n_layer: 0,
+            n_ctx_train: 0,
+            n_vocab: 0,
+            chat_template: None,
+            metadata: Vec::new(),
+        };
+        let q2 = parse_type("Q2_K").unwrap();
+        let dir = Path::new("/models");
+        assert_eq!(
+            default_output(&card("SmolLM2-135M-Instruct.Q4_1.gguf", "Q4_1"), q2, dir),
+            Path::new("/models/SmolLM2-135M-Instruct.Q2_K.gguf")
+        );
+        assert_eq!(
+            default_output(&card("gemma-3-270m-q4_k_m.gguf", "Q4_K_M"), q2, dir),
+            Path::new("/models/gemma-3-270m.Q2_K.gguf")
+        );
+        assert_eq!(
+            default_output(&card("plain.gguf", "F16"), q2, dir),
+            Path::new("/models/plain.Q2_K.gguf")
+        );
+        assert_eq!(
+            partial_path(Path::new("/m/x.gguf"), 42),
+            Path::new("/m/.x.gguf.42.partial")
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! `tokenscope compare` on the real demo models: a model against itself
+//! agrees exactly; SmolLM2 Q4_1 against a Q2_K made from it (by `tokenscope
+//! quantize`, kept in the target dir) disagrees, and its mean KL equals an
+//! independent f64 computation from both models' logits at every position;
+//! different vocabularies are refused; a generated reply is compared.
+
+mod common;
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::token::LlamaToken;
+use serde_json::Value;
+
+/// A text of about 70 SmolLM2 tokens: more than one chunk of 32 positions.
+const TEXT: &str = "The old lighthouse keeper climbed the stairs every evening to light the lamp. \
+Ships passing the rocky coast relied on its beam to find the harbour safely. One stormy night \
+the power failed, and he lit the backup oil lamp by hand while the wind howled outside.";
+
+/// SmolLM2 Q2_K made from the demo Q4_1 by `tokenscope quantize`, once per
+/// target dir (a file left by an interrupted run is never used: the quantizer
+/// writes to a temporary name and renames at the end).
+fn smol_q2k() -> PathBuf {
+    static MADE: OnceLock<PathBuf> = OnceLock::new();
+    MADE.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("SmolLM2-135M-Instruct.Q2_K.gguf");
+        if !out.exists() {
+            let (_, err, ok) = common::run_binary(
+                &common::models_dir(),
+                &[
+                    "quantize",
+                    common::model(common::SMOL).to_str().unwrap(),
+                    out.to_str().unwrap(),
+                    "--type",
+                    "Q2_K",
+                    "--allow-requantize",
+                ],
+            );
+            assert!(ok, "quantize: {err}");
+        }
+        out
+    })
+    .clone()
+}
+
+/// `compare --format jsonl` on `models` with `extra` args: (token rows, summaries).
+fn compare(models: &[&Path], extra: &[&str]) -> (Vec<Value>, Vec<Value>) {
+    let mut args = vec!["compare".to_string()];
+    for m in models {
+        args.push("--model".into());
+        args.push(m.to_str().unwrap().into());
+    }
+    args.extend(["--format", "jsonl"].map(String::from));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (out, err, ok) = common::run_binary(&common::models_dir(), &argv);
+    assert!(ok, "compare failed: {err}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let (tokens, summaries): (Vec<Value>, Vec<Value>) =
+        lines.into_iter().partition(|v| v["type"] == "token");
+    assert!(summaries.iter().all(|s| s["type"] == "summary"));
+    (tokens, summaries)
+}
+
+#[test]
+fn a_model_against_itself_agrees_exactly() {
+    let smol = common::model(common::SMOL);
+    let (rows, summaries) = compare(&[&smol, &smol], &["--text", TEXT]);
+    assert!(rows.len() > 40, "{} rows", rows.len());
+    assert_eq!(summaries.len(), 1);
+    let s = &summaries[0];
+    assert_eq!(s["n_tokens"].as_u64().unwrap() as usize, rows.len());
+    assert!(s["mean_kl"].as_f64().unwrap().abs() < 1e-6, "{s}");
+    assert_eq!(s["top1_agreement"].as_f64().unwrap(), 1.0, "{s}");
+    assert_eq!(s["ppl_a"], s["ppl_b"]);
+    for r in &rows {
+        let p = r["p"].as_array().unwrap();
+        assert_eq!(p[0], p[1], "{r}");
+        assert!(p[0].as_f64().unwrap() > 0.0);
+    }
+}
+
+/// llama.cpp's backend, once for this test process.
+fn backend() -> &'static LlamaBackend {
+    static B: OnceLock<LlamaBackend> = OnceLock::new();
+    B.get_or_init(|| {
+        llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+        LlamaBackend::init().unwrap()
+    })
+}
+
+/// Every position's logits for `tokens` under `model`, in one batch, as f64.
+fn all_logits(model: &LlamaModel, tokens: &[i32]) -> Vec<Vec<f64>> {
+    let n = tokens.len() as u32;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(512))
+        .with_n_batch(512)
+        .with_n_ubatch(512);
+    let mut ctx = model.new_context(backend(), params).unwrap();
+    let mut batch = LlamaBatch::new(n as usize, 1);
+    for (i, t) in tokens.iter().enumerate() {
+        batch.add(LlamaToken(*t), i as i32, &[0], true).unwrap();
+    }
+    ctx.decode(&mut batch).unwrap();
+    (0..n as i32)
+        .map(|i| ctx.get_logits_ith(i).iter().map(|&x| x as f64).collect())
+        .collect()
+}
+
+/// log-softmax in f64.
+fn log_softmax(l: &[f64]) -> Vec<f64> {
+    let m = l.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let lse = m + l.iter().map(|x| (x - m).exp()).sum::<f64>().ln();
+    l.iter().map(|x| x - lse).collect()
+}
+
+#[test]
+fn q4_1_against_its_q2_k_disagrees_by_the_kl_an_independent_computation_gives() {
+    let smol = common::model(common::SMOL);
+    let q2 = smol_q2k();
+    let (rows, summaries) = compare(&[&smol, &q2], &["--text", TEXT]);
+    let s = &summaries[0];
+    let mean_kl = s["mean_kl"].as_f64().unwrap();
+    let agreement = s["top1_agreement"].as_f64().unwrap();
+    assert!(mean_kl > 0.01, "{s}");
+    assert!(agreement < 1.0 && agreement > 0.0, "{s}");
+    assert!(s["p99_kl"].as_f64().unwrap() <= s["max_kl"].as_f64().unwrap());
+    assert!(
+        s["ppl_b"].as_f64().unwrap() > s["ppl_a"].as_f64().unwrap(),
+        "{s}"
+    );
+
+    // Independently: tokenize the text, evaluate both models on all of it in
+    // one batch, full softmax in f64 at every position.
+    let params = LlamaModelParams::default();
+    let a = LlamaModel::load_from_file(backend(), &smol, &params).unwrap();
+    let b = LlamaModel::load_from_file(backend(), &q2, &params).unwrap();
+    let tokens: Vec<i32> = a
+        .vocab()
+        .tokenize(TEXT.as_bytes(), false, false)
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+    // SmolLM2 adds no BOS: every token after the first is compared.
+    assert_eq!(rows.len(), tokens.len() - 1);
+    for (r, (i, id)) in rows.iter().zip(tokens.iter().enumerate().skip(1)) {
+        assert_eq!(r["index"].as_u64().unwrap() as usize, i);
+        assert_eq!(r["id"].as_i64().unwrap() as i32, *id);
+    }
+    let la = all_logits(&a, &tokens);
+    let lb = all_logits(&b, &tokens);
+    let mut total = 0.0;
+    let mut agree = 0usize;
+    for q in 0..tokens.len() - 1 {
+        let pa = log_softmax(&la[q]);
+        let pb = log_softmax(&lb[q]);
+        total += pa
+            .iter()
+            .zip(&pb)
+            .map(|(x, y)| x.exp() * (x - y))
+            .sum::<f64>();
+        let argmax = |v: &[f64]| {
+            v.iter()
+                .enumerate()
+                .fold(
+                    (0, f64::NEG_INFINITY),
+                    |m, (i, &x)| if x > m.1 { (i, x) } else { m },
+                )
+                .0
+        };
+        agree += usize::from(argmax(&pa) == argmax(&pb));
+    }
+    let independent = total / (tokens.len() - 1) as f64;
+    assert!(
+        (mean_kl - independent).abs() <= 0.05 * independent,
+        "compare's mean KL {mean_kl} vs independent {independent}"
+    );
+    let independent_agreement = agree as f64 / (tokens.len() - 1) as f64;
+    assert!(
+        (agreement - independent_agreement).abs() <= 0.1,
+        "{agreement} vs {independent_agreement}"
+    );
+}
+
+#[test]
+fn different_vocabularies_are_refused() {
+    let (_, err, ok) = common::run_binary(
+        &common::models_dir(),
+        &[
+            "compare",
+            "-m",
+            common::model(common::SMOL).to_str().unwrap(),
+            "-m",
+            common::model(common::GEMMA).to_str().unwrap(),
+            "--text",
+            "Hello there",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("different vocabularies") && err.contains("49152 tokens vs 262144"),
+        "{err}"
+    );
+    let (_, err, ok) = common::run_binary(
+        &common::models_dir(),
+        &[
+            "compare",
+            "-m",
+            common::model(common::SMOL).to_str().unwrap(),
+            "--text",
+            "Hello",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("at least two models"), "{err}");
+}
+
+#[test]
+fn a_reply_generated_by_a_is_compared_and_reported_as_text() {
+    let smol = common::model(common::SMOL);
+    let q2 = smol_q2k();
+    let (rows, summaries) = compare(
+        &[&smol, &q2],
+        &["--prompt", "Name three colours.", "--max-tokens", "12"],
+    );
+    assert!(!rows.is_empty() && rows.len() <= 12, "{} rows", rows.len());
+    assert_eq!(
+        summaries[0]["n_tokens"].as_u64().unwrap() as usize,
+        rows.len()
+    );
+    // The rows follow one another from the end of the prompt.
+    let first = rows[0]["index"].as_u64().unwrap();
+    assert!(first > 3, "after the chat-templated prompt");
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["index"].as_u64().unwrap(), first + i as u64);
+    }
+    let (out, err, ok) = common::run_binary(
+        &common::models_dir(),
+        &[
+            "compare",
+            "-m",
+            smol.to_str().unwrap(),
+            "-m",
+            q2.to_str().unwrap(),
+            "--text",
+            TEXT,
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("mean KL") && out.contains("Q2_K"), "{out}");
+    assert!(out.contains("The 10 tokens where"), "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.trim_start().starts_with('#'))
+            .count(),
+        10,
+        "{out}"
+    );
+}

@@ -1,0 +1,284 @@
+//! `tokenscope quantize` on the real demo models: the output loads and
+//! `info` shows its type; an existing output is kept without `--force`; bad
+//! input is a clear error; an interrupted quantize (SIGINT, SIGKILL) leaves
+//! no file at the output.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::demo_home as home;
+
+fn cmd(home: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tokenscope"));
+    c.args(args)
+        .env("TOKENSCOPE_HOME", home)
+        .env("TOKENSCOPE_CONFIG", home.join("no-config.toml"))
+        .env_remove("TOKENSCOPE_MODEL")
+        .env_remove("TOKENSCOPE_MODELS_DIR");
+    c
+}
+
+fn tokenscope(home: &Path, args: &[&str]) -> Output {
+    cmd(home, args).output().expect("binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Files in `dir` other than the two demo links.
+fn made_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != common::SMOL && n != common::GEMMA)
+        .collect();
+    v.sort();
+    v
+}
+
+fn assert_error(out: &Output, needles: &[&str]) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "expected {n:?} in: {err}");
+    }
+}
+
+#[test]
+fn quantize_output_loads_and_info_shows_its_type_and_overwrite_needs_force() {
+    let h = home();
+    let models = h.path().join("models");
+    let out = tokenscope(
+        h.path(),
+        &["quantize", "smol", "--type", "q4_0", "--allow-requantize"],
+    );
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("tensor 272/272"), "progress per tensor: {err}");
+    assert!(
+        err.contains("can only lose against"),
+        "says why a requantized file can only lose: {err}"
+    );
+    // The default name: the input's stem without its type, in the models dir.
+    let made = models.join("SmolLM2-135M-Instruct.Q4_0.gguf");
+    assert_eq!(
+        made_files(&models),
+        ["SmolLM2-135M-Instruct.Q4_0.gguf"],
+        "no temporary file left"
+    );
+    assert!(text(&out.stdout).contains("Q4_0"), "{}", text(&out.stdout));
+
+    let info = tokenscope(h.path(), &["info", made.to_str().unwrap()]);
+    assert!(info.status.success(), "{}", text(&info.stderr));
+    let card = text(&info.stdout);
+    assert!(
+        card.lines()
+            .any(|l| l.contains("Q4_0") && l.to_lowercase().contains("quant")),
+        "{card}"
+    );
+
+    // It loads and generates.
+    let run = tokenscope(
+        h.path(),
+        &[
+            "run",
+            "-m",
+            made.to_str().unwrap(),
+            "-p",
+            "Hi",
+            "--max-tokens",
+            "3",
+            "--temp",
+            "0",
+        ],
+    );
+    assert!(run.status.success(), "{}", text(&run.stderr));
+
+    // An existing output is kept without --force, replaced with it.
+    let before = std::fs::metadata(&made).unwrap().modified().unwrap();
+    let again = tokenscope(
+        h.path(),
+        &[
+            "quantize",
+            "Instruct.Q4_1",
+            "--type",
+            "Q4_0",
+            "--allow-requantize",
+        ],
+    );
+    assert_error(&again, &["already exists", "--force"]);
+    assert_eq!(
+        std::fs::metadata(&made).unwrap().modified().unwrap(),
+        before
+    );
+    let forced = tokenscope(
+        h.path(),
+        &[
+            "quantize",
+            "Instruct.Q4_1",
+            made.to_str().unwrap(),
+            "--type",
+            "Q5_0",
+            "--allow-requantize",
+            "--force",
+        ],
+    );
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+    let info = tokenscope(h.path(), &["info", made.to_str().unwrap()]);
+    assert!(
+        text(&info.stdout).contains("Q5_0"),
+        "{}",
+        text(&info.stdout)
+    );
+    assert_eq!(made_files(&models), ["SmolLM2-135M-Instruct.Q4_0.gguf"]);
+}
+
+#[test]
+fn bad_quantize_requests_are_clear_errors_and_write_nothing() {
+    let h = home();
+    let models = h.path().join("models");
+    let q = |args: &[&str]| {
+        let mut v = vec!["quantize"];
+        v.extend_from_slice(args);
+        tokenscope(h.path(), &v)
+    };
+    assert_error(
+        &q(&["smol", "--type", "Q9_X"]),
+        &[
+            "unknown quantization type \"Q9_X\"",
+            "Q4_K_M",
+            "--type help",
+        ],
+    );
+    assert_error(
+        &q(&["/nonexistent/m.gguf", "--type", "Q4_0"]),
+        &["does not exist"],
+    );
+    assert_error(
+        &q(&["smol", "--type", "Q4_0"]),
+        &[
+            "already quantized (Q4_1)",
+            "--allow-requantize",
+            "only lose",
+        ],
+    );
+    assert_error(
+        &q(&[
+            "smol",
+            "/nonexistent/dir/out.gguf",
+            "--type",
+            "Q4_0",
+            "--allow-requantize",
+        ]),
+        &["cannot write to /nonexistent/dir"],
+    );
+    assert_error(
+        &q(&[
+            "smol",
+            models.to_str().unwrap(),
+            "--type",
+            "Q4_0",
+            "--allow-requantize",
+        ]),
+        &["is a directory"],
+    );
+    let smol = models.join(common::SMOL);
+    assert_error(
+        &q(&[
+            "smol",
+            smol.to_str().unwrap(),
+            "--type",
+            "Q4_0",
+            "--allow-requantize",
+            "--force",
+        ]),
+        &["would overwrite the input"],
+    );
+    let help = q(&["--type", "help"]);
+    assert!(help.status.success());
+    assert!(text(&help.stdout).contains("Q2_K"));
+    assert!(made_files(&models).is_empty(), "{:?}", made_files(&models));
+}
+
+/// Starts a quantize of Gemma on one thread and waits until it is a few
+/// tensors in (its progress on stderr); returns the child and the output.
+fn quantize_under_way(h: &Path) -> (std::process::Child, PathBuf) {
+    let out = h.join("models").join("g.Q8_0.gguf");
+    let mut child = cmd(
+        h,
+        &[
+            "quantize",
+            "gemma",
+            out.to_str().unwrap(),
+            "--type",
+            "Q8_0",
+            "--allow-requantize",
+            "--threads",
+            "1",
+        ],
+    )
+    .stderr(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("the quantize reports progress before it ends")
+            .unwrap();
+        if line.starts_with("tensor 3/") {
+            break;
+        }
+    }
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, out)
+}
+
+#[test]
+fn an_interrupted_quantize_leaves_no_file() {
+    let h = home();
+    let models = h.path().join("models");
+
+    // Ctrl-C: a clean stop, the temporary file removed.
+    let (child, out) = quantize_under_way(h.path());
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let done = child.wait_with_output().unwrap();
+    assert!(!done.status.success());
+    assert!(!out.exists());
+    assert!(made_files(&models).is_empty(), "{:?}", made_files(&models));
+
+    // SIGKILL: nothing at the output; the quantizer process dies with it,
+    // and the next quantize to that output clears what it left.
+    let (mut child, out) = quantize_under_way(h.path());
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    assert!(!out.exists());
+    let left = made_files(&models);
+    assert!(
+        left.iter().all(|n| n.ends_with(".partial")),
+        "only a hidden temporary file may remain: {left:?}"
+    );
+    let fresh = tokenscope(
+        h.path(),
+        &[
+            "quantize",
+            "smol",
+            out.to_str().unwrap(),
+            "--type",
+            "Q4_0",
+            "--allow-requantize",
+        ],
+    );
+    assert!(fresh.status.success(), "{}", text(&fresh.stderr));
+    assert_eq!(made_files(&models), ["g.Q8_0.gguf"]);
+}

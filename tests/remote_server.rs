@@ -1,0 +1,405 @@
+//! The remote engine against a real llama-server (fetched like the demo
+//! models, started on a free loopback port, killed when each test ends).
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use common::server::{LlamaServer, free_port};
+use common::{SMOL, run_binary};
+use serde_json::{Value, json};
+use tokenscope::engine::remote::{ApiKey, RemoteError, RemoteTarget};
+use tokenscope::engine::{
+    ChatMode, EngineError, EngineHandle, Event, GenerateRequest, SamplingParams, TokenStep,
+};
+
+/// How long any one event may take (a loaded test machine).
+const PATIENCE: Duration = Duration::from_secs(120);
+
+fn greedy() -> SamplingParams {
+    SamplingParams {
+        temperature: 0.0,
+        ..SamplingParams::default()
+    }
+}
+
+/// A remote engine on `url`, with the server's only model loaded.
+fn engine(url: &str, key: Option<&str>) -> (EngineHandle, Receiver<Event>, Event) {
+    let target = RemoteTarget::new(url, key.map(ApiKey::new)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut h = EngineHandle::spawn_remote(target, tx, |e| e);
+    h.load(1, 0, PathBuf::new(), Default::default());
+    let loaded = rx.recv_timeout(PATIENCE).expect("an answer to the load");
+    (h, rx, loaded)
+}
+
+/// The events of `request` up to its final one.
+fn events_of(rx: &Receiver<Event>, request: u64) -> Vec<Event> {
+    let mut out = Vec::new();
+    loop {
+        let e = rx.recv_timeout(PATIENCE).expect("an event in time");
+        if e.request() != Some(request) {
+            continue;
+        }
+        let last = e.is_final();
+        out.push(e);
+        if last {
+            return out;
+        }
+    }
+}
+
+fn steps(events: &[Event]) -> Vec<TokenStep> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Token { step, .. } => Some((**step).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn chat(text: &str, max_tokens: u32, k: usize) -> GenerateRequest {
+    GenerateRequest::new(
+        vec![tokenscope::engine::ChatMessage::new(
+            tokenscope::engine::Role::User,
+            text,
+        )],
+        greedy(),
+        max_tokens,
+        k,
+    )
+}
+
+/// `run --server --raw` at temperature 0 reports exactly the candidates and
+/// probabilities the server's own `/completion` with `n_probs` gives.
+#[test]
+fn run_over_the_server_matches_its_own_n_probs() {
+    let server = LlamaServer::start(SMOL, &[]);
+    let prompt = "The capital of France is";
+    let (n, k) = (8, 5);
+    let direct = server.post(
+        "/completion",
+        &json!({"prompt": prompt, "n_predict": n, "n_probs": k, "temperature": 0, "cache_prompt": false}),
+    );
+    let direct = direct["completion_probabilities"]
+        .as_array()
+        .expect("n_probs output")
+        .clone();
+    assert_eq!(direct.len(), n);
+    let (out, err, ok) = run_on(
+        &server.url,
+        &[
+            "--raw",
+            "-p",
+            prompt,
+            "--temp",
+            "0",
+            "--max-tokens",
+            &n.to_string(),
+            "--candidates",
+            &k.to_string(),
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert!(ok, "{err}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &Value| v["type"] == "token")
+        .collect();
+    assert_eq!(lines.len(), n, "{out}");
+    for (i, (ours, theirs)) in lines.iter().zip(&direct).enumerate() {
+        assert_eq!(ours["id"], theirs["id"], "token {i}");
+        let p = |v: &Value| v.as_f64().unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-3;
+        assert!(
+            close(p(&ours["p"]), p(&theirs["logprob"]).exp()),
+            "token {i}: {ours} vs {theirs}"
+        );
+        let top = ours["top"].as_array().unwrap();
+        let their_top = theirs["top_logprobs"].as_array().unwrap();
+        assert_eq!(top.len(), k);
+        for (j, (a, b)) in top.iter().zip(their_top).enumerate() {
+            assert_eq!(a["id"], b["id"], "token {i} candidate {j}");
+            assert!(
+                close(p(&a["p"]), p(&b["logprob"]).exp()),
+                "token {i} candidate {j}: {a} vs {b}"
+            );
+        }
+        assert!(
+            ours["entropy"].is_null(),
+            "a server gives no entropy: none is invented"
+        );
+    }
+    assert!(out.contains("\"type\":\"done\""), "{out}");
+}
+
+/// Chat goes through the server's chat endpoint (its template), with token
+/// ids, log-probabilities and what the server says about the model.
+#[test]
+fn chat_streams_tokens_with_ids_and_the_server_is_described() {
+    let server = LlamaServer::start(SMOL, &[]);
+    let (mut h, rx, loaded) = engine(&server.url, None);
+    let Event::Loaded {
+        info, caps, vocab, ..
+    } = loaded
+    else {
+        panic!("not loaded: {loaded:?}");
+    };
+    assert!(
+        info.backend_text().contains("remote llama-server"),
+        "{}",
+        info.backend_text()
+    );
+    assert!(info.backend_text().contains(&server.url));
+    assert_eq!(info.quant, "Q4_1");
+    assert_eq!(info.n_ctx, 2048);
+    assert_eq!(info.n_vocab, 49152);
+    assert!(caps.token_ids && !caps.entropy && !caps.step && caps.remote.is_some());
+    h.generate(2, 0, chat("Say hello.", 12, 4));
+    let events = events_of(&rx, 2);
+    assert!(
+        matches!(
+            events[0],
+            Event::Started {
+                mode: ChatMode::Server,
+                ..
+            }
+        ),
+        "{:?}",
+        events[0]
+    );
+    let steps = steps(&events);
+    assert!(!steps.is_empty());
+    for s in &steps {
+        let d = s.dist.as_ref().expect("candidates");
+        assert_eq!(d.top.len(), 4);
+        assert!(d.entropy.is_none());
+        assert!(d.top.windows(2).all(|w| w[0].logit >= w[1].logit));
+        let p = s.p().unwrap();
+        assert!(p > 0.0 && p <= 1.0);
+        // The text of every id reported is known.
+        assert_eq!(vocab.bytes(s.id), s.text.as_bytes(), "{s:?}");
+        for c in &d.top {
+            assert!(
+                !vocab.bytes(c.id).is_empty(),
+                "candidate {} has no text",
+                c.id
+            );
+        }
+    }
+    let Some(Event::Done { stats, .. }) = events.last() else {
+        panic!("{:?}", events.last());
+    };
+    assert_eq!(stats.n_generated, steps.len());
+    assert!(
+        stats.n_prompt > 5,
+        "the server's template wraps the message: {stats:?}"
+    );
+}
+
+/// `tokenscope run --server URL ARGS…` on no config: (stdout, stderr, success).
+fn run_on(url: &str, args: &[&str]) -> (String, String, bool) {
+    let mut all = vec!["run", "--server", url];
+    all.extend_from_slice(args);
+    run_binary(&common::models_dir(), &all)
+}
+
+/// Reads `request`'s events, calling `act` once after its `after`-th token,
+/// until the final event: (the final event, tokens received).
+fn long_reply_until(
+    rx: &Receiver<Event>,
+    request: u64,
+    after: usize,
+    mut act: impl FnMut(),
+) -> (Event, usize) {
+    let mut n = 0;
+    loop {
+        let e = rx.recv_timeout(PATIENCE).unwrap();
+        if e.request() != Some(request) {
+            continue;
+        }
+        if let Event::Token { .. } = e {
+            n += 1;
+            if n == after {
+                act();
+            }
+        }
+        if e.is_final() {
+            return (e, n);
+        }
+    }
+}
+
+/// Cancel mid-reply ends the request at once and closes the stream: the
+/// server (one slot) is free for the next request.
+#[test]
+fn cancel_mid_reply_stops_and_the_server_is_free_again() {
+    let server = LlamaServer::start(SMOL, &[]);
+    let (mut h, rx, _) = engine(&server.url, None);
+    h.generate(2, 0, chat("Write a long story about a dragon.", 2000, 3));
+    let (fin, _) = long_reply_until(&rx, 2, 3, || h.cancel(2));
+    let Event::Cancelled {
+        stats: Some(stats), ..
+    } = fin
+    else {
+        panic!("{fin:?}");
+    };
+    assert!(
+        stats.n_generated >= 3 && stats.n_generated < 2000,
+        "{stats:?}"
+    );
+    h.generate(3, 0, chat("Hi", 3, 1));
+    let events = events_of(&rx, 3);
+    assert!(
+        matches!(events.last(), Some(Event::Done { .. })),
+        "{events:?}"
+    );
+}
+
+/// The server killed mid-reply: the tokens so far stand, the failure says
+/// the connection dropped and that the partial reply is kept.
+#[test]
+fn a_server_killed_mid_reply_fails_the_reply_keeping_its_tokens() {
+    let mut server = LlamaServer::start(SMOL, &[]);
+    let (mut h, rx, _) = engine(&server.url, None);
+    h.generate(2, 0, chat("Write a long story about a dragon.", 2000, 3));
+    let (fin, n) = long_reply_until(&rx, 2, 2, || server.kill());
+    let Event::Failed {
+        error: EngineError::Remote(RemoteError::Dropped { tokens, .. }),
+        ..
+    } = &fin
+    else {
+        panic!("{fin:?}");
+    };
+    assert_eq!(*tokens, n);
+    assert!(
+        fin_text(&fin).contains("The partial reply is kept"),
+        "{}",
+        fin_text(&fin)
+    );
+    // The next request says the server is gone.
+    h.generate(3, 0, chat("Hi", 3, 1));
+    let events = events_of(&rx, 3);
+    let last = events.last().unwrap();
+    assert!(
+        fin_text(last).contains("cannot reach the server"),
+        "{last:?}"
+    );
+}
+
+fn fin_text(e: &Event) -> String {
+    match e {
+        Event::Failed { error, .. } => error.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A server started with `--api-key`: a wrong key is refused in words that
+/// name the fix and never the key; the right one works.
+#[test]
+fn a_wrong_api_key_is_refused_and_never_shown() {
+    let server = LlamaServer::start(SMOL, &["--api-key", "right-key-123"]);
+    let run = |var: &str, value: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenscope"))
+            .args([
+                "run",
+                "--server",
+                &server.url,
+                "--api-key-env",
+                var,
+                "-p",
+                "Hi",
+                "--max-tokens",
+                "2",
+            ])
+            .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml")
+            .env(var, value)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = run("TS_TEST_KEY", "wrong-key-456");
+    assert!(!ok);
+    assert!(text.contains("refused the API key (HTTP 401)"), "{text}");
+    assert!(text.contains("--api-key-env"), "{text}");
+    assert!(!text.contains("wrong-key-456"), "the key leaked: {text}");
+    let (ok, text) = run("TS_TEST_KEY", "right-key-123");
+    assert!(ok, "{text}");
+    assert!(!text.contains("right-key-123"), "the key leaked: {text}");
+    // No key at all: the error says how to give one.
+    let (out, err, ok) = run_on(&server.url, &["-p", "Hi"]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("wants an API key") && err.contains("--api-key-env NAME"),
+        "{err}"
+    );
+}
+
+/// Nothing listens: the error names the URL and what to check.
+#[test]
+fn an_unreachable_server_is_an_error_in_words() {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let (out, err, ok) = run_on(&url, &["-p", "Hi"]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains(&format!("cannot reach the server at {url}")),
+        "{err}"
+    );
+    assert!(err.contains("is it running?"), "{err}");
+    let (_, err, ok) = run_binary(
+        &common::models_dir(),
+        &["run", "--server", "localhost:8080", "-p", "Hi"],
+    );
+    assert!(!ok && err.contains("not a URL (http://HOST:PORT)"), "{err}");
+}
+
+/// A model the server does not list, step mode and scoring: refused with
+/// what the server has or why it cannot be done.
+#[test]
+fn unknown_models_and_what_a_server_cannot_do_are_refused() {
+    let server = LlamaServer::start(SMOL, &[]);
+    let (out, err, ok) = run_on(&server.url, &["--model", "llama-70b", "-p", "Hi"]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("has no model \"llama-70b\"") && err.contains(SMOL),
+        "{err}"
+    );
+    let (out, err, ok) = run_on(
+        &server.url,
+        &["--model", "SmolLM2", "-p", "Hi", "--max-tokens", "2"],
+    );
+    assert!(ok, "a unique part of the id picks the model: {err}");
+    assert!(out.contains("remote llama-server"), "{out}");
+
+    let (mut h, rx, _) = engine(&server.url, None);
+    let mut req = chat("Hi", 4, 3);
+    req.paused = true;
+    h.generate(2, 0, req);
+    let events = events_of(&rx, 2);
+    let text = fin_text(events.last().unwrap());
+    assert!(
+        text.contains("step mode needs the model's logits"),
+        "{text}"
+    );
+    h.score(
+        3,
+        0,
+        tokenscope::engine::ScoreRequest {
+            text: "Hello there".into(),
+            bos: true,
+            top_k_inspect: 3,
+        },
+    );
+    let text = fin_text(events_of(&rx, 3).last().unwrap());
+    assert!(text.contains("scoring a text needs"), "{text}");
+}
