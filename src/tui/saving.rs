@@ -117,8 +117,11 @@ pub fn save(
         }
         Err(e) => {
             tracing::warn!("saving the conversation failed: {e}");
-            s.save_failed = true;
-            s.error(not_saved(&e));
+            // Said when saving starts failing; while it goes on failing, only
+            // when nothing else is being said (an error of the reply stays).
+            if !std::mem::replace(&mut s.save_failed, true) || s.notice.is_none() {
+                s.error(not_saved(&e));
+            }
         }
     }
 }

@@ -9,15 +9,30 @@ const MODES: &str = r#"for f in icanon isig echo; do if stty -a | tr ' ' '\n' | 
 
 pub struct Tmux {
     socket: String,
+    /// The app's private home when the test gives none (conversations and
+    /// logs then never go to the user's data directory).
+    _home: Option<tempfile::TempDir>,
 }
 
 impl Tmux {
-    /// A private tmux server running `env tokenscope args; echo EXITED:$?`, then
+    /// A private tmux server running `env tokenscope args; echo EXITED:$?`
+    /// (with a private TOKENSCOPE_HOME, and the demo models' directory, when
+    /// `env` sets no home), then
     /// the terminal's line modes and `STTY-END`, in a `cols`×`rows` window, so
     /// the test can check the terminal after exit.
     pub fn start(name: &str, env: &str, args: &str, cols: u16, rows: u16) -> Tmux {
+        let mut env = env.to_string();
+        let home = (!env.contains("TOKENSCOPE_HOME=")).then(|| tempfile::tempdir().unwrap());
+        if let Some(h) = &home {
+            env = format!("TOKENSCOPE_HOME='{}' {env}", h.path().display());
+            if !env.contains("TOKENSCOPE_MODELS_DIR=") {
+                let models = super::models_dir();
+                env = format!("TOKENSCOPE_MODELS_DIR='{}' {env}", models.display());
+            }
+        }
         let t = Tmux {
             socket: format!("tokenscope-{name}-{}", std::process::id()),
+            _home: home,
         };
         let script = format!(
             "{env} '{}' {args}; echo EXITED:$?; {MODES}; echo STTY-END; sleep 120",
