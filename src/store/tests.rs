@@ -364,3 +364,16 @@ fn an_import_that_does_not_hold_together_is_refused() {
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     assert_eq!(s.list("").unwrap().len(), 1, "nothing written");
 }
+
+#[test]
+fn a_conversation_deleted_elsewhere_is_saved_again_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let mut c = chat();
+    let id = s.save(None, &c, None).unwrap().unwrap().id;
+    // Another window deletes it; this one goes on.
+    open(&dir).delete(id).unwrap();
+    c.append(Node::user("still here"));
+    s.save(Some(id), &c, None).unwrap();
+    assert_eq!(json(&open(&dir).load(id).unwrap().0), json(&c));
+}

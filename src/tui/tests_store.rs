@@ -192,3 +192,41 @@ fn a_conversation_whose_model_file_is_gone_opens_with_the_picker() {
     };
     assert!(p.message.as_ref().unwrap().contains("not there any more"));
 }
+
+#[test]
+fn the_list_shows_title_date_model_and_turns_and_escapes_titles() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&dir);
+    h.exchange("first question", WORDS);
+    h.exchange("second question", WORDS);
+    let id = h.s.conv_id.unwrap();
+    // A title with a bidi override must not reorder the screen.
+    h.host
+        .saver
+        .as_mut()
+        .unwrap()
+        .store()
+        .unwrap()
+        .rename(id, "evil\u{202E}txt")
+        .unwrap();
+    h.key(KeyCode::F(9));
+    let screen = h.screen();
+    let row = screen
+        .lines()
+        .find(|l| l.contains("▶ evil"))
+        .unwrap_or_else(|| panic!("the selected row:\n{screen}"));
+    let saved = crate::store::export::format_time(open(&dir).list("").unwrap()[0].updated_at);
+    assert!(row.contains("evil<U+202E>txt"), "{row}");
+    assert!(!screen.contains('\u{202E}'), "{screen}");
+    assert!(row.contains(&saved) && row.contains("SmolLM2"), "{row}");
+    assert!(
+        row.trim_end_matches('│').trim_end().ends_with(" 2"),
+        "two turns: {row}"
+    );
+    assert!(screen.contains("Enter open"), "{screen}");
+    // Asking before deleting: the question is drawn in the error style.
+    h.key(KeyCode::Delete);
+    let b = h.buffer();
+    let at = super::tests::find(&b, "Delete “").expect("the question");
+    assert_eq!(b[at].fg, super::theme::error().fg.unwrap());
+}
