@@ -257,6 +257,8 @@ pub struct State {
     pub conv_id: Option<crate::store::ConvId>,
     /// The last save failed (a notice said so); the next one that works says so too.
     pub save_failed: bool,
+    /// Ctrl-N was pressed once on a conversation not saved: a second press drops it.
+    pub new_chat_armed: bool,
     /// The turns shown (the conversation's active path), by chat position.
     pub path: Vec<NodeId>,
     pub chat: ChatView,
@@ -329,6 +331,7 @@ impl State {
             conv: Conversation::default(),
             conv_id: None,
             save_failed: false,
+            new_chat_armed: false,
             path: Vec::new(),
             chat: ChatView {
                 width: 1,

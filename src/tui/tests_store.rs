@@ -230,3 +230,24 @@ fn the_list_shows_title_date_model_and_turns_and_escapes_titles() {
     let at = super::tests::find(&b, "Delete “").expect("the question");
     assert_eq!(b[at].fg, super::theme::error().fg.unwrap());
 }
+
+#[test]
+fn ctrl_n_on_a_conversation_not_saved_asks_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&dir);
+    let store = h.host.saver.as_mut().unwrap().store().unwrap();
+    store
+        .conn()
+        .execute_batch("PRAGMA query_only = 1;")
+        .unwrap();
+    h.exchange("unsaved", WORDS);
+    h.ctrl('n');
+    assert_eq!(h.s.path.len(), 2, "kept");
+    assert!(h.s.notice.as_ref().unwrap().text.contains("Ctrl-N again"));
+    // Another key disarms it.
+    h.key(KeyCode::Char('x'));
+    h.ctrl('n');
+    assert_eq!(h.s.path.len(), 2, "still kept");
+    h.ctrl('n');
+    assert!(h.s.conv.is_empty(), "dropped on the second press");
+}

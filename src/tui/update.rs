@@ -171,6 +171,8 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     }
     // Armed by the key before (Ctrl-C, or q in the token cursor): this one may quit.
     let quit_armed = std::mem::take(&mut s.quit_armed);
+    // Armed by a Ctrl-N on a conversation not saved: only a second Ctrl-N drops it.
+    let new_chat_armed = std::mem::take(&mut s.new_chat_armed);
     // Information lasts until the next key; errors until Esc or the next message.
     if s.notice
         .as_ref()
@@ -185,6 +187,9 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         return fx;
     }
     if let Some(action) = lookup(Context::Main, &k) {
+        if action == Action::NewChat {
+            s.new_chat_armed = new_chat_armed;
+        }
         return main_action(s, action);
     }
     match s.focus {
@@ -273,6 +278,14 @@ fn restart_engine(s: &mut State) -> Vec<Effect> {
 /// The chat shown is saved (what is left to save of it: it was saved
 /// after every turn).
 pub(crate) fn new_chat(s: &mut State) -> Vec<Effect> {
+    if s.save_failed && !s.conv.is_empty() && !std::mem::take(&mut s.new_chat_armed) {
+        s.new_chat_armed = true;
+        s.error(
+            "This conversation is not saved (saving failed): Ctrl-N again starts a new one \
+             without it; anything else keeps it (the next message tries to save it again).",
+        );
+        return vec![];
+    }
     let mut fx = Vec::new();
     if let Some(g) = s.generation.take() {
         fx.push(Effect::Cancel(g.request));
