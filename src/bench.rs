@@ -2,6 +2,8 @@
 //! the inspector costs per token, and scoring a text against prefilling it,
 //! measured on real models.
 
+pub mod compare;
+
 use std::io::Write;
 
 use anyhow::Result;
@@ -161,7 +163,8 @@ pub fn run(
     }
     placements(models, &config, runs, process, out)?;
     step_and_branch(models, &config, process, out)?;
-    scoring(models, &config, runs, process, out)
+    scoring(models, &config, runs, process, out)?;
+    compare::run(models, &config, process, out)
 }
 
 /// What the caller of an engine sees of one reply: wall times measured at

@@ -42,8 +42,11 @@ pub enum Source {
 pub struct CompareArgs {
     /// The models, the reference A first (at least two).
     pub models: Vec<PathBuf>,
+    /// What is compared.
     pub source: Source,
+    /// `--raw`: no chat template for a prompt, no BOS before a text.
     pub raw: bool,
+    /// `--format jsonl`.
     pub jsonl: bool,
 }
 
@@ -170,8 +173,9 @@ pub fn text_report(
         rows.len()
     );
     out.push_str(&format!(
-        "{:<36} {:>8} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>8}\n",
+        "{:<36} {:<7} {:>8} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>8}\n",
         "B",
+        "type",
         "mean KL",
         "median KL",
         "p99 KL",
@@ -184,8 +188,9 @@ pub fn text_report(
     ));
     for (s, m) in summaries.iter().zip(&models[1..]) {
         out.push_str(&format!(
-            "{:<36.36} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>6.1}% {:>7.2}% {:>6.2}% {:>8.3} {:>8.3}\n",
-            format!("{} ({})", s.model, m.quant),
+            "{:<36.36} {:<7} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>6.1}% {:>7.2}% {:>6.2}% {:>8.3} {:>8.3}\n",
+            s.model,
+            m.quant,
             s.mean_kl,
             s.median_kl,
             s.p99_kl,
@@ -260,6 +265,14 @@ fn compare_streaming(
             crate::engine::EngineError::InvalidRequest(
                 "compare needs at least two models: --model A --model B".into(),
             ),
+        ));
+    }
+    if args.models.len() > crate::engine::MAX_SLOTS as usize {
+        return Err(RunError::Engine(
+            crate::engine::EngineError::InvalidRequest(format!(
+                "compare takes at most {} models at once (the engine's model slots): compare the others in another run",
+                crate::engine::MAX_SLOTS
+            )),
         ));
     }
     let (mut handle, rx) = EngineHandle::spawn_with_receiver_at(placement);

@@ -295,9 +295,12 @@ pub fn partial_path(out: &Path, pid: u32) -> PathBuf {
 /// What to do, checked: [`plan`] makes it.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The input's card (its header, read and checked).
     pub input: ModelCard,
+    /// Where the result goes (renamed there at the end).
     pub output: PathBuf,
     pub ty: &'static QuantType,
+    /// The input is quantized and the user accepted to requantize it.
     pub allow_requantize: bool,
     /// 0: llama.cpp's choice (all hardware threads).
     pub threads: u32,
@@ -306,11 +309,17 @@ pub struct Plan {
 /// What the command line asked for.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
+    /// The model file to quantize.
     pub input: PathBuf,
+    /// OUT; `None`: `<stem>.<TYPE>.gguf` in the models directory ([`default_output`]).
     pub output: Option<PathBuf>,
+    /// The type's name as typed (`Q4_K_M`, case-insensitive).
     pub ty: String,
+    /// `--allow-requantize`.
     pub allow_requantize: bool,
+    /// `--force`: replace an existing OUT.
     pub force: bool,
+    /// `--threads` (0: llama.cpp's choice).
     pub threads: u32,
 }
 
@@ -434,7 +443,9 @@ pub enum Progress {
 /// What came out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
+    /// Where the result is.
     pub output: PathBuf,
+    /// Its card, read back from the file.
     pub card: ModelCard,
     /// llama.cpp's own sizes, `(input MiB, input bpw, output MiB, output bpw)`, when it logged them.
     pub sizes: Option<(f64, f64, f64, f64)>,
@@ -606,6 +617,7 @@ fn supervise(
         }
     });
     let mut last: Vec<String> = Vec::new();
+    let mut assertion: Option<String> = None;
     let mut reason: Option<String> = None;
     let mut sizes_in = None;
     let mut sizes_out = None;
@@ -618,6 +630,9 @@ fn supervise(
         }
         sizes_in = sizes_in.or_else(|| parse_size_line(&line, "model size"));
         sizes_out = sizes_out.or_else(|| parse_size_line(&line, "quant size"));
+        if assertion.is_none() && (line.contains("GGML_ASSERT") || line.contains("GGML_ABORT")) {
+            assertion = Some(line.clone());
+        }
         if !line.trim().is_empty() {
             last.push(line);
             if last.len() > 6 {
@@ -645,15 +660,10 @@ fn supervise(
     if stop.load(Ordering::SeqCst) {
         return Err(QuantizeError::Interrupted);
     }
-    let last_words = || {
-        crate::text::escape_inline(
-            &last
-                .iter()
-                .map(|l| l.trim())
-                .collect::<Vec<_>>()
-                .join(" | "),
-        )
-    };
+    if let Some(a) = assertion {
+        last = vec![a];
+    }
+    let last_words = || crate::text::escape_inline(&last_words(&last));
     if status.success() {
         return Ok(sizes_in.zip(sizes_out).map(|((a, b), (c, d))| (a, b, c, d)));
     }
@@ -679,6 +689,26 @@ fn supervise(
         input: plan.input.path.clone(),
         reason: reason.unwrap_or_else(|| format!("exit {status}; last words: {}", last_words())),
     })
+}
+
+/// What the quantizer said last, in one line: an assertion as
+/// `llama-model.cpp:1330: GGML_ASSERT(…) failed` (its source path cut to the
+/// file name), else its last lines joined by ` | `.
+fn last_words(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|l| {
+            let l = l.trim();
+            match l.find(": GGML_") {
+                Some(at) => {
+                    let file = l[..at].rsplit('/').next().unwrap_or("");
+                    format!("{file}{}", &l[at..])
+                }
+                None => l.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// The child: `tokenscope quantize-worker IN PARTIAL FTYPE THREADS REQUANT`

@@ -266,3 +266,32 @@ fn a_reply_generated_by_a_is_compared_and_reported_as_text() {
         "{out}"
     );
 }
+
+#[test]
+fn bad_compare_requests_are_clear_errors() {
+    let smol = common::model(common::SMOL);
+    let s = smol.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut v = vec!["compare"];
+        v.extend_from_slice(args);
+        let (out, err, ok) = common::run_binary(&common::models_dir(), &v);
+        assert!(!ok, "{out}");
+        assert!(
+            err.starts_with("error: ") && !err.contains("panicked"),
+            "{err}"
+        );
+        err
+    };
+    let five = [
+        "-m", s, "-m", s, "-m", s, "-m", s, "-m", s, "--text", "hi there",
+    ];
+    assert!(run(&five).contains("at most 4 models"));
+    // About 600 tokens in a context of 256.
+    let long = "The keeper lit the lamp again. ".repeat(80);
+    let err = run(&["-m", s, "-m", s, "--ctx", "256", "--text", &long]);
+    assert!(
+        err.contains("the context holds 256") && err.contains("--ctx"),
+        "{err}"
+    );
+    assert!(run(&["-m", s, "-m", s, "--text", ""]).contains("empty"));
+}

@@ -282,3 +282,41 @@ fn an_interrupted_quantize_leaves_no_file() {
     assert!(fresh.status.success(), "{}", text(&fresh.stderr));
     assert_eq!(made_files(&models), ["g.Q8_0.gguf"]);
 }
+
+#[test]
+fn a_file_that_aborts_llama_cpp_is_reported_and_leaves_nothing() {
+    // Passes our header checks, then trips GGML_ASSERT(n_layer_all > 0)
+    // inside llama.cpp (as in engine_isolation): the quantizer process
+    // aborts, `quantize` reports it.
+    let h = home();
+    let models = h.path().join("models");
+    let bad = h.path().join("zero-layers.gguf");
+    common::gguf_edit::copy_with_metadata(
+        &common::model(common::SMOL),
+        &bad,
+        &[("llama.block_count", common::gguf_edit::Meta::U32(0))],
+        &[],
+    )
+    .unwrap();
+    let out = models.join("z.Q4_0.gguf");
+    let r = tokenscope(
+        h.path(),
+        &[
+            "quantize",
+            bad.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--type",
+            "Q4_0",
+            "--allow-requantize",
+        ],
+    );
+    let err = text(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("zero-layers.gguf")
+            && (err.contains("crashed") || err.contains("could not quantize")),
+        "{err}"
+    );
+    assert!(!out.exists());
+    assert!(made_files(&models).is_empty(), "{:?}", made_files(&models));
+}

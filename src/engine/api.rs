@@ -210,6 +210,7 @@ pub struct CompareRequest {
     /// different, all loaded with the same vocabulary (else the request fails
     /// with [`EngineError::InvalidRequest`] saying which differ).
     pub slots: Vec<SlotId>,
+    /// The token ids to force through every model.
     pub input: CompareInput,
 }
 
@@ -234,6 +235,7 @@ pub enum CompareInput {
 pub struct CompareRow {
     /// Position of the token in the sequence evaluated (BOS or prompt included).
     pub index: usize,
+    /// The token compared (the one at `index`, predicted from those before).
     pub id: TokenId,
     /// ln p of this token under each model, in request order (nats, ≤ 0).
     pub ln_p: Vec<f64>,

@@ -22,6 +22,12 @@ pub struct ModelEntry {
     pub chat_template: bool,
     /// The header could not be read: why.
     pub error: Option<String>,
+    /// Variants of one model share this key (architecture, parameter count,
+    /// vocabulary size); `None` when unknown.
+    pub group: Option<String>,
+    /// Bits per weight of the file as a whole (size × 8 / parameters),
+    /// metadata and larger kept tensors included.
+    pub bpw: Option<f64>,
 }
 
 impl ModelEntry {
@@ -51,6 +57,9 @@ impl From<&ModelCard> for ModelEntry {
             size: c.size_human(),
             chat_template: c.has_chat_template(),
             error: None,
+            group: (c.n_params > 0 && c.n_vocab > 0)
+                .then(|| format!("{}·{}·{}", c.arch, c.n_params, c.n_vocab)),
+            bpw: (c.n_params > 0).then(|| c.file_size as f64 * 8.0 / c.n_params as f64),
         }
     }
 }
@@ -77,15 +86,47 @@ fn failed_entry(e: &CatalogError) -> ModelEntry {
     }
 }
 
-/// Finds the models in `dirs` (blocking: reads directories and GGUF headers).
+/// Finds the models in `dirs` (blocking: reads directories and GGUF headers),
+/// variants of one model together ([`group_variants`]).
 pub fn discover(dirs: &[PathBuf]) -> Vec<ModelEntry> {
-    catalog::discover(dirs)
+    group_variants(
+        catalog::discover(dirs)
+            .iter()
+            .map(|r| match r {
+                Ok(card) => ModelEntry::from(card),
+                Err(e) => failed_entry(e),
+            })
+            .collect(),
+    )
+}
+
+/// The entries with the variants of one model (same [`ModelEntry::group`])
+/// together, where the first of them was, largest bits per weight first;
+/// entries without a group stay where they are relative to the groups.
+pub fn group_variants(entries: Vec<ModelEntry>) -> Vec<ModelEntry> {
+    let mut first: Vec<Option<String>> = Vec::new();
+    let rank: Vec<usize> = entries
         .iter()
-        .map(|r| match r {
-            Ok(card) => ModelEntry::from(card),
-            Err(e) => failed_entry(e),
+        .map(|e| match &e.group {
+            None => {
+                first.push(None);
+                first.len() - 1
+            }
+            Some(g) => match first.iter().position(|f| f.as_deref() == Some(g)) {
+                Some(p) => p,
+                None => {
+                    first.push(Some(g.clone()));
+                    first.len() - 1
+                }
+            },
         })
-        .collect()
+        .collect();
+    let mut keyed: Vec<(usize, ModelEntry)> = rank.into_iter().zip(entries).collect();
+    keyed.sort_by(|(ra, a), (rb, b)| {
+        ra.cmp(rb)
+            .then_with(|| b.bpw.unwrap_or(0.0).total_cmp(&a.bpw.unwrap_or(0.0)))
+    });
+    keyed.into_iter().map(|(_, e)| e).collect()
 }
 
 /// The models each server lists, as picker rows marked remote (blocking:
@@ -138,6 +179,26 @@ mod tests {
         assert!(e.matches("gem q8"));
         assert!(e.matches(""));
         assert!(!e.matches("qwen"));
+    }
+
+    #[test]
+    fn variants_of_one_model_come_together_largest_first() {
+        let e = |file: &str, group: Option<&str>, bpw: f64| ModelEntry {
+            file_name: file.into(),
+            group: group.map(String::from),
+            bpw: Some(bpw),
+            ..Default::default()
+        };
+        let sorted = group_variants(vec![
+            e("a-q4", Some("llama·135M"), 5.0),
+            e("b-q4", Some("gemma·270M"), 4.9),
+            e("broken", None, 0.0),
+            e("a-q2", Some("llama·135M"), 3.0),
+            e("a-f16", Some("llama·135M"), 16.0),
+            e("b-q8", Some("gemma·270M"), 8.5),
+        ]);
+        let names: Vec<&str> = sorted.iter().map(|e| e.file_name.as_str()).collect();
+        assert_eq!(names, ["a-f16", "a-q4", "a-q2", "b-q8", "b-q4", "broken"]);
     }
 
     #[test]

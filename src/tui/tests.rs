@@ -214,6 +214,8 @@ fn entries() -> Vec<ModelEntry> {
         size: size.to_string(),
         chat_template: true,
         error: None,
+        group: Some(format!("{arch}·{params}")),
+        bpw: Some(if quant == "Q8_0" { 8.7 } else { 5.0 }),
     };
     vec![
         e("gemma-3-270m-it", "gemma3", "268M", "Q8_0", "292 MB"),
@@ -306,6 +308,27 @@ fn snapshot_picker_open_and_filtered() {
     };
     assert_eq!(p.visible(&h.s.models), vec![1, 2, 3]);
     insta::assert_snapshot!("picker_filtered", h.screen());
+}
+
+#[test]
+fn the_picker_draws_variants_of_one_model_under_it_with_bits_per_weight() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.ctrl('o');
+    h.send(Msg::Models(entries()));
+    let screen = h.screen();
+    let row = |needle: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} in {screen}"))
+            .to_string()
+    };
+    let q8 = row("Q8_0       8.7");
+    assert!(q8.contains(" gemma-3-270m-it "), "{q8}");
+    let q4 = row("└ gemma-3-270m-it");
+    assert!(q4.contains("Q4_K_M") && q4.contains("5.0"), "{q4}");
+    // Another model is not drawn as a variant.
+    assert!(!row("qwen2.5-0.5b-instruct").contains('└'), "{screen}");
 }
 
 #[test]

@@ -412,7 +412,11 @@ pub(super) fn run(
             Command::Score { request, .. } | Command::Compare { request, .. } => {
                 let caps = capabilities(&client.target, Flavor::OpenAi);
                 cancel.finish(request);
-                let what = "scoring or comparing a text (full-vocabulary logits)";
+                let what = if matches!(cmd, Command::Score { .. }) {
+                    "scoring a text"
+                } else {
+                    "comparing models"
+                };
                 if !emit(Event::Failed {
                     request,
                     error: EngineError::InvalidRequest(caps.refuses(what).unwrap_or_default()),

@@ -1,5 +1,7 @@
 //! The model picker popup: the model files found, filtered as one types;
-//! Enter loads one.
+//! Enter loads one. Variants of one model (same architecture, parameters and
+//! vocabulary: quantizations of it) are listed together, largest first, each
+//! with its type, bits per weight and size.
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::buffer::Buffer;
@@ -136,20 +138,22 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     }
     let visible = p.visible(&s.models);
     let mut rows: Vec<Line> = Vec::new();
-    let (aw, pw, qw, sw) = (10, 6, 8, 10);
-    let name_w = w.saturating_sub(2 + aw + pw + qw + sw + 4).max(8);
-    let fmt_row = |mark: &str, name: &str, arch: &str, params: &str, quant: &str, size: &str| {
-        format!(
-            "{mark:<2}{:<name_w$} {:<aw$} {:>pw$} {:<qw$} {:>sw$}",
-            truncate(name, name_w),
-            truncate(arch, aw),
-            truncate(params, pw),
-            truncate(quant, qw),
-            truncate(size, sw),
-        )
-    };
+    let (aw, pw, qw, bw, sw) = (10, 6, 8, 5, 10);
+    let name_w = w.saturating_sub(2 + aw + pw + qw + bw + sw + 5).max(8);
+    let fmt_row =
+        |mark: &str, name: &str, arch: &str, params: &str, quant: &str, bpw: &str, size: &str| {
+            format!(
+                "{mark:<2}{:<name_w$} {:<aw$} {:>pw$} {:<qw$} {:>bw$} {:>sw$}",
+                truncate(name, name_w),
+                truncate(arch, aw),
+                truncate(params, pw),
+                truncate(quant, qw),
+                truncate(bpw, bw),
+                truncate(size, sw),
+            )
+        };
     rows.push(Line::styled(
-        fmt_row("", "name", "arch", "params", "quant", "size"),
+        fmt_row("", "name", "arch", "params", "quant", "bpw", "size"),
         theme::dim(),
     ));
     if visible.is_empty() {
@@ -214,7 +218,20 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             let name = format!("{} — {tag}", m.file_name);
             format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
         } else {
-            fmt_row(mark, &m.name, &m.arch, &m.params, &m.quant, &m.size)
+            // A variant of the model in the row above it (same architecture,
+            // parameters and vocabulary): drawn under it.
+            let variant = m.group.is_some()
+                && vi > 0
+                && visible
+                    .get(vi - 1)
+                    .is_some_and(|&prev| s.models[prev].group == m.group);
+            let name = if variant {
+                format!("└ {}", m.name)
+            } else {
+                m.name.clone()
+            };
+            let bpw = m.bpw.map(|b| format!("{b:.1}")).unwrap_or_default();
+            fmt_row(mark, &name, &m.arch, &m.params, &m.quant, &bpw, &m.size)
         };
         rows.push(Line::styled(line, style));
     }
