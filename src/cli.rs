@@ -21,6 +21,9 @@ pub struct Cli {
     pub global: GlobalFlags,
     #[command(flatten)]
     pub gen_flags: GenFlags,
+    /// Reopen the last saved conversation (on its model, when the file is there).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// A command line that parses but cannot mean what it says.
@@ -82,6 +85,9 @@ impl Cli {
                 refuse("fetch-demos", &[]).map(|()| GenFlags::default())
             }
             Some(Cmd::Paths) => refuse("paths", &[]).map(|()| GenFlags::default()),
+            Some(Cmd::Chats { .. }) => refuse("chats", &[]).map(|()| GenFlags::default()),
+            Some(Cmd::Export { .. }) => refuse("export", &[]).map(|()| GenFlags::default()),
+            Some(Cmd::Import { .. }) => refuse("import", &[]).map(|()| GenFlags::default()),
             Some(Cmd::Quantize { .. }) => refuse("quantize", &[]).map(|()| GenFlags::default()),
             Some(Cmd::Compare { .. }) => refuse("compare", &[]).map(|()| GenFlags::default()),
             Some(Cmd::EngineServe) | Some(Cmd::QuantizeWorker { .. }) => Ok(GenFlags::default()),
@@ -281,6 +287,16 @@ pub enum Format {
     Jsonl,
 }
 
+/// What `tokenscope export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ExportFormat {
+    /// One JSON object per line: the conversation, then each node with its trace.
+    #[default]
+    Jsonl,
+    /// Readable Markdown with a compact per-token probability table.
+    Md,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Generate one reply headlessly and print every token's distribution.
@@ -355,6 +371,31 @@ pub enum Cmd {
     FetchServer,
     /// Show where the config, models and logs live.
     Paths,
+    /// List the saved conversations: id, title, date, model, turns.
+    Chats {
+        /// Only those whose title or text contains this (any case).
+        #[arg(long, short = 's')]
+        search: Option<String>,
+        /// `jsonl`: one JSON object per conversation.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Write a saved conversation out: JSONL (every message, every branch,
+    /// each token's trace) or Markdown (the chat shown, with a per-token table).
+    Export {
+        /// The conversation's id (`tokenscope chats` lists them).
+        id: i64,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Read a JSONL export back as a new saved conversation.
+    Import {
+        /// A file written by `tokenscope export ID --format jsonl`.
+        file: PathBuf,
+    },
     /// Make a quantized variant of a model with llama.cpp's own quantizer
     /// (`--type help` lists the types). Written to a temporary file and
     /// renamed at the end: an error or Ctrl-C leaves nothing at OUT.

@@ -11,6 +11,8 @@ use tokenscope::config::Config;
 use tokenscope::paths::Paths;
 use tokenscope::{bench, demo, engine, headless, listing, quantize, tui};
 
+mod chats;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The engine process: before anything opens the log file or touches stdout.
@@ -243,6 +245,11 @@ fn real_main(cli: Cli) -> Result<()> {
     let stdout = std::io::stdout();
     // Flags before the subcommand count too (`tokenscope --temp 0 run …`).
     let flags = cli.effective_gen_flags()?;
+    if cli.resume && cli.command.is_some() {
+        bail!(
+            "--resume reopens a conversation in the chat: use it without a subcommand (`tokenscope --resume`)"
+        );
+    }
     match &cli.command {
         None => {
             let config = load_config(&paths, &cli, &flags)?;
@@ -255,6 +262,13 @@ fn real_main(cli: Cli) -> Result<()> {
                     flags.model.as_deref().unwrap_or(""),
                 )),
                 None => pick_model(&config, &dirs)?.map(|c| c.path),
+            };
+            // Resuming, the conversation's own model wins unless one is named.
+            let named = flags.model.is_some() || config.default_model.is_some() || remote.is_some();
+            let (initial, fallback) = if cli.resume && !named {
+                (None, initial)
+            } else {
+                (initial, None)
             };
             let mut servers: Vec<_> = config
                 .servers
@@ -287,6 +301,9 @@ fn real_main(cli: Cli) -> Result<()> {
                 initial_model: initial,
                 model_dirs: dirs,
                 raw: flags.raw,
+                conversations_db: Some(paths.conversations_db()),
+                resume: cli.resume,
+                fallback_model: fallback,
             })
         }
         Some(Cmd::Run {
@@ -546,6 +563,15 @@ fn real_main(cli: Cli) -> Result<()> {
         }
         // Handled in `main`, before logging starts.
         Some(Cmd::EngineServe) | Some(Cmd::QuantizeWorker { .. }) => Ok(()),
+        Some(Cmd::Chats { search, format }) => chats::list(
+            &paths,
+            search.as_deref().unwrap_or(""),
+            *format == Format::Jsonl,
+        ),
+        Some(Cmd::Export { id, format, output }) => {
+            chats::export(&paths, *id, *format, output.as_deref())
+        }
+        Some(Cmd::Import { file }) => chats::import(&paths, file),
         Some(Cmd::Paths) => {
             let config = load_config(&paths, &cli, &flags)?;
             let config_file = cli.global.config.as_ref().unwrap_or(&paths.config_file);
@@ -557,6 +583,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 "logs:        {}",
                 tokenscope::logging::log_path(&paths.log_dir).display()
             );
+            println!("chats:       {}", paths.conversations_db().display());
             Ok(())
         }
     }

@@ -56,19 +56,18 @@ pub fn write_jsonl(conv: &StoredConversation, out: &mut impl Write) -> std::io::
             ..conv.clone()
         },
     };
-    writeln!(
-        out,
-        "{}",
-        serde_json::to_string(&header).map_err(std::io::Error::other)?
-    )?;
+    writeln!(out, "{}", json_line(&header)?)?;
     for n in &conv.nodes {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string(n).map_err(std::io::Error::other)?
-        )?;
+        writeln!(out, "{}", json_line(n)?)?;
     }
     Ok(())
+}
+
+/// `v` as one line of JSON, bidi and other invisible characters escaped
+/// (the same value: safe to print to a terminal).
+fn json_line<T: Serialize>(v: &T) -> std::io::Result<String> {
+    let j = serde_json::to_string(v).map_err(std::io::Error::other)?;
+    Ok(crate::text::json_safe(&j))
 }
 
 /// Reads an export made by [`write_jsonl`] (blank lines are skipped).

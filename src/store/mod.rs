@@ -151,6 +151,7 @@ struct Known {
 }
 
 /// The open database.
+#[derive(Debug)]
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -263,14 +264,16 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut inserted = false;
         let id = match id {
             Some(id) => {
-                // Deleted meanwhile (by another window): saved again under its id.
-                tx.execute(
-                    "INSERT OR IGNORE INTO conversations (id, title, created_at, updated_at)
+                // Deleted meanwhile (by another window): saved again, whole, under its id.
+                inserted = 1
+                    == tx.execute(
+                        "INSERT OR IGNORE INTO conversations (id, title, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?3)",
-                    params![id, title, now],
-                )?;
+                        params![id, title, now],
+                    )?;
                 id
             }
             None => {
@@ -282,7 +285,7 @@ impl Store {
             }
         };
         let known = self.known.get(&id);
-        let rewrite = known.is_none_or(|k| k.rewrite);
+        let rewrite = inserted || known.is_none_or(|k| k.rewrite);
         if rewrite {
             tx.execute("DELETE FROM nodes WHERE conv_id = ?1", [id])?;
         }

@@ -25,6 +25,11 @@ fn reply(n: usize) -> Node {
         a.push_step(step(i, [1, 2, 3][i % 3], [" Paris", " London", "x"][i % 3]));
     }
     a.status = Status::Done;
+    // Times and rates whose shortest decimal needs all 17 digits.
+    let mut stats = crate::tui::bench::fake_stats(n, crate::engine::StopReason::MaxTokens);
+    stats.gen_tps = 1.708_072_850_257_606_1;
+    stats.ttft_ms = 0.1 + 0.2;
+    a.stats = Some(stats);
     a.seed = Some(99);
     a.sampling = Some(SamplingParams::default());
     a.context_tail = vec![3, 1];
@@ -200,7 +205,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
     s.save(None, &chat(), None).unwrap();
     s.conn().pragma_update(None, "user_version", 3).unwrap();
     drop(s);
-    let err = Store::open(&path).err().expect("refused");
+    let err = Store::open(&path).expect_err("refused");
     assert!(matches!(
         err,
         StoreError::Newer {
@@ -224,7 +229,7 @@ fn a_file_that_is_not_a_database_is_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.sqlite3");
     std::fs::write(&path, vec![7u8; 8192]).unwrap();
-    let err = Store::open(&path).err().expect("refused");
+    let err = Store::open(&path).expect_err("refused");
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     assert!(err.to_string().contains("move the file away"), "{err}");
 }
@@ -358,4 +363,17 @@ fn an_import_that_does_not_hold_together_is_refused() {
     let err = s.insert(&stored).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     assert_eq!(s.list("").unwrap().len(), 1, "nothing written");
+}
+
+#[test]
+fn a_conversation_deleted_elsewhere_is_saved_again_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let mut c = chat();
+    let id = s.save(None, &c, None).unwrap().unwrap().id;
+    // Another window deletes it; this one goes on.
+    open(&dir).delete(id).unwrap();
+    c.append(Node::user("still here"));
+    s.save(Some(id), &c, None).unwrap();
+    assert_eq!(json(&open(&dir).load(id).unwrap().0), json(&c));
 }

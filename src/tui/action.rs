@@ -32,6 +32,12 @@ pub enum Action {
     ToggleBoundaries,
     /// Start a new chat (the system prompt stays).
     NewChat,
+    /// Open the saved conversations.
+    OpenChats,
+    /// Conversations: rename the selected one.
+    RenameChat,
+    /// Conversations: delete the selected one (after a confirmation).
+    DeleteChat,
     /// Enter or leave the token cursor.
     ToggleTokenCursor,
     /// Scroll the chat a page up.
@@ -152,6 +158,8 @@ pub enum Context {
     SystemPrompt,
     /// The help overlay.
     Help,
+    /// The saved conversations popup.
+    Chats,
     /// Choosing a token in the inspector: the next one (step mode) or
     /// another one at a past token (branching).
     Choose,
@@ -159,7 +167,7 @@ pub enum Context {
 
 impl Context {
     /// Every context, in the order help lists them.
-    pub const ALL: [Context; 9] = [
+    pub const ALL: [Context; 10] = [
         Context::Anywhere,
         Context::Main,
         Context::Input,
@@ -168,6 +176,7 @@ impl Context {
         Context::Picker,
         Context::Settings,
         Context::SystemPrompt,
+        Context::Chats,
         Context::Help,
     ];
 
@@ -182,6 +191,7 @@ impl Context {
             Context::Settings => "Sampling settings",
             Context::SystemPrompt => "System prompt",
             Context::Help => "Help",
+            Context::Chats => "Saved conversations",
             Context::Choose => "Choosing a token (step mode, branching)",
         }
     }
@@ -360,7 +370,13 @@ pub static KEYMAP: &[Binding] = &[
         C::Main,
         &[ctrl('n')],
         A::NewChat,
-        "new chat (keeps the system prompt)",
+        "new chat (keeps the system prompt; the one shown is saved)",
+    ),
+    b(
+        C::Main,
+        &[key(K::F(9)), ctrl('l')],
+        A::OpenChats,
+        "saved conversations: search, open to continue, rename, delete",
     ),
     b(
         C::Main,
@@ -601,6 +617,60 @@ pub static KEYMAP: &[Binding] = &[
         &[Trigger::Typing],
         A::EditText,
         "text to force instead of a candidate",
+    ),
+    // ---- saved conversations
+    b(
+        C::Chats,
+        &[key(K::Enter)],
+        A::Confirm,
+        "open the selected conversation to continue it (renaming: keep the new title; deleting: delete)",
+    ),
+    b(
+        C::Chats,
+        &[key(K::Up)],
+        A::Up,
+        "previous / next conversation",
+    ),
+    b(C::Chats, &[key(K::Down)], A::Down, ""),
+    b(C::Chats, &[key(K::PageUp)], A::PageUp, "a page up / down"),
+    b(C::Chats, &[key(K::PageDown)], A::PageDown, ""),
+    b(
+        C::Chats,
+        &[key(K::Home)],
+        A::Home,
+        "first / last conversation",
+    ),
+    b(C::Chats, &[key(K::End)], A::End, ""),
+    b(
+        C::Chats,
+        &[key(K::F(2))],
+        A::RenameChat,
+        "rename the selected conversation",
+    ),
+    b(
+        C::Chats,
+        &[key(K::Delete)],
+        A::DeleteChat,
+        "delete the selected conversation (y confirms)",
+    ),
+    b(
+        C::Chats,
+        &[Trigger::Typing],
+        A::EditText,
+        "search titles and message text (or type the new title)",
+    ),
+    b(
+        C::Chats,
+        &[key(K::Backspace)],
+        A::DeleteBack,
+        "delete the last character",
+    ),
+    b(C::Chats, &[ctrl('u')], A::ClearText, "clear the search"),
+    b(
+        C::Chats,
+        &[key(K::Esc)],
+        A::Close,
+        "close (renaming: keep the old title)",
     ),
     // ---- model picker
     b(

@@ -28,6 +28,8 @@ pub struct NullHost {
     pub loads: Vec<PathBuf>,
     pub generates: Vec<GenerateRequest>,
     pub cancels: Vec<RequestId>,
+    /// Saved conversations (tests of saving; `None`: nothing is saved).
+    pub saver: Option<super::saving::Saver>,
     pub refreshes: usize,
     pub restarts: usize,
     /// Steps, forces and runs sent, with their request.
@@ -61,6 +63,9 @@ impl Host for NullHost {
     }
     fn steer(&mut self, request: RequestId, steer: crate::tui::reply::Steer) {
         self.steers.push((request, steer));
+    }
+    fn saver(&mut self) -> Option<&mut super::saving::Saver> {
+        self.saver.as_mut()
     }
 }
 

@@ -142,7 +142,8 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
     if s.generation.is_none() {
         return vec![];
     }
-    if ev.is_final() {
+    let last = ev.is_final();
+    if last {
         end_step_mode_choice(s);
     }
     let Some(g) = s.generation.as_mut() else {
@@ -293,7 +294,8 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
         }
         Event::LoadProgress { .. } | Event::Loaded { .. } | Event::EngineExited { .. } => {}
     }
-    vec![]
+    // A turn ended (done, stopped or failed): it is saved.
+    if last { vec![Effect::Save] } else { vec![] }
 }
 
 /// Gives each prompt turn (user messages, the system prompt) its tokens as

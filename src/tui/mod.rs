@@ -18,6 +18,7 @@ pub mod layout;
 pub mod models;
 pub mod render;
 pub mod reply;
+pub mod saving;
 mod signals;
 pub mod state;
 pub mod theme;
@@ -30,6 +31,8 @@ mod tests;
 mod tests_branching;
 #[cfg(test)]
 mod tests_sampler;
+#[cfg(test)]
+mod tests_store;
 #[cfg(test)]
 mod tests_wrap_cache;
 
@@ -49,6 +52,7 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 
 use crate::engine::{EngineHandle, GenerateRequest, LoadSettings, RequestId, crash, remote};
+use crate::store;
 
 pub use render::render;
 pub use state::State;
@@ -66,6 +70,13 @@ pub struct TuiOptions {
     pub model_dirs: Vec<PathBuf>,
     /// Plain completion, no chat template.
     pub raw: bool,
+    /// The saved conversations' database (`None`: nothing is saved).
+    pub conversations_db: Option<PathBuf>,
+    /// Reopen the last saved conversation (`--resume`); its model is loaded
+    /// when `initial_model` is `None` and its file is there, else
+    /// `fallback_model` (as when there is none to resume).
+    pub resume: bool,
+    pub fallback_model: Option<PathBuf>,
     /// Remote servers whose models the picker lists next to local files
     /// (`[[servers]]`, `--server`): a name and the server, or why it cannot
     /// be used (an API key variable not set).
@@ -85,12 +96,18 @@ pub trait Host {
     /// Kills and restarts an engine that does not respond (see
     /// [`EngineHandle::restart`]).
     fn restart_engine(&mut self);
+    /// The saved conversations, when this host keeps them (by default it
+    /// does not: nothing is saved).
+    fn saver(&mut self) -> Option<&mut saving::Saver> {
+        None
+    }
 }
 
 /// Carries out `effects`; returns true when the app should quit.
 pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> bool {
     let mut quit = false;
-    for e in effects {
+    let mut queue = std::collections::VecDeque::from(effects);
+    while let Some(e) = queue.pop_front() {
         match e {
             Effect::Generate(req) => {
                 let id = host.generate(req);
@@ -110,6 +127,14 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
             }
             Effect::RefreshModels => host.refresh_models(s.model_dirs.clone()),
             Effect::RestartEngine => host.restart_engine(),
+            Effect::Save => saving::save(s, host, None),
+            Effect::SaveAway(id, conv) => saving::save(s, host, Some((id, conv))),
+            Effect::ListChats => saving::list(s, host),
+            Effect::OpenChat(id) => queue.extend(saving::open(s, host, id)),
+            Effect::RenameChat(id, title) => {
+                queue.extend(saving::change(s, host, id, Some(&title)))
+            }
+            Effect::DeleteChat(id) => queue.extend(saving::change(s, host, id, None)),
             Effect::Quit => quit = true,
         }
     }
@@ -184,6 +209,8 @@ struct RealHost {
     /// Which engine serves each request sent (for cancel and steering).
     routes: std::collections::HashMap<RequestId, usize>,
     servers: Vec<(String, Result<remote::RemoteTarget, String>)>,
+    /// The saved conversations (None: nothing is saved).
+    saver: Option<saving::Saver>,
     tx: Sender<Msg>,
     /// The last request id handed out (ids start at 1: 0 is `PENDING`).
     last_request: RequestId,
@@ -200,6 +227,7 @@ impl RealHost {
             active: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             routes: Default::default(),
             servers,
+            saver: None,
             tx,
             last_request: 0,
         }
@@ -283,6 +311,10 @@ impl Host for RealHost {
         self.engines[i].1.send(steer.command(request));
     }
 
+    fn saver(&mut self) -> Option<&mut saving::Saver> {
+        self.saver.as_mut()
+    }
+
     fn refresh_models(&mut self, dirs: Vec<PathBuf>) {
         let tx = self.tx.clone();
         let servers = self.servers.clone();
@@ -364,7 +396,15 @@ fn spawn_input_thread(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> std::io::Result
 pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let (tx, rx) = channel();
     let engine = spawn_engine(tx.clone(), opts.engine_exe.clone());
+    let (saver, store_error) = match &opts.conversations_db {
+        Some(path) => {
+            let (saver, err) = saving::Saver::new(path.clone());
+            (Some(saver), err)
+        }
+        None => (None, None),
+    };
     let mut host = RealHost::new(engine, tx.clone(), opts.servers.clone());
+    host.saver = saver;
 
     abort_guard::install();
     let mut terminal = match ratatui::try_init() {
@@ -404,7 +444,54 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         spawn_input_thread(tx.clone(), stop.clone()).context("cannot start the input thread")?;
     drop(tx);
 
-    let fx = start(&mut state, opts.initial_model);
+    let mut fx = Vec::new();
+    let explicit_model = opts.initial_model.is_some();
+    let mut initial = opts.initial_model;
+    let mut resumed = None;
+    if let Some(e) = &store_error {
+        state.error(format!(
+            "Conversations cannot be saved: {e}. This one stays in memory; saving is tried again after each turn."
+        ));
+        state.save_failed = true;
+    } else if opts.resume {
+        match host.saver.as_mut().map(saving::last) {
+            Some(Ok(Some(r))) => {
+                if initial.is_none() && r.model_present {
+                    initial = r.meta.model_path.clone();
+                }
+                resumed = Some(r);
+            }
+            Some(Ok(None)) | None => {
+                state.info("No saved conversation to resume: this is a new one.")
+            }
+            Some(Err(e)) => {
+                state.save_failed = true;
+                state.error(format!("Cannot resume the last conversation: {e}"))
+            }
+        }
+    }
+    if resumed.is_none() && initial.is_none() {
+        initial = opts.fallback_model;
+    }
+    fx.extend(start(&mut state, initial.clone()));
+    if let Some(r) = resumed {
+        // A model asked for (`--model`) wins over the conversation's.
+        let meta = if explicit_model {
+            store::StoredConversation {
+                model_path: None,
+                ..r.meta
+            }
+        } else {
+            r.meta
+        };
+        fx.extend(components::chats::install(
+            &mut state,
+            r.id,
+            r.conv,
+            &meta,
+            r.model_present,
+        ));
+    }
     let result = if execute(&mut state, fx, &mut host) {
         Ok(())
     } else {

@@ -136,6 +136,8 @@ pub fn send_text(s: &mut State, text: String) -> Vec<Effect> {
     let reply = new_reply(s, user);
     let id = s.conv.add_child(user, reply);
     s.repath();
+    // The message is saved now (its reply when it ends).
+    fx.push(Effect::Save);
     fx.extend(start(s, id, s.step_mode));
     if s.step_mode {
         // Presses while the prompt is read each count for a token.
@@ -354,6 +356,7 @@ pub fn switch_sibling(s: &mut State, msg: usize, delta: isize) -> Vec<Effect> {
             s.repath();
             let (pos, n) = s.conv.sibling_pos(other);
             s.info(format!("Version {} of {n}.", pos + 1));
+            return vec![Effect::Save];
         }
         None => {
             let (_, n) = s.conv.sibling_pos(id);

@@ -178,10 +178,14 @@ pub struct SettingsForm {
 
 #[derive(Debug, Clone)]
 pub enum Popup {
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
     Picker(Picker),
     Settings(SettingsForm),
     SystemPrompt(Box<TextArea<'static>>),
+    /// The saved conversations.
+    Chats(super::components::chats::ChatList),
 }
 
 /// The part of the chat on screen (see [`State::chat_window`]).
@@ -249,6 +253,12 @@ pub struct State {
     pub size: (u16, u16),
     /// Every turn ever written, alternatives included.
     pub conv: Conversation,
+    /// Its id in the conversations database, once saved.
+    pub conv_id: Option<crate::store::ConvId>,
+    /// The last save failed (a notice said so); the next one that works says so too.
+    pub save_failed: bool,
+    /// Ctrl-N was pressed once on a conversation not saved: a second press drops it.
+    pub new_chat_armed: bool,
     /// The turns shown (the conversation's active path), by chat position.
     pub path: Vec<NodeId>,
     pub chat: ChatView,
@@ -319,6 +329,9 @@ impl State {
             model_dirs,
             size,
             conv: Conversation::default(),
+            conv_id: None,
+            save_failed: false,
+            new_chat_armed: false,
             path: Vec::new(),
             chat: ChatView {
                 width: 1,
@@ -906,6 +919,10 @@ impl State {
             self.last_stats = None;
         }
         self.chat_mode = Some(info.chat_mode);
+        // Saved turns of this model (a conversation opened) get its token texts.
+        if super::saving::attach_vocab(&mut self.conv, &info.name, &vocab) {
+            self.relayout();
+        }
         self.model = Some(info);
         self.vocab = Some(vocab);
     }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use crossterm::event::{Event as TermEvent, KeyEvent, KeyEventKind};
 
 use super::action::{Action, Context, lookup};
-use super::components::{self, chat, choose, help, input, picker, settings, system_prompt};
+use super::components::{self, chat, chats, choose, help, input, picker, settings, system_prompt};
 use super::engine_events::on_engine;
 use super::models::ModelEntry;
 use super::reply;
@@ -44,6 +44,19 @@ pub enum Effect {
     RefreshModels,
     /// Kill the engine process and start a new one (it did not stop when asked).
     RestartEngine,
+    /// Save the conversation shown (what changed since the last save).
+    Save,
+    /// Save a conversation that left the screen (a new chat, another one opened).
+    SaveAway(
+        Option<crate::store::ConvId>,
+        Box<crate::conversation::Conversation>,
+    ),
+    /// Fill the open conversation list (its filter).
+    ListChats,
+    /// Open a saved conversation in place of the one shown.
+    OpenChat(crate::store::ConvId),
+    RenameChat(crate::store::ConvId, String),
+    DeleteChat(crate::store::ConvId),
     Quit,
 }
 
@@ -116,10 +129,7 @@ fn on_term_event(s: &mut State, ev: TermEvent) -> Vec<Effect> {
     match ev {
         TermEvent::Key(k) if k.kind != KeyEventKind::Release => on_key(s, k),
         TermEvent::Key(_) => vec![],
-        TermEvent::Paste(text) => {
-            on_paste(s, &text);
-            vec![]
-        }
+        TermEvent::Paste(text) => on_paste(s, &text),
         TermEvent::Mouse(m) => {
             chat::on_mouse(s, m);
             vec![]
@@ -141,7 +151,7 @@ fn normalize_newlines(text: &str) -> String {
     text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
-fn on_paste(s: &mut State, text: &str) {
+fn on_paste(s: &mut State, text: &str) -> Vec<Effect> {
     let text = normalize_newlines(text);
     let first_line = text.lines().next().unwrap_or("").trim().to_string();
     match &mut s.popup {
@@ -149,8 +159,14 @@ fn on_paste(s: &mut State, text: &str) {
         Some(Popup::Picker(p)) => picker::paste(p, &first_line),
         Some(Popup::Settings(f)) => settings::paste(f, &first_line),
         Some(Popup::Help { .. }) => {}
+        Some(Popup::Chats(l)) => {
+            let mut fx = Vec::new();
+            chats::paste(l, &first_line, &mut fx);
+            return fx;
+        }
         None => input::paste(s, &text),
     }
+    vec![]
 }
 
 fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
@@ -159,6 +175,8 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     }
     // Armed by the key before (Ctrl-C, or q in the token cursor): this one may quit.
     let quit_armed = std::mem::take(&mut s.quit_armed);
+    // Armed by a Ctrl-N on a conversation not saved: only a second Ctrl-N drops it.
+    let new_chat_armed = std::mem::take(&mut s.new_chat_armed);
     // Information lasts until the next key; errors until Esc or the next message.
     if s.notice
         .as_ref()
@@ -173,6 +191,9 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         return fx;
     }
     if let Some(action) = lookup(Context::Main, &k) {
+        if action == Action::NewChat {
+            s.new_chat_armed = new_chat_armed;
+        }
         return main_action(s, action);
     }
     match s.focus {
@@ -190,6 +211,7 @@ fn main_action(s: &mut State, action: Action) -> Vec<Effect> {
         Action::OpenSettings => settings::open(s),
         Action::OpenSystemPrompt => system_prompt::open(s),
         Action::NewChat => new_chat(s),
+        Action::OpenChats => chats::open(s),
         Action::ToggleStepMode => reply::toggle_step_mode(s),
         Action::Regenerate => reply::regenerate(s),
         // The token cursor, toggles, scrolling.
@@ -257,12 +279,42 @@ fn restart_engine(s: &mut State) -> Vec<Effect> {
 }
 
 /// Starts a new chat (the system prompt stays); stops a reply under way.
-fn new_chat(s: &mut State) -> Vec<Effect> {
+/// The chat shown is saved (what is left to save of it: it was saved
+/// after every turn).
+pub(crate) fn new_chat(s: &mut State) -> Vec<Effect> {
+    if s.save_failed && !s.conv.is_empty() && !std::mem::take(&mut s.new_chat_armed) {
+        s.new_chat_armed = true;
+        s.error(
+            "This conversation is not saved (saving failed): Ctrl-N again starts a new one \
+             without it; anything else keeps it (the next message tries to save it again).",
+        );
+        return vec![];
+    }
     let mut fx = Vec::new();
     if let Some(g) = s.generation.take() {
         fx.push(Effect::Cancel(g.request));
     }
-    s.conv = crate::conversation::Conversation::new(Some(&s.config.system_prompt));
+    let fresh = crate::conversation::Conversation::new(Some(&s.config.system_prompt));
+    let (old_id, old) = show_conversation(s, fresh, None);
+    if !old.is_empty() {
+        fx.push(Effect::SaveAway(old_id, Box::new(old)));
+    }
+    s.info("New chat.");
+    fx
+}
+
+/// Puts `conv` (saved as `id`) on screen from its start, typing; returns
+/// the conversation it replaces, with its id.
+pub(crate) fn show_conversation(
+    s: &mut State,
+    conv: crate::conversation::Conversation,
+    id: Option<crate::store::ConvId>,
+) -> (
+    Option<crate::store::ConvId>,
+    crate::conversation::Conversation,
+) {
+    let old = std::mem::replace(&mut s.conv, conv);
+    let old_id = std::mem::replace(&mut s.conv_id, id);
     s.cursor = None;
     s.chooser = None;
     s.editing = None;
@@ -271,8 +323,7 @@ fn new_chat(s: &mut State) -> Vec<Effect> {
     s.scroll.top = 0;
     s.set_focus(Focus::Input);
     s.repath();
-    s.info("New chat.");
-    fx
+    (old_id, old)
 }
 
 /// Loads `path` (stopping a load or a reply under way).

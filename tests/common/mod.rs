@@ -4,6 +4,7 @@
 pub mod fake_model;
 pub mod gguf_edit;
 pub mod server;
+pub mod tmux;
 
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
@@ -30,9 +31,15 @@ pub fn models_dir() -> PathBuf {
 /// Runs the real binary on the models in `models_dir` with no config file:
 /// (stdout, stderr, success).
 pub fn run_binary(models_dir: &std::path::Path, args: &[&str]) -> (String, String, bool) {
+    run_binary_with(&[("TOKENSCOPE_MODELS_DIR", models_dir)], args)
+}
+
+/// Runs the real binary with no config file and the environment variables
+/// `env`: (stdout, stderr, success).
+pub fn run_binary_with(env: &[(&str, &std::path::Path)], args: &[&str]) -> (String, String, bool) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenscope"))
         .args(args)
-        .env("TOKENSCOPE_MODELS_DIR", models_dir)
+        .envs(env.iter().copied())
         .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml")
         .output()
         .expect("binary runs");

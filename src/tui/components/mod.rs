@@ -5,6 +5,7 @@
 //! `&State`: drawing never changes anything.
 
 pub mod chat;
+pub mod chats;
 pub mod choose;
 pub mod help;
 pub mod input;
@@ -44,6 +45,7 @@ pub fn on_popup_key(
         Popup::Picker(p) => picker::on_key(s, p, k, fx),
         Popup::Settings(f) => settings::on_key(s, f, k),
         Popup::SystemPrompt(t) => system_prompt::on_key(s, t, k),
+        Popup::Chats(l) => chats::on_key(s, l, k, fx),
     }
 }
 
@@ -54,6 +56,7 @@ pub fn render_popup(s: &State, p: &Popup, buf: &mut Buffer, area: Rect) {
         Popup::Picker(pk) => picker::render(s, pk, buf, area),
         Popup::Settings(f) => settings::render(f, buf, area),
         Popup::SystemPrompt(t) => system_prompt::render(t, buf, area),
+        Popup::Chats(l) => chats::render(l, buf, area),
     }
 }
 

@@ -1,0 +1,88 @@
+//! `tokenscope chats`, `export` and `import`: the saved conversations from
+//! the command line.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use tokenscope::cli::ExportFormat;
+use tokenscope::paths::Paths;
+use tokenscope::store::{Store, export};
+use tokenscope::text::{escape_inline, json_safe};
+
+fn open(paths: &Paths) -> Result<Store> {
+    let path = paths.conversations_db();
+    Store::open(&path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// Lists the saved conversations matching `search` (all when empty), most
+/// recent first: a table, or one JSON object per line.
+pub fn list(paths: &Paths, search: &str, jsonl: bool) -> Result<()> {
+    let rows = open(paths)?.list(search)?;
+    let mut out = std::io::stdout().lock();
+    if jsonl {
+        for r in &rows {
+            writeln!(out, "{}", json_safe(&serde_json::to_string(r)?))?;
+        }
+        return Ok(());
+    }
+    if rows.is_empty() {
+        let what = if search.is_empty() {
+            "No saved conversations yet (each chat is saved as it goes).".to_string()
+        } else {
+            format!("No saved conversation matches {search:?}.")
+        };
+        writeln!(out, "{what}")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:>5}  {:<20}  {:>5}  {:<24}  title",
+        "id", "saved", "turns", "model"
+    )?;
+    for r in rows {
+        writeln!(
+            out,
+            "{:>5}  {:<20}  {:>5}  {:<24}  {}",
+            r.id,
+            export::format_time(r.updated_at),
+            r.turns,
+            tokenscope::text::truncate(&escape_inline(r.model.as_deref().unwrap_or("-")), 24),
+            escape_inline(&r.title)
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes conversation `id` as JSONL or Markdown to `output` (standard output when `None`).
+pub fn export(paths: &Paths, id: i64, format: ExportFormat, output: Option<&Path>) -> Result<()> {
+    let conv = open(paths)?.read(id)?;
+    let mut buf = Vec::new();
+    match format {
+        ExportFormat::Jsonl => export::write_jsonl(&conv, &mut buf)?,
+        ExportFormat::Md => export::write_markdown(&conv, 400, &mut buf)?,
+    }
+    match output {
+        Some(path) => {
+            std::fs::write(path, &buf)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("Wrote conversation {id} to {}.", path.display());
+        }
+        None => std::io::stdout().lock().write_all(&buf)?,
+    }
+    Ok(())
+}
+
+/// Reads a JSONL export back as a new saved conversation; prints its id.
+pub fn import(paths: &Paths, file: &Path) -> Result<()> {
+    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let conv = export::read_jsonl(std::io::BufReader::new(f))
+        .with_context(|| format!("cannot import {}", file.display()))?;
+    let id = open(paths)?.insert(&conv)?;
+    println!(
+        "Imported “{}” as conversation {id}.",
+        escape_inline(&conv.title)
+    );
+    Ok(())
+}

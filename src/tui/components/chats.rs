@@ -1,0 +1,341 @@
+//! The saved conversations popup: the list (title, date, model, turns),
+//! filtered as one types (titles and message text); Enter opens one to
+//! continue, F2 renames, Delete deletes (after a `y`).
+//!
+//! Reading the database is the host's work: keys here return
+//! [`Effect::ListChats`] and the others, and [`super::super::saving`] fills
+//! the list in.
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Widget};
+
+use super::popup_block;
+use crate::conversation::Conversation;
+use crate::store::{ConvId, StoredConversation, Summary, export::format_time};
+use crate::text::{escape_inline, truncate};
+use crate::tui::action::{Action, Context, lookup};
+use crate::tui::layout::centered;
+use crate::tui::state::{Phase, Popup, State};
+use crate::tui::theme;
+use crate::tui::update::{Effect, load_model, show_conversation};
+
+/// What the keys do at the moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Browse,
+    /// Typing a new title for the selected conversation.
+    Rename(String),
+    /// Asking before deleting the selected conversation.
+    ConfirmDelete,
+}
+
+/// The popup's state.
+#[derive(Debug, Clone)]
+pub struct ChatList {
+    /// Searched in titles and message text.
+    pub filter: String,
+    /// The conversations matching it, most recent first (filled by the host).
+    pub rows: Vec<Summary>,
+    /// Index into `rows`.
+    pub selected: usize,
+    pub mode: Mode,
+    /// The host has not answered yet.
+    pub loading: bool,
+    /// What went wrong reading or changing the list.
+    pub error: Option<String>,
+}
+
+impl ChatList {
+    /// The host's answer: the rows, the selection kept in range.
+    pub fn set_rows(&mut self, rows: Vec<Summary>) {
+        self.rows = rows;
+        self.loading = false;
+        self.error = None;
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+    }
+
+    fn selected_row(&self) -> Option<&Summary> {
+        self.rows.get(self.selected)
+    }
+}
+
+/// The open list, if the conversations popup is open.
+pub fn list_mut(s: &mut State) -> Option<&mut ChatList> {
+    match &mut s.popup {
+        Some(Popup::Chats(l)) => Some(l),
+        _ => None,
+    }
+}
+
+/// Opens the list (the conversation shown is saved first, so it is listed).
+pub fn open(s: &mut State) -> Vec<Effect> {
+    let l = ChatList {
+        filter: String::new(),
+        rows: Vec::new(),
+        selected: 0,
+        mode: Mode::Browse,
+        loading: true,
+        error: None,
+    };
+    super::open(s, Popup::Chats(l));
+    vec![Effect::Save, Effect::ListChats]
+}
+
+/// A key in the list ([`Context::Chats`]); returns the popup to keep open.
+pub fn on_key(s: &mut State, mut l: ChatList, k: KeyEvent, fx: &mut Vec<Effect>) -> Option<Popup> {
+    let action = lookup(Context::Chats, &k);
+    let typed = match k.code {
+        KeyCode::Char(c) if action == Some(Action::EditText) => Some(c),
+        _ => None,
+    };
+    match std::mem::replace(&mut l.mode, Mode::Browse) {
+        Mode::ConfirmDelete => {
+            if (action == Some(Action::Confirm) || typed == Some('y'))
+                && let Some(r) = l.selected_row()
+            {
+                fx.push(Effect::DeleteChat(r.id));
+            }
+            return Some(Popup::Chats(l));
+        }
+        Mode::Rename(mut title) => {
+            match action {
+                Some(Action::Confirm) => {
+                    let title = title.trim().to_string();
+                    if let (Some(r), false) = (l.selected_row(), title.is_empty()) {
+                        fx.push(Effect::RenameChat(r.id, title));
+                    }
+                    return Some(Popup::Chats(l));
+                }
+                Some(Action::Close) => return Some(Popup::Chats(l)),
+                Some(Action::DeleteBack) => {
+                    title.pop();
+                }
+                Some(Action::ClearText) => title.clear(),
+                _ => title.extend(typed),
+            }
+            l.mode = Mode::Rename(title);
+            return Some(Popup::Chats(l));
+        }
+        Mode::Browse => {}
+    }
+    let n = l.rows.len();
+    match action {
+        Some(Action::Close) => return None,
+        Some(Action::Confirm) => {
+            let Some(r) = l.selected_row() else {
+                return Some(Popup::Chats(l));
+            };
+            if s.generation.is_some() {
+                l.error = Some(
+                    "A reply is under way: stop it (Esc) before opening another conversation."
+                        .into(),
+                );
+                return Some(Popup::Chats(l));
+            }
+            fx.push(Effect::Save);
+            fx.push(Effect::OpenChat(r.id));
+            return None;
+        }
+        Some(Action::RenameChat) => {
+            if let Some(r) = l.selected_row() {
+                l.mode = Mode::Rename(r.title.clone());
+            }
+        }
+        Some(Action::DeleteChat) if l.selected_row().is_some() => l.mode = Mode::ConfirmDelete,
+        Some(Action::Up) => l.selected = l.selected.saturating_sub(1),
+        Some(Action::Down) => l.selected = (l.selected + 1).min(n.saturating_sub(1)),
+        Some(Action::PageUp) => l.selected = l.selected.saturating_sub(10),
+        Some(Action::PageDown) => l.selected = (l.selected + 10).min(n.saturating_sub(1)),
+        Some(Action::Home) => l.selected = 0,
+        Some(Action::End) => l.selected = n.saturating_sub(1),
+        Some(Action::ClearText) | Some(Action::DeleteBack) | Some(Action::EditText) => {
+            match action {
+                Some(Action::ClearText) => l.filter.clear(),
+                Some(Action::DeleteBack) => {
+                    l.filter.pop();
+                }
+                _ => l.filter.extend(typed),
+            }
+            l.selected = 0;
+            l.loading = true;
+            fx.push(Effect::ListChats);
+        }
+        _ => {}
+    }
+    Some(Popup::Chats(l))
+}
+
+/// A paste: its first line goes to the filter (or the new title).
+pub fn paste(l: &mut ChatList, first_line: &str, fx: &mut Vec<Effect>) {
+    match &mut l.mode {
+        Mode::Rename(t) => t.push_str(first_line),
+        Mode::ConfirmDelete => {}
+        Mode::Browse => {
+            l.filter.push_str(first_line);
+            l.selected = 0;
+            l.loading = true;
+            fx.push(Effect::ListChats);
+        }
+    }
+}
+
+/// Puts saved conversation `id` on screen in place of the one shown: its
+/// model is loaded when `model_present` (its file exists) and it is not the
+/// one loaded; without the file, the picker opens.
+pub fn install(
+    s: &mut State,
+    id: ConvId,
+    mut conv: Conversation,
+    meta: &StoredConversation,
+    model_present: bool,
+) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    // The list refuses while a reply runs; a reply left over is stopped.
+    if let Some(g) = s.generation.take()
+        && g.phase != Phase::Cancelling
+    {
+        fx.push(Effect::Cancel(g.request));
+    }
+    if let (Some(name), Some(vocab)) = (s.model_name(), s.vocab.clone()) {
+        crate::tui::saving::attach_vocab(&mut conv, &name, &vocab);
+    }
+    s.config.system_prompt = conv.system().unwrap_or("").to_string();
+    // The one shown was saved before (the list asks for that first).
+    show_conversation(s, conv, Some(id));
+    let title = escape_inline(&meta.title);
+    let loaded = s.model.as_ref().map(|m| &m.path);
+    match (&meta.model_path, model_present) {
+        (Some(path), true)
+            if loaded != Some(path) && s.load.as_ref().is_none_or(|l| &l.path != path) =>
+        {
+            s.info(format!("Opened “{title}”; loading its model."));
+            fx.extend(load_model(s, path.clone()));
+            fx
+        }
+        (Some(path), false) if loaded != Some(path) => {
+            fx.extend(super::picker::open(s));
+            if let Some(Popup::Picker(p)) = &mut s.popup {
+                p.message = Some(format!(
+                    "“{title}” was written with {}, which is not there any more: choose a model to continue it.",
+                    path.display()
+                ));
+            }
+            fx
+        }
+        _ => {
+            s.info(format!("Opened “{title}”."));
+            fx
+        }
+    }
+}
+
+/// Draws the list over `area`.
+pub fn render(l: &ChatList, buf: &mut Buffer, area: Rect) {
+    let want = (l.rows.len() as u16).saturating_add(6).clamp(10, 26);
+    let r = centered(area, 104.min(area.width), want.min(area.height));
+    Clear.render(r, buf);
+    let title = if l.loading {
+        " saved conversations · reading… ".to_string()
+    } else {
+        format!(" saved conversations · {} ", l.rows.len())
+    };
+    let block = popup_block(title);
+    let inner = block.inner(r);
+    block.render(r, buf);
+    if inner.height < 3 {
+        return;
+    }
+    let w = inner.width as usize;
+    let cursor = Span::styled("▏", Style::default().add_modifier(Modifier::SLOW_BLINK));
+    let top = match &l.mode {
+        Mode::Rename(t) => Line::from(vec![
+            Span::styled("new title: ", theme::info()),
+            Span::raw(escape_inline(t)),
+            cursor,
+        ]),
+        _ => Line::from(vec![
+            Span::styled("search: ", theme::dim()),
+            Span::raw(escape_inline(&l.filter)),
+            cursor,
+        ]),
+    };
+    let mut lines = vec![top];
+    let (dw, mw, tw) = (20, 22, 5);
+    let title_w = w.saturating_sub(2 + dw + mw + tw + 3).max(8);
+    let row = |mark: &str, title: &str, date: &str, model: &str, turns: &str| {
+        format!(
+            "{mark:<2}{:<title_w$} {:<dw$} {:<mw$} {:>tw$}",
+            truncate(title, title_w),
+            truncate(date, dw),
+            truncate(model, mw),
+            truncate(turns, tw)
+        )
+    };
+    lines.push(Line::styled(
+        row("", "title", "saved", "model", "turns"),
+        theme::dim(),
+    ));
+    if l.rows.is_empty() && !l.loading {
+        let text = if l.filter.is_empty() {
+            "No saved conversations yet: each one is saved as you chat.".to_string()
+        } else {
+            format!("No conversation matches {:?}.", l.filter)
+        };
+        lines.push(Line::styled(text, theme::dim()));
+    }
+    let list_h = (inner.height as usize).saturating_sub(3).max(1);
+    let first = l.selected.saturating_sub(list_h.saturating_sub(1));
+    for (i, c) in l.rows.iter().enumerate().skip(first).take(list_h) {
+        let mark = if i == l.selected { "▶" } else { "" };
+        let style = if i == l.selected {
+            theme::selected()
+        } else {
+            Style::default()
+        };
+        let model = c.model.as_deref().map(escape_inline).unwrap_or_default();
+        lines.push(Line::styled(
+            row(
+                mark,
+                &escape_inline(&c.title),
+                &format_time(c.updated_at),
+                &model,
+                &c.turns.to_string(),
+            ),
+            style,
+        ));
+    }
+    let body = Rect::new(inner.x, inner.y, inner.width, inner.height - 1);
+    Paragraph::new(lines).render(body, buf);
+    let (hint, style) = match (&l.error, &l.mode) {
+        (Some(e), _) => (e.clone(), theme::error()),
+        (None, Mode::ConfirmDelete) => (
+            format!(
+                "Delete “{}”? y deletes · any other key keeps it",
+                l.selected_row()
+                    .map(|r| escape_inline(&r.title))
+                    .unwrap_or_default()
+            ),
+            theme::error(),
+        ),
+        (None, Mode::Rename(_)) => (
+            "Enter renames · Esc keeps the title".to_string(),
+            theme::dim(),
+        ),
+        (None, Mode::Browse) => (
+            "Enter open · ↑↓ select · type to search · F2 rename · Del delete · Esc close"
+                .to_string(),
+            theme::dim(),
+        ),
+    };
+    buf.set_stringn(
+        inner.x,
+        inner.y + inner.height - 1,
+        truncate(&hint, w),
+        w,
+        style,
+    );
+}

@@ -1,0 +1,223 @@
+//! Saved conversations in the TUI: the [`Saver`] a host keeps (the database,
+//! opened again when it could not be), and what [`super::execute`] does for
+//! the storage effects. `update` only asks ([`super::Effect::Save`] and the
+//! others); the I/O happens here, and its outcome lands in the state (the
+//! conversation's id, a notice when saving fails or works again).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::Host;
+use super::components::chats;
+use super::state::State;
+use super::update::Effect;
+use crate::conversation::Conversation;
+use crate::engine::{Role, Vocab};
+use crate::store::{ConvId, Store, StoreError};
+
+/// The conversations database of a running TUI.
+#[derive(Debug)]
+pub struct Saver {
+    path: PathBuf,
+    store: Option<Store>,
+}
+
+impl Saver {
+    /// A saver for the database at `path`, opened now when it can be (the
+    /// error, for a notice, when not: each use tries again).
+    pub fn new(path: PathBuf) -> (Self, Option<StoreError>) {
+        let mut s = Self { path, store: None };
+        let err = s.store().err();
+        (s, err)
+    }
+
+    /// A saver over an open store (tests: an in-memory one).
+    pub fn with_store(store: Store) -> Self {
+        Self {
+            path: store.path().to_path_buf(),
+            store: Some(store),
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open store, opening it when it is not yet.
+    ///
+    /// # Errors
+    /// Why it cannot be opened (see [`StoreError`]).
+    pub fn store(&mut self) -> Result<&mut Store, StoreError> {
+        if self.store.is_none() {
+            self.store = Some(Store::open(&self.path)?);
+        }
+        Ok(self.store.as_mut().expect("just opened"))
+    }
+}
+
+/// The last saved conversation, ready to install.
+pub struct Resumed {
+    pub id: ConvId,
+    pub conv: Conversation,
+    pub meta: crate::store::StoredConversation,
+    /// Its model file is there.
+    pub model_present: bool,
+}
+
+/// The most recently saved conversation (`--resume`), if any.
+///
+/// # Errors
+/// The database cannot be opened or read.
+pub fn last(saver: &mut Saver) -> Result<Option<Resumed>, StoreError> {
+    let st = saver.store()?;
+    let Some(id) = st.last()? else {
+        return Ok(None);
+    };
+    let (conv, meta) = st.load(id)?;
+    let model_present = meta.model_path.as_ref().is_some_and(|p| p.is_file());
+    Ok(Some(Resumed {
+        id,
+        conv,
+        meta,
+        model_present,
+    }))
+}
+
+/// What the user reads when a save failed: the conversation is kept.
+fn not_saved(e: &StoreError) -> String {
+    format!(
+        "Not saved: {e}. The conversation stays here; saving is tried again after the next change."
+    )
+}
+
+/// Saves `conv` (the one shown when `away` is `None`) under `id`.
+pub fn save(
+    s: &mut State,
+    host: &mut impl Host,
+    away: Option<(Option<ConvId>, Box<Conversation>)>,
+) {
+    let Some(saver) = host.saver() else {
+        return;
+    };
+    let result = saver.store().and_then(|st| match &away {
+        Some((id, conv)) => st.save(*id, conv, s.model.as_ref()),
+        None => st.save(s.conv_id, &s.conv, s.model.as_ref()),
+    });
+    match result {
+        Ok(saved) => {
+            if away.is_none()
+                && let Some(saved) = saved
+            {
+                s.conv_id = Some(saved.id);
+            }
+            if std::mem::take(&mut s.save_failed) {
+                s.info("Saved again: the conversation is on disk.");
+            }
+        }
+        Err(e) => {
+            tracing::warn!("saving the conversation failed: {e}");
+            // Said when saving starts failing; while it goes on failing, only
+            // when nothing else is being said (an error of the reply stays).
+            if !std::mem::replace(&mut s.save_failed, true) || s.notice.is_none() {
+                s.error(not_saved(&e));
+            }
+        }
+    }
+}
+
+/// Fills the open conversation list with the conversations matching its filter.
+pub fn list(s: &mut State, host: &mut impl Host) {
+    let Some(saver) = host.saver() else {
+        return;
+    };
+    let Some(list) = chats::list_mut(s) else {
+        return;
+    };
+    match saver.store().and_then(|st| st.list(&list.filter)) {
+        Ok(rows) => list.set_rows(rows),
+        Err(e) => list.error = Some(format!("Cannot read the saved conversations: {e}")),
+    }
+}
+
+/// Opens saved conversation `id` in place of the one shown (already saved).
+pub fn open(s: &mut State, host: &mut impl Host, id: ConvId) -> Vec<Effect> {
+    let Some(saver) = host.saver() else {
+        return vec![];
+    };
+    match saver.store().and_then(|st| st.load(id)) {
+        Ok((conv, meta)) => {
+            let present = meta.model_path.as_ref().is_some_and(|p| p.is_file());
+            chats::install(s, id, conv, &meta, present)
+        }
+        Err(e) => {
+            s.error(format!("Cannot open that conversation: {e}"));
+            vec![]
+        }
+    }
+}
+
+/// Renames or deletes saved conversation `id`, then lists again. Deleting
+/// the conversation shown clears the screen for a new one.
+pub fn change(
+    s: &mut State,
+    host: &mut impl Host,
+    id: ConvId,
+    rename: Option<&str>,
+) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    let Some(saver) = host.saver() else {
+        return fx;
+    };
+    let result = saver.store().and_then(|st| match rename {
+        Some(title) => st.rename(id, title),
+        None => st.delete(id),
+    });
+    match result {
+        Ok(()) => {
+            if rename.is_none() && s.conv_id == Some(id) {
+                s.conv_id = None;
+                let popup = s.popup.take();
+                fx = super::update::new_chat(s)
+                    .into_iter()
+                    .filter(|e| !matches!(e, Effect::SaveAway(..)))
+                    .collect();
+                s.popup = popup;
+                s.set_focus(s.focus);
+                s.info("The conversation shown was deleted: this is a new one.");
+            }
+            list(s, host);
+        }
+        Err(e) => {
+            if let Some(l) = chats::list_mut(s) {
+                l.error = Some(e.to_string());
+            }
+        }
+    }
+    fx
+}
+
+/// Gives `vocab` (model `name`'s) to the turns of `conv` that lack one:
+/// replies written by that model and the prompt turns they answer. True
+/// when any changed (token texts of candidates are known again).
+pub fn attach_vocab(conv: &mut Conversation, name: &str, vocab: &Arc<Vocab>) -> bool {
+    let mut changed = false;
+    for i in 0..conv.len() {
+        let n = conv.node(i);
+        if n.vocab.is_some() || n.steps.is_empty() {
+            continue;
+        }
+        let by_model = match n.role {
+            Role::Assistant => n.model.as_deref() == Some(name),
+            _ => n
+                .children()
+                .iter()
+                .any(|&c| conv.node(c).model.as_deref() == Some(name)),
+        };
+        if by_model {
+            conv.node_mut(i).vocab = Some(vocab.clone());
+            changed = true;
+        }
+    }
+    changed
+}

@@ -1,0 +1,253 @@
+//! Saving from the TUI: turns saved as they end, a failed save kept in
+//! memory and caught up, Ctrl-N, and the saved conversations popup (search,
+//! open, rename, delete). On a real SQLite file.
+
+use crossterm::event::KeyCode;
+
+use super::saving::Saver;
+use super::state::{NoticeLevel, Popup};
+use super::tests::H;
+use crate::store::Store;
+
+const WORDS: &[(&str, f32)] = &[(" Paris", 0.9), (".", 0.8)];
+
+/// A harness with SmolLM2 loaded, saving into `dir`.
+fn harness(dir: &tempfile::TempDir) -> H {
+    let mut h = H::new(100, 30);
+    h.host.saver = Some(Saver::with_store(open(dir)));
+    h.loaded("SmolLM2", "Q4_1")
+}
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("c.sqlite3")).unwrap()
+}
+
+fn texts(c: &crate::conversation::Conversation) -> Vec<String> {
+    c.path()
+        .iter()
+        .map(|&n| c.node(n).content.clone())
+        .collect()
+}
+
+#[test]
+fn each_finished_turn_is_saved_with_its_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&dir);
+    let id = h.ask("capital of France?");
+    // The message is saved when sent; its reply, not yet finished, is not.
+    let conv = h.s.conv_id.expect("saved at once");
+    assert_eq!(
+        texts(&open(&dir).load(conv).unwrap().0),
+        ["capital of France?"]
+    );
+    h.started(id);
+    h.stream(id, WORDS);
+    h.done(id, WORDS.len());
+    let (back, meta) = open(&dir).load(conv).unwrap();
+    assert_eq!(texts(&back), ["capital of France?", " Paris."]);
+    let reply = back.node(back.path()[1]);
+    assert_eq!(
+        reply.steps,
+        h.s.msg(1).unwrap().steps,
+        "every step, with its candidates"
+    );
+    assert_eq!(reply.stats, h.s.msg(1).unwrap().stats);
+    assert_eq!(meta.model.as_deref(), Some("SmolLM2"));
+    assert_eq!(meta.model_card.map(|m| m.quant), Some("Q4_1".into()));
+}
+
+#[test]
+fn a_failed_save_keeps_the_chat_says_so_and_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&dir);
+    h.exchange("first", WORDS);
+    let conv = h.s.conv_id.unwrap();
+    // The database turns read-only (a full disk is tested on the store).
+    let store = h.host.saver.as_mut().unwrap().store().unwrap();
+    store
+        .conn()
+        .execute_batch("PRAGMA query_only = 1;")
+        .unwrap();
+    h.exchange("second", WORDS);
+    let n = h.s.notice.clone().expect("a notice");
+    assert_eq!(n.level, NoticeLevel::Error);
+    assert!(
+        n.text.contains("Not saved") && n.text.contains("read-only"),
+        "{}",
+        n.text
+    );
+    assert_eq!(h.s.path.len(), 4, "the chat is all there");
+    assert_eq!(
+        texts(&open(&dir).load(conv).unwrap().0).len(),
+        2,
+        "the first turn is safe"
+    );
+    // Space again: the next turn saves everything, and says so.
+    let store = h.host.saver.as_mut().unwrap().store().unwrap();
+    store
+        .conn()
+        .execute_batch("PRAGMA query_only = 0;")
+        .unwrap();
+    h.exchange("third", WORDS);
+    assert!(h.s.notice.as_ref().unwrap().text.contains("Saved again"));
+    assert_eq!(texts(&open(&dir).load(conv).unwrap().0), texts(&h.s.conv));
+}
+
+#[test]
+fn ctrl_n_starts_a_new_conversation_and_the_list_opens_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&dir);
+    h.exchange("about France", WORDS);
+    let first = h.s.conv_id.unwrap();
+    h.ctrl('n');
+    assert_eq!(h.s.conv_id, None);
+    h.exchange("about Spain", WORDS);
+    let second = h.s.conv_id.unwrap();
+    assert_ne!(first, second);
+
+    h.key(KeyCode::F(9));
+    let Some(Popup::Chats(l)) = &h.s.popup else {
+        panic!("the list is open");
+    };
+    assert_eq!(
+        l.rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [second, first]
+    );
+    assert_eq!(l.rows[1].title, "about France");
+    assert_eq!(l.rows[1].turns, 1);
+    // Searching a reply's text and a title.
+    h.type_str("franc");
+    let Some(Popup::Chats(l)) = &h.s.popup else {
+        panic!("still open");
+    };
+    assert_eq!(l.rows.iter().map(|r| r.id).collect::<Vec<_>>(), [first]);
+    h.key(KeyCode::Enter);
+    assert!(h.s.popup.is_none(), "its model is the one loaded");
+    assert_eq!(h.s.conv_id, Some(first));
+    assert_eq!(texts(&h.s.conv), ["about France", " Paris."]);
+    // It goes on, saved under its id.
+    h.exchange("and Italy?", WORDS);
+    assert_eq!(h.s.conv_id, Some(first));
+    assert_eq!(texts(&open(&dir).load(first).unwrap().0).len(), 4);
+}
+
+#[test]
+fn the_list_renames_and_deletes_after_a_confirmation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&dir);
+    h.exchange("keep me", WORDS);
+    h.ctrl('n');
+    h.exchange("delete me", WORDS);
+    let doomed = h.s.conv_id.unwrap();
+    h.key(KeyCode::F(9));
+    // The newest first: rename it, then delete it.
+    h.key(KeyCode::F(2));
+    h.ctrl('u');
+    h.type_str("Renamed");
+    h.key(KeyCode::Enter);
+    assert_eq!(open(&dir).list("").unwrap()[0].title, "Renamed");
+    h.key(KeyCode::Delete);
+    h.type_str("n");
+    assert_eq!(open(&dir).list("").unwrap().len(), 2, "n keeps it");
+    h.key(KeyCode::Delete);
+    h.type_str("y");
+    let left = open(&dir).list("").unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].title, "keep me");
+    let Some(Popup::Chats(l)) = &h.s.popup else {
+        panic!("still open");
+    };
+    assert_eq!(l.rows.len(), 1, "listed again");
+    // The chat on screen was the one deleted: the screen is cleared for a new one.
+    assert_eq!(h.s.conv_id, None);
+    assert!(h.s.conv.is_empty());
+    h.key(KeyCode::Esc);
+    h.exchange("a new one", WORDS);
+    assert!(h.s.conv_id.is_some());
+    let titles: Vec<String> = open(&dir)
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|c| c.title)
+        .collect();
+    assert_eq!(titles, ["a new one", "keep me"]);
+    assert!(open(&dir).load(doomed).is_err() || h.s.conv_id == Some(doomed));
+}
+
+#[test]
+fn a_conversation_whose_model_file_is_gone_opens_with_the_picker() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&dir);
+    h.exchange("written by SmolLM2", WORDS);
+    let first = h.s.conv_id.unwrap();
+    h.ctrl('n');
+    // Another model is loaded; the first conversation's file (a made-up path) is not there.
+    h = h.loaded("Gemma", "Q4_K_M");
+    h.key(KeyCode::F(9));
+    h.type_str("SmolLM2");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.s.conv_id, Some(first));
+    let Some(Popup::Picker(p)) = &h.s.popup else {
+        panic!("the picker is open: {:?}", h.s.popup.is_some());
+    };
+    assert!(p.message.as_ref().unwrap().contains("not there any more"));
+}
+
+#[test]
+fn the_list_shows_title_date_model_and_turns_and_escapes_titles() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&dir);
+    h.exchange("first question", WORDS);
+    h.exchange("second question", WORDS);
+    let id = h.s.conv_id.unwrap();
+    // A title with a bidi override must not reorder the screen.
+    h.host
+        .saver
+        .as_mut()
+        .unwrap()
+        .store()
+        .unwrap()
+        .rename(id, "evil\u{202E}txt")
+        .unwrap();
+    h.key(KeyCode::F(9));
+    let screen = h.screen();
+    let row = screen
+        .lines()
+        .find(|l| l.contains("▶ evil"))
+        .unwrap_or_else(|| panic!("the selected row:\n{screen}"));
+    let saved = crate::store::export::format_time(open(&dir).list("").unwrap()[0].updated_at);
+    assert!(row.contains("evil<U+202E>txt"), "{row}");
+    assert!(!screen.contains('\u{202E}'), "{screen}");
+    assert!(row.contains(&saved) && row.contains("SmolLM2"), "{row}");
+    assert!(
+        row.trim_end_matches('│').trim_end().ends_with(" 2"),
+        "two turns: {row}"
+    );
+    assert!(screen.contains("Enter open"), "{screen}");
+    // Asking before deleting: the question is drawn in the error style.
+    h.key(KeyCode::Delete);
+    let b = h.buffer();
+    let at = super::tests::find(&b, "Delete “").expect("the question");
+    assert_eq!(b[at].fg, super::theme::error().fg.unwrap());
+}
+
+#[test]
+fn ctrl_n_on_a_conversation_not_saved_asks_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&dir);
+    let store = h.host.saver.as_mut().unwrap().store().unwrap();
+    store
+        .conn()
+        .execute_batch("PRAGMA query_only = 1;")
+        .unwrap();
+    h.exchange("unsaved", WORDS);
+    h.ctrl('n');
+    assert_eq!(h.s.path.len(), 2, "kept");
+    assert!(h.s.notice.as_ref().unwrap().text.contains("Ctrl-N again"));
+    // Another key disarms it.
+    h.key(KeyCode::Char('x'));
+    h.ctrl('n');
+    assert_eq!(h.s.path.len(), 2, "still kept");
+    h.ctrl('n');
+    assert!(h.s.conv.is_empty(), "dropped on the second press");
+}
