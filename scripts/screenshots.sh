@@ -16,10 +16,19 @@ if { [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] \
     || { apt-get update -qq && apt-get install -y -qq fonts-dejavu-core fonts-wqy-zenhei >/dev/null; }
 fi
 
+# A private home: the demo models (linked), a Q8_0 variant of SmolLM2 made
+# here (the picker groups it with its Q4_1), and only this run's conversations.
+MODELS="$("$BIN" paths | sed -n 's/^models: *//p')"
+HOME_DIR="$(mktemp -d)"
+mkdir -p "$HOME_DIR/models"
+for m in "$MODELS"/*.gguf; do ln -s "$m" "$HOME_DIR/models/"; done
+export TOKENSCOPE_HOME="$HOME_DIR" TOKENSCOPE_CONFIG="$HOME_DIR/config.toml"
+"$BIN" quantize Instruct.Q4_1 --type Q8_0 --allow-requantize >/dev/null 2>&1
+
 COLS=140 ROWS=40
 SOCK="tokenscope-shots-$$"
 T() { tmux -L "$SOCK" "$@"; }
-trap 'T kill-server 2>/dev/null || true' EXIT
+trap 'T kill-server 2>/dev/null || true; rm -rf "$HOME_DIR"' EXIT
 mkdir -p screenshots
 shot() { T capture-pane -e -p -t s > "/tmp/$1.ans"; python3 scripts/ansi2png.py "/tmp/$1.ans" "screenshots/$1.png" "$COLS"; echo "screenshots/$1.png"; }
 wait_for() { # wait_for REGEX SECONDS
@@ -64,7 +73,7 @@ T send-keys -t s Escape
 sleep 0.5
 T send-keys -t s F2
 sleep 0.5
-T send-keys -t s -l "q4"
+T send-keys -t s -l "smol"
 sleep 0.5
 shot model-picker
 T send-keys -t s Escape
@@ -100,4 +109,15 @@ T send-keys -t s Enter
 wait_for "idle" 60
 sleep 0.3
 shot branched
+T send-keys -t s C-c C-c
+sleep 0.5
+
+# The conversation list: both chats of this run, saved as they went.
+T kill-server 2>/dev/null || true
+T new-session -d -s s -x $COLS -y $ROWS "$BIN --model smol"
+wait_for "idle" 60
+T send-keys -t s F9
+sleep 1
+shot conversations
+T send-keys -t s Escape
 T send-keys -t s C-c C-c

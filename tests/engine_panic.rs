@@ -156,10 +156,17 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
         notice.contains(MESSAGE) && notice.ends_with(&again),
         "the crash stays on screen, and ends well: {notice}"
     );
-    // The next message goes to the new engine process.
+    // The next message goes to the new engine process (after the save of
+    // the message sent).
     let fx = type_and_enter(&mut s, "again");
     assert!(
-        matches!(fx.as_slice(), [tokenscope::tui::Effect::Generate(_)]),
+        matches!(
+            fx.as_slice(),
+            [
+                tokenscope::tui::Effect::Save,
+                tokenscope::tui::Effect::Generate(_)
+            ]
+        ),
         "{fx:?}"
     );
 }
