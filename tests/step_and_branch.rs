@@ -452,6 +452,25 @@ fn time_spent_paused_is_not_generation_time() {
     );
 }
 
+/// The id of the token that is byte `b` alone (byte-level vocabularies have one).
+fn byte_id(e: &Engine, b: u8) -> i32 {
+    (0..e.vocab.len() as i32)
+        .find(|&id| e.vocab.bytes(id) == [b])
+        .unwrap_or_else(|| panic!("no token for byte {b}"))
+}
+
+/// Greedy, 2 tokens: enough to see what a next turn's prompt reused.
+fn next_turn_settings() -> tokenscope::conversation::RequestSettings {
+    tokenscope::conversation::RequestSettings {
+        raw: false,
+        sampling: SamplingParams::greedy(),
+        max_tokens: 2,
+        top_k_inspect: 5,
+        paused: false,
+        score_prompt: false,
+    }
+}
+
 /// The next turn feeds a reply back as the ids it was written with, not its
 /// text tokenized again: a reply forced one byte-token at a time ("H", "i",
 /// " ", …, not the canonical "Hi" " there") is in the next prompt as those
@@ -460,12 +479,7 @@ fn time_spent_paused_is_not_generation_time() {
 fn the_next_turn_feeds_a_reply_as_its_own_ids_and_reuses_the_cache_past_it() {
     let mut e = engine(SMOL, config_with(1024));
     let text = "Hi there";
-    let byte_id = |b: u8| {
-        (0..e.vocab.len() as i32)
-            .find(|&id| e.vocab.bytes(id) == [b])
-            .unwrap_or_else(|| panic!("no token for byte {b}"))
-    };
-    let ids: Vec<i32> = text.bytes().map(byte_id).collect();
+    let ids: Vec<i32> = text.bytes().map(|b| byte_id(&e, b)).collect();
     let q = "Say hi.";
     let id = e.start(GenerateRequest {
         paused: true,
@@ -480,7 +494,7 @@ fn the_next_turn_feeds_a_reply_as_its_own_ids_and_reuses_the_cache_past_it() {
     assert_eq!(got, ids);
     let n_first = first.stats.as_ref().unwrap().n_prompt;
 
-    use tokenscope::conversation::{Conversation, Node, RequestSettings};
+    use tokenscope::conversation::{Conversation, Node};
     let mut conv = Conversation::new(None);
     conv.append(Node::user(q));
     let a = conv.append(Node::assistant(None, Some(e.vocab.clone())));
@@ -490,14 +504,7 @@ fn the_next_turn_feeds_a_reply_as_its_own_ids_and_reuses_the_cache_past_it() {
     assert_eq!(conv.node(a).content, text);
     conv.append(Node::user("Thanks."));
     let next = conv.append(Node::assistant(None, Some(e.vocab.clone())));
-    let settings = RequestSettings {
-        raw: false,
-        sampling: SamplingParams::greedy(),
-        max_tokens: 2,
-        top_k_inspect: 5,
-        paused: false,
-        score_prompt: false,
-    };
+    let settings = next_turn_settings();
     let req = conv.request(next, &settings);
     let id = e.start(req);
     let out = e.collect(id).unwrap();
@@ -522,4 +529,61 @@ fn the_next_turn_feeds_a_reply_as_its_own_ids_and_reuses_the_cache_past_it() {
         n_first + ids.len(),
         "the first prompt and the whole reply come from the KV cache"
     );
+}
+
+/// A reply that ended with its end-of-generation token goes back as its ids
+/// too (the template writes its own end of turn), and ids that are not this
+/// model's (a reply written by another model) fall back to the text instead
+/// of reaching llama.cpp.
+#[test]
+fn an_ended_reply_goes_back_as_its_ids_and_foreign_ids_as_text() {
+    use tokenscope::conversation::{Conversation, Node};
+    let mut e = engine(SMOL, config_with(1024));
+    let q = "Say hi.";
+    // "Hi" forced byte by byte (not the canonical token), then the end.
+    let mut forced: Vec<i32> = b"Hi".iter().map(|&b| byte_id(&e, b)).collect();
+    forced.push(e.vocab.eog[0]);
+    let id = e.start(GenerateRequest {
+        paused: true,
+        ..greedy(user(q), 64)
+    });
+    let out = drive(&mut e, id, |n, _| {
+        vec![Command::Force {
+            request: id,
+            token: forced[n - 1],
+        }]
+    });
+    let st = out.stats.as_ref().unwrap();
+    assert_eq!(st.stop, tokenscope::engine::StopReason::Eog, "premise");
+    let n_first = st.n_prompt;
+    let settings = next_turn_settings();
+    let vocab = e.vocab.clone();
+    let next_turn = |steps: &[TokenStep]| {
+        let mut conv = Conversation::new(None);
+        conv.append(Node::user(q));
+        let a = conv.append(Node::assistant(None, Some(vocab.clone())));
+        for s in steps {
+            conv.node_mut(a).push_step(s.clone());
+        }
+        conv.append(Node::user("Thanks."));
+        let next = conv.append(Node::assistant(None, Some(vocab.clone())));
+        conv.request(next, &settings)
+    };
+    let n_content = out.steps.len() - 1;
+    let req = next_turn(&out.steps);
+    let id = e.start(req);
+    let st = e.collect(id).unwrap().stats.unwrap();
+    assert!(
+        st.n_prompt_reused >= n_first + n_content,
+        "the prompt and the reply's {n_content} tokens come from the cache: {} reused",
+        st.n_prompt_reused
+    );
+    // The same reply with ids beyond this vocabulary: answered, from the text.
+    let mut foreign = out.steps.clone();
+    for s in &mut foreign {
+        s.id += 10_000_000;
+    }
+    let id = e.start(next_turn(&foreign));
+    let again = e.collect(id).unwrap();
+    assert!(!again.steps.is_empty(), "the engine answers (no abort)");
 }

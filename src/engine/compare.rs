@@ -257,6 +257,14 @@ fn run(
             },
         }
     };
+    // A batch larger than a context's n_batch aborts llama.cpp.
+    let mut chunk_len = SCORE_CHUNK;
+    for s in slots.iter_mut() {
+        s.with_context(|_, ctx, _| {
+            chunk_len = chunk_len.min(super::generate::batch_capacity(ctx));
+            Ok::<_, EngineError>(())
+        })?;
+    }
     while q < last {
         if inbox.is_cancelled(request) {
             return Ok(Outcome::Cancelled(stats(
@@ -267,7 +275,7 @@ fn run(
                 &mut slots[0],
             )));
         }
-        let end = (q + SCORE_CHUNK).min(last);
+        let end = (q + chunk_len).min(last);
         let chunk = &tokens[q..end];
         let len = chunk.len();
         let (mut chunk_decode, mut chunk_kl) = (0.0, 0.0);

@@ -295,11 +295,25 @@ fn splice_own_ids(
 ) -> (Vec<LlamaToken>, Vec<Option<usize>>) {
     let vocab = model.vocab();
     // Each exact replacement: token range, message.
-    let mut swaps: Vec<(std::ops::Range<usize>, usize)> = Vec::new();
+    let mut swaps: Vec<(std::ops::Range<usize>, Vec<TokenId>)> = Vec::new();
     for (i, m) in messages.iter().enumerate() {
         let (Some(ids), Some(Some(end))) = (&m.tokens, ends.get(i)) else {
             continue;
         };
+        // Ids of another vocabulary (a reply written by another model, an
+        // import) would abort llama.cpp when read: the text is used instead.
+        if !ids.iter().all(|&id| super::slot::valid_id(model, id)) {
+            continue;
+        }
+        // A reply's end-of-generation token is not its content: the template
+        // writes its own end of turn.
+        let n = ids.len()
+            - ids
+                .iter()
+                .rev()
+                .take_while(|&&id| vocab.is_eog(LlamaToken(id)))
+                .count();
+        let ids = &ids[..n];
         let content = m.content.as_bytes();
         let Some(start) = end.checked_sub(content.len()) else {
             continue;
@@ -322,7 +336,7 @@ fn splice_own_ids(
             .flat_map(|&id| vocab.token_to_piece(LlamaToken(id), true, None))
             .collect();
         if bytes == content && a < b {
-            swaps.push((a..b, i));
+            swaps.push((a..b, ids.to_vec()));
         }
     }
     if swaps.is_empty() {
@@ -330,12 +344,13 @@ fn splice_own_ids(
     }
     let (mut out, mut out_owners) = (Vec::new(), Vec::new());
     let mut t = 0;
-    for (range, i) in swaps {
+    for (range, ids) in swaps {
+        // The range's tokens all belong to its message.
+        let owner = owners[range.start];
         out.extend_from_slice(&tokens[t..range.start]);
         out_owners.extend_from_slice(&owners[t..range.start]);
-        let ids = messages[i].tokens.as_deref().unwrap_or_default();
         out.extend(ids.iter().map(|&id| LlamaToken(id)));
-        out_owners.extend(std::iter::repeat_n(Some(i), ids.len()));
+        out_owners.extend(std::iter::repeat_n(owner, ids.len()));
         t = range.end;
     }
     out.extend_from_slice(&tokens[t..]);

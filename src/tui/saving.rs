@@ -142,6 +142,16 @@ pub fn list(s: &mut State, host: &mut impl Host) {
 
 /// Opens saved conversation `id` in place of the one shown (already saved).
 pub fn open(s: &mut State, host: &mut impl Host, id: ConvId) -> Vec<Effect> {
+    // The one shown could not be saved (the save just before failed):
+    // replacing it would lose it.
+    if s.save_failed && !s.conv.is_empty() && s.conv_id != Some(id) {
+        s.error(
+            "The conversation shown could not be saved, so opening another would lose it: \
+             free disk space or close the other tokenscope, then open it again \
+             (Ctrl-N twice drops the one shown).",
+        );
+        return vec![];
+    }
     let Some(saver) = host.saver() else {
         return vec![];
     };

@@ -22,6 +22,17 @@ fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(&dir.path().join("c.sqlite3")).unwrap()
 }
 
+/// Makes the harness's database refuse writes (or accept them again).
+fn read_only(h: &mut H, on: bool) {
+    let store = h.host.saver.as_mut().unwrap().store().unwrap();
+    let pragma = if on {
+        "PRAGMA query_only = 1;"
+    } else {
+        "PRAGMA query_only = 0;"
+    };
+    store.conn().execute_batch(pragma).unwrap();
+}
+
 fn texts(c: &crate::conversation::Conversation) -> Vec<String> {
     c.path()
         .iter()
@@ -63,11 +74,7 @@ fn a_failed_save_keeps_the_chat_says_so_and_catches_up() {
     h.exchange("first", WORDS);
     let conv = h.s.conv_id.unwrap();
     // The database turns read-only (a full disk is tested on the store).
-    let store = h.host.saver.as_mut().unwrap().store().unwrap();
-    store
-        .conn()
-        .execute_batch("PRAGMA query_only = 1;")
-        .unwrap();
+    read_only(&mut h, true);
     h.exchange("second", WORDS);
     let n = h.s.notice.clone().expect("a notice");
     assert_eq!(n.level, NoticeLevel::Error);
@@ -83,11 +90,7 @@ fn a_failed_save_keeps_the_chat_says_so_and_catches_up() {
         "the first turn is safe"
     );
     // Space again: the next turn saves everything, and says so.
-    let store = h.host.saver.as_mut().unwrap().store().unwrap();
-    store
-        .conn()
-        .execute_batch("PRAGMA query_only = 0;")
-        .unwrap();
+    read_only(&mut h, false);
     h.exchange("third", WORDS);
     assert!(h.s.notice.as_ref().unwrap().text.contains("Saved again"));
     assert_eq!(texts(&open(&dir).load(conv).unwrap().0), texts(&h.s.conv));
@@ -232,14 +235,47 @@ fn the_list_shows_title_date_model_and_turns_and_escapes_titles() {
 }
 
 #[test]
+fn a_new_system_prompt_is_saved_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&dir);
+    h.exchange("about France", WORDS);
+    let id = h.s.conv_id.unwrap();
+    h.ctrl('g');
+    h.type_str("Be brief.");
+    h.key(KeyCode::Enter);
+    assert_eq!(open(&dir).load(id).unwrap().0.system(), Some("Be brief."));
+}
+
+#[test]
+fn opening_another_conversation_never_drops_one_that_could_not_be_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&dir);
+    h.exchange("about France", WORDS);
+    let first = h.s.conv_id.unwrap();
+    h.ctrl('n');
+    read_only(&mut h, true);
+    h.exchange("unsaved", WORDS);
+    h.key(KeyCode::F(9));
+    h.key(KeyCode::Down);
+    h.key(KeyCode::Enter);
+    assert_ne!(h.s.conv_id, Some(first), "not opened");
+    assert_eq!(texts(&h.s.conv)[0], "unsaved", "kept");
+    assert!(
+        h.s.notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("could not be saved"),
+        "{:?}",
+        h.s.notice
+    );
+}
+
+#[test]
 fn ctrl_n_on_a_conversation_not_saved_asks_first() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(&dir);
-    let store = h.host.saver.as_mut().unwrap().store().unwrap();
-    store
-        .conn()
-        .execute_batch("PRAGMA query_only = 1;")
-        .unwrap();
+    read_only(&mut h, true);
     h.exchange("unsaved", WORDS);
     h.ctrl('n');
     assert_eq!(h.s.path.len(), 2, "kept");

@@ -96,6 +96,16 @@ impl RemoteTarget {
         let trimmed = url.trim().trim_end_matches('/');
         let trimmed = trimmed.strip_suffix("/v1").unwrap_or(trimmed);
         let uri: ureq::http::Uri = trimmed.parse().map_err(|_| bad("not a URL"))?;
+        // A user:password@ in the URL would be shown, logged and saved with
+        // it: refused, without repeating it.
+        if let Some(a) = uri.authority()
+            && let Some((_, host)) = a.as_str().rsplit_once('@')
+        {
+            return Err(RemoteError::BadUrl {
+                url: format!("{}://…@{host}", uri.scheme_str().unwrap_or("http")),
+                why: "it holds a user name or password: give the key with --api-key-env NAME (or api_key_env in [[servers]])".into(),
+            });
+        }
         match uri.scheme_str() {
             Some("http") | Some("https") => {}
             Some(s) => return Err(bad(&format!("the scheme is {s}, not http or https"))),
@@ -1201,6 +1211,14 @@ mod tests {
             let e = RemoteTarget::new(bad, None).unwrap_err();
             assert!(matches!(e, RemoteError::BadUrl { .. }), "{bad}: {e}");
         }
+        // A password in the URL is refused and not repeated.
+        let e = RemoteTarget::new("https://me:hunter2@gpu-box:8000", None).unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, RemoteError::BadUrl { .. }), "{text}");
+        assert!(
+            !text.contains("hunter2") && text.contains("--api-key-env"),
+            "{text}"
+        );
     }
 
     #[test]

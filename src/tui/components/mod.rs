@@ -44,7 +44,7 @@ pub fn on_popup_key(
         Popup::Help { scroll } => help::on_key(scroll, k),
         Popup::Picker(p) => picker::on_key(s, p, k, fx),
         Popup::Settings(f) => settings::on_key(s, f, k),
-        Popup::SystemPrompt(t) => system_prompt::on_key(s, t, k),
+        Popup::SystemPrompt(t) => system_prompt::on_key(s, t, k, fx),
         Popup::Chats(l) => chats::on_key(s, l, k, fx),
     }
 }

@@ -24,7 +24,12 @@ pub fn open(s: &mut State) -> Vec<Effect> {
 
 /// A key in the editor ([`Context::SystemPrompt`]); returns the popup to
 /// keep open (None closes it).
-pub fn on_key(s: &mut State, mut t: Box<TextArea<'static>>, k: KeyEvent) -> Option<Popup> {
+pub fn on_key(
+    s: &mut State,
+    mut t: Box<TextArea<'static>>,
+    k: KeyEvent,
+    fx: &mut Vec<Effect>,
+) -> Option<Popup> {
     match lookup(Context::SystemPrompt, &k) {
         Some(Action::Close) => return None,
         Some(Action::Confirm) => {
@@ -33,6 +38,8 @@ pub fn on_key(s: &mut State, mut t: Box<TextArea<'static>>, k: KeyEvent) -> Opti
                 s.config.system_prompt = text;
                 let text = s.config.system_prompt.clone();
                 s.set_system_prompt(&text);
+                // Saved now, not only with the next turn.
+                fx.push(Effect::Save);
                 s.info(if s.config.system_prompt.is_empty() {
                     "System prompt removed."
                 } else {
