@@ -40,7 +40,7 @@ wait_for() { # wait_for REGEX SECONDS
 }
 
 PROMPT="Write a short story about a lighthouse keeper who finds a message in a bottle."
-FLAGS=(--model smol --temp 1.0 --seed 7 --max-tokens 400)
+FLAGS=(--model Instruct.Q4_1 --temp 1.0 --seed 7 --max-tokens 400)
 
 # Which token of that reply was the most surprising? The same request headless
 # (same engine, same seed) gives the same tokens and their probabilities.
@@ -114,7 +114,7 @@ sleep 0.5
 
 # The conversation list: both chats of this run, saved as they went.
 T kill-server 2>/dev/null || true
-T new-session -d -s s -x $COLS -y $ROWS "$BIN --model smol"
+T new-session -d -s s -x $COLS -y $ROWS "$BIN --model Instruct.Q4_1"
 wait_for "idle" 60
 T send-keys -t s F9
 sleep 1

@@ -227,6 +227,27 @@ fn the_list_shows_title_date_model_and_turns_and_escapes_titles() {
         "two turns: {row}"
     );
     assert!(screen.contains("Enter open"), "{screen}");
+    // A title in Chinese (two columns a character) keeps the columns in place.
+    h.key(KeyCode::Esc);
+    h.host
+        .saver
+        .as_mut()
+        .unwrap()
+        .store()
+        .unwrap()
+        .rename(id, "中华人民共和国")
+        .unwrap();
+    h.key(KeyCode::F(9));
+    let b = h.buffer();
+    let (x_turns, y_head) = super::tests::find(&b, "turns").expect("the header");
+    let (_, y_row) = super::tests::find(&b, "中").expect("the row");
+    assert_ne!(y_head, y_row);
+    assert_eq!(
+        b[(x_turns + 4, y_row)].symbol(),
+        "2",
+        "the turns under their header:\n{}",
+        h.screen()
+    );
     // Asking before deleting: the question is drawn in the error style.
     h.key(KeyCode::Delete);
     let b = h.buffer();

@@ -16,7 +16,7 @@ use ratatui::widgets::{Clear, Paragraph, Widget};
 use super::popup_block;
 use crate::conversation::Conversation;
 use crate::store::{ConvId, StoredConversation, Summary, export::format_time};
-use crate::text::{escape_inline, truncate};
+use crate::text::{escape_inline, pad_left, pad_right, truncate};
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::layout::centered;
 use crate::tui::state::{Phase, Popup, State};
@@ -266,13 +266,15 @@ pub fn render(l: &ChatList, buf: &mut Buffer, area: Rect) {
     let mut lines = vec![top];
     let (dw, mw, tw) = (20, 22, 5);
     let title_w = w.saturating_sub(2 + dw + mw + tw + 3).max(8);
+    // Padded by display width: a title in Chinese is two columns a character.
     let row = |mark: &str, title: &str, date: &str, model: &str, turns: &str| {
         format!(
-            "{mark:<2}{:<title_w$} {:<dw$} {:<mw$} {:>tw$}",
-            truncate(title, title_w),
-            truncate(date, dw),
-            truncate(model, mw),
-            truncate(turns, tw)
+            "{}{} {} {} {}",
+            pad_right(mark, 2),
+            pad_right(&truncate(title, title_w), title_w),
+            pad_right(&truncate(date, dw), dw),
+            pad_right(&truncate(model, mw), mw),
+            pad_left(&truncate(turns, tw), tw)
         )
     };
     lines.push(Line::styled(
