@@ -22,9 +22,14 @@ fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(&dir.path().join("c.sqlite3")).unwrap()
 }
 
+/// The harness's store, as the app writes it.
+fn store_of(h: &mut H) -> &mut Store {
+    h.host.saver.as_mut().unwrap().store().unwrap()
+}
+
 /// Makes the harness's database refuse writes (or accept them again).
 fn read_only(h: &mut H, on: bool) {
-    let store = h.host.saver.as_mut().unwrap().store().unwrap();
+    let store = store_of(h);
     let pragma = if on {
         "PRAGMA query_only = 1;"
     } else {
@@ -204,14 +209,7 @@ fn the_list_shows_title_date_model_and_turns_and_escapes_titles() {
     h.exchange("second question", WORDS);
     let id = h.s.conv_id.unwrap();
     // A title with a bidi override must not reorder the screen.
-    h.host
-        .saver
-        .as_mut()
-        .unwrap()
-        .store()
-        .unwrap()
-        .rename(id, "evil\u{202E}txt")
-        .unwrap();
+    store_of(&mut h).rename(id, "evil\u{202E}txt").unwrap();
     h.key(KeyCode::F(9));
     let screen = h.screen();
     let row = screen
@@ -229,14 +227,7 @@ fn the_list_shows_title_date_model_and_turns_and_escapes_titles() {
     assert!(screen.contains("Enter open"), "{screen}");
     // A title in Chinese (two columns a character) keeps the columns in place.
     h.key(KeyCode::Esc);
-    h.host
-        .saver
-        .as_mut()
-        .unwrap()
-        .store()
-        .unwrap()
-        .rename(id, "中华人民共和国")
-        .unwrap();
+    store_of(&mut h).rename(id, "中华人民共和国").unwrap();
     h.key(KeyCode::F(9));
     let b = h.buffer();
     let (x_turns, y_head) = super::tests::find(&b, "turns").expect("the header");
