@@ -346,9 +346,10 @@ fn an_engine_that_hangs_is_restarted_on_request() {
     let pid = handle.child_pid().expect("a child runs");
     // SAFETY: a signal to the engine child this test started.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
-    // It takes the request and never answers, not even the cancel.
+    // It takes the request and never answers. (No cancel here: one sent
+    // before the request reaches the stopped child is answered by the
+    // handle itself, rightly, which made this check racy.)
     let id = generate(&mut handle, request("1, 2, 3,", 50));
-    handle.cancel(id);
     if let Ok(ev) = rx.recv_timeout(Duration::from_millis(500)) {
         panic!("a stopped engine says nothing, yet came: {ev:?}");
     }
