@@ -320,7 +320,11 @@ fn compare_streaming(
     let slots = (0..args.models.len() as SlotId).collect();
     handle.send(crate::engine::Command::Compare {
         request: next,
-        req: CompareRequest { slots, input },
+        req: CompareRequest {
+            slots,
+            input,
+            top_k: 0,
+        },
     });
     let mut rows: Vec<CompareRow> = Vec::new();
     wait_for(&rx, next, |e| {
@@ -382,6 +386,7 @@ mod tests {
             ln_p: vec![ln_a, ln_b],
             top1: vec![top.0, top.1],
             kl: vec![kl],
+            ..Default::default()
         }
     }
 

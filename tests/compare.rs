@@ -116,6 +116,24 @@ fn all_logits(model: &LlamaModel, tokens: &[i32]) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// `TEXT`'s token ids and every position's logits under models `a` and `b`,
+/// evaluated here (not by tokenscope's engine), all positions in one batch.
+type Logits = Vec<Vec<f64>>;
+fn independent_logits(a: &Path, b: &Path) -> (Vec<i32>, Logits, Logits) {
+    let params = LlamaModelParams::default();
+    let a = LlamaModel::load_from_file(backend(), a, &params).unwrap();
+    let b = LlamaModel::load_from_file(backend(), b, &params).unwrap();
+    let tokens: Vec<i32> = a
+        .vocab()
+        .tokenize(TEXT.as_bytes(), false, false)
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+    let la = all_logits(&a, &tokens);
+    let lb = all_logits(&b, &tokens);
+    (tokens, la, lb)
+}
+
 /// log-softmax in f64.
 fn log_softmax(l: &[f64]) -> Vec<f64> {
     let m = l.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -141,23 +159,13 @@ fn q4_1_against_its_q2_k_disagrees_by_the_kl_an_independent_computation_gives() 
 
     // Independently: tokenize the text, evaluate both models on all of it in
     // one batch, full softmax in f64 at every position.
-    let params = LlamaModelParams::default();
-    let a = LlamaModel::load_from_file(backend(), &smol, &params).unwrap();
-    let b = LlamaModel::load_from_file(backend(), &q2, &params).unwrap();
-    let tokens: Vec<i32> = a
-        .vocab()
-        .tokenize(TEXT.as_bytes(), false, false)
-        .into_iter()
-        .map(|t| t.0)
-        .collect();
+    let (tokens, la, lb) = independent_logits(&smol, &q2);
     // SmolLM2 adds no BOS: every token after the first is compared.
     assert_eq!(rows.len(), tokens.len() - 1);
     for (r, (i, id)) in rows.iter().zip(tokens.iter().enumerate().skip(1)) {
         assert_eq!(r["index"].as_u64().unwrap() as usize, i);
         assert_eq!(r["id"].as_i64().unwrap() as i32, *id);
     }
-    let la = all_logits(&a, &tokens);
-    let lb = all_logits(&b, &tokens);
     let mut total = 0.0;
     let mut agree = 0usize;
     for q in 0..tokens.len() - 1 {
@@ -294,4 +302,93 @@ fn bad_compare_requests_are_clear_errors() {
         "{err}"
     );
     assert!(run(&["-m", s, "-m", s, "--text", ""]).contains("empty"));
+}
+
+/// Every row of an engine comparison of `a` (slot 0) and `b` (slot 1) on
+/// `TEXT`, with `top_k` top tokens per model.
+fn engine_rows(a: &Path, b: &Path, top_k: usize) -> Vec<tokenscope::engine::CompareRow> {
+    use tokenscope::engine::{
+        Command, CompareInput, CompareRequest, EngineHandle, Event, Placement,
+    };
+    // In a child process: this test process has llama.cpp's backend for the
+    // independent computation.
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_tokenscope"));
+    let (mut handle, rx) = EngineHandle::spawn_with_receiver_at(&Placement::Process(exe));
+    let settings = common::config_with(512).load_settings();
+    handle.load(1, 0, a.to_path_buf(), settings.clone());
+    handle.load(2, 1, b.to_path_buf(), settings);
+    handle.send(Command::Compare {
+        request: 3,
+        req: CompareRequest {
+            slots: vec![0, 1],
+            input: CompareInput::Text {
+                text: TEXT.into(),
+                bos: true,
+            },
+            top_k,
+        },
+    });
+    let mut rows = Vec::new();
+    loop {
+        match rx.recv().unwrap() {
+            Event::Compared { rows: chunk, .. } => rows.extend(chunk),
+            Event::Done { request: 3, .. } => break,
+            Event::Failed { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+    }
+    handle.shutdown();
+    rows
+}
+
+#[test]
+fn compare_rows_carry_each_models_top_k_and_bs_view_of_as_top() {
+    let smol = common::model(common::SMOL);
+    // A model against itself: B's top-k is A's, B's p of A's tokens is A's, KL 0.
+    let rows = engine_rows(&smol, &smol, 8);
+    assert!(rows.len() > 40, "{} rows", rows.len());
+    for r in &rows {
+        assert_eq!(r.top.len(), 2);
+        assert_eq!(r.top[0].len(), 8);
+        assert_eq!(r.top[0], r.top[1], "row {}", r.index);
+        let a_ln_p: Vec<f64> = r.top[0].iter().map(|&(_, l)| l).collect();
+        assert_eq!(r.ln_p_of_a_top, vec![a_ln_p.clone()]);
+        assert_eq!(r.top[0][0].0, r.top1[0]);
+        assert!(a_ln_p.windows(2).all(|w| w[0] >= w[1]), "most likely first");
+        assert!(r.kl[0].abs() < 1e-6);
+    }
+
+    // Against its Q2_K: checked against the full softmax of both models' logits in f64.
+    let q2 = smol_q2k();
+    let rows = engine_rows(&smol, &q2, 5);
+    let (_, la, lb) = independent_logits(&smol, &q2);
+    let mut differ = 0;
+    for r in &rows {
+        let (pa, pb) = (log_softmax(&la[r.index - 1]), log_softmax(&lb[r.index - 1]));
+        assert_eq!(r.top[1][0].0, r.top1[1]);
+        for (&(id, ln_a), &ln_b) in r.top[0].iter().zip(&r.ln_p_of_a_top[0]) {
+            // Batch splits move CPU numerics a little: a tolerance, not bits.
+            assert!(
+                (ln_a - pa[id as usize]).abs() < 0.05,
+                "A {id} at {}",
+                r.index
+            );
+            assert!(
+                (ln_b - pb[id as usize]).abs() < 0.05,
+                "B {id} at {}",
+                r.index
+            );
+            // B's own top-k holds its most likely tokens: none of A's beats its first.
+            assert!(ln_b <= r.top[1][0].1 + 1e-9);
+        }
+        for &(id, ln_b) in &r.top[1] {
+            assert!(
+                (ln_b - pb[id as usize]).abs() < 0.05,
+                "B top {id} at {}",
+                r.index
+            );
+        }
+        differ += usize::from(r.top[0] != r.top[1]);
+    }
+    assert!(differ > 0, "a Q2_K ranks some candidates differently");
 }

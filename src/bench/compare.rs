@@ -46,6 +46,7 @@ fn force(
         req: CompareRequest {
             slots: vec![0, 1],
             input: CompareInput::Text { text, bos: true },
+            top_k: 0,
         },
     });
     let (mut ids, mut dec, mut kl) = (Vec::new(), 0.0, 0.0);

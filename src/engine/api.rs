@@ -212,6 +212,12 @@ pub struct CompareRequest {
     pub slots: Vec<SlotId>,
     /// The token ids to force through every model.
     pub input: CompareInput,
+    /// Most likely tokens reported per model and position
+    /// ([`CompareRow::top`], [`CompareRow::ln_p_of_a_top`]): 0 (none: the
+    /// rows carry only the compared token) to [`MAX_CANDIDATES`]; more fails
+    /// the request.
+    #[serde(default)]
+    pub top_k: usize,
 }
 
 /// The token ids a comparison runs on.
@@ -231,7 +237,7 @@ pub enum CompareInput {
 }
 
 /// One compared token ([`Event::Compared`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CompareRow {
     /// Position of the token in the sequence evaluated (BOS or prompt included).
     pub index: usize,
@@ -246,6 +252,17 @@ pub struct CompareRow {
     /// from both models' logits in f64. Rounding can make it slightly
     /// negative (≈ −1e-7) where the models agree.
     pub kl: Vec<f64>,
+    /// Each model's [`CompareRequest::top_k`] most likely tokens at this
+    /// position, in request order: (id, ln p in nats), most likely first
+    /// (ties: lower id). Empty when `top_k` is 0.
+    #[serde(default)]
+    pub top: Vec<Vec<(TokenId, f64)>>,
+    /// For each other model B in request order (A left out): ln p_B (nats)
+    /// of each of A's top tokens, in `top[0]`'s order — what B thinks of
+    /// the tokens A considered, exact over B's full vocabulary. Empty when
+    /// `top_k` is 0.
+    #[serde(default)]
+    pub ln_p_of_a_top: Vec<Vec<f64>>,
 }
 
 /// What a caller asks of the engine. Requests ([`Command::Load`],

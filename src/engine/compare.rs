@@ -25,6 +25,7 @@ use super::api::{
     ScoreRequest, Stats, StopReason, TokenId,
 };
 use super::generate::{Outcome, batch_capacity, decode_error, keep_cache};
+use super::probs::TopK;
 use super::session::KvMirror;
 use super::slot::{Slot, valid_id};
 use super::worker::{Emit, Inbox};
@@ -89,6 +90,33 @@ fn compare_positions(
             .flat_map(|h| h.join().expect("a KL thread panicked"))
             .collect()
     })
+}
+
+/// The `k` most likely tokens of `logits` (ties: lower id) as (id, ln p),
+/// ln p = logit − `lse` in nats; a bounded selection, never a full sort.
+fn top_ln_p(topk: &mut TopK, logits: &[f32], lse: f64, k: usize) -> Vec<(TokenId, f64)> {
+    topk.summarize(logits, k)
+        .top
+        .into_iter()
+        .map(|(id, l)| (id, f64::from(l) - lse))
+        .collect()
+}
+
+/// Model B's part of the top-k report ([`CompareRequest::top_k`]) for rows
+/// whose `ln_p` already ends with B's: B's own top `k`, and B's ln p of each
+/// of A's top tokens (`row.top[0]`); `logits` are B's, one slice per row.
+fn add_top_k(rows: &mut [CompareRow], logits: &[&[f32]], k: usize, topk: &mut TopK) {
+    for (row, b) in rows.iter_mut().zip(logits) {
+        // B's log-sum-exp, back from its ln p of the compared token.
+        let ln_p_b = row.ln_p.last().copied().unwrap_or(0.0);
+        let lse_b = f64::from(b[row.id as usize]) - ln_p_b;
+        row.top.push(top_ln_p(topk, b, lse_b, k));
+        let of_a = row.top[0]
+            .iter()
+            .map(|&(id, _)| f64::from(b[id as usize]) - lse_b)
+            .collect();
+        row.ln_p_of_a_top.push(of_a);
+    }
 }
 
 /// The sequence and the first position compared, checked against model A.
@@ -199,6 +227,14 @@ fn run(
         ));
     }
     check_vocabularies(slots)?;
+    if req.top_k > super::api::MAX_CANDIDATES {
+        return Err(EngineError::InvalidRequest(format!(
+            "a comparison reports at most {} top tokens per model, not {}",
+            super::api::MAX_CANDIDATES,
+            req.top_k
+        )));
+    }
+    let mut topk = TopK::default();
     let (tokens, score_from) = tokens_of(&slots[0], &req.input)?;
     for s in slots.iter_mut() {
         let n_ctx = s.with_context(|_, ctx, _| ctx.n_ctx() as usize);
@@ -301,7 +337,12 @@ fn run(
                     ln_p: vec![f64::from(logits[id as usize]) - lse],
                     top1: vec![top],
                     kl: Vec::with_capacity(req.slots.len() - 1),
+                    ..Default::default()
                 });
+                if req.top_k > 0 {
+                    let row = rows.last_mut().expect("just pushed");
+                    row.top.push(top_ln_p(&mut topk, logits, lse, req.top_k));
+                }
                 lse_a.push(lse);
             }
             chunk_kl += t.elapsed().as_secs_f64();
@@ -321,6 +362,9 @@ fn run(
                     row.ln_p.push(f64::from(logits[row.id as usize]) - lse_b);
                     row.top1.push(top);
                     row.kl.push(kl);
+                }
+                if req.top_k > 0 {
+                    add_top_k(&mut rows, &b, req.top_k, &mut topk);
                 }
                 chunk_kl += t.elapsed().as_secs_f64();
                 Ok::<_, EngineError>(())
