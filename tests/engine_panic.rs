@@ -45,6 +45,11 @@ impl Host for EngineHost {
     fn steer(&mut self, request: RequestId, steer: tokenscope::tui::reply::Steer) {
         self.0.send(steer.command(request))
     }
+    fn compare(&mut self, cmd: tokenscope::tui::compare::CompareCmd) -> RequestId {
+        self.1 += 1;
+        self.0.send(cmd.command(self.1));
+        self.1
+    }
 }
 
 fn next(rx: &Receiver<Msg>) -> Msg {

@@ -6,9 +6,11 @@
 //!
 //! One function builds an engine request from it ([`Conversation::request`]).
 
+mod compared;
 mod request;
 mod tree;
 
+pub use compared::{CompareStatus, Comparison};
 pub use request::RequestSettings;
 pub use tree::{Conversation, Fork, Node, NodeId, ROOT, Status};
 

@@ -73,6 +73,10 @@ pub struct Node {
     /// of `content`, but not of any token; gone when the reply goes on.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tail: String,
+    /// This reply compared under a second model (the TUI's compare key);
+    /// not saved.
+    #[serde(skip)]
+    pub comparison: Option<Box<super::Comparison>>,
     parent: Option<NodeId>,
     children: Vec<NodeId>,
     /// Index into `children` of the child shown.
@@ -95,6 +99,7 @@ impl Node {
             content_span: None,
             fork: None,
             tail: String::new(),
+            comparison: None,
             parent: None,
             children: Vec::new(),
             active: 0,

@@ -131,6 +131,11 @@ pub enum Action {
     ApplyWhatIf,
     /// Token cursor: back to the reply's own settings.
     ResetWhatIf,
+    /// Compare the selected reply (the token cursor's, else the last one)
+    /// with another model, chosen in the picker.
+    CompareReply,
+    /// Leave compare mode: unload the second model (its memory is freed).
+    EndCompare,
     /// Choosing: draw the next token (step mode).
     Draw,
     /// Choosing: take candidate number 1 to 9.
@@ -368,6 +373,12 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(
         C::Main,
+        &[key(K::F(10))],
+        A::CompareReply,
+        "compare the selected reply (else the last) with another model, e.g. a quantized variant",
+    ),
+    b(
+        C::Main,
         &[ctrl('n')],
         A::NewChat,
         "new chat (keeps the system prompt; the one shown is saved)",
@@ -416,8 +427,8 @@ pub static KEYMAP: &[Binding] = &[
         C::Input,
         &[key(K::Esc)],
         A::Cancel,
-        "stop the reply or the model load (again while it stops: restart an engine \
-         that hangs); else dismiss the notice",
+        "stop the reply, the comparison or the model load (again while it stops: restart \
+         an engine that hangs); else dismiss the notice",
     ),
     b(
         C::Input,
@@ -467,7 +478,7 @@ pub static KEYMAP: &[Binding] = &[
         C::TokenCursor,
         &[key(K::Esc)],
         A::Cancel,
-        "stop the reply being generated; else back to typing",
+        "stop the reply being generated (or the comparison); else back to typing",
     ),
     b(
         C::TokenCursor,
@@ -546,6 +557,18 @@ pub static KEYMAP: &[Binding] = &[
         &[ch('0')],
         A::ResetWhatIf,
         "what-if off: the reply's own settings again",
+    ),
+    b(
+        C::TokenCursor,
+        &[ch('v')],
+        A::CompareReply,
+        "compare this reply with another model (versus: picked in the picker, variants first)",
+    ),
+    b(
+        C::TokenCursor,
+        &[ch('V')],
+        A::EndCompare,
+        "leave compare mode: unload the second model, freeing its memory",
     ),
     b(
         C::TokenCursor,

@@ -34,6 +34,8 @@ pub struct NullHost {
     pub restarts: usize,
     /// Steps, forces and runs sent, with their request.
     pub steers: Vec<(RequestId, crate::tui::reply::Steer)>,
+    /// Comparison commands sent (load B, compare, unload B).
+    pub compares: Vec<crate::tui::compare::CompareCmd>,
 }
 
 impl NullHost {
@@ -63,6 +65,10 @@ impl Host for NullHost {
     }
     fn steer(&mut self, request: RequestId, steer: crate::tui::reply::Steer) {
         self.steers.push((request, steer));
+    }
+    fn compare(&mut self, cmd: crate::tui::compare::CompareCmd) -> RequestId {
+        self.compares.push(cmd);
+        self.id()
     }
     fn saver(&mut self) -> Option<&mut super::saving::Saver> {
         self.saver.as_mut()

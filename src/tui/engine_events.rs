@@ -18,6 +18,10 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
     if id == PENDING {
         return vec![];
     }
+    // A comparison's load of model B (slot 1) and its rows.
+    if super::compare::owns(s, &ev) {
+        return super::compare::on_event(s, ev);
+    }
     if let Event::Loaded { caps, .. } = &ev {
         s.caps = Some(caps.clone());
     }
@@ -38,6 +42,7 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
 /// crashed it, and reload the model it held (the one loaded before a load
 /// that crashed) in the new engine process. The conversation is untouched.
 fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
+    super::compare::on_engine_exited(s);
     let reason = report.reason();
     let file = report.file_name();
     let mut text = match report.stage {
@@ -175,6 +180,10 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             let ids: Vec<_> = prompt.iter().map(|t| t.id).collect();
             let node = g.node;
             s.conv.node_mut(node).context_tail = ids[ids.len().saturating_sub(tail_len)..].to_vec();
+            // The exact prompt, for comparing the reply; a comparison of it
+            // made before no longer covers all of it.
+            s.conv.node_mut(node).comparison = None;
+            s.compare.prompts.insert(node, ids);
             let msg = g.msg;
             place_prompt_tokens(s, &prompt);
             s.chat_mode = Some(mode);

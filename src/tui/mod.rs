@@ -11,6 +11,7 @@ mod abort_guard;
 pub mod action;
 pub mod bench;
 pub mod bench_long;
+pub mod compare;
 pub mod components;
 mod engine_events;
 pub mod input_view;
@@ -93,6 +94,10 @@ pub trait Host {
     fn steer(&mut self, request: RequestId, steer: reply::Steer);
     /// Scans `dirs` and sends the result as [`Msg::Models`], without blocking.
     fn refresh_models(&mut self, dirs: Vec<PathBuf>);
+    /// Comparing: loads model B into the local engine's slot
+    /// [`compare::SLOT_B`], compares, or frees that slot; returns the id
+    /// given to the request (a load, a comparison; unused for an unload).
+    fn compare(&mut self, cmd: compare::CompareCmd) -> RequestId;
     /// Kills and restarts an engine that does not respond (see
     /// [`EngineHandle::restart`]).
     fn restart_engine(&mut self);
@@ -118,6 +123,16 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
                 s.attach_load(id);
             }
             Effect::Cancel(id) => host.cancel(id),
+            Effect::Compare(cmd) => {
+                if let compare::CompareCmd::LoadB(path, settings) = &cmd {
+                    s.compare.b_memory = compare::memory_need(path, settings);
+                }
+                let unload = cmd == compare::CompareCmd::UnloadB;
+                let id = host.compare(cmd);
+                if !unload {
+                    compare::attach(s, id);
+                }
+            }
             Effect::Steer(steer) => {
                 if let Some(g) = &s.generation
                     && g.request != state::PENDING
@@ -300,6 +315,14 @@ impl Host for RealHost {
     fn cancel(&mut self, request: RequestId) {
         let i = self.route(request);
         self.engines[i].1.cancel(request)
+    }
+
+    fn compare(&mut self, cmd: compare::CompareCmd) -> RequestId {
+        let id = self.next_request();
+        // Only the local engine compares (a remote one is refused before).
+        self.routes.insert(id, 0);
+        self.engines[0].1.send(cmd.command(id));
+        id
     }
 
     fn restart_engine(&mut self) {

@@ -147,17 +147,24 @@ pub struct Picker {
     pub selected: usize,
     /// Shown above the list (e.g. "no model loaded yet…").
     pub message: Option<String>,
+    /// Open to choose a model to compare a reply with (the compare key):
+    /// variants of the model in use first.
+    pub compare: Option<super::compare::CompareFor>,
 }
 
 impl Picker {
     /// Indices into `models` of the rows matching the filter.
     pub fn visible(&self, models: &[ModelEntry]) -> Vec<usize> {
-        models
+        let mut v: Vec<usize> = models
             .iter()
             .enumerate()
             .filter(|(_, m)| m.matches(&self.filter))
             .map(|(i, _)| i)
-            .collect()
+            .collect();
+        if let Some(c) = &self.compare {
+            v.sort_by_key(|&i| c.rank(&models[i]));
+        }
+        v
     }
 }
 
@@ -310,6 +317,8 @@ pub struct State {
     pub fatal: Option<String>,
     /// A terminating signal arrived: the app quits and then exits by it.
     pub exit_signal: Option<i32>,
+    /// Comparing replies under a second model (model B, its job).
+    pub compare: super::compare::CompareState,
 }
 
 pub fn new_input() -> TextArea<'static> {
@@ -370,6 +379,7 @@ impl State {
             load_failed: BTreeMap::new(),
             fatal: None,
             exit_signal: None,
+            compare: Default::default(),
         };
         s.conv.set_system(&s.config.system_prompt);
         s.repath();
@@ -870,6 +880,11 @@ pub fn message_block(conv: &Conversation, id: NodeId, width: usize) -> Block {
                     b.push_str(&format!("[error: {e}]"), Tag::Note)
                 }
                 _ => {}
+            }
+            // Compared under a second model: the summary, on a line of its own.
+            if let Some(c) = &m.comparison {
+                b.newline();
+                b.push_str(&c.line(), Tag::Meta);
             }
         }
         // A prompt turn whose tokens are known: drawn token by token (the

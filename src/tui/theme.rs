@@ -27,6 +27,34 @@ pub const HEAT_BANDS: [(f32, &str); 5] = [
     (0.0, "<10%"),
 ];
 
+/// Heatmap colour of a compared token by KL(A‖B) in nats: green where the
+/// two models agree, through yellow and orange, to red where they differ.
+pub fn kl_heat(kl: f64) -> Color {
+    let band = KL_BANDS
+        .iter()
+        .position(|(upper, _)| kl < *upper)
+        .unwrap_or(KL_BANDS.len() - 1);
+    HEAT_COLOURS[band]
+}
+
+/// The colours of the heatmap's bands, from sure (or agreeing) to not.
+const HEAT_COLOURS: [Color; 5] = [
+    Color::Indexed(40),
+    Color::Indexed(148),
+    Color::Indexed(220),
+    Color::Indexed(208),
+    Color::Indexed(196),
+];
+
+/// The KL heatmap's bands, for the legend: (upper bound in nats, label).
+pub const KL_BANDS: [(f64, &str); 5] = [
+    (0.01, "KL<0.01"),
+    (0.05, "<0.05"),
+    (0.2, "<0.2"),
+    (1.0, "<1"),
+    (f64::INFINITY, "≥1 nat"),
+];
+
 /// Alternating backgrounds that show token boundaries.
 pub const BOUNDARY_BG: [Color; 2] = [Color::Indexed(236), Color::Indexed(239)];
 

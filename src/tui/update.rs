@@ -39,6 +39,8 @@ pub enum Effect {
     Generate(GenerateRequest),
     Load(PathBuf),
     Cancel(RequestId),
+    /// Comparing: load model B, compare, free B (see [`super::compare`]).
+    Compare(super::compare::CompareCmd),
     /// Step, force, or run on the reply under way (its request, once known).
     Steer(super::reply::Steer),
     RefreshModels,
@@ -214,6 +216,7 @@ fn main_action(s: &mut State, action: Action) -> Vec<Effect> {
         Action::OpenChats => chats::open(s),
         Action::ToggleStepMode => reply::toggle_step_mode(s),
         Action::Regenerate => reply::regenerate(s),
+        Action::CompareReply => super::compare::open(s),
         // The token cursor, toggles, scrolling.
         other => chat::on_action(s, other),
     }
@@ -328,7 +331,8 @@ pub(crate) fn show_conversation(
 
 /// Loads `path` (stopping a load or a reply under way).
 pub(crate) fn load_model(s: &mut State, path: PathBuf) -> Vec<Effect> {
-    let mut fx = Vec::new();
+    // A second model loaded to compare goes with the first.
+    let mut fx = super::compare::on_switch_model(s);
     if let Some(l) = &s.load {
         fx.push(Effect::Cancel(l.request));
     }

@@ -27,7 +27,7 @@ const WHEEL_LINES: isize = 3;
 pub fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::ToggleTokenCursor => return toggle_navigation(s),
-        Action::ToggleHeatmap => s.heatmap = !s.heatmap,
+        Action::ToggleHeatmap => crate::tui::compare::toggle_heatmap(s),
         Action::ToggleBoundaries => s.boundaries = !s.boundaries,
         Action::ScrollUp => scroll_by(s, -page(s)),
         Action::ScrollDown => scroll_by(s, page(s)),
@@ -123,6 +123,13 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
     let on_system = s.msg(cur.msg).is_some_and(|m| m.role == Role::System);
     let next = match action {
         Action::Cancel if s.generation.is_some() => return cancel(s),
+        Action::Cancel if s.compare.job.is_some() => return crate::tui::compare::cancel(s),
+        Action::CompareReply if on_prompt => {
+            s.info("That is a token of your message: v compares a reply (move to one).");
+            return vec![];
+        }
+        Action::CompareReply => return crate::tui::compare::open(s),
+        Action::EndCompare => return crate::tui::compare::unload(s),
         Action::Cancel | Action::BackToTyping => {
             back_from_cursor(s);
             return vec![];
@@ -477,6 +484,13 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
             let scaffold = node.is_some_and(|m| crate::tui::state::is_scaffolding(m, i as usize));
             if scaffold {
                 st = theme::dim();
+            } else if s.heatmap
+                && s.compare.kl_heat
+                && let Some(row) = node
+                    .and_then(|m| m.comparison.as_ref())
+                    .and_then(|c| c.row(i as usize))
+            {
+                st = st.fg(theme::kl_heat(row.kl[0]));
             } else if s.heatmap
                 && let Some(p) = step.and_then(TokenStep::p)
             {

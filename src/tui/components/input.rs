@@ -25,6 +25,9 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             if s.generation.is_some() {
                 return cancel(s);
             }
+            if s.compare.job.is_some() {
+                return crate::tui::compare::cancel(s);
+            }
             if s.editing.take().is_some() {
                 set_input_text(s, "");
                 s.info("Edit dropped: the message stays as it was.");

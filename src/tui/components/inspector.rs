@@ -54,6 +54,15 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         Some(c) if c.at == ChooseAt::Token(t) && s.focus == Focus::Choose => Some(c.selected),
         _ => None,
     };
+    // A token of a compared reply: both models side by side.
+    if choice.is_none()
+        && let Some(c) = m.comparison.as_ref()
+        && let Some(row) = c.row(t.step)
+    {
+        let lines = super::compared::lines(m, c, row, inner.width as usize, s.heatmap);
+        draw_scrolled(lines, None, inner, buf);
+        return;
+    }
     let column = s.sampler_column(m, step);
     let view = View {
         width: inner.width as usize,
@@ -196,7 +205,7 @@ pub fn pct(p: f32) -> String {
 }
 
 /// A horizontal bar `width` cells wide, filled to `frac` with eighth blocks.
-fn bar(frac: f32, width: usize) -> String {
+pub(super) fn bar(frac: f32, width: usize) -> String {
     const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
     let eighths = (frac.clamp(0.0, 1.0) * width as f32 * 8.0).round() as usize;
     let full = eighths / 8;
@@ -234,6 +243,14 @@ fn short(x: f32) -> String {
 
 fn inspector_title_base(s: &State, t: TokenRef) -> String {
     let n = s.msg(t.msg).map_or(0, |m| m.steps.len());
+    if s.focus == Focus::Navigate
+        && s.msg(t.msg)
+            .and_then(|m| m.comparison.as_ref())
+            .and_then(|c| c.row(t.step))
+            .is_some()
+    {
+        return format!(" token {}/{n} · A vs B ", t.step + 1);
+    }
     if let Some(m) = s.msg(t.msg)
         && m.role != crate::engine::Role::Assistant
     {

@@ -7,6 +7,7 @@
 pub mod chat;
 pub mod chats;
 pub mod choose;
+pub mod compared;
 pub mod help;
 pub mod input;
 pub mod inspector;

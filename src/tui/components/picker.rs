@@ -47,6 +47,11 @@ pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -
                 return Some(Popup::Picker(p));
             };
             let entry = s.models[i].clone();
+            if let Some(c) = p.compare.clone() {
+                // Compare mode: a refusal keeps the picker open on the list.
+                let close = crate::tui::compare::choose(s, &c, &entry, fx);
+                return (!close).then_some(Popup::Picker(p));
+            }
             if s.model.as_ref().is_some_and(|m| m.path == entry.path) && s.load.is_none() {
                 s.info(format!("{} is already loaded.", entry.name));
                 return None;
@@ -103,10 +108,15 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
         .clamp(10, 26);
     let r = centered(area, 104.min(area.width), want.min(area.height));
     Clear.render(r, buf);
-    let title = if s.models_scanning {
-        " models · scanning… ".to_string()
+    let what = if p.compare.is_some() {
+        "compare with…"
     } else {
-        format!(" models · {} found ", s.models.len())
+        "models"
+    };
+    let title = if s.models_scanning {
+        format!(" {what} · scanning… ")
+    } else {
+        format!(" {what} · {} found ", s.models.len())
     };
     let block = popup_block(title);
     let inner = block.inner(r);
@@ -186,6 +196,7 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
         let m = &s.models[i];
         let current = s.model.as_ref().is_some_and(|cur| cur.path == m.path);
         let loading = s.load.as_ref().is_some_and(|l| l.path == m.path);
+        let refusal = p.compare.as_ref().and_then(|c| c.refusal(m));
         let mark = if vi == p.selected {
             "▶"
         } else if loading {
@@ -205,6 +216,13 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
                 style = style.fg(Color::Red);
             }
             let name = format!("{} — {}", m.file_name, err);
+            format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
+        } else if let Some(why) = refusal {
+            // Compare mode: a model that cannot be compared with the one in use.
+            if vi != p.selected {
+                style = style.fg(theme::DIM);
+            }
+            let name = format!("{} — ✗ {why}", m.file_name);
             format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
         } else if s.crashed.contains_key(&m.path) || s.load_failed.contains_key(&m.path) {
             if vi != p.selected {
@@ -242,6 +260,11 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     });
     let (hint, hint_style) = match crash {
         Some(reason) => (format!("✗ {reason}"), theme::error()),
+        None if p.compare.is_some() => (
+            "Enter compare (● the model in use: A) · ↑↓ select · type to filter · Esc close"
+                .to_string(),
+            theme::dim(),
+        ),
         None => (
             "Enter load · ↑↓ select · type to filter · F5 rescan · Esc close".to_string(),
             theme::dim(),

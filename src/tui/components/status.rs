@@ -50,6 +50,16 @@ fn phase_text(s: &State) -> (String, Style) {
             Style::default().fg(Color::Yellow),
         );
     }
+    if s.generation.is_none()
+        && let Some(t) = crate::tui::compare::status_text(s)
+    {
+        return (
+            t,
+            Style::default()
+                .fg(Color::Cyan)
+                .add_modifier(Modifier::BOLD),
+        );
+    }
     match &s.generation {
         Some(g) => {
             let n = s.msg(g.msg).map_or(0, |m| m.steps.len());
@@ -219,8 +229,24 @@ fn status_fields(s: &State) -> Vec<Field> {
             })],
         ));
     }
+    // Compare mode: model B, loaded beside A, and what it takes.
+    if let Some(b) = &s.compare.b {
+        let memory = s
+            .compare
+            .b_memory
+            .map_or(b.file_size, |m| b.file_size + m.kv_cache);
+        f.push(Field::new(
+            3,
+            vec![Span::styled(
+                format!("B {} +{}", b.quant, crate::catalog::size_human(memory)),
+                Style::default().fg(Color::Cyan),
+            )],
+        ));
+    }
     let mut flags = Vec::new();
-    if s.heatmap {
+    if s.heatmap && s.compare.kl_heat {
+        flags.push("heat KL");
+    } else if s.heatmap {
         flags.push("heat");
     }
     if s.boundaries {

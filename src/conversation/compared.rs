@@ -1,0 +1,80 @@
+//! A reply compared under a second model (the TUI's compare key): the rows
+//! the engine sent ([`crate::engine::Event::Compared`]) and who was compared.
+//! Kept on the reply's node for this session only (not saved: it belongs to
+//! two model files, and is quick to make again).
+
+use crate::comparison::{Summary, summarize};
+use crate::engine::CompareRow;
+
+/// How a comparison stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareStatus {
+    /// Rows are still coming.
+    Running,
+    /// Every token of the reply was compared.
+    Done,
+    /// Stopped by the user (Esc) or failed: the rows so far stand.
+    Stopped,
+}
+
+/// A reply's tokens compared under model A (the one in use, slot 0) and a
+/// model B (slot 1), forced the same ids: the prompt the reply answered, then
+/// the reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// A's and B's file names (variants often share their `general.name`).
+    pub model_a: String,
+    pub model_b: String,
+    /// B's quantization type (`Q2_K`).
+    pub quant_b: String,
+    /// Position of the reply's first token in the sequence compared (the
+    /// prompt's length): row `i` is the reply's token `i`.
+    pub score_from: usize,
+    /// Tokens to compare in all (the reply's).
+    pub total: usize,
+    /// One row per reply token compared so far, in order.
+    pub rows: Vec<CompareRow>,
+    pub status: CompareStatus,
+}
+
+impl Comparison {
+    /// The row of reply token `step`, once compared.
+    pub fn row(&self, step: usize) -> Option<&CompareRow> {
+        self.rows
+            .get(step)
+            .filter(|r| r.index == self.score_from + step)
+    }
+
+    /// The statistics over the rows so far (`None` before the first), as
+    /// `tokenscope compare` reports them.
+    pub fn summary(&self) -> Option<Summary> {
+        (!self.rows.is_empty()).then(|| summarize(&self.rows, 1, self.model_b.clone()))
+    }
+
+    /// The line shown under the reply: what was compared with what and how
+    /// they differ (mean KL, top-1 agreement, perplexities), or how far it is.
+    pub fn line(&self) -> String {
+        let n = self.rows.len();
+        let Some(s) = self.summary() else {
+            return format!("⇄ comparing with {}… 0/{}", self.model_b, self.total);
+        };
+        let stats = format!(
+            "mean KL {:.4} nats · top-1 agree {:.1}% · ppl A {:.2} / B {:.2}",
+            s.mean_kl,
+            s.top1_agreement * 100.0,
+            s.ppl_a,
+            s.ppl_b
+        );
+        match self.status {
+            CompareStatus::Running => format!(
+                "⇄ comparing with {}… {n}/{} · {stats}",
+                self.model_b, self.total
+            ),
+            CompareStatus::Done => format!("⇄ vs {} ({}): {stats}", self.model_b, self.quant_b),
+            CompareStatus::Stopped => format!(
+                "⇄ vs {} ({}), stopped at {n}/{}: {stats}",
+                self.model_b, self.quant_b, self.total
+            ),
+        }
+    }
+}

@@ -1,0 +1,630 @@
+//! Comparing a reply under a second model (issue 10's TUI side): the compare
+//! key opens the picker in a "compare with…" mode (other variants of the
+//! model in use first), the chosen model B is loaded into slot [`SLOT_B`] of
+//! the same engine process (model A stays in slot 0), and the reply's exact
+//! token ids — the prompt as the engine built it, then the reply's own ids —
+//! are forced through both ([`Command::Compare`]). The rows land on the
+//! reply's node ([`Comparison`]): the inspector shows both distributions for
+//! the selected token, the heatmap can colour by KL, and a summary line sits
+//! under the reply. B stays loaded for the next comparison until the user
+//! ends compare mode, switches model A, or the engine restarts.
+//!
+//! No I/O here but [`memory_need`], which the loop's `execute` calls.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::models::ModelEntry;
+use super::state::{Focus, PENDING, Picker, Popup, State};
+use super::update::Effect;
+use crate::conversation::{CompareStatus, Comparison, NodeId};
+use crate::engine::memory::MemoryNeed;
+use crate::engine::{
+    CompareInput, CompareRequest, Event, LoadSettings, ModelInfo, RequestId, Role, SlotId, TokenId,
+};
+
+/// The engine slot model B is loaded into (model A, the one chatted with, is in slot 0).
+pub const SLOT_B: SlotId = 1;
+
+/// Top tokens asked per model and position: enough for the inspector's rows.
+pub const COMPARE_TOP_K: usize = 10;
+
+/// What the compare key sends to the local engine (see [`super::Host::compare`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompareCmd {
+    /// Load model B into [`SLOT_B`].
+    LoadB(PathBuf, LoadSettings),
+    /// Compare slots 0 and [`SLOT_B`].
+    Run(CompareRequest),
+    /// Free [`SLOT_B`] (no event answers it).
+    UnloadB,
+}
+
+impl CompareCmd {
+    /// The engine command for this, as request `request` (unused by an unload).
+    pub fn command(self, request: RequestId) -> crate::engine::Command {
+        use crate::engine::Command;
+        match self {
+            CompareCmd::LoadB(path, settings) => Command::Load {
+                request,
+                slot: SLOT_B,
+                path,
+                settings,
+            },
+            CompareCmd::Run(req) => Command::Compare { request, req },
+            CompareCmd::UnloadB => Command::Unload { slot: SLOT_B },
+        }
+    }
+}
+
+/// The reply the compare picker was opened for, and how to rank the models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareFor {
+    /// The reply's node.
+    pub node: NodeId,
+    /// The picker group of model A (architecture · parameters · vocabulary).
+    pub group: Option<String>,
+    /// Model A's file.
+    pub a: PathBuf,
+}
+
+impl CompareFor {
+    /// Where `m` goes in the "compare with…" list: 0 for another variant of
+    /// A, 1 for A's own file, 2 for the rest (not comparable, or unknown).
+    pub fn rank(&self, m: &ModelEntry) -> u8 {
+        if m.path == self.a {
+            1
+        } else if m.group.is_some() && m.group == self.group {
+            0
+        } else {
+            2
+        }
+    }
+
+    /// Why `m` cannot be compared with A, in a few words for the picker
+    /// row; `None` when it can (or the engine has to say).
+    pub fn refusal(&self, m: &ModelEntry) -> Option<&'static str> {
+        if crate::engine::remote::split_ref(&m.path).is_some() {
+            Some("remote: cannot compare")
+        } else if m.error.is_some() {
+            Some("unreadable")
+        } else if m.group.is_some() && self.group.is_some() && m.group != self.group {
+            Some("other model: not comparable")
+        } else {
+            None
+        }
+    }
+}
+
+/// Where a comparison stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobPhase {
+    /// Model B is loading into [`SLOT_B`] (fraction 0 to 1).
+    LoadingB { path: PathBuf, fraction: f32 },
+    /// The reply's tokens are being forced through both models.
+    Comparing,
+    /// Esc was pressed; waiting for the engine's final event.
+    Cancelling,
+}
+
+/// The comparison under way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The request (the load of B, then the comparison); [`PENDING`] until sent.
+    pub request: RequestId,
+    pub node: NodeId,
+    pub phase: JobPhase,
+    /// The ids compared: the prompt, then the reply.
+    pub tokens: Vec<TokenId>,
+    /// Where the reply starts in `tokens`.
+    pub score_from: usize,
+}
+
+/// Everything the compare mode keeps (a part of [`State`]).
+#[derive(Debug, Clone, Default)]
+pub struct CompareState {
+    /// Model B, loaded in [`SLOT_B`] (compare mode is on while it is).
+    pub b: Option<ModelInfo>,
+    /// What B takes in memory (weights, KV cache), estimated from its
+    /// header when its load was sent.
+    pub b_memory: Option<MemoryNeed>,
+    pub job: Option<Job>,
+    /// The heatmap colours compared tokens by KL(A‖B), not by probability.
+    pub kl_heat: bool,
+    /// The prompt of each reply generated this session, as the engine built
+    /// it ([`Event::Started`]): the exact ids the model saw before the reply.
+    pub prompts: HashMap<NodeId, Vec<TokenId>>,
+}
+
+/// A file's name for the user (variants of one model share their `general.name`).
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| crate::text::escape_inline(&n.to_string_lossy()))
+        .unwrap_or_else(|| crate::text::escape_inline(&path.display().to_string()))
+}
+
+/// `file size + KV cache` of model B in words, e.g. `36.5 MB of weights + 12.0 MB of KV cache`.
+pub fn memory_text(s: &State) -> Option<String> {
+    let b = s.compare.b.as_ref()?;
+    let kv = s.compare.b_memory.map(|m| m.kv_cache + m.logits);
+    Some(match kv {
+        Some(kv) => format!(
+            "{} of weights + {} of KV cache and logits",
+            crate::catalog::size_human(b.file_size),
+            crate::catalog::size_human(kv)
+        ),
+        None => format!("{} of weights", crate::catalog::size_human(b.file_size)),
+    })
+}
+
+/// The memory model B will need with `settings` (read from its header; I/O,
+/// for the loop's `execute`): `None` when the header cannot be read.
+pub fn memory_need(path: &Path, settings: &LoadSettings) -> Option<MemoryNeed> {
+    let h = crate::gguf::read_header(path).ok()?;
+    let arch = h.get_str("general.architecture").unwrap_or("").to_string();
+    let n_ctx = h
+        .get_u64(&format!("{arch}.context_length"))
+        .and_then(|t| u32::try_from(t).ok())
+        .filter(|&t| t > 0)
+        .map_or(settings.n_ctx, |t| settings.n_ctx.min(t));
+    Some(crate::engine::memory::estimate(&h, n_ctx))
+}
+
+/// The reply the compare key acts on: the token cursor's (a reply), else
+/// the last reply shown.
+fn target_reply(s: &State) -> Option<NodeId> {
+    let msg = match (s.focus, s.cursor) {
+        (Focus::Navigate, Some(c)) => c.msg,
+        _ => s.last_token()?.msg,
+    };
+    let m = s.msg(msg)?;
+    (m.role == Role::Assistant && !m.steps.is_empty()).then(|| s.path[msg])
+}
+
+/// The exact ids reply `node` was generated from, and where the reply
+/// starts in them; or why they are not known.
+fn sequence_of(s: &State, node: NodeId) -> Result<(Vec<TokenId>, usize), String> {
+    let m = s.conv.node(node);
+    let prompt = match s.compare.prompts.get(&node) {
+        Some(p) => p.clone(),
+        // A reply of a saved conversation keeps the last ≥ 1024 prompt ids:
+        // fewer means the whole prompt.
+        None if !m.context_tail.is_empty() && m.context_tail.len() < 1024 => m.context_tail.clone(),
+        None => {
+            return Err(
+                "the prompt this reply answered is not known exactly (a saved reply keeps only its \
+                 last 1024 prompt tokens): regenerate it (F8) or continue it (c), then compare"
+                    .into(),
+            );
+        }
+    };
+    let score_from = prompt.len();
+    if score_from == 0 {
+        return Err("the reply has no prompt before it to compare from".into());
+    }
+    let mut tokens = prompt;
+    tokens.extend(m.steps.iter().map(|st| st.id));
+    Ok((tokens, score_from))
+}
+
+/// Why nothing can be compared now, in words; `None` when it can.
+fn busy(s: &State) -> Option<String> {
+    if s.model.is_none() {
+        return Some("No model is loaded: press Ctrl-O to choose one, chat, then compare.".into());
+    }
+    if let Some(why) = s
+        .caps
+        .as_ref()
+        .and_then(|c| c.refuses("Comparing with another model"))
+    {
+        return Some(format!("{why}."));
+    }
+    if s.generation.is_some() {
+        return Some("A reply is being written: compare once it is done (Esc stops it).".into());
+    }
+    if s.load.is_some() {
+        return Some("A model is loading: compare once it is loaded.".into());
+    }
+    if s.compare.job.is_some() {
+        return Some("A comparison is under way: Esc stops it.".into());
+    }
+    None
+}
+
+/// The compare key: opens the picker in "compare with…" mode for the
+/// selected reply (the token cursor's, else the last one), after checking
+/// that it can be compared.
+pub fn open(s: &mut State) -> Vec<Effect> {
+    if let Some(why) = busy(s) {
+        s.error(why);
+        return vec![];
+    }
+    let Some(node) = target_reply(s) else {
+        s.info(
+            "No reply to compare yet: chat first, then compare a reply (v in the token cursor).",
+        );
+        return vec![];
+    };
+    if let Err(why) = sequence_of(s, node) {
+        s.error(format!("This reply cannot be compared: {why}."));
+        return vec![];
+    }
+    let a = s.model.as_ref().map(|m| m.path.clone()).unwrap_or_default();
+    let group = s
+        .models
+        .iter()
+        .find(|m| m.path == a)
+        .and_then(|m| m.group.clone())
+        .or_else(|| {
+            s.model
+                .as_ref()
+                .map(|m| format!("{}·{}·{}", m.arch, m.n_params, m.n_vocab))
+        });
+    let mut p = Picker {
+        compare: Some(CompareFor { node, group, a }),
+        message: Some(
+            "Compare this reply with another model: its tokens are forced through both, \
+             token by token. Variants of this model come first."
+                .into(),
+        ),
+        ..Picker::default()
+    };
+    // The first variant, else the model loaded as B already.
+    let visible = p.visible(&s.models);
+    if let Some(b) = &s.compare.b
+        && let Some(i) = visible.iter().position(|&i| s.models[i].path == b.path)
+    {
+        p.selected = i;
+    }
+    super::components::open(s, Popup::Picker(p));
+    s.models_scanning = true;
+    vec![Effect::RefreshModels]
+}
+
+/// Enter in the compare picker on `entry`: loads it as B (unless it is B
+/// already) and compares. Returns whether the picker closes.
+pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec<Effect>) -> bool {
+    if let Some(why) = for_.refusal(entry) {
+        s.error(format!(
+            "{} cannot be compared with this model: {why}.",
+            entry.file_name
+        ));
+        return false;
+    }
+    if let Some(why) = busy(s) {
+        s.error(why);
+        return true;
+    }
+    let (tokens, score_from) = match sequence_of(s, for_.node) {
+        Ok(t) => t,
+        Err(why) => {
+            s.error(format!("This reply cannot be compared: {why}."));
+            return true;
+        }
+    };
+    let total = tokens.len() - score_from;
+    let model_a = s
+        .model
+        .as_ref()
+        .map(|m| file_name(&m.path))
+        .unwrap_or_default();
+    s.conv.node_mut(for_.node).comparison = Some(Box::new(Comparison {
+        model_a,
+        model_b: entry.file_name.clone(),
+        quant_b: entry.quant.clone(),
+        score_from,
+        total,
+        rows: Vec::new(),
+        status: CompareStatus::Running,
+    }));
+    relayout(s, for_.node);
+    let loaded = s.compare.b.as_ref().is_some_and(|b| b.path == entry.path);
+    let phase = if loaded {
+        JobPhase::Comparing
+    } else {
+        JobPhase::LoadingB {
+            path: entry.path.clone(),
+            fraction: 0.0,
+        }
+    };
+    let job = Job {
+        request: PENDING,
+        node: for_.node,
+        phase,
+        tokens,
+        score_from,
+    };
+    if loaded {
+        fx.push(Effect::Compare(run_cmd(&job)));
+        s.info(format!("Comparing with {}… (Esc stops)", entry.file_name));
+    } else {
+        // The model there before (another B) goes first: only two stay loaded.
+        if s.compare.b.take().is_some() {
+            fx.push(Effect::Compare(CompareCmd::UnloadB));
+        }
+        fx.push(Effect::Compare(CompareCmd::LoadB(
+            entry.path.clone(),
+            s.config.load_settings(),
+        )));
+        s.info(format!(
+            "Loading {} beside the model in use to compare… (Esc stops)",
+            entry.file_name
+        ));
+    }
+    s.compare.job = Some(job);
+    true
+}
+
+fn run_cmd(job: &Job) -> CompareCmd {
+    CompareCmd::Run(CompareRequest {
+        slots: vec![0, SLOT_B],
+        input: CompareInput::Tokens {
+            tokens: job.tokens.clone(),
+            score_from: job.score_from,
+        },
+        top_k: COMPARE_TOP_K,
+    })
+}
+
+/// Records the id the host gave the command just sent.
+pub fn attach(s: &mut State, id: RequestId) {
+    if let Some(j) = &mut s.compare.job
+        && j.request == PENDING
+    {
+        j.request = id;
+    }
+}
+
+fn relayout(s: &mut State, node: NodeId) {
+    if let Some(i) = s.msg_index(node) {
+        s.relayout_message(i);
+    }
+}
+
+/// Ends the job: the reply's comparison keeps its rows, marked `status`
+/// (dropped when it has none).
+fn end(s: &mut State, status: CompareStatus) -> Option<Job> {
+    let job = s.compare.job.take()?;
+    let m = s.conv.node_mut(job.node);
+    if let Some(c) = m.comparison.as_mut() {
+        c.status = status;
+        if c.rows.is_empty() && status != CompareStatus::Done {
+            m.comparison = None;
+        }
+    }
+    relayout(s, job.node);
+    Some(job)
+}
+
+/// Whether `ev` belongs to the comparison (its load or its run); slot-B
+/// loads nobody waits for any more are taken too, so they are not taken for
+/// a model A.
+pub fn owns(s: &State, ev: &Event) -> bool {
+    let id = ev.request();
+    s.compare
+        .job
+        .as_ref()
+        .is_some_and(|j| j.request != PENDING && Some(j.request) == id)
+        || matches!(ev, Event::Loaded { slot, .. } if *slot == SLOT_B)
+}
+
+/// An engine event of the comparison (see [`owns`]).
+pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
+    let ours = s
+        .compare
+        .job
+        .as_ref()
+        .is_some_and(|j| Some(j.request) == ev.request());
+    if !ours {
+        // A load of B given up on (Esc) that finished anyway: free it.
+        if matches!(ev, Event::Loaded { .. }) && s.compare.b.is_none() {
+            return vec![Effect::Compare(CompareCmd::UnloadB)];
+        }
+        return vec![];
+    }
+    let Some(job) = s.compare.job.as_mut() else {
+        return vec![];
+    };
+    match ev {
+        Event::LoadProgress { fraction, .. } => {
+            if let JobPhase::LoadingB { fraction: f, .. } = &mut job.phase {
+                *f = fraction.clamp(0.0, 1.0);
+            }
+            vec![]
+        }
+        Event::Loaded { info, .. } => {
+            let cancelled = job.phase == JobPhase::Cancelling;
+            s.compare.b = Some(*info);
+            if cancelled {
+                end(s, CompareStatus::Stopped);
+                s.info(format!(
+                    "Comparison stopped. {} stays loaded for the next one ({}); V in the token \
+                     cursor frees it.",
+                    s.compare
+                        .b
+                        .as_ref()
+                        .map(|b| file_name(&b.path))
+                        .unwrap_or_default(),
+                    memory_text(s).unwrap_or_default()
+                ));
+                return vec![];
+            }
+            job.phase = JobPhase::Comparing;
+            job.request = PENDING;
+            let cmd = run_cmd(job);
+            s.info(format!(
+                "Comparing with {} (it stays loaded while comparing: {}; V in the token cursor \
+                 frees it)… Esc stops.",
+                s.compare
+                    .b
+                    .as_ref()
+                    .map(|b| file_name(&b.path))
+                    .unwrap_or_default(),
+                memory_text(s).unwrap_or_default()
+            ));
+            vec![Effect::Compare(cmd)]
+        }
+        Event::Compared { rows, .. } => {
+            let node = job.node;
+            if let Some(c) = s.conv.node_mut(node).comparison.as_mut() {
+                c.rows.extend(rows);
+            }
+            relayout(s, node);
+            vec![]
+        }
+        Event::Done { .. } => {
+            if let Some(job) = end(s, CompareStatus::Done) {
+                let line = s
+                    .conv
+                    .node(job.node)
+                    .comparison
+                    .as_ref()
+                    .map(|c| c.line())
+                    .unwrap_or_default();
+                s.info(format!(
+                    "Compared: {line}. Tab, then ←→: both models' candidates per token; F3 / h: \
+                     heatmap by KL."
+                ));
+            }
+            vec![]
+        }
+        Event::Cancelled { .. } => {
+            let loading = matches!(job.phase, JobPhase::LoadingB { .. });
+            end(s, CompareStatus::Stopped);
+            s.info(if loading {
+                "Comparison stopped: the second model was not loaded.".to_string()
+            } else {
+                "Comparison stopped: the tokens compared so far stay.".to_string()
+            });
+            vec![]
+        }
+        Event::Failed { error, .. } => {
+            let loading = match &job.phase {
+                JobPhase::LoadingB { path, .. } => Some(file_name(path)),
+                _ => None,
+            };
+            end(s, CompareStatus::Stopped);
+            s.error(match loading {
+                Some(file) => format!("Could not load {file} to compare: {error}."),
+                None => format!("The comparison failed: {error}."),
+            });
+            vec![]
+        }
+        _ => vec![],
+    }
+}
+
+/// Esc while comparing: stops it (the rows so far stay). Again while it
+/// stops: the engine is restarted (see `update::cancel`).
+pub fn cancel(s: &mut State) -> Vec<Effect> {
+    let Some(job) = s.compare.job.as_mut() else {
+        return vec![];
+    };
+    if job.phase == JobPhase::Cancelling || job.request == PENDING {
+        s.info("Restarting the engine…");
+        return vec![Effect::RestartEngine];
+    }
+    job.phase = JobPhase::Cancelling;
+    let request = job.request;
+    s.info("Stopping the comparison…");
+    vec![Effect::Cancel(request)]
+}
+
+/// Leaves compare mode: frees model B's slot (and its memory). The
+/// comparisons made stay on their replies.
+pub fn unload(s: &mut State) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    if s.compare.job.is_some() {
+        fx.extend(cancel(s));
+    }
+    match s.compare.b.take() {
+        Some(b) => {
+            let freed = format!(
+                "{} unloaded: compare mode is off (the comparisons made stay on their replies).",
+                file_name(&b.path)
+            );
+            s.compare.b_memory = None;
+            s.info(freed);
+            fx.push(Effect::Compare(CompareCmd::UnloadB));
+        }
+        None if fx.is_empty() => s.info("No second model is loaded: v compares a reply."),
+        None => {}
+    }
+    fx
+}
+
+/// Model A is being switched: B goes too (a comparison is of two variants
+/// of the model in use; a new A may be another model altogether).
+pub fn on_switch_model(s: &mut State) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    if let Some(job) = s.compare.job.as_ref()
+        && job.request != PENDING
+    {
+        fx.push(Effect::Cancel(job.request));
+    }
+    end(s, CompareStatus::Stopped);
+    if s.compare.b.take().is_some() {
+        s.compare.b_memory = None;
+        fx.push(Effect::Compare(CompareCmd::UnloadB));
+    }
+    fx
+}
+
+/// The engine process died: B is gone with it (a new process starts empty).
+pub fn on_engine_exited(s: &mut State) {
+    end(s, CompareStatus::Stopped);
+    s.compare.b = None;
+    s.compare.b_memory = None;
+}
+
+/// F3 / h: the heatmap goes probability → KL(A‖B) (when a reply shown was
+/// compared) → off → probability. Says which scale is shown.
+pub fn toggle_heatmap(s: &mut State) {
+    let compared = s.msgs().any(|m| m.comparison.is_some());
+    if s.heatmap && !s.compare.kl_heat && compared {
+        s.compare.kl_heat = true;
+        s.info(format!(
+            "Heatmap: KL(A‖B) per compared token ({}); other tokens by probability.",
+            super::theme::KL_BANDS
+                .iter()
+                .map(|(_, l)| *l)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    } else if s.heatmap {
+        s.heatmap = false;
+        s.compare.kl_heat = false;
+    } else {
+        s.heatmap = true;
+        if compared {
+            s.info(
+                "Heatmap: probability of each token (F3 again: KL between the compared models).",
+            );
+        }
+    }
+}
+
+/// The progress shown in the status bar while comparing.
+pub fn status_text(s: &State) -> Option<String> {
+    let job = s.compare.job.as_ref()?;
+    Some(match &job.phase {
+        JobPhase::LoadingB { path, fraction } => format!(
+            "⇄ loading {} {:>3}% · Esc stops",
+            file_name(path),
+            (fraction * 100.0).round() as u32
+        ),
+        JobPhase::Comparing => {
+            let done = s
+                .conv
+                .node(job.node)
+                .comparison
+                .as_ref()
+                .map_or(0, |c| c.rows.len());
+            format!(
+                "⇄ comparing {done}/{} · Esc stops",
+                job.tokens.len() - job.score_from
+            )
+        }
+        JobPhase::Cancelling => "⇄ stopping… (Esc: restart engine)".to_string(),
+    })
+}
