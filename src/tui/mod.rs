@@ -31,6 +31,8 @@ mod tests;
 #[cfg(test)]
 mod tests_branching;
 #[cfg(test)]
+mod tests_compare;
+#[cfg(test)]
 mod tests_sampler;
 #[cfg(test)]
 mod tests_store;

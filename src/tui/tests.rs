@@ -203,7 +203,7 @@ pub(super) const PARIS: &[(&str, f32)] = &[
     (".", 0.07),
 ];
 
-fn entries() -> Vec<ModelEntry> {
+pub(super) fn entries() -> Vec<ModelEntry> {
     let e = |name: &str, arch: &str, params: &str, quant: &str, size: &str| ModelEntry {
         path: PathBuf::from(format!("/models/{name}-{quant}.gguf")),
         file_name: format!("{name}-{quant}.gguf"),

@@ -253,8 +253,9 @@ fn status_fields(s: &State) -> Vec<Field> {
         flags.push("bounds");
     }
     if !flags.is_empty() {
+        // The KL scale must not pass for the probability one: kept longer.
         f.push(Field::new(
-            9,
+            if s.heatmap && s.compare.kl_heat { 3 } else { 9 },
             vec![Span::styled(flags.join(" "), theme::dim())],
         ));
     }
