@@ -23,32 +23,6 @@ const TEXT: &str = "The old lighthouse keeper climbed the stairs every evening t
 Ships passing the rocky coast relied on its beam to find the harbour safely. One stormy night \
 the power failed, and he lit the backup oil lamp by hand while the wind howled outside.";
 
-/// SmolLM2 Q2_K made from the demo Q4_1 by `tokenscope quantize`, once per
-/// target dir (a file left by an interrupted run is never used: the quantizer
-/// writes to a temporary name and renames at the end).
-fn smol_q2k() -> PathBuf {
-    static MADE: OnceLock<PathBuf> = OnceLock::new();
-    MADE.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("SmolLM2-135M-Instruct.Q2_K.gguf");
-        if !out.exists() {
-            let (_, err, ok) = common::run_binary(
-                &common::models_dir(),
-                &[
-                    "quantize",
-                    common::model(common::SMOL).to_str().unwrap(),
-                    out.to_str().unwrap(),
-                    "--type",
-                    "Q2_K",
-                    "--allow-requantize",
-                ],
-            );
-            assert!(ok, "quantize: {err}");
-        }
-        out
-    })
-    .clone()
-}
-
 /// `compare --format jsonl` on `models` with `extra` args: (token rows, summaries).
 fn compare(models: &[&Path], extra: &[&str]) -> (Vec<Value>, Vec<Value>) {
     let mut args = vec!["compare".to_string()];
@@ -144,7 +118,7 @@ fn log_softmax(l: &[f64]) -> Vec<f64> {
 #[test]
 fn q4_1_against_its_q2_k_disagrees_by_the_kl_an_independent_computation_gives() {
     let smol = common::model(common::SMOL);
-    let q2 = smol_q2k();
+    let q2 = common::smol_q2k();
     let (rows, summaries) = compare(&[&smol, &q2], &["--text", TEXT]);
     let s = &summaries[0];
     let mean_kl = s["mean_kl"].as_f64().unwrap();
@@ -235,7 +209,7 @@ fn different_vocabularies_are_refused() {
 #[test]
 fn a_reply_generated_by_a_is_compared_and_reported_as_text() {
     let smol = common::model(common::SMOL);
-    let q2 = smol_q2k();
+    let q2 = common::smol_q2k();
     let (rows, summaries) = compare(
         &[&smol, &q2],
         &["--prompt", "Name three colours.", "--max-tokens", "12"],
@@ -359,7 +333,7 @@ fn compare_rows_carry_each_models_top_k_and_bs_view_of_as_top() {
     }
 
     // Against its Q2_K: checked against the full softmax of both models' logits in f64.
-    let q2 = smol_q2k();
+    let q2 = common::smol_q2k();
     let rows = engine_rows(&smol, &q2, 5);
     let (_, la, lb) = independent_logits(&smol, &q2);
     let mut differ = 0;

@@ -481,9 +481,10 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
                     .as_ref()
                     .map(|c| c.line())
                     .unwrap_or_default();
+                let memory = memory_text(s).unwrap_or_default();
                 s.info(format!(
                     "Compared: {line}. Tab, then ←→: both models' candidates per token; F3 / h: \
-                     heatmap by KL."
+                     heatmap by KL. B stays loaded ({memory}); V in the token cursor frees it."
                 ));
             }
             vec![]

@@ -300,3 +300,30 @@ pub fn wait_until_ended(pid: u32, secs: u64, what: &str) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// SmolLM2 Q2_K made from the demo Q4_1 by `tokenscope quantize`, once per
+/// target dir (a file left by an interrupted run is never used: the quantizer
+/// writes to a temporary name and renames at the end).
+pub fn smol_q2k() -> PathBuf {
+    static MADE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    MADE.get_or_init(|| {
+        let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("SmolLM2-135M-Instruct.Q2_K.gguf");
+        if !out.exists() {
+            let (_, err, ok) = run_binary(
+                &models_dir(),
+                &[
+                    "quantize",
+                    model(SMOL).to_str().unwrap(),
+                    out.to_str().unwrap(),
+                    "--type",
+                    "Q2_K",
+                    "--allow-requantize",
+                ],
+            );
+            assert!(ok, "quantize: {err}");
+        }
+        out
+    })
+    .clone()
+}
