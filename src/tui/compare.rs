@@ -571,6 +571,18 @@ pub fn on_switch_model(s: &mut State) -> Vec<Effect> {
     fx
 }
 
+/// Another conversation replaces the one shown (a new chat, a saved one
+/// opened): a comparison under way is stopped (its reply left the screen)
+/// and the prompts kept by node id, which the new one reuses, are dropped.
+/// Model B stays loaded.
+pub fn on_conversation_replaced(s: &mut State) -> Vec<Effect> {
+    s.compare.prompts.clear();
+    match s.compare.job.take() {
+        Some(j) if j.request != PENDING => vec![Effect::Cancel(j.request)],
+        _ => vec![],
+    }
+}
+
 /// The engine process died: B is gone with it (a new process starts empty).
 pub fn on_engine_exited(s: &mut State) {
     end(s, CompareStatus::Stopped);

@@ -44,6 +44,23 @@ fn compare_first_variant(h: &mut H) -> RequestId {
     h.host.next
 }
 
+/// `v`, Enter, B loaded: returns the comparison's request id.
+fn comparing(h: &mut H) -> RequestId {
+    let load = compare_first_variant(h);
+    h.engine(b_loaded(load));
+    h.host.next
+}
+
+/// Rows for reply tokens `from..to` arrive for comparison `run`.
+fn rows_arrive(h: &mut H, run: RequestId, from: usize, to: usize) {
+    h.engine(Event::Compared {
+        request: run,
+        rows: rows(42, from, to),
+        decode_s: 0.1,
+        kl_s: 0.01,
+    });
+}
+
 /// The event of model B loaded in slot 1.
 fn b_loaded(request: RequestId) -> Event {
     let mut info = fake_model(A_NAME, "Q4_K_M");
@@ -151,19 +168,9 @@ fn a_reply_is_compared_on_its_exact_ids_and_shown_side_by_side() {
     assert_eq!(tokens[..42], prompt[..]);
     assert_eq!(tokens[42..], reply_ids[..]);
 
-    h.engine(Event::Compared {
-        request: run,
-        rows: rows(42, 0, 4),
-        decode_s: 0.1,
-        kl_s: 0.01,
-    });
+    rows_arrive(&mut h, run, 0, 4);
     assert!(h.screen().contains("⇄ comparing 4/7"), "{}", h.screen());
-    h.engine(Event::Compared {
-        request: run,
-        rows: rows(42, 4, 7),
-        decode_s: 0.1,
-        kl_s: 0.01,
-    });
+    rows_arrive(&mut h, run, 4, 7);
     h.engine(Event::Done {
         request: run,
         stats: super::bench::fake_stats(7, StopReason::Eog),
@@ -221,15 +228,8 @@ fn a_reply_is_compared_on_its_exact_ids_and_shown_side_by_side() {
 #[test]
 fn esc_stops_a_comparison_and_the_rows_so_far_stay() {
     let mut h = chatted();
-    let load = compare_first_variant(&mut h);
-    h.engine(b_loaded(load));
-    let run = h.host.next;
-    h.engine(Event::Compared {
-        request: run,
-        rows: rows(42, 0, 3),
-        decode_s: 0.1,
-        kl_s: 0.01,
-    });
+    let run = comparing(&mut h);
+    rows_arrive(&mut h, run, 0, 3);
     h.key(KeyCode::Esc);
     assert!(
         h.effects
@@ -329,4 +329,40 @@ fn a_reply_being_written_or_a_prompt_token_is_not_compared() {
     // F10 outside the token cursor compares the last reply.
     h.key(KeyCode::F(10));
     assert!(matches!(&h.s.popup, Some(Popup::Picker(p)) if p.compare.is_some()));
+}
+
+#[test]
+fn a_new_chat_stops_a_comparison_and_forgets_the_prompts_by_node() {
+    let mut h = chatted();
+    let run = comparing(&mut h);
+    assert!(!h.s.compare.prompts.is_empty());
+    h.ctrl('n');
+    assert!(
+        h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Cancel(r) if *r == run))
+    );
+    assert!(h.s.compare.job.is_none() && h.s.compare.prompts.is_empty());
+    // Its late rows go nowhere; B stays loaded for the next comparison.
+    rows_arrive(&mut h, run, 0, 2);
+    assert!(h.s.compare.b.is_some());
+    assert!(h.s.msgs().all(|m| m.comparison.is_none()));
+}
+
+#[test]
+fn a_small_terminal_shows_both_probabilities_and_the_kl_in_one_line() {
+    let mut h = chatted();
+    let run = comparing(&mut h);
+    rows_arrive(&mut h, run, 0, 7);
+    h.engine(Event::Done {
+        request: run,
+        stats: super::bench::fake_stats(7, StopReason::Eog),
+    });
+    h.key(KeyCode::Home);
+    h.send(Msg::Input(crossterm::event::Event::Resize(60, 14)));
+    let screen = h.screen();
+    assert!(
+        screen.contains("A 92.00% · B 73.60% · KL(A‖B) 0.0000"),
+        "{screen}"
+    );
 }

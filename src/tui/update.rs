@@ -297,6 +297,7 @@ pub(crate) fn new_chat(s: &mut State) -> Vec<Effect> {
     if let Some(g) = s.generation.take() {
         fx.push(Effect::Cancel(g.request));
     }
+    fx.extend(super::compare::on_conversation_replaced(s));
     let fresh = crate::conversation::Conversation::new(Some(&s.config.system_prompt));
     let (old_id, old) = show_conversation(s, fresh, None);
     if !old.is_empty() {

@@ -203,6 +203,7 @@ pub fn install(
     if let (Some(name), Some(vocab)) = (s.model_name(), s.vocab.clone()) {
         crate::tui::saving::attach_vocab(&mut conv, &name, &vocab);
     }
+    fx.extend(crate::tui::compare::on_conversation_replaced(s));
     s.config.system_prompt = conv.system().unwrap_or("").to_string();
     // The one shown was saved before (the list asks for that first).
     show_conversation(s, conv, Some(id));

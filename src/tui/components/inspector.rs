@@ -161,6 +161,19 @@ pub fn render_summary(s: &State, buf: &mut Buffer, r: Rect) {
     let Some(m) = s.msg(t.msg) else {
         return;
     };
+    // A token of a compared reply: both models' p and the KL.
+    if let Some(row) = m.comparison.as_ref().and_then(|c| c.row(t.step)) {
+        let text = format!(
+            "▶ {} A {} · B {} · KL(A‖B) {:.4}",
+            visible_piece(&m.piece(step.id)),
+            pct(row.ln_p[0].exp() as f32),
+            pct(row.ln_p[1].exp() as f32),
+            row.kl[0]
+        );
+        let w = r.width as usize;
+        buf.set_stringn(r.x, r.y, truncate(&text, w), w, Style::default());
+        return;
+    }
     let mut text = format!(
         "▶ {} p={} · H {}",
         visible_piece(&m.piece(step.id)),
