@@ -53,18 +53,16 @@ fn a_model_larger_than_memory_is_refused_and_the_loaded_one_keeps_working() {
 #[test]
 fn the_command_line_refuses_it_with_the_numbers() {
     let (dir, big, _) = fake_in_tempdir();
-    let (stdout, stderr, ok) = common::run_binary(
-        dir.path(),
-        &[
-            "run",
-            "--model",
-            big.to_str().unwrap(),
-            "--prompt",
-            "hi",
-            "--max-tokens",
-            "2",
-        ],
-    );
+    let args = [
+        "run",
+        "--model",
+        big.to_str().unwrap(),
+        "--prompt",
+        "hi",
+        "--max-tokens",
+        "2",
+    ];
+    let (stdout, stderr, ok) = common::run_binary(dir.path(), &args);
     assert!(!ok && stdout.is_empty(), "{stdout}");
     assert!(
         stderr.starts_with("error: ")
@@ -75,15 +73,6 @@ fn the_command_line_refuses_it_with_the_numbers() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     // The check turned off: llama.cpp gets the file, and says what is wrong
     // with it (its grown tensor has the wrong shape), without reading it.
-    let args = [
-        "run",
-        "--model",
-        big.to_str().unwrap(),
-        "--prompt",
-        "hi",
-        "--max-tokens",
-        "2",
-    ];
     let (_, stderr, ok) = common::run_binary_with(
         &[
             ("TOKENSCOPE_MODELS_DIR", dir.path()),
