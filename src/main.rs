@@ -405,7 +405,9 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Some(Cmd::Bench { tokens, runs, .. }) => {
+        Some(Cmd::Bench {
+            tokens, runs, only, ..
+        }) => {
             let config = load_config(&paths, &cli, &flags)?;
             // Against a server: the client's own cost per streamed token.
             if let Some(target) = remote_target(&config, &flags)? {
@@ -431,17 +433,22 @@ fn real_main(cli: Cli) -> Result<()> {
                 &config,
                 *tokens,
                 *runs,
+                *only,
                 &engine_placement()?,
                 &mut out,
             )?;
+            let wanted = |s| bench::wanted(*only, s);
             // The UI under a token stream: update + full redraw per token.
-            writeln!(out, "{}", tui::bench::bench_ui(5000, 120, 40))?;
-            writeln!(out, "{}", tui::bench::bench_latency(200, 100))?;
-            writeln!(out, "{}", tui::bench::bench_whatif(500))?;
+            if wanted(bench::Section::Ui) {
+                writeln!(out, "{}", tui::bench::bench_ui(5000, 120, 40))?;
+                writeln!(out, "{}", tui::bench::bench_latency(200, 100))?;
+                writeln!(out, "{}", tui::bench::bench_whatif(500))?;
+            }
             // The remote client against a local llama-server, when one was fetched.
             let exe =
                 tokenscope::llama_server::server_bin_dir(&paths.data_dir).join("llama-server");
-            if exe.is_file() {
+            if !wanted(bench::Section::Remote) {
+            } else if exe.is_file() {
                 let server = tokenscope::llama_server::LlamaServer::start(
                     &exe,
                     &models[0].path,
@@ -459,11 +466,13 @@ fn real_main(cli: Cli) -> Result<()> {
                 )?;
             }
             // A long chat: 50,000 tokens with traces (64 candidates each), opened, then streamed into.
-            writeln!(
-                out,
-                "{}",
-                tui::bench_long::bench_long_chat(50_000, 64, 1000, 120, 40)
-            )?;
+            if wanted(bench::Section::Long) {
+                writeln!(
+                    out,
+                    "{}",
+                    tui::bench_long::bench_long_chat(50_000, 64, 1000, 120, 40)
+                )?;
+            }
             Ok(())
         }
         Some(Cmd::FetchDemos { verify }) => {
