@@ -92,7 +92,11 @@ fn rows(score_from: usize, from: usize, to: usize) -> Vec<CompareRow> {
                 kl: vec![0.01 * i as f64],
                 top: vec![
                     vec![(id, pa.ln()), (other, (1.0 - pa).ln())],
-                    vec![(b_top, 0.6f64.ln()), (other, 0.1f64.ln())],
+                    if i == 5 {
+                        vec![(other, 0.6f64.ln()), (id, pb.ln())]
+                    } else {
+                        vec![(id, pb.ln()), (other, 0.1f64.ln())]
+                    },
                 ],
                 ln_p_of_a_top: vec![vec![pb.ln(), (1.0 - pb).ln()]],
             }
@@ -204,6 +208,16 @@ fn a_reply_is_compared_on_its_exact_ids_and_shown_side_by_side() {
         .find(|l| l.contains("1 ▶") && l.contains("Paris"))
         .unwrap_or_else(|| panic!("{screen}"));
     assert!(row.contains("41.00%") && row.contains("32.80%"), "{row}");
+    // B's own top (another order here): " the" first, with A's p of it.
+    let own = screen
+        .split("B's own top:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{screen}"));
+    let first = own.lines().nth(1).unwrap();
+    assert!(
+        first.contains("the") && first.contains("59.00%") && first.contains("60.00%"),
+        "{first}"
+    );
 
     // The heatmap: probability, then KL, then off.
     assert!(h.s.heatmap && !h.s.compare.kl_heat);

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 
 use super::inspector::{bar, pct};
 use crate::conversation::Comparison;
-use crate::engine::CompareRow;
+use crate::engine::{CompareRow, TokenId};
 use crate::text::{str_width, truncate, visible_piece};
 use crate::tui::state::Message;
 use crate::tui::theme;
@@ -100,28 +100,24 @@ pub fn lines(
     out.push(Line::styled(truncate(&head, width), theme::dim()));
     let a_top = row.top.first().map_or(&[][..], |t| t.as_slice());
     let b_of_a = row.ln_p_of_a_top.first().map_or(&[][..], |t| t.as_slice());
+    let cells = Cells {
+        bar_w,
+        heat,
+        token: row.id,
+    };
     for (i, (&(id, ln_a), &ln_b)) in a_top.iter().zip(b_of_a).enumerate() {
-        let (pa, pb) = (p(ln_a), p(ln_b));
-        let text = piece(id);
-        let pad = TOKEN_W.saturating_sub(str_width(&text));
-        let mark = if id == row.id { "▶" } else { " " };
-        let line = Line::from(vec![
-            Span::raw(format!("{:<2}{mark}", i + 1)),
-            Span::styled(
-                format!("{text}{} ", " ".repeat(pad)),
-                if id == row.id {
-                    Style::default().add_modifier(Modifier::BOLD)
-                } else {
-                    Style::default()
-                },
-            ),
-            Span::styled(bar(pa, bar_w), style(pa).fg(theme::ASSISTANT)),
-            Span::styled(format!("{:>8}", pct(pa)), style(pa)),
-            Span::raw(" "),
-            Span::styled(bar(pb, bar_w), Style::default().fg(Color::Cyan)),
-            Span::styled(format!("{:>8}", pct(pb)), style(pb)),
-        ]);
-        out.push(line);
+        out.push(cells.line(i + 1, id, &piece(id), Some(p(ln_a)), p(ln_b), 0.0));
+    }
+    // B's own most likely tokens, with A's p where A's list has them (else
+    // below A's last one: not reported).
+    let b_top = row.top.get(1).map_or(&[][..], |t| t.as_slice());
+    if !b_top.is_empty() && b_top.iter().map(|t| t.0).ne(a_top.iter().map(|t| t.0)) {
+        out.push(Line::styled("B's own top:", theme::dim()));
+        let a_floor = a_top.last().map_or(0.0, |&(_, l)| p(l));
+        for (i, &(id, ln_b)) in b_top.iter().enumerate() {
+            let pa = a_top.iter().find(|t| t.0 == id).map(|&(_, l)| p(l));
+            out.push(cells.line(i + 1, id, &piece(id), pa, p(ln_b), a_floor));
+        }
     }
     if a_top.is_empty() {
         out.push(Line::styled(
@@ -130,4 +126,54 @@ pub fn lines(
         ));
     }
     out
+}
+
+/// How candidate rows are drawn.
+struct Cells {
+    bar_w: usize,
+    heat: bool,
+    /// The compared token (marked ▶).
+    token: TokenId,
+}
+
+impl Cells {
+    /// Rank, token, A's bar and p (`None`: below `a_floor`, not reported),
+    /// B's bar and p.
+    fn line(
+        &self,
+        rank: usize,
+        id: TokenId,
+        text: &str,
+        pa: Option<f32>,
+        pb: f32,
+        a_floor: f32,
+    ) -> Line<'static> {
+        let style = |pr: f32| {
+            if self.heat {
+                Style::default().fg(theme::heat(pr))
+            } else {
+                Style::default()
+            }
+        };
+        let pad = TOKEN_W.saturating_sub(str_width(text));
+        let mark = if id == self.token { "▶" } else { " " };
+        let strong = if id == self.token {
+            Style::default().add_modifier(Modifier::BOLD)
+        } else {
+            Style::default()
+        };
+        let (a_bar, a_text) = match pa {
+            Some(pa) => (bar(pa, self.bar_w), pct(pa)),
+            None => (" ".repeat(self.bar_w), format!("<{}", pct(a_floor))),
+        };
+        Line::from(vec![
+            Span::raw(format!("{rank:<2}{mark}")),
+            Span::styled(format!("{text}{} ", " ".repeat(pad)), strong),
+            Span::styled(a_bar, Style::default().fg(theme::ASSISTANT)),
+            Span::styled(format!("{a_text:>8}"), pa.map_or_else(theme::dim, style)),
+            Span::raw(" "),
+            Span::styled(bar(pb, self.bar_w), Style::default().fg(Color::Cyan)),
+            Span::styled(format!("{:>8}", pct(pb)), style(pb)),
+        ])
+    }
 }

@@ -75,6 +75,15 @@ pub fn help_lines(width: usize) -> Vec<Line<'static>> {
     }
     lines.push(Line::from(""));
     lines.push(Line::from(legend));
+    // The KL scale of a compared reply (F3 cycles to it).
+    let mut kl = vec![Span::raw("  heatmap by KL(A‖B): ")];
+    for (upper, label) in theme::KL_BANDS {
+        kl.push(Span::styled(
+            format!("■ {label} "),
+            Style::default().fg(theme::kl_heat(upper * 0.99)),
+        ));
+    }
+    lines.push(Line::from(kl));
     lines
 }
 
