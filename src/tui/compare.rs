@@ -185,6 +185,20 @@ fn target_reply(s: &State) -> Option<NodeId> {
 /// starts in them; or why they are not known.
 fn sequence_of(s: &State, node: NodeId) -> Result<(Vec<TokenId>, usize), String> {
     let m = s.conv.node(node);
+    // The ids are those of the model that wrote the reply: model A must
+    // read them as the same tokens.
+    let same_vocab = match (&m.vocab, &s.vocab) {
+        (Some(r), Some(a)) => std::sync::Arc::ptr_eq(r, a) || r.pieces == a.pieces,
+        _ => m.model.is_some() && m.model == s.model_name(),
+    };
+    if !same_vocab {
+        let writer = m.model.clone().unwrap_or_else(|| "another model".into());
+        let a = s.model_name().unwrap_or_default();
+        return Err(format!(
+            "it was written by {writer}, whose tokens are not those of {a} (the model in use, \
+             model A): load {writer} (or a variant of it) with Ctrl-O to compare its replies"
+        ));
+    }
     let prompt = match s.compare.prompts.get(&node) {
         Some(p) => p.clone(),
         // A reply of a saved conversation keeps the last ≥ 1024 prompt ids:

@@ -380,3 +380,32 @@ fn a_small_terminal_shows_both_probabilities_and_the_kl_in_one_line() {
         "{screen}"
     );
 }
+
+#[test]
+fn a_reply_written_by_a_model_with_other_tokens_is_not_compared() {
+    let mut h = chatted();
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::F(2));
+    h.send(Msg::Models(entries()));
+    h.type_str("qwen");
+    h.key(KeyCode::Enter);
+    let load = h.host.next;
+    let mut vocab = (*super::bench::fake_vocab()).clone();
+    vocab.pieces[1] = b"other".to_vec();
+    h.engine(Event::Loaded {
+        request: load,
+        slot: 0,
+        info: Box::new(fake_model("qwen2.5-0.5b-instruct", "Q4_K_M")),
+        vocab: std::sync::Arc::new(vocab),
+        caps: Capabilities::local(),
+    });
+    h.key(KeyCode::F(10));
+    assert!(h.s.popup.is_none());
+    let n = h.s.notice.clone().unwrap();
+    assert_eq!(n.level, NoticeLevel::Error);
+    assert!(
+        n.text.contains(&format!("written by {A_NAME}")) && n.text.contains("Ctrl-O"),
+        "{}",
+        n.text
+    );
+}

@@ -244,7 +244,8 @@ fn status_fields(s: &State) -> Vec<Field> {
         ));
     }
     let mut flags = Vec::new();
-    if s.heatmap && s.compare.kl_heat {
+    let kl_heat = s.heatmap && s.compare.kl_heat && s.msgs().any(|m| m.comparison.is_some());
+    if kl_heat {
         flags.push("heat KL");
     } else if s.heatmap {
         flags.push("heat");
@@ -255,7 +256,7 @@ fn status_fields(s: &State) -> Vec<Field> {
     if !flags.is_empty() {
         // The KL scale must not pass for the probability one: kept longer.
         f.push(Field::new(
-            if s.heatmap && s.compare.kl_heat { 3 } else { 9 },
+            if kl_heat { 3 } else { 9 },
             vec![Span::styled(flags.join(" "), theme::dim())],
         ));
     }
