@@ -70,7 +70,7 @@ fn a_reply_compared_with_a_q2_k_variant_shows_both_bars_and_a_summary() {
     // The token cursor on the reply, then the compare key: the picker in
     // compare mode, the Q2_K variant first.
     t.keys(&["Tab"]);
-    t.wait("the token cursor", 10, |s| s.contains(" token "));
+    t.wait("the token cursor", 10, |s| s.contains("token cursor ·"));
     t.keys(&["v"]);
     let s = t.wait("the compare picker", 20, |s| {
         s.contains("compare with…") && s.contains("Q2_K")
