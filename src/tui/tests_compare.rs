@@ -409,3 +409,17 @@ fn a_reply_written_by_a_model_with_other_tokens_is_not_compared() {
         n.text
     );
 }
+
+#[test]
+fn without_another_variant_the_compare_picker_says_how_to_make_one() {
+    let mut h = chatted();
+    h.key(KeyCode::Char('v'));
+    let no_variant: Vec<_> = entries()
+        .into_iter()
+        .filter(|e| e.file_name != B_FILE)
+        .collect();
+    h.send(Msg::Models(no_variant));
+    let screen = super::tests::buffer_text(&h.buffer()).replace('\n', " ");
+    assert!(screen.contains("No other variant"), "{screen}");
+    assert!(screen.contains("tokenscope quantize"), "{screen}");
+}

@@ -100,9 +100,25 @@ pub const CRASHED_TAG: &str = "✗ crashed llama.cpp";
 /// The picker's tag on a model file llama.cpp refused to load this session.
 pub const LOAD_FAILED_TAG: &str = "✗ failed to load";
 
+/// Compare mode with no other variant of the model in use among the files
+/// found: how to make one.
+fn compare_hint(s: &State, p: &Picker) -> Option<String> {
+    let c = p.compare.as_ref()?;
+    if s.models_scanning || s.models.iter().any(|m| c.rank(m) == 0) {
+        return None;
+    }
+    Some(
+        "No other variant of this model was found in the models directory: make one with \
+         `tokenscope quantize` (see the README's Quantization lab), or compare the model with \
+         itself (KL 0: a check)."
+            .into(),
+    )
+}
+
 /// Draws the picker over `area`.
 pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
-    let msg_rows = if p.message.is_some() { 3 } else { 0 };
+    let message = compare_hint(s, p).or_else(|| p.message.clone());
+    let msg_rows = if message.is_some() { 3 } else { 0 };
     let want = (s.models.len() as u16)
         .saturating_add(6 + msg_rows)
         .clamp(10, 26);
@@ -126,7 +142,7 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     }
     let w = inner.width as usize;
     let mut lines: Vec<Line> = Vec::new();
-    if let Some(m) = &p.message {
+    if let Some(m) = &message {
         let mut b = crate::tui::wrap::Block::new(w);
         b.push_str(m, Tag::Text);
         for l in &b.lines {
