@@ -423,3 +423,19 @@ fn without_another_variant_the_compare_picker_says_how_to_make_one() {
     assert!(screen.contains("No other variant"), "{screen}");
     assert!(screen.contains("tokenscope quantize"), "{screen}");
 }
+
+#[test]
+fn ctrl_c_stops_a_comparison_then_twice_quits() {
+    let mut h = chatted();
+    let run = comparing(&mut h);
+    h.ctrl('c');
+    assert!(
+        h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Cancel(r) if *r == run))
+    );
+    h.ctrl('c');
+    assert!(!h.effects.iter().any(|e| matches!(e, Effect::RestartEngine)));
+    h.ctrl('c');
+    assert!(h.effects.iter().any(|e| matches!(e, Effect::Quit)));
+}

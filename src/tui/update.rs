@@ -233,6 +233,16 @@ fn ctrl_c(s: &mut State) -> Vec<Effect> {
         s.quit_armed = false;
         return cancel(s);
     }
+    // A comparison under way stops like a reply (once: a second Ctrl-C quits).
+    if s.compare
+        .job
+        .as_ref()
+        .is_some_and(|j| j.phase != super::compare::JobPhase::Cancelling && j.request != PENDING)
+        && s.popup.is_none()
+    {
+        s.quit_armed = false;
+        return super::compare::cancel(s);
+    }
     if s.popup.take().is_some() {
         s.set_focus(s.focus);
         return vec![];
