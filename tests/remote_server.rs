@@ -262,13 +262,22 @@ fn cancel_mid_reply_stops_and_the_server_is_free_again() {
 }
 
 /// The server killed mid-reply: the tokens so far stand, the failure says
-/// the connection dropped and that the partial reply is kept.
+/// the connection dropped and that the partial reply is kept. It comes after
+/// a cancelled reply (the TUI's sequence: Esc, a new message, the server dies).
 #[test]
 fn a_server_killed_mid_reply_fails_the_reply_keeping_its_tokens() {
-    let mut server = LlamaServer::start(SMOL, &[]);
+    // --ignore-eos: no reply ends by itself before the kill.
+    let mut server = LlamaServer::start(SMOL, &["--ignore-eos"]);
     let (mut h, rx, _) = engine(&server.url, None);
     h.generate(2, 0, chat("Write a long story about a dragon.", 2000, 3));
-    let (fin, n) = long_reply_until(&rx, 2, 2, || server.kill());
+    let (fin, _) = long_reply_until(&rx, 2, 3, || h.cancel(2));
+    assert!(matches!(fin, Event::Cancelled { .. }), "{fin:?}");
+    h.generate(
+        3,
+        0,
+        chat("Write another long story, about a knight.", 2000, 3),
+    );
+    let (fin, n) = long_reply_until(&rx, 3, 2, || server.kill());
     let Event::Failed {
         error: EngineError::Remote(RemoteError::Dropped { tokens, .. }),
         ..
@@ -283,13 +292,86 @@ fn a_server_killed_mid_reply_fails_the_reply_keeping_its_tokens() {
         fin_text(&fin)
     );
     // The next request says the server is gone.
-    h.generate(3, 0, chat("Hi", 3, 1));
-    let events = events_of(&rx, 3);
+    h.generate(4, 0, chat("Hi", 3, 1));
+    let events = events_of(&rx, 4);
     let last = events.last().unwrap();
     assert!(
         fin_text(last).contains("cannot reach the server"),
         "{last:?}"
     );
+}
+
+/// A stream that ends without its end marker (no `finish_reason`, no
+/// `[DONE]`) is never a finished reply: the server here is a socket that
+/// answers like llama-server and then closes mid-reply, either with the
+/// chunked body cut off or after a complete but unfinished one (the real
+/// server cannot be made to stop at those points on purpose).
+#[test]
+fn a_stream_that_ends_without_its_end_marker_is_a_dropped_reply() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let token = r#"data: {"choices":[{"finish_reason":null,"index":0,"delta":{"content":"Hi"},"logprobs":{"content":[{"id":5,"token":"Hi","bytes":[72,105],"logprob":-0.5,"top_logprobs":[{"id":5,"token":"Hi","bytes":[72,105],"logprob":-0.5}]}]}}]}"#;
+    for terminated_body in [false, true] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let serve = std::thread::spawn(move || {
+            for conn in listener.incoming().take(3) {
+                let mut conn = conn.unwrap();
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let (mut first, mut len) = (String::new(), 0);
+                r.read_line(&mut first).unwrap();
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).unwrap();
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                }
+                r.take(len as u64).read_to_end(&mut Vec::new()).unwrap();
+                let reply = if first.starts_with("GET /v1/models") {
+                    let body = r#"{"object":"list","data":[{"id":"m.gguf"}]}"#;
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else if first.starts_with("GET") {
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
+                } else {
+                    let event = format!("{token}\n\n{token}\n\n");
+                    let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+                    // Cut off: the chunked body's last chunk never comes;
+                    // terminated: it does, but no end marker was in it.
+                    let end = if terminated_body { "0\r\n\r\n" } else { "" };
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunk}{end}"
+                    )
+                };
+                conn.write_all(reply.as_bytes()).unwrap();
+                if first.starts_with("POST") {
+                    return;
+                }
+            }
+        });
+        let (mut h, rx, loaded) = engine(&url, None);
+        assert!(matches!(loaded, Event::Loaded { .. }), "{loaded:?}");
+        h.generate(2, 0, chat("Hi", 50, 1));
+        let events = events_of(&rx, 2);
+        serve.join().unwrap();
+        assert_eq!(steps(&events).len(), 2, "{events:?}");
+        let last = events.last().unwrap();
+        assert!(
+            matches!(
+                last,
+                Event::Failed {
+                    error: EngineError::Remote(RemoteError::Dropped { tokens: 2, .. }),
+                    ..
+                }
+            ),
+            "terminated body: {terminated_body}: {last:?}"
+        );
+    }
 }
 
 fn fin_text(e: &Event) -> String {

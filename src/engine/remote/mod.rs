@@ -846,6 +846,8 @@ fn generate(
         let item = match chunks.recv_timeout(Duration::from_millis(20)) {
             Ok(item) => item,
             Err(RecvTimeoutError::Timeout) => continue,
+            // The stream ended without its end marker (`finish_reason`,
+            // `[DONE]`, the native `stop`): never a finished reply.
             Err(RecvTimeoutError::Disconnected) => {
                 break Err(RemoteError::Dropped {
                     url: client.url(),
