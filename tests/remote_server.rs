@@ -427,6 +427,114 @@ fn a_wrong_api_key_is_refused_and_never_shown() {
     );
 }
 
+/// `info --server` says what the server reports (checked against the
+/// server's own `/props` and `/v1/models`, and the file's own header): where
+/// it runs, the context, the vocabulary, the template, and that it gives
+/// log-probabilities with 20 candidates per token.
+#[test]
+fn info_over_the_server_reports_the_model_and_its_log_probabilities() {
+    let server = LlamaServer::start(SMOL, &[]);
+    let get = |path: &str| -> Value {
+        let text = ureq::get(format!("{}{path}", server.url))
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let (props, models) = (get("/props"), get("/v1/models"));
+    let meta = &models["data"][0]["meta"];
+    let info = |args: &[&str]| {
+        let mut all = vec!["info", "--server", server.url.as_str()];
+        all.extend_from_slice(args);
+        run_binary(&common::models_dir(), &all)
+    };
+    let (out, err, ok) = info(&["--format", "jsonl"]);
+    assert!(ok, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["server"], "llama-server");
+    assert_eq!(r["url"], server.url.as_str());
+    assert_eq!(r["build"], props["build_info"]);
+    assert_eq!(r["model_path"], props["model_path"]);
+    assert_eq!(r["n_ctx"], props["default_generation_settings"]["n_ctx"]);
+    assert_eq!(r["n_ctx"], 2048, "the server was started with -c 2048");
+    assert_eq!(r["n_vocab"], meta["n_vocab"]);
+    assert_eq!(r["n_ctx_train"], meta["n_ctx_train"]);
+    assert_eq!(r["slots"], props["total_slots"]);
+    assert_eq!(r["chat_template"], props["chat_template"]);
+    assert_eq!(
+        (r["logprobs"].as_bool(), r["candidates"].as_u64()),
+        (Some(true), Some(20))
+    );
+    // The vocabulary is the file's own.
+    let (local, err, ok) = run_binary(&common::models_dir(), &["info", SMOL, "--format", "jsonl"]);
+    assert!(ok, "{err}");
+    let local: Value = serde_json::from_str(&local).unwrap();
+    assert_eq!(r["n_vocab"], local["n_vocab"]);
+
+    let (out, err, ok) = info(&["--model", "smollm2"]);
+    assert!(ok, "a part of the id, any case: {err}");
+    for line in [
+        format!(
+            "remote:            llama-server {} at {}",
+            props["build_info"].as_str().unwrap(),
+            server.url
+        ),
+        "context:           2048 tokens".to_string(),
+        format!("vocabulary:        {} tokens", meta["n_vocab"]),
+        "log-probabilities: yes, top 20 per token".to_string(),
+        "chat template:     yes".to_string(),
+    ] {
+        assert!(out.contains(&line), "{line:?} in:\n{out}");
+    }
+    let (_, err, ok) = info(&["--model", "llama-70b"]);
+    assert!(!ok && err.contains("has no model \"llama-70b\""), "{err}");
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let (_, err, ok) = run_binary(&common::models_dir(), &["info", "--server", &url]);
+    assert!(
+        !ok && err.contains(&format!("cannot reach the server at {url}")),
+        "{err}"
+    );
+}
+
+/// `info --server` on a server that wants a key: none, a wrong one (refused
+/// in words, never shown), the right one.
+#[test]
+fn info_over_a_server_with_a_key() {
+    let server = LlamaServer::start(SMOL, &["--api-key", "right-key-123"]);
+    let info = |value: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokenscope"));
+        cmd.args(["info", "--server", &server.url])
+            .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml");
+        if let Some(v) = value {
+            cmd.args(["--api-key-env", "TS_INFO_KEY"])
+                .env("TS_INFO_KEY", v);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = info(None);
+    assert!(
+        !ok && text.contains("wants an API key") && text.contains("--api-key-env NAME"),
+        "{text}"
+    );
+    let (ok, text) = info(Some("wrong-key-456"));
+    assert!(
+        !ok && text.contains("refused the API key (HTTP 401)"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong-key-456"), "the key leaked: {text}");
+    let (ok, text) = info(Some("right-key-123"));
+    assert!(ok && text.contains("log-probabilities: yes"), "{text}");
+    assert!(!text.contains("right-key-123"), "the key leaked: {text}");
+}
+
 /// Nothing listens: the error names the URL and what to check.
 #[test]
 fn an_unreachable_server_is_an_error_in_words() {

@@ -21,6 +21,7 @@
 //! The API key goes in the `Authorization` header only: it is never logged,
 //! shown, or part of any event.
 
+pub mod info;
 pub mod sse;
 pub mod wire;
 
@@ -496,7 +497,12 @@ fn choose_model(url: &str, asked: &str, available: &[String]) -> Result<String, 
     if let Some(m) = available.iter().find(|m| *m == asked) {
         return Ok(m.clone());
     }
-    let partial: Vec<&String> = available.iter().filter(|m| m.contains(asked)).collect();
+    // A part of the id, in any case (as local files are found by a part of their name).
+    let asked_lower = asked.to_lowercase();
+    let partial: Vec<&String> = available
+        .iter()
+        .filter(|m| m.to_lowercase().contains(&asked_lower))
+        .collect();
     match partial.as_slice() {
         [one] => Ok((*one).clone()),
         _ => Err(RemoteError::UnknownModel {
@@ -575,8 +581,15 @@ fn load(client: &Client, path: &std::path::Path) -> Result<(Loaded, LoadedEvent)
         .and_then(|e| e.get("meta"))
         .cloned()
         .unwrap_or(Value::Null);
-    // llama-server answers /props; other servers 404 (or refuse it).
-    let props = client.get_json("/props").ok().flatten();
+    // llama-server answers /props; other servers 404 (or refuse it). A
+    // llama-server started with --api-key lists its models to anyone but
+    // answers /props (and replies) only with the key: a refused key is said
+    // now, not taken for another kind of server.
+    let props = match client.get_json("/props") {
+        Ok(p) => p,
+        Err(e @ RemoteError::Unauthorized { .. }) => return Err(e),
+        Err(_) => None,
+    };
     let flavor = if props
         .as_ref()
         .is_some_and(|p| p.get("build_info").is_some() || p.get("model_path").is_some())
@@ -1227,6 +1240,7 @@ mod tests {
     fn a_model_is_picked_exactly_by_unique_part_or_as_the_only_one() {
         let ids = vec!["/m/SmolLM2.gguf".to_string(), "/m/gemma.gguf".to_string()];
         assert_eq!(choose_model("u", "gemma", &ids).unwrap(), "/m/gemma.gguf");
+        assert_eq!(choose_model("u", "smol", &ids).unwrap(), "/m/SmolLM2.gguf");
         assert_eq!(
             choose_model("u", "/m/SmolLM2.gguf", &ids).unwrap(),
             "/m/SmolLM2.gguf"
