@@ -12,7 +12,8 @@ use common::{SMOL, run_binary};
 use serde_json::{Value, json};
 use tokenscope::engine::remote::{ApiKey, RemoteError, RemoteTarget};
 use tokenscope::engine::{
-    ChatMode, EngineError, EngineHandle, Event, GenerateRequest, SamplingParams, TokenStep,
+    ChatMode, EngineError, EngineHandle, Event, GenerateRequest, SamplingParams, StopReason,
+    TokenStep,
 };
 
 /// How long any one event may take (a loaded test machine).
@@ -200,6 +201,60 @@ fn chat_streams_tokens_with_ids_and_the_server_is_described() {
         stats.n_prompt > 5,
         "the server's template wraps the message: {stats:?}"
     );
+    // The server's count of the prompt comes before the first token (the
+    // context used while the reply streams), and agrees with its timings.
+    let counted = prompt_counted(&events);
+    assert_eq!(counted, (stats.n_prompt, stats.n_prompt_reused));
+    assert_eq!(stats.ctx_used, stats.n_prompt + stats.n_generated);
+    // Again, longer: the server reuses the prompt it has in its cache.
+    let mut again = chat("Say hello.", 12, 4);
+    again.messages.push(tokenscope::engine::ChatMessage::new(
+        tokenscope::engine::Role::Assistant,
+        "Hello!",
+    ));
+    again.messages.push(tokenscope::engine::ChatMessage::new(
+        tokenscope::engine::Role::User,
+        "Again.",
+    ));
+    h.generate(3, 0, again);
+    let events = events_of(&rx, 3);
+    let (n_prompt, n_reused) = prompt_counted(&events);
+    assert!(
+        n_prompt > counted.0 && n_reused > 0 && n_reused < n_prompt,
+        "{events:?}"
+    );
+    let Some(Event::Done { stats, .. }) = events.last() else {
+        panic!("{:?}", events.last());
+    };
+    assert_eq!(
+        (n_prompt, n_reused),
+        (stats.n_prompt, stats.n_prompt_reused)
+    );
+}
+
+/// The `PromptCounted` of a request's events, checked to come before its
+/// first token and after a prefill progress that reached its end.
+fn prompt_counted(events: &[Event]) -> (usize, usize) {
+    let at = |f: &dyn Fn(&Event) -> bool| events.iter().position(f);
+    let counted = at(&|e| matches!(e, Event::PromptCounted { .. })).expect("a count");
+    let first = at(&|e| matches!(e, Event::Token { .. })).expect("a token");
+    assert!(counted < first, "{events:?}");
+    let Event::PromptCounted {
+        n_prompt, n_reused, ..
+    } = events[counted]
+    else {
+        unreachable!()
+    };
+    let last_progress = events[..counted].iter().rev().find_map(|e| match e {
+        Event::PrefillProgress { done, total, .. } => Some((*done, *total)),
+        _ => None,
+    });
+    assert_eq!(
+        last_progress,
+        Some((n_prompt - n_reused, n_prompt - n_reused)),
+        "{events:?}"
+    );
+    (n_prompt, n_reused)
 }
 
 /// `tokenscope run --server URL ARGS…` on no config: (stdout, stderr, success).
@@ -310,7 +365,9 @@ fn a_server_killed_mid_reply_fails_the_reply_keeping_its_tokens() {
 fn a_stream_that_ends_without_its_end_marker_is_a_dropped_reply() {
     use std::io::{BufRead, BufReader, Read, Write};
     let token = r#"data: {"choices":[{"finish_reason":null,"index":0,"delta":{"content":"Hi"},"logprobs":{"content":[{"id":5,"token":"Hi","bytes":[72,105],"logprob":-0.5,"top_logprobs":[{"id":5,"token":"Hi","bytes":[72,105],"logprob":-0.5}]}]}}]}"#;
-    for terminated_body in [false, true] {
+    // (the body's last chunk sent, a `finish_reason` sent): only the reply
+    // whose finish reason came is whole (its `[DONE]` alone is missing).
+    for (terminated_body, finished) in [(false, false), (true, false), (true, true)] {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let serve = std::thread::spawn(move || {
@@ -339,7 +396,16 @@ fn a_stream_that_ends_without_its_end_marker_is_a_dropped_reply() {
                 } else if first.starts_with("GET") {
                     "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
                 } else {
-                    let event = format!("{token}\n\n{token}\n\n");
+                    let finish =
+                        r#"data: {"choices":[{"finish_reason":"length","index":0,"delta":{}}]}"#;
+                    let event = format!(
+                        "{token}\n\n{token}\n\n{}",
+                        if finished {
+                            format!("{finish}\n\n")
+                        } else {
+                            String::new()
+                        }
+                    );
                     let chunk = format!("{:x}\r\n{event}\r\n", event.len());
                     // Cut off: the chunked body's last chunk never comes;
                     // terminated: it does, but no end marker was in it.
@@ -361,15 +427,17 @@ fn a_stream_that_ends_without_its_end_marker_is_a_dropped_reply() {
         serve.join().unwrap();
         assert_eq!(steps(&events).len(), 2, "{events:?}");
         let last = events.last().unwrap();
+        let dropped = matches!(
+            last,
+            Event::Failed {
+                error: EngineError::Remote(RemoteError::Dropped { tokens: 2, .. }),
+                ..
+            }
+        );
+        let done = matches!(last, Event::Done { stats, .. } if stats.stop == StopReason::MaxTokens);
         assert!(
-            matches!(
-                last,
-                Event::Failed {
-                    error: EngineError::Remote(RemoteError::Dropped { tokens: 2, .. }),
-                    ..
-                }
-            ),
-            "terminated body: {terminated_body}: {last:?}"
+            if finished { done } else { dropped },
+            "terminated body: {terminated_body}, finish reason: {finished}: {last:?}"
         );
     }
 }

@@ -817,8 +817,22 @@ fn chat_with_a_remote_llama_server_switch_cancel_and_a_dying_server() {
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or(0)
     };
+    let ctx = |s: &str| -> usize {
+        status_line(s)
+            .split("ctx ")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("a context count: {s}"))
+    };
     let s = t.wait("the second story to stream", 60, |s| generated(s) >= 3);
+    let (n1, ctx1) = (generated(&s), ctx(&s));
+    let s = t.wait("more of it", 60, |s| generated(s) >= n1 + 5);
     let before = generated(&s);
+    // The context count is the server's prompt count plus the tokens so far
+    // (not 0, not the last reply's): it grows with the reply.
+    assert_eq!(ctx(&s) - ctx1, before - n1, "{s}");
+    assert!(ctx1 > n1 + 50, "the prompt holds three turns: {s}");
     server.kill();
     let s = t.wait("the dropped connection", 60, |s| {
         idle(s) && flat(s).contains("dropped mid-reply")

@@ -676,3 +676,43 @@ fn branch_resample_continue_and_what_if_keys_are_refused_up_front_on_a_remote_mo
     h.key(KeyCode::Char('r'));
     assert_eq!(h.host.generates.len(), sent + 1);
 }
+
+/// The status bar's context count during a remote reply: `?` until the
+/// server counts the prompt (never 0, never the last reply's count), then
+/// its count plus the tokens so far; `?` again after a reply whose prompt
+/// the server did not count.
+#[test]
+fn a_remote_reply_shows_the_servers_context_count_or_a_question_mark() {
+    let status = |h: &H| h.screen().lines().last().unwrap_or_default().to_string();
+    let mut h = remote_paris_at(0);
+    h.key(KeyCode::Esc);
+    let after = format!("ctx {}/4096", h.s.last_stats.as_ref().unwrap().ctx_used);
+    assert!(status(&h).contains(&after), "{}", status(&h));
+    let id = h.ask("And Spain?");
+    h.engine(Event::Started {
+        request: id,
+        mode: crate::engine::ChatMode::Server,
+        prompt: Vec::new(),
+        prefix: Vec::new(),
+        n_reused: 0,
+        dropped_messages: 0,
+        note: None,
+    });
+    h.stream(id, &[(" the", 0.9)]);
+    assert!(status(&h).contains("ctx ?/4096"), "{}", status(&h));
+    h.engine(Event::PromptCounted {
+        request: id,
+        n_prompt: 60,
+        n_reused: 50,
+    });
+    h.stream(id, &[(".", 0.9)]);
+    assert!(status(&h).contains("ctx 62/4096"), "{}", status(&h));
+    h.done(id, 2);
+    // A server that counted nothing: unknown after the reply too.
+    let id = h.ask("And Italy?");
+    h.stream(id, &[(" a", 0.9)]);
+    let mut stats = super::bench::fake_stats(1, StopReason::Eog);
+    (stats.n_prompt, stats.ctx_used) = (0, 0);
+    h.engine(Event::Done { request: id, stats });
+    assert!(status(&h).contains("ctx ?/4096"), "{}", status(&h));
+}

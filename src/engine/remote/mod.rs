@@ -694,6 +694,7 @@ fn request_body(l: &Loaded, req: &GenerateRequest, k: usize) -> (&'static str, D
             "seed": s.seed,
             "stream": true,
             "cache_prompt": true,
+            "return_progress": true,
         });
         return ("/completion", Dialect::Native, body);
     }
@@ -729,7 +730,11 @@ fn request_body(l: &Loaded, req: &GenerateRequest, k: usize) -> (&'static str, D
     body["temperature"] = json!(s.temperature);
     body["top_p"] = json!(s.top_p);
     body["seed"] = json!(s.seed);
+    // The prompt's token count in the last chunk (the context used).
+    body["stream_options"] = json!({"include_usage": true});
     if l.flavor == Flavor::LlamaServer {
+        // Progress through the prompt as it is evaluated: its size early.
+        body["return_progress"] = json!(true);
         // Its own sampler settings, accepted on the OpenAI endpoints too.
         body["top_k"] = json!(s.top_k);
         body["min_p"] = json!(s.min_p);
@@ -846,12 +851,8 @@ fn generate(
             error: EngineError::Unavailable(format!("cannot start a reader thread: {e}")),
         });
     }
-    let mut st = Stream {
-        utf8: Utf8Assembler::default(),
-        index: 0,
-        ttft: None,
-        timings: None,
-    };
+    let mut st = Stream::default();
+    let mut finished = None;
     let finish = loop {
         if cancel.is_cancelled(request) {
             break Ok(StopReason::Cancelled);
@@ -860,7 +861,12 @@ fn generate(
             Ok(item) => item,
             Err(RecvTimeoutError::Timeout) => continue,
             // The stream ended without its end marker (`finish_reason`,
-            // `[DONE]`, the native `stop`): never a finished reply.
+            // `[DONE]`, the native `stop`): never a finished reply. After a
+            // `finish_reason` the reply is whole: only the usage and `[DONE]`
+            // are missing.
+            Err(RecvTimeoutError::Disconnected) if finished.is_some() => {
+                break Ok(st.finish_reason(finished));
+            }
             Err(RecvTimeoutError::Disconnected) => {
                 break Err(RemoteError::Dropped {
                     url: client.url(),
@@ -898,6 +904,15 @@ fn generate(
         if chunk.timings.is_some() {
             st.timings = chunk.timings.clone();
         }
+        if let Some(p) = chunk.progress
+            && !st.on_progress(request, p, emit)
+        {
+            return false;
+        }
+        if let Some(u) = chunk.usage {
+            let cached = u.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
+            st.counted.get_or_insert((u.prompt_tokens, cached));
+        }
         if k > 0 && chunk.tokens.is_empty() && !chunk.text.is_empty() {
             break Err(RemoteError::NoLogprobs {
                 url: client.url(),
@@ -924,12 +939,15 @@ fn generate(
             }
         }
         if chunk.done {
-            break Ok(st.finish_reason(None));
+            break Ok(st.finish_reason(finished));
         }
         if let Some(f) = chunk.finish {
-            // OpenAI servers send `[DONE]` after the finish reason; llama-server's
-            // native stream ends here.
-            break Ok(f);
+            // llama-server's native stream ends here; OpenAI servers send the
+            // usage, then `[DONE]`.
+            if dialect == Dialect::Native {
+                break Ok(f);
+            }
+            finished = Some(f);
         }
     };
     drop(chunks);
@@ -961,14 +979,50 @@ fn generate(
 }
 
 /// The state of a reply being streamed.
+#[derive(Default)]
 struct Stream {
     utf8: Utf8Assembler,
     index: usize,
     ttft: Option<Duration>,
     timings: Option<wire::Timings>,
+    /// The prompt's size and the part reused, once the server said.
+    counted: Option<(usize, usize)>,
 }
 
 impl Stream {
+    /// llama-server's progress through the prompt: prefill progress as the
+    /// local engine reports it (tokens to evaluate, the reused ones left
+    /// out), then, once it is all in, the prompt's count. False when nobody
+    /// listens any more.
+    fn on_progress(
+        &mut self,
+        request: RequestId,
+        p: wire::Progress,
+        emit: &impl Fn(Event) -> bool,
+    ) -> bool {
+        if self.counted.is_some() {
+            return true;
+        }
+        let total = p.total.saturating_sub(p.cache);
+        let done = p.processed.saturating_sub(p.cache).min(total);
+        if !emit(Event::PrefillProgress {
+            request,
+            done,
+            total,
+        }) {
+            return false;
+        }
+        if p.processed < p.total {
+            return true;
+        }
+        self.counted = Some((p.total, p.cache));
+        emit(Event::PromptCounted {
+            request,
+            n_prompt: p.total,
+            n_reused: p.cache,
+        })
+    }
+
     fn finish_reason(&self, f: Option<StopReason>) -> StopReason {
         f.unwrap_or(StopReason::Eog)
     }
@@ -1010,18 +1064,29 @@ impl Stream {
         } else {
             0.0
         };
+        // The server's timings, else its count (usage, progress); 0: unknown.
+        let (n_prompt, n_reused) = match (&self.timings, self.counted) {
+            (Some(t), _) => (t.prompt_n + t.cache_n, t.cache_n),
+            (None, Some(c)) => c,
+            (None, None) => (0, 0),
+        };
         Stats {
             stop,
-            n_prompt: t.prompt_n + t.cache_n,
-            n_prompt_evaluated: t.prompt_n,
-            n_prompt_reused: t.cache_n,
+            n_prompt,
+            n_prompt_evaluated: n_prompt.saturating_sub(n_reused),
+            n_prompt_reused: n_reused,
             n_generated: self.index,
             n_forced: 0,
             ttft_ms: ttft * 1000.0,
             prompt_tps: t.prompt_per_second,
             gen_tps,
             dropped_messages: 0,
-            ctx_used: t.prompt_n + t.cache_n + self.index,
+            // Unknown (0) when the prompt's size is.
+            ctx_used: if n_prompt > 0 {
+                n_prompt + self.index
+            } else {
+                0
+            },
             ctx_size: n_ctx,
             ctx_requested: n_ctx,
             inspector_us_per_token: 0.0,
@@ -1122,12 +1187,7 @@ pub fn client_overhead(
     let mut n = 0;
     let start = Instant::now();
     for _ in 0..runs.max(1) {
-        let mut st = Stream {
-            utf8: Utf8Assembler::default(),
-            index: 0,
-            ttft: None,
-            timings: None,
-        };
+        let mut st = Stream::default();
         let mut sse = sse::SseReader::new(BufReader::new(raw.as_slice()));
         while let Ok(Some(data)) = sse.next_event() {
             let Ok(chunk) = wire::parse_chunk(dialect, &data) else {
@@ -1174,12 +1234,7 @@ mod tests {
         };
         let data = br#"{"choices":[{"delta":{"content":" Paris"},"logprobs":{"content":[{"token":" Paris","logprob":-0.1,"top_logprobs":[{"token":" the","logprob":-3.0},{"token":" Paris","logprob":-0.1}]}]}}]}"#;
         let chunk = wire::parse_chunk(Dialect::OpenAi, data).unwrap();
-        let mut st = Stream {
-            utf8: Utf8Assembler::default(),
-            index: 0,
-            ttft: None,
-            timings: None,
-        };
+        let mut st = Stream::default();
         let a = token_step(&mut l, &mut st, &chunk.tokens[0], Instant::now());
         let b = token_step(&mut l, &mut st, &chunk.tokens[0], Instant::now());
         assert_eq!(a.id, b.id, "one text, one id");
