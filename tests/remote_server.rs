@@ -107,11 +107,7 @@ fn run_over_the_server_matches_its_own_n_probs() {
         ],
     );
     assert!(ok, "{err}");
-    let lines: Vec<Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|v: &Value| v["type"] == "token")
-        .collect();
+    let lines = token_lines(&out);
     assert_eq!(lines.len(), n, "{out}");
     for (i, (ours, theirs)) in lines.iter().zip(&direct).enumerate() {
         assert_eq!(ours["id"], theirs["id"], "token {i}");
@@ -137,6 +133,94 @@ fn run_over_the_server_matches_its_own_n_probs() {
         );
     }
     assert!(out.contains("\"type\":\"done\""), "{out}");
+}
+
+/// What the pinned llama-server gives (the README's "sampler column" says
+/// so): one request reports either the model's probabilities (`n_probs`:
+/// `logprob`, `top_logprobs`) or, with `post_sampling_probs`, the sampler's
+/// *instead* (`prob`, `top_probs`: only the candidates the chain kept,
+/// renormalized), never both. tokenscope asks for the model's, so it shows
+/// no sampler number (none it did not get). Should a later server give both,
+/// this test fails: then the sampler column can be filled from it.
+#[test]
+fn the_pinned_server_gives_the_models_or_the_samplers_probabilities_not_both() {
+    let server = LlamaServer::start(SMOL, &[]);
+    let ask = |post_sampling: bool| {
+        let v = server.post(
+            "/completion",
+            &json!({"prompt": "The capital of France is", "n_predict": 1, "n_probs": 5,
+                    "temperature": 0.8, "top_k": 2, "seed": 7, "cache_prompt": false,
+                    "post_sampling_probs": post_sampling}),
+        );
+        v["completion_probabilities"][0].clone()
+    };
+    let model = ask(false);
+    assert!(
+        model["logprob"].is_f64() && model["prob"].is_null(),
+        "{model}"
+    );
+    assert_eq!(
+        model["top_logprobs"].as_array().unwrap().len(),
+        5,
+        "{model}"
+    );
+    assert!(model["top_probs"].is_null(), "{model}");
+    let sampler = ask(true);
+    assert!(
+        sampler["prob"].is_f64() && sampler["logprob"].is_null(),
+        "{sampler}"
+    );
+    assert!(sampler["top_logprobs"].is_null(), "{sampler}");
+    let kept = sampler["top_probs"].as_array().unwrap();
+    assert_eq!(kept.len(), 2, "top_k 2 keeps two: {sampler}");
+    let sum: f64 = kept.iter().map(|c| c["prob"].as_f64().unwrap()).sum();
+    assert!(
+        (sum - 1.0).abs() < 1e-3,
+        "the kept ones, renormalized: {sampler}"
+    );
+    // The same two tokens lead, in the model's order.
+    let ids = |v: &[Value]| v.iter().map(|c| c["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(kept),
+        ids(&model["top_logprobs"].as_array().unwrap()[..2])
+    );
+
+    // tokenscope reports the model's numbers and no sampler number at all.
+    let (out, err, ok) = run_on(
+        &server.url,
+        &[
+            "--raw",
+            "-p",
+            "The capital of France is",
+            "--temp",
+            "0.8",
+            "--top-k",
+            "2",
+            "--max-tokens",
+            "2",
+            "--candidates",
+            "5",
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert!(ok, "{err}");
+    let tokens = token_lines(&out);
+    assert_eq!(tokens.len(), 2, "{out}");
+    for t in &tokens {
+        assert!(t["p"].is_f64() && t["p_sampled"].is_null(), "{t}");
+        let top = t["top"].as_array().unwrap();
+        assert_eq!(top.len(), 5, "{t}");
+        assert!(top.iter().all(|c| c["p_sampled"].is_null()), "{t}");
+    }
+}
+
+/// The `token` lines of `run --format jsonl` output.
+fn token_lines(out: &str) -> Vec<Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &Value| v["type"] == "token")
+        .collect()
 }
 
 /// Chat goes through the server's chat endpoint (its template), with token
