@@ -14,6 +14,13 @@ use tokenscope::{bench, demo, engine, headless, listing, quantize, tui};
 mod chats;
 
 fn main() -> ExitCode {
+    // A file-size limit (ulimit -f) reached is a write error (EFBIG) that
+    // says so, like a full disk, not a kill with no word (every process of
+    // this binary: the app, the engine, the quantizer).
+    // SAFETY: setting a signal to be ignored, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = Cli::parse();
     // The engine process: before anything opens the log file or touches stdout.
     if let Some(Cmd::EngineServe) = cli.command {
