@@ -81,6 +81,32 @@ pub fn inspector_micro(n_vocab: usize, k: usize, iterations: u32) -> f64 {
     start.elapsed().as_secs_f64() * 1e6 / iterations as f64
 }
 
+/// A section of `tokenscope bench`, for `--only`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// Prompt and generation speed, inspector on and off.
+    Generation,
+    /// The engine on a thread against the engine in its own process.
+    Process,
+    /// Step mode and branching.
+    Step,
+    /// Scoring every position of a text against plain prefill.
+    Score,
+    /// Teacher forcing and the full-vocabulary KL (`tokenscope compare`).
+    Compare,
+    /// The UI: frame cost, key latency, what-if redraws.
+    Ui,
+    /// The remote client against a local llama-server.
+    Remote,
+    /// A 50,000-token conversation: open it, stream into it.
+    Long,
+}
+
+/// Whether `section` runs under `--only` (`None`: all of them).
+pub fn wanted(only: Option<Section>, section: Section) -> bool {
+    only.is_none_or(|o| o == section)
+}
+
 /// The bench: the table of generation speeds (engine on a thread), then the
 /// engine thread against the engine process at `process` (load time, time to
 /// first token, decode speed with the inspector on, as the caller receives
@@ -90,6 +116,7 @@ pub fn run(
     config: &Config,
     tokens: u32,
     runs: u32,
+    only: Option<Section>,
     process: &Placement,
     out: &mut impl Write,
 ) -> Result<()> {
@@ -103,68 +130,79 @@ pub fn run(
         tokens,
         runs.max(1)
     )?;
-    for n in [49_152usize, 262_144] {
-        writeln!(
-            out,
-            "inspector math alone, {n} logits, top {}: {:.1} µs per token",
-            config.inspector_top_k,
-            inspector_micro(n, config.inspector_top_k, 300)
-        )?;
-    }
-    writeln!(
-        out,
-        "{:<44} {:>9} {:>12} {:>12} {:>13} {:>10}",
-        "model", "prompt/s", "gen/s insp.", "gen/s off", "inspector µs", "overhead"
-    )?;
-    for card in models {
-        // In its own process, as the app runs it: a model that crashes
-        // llama.cpp is an error here, not the end of the bench.
-        let mut engine = start_engine_at(process, card.path.clone(), &config)?;
-        let info = engine.info.clone();
-        let k = config.inspector_top_k.max(1);
-        // Warm-up (first decode allocates buffers).
-        generate(&mut engine, &config, k, 0)?;
-        // Totals over all runs, so a reply that ends early (end-of-generation
-        // token) weighs by its length instead of skewing a median.
-        let (mut on, mut off) = (Totals::default(), Totals::default());
-        let (mut insp_us, mut prompt_tokens, mut prompt_s) = (0.0, 0.0, 0.0);
-        for run in 0..runs.max(1) as usize {
-            let s = generate(&mut engine, &config, k, 2 * run + 1)?;
-            on.add(&s);
-            insp_us += s.inspector_us_per_token * s.n_generated as f64;
-            let s = generate(&mut engine, &config, 0, 2 * run + 2)?;
-            off.add(&s);
-            prompt_tokens += s.n_prompt_evaluated as f64;
-            prompt_s += s.n_prompt_evaluated as f64 / s.prompt_tps.max(1e-9);
+    if wanted(only, Section::Generation) {
+        for n in [49_152usize, 262_144] {
+            writeln!(
+                out,
+                "inspector math alone, {n} logits, top {}: {:.1} µs per token",
+                config.inspector_top_k,
+                inspector_micro(n, config.inspector_top_k, 300)
+            )?;
         }
-        let insp = insp_us / on.tokens.max(1.0);
-        let (on, off) = (on.rate(), off.rate());
-        // Inspector time as a share of the time per token with the inspector on.
-        let overhead = if on > 0.0 {
-            insp * on / 1e6 * 100.0
-        } else {
-            0.0
-        };
         writeln!(
             out,
-            "{:<44} {:>9.1} {:>12.1} {:>12.1} {:>13.1} {:>9.2}%",
-            format!(
-                "{} ({}, {}k vocab)",
-                info.name,
-                info.quant,
-                info.n_vocab / 1000
-            ),
-            prompt_tokens / prompt_s.max(1e-9),
-            on,
-            off,
-            insp,
-            overhead
+            "{:<44} {:>9} {:>12} {:>12} {:>13} {:>10}",
+            "model", "prompt/s", "gen/s insp.", "gen/s off", "inspector µs", "overhead"
         )?;
+        for card in models {
+            // In its own process, as the app runs it: a model that crashes
+            // llama.cpp is an error here, not the end of the bench.
+            let mut engine = start_engine_at(process, card.path.clone(), &config)?;
+            let info = engine.info.clone();
+            let k = config.inspector_top_k.max(1);
+            // Warm-up (first decode allocates buffers).
+            generate(&mut engine, &config, k, 0)?;
+            // Totals over all runs, so a reply that ends early (end-of-generation
+            // token) weighs by its length instead of skewing a median.
+            let (mut on, mut off) = (Totals::default(), Totals::default());
+            let (mut insp_us, mut prompt_tokens, mut prompt_s) = (0.0, 0.0, 0.0);
+            for run in 0..runs.max(1) as usize {
+                let s = generate(&mut engine, &config, k, 2 * run + 1)?;
+                on.add(&s);
+                insp_us += s.inspector_us_per_token * s.n_generated as f64;
+                let s = generate(&mut engine, &config, 0, 2 * run + 2)?;
+                off.add(&s);
+                prompt_tokens += s.n_prompt_evaluated as f64;
+                prompt_s += s.n_prompt_evaluated as f64 / s.prompt_tps.max(1e-9);
+            }
+            let insp = insp_us / on.tokens.max(1.0);
+            let (on, off) = (on.rate(), off.rate());
+            // Inspector time as a share of the time per token with the inspector on.
+            let overhead = if on > 0.0 {
+                insp * on / 1e6 * 100.0
+            } else {
+                0.0
+            };
+            writeln!(
+                out,
+                "{:<44} {:>9.1} {:>12.1} {:>12.1} {:>13.1} {:>9.2}%",
+                format!(
+                    "{} ({}, {}k vocab)",
+                    info.name,
+                    info.quant,
+                    info.n_vocab / 1000
+                ),
+                prompt_tokens / prompt_s.max(1e-9),
+                on,
+                off,
+                insp,
+                overhead
+            )?;
+        }
     }
-    placements(models, &config, runs, process, out)?;
-    step_and_branch(models, &config, process, out)?;
-    scoring(models, &config, runs, process, out)?;
-    compare::run(models, &config, process, out)
+    if wanted(only, Section::Process) {
+        placements(models, &config, runs, process, out)?;
+    }
+    if wanted(only, Section::Step) {
+        step_and_branch(models, &config, process, out)?;
+    }
+    if wanted(only, Section::Score) {
+        scoring(models, &config, runs, process, out)?;
+    }
+    if wanted(only, Section::Compare) {
+        compare::run(models, &config, process, out)?;
+    }
+    Ok(())
 }
 
 /// What the caller of an engine sees of one reply: wall times measured at

@@ -372,6 +372,9 @@ pub enum Cmd {
         /// Runs per setting (tokens/s over all runs together).
         #[arg(long, default_value_t = 3)]
         runs: u32,
+        /// Run only this section (default: all of them).
+        #[arg(long, value_enum)]
+        only: Option<crate::bench::Section>,
         #[command(flatten)]
         gen_flags: GenFlags,
     },

@@ -19,8 +19,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::json;
-
 use crate::config::Config;
 use crate::engine::{
     CompareInput, CompareRequest, CompareRow, EngineHandle, Event, ModelInfo, Placement, SlotId,
@@ -51,7 +49,7 @@ pub struct CompareArgs {
 }
 
 /// Statistics of one model B against A over the compared tokens.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Summary {
     /// B's file name.
     pub model: String,
@@ -114,38 +112,49 @@ pub fn summarize(rows: &[CompareRow], b: usize, model: String) -> Summary {
 }
 
 impl Summary {
-    /// The `{"type":"summary",…}` JSONL line's object.
-    pub fn json(&self) -> serde_json::Value {
-        json!({
-            "type": "summary",
-            "model": self.model,
-            "n_tokens": self.n_tokens,
-            "mean_kl": self.mean_kl,
-            "median_kl": self.median_kl,
-            "p99_kl": self.p99_kl,
-            "max_kl": self.max_kl,
-            "top1_agreement": self.top1_agreement,
-            "mean_delta_p": self.mean_delta_p,
-            "rms_delta_p": self.rms_delta_p,
-            "ppl_a": self.ppl_a,
-            "ppl_b": self.ppl_b,
+    /// The `{"type":"summary",…}` JSONL line, its keys in the order the
+    /// issue lists them (`type`, `model`, `n_tokens`, `mean_kl`, …, `ppl_b`).
+    pub fn json(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            r#type: &'static str,
+            #[serde(flatten)]
+            summary: &'a Summary,
+        }
+        serde_json::to_string(&Line {
+            r#type: "summary",
+            summary: self,
         })
+        .expect("a summary serializes")
     }
 }
 
-/// A `{"type":"token",…}` JSONL line's object: `p` per model, `top1` ids
-/// per model (`top1_text` their pieces), `kl` per other model (nats).
-pub fn row_json(row: &CompareRow, vocab: &Vocab) -> serde_json::Value {
-    json!({
-        "type": "token",
-        "index": row.index,
-        "id": row.id,
-        "text": vocab.readable(row.id),
-        "p": row.ln_p.iter().map(|l| l.exp()).collect::<Vec<_>>(),
-        "top1": row.top1,
-        "top1_text": row.top1.iter().map(|t| vocab.readable(*t)).collect::<Vec<_>>(),
-        "kl": row.kl,
+/// A `{"type":"token",…}` JSONL line, keys in this order: `type`, `index`,
+/// `id`, `text`, `p` per model, `top1` ids per model (`top1_text` their
+/// pieces), `kl` per other model (nats).
+pub fn row_json(row: &CompareRow, vocab: &Vocab) -> String {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        r#type: &'static str,
+        index: usize,
+        id: TokenId,
+        text: String,
+        p: Vec<f64>,
+        top1: &'a [TokenId],
+        top1_text: Vec<String>,
+        kl: &'a [f64],
+    }
+    serde_json::to_string(&Line {
+        r#type: "token",
+        index: row.index,
+        id: row.id,
+        text: vocab.readable(row.id),
+        p: row.ln_p.iter().map(|l| l.exp()).collect(),
+        top1: &row.top1,
+        top1_text: row.top1.iter().map(|t| vocab.readable(*t)).collect(),
+        kl: &row.kl,
     })
+    .expect("a row serializes")
 }
 
 /// The text format: a summary table, then the ten tokens with the largest
@@ -327,7 +336,7 @@ fn compare_streaming(
         if let Event::Compared { rows: chunk, .. } = e {
             for r in chunk {
                 if args.jsonl {
-                    let line = row_json(r, &vocab).to_string();
+                    let line = row_json(r, &vocab);
                     writeln!(out, "{}", crate::text::json_safe(&line))?;
                 }
             }
@@ -347,7 +356,7 @@ fn compare_streaming(
         .collect();
     if args.jsonl {
         for s in &summaries {
-            writeln!(out, "{}", crate::text::json_safe(&s.json().to_string()))?;
+            writeln!(out, "{}", crate::text::json_safe(&s.json()))?;
         }
     } else {
         // The sequence compared, for the context of each token (for a
@@ -410,5 +419,63 @@ mod tests {
         );
         assert_eq!(quantile(&[], 0.5), 0.0);
         assert_eq!(quantile(&[2.0], 0.99), 2.0);
+    }
+
+    /// The top-level keys of a JSON object line, in the order written.
+    fn keys(line: &str) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let mut keys: Vec<(usize, String)> = v
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| (line.find(&format!("\"{k}\":")).unwrap(), k.clone()))
+            .collect();
+        keys.sort();
+        keys.into_iter().map(|(_, k)| k).collect()
+    }
+
+    #[test]
+    fn jsonl_keys_come_in_the_documented_order() {
+        let vocab = Vocab::new((0..8).map(|i| vec![b'a' + i]).collect(), vec![]);
+        let line = row_json(&row(0.5f64.ln(), 0.25f64.ln(), (1, 2), 0.1), &vocab);
+        assert_eq!(
+            keys(&line),
+            [
+                "type",
+                "index",
+                "id",
+                "text",
+                "p",
+                "top1",
+                "top1_text",
+                "kl"
+            ]
+        );
+        assert!(
+            line.starts_with(r#"{"type":"token","index":1,"id":5,"text":"f","p":[0.5,0.25]"#),
+            "{line}"
+        );
+        let s = summarize(
+            &[row(0.5f64.ln(), 0.25f64.ln(), (1, 2), 0.1)],
+            1,
+            "b".into(),
+        );
+        assert_eq!(
+            keys(&s.json()),
+            [
+                "type",
+                "model",
+                "n_tokens",
+                "mean_kl",
+                "median_kl",
+                "p99_kl",
+                "max_kl",
+                "top1_agreement",
+                "mean_delta_p",
+                "rms_delta_p",
+                "ppl_a",
+                "ppl_b"
+            ]
+        );
     }
 }

@@ -14,6 +14,13 @@ use tokenscope::{bench, demo, engine, headless, listing, quantize, tui};
 mod chats;
 
 fn main() -> ExitCode {
+    // A file-size limit (ulimit -f) reached is a write error (EFBIG) that
+    // says so, like a full disk, not a kill with no word (every process of
+    // this binary: the app, the engine, the quantizer).
+    // SAFETY: setting a signal to be ignored, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = Cli::parse();
     // The engine process: before anything opens the log file or touches stdout.
     if let Some(Cmd::EngineServe) = cli.command {
@@ -427,7 +434,9 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Some(Cmd::Bench { tokens, runs, .. }) => {
+        Some(Cmd::Bench {
+            tokens, runs, only, ..
+        }) => {
             let config = load_config(&paths, &cli, &flags)?;
             // Against a server: the client's own cost per streamed token.
             if let Some(target) = remote_target(&config, &flags)? {
@@ -453,17 +462,22 @@ fn real_main(cli: Cli) -> Result<()> {
                 &config,
                 *tokens,
                 *runs,
+                *only,
                 &engine_placement()?,
                 &mut out,
             )?;
+            let wanted = |s| bench::wanted(*only, s);
             // The UI under a token stream: update + full redraw per token.
-            writeln!(out, "{}", tui::bench::bench_ui(5000, 120, 40))?;
-            writeln!(out, "{}", tui::bench::bench_latency(200, 100))?;
-            writeln!(out, "{}", tui::bench::bench_whatif(500))?;
+            if wanted(bench::Section::Ui) {
+                writeln!(out, "{}", tui::bench::bench_ui(5000, 120, 40))?;
+                writeln!(out, "{}", tui::bench::bench_latency(200, 100))?;
+                writeln!(out, "{}", tui::bench::bench_whatif(500))?;
+            }
             // The remote client against a local llama-server, when one was fetched.
             let exe =
                 tokenscope::llama_server::server_bin_dir(&paths.data_dir).join("llama-server");
-            if exe.is_file() {
+            if !wanted(bench::Section::Remote) {
+            } else if exe.is_file() {
                 let server = tokenscope::llama_server::LlamaServer::start(
                     &exe,
                     &models[0].path,
@@ -481,11 +495,13 @@ fn real_main(cli: Cli) -> Result<()> {
                 )?;
             }
             // A long chat: 50,000 tokens with traces (64 candidates each), opened, then streamed into.
-            writeln!(
-                out,
-                "{}",
-                tui::bench_long::bench_long_chat(50_000, 64, 1000, 120, 40)
-            )?;
+            if wanted(bench::Section::Long) {
+                writeln!(
+                    out,
+                    "{}",
+                    tui::bench_long::bench_long_chat(50_000, 64, 1000, 120, 40)
+                )?;
+            }
             Ok(())
         }
         Some(Cmd::FetchDemos { verify }) => {

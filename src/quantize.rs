@@ -563,6 +563,14 @@ pub fn run(
     }
     let sizes = result?;
     let card = catalog::read_card(&partial).map_err(|e| QuantizeError::BadResult(e.to_string()))?;
+    // On disk before it takes OUT's name: a power cut after the rename must
+    // not leave an OUT whose data never got written.
+    std::fs::File::open(&partial)
+        .and_then(|f| f.sync_all())
+        .map_err(|source| QuantizeError::Io {
+            what: format!("cannot sync {}", partial.display()),
+            source,
+        })?;
     std::fs::rename(&partial, &plan.output).map_err(|source| QuantizeError::Io {
         what: format!("cannot move the result to {}", plan.output.display()),
         source,
@@ -621,9 +629,13 @@ fn supervise(
     let mut reason: Option<String> = None;
     let mut sizes_in = None;
     let mut sizes_out = None;
+    let mut no_room_why: Option<String> = None;
     let mut on_line = |line: String| {
         if let Some((done, total, name)) = parse_tensor_line(&line) {
             progress(&Progress::Tensor { done, total, name });
+        }
+        if let Some(why) = line.strip_prefix(NO_ROOM) {
+            no_room_why = Some(crate::text::escape_inline(why.trim()));
         }
         if let Some(r) = line.split_once("failed to quantize:").map(|(_, r)| r) {
             reason.get_or_insert_with(|| crate::text::escape_inline(r.trim()));
@@ -685,9 +697,40 @@ fn supervise(
             last: last_words(),
         });
     }
+    let mut reason =
+        reason.unwrap_or_else(|| format!("exit {status}; last words: {}", last_words()));
+    let room = || {
+        format!(
+            "free some space in {} or choose another OUT",
+            output_dir(&plan.output).display()
+        )
+    };
+    if let Some(why) = no_room_why {
+        // llama.cpp's own words ("iostream error") say less than ours.
+        let todo = if why.contains("ulimit") {
+            "raise the limit or choose a smaller type".to_string()
+        } else {
+            room()
+        };
+        reason =
+            format!("the output could not be written whole: {why}; {todo}; nothing was left there");
+    } else if out_of_room(&reason) {
+        reason += &format!(" ({}; nothing was left there)", room());
+    }
     Err(QuantizeError::Failed {
         input: plan.input.path.clone(),
-        reason: reason.unwrap_or_else(|| format!("exit {status}; last words: {}", last_words())),
+        reason,
+    })
+}
+
+/// Whether llama.cpp's reason is a write that found no room: a full disk
+/// (ENOSPC), a quota (EDQUOT) or a file-size limit (EFBIG).
+fn out_of_room(reason: &str) -> bool {
+    [libc::ENOSPC, libc::EDQUOT, libc::EFBIG].iter().any(|&e| {
+        // llama.cpp writes strerror's text: Rust's is the same before " (os error N)".
+        let text = std::io::Error::from_raw_os_error(e).to_string();
+        let text = text.split(" (os error").next().unwrap_or_default();
+        reason.contains(text)
     })
 }
 
@@ -722,6 +765,7 @@ pub fn worker_main(args: &[String]) -> std::process::ExitCode {
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
     }
+    // SIGXFSZ is ignored (main): a file-size limit fails the write (EFBIG).
     let [input, output, ftype, threads, requant] = args else {
         eprintln!("quantize-worker: expected IN OUT FTYPE THREADS REQUANTIZE");
         return ExitCode::from(2);
@@ -752,7 +796,43 @@ pub fn worker_main(args: &[String]) -> std::process::ExitCode {
     if rc == 0 {
         ExitCode::SUCCESS
     } else {
+        // llama.cpp's ofstream says only "iostream error": find out here,
+        // where the file and the limits are, whether the write found no room.
+        if let Some(why) = no_room(Path::new(output)) {
+            eprintln!("{NO_ROOM}{why}");
+        }
         ExitCode::from(1)
+    }
+}
+
+/// How the worker tells the parent that its output found no room.
+const NO_ROOM: &str = "quantize-worker: no room: ";
+
+/// Why writing `output` stopped, when it is room: a file-size limit reached
+/// (`ulimit -f`) or a file system with (almost) no free space left.
+fn no_room(output: &Path) -> Option<String> {
+    let size = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
+    let mut lim: libc::rlimit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim) } == 0
+        && lim.rlim_cur != libc::RLIM_INFINITY
+        && size + (1 << 20) >= lim.rlim_cur
+    {
+        return Some(format!(
+            "the file-size limit of {} (ulimit -f) was reached",
+            crate::catalog::size_human(lim.rlim_cur)
+        ));
+    }
+    match free_bytes(&output_dir(output)) {
+        Ok(Some(free)) if free < 16 << 20 => Some(format!(
+            "the disk is full ({} free after {} written)",
+            crate::catalog::size_human(free),
+            crate::catalog::size_human(size)
+        )),
+        _ => None,
     }
 }
 
@@ -790,6 +870,14 @@ mod tests {
         for t in TYPES {
             assert_eq!(catalog::ftype_name(t.ftype), Some(t.name));
         }
+    }
+
+    #[test]
+    fn writes_that_found_no_room_are_recognized() {
+        assert!(out_of_room("write error: No space left on device"));
+        assert!(out_of_room("write error: File too large"));
+        assert!(out_of_room("write error: Disk quota exceeded"));
+        assert!(!out_of_room("tensor 'x' has wrong shape"));
     }
 
     #[test]

@@ -53,24 +53,38 @@ fn a_model_larger_than_memory_is_refused_and_the_loaded_one_keeps_working() {
 #[test]
 fn the_command_line_refuses_it_with_the_numbers() {
     let (dir, big, _) = fake_in_tempdir();
-    let (stdout, stderr, ok) = common::run_binary(
-        dir.path(),
-        &[
-            "run",
-            "--model",
-            big.to_str().unwrap(),
-            "--prompt",
-            "hi",
-            "--max-tokens",
-            "2",
-        ],
-    );
+    let args = [
+        "run",
+        "--model",
+        big.to_str().unwrap(),
+        "--prompt",
+        "hi",
+        "--max-tokens",
+        "2",
+    ];
+    let (stdout, stderr, ok) = common::run_binary(dir.path(), &args);
     assert!(!ok && stdout.is_empty(), "{stdout}");
     assert!(
-        stderr.starts_with("error: ") && stderr.contains("not enough memory"),
+        stderr.starts_with("error: ")
+            && stderr.contains("not enough memory")
+            && stderr.contains("TOKENSCOPE_NO_MEMORY_CHECK=1 skips this check"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // The check turned off: llama.cpp gets the file, and says what is wrong
+    // with it (its grown tensor has the wrong shape), without reading it.
+    let (_, stderr, ok) = common::run_binary_with(
+        &[
+            ("TOKENSCOPE_MODELS_DIR", dir.path()),
+            ("TOKENSCOPE_NO_MEMORY_CHECK", std::path::Path::new("1")),
+        ],
+        &args,
+    );
+    assert!(!ok);
+    assert!(
+        !stderr.contains("not enough memory") && stderr.contains("wrong shape"),
+        "{stderr}"
+    );
     // Its card still shows (the header is fine): `info` reads no weights.
     let (stdout, stderr, ok) = common::run_binary(dir.path(), &["info", big.to_str().unwrap()]);
     assert!(ok, "{stderr}");

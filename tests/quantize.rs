@@ -320,3 +320,41 @@ fn a_file_that_aborts_llama_cpp_is_reported_and_leaves_nothing() {
     assert!(!out.exists());
     assert!(made_files(&models).is_empty(), "{:?}", made_files(&models));
 }
+
+#[test]
+fn a_disk_that_fills_up_mid_write_is_a_clear_error_and_leaves_nothing() {
+    // A file-size limit (as `ulimit -f`) makes the quantizer's writes fail
+    // past 8 MiB, as a full disk does part way through: the free-space check
+    // up front passes, the write fails.
+    let h = home();
+    let models = h.path().join("models");
+    let out = models.join("s.Q8_0.gguf");
+    let mut c = cmd(
+        h.path(),
+        &[
+            "quantize",
+            "smol",
+            out.to_str().unwrap(),
+            "--type",
+            "Q8_0",
+            "--allow-requantize",
+        ],
+    );
+    common::limit_file_size(&mut c, 8 << 20);
+    let done = c.output().unwrap();
+    assert_error(
+        &done,
+        &[
+            "the file-size limit of 8.0 MiB (ulimit -f) was reached",
+            "raise the limit or choose a smaller type",
+            "nothing was left there",
+        ],
+    );
+    assert!(
+        !text(&done.stderr).contains("crashed"),
+        "{}",
+        text(&done.stderr)
+    );
+    assert!(!out.exists());
+    assert!(made_files(&models).is_empty(), "{:?}", made_files(&models));
+}

@@ -1,5 +1,5 @@
 //! `tokenscope bench`, comparing: teacher forcing a text through a model
-//! (what `compare` does, [`SCORE_CHUNK`] positions per batch) against
+//! (what `compare` does, [`COMPARE_CHUNK`] positions per batch) against
 //! decoding the same tokens one at a time, and what the full-vocabulary KL
 //! costs next to the forcing.
 //!
@@ -17,8 +17,8 @@ use anyhow::Result;
 use crate::catalog::ModelCard;
 use crate::config::Config;
 use crate::engine::{
-    ChatMessage, Command, CompareInput, CompareRequest, EngineHandle, Event, GenerateRequest,
-    Placement, ReplyPrefix, Role, SCORE_CHUNK, SamplingParams, TokenId,
+    COMPARE_CHUNK, ChatMessage, Command, CompareInput, CompareRequest, EngineHandle, Event,
+    GenerateRequest, Placement, ReplyPrefix, Role, SamplingParams, Stats, TokenId,
 };
 use crate::headless::wait_for;
 
@@ -89,6 +89,29 @@ fn one_at_a_time(
     Ok(t.elapsed().as_secs_f64())
 }
 
+/// Plain prefill of `text` in slot 0 (raw, no reply, logits of the last
+/// position only): the ceiling for forcing, which also needs every
+/// position's logits.
+fn prefill(
+    handle: &mut EngineHandle,
+    rx: &std::sync::mpsc::Receiver<Event>,
+    request: u64,
+    text: String,
+) -> Result<Stats> {
+    let mut req = GenerateRequest::new(
+        vec![ChatMessage::new(Role::User, text)],
+        SamplingParams::greedy(),
+        0,
+        0,
+    );
+    req.raw = true;
+    handle.generate(request, 0, req);
+    match wait_for(rx, request, |_| Ok(()))? {
+        Event::Done { stats, .. } => Ok(stats),
+        other => anyhow::bail!("prefill ended without stats: {other:?}"),
+    }
+}
+
 /// The section: per model, tokens forced per second and model against one at
 /// a time, and the KL's share of the forcing time.
 pub fn run(
@@ -99,12 +122,21 @@ pub fn run(
 ) -> Result<()> {
     writeln!(
         out,
-        "\nteacher forcing ({SCORE_CHUNK} positions per batch) vs decoding the same tokens one at a time, and the full-vocabulary KL's cost (engine process, each model in two slots)"
+        "\nteacher forcing ({COMPARE_CHUNK} positions per batch) vs decoding the same tokens one at a time, and the full-vocabulary KL's cost (engine process, each model in two slots); ceiling: plain prefill (no logits but the last) vs one at a time"
     )?;
     writeln!(
         out,
-        "{:<44} {:>7} {:>10} {:>10} {:>8} {:>10} {:>8} {:>9}",
-        "model", "tokens", "forced/s", "1-by-1/s", "speedup", "forcing ms", "KL ms", "KL/force"
+        "{:<44} {:>7} {:>10} {:>10} {:>8} {:>10} {:>8} {:>10} {:>8} {:>9}",
+        "model",
+        "tokens",
+        "forced/s",
+        "1-by-1/s",
+        "speedup",
+        "prefill/s",
+        "ceiling",
+        "forcing ms",
+        "KL ms",
+        "KL/force"
     )?;
     for card in models {
         let (mut handle, rx) = EngineHandle::spawn_with_receiver_at(process);
@@ -124,19 +156,23 @@ pub fn run(
         // Warm-up (first decodes allocate buffers), then one measured run each.
         let (ids, _, _) = force(&mut handle, &rx, 10, text(0))?;
         one_at_a_time(&mut handle, &rx, 11, &ids[..ids.len().min(8)])?;
+        prefill(&mut handle, &rx, 14, text(0))?;
         let (ids, dec, kl) = force(&mut handle, &rx, 12, text(1))?;
         let single = one_at_a_time(&mut handle, &rx, 13, &ids)?;
+        let plain = prefill(&mut handle, &rx, 15, text(1))?.prompt_tps;
         // Forcing time per model: the engine forced both slots.
         let per_model = dec / 2.0;
         let n = ids.len() as f64;
         writeln!(
             out,
-            "{:<44} {:>7} {:>10.1} {:>10.1} {:>7.1}x {:>10.1} {:>8.1} {:>8.1}%",
+            "{:<44} {:>7} {:>10.1} {:>10.1} {:>7.1}x {:>10.1} {:>7.1}x {:>10.1} {:>8.1} {:>8.1}%",
             name,
             ids.len(),
             n / per_model.max(1e-9),
             n / single.max(1e-9),
             single / per_model.max(1e-9),
+            plain,
+            plain * single / n.max(1.0),
             dec * 1000.0,
             kl * 1000.0,
             kl / dec.max(1e-9) * 100.0

@@ -1,17 +1,16 @@
 //! Comparing models token by token ([`Command::Compare`](super::api::Command::Compare)):
 //! the same token ids are forced through every model in batched prefills,
-//! [`SCORE_CHUNK`] positions at a time, and each position's logits are
+//! [`COMPARE_CHUNK`] positions at a time, and each position's logits are
 //! compared over the full vocabulary where they live, in this process.
 //!
-//! Memory stays bounded by the chunk: model A's logits for one chunk are
-//! copied aside (≤ [`SCORE_CHUNK`] × vocabulary floats: 32 MiB for Gemma 3's
-//! 262,144 tokens), then each other model decodes the same chunk and its
-//! logits are compared with them in place. Nothing grows with the text but
-//! the rows sent back.
+//! Memory stays bounded by the chunk: model A decodes a chunk, and its
+//! logits stay in its context's output buffer (≤ [`COMPARE_CHUNK`] ×
+//! vocabulary floats: 64 MiB for Gemma 3's 262,144 tokens) while each other
+//! model decodes the same chunk and is compared with them in place, no copy.
+//! Nothing grows with the text but the rows sent back.
 //!
-//! Per position, with `a`, `b` the two models' logits:
-//! `lse = log Σ exp(logit)` (the max taken out first), `ln p = logit − lse`,
-//! and `KL(A‖B) = Σ_v p_A(v) (ln p_A(v) − ln p_B(v))`, summed in f64. The
+//! Per position, [`super::divergence::pair`]: both log-sum-exps, both top-1s
+//! and KL(A‖B) in one vectorized pass over the two logit vectors. The
 //! positions of a chunk are spread over the model's threads.
 
 use std::time::Instant;
@@ -21,74 +20,41 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 
 use super::api::{
-    CompareInput, CompareRequest, CompareRow, EngineError, Event, RequestId, SCORE_CHUNK,
+    COMPARE_CHUNK, CompareInput, CompareRequest, CompareRow, EngineError, Event, RequestId,
     ScoreRequest, Stats, StopReason, TokenId,
 };
+use super::divergence::{Pair, pair};
 use super::generate::{Outcome, batch_capacity, decode_error, keep_cache};
 use super::session::KvMirror;
 use super::slot::{Slot, valid_id};
 use super::worker::{Emit, Inbox};
 
-/// Log-sum-exp and the index of the largest logit (ties: lower id) of `logits`.
-pub(super) fn lse_top1(logits: &[f32]) -> (f64, TokenId) {
-    let mut max = f32::NEG_INFINITY;
-    let mut top = 0usize;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > max {
-            max = l;
-            top = i;
-        }
-    }
-    let sum: f64 = logits.iter().map(|&l| f64::from((l - max).exp())).sum();
-    (f64::from(max) + sum.ln(), top as TokenId)
-}
-
-/// KL(A‖B) in nats from both logit vectors and their log-sum-exps:
-/// `Σ p_A (a − b) − lse_A + lse_B`, which is `Σ p_A (ln p_A − ln p_B)`.
-pub(super) fn kl(a: &[f32], lse_a: f64, b: &[f32], lse_b: f64) -> f64 {
-    // exp in f32 (fast; relative error ~1e-6 per probability), sums in f64.
-    let lse_a32 = lse_a as f32;
-    let mut s = 0.0f64;
-    for (&x, &y) in a.iter().zip(b) {
-        let p = (x - lse_a32).exp();
-        if p > 0.0 {
-            s += f64::from(p) * (f64::from(x) - f64::from(y));
-        }
-    }
-    s - lse_a + lse_b
-}
-
-/// For each position: B's log-sum-exp, top-1 and KL(A‖B), the positions
-/// spread over `threads` threads.
-fn compare_positions(
-    a: &[&[f32]],
-    lse_a: &[f64],
-    b: &[&[f32]],
-    threads: usize,
-) -> Vec<(f64, TokenId, f64)> {
-    let one = |i: usize| {
-        let (lse_b, top) = lse_top1(b[i]);
-        (lse_b, top, kl(a[i], lse_a[i], b[i], lse_b))
-    };
-    let n = a.len();
+/// `f(i)` for `i` in `0..n`, the indices spread over `threads` scoped
+/// threads in contiguous runs; results in index order.
+fn par_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let threads = threads.clamp(1, n.max(1));
     if threads == 1 {
-        return (0..n).map(one).collect();
+        return (0..n).map(f).collect();
     }
     let per = n.div_ceil(threads);
+    let f = &f;
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
             .step_by(per)
-            .map(|start| {
-                let one = &one;
-                s.spawn(move || (start..(start + per).min(n)).map(one).collect::<Vec<_>>())
-            })
+            .map(|start| s.spawn(move || (start..(start + per).min(n)).map(f).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("a KL thread panicked"))
+            .flat_map(|h| h.join().expect("a comparison thread panicked"))
             .collect()
     })
+}
+
+/// For each position `i`: [`pair`] of `a[i]` and `b[i]` (both models'
+/// log-sum-exp and top-1, KL(A‖B)), the positions spread over `threads`
+/// threads.
+fn compare_positions(a: &[&[f32]], b: &[&[f32]], threads: usize) -> Vec<Pair> {
+    par_map(a.len(), threads, |i| pair(a[i], b[i]))
 }
 
 /// The sequence and the first position compared, checked against model A.
@@ -226,7 +192,6 @@ fn run(
     let mut kl_s = 0.0;
     let mut n_rows = 0;
     let mut t_first = None;
-    let mut a_buf: Vec<f32> = Vec::new();
     let last = tokens.len() - 1;
     let mut q = first;
     let stats = |n_rows: usize, decode_s: f64, kl_s: f64, t_first: Option<f64>, slot: &mut Slot| {
@@ -258,7 +223,7 @@ fn run(
         }
     };
     // A batch larger than a context's n_batch aborts llama.cpp.
-    let mut chunk_len = SCORE_CHUNK;
+    let mut chunk_len = COMPARE_CHUNK;
     for s in slots.iter_mut() {
         s.with_context(|_, ctx, _| {
             chunk_len = chunk_len.min(super::generate::batch_capacity(ctx));
@@ -279,53 +244,51 @@ fn run(
         let chunk = &tokens[q..end];
         let len = chunk.len();
         let (mut chunk_decode, mut chunk_kl) = (0.0, 0.0);
-        // Model A: decode, keep its logits aside, its rows' own part.
+        // Model A decodes first. Its logits stay where llama.cpp wrote them
+        // (valid until A's next decode) while every other model decodes the
+        // same positions and is compared against them in place: no copy.
+        let (slot_a, others) = slots.split_first_mut().expect("two slots or more");
         let t = Instant::now();
-        let (n_vocab, mut rows, lse_a) = slots[0].with_context(|_, ctx, mirror| {
+        let rows = slot_a.with_context(|_, ctx_a, mirror_a| {
             let mut batch = LlamaBatch::new(len, 1);
-            decode(ctx, mirror, &mut batch, chunk, q, true, len)?;
+            decode(ctx_a, mirror_a, &mut batch, chunk, q, true, len)?;
             chunk_decode += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let n_vocab = ctx.get_logits_ith(0).len();
-            a_buf.clear();
-            let mut rows = Vec::with_capacity(len);
-            let mut lse_a = Vec::with_capacity(len);
-            for i in 0..len {
-                let logits = ctx.get_logits_ith(i as i32);
-                a_buf.extend_from_slice(logits);
-                let (lse, top) = lse_top1(logits);
-                let id = tokens[q + i + 1];
-                rows.push(CompareRow {
+            let a: Vec<&[f32]> = (0..len).map(|i| ctx_a.get_logits_ith(i as i32)).collect();
+            let n_models = others.len() + 1;
+            let mut rows: Vec<CompareRow> = (0..len)
+                .map(|i| CompareRow {
                     index: q + i + 1,
-                    id,
-                    ln_p: vec![f64::from(logits[id as usize]) - lse],
-                    top1: vec![top],
-                    kl: Vec::with_capacity(req.slots.len() - 1),
-                });
-                lse_a.push(lse);
-            }
-            chunk_kl += t.elapsed().as_secs_f64();
-            Ok::<_, EngineError>((n_vocab, rows, lse_a))
-        })?;
-        let a: Vec<&[f32]> = a_buf.chunks(n_vocab).collect();
-        for s in slots[1..].iter_mut() {
-            let t = Instant::now();
-            s.with_context(|_, ctx, mirror| {
-                let mut batch = LlamaBatch::new(len, 1);
-                decode(ctx, mirror, &mut batch, chunk, q, true, len)?;
-                chunk_decode += t.elapsed().as_secs_f64();
+                    id: tokens[q + i + 1],
+                    ln_p: Vec::with_capacity(n_models),
+                    top1: Vec::with_capacity(n_models),
+                    kl: Vec::with_capacity(n_models - 1),
+                })
+                .collect();
+            for (k, s) in others.iter_mut().enumerate() {
                 let t = Instant::now();
-                let b: Vec<&[f32]> = (0..len).map(|i| ctx.get_logits_ith(i as i32)).collect();
-                let out = compare_positions(&a, &lse_a, &b, threads);
-                for ((row, (lse_b, top, kl)), logits) in rows.iter_mut().zip(out).zip(&b) {
-                    row.ln_p.push(f64::from(logits[row.id as usize]) - lse_b);
-                    row.top1.push(top);
-                    row.kl.push(kl);
-                }
-                chunk_kl += t.elapsed().as_secs_f64();
-                Ok::<_, EngineError>(())
-            })?;
-        }
+                s.with_context(|_, ctx, mirror| {
+                    decode(ctx, mirror, &mut batch, chunk, q, true, len)?;
+                    chunk_decode += t.elapsed().as_secs_f64();
+                    let t = Instant::now();
+                    let b: Vec<&[f32]> = (0..len).map(|i| ctx.get_logits_ith(i as i32)).collect();
+                    let out = compare_positions(&a, &b, threads);
+                    for ((row, p), (la, lb)) in rows.iter_mut().zip(out).zip(a.iter().zip(&b)) {
+                        let id = row.id as usize;
+                        if k == 0 {
+                            // A's own numbers: the same from every pair.
+                            row.ln_p.push(f64::from(la[id]) - p.lse_a);
+                            row.top1.push(p.top_a);
+                        }
+                        row.ln_p.push(f64::from(lb[id]) - p.lse_b);
+                        row.top1.push(p.top_b);
+                        row.kl.push(p.kl);
+                    }
+                    chunk_kl += t.elapsed().as_secs_f64();
+                    Ok::<_, EngineError>(())
+                })?;
+            }
+            Ok::<_, EngineError>(rows)
+        })?;
         decode_s += chunk_decode;
         kl_s += chunk_kl;
         n_rows += rows.len();
@@ -351,55 +314,19 @@ fn run(
 mod tests {
     use super::*;
 
-    /// The textbook definitions in f64, to check the fast forms against.
-    fn reference(a: &[f32], b: &[f32]) -> f64 {
-        let lse = |v: &[f32]| {
-            let m = v.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64));
-            m + v.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
-        };
-        let (la, lb) = (lse(a), lse(b));
-        a.iter()
-            .zip(b)
-            .map(|(&x, &y)| {
-                let pa = (x as f64 - la).exp();
-                pa * ((x as f64 - la) - (y as f64 - lb))
-            })
-            .sum()
-    }
-
     #[test]
-    fn kl_matches_the_definition_and_is_zero_for_equal_logits() {
-        let mut seed = 7u64;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((seed >> 33) as f32 / (1u64 << 31) as f32) * 20.0 - 10.0
-        };
-        let a: Vec<f32> = (0..5000).map(|_| next()).collect();
-        let b: Vec<f32> = a.iter().map(|x| x + next() * 0.1).collect();
-        let (la, ta) = lse_top1(&a);
-        let (lb, _) = lse_top1(&b);
-        let fast = kl(&a, la, &b, lb);
-        let exact = reference(&a, &b);
-        assert!(fast > 0.0);
-        assert!(
-            (fast - exact).abs() < 1e-6 * exact.max(1e-9) + 1e-9,
-            "{fast} vs {exact}"
-        );
-        assert_eq!(kl(&a, la, &a, la), 0.0);
-        let argmax = a
+    fn threads_give_the_same_rows_as_one() {
+        let a: Vec<f32> = (0..5000).map(|i| ((i * 7919) % 113) as f32 * 0.1).collect();
+        let b: Vec<f32> = a
             .iter()
             .enumerate()
-            .fold((0, f32::MIN), |m, (i, &x)| if x > m.1 { (i, x) } else { m });
-        assert_eq!(ta as usize, argmax.0);
-        // Threads give the same rows as one.
+            .map(|(i, x)| x + (i % 5) as f32 * 0.05)
+            .collect();
         let rows_a: Vec<&[f32]> = vec![&a, &b, &a];
         let rows_b: Vec<&[f32]> = vec![&b, &a, &a];
-        let lses = [la, lb, la];
-        assert_eq!(
-            compare_positions(&rows_a, &lses, &rows_b, 1),
-            compare_positions(&rows_a, &lses, &rows_b, 3)
-        );
+        let one = compare_positions(&rows_a, &rows_b, 1);
+        assert_eq!(one, compare_positions(&rows_a, &rows_b, 3));
+        assert!(one[0].kl > 0.0 && one[1].kl > 0.0);
+        assert_eq!(one[2].kl, 0.0);
     }
 }

@@ -71,12 +71,31 @@ fn parse_meminfo(text: &str) -> Option<u64> {
     Some(kib.saturating_mul(1024))
 }
 
-/// What a cgroup v2 limit leaves: `memory.max` − `memory.current` (None
-/// without a limit, "max").
-fn cgroup_left(max: &str, current: &str) -> Option<u64> {
+/// What a cgroup v2 limit leaves: `memory.max` − (`memory.current` −
+/// `inactive_file` of `memory.stat`), None without a limit ("max").
+/// `memory.current` counts the page cache, which the kernel reclaims before
+/// it would kill anything; its inactive part is taken out as container
+/// runtimes do for their "working set", so a container that just copied a
+/// big file does not refuse a model that fits.
+fn cgroup_left(max: &str, current: &str, stat: &str) -> Option<u64> {
     let max: u64 = max.trim().parse().ok()?;
     let current: u64 = current.trim().parse().ok()?;
-    Some(max.saturating_sub(current))
+    let inactive_file: u64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("inactive_file "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Some(max.saturating_sub(current.saturating_sub(inactive_file)))
+}
+
+/// The environment variable that turns the memory check off (`1`), for
+/// when its estimate is wrong for a machine (e.g. memory the kernel would
+/// free that it cannot see).
+pub const SKIP_ENV: &str = "TOKENSCOPE_NO_MEMORY_CHECK";
+
+/// Whether the memory check is turned off by [`SKIP_ENV`].
+pub fn skipped() -> bool {
+    std::env::var(SKIP_ENV).is_ok_and(|v| v == "1")
 }
 
 /// The memory available to this process now, in bytes: the kernel's
@@ -95,6 +114,7 @@ pub fn available() -> Option<u64> {
         cgroup_left(
             &std::fs::read_to_string(dir.join("memory.max")).ok()?,
             &std::fs::read_to_string(dir.join("memory.current")).ok()?,
+            &std::fs::read_to_string(dir.join("memory.stat")).unwrap_or_default(),
         )
     })();
     match (meminfo, cgroup) {
@@ -112,7 +132,7 @@ pub fn shortfall(file: &str, need: &MemoryNeed, available: u64) -> Option<String
     Some(format!(
         "not enough memory for {}: it needs about {} ({} of weights, {} of KV cache for a context of {} \
          tokens, {} of logits) but {} is available; close other programs, choose a smaller model or \
-         quantization, or lower the context (--ctx, or ctx in the config file)",
+         quantization, or lower the context (--ctx, or ctx in the config file); {}=1 skips this check",
         crate::text::escape_inline(file),
         size_human(need.total()),
         size_human(need.weights),
@@ -120,6 +140,7 @@ pub fn shortfall(file: &str, need: &MemoryNeed, available: u64) -> Option<String
         need.n_ctx,
         size_human(need.logits),
         size_human(available),
+        SKIP_ENV,
     ))
 }
 
@@ -208,9 +229,13 @@ mod tests {
         let meminfo = "MemTotal:       24684084 kB\nMemFree:        18047740 kB\nMemAvailable:   22588056 kB\n";
         assert_eq!(parse_meminfo(meminfo), Some(22_588_056 * 1024));
         assert_eq!(parse_meminfo("MemTotal: 1 kB\n"), None);
-        assert_eq!(cgroup_left("max\n", "100\n"), None);
-        assert_eq!(cgroup_left("1000\n", "300\n"), Some(700));
-        assert_eq!(cgroup_left("100\n", "300\n"), Some(0));
+        assert_eq!(cgroup_left("max\n", "100\n", ""), None);
+        assert_eq!(cgroup_left("1000\n", "300\n", ""), Some(700));
+        assert_eq!(cgroup_left("100\n", "300\n", ""), Some(0));
+        // Reclaimable page cache (inactive_file) is not counted as used.
+        let stat = "anon 100\nfile 250\nactive_file 50\ninactive_file 200\n";
+        assert_eq!(cgroup_left("1000\n", "300\n", stat), Some(900));
+        assert_eq!(cgroup_left("1000\n", "100\n", stat), Some(1000));
         // This machine: Linux has /proc/meminfo.
         assert!(available().is_some_and(|a| a > 0));
     }

@@ -7,6 +7,7 @@
 pub mod api;
 mod compare;
 pub mod crash;
+mod divergence;
 mod frame;
 mod generate;
 pub mod llama_log;

@@ -163,7 +163,7 @@ impl TopK {
 
 /// Maximum of a block, NaN ignored, in independent lanes so it vectorizes.
 #[inline(always)]
-fn lane_max(block: &[f32]) -> f32 {
+pub(super) fn lane_max(block: &[f32]) -> f32 {
     const LANES: usize = 8;
     let mut m = [f32::NEG_INFINITY; LANES];
     let mut groups = block.chunks_exact(LANES);
@@ -183,7 +183,7 @@ fn lane_max(block: &[f32]) -> f32 {
 
 /// Σ e^x and Σ e^x·x over x = l - max, in f32 lanes per chunk, f64 across chunks.
 #[inline(always)]
-fn exp_sums(logits: &[f32], max: f32) -> (f64, f64) {
+pub(super) fn exp_sums(logits: &[f32], max: f32) -> (f64, f64) {
     const LANES: usize = 8;
     let (mut sum, mut weighted) = (0f64, 0f64);
     for chunk in logits.chunks(1024) {
@@ -214,7 +214,7 @@ fn exp_sums(logits: &[f32], max: f32) -> (f64, f64) {
 /// e^x for x in [-100, 0], relative error about 1e-6; float and bit operations
 /// only (no libm call, no saturating casts), so the loop over the vocabulary vectorizes.
 #[inline(always)]
-fn fast_exp(x: f32) -> f32 {
+pub(super) fn fast_exp(x: f32) -> f32 {
     // Adding 1.5·2^23 rounds to an integer, which then sits in the low mantissa bits.
     const MAGIC: f32 = 12_582_912.0;
     let t = (x * std::f32::consts::LOG2_E).max(-125.0);

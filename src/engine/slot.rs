@@ -197,7 +197,7 @@ fn check_memory(
     settings: &LoadSettings,
 ) -> Result<(), EngineError> {
     let gpu_build = cfg!(any(feature = "cuda", feature = "vulkan", feature = "metal"));
-    if gpu_build && settings.gpu_layers > 0 {
+    if (gpu_build && settings.gpu_layers > 0) || super::memory::skipped() {
         return Ok(());
     }
     let Some(available) = super::memory::available() else {
