@@ -9,6 +9,14 @@
 //!   `top_logprobs` (the server applies its chat template). Raw (`--raw`):
 //!   llama-server's native `POST /completion` with `n_probs` (token ids, the
 //!   model's probabilities), else `POST /v1/completions` with `logprobs`.
+//! - The prompt's size: llama-server is asked for `return_progress` (prefill
+//!   progress, then [`Event::PromptCounted`] before the first token), OpenAI
+//!   servers for `stream_options.include_usage` (the count at the end, in the
+//!   stats). A stream ends at `[DONE]` (OpenAI) or `stop` (native); one that
+//!   ends without it, and without a `finish_reason`, is a dropped reply.
+//! - `post_sampling_probs` is not asked for: llama-server then sends the
+//!   sampler's probabilities instead of the model's, not beside them, so no
+//!   sampler probability is reported (`p_sampled` `None`).
 //! - Each token's [`TokenStep`]: `logit` = the server's log-probability and
 //!   the distribution's `lse` = 0, so `p = exp(logit)` is the server's own
 //!   probability; `entropy` `None`; `p_sampled` `None`; candidates as
