@@ -637,6 +637,7 @@ fn info_over_the_server_reports_the_model_and_its_log_probabilities() {
         format!("vocabulary:        {} tokens", meta["n_vocab"]),
         "log-probabilities: yes, top 20 per token".to_string(),
         "chat template:     yes".to_string(),
+        "sampler column:    none (its post_sampling_probs sends the sampler's".to_string(),
     ] {
         assert!(out.contains(&line), "{line:?} in:\n{out}");
     }

@@ -223,6 +223,15 @@ pub fn report_text(r: &ServerReport) -> String {
         "entropy",
         "not reported (needs the whole distribution; servers give the top few)".into(),
     );
+    field(
+        "sampler column",
+        if r.server == "llama-server" {
+            "none (its post_sampling_probs sends the sampler's probabilities instead of the model's, not beside them: tokenscope shows the model's)"
+        } else {
+            "none (the OpenAI API reports the model's log-probabilities only)"
+        }
+        .into(),
+    );
     if r.models.len() > 1 {
         field(
             "also served",
