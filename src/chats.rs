@@ -65,12 +65,26 @@ pub fn export(paths: &Paths, id: i64, format: ExportFormat, output: Option<&Path
     }
     match output {
         Some(path) => {
-            std::fs::write(path, &buf)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            write_whole(path, &buf).with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("Wrote conversation {id} to {}.", path.display());
         }
         None => std::io::stdout().lock().write_all(&buf)?,
     }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` whole or not at all: into a temporary file in
+/// the same directory, synced, then renamed over `path` (an interrupted or
+/// failed export never leaves a cut file, nor destroys the one there).
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 

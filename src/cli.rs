@@ -339,10 +339,25 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Print one model's card and its metadata.
+    /// Print one model's card and its metadata; with --server, what a
+    /// remote server reports about a model it serves.
     Info {
-        /// Path or unique part of a model's file name.
-        model: String,
+        /// Path or unique part of a model's file name (with --server: one of
+        /// the models it lists, or a unique part of its id).
+        #[arg(required_unless_present_any = ["server", "server_model"])]
+        model: Option<String>,
+        /// A remote server (its URL, or the name of a `[[servers]]` entry):
+        /// where it runs, its context and vocabulary, whether it gives
+        /// log-probabilities and how many candidates per token.
+        #[arg(long, value_name = "URL|NAME")]
+        server: Option<String>,
+        /// The model, as the argument above (with --server: one it lists;
+        /// optional when it serves one).
+        #[arg(long = "model", value_name = "ID", conflicts_with = "model")]
+        server_model: Option<String>,
+        /// With --server: the environment variable that holds its API key.
+        #[arg(long, value_name = "NAME")]
+        api_key_env: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// Layers that would be offloaded to the GPU (for the backend line).

@@ -483,20 +483,22 @@ pub fn token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
 }
 
 pub fn done_json(s: &Stats) -> serde_json::Value {
+    // Uncounted (a remote server that does not say): null, not 0.
+    let counted = |n: usize| (s.n_prompt > 0).then_some(n);
     json!({
         "type": "done",
         "stop": s.stop.as_str(),
-        "n_prompt": s.n_prompt,
-        "n_prompt_evaluated": s.n_prompt_evaluated,
-        "n_prompt_reused": s.n_prompt_reused,
+        "n_prompt": counted(s.n_prompt),
+        "n_prompt_evaluated": counted(s.n_prompt_evaluated),
+        "n_prompt_reused": counted(s.n_prompt_reused),
         "n_generated": s.n_generated,
         "n_forced": s.n_forced,
         "ttft_ms": s.ttft_ms,
         "prompt_tps": s.prompt_tps,
         "gen_tps": s.gen_tps,
         "dropped_messages": s.dropped_messages,
-        "ctx_used": s.ctx_used,
-        "ctx_size": s.ctx_size,
+        "ctx_used": counted(s.ctx_used),
+        "ctx_size": (s.ctx_size > 0).then_some(s.ctx_size),
         "ctx_requested": s.ctx_requested,
         "inspector_us_per_token": s.inspector_us_per_token,
     })
@@ -504,19 +506,30 @@ pub fn done_json(s: &Stats) -> serde_json::Value {
 
 /// The last line of `run`'s text output. `n_ctx_train` (tokens, 0 = unknown)
 /// explains a context size other than the one asked for.
+///
+/// A prompt of 0 tokens is one nobody counted (a remote server that does not
+/// say): its counts and the context used read `?`, as does a context size of 0.
 pub fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
+    let known = |n: usize, counted: bool| {
+        if counted {
+            n.to_string()
+        } else {
+            "?".to_string()
+        }
+    };
+    let counted = s.n_prompt > 0;
     let mut line = format!(
         "stop: {} · prompt {} tokens ({} evaluated, {} reused from cache) · {} generated · TTFT {:.0} ms · prompt {:.1} tok/s · generation {:.1} tok/s · context {}/{}",
         s.stop.as_str(),
-        s.n_prompt,
-        s.n_prompt_evaluated,
-        s.n_prompt_reused,
+        known(s.n_prompt, counted),
+        known(s.n_prompt_evaluated, counted),
+        known(s.n_prompt_reused, counted),
         s.n_generated,
         s.ttft_ms,
         s.prompt_tps,
         s.gen_tps,
-        s.ctx_used,
-        s.ctx_size
+        known(s.ctx_used, counted),
+        known(s.ctx_size, s.ctx_size > 0)
     );
     if let Some(why) = crate::engine::describe_ctx(s.ctx_requested, s.ctx_size, n_ctx_train) {
         line += &format!(" ({why})");
@@ -590,6 +603,50 @@ pub fn token_table(steps: &[TokenStep], vocab: &Vocab) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_uncounted_prompt_and_an_unknown_context_read_as_question_marks() {
+        let mut s = Stats {
+            stop: crate::engine::StopReason::Eog,
+            n_prompt: 0,
+            n_prompt_evaluated: 0,
+            n_prompt_reused: 0,
+            n_generated: 7,
+            n_forced: 0,
+            ttft_ms: 10.0,
+            prompt_tps: 0.0,
+            gen_tps: 50.0,
+            dropped_messages: 0,
+            ctx_used: 0,
+            ctx_size: 0,
+            ctx_requested: 0,
+            inspector_us_per_token: 0.0,
+        };
+        let json = done_json(&s);
+        assert!(
+            json["n_prompt"].is_null() && json["ctx_used"].is_null() && json["ctx_size"].is_null()
+        );
+        assert_eq!(json["n_generated"], 7);
+        let line = stats_line(&s, 0);
+        assert!(
+            line.contains("prompt ? tokens (? evaluated, ? reused from cache)")
+                && line.contains("7 generated")
+                && line.contains("context ?/?"),
+            "{line}"
+        );
+        (s.n_prompt, s.n_prompt_evaluated, s.ctx_used, s.ctx_size) = (30, 30, 37, 2048);
+        let line = stats_line(&s, 0);
+        assert!(
+            line.contains("prompt 30 tokens (30 evaluated, 0 reused")
+                && line.contains("context 37/2048"),
+            "{line}"
+        );
+        let json = done_json(&s);
+        assert_eq!(
+            (json["n_prompt_reused"].as_u64(), json["ctx_used"].as_u64()),
+            (Some(0), Some(37))
+        );
+    }
 
     #[test]
     fn bars_scale_with_probability() {

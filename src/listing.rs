@@ -128,18 +128,8 @@ pub fn info_text(card: &ModelCard) -> String {
             "no (base model: prompts are used as raw text)".to_string(),
         ),
         Some(t) => {
-            let lines: Vec<&str> = t.lines().collect();
-            field(
-                "chat template",
-                format!("yes ({} lines, {} bytes)", lines.len(), t.len()),
-            );
-            for l in lines.iter().take(TEMPLATE_PREVIEW_LINES) {
-                let l: String = l.chars().take(100).collect();
-                let _ = writeln!(out, "    | {}", escape_inline(&l));
-            }
-            if lines.len() > TEMPLATE_PREVIEW_LINES {
-                let _ = writeln!(out, "    | …");
-            }
+            field("chat template", template_summary(t));
+            out.push_str(&template_preview(t));
         }
     }
     let mut md: Vec<&(String, String)> = card.metadata.iter().collect();
@@ -148,6 +138,26 @@ pub fn info_text(card: &ModelCard) -> String {
     let w = md.iter().map(|(k, _)| str_width(k)).max().unwrap_or(0);
     for (k, v) in md {
         let _ = writeln!(out, "  {} = {v}", pad(k, w));
+    }
+    out
+}
+
+/// "yes (6 lines, 368 bytes)": a chat template in a few words.
+pub fn template_summary(t: &str) -> String {
+    format!("yes ({} lines, {} bytes)", t.lines().count(), t.len())
+}
+
+/// The first lines of a chat template, escaped, each as `    | line`
+/// (cut at 100 characters), then `    | …` if there are more.
+pub fn template_preview(t: &str) -> String {
+    let mut out = String::new();
+    let lines: Vec<&str> = t.lines().collect();
+    for l in lines.iter().take(TEMPLATE_PREVIEW_LINES) {
+        let l: String = l.chars().take(100).collect();
+        let _ = writeln!(out, "    | {}", escape_inline(&l));
+    }
+    if lines.len() > TEMPLATE_PREVIEW_LINES {
+        let _ = writeln!(out, "    | …");
     }
     out
 }

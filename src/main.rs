@@ -14,6 +14,13 @@ use tokenscope::{bench, demo, engine, headless, listing, quantize, tui};
 mod chats;
 
 fn main() -> ExitCode {
+    // A file-size limit (ulimit -f) reached is a write error (EFBIG) that
+    // says so, like a full disk, not a kill with no word (every process of
+    // this binary: the app, the engine, the quantizer).
+    // SAFETY: setting a signal to be ignored, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = Cli::parse();
     // The engine process: before anything opens the log file or touches stdout.
     if let Some(Cmd::EngineServe) = cli.command {
@@ -388,10 +395,32 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Some(Cmd::Info { model, format, .. }) => {
+        Some(Cmd::Info {
+            model,
+            format,
+            server,
+            server_model,
+            api_key_env,
+            ..
+        }) => {
             let config = load_config(&paths, &cli, &flags)?;
-            let card = catalog::resolve(model, &model_dirs(&paths, &config))?;
+            let model = model.as_deref().or(server_model.as_deref());
+            let server_flags = GenFlags {
+                server: server.clone(),
+                api_key_env: api_key_env.clone(),
+                ..GenFlags::default()
+            };
             let mut out = stdout.lock();
+            if let Some(target) = remote_target(&config, &server_flags)? {
+                let report = engine::remote::info::describe(&target, model.unwrap_or(""))?;
+                if *format == Format::Jsonl {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+                } else {
+                    write!(out, "{}", engine::remote::info::report_text(&report))?;
+                }
+                return Ok(());
+            }
+            let card = catalog::resolve(model.unwrap_or(""), &model_dirs(&paths, &config))?;
             if *format == Format::Jsonl {
                 writeln!(out, "{}", listing::info_json(&card))?;
             } else {

@@ -563,6 +563,14 @@ pub fn run(
     }
     let sizes = result?;
     let card = catalog::read_card(&partial).map_err(|e| QuantizeError::BadResult(e.to_string()))?;
+    // On disk before it takes OUT's name: a power cut after the rename must
+    // not leave an OUT whose data never got written.
+    std::fs::File::open(&partial)
+        .and_then(|f| f.sync_all())
+        .map_err(|source| QuantizeError::Io {
+            what: format!("cannot sync {}", partial.display()),
+            source,
+        })?;
     std::fs::rename(&partial, &plan.output).map_err(|source| QuantizeError::Io {
         what: format!("cannot move the result to {}", plan.output.display()),
         source,
@@ -757,12 +765,7 @@ pub fn worker_main(args: &[String]) -> std::process::ExitCode {
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
     }
-    // SAFETY: setting a signal to be ignored. A file-size limit (ulimit -f)
-    // then fails the write with EFBIG, which llama.cpp reports like a full
-    // disk, instead of killing this process with no word said.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
+    // SIGXFSZ is ignored (main): a file-size limit fails the write (EFBIG).
     let [input, output, ftype, threads, requant] = args else {
         eprintln!("quantize-worker: expected IN OUT FTYPE THREADS REQUANTIZE");
         return ExitCode::from(2);

@@ -326,7 +326,6 @@ fn a_disk_that_fills_up_mid_write_is_a_clear_error_and_leaves_nothing() {
     // A file-size limit (as `ulimit -f`) makes the quantizer's writes fail
     // past 8 MiB, as a full disk does part way through: the free-space check
     // up front passes, the write fails.
-    use std::os::unix::process::CommandExt;
     let h = home();
     let models = h.path().join("models");
     let out = models.join("s.Q8_0.gguf");
@@ -341,19 +340,7 @@ fn a_disk_that_fills_up_mid_write_is_a_clear_error_and_leaves_nothing() {
             "--allow-requantize",
         ],
     );
-    // SAFETY: setrlimit is async-signal-safe; it only touches the child.
-    unsafe {
-        c.pre_exec(|| {
-            let lim = libc::rlimit {
-                rlim_cur: 8 << 20,
-                rlim_max: 8 << 20,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    common::limit_file_size(&mut c, 8 << 20);
     let done = c.output().unwrap();
     assert_error(
         &done,

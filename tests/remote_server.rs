@@ -12,7 +12,8 @@ use common::{SMOL, run_binary};
 use serde_json::{Value, json};
 use tokenscope::engine::remote::{ApiKey, RemoteError, RemoteTarget};
 use tokenscope::engine::{
-    ChatMode, EngineError, EngineHandle, Event, GenerateRequest, SamplingParams, TokenStep,
+    ChatMode, EngineError, EngineHandle, Event, GenerateRequest, SamplingParams, StopReason,
+    TokenStep,
 };
 
 /// How long any one event may take (a loaded test machine).
@@ -106,11 +107,7 @@ fn run_over_the_server_matches_its_own_n_probs() {
         ],
     );
     assert!(ok, "{err}");
-    let lines: Vec<Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|v: &Value| v["type"] == "token")
-        .collect();
+    let lines = token_lines(&out);
     assert_eq!(lines.len(), n, "{out}");
     for (i, (ours, theirs)) in lines.iter().zip(&direct).enumerate() {
         assert_eq!(ours["id"], theirs["id"], "token {i}");
@@ -136,6 +133,94 @@ fn run_over_the_server_matches_its_own_n_probs() {
         );
     }
     assert!(out.contains("\"type\":\"done\""), "{out}");
+}
+
+/// What the pinned llama-server gives (the README's "sampler column" says
+/// so): one request reports either the model's probabilities (`n_probs`:
+/// `logprob`, `top_logprobs`) or, with `post_sampling_probs`, the sampler's
+/// *instead* (`prob`, `top_probs`: only the candidates the chain kept,
+/// renormalized), never both. tokenscope asks for the model's, so it shows
+/// no sampler number (none it did not get). Should a later server give both,
+/// this test fails: then the sampler column can be filled from it.
+#[test]
+fn the_pinned_server_gives_the_models_or_the_samplers_probabilities_not_both() {
+    let server = LlamaServer::start(SMOL, &[]);
+    let ask = |post_sampling: bool| {
+        let v = server.post(
+            "/completion",
+            &json!({"prompt": "The capital of France is", "n_predict": 1, "n_probs": 5,
+                    "temperature": 0.8, "top_k": 2, "seed": 7, "cache_prompt": false,
+                    "post_sampling_probs": post_sampling}),
+        );
+        v["completion_probabilities"][0].clone()
+    };
+    let model = ask(false);
+    assert!(
+        model["logprob"].is_f64() && model["prob"].is_null(),
+        "{model}"
+    );
+    assert_eq!(
+        model["top_logprobs"].as_array().unwrap().len(),
+        5,
+        "{model}"
+    );
+    assert!(model["top_probs"].is_null(), "{model}");
+    let sampler = ask(true);
+    assert!(
+        sampler["prob"].is_f64() && sampler["logprob"].is_null(),
+        "{sampler}"
+    );
+    assert!(sampler["top_logprobs"].is_null(), "{sampler}");
+    let kept = sampler["top_probs"].as_array().unwrap();
+    assert_eq!(kept.len(), 2, "top_k 2 keeps two: {sampler}");
+    let sum: f64 = kept.iter().map(|c| c["prob"].as_f64().unwrap()).sum();
+    assert!(
+        (sum - 1.0).abs() < 1e-3,
+        "the kept ones, renormalized: {sampler}"
+    );
+    // The same two tokens lead, in the model's order.
+    let ids = |v: &[Value]| v.iter().map(|c| c["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(kept),
+        ids(&model["top_logprobs"].as_array().unwrap()[..2])
+    );
+
+    // tokenscope reports the model's numbers and no sampler number at all.
+    let (out, err, ok) = run_on(
+        &server.url,
+        &[
+            "--raw",
+            "-p",
+            "The capital of France is",
+            "--temp",
+            "0.8",
+            "--top-k",
+            "2",
+            "--max-tokens",
+            "2",
+            "--candidates",
+            "5",
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert!(ok, "{err}");
+    let tokens = token_lines(&out);
+    assert_eq!(tokens.len(), 2, "{out}");
+    for t in &tokens {
+        assert!(t["p"].is_f64() && t["p_sampled"].is_null(), "{t}");
+        let top = t["top"].as_array().unwrap();
+        assert_eq!(top.len(), 5, "{t}");
+        assert!(top.iter().all(|c| c["p_sampled"].is_null()), "{t}");
+    }
+}
+
+/// The `token` lines of `run --format jsonl` output.
+fn token_lines(out: &str) -> Vec<Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &Value| v["type"] == "token")
+        .collect()
 }
 
 /// Chat goes through the server's chat endpoint (its template), with token
@@ -200,6 +285,60 @@ fn chat_streams_tokens_with_ids_and_the_server_is_described() {
         stats.n_prompt > 5,
         "the server's template wraps the message: {stats:?}"
     );
+    // The server's count of the prompt comes before the first token (the
+    // context used while the reply streams), and agrees with its timings.
+    let counted = prompt_counted(&events);
+    assert_eq!(counted, (stats.n_prompt, stats.n_prompt_reused));
+    assert_eq!(stats.ctx_used, stats.n_prompt + stats.n_generated);
+    // Again, longer: the server reuses the prompt it has in its cache.
+    let mut again = chat("Say hello.", 12, 4);
+    again.messages.push(tokenscope::engine::ChatMessage::new(
+        tokenscope::engine::Role::Assistant,
+        "Hello!",
+    ));
+    again.messages.push(tokenscope::engine::ChatMessage::new(
+        tokenscope::engine::Role::User,
+        "Again.",
+    ));
+    h.generate(3, 0, again);
+    let events = events_of(&rx, 3);
+    let (n_prompt, n_reused) = prompt_counted(&events);
+    assert!(
+        n_prompt > counted.0 && n_reused > 0 && n_reused < n_prompt,
+        "{events:?}"
+    );
+    let Some(Event::Done { stats, .. }) = events.last() else {
+        panic!("{:?}", events.last());
+    };
+    assert_eq!(
+        (n_prompt, n_reused),
+        (stats.n_prompt, stats.n_prompt_reused)
+    );
+}
+
+/// The `PromptCounted` of a request's events, checked to come before its
+/// first token and after a prefill progress that reached its end.
+fn prompt_counted(events: &[Event]) -> (usize, usize) {
+    let at = |f: &dyn Fn(&Event) -> bool| events.iter().position(f);
+    let counted = at(&|e| matches!(e, Event::PromptCounted { .. })).expect("a count");
+    let first = at(&|e| matches!(e, Event::Token { .. })).expect("a token");
+    assert!(counted < first, "{events:?}");
+    let Event::PromptCounted {
+        n_prompt, n_reused, ..
+    } = events[counted]
+    else {
+        unreachable!()
+    };
+    let last_progress = events[..counted].iter().rev().find_map(|e| match e {
+        Event::PrefillProgress { done, total, .. } => Some((*done, *total)),
+        _ => None,
+    });
+    assert_eq!(
+        last_progress,
+        Some((n_prompt - n_reused, n_prompt - n_reused)),
+        "{events:?}"
+    );
+    (n_prompt, n_reused)
 }
 
 /// `tokenscope run --server URL ARGS…` on no config: (stdout, stderr, success).
@@ -262,13 +401,22 @@ fn cancel_mid_reply_stops_and_the_server_is_free_again() {
 }
 
 /// The server killed mid-reply: the tokens so far stand, the failure says
-/// the connection dropped and that the partial reply is kept.
+/// the connection dropped and that the partial reply is kept. It comes after
+/// a cancelled reply (the TUI's sequence: Esc, a new message, the server dies).
 #[test]
 fn a_server_killed_mid_reply_fails_the_reply_keeping_its_tokens() {
-    let mut server = LlamaServer::start(SMOL, &[]);
+    // --ignore-eos: no reply ends by itself before the kill.
+    let mut server = LlamaServer::start(SMOL, &["--ignore-eos"]);
     let (mut h, rx, _) = engine(&server.url, None);
     h.generate(2, 0, chat("Write a long story about a dragon.", 2000, 3));
-    let (fin, n) = long_reply_until(&rx, 2, 2, || server.kill());
+    let (fin, _) = long_reply_until(&rx, 2, 3, || h.cancel(2));
+    assert!(matches!(fin, Event::Cancelled { .. }), "{fin:?}");
+    h.generate(
+        3,
+        0,
+        chat("Write another long story, about a knight.", 2000, 3),
+    );
+    let (fin, n) = long_reply_until(&rx, 3, 2, || server.kill());
     let Event::Failed {
         error: EngineError::Remote(RemoteError::Dropped { tokens, .. }),
         ..
@@ -283,13 +431,99 @@ fn a_server_killed_mid_reply_fails_the_reply_keeping_its_tokens() {
         fin_text(&fin)
     );
     // The next request says the server is gone.
-    h.generate(3, 0, chat("Hi", 3, 1));
-    let events = events_of(&rx, 3);
+    h.generate(4, 0, chat("Hi", 3, 1));
+    let events = events_of(&rx, 4);
     let last = events.last().unwrap();
     assert!(
         fin_text(last).contains("cannot reach the server"),
         "{last:?}"
     );
+}
+
+/// A stream that ends without its end marker (no `finish_reason`, no
+/// `[DONE]`) is never a finished reply: the server here is a socket that
+/// answers like llama-server and then closes mid-reply, either with the
+/// chunked body cut off or after a complete but unfinished one (the real
+/// server cannot be made to stop at those points on purpose).
+#[test]
+fn a_stream_that_ends_without_its_end_marker_is_a_dropped_reply() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let token = r#"data: {"choices":[{"finish_reason":null,"index":0,"delta":{"content":"Hi"},"logprobs":{"content":[{"id":5,"token":"Hi","bytes":[72,105],"logprob":-0.5,"top_logprobs":[{"id":5,"token":"Hi","bytes":[72,105],"logprob":-0.5}]}]}}]}"#;
+    // (the body's last chunk sent, a `finish_reason` sent): only the reply
+    // whose finish reason came is whole (its `[DONE]` alone is missing).
+    for (terminated_body, finished) in [(false, false), (true, false), (true, true)] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let serve = std::thread::spawn(move || {
+            for conn in listener.incoming().take(3) {
+                let mut conn = conn.unwrap();
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let (mut first, mut len) = (String::new(), 0);
+                r.read_line(&mut first).unwrap();
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).unwrap();
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                }
+                r.take(len as u64).read_to_end(&mut Vec::new()).unwrap();
+                let reply = if first.starts_with("GET /v1/models") {
+                    let body = r#"{"object":"list","data":[{"id":"m.gguf"}]}"#;
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else if first.starts_with("GET") {
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
+                } else {
+                    let finish =
+                        r#"data: {"choices":[{"finish_reason":"length","index":0,"delta":{}}]}"#;
+                    let event = format!(
+                        "{token}\n\n{token}\n\n{}",
+                        if finished {
+                            format!("{finish}\n\n")
+                        } else {
+                            String::new()
+                        }
+                    );
+                    let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+                    // Cut off: the chunked body's last chunk never comes;
+                    // terminated: it does, but no end marker was in it.
+                    let end = if terminated_body { "0\r\n\r\n" } else { "" };
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunk}{end}"
+                    )
+                };
+                conn.write_all(reply.as_bytes()).unwrap();
+                if first.starts_with("POST") {
+                    return;
+                }
+            }
+        });
+        let (mut h, rx, loaded) = engine(&url, None);
+        assert!(matches!(loaded, Event::Loaded { .. }), "{loaded:?}");
+        h.generate(2, 0, chat("Hi", 50, 1));
+        let events = events_of(&rx, 2);
+        serve.join().unwrap();
+        assert_eq!(steps(&events).len(), 2, "{events:?}");
+        let last = events.last().unwrap();
+        let dropped = matches!(
+            last,
+            Event::Failed {
+                error: EngineError::Remote(RemoteError::Dropped { tokens: 2, .. }),
+                ..
+            }
+        );
+        let done = matches!(last, Event::Done { stats, .. } if stats.stop == StopReason::MaxTokens);
+        assert!(
+            if finished { done } else { dropped },
+            "terminated body: {terminated_body}, finish reason: {finished}: {last:?}"
+        );
+    }
 }
 
 fn fin_text(e: &Event) -> String {
@@ -343,6 +577,115 @@ fn a_wrong_api_key_is_refused_and_never_shown() {
         err.contains("wants an API key") && err.contains("--api-key-env NAME"),
         "{err}"
     );
+}
+
+/// `info --server` says what the server reports (checked against the
+/// server's own `/props` and `/v1/models`, and the file's own header): where
+/// it runs, the context, the vocabulary, the template, and that it gives
+/// log-probabilities with 20 candidates per token.
+#[test]
+fn info_over_the_server_reports_the_model_and_its_log_probabilities() {
+    let server = LlamaServer::start(SMOL, &[]);
+    let get = |path: &str| -> Value {
+        let text = ureq::get(format!("{}{path}", server.url))
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let (props, models) = (get("/props"), get("/v1/models"));
+    let meta = &models["data"][0]["meta"];
+    let info = |args: &[&str]| {
+        let mut all = vec!["info", "--server", server.url.as_str()];
+        all.extend_from_slice(args);
+        run_binary(&common::models_dir(), &all)
+    };
+    let (out, err, ok) = info(&["--format", "jsonl"]);
+    assert!(ok, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["server"], "llama-server");
+    assert_eq!(r["url"], server.url.as_str());
+    assert_eq!(r["build"], props["build_info"]);
+    assert_eq!(r["model_path"], props["model_path"]);
+    assert_eq!(r["n_ctx"], props["default_generation_settings"]["n_ctx"]);
+    assert_eq!(r["n_ctx"], 2048, "the server was started with -c 2048");
+    assert_eq!(r["n_vocab"], meta["n_vocab"]);
+    assert_eq!(r["n_ctx_train"], meta["n_ctx_train"]);
+    assert_eq!(r["slots"], props["total_slots"]);
+    assert_eq!(r["chat_template"], props["chat_template"]);
+    assert_eq!(
+        (r["logprobs"].as_bool(), r["candidates"].as_u64()),
+        (Some(true), Some(20))
+    );
+    // The vocabulary is the file's own.
+    let (local, err, ok) = run_binary(&common::models_dir(), &["info", SMOL, "--format", "jsonl"]);
+    assert!(ok, "{err}");
+    let local: Value = serde_json::from_str(&local).unwrap();
+    assert_eq!(r["n_vocab"], local["n_vocab"]);
+
+    let (out, err, ok) = info(&["--model", "smollm2"]);
+    assert!(ok, "a part of the id, any case: {err}");
+    for line in [
+        format!(
+            "remote:            llama-server {} at {}",
+            props["build_info"].as_str().unwrap(),
+            server.url
+        ),
+        "context:           2048 tokens".to_string(),
+        format!("vocabulary:        {} tokens", meta["n_vocab"]),
+        "log-probabilities: yes, top 20 per token".to_string(),
+        "chat template:     yes".to_string(),
+        "sampler column:    none (its post_sampling_probs sends the sampler's".to_string(),
+    ] {
+        assert!(out.contains(&line), "{line:?} in:\n{out}");
+    }
+    let (_, err, ok) = info(&["--model", "llama-70b"]);
+    assert!(!ok && err.contains("has no model \"llama-70b\""), "{err}");
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let (_, err, ok) = run_binary(&common::models_dir(), &["info", "--server", &url]);
+    assert!(
+        !ok && err.contains(&format!("cannot reach the server at {url}")),
+        "{err}"
+    );
+}
+
+/// `info --server` on a server that wants a key: none, a wrong one (refused
+/// in words, never shown), the right one.
+#[test]
+fn info_over_a_server_with_a_key() {
+    let server = LlamaServer::start(SMOL, &["--api-key", "right-key-123"]);
+    let info = |value: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokenscope"));
+        cmd.args(["info", "--server", &server.url])
+            .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml");
+        if let Some(v) = value {
+            cmd.args(["--api-key-env", "TS_INFO_KEY"])
+                .env("TS_INFO_KEY", v);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = info(None);
+    assert!(
+        !ok && text.contains("wants an API key") && text.contains("--api-key-env NAME"),
+        "{text}"
+    );
+    let (ok, text) = info(Some("wrong-key-456"));
+    assert!(
+        !ok && text.contains("refused the API key (HTTP 401)"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong-key-456"), "the key leaked: {text}");
+    let (ok, text) = info(Some("right-key-123"));
+    assert!(ok && text.contains("log-probabilities: yes"), "{text}");
+    assert!(!text.contains("right-key-123"), "the key leaked: {text}");
 }
 
 /// Nothing listens: the error names the URL and what to check.

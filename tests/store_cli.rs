@@ -162,3 +162,45 @@ fn bad_ids_files_and_newer_databases_get_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn an_export_that_cannot_be_written_whole_leaves_the_old_file_as_it_was() {
+    // A file-size limit (as `ulimit -f`, or a disk that fills up) stops the
+    // export part way. The message is 12,000 control characters: 12 KB in
+    // the database (which the export must still be able to read under the
+    // limit), 72 KB as JSON escapes (`\u0001`), past the 48 KiB limit.
+    let home = tempfile::tempdir().unwrap();
+    let mut conv = Conversation::new(None);
+    conv.append(Node::user("\u{1}".repeat(12_000)));
+    let id = Store::open(&home.path().join("conversations.sqlite3"))
+        .unwrap()
+        .save(None, &conv, None)
+        .unwrap()
+        .unwrap()
+        .id;
+    let file = home.path().join("c.jsonl");
+    std::fs::write(&file, "an earlier export\n").unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokenscope"));
+    cmd.args(["export", &id.to_string(), "-o", file.to_str().unwrap()])
+        .env("TOKENSCOPE_HOME", home.path())
+        .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml");
+    common::limit_file_size(&mut cmd, 48 << 10);
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("error: cannot write") && err.contains("File too large"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "an earlier export\n"
+    );
+    let left: Vec<_> = std::fs::read_dir(home.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("conversations.sqlite3") && n != "logs")
+        .collect();
+    assert_eq!(left, ["c.jsonl"], "no temporary file left");
+}

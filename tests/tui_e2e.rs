@@ -726,8 +726,8 @@ fn a_model_larger_than_memory_is_refused_and_the_chat_goes_on() {
 /// Esc stops a reply, and a server killed mid-reply leaves the partial reply
 /// on screen, marked failed, with what happened.
 #[test]
-fn chat_with_a_remote_llama_server_switch_and_cancel() {
-    let server = common::server::LlamaServer::start(common::SMOL, &[]);
+fn chat_with_a_remote_llama_server_switch_cancel_and_a_dying_server() {
+    let mut server = common::server::LlamaServer::start(common::SMOL, &["--ignore-eos"]);
     let home = tempfile::tempdir().unwrap();
     let models = home.path().join("models");
     std::fs::create_dir_all(&models).unwrap();
@@ -800,12 +800,57 @@ fn chat_with_a_remote_llama_server_switch_and_cancel() {
     let s = t.wait("the reply to stop", 30, idle);
     assert!(s.contains("stopped") || s.contains("cancelled"), "{s}");
 
-    // A server killed mid-reply is tested at the protocol level
-    // (remote_server::a_server_killed_mid_reply_fails_the_reply_keeping_its_tokens).
-    // Here, after a cancelled reply, a server killed a few tokens into the
-    // next one ended that reply as complete in some runs (a known issue,
-    // see the issue's note), so this e2e stops the server only at the end.
-    drop(server);
+    // The server dies a few tokens into the next reply: the partial reply
+    // stays, marked failed. The server runs with --ignore-eos, so that every
+    // reply runs to --max-tokens and this one is surely still streaming when
+    // the server dies (at temperature 0, this reply after the cancelled one
+    // ends by itself after 41 tokens, about 0.5 s: a kill 0.3 s after
+    // "generating" appeared came after its end, which is why it once read
+    // as complete).
+    t.type_text("Write another very long story about a knight.");
+    t.keys(&["Enter"]);
+    let generated = |s: &str| -> usize {
+        let line = status_line(s);
+        line.split("generating ")
+            .nth(1)
+            .and_then(|r| r.split(" tok").next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let ctx = |s: &str| -> usize {
+        status_line(s)
+            .split("ctx ")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("a context count: {s}"))
+    };
+    let s = t.wait("the second story to stream", 60, |s| generated(s) >= 3);
+    let (n1, ctx1) = (generated(&s), ctx(&s));
+    let s = t.wait("more of it", 60, |s| generated(s) >= n1 + 5);
+    let before = generated(&s);
+    // The context count is the server's prompt count plus the tokens so far
+    // (not 0, not the last reply's): it grows with the reply.
+    assert_eq!(ctx(&s) - ctx1, before - n1, "{s}");
+    assert!(ctx1 > n1 + 50, "the prompt holds three turns: {s}");
+    server.kill();
+    let s = t.wait("the dropped connection", 60, |s| {
+        idle(s) && flat(s).contains("dropped mid-reply")
+    });
+    let text = flat(&s);
+    assert!(text.contains("The partial reply is kept"), "{s}");
+    let kept: usize = text
+        .split("dropped mid-reply after ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a token count: {s}"));
+    assert!(
+        (before..300).contains(&kept),
+        "{before} tokens on screen before the kill, of 300: {s}"
+    );
+    assert!(s.contains("failed"), "{s}");
+    assert!(s.contains("knight"), "the partial reply is on screen: {s}");
 
     t.keys(&["C-c"]);
     t.keys(&["C-c"]);

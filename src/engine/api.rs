@@ -881,6 +881,16 @@ pub enum Event {
         request: RequestId,
         step: Box<TokenStep>,
     },
+    /// A remote server's count of the prompt it built (it applies the chat
+    /// template and tokenizes; llama-server says so as it evaluates it):
+    /// `n_prompt` tokens in all, `n_reused` of them from its cache. The local
+    /// engine sends the prompt's tokens in [`Event::Started`] instead. Sent
+    /// at most once per request, before the reply's first token when known.
+    PromptCounted {
+        request: RequestId,
+        n_prompt: usize,
+        n_reused: usize,
+    },
     /// The prompt's own surprise ([`GenerateRequest::score_prompt`]), one
     /// event per prefill chunk, in order. Each step scores the prompt token at
     /// position `index` of `Started.prompt` followed by `Started.prefix`
@@ -955,6 +965,7 @@ impl Event {
             | Event::Loaded { request, .. }
             | Event::Started { request, .. }
             | Event::PrefillProgress { request, .. }
+            | Event::PromptCounted { request, .. }
             | Event::Token { request, .. }
             | Event::PromptScores { request, .. }
             | Event::Compared { request, .. }

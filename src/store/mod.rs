@@ -138,6 +138,11 @@ pub struct Saved {
     pub id: ConvId,
     /// Node rows written (the others had not changed).
     pub written: usize,
+    /// The conversation this save was meant for, when another writer (a
+    /// second window) had saved it since this store last read or wrote it:
+    /// this copy went to a new conversation, `id`, instead of overwriting
+    /// theirs. `None` for an ordinary save.
+    pub forked_from: Option<ConvId>,
 }
 
 /// What was last saved of one conversation.
@@ -148,6 +153,8 @@ struct Known {
     /// The rows on disk may not match node ids (not loaded by this store):
     /// the next save replaces them all.
     rewrite: bool,
+    /// The conversation's revision when this store last read or wrote it.
+    revision: i64,
 }
 
 /// The open database.
@@ -265,6 +272,14 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut inserted = false;
+        let mut forked_from = None;
+        let insert_new = |tx: &rusqlite::Transaction| -> Result<ConvId, StoreError> {
+            tx.execute(
+                "INSERT INTO conversations (title, created_at, updated_at) VALUES (?1, ?2, ?2)",
+                params![title, now],
+            )?;
+            Ok(tx.last_insert_rowid())
+        };
         let id = match id {
             Some(id) => {
                 // Deleted meanwhile (by another window): saved again, whole, under its id.
@@ -274,18 +289,25 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?3)",
                         params![id, title, now],
                     )?;
-                id
-            }
-            None => {
-                tx.execute(
-                    "INSERT INTO conversations (title, created_at, updated_at) VALUES (?1, ?2, ?2)",
-                    params![title, now],
+                let revision: i64 = tx.query_row(
+                    "SELECT revision FROM conversations WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
                 )?;
-                tx.last_insert_rowid()
+                let ours = self.known.get(&id).map(|k| k.revision);
+                if !inserted && ours.is_some_and(|r| r != revision) {
+                    // Saved by another writer since we read it: ours goes
+                    // to a new conversation rather than over theirs.
+                    forked_from = Some(id);
+                    insert_new(&tx)?
+                } else {
+                    id
+                }
             }
+            None => insert_new(&tx)?,
         };
         let known = self.known.get(&id);
-        let rewrite = inserted || known.is_none_or(|k| k.rewrite);
+        let rewrite = inserted || forked_from.is_some() || known.is_none_or(|k| k.rewrite);
         if rewrite {
             tx.execute("DELETE FROM nodes WHERE conv_id = ?1", [id])?;
         }
@@ -337,6 +359,7 @@ impl Store {
         tx.execute(
             "UPDATE conversations SET
                  title = CASE WHEN title_set THEN title ELSE ?2 END,
+                 revision = revision + 1,
                  updated_at = ?3, turns = ?4,
                  model = COALESCE(?5, model),
                  model_path = CASE WHEN ?6 IS NULL THEN model_path ELSE ?6 END,
@@ -352,15 +375,25 @@ impl Store {
                 card.filter(|_| model_path.is_some())
             ],
         )?;
+        let revision: i64 = tx.query_row(
+            "SELECT revision FROM conversations WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
         tx.commit()?;
         self.known.insert(
             id,
             Known {
                 rows,
                 rewrite: false,
+                revision,
             },
         );
-        Ok(Some(Saved { id, written }))
+        Ok(Some(Saved {
+            id,
+            written,
+            forked_from,
+        }))
     }
 
     /// Forgets what was saved of `id` (its next save rewrites it whole).
@@ -550,6 +583,18 @@ impl Store {
     /// # Errors
     /// As [`Store::read`]; [`StoreError::Corrupt`] for a tree that does not hold together.
     pub fn load(&mut self, id: ConvId) -> Result<(Conversation, StoredConversation), StoreError> {
+        // The revision first: a save by another writer between the two reads
+        // then makes our next save a new conversation (safe), never the
+        // other way round (their save overwritten).
+        let revision: i64 = self
+            .conn
+            .query_row(
+                "SELECT revision FROM conversations WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or(StoreError::NotFound(id))?;
         let stored = self.read(id)?;
         let (conv, identity) = to_conversation(&stored)
             .map_err(|e| StoreError::Corrupt(format!("conversation {id}: {e}")))?;
@@ -567,6 +612,7 @@ impl Store {
             Known {
                 rows,
                 rewrite: !identity,
+                revision,
             },
         );
         Ok((

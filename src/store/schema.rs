@@ -2,10 +2,13 @@
 //!
 //! - Schema 1 (the first form): linear chats, `conversations` and `messages`
 //!   (text only, no branches, no tokens).
-//! - Schema 2 (current): the conversation tree in `nodes` (every branch, the
+//! - Schema 2: the conversation tree in `nodes` (every branch, the
 //!   child shown, token ids, per-token traces as BLOBs, stats and sampling
 //!   settings), and a model card, a user-set title flag and a turn count on
 //!   `conversations`.
+//! - Schema 3 (current): a `revision` on `conversations`, raised by every
+//!   save, so that a window whose copy is older than the file's does not
+//!   overwrite what another window saved.
 //!
 //! [`migrate`] brings a database of any older version up to [`VERSION`] in
 //! one transaction; a newer one is refused ([`super::StoreError::Newer`]).
@@ -15,7 +18,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use super::StoreError;
 
 /// The schema this build reads and writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Schema 1, kept to describe the history (and to make test fixtures of it).
 pub const SCHEMA_1: &str = "
@@ -64,6 +67,11 @@ ALTER TABLE conversations ADD COLUMN turns INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX conversations_updated ON conversations(updated_at);
 ";
 
+/// Schema 3's addition: the revision of each conversation.
+const TO_3: &str = "
+ALTER TABLE conversations ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Brings the database up to [`VERSION`] (creating it when empty), in one
 /// transaction: a failure leaves it as it was.
 ///
@@ -91,6 +99,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.execute_batch(TO_2)?;
         messages_to_nodes(&tx)?;
         tx.execute_batch("DROP TABLE messages;")?;
+    }
+    if found < 3 {
+        tx.execute_batch(TO_3)?;
     }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;

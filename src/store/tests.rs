@@ -203,14 +203,14 @@ fn a_newer_schema_is_refused_and_left_alone() {
     let path = dir.path().join("c.sqlite3");
     let mut s = Store::open(&path).unwrap();
     s.save(None, &chat(), None).unwrap();
-    s.conn().pragma_update(None, "user_version", 3).unwrap();
+    s.conn().pragma_update(None, "user_version", 4).unwrap();
     drop(s);
     let err = Store::open(&path).expect_err("refused");
     assert!(matches!(
         err,
         StoreError::Newer {
-            found: 3,
-            supported: 2
+            found: 4,
+            supported: 3
         }
     ));
     assert!(
@@ -289,6 +289,40 @@ fn a_locked_database_fails_the_save_and_the_next_one_catches_up() {
     other.execute_batch("COMMIT;").unwrap();
     s.save(Some(id), &c, None).unwrap();
     assert_eq!(json(&open(&dir).load(id).unwrap().0), json(&c));
+}
+
+#[test]
+fn two_windows_on_one_conversation_lose_nothing() {
+    // Both open conversation `id`; each adds its own turn. The first save
+    // goes in place; the second finds the conversation saved by another
+    // writer since it read it, and goes to a new conversation.
+    let dir = tempfile::tempdir().unwrap();
+    let id = open(&dir).save(None, &chat(), None).unwrap().unwrap().id;
+    let (mut w1, mut w2) = (open(&dir), open(&dir));
+    let (mut c1, _) = w1.load(id).unwrap();
+    let (mut c2, _) = w2.load(id).unwrap();
+    c1.append(Node::user("from the first window"));
+    c2.append(Node::user("from the second window"));
+    let s1 = w1.save(Some(id), &c1, None).unwrap().unwrap();
+    assert_eq!((s1.id, s1.forked_from), (id, None));
+    let s2 = w2.save(Some(id), &c2, None).unwrap().unwrap();
+    assert_eq!(s2.forked_from, Some(id));
+    assert_ne!(s2.id, id);
+    let mut check = open(&dir);
+    assert_eq!(json(&check.load(id).unwrap().0), json(&c1));
+    assert_eq!(json(&check.load(s2.id).unwrap().0), json(&c2));
+    // Each window goes on saving its own without a further fork.
+    c2.append(Node::user("more"));
+    let again = w2.save(Some(s2.id), &c2, None).unwrap().unwrap();
+    assert_eq!((again.id, again.forked_from), (s2.id, None));
+    c1.append(Node::user("more"));
+    let again = w1.save(Some(id), &c1, None).unwrap().unwrap();
+    assert_eq!((again.id, again.forked_from), (id, None));
+    // A rename by another window is not a change of the turns: no fork.
+    open(&dir).rename(id, "Renamed elsewhere").unwrap();
+    c1.append(Node::user("after the rename"));
+    let again = w1.save(Some(id), &c1, None).unwrap().unwrap();
+    assert_eq!((again.id, again.forked_from), (id, None));
 }
 
 fn ids(s: &Store, f: &str) -> Vec<ConvId> {

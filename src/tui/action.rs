@@ -142,6 +142,24 @@ pub enum Action {
     PickNumber,
 }
 
+impl Action {
+    /// The what-if keys of the token cursor (temperature, top-k, top-p and
+    /// min-p down / up).
+    pub fn is_whatif(self) -> bool {
+        matches!(
+            self,
+            Action::TempDown
+                | Action::TempUp
+                | Action::TopKDown
+                | Action::TopKUp
+                | Action::TopPDown
+                | Action::TopPUp
+                | Action::MinPDown
+                | Action::MinPUp
+        )
+    }
+}
+
 /// Where a binding applies. Keys are looked up in [`Context::Anywhere`]
 /// first, then in the open popup's context, or else in [`Context::Main`]
 /// and then the focused pane's context.

@@ -208,6 +208,13 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 s.info(capitalize(&note));
             }
         }
+        Event::PromptCounted {
+            n_prompt, n_reused, ..
+        } => {
+            // A remote server's count: the context used is known from here on.
+            g.n_prompt = n_prompt;
+            g.n_reused = n_reused;
+        }
         Event::PrefillProgress { done, total, .. } => {
             if g.phase != Phase::Cancelling {
                 g.phase = Phase::Prefill { done, total };

@@ -3,6 +3,7 @@
 //! switching between alternatives, editing an earlier message. Every new
 //! alternative is a sibling in the conversation tree; nothing is lost. No I/O.
 
+use super::action::Action;
 use super::state::{
     ChooseAt, Chooser, Focus, Generation, Message, MsgStatus, PENDING, Phase, State, TokenRef,
 };
@@ -172,6 +173,35 @@ pub fn steer(s: &mut State, steer: Steer) -> Vec<Effect> {
         // Forcing needs the distribution it replaces: only at a pause.
         _ => vec![],
     }
+}
+
+/// Why `action` on reply `msg` cannot be done with what a remote server
+/// reports, in words for the status line; `None` when it can (a local
+/// model, or an action that needs no logits). Branching (another token
+/// here, re-sampling one, continuing from the reply's tokens) needs the
+/// model in use to take exact tokens; the what-if keys need the whole
+/// distribution in the reply's trace, which a remote reply does not hold.
+pub fn remote_refusal(s: &State, action: Action, msg: usize) -> Option<String> {
+    let what = match action {
+        Action::ChooseHere => "choosing another token here (a branch)",
+        Action::Resample => "re-sampling a token (a branch)",
+        Action::ContinueReply => "continuing a reply from its tokens",
+        a if a.is_whatif() => {
+            let remote = s
+                .msg(msg)
+                .and_then(|m| m.vocab.as_ref())
+                .is_some_and(|v| v.is_learned());
+            return remote.then(|| {
+                "What-if re-sampling needs the model's whole distribution at each token: \
+                 this reply came from a remote server, which reported its top candidates only \
+                 (a local model's replies have it)."
+                    .to_string()
+            });
+        }
+        _ => return None,
+    };
+    let why = s.caps.as_ref()?.refuses(what)?;
+    Some(crate::tui::engine_events::capitalize(&why) + ".")
 }
 
 /// Step mode on or off. On while a reply runs: it pauses after its next

@@ -13,7 +13,7 @@ use super::state::State;
 use super::update::Effect;
 use crate::conversation::Conversation;
 use crate::engine::{Role, Vocab};
-use crate::store::{ConvId, Store, StoreError};
+use crate::store::{ConvId, Saved, Store, StoreError};
 
 /// The conversations database of a running TUI.
 #[derive(Debug)]
@@ -84,6 +84,14 @@ pub fn last(saver: &mut Saver) -> Result<Option<Resumed>, StoreError> {
     }))
 }
 
+/// What the user reads when this window's copy went to a new conversation
+/// because another window had saved the same one meanwhile.
+fn forked_notice(from: ConvId, to: ConvId) -> String {
+    format!(
+        "Conversation {from} was saved by another window meanwhile: this window's version is saved as conversation {to}, theirs is kept (both in the list, F9)."
+    )
+}
+
 /// What the user reads when a save failed: the conversation is kept.
 fn not_saved(e: &StoreError) -> String {
     format!(
@@ -113,6 +121,14 @@ pub fn save(
             }
             if std::mem::take(&mut s.save_failed) {
                 s.info("Saved again: the conversation is on disk.");
+            }
+            if let Some(Saved {
+                id,
+                forked_from: Some(from),
+                ..
+            }) = saved
+            {
+                s.info(forked_notice(from, id));
             }
         }
         Err(e) => {

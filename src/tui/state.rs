@@ -944,13 +944,27 @@ impl State {
 
     /// Context tokens in use: during a reply, prompt + tokens so far.
     pub fn ctx_used(&self) -> Option<usize> {
-        if let Some(g) = &self.generation
-            && g.n_prompt > 0
-        {
-            let n = self.msg(g.msg).map_or(0, |m| m.steps.len());
-            return Some(g.n_prompt + n.saturating_sub(g.n_prefix));
+        if let Some(g) = &self.generation {
+            if g.n_prompt > 0 {
+                let n = self.msg(g.msg).map_or(0, |m| m.steps.len());
+                return Some(g.n_prompt + n.saturating_sub(g.n_prefix));
+            }
+            // A remote server counts the prompt it builds: unknown until it
+            // says (`Event::PromptCounted`), not the last reply's count.
+            if self.is_remote() {
+                return None;
+            }
         }
-        self.last_stats.as_ref().map(|s| s.ctx_used)
+        // A reply whose prompt nobody counted (a server that does not say).
+        self.last_stats
+            .as_ref()
+            .filter(|s| s.n_prompt > 0)
+            .map(|s| s.ctx_used)
+    }
+
+    /// The model in use runs on a remote server.
+    pub fn is_remote(&self) -> bool {
+        self.caps.as_ref().is_some_and(|c| c.remote.is_some())
     }
 }
 

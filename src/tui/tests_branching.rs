@@ -587,3 +587,132 @@ fn forced_text_may_start_with_a_digit_and_presses_during_prefill_count() {
     h.key(KeyCode::Enter);
     assert_eq!(steers(&h)[2], Steer::ForceText("2024 was".into()));
 }
+
+/// What a llama-server reports it can do (see `engine::remote`).
+fn remote_caps() -> crate::engine::Capabilities {
+    crate::engine::Capabilities {
+        entropy: false,
+        full_distribution: false,
+        max_candidates: 20,
+        step: false,
+        token_prefix: false,
+        slots: 1,
+        token_ids: true,
+        sampler_probs: false,
+        score: false,
+        remote: Some("http://gpu-box:8080".into()),
+    }
+}
+
+/// The Paris exchange on a remote model (its capabilities, a vocabulary
+/// learned from the stream), the token cursor on token `k`.
+fn remote_paris_at(k: usize) -> H {
+    let mut h = h();
+    h.s.caps = Some(remote_caps());
+    let info = super::bench::fake_model("SmolLM2 @ lab", "Q4_1");
+    h.s.set_model(
+        info,
+        std::sync::Arc::new(crate::engine::Vocab::learned(1 << 16)),
+    );
+    h.exchange("What is the capital of France?", PARIS);
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Home);
+    for _ in 0..k {
+        h.key(KeyCode::Right);
+    }
+    h
+}
+
+#[test]
+fn branch_resample_continue_and_what_if_keys_are_refused_up_front_on_a_remote_model() {
+    for (key, says) in [
+        (
+            KeyCode::Enter,
+            "Choosing another token here (a branch) needs the model's logits",
+        ),
+        (
+            KeyCode::Char('r'),
+            "Re-sampling a token (a branch) needs the model's logits",
+        ),
+        (
+            KeyCode::Char('c'),
+            "Continuing a reply from its tokens needs the model's logits",
+        ),
+        (
+            KeyCode::Char('t'),
+            "What-if re-sampling needs the model's whole distribution",
+        ),
+        (
+            KeyCode::Char('K'),
+            "What-if re-sampling needs the model's whole distribution",
+        ),
+    ] {
+        let mut h = remote_paris_at(3);
+        let (sent, effects) = (h.host.generates.len(), h.effects.len());
+        h.key(key);
+        let notice =
+            h.s.notice
+                .as_ref()
+                .map(|n| n.text.clone())
+                .unwrap_or_default();
+        assert!(notice.starts_with(says), "{key:?}: {notice}");
+        if !says.starts_with("What-if") {
+            assert!(notice.contains("http://gpu-box:8080"), "{notice}");
+        }
+        assert_eq!(h.effects.len(), effects, "{key:?}: nothing started");
+        assert_eq!(h.host.generates.len(), sent);
+        assert_eq!(h.s.focus, Focus::Navigate, "{key:?}: no chooser");
+        assert!(h.s.chooser.is_none() && h.s.whatif.is_none(), "{key:?}");
+        assert_eq!(
+            h.s.msg(1).unwrap().content,
+            "The capital of France is Paris."
+        );
+        // The status line says why.
+        assert!(h.screen().contains(&says[..30]), "{key:?}: {}", h.screen());
+    }
+    // The same keys on a local model act (r re-samples: a request goes out).
+    let mut h = paris_at(3);
+    let sent = h.host.generates.len();
+    h.key(KeyCode::Char('r'));
+    assert_eq!(h.host.generates.len(), sent + 1);
+}
+
+/// The status bar's context count during a remote reply: `?` until the
+/// server counts the prompt (never 0, never the last reply's count), then
+/// its count plus the tokens so far; `?` again after a reply whose prompt
+/// the server did not count.
+#[test]
+fn a_remote_reply_shows_the_servers_context_count_or_a_question_mark() {
+    let status = |h: &H| h.screen().lines().last().unwrap_or_default().to_string();
+    let mut h = remote_paris_at(0);
+    h.key(KeyCode::Esc);
+    let after = format!("ctx {}/4096", h.s.last_stats.as_ref().unwrap().ctx_used);
+    assert!(status(&h).contains(&after), "{}", status(&h));
+    let id = h.ask("And Spain?");
+    h.engine(Event::Started {
+        request: id,
+        mode: crate::engine::ChatMode::Server,
+        prompt: Vec::new(),
+        prefix: Vec::new(),
+        n_reused: 0,
+        dropped_messages: 0,
+        note: None,
+    });
+    h.stream(id, &[(" the", 0.9)]);
+    assert!(status(&h).contains("ctx ?/4096"), "{}", status(&h));
+    h.engine(Event::PromptCounted {
+        request: id,
+        n_prompt: 60,
+        n_reused: 50,
+    });
+    h.stream(id, &[(".", 0.9)]);
+    assert!(status(&h).contains("ctx 62/4096"), "{}", status(&h));
+    h.done(id, 2);
+    // A server that counted nothing: unknown after the reply too.
+    let id = h.ask("And Italy?");
+    h.stream(id, &[(" a", 0.9)]);
+    let mut stats = super::bench::fake_stats(1, StopReason::Eog);
+    (stats.n_prompt, stats.ctx_used) = (0, 0);
+    h.engine(Event::Done { request: id, stats });
+    assert!(status(&h).contains("ctx ?/4096"), "{}", status(&h));
+}

@@ -299,3 +299,37 @@ fn ctrl_n_on_a_conversation_not_saved_asks_first() {
     h.ctrl('n');
     assert!(h.s.conv.is_empty(), "dropped on the second press");
 }
+
+#[test]
+fn a_conversation_saved_meanwhile_by_another_window_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&dir);
+    h.exchange("first", WORDS);
+    let conv = h.s.conv_id.unwrap();
+    // Another window opens the same conversation and adds a turn.
+    let mut other = open(&dir);
+    let (mut theirs, _) = other.load(conv).unwrap();
+    theirs.append(crate::conversation::Node::user("from the other window"));
+    other.save(Some(conv), &theirs, None).unwrap();
+    // This window's next turn goes to a new conversation, and says so.
+    h.exchange("second", WORDS);
+    let n = h.s.notice.clone().expect("a notice");
+    let mine = h.s.conv_id.unwrap();
+    assert_ne!(mine, conv);
+    assert!(
+        n.text
+            .contains(&format!("Conversation {conv} was saved by another window"))
+            && n.text.contains(&format!("saved as conversation {mine}")),
+        "{}",
+        n.text
+    );
+    assert_eq!(
+        texts(&open(&dir).load(conv).unwrap().0),
+        ["first", " Paris.", "from the other window"]
+    );
+    assert_eq!(texts(&open(&dir).load(mine).unwrap().0), texts(&h.s.conv));
+    // The next turn saves in place, with no further notice of the kind.
+    h.exchange("third", WORDS);
+    assert_eq!(h.s.conv_id, Some(mine));
+    assert_eq!(texts(&open(&dir).load(mine).unwrap().0), texts(&h.s.conv));
+}

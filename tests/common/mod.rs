@@ -327,3 +327,25 @@ pub fn smol_q2k() -> PathBuf {
     })
     .clone()
 }
+
+/// Makes `cmd`'s process unable to write past `bytes` in any file, as
+/// `ulimit -f` does (and a disk that fills up, as far as the writer sees):
+/// writes beyond fail with EFBIG ("File too large") where the process
+/// ignores SIGXFSZ (tokenscope does), else SIGXFSZ kills it.
+#[allow(dead_code)]
+pub fn limit_file_size(cmd: &mut std::process::Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

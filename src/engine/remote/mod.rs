@@ -9,6 +9,14 @@
 //!   `top_logprobs` (the server applies its chat template). Raw (`--raw`):
 //!   llama-server's native `POST /completion` with `n_probs` (token ids, the
 //!   model's probabilities), else `POST /v1/completions` with `logprobs`.
+//! - The prompt's size: llama-server is asked for `return_progress` (prefill
+//!   progress, then [`Event::PromptCounted`] before the first token), OpenAI
+//!   servers for `stream_options.include_usage` (the count at the end, in the
+//!   stats). A stream ends at `[DONE]` (OpenAI) or `stop` (native); one that
+//!   ends without it, and without a `finish_reason`, is a dropped reply.
+//! - `post_sampling_probs` is not asked for: llama-server then sends the
+//!   sampler's probabilities instead of the model's, not beside them, so no
+//!   sampler probability is reported (`p_sampled` `None`).
 //! - Each token's [`TokenStep`]: `logit` = the server's log-probability and
 //!   the distribution's `lse` = 0, so `p = exp(logit)` is the server's own
 //!   probability; `entropy` `None`; `p_sampled` `None`; candidates as
@@ -21,6 +29,7 @@
 //! The API key goes in the `Authorization` header only: it is never logged,
 //! shown, or part of any event.
 
+pub mod info;
 pub mod sse;
 pub mod wire;
 
@@ -496,7 +505,12 @@ fn choose_model(url: &str, asked: &str, available: &[String]) -> Result<String, 
     if let Some(m) = available.iter().find(|m| *m == asked) {
         return Ok(m.clone());
     }
-    let partial: Vec<&String> = available.iter().filter(|m| m.contains(asked)).collect();
+    // A part of the id, in any case (as local files are found by a part of their name).
+    let asked_lower = asked.to_lowercase();
+    let partial: Vec<&String> = available
+        .iter()
+        .filter(|m| m.to_lowercase().contains(&asked_lower))
+        .collect();
     match partial.as_slice() {
         [one] => Ok((*one).clone()),
         _ => Err(RemoteError::UnknownModel {
@@ -575,8 +589,15 @@ fn load(client: &Client, path: &std::path::Path) -> Result<(Loaded, LoadedEvent)
         .and_then(|e| e.get("meta"))
         .cloned()
         .unwrap_or(Value::Null);
-    // llama-server answers /props; other servers 404 (or refuse it).
-    let props = client.get_json("/props").ok().flatten();
+    // llama-server answers /props; other servers 404 (or refuse it). A
+    // llama-server started with --api-key lists its models to anyone but
+    // answers /props (and replies) only with the key: a refused key is said
+    // now, not taken for another kind of server.
+    let props = match client.get_json("/props") {
+        Ok(p) => p,
+        Err(e @ RemoteError::Unauthorized { .. }) => return Err(e),
+        Err(_) => None,
+    };
     let flavor = if props
         .as_ref()
         .is_some_and(|p| p.get("build_info").is_some() || p.get("model_path").is_some())
@@ -681,6 +702,7 @@ fn request_body(l: &Loaded, req: &GenerateRequest, k: usize) -> (&'static str, D
             "seed": s.seed,
             "stream": true,
             "cache_prompt": true,
+            "return_progress": true,
         });
         return ("/completion", Dialect::Native, body);
     }
@@ -716,7 +738,11 @@ fn request_body(l: &Loaded, req: &GenerateRequest, k: usize) -> (&'static str, D
     body["temperature"] = json!(s.temperature);
     body["top_p"] = json!(s.top_p);
     body["seed"] = json!(s.seed);
+    // The prompt's token count in the last chunk (the context used).
+    body["stream_options"] = json!({"include_usage": true});
     if l.flavor == Flavor::LlamaServer {
+        // Progress through the prompt as it is evaluated: its size early.
+        body["return_progress"] = json!(true);
         // Its own sampler settings, accepted on the OpenAI endpoints too.
         body["top_k"] = json!(s.top_k);
         body["min_p"] = json!(s.min_p);
@@ -833,12 +859,8 @@ fn generate(
             error: EngineError::Unavailable(format!("cannot start a reader thread: {e}")),
         });
     }
-    let mut st = Stream {
-        utf8: Utf8Assembler::default(),
-        index: 0,
-        ttft: None,
-        timings: None,
-    };
+    let mut st = Stream::default();
+    let mut finished = None;
     let finish = loop {
         if cancel.is_cancelled(request) {
             break Ok(StopReason::Cancelled);
@@ -846,6 +868,13 @@ fn generate(
         let item = match chunks.recv_timeout(Duration::from_millis(20)) {
             Ok(item) => item,
             Err(RecvTimeoutError::Timeout) => continue,
+            // The stream ended without its end marker (`finish_reason`,
+            // `[DONE]`, the native `stop`): never a finished reply. After a
+            // `finish_reason` the reply is whole: only the usage and `[DONE]`
+            // are missing.
+            Err(RecvTimeoutError::Disconnected) if finished.is_some() => {
+                break Ok(st.finish_reason(finished));
+            }
             Err(RecvTimeoutError::Disconnected) => {
                 break Err(RemoteError::Dropped {
                     url: client.url(),
@@ -883,6 +912,15 @@ fn generate(
         if chunk.timings.is_some() {
             st.timings = chunk.timings.clone();
         }
+        if let Some(p) = chunk.progress
+            && !st.on_progress(request, p, emit)
+        {
+            return false;
+        }
+        if let Some(u) = chunk.usage {
+            let cached = u.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
+            st.counted.get_or_insert((u.prompt_tokens, cached));
+        }
         if k > 0 && chunk.tokens.is_empty() && !chunk.text.is_empty() {
             break Err(RemoteError::NoLogprobs {
                 url: client.url(),
@@ -909,12 +947,15 @@ fn generate(
             }
         }
         if chunk.done {
-            break Ok(st.finish_reason(None));
+            break Ok(st.finish_reason(finished));
         }
         if let Some(f) = chunk.finish {
-            // OpenAI servers send `[DONE]` after the finish reason; llama-server's
-            // native stream ends here.
-            break Ok(f);
+            // llama-server's native stream ends here; OpenAI servers send the
+            // usage, then `[DONE]`.
+            if dialect == Dialect::Native {
+                break Ok(f);
+            }
+            finished = Some(f);
         }
     };
     drop(chunks);
@@ -946,14 +987,50 @@ fn generate(
 }
 
 /// The state of a reply being streamed.
+#[derive(Default)]
 struct Stream {
     utf8: Utf8Assembler,
     index: usize,
     ttft: Option<Duration>,
     timings: Option<wire::Timings>,
+    /// The prompt's size and the part reused, once the server said.
+    counted: Option<(usize, usize)>,
 }
 
 impl Stream {
+    /// llama-server's progress through the prompt: prefill progress as the
+    /// local engine reports it (tokens to evaluate, the reused ones left
+    /// out), then, once it is all in, the prompt's count. False when nobody
+    /// listens any more.
+    fn on_progress(
+        &mut self,
+        request: RequestId,
+        p: wire::Progress,
+        emit: &impl Fn(Event) -> bool,
+    ) -> bool {
+        if self.counted.is_some() {
+            return true;
+        }
+        let total = p.total.saturating_sub(p.cache);
+        let done = p.processed.saturating_sub(p.cache).min(total);
+        if !emit(Event::PrefillProgress {
+            request,
+            done,
+            total,
+        }) {
+            return false;
+        }
+        if p.processed < p.total {
+            return true;
+        }
+        self.counted = Some((p.total, p.cache));
+        emit(Event::PromptCounted {
+            request,
+            n_prompt: p.total,
+            n_reused: p.cache,
+        })
+    }
+
     fn finish_reason(&self, f: Option<StopReason>) -> StopReason {
         f.unwrap_or(StopReason::Eog)
     }
@@ -995,18 +1072,29 @@ impl Stream {
         } else {
             0.0
         };
+        // The server's timings, else its count (usage, progress); 0: unknown.
+        let (n_prompt, n_reused) = match (&self.timings, self.counted) {
+            (Some(t), _) => (t.prompt_n + t.cache_n, t.cache_n),
+            (None, Some(c)) => c,
+            (None, None) => (0, 0),
+        };
         Stats {
             stop,
-            n_prompt: t.prompt_n + t.cache_n,
-            n_prompt_evaluated: t.prompt_n,
-            n_prompt_reused: t.cache_n,
+            n_prompt,
+            n_prompt_evaluated: n_prompt.saturating_sub(n_reused),
+            n_prompt_reused: n_reused,
             n_generated: self.index,
             n_forced: 0,
             ttft_ms: ttft * 1000.0,
             prompt_tps: t.prompt_per_second,
             gen_tps,
             dropped_messages: 0,
-            ctx_used: t.prompt_n + t.cache_n + self.index,
+            // Unknown (0) when the prompt's size is.
+            ctx_used: if n_prompt > 0 {
+                n_prompt + self.index
+            } else {
+                0
+            },
             ctx_size: n_ctx,
             ctx_requested: n_ctx,
             inspector_us_per_token: 0.0,
@@ -1107,12 +1195,7 @@ pub fn client_overhead(
     let mut n = 0;
     let start = Instant::now();
     for _ in 0..runs.max(1) {
-        let mut st = Stream {
-            utf8: Utf8Assembler::default(),
-            index: 0,
-            ttft: None,
-            timings: None,
-        };
+        let mut st = Stream::default();
         let mut sse = sse::SseReader::new(BufReader::new(raw.as_slice()));
         while let Ok(Some(data)) = sse.next_event() {
             let Ok(chunk) = wire::parse_chunk(dialect, &data) else {
@@ -1159,12 +1242,7 @@ mod tests {
         };
         let data = br#"{"choices":[{"delta":{"content":" Paris"},"logprobs":{"content":[{"token":" Paris","logprob":-0.1,"top_logprobs":[{"token":" the","logprob":-3.0},{"token":" Paris","logprob":-0.1}]}]}}]}"#;
         let chunk = wire::parse_chunk(Dialect::OpenAi, data).unwrap();
-        let mut st = Stream {
-            utf8: Utf8Assembler::default(),
-            index: 0,
-            ttft: None,
-            timings: None,
-        };
+        let mut st = Stream::default();
         let a = token_step(&mut l, &mut st, &chunk.tokens[0], Instant::now());
         let b = token_step(&mut l, &mut st, &chunk.tokens[0], Instant::now());
         assert_eq!(a.id, b.id, "one text, one id");
@@ -1225,6 +1303,7 @@ mod tests {
     fn a_model_is_picked_exactly_by_unique_part_or_as_the_only_one() {
         let ids = vec!["/m/SmolLM2.gguf".to_string(), "/m/gemma.gguf".to_string()];
         assert_eq!(choose_model("u", "gemma", &ids).unwrap(), "/m/gemma.gguf");
+        assert_eq!(choose_model("u", "smol", &ids).unwrap(), "/m/SmolLM2.gguf");
         assert_eq!(
             choose_model("u", "/m/SmolLM2.gguf", &ids).unwrap(),
             "/m/SmolLM2.gguf"

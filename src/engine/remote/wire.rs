@@ -81,6 +81,34 @@ pub struct Timings {
     pub predicted_per_second: f64,
 }
 
+/// llama-server's progress through the prompt (`return_progress`), in tokens:
+/// `total` in the prompt, `cache` of them reused, `processed` so far
+/// (reused ones included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+pub struct Progress {
+    #[serde(default)]
+    pub total: usize,
+    #[serde(default)]
+    pub cache: usize,
+    #[serde(default)]
+    pub processed: usize,
+}
+
+/// OpenAI's `usage` (sent at the end with `stream_options.include_usage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: usize,
+    #[serde(default)]
+    pub prompt_tokens_details: Option<UsageDetails>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+pub struct UsageDetails {
+    #[serde(default)]
+    pub cached_tokens: usize,
+}
+
 /// An error object in a stream or a response body.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ApiError {
@@ -101,6 +129,8 @@ struct Native {
     #[serde(default)]
     timings: Option<Timings>,
     #[serde(default)]
+    prompt_progress: Option<Progress>,
+    #[serde(default)]
     error: Option<ApiError>,
 }
 
@@ -110,6 +140,10 @@ struct Oa {
     choices: Vec<OaChoice>,
     #[serde(default)]
     timings: Option<Timings>,
+    #[serde(default)]
+    prompt_progress: Option<Progress>,
+    #[serde(default)]
+    usage: Option<Usage>,
     #[serde(default)]
     error: Option<ApiError>,
 }
@@ -164,6 +198,10 @@ pub struct Chunk {
     /// The reply ended, and why.
     pub finish: Option<StopReason>,
     pub timings: Option<Timings>,
+    /// How far the server is through the prompt (llama-server).
+    pub progress: Option<Progress>,
+    /// The request's token counts (OpenAI's last chunk).
+    pub usage: Option<Usage>,
     /// The server reported an error inside the stream.
     pub error: Option<String>,
     /// `[DONE]`: the stream's end marker (OpenAI).
@@ -199,6 +237,8 @@ pub fn parse_chunk(dialect: Dialect, data: &[u8]) -> Result<Chunk, String> {
                     .stop
                     .then(|| stop_reason(n.stop_type.as_deref().unwrap_or(""))),
                 timings: n.timings,
+                progress: n.prompt_progress,
+                usage: None,
                 error: n.error.map(|e| e.message),
                 done: false,
             })
@@ -207,6 +247,8 @@ pub fn parse_chunk(dialect: Dialect, data: &[u8]) -> Result<Chunk, String> {
             let o: Oa = serde_json::from_slice(data).map_err(|e| e.to_string())?;
             let mut chunk = Chunk {
                 timings: o.timings,
+                progress: o.prompt_progress,
+                usage: o.usage,
                 error: o.error.map(|e| e.message),
                 ..Chunk::default()
             };
@@ -299,6 +341,27 @@ mod tests {
         let c = parse_chunk(Dialect::OpenAi, none).unwrap();
         assert!(c.tokens.is_empty() && c.text == "Hi");
         assert!(parse_chunk(Dialect::OpenAi, b" [DONE]").unwrap().done);
+        // llama-server's progress through the prompt, OpenAI's usage.
+        let progress = br#"{"choices":[{"finish_reason":null,"index":0,"delta":{"role":"assistant","content":null}}],"prompt_progress":{"total":32,"cache":24,"processed":32,"time_ms":33}}"#;
+        let c = parse_chunk(Dialect::OpenAi, progress).unwrap();
+        assert_eq!(
+            c.progress,
+            Some(Progress {
+                total: 32,
+                cache: 24,
+                processed: 32
+            })
+        );
+        assert!(c.text.is_empty() && c.tokens.is_empty() && c.finish.is_none());
+        let usage = br#"{"choices":[],"usage":{"completion_tokens":2,"prompt_tokens":32,"total_tokens":34,"prompt_tokens_details":{"cached_tokens":31}}}"#;
+        let u = parse_chunk(Dialect::OpenAi, usage).unwrap().usage.unwrap();
+        assert_eq!(
+            (
+                u.prompt_tokens,
+                u.prompt_tokens_details.unwrap().cached_tokens
+            ),
+            (32, 31)
+        );
         assert!(parse_chunk(Dialect::OpenAi, b"{not json").is_err());
     }
 }

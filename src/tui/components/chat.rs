@@ -121,6 +121,11 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
     };
     let on_prompt = s.msg(cur.msg).is_some_and(|m| m.role != Role::Assistant);
     let on_system = s.msg(cur.msg).is_some_and(|m| m.role == Role::System);
+    // What a remote model cannot do is refused before anything starts.
+    if !on_prompt && let Some(why) = reply::remote_refusal(s, action, cur.msg) {
+        s.error(why);
+        return vec![];
+    }
     let next = match action {
         Action::Cancel if s.generation.is_some() => return cancel(s),
         Action::Cancel if s.compare.job.is_some() => return crate::tui::compare::cancel(s),
@@ -135,14 +140,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
             return vec![];
         }
         Action::ChooseHere => return super::choose::open_at(s, cur),
-        Action::TempDown
-        | Action::TempUp
-        | Action::TopKDown
-        | Action::TopKUp
-        | Action::TopPDown
-        | Action::TopPUp
-        | Action::MinPDown
-        | Action::MinPUp => {
+        a if a.is_whatif() => {
             whatif_step(s, cur, action);
             return vec![];
         }

@@ -103,6 +103,16 @@ fn phase_text(s: &State) -> (String, Style) {
     }
 }
 
+/// The context used, for the status bar: `?` while a remote server has not
+/// counted the prompt (never a wrong 0); 0 before anything was sent.
+fn ctx_used_text(s: &State) -> String {
+    match s.ctx_used() {
+        Some(n) => n.to_string(),
+        None if s.is_remote() && !s.conv.is_empty() => "?".into(),
+        None => "0".into(),
+    }
+}
+
 fn bar_ascii(frac: f32, w: usize) -> String {
     let filled = ((frac.clamp(0.0, 1.0) * w as f32).round() as usize).min(w);
     format!("▕{}{}▏", "█".repeat(filled), "░".repeat(w - filled))
@@ -178,13 +188,14 @@ fn status_fields(s: &State) -> Vec<Field> {
         None => f.push(Field::new(1, vec![Span::styled("no model", theme::dim())])),
     }
     if let Some(m) = &s.model {
+        // A server that does not say its context: unknown, not 0.
+        let size = match m.n_ctx {
+            0 => "?".to_string(),
+            n => n.to_string(),
+        };
         f.push(Field::new(
             2,
-            vec![Span::raw(format!(
-                "ctx {}/{}",
-                s.ctx_used().unwrap_or(0),
-                m.n_ctx
-            ))],
+            vec![Span::raw(format!("ctx {}/{size}", ctx_used_text(s)))],
         ));
         // llama.cpp rounded or capped the context asked for: say so.
         if m.n_ctx_requested != m.n_ctx {
