@@ -157,6 +157,20 @@ struct Known {
     revision: i64,
 }
 
+/// The fingerprint of each node row `conv` would write (replies still
+/// being generated left out), by node id.
+fn fingerprints(conv: &Conversation) -> HashMap<NodeId, u64> {
+    (0..conv.len())
+        .filter(|&i| conv.node(i).status != Status::Streaming)
+        .map(|i| {
+            let n = conv.node(i);
+            let parent = n.parent();
+            let ord = parent.map_or(0, |_| conv.sibling_pos(i).0);
+            (i, codec::fingerprint(n, parent, ord, n.active_child()))
+        })
+        .collect()
+}
+
 /// The open database.
 #[derive(Debug)]
 pub struct Store {
@@ -268,6 +282,21 @@ impl Store {
             .filter(|m| Some(&m.name) == last_model.as_ref())
             .map(|m| m.path.to_string_lossy().into_owned());
 
+        if let Some(id) = id
+            && self
+                .known
+                .get(&id)
+                .is_some_and(|k| !k.rewrite && k.rows == fingerprints(conv))
+        {
+            // Nothing changed since this store wrote or read it: nothing is
+            // written, and the revision stays (another window's save is
+            // not a conflict with a save that has nothing to say).
+            return Ok(Some(Saved {
+                id,
+                written: 0,
+                forked_from: None,
+            }));
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -315,15 +344,11 @@ impl Store {
         let mut written = 0;
         {
             let mut upsert = tx.prepare_cached(UPSERT)?;
-            for i in 0..conv.len() {
+            for (i, fp) in fingerprints(conv) {
                 let n = conv.node(i);
-                if n.status == Status::Streaming {
-                    continue;
-                }
                 let parent = n.parent();
                 let ord = parent.map_or(0, |_| conv.sibling_pos(i).0);
                 let active = n.active_child();
-                let fp = codec::fingerprint(n, parent, ord, active);
                 rows.insert(i, fp);
                 if !rewrite && known.and_then(|k| k.rows.get(&i)) == Some(&fp) {
                     continue;
@@ -359,7 +384,7 @@ impl Store {
         tx.execute(
             "UPDATE conversations SET
                  title = CASE WHEN title_set THEN title ELSE ?2 END,
-                 revision = revision + 1,
+                 revision = random(),
                  updated_at = ?3, turns = ?4,
                  model = COALESCE(?5, model),
                  model_path = CASE WHEN ?6 IS NULL THEN model_path ELSE ?6 END,
@@ -598,15 +623,11 @@ impl Store {
         let stored = self.read(id)?;
         let (conv, identity) = to_conversation(&stored)
             .map_err(|e| StoreError::Corrupt(format!("conversation {id}: {e}")))?;
-        let mut rows = HashMap::new();
-        if identity {
-            for i in 0..conv.len() {
-                let n = conv.node(i);
-                let parent = n.parent();
-                let ord = parent.map_or(0, |_| conv.sibling_pos(i).0);
-                rows.insert(i, codec::fingerprint(n, parent, ord, n.active_child()));
-            }
-        }
+        let rows = if identity {
+            fingerprints(&conv)
+        } else {
+            HashMap::new()
+        };
         self.known.insert(
             id,
             Known {
@@ -636,8 +657,8 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
-            "INSERT INTO conversations (title, title_set, created_at, updated_at, model, model_path, model_card, turns)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO conversations (title, title_set, created_at, updated_at, model, model_path, model_card, turns, revision)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, random())",
             params![
                 conv.title,
                 conv.title_set,

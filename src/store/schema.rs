@@ -6,8 +6,10 @@
 //!   child shown, token ids, per-token traces as BLOBs, stats and sampling
 //!   settings), and a model card, a user-set title flag and a turn count on
 //!   `conversations`.
-//! - Schema 3 (current): a `revision` on `conversations`, raised by every
-//!   save, so that a window whose copy is older than the file's does not
+//! - Schema 3 (current): a `revision` on `conversations`, a new random value
+//!   at every save that writes something (random, so that a deleted
+//!   conversation's reused id never carries the revision a window holds),
+//!   so that a window whose copy is older than the file's does not
 //!   overwrite what another window saved.
 //!
 //! [`migrate`] brings a database of any older version up to [`VERSION`] in

@@ -325,6 +325,58 @@ fn two_windows_on_one_conversation_lose_nothing() {
     assert_eq!((again.id, again.forked_from), (id, None));
 }
 
+#[test]
+fn a_save_with_nothing_new_neither_forks_nor_counts_as_a_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = open(&dir).save(None, &chat(), None).unwrap().unwrap().id;
+    let (mut w1, mut w2) = (open(&dir), open(&dir));
+    let (mut c1, _) = w1.load(id).unwrap();
+    let (mut c2, _) = w2.load(id).unwrap();
+    // W2 only looks (the TUI saves before listing): nothing written, no fork.
+    let looked = w2.save(Some(id), &c2, None).unwrap().unwrap();
+    assert_eq!(
+        (looked.id, looked.written, looked.forked_from),
+        (id, 0, None)
+    );
+    // So W1's real save is no conflict …
+    c1.append(Node::user("from the first window"));
+    assert_eq!(
+        w1.save(Some(id), &c1, None).unwrap().unwrap().forked_from,
+        None
+    );
+    // … and W2 looking again after it is none either, but W2's own change is.
+    assert_eq!(
+        w2.save(Some(id), &c2, None).unwrap().unwrap().forked_from,
+        None
+    );
+    c2.append(Node::user("from the second window"));
+    assert_eq!(
+        w2.save(Some(id), &c2, None).unwrap().unwrap().forked_from,
+        Some(id)
+    );
+}
+
+#[test]
+fn a_reused_id_is_not_taken_for_the_conversation_a_window_holds() {
+    // SQLite gives the largest id again after it is deleted: the window that
+    // still holds the old conversation must not write into the new one.
+    let dir = tempfile::tempdir().unwrap();
+    let id = open(&dir).save(None, &chat(), None).unwrap().unwrap().id;
+    let mut w = open(&dir);
+    let (mut held, _) = w.load(id).unwrap();
+    let mut other = open(&dir);
+    other.delete(id).unwrap();
+    let mut fresh = Conversation::new(None);
+    fresh.append(Node::user("a new chat"));
+    let again = other.save(None, &fresh, None).unwrap().unwrap().id;
+    assert_eq!(again, id, "the id is reused");
+    held.append(Node::user("more of the old one"));
+    let saved = w.save(Some(id), &held, None).unwrap().unwrap();
+    assert_eq!(saved.forked_from, Some(id));
+    assert_eq!(json(&open(&dir).load(id).unwrap().0), json(&fresh));
+    assert_eq!(json(&open(&dir).load(saved.id).unwrap().0), json(&held));
+}
+
 fn ids(s: &Store, f: &str) -> Vec<ConvId> {
     s.list(f).unwrap().iter().map(|x| x.id).collect()
 }
