@@ -75,16 +75,32 @@ pub fn export(paths: &Paths, id: i64, format: ExportFormat, output: Option<&Path
 
 /// Writes `bytes` to `path` whole or not at all: into a temporary file in
 /// the same directory, synced, then renamed over `path` (an interrupted or
-/// failed export never leaves a cut file, nor destroys the one there).
+/// failed export never leaves a cut file, nor destroys the one there). The
+/// new file has the old one's permissions (a new one: 0666 less the umask,
+/// as any file). A path that is not a regular file (`/dev/stdout`, a pipe
+/// from `>(…)`) is written directly; a symbolic link is followed, so the
+/// file it names is replaced, not the link.
 fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
+    use std::os::unix::fs::PermissionsExt;
+    let (target, permissions) = match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => return std::fs::write(path, bytes),
+        Ok(m) => (std::fs::canonicalize(path)?, m.permissions()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            (path.to_path_buf(), std::fs::Permissions::from_mode(0o666))
+        }
+        Err(e) => return Err(e),
+    };
+    let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tokenscope-export")
+        .permissions(permissions)
+        .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    tmp.persist(&target).map_err(|e| e.error)?;
     Ok(())
 }
 

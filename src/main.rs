@@ -414,7 +414,8 @@ fn real_main(cli: Cli) -> Result<()> {
             if let Some(target) = remote_target(&config, &server_flags)? {
                 let report = engine::remote::info::describe(&target, model.unwrap_or(""))?;
                 if *format == Format::Jsonl {
-                    writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+                    let json = serde_json::to_string_pretty(&report)?;
+                    writeln!(out, "{}", tokenscope::text::json_safe(&json))?;
                 } else {
                     write!(out, "{}", engine::remote::info::report_text(&report))?;
                 }

@@ -451,7 +451,8 @@ fn a_stream_that_ends_without_its_end_marker_is_a_dropped_reply() {
     let token = r#"data: {"choices":[{"finish_reason":null,"index":0,"delta":{"content":"Hi"},"logprobs":{"content":[{"id":5,"token":"Hi","bytes":[72,105],"logprob":-0.5,"top_logprobs":[{"id":5,"token":"Hi","bytes":[72,105],"logprob":-0.5}]}]}}]}"#;
     // (the body's last chunk sent, a `finish_reason` sent): only the reply
     // whose finish reason came is whole (its `[DONE]` alone is missing).
-    for (terminated_body, finished) in [(false, false), (true, false), (true, true)] {
+    for (terminated_body, finished) in [(false, false), (true, false), (true, true), (false, true)]
+    {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let serve = std::thread::spawn(move || {

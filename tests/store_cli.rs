@@ -204,3 +204,41 @@ fn an_export_that_cannot_be_written_whole_leaves_the_old_file_as_it_was() {
         .collect();
     assert_eq!(left, ["c.jsonl"], "no temporary file left");
 }
+
+#[test]
+fn an_export_keeps_the_files_mode_follows_links_and_writes_to_devices() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let mut conv = Conversation::new(None);
+    conv.append(Node::user("What is a lighthouse?"));
+    let id = Store::open(&home.path().join("conversations.sqlite3"))
+        .unwrap()
+        .save(None, &conv, None)
+        .unwrap()
+        .unwrap()
+        .id;
+    let id = id.to_string();
+    let (expected, err, ok) = run(home.path(), &["export", &id]);
+    assert!(ok && expected.contains("What is a lighthouse?"), "{err}");
+    // An existing file keeps its mode; a link keeps pointing at it.
+    let file = home.path().join("c.jsonl");
+    std::fs::write(&file, "old").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = home.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let (_, err, ok) = run(home.path(), &["export", &id, "-o", link.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), expected);
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    // A device is written directly (no temporary file next to it).
+    let (out, err, ok) = run(home.path(), &["export", &id, "-o", "/dev/stdout"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, expected);
+}

@@ -194,7 +194,8 @@ fn pair_portable(a: &[f32], b: &[f32]) -> Pair {
         top_a: ra.top as TokenId,
         lse_b,
         top_b: rb.top as TokenId,
-        kl: w / sa - lse_a + lse_b,
+        // Rounding can take an exact 0 a hair below it.
+        kl: (w / sa - lse_a + lse_b).max(0.0),
     }
 }
 

@@ -421,11 +421,6 @@ impl Store {
         }))
     }
 
-    /// Forgets what was saved of `id` (its next save rewrites it whole).
-    pub fn forget(&mut self, id: ConvId) {
-        self.known.remove(&id);
-    }
-
     /// Every saved conversation, most recent first, whose title or message
     /// text contains `filter` (case-insensitive for ASCII; empty: all).
     ///

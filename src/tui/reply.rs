@@ -187,10 +187,16 @@ pub fn remote_refusal(s: &State, action: Action, msg: usize) -> Option<String> {
         Action::Resample => "re-sampling a token (a branch)",
         Action::ContinueReply => "continuing a reply from its tokens",
         a if a.is_whatif() => {
-            let remote = s
-                .msg(msg)
-                .and_then(|m| m.vocab.as_ref())
-                .is_some_and(|v| v.is_learned());
+            // By the trace as well as the vocabulary: a remote reply
+            // reopened from the store has no learned vocabulary (or a
+            // local model's), but its steps still lack the entropy that
+            // only a whole distribution gives.
+            let remote = s.msg(msg).is_some_and(|m| {
+                m.vocab.as_ref().is_some_and(|v| v.is_learned())
+                    || m.steps
+                        .iter()
+                        .any(|st| st.dist.as_ref().is_some_and(|d| d.entropy.is_none()))
+            });
             return remote.then(|| {
                 "What-if re-sampling needs the model's whole distribution at each token: \
                  this reply came from a remote server, which reported its top candidates only \

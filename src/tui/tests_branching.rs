@@ -675,6 +675,22 @@ fn branch_resample_continue_and_what_if_keys_are_refused_up_front_on_a_remote_mo
     let sent = h.host.generates.len();
     h.key(KeyCode::Char('r'));
     assert_eq!(h.host.generates.len(), sent + 1);
+    // A remote reply reopened under a local model (no learned vocabulary):
+    // its trace, top candidates without an entropy, still refuses what-if.
+    let mut h = paris_at(3);
+    for st in &mut h.s.msg_mut(1).unwrap().steps {
+        if let Some(d) = &mut st.dist {
+            d.entropy = None;
+        }
+    }
+    h.key(KeyCode::Char('t'));
+    let notice =
+        h.s.notice
+            .as_ref()
+            .map(|n| n.text.clone())
+            .unwrap_or_default();
+    assert!(notice.starts_with("What-if re-sampling needs"), "{notice}");
+    assert!(h.s.whatif.is_none());
 }
 
 /// The status bar's context count during a remote reply: `?` until the

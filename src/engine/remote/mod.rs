@@ -182,6 +182,10 @@ pub enum RemoteError {
         url: String,
         status: u16,
         hint: String,
+        /// The body says the key itself was rejected (llama-server's
+        /// `"type": "authentication_error"`), not only that this path is
+        /// closed (a proxy or gateway answering 401/403 for routes it hides).
+        key_rejected: bool,
     },
     #[error(
         "the server at {url} has no model {model:?}: it serves {} (pick one with --model)",
@@ -248,6 +252,14 @@ struct Loaded {
 struct Client {
     target: RemoteTarget,
     agent: ureq::Agent,
+}
+
+/// Whether a 401/403 body says the key itself was rejected: llama-server's
+/// (and OpenAI's) `{"error": {"type": "authentication_error", …}}`.
+fn key_rejected(body: &str) -> bool {
+    serde_json::from_str::<Value>(body).is_ok_and(|v| {
+        v.pointer("/error/type").and_then(Value::as_str) == Some("authentication_error")
+    })
 }
 
 impl Client {
@@ -321,6 +333,7 @@ impl Client {
                 url,
                 status,
                 hint: hint.into(),
+                key_rejected: key_rejected(body),
             };
         }
         let message = serde_json::from_str::<Value>(body)
@@ -483,11 +496,8 @@ fn capabilities(target: &RemoteTarget, flavor: Flavor) -> Capabilities {
 pub fn display_name(id: &str) -> String {
     let file = id.rsplit('/').next().unwrap_or(id);
     let stem = file.strip_suffix(".gguf").unwrap_or(file);
-    if stem.is_empty() {
-        id.to_string()
-    } else {
-        stem.to_string()
-    }
+    // The server chose this text: made safe for a terminal here, once.
+    crate::text::escape_inline(if stem.is_empty() { id } else { stem })
 }
 
 /// Picks the model `asked` (empty: the only one) among `available`: an exact
@@ -591,11 +601,16 @@ fn load(client: &Client, path: &std::path::Path) -> Result<(Loaded, LoadedEvent)
         .unwrap_or(Value::Null);
     // llama-server answers /props; other servers 404 (or refuse it). A
     // llama-server started with --api-key lists its models to anyone but
-    // answers /props (and replies) only with the key: a refused key is said
-    // now, not taken for another kind of server.
+    // answers /props (and replies) only with the key: a key it rejects in
+    // words is said now, not taken for another kind of server. A 401/403
+    // without those words (a proxy that exposes /v1 only) means no /props.
     let props = match client.get_json("/props") {
         Ok(p) => p,
-        Err(e @ RemoteError::Unauthorized { .. }) => return Err(e),
+        Err(
+            e @ RemoteError::Unauthorized {
+                key_rejected: true, ..
+            },
+        ) => return Err(e),
         Err(_) => None,
     };
     let flavor = if props
@@ -885,6 +900,9 @@ fn generate(
         };
         let chunk = match item {
             Ok(c) => c,
+            // Cut off after the finish_reason (before usage and `[DONE]`):
+            // the reply is whole, as when the stream closes there cleanly.
+            Err(_) if finished.is_some() => break Ok(st.finish_reason(finished)),
             Err(detail) => {
                 let reason = detail.strip_prefix("io: ").map(str::to_string);
                 break Err(match reason {
@@ -1232,6 +1250,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_key_rejected_in_words_is_told_from_a_closed_path() {
+        assert!(key_rejected(
+            r#"{"error":{"code":401,"message":"Invalid API Key","type":"authentication_error"}}"#
+        ));
+        assert!(!key_rejected("<html>403 Forbidden</html>"));
+        assert!(!key_rejected(
+            r#"{"error":{"message":"not here","type":"forbidden"}}"#
+        ));
+    }
+
+    #[test]
     fn a_server_without_ids_gets_ids_made_up_per_text_and_their_texts_learned() {
         let mut l = Loaded {
             model: "m".into(),
@@ -1321,6 +1350,7 @@ mod tests {
         assert_eq!(choose_model("u", "", &ids[..1]).unwrap(), "/m/SmolLM2.gguf");
         assert_eq!(display_name("/m/SmolLM2.gguf"), "SmolLM2");
         assert_eq!(display_name("meta-llama/Llama-3.1-70B"), "Llama-3.1-70B");
+        assert_eq!(display_name("evil\u{1b}[2J.gguf"), "evil␛[2J");
         let r = model_ref("http://h:1", "/m/a.gguf");
         assert_eq!(split_ref(&r), Some(("http://h:1", "/m/a.gguf")));
         assert_eq!(split_ref(std::path::Path::new("/m/a.gguf")), None);
