@@ -346,6 +346,28 @@ fn an_engine_that_hangs_is_restarted_on_request() {
     let pid = handle.child_pid().expect("a child runs");
     // SAFETY: a signal to the engine child this test started.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+    // The signal is delivered asynchronously: the request goes out only once
+    // the kernel reports every thread of the child stopped (else one may
+    // still start it).
+    let stopped = || {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return false;
+        };
+        tasks.flatten().all(|t| {
+            std::fs::read_to_string(t.path().join("stat"))
+                .ok()
+                .and_then(|st| st.rsplit(") ").next().map(|rest| rest.starts_with('T')))
+                .unwrap_or(false)
+        })
+    };
+    let t = std::time::Instant::now();
+    while !stopped() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the child never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     // It takes the request and never answers. (No cancel here: one sent
     // before the request reaches the stopped child is answered by the
     // handle itself, rightly, which made this check racy.)
