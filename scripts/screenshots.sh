@@ -24,6 +24,7 @@ mkdir -p "$HOME_DIR/models"
 for m in "$MODELS"/*.gguf; do ln -s "$m" "$HOME_DIR/models/"; done
 export TOKENSCOPE_HOME="$HOME_DIR" TOKENSCOPE_CONFIG="$HOME_DIR/config.toml"
 "$BIN" quantize Instruct.Q4_1 --type Q8_0 --allow-requantize >/dev/null 2>&1
+"$BIN" quantize Instruct.Q4_1 --type Q2_K --allow-requantize >/dev/null 2>&1
 
 COLS=140 ROWS=40
 SOCK="tokenscope-shots-$$"
@@ -34,6 +35,13 @@ shot() { T capture-pane -e -p -t s > "/tmp/$1.ans"; python3 scripts/ansi2png.py 
 wait_for() { # wait_for REGEX SECONDS
   for _ in $(seq 1 $(( $2 * 5 ))); do
     if T capture-pane -p -t s | tail -n 1 | grep -Eq "$1"; then return 0; fi
+    sleep 0.2
+  done
+  echo "timed out waiting for $1" >&2; T capture-pane -p -t s >&2; exit 1
+}
+wait_screen() { # wait_screen REGEX SECONDS: anywhere on the screen
+  for _ in $(seq 1 $(( $2 * 5 ))); do
+    if T capture-pane -p -t s | grep -Eq "$1"; then return 0; fi
     sleep 0.2
   done
   echo "timed out waiting for $1" >&2; T capture-pane -p -t s >&2; exit 1
@@ -78,6 +86,19 @@ sleep 0.5
 shot model-picker
 T send-keys -t s Escape
 sleep 0.3
+# Compare that reply with the Q2_K variant: both distributions for the
+# surprising token, the KL, the summary line under the reply.
+T send-keys -t s Tab Home
+for _ in $(seq 1 "$INDEX"); do T send-keys -t s Right; done
+T send-keys -t s v
+wait_screen "compare with" 20
+T send-keys -t s -l "Q2_K"
+sleep 0.5
+T send-keys -t s Enter
+wait_screen "vs .*Q2_K.*mean KL" 180
+wait_for "idle" 30
+sleep 0.5
+shot compare
 T send-keys -t s C-c C-c
 sleep 0.5
 
