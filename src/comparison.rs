@@ -336,7 +336,7 @@ fn compare_streaming(
         },
     });
     let mut rows: Vec<CompareRow> = Vec::new();
-    wait_for(&rx, next, |e| {
+    let end = wait_for(&rx, next, |e| {
         if let Event::Compared { rows: chunk, .. } = e {
             for r in chunk {
                 if args.jsonl {
@@ -348,6 +348,15 @@ fn compare_streaming(
         }
         Ok(())
     })?;
+    // More positions evaluated than tokens: the text did not fit the context.
+    if let Event::Done { stats, .. } = &end
+        && stats.n_prompt_evaluated > stats.n_prompt
+    {
+        eprintln!(
+            "note: the text is {} tokens, more than the context of {}: compared in overlapping windows of the context's size, each evaluated from scratch; every token is compared once, with at least half a context before it (--ctx sets the context)",
+            stats.n_prompt, stats.ctx_size
+        );
+    }
     let summaries: Vec<Summary> = (1..args.models.len())
         .map(|b| {
             let name = infos[b]

@@ -268,14 +268,55 @@ fn bad_compare_requests_are_clear_errors() {
         "-m", s, "-m", s, "-m", s, "-m", s, "-m", s, "--text", "hi there",
     ];
     assert!(run(&five).contains("at most 4 models"));
-    // About 600 tokens in a context of 256.
-    let long = "The keeper lit the lamp again. ".repeat(80);
-    let err = run(&["-m", s, "-m", s, "--ctx", "256", "--text", &long]);
-    assert!(
-        err.contains("the context holds 256") && err.contains("--ctx"),
-        "{err}"
-    );
     assert!(run(&["-m", s, "-m", s, "--text", ""]).contains("empty"));
+}
+
+#[test]
+fn a_text_longer_than_the_context_is_compared_in_windows() {
+    // About 370 tokens in a context of 256: every token compared once, in
+    // order; the first window's rows as a text that fits gives them, where
+    // both runs decode the same batches (positions 0-127: two batches of
+    // 64; a batch of another length, or a cache of another size, rounds
+    // differently, up to ~1% of p on this repetitive text).
+    let smol = common::model(common::SMOL);
+    let s = smol.to_str().unwrap();
+    let sentence = "The keeper lit the lamp again, and the ships passed the reef.";
+    let rows = |text: &str| {
+        let args = [
+            "compare", "-m", s, "-m", s, "--ctx", "256", "--format", "jsonl", "--text", text,
+        ];
+        let (out, err, ok) = common::run_binary(&common::models_dir(), &args);
+        assert!(ok, "{err}");
+        let rows: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|v: &Value| v["type"] == "token")
+            .collect();
+        (rows, err)
+    };
+    let (long, note) = rows(&vec![sentence; 25].join(" "));
+    let (short, quiet) = rows(&vec![sentence; 12].join(" "));
+    assert!(
+        long.len() > 300 && short.len() < 200,
+        "{} {}",
+        long.len(),
+        short.len()
+    );
+    assert!(note.contains("overlapping windows"), "{note}");
+    assert!(!quiet.contains("overlapping windows"), "{quiet}");
+    let index = |r: &Value| r["index"].as_u64().unwrap();
+    let indices: Vec<u64> = long.iter().map(index).collect();
+    assert_eq!(indices, (1..=long.len() as u64).collect::<Vec<_>>());
+    assert!(
+        long.iter().all(|r| r["kl"][0].as_f64() == Some(0.0)),
+        "a model against itself, in every window"
+    );
+    for (a, b) in long.iter().zip(&short) {
+        assert_eq!((index(a), &a["id"]), (index(b), &b["id"]));
+        if index(a) <= 128 {
+            assert_eq!(a["p"], b["p"], "token {}", index(a));
+        }
+    }
 }
 
 /// Every row of an engine comparison of `a` (slot 0) and `b` (slot 1) on

@@ -81,8 +81,13 @@ fn compare_positions(a: &[&[f32]], b: &[&[f32]], threads: usize) -> Vec<Pair> {
     par_map(a.len(), threads, |i| pair(a[i], b[i]))
 }
 
-/// The sequence and the first position compared, checked against model A.
-fn tokens_of(slot: &Slot, input: &CompareInput) -> Result<(Vec<TokenId>, usize), EngineError> {
+/// The sequence, the first position compared, and whether the sequence
+/// starts with the model's BOS (windows then start with it again), checked
+/// against model A.
+fn tokens_of(
+    slot: &Slot,
+    input: &CompareInput,
+) -> Result<(Vec<TokenId>, usize, bool), EngineError> {
     match input {
         CompareInput::Text { text, bos } => {
             let req = ScoreRequest {
@@ -90,7 +95,7 @@ fn tokens_of(slot: &Slot, input: &CompareInput) -> Result<(Vec<TokenId>, usize),
                 bos: *bos,
                 top_k_inspect: 0,
             };
-            super::score::tokens_of(slot.model(), &req).map(|(t, _)| (t, 1))
+            super::score::tokens_of(slot.model(), &req).map(|(t, bos)| (t, 1, bos))
         }
         CompareInput::Tokens { tokens, score_from } => {
             if *score_from == 0 || *score_from >= tokens.len() {
@@ -105,7 +110,8 @@ fn tokens_of(slot: &Slot, input: &CompareInput) -> Result<(Vec<TokenId>, usize),
                     slot.info.name, slot.info.n_vocab
                 )));
             }
-            Ok((tokens.clone(), *score_from))
+            let bos = tokens.first() == Some(&slot.model().vocab().bos().0);
+            Ok((tokens.clone(), *score_from, bos))
         }
     }
 }
@@ -197,48 +203,40 @@ fn run(
         )));
     }
     let mut topk = TopK::default();
-    let (tokens, score_from) = tokens_of(&slots[0], &req.input)?;
+    let (tokens, score_from, bos) = tokens_of(&slots[0], &req.input)?;
+    // A text longer than the smallest context: overlapping windows, as
+    // `score` does (each from scratch, every token compared once, with at
+    // least half a context before it).
+    let mut n_ctx = usize::MAX;
     for s in slots.iter_mut() {
-        let n_ctx = s.with_context(|_, ctx, _| ctx.n_ctx() as usize);
-        if tokens.len() > n_ctx {
-            return Err(EngineError::PromptTooLong {
-                n_prompt: tokens.len(),
-                n_ctx,
-            });
-        }
+        n_ctx = n_ctx.min(s.with_context(|_, ctx, _| ctx.n_ctx() as usize));
     }
-    let first = score_from - 1;
+    let windows = super::score::windows(tokens.len(), n_ctx, bos);
     let mut decode_s = 0.0;
-    // A fresh cache, then the positions whose logits are not needed.
-    for s in slots.iter_mut() {
-        let t = Instant::now();
-        s.with_context(|_, ctx, mirror| {
-            keep_cache(ctx, mirror, 0)?;
-            let mut batch = LlamaBatch::new(batch_capacity(ctx), 1);
-            let n_batch = batch_capacity(ctx);
-            decode(ctx, mirror, &mut batch, &tokens[..first], 0, false, n_batch)
-        })?;
-        decode_s += t.elapsed().as_secs_f64();
-    }
     let threads = slots[0].info.threads as usize;
     let mut kl_s = 0.0;
     let mut n_rows = 0;
+    // Positions evaluated per model.
+    let mut evaluated = 0;
     let mut t_first = None;
-    let last = tokens.len() - 1;
-    let mut q = first;
-    let stats = |n_rows: usize, decode_s: f64, kl_s: f64, t_first: Option<f64>, slot: &mut Slot| {
+    let stats = |n_rows: usize,
+                 evaluated: usize,
+                 decode_s: f64,
+                 kl_s: f64,
+                 t_first: Option<f64>,
+                 slot: &mut Slot| {
         let (ctx_used, ctx_size) =
             slot.with_context(|_, ctx, mirror| (mirror.tokens.len(), ctx.n_ctx() as usize));
         Stats {
             stop: StopReason::Eog,
             n_prompt: tokens.len(),
-            n_prompt_evaluated: last,
+            n_prompt_evaluated: evaluated,
             n_prompt_reused: 0,
             n_generated: n_rows,
             n_forced: n_rows,
             ttft_ms: t_first.unwrap_or_else(|| t_start.elapsed().as_secs_f64()) * 1000.0,
             prompt_tps: if decode_s > 0.0 {
-                (last * req.slots.len()) as f64 / decode_s
+                (evaluated * req.slots.len()) as f64 / decode_s
             } else {
                 0.0
             },
@@ -262,86 +260,112 @@ fn run(
             Ok::<_, EngineError>(())
         })?;
     }
-    while q < last {
-        if inbox.is_cancelled(request) {
-            return Ok(Outcome::Cancelled(stats(
-                n_rows,
-                decode_s,
-                kl_s,
-                t_first,
-                &mut slots[0],
-            )));
+    for w in &windows {
+        let seq = w.seq(&tokens);
+        let from = w.score_from.max(score_from);
+        if from >= w.end {
+            continue;
         }
-        let end = (q + chunk_len).min(last);
-        let chunk = &tokens[q..end];
-        let len = chunk.len();
-        let (mut chunk_decode, mut chunk_kl) = (0.0, 0.0);
-        // Model A decodes first. Its logits stay where llama.cpp wrote them
-        // (valid until A's next decode) while every other model decodes the
-        // same positions and is compared against them in place: no copy.
-        let (slot_a, others) = slots.split_first_mut().expect("two slots or more");
-        let t = Instant::now();
-        let rows = slot_a.with_context(|_, ctx_a, mirror_a| {
-            let mut batch = LlamaBatch::new(len, 1);
-            decode(ctx_a, mirror_a, &mut batch, chunk, q, true, len)?;
-            chunk_decode += t.elapsed().as_secs_f64();
-            let a: Vec<&[f32]> = (0..len).map(|i| ctx_a.get_logits_ith(i as i32)).collect();
-            let n_models = others.len() + 1;
-            let mut rows: Vec<CompareRow> = (0..len)
-                .map(|i| CompareRow {
-                    index: q + i + 1,
-                    id: tokens[q + i + 1],
-                    ln_p: Vec::with_capacity(n_models),
-                    top1: Vec::with_capacity(n_models),
-                    kl: Vec::with_capacity(n_models - 1),
-                    ..Default::default()
-                })
-                .collect();
-            for (k, s) in others.iter_mut().enumerate() {
-                let t = Instant::now();
-                s.with_context(|_, ctx, mirror| {
-                    decode(ctx, mirror, &mut batch, chunk, q, true, len)?;
-                    chunk_decode += t.elapsed().as_secs_f64();
+        // A fresh cache, then the positions whose logits are not needed.
+        let first = w.local(from - 1);
+        for s in slots.iter_mut() {
+            let t = Instant::now();
+            s.with_context(|_, ctx, mirror| {
+                keep_cache(ctx, mirror, 0)?;
+                let n_batch = batch_capacity(ctx);
+                let mut batch = LlamaBatch::new(n_batch, 1);
+                decode(ctx, mirror, &mut batch, &seq[..first], 0, false, n_batch)
+            })?;
+            decode_s += t.elapsed().as_secs_f64();
+        }
+        evaluated += first;
+        let last = seq.len() - 1;
+        let mut q = first;
+        while q < last {
+            if inbox.is_cancelled(request) {
+                return Ok(Outcome::Cancelled(stats(
+                    n_rows,
+                    evaluated,
+                    decode_s,
+                    kl_s,
+                    t_first,
+                    &mut slots[0],
+                )));
+            }
+            let end = (q + chunk_len).min(last);
+            let chunk = &seq[q..end];
+            let len = chunk.len();
+            let (mut chunk_decode, mut chunk_kl) = (0.0, 0.0);
+            // Model A decodes first. Its logits stay where llama.cpp wrote them
+            // (valid until A's next decode) while every other model decodes the
+            // same positions and is compared against them in place: no copy.
+            let (slot_a, others) = slots.split_first_mut().expect("two slots or more");
+            let t = Instant::now();
+            let rows = slot_a.with_context(|_, ctx_a, mirror_a| {
+                let mut batch = LlamaBatch::new(len, 1);
+                decode(ctx_a, mirror_a, &mut batch, chunk, q, true, len)?;
+                chunk_decode += t.elapsed().as_secs_f64();
+                let a: Vec<&[f32]> = (0..len).map(|i| ctx_a.get_logits_ith(i as i32)).collect();
+                let n_models = others.len() + 1;
+                let mut rows: Vec<CompareRow> = (0..len)
+                    .map(|i| CompareRow {
+                        index: w.global(q + i + 1),
+                        id: seq[q + i + 1],
+                        ln_p: Vec::with_capacity(n_models),
+                        top1: Vec::with_capacity(n_models),
+                        kl: Vec::with_capacity(n_models - 1),
+                        ..Default::default()
+                    })
+                    .collect();
+                for (k, s) in others.iter_mut().enumerate() {
                     let t = Instant::now();
-                    let b: Vec<&[f32]> = (0..len).map(|i| ctx.get_logits_ith(i as i32)).collect();
-                    let out = compare_positions(&a, &b, threads);
-                    for ((row, p), (la, lb)) in rows.iter_mut().zip(out).zip(a.iter().zip(&b)) {
-                        let id = row.id as usize;
-                        if k == 0 {
-                            // A's own numbers: the same from every pair.
-                            row.ln_p.push(f64::from(la[id]) - p.lse_a);
-                            row.top1.push(p.top_a);
+                    s.with_context(|_, ctx, mirror| {
+                        decode(ctx, mirror, &mut batch, chunk, q, true, len)?;
+                        chunk_decode += t.elapsed().as_secs_f64();
+                        let t = Instant::now();
+                        let b: Vec<&[f32]> =
+                            (0..len).map(|i| ctx.get_logits_ith(i as i32)).collect();
+                        let out = compare_positions(&a, &b, threads);
+                        for ((row, p), (la, lb)) in rows.iter_mut().zip(out).zip(a.iter().zip(&b)) {
+                            let id = row.id as usize;
+                            if k == 0 {
+                                // A's own numbers: the same from every pair.
+                                row.ln_p.push(f64::from(la[id]) - p.lse_a);
+                                row.top1.push(p.top_a);
+                                if req.top_k > 0 {
+                                    row.top.push(top_ln_p(&mut topk, la, p.lse_a, req.top_k));
+                                }
+                            }
+                            row.ln_p.push(f64::from(lb[id]) - p.lse_b);
+                            row.top1.push(p.top_b);
+                            row.kl.push(p.kl);
                             if req.top_k > 0 {
-                                row.top.push(top_ln_p(&mut topk, la, p.lse_a, req.top_k));
+                                add_top_k(row, lb, p.lse_b, req.top_k, &mut topk);
                             }
                         }
-                        row.ln_p.push(f64::from(lb[id]) - p.lse_b);
-                        row.top1.push(p.top_b);
-                        row.kl.push(p.kl);
-                        if req.top_k > 0 {
-                            add_top_k(row, lb, p.lse_b, req.top_k, &mut topk);
-                        }
-                    }
-                    chunk_kl += t.elapsed().as_secs_f64();
-                    Ok::<_, EngineError>(())
-                })?;
-            }
-            Ok::<_, EngineError>(rows)
-        })?;
-        decode_s += chunk_decode;
-        kl_s += chunk_kl;
-        n_rows += rows.len();
-        t_first.get_or_insert_with(|| t_start.elapsed().as_secs_f64());
-        emit(Event::Compared {
-            request,
-            rows,
-            decode_s: chunk_decode,
-            kl_s: chunk_kl,
-        });
-        q = end;
+                        chunk_kl += t.elapsed().as_secs_f64();
+                        Ok::<_, EngineError>(())
+                    })?;
+                }
+                Ok::<_, EngineError>(rows)
+            })?;
+            decode_s += chunk_decode;
+            evaluated += len;
+            kl_s += chunk_kl;
+            n_rows += rows.len();
+            t_first.get_or_insert_with(|| t_start.elapsed().as_secs_f64());
+            emit(Event::Compared {
+                request,
+                rows,
+                decode_s: chunk_decode,
+                kl_s: chunk_kl,
+            });
+            q = end;
+        }
     }
     Ok(Outcome::Done(stats(
         n_rows,
+        evaluated,
         decode_s,
         kl_s,
         t_first,

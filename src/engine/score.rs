@@ -65,7 +65,7 @@ pub(super) struct Window {
 
 impl Window {
     /// The tokens evaluated, position by position.
-    fn seq(&self, tokens: &[TokenId]) -> Vec<TokenId> {
+    pub(super) fn seq(&self, tokens: &[TokenId]) -> Vec<TokenId> {
         let lead = self.lead.then_some(tokens[0]);
         lead.into_iter()
             .chain(tokens[self.begin..self.end].iter().copied())
@@ -73,12 +73,12 @@ impl Window {
     }
 
     /// Position in the window of token `index` of the list.
-    fn local(&self, index: usize) -> usize {
+    pub(super) fn local(&self, index: usize) -> usize {
         index - self.begin + usize::from(self.lead)
     }
 
     /// Index in the list of the token at position `q` of the window.
-    fn global(&self, q: usize) -> usize {
+    pub(super) fn global(&self, q: usize) -> usize {
         if self.lead {
             if q == 0 { 0 } else { self.begin + q - 1 }
         } else {
