@@ -294,8 +294,8 @@ fn a_text_longer_than_the_context_is_compared_in_windows() {
             .collect();
         (rows, err)
     };
-    let (long, note) = rows(&vec![sentence; 25].join(" "));
-    let (short, quiet) = rows(&vec![sentence; 12].join(" "));
+    let (long, note) = rows(&[sentence; 25].join(" "));
+    let (short, quiet) = rows(&[sentence; 12].join(" "));
     assert!(
         long.len() > 300 && short.len() < 200,
         "{} {}",

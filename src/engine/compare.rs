@@ -260,7 +260,8 @@ fn run(
             Ok::<_, EngineError>(())
         })?;
     }
-    for w in &windows {
+    let mut cancelled = false;
+    'windows: for w in &windows {
         let seq = w.seq(&tokens);
         let from = w.score_from.max(score_from);
         if from >= w.end {
@@ -283,14 +284,8 @@ fn run(
         let mut q = first;
         while q < last {
             if inbox.is_cancelled(request) {
-                return Ok(Outcome::Cancelled(stats(
-                    n_rows,
-                    evaluated,
-                    decode_s,
-                    kl_s,
-                    t_first,
-                    &mut slots[0],
-                )));
+                cancelled = true;
+                break 'windows;
             }
             let end = (q + chunk_len).min(last);
             let chunk = &seq[q..end];
@@ -363,14 +358,12 @@ fn run(
             q = end;
         }
     }
-    Ok(Outcome::Done(stats(
-        n_rows,
-        evaluated,
-        decode_s,
-        kl_s,
-        t_first,
-        &mut slots[0],
-    )))
+    let stats = stats(n_rows, evaluated, decode_s, kl_s, t_first, &mut slots[0]);
+    Ok(if cancelled {
+        Outcome::Cancelled(stats)
+    } else {
+        Outcome::Done(stats)
+    })
 }
 
 #[cfg(test)]
