@@ -82,14 +82,25 @@ impl CompareFor {
     }
 
     /// Why `m` cannot be compared with A, in a few words for the picker
-    /// row; `None` when it can (or the engine has to say).
-    pub fn refusal(&self, m: &ModelEntry) -> Option<&'static str> {
+    /// row; `None` when it can (or the engine has to say: two models with
+    /// vocabularies of one size may still differ in a token, which only
+    /// the engine, holding both, can tell).
+    pub fn refusal(&self, m: &ModelEntry) -> Option<String> {
+        // The group's last part is the vocabulary size.
+        let vocab = |g: &Option<String>| {
+            g.as_deref()
+                .and_then(|g| g.rsplit('·').next().map(str::to_string))
+        };
         if crate::engine::remote::split_ref(&m.path).is_some() {
-            Some("remote: cannot compare")
+            Some("remote: cannot compare".into())
         } else if m.error.is_some() {
-            Some("unreadable")
-        } else if m.group.is_some() && self.group.is_some() && m.group != self.group {
-            Some("other model: not comparable")
+            Some("unreadable".into())
+        } else if let (Some(a), Some(b)) = (vocab(&self.group), vocab(&m.group))
+            && a != b
+        {
+            Some(format!(
+                "another vocabulary ({b} tokens, this model has {a}): not comparable token by token"
+            ))
         } else {
             None
         }

@@ -214,7 +214,15 @@ pub(super) fn entries() -> Vec<ModelEntry> {
         size: size.to_string(),
         chat_template: true,
         error: None,
-        group: Some(format!("{arch}·{params}")),
+        // architecture · parameters · vocabulary, as the catalog writes it.
+        group: Some(format!(
+            "{arch}·{params}·{}",
+            match arch {
+                "gemma3" => 262_144,
+                "qwen2" => 151_936,
+                _ => 49_152,
+            }
+        )),
         bpw: Some(if quant == "Q8_0" { 8.7 } else { 5.0 }),
     };
     vec![

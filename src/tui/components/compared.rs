@@ -164,7 +164,16 @@ impl Cells {
         };
         let (a_bar, a_text) = match pa {
             Some(pa) => (bar(pa, self.bar_w), pct(pa)),
-            None => (" ".repeat(self.bar_w), format!("<{}", pct(a_floor))),
+            // Below A's last reported candidate ("<0.01%" is already a bound).
+            None => {
+                let floor = pct(a_floor);
+                let text = if floor.starts_with('<') {
+                    floor
+                } else {
+                    format!("<{floor}")
+                };
+                (" ".repeat(self.bar_w), text)
+            }
         };
         Line::from(vec![
             Span::raw(format!("{rank:<2}{mark}")),

@@ -245,7 +245,7 @@ fn status_fields(s: &State) -> Vec<Field> {
         let memory = s
             .compare
             .b_memory
-            .map_or(b.file_size, |m| b.file_size + m.kv_cache);
+            .map_or(b.file_size, |m| b.file_size + m.kv_cache + m.logits);
         f.push(Field::new(
             3,
             vec![Span::styled(
