@@ -130,15 +130,19 @@ impl Summary {
 }
 
 /// A `{"type":"token",…}` JSONL line, keys in this order: `type`, `index`,
-/// `id`, `text`, `p` per model, `top1` ids per model (`top1_text` their
+/// `id`, `text` (what the token adds to the text: UTF-8 assembled across
+/// tokens, as `run` writes it, so empty for the first bytes of a character
+/// split over tokens), `piece` (the token's own piece, bytes shown as
+/// `<0xE5>`), `p` per model, `top1` ids per model (`top1_text` their
 /// pieces), `kl` per other model (nats).
-pub fn row_json(row: &CompareRow, vocab: &Vocab) -> String {
+pub fn row_json(row: &CompareRow, vocab: &Vocab, text: &str) -> String {
     #[derive(serde::Serialize)]
     struct Line<'a> {
         r#type: &'static str,
         index: usize,
         id: TokenId,
-        text: String,
+        text: &'a str,
+        piece: String,
         p: Vec<f64>,
         top1: &'a [TokenId],
         top1_text: Vec<String>,
@@ -148,7 +152,8 @@ pub fn row_json(row: &CompareRow, vocab: &Vocab) -> String {
         r#type: "token",
         index: row.index,
         id: row.id,
-        text: vocab.readable(row.id),
+        text,
+        piece: vocab.readable(row.id),
         p: row.ln_p.iter().map(|l| l.exp()).collect(),
         top1: &row.top1,
         top1_text: row.top1.iter().map(|t| vocab.readable(*t)).collect(),
@@ -225,16 +230,18 @@ pub fn text_report(
     ));
     for r in worst.iter().take(10) {
         let from = r.index.saturating_sub(8).max(known_from).min(r.index);
-        let context: String = tokens[from..r.index]
+        // The tokens before it as text (a character split over tokens joined).
+        let bytes: Vec<u8> = tokens[from..r.index]
             .iter()
-            .map(|t| vocab.readable(*t))
+            .flat_map(|t| vocab.bytes(*t).iter().copied())
             .collect();
+        let context = crate::text::escape_inline(&String::from_utf8_lossy(&bytes));
         out.push_str(&format!(
-            "  #{:<4} KL {:>7.4}  p {:.3} → {:.3}  top-1 \"{}\" / \"{}\"  …{}[{}]\n",
+            "  #{:<4} KL {:>7.4}  p {} → {}  top-1 \"{}\" / \"{}\"  …{}[{}]\n",
             r.index,
             r.kl[0],
-            r.ln_p[0].exp(),
-            r.ln_p[1].exp(),
+            p_text(r.ln_p[0].exp()),
+            p_text(r.ln_p[1].exp()),
             vocab.readable(r.top1[0]),
             vocab.readable(r.top1[1]),
             context,
@@ -242,6 +249,16 @@ pub fn text_report(
         ));
     }
     out
+}
+
+/// A probability for the table: 3 decimals, or 2 significant digits in
+/// scientific notation below 0.001 (where 3 decimals would read 0.000).
+fn p_text(p: f64) -> String {
+    if p >= 1e-3 || p == 0.0 {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.1e}")
+    }
 }
 
 /// `tokenscope compare`: loads every model into its own slot of one engine
@@ -336,11 +353,12 @@ fn compare_streaming(
         },
     });
     let mut rows: Vec<CompareRow> = Vec::new();
+    let mut utf8 = crate::text::Utf8Assembler::default();
     let end = wait_for(&rx, next, |e| {
         if let Event::Compared { rows: chunk, .. } = e {
             for r in chunk {
                 if args.jsonl {
-                    let line = row_json(r, &vocab);
+                    let line = row_json(r, &vocab, &utf8.push(vocab.bytes(r.id)));
                     writeln!(out, "{}", crate::text::json_safe(&line))?;
                 }
             }
@@ -449,9 +467,16 @@ mod tests {
     }
 
     #[test]
+    fn small_probabilities_are_not_printed_as_zero() {
+        assert_eq!(p_text(0.5), "0.500");
+        assert_eq!(p_text(1.07e-5), "1.1e-5");
+        assert_eq!(p_text(0.0), "0.000");
+    }
+
+    #[test]
     fn jsonl_keys_come_in_the_documented_order() {
         let vocab = Vocab::new((0..8).map(|i| vec![b'a' + i]).collect(), vec![]);
-        let line = row_json(&row(0.5f64.ln(), 0.25f64.ln(), (1, 2), 0.1), &vocab);
+        let line = row_json(&row(0.5f64.ln(), 0.25f64.ln(), (1, 2), 0.1), &vocab, "f");
         assert_eq!(
             keys(&line),
             [
@@ -459,6 +484,7 @@ mod tests {
                 "index",
                 "id",
                 "text",
+                "piece",
                 "p",
                 "top1",
                 "top1_text",
@@ -466,7 +492,9 @@ mod tests {
             ]
         );
         assert!(
-            line.starts_with(r#"{"type":"token","index":1,"id":5,"text":"f","p":[0.5,0.25]"#),
+            line.starts_with(
+                r#"{"type":"token","index":1,"id":5,"text":"f","piece":"f","p":[0.5,0.25]"#
+            ),
             "{line}"
         );
         let s = summarize(
