@@ -411,12 +411,16 @@ fn compare_rows_carry_each_models_top_k_and_bs_view_of_as_top() {
 #[test]
 fn chinese_split_over_tokens_reads_whole_in_the_jsonl_text() {
     let smol = common::model(common::SMOL);
-    let (rows, _) = compare(&[&smol, &smol], &["--text", "The capital is 巴黎是法国的首都。"]);
+    let (rows, _) = compare(
+        &[&smol, &smol],
+        &["--text", "The capital is 巴黎是法国的首都。"],
+    );
     let text: String = rows.iter().map(|r| r["text"].as_str().unwrap()).collect();
     assert!(text.ends_with(" capital is 巴黎是法国的首都。"), "{text:?}");
     // The pieces are the tokens themselves: some are lone bytes.
     assert!(
-        rows.iter().any(|r| r["piece"].as_str().unwrap().starts_with("<0x")),
+        rows.iter()
+            .any(|r| r["piece"].as_str().unwrap().starts_with("<0x")),
         "{rows:?}"
     );
 }

@@ -516,11 +516,20 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
         }
         Event::Cancelled { .. } => {
             let loading = matches!(job.phase, JobPhase::LoadingB { .. });
+            let node = job.node;
+            let compared = s
+                .conv
+                .node(node)
+                .comparison
+                .as_ref()
+                .is_some_and(|c| !c.rows.is_empty());
             end(s, CompareStatus::Stopped);
             s.info(if loading {
                 "Comparison stopped: the second model was not loaded.".to_string()
-            } else {
+            } else if compared {
                 "Comparison stopped: the tokens compared so far stay.".to_string()
+            } else {
+                "Comparison stopped before any token was compared.".to_string()
             });
             vec![]
         }
@@ -636,7 +645,7 @@ pub fn toggle_heatmap(s: &mut State) {
         s.heatmap = true;
         if compared {
             s.info(
-                "Heatmap: probability of each token (F3 again: KL between the compared models).",
+                "Heatmap: probability of each token (F3 or h again: KL between the compared models).",
             );
         }
     }
