@@ -335,11 +335,26 @@ fn start_with(home: &tempfile::TempDir, name: &str, args: &str, (cols, rows): (u
 
 /// Sends `text` and waits for SmolLM2's reply to it; returns the screen.
 fn exchange(t: &Tmux, text: &str) -> String {
-    let before = t.screen().matches("assistant · SmolLM2").count();
     t.type_text(text);
     t.keys(&["Enter"]);
+    // The reply to this message, ended (its header has its stats only then),
+    // below the message: counting headers on screen before sending was
+    // fooled by a notice that hid one (the app idle, the reply not started).
     t.wait("SmolLM2's reply", 120, |s| {
-        idle(s) && s.matches("assistant · SmolLM2").count() > before && s.contains(" tok · ")
+        // The chat column only: the inspector sits right of it.
+        let chat: Vec<&str> = s
+            .lines()
+            .map(|l| l.split('│').next().unwrap_or(""))
+            .collect();
+        idle(s)
+            && chat
+                .iter()
+                .rposition(|l| l.trim() == text)
+                .is_some_and(|i| {
+                    chat[i..]
+                        .iter()
+                        .any(|l| l.contains("assistant · SmolLM2") && l.contains(" tok · "))
+                })
     })
 }
 
