@@ -163,6 +163,18 @@ fn bad_ids_files_and_newer_databases_get_clear_errors() {
     );
 }
 
+/// A conversation of one user message `text`, saved in `home`'s database: its id.
+fn saved_with_one_message(home: &std::path::Path, text: impl Into<String>) -> i64 {
+    let mut conv = Conversation::new(None);
+    conv.append(Node::user(text));
+    Store::open(&home.join("conversations.sqlite3"))
+        .unwrap()
+        .save(None, &conv, None)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
 #[test]
 fn an_export_that_cannot_be_written_whole_leaves_the_old_file_as_it_was() {
     // A file-size limit (as `ulimit -f`, or a disk that fills up) stops the
@@ -170,14 +182,7 @@ fn an_export_that_cannot_be_written_whole_leaves_the_old_file_as_it_was() {
     // the database (which the export must still be able to read under the
     // limit), 72 KB as JSON escapes (`\u0001`), past the 48 KiB limit.
     let home = tempfile::tempdir().unwrap();
-    let mut conv = Conversation::new(None);
-    conv.append(Node::user("\u{1}".repeat(12_000)));
-    let id = Store::open(&home.path().join("conversations.sqlite3"))
-        .unwrap()
-        .save(None, &conv, None)
-        .unwrap()
-        .unwrap()
-        .id;
+    let id = saved_with_one_message(home.path(), "\u{1}".repeat(12_000));
     let file = home.path().join("c.jsonl");
     std::fs::write(&file, "an earlier export\n").unwrap();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tokenscope"));
@@ -209,14 +214,7 @@ fn an_export_that_cannot_be_written_whole_leaves_the_old_file_as_it_was() {
 fn an_export_keeps_the_files_mode_follows_links_and_writes_to_devices() {
     use std::os::unix::fs::PermissionsExt;
     let home = tempfile::tempdir().unwrap();
-    let mut conv = Conversation::new(None);
-    conv.append(Node::user("What is a lighthouse?"));
-    let id = Store::open(&home.path().join("conversations.sqlite3"))
-        .unwrap()
-        .save(None, &conv, None)
-        .unwrap()
-        .unwrap()
-        .id;
+    let id = saved_with_one_message(home.path(), "What is a lighthouse?");
     let id = id.to_string();
     let (expected, err, ok) = run(home.path(), &["export", &id]);
     assert!(ok && expected.contains("What is a lighthouse?"), "{err}");
