@@ -125,6 +125,11 @@ pub enum DemoError {
         expected: String,
         actual: String,
     },
+    #[error(
+        "building llama-server from source failed at `{step}`:\n{output}\n  it needs cmake and a C++ compiler \
+         (`scripts/ensure-deps.sh` installs them); re-run `tokenscope fetch-server`"
+    )]
+    Build { step: String, output: String },
     #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,

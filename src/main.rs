@@ -475,8 +475,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 writeln!(out, "{}", tui::bench::bench_whatif(500))?;
             }
             // The remote client against a local llama-server, when one was fetched.
-            let exe =
-                tokenscope::llama_server::server_bin_dir(&paths.data_dir).join("llama-server");
+            let exe = tokenscope::llama_server::server_exe(&paths.data_dir);
             if !wanted(bench::Section::Remote) {
             } else if exe.is_file() {
                 let server = tokenscope::llama_server::LlamaServer::start(

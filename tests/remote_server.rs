@@ -781,3 +781,130 @@ fn a_silent_server_times_out() {
     );
     assert!(text.contains("GET /v1/models"), "{text}");
 }
+
+/// `run --format jsonl` on `args`, locally (`--model`) and through the
+/// server: the token lines of each.
+fn local_and_remote(server: &LlamaServer, args: &[&str]) -> (Vec<Value>, Vec<Value>) {
+    let model = common::model(SMOL);
+    let mut local = vec!["run", "--model", model.to_str().unwrap()];
+    local.extend_from_slice(args);
+    let (out, err, ok) = run_binary(&common::models_dir(), &local);
+    assert!(ok, "local run failed: {err}");
+    let local = token_lines(&out);
+    let (out, err, ok) = run_on(&server.url, args);
+    assert!(ok, "remote run failed: {err}");
+    (local, token_lines(&out))
+}
+
+/// Asserts two traces have the same tokens: count, ids, bytes, text, and
+/// each step's top candidate and p within `tol` (the server is another build
+/// of llama.cpp with other CPU kernels: on SmolLM2 Q4_1 its probabilities
+/// differ from the local engine's by up to ~0.06, and the order of close
+/// lesser candidates with them).
+fn same_trace(local: &[Value], remote: &[Value], tol: f64) {
+    let ids = |t: &[Value]| t.iter().map(|v| v["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(local),
+        ids(remote),
+        "the same token ids, one entry per token"
+    );
+    for (i, (a, b)) in local.iter().zip(remote).enumerate() {
+        assert_eq!(a["index"], b["index"], "token {i}");
+        assert_eq!(a["text"], b["text"], "token {i}'s text");
+        assert_eq!(a["bytes"], b["bytes"], "token {i}'s own bytes");
+        let (pa, pb) = (a["p"].as_f64().unwrap(), b["p"].as_f64().unwrap());
+        assert!((pa - pb).abs() < tol, "token {i}: p {pa} vs {pb}");
+        let top_a = a["top"].as_array().unwrap();
+        let top_b = b["top"].as_array().unwrap();
+        assert_eq!(top_a.len(), top_b.len(), "token {i}: candidates");
+        assert_eq!(top_a[0]["id"], top_b[0]["id"], "token {i}: top candidate");
+    }
+}
+
+/// llama-server streams a character split over byte tokens as one entry
+/// (the last token's id and distribution, the whole character's bytes):
+/// tokenscope rebuilds one step per token, each with its own id, bytes and
+/// distribution, so a remote trace equals the local engine's at temperature
+/// 0 (Chinese and emoji, raw and chat).
+#[test]
+fn characters_split_over_byte_tokens_come_back_one_step_per_token() {
+    let server = LlamaServer::start(SMOL, &[]);
+    let common_args = [
+        "--temp",
+        "0",
+        "--candidates",
+        "5",
+        "--format",
+        "jsonl",
+        "--max-tokens",
+        "20",
+    ];
+    for prompt in [
+        "Chinese: 你好，世界！\nChinese: 你好，世界！\nChinese:",
+        "Emoji: 😀🎉🐱\nEmoji: 😀🎉🐱\nEmoji:",
+    ] {
+        let mut args = vec!["--raw", "-p", prompt];
+        args.extend_from_slice(&common_args);
+        let (local, remote) = local_and_remote(&server, &args);
+        assert_eq!(
+            local.len(),
+            20,
+            "{prompt:?}: the local reply runs to the limit"
+        );
+        // The prompt makes the model repeat a split character: the test
+        // covers what it is about.
+        assert!(
+            local
+                .iter()
+                .any(|t| t["text"] == "" && t["bytes"].as_array().unwrap().len() < 4),
+            "{prompt:?}: no token ends inside a character"
+        );
+        same_trace(&local, &remote, 0.1);
+        // The server's own numbers: each step's candidates equal what it
+        // reports for that position when asked directly (one ASCII token
+        // drawn so that it reports at all), streamed and rebuilt steps alike.
+        let mut ids = vec![json!(prompt)];
+        for (i, step) in remote.iter().enumerate() {
+            let direct = server.post(
+                "/completion",
+                &json!({"prompt": ids, "n_predict": 1, "n_probs": 5, "temperature": 0,
+                        "grammar": "root ::= [ -~]*"}),
+            );
+            let theirs = direct["completion_probabilities"][0]["top_logprobs"]
+                .as_array()
+                .expect("the server's candidates")
+                .clone();
+            let ours = step["top"].as_array().unwrap();
+            for (a, b) in ours.iter().zip(&theirs) {
+                assert_eq!(a["id"], b["id"], "{prompt:?} token {i}");
+                let (pa, pb) = (
+                    a["p"].as_f64().unwrap(),
+                    b["logprob"].as_f64().unwrap().exp(),
+                );
+                assert!((pa - pb).abs() < 2e-3, "{prompt:?} token {i}: {a} vs {b}");
+            }
+            ids.push(step["id"].clone());
+        }
+    }
+    // Chat, through the server's template (the reply goes on through
+    // `/completion` after a rebuilt character), up to the first step where
+    // the local engine's top two candidates are closer than the builds'
+    // difference (there the other build may take the other one).
+    let mut args = vec!["-p", "Reply with only this emoji: 🐱"];
+    args.extend_from_slice(&common_args);
+    let (local, remote) = local_and_remote(&server, &args);
+    let margin = |t: &Value| {
+        let top = t["top"].as_array().unwrap();
+        top[0]["p"].as_f64().unwrap() - top[1]["p"].as_f64().unwrap()
+    };
+    let n = local
+        .iter()
+        .position(|t| margin(t) < 0.1)
+        .unwrap_or(local.len());
+    let split = local[..n].iter().filter(|t| t["text"] == "").count();
+    assert!(
+        split >= 3,
+        "the chat reply splits characters early: {n} steps, {split} split"
+    );
+    same_trace(&local[..n], &remote[..n.min(remote.len())], 0.1);
+}

@@ -30,6 +30,7 @@
 //! shown, or part of any event.
 
 pub mod info;
+pub mod rebuild;
 pub mod sse;
 pub mod wire;
 
@@ -376,6 +377,29 @@ impl Client {
             404 => Ok(None),
             _ => Err(self.status(status, &body, &what)),
         }
+    }
+
+    /// `POST path` with `body`, answered as JSON (not streamed).
+    fn post_json(&self, path: &str, body: &Value) -> Result<Value, RemoteError> {
+        let what = format!("POST {path}");
+        let resp = self
+            .auth(self.agent.post(format!("{}{path}", self.target.url)))
+            .content_type("application/json")
+            .send(body.to_string())
+            .map_err(|e| self.transport(e, &what))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .into_body()
+            .read_to_string()
+            .map_err(|e| self.transport(e, &what))?;
+        if !(200..300).contains(&status) {
+            return Err(self.status(status, &text, &what));
+        }
+        serde_json::from_str(&text).map_err(|e| RemoteError::Protocol {
+            url: self.url(),
+            what,
+            detail: e.to_string(),
+        })
     }
 
     /// `POST path` with `body`, streamed: the response's body on success.
@@ -838,15 +862,172 @@ fn generate(
     }) {
         return false;
     }
-    let stream = match client.post_stream(path, &body) {
-        Ok(b) => b,
-        Err(e) => {
-            return emit(Event::Failed {
-                request,
-                error: e.into(),
-            });
-        }
+    let mut seg = Segment {
+        path,
+        dialect,
+        body,
     };
+    let mut st = Stream::default();
+    // The prompt as llama-server's `/completion` takes it, once needed.
+    let mut resume_prompt: Option<String> = None;
+    let finish = loop {
+        let seg_start = st.index;
+        let outcome = match client.post_stream(seg.path, &seg.body) {
+            Ok(stream) => read_segment(
+                client, l, request, &seg, stream, &mut st, k, cancel, start, emit,
+            ),
+            Err(e) if st.index == 0 => {
+                return emit(Event::Failed {
+                    request,
+                    error: e.into(),
+                });
+            }
+            Err(e) => SegmentEnd::Done(Err(e)),
+        };
+        let (entry, missing) = match outcome {
+            SegmentEnd::Gone => return false,
+            SegmentEnd::Done(Ok(StopReason::MaxTokens))
+                if l.flavor == Flavor::LlamaServer && k > 0 =>
+            {
+                // A reply cut by the limit inside a character: the server
+                // decoded its last tokens but never sent them.
+                let decoded = st.timings.as_ref().map_or(0, |t| t.predicted_n);
+                let unsent = decoded
+                    .saturating_sub(st.index - seg_start)
+                    .min((req.max_tokens as usize).saturating_sub(st.index));
+                if unsent == 0 {
+                    break Ok(StopReason::MaxTokens);
+                }
+                let tail = completion_prompt(client, req).and_then(|prompt| {
+                    let p = resume_prompt.get_or_insert(prompt);
+                    rebuild_tail(client, p, &st.ids, unsent, k, req)
+                });
+                match tail {
+                    Ok(tail) => {
+                        for t in &tail {
+                            let step = token_step(l, &mut st, t, start);
+                            if !emit(Event::Token {
+                                request,
+                                step: Box::new(step),
+                            }) {
+                                return false;
+                            }
+                        }
+                        break Ok(StopReason::MaxTokens);
+                    }
+                    Err(e) => break Err(e),
+                }
+            }
+            SegmentEnd::Done(result) => break result,
+            SegmentEnd::Merged { entry, missing } => (entry, missing),
+        };
+        if cancel.is_cancelled(request) {
+            break Ok(StopReason::Cancelled);
+        }
+        // A character whose first tokens the server did not stream: its
+        // tokens asked for one by one, then the reply goes on from there.
+        let prompt = match &resume_prompt {
+            Some(p) => p.clone(),
+            None => match completion_prompt(client, req) {
+                Ok(p) => resume_prompt.insert(p).clone(),
+                Err(e) => break Err(e),
+            },
+        };
+        let lost = match rebuild_missing(client, &prompt, &st.ids, &missing, k, req) {
+            Ok(lost) => lost,
+            Err(e) => break Err(e),
+        };
+        let own = rebuild::own_piece(&entry).unwrap_or_default();
+        let last = TokenProbs {
+            token: wire::Prob {
+                bytes: Some(own),
+                token: None,
+                ..entry.token.clone()
+            },
+            ..entry
+        };
+        for t in lost.iter().chain(std::iter::once(&last)) {
+            let step = token_step(l, &mut st, t, start);
+            if !emit(Event::Token {
+                request,
+                step: Box::new(step),
+            }) {
+                return false;
+            }
+        }
+        st.resumed = true;
+        let left = (req.max_tokens as usize).saturating_sub(st.index);
+        if left == 0 {
+            break Ok(StopReason::MaxTokens);
+        }
+        seg = Segment {
+            path: "/completion",
+            dialect: Dialect::Native,
+            body: resume_body(req, &prompt, &st.ids, left, k),
+        };
+    };
+    let tail = st.utf8.finish();
+    if !tail.is_empty()
+        && !emit(Event::Tail {
+            request,
+            text: tail,
+        })
+    {
+        return false;
+    }
+    let stats = st.stats(
+        finish.as_ref().copied().unwrap_or(StopReason::Cancelled),
+        start,
+        l.n_ctx,
+    );
+    match finish {
+        Ok(StopReason::Cancelled) => emit(Event::Cancelled {
+            request,
+            stats: Some(stats),
+        }),
+        Ok(_) => emit(Event::Done { request, stats }),
+        Err(e) => emit(Event::Failed {
+            request,
+            error: e.into(),
+        }),
+    }
+}
+
+/// One streamed request of a reply: the first one, or one that goes on after
+/// a character whose tokens were rebuilt.
+struct Segment {
+    path: &'static str,
+    dialect: Dialect,
+    body: Value,
+}
+
+/// How reading a [`Segment`] ended.
+enum SegmentEnd {
+    /// The reply ended (or failed).
+    Done(Result<StopReason, RemoteError>),
+    /// An entry merged tokens the server did not stream (`missing`: their
+    /// bytes); the segment's stream is closed there, the entry not yet shown.
+    Merged { entry: TokenProbs, missing: Vec<u8> },
+    /// Nobody listens any more.
+    Gone,
+}
+
+/// Reads one segment's stream, emitting its tokens, until the reply ends or
+/// an entry merges unstreamed tokens (llama-server, candidates asked for).
+#[allow(clippy::too_many_arguments)]
+fn read_segment(
+    client: &Client,
+    l: &mut Loaded,
+    request: RequestId,
+    seg: &Segment,
+    stream: ureq::Body,
+    st: &mut Stream,
+    k: usize,
+    cancel: &Cancellations,
+    start: Instant,
+    emit: &impl Fn(Event) -> bool,
+) -> SegmentEnd {
+    let (path, dialect) = (seg.path, seg.dialect);
     // Read on a thread of its own, so that a cancel is seen while the server
     // is silent (a long prefill); dropping the receiver ends the reader at
     // its next event, which closes the connection.
@@ -869,14 +1050,15 @@ fn generate(
             }
         });
     if let Err(e) = reader {
-        return emit(Event::Failed {
-            request,
-            error: EngineError::Unavailable(format!("cannot start a reader thread: {e}")),
-        });
+        return SegmentEnd::Done(Err(RemoteError::Dropped {
+            url: client.url(),
+            tokens: st.index,
+            reason: format!("cannot start a reader thread: {e}"),
+        }));
     }
-    let mut st = Stream::default();
+    let rebuilds = l.flavor == Flavor::LlamaServer && k > 0;
     let mut finished = None;
-    let finish = loop {
+    let end = loop {
         if cancel.is_cancelled(request) {
             break Ok(StopReason::Cancelled);
         }
@@ -933,7 +1115,7 @@ fn generate(
         if let Some(p) = chunk.progress
             && !st.on_progress(request, p, emit)
         {
-            return false;
+            return SegmentEnd::Gone;
         }
         if let Some(u) = chunk.usage {
             let cached = u.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
@@ -952,16 +1134,24 @@ fn generate(
                 request,
                 step: Box::new(step),
             }) {
-                return false;
+                return SegmentEnd::Gone;
             }
         }
         for t in &chunk.tokens {
-            let step = token_step(l, &mut st, t, start);
+            if rebuilds && let Some(missing) = merged_missing(t) {
+                // Closing the stream here cancels the server's task: the
+                // slot is free for the requests that rebuild the character.
+                return SegmentEnd::Merged {
+                    entry: t.clone(),
+                    missing,
+                };
+            }
+            let step = token_step(l, st, t, start);
             if !emit(Event::Token {
                 request,
                 step: Box::new(step),
             }) {
-                return false;
+                return SegmentEnd::Gone;
             }
         }
         if chunk.done {
@@ -976,32 +1166,231 @@ fn generate(
             finished = Some(f);
         }
     };
-    drop(chunks);
-    let tail = st.utf8.finish();
-    if !tail.is_empty()
-        && !emit(Event::Tail {
-            request,
-            text: tail,
+    SegmentEnd::Done(end)
+}
+
+/// The bytes of the tokens llama-server merged into entry `t` without
+/// streaming them (see [`rebuild`]); `None` when `t` is one token (or its
+/// own piece is unknown: not among its candidates).
+fn merged_missing(t: &TokenProbs) -> Option<Vec<u8>> {
+    let own = rebuild::own_piece(t)?;
+    let entry = t.token.token_bytes();
+    let missing = rebuild::missing_prefix(&entry, &own)?;
+    (!missing.is_empty()).then(|| missing.to_vec())
+}
+
+/// The reply's prompt as text for llama-server's `/completion` (which takes
+/// it followed by token ids): the raw prompt as sent, or the chat rendered
+/// by the server's own template (`POST /apply-template`, exactly what its
+/// chat endpoint evaluates).
+fn completion_prompt(client: &Client, req: &GenerateRequest) -> Result<String, RemoteError> {
+    if req.raw {
+        let mut text: String = req.messages.iter().map(|m| m.content.as_str()).collect();
+        if let ReplyPrefix::Text(t) = &req.prefix {
+            text.push_str(t);
+        }
+        return Ok(text);
+    }
+    let messages: Vec<Value> = req
+        .messages
+        .iter()
+        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+        .collect();
+    let v = client.post_json("/apply-template", &json!({ "messages": messages }))?;
+    v.get("prompt")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| RemoteError::Protocol {
+            url: client.url(),
+            what: "POST /apply-template".into(),
+            detail: "no prompt in the answer".into(),
         })
-    {
-        return false;
+}
+
+/// llama-server's prompt of text then token ids.
+fn prompt_with_ids(prompt: &str, ids: &[TokenId]) -> Value {
+    let mut parts = vec![json!(prompt)];
+    parts.extend(ids.iter().map(|id| json!(id)));
+    Value::Array(parts)
+}
+
+/// The sampling settings of `req` as llama-server's fields.
+fn sampling_fields(body: &mut Value, req: &GenerateRequest) {
+    let s = &req.sampling;
+    for (key, value) in [
+        ("temperature", json!(s.temperature)),
+        ("top_k", json!(s.top_k)),
+        ("top_p", json!(s.top_p)),
+        ("min_p", json!(s.min_p)),
+        ("repeat_penalty", json!(s.repeat_penalty)),
+        ("repeat_last_n", json!(s.repeat_last_n)),
+        ("seed", json!(s.seed)),
+    ] {
+        body[key] = value;
     }
-    let stats = st.stats(
-        finish.as_ref().copied().unwrap_or(StopReason::Cancelled),
-        start,
-        l.n_ctx,
-    );
-    match finish {
-        Ok(StopReason::Cancelled) => emit(Event::Cancelled {
-            request,
-            stats: Some(stats),
-        }),
-        Ok(_) => emit(Event::Done { request, stats }),
-        Err(e) => emit(Event::Failed {
-            request,
-            error: e.into(),
-        }),
+}
+
+/// The request that goes on with a reply after rebuilt tokens: `/completion`
+/// from the prompt and the reply's ids so far, `left` tokens at most.
+fn resume_body(
+    req: &GenerateRequest,
+    prompt: &str,
+    ids: &[TokenId],
+    left: usize,
+    k: usize,
+) -> Value {
+    let mut body = json!({
+        "prompt": prompt_with_ids(prompt, ids),
+        "n_predict": left,
+        "n_probs": k,
+        "post_sampling_probs": false,
+        "stream": true,
+        "cache_prompt": true,
+    });
+    sampling_fields(&mut body, req);
+    body
+}
+
+/// The model's distribution at the position after `ids` (the prompt's text
+/// `prompt`, then the reply's ids), as llama-server reports it with one
+/// ASCII token sampled (see [`rebuild`]): its top `k` candidates.
+fn distribution_after(
+    client: &Client,
+    prompt: &str,
+    ids: &[TokenId],
+    k: usize,
+    req: &GenerateRequest,
+) -> Result<Vec<wire::Prob>, RemoteError> {
+    let mut body = json!({
+        "prompt": prompt_with_ids(prompt, ids),
+        "n_predict": 1,
+        "n_probs": k.max(1),
+        "post_sampling_probs": false,
+        "grammar": rebuild::ANY_ASCII,
+        "stream": false,
+        "cache_prompt": true,
+    });
+    sampling_fields(&mut body, req);
+    let v = client.post_json("/completion", &body)?;
+    let probs: Vec<TokenProbs> = v
+        .get("completion_probabilities")
+        .cloned()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| RemoteError::Protocol {
+            url: client.url(),
+            what: "POST /completion".into(),
+            detail: e.to_string(),
+        })?
+        .unwrap_or_default();
+    Ok(probs
+        .into_iter()
+        .next()
+        .map(|p| p.top().to_vec())
+        .unwrap_or_default())
+}
+
+/// The last `count` tokens of a reply cut by its limit inside a character,
+/// which llama-server decoded but never sent: drawn again from the same
+/// point (`return_tokens` names every token drawn, complete or not; at
+/// temperature 0 the same ones), each with its distribution.
+///
+/// # Errors
+/// The server failing, or a drawn token not among the candidates reported.
+fn rebuild_tail(
+    client: &Client,
+    prompt: &str,
+    ids: &[TokenId],
+    count: usize,
+    k: usize,
+    req: &GenerateRequest,
+) -> Result<Vec<TokenProbs>, RemoteError> {
+    let mut body = json!({
+        "prompt": prompt_with_ids(prompt, ids),
+        "n_predict": count,
+        "n_probs": 0,
+        "return_tokens": true,
+        "stream": false,
+        "cache_prompt": true,
+    });
+    sampling_fields(&mut body, req);
+    let v = client.post_json("/completion", &body)?;
+    let drawn: Vec<TokenId> = v
+        .get("tokens")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_i64())
+                .map(|t| t as TokenId)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut ctx = ids.to_vec();
+    let mut out = Vec::new();
+    for id in drawn.into_iter().take(count) {
+        let cands = distribution_after(client, prompt, &ctx, k, req)?;
+        let Some(token) = cands.iter().find(|c| c.id == Some(id)).cloned() else {
+            return Err(RemoteError::Protocol {
+                url: client.url(),
+                what: "rebuilding the reply's last tokens".into(),
+                detail: format!(
+                    "token {id} is not among the {} candidates reported",
+                    cands.len()
+                ),
+            });
+        };
+        out.push(TokenProbs {
+            token,
+            top_logprobs: cands,
+            top_probs: Vec::new(),
+        });
+        ctx.push(id);
     }
+    Ok(out)
+}
+
+/// The tokens whose bytes are `missing`, which llama-server did not stream,
+/// each with the model's distribution at its position: asked for one at a
+/// time from the prompt and the reply's ids (`ids`) so far (see [`rebuild`]).
+///
+/// # Errors
+/// The server failing, or no candidate that fits the missing bytes (the
+/// token drawn was not among the `k` reported).
+fn rebuild_missing(
+    client: &Client,
+    prompt: &str,
+    ids: &[TokenId],
+    missing: &[u8],
+    k: usize,
+    req: &GenerateRequest,
+) -> Result<Vec<TokenProbs>, RemoteError> {
+    let mut ctx = ids.to_vec();
+    let mut rest = missing;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let cands = distribution_after(client, prompt, &ctx, k, req)?;
+        let cands = cands.as_slice();
+        let lost = rebuild::choose_lost(cands, rest).ok_or_else(|| RemoteError::Protocol {
+            url: client.url(),
+            what: "rebuilding a character's tokens".into(),
+            detail: format!(
+                "none of the {} candidates reported begins its missing bytes {:02X?}",
+                cands.len(),
+                rest
+            ),
+        })?;
+        let (Some(id), n) = (lost.id, lost.token_bytes().len()) else {
+            break;
+        };
+        out.push(TokenProbs {
+            token: lost.clone(),
+            top_logprobs: cands.to_vec(),
+            top_probs: Vec::new(),
+        });
+        ctx.push(id);
+        rest = &rest[n..];
+    }
+    Ok(out)
 }
 
 /// The state of a reply being streamed.
@@ -1009,6 +1398,11 @@ fn generate(
 struct Stream {
     utf8: Utf8Assembler,
     index: usize,
+    /// The reply's token ids so far (where the server gave them).
+    ids: Vec<TokenId>,
+    /// The reply went on in a second request after rebuilt tokens: the
+    /// server's timings describe the last request only.
+    resumed: bool,
     ttft: Option<Duration>,
     timings: Option<wire::Timings>,
     /// The prompt's size and the part reused, once the server said.
@@ -1062,6 +1456,9 @@ impl Stream {
         start: Instant,
     ) -> TokenStep {
         self.ttft.get_or_insert_with(|| start.elapsed());
+        if let Some(id) = id {
+            self.ids.push(id);
+        }
         let step = TokenStep {
             index: self.index,
             id: id.unwrap_or(-1),
@@ -1083,7 +1480,7 @@ impl Stream {
         let t = self.timings.clone().unwrap_or_default();
         let elapsed = start.elapsed().as_secs_f64();
         let ttft = self.ttft.map_or(0.0, |d| d.as_secs_f64());
-        let gen_tps = if t.predicted_per_second > 0.0 {
+        let gen_tps = if t.predicted_per_second > 0.0 && !self.resumed {
             t.predicted_per_second
         } else if elapsed > ttft && self.index > 1 {
             (self.index - 1) as f64 / (elapsed - ttft)
@@ -1092,6 +1489,7 @@ impl Stream {
         };
         // The server's timings, else its count (usage, progress); 0: unknown.
         let (n_prompt, n_reused) = match (&self.timings, self.counted) {
+            (_, Some(c)) if self.resumed => c,
             (Some(t), _) => (t.prompt_n + t.cache_n, t.cache_n),
             (None, Some(c)) => c,
             (None, None) => (0, 0),
@@ -1133,7 +1531,10 @@ fn id_of(l: &mut Loaded, p: &wire::Prob, bytes: &[u8]) -> TokenId {
 fn token_step(l: &mut Loaded, st: &mut Stream, t: &TokenProbs, start: Instant) -> TokenStep {
     let bytes = t.token.token_bytes();
     let id = id_of(l, &t.token, &bytes);
-    l.vocab.learned.learn(id, &bytes);
+    // A token's own bytes, from its candidates where they list it: the
+    // entry's text can be more (a merged character) or less (text held back).
+    let own = rebuild::own_piece(t);
+    l.vocab.learned.learn(id, own.as_deref().unwrap_or(&bytes));
     let mut top: Vec<Candidate> = t
         .top()
         .iter()
