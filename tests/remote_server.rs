@@ -821,6 +821,20 @@ fn same_trace(local: &[Value], remote: &[Value], tol: f64) {
     }
 }
 
+/// Steps of a local trace before the first whose top two candidates are
+/// closer than the two builds' difference (0.1): from there the server's
+/// build may take the other one.
+fn before_near_tie(trace: &[Value]) -> usize {
+    let margin = |t: &Value| {
+        let top = t["top"].as_array().unwrap();
+        top[0]["p"].as_f64().unwrap() - top[1]["p"].as_f64().unwrap()
+    };
+    trace
+        .iter()
+        .position(|t| margin(t) < 0.1)
+        .unwrap_or(trace.len())
+}
+
 /// llama-server streams a character split over byte tokens as one entry
 /// (the last token's id and distribution, the whole character's bytes):
 /// tokenscope rebuilds one step per token, each with its own id, bytes and
@@ -859,10 +873,26 @@ fn characters_split_over_byte_tokens_come_back_one_step_per_token() {
                 .any(|t| t["text"] == "" && t["bytes"].as_array().unwrap().len() < 4),
             "{prompt:?}: no token ends inside a character"
         );
-        same_trace(&local, &remote, 0.1);
-        // The server's own numbers: each step's candidates equal what it
-        // reports for that position when asked directly (one ASCII token
-        // drawn so that it reports at all), streamed and rebuilt steps alike.
+        // One entry per token, to the limit, with its own bytes.
+        assert_eq!(remote.len(), 20, "{prompt:?}: one entry per token");
+        let bytes: Vec<u8> = remote
+            .iter()
+            .flat_map(|t| t["bytes"].as_array().unwrap().clone())
+            .map(|b| b.as_u64().unwrap() as u8)
+            .collect();
+        let text: String = remote.iter().map(|t| t["text"].as_str().unwrap()).collect();
+        assert!(
+            bytes.starts_with(text.as_bytes()),
+            "{prompt:?}: bytes and text agree"
+        );
+        // The local engine's trace, up to the first near-tie (see below).
+        let n = before_near_tie(&local);
+        assert!(n >= 10, "{prompt:?}: a near-tie at step {n}");
+        same_trace(&local[..n], &remote[..n], 0.1);
+        // The server's own numbers, for every step: the greedy token is its
+        // top candidate there, and the candidates equal what it reports for
+        // that position when asked directly (one ASCII token drawn so that
+        // it reports at all), streamed and rebuilt steps alike.
         let mut ids = vec![json!(prompt)];
         for (i, step) in remote.iter().enumerate() {
             let direct = server.post(
@@ -874,7 +904,9 @@ fn characters_split_over_byte_tokens_come_back_one_step_per_token() {
                 .as_array()
                 .expect("the server's candidates")
                 .clone();
+            assert_eq!(step["id"], theirs[0]["id"], "{prompt:?} token {i}");
             let ours = step["top"].as_array().unwrap();
+            assert_eq!(ours.len(), theirs.len(), "{prompt:?} token {i}");
             for (a, b) in ours.iter().zip(&theirs) {
                 assert_eq!(a["id"], b["id"], "{prompt:?} token {i}");
                 let (pa, pb) = (
@@ -893,14 +925,7 @@ fn characters_split_over_byte_tokens_come_back_one_step_per_token() {
     let mut args = vec!["-p", "Reply with only this emoji: 🐱"];
     args.extend_from_slice(&common_args);
     let (local, remote) = local_and_remote(&server, &args);
-    let margin = |t: &Value| {
-        let top = t["top"].as_array().unwrap();
-        top[0]["p"].as_f64().unwrap() - top[1]["p"].as_f64().unwrap()
-    };
-    let n = local
-        .iter()
-        .position(|t| margin(t) < 0.1)
-        .unwrap_or(local.len());
+    let n = before_near_tie(&local);
     let split = local[..n].iter().filter(|t| t["text"] == "").count();
     assert!(
         split >= 3,
