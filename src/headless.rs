@@ -265,7 +265,8 @@ pub struct ScoreArgs {
     pub bos: bool,
     /// One JSON object per line instead of text.
     pub jsonl: bool,
-    /// Colour the text by surprise (ANSI 256 colours; stdout is a terminal).
+    /// Colour the text by surprise (ANSI 256 colours): stdout is a terminal,
+    /// not a dumb one, and NO_COLOR is not set ([`crate::terminal::Env::color`]).
     pub color: bool,
 }
 
@@ -308,8 +309,8 @@ impl ScoreSummary {
     pub fn line(&self) -> String {
         let f = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.3}"));
         format!(
-            "{} tokens scored · log-likelihood {:.3} nats · {} bits per token · perplexity {}",
-            self.n_tokens,
+            "{} scored · log-likelihood {:.3} nats · {} bits per token · perplexity {}",
+            crate::text::count(self.n_tokens, "token"),
             self.log_likelihood,
             f(self.bits_per_token()),
             f(self.perplexity())
@@ -519,9 +520,13 @@ pub fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
     };
     let counted = s.n_prompt > 0;
     let mut line = format!(
-        "stop: {} · prompt {} tokens ({} evaluated, {} reused from cache) · {} generated · TTFT {:.0} ms · prompt {:.1} tok/s · generation {:.1} tok/s · context {}/{}",
+        "stop: {} · prompt {} ({} evaluated, {} reused from cache) · {} generated · TTFT {:.0} ms · prompt {:.1} tok/s · generation {:.1} tok/s · context {}/{}",
         s.stop.as_str(),
-        known(s.n_prompt, counted),
+        if counted {
+            crate::text::count(s.n_prompt, "token")
+        } else {
+            "? tokens".to_string()
+        },
         known(s.n_prompt_evaluated, counted),
         known(s.n_prompt_reused, counted),
         s.n_generated,

@@ -144,7 +144,11 @@ pub fn info_text(card: &ModelCard) -> String {
 
 /// "yes (6 lines, 368 bytes)": a chat template in a few words.
 pub fn template_summary(t: &str) -> String {
-    format!("yes ({} lines, {} bytes)", t.lines().count(), t.len())
+    format!(
+        "yes ({}, {})",
+        crate::text::count(t.lines().count(), "line"),
+        crate::text::count(t.len(), "byte")
+    )
 }
 
 /// The first lines of a chat template, escaped, each as `    | line`
