@@ -465,9 +465,6 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         (size.width, size.height),
     );
     state.color = !term_env.no_color;
-    if !state.color {
-        state.info(theme::no_color_notice());
-    }
     // Plain http to another machine: said where it is seen, in the TUI.
     for (_, t) in &opts.servers {
         if let Some(w) = t.as_ref().ok().and_then(|t| t.warning()) {

@@ -137,5 +137,28 @@ fn without_colour_the_help_and_the_heatmap_notice_name_the_styles() {
         notice.contains(&super::theme::heat_cue_legend()),
         "{notice}"
     );
-    assert!(super::theme::no_color_notice().contains("dim ≥80% · plain ≥50%"));
+}
+
+#[test]
+fn without_colour_the_welcome_says_what_the_heatmap_styles_mean() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    // The note wraps: compared without spaces and the inspector's borders.
+    let squeezed = |h: &H| {
+        h.screen()
+            .split_whitespace()
+            .collect::<String>()
+            .replace('│', "")
+    };
+    assert!(
+        !squeezed(&h).contains("NO_COLOR"),
+        "with colour: not a word"
+    );
+    h.s.color = false;
+    let legend: String = super::theme::heat_cue_legend().split_whitespace().collect();
+    let screen = squeezed(&h);
+    assert!(
+        screen.contains("NO_COLORisset") && screen.contains(&legend),
+        "{}",
+        h.screen()
+    );
 }

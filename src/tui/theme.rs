@@ -96,9 +96,9 @@ pub fn kl_cue_legend() -> String {
     cue_legend(KL_BANDS.iter().map(|(_, l)| *l))
 }
 
-/// The notice that starts a session without colour: what the heatmap's
-/// styles mean (its colours are gone).
-pub fn no_color_notice() -> String {
+/// What the welcome screen says without colour: what the heatmap's styles
+/// mean (its colours are gone).
+pub fn no_color_note() -> String {
     format!(
         "NO_COLOR is set: the heatmap marks each token's probability by style: {} (F3 turns it off; F1 has the legend).",
         heat_cue_legend()

@@ -579,7 +579,7 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
         (Some(m), None) => format!("Model: {}", m.name),
         (None, None) => "No model loaded: press Ctrl-O to choose one.".to_string(),
     };
-    let lines = vec![
+    let mut lines = vec![
         Line::styled("tokenscope", theme::title()),
         Line::from("Chat with a local model and watch it predict every next token."),
         Line::from(""),
@@ -589,6 +589,10 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
             theme::dim(),
         ),
     ];
+    // Here, not in a notice: the model's load notice would replace it at once.
+    if !s.color {
+        lines.extend([Line::from(""), Line::from(theme::no_color_note())]);
+    }
     let h = (lines.len() as u16).min(r.height);
     let top = r.y + r.height.saturating_sub(h) / 2;
     Paragraph::new(lines)
