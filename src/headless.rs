@@ -541,8 +541,8 @@ pub fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
     }
     if s.dropped_messages > 0 {
         line += &format!(
-            " · {} oldest messages dropped to fit the context",
-            s.dropped_messages
+            " · {} dropped to fit the context",
+            crate::text::count(s.dropped_messages, "oldest message")
         );
     }
     line
@@ -650,6 +650,47 @@ mod tests {
         assert_eq!(
             (json["n_prompt_reused"].as_u64(), json["ctx_used"].as_u64()),
             (Some(0), Some(37))
+        );
+    }
+
+    #[test]
+    fn counts_of_one_are_singular_in_the_summary_lines() {
+        let mut s = Stats {
+            stop: crate::engine::StopReason::Eog,
+            n_prompt: 1,
+            n_prompt_evaluated: 1,
+            n_prompt_reused: 0,
+            n_generated: 1,
+            n_forced: 0,
+            ttft_ms: 10.0,
+            prompt_tps: 0.0,
+            gen_tps: 50.0,
+            dropped_messages: 1,
+            ctx_used: 2,
+            ctx_size: 2048,
+            ctx_requested: 0,
+            inspector_us_per_token: 0.0,
+        };
+        let line = stats_line(&s, 0);
+        assert!(
+            line.contains("prompt 1 token (1 evaluated")
+                && line.ends_with("1 oldest message dropped to fit the context"),
+            "{line}"
+        );
+        (s.n_prompt, s.dropped_messages) = (2, 2);
+        let line = stats_line(&s, 0);
+        assert!(
+            line.contains("prompt 2 tokens (") && line.contains("2 oldest messages dropped"),
+            "{line}"
+        );
+        let one = ScoreSummary {
+            n_tokens: 1,
+            ..Default::default()
+        };
+        assert!(
+            one.line().starts_with("1 token scored · "),
+            "{}",
+            one.line()
         );
     }
 

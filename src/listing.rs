@@ -211,6 +211,12 @@ mod tests {
     use super::*;
     use crate::gguf::GgufError;
 
+    #[test]
+    fn a_one_line_template_is_one_line() {
+        assert_eq!(template_summary("{{ x }}"), "yes (1 line, 7 bytes)");
+        assert_eq!(template_summary("a\nb"), "yes (2 lines, 3 bytes)");
+    }
+
     fn card(name: &str, path: &str) -> ModelCard {
         ModelCard {
             path: PathBuf::from(path),
