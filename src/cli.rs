@@ -314,7 +314,8 @@ pub enum Cmd {
         gen_flags: GenFlags,
     },
     /// Score a text: the model's probability of each of its tokens given the
-    /// ones before (heat-coloured on a terminal), then the log-likelihood,
+    /// ones before (heat-coloured on a terminal, plain under NO_COLOR or
+    /// TERM=dumb), then the log-likelihood,
     /// bits per token and perplexity. `--raw`: no BOS in front (the first
     /// token is then not scored); `--candidates N`: alternatives per token
     /// (jsonl); a text longer than `--ctx` is scored in overlapping windows.

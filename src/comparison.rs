@@ -162,9 +162,9 @@ pub fn row_json(row: &CompareRow, vocab: &Vocab, text: &str) -> String {
     .expect("a row serializes")
 }
 
-/// The text format: a summary table, then the ten tokens with the largest
-/// KL (against the first other model), each with up to eight tokens before
-/// it from `tokens` (the sequence compared, known from `known_from` on).
+/// The text format: a summary table, then for each other model (B) the ten
+/// tokens with the largest KL(A‖B), each with up to eight tokens before it
+/// from `tokens` (the sequence compared, known from `known_from` on).
 pub fn text_report(
     rows: &[CompareRow],
     tokens: &[TokenId],
@@ -180,11 +180,11 @@ pub fn text_report(
             .unwrap_or_default()
     };
     let mut out = format!(
-        "A = {} ({}, {}); {} tokens compared\n\n",
+        "A = {} ({}, {}); {} compared\n\n",
         name(&models[0]),
         models[0].quant,
         crate::catalog::size_human(models[0].file_size),
-        rows.len()
+        crate::text::count(rows.len(), "token")
     );
     out.push_str(&format!(
         "{:<36} {:<7} {:>8} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>8}\n",
@@ -221,38 +221,42 @@ pub fn text_report(
         "(KL in nats over the full vocabulary; Δp = p_B − p_A of each token; all models loaded at once: {} of weights)\n",
         crate::catalog::size_human(memory)
     ));
-    let mut worst: Vec<&CompareRow> = rows.iter().collect();
-    worst.sort_by(|a, b| b.kl[0].total_cmp(&a.kl[0]));
-    out.push_str(&format!(
-        "\nThe {} tokens where {} disagrees most with A:\n",
-        worst.len().min(10),
-        summaries.first().map_or("B", |s| s.model.as_str())
-    ));
-    for r in worst.iter().take(10) {
-        let from = r.index.saturating_sub(8).max(known_from).min(r.index);
-        // The tokens before it as text (a character split over tokens joined).
-        let bytes: Vec<u8> = tokens[from..r.index]
-            .iter()
-            .flat_map(|t| vocab.bytes(*t).iter().copied())
-            .collect();
-        let context = crate::text::escape_inline(&String::from_utf8_lossy(&bytes));
+    // One list per B: each pair disagrees at its own tokens.
+    for (b, s) in summaries.iter().enumerate().map(|(i, s)| (i + 1, s)) {
+        let mut worst: Vec<&CompareRow> = rows.iter().collect();
+        worst.sort_by(|x, y| y.kl[b - 1].total_cmp(&x.kl[b - 1]));
+        worst.truncate(WORST);
         out.push_str(&format!(
-            "  #{:<4} KL {:>7.4}  p {} → {}  top-1 \"{}\" / \"{}\"  …{}[{}]\n",
-            r.index,
-            r.kl[0],
-            p_text(r.ln_p[0].exp()),
-            p_text(r.ln_p[1].exp()),
-            vocab.readable(r.top1[0]),
-            vocab.readable(r.top1[1]),
-            context,
-            vocab.readable(r.id)
+            "\nThe {} where {} disagrees most with A:\n",
+            crate::text::count(worst.len(), "token"),
+            s.model
         ));
+        for r in worst {
+            let from = r.index.saturating_sub(8).max(known_from).min(r.index);
+            let bytes: Vec<u8> = tokens[from..r.index]
+                .iter()
+                .flat_map(|t| vocab.bytes(*t).iter().copied())
+                .collect();
+            let context = crate::text::escape_inline(&String::from_utf8_lossy(&bytes));
+            out.push_str(&format!(
+                "  #{:<4} KL {:>7.4}  p {} → {}  top-1 \"{}\" / \"{}\"  …{}[{}]\n",
+                r.index,
+                r.kl[b - 1],
+                p_text(r.ln_p[0].exp()),
+                p_text(r.ln_p[b].exp()),
+                vocab.readable(r.top1[0]),
+                vocab.readable(r.top1[b]),
+                context,
+                vocab.readable(r.id)
+            ));
+        }
     }
     out
 }
 
-/// A probability for the table: 3 decimals, or 2 significant digits in
-/// scientific notation below 0.001 (where 3 decimals would read 0.000).
+/// How many of the tokens where a B disagrees most with A the text lists.
+const WORST: usize = 10;
+
 fn p_text(p: f64) -> String {
     if p >= 1e-3 || p == 0.0 {
         format!("{p:.3}")
@@ -464,6 +468,74 @@ mod tests {
             .collect();
         keys.sort();
         keys.into_iter().map(|(_, k)| k).collect()
+    }
+
+    /// A row of three models (A, B1, B2) at `index`, with KL(A‖B1) = `kl1`
+    /// and KL(A‖B2) = `kl2`.
+    fn row3(index: usize, kl1: f64, kl2: f64) -> CompareRow {
+        CompareRow {
+            index,
+            id: index as TokenId,
+            ln_p: vec![0.5f64.ln(), 0.25f64.ln(), 0.125f64.ln()],
+            top1: vec![1, 2, 3],
+            kl: vec![kl1, kl2],
+            ..Default::default()
+        }
+    }
+
+    /// The `#index` of each worst-token line under the heading that names `b`.
+    fn worst_of(report: &str, b: &str) -> Vec<usize> {
+        let list = report
+            .split(&format!("where {b} disagrees most"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no list for {b}:\n{report}"));
+        list.lines()
+            .skip(1)
+            .take_while(|l| l.starts_with("  #"))
+            .map(|l| l[3..].split_whitespace().next().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_b_gets_its_own_worst_tokens() {
+        let vocab = Vocab::new((0..8).map(|i| vec![b'a' + i]).collect(), vec![]);
+        let fake = crate::tui::bench::fake_model;
+        let models = [fake("a", "Q8_0"), fake("b1", "Q4_0"), fake("b2", "Q2_K")];
+        // B1 differs most at 2, B2 at 4.
+        let rows = [
+            row3(1, 0.1, 0.1),
+            row3(2, 0.9, 0.2),
+            row3(3, 0.3, 0.3),
+            row3(4, 0.2, 0.8),
+        ];
+        let summaries: Vec<Summary> = ["b1", "b2"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| summarize(&rows, i + 1, n.to_string()))
+            .collect();
+        let tokens: Vec<TokenId> = (0..5).collect();
+        let report = text_report(&rows, &tokens, 0, &vocab, &models, &summaries);
+        assert!(report.contains("; 4 tokens compared"), "{report}");
+        assert_eq!(worst_of(&report, "b1"), [2, 3, 4, 1], "{report}");
+        assert_eq!(worst_of(&report, "b2"), [4, 3, 2, 1], "{report}");
+        // Each list prints its own B's probability and top-1.
+        let b2 = report.split("where b2").nth(1).unwrap();
+        assert!(
+            b2.contains("KL  0.8000  p 0.500 → 0.125  top-1 \"b\" / \"d\""),
+            "{report}"
+        );
+
+        // One token: singular.
+        let one = text_report(
+            &rows[..1],
+            &tokens,
+            0,
+            &vocab,
+            &models[..2],
+            &summaries[..1],
+        );
+        assert!(one.contains("; 1 token compared"), "{one}");
+        assert!(one.contains("The 1 token where b1"), "{one}");
     }
 
     #[test]

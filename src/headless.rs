@@ -265,7 +265,8 @@ pub struct ScoreArgs {
     pub bos: bool,
     /// One JSON object per line instead of text.
     pub jsonl: bool,
-    /// Colour the text by surprise (ANSI 256 colours; stdout is a terminal).
+    /// Colour the text by surprise (ANSI 256 colours): stdout is a terminal,
+    /// not a dumb one, and NO_COLOR is not set ([`crate::terminal::Env::color`]).
     pub color: bool,
 }
 
@@ -308,8 +309,8 @@ impl ScoreSummary {
     pub fn line(&self) -> String {
         let f = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.3}"));
         format!(
-            "{} tokens scored · log-likelihood {:.3} nats · {} bits per token · perplexity {}",
-            self.n_tokens,
+            "{} scored · log-likelihood {:.3} nats · {} bits per token · perplexity {}",
+            crate::text::count(self.n_tokens, "token"),
             self.log_likelihood,
             f(self.bits_per_token()),
             f(self.perplexity())
@@ -519,9 +520,13 @@ pub fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
     };
     let counted = s.n_prompt > 0;
     let mut line = format!(
-        "stop: {} · prompt {} tokens ({} evaluated, {} reused from cache) · {} generated · TTFT {:.0} ms · prompt {:.1} tok/s · generation {:.1} tok/s · context {}/{}",
+        "stop: {} · prompt {} ({} evaluated, {} reused from cache) · {} generated · TTFT {:.0} ms · prompt {:.1} tok/s · generation {:.1} tok/s · context {}/{}",
         s.stop.as_str(),
-        known(s.n_prompt, counted),
+        if counted {
+            crate::text::count(s.n_prompt, "token")
+        } else {
+            "? tokens".to_string()
+        },
         known(s.n_prompt_evaluated, counted),
         known(s.n_prompt_reused, counted),
         s.n_generated,
@@ -536,8 +541,8 @@ pub fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
     }
     if s.dropped_messages > 0 {
         line += &format!(
-            " · {} oldest messages dropped to fit the context",
-            s.dropped_messages
+            " · {} dropped to fit the context",
+            crate::text::count(s.dropped_messages, "oldest message")
         );
     }
     line
@@ -645,6 +650,47 @@ mod tests {
         assert_eq!(
             (json["n_prompt_reused"].as_u64(), json["ctx_used"].as_u64()),
             (Some(0), Some(37))
+        );
+    }
+
+    #[test]
+    fn counts_of_one_are_singular_in_the_summary_lines() {
+        let mut s = Stats {
+            stop: crate::engine::StopReason::Eog,
+            n_prompt: 1,
+            n_prompt_evaluated: 1,
+            n_prompt_reused: 0,
+            n_generated: 1,
+            n_forced: 0,
+            ttft_ms: 10.0,
+            prompt_tps: 0.0,
+            gen_tps: 50.0,
+            dropped_messages: 1,
+            ctx_used: 2,
+            ctx_size: 2048,
+            ctx_requested: 0,
+            inspector_us_per_token: 0.0,
+        };
+        let line = stats_line(&s, 0);
+        assert!(
+            line.contains("prompt 1 token (1 evaluated")
+                && line.ends_with("1 oldest message dropped to fit the context"),
+            "{line}"
+        );
+        (s.n_prompt, s.dropped_messages) = (2, 2);
+        let line = stats_line(&s, 0);
+        assert!(
+            line.contains("prompt 2 tokens (") && line.contains("2 oldest messages dropped"),
+            "{line}"
+        );
+        let one = ScoreSummary {
+            n_tokens: 1,
+            ..Default::default()
+        };
+        assert!(
+            one.line().starts_with("1 token scored · "),
+            "{}",
+            one.line()
         );
     }
 

@@ -17,5 +17,6 @@ pub mod logging;
 pub mod paths;
 pub mod quantize;
 pub mod store;
+pub mod terminal;
 pub mod text;
 pub mod tui;

@@ -144,7 +144,11 @@ pub fn info_text(card: &ModelCard) -> String {
 
 /// "yes (6 lines, 368 bytes)": a chat template in a few words.
 pub fn template_summary(t: &str) -> String {
-    format!("yes ({} lines, {} bytes)", t.lines().count(), t.len())
+    format!(
+        "yes ({}, {})",
+        crate::text::count(t.lines().count(), "line"),
+        crate::text::count(t.len(), "byte")
+    )
 }
 
 /// The first lines of a chat template, escaped, each as `    | line`
@@ -206,6 +210,12 @@ mod tests {
 
     use super::*;
     use crate::gguf::GgufError;
+
+    #[test]
+    fn a_one_line_template_is_one_line() {
+        assert_eq!(template_summary("{{ x }}"), "yes (1 line, 7 bytes)");
+        assert_eq!(template_summary("a\nb"), "yes (2 lines, 3 bytes)");
+    }
 
     fn card(name: &str, path: &str) -> ModelCard {
         ModelCard {

@@ -184,12 +184,13 @@ fn score_text(text: Option<&str>, file: Option<&std::path::Path>, stdin: bool) -
 
 /// `tokenscope quantize`: checks, then llama.cpp's quantizer in a child
 /// process with a per-tensor progress bar on stderr (a line per tensor when
-/// stderr is not a terminal), then what came out.
+/// stderr is not a terminal, or a dumb one), then what came out.
 fn quantize_cmd(req: &quantize::Request, models_dir: &std::path::Path) -> Result<()> {
     use std::io::IsTerminal;
     let plan = quantize::plan(req, models_dir)?;
     let exe = std::env::current_exe().context("cannot find tokenscope's own executable")?;
-    let tty = std::io::stderr().is_terminal();
+    // A dumb terminal (TERM=dumb) cannot redraw a bar in place: a line per tensor.
+    let tty = tokenscope::terminal::Env::from_process().redraw(std::io::stderr().is_terminal());
     eprintln!(
         "quantizing {} ({}, {}) to {} → {}",
         plan.input.file_name,
@@ -369,7 +370,9 @@ fn real_main(cli: Cli) -> Result<()> {
                 text,
                 bos: !flags.raw,
                 jsonl: *format == Format::Jsonl,
-                color: *format == Format::Text && std::io::stdout().is_terminal(),
+                color: *format == Format::Text
+                    && tokenscope::terminal::Env::from_process()
+                        .color(std::io::stdout().is_terminal()),
             };
             headless::score(&engine_placement()?, card.path, &config, &args, &mut out)?;
             Ok(())

@@ -291,9 +291,30 @@ pub fn pad_left(s: &str, width: usize) -> String {
     out
 }
 
+// ---- counts -----------------------------------------------------------------
+
+/// `n` and `noun` (a regular English noun, given in the singular), plural
+/// unless `n` is one: `count(1, "token")` = `1 token`, `count(0, "token")` =
+/// `0 tokens`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_is_singular_every_other_count_plural() {
+        assert_eq!(count(1, "token"), "1 token");
+        assert_eq!(count(0, "token"), "0 tokens");
+        assert_eq!(count(2, "line"), "2 lines");
+        assert_eq!(count(11, "token"), "11 tokens");
+    }
 
     const SENTENCE: &str = "你好，世界！今天天气很好。🙂 tokenscope";
 

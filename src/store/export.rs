@@ -199,7 +199,8 @@ fn token_table(n: &StoredNode, max_rows: usize, md: &mut String) {
         );
     }
     if n.steps.len() > max_rows {
-        let _ = writeln!(md, "\n… {} more tokens", n.steps.len() - max_rows);
+        let more = crate::text::count(n.steps.len() - max_rows, "more token");
+        let _ = writeln!(md, "\n… {more}");
     }
     md.push('\n');
 }

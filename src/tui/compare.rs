@@ -630,23 +630,37 @@ pub fn toggle_heatmap(s: &mut State) {
     let compared = s.msgs().any(|m| m.comparison.is_some());
     if s.heatmap && !s.compare.kl_heat && compared {
         s.compare.kl_heat = true;
-        s.info(format!(
-            "Heatmap: KL(A‖B) per compared token ({}); other tokens by probability.",
+        let legend = if s.color {
             super::theme::KL_BANDS
                 .iter()
                 .map(|(_, l)| *l)
                 .collect::<Vec<_>>()
                 .join(" ")
+        } else {
+            super::theme::kl_cue_legend()
+        };
+        s.info(format!(
+            "Heatmap: KL(A‖B) per compared token ({legend}); other tokens by probability."
         ));
     } else if s.heatmap {
         s.heatmap = false;
         s.compare.kl_heat = false;
     } else {
         s.heatmap = true;
+        // Without colour the styles need saying (they could read as emphasis).
+        let styles = if s.color {
+            String::new()
+        } else {
+            format!(" by style: {}", super::theme::heat_cue_legend())
+        };
         if compared {
-            s.info(
-                "Heatmap: probability of each token (F3 or h again: KL between the compared models).",
-            );
+            s.info(format!(
+                "Heatmap: probability of each token{styles} (F3 or h again: KL between the compared models)."
+            ));
+        } else if !s.color {
+            s.info(format!(
+                "Heatmap: probability of each token{styles} (F1 has the legend)."
+            ));
         }
     }
 }

@@ -198,9 +198,14 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 }
             }
             if dropped_messages > 0 {
-                s.info(format!(
-                    "The conversation outgrew the context: the {dropped_messages} oldest message(s) were left out."
-                ));
+                s.info(if dropped_messages == 1 {
+                    "The conversation outgrew the context: the oldest message was left out."
+                        .to_string()
+                } else {
+                    format!(
+                        "The conversation outgrew the context: the {dropped_messages} oldest messages were left out."
+                    )
+                });
             }
             // How the prompt was built when the chat template refused it (the
             // engine escaped the template's text).

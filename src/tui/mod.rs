@@ -31,6 +31,8 @@ mod tests;
 #[cfg(test)]
 mod tests_branching;
 #[cfg(test)]
+mod tests_color;
+#[cfg(test)]
 mod tests_compare;
 #[cfg(test)]
 mod tests_sampler;
@@ -418,7 +420,13 @@ fn spawn_input_thread(tx: Sender<Msg>, stop: Arc<AtomicBool>) -> std::io::Result
 }
 
 /// Runs the chat TUI until the user quits.
+/// Errors: a terminal that cannot draw it (`TERM=dumb`), said before
+/// anything touches the terminal; a terminal that cannot be set up.
 pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
+    let term_env = crate::terminal::Env::from_process();
+    if let Some(why) = term_env.tui_refusal() {
+        anyhow::bail!(why);
+    }
     let (tx, rx) = channel();
     let engine = spawn_engine(tx.clone(), opts.engine_exe.clone());
     let (saver, store_error) = match &opts.conversations_db {
@@ -456,6 +464,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         opts.model_dirs,
         (size.width, size.height),
     );
+    state.color = !term_env.no_color;
     // Plain http to another machine: said where it is seen, in the TUI.
     for (_, t) in &opts.servers {
         if let Some(w) = t.as_ref().ok().and_then(|t| t.warning()) {

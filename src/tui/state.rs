@@ -281,6 +281,9 @@ pub struct State {
     pub nav_by_mouse: bool,
     pub heatmap: bool,
     pub boundaries: bool,
+    /// Colours are drawn (NO_COLOR is not set): without them the heatmap and
+    /// the token boundaries are marked by style ([`super::theme::HEAT_CUES`]).
+    pub color: bool,
     /// Step mode: replies start paused and go one token per key.
     pub step_mode: bool,
     /// What the engine that runs the model can do (a remote server: no step
@@ -359,6 +362,7 @@ impl State {
             nav_by_mouse: false,
             heatmap: true,
             boundaries: false,
+            color: true,
             step_mode: false,
             caps: None,
             chooser: None,

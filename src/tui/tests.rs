@@ -1735,7 +1735,7 @@ fn a_file_that_fails_to_load_is_marked_until_it_loads() {
 #[test]
 fn help_reads_at_80_columns() {
     // The overlay on an 80-column terminal: 78 columns inside its border.
-    let lines = super::components::help::help_lines(78);
+    let lines = super::components::help::help_lines(78, true);
     let text: Vec<String> = lines
         .iter()
         .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())

@@ -5,17 +5,16 @@ use ratatui::style::{Color, Modifier, Style};
 /// Heatmap colour of a token with probability `p`: green when the model was
 /// sure, through yellow and orange, to red when it was not.
 pub fn heat(p: f32) -> Color {
-    if p >= 0.8 {
-        Color::Indexed(40)
-    } else if p >= 0.5 {
-        Color::Indexed(148)
-    } else if p >= 0.3 {
-        Color::Indexed(220)
-    } else if p >= 0.1 {
-        Color::Indexed(208)
-    } else {
-        Color::Indexed(196)
-    }
+    HEAT_COLOURS[heat_band(p)]
+}
+
+/// The heatmap band of probability `p`: an index into [`HEAT_BANDS`] (0 =
+/// sure, 4 = not).
+pub fn heat_band(p: f32) -> usize {
+    HEAT_BANDS
+        .iter()
+        .position(|(lower, _)| p >= *lower)
+        .unwrap_or(HEAT_BANDS.len() - 1)
 }
 
 /// The heatmap bands, for the legend: (lower bound, label).
@@ -30,11 +29,80 @@ pub const HEAT_BANDS: [(f32, &str); 5] = [
 /// Heatmap colour of a compared token by KL(A‖B) in nats: green where the
 /// two models agree, through yellow and orange, to red where they differ.
 pub fn kl_heat(kl: f64) -> Color {
-    let band = KL_BANDS
+    HEAT_COLOURS[kl_band(kl)]
+}
+
+/// The KL heatmap band of `kl` nats: an index into [`KL_BANDS`] (0 = agree).
+pub fn kl_band(kl: f64) -> usize {
+    KL_BANDS
         .iter()
         .position(|(upper, _)| kl < *upper)
-        .unwrap_or(KL_BANDS.len() - 1);
-    HEAT_COLOURS[band]
+        .unwrap_or(KL_BANDS.len() - 1)
+}
+
+/// How a heatmap band shows without colour (NO_COLOR), from sure (or
+/// agreeing) to not, with its name for the legends: styles that monochrome
+/// terminals draw. Reverse video stays the token cursor's.
+pub const HEAT_CUES: [(Modifier, &str); 5] = [
+    (Modifier::DIM, "dim"),
+    (Modifier::empty(), "plain"),
+    (Modifier::UNDERLINED, "underlined"),
+    (Modifier::BOLD, "bold"),
+    (
+        Modifier::BOLD.union(Modifier::UNDERLINED),
+        "bold underlined",
+    ),
+];
+
+/// The style of heatmap band `band` (an index into [`HEAT_BANDS`] or
+/// [`KL_BANDS`]): its colour, or without `color` its cue ([`HEAT_CUES`]).
+pub fn band_style(band: usize, color: bool) -> Style {
+    let band = band.min(HEAT_COLOURS.len() - 1);
+    if color {
+        Style::default().fg(HEAT_COLOURS[band])
+    } else {
+        Style::default().add_modifier(HEAT_CUES[band].0)
+    }
+}
+
+/// The probability heatmap's style for a token with probability `p`.
+pub fn heat_style(p: f32, color: bool) -> Style {
+    band_style(heat_band(p), color)
+}
+
+/// The KL heatmap's style for a compared token `kl` nats apart.
+pub fn kl_heat_style(kl: f64, color: bool) -> Style {
+    band_style(kl_band(kl), color)
+}
+
+/// The monochrome legend of a heatmap whose band labels are `labels`:
+/// `dim ≥80% · plain ≥50% · …`.
+fn cue_legend<'a>(labels: impl Iterator<Item = &'a str>) -> String {
+    HEAT_CUES
+        .iter()
+        .zip(labels)
+        .map(|((_, cue), label)| format!("{cue} {label}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// The probability heatmap's monochrome legend (`dim ≥80% · plain ≥50% · …`).
+pub fn heat_cue_legend() -> String {
+    cue_legend(HEAT_BANDS.iter().map(|(_, l)| *l))
+}
+
+/// The KL heatmap's monochrome legend (`dim KL<0.01 · plain <0.05 · …`).
+pub fn kl_cue_legend() -> String {
+    cue_legend(KL_BANDS.iter().map(|(_, l)| *l))
+}
+
+/// What the welcome screen says without colour: what the heatmap's styles
+/// mean (its colours are gone).
+pub fn no_color_note() -> String {
+    format!(
+        "NO_COLOR is set: the heatmap marks each token's probability by style: {} (F3 turns it off; F1 has the legend).",
+        heat_cue_legend()
+    )
 }
 
 /// The colours of the heatmap's bands, from sure (or agreeing) to not.
@@ -57,6 +125,28 @@ pub const KL_BANDS: [(f64, &str); 5] = [
 
 /// Alternating backgrounds that show token boundaries.
 pub const BOUNDARY_BG: [Color; 2] = [Color::Indexed(236), Color::Indexed(239)];
+
+/// The boundary mark of token `i`: alternating backgrounds, or without
+/// `color` every other token in reverse video.
+pub fn boundary(i: usize, color: bool) -> Style {
+    match (color, i % 2) {
+        (true, k) => Style::default().bg(BOUNDARY_BG[k]),
+        (false, 1) => Style::default().add_modifier(Modifier::REVERSED),
+        (false, _) => Style::default(),
+    }
+}
+
+/// `st` with the token cursor on it ([`selected`]); without `color` a token
+/// already in reverse video (a boundary mark) is turned back, so that the
+/// cursor still differs from it.
+pub fn cursor_on(st: Style, color: bool) -> Style {
+    if !color && st.add_modifier.contains(Modifier::REVERSED) {
+        st.remove_modifier(Modifier::REVERSED)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        st.patch(selected())
+    }
+}
 
 pub const USER: Color = Color::Cyan;
 pub const ASSISTANT: Color = Color::Magenta;

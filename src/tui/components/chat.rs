@@ -488,14 +488,14 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
                     .and_then(|m| m.comparison.as_ref())
                     .and_then(|c| c.row(i as usize))
             {
-                st = st.fg(theme::kl_heat(row.kl[0]));
+                st = theme::kl_heat_style(row.kl[0], s.color);
             } else if s.heatmap
                 && let Some(p) = step.and_then(TokenStep::p)
             {
-                st = st.fg(theme::heat(p));
+                st = theme::heat_style(p, s.color);
             }
             if s.boundaries {
-                st = st.bg(theme::BOUNDARY_BG[i as usize % 2]);
+                st = st.patch(theme::boundary(i as usize, s.color));
             }
             // Step mode: the newest token of the reply under way stands out.
             if let Some(g) = &s.generation
@@ -511,7 +511,7 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
                 && c.msg == block
                 && cell.covers(c.step as u32)
             {
-                st = st.patch(theme::selected());
+                st = theme::cursor_on(st, s.color);
                 if cell.is_partial_for(c.step as u32) {
                     // The token is only part of this glyph: say so.
                     st = st.add_modifier(Modifier::UNDERLINED);
@@ -555,7 +555,8 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
     }
     // Scrolled up with more below: the last row holds the hint, not chat text.
     if let Some(below) = win.hint_below {
-        let text = truncate(&format!(" ↓ {below} more lines · PgDn "), r.width as usize);
+        let more = crate::text::count(below, "more line");
+        let text = truncate(&format!(" ↓ {more} · PgDn "), r.width as usize);
         let tw = str_width(&text) as u16;
         buf.set_string(
             r.x + r.width - tw,
@@ -578,7 +579,7 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
         (Some(m), None) => format!("Model: {}", m.name),
         (None, None) => "No model loaded: press Ctrl-O to choose one.".to_string(),
     };
-    let lines = vec![
+    let mut lines = vec![
         Line::styled("tokenscope", theme::title()),
         Line::from("Chat with a local model and watch it predict every next token."),
         Line::from(""),
@@ -588,6 +589,10 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
             theme::dim(),
         ),
     ];
+    // Here, not in a notice: the model's load notice would replace it at once.
+    if !s.color {
+        lines.extend([Line::from(""), Line::from(theme::no_color_note())]);
+    }
     let h = (lines.len() as u16).min(r.height);
     let top = r.y + r.height.saturating_sub(h) / 2;
     Paragraph::new(lines)

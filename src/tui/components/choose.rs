@@ -129,7 +129,11 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                 if i < n {
                     return confirm(s, &c, i);
                 }
-                s.info(format!("There are {n} candidates."));
+                s.info(if n == 1 {
+                    "There is only 1 candidate.".to_string()
+                } else {
+                    format!("There are {n} candidates.")
+                });
             }
         }
         Action::DeleteBack => {

@@ -39,8 +39,8 @@ const HELP_WIDTH: u16 = 80;
 const HELP_KEYS_WIDTH: usize = 20;
 
 /// The help's lines for `width` columns: the keymap by context, then the
-/// heatmap's legend.
-pub fn help_lines(width: usize) -> Vec<Line<'static>> {
+/// heatmap's legend (its colours, or without `color` its styles).
+pub fn help_lines(width: usize, color: bool) -> Vec<Line<'static>> {
     let key_style = Style::default().fg(Color::Yellow);
     // Indent, keys, gap; a column of margin on the right.
     let text_w = width.saturating_sub(HELP_KEYS_WIDTH + 5).max(10);
@@ -66,24 +66,49 @@ pub fn help_lines(width: usize) -> Vec<Line<'static>> {
             }
         }
     }
-    let mut legend = vec![Span::raw("  heatmap: ")];
-    for (p, label) in theme::HEAT_BANDS {
-        legend.push(Span::styled(
-            format!("■ {label} "),
-            Style::default().fg(theme::heat(p.max(0.01))),
-        ));
-    }
     lines.push(Line::from(""));
-    lines.push(Line::from(legend));
+    // The legends: colour swatches, or without colour each band's style by name.
+    let legend = |(band, label): (usize, &str)| {
+        let text = if color {
+            format!("■ {label} ")
+        } else {
+            format!("{} {label} ", theme::HEAT_CUES[band].1)
+        };
+        (text, theme::band_style(band, color))
+    };
+    let bands = theme::HEAT_BANDS.iter().map(|(_, l)| *l).enumerate();
+    lines.extend(legend_lines("heatmap: ", bands.map(legend), width));
     // The KL scale of a compared reply (F3 cycles to it).
-    let mut kl = vec![Span::raw("  heatmap by KL(A‖B): ")];
-    for (upper, label) in theme::KL_BANDS {
-        kl.push(Span::styled(
-            format!("■ {label} "),
-            Style::default().fg(theme::kl_heat(upper * 0.99)),
-        ));
+    let bands = theme::KL_BANDS.iter().map(|(_, l)| *l).enumerate();
+    lines.extend(legend_lines(
+        "heatmap by KL(A‖B): ",
+        bands.map(legend),
+        width,
+    ));
+    lines
+}
+
+/// A legend: `title` then its styled items, in lines of at most `width`
+/// columns (a continuation indented under the title).
+fn legend_lines(
+    title: &str,
+    items: impl Iterator<Item = (String, Style)>,
+    width: usize,
+) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let mut line = vec![Span::raw(format!("  {title}"))];
+    let mut used = 2 + str_width(title);
+    for (text, style) in items {
+        let w = str_width(text.trim_end());
+        if used + w > width && line.len() > 1 {
+            lines.push(Line::from(std::mem::take(&mut line)));
+            line.push(Span::raw("    "));
+            used = 4;
+        }
+        used += str_width(&text);
+        line.push(Span::styled(text, style));
     }
-    lines.push(Line::from(kl));
+    lines.push(Line::from(line));
     lines
 }
 
@@ -108,10 +133,11 @@ fn wrap_words(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// Draws the help over `area`, scrolled by `scroll` lines.
-pub fn render(buf: &mut Buffer, area: Rect, scroll: u16) {
+/// Draws the help over `area`, scrolled by `scroll` lines; `color`: the
+/// heatmap legend's colours can be drawn (no NO_COLOR).
+pub fn render(buf: &mut Buffer, area: Rect, scroll: u16, color: bool) {
     let w = HELP_WIDTH.min(area.width);
-    let lines = help_lines(w.saturating_sub(2) as usize);
+    let lines = help_lines(w.saturating_sub(2) as usize, color);
     let h = lines.len() as u16 + 2;
     let r = centered(area, w, h.min(area.height.saturating_sub(2).max(3)));
     Clear.render(r, buf);
