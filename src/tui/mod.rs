@@ -33,6 +33,8 @@ mod tests_branching;
 #[cfg(test)]
 mod tests_compare;
 #[cfg(test)]
+mod tests_linebreak;
+#[cfg(test)]
 mod tests_sampler;
 #[cfg(test)]
 mod tests_store;
