@@ -7,6 +7,10 @@
 //! controls (which would reorder the screen) as `<U+202E>`. On one line
 //! ([`escape_inline`]) newline, tab and carriage return read `\n`, `\t`, `\r`.
 //!
+//! Lines break where the Unicode line-breaking algorithm (UAX #14) allows
+//! ([`LineBreaks`]), the same rule for the chat, the message box, help and
+//! notices.
+//!
 //! Widths follow what terminals draw: one grapheme cluster (UAX #29, extended)
 //! is one glyph, its width the `unicode-width` of the whole cluster (so `❤️`
 //! with VS16 and a ZWJ family such as `👩‍👧` are 2 columns, `é` written with a
@@ -302,6 +306,84 @@ pub fn count(n: usize, noun: &str) -> String {
     } else {
         format!("{n} {noun}s")
     }
+}
+
+// ---- line breaking ----------------------------------------------------------
+
+/// Bytes of text kept to decide line breaks. The rules look back past the
+/// last character only through runs such as spaces after an opening bracket
+/// or a row of flags; a run longer than this is decided from its end.
+const BREAK_CONTEXT: usize = 64;
+
+/// Where lines may break, by the Unicode line-breaking algorithm (UAX #14,
+/// through `unicode-linebreak`), decided one piece of display text at a time:
+/// between two Chinese characters, after a space, never before `。` `，` `）`
+/// nor after `（`. Whether a line may break before a piece depends only on
+/// the text before it and on the piece's first character, so the same text
+/// fed in any split gives the same answers; the text kept is what later
+/// answers still depend on (a few characters).
+#[derive(Debug, Default, Clone)]
+pub struct LineBreaks {
+    /// The end of the text so far, from a point the rules do not look behind.
+    ctx: String,
+}
+
+impl LineBreaks {
+    /// Adds `piece` (a grapheme cluster, or part of one); returns true when a
+    /// line may break just before it (never at the start of the text).
+    pub fn push(&mut self, piece: &str) -> bool {
+        if piece.is_empty() {
+            return false;
+        }
+        let at = self.ctx.len();
+        self.ctx.push_str(piece);
+        let allowed = at > 0
+            && unicode_linebreak::linebreaks(&self.ctx)
+                .find(|&(i, _)| i >= at)
+                .is_some_and(|(i, _)| i == at);
+        let (settled, _) = unicode_linebreak::split_at_safe(&self.ctx);
+        let mut cut = settled.len();
+        if self.ctx.len() - cut > BREAK_CONTEXT {
+            cut = self.ctx.len() - BREAK_CONTEXT;
+            while !self.ctx.is_char_boundary(cut) {
+                cut += 1;
+            }
+        }
+        self.ctx.drain(..cut);
+        allowed
+    }
+
+    /// Starts over, as after a hard line break.
+    pub fn reset(&mut self) {
+        self.ctx.clear();
+    }
+}
+
+/// True when a line may not start with `g` even where a word wider than the
+/// line must be cut: closing brackets and quotes, full stops, commas, colons,
+/// `!` `?`, small kana and iteration marks, ellipses (UAX #14 classes CL, CP,
+/// EX, IS, NS, IN).
+pub fn is_closing(g: &str) -> bool {
+    use unicode_linebreak::BreakClass as C;
+    g.chars().next().is_some_and(|c| {
+        matches!(
+            unicode_linebreak::break_property(c as u32),
+            C::ClosePunctuation
+                | C::CloseParenthesis
+                | C::Exclamation
+                | C::InfixSeparator
+                | C::NonStarter
+                | C::Inseparable
+        )
+    })
+}
+
+/// True when a line may not end with `g`: opening brackets (UAX #14 class OP).
+pub fn is_opening(g: &str) -> bool {
+    g.chars().next().is_some_and(|c| {
+        unicode_linebreak::break_property(c as u32)
+            == unicode_linebreak::BreakClass::OpenPunctuation
+    })
 }
 
 #[cfg(test)]

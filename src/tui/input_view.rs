@@ -210,6 +210,15 @@ mod tests {
     }
 
     #[test]
+    fn chinese_wraps_between_characters_as_in_the_chat() {
+        // Not "Rust " then a whole run of Chinese, nor "，" starting a row.
+        let lines = vec!["Rust 我们刚才聊了很多，好".to_string()];
+        let l = layout(&lines, (0, 0), 11);
+        assert_eq!(shown(&l), ["Rust 我们", "刚才聊了很", "多，好"]);
+        assert_eq!(rows_needed(&lines, 11), 3);
+    }
+
+    #[test]
     fn wrapped_lines_put_the_cursor_on_the_right_row() {
         let lines = vec!["one two three four".to_string(), "five".to_string()];
         let l = layout(&lines, (0, 14), 10);

@@ -35,6 +35,8 @@ mod tests_color;
 #[cfg(test)]
 mod tests_compare;
 #[cfg(test)]
+mod tests_linebreak;
+#[cfg(test)]
 mod tests_sampler;
 #[cfg(test)]
 mod tests_store;

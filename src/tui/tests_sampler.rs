@@ -368,3 +368,60 @@ fn removing_the_system_prompt_mid_reply_keeps_the_reply_in_place() {
     assert_eq!(h.s.msg(2).unwrap().content, "Hello there");
     assert!(h.screen().contains("Be terse."));
 }
+
+/// The inspector's remark under the candidates that says why the what-if
+/// column reads `?`: its lines joined, read from the box it is drawn in.
+fn question_remark(screen: &str) -> Option<String> {
+    let lines: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+    let (first, col) = lines.iter().enumerate().find_map(|(i, l)| {
+        let s: String = l.iter().collect();
+        let at = s.find("│   ? ")?;
+        Some((i, s[..at].chars().count() + 2))
+    })?;
+    let mut parts = Vec::new();
+    for (i, l) in lines.iter().enumerate().skip(first) {
+        let seg: String = l[col.min(l.len())..]
+            .iter()
+            .take_while(|&&c| c != '│')
+            .collect();
+        if (i > first && !seg.starts_with("    ")) || seg.trim().is_empty() {
+            break;
+        }
+        parts.push(seg.trim().to_string());
+    }
+    Some(parts.join(" "))
+}
+
+#[test]
+fn the_what_if_question_mark_is_explained_in_full_at_every_width() {
+    for width in [80, 100, 120, 160, 200] {
+        let mut h = H::new(width, 40).loaded("gemma-3-270m-it", "Q8_0");
+        h.exchange("What is the capital of France?", PARIS);
+        h.key(KeyCode::Tab);
+        // Nothing cut and a temperature above 1: the sampler would give
+        // weight to tokens outside the candidates kept.
+        h.key(KeyCode::Char('T'));
+        while h.s.whatif.as_ref().unwrap().top_k > 0 {
+            h.key(KeyCode::Char('k'));
+        }
+        while h.s.whatif.as_ref().unwrap().top_p < 1.0 {
+            h.key(KeyCode::Char('P'));
+        }
+        while h.s.whatif.as_ref().unwrap().min_p > 0.0 {
+            h.key(KeyCode::Char('m'));
+        }
+        for _ in 0..5 {
+            h.key(KeyCode::Char('T'));
+        }
+        let (t, step) = h.s.inspected().expect("a token inspected");
+        let m = h.s.msg(t.msg).expect("its message");
+        let column = h.s.sampler_column(m, step).expect("a sampler column");
+        let why = column.resampled.unsure.expect("probabilities unsure");
+        let screen = h.screen();
+        assert_eq!(
+            question_remark(&screen).as_deref(),
+            Some(format!("? {}", why.describe()).as_str()),
+            "at {width} columns:\n{screen}"
+        );
+    }
+}

@@ -1,6 +1,14 @@
-//! Word wrapping of chat text into terminal lines, glyph by glyph, remembering
+//! Wrapping of chat text into terminal lines, glyph by glyph, remembering
 //! which token every glyph came from (for the heatmap, the token cursor and
 //! token boundaries).
+//!
+//! Lines break where the Unicode line-breaking algorithm (UAX #14) allows
+//! ([`LineBreaks`]): after a space, between two Chinese characters or emoji,
+//! never before closing punctuation (`。` `，` `、` `）`) nor after an opening
+//! bracket (`（` `「`), never inside a glyph. A word wider than the line is
+//! cut, keeping a closing mark with the glyph before it. The same rule wraps
+//! the message box, help, notices and the inspector's remarks
+//! ([`wrap_plain`], [`wrap_lines`]).
 //!
 //! A cell is one grapheme cluster, as terminals draw it: `é` written with a
 //! combining accent, `❤️` with its variation selector and a ZWJ family are one
@@ -15,8 +23,9 @@
 //! result equals wrapping the whole text at once.
 
 use compact_str::CompactString;
+use ratatui::text::{Line, Span};
 
-use crate::text::{display_text, grapheme_width, graphemes};
+use crate::text::{LineBreaks, display_text, grapheme_width, graphemes, is_closing, is_opening};
 
 /// What a cell of chat text is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +63,8 @@ pub struct Cell {
     /// Where its text starts, in chars of the display text pushed into the
     /// block so far (see [`display_text`]): maps a glyph back to its source.
     pub at: u32,
+    /// A line may break just before this glyph (UAX #14).
+    pub break_before: bool,
 }
 
 impl Cell {
@@ -88,6 +99,8 @@ pub struct Block {
     pending_lo: Option<u32>,
     /// Chars of display text pushed so far.
     disp: usize,
+    /// Where the line may break before the next glyph.
+    breaks: LineBreaks,
 }
 
 impl Block {
@@ -99,6 +112,7 @@ impl Block {
             open: false,
             pending_lo: None,
             disp: 0,
+            breaks: LineBreaks::default(),
         }
     }
 
@@ -106,6 +120,7 @@ impl Block {
         self.lines.push(Vec::new());
         self.cur = 0;
         self.open = false;
+        self.breaks.reset();
     }
 
     /// Appends text, made display-safe first (see [`display_text`]).
@@ -126,6 +141,7 @@ impl Block {
         // `❤` + U+FE0F, `👩` + ZWJ `👧`, a second regional indicator).
         if let Some(n) = self.continuation(&shown, tag) {
             let (extra, after) = shown.split_at(n);
+            self.breaks.push(extra);
             self.append_to_last(extra, token);
             self.disp += extra.chars().count();
             rest = after;
@@ -137,23 +153,33 @@ impl Block {
                 continue;
             }
             let w = grapheme_width(g);
+            let mut break_before = self.breaks.push(g);
             if w == 0 {
                 // A mark or invisible character with no glyph to sit on
                 // (ratatui would drop a zero-width cell): attach it to the
-                // glyph before it, else show it by code point.
+                // glyph before it, else show it by code point (one word).
                 if !(self.open && self.append_to_last(g, token)) {
-                    for c in g.chars() {
+                    for (k, c) in g.chars().enumerate() {
                         let code = format!("<U+{:04X}>", c as u32);
                         for ch in code.chars() {
-                            let cell = self.cell(ch.encode_utf8(&mut [0; 4]), 1, tag);
+                            let mut cell = self.cell(ch.encode_utf8(&mut [0; 4]), 1, tag);
+                            cell.break_before = std::mem::take(&mut break_before);
+                            // Each code names its own char (as when the
+                            // chars come in tokens of their own).
+                            cell.at = (self.disp + k).min(u32::MAX as usize) as u32;
                             self.push_cell(cell);
                         }
                     }
+                    // What follows is not part of the `>` (a mark or a skin
+                    // tone in the next token starts a glyph of its own, as in
+                    // the whole text).
+                    self.open = false;
                 }
                 self.disp += g.chars().count();
                 continue;
             }
-            let cell = self.cell(g, w, tag);
+            let mut cell = self.cell(g, w, tag);
+            cell.break_before = break_before;
             self.push_cell(cell);
             self.disp += g.chars().count();
         }
@@ -171,6 +197,7 @@ impl Block {
             lo,
             hi,
             at: self.disp.min(u32::MAX as usize) as u32,
+            break_before: false,
         }
     }
 
@@ -217,11 +244,16 @@ impl Block {
     }
 
     /// Appends one display-safe glyph, breaking the line where needed.
+    ///
+    /// Each break leaves a shorter last line, until the glyph fits or starts
+    /// a line. A glyph that grows (see [`Self::append_to_last`]) is taken off
+    /// and pushed again: the breaks its narrower self made are steps this
+    /// loop takes anyway, so the lines are those of the whole text at once.
     fn push_cell(&mut self, cell: Cell) {
         let w = cell.width as usize;
         self.open = true;
-        let line_empty = self.lines.last().is_none_or(|l| l.is_empty());
-        if w > 0 && self.cur + w > self.width && !line_empty {
+        while w > 0 && self.cur + w > self.width && self.lines.last().is_some_and(|l| !l.is_empty())
+        {
             if cell.is_space() {
                 // A space may hang past the edge (it is clipped); the next
                 // visible glyph starts the new line.
@@ -230,21 +262,19 @@ impl Block {
                 return;
             }
             let line = self.last();
-            let tail = match line.iter().rposition(Cell::is_space) {
-                // Move the word being written to the next line.
-                Some(i) if i + 1 < line.len() && line[..i].iter().any(|c| !c.is_space()) => {
-                    line.split_off(i + 1)
+            let tail = if cell.break_before {
+                Vec::new()
+            } else {
+                match line.iter().rposition(|c| c.break_before) {
+                    // Move what follows the last break opportunity (the word
+                    // being written, the character before a `。`) along.
+                    Some(i) if line[..i].iter().any(|c| !c.is_space()) => line.split_off(i),
+                    // No place to break (a word wider than the line): cut it.
+                    _ => cut_word(line, &cell),
                 }
-                // No place to break (one long word): break inside it.
-                _ => Vec::new(),
             };
             self.cur = line_width(&tail);
             self.lines.push(tail);
-            if self.cur + w > self.width && self.cur > 0 {
-                // The moved word alone is too long: break it here.
-                self.lines.push(Vec::new());
-                self.cur = 0;
-            }
         }
         self.last().push(cell);
         self.cur += w;
@@ -297,6 +327,84 @@ impl Block {
         }
         first
     }
+}
+
+/// The end of `line` to move along with `next` where a word wider than the
+/// line is cut: a glyph or two more, so that the next line does not start
+/// with a closing mark (`，`) nor this one end with an opening bracket (`（`),
+/// as long as this line keeps a visible glyph.
+fn cut_word(line: &mut Vec<Cell>, next: &Cell) -> Vec<Cell> {
+    let mut at = line.len();
+    for _ in 0..2 {
+        let first = line.get(at).unwrap_or(next);
+        let last = &line[at - 1];
+        let keeps_one = line[..at - 1].iter().any(|c| !c.is_space());
+        if !(is_closing(&first.text) || is_opening(&last.text)) || last.is_space() || !keeps_one {
+            break;
+        }
+        at -= 1;
+    }
+    line.split_off(at)
+}
+
+/// `s` in lines of at most `width` columns by the chat's rule (a glyph wider
+/// than that alone on its line), display-safe (see [`display_text`]), `'\n'`
+/// starting a new line, spaces at a line's end dropped. For plain text
+/// outside the chat (help, the inspector's remarks).
+pub fn wrap_plain(s: &str, width: usize) -> Vec<String> {
+    let mut b = Block::new(width);
+    b.push_str(s, Tag::Text);
+    b.lines
+        .iter()
+        .map(|l| {
+            let line: String = l.iter().map(|c| c.text.as_str()).collect();
+            line.trim_end_matches(' ').to_string()
+        })
+        .collect()
+}
+
+/// `lines` wrapped to `width` columns by the chat's rule, each piece of text
+/// keeping its span's style and each line its own style and alignment: what
+/// ratatui's `Paragraph::wrap` does, breaking lines as the chat does. Text
+/// is made display-safe (see [`display_text`]); spaces at a line's end are
+/// dropped.
+pub fn wrap_lines(lines: &[Line<'_>], width: usize) -> Vec<Line<'static>> {
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        let mut b = Block::new(width);
+        // Display char offset where each span starts.
+        let mut starts = Vec::with_capacity(line.spans.len());
+        for span in &line.spans {
+            starts.push(b.disp);
+            b.push_str(&span.content, Tag::Text);
+        }
+        for cells in &b.lines {
+            let mut spans: Vec<Span<'static>> = Vec::new();
+            let mut current: Option<(usize, String)> = None;
+            for c in cells {
+                let si = starts
+                    .partition_point(|&s| s <= c.at as usize)
+                    .saturating_sub(1);
+                match &mut current {
+                    Some((i, text)) if *i == si => text.push_str(&c.text),
+                    _ => {
+                        if let Some((i, text)) = current.take() {
+                            spans.push(Span::styled(text, line.spans[i].style));
+                        }
+                        current = Some((si, c.text.to_string()));
+                    }
+                }
+            }
+            if let Some((i, mut text)) = current {
+                text.truncate(text.trim_end_matches(' ').len());
+                spans.push(Span::styled(text, line.spans[i].style));
+            }
+            let mut l = Line::from(spans).style(line.style);
+            l.alignment = line.alignment;
+            out.push(l);
+        }
+    }
+    out
 }
 
 /// Width of a line of cells.
@@ -487,6 +595,45 @@ mod tests {
         let mut b = Block::new(20);
         b.push_str("\u{301}x", Tag::Token(0));
         assert_eq!(text(&b), ["<U+0301>x"]);
+    }
+
+    #[test]
+    fn wrapped_lines_keep_each_span_style() {
+        use ratatui::style::{Color, Style};
+        let red = Style::default().fg(Color::Red);
+        let line = Line::from(vec![
+            Span::raw("注意："),
+            Span::styled("借用检查器会报错", red),
+        ]);
+        let got: Vec<Vec<(String, Style)>> = wrap_lines(&[line], 10)
+            .iter()
+            .map(|l| {
+                l.spans
+                    .iter()
+                    .map(|s| (s.content.to_string(), s.style))
+                    .collect()
+            })
+            .collect();
+        let plain = Style::default();
+        assert_eq!(
+            got,
+            [
+                vec![("注意：".into(), plain), ("借用".into(), red)],
+                vec![("检查器会报".into(), red)],
+                vec![("错".into(), red)],
+            ]
+        );
+        assert_eq!(wrap_plain("a  b\nc ", 2), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_word_wider_than_the_line_is_cut_before_a_glyph_that_may_start_one() {
+        let mut b = Block::new(10);
+        b.push_str("ownership，注意", Tag::Text);
+        assert_eq!(text(&b), ["ownershi", "p，注意"]);
+        let mut b = Block::new(10);
+        b.push_str("abcdefghi（jk", Tag::Text);
+        assert_eq!(text(&b), ["abcdefghi", "（jk"]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Widget, Wrap};
+use ratatui::widgets::{Paragraph, Widget};
 use ratatui_textarea::Input;
 
 use super::help;
@@ -17,7 +17,7 @@ use crate::tui::reply;
 use crate::tui::state::{ChatLine, Focus, MsgStatus, Phase, State, TokenRef};
 use crate::tui::theme;
 use crate::tui::update::{Effect, cancel};
-use crate::tui::wrap::{Cell, Tag};
+use crate::tui::wrap::{Cell, Tag, wrap_lines};
 
 /// Lines a mouse wheel notch scrolls.
 const WHEEL_LINES: isize = 3;
@@ -593,11 +593,11 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
     if !s.color {
         lines.extend([Line::from(""), Line::from(theme::no_color_note())]);
     }
+    let lines = wrap_lines(&lines, r.width as usize);
     let h = (lines.len() as u16).min(r.height);
     let top = r.y + r.height.saturating_sub(h) / 2;
     Paragraph::new(lines)
         .centered()
-        .wrap(Wrap { trim: true })
         .render(Rect::new(r.x, top, r.width, r.height - (top - r.y)), buf);
 }
 

@@ -8,12 +8,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget};
 
 use super::popup_block;
-use crate::text::{str_width, truncate};
+use crate::text::str_width;
 use crate::tui::action::{Action, Context, help_rows, lookup};
 use crate::tui::layout::centered;
 use crate::tui::state::{Popup, State};
 use crate::tui::theme;
 use crate::tui::update::Effect;
+use crate::tui::wrap::wrap_plain;
 
 /// Opens the help.
 pub fn open(s: &mut State) -> Vec<Effect> {
@@ -54,8 +55,13 @@ pub fn help_lines(width: usize, color: bool) -> Vec<Line<'static>> {
             theme::title().fg(Color::Cyan),
         ));
         for row in rows {
-            let keys = wrap_words(&row.keys, HELP_KEYS_WIDTH);
-            let text = wrap_words(row.help, text_w);
+            // A key's name does not break at its hyphen (`Shift-Enter`):
+            // wrapped with non-breaking hyphens, shown with its own.
+            let keys: Vec<String> = wrap_plain(&row.keys.replace('-', "\u{2011}"), HELP_KEYS_WIDTH)
+                .into_iter()
+                .map(|k| k.replace('\u{2011}', "-"))
+                .collect();
+            let text = wrap_plain(row.help, text_w);
             for i in 0..keys.len().max(text.len()) {
                 let k = keys.get(i).map_or("", String::as_str);
                 let pad = HELP_KEYS_WIDTH.saturating_sub(str_width(k));
@@ -109,27 +115,6 @@ fn legend_lines(
         line.push(Span::styled(text, style));
     }
     lines.push(Line::from(line));
-    lines
-}
-
-/// `text` in lines of at most `width` columns, broken at spaces (a word
-/// wider than that is cut).
-fn wrap_words(text: &str, width: usize) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    let mut line = String::new();
-    for word in text.split(' ') {
-        let w = str_width(word);
-        if !line.is_empty() && str_width(&line) + 1 + w > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(&truncate(word, width));
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
     lines
 }
 

@@ -6,13 +6,14 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Padding, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Block, Padding, Paragraph, Widget};
 
 use crate::engine::TokenStep;
 use crate::engine::resample::Fate;
 use crate::text::{str_width, truncate, visible_piece};
 use crate::tui::state::{ChooseAt, Focus, Message, SamplerColumn, State, TokenRef};
 use crate::tui::theme;
+use crate::tui::wrap::{wrap_lines, wrap_plain};
 
 /// Draws the inspector: the inspected token's candidates, then the reply's
 /// confidence when there is room.
@@ -35,13 +36,14 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         return;
     }
     let Some((t, step)) = inspected else {
-        Paragraph::new(vec![
-            Line::from("The model's top candidates for each next token appear here while a reply streams in."),
+        let lines = [
+            Line::from(
+                "The model's top candidates for each next token appear here while a reply streams in.",
+            ),
             Line::from(""),
             Line::styled("Tab: move over the tokens of a reply.", theme::dim()),
-        ])
-        .wrap(Wrap { trim: true })
-        .render(inner, buf);
+        ];
+        Paragraph::new(wrap_lines(&lines, inner.width as usize)).render(inner, buf);
         return;
     };
     let max_rows = s.config.inspector_top_k;
@@ -60,7 +62,7 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         && let Some(row) = c.row(t.step)
     {
         let lines = super::compared::lines(m, c, row, inner.width as usize, s.heatmap);
-        draw_scrolled(lines, None, inner, buf);
+        draw_scrolled(lines, None, 0, inner, buf);
         return;
     }
     let column = s.sampler_column(m, step);
@@ -72,8 +74,8 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         max_rows,
         sampler: column.as_ref(),
     };
-    let (lines, selected) = inspector_lines(m, step, &view);
-    let used = draw_scrolled(lines, selected, inner, buf);
+    let (lines, selected, footer) = inspector_lines(m, step, &view);
+    let used = draw_scrolled(lines, selected, footer, inner, buf);
     // Below the candidates, when there is room: the whole reply's confidence.
     let free = inner.height.saturating_sub(used + 1);
     if free >= 4 && !compact {
@@ -113,8 +115,8 @@ fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: 
         max_rows,
         sampler: column.as_ref(),
     };
-    let (lines, selected) = inspector_lines(m, step, &view);
-    draw_scrolled(lines, selected, inner, buf);
+    let (lines, selected, footer) = inspector_lines(m, step, &view);
+    draw_scrolled(lines, selected, footer, inner, buf);
 }
 
 /// Choosing on a small terminal: the selected candidate in one line.
@@ -416,13 +418,14 @@ pub struct View<'a> {
     pub sampler: Option<&'a SamplerColumn>,
 }
 
-/// The inspector's lines for one step of message `m`, and the index of the
-/// selected candidate's line when choosing.
+/// The inspector's lines for one step of message `m`, the index of the
+/// selected candidate's line when choosing, and how many lines at the end
+/// are a remark to keep in view (why the what-if column reads `?`).
 pub fn inspector_lines(
     m: &Message,
     step: &TokenStep,
     view: &View,
-) -> (Vec<Line<'static>>, Option<usize>) {
+) -> (Vec<Line<'static>>, Option<usize>, usize) {
     let (w, heat, compact, shown) = (view.width, view.heat, view.compact, view.shown);
     let choice = match shown {
         Shown::Token => None,
@@ -464,24 +467,59 @@ pub fn inspector_lines(
         }
     }
     let selected = candidate_rows(m, step, view, heat_style, choice, &mut lines);
-    (lines, selected)
+    let before = lines.len();
+    if let Some(u) = view
+        .sampler
+        .and_then(|c| c.resampled.unsure.filter(|_| c.whatif))
+    {
+        // Why the what-if column reads `?`: a sentence, wrapped under its `?`.
+        for (i, l) in wrap_plain(u.describe(), w.saturating_sub(4))
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if i == 0 { "  ? " } else { "    " };
+            lines.push(Line::styled(format!("{lead}{l}"), theme::dim()));
+        }
+    }
+    let footer = lines.len() - before;
+    (lines, selected, footer)
 }
 
 /// Draws `lines` in `area`, scrolled so that line `keep` (the selected
-/// candidate) is in view. Returns the lines drawn.
+/// candidate) is in view. When they do not all fit, the last `footer` lines
+/// (a remark on the rest) stay at the bottom, as long as three lines are
+/// left above them. Returns the lines drawn.
 fn draw_scrolled(
-    lines: Vec<Line<'static>>,
+    mut lines: Vec<Line<'static>>,
     keep: Option<usize>,
+    footer: usize,
     area: Rect,
     buf: &mut Buffer,
 ) -> u16 {
     let h = area.height as usize;
-    let top = keep.map_or(0, |k| (k + 1).saturating_sub(h));
-    let used = lines.len().saturating_sub(top).min(h) as u16;
+    let footer = if lines.len() > h && h >= footer + 3 {
+        footer
+    } else {
+        0
+    };
+    let foot = lines.split_off(lines.len() - footer);
+    let body_h = h - footer;
+    let top = keep.map_or(0, |k| (k + 1).saturating_sub(body_h));
+    let used = lines.len().saturating_sub(top).min(body_h) + footer;
+    let body = Rect {
+        height: body_h as u16,
+        ..area
+    };
     Paragraph::new(lines)
         .scroll((top as u16, 0))
-        .render(area, buf);
-    used
+        .render(body, buf);
+    let below = Rect {
+        y: area.y + body_h as u16,
+        height: footer as u16,
+        ..area
+    };
+    Paragraph::new(foot).render(below, buf);
+    used as u16
 }
 
 /// A remote server's step: the candidates are all that is known; what
@@ -691,9 +729,6 @@ fn candidate_rows(
             theme::dim(),
         ));
         lines.push(row(i, &m.piece(step.id), p, step.p_sampled, true));
-    }
-    if unsure && let Some(u) = column.and_then(|c| c.resampled.unsure) {
-        lines.push(Line::styled(format!("  ? {}", u.describe()), theme::dim()));
     }
     selected
 }

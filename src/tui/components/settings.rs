@@ -5,7 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Clear, Paragraph, Widget};
 
 use super::popup_block;
 use crate::engine::SamplingParams;
@@ -14,6 +14,7 @@ use crate::tui::layout::centered;
 use crate::tui::state::{Field, Popup, SettingsForm, State};
 use crate::tui::theme;
 use crate::tui::update::Effect;
+use crate::tui::wrap::wrap_lines;
 
 /// Opens the form on the sampling settings in use.
 pub fn open(s: &mut State) -> Vec<Effect> {
@@ -164,7 +165,5 @@ pub fn render(f: &SettingsForm, buf: &mut Buffer, area: Rect) {
             theme::dim(),
         )),
     }
-    Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
-        .render(inner, buf);
+    Paragraph::new(wrap_lines(&lines, inner.width as usize)).render(inner, buf);
 }

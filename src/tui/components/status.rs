@@ -5,12 +5,13 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Widget, Wrap};
+use ratatui::widgets::{Paragraph, Widget};
 
 use crate::engine::ChatMode;
 use crate::text::{str_width, truncate};
 use crate::tui::state::{NoticeLevel, Phase, State};
 use crate::tui::theme;
+use crate::tui::wrap::wrap_lines;
 
 /// Draws the status bar.
 pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
@@ -36,10 +37,8 @@ pub fn render_notice(s: &State, buf: &mut Buffer, r: Rect) {
         NoticeLevel::Error => theme::error(),
         NoticeLevel::Info => theme::info(),
     };
-    Paragraph::new(n.text.as_str())
-        .style(style)
-        .wrap(Wrap { trim: false })
-        .render(r, buf);
+    let lines = wrap_lines(&[Line::from(n.text.as_str())], r.width as usize);
+    Paragraph::new(lines).style(style).render(r, buf);
 }
 
 fn phase_text(s: &State) -> (String, Style) {
