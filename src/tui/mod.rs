@@ -478,7 +478,12 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
             "Conversations cannot be saved: {e}. This one stays in memory; saving is tried again after each turn."
         ));
         state.save_failed = true;
-    } else if opts.resume {
+    } else if let Some(why) = host.saver.as_ref().and_then(saving::Saver::read_only) {
+        // Said, and nothing else changes: what is saved can still be read.
+        state.error(saving::saving_off(why));
+        state.saving_off = Some(why.to_string());
+    }
+    if store_error.is_none() && opts.resume {
         match host.saver.as_mut().map(saving::last) {
             Some(Ok(Some(r))) => {
                 if initial.is_none() && r.model_present {
