@@ -478,12 +478,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
             "Conversations cannot be saved: {e}. This one stays in memory; saving is tried again after each turn."
         ));
         state.save_failed = true;
-    } else if let Some(why) = host.saver.as_ref().and_then(saving::Saver::read_only) {
-        // Said, and nothing else changes: what is saved can still be read.
-        state.error(saving::saving_off(why));
-        state.saving_off = Some(why.to_string());
-    }
-    if store_error.is_none() && opts.resume {
+    } else if opts.resume {
         match host.saver.as_mut().map(saving::last) {
             Some(Ok(Some(r))) => {
                 if initial.is_none() && r.model_present {
@@ -521,6 +516,13 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
             &meta,
             r.model_present,
         ));
+    }
+    if let Some(why) = host.saver.as_ref().and_then(saving::Saver::read_only) {
+        // Said last, with what the start said before it, so no startup
+        // notice hides it; the status bar keeps it once others come.
+        let before = state.notice.take().map(|n| n.text + " ");
+        state.error(before.unwrap_or_default() + &saving::saving_off(why));
+        state.saving_off = Some(why.to_string());
     }
     let result = if execute(&mut state, fx, &mut host) {
         Ok(())
