@@ -1,6 +1,7 @@
 //! `tokenscope chats`, `export` and `import` on a conversation with real
 //! traces (SmolLM2 through the engine), branches included: export → import
-//! round-trips every stored field; the Markdown shows the tokens.
+//! round-trips every stored field; the Markdown shows the tokens; `-o -` is
+//! standard output; a data directory mounted read-only is read.
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Saved conversations end to end: the real binary in tmux on SmolLM2,
 //! killed with SIGKILL at random moments; the database keeps every
-//! completed turn and always opens; `--resume` shows the last one.
+//! completed turn and always opens; `--resume` shows the last one, also
+//! from a data directory mounted read-only (saving off, said).
 
 mod common;
 
