@@ -55,7 +55,8 @@ pub fn list(paths: &Paths, search: &str, jsonl: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes conversation `id` as JSONL or Markdown to `output` (standard output when `None`).
+/// Writes conversation `id` as JSONL or Markdown to `output` (standard
+/// output when `None` or `-`).
 pub fn export(paths: &Paths, id: i64, format: ExportFormat, output: Option<&Path>) -> Result<()> {
     let conv = open(paths)?.read(id)?;
     let mut buf = Vec::new();
@@ -63,7 +64,7 @@ pub fn export(paths: &Paths, id: i64, format: ExportFormat, output: Option<&Path
         ExportFormat::Jsonl => export::write_jsonl(&conv, &mut buf)?,
         ExportFormat::Md => export::write_markdown(&conv, 400, &mut buf)?,
     }
-    match output {
+    match output.filter(|p| p.as_os_str() != "-") {
         Some(path) => {
             write_whole(path, &buf).with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("Wrote conversation {id} to {}.", path.display());

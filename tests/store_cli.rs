@@ -1,8 +1,11 @@
 //! `tokenscope chats`, `export` and `import` on a conversation with real
 //! traces (SmolLM2 through the engine), branches included: export → import
-//! round-trips every stored field; the Markdown shows the tokens.
+//! round-trips every stored field; the Markdown shows the tokens; `-o -` is
+//! standard output; a data directory mounted read-only is read.
 
 mod common;
+
+use std::path::Path;
 
 use tokenscope::conversation::{Conversation, Node, Status};
 use tokenscope::store::Store;
@@ -239,4 +242,138 @@ fn an_export_keeps_the_files_mode_follows_links_and_writes_to_devices() {
     let (out, err, ok) = run(home.path(), &["export", &id, "-o", "/dev/stdout"]);
     assert!(ok, "{err}");
     assert_eq!(out, expected);
+}
+
+#[test]
+fn export_to_dash_writes_standard_output() {
+    let home = tempfile::tempdir().unwrap();
+    let id = saved_with_one_message(home.path(), "What is a lighthouse?").to_string();
+    let (expected, err, ok) = run(home.path(), &["export", &id]);
+    assert!(ok, "{err}");
+    // Run where a file named `-` would land, so that one would be seen.
+    let cwd = tempfile::tempdir().unwrap();
+    for format in ["jsonl", "md"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenscope"))
+            .args(["export", &id, "--format", format, "-o", "-"])
+            .current_dir(cwd.path())
+            .env("TOKENSCOPE_HOME", home.path())
+            .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml")
+            .output()
+            .unwrap();
+        let (out, err) = (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            out.contains("What is a lighthouse?"),
+            "{format}: {out} {err}"
+        );
+        if format == "jsonl" {
+            assert_eq!(out, expected);
+        }
+        assert!(!err.contains("Wrote"), "{err}");
+    }
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        0,
+        "no file `-`"
+    );
+}
+
+/// Runs the binary with `home` as TOKENSCOPE_HOME, `mount` (a directory or
+/// a file) bind-mounted read-only over itself in a mount namespace of its
+/// own (`unshare`: nothing to clean up, nothing seen outside).
+fn run_read_only(home: &Path, mount: &Path, args: &[&str]) -> (String, String, bool) {
+    let script =
+        r#"m=$1; shift; mount --bind "$m" "$m" && mount -o remount,ro,bind "$m" "$m" && exec "$@""#;
+    let out = std::process::Command::new("unshare")
+        .args(["--map-root-user", "--mount", "sh", "-c", script, "sh"])
+        .arg(mount)
+        .arg(env!("CARGO_BIN_EXE_tokenscope"))
+        .args(args)
+        .env("TOKENSCOPE_HOME", home)
+        .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml")
+        .output()
+        .expect("unshare (util-linux) runs: this test needs it to mount read-only");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !err.contains("unshare:") && !err.contains("mount:"),
+        "this test needs user and mount namespaces (unshare -rm): {err}"
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        err,
+        out.status.success(),
+    )
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn chats_and_export_read_a_database_on_a_read_only_mount() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let id = saved_with_one_message(h, "What is a lighthouse?").to_string();
+    let (jsonl, err, ok) = run(h, &["export", &id]);
+    assert!(ok, "{err}");
+    let db = h.join("conversations.sqlite3");
+    let before = names(h);
+    assert!(!before.iter().any(|n| n.ends_with("-shm")), "{before:?}");
+
+    // The whole data directory read-only: SQLite cannot make its -shm file.
+    let (out, err, ok) = run_read_only(h, h, &["chats"]);
+    assert!(ok && out.contains("What is a lighthouse?"), "{out} {err}");
+    let (out, err, ok) = run_read_only(h, h, &["chats", "--search", "lighthouse"]);
+    assert!(ok && out.contains("What is a lighthouse?"), "{out} {err}");
+    let (out, err, ok) = run_read_only(h, h, &["export", &id]);
+    assert!(ok, "{err}");
+    assert_eq!(out, jsonl, "the same export");
+    let (out, err, ok) = run_read_only(h, h, &["export", &id, "--format", "md"]);
+    assert!(
+        ok && out.contains("## User\n\nWhat is a lighthouse?"),
+        "{out} {err}"
+    );
+    let file = h.join("c.jsonl");
+    std::fs::write(&file, &jsonl).unwrap();
+    let (_, err, ok) = run_read_only(h, h, &["import", file.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("can only be read") && err.contains("Read-only file system"),
+        "{err}"
+    );
+    let mut expected = [&before[..], &["c.jsonl".to_string()]].concat();
+    expected.sort();
+    assert_eq!(names(h), expected, "nothing written");
+
+    // The file alone read-only (its directory writable): SQLite opens it
+    // for reading only.
+    let (out, err, ok) = run_read_only(h, &db, &["chats"]);
+    assert!(ok && out.contains("What is a lighthouse?"), "{out} {err}");
+    let (_, err, ok) = run_read_only(h, &db, &["import", file.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!(
+            "cannot write {}: Read-only file system",
+            db.display()
+        )),
+        "{err}"
+    );
+    let (out, _, _) = run(h, &["chats"]);
+    assert_eq!(out.matches("lighthouse").count(), 1, "not imported: {out}");
+
+    // Nothing saved yet, in a directory that cannot be written.
+    let empty = tempfile::tempdir().unwrap();
+    let (out, err, ok) = run_read_only(empty.path(), empty.path(), &["chats"]);
+    assert!(
+        ok && out.contains("No saved conversations yet"),
+        "{out} {err}"
+    );
 }

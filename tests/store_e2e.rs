@@ -1,6 +1,7 @@
 //! Saved conversations end to end: the real binary in tmux on SmolLM2,
 //! killed with SIGKILL at random moments; the database keeps every
-//! completed turn and always opens; `--resume` shows the last one.
+//! completed turn and always opens; `--resume` shows the last one, also
+//! from a data directory mounted read-only (saving off, said).
 
 mod common;
 
@@ -206,4 +207,51 @@ fn resume_after_sigkill_shows_the_last_completed_turn() {
             ]),
         "{texts:?}"
     );
+}
+
+/// [`start`] with `home` bind-mounted read-only over itself in a mount
+/// namespace of the app's own (`unshare`: nothing seen outside, nothing to
+/// clean up): as a data directory on a read-only file system.
+fn start_read_only(home: &Path, name: &str, args: &str) -> Tmux {
+    let env = format!(
+        "TOKENSCOPE_HOME='{h}' TOKENSCOPE_CONFIG=/nonexistent.toml unshare --map-root-user --mount \
+         sh -c 'mount --bind \"$0\" \"$0\" && mount -o remount,ro,bind \"$0\" \"$0\" && exec \"$@\"' '{h}'",
+        h = home.display()
+    );
+    Tmux::start(name, &env, args, 120, 40)
+}
+
+#[test]
+fn resume_from_a_read_only_data_directory_shows_the_chat_and_says_saving_is_off() {
+    let home = home();
+    let t = start(home.path(), "ro1", "--model smol --temp 0 --max-tokens 6");
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+    exchange(&t, "the first question");
+    t.keys(&["C-c"]);
+    t.keys(&["C-c"]);
+    t.assert_exited_sane(0);
+    drop(t);
+    let db = home.path().join("conversations.sqlite3");
+    let before = std::fs::read(&db).unwrap();
+
+    let t = start_read_only(home.path(), "ro2", "--resume --temp 0 --max-tokens 6");
+    let s = t.wait("the conversation and its model, saving off", 60, |s| {
+        idle(s) && s.contains("Q4_1") && answered(s, "the first question")
+    });
+    assert!(s.contains("saving off"), "{s}");
+    // It goes on, in memory; the notice says why nothing is saved.
+    exchange(&t, "a second question");
+    let s = t.wait("the notice", 10, |s| s.contains("Not saved"));
+    assert!(
+        s.contains("can only be read") && s.contains("Read-only"),
+        "{s}"
+    );
+    assert!(answered(&s, "a second question"), "{s}");
+    t.keys(&["C-c"]);
+    t.keys(&["C-c"]);
+    t.assert_exited_sane(0);
+    let saved = saved_turns(home.path());
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(saved[0].0, "the first question");
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the file untouched");
 }

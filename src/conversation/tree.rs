@@ -61,6 +61,11 @@ pub struct Node {
     /// The sampling settings this reply was generated with (its last run).
     #[serde(default)]
     pub sampling: Option<crate::engine::SamplingParams>,
+    /// The system prompt this reply was generated under (its last run;
+    /// `""`: none), which may since have changed; `None` when not known
+    /// (prompt turns, replies saved before tokenscope recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
     /// The last prompt tokens before this turn (as many as the repeat
     /// penalty looks back; for a prompt turn, those before its first
     /// token), for re-applying the sampler to its steps.
@@ -95,6 +100,7 @@ impl Node {
             vocab: None,
             seed: None,
             sampling: None,
+            system: None,
             context_tail: Vec::new(),
             content_span: None,
             fork: None,

@@ -2,7 +2,10 @@
 //! non-UTF-8 names, which Unix file names may be. Use with
 //! `#[serde(with = "crate::engine::path_serde::path_bytes")]`.
 
-/// A `PathBuf` as raw bytes.
+/// A `PathBuf` as raw bytes in binary formats (the engine's postcard); in
+/// human-readable ones (JSON: exports, `--format jsonl`, the database's
+/// model cards) as a string when it is UTF-8, which people and other tools
+/// read, and as an array of bytes only when it is not. Either reads back.
 pub mod path_bytes {
     use std::ffi::OsString;
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -11,6 +14,11 @@ pub mod path_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(p: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable()
+            && let Some(text) = p.to_str()
+        {
+            return s.serialize_str(text);
+        }
         s.serialize_bytes(p.as_os_str().as_bytes())
     }
 
@@ -72,5 +80,38 @@ pub mod path_bytes_opt {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
         Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct P(#[serde(with = "super::path_bytes")] PathBuf);
+
+    #[test]
+    fn json_has_a_string_when_it_can_and_everything_reads_back() {
+        let utf8 = P("/models/é.gguf".into());
+        let j = serde_json::to_string(&utf8).unwrap();
+        assert_eq!(j, r#""/models/é.gguf""#);
+        assert_eq!(serde_json::from_str::<P>(&j).unwrap(), utf8);
+        // Not UTF-8: bytes, which JSON writes as an array.
+        let raw = P(PathBuf::from(OsString::from_vec(b"/m/\xff.gguf".to_vec())));
+        let j = serde_json::to_string(&raw).unwrap();
+        assert!(j.starts_with("[47,109,47,255"), "{j}");
+        assert_eq!(serde_json::from_str::<P>(&j).unwrap(), raw);
+        // What earlier versions wrote for any path still reads.
+        let old = serde_json::to_string(&"/m/a".bytes().collect::<Vec<u8>>()).unwrap();
+        assert_eq!(serde_json::from_str::<P>(&old).unwrap(), P("/m/a".into()));
+        // The engine's binary frames keep raw bytes, either way.
+        for p in [utf8, raw] {
+            let b = postcard::to_allocvec(&p).unwrap();
+            assert_eq!(postcard::from_bytes::<P>(&b).unwrap(), p);
+        }
     }
 }

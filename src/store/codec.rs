@@ -117,6 +117,7 @@ pub fn fingerprint(n: &Node, parent: Option<usize>, ord: usize, active: Option<u
     n.content.hash(&mut h);
     status_text(&n.status).hash(&mut h);
     n.model.hash(&mut h);
+    n.system.hash(&mut h);
     n.steps.len().hash(&mut h);
     for s in &n.steps {
         (s.id, s.dist.is_some(), s.forced).hash(&mut h);

@@ -5,7 +5,9 @@
 //!   stored field ([`StoredNode`]) with its per-token trace. [`read_jsonl`]
 //!   reads it back exactly.
 //! - Markdown: the chat shown (the active path), each reply followed by a
-//!   compact per-token table (token, probability, entropy, the runners-up).
+//!   compact per-token table (token, probability, entropy, the runners-up),
+//!   and the system prompt each reply was generated under, shown again
+//!   where it changed.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, Write};
@@ -117,6 +119,11 @@ pub fn read_jsonl(input: impl BufRead) -> Result<StoredConversation, ImportError
 /// most `max_rows`, the rest counted): the token, its probability under the
 /// model, the entropy in bits, and the three likeliest other candidates.
 ///
+/// The system prompt at the top is the one the first reply was generated
+/// under; a reply generated under another one has it above it ("System
+/// (changed)"); one set after the last reply comes last. Replies saved
+/// before tokenscope recorded their system prompt are said to be so.
+///
 /// # Errors
 /// Write errors.
 pub fn write_markdown(
@@ -130,12 +137,37 @@ pub fn write_markdown(
         let _ = writeln!(md, "Model: `{}`  ", escape_inline(m));
     }
     let _ = writeln!(md, "Saved: {}\n", format_time(conv.updated_at));
-    for n in path(conv) {
+    let shown = path(conv);
+    let Some((root, turns)) = shown.split_first() else {
+        return out.write_all(md.as_bytes());
+    };
+    let replies: Vec<&StoredNode> = turns
+        .iter()
+        .copied()
+        .filter(|n| n.role == Role::Assistant)
+        .collect();
+    let unrecorded = replies.iter().any(|n| n.system.is_none());
+    // The one shown so far: the first reply's, else the one set now.
+    let mut system = replies
+        .first()
+        .and_then(|n| n.system.as_deref())
+        .unwrap_or(&root.content);
+    system_section(&mut md, "System", system);
+    if unrecorded {
+        md.push_str(
+            "*Some replies below were saved without the system prompt they were generated \
+             under (by an earlier tokenscope): the one above is the one set when saved.*\n\n",
+        );
+    }
+    for n in turns {
         match n.role {
-            Role::System if n.content.trim().is_empty() => continue,
-            Role::System => md.push_str("## System\n\n"),
+            Role::System => continue,
             Role::User => md.push_str("## User\n\n"),
             Role::Assistant => {
+                if let Some(s) = n.system.as_deref().filter(|&s| !same(s, system)) {
+                    system = s;
+                    system_section(&mut md, "System (changed)", system);
+                }
                 let model = n
                     .model
                     .as_deref()
@@ -148,7 +180,28 @@ pub fn write_markdown(
             token_table(n, max_rows, &mut md);
         }
     }
+    if !same(&root.content, system) && !unrecorded {
+        system_section(&mut md, "System (set after the last reply)", &root.content);
+    }
     out.write_all(md.as_bytes())
+}
+
+/// The same system prompt: equal, or both none (blank).
+fn same(a: &str, b: &str) -> bool {
+    a == b || (a.trim().is_empty() && b.trim().is_empty())
+}
+
+/// A system prompt under `heading`: none (blank) is said only where it
+/// replaces one (a heading other than the first).
+fn system_section(md: &mut String, heading: &str, text: &str) {
+    let text = text.trim_end();
+    if text.trim().is_empty() {
+        if heading != "System" {
+            let _ = writeln!(md, "## {heading}\n\n*(none)*\n");
+        }
+        return;
+    }
+    let _ = writeln!(md, "## {heading}\n\n{}\n", escape_text(text));
 }
 
 /// The nodes shown: the root, then each active child down.

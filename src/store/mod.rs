@@ -7,16 +7,25 @@
 //! fingerprint per node), so a long chat does not rewrite itself every
 //! turn. Replies still being generated are not saved: a killed process
 //! keeps every completed turn, and SQLite's journal keeps the file whole.
+//!
+//! Where the file or its directory cannot be written (a read-only mount, a
+//! directory of someone else's), [`Store::open`] opens it read-only: the
+//! list, search, exports and loads work, and every write says why it cannot
+//! ([`StoreError::CannotWrite`]).
 
 mod codec;
 pub mod export;
 pub mod schema;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{
+    Connection, ErrorCode, MAIN_DB, OpenFlags, OptionalExtension, TransactionBehavior, params,
+};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -50,6 +59,12 @@ pub enum StoreError {
         "the conversations database is damaged or not a database ({0}): move the file away to start a new one"
     )]
     Corrupt(String),
+    #[error("the conversations database can only be read: {0}")]
+    CannotWrite(String),
+    #[error(
+        "the conversations database has the old schema version {0}, which tokenscope converts when it can write the file, and it cannot: run tokenscope once where the file can be written"
+    )]
+    TooOld(i64),
     #[error("no saved conversation has id {0} (`tokenscope chats` lists them)")]
     NotFound(ConvId),
     #[error("cannot create the data directory {path}: {source}")]
@@ -115,6 +130,11 @@ pub struct StoredNode {
     pub pieces: Pieces,
     /// The loaded model's description when this node was saved (replies).
     pub model_card: Option<ModelInfo>,
+    /// The system prompt this reply was generated under (`""`: none);
+    /// `None` when not recorded (prompt turns; replies saved before
+    /// tokenscope recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
 }
 
 /// A conversation as stored (see [`StoredNode`]).
@@ -177,6 +197,8 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     known: HashMap<ConvId, Known>,
+    /// Why nothing can be written (opened read-only); `None` when it can be.
+    read_only: Option<String>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -188,52 +210,147 @@ pub fn now_ms() -> i64 {
 
 impl Store {
     /// Opens (creating or migrating) the database at `path`, creating its
-    /// directory when missing.
+    /// directory when missing. Where that cannot be written, opens it
+    /// read-only instead (see [`Store::open_read_only`]; the reason is
+    /// [`Store::read_only`]).
     ///
     /// # Errors
     /// [`StoreError::Newer`] for a database of a later schema,
     /// [`StoreError::Corrupt`] for a file that is not one, and locked,
-    /// read-only or full as such.
+    /// read-only (when it cannot be read either) or full as such.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let e = match Self::open_writable(path) {
+            Ok(store) => return Ok(store),
+            Err(e) => e,
+        };
+        let why = match &e {
+            StoreError::Dir { path, source } if no_write(source) => {
+                format!(
+                    "cannot create the data directory {}: {source}",
+                    path.display()
+                )
+            }
+            StoreError::ReadOnly => why_read_only(path)
+                .unwrap_or_else(|| format!("SQLite opened {} read-only", path.display())),
+            StoreError::Sqlite(s) if s.sqlite_error_code() == Some(ErrorCode::CannotOpen) => {
+                match why_read_only(path) {
+                    Some(why) => why,
+                    None => return Err(e),
+                }
+            }
+            _ => return Err(e),
+        };
+        // A database that cannot be read either: the first error says why.
+        Self::open_read_only(path, why).map_err(|ro| match ro {
+            StoreError::Newer { .. } | StoreError::TooOld(_) | StoreError::Corrupt(_) => ro,
+            _ => e,
+        })
+    }
+
+    /// Opens read and write, creating and migrating.
+    fn open_writable(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
                 path: dir.to_path_buf(),
                 source,
             })?;
         }
-        Self::open_with(path, OpenFlags::default())
-    }
-
-    /// Opens with SQLite's `flags`. Read-only, nothing is created or
-    /// migrated (reads of a database older than [`schema::VERSION`] fail).
-    ///
-    /// # Errors
-    /// As [`Store::open`].
-    pub fn open_with(path: &Path, flags: OpenFlags) -> Result<Store, StoreError> {
-        let mut conn = Connection::open_with_flags(path, flags)?;
+        let mut conn = Connection::open(path)?;
+        // SQLite falls back to reading a file it may not write: so do we.
+        if conn.is_readonly(MAIN_DB)? {
+            return Err(StoreError::ReadOnly);
+        }
         conn.busy_timeout(BUSY_WAIT)?;
-        if !flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
-            // WAL: readers never block the writer; FULL: a commit is on disk.
-            let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-            conn.pragma_update(None, "synchronous", "FULL")?;
-        }
+        // WAL: readers never block the writer; FULL: a commit is on disk.
+        let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
-        if flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
-            let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            if v > schema::VERSION {
-                return Err(StoreError::Newer {
-                    found: v,
-                    supported: schema::VERSION,
-                });
-            }
-        } else {
-            schema::migrate(&mut conn)?;
-        }
+        schema::migrate(&mut conn)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
             known: HashMap::new(),
+            read_only: None,
         })
+    }
+
+    /// Opens the database at `path` for reading only; `why` (in words, for
+    /// the user) is what every write answers ([`StoreError::CannotWrite`]).
+    /// Nothing is created or migrated: a missing or empty file reads as no
+    /// conversations, and schemas 2 and 3 are read as they are. In WAL mode,
+    /// reading needs the `-shm` file: where it is not there and cannot be
+    /// made (a read-only directory), the file is read alone, as immutable
+    /// (saves left in a `-wal` file are then not seen, and `why` says so).
+    ///
+    /// # Errors
+    /// [`StoreError::Newer`]; [`StoreError::TooOld`] for schema 1;
+    /// [`StoreError::Corrupt`]; SQLite errors.
+    pub fn open_read_only(path: &Path, why: String) -> Result<Store, StoreError> {
+        let store = |conn, why| Store {
+            conn,
+            path: path.to_path_buf(),
+            known: HashMap::new(),
+            read_only: Some(why),
+        };
+        let empty = || -> Result<Store, StoreError> {
+            // Nothing saved, nowhere to save: no conversations, in memory.
+            let mut conn = Connection::open_in_memory()?;
+            schema::migrate(&mut conn)?;
+            Ok(store(conn, why.clone()))
+        };
+        if std::fs::metadata(path).is_err() {
+            return empty();
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let unseen = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0).then(|| {
+            format!(
+                "{why}; saves still in {} are not shown (they need a writable directory)",
+                Path::new(&wal).display()
+            )
+        });
+        let mut failed = None;
+        for (query, why) in [
+            ("mode=ro", &why),
+            ("immutable=1", unseen.as_ref().unwrap_or(&why)),
+        ] {
+            let opened = Connection::open_with_flags(file_uri(path, query), flags).and_then(|c| {
+                // The first read opens the WAL index (or fails to).
+                let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                Ok((c, v))
+            });
+            let (conn, found) = match opened {
+                Ok(o) => o,
+                Err(e) => {
+                    failed = Some(e);
+                    continue;
+                }
+            };
+            if found == 0 {
+                return empty();
+            }
+            conn.busy_timeout(BUSY_WAIT)?;
+            conn.pragma_update(None, "foreign_keys", true)?;
+            schema::shim(&conn, found)?;
+            return Ok(store(conn, why.clone()));
+        }
+        Err(failed.expect("tried").into())
+    }
+
+    /// Why nothing can be written, when the database was opened read-only.
+    pub fn read_only(&self) -> Option<&str> {
+        self.read_only.as_deref()
+    }
+
+    /// `Ok` when this store can write.
+    fn writable(&self) -> Result<(), StoreError> {
+        match &self.read_only {
+            Some(why) => Err(StoreError::CannotWrite(why.clone())),
+            None => Ok(()),
+        }
     }
 
     /// The database file.
@@ -259,7 +376,9 @@ impl Store {
     /// this one could not.
     ///
     /// # Errors
-    /// Locked, full, read-only, damaged: see [`StoreError`].
+    /// Locked, full, read-only, damaged: see [`StoreError`];
+    /// [`StoreError::CannotWrite`] from a store opened read-only, when
+    /// something changed.
     pub fn save(
         &mut self,
         id: Option<ConvId>,
@@ -297,6 +416,7 @@ impl Store {
                 forked_from: None,
             }));
         }
+        self.writable()?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -377,6 +497,7 @@ impl Store {
                         .then(|| codec::pack(&pieces))
                         .transpose()?,
                     node_card,
+                    n.system,
                 ])?;
                 written += 1;
             }
@@ -472,8 +593,9 @@ impl Store {
     /// Sets conversation `id`'s title (the first message no longer does).
     ///
     /// # Errors
-    /// [`StoreError::NotFound`], or SQLite errors.
+    /// [`StoreError::NotFound`], [`StoreError::CannotWrite`], or SQLite errors.
     pub fn rename(&mut self, id: ConvId, title: &str) -> Result<(), StoreError> {
+        self.writable()?;
         let n = self.conn.execute(
             "UPDATE conversations SET title = ?2, title_set = 1 WHERE id = ?1",
             params![id, title],
@@ -487,8 +609,9 @@ impl Store {
     /// Deletes conversation `id` and its nodes.
     ///
     /// # Errors
-    /// [`StoreError::NotFound`], or SQLite errors.
+    /// [`StoreError::NotFound`], [`StoreError::CannotWrite`], or SQLite errors.
     pub fn delete(&mut self, id: ConvId) -> Result<(), StoreError> {
+        self.writable()?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -532,7 +655,7 @@ impl Store {
         let mut conv = head.ok_or(StoreError::NotFound(id))?;
         let mut q = self.conn.prepare_cached(
             "SELECT node_id, parent, ord, active_child, role, content, status, model,
-                    created_at, updated_at, tokens, extra, trace, pieces, model_card
+                    created_at, updated_at, tokens, extra, trace, pieces, model_card, system
              FROM nodes WHERE conv_id = ?1 ORDER BY node_id",
         )?;
         let mut rows = q.query([id])?;
@@ -591,6 +714,7 @@ impl Store {
                 steps,
                 pieces,
                 model_card: card_of(r.get(14)?),
+                system: r.get(15)?,
             });
         }
         Ok(conv)
@@ -644,10 +768,11 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Corrupt`] for a tree that does not hold together
-    /// (nothing is written); SQLite errors.
+    /// (nothing is written); [`StoreError::CannotWrite`]; SQLite errors.
     pub fn insert(&mut self, conv: &StoredConversation) -> Result<ConvId, StoreError> {
         to_conversation(conv)
             .map_err(|e| StoreError::Corrupt(format!("imported conversation: {e}")))?;
+        self.writable()?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -689,6 +814,7 @@ impl Store {
                     n.model_card
                         .as_ref()
                         .map(|m| serde_json::to_string(m).expect("serializes")),
+                    n.system,
                 ])?;
                 tx.execute(
                     "UPDATE nodes SET created_at = ?3 WHERE conv_id = ?1 AND node_id = ?2",
@@ -705,15 +831,57 @@ impl Store {
 /// pieces and model card when none come with it).
 const UPSERT: &str = "
 INSERT INTO nodes (conv_id, node_id, parent, ord, active_child, role, content, status, model,
-                   created_at, updated_at, tokens, extra, trace, pieces, model_card)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15)
+                   created_at, updated_at, tokens, extra, trace, pieces, model_card, system)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
 ON CONFLICT (conv_id, node_id) DO UPDATE SET
     parent = excluded.parent, ord = excluded.ord, active_child = excluded.active_child,
     role = excluded.role, content = excluded.content, status = excluded.status,
     model = excluded.model, updated_at = excluded.updated_at, tokens = excluded.tokens,
-    extra = excluded.extra, trace = excluded.trace,
+    extra = excluded.extra, trace = excluded.trace, system = excluded.system,
     pieces = COALESCE(excluded.pieces, nodes.pieces),
     model_card = COALESCE(excluded.model_card, nodes.model_card)";
+
+/// The error of a write the file system refuses (permissions, a read-only mount).
+fn no_write(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+    matches!(e.kind(), PermissionDenied | ReadOnlyFilesystem)
+}
+
+/// Why the database at `path` cannot be written, in words: the file (when
+/// it is there) or its directory (where SQLite makes its `-wal` and `-shm`
+/// files) refuses writes. `None` when both take them (nothing is changed to
+/// find out: the file is opened for writing without writing, and an
+/// unnamed temporary file is made in the directory).
+fn why_read_only(path: &Path) -> Option<String> {
+    if path.exists()
+        && let Err(e) = std::fs::OpenOptions::new().write(true).open(path)
+        && no_write(&e)
+    {
+        return Some(format!("cannot write {}: {e}", path.display()));
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match tempfile::tempfile_in(dir) {
+        Err(e) if no_write(&e) => Some(format!("cannot write in {}: {e}", dir.display())),
+        _ => None,
+    }
+}
+
+/// `path` as an SQLite URI with `query` (`file:/a%20b?mode=ro`): every
+/// byte but unreserved ones and `/` percent-encoded, so any file name works.
+fn file_uri(path: &Path, query: &str) -> String {
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    format!("{uri}?{query}")
+}
 
 fn card_of(json: Option<String>) -> Option<ModelInfo> {
     json.and_then(|j| serde_json::from_str(&j).ok())
@@ -769,6 +937,7 @@ pub fn to_conversation(stored: &StoredConversation) -> Result<(Conversation, boo
             other => other.clone(),
         };
         node.model = s.model.clone();
+        node.system = s.system.clone();
         node.steps = s.steps.clone();
         let mut extra = s.extra.clone();
         extra.fork = extra

@@ -6,21 +6,26 @@
 //!   child shown, token ids, per-token traces as BLOBs, stats and sampling
 //!   settings), and a model card, a user-set title flag and a turn count on
 //!   `conversations`.
-//! - Schema 3 (current): a `revision` on `conversations`, a new random value
+//! - Schema 3: a `revision` on `conversations`, a new random value
 //!   at every save that writes something (random, so that a deleted
 //!   conversation's reused id never carries the revision a window holds),
 //!   so that a window whose copy is older than the file's does not
 //!   overwrite what another window saved.
+//! - Schema 4 (current): `nodes.system`, the system prompt a reply was
+//!   generated under (`''` for none; NULL when not recorded: prompt turns,
+//!   and replies saved by earlier versions).
 //!
 //! [`migrate`] brings a database of any older version up to [`VERSION`] in
 //! one transaction; a newer one is refused ([`super::StoreError::Newer`]).
+//! A database that cannot be written is read as it is: [`shim`] makes
+//! schemas 2 and 3 look like the current one for reading.
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::StoreError;
 
 /// The schema this build reads and writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// Schema 1, kept to describe the history (and to make test fixtures of it).
 pub const SCHEMA_1: &str = "
@@ -74,6 +79,11 @@ const TO_3: &str = "
 ALTER TABLE conversations ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// Schema 4's addition: the system prompt of each reply.
+const TO_4: &str = "
+ALTER TABLE nodes ADD COLUMN system TEXT;
+";
+
 /// Brings the database up to [`VERSION`] (creating it when empty), in one
 /// transaction: a failure leaves it as it was.
 ///
@@ -105,9 +115,38 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if found < 3 {
         tx.execute_batch(TO_3)?;
     }
+    if found < 4 {
+        tx.execute_batch(TO_4)?;
+    }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;
     Ok(())
+}
+
+/// Makes a database of schema `found` that cannot be migrated (it cannot be
+/// written) readable as the current one: temporary views, which shadow its
+/// tables for this connection only, add the later columns as "not known".
+///
+/// # Errors
+/// [`StoreError::Newer`] for a later schema; [`StoreError::TooOld`] for
+/// schema 1 (its messages need the migration); SQLite errors.
+pub fn shim(conn: &Connection, found: i64) -> Result<(), StoreError> {
+    match found {
+        VERSION => Ok(()),
+        v if v > VERSION => Err(StoreError::Newer {
+            found: v,
+            supported: VERSION,
+        }),
+        2 | 3 => {
+            let revision = if found < 3 { ", 0 AS revision" } else { "" };
+            conn.execute_batch(&format!(
+                "CREATE TEMP VIEW conversations AS SELECT *{revision} FROM main.conversations;
+                 CREATE TEMP VIEW nodes AS SELECT *, NULL AS system FROM main.nodes;"
+            ))?;
+            Ok(())
+        }
+        v => Err(StoreError::TooOld(v)),
+    }
 }
 
 /// Schema 1's linear messages become a chain of nodes: node 0 the root (the

@@ -32,6 +32,7 @@ fn reply(n: usize) -> Node {
     a.stats = Some(stats);
     a.seed = Some(99);
     a.sampling = Some(SamplingParams::default());
+    a.system = Some("be brief".into());
     a.context_tail = vec![3, 1];
     a
 }
@@ -145,9 +146,8 @@ fn a_reply_that_was_being_generated_is_dropped_and_the_rest_renumbered() {
     assert_eq!(json(&again), json(&back));
 }
 
-#[test]
-fn the_schema_1_fixture_is_migrated() {
-    let dir = tempfile::tempdir().unwrap();
+/// A copy in `dir` of the database a schema 1 tokenscope wrote.
+fn schema_1_copy(dir: &tempfile::TempDir) -> PathBuf {
     let path = dir.path().join("old.sqlite3");
     std::fs::copy(
         concat!(
@@ -157,6 +157,13 @@ fn the_schema_1_fixture_is_migrated() {
         &path,
     )
     .unwrap();
+    path
+}
+
+#[test]
+fn the_schema_1_fixture_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = schema_1_copy(&dir);
     let mut s = Store::open(&path).unwrap();
     let v: i64 = s
         .conn()
@@ -197,21 +204,163 @@ fn the_schema_1_fixture_is_migrated() {
     assert_eq!(s.list("spain").unwrap().len(), 1);
 }
 
+/// Takes the database at `path` back to schema `to` (2 or 3), the form an
+/// earlier tokenscope wrote: without the columns added since.
+fn downgrade(path: &Path, to: i64) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch("ALTER TABLE nodes DROP COLUMN system;")
+        .unwrap();
+    if to < 3 {
+        conn.execute_batch("ALTER TABLE conversations DROP COLUMN revision;")
+            .unwrap();
+    }
+    conn.pragma_update(None, "user_version", to).unwrap();
+}
+
+fn user_version(path: &Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// `c` as saved by a tokenscope that did not record system prompts.
+fn without_system(c: &Conversation) -> Conversation {
+    let mut c = c.clone();
+    for i in 0..c.len() {
+        c.node_mut(i).system = None;
+    }
+    c
+}
+
+#[test]
+fn a_schema_3_database_is_migrated_and_its_replies_have_no_system_prompt_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.sqlite3");
+    let id = open(&dir).save(None, &chat(), None).unwrap().unwrap().id;
+    downgrade(&path, 3);
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(user_version(&path), schema::VERSION);
+    let (mut c, _) = s.load(id).unwrap();
+    assert_eq!(json(&c), json(&without_system(&chat())), "not known");
+    // It goes on, and what is generated now records its system prompt.
+    c.append(Node::user("and Spain?"));
+    let r = c.append(reply(2));
+    s.save(Some(id), &c, None).unwrap();
+    let (back, _) = open(&dir).load(id).unwrap();
+    assert_eq!(back.node(r).system.as_deref(), Some("be brief"));
+    assert_eq!(json(&back), json(&c));
+}
+
+#[test]
+fn a_reply_keeps_the_system_prompt_it_was_generated_under() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let mut c = chat();
+    let id = s.save(None, &c, None).unwrap().unwrap().id;
+    c.set_system("be verbose");
+    let r = c.path()[1];
+    assert_eq!(s.save(Some(id), &c, None).unwrap().unwrap().written, 1);
+    let (back, _) = open(&dir).load(id).unwrap();
+    assert_eq!(back.system(), Some("be verbose"));
+    assert_eq!(back.node(r).system.as_deref(), Some("be brief"));
+    // Generated again under the new one: a change to save.
+    c.node_mut(r).system = Some("be verbose".into());
+    assert_eq!(s.save(Some(id), &c, None).unwrap().unwrap().written, 1);
+    let (back, _) = open(&dir).load(id).unwrap();
+    assert_eq!(back.node(r).system.as_deref(), Some("be verbose"));
+}
+
+#[test]
+fn a_store_opened_read_only_reads_schemas_2_to_now_and_refuses_writes_saying_why() {
+    let why = "cannot write in /data: Read-only file system (os error 30)";
+    for version in [2, 3, schema::VERSION] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.sqlite3");
+        let c = chat();
+        let id = open(&dir).save(None, &c, None).unwrap().unwrap().id;
+        let expected = if version < 4 { without_system(&c) } else { c };
+        if version < schema::VERSION {
+            downgrade(&path, version);
+        }
+        let mut s = Store::open_read_only(&path, why.into()).unwrap();
+        assert_eq!(s.read_only(), Some(why));
+        assert_eq!(ids(&s, "france"), vec![id], "schema {version}");
+        assert_eq!(s.last().unwrap(), Some(id));
+        let (mut back, meta) = s.load(id).unwrap();
+        assert_eq!(json(&back), json(&expected), "schema {version}");
+        assert_eq!(meta.title, "capital of France?");
+        let mut md = Vec::new();
+        export::write_markdown(&s.read(id).unwrap(), 10, &mut md).unwrap();
+        // Nothing new: nothing to write, no error; anything else says why not.
+        assert_eq!(s.save(Some(id), &back, None).unwrap().unwrap().written, 0);
+        back.append(Node::user("more"));
+        let stored = s.read(id).unwrap();
+        for err in [
+            s.save(Some(id), &back, None).unwrap_err(),
+            s.save(None, &back, None).unwrap_err(),
+            s.rename(id, "x").unwrap_err(),
+            s.delete(id).unwrap_err(),
+            s.insert(&stored).unwrap_err(),
+        ] {
+            assert!(matches!(err, StoreError::CannotWrite(_)), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                format!("the conversations database can only be read: {why}")
+            );
+        }
+        drop(s);
+        assert_eq!(user_version(&path), version, "left as it was");
+        assert_eq!(ids(&open(&dir), ""), vec![id]);
+    }
+}
+
+#[test]
+fn a_store_opened_read_only_on_nothing_is_empty_and_on_schema_1_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none/c.sqlite3");
+    let s = Store::open_read_only(&missing, "why".into()).unwrap();
+    assert!(s.list("").unwrap().is_empty());
+    assert!(matches!(s.read(1), Err(StoreError::NotFound(1))));
+    assert!(!missing.exists() && !missing.parent().unwrap().exists());
+    let empty = dir.path().join("empty.sqlite3");
+    std::fs::write(&empty, "").unwrap();
+    let s = Store::open_read_only(&empty, "why".into()).unwrap();
+    assert!(s.list("").unwrap().is_empty());
+
+    let old = schema_1_copy(&dir);
+    let err = Store::open_read_only(&old, "why".into()).unwrap_err();
+    assert!(matches!(err, StoreError::TooOld(1)), "{err:?}");
+    assert!(
+        err.to_string().contains("where the file can be written"),
+        "{err}"
+    );
+    let newer = dir.path().join("newer.sqlite3");
+    let s = Store::open(&newer).unwrap();
+    s.conn().pragma_update(None, "user_version", 99).unwrap();
+    drop(s);
+    let err = Store::open_read_only(&newer, "why".into()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Newer { found: 99, .. }),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn a_newer_schema_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.sqlite3");
     let mut s = Store::open(&path).unwrap();
     s.save(None, &chat(), None).unwrap();
-    s.conn().pragma_update(None, "user_version", 4).unwrap();
+    s.conn()
+        .pragma_update(None, "user_version", schema::VERSION + 1)
+        .unwrap();
     drop(s);
     let err = Store::open(&path).expect_err("refused");
     assert!(matches!(
         err,
-        StoreError::Newer {
-            found: 4,
-            supported: 3
-        }
+        StoreError::Newer { found, supported }
+            if found == schema::VERSION + 1 && supported == schema::VERSION
     ));
     assert!(
         err.to_string().contains("newer than this tokenscope"),
@@ -462,4 +611,96 @@ fn a_conversation_deleted_elsewhere_is_saved_again_whole() {
     c.append(Node::user("still here"));
     s.save(Some(id), &c, None).unwrap();
     assert_eq!(json(&open(&dir).load(id).unwrap().0), json(&c));
+}
+
+#[test]
+fn the_jsonl_export_writes_model_paths_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let model = crate::tui::bench::fake_model("smol", "Q4_1");
+    let id = s.save(None, &chat(), Some(&model)).unwrap().unwrap().id;
+    let stored = s.read(id).unwrap();
+    assert!(stored.model_card.is_some());
+    let mut out = Vec::new();
+    export::write_jsonl(&stored, &mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains(r#""path":"/models/smol-Q4_1.gguf""#) && !out.contains(r#""path":["#),
+        "{out}"
+    );
+    assert_eq!(export::read_jsonl(out.as_bytes()).unwrap(), stored);
+}
+
+/// The Markdown export of `c` as saved.
+fn markdown(c: &Conversation) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let id = s.save(None, c, None).unwrap().unwrap().id;
+    let mut md = Vec::new();
+    export::write_markdown(&s.read(id).unwrap(), 0, &mut md).unwrap();
+    String::from_utf8(md).unwrap()
+}
+
+/// Asserts that `parts` come in this order in `md`, each once.
+fn in_order(md: &str, parts: &[&str]) {
+    let mut at = 0;
+    for p in parts {
+        assert_eq!(md.matches(p).count(), 1, "{p:?} once in:\n{md}");
+        let i = md.find(p).unwrap();
+        assert!(i >= at, "{p:?} out of order in:\n{md}");
+        at = i;
+    }
+}
+
+#[test]
+fn the_markdown_shows_the_system_prompt_each_reply_was_generated_under() {
+    let mut c = Conversation::new(Some("be brief"));
+    let answer = |c: &mut Conversation, q: &str, system: &str| {
+        c.append(Node::user(q));
+        let mut r = reply(1);
+        r.system = Some(system.into());
+        c.append(r);
+    };
+    answer(&mut c, "q1", "be brief");
+    c.set_system("be verbose");
+    answer(&mut c, "q2", "be verbose");
+    answer(&mut c, "q3", "be verbose");
+    c.set_system("");
+    answer(&mut c, "q4", "");
+    c.set_system("talk like a pirate");
+    in_order(
+        &markdown(&c),
+        &[
+            "## System\n\nbe brief\n",
+            "## User\n\nq1",
+            // Above the first reply generated under it, after its question.
+            "## User\n\nq2",
+            "## System (changed)\n\nbe verbose\n",
+            "## User\n\nq3",
+            "## User\n\nq4",
+            "## System (changed)\n\n*(none)*\n",
+            "## System (set after the last reply)\n\ntalk like a pirate\n",
+        ],
+    );
+}
+
+#[test]
+fn the_markdown_says_when_the_system_prompt_of_replies_is_not_known() {
+    let c = without_system(&chat());
+    let md = markdown(&c);
+    in_order(
+        &md,
+        &[
+            "## System\n\nbe brief\n",
+            "saved without the system prompt they were generated under",
+            "## User\n\ncapital of France?",
+        ],
+    );
+    assert!(!md.contains("(changed)"), "{md}");
+    // Recorded and unchanged: no note.
+    let md = markdown(&chat());
+    assert!(
+        !md.contains("saved without") && !md.contains("(changed)"),
+        "{md}"
+    );
 }

@@ -528,6 +528,13 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
             r.model_present,
         ));
     }
+    if let Some(why) = host.saver.as_ref().and_then(saving::Saver::read_only) {
+        // Said last, with what the start said before it, so no startup
+        // notice hides it; the status bar keeps it once others come.
+        let before = state.notice.take().map(|n| n.text + " ");
+        state.error(before.unwrap_or_default() + &saving::saving_off(why));
+        state.saving_off = Some(why.to_string());
+    }
     let result = if execute(&mut state, fx, &mut host) {
         Ok(())
     } else {

@@ -102,6 +102,9 @@ pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
     let req = s.conv.request(id, &settings);
     let m = s.conv.node_mut(id);
     m.sampling = Some(req.sampling.clone());
+    // What this run is generated under, whatever the system prompt becomes.
+    let system = req.messages.first().filter(|c| c.role == Role::System);
+    m.system = Some(system.map_or(String::new(), |c| c.content.clone()));
     m.status = MsgStatus::Streaming;
     m.stats = None;
     s.relayout_message(msg);

@@ -2,7 +2,9 @@
 //! opened again when it could not be), and what [`super::execute`] does for
 //! the storage effects. `update` only asks ([`super::Effect::Save`] and the
 //! others); the I/O happens here, and its outcome lands in the state (the
-//! conversation's id, a notice when saving fails or works again).
+//! conversation's id, a notice when saving fails or works again). A
+//! database that can only be read (a read-only data directory) is still
+//! listed and opened; saving is then off for the session, and said so.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +44,11 @@ impl Saver {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Why saving is off (the database was opened read-only), if it is.
+    pub fn read_only(&self) -> Option<&str> {
+        self.store.as_ref().and_then(Store::read_only)
     }
 
     /// The open store, opening it when it is not yet.
@@ -94,8 +101,20 @@ fn forked_notice(from: ConvId, to: ConvId) -> String {
 
 /// What the user reads when a save failed: the conversation is kept.
 fn not_saved(e: &StoreError) -> String {
+    match e {
+        StoreError::CannotWrite(_) => format!(
+            "Not saved: {e}. The conversation stays here until you quit (restart tokenscope once the file can be written to save again)."
+        ),
+        _ => format!(
+            "Not saved: {e}. The conversation stays here; saving is tried again after the next change."
+        ),
+    }
+}
+
+/// What the user reads when the database opened read-only (`why`).
+pub fn saving_off(why: &str) -> String {
     format!(
-        "Not saved: {e}. The conversation stays here; saving is tried again after the next change."
+        "Saving is off: {why}. Saved conversations can be opened (F9); what you write here stays in memory until you quit."
     )
 }
 
@@ -133,6 +152,9 @@ pub fn save(
         }
         Err(e) => {
             tracing::warn!("saving the conversation failed: {e}");
+            if let StoreError::CannotWrite(why) = &e {
+                s.saving_off = Some(why.clone());
+            }
             // Said when saving starts failing; while it goes on failing, only
             // when nothing else is being said (an error of the reply stays).
             if !std::mem::replace(&mut s.save_failed, true) || s.notice.is_none() {
@@ -159,13 +181,17 @@ pub fn list(s: &mut State, host: &mut impl Host) {
 /// Opens saved conversation `id` in place of the one shown (already saved).
 pub fn open(s: &mut State, host: &mut impl Host, id: ConvId) -> Vec<Effect> {
     // The one shown could not be saved (the save just before failed):
-    // replacing it would lose it.
-    if s.save_failed && !s.conv.is_empty() && s.conv_id != Some(id) {
-        s.error(
-            "The conversation shown could not be saved, so opening another would lose it: \
-             free disk space or close the other tokenscope, then open it again \
-             (Ctrl-N twice drops the one shown).",
-        );
+    // replacing it would lose it, with its own saved version too.
+    if s.save_failed && !s.conv.is_empty() {
+        let how = if s.saving_off.is_some() {
+            "saving is off, so it stays until you quit"
+        } else {
+            "once it saves (free disk space, close the other tokenscope), open it again"
+        };
+        s.error(format!(
+            "The conversation shown could not be saved, so opening one from the list \
+             (its saved version too) would lose it: {how}; Ctrl-N twice drops the one shown."
+        ));
         return vec![];
     }
     let Some(saver) = host.saver() else {

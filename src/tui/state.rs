@@ -264,6 +264,9 @@ pub struct State {
     pub conv_id: Option<crate::store::ConvId>,
     /// The last save failed (a notice said so); the next one that works says so too.
     pub save_failed: bool,
+    /// Why saving is off for this session (the database can only be read:
+    /// a read-only data directory); the status bar says "saving off".
+    pub saving_off: Option<String>,
     /// Ctrl-N was pressed once on a conversation not saved: a second press drops it.
     pub new_chat_armed: bool,
     /// The turns shown (the conversation's active path), by chat position.
@@ -343,6 +346,7 @@ impl State {
             conv: Conversation::default(),
             conv_id: None,
             save_failed: false,
+            saving_off: None,
             new_chat_armed: false,
             path: Vec::new(),
             chat: ChatView {

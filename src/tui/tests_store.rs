@@ -333,3 +333,85 @@ fn a_conversation_saved_meanwhile_by_another_window_is_not_overwritten() {
     assert_eq!(h.s.conv_id, Some(mine));
     assert_eq!(texts(&open(&dir).load(mine).unwrap().0), texts(&h.s.conv));
 }
+
+/// Why the database of [`read_only_harness`] cannot be written.
+const WHY: &str = "cannot write in /data: Read-only file system (os error 30)";
+
+/// A harness with SmolLM2 loaded on the database in `dir` opened read-only
+/// (as on a read-only mount, which `tests/store_cli.rs` tests for real).
+fn read_only_harness(dir: &tempfile::TempDir) -> H {
+    let mut h = H::new(100, 30);
+    let store = Store::open_read_only(&dir.path().join("c.sqlite3"), WHY.into()).unwrap();
+    h.host.saver = Some(Saver::with_store(store));
+    h.loaded("SmolLM2", "Q4_1")
+}
+
+#[test]
+fn a_database_that_can_only_be_read_is_opened_and_new_turns_stay_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = {
+        let mut h = harness(&dir);
+        h.exchange("about France", WORDS);
+        h.s.conv_id.unwrap()
+    };
+    let mut h = read_only_harness(&dir);
+    h.key(KeyCode::F(9));
+    let Some(Popup::Chats(l)) = &h.s.popup else {
+        panic!("the list is open");
+    };
+    assert_eq!(l.rows.iter().map(|r| r.id).collect::<Vec<_>>(), [first]);
+    h.key(KeyCode::Enter);
+    assert_eq!(h.s.conv_id, Some(first));
+    assert_eq!(texts(&h.s.conv), ["about France", " Paris."]);
+    assert!(h.s.saving_off.is_none(), "nothing to save yet");
+
+    h.exchange("and Italy?", WORDS);
+    let n = h.s.notice.clone().expect("a notice");
+    assert_eq!(n.level, NoticeLevel::Error);
+    assert!(
+        n.text.contains("Not saved") && n.text.contains(WHY) && n.text.contains("until you quit"),
+        "{}",
+        n.text
+    );
+    assert_eq!(h.s.saving_off.as_deref(), Some(WHY));
+    assert!(h.screen().contains("saving off"), "{}", h.screen());
+    assert_eq!(texts(&h.s.conv).len(), 4, "the chat is all there");
+    // Opening it again from the list (its saved version) would lose the new turn.
+    h.key(KeyCode::F(9));
+    h.key(KeyCode::Enter);
+    assert_eq!(texts(&h.s.conv).len(), 4, "kept");
+    let n = h.s.notice.clone().unwrap().text;
+    assert!(
+        n.contains("could not be saved") && n.contains("saving is off"),
+        "{n}"
+    );
+    assert_eq!(texts(&open(&dir).load(first).unwrap().0).len(), 2);
+}
+
+#[test]
+fn each_reply_saves_the_system_prompt_it_was_generated_under() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&dir);
+    h.ctrl('g');
+    h.type_str("Be brief.");
+    h.key(KeyCode::Enter);
+    h.exchange("about France", WORDS);
+    h.ctrl('g');
+    h.ctrl('u');
+    h.type_str("Be verbose.");
+    h.key(KeyCode::Enter);
+    h.exchange("about Italy", WORDS);
+    let (back, _) = open(&dir).load(h.s.conv_id.unwrap()).unwrap();
+    let systems: Vec<_> = back
+        .path()
+        .iter()
+        .map(|&n| back.node(n))
+        .filter(|n| n.role == crate::engine::Role::Assistant)
+        .map(|n| n.system.clone())
+        .collect();
+    assert_eq!(
+        systems,
+        [Some("Be brief.".into()), Some("Be verbose.".into())]
+    );
+    assert_eq!(back.system(), Some("Be verbose."));
+}

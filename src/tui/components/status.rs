@@ -253,6 +253,13 @@ fn status_fields(s: &State) -> Vec<Field> {
             )],
         ));
     }
+    // Said once in a notice; kept in sight while it lasts.
+    if s.saving_off.is_some() {
+        f.push(Field::new(
+            2,
+            vec![Span::styled("saving off", theme::error())],
+        ));
+    }
     let mut flags = Vec::new();
     let kl_heat = s.heatmap && s.compare.kl_heat && s.msgs().any(|m| m.comparison.is_some());
     if kl_heat {
