@@ -326,12 +326,17 @@ fn known_types() -> String {
     format!(
         "{} (also {})",
         TYPES.iter().map(|t| t.name).collect::<Vec<_>>().join(", "),
-        ALIASES
-            .iter()
-            .map(|(a, t)| format!("{a} = {t}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        aliases_text()
     )
+}
+
+/// "Q3_K = Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M".
+fn aliases_text() -> String {
+    ALIASES
+        .iter()
+        .map(|(a, t)| format!("{a} = {t}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `--type help`: the types with their bits per weight, one a line.
@@ -347,11 +352,7 @@ pub fn types_help() -> String {
     }
     out.push_str(&format!(
         "\nAliases (as llama.cpp's llama-quantize takes them): {}.\n",
-        ALIASES
-            .iter()
-            .map(|(a, t)| format!("{a} = {t}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        aliases_text()
     ));
     let refused = |r: Refusal| {
         NOT_OFFERED
@@ -362,8 +363,9 @@ pub fn types_help() -> String {
             .join(", ")
     };
     out.push_str(&format!(
-        "Not offered: {} (they need an importance matrix, which tokenscope cannot make);\n\
-         {} (ternary: only for models trained with ternary weights); {}.\n",
+        "Not offered:\n  {}: they need an importance matrix, which tokenscope cannot make\n  \
+         {}: ternary, only for models trained with ternary weights\n  \
+         {}: use llama.cpp's llama-quantize\n",
         refused(Refusal::NeedsImatrix),
         refused(Refusal::Ternary),
         refused(Refusal::NotOffered)

@@ -140,8 +140,6 @@ pub fn same_mix<'a>(card: &ModelCard, others: &'a [ModelCard]) -> Vec<&'a ModelC
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
     use crate::gguf::testutil::{T, Val, build, s};
     use crate::quantize::parse_type;
@@ -275,6 +273,5 @@ mod tests {
         );
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
         assert!(!r.summary.contains("fell back"), "{}", r.summary);
-        let _ = PathBuf::new();
     }
 }
