@@ -12,7 +12,10 @@
 //!   (`PR_SET_PDEATHSIG`) and the next quantize to the same output removes
 //!   the leftover. The output path never holds a half-written file.
 //! - Progress: llama.cpp logs one line per tensor (`[  12/ 272] blk.1…`);
-//!   the child forwards its log to stderr and the parent reads the counts.
+//!   the child forwards its log to stderr and the parent reads the counts,
+//!   and the tensors llama.cpp fell back on ([`Fallback`]).
+//! - The child records the input in the output's metadata
+//!   (`tokenscope.quantized_from.*`, through llama.cpp's metadata overrides).
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
@@ -36,7 +39,9 @@ pub struct QuantType {
     pub ftype: u32,
     /// Bits per weight of the main tensor type (block scales included).
     /// Mixes (`_S`, `_M`, `_L`, and `Q2_K`) keep some tensors at a larger
-    /// type, so the file's average is somewhat higher.
+    /// type, and a tensor whose rows do not divide into the type's blocks is
+    /// written as another type (llama.cpp's fallback), so the file's average
+    /// ([`crate::catalog::bits_per_weight`]) differs: see [`crate::quantize_report`].
     pub bpw: f64,
     /// What it is, in a few words.
     pub about: &'static str,
