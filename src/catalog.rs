@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::gguf::{self, GgufError, GgufHeader, GgufValue};
+use crate::gguf::{self, GgmlType, GgufError, GgufHeader, GgufValue};
 use crate::text::escape_inline;
 
 /// Strings longer than this are cut in [`ModelCard::metadata`].
@@ -46,6 +46,198 @@ pub struct ModelCard {
     /// Every key/value in file order, escaped and rendered short: arrays as
     /// `[type; len]`, long strings truncated.
     pub metadata: Vec<(String, String)>,
+    /// The tensor types the file really holds, from its tensor table: `quant`
+    /// is only what was asked of the quantizer (see [`ModelCard::quant_label`]).
+    pub mix: TensorMix,
+    /// The file `tokenscope quantize` made this one from, as it recorded it
+    /// in the file (`tokenscope.quantized_from.*`); `None` for files made elsewhere.
+    pub made_from: Option<MadeFrom>,
+}
+
+/// The tensors of one ggml type in a file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TypeShare {
+    /// The ggml type's name ("Q4_0", "F32"; "type 99" for one this reader does not know).
+    pub ty: String,
+    /// How many tensors have this type.
+    pub tensors: usize,
+    /// Weights (elements) they hold.
+    pub weights: u64,
+    /// Bytes of their data (0 for an unknown type).
+    pub bytes: u64,
+}
+
+/// Weight matrices whose rows do not divide into the blocks of the main
+/// tensor type of the file's declared type (rows of 576 weights against
+/// Q4_K's blocks of 256): llama.cpp wrote them as another type.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Misfit {
+    /// The main tensor type of the declared type ("Q4_K" for Q4_K_M).
+    pub main: String,
+    /// Its block size, in weights.
+    pub block: u64,
+    /// How many weight matrices (tensors of two or more dimensions) do not fit…
+    pub tensors: usize,
+    /// …of this many.
+    pub of: usize,
+    /// Their row widths (first dimension, in weights), smallest first, each once.
+    pub widths: Vec<u64>,
+}
+
+/// What a file's tensors really are.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct TensorMix {
+    /// One entry per ggml type, the one holding the most weights first.
+    pub types: Vec<TypeShare>,
+    /// Weight matrices that cannot take the declared type's main tensor type.
+    pub misfit: Option<Misfit>,
+}
+
+impl TensorMix {
+    /// The make-up of the tensors of `h`; `quant` is the declared type
+    /// (`general.file_type`'s name), whose main tensor type the rows are checked against.
+    pub fn of(h: &GgufHeader, quant: &str) -> TensorMix {
+        let mut types: Vec<TypeShare> = Vec::new();
+        for t in &h.tensors {
+            let name = t.ggml_type.name();
+            let at = match types.iter().position(|s| s.ty == name) {
+                Some(i) => i,
+                None => {
+                    types.push(TypeShare {
+                        ty: name,
+                        tensors: 0,
+                        weights: 0,
+                        bytes: 0,
+                    });
+                    types.len() - 1
+                }
+            };
+            let s = &mut types[at];
+            s.tensors += 1;
+            s.weights += t.n_elements;
+            s.bytes += t.n_bytes.unwrap_or(0);
+        }
+        types.sort_by(|a, b| b.weights.cmp(&a.weights).then_with(|| a.ty.cmp(&b.ty)));
+        let misfit = main_tensor_type(quant)
+            .and_then(GgmlType::from_name)
+            .and_then(|main| {
+                let (block, _) = main.block()?;
+                let matrices: Vec<u64> = h
+                    .tensors
+                    .iter()
+                    .filter(|t| t.dims.len() >= 2)
+                    .map(|t| t.dims[0])
+                    .collect();
+                let mut widths: Vec<u64> = matrices
+                    .iter()
+                    .copied()
+                    .filter(|w| w % block != 0)
+                    .collect();
+                let tensors = widths.len();
+                widths.sort_unstable();
+                widths.dedup();
+                (tensors > 0).then(|| Misfit {
+                    main: main.name(),
+                    block,
+                    tensors,
+                    of: matrices.len(),
+                    widths,
+                })
+            });
+        TensorMix { types, misfit }
+    }
+
+    /// All weights (elements) of the file.
+    pub fn weights(&self) -> u64 {
+        self.types.iter().map(|s| s.weights).sum()
+    }
+
+    /// All bytes of tensor data (no header, no padding).
+    pub fn bytes(&self) -> u64 {
+        self.types.iter().map(|s| s.bytes).sum()
+    }
+
+    /// Whether two files hold the same tensor types: the same number of
+    /// tensors and weights of each type (so the same bytes too).
+    pub fn same_as(&self, other: &TensorMix) -> bool {
+        let key = |m: &TensorMix| {
+            let mut v: Vec<(String, usize, u64)> = m
+                .types
+                .iter()
+                .map(|s| (s.ty.clone(), s.tensors, s.weights))
+                .collect();
+            v.sort();
+            v
+        };
+        !self.types.is_empty() && key(self) == key(other)
+    }
+
+    /// "Q4_0 180 · Q3_K 30 · F32 61 · Q8_0 1": the tensor count of each type,
+    /// most weights first.
+    pub fn counts(&self) -> String {
+        self.types
+            .iter()
+            .map(|s| format!("{} {}", s.ty, s.tensors))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
+}
+
+/// Where `tokenscope quantize` made a file from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MadeFrom {
+    /// The input's file name, escaped.
+    pub file: String,
+    /// The input's type, as [`ModelCard::quant_label`] wrote it then; escaped.
+    pub quant: String,
+}
+
+/// The metadata key `tokenscope quantize` records its input's file name under.
+pub const KEY_MADE_FROM_FILE: &str = "tokenscope.quantized_from.file";
+/// The metadata key `tokenscope quantize` records its input's type under.
+pub const KEY_MADE_FROM_TYPE: &str = "tokenscope.quantized_from.type";
+
+/// Bits per weight, the one definition used everywhere (the picker, `models`,
+/// `info`, `quantize`): bytes of tensor data × 8 / number of weights, as
+/// llama.cpp's quantizer reports it (`BPW`). The header and the metadata are
+/// left out (they are a few MiB of vocabulary, whatever the type). `None`
+/// for a file without weights.
+pub fn bits_per_weight(tensor_bytes: u64, weights: u64) -> Option<f64> {
+    (weights > 0).then(|| tensor_bytes as f64 * 8.0 / weights as f64)
+}
+
+/// The tensor type llama.cpp writes most of for a declared type (its
+/// `llama_ftype_get_default_type`): "Q4_K" for Q4_K_M, "IQ3_S" for IQ3_M;
+/// `None` for a name it does not know.
+pub fn main_tensor_type(quant: &str) -> Option<&'static str> {
+    Some(match quant {
+        "F32" => "F32",
+        "F16" => "F16",
+        "BF16" => "BF16",
+        "Q4_0" => "Q4_0",
+        "Q4_1" => "Q4_1",
+        "Q5_0" => "Q5_0",
+        "Q5_1" => "Q5_1",
+        "Q8_0" => "Q8_0",
+        "Q2_K" | "Q2_K_S" => "Q2_K",
+        "Q3_K_S" | "Q3_K_M" | "Q3_K_L" => "Q3_K",
+        "Q4_K_S" | "Q4_K_M" => "Q4_K",
+        "Q5_K_S" | "Q5_K_M" => "Q5_K",
+        "Q6_K" => "Q6_K",
+        "IQ2_XXS" => "IQ2_XXS",
+        "IQ2_XS" | "IQ2_S" => "IQ2_XS",
+        "IQ2_M" => "IQ2_S",
+        "IQ3_XXS" => "IQ3_XXS",
+        "IQ3_XS" | "IQ3_S" | "IQ3_M" => "IQ3_S",
+        "IQ1_S" => "IQ1_S",
+        "IQ1_M" => "IQ1_M",
+        "IQ4_NL" => "IQ4_NL",
+        "IQ4_XS" => "IQ4_XS",
+        "TQ1_0" => "TQ1_0",
+        "TQ2_0" => "TQ2_0",
+        "MXFP4_MOE" => "MXFP4",
+        _ => return None,
+    })
 }
 
 impl ModelCard {
@@ -63,6 +255,37 @@ impl ModelCard {
     /// "93.8 MiB".
     pub fn size_human(&self) -> String {
         size_human(self.file_size)
+    }
+
+    /// Bits per weight of the file ([`bits_per_weight`]: tensor data only).
+    pub fn bits_per_weight(&self) -> Option<f64> {
+        bits_per_weight(self.mix.bytes(), self.mix.weights())
+    }
+
+    /// The tensor type holding most of the weights, when it is not the one
+    /// the declared type stands for (a Q2_K file that is mostly Q4_0,
+    /// because its rows do not fit Q2_K's blocks); `None` when it is, or
+    /// when the declared type is not one llama.cpp names.
+    pub fn mostly(&self) -> Option<&str> {
+        let main = main_tensor_type(&self.quant)?;
+        let top = self.mix.types.first()?;
+        (top.ty != main).then_some(top.ty.as_str())
+    }
+
+    /// The type as shown everywhere: "Q4_1", or "Q2_K requested · mostly
+    /// Q4_0" when the file is mostly another type than the one asked for.
+    pub fn quant_label(&self) -> String {
+        match self.mostly() {
+            Some(top) => format!("{} requested · mostly {top}", self.quant),
+            None => self.quant.clone(),
+        }
+    }
+
+    /// Variants of one model (quantizations of it) share this key:
+    /// architecture · parameters · vocabulary; `None` when unknown.
+    pub fn variant_key(&self) -> Option<String> {
+        (self.n_params > 0 && self.n_vocab > 0)
+            .then(|| format!("{}·{}·{}", self.arch, self.n_params, self.n_vocab))
     }
 
     /// Builds the card from a parsed header, escaping the file's text (see
@@ -96,7 +319,13 @@ impl ModelCard {
             .map(str::to_string)
             .or_else(|| h.dominant_type().map(|t| t.name()))
             .unwrap_or_else(|| "unknown".to_string());
+        let made_from = h.get_str(KEY_MADE_FROM_FILE).map(|file| MadeFrom {
+            file: escape_inline(file),
+            quant: escape_inline(h.get_str(KEY_MADE_FROM_TYPE).unwrap_or("unknown")),
+        });
         ModelCard {
+            mix: TensorMix::of(h, &quant),
+            made_from,
             path: path.to_path_buf(),
             file_name,
             // Converters often write training-run names ("Smollm2 135M 8k Lc100K
@@ -581,6 +810,114 @@ mod tests {
         assert_eq!(c.name, "mystery");
         assert_eq!(c.quant, "Q4_0");
         assert!(!c.has_chat_template());
+    }
+
+    /// A "Q2_K" file as llama.cpp writes one for a model whose rows are 576
+    /// weights wide: no Q2_K tensor at all.
+    fn fallen_back_q2_k(dir: &Path, extra: Vec<(&'static str, Val)>) -> PathBuf {
+        let mut kvs = vec![
+            ("general.architecture", s("llama")),
+            ("general.file_type", Val::U32(10)),
+            ("llama.block_count", Val::U32(1)),
+            (
+                "tokenizer.ggml.tokens",
+                Val::Strs((0..4).map(|i| format!("t{i}")).collect()),
+            ),
+        ];
+        kvs.extend(extra);
+        let bytes = build(
+            &kvs,
+            &[
+                T("token_embd.weight", &[576, 4], 2),
+                T("blk.0.attn_q.weight", &[576, 4], 2),
+                T("blk.0.ffn_down.weight", &[512, 4], 11),
+                T("blk.0.attn_norm.weight", &[576], 0),
+            ],
+            32,
+        );
+        write(dir, "m.Q2_K.gguf", &bytes)
+    }
+
+    #[test]
+    fn the_card_says_what_the_tensors_really_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = read_card(&fallen_back_q2_k(dir.path(), Vec::new())).unwrap();
+        assert_eq!(c.quant, "Q2_K");
+        let types: Vec<(&str, usize, u64, u64)> = c
+            .mix
+            .types
+            .iter()
+            .map(|t| (t.ty.as_str(), t.tensors, t.weights, t.bytes))
+            .collect();
+        // Q4_0: 32 weights in 18 bytes; Q3_K: 256 in 110; F32: 4 bytes each.
+        assert_eq!(
+            types,
+            [
+                ("Q4_0", 2, 4608, 4608 / 32 * 18),
+                ("Q3_K", 1, 2048, 2048 / 256 * 110),
+                ("F32", 1, 576, 576 * 4)
+            ]
+        );
+        assert_eq!(c.mostly(), Some("Q4_0"));
+        assert_eq!(c.quant_label(), "Q2_K requested · mostly Q4_0");
+        assert_eq!(c.mix.counts(), "Q4_0 2 · Q3_K 1 · F32 1");
+        assert_eq!(
+            c.mix.misfit,
+            Some(Misfit {
+                main: "Q2_K".into(),
+                block: 256,
+                tensors: 2,
+                of: 3,
+                widths: vec![576],
+            })
+        );
+        // Tensor data only: the header (vocabulary, metadata) is not weights.
+        let bpw = c.bits_per_weight().unwrap();
+        assert_eq!(bpw, (2592 + 880 + 2304) as f64 * 8.0 / 7232.0);
+        assert!(bpw < c.file_size as f64 * 8.0 / c.n_params as f64);
+        assert_eq!(c.made_from, None);
+
+        // A file whose main type is the declared one keeps its plain name.
+        let p = write(
+            dir.path(),
+            "q4_0.gguf",
+            &model_bytes(Some("m"), "llama", Some(2), None),
+        );
+        let plain = read_card(&p).unwrap();
+        assert_eq!(plain.quant_label(), "Q4_0");
+        assert_eq!(plain.mix.misfit, None);
+        assert!(!plain.mix.same_as(&c.mix) && c.mix.same_as(&c.mix.clone()));
+    }
+
+    #[test]
+    fn the_card_reads_what_tokenscope_quantize_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = fallen_back_q2_k(
+            dir.path(),
+            vec![
+                (KEY_MADE_FROM_FILE, s("base.Q4_1\x1b.gguf")),
+                (KEY_MADE_FROM_TYPE, s("Q4_1")),
+            ],
+        );
+        let c = read_card(&p).unwrap();
+        assert_eq!(
+            c.made_from,
+            Some(MadeFrom {
+                file: "base.Q4_1␛.gguf".into(),
+                quant: "Q4_1".into()
+            })
+        );
+    }
+
+    #[test]
+    fn main_tensor_types_name_known_tensor_types() {
+        for f in (0..40).filter_map(ftype_name) {
+            if let Some(main) = main_tensor_type(f) {
+                assert!(GgmlType::from_name(main).is_some(), "{f} → {main}");
+            }
+        }
+        assert_eq!(main_tensor_type("Q4_K_M"), Some("Q4_K"));
+        assert_eq!(main_tensor_type("Q4_K"), None);
     }
 
     #[test]

@@ -179,6 +179,13 @@ pub fn text_report(
             .map(|n| crate::text::escape_inline(&n.to_string_lossy()))
             .unwrap_or_default()
     };
+    // The type column as wide as the widest type ("Q2_K requested · mostly Q4_0").
+    let tw = models[1..]
+        .iter()
+        .map(|m| crate::text::str_width(&m.quant))
+        .max()
+        .unwrap_or(0)
+        .max(7);
     let mut out = format!(
         "A = {} ({}, {}); {} compared\n\n",
         name(&models[0]),
@@ -187,7 +194,7 @@ pub fn text_report(
         crate::text::count(rows.len(), "token")
     );
     out.push_str(&format!(
-        "{:<36} {:<7} {:>8} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>8}\n",
+        "{:<36} {:<tw$} {:>8} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>8}\n",
         "B",
         "type",
         "mean KL",
@@ -202,7 +209,7 @@ pub fn text_report(
     ));
     for (s, m) in summaries.iter().zip(&models[1..]) {
         out.push_str(&format!(
-            "{:<36.36} {:<7} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>6.1}% {:>7.2}% {:>6.2}% {:>8.3} {:>8.3}\n",
+            "{:<36.36} {:<tw$} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>6.1}% {:>7.2}% {:>6.2}% {:>8.3} {:>8.3}\n",
             s.model,
             m.quant,
             s.mean_kl,
@@ -405,6 +412,13 @@ fn compare_streaming(
                 (t, first)
             }
         };
+        // Each type as the tensors really are ("Q2_K requested · mostly Q4_0"),
+        // from the file's tensor table; the engine's name where it cannot be read.
+        for (info, path) in infos.iter_mut().zip(&args.models) {
+            if let Ok(card) = crate::catalog::read_card(path) {
+                info.quant = card.quant_label();
+            }
+        }
         write!(
             out,
             "{}",

@@ -313,6 +313,14 @@ impl GgmlType {
         self.info().is_some()
     }
 
+    /// The type named `name` ("Q4_K", case-insensitive), when this reader knows it.
+    pub fn from_name(name: &str) -> Option<GgmlType> {
+        (0..64).map(GgmlType).find(|t| {
+            t.info()
+                .is_some_and(|(n, _, _)| n.eq_ignore_ascii_case(name))
+        })
+    }
+
     /// (elements per block, bytes per block)
     pub fn block(self) -> Option<(u64, u64)> {
         self.info().map(|(_, b, s)| (b, s))
@@ -368,6 +376,12 @@ impl GgufHeader {
     /// Total number of parameters: the sum of the tensors' element counts.
     pub fn n_params(&self) -> u64 {
         self.tensors.iter().map(|t| t.n_elements).sum()
+    }
+
+    /// Bytes of tensor data, tensors of unknown types left out: what
+    /// llama.cpp's quantizer counts as the model's size (no header, no padding).
+    pub fn tensor_bytes(&self) -> u64 {
+        self.tensors.iter().filter_map(|t| t.n_bytes).sum()
     }
 
     /// The ggml type holding the most elements.
@@ -1219,6 +1233,9 @@ mod tests {
         assert_eq!(t(39), (32, 17));
         assert_eq!(GgmlType(30).name(), "BF16");
         assert!(!GgmlType(4).is_known());
+        assert_eq!(GgmlType::from_name("q4_k"), Some(GgmlType(12)));
+        assert_eq!(GgmlType::from_name("BF16"), Some(GgmlType(30)));
+        assert_eq!(GgmlType::from_name("Q4_K_M"), None);
     }
 
     fn invalid(bytes: &[u8]) -> (u64, String) {

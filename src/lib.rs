@@ -16,6 +16,7 @@ pub mod llama_server;
 pub mod logging;
 pub mod paths;
 pub mod quantize;
+pub mod quantize_report;
 pub mod store;
 pub mod terminal;
 pub mod text;

@@ -17,10 +17,11 @@ fn path_text(p: &std::path::Path) -> String {
 /// Lines of the chat template shown by [`info_text`].
 const TEMPLATE_PREVIEW_LINES: usize = 6;
 
-/// An aligned table: NAME, ARCH, PARAMS, QUANT, SIZE, PATH; unreadable files are
-/// listed with their error.
+/// An aligned table: NAME, ARCH, PARAMS, QUANT (as the tensors really are:
+/// [`ModelCard::quant_label`]), BPW ([`ModelCard::bits_per_weight`]), SIZE,
+/// PATH; unreadable files are listed with their error.
 pub fn models_table(cards: &[Result<ModelCard, CatalogError>]) -> String {
-    let header = ["NAME", "ARCH", "PARAMS", "QUANT", "SIZE", "PATH"].map(str::to_string);
+    let header = ["NAME", "ARCH", "PARAMS", "QUANT", "BPW", "SIZE", "PATH"].map(str::to_string);
     let mut rows: Vec<Vec<String>> = vec![header.to_vec()];
     let mut errors: Vec<(usize, String)> = Vec::new();
     for card in cards {
@@ -29,7 +30,8 @@ pub fn models_table(cards: &[Result<ModelCard, CatalogError>]) -> String {
                 c.name.clone(),
                 c.arch.clone(),
                 c.params_human(),
-                c.quant.clone(),
+                c.quant_label(),
+                bpw_text(c),
                 c.size_human(),
                 path_text(&c.path),
             ]),
@@ -44,7 +46,7 @@ pub fn models_table(cards: &[Result<ModelCard, CatalogError>]) -> String {
             }
         }
     }
-    let n_cols = 6;
+    let n_cols = 7;
     let mut widths = vec![0usize; n_cols];
     for row in rows.iter().filter(|r| r.len() == n_cols) {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -60,7 +62,7 @@ pub fn models_table(cards: &[Result<ModelCard, CatalogError>]) -> String {
             for (j, cell) in row.iter().enumerate() {
                 if j + 1 == row.len() {
                     line.push_str(cell);
-                } else if j == 2 || j == 4 {
+                } else if j == 2 || j == 4 || j == 5 {
                     // numbers right-aligned
                     let _ = write!(line, "{}  ", pad_left(cell, widths[j]));
                 } else {
@@ -100,7 +102,8 @@ pub fn info_text(card: &ModelCard) -> String {
         "parameters",
         format!("{} ({})", card.params_human(), thousands(card.n_params)),
     );
-    field("quantization", card.quant.clone());
+    field("quantization", card.quant_label());
+    field("bits per weight", bpw_text(card));
     field(
         "file size",
         format!(
@@ -132,12 +135,83 @@ pub fn info_text(card: &ModelCard) -> String {
             out.push_str(&template_preview(t));
         }
     }
+    out.push_str(&mix_text(card));
     let mut md: Vec<&(String, String)> = card.metadata.iter().collect();
     md.sort_by(|a, b| a.0.cmp(&b.0));
     let _ = writeln!(out, "\nmetadata ({} keys):", md.len());
     let w = md.iter().map(|(k, _)| str_width(k)).max().unwrap_or(0);
     for (k, v) in md {
         let _ = writeln!(out, "  {} = {v}", pad(k, w));
+    }
+    out
+}
+
+/// Bits per weight with two decimals ("5.20"), "?" for a file without weights.
+pub fn bpw_text(card: &ModelCard) -> String {
+    card.bits_per_weight()
+        .map(|b| format!("{b:.2}"))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// The tensor types the file holds, one a line: `label` (then blanks, the
+/// width of `info`'s field names), the type, its tensor count, their size
+/// and their share of the weights; most weights first.
+pub fn types_table(card: &ModelCard, label: &str) -> String {
+    let mut out = String::new();
+    let weights = card.mix.weights().max(1) as f64;
+    for (i, t) in card.mix.types.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:<16} {:<7} {:>4} tensors {:>10} {:>6} of the weights",
+            if i == 0 { label } else { "" },
+            t.ty,
+            t.tensors,
+            crate::catalog::size_human(t.bytes),
+            percent(t.weights as f64 * 100.0 / weights)
+        );
+    }
+    out
+}
+
+/// "59.2%", "<0.1%" for a share that would read 0.0%.
+fn percent(p: f64) -> String {
+    if p > 0.0 && p < 0.05 {
+        "<0.1%".into()
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// What `info` says of the tensors: [`types_table`], then why llama.cpp
+/// wrote other types than the declared one (rows that do not fit its
+/// blocks), and the file it was made from when `tokenscope quantize`
+/// recorded it.
+pub fn mix_text(card: &ModelCard) -> String {
+    let mut out = types_table(card, "tensor types:");
+    if let Some(m) = &card.mix.misfit {
+        let widths = m
+            .widths
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mostly = card
+            .mostly()
+            .map(|t| format!(" (the file is mostly {t})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<16} {} of {} weight matrices have rows of {widths} weights, not a multiple of \
+             the {}-weight blocks of {}: llama.cpp wrote another type for them{mostly}",
+            "fallback:", m.tensors, m.of, m.block, m.main
+        );
+    }
+    if let Some(f) = &card.made_from {
+        let _ = writeln!(
+            out,
+            "{:<16} {} ({}), by tokenscope quantize",
+            "made from:", f.file, f.quant
+        );
     }
     out
 }
@@ -234,6 +308,8 @@ mod tests {
                 ("general.name".to_string(), name.to_string()),
                 ("general.architecture".to_string(), "llama".to_string()),
             ],
+            mix: Default::default(),
+            made_from: None,
         }
     }
 
@@ -292,6 +368,81 @@ mod tests {
         let mut c = card("Base", "/m/b.gguf");
         c.chat_template = None;
         assert!(info_text(&c).contains("chat template:   no"));
+    }
+
+    /// A "Q2_K" card whose tensors are mostly Q4_0 (rows of 576 weights).
+    fn fallen_back() -> ModelCard {
+        use crate::catalog::{MadeFrom, Misfit, TensorMix, TypeShare};
+        let share = |ty: &str, tensors, weights, bytes| TypeShare {
+            ty: ty.into(),
+            tensors,
+            weights,
+            bytes,
+        };
+        let mut c = card("Smol", "/m/s.Q2_K.gguf");
+        c.quant = "Q2_K".into();
+        c.mix = TensorMix {
+            types: vec![
+                share("Q4_0", 180, 3 << 20, (3 << 20) / 32 * 18),
+                share("Q3_K", 30, 1 << 20, (1 << 20) / 256 * 110),
+            ],
+            misfit: Some(Misfit {
+                main: "Q2_K".into(),
+                block: 256,
+                tensors: 180,
+                of: 210,
+                widths: vec![576],
+            }),
+        };
+        c.made_from = Some(MadeFrom {
+            file: "s.Q4_1.gguf".into(),
+            quant: "Q4_1".into(),
+        });
+        c
+    }
+
+    #[test]
+    fn the_real_tensor_types_are_shown_not_only_the_requested_one() {
+        let c = fallen_back();
+        // (3 × 18/32 + 110/256) × 8 / 4 bits per weight.
+        let bpw = format!("{:.2}", (3.0 * 18.0 / 32.0 + 110.0 / 256.0) * 8.0 / 4.0);
+        let t = info_text(&c);
+        for want in [
+            "quantization:    Q2_K requested · mostly Q4_0".to_string(),
+            format!("bits per weight: {bpw}"),
+            "tensor types:    Q4_0     180 tensors    1.7 MiB  75.0% of the weights".into(),
+            "                 Q3_K      30 tensors  440.0 KiB  25.0% of the weights".into(),
+            "fallback:        180 of 210 weight matrices have rows of 576 weights, not a multiple \
+             of the 256-weight blocks of Q2_K: llama.cpp wrote another type for them (the file \
+             is mostly Q4_0)"
+                .into(),
+            "made from:       s.Q4_1.gguf (Q4_1), by tokenscope quantize".into(),
+        ] {
+            assert!(t.contains(&want), "missing {want:?} in\n{t}");
+        }
+        let table = models_table(&[Ok(c.clone()), Ok(card("x", "/m/x.gguf"))]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].contains("QUANT") && lines[0].contains("BPW"),
+            "{table}"
+        );
+        assert!(
+            lines[1].contains("Q2_K requested · mostly Q4_0") && lines[1].contains(&bpw),
+            "{table}"
+        );
+        // Columns stay aligned with a wide type in one row.
+        let col = |l: &str, w: &str| crate::text::str_width(&l[..l.find(w).unwrap()]);
+        assert_eq!(
+            col(lines[0], "SIZE"),
+            col(lines[2], "93.8 MiB") + 4,
+            "{table}"
+        );
+        assert_eq!(col(lines[0], "PATH"), col(lines[2], "/m/x.gguf"), "{table}");
+        let json = info_json(&c);
+        assert!(
+            json.contains("\"ty\": \"Q4_0\"") && json.contains("\"made_from\""),
+            "{json}"
+        );
     }
 
     #[test]

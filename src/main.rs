@@ -185,7 +185,13 @@ fn score_text(text: Option<&str>, file: Option<&std::path::Path>, stdin: bool) -
 /// `tokenscope quantize`: checks, then llama.cpp's quantizer in a child
 /// process with a per-tensor progress bar on stderr (a line per tensor when
 /// stderr is not a terminal, or a dumb one), then what came out.
-fn quantize_cmd(req: &quantize::Request, models_dir: &std::path::Path) -> Result<()> {
+/// `dirs`: where the other variants of the model are looked for (the same
+/// mix warning).
+fn quantize_cmd(
+    req: &quantize::Request,
+    models_dir: &std::path::Path,
+    dirs: &[PathBuf],
+) -> Result<()> {
     use std::io::IsTerminal;
     let plan = quantize::plan(req, models_dir)?;
     let exe = std::env::current_exe().context("cannot find tokenscope's own executable")?;
@@ -194,7 +200,7 @@ fn quantize_cmd(req: &quantize::Request, models_dir: &std::path::Path) -> Result
     eprintln!(
         "quantizing {} ({}, {}) to {} → {}",
         plan.input.file_name,
-        plan.input.quant,
+        plan.input.quant_label(),
         plan.input.size_human(),
         plan.ty.name,
         plan.output.display()
@@ -228,21 +234,21 @@ fn quantize_cmd(req: &quantize::Request, models_dir: &std::path::Path) -> Result
         eprintln!();
     }
     let outcome = outcome?;
-    let bpw = match outcome.sizes {
-        Some((_, _, _, bpw)) => format!("{bpw:.2} bits per weight"),
-        None => format!(
-            "~{:.2} bits per weight",
-            outcome.card.file_size as f64 * 8.0 / outcome.card.n_params.max(1) as f64
-        ),
-    };
-    println!(
-        "{}: {}, {}, {bpw} (from {}, {})",
-        outcome.output.display(),
-        outcome.card.quant,
-        outcome.card.size_human(),
-        plan.input.quant,
-        plan.input.size_human()
-    );
+    // The other models, the output's directory included (OUT may be elsewhere).
+    let mut where_ = dirs.to_vec();
+    if let Some(dir) = outcome.output.parent() {
+        where_.push(dir.to_path_buf());
+    }
+    where_.sort();
+    where_.dedup();
+    let mut others: Vec<ModelCard> = catalog::discover(&where_).into_iter().flatten().collect();
+    others.sort_by_key(|c| c.path.canonicalize().unwrap_or_else(|_| c.path.clone()));
+    others.dedup_by_key(|c| c.path.canonicalize().unwrap_or_else(|_| c.path.clone()));
+    let report = tokenscope::quantize_report::report(&plan.input, plan.ty, &outcome, &others);
+    print!("{}", report.summary);
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     Ok(())
 }
 
@@ -590,7 +596,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 force: *force,
                 threads: *threads,
             };
-            quantize_cmd(&req, &paths.models_dir)
+            quantize_cmd(&req, &paths.models_dir, &dirs)
         }
         Some(Cmd::FetchServer) => {
             let mut opts = demo::FetchOptions::new(&paths.models_dir);

@@ -12,7 +12,10 @@
 //!   (`PR_SET_PDEATHSIG`) and the next quantize to the same output removes
 //!   the leftover. The output path never holds a half-written file.
 //! - Progress: llama.cpp logs one line per tensor (`[  12/ 272] blk.1…`);
-//!   the child forwards its log to stderr and the parent reads the counts.
+//!   the child forwards its log to stderr and the parent reads the counts,
+//!   and the tensors llama.cpp fell back on ([`Fallback`]).
+//! - The child records the input in the output's metadata
+//!   (`tokenscope.quantized_from.*`, through llama.cpp's metadata overrides).
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
@@ -36,14 +39,17 @@ pub struct QuantType {
     pub ftype: u32,
     /// Bits per weight of the main tensor type (block scales included).
     /// Mixes (`_S`, `_M`, `_L`, and `Q2_K`) keep some tensors at a larger
-    /// type, so the file's average is somewhat higher.
+    /// type, and a tensor whose rows do not divide into the type's blocks is
+    /// written as another type (llama.cpp's fallback), so the file's average
+    /// ([`crate::catalog::bits_per_weight`]) differs: see [`crate::quantize_report`].
     pub bpw: f64,
     /// What it is, in a few words.
     pub about: &'static str,
 }
 
 /// The types offered, largest first. Types that need an importance matrix
-/// (IQ1/IQ2/IQ3, Q2_K_S) are left out: `tokenscope` has no way to make one.
+/// (IQ1/IQ2/IQ3, Q2_K_S) are left out: `tokenscope` has no way to make one
+/// ([`NOT_OFFERED`] says why each is refused).
 pub const TYPES: &[QuantType] = &[
     QuantType {
         name: "F32",
@@ -161,6 +167,41 @@ pub const TYPES: &[QuantType] = &[
     },
 ];
 
+/// llama.cpp's other names for offered types, as its `llama-quantize` takes
+/// them: (alias, type).
+pub const ALIASES: &[(&str, &str)] = &[("Q3_K", "Q3_K_M"), ("Q4_K", "Q4_K_M"), ("Q5_K", "Q5_K_M")];
+
+/// Why a type llama.cpp knows is not offered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Refusal {
+    /// It needs an importance matrix, which tokenscope cannot make.
+    NeedsImatrix,
+    /// A ternary type, only for models trained with ternary weights.
+    Ternary,
+    /// Not offered here (not tried with tokenscope).
+    NotOffered,
+}
+
+/// llama.cpp's types that `quantize` refuses, and why.
+pub const NOT_OFFERED: &[(&str, Refusal)] = &[
+    ("IQ1_S", Refusal::NeedsImatrix),
+    ("IQ1_M", Refusal::NeedsImatrix),
+    ("IQ2_XXS", Refusal::NeedsImatrix),
+    ("IQ2_XS", Refusal::NeedsImatrix),
+    ("IQ2_S", Refusal::NeedsImatrix),
+    ("IQ2_M", Refusal::NeedsImatrix),
+    ("IQ3_XXS", Refusal::NeedsImatrix),
+    // Its attention and feed-forward tensors are IQ3_XXS.
+    ("IQ3_XS", Refusal::NeedsImatrix),
+    ("Q2_K_S", Refusal::NeedsImatrix),
+    ("TQ1_0", Refusal::Ternary),
+    ("TQ2_0", Refusal::Ternary),
+    ("IQ3_S", Refusal::NotOffered),
+    ("IQ3_M", Refusal::NotOffered),
+    ("MXFP4_MOE", Refusal::NotOffered),
+    ("COPY", Refusal::NotOffered),
+];
+
 /// Why a quantization did not happen or did not finish. Whatever the
 /// error, no file is left at the output path.
 #[derive(Debug, Error)]
@@ -169,6 +210,25 @@ pub enum QuantizeError {
         "unknown quantization type {given:?}: choose one of {known} (`tokenscope quantize --type help` lists them with bits per weight)"
     )]
     UnknownType { given: String, known: String },
+    #[error(
+        "{given} needs an importance matrix, and tokenscope cannot make one. An importance matrix \
+         (imatrix) is measured by running the model over sample text (llama.cpp's `llama-imatrix`): \
+         it records how strongly each weight's inputs are activated, so that the quantizer spends \
+         its few bits where they matter most; at 1 to 3 bits per weight a model quantized without \
+         one comes out as noise, so llama.cpp refuses it. Make it with llama.cpp's `llama-imatrix` \
+         and `llama-quantize --imatrix`, or choose one of {known}"
+    )]
+    NeedsImatrix { given: String, known: String },
+    #[error(
+        "{given} is a ternary type (weights −1, 0, +1): only for models trained with ternary \
+         weights (BitNet b1.58); any other model comes out as noise. Choose one of {known}"
+    )]
+    Ternary { given: String, known: String },
+    #[error(
+        "{given} is a llama.cpp type that tokenscope does not offer: make it with llama.cpp's \
+         `llama-quantize`, or choose one of {known}"
+    )]
+    NotOffered { given: String, known: String },
     #[error("{0}")]
     Input(#[from] CatalogError),
     #[error("{} already exists: pass --force to overwrite it, or choose another OUT", path.display())]
@@ -221,18 +281,67 @@ pub enum QuantizeError {
     },
 }
 
-/// The type named `name` (case-insensitive).
+/// The type named `name` (case-insensitive), or by one of llama.cpp's
+/// [`ALIASES`] (`Q4_K` is Q4_K_M).
 ///
 /// # Errors
-/// [`QuantizeError::UnknownType`] listing the known names.
+/// [`QuantizeError::NeedsImatrix`], [`QuantizeError::Ternary`] or
+/// [`QuantizeError::NotOffered`] for a llama.cpp type refused here (see
+/// [`NOT_OFFERED`]), [`QuantizeError::UnknownType`] for any other name;
+/// each lists the types offered.
 pub fn parse_type(name: &str) -> Result<&'static QuantType, QuantizeError> {
-    TYPES
+    let want = name.trim();
+    let by_name = |n: &str| TYPES.iter().find(|t| t.name.eq_ignore_ascii_case(n));
+    let alias = ALIASES
         .iter()
-        .find(|t| t.name.eq_ignore_ascii_case(name.trim()))
-        .ok_or_else(|| QuantizeError::UnknownType {
-            given: name.to_string(),
-            known: TYPES.iter().map(|t| t.name).collect::<Vec<_>>().join(", "),
-        })
+        .find(|(a, _)| a.eq_ignore_ascii_case(want))
+        .map(|(_, t)| *t);
+    if let Some(t) = by_name(want).or_else(|| alias.and_then(by_name)) {
+        return Ok(t);
+    }
+    let known = known_types();
+    Err(
+        match NOT_OFFERED
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(want))
+        {
+            Some((n, Refusal::NeedsImatrix)) => QuantizeError::NeedsImatrix {
+                given: n.to_string(),
+                known,
+            },
+            Some((n, Refusal::Ternary)) => QuantizeError::Ternary {
+                given: n.to_string(),
+                known,
+            },
+            Some((n, Refusal::NotOffered)) => QuantizeError::NotOffered {
+                given: n.to_string(),
+                known,
+            },
+            None => QuantizeError::UnknownType {
+                given: name.to_string(),
+                known,
+            },
+        },
+    )
+}
+
+/// The offered types, then the aliases: "F32, F16, …, Q2_K (also Q3_K =
+/// Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M)".
+fn known_types() -> String {
+    format!(
+        "{} (also {})",
+        TYPES.iter().map(|t| t.name).collect::<Vec<_>>().join(", "),
+        aliases_text()
+    )
+}
+
+/// "Q3_K = Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M".
+fn aliases_text() -> String {
+    ALIASES
+        .iter()
+        .map(|(a, t)| format!("{a} = {t}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `--type help`: the types with their bits per weight, one a line.
@@ -246,8 +355,33 @@ pub fn types_help() -> String {
             t.name, t.bpw, t.about
         ));
     }
+    out.push_str(&format!(
+        "\nAliases (as llama.cpp's llama-quantize takes them): {}.\n",
+        aliases_text()
+    ));
+    let refused = |r: Refusal| {
+        NOT_OFFERED
+            .iter()
+            .filter(|(_, why)| *why == r)
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    out.push_str(&format!(
+        "Not offered:\n  {}: they need an importance matrix, which tokenscope cannot make\n  \
+         {}: ternary, only for models trained with ternary weights\n  \
+         {}: use llama.cpp's llama-quantize\n",
+        refused(Refusal::NeedsImatrix),
+        refused(Refusal::Ternary),
+        refused(Refusal::NotOffered)
+    ));
     out.push_str(
-        "\nA quantized input (the demo models are) needs --allow-requantize: the result is made\n\
+        "\nThe k-quants (Q2_K … Q6_K and their mixes) and IQ4_XS store a row in blocks of 256\n\
+         weights: a tensor whose rows are not a multiple of 256 (SmolLM2's are 576 wide) cannot\n\
+         take them, and llama.cpp writes it as another type instead (Q2_K, Q3_K → Q4_0; Q4_K →\n\
+         Q5_0; Q5_K → Q5_1; Q6_K → Q8_0; IQ4_XS → IQ4_NL). `quantize` prints the types the file\n\
+         really holds.\n\
+         \nA quantized input (the demo models are) needs --allow-requantize: the result is made\n\
          from its quantized values and can only lose against it. For a ladder of variants, make\n\
          an F16 first (it holds exactly the input's values), then quantize that.\n",
     );
@@ -449,6 +583,64 @@ pub struct Outcome {
     pub card: ModelCard,
     /// llama.cpp's own sizes, `(input MiB, input bpw, output MiB, output bpw)`, when it logged them.
     pub sizes: Option<(f64, f64, f64, f64)>,
+    /// The tensors llama.cpp wrote as another type than its rules chose for
+    /// them (from its log), grouped.
+    pub fallbacks: Vec<Fallback>,
+}
+
+/// Tensors llama.cpp wrote as another type than the one its rules chose,
+/// because their rows do not divide into that type's blocks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fallback {
+    /// The type chosen ("Q2_K").
+    pub wanted: String,
+    /// The type written instead ("Q4_0").
+    pub written: String,
+    /// The tensors' row width, in weights.
+    pub row: u64,
+    /// The block size of `wanted`, in weights.
+    pub block: u64,
+    /// How many tensors.
+    pub tensors: usize,
+}
+
+/// One fallback, as llama.cpp logs it while it chooses the types:
+/// `warning: blk.0.attn_q.weight - ncols    576 not divisible by 256
+/// (required for type    q2_K) -> falling back to    q4_0` → (wanted,
+/// written, row, block), the types in capitals.
+fn parse_fallback_line(line: &str) -> Option<(String, String, u64, u64)> {
+    let after = |key: &str| line.split_once(key).map(|(_, r)| r.trim_start());
+    let number = |key: &str| -> Option<u64> { after(key)?.split_whitespace().next()?.parse().ok() };
+    let row = number("ncols")?;
+    let block = number("not divisible by")?;
+    let wanted = after("(required for type")?.split(')').next()?.trim();
+    let written = after("falling back to")?.split_whitespace().next()?;
+    Some((
+        wanted.to_ascii_uppercase(),
+        written.to_ascii_uppercase(),
+        row,
+        block,
+    ))
+}
+
+/// Adds one fallback to the groups.
+fn add_fallback(
+    groups: &mut Vec<Fallback>,
+    (wanted, written, row, block): (String, String, u64, u64),
+) {
+    match groups
+        .iter_mut()
+        .find(|f| f.wanted == wanted && f.written == written && f.row == row)
+    {
+        Some(f) => f.tensors += 1,
+        None => groups.push(Fallback {
+            wanted,
+            written,
+            row,
+            block,
+            tensors: 1,
+        }),
+    }
 }
 
 /// `[  12/ 272]  blk.1.attn_k.weight - […]` → (12, 272, name).
@@ -561,7 +753,7 @@ pub fn run(
     for id in ids {
         signal_hook::low_level::unregister(id);
     }
-    let sizes = result?;
+    let logged = result?;
     let card = catalog::read_card(&partial).map_err(|e| QuantizeError::BadResult(e.to_string()))?;
     // On disk before it takes OUT's name: a power cut after the rename must
     // not leave an OUT whose data never got written.
@@ -588,8 +780,15 @@ pub fn run(
     Ok(Outcome {
         output: plan.output.clone(),
         card,
-        sizes,
+        sizes: logged.sizes,
+        fallbacks: logged.fallbacks,
     })
+}
+
+/// What the parent read in the quantizer's log.
+struct Logged {
+    sizes: Option<(f64, f64, f64, f64)>,
+    fallbacks: Vec<Fallback>,
 }
 
 /// Starts the child and follows it to the end.
@@ -599,7 +798,7 @@ fn supervise(
     partial: &Path,
     stop: &AtomicBool,
     progress: &mut impl FnMut(&Progress),
-) -> Result<Option<(f64, f64, f64, f64)>, QuantizeError> {
+) -> Result<Logged, QuantizeError> {
     let mut cmd = Command::new(exe);
     cmd.arg("quantize-worker")
         .arg(&plan.input.path)
@@ -630,7 +829,11 @@ fn supervise(
     let mut sizes_in = None;
     let mut sizes_out = None;
     let mut no_room_why: Option<String> = None;
+    let mut fallbacks: Vec<Fallback> = Vec::new();
     let mut on_line = |line: String| {
+        if let Some(f) = parse_fallback_line(&line) {
+            add_fallback(&mut fallbacks, f);
+        }
         if let Some((done, total, name)) = parse_tensor_line(&line) {
             progress(&Progress::Tensor { done, total, name });
         }
@@ -677,7 +880,10 @@ fn supervise(
     }
     let last_words = || crate::text::escape_inline(&last_words(&last));
     if status.success() {
-        return Ok(sizes_in.zip(sizes_out).map(|((a, b), (c, d))| (a, b, c, d)));
+        return Ok(Logged {
+            sizes: sizes_in.zip(sizes_out).map(|((a, b), (c, d))| (a, b, c, d)),
+            fallbacks,
+        });
     }
     use std::os::unix::process::ExitStatusExt;
     if let Some(sig) = status.signal() {
@@ -782,8 +988,26 @@ pub fn worker_main(args: &[String]) -> std::process::ExitCode {
         eprintln!("quantize-worker: a path holds a NUL byte");
         return ExitCode::from(2);
     };
+    // The input, recorded in the output's metadata: the picker puts the file
+    // a variant was made from above it, `info` names it.
+    let from_type = catalog::read_card(Path::new(input))
+        .map(|c| c.quant_label())
+        .unwrap_or_else(|_| "unknown".into());
+    let from_file = Path::new(input)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let overrides: Vec<llama_cpp_sys_2::llama_model_kv_override> = [
+        (catalog::KEY_MADE_FROM_FILE, from_file.as_str()),
+        (catalog::KEY_MADE_FROM_TYPE, from_type.as_str()),
+    ]
+    .iter()
+    .filter_map(|(k, v)| str_override(k, v))
+    // llama.cpp reads the list up to a record whose key is empty.
+    .chain(std::iter::once(zeroed_override()))
+    .collect();
     // SAFETY: plain C calls; the log callback only writes the text it is given
-    // to stderr; the paths and params outlive the quantize call.
+    // to stderr; the paths, params and overrides outlive the quantize call.
     let rc = unsafe {
         llama_cpp_sys_2::llama_log_set(Some(log_to_stderr), std::ptr::null_mut());
         llama_cpp_sys_2::llama_backend_init();
@@ -791,6 +1015,7 @@ pub fn worker_main(args: &[String]) -> std::process::ExitCode {
         params.ftype = ftype;
         params.nthread = threads;
         params.allow_requantize = requant == "1";
+        params.kv_overrides = overrides.as_ptr();
         llama_cpp_sys_2::llama_model_quantize(c_in.as_ptr(), c_out.as_ptr(), &params)
     };
     if rc == 0 {
@@ -803,6 +1028,38 @@ pub fn worker_main(args: &[String]) -> std::process::ExitCode {
         }
         ExitCode::from(1)
     }
+}
+
+/// An empty override record (all zeros: tag 0, empty key, value 0).
+fn zeroed_override() -> llama_cpp_sys_2::llama_model_kv_override {
+    // SAFETY: a C struct of an integer tag, a char array and a union of
+    // numbers and a char array: all zeros is a valid value of each.
+    unsafe { std::mem::zeroed() }
+}
+
+/// The string metadata `key = value` as llama.cpp's override record, the
+/// value cut (at a character) to the 127 bytes the record holds; `None`
+/// for a key that does not fit or text holding a NUL.
+fn str_override(key: &str, value: &str) -> Option<llama_cpp_sys_2::llama_model_kv_override> {
+    const CAP: usize = 128;
+    if key.is_empty() || key.len() >= CAP || key.contains('\0') || value.contains('\0') {
+        return None;
+    }
+    let mut end = value.len().min(CAP - 1);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut o = zeroed_override();
+    o.tag = llama_cpp_sys_2::LLAMA_KV_OVERRIDE_TYPE_STR;
+    for (d, b) in o.key.iter_mut().zip(key.bytes()) {
+        *d = b as std::os::raw::c_char;
+    }
+    let mut val = [0 as std::os::raw::c_char; CAP];
+    for (d, b) in val.iter_mut().zip(value[..end].bytes()) {
+        *d = b as std::os::raw::c_char;
+    }
+    o.__bindgen_anon_1.val_str = val;
+    Some(o)
 }
 
 /// How the worker tells the parent that its output found no room.
@@ -873,6 +1130,105 @@ mod tests {
     }
 
     #[test]
+    fn aliases_are_accepted_and_types_needing_an_importance_matrix_are_refused_with_why() {
+        assert_eq!(parse_type("q4_k").unwrap().name, "Q4_K_M");
+        assert_eq!(parse_type("Q3_K").unwrap().name, "Q3_K_M");
+        assert_eq!(parse_type("Q5_K").unwrap().name, "Q5_K_M");
+        for t in ["IQ1_S", "iq2_xxs", "IQ2_XS", "IQ3_XXS", "Q2_K_S"] {
+            let e = parse_type(t).unwrap_err();
+            assert!(
+                matches!(e, QuantizeError::NeedsImatrix { .. }),
+                "{t}: {e:?}"
+            );
+            let e = e.to_string();
+            assert!(
+                e.starts_with(&format!("{} needs an importance matrix", t.to_uppercase()))
+                    && e.contains("sample text")
+                    && e.contains("llama-imatrix")
+                    && e.contains("Q4_K_M")
+                    && !e.contains("unknown"),
+                "{e}"
+            );
+        }
+        for t in ["TQ1_0", "tq2_0"] {
+            let e = parse_type(t).unwrap_err().to_string();
+            assert!(e.contains("ternary") && !e.contains("unknown"), "{e}");
+        }
+        let e = parse_type("IQ3_S").unwrap_err().to_string();
+        assert!(
+            e.contains("does not offer") && e.contains("llama-quantize"),
+            "{e}"
+        );
+        let e = parse_type("Q9_X").unwrap_err().to_string();
+        assert!(e.contains("Q4_K = Q4_K_M"), "the aliases are named: {e}");
+        let help = types_help();
+        assert!(
+            help.contains("Q4_K = Q4_K_M") && help.contains("IQ2_XXS") && help.contains("576"),
+            "{help}"
+        );
+        // Every refused name is one llama.cpp has, none is offered.
+        for (n, _) in NOT_OFFERED {
+            assert!(TYPES.iter().all(|t| t.name != *n), "{n}");
+            assert!(
+                *n == "COPY" || (0..64).any(|f| catalog::ftype_name(f) == Some(*n)),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn llama_cpp_fallbacks_are_read_from_its_log() {
+        // As llama.cpp's tensor_type_fallback writes them (two log calls, one line).
+        let l = "warning: blk.0.attn_q.weight                  - ncols    576 not divisible by 256 (required for type    q2_K) -> falling back to    q4_0";
+        assert_eq!(
+            parse_fallback_line(l),
+            Some(("Q2_K".into(), "Q4_0".into(), 576, 256))
+        );
+        let odd = "warning: x.weight - ncols     40 not divisible by  32 (required for type    q4_0) (WARNING: must use F16 due to unusual shape) -> falling back to     f16";
+        assert_eq!(
+            parse_fallback_line(odd),
+            Some(("Q4_0".into(), "F16".into(), 40, 32))
+        );
+        assert_eq!(
+            parse_fallback_line(
+                "llama_model_quantize_impl: WARNING: 181 of 272 tensor(s) required fallback quantization"
+            ),
+            None
+        );
+        let mut groups = Vec::new();
+        for _ in 0..3 {
+            add_fallback(&mut groups, parse_fallback_line(l).unwrap());
+        }
+        add_fallback(&mut groups, parse_fallback_line(odd).unwrap());
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].tensors, 3);
+    }
+
+    #[test]
+    fn the_source_is_recorded_as_a_string_override() {
+        let o = str_override("tokenscope.quantized_from.file", "é".repeat(100).as_str()).unwrap();
+        assert_eq!(o.tag, llama_cpp_sys_2::LLAMA_KV_OVERRIDE_TYPE_STR);
+        let key: Vec<u8> = o
+            .key
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        assert_eq!(key, b"tokenscope.quantized_from.file");
+        // SAFETY: the record was made with its string member.
+        let val = unsafe { o.__bindgen_anon_1.val_str };
+        let val: Vec<u8> = val
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        // Cut at a character within the 127 bytes the record holds.
+        assert_eq!(String::from_utf8(val).unwrap(), "é".repeat(63));
+        assert!(str_override(&"k".repeat(128), "v").is_none());
+        assert_eq!(zeroed_override().key[0], 0, "the end of the list");
+    }
+
+    #[test]
     fn writes_that_found_no_room_are_recognized() {
         assert!(out_of_room("write error: No space left on device"));
         assert!(out_of_room("write error: File too large"));
@@ -912,6 +1268,8 @@ mod tests {
             n_vocab: 0,
             chat_template: None,
             metadata: Vec::new(),
+            mix: Default::default(),
+            made_from: None,
         };
         let q2 = parse_type("Q2_K").unwrap();
         let dir = Path::new("/models");

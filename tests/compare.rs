@@ -239,6 +239,12 @@ fn a_reply_generated_by_a_is_compared_and_reported_as_text() {
     );
     assert!(ok, "{err}");
     assert!(out.contains("mean KL") && out.contains("Q2_K"), "{out}");
+    // B's type as its tensors really are: SmolLM2's rows do not fit Q2_K's blocks.
+    let b_row = out
+        .lines()
+        .find(|l| l.starts_with("SmolLM2-135M-Instruct.Q2_K"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(b_row.contains("Q2_K requested · mostly Q4_0"), "{out}");
     assert!(out.contains("The 10 tokens where"), "{out}");
     assert_eq!(
         out.lines()

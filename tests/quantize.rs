@@ -157,6 +157,20 @@ fn bad_quantize_requests_are_clear_errors_and_write_nothing() {
             "--type help",
         ],
     );
+    // A type that needs an importance matrix is refused with that reason, not as unknown.
+    assert_error(
+        &q(&["smol", "--type", "IQ2_XXS", "--allow-requantize"]),
+        &[
+            "IQ2_XXS needs an importance matrix",
+            "sample text",
+            "llama-imatrix",
+            "Q4_K_M",
+        ],
+    );
+    assert_error(
+        &q(&["smol", "--type", "TQ1_0", "--allow-requantize"]),
+        &["TQ1_0 is a ternary type"],
+    );
     assert_error(
         &q(&["/nonexistent/m.gguf", "--type", "Q4_0"]),
         &["does not exist"],
@@ -357,4 +371,149 @@ fn a_disk_that_fills_up_mid_write_is_a_clear_error_and_leaves_nothing() {
     );
     assert!(!out.exists());
     assert!(made_files(&models).is_empty(), "{:?}", made_files(&models));
+}
+
+/// The number after `, ` and before ` bits per weight` in `quantize`'s first
+/// line for the output ("5.14").
+fn printed_bpw(stdout: &str) -> String {
+    let first = stdout.lines().next().unwrap_or_default();
+    let before = first.split(" bits per weight").next().unwrap();
+    before.rsplit(", ").next().unwrap().to_string()
+}
+
+#[test]
+fn quantize_reports_the_tensor_types_llama_cpp_really_wrote() {
+    // SmolLM2's rows are 576 weights wide, not a multiple of the 256-weight
+    // blocks of the k-quants: its "Q2_K" holds no Q2_K tensor at all, the
+    // same mix as its "Q3_K_S".
+    let h = home();
+    let models = h.path().join("models");
+    let q = |ty: &str| {
+        tokenscope(
+            h.path(),
+            &[
+                "quantize",
+                "Instruct.Q4_1",
+                "--type",
+                ty,
+                "--allow-requantize",
+            ],
+        )
+    };
+    let q3s = q("Q3_K_S");
+    assert!(q3s.status.success(), "{}", text(&q3s.stderr));
+    let q2 = q("Q2_K");
+    let (out, err) = (text(&q2.stdout), text(&q2.stderr));
+    assert!(q2.status.success(), "{err}");
+    let made = models.join("SmolLM2-135M-Instruct.Q2_K.gguf");
+    let card = tokenscope::catalog::read_card(&made).unwrap();
+    assert!(
+        card.mix.types.iter().all(|t| t.ty != "Q2_K"),
+        "{:?}",
+        card.mix
+    );
+    assert!(
+        out.starts_with(&format!(
+            "{}: Q2_K requested · mostly Q4_0,",
+            made.display()
+        )),
+        "{out}"
+    );
+    // Each type the file holds, with its tensor count, as the file says.
+    for t in &card.mix.types {
+        assert!(
+            out.lines()
+                .any(|l| l.contains(&format!(" {:<7} {:>4} tensors", t.ty, t.tensors))),
+            "{:?} in {out}",
+            t
+        );
+    }
+    assert!(
+        out.contains("llama.cpp fell back to another type on")
+            && out.contains("× Q2_K → Q4_0 (rows of 576 weights, Q2_K's blocks hold 256)"),
+        "{out}"
+    );
+    assert!(
+        err.contains(
+            "warning: SmolLM2-135M-Instruct.Q2_K.gguf holds the same tensor types as \
+             SmolLM2-135M-Instruct.Q3_K_S.gguf (Q3_K_S requested · mostly Q4_0)"
+        ),
+        "{err}"
+    );
+
+    // `info` and `models` show the same make-up and the same bits per weight.
+    let bpw = printed_bpw(&out);
+    let info = text(&tokenscope(h.path(), &["info", made.to_str().unwrap()]).stdout);
+    for want in [
+        "quantization:    Q2_K requested · mostly Q4_0".to_string(),
+        format!("bits per weight: {bpw}"),
+        "tensor types:    Q4_0".into(),
+        "weights, not a multiple of the 256-weight blocks of Q2_K".into(),
+        "made from:       SmolLM2-135M-Instruct.Q4_1.gguf (Q4_1), by tokenscope quantize".into(),
+    ] {
+        assert!(info.contains(&want), "missing {want:?} in\n{info}");
+    }
+    let table = text(&tokenscope(h.path(), &["models"]).stdout);
+    let row = table
+        .lines()
+        .find(|l| l.contains("Instruct.Q2_K.gguf"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        row.contains("Q2_K requested · mostly Q4_0") && row.contains(&format!(" {bpw} ")),
+        "{table}"
+    );
+
+    // The alias Q4_K is Q4_K_M; on this model it is mostly Q5_0, larger than its input.
+    let q4k = q("Q4_K");
+    let (out, err) = (text(&q4k.stdout), text(&q4k.stderr));
+    assert!(q4k.status.success(), "{err}");
+    assert!(
+        out.contains("SmolLM2-135M-Instruct.Q4_K_M.gguf: Q4_K_M requested · mostly Q5_0"),
+        "{out}"
+    );
+    assert!(
+        err.contains("warning: the result (")
+            && err.contains("is larger than its input SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bits_per_weight_are_llama_cpps_and_the_picker_puts_the_original_first() {
+    // A Q8_0 made from the Q4_1 is larger, yet the Q4_1 is its original.
+    let h = home();
+    let models = h.path().join("models");
+    let input = tokenscope::catalog::read_card(&models.join(common::SMOL)).unwrap();
+    let plan = tokenscope::quantize::plan(
+        &tokenscope::quantize::Request {
+            input: input.path.clone(),
+            ty: "Q8_0".into(),
+            allow_requantize: true,
+            ..Default::default()
+        },
+        &models,
+    )
+    .unwrap();
+    let outcome =
+        tokenscope::quantize::run(Path::new(env!("CARGO_BIN_EXE_tokenscope")), &plan, |_| {})
+            .unwrap();
+    // One definition, as llama.cpp's quantizer counts it (tensor data × 8 / weights).
+    let (_, in_bpw, _, out_bpw) = outcome.sizes.expect("llama.cpp logged its sizes");
+    let two = |b: f64| format!("{b:.2}");
+    assert_eq!(two(input.bits_per_weight().unwrap()), two(in_bpw));
+    assert_eq!(two(outcome.card.bits_per_weight().unwrap()), two(out_bpw));
+    assert!(outcome.card.made_from.is_some());
+
+    let entries = tokenscope::tui::models::discover(std::slice::from_ref(&models));
+    let smol: Vec<_> = entries
+        .iter()
+        .filter(|e| e.file_name.starts_with("SmolLM2"))
+        .collect();
+    let names: Vec<&str> = smol.iter().map(|e| e.file_name.as_str()).collect();
+    assert_eq!(
+        names,
+        [common::SMOL, "SmolLM2-135M-Instruct.Q8_0.gguf"],
+        "the original first"
+    );
+    assert_eq!(smol[1].bpw.map(two), Some(two(out_bpw)));
 }

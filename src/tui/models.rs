@@ -16,7 +16,11 @@ pub struct ModelEntry {
     pub arch: String,
     /// Human-readable parameter count ("270M"), empty when unknown.
     pub params: String,
+    /// The declared type (`general.file_type`, "Q4_K_M").
     pub quant: String,
+    /// The type as shown: [`ModelCard::quant_label`] ("Q2_K requested ·
+    /// mostly Q4_0"); empty: `quant`.
+    pub label: String,
     /// Human-readable file size ("241 MB").
     pub size: String,
     pub chat_template: bool,
@@ -25,17 +29,33 @@ pub struct ModelEntry {
     /// Variants of one model share this key (architecture, parameter count,
     /// vocabulary size); `None` when unknown.
     pub group: Option<String>,
-    /// Bits per weight of the file as a whole (size × 8 / parameters),
-    /// metadata and larger kept tensors included.
+    /// Bits per weight ([`catalog::bits_per_weight`]: tensor data × 8 /
+    /// weights, as `quantize` prints it).
     pub bpw: Option<f64>,
+    /// Made by `tokenscope quantize` from another file (recorded in it): not
+    /// the original of its variants.
+    pub derived: bool,
 }
 
 impl ModelEntry {
+    /// The type as shown (see [`ModelEntry::label`]).
+    pub fn quant_shown(&self) -> &str {
+        if self.label.is_empty() {
+            &self.quant
+        } else {
+            &self.label
+        }
+    }
+
     /// Whether every word of `filter` occurs (case-insensitively) in the row.
     pub fn matches(&self, filter: &str) -> bool {
         let hay = format!(
             "{} {} {} {} {}",
-            self.name, self.file_name, self.arch, self.quant, self.params
+            self.name,
+            self.file_name,
+            self.arch,
+            self.quant_shown(),
+            self.params
         )
         .to_lowercase();
         filter
@@ -54,12 +74,13 @@ impl From<&ModelCard> for ModelEntry {
             arch: c.arch.clone(),
             params: c.params_human(),
             quant: c.quant.clone(),
+            label: c.quant_label(),
             size: c.size_human(),
             chat_template: c.has_chat_template(),
             error: None,
-            group: (c.n_params > 0 && c.n_vocab > 0)
-                .then(|| format!("{}·{}·{}", c.arch, c.n_params, c.n_vocab)),
-            bpw: (c.n_params > 0).then(|| c.file_size as f64 * 8.0 / c.n_params as f64),
+            group: c.variant_key(),
+            bpw: c.bits_per_weight(),
+            derived: c.made_from.is_some(),
         }
     }
 }
@@ -101,8 +122,11 @@ pub fn discover(dirs: &[PathBuf]) -> Vec<ModelEntry> {
 }
 
 /// The entries with the variants of one model (same [`ModelEntry::group`])
-/// together, where the first of them was, largest bits per weight first;
-/// entries without a group stay where they are relative to the groups.
+/// together, where the first of them was: the originals first (files not
+/// made by `tokenscope quantize` from another: a requantized Q8_0 is larger
+/// than the Q4_1 it was made from, yet not its original), then the files
+/// made from them, each part largest bits per weight first; entries without
+/// a group stay where they are relative to the groups.
 pub fn group_variants(entries: Vec<ModelEntry>) -> Vec<ModelEntry> {
     let mut first: Vec<Option<String>> = Vec::new();
     let rank: Vec<usize> = entries
@@ -124,6 +148,7 @@ pub fn group_variants(entries: Vec<ModelEntry>) -> Vec<ModelEntry> {
     let mut keyed: Vec<(usize, ModelEntry)> = rank.into_iter().zip(entries).collect();
     keyed.sort_by(|(ra, a), (rb, b)| {
         ra.cmp(rb)
+            .then_with(|| a.derived.cmp(&b.derived))
             .then_with(|| b.bpw.unwrap_or(0.0).total_cmp(&a.bpw.unwrap_or(0.0)))
     });
     keyed.into_iter().map(|(_, e)| e).collect()
@@ -179,6 +204,25 @@ mod tests {
         assert!(e.matches("gem q8"));
         assert!(e.matches(""));
         assert!(!e.matches("qwen"));
+    }
+
+    #[test]
+    fn the_original_of_a_group_comes_before_the_files_made_from_it() {
+        let e = |file: &str, bpw: f64, derived: bool| ModelEntry {
+            file_name: file.into(),
+            group: Some("llama·135M".into()),
+            bpw: Some(bpw),
+            derived,
+            ..Default::default()
+        };
+        let sorted = group_variants(vec![
+            e("smol-q2_k", 5.1, true),
+            e("smol-q8_0", 8.5, true),
+            e("smol-q4_1", 5.2, false),
+            e("smol-f16", 16.0, true),
+        ]);
+        let names: Vec<&str> = sorted.iter().map(|e| e.file_name.as_str()).collect();
+        assert_eq!(names, ["smol-q4_1", "smol-f16", "smol-q8_0", "smol-q2_k"]);
     }
 
     #[test]

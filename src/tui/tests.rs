@@ -224,6 +224,7 @@ pub(super) fn entries() -> Vec<ModelEntry> {
             }
         )),
         bpw: Some(if quant == "Q8_0" { 8.7 } else { 5.0 }),
+        ..Default::default()
     };
     vec![
         e("gemma-3-270m-it", "gemma3", "268M", "Q8_0", "292 MB"),
@@ -331,12 +332,70 @@ fn the_picker_draws_variants_of_one_model_under_it_with_bits_per_weight() {
             .unwrap_or_else(|| panic!("{needle:?} in {screen}"))
             .to_string()
     };
-    let q8 = row("Q8_0       8.7");
-    assert!(q8.contains(" gemma-3-270m-it "), "{q8}");
+    let q8 = row("292 MB");
+    assert!(
+        q8.contains(" gemma-3-270m-it ") && q8.contains("Q8_0      8.70"),
+        "{q8}"
+    );
     let q4 = row("└ gemma-3-270m-it");
-    assert!(q4.contains("Q4_K_M") && q4.contains("5.0"), "{q4}");
+    assert!(q4.contains("Q4_K_M") && q4.contains("5.00"), "{q4}");
     // Another model is not drawn as a variant.
     assert!(!row("qwen2.5-0.5b-instruct").contains('└'), "{screen}");
+}
+
+#[test]
+fn the_picker_shows_the_real_tensor_types_and_the_original_of_its_variants_first() {
+    // As `quantize` leaves them: a Q8_0 and a "Q2_K" made from the Q4_1 (and
+    // recorded so in them), the Q2_K mostly Q4_0; bits per weight as
+    // `quantize` printed them.
+    let e = |file: &str, quant: &str, label: &str, bpw: f64, derived: bool| ModelEntry {
+        path: PathBuf::from(format!("/models/{file}")),
+        file_name: file.into(),
+        name: file.trim_end_matches(".gguf").into(),
+        arch: "llama".into(),
+        params: "135M".into(),
+        quant: quant.into(),
+        label: label.into(),
+        size: "84.1 MiB".into(),
+        group: Some("llama·134515008·49152".into()),
+        bpw: Some(bpw),
+        derived,
+        ..Default::default()
+    };
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.ctrl('o');
+    h.send(Msg::Models(crate::tui::models::group_variants(vec![
+        e("smol.Q8_0.gguf", "Q8_0", "Q8_0", 8.5, true),
+        e(
+            "smol.Q2_K.gguf",
+            "Q2_K",
+            "Q2_K requested · mostly Q4_0",
+            5.14,
+            true,
+        ),
+        e("smol.Q4_1.gguf", "Q4_1", "Q4_1", 5.74, false),
+    ])));
+    let screen = h.screen();
+    let rows: Vec<&str> = screen.lines().filter(|l| l.contains("smol.")).collect();
+    assert_eq!(rows.len(), 3, "{screen}");
+    assert!(
+        rows[0].contains("smol.Q4_1") && !rows[0].contains('└') && rows[0].contains("5.74"),
+        "the original first: {screen}"
+    );
+    assert!(
+        rows[1].contains("└ smol.Q8_0") && rows[1].contains("8.50"),
+        "{screen}"
+    );
+    assert!(
+        rows[2].contains("Q2_K requested · mostly Q4_0") && rows[2].contains("5.14"),
+        "{screen}"
+    );
+    // The filter finds the real type too.
+    h.type_str("mostly q4_0");
+    let Some(Popup::Picker(p)) = &h.s.popup else {
+        panic!("picker open")
+    };
+    assert_eq!(p.visible(&h.s.models).len(), 1);
 }
 
 #[test]

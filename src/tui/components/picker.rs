@@ -1,7 +1,8 @@
 //! The model picker popup: the model files found, filtered as one types;
 //! Enter loads one. Variants of one model (same architecture, parameters and
-//! vocabulary: quantizations of it) are listed together, largest first, each
-//! with its type, bits per weight and size.
+//! vocabulary: quantizations of it) are listed together, the original first
+//! (see [`crate::tui::models::group_variants`]), each with its type as the
+//! tensors really are, bits per weight and size.
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::buffer::Buffer;
@@ -164,7 +165,15 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     }
     let visible = p.visible(&s.models);
     let mut rows: Vec<Line> = Vec::new();
-    let (aw, pw, qw, bw, sw) = (10, 6, 8, 5, 10);
+    // The type column as wide as the widest type shown ("Q2_K requested ·
+    // mostly Q4_0" says what llama.cpp really wrote), within reason.
+    let qw = visible
+        .iter()
+        .map(|&i| crate::text::str_width(s.models[i].quant_shown()))
+        .max()
+        .unwrap_or(0)
+        .clamp(8, 30);
+    let (aw, pw, bw, sw) = (10, 6, 5, 10);
     let name_w = w.saturating_sub(2 + aw + pw + qw + bw + sw + 5).max(8);
     let fmt_row =
         |mark: &str, name: &str, arch: &str, params: &str, quant: &str, bpw: &str, size: &str| {
@@ -264,8 +273,17 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             } else {
                 m.name.clone()
             };
-            let bpw = m.bpw.map(|b| format!("{b:.1}")).unwrap_or_default();
-            fmt_row(mark, &name, &m.arch, &m.params, &m.quant, &bpw, &m.size)
+            // Two decimals, as `quantize` and `info` print the same number.
+            let bpw = m.bpw.map(|b| format!("{b:.2}")).unwrap_or_default();
+            fmt_row(
+                mark,
+                &name,
+                &m.arch,
+                &m.params,
+                m.quant_shown(),
+                &bpw,
+                &m.size,
+            )
         };
         rows.push(Line::styled(line, style));
     }
