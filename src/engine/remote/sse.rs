@@ -1,7 +1,8 @@
 //! Server-sent events (the `text/event-stream` format of the HTML standard)
 //! read from a blocking byte stream: `data:` lines joined by `\n` make one
 //! event, a blank line ends it; comments (`:`), `event:`, `id:` and `retry:`
-//! are skipped. CR, LF and CRLF all end a line. The crates that parse this
+//! are skipped. An `error:` line (older llama-server builds) makes an event
+//! whose data is `{"error": …}`. CR, LF and CRLF all end a line. The crates that parse this
 //! format are async streams; the remote engine reads on a plain thread.
 
 use std::io::{self, BufRead};
@@ -107,9 +108,26 @@ impl<R: BufRead> SseReader<R> {
                 }
                 self.data.extend_from_slice(value);
                 has_data = true;
+            } else if field == b"error" {
+                // llama.cpp's server (builds before late 2025) sends a
+                // streamed error as an `error:` line, outside the standard.
+                self.data = error_event(value);
+                has_data = true;
             }
         }
     }
+}
+
+/// The data of an event for an `error:` line's `value`: `{"error": value}`,
+/// `value` as a string when it is not JSON.
+fn error_event(value: &[u8]) -> Vec<u8> {
+    let value = match serde_json::from_slice::<serde_json::Value>(value) {
+        Ok(v) => v,
+        Err(_) => String::from_utf8_lossy(value).into_owned().into(),
+    };
+    serde_json::json!({ "error": value })
+        .to_string()
+        .into_bytes()
 }
 
 /// One line without its terminator (LF, CRLF or a lone CR) into `out`;
@@ -183,6 +201,20 @@ mod tests {
         let mut r = SseReader::new(io::BufReader::new(&b"\n\ndata: x\n\n"[..]));
         assert!(!r.starts_with_json().unwrap());
         assert_eq!(r.next_event().unwrap().unwrap(), b"x");
+    }
+
+    #[test]
+    fn an_error_line_is_an_event_with_the_error() {
+        let input =
+            b"data: {\"a\":1}\n\nerror: {\"code\":500,\"message\":\"boom\"}\n\nerror: not json\n\n";
+        assert_eq!(
+            events(input),
+            [
+                "{\"a\":1}",
+                "{\"error\":{\"code\":500,\"message\":\"boom\"}}",
+                "{\"error\":\"not json\"}"
+            ]
+        );
     }
 
     #[test]

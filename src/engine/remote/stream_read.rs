@@ -371,8 +371,9 @@ mod tests {
         NullCandidates(usize),
         /// One log-probability written as a non-finite number.
         NonFinite(usize, usize, &'static str),
-        /// An event replaced by an error given as a string.
-        ErrorString(usize),
+        /// An event replaced by an error given as a string (or, false, as
+        /// the `error:` line of older llama-server builds).
+        ErrorString(usize, bool),
         /// The stream cut at a byte (the connection closed).
         Cut(usize),
         /// The connection reset at a byte.
@@ -390,7 +391,7 @@ mod tests {
             any::<usize>().prop_map(Mutation::NullCandidates),
             (any::<usize>(), any::<usize>(), word)
                 .prop_map(|(i, j, w)| Mutation::NonFinite(i, j, w)),
-            any::<usize>().prop_map(Mutation::ErrorString),
+            (any::<usize>(), any::<bool>()).prop_map(|(i, b)| Mutation::ErrorString(i, b)),
             any::<usize>().prop_map(Mutation::Cut),
             any::<usize>().prop_map(Mutation::Reset),
             (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
@@ -476,9 +477,14 @@ mod tests {
                     None => same,
                 }
             }
-            Mutation::ErrorString(i) => {
+            Mutation::ErrorString(i, string) => {
                 let i = pick(*i, ev.len());
-                ev[i] = r#"data: {"error":"the server gave up"}"#.into();
+                ev[i] = if *string {
+                    r#"data: {"error":"the server gave up"}"#
+                } else {
+                    r#"error: {"code":500,"message":"the server gave up","type":"server_error"}"#
+                }
+                .into();
                 (join(&ev), Expect::ServerError(i), None)
             }
             Mutation::Cut(b) => {
@@ -587,7 +593,8 @@ mod tests {
                 Mutation::NullCandidates(1),
                 Mutation::NonFinite(1, 0, "-Infinity"),
                 Mutation::NonFinite(1, 3, "NaN"),
-                Mutation::ErrorString(3),
+                Mutation::ErrorString(3, true),
+                Mutation::ErrorString(2, false),
                 Mutation::Cut(3),
             ] {
                 eprintln!("{name}: {m:?}");
