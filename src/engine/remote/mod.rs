@@ -857,11 +857,13 @@ fn generate(
         .name("tokenscope-remote-read".into())
         .spawn(move || {
             let body = BufReader::with_capacity(1 << 14, stream.into_reader());
-            for item in ReplyReader::new(dialect, body) {
+            let mut items = ReplyReader::new(dialect, body);
+            for item in items.by_ref() {
                 if tx.send(item).is_err() {
                     return;
                 }
             }
+            items.drain();
         });
     if let Err(e) = reader {
         return emit(Event::Failed {

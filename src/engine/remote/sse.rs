@@ -54,6 +54,11 @@ impl<R: BufRead> SseReader<R> {
         }
     }
 
+    /// The stream, to read on without events.
+    pub fn into_inner(self) -> R {
+        self.r
+    }
+
     /// The rest of the stream as it is, not read as events.
     ///
     /// # Errors

@@ -14,7 +14,7 @@
 //! - A stream that stops early, even in the middle of an event, is a
 //!   dropped reply; the chunks read before stay read.
 
-use std::io::BufRead;
+use std::io::{self, BufRead};
 
 use super::sse::SseReader;
 use super::wire::{self, Chunk, Dialect};
@@ -67,6 +67,13 @@ impl<R: BufRead> ReplyReader<R> {
             end: None,
             over: false,
         }
+    }
+
+    /// Reads what is left of the body after its end (the chunked body's
+    /// last bytes after `[DONE]`), 64 KiB at most, ignoring errors: a body
+    /// read to its end lets the HTTP client keep the connection.
+    pub fn drain(self) {
+        let _ = io::copy(&mut self.sse.into_inner().take(64 << 10), &mut io::sink());
     }
 
     /// The item to report for `end`; nothing is read after it.
@@ -601,6 +608,23 @@ mod tests {
                 check(name, dialect, &m, &[1 << 20], 1 << 14);
             }
         }
+    }
+
+    #[test]
+    fn after_its_end_the_body_is_read_to_its_end() {
+        let body = b"data: [DONE]\n\n: the server's last bytes\n";
+        let mut trickle = Trickle {
+            data: body.to_vec(),
+            pos: 0,
+            sizes: vec![4],
+            reads: 0,
+            fail_at: None,
+        };
+        let mut items = ReplyReader::new(Dialect::OpenAi, BufReader::new(&mut trickle));
+        assert_eq!(items.next(), Some(Item::End(Ok(StopReason::Eog))));
+        assert_eq!(items.next(), None);
+        items.drain();
+        assert_eq!(trickle.pos, body.len());
     }
 
     #[test]
