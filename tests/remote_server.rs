@@ -440,6 +440,75 @@ fn a_server_killed_mid_reply_fails_the_reply_keeping_its_tokens() {
     );
 }
 
+/// A socket that answers like an OpenAI-compatible server with one model
+/// (`m.gguf`, no `/props`) and answers the first POST with `reply`, a whole
+/// HTTP response, then closes: for what a real server cannot be made to send
+/// on purpose.
+fn scripted_server(reply: String) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let serve = std::thread::spawn(move || {
+        for conn in listener.incoming().take(3) {
+            let mut conn = conn.unwrap();
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let (mut first, mut len) = (String::new(), 0);
+            r.read_line(&mut first).unwrap();
+            loop {
+                let mut h = String::new();
+                r.read_line(&mut h).unwrap();
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                if h.trim().is_empty() {
+                    break;
+                }
+            }
+            r.take(len as u64).read_to_end(&mut Vec::new()).unwrap();
+            let answer = if first.starts_with("GET /v1/models") {
+                json_response(r#"{"object":"list","data":[{"id":"m.gguf"}]}"#)
+            } else if first.starts_with("GET") {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
+            } else {
+                reply.clone()
+            };
+            conn.write_all(answer.as_bytes()).unwrap();
+            if first.starts_with("POST") {
+                return;
+            }
+        }
+    });
+    (url, serve)
+}
+
+fn json_response(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// `events` as one chunk of a chunked event stream; `terminated`: the
+/// chunked body's last chunk follows (else the connection just closes).
+fn sse_response(events: &str, terminated: bool) -> String {
+    let chunk = format!("{:x}\r\n{events}\r\n", events.len());
+    let end = if terminated { "0\r\n\r\n" } else { "" };
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunk}{end}"
+    )
+}
+
+/// The events of a chat reply to `reply` from a scripted server.
+fn scripted_chat(reply: String) -> Vec<Event> {
+    let (url, serve) = scripted_server(reply);
+    let (mut h, rx, loaded) = engine(&url, None);
+    assert!(matches!(loaded, Event::Loaded { .. }), "{loaded:?}");
+    h.generate(2, 0, chat("Hi", 50, 2));
+    let events = events_of(&rx, 2);
+    serve.join().unwrap();
+    events
+}
+
 /// A stream that ends without its end marker (no `finish_reason`, no
 /// `[DONE]`) is never a finished reply: the server here is a socket that
 /// answers like llama-server and then closes mid-reply, either with the
@@ -447,69 +516,21 @@ fn a_server_killed_mid_reply_fails_the_reply_keeping_its_tokens() {
 /// server cannot be made to stop at those points on purpose).
 #[test]
 fn a_stream_that_ends_without_its_end_marker_is_a_dropped_reply() {
-    use std::io::{BufRead, BufReader, Read, Write};
     let token = r#"data: {"choices":[{"finish_reason":null,"index":0,"delta":{"content":"Hi"},"logprobs":{"content":[{"id":5,"token":"Hi","bytes":[72,105],"logprob":-0.5,"top_logprobs":[{"id":5,"token":"Hi","bytes":[72,105],"logprob":-0.5}]}]}}]}"#;
     // (the body's last chunk sent, a `finish_reason` sent): only the reply
     // whose finish reason came is whole (its `[DONE]` alone is missing).
     for (terminated_body, finished) in [(false, false), (true, false), (true, true), (false, true)]
     {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let serve = std::thread::spawn(move || {
-            for conn in listener.incoming().take(3) {
-                let mut conn = conn.unwrap();
-                let mut r = BufReader::new(conn.try_clone().unwrap());
-                let (mut first, mut len) = (String::new(), 0);
-                r.read_line(&mut first).unwrap();
-                loop {
-                    let mut h = String::new();
-                    r.read_line(&mut h).unwrap();
-                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap();
-                    }
-                    if h.trim().is_empty() {
-                        break;
-                    }
-                }
-                r.take(len as u64).read_to_end(&mut Vec::new()).unwrap();
-                let reply = if first.starts_with("GET /v1/models") {
-                    let body = r#"{"object":"list","data":[{"id":"m.gguf"}]}"#;
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    )
-                } else if first.starts_with("GET") {
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string()
-                } else {
-                    let finish =
-                        r#"data: {"choices":[{"finish_reason":"length","index":0,"delta":{}}]}"#;
-                    let event = format!(
-                        "{token}\n\n{token}\n\n{}",
-                        if finished {
-                            format!("{finish}\n\n")
-                        } else {
-                            String::new()
-                        }
-                    );
-                    let chunk = format!("{:x}\r\n{event}\r\n", event.len());
-                    // Cut off: the chunked body's last chunk never comes;
-                    // terminated: it does, but no end marker was in it.
-                    let end = if terminated_body { "0\r\n\r\n" } else { "" };
-                    format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunk}{end}"
-                    )
-                };
-                conn.write_all(reply.as_bytes()).unwrap();
-                if first.starts_with("POST") {
-                    return;
-                }
+        let finish = r#"data: {"choices":[{"finish_reason":"length","index":0,"delta":{}}]}"#;
+        let event = format!(
+            "{token}\n\n{token}\n\n{}",
+            if finished {
+                format!("{finish}\n\n")
+            } else {
+                String::new()
             }
-        });
-        let (mut h, rx, loaded) = engine(&url, None);
-        assert!(matches!(loaded, Event::Loaded { .. }), "{loaded:?}");
-        h.generate(2, 0, chat("Hi", 50, 1));
-        let events = events_of(&rx, 2);
-        serve.join().unwrap();
+        );
+        let events = scripted_chat(sse_response(&event, terminated_body));
         assert_eq!(steps(&events).len(), 2, "{events:?}");
         let last = events.last().unwrap();
         let dropped = matches!(
@@ -523,6 +544,92 @@ fn a_stream_that_ends_without_its_end_marker_is_a_dropped_reply() {
         assert!(
             if finished { done } else { dropped },
             "terminated body: {terminated_body}, finish reason: {finished}: {last:?}"
+        );
+    }
+}
+
+/// Issue 19: what some servers send beside the standard (a `data: null`
+/// event, null lists, log-probabilities written `-Infinity` or `NaN`, an
+/// error as a plain string, a whole JSON body where a stream was asked for)
+/// ends in a whole reply, or in the server's own message: never a parser's
+/// "invalid type: null" nor a reply "dropped after 0 token(s)".
+#[test]
+fn nulls_non_finite_numbers_string_errors_and_whole_bodies_end_cleanly() {
+    let token = |text: &str, lp: &str| {
+        format!(
+            r#"data: {{"choices":[{{"finish_reason":null,"index":0,"delta":{{"content":"{text}"}},"logprobs":{{"content":[{{"token":"{text}","logprob":{lp},"top_logprobs":[{{"token":"{text}","logprob":{lp}}},{{"token":"Yo","logprob":-1.5}}]}}]}}}}]}}"#
+        )
+    };
+    let stream = |events: &[&str]| {
+        let mut body = events.join("\n\n");
+        body.push_str("\n\ndata: [DONE]\n\n");
+        sse_response(&body, true)
+    };
+    let (hi, bang) = (token("Hi", "-0.5"), token("!", "-0.25"));
+    let finish =
+        r#"data: {"choices":[{"finish_reason":"stop","index":0,"delta":{}}],"usage":null}"#;
+    let whole = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"Hi!"},"logprobs":{"content":[{"token":"Hi","logprob":-0.5,"top_logprobs":[{"token":"Hi","logprob":-0.5}]},{"token":"!","logprob":-0.25,"top_logprobs":null}]},"finish_reason":"stop"}],"usage":{"prompt_tokens":3}}"#;
+    let cases = [
+        ("data: null", stream(&[&hi, "data: null", &bang, finish])),
+        (
+            "choices: null",
+            stream(&[&hi, r#"data: {"choices":null}"#, &bang, finish]),
+        ),
+        (
+            "top_logprobs: null",
+            stream(&[
+                &hi,
+                &bang.replace(r#""top_logprobs":["#, r#""top_logprobs":null,"x":["#),
+                finish,
+            ]),
+        ),
+        (
+            "-Infinity",
+            stream(&[&hi, &token("!", "-Infinity"), finish]),
+        ),
+        ("NaN", stream(&[&hi, &token("!", "NaN"), finish])),
+        ("a whole JSON body", json_response(whole)),
+    ];
+    for (what, reply) in cases {
+        let events = scripted_chat(reply);
+        let last = events.last().unwrap();
+        assert!(
+            matches!(last, Event::Done { stats, .. } if stats.stop == StopReason::Eog),
+            "{what}: {}",
+            fin_text(last)
+        );
+        let steps = steps(&events);
+        let text: String = steps.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(text, "Hi!", "{what}");
+        // A log-probability that is not a number is unknown; the rest of
+        // the step (its token, the other candidates) is kept.
+        if what == "-Infinity" || what == "NaN" {
+            assert_eq!(steps[1].p(), None, "{what}");
+            assert_eq!(steps[1].top().len(), 1, "{what}");
+        } else {
+            assert_eq!(steps[1].logit, Some(-0.25), "{what}");
+        }
+    }
+    // An error as a plain string, mid-stream or as the whole body: the
+    // server's message, and the tokens before it kept.
+    for (what, reply, tokens) in [
+        (
+            "a string error mid-stream",
+            stream(&[&hi, r#"data: {"error":"the model ran out of memory"}"#]),
+            1,
+        ),
+        (
+            "a string error as the body",
+            json_response(r#"{"error":"the model ran out of memory"}"#),
+            0,
+        ),
+    ] {
+        let events = scripted_chat(reply);
+        assert_eq!(steps(&events).len(), tokens, "{what}");
+        let last = fin_text(events.last().unwrap());
+        assert!(
+            last.contains("HTTP 200: the model ran out of memory"),
+            "{what}: {last}"
         );
     }
 }

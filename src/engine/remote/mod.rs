@@ -32,6 +32,7 @@
 pub mod info;
 pub mod rebuild;
 pub mod sse;
+pub mod stream_read;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -51,7 +52,8 @@ use super::api::{
     ModelInfo, ReplyPrefix, RequestId, SlotId, Stats, StopReason, TokenId, TokenStep, Vocab,
 };
 use crate::text::Utf8Assembler;
-use wire::{Chunk, Dialect, TokenProbs};
+use stream_read::{Fault, Item, ReplyReader};
+use wire::{Dialect, TokenProbs};
 
 /// Most candidates per token a remote engine asks for (OpenAI's `top_logprobs` cap).
 pub const MAX_REMOTE_CANDIDATES: usize = 20;
@@ -1031,23 +1033,18 @@ fn read_segment(
     // Read on a thread of its own, so that a cancel is seen while the server
     // is silent (a long prefill); dropping the receiver ends the reader at
     // its next event, which closes the connection.
-    let (tx, chunks) = channel::<Result<Chunk, String>>();
+    let (tx, chunks) = channel::<Item>();
     let reader = std::thread::Builder::new()
         .name("tokenscope-remote-read".into())
         .spawn(move || {
-            let mut sse =
-                sse::SseReader::new(BufReader::with_capacity(1 << 14, stream.into_reader()));
-            loop {
-                let item = match sse.next_event() {
-                    Ok(Some(data)) => wire::parse_chunk(dialect, &data),
-                    Ok(None) => return,
-                    Err(e) => Err(format!("io: {e}")),
-                };
-                let stop = item.is_err();
-                if tx.send(item).is_err() || stop {
+            let body = BufReader::with_capacity(1 << 14, stream.into_reader());
+            let mut items = ReplyReader::new(dialect, body);
+            for item in items.by_ref() {
+                if tx.send(item).is_err() {
                     return;
                 }
             }
+            items.drain();
         });
     if let Err(e) = reader {
         return SegmentEnd::Done(Err(RemoteError::Dropped {
@@ -1057,58 +1054,26 @@ fn read_segment(
         }));
     }
     let rebuilds = l.flavor == Flavor::LlamaServer && k > 0;
-    let mut finished = None;
     let end = loop {
         if cancel.is_cancelled(request) {
             break Ok(StopReason::Cancelled);
         }
-        let item = match chunks.recv_timeout(Duration::from_millis(20)) {
-            Ok(item) => item,
+        let chunk = match chunks.recv_timeout(Duration::from_millis(20)) {
+            Ok(Item::Chunk(c)) => c,
+            Ok(Item::End(end)) => {
+                break end.map_err(|f| fault_error(client, path, st.index, f));
+            }
             Err(RecvTimeoutError::Timeout) => continue,
-            // The stream ended without its end marker (`finish_reason`,
-            // `[DONE]`, the native `stop`): never a finished reply. After a
-            // `finish_reason` the reply is whole: only the usage and `[DONE]`
-            // are missing.
-            Err(RecvTimeoutError::Disconnected) if finished.is_some() => {
-                break Ok(st.finish_reason(finished));
-            }
+            // The reader always sends an end: gone without it, it failed.
             Err(RecvTimeoutError::Disconnected) => {
-                break Err(RemoteError::Dropped {
-                    url: client.url(),
-                    tokens: st.index,
-                    reason: "the server closed the stream before the reply ended".into(),
-                });
+                break Err(fault_error(
+                    client,
+                    path,
+                    st.index,
+                    Fault::Dropped(stream_read::CLOSED_EARLY.into()),
+                ));
             }
         };
-        let chunk = match item {
-            Ok(c) => c,
-            // Cut off after the finish_reason (before usage and `[DONE]`):
-            // the reply is whole, as when the stream closes there cleanly.
-            Err(_) if finished.is_some() => break Ok(st.finish_reason(finished)),
-            Err(detail) => {
-                let reason = detail.strip_prefix("io: ").map(str::to_string);
-                break Err(match reason {
-                    Some(reason) => RemoteError::Dropped {
-                        url: client.url(),
-                        tokens: st.index,
-                        reason,
-                    },
-                    None => RemoteError::Protocol {
-                        url: client.url(),
-                        what: format!("an event of POST {path}"),
-                        detail,
-                    },
-                });
-            }
-        };
-        if let Some(message) = chunk.error {
-            break Err(RemoteError::Status {
-                url: client.url(),
-                what: format!("POST {path}"),
-                status: 200,
-                message: crate::text::escape_inline(&message),
-            });
-        }
         if chunk.timings.is_some() {
             st.timings = chunk.timings.clone();
         }
@@ -1153,17 +1118,6 @@ fn read_segment(
             }) {
                 return SegmentEnd::Gone;
             }
-        }
-        if chunk.done {
-            break Ok(st.finish_reason(finished));
-        }
-        if let Some(f) = chunk.finish {
-            // llama-server's native stream ends here; OpenAI servers send the
-            // usage, then `[DONE]`.
-            if dialect == Dialect::Native {
-                break Ok(f);
-            }
-            finished = Some(f);
         }
     };
     SegmentEnd::Done(end)
@@ -1393,6 +1347,29 @@ fn rebuild_missing(
     Ok(out)
 }
 
+/// A reply's fault as the error shown: `path` was posted, `tokens` shown.
+fn fault_error(client: &Client, path: &str, tokens: usize, fault: Fault) -> RemoteError {
+    let url = client.url();
+    match fault {
+        Fault::Dropped(reason) => RemoteError::Dropped {
+            url,
+            tokens,
+            reason,
+        },
+        Fault::Server(message) => RemoteError::Status {
+            url,
+            what: format!("POST {path}"),
+            status: 200,
+            message: crate::text::escape_inline(&message),
+        },
+        Fault::Protocol(detail) => RemoteError::Protocol {
+            url,
+            what: format!("the reply to POST {path}"),
+            detail,
+        },
+    }
+}
+
 /// The state of a reply being streamed.
 #[derive(Default)]
 struct Stream {
@@ -1441,10 +1418,6 @@ impl Stream {
             n_prompt: p.total,
             n_reused: p.cache,
         })
-    }
-
-    fn finish_reason(&self, f: Option<StopReason>) -> StopReason {
-        f.unwrap_or(StopReason::Eog)
     }
 
     fn step(
@@ -1615,9 +1588,8 @@ pub fn client_overhead(
     let start = Instant::now();
     for _ in 0..runs.max(1) {
         let mut st = Stream::default();
-        let mut sse = sse::SseReader::new(BufReader::new(raw.as_slice()));
-        while let Ok(Some(data)) = sse.next_event() {
-            let Ok(chunk) = wire::parse_chunk(dialect, &data) else {
+        for item in ReplyReader::new(dialect, BufReader::new(raw.as_slice())) {
+            let Item::Chunk(chunk) = item else {
                 continue;
             };
             for t in &chunk.tokens {

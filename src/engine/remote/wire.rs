@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::engine::api::{StopReason, TokenId};
 
@@ -21,11 +21,12 @@ pub struct Prob {
     /// The token's exact bytes (may be part of a UTF-8 character).
     #[serde(default)]
     pub bytes: Option<Vec<u8>>,
-    /// Natural log of the model's probability.
-    #[serde(default)]
+    /// Natural log of the model's probability; `None` when not given or not
+    /// a finite number (`-Infinity`, `NaN`, `null`): unknown.
+    #[serde(default, deserialize_with = "finite")]
     pub logprob: Option<f32>,
     /// A probability (llama-server's native endpoint with `post_sampling_probs`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "finite")]
     pub prob: Option<f32>,
 }
 
@@ -39,9 +40,12 @@ impl Prob {
         }
     }
 
-    /// The log-probability: `logprob`, else ln `prob`.
+    /// The log-probability: `logprob`, else ln `prob`; `None` when unknown
+    /// (neither given, or a probability of 0, whose log is not finite).
     pub fn ln_p(&self) -> Option<f32> {
-        self.logprob.or_else(|| self.prob.map(f32::ln))
+        self.logprob
+            .or_else(|| self.prob.map(f32::ln))
+            .filter(|x| x.is_finite())
     }
 }
 
@@ -50,9 +54,11 @@ impl Prob {
 pub struct TokenProbs {
     #[serde(flatten)]
     pub token: Prob,
-    #[serde(default)]
+    /// The candidates (a `null` list or entry counts as none).
+    #[serde(default, deserialize_with = "lenient_list")]
     pub top_logprobs: Vec<Prob>,
-    #[serde(default)]
+    /// The candidates as probabilities (llama-server's `post_sampling_probs`).
+    #[serde(default, deserialize_with = "lenient_list")]
     pub top_probs: Vec<Prob>,
 }
 
@@ -66,18 +72,19 @@ impl TokenProbs {
     }
 }
 
-/// The server's timings (llama-server), in milliseconds and tokens per second.
+/// The server's timings (llama-server), in milliseconds and tokens per second
+/// (`null`, which llama-server writes for a rate that is not finite: 0).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Timings {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub cache_n: usize,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub prompt_n: usize,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub prompt_per_second: f64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub predicted_n: usize,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub predicted_per_second: f64,
 }
 
@@ -86,18 +93,18 @@ pub struct Timings {
 /// (reused ones included).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 pub struct Progress {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub total: usize,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub cache: usize,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub processed: usize,
 }
 
 /// OpenAI's `usage` (sent at the end with `stream_options.include_usage`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 pub struct Usage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub prompt_tokens: usize,
     #[serde(default)]
     pub prompt_tokens_details: Option<UsageDetails>,
@@ -105,27 +112,78 @@ pub struct Usage {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 pub struct UsageDetails {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub cached_tokens: usize,
 }
 
-/// An error object in a stream or a response body.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// An error a server reports in a stream or a response body: an object
+/// with a `message` (OpenAI, llama-server) or a plain string (some servers
+/// and proxies); any other value is kept as its JSON text. `false` and `""`
+/// read as an empty message: no error.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ApiError {
-    #[serde(default)]
     pub message: String,
+}
+
+impl<'de> Deserialize<'de> for ApiError {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde_json::Value;
+        let v = Value::deserialize(d)?;
+        let message = match &v {
+            Value::String(s) => s.clone(),
+            Value::Bool(false) | Value::Null => String::new(),
+            Value::Object(o) => match o.get("message") {
+                Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
+                _ => v.to_string(),
+            },
+            other => other.to_string(),
+        };
+        Ok(Self { message })
+    }
+}
+
+/// `null` read as the type's default: servers write `null` for absent
+/// values, and llama-server for numbers that are not finite.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A list where `null` stands for an empty one and `null` entries are skipped.
+fn lenient_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let list: Option<Vec<Option<T>>> = Option::deserialize(d)?;
+    Ok(list.unwrap_or_default().into_iter().flatten().collect())
+}
+
+/// A number, `None` when it is absent, `null` or not finite (a value too
+/// large for an `f32`, or a non-finite one replaced by [`non_finite_as_null`]).
+fn finite<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f32>, D::Error> {
+    // Read as f64: serde_json refuses an f32 out of range instead.
+    Ok(finite_f32(Option::<f64>::deserialize(d)?))
+}
+
+/// `x` as an `f32` if it is one that is finite.
+fn finite_f32(x: Option<f64>) -> Option<f32> {
+    x.map(|x| x as f32).filter(|x| x.is_finite())
 }
 
 #[derive(Debug, Deserialize)]
 struct Native {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     content: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     stop: bool,
     #[serde(default)]
     stop_type: Option<String>,
-    #[serde(default)]
-    completion_probabilities: Option<Vec<TokenProbs>>,
+    #[serde(default, deserialize_with = "lenient_list")]
+    completion_probabilities: Vec<TokenProbs>,
     #[serde(default)]
     timings: Option<Timings>,
     #[serde(default)]
@@ -136,7 +194,7 @@ struct Native {
 
 #[derive(Debug, Deserialize)]
 struct Oa {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_list")]
     choices: Vec<OaChoice>,
     #[serde(default)]
     timings: Option<Timings>,
@@ -152,6 +210,9 @@ struct Oa {
 struct OaChoice {
     #[serde(default)]
     delta: Option<OaDelta>,
+    /// The whole reply's message (a body that is not streamed).
+    #[serde(default)]
+    message: Option<OaDelta>,
     #[serde(default)]
     text: Option<String>,
     #[serde(default)]
@@ -168,14 +229,15 @@ struct OaDelta {
 
 #[derive(Debug, Deserialize)]
 struct OaLogprobs {
-    #[serde(default)]
-    content: Option<Vec<TokenProbs>>,
-    #[serde(default)]
-    tokens: Option<Vec<String>>,
-    #[serde(default)]
-    token_logprobs: Option<Vec<Option<f32>>>,
-    #[serde(default)]
-    top_logprobs: Option<Vec<Option<BTreeMap<String, f32>>>>,
+    /// Chat's tokens (empty: the legacy arrays below, if any).
+    #[serde(default, deserialize_with = "lenient_list")]
+    content: Vec<TokenProbs>,
+    #[serde(default, deserialize_with = "nullable")]
+    tokens: Vec<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    token_logprobs: Vec<Option<f64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    top_logprobs: Vec<Option<BTreeMap<String, Option<f64>>>>,
 }
 
 /// Which API a stream speaks.
@@ -202,7 +264,7 @@ pub struct Chunk {
     pub progress: Option<Progress>,
     /// The request's token counts (OpenAI's last chunk).
     pub usage: Option<Usage>,
-    /// The server reported an error inside the stream.
+    /// The server reported an error inside the stream (its message, not empty).
     pub error: Option<String>,
     /// `[DONE]`: the stream's end marker (OpenAI).
     pub done: bool,
@@ -216,22 +278,59 @@ fn stop_reason(s: &str) -> StopReason {
     }
 }
 
-/// Parses one event's data.
+/// Parses one event's data. An event without a value (`data:` alone,
+/// `data: null`) is an empty chunk, skipped as other clients skip it; the
+/// non-JSON words `NaN`, `Infinity` and `-Infinity` that some servers write
+/// for log-probabilities read as unknown ones.
 ///
 /// # Errors
 /// Data that is not JSON of the dialect: the parser's message.
 pub fn parse_chunk(dialect: Dialect, data: &[u8]) -> Result<Chunk, String> {
-    if data.trim_ascii() == b"[DONE]" {
+    let data = data.trim_ascii();
+    if data == b"[DONE]" {
         return Ok(Chunk {
             done: true,
             ..Chunk::default()
         });
     }
+    if data.is_empty() || data == b"null" {
+        return Ok(Chunk::default());
+    }
+    // Valid JSON first (the usual case, no copy); the words only on failure.
+    parse_json(dialect, data).or_else(|e| match non_finite_as_null(data) {
+        Some(fixed) => parse_json(dialect, &fixed),
+        None => Err(e),
+    })
+}
+
+/// Parses a whole reply sent as one JSON body (a server that answered a
+/// streamed request without streaming): its tokens, text and end. A whole
+/// reply has ended even when the body names no finish reason.
+///
+/// # Errors
+/// A body that is not JSON of the dialect, or that holds neither a reply nor
+/// an error: what is wrong, with the start of the body.
+pub fn parse_whole(dialect: Dialect, body: &[u8]) -> Result<Chunk, String> {
+    let mut c = parse_chunk(dialect, body)?;
+    if c.error.is_none() && c.finish.is_none() && c.text.is_empty() && c.tokens.is_empty() {
+        return Err(format!(
+            "a JSON body that holds no reply: {}",
+            crate::text::truncate(String::from_utf8_lossy(body).trim(), 200)
+        ));
+    }
+    if c.error.is_none() {
+        c.finish.get_or_insert(StopReason::Eog);
+    }
+    Ok(c)
+}
+
+fn parse_json(dialect: Dialect, data: &[u8]) -> Result<Chunk, String> {
+    let error = |e: Option<ApiError>| e.map(|e| e.message).filter(|m| !m.is_empty());
     match dialect {
         Dialect::Native => {
             let n: Native = serde_json::from_slice(data).map_err(|e| e.to_string())?;
             Ok(Chunk {
-                tokens: n.completion_probabilities.unwrap_or_default(),
+                tokens: n.completion_probabilities,
                 text: n.content,
                 finish: n
                     .stop
@@ -239,7 +338,7 @@ pub fn parse_chunk(dialect: Dialect, data: &[u8]) -> Result<Chunk, String> {
                 timings: n.timings,
                 progress: n.prompt_progress,
                 usage: None,
-                error: n.error.map(|e| e.message),
+                error: error(n.error),
                 done: false,
             })
         }
@@ -249,7 +348,7 @@ pub fn parse_chunk(dialect: Dialect, data: &[u8]) -> Result<Chunk, String> {
                 timings: o.timings,
                 progress: o.prompt_progress,
                 usage: o.usage,
-                error: o.error.map(|e| e.message),
+                error: error(o.error),
                 ..Chunk::default()
             };
             // One choice is asked for (n = 1).
@@ -257,13 +356,15 @@ pub fn parse_chunk(dialect: Dialect, data: &[u8]) -> Result<Chunk, String> {
                 chunk.text = c
                     .delta
                     .and_then(|d| d.content)
+                    .or_else(|| c.message.and_then(|m| m.content))
                     .or(c.text)
                     .unwrap_or_default();
                 chunk.finish = c.finish_reason.as_deref().map(stop_reason);
                 if let Some(lp) = c.logprobs {
-                    chunk.tokens = match lp.content {
-                        Some(content) => content,
-                        None => legacy_tokens(lp),
+                    chunk.tokens = if lp.content.is_empty() {
+                        legacy_tokens(lp)
+                    } else {
+                        lp.content
                     };
                 }
             }
@@ -272,18 +373,50 @@ pub fn parse_chunk(dialect: Dialect, data: &[u8]) -> Result<Chunk, String> {
     }
 }
 
+/// `data` with the bare words `NaN`, `Infinity` and `-Infinity` outside
+/// strings (JavaScript's and Python's spellings of numbers JSON lacks)
+/// replaced by `null`; `None` when it has none. Outside strings, valid JSON
+/// has no capital letters, so any such word is one of these.
+fn non_finite_as_null(data: &[u8]) -> Option<Vec<u8>> {
+    const WORDS: [&[u8]; 5] = [b"-Infinity", b"+Infinity", b"Infinity", b"-NaN", b"NaN"];
+    let mut out = Vec::with_capacity(data.len());
+    let (mut in_string, mut escaped, mut changed) = (false, false, false);
+    let mut i = 0;
+    while i < data.len() {
+        let b = data[i];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if let Some(w) = WORDS.iter().find(|w| data[i..].starts_with(w)) {
+            out.extend_from_slice(b"null");
+            i += w.len();
+            changed = true;
+            continue;
+        } else if b == b'"' {
+            in_string = true;
+        }
+        out.push(b);
+        i += 1;
+    }
+    changed.then_some(out)
+}
+
 /// The legacy completions shape: parallel arrays, candidates as a map.
 fn legacy_tokens(lp: OaLogprobs) -> Vec<TokenProbs> {
-    let tokens = lp.tokens.unwrap_or_default();
-    let lps = lp.token_logprobs.unwrap_or_default();
-    let tops = lp.top_logprobs.unwrap_or_default();
-    tokens
+    let lps = lp.token_logprobs;
+    let tops = lp.top_logprobs;
+    lp.tokens
         .into_iter()
         .enumerate()
         .map(|(i, token)| TokenProbs {
             token: Prob {
-                token: Some(token),
-                logprob: lps.get(i).copied().flatten(),
+                token: Some(token.unwrap_or_default()),
+                logprob: finite_f32(lps.get(i).copied().flatten()),
                 ..Prob::default()
             },
             top_logprobs: tops
@@ -294,7 +427,7 @@ fn legacy_tokens(lp: OaLogprobs) -> Vec<TokenProbs> {
                 .into_iter()
                 .map(|(token, logprob)| Prob {
                     token: Some(token),
-                    logprob: Some(logprob),
+                    logprob: finite_f32(logprob),
                     ..Prob::default()
                 })
                 .collect(),
@@ -363,5 +496,113 @@ mod tests {
             (32, 31)
         );
         assert!(parse_chunk(Dialect::OpenAi, b"{not json").is_err());
+    }
+
+    /// Issue 19: each oddity some servers send reads as what it means, never
+    /// as a parser's "invalid type: null".
+    #[test]
+    fn nulls_are_skipped_and_non_finite_log_probabilities_are_unknown() {
+        for empty in [&b"null"[..], b" null ", b"", b"  "] {
+            for dialect in [Dialect::OpenAi, Dialect::Native] {
+                assert_eq!(parse_chunk(dialect, empty), Ok(Chunk::default()));
+            }
+        }
+        let c = parse_chunk(Dialect::OpenAi, br#"{"choices":null,"usage":null}"#).unwrap();
+        assert_eq!(c, Chunk::default());
+        let c = parse_chunk(
+            Dialect::OpenAi,
+            br#"{"choices":[null,{"delta":{"content":"A"}}],"timings":{"prompt_n":3,"prompt_per_second":null,"predicted_n":null}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.text, "A");
+        assert_eq!(c.timings.unwrap().prompt_n, 3);
+        // A null candidate list, a null entry in one, a null chat list.
+        let chat = br#"{"choices":[{"delta":{"content":"Hi"},"logprobs":{"content":[{"token":"Hi","logprob":-0.5,"top_logprobs":null},null,{"token":"!","logprob":-0.1,"top_logprobs":[null,{"token":"!","logprob":-0.1}]}]}}]}"#;
+        let c = parse_chunk(Dialect::OpenAi, chat).unwrap();
+        assert_eq!(c.tokens.len(), 2);
+        assert!(c.tokens[0].top().is_empty());
+        assert_eq!(c.tokens[1].top().len(), 1);
+        let c = parse_chunk(
+            Dialect::OpenAi,
+            br#"{"choices":[{"delta":{"content":"Hi"},"logprobs":{"content":null}}]}"#,
+        )
+        .unwrap();
+        assert!(c.tokens.is_empty() && c.text == "Hi");
+        // Non-finite numbers, bare or null: the step keeps its token and the
+        // other candidates; the texts that spell those words stay as they are.
+        for lp in ["-Infinity", "NaN", "Infinity", "null", "-1e300"] {
+            let data = format!(
+                r#"{{"choices":[{{"delta":{{"content":"NaN -Infinity"}},"logprobs":{{"content":[{{"token":"NaN -Infinity","logprob":{lp},"top_logprobs":[{{"token":"Infinity\"NaN","logprob":{lp}}},{{"token":"x","logprob":-2.0}}]}}]}}}}]}}"#
+            );
+            let c = parse_chunk(Dialect::OpenAi, data.as_bytes())
+                .unwrap_or_else(|e| panic!("{lp}: {e}"));
+            let t = &c.tokens[0];
+            assert_eq!(c.text, "NaN -Infinity", "{lp}");
+            assert_eq!(t.token.token.as_deref(), Some("NaN -Infinity"));
+            assert_eq!(t.token.ln_p(), None, "{lp}");
+            assert_eq!(t.top()[0].token.as_deref(), Some("Infinity\"NaN"));
+            assert_eq!(t.top()[0].ln_p(), None);
+            assert_eq!(t.top()[1].ln_p(), Some(-2.0));
+        }
+        // The native dialect: nulls, a probability of 0, a non-finite one.
+        let native = br#"{"content":null,"stop":null,"completion_probabilities":[{"id":5,"token":"a","prob":0.0,"top_probs":[{"id":5,"token":"a","prob":NaN},{"id":6,"token":"b","prob":0.5}]}],"timings":null}"#;
+        let c = parse_chunk(Dialect::Native, native).unwrap();
+        assert_eq!((c.text.as_str(), c.finish), ("", None));
+        assert_eq!(c.tokens[0].token.ln_p(), None);
+        assert_eq!(c.tokens[0].top()[1].ln_p(), Some(0.5f32.ln()));
+        // The legacy arrays with nulls and non-finite numbers.
+        let legacy = br#"{"choices":[{"text":"ab","logprobs":{"tokens":["a",null],"token_logprobs":[-Infinity,-0.5],"top_logprobs":[null,{"b":-0.5,"c":-Infinity}]}}]}"#;
+        let c = parse_chunk(Dialect::OpenAi, legacy).unwrap();
+        assert_eq!(c.tokens.len(), 2);
+        assert_eq!(c.tokens[0].token.ln_p(), None);
+        assert!(c.tokens[0].top().is_empty());
+        assert_eq!(c.tokens[1].token.ln_p(), Some(-0.5));
+        assert_eq!(c.tokens[1].top().len(), 2);
+        assert!(parse_chunk(Dialect::OpenAi, b"{\"choices\":[NaNa]}").is_err());
+    }
+
+    #[test]
+    fn an_error_as_a_string_or_an_object_is_the_servers_message() {
+        for dialect in [Dialect::OpenAi, Dialect::Native] {
+            for (data, message) in [
+                (
+                    &br#"{"error":"model overloaded"}"#[..],
+                    Some("model overloaded"),
+                ),
+                (
+                    br#"{"error":{"code":500,"message":"out of memory","type":"server_error"}}"#,
+                    Some("out of memory"),
+                ),
+                (br#"{"error":{"code":500}}"#, Some(r#"{"code":500}"#)),
+                (br#"{"error":null}"#, None),
+                (br#"{"error":""}"#, None),
+            ] {
+                let c = parse_chunk(dialect, data).unwrap();
+                assert_eq!(c.error.as_deref(), message, "{dialect:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_body_is_a_finished_reply() {
+        let chat = br#"{"choices":[{"index":0,"message":{"role":"assistant","content":"Hi!"},"logprobs":{"content":[{"token":"Hi","logprob":-0.5,"top_logprobs":[]},{"token":"!","logprob":-0.1,"top_logprobs":[]}]},"finish_reason":"length"}],"usage":{"prompt_tokens":9}}"#;
+        let c = parse_whole(Dialect::OpenAi, chat).unwrap();
+        assert_eq!((c.text.as_str(), c.tokens.len()), ("Hi!", 2));
+        assert_eq!(c.finish, Some(StopReason::MaxTokens));
+        assert_eq!(c.usage.unwrap().prompt_tokens, 9);
+        // No finish reason named: a whole reply ended all the same.
+        let legacy = br#"{"choices":[{"text":" Paris","logprobs":{"tokens":[" Paris"],"token_logprobs":[-0.25],"top_logprobs":[{" Paris":-0.25}]}}]}"#;
+        let c = parse_whole(Dialect::OpenAi, legacy).unwrap();
+        assert_eq!((c.tokens.len(), c.finish), (1, Some(StopReason::Eog)));
+        let native = br#"{"content":" Paris","stop":true,"stop_type":"limit","completion_probabilities":[{"id":7,"token":" Paris","logprob":-0.2,"top_logprobs":[]}]}"#;
+        let c = parse_whole(Dialect::Native, native).unwrap();
+        assert_eq!((c.tokens.len(), c.finish), (1, Some(StopReason::MaxTokens)));
+        let c = parse_whole(Dialect::OpenAi, br#"{"error":"no such model"}"#).unwrap();
+        assert_eq!(
+            (c.error.as_deref(), c.finish),
+            (Some("no such model"), None)
+        );
+        let e = parse_whole(Dialect::OpenAi, br#"{"object":"list"}"#).unwrap_err();
+        assert!(e.contains("no reply") && e.contains("list"), "{e}");
     }
 }
