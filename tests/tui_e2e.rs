@@ -556,8 +556,13 @@ fn step_force_branch_switch_continue_edit_and_quit() {
             paused_at(s, n + 1)
         });
     }
-    // Force the second candidate: it is token 6, marked forced.
+    // Force the second candidate (its digit selects it, Enter forces): it
+    // is token 6, marked forced.
     t.keys(&["2"]);
+    t.wait("candidate 2 selected", 10, |s| {
+        s.contains("Enter: candidate 2")
+    });
+    t.keys(&["Enter"]);
     t.wait("the pause after the forced token", 30, |s| paused_at(s, 7));
     t.keys(&["Tab"]);
     let s = t.wait("the token cursor on the forced token", 10, |s| {
@@ -581,7 +586,7 @@ fn step_force_branch_switch_continue_edit_and_quit() {
     t.wait("the cursor on token 3", 10, |s| s.contains(" token 3/"));
     t.keys(&["Enter"]);
     t.wait("the chooser", 10, |s| s.contains("branch at token 3"));
-    t.keys(&["2"]);
+    t.keys(&["2", "Enter"]);
     let branched = t.wait("the branch to finish", 60, |s| {
         idle(s) && s.contains("‹ 2/2 ›")
     });

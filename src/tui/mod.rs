@@ -16,6 +16,7 @@ pub mod components;
 mod engine_events;
 pub mod input_view;
 pub mod layout;
+pub mod live;
 pub mod models;
 pub mod render;
 pub mod reply;
@@ -34,6 +35,8 @@ mod tests_branching;
 mod tests_compare;
 #[cfg(test)]
 mod tests_sampler;
+#[cfg(test)]
+mod tests_status;
 #[cfg(test)]
 mod tests_store;
 #[cfg(test)]
@@ -197,6 +200,7 @@ where
         // Drain what is pending (bounded, so a flood cannot starve drawing).
         let mut n = 0;
         while let Some(m) = next.take() {
+            s.clock = Instant::now();
             let fx = update(s, m);
             if execute(s, fx, host) {
                 return Ok(());
