@@ -612,8 +612,9 @@ fn step_force_branch_switch_continue_edit_and_quit() {
     t.wait("the cursor on the last reply's first token", 10, |s| {
         s.contains(" token 1/")
     });
-    // Back over "Thanks!" (its tokens are the cursor's too) to the first reply.
-    t.keys(&["Left"]);
+    // Back over "Thanks!" (its tokens are the cursor's too) to the first reply:
+    // over its closing `<|im_end|>` and line break first.
+    t.keys(&["Left", "Left", "Left"]);
     t.wait("the cursor on the second message", 10, |s| {
         s.contains("prompt token") && s.contains("your message")
     });
@@ -674,7 +675,8 @@ fn a_prompt_tokens_surprise_and_the_what_if_sampler() {
     t.keys(&["Tab"]);
     t.keys(&["Home"]);
     t.wait("the reply's first token", 10, |s| s.contains(" token 1/"));
-    t.keys(&["Left", "Left"]);
+    // Over the message's closing (`<|im_end|>`, a line break) onto its text.
+    t.keys(&["Left", "Left", "Left", "Left"]);
     let s = t.wait("a prompt token", 10, |s| {
         s.contains("prompt token") && s.contains("your message")
     });
