@@ -20,7 +20,7 @@ use crate::tui::update::Effect;
 pub fn open(s: &mut State) -> Vec<Effect> {
     let mut t = new_input();
     t.set_placeholder_text(if s.template_system_prompt().is_some() {
-        "No system prompt of yours: the model's template adds its own (below). Type one to use instead; Enter saves, Esc cancels."
+        "No system prompt of yours; the template adds its own (below). Type one."
     } else {
         "No system prompt. Type one; Enter saves, Esc cancels."
     });
@@ -76,10 +76,12 @@ pub fn render(s: &State, t: &TextArea<'static>, buf: &mut Buffer, area: Rect) {
             escape_inline(own)
         );
         let rows = 4.min(inner.height / 2);
+        // One column in, as the text above.
         let at = Rect {
+            x: inner.x.saturating_add(1).min(inner.right()),
             y: inner.bottom() - rows,
+            width: inner.width.saturating_sub(1),
             height: rows,
-            ..inner
         };
         inner.height -= rows;
         Paragraph::new(note)
