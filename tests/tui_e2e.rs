@@ -602,8 +602,13 @@ fn step_force_branch_switch_continue_edit_and_quit() {
     t.wait("typing", 10, |s| s.contains("message · Enter send"));
     t.type_text("Thanks!");
     t.keys(&["Enter"]);
+    // Its reply's header below it (not the word anywhere, nor the text still
+    // in the input box): the reply to it has come.
     t.wait("the next pause (step mode is off: none)", 60, |s| {
-        idle(s) && s.contains("Thanks!") && s.matches("assistant").count() >= 2
+        idle(s)
+            && s.split("Thanks!")
+                .nth(1)
+                .is_some_and(|below| below.contains("assistant ·"))
     });
 
     // Edit the first message: a new version of that turn, without the later ones.
