@@ -79,6 +79,33 @@ fn the_prompt_is_reported_as_ids_with_the_message_and_role_of_each() {
 }
 
 #[test]
+fn each_turns_closing_token_belongs_to_that_turn() {
+    let mut e = engine(SMOL, config_with(512));
+    let msgs = vec![
+        ChatMessage::new(Role::User, "Hi"),
+        ChatMessage::new(Role::Assistant, "Hello!"),
+        ChatMessage::new(Role::User, "And you?"),
+    ];
+    let id = e.start(greedy(msgs, 1));
+    let (prompt, _) = started(&e.collect(id).unwrap());
+    let text_of = |m: Option<u32>| text_of(&e.vocab, &prompt, m);
+    // The template's own system prompt opens the first turn; each turn ends
+    // with its own `<|im_end|>` and line break (drawn at the end of its
+    // message, not at the top of the next); the reply's opening is no one's.
+    assert!(
+        text_of(Some(0)).ends_with("<|im_start|>user\nHi<|im_end|>\n"),
+        "{:?}",
+        text_of(Some(0))
+    );
+    assert_eq!(
+        text_of(Some(1)),
+        "<|im_start|>assistant\nHello!<|im_end|>\n"
+    );
+    assert_eq!(text_of(Some(2)), "<|im_start|>user\nAnd you?<|im_end|>\n");
+    assert_eq!(text_of(None), "<|im_start|>assistant\n");
+}
+
+#[test]
 fn a_request_continued_from_a_token_prefix_predicts_what_the_full_run_did() {
     let mut e = engine(SMOL, config_with(1024));
     let q = user("What is the capital of France?");
@@ -387,7 +414,8 @@ fn a_message_is_found_where_the_template_put_it_not_where_its_words_first_appear
     let (prompt, _) = started(&out);
     let text_of = |m: Option<u32>| text_of(&e.vocab, &prompt, m);
     let (user, after) = (text_of(Some(0)), text_of(None));
-    assert!(user.ends_with("user\nhelp"), "{user:?}");
+    // Its closing is its own (see each_turns_closing_token_belongs_to_that_turn).
+    assert!(user.ends_with("user\nhelp<|im_end|>\n"), "{user:?}");
     assert!(!after.contains("user"), "{after:?}");
     assert!(after.contains("assistant"), "{after:?}");
 }

@@ -604,3 +604,13 @@ fn more_candidates_than_the_protocol_keeps_is_refused_by_the_engine() {
         .unwrap();
     assert_eq!(ok.steps[0].top().len(), 256);
 }
+
+#[test]
+fn a_template_that_writes_its_own_system_prompt_says_which() {
+    let own = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+    let e = engine(SMOL, config_with(256));
+    assert_eq!(e.info.default_system.as_deref(), Some(own));
+    // The base Gemma has no template: nothing is added.
+    let g = engine(GEMMA, config_with(256));
+    assert_eq!(g.info.default_system, None);
+}

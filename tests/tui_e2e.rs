@@ -556,8 +556,13 @@ fn step_force_branch_switch_continue_edit_and_quit() {
             paused_at(s, n + 1)
         });
     }
-    // Force the second candidate: it is token 6, marked forced.
+    // Force the second candidate (its digit selects it, Enter forces): it
+    // is token 6, marked forced.
     t.keys(&["2"]);
+    t.wait("candidate 2 selected", 10, |s| {
+        s.contains("Enter: candidate 2")
+    });
+    t.keys(&["Enter"]);
     t.wait("the pause after the forced token", 30, |s| paused_at(s, 7));
     t.keys(&["Tab"]);
     let s = t.wait("the token cursor on the forced token", 10, |s| {
@@ -581,7 +586,7 @@ fn step_force_branch_switch_continue_edit_and_quit() {
     t.wait("the cursor on token 3", 10, |s| s.contains(" token 3/"));
     t.keys(&["Enter"]);
     t.wait("the chooser", 10, |s| s.contains("branch at token 3"));
-    t.keys(&["2"]);
+    t.keys(&["2", "Enter"]);
     let branched = t.wait("the branch to finish", 60, |s| {
         idle(s) && s.contains("‹ 2/2 ›")
     });
@@ -597,8 +602,13 @@ fn step_force_branch_switch_continue_edit_and_quit() {
     t.wait("typing", 10, |s| s.contains("message · Enter send"));
     t.type_text("Thanks!");
     t.keys(&["Enter"]);
+    // Its reply's header below it (not the word anywhere, nor the text still
+    // in the input box): the reply to it has come.
     t.wait("the next pause (step mode is off: none)", 60, |s| {
-        idle(s) && s.contains("Thanks!") && s.matches("assistant").count() >= 2
+        idle(s)
+            && s.split("Thanks!")
+                .nth(1)
+                .is_some_and(|below| below.contains("assistant ·"))
     });
 
     // Edit the first message: a new version of that turn, without the later ones.
@@ -607,8 +617,9 @@ fn step_force_branch_switch_continue_edit_and_quit() {
     t.wait("the cursor on the last reply's first token", 10, |s| {
         s.contains(" token 1/")
     });
-    // Back over "Thanks!" (its tokens are the cursor's too) to the first reply.
-    t.keys(&["Left"]);
+    // Back over "Thanks!" (its tokens are the cursor's too) to the first reply:
+    // over its closing `<|im_end|>` and line break first.
+    t.keys(&["Left", "Left", "Left"]);
     t.wait("the cursor on the second message", 10, |s| {
         s.contains("prompt token") && s.contains("your message")
     });
@@ -669,7 +680,8 @@ fn a_prompt_tokens_surprise_and_the_what_if_sampler() {
     t.keys(&["Tab"]);
     t.keys(&["Home"]);
     t.wait("the reply's first token", 10, |s| s.contains(" token 1/"));
-    t.keys(&["Left", "Left"]);
+    // Over the message's closing (`<|im_end|>`, a line break) onto its text.
+    t.keys(&["Left", "Left", "Left", "Left"]);
     let s = t.wait("a prompt token", 10, |s| {
         s.contains("prompt token") && s.contains("your message")
     });

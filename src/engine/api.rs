@@ -541,10 +541,11 @@ impl Capabilities {
 pub struct PromptToken {
     pub id: TokenId,
     /// Index in [`GenerateRequest::messages`] of the turn this token belongs
-    /// to: template text before a message's content (the previous turn's
-    /// closing and this turn's header) counts as that message's; `None` for
-    /// what follows the last message (the template's opening of the reply)
-    /// and for a BOS added in front.
+    /// to: template text before a message's content (this turn's header)
+    /// counts as that message's, and so does its closing (an end-of-generation
+    /// token right after the content, `<|im_end|>`, and the line break after
+    /// it); `None` for what follows the last message's closing (the
+    /// template's opening of the reply) and for a BOS added in front.
     pub message: Option<u32>,
     /// Role of that message.
     pub role: Option<Role>,
@@ -690,6 +691,11 @@ pub struct ModelInfo {
     pub n_ctx_requested: u32,
     pub n_vocab: u32,
     pub chat_mode: ChatMode,
+    /// The system prompt the model's chat template writes when the
+    /// conversation has none (see [`super::template::ChatTemplate::default_system_prompt`]);
+    /// `None` when it writes none or is not known (a remote server's).
+    #[serde(default)]
+    pub default_system: Option<String>,
     /// "CPU", or the GPU backend when layers are offloaded.
     pub backend: String,
     pub gpu_layers: u32,

@@ -54,7 +54,7 @@ pub(super) fn fit(
         let starts = token_offsets(slot.model(), &tokens, bos_added, &prompt.pieces);
         let ends = exact_content_ends(slot, &msgs, &prompt);
         let ends = ends.unwrap_or_else(|| content_ends(&prompt_text(&prompt.pieces), &msgs));
-        let (tokens, owners) = splice_own_ids(
+        let (tokens, mut owners) = splice_own_ids(
             slot.model(),
             tokens,
             owners(&starts, &ends),
@@ -62,6 +62,15 @@ pub(super) fn fit(
             &prompt_text(&prompt.pieces),
             &msgs,
             &ends,
+        );
+        let vocab = slot.model().vocab();
+        close_turns(
+            &mut owners,
+            |t| vocab.is_eog(tokens[t]),
+            |t| {
+                let piece = vocab.token_to_piece(tokens[t], true, None);
+                !piece.is_empty() && piece.iter().all(u8::is_ascii_whitespace)
+            },
         );
         let fits = tokens.len() + reserve <= n_ctx;
         let removed = if fits {
@@ -412,6 +421,32 @@ pub(super) fn owners(starts: &[Option<usize>], ends: &[Option<usize>]) -> Vec<Op
         .collect()
 }
 
+/// Gives each turn its closing: an end-of-generation token right after the
+/// turn's last token (`<|im_end|>`, `<end_of_turn>`), and the blank tokens
+/// (a line break) right after that, belong to the turn they close, not to
+/// the next turn, whose header follows (nor to none, after the last turn).
+/// `is_eog(t)` and `is_blank(t)` say what token `t` is.
+pub(super) fn close_turns(
+    owners: &mut [Option<usize>],
+    is_eog: impl Fn(usize) -> bool,
+    is_blank: impl Fn(usize) -> bool,
+) {
+    let mut t = 1;
+    while t < owners.len() {
+        let (closed, next) = (owners[t - 1], owners[t]);
+        if closed.is_none() || closed == next || !is_eog(t) {
+            t += 1;
+            continue;
+        }
+        owners[t] = closed;
+        t += 1;
+        while t < owners.len() && owners[t] == next && is_blank(t) {
+            owners[t] = closed;
+            t += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,6 +475,27 @@ mod tests {
             owners(&starts, &ends),
             [None, Some(0), Some(0), Some(1), Some(1), None, None]
         );
+    }
+
+    #[test]
+    fn a_turns_closing_token_and_line_break_are_that_turns() {
+        let text: Vec<&str> =
+            "<s>|sys|\n|Be brief|<end>|\n|<s>|user|\n|Hi|<end>|\n|<s>|assistant|\n"
+                .split('|')
+                .collect();
+        // One character per token: its message, `-` for none.
+        let owners_of = |s: &str| -> Vec<Option<usize>> {
+            s.chars()
+                .map(|c| c.to_digit(10).map(|d| d as usize))
+                .collect()
+        };
+        let mut owners = owners_of("-000111111-----");
+        close_turns(
+            &mut owners,
+            |t| text[t] == "<end>",
+            |t| text[t].trim().is_empty(),
+        );
+        assert_eq!(owners, owners_of("-00000111111---"));
     }
 
     #[test]

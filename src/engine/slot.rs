@@ -145,6 +145,7 @@ pub(super) fn load(
         n_ctx_requested: settings.n_ctx,
         n_vocab: model.n_vocab() as u32,
         chat_mode: ChatMode::Plain,
+        default_system: None,
         backend: backend_name,
         gpu_layers,
         threads,
@@ -183,6 +184,13 @@ pub(super) fn load(
     // llama.cpp may round the size up: show the real one.
     slot.info.n_ctx = slot.with_context(|_, ctx, _| ctx.n_ctx());
     slot.info.chat_mode = super::prompt::probe_chat_mode(&slot);
+    if slot.info.chat_mode == ChatMode::Template {
+        slot.info.default_system = slot
+            .template
+            .as_ref()
+            .and_then(|t| t.as_ref().ok())
+            .and_then(|t| t.default_system_prompt(&slot.special));
+    }
     warm_up(&mut slot)?;
     Ok(slot)
 }

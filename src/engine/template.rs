@@ -216,6 +216,27 @@ impl ChatTemplate {
         }
         Err(err)
     }
+
+    /// The system prompt this template writes when the conversation has none
+    /// (Qwen2.5's "You are Qwen, created by Alibaba Cloud…", SmolLM2's "You
+    /// are a helpful AI assistant named SmolLM…"): the text it puts where a
+    /// system prompt's content would go. Found by rendering one user message
+    /// with and without a system prompt. `None` when it writes none, or when
+    /// either rendering fails.
+    pub fn default_system_prompt(&self, tokens: &TemplateTokens) -> Option<String> {
+        let user = ChatMessage::new(Role::User, "u");
+        let with = [ChatMessage::new(Role::System, "s"), user.clone()];
+        let with = self.render_text(&with, tokens, Contents::Guarded).ok()?;
+        let without = self.render_text(&[user], tokens, Contents::Guarded).ok()?;
+        // With one: `before` system `between` user …; without: what is left
+        // of `before … between` is the template's own system prompt.
+        let (s0, s1) = (sentinel(0), sentinel(1));
+        let (before, rest) = with.split_once(&s0)?;
+        let (between, _) = rest.split_once(&s1)?;
+        let (head, _) = without.split_once(&s0)?;
+        let own = head.strip_prefix(before)?.strip_suffix(between)?.trim();
+        (!own.is_empty()).then(|| own.to_string())
+    }
 }
 
 /// The conversation with its leading system prompt(s) put at the start of the
@@ -878,6 +899,32 @@ mod tests {
     {{'<start_of_turn>model\n'}}
 {%- endif -%}
 "#;
+
+    #[test]
+    fn the_system_prompt_a_template_adds_when_none_is_given_is_found() {
+        let own = |t: &str| {
+            ChatTemplate::new(t)
+                .unwrap()
+                .default_system_prompt(&tokens())
+        };
+        assert_eq!(
+            own(CHATML).as_deref(),
+            Some("You are a helpful AI assistant named SmolLM, trained by Hugging Face")
+        );
+        // Qwen2.5's (its system branch, shortened): a default written in the
+        // template's else branch.
+        let qwen = "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}{%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}{%- endif %}{%- for message in messages %}{%- if message.role != 'system' %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}{%- endif %}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
+        assert_eq!(
+            own(qwen).as_deref(),
+            Some("You are Qwen, created by Alibaba Cloud. You are a helpful assistant.")
+        );
+        // Gemma 3 folds a system prompt into the first turn and adds none;
+        // Gemma 2 refuses one; ChatML without a default adds none.
+        assert_eq!(own(GEMMA), None);
+        assert_eq!(own(GEMMA2), None);
+        let plain_chatml = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+        assert_eq!(own(plain_chatml), None);
+    }
 
     fn joined(pieces: &[PromptPiece]) -> String {
         pieces.iter().map(|p| p.text.as_str()).collect()

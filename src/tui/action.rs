@@ -633,7 +633,7 @@ pub static KEYMAP: &[Binding] = &[
         C::Choose,
         &[Trigger::Digit],
         A::PickNumber,
-        "force candidate 1 to 9 (once text is typed, digits type: type x, delete it, then 2024)",
+        "select candidate 1 to 9 (Enter forces it); typed on, digits are text (1949 Enter forces \"1949\")",
     ),
     b(
         C::Choose,

@@ -90,6 +90,7 @@ pub fn fake_model(name: &str, quant: &str) -> ModelInfo {
         n_ctx_requested: 4096,
         n_vocab: 262_144,
         chat_mode: ChatMode::Template,
+        default_system: None,
         backend: "CPU".to_string(),
         gpu_layers: 0,
         threads: 4,

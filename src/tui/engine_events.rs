@@ -105,16 +105,29 @@ fn on_load_event(s: &mut State, ev: Event) {
                 s.set_model(*info, vocab);
                 return;
             }
-            s.info(format!(
+            let mode = s
+                .prompt_mode(Some(info.chat_mode))
+                .unwrap_or(info.chat_mode);
+            let mut text = format!(
                 "Loaded {} ({} {}, {}, {}). Context {}.",
                 info.name,
                 info.arch,
                 info.quant,
-                info.chat_mode.describe(),
+                mode.describe(),
                 info.backend_text(),
                 info.ctx_text(),
-            ));
+            );
             s.set_model(*info, vocab);
+            // What the model is told when the user says nothing (F6 edits it).
+            if let Some(own) = s.template_system_prompt()
+                && s.config.system_prompt.is_empty()
+            {
+                text += &format!(
+                    " No system prompt of yours: its template adds \"{}\" (F6 sets yours).",
+                    crate::text::truncate(&crate::text::escape_inline(own), 100)
+                );
+            }
+            s.info(text);
         }
         Event::Cancelled { .. } => {
             s.load = None;
@@ -230,6 +243,7 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 return vec![];
             }
             g.phase = Phase::Generating;
+            g.live.token(s.clock);
             let node = g.node;
             s.push_step(node, *step);
         }
@@ -246,6 +260,7 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 g.phase = Phase::Generating;
                 return vec![Effect::Steer(Steer::Step)];
             }
+            g.live.pause(s.clock);
             reply::choose_next(s, false);
         }
         // The TUI sends no comparisons (yet).

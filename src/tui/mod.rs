@@ -16,6 +16,7 @@ pub mod components;
 mod engine_events;
 pub mod input_view;
 pub mod layout;
+pub mod live;
 pub mod models;
 pub mod render;
 pub mod reply;
@@ -38,6 +39,8 @@ mod tests_compare;
 mod tests_linebreak;
 #[cfg(test)]
 mod tests_sampler;
+#[cfg(test)]
+mod tests_status;
 #[cfg(test)]
 mod tests_store;
 #[cfg(test)]
@@ -201,6 +204,7 @@ where
         // Drain what is pending (bounded, so a flood cannot starve drawing).
         let mut n = 0;
         while let Some(m) = next.take() {
+            s.clock = Instant::now();
             let fx = update(s, m);
             if execute(s, fx, host) {
                 return Ok(());

@@ -120,6 +120,7 @@ pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
         n_prompt: 0,
         n_reused: 0,
         n_prefix: 0,
+        live: super::live::LiveStats::new(s.clock),
     });
     s.scroll.follow = true;
     // The token cursor next enters on the new reply (one set at a fork stays).
@@ -153,12 +154,14 @@ pub fn send_text(s: &mut State, text: String) -> Vec<Effect> {
 /// Sends `steer` to the reply under way; a step asked for while one is
 /// under way waits for the pause (each press is one token).
 pub fn steer(s: &mut State, steer: Steer) -> Vec<Effect> {
+    let now = s.clock;
     let Some(g) = s.generation.as_mut() else {
         return vec![];
     };
     match (&g.phase, &steer) {
         (Phase::Paused { .. }, _) => {
             g.phase = Phase::Generating;
+            g.live.resume(now);
             if let Some(c) = &mut s.chooser
                 && c.at == ChooseAt::Next
             {
@@ -243,6 +246,7 @@ pub fn toggle_step_mode(s: &mut State) -> Vec<Effect> {
         {
             g.steps_queued = 0;
             g.phase = Phase::Generating;
+            g.live.resume(s.clock);
             return vec![Effect::Steer(Steer::Run)];
         }
     }

@@ -113,6 +113,8 @@ pub struct Generation {
     /// Of the prompt, the reply's own tokens given back (a branch, a
     /// continued reply): they are among its steps already.
     pub n_prefix: usize,
+    /// Its time to the first token and speed so far, for the status bar.
+    pub live: super::live::LiveStats,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -306,7 +308,13 @@ pub struct State {
     pub vocab: Option<Arc<Vocab>>,
     pub load: Option<Loading>,
     pub generation: Option<Generation>,
+    /// The engine's numbers for the last reply that ended.
     pub last_stats: Option<Stats>,
+    /// When the message being handled arrived: the loop sets it before each
+    /// `update` (tests set it to scripted times). The reply under way's live
+    /// numbers ([`Generation::live`]) are measured with it, so that `update`
+    /// reads no clock.
+    pub clock: std::time::Instant,
     pub chat_mode: Option<ChatMode>,
     pub notice: Option<Notice>,
     pub models: Vec<ModelEntry>,
@@ -378,6 +386,7 @@ impl State {
             load: None,
             generation: None,
             last_stats: None,
+            clock: std::time::Instant::now(),
             chat_mode: None,
             notice: None,
             models: Vec::new(),
@@ -626,7 +635,7 @@ impl State {
     pub fn push_step(&mut self, id: NodeId, step: TokenStep) {
         let m = self.conv.node_mut(id);
         let n = m.steps.len() as u32;
-        let text = step.text.clone();
+        let text = drawn_text(m, &step).into_owned();
         m.push_step(step);
         let Some(i) = self.msg_index(id) else {
             return;
@@ -863,7 +872,7 @@ pub fn message_block(conv: &Conversation, id: NodeId, width: usize) -> Block {
                 }
             }
             for (i, s) in m.steps.iter().enumerate() {
-                b.push_str(&s.text, Tag::Token(i as u32));
+                b.push_str(&drawn_text(m, s), Tag::Token(i as u32));
             }
             // Bytes the last token left unfinished (shown as U+FFFD).
             if let Some(last) = m.steps.len().checked_sub(1)
@@ -898,7 +907,14 @@ pub fn message_block(conv: &Conversation, id: NodeId, width: usize) -> Block {
         // A prompt turn whose tokens are known: drawn token by token (the
         // template's scaffolding too, dimmed), so its surprise shows.
         _ if m.content_span.is_some() => {
-            for (i, s) in m.steps.iter().enumerate() {
+            // The line break that closes the turn (after `<|im_end|>`) ends
+            // the block: no empty line of its own.
+            let drawn = m
+                .steps
+                .iter()
+                .rposition(|s| s.text.chars().any(|c| c != '\n'))
+                .map_or(0, |i| i + 1);
+            for (i, s) in m.steps[..drawn].iter().enumerate() {
                 b.push_str(&s.text, Tag::Token(i as u32));
             }
         }
@@ -907,12 +923,32 @@ pub fn message_block(conv: &Conversation, id: NodeId, width: usize) -> Block {
     b
 }
 
-/// Whether token `i` of prompt turn `m` is the template's scaffolding (a
-/// role marker, a turn end), not the turn's content.
+/// Whether token `i` of turn `m` is the template's scaffolding (a role
+/// marker, a turn end), not the turn's content: in a prompt turn, what lies
+/// outside its content; in a reply, its end-of-generation token.
 pub fn is_scaffolding(m: &Message, i: usize) -> bool {
-    m.role != Role::Assistant
-        && m.content_span
-            .is_some_and(|(from, to)| i < from as usize || i >= to as usize)
+    if m.role == Role::Assistant {
+        return m.steps.get(i).is_some_and(|s| is_end_of_reply(m, s));
+    }
+    m.content_span
+        .is_some_and(|(from, to)| i < from as usize || i >= to as usize)
+}
+
+/// Whether `step` of reply `m` is an end-of-generation token (it has no
+/// text of its own).
+fn is_end_of_reply(m: &Message, step: &TokenStep) -> bool {
+    step.text.is_empty() && m.vocab.as_ref().is_some_and(|v| v.is_eog(step.id))
+}
+
+/// What `step` of reply `m` shows in the chat: its text, or, for the token
+/// that ends the reply (no text of its own), its piece (`<|im_end|>`), so that
+/// the end can be seen and put under the token cursor.
+fn drawn_text<'a>(m: &Message, step: &'a TokenStep) -> std::borrow::Cow<'a, str> {
+    if is_end_of_reply(m, step) {
+        std::borrow::Cow::Owned(m.piece(step.id))
+    } else {
+        std::borrow::Cow::Borrowed(&step.text)
+    }
 }
 
 impl State {
@@ -968,6 +1004,26 @@ impl State {
             .as_ref()
             .filter(|s| s.n_prompt > 0)
             .map(|s| s.ctx_used)
+    }
+
+    /// How prompts are built for model `loaded` (as it loaded): plain
+    /// completion with `--raw`, whatever template the model has.
+    pub fn prompt_mode(&self, loaded: Option<ChatMode>) -> Option<ChatMode> {
+        if self.raw {
+            Some(ChatMode::Plain)
+        } else {
+            loaded
+        }
+    }
+
+    /// The system prompt the model in use gets when the user sets none: the
+    /// one its chat template writes; `None` when it writes none, or with
+    /// `--raw` (no template).
+    pub fn template_system_prompt(&self) -> Option<&str> {
+        if self.raw {
+            return None;
+        }
+        self.model.as_ref()?.default_system.as_deref()
     }
 
     /// The model in use runs on a remote server.

@@ -98,7 +98,13 @@ fn a_candidate_is_forced_by_its_number_or_by_selecting_it() {
     h.started(id);
     paused(&mut h, id, " the");
     let top: Vec<i32> = next(" the").unwrap().top.iter().map(|c| c.id).collect();
+    // A digit selects (the box says what Enter does); Enter forces.
     h.key(KeyCode::Char('3'));
+    assert!(steers(&h).is_empty(), "a digit alone forces nothing");
+    let screen = h.screen();
+    assert!(screen.contains("3▶"), "candidate 3 selected:\n{screen}");
+    assert!(screen.contains("3▏ Enter: candidate 3"), "{screen}");
+    h.key(KeyCode::Enter);
     assert_eq!(steers(&h), [Steer::Force(top[2])]);
     let mut forced = fake_step(0, " a", 0.2, 8);
     forced.forced = true;
@@ -118,6 +124,27 @@ fn a_candidate_is_forced_by_its_number_or_by_selecting_it() {
     );
     h.key(KeyCode::Enter);
     assert_eq!(steers(&h)[1], Steer::Force(top[1]));
+}
+
+#[test]
+fn a_year_typed_in_step_mode_is_text_not_a_candidate_number() {
+    let mut h = h();
+    h.key(KeyCode::F(7));
+    let id = h.ask("Hi");
+    h.started(id);
+    paused(&mut h, id, " the");
+    h.type_str("1949");
+    assert!(steers(&h).is_empty(), "nothing forced while typing");
+    assert!(h.screen().contains("1949▏"));
+    h.key(KeyCode::Enter);
+    assert_eq!(steers(&h), [Steer::ForceText("1949".into())]);
+    // The hint line says how digits work.
+    paused(&mut h, id, " the");
+    let screen = h.screen();
+    assert!(
+        screen.contains("1-9, Enter: force · or type text"),
+        "{screen}"
+    );
 }
 
 #[test]

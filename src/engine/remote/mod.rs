@@ -689,6 +689,7 @@ fn load(client: &Client, path: &std::path::Path) -> Result<(Loaded, LoadedEvent)
         n_ctx_requested: n_ctx as u32,
         n_vocab: n_vocab as u32,
         chat_mode: ChatMode::Server,
+        default_system: None,
         backend,
         gpu_layers: 0,
         threads: 0,

@@ -89,22 +89,21 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         return vec![];
     };
     let n = candidates(s, c.at).len();
-    let typed = |s: &mut State, ch: char| {
+    // Text typed: a lone digit 1-9 also selects that candidate (Enter
+    // forces it), anything longer is text to force, digits and all.
+    let edited = |s: &mut State, edit: &dyn Fn(&mut String)| {
         if let Some(c) = &mut s.chooser {
-            c.text.push(ch);
+            edit(&mut c.text);
             c.typing = true;
+            if let Some(i) = lone_digit(&c.text).filter(|&i| i < n) {
+                c.selected = i;
+            }
         }
     };
     let Some(action) = lookup(Context::Choose, &k) else {
         return vec![];
     };
     match action {
-        // Once text is typed (even if deleted since), digits are part of it.
-        Action::PickNumber if c.typing => {
-            if let KeyCode::Char(ch) = k.code {
-                typed(s, ch);
-            }
-        }
         // The text has no cursor to move.
         Action::Draw if !c.text.is_empty() => {}
         Action::Draw => {
@@ -115,6 +114,10 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         }
         Action::Up | Action::Down => {
             if let Some(ch) = &mut s.chooser {
+                // A digit's pick gives way to the arrows'.
+                if lone_digit(&ch.text).is_some() {
+                    ch.text.clear();
+                }
                 ch.selected = if action == Action::Up {
                     ch.selected.saturating_sub(1)
                 } else {
@@ -123,28 +126,12 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             }
         }
         Action::Confirm => return confirm(s, &c, c.selected),
-        Action::PickNumber => {
-            if let KeyCode::Char(d @ '1'..='9') = k.code {
-                let i = d as usize - '1' as usize;
-                if i < n {
-                    return confirm(s, &c, i);
-                }
-                s.info(if n == 1 {
-                    "There is only 1 candidate.".to_string()
-                } else {
-                    format!("There are {n} candidates.")
-                });
-            }
-        }
-        Action::DeleteBack => {
-            if let Some(ch) = &mut s.chooser {
-                ch.text.pop();
-                ch.typing = true;
-            }
-        }
-        Action::EditText => {
+        Action::DeleteBack => edited(s, &|t| {
+            t.pop();
+        }),
+        Action::PickNumber | Action::EditText => {
             if let KeyCode::Char(ch) = k.code {
-                typed(s, ch);
+                edited(s, &|t| t.push(ch));
             }
         }
         Action::ToggleTokenCursor => {
@@ -169,10 +156,28 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     vec![]
 }
 
-/// Forces the typed text, else candidate `i`: the next token of a paused
-/// reply, or a branch at a past token.
-fn confirm(s: &mut State, c: &Chooser, i: usize) -> Vec<Effect> {
-    if !c.text.is_empty() {
+/// The candidate (0-based) a text of one digit 1-9 names; `None` for any
+/// other text (a year, "1949", is text to force).
+pub fn lone_digit(text: &str) -> Option<usize> {
+    match text.as_bytes() {
+        [d @ b'1'..=b'9'] => Some((d - b'1') as usize),
+        _ => None,
+    }
+}
+
+/// Forces the typed text (a lone digit: that candidate), else candidate
+/// `i`: the next token of a paused reply, or a branch at a past token.
+fn confirm(s: &mut State, c: &Chooser, mut i: usize) -> Vec<Effect> {
+    if let Some(d) = lone_digit(&c.text) {
+        let n = candidates(s, c.at).len();
+        if d >= n {
+            s.info(format!(
+                "There are {n} candidates: a lone digit picks one (type more to force text)."
+            ));
+            return vec![];
+        }
+        i = d;
+    } else if !c.text.is_empty() {
         let text = c.text.clone();
         return match c.at {
             ChooseAt::Next => reply::steer(s, Steer::ForceText(text)),

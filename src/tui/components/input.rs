@@ -184,8 +184,14 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
         // The text to force, typed here instead of a message.
         let (text, style) = if c.text.is_empty() {
             (
-                "type text to force it, or pick a candidate (↑↓ Enter, 1-9)".to_string(),
+                "type text to force it, or pick a candidate (↑↓ or 1-9, then Enter)".to_string(),
                 theme::dim(),
+            )
+        } else if let Some(i) = super::choose::lone_digit(&c.text) {
+            // Said at once: a digit no longer forces by itself.
+            (
+                format!("{}▏ Enter: candidate {} · type on: text", c.text, i + 1),
+                Style::default(),
             )
         } else {
             (format!("{}▏", c.text), Style::default())
@@ -206,11 +212,10 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
 fn choose_title(s: &State) -> String {
     match s.chooser.as_ref().map(|c| c.at) {
         Some(ChooseAt::Token(t)) => format!(
-            " branch at token {} · ↑↓ Enter or 1-9: go on from another token · → re-sample · Esc close ",
+            " branch at token {} · ↑↓ or 1-9, Enter: go on from another token · → re-sample · Esc close ",
             t.step + 1
         ),
-        _ => {
-            " step · → draw · ↑↓ Enter or 1-9 force · type text · F7 run on · Esc stop ".to_string()
-        }
+        _ => " step · → draw · ↑↓ or 1-9, Enter: force · or type text · F7 run on · Esc stop "
+            .to_string(),
     }
 }

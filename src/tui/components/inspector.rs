@@ -134,7 +134,7 @@ fn choosing_summary(s: &State) -> Option<(String, Style)> {
     let i = c.selected.min(d.top.len().checked_sub(1)?);
     let cand = d.top[i];
     let text = format!(
-        "{what} {}/{} {} p={} · ↑↓ Enter, 1-9, → draw",
+        "{what} {}/{} {} p={} · ↑↓ or 1-9, Enter · → draw",
         i + 1,
         d.top.len(),
         visible_piece(&m.piece(cand.id)),

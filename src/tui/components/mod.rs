@@ -56,7 +56,7 @@ pub fn render_popup(s: &State, p: &Popup, buf: &mut Buffer, area: Rect) {
         Popup::Help { scroll } => help::render(buf, area, *scroll, s.color),
         Popup::Picker(pk) => picker::render(s, pk, buf, area),
         Popup::Settings(f) => settings::render(f, buf, area),
-        Popup::SystemPrompt(t) => system_prompt::render(t, buf, area),
+        Popup::SystemPrompt(t) => system_prompt::render(s, t, buf, area),
         Popup::Chats(l) => chats::render(l, buf, area),
     }
 }

@@ -210,25 +210,8 @@ fn status_fields(s: &State) -> Vec<Field> {
             );
         }
     }
-    if let Some(st) = &s.last_stats {
-        f.push(Field::new(
-            3,
-            vec![Span::raw(format!("{:.1} tok/s", st.gen_tps))],
-        ));
-        f.push(Field::new(6, vec![Span::raw(format!("TTFT {:.0} ms", st.ttft_ms))]).after(" · "));
-        f.push(
-            Field::new(8, vec![Span::raw(format!("reused {}", st.n_prompt_reused))]).after(" · "),
-        );
-        if st.stop != crate::engine::StopReason::Eog {
-            f.push(Field::new(4, vec![Span::styled(st.stop.as_str(), theme::dim())]).after(" · "));
-        }
-    }
-    let mode = if s.raw {
-        Some(ChatMode::Plain)
-    } else {
-        s.chat_mode
-    };
-    if let Some(mode) = mode {
+    f.extend(reply_fields(s));
+    if let Some(mode) = s.prompt_mode(s.chat_mode) {
         f.push(Field::new(
             7,
             vec![Span::raw(match mode {
@@ -276,6 +259,48 @@ fn status_fields(s: &State) -> Vec<Field> {
             if kl_heat { 3 } else { 9 },
             vec![Span::styled(flags.join(" "), theme::dim())],
         ));
+    }
+    f
+}
+
+/// Speed, time to the first token and prompt tokens reused: the reply under
+/// way's as they become known ("…" before), else the last reply's (a reply
+/// that ended before its first token has neither speed nor TTFT).
+fn reply_fields(s: &State) -> Vec<Field> {
+    let known = |v: Option<String>| v.unwrap_or_else(|| "…".into());
+    let (tps, ttft, reused, stop) = match (&s.generation, &s.last_stats) {
+        (Some(g), _) => (
+            Some(known(g.live.tokens_per_s().map(|v| format!("{v:.1}")))),
+            Some(known(g.live.ttft_ms().map(|v| format!("{v:.0} ms")))),
+            // `Started` (or a server's `PromptCounted`) counted the prompt.
+            known((g.n_prompt > 0).then(|| g.n_reused.to_string())),
+            None,
+        ),
+        (None, Some(st)) => {
+            let any = st.n_generated > 0;
+            (
+                any.then(|| format!("{:.1}", st.gen_tps)),
+                any.then(|| format!("{:.0} ms", st.ttft_ms)),
+                st.n_prompt_reused.to_string(),
+                (st.stop != crate::engine::StopReason::Eog).then_some(st.stop),
+            )
+        }
+        (None, None) => return Vec::new(),
+    };
+    let mut f = Vec::new();
+    if let Some(tps) = tps {
+        f.push(Field::new(3, vec![Span::raw(format!("{tps} tok/s"))]));
+    }
+    if let Some(ttft) = ttft {
+        f.push(Field::new(6, vec![Span::raw(format!("TTFT {ttft}"))]).after(" · "));
+    }
+    f.push(Field::new(8, vec![Span::raw(format!("reused {reused}"))]).after(" · "));
+    if let Some(stop) = stop {
+        f.push(Field::new(4, vec![Span::styled(stop.as_str(), theme::dim())]).after(" · "));
+    }
+    // The first of them starts a field of its own.
+    if let Some(first) = f.first_mut() {
+        first.sep = STATUS_SEP;
     }
     f
 }

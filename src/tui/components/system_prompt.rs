@@ -3,21 +3,27 @@
 use crossterm::event::KeyEvent;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::widgets::{Clear, Widget};
+use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
 use ratatui_textarea::{Input, TextArea};
 
 use super::input::input_text;
 use super::popup_block;
+use crate::text::escape_inline;
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::input_view;
 use crate::tui::layout::centered;
 use crate::tui::state::{Popup, State, new_input};
+use crate::tui::theme;
 use crate::tui::update::Effect;
 
 /// Opens the editor on the system prompt in use.
 pub fn open(s: &mut State) -> Vec<Effect> {
     let mut t = new_input();
-    t.set_placeholder_text("No system prompt. Type one; Enter saves, Esc cancels.");
+    t.set_placeholder_text(if s.template_system_prompt().is_some() {
+        "No system prompt of yours; the template adds its own (below). Type one."
+    } else {
+        "No system prompt. Type one; Enter saves, Esc cancels."
+    });
     t.insert_str(&s.config.system_prompt);
     super::open(s, Popup::SystemPrompt(Box::new(t)))
 }
@@ -56,13 +62,33 @@ pub fn on_key(
     Some(Popup::SystemPrompt(t))
 }
 
-/// Draws the popup over `area`.
-pub fn render(t: &TextArea<'static>, buf: &mut Buffer, area: Rect) {
+/// Draws the popup over `area`; below the text, the system prompt the
+/// model's template adds when the user sets none (what the model gets then).
+pub fn render(s: &State, t: &TextArea<'static>, buf: &mut Buffer, area: Rect) {
     let r = centered(area, 76.min(area.width.saturating_sub(2)).max(20), 14);
     Clear.render(r, buf);
     let block = popup_block(" system prompt · Enter save · Alt-Enter newline · Esc cancel ".into());
-    let inner = block.inner(r);
+    let mut inner = block.inner(r);
     block.render(r, buf);
+    if let Some(own) = s.template_system_prompt() {
+        let note = format!(
+            "With no system prompt of yours, the model's chat template adds its own: \"{}\"",
+            escape_inline(own)
+        );
+        let rows = 4.min(inner.height / 2);
+        // One column in, as the text above.
+        let at = Rect {
+            x: inner.x.saturating_add(1).min(inner.right()),
+            y: inner.bottom() - rows,
+            width: inner.width.saturating_sub(1),
+            height: rows,
+        };
+        inner.height -= rows;
+        Paragraph::new(note)
+            .style(theme::dim())
+            .wrap(Wrap { trim: false })
+            .render(at, buf);
+    }
     input_view::draw(t, inner, buf, true);
 }
 

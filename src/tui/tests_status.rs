@@ -1,0 +1,261 @@
+//! What the screen says: the status bar on the reply under way, the load
+//! notice and the system prompt editor on what the model is given, and where
+//! a turn's end-of-turn token is drawn.
+
+use std::time::Duration;
+
+use std::sync::Arc;
+
+use crossterm::event::KeyCode;
+use ratatui::style::Modifier;
+
+use super::bench::{fake_loaded, fake_model, fake_stats};
+use super::tests::{H, PARIS, buffer_text, find};
+use crate::engine::{ChatMode, Event, PromptToken, RequestId, Role, StopReason, TokenId};
+
+/// The status bar's text, as wide as it gets.
+fn status(h: &H) -> String {
+    let (line, _) = super::components::status::status_line_for(&h.s, 1000);
+    line.spans.iter().map(|s| s.content.as_ref()).collect()
+}
+
+/// Moves the loop's clock on by `ms` milliseconds.
+fn wait(h: &mut H, ms: u64) {
+    h.s.clock += Duration::from_millis(ms);
+}
+
+fn started(h: &mut H, id: RequestId, n_reused: usize) {
+    h.engine(Event::Started {
+        request: id,
+        mode: ChatMode::Template,
+        prompt: super::bench::fake_prompt(42),
+        prefix: Vec::new(),
+        n_reused,
+        dropped_messages: 0,
+        note: None,
+    });
+}
+
+#[test]
+fn the_status_bar_shows_the_reply_under_way_not_the_last_one() {
+    let mut h = H::new(120, 30).loaded("smol", "Q4_1");
+    h.exchange("hi", PARIS);
+    // The engine's numbers for the reply that ended (fake_stats).
+    assert!(
+        status(&h).contains("48.3 tok/s · TTFT 85 ms · reused 12"),
+        "{}",
+        status(&h)
+    );
+
+    wait(&mut h, 10_000);
+    let id = h.ask("again");
+    let st = status(&h);
+    assert!(st.contains("… tok/s · TTFT … · reused …"), "{st}");
+    assert!(!st.contains("48.3") && !st.contains("85 ms"), "{st}");
+    wait(&mut h, 100);
+    started(&mut h, id, 40);
+    assert!(status(&h).contains("TTFT … · reused 40"), "{}", status(&h));
+    // Its first token, 343 ms after the message was sent.
+    wait(&mut h, 243);
+    h.stream(id, &[("The", 0.9)]);
+    let st = status(&h);
+    assert!(st.contains("… tok/s · TTFT 343 ms · reused 40"), "{st}");
+    // Two more, 100 ms apart: 10 tokens a second.
+    for t in [" capital", " of"] {
+        wait(&mut h, 100);
+        h.stream(id, &[(t, 0.9)]);
+    }
+    assert!(
+        status(&h).contains("10.0 tok/s · TTFT 343 ms"),
+        "{}",
+        status(&h)
+    );
+    // It ends: the engine's own numbers.
+    h.done(id, 3);
+    assert!(status(&h).contains("48.3 tok/s · TTFT 85 ms · reused 12"));
+}
+
+#[test]
+fn a_reply_stopped_before_its_first_token_has_no_ttft_nor_speed() {
+    let mut h = H::new(120, 30).loaded("smol", "Q4_1");
+    let id = h.ask("hi");
+    started(&mut h, id, 12);
+    h.key(KeyCode::Esc);
+    h.engine(Event::Cancelled {
+        request: id,
+        stats: Some(fake_stats(0, StopReason::Cancelled)),
+    });
+    assert!(h.s.generation.is_none());
+    let st = status(&h);
+    assert!(!st.contains("TTFT") && !st.contains("tok/s"), "{st}");
+    assert!(st.contains("│ reused 12 · cancelled"), "{st}");
+}
+
+#[test]
+fn time_paused_in_step_mode_is_not_time_to_the_first_token() {
+    let mut h = H::new(120, 30).loaded("smol", "Q4_1");
+    h.key(KeyCode::F(7));
+    let id = h.ask("hi");
+    started(&mut h, id, 0);
+    // Paused before the first token, 100 ms in; the user draws 5 s later,
+    // the token comes 50 ms after.
+    wait(&mut h, 100);
+    h.engine(Event::Paused {
+        request: id,
+        n_generated: 0,
+        next: super::bench::fake_step(0, "The", 0.5, 8).dist,
+    });
+    wait(&mut h, 5000);
+    h.key(KeyCode::Right);
+    wait(&mut h, 50);
+    h.stream(id, &[("The", 0.9)]);
+    assert!(status(&h).contains("TTFT 150 ms"), "{}", status(&h));
+}
+
+/// Loads `info` and returns the notice the load left.
+fn load_notice(h: &mut H, info: crate::engine::ModelInfo) -> String {
+    let fx = super::start(&mut h.s, Some(info.path.clone()));
+    super::execute(&mut h.s, fx, &mut h.host);
+    let id = h.host.next;
+    h.engine(fake_loaded(id, info));
+    h.s.notice
+        .as_ref()
+        .map(|n| n.text.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn with_raw_the_load_notice_says_plain_as_the_status_bar_does() {
+    let mut h = H::new(120, 30);
+    h.s.raw = true;
+    let mut info = fake_model("smol", "Q4_1");
+    info.default_system = Some("You are a helpful AI assistant named SmolLM".into());
+    let notice = load_notice(&mut h, info);
+    assert!(
+        notice.contains("plain completion (no chat template)"),
+        "{notice}"
+    );
+    assert!(!notice.contains("model's template"), "{notice}");
+    // No template: nothing adds a system prompt.
+    assert!(!notice.contains("SmolLM\""), "{notice}");
+    assert!(status(&h).contains("│ plain"), "{}", status(&h));
+}
+
+#[test]
+fn the_system_prompt_the_template_adds_is_said_where_none_is_set() {
+    let own = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+    let mut h = H::new(100, 30);
+    let mut info = fake_model("smol", "Q4_1");
+    info.default_system = Some(own.into());
+    let notice = load_notice(&mut h, info);
+    assert!(notice.contains("chat (model's template)"), "{notice}");
+    assert!(
+        notice.contains(&format!("its template adds \"{own}\"")),
+        "{notice}"
+    );
+    // The editor says what the model gets with no system prompt of yours.
+    h.key(KeyCode::F(6));
+    // The popup's text, its borders and line ends left out.
+    let screen = h.screen().replace(['\n', '│'], " ");
+    let flat = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("No system prompt of yours"), "{screen}");
+    assert!(
+        flat.contains("the model's chat template adds its own: \"You are a helpful AI"),
+        "{screen}"
+    );
+    assert!(flat.contains("trained by Hugging Face\""), "{screen}");
+}
+
+#[test]
+fn a_turns_end_is_drawn_at_the_end_of_its_own_message_and_takes_the_cursor() {
+    let mut h = H::new(100, 30);
+    // The fake vocabulary, with a ChatML template's tokens.
+    let mut vocab = (*super::bench::fake_vocab()).clone();
+    let mut add = |piece: &str| {
+        vocab.pieces.push(piece.as_bytes().to_vec());
+        (vocab.pieces.len() - 1) as TokenId
+    };
+    let [start, user, hi, end, nl, assistant] = [
+        "<|im_start|>",
+        "user\n",
+        "Hi",
+        "<|im_end|>",
+        "\n",
+        "assistant\n",
+    ]
+    .map(&mut add);
+    vocab.eog = vec![end];
+    let info = fake_model("smol", "Q4_1");
+    let fx = super::start(&mut h.s, Some(info.path.clone()));
+    super::execute(&mut h.s, fx, &mut h.host);
+    let load = h.host.next;
+    h.engine(Event::Loaded {
+        request: load,
+        slot: 0,
+        info: Box::new(info),
+        vocab: Arc::new(vocab),
+        caps: crate::engine::Capabilities::local(),
+    });
+    let id = h.ask("Hi");
+    // As the engine attributes them: the turn's closing (`<|im_end|>` and the
+    // line break) is the user's; the reply's opening is no one's.
+    let tok = |id, message: Option<u32>| PromptToken {
+        id,
+        message,
+        role: message.map(|_| Role::User),
+    };
+    h.engine(Event::Started {
+        request: id,
+        mode: ChatMode::Template,
+        prompt: vec![
+            tok(start, Some(0)),
+            tok(user, Some(0)),
+            tok(hi, Some(0)),
+            tok(end, Some(0)),
+            tok(nl, Some(0)),
+            tok(start, None),
+            tok(assistant, None),
+        ],
+        prefix: Vec::new(),
+        n_reused: 0,
+        dropped_messages: 0,
+        note: None,
+    });
+    h.stream(id, &[("The", 0.9), (" capital", 0.8)]);
+    // The reply ends with its end-of-generation token (no text of its own).
+    let mut last = super::bench::fake_step(2, "The", 0.7, 8);
+    (last.id, last.text) = (end, String::new());
+    h.engine(Event::Token {
+        request: id,
+        step: Box::new(last),
+    });
+    h.done(id, 3);
+    let screen = h.screen();
+    // The chat pane: each row up to the inspector's frame.
+    let rows: Vec<&str> = screen
+        .lines()
+        .map(|r| r.split(['│', '┌', '└']).next().unwrap_or_default().trim())
+        .collect();
+    let at = |text: &str| rows.iter().position(|r| r.starts_with(text));
+    // Each end at the end of its own message; the user's turn has no blank
+    // line of its own after it (one blank row between turns, as always).
+    let you = at("you").expect("the user's turn");
+    assert_eq!(rows[you + 1], "<|im_start|>user", "{screen}");
+    assert_eq!(rows[you + 2], "Hi<|im_end|>", "{screen}");
+    assert_eq!(rows[you + 3], "", "{screen}");
+    assert!(rows[you + 4].starts_with("assistant"), "{screen}");
+    assert_eq!(rows[you + 5], "The capital<|im_end|>", "{screen}");
+    // The token cursor on the reply's last token: its end, highlighted.
+    h.key(KeyCode::Tab);
+    let b = h.buffer();
+    let (x, y) = find(&b, "capital<|im_end|>").unwrap();
+    let x = x + "capital".len() as u16;
+    for dx in 0.."<|im_end|>".len() as u16 {
+        assert!(
+            b[(x + dx, y)].modifier.contains(Modifier::REVERSED),
+            "{}",
+            buffer_text(&b)
+        );
+    }
+    assert!(!b[(x - 1, y)].modifier.contains(Modifier::REVERSED));
+}
