@@ -129,7 +129,11 @@ pub struct GenerateRequest {
     pub messages: Vec<ChatMessage>,
     /// Skip the chat template: the messages' contents are concatenated as plain text.
     pub raw: bool,
-    /// Tokens that start the reply (teacher forcing).
+    /// Tokens that start the reply (teacher forcing). Those not in the KV
+    /// cache are evaluated one at a time, as a reply's tokens are when
+    /// generated, so that a branch goes on from the same numbers as its
+    /// original (a batch gives other last digits); slower than a prefill
+    /// (a decode step per token).
     pub prefix: ReplyPrefix,
     /// Report each prefix token as a forced [`Event::Token`] with the model's
     /// distribution at its position (costs one evaluation per prefix token;
@@ -149,7 +153,7 @@ pub struct GenerateRequest {
     pub paused: bool,
     /// Report the prompt's own surprise: prefill asks for the logits of every
     /// evaluated position (in chunks of at most [`SCORE_CHUNK`] positions) and
-    /// sends [`Event::PromptScores`] per chunk. Costs one reused position
+    /// sends [`Event::PromptScores`] per chunk. May cost one reused position
     /// (see [`Event::PromptScores`]) and the vocabulary projection of every
     /// prompt position. Off by default.
     #[serde(default)]
@@ -905,12 +909,16 @@ pub enum Event {
     ///
     /// Scored are exactly the positions `n_reused + 1 ..` of the prompt and
     /// its prefilled prefix (`n_reused` from `Started`): every evaluated
-    /// position but the first. With `score_prompt` the engine reuses one
-    /// position less from the KV cache than it could (that position's logits
-    /// are needed to score the next one), so the positions scored are all
-    /// those not reused; scores of reused positions are not sent again (the
-    /// caller keeps them from when they were evaluated). A prompt evaluated
-    /// from position 0 has no score for that first token.
+    /// position but the first. When the first position to evaluate is a
+    /// message's token, the engine reuses one position less from the KV
+    /// cache than it could (that position's logits are needed to score the
+    /// next one), so every message token not reused is scored; a template
+    /// token or a reply prefix there is not stepped back for (it has no
+    /// score to show, and a position evaluated again is not bit-identical,
+    /// so a branch would not go on from the numbers it forked from). Scores
+    /// of reused positions are not sent again (the caller keeps them from
+    /// when they were evaluated). A prompt evaluated from position 0 has no
+    /// score for that first token.
     PromptScores {
         request: RequestId,
         steps: Vec<TokenStep>,

@@ -21,7 +21,7 @@ use super::api::{
 use super::probs::TopK;
 use super::prompt;
 use super::score;
-use super::session::KvMirror;
+use super::session::{KvMirror, PositionLogits};
 use super::slot::{Slot, valid_id};
 use super::worker::{Control, Emit, Inbox};
 use crate::text::Utf8Assembler;
@@ -80,6 +80,7 @@ pub(super) fn generate(
                     n_generated: 0,
                     n_forced: 0,
                     index_base: 0,
+                    first_logits: None,
                 };
                 g.run(plan)
             })
@@ -222,6 +223,10 @@ struct Generation<'a, 'm> {
     n_forced: usize,
     /// Reply tokens before the first reported one (an unscored prefix).
     index_base: usize,
+    /// The logits the first token is drawn from when they were kept from an
+    /// earlier request ([`KvMirror::prompt_end`]) instead of evaluated;
+    /// `None` after the first decode (then the context's own are read).
+    first_logits: Option<Vec<f32>>,
 }
 
 /// Reusable buffers of the per-token path.
@@ -256,7 +261,17 @@ impl Generation<'_, '_> {
                 (&all, VecDeque::new())
             };
         tracing::debug!(mode = ?fitted.mode, n = all.len(), ids = ?all, "prompt");
-        let keep = match self.reuse(to_prefill) {
+        // Positions whose score the caller shows: the tokens of a message.
+        let scored: Vec<bool> = fitted.tokens.iter().map(|t| t.message.is_some()).collect();
+        // A reply re-sampled from where the last one started: its first
+        // distribution is the one kept, exactly, and nothing is evaluated.
+        self.first_logits = self.mirror.logits_after(to_prefill).map(<[f32]>::to_vec);
+        let keep = if self.first_logits.is_some() {
+            keep_cache(self.ctx, self.mirror, to_prefill.len())
+        } else {
+            self.reuse(to_prefill, &scored)
+        };
+        let keep = match keep {
             Ok(k) => k,
             Err(e) => return Outcome::Failed(e),
         };
@@ -276,7 +291,7 @@ impl Generation<'_, '_> {
         };
         let t_prefill = Instant::now();
         let mut batch = LlamaBatch::new((self.ctx.n_batch() as usize).max(1), 1);
-        match self.prefill(&to_prefill[keep..], keep, &mut batch) {
+        match self.prefill(&to_prefill[keep..], keep, prompt_ids.len(), &mut batch) {
             Ok(Prefill::Done) => {}
             Ok(Prefill::Cancelled { evaluated }) => {
                 let stats = self.stats(StopReason::Cancelled, &counts, evaluated, None);
@@ -287,7 +302,7 @@ impl Generation<'_, '_> {
         let prefill_s = t_prefill.elapsed().as_secs_f64();
         let evaluated = to_prefill.len() - keep;
         let t_gen = Instant::now();
-        match self.tokens(&all, forced, batch.n_tokens() - 1) {
+        match self.tokens(&all, forced, (batch.n_tokens() - 1).max(0)) {
             Ok(stop) => {
                 let gen_s = (t_gen.elapsed().as_secs_f64() - self.paused_s).max(0.0);
                 let stats = self.stats(stop, &counts, evaluated, Some((prefill_s, gen_s)));
@@ -303,14 +318,17 @@ impl Generation<'_, '_> {
 
     /// Drops what of the KV cache `tokens` cannot reuse; returns how many
     /// leading tokens are kept. With [`GenerateRequest::score_prompt`] one
-    /// less: the logits of the position before the first evaluated one are
-    /// needed to score it.
-    fn reuse(&mut self, tokens: &[TokenId]) -> Result<usize, EngineError> {
+    /// less when the first position to evaluate is `scored` (a message's
+    /// token): the logits of the position before it are needed to score it.
+    /// Never for a reply prefix or template text: a cached position evaluated
+    /// again is not bit-identical (another batch split), and everything after
+    /// it would shift (a branch would not continue from the numbers it forked from).
+    fn reuse(&mut self, tokens: &[TokenId], scored: &[bool]) -> Result<usize, EngineError> {
         let mut keep = self.mirror.reusable(tokens);
         // A recurrent or hybrid model cannot drop a tail: shrinking would
         // clear its whole cache, so one position goes unscored instead.
         let can_trim = !(self.model.is_recurrent() || self.model.is_hybrid());
-        if self.req.score_prompt && can_trim {
+        if self.req.score_prompt && can_trim && scored.get(keep).copied().unwrap_or(false) {
             keep = keep.saturating_sub(1);
         }
         keep_cache(self.ctx, self.mirror, keep)
@@ -320,11 +338,16 @@ impl Generation<'_, '_> {
     /// the last token only), checking for cancellation between chunks. With
     /// [`GenerateRequest::score_prompt`]: chunks of [`SCORE_CHUNK`] with the
     /// logits of every position, each chunk's scores sent as an
-    /// [`Event::PromptScores`] before its progress.
+    /// [`Event::PromptScores`] before its progress. Positions from
+    /// `n_prompt` on (a reply prefix) are evaluated one at a time, as they
+    /// were when the reply was generated: a batch gives other last digits,
+    /// and a branch would not go on from the numbers its fork had. The
+    /// logits of the prompt's last position are kept ([`KvMirror::prompt_end`]).
     fn prefill(
         &mut self,
         todo: &[TokenId],
         keep: usize,
+        n_prompt: usize,
         batch: &mut LlamaBatch,
     ) -> Result<Prefill, EngineError> {
         let scoring = self.req.score_prompt;
@@ -342,14 +365,15 @@ impl Generation<'_, '_> {
             text.push(&score::piece(self.model, first));
         }
         let mut topk = TopK::default();
-        for chunk in todo.chunks(chunk_len) {
+        let (prompt, prefix) = todo.split_at(n_prompt.saturating_sub(keep).min(todo.len()));
+        for chunk in prompt.chunks(chunk_len).chain(prefix.chunks(1)) {
             if self.cancelled() {
                 return Ok(Prefill::Cancelled { evaluated: done });
             }
             batch.clear();
             for (i, t) in chunk.iter().enumerate() {
                 let pos = (keep + done + i) as i32;
-                let last = done + i + 1 == todo.len();
+                let last = done + i + 1 == todo.len() || pos as usize + 1 == n_prompt;
                 batch
                     .add(LlamaToken(*t), pos, &[0], last || scoring)
                     .map_err(|e| decode_error("prefill", e))?;
@@ -384,6 +408,12 @@ impl Generation<'_, '_> {
             }
             done += chunk.len();
             self.mirror.tokens.extend_from_slice(chunk);
+            if keep + done == n_prompt {
+                self.mirror.prompt_end = Some(PositionLogits {
+                    pos: n_prompt - 1,
+                    logits: self.ctx.get_logits_ith(batch.n_tokens() - 1).to_vec(),
+                });
+            }
             (self.emit)(Event::PrefillProgress {
                 request: self.request,
                 done,
@@ -544,6 +574,7 @@ impl Generation<'_, '_> {
                 return Err(decode_error("decode", e));
             }
             self.mirror.tokens.push(token.0);
+            self.first_logits = None;
             logits_idx = 0;
         }
     }
@@ -562,7 +593,7 @@ impl Generation<'_, '_> {
         if k == 0 {
             return None;
         }
-        let logits = self.ctx.get_logits_ith(logits_idx);
+        let logits = self.logits(logits_idx);
         let summary = scratch.topk.summarize(logits, k);
         let arr = (!self.req.sampling.is_greedy()).then(|| {
             let mut a = vocab_array(logits, &mut scratch.buf);
@@ -594,6 +625,17 @@ impl Generation<'_, '_> {
         let k = req.top_k_inspect;
         let (token, p_sampled, dist) = if k == 0 {
             let token = match next {
+                // Logits kept from an earlier request: the same chain on them.
+                Next::Sample if self.first_logits.is_some() => {
+                    let mut arr = vocab_array(self.logits(logits_idx), &mut scratch.buf);
+                    arr.apply_sampler(chain);
+                    let token = arr.selected_token().ok_or_else(|| {
+                        EngineError::InvalidRequest("the sampler chose no token".into())
+                    })?;
+                    scratch.buf = arr.data;
+                    chain.accept(token);
+                    token
+                }
                 // llama.cpp's own sample (it accepts the token itself).
                 Next::Sample => chain.sample(self.ctx, logits_idx),
                 Next::Forced(t) => {
@@ -603,7 +645,7 @@ impl Generation<'_, '_> {
             };
             (token, None, None)
         } else {
-            let logits = self.ctx.get_logits_ith(logits_idx);
+            let logits = self.logits(logits_idx);
             let t0 = Instant::now();
             let summary = scratch.topk.summarize(logits, k);
             let (token, p_sampled, dist) = match next {
@@ -638,7 +680,7 @@ impl Generation<'_, '_> {
             self.inspector_s += t0.elapsed().as_secs_f64();
             (token, p_sampled, Some(dist))
         };
-        let logit = self.ctx.get_logits_ith(logits_idx)[token.0 as usize];
+        let logit = self.logits(logits_idx)[token.0 as usize];
         let text = match self.reply_bytes(token) {
             Some(bytes) => self.utf8.push(&bytes),
             None => String::new(),
@@ -652,6 +694,15 @@ impl Generation<'_, '_> {
             p_sampled,
             dist,
         })
+    }
+
+    /// The logits at batch index `idx` of the last decode, or those kept
+    /// for the first token ([`Generation::first_logits`]).
+    fn logits(&self, idx: i32) -> &[f32] {
+        match &self.first_logits {
+            Some(l) => l,
+            None => self.ctx.get_logits_ith(idx),
+        }
     }
 
     /// After a failed decode the cache holds an unknown state: empty it.

@@ -7,9 +7,36 @@ use super::{ChatMessage, Role};
 #[derive(Debug, Default, Clone)]
 pub struct KvMirror {
     pub tokens: Vec<i32>,
+    /// The logits of the last prompt position of the latest prompt
+    /// evaluated (where its reply starts), kept while that position stays in
+    /// the cache: a reply re-sampled from its first token (regenerated)
+    /// draws from these very numbers. That position was evaluated in a batch
+    /// with the prompt; evaluated again alone it gives other last digits
+    /// (and on Gemma 3 a few points of probability), so it is not evaluated
+    /// again. (A reply's own tokens were each evaluated alone: evaluated
+    /// alone again, they give the same numbers.) One row of the vocabulary
+    /// in f32 (1 MiB for Gemma 3's 262,144 tokens).
+    pub prompt_end: Option<PositionLogits>,
+}
+
+/// The logits a position gave, for the token after it.
+#[derive(Debug, Clone)]
+pub struct PositionLogits {
+    /// Position in the cache (0-based).
+    pub pos: usize,
+    /// One logit per vocabulary token.
+    pub logits: Vec<f32>,
 }
 
 impl KvMirror {
+    /// The kept logits of the last position of `tokens`, when the cache
+    /// holds exactly `tokens` up to it (nothing of it needs evaluating).
+    pub fn logits_after(&self, tokens: &[i32]) -> Option<&[f32]> {
+        let memo = self.prompt_end.as_ref()?;
+        (memo.pos + 1 == tokens.len() && self.tokens.get(..tokens.len()) == Some(tokens))
+            .then_some(memo.logits.as_slice())
+    }
+
     /// How many leading tokens of `prompt` are already cached. At least the last
     /// prompt token is always re-evaluated, because its logits are needed.
     pub fn reusable(&self, prompt: &[i32]) -> usize {
@@ -24,10 +51,14 @@ impl KvMirror {
 
     pub fn truncate(&mut self, len: usize) {
         self.tokens.truncate(len);
+        if self.prompt_end.as_ref().is_some_and(|m| m.pos >= len) {
+            self.prompt_end = None;
+        }
     }
 
     pub fn clear(&mut self) {
         self.tokens.clear();
+        self.prompt_end = None;
     }
 }
 
@@ -60,6 +91,7 @@ mod tests {
     fn reuse_is_the_common_prefix_minus_the_last_prompt_token() {
         let m = KvMirror {
             tokens: vec![1, 2, 3, 4, 5],
+            ..KvMirror::default()
         };
         assert_eq!(m.reusable(&[1, 2, 3, 9, 9]), 3);
         assert_eq!(m.reusable(&[1, 2, 3, 4, 5, 6, 7]), 5);
@@ -70,6 +102,25 @@ mod tests {
         );
         assert_eq!(m.reusable(&[7]), 0);
         assert_eq!(KvMirror::default().reusable(&[1, 2]), 0);
+    }
+
+    #[test]
+    fn kept_logits_serve_only_the_exact_tokens_and_go_with_their_position() {
+        let mut m = KvMirror {
+            tokens: vec![1, 2, 3, 4, 5],
+            prompt_end: Some(PositionLogits {
+                pos: 2,
+                logits: vec![0.5, 1.5],
+            }),
+        };
+        assert_eq!(m.logits_after(&[1, 2, 3]), Some(&[0.5, 1.5][..]));
+        assert_eq!(m.logits_after(&[1, 9, 3]), None, "other tokens before");
+        assert_eq!(m.logits_after(&[1, 2, 3, 4]), None, "another position");
+        m.truncate(3);
+        assert!(m.logits_after(&[1, 2, 3]).is_some(), "its position stays");
+        m.truncate(2);
+        assert_eq!(m.logits_after(&[1, 2, 3]), None);
+        assert!(m.prompt_end.is_none());
     }
 
     fn msgs(roles: &[Role]) -> Vec<ChatMessage> {

@@ -163,7 +163,13 @@ pub(super) fn load(
         .with_n_batch(settings.n_batch)
         .with_n_ubatch(settings.n_batch)
         .with_n_threads(threads as i32)
-        .with_n_threads_batch(threads as i32);
+        .with_n_threads_batch(threads as i32)
+        // Sliding-window layers (Gemma 3) keep every position, not only the
+        // window's (llama.cpp's default, said here because branching needs
+        // it): a branch rewinds into positions a window-sized cache has
+        // overwritten, and without them it would attend to less than the
+        // original did.
+        .with_swa_full(true);
     super::llama_log::clear();
     let cell = ModelCell::try_new(model, |model| {
         model
