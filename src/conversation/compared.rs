@@ -25,7 +25,8 @@ pub struct Comparison {
     /// A's and B's file names (variants often share their `general.name`).
     pub model_a: String,
     pub model_b: String,
-    /// B's quantization type (`Q2_K`).
+    /// B's quantization type as shown: what its tensors really are where that
+    /// differs from the name (`Q2_K requested · mostly Q4_0`), else the name (`Q4_K_M`).
     pub quant_b: String,
     /// Position of the reply's first token in the sequence compared (the
     /// prompt's length): row `i` is the reply's token `i`.

@@ -336,7 +336,12 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec
     s.conv.node_mut(for_.node).comparison = Some(Box::new(Comparison {
         model_a,
         model_b: entry.file_name.clone(),
-        quant_b: entry.quant.clone(),
+        // What B really holds ("Q2_K requested · mostly Q4_0"), not only its name.
+        quant_b: if entry.label.is_empty() {
+            entry.quant.clone()
+        } else {
+            entry.label.clone()
+        },
         score_from,
         total,
         rows: Vec::new(),

@@ -442,3 +442,31 @@ fn ctrl_c_stops_a_comparison_then_twice_quits() {
     h.ctrl('c');
     assert!(h.effects.iter().any(|e| matches!(e, Effect::Quit)));
 }
+
+#[test]
+fn the_summary_line_names_what_b_really_holds() {
+    let mut h = chatted();
+    // B's tensors are not what its name says (llama.cpp fell back).
+    let mut models = entries();
+    for m in &mut models {
+        if m.file_name == B_FILE {
+            m.label = "Q4_K_M requested · mostly Q8_0".into();
+        }
+    }
+    h.key(KeyCode::Char('v'));
+    h.send(Msg::Models(models));
+    h.key(KeyCode::Enter);
+    let load = h.host.next;
+    h.engine(b_loaded(load));
+    let run = h.host.next;
+    rows_arrive(&mut h, run, 0, 7);
+    h.engine(Event::Done {
+        request: run,
+        stats: super::bench::fake_stats(7, StopReason::Eog),
+    });
+    let screen = h.screen();
+    assert!(
+        screen.contains(&format!("⇄ vs {B_FILE} (Q4_K_M requested · mostly Q8_0)")),
+        "{screen}"
+    );
+}
