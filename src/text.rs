@@ -336,8 +336,12 @@ impl LineBreaks {
             return false;
         }
         let at = self.ctx.len();
+        // Not after a `|` (UAX #14 allows it): a template's special tokens
+        // (`<|im_end|>`) stay whole; `a | b` still breaks at its spaces.
+        let after_bar = self.ctx.ends_with('|');
         self.ctx.push_str(piece);
         let allowed = at > 0
+            && !after_bar
             && unicode_linebreak::linebreaks(&self.ctx)
                 .find(|&(i, _)| i >= at)
                 .is_some_and(|(i, _)| i == at);
@@ -389,6 +393,17 @@ pub fn is_opening(g: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_special_token_of_a_template_is_never_broken_after_its_bar() {
+        let mut lb = LineBreaks::default();
+        let breaks: Vec<&str> = "bottle.<|im_end|> next"
+            .split_inclusive(|_| true)
+            .filter(|g| lb.push(g))
+            .collect();
+        // Only at the space: not after `<|` nor after `end|`.
+        assert_eq!(breaks, ["n"], "{breaks:?}");
+    }
 
     #[test]
     fn one_is_singular_every_other_count_plural() {
