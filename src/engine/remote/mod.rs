@@ -901,10 +901,11 @@ fn generate(
                 if unsent == 0 {
                     break Ok(StopReason::MaxTokens);
                 }
-                let tail = completion_prompt(client, req).and_then(|prompt| {
-                    let p = resume_prompt.get_or_insert(prompt);
-                    rebuild_tail(client, p, &st.ids, unsent, k, req)
-                });
+                let prompt = match resume_prompt.take() {
+                    Some(p) => Ok(p),
+                    None => completion_prompt(client, req),
+                };
+                let tail = prompt.and_then(|p| rebuild_tail(client, &p, &st.ids, unsent, k, req));
                 match tail {
                     Ok(tail) => {
                         for t in &tail {
