@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use tokenscope::catalog::{self, ModelCard};
 use tokenscope::cli::{Cli, Cmd, Format, GenFlags};
@@ -13,6 +13,23 @@ use tokenscope::{bench, demo, engine, headless, listing, quantize, tui};
 
 mod chats;
 
+/// The command line, parsed; a usage error or `--help` is printed by clap
+/// and exits. Its colour follows [`tokenscope::terminal::Env`] (NO_COLOR,
+/// TERM=dumb) like every other output: clap's own "auto" would colour a
+/// dumb terminal whenever `CI` is set (anstream treats CI as colour-capable).
+fn parse_command_line() -> Cli {
+    use std::io::IsTerminal;
+    let env = tokenscope::terminal::Env::from_process();
+    let mut command = Cli::command();
+    if !env.color(std::io::stderr().is_terminal() || std::io::stdout().is_terminal()) {
+        command = command.color(clap::ColorChoice::Never);
+    }
+    let mut matches = command.get_matches_mut();
+    Cli::from_arg_matches_mut(&mut matches)
+        .map_err(|e| e.format(&mut command))
+        .unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
     // A file-size limit (ulimit -f) reached is a write error (EFBIG) that
     // says so, like a full disk, not a kill with no word (every process of
@@ -21,7 +38,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    let cli = Cli::parse();
+    let cli = parse_command_line();
     // The engine process: before anything opens the log file or touches stdout.
     if let Some(Cmd::EngineServe) = cli.command {
         return engine::serve::main();

@@ -79,9 +79,12 @@ fn every_command_is_plain_under_no_color_and_a_dumb_terminal() {
             for (i, args) in commands.iter().enumerate() {
                 scope.spawn(move || plain_on_a_terminal_and_a_pipe(&format!("c{e}{i}"), env, args));
             }
-            // A command-line error (clap's, coloured on a terminal) too.
+            // A command-line error (clap's, coloured on a terminal) too, with
+            // CI set as CI machines do (clap's own "auto" colours a dumb
+            // terminal then).
             scope.spawn(move || {
-                let screen = on_terminal(&format!("bad{e}"), env, "--bogus", 2);
+                let screen =
+                    on_terminal(&format!("bad{e}"), &format!("CI=true {env}"), "--bogus", 2);
                 assert!(
                     !has_colour(&screen) && screen.contains("--bogus"),
                     "{env}: {screen:?}"
