@@ -20,7 +20,8 @@ SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 
 # Layers per folder, bottom first: a file may import its own layer or lower.
 # The first pattern (a path relative to src/, `*` any run of characters) that
-# matches a file gives its layer; files matching none are not ranked.
+# matches a file gives its layer (a file named exactly first); files matching
+# none are not ranked.
 LAYERS = {
     "tui": [
         # 0: data and pure helpers (State and its parts, the keymap, theme, layout, text wrapping)
@@ -36,11 +37,12 @@ LAYERS = {
         ["tui/update.rs", "tui/render.rs", "tui/mod.rs", "tui/bench*.rs", "tui/app*"],
     ],
     "engine": [
-        # 0: the protocol and pure maths
-        ["engine/api.rs", "engine/probs.rs", "engine/frame.rs", "engine/path_serde.rs",
+        # 0: the protocol (api/) and pure maths
+        ["engine/api/*", "engine/probs.rs", "engine/frame.rs", "engine/path_serde.rs",
          "engine/divergence.rs", "engine/sampler.rs", "engine/memory.rs", "engine/report.rs",
          "engine/crash.rs", "engine/llama_log.rs", "engine/template.rs"],
-        # 1: the llama.cpp engine's parts
+        # 1: the workers' parts (llama.cpp's and the remote server's), the
+        #    cancellation flags they share
         ["engine/*"],
         # 2: the entry points
         ["engine/mod.rs", "engine/serve.rs", "engine/process.rs"],
@@ -134,7 +136,13 @@ def imports(module, path, mods):
 
 
 def layer_of(folder, rel):
-    for rank, pats in enumerate(LAYERS.get(folder, [])):
+    # A file named exactly wins over a pattern (so `engine/mod.rs` is not
+    # taken by an earlier layer's `engine/*`).
+    layers = LAYERS.get(folder, [])
+    for rank, pats in enumerate(layers):
+        if rel in pats:
+            return rank
+    for rank, pats in enumerate(layers):
         for pat in pats:
             if re.fullmatch(re.escape(pat).replace(r"\*", ".*"), rel):
                 return rank

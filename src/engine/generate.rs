@@ -18,33 +18,13 @@ use super::api::{
     Distribution, EngineError, Event, GenerateRequest, MAX_CANDIDATES, ReplyPrefix, RequestId,
     SCORE_CHUNK, SamplingParams, Stats, StopReason, TokenId, TokenStep,
 };
+use super::decode::{self, Outcome, batch_capacity, decode_error, keep_cache};
+use super::inbox::{Control, Emit, Inbox};
 use super::probs::TopK;
 use super::prompt;
-use super::score;
 use super::session::{KvMirror, PositionLogits};
 use super::slot::{Slot, valid_id};
-use super::worker::{Control, Emit, Inbox};
 use crate::text::Utf8Assembler;
-
-/// How a generation ended: the request's final event.
-pub(super) enum Outcome {
-    Done(Stats),
-    Cancelled(Stats),
-    Failed(EngineError),
-}
-
-impl Outcome {
-    pub fn into_event(self, request: RequestId) -> Event {
-        match self {
-            Outcome::Done(stats) => Event::Done { request, stats },
-            Outcome::Cancelled(stats) => Event::Cancelled {
-                request,
-                stats: Some(stats),
-            },
-            Outcome::Failed(error) => Event::Failed { request, error },
-        }
-    }
-}
 
 /// Serves `req` on `slot`. However it ends, bytes of a character left
 /// unfinished are sent as U+FFFD in an [`Event::Tail`] before the final event
@@ -362,7 +342,7 @@ impl Generation<'_, '_> {
         // evaluated token is not scored, but its bytes start it.
         let mut text = Utf8Assembler::default();
         if scoring && let Some(&first) = todo.first() {
-            text.push(&score::piece(self.model, first));
+            text.push(&decode::piece(self.model, first));
         }
         let mut topk = TopK::default();
         let (prompt, prefix) = todo.split_at(n_prompt.saturating_sub(keep).min(todo.len()));
@@ -388,8 +368,8 @@ impl Generation<'_, '_> {
                     .filter_map(|i| {
                         let next = *todo.get(done + i + 1)?;
                         let logits = self.ctx.get_logits_ith(i as i32);
-                        let piece = text.push(&score::piece(self.model, next));
-                        Some(score::scored_step(
+                        let piece = text.push(&decode::piece(self.model, next));
+                        Some(decode::scored_step(
                             &mut topk,
                             logits,
                             self.req.top_k_inspect,
@@ -756,42 +736,4 @@ struct Counts {
     n_prompt: usize,
     keep: usize,
     dropped: usize,
-}
-
-/// Drops the KV cache after its first `keep` tokens; returns how many are
-/// kept (0 for a recurrent model, which cannot drop a tail: its cache is emptied).
-pub(super) fn keep_cache(
-    ctx: &mut LlamaContext,
-    mirror: &mut KvMirror,
-    mut keep: usize,
-) -> Result<usize, EngineError> {
-    if keep < mirror.tokens.len() {
-        let removed = ctx
-            .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
-            .map_err(|e| EngineError::Decode {
-                stage: "clearing the KV cache".into(),
-                reason: e.to_string(),
-            })?;
-        if removed {
-            mirror.truncate(keep);
-        } else {
-            // Recurrent models cannot drop a tail: start from an empty cache.
-            ctx.clear_kv_cache();
-            mirror.clear();
-            keep = 0;
-        }
-    }
-    Ok(keep)
-}
-
-/// Tokens per prefill batch: the context's n_batch (a larger batch aborts llama.cpp).
-pub(super) fn batch_capacity(ctx: &LlamaContext) -> usize {
-    (ctx.n_batch() as usize).max(1)
-}
-
-pub(super) fn decode_error(stage: &str, e: impl std::fmt::Display) -> EngineError {
-    EngineError::Decode {
-        stage: stage.into(),
-        reason: e.to_string(),
-    }
 }

@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::api::{Command, EngineError, Event, RequestId, SlotId};
+use super::frame;
 use super::report::{CrashReport, CrashStage, KEEP_LINES};
-use super::{Command, EngineError, Event, RequestId, SlotId, frame};
 
 /// Where the engine's events go: the owner's wrapped channel.
 pub(super) type Emit = Arc<Mutex<Box<dyn FnMut(Event) + Send>>>;

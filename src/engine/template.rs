@@ -15,7 +15,7 @@ use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, context};
 use thiserror::Error;
 
-use super::{ChatMessage, Role};
+use super::api::{ChatMessage, Role};
 use crate::text::{escape_inline, truncate};
 
 /// A piece of the prompt: template text (may hold control tokens such as

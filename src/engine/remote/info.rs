@@ -10,10 +10,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Client, Flavor, MAX_REMOTE_CANDIDATES, RemoteError, RemoteTarget, load};
-use crate::engine::Cancellations;
 use crate::engine::api::{
     ChatMessage, EngineError, Event, GenerateRequest, ModelInfo, Role, SamplingParams,
 };
+use crate::engine::cancel::Cancellations;
 use crate::text::escape_inline;
 
 /// What `info --server` reports. Numbers are `None` where the server does not

@@ -42,15 +42,14 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use thiserror::Error;
 
-use super::Cancellations;
 use super::api::{
     Candidate, Capabilities, ChatMode, Command, Distribution, EngineError, Event, GenerateRequest,
     ModelInfo, ReplyPrefix, RequestId, SlotId, Stats, StopReason, TokenId, TokenStep, Vocab,
 };
+use super::cancel::Cancellations;
+pub use crate::engine::api::RemoteError;
 use crate::text::Utf8Assembler;
 use stream_read::{Fault, Item, ReplyReader};
 use wire::{Dialect, TokenProbs};
@@ -165,71 +164,6 @@ impl RemoteTarget {
             )
         })
     }
-}
-
-/// Why a remote request failed, in words for the user.
-#[derive(Debug, Clone, PartialEq, Error, Serialize, Deserialize)]
-pub enum RemoteError {
-    #[error("invalid server URL {url:?}: {why}")]
-    BadUrl { url: String, why: String },
-    #[error("cannot reach the server at {url}: {reason} (is it running? check the host and port)")]
-    Unreachable { url: String, reason: String },
-    #[error("the server at {url} did not answer within {seconds} s ({what})")]
-    Timeout {
-        url: String,
-        seconds: u64,
-        what: String,
-    },
-    #[error("the server at {url} refused the API key (HTTP {status}): {hint}")]
-    Unauthorized {
-        url: String,
-        status: u16,
-        hint: String,
-        /// The body says the key itself was rejected (llama-server's
-        /// `"type": "authentication_error"`), not only that this path is
-        /// closed (a proxy or gateway answering 401/403 for routes it hides).
-        key_rejected: bool,
-    },
-    #[error(
-        "the server at {url} has no model {model:?}: it serves {} (pick one with --model)",
-        available.join(", ")
-    )]
-    UnknownModel {
-        url: String,
-        model: String,
-        available: Vec<String>,
-    },
-    #[error(
-        "the server at {url} serves {} models ({}): pick one with --model",
-        available.len(),
-        available.join(", ")
-    )]
-    WhichModel { url: String, available: Vec<String> },
-    #[error("the server at {url} answered {what} with HTTP {status}: {message}")]
-    Status {
-        url: String,
-        what: String,
-        status: u16,
-        message: String,
-    },
-    #[error(
-        "the server at {url} sent text without log-probabilities, so the inspector has nothing to show: {hint}"
-    )]
-    NoLogprobs { url: String, hint: String },
-    #[error(
-        "the connection to {url} dropped mid-reply after {tokens} token(s): {reason}. The partial reply is kept"
-    )]
-    Dropped {
-        url: String,
-        tokens: usize,
-        reason: String,
-    },
-    #[error("the server at {url} sent something tokenscope cannot read ({what}): {detail}")]
-    Protocol {
-        url: String,
-        what: String,
-        detail: String,
-    },
 }
 
 /// What kind of server answers.
