@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::engine::{
     Command, Event, GenerateRequest, Placement, ReplyPrefix, SCORE_CHUNK, ScoreRequest, Stats,
-    TokenStep,
+    Steer, TokenStep,
 };
 use crate::headless::{LocalEngine, request_for, start_engine_at, wait_for};
 
@@ -406,7 +406,10 @@ fn step_and_branch(
             match e {
                 Event::Paused { .. } if n_steps < STEPS => {
                     sent = Some(Instant::now());
-                    engine.handle.send(Command::Step { request: id });
+                    engine.handle.send(Command::Steer {
+                        request: id,
+                        steer: Steer::Step,
+                    });
                 }
                 Event::Paused { .. } => engine.handle.send(Command::Cancel { request: id }),
                 Event::Token { .. } => {

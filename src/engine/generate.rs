@@ -1,7 +1,7 @@
 //! One generation request on one slot, as a state machine over the slot's
 //! context: fit the prompt, reuse the KV cache, prefill in chunks, then one
 //! token at a time (sampled, or forced by the caller), reading the inbox
-//! between tokens for step, force, run and cancel.
+//! between tokens for steers ([`super::api::Steer`]) and cancels.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -16,12 +16,13 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
 use super::api::{
     Distribution, EngineError, Event, GenerateRequest, MAX_CANDIDATES, ReplyPrefix, RequestId,
-    SCORE_CHUNK, SamplingParams, Stats, StopReason, TokenId, TokenStep,
+    SCORE_CHUNK, Stats, Steer, StopReason, TokenId, TokenStep,
 };
 use super::decode::{self, Outcome, batch_capacity, decode_error, keep_cache};
 use super::inbox::{Control, Emit, Inbox};
 use super::probs::TopK;
 use super::prompt;
+use super::sampler::sampler_chain;
 use super::session::{KvMirror, PositionLogits};
 use super::slot::{Slot, valid_id};
 use crate::text::Utf8Assembler;
@@ -122,36 +123,6 @@ fn check_ids(model: &LlamaModel, ids: &[TokenId]) -> Result<(), EngineError> {
         ))),
         None => Ok(()),
     }
-}
-
-/// Builds the sampler chain for `p`; llama.cpp's order: penalties, truncation, temperature, draw.
-pub(super) fn sampler_chain(p: &SamplingParams, n_vocab: i32) -> LlamaSampler {
-    let mut chain = Vec::new();
-    if p.repeat_penalty != 1.0 {
-        chain.push(LlamaSampler::penalties(
-            n_vocab,
-            p.repeat_last_n as i32,
-            p.repeat_penalty,
-            0.0,
-            0.0,
-        ));
-    }
-    if p.is_greedy() {
-        chain.push(LlamaSampler::greedy());
-    } else {
-        if p.top_k > 0 {
-            chain.push(LlamaSampler::top_k(p.top_k as i32));
-        }
-        if p.top_p < 1.0 {
-            chain.push(LlamaSampler::top_p(p.top_p, 1));
-        }
-        if p.min_p > 0.0 {
-            chain.push(LlamaSampler::min_p(p.min_p, 1));
-        }
-        chain.push(LlamaSampler::temp(p.temperature));
-        chain.push(LlamaSampler::dist(p.seed));
-    }
-    LlamaSampler::chain_simple(chain)
 }
 
 /// Every token of the vocabulary with its logit, in `buf`'s storage (the
@@ -445,15 +416,15 @@ impl Generation<'_, '_> {
             for c in self.inbox.poll(self.request) {
                 match c {
                     Control::Stop => return Ok(StopReason::Cancelled),
-                    Control::Step => pause_after = true,
+                    Control::Steer(Steer::Step) => pause_after = true,
                     // The forced tokens, then a pause (not one more sampled token).
-                    Control::Force(t) => {
+                    Control::Steer(Steer::Force(t)) => {
                         forced.push_back(t);
                         budget += 1;
                         paused = true;
                         pause_after = false;
                     }
-                    Control::ForceText(text) => {
+                    Control::Steer(Steer::ForceText(text)) => {
                         let ids = prompt::tokenize_plain(self.model, &text);
                         if !ids.is_empty() {
                             budget += ids.len();
@@ -462,7 +433,7 @@ impl Generation<'_, '_> {
                             pause_after = false;
                         }
                     }
-                    Control::Run => {
+                    Control::Steer(Steer::Run) => {
                         paused = false;
                         pause_after = false;
                     }
@@ -495,12 +466,12 @@ impl Generation<'_, '_> {
                             self.paused_s += t_wait.elapsed().as_secs_f64();
                             return Ok(StopReason::Cancelled);
                         }
-                        Control::Step => break Next::Sample,
-                        Control::Force(t) => {
+                        Control::Steer(Steer::Step) => break Next::Sample,
+                        Control::Steer(Steer::Force(t)) => {
                             budget += 1;
                             break Next::Forced(t);
                         }
-                        Control::ForceText(text) => {
+                        Control::Steer(Steer::ForceText(text)) => {
                             let ids = prompt::tokenize_plain(self.model, &text);
                             budget += ids.len();
                             let mut ids = ids.into_iter();
@@ -511,7 +482,7 @@ impl Generation<'_, '_> {
                             // Text that gives no tokens: still paused, and says so.
                             (self.emit)(paused_event.clone());
                         }
-                        Control::Run => {
+                        Control::Steer(Steer::Run) => {
                             paused = false;
                             break Next::Sample;
                         }

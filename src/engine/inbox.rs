@@ -7,19 +7,16 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use super::api::{Command, Event, RequestId, TokenId};
+use super::api::{Command, Event, RequestId, Steer};
 use super::cancel::Cancellations;
 
 pub(super) type Emit = Rc<dyn Fn(Event) -> bool>;
 
-/// What a caller asked of the request being served.
+/// What the request being served is told between tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Control {
-    Step,
-    Force(TokenId),
-    /// Text to tokenize (as plain text) and force.
-    ForceText(String),
-    Run,
+    /// What it does next, as the caller said.
+    Steer(Steer),
     /// Cancelled, or superseded by a new request while paused.
     Stop,
 }
@@ -29,9 +26,9 @@ pub(super) enum Control {
 pub(super) struct Inbox {
     rx: Receiver<Command>,
     queued: VecDeque<Command>,
-    /// Controls sent for a request still queued (e.g. a branch's forced
+    /// Steers sent for a request still queued (e.g. a branch's forced
     /// text right behind its request): theirs once it is served.
-    early: VecDeque<(RequestId, Control)>,
+    early: VecDeque<(RequestId, Steer)>,
     cancel: Arc<Cancellations>,
 }
 
@@ -85,51 +82,30 @@ impl Inbox {
 
     /// True when a request `request` waits in the queue.
     fn is_queued(&self, request: RequestId) -> bool {
-        self.queued.iter().any(|c| {
-            matches!(c, Command::Generate { request: r, .. } | Command::Load { request: r, .. } | Command::Score { request: r, .. } | Command::Compare { request: r, .. } if *r == request)
-        })
+        // The queue holds requests, `Unload` and `Shutdown` only.
+        self.queued.iter().any(|c| c.request() == Some(request))
     }
 
     /// Controls that came for `request` while it was still queued, in order.
     fn take_early(&mut self, request: RequestId) -> Vec<Control> {
         let (mine, rest): (Vec<_>, Vec<_>) = self.early.drain(..).partition(|(r, _)| *r == request);
         self.early = rest.into();
-        mine.into_iter().map(|(_, c)| c).collect()
+        mine.into_iter().map(|(_, s)| Control::Steer(s)).collect()
     }
 
     /// What `request` should act on, if the command says; requests for later
     /// are queued. `paused`: a new request supersedes the paused one.
     fn control(&mut self, request: RequestId, cmd: Command, paused: bool) -> Option<Control> {
         match cmd {
-            Command::Step { request: r } if r == request => Some(Control::Step),
-            Command::Force { request: r, token } if r == request => Some(Control::Force(token)),
-            Command::ForceText { request: r, text } if r == request => {
-                Some(Control::ForceText(text))
-            }
-            Command::Run { request: r } if r == request => Some(Control::Run),
+            Command::Steer { request: r, steer } if r == request => Some(Control::Steer(steer)),
             Command::Cancel { request: r } if r == request => Some(Control::Stop),
             // The flag is already set; a queued request sees it when its turn comes.
             Command::Cancel { .. } => None,
-            Command::Step { request: r } if self.is_queued(r) => {
-                self.early.push_back((r, Control::Step));
+            Command::Steer { request: r, steer } if self.is_queued(r) => {
+                self.early.push_back((r, steer));
                 None
             }
-            Command::Force { request: r, token } if self.is_queued(r) => {
-                self.early.push_back((r, Control::Force(token)));
-                None
-            }
-            Command::ForceText { request: r, text } if self.is_queued(r) => {
-                self.early.push_back((r, Control::ForceText(text)));
-                None
-            }
-            Command::Run { request: r } if self.is_queued(r) => {
-                self.early.push_back((r, Control::Run));
-                None
-            }
-            Command::Step { request: r }
-            | Command::Force { request: r, .. }
-            | Command::ForceText { request: r, .. }
-            | Command::Run { request: r } => {
+            Command::Steer { request: r, .. } => {
                 tracing::debug!(
                     request = r,
                     "control for a request not being served: ignored"
@@ -167,7 +143,7 @@ impl Inbox {
             return self
                 .early
                 .remove(i)
-                .map(|(_, c)| c)
+                .map(|(_, s)| Control::Steer(s))
                 .unwrap_or(Control::Stop);
         }
         if self

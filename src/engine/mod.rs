@@ -2,7 +2,16 @@
 //! through [`EngineHandle`] with the protocol of [`api`] (commands in,
 //! [`Event`]s out). The worker runs on a thread of this process or, so that
 //! an abort in llama.cpp ends only the engine, in a child process of the same
-//! binary ([`serve`], [`Placement`]).
+//! binary ([`serve`]); or a server that reports log-probabilities answers
+//! the same protocol ([`remote`]). [`Placement`] chooses.
+//!
+//! Inside, bottom up: the protocol ([`api`]) and pure maths ([`probs`],
+//! `divergence`, [`sampler`], [`resample`], [`memory`], [`template`]);
+//! the worker's parts: a loaded model (`slot`), its KV cache
+//! ([`session`]), the prompt (`prompt`), the inbox and cancellations, one
+//! file per kind of request (`generate`, `score`, `compare`, over `decode`);
+//! then the worker loop (`worker`) and the entry points: this handle,
+//! [`serve`] (the child's side) and `process` (the parent's).
 
 pub mod api;
 mod cancel;

@@ -52,10 +52,7 @@ fn activity(cmd: &Command) -> Option<(RequestId, Activity)> {
             Activity::Generating(req.slots.first().copied().unwrap_or(0)),
         )),
         Command::Unload { .. }
-        | Command::Step { .. }
-        | Command::Force { .. }
-        | Command::ForceText { .. }
-        | Command::Run { .. }
+        | Command::Steer { .. }
         | Command::Cancel { .. }
         | Command::Shutdown => None,
     }
@@ -135,12 +132,7 @@ impl ProcessEngine {
             Command::Shutdown => return self.stop(),
             // Nothing to act on in a child that is gone: its requests failed,
             // its models went with it.
-            Command::Cancel { .. }
-            | Command::Step { .. }
-            | Command::Force { .. }
-            | Command::ForceText { .. }
-            | Command::Run { .. }
-            | Command::Unload { .. }
+            Command::Cancel { .. } | Command::Steer { .. } | Command::Unload { .. }
                 if self.alive().is_none() =>
             {
                 return;

@@ -8,6 +8,11 @@
 //! `messages`, `tools`, `documents`, `add_generation_prompt`, `bos_token`,
 //! `eos_token`. Message contents are kept apart from the template's own text so
 //! that user text is never parsed into control tokens.
+//!
+//! Its size is earned: this is the template compatibility layer, one place
+//! for every Python/Jinja behaviour real GGUF templates rely on (the filters,
+//! globals and whitespace rules above, the fallbacks when one does not
+//! render); split, each part would be read only beside the others.
 
 use std::fmt::Write as _;
 

@@ -1,6 +1,7 @@
 //! The worker loop: the only owner of llama.cpp objects. It serves requests
-//! one at a time from its inbox, holding loaded models in slots; during a
-//! generation it reads the inbox between tokens (step, force, run, cancel).
+//! one at a time from its inbox ([`super::inbox`]), holding loaded models in
+//! slots; during a generation the inbox is read between tokens (steers and
+//! cancels).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -157,11 +158,7 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
                 emit(event);
                 inbox.finish(request);
             }
-            Command::Step { request }
-            | Command::Force { request, .. }
-            | Command::ForceText { request, .. }
-            | Command::Run { request }
-            | Command::Cancel { request } => {
+            Command::Steer { request, .. } | Command::Cancel { request } => {
                 tracing::debug!(request, "control for no request being served: ignored");
             }
         }

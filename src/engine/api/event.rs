@@ -93,7 +93,7 @@ pub struct TokenStep {
     /// Position in the reply, 0-based (forced tokens included).
     pub index: usize,
     pub id: TokenId,
-    /// Given by the caller (reply prefix or [`Command::Force`](super::Command::Force)), not sampled.
+    /// Given by the caller (reply prefix or [`Steer::Force`](super::Steer::Force)), not sampled.
     pub forced: bool,
     /// Text this token completes in the reply after UTF-8 assembly (may be empty
     /// when the token ends inside a multi-byte character; if the reply ends
@@ -157,7 +157,7 @@ pub struct Stats {
     pub n_prompt_reused: usize,
     /// Tokens of the reply sent as [`Event::Token`]s, forced ones included.
     pub n_generated: usize,
-    /// Of those, forced (a scored reply prefix, [`Command::Force`](super::Command::Force)).
+    /// Of those, forced (a scored reply prefix, [`Steer::Force`](super::Steer::Force)).
     pub n_forced: usize,
     /// From the request's start (building the prompt included) to its first
     /// reply token, time spent paused left out.
@@ -298,8 +298,8 @@ pub enum Event {
         /// full vocabulary.
         kl_s: f64,
     },
-    /// Step mode: the engine waits for [`Command::Step`](super::Command::Step), [`Command::Force`](super::Command::Force),
-    /// [`Command::ForceText`](super::Command::ForceText), [`Command::Run`](super::Command::Run) or [`Command::Cancel`](super::Command::Cancel).
+    /// Step mode: the engine waits for a [`Command::Steer`](super::Command::Steer)
+    /// or [`Command::Cancel`](super::Command::Cancel).
     Paused {
         request: RequestId,
         /// Reply tokens so far (forced ones included).

@@ -169,7 +169,7 @@ pub struct Capabilities {
     pub full_distribution: bool,
     /// Most candidates per token.
     pub max_candidates: usize,
-    /// [`Command::Step`](super::Command::Step), [`Command::Force`](super::Command::Force) and paused requests work.
+    /// [`Steer::Step`](super::Steer::Step), [`Steer::Force`](super::Steer::Force) and paused requests work.
     pub step: bool,
     /// [`ReplyPrefix::Tokens`](super::ReplyPrefix::Tokens) works.
     pub token_prefix: bool,

@@ -115,14 +115,13 @@ pub struct GenerateRequest {
     /// Sampling settings, with the seed of this request's draws.
     pub sampling: SamplingParams,
     /// Most tokens to sample after the reply prefix (forced tokens, of the
-    /// prefix or by [`Command::Force`] and [`Command::ForceText`], do not count).
+    /// prefix or by [`Steer::Force`] and [`Steer::ForceText`], do not count).
     pub max_tokens: u32,
     /// Number of candidates reported per token: 0 (inspector off) to
     /// [`MAX_CANDIDATES`](super::MAX_CANDIDATES); more fails the request.
     pub top_k_inspect: usize,
     /// Start paused (step mode): after the prompt (and a scored prefix) the
-    /// engine sends [`Event::Paused`](super::Event::Paused) and waits for [`Command::Step`],
-    /// [`Command::Force`] or [`Command::Run`].
+    /// engine sends [`Event::Paused`](super::Event::Paused) and waits for a [`Command::Steer`].
     pub paused: bool,
     /// Report the prompt's own surprise: prefill asks for the logits of every
     /// evaluated position (in chunks of at most [`SCORE_CHUNK`] positions) and
@@ -242,17 +241,9 @@ pub enum Command {
         slot: SlotId,
         req: GenerateRequest,
     },
-    /// One sampled token, then pause.
-    Step { request: RequestId },
-    /// Append `token` as the next token (teacher forcing; reported with the
-    /// model's distribution at that position and `forced: true`), then pause.
-    Force { request: RequestId, token: TokenId },
-    /// Append `text`, tokenized as plain text (never control tokens, no BOS),
-    /// as forced tokens, each reported like [`Command::Force`]'s, then pause.
-    /// Text that gives no tokens changes nothing (the request stays paused).
-    ForceText { request: RequestId, text: String },
-    /// Run freely until the end (EOG, max tokens, context full).
-    Run { request: RequestId },
+    /// Tell the generation `request` what to do next ([`Steer`]): read
+    /// between tokens, and what a paused one waits for.
+    Steer { request: RequestId, steer: Steer },
     /// Score `req.text` with the model in `slot`: every token's probability
     /// under the model given the text before it (see [`Event`](super::Event) for what
     /// comes back). A request, served in order like [`Command::Generate`].
@@ -272,4 +263,41 @@ pub enum Command {
     Cancel { request: RequestId },
     /// Stop serving; the engine ends.
     Shutdown,
+}
+
+impl Command {
+    /// The request this command is about: the one it starts (a load, a
+    /// generation, a scoring, a comparison) or acts on (a steer, a cancel);
+    /// `None` for [`Command::Unload`] and [`Command::Shutdown`].
+    pub fn request(&self) -> Option<RequestId> {
+        match self {
+            Command::Load { request, .. }
+            | Command::Generate { request, .. }
+            | Command::Score { request, .. }
+            | Command::Compare { request, .. }
+            | Command::Steer { request, .. }
+            | Command::Cancel { request } => Some(*request),
+            Command::Unload { .. } | Command::Shutdown => None,
+        }
+    }
+}
+
+/// What a generation does next, told by [`Command::Steer`]: the one
+/// spelling of it, from the caller's keys to the worker's loop. A generation
+/// running freely reads it between tokens; a paused one waits for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Steer {
+    /// One sampled token, then pause.
+    Step,
+    /// Append this token as the next token (teacher forcing; reported with
+    /// the model's distribution at that position and `forced: true`), then
+    /// pause.
+    Force(TokenId),
+    /// Append this text, tokenized as plain text (never control tokens, no
+    /// BOS), as forced tokens, each reported like [`Steer::Force`]'s, then
+    /// pause. Text that gives no tokens changes nothing (the request stays
+    /// paused).
+    ForceText(String),
+    /// Run freely until the end (EOG, max tokens, context full).
+    Run,
 }
