@@ -10,12 +10,12 @@ use super::target::RemoteTarget;
 use crate::engine::api::RemoteError;
 
 /// How long connecting may take.
-pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The HTTP side: one agent (keeps connections alive) for a target.
 pub(super) struct Client {
     pub(super) target: RemoteTarget,
-    pub(super) agent: ureq::Agent,
+    agent: ureq::Agent,
 }
 
 /// Whether a 401/403 body says the key itself was rejected: llama-server's
@@ -43,7 +43,7 @@ impl Client {
         self.target.url.clone()
     }
 
-    pub(super) fn auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+    fn auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         match &self.target.api_key {
             Some(key) => req.header("Authorization", format!("Bearer {}", key.secret())),
             None => req,
@@ -51,7 +51,7 @@ impl Client {
     }
 
     /// A transport error in words (`what`: the request, for a timeout).
-    pub(super) fn transport(&self, e: ureq::Error, what: &str) -> RemoteError {
+    fn transport(&self, e: ureq::Error, what: &str) -> RemoteError {
         let url = self.url();
         match e {
             ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {

@@ -67,11 +67,7 @@ pub fn display_name(id: &str) -> String {
 
 /// Picks the model `asked` (empty: the only one) among `available`: an exact
 /// id, else the one id that contains it.
-pub(super) fn choose_model(
-    url: &str,
-    asked: &str,
-    available: &[String],
-) -> Result<String, RemoteError> {
+fn choose_model(url: &str, asked: &str, available: &[String]) -> Result<String, RemoteError> {
     if asked.is_empty() {
         return match available {
             [one] => Ok(one.clone()),
@@ -150,7 +146,7 @@ pub(super) fn list(client: &Client) -> Result<(Vec<String>, Vec<Value>), RemoteE
     Ok((ids, entries))
 }
 
-pub(super) type LoadedEvent = Box<dyn FnOnce(RequestId) -> Event>;
+type LoadedEvent = Box<dyn FnOnce(RequestId) -> Event>;
 
 /// Loads `path` (a model id of the server; empty: its only model).
 pub(super) fn load(

@@ -119,7 +119,7 @@ pub(super) fn completion_prompt(
 /// The model's distribution at the position after `ids` (the prompt's text
 /// `prompt`, then the reply's ids), as llama-server reports it with one
 /// ASCII token sampled (see the module's docs): its top `k` candidates.
-pub(super) fn distribution_after(
+fn distribution_after(
     client: &Client,
     prompt: &str,
     ids: &[TokenId],

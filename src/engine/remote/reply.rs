@@ -23,7 +23,7 @@ use crate::engine::cancel::Cancellations;
 use crate::text::Utf8Assembler;
 
 /// Why a request cannot be served remotely, if so.
-pub(super) fn refusal(caps: &Capabilities, req: &GenerateRequest) -> Option<String> {
+fn refusal(caps: &Capabilities, req: &GenerateRequest) -> Option<String> {
     if req.paused {
         return caps.refuses("step mode");
     }
@@ -211,14 +211,14 @@ pub(super) fn generate(
 
 /// One streamed request of a reply: the first one, or one that goes on after
 /// a character whose tokens were rebuilt.
-pub(super) struct Segment {
+struct Segment {
     pub(super) path: &'static str,
     pub(super) dialect: Dialect,
     pub(super) body: Value,
 }
 
 /// How reading a [`Segment`] ended.
-pub(super) enum SegmentEnd {
+enum SegmentEnd {
     /// The reply ended (or failed).
     Done(Result<StopReason, RemoteError>),
     /// An entry merged tokens the server did not stream (`missing`: their
@@ -231,7 +231,7 @@ pub(super) enum SegmentEnd {
 /// Reads one segment's stream, emitting its tokens, until the reply ends or
 /// an entry merges unstreamed tokens (llama-server, candidates asked for).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn read_segment(
+fn read_segment(
     client: &Client,
     l: &mut Loaded,
     request: RequestId,
@@ -338,7 +338,7 @@ pub(super) fn read_segment(
 }
 
 /// A reply's fault as the error shown: `path` was posted, `tokens` shown.
-pub(super) fn fault_error(client: &Client, path: &str, tokens: usize, fault: Fault) -> RemoteError {
+fn fault_error(client: &Client, path: &str, tokens: usize, fault: Fault) -> RemoteError {
     let url = client.url();
     match fault {
         Fault::Dropped(reason) => RemoteError::Dropped {
@@ -363,17 +363,17 @@ pub(super) fn fault_error(client: &Client, path: &str, tokens: usize, fault: Fau
 /// The state of a reply being streamed.
 #[derive(Default)]
 pub(super) struct Stream {
-    pub(super) utf8: Utf8Assembler,
-    pub(super) index: usize,
+    utf8: Utf8Assembler,
+    index: usize,
     /// The reply's token ids so far (where the server gave them).
     pub(super) ids: Vec<TokenId>,
     /// The reply went on in a second request after rebuilt tokens: the
     /// server's timings describe the last request only.
-    pub(super) resumed: bool,
-    pub(super) ttft: Option<Duration>,
+    resumed: bool,
+    ttft: Option<Duration>,
     pub(super) timings: Option<wire::Timings>,
     /// The prompt's size and the part reused, once the server said.
-    pub(super) counted: Option<(usize, usize)>,
+    counted: Option<(usize, usize)>,
 }
 
 impl Stream {
@@ -381,7 +381,7 @@ impl Stream {
     /// local engine reports it (tokens to evaluate, the reused ones left
     /// out), then, once it is all in, the prompt's count. False when nobody
     /// listens any more.
-    pub(super) fn on_progress(
+    fn on_progress(
         &mut self,
         request: RequestId,
         p: wire::Progress,
@@ -482,7 +482,7 @@ impl Stream {
 }
 
 /// The id of a reported token: the server's, else one made up for its text.
-pub(super) fn id_of(l: &mut Loaded, p: &wire::Prob, bytes: &[u8]) -> TokenId {
+fn id_of(l: &mut Loaded, p: &wire::Prob, bytes: &[u8]) -> TokenId {
     if let Some(id) = p.id {
         return id;
     }

@@ -84,7 +84,7 @@ impl RemoteTarget {
     }
 
     /// The host, without brackets for IPv6.
-    pub(super) fn host(&self) -> String {
+    fn host(&self) -> String {
         let uri: ureq::http::Uri = self.url.parse().expect("checked in new");
         uri.host()
             .unwrap_or("")
