@@ -1,7 +1,8 @@
 //! A model slot: one loaded model with its context (KV cache) and a mirror of
 //! the tokens in that cache, plus everything learnt at load (info, vocabulary,
-//! chat template; the info's chat mode is the prompt builder's to fill in). Loading checks the file ourselves first and warms the
-//! model up with one decode, so that a file llama.cpp chokes on fails at load.
+//! chat template; the info's chat mode is the prompt builder's to fill in).
+//! Loading checks the file ourselves first and warms the model up with one
+//! decode, so that a file llama.cpp chokes on fails at load.
 
 use std::num::NonZeroU32;
 use std::path::Path;
