@@ -2,19 +2,22 @@
 //! aligned text or JSONL.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use serde_json::json;
 use thiserror::Error;
 
+use super::{Ctx, engine_placement, remote_target, require_model, text_to_score};
+use crate::cli::Format;
 use crate::config::Config;
 use crate::conversation::{Conversation, Node, NodeId};
 use crate::engine::{
     EngineError, EngineHandle, Event, GenerateRequest, ModelInfo, Placement, ReplyPrefix,
     RequestId, ScoreRequest, Stats, TokenStep, Vocab,
 };
+use crate::heat::{HEAT_BANDS, HEAT_PALETTE, heat_band};
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -28,6 +31,81 @@ pub enum RunError {
     Cancelled,
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// `tokenscope run PROMPT`: the model from the flags (or `--server`'s),
+/// one reply printed as [`run`] does, warnings on stderr. Errors: no model,
+/// a config or server that cannot be used, the engine's.
+pub fn run_command(
+    ctx: &Ctx,
+    prompt: &str,
+    format: Format,
+    assistant_prefix: Option<&str>,
+) -> anyhow::Result<()> {
+    let flags = &ctx.flags;
+    let config = ctx.config()?;
+    // A remote server's model is one it lists (none: its only one).
+    let (placement, model) = match remote_target(&config, flags)? {
+        Some(target) => {
+            if let Some(w) = target.warning() {
+                eprintln!("warning: {w}");
+            }
+            (
+                Placement::Remote(target),
+                PathBuf::from(flags.model.clone().unwrap_or_default()),
+            )
+        }
+        None => (
+            engine_placement()?,
+            require_model(&config, &ctx.model_dirs(&config))?.path,
+        ),
+    };
+    let args = RunArgs {
+        prompt: prompt.to_string(),
+        raw: flags.raw,
+        jsonl: format == Format::Jsonl,
+        assistant_prefix: assistant_prefix.map(str::to_string),
+    };
+    run(
+        &placement,
+        model,
+        &config,
+        &args,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )?;
+    Ok(())
+}
+
+/// `tokenscope score`: the text of `--text`, `--file` or standard input
+/// scored as [`score`] does, heat-coloured on a terminal that allows
+/// colour. Errors: no text, no model, the engine's.
+pub fn score_command(
+    ctx: &Ctx,
+    text: Option<&str>,
+    file: Option<&Path>,
+    stdin: bool,
+    format: Format,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let config = ctx.config()?;
+    let text = text_to_score(text, file, stdin)?;
+    let card = require_model(&config, &ctx.model_dirs(&config))?;
+    let args = ScoreArgs {
+        text,
+        bos: !ctx.flags.raw,
+        jsonl: format == Format::Jsonl,
+        color: format == Format::Text
+            && crate::terminal::Env::from_process().color(std::io::stdout().is_terminal()),
+    };
+    score(
+        &engine_placement()?,
+        card.path,
+        &config,
+        &args,
+        &mut std::io::stdout().lock(),
+    )?;
+    Ok(())
 }
 
 /// Waits for the final event of `request`, passing every event of it to
@@ -353,14 +431,12 @@ pub fn score_token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
 }
 
 /// `text` escaped for the terminal and, with `color`, in the heat colour of
-/// probability `p` (the TUI's bands, [`crate::tui::theme::heat`], as an ANSI
+/// probability `p` (the chat's bands, [`crate::heat`], as an ANSI
 /// 256-colour foreground).
 pub fn heat_text(text: &str, p: Option<f32>, color: bool) -> String {
     let text = crate::text::escape_text(text);
-    match (color, p.map(crate::tui::theme::heat)) {
-        (true, Some(ratatui::style::Color::Indexed(n))) if !text.is_empty() => {
-            format!("\x1b[38;5;{n}m{text}\x1b[0m")
-        }
+    match p.map(|p| HEAT_PALETTE[heat_band(p)]) {
+        Some(n) if color && !text.is_empty() => format!("\x1b[38;5;{n}m{text}\x1b[0m"),
         _ => text,
     }
 }
@@ -442,7 +518,7 @@ fn score_streaming(
         writeln!(out)?;
         writeln!(out)?;
         if args.color {
-            let legend: Vec<String> = crate::tui::theme::HEAT_BANDS
+            let legend: Vec<String> = HEAT_BANDS
                 .iter()
                 .map(|(p, label)| heat_text(label, Some(*p), true))
                 .collect();

@@ -9,9 +9,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::{Fallback, Outcome, QuantType};
 use crate::catalog::ModelCard;
-use crate::listing::{bpw_text, types_table};
-use crate::quantize::{Fallback, Outcome, QuantType};
+use crate::commands::listing::{bpw_text, types_table};
 
 /// The report: `summary` for standard output, `warnings` (one line each,
 /// without the `warning: ` prefix) for standard error.
@@ -141,8 +141,8 @@ pub fn same_mix<'a>(card: &ModelCard, others: &'a [ModelCard]) -> Vec<&'a ModelC
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::quantize::parse_type;
     use crate::gguf::testutil::{T, Val, build, s};
-    use crate::quantize::parse_type;
 
     /// A small model file of declared type `ftype` whose three weight
     /// matrices have the ggml types `types` (two with rows of 576 weights,

@@ -16,15 +16,59 @@
 //! [`Command::Compare`]: crate::engine::Command::Compare
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::headless::{RunError, error_line, request_for, wait_for};
+use super::{Ctx, engine_placement, text_to_score};
+use crate::cli::Format;
 use crate::config::Config;
 use crate::engine::{
     CompareInput, CompareRequest, CompareRow, EngineHandle, Event, ModelInfo, Placement, SlotId,
     TokenId, Vocab,
 };
-use crate::headless::{RunError, error_line, request_for, wait_for};
+
+/// `tokenscope compare`: `models` (as `--model` takes them, A first)
+/// compared on the reply to `prompt`, or on `text` / the text of `file`
+/// (`-`: standard input), printed as [`compare`] does; `--max-tokens`,
+/// `--ctx` and `--threads` come in `ctx.flags`. Errors: fewer than two
+/// models, a model not found, no text, the engine's.
+pub fn compare_command(
+    ctx: &Ctx,
+    models: &[String],
+    prompt: Option<&str>,
+    text: Option<&str>,
+    file: Option<&Path>,
+    raw: bool,
+    format: Format,
+) -> anyhow::Result<()> {
+    let config = ctx.config()?;
+    let dirs = ctx.model_dirs(&config);
+    if models.len() < 2 {
+        anyhow::bail!("compare needs at least two models: --model A --model B [--model C …]");
+    }
+    let paths_of = models
+        .iter()
+        .map(|m| crate::catalog::resolve(m, &dirs).map(|c| c.path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let source = match prompt {
+        Some(p) => Source::Prompt(p.to_string()),
+        None => Source::Text(text_to_score(text, file, false)?),
+    };
+    let args = CompareArgs {
+        models: paths_of,
+        source,
+        raw,
+        jsonl: format == Format::Jsonl,
+    };
+    compare(
+        &engine_placement()?,
+        &config,
+        &args,
+        &mut std::io::stdout().lock(),
+    )?;
+    Ok(())
+}
 
 /// Where the compared tokens come from.
 #[derive(Debug, Clone, PartialEq)]
