@@ -1,5 +1,6 @@
 //! Finds GGUF files and reads their headers into [`ModelCard`]s, without loading
-//! the model (see [`crate::gguf`]).
+//! the model (see [`crate::gguf`]); the card's numbers and chat template in
+//! words (sizes, parameters, [`template_preview`]) for every front end.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -676,7 +677,7 @@ pub fn resolve(name_or_path: &str, dirs: &[PathBuf]) -> Result<ModelCard, Catalo
 const TEMPLATE_PREVIEW_LINES: usize = 6;
 
 /// "yes (6 lines, 368 bytes)": a chat template in a few words.
-pub fn template_summary(t: &str) -> String {
+pub(crate) fn template_summary(t: &str) -> String {
     format!(
         "yes ({}, {})",
         crate::text::count(t.lines().count(), "line"),
@@ -686,7 +687,7 @@ pub fn template_summary(t: &str) -> String {
 
 /// The first lines of a chat template, escaped, each as `    | line`
 /// (cut at 100 characters), then `    | …` if there are more.
-pub fn template_preview(t: &str) -> String {
+pub(crate) fn template_preview(t: &str) -> String {
     let mut out = String::new();
     let lines: Vec<&str> = t.lines().collect();
     for l in lines.iter().take(TEMPLATE_PREVIEW_LINES) {

@@ -1,4 +1,7 @@
-//! Command line: the chat TUI by default, plus headless subcommands.
+//! The command line (clap): the chat by default, the subcommands ([`Cmd`]),
+//! the flags they share ([`GenFlags`], [`GlobalFlags`]) and which of them
+//! each subcommand takes ([`Cli::effective_gen_flags`]). What a subcommand
+//! does is in its module under [`crate::commands`].
 
 use std::path::PathBuf;
 

@@ -8,6 +8,9 @@
 //! [`tui`]; each subcommand lives under [`commands`]; [`cli`] is the
 //! command line they are reached by.
 
+// No `unwrap()` outside tests: a panic should say why (`expect`), or be an error.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod catalog;
 pub mod civil;
 pub mod cli;
@@ -17,7 +20,7 @@ pub mod conversation;
 pub mod demo;
 pub mod engine;
 pub mod gguf;
-pub mod heat;
+pub(crate) mod heat;
 pub mod llama_server;
 pub mod logging;
 pub mod paths;

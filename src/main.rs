@@ -2,6 +2,9 @@
 //! subcommand to its module under `tokenscope::commands` (the engine's and
 //! the quantizer's child processes before anything else starts).
 
+// No `unwrap()` outside tests: a panic should say why (`expect`), or be an error.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};

@@ -1,6 +1,9 @@
 //! `tokenscope bench`: generation speed with the inspector on and off, what
-//! the inspector costs per token, and scoring a text against prefilling it,
-//! measured on real models.
+//! the inspector costs per token, the engine thread against its process,
+//! step mode and branching, and scoring a text against prefilling it,
+//! measured on real models ([`run`]); teacher forcing and KL ([`compare`]);
+//! then the UI's frame cost and key latency, the remote client, and a long
+//! chat ([`bench_command`]). `--only` picks one ([`BenchSection`]).
 
 pub mod compare;
 
@@ -152,7 +155,7 @@ fn generate(engine: &mut LocalEngine, config: &Config, k: usize, run: usize) -> 
 
 /// The inspector's pure math alone (log-sum-exp, entropy, top-k) on random
 /// logits of a vocabulary of `n_vocab` tokens: mean µs per token.
-pub fn inspector_micro(n_vocab: usize, k: usize, iterations: u32) -> f64 {
+pub(crate) fn inspector_micro(n_vocab: usize, k: usize, iterations: u32) -> f64 {
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     let logits: Vec<f32> = (0..n_vocab)
         .map(|_| {
@@ -174,7 +177,7 @@ pub fn inspector_micro(n_vocab: usize, k: usize, iterations: u32) -> f64 {
 }
 
 /// Whether `section` runs under `--only` (`None`: all of them).
-pub fn wanted(only: Option<BenchSection>, section: BenchSection) -> bool {
+pub(crate) fn wanted(only: Option<BenchSection>, section: BenchSection) -> bool {
     only.is_none_or(|o| o == section)
 }
 
@@ -182,7 +185,7 @@ pub fn wanted(only: Option<BenchSection>, section: BenchSection) -> bool {
 /// engine thread against the engine process at `process` (load time, time to
 /// first token, decode speed with the inspector on, as the caller receives
 /// the tokens).
-pub fn run(
+pub(crate) fn run(
     models: &[ModelCard],
     config: &Config,
     tokens: u32,

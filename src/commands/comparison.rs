@@ -72,7 +72,7 @@ pub fn compare_command(
 
 /// Where the compared tokens come from.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Source {
+pub(crate) enum Source {
     /// Model A answers this prompt (chat template unless `raw`); its reply is compared.
     Prompt(String),
     /// This text is compared as it is (a BOS in front unless `raw`).
@@ -81,7 +81,7 @@ pub enum Source {
 
 /// What `compare` is asked for besides the config.
 #[derive(Debug, Clone)]
-pub struct CompareArgs {
+pub(crate) struct CompareArgs {
     /// The models, the reference A first (at least two).
     pub models: Vec<PathBuf>,
     /// What is compared.
@@ -115,7 +115,7 @@ pub struct Summary {
 
 /// The `q` quantile of sorted `v` (0 ≤ q ≤ 1), interpolated linearly between
 /// neighbours as llama-perplexity does; 0 for an empty list.
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     match sorted.len() {
         0 => 0.0,
         n => {
@@ -129,7 +129,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// The statistics of model `b` (its index among all models, ≥ 1) from `rows`.
-pub fn summarize(rows: &[CompareRow], b: usize, model: String) -> Summary {
+pub(crate) fn summarize(rows: &[CompareRow], b: usize, model: String) -> Summary {
     let n = rows.len();
     let nf = n.max(1) as f64;
     let mut kls: Vec<f64> = rows.iter().map(|r| r.kl[b - 1]).collect();
@@ -179,7 +179,7 @@ impl Summary {
 /// split over tokens), `piece` (the token's own piece, bytes shown as
 /// `<0xE5>`), `p` per model, `top1` ids per model (`top1_text` their
 /// pieces), `kl` per other model (nats).
-pub fn row_json(row: &CompareRow, vocab: &Vocab, text: &str) -> String {
+pub(crate) fn row_json(row: &CompareRow, vocab: &Vocab, text: &str) -> String {
     #[derive(serde::Serialize)]
     struct Line<'a> {
         r#type: &'static str,
@@ -209,7 +209,7 @@ pub fn row_json(row: &CompareRow, vocab: &Vocab, text: &str) -> String {
 /// The text format: a summary table, then for each other model (B) the ten
 /// tokens with the largest KL(A‖B), each with up to eight tokens before it
 /// from `tokens` (the sequence compared, known from `known_from` on).
-pub fn text_report(
+pub(crate) fn text_report(
     rows: &[CompareRow],
     tokens: &[TokenId],
     known_from: usize,
@@ -325,7 +325,7 @@ fn p_text(p: f64) -> String {
 /// # Errors
 /// Fewer than two models, a model that does not load, different
 /// vocabularies, a text longer than the context, an engine crash.
-pub fn compare(
+pub(crate) fn compare(
     placement: &Placement,
     config: &Config,
     args: &CompareArgs,

@@ -1,5 +1,7 @@
-//! `run`, `score` and `bench`: the engine driven from the command line, output as
-//! aligned text or JSONL.
+//! `tokenscope run` and `score`: one reply, or the probability of every
+//! token of a text, printed as aligned text or JSONL. Also the engine driven
+//! from the command line for every command that needs one (`compare` and
+//! `bench` too): [`start_engine_at`], [`wait_for`], [`RunError`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -110,7 +112,7 @@ pub fn score_command(
 
 /// Waits for the final event of `request`, passing every event of it to
 /// `on_event`. A failure is an error; `Loaded`, `Done` and `Cancelled` are returned.
-pub fn wait_for(
+pub(crate) fn wait_for(
     rx: &Receiver<Event>,
     request: RequestId,
     mut on_event: impl FnMut(&Event) -> Result<(), RunError>,
@@ -165,7 +167,7 @@ pub fn start_engine(path: PathBuf, config: &Config) -> Result<LocalEngine, RunEr
 /// Loads `path` on an engine at `placement` and returns the engine ready to
 /// generate. A crash of an engine process while loading is
 /// [`RunError::Engine`] with its report in words (llama.cpp's assertion, the file).
-pub fn start_engine_at(
+pub(crate) fn start_engine_at(
     placement: &Placement,
     path: PathBuf,
     config: &Config,
@@ -186,7 +188,7 @@ pub fn start_engine_at(
 
 /// The conversation `run` sends (the system prompt, see
 /// [`Config::system_prompt`], then `prompt`) and the reply to generate in it.
-pub fn one_turn(config: &Config, prompt: &str) -> (Conversation, NodeId) {
+pub(crate) fn one_turn(config: &Config, prompt: &str) -> (Conversation, NodeId) {
     let mut conv = Conversation::new(config.system_prompt());
     conv.append(Node::user(prompt));
     let reply = conv.append(Node::assistant(None, None));
@@ -194,7 +196,7 @@ pub fn one_turn(config: &Config, prompt: &str) -> (Conversation, NodeId) {
 }
 
 /// The request for a one-turn conversation of `prompt` with no system prompt.
-pub fn request_for(config: &Config, prompt: &str, raw: bool) -> GenerateRequest {
+pub(crate) fn request_for(config: &Config, prompt: &str, raw: bool) -> GenerateRequest {
     let mut conv = Conversation::new(None);
     conv.append(Node::user(prompt));
     let reply = conv.append(Node::assistant(None, None));
@@ -203,7 +205,7 @@ pub fn request_for(config: &Config, prompt: &str, raw: bool) -> GenerateRequest 
 
 /// What `run` is asked for besides the model and the config.
 #[derive(Debug, Clone, Default)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The user message (or the text to continue, `raw`).
     pub prompt: String,
     /// Plain completion, no chat template.
@@ -225,7 +227,7 @@ pub struct RunArgs {
 /// In JSONL, an error after the output has started (an engine crash) also
 /// ends stdout with `{"type":"error","error":…}`, so a reader of the stream
 /// knows it ended badly.
-pub fn run(
+pub(crate) fn run(
     placement: &Placement,
     path: PathBuf,
     config: &Config,
@@ -336,7 +338,7 @@ fn run_streaming(
 
 /// What `score` is asked for besides the model and the config.
 #[derive(Debug, Clone, Default)]
-pub struct ScoreArgs {
+pub(crate) struct ScoreArgs {
     /// The text to score.
     pub text: String,
     /// Put the model's BOS in front when it uses one (not `--raw`).
@@ -350,7 +352,7 @@ pub struct ScoreArgs {
 
 /// The totals of a scored text. Log-likelihood in nats (natural log).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ScoreSummary {
+pub(crate) struct ScoreSummary {
     /// Tokens scored.
     pub n_tokens: usize,
     /// Σ ln p over the scored tokens, in nats (≤ 0).
@@ -398,14 +400,14 @@ impl ScoreSummary {
 
 /// ln p of a scored step, from its logit and the distribution's lse (exact
 /// where `p` would underflow to 0); `None` when either is missing.
-pub fn ln_p(step: &TokenStep) -> Option<f64> {
+pub(crate) fn ln_p(step: &TokenStep) -> Option<f64> {
     Some(step.logit? as f64 - step.dist.as_ref()?.lse as f64)
 }
 
 /// One `score --format jsonl` token line: `p` the token's probability,
 /// `rank` its 1-based place among the `top` candidates (`null` outside them),
 /// `surprise_bits` = -log2 p.
-pub fn score_token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
+pub(crate) fn score_token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
     let dist = step.dist.as_ref();
     let rank = step
         .top()
@@ -433,7 +435,7 @@ pub fn score_token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
 /// `text` escaped for the terminal and, with `color`, in the heat colour of
 /// probability `p` (the chat's bands, [`crate::heat`], as an ANSI
 /// 256-colour foreground).
-pub fn heat_text(text: &str, p: Option<f32>, color: bool) -> String {
+pub(crate) fn heat_text(text: &str, p: Option<f32>, color: bool) -> String {
     let text = crate::text::escape_text(text);
     match p.map(|p| HEAT_PALETTE[heat_band(p)]) {
         Some(n) if color && !text.is_empty() => format!("\x1b[38;5;{n}m{text}\x1b[0m"),
@@ -447,7 +449,7 @@ pub fn heat_text(text: &str, p: Option<f32>, color: bool) -> String {
 /// was longer than the context. JSONL: one `token` line per scored token
 /// ([`score_token_json`]), then a `summary` line ([`ScoreSummary::json`]);
 /// an error after the output started ends it with `{"type":"error",…}`.
-pub fn score(
+pub(crate) fn score(
     placement: &Placement,
     path: PathBuf,
     config: &Config,
@@ -534,7 +536,7 @@ fn score_streaming(
 
 /// One `run --format jsonl` token line. Probabilities are `null` when the
 /// inspector is off (`--candidates 0`); `forced` marks tokens given, not sampled.
-pub fn token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
+pub(crate) fn token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
     let dist = step.dist.as_ref();
     json!({
         "type": "token",
@@ -559,7 +561,7 @@ pub fn token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
     })
 }
 
-pub fn done_json(s: &Stats) -> serde_json::Value {
+pub(crate) fn done_json(s: &Stats) -> serde_json::Value {
     // Uncounted (a remote server that does not say): null, not 0.
     let counted = |n: usize| (s.n_prompt > 0).then_some(n);
     json!({
@@ -586,7 +588,7 @@ pub fn done_json(s: &Stats) -> serde_json::Value {
 ///
 /// A prompt of 0 tokens is one nobody counted (a remote server that does not
 /// say): its counts and the context used read `?`, as does a context size of 0.
-pub fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
+pub(crate) fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
     let known = |n: usize, counted: bool| {
         if counted {
             n.to_string()
@@ -627,7 +629,7 @@ pub fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
 const BAR: usize = 24;
 
 /// A bar of `BAR` cells with eighth-block precision.
-pub fn bar(p: f32) -> String {
+pub(crate) fn bar(p: f32) -> String {
     let eighths = (p.clamp(0.0, 1.0) * (BAR * 8) as f32).round() as usize;
     let mut s = "█".repeat(eighths / 8);
     if !eighths.is_multiple_of(8) {
@@ -650,7 +652,7 @@ fn pct(p: Option<f32>) -> String {
 }
 
 /// The readable per-token table of `run`'s text output (token text from `vocab`).
-pub fn token_table(steps: &[TokenStep], vocab: &Vocab) -> String {
+pub(crate) fn token_table(steps: &[TokenStep], vocab: &Vocab) -> String {
     let mut out = String::new();
     for s in steps {
         let entropy = s

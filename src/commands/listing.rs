@@ -175,7 +175,7 @@ fn error_line(e: &CatalogError) -> String {
 }
 
 /// The whole card, then every metadata key = value, sorted by key.
-pub fn info_text(card: &ModelCard) -> String {
+pub(crate) fn info_text(card: &ModelCard) -> String {
     let mut out = String::new();
     let mut field = |k: &str, v: String| {
         let _ = writeln!(out, "{:<16} {v}", format!("{k}:"));
@@ -232,7 +232,7 @@ pub fn info_text(card: &ModelCard) -> String {
 }
 
 /// Bits per weight with two decimals ("5.20"), "?" for a file without weights.
-pub fn bpw_text(card: &ModelCard) -> String {
+pub(crate) fn bpw_text(card: &ModelCard) -> String {
     card.bits_per_weight()
         .map(|b| format!("{b:.2}"))
         .unwrap_or_else(|| "?".into())
@@ -241,7 +241,7 @@ pub fn bpw_text(card: &ModelCard) -> String {
 /// The tensor types the file holds, one a line: `label` (then blanks, the
 /// width of `info`'s field names), the type, its tensor count, their size
 /// and their share of the weights; most weights first.
-pub fn types_table(card: &ModelCard, label: &str) -> String {
+pub(crate) fn types_table(card: &ModelCard, label: &str) -> String {
     let mut out = String::new();
     let weights = card.mix.weights().max(1) as f64;
     for (i, t) in card.mix.types.iter().enumerate() {
@@ -271,7 +271,7 @@ fn percent(p: f64) -> String {
 /// wrote other types than the declared one (rows that do not fit its
 /// blocks), and the file it was made from when `tokenscope quantize`
 /// recorded it.
-pub fn mix_text(card: &ModelCard) -> String {
+pub(crate) fn mix_text(card: &ModelCard) -> String {
     let mut out = types_table(card, "tensor types:");
     if let Some(m) = &card.mix.misfit {
         let widths = m
@@ -304,7 +304,7 @@ pub fn mix_text(card: &ModelCard) -> String {
 /// One JSON object per line: the card, or `{"path": …, "error": …}`. Text
 /// fields hold the card's escaped text; the raw chat template (and any path)
 /// is written with every unsafe character as a `\uXXXX` escape.
-pub fn models_jsonl(cards: &[Result<ModelCard, CatalogError>]) -> String {
+pub(crate) fn models_jsonl(cards: &[Result<ModelCard, CatalogError>]) -> String {
     let mut out = String::new();
     for c in cards {
         let line = match c {
@@ -322,7 +322,7 @@ pub fn models_jsonl(cards: &[Result<ModelCard, CatalogError>]) -> String {
 }
 
 /// The card as pretty JSON (escaped as [`models_jsonl`] escapes it).
-pub fn info_json(card: &ModelCard) -> String {
+pub(crate) fn info_json(card: &ModelCard) -> String {
     json_safe(&serde_json::to_string_pretty(card).unwrap_or_default())
 }
 

@@ -16,6 +16,11 @@
 //!   and the tensors llama.cpp fell back on ([`Fallback`]).
 //! - The child records the input in the output's metadata
 //!   (`tokenscope.quantized_from.*`, through llama.cpp's metadata overrides).
+//!
+//! Here: the command ([`command`]), the checks ([`plan`]) and the parent's
+//! side of the run ([`run`]: the child, its log, the rename). The types
+//! offered are in `types.rs`, the child in `worker.rs`, what is said about
+//! the result in [`report`].
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
@@ -35,7 +40,8 @@ pub mod report;
 mod types;
 mod worker;
 
-pub use types::{ALIASES, NOT_OFFERED, QuantType, Refusal, TYPES, parse_type, types_help};
+use types::types_help;
+pub use types::{ALIASES, NOT_OFFERED, QuantType, Refusal, TYPES, parse_type};
 use worker::NO_ROOM;
 pub use worker::worker_main;
 
@@ -228,7 +234,7 @@ fn is_float(quant: &str) -> bool {
 
 /// `<stem>.<TYPE>.gguf` in `dir`, the input's own type dropped from the stem
 /// (`SmolLM2-135M-Instruct.Q4_1.gguf` → `SmolLM2-135M-Instruct.Q2_K.gguf`).
-pub fn default_output(input: &ModelCard, ty: &QuantType, dir: &Path) -> PathBuf {
+pub(crate) fn default_output(input: &ModelCard, ty: &QuantType, dir: &Path) -> PathBuf {
     let stem = input
         .path
         .file_stem()
@@ -250,7 +256,7 @@ pub fn default_output(input: &ModelCard, ty: &QuantType, dir: &Path) -> PathBuf 
 
 /// The temporary file the child writes: hidden, next to `out` (so the final
 /// rename stays on one file system), named after the process that owns it.
-pub fn partial_path(out: &Path, pid: u32) -> PathBuf {
+pub(crate) fn partial_path(out: &Path, pid: u32) -> PathBuf {
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

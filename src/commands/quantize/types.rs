@@ -240,7 +240,7 @@ fn aliases_text() -> String {
 }
 
 /// `--type help`: the types with their bits per weight, one a line.
-pub fn types_help() -> String {
+pub(crate) fn types_help() -> String {
     let mut out = String::from(
         "Quantization types (bits per weight of the main tensor type; mixes keep some tensors larger):\n",
     );
