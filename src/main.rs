@@ -99,7 +99,6 @@ fn real_main(cli: Cli) -> Result<()> {
     let Some(command) = &cli.command else {
         return chat::main(&ctx, cli.resume);
     };
-    let jsonl = |f: &Format| *f == Format::Jsonl;
     match command {
         Cmd::Run {
             prompt,
@@ -174,9 +173,11 @@ fn real_main(cli: Cli) -> Result<()> {
         ),
         Cmd::FetchDemos { verify } => fetch::demos(&ctx.paths, *verify),
         Cmd::FetchServer => fetch::server(&ctx.paths),
-        Cmd::Chats { search, format } => {
-            chats::list(&ctx.paths, search.as_deref().unwrap_or(""), jsonl(format))
-        }
+        Cmd::Chats { search, format } => chats::list(
+            &ctx.paths,
+            search.as_deref().unwrap_or(""),
+            *format == Format::Jsonl,
+        ),
         Cmd::Export { id, format, output } => {
             chats::export(&ctx.paths, *id, *format, output.as_deref())
         }
