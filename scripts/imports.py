@@ -21,8 +21,11 @@ import sys
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 
 # Layers per folder, bottom first: a file may import its own layer or lower.
+# A subfolder uses its own table when it has one (`engine/remote`), else its
+# top folder's (files of `engine/remote` rank in `engine`'s table too).
 # The first pattern (a path relative to src/, `*` any run of characters) that
-# matches a file gives its layer; files matching none are not ranked.
+# matches a file gives its layer (a file named exactly first); files matching
+# none are not ranked.
 LAYERS = {
     # src/ itself, one node per top-level module (its file: `tui/mod.rs`, `cli.rs`)
     "": [
@@ -50,14 +53,28 @@ LAYERS = {
         ["tui/update.rs", "tui/render.rs", "tui/mod.rs", "tui/bench*.rs", "tui/app*"],
     ],
     "engine": [
-        # 0: the protocol and pure maths
-        ["engine/api.rs", "engine/probs.rs", "engine/frame.rs", "engine/path_serde.rs",
+        # 0: the protocol (api/) and pure maths
+        ["engine/api/*", "engine/probs.rs", "engine/frame.rs", "engine/path_serde.rs",
          "engine/divergence.rs", "engine/sampler.rs", "engine/memory.rs", "engine/report.rs",
          "engine/crash.rs", "engine/llama_log.rs", "engine/template.rs"],
-        # 1: the llama.cpp engine's parts
+        # 1: the workers' parts (llama.cpp's and the remote server's), the
+        #    cancellation flags they share
         ["engine/*"],
         # 2: the entry points
         ["engine/mod.rs", "engine/serve.rs", "engine/process.rs"],
+    ],
+    "engine/remote": [
+        # 0: what a server is and what it sends, read without the network
+        ["engine/remote/target.rs", "engine/remote/wire.rs", "engine/remote/sse.rs",
+         "engine/remote/stream_read.rs"],
+        # 1: HTTP
+        ["engine/remote/client.rs"],
+        # 2: the requests: a model loaded, request bodies, rebuilt tokens
+        ["engine/remote/models.rs", "engine/remote/body.rs", "engine/remote/rebuild.rs"],
+        # 3: serving a generation
+        ["engine/remote/reply.rs"],
+        # 4: the entry points: the worker loop, the subcommands' helpers
+        ["engine/remote/mod.rs", "engine/remote/info.rs", "engine/remote/overhead.rs"],
     ],
 }
 
@@ -173,7 +190,13 @@ def imports(module, path, mods, alias=None):
 
 
 def layer_of(folder, rel):
-    for rank, pats in enumerate(LAYERS.get(folder, [])):
+    # A file named exactly wins over a pattern (so `engine/mod.rs` is not
+    # taken by an earlier layer's `engine/*`).
+    layers = LAYERS.get(folder, [])
+    for rank, pats in enumerate(layers):
+        if rel in pats:
+            return rank
+    for rank, pats in enumerate(layers):
         for pat in pats:
             if re.fullmatch(re.escape(pat).replace(r"\*", ".*"), rel):
                 return rank
@@ -244,8 +267,11 @@ def main():
             fe = {m: {t for t in edges[m] if t in nodes} for m in nodes}
         circles = [c for c in sccs(nodes, fe) if len(c) > 1]
         up = []
-        key = folder.split("::")[0]
-        if folder in LAYERS:
+        # a folder's own table (`engine/remote`), else its top folder's
+        key = folder.replace("::", "/")
+        if key not in LAYERS and "::" not in folder:
+            key = folder
+        if key in LAYERS:
             for m in sorted(nodes):
                 for t in sorted(fe.get(m, ())):
                     a, b = layer_of(key, mods[m]), layer_of(key, mods[t])
@@ -255,7 +281,7 @@ def main():
         n_edges = sum(len(v) for v in fe.values())
         name = "src/" + folder.replace("::", "/") if folder else "src (top-level modules)"
         print(f"{name:<22}{len(nodes):>6}{n_edges:>9}{len(circles):>9}"
-              f"{sum(map(len, circles)):>12}{len(up) if folder in LAYERS else '-':>8}")
+              f"{sum(map(len, circles)):>12}{len(up) if key in LAYERS else '-':>8}")
         report.append((name, circles, up, fe))
         bad += len(circles) + len(up)
     for name, circles, up, fe in report:

@@ -43,7 +43,8 @@ impl Host for EngineHost {
         self.0.restart()
     }
     fn steer(&mut self, request: RequestId, steer: tokenscope::tui::reply::Steer) {
-        self.0.send(steer.command(request))
+        self.0
+            .send(tokenscope::engine::Command::Steer { request, steer })
     }
     fn compare(&mut self, cmd: tokenscope::tui::compare::CompareCmd) -> RequestId {
         self.1 += 1;

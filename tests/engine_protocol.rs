@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use tokenscope::engine::{
     ChatMessage, Command, EngineHandle, Event, GenerateRequest, PromptToken, ReplyPrefix, Role,
-    SamplingParams, StopReason, Vocab,
+    SamplingParams, Steer, StopReason, Vocab,
 };
 
 fn greedy(messages: Vec<ChatMessage>, max_tokens: u32) -> GenerateRequest {
@@ -210,12 +210,18 @@ fn step_and_force_give_exactly_the_tokens_asked_then_run_finishes() {
                 assert_eq!(n_generated, steps.len());
                 pauses += 1;
                 let cmd = match pauses {
-                    1 | 3 => Command::Step { request: id },
-                    2 => Command::Force {
+                    1 | 3 => Command::Steer {
                         request: id,
-                        token: paris,
+                        steer: Steer::Step,
                     },
-                    _ => Command::Run { request: id },
+                    2 => Command::Steer {
+                        request: id,
+                        steer: Steer::Force(paris),
+                    },
+                    _ => Command::Steer {
+                        request: id,
+                        steer: Steer::Run,
+                    },
                 };
                 e.handle.send(cmd);
             }
@@ -337,13 +343,16 @@ fn a_force_while_running_is_the_next_token_and_then_it_pauses() {
         }
         match &ev {
             Event::Token { .. } if !forced_sent => {
-                e.handle.send(Command::Force {
+                e.handle.send(Command::Steer {
                     request: id,
-                    token: paris,
+                    steer: Steer::Force(paris),
                 });
                 forced_sent = true;
             }
-            Event::Paused { .. } => e.handle.send(Command::Run { request: id }),
+            Event::Paused { .. } => e.handle.send(Command::Steer {
+                request: id,
+                steer: Steer::Run,
+            }),
             Event::Done { .. } => break,
             Event::Failed { error, .. } => panic!("{error}"),
             _ => {}
@@ -389,7 +398,10 @@ fn a_token_prefix_ending_inside_a_character_is_completed_by_the_next_token() {
             ev if ev.request() != Some(id) => {}
             Event::Paused { n_generated, .. } => {
                 let cmd = match bei.get(1 + n_generated) {
-                    Some(&token) => Command::Force { request: id, token },
+                    Some(&token) => Command::Steer {
+                        request: id,
+                        steer: Steer::Force(token),
+                    },
                     None => Command::Cancel { request: id },
                 };
                 e.handle.send(cmd);

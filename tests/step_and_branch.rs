@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use tokenscope::engine::{
     ChatMessage, Command, Distribution, Event, GenerateRequest, ReplyPrefix, RequestId,
-    SamplingParams, Stats, TokenStep,
+    SamplingParams, Stats, Steer, TokenStep,
 };
 
 fn greedy(messages: Vec<ChatMessage>, max_tokens: u32) -> GenerateRequest {
@@ -69,9 +69,15 @@ fn each_pause_shows_the_distribution_the_next_token_is_drawn_from() {
     });
     let s = drive(&mut e, id, |n, _| {
         vec![if n <= 4 {
-            Command::Step { request: id }
+            Command::Steer {
+                request: id,
+                steer: Steer::Step,
+            }
         } else {
-            Command::Run { request: id }
+            Command::Steer {
+                request: id,
+                steer: Steer::Run,
+            }
         }]
     });
     assert_eq!(s.steps.len(), 4);
@@ -105,11 +111,17 @@ fn a_forced_token_leads_to_what_run_with_that_assistant_prefix_reports() {
     let mut forced = None;
     let s = drive(&mut e, id, |n, s| {
         vec![match n {
-            1 | 2 => Command::Step { request: id },
+            1 | 2 => Command::Steer {
+                request: id,
+                steer: Steer::Step,
+            },
             3 => {
                 let token = s.previews[2].as_ref().unwrap().top[1].id;
                 forced = Some(token);
-                Command::Force { request: id, token }
+                Command::Steer {
+                    request: id,
+                    steer: Steer::Force(token),
+                }
             }
             _ => Command::Cancel { request: id },
         }]
@@ -203,14 +215,14 @@ fn force_text_forces_each_of_its_tokens_with_the_models_view_then_pauses() {
         ..greedy(user("What is the capital of France?"), 8)
     });
     let s = drive(&mut e, id, |n, _| match n {
-        1 => vec![Command::ForceText {
+        1 => vec![Command::Steer {
             request: id,
-            text: "The capital is".into(),
+            steer: Steer::ForceText("The capital is".into()),
         }],
         // Text that gives no tokens forces nothing: the pause is said again.
-        2 => vec![Command::ForceText {
+        2 => vec![Command::Steer {
             request: id,
-            text: String::new(),
+            steer: Steer::ForceText(String::new()),
         }],
         _ => vec![Command::Cancel { request: id }],
     });
@@ -353,7 +365,12 @@ fn at_temperature_the_preview_has_the_samplers_probabilities_and_the_draw_is_unc
         paused: true,
         ..GenerateRequest::new(q, sampling, 6, 20)
     });
-    let s = drive(&mut e, id, |_, _| vec![Command::Step { request: id }]);
+    let s = drive(&mut e, id, |_, _| {
+        vec![Command::Steer {
+            request: id,
+            steer: Steer::Step,
+        }]
+    });
     let ids = |steps: &[TokenStep]| steps.iter().map(|s| s.id).collect::<Vec<_>>();
     assert_eq!(
         ids(&s.steps),
@@ -387,11 +404,14 @@ fn controls_sent_right_behind_a_queued_request_are_its_own() {
             ..greedy(user("Name a city."), 3)
         },
     );
-    e.handle.send(Command::ForceText {
+    e.handle.send(Command::Steer {
         request: second,
-        text: "The city of Paris is a lovely".into(),
+        steer: Steer::ForceText("The city of Paris is a lovely".into()),
     });
-    e.handle.send(Command::Run { request: second });
+    e.handle.send(Command::Steer {
+        request: second,
+        steer: Steer::Run,
+    });
     e.collect(first).unwrap();
     let out = e.collect(second).unwrap();
     let forced: String = out
@@ -429,9 +449,15 @@ fn time_spent_paused_is_not_generation_time() {
         std::thread::sleep(THINK);
         slept += THINK;
         vec![if n < 3 {
-            Command::Step { request: id }
+            Command::Steer {
+                request: id,
+                steer: Steer::Step,
+            }
         } else {
-            Command::Run { request: id }
+            Command::Steer {
+                request: id,
+                steer: Steer::Run,
+            }
         }]
     });
     let total_wall = sent.elapsed();
@@ -487,7 +513,10 @@ fn the_next_turn_feeds_a_reply_as_its_own_ids_and_reuses_the_cache_past_it() {
     });
     let forced = ids.clone();
     let first = drive(&mut e, id, |n, _| match forced.get(n - 1) {
-        Some(&token) => vec![Command::Force { request: id, token }],
+        Some(&token) => vec![Command::Steer {
+            request: id,
+            steer: Steer::Force(token),
+        }],
         None => vec![Command::Cancel { request: id }],
     });
     let got: Vec<i32> = first.steps.iter().map(|s| s.id).collect();
@@ -548,9 +577,9 @@ fn an_ended_reply_goes_back_as_its_ids_and_foreign_ids_as_text() {
         ..greedy(user(q), 64)
     });
     let out = drive(&mut e, id, |n, _| {
-        vec![Command::Force {
+        vec![Command::Steer {
             request: id,
-            token: forced[n - 1],
+            steer: Steer::Force(forced[n - 1]),
         }]
     });
     let st = out.stats.as_ref().unwrap();

@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::engine::remote::RemoteTarget;
 use crate::engine::{
     Command, Event, GenerateRequest, Placement, ReplyPrefix, SCORE_CHUNK, ScoreRequest, Stats,
-    TokenStep,
+    Steer, TokenStep,
 };
 
 /// `tokenscope bench`: on the configured model (else every model found),
@@ -480,7 +480,10 @@ fn step_and_branch(
             match e {
                 Event::Paused { .. } if n_steps < STEPS => {
                     sent = Some(Instant::now());
-                    engine.handle.send(Command::Step { request: id });
+                    engine.handle.send(Command::Steer {
+                        request: id,
+                        steer: Steer::Step,
+                    });
                 }
                 Event::Paused { .. } => engine.handle.send(Command::Cancel { request: id }),
                 Event::Token { .. } => {

@@ -23,12 +23,12 @@ use super::api::{
     COMPARE_CHUNK, CompareInput, CompareRequest, CompareRow, EngineError, Event, RequestId,
     ScoreRequest, Stats, StopReason, TokenId,
 };
+use super::decode::{Outcome, batch_capacity, decode_error, keep_cache};
 use super::divergence::{Pair, pair};
-use super::generate::{Outcome, batch_capacity, decode_error, keep_cache};
+use super::inbox::{Emit, Inbox};
 use super::probs::TopK;
 use super::session::KvMirror;
 use super::slot::{Slot, valid_id};
-use super::worker::{Emit, Inbox};
 
 /// `f(i)` for `i` in `0..n`, the indices spread over `threads` scoped
 /// threads in contiguous runs; results in index order.
@@ -256,7 +256,7 @@ fn run(
     let mut chunk_len = COMPARE_CHUNK;
     for s in slots.iter_mut() {
         s.with_context(|_, ctx, _| {
-            chunk_len = chunk_len.min(super::generate::batch_capacity(ctx));
+            chunk_len = chunk_len.min(batch_capacity(ctx));
             Ok::<_, EngineError>(())
         })?;
     }

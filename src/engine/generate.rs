@@ -1,7 +1,7 @@
 //! One generation request on one slot, as a state machine over the slot's
 //! context: fit the prompt, reuse the KV cache, prefill in chunks, then one
 //! token at a time (sampled, or forced by the caller), reading the inbox
-//! between tokens for step, force, run and cancel.
+//! between tokens for steers ([`super::api::Steer`]) and cancels.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -16,35 +16,16 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
 use super::api::{
     Distribution, EngineError, Event, GenerateRequest, MAX_CANDIDATES, ReplyPrefix, RequestId,
-    SCORE_CHUNK, SamplingParams, Stats, StopReason, TokenId, TokenStep,
+    SCORE_CHUNK, Stats, Steer, StopReason, TokenId, TokenStep,
 };
+use super::decode::{self, Outcome, batch_capacity, decode_error, keep_cache};
+use super::inbox::{Control, Emit, Inbox};
 use super::probs::TopK;
 use super::prompt;
-use super::score;
+use super::sampler::sampler_chain;
 use super::session::{KvMirror, PositionLogits};
 use super::slot::{Slot, valid_id};
-use super::worker::{Control, Emit, Inbox};
 use crate::text::Utf8Assembler;
-
-/// How a generation ended: the request's final event.
-pub(super) enum Outcome {
-    Done(Stats),
-    Cancelled(Stats),
-    Failed(EngineError),
-}
-
-impl Outcome {
-    pub fn into_event(self, request: RequestId) -> Event {
-        match self {
-            Outcome::Done(stats) => Event::Done { request, stats },
-            Outcome::Cancelled(stats) => Event::Cancelled {
-                request,
-                stats: Some(stats),
-            },
-            Outcome::Failed(error) => Event::Failed { request, error },
-        }
-    }
-}
 
 /// Serves `req` on `slot`. However it ends, bytes of a character left
 /// unfinished are sent as U+FFFD in an [`Event::Tail`] before the final event
@@ -142,36 +123,6 @@ fn check_ids(model: &LlamaModel, ids: &[TokenId]) -> Result<(), EngineError> {
         ))),
         None => Ok(()),
     }
-}
-
-/// Builds the sampler chain for `p`; llama.cpp's order: penalties, truncation, temperature, draw.
-pub(super) fn sampler_chain(p: &SamplingParams, n_vocab: i32) -> LlamaSampler {
-    let mut chain = Vec::new();
-    if p.repeat_penalty != 1.0 {
-        chain.push(LlamaSampler::penalties(
-            n_vocab,
-            p.repeat_last_n as i32,
-            p.repeat_penalty,
-            0.0,
-            0.0,
-        ));
-    }
-    if p.is_greedy() {
-        chain.push(LlamaSampler::greedy());
-    } else {
-        if p.top_k > 0 {
-            chain.push(LlamaSampler::top_k(p.top_k as i32));
-        }
-        if p.top_p < 1.0 {
-            chain.push(LlamaSampler::top_p(p.top_p, 1));
-        }
-        if p.min_p > 0.0 {
-            chain.push(LlamaSampler::min_p(p.min_p, 1));
-        }
-        chain.push(LlamaSampler::temp(p.temperature));
-        chain.push(LlamaSampler::dist(p.seed));
-    }
-    LlamaSampler::chain_simple(chain)
 }
 
 /// Every token of the vocabulary with its logit, in `buf`'s storage (the
@@ -362,7 +313,7 @@ impl Generation<'_, '_> {
         // evaluated token is not scored, but its bytes start it.
         let mut text = Utf8Assembler::default();
         if scoring && let Some(&first) = todo.first() {
-            text.push(&score::piece(self.model, first));
+            text.push(&decode::piece(self.model, first));
         }
         let mut topk = TopK::default();
         let (prompt, prefix) = todo.split_at(n_prompt.saturating_sub(keep).min(todo.len()));
@@ -388,8 +339,8 @@ impl Generation<'_, '_> {
                     .filter_map(|i| {
                         let next = *todo.get(done + i + 1)?;
                         let logits = self.ctx.get_logits_ith(i as i32);
-                        let piece = text.push(&score::piece(self.model, next));
-                        Some(score::scored_step(
+                        let piece = text.push(&decode::piece(self.model, next));
+                        Some(decode::scored_step(
                             &mut topk,
                             logits,
                             self.req.top_k_inspect,
@@ -465,15 +416,15 @@ impl Generation<'_, '_> {
             for c in self.inbox.poll(self.request) {
                 match c {
                     Control::Stop => return Ok(StopReason::Cancelled),
-                    Control::Step => pause_after = true,
+                    Control::Steer(Steer::Step) => pause_after = true,
                     // The forced tokens, then a pause (not one more sampled token).
-                    Control::Force(t) => {
+                    Control::Steer(Steer::Force(t)) => {
                         forced.push_back(t);
                         budget += 1;
                         paused = true;
                         pause_after = false;
                     }
-                    Control::ForceText(text) => {
+                    Control::Steer(Steer::ForceText(text)) => {
                         let ids = prompt::tokenize_plain(self.model, &text);
                         if !ids.is_empty() {
                             budget += ids.len();
@@ -482,7 +433,7 @@ impl Generation<'_, '_> {
                             pause_after = false;
                         }
                     }
-                    Control::Run => {
+                    Control::Steer(Steer::Run) => {
                         paused = false;
                         pause_after = false;
                     }
@@ -515,12 +466,12 @@ impl Generation<'_, '_> {
                             self.paused_s += t_wait.elapsed().as_secs_f64();
                             return Ok(StopReason::Cancelled);
                         }
-                        Control::Step => break Next::Sample,
-                        Control::Force(t) => {
+                        Control::Steer(Steer::Step) => break Next::Sample,
+                        Control::Steer(Steer::Force(t)) => {
                             budget += 1;
                             break Next::Forced(t);
                         }
-                        Control::ForceText(text) => {
+                        Control::Steer(Steer::ForceText(text)) => {
                             let ids = prompt::tokenize_plain(self.model, &text);
                             budget += ids.len();
                             let mut ids = ids.into_iter();
@@ -531,7 +482,7 @@ impl Generation<'_, '_> {
                             // Text that gives no tokens: still paused, and says so.
                             (self.emit)(paused_event.clone());
                         }
-                        Control::Run => {
+                        Control::Steer(Steer::Run) => {
                             paused = false;
                             break Next::Sample;
                         }
@@ -756,42 +707,4 @@ struct Counts {
     n_prompt: usize,
     keep: usize,
     dropped: usize,
-}
-
-/// Drops the KV cache after its first `keep` tokens; returns how many are
-/// kept (0 for a recurrent model, which cannot drop a tail: its cache is emptied).
-pub(super) fn keep_cache(
-    ctx: &mut LlamaContext,
-    mirror: &mut KvMirror,
-    mut keep: usize,
-) -> Result<usize, EngineError> {
-    if keep < mirror.tokens.len() {
-        let removed = ctx
-            .clear_kv_cache_seq(Some(0), Some(keep as u32), None)
-            .map_err(|e| EngineError::Decode {
-                stage: "clearing the KV cache".into(),
-                reason: e.to_string(),
-            })?;
-        if removed {
-            mirror.truncate(keep);
-        } else {
-            // Recurrent models cannot drop a tail: start from an empty cache.
-            ctx.clear_kv_cache();
-            mirror.clear();
-            keep = 0;
-        }
-    }
-    Ok(keep)
-}
-
-/// Tokens per prefill batch: the context's n_batch (a larger batch aborts llama.cpp).
-pub(super) fn batch_capacity(ctx: &LlamaContext) -> usize {
-    (ctx.n_batch() as usize).max(1)
-}
-
-pub(super) fn decode_error(stage: &str, e: impl std::fmt::Display) -> EngineError {
-    EngineError::Decode {
-        stage: stage.into(),
-        reason: e.to_string(),
-    }
 }

@@ -2,14 +2,26 @@
 //! through [`EngineHandle`] with the protocol of [`api`] (commands in,
 //! [`Event`]s out). The worker runs on a thread of this process or, so that
 //! an abort in llama.cpp ends only the engine, in a child process of the same
-//! binary ([`serve`], [`Placement`]).
+//! binary ([`serve`]); or a server that reports log-probabilities answers
+//! the same protocol ([`remote`]). [`Placement`] chooses.
+//!
+//! Inside, bottom up: the protocol ([`api`]) and pure maths ([`probs`],
+//! `divergence`, [`sampler`], [`resample`], [`memory`], [`template`]);
+//! the worker's parts: a loaded model (`slot`), its KV cache
+//! ([`session`]), the prompt (`prompt`), the inbox and cancellations, one
+//! file per kind of request (`generate`, `score`, `compare`, over `decode`);
+//! then the worker loop (`worker`) and the entry points: this handle,
+//! [`serve`] (the child's side) and `process` (the parent's).
 
 pub mod api;
+mod cancel;
 mod compare;
 pub mod crash;
+mod decode;
 mod divergence;
 mod frame;
 mod generate;
+mod inbox;
 pub mod llama_log;
 pub mod memory;
 pub mod path_serde;
@@ -27,64 +39,17 @@ mod slot;
 pub mod template;
 mod worker;
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
 pub use api::*;
+pub use cancel::Cancellations;
 pub use report::{CrashReport, CrashStage};
-pub use slot::{describe_backend, physical_cores};
-
-/// `threads`, or the number of physical cores when it is 0.
-pub fn physical_cores_or(threads: u32) -> u32 {
-    if threads == 0 {
-        physical_cores()
-    } else {
-        threads
-    }
-}
-
-/// Requests cancelled so far, shared by the handle and the worker. Exact ids, so
-/// stopping a reply never cancels the model load queued before it.
-#[derive(Debug, Default)]
-pub struct Cancellations {
-    ids: Mutex<HashSet<RequestId>>,
-    all: AtomicBool,
-}
-
-impl Cancellations {
-    pub fn cancel(&self, request: RequestId) {
-        self.ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(request);
-    }
-
-    pub fn cancel_all(&self) {
-        self.all.store(true, Ordering::SeqCst);
-    }
-
-    pub fn is_cancelled(&self, request: RequestId) -> bool {
-        self.all.load(Ordering::SeqCst)
-            || self
-                .ids
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(&request)
-    }
-
-    /// Forgets a finished request.
-    pub fn finish(&self, request: RequestId) {
-        self.ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&request);
-    }
-}
+pub use slot::{describe_backend, physical_cores, physical_cores_or};
 
 /// Where the engine runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::api::{Command, EngineError, Event, RequestId, SlotId};
+use super::frame;
 use super::report::{CrashReport, CrashStage, KEEP_LINES};
-use super::{Command, EngineError, Event, RequestId, SlotId, frame};
 
 /// Where the engine's events go: the owner's wrapped channel.
 pub(super) type Emit = Arc<Mutex<Box<dyn FnMut(Event) + Send>>>;
@@ -51,10 +52,7 @@ fn activity(cmd: &Command) -> Option<(RequestId, Activity)> {
             Activity::Generating(req.slots.first().copied().unwrap_or(0)),
         )),
         Command::Unload { .. }
-        | Command::Step { .. }
-        | Command::Force { .. }
-        | Command::ForceText { .. }
-        | Command::Run { .. }
+        | Command::Steer { .. }
         | Command::Cancel { .. }
         | Command::Shutdown => None,
     }
@@ -134,12 +132,7 @@ impl ProcessEngine {
             Command::Shutdown => return self.stop(),
             // Nothing to act on in a child that is gone: its requests failed,
             // its models went with it.
-            Command::Cancel { .. }
-            | Command::Step { .. }
-            | Command::Force { .. }
-            | Command::ForceText { .. }
-            | Command::Run { .. }
-            | Command::Unload { .. }
+            Command::Cancel { .. } | Command::Steer { .. } | Command::Unload { .. }
                 if self.alive().is_none() =>
             {
                 return;

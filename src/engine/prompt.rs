@@ -27,10 +27,19 @@ pub(super) struct FittedPrompt {
     pub dropped: usize,
 }
 
-/// Chat mode a slot's template gives a simple conversation (for the model card).
-pub(super) fn probe_chat_mode(slot: &Slot) -> ChatMode {
+/// Fills in what a freshly loaded slot's model card says of its prompts: the
+/// chat mode its template gives a simple conversation and, with the GGUF's
+/// own template, that template's default system prompt.
+pub(super) fn describe_chat(slot: &mut Slot) {
     let probe = [ChatMessage::new(Role::User, "hi")];
-    build_pieces(slot, &probe, false).mode
+    slot.info.chat_mode = build_pieces(slot, &probe, false).mode;
+    if slot.info.chat_mode == ChatMode::Template {
+        slot.info.default_system = slot
+            .template
+            .as_ref()
+            .and_then(|t| t.as_ref().ok())
+            .and_then(|t| t.default_system_prompt(&slot.special));
+    }
 }
 
 /// Builds and tokenizes the prompt for `messages`, dropping the oldest turns

@@ -4,7 +4,7 @@
 //! the inspector's sampler column and its what-if view.
 //!
 //! The order and the rules are llama.cpp's, as the engine chains them (see
-//! `sampler_chain` in the generation code): repeat penalty, then either
+//! [`super::sampler`]): repeat penalty, then either
 //! greedy, or top-k, top-p, min-p, temperature and the draw
 //! (llama.cpp `src/llama-sampler.cpp`: `llama_sampler_penalties_apply`,
 //! `llama_sampler_top_k_impl`, `llama_sampler_top_p_apply`,
@@ -341,8 +341,8 @@ mod tests {
     use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
     use super::*;
-    use crate::engine::generate::sampler_chain;
     use crate::engine::probs::summarize;
+    use crate::engine::sampler::sampler_chain;
 
     /// Deterministic xorshift.
     struct Rng(u64);

@@ -1,5 +1,7 @@
-//! Sampling settings, their validation, and the llama.cpp sampler chain built from them.
+//! Sampling settings, their validation, and the llama.cpp sampler chain built from them
+//! (`sampler_chain`).
 
+use llama_cpp_2::sampling::LlamaSampler;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -117,6 +119,36 @@ impl SamplingParams {
         }
         Ok(())
     }
+}
+
+/// Builds the sampler chain for `p`; llama.cpp's order: penalties, truncation, temperature, draw.
+pub(super) fn sampler_chain(p: &SamplingParams, n_vocab: i32) -> LlamaSampler {
+    let mut chain = Vec::new();
+    if p.repeat_penalty != 1.0 {
+        chain.push(LlamaSampler::penalties(
+            n_vocab,
+            p.repeat_last_n as i32,
+            p.repeat_penalty,
+            0.0,
+            0.0,
+        ));
+    }
+    if p.is_greedy() {
+        chain.push(LlamaSampler::greedy());
+    } else {
+        if p.top_k > 0 {
+            chain.push(LlamaSampler::top_k(p.top_k as i32));
+        }
+        if p.top_p < 1.0 {
+            chain.push(LlamaSampler::top_p(p.top_p, 1));
+        }
+        if p.min_p > 0.0 {
+            chain.push(LlamaSampler::min_p(p.min_p, 1));
+        }
+        chain.push(LlamaSampler::temp(p.temperature));
+        chain.push(LlamaSampler::dist(p.seed));
+    }
+    LlamaSampler::chain_simple(chain)
 }
 
 #[cfg(test)]

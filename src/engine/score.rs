@@ -14,43 +14,15 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::api::{
     ChatMode, EngineError, Event, MAX_CANDIDATES, PromptToken, RequestId, Role, SCORE_CHUNK,
-    ScoreRequest, Stats, StopReason, TokenId, TokenStep,
+    ScoreRequest, Stats, StopReason, TokenId,
 };
-use super::generate::{Outcome, batch_capacity, decode_error, keep_cache};
+use super::decode::{Outcome, batch_capacity, decode_error, keep_cache, piece, scored_step};
+use super::inbox::{Emit, Inbox};
 use super::probs::TopK;
 use super::prompt;
 use super::session::KvMirror;
 use super::slot::{Slot, valid_token};
-use super::worker::{Emit, Inbox};
 use crate::text::Utf8Assembler;
-
-/// The step of a token forced at `index`, scored from `logits` (the
-/// vocabulary's logits at the position before): its logit, and the model's
-/// distribution there with the `k` best candidates.
-pub(super) fn scored_step(
-    topk: &mut TopK,
-    logits: &[f32],
-    k: usize,
-    index: usize,
-    id: TokenId,
-    text: String,
-) -> TokenStep {
-    let summary = topk.summarize(logits, k);
-    TokenStep {
-        index,
-        id,
-        forced: true,
-        text,
-        logit: logits.get(id as usize).copied(),
-        p_sampled: None,
-        dist: Some(summary.distribution(|_, _| None)),
-    }
-}
-
-/// The bytes a token writes into the text: its piece, control tokens as their text.
-pub(super) fn piece(model: &LlamaModel, id: TokenId) -> Vec<u8> {
-    model.vocab().token_to_piece(LlamaToken(id), true, None)
-}
 
 /// One evaluation of part of the token list: `[BOS] + tokens[begin..end]`
 /// (the BOS, `tokens[0]`, only when `lead` is set), scoring the tokens at

@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::sync::mpsc::{Sender, channel};
 use std::time::Duration;
 
-use super::{Cancellations, Command, Event, crash, frame, worker};
+use super::api::{Command, Event};
+use super::cancel::Cancellations;
+use super::{crash, frame, worker};
 
 /// Exit code of the engine process after a worker panic.
 pub const PANIC_EXIT: u8 = 101;

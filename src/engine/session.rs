@@ -1,7 +1,7 @@
 //! What is in the KV cache (a token mirror), how much of a new prompt can be
 //! reused from it, and which turns to drop when a conversation outgrows the context.
 
-use super::{ChatMessage, Role};
+use super::api::{ChatMessage, Role};
 
 /// Tokens currently in the KV cache, position by position.
 #[derive(Debug, Default, Clone)]

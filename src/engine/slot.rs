@@ -1,7 +1,8 @@
 //! A model slot: one loaded model with its context (KV cache) and a mirror of
 //! the tokens in that cache, plus everything learnt at load (info, vocabulary,
-//! chat template). Loading checks the file ourselves first and warms the
-//! model up with one decode, so that a file llama.cpp chokes on fails at load.
+//! chat template; the info's chat mode is the prompt builder's to fill in).
+//! Loading checks the file ourselves first and warms the model up with one
+//! decode, so that a file llama.cpp chokes on fails at load.
 
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -28,6 +29,15 @@ pub(super) fn backend() -> &'static LlamaBackend {
         llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
         LlamaBackend::init().expect("llama.cpp backend initialises once")
     })
+}
+
+/// `threads`, or the number of physical cores when it is 0.
+pub fn physical_cores_or(threads: u32) -> u32 {
+    if threads == 0 {
+        physical_cores()
+    } else {
+        threads
+    }
 }
 
 /// Physical cores (llama.cpp gains nothing from hyper-threads), else logical ones.
@@ -95,6 +105,8 @@ impl Slot {
 /// Loads `path` with `settings`. `progress(fraction)` is called as llama.cpp
 /// reads the tensors; returning false cancels the load (then the error is
 /// [`EngineError::InvalidRequest`] is never used: the caller checks its own flag).
+/// The model card's chat mode and default system prompt are the prompt
+/// builder's to fill in ([`super::prompt::describe_chat`]).
 pub(super) fn load(
     path: &Path,
     settings: &LoadSettings,
@@ -123,7 +135,7 @@ pub(super) fn load(
         .and_then(|t| t.to_string().ok())
         .map(|source| ChatTemplate::new(&source));
     let (backend_name, gpu_layers) = offload(backend, settings.gpu_layers, model.n_layer());
-    let threads = super::physical_cores_or(settings.threads);
+    let threads = physical_cores_or(settings.threads);
     // No larger than trained (0: the GGUF does not say); llama.cpp then rounds
     // it up, which the context tells below.
     let trained = model.n_ctx_train();
@@ -189,14 +201,6 @@ pub(super) fn load(
     };
     // llama.cpp may round the size up: show the real one.
     slot.info.n_ctx = slot.with_context(|_, ctx, _| ctx.n_ctx());
-    slot.info.chat_mode = super::prompt::probe_chat_mode(&slot);
-    if slot.info.chat_mode == ChatMode::Template {
-        slot.info.default_system = slot
-            .template
-            .as_ref()
-            .and_then(|t| t.as_ref().ok())
-            .and_then(|t| t.default_system_prompt(&slot.special));
-    }
     warm_up(&mut slot)?;
     Ok(slot)
 }

@@ -8,6 +8,11 @@
 //! `messages`, `tools`, `documents`, `add_generation_prompt`, `bos_token`,
 //! `eos_token`. Message contents are kept apart from the template's own text so
 //! that user text is never parsed into control tokens.
+//!
+//! Its size is earned: this is the template compatibility layer, one place
+//! for every Python/Jinja behaviour real GGUF templates rely on (the filters,
+//! globals and whitespace rules above, the fallbacks when one does not
+//! render); split, each part would be read only beside the others.
 
 use std::fmt::Write as _;
 
@@ -15,7 +20,7 @@ use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, context};
 use thiserror::Error;
 
-use super::{ChatMessage, Role};
+use super::api::{ChatMessage, Role};
 use crate::text::{escape_inline, truncate};
 
 /// A piece of the prompt: template text (may hold control tokens such as

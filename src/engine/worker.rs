@@ -1,160 +1,23 @@
 //! The worker loop: the only owner of llama.cpp objects. It serves requests
-//! one at a time from its inbox, holding loaded models in slots; during a
-//! generation it reads the inbox between tokens (step, force, run, cancel).
+//! one at a time from its inbox ([`super::inbox`]), holding loaded models in
+//! slots; during a generation the inbox is read between tokens (steers and
+//! cancels).
 
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use super::Cancellations;
 use super::api::{
-    Capabilities, Command, EngineError, Event, LoadSettings, MAX_SLOTS, RequestId, SlotId, TokenId,
+    Capabilities, Command, EngineError, Event, LoadSettings, MAX_SLOTS, RequestId, SlotId,
 };
+use super::cancel::Cancellations;
 use super::compare;
+use super::decode::Outcome;
 use super::generate;
+use super::inbox::{Emit, Inbox};
+use super::prompt;
 use super::score;
 use super::slot::{self, Slot};
-
-pub(super) type Emit = Rc<dyn Fn(Event) -> bool>;
-
-/// What a caller asked of the request being served.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Control {
-    Step,
-    Force(TokenId),
-    /// Text to tokenize (as plain text) and force.
-    ForceText(String),
-    Run,
-    /// Cancelled, or superseded by a new request while paused.
-    Stop,
-}
-
-/// The worker's commands: the channel, plus requests that arrived while
-/// another was being served (kept for later, in order).
-pub(super) struct Inbox {
-    rx: Receiver<Command>,
-    queued: VecDeque<Command>,
-    /// Controls sent for a request still queued (e.g. a branch's forced
-    /// text right behind its request): theirs once it is served.
-    early: VecDeque<(RequestId, Control)>,
-    cancel: Arc<Cancellations>,
-}
-
-impl Inbox {
-    pub fn is_cancelled(&self, request: RequestId) -> bool {
-        self.cancel.is_cancelled(request)
-    }
-
-    /// The next request to serve (queued first); `None` when every sender is gone.
-    fn next(&mut self) -> Option<Command> {
-        self.queued.pop_front().or_else(|| self.rx.recv().ok())
-    }
-
-    /// True when a request `request` waits in the queue.
-    fn is_queued(&self, request: RequestId) -> bool {
-        self.queued.iter().any(|c| {
-            matches!(c, Command::Generate { request: r, .. } | Command::Load { request: r, .. } | Command::Score { request: r, .. } | Command::Compare { request: r, .. } if *r == request)
-        })
-    }
-
-    /// Controls that came for `request` while it was still queued, in order.
-    fn take_early(&mut self, request: RequestId) -> Vec<Control> {
-        let (mine, rest): (Vec<_>, Vec<_>) = self.early.drain(..).partition(|(r, _)| *r == request);
-        self.early = rest.into();
-        mine.into_iter().map(|(_, c)| c).collect()
-    }
-
-    /// What `request` should act on, if the command says; requests for later
-    /// are queued. `paused`: a new request supersedes the paused one.
-    fn control(&mut self, request: RequestId, cmd: Command, paused: bool) -> Option<Control> {
-        match cmd {
-            Command::Step { request: r } if r == request => Some(Control::Step),
-            Command::Force { request: r, token } if r == request => Some(Control::Force(token)),
-            Command::ForceText { request: r, text } if r == request => {
-                Some(Control::ForceText(text))
-            }
-            Command::Run { request: r } if r == request => Some(Control::Run),
-            Command::Cancel { request: r } if r == request => Some(Control::Stop),
-            // The flag is already set; a queued request sees it when its turn comes.
-            Command::Cancel { .. } => None,
-            Command::Step { request: r } if self.is_queued(r) => {
-                self.early.push_back((r, Control::Step));
-                None
-            }
-            Command::Force { request: r, token } if self.is_queued(r) => {
-                self.early.push_back((r, Control::Force(token)));
-                None
-            }
-            Command::ForceText { request: r, text } if self.is_queued(r) => {
-                self.early.push_back((r, Control::ForceText(text)));
-                None
-            }
-            Command::Run { request: r } if self.is_queued(r) => {
-                self.early.push_back((r, Control::Run));
-                None
-            }
-            Command::Step { request: r }
-            | Command::Force { request: r, .. }
-            | Command::ForceText { request: r, .. }
-            | Command::Run { request: r } => {
-                tracing::debug!(
-                    request = r,
-                    "control for a request not being served: ignored"
-                );
-                None
-            }
-            cmd @ (Command::Load { .. }
-            | Command::Generate { .. }
-            | Command::Score { .. }
-            | Command::Compare { .. }
-            | Command::Shutdown) => {
-                self.queued.push_back(cmd);
-                paused.then_some(Control::Stop)
-            }
-            cmd @ Command::Unload { .. } => {
-                self.queued.push_back(cmd);
-                None
-            }
-        }
-    }
-
-    /// Controls for `request` sent since the last look, without waiting.
-    pub fn poll(&mut self, request: RequestId) -> Vec<Control> {
-        let mut out = self.take_early(request);
-        while let Ok(cmd) = self.rx.try_recv() {
-            out.extend(self.control(request, cmd, false));
-        }
-        out
-    }
-
-    /// Waits for a control for the paused `request`. A new request (or the
-    /// callers all gone) stops it: a paused request never blocks the queue.
-    pub fn wait(&mut self, request: RequestId) -> Control {
-        if let Some(i) = self.early.iter().position(|(r, _)| *r == request) {
-            return self
-                .early
-                .remove(i)
-                .map(|(_, c)| c)
-                .unwrap_or(Control::Stop);
-        }
-        if self
-            .queued
-            .iter()
-            .any(|c| !matches!(c, Command::Unload { .. }))
-        {
-            return Control::Stop;
-        }
-        loop {
-            let Ok(cmd) = self.rx.recv() else {
-                return Control::Stop;
-            };
-            if let Some(c) = self.control(request, cmd, true) {
-                return c;
-            }
-        }
-    }
-}
 
 pub(super) fn run(
     rx: Receiver<Command>,
@@ -163,12 +26,7 @@ pub(super) fn run(
 ) {
     let emit: Emit = Rc::new(emit);
     let current = Rc::new(std::cell::Cell::new(None));
-    let mut inbox = Inbox {
-        rx,
-        queued: VecDeque::new(),
-        early: VecDeque::new(),
-        cancel,
-    };
+    let mut inbox = Inbox::new(rx, cancel);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         serve(&mut inbox, &emit, &current)
     }));
@@ -182,18 +40,8 @@ pub(super) fn run(
         });
         // The request being served, then every request still waiting: each
         // gets its one final event (this worker serves nothing more).
-        let waiting = inbox
-            .queued
-            .drain(..)
-            .chain(std::iter::from_fn(|| inbox.rx.try_recv().ok()))
-            .filter_map(|cmd| match cmd {
-                Command::Load { request, .. }
-                | Command::Generate { request, .. }
-                | Command::Score { request, .. }
-                | Command::Compare { request, .. } => Some(request),
-                _ => None,
-            });
-        for request in current.get().into_iter().chain(waiting.collect::<Vec<_>>()) {
+        let waiting = inbox.drain_requests();
+        for request in current.get().into_iter().chain(waiting) {
             emit(Event::Failed {
                 request,
                 error: EngineError::Panicked(msg.clone()),
@@ -262,7 +110,7 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
                 let event = load(&mut slots, request, slot, &path, &settings, inbox, emit);
                 current.set(None);
                 emit(event);
-                inbox.cancel.finish(request);
+                inbox.cancellations().finish(request);
             }
             Command::Unload { slot } => {
                 if let Some(s) = slots.0.get_mut(slot as usize) {
@@ -277,9 +125,8 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
                 });
                 current.set(None);
                 emit(event);
-                inbox.cancel.finish(request);
                 // Controls it never read (it ended first) go with it.
-                inbox.early.retain(|(r, _)| *r != request);
+                inbox.finish(request);
             }
             Command::Score { request, slot, req } => {
                 current.set(Some(request));
@@ -288,8 +135,7 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
                 });
                 current.set(None);
                 emit(event);
-                inbox.cancel.finish(request);
-                inbox.early.retain(|(r, _)| *r != request);
+                inbox.finish(request);
             }
             Command::Compare { request, req } => {
                 current.set(Some(request));
@@ -310,14 +156,9 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
                 };
                 current.set(None);
                 emit(event);
-                inbox.cancel.finish(request);
-                inbox.early.retain(|(r, _)| *r != request);
+                inbox.finish(request);
             }
-            Command::Step { request }
-            | Command::Force { request, .. }
-            | Command::ForceText { request, .. }
-            | Command::Run { request }
-            | Command::Cancel { request } => {
+            Command::Steer { request, .. } | Command::Cancel { request } => {
                 tracing::debug!(request, "control for no request being served: ignored");
             }
         }
@@ -344,7 +185,7 @@ fn load(
         };
     }
     let progress_emit = emit.clone();
-    let cancel = inbox.cancel.clone();
+    let cancel = inbox.cancellations().clone();
     let mut last = -1i32;
     let result = slot::load(path, settings, move |f| {
         let pct = (f * 100.0) as i32;
@@ -366,7 +207,8 @@ fn load(
         };
     }
     match result {
-        Ok(new) => {
+        Ok(mut new) => {
+            prompt::describe_chat(&mut new);
             let info = Box::new(new.info.clone());
             let vocab = new.vocab.clone();
             // The old model goes only once the new one is usable.
@@ -390,7 +232,7 @@ fn serve_in(
     request: RequestId,
     slot: SlotId,
     inbox: &mut Inbox,
-    serve: impl FnOnce(&mut Slot, &mut Inbox) -> generate::Outcome,
+    serve: impl FnOnce(&mut Slot, &mut Inbox) -> Outcome,
 ) -> Event {
     if inbox.is_cancelled(request) {
         return Event::Cancelled {

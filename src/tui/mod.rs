@@ -341,7 +341,9 @@ impl Host for RealHost {
 
     fn steer(&mut self, request: RequestId, steer: reply::Steer) {
         let i = self.route(request);
-        self.engines[i].1.send(steer.command(request));
+        self.engines[i]
+            .1
+            .send(crate::engine::Command::Steer { request, steer });
     }
 
     fn saver(&mut self) -> Option<&mut saving::Saver> {

@@ -9,11 +9,14 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Client, Flavor, MAX_REMOTE_CANDIDATES, RemoteError, RemoteTarget, load};
-use crate::engine::Cancellations;
+use super::client::Client;
+use super::models::{Flavor, MAX_REMOTE_CANDIDATES, load};
+use super::target::RemoteTarget;
+use crate::engine::api::RemoteError;
 use crate::engine::api::{
     ChatMessage, EngineError, Event, GenerateRequest, ModelInfo, Role, SamplingParams,
 };
+use crate::engine::cancel::Cancellations;
 use crate::text::escape_inline;
 
 /// What `info --server` reports. Numbers are `None` where the server does not
@@ -71,7 +74,7 @@ pub fn describe(target: &RemoteTarget, model: &str) -> Result<ServerReport, Remo
     let Event::Loaded { info, .. } = event(0) else {
         unreachable!("load makes a Loaded event");
     };
-    let (models, _) = super::list(&client)?;
+    let (models, _) = super::models::list(&client)?;
     let props = client
         .get_json("/props")
         .ok()
@@ -116,7 +119,7 @@ pub fn describe(target: &RemoteTarget, model: &str) -> Result<ServerReport, Remo
 
 /// One token of a chat reply with the most candidates asked for: (log-
 /// probabilities given, candidates given, a note on what went wrong).
-fn probe(client: &Client, l: &mut super::Loaded) -> (bool, Option<usize>, Option<String>) {
+fn probe(client: &Client, l: &mut super::models::Loaded) -> (bool, Option<usize>, Option<String>) {
     let req = GenerateRequest::new(
         vec![ChatMessage::new(Role::User, "Hello")],
         SamplingParams {
@@ -127,7 +130,7 @@ fn probe(client: &Client, l: &mut super::Loaded) -> (bool, Option<usize>, Option
         MAX_REMOTE_CANDIDATES,
     );
     let events = RefCell::new(Vec::new());
-    super::generate(
+    super::reply::generate(
         client,
         l,
         1,
@@ -173,7 +176,7 @@ pub fn report_text(r: &ServerReport) -> String {
     };
     let unknown = || "not reported".to_string();
     let num = |n: Option<u64>, unit: &str| n.map_or_else(unknown, |n| format!("{n} {unit}"));
-    field("name", super::display_name(&r.model));
+    field("name", super::models::display_name(&r.model));
     field("model id", escape_inline(&r.model));
     field(
         "remote",

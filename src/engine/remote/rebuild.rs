@@ -20,7 +20,13 @@
 //! most probable such candidate (at temperature 0 it must be the top one,
 //! which is what greedy decoding chose).
 
-use super::wire::{Prob, TokenProbs};
+use serde_json::{Value, json};
+
+use super::body::{prompt_with_ids, sampling_fields};
+use super::client::Client;
+use super::wire::Prob;
+use super::wire::{self, TokenProbs};
+use crate::engine::api::{GenerateRequest, RemoteError, ReplyPrefix, TokenId};
 
 /// A grammar that lets the sampler pick any ASCII text, or end: the one token
 /// sampled in a rebuilding request is then a whole character, which
@@ -67,6 +73,189 @@ pub fn choose_lost<'a>(candidates: &'a [Prob], remaining: &[u8]) -> Option<&'a P
             };
             key(a).total_cmp(&key(b)).then(b.id.cmp(&a.id))
         })
+}
+
+/// The bytes of the tokens llama-server merged into entry `t` without
+/// streaming them (see the module's docs); `None` when `t` is one token (or its
+/// own piece is unknown: not among its candidates).
+pub(super) fn merged_missing(t: &TokenProbs) -> Option<Vec<u8>> {
+    let own = own_piece(t)?;
+    let entry = t.token.token_bytes();
+    let missing = missing_prefix(&entry, &own)?;
+    (!missing.is_empty()).then(|| missing.to_vec())
+}
+
+/// The reply's prompt as text for llama-server's `/completion` (which takes
+/// it followed by token ids): the raw prompt as sent, or the chat rendered
+/// by the server's own template (`POST /apply-template`, exactly what its
+/// chat endpoint evaluates).
+pub(super) fn completion_prompt(
+    client: &Client,
+    req: &GenerateRequest,
+) -> Result<String, RemoteError> {
+    if req.raw {
+        let mut text: String = req.messages.iter().map(|m| m.content.as_str()).collect();
+        if let ReplyPrefix::Text(t) = &req.prefix {
+            text.push_str(t);
+        }
+        return Ok(text);
+    }
+    let messages: Vec<Value> = req
+        .messages
+        .iter()
+        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+        .collect();
+    let v = client.post_json("/apply-template", &json!({ "messages": messages }))?;
+    v.get("prompt")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| RemoteError::Protocol {
+            url: client.url(),
+            what: "POST /apply-template".into(),
+            detail: "no prompt in the answer".into(),
+        })
+}
+
+/// The model's distribution at the position after `ids` (the prompt's text
+/// `prompt`, then the reply's ids), as llama-server reports it with one
+/// ASCII token sampled (see the module's docs): its top `k` candidates.
+fn distribution_after(
+    client: &Client,
+    prompt: &str,
+    ids: &[TokenId],
+    k: usize,
+    req: &GenerateRequest,
+) -> Result<Vec<wire::Prob>, RemoteError> {
+    let mut body = json!({
+        "prompt": prompt_with_ids(prompt, ids),
+        "n_predict": 1,
+        "n_probs": k.max(1),
+        "post_sampling_probs": false,
+        "grammar": ANY_ASCII,
+        "stream": false,
+        "cache_prompt": true,
+    });
+    sampling_fields(&mut body, req);
+    let v = client.post_json("/completion", &body)?;
+    let probs: Vec<TokenProbs> = v
+        .get("completion_probabilities")
+        .cloned()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| RemoteError::Protocol {
+            url: client.url(),
+            what: "POST /completion".into(),
+            detail: e.to_string(),
+        })?
+        .unwrap_or_default();
+    Ok(probs
+        .into_iter()
+        .next()
+        .map(|p| p.top().to_vec())
+        .unwrap_or_default())
+}
+
+/// The last `count` tokens of a reply cut by its limit inside a character,
+/// which llama-server decoded but never sent: drawn again from the same
+/// point (`return_tokens` names every token drawn, complete or not; at
+/// temperature 0 the same ones), each with its distribution.
+///
+/// # Errors
+/// The server failing, or a drawn token not among the candidates reported.
+pub(super) fn rebuild_tail(
+    client: &Client,
+    prompt: &str,
+    ids: &[TokenId],
+    count: usize,
+    k: usize,
+    req: &GenerateRequest,
+) -> Result<Vec<TokenProbs>, RemoteError> {
+    let mut body = json!({
+        "prompt": prompt_with_ids(prompt, ids),
+        "n_predict": count,
+        "n_probs": 0,
+        "return_tokens": true,
+        "stream": false,
+        "cache_prompt": true,
+    });
+    sampling_fields(&mut body, req);
+    let v = client.post_json("/completion", &body)?;
+    let drawn: Vec<TokenId> = v
+        .get("tokens")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_i64())
+                .map(|t| t as TokenId)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut ctx = ids.to_vec();
+    let mut out = Vec::new();
+    for id in drawn.into_iter().take(count) {
+        let cands = distribution_after(client, prompt, &ctx, k, req)?;
+        let Some(token) = cands.iter().find(|c| c.id == Some(id)).cloned() else {
+            return Err(RemoteError::Protocol {
+                url: client.url(),
+                what: "rebuilding the reply's last tokens".into(),
+                detail: format!(
+                    "token {id} is not among the {} candidates reported",
+                    cands.len()
+                ),
+            });
+        };
+        out.push(TokenProbs {
+            token,
+            top_logprobs: cands,
+            top_probs: Vec::new(),
+        });
+        ctx.push(id);
+    }
+    Ok(out)
+}
+
+/// The tokens whose bytes are `missing`, which llama-server did not stream,
+/// each with the model's distribution at its position: asked for one at a
+/// time from the prompt and the reply's ids (`ids`) so far (see the module's docs).
+///
+/// # Errors
+/// The server failing, or no candidate that fits the missing bytes (the
+/// token drawn was not among the `k` reported).
+pub(super) fn rebuild_missing(
+    client: &Client,
+    prompt: &str,
+    ids: &[TokenId],
+    missing: &[u8],
+    k: usize,
+    req: &GenerateRequest,
+) -> Result<Vec<TokenProbs>, RemoteError> {
+    let mut ctx = ids.to_vec();
+    let mut rest = missing;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let cands = distribution_after(client, prompt, &ctx, k, req)?;
+        let cands = cands.as_slice();
+        let lost = choose_lost(cands, rest).ok_or_else(|| RemoteError::Protocol {
+            url: client.url(),
+            what: "rebuilding a character's tokens".into(),
+            detail: format!(
+                "none of the {} candidates reported begins its missing bytes {:02X?}",
+                cands.len(),
+                rest
+            ),
+        })?;
+        let (Some(id), n) = (lost.id, lost.token_bytes().len()) else {
+            break;
+        };
+        out.push(TokenProbs {
+            token: lost.clone(),
+            top_logprobs: cands.to_vec(),
+            top_probs: Vec::new(),
+        });
+        ctx.push(id);
+        rest = &rest[n..];
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,0 +1,165 @@
+//! The worker's inbox: the commands it reads, the requests queued behind the
+//! one being served, and what that one is told to do between tokens
+//! ([`Control`]). Shared by every kind of request the worker serves.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+
+use super::api::{Command, Event, RequestId, Steer};
+use super::cancel::Cancellations;
+
+pub(super) type Emit = Rc<dyn Fn(Event) -> bool>;
+
+/// What the request being served is told between tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Control {
+    /// What it does next, as the caller said.
+    Steer(Steer),
+    /// Cancelled, or superseded by a new request while paused.
+    Stop,
+}
+
+/// The worker's commands: the channel, plus requests that arrived while
+/// another was being served (kept for later, in order).
+pub(super) struct Inbox {
+    rx: Receiver<Command>,
+    queued: VecDeque<Command>,
+    /// Steers sent for a request still queued (e.g. a branch's forced
+    /// text right behind its request): theirs once it is served.
+    early: VecDeque<(RequestId, Steer)>,
+    cancel: Arc<Cancellations>,
+}
+
+impl Inbox {
+    pub(super) fn new(rx: Receiver<Command>, cancel: Arc<Cancellations>) -> Self {
+        Inbox {
+            rx,
+            queued: VecDeque::new(),
+            early: VecDeque::new(),
+            cancel,
+        }
+    }
+
+    /// The cancellation flags this inbox reads.
+    pub(super) fn cancellations(&self) -> &Arc<Cancellations> {
+        &self.cancel
+    }
+
+    /// Forgets `request`, served: its cancellation flag and the controls it
+    /// never read (it ended first).
+    pub(super) fn finish(&mut self, request: RequestId) {
+        self.cancel.finish(request);
+        self.early.retain(|(r, _)| *r != request);
+    }
+
+    /// Takes every request still waiting (queued, then unread in the
+    /// channel), in order: what a crashed worker owes a final event.
+    pub(super) fn drain_requests(&mut self) -> Vec<RequestId> {
+        let rx = &self.rx;
+        self.queued
+            .drain(..)
+            .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+            .filter_map(|cmd| match cmd {
+                Command::Load { request, .. }
+                | Command::Generate { request, .. }
+                | Command::Score { request, .. }
+                | Command::Compare { request, .. } => Some(request),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn is_cancelled(&self, request: RequestId) -> bool {
+        self.cancel.is_cancelled(request)
+    }
+
+    /// The next request to serve (queued first); `None` when every sender is gone.
+    pub(super) fn next(&mut self) -> Option<Command> {
+        self.queued.pop_front().or_else(|| self.rx.recv().ok())
+    }
+
+    /// True when a request `request` waits in the queue.
+    fn is_queued(&self, request: RequestId) -> bool {
+        // The queue holds requests, `Unload` and `Shutdown` only.
+        self.queued.iter().any(|c| c.request() == Some(request))
+    }
+
+    /// Controls that came for `request` while it was still queued, in order.
+    fn take_early(&mut self, request: RequestId) -> Vec<Control> {
+        let (mine, rest): (Vec<_>, Vec<_>) = self.early.drain(..).partition(|(r, _)| *r == request);
+        self.early = rest.into();
+        mine.into_iter().map(|(_, s)| Control::Steer(s)).collect()
+    }
+
+    /// What `request` should act on, if the command says; requests for later
+    /// are queued. `paused`: a new request supersedes the paused one.
+    fn control(&mut self, request: RequestId, cmd: Command, paused: bool) -> Option<Control> {
+        match cmd {
+            Command::Steer { request: r, steer } if r == request => Some(Control::Steer(steer)),
+            Command::Cancel { request: r } if r == request => Some(Control::Stop),
+            // The flag is already set; a queued request sees it when its turn comes.
+            Command::Cancel { .. } => None,
+            Command::Steer { request: r, steer } if self.is_queued(r) => {
+                self.early.push_back((r, steer));
+                None
+            }
+            Command::Steer { request: r, .. } => {
+                tracing::debug!(
+                    request = r,
+                    "control for a request not being served: ignored"
+                );
+                None
+            }
+            cmd @ (Command::Load { .. }
+            | Command::Generate { .. }
+            | Command::Score { .. }
+            | Command::Compare { .. }
+            | Command::Shutdown) => {
+                self.queued.push_back(cmd);
+                paused.then_some(Control::Stop)
+            }
+            cmd @ Command::Unload { .. } => {
+                self.queued.push_back(cmd);
+                None
+            }
+        }
+    }
+
+    /// Controls for `request` sent since the last look, without waiting.
+    pub fn poll(&mut self, request: RequestId) -> Vec<Control> {
+        let mut out = self.take_early(request);
+        while let Ok(cmd) = self.rx.try_recv() {
+            out.extend(self.control(request, cmd, false));
+        }
+        out
+    }
+
+    /// Waits for a control for the paused `request`. A new request (or the
+    /// callers all gone) stops it: a paused request never blocks the queue.
+    pub fn wait(&mut self, request: RequestId) -> Control {
+        if let Some(i) = self.early.iter().position(|(r, _)| *r == request) {
+            return self
+                .early
+                .remove(i)
+                .map(|(_, s)| Control::Steer(s))
+                .unwrap_or(Control::Stop);
+        }
+        if self
+            .queued
+            .iter()
+            .any(|c| !matches!(c, Command::Unload { .. }))
+        {
+            return Control::Stop;
+        }
+        loop {
+            let Ok(cmd) = self.rx.recv() else {
+                return Control::Stop;
+            };
+            if let Some(c) = self.control(request, cmd, true) {
+                return c;
+            }
+        }
+    }
+}
