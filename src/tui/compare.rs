@@ -214,14 +214,16 @@ fn sequence_of(s: &State, node: NodeId) -> Result<(Vec<TokenId>, usize), String>
         Some(p) => p.clone(),
         // A reply of a saved conversation keeps the last ≥ 1024 prompt ids:
         // fewer means the whole prompt.
-        None if !m.context_tail.is_empty() && m.context_tail.len() < 1024 => m.context_tail.clone(),
-        None => {
-            return Err(
+        None => match s.conv.whole_prompt_of(node) {
+            Some(p) => p.to_vec(),
+            None => {
+                return Err(
                 "the prompt this reply answered is not known exactly (a saved reply keeps only its \
                  last 1024 prompt tokens): regenerate it (F8) or continue it (c), then compare"
                     .into(),
             );
-        }
+            }
+        },
     };
     let score_from = prompt.len();
     if score_from == 0 {
@@ -333,20 +335,23 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec
         .as_ref()
         .map(|m| file_name(&m.path))
         .unwrap_or_default();
-    s.conv.node_mut(for_.node).comparison = Some(Box::new(Comparison {
-        model_a,
-        model_b: entry.file_name.clone(),
-        // What B really holds ("Q2_K requested · mostly Q4_0"), not only its name.
-        quant_b: if entry.label.is_empty() {
-            entry.quant.clone()
-        } else {
-            entry.label.clone()
+    s.conv.start_comparison(
+        for_.node,
+        Comparison {
+            model_a,
+            model_b: entry.file_name.clone(),
+            // What B really holds ("Q2_K requested · mostly Q4_0"), not only its name.
+            quant_b: if entry.label.is_empty() {
+                entry.quant.clone()
+            } else {
+                entry.label.clone()
+            },
+            score_from,
+            total,
+            rows: Vec::new(),
+            status: CompareStatus::Running,
         },
-        score_from,
-        total,
-        rows: Vec::new(),
-        status: CompareStatus::Running,
-    }));
+    );
     relayout(s, for_.node);
     let loaded = s.compare.b.as_ref().is_some_and(|b| b.path == entry.path);
     let phase = if loaded {
@@ -415,13 +420,7 @@ fn relayout(s: &mut State, node: NodeId) {
 /// (dropped when it has none).
 fn end(s: &mut State, status: CompareStatus) -> Option<Job> {
     let job = s.compare.job.take()?;
-    let m = s.conv.node_mut(job.node);
-    if let Some(c) = m.comparison.as_mut() {
-        c.status = status;
-        if c.rows.is_empty() && status != CompareStatus::Done {
-            m.comparison = None;
-        }
-    }
+    s.conv.end_comparison(job.node, status);
     relayout(s, job.node);
     Some(job)
 }
@@ -496,9 +495,7 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
         }
         Event::Compared { rows, .. } => {
             let node = job.node;
-            if let Some(c) = s.conv.node_mut(node).comparison.as_mut() {
-                c.rows.extend(rows);
-            }
+            s.conv.add_compared_rows(node, rows);
             relayout(s, node);
             vec![]
         }

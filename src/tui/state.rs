@@ -423,16 +423,6 @@ impl State {
         self.path.iter().position(|&x| x == id)
     }
 
-    /// The turns shown: the root first when the system prompt is shown
-    /// (so its tokens are addressed like any turn's), then the active path.
-    fn shown_path(&self) -> Vec<NodeId> {
-        let mut p = self.conv.path();
-        if self.conv.system().is_some() {
-            p.insert(0, crate::conversation::ROOT);
-        }
-        p
-    }
-
     /// Sets the system prompt: a blank one hides the system turn, which
     /// moves the chat positions of the turns after it (a reply under way,
     /// the token cursor) by one.
@@ -462,7 +452,7 @@ impl State {
     /// The tree changed which turns are shown: recomputes the path and
     /// rewraps the chat; a token cursor past the new turns moves back.
     pub fn repath(&mut self) {
-        self.path = self.shown_path();
+        self.path = self.conv.shown();
         self.relayout();
         // A message being edited that is no longer shown: the edit goes.
         if let Some(id) = self.editing
