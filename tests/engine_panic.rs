@@ -42,7 +42,7 @@ impl Host for EngineHost {
     fn restart_engine(&mut self) {
         self.0.restart()
     }
-    fn steer(&mut self, request: RequestId, steer: tokenscope::tui::reply::Steer) {
+    fn steer(&mut self, request: RequestId, steer: tokenscope::tui::effect::Steer) {
         self.0.send(steer.command(request))
     }
     fn compare(&mut self, cmd: tokenscope::tui::compare::CompareCmd) -> RequestId {

@@ -236,6 +236,31 @@ impl Conversation {
         let tail = &self.node(id).context_tail;
         (!tail.is_empty() && tail.len() < CONTEXT_TAIL_MIN).then_some(tail.as_slice())
     }
+
+    /// Gives `vocab` (model `name`'s) to the turns of this conversation that lack one:
+    /// replies written by that model and the prompt turns they answer. True
+    /// when any changed (token texts of candidates are known again).
+    pub fn attach_vocab(&mut self, name: &str, vocab: &Arc<Vocab>) -> bool {
+        let mut changed = false;
+        for i in 0..self.len() {
+            let n = self.node(i);
+            if n.vocab.is_some() || n.steps.is_empty() {
+                continue;
+            }
+            let by_model = match n.role {
+                Role::Assistant => n.model.as_deref() == Some(name),
+                _ => n
+                    .children()
+                    .iter()
+                    .any(|&c| self.node(c).model.as_deref() == Some(name)),
+            };
+            if by_model {
+                self.node_mut(i).vocab = Some(vocab.clone());
+                changed = true;
+            }
+        }
+        changed
+    }
 }
 
 #[cfg(test)]

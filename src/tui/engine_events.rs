@@ -1,10 +1,10 @@
 //! What the engine reports (load progress, tokens, the end of a reply, a
 //! crash) changes the state; some of it asks for effects (a reload). No I/O.
 
-use super::State;
-use super::reply::{self, Steer};
-use super::state::{ChooseAt, Focus, MsgStatus, PENDING, Phase};
-use super::update::{Effect, load_model};
+use super::effect::{Effect, Steer};
+use super::reply;
+use super::state::{ChooseAt, Focus, MsgStatus, PENDING, Phase, State};
+use super::transitions::load_model;
 use crate::conversation::NodeId;
 use crate::engine::{CrashReport, CrashStage, Event, Stats, StopReason};
 

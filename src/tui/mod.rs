@@ -13,6 +13,7 @@ pub mod bench;
 pub mod bench_long;
 pub mod compare;
 pub mod components;
+pub mod effect;
 mod engine_events;
 pub mod input_view;
 pub mod layout;
@@ -24,6 +25,7 @@ pub mod saving;
 mod signals;
 pub mod state;
 pub mod theme;
+pub mod transitions;
 pub mod update;
 pub mod wrap;
 
@@ -64,9 +66,10 @@ use ratatui::backend::Backend;
 use crate::engine::{EngineHandle, GenerateRequest, LoadSettings, RequestId, crash, remote};
 use crate::store;
 
+pub use effect::Effect;
 pub use render::render;
 pub use state::State;
-pub use update::{Effect, Msg, start, update};
+pub use update::{Msg, start, update};
 
 /// What `tokenscope` (the chat TUI) starts with.
 pub struct TuiOptions {
@@ -100,7 +103,7 @@ pub trait Host {
     fn generate(&mut self, req: GenerateRequest) -> RequestId;
     fn cancel(&mut self, request: RequestId);
     /// Steps, forces or runs `request` (a generation in step mode).
-    fn steer(&mut self, request: RequestId, steer: reply::Steer);
+    fn steer(&mut self, request: RequestId, steer: effect::Steer);
     /// Scans `dirs` and sends the result as [`Msg::Models`], without blocking.
     fn refresh_models(&mut self, dirs: Vec<PathBuf>);
     /// Comparing: loads model B into the local engine's slot
@@ -339,7 +342,7 @@ impl Host for RealHost {
         self.engines[0].1.restart()
     }
 
-    fn steer(&mut self, request: RequestId, steer: reply::Steer) {
+    fn steer(&mut self, request: RequestId, steer: effect::Steer) {
         let i = self.route(request);
         self.engines[i].1.send(steer.command(request));
     }
@@ -524,7 +527,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         } else {
             r.meta
         };
-        fx.extend(components::chats::install(
+        fx.extend(transitions::install_chat(
             &mut state,
             r.id,
             r.conv,

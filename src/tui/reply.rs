@@ -4,37 +4,12 @@
 //! alternative is a sibling in the conversation tree; nothing is lost. No I/O.
 
 use super::action::Action;
+use super::effect::{Effect, Steer};
 use super::state::{
     ChooseAt, Chooser, Focus, Generation, Message, MsgStatus, PENDING, Phase, State, TokenRef,
 };
-use super::update::Effect;
 use crate::conversation::{Node, NodeId, Writer};
-use crate::engine::{Command, RequestId, Role, StopReason, TokenId};
-
-/// What a paused (or running) reply is told to do next.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Steer {
-    /// One sampled token, then pause.
-    Step,
-    /// This token next (teacher forcing), then pause.
-    Force(TokenId),
-    /// This text next, as plain-text tokens, then pause.
-    ForceText(String),
-    /// Run freely to the end.
-    Run,
-}
-
-impl Steer {
-    /// The engine command that does this to `request`.
-    pub fn command(self, request: RequestId) -> Command {
-        match self {
-            Steer::Step => Command::Step { request },
-            Steer::Force(token) => Command::Force { request, token },
-            Steer::ForceText(text) => Command::ForceText { request, text },
-            Steer::Run => Command::Run { request },
-        }
-    }
-}
+use crate::engine::{Role, StopReason, TokenId};
 
 /// Why a reply cannot be acted on now, as the user reads it; `None` when it can.
 pub fn busy(s: &State) -> Option<&'static str> {

@@ -8,6 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Padding, Paragraph, Widget};
 
+use super::{bar, pct, pct_opt};
 use crate::engine::TokenStep;
 use crate::engine::resample::Fate;
 use crate::text::{str_width, truncate, visible_piece};
@@ -202,38 +203,6 @@ pub fn render_summary(s: &State, buf: &mut Buffer, r: Rect) {
         r.width as usize,
         style,
     );
-}
-
-/// A probability as a percentage, or `–` when the backend did not report it.
-pub fn pct_opt(p: Option<f32>) -> String {
-    p.map_or_else(|| "–".to_string(), pct)
-}
-
-/// "45.12%" (always 2 decimals; tiny values as "<0.01%").
-pub fn pct(p: f32) -> String {
-    let v = p * 100.0;
-    if p > 0.0 && v < 0.005 {
-        "<0.01%".to_string()
-    } else {
-        format!("{v:.2}%")
-    }
-}
-
-/// A horizontal bar `width` cells wide, filled to `frac` with eighth blocks.
-pub(super) fn bar(frac: f32, width: usize) -> String {
-    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
-    let eighths = (frac.clamp(0.0, 1.0) * width as f32 * 8.0).round() as usize;
-    let full = eighths / 8;
-    let mut out = "█".repeat(full.min(width));
-    if full < width {
-        let rem = eighths % 8;
-        if rem > 0 {
-            out.push(PARTS[rem]);
-        }
-    }
-    let w = out.chars().count();
-    out.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
-    out
 }
 
 fn inspector_title(s: &State, t: TokenRef) -> String {

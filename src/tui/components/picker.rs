@@ -14,27 +14,12 @@ use ratatui::widgets::{Clear, Paragraph, Widget};
 use super::popup_block;
 use crate::text::truncate;
 use crate::tui::action::{Action, Context, lookup};
+use crate::tui::effect::Effect;
 use crate::tui::layout::centered;
 use crate::tui::state::{Picker, Popup, State};
 use crate::tui::theme;
-use crate::tui::update::{Effect, load_model};
+use crate::tui::transitions::load_model;
 use crate::tui::wrap::Tag;
-
-/// Opens the picker on the model in use, and rescans the model directories.
-pub fn open(s: &mut State) -> Vec<Effect> {
-    let mut p = Picker::default();
-    if let Some(m) = &s.model
-        && let Some(i) = p
-            .visible(&s.models)
-            .iter()
-            .position(|&i| s.models[i].path == m.path)
-    {
-        p.selected = i;
-    }
-    super::open(s, Popup::Picker(p));
-    s.models_scanning = true;
-    vec![Effect::RefreshModels]
-}
 
 /// A key in the picker ([`Context::Picker`]); returns the popup to keep
 /// open (None closes it).

@@ -19,6 +19,11 @@ use crate::engine::{
 };
 use crate::text::str_width;
 
+pub mod compare;
+pub mod popup;
+
+pub use popup::{ChatList, ChatListMode, Field, Picker, Popup, SettingsForm};
+
 /// Request id of a request the loop has not sent yet (engine ids start at 1).
 pub const PENDING: RequestId = 0;
 
@@ -64,6 +69,15 @@ pub struct Chooser {
     /// Text was typed (even if deleted since): digits and Space type, so
     /// forced text may start with a digit.
     pub typing: bool,
+}
+
+/// The candidate (0-based) a chooser's text of one digit 1-9 names; `None`
+/// for any other text (a year, "1949", is text to force).
+pub fn lone_digit(text: &str) -> Option<usize> {
+    match text.as_bytes() {
+        [d @ b'1'..=b'9'] => Some((d - b'1') as usize),
+        _ => None,
+    }
 }
 
 /// A token of an assistant message.
@@ -139,62 +153,6 @@ pub enum NoticeLevel {
 pub struct Notice {
     pub level: NoticeLevel,
     pub text: String,
-}
-
-/// The model picker popup.
-#[derive(Debug, Clone, Default)]
-pub struct Picker {
-    pub filter: String,
-    /// Index into the filtered list.
-    pub selected: usize,
-    /// Shown above the list (e.g. "no model loaded yet…").
-    pub message: Option<String>,
-    /// Open to choose a model to compare a reply with (the compare key):
-    /// variants of the model in use first.
-    pub compare: Option<super::compare::CompareFor>,
-}
-
-impl Picker {
-    /// Indices into `models` of the rows matching the filter.
-    pub fn visible(&self, models: &[ModelEntry]) -> Vec<usize> {
-        let mut v: Vec<usize> = models
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.matches(&self.filter))
-            .map(|(i, _)| i)
-            .collect();
-        if let Some(c) = &self.compare {
-            v.sort_by_key(|&i| c.rank(&models[i]));
-        }
-        v
-    }
-}
-
-/// One editable value of the sampling settings popup.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Field {
-    pub label: &'static str,
-    pub value: String,
-    pub help: &'static str,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SettingsForm {
-    pub fields: Vec<Field>,
-    pub selected: usize,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub enum Popup {
-    Help {
-        scroll: u16,
-    },
-    Picker(Picker),
-    Settings(SettingsForm),
-    SystemPrompt(Box<TextArea<'static>>),
-    /// The saved conversations.
-    Chats(super::components::chats::ChatList),
 }
 
 /// The part of the chat on screen (see [`State::chat_window`]).
@@ -332,7 +290,7 @@ pub struct State {
     /// A terminating signal arrived: the app quits and then exits by it.
     pub exit_signal: Option<i32>,
     /// Comparing replies under a second model (model B, its job).
-    pub compare: super::compare::CompareState,
+    pub compare: compare::CompareState,
 }
 
 pub fn new_input() -> TextArea<'static> {
@@ -544,6 +502,23 @@ impl State {
         }
     }
 
+    /// Scrolls so that chat line `line` is visible.
+    pub fn ensure_visible(&mut self, line: usize) {
+        let h = self.chat_height().max(1);
+        let win = self.chat_window(h);
+        let (top, rows) = (win.top, win.rows.max(1));
+        let max = self.chat.total_lines().saturating_sub(h);
+        let new_top = if line < top {
+            line
+        } else if line >= top + rows {
+            line + 1 - rows
+        } else {
+            return;
+        };
+        self.scroll.top = new_top.min(max);
+        self.scroll.follow = self.scroll.top >= max;
+    }
+
     pub fn set_focus(&mut self, focus: Focus) {
         self.focus = focus;
         let cursor = if focus == Focus::Input && self.popup.is_none() {
@@ -671,8 +646,7 @@ impl State {
     /// values while it is open and valid, else [`State::whatif`].
     pub fn whatif_params(&self) -> Option<SamplingParams> {
         if let Some(Popup::Settings(form)) = &self.popup
-            && let Ok((p, _)) =
-                crate::tui::components::settings::parse_settings(form, &self.config.sampling)
+            && let Ok((p, _)) = popup::parse_settings(form, &self.config.sampling)
         {
             return Some(p);
         }
@@ -969,7 +943,7 @@ impl State {
         }
         self.chat_mode = Some(info.chat_mode);
         // Saved turns of this model (a conversation opened) get its token texts.
-        if super::saving::attach_vocab(&mut self.conv, &info.name, &vocab) {
+        if self.conv.attach_vocab(&info.name, &vocab) {
             self.relayout();
         }
         self.model = Some(info);
