@@ -430,7 +430,7 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
 }
 
 /// Esc while comparing: stops it (the rows so far stay). Again while it
-/// stops: the engine is restarted (see `update::cancel`).
+/// stops: the engine is restarted (see `transitions::cancel`).
 pub fn cancel(s: &mut State) -> Vec<Effect> {
     let Some(job) = s.compare.job.as_mut() else {
         return vec![];

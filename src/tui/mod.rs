@@ -6,6 +6,14 @@
 //! loop drains every pending message through [`update()`] (no I/O), carries out
 //! the [`Effect`]s it returns through a [`Host`], and redraws with [`render()`]
 //! at most ~60 times a second.
+//!
+//! Layers, bottom up (`scripts/imports.py` checks that no import points up
+//! or goes round a circle): the data ([`state`] and its parts, the keymap
+//! [`action`], the [`effect`]s, layout, wrapping and theme); the shared
+//! transitions ([`transitions`], [`reply`], [`compare`], the engine's events);
+//! the [`components`], which draw themselves and handle their own keys,
+//! returning effects; the app ([`update`], [`render`], the run loop with its
+//! `execute` and [`saving`], the benches).
 
 mod abort_guard;
 pub mod action;

@@ -1,6 +1,6 @@
 //! The state changes that several parts ask for, in one place: stopping a
-//! reply or a load, loading a model, a new chat, showing a conversation,
-//! opening a popup, entering and leaving the token cursor, choosing at a
+//! reply or a load, loading a model, a new chat, showing a conversation
+//! (a saved one opened with its model: [`install_chat`]), opening a popup, entering and leaving the token cursor, choosing at a
 //! token. Components and `update` call these; they change the state and
 //! return what the loop must do ([`Effect`]). No I/O.
 
