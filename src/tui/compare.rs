@@ -156,6 +156,7 @@ pub fn open(s: &mut State) -> Vec<Effect> {
     }
     let a = s.model.as_ref().map(|m| m.path.clone()).unwrap_or_default();
     let group = s
+        .files
         .models
         .iter()
         .find(|m| m.path == a)
@@ -175,14 +176,16 @@ pub fn open(s: &mut State) -> Vec<Effect> {
         ..Picker::default()
     };
     // The first variant, else the model loaded as B already.
-    let visible = p.visible(&s.models);
+    let visible = p.visible(&s.files.models);
     if let Some(b) = &s.compare.b
-        && let Some(i) = visible.iter().position(|&i| s.models[i].path == b.path)
+        && let Some(i) = visible
+            .iter()
+            .position(|&i| s.files.models[i].path == b.path)
     {
         p.selected = i;
     }
     super::transitions::open_popup(s, Popup::Picker(p));
-    s.models_scanning = true;
+    s.files.scanning = true;
     vec![Effect::RefreshModels]
 }
 

@@ -61,7 +61,7 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
     if report.blames_file() {
         text += &format!(" ({}).", report.ended);
         if let Some(path) = &report.file {
-            s.crashed.insert(path.clone(), reason.clone());
+            s.files.crashed.insert(path.clone(), reason.clone());
             text += " The file is marked ✗ in the picker.";
         }
     } else {
@@ -94,8 +94,8 @@ fn on_load_event(s: &mut State, ev: Event) {
         }
         Event::Loaded { info, vocab, .. } => {
             // It loads now: whatever failed before (a fixed file) is forgotten.
-            s.load_failed.remove(&info.path);
-            s.crashed.remove(&info.path);
+            s.files.load_failed.remove(&info.path);
+            s.files.crashed.remove(&info.path);
             if let Some(crash) = s.load.take().and_then(|l| l.restore) {
                 // What crashed stays on screen (whatever came meanwhile); it now ends well.
                 s.error(format!(
@@ -136,7 +136,7 @@ fn on_load_event(s: &mut State, ev: Event) {
             let path = s.load.take().map(|l| l.path).unwrap_or_default();
             // A crash is marked by `on_engine_exited`, with llama.cpp's assertion.
             if !matches!(error, crate::engine::EngineError::Crashed(_)) {
-                s.load_failed.insert(path.clone(), error.to_string());
+                s.files.load_failed.insert(path.clone(), error.to_string());
             }
             let file = match crate::engine::remote::split_ref(&path) {
                 Some((url, "")) => format!("the model of {url}"),

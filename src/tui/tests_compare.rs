@@ -113,9 +113,9 @@ fn the_compare_picker_lists_variants_first_and_refuses_other_models() {
         panic!("the picker opens");
     };
     let order: Vec<&str> = p
-        .visible(&h.s.models)
+        .visible(&h.s.files.models)
         .iter()
-        .map(|&i| h.s.models[i].file_name.as_str())
+        .map(|&i| h.s.files.models[i].file_name.as_str())
         .collect();
     assert_eq!(order[0], B_FILE, "the other variant first: {order:?}");
     assert_eq!(order[1], "gemma-3-270m-it-Q8_0.gguf", "then A itself");

@@ -141,14 +141,14 @@ pub fn open_picker(s: &mut State) -> Vec<Effect> {
     let mut p = Picker::default();
     if let Some(m) = &s.model
         && let Some(i) = p
-            .visible(&s.models)
+            .visible(&s.files.models)
             .iter()
-            .position(|&i| s.models[i].path == m.path)
+            .position(|&i| s.files.models[i].path == m.path)
     {
         p.selected = i;
     }
     open_popup(s, Popup::Picker(p));
-    s.models_scanning = true;
+    s.files.scanning = true;
     vec![Effect::RefreshModels]
 }
 

@@ -42,7 +42,7 @@ pub enum Msg {
 /// Effects for the first frame: load the initial model, or open the picker.
 pub fn start(s: &mut State, initial_model: Option<PathBuf>) -> Vec<Effect> {
     let mut fx = vec![Effect::RefreshModels];
-    s.models_scanning = true;
+    s.files.scanning = true;
     match initial_model {
         Some(path) => fx.extend(load_model(s, path)),
         None => {
@@ -75,10 +75,10 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Input(ev) => on_term_event(s, ev),
         Msg::Engine(ev) => on_engine(s, ev),
         Msg::Models(list) => {
-            s.models = list;
-            s.models_scanning = false;
+            s.files.models = list;
+            s.files.scanning = false;
             if let Some(Popup::Picker(p)) = &mut s.popup {
-                let n = p.visible(&s.models).len();
+                let n = p.visible(&s.files.models).len();
                 p.selected = p.selected.min(n.saturating_sub(1));
             }
             vec![]

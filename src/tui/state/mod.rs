@@ -6,14 +6,12 @@
 //! tokens and cursor in `tokens.rs`), the popups' data (`popup.rs`), the
 //! compare mode's data (`compare.rs`).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use ratatui::style::{Modifier, Style};
 use ratatui_textarea::{TextArea, WrapMode};
 
-use super::models::ModelEntry;
 use crate::config::Config;
 use crate::conversation::{Conversation, NodeId};
 use crate::engine::{ChatMode, ModelInfo, RequestId, Role, SamplingParams, Stats, Vocab};
@@ -25,7 +23,7 @@ mod session;
 mod tokens;
 mod view;
 
-pub use model::SamplerColumn;
+pub use model::{ModelFiles, SamplerColumn};
 pub use popup::{ChatList, ChatListMode, Field, Picker, Popup, SettingsForm};
 pub use session::{Generation, Loading, Phase};
 pub use tokens::{ChooseAt, Chooser, TokenRef, lone_digit};
@@ -113,7 +111,8 @@ pub struct State {
     /// reads no clock.
     pub clock: std::time::Instant,
 
-    // ---- The model (`model.rs`): the one in use, the files known, the what-if settings, model B
+    // ---- The model (`model.rs`): the one in use, the files known, the
+    // what-if settings, model B
     /// The model the engine has loaded.
     pub model: Option<ModelInfo>,
     /// Its vocabulary (sent once with the load).
@@ -122,14 +121,8 @@ pub struct State {
     /// mode, no entropy); `None` before the first load.
     pub caps: Option<crate::engine::Capabilities>,
     pub chat_mode: Option<ChatMode>,
-    pub models: Vec<ModelEntry>,
-    pub models_scanning: bool,
-    /// Model files that crashed the engine process this session, with
-    /// llama.cpp's reason (marked `✗ crashed llama.cpp` in the picker).
-    pub crashed: BTreeMap<PathBuf, String>,
-    /// Model files llama.cpp refused to load this session (without crashing),
-    /// with the reason (marked `✗ failed to load` in the picker).
-    pub load_failed: BTreeMap<PathBuf, String>,
+    /// The model files known (the picker's list) and how each fared.
+    pub files: ModelFiles,
     /// What-if sampling settings: the inspector's sampler column shows what
     /// they would do to the inspected step (from its stored candidates).
     pub whatif: Option<SamplingParams>,
@@ -218,11 +211,8 @@ impl State {
             clock: std::time::Instant::now(),
             chat_mode: None,
             notice: None,
-            models: Vec::new(),
-            models_scanning: false,
+            files: ModelFiles::default(),
             quit_armed: false,
-            crashed: BTreeMap::new(),
-            load_failed: BTreeMap::new(),
             fatal: None,
             exit_signal: None,
             compare: Default::default(),

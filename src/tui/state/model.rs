@@ -3,10 +3,30 @@
 //! system prompt, and the sampler maths the inspector shows for it (the
 //! settings a reply ran with, or the what-if ones).
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{Message, Popup, State, popup};
 use crate::engine::{ChatMode, ModelInfo, SamplingParams, TokenStep, Vocab};
+use crate::tui::models::ModelEntry;
+
+/// The model files known (the picker's list), and those that failed this
+/// session: a part of [`State`].
+#[derive(Debug, Clone, Default)]
+pub struct ModelFiles {
+    /// What the picker lists, from the last scan (files of the model
+    /// directories, models of the servers configured).
+    pub models: Vec<ModelEntry>,
+    /// A scan of them is under way.
+    pub scanning: bool,
+    /// Model files that crashed the engine process this session, with
+    /// llama.cpp's reason (marked `✗ crashed llama.cpp` in the picker).
+    pub crashed: BTreeMap<PathBuf, String>,
+    /// Model files llama.cpp refused to load this session (without crashing),
+    /// with the reason (marked `✗ failed to load` in the picker).
+    pub load_failed: BTreeMap<PathBuf, String>,
+}
 
 /// The sampler's side of a step's candidates (see [`State::sampler_column`]).
 #[derive(Debug, Clone, PartialEq)]
