@@ -511,9 +511,9 @@ pub fn on_engine_exited(s: &mut State) {
 /// compared) → off → probability. Says which scale is shown.
 pub fn toggle_heatmap(s: &mut State) {
     let compared = s.msgs().any(|m| m.comparison.is_some());
-    if s.heatmap && !s.compare.kl_heat && compared {
+    if s.display.heatmap && !s.compare.kl_heat && compared {
         s.compare.kl_heat = true;
-        let legend = if s.color {
+        let legend = if s.display.color {
             super::theme::KL_BANDS
                 .iter()
                 .map(|(_, l)| *l)
@@ -525,13 +525,13 @@ pub fn toggle_heatmap(s: &mut State) {
         s.info(format!(
             "Heatmap: KL(A‖B) per compared token ({legend}); other tokens by probability."
         ));
-    } else if s.heatmap {
-        s.heatmap = false;
+    } else if s.display.heatmap {
+        s.display.heatmap = false;
         s.compare.kl_heat = false;
     } else {
-        s.heatmap = true;
+        s.display.heatmap = true;
         // Without colour the styles need saying (they could read as emphasis).
-        let styles = if s.color {
+        let styles = if s.display.color {
             String::new()
         } else {
             format!(" by style: {}", super::theme::heat_cue_legend())
@@ -540,7 +540,7 @@ pub fn toggle_heatmap(s: &mut State) {
             s.info(format!(
                 "Heatmap: probability of each token{styles} (F3 or h again: KL between the compared models)."
             ));
-        } else if !s.color {
+        } else if !s.display.color {
             s.info(format!(
                 "Heatmap: probability of each token{styles} (F1 has the legend)."
             ));

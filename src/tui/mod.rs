@@ -481,7 +481,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         opts.model_dirs,
         (size.width, size.height),
     );
-    state.color = !term_env.no_color;
+    state.display.color = !term_env.no_color;
     // Plain http to another machine: said where it is seen, in the TUI.
     for (_, t) in &opts.servers {
         if let Some(w) = t.as_ref().ok().and_then(|t| t.warning()) {

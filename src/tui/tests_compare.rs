@@ -223,7 +223,7 @@ fn a_reply_is_compared_on_its_exact_ids_and_shown_side_by_side() {
     );
 
     // The heatmap: probability, then KL, then off.
-    assert!(h.s.heatmap && !h.s.compare.kl_heat);
+    assert!(h.s.display.heatmap && !h.s.compare.kl_heat);
     h.key(KeyCode::Char('h'));
     assert!(h.s.compare.kl_heat);
     assert!(h.s.notice.as_ref().unwrap().text.contains("KL(A‖B)"));
@@ -233,7 +233,7 @@ fn a_reply_is_compared_on_its_exact_ids_and_shown_side_by_side() {
     assert_eq!(b[(x + 1, y)].fg, Color::Indexed(220));
     assert!(h.screen().contains("heat KL"));
     h.key(KeyCode::Char('h'));
-    assert!(!h.s.heatmap && !h.s.compare.kl_heat);
+    assert!(!h.s.display.heatmap && !h.s.compare.kl_heat);
 
     // V leaves compare mode: B is unloaded; the comparison stays.
     h.key(KeyCode::Char('V'));

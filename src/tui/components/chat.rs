@@ -31,7 +31,7 @@ pub fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::ToggleTokenCursor => return toggle_navigation(s),
         Action::ToggleHeatmap => crate::tui::compare::toggle_heatmap(s),
-        Action::ToggleBoundaries => s.boundaries = !s.boundaries,
+        Action::ToggleBoundaries => s.display.boundaries = !s.display.boundaries,
         Action::ScrollUp => scroll_by(s, -page(s)),
         Action::ScrollDown => scroll_by(s, page(s)),
         _ => {}
@@ -428,20 +428,20 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
             let scaffold = node.is_some_and(|m| crate::tui::state::is_scaffolding(m, i as usize));
             if scaffold {
                 st = theme::dim();
-            } else if s.heatmap
+            } else if s.display.heatmap
                 && s.compare.kl_heat
                 && let Some(row) = node
                     .and_then(|m| m.comparison.as_ref())
                     .and_then(|c| c.row(i as usize))
             {
-                st = theme::kl_heat_style(row.kl[0], s.color);
-            } else if s.heatmap
+                st = theme::kl_heat_style(row.kl[0], s.display.color);
+            } else if s.display.heatmap
                 && let Some(p) = step.and_then(TokenStep::p)
             {
-                st = theme::heat_style(p, s.color);
+                st = theme::heat_style(p, s.display.color);
             }
-            if s.boundaries {
-                st = st.patch(theme::boundary(i as usize, s.color));
+            if s.display.boundaries {
+                st = st.patch(theme::boundary(i as usize, s.display.color));
             }
             // Step mode: the newest token of the reply under way stands out.
             if let Some(g) = &s.generation
@@ -457,7 +457,7 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
                 && c.msg == block
                 && cell.covers(c.step as u32)
             {
-                st = theme::cursor_on(st, s.color);
+                st = theme::cursor_on(st, s.display.color);
                 if cell.is_partial_for(c.step as u32) {
                     // The token is only part of this glyph: say so.
                     st = st.add_modifier(Modifier::UNDERLINED);
@@ -536,7 +536,7 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
         ),
     ];
     // Here, not in a notice: the model's load notice would replace it at once.
-    if !s.color {
+    if !s.display.color {
         lines.extend([Line::from(""), Line::from(theme::no_color_note())]);
     }
     let lines = wrap_lines(&lines, r.width as usize);

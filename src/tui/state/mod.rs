@@ -28,7 +28,7 @@ pub use popup::{ChatList, ChatListMode, Field, Picker, Popup, SettingsForm};
 pub use session::{Generation, Loading, Phase};
 pub use tokens::{ChooseAt, Chooser, TokenRef, lone_digit};
 pub use view::{
-    ChatLine, ChatView, ChatWindow, Scroll, is_scaffolding, message_block, sibling_mark,
+    ChatLine, ChatView, ChatWindow, Display, Scroll, is_scaffolding, message_block, sibling_mark,
 };
 
 /// Request id of a request the loop has not sent yet (engine ids start at 1).
@@ -148,11 +148,8 @@ pub struct State {
     pub nav_by_mouse: bool,
     /// Choosing a token (focus [`Focus::Choose`]).
     pub chooser: Option<Chooser>,
-    pub heatmap: bool,
-    pub boundaries: bool,
-    /// Colours are drawn (NO_COLOR is not set): without them the heatmap and
-    /// the token boundaries are marked by style ([`super::theme::HEAT_CUES`]).
-    pub color: bool,
+    /// How tokens are drawn: the heatmap, their boundaries, colours.
+    pub display: Display,
     pub notice: Option<Notice>,
     pub popup: Option<Popup>,
 }
@@ -194,9 +191,11 @@ impl State {
             cursor: None,
             nav_col: None,
             nav_by_mouse: false,
-            heatmap: true,
-            boundaries: false,
-            color: true,
+            display: Display {
+                heatmap: true,
+                boundaries: false,
+                color: true,
+            },
             step_mode: false,
             caps: None,
             chooser: None,

@@ -12,6 +12,19 @@ use crate::text::str_width;
 use crate::tui::layout::{self, Areas};
 use crate::tui::wrap::{Block, Tag};
 
+/// How the chat's tokens are drawn (a part of the view); F3, F4 and the
+/// terminal set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Display {
+    /// Tokens coloured by probability (or by KL in compare mode).
+    pub heatmap: bool,
+    /// Token boundaries marked.
+    pub boundaries: bool,
+    /// Colours are drawn (NO_COLOR is not set): without them the heatmap and
+    /// the token boundaries are marked by style ([`crate::tui::theme::HEAT_CUES`]).
+    pub color: bool,
+}
+
 /// The part of the chat on screen (see [`State::chat_window`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChatWindow {
