@@ -1,14 +1,23 @@
-# Two commands: `make run` (the app on a demo model) and `make test` (everything).
+# `make run`: the app on a demo model. `make test`: every test. `make check`
+# (before a commit): formatting and clippy, then every test.
 CARGO ?= cargo
 BIN = $(or $(CARGO_TARGET_DIR),target)/release/tokenscope
 
-.PHONY: run test deps build models server bench screenshots
+.PHONY: run test check lint deps build models server bench screenshots
 
 run: models
 	$(BIN)
 
 test: models server
 	$(CARGO) test --release
+
+# Clippy's warnings are errors; `unwrap()` outside tests is one (denied by
+# the crate's own attribute, src/lib.rs and src/main.rs; `expect` says why).
+check: lint test
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
 
 deps:
 	@scripts/ensure-deps.sh

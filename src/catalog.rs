@@ -1,5 +1,6 @@
 //! Finds GGUF files and reads their headers into [`ModelCard`]s, without loading
-//! the model (see [`crate::gguf`]).
+//! the model (see [`crate::gguf`]); the card's numbers and chat template in
+//! words (sizes, parameters, [`template_preview`]) for every front end.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,8 +20,8 @@ const MAX_RENDERED_VALUE: usize = 80;
 /// metadata key and value hold escaped text (`␛[31m`, `<U+202E>`), safe for a
 /// terminal, the TUI and JSON output alike (JSON consumers get the escaped text
 /// too). Only `path` (to open the file) and `chat_template` (to render it) stay
-/// raw: print the template through [`crate::listing`], which escapes its
-/// preview, and JSON through [`crate::text::json_safe`].
+/// raw: print the template through [`template_preview`], which escapes it,
+/// and JSON through [`crate::text::json_safe`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ModelCard {
     /// The file, as found (not escaped: it is opened by this path).
@@ -670,6 +671,33 @@ pub fn resolve(name_or_path: &str, dirs: &[PathBuf]) -> Result<ModelCard, Catalo
                 .join("\n"),
         }),
     }
+}
+
+/// Lines of the chat template shown by [`template_preview`].
+const TEMPLATE_PREVIEW_LINES: usize = 6;
+
+/// "yes (6 lines, 368 bytes)": a chat template in a few words.
+pub(crate) fn template_summary(t: &str) -> String {
+    format!(
+        "yes ({}, {})",
+        crate::text::count(t.lines().count(), "line"),
+        crate::text::count(t.len(), "byte")
+    )
+}
+
+/// The first lines of a chat template, escaped, each as `    | line`
+/// (cut at 100 characters), then `    | …` if there are more.
+pub(crate) fn template_preview(t: &str) -> String {
+    let mut out = String::new();
+    let lines: Vec<&str> = t.lines().collect();
+    for l in lines.iter().take(TEMPLATE_PREVIEW_LINES) {
+        let l: String = l.chars().take(100).collect();
+        out.push_str(&format!("    | {}\n", escape_inline(&l)));
+    }
+    if lines.len() > TEMPLATE_PREVIEW_LINES {
+        out.push_str("    | …\n");
+    }
+    out
 }
 
 #[cfg(test)]

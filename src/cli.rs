@@ -1,4 +1,7 @@
-//! Command line: the chat TUI by default, plus headless subcommands.
+//! The command line (clap): the chat by default, the subcommands ([`Cmd`]),
+//! the flags they share ([`GenFlags`], [`GlobalFlags`]) and which of them
+//! each subcommand takes ([`Cli::effective_gen_flags`]). What a subcommand
+//! does is in its module under [`crate::commands`].
 
 use std::path::PathBuf;
 
@@ -89,7 +92,18 @@ impl Cli {
             Some(Cmd::Export { .. }) => refuse("export", &[]).map(|()| GenFlags::default()),
             Some(Cmd::Import { .. }) => refuse("import", &[]).map(|()| GenFlags::default()),
             Some(Cmd::Quantize { .. }) => refuse("quantize", &[]).map(|()| GenFlags::default()),
-            Some(Cmd::Compare { .. }) => refuse("compare", &[]).map(|()| GenFlags::default()),
+            // Its own flags, after the subcommand, are the only ones it takes.
+            Some(Cmd::Compare {
+                max_tokens,
+                ctx,
+                threads,
+                ..
+            }) => refuse("compare", &[]).map(|()| GenFlags {
+                max_tokens: *max_tokens,
+                ctx: *ctx,
+                threads: *threads,
+                ..GenFlags::default()
+            }),
             Some(Cmd::EngineServe) | Some(Cmd::QuantizeWorker { .. }) => Ok(GenFlags::default()),
             Some(Cmd::FetchServer) => refuse("fetch-server", &[]).map(|()| GenFlags::default()),
         }
@@ -287,6 +301,27 @@ pub enum Format {
     Jsonl,
 }
 
+/// A section of `tokenscope bench`, for `--only`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchSection {
+    /// Prompt and generation speed, inspector on and off.
+    Generation,
+    /// The engine on a thread against the engine in its own process.
+    Process,
+    /// Step mode and branching.
+    Step,
+    /// Scoring every position of a text against plain prefill.
+    Score,
+    /// Teacher forcing and the full-vocabulary KL (`tokenscope compare`).
+    Compare,
+    /// The UI: frame cost, key latency, what-if redraws.
+    Ui,
+    /// The remote client against a local llama-server.
+    Remote,
+    /// A 50,000-token conversation: open it, stream into it.
+    Long,
+}
+
 /// What `tokenscope export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ExportFormat {
@@ -375,7 +410,7 @@ pub enum Cmd {
         runs: u32,
         /// Run only this section (default: all of them).
         #[arg(long, value_enum)]
-        only: Option<crate::bench::Section>,
+        only: Option<BenchSection>,
         #[command(flatten)]
         gen_flags: GenFlags,
     },

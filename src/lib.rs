@@ -1,23 +1,34 @@
 //! tokenscope: chat with local GGUF models and watch every next-token prediction.
+//!
+//! The library core sits at the top of `src/`: model files ([`gguf`],
+//! [`catalog`]), the engine behind one protocol ([`engine`]), the
+//! conversation tree ([`conversation`]) and its storage ([`store`]),
+//! settings and places ([`config`], [`paths`]), text safety ([`text`]), the
+//! terminal's rules ([`terminal`]). The chat's full-screen front end is
+//! [`tui`]; each subcommand lives under [`commands`]; [`cli`] is the
+//! command line they are reached by.
 
-pub mod bench;
+// No `unwrap()` outside tests: a panic should say why (`expect`), or be an error.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod catalog;
 pub mod civil;
 pub mod cli;
-pub mod comparison;
+pub mod commands;
 pub mod config;
 pub mod conversation;
 pub mod demo;
 pub mod engine;
 pub mod gguf;
-pub mod headless;
-pub mod listing;
+pub(crate) mod heat;
 pub mod llama_server;
 pub mod logging;
 pub mod paths;
-pub mod quantize;
-pub mod quantize_report;
 pub mod store;
 pub mod terminal;
 pub mod text;
 pub mod tui;
+
+// The old paths of two commands, for `conversation/compared.rs` and the
+// TUI's tests until they stop importing them (issue 20).
+pub use commands::{comparison, headless};

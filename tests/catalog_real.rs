@@ -58,7 +58,7 @@ fn discover_and_resolve_demo_models() {
     let dirs = vec![common::models_dir()];
     assert_eq!(catalog::resolve("smol", &dirs).unwrap().arch, "llama");
     assert_eq!(catalog::resolve("GEMMA", &dirs).unwrap().arch, "gemma3");
-    let table = tokenscope::listing::models_table(&catalog::discover(&dirs));
+    let table = tokenscope::commands::listing::models_table(&catalog::discover(&dirs));
     assert!(
         table.contains("gemma3") && table.contains("Q4_K_M"),
         "{table}"

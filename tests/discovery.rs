@@ -89,7 +89,7 @@ fn symlink_loops_and_dangling_links_are_rows_with_their_reason() {
     );
     assert_eq!(errors.len(), 4, "{errors:?}");
     // The table lists them all, one line each.
-    let table = tokenscope::listing::models_table(&found);
+    let table = tokenscope::commands::listing::models_table(&found);
     assert_eq!(table.lines().count(), 1 + 6, "{table}");
 }
 

@@ -484,8 +484,8 @@ fn bits_per_weight_are_llama_cpps_and_the_picker_puts_the_original_first() {
     let h = home();
     let models = h.path().join("models");
     let input = tokenscope::catalog::read_card(&models.join(common::SMOL)).unwrap();
-    let plan = tokenscope::quantize::plan(
-        &tokenscope::quantize::Request {
+    let plan = tokenscope::commands::quantize::plan(
+        &tokenscope::commands::quantize::Request {
             input: input.path.clone(),
             ty: "Q8_0".into(),
             allow_requantize: true,
@@ -494,9 +494,12 @@ fn bits_per_weight_are_llama_cpps_and_the_picker_puts_the_original_first() {
         &models,
     )
     .unwrap();
-    let outcome =
-        tokenscope::quantize::run(Path::new(env!("CARGO_BIN_EXE_tokenscope")), &plan, |_| {})
-            .unwrap();
+    let outcome = tokenscope::commands::quantize::run(
+        Path::new(env!("CARGO_BIN_EXE_tokenscope")),
+        &plan,
+        |_| {},
+    )
+    .unwrap();
     // One definition, as llama.cpp's quantizer counts it (tensor data × 8 / weights).
     let (_, in_bpw, _, out_bpw) = outcome.sizes.expect("llama.cpp logged its sizes");
     let two = |b: f64| format!("{b:.2}");

@@ -457,7 +457,7 @@ fn the_score_bound_weighs_the_output_layer_against_the_body() {
             .and_then(|v| v.array_len())
             .unwrap();
         let head = (hidden * vocab) as f64;
-        let bound = tokenscope::bench::score_bound(&h);
+        let bound = tokenscope::commands::bench::score_bound(&h);
         // body / (body + head) = bound, so body = head · bound / (1 − bound):
         // the body is every matrix but the (tied) embedding.
         let body = head * bound / (1.0 - bound);

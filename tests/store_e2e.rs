@@ -54,11 +54,12 @@ fn answered(screen: &str, text: &str) -> bool {
     idle(screen) && asked.is_some_and(|i| blocks.get(i + 1).is_some_and(|(user, _)| !user))
 }
 
-/// Sends `text` and waits for its reply to end.
+/// Sends `text` and waits for its reply to end (long: after a restart the
+/// whole chat is prefilled again, slow on a loaded two-core machine).
 fn exchange(t: &Tmux, text: &str) {
     t.type_text(text);
     t.keys(&["Enter"]);
-    t.wait(&format!("the reply to {text:?}"), 120, |s| {
+    t.wait(&format!("the reply to {text:?}"), 300, |s| {
         answered(s, text)
     });
 }

@@ -2,29 +2,13 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
+pub use crate::heat::{HEAT_BANDS, heat_band};
+
 /// Heatmap colour of a token with probability `p`: green when the model was
 /// sure, through yellow and orange, to red when it was not.
 pub fn heat(p: f32) -> Color {
     HEAT_COLOURS[heat_band(p)]
 }
-
-/// The heatmap band of probability `p`: an index into [`HEAT_BANDS`] (0 =
-/// sure, 4 = not).
-pub fn heat_band(p: f32) -> usize {
-    HEAT_BANDS
-        .iter()
-        .position(|(lower, _)| p >= *lower)
-        .unwrap_or(HEAT_BANDS.len() - 1)
-}
-
-/// The heatmap bands, for the legend: (lower bound, label).
-pub const HEAT_BANDS: [(f32, &str); 5] = [
-    (0.8, "≥80%"),
-    (0.5, "≥50%"),
-    (0.3, "≥30%"),
-    (0.1, "≥10%"),
-    (0.0, "<10%"),
-];
 
 /// Heatmap colour of a compared token by KL(A‖B) in nats: green where the
 /// two models agree, through yellow and orange, to red where they differ.
@@ -106,13 +90,16 @@ pub fn no_color_note() -> String {
 }
 
 /// The colours of the heatmap's bands, from sure (or agreeing) to not.
-const HEAT_COLOURS: [Color; 5] = [
-    Color::Indexed(40),
-    Color::Indexed(148),
-    Color::Indexed(220),
-    Color::Indexed(208),
-    Color::Indexed(196),
-];
+const HEAT_COLOURS: [Color; 5] = {
+    let p = crate::heat::HEAT_PALETTE;
+    [
+        Color::Indexed(p[0]),
+        Color::Indexed(p[1]),
+        Color::Indexed(p[2]),
+        Color::Indexed(p[3]),
+        Color::Indexed(p[4]),
+    ]
+};
 
 /// The KL heatmap's bands, for the legend: (upper bound in nats, label).
 pub const KL_BANDS: [(f64, &str); 5] = [

@@ -87,7 +87,8 @@ pub fn config_with(ctx: u32) -> Config {
 }
 
 pub fn engine(file: &str, config: Config) -> Engine {
-    let e = tokenscope::headless::start_engine(model(file), &config).expect("model loads");
+    let e =
+        tokenscope::commands::headless::start_engine(model(file), &config).expect("model loads");
     Engine {
         handle: e.handle,
         rx: e.rx,

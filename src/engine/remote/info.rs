@@ -246,8 +246,8 @@ pub fn report_text(r: &ServerReport) -> String {
     match &r.chat_template {
         None => field("chat template", unknown()),
         Some(t) => {
-            field("chat template", crate::listing::template_summary(t));
-            out.push_str(&crate::listing::template_preview(t));
+            field("chat template", crate::catalog::template_summary(t));
+            out.push_str(&crate::catalog::template_preview(t));
         }
     }
     if let Some(w) = &r.warning {

@@ -15,12 +15,12 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::catalog::ModelCard;
+use crate::commands::headless::wait_for;
 use crate::config::Config;
 use crate::engine::{
     COMPARE_CHUNK, ChatMessage, Command, CompareInput, CompareRequest, EngineHandle, Event,
     GenerateRequest, Placement, ReplyPrefix, Role, SamplingParams, Stats, TokenId,
 };
-use crate::headless::wait_for;
 
 /// A text of about 250 tokens; `run` changes its start.
 fn text(run: usize) -> String {

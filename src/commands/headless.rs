@@ -1,20 +1,25 @@
-//! `run`, `score` and `bench`: the engine driven from the command line, output as
-//! aligned text or JSONL.
+//! `tokenscope run` and `score`: one reply, or the probability of every
+//! token of a text, printed as aligned text or JSONL. Also the engine driven
+//! from the command line for every command that needs one (`compare` and
+//! `bench` too): [`start_engine_at`], [`wait_for`], [`RunError`].
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use serde_json::json;
 use thiserror::Error;
 
+use super::{Ctx, engine_placement, remote_target, require_model, text_to_score};
+use crate::cli::Format;
 use crate::config::Config;
 use crate::conversation::{Conversation, Node, NodeId};
 use crate::engine::{
     EngineError, EngineHandle, Event, GenerateRequest, ModelInfo, Placement, ReplyPrefix,
     RequestId, ScoreRequest, Stats, TokenStep, Vocab,
 };
+use crate::heat::{HEAT_BANDS, HEAT_PALETTE, heat_band};
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -30,9 +35,84 @@ pub enum RunError {
     Io(#[from] std::io::Error),
 }
 
+/// `tokenscope run PROMPT`: the model from the flags (or `--server`'s),
+/// one reply printed as [`run`] does, warnings on stderr. Errors: no model,
+/// a config or server that cannot be used, the engine's.
+pub fn run_command(
+    ctx: &Ctx,
+    prompt: &str,
+    format: Format,
+    assistant_prefix: Option<&str>,
+) -> anyhow::Result<()> {
+    let flags = &ctx.flags;
+    let config = ctx.config()?;
+    // A remote server's model is one it lists (none: its only one).
+    let (placement, model) = match remote_target(&config, flags)? {
+        Some(target) => {
+            if let Some(w) = target.warning() {
+                eprintln!("warning: {w}");
+            }
+            (
+                Placement::Remote(target),
+                PathBuf::from(flags.model.clone().unwrap_or_default()),
+            )
+        }
+        None => (
+            engine_placement()?,
+            require_model(&config, &ctx.model_dirs(&config))?.path,
+        ),
+    };
+    let args = RunArgs {
+        prompt: prompt.to_string(),
+        raw: flags.raw,
+        jsonl: format == Format::Jsonl,
+        assistant_prefix: assistant_prefix.map(str::to_string),
+    };
+    run(
+        &placement,
+        model,
+        &config,
+        &args,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )?;
+    Ok(())
+}
+
+/// `tokenscope score`: the text of `--text`, `--file` or standard input
+/// scored as [`score`] does, heat-coloured on a terminal that allows
+/// colour. Errors: no text, no model, the engine's.
+pub fn score_command(
+    ctx: &Ctx,
+    text: Option<&str>,
+    file: Option<&Path>,
+    stdin: bool,
+    format: Format,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let config = ctx.config()?;
+    let text = text_to_score(text, file, stdin)?;
+    let card = require_model(&config, &ctx.model_dirs(&config))?;
+    let args = ScoreArgs {
+        text,
+        bos: !ctx.flags.raw,
+        jsonl: format == Format::Jsonl,
+        color: format == Format::Text
+            && crate::terminal::Env::from_process().color(std::io::stdout().is_terminal()),
+    };
+    score(
+        &engine_placement()?,
+        card.path,
+        &config,
+        &args,
+        &mut std::io::stdout().lock(),
+    )?;
+    Ok(())
+}
+
 /// Waits for the final event of `request`, passing every event of it to
 /// `on_event`. A failure is an error; `Loaded`, `Done` and `Cancelled` are returned.
-pub fn wait_for(
+pub(crate) fn wait_for(
     rx: &Receiver<Event>,
     request: RequestId,
     mut on_event: impl FnMut(&Event) -> Result<(), RunError>,
@@ -87,7 +167,7 @@ pub fn start_engine(path: PathBuf, config: &Config) -> Result<LocalEngine, RunEr
 /// Loads `path` on an engine at `placement` and returns the engine ready to
 /// generate. A crash of an engine process while loading is
 /// [`RunError::Engine`] with its report in words (llama.cpp's assertion, the file).
-pub fn start_engine_at(
+pub(crate) fn start_engine_at(
     placement: &Placement,
     path: PathBuf,
     config: &Config,
@@ -108,7 +188,7 @@ pub fn start_engine_at(
 
 /// The conversation `run` sends (the system prompt, see
 /// [`Config::system_prompt`], then `prompt`) and the reply to generate in it.
-pub fn one_turn(config: &Config, prompt: &str) -> (Conversation, NodeId) {
+pub(crate) fn one_turn(config: &Config, prompt: &str) -> (Conversation, NodeId) {
     let mut conv = Conversation::new(config.system_prompt());
     conv.append(Node::user(prompt));
     let reply = conv.append(Node::assistant(None, None));
@@ -116,7 +196,7 @@ pub fn one_turn(config: &Config, prompt: &str) -> (Conversation, NodeId) {
 }
 
 /// The request for a one-turn conversation of `prompt` with no system prompt.
-pub fn request_for(config: &Config, prompt: &str, raw: bool) -> GenerateRequest {
+pub(crate) fn request_for(config: &Config, prompt: &str, raw: bool) -> GenerateRequest {
     let mut conv = Conversation::new(None);
     conv.append(Node::user(prompt));
     let reply = conv.append(Node::assistant(None, None));
@@ -125,7 +205,7 @@ pub fn request_for(config: &Config, prompt: &str, raw: bool) -> GenerateRequest 
 
 /// What `run` is asked for besides the model and the config.
 #[derive(Debug, Clone, Default)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The user message (or the text to continue, `raw`).
     pub prompt: String,
     /// Plain completion, no chat template.
@@ -147,7 +227,7 @@ pub struct RunArgs {
 /// In JSONL, an error after the output has started (an engine crash) also
 /// ends stdout with `{"type":"error","error":…}`, so a reader of the stream
 /// knows it ended badly.
-pub fn run(
+pub(crate) fn run(
     placement: &Placement,
     path: PathBuf,
     config: &Config,
@@ -258,7 +338,7 @@ fn run_streaming(
 
 /// What `score` is asked for besides the model and the config.
 #[derive(Debug, Clone, Default)]
-pub struct ScoreArgs {
+pub(crate) struct ScoreArgs {
     /// The text to score.
     pub text: String,
     /// Put the model's BOS in front when it uses one (not `--raw`).
@@ -272,7 +352,7 @@ pub struct ScoreArgs {
 
 /// The totals of a scored text. Log-likelihood in nats (natural log).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ScoreSummary {
+pub(crate) struct ScoreSummary {
     /// Tokens scored.
     pub n_tokens: usize,
     /// Σ ln p over the scored tokens, in nats (≤ 0).
@@ -320,14 +400,14 @@ impl ScoreSummary {
 
 /// ln p of a scored step, from its logit and the distribution's lse (exact
 /// where `p` would underflow to 0); `None` when either is missing.
-pub fn ln_p(step: &TokenStep) -> Option<f64> {
+pub(crate) fn ln_p(step: &TokenStep) -> Option<f64> {
     Some(step.logit? as f64 - step.dist.as_ref()?.lse as f64)
 }
 
 /// One `score --format jsonl` token line: `p` the token's probability,
 /// `rank` its 1-based place among the `top` candidates (`null` outside them),
 /// `surprise_bits` = -log2 p.
-pub fn score_token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
+pub(crate) fn score_token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
     let dist = step.dist.as_ref();
     let rank = step
         .top()
@@ -353,14 +433,12 @@ pub fn score_token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
 }
 
 /// `text` escaped for the terminal and, with `color`, in the heat colour of
-/// probability `p` (the TUI's bands, [`crate::tui::theme::heat`], as an ANSI
+/// probability `p` (the chat's bands, [`crate::heat`], as an ANSI
 /// 256-colour foreground).
-pub fn heat_text(text: &str, p: Option<f32>, color: bool) -> String {
+pub(crate) fn heat_text(text: &str, p: Option<f32>, color: bool) -> String {
     let text = crate::text::escape_text(text);
-    match (color, p.map(crate::tui::theme::heat)) {
-        (true, Some(ratatui::style::Color::Indexed(n))) if !text.is_empty() => {
-            format!("\x1b[38;5;{n}m{text}\x1b[0m")
-        }
+    match p.map(|p| HEAT_PALETTE[heat_band(p)]) {
+        Some(n) if color && !text.is_empty() => format!("\x1b[38;5;{n}m{text}\x1b[0m"),
         _ => text,
     }
 }
@@ -371,7 +449,7 @@ pub fn heat_text(text: &str, p: Option<f32>, color: bool) -> String {
 /// was longer than the context. JSONL: one `token` line per scored token
 /// ([`score_token_json`]), then a `summary` line ([`ScoreSummary::json`]);
 /// an error after the output started ends it with `{"type":"error",…}`.
-pub fn score(
+pub(crate) fn score(
     placement: &Placement,
     path: PathBuf,
     config: &Config,
@@ -442,7 +520,7 @@ fn score_streaming(
         writeln!(out)?;
         writeln!(out)?;
         if args.color {
-            let legend: Vec<String> = crate::tui::theme::HEAT_BANDS
+            let legend: Vec<String> = HEAT_BANDS
                 .iter()
                 .map(|(p, label)| heat_text(label, Some(*p), true))
                 .collect();
@@ -458,7 +536,7 @@ fn score_streaming(
 
 /// One `run --format jsonl` token line. Probabilities are `null` when the
 /// inspector is off (`--candidates 0`); `forced` marks tokens given, not sampled.
-pub fn token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
+pub(crate) fn token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
     let dist = step.dist.as_ref();
     json!({
         "type": "token",
@@ -483,7 +561,7 @@ pub fn token_json(step: &TokenStep, vocab: &Vocab) -> serde_json::Value {
     })
 }
 
-pub fn done_json(s: &Stats) -> serde_json::Value {
+pub(crate) fn done_json(s: &Stats) -> serde_json::Value {
     // Uncounted (a remote server that does not say): null, not 0.
     let counted = |n: usize| (s.n_prompt > 0).then_some(n);
     json!({
@@ -510,7 +588,7 @@ pub fn done_json(s: &Stats) -> serde_json::Value {
 ///
 /// A prompt of 0 tokens is one nobody counted (a remote server that does not
 /// say): its counts and the context used read `?`, as does a context size of 0.
-pub fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
+pub(crate) fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
     let known = |n: usize, counted: bool| {
         if counted {
             n.to_string()
@@ -551,7 +629,7 @@ pub fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
 const BAR: usize = 24;
 
 /// A bar of `BAR` cells with eighth-block precision.
-pub fn bar(p: f32) -> String {
+pub(crate) fn bar(p: f32) -> String {
     let eighths = (p.clamp(0.0, 1.0) * (BAR * 8) as f32).round() as usize;
     let mut s = "█".repeat(eighths / 8);
     if !eighths.is_multiple_of(8) {
@@ -574,7 +652,7 @@ fn pct(p: Option<f32>) -> String {
 }
 
 /// The readable per-token table of `run`'s text output (token text from `vocab`).
-pub fn token_table(steps: &[TokenStep], vocab: &Vocab) -> String {
+pub(crate) fn token_table(steps: &[TokenStep], vocab: &Vocab) -> String {
     let mut out = String::new();
     for s in steps {
         let entropy = s

@@ -9,14 +9,14 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::{Fallback, Outcome, QuantType};
 use crate::catalog::ModelCard;
-use crate::listing::{bpw_text, types_table};
-use crate::quantize::{Fallback, Outcome, QuantType};
+use crate::commands::listing::{bpw_text, types_table};
 
 /// The report: `summary` for standard output, `warnings` (one line each,
 /// without the `warning: ` prefix) for standard error.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Report {
+pub(crate) struct Report {
     pub summary: String,
     pub warnings: Vec<String>,
 }
@@ -24,7 +24,7 @@ pub struct Report {
 /// The report on `outcome`, made from `input` with the type `asked`;
 /// `others` are the models found (the output among them or not): the
 /// variants of the same model among them are checked for the same mix.
-pub fn report(
+pub(crate) fn report(
     input: &ModelCard,
     asked: &QuantType,
     outcome: &Outcome,
@@ -122,7 +122,7 @@ fn larger_warning(
 
 /// The variants of `card`'s model among `others` (itself left out) that
 /// hold the same tensor types.
-pub fn same_mix<'a>(card: &ModelCard, others: &'a [ModelCard]) -> Vec<&'a ModelCard> {
+pub(crate) fn same_mix<'a>(card: &ModelCard, others: &'a [ModelCard]) -> Vec<&'a ModelCard> {
     let same_file = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
@@ -141,8 +141,8 @@ pub fn same_mix<'a>(card: &ModelCard, others: &'a [ModelCard]) -> Vec<&'a ModelC
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::quantize::parse_type;
     use crate::gguf::testutil::{T, Val, build, s};
-    use crate::quantize::parse_type;
 
     /// A small model file of declared type `ftype` whose three weight
     /// matrices have the ggml types `types` (two with rows of 576 weights,

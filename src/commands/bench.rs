@@ -1,22 +1,117 @@
 //! `tokenscope bench`: generation speed with the inspector on and off, what
-//! the inspector costs per token, and scoring a text against prefilling it,
-//! measured on real models.
+//! the inspector costs per token, the engine thread against its process,
+//! step mode and branching, and scoring a text against prefilling it,
+//! measured on real models ([`run`]); teacher forcing and KL ([`compare`]);
+//! then the UI's frame cost and key latency, the remote client, and a long
+//! chat ([`bench_command`]). `--only` picks one ([`BenchSection`]).
 
 pub mod compare;
 
 use std::io::Write;
-
-use anyhow::Result;
-
-use crate::catalog::ModelCard;
-use crate::config::Config;
 use std::time::Instant;
 
+use anyhow::{Context, Result, bail};
+
+use super::headless::{LocalEngine, request_for, start_engine_at, wait_for};
+use super::{Ctx, engine_placement, remote_target};
+use crate::catalog::ModelCard;
+use crate::cli::BenchSection;
+use crate::config::Config;
+use crate::engine::remote::RemoteTarget;
 use crate::engine::{
     Command, Event, GenerateRequest, Placement, ReplyPrefix, SCORE_CHUNK, ScoreRequest, Stats,
     TokenStep,
 };
-use crate::headless::{LocalEngine, request_for, start_engine_at, wait_for};
+
+/// `tokenscope bench`: on the configured model (else every model found),
+/// the sections of [`run`], then the UI under a token stream, the remote
+/// client against a local llama-server (when `fetch-server` fetched one) and
+/// a long chat; `only` picks one section. With `--server`: only the remote
+/// client's cost per streamed token against that server. Errors: no model,
+/// a model that does not load, output that cannot be written.
+pub fn bench_command(ctx: &Ctx, tokens: u32, runs: u32, only: Option<BenchSection>) -> Result<()> {
+    let config = ctx.config()?;
+    // Against a server: the client's own cost per streamed token.
+    if let Some(target) = remote_target(&config, &ctx.flags)? {
+        let model = ctx.flags.model.clone().unwrap_or_default();
+        println!("{}", remote_bench_line(&target, &model, tokens, runs)?);
+        return Ok(());
+    }
+    let dirs = ctx.model_dirs(&config);
+    let models = match &config.default_model {
+        Some(name) => vec![crate::catalog::resolve(name, &dirs)?],
+        None => {
+            let cards: Vec<ModelCard> = crate::catalog::discover(&dirs)
+                .into_iter()
+                .flatten()
+                .collect();
+            if cards.is_empty() {
+                bail!("no models to benchmark: run `tokenscope fetch-demos` first");
+            }
+            cards
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    run(
+        &models,
+        &config,
+        tokens,
+        runs,
+        only,
+        &engine_placement()?,
+        &mut out,
+    )?;
+    // The UI under a token stream: update + full redraw per token.
+    if wanted(only, BenchSection::Ui) {
+        writeln!(out, "{}", crate::tui::bench::bench_ui(5000, 120, 40))?;
+        writeln!(out, "{}", crate::tui::bench::bench_latency(200, 100))?;
+        writeln!(out, "{}", crate::tui::bench::bench_whatif(500))?;
+    }
+    // The remote client against a local llama-server, when one was fetched.
+    let paths = &ctx.paths;
+    let exe = crate::llama_server::server_exe(&paths.data_dir);
+    if !wanted(only, BenchSection::Remote) {
+    } else if exe.is_file() {
+        let server = crate::llama_server::LlamaServer::start(
+            &exe,
+            &models[0].path,
+            &["-c", "2048", "-np", "1", "--no-webui"],
+            &paths.log_dir,
+            std::time::Duration::from_secs(120),
+        )
+        .context("starting llama-server for the remote client's bench")?;
+        let target = RemoteTarget::new(&server.url, None)?;
+        writeln!(out, "{}", remote_bench_line(&target, "", tokens, runs)?)?;
+    } else {
+        writeln!(
+            out,
+            "remote client: not measured (`tokenscope fetch-server` fetches a llama-server to measure it against)"
+        )?;
+    }
+    // A long chat: 50,000 tokens with traces (64 candidates each), opened, then streamed into.
+    if wanted(only, BenchSection::Long) {
+        writeln!(
+            out,
+            "{}",
+            crate::tui::bench_long::bench_long_chat(50_000, 64, 1000, 120, 40)
+        )?;
+    }
+    Ok(())
+}
+
+/// The bench line of the remote client's cost per streamed token.
+fn remote_bench_line(target: &RemoteTarget, model: &str, tokens: u32, runs: u32) -> Result<String> {
+    let o = crate::engine::remote::client_overhead(target, model, tokens, 20, runs)?;
+    Ok(format!(
+        "remote client at {}: {:.1} µs per streamed token (SSE + JSON + step + event; {} tokens × {} candidates, {} bytes of stream, {} runs; target ≤ 500 µs)",
+        target.url,
+        o.us_per_token,
+        o.tokens,
+        o.candidates,
+        o.bytes,
+        runs.max(1)
+    ))
+}
 
 const PROMPT: &str =
     "Write a long story about a lighthouse keeper who finds a message in a bottle.";
@@ -60,7 +155,7 @@ fn generate(engine: &mut LocalEngine, config: &Config, k: usize, run: usize) -> 
 
 /// The inspector's pure math alone (log-sum-exp, entropy, top-k) on random
 /// logits of a vocabulary of `n_vocab` tokens: mean µs per token.
-pub fn inspector_micro(n_vocab: usize, k: usize, iterations: u32) -> f64 {
+pub(crate) fn inspector_micro(n_vocab: usize, k: usize, iterations: u32) -> f64 {
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     let logits: Vec<f32> = (0..n_vocab)
         .map(|_| {
@@ -81,29 +176,8 @@ pub fn inspector_micro(n_vocab: usize, k: usize, iterations: u32) -> f64 {
     start.elapsed().as_secs_f64() * 1e6 / iterations as f64
 }
 
-/// A section of `tokenscope bench`, for `--only`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Section {
-    /// Prompt and generation speed, inspector on and off.
-    Generation,
-    /// The engine on a thread against the engine in its own process.
-    Process,
-    /// Step mode and branching.
-    Step,
-    /// Scoring every position of a text against plain prefill.
-    Score,
-    /// Teacher forcing and the full-vocabulary KL (`tokenscope compare`).
-    Compare,
-    /// The UI: frame cost, key latency, what-if redraws.
-    Ui,
-    /// The remote client against a local llama-server.
-    Remote,
-    /// A 50,000-token conversation: open it, stream into it.
-    Long,
-}
-
 /// Whether `section` runs under `--only` (`None`: all of them).
-pub fn wanted(only: Option<Section>, section: Section) -> bool {
+pub(crate) fn wanted(only: Option<BenchSection>, section: BenchSection) -> bool {
     only.is_none_or(|o| o == section)
 }
 
@@ -111,12 +185,12 @@ pub fn wanted(only: Option<Section>, section: Section) -> bool {
 /// engine thread against the engine process at `process` (load time, time to
 /// first token, decode speed with the inspector on, as the caller receives
 /// the tokens).
-pub fn run(
+pub(crate) fn run(
     models: &[ModelCard],
     config: &Config,
     tokens: u32,
     runs: u32,
-    only: Option<Section>,
+    only: Option<BenchSection>,
     process: &Placement,
     out: &mut impl Write,
 ) -> Result<()> {
@@ -130,7 +204,7 @@ pub fn run(
         tokens,
         runs.max(1)
     )?;
-    if wanted(only, Section::Generation) {
+    if wanted(only, BenchSection::Generation) {
         for n in [49_152usize, 262_144] {
             writeln!(
                 out,
@@ -190,16 +264,16 @@ pub fn run(
             )?;
         }
     }
-    if wanted(only, Section::Process) {
+    if wanted(only, BenchSection::Process) {
         placements(models, &config, runs, process, out)?;
     }
-    if wanted(only, Section::Step) {
+    if wanted(only, BenchSection::Step) {
         step_and_branch(models, &config, process, out)?;
     }
-    if wanted(only, Section::Score) {
+    if wanted(only, BenchSection::Score) {
         scoring(models, &config, runs, process, out)?;
     }
-    if wanted(only, Section::Compare) {
+    if wanted(only, BenchSection::Compare) {
         compare::run(models, &config, process, out)?;
     }
     Ok(())

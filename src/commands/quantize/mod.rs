@@ -16,6 +16,11 @@
 //!   and the tensors llama.cpp fell back on ([`Fallback`]).
 //! - The child records the input in the output's metadata
 //!   (`tokenscope.quantized_from.*`, through llama.cpp's metadata overrides).
+//!
+//! Here: the command ([`command`]), the checks ([`plan`]) and the parent's
+//! side of the run ([`run`]: the child, its log, the rename). The types
+//! offered are in `types.rs`, the child in `worker.rs`, what is said about
+//! the result in [`report`].
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
@@ -28,179 +33,119 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::{Ctx, own_exe};
 use crate::catalog::{self, CatalogError, ModelCard, size_human};
 
-/// A quantization type llama.cpp can write without an importance matrix.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct QuantType {
-    /// The name as llama.cpp's `llama-quantize` spells it (`Q4_K_M`).
-    pub name: &'static str,
-    /// llama.cpp's `llama_ftype` value.
-    pub ftype: u32,
-    /// Bits per weight of the main tensor type (block scales included).
-    /// Mixes (`_S`, `_M`, `_L`, and `Q2_K`) keep some tensors at a larger
-    /// type, and a tensor whose rows do not divide into the type's blocks is
-    /// written as another type (llama.cpp's fallback), so the file's average
-    /// ([`crate::catalog::bits_per_weight`]) differs: see [`crate::quantize_report`].
-    pub bpw: f64,
-    /// What it is, in a few words.
-    pub about: &'static str,
+pub mod report;
+mod types;
+mod worker;
+
+use types::types_help;
+pub use types::{ALIASES, NOT_OFFERED, QuantType, Refusal, TYPES, parse_type};
+use worker::NO_ROOM;
+pub use worker::worker_main;
+
+/// `tokenscope quantize IN [OUT] --type TYPE`: `input` (as `--model` takes
+/// it) quantized to `ty` ([`plan`], then [`quantize_with_progress`]);
+/// `--type help` lists the types instead. Errors: no input, a type not
+/// offered, the [`QuantizeError`] of the plan or the run.
+pub fn command(
+    ctx: &Ctx,
+    input: Option<&str>,
+    output: Option<&Path>,
+    ty: &str,
+    allow_requantize: bool,
+    force: bool,
+    threads: u32,
+) -> anyhow::Result<()> {
+    if ty.eq_ignore_ascii_case("help") {
+        print!("{}", types_help());
+        return Ok(());
+    }
+    let Some(input) = input else {
+        anyhow::bail!("give the model to quantize: `tokenscope quantize IN [OUT] --type TYPE`");
+    };
+    let config = ctx.config()?;
+    let dirs = ctx.model_dirs(&config);
+    // Check the type first: a typo should not cost a model lookup.
+    parse_type(ty)?;
+    let card = catalog::resolve(input, &dirs)?;
+    let req = Request {
+        input: card.path,
+        output: output.map(Path::to_path_buf),
+        ty: ty.to_string(),
+        allow_requantize,
+        force,
+        threads,
+    };
+    quantize_with_progress(&req, &ctx.paths.models_dir, &dirs)
 }
 
-/// The types offered, largest first. Types that need an importance matrix
-/// (IQ1/IQ2/IQ3, Q2_K_S) are left out: `tokenscope` has no way to make one
-/// ([`NOT_OFFERED`] says why each is refused).
-pub const TYPES: &[QuantType] = &[
-    QuantType {
-        name: "F32",
-        ftype: 0,
-        bpw: 32.0,
-        about: "32-bit float, no loss (large)",
-    },
-    QuantType {
-        name: "F16",
-        ftype: 1,
-        bpw: 16.0,
-        about: "16-bit float",
-    },
-    QuantType {
-        name: "BF16",
-        ftype: 32,
-        bpw: 16.0,
-        about: "bfloat16",
-    },
-    QuantType {
-        name: "Q8_0",
-        ftype: 7,
-        bpw: 8.5,
-        about: "8-bit, nearly lossless",
-    },
-    QuantType {
-        name: "Q6_K",
-        ftype: 18,
-        bpw: 6.5625,
-        about: "6-bit k-quant",
-    },
-    QuantType {
-        name: "Q5_K_M",
-        ftype: 17,
-        bpw: 5.5,
-        about: "5-bit k-quant mix (some tensors Q6_K)",
-    },
-    QuantType {
-        name: "Q5_K_S",
-        ftype: 16,
-        bpw: 5.5,
-        about: "5-bit k-quant",
-    },
-    QuantType {
-        name: "Q5_1",
-        ftype: 9,
-        bpw: 6.0,
-        about: "5-bit, legacy, with offsets",
-    },
-    QuantType {
-        name: "Q5_0",
-        ftype: 8,
-        bpw: 5.5,
-        about: "5-bit, legacy",
-    },
-    QuantType {
-        name: "Q4_K_M",
-        ftype: 15,
-        bpw: 4.5,
-        about: "4-bit k-quant mix (some tensors Q6_K): the usual choice",
-    },
-    QuantType {
-        name: "Q4_K_S",
-        ftype: 14,
-        bpw: 4.5,
-        about: "4-bit k-quant",
-    },
-    QuantType {
-        name: "Q4_1",
-        ftype: 3,
-        bpw: 5.0,
-        about: "4-bit, legacy, with offsets",
-    },
-    QuantType {
-        name: "Q4_0",
-        ftype: 2,
-        bpw: 4.5,
-        about: "4-bit, legacy",
-    },
-    QuantType {
-        name: "IQ4_NL",
-        ftype: 25,
-        bpw: 4.5,
-        about: "4-bit, non-linear levels",
-    },
-    QuantType {
-        name: "IQ4_XS",
-        ftype: 30,
-        bpw: 4.25,
-        about: "4-bit, non-linear levels, smaller scales",
-    },
-    QuantType {
-        name: "Q3_K_L",
-        ftype: 13,
-        bpw: 3.4375,
-        about: "3-bit k-quant mix (some tensors Q5_K)",
-    },
-    QuantType {
-        name: "Q3_K_M",
-        ftype: 12,
-        bpw: 3.4375,
-        about: "3-bit k-quant mix (some tensors Q4_K/Q5_K)",
-    },
-    QuantType {
-        name: "Q3_K_S",
-        ftype: 11,
-        bpw: 3.4375,
-        about: "3-bit k-quant",
-    },
-    QuantType {
-        name: "Q2_K",
-        ftype: 10,
-        bpw: 2.625,
-        about: "2-bit k-quant mix (some tensors Q3_K/Q4_K): large loss",
-    },
-];
-
-/// llama.cpp's other names for offered types, as its `llama-quantize` takes
-/// them: (alias, type).
-pub const ALIASES: &[(&str, &str)] = &[("Q3_K", "Q3_K_M"), ("Q4_K", "Q4_K_M"), ("Q5_K", "Q5_K_M")];
-
-/// Why a type llama.cpp knows is not offered.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Refusal {
-    /// It needs an importance matrix, which tokenscope cannot make.
-    NeedsImatrix,
-    /// A ternary type, only for models trained with ternary weights.
-    Ternary,
-    /// Not offered here (not tried with tokenscope).
-    NotOffered,
+/// Checks, then llama.cpp's quantizer in a child process with a per-tensor
+/// progress bar on stderr (a line per tensor when stderr is not a terminal,
+/// or a dumb one), then what came out ([`report`]). `dirs`: where the other
+/// variants of the model are looked for (the same mix warning).
+fn quantize_with_progress(
+    req: &Request,
+    models_dir: &Path,
+    dirs: &[PathBuf],
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let plan = plan(req, models_dir)?;
+    let exe = own_exe()?;
+    // A dumb terminal (TERM=dumb) cannot redraw a bar in place: a line per tensor.
+    let tty = crate::terminal::Env::from_process().redraw(std::io::stderr().is_terminal());
+    eprintln!(
+        "quantizing {} ({}, {}) to {} → {}",
+        plan.input.file_name,
+        plan.input.quant_label(),
+        plan.input.size_human(),
+        plan.ty.name,
+        plan.output.display()
+    );
+    if plan.allow_requantize && !is_float(&plan.input.quant) {
+        eprintln!(
+            "note: {} is already {}: the result is made from those quantized values, not the original weights, so it can only lose against {} (an F16 holds them exactly, nothing more)",
+            plan.input.file_name, plan.input.quant, plan.input.file_name
+        );
+    }
+    let outcome = run(&exe, &plan, |p| match p {
+        Progress::Tensor { done, total, name } => {
+            if tty {
+                let width = 30;
+                let filled = done * width / (*total).max(1);
+                eprint!(
+                    "\r[{}{}] {done}/{total} {:<40.40}",
+                    "#".repeat(filled),
+                    ".".repeat(width - filled),
+                    crate::text::escape_inline(name)
+                );
+            } else {
+                eprintln!("tensor {done}/{total} {}", crate::text::escape_inline(name));
+            }
+        }
+    });
+    if tty {
+        eprintln!();
+    }
+    let outcome = outcome?;
+    // The other models, the output's directory included (OUT may be elsewhere).
+    let mut where_ = dirs.to_vec();
+    if let Some(dir) = outcome.output.parent() {
+        where_.push(dir.to_path_buf());
+    }
+    where_.sort();
+    where_.dedup();
+    let mut others: Vec<ModelCard> = catalog::discover(&where_).into_iter().flatten().collect();
+    others.sort_by_key(|c| c.path.canonicalize().unwrap_or_else(|_| c.path.clone()));
+    others.dedup_by_key(|c| c.path.canonicalize().unwrap_or_else(|_| c.path.clone()));
+    let report = report::report(&plan.input, plan.ty, &outcome, &others);
+    print!("{}", report.summary);
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
 }
-
-/// llama.cpp's types that `quantize` refuses, and why.
-pub const NOT_OFFERED: &[(&str, Refusal)] = &[
-    ("IQ1_S", Refusal::NeedsImatrix),
-    ("IQ1_M", Refusal::NeedsImatrix),
-    ("IQ2_XXS", Refusal::NeedsImatrix),
-    ("IQ2_XS", Refusal::NeedsImatrix),
-    ("IQ2_S", Refusal::NeedsImatrix),
-    ("IQ2_M", Refusal::NeedsImatrix),
-    ("IQ3_XXS", Refusal::NeedsImatrix),
-    // Its attention and feed-forward tensors are IQ3_XXS.
-    ("IQ3_XS", Refusal::NeedsImatrix),
-    ("Q2_K_S", Refusal::NeedsImatrix),
-    ("TQ1_0", Refusal::Ternary),
-    ("TQ2_0", Refusal::Ternary),
-    ("IQ3_S", Refusal::NotOffered),
-    ("IQ3_M", Refusal::NotOffered),
-    ("MXFP4_MOE", Refusal::NotOffered),
-    ("COPY", Refusal::NotOffered),
-];
 
 /// Why a quantization did not happen or did not finish. Whatever the
 /// error, no file is left at the output path.
@@ -281,113 +226,6 @@ pub enum QuantizeError {
     },
 }
 
-/// The type named `name` (case-insensitive), or by one of llama.cpp's
-/// [`ALIASES`] (`Q4_K` is Q4_K_M).
-///
-/// # Errors
-/// [`QuantizeError::NeedsImatrix`], [`QuantizeError::Ternary`] or
-/// [`QuantizeError::NotOffered`] for a llama.cpp type refused here (see
-/// [`NOT_OFFERED`]), [`QuantizeError::UnknownType`] for any other name;
-/// each lists the types offered.
-pub fn parse_type(name: &str) -> Result<&'static QuantType, QuantizeError> {
-    let want = name.trim();
-    let by_name = |n: &str| TYPES.iter().find(|t| t.name.eq_ignore_ascii_case(n));
-    let alias = ALIASES
-        .iter()
-        .find(|(a, _)| a.eq_ignore_ascii_case(want))
-        .map(|(_, t)| *t);
-    if let Some(t) = by_name(want).or_else(|| alias.and_then(by_name)) {
-        return Ok(t);
-    }
-    let known = known_types();
-    Err(
-        match NOT_OFFERED
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(want))
-        {
-            Some((n, Refusal::NeedsImatrix)) => QuantizeError::NeedsImatrix {
-                given: n.to_string(),
-                known,
-            },
-            Some((n, Refusal::Ternary)) => QuantizeError::Ternary {
-                given: n.to_string(),
-                known,
-            },
-            Some((n, Refusal::NotOffered)) => QuantizeError::NotOffered {
-                given: n.to_string(),
-                known,
-            },
-            None => QuantizeError::UnknownType {
-                given: name.to_string(),
-                known,
-            },
-        },
-    )
-}
-
-/// The offered types, then the aliases: "F32, F16, …, Q2_K (also Q3_K =
-/// Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M)".
-fn known_types() -> String {
-    format!(
-        "{} (also {})",
-        TYPES.iter().map(|t| t.name).collect::<Vec<_>>().join(", "),
-        aliases_text()
-    )
-}
-
-/// "Q3_K = Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M".
-fn aliases_text() -> String {
-    ALIASES
-        .iter()
-        .map(|(a, t)| format!("{a} = {t}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `--type help`: the types with their bits per weight, one a line.
-pub fn types_help() -> String {
-    let mut out = String::from(
-        "Quantization types (bits per weight of the main tensor type; mixes keep some tensors larger):\n",
-    );
-    for t in TYPES {
-        out.push_str(&format!(
-            "  {:<7} {:>6.2} bpw  {}\n",
-            t.name, t.bpw, t.about
-        ));
-    }
-    out.push_str(&format!(
-        "\nAliases (as llama.cpp's llama-quantize takes them): {}.\n",
-        aliases_text()
-    ));
-    let refused = |r: Refusal| {
-        NOT_OFFERED
-            .iter()
-            .filter(|(_, why)| *why == r)
-            .map(|(n, _)| *n)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    out.push_str(&format!(
-        "Not offered:\n  {}: they need an importance matrix, which tokenscope cannot make\n  \
-         {}: ternary, only for models trained with ternary weights\n  \
-         {}: use llama.cpp's llama-quantize\n",
-        refused(Refusal::NeedsImatrix),
-        refused(Refusal::Ternary),
-        refused(Refusal::NotOffered)
-    ));
-    out.push_str(
-        "\nThe k-quants (Q2_K … Q6_K and their mixes) and IQ4_XS store a row in blocks of 256\n\
-         weights: a tensor whose rows are not a multiple of 256 (SmolLM2's are 576 wide) cannot\n\
-         take them, and llama.cpp writes it as another type instead (Q2_K, Q3_K → Q4_0; Q4_K →\n\
-         Q5_0; Q5_K → Q5_1; Q6_K → Q8_0; IQ4_XS → IQ4_NL). `quantize` prints the types the file\n\
-         really holds.\n\
-         \nA quantized input (the demo models are) needs --allow-requantize: the result is made\n\
-         from its quantized values and can only lose against it. For a ladder of variants, make\n\
-         an F16 first (it holds exactly the input's values), then quantize that.\n",
-    );
-    out
-}
-
 /// Types whose tensors are plain floats: quantizing from them needs no
 /// `--allow-requantize`.
 fn is_float(quant: &str) -> bool {
@@ -396,7 +234,7 @@ fn is_float(quant: &str) -> bool {
 
 /// `<stem>.<TYPE>.gguf` in `dir`, the input's own type dropped from the stem
 /// (`SmolLM2-135M-Instruct.Q4_1.gguf` → `SmolLM2-135M-Instruct.Q2_K.gguf`).
-pub fn default_output(input: &ModelCard, ty: &QuantType, dir: &Path) -> PathBuf {
+pub(crate) fn default_output(input: &ModelCard, ty: &QuantType, dir: &Path) -> PathBuf {
     let stem = input
         .path
         .file_stem()
@@ -418,7 +256,7 @@ pub fn default_output(input: &ModelCard, ty: &QuantType, dir: &Path) -> PathBuf 
 
 /// The temporary file the child writes: hidden, next to `out` (so the final
 /// rename stays on one file system), named after the process that owns it.
-pub fn partial_path(out: &Path, pid: u32) -> PathBuf {
+pub(crate) fn partial_path(out: &Path, pid: u32) -> PathBuf {
     let name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -960,154 +798,6 @@ fn last_words(lines: &[String]) -> String {
         .join(" | ")
 }
 
-/// The child: `tokenscope quantize-worker IN PARTIAL FTYPE THREADS REQUANT`
-/// (hidden). Quantizes with llama.cpp, its log going to stderr as is; dies
-/// with its parent. Exit 0 on success, 1 when llama.cpp refused, 2 on bad
-/// arguments.
-pub fn worker_main(args: &[String]) -> std::process::ExitCode {
-    use std::process::ExitCode;
-    // SAFETY: asks the kernel to SIGKILL this process when its parent dies.
-    #[cfg(target_os = "linux")]
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-    }
-    // SIGXFSZ is ignored (main): a file-size limit fails the write (EFBIG).
-    let [input, output, ftype, threads, requant] = args else {
-        eprintln!("quantize-worker: expected IN OUT FTYPE THREADS REQUANTIZE");
-        return ExitCode::from(2);
-    };
-    let (Ok(ftype), Ok(threads)) = (ftype.parse::<u32>(), threads.parse::<i32>()) else {
-        eprintln!("quantize-worker: bad FTYPE or THREADS");
-        return ExitCode::from(2);
-    };
-    use std::os::unix::ffi::OsStrExt;
-    let (Ok(c_in), Ok(c_out)) = (
-        CString::new(Path::new(input).as_os_str().as_bytes()),
-        CString::new(Path::new(output).as_os_str().as_bytes()),
-    ) else {
-        eprintln!("quantize-worker: a path holds a NUL byte");
-        return ExitCode::from(2);
-    };
-    // The input, recorded in the output's metadata: the picker puts the file
-    // a variant was made from above it, `info` names it.
-    let from_type = catalog::read_card(Path::new(input))
-        .map(|c| c.quant_label())
-        .unwrap_or_else(|_| "unknown".into());
-    let from_file = Path::new(input)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let overrides: Vec<llama_cpp_sys_2::llama_model_kv_override> = [
-        (catalog::KEY_MADE_FROM_FILE, from_file.as_str()),
-        (catalog::KEY_MADE_FROM_TYPE, from_type.as_str()),
-    ]
-    .iter()
-    .filter_map(|(k, v)| str_override(k, v))
-    // llama.cpp reads the list up to a record whose key is empty.
-    .chain(std::iter::once(zeroed_override()))
-    .collect();
-    // SAFETY: plain C calls; the log callback only writes the text it is given
-    // to stderr; the paths, params and overrides outlive the quantize call.
-    let rc = unsafe {
-        llama_cpp_sys_2::llama_log_set(Some(log_to_stderr), std::ptr::null_mut());
-        llama_cpp_sys_2::llama_backend_init();
-        let mut params = llama_cpp_sys_2::llama_model_quantize_default_params();
-        params.ftype = ftype;
-        params.nthread = threads;
-        params.allow_requantize = requant == "1";
-        params.kv_overrides = overrides.as_ptr();
-        llama_cpp_sys_2::llama_model_quantize(c_in.as_ptr(), c_out.as_ptr(), &params)
-    };
-    if rc == 0 {
-        ExitCode::SUCCESS
-    } else {
-        // llama.cpp's ofstream says only "iostream error": find out here,
-        // where the file and the limits are, whether the write found no room.
-        if let Some(why) = no_room(Path::new(output)) {
-            eprintln!("{NO_ROOM}{why}");
-        }
-        ExitCode::from(1)
-    }
-}
-
-/// An empty override record (all zeros: tag 0, empty key, value 0).
-fn zeroed_override() -> llama_cpp_sys_2::llama_model_kv_override {
-    // SAFETY: a C struct of an integer tag, a char array and a union of
-    // numbers and a char array: all zeros is a valid value of each.
-    unsafe { std::mem::zeroed() }
-}
-
-/// The string metadata `key = value` as llama.cpp's override record, the
-/// value cut (at a character) to the 127 bytes the record holds; `None`
-/// for a key that does not fit or text holding a NUL.
-fn str_override(key: &str, value: &str) -> Option<llama_cpp_sys_2::llama_model_kv_override> {
-    const CAP: usize = 128;
-    if key.is_empty() || key.len() >= CAP || key.contains('\0') || value.contains('\0') {
-        return None;
-    }
-    let mut end = value.len().min(CAP - 1);
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut o = zeroed_override();
-    o.tag = llama_cpp_sys_2::LLAMA_KV_OVERRIDE_TYPE_STR;
-    for (d, b) in o.key.iter_mut().zip(key.bytes()) {
-        *d = b as std::os::raw::c_char;
-    }
-    let mut val = [0 as std::os::raw::c_char; CAP];
-    for (d, b) in val.iter_mut().zip(value[..end].bytes()) {
-        *d = b as std::os::raw::c_char;
-    }
-    o.__bindgen_anon_1.val_str = val;
-    Some(o)
-}
-
-/// How the worker tells the parent that its output found no room.
-const NO_ROOM: &str = "quantize-worker: no room: ";
-
-/// Why writing `output` stopped, when it is room: a file-size limit reached
-/// (`ulimit -f`) or a file system with (almost) no free space left.
-fn no_room(output: &Path) -> Option<String> {
-    let size = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
-    let mut lim: libc::rlimit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills the struct it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim) } == 0
-        && lim.rlim_cur != libc::RLIM_INFINITY
-        && size + (1 << 20) >= lim.rlim_cur
-    {
-        return Some(format!(
-            "the file-size limit of {} (ulimit -f) was reached",
-            crate::catalog::size_human(lim.rlim_cur)
-        ));
-    }
-    match free_bytes(&output_dir(output)) {
-        Ok(Some(free)) if free < 16 << 20 => Some(format!(
-            "the disk is full ({} free after {} written)",
-            crate::catalog::size_human(free),
-            crate::catalog::size_human(size)
-        )),
-        _ => None,
-    }
-}
-
-/// llama.cpp's log, as it is, on stderr (the parent reads it).
-unsafe extern "C" fn log_to_stderr(
-    _level: llama_cpp_sys_2::ggml_log_level,
-    text: *const std::os::raw::c_char,
-    _user: *mut std::os::raw::c_void,
-) {
-    if text.is_null() {
-        return;
-    }
-    // SAFETY: llama.cpp passes a NUL-terminated string valid for the call.
-    let bytes = unsafe { std::ffi::CStr::from_ptr(text) }.to_bytes();
-    use std::io::Write;
-    let _ = std::io::stderr().write_all(bytes);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1202,30 +892,6 @@ mod tests {
         add_fallback(&mut groups, parse_fallback_line(odd).unwrap());
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].tensors, 3);
-    }
-
-    #[test]
-    fn the_source_is_recorded_as_a_string_override() {
-        let o = str_override("tokenscope.quantized_from.file", "é".repeat(100).as_str()).unwrap();
-        assert_eq!(o.tag, llama_cpp_sys_2::LLAMA_KV_OVERRIDE_TYPE_STR);
-        let key: Vec<u8> = o
-            .key
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| c as u8)
-            .collect();
-        assert_eq!(key, b"tokenscope.quantized_from.file");
-        // SAFETY: the record was made with its string member.
-        let val = unsafe { o.__bindgen_anon_1.val_str };
-        let val: Vec<u8> = val
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| c as u8)
-            .collect();
-        // Cut at a character within the 127 bytes the record holds.
-        assert_eq!(String::from_utf8(val).unwrap(), "é".repeat(63));
-        assert!(str_override(&"k".repeat(128), "v").is_none());
-        assert_eq!(zeroed_override().key[0], 0, "the end of the list");
     }
 
     #[test]

@@ -1,21 +1,106 @@
-//! Text (and JSON) renderings of model cards for `tokenscope models` and `info`.
+//! `tokenscope models`, `info` and `paths`, and the text (and JSON)
+//! renderings of model cards they print (also used by `quantize`'s report).
 //!
 //! The card's text is escaped where the card is built ([`ModelCard`]); what it
 //! keeps raw is escaped here: paths, the chat template's preview, and JSON
 //! (through [`json_safe`], so that the raw template in it reaches no terminal).
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 
-use crate::catalog::{CatalogError, ModelCard};
+use super::{Ctx, dirs_text, remote_target};
+use crate::catalog::{self, CatalogError, ModelCard, template_preview, template_summary};
+use crate::cli::{Format, GenFlags};
+use crate::engine;
 use crate::text::{escape_inline, json_safe, pad_left, pad_right as pad, str_width};
+
+/// `tokenscope models`: every model found, as a table or JSONL; with none,
+/// where they were looked for and how to get the demo models. Errors: a
+/// config that cannot be used, output that cannot be written.
+pub fn models_command(ctx: &Ctx, format: Format) -> anyhow::Result<()> {
+    let config = ctx.config()?;
+    let dirs = ctx.model_dirs(&config);
+    let cards = catalog::discover(&dirs);
+    let mut out = std::io::stdout().lock();
+    if format == Format::Jsonl {
+        write!(out, "{}", models_jsonl(&cards))?;
+    } else if cards.is_empty() {
+        writeln!(
+            out,
+            "No models in {}. Run `tokenscope fetch-demos` to get the demo models.",
+            dirs_text(&dirs)
+        )?;
+    } else {
+        write!(out, "{}", models_table(&cards))?;
+    }
+    Ok(())
+}
+
+/// `tokenscope info`: one model's card (`model`, as `--model` takes it) and
+/// where it would run; with `server` (and `api_key_env`), what that remote
+/// server reports about `model` (none: its only one). Errors: no such model
+/// or server, output that cannot be written.
+pub fn info_command(
+    ctx: &Ctx,
+    model: Option<&str>,
+    format: Format,
+    server: Option<&str>,
+    api_key_env: Option<&str>,
+) -> anyhow::Result<()> {
+    let config = ctx.config()?;
+    let server_flags = GenFlags {
+        server: server.map(str::to_string),
+        api_key_env: api_key_env.map(str::to_string),
+        ..GenFlags::default()
+    };
+    let mut out = std::io::stdout().lock();
+    if let Some(target) = remote_target(&config, &server_flags)? {
+        let report = engine::remote::info::describe(&target, model.unwrap_or(""))?;
+        if format == Format::Jsonl {
+            let json = serde_json::to_string_pretty(&report)?;
+            writeln!(out, "{}", json_safe(&json))?;
+        } else {
+            write!(out, "{}", engine::remote::info::report_text(&report))?;
+        }
+        return Ok(());
+    }
+    let card = catalog::resolve(model.unwrap_or(""), &ctx.model_dirs(&config))?;
+    if format == Format::Jsonl {
+        writeln!(out, "{}", info_json(&card))?;
+    } else {
+        write!(out, "{}", info_text(&card))?;
+        let layers = config.engine.gpu_layers;
+        writeln!(
+            out,
+            "\nruns on: {}",
+            engine::describe_backend(layers, card.n_layer)
+        )?;
+    }
+    Ok(())
+}
+
+/// `tokenscope paths`: where the config file, the models, the logs and the
+/// saved chats are. Errors: a config that cannot be used.
+pub fn paths_command(ctx: &Ctx) -> anyhow::Result<()> {
+    let config = ctx.config()?;
+    let paths = &ctx.paths;
+    let config_file = ctx.cli.global.config.as_ref().unwrap_or(&paths.config_file);
+    println!("config file: {}", config_file.display());
+    for d in ctx.model_dirs(&config) {
+        println!("models:      {}", d.display());
+    }
+    println!(
+        "logs:        {}",
+        crate::logging::log_path(&paths.log_dir).display()
+    );
+    println!("chats:       {}", paths.conversations_db().display());
+    Ok(())
+}
 
 /// A path for the terminal: on one line, nothing a terminal would act on.
 fn path_text(p: &std::path::Path) -> String {
     escape_inline(&p.display().to_string())
 }
-
-/// Lines of the chat template shown by [`info_text`].
-const TEMPLATE_PREVIEW_LINES: usize = 6;
 
 /// An aligned table: NAME, ARCH, PARAMS, QUANT (as the tensors really are:
 /// [`ModelCard::quant_label`]), BPW ([`ModelCard::bits_per_weight`]), SIZE,
@@ -90,7 +175,7 @@ fn error_line(e: &CatalogError) -> String {
 }
 
 /// The whole card, then every metadata key = value, sorted by key.
-pub fn info_text(card: &ModelCard) -> String {
+pub(crate) fn info_text(card: &ModelCard) -> String {
     let mut out = String::new();
     let mut field = |k: &str, v: String| {
         let _ = writeln!(out, "{:<16} {v}", format!("{k}:"));
@@ -147,7 +232,7 @@ pub fn info_text(card: &ModelCard) -> String {
 }
 
 /// Bits per weight with two decimals ("5.20"), "?" for a file without weights.
-pub fn bpw_text(card: &ModelCard) -> String {
+pub(crate) fn bpw_text(card: &ModelCard) -> String {
     card.bits_per_weight()
         .map(|b| format!("{b:.2}"))
         .unwrap_or_else(|| "?".into())
@@ -156,7 +241,7 @@ pub fn bpw_text(card: &ModelCard) -> String {
 /// The tensor types the file holds, one a line: `label` (then blanks, the
 /// width of `info`'s field names), the type, its tensor count, their size
 /// and their share of the weights; most weights first.
-pub fn types_table(card: &ModelCard, label: &str) -> String {
+pub(crate) fn types_table(card: &ModelCard, label: &str) -> String {
     let mut out = String::new();
     let weights = card.mix.weights().max(1) as f64;
     for (i, t) in card.mix.types.iter().enumerate() {
@@ -186,7 +271,7 @@ fn percent(p: f64) -> String {
 /// wrote other types than the declared one (rows that do not fit its
 /// blocks), and the file it was made from when `tokenscope quantize`
 /// recorded it.
-pub fn mix_text(card: &ModelCard) -> String {
+pub(crate) fn mix_text(card: &ModelCard) -> String {
     let mut out = types_table(card, "tensor types:");
     if let Some(m) = &card.mix.misfit {
         let widths = m
@@ -216,34 +301,10 @@ pub fn mix_text(card: &ModelCard) -> String {
     out
 }
 
-/// "yes (6 lines, 368 bytes)": a chat template in a few words.
-pub fn template_summary(t: &str) -> String {
-    format!(
-        "yes ({}, {})",
-        crate::text::count(t.lines().count(), "line"),
-        crate::text::count(t.len(), "byte")
-    )
-}
-
-/// The first lines of a chat template, escaped, each as `    | line`
-/// (cut at 100 characters), then `    | …` if there are more.
-pub fn template_preview(t: &str) -> String {
-    let mut out = String::new();
-    let lines: Vec<&str> = t.lines().collect();
-    for l in lines.iter().take(TEMPLATE_PREVIEW_LINES) {
-        let l: String = l.chars().take(100).collect();
-        let _ = writeln!(out, "    | {}", escape_inline(&l));
-    }
-    if lines.len() > TEMPLATE_PREVIEW_LINES {
-        let _ = writeln!(out, "    | …");
-    }
-    out
-}
-
 /// One JSON object per line: the card, or `{"path": …, "error": …}`. Text
 /// fields hold the card's escaped text; the raw chat template (and any path)
 /// is written with every unsafe character as a `\uXXXX` escape.
-pub fn models_jsonl(cards: &[Result<ModelCard, CatalogError>]) -> String {
+pub(crate) fn models_jsonl(cards: &[Result<ModelCard, CatalogError>]) -> String {
     let mut out = String::new();
     for c in cards {
         let line = match c {
@@ -261,7 +322,7 @@ pub fn models_jsonl(cards: &[Result<ModelCard, CatalogError>]) -> String {
 }
 
 /// The card as pretty JSON (escaped as [`models_jsonl`] escapes it).
-pub fn info_json(card: &ModelCard) -> String {
+pub(crate) fn info_json(card: &ModelCard) -> String {
     json_safe(&serde_json::to_string_pretty(card).unwrap_or_default())
 }
 

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use tokenscope::cli::ExportFormat;
-use tokenscope::paths::Paths;
-use tokenscope::store::{Store, export};
-use tokenscope::text::{escape_inline, json_safe};
+use crate::cli::ExportFormat;
+use crate::paths::Paths;
+use crate::store::{Store, export};
+use crate::text::{escape_inline, json_safe};
 
 fn open(paths: &Paths) -> Result<Store> {
     let path = paths.conversations_db();
@@ -48,7 +48,7 @@ pub fn list(paths: &Paths, search: &str, jsonl: bool) -> Result<()> {
             r.id,
             export::format_time(r.updated_at),
             r.turns,
-            tokenscope::text::truncate(&escape_inline(r.model.as_deref().unwrap_or("-")), 24),
+            crate::text::truncate(&escape_inline(r.model.as_deref().unwrap_or("-")), 24),
             escape_inline(&r.title)
         )?;
     }

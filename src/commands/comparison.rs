@@ -16,23 +16,67 @@
 //! [`Command::Compare`]: crate::engine::Command::Compare
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::headless::{RunError, error_line, request_for, wait_for};
+use super::{Ctx, engine_placement, text_to_score};
+use crate::cli::Format;
 use crate::config::Config;
 use crate::engine::{
     CompareInput, CompareRequest, CompareRow, EngineHandle, Event, ModelInfo, Placement, SlotId,
     TokenId, Vocab,
 };
-use crate::headless::{RunError, error_line, request_for, wait_for};
+
+/// `tokenscope compare`: `models` (as `--model` takes them, A first)
+/// compared on the reply to `prompt`, or on `text` / the text of `file`
+/// (`-`: standard input), printed as [`compare`] does; `--max-tokens`,
+/// `--ctx` and `--threads` come in `ctx.flags`. Errors: fewer than two
+/// models, a model not found, no text, the engine's.
+pub fn compare_command(
+    ctx: &Ctx,
+    models: &[String],
+    prompt: Option<&str>,
+    text: Option<&str>,
+    file: Option<&Path>,
+    raw: bool,
+    format: Format,
+) -> anyhow::Result<()> {
+    let config = ctx.config()?;
+    let dirs = ctx.model_dirs(&config);
+    if models.len() < 2 {
+        anyhow::bail!("compare needs at least two models: --model A --model B [--model C …]");
+    }
+    let paths_of = models
+        .iter()
+        .map(|m| crate::catalog::resolve(m, &dirs).map(|c| c.path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let source = match prompt {
+        Some(p) => Source::Prompt(p.to_string()),
+        None => Source::Text(text_to_score(text, file, false)?),
+    };
+    let args = CompareArgs {
+        models: paths_of,
+        source,
+        raw,
+        jsonl: format == Format::Jsonl,
+    };
+    compare(
+        &engine_placement()?,
+        &config,
+        &args,
+        &mut std::io::stdout().lock(),
+    )?;
+    Ok(())
+}
 
 // The statistics live with the conversation (a reply compared in the TUI
 // shows them too); `compare` reports them.
-pub use crate::conversation::compare_stats::{Summary, quantile, summarize};
+pub(crate) use crate::conversation::compare_stats::{Summary, summarize};
 
 /// Where the compared tokens come from.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Source {
+pub(crate) enum Source {
     /// Model A answers this prompt (chat template unless `raw`); its reply is compared.
     Prompt(String),
     /// This text is compared as it is (a BOS in front unless `raw`).
@@ -41,7 +85,7 @@ pub enum Source {
 
 /// What `compare` is asked for besides the config.
 #[derive(Debug, Clone)]
-pub struct CompareArgs {
+pub(crate) struct CompareArgs {
     /// The models, the reference A first (at least two).
     pub models: Vec<PathBuf>,
     /// What is compared.
@@ -58,7 +102,7 @@ pub struct CompareArgs {
 /// split over tokens), `piece` (the token's own piece, bytes shown as
 /// `<0xE5>`), `p` per model, `top1` ids per model (`top1_text` their
 /// pieces), `kl` per other model (nats).
-pub fn row_json(row: &CompareRow, vocab: &Vocab, text: &str) -> String {
+pub(crate) fn row_json(row: &CompareRow, vocab: &Vocab, text: &str) -> String {
     #[derive(serde::Serialize)]
     struct Line<'a> {
         r#type: &'static str,
@@ -88,7 +132,7 @@ pub fn row_json(row: &CompareRow, vocab: &Vocab, text: &str) -> String {
 /// The text format: a summary table, then for each other model (B) the ten
 /// tokens with the largest KL(A‖B), each with up to eight tokens before it
 /// from `tokens` (the sequence compared, known from `known_from` on).
-pub fn text_report(
+pub(crate) fn text_report(
     rows: &[CompareRow],
     tokens: &[TokenId],
     known_from: usize,
@@ -204,7 +248,7 @@ fn p_text(p: f64) -> String {
 /// # Errors
 /// Fewer than two models, a model that does not load, different
 /// vocabularies, a text longer than the context, an engine crash.
-pub fn compare(
+pub(crate) fn compare(
     placement: &Placement,
     config: &Config,
     args: &CompareArgs,
@@ -355,6 +399,7 @@ fn compare_streaming(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conversation::compare_stats::quantile;
 
     fn row(ln_a: f64, ln_b: f64, top: (TokenId, TokenId), kl: f64) -> CompareRow {
         CompareRow {

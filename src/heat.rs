@@ -1,0 +1,27 @@
+//! The probability heatmap's bands, one definition for the chat (drawn in
+//! ratatui colours by `tui::theme`) and `tokenscope score` (written as ANSI
+//! escapes): which band a token's probability falls in, and each band's
+//! colour in the xterm 256-colour palette.
+
+/// The heatmap bands, for the legend: (lower bound, label).
+pub const HEAT_BANDS: [(f32, &str); 5] = [
+    (0.8, "≥80%"),
+    (0.5, "≥50%"),
+    (0.3, "≥30%"),
+    (0.1, "≥10%"),
+    (0.0, "<10%"),
+];
+
+/// The heatmap band of probability `p`: an index into [`HEAT_BANDS`] (0 =
+/// sure, 4 = not).
+pub fn heat_band(p: f32) -> usize {
+    HEAT_BANDS
+        .iter()
+        .position(|(lower, _)| p >= *lower)
+        .unwrap_or(HEAT_BANDS.len() - 1)
+}
+
+/// The colours of the heatmap's bands (the KL heatmap's too), from sure (or
+/// agreeing) to not, as xterm 256-colour palette indices: green, lime,
+/// yellow, orange, red.
+pub const HEAT_PALETTE: [u8; 5] = [40, 148, 220, 208, 196];
