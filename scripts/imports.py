@@ -41,16 +41,20 @@ LAYERS = {
     ],
     "tui": [
         # 0: data and pure helpers (State and its parts, the keymap, theme, layout, text wrapping)
+        #    and the effects `update` returns, as data
         ["tui/state*", "tui/state/*", "tui/data/*", "tui/action.rs", "tui/theme.rs",
          "tui/layout.rs", "tui/wrap.rs", "tui/input_view.rs", "tui/live.rs",
-         "tui/models.rs", "tui/abort_guard.rs", "tui/signals.rs", "tui/popup*"],
-        # 1: shared transitions (cancel, load a model, new chat, replies, compare, saving)
+         "tui/models.rs", "tui/popup*", "tui/effect.rs"],
+        # 1: shared transitions (cancel, load a model, new chat, replies, compare, engine events)
         ["tui/transitions*", "tui/transitions/*", "tui/reply.rs", "tui/compare.rs",
-         "tui/engine_events.rs", "tui/saving.rs"],
+         "tui/engine_events.rs"],
         # 2: components: draw and handle their own keys, return what should happen
         ["tui/components/*"],
-        # 3: the app: the update loop, rendering, the run loop, benches
-        ["tui/update.rs", "tui/render.rs", "tui/mod.rs", "tui/bench*.rs", "tui/app*"],
+        # 3: the app: the update loop, rendering, the run loop and what it does
+        #    outside (`execute`'s storage half in saving.rs, the signal thread,
+        #    the terminal's restore on abort), benches
+        ["tui/update.rs", "tui/render.rs", "tui/mod.rs", "tui/bench*.rs", "tui/app*",
+         "tui/saving.rs", "tui/signals.rs", "tui/abort_guard.rs"],
     ],
     "engine": [
         # 0: the protocol (api/) and pure maths

@@ -28,7 +28,3 @@ pub mod store;
 pub mod terminal;
 pub mod text;
 pub mod tui;
-
-// The old paths of two commands, for `conversation/compared.rs` and the
-// TUI's tests until they stop importing them (issue 20).
-pub use commands::{comparison, headless};

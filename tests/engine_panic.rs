@@ -42,7 +42,7 @@ impl Host for EngineHost {
     fn restart_engine(&mut self) {
         self.0.restart()
     }
-    fn steer(&mut self, request: RequestId, steer: tokenscope::tui::reply::Steer) {
+    fn steer(&mut self, request: RequestId, steer: tokenscope::tui::effect::Steer) {
         self.0
             .send(tokenscope::engine::Command::Steer { request, steer })
     }
@@ -150,7 +150,7 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
         "{notice}"
     );
     assert!(notice.contains("reloading SmolLM2"), "{notice}");
-    assert!(s.crashed.is_empty(), "{:?}", s.crashed);
+    assert!(s.files.crashed.is_empty(), "{:?}", s.files.crashed);
     execute(&mut s, fx, &mut host);
     while s.model.is_none() || s.load.is_some() {
         let fx = update(&mut s, next(&rx));

@@ -3,7 +3,8 @@
 //! Kept on the reply's node for this session only (not saved: it belongs to
 //! two model files, and is quick to make again).
 
-use crate::comparison::{Summary, summarize};
+use super::compare_stats::{Summary, summarize};
+use super::tree::{Conversation, NodeId};
 use crate::engine::CompareRow;
 
 /// How a comparison stands.
@@ -77,5 +78,93 @@ impl Comparison {
                 self.model_b, self.quant_b, self.total
             ),
         }
+    }
+}
+
+impl Conversation {
+    /// Reply `id` is compared now: `comparison` (no rows yet) replaces any
+    /// it had.
+    pub fn start_comparison(&mut self, id: NodeId, comparison: Comparison) {
+        self.node_mut(id).comparison = Some(Box::new(comparison));
+    }
+
+    /// Rows the engine sent for reply `id`'s comparison (none when it has
+    /// none any more).
+    pub fn add_compared_rows(&mut self, id: NodeId, rows: Vec<CompareRow>) {
+        if let Some(c) = self.node_mut(id).comparison.as_mut() {
+            c.rows.extend(rows);
+        }
+    }
+
+    /// Ends reply `id`'s comparison as `status`: its rows stand; one that
+    /// ended early without any goes.
+    pub fn end_comparison(&mut self, id: NodeId, status: CompareStatus) {
+        let m = self.node_mut(id);
+        if let Some(c) = m.comparison.as_mut() {
+            c.status = status;
+            if c.rows.is_empty() && status != CompareStatus::Done {
+                m.comparison = None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::Node;
+
+    fn comparison() -> Comparison {
+        Comparison {
+            model_a: "a.gguf".into(),
+            model_b: "b.gguf".into(),
+            quant_b: "Q4_0".into(),
+            score_from: 3,
+            total: 2,
+            rows: Vec::new(),
+            status: CompareStatus::Running,
+        }
+    }
+
+    fn row(index: usize) -> CompareRow {
+        CompareRow {
+            index,
+            id: 1,
+            ln_p: vec![-0.5, -0.7],
+            top1: vec![1, 1],
+            kl: vec![0.01],
+            top: Vec::new(),
+            ln_p_of_a_top: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_comparison_keeps_its_rows_and_goes_when_stopped_without_any() {
+        let mut c = Conversation::new(None);
+        let a = c.append(Node::assistant(None, None));
+        c.start_comparison(a, comparison());
+        c.end_comparison(a, CompareStatus::Stopped);
+        assert!(
+            c.node(a).comparison.is_none(),
+            "stopped before its first row"
+        );
+        c.start_comparison(a, comparison());
+        c.add_compared_rows(a, vec![row(3)]);
+        c.end_comparison(a, CompareStatus::Stopped);
+        let kept = c
+            .node(a)
+            .comparison
+            .as_ref()
+            .map(|c| (c.status, c.rows.len()));
+        assert_eq!(kept, Some((CompareStatus::Stopped, 1)));
+        assert!(
+            c.node(a)
+                .comparison
+                .as_ref()
+                .is_some_and(|c| c.row(0).is_some())
+        );
+        c.start_comparison(a, comparison());
+        c.end_comparison(a, CompareStatus::Done);
+        assert!(c.node(a).comparison.is_some(), "done, even with no rows");
     }
 }

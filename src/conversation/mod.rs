@@ -4,13 +4,19 @@
 //! active children from the root. No terminal code here: the TUI, `run` and
 //! (later) saved conversations share it, and it round-trips through serde.
 //!
-//! One function builds an engine request from it ([`Conversation::request`]).
+//! One function builds an engine request from it ([`Conversation::request`]);
+//! the rules of a reply's life (starting a run, where the prompt's tokens and
+//! scores go, ending one) are methods here too (`replies`), so every front
+//! end applies the same. It depends on the engine's protocol types only.
 
+pub mod compare_stats;
 mod compared;
+mod replies;
 mod request;
 mod tree;
 
 pub use compared::{CompareStatus, Comparison};
+pub use replies::{CONTEXT_TAIL_MIN, PromptPlaces, Writer, context_tail_len};
 pub use request::RequestSettings;
 pub use tree::{Conversation, Fork, Node, NodeId, ROOT, Status};
 

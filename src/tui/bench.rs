@@ -33,7 +33,7 @@ pub struct NullHost {
     pub refreshes: usize,
     pub restarts: usize,
     /// Steps, forces and runs sent, with their request.
-    pub steers: Vec<(RequestId, crate::tui::reply::Steer)>,
+    pub steers: Vec<(RequestId, crate::tui::effect::Steer)>,
     /// Comparison commands sent (load B, compare, unload B).
     pub compares: Vec<crate::tui::compare::CompareCmd>,
 }
@@ -63,7 +63,7 @@ impl Host for NullHost {
     fn restart_engine(&mut self) {
         self.restarts += 1;
     }
-    fn steer(&mut self, request: RequestId, steer: crate::tui::reply::Steer) {
+    fn steer(&mut self, request: RequestId, steer: crate::tui::effect::Steer) {
         self.steers.push((request, steer));
     }
     fn compare(&mut self, cmd: crate::tui::compare::CompareCmd) -> RequestId {
@@ -374,7 +374,8 @@ pub(super) fn streaming_state_after(
         Msg::Engine(fake_loaded(load_id, fake_model("bench-model", "Q4_K_M"))),
     );
     if let Some(conv) = conv {
-        super::bench_long::open_conversation(&mut s, conv);
+        // As opening a saved conversation does (see `bench_long::open_conversation`).
+        super::transitions::show_conversation(&mut s, conv, None);
     }
     for c in "Write a long story, please.".chars() {
         feed(&mut s, &mut host, key(KeyCode::Char(c)));

@@ -50,10 +50,10 @@ pub fn long_conversation(n_tokens: usize, k: usize) -> Conversation {
 }
 
 /// What opening a saved conversation does to the UI (the conversation
-/// list's own path, [`crate::tui::update::show_conversation`]): `conv`
+/// list's own path, [`crate::tui::transitions::show_conversation`]): `conv`
 /// becomes the chat, its active path is shown and every shown turn is wrapped.
 pub fn open_conversation(s: &mut State, conv: Conversation) {
-    crate::tui::update::show_conversation(s, conv, None);
+    crate::tui::transitions::show_conversation(s, conv, None);
 }
 
 /// Opening a conversation: the load (whatever `load` does: a clone here, a

@@ -11,141 +11,19 @@
 //!
 //! No I/O here but [`memory_need`], which the loop's `execute` calls.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::effect::Effect;
 use super::models::ModelEntry;
 use super::state::{Focus, PENDING, Picker, Popup, State};
-use super::update::Effect;
 use crate::conversation::{CompareStatus, Comparison, NodeId};
 use crate::engine::memory::MemoryNeed;
-use crate::engine::{
-    CompareInput, CompareRequest, Event, LoadSettings, ModelInfo, RequestId, Role, SlotId, TokenId,
+use crate::engine::{CompareInput, CompareRequest, Event, LoadSettings, RequestId, Role, TokenId};
+
+// The compare mode's data (a part of `State`) and the commands it sends.
+pub use super::state::compare::{
+    COMPARE_TOP_K, CompareCmd, CompareFor, CompareState, Job, JobPhase, SLOT_B,
 };
-
-/// The engine slot model B is loaded into (model A, the one chatted with, is in slot 0).
-pub const SLOT_B: SlotId = 1;
-
-/// Top tokens asked per model and position: enough for the inspector's rows.
-pub const COMPARE_TOP_K: usize = 10;
-
-/// What the compare key sends to the local engine (see [`super::Host::compare`]).
-#[derive(Debug, Clone, PartialEq)]
-pub enum CompareCmd {
-    /// Load model B into [`SLOT_B`].
-    LoadB(PathBuf, LoadSettings),
-    /// Compare slots 0 and [`SLOT_B`].
-    Run(CompareRequest),
-    /// Free [`SLOT_B`] (no event answers it).
-    UnloadB,
-}
-
-impl CompareCmd {
-    /// The engine command for this, as request `request` (unused by an unload).
-    pub fn command(self, request: RequestId) -> crate::engine::Command {
-        use crate::engine::Command;
-        match self {
-            CompareCmd::LoadB(path, settings) => Command::Load {
-                request,
-                slot: SLOT_B,
-                path,
-                settings,
-            },
-            CompareCmd::Run(req) => Command::Compare { request, req },
-            CompareCmd::UnloadB => Command::Unload { slot: SLOT_B },
-        }
-    }
-}
-
-/// The reply the compare picker was opened for, and how to rank the models.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CompareFor {
-    /// The reply's node.
-    pub node: NodeId,
-    /// The picker group of model A (architecture · parameters · vocabulary).
-    pub group: Option<String>,
-    /// Model A's file.
-    pub a: PathBuf,
-}
-
-impl CompareFor {
-    /// Where `m` goes in the "compare with…" list: 0 for another variant of
-    /// A, 1 for A's own file, 2 for the rest (not comparable, or unknown).
-    pub fn rank(&self, m: &ModelEntry) -> u8 {
-        if m.path == self.a {
-            1
-        } else if m.group.is_some() && m.group == self.group {
-            0
-        } else {
-            2
-        }
-    }
-
-    /// Why `m` cannot be compared with A, in a few words for the picker
-    /// row; `None` when it can (or the engine has to say: two models with
-    /// vocabularies of one size may still differ in a token, which only
-    /// the engine, holding both, can tell).
-    pub fn refusal(&self, m: &ModelEntry) -> Option<String> {
-        // The group's last part is the vocabulary size.
-        let vocab = |g: &Option<String>| {
-            g.as_deref()
-                .and_then(|g| g.rsplit('·').next().map(str::to_string))
-        };
-        if crate::engine::remote::split_ref(&m.path).is_some() {
-            Some("remote: cannot compare".into())
-        } else if m.error.is_some() {
-            Some("unreadable".into())
-        } else if let (Some(a), Some(b)) = (vocab(&self.group), vocab(&m.group))
-            && a != b
-        {
-            Some(format!(
-                "another vocabulary ({b} tokens, this model has {a}): not comparable token by token"
-            ))
-        } else {
-            None
-        }
-    }
-}
-
-/// Where a comparison stands.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JobPhase {
-    /// Model B is loading into [`SLOT_B`] (fraction 0 to 1).
-    LoadingB { path: PathBuf, fraction: f32 },
-    /// The reply's tokens are being forced through both models.
-    Comparing,
-    /// Esc was pressed; waiting for the engine's final event.
-    Cancelling,
-}
-
-/// The comparison under way.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Job {
-    /// The request (the load of B, then the comparison); [`PENDING`] until sent.
-    pub request: RequestId,
-    pub node: NodeId,
-    pub phase: JobPhase,
-    /// The ids compared: the prompt, then the reply.
-    pub tokens: Vec<TokenId>,
-    /// Where the reply starts in `tokens`.
-    pub score_from: usize,
-}
-
-/// Everything the compare mode keeps (a part of [`State`]).
-#[derive(Debug, Clone, Default)]
-pub struct CompareState {
-    /// Model B, loaded in [`SLOT_B`] (compare mode is on while it is).
-    pub b: Option<ModelInfo>,
-    /// What B takes in memory (weights, KV cache), estimated from its
-    /// header when its load was sent.
-    pub b_memory: Option<MemoryNeed>,
-    pub job: Option<Job>,
-    /// The heatmap colours compared tokens by KL(A‖B), not by probability.
-    pub kl_heat: bool,
-    /// The prompt of each reply generated this session, as the engine built
-    /// it ([`Event::Started`]): the exact ids the model saw before the reply.
-    pub prompts: HashMap<NodeId, Vec<TokenId>>,
-}
 
 /// A file's name for the user (variants of one model share their `general.name`).
 pub fn file_name(path: &Path) -> String {
@@ -214,14 +92,16 @@ fn sequence_of(s: &State, node: NodeId) -> Result<(Vec<TokenId>, usize), String>
         Some(p) => p.clone(),
         // A reply of a saved conversation keeps the last ≥ 1024 prompt ids:
         // fewer means the whole prompt.
-        None if !m.context_tail.is_empty() && m.context_tail.len() < 1024 => m.context_tail.clone(),
-        None => {
-            return Err(
+        None => match s.conv.whole_prompt_of(node) {
+            Some(p) => p.to_vec(),
+            None => {
+                return Err(
                 "the prompt this reply answered is not known exactly (a saved reply keeps only its \
                  last 1024 prompt tokens): regenerate it (F8) or continue it (c), then compare"
                     .into(),
             );
-        }
+            }
+        },
     };
     let score_from = prompt.len();
     if score_from == 0 {
@@ -276,6 +156,7 @@ pub fn open(s: &mut State) -> Vec<Effect> {
     }
     let a = s.model.as_ref().map(|m| m.path.clone()).unwrap_or_default();
     let group = s
+        .files
         .models
         .iter()
         .find(|m| m.path == a)
@@ -295,14 +176,16 @@ pub fn open(s: &mut State) -> Vec<Effect> {
         ..Picker::default()
     };
     // The first variant, else the model loaded as B already.
-    let visible = p.visible(&s.models);
+    let visible = p.visible(&s.files.models);
     if let Some(b) = &s.compare.b
-        && let Some(i) = visible.iter().position(|&i| s.models[i].path == b.path)
+        && let Some(i) = visible
+            .iter()
+            .position(|&i| s.files.models[i].path == b.path)
     {
         p.selected = i;
     }
-    super::components::open(s, Popup::Picker(p));
-    s.models_scanning = true;
+    super::transitions::open_popup(s, Popup::Picker(p));
+    s.files.scanning = true;
     vec![Effect::RefreshModels]
 }
 
@@ -333,20 +216,23 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec
         .as_ref()
         .map(|m| file_name(&m.path))
         .unwrap_or_default();
-    s.conv.node_mut(for_.node).comparison = Some(Box::new(Comparison {
-        model_a,
-        model_b: entry.file_name.clone(),
-        // What B really holds ("Q2_K requested · mostly Q4_0"), not only its name.
-        quant_b: if entry.label.is_empty() {
-            entry.quant.clone()
-        } else {
-            entry.label.clone()
+    s.conv.start_comparison(
+        for_.node,
+        Comparison {
+            model_a,
+            model_b: entry.file_name.clone(),
+            // What B really holds ("Q2_K requested · mostly Q4_0"), not only its name.
+            quant_b: if entry.label.is_empty() {
+                entry.quant.clone()
+            } else {
+                entry.label.clone()
+            },
+            score_from,
+            total,
+            rows: Vec::new(),
+            status: CompareStatus::Running,
         },
-        score_from,
-        total,
-        rows: Vec::new(),
-        status: CompareStatus::Running,
-    }));
+    );
     relayout(s, for_.node);
     let loaded = s.compare.b.as_ref().is_some_and(|b| b.path == entry.path);
     let phase = if loaded {
@@ -415,13 +301,7 @@ fn relayout(s: &mut State, node: NodeId) {
 /// (dropped when it has none).
 fn end(s: &mut State, status: CompareStatus) -> Option<Job> {
     let job = s.compare.job.take()?;
-    let m = s.conv.node_mut(job.node);
-    if let Some(c) = m.comparison.as_mut() {
-        c.status = status;
-        if c.rows.is_empty() && status != CompareStatus::Done {
-            m.comparison = None;
-        }
-    }
+    s.conv.end_comparison(job.node, status);
     relayout(s, job.node);
     Some(job)
 }
@@ -496,9 +376,7 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
         }
         Event::Compared { rows, .. } => {
             let node = job.node;
-            if let Some(c) = s.conv.node_mut(node).comparison.as_mut() {
-                c.rows.extend(rows);
-            }
+            s.conv.add_compared_rows(node, rows);
             relayout(s, node);
             vec![]
         }
@@ -555,7 +433,7 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
 }
 
 /// Esc while comparing: stops it (the rows so far stay). Again while it
-/// stops: the engine is restarted (see `update::cancel`).
+/// stops: the engine is restarted (see `transitions::cancel`).
 pub fn cancel(s: &mut State) -> Vec<Effect> {
     let Some(job) = s.compare.job.as_mut() else {
         return vec![];
@@ -633,9 +511,9 @@ pub fn on_engine_exited(s: &mut State) {
 /// compared) → off → probability. Says which scale is shown.
 pub fn toggle_heatmap(s: &mut State) {
     let compared = s.msgs().any(|m| m.comparison.is_some());
-    if s.heatmap && !s.compare.kl_heat && compared {
+    if s.display.heatmap && !s.compare.kl_heat && compared {
         s.compare.kl_heat = true;
-        let legend = if s.color {
+        let legend = if s.display.color {
             super::theme::KL_BANDS
                 .iter()
                 .map(|(_, l)| *l)
@@ -647,13 +525,13 @@ pub fn toggle_heatmap(s: &mut State) {
         s.info(format!(
             "Heatmap: KL(A‖B) per compared token ({legend}); other tokens by probability."
         ));
-    } else if s.heatmap {
-        s.heatmap = false;
+    } else if s.display.heatmap {
+        s.display.heatmap = false;
         s.compare.kl_heat = false;
     } else {
-        s.heatmap = true;
+        s.display.heatmap = true;
         // Without colour the styles need saying (they could read as emphasis).
-        let styles = if s.color {
+        let styles = if s.display.color {
             String::new()
         } else {
             format!(" by style: {}", super::theme::heat_cue_legend())
@@ -662,7 +540,7 @@ pub fn toggle_heatmap(s: &mut State) {
             s.info(format!(
                 "Heatmap: probability of each token{styles} (F3 or h again: KL between the compared models)."
             ));
-        } else if !s.color {
+        } else if !s.display.color {
             s.info(format!(
                 "Heatmap: probability of each token{styles} (F1 has the legend)."
             ));

@@ -1,12 +1,12 @@
 //! What the engine reports (load progress, tokens, the end of a reply, a
 //! crash) changes the state; some of it asks for effects (a reload). No I/O.
 
-use super::State;
-use super::reply::{self, Steer};
-use super::state::{ChooseAt, Focus, MsgStatus, PENDING, Phase};
-use super::update::{Effect, load_model};
+use super::effect::{Effect, Steer};
+use super::reply;
+use super::state::{ChooseAt, Focus, MsgStatus, PENDING, Phase, State};
+use super::transitions::load_model;
 use crate::conversation::NodeId;
-use crate::engine::{CrashReport, CrashStage, Event, StopReason};
+use crate::engine::{CrashReport, CrashStage, Event, Stats, StopReason};
 
 pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
     if let Event::EngineExited { report } = ev {
@@ -61,7 +61,7 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
     if report.blames_file() {
         text += &format!(" ({}).", report.ended);
         if let Some(path) = &report.file {
-            s.crashed.insert(path.clone(), reason.clone());
+            s.files.crashed.insert(path.clone(), reason.clone());
             text += " The file is marked ✗ in the picker.";
         }
     } else {
@@ -94,8 +94,8 @@ fn on_load_event(s: &mut State, ev: Event) {
         }
         Event::Loaded { info, vocab, .. } => {
             // It loads now: whatever failed before (a fixed file) is forgotten.
-            s.load_failed.remove(&info.path);
-            s.crashed.remove(&info.path);
+            s.files.load_failed.remove(&info.path);
+            s.files.crashed.remove(&info.path);
             if let Some(crash) = s.load.take().and_then(|l| l.restore) {
                 // What crashed stays on screen (whatever came meanwhile); it now ends well.
                 s.error(format!(
@@ -136,7 +136,7 @@ fn on_load_event(s: &mut State, ev: Event) {
             let path = s.load.take().map(|l| l.path).unwrap_or_default();
             // A crash is marked by `on_engine_exited`, with llama.cpp's assertion.
             if !matches!(error, crate::engine::EngineError::Crashed(_)) {
-                s.load_failed.insert(path.clone(), error.to_string());
+                s.files.load_failed.insert(path.clone(), error.to_string());
             }
             let file = match crate::engine::remote::split_ref(&path) {
                 Some((url, "")) => format!("the model of {url}"),
@@ -187,15 +187,12 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             g.n_prompt = n_prompt;
             g.n_reused = n_reused;
             g.n_prefix = prefix.len();
-            // What the repeat penalty saw before the reply.
-            // At least 1024, so that a what-if with a longer penalty window still sees it.
-            let tail_len = (s.config.sampling.repeat_last_n as usize).max(1024);
+            // What the repeat penalty saw before the reply (for what-ifs).
             let ids: Vec<_> = prompt.iter().map(|t| t.id).collect();
             let node = g.node;
-            s.conv.node_mut(node).context_tail = ids[ids.len().saturating_sub(tail_len)..].to_vec();
-            // The exact prompt, for comparing the reply; a comparison of it
-            // made before no longer covers all of it.
-            s.conv.node_mut(node).comparison = None;
+            s.conv
+                .reply_prompt(node, &ids, s.config.sampling.repeat_last_n);
+            // The exact prompt, for comparing the reply.
             s.compare.prompts.insert(node, ids);
             let msg = g.msg;
             place_prompt_tokens(s, &prompt);
@@ -203,12 +200,10 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             // The engine serves in order: the model loaded last (perhaps after
             // the message was sent) writes this reply, with its vocabulary.
             let (model, vocab) = (s.model_name(), s.vocab.clone());
-            if let Some(m) = s.msg_mut(msg) {
-                m.vocab = vocab;
-                if m.model != model {
-                    m.model = model;
-                    s.relayout_message(msg);
-                }
+            if let Some(&id) = s.path.get(msg)
+                && s.conv.set_writer(id, model, vocab)
+            {
+                s.relayout_message(msg);
             }
             if dropped_messages > 0 {
                 s.info(if dropped_messages == 1 {
@@ -273,11 +268,10 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
         Event::Cancelled { stats, .. } => {
             let node = g.node;
             s.generation = None;
-            if let Some(stats) = stats {
-                s.conv.node_mut(node).stats = Some(stats.clone());
-                s.last_stats = Some(stats);
+            if let Some(stats) = &stats {
+                s.last_stats = Some(stats.clone());
             }
-            finish_message(s, node, MsgStatus::Stopped);
+            finish_message(s, node, MsgStatus::Stopped, stats);
         }
         Event::Done { stats, .. } => {
             let node = g.node;
@@ -290,33 +284,18 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             if stats.stop == StopReason::ContextFull {
                 s.error(context_full_notice(stats.ctx_used, stats.ctx_size));
             }
-            s.conv.node_mut(node).stats = Some(stats.clone());
-            s.last_stats = Some(stats);
-            finish_message(s, node, status);
+            s.last_stats = Some(stats.clone());
+            finish_message(s, node, status, Some(stats));
         }
         Event::Failed { error, .. } => {
             let node = g.node;
             s.generation = None;
             s.error(format!("Generation failed: {error}"));
-            finish_message(s, node, MsgStatus::Failed(error.to_string()));
+            finish_message(s, node, MsgStatus::Failed(error.to_string()), None);
         }
         Event::PromptScores { steps, .. } => {
             let positions = std::mem::take(&mut g.positions);
-            let mut touched = Vec::new();
-            for st in steps {
-                let Some(&Some((node, i))) = positions.get(st.index) else {
-                    continue;
-                };
-                if let Some(t) = s.conv.node_mut(node).steps.get_mut(i)
-                    && t.id == st.id
-                {
-                    t.dist = st.dist;
-                    t.logit = st.logit;
-                    if !touched.contains(&node) {
-                        touched.push(node);
-                    }
-                }
-            }
+            let touched = s.conv.apply_prompt_scores(&positions, steps);
             if let Some(g) = s.generation.as_mut() {
                 g.positions = positions;
             }
@@ -341,43 +320,9 @@ fn place_prompt_tokens(s: &mut State, prompt: &[crate::engine::PromptToken]) {
         return;
     };
     let turns = g.turns.clone();
-    let mut by_turn: Vec<Vec<crate::engine::TokenId>> = vec![Vec::new(); turns.len()];
-    // Each turn's first prompt position: what came before it is the repeat
-    // penalty's history for a what-if on its tokens.
-    let mut first: Vec<Option<usize>> = vec![None; turns.len()];
-    let mut positions = Vec::with_capacity(prompt.len());
-    for (pos, t) in prompt.iter().enumerate() {
-        let slot = t.message.map(|m| m as usize).filter(|&m| m < turns.len());
-        positions.push(slot.map(|m| {
-            by_turn[m].push(t.id);
-            first[m].get_or_insert(pos);
-            (turns[m], by_turn[m].len() - 1)
-        }));
-    }
-    let tail_len = (s.config.sampling.repeat_last_n as usize).max(1024);
-    let mut changed = Vec::new();
-    for (m, ids) in by_turn.iter().enumerate() {
-        let id = turns[m];
-        if s.conv.node(id).role == crate::engine::Role::Assistant {
-            continue;
-        }
-        let before = s.conv.node(id).steps.len();
-        s.conv.set_prompt_tokens(id, ids, &vocab);
-        if let Some(p) = first[m] {
-            s.conv.node_mut(id).context_tail = prompt[p.saturating_sub(tail_len)..p]
-                .iter()
-                .map(|t| t.id)
-                .collect();
-        }
-        if before != s.conv.node(id).steps.len() || before == 0 {
-            changed.push(id);
-        }
-    }
-    // Replies' tokens are theirs already: only prompt turns take scores.
-    let positions = positions
-        .into_iter()
-        .map(|p| p.filter(|(id, _)| s.conv.node(*id).role != crate::engine::Role::Assistant))
-        .collect();
+    let (positions, changed) =
+        s.conv
+            .place_prompt(&turns, prompt, &vocab, s.config.sampling.repeat_last_n);
     if let Some(g) = s.generation.as_mut() {
         g.positions = positions;
     }
@@ -409,15 +354,12 @@ pub fn context_full_notice(used: usize, size: usize) -> String {
     )
 }
 
-/// Ends reply `node` with `status`. A version that ended before its first
-/// token (stopped, failed) holds nothing and would hide its siblings from the
-/// token cursor: it goes, and the version before it is shown again.
-fn finish_message(s: &mut State, node: NodeId, status: MsgStatus) {
-    let m = s.conv.node_mut(node);
-    let empty = m.steps.is_empty() && status != MsgStatus::Done;
+/// Ends reply `node` with `status` (and its run's `stats`) by the
+/// conversation's rule ([`crate::conversation::Conversation::finish_reply`]:
+/// an empty version that ended early goes), and shows the chat as it is now.
+fn finish_message(s: &mut State, node: NodeId, status: MsgStatus, stats: Option<Stats>) {
     let stopped = status == MsgStatus::Stopped;
-    m.status = status;
-    if empty && s.conv.sibling_pos(node).1 > 1 && s.conv.discard(node).is_some() {
+    if s.conv.finish_reply(node, status, stats) {
         s.repath();
         if stopped {
             s.info("The reply stopped before its first token: that version was dropped.");

@@ -169,6 +169,11 @@ pub fn cursor_style() -> Style {
     Style::default().add_modifier(Modifier::REVERSED)
 }
 
+/// The text of a text area, lines joined.
+pub fn input_text(t: &TextArea) -> String {
+    t.lines().join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

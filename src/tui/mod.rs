@@ -6,6 +6,14 @@
 //! loop drains every pending message through [`update()`] (no I/O), carries out
 //! the [`Effect`]s it returns through a [`Host`], and redraws with [`render()`]
 //! at most ~60 times a second.
+//!
+//! Layers, bottom up (`scripts/imports.py` checks that no import points up
+//! or goes round a circle): the data ([`state`] and its parts, the keymap
+//! [`action`], the [`effect`]s, layout, wrapping and theme); the shared
+//! transitions ([`transitions`], [`reply`], [`compare`], the engine's events);
+//! the [`components`], which draw themselves and handle their own keys,
+//! returning effects; the app ([`update`], [`render`], the run loop with its
+//! `execute` and [`saving`], the benches).
 
 mod abort_guard;
 pub mod action;
@@ -13,6 +21,7 @@ pub mod bench;
 pub mod bench_long;
 pub mod compare;
 pub mod components;
+pub mod effect;
 mod engine_events;
 pub mod input_view;
 pub mod layout;
@@ -24,6 +33,7 @@ pub mod saving;
 mod signals;
 pub mod state;
 pub mod theme;
+pub mod transitions;
 pub mod update;
 pub mod wrap;
 
@@ -64,9 +74,10 @@ use ratatui::backend::Backend;
 use crate::engine::{EngineHandle, GenerateRequest, LoadSettings, RequestId, crash, remote};
 use crate::store;
 
+pub use effect::Effect;
 pub use render::render;
 pub use state::State;
-pub use update::{Effect, Msg, start, update};
+pub use update::{Msg, start, update};
 
 /// What `tokenscope` (the chat TUI) starts with.
 pub struct TuiOptions {
@@ -100,7 +111,7 @@ pub trait Host {
     fn generate(&mut self, req: GenerateRequest) -> RequestId;
     fn cancel(&mut self, request: RequestId);
     /// Steps, forces or runs `request` (a generation in step mode).
-    fn steer(&mut self, request: RequestId, steer: reply::Steer);
+    fn steer(&mut self, request: RequestId, steer: effect::Steer);
     /// Scans `dirs` and sends the result as [`Msg::Models`], without blocking.
     fn refresh_models(&mut self, dirs: Vec<PathBuf>);
     /// Comparing: loads model B into the local engine's slot
@@ -339,7 +350,7 @@ impl Host for RealHost {
         self.engines[0].1.restart()
     }
 
-    fn steer(&mut self, request: RequestId, steer: reply::Steer) {
+    fn steer(&mut self, request: RequestId, steer: effect::Steer) {
         let i = self.route(request);
         self.engines[i]
             .1
@@ -472,7 +483,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         opts.model_dirs,
         (size.width, size.height),
     );
-    state.color = !term_env.no_color;
+    state.display.color = !term_env.no_color;
     // Plain http to another machine: said where it is seen, in the TUI.
     for (_, t) in &opts.servers {
         if let Some(w) = t.as_ref().ok().and_then(|t| t.warning()) {
@@ -526,7 +537,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         } else {
             r.meta
         };
-        fx.extend(components::chats::install(
+        fx.extend(transitions::install_chat(
             &mut state,
             r.id,
             r.conv,

@@ -4,15 +4,12 @@
 //! alternative is a sibling in the conversation tree; nothing is lost. No I/O.
 
 use super::action::Action;
+use super::effect::{Effect, Steer};
 use super::state::{
     ChooseAt, Chooser, Focus, Generation, Message, MsgStatus, PENDING, Phase, State, TokenRef,
 };
-use super::update::Effect;
-use crate::conversation::{Node, NodeId};
+use crate::conversation::{Node, NodeId, Writer};
 use crate::engine::{Role, StopReason, TokenId};
-
-/// What a paused (or running) reply is told to do next: the protocol's own.
-pub use crate::engine::Steer;
 
 /// Why a reply cannot be acted on now, as the user reads it; `None` when it can.
 pub fn busy(s: &State) -> Option<&'static str> {
@@ -48,23 +45,20 @@ fn drop_paused(s: &mut State) -> Vec<Effect> {
         return vec![];
     };
     s.chooser = None;
+    s.conv.stop_reply(g.node);
     if let Some(i) = s.msg_index(g.node) {
-        if let Some(m) = s.msg_mut(i) {
-            m.status = MsgStatus::Stopped;
-        }
         s.relayout_message(i);
-    } else {
-        s.conv.node_mut(g.node).status = MsgStatus::Stopped;
     }
     vec![Effect::Cancel(g.request)]
 }
 
-/// A new, empty reply under `parent` by the model in use, with the seed of
-/// its place among its siblings.
-fn new_reply(s: &State, parent: NodeId) -> Message {
-    let mut m = Node::assistant(s.model_name(), s.vocab.clone());
-    m.seed = Some(s.conv.seed_for_child(parent, s.config.sampling.seed));
-    m
+/// Who writes a new reply: the model in use, with the settings' seed.
+fn writer(s: &State) -> Writer {
+    Writer {
+        model: s.model_name(),
+        vocab: s.vocab.clone(),
+        base_seed: s.config.sampling.seed,
+    }
 }
 
 /// Starts generating reply `id` (shown in the chat): a fresh one, a branch
@@ -77,14 +71,7 @@ pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
     };
     let mut settings = s.request_settings();
     settings.paused = paused;
-    let req = s.conv.request(id, &settings);
-    let m = s.conv.node_mut(id);
-    m.sampling = Some(req.sampling.clone());
-    // What this run is generated under, whatever the system prompt becomes.
-    let system = req.messages.first().filter(|c| c.role == Role::System);
-    m.system = Some(system.map_or(String::new(), |c| c.content.clone()));
-    m.status = MsgStatus::Streaming;
-    m.stats = None;
+    let req = s.conv.start_reply(id, &settings);
     s.relayout_message(msg);
     let turns = s.conv.turns_before(id);
     s.generation = Some(Generation {
@@ -116,8 +103,7 @@ pub fn send_text(s: &mut State, text: String) -> Vec<Effect> {
         Some(old) => s.conv.add_sibling(old, Node::user(text)),
         None => s.conv.append(Node::user(text)),
     };
-    let reply = new_reply(s, user);
-    let id = s.conv.add_child(user, reply);
+    let id = s.conv.add_reply(user, &writer(s));
     s.repath();
     // The message is saved now (its reply when it ends).
     fx.push(Effect::Save);
@@ -262,15 +248,8 @@ pub fn branch(
         return vec![];
     }
     let mut fx = drop_paused(s);
-    let parent = s.conv.node(id).parent().unwrap_or_default();
-    let seed = s.conv.seed_for_child(parent, s.config.sampling.seed);
-    let new = s.conv.branch(id, t.step, chosen);
-    let (model, vocab) = (s.model_name(), s.vocab.clone());
-    let m = s.conv.node_mut(new);
-    m.seed = Some(seed);
-    m.model = model;
-    m.vocab = vocab;
-    let ended = m.status == MsgStatus::Done;
+    let new = s.conv.branch_reply(id, t.step, chosen, &writer(s));
+    let ended = s.conv.node(new).status == MsgStatus::Done;
     s.chooser = None;
     s.repath();
     // Stepping: to typing, where the first pause opens the chooser. Else the
@@ -356,8 +335,8 @@ pub fn continue_reply(s: &mut State, msg: usize) -> Vec<Effect> {
         return vec![];
     }
     let mut fx = drop_paused(s);
-    // The reply goes on from its tokens' bytes, not from a U+FFFD shown for them.
-    s.conv.node_mut(id).drop_tail();
+    // The reply goes on from its tokens' bytes, not from a U+FFFD shown for
+    // them: starting it drops the tail.
     fx.extend(start(s, id, s.step_mode));
     fx
 }

@@ -7,14 +7,12 @@
 //! listed and opened; saving is then off for the session, and said so.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::Host;
-use super::components::chats;
+use super::effect::Effect;
 use super::state::State;
-use super::update::Effect;
+use super::transitions;
 use crate::conversation::Conversation;
-use crate::engine::{Role, Vocab};
 use crate::store::{ConvId, Saved, Store, StoreError};
 
 /// The conversations database of a running TUI.
@@ -169,7 +167,7 @@ pub fn list(s: &mut State, host: &mut impl Host) {
     let Some(saver) = host.saver() else {
         return;
     };
-    let Some(list) = chats::list_mut(s) else {
+    let Some(list) = s.chat_list_mut() else {
         return;
     };
     match saver.store().and_then(|st| st.list(&list.filter)) {
@@ -200,7 +198,7 @@ pub fn open(s: &mut State, host: &mut impl Host, id: ConvId) -> Vec<Effect> {
     match saver.store().and_then(|st| st.load(id)) {
         Ok((conv, meta)) => {
             let present = meta.model_path.as_ref().is_some_and(|p| p.is_file());
-            chats::install(s, id, conv, &meta, present)
+            transitions::install_chat(s, id, conv, &meta, present)
         }
         Err(e) => {
             s.error(format!("Cannot open that conversation: {e}"));
@@ -230,7 +228,7 @@ pub fn change(
             if rename.is_none() && s.conv_id == Some(id) {
                 s.conv_id = None;
                 let popup = s.popup.take();
-                fx = super::update::new_chat(s)
+                fx = transitions::new_chat(s)
                     .into_iter()
                     .filter(|e| !matches!(e, Effect::SaveAway(..)))
                     .collect();
@@ -241,35 +239,10 @@ pub fn change(
             list(s, host);
         }
         Err(e) => {
-            if let Some(l) = chats::list_mut(s) {
+            if let Some(l) = s.chat_list_mut() {
                 l.error = Some(e.to_string());
             }
         }
     }
     fx
-}
-
-/// Gives `vocab` (model `name`'s) to the turns of `conv` that lack one:
-/// replies written by that model and the prompt turns they answer. True
-/// when any changed (token texts of candidates are known again).
-pub fn attach_vocab(conv: &mut Conversation, name: &str, vocab: &Arc<Vocab>) -> bool {
-    let mut changed = false;
-    for i in 0..conv.len() {
-        let n = conv.node(i);
-        if n.vocab.is_some() || n.steps.is_empty() {
-            continue;
-        }
-        let by_model = match n.role {
-            Role::Assistant => n.model.as_deref() == Some(name),
-            _ => n
-                .children()
-                .iter()
-                .any(|&c| conv.node(c).model.as_deref() == Some(name)),
-        };
-        if by_model {
-            conv.node_mut(i).vocab = Some(vocab.clone());
-            changed = true;
-        }
-    }
-    changed
 }

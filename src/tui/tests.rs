@@ -315,7 +315,7 @@ fn snapshot_picker_open_and_filtered() {
     let Some(Popup::Picker(p)) = &h.s.popup else {
         panic!("picker open")
     };
-    assert_eq!(p.visible(&h.s.models), vec![1, 2, 3]);
+    assert_eq!(p.visible(&h.s.files.models), vec![1, 2, 3]);
     insta::assert_snapshot!("picker_filtered", h.screen());
 }
 
@@ -395,7 +395,7 @@ fn the_picker_shows_the_real_tensor_types_and_the_original_of_its_variants_first
     let Some(Popup::Picker(p)) = &h.s.popup else {
         panic!("picker open")
     };
-    assert_eq!(p.visible(&h.s.models).len(), 1);
+    assert_eq!(p.visible(&h.s.files.models).len(), 1);
 }
 
 #[test]
@@ -874,7 +874,7 @@ fn request_carries_conversation_and_system_prompt() {
 
 /// The messages `run` sends for `prompt`.
 fn run_messages(config: &Config, prompt: &str) -> Vec<crate::engine::ChatMessage> {
-    let (conv, reply) = crate::headless::one_turn(config, prompt);
+    let (conv, reply) = crate::commands::headless::one_turn(config, prompt);
     conv.request(reply, &config.request_settings(false))
         .messages
 }
@@ -1626,7 +1626,7 @@ fn a_crash_mid_reply_fails_the_reply_with_the_reason_and_reloads_the_model() {
             && !text.contains("marked"),
         "a kill is not the file's fault: {text}"
     );
-    assert!(h.s.crashed.is_empty());
+    assert!(h.s.files.crashed.is_empty());
     assert_eq!(h.host.loads.len(), loads + 1);
     assert_eq!(h.host.loads.last().unwrap(), &PathBuf::from(path));
     // Sent while the model reloads: queued behind the load in the new engine.
@@ -1648,7 +1648,11 @@ fn a_crash_with_no_model_says_how_to_go_on() {
     assert!(h.host.loads.is_empty());
     let text = &h.s.notice.as_ref().unwrap().text;
     assert!(text.ends_with("press Ctrl-O to choose a model."), "{text}");
-    assert!(h.s.crashed.contains_key(&PathBuf::from("/models/x.gguf")));
+    assert!(
+        h.s.files
+            .crashed
+            .contains_key(&PathBuf::from("/models/x.gguf"))
+    );
 }
 
 #[test]

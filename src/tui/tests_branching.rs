@@ -5,7 +5,7 @@
 use crossterm::event::KeyCode;
 
 use super::bench::{fake_id, fake_stats, fake_step};
-use super::reply::Steer;
+use super::effect::Steer;
 use super::state::{ChooseAt, Focus, MsgStatus, TokenRef};
 use super::tests::{H, PARIS};
 use crate::engine::{Distribution, Event, ReplyPrefix, RequestId, Role, StopReason};

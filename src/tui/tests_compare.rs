@@ -113,9 +113,9 @@ fn the_compare_picker_lists_variants_first_and_refuses_other_models() {
         panic!("the picker opens");
     };
     let order: Vec<&str> = p
-        .visible(&h.s.models)
+        .visible(&h.s.files.models)
         .iter()
-        .map(|&i| h.s.models[i].file_name.as_str())
+        .map(|&i| h.s.files.models[i].file_name.as_str())
         .collect();
     assert_eq!(order[0], B_FILE, "the other variant first: {order:?}");
     assert_eq!(order[1], "gemma-3-270m-it-Q8_0.gguf", "then A itself");
@@ -223,7 +223,7 @@ fn a_reply_is_compared_on_its_exact_ids_and_shown_side_by_side() {
     );
 
     // The heatmap: probability, then KL, then off.
-    assert!(h.s.heatmap && !h.s.compare.kl_heat);
+    assert!(h.s.display.heatmap && !h.s.compare.kl_heat);
     h.key(KeyCode::Char('h'));
     assert!(h.s.compare.kl_heat);
     assert!(h.s.notice.as_ref().unwrap().text.contains("KL(A‖B)"));
@@ -233,7 +233,7 @@ fn a_reply_is_compared_on_its_exact_ids_and_shown_side_by_side() {
     assert_eq!(b[(x + 1, y)].fg, Color::Indexed(220));
     assert!(h.screen().contains("heat KL"));
     h.key(KeyCode::Char('h'));
-    assert!(!h.s.heatmap && !h.s.compare.kl_heat);
+    assert!(!h.s.display.heatmap && !h.s.compare.kl_heat);
 
     // V leaves compare mode: B is unloaded; the comparison stays.
     h.key(KeyCode::Char('V'));

@@ -3,20 +3,26 @@
 //!
 //! It dispatches: terminal events through the keymap ([`super::action`]) to
 //! the components ([`super::components`]), engine events to
-//! `engine_events`. What several components ask for (stop a reply,
-//! load a model, a new chat) is here.
+//! `engine_events`. What several parts ask for (stop a reply, load a model,
+//! a new chat, open a popup) is in [`super::transitions`].
 
 use std::path::PathBuf;
 
 use crossterm::event::{Event as TermEvent, KeyEvent, KeyEventKind};
 
 use super::action::{Action, Context, lookup};
-use super::components::{self, chat, chats, choose, help, input, picker, settings, system_prompt};
+use super::components::{self, chat, chats, choose, input, picker, settings, system_prompt};
 use super::engine_events::on_engine;
 use super::models::ModelEntry;
 use super::reply;
-use super::state::{Focus, Loading, NoticeLevel, PENDING, Phase, Picker, Popup, State};
-use crate::engine::{Event, GenerateRequest, RequestId};
+use super::state::{Focus, NoticeLevel, PENDING, Phase, Picker, Popup, State};
+use super::transitions::{
+    cancel, load_model, new_chat, open_chats, open_help, open_picker, open_settings,
+    open_system_prompt,
+};
+use crate::engine::Event;
+
+pub use super::effect::Effect;
 
 /// Everything that reaches the main loop.
 #[derive(Debug)]
@@ -33,39 +39,10 @@ pub enum Msg {
     Tick,
 }
 
-/// What `update` asks the loop to do.
-#[derive(Debug, Clone)]
-pub enum Effect {
-    Generate(GenerateRequest),
-    Load(PathBuf),
-    Cancel(RequestId),
-    /// Comparing: load model B, compare, free B (see [`super::compare`]).
-    Compare(super::compare::CompareCmd),
-    /// Step, force, or run on the reply under way (its request, once known).
-    Steer(super::reply::Steer),
-    RefreshModels,
-    /// Kill the engine process and start a new one (it did not stop when asked).
-    RestartEngine,
-    /// Save the conversation shown (what changed since the last save).
-    Save,
-    /// Save a conversation that left the screen (a new chat, another one opened).
-    SaveAway(
-        Option<crate::store::ConvId>,
-        Box<crate::conversation::Conversation>,
-    ),
-    /// Fill the open conversation list (its filter).
-    ListChats,
-    /// Open a saved conversation in place of the one shown.
-    OpenChat(crate::store::ConvId),
-    RenameChat(crate::store::ConvId, String),
-    DeleteChat(crate::store::ConvId),
-    Quit,
-}
-
 /// Effects for the first frame: load the initial model, or open the picker.
 pub fn start(s: &mut State, initial_model: Option<PathBuf>) -> Vec<Effect> {
     let mut fx = vec![Effect::RefreshModels];
-    s.models_scanning = true;
+    s.files.scanning = true;
     match initial_model {
         Some(path) => fx.extend(load_model(s, path)),
         None => {
@@ -98,10 +75,10 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Input(ev) => on_term_event(s, ev),
         Msg::Engine(ev) => on_engine(s, ev),
         Msg::Models(list) => {
-            s.models = list;
-            s.models_scanning = false;
+            s.files.models = list;
+            s.files.scanning = false;
             if let Some(Popup::Picker(p)) = &mut s.popup {
-                let n = p.visible(&s.models).len();
+                let n = p.visible(&s.files.models).len();
                 p.selected = p.selected.min(n.saturating_sub(1));
             }
             vec![]
@@ -208,12 +185,12 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
 /// The actions of [`Context::Main`] (outside popups, whatever has the focus).
 fn main_action(s: &mut State, action: Action) -> Vec<Effect> {
     match action {
-        Action::OpenHelp => help::open(s),
-        Action::OpenPicker => picker::open(s),
-        Action::OpenSettings => settings::open(s),
-        Action::OpenSystemPrompt => system_prompt::open(s),
+        Action::OpenHelp => open_help(s),
+        Action::OpenPicker => open_picker(s),
+        Action::OpenSettings => open_settings(s),
+        Action::OpenSystemPrompt => open_system_prompt(s),
         Action::NewChat => new_chat(s),
-        Action::OpenChats => chats::open(s),
+        Action::OpenChats => open_chats(s),
         Action::ToggleStepMode => reply::toggle_step_mode(s),
         Action::Regenerate => reply::regenerate(s),
         Action::CompareReply => super::compare::open(s),
@@ -253,113 +230,4 @@ fn ctrl_c(s: &mut State) -> Vec<Effect> {
     s.quit_armed = true;
     s.info("Press Ctrl-C again to quit.");
     vec![]
-}
-
-/// Stops the running generation (its final event still arrives); asked
-/// again while that stop is pending, restarts the engine (one that hangs
-/// never answers the stop).
-pub(crate) fn cancel(s: &mut State) -> Vec<Effect> {
-    match &mut s.generation {
-        Some(g) if g.phase != Phase::Cancelling => {
-            g.phase = Phase::Cancelling;
-            vec![Effect::Cancel(g.request)]
-        }
-        Some(_) => restart_engine(s),
-        None => vec![],
-    }
-}
-
-/// Gives up the model being loaded (the one before stays); asked again while
-/// that is pending, restarts the engine.
-pub(crate) fn cancel_load(s: &mut State) -> Vec<Effect> {
-    match &mut s.load {
-        Some(l) if !l.cancelling && l.request != PENDING => {
-            l.cancelling = true;
-            let request = l.request;
-            s.info("Stopping the load (Esc again restarts the engine if it does not answer).");
-            vec![Effect::Cancel(request)]
-        }
-        Some(_) => restart_engine(s),
-        None => vec![],
-    }
-}
-
-/// Kills the engine process and starts a new one: what it was doing fails,
-/// and the crash handling reloads the model in use (see `engine_events`).
-fn restart_engine(s: &mut State) -> Vec<Effect> {
-    s.info("Restarting the engine…");
-    vec![Effect::RestartEngine]
-}
-
-/// Starts a new chat (the system prompt stays); stops a reply under way.
-/// The chat shown is saved (what is left to save of it: it was saved
-/// after every turn).
-pub(crate) fn new_chat(s: &mut State) -> Vec<Effect> {
-    if s.save_failed && !s.conv.is_empty() && !std::mem::take(&mut s.new_chat_armed) {
-        s.new_chat_armed = true;
-        s.error(
-            "This conversation is not saved (saving failed): Ctrl-N again starts a new one \
-             without it; anything else keeps it (the next message tries to save it again).",
-        );
-        return vec![];
-    }
-    let mut fx = Vec::new();
-    if let Some(g) = s.generation.take() {
-        fx.push(Effect::Cancel(g.request));
-    }
-    fx.extend(super::compare::on_conversation_replaced(s));
-    let fresh = crate::conversation::Conversation::new(Some(&s.config.system_prompt));
-    let (old_id, old) = show_conversation(s, fresh, None);
-    if !old.is_empty() {
-        fx.push(Effect::SaveAway(old_id, Box::new(old)));
-    }
-    s.info("New chat.");
-    fx
-}
-
-/// Puts `conv` (saved as `id`) on screen from its start, typing; returns
-/// the conversation it replaces, with its id.
-pub(crate) fn show_conversation(
-    s: &mut State,
-    conv: crate::conversation::Conversation,
-    id: Option<crate::store::ConvId>,
-) -> (
-    Option<crate::store::ConvId>,
-    crate::conversation::Conversation,
-) {
-    let old = std::mem::replace(&mut s.conv, conv);
-    let old_id = std::mem::replace(&mut s.conv_id, id);
-    s.cursor = None;
-    s.chooser = None;
-    s.editing = None;
-    s.last_stats = None;
-    s.scroll.follow = true;
-    s.scroll.top = 0;
-    s.set_focus(Focus::Input);
-    s.repath();
-    (old_id, old)
-}
-
-/// Loads `path` (stopping a load or a reply under way).
-pub(crate) fn load_model(s: &mut State, path: PathBuf) -> Vec<Effect> {
-    // A second model loaded to compare goes with the first.
-    let mut fx = super::compare::on_switch_model(s);
-    if let Some(l) = &s.load {
-        fx.push(Effect::Cancel(l.request));
-    }
-    if let Some(g) = &mut s.generation
-        && g.phase != Phase::Cancelling
-    {
-        g.phase = Phase::Cancelling;
-        fx.push(Effect::Cancel(g.request));
-    }
-    s.load = Some(Loading {
-        request: PENDING,
-        path: path.clone(),
-        fraction: 0.0,
-        restore: None,
-        cancelling: false,
-    });
-    fx.push(Effect::Load(path));
-    fx
 }

@@ -9,14 +9,17 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Widget};
 use ratatui_textarea::Input;
 
-use super::help;
 use crate::engine::{Role, TokenStep};
 use crate::text::{str_width, truncate};
 use crate::tui::action::{Action, Context, lookup, lookup_mouse};
+use crate::tui::effect::Effect;
 use crate::tui::reply;
-use crate::tui::state::{ChatLine, Focus, MsgStatus, Phase, State, TokenRef};
+use crate::tui::state::{ChatLine, Focus, MsgStatus, State, TokenRef};
 use crate::tui::theme;
-use crate::tui::update::{Effect, cancel};
+use crate::tui::transitions::{
+    back_from_cursor, cancel, choose_at, open_help, open_system_prompt, reveal_cursor,
+    toggle_navigation,
+};
 use crate::tui::wrap::{Cell, Tag, wrap_lines};
 
 /// Lines a mouse wheel notch scrolls.
@@ -28,7 +31,7 @@ pub fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::ToggleTokenCursor => return toggle_navigation(s),
         Action::ToggleHeatmap => crate::tui::compare::toggle_heatmap(s),
-        Action::ToggleBoundaries => s.boundaries = !s.boundaries,
+        Action::ToggleBoundaries => s.display.boundaries = !s.display.boundaries,
         Action::ScrollUp => scroll_by(s, -page(s)),
         Action::ScrollDown => scroll_by(s, page(s)),
         _ => {}
@@ -52,46 +55,6 @@ pub fn on_mouse(s: &mut State, m: MouseEvent) {
         Some(Action::ScrollWheel) => scroll_by(s, WHEEL_LINES),
         Some(Action::ClickToken) => click(s, m.column, m.row),
         _ => {}
-    }
-}
-
-/// Leaves the token cursor: back to choosing the next token when a reply
-/// is paused (step mode), else to typing.
-fn back_from_cursor(s: &mut State) {
-    if s.generation
-        .as_ref()
-        .is_some_and(|g| matches!(g.phase, Phase::Paused { .. }))
-    {
-        s.set_focus(Focus::Input);
-        reply::choose_next(s, true);
-    } else {
-        s.set_focus(Focus::Input);
-    }
-}
-
-/// Enters the token cursor (on the last token, or where it was), or leaves it.
-pub fn toggle_navigation(s: &mut State) -> Vec<Effect> {
-    if s.focus == Focus::Navigate {
-        back_from_cursor(s);
-        return vec![];
-    }
-    let valid = s.cursor.filter(|c| s.step(*c).is_some());
-    let Some(c) = valid.or_else(|| s.last_token()) else {
-        s.info("No reply to inspect yet.");
-        return vec![];
-    };
-    s.cursor = Some(c);
-    s.nav_by_mouse = false;
-    s.set_focus(Focus::Navigate);
-    reveal_cursor(s);
-    vec![]
-}
-
-fn reveal_cursor(s: &mut State) {
-    if let Some(c) = s.cursor
-        && let Some((line, _)) = s.token_position(c)
-    {
-        ensure_visible(s, line);
     }
 }
 
@@ -139,7 +102,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
             back_from_cursor(s);
             return vec![];
         }
-        Action::ChooseHere => return super::choose::open_at(s, cur),
+        Action::ChooseHere => return choose_at(s, cur),
         a if a.is_whatif() => {
             whatif_step(s, cur, action);
             return vec![];
@@ -166,7 +129,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
             return vec![];
         }
         // The system prompt's tokens: e edits it; it has no versions.
-        Action::EditPrompt if on_system => return super::system_prompt::open(s),
+        Action::EditPrompt if on_system => return open_system_prompt(s),
         Action::PrevReply | Action::NextReply if on_system => {
             s.info("The system prompt has one version: e edits it (for the replies after it).");
             return vec![];
@@ -234,7 +197,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
             s.input.input(Input::from(k));
             return vec![];
         }
-        Action::OpenHelp => return help::open(s),
+        Action::OpenHelp => return open_help(s),
         // Heatmap, boundaries: as outside the token cursor.
         other => return on_action(s, other),
     };
@@ -427,23 +390,6 @@ pub fn scroll_by(s: &mut State, delta: isize) {
     s.scroll.follow = top >= max;
 }
 
-/// Scrolls so that chat line `line` is visible.
-fn ensure_visible(s: &mut State, line: usize) {
-    let h = s.chat_height().max(1);
-    let win = s.chat_window(h);
-    let (top, rows) = (win.top, win.rows.max(1));
-    let max = s.chat.total_lines().saturating_sub(h);
-    let new_top = if line < top {
-        line
-    } else if line >= top + rows {
-        line + 1 - rows
-    } else {
-        return;
-    };
-    s.scroll.top = new_top.min(max);
-    s.scroll.follow = s.scroll.top >= max;
-}
-
 // ---- drawing ------------------------------------------------------------
 
 fn role_of_block(s: &State, block: usize) -> Role {
@@ -482,20 +428,20 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
             let scaffold = node.is_some_and(|m| crate::tui::state::is_scaffolding(m, i as usize));
             if scaffold {
                 st = theme::dim();
-            } else if s.heatmap
+            } else if s.display.heatmap
                 && s.compare.kl_heat
                 && let Some(row) = node
                     .and_then(|m| m.comparison.as_ref())
                     .and_then(|c| c.row(i as usize))
             {
-                st = theme::kl_heat_style(row.kl[0], s.color);
-            } else if s.heatmap
+                st = theme::kl_heat_style(row.kl[0], s.display.color);
+            } else if s.display.heatmap
                 && let Some(p) = step.and_then(TokenStep::p)
             {
-                st = theme::heat_style(p, s.color);
+                st = theme::heat_style(p, s.display.color);
             }
-            if s.boundaries {
-                st = st.patch(theme::boundary(i as usize, s.color));
+            if s.display.boundaries {
+                st = st.patch(theme::boundary(i as usize, s.display.color));
             }
             // Step mode: the newest token of the reply under way stands out.
             if let Some(g) = &s.generation
@@ -511,7 +457,7 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
                 && c.msg == block
                 && cell.covers(c.step as u32)
             {
-                st = theme::cursor_on(st, s.color);
+                st = theme::cursor_on(st, s.display.color);
                 if cell.is_partial_for(c.step as u32) {
                     // The token is only part of this glyph: say so.
                     st = st.add_modifier(Modifier::UNDERLINED);
@@ -590,7 +536,7 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
         ),
     ];
     // Here, not in a notice: the model's load notice would replace it at once.
-    if !s.color {
+    if !s.display.color {
         lines.extend([Line::from(""), Line::from(theme::no_color_note())]);
     }
     let lines = wrap_lines(&lines, r.width as usize);

@@ -14,76 +14,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget};
 
 use super::popup_block;
-use crate::conversation::Conversation;
-use crate::store::{ConvId, StoredConversation, Summary, export::format_time};
+use crate::store::export::format_time;
 use crate::text::{escape_inline, pad_left, pad_right, truncate};
 use crate::tui::action::{Action, Context, lookup};
+use crate::tui::effect::Effect;
 use crate::tui::layout::centered;
-use crate::tui::state::{Phase, Popup, State};
+use crate::tui::state::{ChatList, ChatListMode as Mode, Popup, State};
 use crate::tui::theme;
-use crate::tui::update::{Effect, load_model, show_conversation};
-
-/// What the keys do at the moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    Browse,
-    /// Typing a new title for the selected conversation.
-    Rename(String),
-    /// Asking before deleting the selected conversation.
-    ConfirmDelete,
-}
-
-/// The popup's state.
-#[derive(Debug, Clone)]
-pub struct ChatList {
-    /// Searched in titles and message text.
-    pub filter: String,
-    /// The conversations matching it, most recent first (filled by the host).
-    pub rows: Vec<Summary>,
-    /// Index into `rows`.
-    pub selected: usize,
-    pub mode: Mode,
-    /// The host has not answered yet.
-    pub loading: bool,
-    /// What went wrong reading or changing the list.
-    pub error: Option<String>,
-}
-
-impl ChatList {
-    /// The host's answer: the rows, the selection kept in range.
-    pub fn set_rows(&mut self, rows: Vec<Summary>) {
-        self.rows = rows;
-        self.loading = false;
-        self.error = None;
-        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
-    }
-
-    fn selected_row(&self) -> Option<&Summary> {
-        self.rows.get(self.selected)
-    }
-}
-
-/// The open list, if the conversations popup is open.
-pub fn list_mut(s: &mut State) -> Option<&mut ChatList> {
-    match &mut s.popup {
-        Some(Popup::Chats(l)) => Some(l),
-        _ => None,
-    }
-}
-
-/// Opens the list (the conversation shown is saved first, so it is listed).
-pub fn open(s: &mut State) -> Vec<Effect> {
-    let l = ChatList {
-        filter: String::new(),
-        rows: Vec::new(),
-        selected: 0,
-        mode: Mode::Browse,
-        loading: true,
-        error: None,
-    };
-    super::open(s, Popup::Chats(l));
-    vec![Effect::Save, Effect::ListChats]
-}
 
 /// A key in the list ([`Context::Chats`]); returns the popup to keep open.
 pub fn on_key(s: &mut State, mut l: ChatList, k: KeyEvent, fx: &mut Vec<Effect>) -> Option<Popup> {
@@ -179,57 +116,6 @@ pub fn paste(l: &mut ChatList, first_line: &str, fx: &mut Vec<Effect>) {
             l.selected = 0;
             l.loading = true;
             fx.push(Effect::ListChats);
-        }
-    }
-}
-
-/// Puts saved conversation `id` on screen in place of the one shown: its
-/// model is loaded when `model_present` (its file exists) and it is not the
-/// one loaded; without the file, the picker opens.
-pub fn install(
-    s: &mut State,
-    id: ConvId,
-    mut conv: Conversation,
-    meta: &StoredConversation,
-    model_present: bool,
-) -> Vec<Effect> {
-    let mut fx = Vec::new();
-    // The list refuses while a reply runs; a reply left over is stopped.
-    if let Some(g) = s.generation.take()
-        && g.phase != Phase::Cancelling
-    {
-        fx.push(Effect::Cancel(g.request));
-    }
-    if let (Some(name), Some(vocab)) = (s.model_name(), s.vocab.clone()) {
-        crate::tui::saving::attach_vocab(&mut conv, &name, &vocab);
-    }
-    fx.extend(crate::tui::compare::on_conversation_replaced(s));
-    s.config.system_prompt = conv.system().unwrap_or("").to_string();
-    // The one shown was saved before (the list asks for that first).
-    show_conversation(s, conv, Some(id));
-    let title = escape_inline(&meta.title);
-    let loaded = s.model.as_ref().map(|m| &m.path);
-    match (&meta.model_path, model_present) {
-        (Some(path), true)
-            if loaded != Some(path) && s.load.as_ref().is_none_or(|l| &l.path != path) =>
-        {
-            s.info(format!("Opened “{title}”; loading its model."));
-            fx.extend(load_model(s, path.clone()));
-            fx
-        }
-        (Some(path), false) if loaded != Some(path) => {
-            fx.extend(super::picker::open(s));
-            if let Some(Popup::Picker(p)) = &mut s.popup {
-                p.message = Some(format!(
-                    "“{title}” was written with {}, which is not there any more: choose a model to continue it.",
-                    path.display()
-                ));
-            }
-            fx
-        }
-        _ => {
-            s.info(format!("Opened “{title}”."));
-            fx
         }
     }
 }

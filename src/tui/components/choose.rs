@@ -5,52 +5,12 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use super::chat;
 use crate::engine::TokenId;
 use crate::tui::action::{Action, Context, lookup};
-use crate::tui::reply::{self, Steer};
-use crate::tui::state::{ChooseAt, Chooser, Focus, State, TokenRef};
-use crate::tui::update::{Effect, cancel};
-
-/// Opens the chooser on past token `t` (from the token cursor), the token
-/// it has selected.
-pub fn open_at(s: &mut State, t: TokenRef) -> Vec<Effect> {
-    if let Some(why) = reply::busy(s) {
-        s.info(why);
-        return vec![];
-    }
-    match s.msg(t.msg).map(|m| m.role) {
-        Some(crate::engine::Role::User) => {
-            s.info(
-                "A token of your message: e edits the message; branching is from a reply's tokens.",
-            );
-            return vec![];
-        }
-        Some(crate::engine::Role::System) => {
-            s.info("A token of the system prompt: e edits it; branching is from a reply's tokens.");
-            return vec![];
-        }
-        _ => {}
-    }
-    let Some(step) = s.step(t) else {
-        return vec![];
-    };
-    if step.top().is_empty() {
-        s.info(
-            "No candidates were recorded for this token (the inspector was off): r re-samples it.",
-        );
-        return vec![];
-    }
-    let selected = step.top().iter().position(|c| c.id == step.id).unwrap_or(0);
-    s.chooser = Some(Chooser {
-        at: ChooseAt::Token(t),
-        selected,
-        text: String::new(),
-        typing: false,
-    });
-    s.set_focus(Focus::Choose);
-    vec![]
-}
+use crate::tui::effect::{Effect, Steer};
+use crate::tui::reply;
+use crate::tui::state::{ChooseAt, Chooser, Focus, State, lone_digit};
+use crate::tui::transitions::{cancel, toggle_navigation};
 
 /// The candidates being chosen from, best first.
 pub fn candidates(s: &State, at: ChooseAt) -> Vec<TokenId> {
@@ -138,7 +98,7 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             if matches!(c.at, ChooseAt::Token(_)) {
                 s.chooser = None;
             }
-            return chat::toggle_navigation(s);
+            return toggle_navigation(s);
         }
         // Typed text goes first; then Esc stops the reply or closes.
         Action::Cancel if c.typing => {
@@ -154,15 +114,6 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         _ => {}
     }
     vec![]
-}
-
-/// The candidate (0-based) a text of one digit 1-9 names; `None` for any
-/// other text (a year, "1949", is text to force).
-pub fn lone_digit(text: &str) -> Option<usize> {
-    match text.as_bytes() {
-        [d @ b'1'..=b'9'] => Some((d - b'1') as usize),
-        _ => None,
-    }
 }
 
 /// Forces the typed text (a lone digit: that candidate), else candidate

@@ -6,7 +6,7 @@
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
-use super::inspector::{bar, pct};
+use super::{bar, pct};
 use crate::conversation::Comparison;
 use crate::engine::{CompareRow, TokenId};
 use crate::text::{str_width, truncate, visible_piece};

@@ -11,15 +11,9 @@ use super::popup_block;
 use crate::text::str_width;
 use crate::tui::action::{Action, Context, help_rows, lookup};
 use crate::tui::layout::centered;
-use crate::tui::state::{Popup, State};
+use crate::tui::state::Popup;
 use crate::tui::theme;
-use crate::tui::update::Effect;
 use crate::tui::wrap::wrap_plain;
-
-/// Opens the help.
-pub fn open(s: &mut State) -> Vec<Effect> {
-    super::open(s, Popup::Help { scroll: 0 })
-}
 
 /// A key in the help: scrolls it, or closes it (None).
 pub fn on_key(scroll: u16, k: KeyEvent) -> Option<Popup> {

@@ -5,15 +5,15 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::widgets::{Block, Widget};
-use ratatui_textarea::{Input, TextArea};
+use ratatui_textarea::Input;
 
-use super::chat;
 use crate::tui::action::{Action, Context, lookup};
-use crate::tui::input_view;
+use crate::tui::effect::Effect;
+use crate::tui::input_view::{self, input_text};
 use crate::tui::reply;
-use crate::tui::state::{ChooseAt, Focus, Phase, State, new_input};
+use crate::tui::state::{ChooseAt, Focus, Phase, State, lone_digit, new_input};
 use crate::tui::theme;
-use crate::tui::update::{Effect, cancel, cancel_load};
+use crate::tui::transitions::{cancel, cancel_load, toggle_navigation};
 
 /// A key while typing ([`Context::Input`]); keys the keymap does not
 /// name go to the text area.
@@ -46,7 +46,7 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         {
             reply::choose_next(s, true)
         }
-        Some(Action::ToggleTokenCursor) => return chat::toggle_navigation(s),
+        Some(Action::ToggleTokenCursor) => return toggle_navigation(s),
         Some(Action::HistoryPrev) if s.input.cursor().0 == 0 => history_prev(s),
         Some(Action::HistoryNext) if s.input.cursor().0 + 1 >= s.input.lines().len() => {
             history_next(s)
@@ -79,11 +79,6 @@ fn set_input_text(s: &mut State, text: &str) {
     s.input = new_input();
     s.input.insert_str(text);
     s.set_focus(s.focus);
-}
-
-/// The text of a text area, lines joined.
-pub fn input_text(t: &TextArea) -> String {
-    t.lines().join("\n")
 }
 
 fn history_prev(s: &mut State) {
@@ -187,7 +182,7 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
                 "type text to force it, or pick a candidate (↑↓ or 1-9, then Enter)".to_string(),
                 theme::dim(),
             )
-        } else if let Some(i) = super::choose::lone_digit(&c.text) {
+        } else if let Some(i) = lone_digit(&c.text) {
             // Said at once: a digit no longer forces by itself.
             (
                 format!("{}▏ Enter: candidate {} · type on: text", c.text, i + 1),

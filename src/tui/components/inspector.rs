@@ -8,6 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Padding, Paragraph, Widget};
 
+use super::{bar, pct, pct_opt};
 use crate::engine::TokenStep;
 use crate::engine::resample::Fate;
 use crate::text::{str_width, truncate, visible_piece};
@@ -61,14 +62,14 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         && let Some(c) = m.comparison.as_ref()
         && let Some(row) = c.row(t.step)
     {
-        let lines = super::compared::lines(m, c, row, inner.width as usize, s.heatmap);
+        let lines = super::compared::lines(m, c, row, inner.width as usize, s.display.heatmap);
         draw_scrolled(lines, None, 0, inner, buf);
         return;
     }
     let column = s.sampler_column(m, step);
     let view = View {
         width: inner.width as usize,
-        heat: s.heatmap,
+        heat: s.display.heatmap,
         compact,
         shown: choice.map_or(Shown::Token, Shown::Choosing),
         max_rows,
@@ -109,7 +110,7 @@ fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: 
     let column = s.sampler_column(m, step);
     let view = View {
         width: inner.width as usize,
-        heat: s.heatmap,
+        heat: s.display.heatmap,
         compact,
         shown: Shown::Next(selected),
         max_rows,
@@ -192,7 +193,7 @@ pub fn render_summary(s: &State, buf: &mut Buffer, r: Rect) {
         ));
     }
     let style = match step.p() {
-        Some(p) if s.heatmap => Style::default().fg(theme::heat(p)),
+        Some(p) if s.display.heatmap => Style::default().fg(theme::heat(p)),
         _ => Style::default(),
     };
     buf.set_stringn(
@@ -202,38 +203,6 @@ pub fn render_summary(s: &State, buf: &mut Buffer, r: Rect) {
         r.width as usize,
         style,
     );
-}
-
-/// A probability as a percentage, or `–` when the backend did not report it.
-pub fn pct_opt(p: Option<f32>) -> String {
-    p.map_or_else(|| "–".to_string(), pct)
-}
-
-/// "45.12%" (always 2 decimals; tiny values as "<0.01%").
-pub fn pct(p: f32) -> String {
-    let v = p * 100.0;
-    if p > 0.0 && v < 0.005 {
-        "<0.01%".to_string()
-    } else {
-        format!("{v:.2}%")
-    }
-}
-
-/// A horizontal bar `width` cells wide, filled to `frac` with eighth blocks.
-pub(super) fn bar(frac: f32, width: usize) -> String {
-    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
-    let eighths = (frac.clamp(0.0, 1.0) * width as f32 * 8.0).round() as usize;
-    let full = eighths / 8;
-    let mut out = "█".repeat(full.min(width));
-    if full < width {
-        let rem = eighths % 8;
-        if rem > 0 {
-            out.push(PARTS[rem]);
-        }
-    }
-    let w = out.chars().count();
-    out.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
-    out
 }
 
 fn inspector_title(s: &State, t: TokenRef) -> String {
@@ -356,7 +325,7 @@ fn confidence(s: &State, m: &Message, t: TokenRef, buf: &mut Buffer, area: Rect)
             (false, _) => p_of(st),
         };
         let filled = ((p.clamp(0.0, 1.0) * levels as f32).round() as usize).max(1);
-        let mut style = if s.heatmap {
+        let mut style = if s.display.heatmap {
             Style::default().fg(theme::heat(p))
         } else {
             Style::default()

@@ -1,8 +1,13 @@
 //! The TUI's components: the chat pane, the inspector, the input box, the
 //! status bar, and the popups (model picker, sampling settings, system
-//! prompt, help). Each handles its own actions (from
-//! [`crate::tui::action`]'s keymap) on `&mut State` and draws itself from
-//! `&State`: drawing never changes anything.
+//! prompt, help, saved conversations). Each handles its own actions (from
+//! [`crate::tui::action`]'s keymap) on `&mut State` and returns what the loop
+//! must do ([`crate::tui::effect::Effect`]); what several of them ask for
+//! (stop a reply, load a model, open another popup) is in
+//! [`crate::tui::transitions`]. Each draws itself from `&State`: drawing never
+//! changes anything. Components do not import one another (the inspector
+//! draws a comparison with [`compared`], its part) nor `update`; the drawing
+//! helpers they share are here.
 
 pub mod chat;
 pub mod chats;
@@ -23,16 +28,9 @@ use ratatui::style::{Color, Style};
 use ratatui::text::Span;
 use ratatui::widgets::Block;
 
+use super::effect::Effect;
 use super::state::{Popup, State};
 use super::theme;
-use super::update::Effect;
-
-/// Opens popup `p` (the input box's cursor hides behind it).
-pub(crate) fn open(s: &mut State, p: Popup) -> Vec<Effect> {
-    s.popup = Some(p);
-    s.set_focus(s.focus);
-    vec![]
-}
 
 /// Handles a key in a popup; returns the popup to keep open (None closes it).
 pub fn on_popup_key(
@@ -53,7 +51,7 @@ pub fn on_popup_key(
 /// Draws the open popup over `area`.
 pub fn render_popup(s: &State, p: &Popup, buf: &mut Buffer, area: Rect) {
     match p {
-        Popup::Help { scroll } => help::render(buf, area, *scroll, s.color),
+        Popup::Help { scroll } => help::render(buf, area, *scroll, s.display.color),
         Popup::Picker(pk) => picker::render(s, pk, buf, area),
         Popup::Settings(f) => settings::render(f, buf, area),
         Popup::SystemPrompt(t) => system_prompt::render(s, t, buf, area),
@@ -66,4 +64,36 @@ pub(crate) fn popup_block(title: String) -> Block<'static> {
     Block::bordered()
         .title(Span::styled(title, theme::title()))
         .border_style(Style::default().fg(Color::Cyan))
+}
+
+/// A probability as a percentage, or `–` when the backend did not report it.
+pub fn pct_opt(p: Option<f32>) -> String {
+    p.map_or_else(|| "–".to_string(), pct)
+}
+
+/// "45.12%" (always 2 decimals; tiny values as "<0.01%").
+pub fn pct(p: f32) -> String {
+    let v = p * 100.0;
+    if p > 0.0 && v < 0.005 {
+        "<0.01%".to_string()
+    } else {
+        format!("{v:.2}%")
+    }
+}
+
+/// A horizontal bar `width` cells wide, filled to `frac` with eighth blocks.
+pub fn bar(frac: f32, width: usize) -> String {
+    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    let eighths = (frac.clamp(0.0, 1.0) * width as f32 * 8.0).round() as usize;
+    let full = eighths / 8;
+    let mut out = "█".repeat(full.min(width));
+    if full < width {
+        let rem = eighths % 8;
+        if rem > 0 {
+            out.push(PARTS[rem]);
+        }
+    }
+    let w = out.chars().count();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
+    out
 }

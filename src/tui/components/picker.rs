@@ -14,32 +14,17 @@ use ratatui::widgets::{Clear, Paragraph, Widget};
 use super::popup_block;
 use crate::text::truncate;
 use crate::tui::action::{Action, Context, lookup};
+use crate::tui::effect::Effect;
 use crate::tui::layout::centered;
 use crate::tui::state::{Picker, Popup, State};
 use crate::tui::theme;
-use crate::tui::update::{Effect, load_model};
+use crate::tui::transitions::load_model;
 use crate::tui::wrap::Tag;
-
-/// Opens the picker on the model in use, and rescans the model directories.
-pub fn open(s: &mut State) -> Vec<Effect> {
-    let mut p = Picker::default();
-    if let Some(m) = &s.model
-        && let Some(i) = p
-            .visible(&s.models)
-            .iter()
-            .position(|&i| s.models[i].path == m.path)
-    {
-        p.selected = i;
-    }
-    super::open(s, Popup::Picker(p));
-    s.models_scanning = true;
-    vec![Effect::RefreshModels]
-}
 
 /// A key in the picker ([`Context::Picker`]); returns the popup to keep
 /// open (None closes it).
 pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -> Option<Popup> {
-    let visible = p.visible(&s.models);
+    let visible = p.visible(&s.files.models);
     let n = visible.len();
     match lookup(Context::Picker, &k) {
         Some(Action::Close) => return None,
@@ -47,7 +32,7 @@ pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -
             let Some(&i) = visible.get(p.selected) else {
                 return Some(Popup::Picker(p));
             };
-            let entry = s.models[i].clone();
+            let entry = s.files.models[i].clone();
             if let Some(c) = p.compare.clone() {
                 // Compare mode: a refusal keeps the picker open on the list.
                 let close = crate::tui::compare::choose(s, &c, &entry, fx);
@@ -67,7 +52,7 @@ pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -
         Some(Action::Home) => p.selected = 0,
         Some(Action::End) => p.selected = n.saturating_sub(1),
         Some(Action::Rescan) => {
-            s.models_scanning = true;
+            s.files.scanning = true;
             fx.push(Effect::RefreshModels);
         }
         Some(Action::ClearText) => {
@@ -105,7 +90,7 @@ pub const LOAD_FAILED_TAG: &str = "✗ failed to load";
 /// found: how to make one.
 fn compare_hint(s: &State, p: &Picker) -> Option<String> {
     let c = p.compare.as_ref()?;
-    if s.models_scanning || s.models.iter().any(|m| c.rank(m) == 0) {
+    if s.files.scanning || s.files.models.iter().any(|m| c.rank(m) == 0) {
         return None;
     }
     Some(
@@ -120,7 +105,7 @@ fn compare_hint(s: &State, p: &Picker) -> Option<String> {
 pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     let message = compare_hint(s, p).or_else(|| p.message.clone());
     let msg_rows = if message.is_some() { 3 } else { 0 };
-    let want = (s.models.len() as u16)
+    let want = (s.files.models.len() as u16)
         .saturating_add(6 + msg_rows)
         .clamp(10, 26);
     let r = centered(area, 104.min(area.width), want.min(area.height));
@@ -130,10 +115,10 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     } else {
         "models"
     };
-    let title = if s.models_scanning {
+    let title = if s.files.scanning {
         format!(" {what} · scanning… ")
     } else {
-        format!(" {what} · {} found ", s.models.len())
+        format!(" {what} · {} found ", s.files.models.len())
     };
     let block = popup_block(title);
     let inner = block.inner(r);
@@ -163,13 +148,13 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     if table.height == 0 {
         return;
     }
-    let visible = p.visible(&s.models);
+    let visible = p.visible(&s.files.models);
     let mut rows: Vec<Line> = Vec::new();
     // The type column as wide as the widest type shown ("Q2_K requested ·
     // mostly Q4_0" says what llama.cpp really wrote), within reason.
     let qw = visible
         .iter()
-        .map(|&i| crate::text::str_width(s.models[i].quant_shown()))
+        .map(|&i| crate::text::str_width(s.files.models[i].quant_shown()))
         .max()
         .unwrap_or(0)
         .clamp(8, 30);
@@ -192,8 +177,8 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
         theme::dim(),
     ));
     if visible.is_empty() {
-        let text = if s.models.is_empty() {
-            if s.models_scanning {
+        let text = if s.files.models.is_empty() {
+            if s.files.scanning {
                 "Looking for models…".to_string()
             } else {
                 let dirs: Vec<String> = s
@@ -218,7 +203,7 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     let list_h = (table.height as usize).saturating_sub(2).max(1);
     let first = p.selected.saturating_sub(list_h.saturating_sub(1));
     for (vi, &i) in visible.iter().enumerate().skip(first).take(list_h) {
-        let m = &s.models[i];
+        let m = &s.files.models[i];
         let current = s.model.as_ref().is_some_and(|cur| cur.path == m.path);
         let loading = s.load.as_ref().is_some_and(|l| l.path == m.path);
         let refusal = p.compare.as_ref().and_then(|c| c.refusal(m));
@@ -249,11 +234,12 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             }
             let name = format!("{} — ✗ {why}", m.file_name);
             format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
-        } else if s.crashed.contains_key(&m.path) || s.load_failed.contains_key(&m.path) {
+        } else if s.files.crashed.contains_key(&m.path) || s.files.load_failed.contains_key(&m.path)
+        {
             if vi != p.selected {
                 style = style.fg(Color::Red);
             }
-            let tag = if s.crashed.contains_key(&m.path) {
+            let tag = if s.files.crashed.contains_key(&m.path) {
                 CRASHED_TAG
             } else {
                 LOAD_FAILED_TAG
@@ -267,7 +253,7 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
                 && vi > 0
                 && visible
                     .get(vi - 1)
-                    .is_some_and(|&prev| s.models[prev].group == m.group);
+                    .is_some_and(|&prev| s.files.models[prev].group == m.group);
             let name = if variant {
                 format!("└ {}", m.name)
             } else {
@@ -289,8 +275,11 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     }
     // The selected file crashed the engine: why, instead of the key hint.
     let crash = visible.get(p.selected).and_then(|&i| {
-        let path = &s.models[i].path;
-        s.crashed.get(path).or_else(|| s.load_failed.get(path))
+        let path = &s.files.models[i].path;
+        s.files
+            .crashed
+            .get(path)
+            .or_else(|| s.files.load_failed.get(path))
     });
     let (hint, hint_style) = match crash {
         Some(reason) => (format!("✗ {reason}"), theme::error()),

@@ -8,77 +8,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget};
 
 use super::popup_block;
-use crate::engine::SamplingParams;
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::layout::centered;
-use crate::tui::state::{Field, Popup, SettingsForm, State};
+use crate::tui::state::popup::parse_settings;
+use crate::tui::state::{Popup, SettingsForm, State};
 use crate::tui::theme;
-use crate::tui::update::Effect;
 use crate::tui::wrap::wrap_lines;
-
-/// Opens the form on the sampling settings in use.
-pub fn open(s: &mut State) -> Vec<Effect> {
-    let form = settings_form(&s.config.sampling, s.config.max_tokens);
-    super::open(s, Popup::Settings(form))
-}
-
-/// The form for `p` and `max_tokens`.
-pub fn settings_form(p: &SamplingParams, max_tokens: u32) -> SettingsForm {
-    let f = |label, value: String, help| Field { label, value, help };
-    SettingsForm {
-        fields: vec![
-            f(
-                "temperature",
-                p.temperature.to_string(),
-                "0 = greedy, up to 5",
-            ),
-            f("top_k", p.top_k.to_string(), "0 = off"),
-            f("top_p", p.top_p.to_string(), "(0, 1], 1 = off"),
-            f("min_p", p.min_p.to_string(), "[0, 1), 0 = off"),
-            f(
-                "repeat_penalty",
-                p.repeat_penalty.to_string(),
-                "0.1 to 5, 1 = off",
-            ),
-            f("seed", p.seed.to_string(), "random seed"),
-            f("max_tokens", max_tokens.to_string(), "reply length limit"),
-        ],
-        selected: 0,
-        error: None,
-    }
-}
-
-/// Reads the form back; errors name the field.
-pub fn parse_settings(
-    form: &SettingsForm,
-    base: &SamplingParams,
-) -> Result<(SamplingParams, u32), String> {
-    fn num<T: std::str::FromStr>(f: &Field) -> Result<T, String> {
-        f.value
-            .trim()
-            .parse()
-            .map_err(|_| format!("invalid {} = {:?}: not a number", f.label, f.value.trim()))
-    }
-    let mut p = base.clone();
-    let mut max_tokens = 0;
-    for f in &form.fields {
-        match f.label {
-            "temperature" => p.temperature = num(f)?,
-            "top_k" => p.top_k = num(f)?,
-            "top_p" => p.top_p = num(f)?,
-            "min_p" => p.min_p = num(f)?,
-            "repeat_penalty" => p.repeat_penalty = num(f)?,
-            "seed" => p.seed = num(f)?,
-            "max_tokens" => max_tokens = num(f)?,
-            _ => {}
-        }
-    }
-    p.validate().map_err(|e| e.to_string())?;
-    if max_tokens == 0 {
-        return Err("invalid max_tokens = 0: must be at least 1".into());
-    }
-    Ok((p, max_tokens))
-}
 
 /// A key in the form ([`Context::Settings`]); returns the popup to keep
 /// open (None closes it).

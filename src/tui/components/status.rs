@@ -244,13 +244,14 @@ fn status_fields(s: &State) -> Vec<Field> {
         ));
     }
     let mut flags = Vec::new();
-    let kl_heat = s.heatmap && s.compare.kl_heat && s.msgs().any(|m| m.comparison.is_some());
+    let kl_heat =
+        s.display.heatmap && s.compare.kl_heat && s.msgs().any(|m| m.comparison.is_some());
     if kl_heat {
         flags.push("heat KL");
-    } else if s.heatmap {
+    } else if s.display.heatmap {
         flags.push("heat");
     }
-    if s.boundaries {
+    if s.display.boundaries {
         flags.push("bounds");
     }
     if !flags.is_empty() {

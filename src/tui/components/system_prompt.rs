@@ -6,27 +6,14 @@ use ratatui::layout::Rect;
 use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
 use ratatui_textarea::{Input, TextArea};
 
-use super::input::input_text;
 use super::popup_block;
 use crate::text::escape_inline;
 use crate::tui::action::{Action, Context, lookup};
-use crate::tui::input_view;
+use crate::tui::effect::Effect;
+use crate::tui::input_view::{self, input_text};
 use crate::tui::layout::centered;
-use crate::tui::state::{Popup, State, new_input};
+use crate::tui::state::{Popup, State};
 use crate::tui::theme;
-use crate::tui::update::Effect;
-
-/// Opens the editor on the system prompt in use.
-pub fn open(s: &mut State) -> Vec<Effect> {
-    let mut t = new_input();
-    t.set_placeholder_text(if s.template_system_prompt().is_some() {
-        "No system prompt of yours; the template adds its own (below). Type one."
-    } else {
-        "No system prompt. Type one; Enter saves, Esc cancels."
-    });
-    t.insert_str(&s.config.system_prompt);
-    super::open(s, Popup::SystemPrompt(Box::new(t)))
-}
 
 /// A key in the editor ([`Context::SystemPrompt`]); returns the popup to
 /// keep open (None closes it).

@@ -1,0 +1,41 @@
+//! What `update` asks the loop to do ([`Effect`]), as data: the loop's
+//! `execute` carries it out (I/O), so nothing above it does any. Below every
+//! part that returns effects (the transitions, the components, `update`).
+
+use std::path::PathBuf;
+
+use super::state::compare::CompareCmd;
+use crate::engine::{GenerateRequest, RequestId};
+
+/// What `update` asks the loop to do.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    Generate(GenerateRequest),
+    Load(PathBuf),
+    Cancel(RequestId),
+    /// Comparing: load model B, compare, free B (see [`crate::tui::compare`]).
+    Compare(CompareCmd),
+    /// Step, force, or run on the reply under way (its request, once known).
+    Steer(Steer),
+    RefreshModels,
+    /// Kill the engine process and start a new one (it did not stop when asked).
+    RestartEngine,
+    /// Save the conversation shown (what changed since the last save).
+    Save,
+    /// Save a conversation that left the screen (a new chat, another one opened).
+    SaveAway(
+        Option<crate::store::ConvId>,
+        Box<crate::conversation::Conversation>,
+    ),
+    /// Fill the open conversation list (its filter).
+    ListChats,
+    /// Open a saved conversation in place of the one shown.
+    OpenChat(crate::store::ConvId),
+    RenameChat(crate::store::ConvId, String),
+    DeleteChat(crate::store::ConvId),
+    Quit,
+}
+
+/// What a paused (or running) reply is told to do next: the protocol's own
+/// ([`crate::engine::Steer`]), sent as [`crate::engine::Command::Steer`].
+pub use crate::engine::Steer;

@@ -1,0 +1,142 @@
+//! The model part of [`State`]: the model in use (its info, vocabulary,
+//! capabilities), what its context holds, its chat template's mode and
+//! system prompt, and the sampler maths the inspector shows for it (the
+//! settings a reply ran with, or the what-if ones).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{Message, Popup, State, popup};
+use crate::engine::{ChatMode, ModelInfo, SamplingParams, TokenStep, Vocab};
+use crate::tui::models::ModelEntry;
+
+/// The model files known (the picker's list), and those that failed this
+/// session: a part of [`State`].
+#[derive(Debug, Clone, Default)]
+pub struct ModelFiles {
+    /// What the picker lists, from the last scan (files of the model
+    /// directories, models of the servers configured).
+    pub models: Vec<ModelEntry>,
+    /// A scan of them is under way.
+    pub scanning: bool,
+    /// Model files that crashed the engine process this session, with
+    /// llama.cpp's reason (marked `✗ crashed llama.cpp` in the picker).
+    pub crashed: BTreeMap<PathBuf, String>,
+    /// Model files llama.cpp refused to load this session (without crashing),
+    /// with the reason (marked `✗ failed to load` in the picker).
+    pub load_failed: BTreeMap<PathBuf, String>,
+}
+
+/// The sampler's side of a step's candidates (see [`State::sampler_column`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplerColumn {
+    pub resampled: crate::engine::resample::Resampled,
+    /// From what-if settings (else the reply's own).
+    pub whatif: bool,
+}
+
+impl State {
+    pub fn model_name(&self) -> Option<String> {
+        self.model.as_ref().map(|m| m.name.clone())
+    }
+
+    /// The sampling settings the what-if view applies: the settings popup's
+    /// values while it is open and valid, else [`State::whatif`].
+    pub fn whatif_params(&self) -> Option<SamplingParams> {
+        if let Some(Popup::Settings(form)) = &self.popup
+            && let Ok((p, _)) = popup::parse_settings(form, &self.config.sampling)
+        {
+            return Some(p);
+        }
+        self.whatif.clone()
+    }
+
+    /// The sampler column for `step` of reply `m`: each candidate's fate
+    /// under the what-if settings, else under the settings the reply ran
+    /// with; `None` when neither is known or the step has no candidates.
+    pub fn sampler_column(&self, m: &Message, step: &TokenStep) -> Option<SamplerColumn> {
+        let whatif = self.whatif_params();
+        let params = whatif.clone().or_else(|| m.sampling.clone())?;
+        let dist = step.dist.as_ref()?;
+        let before = step.index.min(m.steps.len());
+        let history: Vec<crate::engine::TokenId> = m
+            .context_tail
+            .iter()
+            .copied()
+            .chain(m.steps[..before].iter().map(|s| s.id))
+            .collect();
+        // Without the vocabulary's size nothing can be said of the tokens not
+        // kept; a remote server's few candidates say nothing of the sampler.
+        let vocab = m.vocab.as_ref()?;
+        if vocab.is_learned() {
+            return None;
+        }
+        let n_vocab = vocab.len();
+        Some(SamplerColumn {
+            resampled: crate::engine::resample::resample(&params, dist, &history, n_vocab),
+            whatif: whatif.is_some(),
+        })
+    }
+
+    /// The engine runs `info` now. What described the previous model's
+    /// context (the last reply's stats: its tokens in use and context size)
+    /// goes: the new model starts with an empty cache.
+    pub fn set_model(&mut self, info: ModelInfo, vocab: Arc<Vocab>) {
+        if self.model.as_ref() != Some(&info) {
+            self.last_stats = None;
+        }
+        self.chat_mode = Some(info.chat_mode);
+        // Saved turns of this model (a conversation opened) get its token texts.
+        if self.conv.attach_vocab(&info.name, &vocab) {
+            self.relayout();
+        }
+        self.model = Some(info);
+        self.vocab = Some(vocab);
+    }
+
+    /// Context tokens in use: during a reply, prompt + tokens so far.
+    pub fn ctx_used(&self) -> Option<usize> {
+        if let Some(g) = &self.generation {
+            if g.n_prompt > 0 {
+                let n = self.msg(g.msg).map_or(0, |m| m.steps.len());
+                return Some(g.n_prompt + n.saturating_sub(g.n_prefix));
+            }
+            // A remote server counts the prompt it builds: unknown until it
+            // says (`Event::PromptCounted`), not the last reply's count.
+            if self.is_remote() {
+                return None;
+            }
+        }
+        // A reply whose prompt nobody counted (a server that does not say).
+        self.last_stats
+            .as_ref()
+            .filter(|s| s.n_prompt > 0)
+            .map(|s| s.ctx_used)
+    }
+
+    /// How prompts are built for model `loaded` (as it loaded): plain
+    /// completion with `--raw`, whatever template the model has.
+    pub fn prompt_mode(&self, loaded: Option<ChatMode>) -> Option<ChatMode> {
+        if self.raw {
+            Some(ChatMode::Plain)
+        } else {
+            loaded
+        }
+    }
+
+    /// The system prompt the model in use gets when the user sets none: the
+    /// one its chat template writes; `None` when it writes none, or with
+    /// `--raw` (no template).
+    pub fn template_system_prompt(&self) -> Option<&str> {
+        if self.raw {
+            return None;
+        }
+        self.model.as_ref()?.default_system.as_deref()
+    }
+
+    /// The model in use runs on a remote server.
+    pub fn is_remote(&self) -> bool {
+        self.caps.as_ref().is_some_and(|c| c.remote.is_some())
+    }
+}

@@ -1,0 +1,177 @@
+//! The popups' data: what each popup shows and edits while it is open
+//! (the model picker, the sampling settings form, the system prompt, the
+//! saved conversations), and the pure reading of it (the picker's rows, the
+//! form's values). Drawing and keys are the components'.
+
+use ratatui_textarea::TextArea;
+
+use super::State;
+use super::compare::CompareFor;
+use crate::engine::SamplingParams;
+use crate::store::Summary;
+use crate::tui::models::ModelEntry;
+
+/// The model picker popup.
+#[derive(Debug, Clone, Default)]
+pub struct Picker {
+    pub filter: String,
+    /// Index into the filtered list.
+    pub selected: usize,
+    /// Shown above the list (e.g. "no model loaded yet…").
+    pub message: Option<String>,
+    /// Open to choose a model to compare a reply with (the compare key):
+    /// variants of the model in use first.
+    pub compare: Option<CompareFor>,
+}
+
+impl Picker {
+    /// Indices into `models` of the rows matching the filter.
+    pub fn visible(&self, models: &[ModelEntry]) -> Vec<usize> {
+        let mut v: Vec<usize> = models
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.matches(&self.filter))
+            .map(|(i, _)| i)
+            .collect();
+        if let Some(c) = &self.compare {
+            v.sort_by_key(|&i| c.rank(&models[i]));
+        }
+        v
+    }
+}
+
+/// One editable value of the sampling settings popup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub label: &'static str,
+    pub value: String,
+    pub help: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingsForm {
+    pub fields: Vec<Field>,
+    pub selected: usize,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Popup {
+    Help {
+        scroll: u16,
+    },
+    Picker(Picker),
+    Settings(SettingsForm),
+    SystemPrompt(Box<TextArea<'static>>),
+    /// The saved conversations.
+    Chats(ChatList),
+}
+
+/// What the saved conversations popup's keys do at the moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatListMode {
+    Browse,
+    /// Typing a new title for the selected conversation.
+    Rename(String),
+    /// Asking before deleting the selected conversation.
+    ConfirmDelete,
+}
+
+/// The saved conversations popup's state.
+#[derive(Debug, Clone)]
+pub struct ChatList {
+    /// Searched in titles and message text.
+    pub filter: String,
+    /// The conversations matching it, most recent first (filled by the host).
+    pub rows: Vec<Summary>,
+    /// Index into `rows`.
+    pub selected: usize,
+    pub mode: ChatListMode,
+    /// The host has not answered yet.
+    pub loading: bool,
+    /// What went wrong reading or changing the list.
+    pub error: Option<String>,
+}
+
+impl ChatList {
+    /// The host's answer: the rows, the selection kept in range.
+    pub fn set_rows(&mut self, rows: Vec<Summary>) {
+        self.rows = rows;
+        self.loading = false;
+        self.error = None;
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+    }
+
+    /// The conversation selected, if any.
+    pub fn selected_row(&self) -> Option<&Summary> {
+        self.rows.get(self.selected)
+    }
+}
+
+/// The form for `p` and `max_tokens`.
+pub fn settings_form(p: &SamplingParams, max_tokens: u32) -> SettingsForm {
+    let f = |label, value: String, help| Field { label, value, help };
+    SettingsForm {
+        fields: vec![
+            f(
+                "temperature",
+                p.temperature.to_string(),
+                "0 = greedy, up to 5",
+            ),
+            f("top_k", p.top_k.to_string(), "0 = off"),
+            f("top_p", p.top_p.to_string(), "(0, 1], 1 = off"),
+            f("min_p", p.min_p.to_string(), "[0, 1), 0 = off"),
+            f(
+                "repeat_penalty",
+                p.repeat_penalty.to_string(),
+                "0.1 to 5, 1 = off",
+            ),
+            f("seed", p.seed.to_string(), "random seed"),
+            f("max_tokens", max_tokens.to_string(), "reply length limit"),
+        ],
+        selected: 0,
+        error: None,
+    }
+}
+
+/// Reads the form back; errors name the field.
+pub fn parse_settings(
+    form: &SettingsForm,
+    base: &SamplingParams,
+) -> Result<(SamplingParams, u32), String> {
+    fn num<T: std::str::FromStr>(f: &Field) -> Result<T, String> {
+        f.value
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid {} = {:?}: not a number", f.label, f.value.trim()))
+    }
+    let mut p = base.clone();
+    let mut max_tokens = 0;
+    for f in &form.fields {
+        match f.label {
+            "temperature" => p.temperature = num(f)?,
+            "top_k" => p.top_k = num(f)?,
+            "top_p" => p.top_p = num(f)?,
+            "min_p" => p.min_p = num(f)?,
+            "repeat_penalty" => p.repeat_penalty = num(f)?,
+            "seed" => p.seed = num(f)?,
+            "max_tokens" => max_tokens = num(f)?,
+            _ => {}
+        }
+    }
+    p.validate().map_err(|e| e.to_string())?;
+    if max_tokens == 0 {
+        return Err("invalid max_tokens = 0: must be at least 1".into());
+    }
+    Ok((p, max_tokens))
+}
+
+impl State {
+    /// The open list, if the conversations popup is open.
+    pub fn chat_list_mut(&mut self) -> Option<&mut ChatList> {
+        match &mut self.popup {
+            Some(Popup::Chats(l)) => Some(l),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The session part of [`State`]: the model being loaded ([`Loading`]), the
+//! reply under way ([`Generation`], its [`Phase`]), its tokens landing in the
+//! conversation and the chat, and the requests that start one.
+
+use std::path::PathBuf;
+
+use super::view::{drawn_text, message_block};
+use super::{Message, PENDING, State};
+use crate::conversation::NodeId;
+use crate::engine::{Distribution, GenerateRequest, RequestId, TokenStep};
+use crate::tui::wrap::Tag;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    /// Sent; the engine has not started it (it may be loading a model).
+    Waiting,
+    Prefill {
+        done: usize,
+        total: usize,
+    },
+    Generating,
+    /// Step mode: waiting for the user to draw, force or run. `next` is the
+    /// model's distribution for the next token (`None` with the inspector off).
+    Paused {
+        next: Option<Box<Distribution>>,
+    },
+    /// Stop requested; waiting for the engine's final event.
+    Cancelling,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    pub request: RequestId,
+    /// Chat position of the reply being written (the chat cannot switch
+    /// branches while it is).
+    pub msg: usize,
+    /// Its node.
+    pub node: NodeId,
+    /// Steps asked for while one was under way (each press is one token).
+    pub steps_queued: u32,
+    /// The node of each message of the request (the root for the system prompt).
+    pub turns: Vec<NodeId>,
+    /// For each prompt position, the prompt turn and token it is (None for
+    /// replies' tokens and what follows the last message): where the
+    /// prompt's scores go.
+    pub positions: Vec<Option<(NodeId, usize)>>,
+    pub phase: Phase,
+    pub n_prompt: usize,
+    pub n_reused: usize,
+    /// Of the prompt, the reply's own tokens given back (a branch, a
+    /// continued reply): they are among its steps already.
+    pub n_prefix: usize,
+    /// Its time to the first token and speed so far, for the status bar.
+    pub live: crate::tui::live::LiveStats,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loading {
+    pub request: RequestId,
+    pub path: PathBuf,
+    pub fraction: f32,
+    /// Reloading the model a crashed engine process held: what crashed, said
+    /// again (ending well) when the load ends.
+    pub restore: Option<String>,
+    /// The user asked to stop it (Esc); a second Esc restarts the engine.
+    pub cancelling: bool,
+}
+
+impl State {
+    pub fn is_generating(&self) -> bool {
+        self.generation.is_some()
+    }
+
+    /// Adds a turn after the last one shown.
+    pub fn push_message(&mut self, m: Message) -> usize {
+        let id = self.conv.append(m);
+        self.path.push(id);
+        let i = self.path.len() - 1;
+        self.chat
+            .blocks
+            .push(message_block(&self.conv, id, self.chat.width));
+        i
+    }
+
+    /// Appends a generated token to node `id` (rewrapping it when shown at `i`).
+    pub fn push_step(&mut self, id: NodeId, step: TokenStep) {
+        let m = self.conv.node_mut(id);
+        let n = m.steps.len() as u32;
+        let text = drawn_text(m, &step).into_owned();
+        m.push_step(step);
+        let Some(i) = self.msg_index(id) else {
+            return;
+        };
+        if n == 0 {
+            self.relayout_message(i);
+        } else {
+            let b = self.chat.block_of(i);
+            self.chat.blocks[b].push_str(&text, Tag::Token(n));
+        }
+    }
+
+    /// Ends node `id` with `text` (see [`crate::engine::Event::Tail`]).
+    pub fn push_tail(&mut self, id: NodeId, text: &str) {
+        self.conv.node_mut(id).push_tail(text);
+        if let Some(i) = self.msg_index(id) {
+            self.relayout_message(i);
+        }
+    }
+
+    /// What requests take from the settings (`paused` in step mode).
+    /// Candidates are kept for the what-if view and branching: all
+    /// [`crate::engine::MAX_CANDIDATES`] of them (the inspector shows
+    /// `inspector_top_k`), none with the inspector off.
+    pub fn request_settings(&self) -> crate::conversation::RequestSettings {
+        let keep = if self.config.inspector_top_k > 0 {
+            crate::engine::MAX_CANDIDATES
+        } else {
+            0
+        };
+        crate::conversation::RequestSettings {
+            paused: self.step_mode,
+            top_k_inspect: keep,
+            // The prompt's own surprise, shown on the user's messages.
+            score_prompt: keep > 0,
+            ..self.config.request_settings(self.raw)
+        }
+    }
+
+    /// The request that generates (the rest of) reply `id`.
+    pub fn generate_request(&self, id: NodeId) -> GenerateRequest {
+        self.conv.request(id, &self.request_settings())
+    }
+
+    /// Records the id the engine gave the generation just sent.
+    pub fn attach_generate(&mut self, id: RequestId) {
+        if let Some(g) = &mut self.generation
+            && g.request == PENDING
+        {
+            g.request = id;
+        }
+    }
+
+    /// Records the id the engine gave the load just sent.
+    pub fn attach_load(&mut self, id: RequestId) {
+        if let Some(l) = &mut self.load
+            && l.request == PENDING
+        {
+            l.request = id;
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The tokens part of [`State`]: a token of the chat ([`TokenRef`]), the
+//! token cursor's moves over them, the one inspected, and the chooser that
+//! picks a candidate at a token.
+
+use super::{Focus, Phase, State};
+use crate::engine::{Role, TokenStep};
+
+/// A token of an assistant message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TokenRef {
+    pub msg: usize,
+    pub step: usize,
+}
+
+/// Which token a [`Chooser`] picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChooseAt {
+    /// The next token of the paused reply (step mode).
+    Next,
+    /// Another token in place of this one: the reply branches there.
+    Token(TokenRef),
+}
+
+/// Choosing a token among the inspector's candidates, or typing text to force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chooser {
+    pub at: ChooseAt,
+    /// Index of the selected candidate.
+    pub selected: usize,
+    /// Text typed to force instead of a candidate.
+    pub text: String,
+    /// Text was typed (even if deleted since): digits and Space type, so
+    /// forced text may start with a digit.
+    pub typing: bool,
+}
+
+/// The candidate (0-based) a chooser's text of one digit 1-9 names; `None`
+/// for any other text (a year, "1949", is text to force).
+pub fn lone_digit(text: &str) -> Option<usize> {
+    match text.as_bytes() {
+        [d @ b'1'..=b'9'] => Some((d - b'1') as usize),
+        _ => None,
+    }
+}
+
+impl State {
+    /// Every assistant token, in order.
+    pub fn token_refs(&self) -> impl Iterator<Item = TokenRef> + '_ {
+        self.msgs()
+            .enumerate()
+            .filter(|(_, m)| m.role == Role::Assistant || m.content_span.is_some())
+            .flat_map(|(msg, m)| (0..m.steps.len()).map(move |step| TokenRef { msg, step }))
+    }
+
+    pub fn last_token(&self) -> Option<TokenRef> {
+        self.msgs()
+            .enumerate()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .find(|(_, m)| m.role == Role::Assistant && !m.steps.is_empty())
+            .map(|(msg, m)| TokenRef {
+                msg,
+                step: m.steps.len() - 1,
+            })
+    }
+
+    pub fn step(&self, t: TokenRef) -> Option<&TokenStep> {
+        self.msg(t.msg)?.steps.get(t.step)
+    }
+
+    /// The token the inspector shows: the cursor's in navigation, else the newest.
+    pub fn inspected(&self) -> Option<(TokenRef, &TokenStep)> {
+        let t = match (self.focus, self.cursor) {
+            (Focus::Navigate, Some(c)) => c,
+            (Focus::Choose, _)
+                if let Some(ChooseAt::Token(c)) = self.chooser.as_ref().map(|c| c.at) =>
+            {
+                c
+            }
+            // A reply under way with no token yet: nothing is live (not the
+            // previous reply's last token).
+            _ if self
+                .generation
+                .as_ref()
+                .and_then(|g| self.msg(g.msg))
+                .is_some_and(|m| m.steps.is_empty()) =>
+            {
+                return None;
+            }
+            _ => self.last_token()?,
+        };
+        Some((t, self.step(t)?))
+    }
+
+    /// Step mode: the paused reply's next token, not drawn yet, as a step to
+    /// show (the selected candidate as its token): its chat position and the step.
+    pub fn preview(&self) -> Option<(usize, TokenStep)> {
+        // Only while choosing it (not in the token cursor, nor while
+        // choosing another token in place of a past one).
+        if self.focus != Focus::Choose
+            || self.chooser.as_ref().map(|c| c.at) != Some(ChooseAt::Next)
+        {
+            return None;
+        }
+        let g = self.generation.as_ref()?;
+        let Phase::Paused { next: Some(next) } = &g.phase else {
+            return None;
+        };
+        let selected = self
+            .chooser
+            .as_ref()
+            .filter(|c| c.at == ChooseAt::Next)
+            .map_or(0, |c| c.selected);
+        let c = next
+            .top
+            .get(selected.min(next.top.len().saturating_sub(1)))?;
+        let index = self.msg(g.msg)?.steps.len();
+        Some((
+            g.msg,
+            TokenStep {
+                index,
+                id: c.id,
+                forced: false,
+                text: String::new(),
+                logit: Some(c.logit),
+                p_sampled: None,
+                dist: Some((**next).clone()),
+            },
+        ))
+    }
+
+    /// Absolute chat line and column of a token (or of the nearest token
+    /// with visible text, for tokens that end inside a character).
+    pub fn token_position(&self, t: TokenRef) -> Option<(usize, usize)> {
+        let b = self.chat.block_of(t.msg);
+        let block = self.chat.blocks.get(b)?;
+        let n = self.msg(t.msg)?.steps.len();
+        let found = (t.step..n)
+            .chain((0..t.step).rev())
+            .find_map(|s| block.find_token(s as u32))?;
+        Some((self.chat.block_start(b) + found.0, found.1))
+    }
+}
