@@ -1,5 +1,5 @@
 # `make run`: the app on a demo model. `make test`: every test. `make check`
-# (before a commit): formatting and clippy, then every test.
+# (before a commit): formatting, clippy and the layering, then every test.
 CARGO ?= cargo
 BIN = $(or $(CARGO_TARGET_DIR),target)/release/tokenscope
 
@@ -18,6 +18,7 @@ check: lint test
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
+	scripts/imports.py --check   # no import circle, no import up a folder's layers (ARCHITECTURE.md)
 
 deps:
 	@scripts/ensure-deps.sh
