@@ -164,7 +164,7 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
             fx.as_slice(),
             [
                 tokenscope::tui::Effect::Save,
-                tokenscope::tui::Effect::Generate(_)
+                tokenscope::tui::Effect::Generate(..)
             ]
         ),
         "{fx:?}"

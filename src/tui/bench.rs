@@ -39,7 +39,6 @@ pub struct NullHost {
     pub compares: Vec<crate::tui::compare::CompareCmd>,
 }
 
-
 impl Host for NullHost {
     fn load(&mut self, id: RequestId, path: PathBuf, _settings: LoadSettings) {
         self.loads.push(path);

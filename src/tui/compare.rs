@@ -18,7 +18,7 @@ use super::models::ModelEntry;
 use super::state::{Focus, Picker, Popup, State};
 use crate::conversation::{CompareStatus, Comparison, NodeId};
 use crate::engine::memory::MemoryNeed;
-use crate::engine::{CompareInput, CompareRequest, Event, LoadSettings, RequestId, Role, TokenId};
+use crate::engine::{CompareInput, CompareRequest, Event, LoadSettings, Role, TokenId};
 
 // The compare mode's data (a part of `State`) and the commands it sends.
 pub use super::state::compare::{

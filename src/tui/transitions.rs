@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use super::effect::Effect;
 use super::reply;
 use super::state::{
-    ChatList, ChatListMode, ChooseAt, Chooser, Focus, Loading, Phase, Picker, Popup,
-    State, TokenRef, new_input, popup::settings_form,
+    ChatList, ChatListMode, ChooseAt, Chooser, Focus, Loading, Phase, Picker, Popup, State,
+    TokenRef, new_input, popup::settings_form,
 };
 use crate::conversation::Conversation;
 use crate::store::{ConvId, StoredConversation};
