@@ -22,18 +22,14 @@ use tokenscope::tui::{Host, Msg, State, execute, start, update};
 const MESSAGE: &str = "TOKENSCOPE_TEST_ENGINE_PANIC=generate: a test asked the engine to panic";
 const LOCATION: &str = "src/engine/worker.rs:";
 
-struct EngineHost(EngineHandle, RequestId);
+struct EngineHost(EngineHandle);
 
 impl Host for EngineHost {
-    fn load(&mut self, path: PathBuf, settings: LoadSettings) -> RequestId {
-        self.1 += 1;
-        self.0.load(self.1, 0, path, settings);
-        self.1
+    fn load(&mut self, id: RequestId, path: PathBuf, settings: LoadSettings) {
+        self.0.load(id, 0, path, settings);
     }
-    fn generate(&mut self, req: GenerateRequest) -> RequestId {
-        self.1 += 1;
-        self.0.generate(self.1, 0, req);
-        self.1
+    fn generate(&mut self, id: RequestId, req: GenerateRequest) {
+        self.0.generate(id, 0, req);
     }
     fn cancel(&mut self, request: RequestId) {
         self.0.cancel(request)
@@ -46,10 +42,8 @@ impl Host for EngineHost {
         self.0
             .send(tokenscope::engine::Command::Steer { request, steer })
     }
-    fn compare(&mut self, cmd: tokenscope::tui::compare::CompareCmd) -> RequestId {
-        self.1 += 1;
-        self.0.send(cmd.command(self.1));
-        self.1
+    fn compare(&mut self, id: RequestId, cmd: tokenscope::tui::compare::CompareCmd) {
+        self.0.send(cmd.command(id));
     }
 }
 
@@ -98,7 +92,7 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
     // in a new engine process: nothing is a dead end.
     let (tx, rx) = channel();
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_tokenscope"));
-    let mut host = EngineHost(tokenscope::tui::spawn_engine(tx, exe), 0);
+    let mut host = EngineHost(tokenscope::tui::spawn_engine(tx, exe));
     let mut s = State::new(common::config_with(512), false, Vec::new(), (120, 30));
     let fx = start(&mut s, Some(model()));
     execute(&mut s, fx, &mut host);
@@ -170,7 +164,7 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
             fx.as_slice(),
             [
                 tokenscope::tui::Effect::Save,
-                tokenscope::tui::Effect::Generate(_)
+                tokenscope::tui::Effect::Generate(..)
             ]
         ),
         "{fx:?}"

@@ -21,9 +21,10 @@ use crate::engine::{
     ModelInfo, PromptToken, RequestId, Role, Stats, StopReason, TokenId, TokenStep, Vocab,
 };
 
-/// A host that only hands out request ids (for the bench and tests).
+/// A host that only records what it is asked (for the bench and tests).
 #[derive(Debug, Default)]
 pub struct NullHost {
+    /// The id of the last request sent (`update` draws them).
     pub next: RequestId,
     pub loads: Vec<PathBuf>,
     pub generates: Vec<GenerateRequest>,
@@ -38,21 +39,14 @@ pub struct NullHost {
     pub compares: Vec<crate::tui::compare::CompareCmd>,
 }
 
-impl NullHost {
-    fn id(&mut self) -> RequestId {
-        self.next += 1;
-        self.next
-    }
-}
-
 impl Host for NullHost {
-    fn load(&mut self, path: PathBuf, _settings: LoadSettings) -> RequestId {
+    fn load(&mut self, id: RequestId, path: PathBuf, _settings: LoadSettings) {
         self.loads.push(path);
-        self.id()
+        self.next = id;
     }
-    fn generate(&mut self, req: GenerateRequest) -> RequestId {
+    fn generate(&mut self, id: RequestId, req: GenerateRequest) {
         self.generates.push(req);
-        self.id()
+        self.next = id;
     }
     fn cancel(&mut self, request: RequestId) {
         self.cancels.push(request);
@@ -66,9 +60,9 @@ impl Host for NullHost {
     fn steer(&mut self, request: RequestId, steer: crate::tui::effect::Steer) {
         self.steers.push((request, steer));
     }
-    fn compare(&mut self, cmd: crate::tui::compare::CompareCmd) -> RequestId {
+    fn compare(&mut self, id: RequestId, cmd: crate::tui::compare::CompareCmd) {
         self.compares.push(cmd);
-        self.id()
+        self.next = id;
     }
     fn saver(&mut self) -> Option<&mut super::saving::Saver> {
         self.saver.as_mut()

@@ -15,10 +15,10 @@ use std::path::Path;
 
 use super::effect::Effect;
 use super::models::ModelEntry;
-use super::state::{Focus, PENDING, Picker, Popup, State};
+use super::state::{Focus, Picker, Popup, State};
 use crate::conversation::{CompareStatus, Comparison, NodeId};
 use crate::engine::memory::MemoryNeed;
-use crate::engine::{CompareInput, CompareRequest, Event, LoadSettings, RequestId, Role, TokenId};
+use crate::engine::{CompareInput, CompareRequest, Event, LoadSettings, Role, TokenId};
 
 // The compare mode's data (a part of `State`) and the commands it sends.
 pub use super::state::compare::{
@@ -243,25 +243,25 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec
             fraction: 0.0,
         }
     };
+    // The model there before (another B) goes first: only two stay loaded.
+    if !loaded && s.compare.b.take().is_some() {
+        fx.push(unload_b(s));
+    }
     let job = Job {
-        request: PENDING,
+        request: s.new_request(),
         node: for_.node,
         phase,
         tokens,
         score_from,
     };
     if loaded {
-        fx.push(Effect::Compare(run_cmd(&job)));
+        fx.push(Effect::Compare(job.request, run_cmd(&job)));
         s.info(format!("Comparing with {}… (Esc stops)", entry.file_name));
     } else {
-        // The model there before (another B) goes first: only two stay loaded.
-        if s.compare.b.take().is_some() {
-            fx.push(Effect::Compare(CompareCmd::UnloadB));
-        }
-        fx.push(Effect::Compare(CompareCmd::LoadB(
-            entry.path.clone(),
-            s.config.load_settings(),
-        )));
+        fx.push(Effect::Compare(
+            job.request,
+            CompareCmd::LoadB(entry.path.clone(), s.config.load_settings()),
+        ));
         s.info(format!(
             "Loading {} beside the model in use to compare… (Esc stops)",
             entry.file_name
@@ -282,13 +282,10 @@ fn run_cmd(job: &Job) -> CompareCmd {
     })
 }
 
-/// Records the id the host gave the command just sent.
-pub fn attach(s: &mut State, id: RequestId) {
-    if let Some(j) = &mut s.compare.job
-        && j.request == PENDING
-    {
-        j.request = id;
-    }
+/// Frees model B's slot (an unload takes a request id like every command,
+/// though nothing answers it: ids are drawn in the order commands are sent).
+fn unload_b(s: &mut State) -> Effect {
+    Effect::Compare(s.new_request(), CompareCmd::UnloadB)
 }
 
 fn relayout(s: &mut State, node: NodeId) {
@@ -314,7 +311,7 @@ pub fn owns(s: &State, ev: &Event) -> bool {
     s.compare
         .job
         .as_ref()
-        .is_some_and(|j| j.request != PENDING && Some(j.request) == id)
+        .is_some_and(|j| Some(j.request) == id)
         || matches!(ev, Event::Loaded { slot, .. } if *slot == SLOT_B)
 }
 
@@ -328,7 +325,7 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
     if !ours {
         // A load of B given up on (Esc) that finished anyway: free it.
         if matches!(ev, Event::Loaded { .. }) && s.compare.b.is_none() {
-            return vec![Effect::Compare(CompareCmd::UnloadB)];
+            return vec![unload_b(s)];
         }
         return vec![];
     }
@@ -360,8 +357,12 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 return vec![];
             }
             job.phase = JobPhase::Comparing;
-            job.request = PENDING;
             let cmd = run_cmd(job);
+            // The comparison is a request of its own (the load's is answered).
+            let request = s.new_request();
+            if let Some(j) = s.compare.job.as_mut() {
+                j.request = request;
+            }
             s.info(format!(
                 "Comparing with {} (it stays loaded while comparing: {}; V in the token cursor \
                  frees it)… Esc stops.",
@@ -372,7 +373,7 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
                     .unwrap_or_default(),
                 memory_text(s).unwrap_or_default()
             ));
-            vec![Effect::Compare(cmd)]
+            vec![Effect::Compare(request, cmd)]
         }
         Event::Compared { rows, .. } => {
             let node = job.node;
@@ -438,7 +439,7 @@ pub fn cancel(s: &mut State) -> Vec<Effect> {
     let Some(job) = s.compare.job.as_mut() else {
         return vec![];
     };
-    if job.phase == JobPhase::Cancelling || job.request == PENDING {
+    if job.phase == JobPhase::Cancelling {
         s.info("Restarting the engine…");
         return vec![Effect::RestartEngine];
     }
@@ -463,7 +464,7 @@ pub fn unload(s: &mut State) -> Vec<Effect> {
             );
             s.compare.b_memory = None;
             s.info(freed);
-            fx.push(Effect::Compare(CompareCmd::UnloadB));
+            fx.push(unload_b(s));
         }
         None if fx.is_empty() => s.info("No second model is loaded: v compares a reply."),
         None => {}
@@ -475,15 +476,13 @@ pub fn unload(s: &mut State) -> Vec<Effect> {
 /// of the model in use; a new A may be another model altogether).
 pub fn on_switch_model(s: &mut State) -> Vec<Effect> {
     let mut fx = Vec::new();
-    if let Some(job) = s.compare.job.as_ref()
-        && job.request != PENDING
-    {
+    if let Some(job) = s.compare.job.as_ref() {
         fx.push(Effect::Cancel(job.request));
     }
     end(s, CompareStatus::Stopped);
     if s.compare.b.take().is_some() {
         s.compare.b_memory = None;
-        fx.push(Effect::Compare(CompareCmd::UnloadB));
+        fx.push(unload_b(s));
     }
     fx
 }
@@ -495,8 +494,8 @@ pub fn on_switch_model(s: &mut State) -> Vec<Effect> {
 pub fn on_conversation_replaced(s: &mut State) -> Vec<Effect> {
     s.compare.prompts.clear();
     match s.compare.job.take() {
-        Some(j) if j.request != PENDING => vec![Effect::Cancel(j.request)],
-        _ => vec![],
+        Some(j) => vec![Effect::Cancel(j.request)],
+        None => vec![],
     }
 }
 

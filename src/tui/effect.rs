@@ -10,11 +10,15 @@ use crate::engine::{GenerateRequest, RequestId};
 /// What `update` asks the loop to do.
 #[derive(Debug, Clone)]
 pub enum Effect {
-    Generate(GenerateRequest),
-    Load(PathBuf),
+    /// Generate a reply, as request `.0` (drawn by [`crate::tui::State::new_request`]).
+    Generate(RequestId, GenerateRequest),
+    /// Load a model file, as request `.0`.
+    Load(RequestId, PathBuf),
     Cancel(RequestId),
     /// Comparing: load model B, compare, free B (see [`crate::tui::compare`]).
-    Compare(CompareCmd),
+    /// Sent as request `.0` (an unload, which no event answers, takes one too, so
+    /// that ids are drawn in the order the commands are sent).
+    Compare(RequestId, CompareCmd),
     /// Step, force, or run on the reply under way (its request, once known).
     Steer(Steer),
     RefreshModels,

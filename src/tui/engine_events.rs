@@ -3,7 +3,7 @@
 
 use super::effect::{Effect, Steer};
 use super::reply;
-use super::state::{ChooseAt, Focus, MsgStatus, PENDING, Phase, State};
+use super::state::{ChooseAt, Focus, MsgStatus, Phase, State};
 use super::transitions::load_model;
 use crate::conversation::NodeId;
 use crate::engine::{CrashReport, CrashStage, Event, Stats, StopReason};
@@ -15,9 +15,6 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
     let Some(id) = ev.request() else {
         return vec![];
     };
-    if id == PENDING {
-        return vec![];
-    }
     // A comparison's load of model B (slot 1) and its rows.
     if super::compare::owns(s, &ev) {
         return super::compare::on_event(s, ev);

@@ -107,17 +107,19 @@ pub struct TuiOptions {
 /// What the loop does for `update`'s effects (the engine and the model scan);
 /// tests substitute a fake.
 pub trait Host {
-    fn load(&mut self, path: PathBuf, settings: LoadSettings) -> RequestId;
-    fn generate(&mut self, req: GenerateRequest) -> RequestId;
+    /// Loads `path` as request `request` (drawn by `update`).
+    fn load(&mut self, request: RequestId, path: PathBuf, settings: LoadSettings);
+    /// Generates as request `request` (drawn by `update`).
+    fn generate(&mut self, request: RequestId, req: GenerateRequest);
     fn cancel(&mut self, request: RequestId);
     /// Steps, forces or runs `request` (a generation in step mode).
     fn steer(&mut self, request: RequestId, steer: effect::Steer);
     /// Scans `dirs` and sends the result as [`Msg::Models`], without blocking.
     fn refresh_models(&mut self, dirs: Vec<PathBuf>);
     /// Comparing: loads model B into the local engine's slot
-    /// [`compare::SLOT_B`], compares, or frees that slot; returns the id
-    /// given to the request (a load, a comparison; unused for an unload).
-    fn compare(&mut self, cmd: compare::CompareCmd) -> RequestId;
+    /// [`compare::SLOT_B`], compares, or frees that slot, as request
+    /// `request` (drawn by `update`; unused by an unload).
+    fn compare(&mut self, request: RequestId, cmd: compare::CompareCmd);
     /// Kills and restarts an engine that does not respond (see
     /// [`EngineHandle::restart`]).
     fn restart_engine(&mut self);
@@ -134,29 +136,17 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
     let mut queue = std::collections::VecDeque::from(effects);
     while let Some(e) = queue.pop_front() {
         match e {
-            Effect::Generate(req) => {
-                let id = host.generate(req);
-                s.attach_generate(id);
-            }
-            Effect::Load(path) => {
-                let id = host.load(path, s.config.load_settings());
-                s.attach_load(id);
-            }
+            Effect::Generate(id, req) => host.generate(id, req),
+            Effect::Load(id, path) => host.load(id, path, s.config.load_settings()),
             Effect::Cancel(id) => host.cancel(id),
-            Effect::Compare(cmd) => {
+            Effect::Compare(id, cmd) => {
                 if let compare::CompareCmd::LoadB(path, settings) = &cmd {
                     s.compare.b_memory = compare::memory_need(path, settings);
                 }
-                let unload = cmd == compare::CompareCmd::UnloadB;
-                let id = host.compare(cmd);
-                if !unload {
-                    compare::attach(s, id);
-                }
+                host.compare(id, cmd);
             }
             Effect::Steer(steer) => {
-                if let Some(g) = &s.generation
-                    && g.request != state::PENDING
-                {
+                if let Some(g) = &s.generation {
                     host.steer(g.request, steer);
                 }
             }
@@ -248,8 +238,6 @@ struct RealHost {
     /// The saved conversations (None: nothing is saved).
     saver: Option<saving::Saver>,
     tx: Sender<Msg>,
-    /// The last request id handed out (ids start at 1: 0 is `PENDING`).
-    last_request: RequestId,
 }
 
 impl RealHost {
@@ -265,13 +253,7 @@ impl RealHost {
             servers,
             saver: None,
             tx,
-            last_request: 0,
         }
-    }
-
-    fn next_request(&mut self) -> RequestId {
-        self.last_request += 1;
-        self.last_request
     }
 
     /// The engine for a load of `path`, started for a server not used before.
@@ -317,20 +299,16 @@ impl RealHost {
 }
 
 impl Host for RealHost {
-    fn load(&mut self, path: PathBuf, settings: LoadSettings) -> RequestId {
-        let id = self.next_request();
+    fn load(&mut self, id: RequestId, path: PathBuf, settings: LoadSettings) {
         let i = self.engine_for(&path);
         self.routes.insert(id, i);
         self.engines[i].1.load(id, 0, path, settings);
-        id
     }
 
-    fn generate(&mut self, req: GenerateRequest) -> RequestId {
-        let id = self.next_request();
+    fn generate(&mut self, id: RequestId, req: GenerateRequest) {
         let i = self.active.load(Ordering::SeqCst);
         self.routes.insert(id, i);
         self.engines[i].1.generate(id, 0, req);
-        id
     }
 
     fn cancel(&mut self, request: RequestId) {
@@ -338,12 +316,10 @@ impl Host for RealHost {
         self.engines[i].1.cancel(request)
     }
 
-    fn compare(&mut self, cmd: compare::CompareCmd) -> RequestId {
-        let id = self.next_request();
+    fn compare(&mut self, id: RequestId, cmd: compare::CompareCmd) {
         // Only the local engine compares (a remote one is refused before).
         self.routes.insert(id, 0);
         self.engines[0].1.send(cmd.command(id));
-        id
     }
 
     fn restart_engine(&mut self) {

@@ -6,7 +6,7 @@
 use super::action::Action;
 use super::effect::{Effect, Steer};
 use super::state::{
-    ChooseAt, Chooser, Focus, Generation, Message, MsgStatus, PENDING, Phase, State, TokenRef,
+    ChooseAt, Chooser, Focus, Generation, Message, MsgStatus, Phase, State, TokenRef,
 };
 use crate::conversation::{Node, NodeId, Writer};
 use crate::engine::{Role, StopReason, TokenId};
@@ -74,8 +74,9 @@ pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
     let req = s.conv.start_reply(id, &settings);
     s.relayout_message(msg);
     let turns = s.conv.turns_before(id);
+    let request = s.new_request();
     s.generation = Some(Generation {
-        request: PENDING,
+        request,
         msg,
         node: id,
         steps_queued: 0,
@@ -92,7 +93,7 @@ pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
     if s.focus != Focus::Navigate {
         s.cursor = None;
     }
-    vec![Effect::Generate(req)]
+    vec![Effect::Generate(request, req)]
 }
 
 /// Sends `text` as the next user turn (or as a new version of the message

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use super::effect::Effect;
 use super::reply;
 use super::state::{
-    ChatList, ChatListMode, ChooseAt, Chooser, Focus, Loading, PENDING, Phase, Picker, Popup,
-    State, TokenRef, new_input, popup::settings_form,
+    ChatList, ChatListMode, ChooseAt, Chooser, Focus, Loading, Phase, Picker, Popup, State,
+    TokenRef, new_input, popup::settings_form,
 };
 use crate::conversation::Conversation;
 use crate::store::{ConvId, StoredConversation};
@@ -34,7 +34,7 @@ pub fn cancel(s: &mut State) -> Vec<Effect> {
 /// that is pending, restarts the engine.
 pub fn cancel_load(s: &mut State) -> Vec<Effect> {
     match &mut s.load {
-        Some(l) if !l.cancelling && l.request != PENDING => {
+        Some(l) if !l.cancelling => {
             l.cancelling = true;
             let request = l.request;
             s.info("Stopping the load (Esc again restarts the engine if it does not answer).");
@@ -114,14 +114,15 @@ pub fn load_model(s: &mut State, path: PathBuf) -> Vec<Effect> {
         g.phase = Phase::Cancelling;
         fx.push(Effect::Cancel(g.request));
     }
+    let request = s.new_request();
     s.load = Some(Loading {
-        request: PENDING,
+        request,
         path: path.clone(),
         fraction: 0.0,
         restore: None,
         cancelling: false,
     });
-    fx.push(Effect::Load(path));
+    fx.push(Effect::Load(request, path));
     fx
 }
 /// Opens popup `p` (the input box's cursor hides behind it).

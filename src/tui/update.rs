@@ -15,7 +15,7 @@ use super::components::{self, chat, chats, choose, input, picker, settings, syst
 use super::engine_events::on_engine;
 use super::models::ModelEntry;
 use super::reply;
-use super::state::{Focus, NoticeLevel, PENDING, Phase, Picker, Popup, State};
+use super::state::{Focus, NoticeLevel, Phase, Picker, Popup, State};
 use super::transitions::{
     cancel, load_model, new_chat, open_chats, open_help, open_picker, open_settings,
     open_system_prompt,
@@ -90,9 +90,7 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Signal(sig) => {
             s.exit_signal = Some(sig);
             let mut fx = Vec::new();
-            if let Some(g) = &s.generation
-                && g.request != PENDING
-            {
+            if let Some(g) = &s.generation {
                 fx.push(Effect::Cancel(g.request));
             }
             fx.push(Effect::Quit);
@@ -214,7 +212,7 @@ fn ctrl_c(s: &mut State) -> Vec<Effect> {
     if s.compare
         .job
         .as_ref()
-        .is_some_and(|j| j.phase != super::compare::JobPhase::Cancelling && j.request != PENDING)
+        .is_some_and(|j| j.phase != super::compare::JobPhase::Cancelling)
         && s.popup.is_none()
     {
         s.quit_armed = false;

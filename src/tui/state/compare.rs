@@ -109,7 +109,7 @@ pub enum JobPhase {
 /// The comparison under way.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
-    /// The request (the load of B, then the comparison); [`super::PENDING`] until sent.
+    /// The request (the load of B, then the comparison); drawn by `update` when it is asked for.
     pub request: RequestId,
     pub node: NodeId,
     pub phase: JobPhase,

@@ -31,9 +31,6 @@ pub use view::{
     ChatLine, ChatView, ChatWindow, Display, Scroll, is_scaffolding, message_block, sibling_mark,
 };
 
-/// Request id of a request the loop has not sent yet (engine ids start at 1).
-pub const PENDING: RequestId = 0;
-
 /// A turn of the chat: a node of the conversation tree.
 pub use crate::conversation::Node as Message;
 /// How a turn stands.
@@ -103,6 +100,8 @@ pub struct State {
     pub step_mode: bool,
     pub load: Option<Loading>,
     pub generation: Option<Generation>,
+    /// The last engine request id drawn ([`State::new_request`]; ids start at 1).
+    pub last_request: RequestId,
     /// The engine's numbers for the last reply that ended.
     pub last_stats: Option<Stats>,
     /// When the message being handled arrived: the loop sets it before each
@@ -205,6 +204,7 @@ impl State {
             model: None,
             vocab: None,
             load: None,
+            last_request: 0,
             generation: None,
             last_stats: None,
             clock: std::time::Instant::now(),

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::view::{drawn_text, message_block};
-use super::{Message, PENDING, State};
+use super::{Message, State};
 use crate::conversation::NodeId;
 use crate::engine::{Distribution, GenerateRequest, RequestId, TokenStep};
 use crate::tui::wrap::Tag;
@@ -131,21 +131,11 @@ impl State {
         self.conv.request(id, &self.request_settings())
     }
 
-    /// Records the id the engine gave the generation just sent.
-    pub fn attach_generate(&mut self, id: RequestId) {
-        if let Some(g) = &mut self.generation
-            && g.request == PENDING
-        {
-            g.request = id;
-        }
-    }
-
-    /// Records the id the engine gave the load just sent.
-    pub fn attach_load(&mut self, id: RequestId) {
-        if let Some(l) = &mut self.load
-            && l.request == PENDING
-        {
-            l.request = id;
-        }
+    /// A new engine request id, for a load, a reply or a comparison about to
+    /// be asked for: `update` draws it (the effect carries it), so a request
+    /// is known by its id from the start. Ids count up from 1.
+    pub fn new_request(&mut self) -> RequestId {
+        self.last_request += 1;
+        self.last_request
     }
 }
