@@ -45,22 +45,195 @@ pub struct InvalidParam {
     pub range: &'static str,
 }
 
-fn check(
-    ok: bool,
-    name: &'static str,
-    value: f32,
-    range: &'static str,
-) -> Result<(), InvalidParam> {
-    if ok {
-        Ok(())
-    } else {
-        Err(InvalidParam {
-            name,
-            value: value.to_string(),
-            range,
-        })
+/// Which sampling parameter a [`Param`] describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamName {
+    Temperature,
+    TopK,
+    TopP,
+    MinP,
+    RepeatPenalty,
+    RepeatLastN,
+    Seed,
+}
+
+/// How the token cursor's what-if keys move a parameter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WhatIfStep {
+    /// By `by` down or up, kept within `[min, max]`, then rounded to a
+    /// multiple of `grid` (so repeated presses land on round values).
+    Linear {
+        by: f32,
+        min: f32,
+        max: f32,
+        grid: f32,
+    },
+    /// To the next rung of a ladder: down to the largest below (or 0), up
+    /// to the smallest above (or stay).
+    Ladder(&'static [u32]),
+}
+
+/// One sampling parameter as a user sets it: the one table that validation
+/// ([`SamplingParams::validate`]), the settings form and the what-if keys
+/// read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Param {
+    pub which: ParamName,
+    /// The config key, the settings form's label, the name in errors.
+    pub name: &'static str,
+    /// The values accepted: `min..=max`, each end excluded when its `_open`
+    /// flag is set (floats must be finite too).
+    pub min: f64,
+    pub min_open: bool,
+    pub max: f64,
+    pub max_open: bool,
+    /// The accepted values in words, as an error says them.
+    pub range: &'static str,
+    /// The settings form's help for it; `None`: not in the form.
+    pub help: Option<&'static str>,
+    /// How the what-if keys move it; `None`: they do not.
+    pub whatif: Option<WhatIfStep>,
+}
+
+impl Param {
+    /// Whether `v` is an accepted value.
+    pub fn accepts(&self, v: f64) -> bool {
+        v.is_finite()
+            && if self.min_open {
+                v > self.min
+            } else {
+                v >= self.min
+            }
+            && if self.max_open {
+                v < self.max
+            } else {
+                v <= self.max
+            }
+    }
+
+    /// The row of `which`.
+    pub fn of(which: ParamName) -> &'static Param {
+        PARAMS
+            .iter()
+            .find(|p| p.which == which)
+            .expect("every parameter has a row")
+    }
+
+    /// The row named `name` (a config key or form label), if any.
+    pub fn named(name: &str) -> Option<&'static Param> {
+        PARAMS.iter().find(|p| p.name == name)
     }
 }
+
+const fn closed(
+    which: ParamName,
+    name: &'static str,
+    min: f64,
+    max: f64,
+    range: &'static str,
+    help: Option<&'static str>,
+    whatif: Option<WhatIfStep>,
+) -> Param {
+    Param {
+        which,
+        name,
+        min,
+        min_open: false,
+        max,
+        max_open: false,
+        range,
+        help,
+        whatif,
+    }
+}
+
+/// Every sampling parameter, in the settings form's order.
+pub const PARAMS: &[Param] = &[
+    closed(
+        ParamName::Temperature,
+        "temperature",
+        0.0,
+        5.0,
+        "between 0 and 5 (0 = greedy)",
+        Some("0 = greedy, up to 5"),
+        Some(WhatIfStep::Linear {
+            by: 0.1,
+            min: 0.0,
+            max: 5.0,
+            grid: 0.05,
+        }),
+    ),
+    closed(
+        ParamName::TopK,
+        "top_k",
+        0.0,
+        1_000_000.0,
+        "at most 1000000 (0 = off)",
+        Some("0 = off"),
+        Some(WhatIfStep::Ladder(&[0, 1, 2, 5, 10, 20, 40, 100, 200])),
+    ),
+    Param {
+        min_open: true,
+        ..closed(
+            ParamName::TopP,
+            "top_p",
+            0.0,
+            1.0,
+            "in (0, 1] (1 = off)",
+            Some("(0, 1], 1 = off"),
+            Some(WhatIfStep::Linear {
+                by: 0.05,
+                min: 0.05,
+                max: 1.0,
+                grid: 0.01,
+            }),
+        )
+    },
+    Param {
+        max_open: true,
+        ..closed(
+            ParamName::MinP,
+            "min_p",
+            0.0,
+            1.0,
+            "in [0, 1) (0 = off)",
+            Some("[0, 1), 0 = off"),
+            Some(WhatIfStep::Linear {
+                by: 0.01,
+                min: 0.0,
+                max: 0.5,
+                grid: 0.005,
+            }),
+        )
+    },
+    closed(
+        ParamName::RepeatPenalty,
+        "repeat_penalty",
+        0.1,
+        5.0,
+        "between 0.1 and 5 (1 = off)",
+        Some("0.1 to 5, 1 = off"),
+        None,
+    ),
+    closed(
+        ParamName::RepeatLastN,
+        "repeat_last_n",
+        0.0,
+        65_536.0,
+        "at most 65536 (0 = off)",
+        None,
+        None,
+    ),
+    closed(
+        ParamName::Seed,
+        "seed",
+        0.0,
+        u32::MAX as f64,
+        "a whole number from 0 to 4294967295",
+        Some("random seed"),
+        None,
+    ),
+];
 
 impl SamplingParams {
     pub fn greedy() -> Self {
@@ -74,50 +247,104 @@ impl SamplingParams {
         self.temperature == 0.0
     }
 
-    pub fn validate(&self) -> Result<(), InvalidParam> {
-        let t = self.temperature;
-        check(
-            t.is_finite() && (0.0..=5.0).contains(&t),
-            "temperature",
-            t,
-            "between 0 and 5 (0 = greedy)",
-        )?;
-        let p = self.top_p;
-        check(
-            p.is_finite() && p > 0.0 && p <= 1.0,
-            "top_p",
-            p,
-            "in (0, 1] (1 = off)",
-        )?;
-        let m = self.min_p;
-        check(
-            m.is_finite() && (0.0..1.0).contains(&m),
-            "min_p",
-            m,
-            "in [0, 1) (0 = off)",
-        )?;
-        let r = self.repeat_penalty;
-        check(
-            r.is_finite() && (0.1..=5.0).contains(&r),
-            "repeat_penalty",
-            r,
-            "between 0.1 and 5 (1 = off)",
-        )?;
-        if self.repeat_last_n > 65_536 {
-            return Err(InvalidParam {
-                name: "repeat_last_n",
-                value: self.repeat_last_n.to_string(),
-                range: "at most 65536 (0 = off)",
-            });
+    /// The value of `which`.
+    pub fn get(&self, which: ParamName) -> f64 {
+        match which {
+            ParamName::Temperature => self.temperature as f64,
+            ParamName::TopK => self.top_k as f64,
+            ParamName::TopP => self.top_p as f64,
+            ParamName::MinP => self.min_p as f64,
+            ParamName::RepeatPenalty => self.repeat_penalty as f64,
+            ParamName::RepeatLastN => self.repeat_last_n as f64,
+            ParamName::Seed => self.seed as f64,
         }
-        if self.top_k > 1_000_000 {
-            return Err(InvalidParam {
-                name: "top_k",
-                value: self.top_k.to_string(),
-                range: "at most 1000000 (0 = off)",
-            });
+    }
+
+    /// The value of `which` as the user wrote it (`0.1`, not `0.10000000149`).
+    pub fn text(&self, which: ParamName) -> String {
+        match which {
+            ParamName::Temperature => self.temperature.to_string(),
+            ParamName::TopK => self.top_k.to_string(),
+            ParamName::TopP => self.top_p.to_string(),
+            ParamName::MinP => self.min_p.to_string(),
+            ParamName::RepeatPenalty => self.repeat_penalty.to_string(),
+            ParamName::RepeatLastN => self.repeat_last_n.to_string(),
+            ParamName::Seed => self.seed.to_string(),
+        }
+    }
+
+    /// Sets `which` from `text` (a whole number for the counts and the
+    /// seed); not validated. Errors: not a number, named as the form shows it.
+    pub fn set_text(&mut self, which: ParamName, text: &str) -> Result<(), String> {
+        fn num<T: std::str::FromStr>(name: &str, text: &str) -> Result<T, String> {
+            text.trim()
+                .parse()
+                .map_err(|_| format!("invalid {name} = {:?}: not a number", text.trim()))
+        }
+        let name = Param::of(which).name;
+        match which {
+            ParamName::Temperature => self.temperature = num(name, text)?,
+            ParamName::TopK => self.top_k = num(name, text)?,
+            ParamName::TopP => self.top_p = num(name, text)?,
+            ParamName::MinP => self.min_p = num(name, text)?,
+            ParamName::RepeatPenalty => self.repeat_penalty = num(name, text)?,
+            ParamName::RepeatLastN => self.repeat_last_n = num(name, text)?,
+            ParamName::Seed => self.seed = num(name, text)?,
         }
         Ok(())
+    }
+
+    /// Moves `which` one what-if step down or `up` ([`Param::whatif`]);
+    /// a parameter the keys do not move stays.
+    pub fn step(&mut self, which: ParamName, up: bool) {
+        let round = |x: f32, grid: f32| (x / grid).round() * grid;
+        match Param::of(which).whatif {
+            Some(WhatIfStep::Linear { by, min, max, grid }) => {
+                let x = self.get(which) as f32;
+                let v = if up {
+                    round((x + by).min(max), grid)
+                } else {
+                    round((x - by).max(min), grid)
+                };
+                match which {
+                    ParamName::Temperature => self.temperature = v,
+                    ParamName::TopP => self.top_p = v,
+                    ParamName::MinP => self.min_p = v,
+                    ParamName::RepeatPenalty => self.repeat_penalty = v,
+                    _ => {}
+                }
+            }
+            Some(WhatIfStep::Ladder(rungs)) => {
+                let x = self.get(which) as u32;
+                let v = if up {
+                    rungs.iter().copied().find(|&k| k > x).unwrap_or(x)
+                } else {
+                    rungs.iter().rev().copied().find(|&k| k < x).unwrap_or(0)
+                };
+                match which {
+                    ParamName::TopK => self.top_k = v,
+                    ParamName::RepeatLastN => self.repeat_last_n = v,
+                    ParamName::Seed => self.seed = v,
+                    _ => {}
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Checks every parameter against its row of [`PARAMS`].
+    ///
+    /// # Errors
+    /// The first parameter out of its range, with the range in words.
+    pub fn validate(&self) -> Result<(), InvalidParam> {
+        match PARAMS.iter().find(|p| !p.accepts(self.get(p.which))) {
+            Some(p) => Err(InvalidParam {
+                name: p.name,
+                value: self.text(p.which),
+                range: p.range,
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -226,5 +453,74 @@ mod tests {
             assert_eq!(err.name, name);
             assert!(err.to_string().contains(name), "{err}");
         }
+    }
+
+    /// Each row's ends: an end that is in is accepted, one that is out (or
+    /// the next value past an end) is refused, by `validate` too.
+    #[test]
+    fn every_row_accepts_its_range_and_refuses_past_it() {
+        for row in PARAMS {
+            let mut p = SamplingParams::default();
+            let at = |p: &mut SamplingParams, v: f64| {
+                p.set_text(row.which, &v.to_string()).unwrap();
+                p.validate().map(|_| ()).map_err(|e| e.name)
+            };
+            let lo = at(&mut p, row.min);
+            assert_eq!(lo.is_ok(), !row.min_open, "{} at its min", row.name);
+            let hi = at(&mut p, row.max);
+            assert_eq!(hi.is_ok(), !row.max_open, "{} at its max", row.name);
+            if row.name != "seed" && row.name != "top_k" && row.name != "repeat_last_n" {
+                assert_eq!(at(&mut p, row.max + 0.5), Err(row.name));
+                assert_eq!(at(&mut p, row.min - 0.5), Err(row.name));
+            } else if row.max < u32::MAX as f64 {
+                assert_eq!(at(&mut p, row.max + 1.0), Err(row.name));
+            }
+        }
+    }
+
+    #[test]
+    fn what_if_steps_stay_in_their_bounds_on_round_values() {
+        let near = |a: f32, b: f32| (a - b).abs() < 1e-6;
+        let mut p = SamplingParams::default();
+        p.step(ParamName::Temperature, true);
+        assert!(near(p.temperature, 0.9), "{}", p.temperature);
+        p.temperature = 0.03;
+        p.step(ParamName::Temperature, false);
+        assert_eq!(p.temperature, 0.0, "not below 0");
+        p.step(ParamName::TopK, true);
+        assert_eq!(p.top_k, 100, "40 -> the next rung");
+        p.top_k = 200;
+        p.step(ParamName::TopK, true);
+        assert_eq!(p.top_k, 200, "the top rung stays");
+        p.top_k = 3;
+        p.step(ParamName::TopK, false);
+        assert_eq!(p.top_k, 2);
+        p.min_p = 0.495;
+        p.step(ParamName::MinP, true);
+        assert!(near(p.min_p, 0.5), "min-p's keys stop at 0.5: {}", p.min_p);
+        p.top_p = 0.07;
+        p.step(ParamName::TopP, false);
+        assert!(
+            near(p.top_p, 0.05),
+            "top-p's keys stop at 0.05: {}",
+            p.top_p
+        );
+        // Parameters the keys do not move stay.
+        let before = p.clone();
+        p.step(ParamName::Seed, true);
+        p.step(ParamName::RepeatPenalty, false);
+        assert_eq!(p, before);
+    }
+
+    #[test]
+    fn a_parameter_that_is_not_a_number_is_named() {
+        let mut p = SamplingParams::default();
+        let err = p.set_text(ParamName::TopK, "0.5").unwrap_err();
+        assert_eq!(err, "invalid top_k = \"0.5\": not a number");
+        assert_eq!(
+            Param::named("min_p").map(|r| r.which),
+            Some(ParamName::MinP)
+        );
+        assert!(Param::named("max_tokens").is_none());
     }
 }

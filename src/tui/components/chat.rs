@@ -9,7 +9,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Widget};
 use ratatui_textarea::Input;
 
-use crate::engine::{Role, TokenStep};
+use crate::engine::{Role, TokenStep, sampler};
 use crate::text::{str_width, truncate};
 use crate::tui::action::{Action, Context, lookup, lookup_mouse};
 use crate::tui::effect::Effect;
@@ -209,40 +209,28 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
     vec![]
 }
 
-/// Changes one what-if setting by a step, starting from the settings the
-/// inspected reply ran with (or the current ones).
+/// Changes one what-if setting by a step ([`sampler::PARAMS`] says how
+/// far), starting from the settings the inspected reply ran with (or the
+/// current ones).
 fn whatif_step(s: &mut State, cur: TokenRef, action: Action) {
-    const TOP_K: [u32; 9] = [0, 1, 2, 5, 10, 20, 40, 100, 200];
+    use sampler::ParamName as P;
+    let (which, up) = match action {
+        Action::TempDown => (P::Temperature, false),
+        Action::TempUp => (P::Temperature, true),
+        Action::TopKDown => (P::TopK, false),
+        Action::TopKUp => (P::TopK, true),
+        Action::TopPDown => (P::TopP, false),
+        Action::TopPUp => (P::TopP, true),
+        Action::MinPDown => (P::MinP, false),
+        Action::MinPUp => (P::MinP, true),
+        _ => return,
+    };
     let mut p = s
         .whatif
         .clone()
         .or_else(|| s.msg(cur.msg).and_then(|m| m.sampling.clone()))
         .unwrap_or_else(|| s.config.sampling.clone());
-    let round = |x: f32, step: f32| (x / step).round() * step;
-    match action {
-        Action::TempDown => p.temperature = round((p.temperature - 0.1).max(0.0), 0.05),
-        Action::TempUp => p.temperature = round((p.temperature + 0.1).min(5.0), 0.05),
-        Action::TopKDown => {
-            p.top_k = TOP_K
-                .iter()
-                .rev()
-                .copied()
-                .find(|&k| k < p.top_k)
-                .unwrap_or(0)
-        }
-        Action::TopKUp => {
-            p.top_k = TOP_K
-                .iter()
-                .copied()
-                .find(|&k| k > p.top_k)
-                .unwrap_or(p.top_k)
-        }
-        Action::TopPDown => p.top_p = round((p.top_p - 0.05).max(0.05), 0.01),
-        Action::TopPUp => p.top_p = round((p.top_p + 0.05).min(1.0), 0.01),
-        Action::MinPDown => p.min_p = round((p.min_p - 0.01).max(0.0), 0.005),
-        Action::MinPUp => p.min_p = round((p.min_p + 0.01).min(0.5), 0.005),
-        _ => {}
-    }
+    p.step(which, up);
     s.whatif = Some(p);
 }
 

@@ -7,7 +7,7 @@ use ratatui_textarea::TextArea;
 
 use super::State;
 use super::compare::CompareFor;
-use crate::engine::SamplingParams;
+use crate::engine::{SamplingParams, sampler};
 use crate::store::Summary;
 use crate::tui::models::ModelEntry;
 
@@ -108,55 +108,50 @@ impl ChatList {
     }
 }
 
-/// The form for `p` and `max_tokens`.
+/// The form for `p` and `max_tokens`: the parameters of
+/// [`sampler::PARAMS`] that have a help text, in its order, then the reply
+/// length.
 pub fn settings_form(p: &SamplingParams, max_tokens: u32) -> SettingsForm {
-    let f = |label, value: String, help| Field { label, value, help };
+    let mut fields: Vec<Field> = sampler::PARAMS
+        .iter()
+        .filter_map(|row| {
+            Some(Field {
+                label: row.name,
+                value: p.text(row.which),
+                help: row.help?,
+            })
+        })
+        .collect();
+    fields.push(Field {
+        label: MAX_TOKENS,
+        value: max_tokens.to_string(),
+        help: "reply length limit",
+    });
     SettingsForm {
-        fields: vec![
-            f(
-                "temperature",
-                p.temperature.to_string(),
-                "0 = greedy, up to 5",
-            ),
-            f("top_k", p.top_k.to_string(), "0 = off"),
-            f("top_p", p.top_p.to_string(), "(0, 1], 1 = off"),
-            f("min_p", p.min_p.to_string(), "[0, 1), 0 = off"),
-            f(
-                "repeat_penalty",
-                p.repeat_penalty.to_string(),
-                "0.1 to 5, 1 = off",
-            ),
-            f("seed", p.seed.to_string(), "random seed"),
-            f("max_tokens", max_tokens.to_string(), "reply length limit"),
-        ],
+        fields,
         selected: 0,
         error: None,
     }
 }
+
+/// The settings form's field for the reply length (not a sampling parameter).
+const MAX_TOKENS: &str = "max_tokens";
 
 /// Reads the form back; errors name the field.
 pub fn parse_settings(
     form: &SettingsForm,
     base: &SamplingParams,
 ) -> Result<(SamplingParams, u32), String> {
-    fn num<T: std::str::FromStr>(f: &Field) -> Result<T, String> {
-        f.value
-            .trim()
-            .parse()
-            .map_err(|_| format!("invalid {} = {:?}: not a number", f.label, f.value.trim()))
-    }
     let mut p = base.clone();
     let mut max_tokens = 0;
     for f in &form.fields {
-        match f.label {
-            "temperature" => p.temperature = num(f)?,
-            "top_k" => p.top_k = num(f)?,
-            "top_p" => p.top_p = num(f)?,
-            "min_p" => p.min_p = num(f)?,
-            "repeat_penalty" => p.repeat_penalty = num(f)?,
-            "seed" => p.seed = num(f)?,
-            "max_tokens" => max_tokens = num(f)?,
-            _ => {}
+        if f.label == MAX_TOKENS {
+            max_tokens =
+                f.value.trim().parse().map_err(|_| {
+                    format!("invalid {} = {:?}: not a number", f.label, f.value.trim())
+                })?;
+        } else if let Some(row) = sampler::Param::named(f.label) {
+            p.set_text(row.which, &f.value)?;
         }
     }
     p.validate().map_err(|e| e.to_string())?;
