@@ -184,6 +184,20 @@ impl TensorMix {
     }
 }
 
+/// What the variants of one model (its quantizations) have in common: the
+/// architecture, the parameter count and the vocabulary size. Two files with
+/// one key hold the same model at different precisions (as far as the
+/// header can tell: the engine checks the vocabularies token by token).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VariantKey {
+    /// `general.architecture` ("llama").
+    pub arch: String,
+    /// Weights, all tensors together.
+    pub n_params: u64,
+    /// Tokens in the vocabulary.
+    pub n_vocab: u32,
+}
+
 /// Where `tokenscope quantize` made a file from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MadeFrom {
@@ -282,11 +296,14 @@ impl ModelCard {
         }
     }
 
-    /// Variants of one model (quantizations of it) share this key:
-    /// architecture · parameters · vocabulary; `None` when unknown.
-    pub fn variant_key(&self) -> Option<String> {
-        (self.n_params > 0 && self.n_vocab > 0)
-            .then(|| format!("{}·{}·{}", self.arch, self.n_params, self.n_vocab))
+    /// Variants of one model (quantizations of it) share this key;
+    /// `None` when the parameter count or the vocabulary is unknown.
+    pub fn variant_key(&self) -> Option<VariantKey> {
+        (self.n_params > 0 && self.n_vocab > 0).then(|| VariantKey {
+            arch: self.arch.clone(),
+            n_params: self.n_params,
+            n_vocab: self.n_vocab,
+        })
     }
 
     /// Builds the card from a parsed header, escaping the file's text (see

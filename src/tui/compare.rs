@@ -162,9 +162,11 @@ pub fn open(s: &mut State) -> Vec<Effect> {
         .find(|m| m.path == a)
         .and_then(|m| m.group.clone())
         .or_else(|| {
-            s.model
-                .as_ref()
-                .map(|m| format!("{}·{}·{}", m.arch, m.n_params, m.n_vocab))
+            s.model.as_ref().map(|m| crate::catalog::VariantKey {
+                arch: m.arch.clone(),
+                n_params: m.n_params,
+                n_vocab: m.n_vocab,
+            })
         });
     let mut p = Picker {
         compare: Some(CompareFor { node, group, a }),

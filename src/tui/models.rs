@@ -26,9 +26,8 @@ pub struct ModelEntry {
     pub chat_template: bool,
     /// The header could not be read: why.
     pub error: Option<String>,
-    /// Variants of one model share this key (architecture, parameter count,
-    /// vocabulary size); `None` when unknown.
-    pub group: Option<String>,
+    /// Variants of one model share this key; `None` when unknown.
+    pub group: Option<catalog::VariantKey>,
     /// Bits per weight ([`catalog::bits_per_weight`]: tensor data × 8 /
     /// weights, as `quantize` prints it).
     pub bpw: Option<f64>,
@@ -128,7 +127,7 @@ pub fn discover(dirs: &[PathBuf]) -> Vec<ModelEntry> {
 /// made from them, each part largest bits per weight first; entries without
 /// a group stay where they are relative to the groups.
 pub fn group_variants(entries: Vec<ModelEntry>) -> Vec<ModelEntry> {
-    let mut first: Vec<Option<String>> = Vec::new();
+    let mut first: Vec<Option<catalog::VariantKey>> = Vec::new();
     let rank: Vec<usize> = entries
         .iter()
         .map(|e| match &e.group {
@@ -136,7 +135,7 @@ pub fn group_variants(entries: Vec<ModelEntry>) -> Vec<ModelEntry> {
                 first.push(None);
                 first.len() - 1
             }
-            Some(g) => match first.iter().position(|f| f.as_deref() == Some(g)) {
+            Some(g) => match first.iter().position(|f| f.as_ref() == Some(g)) {
                 Some(p) => p,
                 None => {
                     first.push(Some(g.clone()));
@@ -192,6 +191,15 @@ pub fn remote_entries(
 mod tests {
     use super::*;
 
+    /// A variant key (a vocabulary of 49152 tokens).
+    fn key(arch: &str, millions: u64) -> catalog::VariantKey {
+        catalog::VariantKey {
+            arch: arch.into(),
+            n_params: millions * 1_000_000,
+            n_vocab: 49_152,
+        }
+    }
+
     #[test]
     fn filter_matches_all_words() {
         let e = ModelEntry {
@@ -210,7 +218,7 @@ mod tests {
     fn the_original_of_a_group_comes_before_the_files_made_from_it() {
         let e = |file: &str, bpw: f64, derived: bool| ModelEntry {
             file_name: file.into(),
-            group: Some("llama·135M".into()),
+            group: Some(key("llama", 135)),
             bpw: Some(bpw),
             derived,
             ..Default::default()
@@ -227,19 +235,19 @@ mod tests {
 
     #[test]
     fn variants_of_one_model_come_together_largest_first() {
-        let e = |file: &str, group: Option<&str>, bpw: f64| ModelEntry {
+        let e = |file: &str, group: Option<(&str, u64)>, bpw: f64| ModelEntry {
             file_name: file.into(),
-            group: group.map(String::from),
+            group: group.map(|(arch, m)| key(arch, m)),
             bpw: Some(bpw),
             ..Default::default()
         };
         let sorted = group_variants(vec![
-            e("a-q4", Some("llama·135M"), 5.0),
-            e("b-q4", Some("gemma·270M"), 4.9),
+            e("a-q4", Some(("llama", 135)), 5.0),
+            e("b-q4", Some(("gemma", 270)), 4.9),
             e("broken", None, 0.0),
-            e("a-q2", Some("llama·135M"), 3.0),
-            e("a-f16", Some("llama·135M"), 16.0),
-            e("b-q8", Some("gemma·270M"), 8.5),
+            e("a-q2", Some(("llama", 135)), 3.0),
+            e("a-f16", Some(("llama", 135)), 16.0),
+            e("b-q8", Some(("gemma", 270)), 8.5),
         ]);
         let names: Vec<&str> = sorted.iter().map(|e| e.file_name.as_str()).collect();
         assert_eq!(names, ["a-f16", "a-q4", "a-q2", "b-q8", "b-q4", "broken"]);

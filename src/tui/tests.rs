@@ -214,15 +214,16 @@ pub(super) fn entries() -> Vec<ModelEntry> {
         size: size.to_string(),
         chat_template: true,
         error: None,
-        // architecture · parameters · vocabulary, as the catalog writes it.
-        group: Some(format!(
-            "{arch}·{params}·{}",
-            match arch {
+        group: Some(crate::catalog::VariantKey {
+            arch: arch.into(),
+            // "268M"
+            n_params: params.trim_end_matches('M').parse::<u64>().unwrap() * 1_000_000,
+            n_vocab: match arch {
                 "gemma3" => 262_144,
                 "qwen2" => 151_936,
                 _ => 49_152,
-            }
-        )),
+            },
+        }),
         bpw: Some(if quant == "Q8_0" { 8.7 } else { 5.0 }),
         ..Default::default()
     };
@@ -357,7 +358,11 @@ fn the_picker_shows_the_real_tensor_types_and_the_original_of_its_variants_first
         quant: quant.into(),
         label: label.into(),
         size: "84.1 MiB".into(),
-        group: Some("llama·134515008·49152".into()),
+        group: Some(crate::catalog::VariantKey {
+            arch: "llama".into(),
+            n_params: 134_515_008,
+            n_vocab: 49_152,
+        }),
         bpw: Some(bpw),
         derived,
         ..Default::default()

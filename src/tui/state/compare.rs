@@ -50,8 +50,8 @@ impl CompareCmd {
 pub struct CompareFor {
     /// The reply's node.
     pub node: NodeId,
-    /// The picker group of model A (architecture · parameters · vocabulary).
-    pub group: Option<String>,
+    /// The variant key of model A.
+    pub group: Option<crate::catalog::VariantKey>,
     /// Model A's file.
     pub a: PathBuf,
 }
@@ -74,11 +74,7 @@ impl CompareFor {
     /// vocabularies of one size may still differ in a token, which only
     /// the engine, holding both, can tell).
     pub fn refusal(&self, m: &ModelEntry) -> Option<String> {
-        // The group's last part is the vocabulary size.
-        let vocab = |g: &Option<String>| {
-            g.as_deref()
-                .and_then(|g| g.rsplit('·').next().map(str::to_string))
-        };
+        let vocab = |g: &Option<crate::catalog::VariantKey>| g.as_ref().map(|g| g.n_vocab);
         if crate::engine::remote::split_ref(&m.path).is_some() {
             Some("remote: cannot compare".into())
         } else if m.error.is_some() {
