@@ -48,12 +48,7 @@ fn chat_inspect_switch_model_chat_again_and_quit() {
     // The title " token N-3/N " proves the cursor moved (before the keys the
     // inspector already showed the last token's p=).
     let s = t.wait("the inspector on a past token", 10, |s| {
-        s.split(" token ").skip(1).any(|rest| {
-            let mut it = rest.split(['/', ' ']);
-            let a: Option<usize> = it.next().and_then(|n| n.parse().ok());
-            let b: Option<usize> = it.next().and_then(|n| n.parse().ok());
-            matches!((a, b), (Some(a), Some(b)) if b >= 4 && a == b - 3)
-        }) && s.contains("p=")
+        matches!(cursor_at(s), Some((false, a, b)) if b >= 4 && a == b - 3) && s.contains("p=")
     });
     let p: f32 = s
         .split("p=")
@@ -533,6 +528,34 @@ fn a_terminal_that_goes_away_ends_the_app_and_its_engine() {
     }
 }
 
+/// The token cursor's place, from the inspector's title: whether it is on a
+/// prompt token (a message's), the token's number, and how many tokens its
+/// message or reply has (` token 3/16 `, ` prompt token 1/33 · template `).
+fn cursor_at(screen: &str) -> Option<(bool, usize, usize)> {
+    screen.lines().find_map(|l| {
+        let title = l.split('┌').nth(1)?;
+        let (prompt, rest) = match title.strip_prefix(" prompt token ") {
+            Some(rest) => (true, rest),
+            None => (false, title.strip_prefix(" token ")?),
+        };
+        let (a, rest) = rest.split_once('/')?;
+        let b = rest.split(' ').next()?;
+        Some((prompt, a.parse().ok()?, b.parse().ok()?))
+    })
+}
+
+/// How many tokens the last reply on screen has, from its header
+/// (`assistant · SmolLM2… · 13 tok · 27.4 tok/s`, an ended reply's).
+fn last_reply_tokens(screen: &str) -> Option<usize> {
+    let header = screen
+        .lines()
+        .map(|l| l.split('│').next().unwrap_or("").trim())
+        .rfind(|l| l.starts_with("assistant"))?;
+    header
+        .split(" · ")
+        .find_map(|part| part.strip_suffix(" tok")?.parse().ok())
+}
+
 /// Whether the status bar says the reply is paused before token `n` (1-based).
 fn paused_at(screen: &str, n: usize) -> bool {
     status_line(screen).contains(&format!("‖ step {n} ·")) && screen.contains("not drawn yet")
@@ -571,7 +594,7 @@ fn step_force_branch_switch_continue_edit_and_quit() {
     t.wait("the pause after the forced token", 30, |s| paused_at(s, 7));
     t.keys(&["Tab"]);
     let s = t.wait("the token cursor on the forced token", 10, |s| {
-        s.contains(" token 6/6")
+        cursor_at(s) == Some((false, 6, 6))
     });
     assert!(
         s.contains("forced"),
@@ -588,7 +611,9 @@ fn step_force_branch_switch_continue_edit_and_quit() {
     t.keys(&["Tab"]);
     t.keys(&["Home"]);
     t.keys(&["Right", "Right"]);
-    t.wait("the cursor on token 3", 10, |s| s.contains(" token 3/"));
+    t.wait("the cursor on token 3", 10, |s| {
+        matches!(cursor_at(s), Some((false, 3, _)))
+    });
     t.keys(&["Enter"]);
     t.wait("the chooser", 10, |s| s.contains("branch at token 3"));
     t.keys(&["2", "Enter"]);
@@ -619,28 +644,26 @@ fn step_force_branch_switch_continue_edit_and_quit() {
     // Edit the first message: a new version of that turn, without the later ones.
     t.keys(&["Tab"]);
     t.keys(&["Home"]);
+    // Not " token 1/" alone: a message's first token is "prompt token 1/".
     t.wait("the cursor on the last reply's first token", 10, |s| {
-        s.contains(" token 1/")
+        last_reply_tokens(s).is_some_and(|n| cursor_at(s) == Some((false, 1, n)))
     });
     // Back over "Thanks!" (its tokens are the cursor's too) to the first reply:
     // over its closing `<|im_end|>` and line break first.
     t.keys(&["Left", "Left", "Left"]);
     t.wait("the cursor on the second message", 10, |s| {
-        s.contains("prompt token") && s.contains("your message")
+        matches!(cursor_at(s), Some((true, ..))) && s.contains("your message")
     });
     t.keys(&["Home"]);
     t.wait("the second message's first token", 10, |s| {
-        s.contains("prompt token 1/")
+        matches!(cursor_at(s), Some((true, 1, _)))
     });
     t.keys(&["Left"]);
-    t.wait("the cursor on the first reply's last token", 10, |s| {
-        !s.contains("prompt token")
-            && s.split(" token ").skip(1).any(|rest| {
-                let mut it = rest.split(['/', ' ']);
-                let a = it.next().and_then(|n| n.parse::<usize>().ok());
-                a.is_some() && a != Some(1) && a == it.next().and_then(|n| n.parse().ok())
-            })
-    });
+    t.wait(
+        "the cursor on the first reply's last token",
+        10,
+        |s| matches!(cursor_at(s), Some((false, a, b)) if a == b && a != 1),
+    );
     t.keys(&["e"]);
     t.wait("the message to edit", 10, |s| {
         s.contains("editing an earlier message")
@@ -684,11 +707,13 @@ fn a_prompt_tokens_surprise_and_the_what_if_sampler() {
     // From the reply's first token back onto the message's last tokens.
     t.keys(&["Tab"]);
     t.keys(&["Home"]);
-    t.wait("the reply's first token", 10, |s| s.contains(" token 1/"));
+    t.wait("the reply's first token", 10, |s| {
+        matches!(cursor_at(s), Some((false, 1, _)))
+    });
     // Over the message's closing (`<|im_end|>`, a line break) onto its text.
     t.keys(&["Left", "Left", "Left", "Left"]);
     let s = t.wait("a prompt token", 10, |s| {
-        s.contains("prompt token") && s.contains("your message")
+        matches!(cursor_at(s), Some((true, ..))) && s.contains("your message")
     });
     assert!(
         s.contains("message:") && s.contains("ppl"),

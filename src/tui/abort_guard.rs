@@ -6,9 +6,9 @@ use std::sync::OnceLock;
 
 static COOKED: OnceLock<libc::termios> = OnceLock::new();
 
-/// Leaves the alternate screen, mouse capture and bracketed paste, shows the cursor.
-const RESET: &[u8] =
-    b"\x1b[?2004l\x1b[?1006l\x1b[?1015l\x1b[?1003l\x1b[?1002l\x1b[?1000l\x1b[?25h\x1b[?1049l";
+/// Leaves the alternate screen, mouse capture and bracketed paste, shows the
+/// cursor, and ends a frame cut short (line wrap on, the synchronized update over).
+const RESET: &[u8] = b"\x1b[?2004l\x1b[?1006l\x1b[?1015l\x1b[?1003l\x1b[?1002l\x1b[?1000l\x1b[?25h\x1b[?7h\x1b[?2026l\x1b[?1049l";
 
 /// Remembers the terminal's current (cooked) mode and installs the handler.
 /// Call before raw mode is entered.

@@ -56,7 +56,7 @@ mod tests_store;
 #[cfg(test)]
 mod tests_wrap_cache;
 
-use std::io::stdout;
+use std::io::{Write, stdout};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -69,7 +69,7 @@ use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
 };
 use ratatui::Terminal;
-use ratatui::backend::Backend;
+use ratatui::backend::{Backend, CrosstermBackend};
 
 use crate::engine::{EngineHandle, GenerateRequest, LoadSettings, RequestId, crash, remote};
 use crate::store;
@@ -363,7 +363,8 @@ static HOOK: Once = Once::new();
 /// Wraps the panic hook installed by `ratatui::init` (which restores the
 /// terminal): a panic of the engine thread is recorded for the UI instead
 /// (the UI keeps running and shows it); any other panic also turns off mouse
-/// capture and bracketed paste before the terminal is restored.
+/// capture and bracketed paste, and ends a frame it cut short, before the
+/// terminal is restored.
 fn install_panic_hook() {
     HOOK.call_once(|| {
         let prev = std::panic::take_hook();
@@ -371,10 +372,74 @@ fn install_panic_hook() {
             if crash::record_engine_panic(info) {
                 return;
             }
-            let _ = crossterm::execute!(stdout(), DisableBracketedPaste, DisableMouseCapture);
+            let _ = crossterm::execute!(
+                stdout(),
+                DisableBracketedPaste,
+                DisableMouseCapture,
+                crossterm::terminal::EnableLineWrap,
+                crossterm::terminal::EndSynchronizedUpdate
+            );
             prev(info);
         }));
     });
+}
+
+/// Set (to anything) by the end-to-end tests: [`FrameWriter`] marks each
+/// frame in a mode that tmux reports (tests/common/tmux.rs).
+const TEST_FRAMES_ENV: &str = "TOKENSCOPE_TEST_FRAMES";
+
+/// The chat's output: each frame (what ratatui writes between two flushes:
+/// the changed cells, then the cursor) is one synchronized update
+/// (`CSI ?2026h` … `CSI ?2026l`), which a terminal that knows the mode shows
+/// whole, never half drawn however slowly the frame is written (on a loaded
+/// machine), and any other terminal ignores. With `test_marks`, line wrap is
+/// also off while a frame is written (`CSI ?7l` … `CSI ?7h`): tmux reports
+/// that mode (`#{wrap_flag}`) with the screen in one command, so a test reads
+/// the screen only between frames, never a new top over an old bottom.
+struct FrameWriter<W: Write> {
+    out: W,
+    /// A frame's opening marks are written and its closing ones are not.
+    open: bool,
+    test_marks: bool,
+}
+
+/// A synchronized update's start and end; line wrap off and on.
+const SYNC_BEGIN: &[u8] = b"\x1b[?2026h";
+const SYNC_END: &[u8] = b"\x1b[?2026l";
+const WRAP_OFF: &[u8] = b"\x1b[?7l";
+const WRAP_ON: &[u8] = b"\x1b[?7h";
+
+impl<W: Write> FrameWriter<W> {
+    fn new(out: W, test_marks: bool) -> Self {
+        Self {
+            out,
+            open: false,
+            test_marks,
+        }
+    }
+}
+
+impl<W: Write> Write for FrameWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.open {
+            self.out.write_all(SYNC_BEGIN)?;
+            if self.test_marks {
+                self.out.write_all(WRAP_OFF)?;
+            }
+            self.open = true;
+        }
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if std::mem::take(&mut self.open) {
+            if self.test_marks {
+                self.out.write_all(WRAP_ON)?;
+            }
+            self.out.write_all(SYNC_END)?;
+        }
+        self.out.flush()
+    }
 }
 
 /// Restores the terminal when dropped (normal exit, error or panic unwind).
@@ -386,7 +451,10 @@ impl Drop for TerminalGuard {
             stdout(),
             DisableBracketedPaste,
             DisableMouseCapture,
-            crossterm::cursor::Show
+            crossterm::cursor::Show,
+            // A frame cut short (a panic while drawing) ends here.
+            crossterm::terminal::EnableLineWrap,
+            crossterm::terminal::EndSynchronizedUpdate
         );
         ratatui::restore();
     }
@@ -435,14 +503,18 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     host.saver = saver;
 
     abort_guard::install();
-    let mut terminal = match ratatui::try_init() {
-        Ok(t) => t,
-        Err(e) => {
-            // Raw mode may be on already.
-            ratatui::restore();
-            return Err(e).context("cannot set up the terminal");
-        }
-    };
+    // ratatui's setup (raw mode, the alternate screen, its panic hook), then
+    // the terminal the chat draws on: its frames through a `FrameWriter`.
+    let frames = FrameWriter::new(stdout(), std::env::var_os(TEST_FRAMES_ENV).is_some());
+    let mut terminal =
+        match ratatui::try_init().and_then(|_| Terminal::new(CrosstermBackend::new(frames))) {
+            Ok(t) => t,
+            Err(e) => {
+                // Raw mode may be on already.
+                ratatui::restore();
+                return Err(e).context("cannot set up the terminal");
+            }
+        };
     install_panic_hook();
     let term_guard = TerminalGuard;
     crossterm::execute!(stdout(), EnableBracketedPaste, EnableMouseCapture)

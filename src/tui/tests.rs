@@ -563,20 +563,23 @@ fn tiny_and_odd_sizes_never_panic() {
     let _ = h.buffer();
 }
 
+/// Bytes written, kept in memory (a clone shares them).
+#[derive(Clone, Default)]
+struct Sink(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The bytes a real terminal would receive for one frame of `h`'s state
 /// (ratatui's crossterm backend writing into memory).
 fn terminal_bytes(h: &H) -> Vec<u8> {
-    #[derive(Clone, Default)]
-    struct Sink(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.borrow_mut().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let (w, hgt) = h.s.size;
     let sink = Sink::default();
     let backend = ratatui::backend::CrosstermBackend::new(sink.clone());
@@ -1827,4 +1830,39 @@ fn help_reads_at_80_columns() {
             );
         }
     }
+}
+
+/// Each frame reaches the terminal as one synchronized update and, with the
+/// end-to-end tests' marks, with line wrap off while it is written: every
+/// byte of it between the opening and the closing marks, none outside.
+#[test]
+fn a_frame_is_written_between_its_marks() {
+    let mut h = H::new(60, 20).loaded("gemma-3-270m-it", "Q8_0");
+    let (w, hgt) = h.s.size;
+    let sink = Sink::default();
+    let writer = super::FrameWriter::new(sink.clone(), true);
+    let mut t = Terminal::with_options(
+        ratatui::backend::CrosstermBackend::new(writer),
+        ratatui::TerminalOptions {
+            viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, w, hgt)),
+        },
+    )
+    .unwrap();
+    t.draw(|f| render(&h.s, f)).unwrap();
+    h.exchange("hi", &[("Hello", 0.5), ("!", 0.5)]);
+    t.draw(|f| render(&h.s, f)).unwrap();
+    let out = String::from_utf8(sink.0.take()).unwrap();
+    let (open, close) = ("\u{1b}[?2026h\u{1b}[?7l", "\u{1b}[?7h\u{1b}[?2026l");
+    assert!(out.starts_with(open) && out.ends_with(close), "{out:?}");
+    // Balanced, one frame at a time, and the frames' text inside them.
+    let mut rest = out.as_str();
+    let mut frames = Vec::new();
+    while let Some(body) = rest.strip_prefix(open) {
+        let (frame, after) = body.split_once(close).expect("a frame is closed");
+        assert!(!frame.contains("\u{1b}[?2026"), "{frame:?}");
+        frames.push(frame);
+        rest = after;
+    }
+    assert_eq!(rest, "", "nothing outside a frame");
+    assert!(frames.iter().any(|f| f.contains("Hello")), "{frames:?}");
 }

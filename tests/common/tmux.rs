@@ -17,7 +17,7 @@ pub struct Tmux {
 impl Tmux {
     /// A private tmux server running `env tokenscope args; echo EXITED:$?`
     /// (with a private TOKENSCOPE_HOME, and the demo models' directory, when
-    /// `env` sets no home), then
+    /// `env` sets no home; with TOKENSCOPE_TEST_FRAMES, see [`Tmux::wait`]), then
     /// the terminal's line modes and `STTY-END`, in a `cols`×`rows` window, so
     /// the test can check the terminal after exit.
     pub fn start(name: &str, env: &str, args: &str, cols: u16, rows: u16) -> Tmux {
@@ -30,6 +30,8 @@ impl Tmux {
                 env = format!("TOKENSCOPE_MODELS_DIR='{}' {env}", models.display());
             }
         }
+        // First: `env` may end with a command that runs the app (unshare …).
+        env = format!("TOKENSCOPE_TEST_FRAMES=1 {env}");
         let t = Tmux {
             socket: format!("tokenscope-{name}-{}", std::process::id()),
             _home: home,
@@ -108,8 +110,30 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    pub fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "e2e"])
+    /// The screen, and whether it is whole: no frame of the app half written.
+    /// The app writes each frame with line wrap off (TOKENSCOPE_TEST_FRAMES);
+    /// tmux reports the mode and the screen in one command, between two reads
+    /// of the app's output, so a capture with line wrap on shows the frames
+    /// written so far, all of each. A capture in the middle of a frame has the
+    /// frame's top new and its bottom, the status bar among it, from the frame
+    /// before: "idle" from before a key next to what the key started.
+    fn screen(&self) -> (bool, String) {
+        let out = self.cmd(&[
+            "display-message",
+            "-p",
+            "-t",
+            "e2e",
+            "#{wrap_flag}",
+            ";",
+            "capture-pane",
+            "-p",
+            "-t",
+            "e2e",
+        ]);
+        match out.split_once('\n') {
+            Some((wrap, screen)) => (wrap == "1", screen.to_string()),
+            None => (false, out),
+        }
     }
 
     pub fn keys(&self, keys: &[&str]) {
@@ -122,18 +146,21 @@ impl Tmux {
         self.cmd(&["send-keys", "-t", "e2e", "-l", text]);
     }
 
-    /// Polls the screen until `pred` holds; panics with the last screen if it never does.
+    /// Polls the screen until `pred` holds on a whole one (see
+    /// [`Tmux::screen`]); panics with the last screen if it never does.
     pub fn wait(&self, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
-            let s = self.screen();
-            if pred(&s) {
+            let (whole, s) = self.screen();
+            if whole && pred(&s) {
                 return s;
             }
             if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; screen:\n{s}");
+                let half = if whole { "" } else { " (a frame half written)" };
+                panic!("timed out waiting for {what}; screen{half}:\n{s}");
             }
-            std::thread::sleep(Duration::from_millis(200));
+            // Soon again when the app was writing a frame.
+            std::thread::sleep(Duration::from_millis(if whole { 200 } else { 20 }));
         }
     }
 }
