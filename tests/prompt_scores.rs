@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use tokenscope::engine::{
     ChatMessage, Command, Event, GenerateRequest, PromptScoreRequest, PromptToken, RequestId, Role,
-    SamplingParams, Steer, TokenId, TokenStep,
+    SamplingParams, Stats, Steer, TokenId, TokenStep,
 };
 
 const TEXT: &str = "The lighthouse keeper climbed the stairs every evening, lit the lamp, and wrote the weather in his logbook. One night in November the lamp would not light, and he went down to the village for oil.";
@@ -73,15 +73,24 @@ fn send_scoring(e: &mut Engine, tokens: Vec<TokenId>, positions: Vec<usize>) -> 
 /// Its scores, and whether it ended cancelled.
 fn scores_of(e: &mut Engine, id: RequestId) -> (Vec<TokenStep>, bool) {
     let out = e.collect(id).expect("prompt scoring works");
-    let scores = out
-        .events
+    (prompt_scores(out.events), out.cancelled)
+}
+
+/// Its scores and its final stats.
+fn scores_and_stats(e: &mut Engine, id: RequestId) -> (Vec<TokenStep>, Stats) {
+    let out = e.collect(id).expect("prompt scoring works");
+    let stats = out.stats.expect("stats");
+    (prompt_scores(out.events), stats)
+}
+
+fn prompt_scores(events: Vec<Event>) -> Vec<TokenStep> {
+    events
         .into_iter()
         .flat_map(|ev| match ev {
             Event::PromptScores { steps, .. } => steps,
             _ => Vec::new(),
         })
-        .collect();
-    (scores, out.cancelled)
+        .collect()
 }
 
 #[test]
@@ -164,20 +173,8 @@ fn a_prompt_not_in_the_cache_is_prefilled_first_and_bad_positions_are_refused() 
     // Another prompt replaced it in the cache.
     generate(&mut e, raw("Something else entirely.", 2));
     let id = send_scoring(&mut e, tokens.clone(), vec![5, 6, 7]);
-    let out = e.collect(id).expect("scoring works");
-    let stats = out.stats.clone().expect("stats");
+    let (scores, stats) = scores_and_stats(&mut e, id);
     assert!(stats.n_prompt_evaluated > 0, "{stats:?}");
-    let (scores, _) = {
-        let steps: Vec<TokenStep> = out
-            .events
-            .into_iter()
-            .flat_map(|ev| match ev {
-                Event::PromptScores { steps, .. } => steps,
-                _ => Vec::new(),
-            })
-            .collect();
-        (steps, ())
-    };
     assert_eq!(
         scores.iter().map(|s| s.index).collect::<Vec<_>>(),
         [5, 6, 7]
