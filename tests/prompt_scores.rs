@@ -207,6 +207,7 @@ fn a_paused_reply_serves_a_scoring_in_its_pause_and_goes_on_unchanged() {
     let mut scoring = None;
     let mut scores = Vec::new();
     let mut previews = 0;
+    let (mut interrupted, mut interrupted_ended) = (None, false);
     loop {
         match e.rx.recv().expect("engine alive") {
             Event::Started {
@@ -214,16 +215,26 @@ fn a_paused_reply_serves_a_scoring_in_its_pause_and_goes_on_unchanged() {
             } if request == id => prompt = p,
             Event::Paused { request, .. } if request == id => {
                 previews += 1;
+                let n = prompt.len();
                 if scoring.is_none() {
                     // First pause: score the whole prompt there.
-                    let n = prompt.len();
                     scoring = Some(send_scoring(&mut e, ids(&prompt), (1..n).collect()));
                 } else {
+                    if previews == 3 {
+                        // A scoring the next step interrupts: the step is
+                        // answered at once, the scoring ends where it was.
+                        interrupted = Some(send_scoring(&mut e, ids(&prompt), (1..n).collect()));
+                    }
                     e.handle.send(Command::Steer {
                         request: id,
                         steer: Steer::Step,
                     });
                 }
+            }
+            Event::Done { request, .. } | Event::Cancelled { request, .. }
+                if Some(request) == interrupted =>
+            {
+                interrupted_ended = true;
             }
             Event::PromptScores { request, steps: s } if Some(request) == scoring => {
                 scores.extend(s)

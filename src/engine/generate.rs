@@ -482,7 +482,7 @@ impl Generation<'_, '_> {
                             }
                             let event = prompt_scores::serve_in_pause(
                                 (self.model, self.ctx, self.mirror),
-                                request,
+                                (self.request, request),
                                 &req,
                                 self.ctx_requested,
                                 self.inbox,
@@ -490,6 +490,11 @@ impl Generation<'_, '_> {
                             );
                             (self.emit)(event);
                             self.inbox.finish(request);
+                            // A cancel that stopped the scoring was read there.
+                            if self.cancelled() {
+                                self.paused_s += t_wait.elapsed().as_secs_f64();
+                                return Ok(StopReason::Cancelled);
+                            }
                         }
                         Control::Steer(Steer::Step) => break Next::Sample,
                         Control::Steer(Steer::Force(t)) => {

@@ -171,6 +171,28 @@ impl Inbox {
                 .any(|c| !matches!(c, Command::Unload { .. }))
     }
 
+    /// For a prompt scoring (`scoring`) served inside the pause of
+    /// `paused`, between chunks: true when it was cancelled or anything else
+    /// came for the worker, so that the pause answers at once. What came is
+    /// kept for [`Inbox::wait`]: a steer of the paused reply, a request
+    /// (queued), a cancel (its flag).
+    pub(super) fn interrupts_pause(&mut self, paused: RequestId, scoring: RequestId) -> bool {
+        let mut any = false;
+        while let Ok(cmd) = self.rx.try_recv() {
+            any = true;
+            match cmd {
+                Command::Steer { request, steer } if request == paused => {
+                    self.early.push_back((paused, steer));
+                }
+                // Requests are queued; a cancel's flag is already set.
+                other => {
+                    self.control(paused, other, None);
+                }
+            }
+        }
+        any || self.is_cancelled(scoring) || self.is_cancelled(paused)
+    }
+
     /// Waits for a control for the paused `request` on `slot`. A new request
     /// (or the callers all gone) stops it: a paused request never blocks the
     /// queue; a prompt scoring for `slot` is handed to it to serve instead.

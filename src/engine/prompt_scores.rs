@@ -86,16 +86,17 @@ pub(super) fn serve(
     })
 }
 
-/// Serves a [`PromptScoreRequest`] inside a paused generation: on its cache
-/// as it is (which must hold the tokens), stopped only by its own cancel.
-/// The caller keeps the logits its next draw needs: scoring overwrites the
-/// context's.
+/// Serves a [`PromptScoreRequest`] inside the pause of generation `paused`:
+/// on its cache as it is (which must hold the tokens); between chunks it
+/// stops for anything sent to the worker (a steer of the reply, a cancel, a
+/// request), which the pause then answers. The caller keeps the logits its
+/// next draw needs: scoring overwrites the context's.
 pub(super) fn serve_in_pause(
     (model, ctx, mirror): (&LlamaModel, &mut LlamaContext, &KvMirror),
-    request: RequestId,
+    (paused, request): (RequestId, RequestId),
     req: &PromptScoreRequest,
     ctx_requested: usize,
-    inbox: &Inbox,
+    inbox: &mut Inbox,
     emit: &Emit,
 ) -> Event {
     let t_start = Instant::now();
@@ -110,7 +111,8 @@ pub(super) fn serve_in_pause(
         }
         Ok(()) => {
             let mut scorer = Scorer::new(model, request, req.top_k_inspect);
-            let result = scorer.run(ctx, mirror, req, emit, || inbox.is_cancelled(request));
+            let stop = || inbox.interrupts_pause(paused, request);
+            let result = scorer.run(ctx, mirror, req, emit, stop);
             let st = stats(
                 ctx,
                 mirror,
