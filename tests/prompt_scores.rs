@@ -258,6 +258,7 @@ fn a_paused_reply_serves_a_scoring_in_its_pause_and_goes_on_unchanged() {
         "every position scored in the pause"
     );
     assert!(previews >= 5);
+    assert!(interrupted_ended, "the interrupted scoring ended");
     assert_eq!(steps.len(), plain.steps.len());
     for (a, b) in steps.iter().zip(&plain.steps) {
         assert_eq!(a.id, b.id);
