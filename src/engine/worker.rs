@@ -219,6 +219,10 @@ fn load(
     match result {
         Ok(mut new) => {
             prompt::describe_chat(&mut new);
+            let caps = Capabilities {
+                score_after: prompt_scores::supported(new.model()),
+                ..Capabilities::local()
+            };
             let info = Box::new(new.info.clone());
             let vocab = new.vocab.clone();
             // The old model goes only once the new one is usable.
@@ -228,7 +232,7 @@ fn load(
                 slot,
                 info,
                 vocab,
-                caps: Capabilities::local(),
+                caps,
             }
         }
         Err(error) => Event::Failed { request, error },

@@ -94,6 +94,9 @@ pub fn show_conversation(
     s.chooser = None;
     s.editing = None;
     s.last_stats = None;
+    // Its prompt's places are the old conversation's (a scoring still in
+    // flight goes on unheard, and gives way to the next request).
+    s.prompt_scoring = Default::default();
     s.scroll.follow = true;
     s.scroll.top = 0;
     s.set_focus(Focus::Input);

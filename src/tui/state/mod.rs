@@ -25,7 +25,7 @@ mod view;
 
 pub use model::{ModelFiles, SamplerColumn};
 pub use popup::{ChatList, ChatListMode, Field, Picker, Popup, SettingsForm};
-pub use session::{Generation, Loading, Phase};
+pub use session::{Generation, Loading, Phase, PromptScoring};
 pub use tokens::{ChooseAt, Chooser, TokenRef, lone_digit};
 pub use view::{
     ChatLine, ChatView, ChatWindow, Display, Scroll, is_scaffolding, message_block, sibling_mark,
@@ -100,6 +100,8 @@ pub struct State {
     pub step_mode: bool,
     pub load: Option<Loading>,
     pub generation: Option<Generation>,
+    /// The prompt's surprise, scored after each reply.
+    pub prompt_scoring: PromptScoring,
     /// The last engine request id drawn ([`State::new_request`]; ids start at 1).
     pub last_request: RequestId,
     /// The engine's numbers for the last reply that ended.
@@ -206,6 +208,7 @@ impl State {
             load: None,
             last_request: 0,
             generation: None,
+            prompt_scoring: PromptScoring::default(),
             last_stats: None,
             clock: std::time::Instant::now(),
             chat_mode: None,
