@@ -42,7 +42,7 @@ pub enum Msg {
 /// Effects for the first frame: load the initial model, or open the picker.
 pub fn start(s: &mut State, initial_model: Option<PathBuf>) -> Vec<Effect> {
     let mut fx = vec![Effect::RefreshModels];
-    s.files.scanning = true;
+    s.model.files.scanning = true;
     match initial_model {
         Some(path) => fx.extend(load_model(s, path)),
         None => {
@@ -56,14 +56,14 @@ pub fn start(s: &mut State, initial_model: Option<PathBuf>) -> Vec<Effect> {
             } else {
                 dirs.join(", ")
             };
-            s.popup = Some(Popup::Picker(Picker {
+            s.view.popup = Some(Popup::Picker(Picker {
                 message: Some(format!(
                     "No model chosen. Models (*.gguf) are looked for in: {dirs}. \
                      Run `tokenscope fetch-demos` to download the small demo models."
                 )),
                 ..Picker::default()
             }));
-            s.set_focus(s.focus);
+            s.view.set_focus(s.view.focus);
         }
     }
     fx
@@ -75,10 +75,10 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Input(ev) => on_term_event(s, ev),
         Msg::Engine(ev) => on_engine(s, ev),
         Msg::Models(list) => {
-            s.files.models = list;
-            s.files.scanning = false;
-            if let Some(Popup::Picker(p)) = &mut s.popup {
-                let n = p.visible(&s.files.models).len();
+            s.model.files.models = list;
+            s.model.files.scanning = false;
+            if let Some(Popup::Picker(p)) = &mut s.view.popup {
+                let n = p.visible(&s.model.files.models).len();
                 p.selected = p.selected.min(n.saturating_sub(1));
             }
             vec![]
@@ -90,7 +90,7 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Signal(sig) => {
             s.exit_signal = Some(sig);
             let mut fx = Vec::new();
-            if let Some(g) = &s.generation {
+            if let Some(g) = &s.session.generation {
                 fx.push(Effect::Cancel(g.request));
             }
             fx.push(Effect::Quit);
@@ -112,10 +112,10 @@ fn on_term_event(s: &mut State, ev: TermEvent) -> Vec<Effect> {
             vec![]
         }
         TermEvent::Resize(w, h) => {
-            s.size = (w, h);
+            s.view.size = (w, h);
             // The chat's lines depend on its width only: a change of height
             // (or a resize that leaves the chat pane as wide) keeps them.
-            if super::layout::chat_text_width(w) != s.chat.width {
+            if super::layout::chat_text_width(w) != s.view.chat.width {
                 s.relayout();
             }
             vec![]
@@ -131,7 +131,7 @@ fn normalize_newlines(text: &str) -> String {
 fn on_paste(s: &mut State, text: &str) -> Vec<Effect> {
     let text = normalize_newlines(text);
     let first_line = text.lines().next().unwrap_or("").trim().to_string();
-    match &mut s.popup {
+    match &mut s.view.popup {
         Some(Popup::SystemPrompt(t)) => system_prompt::paste(t, &text),
         Some(Popup::Picker(p)) => picker::paste(p, &first_line),
         Some(Popup::Settings(f)) => settings::paste(f, &first_line),
@@ -153,27 +153,28 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     // Armed by the key before (Ctrl-C, or q in the token cursor): this one may quit.
     let quit_armed = std::mem::take(&mut s.quit_armed);
     // Armed by a Ctrl-N on a conversation not saved: only a second Ctrl-N drops it.
-    let new_chat_armed = std::mem::take(&mut s.new_chat_armed);
+    let new_chat_armed = std::mem::take(&mut s.session.new_chat_armed);
     // Information lasts until the next key; errors until Esc or the next message.
-    if s.notice
+    if s.view
+        .notice
         .as_ref()
         .is_some_and(|n| n.level == NoticeLevel::Info)
     {
-        s.notice = None;
+        s.view.notice = None;
     }
-    if let Some(popup) = s.popup.take() {
+    if let Some(popup) = s.view.popup.take() {
         let mut fx = Vec::new();
-        s.popup = components::on_popup_key(s, popup, k, &mut fx);
-        s.set_focus(s.focus);
+        s.view.popup = components::on_popup_key(s, popup, k, &mut fx);
+        s.view.set_focus(s.view.focus);
         return fx;
     }
     if let Some(action) = lookup(Context::Main, &k) {
         if action == Action::NewChat {
-            s.new_chat_armed = new_chat_armed;
+            s.session.new_chat_armed = new_chat_armed;
         }
         return main_action(s, action);
     }
-    match s.focus {
+    match s.view.focus {
         Focus::Input => input::on_key(s, k),
         Focus::Navigate => chat::on_key(s, k, quit_armed),
         Focus::Choose => choose::on_key(s, k),
@@ -201,7 +202,8 @@ fn main_action(s: &mut State, action: Action) -> Vec<Effect> {
 fn ctrl_c(s: &mut State) -> Vec<Effect> {
     // While a stop is pending (a long prefill chunk), Ctrl-C works as when idle:
     // twice quits, so the app can always be left.
-    if s.generation
+    if s.session
+        .generation
         .as_ref()
         .is_some_and(|g| g.phase != Phase::Cancelling)
     {
@@ -213,13 +215,13 @@ fn ctrl_c(s: &mut State) -> Vec<Effect> {
         .job
         .as_ref()
         .is_some_and(|j| j.phase != super::compare::JobPhase::Cancelling)
-        && s.popup.is_none()
+        && s.view.popup.is_none()
     {
         s.quit_armed = false;
         return super::compare::cancel(s);
     }
-    if s.popup.take().is_some() {
-        s.set_focus(s.focus);
+    if s.view.popup.take().is_some() {
+        s.view.set_focus(s.view.focus);
         return vec![];
     }
     if s.quit_armed {

@@ -31,7 +31,7 @@ pub fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::ToggleTokenCursor => return toggle_navigation(s),
         Action::ToggleHeatmap => crate::tui::compare::toggle_heatmap(s),
-        Action::ToggleBoundaries => s.display.boundaries = !s.display.boundaries,
+        Action::ToggleBoundaries => s.view.display.boundaries = !s.view.display.boundaries,
         Action::ScrollUp => scroll_by(s, -page(s)),
         Action::ScrollDown => scroll_by(s, page(s)),
         _ => {}
@@ -43,7 +43,8 @@ pub fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
 /// (outside popups).
 pub fn on_mouse(s: &mut State, m: MouseEvent) {
     let action = lookup_mouse(Context::Anywhere, &m).or_else(|| {
-        s.popup
+        s.view
+            .popup
             .is_none()
             .then(|| lookup_mouse(Context::Main, &m))
             .flatten()
@@ -62,21 +63,22 @@ pub fn on_mouse(s: &mut State, m: MouseEvent) {
 /// key before asked to quit.
 pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
     let Some(cur) = s
+        .view
         .cursor
         .filter(|c| s.step(*c).is_some())
         .or_else(|| s.last_token())
     else {
-        s.set_focus(Focus::Input);
+        s.view.set_focus(Focus::Input);
         return vec![];
     };
     let plain_char = matches!(k.code, KeyCode::Char(_))
         && !k
             .modifiers
             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
-    // Entered by a click: letters go on typing (see `State::nav_by_mouse`).
-    if s.nav_by_mouse && plain_char {
-        s.set_focus(Focus::Input);
-        s.input.input(Input::from(k));
+    // Entered by a click: letters go on typing (see `View::nav_by_mouse`).
+    if s.view.nav_by_mouse && plain_char {
+        s.view.set_focus(Focus::Input);
+        s.view.input.input(Input::from(k));
         return vec![];
     }
     let Some(action) = lookup(Context::TokenCursor, &k) else {
@@ -90,7 +92,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
         return vec![];
     }
     let next = match action {
-        Action::Cancel if s.generation.is_some() => return cancel(s),
+        Action::Cancel if s.session.generation.is_some() => return cancel(s),
         Action::Cancel if s.compare.job.is_some() => return crate::tui::compare::cancel(s),
         Action::CompareReply if on_prompt => {
             s.info("That is a token of your message: v compares a reply (move to one).");
@@ -108,7 +110,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
             return vec![];
         }
         Action::ApplyWhatIf => {
-            match s.whatif.clone() {
+            match s.model.whatif.clone() {
                 Some(p) => {
                     s.info(format!(
                         "The next reply samples with temperature {:.2}, top_k {}, top_p {:.2}, min_p {:.3}.",
@@ -125,7 +127,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
             return vec![];
         }
         Action::ResetWhatIf => {
-            s.whatif = None;
+            s.model.whatif = None;
             return vec![];
         }
         // The system prompt's tokens: e edits it; it has no versions.
@@ -175,10 +177,13 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
         Action::TokenLeft => neighbour(s, cur, false),
         Action::TokenRight => neighbour(s, cur, true),
         Action::TokenUp | Action::TokenDown => {
-            let goal = s.nav_col.or_else(|| s.token_position(cur).map(|p| p.1));
+            let goal = s
+                .view
+                .nav_col
+                .or_else(|| s.token_position(cur).map(|p| p.1));
             if let Some(n) = vertical(s, cur, action == Action::TokenDown, goal) {
-                s.cursor = Some(n);
-                s.nav_col = goal;
+                s.view.cursor = Some(n);
+                s.view.nav_col = goal;
                 reveal_cursor(s);
             }
             return vec![];
@@ -193,8 +198,8 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
         }),
         Action::EditText => {
             // Typing goes to the input box.
-            s.set_focus(Focus::Input);
-            s.input.input(Input::from(k));
+            s.view.set_focus(Focus::Input);
+            s.view.input.input(Input::from(k));
             return vec![];
         }
         Action::OpenHelp => return open_help(s),
@@ -202,8 +207,8 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
         other => return on_action(s, other),
     };
     if let Some(n) = next {
-        s.cursor = Some(n);
-        s.nav_col = None;
+        s.view.cursor = Some(n);
+        s.view.nav_col = None;
         reveal_cursor(s);
     }
     vec![]
@@ -226,12 +231,13 @@ fn whatif_step(s: &mut State, cur: TokenRef, action: Action) {
         _ => return,
     };
     let mut p = s
+        .model
         .whatif
         .clone()
         .or_else(|| s.msg(cur.msg).and_then(|m| m.sampling.clone()))
         .unwrap_or_else(|| s.config.sampling.clone());
     p.step(which, up);
-    s.whatif = Some(p);
+    s.model.whatif = Some(p);
 }
 
 /// The next (or previous) assistant token, across messages.
@@ -260,7 +266,7 @@ fn neighbour(s: &State, cur: TokenRef, forward: bool) -> Option<TokenRef> {
 fn vertical(s: &State, cur: TokenRef, down: bool, goal: Option<usize>) -> Option<TokenRef> {
     let (line, col) = s.token_position(cur)?;
     let col = goal.unwrap_or(col);
-    let total = s.chat.total_lines();
+    let total = s.view.chat.total_lines();
     let mut l = line;
     loop {
         l = if down {
@@ -279,30 +285,30 @@ fn vertical(s: &State, cur: TokenRef, down: bool, goal: Option<usize>) -> Option
 
 /// A click on a token of a reply selects it (token cursor).
 fn click(s: &mut State, x: u16, y: u16) {
-    let chat = s.areas(s.screen()).chat;
+    let chat = s.areas(s.view.screen()).chat;
     if !chat.contains(ratatui::layout::Position::new(x, y)) || x == chat.x {
         return;
     }
-    let win = s.chat_window(chat.height as usize);
+    let win = s.view.chat_window(chat.height as usize);
     if (y - chat.y) as usize >= win.rows {
         return; // the scroll hint's row
     }
     let line = win.top + (y - chat.y) as usize;
     let col = (x - chat.x - 1) as usize;
     if let Some(t) = token_under(s, line, col) {
-        s.cursor = Some(t);
-        s.nav_col = None;
-        if s.focus != Focus::Navigate {
-            s.nav_by_mouse = true;
+        s.view.cursor = Some(t);
+        s.view.nav_col = None;
+        if s.view.focus != Focus::Navigate {
+            s.view.nav_by_mouse = true;
         }
-        s.set_focus(Focus::Navigate);
+        s.view.set_focus(Focus::Navigate);
     }
 }
 
 /// The token whose text covers column `col` of chat line `line`.
 fn token_under(s: &State, line: usize, col: usize) -> Option<TokenRef> {
     let mut start = 0;
-    for (b, block) in s.chat.blocks.iter().enumerate() {
+    for (b, block) in s.view.chat.blocks.iter().enumerate() {
         let n = block.lines.len();
         if line < start + n {
             if line < start {
@@ -333,7 +339,7 @@ fn token_under(s: &State, line: usize, col: usize) -> Option<TokenRef> {
 /// The token at column `col` of chat line `line` (or the nearest on that line).
 fn token_at(s: &State, line: usize, col: usize) -> Option<TokenRef> {
     let mut start = 0;
-    for (b, block) in s.chat.blocks.iter().enumerate() {
+    for (b, block) in s.view.chat.blocks.iter().enumerate() {
         let n = block.lines.len();
         if line < start {
             return None; // the blank line between blocks
@@ -372,10 +378,10 @@ fn page(s: &State) -> isize {
 /// Scrolls the chat by `delta` lines (negative: up); at the bottom it follows new lines.
 pub fn scroll_by(s: &mut State, delta: isize) {
     let h = s.chat_height();
-    let max = s.chat.total_lines().saturating_sub(h) as isize;
-    let top = (s.view_top(h) as isize + delta).clamp(0, max);
-    s.scroll.top = top as usize;
-    s.scroll.follow = top >= max;
+    let max = s.view.chat.total_lines().saturating_sub(h) as isize;
+    let top = (s.view.chat_top(h) as isize + delta).clamp(0, max);
+    s.view.scroll.top = top as usize;
+    s.view.scroll.follow = top >= max;
 }
 
 // ---- drawing ------------------------------------------------------------
@@ -416,36 +422,36 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
             let scaffold = node.is_some_and(|m| crate::tui::state::is_scaffolding(m, i as usize));
             if scaffold {
                 st = theme::dim();
-            } else if s.display.heatmap
+            } else if s.view.display.heatmap
                 && s.compare.kl_heat
                 && let Some(row) = node
                     .and_then(|m| m.comparison.as_ref())
                     .and_then(|c| c.row(i as usize))
             {
-                st = theme::kl_heat_style(row.kl[0], s.display.color);
-            } else if s.display.heatmap
+                st = theme::kl_heat_style(row.kl[0], s.view.display.color);
+            } else if s.view.display.heatmap
                 && let Some(p) = step.and_then(TokenStep::p)
             {
-                st = theme::heat_style(p, s.display.color);
+                st = theme::heat_style(p, s.view.display.color);
             }
-            if s.display.boundaries {
-                st = st.patch(theme::boundary(i as usize, s.display.color));
+            if s.view.display.boundaries {
+                st = st.patch(theme::boundary(i as usize, s.view.display.color));
             }
             // Step mode: the newest token of the reply under way stands out.
-            if let Some(g) = &s.generation
-                && s.step_mode
+            if let Some(g) = &s.session.generation
+                && s.session.step_mode
                 && block == g.msg
                 && s.msg(g.msg)
                     .is_some_and(|m| m.steps.len() == i as usize + 1)
             {
                 st = st.add_modifier(Modifier::UNDERLINED | Modifier::BOLD);
             }
-            if s.focus == Focus::Navigate
-                && let Some(c) = s.cursor
+            if s.view.focus == Focus::Navigate
+                && let Some(c) = s.view.cursor
                 && c.msg == block
                 && cell.covers(c.step as u32)
             {
-                st = theme::cursor_on(st, s.display.color);
+                st = theme::cursor_on(st, s.view.display.color);
                 if cell.is_partial_for(c.step as u32) {
                     // The token is only part of this glyph: say so.
                     st = st.add_modifier(Modifier::UNDERLINED);
@@ -476,13 +482,23 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         return;
     }
     let height = r.height as usize;
-    if s.path.iter().all(|&id| id == crate::conversation::ROOT) {
+    if s.view
+        .path
+        .iter()
+        .all(|&id| id == crate::conversation::ROOT)
+    {
         welcome(s, buf, r);
     }
-    let win = s.chat_window(height);
+    let win = s.view.chat_window(height);
     let x = r.x + 1.min(r.width);
     let w = r.width.saturating_sub(1);
-    for (dy, line) in s.chat.visible(win.top, win.rows).into_iter().enumerate() {
+    for (dy, line) in s
+        .view
+        .chat
+        .visible(win.top, win.rows)
+        .into_iter()
+        .enumerate()
+    {
         if let ChatLine::Cells { block, cells } = line {
             draw_cells(s, buf, block, cells, x, r.y + dy as u16, w);
         }
@@ -502,7 +518,7 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
 }
 
 fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
-    let model_line = match (&s.model, &s.load) {
+    let model_line = match (&s.model.info, &s.session.load) {
         (_, Some(l)) => format!(
             "Loading {}…",
             l.path
@@ -524,7 +540,7 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
         ),
     ];
     // Here, not in a notice: the model's load notice would replace it at once.
-    if !s.display.color {
+    if !s.view.display.color {
         lines.extend([Line::from(""), Line::from(theme::no_color_note())]);
     }
     let lines = wrap_lines(&lines, r.width as usize);

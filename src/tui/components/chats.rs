@@ -66,7 +66,7 @@ pub fn on_key(s: &mut State, mut l: ChatList, k: KeyEvent, fx: &mut Vec<Effect>)
             let Some(r) = l.selected_row() else {
                 return Some(Popup::Chats(l));
             };
-            if s.generation.is_some() {
+            if s.session.generation.is_some() {
                 l.error = Some(
                     "A reply is under way: stop it (Esc) before opening another conversation."
                         .into(),

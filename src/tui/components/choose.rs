@@ -16,6 +16,7 @@ use crate::tui::transitions::{cancel, toggle_navigation};
 pub fn candidates(s: &State, at: ChooseAt) -> Vec<TokenId> {
     match at {
         ChooseAt::Next => s
+            .session
             .generation
             .as_ref()
             .and_then(|g| match &g.phase {
@@ -34,8 +35,8 @@ pub fn candidates(s: &State, at: ChooseAt) -> Vec<TokenId> {
 
 /// Closes the chooser (branching), back to the token cursor.
 fn close(s: &mut State) {
-    s.chooser = None;
-    s.set_focus(if s.cursor.is_some() {
+    s.view.chooser = None;
+    s.view.set_focus(if s.view.cursor.is_some() {
         Focus::Navigate
     } else {
         Focus::Input
@@ -44,15 +45,15 @@ fn close(s: &mut State) {
 
 /// A key while choosing.
 pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
-    let Some(c) = s.chooser.clone() else {
-        s.set_focus(Focus::Input);
+    let Some(c) = s.view.chooser.clone() else {
+        s.view.set_focus(Focus::Input);
         return vec![];
     };
     let n = candidates(s, c.at).len();
     // Text typed: a lone digit 1-9 also selects that candidate (Enter
     // forces it), anything longer is text to force, digits and all.
     let edited = |s: &mut State, edit: &dyn Fn(&mut String)| {
-        if let Some(c) = &mut s.chooser {
+        if let Some(c) = &mut s.view.chooser {
             edit(&mut c.text);
             c.typing = true;
             if let Some(i) = lone_digit(&c.text).filter(|&i| i < n) {
@@ -73,7 +74,7 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             };
         }
         Action::Up | Action::Down => {
-            if let Some(ch) = &mut s.chooser {
+            if let Some(ch) = &mut s.view.chooser {
                 // A digit's pick gives way to the arrows'.
                 if lone_digit(&ch.text).is_some() {
                     ch.text.clear();
@@ -96,13 +97,13 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         }
         Action::ToggleTokenCursor => {
             if matches!(c.at, ChooseAt::Token(_)) {
-                s.chooser = None;
+                s.view.chooser = None;
             }
             return toggle_navigation(s);
         }
         // Typed text goes first; then Esc stops the reply or closes.
         Action::Cancel if c.typing => {
-            if let Some(ch) = &mut s.chooser {
+            if let Some(ch) = &mut s.view.chooser {
                 ch.text.clear();
                 ch.typing = false;
             }

@@ -51,7 +51,7 @@ pub fn on_popup_key(
 /// Draws the open popup over `area`.
 pub fn render_popup(s: &State, p: &Popup, buf: &mut Buffer, area: Rect) {
     match p {
-        Popup::Help { scroll } => help::render(buf, area, *scroll, s.display.color),
+        Popup::Help { scroll } => help::render(buf, area, *scroll, s.view.display.color),
         Popup::Picker(pk) => picker::render(s, pk, buf, area),
         Popup::Settings(f) => settings::render(f, buf, area),
         Popup::SystemPrompt(t) => system_prompt::render(s, t, buf, area),
