@@ -198,25 +198,20 @@ pub fn open(s: &mut State) -> Vec<Effect> {
     vec![Effect::RefreshModels]
 }
 
-/// Enter in the compare picker on `entry`: loads it as B (unless it is B
-/// already) and compares. Returns whether the picker closes.
-pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec<Effect>) -> bool {
-    if let Some(why) = for_.refusal(entry) {
-        s.error(format!(
-            "{} cannot be compared with this model: {why}.",
-            entry.file_name
-        ));
-        return false;
-    }
+/// Enter in the compare picker on `entry` (one it does not refuse, see
+/// [`CompareFor::refusal`]): loads it as B (unless it is B already) and
+/// compares.
+pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry) -> Vec<Effect> {
+    let mut fx = Vec::new();
     if let Some(why) = busy(s) {
         s.error(why);
-        return true;
+        return fx;
     }
     let (tokens, score_from) = match sequence_of(s, for_.node) {
         Ok(t) => t,
         Err(why) => {
             s.error(format!("This reply cannot be compared: {why}."));
-            return true;
+            return fx;
         }
     };
     let total = tokens.len() - score_from;
@@ -278,7 +273,7 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec
         ));
     }
     s.compare.job = Some(job);
-    true
+    fx
 }
 
 fn run_cmd(job: &Job) -> CompareCmd {

@@ -27,6 +27,7 @@ pub mod input_view;
 pub mod layout;
 pub mod live;
 pub mod models;
+pub mod outcome;
 pub mod render;
 pub mod reply;
 pub mod saving;

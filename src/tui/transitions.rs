@@ -1,8 +1,10 @@
-//! The state changes that several parts ask for, in one place: stopping a
+//! The state changes that reach across the app, in one place: stopping a
 //! reply or a load, loading a model, a new chat, showing a conversation
-//! (a saved one opened with its model: [`install_chat`]), opening a popup, entering and leaving the token cursor, choosing at a
-//! token. Components and `update` call these; they change the state and
-//! return what the loop must do ([`Effect`]). No I/O.
+//! (a saved one opened with its model: [`install_chat`]), opening a popup,
+//! entering and leaving the token cursor, choosing at a token, the settings
+//! and the system prompt changed. `update` calls these (for the components,
+//! applying the [`super::outcome::Outcome`] a key returned); they change the
+//! state and return what the loop must do ([`Effect`]). No I/O.
 
 use std::path::PathBuf;
 
@@ -13,6 +15,7 @@ use super::state::{
     TokenRef, new_input, popup::settings_form,
 };
 use crate::conversation::Conversation;
+use crate::engine::SamplingParams;
 use crate::store::{ConvId, StoredConversation};
 use crate::text::escape_inline;
 
@@ -293,7 +296,7 @@ pub fn toggle_navigation(s: &mut State) -> Vec<Effect> {
     s.view.cursor = Some(c);
     s.view.nav_by_mouse = false;
     s.view.set_focus(Focus::Navigate);
-    reveal_cursor(s);
+    s.reveal_cursor();
     vec![]
 }
 
@@ -312,10 +315,52 @@ pub fn back_from_cursor(s: &mut State) {
     }
 }
 
-pub fn reveal_cursor(s: &mut State) {
-    if let Some(c) = s.view.cursor
-        && let Some((line, _)) = s.token_position(c)
-    {
-        s.ensure_visible(line);
+/// Rescans the model directories (the picker's list).
+pub fn rescan(s: &mut State) -> Vec<Effect> {
+    s.model.files.scanning = true;
+    vec![Effect::RefreshModels]
+}
+
+/// The sampling settings (and the most tokens a reply gets) from now on,
+/// from the settings form.
+pub fn set_sampling(s: &mut State, p: SamplingParams, max_tokens: u32) -> Vec<Effect> {
+    s.info(format!(
+        "Sampling: temperature {}, top_k {}, top_p {}, min_p {}, repeat_penalty {}, seed {}, max_tokens {}.",
+        p.temperature, p.top_k, p.top_p, p.min_p, p.repeat_penalty, p.seed, max_tokens
+    ));
+    s.config.sampling = p;
+    s.config.max_tokens = max_tokens;
+    vec![]
+}
+
+/// The what-if settings become the ones the next reply samples with.
+pub fn apply_whatif(s: &mut State) -> Vec<Effect> {
+    match s.model.whatif.clone() {
+        Some(p) => {
+            s.info(format!(
+                "The next reply samples with temperature {:.2}, top_k {}, top_p {:.2}, min_p {:.3}.",
+                p.temperature, p.top_k, p.top_p, p.min_p
+            ));
+            // The four what-if settings only: the seed (a reply's own,
+            // derived one) and the penalty stay as configured.
+            let c = &mut s.config.sampling;
+            (c.temperature, c.top_k, c.top_p, c.min_p) = (p.temperature, p.top_k, p.top_p, p.min_p);
+        }
+        None => s.info("No what-if settings yet: t/T, k/K, p/P, m/M change them."),
     }
+    vec![]
+}
+
+/// The system prompt changed (the editor's Enter): the conversation gets it,
+/// and is saved now, not only with the next turn.
+pub fn change_system_prompt(s: &mut State, text: String) -> Vec<Effect> {
+    s.config.system_prompt = text;
+    let text = s.config.system_prompt.clone();
+    s.set_system_prompt(&text);
+    s.info(if s.config.system_prompt.is_empty() {
+        "System prompt removed."
+    } else {
+        "System prompt set: it applies to the whole conversation from the next reply."
+    });
+    vec![Effect::Save]
 }

@@ -3,8 +3,10 @@
 //!
 //! It dispatches: terminal events through the keymap ([`super::action`]) to
 //! the components ([`super::components`]), engine events to
-//! `engine_events`. What several parts ask for (stop a reply, load a model,
-//! a new chat, open a popup) is in [`super::transitions`].
+//! `engine_events`. A component returns what should happen beyond its own
+//! data ([`Outcome`]); [`apply`] carries it out with the transitions that
+//! reach across the app (stop a reply, load a model, a new chat, open a
+//! popup: [`super::transitions`], `reply`, `compare`).
 
 use std::path::PathBuf;
 
@@ -14,10 +16,11 @@ use super::action::{Action, Context, lookup};
 use super::components::{self, chat, chats, choose, input, picker, settings, system_prompt};
 use super::engine_events::on_engine;
 use super::models::ModelEntry;
+use super::outcome::Outcome;
 use super::reply;
 use super::state::{Focus, NoticeLevel, Phase, Picker, Popup, State};
 use super::transitions::{
-    cancel, load_model, new_chat, open_chats, open_help, open_picker, open_settings,
+    self, cancel, load_model, new_chat, open_chats, open_help, open_picker, open_settings,
     open_system_prompt,
 };
 use crate::engine::Event;
@@ -137,9 +140,8 @@ fn on_paste(s: &mut State, text: &str) -> Vec<Effect> {
         Some(Popup::Settings(f)) => settings::paste(f, &first_line),
         Some(Popup::Help { .. }) => {}
         Some(Popup::Chats(l)) => {
-            let mut fx = Vec::new();
-            chats::paste(l, &first_line, &mut fx);
-            return fx;
+            let outcome = chats::paste(l, &first_line);
+            return apply(s, outcome);
         }
         None => input::paste(s, &text),
     }
@@ -163,10 +165,10 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         s.view.notice = None;
     }
     if let Some(popup) = s.view.popup.take() {
-        let mut fx = Vec::new();
-        s.view.popup = components::on_popup_key(s, popup, k, &mut fx);
+        let (popup, outcome) = components::on_popup_key(s, popup, k);
+        s.view.popup = popup;
         s.view.set_focus(s.view.focus);
-        return fx;
+        return apply(s, outcome);
     }
     if let Some(action) = lookup(Context::Main, &k) {
         if action == Action::NewChat {
@@ -174,10 +176,53 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         }
         return main_action(s, action);
     }
-    match s.view.focus {
+    let outcome = match s.view.focus {
         Focus::Input => input::on_key(s, k),
         Focus::Navigate => chat::on_key(s, k, quit_armed),
         Focus::Choose => choose::on_key(s, k),
+    };
+    apply(s, outcome)
+}
+
+/// Carries out what a component's key asked for ([`Outcome`]) with the
+/// shared transitions; returns what the loop must do.
+fn apply(s: &mut State, outcome: Outcome) -> Vec<Effect> {
+    match outcome {
+        Outcome::Done => vec![],
+        Outcome::Effects(fx) => fx,
+        Outcome::Cancel => cancel(s),
+        Outcome::CancelLoad => transitions::cancel_load(s),
+        Outcome::LoadModel(path) => load_model(s, path),
+        Outcome::ToggleTokenCursor => transitions::toggle_navigation(s),
+        Outcome::BackFromCursor => {
+            transitions::back_from_cursor(s);
+            vec![]
+        }
+        Outcome::ChooseAt(t) => transitions::choose_at(s, t),
+        Outcome::ChooseNext => {
+            reply::choose_next(s, true);
+            vec![]
+        }
+        Outcome::Send(text) => reply::send_text(s, text),
+        Outcome::Steer(steer) => reply::steer(s, steer),
+        Outcome::Branch { at, chosen, text } => reply::branch(s, at, chosen, text),
+        Outcome::ContinueReply(msg) => reply::continue_reply(s, msg),
+        Outcome::SwitchSibling(msg, delta) => reply::switch_sibling(s, msg, delta),
+        Outcome::EditMessage(msg) => reply::edit_message(s, msg),
+        Outcome::SetSampling(p, max_tokens) => transitions::set_sampling(s, p, max_tokens),
+        Outcome::ApplyWhatIf => transitions::apply_whatif(s),
+        Outcome::SetSystemPrompt(text) => transitions::change_system_prompt(s, text),
+        Outcome::OpenHelp => open_help(s),
+        Outcome::OpenSystemPrompt => open_system_prompt(s),
+        Outcome::Rescan => transitions::rescan(s),
+        Outcome::OpenCompare => super::compare::open(s),
+        Outcome::CompareWith(for_, entry) => super::compare::choose(s, &for_, &entry),
+        Outcome::CancelCompare => super::compare::cancel(s),
+        Outcome::EndCompare => super::compare::unload(s),
+        Outcome::ToggleHeatmap => {
+            super::compare::toggle_heatmap(s);
+            vec![]
+        }
     }
 }
 
@@ -194,7 +239,10 @@ fn main_action(s: &mut State, action: Action) -> Vec<Effect> {
         Action::Regenerate => reply::regenerate(s),
         Action::CompareReply => super::compare::open(s),
         // The token cursor, toggles, scrolling.
-        other => chat::on_action(s, other),
+        other => {
+            let outcome = chat::on_action(s, other);
+            apply(s, outcome)
+        }
     }
 }
 

@@ -13,13 +13,10 @@ use crate::engine::{Role, TokenStep, sampler};
 use crate::text::{str_width, truncate};
 use crate::tui::action::{Action, Context, lookup, lookup_mouse};
 use crate::tui::effect::Effect;
+use crate::tui::outcome::Outcome;
 use crate::tui::reply;
 use crate::tui::state::{ChatLine, Focus, MsgStatus, State, TokenRef};
 use crate::tui::theme;
-use crate::tui::transitions::{
-    back_from_cursor, cancel, choose_at, open_help, open_system_prompt, reveal_cursor,
-    toggle_navigation,
-};
 use crate::tui::wrap::{Cell, Tag, wrap_lines};
 
 /// Lines a mouse wheel notch scrolls.
@@ -27,16 +24,16 @@ const WHEEL_LINES: isize = 3;
 
 /// The chat's part of [`Context::Main`] (and the token cursor's shared
 /// actions): the token cursor, toggles, scrolling.
-pub fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
+pub fn on_action(s: &mut State, action: Action) -> Outcome {
     match action {
-        Action::ToggleTokenCursor => return toggle_navigation(s),
-        Action::ToggleHeatmap => crate::tui::compare::toggle_heatmap(s),
+        Action::ToggleTokenCursor => return Outcome::ToggleTokenCursor,
+        Action::ToggleHeatmap => return Outcome::ToggleHeatmap,
         Action::ToggleBoundaries => s.view.display.boundaries = !s.view.display.boundaries,
         Action::ScrollUp => scroll_by(s, -page(s)),
         Action::ScrollDown => scroll_by(s, page(s)),
         _ => {}
     }
-    vec![]
+    Outcome::Done
 }
 
 /// A mouse event: the wheel scrolls (anywhere), a click selects a token
@@ -61,7 +58,7 @@ pub fn on_mouse(s: &mut State, m: MouseEvent) {
 
 /// A key in the token cursor ([`Context::TokenCursor`]); `quit_armed`: the
 /// key before asked to quit.
-pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
+pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Outcome {
     let Some(cur) = s
         .view
         .cursor
@@ -69,7 +66,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
         .or_else(|| s.last_token())
     else {
         s.view.set_focus(Focus::Input);
-        return vec![];
+        return Outcome::Done;
     };
     let plain_char = matches!(k.code, KeyCode::Char(_))
         && !k
@@ -79,79 +76,66 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
     if s.view.nav_by_mouse && plain_char {
         s.view.set_focus(Focus::Input);
         s.view.input.input(Input::from(k));
-        return vec![];
+        return Outcome::Done;
     }
     let Some(action) = lookup(Context::TokenCursor, &k) else {
-        return vec![];
+        return Outcome::Done;
     };
     let on_prompt = s.msg(cur.msg).is_some_and(|m| m.role != Role::Assistant);
     let on_system = s.msg(cur.msg).is_some_and(|m| m.role == Role::System);
     // What a remote model cannot do is refused before anything starts.
     if !on_prompt && let Some(why) = reply::remote_refusal(s, action, cur.msg) {
         s.error(why);
-        return vec![];
+        return Outcome::Done;
     }
     let next = match action {
-        Action::Cancel if s.session.generation.is_some() => return cancel(s),
-        Action::Cancel if s.compare.job.is_some() => return crate::tui::compare::cancel(s),
+        Action::Cancel if s.session.generation.is_some() => return Outcome::Cancel,
+        Action::Cancel if s.compare.job.is_some() => return Outcome::CancelCompare,
         Action::CompareReply if on_prompt => {
             s.info("That is a token of your message: v compares a reply (move to one).");
-            return vec![];
+            return Outcome::Done;
         }
-        Action::CompareReply => return crate::tui::compare::open(s),
-        Action::EndCompare => return crate::tui::compare::unload(s),
-        Action::Cancel | Action::BackToTyping => {
-            back_from_cursor(s);
-            return vec![];
-        }
-        Action::ChooseHere => return choose_at(s, cur),
+        Action::CompareReply => return Outcome::OpenCompare,
+        Action::EndCompare => return Outcome::EndCompare,
+        Action::Cancel | Action::BackToTyping => return Outcome::BackFromCursor,
+        Action::ChooseHere => return Outcome::ChooseAt(cur),
         a if a.is_whatif() => {
             whatif_step(s, cur, action);
-            return vec![];
+            return Outcome::Done;
         }
-        Action::ApplyWhatIf => {
-            match s.model.whatif.clone() {
-                Some(p) => {
-                    s.info(format!(
-                        "The next reply samples with temperature {:.2}, top_k {}, top_p {:.2}, min_p {:.3}.",
-                        p.temperature, p.top_k, p.top_p, p.min_p
-                    ));
-                    // The four what-if settings only: the seed (a reply's own,
-                    // derived one) and the penalty stay as configured.
-                    let c = &mut s.config.sampling;
-                    (c.temperature, c.top_k, c.top_p, c.min_p) =
-                        (p.temperature, p.top_k, p.top_p, p.min_p);
-                }
-                None => s.info("No what-if settings yet: t/T, k/K, p/P, m/M change them."),
-            }
-            return vec![];
-        }
+        Action::ApplyWhatIf => return Outcome::ApplyWhatIf,
         Action::ResetWhatIf => {
             s.model.whatif = None;
-            return vec![];
+            return Outcome::Done;
         }
         // The system prompt's tokens: e edits it; it has no versions.
-        Action::EditPrompt if on_system => return open_system_prompt(s),
+        Action::EditPrompt if on_system => return Outcome::OpenSystemPrompt,
         Action::PrevReply | Action::NextReply if on_system => {
             s.info("The system prompt has one version: e edits it (for the replies after it).");
-            return vec![];
+            return Outcome::Done;
         }
         Action::Resample | Action::ContinueReply if on_system => {
             s.info("That is a token of the system prompt: r and c act on a reply's tokens.");
-            return vec![];
+            return Outcome::Done;
         }
         // On a token of a prompt turn: those keys act on that turn.
         Action::Resample | Action::ContinueReply if on_prompt => {
             s.info("That is a token of your message: r and c act on a reply's tokens.");
-            return vec![];
+            return Outcome::Done;
         }
-        Action::Resample => return reply::branch(s, cur, None, None),
-        Action::ContinueReply => return reply::continue_reply(s, cur.msg),
-        Action::PrevReply if on_prompt => return reply::switch_sibling(s, cur.msg, -1),
-        Action::NextReply if on_prompt => return reply::switch_sibling(s, cur.msg, 1),
-        Action::EditPrompt if on_prompt => return reply::edit_message(s, cur.msg),
-        Action::PrevReply => return reply::switch_sibling(s, cur.msg, -1),
-        Action::NextReply => return reply::switch_sibling(s, cur.msg, 1),
+        Action::Resample => {
+            return Outcome::Branch {
+                at: cur,
+                chosen: None,
+                text: None,
+            };
+        }
+        Action::ContinueReply => return Outcome::ContinueReply(cur.msg),
+        Action::PrevReply if on_prompt => return Outcome::SwitchSibling(cur.msg, -1),
+        Action::NextReply if on_prompt => return Outcome::SwitchSibling(cur.msg, 1),
+        Action::EditPrompt if on_prompt => return Outcome::EditMessage(cur.msg),
+        Action::PrevReply => return Outcome::SwitchSibling(cur.msg, -1),
+        Action::NextReply => return Outcome::SwitchSibling(cur.msg, 1),
         Action::PrevPrompt | Action::NextPrompt | Action::EditPrompt => {
             // The user message this reply answers.
             let Some(u) = cur
@@ -159,20 +143,20 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
                 .checked_sub(1)
                 .filter(|&u| s.msg(u).is_some_and(|m| m.role == Role::User))
             else {
-                return vec![];
+                return Outcome::Done;
             };
             return match action {
-                Action::PrevPrompt => reply::switch_sibling(s, u, -1),
-                Action::NextPrompt => reply::switch_sibling(s, u, 1),
-                _ => reply::edit_message(s, u),
+                Action::PrevPrompt => Outcome::SwitchSibling(u, -1),
+                Action::NextPrompt => Outcome::SwitchSibling(u, 1),
+                _ => Outcome::EditMessage(u),
             };
         }
         // Twice, as Ctrl-C: a stray q must not end the conversation.
-        Action::Quit if quit_armed => return vec![Effect::Quit],
+        Action::Quit if quit_armed => return Outcome::Effects(vec![Effect::Quit]),
         Action::Quit => {
             s.quit_armed = true;
             s.info("Press q again to quit.");
-            return vec![];
+            return Outcome::Done;
         }
         Action::TokenLeft => neighbour(s, cur, false),
         Action::TokenRight => neighbour(s, cur, true),
@@ -184,9 +168,9 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
             if let Some(n) = vertical(s, cur, action == Action::TokenDown, goal) {
                 s.view.cursor = Some(n);
                 s.view.nav_col = goal;
-                reveal_cursor(s);
+                s.reveal_cursor();
             }
-            return vec![];
+            return Outcome::Done;
         }
         Action::TokenHome => Some(TokenRef {
             msg: cur.msg,
@@ -200,18 +184,18 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
             // Typing goes to the input box.
             s.view.set_focus(Focus::Input);
             s.view.input.input(Input::from(k));
-            return vec![];
+            return Outcome::Done;
         }
-        Action::OpenHelp => return open_help(s),
+        Action::OpenHelp => return Outcome::OpenHelp,
         // Heatmap, boundaries: as outside the token cursor.
         other => return on_action(s, other),
     };
     if let Some(n) = next {
         s.view.cursor = Some(n);
         s.view.nav_col = None;
-        reveal_cursor(s);
+        s.reveal_cursor();
     }
-    vec![]
+    Outcome::Done
 }
 
 /// Changes one what-if setting by a step ([`sampler::PARAMS`] says how

@@ -8,33 +8,31 @@ use ratatui::widgets::{Block, Widget};
 use ratatui_textarea::Input;
 
 use crate::tui::action::{Action, Context, lookup};
-use crate::tui::effect::Effect;
 use crate::tui::input_view::{self, input_text};
-use crate::tui::reply;
+use crate::tui::outcome::Outcome;
 use crate::tui::state::{ChooseAt, Focus, Phase, State, lone_digit, new_input};
 use crate::tui::theme;
-use crate::tui::transitions::{cancel, cancel_load, toggle_navigation};
 
 /// A key while typing ([`Context::Input`]); keys the keymap does not
 /// name go to the text area.
-pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
+pub fn on_key(s: &mut State, k: KeyEvent) -> Outcome {
     match lookup(Context::Input, &k) {
         Some(Action::Send) => return send(s),
         Some(Action::NewLine) => s.view.input.insert_newline(),
         Some(Action::Cancel) => {
             if s.session.generation.is_some() {
-                return cancel(s);
+                return Outcome::Cancel;
             }
             if s.compare.job.is_some() {
-                return crate::tui::compare::cancel(s);
+                return Outcome::CancelCompare;
             }
             if s.session.editing.take().is_some() {
                 set_input_text(s, "");
                 s.info("Edit dropped: the message stays as it was.");
-                return vec![];
+                return Outcome::Done;
             }
             if s.session.load.is_some() {
-                return cancel_load(s);
+                return Outcome::CancelLoad;
             }
             s.view.notice = None;
         }
@@ -45,9 +43,9 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                 .as_ref()
                 .is_some_and(|g| matches!(g.phase, Phase::Paused { .. })) =>
         {
-            reply::choose_next(s, true)
+            return Outcome::ChooseNext;
         }
-        Some(Action::ToggleTokenCursor) => return toggle_navigation(s),
+        Some(Action::ToggleTokenCursor) => return Outcome::ToggleTokenCursor,
         Some(Action::HistoryPrev) if s.view.input.cursor().0 == 0 => history_prev(s),
         Some(Action::HistoryNext) if s.view.input.cursor().0 + 1 >= s.view.input.lines().len() => {
             history_next(s)
@@ -57,7 +55,7 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             s.view.input.input(Input::from(k));
         }
     }
-    vec![]
+    Outcome::Done
 }
 
 /// A paste outside popups: into the input box (typing again), at once.
@@ -113,10 +111,10 @@ fn history_next(s: &mut State) {
 }
 
 /// Sends the message typed: a user turn, an empty reply, and the request.
-fn send(s: &mut State) -> Vec<Effect> {
+fn send(s: &mut State) -> Outcome {
     let text = input_text(&s.view.input);
     if text.trim().is_empty() {
-        return vec![];
+        return Outcome::Done;
     }
     if s.session
         .generation
@@ -124,11 +122,11 @@ fn send(s: &mut State) -> Vec<Effect> {
         .is_some_and(|g| !matches!(g.phase, Phase::Paused { .. }))
     {
         s.info("Still generating: wait for the reply, or press Esc to stop it.");
-        return vec![];
+        return Outcome::Done;
     }
     if s.model.info.is_none() && s.session.load.is_none() {
         s.error("No model is loaded: press Ctrl-O to choose one.");
-        return vec![];
+        return Outcome::Done;
     }
     if s.view.history.entries.last() != Some(&text) {
         s.view.history.entries.push(text.clone());
@@ -137,7 +135,7 @@ fn send(s: &mut State) -> Vec<Effect> {
     s.view.history.draft.clear();
     set_input_text(s, "");
     s.view.notice = None;
-    reply::send_text(s, text)
+    Outcome::Send(text)
 }
 
 // ---- drawing ------------------------------------------------------------

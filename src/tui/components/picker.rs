@@ -14,38 +14,42 @@ use ratatui::widgets::{Clear, Paragraph, Widget};
 use super::popup_block;
 use crate::text::truncate;
 use crate::tui::action::{Action, Context, lookup};
-use crate::tui::effect::Effect;
 use crate::tui::layout::centered;
+use crate::tui::outcome::Outcome;
 use crate::tui::state::{Picker, Popup, State};
 use crate::tui::theme;
-use crate::tui::transitions::load_model;
 use crate::tui::wrap::Tag;
 
 /// A key in the picker ([`Context::Picker`]); returns the popup to keep
-/// open (None closes it).
-pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -> Option<Popup> {
+/// open (None closes it) and the model to load (or compare with).
+pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent) -> (Option<Popup>, Outcome) {
     let visible = p.visible(&s.model.files.models);
     let n = visible.len();
     match lookup(Context::Picker, &k) {
-        Some(Action::Close) => return None,
+        Some(Action::Close) => return (None, Outcome::Done),
         Some(Action::Confirm) => {
             let Some(&i) = visible.get(p.selected) else {
-                return Some(Popup::Picker(p));
+                return (Some(Popup::Picker(p)), Outcome::Done);
             };
             let entry = s.model.files.models[i].clone();
             if let Some(c) = p.compare.clone() {
                 // Compare mode: a refusal keeps the picker open on the list.
-                let close = crate::tui::compare::choose(s, &c, &entry, fx);
-                return (!close).then_some(Popup::Picker(p));
+                if let Some(why) = c.refusal(&entry) {
+                    s.error(format!(
+                        "{} cannot be compared with this model: {why}.",
+                        entry.file_name
+                    ));
+                    return (Some(Popup::Picker(p)), Outcome::Done);
+                }
+                return (None, Outcome::CompareWith(c, Box::new(entry)));
             }
             if s.model.info.as_ref().is_some_and(|m| m.path == entry.path)
                 && s.session.load.is_none()
             {
                 s.info(format!("{} is already loaded.", entry.name));
-                return None;
+                return (None, Outcome::Done);
             }
-            fx.extend(load_model(s, entry.path));
-            return None;
+            return (None, Outcome::LoadModel(entry.path));
         }
         Some(Action::Up) => p.selected = p.selected.saturating_sub(1),
         Some(Action::Down) => p.selected = (p.selected + 1).min(n.saturating_sub(1)),
@@ -53,10 +57,7 @@ pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -
         Some(Action::PageDown) => p.selected = (p.selected + 10).min(n.saturating_sub(1)),
         Some(Action::Home) => p.selected = 0,
         Some(Action::End) => p.selected = n.saturating_sub(1),
-        Some(Action::Rescan) => {
-            s.model.files.scanning = true;
-            fx.push(Effect::RefreshModels);
-        }
+        Some(Action::Rescan) => return (Some(Popup::Picker(p)), Outcome::Rescan),
         Some(Action::ClearText) => {
             p.filter.clear();
             p.selected = 0;
@@ -73,7 +74,7 @@ pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -
         }
         _ => {}
     }
-    Some(Popup::Picker(p))
+    (Some(Popup::Picker(p)), Outcome::Done)
 }
 
 /// A paste: its first line goes to the filter.

@@ -143,4 +143,13 @@ impl State {
             .find_map(|s| block.find_token(s as u32))?;
         Some((self.view.chat.block_start(b) + found.0, found.1))
     }
+
+    /// Scrolls the chat so that the token cursor is on screen.
+    pub fn reveal_cursor(&mut self) {
+        if let Some(c) = self.view.cursor
+            && let Some((line, _)) = self.token_position(c)
+        {
+            self.ensure_visible(line);
+        }
+    }
 }
