@@ -10,7 +10,7 @@ use crate::engine::{GenerateRequest, RequestId};
 /// What `update` asks the loop to do.
 #[derive(Debug, Clone)]
 pub enum Effect {
-    /// Generate a reply, as request `.0` (drawn by [`crate::tui::State::new_request`]).
+    /// Generate a reply, as request `.0` (drawn by [`crate::tui::state::Session::new_request`]).
     Generate(RequestId, GenerateRequest),
     /// Load a model file, as request `.0`.
     Load(RequestId, PathBuf),

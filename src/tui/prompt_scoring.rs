@@ -15,12 +15,12 @@ use crate::engine::{Event, PromptScoreRequest, TokenId};
 
 /// A reply's prompt, as the engine built it: what is scored when it is idle.
 pub fn remember(s: &mut State, tokens: Vec<TokenId>, places: PromptPlaces) {
-    s.prompt_scoring.last = Some((tokens, places));
+    s.session.prompt_scoring.last = Some((tokens, places));
 }
 
 /// Whether `ev` answers the scoring in flight.
 pub fn owns(s: &State, ev: &Event) -> bool {
-    let ours = s.prompt_scoring.in_flight.as_ref().map(|(r, _)| *r);
+    let ours = s.session.prompt_scoring.in_flight.as_ref().map(|(r, _)| *r);
     ours.is_some() && ev.request() == ours
 }
 
@@ -30,10 +30,10 @@ pub fn owns(s: &State, ev: &Event) -> bool {
 pub fn on_event(s: &mut State, ev: Event) {
     match ev {
         Event::PromptScores { steps, .. } => {
-            let Some((_, places)) = &s.prompt_scoring.in_flight else {
+            let Some((_, places)) = &s.session.prompt_scoring.in_flight else {
                 return;
             };
-            let touched = s.conv.apply_prompt_scores(places, steps);
+            let touched = s.session.conv.apply_prompt_scores(places, steps);
             for node in touched {
                 if let Some(i) = s.msg_index(node) {
                     s.relayout_message(i);
@@ -41,16 +41,16 @@ pub fn on_event(s: &mut State, ev: Event) {
             }
         }
         Event::Done { .. } => {
-            s.prompt_scoring.in_flight = None;
-            s.prompt_scoring.last = None;
+            s.session.prompt_scoring.in_flight = None;
+            s.session.prompt_scoring.last = None;
         }
         Event::Failed { error, .. } => {
             tracing::warn!(%error, "scoring the prompt failed");
-            s.prompt_scoring.in_flight = None;
-            s.prompt_scoring.last = None;
+            s.session.prompt_scoring.in_flight = None;
+            s.session.prompt_scoring.last = None;
         }
         // It gave way to a request: asked again when the engine is idle.
-        Event::Cancelled { .. } => s.prompt_scoring.in_flight = None,
+        Event::Cancelled { .. } => s.session.prompt_scoring.in_flight = None,
         _ => {}
     }
 }
@@ -59,26 +59,26 @@ pub fn on_event(s: &mut State, ev: Event) {
 /// idle (no load, no comparison, no reply or a paused one) and none is in
 /// flight: the latest turn first. Called after every update.
 pub fn reconcile(s: &mut State) -> Vec<Effect> {
-    let paused_or_none = match &s.generation {
+    let paused_or_none = match &s.session.generation {
         None => true,
         Some(g) => matches!(g.phase, Phase::Paused { .. }),
     };
-    let can = s.caps.as_ref().is_some_and(|c| c.score_after);
+    let can = s.model.caps.as_ref().is_some_and(|c| c.score_after);
     if !paused_or_none
         || !can
-        || s.load.is_some()
+        || s.session.load.is_some()
         || s.compare.job.is_some()
-        || s.prompt_scoring.in_flight.is_some()
+        || s.session.prompt_scoring.in_flight.is_some()
         || s.config.inspector_top_k == 0
     {
         return vec![];
     }
-    let Some((tokens, places)) = &s.prompt_scoring.last else {
+    let Some((tokens, places)) = &s.session.prompt_scoring.last else {
         return vec![];
     };
     let positions = unscored(s, places);
     if positions.is_empty() {
-        s.prompt_scoring.last = None;
+        s.session.prompt_scoring.last = None;
         return vec![];
     }
     let req = PromptScoreRequest {
@@ -87,8 +87,8 @@ pub fn reconcile(s: &mut State) -> Vec<Effect> {
         top_k_inspect: crate::engine::MAX_CANDIDATES,
     };
     let places = places.clone();
-    let id = s.new_request();
-    s.prompt_scoring.in_flight = Some((id, places));
+    let id = s.session.new_request();
+    s.session.prompt_scoring.in_flight = Some((id, places));
     vec![Effect::ScorePrompt(id, req)]
 }
 
@@ -100,10 +100,11 @@ fn unscored(s: &State, places: &PromptPlaces) -> Vec<usize> {
     for (pos, place) in places.iter().enumerate().skip(1) {
         let Some((node, i)) = *place else { continue };
         // A node of this conversation (a new one resets the scoring).
-        if node >= s.conv.len() {
+        if node >= s.session.conv.len() {
             continue;
         }
         let scored = s
+            .session
             .conv
             .node(node)
             .steps
@@ -122,9 +123,9 @@ fn unscored(s: &State, places: &PromptPlaces) -> Vec<usize> {
 
 /// What the inspector says of a prompt token with no score.
 pub fn why_unscored(s: &State) -> &'static str {
-    if s.prompt_scoring.in_flight.is_some() {
+    if s.session.prompt_scoring.in_flight.is_some() {
         "  (scoring… the prompt's surprise is scored after the reply)"
-    } else if s.generation.is_some() && s.prompt_scoring.last.is_some() {
+    } else if s.session.generation.is_some() && s.session.prompt_scoring.last.is_some() {
         "  (scored once the reply is done)"
     } else {
         "  (not scored: the first token, or read before scoring was on)"
