@@ -318,6 +318,9 @@ pub enum BenchSection {
     Ui,
     /// The remote client against a local llama-server.
     Remote,
+    /// Side by side with llama-server: prompt and decode speed, and the
+    /// chat's time to first token with the prompt's surprise on and off.
+    Peer,
     /// A 50,000-token conversation: open it, stream into it.
     Long,
 }

@@ -34,6 +34,9 @@ impl Host for EngineHost {
     fn cancel(&mut self, request: RequestId) {
         self.0.cancel(request)
     }
+    fn score_prompt(&mut self, id: RequestId, req: tokenscope::engine::PromptScoreRequest) {
+        self.0.score_prompt(id, 0, req);
+    }
     fn refresh_models(&mut self, _dirs: Vec<PathBuf>) {}
     fn restart_engine(&mut self) {
         self.0.restart()

@@ -6,6 +6,7 @@
 //! chat ([`bench_command`]). `--only` picks one ([`BenchSection`]).
 
 pub mod compare;
+pub mod peer;
 
 use std::io::Write;
 use std::time::Instant;
@@ -86,6 +87,24 @@ pub fn bench_command(ctx: &Ctx, tokens: u32, runs: u32, only: Option<BenchSectio
         writeln!(
             out,
             "remote client: not measured (`tokenscope fetch-server` fetches a llama-server to measure it against)"
+        )?;
+    }
+    // Side by side with llama-server, when one was fetched.
+    if !wanted(only, BenchSection::Peer) {
+    } else if exe.is_file() {
+        peer::run(
+            &models,
+            &config,
+            runs,
+            &engine_placement()?,
+            &exe,
+            &paths.log_dir,
+            &mut out,
+        )?;
+    } else {
+        writeln!(
+            out,
+            "tokenscope vs llama-server: not measured (`tokenscope fetch-server` fetches a llama-server to measure against)"
         )?;
     }
     // A long chat: 50,000 tokens with traces (64 candidates each), opened, then streamed into.

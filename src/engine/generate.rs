@@ -16,12 +16,13 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
 use super::api::{
     Distribution, EngineError, Event, GenerateRequest, MAX_CANDIDATES, ReplyPrefix, RequestId,
-    SCORE_CHUNK, Stats, Steer, StopReason, TokenId, TokenStep,
+    SCORE_CHUNK, SlotId, Stats, Steer, StopReason, TokenId, TokenStep,
 };
 use super::decode::{self, Outcome, batch_capacity, decode_error, keep_cache};
 use super::inbox::{Control, Emit, Inbox};
 use super::probs::TopK;
 use super::prompt;
+use super::prompt_scores;
 use super::sampler::sampler_chain;
 use super::session::{KvMirror, PositionLogits};
 use super::slot::{Slot, valid_id};
@@ -32,6 +33,7 @@ use crate::text::Utf8Assembler;
 /// (which the caller sends), so the reply's text never silently loses bytes.
 pub(super) fn generate(
     slot: &mut Slot,
+    slot_id: SlotId,
     request: RequestId,
     req: &GenerateRequest,
     inbox: &mut Inbox,
@@ -48,6 +50,7 @@ pub(super) fn generate(
                     model,
                     ctx,
                     mirror,
+                    slot: slot_id,
                     request,
                     req,
                     inbox,
@@ -159,6 +162,8 @@ struct Generation<'a, 'm> {
     model: &'m LlamaModel,
     ctx: &'a mut LlamaContext<'m>,
     mirror: &'a mut KvMirror,
+    /// The slot it runs on: a prompt scoring for it is served in a pause.
+    slot: SlotId,
     request: RequestId,
     req: &'a GenerateRequest,
     inbox: &'a mut Inbox,
@@ -416,6 +421,8 @@ impl Generation<'_, '_> {
             for c in self.inbox.poll(self.request) {
                 match c {
                     Control::Stop => return Ok(StopReason::Cancelled),
+                    // Only a paused reply is handed one (a running one queues it).
+                    Control::ScorePrompt { .. } => {}
                     Control::Steer(Steer::Step) => pause_after = true,
                     // The forced tokens, then a pause (not one more sampled token).
                     Control::Steer(Steer::Force(t)) => {
@@ -461,10 +468,33 @@ impl Generation<'_, '_> {
                 };
                 (self.emit)(paused_event.clone());
                 let next = loop {
-                    match self.inbox.wait(self.request) {
+                    match self.inbox.wait(self.request, self.slot) {
                         Control::Stop => {
                             self.paused_s += t_wait.elapsed().as_secs_f64();
                             return Ok(StopReason::Cancelled);
+                        }
+                        Control::ScorePrompt { request, req } => {
+                            // Scoring overwrites the context's logits: the
+                            // next draw's are kept, as a re-sampled reply's are.
+                            if self.first_logits.is_none() {
+                                let kept = self.ctx.get_logits_ith(logits_idx).to_vec();
+                                self.first_logits = Some(kept);
+                            }
+                            let event = prompt_scores::serve_in_pause(
+                                (self.model, self.ctx, self.mirror),
+                                (self.request, request),
+                                &req,
+                                self.ctx_requested,
+                                self.inbox,
+                                self.emit,
+                            );
+                            (self.emit)(event);
+                            self.inbox.finish(request);
+                            // A cancel that stopped the scoring was read there.
+                            if self.cancelled() {
+                                self.paused_s += t_wait.elapsed().as_secs_f64();
+                                return Ok(StopReason::Cancelled);
+                            }
                         }
                         Control::Steer(Steer::Step) => break Next::Sample,
                         Control::Steer(Steer::Force(t)) => {

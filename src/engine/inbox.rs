@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use super::api::{Command, Event, RequestId, Steer};
+use super::api::{Command, Event, PromptScoreRequest, RequestId, SlotId, Steer};
 use super::cancel::Cancellations;
 
 pub(super) type Emit = Rc<dyn Fn(Event) -> bool>;
@@ -19,6 +19,12 @@ pub(super) enum Control {
     Steer(Steer),
     /// Cancelled, or superseded by a new request while paused.
     Stop,
+    /// A prompt scoring sent while paused, for the paused reply's slot:
+    /// served inside the pause ([`Command::ScorePrompt`]).
+    ScorePrompt {
+        request: RequestId,
+        req: Box<PromptScoreRequest>,
+    },
 }
 
 /// The worker's commands: the channel, plus requests that arrived while
@@ -65,6 +71,7 @@ impl Inbox {
                 Command::Load { request, .. }
                 | Command::Generate { request, .. }
                 | Command::Score { request, .. }
+                | Command::ScorePrompt { request, .. }
                 | Command::Compare { request, .. } => Some(request),
                 _ => None,
             })
@@ -94,9 +101,24 @@ impl Inbox {
     }
 
     /// What `request` should act on, if the command says; requests for later
-    /// are queued. `paused`: a new request supersedes the paused one.
-    fn control(&mut self, request: RequestId, cmd: Command, paused: bool) -> Option<Control> {
+    /// are queued. `paused` (the paused reply's slot): a new request
+    /// supersedes the paused one, but a prompt scoring for its slot is
+    /// served inside the pause.
+    fn control(
+        &mut self,
+        request: RequestId,
+        cmd: Command,
+        paused: Option<SlotId>,
+    ) -> Option<Control> {
         match cmd {
+            Command::ScorePrompt {
+                request: r,
+                slot,
+                req,
+            } if paused == Some(slot) => Some(Control::ScorePrompt {
+                request: r,
+                req: Box::new(req),
+            }),
             Command::Steer { request: r, steer } if r == request => Some(Control::Steer(steer)),
             Command::Cancel { request: r } if r == request => Some(Control::Stop),
             // The flag is already set; a queued request sees it when its turn comes.
@@ -115,10 +137,11 @@ impl Inbox {
             cmd @ (Command::Load { .. }
             | Command::Generate { .. }
             | Command::Score { .. }
+            | Command::ScorePrompt { .. }
             | Command::Compare { .. }
             | Command::Shutdown) => {
                 self.queued.push_back(cmd);
-                paused.then_some(Control::Stop)
+                paused.map(|_| Control::Stop)
             }
             cmd @ Command::Unload { .. } => {
                 self.queued.push_back(cmd);
@@ -131,20 +154,68 @@ impl Inbox {
     pub fn poll(&mut self, request: RequestId) -> Vec<Control> {
         let mut out = self.take_early(request);
         while let Ok(cmd) = self.rx.try_recv() {
-            out.extend(self.control(request, cmd, false));
+            out.extend(self.control(request, cmd, None));
         }
         out
     }
 
-    /// Waits for a control for the paused `request`. A new request (or the
-    /// callers all gone) stops it: a paused request never blocks the queue.
-    pub fn wait(&mut self, request: RequestId) -> Control {
+    /// For a request that gives way (a prompt scoring, between chunks):
+    /// true when it was cancelled or another request waits behind it.
+    pub(super) fn gives_way(&mut self, request: RequestId) -> bool {
+        let stopped = self.poll(request).contains(&Control::Stop);
+        stopped
+            || self.is_cancelled(request)
+            || self
+                .queued
+                .iter()
+                .any(|c| !matches!(c, Command::Unload { .. }))
+    }
+
+    /// For a prompt scoring (`scoring`) served inside the pause of
+    /// `paused`, between chunks: true when it was cancelled or anything else
+    /// came for the worker, so that the pause answers at once. What came is
+    /// kept for [`Inbox::wait`]: a steer of the paused reply, a request
+    /// (queued), a cancel (its flag).
+    pub(super) fn interrupts_pause(&mut self, paused: RequestId, scoring: RequestId) -> bool {
+        let mut any = false;
+        while let Ok(cmd) = self.rx.try_recv() {
+            any = true;
+            match cmd {
+                Command::Steer { request, steer } if request == paused => {
+                    self.early.push_back((paused, steer));
+                }
+                // Requests are queued; a cancel's flag is already set.
+                other => {
+                    self.control(paused, other, None);
+                }
+            }
+        }
+        any || self.is_cancelled(scoring) || self.is_cancelled(paused)
+    }
+
+    /// Waits for a control for the paused `request` on `slot`. A new request
+    /// (or the callers all gone) stops it: a paused request never blocks the
+    /// queue; a prompt scoring for `slot` is handed to it to serve instead.
+    pub fn wait(&mut self, request: RequestId, slot: SlotId) -> Control {
         if let Some(i) = self.early.iter().position(|(r, _)| *r == request) {
             return self
                 .early
                 .remove(i)
                 .map(|(_, s)| Control::Steer(s))
                 .unwrap_or(Control::Stop);
+        }
+        // A prompt scoring queued while the reply ran is served in the pause.
+        let scoring = self
+            .queued
+            .iter()
+            .position(|c| matches!(c, Command::ScorePrompt { slot: s, .. } if *s == slot));
+        if let Some(Command::ScorePrompt { request, req, .. }) =
+            scoring.and_then(|i| self.queued.remove(i))
+        {
+            return Control::ScorePrompt {
+                request,
+                req: Box::new(req),
+            };
         }
         if self
             .queued
@@ -157,7 +228,7 @@ impl Inbox {
             let Ok(cmd) = self.rx.recv() else {
                 return Control::Stop;
             };
-            if let Some(c) = self.control(request, cmd, true) {
+            if let Some(c) = self.control(request, cmd, Some(slot)) {
                 return c;
             }
         }

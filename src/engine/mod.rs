@@ -28,6 +28,7 @@ pub mod path_serde;
 pub mod probs;
 mod process;
 mod prompt;
+mod prompt_scores;
 pub mod remote;
 pub mod report;
 pub mod resample;
@@ -251,6 +252,12 @@ impl EngineHandle {
     /// caller's choosing); see [`Command::Score`].
     pub fn score(&mut self, request: RequestId, slot: SlotId, req: ScoreRequest) {
         self.send(Command::Score { request, slot, req });
+    }
+
+    /// Scores positions of a prompt in `slot`'s KV cache as `request`, after
+    /// the reply instead of during its prefill; see [`Command::ScorePrompt`].
+    pub fn score_prompt(&mut self, request: RequestId, slot: SlotId, req: PromptScoreRequest) {
+        self.send(Command::ScorePrompt { request, slot, req });
     }
 
     /// Cancels `request` (a load, a generation or a scoring).

@@ -44,7 +44,9 @@ fn activity(cmd: &Command) -> Option<(RequestId, Activity)> {
     match cmd {
         Command::Load { request, path, .. } => Some((*request, Activity::Loading(path.clone()))),
         // A scoring evaluates like a generation: the same crash report.
-        Command::Generate { request, slot, .. } | Command::Score { request, slot, .. } => {
+        Command::Generate { request, slot, .. }
+        | Command::Score { request, slot, .. }
+        | Command::ScorePrompt { request, slot, .. } => {
             Some((*request, Activity::Generating(*slot)))
         }
         Command::Compare { request, req } => Some((

@@ -181,7 +181,12 @@ pub(super) fn load(
         // it): a branch rewinds into positions a window-sized cache has
         // overwritten, and without them it would attend to less than the
         // original did.
-        .with_swa_full(true);
+        .with_swa_full(true)
+        // A second sequence on one shared cache: the prompt's surprise is
+        // scored after the reply by sharing its cached positions into it
+        // (`prompt_scores`), with no copy and no second cache of n_ctx.
+        .with_n_seq_max(2)
+        .with_kv_unified(true);
     super::llama_log::clear();
     let cell = ModelCell::try_new(model, |model| {
         model

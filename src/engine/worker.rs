@@ -16,6 +16,7 @@ use super::decode::Outcome;
 use super::generate;
 use super::inbox::{Emit, Inbox};
 use super::prompt;
+use super::prompt_scores;
 use super::score;
 use super::slot::{self, Slot};
 
@@ -121,7 +122,7 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
                 current.set(Some(request));
                 super::crash::test_panic("generate");
                 let event = serve_in(&mut slots, request, slot, inbox, |s, inbox| {
-                    generate::generate(s, request, &req, inbox, emit)
+                    generate::generate(s, slot, request, &req, inbox, emit)
                 });
                 current.set(None);
                 emit(event);
@@ -132,6 +133,15 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
                 current.set(Some(request));
                 let event = serve_in(&mut slots, request, slot, inbox, |s, inbox| {
                     score::score(s, request, &req, inbox, emit)
+                });
+                current.set(None);
+                emit(event);
+                inbox.finish(request);
+            }
+            Command::ScorePrompt { request, slot, req } => {
+                current.set(Some(request));
+                let event = serve_in(&mut slots, request, slot, inbox, |s, inbox| {
+                    prompt_scores::serve(s, request, &req, inbox, emit)
                 });
                 current.set(None);
                 emit(event);
@@ -209,6 +219,10 @@ fn load(
     match result {
         Ok(mut new) => {
             prompt::describe_chat(&mut new);
+            let caps = Capabilities {
+                score_after: prompt_scores::supported(new.model()),
+                ..Capabilities::local()
+            };
             let info = Box::new(new.info.clone());
             let vocab = new.vocab.clone();
             // The old model goes only once the new one is usable.
@@ -218,7 +232,7 @@ fn load(
                 slot,
                 info,
                 vocab,
-                caps: Capabilities::local(),
+                caps,
             }
         }
         Err(error) => Event::Failed { request, error },

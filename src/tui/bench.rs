@@ -29,6 +29,8 @@ pub struct NullHost {
     pub loads: Vec<PathBuf>,
     pub generates: Vec<GenerateRequest>,
     pub cancels: Vec<RequestId>,
+    /// Prompt scorings sent, with their request.
+    pub prompt_scorings: Vec<(RequestId, crate::engine::PromptScoreRequest)>,
     /// Saved conversations (tests of saving; `None`: nothing is saved).
     pub saver: Option<super::saving::Saver>,
     pub refreshes: usize,
@@ -50,6 +52,10 @@ impl Host for NullHost {
     }
     fn cancel(&mut self, request: RequestId) {
         self.cancels.push(request);
+    }
+    fn score_prompt(&mut self, id: RequestId, req: crate::engine::PromptScoreRequest) {
+        self.prompt_scorings.push((id, req));
+        self.next = id;
     }
     fn refresh_models(&mut self, _dirs: Vec<PathBuf>) {
         self.refreshes += 1;

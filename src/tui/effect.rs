@@ -19,6 +19,9 @@ pub enum Effect {
     /// Sent as request `.0` (an unload, which no event answers, takes one too, so
     /// that ids are drawn in the order the commands are sent).
     Compare(RequestId, CompareCmd),
+    /// Score positions of a prompt in the KV cache, as request `.0`: the
+    /// prompt's surprise after the reply ([`crate::tui::prompt_scoring`]).
+    ScorePrompt(RequestId, crate::engine::PromptScoreRequest),
     /// Step, force, or run on the reply under way (its request, once known).
     Steer(Steer),
     RefreshModels,

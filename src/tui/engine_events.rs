@@ -2,6 +2,7 @@
 //! crash) changes the state; some of it asks for effects (a reload). No I/O.
 
 use super::effect::{Effect, Steer};
+use super::prompt_scoring;
 use super::reply;
 use super::state::{ChooseAt, Focus, MsgStatus, Phase, State};
 use super::transitions::load_model;
@@ -18,6 +19,11 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
     // A comparison's load of model B (slot 1) and its rows.
     if super::compare::owns(s, &ev) {
         return super::compare::on_event(s, ev);
+    }
+    // The prompt's surprise, scored after the reply.
+    if prompt_scoring::owns(s, &ev) {
+        prompt_scoring::on_event(s, ev);
+        return vec![];
     }
     if let Event::Loaded { caps, .. } = &ev {
         s.model.caps = Some(caps.clone());
@@ -95,6 +101,8 @@ fn on_load_event(s: &mut State, ev: Event) {
             }
         }
         Event::Loaded { info, vocab, .. } => {
+            // Another model: the last prompt's ids are not its tokens.
+            s.session.prompt_scoring.last = None;
             // It loads now: whatever failed before (a fixed file) is forgotten.
             s.model.files.load_failed.remove(&info.path);
             s.model.files.crashed.remove(&info.path);
@@ -330,6 +338,9 @@ fn place_prompt_tokens(s: &mut State, prompt: &[crate::engine::PromptToken]) {
         s.session
             .conv
             .place_prompt(&turns, prompt, &vocab, s.config.sampling.repeat_last_n);
+    // What is scored once the engine is idle (see `prompt_scoring`).
+    let ids = prompt.iter().map(|t| t.id).collect();
+    prompt_scoring::remember(s, ids, positions.clone());
     if let Some(g) = s.session.generation.as_mut() {
         g.positions = positions;
     }

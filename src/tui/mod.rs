@@ -28,6 +28,7 @@ pub mod layout;
 pub mod live;
 pub mod models;
 pub mod outcome;
+pub mod prompt_scoring;
 pub mod render;
 pub mod reply;
 pub mod saving;
@@ -48,6 +49,8 @@ mod tests_color;
 mod tests_compare;
 #[cfg(test)]
 mod tests_linebreak;
+#[cfg(test)]
+mod tests_prompt_scoring;
 #[cfg(test)]
 mod tests_sampler;
 #[cfg(test)]
@@ -113,6 +116,9 @@ pub trait Host {
     /// Generates as request `request` (drawn by `update`).
     fn generate(&mut self, request: RequestId, req: GenerateRequest);
     fn cancel(&mut self, request: RequestId);
+    /// Scores prompt positions as request `request` (drawn by `update`), on
+    /// the engine that wrote the last reply.
+    fn score_prompt(&mut self, request: RequestId, req: crate::engine::PromptScoreRequest);
     /// Steps, forces or runs `request` (a generation in step mode).
     fn steer(&mut self, request: RequestId, steer: effect::Steer);
     /// Scans `dirs` and sends the result as [`Msg::Models`], without blocking.
@@ -140,6 +146,7 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
             Effect::Generate(id, req) => host.generate(id, req),
             Effect::Load(id, path) => host.load(id, path, s.config.load_settings()),
             Effect::Cancel(id) => host.cancel(id),
+            Effect::ScorePrompt(id, req) => host.score_prompt(id, req),
             Effect::Compare(id, cmd) => {
                 if let compare::CompareCmd::LoadB(path, settings) = &cmd {
                     s.compare.b_memory = compare::memory_need(path, settings);
@@ -315,6 +322,12 @@ impl Host for RealHost {
     fn cancel(&mut self, request: RequestId) {
         let i = self.route(request);
         self.engines[i].1.cancel(request)
+    }
+
+    fn score_prompt(&mut self, id: RequestId, req: crate::engine::PromptScoreRequest) {
+        let i = self.active.load(Ordering::SeqCst);
+        self.routes.insert(id, i);
+        self.engines[i].1.score_prompt(id, 0, req);
     }
 
     fn compare(&mut self, id: RequestId, cmd: compare::CompareCmd) {

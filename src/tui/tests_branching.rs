@@ -632,6 +632,7 @@ fn remote_caps() -> crate::engine::Capabilities {
         token_ids: true,
         sampler_probs: false,
         score: false,
+        score_after: false,
         remote: Some("http://gpu-box:8080".into()),
     }
 }

@@ -100,6 +100,9 @@ pub fn show_conversation(
     s.view.chooser = None;
     s.session.editing = None;
     s.session.last_stats = None;
+    // Its prompt's places are the old conversation's (a scoring still in
+    // flight goes on unheard, and gives way to the next request).
+    s.session.prompt_scoring = Default::default();
     s.view.scroll.follow = true;
     s.view.scroll.top = 0;
     s.view.set_focus(Focus::Input);

@@ -74,6 +74,13 @@ pub fn start(s: &mut State, initial_model: Option<PathBuf>) -> Vec<Effect> {
 
 /// Handles one message: changes `s`, and returns what the loop must do.
 pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
+    let mut fx = dispatch(s, msg);
+    // Whatever happened, an idle engine scores what of the prompt is unscored.
+    fx.extend(super::prompt_scoring::reconcile(s));
+    fx
+}
+
+fn dispatch(s: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Input(ev) => on_term_event(s, ev),
         Msg::Engine(ev) => on_engine(s, ev),

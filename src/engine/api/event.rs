@@ -192,6 +192,10 @@ pub struct Stats {
 ///   With [`GenerateRequest::score_prompt`](super::GenerateRequest::score_prompt), each prefill chunk's
 ///   `PrefillProgress` is preceded by a `PromptScores` with that chunk's
 ///   scores (before any `Token`).
+/// - A prompt scoring ([`Command::ScorePrompt`](super::Command::ScorePrompt)): one `PromptScores`
+///   per chunk of positions, in the order asked for, then `Done` (stats:
+///   `n_prompt_evaluated` what had to be prefilled first, `n_generated` the
+///   positions scored), or `Cancelled` when it gave way to a later request.
 /// - A scoring ([`Command::Score`](super::Command::Score)): `Started` (the text's tokens as the
 ///   prompt, `prefix` empty, `mode` [`ChatMode::Plain`](super::ChatMode::Plain), `note` saying when
 ///   the text is longer than the context and scored in windows),
@@ -265,8 +269,10 @@ pub enum Event {
         n_prompt: usize,
         n_reused: usize,
     },
-    /// The prompt's own surprise ([`GenerateRequest::score_prompt`](super::GenerateRequest::score_prompt)), one
-    /// event per prefill chunk, in order. Each step scores the prompt token at
+    /// The prompt's own surprise: answering a [`Command::ScorePrompt`](super::Command::ScorePrompt), one event per
+    /// chunk of positions (`index` a position of its `tokens`); or, during a
+    /// generation with [`GenerateRequest::score_prompt`](super::GenerateRequest::score_prompt), one
+    /// event per prefill chunk, in order, as follows. Each step scores the prompt token at
     /// position `index` of `Started.prompt` followed by `Started.prefix`
     /// (`forced` true, `p_sampled` `None`, `logit` and `dist` as for a token
     /// of the reply, from the logits of position `index - 1`).

@@ -185,6 +185,12 @@ pub struct Capabilities {
     /// Prompt scoring ([`Command::Score`](super::Command::Score), [`GenerateRequest::score_prompt`](super::GenerateRequest::score_prompt)) works.
     #[serde(default = "yes")]
     pub score: bool,
+    /// The prompt's surprise can be scored after the reply
+    /// ([`Command::ScorePrompt`](super::Command::ScorePrompt)); false for a recurrent or hybrid
+    /// model (scored during prefill, [`GenerateRequest::score_prompt`](super::GenerateRequest::score_prompt)) and a
+    /// remote engine.
+    #[serde(default)]
+    pub score_after: bool,
     /// Where a remote engine runs (its URL, no credentials); `None` for the local engine.
     #[serde(default)]
     pub remote: Option<String>,
@@ -207,6 +213,7 @@ impl Capabilities {
             token_ids: true,
             sampler_probs: true,
             score: true,
+            score_after: true,
             remote: None,
         }
     }

@@ -123,11 +123,15 @@ pub struct GenerateRequest {
     /// Start paused (step mode): after the prompt (and a scored prefix) the
     /// engine sends [`Event::Paused`](super::Event::Paused) and waits for a [`Command::Steer`].
     pub paused: bool,
-    /// Report the prompt's own surprise: prefill asks for the logits of every
-    /// evaluated position (in chunks of at most [`SCORE_CHUNK`] positions) and
-    /// sends [`Event::PromptScores`](super::Event::PromptScores) per chunk. May cost one reused position
-    /// (see [`Event::PromptScores`](super::Event::PromptScores)) and the vocabulary projection of every
-    /// prompt position. Off by default.
+    /// Report the prompt's own surprise *during* prefill: prefill asks for the
+    /// logits of every evaluated position (in chunks of at most [`SCORE_CHUNK`]
+    /// positions) and sends [`Event::PromptScores`](super::Event::PromptScores) per chunk, delaying the
+    /// first token by the vocabulary projection of every prompt position (1.35x
+    /// the prefill on SmolLM2, 2.7x on Gemma 3). May cost one reused position
+    /// (see [`Event::PromptScores`](super::Event::PromptScores)). Off by default: ask with
+    /// [`Command::ScorePrompt`] after the reply instead, which never delays it;
+    /// only recurrent and hybrid models, whose earlier states cannot be
+    /// shared, need this.
     #[serde(default)]
     pub score_prompt: bool,
 }
@@ -180,6 +184,28 @@ pub struct ScoreRequest {
     /// Candidates reported per scored token: 0 to [`MAX_CANDIDATES`](super::MAX_CANDIDATES); more
     /// fails the request. With 0 each token still gets its probability
     /// (`lse`, entropy), with no candidates.
+    pub top_k_inspect: usize,
+}
+
+/// The prompt's own surprise, asked for after the reply instead of during
+/// its prefill ([`Command::ScorePrompt`]): the model's distribution before
+/// each of `positions` of `tokens`, so the first token of a reply never
+/// waits for it. Served from the KV cache: the tokens before each chunk of
+/// positions are taken from the cache (what is missing of `tokens` is
+/// evaluated first), and each chunk is evaluated again in a second
+/// sequence with the logits of every position, then dropped; the cache
+/// (sequence 0) is left as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptScoreRequest {
+    /// The token ids as the model was fed them: a generation's
+    /// [`Event::Started`](super::Event::Started) `prompt` ids, then its `prefix`.
+    pub tokens: Vec<TokenId>,
+    /// Positions to score, each in `1..tokens.len()` (position 0 has no
+    /// prediction before it), most wanted first: scored in that order, in
+    /// chunks of at most [`SCORE_CHUNK`] consecutive positions. Anything else
+    /// fails the request with [`EngineError::InvalidRequest`](super::EngineError::InvalidRequest).
+    pub positions: Vec<usize>,
+    /// Candidates reported per position: 0 to [`MAX_CANDIDATES`](super::MAX_CANDIDATES).
     pub top_k_inspect: usize,
 }
 
@@ -252,6 +278,18 @@ pub enum Command {
         slot: SlotId,
         req: ScoreRequest,
     },
+    /// Score positions of a prompt already (or partly) in `slot`'s KV cache
+    /// ([`PromptScoreRequest`]). A request of low priority: served in order,
+    /// it gives way between chunks to any request sent after it (it ends
+    /// `Cancelled`, the positions not sent left for a later one); sent while
+    /// a generation is paused, it is served inside the pause, on the
+    /// paused reply's cache, leaving the reply as it was (then it fails when
+    /// `tokens` are not all in that cache).
+    ScorePrompt {
+        request: RequestId,
+        slot: SlotId,
+        req: PromptScoreRequest,
+    },
     /// Compare the models in `req.slots` on the same token ids (see
     /// [`CompareRequest`] and, for what comes back, [`Event`](super::Event)). A request,
     /// served in order like [`Command::Score`].
@@ -274,6 +312,7 @@ impl Command {
             Command::Load { request, .. }
             | Command::Generate { request, .. }
             | Command::Score { request, .. }
+            | Command::ScorePrompt { request, .. }
             | Command::Compare { request, .. }
             | Command::Steer { request, .. }
             | Command::Cancel { request } => Some(*request),

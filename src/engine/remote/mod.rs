@@ -117,13 +117,15 @@ pub(super) fn run(
                     return;
                 }
             }
-            Command::Score { request, .. } | Command::Compare { request, .. } => {
+            Command::Score { request, .. }
+            | Command::ScorePrompt { request, .. }
+            | Command::Compare { request, .. } => {
                 let caps = capabilities(&client.target, Flavor::OpenAi);
                 cancel.finish(request);
-                let what = if matches!(cmd, Command::Score { .. }) {
-                    "scoring a text"
-                } else {
-                    "comparing models"
+                let what = match cmd {
+                    Command::Score { .. } => "scoring a text",
+                    Command::ScorePrompt { .. } => "scoring a prompt",
+                    _ => "comparing models",
                 };
                 if !emit(Event::Failed {
                     request,

@@ -53,6 +53,7 @@ pub(super) fn capabilities(target: &RemoteTarget, flavor: Flavor) -> Capabilitie
         token_ids: flavor == Flavor::LlamaServer,
         sampler_probs: false,
         score: false,
+        score_after: false,
         remote: Some(target.url.clone()),
     }
 }

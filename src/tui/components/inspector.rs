@@ -74,6 +74,7 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         shown: choice.map_or(Shown::Token, Shown::Choosing),
         max_rows,
         sampler: column.as_ref(),
+        unscored: crate::tui::prompt_scoring::why_unscored(s),
     };
     let (lines, selected, footer) = inspector_lines(m, step, &view);
     let used = draw_scrolled(lines, selected, footer, inner, buf);
@@ -115,6 +116,7 @@ fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: 
         shown: Shown::Next(selected),
         max_rows,
         sampler: column.as_ref(),
+        unscored: crate::tui::prompt_scoring::why_unscored(s),
     };
     let (lines, selected, footer) = inspector_lines(m, step, &view);
     draw_scrolled(lines, selected, footer, inner, buf);
@@ -389,6 +391,8 @@ pub struct View<'a> {
     pub max_rows: usize,
     /// The sampler's side: rules for cut candidates, what-if probabilities.
     pub sampler: Option<&'a SamplerColumn>,
+    /// What a prompt token with no score says (being scored, or why not).
+    pub unscored: &'static str,
 }
 
 /// The inspector's lines for one step of message `m`, the index of the
@@ -667,7 +671,7 @@ fn candidate_rows(
         let why = if m.role == crate::engine::Role::Assistant {
             "  (no candidates: the inspector is off, see inspector_top_k)"
         } else {
-            "  (not scored: the first token, or read before scoring was on)"
+            view.unscored
         };
         lines.push(Line::styled(why, theme::dim()));
         return None;

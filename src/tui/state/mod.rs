@@ -27,7 +27,7 @@ mod view;
 
 pub use model::{Model, ModelFiles, SamplerColumn};
 pub use popup::{ChatList, ChatListMode, Field, Picker, Popup, SettingsForm};
-pub use session::{Generation, Loading, Phase, Session};
+pub use session::{Generation, Loading, Phase, PromptScoring, Session};
 pub use tokens::{ChooseAt, Chooser, TokenRef, lone_digit};
 pub use view::{
     ChatLine, ChatView, ChatWindow, Display, Scroll, View, is_scaffolding, message_block,
@@ -123,6 +123,7 @@ impl State {
                 step_mode: false,
                 load: None,
                 generation: None,
+                prompt_scoring: PromptScoring::default(),
                 last_request: 0,
                 last_stats: None,
                 clock: std::time::Instant::now(),

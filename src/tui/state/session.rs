@@ -54,6 +54,20 @@ pub struct Generation {
     pub live: crate::tui::live::LiveStats,
 }
 
+/// The prompt's surprise scored after the reply ([`crate::tui::prompt_scoring`]):
+/// the last reply's prompt and the scoring in flight.
+#[derive(Debug, Default, Clone)]
+pub struct PromptScoring {
+    /// The last reply's prompt: its token ids as the model was fed them, and
+    /// where each position's score goes (see [`Generation::positions`]).
+    pub last: Option<(
+        Vec<crate::engine::TokenId>,
+        crate::conversation::PromptPlaces,
+    )>,
+    /// The scoring request in flight, with the places of its prompt.
+    pub in_flight: Option<(RequestId, crate::conversation::PromptPlaces)>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loading {
     pub request: RequestId,
@@ -86,6 +100,8 @@ pub struct Session {
     pub step_mode: bool,
     pub load: Option<Loading>,
     pub generation: Option<Generation>,
+    /// The prompt's surprise, scored after each reply.
+    pub prompt_scoring: PromptScoring,
     /// The last engine request id drawn ([`Session::new_request`]; ids start at 1).
     pub last_request: RequestId,
     /// The engine's numbers for the last reply that ended.
@@ -162,8 +178,15 @@ impl State {
         crate::conversation::RequestSettings {
             paused: self.session.step_mode,
             top_k_inspect: keep,
-            // The prompt's own surprise, shown on the user's messages.
-            score_prompt: keep > 0,
+            // The prompt's own surprise, shown on the user's messages:
+            // scored after the reply (`prompt_scoring`), never delaying it;
+            // during prefill only where it cannot be (a recurrent model).
+            score_prompt: keep > 0
+                && self
+                    .model
+                    .caps
+                    .as_ref()
+                    .is_some_and(|c| c.score && !c.score_after),
             ..self.config.request_settings(self.raw)
         }
     }
