@@ -1,6 +1,9 @@
 //! Finds GGUF files and reads their headers into [`ModelCard`]s, without loading
-//! the model (see [`crate::gguf`]); the card's numbers and chat template in
-//! words (sizes, parameters, [`template_preview`]) for every front end.
+//! the model (see [`crate::gguf`]): the tensor types the file really holds
+//! ([`TensorMix`]), which files are variants of one model ([`VariantKey`]),
+//! what `tokenscope quantize` made it from ([`MadeFrom`]); and the card's
+//! numbers and chat template in words (sizes, parameters,
+//! [`template_preview`]) for every front end.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,9 @@
 //! [`catalog`]), the engine behind one protocol ([`engine`]), the
 //! conversation tree ([`conversation`]) and its storage ([`store`]),
 //! settings and places ([`config`], [`paths`]), text safety ([`text`]), the
-//! terminal's rules ([`terminal`]). The chat's full-screen front end is
+//! terminal's rules ([`terminal`]), the log file ([`logging`]), dates
+//! ([`civil`]), and what is fetched from PyPI (the [`demo`] models, a
+//! [`llama_server`] for tests and benchmarks). The chat's full-screen front end is
 //! [`tui`]; each subcommand lives under [`commands`]; [`cli`] is the
 //! command line they are reached by.
 

@@ -5,13 +5,17 @@
 //! binary ([`serve`]); or a server that reports log-probabilities answers
 //! the same protocol ([`remote`]). [`Placement`] chooses.
 //!
-//! Inside, bottom up: the protocol ([`api`]) and pure maths ([`probs`],
-//! `divergence`, [`sampler`], [`resample`], [`memory`], [`template`]);
-//! the worker's parts: a loaded model (`slot`), its KV cache
-//! ([`session`]), the prompt (`prompt`), the inbox and cancellations, one
-//! file per kind of request (`generate`, `score`, `compare`, over `decode`);
-//! then the worker loop (`worker`) and the entry points: this handle,
-//! [`serve`] (the child's side) and `process` (the parent's).
+//! Inside, bottom up: the protocol ([`api`]; framed over a pipe by `frame`,
+//! paths as raw bytes by [`path_serde`]), pure maths ([`probs`],
+//! `divergence`, [`sampler`], [`resample`], [`memory`], [`template`]) and
+//! failures in words ([`report`]: a dead engine process, [`crash`]: a
+//! panic, [`llama_log`]: llama.cpp's logged error); the workers' parts: a
+//! loaded model (`slot`), its KV cache ([`session`]), the prompt (`prompt`),
+//! the inbox (`inbox`) and cancellations (`cancel`), one file per kind of
+//! request (`generate`, `score`, `compare`, over `decode`), and the remote
+//! worker ([`remote`]); then the worker loop (`worker`) and the entry
+//! points: this handle, [`serve`] (the child's side) and `process` (the
+//! parent's).
 
 pub mod api;
 mod cancel;

@@ -1,5 +1,7 @@
-//! Sampling settings, their validation, and the llama.cpp sampler chain built from them
-//! (`sampler_chain`).
+//! Sampling settings: one table of the parameters ([`PARAMS`]: each one's
+//! range, words, help and what-if step, read by validation, the settings
+//! form and the keys), the values read and written by name, and the
+//! llama.cpp sampler chain built from them (`sampler_chain`).
 
 use llama_cpp_2::sampling::LlamaSampler;
 use serde::{Deserialize, Serialize};

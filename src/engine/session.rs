@@ -1,5 +1,6 @@
-//! What is in the KV cache (a token mirror), how much of a new prompt can be
-//! reused from it, and which turns to drop when a conversation outgrows the context.
+//! What is in the KV cache (a token mirror, with the logits kept at the end
+//! of the last prompt), how much of a new prompt can be reused from it, and
+//! which turns to drop when a conversation outgrows the context.
 
 use super::api::{ChatMessage, Role};
 
