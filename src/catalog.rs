@@ -201,6 +201,18 @@ pub struct VariantKey {
     pub n_vocab: u32,
 }
 
+impl VariantKey {
+    /// The key of a model of architecture `arch` with `n_params` weights
+    /// and `n_vocab` tokens; `None` when either count is unknown (0).
+    pub fn of(arch: &str, n_params: u64, n_vocab: u32) -> Option<VariantKey> {
+        (n_params > 0 && n_vocab > 0).then(|| VariantKey {
+            arch: arch.to_string(),
+            n_params,
+            n_vocab,
+        })
+    }
+}
+
 /// Where `tokenscope quantize` made a file from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MadeFrom {
@@ -302,11 +314,7 @@ impl ModelCard {
     /// Variants of one model (quantizations of it) share this key;
     /// `None` when the parameter count or the vocabulary is unknown.
     pub fn variant_key(&self) -> Option<VariantKey> {
-        (self.n_params > 0 && self.n_vocab > 0).then(|| VariantKey {
-            arch: self.arch.clone(),
-            n_params: self.n_params,
-            n_vocab: self.n_vocab,
-        })
+        VariantKey::of(&self.arch, self.n_params, self.n_vocab)
     }
 
     /// Builds the card from a parsed header, escaping the file's text (see
@@ -724,6 +732,17 @@ pub(crate) fn template_preview(t: &str) -> String {
 mod tests {
     use super::*;
     use crate::gguf::testutil::{T, Val, build, s};
+
+    #[test]
+    fn a_variant_key_needs_both_counts() {
+        assert_eq!(VariantKey::of("llama", 0, 49_152), None);
+        assert_eq!(VariantKey::of("llama", 134_515_008, 0), None);
+        let key = VariantKey::of("llama", 134_515_008, 49_152).expect("both known");
+        assert_eq!(
+            (key.arch.as_str(), key.n_params, key.n_vocab),
+            ("llama", 134_515_008, 49_152)
+        );
+    }
 
     fn model_bytes(
         name: Option<&str>,

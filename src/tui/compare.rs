@@ -18,7 +18,7 @@ use super::models::ModelEntry;
 use super::state::{Focus, Picker, Popup, State};
 use crate::conversation::{CompareStatus, Comparison, NodeId};
 use crate::engine::memory::MemoryNeed;
-use crate::engine::{CompareInput, CompareRequest, Event, LoadSettings, Role, TokenId};
+use crate::engine::{CompareInput, CompareRequest, Event, LoadSettings, ModelInfo, Role, TokenId};
 
 // The compare mode's data (a part of `State`) and the commands it sends.
 pub use super::state::compare::{
@@ -161,13 +161,7 @@ pub fn open(s: &mut State) -> Vec<Effect> {
         .iter()
         .find(|m| m.path == a)
         .and_then(|m| m.group.clone())
-        .or_else(|| {
-            s.model.as_ref().map(|m| crate::catalog::VariantKey {
-                arch: m.arch.clone(),
-                n_params: m.n_params,
-                n_vocab: m.n_vocab,
-            })
-        });
+        .or_else(|| s.model.as_ref().and_then(ModelInfo::variant_key));
     let mut p = Picker {
         compare: Some(CompareFor { node, group, a }),
         message: Some(
