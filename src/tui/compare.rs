@@ -3,8 +3,9 @@
 //! model in use first), the chosen model B is loaded into slot [`SLOT_B`] of
 //! the same engine process (model A stays in slot 0), and the reply's exact
 //! token ids — the prompt as the engine built it, then the reply's own ids —
-//! are forced through both ([`Command::Compare`]). The rows land on the
-//! reply's node ([`Comparison`]): the inspector shows both distributions for
+//! are forced through both
+//! ([`Command::Compare`](crate::engine::Command::Compare)). The rows land on
+//! the reply's node ([`Comparison`]): the inspector shows both distributions for
 //! the selected token, the heatmap can colour by KL, and a summary line sits
 //! under the reply. B stays loaded for the next comparison until the user
 //! ends compare mode, switches model A, or the engine restarts.

@@ -13,8 +13,8 @@
 //! [`action`], the [`effect`]s, layout, wrapping and theme); the shared
 //! transitions ([`transitions`], [`reply`], [`compare`], the engine's events);
 //! the [`components`], which draw themselves and handle their own keys,
-//! returning effects; the app ([`update`], [`render`], the run loop with its
-//! `execute` and [`saving`], the benches).
+//! returning effects; the app ([`update`](mod@update), [`render`](mod@render),
+//! the run loop with its `execute` and [`saving`], the benches).
 
 mod abort_guard;
 pub mod action;
