@@ -163,7 +163,7 @@ impl TensorMix {
 
     /// Whether two files hold the same tensor types: the same number of
     /// tensors and weights of each type (so the same bytes too).
-    pub fn same_as(&self, other: &TensorMix) -> bool {
+    pub(crate) fn same_as(&self, other: &TensorMix) -> bool {
         let key = |m: &TensorMix| {
             let mut v: Vec<(String, usize, u64)> = m
                 .types
@@ -178,6 +178,7 @@ impl TensorMix {
 
     /// "Q4_0 180 · Q3_K 30 · F32 61 · Q8_0 1": the tensor count of each type,
     /// most weights first.
+    #[cfg(test)]
     pub fn counts(&self) -> String {
         self.types
             .iter()
@@ -223,9 +224,9 @@ pub struct MadeFrom {
 }
 
 /// The metadata key `tokenscope quantize` records its input's file name under.
-pub const KEY_MADE_FROM_FILE: &str = "tokenscope.quantized_from.file";
+pub(crate) const KEY_MADE_FROM_FILE: &str = "tokenscope.quantized_from.file";
 /// The metadata key `tokenscope quantize` records its input's type under.
-pub const KEY_MADE_FROM_TYPE: &str = "tokenscope.quantized_from.type";
+pub(crate) const KEY_MADE_FROM_TYPE: &str = "tokenscope.quantized_from.type";
 
 /// Bits per weight, the one definition used everywhere (the picker, `models`,
 /// `info`, `quantize`): bytes of tensor data × 8 / number of weights, as
@@ -239,7 +240,7 @@ pub fn bits_per_weight(tensor_bytes: u64, weights: u64) -> Option<f64> {
 /// The tensor type llama.cpp writes most of for a declared type (its
 /// `llama_ftype_get_default_type`): "Q4_K" for Q4_K_M, "IQ3_S" for IQ3_M;
 /// `None` for a name it does not know.
-pub fn main_tensor_type(quant: &str) -> Option<&'static str> {
+pub(crate) fn main_tensor_type(quant: &str) -> Option<&'static str> {
     Some(match quant {
         "F32" => "F32",
         "F16" => "F16",
@@ -304,7 +305,7 @@ impl ModelCard {
 
     /// The type as shown everywhere: "Q4_1", or "Q2_K requested · mostly
     /// Q4_0" when the file is mostly another type than the one asked for.
-    pub fn quant_label(&self) -> String {
+    pub(crate) fn quant_label(&self) -> String {
         match self.mostly() {
             Some(top) => format!("{} requested · mostly {top}", self.quant),
             None => self.quant.clone(),
@@ -313,13 +314,13 @@ impl ModelCard {
 
     /// Variants of one model (quantizations of it) share this key;
     /// `None` when the parameter count or the vocabulary is unknown.
-    pub fn variant_key(&self) -> Option<VariantKey> {
+    pub(crate) fn variant_key(&self) -> Option<VariantKey> {
         VariantKey::of(&self.arch, self.n_params, self.n_vocab)
     }
 
     /// Builds the card from a parsed header, escaping the file's text (see
     /// [`ModelCard`]).
-    pub fn from_header(path: &Path, h: &GgufHeader) -> ModelCard {
+    pub(crate) fn from_header(path: &Path, h: &GgufHeader) -> ModelCard {
         let file_name = path
             .file_name()
             .map(|n| escape_inline(&n.to_string_lossy()))
@@ -383,7 +384,7 @@ impl ModelCard {
 
 /// A value on one short line: arrays as `[type; len]`, strings escaped (with
 /// [`escape_inline`]) and cut.
-pub fn render_value(v: &GgufValue) -> String {
+pub(crate) fn render_value(v: &GgufValue) -> String {
     match v {
         GgufValue::String(s) => {
             let escaped = escape_inline(s);
@@ -397,7 +398,7 @@ pub fn render_value(v: &GgufValue) -> String {
 }
 
 /// The llama.cpp `llama_ftype` name of `general.file_type` (the "guessed" flag ignored).
-pub fn ftype_name(ftype: u32) -> Option<&'static str> {
+pub(crate) fn ftype_name(ftype: u32) -> Option<&'static str> {
     Some(match ftype & !1024 {
         0 => "F32",
         1 => "F16",
@@ -538,7 +539,7 @@ pub fn read_card(path: &Path) -> Result<ModelCard, CatalogError> {
 /// [`CatalogError::NotFound`], [`CatalogError::DanglingLink`],
 /// [`CatalogError::IsDirectory`], [`CatalogError::Io`], or
 /// [`CatalogError::Gguf`] for what is wrong with the file.
-pub fn read_model(path: &Path) -> Result<(GgufHeader, ModelCard), CatalogError> {
+pub(crate) fn read_model(path: &Path) -> Result<(GgufHeader, ModelCard), CatalogError> {
     match fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Ok(target) = fs::read_link(path) {
@@ -618,7 +619,7 @@ pub fn scan(dirs: &[PathBuf]) -> (Vec<PathBuf>, Vec<CatalogError>) {
 }
 
 /// The `*.gguf` entries of [`scan`], without the directories' errors.
-pub fn gguf_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
+pub(crate) fn gguf_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
     scan(dirs).0
 }
 

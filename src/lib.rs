@@ -12,6 +12,10 @@
 
 // No `unwrap()` outside tests: a panic should say why (`expect`), or be an error.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
+// The library serves this crate's binary and tests, not outside users: its
+// docs are read with `--document-private-items`, and may link to what is
+// `pub(crate)` (scripts/pub_audit.py).
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod catalog;
 pub mod civil;

@@ -18,10 +18,11 @@ mod replies;
 mod request;
 mod tree;
 
-pub use compared::{CompareStatus, Comparison};
-pub use replies::{CONTEXT_TAIL_MIN, PromptPlaces, Writer, context_tail_len};
+pub(crate) use compared::{CompareStatus, Comparison};
+pub(crate) use replies::Writer;
 pub use request::RequestSettings;
-pub use tree::{Conversation, Fork, Node, NodeId, ROOT, Status};
+pub use tree::{Conversation, Node, NodeId, Status};
+pub(crate) use tree::{Fork, ROOT};
 
 /// Test helpers: a small vocabulary and steps with distributions.
 #[cfg(test)]

@@ -26,10 +26,10 @@ mod divergence;
 mod frame;
 mod generate;
 mod inbox;
-pub mod llama_log;
+pub(crate) mod llama_log;
 pub mod memory;
-pub mod path_serde;
-pub mod probs;
+pub(crate) mod path_serde;
+pub(crate) mod probs;
 mod process;
 mod prompt;
 pub mod remote;
@@ -51,9 +51,9 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
 pub use api::*;
-pub use cancel::Cancellations;
+pub(crate) use cancel::Cancellations;
 pub use report::{CrashReport, CrashStage};
-pub use slot::{describe_backend, physical_cores, physical_cores_or};
+pub(crate) use slot::{describe_backend, physical_cores_or};
 
 /// Where the engine runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +127,7 @@ impl EngineHandle {
     /// nothing until the engine is used again). Nothing the child prints
     /// reaches this process's stdout or stderr: its stderr goes to the log
     /// (target `engine`).
-    pub fn spawn_process<M: Send + 'static>(
+    pub(crate) fn spawn_process<M: Send + 'static>(
         exe: PathBuf,
         events: Sender<M>,
         wrap: impl Fn(Event) -> M + Send + 'static,
@@ -166,7 +166,7 @@ impl EngineHandle {
 
     /// The engine at `placement`, events wrapped by `wrap` (see [`Self::spawn`],
     /// [`Self::spawn_process`] and [`Self::spawn_remote`]).
-    pub fn spawn_at<M: Send + 'static>(
+    pub(crate) fn spawn_at<M: Send + 'static>(
         placement: &Placement,
         events: Sender<M>,
         wrap: impl Fn(Event) -> M + Send + 'static,

@@ -61,7 +61,7 @@ pub enum ParamName {
 
 /// How the token cursor's what-if keys move a parameter.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum WhatIfStep {
+pub(crate) enum WhatIfStep {
     /// By `by` down or up, kept within `[min, max]`, then rounded to a
     /// multiple of `grid` (so repeated presses land on round values).
     Linear {
@@ -79,7 +79,7 @@ pub enum WhatIfStep {
 /// ([`SamplingParams::validate`]), the settings form and the what-if keys
 /// read.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Param {
+pub(crate) struct Param {
     pub which: ParamName,
     /// The config key, the settings form's label, the name in errors.
     pub name: &'static str,
@@ -99,7 +99,7 @@ pub struct Param {
 
 impl Param {
     /// Whether `v` is an accepted value.
-    pub fn accepts(&self, v: f64) -> bool {
+    pub(crate) fn accepts(&self, v: f64) -> bool {
         v.is_finite()
             && if self.min_open {
                 v > self.min
@@ -150,7 +150,7 @@ const fn closed(
 }
 
 /// Every sampling parameter, in the settings form's order.
-pub const PARAMS: &[Param] = &[
+pub(crate) const PARAMS: &[Param] = &[
     closed(
         ParamName::Temperature,
         "temperature",
@@ -245,7 +245,7 @@ impl SamplingParams {
         }
     }
 
-    pub fn is_greedy(&self) -> bool {
+    pub(crate) fn is_greedy(&self) -> bool {
         self.temperature == 0.0
     }
 
@@ -277,7 +277,7 @@ impl SamplingParams {
 
     /// Sets `which` from `text` (a whole number for the counts and the
     /// seed); not validated. Errors: not a number, named as the form shows it.
-    pub fn set_text(&mut self, which: ParamName, text: &str) -> Result<(), String> {
+    pub(crate) fn set_text(&mut self, which: ParamName, text: &str) -> Result<(), String> {
         fn num<T: std::str::FromStr>(name: &str, text: &str) -> Result<T, String> {
             text.trim()
                 .parse()
@@ -338,7 +338,7 @@ impl SamplingParams {
     ///
     /// # Errors
     /// The first parameter out of its range, with the range in words.
-    pub fn validate(&self) -> Result<(), InvalidParam> {
+    pub(crate) fn validate(&self) -> Result<(), InvalidParam> {
         match PARAMS.iter().find(|p| !p.accepts(self.get(p.which))) {
             Some(p) => Err(InvalidParam {
                 name: p.name,
