@@ -12,9 +12,13 @@ impls are not listed).
 
 Usage: scripts/pub_audit.py [--all] [PATH_PREFIX...]
   PATH_PREFIX  only items declared under these paths of src/ (e.g. engine/ store/)
-  --all        also items in modules that are not public (reachable only
-               through a `pub use`), the items kept `pub` on purpose (KEPT
-               below), and every item with its verdict
+  --all        also items of modules that are not public and not
+               re-exported, the items kept `pub` on purpose (KEPT below), and
+               every item with its verdict
+
+A module is public when declared `pub mod` in a public one or glob re-exported
+(`pub use m::*`) from one; an item of another module counts when a public
+module re-exports it by name.
 
 Heuristic, by name: a name found anywhere outside (as a word, comments
 included) counts as used, so common method names (`new`, `len`) are never
@@ -91,25 +95,61 @@ def module_of(rel):
     return "::".join(parts)
 
 
+def resolve(module, path):
+    """A `use` path written in `module` as (module path, last name)."""
+    segs = [x for x in path.split("::") if x]
+    base = module.split("::") if module else []
+    if segs and segs[0] == "crate":
+        base, segs = [], segs[1:]
+    while segs and segs[0] in ("super", "self"):
+        if segs.pop(0) == "super":
+            base = base[:-1]
+    return "::".join(base + segs[:-1]), segs[-1] if segs else ""
+
+
 def public_modules():
-    """Modules reachable from the crate root through `pub mod` declarations."""
+    """Modules reachable from the crate root through `pub mod` declarations
+    or a glob `pub use m::*`, and the (module, name) items a `pub use` names."""
     decl = {}  # module path -> declared pub (in its parent file)
+    uses = []  # (module of the `pub use`, target module, name or "*")
     for path in rust_files(SRC):
         rel = os.path.relpath(path, SRC)
         if rel == "main.rs":
             continue
-        parent = module_of(rel)
+        here = module_of(rel)
         for _, line in code_lines(path):
             m = MOD.match(line)
             if m:
-                child = f"{parent}::{m['name']}" if parent else m["name"]
+                child = f"{here}::{m['name']}" if here else m["name"]
                 decl[child] = (m["vis"] or "").strip() == "pub"
+            u = PUB_USE.match(line)
+            if u:
+                prefix, _, group = u["path"].partition("{")
+                for item in (group.rstrip("}").split(",") if group else [""]):
+                    item = re.sub(r"\s+as\s+\w+", "", item).strip()
+                    target, name = resolve(here, prefix + item)
+                    if name:
+                        uses.append((here, target, name))
     public = set([""])
-    for mod in sorted(decl, key=lambda m: m.count("::")):
-        parent = mod.rsplit("::", 1)[0] if "::" in mod else ""
-        if decl[mod] and parent in public:
-            public.add(mod)
-    return public
+    reexported = set()
+    changed = True
+    while changed:
+        changed = False
+        for mod in sorted(decl, key=lambda m: m.count("::")):
+            parent = mod.rsplit("::", 1)[0] if "::" in mod else ""
+            if decl[mod] and parent in public and mod not in public:
+                public.add(mod)
+                changed = True
+        for here, target, name in uses:
+            if here not in public:
+                continue
+            if name == "*" and target not in public:
+                public.add(target)
+                changed = True
+            elif name != "*" and (target, name) not in reexported:
+                reexported.add((target, name))
+                changed = True
+    return public, reexported
 
 
 def outside_words():
@@ -126,7 +166,7 @@ def outside_words():
 def main(args):
     show_all = "--all" in args
     prefixes = [a for a in args if not a.startswith("--")]
-    public = public_modules()
+    public, reexported = public_modules()
     used = outside_words()
     found = 0
     for path in rust_files(SRC):
@@ -161,11 +201,12 @@ def main(args):
             for kind, name in names:
                 outside = name in used
                 kept = KEPT.get((rel, name))
-                if not show_all and (outside or not in_public or kept):
+                public_item = in_public or (module, name) in reexported
+                if not show_all and (outside or not public_item or kept):
                     continue
                 found += 1
                 verdict = "used outside" if outside else f"kept pub: {kept}" if kept else "not named outside"
-                where = "" if in_public else "  (module not public)"
+                where = "" if in_public else "  (re-exported)" if public_item else "  (module not public)"
                 print(f"src/{rel}:{i}: {kind} {name}: {verdict}{where}")
     if not show_all:
         print(f"{found} pub items of public modules are named nowhere outside the library"
