@@ -1,6 +1,9 @@
 //! Finds GGUF files and reads their headers into [`ModelCard`]s, without loading
-//! the model (see [`crate::gguf`]); the card's numbers and chat template in
-//! words (sizes, parameters, [`template_preview`]) for every front end.
+//! the model (see [`crate::gguf`]): the tensor types the file really holds
+//! ([`TensorMix`]), which files are variants of one model ([`VariantKey`]),
+//! what `tokenscope quantize` made it from ([`MadeFrom`]); and the card's
+//! numbers and chat template in words (sizes, parameters,
+//! [`template_preview`]) for every front end.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -160,7 +163,7 @@ impl TensorMix {
 
     /// Whether two files hold the same tensor types: the same number of
     /// tensors and weights of each type (so the same bytes too).
-    pub fn same_as(&self, other: &TensorMix) -> bool {
+    pub(crate) fn same_as(&self, other: &TensorMix) -> bool {
         let key = |m: &TensorMix| {
             let mut v: Vec<(String, usize, u64)> = m
                 .types
@@ -175,6 +178,7 @@ impl TensorMix {
 
     /// "Q4_0 180 · Q3_K 30 · F32 61 · Q8_0 1": the tensor count of each type,
     /// most weights first.
+    #[cfg(test)]
     pub fn counts(&self) -> String {
         self.types
             .iter()
@@ -198,6 +202,18 @@ pub struct VariantKey {
     pub n_vocab: u32,
 }
 
+impl VariantKey {
+    /// The key of a model of architecture `arch` with `n_params` weights
+    /// and `n_vocab` tokens; `None` when either count is unknown (0).
+    pub fn of(arch: &str, n_params: u64, n_vocab: u32) -> Option<VariantKey> {
+        (n_params > 0 && n_vocab > 0).then(|| VariantKey {
+            arch: arch.to_string(),
+            n_params,
+            n_vocab,
+        })
+    }
+}
+
 /// Where `tokenscope quantize` made a file from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MadeFrom {
@@ -208,9 +224,9 @@ pub struct MadeFrom {
 }
 
 /// The metadata key `tokenscope quantize` records its input's file name under.
-pub const KEY_MADE_FROM_FILE: &str = "tokenscope.quantized_from.file";
+pub(crate) const KEY_MADE_FROM_FILE: &str = "tokenscope.quantized_from.file";
 /// The metadata key `tokenscope quantize` records its input's type under.
-pub const KEY_MADE_FROM_TYPE: &str = "tokenscope.quantized_from.type";
+pub(crate) const KEY_MADE_FROM_TYPE: &str = "tokenscope.quantized_from.type";
 
 /// Bits per weight, the one definition used everywhere (the picker, `models`,
 /// `info`, `quantize`): bytes of tensor data × 8 / number of weights, as
@@ -224,7 +240,7 @@ pub fn bits_per_weight(tensor_bytes: u64, weights: u64) -> Option<f64> {
 /// The tensor type llama.cpp writes most of for a declared type (its
 /// `llama_ftype_get_default_type`): "Q4_K" for Q4_K_M, "IQ3_S" for IQ3_M;
 /// `None` for a name it does not know.
-pub fn main_tensor_type(quant: &str) -> Option<&'static str> {
+pub(crate) fn main_tensor_type(quant: &str) -> Option<&'static str> {
     Some(match quant {
         "F32" => "F32",
         "F16" => "F16",
@@ -289,7 +305,7 @@ impl ModelCard {
 
     /// The type as shown everywhere: "Q4_1", or "Q2_K requested · mostly
     /// Q4_0" when the file is mostly another type than the one asked for.
-    pub fn quant_label(&self) -> String {
+    pub(crate) fn quant_label(&self) -> String {
         match self.mostly() {
             Some(top) => format!("{} requested · mostly {top}", self.quant),
             None => self.quant.clone(),
@@ -298,17 +314,13 @@ impl ModelCard {
 
     /// Variants of one model (quantizations of it) share this key;
     /// `None` when the parameter count or the vocabulary is unknown.
-    pub fn variant_key(&self) -> Option<VariantKey> {
-        (self.n_params > 0 && self.n_vocab > 0).then(|| VariantKey {
-            arch: self.arch.clone(),
-            n_params: self.n_params,
-            n_vocab: self.n_vocab,
-        })
+    pub(crate) fn variant_key(&self) -> Option<VariantKey> {
+        VariantKey::of(&self.arch, self.n_params, self.n_vocab)
     }
 
     /// Builds the card from a parsed header, escaping the file's text (see
     /// [`ModelCard`]).
-    pub fn from_header(path: &Path, h: &GgufHeader) -> ModelCard {
+    pub(crate) fn from_header(path: &Path, h: &GgufHeader) -> ModelCard {
         let file_name = path
             .file_name()
             .map(|n| escape_inline(&n.to_string_lossy()))
@@ -372,7 +384,7 @@ impl ModelCard {
 
 /// A value on one short line: arrays as `[type; len]`, strings escaped (with
 /// [`escape_inline`]) and cut.
-pub fn render_value(v: &GgufValue) -> String {
+pub(crate) fn render_value(v: &GgufValue) -> String {
     match v {
         GgufValue::String(s) => {
             let escaped = escape_inline(s);
@@ -386,7 +398,7 @@ pub fn render_value(v: &GgufValue) -> String {
 }
 
 /// The llama.cpp `llama_ftype` name of `general.file_type` (the "guessed" flag ignored).
-pub fn ftype_name(ftype: u32) -> Option<&'static str> {
+pub(crate) fn ftype_name(ftype: u32) -> Option<&'static str> {
     Some(match ftype & !1024 {
         0 => "F32",
         1 => "F16",
@@ -527,7 +539,7 @@ pub fn read_card(path: &Path) -> Result<ModelCard, CatalogError> {
 /// [`CatalogError::NotFound`], [`CatalogError::DanglingLink`],
 /// [`CatalogError::IsDirectory`], [`CatalogError::Io`], or
 /// [`CatalogError::Gguf`] for what is wrong with the file.
-pub fn read_model(path: &Path) -> Result<(GgufHeader, ModelCard), CatalogError> {
+pub(crate) fn read_model(path: &Path) -> Result<(GgufHeader, ModelCard), CatalogError> {
     match fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Ok(target) = fs::read_link(path) {
@@ -607,7 +619,7 @@ pub fn scan(dirs: &[PathBuf]) -> (Vec<PathBuf>, Vec<CatalogError>) {
 }
 
 /// The `*.gguf` entries of [`scan`], without the directories' errors.
-pub fn gguf_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
+pub(crate) fn gguf_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
     scan(dirs).0
 }
 
@@ -721,6 +733,17 @@ pub(crate) fn template_preview(t: &str) -> String {
 mod tests {
     use super::*;
     use crate::gguf::testutil::{T, Val, build, s};
+
+    #[test]
+    fn a_variant_key_needs_both_counts() {
+        assert_eq!(VariantKey::of("llama", 0, 49_152), None);
+        assert_eq!(VariantKey::of("llama", 134_515_008, 0), None);
+        let key = VariantKey::of("llama", 134_515_008, 49_152).expect("both known");
+        assert_eq!(
+            (key.arch.as_str(), key.n_params, key.n_vocab),
+            ("llama", 134_515_008, 49_152)
+        );
+    }
 
     fn model_bytes(
         name: Option<&str>,

@@ -3,7 +3,7 @@
 /// The proleptic Gregorian date `(year, month 1–12, day 1–31)` of a day
 /// counted from 1970-01-01 (negative before it), by Howard Hinnant's
 /// `civil_from_days`.
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -31,7 +31,7 @@ pub struct Cli {
 
 /// A command line that parses but cannot mean what it says.
 #[derive(Debug, Error, PartialEq)]
-pub enum CliError {
+pub(crate) enum CliError {
     /// Model, sampling or engine flags before a subcommand that does not use them.
     #[error(
         "{flags} before `tokenscope {command}` would have no effect: model, sampling and engine flags go with `run`, `bench` or the chat (no subcommand)"
@@ -54,7 +54,7 @@ impl Cli {
     /// # Errors
     /// [`CliError::NoEffect`] when flags are given before a subcommand that
     /// would ignore them (`tokenscope --temp 0 models`).
-    pub fn effective_gen_flags(&self) -> Result<GenFlags, CliError> {
+    pub(crate) fn effective_gen_flags(&self) -> Result<GenFlags, CliError> {
         let top = &self.gen_flags;
         let refuse = |command, allowed: &[&str]| {
             let given: Vec<&str> = top
@@ -204,7 +204,7 @@ impl GenFlags {
     }
 
     /// The flags given, as typed (`--temp`, `--model`, …).
-    pub fn given(&self) -> Vec<&'static str> {
+    pub(crate) fn given(&self) -> Vec<&'static str> {
         [
             (self.model.is_some(), "--model"),
             (self.system.is_some(), "--system"),
@@ -230,7 +230,7 @@ impl GenFlags {
 
     /// The flag that sets config key `key` (as [`Config::validate`] names it),
     /// when this command line gives it.
-    pub fn flag_for_key(&self, key: &str) -> Option<&'static str> {
+    pub(crate) fn flag_for_key(&self, key: &str) -> Option<&'static str> {
         let given = |set: bool, flag| set.then_some(flag);
         match key {
             "temperature" => given(self.temperature.is_some(), "--temp"),
@@ -253,7 +253,11 @@ impl GenFlags {
     /// A value out of range is reported by the flag the user typed
     /// ([`ConfigError::Flag`], e.g. `invalid --candidates 0: must be between 1
     /// and 256`); a value that came from elsewhere keeps its key and `origin`.
-    pub fn apply_checked(&self, config: &mut Config, origin: &str) -> Result<(), ConfigError> {
+    pub(crate) fn apply_checked(
+        &self,
+        config: &mut Config,
+        origin: &str,
+    ) -> Result<(), ConfigError> {
         self.apply(config);
         config.validate(origin).map_err(|e| {
             match e

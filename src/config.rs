@@ -122,7 +122,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// For an out-of-range value: the config key, the value and the allowed range.
-    pub fn out_of_range(&self) -> Option<(&'static str, &str, &'static str)> {
+    pub(crate) fn out_of_range(&self) -> Option<(&'static str, &str, &'static str)> {
         match self {
             ConfigError::Invalid { source, .. } => {
                 Some((source.name, source.value.as_str(), source.range))
@@ -161,7 +161,7 @@ impl Config {
     }
 
     /// Environment overrides: `TOKENSCOPE_MODEL`, `TOKENSCOPE_MODELS_DIR`.
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+    pub(crate) fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
         if let Some(m) = get("TOKENSCOPE_MODEL").filter(|s| !s.is_empty()) {
             self.default_model = Some(m);
         }
@@ -171,7 +171,7 @@ impl Config {
     }
 
     /// Checks every value; `origin` names where the values came from.
-    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         self.sampling
             .validate()
             .map_err(|source| ConfigError::Invalid {
@@ -260,7 +260,7 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Server`]: neither a configured name nor a URL, an
     /// invalid variable name, or a variable that is not set.
-    pub fn server_target(
+    pub(crate) fn server_target(
         &self,
         server: &str,
         api_key_env: Option<&str>,
@@ -307,13 +307,13 @@ impl Config {
     /// The system prompt to send, or `None` when there is none: an empty or
     /// whitespace-only prompt counts as none (the one rule for `run` and the TUI).
     /// The text is returned as configured, not trimmed.
-    pub fn system_prompt(&self) -> Option<&str> {
+    pub(crate) fn system_prompt(&self) -> Option<&str> {
         let s = self.system_prompt.as_str();
         (!s.trim().is_empty()).then_some(s)
     }
 
     /// What a request takes from the config: sampling, max tokens, inspector size.
-    pub fn request_settings(&self, raw: bool) -> crate::conversation::RequestSettings {
+    pub(crate) fn request_settings(&self, raw: bool) -> crate::conversation::RequestSettings {
         crate::conversation::RequestSettings {
             raw,
             sampling: self.sampling.clone(),

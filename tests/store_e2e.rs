@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::tmux::{Tmux, idle};
+use common::tmux::{Tmux, flat, idle};
 use tokenscope::conversation::Status;
 use tokenscope::engine::Role;
 use tokenscope::store::Store;
@@ -55,13 +55,14 @@ fn answered(screen: &str, text: &str) -> bool {
 }
 
 /// Sends `text` and waits for its reply to end (long: after a restart the
-/// whole chat is prefilled again, slow on a loaded two-core machine).
-fn exchange(t: &Tmux, text: &str) {
+/// whole chat is prefilled again, slow on a loaded two-core machine);
+/// returns the screen that shows it ended.
+fn exchange(t: &Tmux, text: &str) -> String {
     t.type_text(text);
     t.keys(&["Enter"]);
     t.wait(&format!("the reply to {text:?}"), 300, |s| {
         answered(s, text)
-    });
+    })
 }
 
 /// The saved conversation (the most recent) as (user message, reply
@@ -138,7 +139,15 @@ fn sigkill_at_random_moments_never_loses_a_completed_turn() {
         t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
         for _ in 0..1 + rng.below(4) {
             let text = format!("round {} done", completed.len());
-            exchange(&t, &text);
+            // The app saves a turn when its reply ends, before it draws the
+            // frame that shows it ended; a save that failed says so there
+            // (the status bar then reads "idle ✖ error"), and the turn is
+            // not in the database until a later save.
+            let s = exchange(&t, &text);
+            assert!(
+                !flat(&s).contains("Not saved"),
+                "{text:?} was not saved (seed {seed}):\n{s}"
+            );
             completed.push(text);
         }
         t.type_text(&format!("killed {kills}"));

@@ -30,7 +30,7 @@ pub struct Summary {
 
 /// The `q` quantile of sorted `v` (0 ≤ q ≤ 1), interpolated linearly between
 /// neighbours as llama-perplexity does; 0 for an empty list.
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     match sorted.len() {
         0 => 0.0,
         n => {
@@ -44,7 +44,7 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// The statistics of model `b` (its index among all models, ≥ 1) from `rows`.
-pub fn summarize(rows: &[CompareRow], b: usize, model: String) -> Summary {
+pub(crate) fn summarize(rows: &[CompareRow], b: usize, model: String) -> Summary {
     let n = rows.len();
     let nf = n.max(1) as f64;
     let mut kls: Vec<f64> = rows.iter().map(|r| r.kl[b - 1]).collect();

@@ -9,7 +9,7 @@ use std::panic::PanicHookInfo;
 use std::sync::Once;
 
 /// Name of the engine worker thread.
-pub const ENGINE_THREAD: &str = "tokenscope-engine";
+pub(crate) const ENGINE_THREAD: &str = "tokenscope-engine";
 
 /// Environment variable of the test hook: `generate` makes the worker panic at
 /// the start of every generate request (used by the tests of this path only).
@@ -21,12 +21,12 @@ thread_local! {
 }
 
 /// True on the engine worker thread.
-pub fn is_engine_thread() -> bool {
+pub(crate) fn is_engine_thread() -> bool {
     std::thread::current().name() == Some(ENGINE_THREAD)
 }
 
 /// "message (file:line)" of a panic.
-pub fn panic_text(info: &PanicHookInfo<'_>) -> String {
+pub(crate) fn panic_text(info: &PanicHookInfo<'_>) -> String {
     let payload = info.payload();
     let msg = payload
         .downcast_ref::<&str>()
@@ -44,7 +44,7 @@ pub fn panic_text(info: &PanicHookInfo<'_>) -> String {
 /// backtrace, and returns true (the hook should then print nothing: the
 /// terminal may belong to the TUI, and the user gets the message as an error).
 /// Returns false for any other thread.
-pub fn record_engine_panic(info: &PanicHookInfo<'_>) -> bool {
+pub(crate) fn record_engine_panic(info: &PanicHookInfo<'_>) -> bool {
     if !is_engine_thread() {
         return false;
     }
@@ -59,7 +59,7 @@ pub fn record_engine_panic(info: &PanicHookInfo<'_>) -> bool {
 
 /// On the engine thread: the message and location of its panic, once a hook
 /// has recorded it (see [`record_engine_panic`]). `None` elsewhere.
-pub fn engine_panic_message() -> Option<String> {
+pub(crate) fn engine_panic_message() -> Option<String> {
     PANIC.with(|p| p.borrow().clone())
 }
 

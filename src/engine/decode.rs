@@ -1,6 +1,6 @@
 //! Helpers of every request that evaluates tokens on a slot (a generation, a
 //! scoring, a comparison): how it ends ([`Outcome`]), the KV cache kept,
-//! the batch size, decode errors, a forced token's step.
+//! the batch size, decode errors, a forced token's step, a token's bytes.
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;

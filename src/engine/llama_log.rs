@@ -16,7 +16,7 @@ const TARGET: &str = "llama-cpp-2";
 static FIRST_ERROR: Mutex<Option<String>> = Mutex::new(None);
 
 /// The layer to add to a subscriber (the app's and the engine process's).
-pub struct FirstLlamaError;
+pub(crate) struct FirstLlamaError;
 
 impl<S: Subscriber> Layer<S> for FirstLlamaError {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {

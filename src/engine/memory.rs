@@ -38,7 +38,7 @@ impl MemoryNeed {
 /// The memory a model with header `h` needs with a context of `n_ctx`
 /// tokens (already capped at the trained size). Keys missing from the header
 /// count as 0 (a recurrent model has no `attention.*` keys and no KV cache).
-pub fn estimate(h: &GgufHeader, n_ctx: u32) -> MemoryNeed {
+pub(crate) fn estimate(h: &GgufHeader, n_ctx: u32) -> MemoryNeed {
     let arch = h.get_str("general.architecture").unwrap_or("");
     let key = |k: &str| h.get_u64(&format!("{arch}.{k}"));
     let n_layer = key("block_count").unwrap_or(0);
@@ -91,7 +91,7 @@ fn cgroup_left(max: &str, current: &str, stat: &str) -> Option<u64> {
 /// The environment variable that turns the memory check off (`1`), for
 /// when its estimate is wrong for a machine (e.g. memory the kernel would
 /// free that it cannot see).
-pub const SKIP_ENV: &str = "TOKENSCOPE_NO_MEMORY_CHECK";
+pub(crate) const SKIP_ENV: &str = "TOKENSCOPE_NO_MEMORY_CHECK";
 
 /// Whether the memory check is turned off by [`SKIP_ENV`].
 pub fn skipped() -> bool {
@@ -125,7 +125,7 @@ pub fn available() -> Option<u64> {
 
 /// The refusal's text when `need` (of the model file `file`) does not fit in
 /// `available` bytes, else `None`.
-pub fn shortfall(file: &str, need: &MemoryNeed, available: u64) -> Option<String> {
+pub(crate) fn shortfall(file: &str, need: &MemoryNeed, available: u64) -> Option<String> {
     if need.total() <= available {
         return None;
     }

@@ -5,13 +5,17 @@
 //! binary ([`serve`]); or a server that reports log-probabilities answers
 //! the same protocol ([`remote`]). [`Placement`] chooses.
 //!
-//! Inside, bottom up: the protocol ([`api`]) and pure maths ([`probs`],
-//! `divergence`, [`sampler`], [`resample`], [`memory`], [`template`]);
-//! the worker's parts: a loaded model (`slot`), its KV cache
-//! ([`session`]), the prompt (`prompt`), the inbox and cancellations, one
-//! file per kind of request (`generate`, `score`, `compare`, over `decode`);
-//! then the worker loop (`worker`) and the entry points: this handle,
-//! [`serve`] (the child's side) and `process` (the parent's).
+//! Inside, bottom up: the protocol ([`api`]; framed over a pipe by `frame`,
+//! paths as raw bytes by [`path_serde`]), pure maths ([`probs`],
+//! `divergence`, [`sampler`], [`resample`], [`memory`], [`template`]) and
+//! failures in words ([`report`]: a dead engine process, [`crash`]: a
+//! panic, [`llama_log`]: llama.cpp's logged error); the workers' parts: a
+//! loaded model (`slot`), its KV cache ([`session`]), the prompt (`prompt`),
+//! the inbox (`inbox`) and cancellations (`cancel`), one file per kind of
+//! request (`generate`, `score`, `compare`, over `decode`), and the remote
+//! worker ([`remote`]); then the worker loop (`worker`) and the entry
+//! points: this handle, [`serve`] (the child's side) and `process` (the
+//! parent's).
 
 pub mod api;
 mod cancel;
@@ -22,10 +26,10 @@ mod divergence;
 mod frame;
 mod generate;
 mod inbox;
-pub mod llama_log;
+pub(crate) mod llama_log;
 pub mod memory;
-pub mod path_serde;
-pub mod probs;
+pub(crate) mod path_serde;
+pub(crate) mod probs;
 mod process;
 mod prompt;
 mod prompt_scores;
@@ -48,9 +52,9 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
 pub use api::*;
-pub use cancel::Cancellations;
+pub(crate) use cancel::Cancellations;
 pub use report::{CrashReport, CrashStage};
-pub use slot::{describe_backend, physical_cores, physical_cores_or};
+pub(crate) use slot::{describe_backend, physical_cores_or};
 
 /// Where the engine runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +128,7 @@ impl EngineHandle {
     /// nothing until the engine is used again). Nothing the child prints
     /// reaches this process's stdout or stderr: its stderr goes to the log
     /// (target `engine`).
-    pub fn spawn_process<M: Send + 'static>(
+    pub(crate) fn spawn_process<M: Send + 'static>(
         exe: PathBuf,
         events: Sender<M>,
         wrap: impl Fn(Event) -> M + Send + 'static,
@@ -163,7 +167,7 @@ impl EngineHandle {
 
     /// The engine at `placement`, events wrapped by `wrap` (see [`Self::spawn`],
     /// [`Self::spawn_process`] and [`Self::spawn_remote`]).
-    pub fn spawn_at<M: Send + 'static>(
+    pub(crate) fn spawn_at<M: Send + 'static>(
         placement: &Placement,
         events: Sender<M>,
         wrap: impl Fn(Event) -> M + Send + 'static,

@@ -6,14 +6,14 @@
 /// human-readable ones (JSON: exports, `--format jsonl`, the database's
 /// model cards) as a string when it is UTF-8, which people and other tools
 /// read, and as an array of bytes only when it is not. Either reads back.
-pub mod path_bytes {
+pub(crate) mod path_bytes {
     use std::ffi::OsString;
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
     use std::path::PathBuf;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(p: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(p: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable()
             && let Some(text) = p.to_str()
         {
@@ -22,14 +22,14 @@ pub mod path_bytes {
         s.serialize_bytes(p.as_os_str().as_bytes())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
         let bytes: serde_bytes_vec::Bytes = Deserialize::deserialize(d)?;
         Ok(PathBuf::from(OsString::from_vec(bytes.0)))
     }
 
     /// A byte vector read from either bytes or a sequence of u8.
     mod serde_bytes_vec {
-        pub struct Bytes(pub Vec<u8>);
+        pub(crate) struct Bytes(pub Vec<u8>);
 
         impl<'de> serde::Deserialize<'de> for Bytes {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -66,7 +66,7 @@ pub mod path_bytes {
 }
 
 /// An `Option<PathBuf>` as raw bytes (see [`path_bytes`]).
-pub mod path_bytes_opt {
+pub(crate) mod path_bytes_opt {
     use std::path::PathBuf;
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -74,11 +74,13 @@ pub mod path_bytes_opt {
     #[derive(Serialize, Deserialize)]
     struct Wrap(#[serde(with = "super::path_bytes")] PathBuf);
 
-    pub fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
         p.as_ref().map(|p| Wrap(p.clone())).serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<PathBuf>, D::Error> {
         Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
     }
 }

@@ -5,7 +5,7 @@ use super::api::{Candidate, Distribution};
 
 /// Summary of one distribution over the vocabulary.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// log Σ exp(logit); `p(i) = exp(logit_i - lse)`.
     pub lse: f32,
     /// Entropy in bits.
@@ -34,6 +34,7 @@ impl Summary {
         }
     }
 
+    #[cfg(test)]
     pub fn prob(&self, logit: f32) -> f32 {
         (logit - self.lse).exp()
     }
@@ -41,7 +42,7 @@ impl Summary {
 
 /// Reusable scratch for [`summarize`], so the per-token path allocates nothing.
 #[derive(Debug, Default)]
-pub struct TopK {
+pub(crate) struct TopK {
     heap: Vec<(i32, f32)>,
 }
 
@@ -54,7 +55,7 @@ fn above(a: (i32, f32), b: (i32, f32)) -> bool {
 impl TopK {
     /// Pass 1: max and a bounded min-heap of the k best. Pass 2: Σ exp(l - max) and
     /// Σ exp(l - max)·(l - max) with a vectorizable exp, for log-sum-exp and entropy.
-    pub fn summarize(&mut self, logits: &[f32], k: usize) -> Summary {
+    pub(crate) fn summarize(&mut self, logits: &[f32], k: usize) -> Summary {
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has just been checked for these features.
@@ -231,7 +232,8 @@ pub(super) fn fast_exp(x: f32) -> f32 {
 }
 
 /// Convenience wrapper allocating its own scratch.
-pub fn summarize(logits: &[f32], k: usize) -> Summary {
+#[cfg(test)]
+pub(crate) fn summarize(logits: &[f32], k: usize) -> Summary {
     TopK::default().summarize(logits, k)
 }
 

@@ -38,7 +38,7 @@ pub struct CrashReport {
 }
 
 /// Lines of the child's stderr kept for a report.
-pub const KEEP_LINES: usize = 40;
+pub(crate) const KEEP_LINES: usize = 40;
 
 /// Longest line quoted in a report, in characters.
 const MAX_LINE: usize = 300;
@@ -119,7 +119,7 @@ fn file_name(p: &Path) -> String {
 }
 
 /// How a process ended, in words.
-pub fn describe_end(code: Option<i32>, signal: Option<i32>) -> String {
+pub(crate) fn describe_end(code: Option<i32>, signal: Option<i32>) -> String {
     match (code, signal) {
         (_, Some(libc::SIGABRT)) => "aborted (SIGABRT)".into(),
         (_, Some(libc::SIGSEGV)) => "crashed (SIGSEGV, a memory fault)".into(),
@@ -154,7 +154,7 @@ fn signal_name(sig: i32) -> Option<&'static str> {
 /// saying `error` or `failed` (at most 2). Each is escaped (the text comes
 /// from a model file and a C library), stripped of its log-level prefix and
 /// of the source directory (`/…/llama-model.cpp:1330:` → `llama-model.cpp:1330:`).
-pub fn meaningful_lines(tail: &[String]) -> Vec<String> {
+pub(crate) fn meaningful_lines(tail: &[String]) -> Vec<String> {
     let pick = |pred: &dyn Fn(&str) -> bool, n: usize| -> Vec<String> {
         let mut found: Vec<String> = tail
             .iter()

@@ -52,6 +52,7 @@ pub enum Fate {
 
 impl Fate {
     /// The probability in the draw (0 when cut).
+    #[cfg(test)]
     pub fn p(self) -> f32 {
         match self {
             Fate::Kept(p) => p,
@@ -79,7 +80,7 @@ pub enum Unsure {
 
 impl Unsure {
     /// What the user reads.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Unsure::TopP => "top-p needs more of the distribution than the candidates kept",
             Unsure::TopK => "top-k keeps more tokens than the candidates kept",
@@ -113,7 +114,7 @@ const TOLERANCE: f64 = 1e-4;
 /// `history`: the tokens before this step (prompt and reply, oldest first;
 /// the last `repeat_last_n` count for the repeat penalty). `n_vocab`: the
 /// model's vocabulary size (how many tokens were not kept).
-pub fn resample(
+pub(crate) fn resample(
     params: &SamplingParams,
     dist: &Distribution,
     history: &[TokenId],

@@ -1,5 +1,7 @@
-//! Sampling settings, their validation, and the llama.cpp sampler chain built from them
-//! (`sampler_chain`).
+//! Sampling settings: one table of the parameters ([`PARAMS`]: each one's
+//! range, words, help and what-if step, read by validation, the settings
+//! form and the keys), the values read and written by name, and the
+//! llama.cpp sampler chain built from them (`sampler_chain`).
 
 use llama_cpp_2::sampling::LlamaSampler;
 use serde::{Deserialize, Serialize};
@@ -59,7 +61,7 @@ pub enum ParamName {
 
 /// How the token cursor's what-if keys move a parameter.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum WhatIfStep {
+pub(crate) enum WhatIfStep {
     /// By `by` down or up, kept within `[min, max]`, then rounded to a
     /// multiple of `grid` (so repeated presses land on round values).
     Linear {
@@ -77,7 +79,7 @@ pub enum WhatIfStep {
 /// ([`SamplingParams::validate`]), the settings form and the what-if keys
 /// read.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Param {
+pub(crate) struct Param {
     pub which: ParamName,
     /// The config key, the settings form's label, the name in errors.
     pub name: &'static str,
@@ -97,7 +99,7 @@ pub struct Param {
 
 impl Param {
     /// Whether `v` is an accepted value.
-    pub fn accepts(&self, v: f64) -> bool {
+    pub(crate) fn accepts(&self, v: f64) -> bool {
         v.is_finite()
             && if self.min_open {
                 v > self.min
@@ -148,7 +150,7 @@ const fn closed(
 }
 
 /// Every sampling parameter, in the settings form's order.
-pub const PARAMS: &[Param] = &[
+pub(crate) const PARAMS: &[Param] = &[
     closed(
         ParamName::Temperature,
         "temperature",
@@ -243,7 +245,7 @@ impl SamplingParams {
         }
     }
 
-    pub fn is_greedy(&self) -> bool {
+    pub(crate) fn is_greedy(&self) -> bool {
         self.temperature == 0.0
     }
 
@@ -275,7 +277,7 @@ impl SamplingParams {
 
     /// Sets `which` from `text` (a whole number for the counts and the
     /// seed); not validated. Errors: not a number, named as the form shows it.
-    pub fn set_text(&mut self, which: ParamName, text: &str) -> Result<(), String> {
+    pub(crate) fn set_text(&mut self, which: ParamName, text: &str) -> Result<(), String> {
         fn num<T: std::str::FromStr>(name: &str, text: &str) -> Result<T, String> {
             text.trim()
                 .parse()
@@ -336,7 +338,7 @@ impl SamplingParams {
     ///
     /// # Errors
     /// The first parameter out of its range, with the range in words.
-    pub fn validate(&self) -> Result<(), InvalidParam> {
+    pub(crate) fn validate(&self) -> Result<(), InvalidParam> {
         match PARAMS.iter().find(|p| !p.accepts(self.get(p.which))) {
             Some(p) => Err(InvalidParam {
                 name: p.name,

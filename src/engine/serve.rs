@@ -28,11 +28,11 @@ use super::cancel::Cancellations;
 use super::{crash, frame, worker};
 
 /// Exit code of the engine process after a worker panic.
-pub const PANIC_EXIT: u8 = 101;
+pub(crate) const PANIC_EXIT: u8 = 101;
 
 /// How long an orphaned engine process (stdin closed) may take to stop
 /// before it exits regardless.
-pub const ORPHAN_GRACE: Duration = Duration::from_secs(3);
+pub(crate) const ORPHAN_GRACE: Duration = Duration::from_secs(3);
 
 /// Runs the engine process until stdin ends or `Shutdown` arrives.
 pub fn main() -> ExitCode {

@@ -1,11 +1,12 @@
-//! What is in the KV cache (a token mirror), how much of a new prompt can be
-//! reused from it, and which turns to drop when a conversation outgrows the context.
+//! What is in the KV cache (a token mirror, with the logits kept at the end
+//! of the last prompt), how much of a new prompt can be reused from it, and
+//! which turns to drop when a conversation outgrows the context.
 
 use super::api::{ChatMessage, Role};
 
 /// Tokens currently in the KV cache, position by position.
 #[derive(Debug, Default, Clone)]
-pub struct KvMirror {
+pub(crate) struct KvMirror {
     pub tokens: Vec<i32>,
     /// The logits of the last prompt position of the latest prompt
     /// evaluated (where its reply starts), kept while that position stays in
@@ -21,7 +22,7 @@ pub struct KvMirror {
 
 /// The logits a position gave, for the token after it.
 #[derive(Debug, Clone)]
-pub struct PositionLogits {
+pub(crate) struct PositionLogits {
     /// Position in the cache (0-based).
     pub pos: usize,
     /// One logit per vocabulary token.
@@ -31,7 +32,7 @@ pub struct PositionLogits {
 impl KvMirror {
     /// The kept logits of the last position of `tokens`, when the cache
     /// holds exactly `tokens` up to it (nothing of it needs evaluating).
-    pub fn logits_after(&self, tokens: &[i32]) -> Option<&[f32]> {
+    pub(crate) fn logits_after(&self, tokens: &[i32]) -> Option<&[f32]> {
         let memo = self.prompt_end.as_ref()?;
         (memo.pos + 1 == tokens.len() && self.tokens.get(..tokens.len()) == Some(tokens))
             .then_some(memo.logits.as_slice())
@@ -39,7 +40,7 @@ impl KvMirror {
 
     /// How many leading tokens of `prompt` are already cached. At least the last
     /// prompt token is always re-evaluated, because its logits are needed.
-    pub fn reusable(&self, prompt: &[i32]) -> usize {
+    pub(crate) fn reusable(&self, prompt: &[i32]) -> usize {
         let common = self
             .tokens
             .iter()
@@ -67,7 +68,7 @@ impl KvMirror {
 /// The last message (the one being answered) is never dropped. Returns the
 /// positions removed, in the order removed (each in the vector as it was
 /// then); empty when nothing more can go.
-pub fn drop_oldest_turn(messages: &mut Vec<ChatMessage>) -> Vec<usize> {
+pub(crate) fn drop_oldest_turn(messages: &mut Vec<ChatMessage>) -> Vec<usize> {
     let mut removed = Vec::new();
     let first = |msgs: &Vec<ChatMessage>| msgs.iter().position(|m| m.role != Role::System);
     if let Some(i) = first(messages).filter(|&i| i + 1 < messages.len()) {

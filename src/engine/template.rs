@@ -26,7 +26,7 @@ use crate::text::{escape_inline, truncate};
 /// A piece of the prompt: template text (may hold control tokens such as
 /// `<|im_start|>`) or message content (tokenized as plain text).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PromptPiece {
+pub(crate) struct PromptPiece {
     /// The text of this piece.
     pub text: String,
     /// True for template text (control tokens are parsed), false for contents.
@@ -35,7 +35,7 @@ pub struct PromptPiece {
 
 /// Why a chat template could not be used.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
-pub enum TemplateError {
+pub(crate) enum TemplateError {
     /// The template is not valid Jinja (as minijinja reads it).
     #[error("the chat template does not parse: {0}")]
     Syntax(String),
@@ -81,7 +81,7 @@ fn sentinel(i: usize) -> String {
 
 /// Special tokens the template may refer to.
 #[derive(Debug, Clone, Default)]
-pub struct TemplateTokens {
+pub(crate) struct TemplateTokens {
     /// `bos_token`: the text of the beginning-of-sequence token.
     pub bos: String,
     /// `eos_token`: the text of the end-of-sequence token.
@@ -90,7 +90,7 @@ pub struct TemplateTokens {
 
 /// How message contents enter the rendering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Contents {
+pub(crate) enum Contents {
     /// As they are: the template's own filters (`| trim`, …) apply and the whole
     /// prompt is one piece. Only for contents that hold no control-token text.
     Literal,
@@ -102,7 +102,7 @@ pub enum Contents {
 /// A prompt rendered with the model's own template, and what the user should
 /// know about how it was rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     /// The prompt.
     pub pieces: Vec<PromptPiece>,
     /// Set when the conversation had to be changed for the template to accept
@@ -112,7 +112,7 @@ pub struct Rendered {
 
 /// A chat template parsed once (per model), rendered per request.
 #[derive(Debug)]
-pub struct ChatTemplate {
+pub(crate) struct ChatTemplate {
     env: Environment<'static>,
 }
 
@@ -158,7 +158,7 @@ impl ChatTemplate {
 
     /// The template's text for `messages`: with their contents, or with
     /// sentinels in their place ([`Contents::Guarded`], see [`split_sentinels`]).
-    pub fn render_text(
+    pub(crate) fn render_text(
         &self,
         messages: &[ChatMessage],
         tokens: &TemplateTokens,
@@ -197,7 +197,7 @@ impl ChatTemplate {
     /// renders it again with the system prompt put at the start of the first
     /// user message, and says so in [`Rendered::note`]. Errors are those of the
     /// conversation as given.
-    pub fn render_or_fold(
+    pub(crate) fn render_or_fold(
         &self,
         messages: &[ChatMessage],
         tokens: &TemplateTokens,
@@ -228,7 +228,7 @@ impl ChatTemplate {
     /// system prompt's content would go. Found by rendering one user message
     /// with and without a system prompt. `None` when it writes none, or when
     /// either rendering fails.
-    pub fn default_system_prompt(&self, tokens: &TemplateTokens) -> Option<String> {
+    pub(crate) fn default_system_prompt(&self, tokens: &TemplateTokens) -> Option<String> {
         let user = ChatMessage::new(Role::User, "u");
         let with = [ChatMessage::new(Role::System, "s"), user.clone()];
         let with = self.render_text(&with, tokens, Contents::Guarded).ok()?;
@@ -247,7 +247,7 @@ impl ChatTemplate {
 /// The conversation with its leading system prompt(s) put at the start of the
 /// first user message (separated by a blank line, as Gemma's template and
 /// llama.cpp's built-in fallback do); `None` when there is nothing to fold.
-pub fn fold_system_prompt(messages: &[ChatMessage]) -> Option<Vec<ChatMessage>> {
+pub(crate) fn fold_system_prompt(messages: &[ChatMessage]) -> Option<Vec<ChatMessage>> {
     let n_system = messages
         .iter()
         .take_while(|m| m.role == Role::System)
@@ -288,7 +288,7 @@ fn render_error(e: Error) -> TemplateError {
 /// `{% with %}…{% endwith %}`: the same output, the same scoping of the body
 /// (a call block in Jinja2), and the same whitespace handling (`-`/`+`
 /// modifiers are kept). Tags inside comments, strings and `raw` blocks are left alone.
-pub fn desugar_generation(source: &str) -> String {
+pub(crate) fn desugar_generation(source: &str) -> String {
     let mut out = String::with_capacity(source.len());
     let mut rest = source;
     while let Some(start) = rest.find('{') {
@@ -618,7 +618,7 @@ fn json_string(out: &mut String, s: &str, ensure_ascii: bool) {
 /// that read back the same, in positional notation for exponents from -5 to
 /// 15 (`0.0001`, `1e-05`, `1e+16`), `.0` on whole numbers; `NaN`, `Infinity`
 /// and `-Infinity` (`json.dumps` allows them by default).
-pub fn py_float_repr(f: f64) -> String {
+pub(crate) fn py_float_repr(f: f64) -> String {
     if f.is_nan() {
         return "NaN".to_string();
     }
@@ -654,7 +654,8 @@ pub fn py_float_repr(f: f64) -> String {
 }
 
 /// Parses and renders `template` in one go.
-pub fn render(
+#[cfg(test)]
+pub(crate) fn render(
     template: &str,
     messages: &[ChatMessage],
     tokens: &TemplateTokens,
@@ -756,7 +757,7 @@ fn strftime_utc(fmt: &str, now: std::time::SystemTime) -> String {
 }
 
 /// Turns a rendering that holds sentinels in place of message contents into pieces.
-pub fn split_sentinels(
+pub(crate) fn split_sentinels(
     rendered: &str,
     messages: &[ChatMessage],
 ) -> Result<Vec<PromptPiece>, TemplateError> {
@@ -786,7 +787,7 @@ pub fn split_sentinels(
 /// from `rendered`, a rendering with sentinels in place of the contents (see
 /// [`split_sentinels`]): `None` for a message the template left out. `None`
 /// as a whole when the rendering is not one [`split_sentinels`] accepts.
-pub fn sentinel_content_ends(
+pub(crate) fn sentinel_content_ends(
     rendered: &str,
     messages: &[ChatMessage],
 ) -> Option<Vec<Option<usize>>> {
@@ -804,7 +805,7 @@ pub fn sentinel_content_ends(
 }
 
 /// Where each message's content ends (byte offset) in [`plain`]'s text.
-pub fn plain_content_ends(messages: &[ChatMessage]) -> Vec<Option<usize>> {
+pub(crate) fn plain_content_ends(messages: &[ChatMessage]) -> Vec<Option<usize>> {
     let mut at = 0;
     plain_parts(messages)
         .map(|(sep, content)| {
@@ -839,7 +840,7 @@ fn push(pieces: &mut Vec<PromptPiece>, text: &str, special: bool) {
 
 /// Plain completion (base models, `--raw`): the text continues where it ends.
 /// A user turn after a reply starts on a new line; a system prompt comes first.
-pub fn plain(messages: &[ChatMessage]) -> Vec<PromptPiece> {
+pub(crate) fn plain(messages: &[ChatMessage]) -> Vec<PromptPiece> {
     let mut pieces = Vec::new();
     for (sep, content) in plain_parts(messages) {
         push(&mut pieces, sep, false);
@@ -850,7 +851,7 @@ pub fn plain(messages: &[ChatMessage]) -> Vec<PromptPiece> {
 
 /// Sentinel stand-ins for the contents, for llama.cpp's built-in template
 /// (it does not alter contents, so the same splitting applies).
-pub fn sentinel_messages(messages: &[ChatMessage]) -> Vec<(String, String)> {
+pub(crate) fn sentinel_messages(messages: &[ChatMessage]) -> Vec<(String, String)> {
     messages
         .iter()
         .enumerate()

@@ -16,12 +16,12 @@ use std::path::Path;
 
 mod types;
 
-pub use types::{GgmlType, GgufValue, ValueType};
+pub(crate) use types::{GgmlType, GgufValue, ValueType};
 
 use thiserror::Error;
 
 /// Arrays up to this length keep their values; longer ones only type and length.
-pub const MAX_KEPT_ARRAY_LEN: u64 = 64;
+pub(crate) const MAX_KEPT_ARRAY_LEN: u64 = 64;
 /// Longest string value accepted (anything longer is corruption).
 const MAX_STRING_LEN: u64 = 64 << 20;
 /// Longest key accepted.
@@ -40,7 +40,7 @@ const MAX_TENSOR_NAME: usize = 64;
 const MAX_HEADER_BYTES: u64 = 1 << 36;
 /// Largest tensor data accepted: 1 PiB.
 const MAX_DATA_BYTES: u64 = 1 << 50;
-pub const DEFAULT_ALIGNMENT: u64 = 32;
+pub(crate) const DEFAULT_ALIGNMENT: u64 = 32;
 
 #[derive(Debug, Error)]
 pub enum GgufError {
@@ -116,7 +116,7 @@ impl GgufHeader {
         self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    pub fn get_str(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get_str(&self, key: &str) -> Option<&str> {
         self.get(key).and_then(GgufValue::as_str)
     }
 
@@ -129,14 +129,8 @@ impl GgufHeader {
         self.tensors.iter().map(|t| t.n_elements).sum()
     }
 
-    /// Bytes of tensor data, tensors of unknown types left out: what
-    /// llama.cpp's quantizer counts as the model's size (no header, no padding).
-    pub fn tensor_bytes(&self) -> u64 {
-        self.tensors.iter().filter_map(|t| t.n_bytes).sum()
-    }
-
     /// The ggml type holding the most elements.
-    pub fn dominant_type(&self) -> Option<GgmlType> {
+    pub(crate) fn dominant_type(&self) -> Option<GgmlType> {
         let mut by_type = std::collections::BTreeMap::<GgmlType, u64>::new();
         for t in &self.tensors {
             *by_type.entry(t.ggml_type).or_default() += t.n_elements;

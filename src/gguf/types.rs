@@ -232,6 +232,7 @@ impl GgmlType {
         }
     }
 
+    #[cfg(test)]
     pub fn is_known(self) -> bool {
         self.info().is_some()
     }

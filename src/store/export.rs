@@ -20,7 +20,7 @@ use crate::engine::{Role, TokenId};
 use crate::text::{escape_inline, escape_text, readable_piece};
 
 /// The JSONL format's version (the first line's `tokenscope_export`).
-pub const JSONL_VERSION: u32 = 1;
+pub(crate) const JSONL_VERSION: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Header {
@@ -29,7 +29,7 @@ struct Header {
 }
 
 #[derive(Debug, Error)]
-pub enum ImportError {
+pub(crate) enum ImportError {
     #[error("the file is empty: it is not a tokenscope export")]
     Empty,
     #[error(
@@ -50,7 +50,7 @@ pub enum ImportError {
 ///
 /// # Errors
 /// Write errors.
-pub fn write_jsonl(conv: &StoredConversation, out: &mut impl Write) -> std::io::Result<()> {
+pub(crate) fn write_jsonl(conv: &StoredConversation, out: &mut impl Write) -> std::io::Result<()> {
     let header = Header {
         tokenscope_export: JSONL_VERSION,
         conversation: StoredConversation {
@@ -76,7 +76,7 @@ fn json_line<T: Serialize>(v: &T) -> std::io::Result<String> {
 ///
 /// # Errors
 /// [`ImportError`], naming the line that is wrong.
-pub fn read_jsonl(input: impl BufRead) -> Result<StoredConversation, ImportError> {
+pub(crate) fn read_jsonl(input: impl BufRead) -> Result<StoredConversation, ImportError> {
     let mut lines = input.lines().enumerate();
     let first = loop {
         match lines.next() {
@@ -126,7 +126,7 @@ pub fn read_jsonl(input: impl BufRead) -> Result<StoredConversation, ImportError
 ///
 /// # Errors
 /// Write errors.
-pub fn write_markdown(
+pub(crate) fn write_markdown(
     conv: &StoredConversation,
     max_rows: usize,
     out: &mut impl Write,
@@ -205,7 +205,7 @@ fn system_section(md: &mut String, heading: &str, text: &str) {
 }
 
 /// The nodes shown: the root, then each active child down.
-pub fn path(conv: &StoredConversation) -> Vec<&StoredNode> {
+pub(crate) fn path(conv: &StoredConversation) -> Vec<&StoredNode> {
     let by_id: std::collections::HashMap<usize, &StoredNode> =
         conv.nodes.iter().map(|n| (n.id, n)).collect();
     let mut out = Vec::new();
@@ -259,7 +259,7 @@ fn token_table(n: &StoredNode, max_rows: usize, md: &mut String) {
 }
 
 /// `2026-11-30 03:35 UTC` from Unix milliseconds.
-pub fn format_time(ms: i64) -> String {
+pub(crate) fn format_time(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);

@@ -32,11 +32,11 @@ use thiserror::Error;
 
 use crate::conversation::{Conversation, NodeId, Status};
 use crate::engine::{ModelInfo, Role, TokenStep};
-pub use codec::{Extra, Pieces};
-pub use read::to_conversation;
+pub(crate) use codec::{Extra, Pieces};
+pub(crate) use read::to_conversation;
 
 /// A conversation's id in the database.
-pub type ConvId = i64;
+pub(crate) type ConvId = i64;
 
 /// How long a save waits for another process's write to finish.
 const BUSY_WAIT: Duration = Duration::from_millis(300);
@@ -204,7 +204,7 @@ pub struct Store {
 }
 
 /// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -287,7 +287,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Newer`]; [`StoreError::TooOld`] for schema 1;
     /// [`StoreError::Corrupt`]; SQLite errors.
-    pub fn open_read_only(path: &Path, why: String) -> Result<Store, StoreError> {
+    pub(crate) fn open_read_only(path: &Path, why: String) -> Result<Store, StoreError> {
         let store = |conn, why| Store {
             conn,
             path: path.to_path_buf(),
@@ -343,7 +343,7 @@ impl Store {
     }
 
     /// Why nothing can be written, when the database was opened read-only.
-    pub fn read_only(&self) -> Option<&str> {
+    pub(crate) fn read_only(&self) -> Option<&str> {
         self.read_only.as_deref()
     }
 
@@ -596,7 +596,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::NotFound`], [`StoreError::CannotWrite`], or SQLite errors.
-    pub fn rename(&mut self, id: ConvId, title: &str) -> Result<(), StoreError> {
+    pub(crate) fn rename(&mut self, id: ConvId, title: &str) -> Result<(), StoreError> {
         self.writable()?;
         let n = self.conn.execute(
             "UPDATE conversations SET title = ?2, title_set = 1 WHERE id = ?1",
@@ -612,7 +612,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::NotFound`], [`StoreError::CannotWrite`], or SQLite errors.
-    pub fn delete(&mut self, id: ConvId) -> Result<(), StoreError> {
+    pub(crate) fn delete(&mut self, id: ConvId) -> Result<(), StoreError> {
         self.writable()?;
         let tx = self
             .conn
@@ -632,7 +632,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Corrupt`] for a tree that does not hold together
     /// (nothing is written); [`StoreError::CannotWrite`]; SQLite errors.
-    pub fn insert(&mut self, conv: &StoredConversation) -> Result<ConvId, StoreError> {
+    pub(crate) fn insert(&mut self, conv: &StoredConversation) -> Result<ConvId, StoreError> {
         to_conversation(conv)
             .map_err(|e| StoreError::Corrupt(format!("imported conversation: {e}")))?;
         self.writable()?;
@@ -748,7 +748,7 @@ fn file_uri(path: &Path, query: &str) -> String {
 
 /// The title a conversation gets from its first user message: its first
 /// line, at most 60 characters.
-pub fn title_of(conv: &Conversation) -> String {
+pub(crate) fn title_of(conv: &Conversation) -> String {
     let first = conv
         .path()
         .into_iter()

@@ -25,10 +25,10 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use super::StoreError;
 
 /// The schema this build reads and writes.
-pub const VERSION: i64 = 4;
+pub(crate) const VERSION: i64 = 4;
 
 /// Schema 1, kept to describe the history (and to make test fixtures of it).
-pub const SCHEMA_1: &str = "
+pub(crate) const SCHEMA_1: &str = "
 CREATE TABLE conversations (
     id INTEGER PRIMARY KEY,
     title TEXT NOT NULL,
@@ -90,7 +90,7 @@ ALTER TABLE nodes ADD COLUMN system TEXT;
 /// # Errors
 /// [`StoreError::Newer`] for a database of a later version; SQLite errors
 /// (locked, read-only, not a database) as [`StoreError`].
-pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > VERSION {
         return Err(StoreError::Newer {
@@ -130,7 +130,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 /// # Errors
 /// [`StoreError::Newer`] for a later schema; [`StoreError::TooOld`] for
 /// schema 1 (its messages need the migration); SQLite errors.
-pub fn shim(conn: &Connection, found: i64) -> Result<(), StoreError> {
+pub(crate) fn shim(conn: &Connection, found: i64) -> Result<(), StoreError> {
     match found {
         VERSION => Ok(()),
         v if v > VERSION => Err(StoreError::Newer {

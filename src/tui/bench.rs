@@ -1,4 +1,4 @@
-//! `tokenscope bench --ui`: what the UI costs per token, without a model.
+//! `tokenscope bench --only ui`: what the UI costs per token, without a model.
 //!
 //! Fake token events go through `update` and each is drawn into a
 //! `TestBackend`, as a stream would be with no frame coalescing (the worst case).

@@ -3,8 +3,9 @@
 //! model in use first), the chosen model B is loaded into slot [`SLOT_B`] of
 //! the same engine process (model A stays in slot 0), and the reply's exact
 //! token ids — the prompt as the engine built it, then the reply's own ids —
-//! are forced through both ([`Command::Compare`]). The rows land on the
-//! reply's node ([`Comparison`]): the inspector shows both distributions for
+//! are forced through both
+//! ([`Command::Compare`](crate::engine::Command::Compare)). The rows land on
+//! the reply's node ([`Comparison`]): the inspector shows both distributions for
 //! the selected token, the heatmap can colour by KL, and a summary line sits
 //! under the reply. B stays loaded for the next comparison until the user
 //! ends compare mode, switches model A, or the engine restarts.
@@ -18,7 +19,7 @@ use super::models::ModelEntry;
 use super::state::{Focus, Picker, Popup, State};
 use crate::conversation::{CompareStatus, Comparison, NodeId};
 use crate::engine::memory::MemoryNeed;
-use crate::engine::{CompareInput, CompareRequest, Event, LoadSettings, Role, TokenId};
+use crate::engine::{CompareInput, CompareRequest, Event, LoadSettings, ModelInfo, Role, TokenId};
 
 // The compare mode's data (a part of `State`) and the commands it sends.
 pub use super::state::compare::{
@@ -168,13 +169,7 @@ pub fn open(s: &mut State) -> Vec<Effect> {
         .iter()
         .find(|m| m.path == a)
         .and_then(|m| m.group.clone())
-        .or_else(|| {
-            s.model.info.as_ref().map(|m| crate::catalog::VariantKey {
-                arch: m.arch.clone(),
-                n_params: m.n_params,
-                n_vocab: m.n_vocab,
-            })
-        });
+        .or_else(|| s.model.info.as_ref().and_then(ModelInfo::variant_key));
     let mut p = Picker {
         compare: Some(CompareFor { node, group, a }),
         message: Some(

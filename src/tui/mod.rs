@@ -2,7 +2,8 @@
 //! predictions.
 //!
 //! Plain threads, one channel: an input thread sends terminal events, the
-//! engine (a child process, read by a thread) sends [`crate::engine::Event`]s, both as [`Msg`]. The main
+//! engines (the local one a child process read by a thread, a remote one a
+//! thread of its own) send [`crate::engine::Event`]s, both as [`Msg`]. The main
 //! loop drains every pending message through [`update()`] (no I/O), carries out
 //! the [`Effect`]s it returns through a [`Host`], and redraws with [`render()`]
 //! at most ~60 times a second.
@@ -12,8 +13,8 @@
 //! [`action`], the [`effect`]s, layout, wrapping and theme); the shared
 //! transitions ([`transitions`], [`reply`], [`compare`], the engine's events);
 //! the [`components`], which draw themselves and handle their own keys,
-//! returning effects; the app ([`update`], [`render`], the run loop with its
-//! `execute` and [`saving`], the benches).
+//! returning effects; the app ([`update`](mod@update), [`render`](mod@render),
+//! the run loop with its `execute` and [`saving`], the benches).
 
 mod abort_guard;
 pub mod action;

@@ -1,7 +1,9 @@
-//! The picker's view of the models on disk.
+//! The picker's view of the models: on disk, and those the configured
+//! servers list ([`remote_entries`]).
 //!
 //! Thin adapter: the picker only needs a few display fields per file, so the
-//! catalog's cards (or errors) are turned into [`ModelEntry`] rows here.
+//! catalog's cards (or errors) are turned into [`ModelEntry`] rows here, the
+//! variants of one model listed together ([`group_variants`]).
 
 use std::path::{Path, PathBuf};
 

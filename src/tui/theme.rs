@@ -1,4 +1,6 @@
-//! Colours and styles.
+//! Colours and styles: the probability heatmap's and the KL heatmap's bands
+//! (with the cues that stand in for colour under NO_COLOR), token
+//! boundaries, the cursor, and the UI's palette.
 
 use ratatui::style::{Color, Modifier, Style};
 

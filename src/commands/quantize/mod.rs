@@ -41,7 +41,7 @@ mod types;
 mod worker;
 
 use types::types_help;
-pub use types::{ALIASES, NOT_OFFERED, QuantType, Refusal, TYPES, parse_type};
+pub(crate) use types::{QuantType, parse_type};
 use worker::NO_ROOM;
 pub use worker::worker_main;
 
@@ -800,6 +800,7 @@ fn last_words(lines: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::types::{NOT_OFFERED, TYPES};
     use super::*;
 
     #[test]

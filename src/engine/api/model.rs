@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{MAX_CANDIDATES, MAX_SLOTS, SlotId, TokenId};
+use crate::catalog::VariantKey;
 use crate::engine::path_serde::path_bytes;
 use crate::text::readable_piece;
 
@@ -303,6 +304,14 @@ impl ModelInfo {
         } else {
             format!("{}, {} threads", self.backend, self.threads)
         }
+    }
+
+    /// The key the variants of this model (quantizations of it) share, as
+    /// [`ModelCard::variant_key`](crate::catalog::ModelCard::variant_key)
+    /// gives it for a file; `None` when the parameter count or the
+    /// vocabulary is unknown.
+    pub fn variant_key(&self) -> Option<VariantKey> {
+        VariantKey::of(&self.arch, self.n_params, self.n_vocab)
     }
 }
 

@@ -22,7 +22,7 @@ use crate::text::escape_inline;
 /// What `info --server` reports. Numbers are `None` where the server does not
 /// say (an OpenAI-compatible server other than llama-server says little).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ServerReport {
+pub(crate) struct ServerReport {
     /// The server's base URL (no credentials).
     pub url: String,
     /// `llama-server` or `openai-compatible`.
@@ -68,7 +68,7 @@ pub struct ServerReport {
 /// The server unreachable or silent, a refused key (401/403), a model it
 /// does not list (or several and none named). A failed probe is not an
 /// error: the report says what it met.
-pub fn describe(target: &RemoteTarget, model: &str) -> Result<ServerReport, RemoteError> {
+pub(crate) fn describe(target: &RemoteTarget, model: &str) -> Result<ServerReport, RemoteError> {
     let client = Client::new(target.clone());
     let (mut loaded, event) = load(&client, std::path::Path::new(model))?;
     let Event::Loaded { info, .. } = event(0) else {
@@ -169,7 +169,7 @@ fn probe(client: &Client, l: &mut super::models::Loaded) -> (bool, Option<usize>
 }
 
 /// The report as `key: value` lines, like `tokenscope info` on a file.
-pub fn report_text(r: &ServerReport) -> String {
+pub(crate) fn report_text(r: &ServerReport) -> String {
     let mut out = String::new();
     let mut field = |k: &str, v: String| {
         let _ = writeln!(out, "{:<18} {v}", format!("{k}:"));

@@ -17,12 +17,15 @@
 //! - `post_sampling_probs` is not asked for: llama-server then sends the
 //!   sampler's probabilities instead of the model's, not beside them, so no
 //!   sampler probability is reported (`p_sampled` `None`).
-//! - Each token's [`TokenStep`](crate::engine::TokenStep): `logit` = the server's log-probability and
-//!   the distribution's `lse` = 0, so `p = exp(logit)` is the server's own
-//!   probability; `entropy` `None`; `p_sampled` `None`; candidates as
-//!   reported (at most [`MAX_REMOTE_CANDIDATES`]). Token texts come with
-//!   the tokens ([`Vocab::learned`](crate::engine::Vocab::learned)); ids are the model's where the server
-//!   gives them, else made up per distinct text ([`Capabilities::token_ids`](crate::engine::Capabilities::token_ids)).
+//! - Each token's [`TokenStep`](crate::engine::TokenStep): `logit` = the
+//!   server's log-probability and the distribution's `lse` = 0, so
+//!   `p = exp(logit)` is the server's own probability; `entropy` `None`;
+//!   `p_sampled` `None`; candidates as reported (at most
+//!   [`MAX_REMOTE_CANDIDATES`](models::MAX_REMOTE_CANDIDATES)). Token texts
+//!   come with the tokens ([`Vocab::learned`](crate::engine::Vocab::learned));
+//!   ids are the model's where the server gives them, else made up per
+//!   distinct text
+//!   ([`Capabilities::token_ids`](crate::engine::Capabilities::token_ids)).
 //!
 //! Step mode, forcing tokens, exact-token prefixes and scoring need logits
 //! the servers do not give: such requests fail with a message that says so.
@@ -41,12 +44,12 @@ mod client;
 pub mod info;
 mod models;
 mod overhead;
-pub mod rebuild;
+pub(crate) mod rebuild;
 mod reply;
-pub mod sse;
-pub mod stream_read;
+pub(crate) mod sse;
+pub(crate) mod stream_read;
 mod target;
-pub mod wire;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
@@ -58,9 +61,9 @@ use models::{Flavor, Loaded, capabilities, load};
 use reply::generate;
 
 pub use crate::engine::api::RemoteError;
-pub use models::{MAX_REMOTE_CANDIDATES, display_name, list_models, model_ref, split_ref};
-pub use overhead::{Overhead, client_overhead};
-pub use target::{ApiKey, READ_TIMEOUT, RemoteTarget};
+pub(crate) use models::{display_name, list_models, model_ref, split_ref};
+pub(crate) use overhead::client_overhead;
+pub use target::{ApiKey, RemoteTarget};
 
 /// The remote worker: serves `rx` until [`Command::Shutdown`] or every
 /// sender is gone, sending events through `emit` (false: nobody listens, stop).

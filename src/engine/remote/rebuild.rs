@@ -31,12 +31,12 @@ use crate::engine::api::{GenerateRequest, RemoteError, ReplyPrefix, TokenId};
 /// A grammar that lets the sampler pick any ASCII text, or end: the one token
 /// sampled in a rebuilding request is then a whole character, which
 /// llama-server reports with the distribution it was drawn from.
-pub const ANY_ASCII: &str = "root ::= [ -~]*";
+pub(crate) const ANY_ASCII: &str = "root ::= [ -~]*";
 
 /// The bytes of `t`'s own token, as its own candidate list gives them
 /// (llama-server's candidates carry each token's exact bytes); `None` when the
 /// token is not among its candidates.
-pub fn own_piece(t: &TokenProbs) -> Option<Vec<u8>> {
+pub(crate) fn own_piece(t: &TokenProbs) -> Option<Vec<u8>> {
     let id = t.token.id?;
     t.top()
         .iter()
@@ -48,7 +48,7 @@ pub fn own_piece(t: &TokenProbs) -> Option<Vec<u8>> {
 /// tokens the server did not stream. Empty when the entry is its token alone;
 /// `None` when the entry's bytes do not end with `own` (then they are not a
 /// merged character, e.g. text held back for a stop string and sent later).
-pub fn missing_prefix<'a>(entry: &'a [u8], own: &[u8]) -> Option<&'a [u8]> {
+pub(crate) fn missing_prefix<'a>(entry: &'a [u8], own: &[u8]) -> Option<&'a [u8]> {
     entry.strip_suffix(own)
 }
 
@@ -58,7 +58,7 @@ pub fn missing_prefix<'a>(entry: &'a [u8], own: &[u8]) -> Option<&'a [u8]> {
 /// this is the top candidate itself; a sampled token is the likeliest that
 /// fits (two candidates can fit, e.g. a one-byte and a two-byte token, and
 /// the server does not say which one was drawn).
-pub fn choose_lost<'a>(candidates: &'a [Prob], remaining: &[u8]) -> Option<&'a Prob> {
+pub(crate) fn choose_lost<'a>(candidates: &'a [Prob], remaining: &[u8]) -> Option<&'a Prob> {
     candidates
         .iter()
         .filter(|c| {

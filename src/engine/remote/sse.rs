@@ -8,7 +8,7 @@
 use std::io::{self, BufRead};
 
 /// Reads events from `r`, one `data` payload at a time.
-pub struct SseReader<R> {
+pub(crate) struct SseReader<R> {
     r: R,
     line: Vec<u8>,
     data: Vec<u8>,
@@ -32,7 +32,7 @@ impl<R: BufRead> SseReader<R> {
     ///
     /// # Errors
     /// The stream's read error.
-    pub fn starts_with_json(&mut self) -> io::Result<bool> {
+    pub(crate) fn starts_with_json(&mut self) -> io::Result<bool> {
         loop {
             let buf = match self.r.fill_buf() {
                 Ok(b) => b,
@@ -63,7 +63,7 @@ impl<R: BufRead> SseReader<R> {
     ///
     /// # Errors
     /// The stream's read error.
-    pub fn read_rest(&mut self) -> io::Result<Vec<u8>> {
+    pub(crate) fn read_rest(&mut self) -> io::Result<Vec<u8>> {
         let mut rest = Vec::new();
         self.r.read_to_end(&mut rest)?;
         Ok(rest)
@@ -71,7 +71,7 @@ impl<R: BufRead> SseReader<R> {
 
     /// Whether the event last returned was cut off by the end of the
     /// stream (no blank line after it): it may be incomplete.
-    pub fn was_cut(&self) -> bool {
+    pub(crate) fn was_cut(&self) -> bool {
         self.cut
     }
 
@@ -81,7 +81,7 @@ impl<R: BufRead> SseReader<R> {
     ///
     /// # Errors
     /// The stream's read error (a dropped connection, a timeout).
-    pub fn next_event(&mut self) -> io::Result<Option<Vec<u8>>> {
+    pub(crate) fn next_event(&mut self) -> io::Result<Option<Vec<u8>>> {
         let mut has_data = false;
         loop {
             self.line.clear();

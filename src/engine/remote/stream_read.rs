@@ -22,7 +22,7 @@ use crate::engine::api::StopReason;
 
 /// Why a reply did not finish.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// The stream broke, or ended before the reply did: why, in words.
     Dropped(String),
     /// The server reported an error: its message, as sent.
@@ -33,7 +33,7 @@ pub enum Fault {
 
 /// One item of a reply's body.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Item {
+pub(crate) enum Item {
     /// Something to show; never an empty chunk.
     Chunk(Chunk),
     /// How the reply ended: the last item.
@@ -41,11 +41,11 @@ pub enum Item {
 }
 
 /// What a stream that ends too early says.
-pub const CLOSED_EARLY: &str = "the server closed the stream before the reply ended";
+pub(crate) const CLOSED_EARLY: &str = "the server closed the stream before the reply ended";
 
 /// Reads a reply's body: an [`Iterator`] of [`Item`]s that always ends with
 /// one [`Item::End`] (a read error included), then `None`.
-pub struct ReplyReader<R> {
+pub(crate) struct ReplyReader<R> {
     dialect: Dialect,
     sse: SseReader<R>,
     started: bool,
@@ -72,7 +72,7 @@ impl<R: BufRead> ReplyReader<R> {
     /// Reads what is left of the body after its end (the chunked body's
     /// last bytes after `[DONE]`), 64 KiB at most, ignoring errors: a body
     /// read to its end lets the HTTP client keep the connection.
-    pub fn drain(self) {
+    pub(crate) fn drain(self) {
         let _ = io::copy(&mut self.sse.into_inner().take(64 << 10), &mut io::sink());
     }
 

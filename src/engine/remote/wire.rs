@@ -12,7 +12,7 @@ use crate::engine::api::{StopReason, TokenId};
 
 /// A candidate as a server reports it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct Prob {
+pub(crate) struct Prob {
     /// The token id (llama-server gives it; OpenAI and vLLM do not).
     #[serde(default)]
     pub id: Option<TokenId>,
@@ -32,7 +32,7 @@ pub struct Prob {
 
 impl Prob {
     /// The token's bytes: `bytes` when given, else the text's.
-    pub fn token_bytes(&self) -> Vec<u8> {
+    pub(crate) fn token_bytes(&self) -> Vec<u8> {
         match (&self.bytes, &self.token) {
             (Some(b), _) => b.clone(),
             (None, Some(t)) => t.as_bytes().to_vec(),
@@ -51,7 +51,7 @@ impl Prob {
 
 /// One generated token with the candidates reported at its position.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct TokenProbs {
+pub(crate) struct TokenProbs {
     #[serde(flatten)]
     pub token: Prob,
     /// The candidates (a `null` list or entry counts as none).
@@ -75,7 +75,7 @@ impl TokenProbs {
 /// The server's timings (llama-server), in milliseconds and tokens per second
 /// (`null`, which llama-server writes for a rate that is not finite: 0).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct Timings {
+pub(crate) struct Timings {
     #[serde(default, deserialize_with = "nullable")]
     pub cache_n: usize,
     #[serde(default, deserialize_with = "nullable")]
@@ -92,7 +92,7 @@ pub struct Timings {
 /// `total` in the prompt, `cache` of them reused, `processed` so far
 /// (reused ones included).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
-pub struct Progress {
+pub(crate) struct Progress {
     #[serde(default, deserialize_with = "nullable")]
     pub total: usize,
     #[serde(default, deserialize_with = "nullable")]
@@ -103,7 +103,7 @@ pub struct Progress {
 
 /// OpenAI's `usage` (sent at the end with `stream_options.include_usage`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
-pub struct Usage {
+pub(crate) struct Usage {
     #[serde(default, deserialize_with = "nullable")]
     pub prompt_tokens: usize,
     #[serde(default)]
@@ -111,7 +111,7 @@ pub struct Usage {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
-pub struct UsageDetails {
+pub(crate) struct UsageDetails {
     #[serde(default, deserialize_with = "nullable")]
     pub cached_tokens: usize,
 }
@@ -121,7 +121,7 @@ pub struct UsageDetails {
 /// and proxies); any other value is kept as its JSON text. `false` and `""`
 /// read as an empty message: no error.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub message: String,
 }
 
@@ -242,7 +242,7 @@ struct OaLogprobs {
 
 /// Which API a stream speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
+pub(crate) enum Dialect {
     /// llama-server's `/completion`.
     Native,
     /// `/v1/chat/completions` or `/v1/completions`.
@@ -251,7 +251,7 @@ pub enum Dialect {
 
 /// What one event of a stream carries.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Chunk {
+pub(crate) struct Chunk {
     /// The tokens with their probabilities, in order.
     pub tokens: Vec<TokenProbs>,
     /// Text of the chunk (the tokens' text; text without tokens means the
@@ -285,7 +285,7 @@ fn stop_reason(s: &str) -> StopReason {
 ///
 /// # Errors
 /// Data that is not JSON of the dialect: the parser's message.
-pub fn parse_chunk(dialect: Dialect, data: &[u8]) -> Result<Chunk, String> {
+pub(crate) fn parse_chunk(dialect: Dialect, data: &[u8]) -> Result<Chunk, String> {
     let data = data.trim_ascii();
     if data == b"[DONE]" {
         return Ok(Chunk {
@@ -310,7 +310,7 @@ pub fn parse_chunk(dialect: Dialect, data: &[u8]) -> Result<Chunk, String> {
 /// # Errors
 /// A body that is not JSON of the dialect, or that holds neither a reply nor
 /// an error: what is wrong, with the start of the body.
-pub fn parse_whole(dialect: Dialect, body: &[u8]) -> Result<Chunk, String> {
+pub(crate) fn parse_whole(dialect: Dialect, body: &[u8]) -> Result<Chunk, String> {
     let mut c = parse_chunk(dialect, body)?;
     if c.error.is_none() && c.finish.is_none() && c.text.is_empty() && c.tokens.is_empty() {
         return Err(format!(
