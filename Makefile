@@ -22,6 +22,7 @@ lint:
 
 deps:
 	@scripts/ensure-deps.sh
+	@scripts/cpu-kernels.sh   # llama.cpp's CPU kernels for this machine's CPU (TOKENSCOPE_PORTABLE=1: AVX2)
 
 build: deps
 	$(CARGO) build --release

@@ -60,7 +60,7 @@ LAYERS = {
         # 0: the protocol (api/) and pure maths
         ["engine/api/*", "engine/probs.rs", "engine/frame.rs", "engine/path_serde.rs",
          "engine/divergence.rs", "engine/sampler.rs", "engine/memory.rs", "engine/report.rs",
-         "engine/crash.rs", "engine/llama_log.rs", "engine/template.rs"],
+         "engine/crash.rs", "engine/llama_log.rs", "engine/template.rs", "engine/kernels.rs"],
         # 1: the workers' parts (llama.cpp's and the remote server's), the
         #    cancellation flags they share
         ["engine/*"],

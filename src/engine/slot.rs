@@ -159,6 +159,7 @@ pub(super) fn load(
         chat_mode: ChatMode::Plain,
         default_system: None,
         backend: backend_name,
+        cpu_kernels: super::kernels::cpu_kernels(),
         gpu_layers,
         threads,
     };
@@ -310,7 +311,11 @@ pub fn describe_backend(gpu_layers: u32, n_layer: u32) -> String {
     if layers > 0 {
         format!("{name}, {layers} of {} layers offloaded", n_layer + 1)
     } else {
-        format!("{name} ({} threads)", physical_cores())
+        format!(
+            "{name} ({} threads, {} kernels)",
+            physical_cores(),
+            super::kernels::cpu_kernels()
+        )
     }
 }
 

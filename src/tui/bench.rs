@@ -92,6 +92,7 @@ pub fn fake_model(name: &str, quant: &str) -> ModelInfo {
         chat_mode: ChatMode::Template,
         default_system: None,
         backend: "CPU".to_string(),
+        cpu_kernels: String::new(),
         gpu_layers: 0,
         threads: 4,
     }

@@ -256,6 +256,11 @@ pub struct ModelInfo {
     pub default_system: Option<String>,
     /// "CPU", or the GPU backend when layers are offloaded.
     pub backend: String,
+    /// The instruction sets of llama.cpp's CPU kernels in this build
+    /// ([`crate::engine::kernels::cpu_kernels`]), e.g. `AVX-512 (VBMI, VNNI,
+    /// BF16)`; empty for a remote engine.
+    #[serde(default)]
+    pub cpu_kernels: String,
     pub gpu_layers: u32,
     pub threads: u32,
 }
@@ -294,15 +299,20 @@ impl ModelInfo {
         }
     }
 
-    /// "CPU, 2 threads" or "CUDA (…), 19 layers on the GPU"; a remote
+    /// "CPU with AVX2 kernels, 2 threads" or "CUDA (…), 19 layers on the GPU"; a remote
     /// engine's backend alone ("remote llama-server … at URL").
     pub fn backend_text(&self) -> String {
         if self.threads == 0 && self.gpu_layers == 0 {
             self.backend.clone()
         } else if self.gpu_layers > 0 {
             format!("{}, {} layers on the GPU", self.backend, self.gpu_layers)
-        } else {
+        } else if self.cpu_kernels.is_empty() {
             format!("{}, {} threads", self.backend, self.threads)
+        } else {
+            format!(
+                "{} with {} kernels, {} threads",
+                self.backend, self.cpu_kernels, self.threads
+            )
         }
     }
 

@@ -234,6 +234,7 @@ pub(super) fn load(
         chat_mode: ChatMode::Server,
         default_system: None,
         backend,
+        cpu_kernels: String::new(),
         gpu_layers: 0,
         threads: 0,
     };
