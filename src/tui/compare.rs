@@ -11,14 +11,14 @@
 //!
 //! No I/O here but [`memory_need`], which the loop's `execute` calls.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::effect::Effect;
 use super::models::ModelEntry;
 use super::state::{Focus, Picker, Popup, State};
 use crate::conversation::{CompareStatus, Comparison, NodeId};
 use crate::engine::memory::MemoryNeed;
-use crate::engine::{CompareInput, CompareRequest, Event, LoadSettings, Role, TokenId};
+use crate::engine::{CompareInput, CompareRequest, Event, LoadSettings, ModelRef, Role, TokenId};
 
 // The compare mode's data (a part of `State`) and the commands it sends.
 pub use super::state::compare::{
@@ -30,6 +30,15 @@ pub fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| crate::text::escape_inline(&n.to_string_lossy()))
         .unwrap_or_else(|| crate::text::escape_inline(&path.display().to_string()))
+}
+
+/// [`file_name`] of a model's file (a server's model, which is never
+/// compared: its text form, escaped).
+fn model_file_name(model: &ModelRef) -> String {
+    match model.local_path() {
+        Some(path) => file_name(path),
+        None => crate::text::escape_inline(&model.to_string()),
+    }
 }
 
 /// `file size + KV cache` of model B in words, e.g. `36.5 MB of weights + 12.0 MB of KV cache`.
@@ -154,12 +163,15 @@ pub fn open(s: &mut State) -> Vec<Effect> {
         s.error(format!("This reply cannot be compared: {why}."));
         return vec![];
     }
-    let a = s.model.as_ref().map(|m| m.path.clone()).unwrap_or_default();
+    let a = s
+        .model
+        .as_ref()
+        .map_or_else(|| ModelRef::Local(PathBuf::new()), |m| m.model.clone());
     let group = s
         .files
         .models
         .iter()
-        .find(|m| m.path == a)
+        .find(|m| m.model == a)
         .and_then(|m| m.group.clone())
         .or_else(|| {
             s.model.as_ref().map(|m| crate::catalog::VariantKey {
@@ -182,7 +194,7 @@ pub fn open(s: &mut State) -> Vec<Effect> {
     if let Some(b) = &s.compare.b
         && let Some(i) = visible
             .iter()
-            .position(|&i| s.files.models[i].path == b.path)
+            .position(|&i| s.files.models[i].model == b.model)
     {
         p.selected = i;
     }
@@ -216,7 +228,7 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec
     let model_a = s
         .model
         .as_ref()
-        .map(|m| file_name(&m.path))
+        .map(|m| model_file_name(&m.model))
         .unwrap_or_default();
     s.conv.start_comparison(
         for_.node,
@@ -236,12 +248,16 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec
         },
     );
     relayout(s, for_.node);
-    let loaded = s.compare.b.as_ref().is_some_and(|b| b.path == entry.path);
+    // Refused above unless it is a file.
+    let Some(path) = entry.model.local_path().map(Path::to_path_buf) else {
+        return false;
+    };
+    let loaded = s.compare.b.as_ref().is_some_and(|b| b.model == entry.model);
     let phase = if loaded {
         JobPhase::Comparing
     } else {
         JobPhase::LoadingB {
-            path: entry.path.clone(),
+            path: path.clone(),
             fraction: 0.0,
         }
     };
@@ -262,7 +278,7 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec
     } else {
         fx.push(Effect::Compare(
             job.request,
-            CompareCmd::LoadB(entry.path.clone(), s.config.load_settings()),
+            CompareCmd::LoadB(path, s.config.load_settings()),
         ));
         s.info(format!(
             "Loading {} beside the model in use to compare… (Esc stops)",
@@ -352,7 +368,7 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
                     s.compare
                         .b
                         .as_ref()
-                        .map(|b| file_name(&b.path))
+                        .map(|b| model_file_name(&b.model))
                         .unwrap_or_default(),
                     memory_text(s).unwrap_or_default()
                 ));
@@ -371,7 +387,7 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 s.compare
                     .b
                     .as_ref()
-                    .map(|b| file_name(&b.path))
+                    .map(|b| model_file_name(&b.model))
                     .unwrap_or_default(),
                 memory_text(s).unwrap_or_default()
             ));
@@ -462,7 +478,7 @@ pub fn unload(s: &mut State) -> Vec<Effect> {
         Some(b) => {
             let freed = format!(
                 "{} unloaded: compare mode is off (the comparisons made stay on their replies).",
-                file_name(&b.path)
+                model_file_name(&b.model)
             );
             s.compare.b_memory = None;
             s.info(freed);

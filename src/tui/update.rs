@@ -6,8 +6,6 @@
 //! `engine_events`. What several parts ask for (stop a reply, load a model,
 //! a new chat, open a popup) is in [`super::transitions`].
 
-use std::path::PathBuf;
-
 use crossterm::event::{Event as TermEvent, KeyEvent, KeyEventKind};
 
 use super::action::{Action, Context, lookup};
@@ -20,7 +18,7 @@ use super::transitions::{
     cancel, load_model, new_chat, open_chats, open_help, open_picker, open_settings,
     open_system_prompt,
 };
-use crate::engine::Event;
+use crate::engine::{Event, ModelRef};
 
 pub use super::effect::Effect;
 
@@ -40,11 +38,11 @@ pub enum Msg {
 }
 
 /// Effects for the first frame: load the initial model, or open the picker.
-pub fn start(s: &mut State, initial_model: Option<PathBuf>) -> Vec<Effect> {
+pub fn start(s: &mut State, initial_model: Option<ModelRef>) -> Vec<Effect> {
     let mut fx = vec![Effect::RefreshModels];
     s.files.scanning = true;
     match initial_model {
-        Some(path) => fx.extend(load_model(s, path)),
+        Some(model) => fx.extend(load_model(s, model)),
         None => {
             let dirs: Vec<String> = s
                 .model_dirs

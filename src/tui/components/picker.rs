@@ -38,11 +38,11 @@ pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -
                 let close = crate::tui::compare::choose(s, &c, &entry, fx);
                 return (!close).then_some(Popup::Picker(p));
             }
-            if s.model.as_ref().is_some_and(|m| m.path == entry.path) && s.load.is_none() {
+            if s.model.as_ref().is_some_and(|m| m.model == entry.model) && s.load.is_none() {
                 s.info(format!("{} is already loaded.", entry.name));
                 return None;
             }
-            fx.extend(load_model(s, entry.path));
+            fx.extend(load_model(s, entry.model));
             return None;
         }
         Some(Action::Up) => p.selected = p.selected.saturating_sub(1),
@@ -204,8 +204,8 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     let first = p.selected.saturating_sub(list_h.saturating_sub(1));
     for (vi, &i) in visible.iter().enumerate().skip(first).take(list_h) {
         let m = &s.files.models[i];
-        let current = s.model.as_ref().is_some_and(|cur| cur.path == m.path);
-        let loading = s.load.as_ref().is_some_and(|l| l.path == m.path);
+        let current = s.model.as_ref().is_some_and(|cur| cur.model == m.model);
+        let loading = s.load.as_ref().is_some_and(|l| l.model == m.model);
         let refusal = p.compare.as_ref().and_then(|c| c.refusal(m));
         let mark = if vi == p.selected {
             "▶"
@@ -234,12 +234,13 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             }
             let name = format!("{} — ✗ {why}", m.file_name);
             format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
-        } else if s.files.crashed.contains_key(&m.path) || s.files.load_failed.contains_key(&m.path)
+        } else if s.files.crashed.contains_key(&m.model)
+            || s.files.load_failed.contains_key(&m.model)
         {
             if vi != p.selected {
                 style = style.fg(Color::Red);
             }
-            let tag = if s.files.crashed.contains_key(&m.path) {
+            let tag = if s.files.crashed.contains_key(&m.model) {
                 CRASHED_TAG
             } else {
                 LOAD_FAILED_TAG
@@ -275,11 +276,11 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     }
     // The selected file crashed the engine: why, instead of the key hint.
     let crash = visible.get(p.selected).and_then(|&i| {
-        let path = &s.files.models[i].path;
+        let model = &s.files.models[i].model;
         s.files
             .crashed
-            .get(path)
-            .or_else(|| s.files.load_failed.get(path))
+            .get(model)
+            .or_else(|| s.files.load_failed.get(model))
     });
     let (hint, hint_style) = match crash {
         Some(reason) => (format!("✗ {reason}"), theme::error()),
