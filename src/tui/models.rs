@@ -38,7 +38,7 @@ pub struct ModelEntry {
     pub derived: bool,
 }
 
-/// A row of nothing yet: an empty file name (tests and rows fill it in).
+/// An empty row (its model an empty path): the rows made here fill it in.
 impl Default for ModelEntry {
     fn default() -> Self {
         Self {
@@ -214,9 +214,17 @@ pub fn remote_entries(
                 ..ModelEntry::default()
             })),
             Err(e) => out.push(ModelEntry {
-                // No model: a name of its own, which no file has (Enter
-                // on it fails to load, as on an unreadable file).
-                model: ModelRef::Local(PathBuf::from(format!("{name}#"))),
+                // Enter on it: a server named by its URL (`--server`, not
+                // configured) is asked again for its only model; another
+                // is a name no file has (it fails to load, as an
+                // unreadable file does).
+                model: match target {
+                    Ok(t) if t.url == *name => ModelRef::Remote {
+                        url: t.url.clone(),
+                        model: String::new(),
+                    },
+                    _ => ModelRef::Local(PathBuf::from(format!("{name}#"))),
+                },
                 file_name: format!("server {name}"),
                 name: format!("server {name}"),
                 arch: "remote".into(),
