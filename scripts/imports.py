@@ -44,7 +44,7 @@ LAYERS = {
         #    and the effects `update` returns, as data
         ["tui/state*", "tui/state/*", "tui/data/*", "tui/action.rs", "tui/theme.rs",
          "tui/layout.rs", "tui/wrap.rs", "tui/input_view.rs", "tui/live.rs",
-         "tui/models.rs", "tui/popup*", "tui/effect.rs"],
+         "tui/models.rs", "tui/popup*", "tui/effect.rs", "tui/outcome.rs"],
         # 1: shared transitions (cancel, load a model, new chat, replies, compare, engine events)
         ["tui/transitions*", "tui/transitions/*", "tui/reply.rs", "tui/compare.rs",
          "tui/engine_events.rs"],

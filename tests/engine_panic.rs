@@ -97,12 +97,12 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
     let mut s = State::new(common::config_with(512), false, Vec::new(), (120, 30));
     let fx = start(&mut s, Some(ModelRef::Local(model())));
     execute(&mut s, fx, &mut host);
-    while s.model.is_none() {
+    while s.model.info.is_none() {
         let fx = update(&mut s, next(&rx));
         execute(&mut s, fx, &mut host);
     }
     send(&mut s, &mut host, "hi");
-    assert!(s.generation.is_some(), "the question was sent");
+    assert!(s.session.generation.is_some(), "the question was sent");
     let mut failed = None;
     let report = loop {
         let msg = next(&rx);
@@ -137,7 +137,7 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
         "a panic is tokenscope's bug, not the file's"
     );
     let fx = update(&mut s, Msg::Engine(Event::EngineExited { report }));
-    let notice = s.notice.as_ref().expect("a notice").text.clone();
+    let notice = s.view.notice.as_ref().expect("a notice").text.clone();
     assert!(
         notice.contains("exited with code 101")
             && notice.contains(MESSAGE)
@@ -145,14 +145,18 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
         "{notice}"
     );
     assert!(notice.contains("reloading SmolLM2"), "{notice}");
-    assert!(s.files.crashed.is_empty(), "{:?}", s.files.crashed);
+    assert!(
+        s.model.files.crashed.is_empty(),
+        "{:?}",
+        s.model.files.crashed
+    );
     execute(&mut s, fx, &mut host);
-    while s.model.is_none() || s.load.is_some() {
+    while s.model.info.is_none() || s.session.load.is_some() {
         let fx = update(&mut s, next(&rx));
         execute(&mut s, fx, &mut host);
     }
-    let notice = &s.notice.as_ref().unwrap().text;
-    let again = format!("{} is loaded again.", s.model.as_ref().unwrap().name);
+    let notice = &s.view.notice.as_ref().unwrap().text;
+    let again = format!("{} is loaded again.", s.model.info.as_ref().unwrap().name);
     assert!(
         notice.contains(MESSAGE) && notice.ends_with(&again),
         "the crash stays on screen, and ends well: {notice}"

@@ -723,13 +723,13 @@ pub fn bench_whatif(n: usize) -> WhatIfBench {
         ));
     }
     let resample_us = t0.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64;
-    s.whatif = Some(sampling);
-    s.focus = super::state::Focus::Navigate;
-    s.cursor = s.last_token();
+    s.model.whatif = Some(sampling);
+    s.view.focus = super::state::Focus::Navigate;
+    s.view.cursor = s.last_token();
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
     let t0 = Instant::now();
     for i in 0..n {
-        if let Some(w) = &mut s.whatif {
+        if let Some(w) = &mut s.model.whatif {
             w.temperature = 0.5 + (i % 10) as f32 * 0.1;
         }
         terminal.draw(|f| render(&s, f)).expect("draw");

@@ -100,8 +100,13 @@ pub fn bench_open(
         open_conversation(&mut s, conv);
         let ui_time = t.elapsed();
         best = (best.0.min(load_time), best.1.min(ui_time));
-        tokens = s.path.iter().map(|&id| s.conv.node(id).steps.len()).sum();
-        lines = s.chat.total_lines();
+        tokens = s
+            .view
+            .path
+            .iter()
+            .map(|&id| s.session.conv.node(id).steps.len())
+            .sum();
+        lines = s.view.chat.total_lines();
     }
     OpenBench {
         source: "memory",

@@ -71,27 +71,27 @@ pub fn memory_need(path: &Path, settings: &LoadSettings) -> Option<MemoryNeed> {
 /// The reply the compare key acts on: the token cursor's (a reply), else
 /// the last reply shown.
 fn target_reply(s: &State) -> Option<NodeId> {
-    let msg = match (s.focus, s.cursor) {
+    let msg = match (s.view.focus, s.view.cursor) {
         (Focus::Navigate, Some(c)) => c.msg,
         _ => s.last_token()?.msg,
     };
     let m = s.msg(msg)?;
-    (m.role == Role::Assistant && !m.steps.is_empty()).then(|| s.path[msg])
+    (m.role == Role::Assistant && !m.steps.is_empty()).then(|| s.view.path[msg])
 }
 
 /// The exact ids reply `node` was generated from, and where the reply
 /// starts in them; or why they are not known.
 fn sequence_of(s: &State, node: NodeId) -> Result<(Vec<TokenId>, usize), String> {
-    let m = s.conv.node(node);
+    let m = s.session.conv.node(node);
     // The ids are those of the model that wrote the reply: model A must
     // read them as the same tokens.
-    let same_vocab = match (&m.vocab, &s.vocab) {
+    let same_vocab = match (&m.vocab, &s.model.vocab) {
         (Some(r), Some(a)) => std::sync::Arc::ptr_eq(r, a) || r.pieces == a.pieces,
-        _ => m.model.is_some() && m.model == s.model_name(),
+        _ => m.model.is_some() && m.model == s.model.name(),
     };
     if !same_vocab {
         let writer = m.model.clone().unwrap_or_else(|| "another model".into());
-        let a = s.model_name().unwrap_or_default();
+        let a = s.model.name().unwrap_or_default();
         return Err(format!(
             "it was written by {writer}, whose tokens are not those of {a} (the model in use, \
              model A): load {writer} (or a variant of it) with Ctrl-O to compare its replies"
@@ -101,7 +101,7 @@ fn sequence_of(s: &State, node: NodeId) -> Result<(Vec<TokenId>, usize), String>
         Some(p) => p.clone(),
         // A reply of a saved conversation keeps the last ≥ 1024 prompt ids:
         // fewer means the whole prompt.
-        None => match s.conv.whole_prompt_of(node) {
+        None => match s.session.conv.whole_prompt_of(node) {
             Some(p) => p.to_vec(),
             None => {
                 return Err(
@@ -123,20 +123,21 @@ fn sequence_of(s: &State, node: NodeId) -> Result<(Vec<TokenId>, usize), String>
 
 /// Why nothing can be compared now, in words; `None` when it can.
 fn busy(s: &State) -> Option<String> {
-    if s.model.is_none() {
+    if s.model.info.is_none() {
         return Some("No model is loaded: press Ctrl-O to choose one, chat, then compare.".into());
     }
     if let Some(why) = s
+        .model
         .caps
         .as_ref()
         .and_then(|c| c.refuses("Comparing with another model"))
     {
         return Some(format!("{why}."));
     }
-    if s.generation.is_some() {
+    if s.session.generation.is_some() {
         return Some("A reply is being written: compare once it is done (Esc stops it).".into());
     }
-    if s.load.is_some() {
+    if s.session.load.is_some() {
         return Some("A model is loading: compare once it is loaded.".into());
     }
     if s.compare.job.is_some() {
@@ -165,16 +166,18 @@ pub fn open(s: &mut State) -> Vec<Effect> {
     }
     let a = s
         .model
+        .info
         .as_ref()
         .map_or_else(|| ModelRef::Local(PathBuf::new()), |m| m.model.clone());
     let group = s
+        .model
         .files
         .models
         .iter()
         .find(|m| m.model == a)
         .and_then(|m| m.group.clone())
         .or_else(|| {
-            s.model.as_ref().map(|m| crate::catalog::VariantKey {
+            s.model.info.as_ref().map(|m| crate::catalog::VariantKey {
                 arch: m.arch.clone(),
                 n_params: m.n_params,
                 n_vocab: m.n_vocab,
@@ -190,47 +193,47 @@ pub fn open(s: &mut State) -> Vec<Effect> {
         ..Picker::default()
     };
     // The first variant, else the model loaded as B already.
-    let visible = p.visible(&s.files.models);
+    let visible = p.visible(&s.model.files.models);
     if let Some(b) = &s.compare.b
         && let Some(i) = visible
             .iter()
-            .position(|&i| s.files.models[i].model == b.model)
+            .position(|&i| s.model.files.models[i].model == b.model)
     {
         p.selected = i;
     }
     super::transitions::open_popup(s, Popup::Picker(p));
-    s.files.scanning = true;
+    s.model.files.scanning = true;
     vec![Effect::RefreshModels]
 }
 
-/// Enter in the compare picker on `entry`: loads it as B (unless it is B
-/// already) and compares. Returns whether the picker closes.
-pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec<Effect>) -> bool {
-    if let Some(why) = for_.refusal(entry) {
-        s.error(format!(
-            "{} cannot be compared with this model: {why}.",
-            entry.file_name
-        ));
-        return false;
-    }
+/// Enter in the compare picker on `entry` (one it does not refuse, see
+/// [`CompareFor::refusal`]): loads it as B (unless it is B already) and
+/// compares.
+pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    // A file: a server's model is refused before.
+    let Some(path) = entry.model.local_path().map(Path::to_path_buf) else {
+        return fx;
+    };
     if let Some(why) = busy(s) {
         s.error(why);
-        return true;
+        return fx;
     }
     let (tokens, score_from) = match sequence_of(s, for_.node) {
         Ok(t) => t,
         Err(why) => {
             s.error(format!("This reply cannot be compared: {why}."));
-            return true;
+            return fx;
         }
     };
     let total = tokens.len() - score_from;
     let model_a = s
         .model
+        .info
         .as_ref()
         .map(|m| model_file_name(&m.model))
         .unwrap_or_default();
-    s.conv.start_comparison(
+    s.session.conv.start_comparison(
         for_.node,
         Comparison {
             model_a,
@@ -248,10 +251,6 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec
         },
     );
     relayout(s, for_.node);
-    // Refused above unless it is a file.
-    let Some(path) = entry.model.local_path().map(Path::to_path_buf) else {
-        return false;
-    };
     let loaded = s.compare.b.as_ref().is_some_and(|b| b.model == entry.model);
     let phase = if loaded {
         JobPhase::Comparing
@@ -266,7 +265,7 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec
         fx.push(unload_b(s));
     }
     let job = Job {
-        request: s.new_request(),
+        request: s.session.new_request(),
         node: for_.node,
         phase,
         tokens,
@@ -286,7 +285,7 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry, fx: &mut Vec
         ));
     }
     s.compare.job = Some(job);
-    true
+    fx
 }
 
 fn run_cmd(job: &Job) -> CompareCmd {
@@ -303,7 +302,7 @@ fn run_cmd(job: &Job) -> CompareCmd {
 /// Frees model B's slot (an unload takes a request id like every command,
 /// though nothing answers it: ids are drawn in the order commands are sent).
 fn unload_b(s: &mut State) -> Effect {
-    Effect::Compare(s.new_request(), CompareCmd::UnloadB)
+    Effect::Compare(s.session.new_request(), CompareCmd::UnloadB)
 }
 
 fn relayout(s: &mut State, node: NodeId) {
@@ -316,7 +315,7 @@ fn relayout(s: &mut State, node: NodeId) {
 /// (dropped when it has none).
 fn end(s: &mut State, status: CompareStatus) -> Option<Job> {
     let job = s.compare.job.take()?;
-    s.conv.end_comparison(job.node, status);
+    s.session.conv.end_comparison(job.node, status);
     relayout(s, job.node);
     Some(job)
 }
@@ -377,7 +376,7 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
             job.phase = JobPhase::Comparing;
             let cmd = run_cmd(job);
             // The comparison is a request of its own (the load's is answered).
-            let request = s.new_request();
+            let request = s.session.new_request();
             if let Some(j) = s.compare.job.as_mut() {
                 j.request = request;
             }
@@ -395,13 +394,14 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
         }
         Event::Compared { rows, .. } => {
             let node = job.node;
-            s.conv.add_compared_rows(node, rows);
+            s.session.conv.add_compared_rows(node, rows);
             relayout(s, node);
             vec![]
         }
         Event::Done { .. } => {
             if let Some(job) = end(s, CompareStatus::Done) {
                 let line = s
+                    .session
                     .conv
                     .node(job.node)
                     .comparison
@@ -420,6 +420,7 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
             let loading = matches!(job.phase, JobPhase::LoadingB { .. });
             let node = job.node;
             let compared = s
+                .session
                 .conv
                 .node(node)
                 .comparison
@@ -528,9 +529,9 @@ pub fn on_engine_exited(s: &mut State) {
 /// compared) → off → probability. Says which scale is shown.
 pub fn toggle_heatmap(s: &mut State) {
     let compared = s.msgs().any(|m| m.comparison.is_some());
-    if s.display.heatmap && !s.compare.kl_heat && compared {
+    if s.view.display.heatmap && !s.compare.kl_heat && compared {
         s.compare.kl_heat = true;
-        let legend = if s.display.color {
+        let legend = if s.view.display.color {
             super::theme::KL_BANDS
                 .iter()
                 .map(|(_, l)| *l)
@@ -542,13 +543,13 @@ pub fn toggle_heatmap(s: &mut State) {
         s.info(format!(
             "Heatmap: KL(A‖B) per compared token ({legend}); other tokens by probability."
         ));
-    } else if s.display.heatmap {
-        s.display.heatmap = false;
+    } else if s.view.display.heatmap {
+        s.view.display.heatmap = false;
         s.compare.kl_heat = false;
     } else {
-        s.display.heatmap = true;
+        s.view.display.heatmap = true;
         // Without colour the styles need saying (they could read as emphasis).
-        let styles = if s.display.color {
+        let styles = if s.view.display.color {
             String::new()
         } else {
             format!(" by style: {}", super::theme::heat_cue_legend())
@@ -557,7 +558,7 @@ pub fn toggle_heatmap(s: &mut State) {
             s.info(format!(
                 "Heatmap: probability of each token{styles} (F3 or h again: KL between the compared models)."
             ));
-        } else if !s.display.color {
+        } else if !s.view.display.color {
             s.info(format!(
                 "Heatmap: probability of each token{styles} (F1 has the legend)."
             ));
@@ -576,6 +577,7 @@ pub fn status_text(s: &State) -> Option<String> {
         ),
         JobPhase::Comparing => {
             let done = s
+                .session
                 .conv
                 .node(job.node)
                 .comparison

@@ -8,7 +8,7 @@ use crate::engine::{GenerateRequest, ModelRef, RequestId};
 /// What `update` asks the loop to do.
 #[derive(Debug, Clone)]
 pub enum Effect {
-    /// Generate a reply, as request `.0` (drawn by [`crate::tui::State::new_request`]).
+    /// Generate a reply, as request `.0` (drawn by [`crate::tui::state::Session::new_request`]).
     Generate(RequestId, GenerateRequest),
     /// Load a model (a file, or a server's), as request `.0`.
     Load(RequestId, ModelRef),

@@ -22,14 +22,19 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
         return super::compare::on_event(s, ev);
     }
     if let Event::Loaded { caps, .. } = &ev {
-        s.caps = Some(caps.clone());
+        s.model.caps = Some(caps.clone());
     }
-    if s.load.as_ref().is_some_and(|l| l.request == id) {
+    if s.session.load.as_ref().is_some_and(|l| l.request == id) {
         on_load_event(s, ev);
     } else if let Event::Loaded { info, vocab, .. } = ev {
         // A load we had moved on from finished anyway: the engine runs that model now.
         s.set_model(*info, vocab);
-    } else if s.generation.as_ref().is_some_and(|g| g.request == id) {
+    } else if s
+        .session
+        .generation
+        .as_ref()
+        .is_some_and(|g| g.request == id)
+    {
         return on_gen_event(s, ev);
     }
     // Anything else answers a request we no longer care about.
@@ -60,7 +65,8 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
     if report.blames_file() {
         text += &format!(" ({}).", report.ended);
         if let Some(path) = &report.file {
-            s.files
+            s.model
+                .files
                 .crashed
                 .insert(ModelRef::Local(path.clone()), reason.clone());
             text += " The file is marked ✗ in the picker.";
@@ -70,12 +76,12 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
     }
     let mut fx = Vec::new();
     // A load already sent to the new engine process wins over the reload.
-    match s.model.take() {
-        Some(m) if s.load.is_none() => {
+    match s.model.info.take() {
+        Some(m) if s.session.load.is_none() => {
             let crash = text.clone();
             text += &format!(" The engine was restarted: reloading {}…", m.name);
             fx = load_model(s, m.model);
-            if let Some(l) = &mut s.load {
+            if let Some(l) = &mut s.session.load {
                 l.restore = Some(crash);
             }
         }
@@ -89,15 +95,15 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
 fn on_load_event(s: &mut State, ev: Event) {
     match ev {
         Event::LoadProgress { fraction, .. } => {
-            if let Some(l) = &mut s.load {
+            if let Some(l) = &mut s.session.load {
                 l.fraction = fraction.clamp(0.0, 1.0);
             }
         }
         Event::Loaded { info, vocab, .. } => {
             // It loads now: whatever failed before (a fixed file) is forgotten.
-            s.files.load_failed.remove(&info.model);
-            s.files.crashed.remove(&info.model);
-            if let Some(crash) = s.load.take().and_then(|l| l.restore) {
+            s.model.files.load_failed.remove(&info.model);
+            s.model.files.crashed.remove(&info.model);
+            if let Some(crash) = s.session.load.take().and_then(|l| l.restore) {
                 // What crashed stays on screen (whatever came meanwhile); it now ends well.
                 s.error(format!(
                     "{crash} The engine was restarted: {} is loaded again.",
@@ -131,19 +137,23 @@ fn on_load_event(s: &mut State, ev: Event) {
             s.info(text);
         }
         Event::Cancelled { .. } => {
-            s.load = None;
+            s.session.load = None;
         }
         Event::Failed { error, .. } => {
             let model = s
+                .session
                 .load
                 .take()
                 .map_or_else(|| ModelRef::Local(PathBuf::new()), |l| l.model);
             // A crash is marked by `on_engine_exited`, with llama.cpp's assertion.
             if !matches!(error, crate::engine::EngineError::Crashed(_)) {
-                s.files.load_failed.insert(model.clone(), error.to_string());
+                s.model
+                    .files
+                    .load_failed
+                    .insert(model.clone(), error.to_string());
             }
             let file = super::models::load_name(&model);
-            let keep = match &s.model {
+            let keep = match &s.model.info {
                 Some(m) => format!(" Still using {}.", m.name),
                 None => " No model is loaded: press Ctrl-O to choose another.".to_string(),
             };
@@ -154,14 +164,14 @@ fn on_load_event(s: &mut State, ev: Event) {
 }
 
 fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
-    if s.generation.is_none() {
+    if s.session.generation.is_none() {
         return vec![];
     }
     let last = ev.is_final();
     if last {
         end_step_mode_choice(s);
     }
-    let Some(g) = s.generation.as_mut() else {
+    let Some(g) = s.session.generation.as_mut() else {
         return vec![];
     };
     match ev {
@@ -187,18 +197,19 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             // What the repeat penalty saw before the reply (for what-ifs).
             let ids: Vec<_> = prompt.iter().map(|t| t.id).collect();
             let node = g.node;
-            s.conv
+            s.session
+                .conv
                 .reply_prompt(node, &ids, s.config.sampling.repeat_last_n);
             // The exact prompt, for comparing the reply.
             s.compare.prompts.insert(node, ids);
             let msg = g.msg;
             place_prompt_tokens(s, &prompt);
-            s.chat_mode = Some(mode);
+            s.model.chat_mode = Some(mode);
             // The engine serves in order: the model loaded last (perhaps after
             // the message was sent) writes this reply, with its vocabulary.
-            let (model, vocab) = (s.model_name(), s.vocab.clone());
-            if let Some(&id) = s.path.get(msg)
-                && s.conv.set_writer(id, model, vocab)
+            let (model, vocab) = (s.model.name(), s.model.vocab.clone());
+            if let Some(&id) = s.view.path.get(msg)
+                && s.session.conv.set_writer(id, model, vocab)
             {
                 s.relayout_message(msg);
             }
@@ -235,7 +246,7 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 return vec![];
             }
             g.phase = Phase::Generating;
-            g.live.token(s.clock);
+            g.live.token(s.session.clock);
             let node = g.node;
             s.push_step(node, *step);
         }
@@ -252,7 +263,7 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 g.phase = Phase::Generating;
                 return vec![Effect::Steer(Steer::Step)];
             }
-            g.live.pause(s.clock);
+            g.live.pause(s.session.clock);
             reply::choose_next(s, false);
         }
         // The TUI sends no comparisons (yet).
@@ -264,15 +275,15 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
         }
         Event::Cancelled { stats, .. } => {
             let node = g.node;
-            s.generation = None;
+            s.session.generation = None;
             if let Some(stats) = &stats {
-                s.last_stats = Some(stats.clone());
+                s.session.last_stats = Some(stats.clone());
             }
             finish_message(s, node, MsgStatus::Stopped, stats);
         }
         Event::Done { stats, .. } => {
             let node = g.node;
-            s.generation = None;
+            s.session.generation = None;
             let status = if stats.stop == StopReason::Cancelled {
                 MsgStatus::Stopped
             } else {
@@ -281,19 +292,19 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             if stats.stop == StopReason::ContextFull {
                 s.error(context_full_notice(stats.ctx_used, stats.ctx_size));
             }
-            s.last_stats = Some(stats.clone());
+            s.session.last_stats = Some(stats.clone());
             finish_message(s, node, status, Some(stats));
         }
         Event::Failed { error, .. } => {
             let node = g.node;
-            s.generation = None;
+            s.session.generation = None;
             s.error(format!("Generation failed: {error}"));
             finish_message(s, node, MsgStatus::Failed(error.to_string()), None);
         }
         Event::PromptScores { steps, .. } => {
             let positions = std::mem::take(&mut g.positions);
-            let touched = s.conv.apply_prompt_scores(&positions, steps);
-            if let Some(g) = s.generation.as_mut() {
+            let touched = s.session.conv.apply_prompt_scores(&positions, steps);
+            if let Some(g) = s.session.generation.as_mut() {
                 g.positions = positions;
             }
             // Heat colours for the scored tokens of the messages shown (the
@@ -313,14 +324,15 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
 /// Gives each prompt turn (user messages, the system prompt) its tokens as
 /// the model was fed them, and records where each prompt position belongs.
 fn place_prompt_tokens(s: &mut State, prompt: &[crate::engine::PromptToken]) {
-    let (Some(g), Some(vocab)) = (s.generation.as_mut(), s.vocab.clone()) else {
+    let (Some(g), Some(vocab)) = (s.session.generation.as_mut(), s.model.vocab.clone()) else {
         return;
     };
     let turns = g.turns.clone();
     let (positions, changed) =
-        s.conv
+        s.session
+            .conv
             .place_prompt(&turns, prompt, &vocab, s.config.sampling.repeat_last_n);
-    if let Some(g) = s.generation.as_mut() {
+    if let Some(g) = s.session.generation.as_mut() {
         g.positions = positions;
     }
     // Only the turns that took tokens are wrapped again (a long chat is
@@ -334,10 +346,14 @@ fn place_prompt_tokens(s: &mut State, prompt: &[crate::engine::PromptToken]) {
 
 /// The reply ends: choosing its next token ends with it.
 fn end_step_mode_choice(s: &mut State) {
-    if s.chooser.as_ref().is_some_and(|c| c.at == ChooseAt::Next) {
-        s.chooser = None;
-        if s.focus == Focus::Choose {
-            s.set_focus(Focus::Input);
+    if s.view
+        .chooser
+        .as_ref()
+        .is_some_and(|c| c.at == ChooseAt::Next)
+    {
+        s.view.chooser = None;
+        if s.view.focus == Focus::Choose {
+            s.view.set_focus(Focus::Input);
         }
     }
 }
@@ -356,7 +372,7 @@ pub fn context_full_notice(used: usize, size: usize) -> String {
 /// an empty version that ended early goes), and shows the chat as it is now.
 fn finish_message(s: &mut State, node: NodeId, status: MsgStatus, stats: Option<Stats>) {
     let stopped = status == MsgStatus::Stopped;
-    if s.conv.finish_reply(node, status, stats) {
+    if s.session.conv.finish_reply(node, status, stats) {
         s.repath();
         if stopped {
             s.info("The reply stopped before its first token: that version was dropped.");

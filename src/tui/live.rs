@@ -1,7 +1,7 @@
 //! The numbers of the reply under way, for the status bar: its time to the
 //! first token and its speed, measured as its events arrive (the engine's own
 //! numbers, [`crate::engine::Stats`], replace them when it ends). No I/O: the
-//! times are [`super::state::State::clock`], which the loop sets as each
+//! times are [`super::state::Session::clock`], which the loop sets as each
 //! message arrives.
 
 use std::time::{Duration, Instant};

@@ -27,6 +27,7 @@ pub mod input_view;
 pub mod layout;
 pub mod live;
 pub mod models;
+pub mod outcome;
 pub mod render;
 pub mod reply;
 pub mod saving;
@@ -148,7 +149,7 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
                 host.compare(id, cmd);
             }
             Effect::Steer(steer) => {
-                if let Some(g) = &s.generation {
+                if let Some(g) = &s.session.generation {
                     host.steer(g.request, steer);
                 }
             }
@@ -207,7 +208,7 @@ where
         // Drain what is pending (bounded, so a flood cannot starve drawing).
         let mut n = 0;
         while let Some(m) = next.take() {
-            s.clock = Instant::now();
+            s.session.clock = Instant::now();
             let fx = update(s, m);
             if execute(s, fx, host) {
                 return Ok(());
@@ -533,7 +534,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         opts.model_dirs,
         (size.width, size.height),
     );
-    state.display.color = !term_env.no_color;
+    state.view.display.color = !term_env.no_color;
     // Plain http to another machine: said where it is seen, in the TUI.
     for (_, t) in &opts.servers {
         if let Some(w) = t.as_ref().ok().and_then(|t| t.warning()) {
@@ -555,7 +556,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         state.error(format!(
             "Conversations cannot be saved: {e}. This one stays in memory; saving is tried again after each turn."
         ));
-        state.save_failed = true;
+        state.session.save_failed = true;
     } else if opts.resume {
         match host.saver.as_mut().map(saving::last) {
             Some(Ok(Some(r))) => {
@@ -568,7 +569,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
                 state.info("No saved conversation to resume: this is a new one.")
             }
             Some(Err(e)) => {
-                state.save_failed = true;
+                state.session.save_failed = true;
                 state.error(format!("Cannot resume the last conversation: {e}"))
             }
         }
@@ -598,9 +599,9 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     if let Some(why) = host.saver.as_ref().and_then(saving::Saver::read_only) {
         // Said last, with what the start said before it, so no startup
         // notice hides it; the status bar keeps it once others come.
-        let before = state.notice.take().map(|n| n.text + " ");
+        let before = state.view.notice.take().map(|n| n.text + " ");
         state.error(before.unwrap_or_default() + &saving::saving_off(why));
-        state.saving_off = Some(why.to_string());
+        state.session.saving_off = Some(why.to_string());
     }
     let result = if execute(&mut state, fx, &mut host) {
         Ok(())

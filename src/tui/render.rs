@@ -28,7 +28,7 @@ pub fn render(s: &State, f: &mut Frame) {
     if let Some(r) = a.status {
         status::render(s, buf, r);
     }
-    if let Some(p) = &s.popup {
+    if let Some(p) = &s.view.popup {
         components::render_popup(s, p, buf, area);
     }
 }

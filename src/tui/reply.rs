@@ -13,12 +13,12 @@ use crate::engine::{Role, StopReason, TokenId};
 
 /// Why a reply cannot be acted on now, as the user reads it; `None` when it can.
 pub fn busy(s: &State) -> Option<&'static str> {
-    if s.generation.as_ref().is_some_and(|g| !is_paused(g)) {
+    if s.session.generation.as_ref().is_some_and(|g| !is_paused(g)) {
         Some("A reply is being generated: wait for it, or press Esc to stop it.")
-    } else if s.load.is_some() {
+    } else if s.session.load.is_some() {
         // Token ids would go to the model being loaded: wait to know which.
         Some("A model is loading: wait for it to finish.")
-    } else if s.model.is_none() {
+    } else if s.model.info.is_none() {
         Some("No model is loaded: press Ctrl-O to choose one.")
     } else {
         None
@@ -28,9 +28,9 @@ pub fn busy(s: &State) -> Option<&'static str> {
 /// Whether reply `m`'s token ids are the loaded model's: the same
 /// vocabulary (two files may share a name and not a vocabulary).
 fn same_vocab(s: &State, m: &Message) -> bool {
-    match (&m.vocab, &s.vocab) {
+    match (&m.vocab, &s.model.vocab) {
         (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b) || a == b,
-        _ => m.model.is_none() || m.model == s.model_name(),
+        _ => m.model.is_none() || m.model == s.model.name(),
     }
 }
 
@@ -41,11 +41,11 @@ fn is_paused(g: &Generation) -> bool {
 /// Stops a paused reply to start something else: it ends as stopped (its
 /// tokens stand) and its final event is no longer waited for.
 fn drop_paused(s: &mut State) -> Vec<Effect> {
-    let Some(g) = s.generation.take() else {
+    let Some(g) = s.session.generation.take() else {
         return vec![];
     };
-    s.chooser = None;
-    s.conv.stop_reply(g.node);
+    s.view.chooser = None;
+    s.session.conv.stop_reply(g.node);
     if let Some(i) = s.msg_index(g.node) {
         s.relayout_message(i);
     }
@@ -55,8 +55,8 @@ fn drop_paused(s: &mut State) -> Vec<Effect> {
 /// Who writes a new reply: the model in use, with the settings' seed.
 fn writer(s: &State) -> Writer {
     Writer {
-        model: s.model_name(),
-        vocab: s.vocab.clone(),
+        model: s.model.name(),
+        vocab: s.model.vocab.clone(),
         base_seed: s.config.sampling.seed,
     }
 }
@@ -71,11 +71,11 @@ pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
     };
     let mut settings = s.request_settings();
     settings.paused = paused;
-    let req = s.conv.start_reply(id, &settings);
+    let req = s.session.conv.start_reply(id, &settings);
     s.relayout_message(msg);
-    let turns = s.conv.turns_before(id);
-    let request = s.new_request();
-    s.generation = Some(Generation {
+    let turns = s.session.conv.turns_before(id);
+    let request = s.session.new_request();
+    s.session.generation = Some(Generation {
         request,
         msg,
         node: id,
@@ -86,12 +86,12 @@ pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
         n_prompt: 0,
         n_reused: 0,
         n_prefix: 0,
-        live: super::live::LiveStats::new(s.clock),
+        live: super::live::LiveStats::new(s.session.clock),
     });
-    s.scroll.follow = true;
+    s.view.scroll.follow = true;
     // The token cursor next enters on the new reply (one set at a fork stays).
-    if s.focus != Focus::Navigate {
-        s.cursor = None;
+    if s.view.focus != Focus::Navigate {
+        s.view.cursor = None;
     }
     vec![Effect::Generate(request, req)]
 }
@@ -100,16 +100,16 @@ pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
 /// being edited) and starts its reply.
 pub fn send_text(s: &mut State, text: String) -> Vec<Effect> {
     let mut fx = drop_paused(s);
-    let user = match s.editing.take() {
-        Some(old) => s.conv.add_sibling(old, Node::user(text)),
-        None => s.conv.append(Node::user(text)),
+    let user = match s.session.editing.take() {
+        Some(old) => s.session.conv.add_sibling(old, Node::user(text)),
+        None => s.session.conv.append(Node::user(text)),
     };
-    let id = s.conv.add_reply(user, &writer(s));
+    let id = s.session.conv.add_reply(user, &writer(s));
     s.repath();
     // The message is saved now (its reply when it ends).
     fx.push(Effect::Save);
-    fx.extend(start(s, id, s.step_mode));
-    if s.step_mode {
+    fx.extend(start(s, id, s.session.step_mode));
+    if s.session.step_mode {
         // Presses while the prompt is read each count for a token.
         choose_next(s, false);
     }
@@ -119,15 +119,15 @@ pub fn send_text(s: &mut State, text: String) -> Vec<Effect> {
 /// Sends `steer` to the reply under way; a step asked for while one is
 /// under way waits for the pause (each press is one token).
 pub fn steer(s: &mut State, steer: Steer) -> Vec<Effect> {
-    let now = s.clock;
-    let Some(g) = s.generation.as_mut() else {
+    let now = s.session.clock;
+    let Some(g) = s.session.generation.as_mut() else {
         return vec![];
     };
     match (&g.phase, &steer) {
         (Phase::Paused { .. }, _) => {
             g.phase = Phase::Generating;
             g.live.resume(now);
-            if let Some(c) = &mut s.chooser
+            if let Some(c) = &mut s.view.chooser
                 && c.at == ChooseAt::Next
             {
                 c.text.clear();
@@ -177,41 +177,46 @@ pub fn remote_refusal(s: &State, action: Action, msg: usize) -> Option<String> {
         }
         _ => return None,
     };
-    let why = s.caps.as_ref()?.refuses(what)?;
+    let why = s.model.caps.as_ref()?.refuses(what)?;
     Some(crate::tui::engine_events::capitalize(&why) + ".")
 }
 
 /// Step mode on or off. On while a reply runs: it pauses after its next
 /// token. Off while one is paused: it runs on to its end.
 pub fn toggle_step_mode(s: &mut State) -> Vec<Effect> {
-    if !s.step_mode
-        && let Some(why) = s.caps.as_ref().and_then(|c| c.refuses("step mode"))
+    if !s.session.step_mode
+        && let Some(why) = s.model.caps.as_ref().and_then(|c| c.refuses("step mode"))
     {
         s.error(crate::tui::engine_events::capitalize(&why) + ".");
         return vec![];
     }
-    s.step_mode = !s.step_mode;
+    s.session.step_mode = !s.session.step_mode;
     let running = s
+        .session
         .generation
         .as_ref()
         .is_some_and(|g| g.phase != Phase::Cancelling);
-    if s.step_mode {
+    if s.session.step_mode {
         s.info("Step mode: replies go one token per key (→). F7 again runs on.");
         if running {
             return vec![Effect::Steer(Steer::Step)];
         }
     } else {
         s.info("Step mode off.");
-        if s.chooser.as_ref().is_some_and(|c| c.at == ChooseAt::Next) {
-            s.chooser = None;
-            s.set_focus(Focus::Input);
+        if s.view
+            .chooser
+            .as_ref()
+            .is_some_and(|c| c.at == ChooseAt::Next)
+        {
+            s.view.chooser = None;
+            s.view.set_focus(Focus::Input);
         }
-        if let Some(g) = &mut s.generation
+        if let Some(g) = &mut s.session.generation
             && running
         {
             g.steps_queued = 0;
             g.phase = Phase::Generating;
-            g.live.resume(s.clock);
+            g.live.resume(s.session.clock);
             return vec![Effect::Steer(Steer::Run)];
         }
     }
@@ -232,10 +237,10 @@ pub fn branch(
         s.info(why);
         return vec![];
     }
-    let Some(&id) = s.path.get(t.msg) else {
+    let Some(&id) = s.view.path.get(t.msg) else {
         return vec![];
     };
-    let orig = s.conv.node(id);
+    let orig = s.session.conv.node(id);
     if orig.role != Role::Assistant {
         return vec![];
     }
@@ -249,14 +254,14 @@ pub fn branch(
         return vec![];
     }
     let mut fx = drop_paused(s);
-    let new = s.conv.branch_reply(id, t.step, chosen, &writer(s));
-    let ended = s.conv.node(new).status == MsgStatus::Done;
-    s.chooser = None;
+    let new = s.session.conv.branch_reply(id, t.step, chosen, &writer(s));
+    let ended = s.session.conv.node(new).status == MsgStatus::Done;
+    s.view.chooser = None;
     s.repath();
     // Stepping: to typing, where the first pause opens the chooser. Else the
     // token cursor stays at the fork (the new token, or the one before a
     // fresh draw), so [ ] switch versions at once.
-    let paused = s.step_mode || text.is_some();
+    let paused = s.session.step_mode || text.is_some();
     let n = s.msg(t.msg).map_or(0, |m| m.steps.len());
     // The chosen token when there is one, else the last one before the fork.
     let fork_step = if t.step < n {
@@ -267,12 +272,12 @@ pub fn branch(
     let at_fork = fork_step
         .filter(|&step| step < n)
         .map(|step| TokenRef { msg: t.msg, step });
-    if s.step_mode || at_fork.is_none() {
-        s.cursor = None;
-        s.set_focus(Focus::Input);
+    if s.session.step_mode || at_fork.is_none() {
+        s.view.cursor = None;
+        s.view.set_focus(Focus::Input);
     } else {
-        s.cursor = at_fork;
-        s.set_focus(Focus::Navigate);
+        s.view.cursor = at_fork;
+        s.view.set_focus(Focus::Navigate);
     }
     if ended {
         // The chosen token ends the reply: nothing to generate.
@@ -282,7 +287,7 @@ pub fn branch(
     fx.extend(start(s, new, paused));
     if let Some(text) = text {
         fx.push(Effect::Steer(Steer::ForceText(text)));
-        if !s.step_mode {
+        if !s.session.step_mode {
             fx.push(Effect::Steer(Steer::Run));
         }
     }
@@ -291,7 +296,7 @@ pub fn branch(
 
 /// A new version of the last reply, from its first token (F8).
 pub fn regenerate(s: &mut State) -> Vec<Effect> {
-    let last = s.path.len().checked_sub(1);
+    let last = s.view.path.len().checked_sub(1);
     match last.filter(|&i| s.msg(i).is_some_and(|m| m.role == Role::Assistant)) {
         Some(msg) => branch(s, TokenRef { msg, step: 0 }, None, None),
         None => {
@@ -308,11 +313,11 @@ pub fn continue_reply(s: &mut State, msg: usize) -> Vec<Effect> {
         s.info(why);
         return vec![];
     }
-    let Some(&id) = s.path.get(msg) else {
+    let Some(&id) = s.view.path.get(msg) else {
         return vec![];
     };
-    let m = s.conv.node(id);
-    if msg + 1 != s.path.len() {
+    let m = s.session.conv.node(id);
+    if msg + 1 != s.view.path.len() {
         s.info("Only the last reply can be continued (later turns build on it as it is).");
         return vec![];
     }
@@ -338,29 +343,29 @@ pub fn continue_reply(s: &mut State, msg: usize) -> Vec<Effect> {
     let mut fx = drop_paused(s);
     // The reply goes on from its tokens' bytes, not from a U+FFFD shown for
     // them: starting it drops the tail.
-    fx.extend(start(s, id, s.step_mode));
+    fx.extend(start(s, id, s.session.step_mode));
     fx
 }
 
 /// Shows the previous (`delta` -1) or next (+1) version of turn `msg`.
 pub fn switch_sibling(s: &mut State, msg: usize, delta: isize) -> Vec<Effect> {
-    if s.generation.is_some() {
+    if s.session.generation.is_some() {
         s.info("A reply is under way: stop it (Esc) before switching versions.");
         return vec![];
     }
-    let Some(&id) = s.path.get(msg) else {
+    let Some(&id) = s.view.path.get(msg) else {
         return vec![];
     };
-    match s.conv.sibling(id, delta) {
+    match s.session.conv.sibling(id, delta) {
         Some(other) => {
-            s.conv.show(other);
+            s.session.conv.show(other);
             s.repath();
-            let (pos, n) = s.conv.sibling_pos(other);
+            let (pos, n) = s.session.conv.sibling_pos(other);
             s.info(format!("Version {} of {n}.", pos + 1));
             return vec![Effect::Save];
         }
         None => {
-            let (_, n) = s.conv.sibling_pos(id);
+            let (_, n) = s.session.conv.sibling_pos(id);
             s.info(if n > 1 {
                 "No more versions that way."
             } else {
@@ -374,14 +379,14 @@ pub fn switch_sibling(s: &mut State, msg: usize, delta: isize) -> Vec<Effect> {
 /// Puts user message `msg` in the input box: sent, it becomes a new version
 /// of that message (the old one and its replies stay).
 pub fn edit_message(s: &mut State, msg: usize) -> Vec<Effect> {
-    let Some(&id) = s.path.get(msg) else {
+    let Some(&id) = s.view.path.get(msg) else {
         return vec![];
     };
-    let text = s.conv.node(id).content.clone();
-    s.editing = Some(id);
-    s.input = super::state::new_input();
-    s.input.insert_str(&text);
-    s.set_focus(Focus::Input);
+    let text = s.session.conv.node(id).content.clone();
+    s.session.editing = Some(id);
+    s.view.input = super::state::new_input();
+    s.view.input.insert_str(&text);
+    s.view.set_focus(Focus::Input);
     s.info("Editing an earlier message: Enter sends it as a new version; Esc leaves it as it was.");
     vec![]
 }
@@ -391,26 +396,31 @@ pub fn edit_message(s: &mut State, msg: usize) -> Vec<Effect> {
 /// choosing at a past token, editing or typing a message): then the status
 /// bar says it is paused and Tab opens it. `asked`: the user asked for it.
 pub fn choose_next(s: &mut State, asked: bool) {
-    let busy_elsewhere = match s.focus {
+    let busy_elsewhere = match s.view.focus {
         Focus::Navigate => true,
-        Focus::Choose => s.chooser.as_ref().is_some_and(|c| c.at != ChooseAt::Next),
-        Focus::Input => s.editing.is_some() || !s.input.is_empty(),
+        Focus::Choose => s
+            .view
+            .chooser
+            .as_ref()
+            .is_some_and(|c| c.at != ChooseAt::Next),
+        Focus::Input => s.session.editing.is_some() || !s.view.input.is_empty(),
     };
     if busy_elsewhere && !asked {
         return;
     }
     let keep = s
+        .view
         .chooser
         .as_ref()
         .filter(|c| c.at == ChooseAt::Next)
         .map(|c| c.text.clone())
         .unwrap_or_default();
     let typing = !keep.is_empty();
-    s.chooser = Some(Chooser {
+    s.view.chooser = Some(Chooser {
         at: ChooseAt::Next,
         selected: 0,
         text: keep,
         typing,
     });
-    s.set_focus(Focus::Choose);
+    s.view.set_focus(Focus::Choose);
 }

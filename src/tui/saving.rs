@@ -135,17 +135,17 @@ pub fn save(
         return;
     };
     let result = saver.store().and_then(|st| match &away {
-        Some((id, conv)) => st.save(*id, conv, s.model.as_ref()),
-        None => st.save(s.conv_id, &s.conv, s.model.as_ref()),
+        Some((id, conv)) => st.save(*id, conv, s.model.info.as_ref()),
+        None => st.save(s.session.conv_id, &s.session.conv, s.model.info.as_ref()),
     });
     match result {
         Ok(saved) => {
             if away.is_none()
                 && let Some(saved) = saved
             {
-                s.conv_id = Some(saved.id);
+                s.session.conv_id = Some(saved.id);
             }
-            if std::mem::take(&mut s.save_failed) {
+            if std::mem::take(&mut s.session.save_failed) {
                 s.info("Saved again: the conversation is on disk.");
             }
             if let Some(Saved {
@@ -160,11 +160,11 @@ pub fn save(
         Err(e) => {
             tracing::warn!("saving the conversation failed: {e}");
             if let StoreError::CannotWrite(why) = &e {
-                s.saving_off = Some(why.clone());
+                s.session.saving_off = Some(why.clone());
             }
             // Said when saving starts failing; while it goes on failing, only
             // when nothing else is being said (an error of the reply stays).
-            if !std::mem::replace(&mut s.save_failed, true) || s.notice.is_none() {
+            if !std::mem::replace(&mut s.session.save_failed, true) || s.view.notice.is_none() {
                 s.error(not_saved(&e));
             }
         }
@@ -189,8 +189,8 @@ pub fn list(s: &mut State, host: &mut impl Host) {
 pub fn open(s: &mut State, host: &mut impl Host, id: ConvId) -> Vec<Effect> {
     // The one shown could not be saved (the save just before failed):
     // replacing it would lose it, with its own saved version too.
-    if s.save_failed && !s.conv.is_empty() {
-        let how = if s.saving_off.is_some() {
+    if s.session.save_failed && !s.session.conv.is_empty() {
+        let how = if s.session.saving_off.is_some() {
             "saving is off, so it stays until you quit"
         } else {
             "once it saves (free disk space, close the other tokenscope), open it again"
@@ -234,15 +234,15 @@ pub fn change(
     });
     match result {
         Ok(()) => {
-            if rename.is_none() && s.conv_id == Some(id) {
-                s.conv_id = None;
-                let popup = s.popup.take();
+            if rename.is_none() && s.session.conv_id == Some(id) {
+                s.session.conv_id = None;
+                let popup = s.view.popup.take();
                 fx = transitions::new_chat(s)
                     .into_iter()
                     .filter(|e| !matches!(e, Effect::SaveAway(..)))
                     .collect();
-                s.popup = popup;
-                s.set_focus(s.focus);
+                s.view.popup = popup;
+                s.view.set_focus(s.view.focus);
                 s.info("The conversation shown was deleted: this is a new one.");
             }
             list(s, host);

@@ -87,7 +87,7 @@ impl H {
             fraction: 0.5,
         });
         self.engine(fake_loaded(id, info));
-        self.s.notice = None;
+        self.s.view.notice = None;
         self
     }
 
@@ -114,6 +114,7 @@ impl H {
         for (text, p) in tokens {
             let index = self
                 .s
+                .session
                 .generation
                 .as_ref()
                 .map_or(0, |g| self.s.msg(g.msg).unwrap().steps.len());
@@ -141,7 +142,7 @@ impl H {
     }
 
     pub(super) fn buffer(&self) -> Buffer {
-        let (w, h) = self.s.size;
+        let (w, h) = self.s.view.size;
         let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
         t.draw(|f| render(&self.s, f)).unwrap();
         t.backend().buffer().clone()
@@ -285,12 +286,12 @@ fn snapshot_token_cursor_on_an_earlier_token() {
     let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
     h.exchange("What is the capital of France?", PARIS);
     h.key(KeyCode::Tab);
-    assert_eq!(h.s.focus, Focus::Navigate);
-    assert_eq!(h.s.cursor, Some(TokenRef { msg: 1, step: 6 }));
+    assert_eq!(h.s.view.focus, Focus::Navigate);
+    assert_eq!(h.s.view.cursor, Some(TokenRef { msg: 1, step: 6 }));
     for _ in 0..3 {
         h.key(KeyCode::Left);
     }
-    assert_eq!(h.s.cursor, Some(TokenRef { msg: 1, step: 3 }));
+    assert_eq!(h.s.view.cursor, Some(TokenRef { msg: 1, step: 3 }));
     let screen = h.screen();
     assert!(screen.contains("token 4/7"), "{screen}");
     assert!(screen.contains("p=64.00%"), "{screen}");
@@ -315,10 +316,10 @@ fn snapshot_picker_open_and_filtered() {
     h.ctrl('o');
     h.send(Msg::Models(entries()));
     h.type_str("q4");
-    let Some(Popup::Picker(p)) = &h.s.popup else {
+    let Some(Popup::Picker(p)) = &h.s.view.popup else {
         panic!("picker open")
     };
-    assert_eq!(p.visible(&h.s.files.models), vec![1, 2, 3]);
+    assert_eq!(p.visible(&h.s.model.files.models), vec![1, 2, 3]);
     insta::assert_snapshot!("picker_filtered", h.screen());
 }
 
@@ -399,10 +400,10 @@ fn the_picker_shows_the_real_tensor_types_and_the_original_of_its_variants_first
     );
     // The filter finds the real type too.
     h.type_str("mostly q4_0");
-    let Some(Popup::Picker(p)) = &h.s.popup else {
+    let Some(Popup::Picker(p)) = &h.s.view.popup else {
         panic!("picker open")
     };
-    assert_eq!(p.visible(&h.s.files.models).len(), 1);
+    assert_eq!(p.visible(&h.s.model.files.models).len(), 1);
 }
 
 #[test]
@@ -425,8 +426,8 @@ fn snapshot_load_error_keeps_the_old_model() {
         request: id,
         error: crate::engine::EngineError::BadFile("unsupported model architecture 'qwen9'".into()),
     });
-    assert!(h.s.load.is_none());
-    assert_eq!(h.s.model.as_ref().unwrap().name, "gemma-3-270m-it");
+    assert!(h.s.session.load.is_none());
+    assert_eq!(h.s.model.info.as_ref().unwrap().name, "gemma-3-270m-it");
     let screen = h.screen();
     assert!(
         screen.contains("Could not load qwen2.5-0.5b-instruct-Q4_K_M.gguf"),
@@ -435,7 +436,12 @@ fn snapshot_load_error_keeps_the_old_model() {
     insta::assert_snapshot!("load_error", screen);
     // The old model is still usable.
     let id = h.ask("again");
-    assert!(h.s.generation.as_ref().is_some_and(|g| g.request == id));
+    assert!(
+        h.s.session
+            .generation
+            .as_ref()
+            .is_some_and(|g| g.request == id)
+    );
 }
 
 #[test]
@@ -447,7 +453,7 @@ fn snapshot_sampling_settings_with_invalid_value() {
     }
     h.type_str("9");
     h.key(KeyCode::Enter);
-    let Some(Popup::Settings(f)) = &h.s.popup else {
+    let Some(Popup::Settings(f)) = &h.s.view.popup else {
         panic!("settings stay open")
     };
     assert!(f.error.as_ref().unwrap().contains("temperature"));
@@ -463,7 +469,7 @@ fn snapshot_sampling_settings_with_invalid_value() {
     h.ctrl('u');
     h.type_str("7");
     h.key(KeyCode::Enter);
-    assert!(h.s.popup.is_none());
+    assert!(h.s.view.popup.is_none());
     assert_eq!(h.s.config.sampling.temperature, 0.2);
     assert_eq!(h.s.config.sampling.top_k, 7);
     h.ask("x");
@@ -478,7 +484,7 @@ fn snapshot_help() {
     assert!(screen.contains("new chat"));
     insta::assert_snapshot!("help", screen);
     h.key(KeyCode::Esc);
-    assert!(h.s.popup.is_none());
+    assert!(h.s.view.popup.is_none());
 }
 
 #[test]
@@ -536,7 +542,7 @@ fn snapshot_chinese_conversation() {
 fn tiny_and_odd_sizes_never_panic() {
     let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
     h.exchange("What is the capital of France? 中文 🙂", PARIS);
-    h.s.notice = Some(super::state::Notice {
+    h.s.view.notice = Some(super::state::Notice {
         level: super::state::NoticeLevel::Error,
         text: "a long error message ".repeat(20),
     });
@@ -557,8 +563,8 @@ fn tiny_and_odd_sizes_never_panic() {
                 let _ = h.buffer();
             }
         }
-        h.s.popup = None;
-        h.s.set_focus(Focus::Input);
+        h.s.view.popup = None;
+        h.s.view.set_focus(Focus::Input);
     }
     // Zero-sized too.
     h.send(Msg::Input(TermEvent::Resize(0, 0)));
@@ -582,7 +588,7 @@ impl std::io::Write for Sink {
 /// The bytes a real terminal would receive for one frame of `h`'s state
 /// (ratatui's crossterm backend writing into memory).
 fn terminal_bytes(h: &H) -> Vec<u8> {
-    let (w, hgt) = h.s.size;
+    let (w, hgt) = h.s.view.size;
     let sink = Sink::default();
     let backend = ratatui::backend::CrosstermBackend::new(sink.clone());
     let mut t = Terminal::with_options(
@@ -672,7 +678,7 @@ fn the_token_cursor_on_part_of_a_character_highlights_that_character() {
     h.key(KeyCode::Tab);
     h.key(KeyCode::Home);
     h.key(KeyCode::Right);
-    assert_eq!(h.s.cursor.map(|c| c.step), Some(1));
+    assert_eq!(h.s.view.cursor.map(|c| c.step), Some(1));
     let b = h.buffer();
     let (x, y) = find(&b, "好").expect("好 drawn");
     let cell = &b[(x, y)];
@@ -706,12 +712,12 @@ fn stale_request_events_are_dropped() {
             .iter()
             .any(|e| matches!(e, Effect::Cancel(id) if *id == old))
     );
-    assert!(h.s.path.is_empty());
+    assert!(h.s.view.path.is_empty());
     // Late events of the old request change nothing.
     h.stream(old, &[("B", 0.5)]);
     h.done(old, 2);
-    assert!(h.s.path.is_empty());
-    assert!(h.s.last_stats.is_none());
+    assert!(h.s.view.path.is_empty());
+    assert!(h.s.session.last_stats.is_none());
     let new = h.ask("second");
     assert_ne!(new, old);
     h.engine(Event::Token {
@@ -734,7 +740,10 @@ fn cancel_stops_and_marks_the_reply() {
     h.stream(id, &[("1", 0.9), (" 2", 0.9)]);
     h.key(KeyCode::Esc);
     assert_eq!(h.host.cancels, vec![id]);
-    assert_eq!(h.s.generation.as_ref().unwrap().phase, Phase::Cancelling);
+    assert_eq!(
+        h.s.session.generation.as_ref().unwrap().phase,
+        Phase::Cancelling
+    );
     // Tokens already in flight are not shown.
     h.stream(id, &[(" 3", 0.9)]);
     assert_eq!(h.s.msg(1).unwrap().content, "1 2");
@@ -742,7 +751,7 @@ fn cancel_stops_and_marks_the_reply() {
         request: id,
         stats: fake_stats(3, StopReason::Cancelled),
     });
-    assert!(h.s.generation.is_none());
+    assert!(h.s.session.generation.is_none());
     assert_eq!(h.s.msg(1).unwrap().status, MsgStatus::Stopped);
     assert!(h.screen().contains("1 2 [stopped]"));
     // Ctrl-C while generating cancels too, and does not quit.
@@ -780,15 +789,19 @@ fn chat_follows_the_stream_and_stays_put_when_scrolled_up() {
     let line: Vec<(&str, f32)> = (0..40).map(|_| (" word\n", 0.5)).collect();
     h.stream(id, &line);
     let height = h.s.chat_height();
-    let max = h.s.chat.total_lines() - height;
-    assert!(h.s.scroll.follow);
-    assert_eq!(h.s.view_top(height), max);
+    let max = h.s.view.chat.total_lines() - height;
+    assert!(h.s.view.scroll.follow);
+    assert_eq!(h.s.view.chat_top(height), max);
     h.key(KeyCode::PageUp);
-    assert!(!h.s.scroll.follow);
-    let top = h.s.view_top(height);
+    assert!(!h.s.view.scroll.follow);
+    let top = h.s.view.chat_top(height);
     assert_eq!(top, max - (height - 1));
     h.stream(id, &line[..10]);
-    assert_eq!(h.s.view_top(height), top, "stays put while tokens arrive");
+    assert_eq!(
+        h.s.view.chat_top(height),
+        top,
+        "stays put while tokens arrive"
+    );
     assert!(h.screen().contains("more lines"));
     h.send(Msg::Input(TermEvent::Mouse(MouseEvent {
         kind: MouseEventKind::ScrollUp,
@@ -796,13 +809,16 @@ fn chat_follows_the_stream_and_stays_put_when_scrolled_up() {
         row: 1,
         modifiers: KeyModifiers::NONE,
     })));
-    assert_eq!(h.s.view_top(height), top - 3);
+    assert_eq!(h.s.view.chat_top(height), top - 3);
     for _ in 0..20 {
         h.key(KeyCode::PageDown);
     }
-    assert!(h.s.scroll.follow, "back at the bottom: follows again");
+    assert!(h.s.view.scroll.follow, "back at the bottom: follows again");
     h.stream(id, &line[..5]);
-    assert_eq!(h.s.view_top(height), h.s.chat.total_lines() - height);
+    assert_eq!(
+        h.s.view.chat_top(height),
+        h.s.view.chat.total_lines() - height
+    );
 }
 
 #[test]
@@ -812,15 +828,15 @@ fn history_recalls_sent_messages() {
     h.exchange("second\nquestion", &[("b", 0.5)]);
     h.type_str("draft");
     h.key(KeyCode::Up);
-    assert_eq!(h.s.input.lines().join("\n"), "second\nquestion");
+    assert_eq!(h.s.view.input.lines().join("\n"), "second\nquestion");
     // Cursor is on the last line: Up moves within the text first.
     h.key(KeyCode::Up);
     h.key(KeyCode::Up);
-    assert_eq!(h.s.input.lines().join("\n"), "first question");
+    assert_eq!(h.s.view.input.lines().join("\n"), "first question");
     h.key(KeyCode::Down);
-    assert_eq!(h.s.input.lines().join("\n"), "second\nquestion");
+    assert_eq!(h.s.view.input.lines().join("\n"), "second\nquestion");
     h.key(KeyCode::Down);
-    assert_eq!(h.s.input.lines().join("\n"), "draft");
+    assert_eq!(h.s.view.input.lines().join("\n"), "draft");
 }
 
 #[test]
@@ -833,11 +849,11 @@ fn newline_keys_and_send() {
     h.type_str("c");
     h.ctrl('j');
     h.type_str("d");
-    assert_eq!(h.s.input.lines(), ["a", "b", "c", "d"]);
+    assert_eq!(h.s.view.input.lines(), ["a", "b", "c", "d"]);
     h.key(KeyCode::Enter);
     let req = h.host.generates.last().unwrap();
     assert_eq!(req.messages.last().unwrap().content, "a\nb\nc\nd");
-    assert!(h.s.input.is_empty());
+    assert!(h.s.view.input.is_empty());
 }
 
 #[test]
@@ -903,7 +919,7 @@ fn blank_system_prompt_is_no_system_message_in_the_tui_and_in_run() {
             "run sends no system message for {blank:?}"
         );
         let mut h = H::with_config(config, 100, 30).loaded("gemma-3-270m-it", "Q8_0");
-        assert!(!h.s.chat.has_system, "no system block for {blank:?}");
+        assert!(!h.s.view.chat.has_system, "no system block for {blank:?}");
         h.ask("hi");
         let req = h.host.generates.last().unwrap();
         assert_eq!(req.messages, headless, "TUI and run agree for {blank:?}");
@@ -914,7 +930,7 @@ fn blank_system_prompt_is_no_system_message_in_the_tui_and_in_run() {
     };
     let headless = run_messages(&config, "hi");
     let mut h = H::with_config(config, 100, 30).loaded("gemma-3-270m-it", "Q8_0");
-    assert!(h.s.chat.has_system);
+    assert!(h.s.view.chat.has_system);
     h.ask("hi");
     assert_eq!(h.host.generates.last().unwrap().messages, headless);
 }
@@ -958,7 +974,10 @@ fn a_reply_tail_ends_the_reply_even_after_stop() {
     h.started(id);
     h.stream(id, &[("ok ", 0.9), ("", 0.8)]);
     h.key(KeyCode::Esc);
-    assert_eq!(h.s.generation.as_ref().unwrap().phase, Phase::Cancelling);
+    assert_eq!(
+        h.s.session.generation.as_ref().unwrap().phase,
+        Phase::Cancelling
+    );
     h.engine(Event::Tail {
         request: id,
         text: "\u{FFFD}".into(),
@@ -992,32 +1011,32 @@ fn token_navigation_moves_by_token_and_line() {
     h.exchange("q1", &words);
     h.exchange("q2", &[("x", 0.5), ("y", 0.5)]);
     h.key(KeyCode::Tab);
-    assert_eq!(h.s.cursor, Some(TokenRef { msg: 3, step: 1 }));
+    assert_eq!(h.s.view.cursor, Some(TokenRef { msg: 3, step: 1 }));
     h.key(KeyCode::Home);
-    assert_eq!(h.s.cursor, Some(TokenRef { msg: 3, step: 0 }));
+    assert_eq!(h.s.view.cursor, Some(TokenRef { msg: 3, step: 0 }));
     h.key(KeyCode::Left);
     assert_eq!(
-        h.s.cursor,
+        h.s.view.cursor,
         Some(TokenRef { msg: 1, step: 29 }),
         "crosses into the previous reply"
     );
     h.key(KeyCode::Right);
-    assert_eq!(h.s.cursor, Some(TokenRef { msg: 3, step: 0 }));
+    assert_eq!(h.s.view.cursor, Some(TokenRef { msg: 3, step: 0 }));
     h.key(KeyCode::Up);
-    let c = h.s.cursor.unwrap();
+    let c = h.s.view.cursor.unwrap();
     assert_eq!(c.msg, 1, "up skips the user message");
     let (line, _) = h.s.token_position(c).unwrap();
     h.key(KeyCode::Up);
-    let (line2, _) = h.s.token_position(h.s.cursor.unwrap()).unwrap();
+    let (line2, _) = h.s.token_position(h.s.view.cursor.unwrap()).unwrap();
     assert_eq!(line2 + 1, line);
     h.key(KeyCode::Down);
-    assert_eq!(h.s.cursor, Some(c));
+    assert_eq!(h.s.view.cursor, Some(c));
     h.key(KeyCode::End);
-    assert_eq!(h.s.cursor, Some(TokenRef { msg: 1, step: 29 }));
+    assert_eq!(h.s.view.cursor, Some(TokenRef { msg: 1, step: 29 }));
     // Typing a letter goes back to the input.
     h.type_str("z");
-    assert_eq!(h.s.focus, Focus::Input);
-    assert_eq!(h.s.input.lines(), ["z"]);
+    assert_eq!(h.s.view.focus, Focus::Input);
+    assert_eq!(h.s.view.input.lines(), ["z"]);
 }
 
 #[test]
@@ -1044,7 +1063,7 @@ fn huge_paste_is_inserted_at_once() {
     let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
     let text = "line of pasted text\r\n".repeat(50_000);
     h.send(Msg::Input(TermEvent::Paste(text)));
-    assert_eq!(h.s.input.lines().len(), 50_001);
+    assert_eq!(h.s.view.input.lines().len(), 50_001);
     let _ = h.buffer();
     h.key(KeyCode::Enter);
     assert_eq!(h.host.generates.len(), 1);
@@ -1063,8 +1082,11 @@ fn picker_loads_and_keeps_conversation() {
     let mut info = fake_model("SmolLM2-135M-Instruct", "Q4_K_M");
     info.model = ModelRef::Local(PathBuf::from("/models/SmolLM2-135M-Instruct-Q4_K_M.gguf"));
     h.engine(fake_loaded(id, info));
-    assert_eq!(h.s.model.as_ref().unwrap().name, "SmolLM2-135M-Instruct");
-    assert_eq!(h.s.path.len(), 2);
+    assert_eq!(
+        h.s.model.info.as_ref().unwrap().name,
+        "SmolLM2-135M-Instruct"
+    );
+    assert_eq!(h.s.view.path.len(), 2);
     h.ask("and now?");
     let req = h.host.generates.last().unwrap();
     assert_eq!(req.messages.len(), 3);
@@ -1151,8 +1173,8 @@ fn clicking_a_token_selects_it() {
         row: y,
         modifiers: KeyModifiers::NONE,
     })));
-    assert_eq!(h.s.focus, Focus::Navigate);
-    assert_eq!(h.s.cursor, Some(TokenRef { msg: 1, step: 5 }));
+    assert_eq!(h.s.view.focus, Focus::Navigate);
+    assert_eq!(h.s.view.cursor, Some(TokenRef { msg: 1, step: 5 }));
     // A click on the user's text selects nothing.
     let (x, y) = find(&b, "What is").unwrap();
     h.send(Msg::Input(TermEvent::Mouse(MouseEvent {
@@ -1161,15 +1183,15 @@ fn clicking_a_token_selects_it() {
         row: y,
         modifiers: KeyModifiers::NONE,
     })));
-    assert_eq!(h.s.cursor, Some(TokenRef { msg: 1, step: 5 }));
+    assert_eq!(h.s.view.cursor, Some(TokenRef { msg: 1, step: 5 }));
     // After a click, letters are typing, not commands: "quit" must not quit.
     h.type_str("quit");
     assert!(!h.effects.iter().any(|e| matches!(e, Effect::Quit)));
-    assert_eq!(h.s.focus, Focus::Input);
-    assert_eq!(h.s.input.lines().join("\n"), "quit");
+    assert_eq!(h.s.view.focus, Focus::Input);
+    assert_eq!(h.s.view.input.lines().join("\n"), "quit");
     // Entered from the keyboard, `q` is the quit command again.
     h.key(KeyCode::Tab);
-    assert_eq!(h.s.focus, Focus::Navigate);
+    assert_eq!(h.s.view.focus, Focus::Navigate);
     h.key(KeyCode::Char('q'));
     assert!(
         !h.effects.iter().any(|e| matches!(e, Effect::Quit)),
@@ -1235,7 +1257,7 @@ fn typing_and_sending_work_while_the_model_loads() {
     let screen = h.screen();
     assert!(screen.contains("loading  25%"), "{screen}");
     h.type_str("hello while loading");
-    assert_eq!(h.s.input.lines(), ["hello while loading"]);
+    assert_eq!(h.s.view.input.lines(), ["hello while loading"]);
     // Sent at once: the engine runs it after the load.
     let id = h.ask("");
     assert_eq!(h.host.generates.len(), 1);
@@ -1253,13 +1275,13 @@ fn loaded_message_says_how_llama_cpp_changed_the_context() {
     execute(&mut h.s, fx, &mut h.host);
     (info.n_ctx_requested, info.n_ctx) = (300, 512);
     h.engine(fake_loaded(h.host.next, info));
-    let notice = &h.s.notice.as_ref().unwrap().text;
+    let notice = &h.s.view.notice.as_ref().unwrap().text;
     assert!(
         notice
             .contains("Context 512 tokens (asked 300: llama.cpp rounds up to a multiple of 256)."),
         "{notice}"
     );
-    let m = h.s.model.as_ref().unwrap();
+    let m = h.s.model.info.as_ref().unwrap();
     assert_eq!((m.n_ctx, m.n_ctx_requested), (512, 300));
 }
 
@@ -1276,7 +1298,10 @@ fn switching_models_forgets_the_old_models_context_use() {
     info.model = ModelRef::Local(PathBuf::from("/models/SmolLM2-135M-Instruct-Q4_K_M.gguf"));
     info.n_ctx = 8192;
     h.engine(fake_loaded(h.host.next, info));
-    assert!(h.s.last_stats.is_none(), "the old model's stats are gone");
+    assert!(
+        h.s.session.last_stats.is_none(),
+        "the old model's stats are gone"
+    );
     assert_eq!(
         h.s.ctx_used(),
         None,
@@ -1311,7 +1336,7 @@ fn a_full_context_says_that_the_chat_goes_on_without_its_oldest_turns() {
     let mut stats = fake_stats(1, StopReason::ContextFull);
     (stats.ctx_used, stats.ctx_size) = (256, 256);
     h.engine(Event::Done { request: id, stats });
-    let notice = &h.s.notice.as_ref().unwrap().text;
+    let notice = &h.s.view.notice.as_ref().unwrap().text;
     assert!(notice.contains("256 of 256 tokens"), "{notice}");
     assert!(notice.contains("oldest turns are left out"), "{notice}");
     assert!(!notice.contains(": start a new chat"), "{notice}");
@@ -1338,11 +1363,11 @@ fn a_replaced_load_is_stale() {
     // The first load finished before its cancel reached the engine: the engine
     // runs that model now, so the status must say so, while the second load goes on.
     h.engine(fake_loaded(first, fake_model("qwen", "Q4_K_M")));
-    assert_eq!(h.s.model.as_ref().unwrap().name, "qwen");
-    assert!(h.s.load.is_some());
+    assert_eq!(h.s.model.info.as_ref().unwrap().name, "qwen");
+    assert!(h.s.session.load.is_some());
     h.engine(fake_loaded(second, fake_model("smol", "Q4_K_M")));
-    assert_eq!(h.s.model.as_ref().unwrap().name, "smol");
-    assert!(h.s.load.is_none());
+    assert_eq!(h.s.model.info.as_ref().unwrap().name, "smol");
+    assert!(h.s.session.load.is_none());
 }
 
 #[test]
@@ -1359,7 +1384,7 @@ fn latency_bench_sees_every_key_through_the_real_loop() {
 fn the_status_bar_keeps_whole_fields_and_drops_the_least_important() {
     let mut h = H::new(120, 30).loaded("SmolLM2-135M-Instruct.Q4_1", "Q4_1");
     h.exchange("hi", PARIS);
-    h.s.chat_mode = Some(ChatMode::Template);
+    h.s.model.chat_mode = Some(ChatMode::Template);
     let (full, _) = super::components::status::status_line_for(&h.s, 1000);
     let full: String = full.spans.iter().map(|s| s.content.as_ref()).collect();
     let fields: Vec<&str> = full.split(" │ ").map(str::trim).collect();
@@ -1425,8 +1450,8 @@ fn the_scroll_hint_has_a_row_of_its_own() {
         .and_then(|n| n.parse().ok())
         .expect("a count");
     let height = h.s.chat_height();
-    let top = h.s.view_top(height);
-    assert_eq!(below, h.s.chat.total_lines() - (top + height - 1));
+    let top = h.s.view.chat_top(height);
+    assert_eq!(below, h.s.view.chat.total_lines() - (top + height - 1));
 }
 
 #[test]
@@ -1441,7 +1466,11 @@ fn the_input_box_shows_controls_and_tabs_as_the_chat_does() {
     };
     let typed = input_row(&h).expect("input shown");
     assert!(typed.contains("x␛[1my␇    z"), "{typed}");
-    assert_eq!(h.s.input.lines()[0], "x\u{1b}[1my\u{7}\tz", "kept as typed");
+    assert_eq!(
+        h.s.view.input.lines()[0],
+        "x\u{1b}[1my\u{7}\tz",
+        "kept as typed"
+    );
     h.key(KeyCode::Enter);
     let sent = h.s.msg(0).unwrap().content.clone();
     assert_eq!(sent, "x\u{1b}[1my\u{7}\tz");
@@ -1483,7 +1512,7 @@ fn a_note_on_how_the_prompt_was_built_is_shown_as_information() {
                 .into(),
         ),
     });
-    let notice = h.s.notice.clone().expect("a notice");
+    let notice = h.s.view.notice.clone().expect("a notice");
     assert_eq!(notice.level, super::state::NoticeLevel::Info);
     assert!(
         notice.text.starts_with(
@@ -1492,7 +1521,7 @@ fn a_note_on_how_the_prompt_was_built_is_shown_as_information() {
         "{}",
         notice.text
     );
-    assert_eq!(h.s.chat_mode, Some(ChatMode::Template));
+    assert_eq!(h.s.model.chat_mode, Some(ChatMode::Template));
 }
 
 #[test]
@@ -1523,9 +1552,9 @@ fn the_token_cursor_never_sits_under_the_scroll_hint() {
     let mut seen_hint = false;
     for _ in 0..40 {
         h.key(KeyCode::Down);
-        let t = h.s.cursor.expect("a token");
+        let t = h.s.view.cursor.expect("a token");
         let (line, _) = h.s.token_position(t).expect("on screen");
-        let win = h.s.chat_window(height);
+        let win = h.s.view.chat_window(height);
         seen_hint |= win.hint_below.is_some();
         assert!(
             line >= win.top && line < win.top + win.rows,
@@ -1562,7 +1591,7 @@ fn a_crash_while_loading_marks_the_file_and_reloads_the_previous_model() {
         report: Box::new(report),
     });
     // Said, marked, and the model loaded before is loaded again.
-    let notice = h.s.notice.clone().unwrap();
+    let notice = h.s.view.notice.clone().unwrap();
     assert_eq!(notice.level, NoticeLevel::Error);
     assert!(
         notice.text.starts_with(
@@ -1577,18 +1606,23 @@ fn a_crash_while_loading_marks_the_file_and_reloads_the_previous_model() {
         h.host.loads.last().unwrap(),
         &ModelRef::Local(PathBuf::from("/models/gemma-3-270m-it-Q8_0.gguf"))
     );
-    assert!(h.s.load.as_ref().is_some_and(|l| l.restore.is_some()));
+    assert!(
+        h.s.session
+            .load
+            .as_ref()
+            .is_some_and(|l| l.restore.is_some())
+    );
     // Another notice meanwhile does not lose what crashed.
     h.s.info("something else");
     let reload = h.host.next;
     h.engine(fake_loaded(reload, fake_model("gemma-3-270m-it", "Q8_0")));
-    let text = &h.s.notice.as_ref().unwrap().text;
+    let text = &h.s.view.notice.as_ref().unwrap().text;
     assert!(
         text.contains("GGML_ASSERT")
             && text.ends_with("restarted: gemma-3-270m-it is loaded again."),
         "{text}"
     );
-    assert_eq!(h.s.path.len(), 2, "the conversation is untouched");
+    assert_eq!(h.s.view.path.len(), 2, "the conversation is untouched");
 
     // The picker marks the file in red and gives the reason when it is selected.
     h.key(KeyCode::F(2));
@@ -1609,7 +1643,12 @@ fn a_crash_while_loading_marks_the_file_and_reloads_the_previous_model() {
     );
     h.key(KeyCode::Esc);
     let id = h.ask("again");
-    assert!(h.s.generation.as_ref().is_some_and(|g| g.request == id));
+    assert!(
+        h.s.session
+            .generation
+            .as_ref()
+            .is_some_and(|g| g.request == id)
+    );
 }
 
 #[test]
@@ -1633,13 +1672,13 @@ fn a_crash_mid_reply_fails_the_reply_with_the_reason_and_reloads_the_model() {
     h.engine(Event::EngineExited {
         report: Box::new(report),
     });
-    let text = h.s.notice.clone().unwrap().text;
+    let text = h.s.view.notice.clone().unwrap().text;
     assert!(
         text.starts_with("The engine process was killed by SIGKILL while generating with gemma-3-270m-it-Q8_0.gguf")
             && !text.contains("marked"),
         "a kill is not the file's fault: {text}"
     );
-    assert!(h.s.files.crashed.is_empty());
+    assert!(h.s.model.files.crashed.is_empty());
     assert_eq!(h.host.loads.len(), loads + 1);
     assert_eq!(
         h.host.loads.last().unwrap(),
@@ -1647,7 +1686,12 @@ fn a_crash_mid_reply_fails_the_reply_with_the_reason_and_reloads_the_model() {
     );
     // Sent while the model reloads: queued behind the load in the new engine.
     let id = h.ask("again");
-    assert!(h.s.generation.as_ref().is_some_and(|g| g.request == id));
+    assert!(
+        h.s.session
+            .generation
+            .as_ref()
+            .is_some_and(|g| g.request == id)
+    );
 }
 
 #[test]
@@ -1662,10 +1706,11 @@ fn a_crash_with_no_model_says_how_to_go_on() {
         )),
     });
     assert!(h.host.loads.is_empty());
-    let text = &h.s.notice.as_ref().unwrap().text;
+    let text = &h.s.view.notice.as_ref().unwrap().text;
     assert!(text.ends_with("press Ctrl-O to choose a model."), "{text}");
     assert!(
-        h.s.files
+        h.s.model
+            .files
             .crashed
             .contains_key(&ModelRef::Local(PathBuf::from("/models/x.gguf")))
     );
@@ -1745,7 +1790,8 @@ fn esc_again_while_a_stop_is_pending_restarts_the_engine() {
     h.key(KeyCode::Esc);
     assert_eq!(h.host.restarts, 1);
     assert!(
-        h.s.notice
+        h.s.view
+            .notice
             .as_ref()
             .unwrap()
             .text
@@ -1757,7 +1803,7 @@ fn esc_again_while_a_stop_is_pending_restarts_the_engine() {
         request: id,
         stats: None,
     });
-    assert!(h.s.generation.is_none());
+    assert!(h.s.session.generation.is_none());
 
     // A load too: the first Esc stops it, the second restarts a silent engine.
     h.pick("qwen");
@@ -1846,7 +1892,7 @@ fn help_reads_at_80_columns() {
 #[test]
 fn a_frame_is_written_between_its_marks() {
     let mut h = H::new(60, 20).loaded("gemma-3-270m-it", "Q8_0");
-    let (w, hgt) = h.s.size;
+    let (w, hgt) = h.s.view.size;
     let sink = Sink::default();
     let writer = super::FrameWriter::new(sink.clone(), true);
     let mut t = Terminal::with_options(

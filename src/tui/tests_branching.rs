@@ -21,7 +21,8 @@ fn next(text: &str) -> Option<Distribution> {
 
 fn paused(h: &mut H, id: RequestId, top: &str) {
     let n =
-        h.s.generation
+        h.s.session
+            .generation
             .as_ref()
             .map_or(0, |g| h.s.msg(g.msg).unwrap().steps.len());
     h.engine(Event::Paused {
@@ -43,7 +44,7 @@ fn last_request(h: &H) -> &crate::engine::GenerateRequest {
 fn step_mode_starts_paused_and_each_press_is_one_token() {
     let mut h = h();
     h.key(KeyCode::F(7));
-    assert!(h.s.step_mode);
+    assert!(h.s.session.step_mode);
     let id = h.ask("Hi");
     assert!(
         last_request(&h).paused,
@@ -51,7 +52,7 @@ fn step_mode_starts_paused_and_each_press_is_one_token() {
     );
     h.started(id);
     paused(&mut h, id, " the");
-    assert_eq!(h.s.focus, Focus::Choose);
+    assert_eq!(h.s.view.focus, Focus::Choose);
     let screen = h.screen();
     assert!(screen.contains("not drawn yet"), "{screen}");
     assert!(screen.contains("‖ step 1"), "{screen}");
@@ -86,8 +87,8 @@ fn step_mode_starts_paused_and_each_press_is_one_token() {
     // F7 again: the reply runs on.
     h.key(KeyCode::F(7));
     assert_eq!(steers(&h).last(), Some(&Steer::Run));
-    assert_eq!(h.s.chooser, None);
-    assert_eq!(h.s.focus, Focus::Input);
+    assert_eq!(h.s.view.chooser, None);
+    assert_eq!(h.s.view.focus, Focus::Input);
 }
 
 #[test]
@@ -160,7 +161,7 @@ fn typed_text_is_forced_with_its_spaces_and_digits() {
     h.key(KeyCode::Enter);
     assert_eq!(steers(&h), [Steer::ForceText("x 4".into())]);
     assert_eq!(
-        h.s.chooser.as_ref().unwrap().text,
+        h.s.view.chooser.as_ref().unwrap().text,
         "",
         "the text goes with it"
     );
@@ -179,8 +180,8 @@ fn esc_while_paused_stops_the_reply() {
         request: id,
         stats: None,
     });
-    assert_eq!(h.s.focus, Focus::Input);
-    assert_eq!(h.s.chooser, None);
+    assert_eq!(h.s.view.focus, Focus::Input);
+    assert_eq!(h.s.view.chooser, None);
 }
 
 /// A finished reply to "What is the capital of France?", token cursor on token `k`.
@@ -192,7 +193,7 @@ fn paris_at(k: usize) -> H {
     for _ in 0..k {
         h.key(KeyCode::Right);
     }
-    assert_eq!(h.s.cursor, Some(TokenRef { msg: 1, step: k }));
+    assert_eq!(h.s.view.cursor, Some(TokenRef { msg: 1, step: k }));
     h
 }
 
@@ -201,9 +202,9 @@ fn branching_at_a_token_keeps_the_tokens_before_it_and_the_old_reply() {
     let mut h = paris_at(5);
     let orig: Vec<i32> = h.s.msg(1).unwrap().ids();
     h.key(KeyCode::Enter);
-    assert_eq!(h.s.focus, Focus::Choose);
+    assert_eq!(h.s.view.focus, Focus::Choose);
     assert_eq!(
-        h.s.chooser.as_ref().map(|c| c.at),
+        h.s.view.chooser.as_ref().map(|c| c.at),
         Some(ChooseAt::Token(TokenRef { msg: 1, step: 5 }))
     );
     // The row of the token the reply has is selected; take the next one.
@@ -220,21 +221,22 @@ fn branching_at_a_token_keeps_the_tokens_before_it_and_the_old_reply() {
         "exact ids up to the fork"
     );
     assert_eq!(req.messages.last().unwrap().role, Role::User);
-    assert_eq!(h.s.conv.sibling_pos(h.s.path[1]), (1, 2));
+    assert_eq!(h.s.session.conv.sibling_pos(h.s.view.path[1]), (1, 2));
     assert!(h.screen().contains("‹ 2/2 ›"), "{}", h.screen());
     let id = h.host.next;
     h.started(id);
     h.stream(id, &[(" the", 0.3)]);
     // Switching versions waits for the reply.
     h.key(KeyCode::Char('['));
-    assert_eq!(h.s.conv.sibling_pos(h.s.path[1]), (1, 2));
+    assert_eq!(h.s.session.conv.sibling_pos(h.s.view.path[1]), (1, 2));
     h.done(id, 1);
     let branch = h.s.msg(1).unwrap();
     assert_eq!(branch.steps.len(), 7);
     assert!(branch.steps[5].forced);
     let old_text =
-        h.s.conv
-            .node(h.s.conv.node(h.s.path[1]).fork.unwrap().from)
+        h.s.session
+            .conv
+            .node(h.s.session.conv.node(h.s.view.path[1]).fork.unwrap().from)
             .content
             .clone();
     assert_eq!(old_text, "The capital of France is Paris.");
@@ -268,9 +270,9 @@ fn the_next_turn_is_built_from_the_version_shown() {
     h.key(KeyCode::Tab);
     h.key(KeyCode::Up);
     h.key(KeyCode::Up);
-    assert_eq!(h.s.cursor.map(|c| c.msg), Some(1));
+    assert_eq!(h.s.view.cursor.map(|c| c.msg), Some(1));
     h.key(KeyCode::Char(']'));
-    assert_eq!(h.s.path.len(), 2, "the branch has no later turns");
+    assert_eq!(h.s.view.path.len(), 2, "the branch has no later turns");
     assert_eq!(h.s.msg(1).unwrap().content, branch_text);
 }
 
@@ -287,7 +289,7 @@ fn regenerate_is_a_new_sibling_with_its_own_seed() {
         "each branch draws its own numbers"
     );
     assert_eq!(req.messages.len(), 1);
-    assert_eq!(h.s.conv.sibling_pos(h.s.path[1]), (1, 2));
+    assert_eq!(h.s.session.conv.sibling_pos(h.s.view.path[1]), (1, 2));
     assert!(h.s.msg(1).unwrap().steps.is_empty());
 }
 
@@ -299,18 +301,18 @@ fn editing_an_earlier_message_makes_a_new_version_of_that_turn() {
     h.key(KeyCode::Tab);
     h.key(KeyCode::Home);
     h.key(KeyCode::Left);
-    assert_eq!(h.s.cursor.map(|c| c.msg), Some(1));
+    assert_eq!(h.s.view.cursor.map(|c| c.msg), Some(1));
     h.key(KeyCode::Char('e'));
-    assert_eq!(h.s.focus, Focus::Input);
-    assert_eq!(h.s.input.lines().join("\n"), "Hi");
+    assert_eq!(h.s.view.focus, Focus::Input);
+    assert_eq!(h.s.view.input.lines().join("\n"), "Hi");
     assert!(h.screen().contains("editing an earlier message"));
     h.type_str(" there");
     h.key(KeyCode::Enter);
     let req = last_request(&h);
     assert_eq!(req.messages.len(), 1, "later turns are not part of it");
     assert_eq!(req.messages[0].content, "Hi there");
-    assert_eq!(h.s.path.len(), 2);
-    assert_eq!(h.s.conv.sibling_pos(h.s.path[0]), (1, 2));
+    assert_eq!(h.s.view.path.len(), 2);
+    assert_eq!(h.s.session.conv.sibling_pos(h.s.view.path[0]), (1, 2));
     assert!(h.screen().contains("‹ 2/2 ›"));
     let id = h.host.next;
     h.started(id);
@@ -319,7 +321,7 @@ fn editing_an_earlier_message_makes_a_new_version_of_that_turn() {
     // Back to the first version: its whole conversation returns.
     h.key(KeyCode::Tab);
     h.key(KeyCode::Char('{'));
-    assert_eq!(h.s.path.len(), 4);
+    assert_eq!(h.s.view.path.len(), 4);
     assert_eq!(h.s.msg(0).unwrap().content, "Hi");
     assert_eq!(h.s.msg(3).unwrap().content, " word");
 }
@@ -380,13 +382,13 @@ fn a_branch_keeps_the_tree_through_serde() {
     h.key(KeyCode::Char('r'));
     let id = h.host.next;
     h.done(id, 0);
-    let json = serde_json::to_string(&h.s.conv).unwrap();
+    let json = serde_json::to_string(&h.s.session.conv).unwrap();
     let back: crate::conversation::Conversation = serde_json::from_str(&json).unwrap();
-    assert_eq!(back.path(), h.s.path);
-    assert_eq!(back.node(h.s.path[1]).ids(), h.s.msg(1).unwrap().ids());
-    let (pos, n) = back.sibling_pos(h.s.path[1]);
+    assert_eq!(back.path(), h.s.view.path);
+    assert_eq!(back.node(h.s.view.path[1]).ids(), h.s.msg(1).unwrap().ids());
+    let (pos, n) = back.sibling_pos(h.s.view.path[1]);
     assert_eq!((pos, n), (1, 2));
-    assert!(h.s.generation.is_none());
+    assert!(h.s.session.generation.is_none());
     assert_ne!(h.s.msg(1).unwrap().status, MsgStatus::Streaming);
 }
 
@@ -404,25 +406,25 @@ fn an_edit_whose_message_is_switched_away_is_dropped_not_lost_in_the_tree() {
     h.key(KeyCode::Char('['));
     h.key(KeyCode::Tab);
     h.exchange("Bye", &[(" the", 0.5)]);
-    assert_eq!(h.s.path.len(), 4);
+    assert_eq!(h.s.view.path.len(), 4);
     h.key(KeyCode::Tab);
-    h.s.cursor = Some(TokenRef { msg: 3, step: 0 });
+    h.s.view.cursor = Some(TokenRef { msg: 3, step: 0 });
     h.key(KeyCode::Char('e'));
-    assert!(h.s.editing.is_some());
+    assert!(h.s.session.editing.is_some());
     // The reply above "Bye" switches to its other version: "Bye" is hidden.
     h.key(KeyCode::Tab);
-    h.s.cursor = Some(TokenRef { msg: 1, step: 0 });
+    h.s.view.cursor = Some(TokenRef { msg: 1, step: 0 });
     h.key(KeyCode::Char(']'));
-    assert_eq!(h.s.path.len(), 2);
-    assert_eq!(h.s.editing, None, "the edit goes with its message");
-    assert!(h.s.input.is_empty());
+    assert_eq!(h.s.view.path.len(), 2);
+    assert_eq!(h.s.session.editing, None, "the edit goes with its message");
+    assert!(h.s.view.input.is_empty());
     let n = h.host.generates.len();
     h.key(KeyCode::Tab);
     h.key(KeyCode::Enter);
     assert_eq!(h.host.generates.len(), n);
-    for id in 0..h.s.conv.len() {
+    for id in 0..h.s.session.conv.len() {
         assert_ne!(
-            h.s.conv.node(id).status,
+            h.s.session.conv.node(id).status,
             MsgStatus::Streaming,
             "no reply left waiting"
         );
@@ -435,18 +437,18 @@ fn no_token_ids_go_to_a_model_still_loading() {
     h.exchange("What is the capital of France?", PARIS);
     h.pick("qwen");
     h.key(KeyCode::Enter);
-    assert!(h.s.load.is_some());
+    assert!(h.s.session.load.is_some());
     let n = h.host.generates.len();
     h.key(KeyCode::Tab);
     h.key(KeyCode::Home);
     h.key(KeyCode::Right);
     h.key(KeyCode::Enter);
-    assert!(h.s.notice.as_ref().unwrap().text.contains("loading"));
-    assert_eq!(h.s.focus, Focus::Navigate, "no chooser opens");
+    assert!(h.s.view.notice.as_ref().unwrap().text.contains("loading"));
+    assert_eq!(h.s.view.focus, Focus::Navigate, "no chooser opens");
     h.key(KeyCode::Char('r'));
-    assert!(h.s.notice.as_ref().unwrap().text.contains("loading"));
+    assert!(h.s.view.notice.as_ref().unwrap().text.contains("loading"));
     h.key(KeyCode::Char('c'));
-    assert!(h.s.notice.as_ref().unwrap().text.contains("loading"));
+    assert!(h.s.view.notice.as_ref().unwrap().text.contains("loading"));
     assert_eq!(h.host.generates.len(), n, "refused while loading");
 }
 
@@ -459,8 +461,8 @@ fn choosing_at_a_past_token_while_paused_shows_that_tokens_candidates() {
     h.started(id);
     paused(&mut h, id, " the");
     h.key(KeyCode::Tab);
-    assert_eq!(h.s.focus, Focus::Navigate);
-    h.s.cursor = Some(TokenRef { msg: 1, step: 5 });
+    assert_eq!(h.s.view.focus, Focus::Navigate);
+    h.s.view.cursor = Some(TokenRef { msg: 1, step: 5 });
     h.key(KeyCode::Enter);
     let screen = h.screen();
     assert!(!screen.contains("not drawn yet"), "{screen}");
@@ -476,12 +478,12 @@ fn a_pause_does_not_take_over_a_branch_chooser_or_an_edit() {
     h.started(id);
     paused(&mut h, id, " the");
     h.key(KeyCode::Tab);
-    h.s.cursor = Some(TokenRef { msg: 1, step: 2 });
+    h.s.view.cursor = Some(TokenRef { msg: 1, step: 2 });
     h.key(KeyCode::Enter);
     h.type_str("xyz");
     // The same pause said again (forced text that gave no tokens).
     paused(&mut h, id, " the");
-    let c = h.s.chooser.clone().unwrap();
+    let c = h.s.view.chooser.clone().unwrap();
     assert_eq!(c.at, ChooseAt::Token(TokenRef { msg: 1, step: 2 }));
     assert_eq!(c.text, "xyz");
     assert!(
@@ -490,22 +492,25 @@ fn a_pause_does_not_take_over_a_branch_chooser_or_an_edit() {
     );
     // Esc clears the text first, then closes.
     h.key(KeyCode::Esc);
-    assert_eq!(h.s.chooser.as_ref().unwrap().text, "");
+    assert_eq!(h.s.view.chooser.as_ref().unwrap().text, "");
     h.key(KeyCode::Esc);
-    assert_eq!(h.s.focus, Focus::Navigate);
+    assert_eq!(h.s.view.focus, Focus::Navigate);
     // An edit in progress keeps the keys too.
     h.key(KeyCode::Char('e'));
-    assert_eq!(h.s.focus, Focus::Input);
+    assert_eq!(h.s.view.focus, Focus::Input);
     h.type_str(" please");
     paused(&mut h, id, " the");
-    assert_eq!(h.s.focus, Focus::Input);
+    assert_eq!(h.s.view.focus, Focus::Input);
     h.type_str("!");
-    assert!(h.s.input.lines().join("").ends_with("please!"));
+    assert!(h.s.view.input.lines().join("").ends_with("please!"));
     assert!(h.host.steers.is_empty());
     // Tab goes to the pause when asked.
     h.key(KeyCode::Tab);
-    assert_eq!(h.s.focus, Focus::Choose);
-    assert_eq!(h.s.chooser.as_ref().map(|c| c.at), Some(ChooseAt::Next));
+    assert_eq!(h.s.view.focus, Focus::Choose);
+    assert_eq!(
+        h.s.view.chooser.as_ref().map(|c| c.at),
+        Some(ChooseAt::Next)
+    );
 }
 
 #[test]
@@ -578,13 +583,13 @@ fn a_version_stopped_before_its_first_token_goes_and_the_one_before_returns() {
     h.exchange("Hi", &[("Hel", 0.5)]);
     h.key(KeyCode::F(8));
     let id = h.host.next;
-    assert_eq!(h.s.conv.sibling_pos(h.s.path[1]), (1, 2));
+    assert_eq!(h.s.session.conv.sibling_pos(h.s.view.path[1]), (1, 2));
     h.key(KeyCode::Esc);
     h.engine(Event::Cancelled {
         request: id,
         stats: None,
     });
-    assert_eq!(h.s.conv.sibling_pos(h.s.path[1]), (0, 1));
+    assert_eq!(h.s.session.conv.sibling_pos(h.s.view.path[1]), (0, 1));
     assert_eq!(h.s.msg(1).unwrap().content, "Hel");
     assert!(h.screen().contains("dropped"));
 }
@@ -594,7 +599,7 @@ fn forced_text_may_start_with_a_digit_and_presses_during_prefill_count() {
     let mut h = h();
     h.key(KeyCode::F(7));
     let id = h.ask("Hi");
-    assert_eq!(h.s.focus, Focus::Choose, "choosing from the start");
+    assert_eq!(h.s.view.focus, Focus::Choose, "choosing from the start");
     h.started(id);
     // Two presses while the prompt is read: two tokens once it pauses.
     h.key(KeyCode::Right);
@@ -635,7 +640,7 @@ fn remote_caps() -> crate::engine::Capabilities {
 /// learned from the stream), the token cursor on token `k`.
 fn remote_paris_at(k: usize) -> H {
     let mut h = h();
-    h.s.caps = Some(remote_caps());
+    h.s.model.caps = Some(remote_caps());
     let info = super::bench::fake_model("SmolLM2 @ lab", "Q4_1");
     h.s.set_model(
         info,
@@ -678,7 +683,8 @@ fn branch_resample_continue_and_what_if_keys_are_refused_up_front_on_a_remote_mo
         let (sent, effects) = (h.host.generates.len(), h.effects.len());
         h.key(key);
         let notice =
-            h.s.notice
+            h.s.view
+                .notice
                 .as_ref()
                 .map(|n| n.text.clone())
                 .unwrap_or_default();
@@ -688,8 +694,11 @@ fn branch_resample_continue_and_what_if_keys_are_refused_up_front_on_a_remote_mo
         }
         assert_eq!(h.effects.len(), effects, "{key:?}: nothing started");
         assert_eq!(h.host.generates.len(), sent);
-        assert_eq!(h.s.focus, Focus::Navigate, "{key:?}: no chooser");
-        assert!(h.s.chooser.is_none() && h.s.whatif.is_none(), "{key:?}");
+        assert_eq!(h.s.view.focus, Focus::Navigate, "{key:?}: no chooser");
+        assert!(
+            h.s.view.chooser.is_none() && h.s.model.whatif.is_none(),
+            "{key:?}"
+        );
         assert_eq!(
             h.s.msg(1).unwrap().content,
             "The capital of France is Paris."
@@ -712,12 +721,13 @@ fn branch_resample_continue_and_what_if_keys_are_refused_up_front_on_a_remote_mo
     }
     h.key(KeyCode::Char('t'));
     let notice =
-        h.s.notice
+        h.s.view
+            .notice
             .as_ref()
             .map(|n| n.text.clone())
             .unwrap_or_default();
     assert!(notice.starts_with("What-if re-sampling needs"), "{notice}");
-    assert!(h.s.whatif.is_none());
+    assert!(h.s.model.whatif.is_none());
 }
 
 /// The status bar's context count during a remote reply: `?` until the
@@ -729,7 +739,10 @@ fn a_remote_reply_shows_the_servers_context_count_or_a_question_mark() {
     let status = |h: &H| h.screen().lines().last().unwrap_or_default().to_string();
     let mut h = remote_paris_at(0);
     h.key(KeyCode::Esc);
-    let after = format!("ctx {}/4096", h.s.last_stats.as_ref().unwrap().ctx_used);
+    let after = format!(
+        "ctx {}/4096",
+        h.s.session.last_stats.as_ref().unwrap().ctx_used
+    );
     assert!(status(&h).contains(&after), "{}", status(&h));
     let id = h.ask("And Spain?");
     h.engine(Event::Started {

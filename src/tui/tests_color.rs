@@ -21,7 +21,7 @@ const BANDS: [(&str, f32); 5] = [
 /// The chat after an exchange of [`BANDS`], with colour or not.
 fn chat(color: bool) -> (H, Buffer, (u16, u16)) {
     let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
-    h.s.display.color = color;
+    h.s.view.display.color = color;
     h.exchange("q", &BANDS);
     let b = h.buffer();
     let at = find(&b, "Hel the model predicted tokens").expect("the reply is drawn");
@@ -129,10 +129,10 @@ fn without_colour_the_help_and_the_heatmap_notice_name_the_styles() {
 
     let (mut h, _, _) = chat(false);
     h.key(KeyCode::F(3));
-    assert!(!h.s.display.heatmap);
+    assert!(!h.s.view.display.heatmap);
     h.key(KeyCode::F(3));
-    assert!(h.s.display.heatmap);
-    let notice = &h.s.notice.as_ref().expect("a notice").text;
+    assert!(h.s.view.display.heatmap);
+    let notice = &h.s.view.notice.as_ref().expect("a notice").text;
     assert!(
         notice.contains(&super::theme::heat_cue_legend()),
         "{notice}"
@@ -153,7 +153,7 @@ fn without_colour_the_welcome_says_what_the_heatmap_styles_mean() {
         !squeezed(&h).contains("NO_COLOR"),
         "with colour: not a word"
     );
-    h.s.display.color = false;
+    h.s.view.display.color = false;
     let legend: String = super::theme::heat_cue_legend().split_whitespace().collect();
     let screen = squeezed(&h);
     assert!(

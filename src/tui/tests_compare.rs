@@ -25,13 +25,13 @@ fn chatted() -> H {
     h.send(Msg::Models(entries()));
     h.exchange("Capital of France?", PARIS);
     h.key(KeyCode::Tab);
-    assert_eq!(h.s.focus, Focus::Navigate);
+    assert_eq!(h.s.view.focus, Focus::Navigate);
     h
 }
 
 /// The node of the last reply shown.
 fn reply(h: &H) -> crate::conversation::NodeId {
-    h.s.path[h.s.last_token().unwrap().msg]
+    h.s.view.path[h.s.last_token().unwrap().msg]
 }
 
 /// `v`, then Enter on the first row of the compare picker: returns the
@@ -40,7 +40,7 @@ fn compare_first_variant(h: &mut H) -> RequestId {
     h.key(KeyCode::Char('v'));
     h.send(Msg::Models(entries()));
     h.key(KeyCode::Enter);
-    assert!(h.s.popup.is_none(), "{:?}", h.s.notice);
+    assert!(h.s.view.popup.is_none(), "{:?}", h.s.view.notice);
     h.host.next
 }
 
@@ -109,13 +109,13 @@ fn the_compare_picker_lists_variants_first_and_refuses_other_models() {
     let mut h = chatted();
     h.key(KeyCode::Char('v'));
     h.send(Msg::Models(entries()));
-    let Some(Popup::Picker(p)) = &h.s.popup else {
+    let Some(Popup::Picker(p)) = &h.s.view.popup else {
         panic!("the picker opens");
     };
     let order: Vec<&str> = p
-        .visible(&h.s.files.models)
+        .visible(&h.s.model.files.models)
         .iter()
-        .map(|&i| h.s.files.models[i].file_name.as_str())
+        .map(|&i| h.s.model.files.models[i].file_name.as_str())
         .collect();
     assert_eq!(order[0], B_FILE, "the other variant first: {order:?}");
     assert_eq!(order[1], "gemma-3-270m-it-Q8_0.gguf", "then A itself");
@@ -128,8 +128,8 @@ fn the_compare_picker_lists_variants_first_and_refuses_other_models() {
     // Enter on another model: refused, the picker stays open.
     h.type_str("qwen");
     h.key(KeyCode::Enter);
-    assert!(matches!(h.s.popup, Some(Popup::Picker(_))));
-    let n = h.s.notice.clone().unwrap();
+    assert!(matches!(h.s.view.popup, Some(Popup::Picker(_))));
+    let n = h.s.view.notice.clone().unwrap();
     assert_eq!(n.level, NoticeLevel::Error);
     assert!(n.text.contains("cannot be compared"), "{}", n.text);
     assert!(h.host.compares.is_empty());
@@ -157,7 +157,7 @@ fn a_reply_is_compared_on_its_exact_ids_and_shown_side_by_side() {
     assert!(h.screen().contains("⇄ loading"), "{}", h.screen());
     h.engine(b_loaded(load));
     // Model A stays the one chatted with.
-    assert_eq!(h.s.model.as_ref().unwrap().quant, A_QUANT);
+    assert_eq!(h.s.model.info.as_ref().unwrap().quant, A_QUANT);
     assert_eq!(h.s.compare.b.as_ref().unwrap().quant, "Q4_K_M");
     let run = h.host.next;
     let Some(CompareCmd::Run(req)) = h.host.compares.last().cloned() else {
@@ -184,7 +184,13 @@ fn a_reply_is_compared_on_its_exact_ids_and_shown_side_by_side() {
     });
     assert!(h.s.compare.job.is_none());
     let reply_node = reply(&h);
-    let c = h.s.conv.node(reply_node).comparison.clone().unwrap();
+    let c =
+        h.s.session
+            .conv
+            .node(reply_node)
+            .comparison
+            .clone()
+            .unwrap();
     assert_eq!(c.status, CompareStatus::Done);
     assert_eq!(c.rows.len(), 7);
     let screen = h.screen();
@@ -223,23 +229,23 @@ fn a_reply_is_compared_on_its_exact_ids_and_shown_side_by_side() {
     );
 
     // The heatmap: probability, then KL, then off.
-    assert!(h.s.display.heatmap && !h.s.compare.kl_heat);
+    assert!(h.s.view.display.heatmap && !h.s.compare.kl_heat);
     h.key(KeyCode::Char('h'));
     assert!(h.s.compare.kl_heat);
-    assert!(h.s.notice.as_ref().unwrap().text.contains("KL(A‖B)"));
+    assert!(h.s.view.notice.as_ref().unwrap().text.contains("KL(A‖B)"));
     let b = h.buffer();
     let (x, y) = find(&b, " Paris.").unwrap();
     assert_eq!(b[(x + 1, y)].fg, super::theme::kl_heat(0.05));
     assert_eq!(b[(x + 1, y)].fg, Color::Indexed(220));
     assert!(h.screen().contains("heat KL"));
     h.key(KeyCode::Char('h'));
-    assert!(!h.s.display.heatmap && !h.s.compare.kl_heat);
+    assert!(!h.s.view.display.heatmap && !h.s.compare.kl_heat);
 
     // V leaves compare mode: B is unloaded; the comparison stays.
     h.key(KeyCode::Char('V'));
     assert_eq!(h.host.compares.last(), Some(&CompareCmd::UnloadB));
     assert!(h.s.compare.b.is_none());
-    assert!(h.s.conv.node(reply_node).comparison.is_some());
+    assert!(h.s.session.conv.node(reply_node).comparison.is_some());
 }
 
 #[test]
@@ -262,7 +268,7 @@ fn esc_stops_a_comparison_and_the_rows_so_far_stay() {
         stats: None,
     });
     assert!(h.s.compare.job.is_none());
-    let c = h.s.conv.node(reply(&h)).comparison.clone().unwrap();
+    let c = h.s.session.conv.node(reply(&h)).comparison.clone().unwrap();
     assert_eq!(c.status, CompareStatus::Stopped);
     assert_eq!(c.rows.len(), 3);
     assert!(h.screen().contains("stopped at 3/7"), "{}", h.screen());
@@ -295,7 +301,7 @@ fn a_load_that_does_not_fit_and_a_remote_model_are_refused_clearly() {
             "not enough memory for x.gguf: it needs about 9 GB".into(),
         ),
     });
-    let n = h.s.notice.clone().unwrap();
+    let n = h.s.view.notice.clone().unwrap();
     assert_eq!(n.level, NoticeLevel::Error);
     assert!(
         n.text.contains("Could not load") && n.text.contains("not enough memory"),
@@ -304,20 +310,20 @@ fn a_load_that_does_not_fit_and_a_remote_model_are_refused_clearly() {
     );
     assert!(h.s.compare.job.is_none() && h.s.compare.b.is_none());
     assert!(
-        h.s.conv.node(reply(&h)).comparison.is_none(),
+        h.s.session.conv.node(reply(&h)).comparison.is_none(),
         "nothing was compared"
     );
     // The model in use is untouched.
-    assert_eq!(h.s.model.as_ref().unwrap().quant, A_QUANT);
+    assert_eq!(h.s.model.info.as_ref().unwrap().quant, A_QUANT);
 
     // A remote model as A: refused with the engine's words.
-    h.s.caps = Some(Capabilities {
+    h.s.model.caps = Some(Capabilities {
         remote: Some("http://server:8080".into()),
         ..Capabilities::local()
     });
     h.key(KeyCode::Char('v'));
-    assert!(h.s.popup.is_none());
-    let n = h.s.notice.clone().unwrap();
+    assert!(h.s.view.popup.is_none());
+    let n = h.s.view.notice.clone().unwrap();
     assert!(
         n.text.contains("remote server at http://server:8080"),
         "{}",
@@ -330,7 +336,8 @@ fn a_reply_being_written_or_a_prompt_token_is_not_compared() {
     let mut h = H::new(120, 40).loaded(A_NAME, A_QUANT);
     h.key(KeyCode::F(10));
     assert!(
-        h.s.notice
+        h.s.view
+            .notice
             .as_ref()
             .unwrap()
             .text
@@ -340,12 +347,19 @@ fn a_reply_being_written_or_a_prompt_token_is_not_compared() {
     h.started(id);
     h.stream(id, &PARIS[..2]);
     h.key(KeyCode::F(10));
-    assert!(h.s.notice.as_ref().unwrap().text.contains("being written"));
-    assert!(h.s.popup.is_none());
+    assert!(
+        h.s.view
+            .notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("being written")
+    );
+    assert!(h.s.view.popup.is_none());
     h.done(id, 2);
     // F10 outside the token cursor compares the last reply.
     h.key(KeyCode::F(10));
-    assert!(matches!(&h.s.popup, Some(Popup::Picker(p)) if p.compare.is_some()));
+    assert!(matches!(&h.s.view.popup, Some(Popup::Picker(p)) if p.compare.is_some()));
 }
 
 #[test]
@@ -403,8 +417,8 @@ fn a_reply_written_by_a_model_with_other_tokens_is_not_compared() {
         caps: Capabilities::local(),
     });
     h.key(KeyCode::F(10));
-    assert!(h.s.popup.is_none());
-    let n = h.s.notice.clone().unwrap();
+    assert!(h.s.view.popup.is_none());
+    let n = h.s.view.notice.clone().unwrap();
     assert_eq!(n.level, NoticeLevel::Error);
     assert!(
         n.text.contains(&format!("written by {A_NAME}")) && n.text.contains("Ctrl-O"),

@@ -44,7 +44,7 @@ fn what_if_keys_redraw_the_sampler_column_without_decoding() {
     for _ in 0..10 {
         h.key(KeyCode::Char('t'));
     }
-    let p = h.s.whatif.clone().unwrap();
+    let p = h.s.model.whatif.clone().unwrap();
     assert_eq!(p.temperature, 0.0);
     let screen = h.screen();
     assert!(screen.contains("what-if T 0 "), "{screen}");
@@ -62,13 +62,13 @@ fn what_if_keys_redraw_the_sampler_column_without_decoding() {
     h.key(KeyCode::Char('k'));
     h.key(KeyCode::Char('k'));
     h.key(KeyCode::Char('k'));
-    while h.s.whatif.as_ref().unwrap().top_p < 1.0 {
+    while h.s.model.whatif.as_ref().unwrap().top_p < 1.0 {
         h.key(KeyCode::Char('P'));
     }
-    while h.s.whatif.as_ref().unwrap().min_p > 0.0 {
+    while h.s.model.whatif.as_ref().unwrap().min_p > 0.0 {
         h.key(KeyCode::Char('m'));
     }
-    let p = h.s.whatif.clone().unwrap();
+    let p = h.s.model.whatif.clone().unwrap();
     assert_eq!(
         (p.temperature, p.top_k, p.top_p, p.min_p),
         (1.0, 0, 1.0, 0.0)
@@ -84,7 +84,7 @@ fn what_if_keys_redraw_the_sampler_column_without_decoding() {
     h.key(KeyCode::Char('a'));
     assert_eq!(h.s.config.sampling.temperature, 1.0);
     h.key(KeyCode::Char('0'));
-    assert!(h.s.whatif.is_none());
+    assert!(h.s.model.whatif.is_none());
     assert!(!h.screen().contains("what-if"));
 }
 
@@ -139,7 +139,10 @@ fn a_user_message_is_drawn_as_its_prompt_tokens_and_the_cursor_reaches_them() {
     // The cursor goes from the reply back onto the message's tokens.
     h.key(KeyCode::Tab);
     h.key(KeyCode::Left);
-    assert_eq!(h.s.cursor, Some(super::state::TokenRef { msg: 0, step: 2 }));
+    assert_eq!(
+        h.s.view.cursor,
+        Some(super::state::TokenRef { msg: 0, step: 2 })
+    );
     let screen = h.screen();
     assert!(
         screen.contains("prompt token 3/3 · your message"),
@@ -152,7 +155,7 @@ fn a_user_message_is_drawn_as_its_prompt_tokens_and_the_cursor_reaches_them() {
     let n = h.host.generates.len();
     h.key(KeyCode::Enter);
     assert_eq!(h.host.generates.len(), n);
-    assert_eq!(h.s.focus, super::state::Focus::Navigate);
+    assert_eq!(h.s.view.focus, super::state::Focus::Navigate);
 }
 
 #[test]
@@ -166,7 +169,7 @@ fn the_settings_popup_previews_its_values_in_the_sampler_column() {
     h.type_str("0");
     assert_eq!(h.s.whatif_params().map(|p| p.temperature), Some(0.0));
     assert_eq!(h.s.config.sampling.temperature, 0.8, "nothing applied yet");
-    let (m, t) = (h.s.msg(1).unwrap(), h.s.cursor.unwrap());
+    let (m, t) = (h.s.msg(1).unwrap(), h.s.view.cursor.unwrap());
     let column = h.s.sampler_column(m, h.s.step(t).unwrap()).unwrap();
     assert!(column.whatif);
     assert_eq!(
@@ -288,7 +291,7 @@ fn a_scored_system_prompt_is_drawn_as_its_tokens_with_heat() {
         request: id,
         steps: vec![hel],
     });
-    assert_eq!(h.s.conv.node(0).content_span, Some((1, 2)));
+    assert_eq!(h.s.session.conv.node(0).content_span, Some((1, 2)));
     let b = h.buffer();
     let (x, y) = super::tests::find(&b, ",Hel").expect("the system prompt's tokens");
     assert_eq!(b[(x, y)].fg, super::theme::DIM, "scaffolding");
@@ -298,10 +301,10 @@ fn a_scored_system_prompt_is_drawn_as_its_tokens_with_heat() {
         "scored: unlikely"
     );
     // What came before each prompt turn is its repeat-penalty history.
-    assert!(h.s.conv.node(0).context_tail.is_empty());
-    let user = h.s.path[1];
+    assert!(h.s.session.conv.node(0).context_tail.is_empty());
+    let user = h.s.view.path[1];
     assert_eq!(
-        h.s.conv.node(user).context_tail,
+        h.s.session.conv.node(user).context_tail,
         vec![fake_id(","), fake_id("Hel")]
     );
 
@@ -313,7 +316,10 @@ fn a_scored_system_prompt_is_drawn_as_its_tokens_with_heat() {
     for _ in 0..3 {
         h.key(KeyCode::Left);
     }
-    assert_eq!(h.s.cursor, Some(super::state::TokenRef { msg: 0, step: 1 }));
+    assert_eq!(
+        h.s.view.cursor,
+        Some(super::state::TokenRef { msg: 0, step: 1 })
+    );
     let screen = h.screen();
     assert!(
         screen.contains("prompt token 2/2 · system prompt"),
@@ -325,22 +331,22 @@ fn a_scored_system_prompt_is_drawn_as_its_tokens_with_heat() {
     assert_eq!(h.host.generates.len(), n);
     h.key(KeyCode::Char('e'));
     assert!(matches!(
-        h.s.popup,
+        h.s.view.popup,
         Some(super::state::Popup::SystemPrompt(_))
     ));
     // A new text drops the old one's tokens (they are drawn no more).
     h.key(KeyCode::Char('!'));
     h.key(KeyCode::Enter);
-    assert_eq!(h.s.conv.system(), Some("Hel!"));
-    assert!(h.s.conv.node(0).steps.is_empty());
+    assert_eq!(h.s.session.conv.system(), Some("Hel!"));
+    assert!(h.s.session.conv.node(0).steps.is_empty());
     assert!(h.screen().contains("Hel!"));
     // Removing it shifts the chat: the cursor stays on the same token.
-    let at = h.s.cursor.unwrap();
+    let at = h.s.view.cursor.unwrap();
     assert_eq!(h.s.msg(at.msg).unwrap().role, Role::Assistant);
     h.s.set_system_prompt("");
-    assert_eq!(h.s.path.len(), 2);
+    assert_eq!(h.s.view.path.len(), 2);
     assert_eq!(
-        h.s.cursor,
+        h.s.view.cursor,
         Some(super::state::TokenRef {
             msg: at.msg - 1,
             step: at.step
@@ -357,9 +363,9 @@ fn removing_the_system_prompt_mid_reply_keeps_the_reply_in_place() {
     let mut h = H::with_config(config, 100, 30).loaded("gemma-3-270m-it", "Q8_0");
     let id = h.ask("Hi");
     h.stream(id, &[("Hello", 0.5)]);
-    assert_eq!(h.s.generation.as_ref().unwrap().msg, 2);
+    assert_eq!(h.s.session.generation.as_ref().unwrap().msg, 2);
     h.s.set_system_prompt("");
-    assert_eq!(h.s.generation.as_ref().unwrap().msg, 1);
+    assert_eq!(h.s.session.generation.as_ref().unwrap().msg, 1);
     h.stream(id, &[(" there", 0.5)]);
     h.done(id, 2);
     assert_eq!(h.s.msg(1).unwrap().content, "Hello there");
@@ -401,13 +407,13 @@ fn the_what_if_question_mark_is_explained_in_full_at_every_width() {
         // Nothing cut and a temperature above 1: the sampler would give
         // weight to tokens outside the candidates kept.
         h.key(KeyCode::Char('T'));
-        while h.s.whatif.as_ref().unwrap().top_k > 0 {
+        while h.s.model.whatif.as_ref().unwrap().top_k > 0 {
             h.key(KeyCode::Char('k'));
         }
-        while h.s.whatif.as_ref().unwrap().top_p < 1.0 {
+        while h.s.model.whatif.as_ref().unwrap().top_p < 1.0 {
             h.key(KeyCode::Char('P'));
         }
-        while h.s.whatif.as_ref().unwrap().min_p > 0.0 {
+        while h.s.model.whatif.as_ref().unwrap().min_p > 0.0 {
             h.key(KeyCode::Char('m'));
         }
         for _ in 0..5 {

@@ -21,7 +21,7 @@ fn status(h: &H) -> String {
 
 /// Moves the loop's clock on by `ms` milliseconds.
 fn wait(h: &mut H, ms: u64) {
-    h.s.clock += Duration::from_millis(ms);
+    h.s.session.clock += Duration::from_millis(ms);
 }
 
 fn started(h: &mut H, id: RequestId, n_reused: usize) {
@@ -85,7 +85,7 @@ fn a_reply_stopped_before_its_first_token_has_no_ttft_nor_speed() {
         request: id,
         stats: Some(fake_stats(0, StopReason::Cancelled)),
     });
-    assert!(h.s.generation.is_none());
+    assert!(h.s.session.generation.is_none());
     let st = status(&h);
     assert!(!st.contains("TTFT") && !st.contains("tok/s"), "{st}");
     assert!(st.contains("│ reused 12 · cancelled"), "{st}");
@@ -118,7 +118,8 @@ fn load_notice(h: &mut H, info: crate::engine::ModelInfo) -> String {
     super::execute(&mut h.s, fx, &mut h.host);
     let id = h.host.next;
     h.engine(fake_loaded(id, info));
-    h.s.notice
+    h.s.view
+        .notice
         .as_ref()
         .map(|n| n.text.clone())
         .unwrap_or_default()

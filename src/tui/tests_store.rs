@@ -51,7 +51,7 @@ fn each_finished_turn_is_saved_with_its_trace() {
     let mut h = harness(&dir);
     let id = h.ask("capital of France?");
     // The message is saved when sent; its reply, not yet finished, is not.
-    let conv = h.s.conv_id.expect("saved at once");
+    let conv = h.s.session.conv_id.expect("saved at once");
     assert_eq!(
         texts(&open(&dir).load(conv).unwrap().0),
         ["capital of France?"]
@@ -77,18 +77,18 @@ fn a_failed_save_keeps_the_chat_says_so_and_catches_up() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(&dir);
     h.exchange("first", WORDS);
-    let conv = h.s.conv_id.unwrap();
+    let conv = h.s.session.conv_id.unwrap();
     // The database turns read-only (a full disk is tested on the store).
     read_only(&mut h, true);
     h.exchange("second", WORDS);
-    let n = h.s.notice.clone().expect("a notice");
+    let n = h.s.view.notice.clone().expect("a notice");
     assert_eq!(n.level, NoticeLevel::Error);
     assert!(
         n.text.contains("Not saved") && n.text.contains("read-only"),
         "{}",
         n.text
     );
-    assert_eq!(h.s.path.len(), 4, "the chat is all there");
+    assert_eq!(h.s.view.path.len(), 4, "the chat is all there");
     assert_eq!(
         texts(&open(&dir).load(conv).unwrap().0).len(),
         2,
@@ -97,8 +97,18 @@ fn a_failed_save_keeps_the_chat_says_so_and_catches_up() {
     // Space again: the next turn saves everything, and says so.
     read_only(&mut h, false);
     h.exchange("third", WORDS);
-    assert!(h.s.notice.as_ref().unwrap().text.contains("Saved again"));
-    assert_eq!(texts(&open(&dir).load(conv).unwrap().0), texts(&h.s.conv));
+    assert!(
+        h.s.view
+            .notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("Saved again")
+    );
+    assert_eq!(
+        texts(&open(&dir).load(conv).unwrap().0),
+        texts(&h.s.session.conv)
+    );
 }
 
 #[test]
@@ -106,15 +116,15 @@ fn ctrl_n_starts_a_new_conversation_and_the_list_opens_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(&dir);
     h.exchange("about France", WORDS);
-    let first = h.s.conv_id.unwrap();
+    let first = h.s.session.conv_id.unwrap();
     h.ctrl('n');
-    assert_eq!(h.s.conv_id, None);
+    assert_eq!(h.s.session.conv_id, None);
     h.exchange("about Spain", WORDS);
-    let second = h.s.conv_id.unwrap();
+    let second = h.s.session.conv_id.unwrap();
     assert_ne!(first, second);
 
     h.key(KeyCode::F(9));
-    let Some(Popup::Chats(l)) = &h.s.popup else {
+    let Some(Popup::Chats(l)) = &h.s.view.popup else {
         panic!("the list is open");
     };
     assert_eq!(
@@ -125,17 +135,17 @@ fn ctrl_n_starts_a_new_conversation_and_the_list_opens_the_old_one() {
     assert_eq!(l.rows[1].turns, 1);
     // Searching a reply's text and a title.
     h.type_str("franc");
-    let Some(Popup::Chats(l)) = &h.s.popup else {
+    let Some(Popup::Chats(l)) = &h.s.view.popup else {
         panic!("still open");
     };
     assert_eq!(l.rows.iter().map(|r| r.id).collect::<Vec<_>>(), [first]);
     h.key(KeyCode::Enter);
-    assert!(h.s.popup.is_none(), "its model is the one loaded");
-    assert_eq!(h.s.conv_id, Some(first));
-    assert_eq!(texts(&h.s.conv), ["about France", " Paris."]);
+    assert!(h.s.view.popup.is_none(), "its model is the one loaded");
+    assert_eq!(h.s.session.conv_id, Some(first));
+    assert_eq!(texts(&h.s.session.conv), ["about France", " Paris."]);
     // It goes on, saved under its id.
     h.exchange("and Italy?", WORDS);
-    assert_eq!(h.s.conv_id, Some(first));
+    assert_eq!(h.s.session.conv_id, Some(first));
     assert_eq!(texts(&open(&dir).load(first).unwrap().0).len(), 4);
 }
 
@@ -146,7 +156,7 @@ fn the_list_renames_and_deletes_after_a_confirmation() {
     h.exchange("keep me", WORDS);
     h.ctrl('n');
     h.exchange("delete me", WORDS);
-    let doomed = h.s.conv_id.unwrap();
+    let doomed = h.s.session.conv_id.unwrap();
     h.key(KeyCode::F(9));
     // The newest first: rename it, then delete it.
     h.key(KeyCode::F(2));
@@ -162,16 +172,16 @@ fn the_list_renames_and_deletes_after_a_confirmation() {
     let left = open(&dir).list("").unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].title, "keep me");
-    let Some(Popup::Chats(l)) = &h.s.popup else {
+    let Some(Popup::Chats(l)) = &h.s.view.popup else {
         panic!("still open");
     };
     assert_eq!(l.rows.len(), 1, "listed again");
     // The chat on screen was the one deleted: the screen is cleared for a new one.
-    assert_eq!(h.s.conv_id, None);
-    assert!(h.s.conv.is_empty());
+    assert_eq!(h.s.session.conv_id, None);
+    assert!(h.s.session.conv.is_empty());
     h.key(KeyCode::Esc);
     h.exchange("a new one", WORDS);
-    assert!(h.s.conv_id.is_some());
+    assert!(h.s.session.conv_id.is_some());
     let titles: Vec<String> = open(&dir)
         .list("")
         .unwrap()
@@ -179,7 +189,7 @@ fn the_list_renames_and_deletes_after_a_confirmation() {
         .map(|c| c.title)
         .collect();
     assert_eq!(titles, ["a new one", "keep me"]);
-    assert!(open(&dir).load(doomed).is_err() || h.s.conv_id == Some(doomed));
+    assert!(open(&dir).load(doomed).is_err() || h.s.session.conv_id == Some(doomed));
 }
 
 #[test]
@@ -187,16 +197,16 @@ fn a_conversation_whose_model_file_is_gone_opens_with_the_picker() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(&dir);
     h.exchange("written by SmolLM2", WORDS);
-    let first = h.s.conv_id.unwrap();
+    let first = h.s.session.conv_id.unwrap();
     h.ctrl('n');
     // Another model is loaded; the first conversation's file (a made-up path) is not there.
     h = h.loaded("Gemma", "Q4_K_M");
     h.key(KeyCode::F(9));
     h.type_str("SmolLM2");
     h.key(KeyCode::Enter);
-    assert_eq!(h.s.conv_id, Some(first));
-    let Some(Popup::Picker(p)) = &h.s.popup else {
-        panic!("the picker is open: {:?}", h.s.popup.is_some());
+    assert_eq!(h.s.session.conv_id, Some(first));
+    let Some(Popup::Picker(p)) = &h.s.view.popup else {
+        panic!("the picker is open: {:?}", h.s.view.popup.is_some());
     };
     assert!(p.message.as_ref().unwrap().contains("not there any more"));
 }
@@ -207,7 +217,7 @@ fn the_list_shows_title_date_model_and_turns_and_escapes_titles() {
     let mut h = harness(&dir);
     h.exchange("first question", WORDS);
     h.exchange("second question", WORDS);
-    let id = h.s.conv_id.unwrap();
+    let id = h.s.session.conv_id.unwrap();
     // A title with a bidi override must not reorder the screen.
     store_of(&mut h).rename(id, "evil\u{202E}txt").unwrap();
     h.key(KeyCode::F(9));
@@ -251,7 +261,7 @@ fn a_new_system_prompt_is_saved_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(&dir);
     h.exchange("about France", WORDS);
-    let id = h.s.conv_id.unwrap();
+    let id = h.s.session.conv_id.unwrap();
     h.ctrl('g');
     h.type_str("Be brief.");
     h.key(KeyCode::Enter);
@@ -263,23 +273,24 @@ fn opening_another_conversation_never_drops_one_that_could_not_be_saved() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(&dir);
     h.exchange("about France", WORDS);
-    let first = h.s.conv_id.unwrap();
+    let first = h.s.session.conv_id.unwrap();
     h.ctrl('n');
     read_only(&mut h, true);
     h.exchange("unsaved", WORDS);
     h.key(KeyCode::F(9));
     h.key(KeyCode::Down);
     h.key(KeyCode::Enter);
-    assert_ne!(h.s.conv_id, Some(first), "not opened");
-    assert_eq!(texts(&h.s.conv)[0], "unsaved", "kept");
+    assert_ne!(h.s.session.conv_id, Some(first), "not opened");
+    assert_eq!(texts(&h.s.session.conv)[0], "unsaved", "kept");
     assert!(
-        h.s.notice
+        h.s.view
+            .notice
             .as_ref()
             .unwrap()
             .text
             .contains("could not be saved"),
         "{:?}",
-        h.s.notice
+        h.s.view.notice
     );
 }
 
@@ -290,14 +301,21 @@ fn ctrl_n_on_a_conversation_not_saved_asks_first() {
     read_only(&mut h, true);
     h.exchange("unsaved", WORDS);
     h.ctrl('n');
-    assert_eq!(h.s.path.len(), 2, "kept");
-    assert!(h.s.notice.as_ref().unwrap().text.contains("Ctrl-N again"));
+    assert_eq!(h.s.view.path.len(), 2, "kept");
+    assert!(
+        h.s.view
+            .notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("Ctrl-N again")
+    );
     // Another key disarms it.
     h.key(KeyCode::Char('x'));
     h.ctrl('n');
-    assert_eq!(h.s.path.len(), 2, "still kept");
+    assert_eq!(h.s.view.path.len(), 2, "still kept");
     h.ctrl('n');
-    assert!(h.s.conv.is_empty(), "dropped on the second press");
+    assert!(h.s.session.conv.is_empty(), "dropped on the second press");
 }
 
 #[test]
@@ -305,7 +323,7 @@ fn a_conversation_saved_meanwhile_by_another_window_is_not_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(&dir);
     h.exchange("first", WORDS);
-    let conv = h.s.conv_id.unwrap();
+    let conv = h.s.session.conv_id.unwrap();
     // Another window opens the same conversation and adds a turn.
     let mut other = open(&dir);
     let (mut theirs, _) = other.load(conv).unwrap();
@@ -313,8 +331,8 @@ fn a_conversation_saved_meanwhile_by_another_window_is_not_overwritten() {
     other.save(Some(conv), &theirs, None).unwrap();
     // This window's next turn goes to a new conversation, and says so.
     h.exchange("second", WORDS);
-    let n = h.s.notice.clone().expect("a notice");
-    let mine = h.s.conv_id.unwrap();
+    let n = h.s.view.notice.clone().expect("a notice");
+    let mine = h.s.session.conv_id.unwrap();
     assert_ne!(mine, conv);
     assert!(
         n.text
@@ -327,11 +345,17 @@ fn a_conversation_saved_meanwhile_by_another_window_is_not_overwritten() {
         texts(&open(&dir).load(conv).unwrap().0),
         ["first", " Paris.", "from the other window"]
     );
-    assert_eq!(texts(&open(&dir).load(mine).unwrap().0), texts(&h.s.conv));
+    assert_eq!(
+        texts(&open(&dir).load(mine).unwrap().0),
+        texts(&h.s.session.conv)
+    );
     // The next turn saves in place, with no further notice of the kind.
     h.exchange("third", WORDS);
-    assert_eq!(h.s.conv_id, Some(mine));
-    assert_eq!(texts(&open(&dir).load(mine).unwrap().0), texts(&h.s.conv));
+    assert_eq!(h.s.session.conv_id, Some(mine));
+    assert_eq!(
+        texts(&open(&dir).load(mine).unwrap().0),
+        texts(&h.s.session.conv)
+    );
 }
 
 /// Why the database of [`read_only_harness`] cannot be written.
@@ -352,35 +376,35 @@ fn a_database_that_can_only_be_read_is_opened_and_new_turns_stay_in_memory() {
     let first = {
         let mut h = harness(&dir);
         h.exchange("about France", WORDS);
-        h.s.conv_id.unwrap()
+        h.s.session.conv_id.unwrap()
     };
     let mut h = read_only_harness(&dir);
     h.key(KeyCode::F(9));
-    let Some(Popup::Chats(l)) = &h.s.popup else {
+    let Some(Popup::Chats(l)) = &h.s.view.popup else {
         panic!("the list is open");
     };
     assert_eq!(l.rows.iter().map(|r| r.id).collect::<Vec<_>>(), [first]);
     h.key(KeyCode::Enter);
-    assert_eq!(h.s.conv_id, Some(first));
-    assert_eq!(texts(&h.s.conv), ["about France", " Paris."]);
-    assert!(h.s.saving_off.is_none(), "nothing to save yet");
+    assert_eq!(h.s.session.conv_id, Some(first));
+    assert_eq!(texts(&h.s.session.conv), ["about France", " Paris."]);
+    assert!(h.s.session.saving_off.is_none(), "nothing to save yet");
 
     h.exchange("and Italy?", WORDS);
-    let n = h.s.notice.clone().expect("a notice");
+    let n = h.s.view.notice.clone().expect("a notice");
     assert_eq!(n.level, NoticeLevel::Error);
     assert!(
         n.text.contains("Not saved") && n.text.contains(WHY) && n.text.contains("until you quit"),
         "{}",
         n.text
     );
-    assert_eq!(h.s.saving_off.as_deref(), Some(WHY));
+    assert_eq!(h.s.session.saving_off.as_deref(), Some(WHY));
     assert!(h.screen().contains("saving off"), "{}", h.screen());
-    assert_eq!(texts(&h.s.conv).len(), 4, "the chat is all there");
+    assert_eq!(texts(&h.s.session.conv).len(), 4, "the chat is all there");
     // Opening it again from the list (its saved version) would lose the new turn.
     h.key(KeyCode::F(9));
     h.key(KeyCode::Enter);
-    assert_eq!(texts(&h.s.conv).len(), 4, "kept");
-    let n = h.s.notice.clone().unwrap().text;
+    assert_eq!(texts(&h.s.session.conv).len(), 4, "kept");
+    let n = h.s.view.notice.clone().unwrap().text;
     assert!(
         n.contains("could not be saved") && n.contains("saving is off"),
         "{n}"
@@ -401,7 +425,7 @@ fn each_reply_saves_the_system_prompt_it_was_generated_under() {
     h.type_str("Be verbose.");
     h.key(KeyCode::Enter);
     h.exchange("about Italy", WORDS);
-    let (back, _) = open(&dir).load(h.s.conv_id.unwrap()).unwrap();
+    let (back, _) = open(&dir).load(h.s.session.conv_id.unwrap()).unwrap();
     let systems: Vec<_> = back
         .path()
         .iter()

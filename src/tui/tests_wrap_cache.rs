@@ -19,9 +19,9 @@ fn lines(v: &ChatView) -> Vec<Vec<Vec<super::wrap::Cell>>> {
 #[track_caller]
 fn same_as_fresh(h: &H, after: &str) {
     let fresh = h.s.wrapped();
-    assert_eq!(h.s.chat.width, fresh.width, "width after {after}");
-    assert_eq!(h.s.chat.has_system, fresh.has_system, "after {after}");
-    let (kept, fresh) = (lines(&h.s.chat), lines(&fresh));
+    assert_eq!(h.s.view.chat.width, fresh.width, "width after {after}");
+    assert_eq!(h.s.view.chat.has_system, fresh.has_system, "after {after}");
+    let (kept, fresh) = (lines(&h.s.view.chat), lines(&fresh));
     assert_eq!(kept.len(), fresh.len(), "turns after {after}");
     for (i, (k, f)) in kept.iter().zip(&fresh).enumerate() {
         assert_eq!(k, f, "turn {i} after {after}");
@@ -113,7 +113,12 @@ fn the_kept_lines_equal_a_fresh_wrap_after_every_change() {
 
     // Regenerating the last reply (a new version at the end).
     h.key(KeyCode::Esc);
-    let versions = |h: &H| h.s.conv.sibling_pos(*h.s.path.last().unwrap()).1;
+    let versions = |h: &H| {
+        h.s.session
+            .conv
+            .sibling_pos(*h.s.view.path.last().unwrap())
+            .1
+    };
     let before = versions(&h);
     h.key(KeyCode::F(8));
     let id = h.host.next;
@@ -135,9 +140,10 @@ fn a_stale_turn_is_caught() {
     let mut h = H::new(60, 30).loaded("gemma-3-270m-it", "Q8_0");
     h.exchange("Hi", PARIS);
     same_as_fresh(&h, "an exchange");
-    let last = h.s.path.len() - 1;
-    h.s.conv
-        .node_mut(h.s.path[last])
+    let last = h.s.view.path.len() - 1;
+    h.s.session
+        .conv
+        .node_mut(h.s.view.path[last])
         .push_step(fake_step(7, " end", 0.5, 8));
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         same_as_fresh(&h, "a token added behind the view's back")

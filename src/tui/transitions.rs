@@ -1,8 +1,10 @@
-//! The state changes that several parts ask for, in one place: stopping a
+//! The state changes that reach across the app, in one place: stopping a
 //! reply or a load, loading a model, a new chat, showing a conversation
-//! (a saved one opened with its model: [`install_chat`]), opening a popup, entering and leaving the token cursor, choosing at a
-//! token. Components and `update` call these; they change the state and
-//! return what the loop must do ([`Effect`]). No I/O.
+//! (a saved one opened with its model: [`install_chat`]), opening a popup,
+//! entering and leaving the token cursor, choosing at a token, the settings
+//! and the system prompt changed. `update` calls these (for the components,
+//! applying the [`super::outcome::Outcome`] a key returned); they change the
+//! state and return what the loop must do ([`Effect`]). No I/O.
 
 use super::effect::Effect;
 use super::reply;
@@ -11,7 +13,7 @@ use super::state::{
     TokenRef, new_input, popup::settings_form,
 };
 use crate::conversation::Conversation;
-use crate::engine::ModelRef;
+use crate::engine::{ModelRef, SamplingParams};
 use crate::store::{ConvId, StoredConversation};
 use crate::text::escape_inline;
 
@@ -19,7 +21,7 @@ use crate::text::escape_inline;
 /// again while that stop is pending, restarts the engine (one that hangs
 /// never answers the stop).
 pub fn cancel(s: &mut State) -> Vec<Effect> {
-    match &mut s.generation {
+    match &mut s.session.generation {
         Some(g) if g.phase != Phase::Cancelling => {
             g.phase = Phase::Cancelling;
             vec![Effect::Cancel(g.request)]
@@ -32,7 +34,7 @@ pub fn cancel(s: &mut State) -> Vec<Effect> {
 /// Gives up the model being loaded (the one before stays); asked again while
 /// that is pending, restarts the engine.
 pub fn cancel_load(s: &mut State) -> Vec<Effect> {
-    match &mut s.load {
+    match &mut s.session.load {
         Some(l) if !l.cancelling => {
             l.cancelling = true;
             let request = l.request;
@@ -55,8 +57,11 @@ fn restart_engine(s: &mut State) -> Vec<Effect> {
 /// The chat shown is saved (what is left to save of it: it was saved
 /// after every turn).
 pub fn new_chat(s: &mut State) -> Vec<Effect> {
-    if s.save_failed && !s.conv.is_empty() && !std::mem::take(&mut s.new_chat_armed) {
-        s.new_chat_armed = true;
+    if s.session.save_failed
+        && !s.session.conv.is_empty()
+        && !std::mem::take(&mut s.session.new_chat_armed)
+    {
+        s.session.new_chat_armed = true;
         s.error(
             "This conversation is not saved (saving failed): Ctrl-N again starts a new one \
              without it; anything else keeps it (the next message tries to save it again).",
@@ -64,7 +69,7 @@ pub fn new_chat(s: &mut State) -> Vec<Effect> {
         return vec![];
     }
     let mut fx = Vec::new();
-    if let Some(g) = s.generation.take() {
+    if let Some(g) = s.session.generation.take() {
         fx.push(Effect::Cancel(g.request));
     }
     fx.extend(super::compare::on_conversation_replaced(s));
@@ -87,15 +92,15 @@ pub fn show_conversation(
     Option<crate::store::ConvId>,
     crate::conversation::Conversation,
 ) {
-    let old = std::mem::replace(&mut s.conv, conv);
-    let old_id = std::mem::replace(&mut s.conv_id, id);
-    s.cursor = None;
-    s.chooser = None;
-    s.editing = None;
-    s.last_stats = None;
-    s.scroll.follow = true;
-    s.scroll.top = 0;
-    s.set_focus(Focus::Input);
+    let old = std::mem::replace(&mut s.session.conv, conv);
+    let old_id = std::mem::replace(&mut s.session.conv_id, id);
+    s.view.cursor = None;
+    s.view.chooser = None;
+    s.session.editing = None;
+    s.session.last_stats = None;
+    s.view.scroll.follow = true;
+    s.view.scroll.top = 0;
+    s.view.set_focus(Focus::Input);
     s.repath();
     (old_id, old)
 }
@@ -104,17 +109,17 @@ pub fn show_conversation(
 pub fn load_model(s: &mut State, model: ModelRef) -> Vec<Effect> {
     // A second model loaded to compare goes with the first.
     let mut fx = super::compare::on_switch_model(s);
-    if let Some(l) = &s.load {
+    if let Some(l) = &s.session.load {
         fx.push(Effect::Cancel(l.request));
     }
-    if let Some(g) = &mut s.generation
+    if let Some(g) = &mut s.session.generation
         && g.phase != Phase::Cancelling
     {
         g.phase = Phase::Cancelling;
         fx.push(Effect::Cancel(g.request));
     }
-    let request = s.new_request();
-    s.load = Some(Loading {
+    let request = s.session.new_request();
+    s.session.load = Some(Loading {
         request,
         model: model.clone(),
         fraction: 0.0,
@@ -126,8 +131,8 @@ pub fn load_model(s: &mut State, model: ModelRef) -> Vec<Effect> {
 }
 /// Opens popup `p` (the input box's cursor hides behind it).
 pub fn open_popup(s: &mut State, p: Popup) -> Vec<Effect> {
-    s.popup = Some(p);
-    s.set_focus(s.focus);
+    s.view.popup = Some(p);
+    s.view.set_focus(s.view.focus);
     vec![]
 }
 
@@ -139,16 +144,16 @@ pub fn open_help(s: &mut State) -> Vec<Effect> {
 /// Opens the picker on the model in use, and rescans the model directories.
 pub fn open_picker(s: &mut State) -> Vec<Effect> {
     let mut p = Picker::default();
-    if let Some(m) = &s.model
+    if let Some(m) = &s.model.info
         && let Some(i) = p
-            .visible(&s.files.models)
+            .visible(&s.model.files.models)
             .iter()
-            .position(|&i| s.files.models[i].model == m.model)
+            .position(|&i| s.model.files.models[i].model == m.model)
     {
         p.selected = i;
     }
     open_popup(s, Popup::Picker(p));
-    s.files.scanning = true;
+    s.model.files.scanning = true;
     vec![Effect::RefreshModels]
 }
 
@@ -196,12 +201,12 @@ pub fn install_chat(
 ) -> Vec<Effect> {
     let mut fx = Vec::new();
     // The list refuses while a reply runs; a reply left over is stopped.
-    if let Some(g) = s.generation.take()
+    if let Some(g) = s.session.generation.take()
         && g.phase != Phase::Cancelling
     {
         fx.push(Effect::Cancel(g.request));
     }
-    if let (Some(name), Some(vocab)) = (s.model_name(), s.vocab.clone()) {
+    if let (Some(name), Some(vocab)) = (s.model.name(), s.model.vocab.clone()) {
         conv.attach_vocab(&name, &vocab);
     }
     fx.extend(super::compare::on_conversation_replaced(s));
@@ -209,10 +214,11 @@ pub fn install_chat(
     // The one shown was saved before (the list asks for that first).
     show_conversation(s, conv, Some(id));
     let title = escape_inline(&meta.title);
-    let loaded = s.model.as_ref().map(|m| &m.model);
+    let loaded = s.model.info.as_ref().map(|m| &m.model);
     match (&meta.model_path, model_present) {
         (Some(model), true)
-            if loaded != Some(model) && s.load.as_ref().is_none_or(|l| &l.model != model) =>
+            if loaded != Some(model)
+                && s.session.load.as_ref().is_none_or(|l| &l.model != model) =>
         {
             s.info(format!("Opened “{title}”; loading its model."));
             fx.extend(load_model(s, model.clone()));
@@ -220,7 +226,7 @@ pub fn install_chat(
         }
         (Some(model), false) if loaded != Some(model) => {
             fx.extend(open_picker(s));
-            if let Some(Popup::Picker(p)) = &mut s.popup {
+            if let Some(Popup::Picker(p)) = &mut s.view.popup {
                 p.message = Some(format!(
                     "“{title}” was written with {model}, which is not there any more: choose a model to continue it."
                 ));
@@ -264,52 +270,95 @@ pub fn choose_at(s: &mut State, t: TokenRef) -> Vec<Effect> {
         return vec![];
     }
     let selected = step.top().iter().position(|c| c.id == step.id).unwrap_or(0);
-    s.chooser = Some(Chooser {
+    s.view.chooser = Some(Chooser {
         at: ChooseAt::Token(t),
         selected,
         text: String::new(),
         typing: false,
     });
-    s.set_focus(Focus::Choose);
+    s.view.set_focus(Focus::Choose);
     vec![]
 }
 
 /// Enters the token cursor (on the last token, or where it was), or leaves it.
 pub fn toggle_navigation(s: &mut State) -> Vec<Effect> {
-    if s.focus == Focus::Navigate {
+    if s.view.focus == Focus::Navigate {
         back_from_cursor(s);
         return vec![];
     }
-    let valid = s.cursor.filter(|c| s.step(*c).is_some());
+    let valid = s.view.cursor.filter(|c| s.step(*c).is_some());
     let Some(c) = valid.or_else(|| s.last_token()) else {
         s.info("No reply to inspect yet.");
         return vec![];
     };
-    s.cursor = Some(c);
-    s.nav_by_mouse = false;
-    s.set_focus(Focus::Navigate);
-    reveal_cursor(s);
+    s.view.cursor = Some(c);
+    s.view.nav_by_mouse = false;
+    s.view.set_focus(Focus::Navigate);
+    s.reveal_cursor();
     vec![]
 }
 
 /// Leaves the token cursor: back to choosing the next token when a reply
 /// is paused (step mode), else to typing.
 pub fn back_from_cursor(s: &mut State) {
-    if s.generation
+    if s.session
+        .generation
         .as_ref()
         .is_some_and(|g| matches!(g.phase, Phase::Paused { .. }))
     {
-        s.set_focus(Focus::Input);
+        s.view.set_focus(Focus::Input);
         reply::choose_next(s, true);
     } else {
-        s.set_focus(Focus::Input);
+        s.view.set_focus(Focus::Input);
     }
 }
 
-pub fn reveal_cursor(s: &mut State) {
-    if let Some(c) = s.cursor
-        && let Some((line, _)) = s.token_position(c)
-    {
-        s.ensure_visible(line);
+/// Rescans the model directories (the picker's list).
+pub fn rescan(s: &mut State) -> Vec<Effect> {
+    s.model.files.scanning = true;
+    vec![Effect::RefreshModels]
+}
+
+/// The sampling settings (and the most tokens a reply gets) from now on,
+/// from the settings form.
+pub fn set_sampling(s: &mut State, p: SamplingParams, max_tokens: u32) -> Vec<Effect> {
+    s.info(format!(
+        "Sampling: temperature {}, top_k {}, top_p {}, min_p {}, repeat_penalty {}, seed {}, max_tokens {}.",
+        p.temperature, p.top_k, p.top_p, p.min_p, p.repeat_penalty, p.seed, max_tokens
+    ));
+    s.config.sampling = p;
+    s.config.max_tokens = max_tokens;
+    vec![]
+}
+
+/// The what-if settings become the ones the next reply samples with.
+pub fn apply_whatif(s: &mut State) -> Vec<Effect> {
+    match s.model.whatif.clone() {
+        Some(p) => {
+            s.info(format!(
+                "The next reply samples with temperature {:.2}, top_k {}, top_p {:.2}, min_p {:.3}.",
+                p.temperature, p.top_k, p.top_p, p.min_p
+            ));
+            // The four what-if settings only: the seed (a reply's own,
+            // derived one) and the penalty stay as configured.
+            let c = &mut s.config.sampling;
+            (c.temperature, c.top_k, c.top_p, c.min_p) = (p.temperature, p.top_k, p.top_p, p.min_p);
+        }
+        None => s.info("No what-if settings yet: t/T, k/K, p/P, m/M change them."),
     }
+    vec![]
+}
+
+/// The system prompt changed (the editor's Enter): the conversation gets it,
+/// and is saved now, not only with the next turn.
+pub fn change_system_prompt(s: &mut State, text: String) -> Vec<Effect> {
+    s.config.system_prompt = text;
+    let text = s.config.system_prompt.clone();
+    s.set_system_prompt(&text);
+    s.info(if s.config.system_prompt.is_empty() {
+        "System prompt removed."
+    } else {
+        "System prompt set: it applies to the whole conversation from the next reply."
+    });
+    vec![Effect::Save]
 }

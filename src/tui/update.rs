@@ -3,8 +3,10 @@
 //!
 //! It dispatches: terminal events through the keymap ([`super::action`]) to
 //! the components ([`super::components`]), engine events to
-//! `engine_events`. What several parts ask for (stop a reply, load a model,
-//! a new chat, open a popup) is in [`super::transitions`].
+//! `engine_events`. A component returns what should happen beyond its own
+//! data ([`Outcome`]); [`apply`] carries it out with the transitions that
+//! reach across the app (stop a reply, load a model, a new chat, open a
+//! popup: [`super::transitions`], `reply`, `compare`).
 
 use crossterm::event::{Event as TermEvent, KeyEvent, KeyEventKind};
 
@@ -12,10 +14,11 @@ use super::action::{Action, Context, lookup};
 use super::components::{self, chat, chats, choose, input, picker, settings, system_prompt};
 use super::engine_events::on_engine;
 use super::models::ModelEntry;
+use super::outcome::Outcome;
 use super::reply;
 use super::state::{Focus, NoticeLevel, Phase, Picker, Popup, State};
 use super::transitions::{
-    cancel, load_model, new_chat, open_chats, open_help, open_picker, open_settings,
+    self, cancel, load_model, new_chat, open_chats, open_help, open_picker, open_settings,
     open_system_prompt,
 };
 use crate::engine::{Event, ModelRef};
@@ -40,7 +43,7 @@ pub enum Msg {
 /// Effects for the first frame: load the initial model, or open the picker.
 pub fn start(s: &mut State, initial_model: Option<ModelRef>) -> Vec<Effect> {
     let mut fx = vec![Effect::RefreshModels];
-    s.files.scanning = true;
+    s.model.files.scanning = true;
     match initial_model {
         Some(model) => fx.extend(load_model(s, model)),
         None => {
@@ -54,14 +57,14 @@ pub fn start(s: &mut State, initial_model: Option<ModelRef>) -> Vec<Effect> {
             } else {
                 dirs.join(", ")
             };
-            s.popup = Some(Popup::Picker(Picker {
+            s.view.popup = Some(Popup::Picker(Picker {
                 message: Some(format!(
                     "No model chosen. Models (*.gguf) are looked for in: {dirs}. \
                      Run `tokenscope fetch-demos` to download the small demo models."
                 )),
                 ..Picker::default()
             }));
-            s.set_focus(s.focus);
+            s.view.set_focus(s.view.focus);
         }
     }
     fx
@@ -73,10 +76,10 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Input(ev) => on_term_event(s, ev),
         Msg::Engine(ev) => on_engine(s, ev),
         Msg::Models(list) => {
-            s.files.models = list;
-            s.files.scanning = false;
-            if let Some(Popup::Picker(p)) = &mut s.popup {
-                let n = p.visible(&s.files.models).len();
+            s.model.files.models = list;
+            s.model.files.scanning = false;
+            if let Some(Popup::Picker(p)) = &mut s.view.popup {
+                let n = p.visible(&s.model.files.models).len();
                 p.selected = p.selected.min(n.saturating_sub(1));
             }
             vec![]
@@ -88,7 +91,7 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Signal(sig) => {
             s.exit_signal = Some(sig);
             let mut fx = Vec::new();
-            if let Some(g) = &s.generation {
+            if let Some(g) = &s.session.generation {
                 fx.push(Effect::Cancel(g.request));
             }
             fx.push(Effect::Quit);
@@ -110,10 +113,10 @@ fn on_term_event(s: &mut State, ev: TermEvent) -> Vec<Effect> {
             vec![]
         }
         TermEvent::Resize(w, h) => {
-            s.size = (w, h);
+            s.view.size = (w, h);
             // The chat's lines depend on its width only: a change of height
             // (or a resize that leaves the chat pane as wide) keeps them.
-            if super::layout::chat_text_width(w) != s.chat.width {
+            if super::layout::chat_text_width(w) != s.view.chat.width {
                 s.relayout();
             }
             vec![]
@@ -129,15 +132,14 @@ fn normalize_newlines(text: &str) -> String {
 fn on_paste(s: &mut State, text: &str) -> Vec<Effect> {
     let text = normalize_newlines(text);
     let first_line = text.lines().next().unwrap_or("").trim().to_string();
-    match &mut s.popup {
+    match &mut s.view.popup {
         Some(Popup::SystemPrompt(t)) => system_prompt::paste(t, &text),
         Some(Popup::Picker(p)) => picker::paste(p, &first_line),
         Some(Popup::Settings(f)) => settings::paste(f, &first_line),
         Some(Popup::Help { .. }) => {}
         Some(Popup::Chats(l)) => {
-            let mut fx = Vec::new();
-            chats::paste(l, &first_line, &mut fx);
-            return fx;
+            let outcome = chats::paste(l, &first_line);
+            return apply(s, outcome);
         }
         None => input::paste(s, &text),
     }
@@ -151,30 +153,74 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     // Armed by the key before (Ctrl-C, or q in the token cursor): this one may quit.
     let quit_armed = std::mem::take(&mut s.quit_armed);
     // Armed by a Ctrl-N on a conversation not saved: only a second Ctrl-N drops it.
-    let new_chat_armed = std::mem::take(&mut s.new_chat_armed);
+    let new_chat_armed = std::mem::take(&mut s.session.new_chat_armed);
     // Information lasts until the next key; errors until Esc or the next message.
-    if s.notice
+    if s.view
+        .notice
         .as_ref()
         .is_some_and(|n| n.level == NoticeLevel::Info)
     {
-        s.notice = None;
+        s.view.notice = None;
     }
-    if let Some(popup) = s.popup.take() {
-        let mut fx = Vec::new();
-        s.popup = components::on_popup_key(s, popup, k, &mut fx);
-        s.set_focus(s.focus);
-        return fx;
+    if let Some(popup) = s.view.popup.take() {
+        let (popup, outcome) = components::on_popup_key(s, popup, k);
+        s.view.popup = popup;
+        s.view.set_focus(s.view.focus);
+        return apply(s, outcome);
     }
     if let Some(action) = lookup(Context::Main, &k) {
         if action == Action::NewChat {
-            s.new_chat_armed = new_chat_armed;
+            s.session.new_chat_armed = new_chat_armed;
         }
         return main_action(s, action);
     }
-    match s.focus {
+    let outcome = match s.view.focus {
         Focus::Input => input::on_key(s, k),
         Focus::Navigate => chat::on_key(s, k, quit_armed),
         Focus::Choose => choose::on_key(s, k),
+    };
+    apply(s, outcome)
+}
+
+/// Carries out what a component's key asked for ([`Outcome`]) with the
+/// shared transitions; returns what the loop must do.
+fn apply(s: &mut State, outcome: Outcome) -> Vec<Effect> {
+    match outcome {
+        Outcome::Done => vec![],
+        Outcome::Effects(fx) => fx,
+        Outcome::Cancel => cancel(s),
+        Outcome::CancelLoad => transitions::cancel_load(s),
+        Outcome::LoadModel(model) => load_model(s, model),
+        Outcome::ToggleTokenCursor => transitions::toggle_navigation(s),
+        Outcome::BackFromCursor => {
+            transitions::back_from_cursor(s);
+            vec![]
+        }
+        Outcome::ChooseAt(t) => transitions::choose_at(s, t),
+        Outcome::ChooseNext => {
+            reply::choose_next(s, true);
+            vec![]
+        }
+        Outcome::Send(text) => reply::send_text(s, text),
+        Outcome::Steer(steer) => reply::steer(s, steer),
+        Outcome::Branch { at, chosen, text } => reply::branch(s, at, chosen, text),
+        Outcome::ContinueReply(msg) => reply::continue_reply(s, msg),
+        Outcome::SwitchSibling(msg, delta) => reply::switch_sibling(s, msg, delta),
+        Outcome::EditMessage(msg) => reply::edit_message(s, msg),
+        Outcome::SetSampling(p, max_tokens) => transitions::set_sampling(s, p, max_tokens),
+        Outcome::ApplyWhatIf => transitions::apply_whatif(s),
+        Outcome::SetSystemPrompt(text) => transitions::change_system_prompt(s, text),
+        Outcome::OpenHelp => open_help(s),
+        Outcome::OpenSystemPrompt => open_system_prompt(s),
+        Outcome::Rescan => transitions::rescan(s),
+        Outcome::OpenCompare => super::compare::open(s),
+        Outcome::CompareWith(for_, entry) => super::compare::choose(s, &for_, &entry),
+        Outcome::CancelCompare => super::compare::cancel(s),
+        Outcome::EndCompare => super::compare::unload(s),
+        Outcome::ToggleHeatmap => {
+            super::compare::toggle_heatmap(s);
+            vec![]
+        }
     }
 }
 
@@ -191,7 +237,10 @@ fn main_action(s: &mut State, action: Action) -> Vec<Effect> {
         Action::Regenerate => reply::regenerate(s),
         Action::CompareReply => super::compare::open(s),
         // The token cursor, toggles, scrolling.
-        other => chat::on_action(s, other),
+        other => {
+            let outcome = chat::on_action(s, other);
+            apply(s, outcome)
+        }
     }
 }
 
@@ -199,7 +248,8 @@ fn main_action(s: &mut State, action: Action) -> Vec<Effect> {
 fn ctrl_c(s: &mut State) -> Vec<Effect> {
     // While a stop is pending (a long prefill chunk), Ctrl-C works as when idle:
     // twice quits, so the app can always be left.
-    if s.generation
+    if s.session
+        .generation
         .as_ref()
         .is_some_and(|g| g.phase != Phase::Cancelling)
     {
@@ -211,13 +261,13 @@ fn ctrl_c(s: &mut State) -> Vec<Effect> {
         .job
         .as_ref()
         .is_some_and(|j| j.phase != super::compare::JobPhase::Cancelling)
-        && s.popup.is_none()
+        && s.view.popup.is_none()
     {
         s.quit_armed = false;
         return super::compare::cancel(s);
     }
-    if s.popup.take().is_some() {
-        s.set_focus(s.focus);
+    if s.view.popup.take().is_some() {
+        s.view.set_focus(s.view.focus);
         return vec![];
     }
     if s.quit_armed {

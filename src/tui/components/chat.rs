@@ -13,13 +13,10 @@ use crate::engine::{Role, TokenStep, sampler};
 use crate::text::{str_width, truncate};
 use crate::tui::action::{Action, Context, lookup, lookup_mouse};
 use crate::tui::effect::Effect;
+use crate::tui::outcome::Outcome;
 use crate::tui::reply;
 use crate::tui::state::{ChatLine, Focus, MsgStatus, State, TokenRef};
 use crate::tui::theme;
-use crate::tui::transitions::{
-    back_from_cursor, cancel, choose_at, open_help, open_system_prompt, reveal_cursor,
-    toggle_navigation,
-};
 use crate::tui::wrap::{Cell, Tag, wrap_lines};
 
 /// Lines a mouse wheel notch scrolls.
@@ -27,23 +24,24 @@ const WHEEL_LINES: isize = 3;
 
 /// The chat's part of [`Context::Main`] (and the token cursor's shared
 /// actions): the token cursor, toggles, scrolling.
-pub fn on_action(s: &mut State, action: Action) -> Vec<Effect> {
+pub fn on_action(s: &mut State, action: Action) -> Outcome {
     match action {
-        Action::ToggleTokenCursor => return toggle_navigation(s),
-        Action::ToggleHeatmap => crate::tui::compare::toggle_heatmap(s),
-        Action::ToggleBoundaries => s.display.boundaries = !s.display.boundaries,
+        Action::ToggleTokenCursor => return Outcome::ToggleTokenCursor,
+        Action::ToggleHeatmap => return Outcome::ToggleHeatmap,
+        Action::ToggleBoundaries => s.view.display.boundaries = !s.view.display.boundaries,
         Action::ScrollUp => scroll_by(s, -page(s)),
         Action::ScrollDown => scroll_by(s, page(s)),
         _ => {}
     }
-    vec![]
+    Outcome::Done
 }
 
 /// A mouse event: the wheel scrolls (anywhere), a click selects a token
 /// (outside popups).
 pub fn on_mouse(s: &mut State, m: MouseEvent) {
     let action = lookup_mouse(Context::Anywhere, &m).or_else(|| {
-        s.popup
+        s.view
+            .popup
             .is_none()
             .then(|| lookup_mouse(Context::Main, &m))
             .flatten()
@@ -60,96 +58,84 @@ pub fn on_mouse(s: &mut State, m: MouseEvent) {
 
 /// A key in the token cursor ([`Context::TokenCursor`]); `quit_armed`: the
 /// key before asked to quit.
-pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
+pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Outcome {
     let Some(cur) = s
+        .view
         .cursor
         .filter(|c| s.step(*c).is_some())
         .or_else(|| s.last_token())
     else {
-        s.set_focus(Focus::Input);
-        return vec![];
+        s.view.set_focus(Focus::Input);
+        return Outcome::Done;
     };
     let plain_char = matches!(k.code, KeyCode::Char(_))
         && !k
             .modifiers
             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
-    // Entered by a click: letters go on typing (see `State::nav_by_mouse`).
-    if s.nav_by_mouse && plain_char {
-        s.set_focus(Focus::Input);
-        s.input.input(Input::from(k));
-        return vec![];
+    // Entered by a click: letters go on typing (see `View::nav_by_mouse`).
+    if s.view.nav_by_mouse && plain_char {
+        s.view.set_focus(Focus::Input);
+        s.view.input.input(Input::from(k));
+        return Outcome::Done;
     }
     let Some(action) = lookup(Context::TokenCursor, &k) else {
-        return vec![];
+        return Outcome::Done;
     };
     let on_prompt = s.msg(cur.msg).is_some_and(|m| m.role != Role::Assistant);
     let on_system = s.msg(cur.msg).is_some_and(|m| m.role == Role::System);
     // What a remote model cannot do is refused before anything starts.
     if !on_prompt && let Some(why) = reply::remote_refusal(s, action, cur.msg) {
         s.error(why);
-        return vec![];
+        return Outcome::Done;
     }
     let next = match action {
-        Action::Cancel if s.generation.is_some() => return cancel(s),
-        Action::Cancel if s.compare.job.is_some() => return crate::tui::compare::cancel(s),
+        Action::Cancel if s.session.generation.is_some() => return Outcome::Cancel,
+        Action::Cancel if s.compare.job.is_some() => return Outcome::CancelCompare,
         Action::CompareReply if on_prompt => {
             s.info("That is a token of your message: v compares a reply (move to one).");
-            return vec![];
+            return Outcome::Done;
         }
-        Action::CompareReply => return crate::tui::compare::open(s),
-        Action::EndCompare => return crate::tui::compare::unload(s),
-        Action::Cancel | Action::BackToTyping => {
-            back_from_cursor(s);
-            return vec![];
-        }
-        Action::ChooseHere => return choose_at(s, cur),
+        Action::CompareReply => return Outcome::OpenCompare,
+        Action::EndCompare => return Outcome::EndCompare,
+        Action::Cancel | Action::BackToTyping => return Outcome::BackFromCursor,
+        Action::ChooseHere => return Outcome::ChooseAt(cur),
         a if a.is_whatif() => {
             whatif_step(s, cur, action);
-            return vec![];
+            return Outcome::Done;
         }
-        Action::ApplyWhatIf => {
-            match s.whatif.clone() {
-                Some(p) => {
-                    s.info(format!(
-                        "The next reply samples with temperature {:.2}, top_k {}, top_p {:.2}, min_p {:.3}.",
-                        p.temperature, p.top_k, p.top_p, p.min_p
-                    ));
-                    // The four what-if settings only: the seed (a reply's own,
-                    // derived one) and the penalty stay as configured.
-                    let c = &mut s.config.sampling;
-                    (c.temperature, c.top_k, c.top_p, c.min_p) =
-                        (p.temperature, p.top_k, p.top_p, p.min_p);
-                }
-                None => s.info("No what-if settings yet: t/T, k/K, p/P, m/M change them."),
-            }
-            return vec![];
-        }
+        Action::ApplyWhatIf => return Outcome::ApplyWhatIf,
         Action::ResetWhatIf => {
-            s.whatif = None;
-            return vec![];
+            s.model.whatif = None;
+            return Outcome::Done;
         }
         // The system prompt's tokens: e edits it; it has no versions.
-        Action::EditPrompt if on_system => return open_system_prompt(s),
+        Action::EditPrompt if on_system => return Outcome::OpenSystemPrompt,
         Action::PrevReply | Action::NextReply if on_system => {
             s.info("The system prompt has one version: e edits it (for the replies after it).");
-            return vec![];
+            return Outcome::Done;
         }
         Action::Resample | Action::ContinueReply if on_system => {
             s.info("That is a token of the system prompt: r and c act on a reply's tokens.");
-            return vec![];
+            return Outcome::Done;
         }
         // On a token of a prompt turn: those keys act on that turn.
         Action::Resample | Action::ContinueReply if on_prompt => {
             s.info("That is a token of your message: r and c act on a reply's tokens.");
-            return vec![];
+            return Outcome::Done;
         }
-        Action::Resample => return reply::branch(s, cur, None, None),
-        Action::ContinueReply => return reply::continue_reply(s, cur.msg),
-        Action::PrevReply if on_prompt => return reply::switch_sibling(s, cur.msg, -1),
-        Action::NextReply if on_prompt => return reply::switch_sibling(s, cur.msg, 1),
-        Action::EditPrompt if on_prompt => return reply::edit_message(s, cur.msg),
-        Action::PrevReply => return reply::switch_sibling(s, cur.msg, -1),
-        Action::NextReply => return reply::switch_sibling(s, cur.msg, 1),
+        Action::Resample => {
+            return Outcome::Branch {
+                at: cur,
+                chosen: None,
+                text: None,
+            };
+        }
+        Action::ContinueReply => return Outcome::ContinueReply(cur.msg),
+        Action::PrevReply if on_prompt => return Outcome::SwitchSibling(cur.msg, -1),
+        Action::NextReply if on_prompt => return Outcome::SwitchSibling(cur.msg, 1),
+        Action::EditPrompt if on_prompt => return Outcome::EditMessage(cur.msg),
+        Action::PrevReply => return Outcome::SwitchSibling(cur.msg, -1),
+        Action::NextReply => return Outcome::SwitchSibling(cur.msg, 1),
         Action::PrevPrompt | Action::NextPrompt | Action::EditPrompt => {
             // The user message this reply answers.
             let Some(u) = cur
@@ -157,31 +143,34 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
                 .checked_sub(1)
                 .filter(|&u| s.msg(u).is_some_and(|m| m.role == Role::User))
             else {
-                return vec![];
+                return Outcome::Done;
             };
             return match action {
-                Action::PrevPrompt => reply::switch_sibling(s, u, -1),
-                Action::NextPrompt => reply::switch_sibling(s, u, 1),
-                _ => reply::edit_message(s, u),
+                Action::PrevPrompt => Outcome::SwitchSibling(u, -1),
+                Action::NextPrompt => Outcome::SwitchSibling(u, 1),
+                _ => Outcome::EditMessage(u),
             };
         }
         // Twice, as Ctrl-C: a stray q must not end the conversation.
-        Action::Quit if quit_armed => return vec![Effect::Quit],
+        Action::Quit if quit_armed => return Outcome::Effects(vec![Effect::Quit]),
         Action::Quit => {
             s.quit_armed = true;
             s.info("Press q again to quit.");
-            return vec![];
+            return Outcome::Done;
         }
         Action::TokenLeft => neighbour(s, cur, false),
         Action::TokenRight => neighbour(s, cur, true),
         Action::TokenUp | Action::TokenDown => {
-            let goal = s.nav_col.or_else(|| s.token_position(cur).map(|p| p.1));
+            let goal = s
+                .view
+                .nav_col
+                .or_else(|| s.token_position(cur).map(|p| p.1));
             if let Some(n) = vertical(s, cur, action == Action::TokenDown, goal) {
-                s.cursor = Some(n);
-                s.nav_col = goal;
-                reveal_cursor(s);
+                s.view.cursor = Some(n);
+                s.view.nav_col = goal;
+                s.reveal_cursor();
             }
-            return vec![];
+            return Outcome::Done;
         }
         Action::TokenHome => Some(TokenRef {
             msg: cur.msg,
@@ -193,20 +182,20 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Vec<Effect> {
         }),
         Action::EditText => {
             // Typing goes to the input box.
-            s.set_focus(Focus::Input);
-            s.input.input(Input::from(k));
-            return vec![];
+            s.view.set_focus(Focus::Input);
+            s.view.input.input(Input::from(k));
+            return Outcome::Done;
         }
-        Action::OpenHelp => return open_help(s),
+        Action::OpenHelp => return Outcome::OpenHelp,
         // Heatmap, boundaries: as outside the token cursor.
         other => return on_action(s, other),
     };
     if let Some(n) = next {
-        s.cursor = Some(n);
-        s.nav_col = None;
-        reveal_cursor(s);
+        s.view.cursor = Some(n);
+        s.view.nav_col = None;
+        s.reveal_cursor();
     }
-    vec![]
+    Outcome::Done
 }
 
 /// Changes one what-if setting by a step ([`sampler::PARAMS`] says how
@@ -226,12 +215,13 @@ fn whatif_step(s: &mut State, cur: TokenRef, action: Action) {
         _ => return,
     };
     let mut p = s
+        .model
         .whatif
         .clone()
         .or_else(|| s.msg(cur.msg).and_then(|m| m.sampling.clone()))
         .unwrap_or_else(|| s.config.sampling.clone());
     p.step(which, up);
-    s.whatif = Some(p);
+    s.model.whatif = Some(p);
 }
 
 /// The next (or previous) assistant token, across messages.
@@ -260,7 +250,7 @@ fn neighbour(s: &State, cur: TokenRef, forward: bool) -> Option<TokenRef> {
 fn vertical(s: &State, cur: TokenRef, down: bool, goal: Option<usize>) -> Option<TokenRef> {
     let (line, col) = s.token_position(cur)?;
     let col = goal.unwrap_or(col);
-    let total = s.chat.total_lines();
+    let total = s.view.chat.total_lines();
     let mut l = line;
     loop {
         l = if down {
@@ -279,30 +269,30 @@ fn vertical(s: &State, cur: TokenRef, down: bool, goal: Option<usize>) -> Option
 
 /// A click on a token of a reply selects it (token cursor).
 fn click(s: &mut State, x: u16, y: u16) {
-    let chat = s.areas(s.screen()).chat;
+    let chat = s.areas(s.view.screen()).chat;
     if !chat.contains(ratatui::layout::Position::new(x, y)) || x == chat.x {
         return;
     }
-    let win = s.chat_window(chat.height as usize);
+    let win = s.view.chat_window(chat.height as usize);
     if (y - chat.y) as usize >= win.rows {
         return; // the scroll hint's row
     }
     let line = win.top + (y - chat.y) as usize;
     let col = (x - chat.x - 1) as usize;
     if let Some(t) = token_under(s, line, col) {
-        s.cursor = Some(t);
-        s.nav_col = None;
-        if s.focus != Focus::Navigate {
-            s.nav_by_mouse = true;
+        s.view.cursor = Some(t);
+        s.view.nav_col = None;
+        if s.view.focus != Focus::Navigate {
+            s.view.nav_by_mouse = true;
         }
-        s.set_focus(Focus::Navigate);
+        s.view.set_focus(Focus::Navigate);
     }
 }
 
 /// The token whose text covers column `col` of chat line `line`.
 fn token_under(s: &State, line: usize, col: usize) -> Option<TokenRef> {
     let mut start = 0;
-    for (b, block) in s.chat.blocks.iter().enumerate() {
+    for (b, block) in s.view.chat.blocks.iter().enumerate() {
         let n = block.lines.len();
         if line < start + n {
             if line < start {
@@ -333,7 +323,7 @@ fn token_under(s: &State, line: usize, col: usize) -> Option<TokenRef> {
 /// The token at column `col` of chat line `line` (or the nearest on that line).
 fn token_at(s: &State, line: usize, col: usize) -> Option<TokenRef> {
     let mut start = 0;
-    for (b, block) in s.chat.blocks.iter().enumerate() {
+    for (b, block) in s.view.chat.blocks.iter().enumerate() {
         let n = block.lines.len();
         if line < start {
             return None; // the blank line between blocks
@@ -372,10 +362,10 @@ fn page(s: &State) -> isize {
 /// Scrolls the chat by `delta` lines (negative: up); at the bottom it follows new lines.
 pub fn scroll_by(s: &mut State, delta: isize) {
     let h = s.chat_height();
-    let max = s.chat.total_lines().saturating_sub(h) as isize;
-    let top = (s.view_top(h) as isize + delta).clamp(0, max);
-    s.scroll.top = top as usize;
-    s.scroll.follow = top >= max;
+    let max = s.view.chat.total_lines().saturating_sub(h) as isize;
+    let top = (s.view.chat_top(h) as isize + delta).clamp(0, max);
+    s.view.scroll.top = top as usize;
+    s.view.scroll.follow = top >= max;
 }
 
 // ---- drawing ------------------------------------------------------------
@@ -416,36 +406,36 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
             let scaffold = node.is_some_and(|m| crate::tui::state::is_scaffolding(m, i as usize));
             if scaffold {
                 st = theme::dim();
-            } else if s.display.heatmap
+            } else if s.view.display.heatmap
                 && s.compare.kl_heat
                 && let Some(row) = node
                     .and_then(|m| m.comparison.as_ref())
                     .and_then(|c| c.row(i as usize))
             {
-                st = theme::kl_heat_style(row.kl[0], s.display.color);
-            } else if s.display.heatmap
+                st = theme::kl_heat_style(row.kl[0], s.view.display.color);
+            } else if s.view.display.heatmap
                 && let Some(p) = step.and_then(TokenStep::p)
             {
-                st = theme::heat_style(p, s.display.color);
+                st = theme::heat_style(p, s.view.display.color);
             }
-            if s.display.boundaries {
-                st = st.patch(theme::boundary(i as usize, s.display.color));
+            if s.view.display.boundaries {
+                st = st.patch(theme::boundary(i as usize, s.view.display.color));
             }
             // Step mode: the newest token of the reply under way stands out.
-            if let Some(g) = &s.generation
-                && s.step_mode
+            if let Some(g) = &s.session.generation
+                && s.session.step_mode
                 && block == g.msg
                 && s.msg(g.msg)
                     .is_some_and(|m| m.steps.len() == i as usize + 1)
             {
                 st = st.add_modifier(Modifier::UNDERLINED | Modifier::BOLD);
             }
-            if s.focus == Focus::Navigate
-                && let Some(c) = s.cursor
+            if s.view.focus == Focus::Navigate
+                && let Some(c) = s.view.cursor
                 && c.msg == block
                 && cell.covers(c.step as u32)
             {
-                st = theme::cursor_on(st, s.display.color);
+                st = theme::cursor_on(st, s.view.display.color);
                 if cell.is_partial_for(c.step as u32) {
                     // The token is only part of this glyph: say so.
                     st = st.add_modifier(Modifier::UNDERLINED);
@@ -476,13 +466,23 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         return;
     }
     let height = r.height as usize;
-    if s.path.iter().all(|&id| id == crate::conversation::ROOT) {
+    if s.view
+        .path
+        .iter()
+        .all(|&id| id == crate::conversation::ROOT)
+    {
         welcome(s, buf, r);
     }
-    let win = s.chat_window(height);
+    let win = s.view.chat_window(height);
     let x = r.x + 1.min(r.width);
     let w = r.width.saturating_sub(1);
-    for (dy, line) in s.chat.visible(win.top, win.rows).into_iter().enumerate() {
+    for (dy, line) in s
+        .view
+        .chat
+        .visible(win.top, win.rows)
+        .into_iter()
+        .enumerate()
+    {
         if let ChatLine::Cells { block, cells } = line {
             draw_cells(s, buf, block, cells, x, r.y + dy as u16, w);
         }
@@ -502,7 +502,7 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
 }
 
 fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
-    let model_line = match (&s.model, &s.load) {
+    let model_line = match (&s.model.info, &s.session.load) {
         (_, Some(l)) => format!("Loading {}…", crate::tui::models::load_name(&l.model)),
         (Some(m), None) => format!("Model: {}", m.name),
         (None, None) => "No model loaded: press Ctrl-O to choose one.".to_string(),
@@ -518,7 +518,7 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
         ),
     ];
     // Here, not in a notice: the model's load notice would replace it at once.
-    if !s.display.color {
+    if !s.view.display.color {
         lines.extend([Line::from(""), Line::from(theme::no_color_note())]);
     }
     let lines = wrap_lines(&lines, r.width as usize);

@@ -19,11 +19,14 @@ use crate::text::{escape_inline, pad_left, pad_right, truncate};
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::effect::Effect;
 use crate::tui::layout::centered;
+use crate::tui::outcome::Outcome;
 use crate::tui::state::{ChatList, ChatListMode as Mode, Popup, State};
 use crate::tui::theme;
 
-/// A key in the list ([`Context::Chats`]); returns the popup to keep open.
-pub fn on_key(s: &mut State, mut l: ChatList, k: KeyEvent, fx: &mut Vec<Effect>) -> Option<Popup> {
+/// A key in the list ([`Context::Chats`]); returns the popup to keep open
+/// and the effects asked for (reading or changing the database).
+pub fn on_key(s: &State, mut l: ChatList, k: KeyEvent) -> (Option<Popup>, Outcome) {
+    let mut fx = Vec::new();
     let action = lookup(Context::Chats, &k);
     let typed = match k.code {
         KeyCode::Char(c) if action == Some(Action::EditText) => Some(c),
@@ -36,7 +39,7 @@ pub fn on_key(s: &mut State, mut l: ChatList, k: KeyEvent, fx: &mut Vec<Effect>)
             {
                 fx.push(Effect::DeleteChat(r.id));
             }
-            return Some(Popup::Chats(l));
+            return (Some(Popup::Chats(l)), Outcome::Effects(fx));
         }
         Mode::Rename(mut title) => {
             match action {
@@ -45,9 +48,9 @@ pub fn on_key(s: &mut State, mut l: ChatList, k: KeyEvent, fx: &mut Vec<Effect>)
                     if let (Some(r), false) = (l.selected_row(), title.is_empty()) {
                         fx.push(Effect::RenameChat(r.id, title));
                     }
-                    return Some(Popup::Chats(l));
+                    return (Some(Popup::Chats(l)), Outcome::Effects(fx));
                 }
-                Some(Action::Close) => return Some(Popup::Chats(l)),
+                Some(Action::Close) => return (Some(Popup::Chats(l)), Outcome::Effects(fx)),
                 Some(Action::DeleteBack) => {
                     title.pop();
                 }
@@ -55,27 +58,27 @@ pub fn on_key(s: &mut State, mut l: ChatList, k: KeyEvent, fx: &mut Vec<Effect>)
                 _ => title.extend(typed),
             }
             l.mode = Mode::Rename(title);
-            return Some(Popup::Chats(l));
+            return (Some(Popup::Chats(l)), Outcome::Effects(fx));
         }
         Mode::Browse => {}
     }
     let n = l.rows.len();
     match action {
-        Some(Action::Close) => return None,
+        Some(Action::Close) => return (None, Outcome::Effects(fx)),
         Some(Action::Confirm) => {
             let Some(r) = l.selected_row() else {
-                return Some(Popup::Chats(l));
+                return (Some(Popup::Chats(l)), Outcome::Effects(fx));
             };
-            if s.generation.is_some() {
+            if s.session.generation.is_some() {
                 l.error = Some(
                     "A reply is under way: stop it (Esc) before opening another conversation."
                         .into(),
                 );
-                return Some(Popup::Chats(l));
+                return (Some(Popup::Chats(l)), Outcome::Effects(fx));
             }
             fx.push(Effect::Save);
             fx.push(Effect::OpenChat(r.id));
-            return None;
+            return (None, Outcome::Effects(fx));
         }
         Some(Action::RenameChat) => {
             if let Some(r) = l.selected_row() {
@@ -103,11 +106,11 @@ pub fn on_key(s: &mut State, mut l: ChatList, k: KeyEvent, fx: &mut Vec<Effect>)
         }
         _ => {}
     }
-    Some(Popup::Chats(l))
+    (Some(Popup::Chats(l)), Outcome::Effects(fx))
 }
 
 /// A paste: its first line goes to the filter (or the new title).
-pub fn paste(l: &mut ChatList, first_line: &str, fx: &mut Vec<Effect>) {
+pub fn paste(l: &mut ChatList, first_line: &str) -> Outcome {
     match &mut l.mode {
         Mode::Rename(t) => t.push_str(first_line),
         Mode::ConfirmDelete => {}
@@ -115,9 +118,10 @@ pub fn paste(l: &mut ChatList, first_line: &str, fx: &mut Vec<Effect>) {
             l.filter.push_str(first_line);
             l.selected = 0;
             l.loading = true;
-            fx.push(Effect::ListChats);
+            return Outcome::Effects(vec![Effect::ListChats]);
         }
     }
+    Outcome::Done
 }
 
 /// Draws the list over `area`.

@@ -7,15 +7,15 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use crate::engine::TokenId;
 use crate::tui::action::{Action, Context, lookup};
-use crate::tui::effect::{Effect, Steer};
-use crate::tui::reply;
-use crate::tui::state::{ChooseAt, Chooser, Focus, State, lone_digit};
-use crate::tui::transitions::{cancel, toggle_navigation};
+use crate::tui::effect::Steer;
+use crate::tui::outcome::Outcome;
+use crate::tui::state::{ChooseAt, Chooser, Focus, State, TokenRef, lone_digit};
 
 /// The candidates being chosen from, best first.
 pub fn candidates(s: &State, at: ChooseAt) -> Vec<TokenId> {
     match at {
         ChooseAt::Next => s
+            .session
             .generation
             .as_ref()
             .and_then(|g| match &g.phase {
@@ -34,8 +34,8 @@ pub fn candidates(s: &State, at: ChooseAt) -> Vec<TokenId> {
 
 /// Closes the chooser (branching), back to the token cursor.
 fn close(s: &mut State) {
-    s.chooser = None;
-    s.set_focus(if s.cursor.is_some() {
+    s.view.chooser = None;
+    s.view.set_focus(if s.view.cursor.is_some() {
         Focus::Navigate
     } else {
         Focus::Input
@@ -43,16 +43,16 @@ fn close(s: &mut State) {
 }
 
 /// A key while choosing.
-pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
-    let Some(c) = s.chooser.clone() else {
-        s.set_focus(Focus::Input);
-        return vec![];
+pub fn on_key(s: &mut State, k: KeyEvent) -> Outcome {
+    let Some(c) = s.view.chooser.clone() else {
+        s.view.set_focus(Focus::Input);
+        return Outcome::Done;
     };
     let n = candidates(s, c.at).len();
     // Text typed: a lone digit 1-9 also selects that candidate (Enter
     // forces it), anything longer is text to force, digits and all.
     let edited = |s: &mut State, edit: &dyn Fn(&mut String)| {
-        if let Some(c) = &mut s.chooser {
+        if let Some(c) = &mut s.view.chooser {
             edit(&mut c.text);
             c.typing = true;
             if let Some(i) = lone_digit(&c.text).filter(|&i| i < n) {
@@ -61,19 +61,19 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         }
     };
     let Some(action) = lookup(Context::Choose, &k) else {
-        return vec![];
+        return Outcome::Done;
     };
     match action {
         // The text has no cursor to move.
         Action::Draw if !c.text.is_empty() => {}
         Action::Draw => {
             return match c.at {
-                ChooseAt::Next => reply::steer(s, Steer::Step),
-                ChooseAt::Token(t) => reply::branch(s, t, None, None),
+                ChooseAt::Next => Outcome::Steer(Steer::Step),
+                ChooseAt::Token(t) => branch(t, None, None),
             };
         }
         Action::Up | Action::Down => {
-            if let Some(ch) = &mut s.chooser {
+            if let Some(ch) = &mut s.view.chooser {
                 // A digit's pick gives way to the arrows'.
                 if lone_digit(&ch.text).is_some() {
                     ch.text.clear();
@@ -96,58 +96,63 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         }
         Action::ToggleTokenCursor => {
             if matches!(c.at, ChooseAt::Token(_)) {
-                s.chooser = None;
+                s.view.chooser = None;
             }
-            return toggle_navigation(s);
+            return Outcome::ToggleTokenCursor;
         }
         // Typed text goes first; then Esc stops the reply or closes.
         Action::Cancel if c.typing => {
-            if let Some(ch) = &mut s.chooser {
+            if let Some(ch) = &mut s.view.chooser {
                 ch.text.clear();
                 ch.typing = false;
             }
         }
         Action::Cancel => match c.at {
-            ChooseAt::Next => return cancel(s),
+            ChooseAt::Next => return Outcome::Cancel,
             ChooseAt::Token(_) => close(s),
         },
         _ => {}
     }
-    vec![]
+    Outcome::Done
 }
 
 /// Forces the typed text (a lone digit: that candidate), else candidate
 /// `i`: the next token of a paused reply, or a branch at a past token.
-fn confirm(s: &mut State, c: &Chooser, mut i: usize) -> Vec<Effect> {
+fn confirm(s: &mut State, c: &Chooser, mut i: usize) -> Outcome {
     if let Some(d) = lone_digit(&c.text) {
         let n = candidates(s, c.at).len();
         if d >= n {
             s.info(format!(
                 "There are {n} candidates: a lone digit picks one (type more to force text)."
             ));
-            return vec![];
+            return Outcome::Done;
         }
         i = d;
     } else if !c.text.is_empty() {
         let text = c.text.clone();
         return match c.at {
-            ChooseAt::Next => reply::steer(s, Steer::ForceText(text)),
-            ChooseAt::Token(t) => reply::branch(s, t, None, Some(text)),
+            ChooseAt::Next => Outcome::Steer(Steer::ForceText(text)),
+            ChooseAt::Token(t) => branch(t, None, Some(text)),
         };
     }
     let Some(&id) = candidates(s, c.at).get(i) else {
-        return vec![];
+        return Outcome::Done;
     };
     match c.at {
-        ChooseAt::Next => reply::steer(s, Steer::Force(id)),
+        ChooseAt::Next => Outcome::Steer(Steer::Force(id)),
         ChooseAt::Token(t) => {
             if s.step(t).is_some_and(|st| st.id == id) {
                 s.info(
                     "That is the token the reply has: choose another one, or r to re-sample it.",
                 );
-                return vec![];
+                return Outcome::Done;
             }
-            reply::branch(s, t, Some(id), None)
+            branch(t, Some(id), None)
         }
     }
+}
+
+/// A branch at past token `at`.
+fn branch(at: TokenRef, chosen: Option<TokenId>, text: Option<String>) -> Outcome {
+    Outcome::Branch { at, chosen, text }
 }

@@ -8,87 +8,86 @@ use ratatui::widgets::{Block, Widget};
 use ratatui_textarea::Input;
 
 use crate::tui::action::{Action, Context, lookup};
-use crate::tui::effect::Effect;
 use crate::tui::input_view::{self, input_text};
-use crate::tui::reply;
+use crate::tui::outcome::Outcome;
 use crate::tui::state::{ChooseAt, Focus, Phase, State, lone_digit, new_input};
 use crate::tui::theme;
-use crate::tui::transitions::{cancel, cancel_load, toggle_navigation};
 
 /// A key while typing ([`Context::Input`]); keys the keymap does not
 /// name go to the text area.
-pub fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
+pub fn on_key(s: &mut State, k: KeyEvent) -> Outcome {
     match lookup(Context::Input, &k) {
         Some(Action::Send) => return send(s),
-        Some(Action::NewLine) => s.input.insert_newline(),
+        Some(Action::NewLine) => s.view.input.insert_newline(),
         Some(Action::Cancel) => {
-            if s.generation.is_some() {
-                return cancel(s);
+            if s.session.generation.is_some() {
+                return Outcome::Cancel;
             }
             if s.compare.job.is_some() {
-                return crate::tui::compare::cancel(s);
+                return Outcome::CancelCompare;
             }
-            if s.editing.take().is_some() {
+            if s.session.editing.take().is_some() {
                 set_input_text(s, "");
                 s.info("Edit dropped: the message stays as it was.");
-                return vec![];
+                return Outcome::Done;
             }
-            if s.load.is_some() {
-                return cancel_load(s);
+            if s.session.load.is_some() {
+                return Outcome::CancelLoad;
             }
-            s.notice = None;
+            s.view.notice = None;
         }
         // Paused in step mode: Tab goes to choosing the next token.
         Some(Action::ToggleTokenCursor)
-            if s.generation
+            if s.session
+                .generation
                 .as_ref()
                 .is_some_and(|g| matches!(g.phase, Phase::Paused { .. })) =>
         {
-            reply::choose_next(s, true)
+            return Outcome::ChooseNext;
         }
-        Some(Action::ToggleTokenCursor) => return toggle_navigation(s),
-        Some(Action::HistoryPrev) if s.input.cursor().0 == 0 => history_prev(s),
-        Some(Action::HistoryNext) if s.input.cursor().0 + 1 >= s.input.lines().len() => {
+        Some(Action::ToggleTokenCursor) => return Outcome::ToggleTokenCursor,
+        Some(Action::HistoryPrev) if s.view.input.cursor().0 == 0 => history_prev(s),
+        Some(Action::HistoryNext) if s.view.input.cursor().0 + 1 >= s.view.input.lines().len() => {
             history_next(s)
         }
         // Editing keys and typing: the text area's.
         _ => {
-            s.input.input(Input::from(k));
+            s.view.input.input(Input::from(k));
         }
     }
-    vec![]
+    Outcome::Done
 }
 
 /// A paste outside popups: into the input box (typing again), at once.
 pub fn paste(s: &mut State, text: &str) {
     // Choosing a token: the paste is text to force (its first line).
-    if s.focus == Focus::Choose
-        && let Some(c) = &mut s.chooser
+    if s.view.focus == Focus::Choose
+        && let Some(c) = &mut s.view.chooser
     {
         c.text.push_str(text.lines().next().unwrap_or(""));
         return;
     }
-    if s.focus != Focus::Input {
-        s.set_focus(Focus::Input);
+    if s.view.focus != Focus::Input {
+        s.view.set_focus(Focus::Input);
     }
     // One insertion, however long the paste.
-    s.input.insert_str(text);
+    s.view.input.insert_str(text);
 }
 
 fn set_input_text(s: &mut State, text: &str) {
-    s.input = new_input();
-    s.input.insert_str(text);
-    s.set_focus(s.focus);
+    s.view.input = new_input();
+    s.view.input.insert_str(text);
+    s.view.set_focus(s.view.focus);
 }
 
 fn history_prev(s: &mut State) {
-    let h = &mut s.history;
+    let h = &mut s.view.history;
     if h.entries.is_empty() {
         return;
     }
     let pos = match h.pos {
         None => {
-            h.draft = input_text(&s.input);
+            h.draft = input_text(&s.view.input);
             h.entries.len() - 1
         }
         Some(p) => p.saturating_sub(1),
@@ -99,7 +98,7 @@ fn history_prev(s: &mut State) {
 }
 
 fn history_next(s: &mut State) {
-    let h = &mut s.history;
+    let h = &mut s.view.history;
     let Some(p) = h.pos else { return };
     let text = if p + 1 < h.entries.len() {
         h.pos = Some(p + 1);
@@ -112,30 +111,31 @@ fn history_next(s: &mut State) {
 }
 
 /// Sends the message typed: a user turn, an empty reply, and the request.
-fn send(s: &mut State) -> Vec<Effect> {
-    let text = input_text(&s.input);
+fn send(s: &mut State) -> Outcome {
+    let text = input_text(&s.view.input);
     if text.trim().is_empty() {
-        return vec![];
+        return Outcome::Done;
     }
-    if s.generation
+    if s.session
+        .generation
         .as_ref()
         .is_some_and(|g| !matches!(g.phase, Phase::Paused { .. }))
     {
         s.info("Still generating: wait for the reply, or press Esc to stop it.");
-        return vec![];
+        return Outcome::Done;
     }
-    if s.model.is_none() && s.load.is_none() {
+    if s.model.info.is_none() && s.session.load.is_none() {
         s.error("No model is loaded: press Ctrl-O to choose one.");
-        return vec![];
+        return Outcome::Done;
     }
-    if s.history.entries.last() != Some(&text) {
-        s.history.entries.push(text.clone());
+    if s.view.history.entries.last() != Some(&text) {
+        s.view.history.entries.push(text.clone());
     }
-    s.history.pos = None;
-    s.history.draft.clear();
+    s.view.history.pos = None;
+    s.view.history.draft.clear();
     set_input_text(s, "");
-    s.notice = None;
-    reply::send_text(s, text)
+    s.view.notice = None;
+    Outcome::Send(text)
 }
 
 // ---- drawing ------------------------------------------------------------
@@ -146,8 +146,8 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
         return;
     }
     let inner = if bordered {
-        let (title, style) = match s.focus {
-            Focus::Input if s.editing.is_some() => (
+        let (title, style) = match s.view.focus {
+            Focus::Input if s.session.editing.is_some() => (
                 " editing an earlier message · Enter sends it as a new version · Esc drops the edit "
                     .to_string(),
                 Style::default().fg(theme::USER),
@@ -173,8 +173,8 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
     } else {
         r
     };
-    if s.focus == Focus::Choose
-        && let Some(c) = &s.chooser
+    if s.view.focus == Focus::Choose
+        && let Some(c) = &s.view.chooser
     {
         // The text to force, typed here instead of a message.
         let (text, style) = if c.text.is_empty() {
@@ -201,11 +201,11 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
         );
         return;
     }
-    input_view::draw(&s.input, inner, buf, true);
+    input_view::draw(&s.view.input, inner, buf, true);
 }
 
 fn choose_title(s: &State) -> String {
-    match s.chooser.as_ref().map(|c| c.at) {
+    match s.view.chooser.as_ref().map(|c| c.at) {
         Some(ChooseAt::Token(t)) => format!(
             " branch at token {} · ↑↓ or 1-9, Enter: go on from another token · → re-sample · Esc close ",
             t.step + 1

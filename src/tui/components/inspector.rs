@@ -53,8 +53,8 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
     let Some(m) = s.msg(t.msg) else {
         return;
     };
-    let choice = match s.chooser.as_ref() {
-        Some(c) if c.at == ChooseAt::Token(t) && s.focus == Focus::Choose => Some(c.selected),
+    let choice = match s.view.chooser.as_ref() {
+        Some(c) if c.at == ChooseAt::Token(t) && s.view.focus == Focus::Choose => Some(c.selected),
         _ => None,
     };
     // A token of a compared reply: both models side by side.
@@ -62,14 +62,14 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         && let Some(c) = m.comparison.as_ref()
         && let Some(row) = c.row(t.step)
     {
-        let lines = super::compared::lines(m, c, row, inner.width as usize, s.display.heatmap);
+        let lines = super::compared::lines(m, c, row, inner.width as usize, s.view.display.heatmap);
         draw_scrolled(lines, None, 0, inner, buf);
         return;
     }
     let column = s.sampler_column(m, step);
     let view = View {
         width: inner.width as usize,
-        heat: s.display.heatmap,
+        heat: s.view.display.heatmap,
         compact,
         shown: choice.map_or(Shown::Token, Shown::Choosing),
         max_rows,
@@ -106,11 +106,11 @@ fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: 
     }
     let max_rows = s.config.inspector_top_k;
     let compact = (inner.height as usize) < step.top().len().min(max_rows) + 6;
-    let selected = s.chooser.as_ref().map_or(0, |c| c.selected);
+    let selected = s.view.chooser.as_ref().map_or(0, |c| c.selected);
     let column = s.sampler_column(m, step);
     let view = View {
         width: inner.width as usize,
-        heat: s.display.heatmap,
+        heat: s.view.display.heatmap,
         compact,
         shown: Shown::Next(selected),
         max_rows,
@@ -122,7 +122,11 @@ fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: 
 
 /// Choosing on a small terminal: the selected candidate in one line.
 fn choosing_summary(s: &State) -> Option<(String, Style)> {
-    let c = s.chooser.as_ref().filter(|_| s.focus == Focus::Choose)?;
+    let c = s
+        .view
+        .chooser
+        .as_ref()
+        .filter(|_| s.view.focus == Focus::Choose)?;
     let (msg, step, what) = match c.at {
         ChooseAt::Next => {
             let (msg, step) = s.preview()?;
@@ -193,7 +197,7 @@ pub fn render_summary(s: &State, buf: &mut Buffer, r: Rect) {
         ));
     }
     let style = match step.p() {
-        Some(p) if s.display.heatmap => Style::default().fg(theme::heat(p)),
+        Some(p) if s.view.display.heatmap => Style::default().fg(theme::heat(p)),
         _ => Style::default(),
     };
     buf.set_stringn(
@@ -227,7 +231,7 @@ fn short(x: f32) -> String {
 
 fn inspector_title_base(s: &State, t: TokenRef) -> String {
     let n = s.msg(t.msg).map_or(0, |m| m.steps.len());
-    if s.focus == Focus::Navigate
+    if s.view.focus == Focus::Navigate
         && s.msg(t.msg)
             .and_then(|m| m.comparison.as_ref())
             .and_then(|c| c.row(t.step))
@@ -247,9 +251,9 @@ fn inspector_title_base(s: &State, t: TokenRef) -> String {
         };
         return format!(" prompt token {}/{n} · {what} ", t.step + 1);
     }
-    if s.focus == Focus::Choose {
+    if s.view.focus == Focus::Choose {
         format!(" token {}/{} · choose another to branch ", t.step + 1, n)
-    } else if s.focus == Focus::Navigate {
+    } else if s.view.focus == Focus::Navigate {
         // A token whose bytes only start a character: its glyph comes later.
         let partial = s
             .step(t)
@@ -261,7 +265,7 @@ fn inspector_title_base(s: &State, t: TokenRef) -> String {
             ""
         };
         format!(" token {}/{} {part}", t.step + 1, n)
-    } else if s.is_generating() {
+    } else if s.session.is_generating() {
         format!(" next token · live #{} ", t.step + 1)
     } else {
         format!(" last token #{} ", t.step + 1)
@@ -308,7 +312,7 @@ fn confidence(s: &State, m: &Message, t: TokenRef, buf: &mut Buffer, area: Rect)
     );
     buf.set_stringn(area.x, area.y, truncate(&head, w), w, theme::dim());
     // The window: the last tokens, or centred on the cursor.
-    let start = if s.focus == Focus::Navigate {
+    let start = if s.view.focus == Focus::Navigate {
         t.step.saturating_sub(w / 2).min(n.saturating_sub(w))
     } else {
         n.saturating_sub(w)
@@ -325,7 +329,7 @@ fn confidence(s: &State, m: &Message, t: TokenRef, buf: &mut Buffer, area: Rect)
             (false, _) => p_of(st),
         };
         let filled = ((p.clamp(0.0, 1.0) * levels as f32).round() as usize).max(1);
-        let mut style = if s.display.heatmap {
+        let mut style = if s.view.display.heatmap {
             Style::default().fg(theme::heat(p))
         } else {
             Style::default()

@@ -1,10 +1,12 @@
 //! The TUI's components: the chat pane, the inspector, the input box, the
 //! status bar, and the popups (model picker, sampling settings, system
 //! prompt, help, saved conversations). Each handles its own actions (from
-//! [`crate::tui::action`]'s keymap) on `&mut State` and returns what the loop
-//! must do ([`crate::tui::effect::Effect`]); what several of them ask for
-//! (stop a reply, load a model, open another popup) is in
-//! [`crate::tui::transitions`]. Each draws itself from `&State`: drawing never
+//! [`crate::tui::action`]'s keymap): it changes what is its own (its popup's
+//! fields, the input box and its history, the token cursor, the chooser, the
+//! what-if settings, a notice) on `&mut State`, and returns what should
+//! happen beyond that ([`Outcome`]: a transition, or effects for the loop),
+//! which `update` applies with the shared transitions. Components call no
+//! transition themselves. Each draws itself from `&State`: drawing never
 //! changes anything. Components do not import one another (the inspector
 //! draws a comparison with [`compared`], its part) nor `update`; the drawing
 //! helpers they share are here.
@@ -28,30 +30,26 @@ use ratatui::style::{Color, Style};
 use ratatui::text::Span;
 use ratatui::widgets::Block;
 
-use super::effect::Effect;
+use super::outcome::Outcome;
 use super::state::{Popup, State};
 use super::theme;
 
-/// Handles a key in a popup; returns the popup to keep open (None closes it).
-pub fn on_popup_key(
-    s: &mut State,
-    popup: Popup,
-    k: KeyEvent,
-    fx: &mut Vec<Effect>,
-) -> Option<Popup> {
+/// Handles a key in a popup: the popup to keep open (None closes it) and
+/// what should happen beyond it.
+pub fn on_popup_key(s: &mut State, popup: Popup, k: KeyEvent) -> (Option<Popup>, Outcome) {
     match popup {
-        Popup::Help { scroll } => help::on_key(scroll, k),
-        Popup::Picker(p) => picker::on_key(s, p, k, fx),
+        Popup::Help { scroll } => (help::on_key(scroll, k), Outcome::Done),
+        Popup::Picker(p) => picker::on_key(s, p, k),
         Popup::Settings(f) => settings::on_key(s, f, k),
-        Popup::SystemPrompt(t) => system_prompt::on_key(s, t, k, fx),
-        Popup::Chats(l) => chats::on_key(s, l, k, fx),
+        Popup::SystemPrompt(t) => system_prompt::on_key(s, t, k),
+        Popup::Chats(l) => chats::on_key(s, l, k),
     }
 }
 
 /// Draws the open popup over `area`.
 pub fn render_popup(s: &State, p: &Popup, buf: &mut Buffer, area: Rect) {
     match p {
-        Popup::Help { scroll } => help::render(buf, area, *scroll, s.display.color),
+        Popup::Help { scroll } => help::render(buf, area, *scroll, s.view.display.color),
         Popup::Picker(pk) => picker::render(s, pk, buf, area),
         Popup::Settings(f) => settings::render(f, buf, area),
         Popup::SystemPrompt(t) => system_prompt::render(s, t, buf, area),

@@ -14,36 +14,45 @@ use ratatui::widgets::{Clear, Paragraph, Widget};
 use super::popup_block;
 use crate::text::truncate;
 use crate::tui::action::{Action, Context, lookup};
-use crate::tui::effect::Effect;
 use crate::tui::layout::centered;
+use crate::tui::outcome::Outcome;
 use crate::tui::state::{Picker, Popup, State};
 use crate::tui::theme;
-use crate::tui::transitions::load_model;
 use crate::tui::wrap::Tag;
 
 /// A key in the picker ([`Context::Picker`]); returns the popup to keep
-/// open (None closes it).
-pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -> Option<Popup> {
-    let visible = p.visible(&s.files.models);
+/// open (None closes it) and the model to load (or compare with).
+pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent) -> (Option<Popup>, Outcome) {
+    let visible = p.visible(&s.model.files.models);
     let n = visible.len();
     match lookup(Context::Picker, &k) {
-        Some(Action::Close) => return None,
+        Some(Action::Close) => return (None, Outcome::Done),
         Some(Action::Confirm) => {
             let Some(&i) = visible.get(p.selected) else {
-                return Some(Popup::Picker(p));
+                return (Some(Popup::Picker(p)), Outcome::Done);
             };
-            let entry = s.files.models[i].clone();
+            let entry = s.model.files.models[i].clone();
             if let Some(c) = p.compare.clone() {
                 // Compare mode: a refusal keeps the picker open on the list.
-                let close = crate::tui::compare::choose(s, &c, &entry, fx);
-                return (!close).then_some(Popup::Picker(p));
+                if let Some(why) = c.refusal(&entry) {
+                    s.error(format!(
+                        "{} cannot be compared with this model: {why}.",
+                        entry.file_name
+                    ));
+                    return (Some(Popup::Picker(p)), Outcome::Done);
+                }
+                return (None, Outcome::CompareWith(c, Box::new(entry)));
             }
-            if s.model.as_ref().is_some_and(|m| m.model == entry.model) && s.load.is_none() {
+            if s.model
+                .info
+                .as_ref()
+                .is_some_and(|m| m.model == entry.model)
+                && s.session.load.is_none()
+            {
                 s.info(format!("{} is already loaded.", entry.name));
-                return None;
+                return (None, Outcome::Done);
             }
-            fx.extend(load_model(s, entry.model));
-            return None;
+            return (None, Outcome::LoadModel(entry.model));
         }
         Some(Action::Up) => p.selected = p.selected.saturating_sub(1),
         Some(Action::Down) => p.selected = (p.selected + 1).min(n.saturating_sub(1)),
@@ -51,10 +60,7 @@ pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -
         Some(Action::PageDown) => p.selected = (p.selected + 10).min(n.saturating_sub(1)),
         Some(Action::Home) => p.selected = 0,
         Some(Action::End) => p.selected = n.saturating_sub(1),
-        Some(Action::Rescan) => {
-            s.files.scanning = true;
-            fx.push(Effect::RefreshModels);
-        }
+        Some(Action::Rescan) => return (Some(Popup::Picker(p)), Outcome::Rescan),
         Some(Action::ClearText) => {
             p.filter.clear();
             p.selected = 0;
@@ -71,7 +77,7 @@ pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent, fx: &mut Vec<Effect>) -
         }
         _ => {}
     }
-    Some(Popup::Picker(p))
+    (Some(Popup::Picker(p)), Outcome::Done)
 }
 
 /// A paste: its first line goes to the filter.
@@ -90,7 +96,7 @@ pub const LOAD_FAILED_TAG: &str = "✗ failed to load";
 /// found: how to make one.
 fn compare_hint(s: &State, p: &Picker) -> Option<String> {
     let c = p.compare.as_ref()?;
-    if s.files.scanning || s.files.models.iter().any(|m| c.rank(m) == 0) {
+    if s.model.files.scanning || s.model.files.models.iter().any(|m| c.rank(m) == 0) {
         return None;
     }
     Some(
@@ -105,7 +111,7 @@ fn compare_hint(s: &State, p: &Picker) -> Option<String> {
 pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     let message = compare_hint(s, p).or_else(|| p.message.clone());
     let msg_rows = if message.is_some() { 3 } else { 0 };
-    let want = (s.files.models.len() as u16)
+    let want = (s.model.files.models.len() as u16)
         .saturating_add(6 + msg_rows)
         .clamp(10, 26);
     let r = centered(area, 104.min(area.width), want.min(area.height));
@@ -115,10 +121,10 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     } else {
         "models"
     };
-    let title = if s.files.scanning {
+    let title = if s.model.files.scanning {
         format!(" {what} · scanning… ")
     } else {
-        format!(" {what} · {} found ", s.files.models.len())
+        format!(" {what} · {} found ", s.model.files.models.len())
     };
     let block = popup_block(title);
     let inner = block.inner(r);
@@ -148,13 +154,13 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     if table.height == 0 {
         return;
     }
-    let visible = p.visible(&s.files.models);
+    let visible = p.visible(&s.model.files.models);
     let mut rows: Vec<Line> = Vec::new();
     // The type column as wide as the widest type shown ("Q2_K requested ·
     // mostly Q4_0" says what llama.cpp really wrote), within reason.
     let qw = visible
         .iter()
-        .map(|&i| crate::text::str_width(s.files.models[i].quant_shown()))
+        .map(|&i| crate::text::str_width(s.model.files.models[i].quant_shown()))
         .max()
         .unwrap_or(0)
         .clamp(8, 30);
@@ -177,8 +183,8 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
         theme::dim(),
     ));
     if visible.is_empty() {
-        let text = if s.files.models.is_empty() {
-            if s.files.scanning {
+        let text = if s.model.files.models.is_empty() {
+            if s.model.files.scanning {
                 "Looking for models…".to_string()
             } else {
                 let dirs: Vec<String> = s
@@ -203,9 +209,13 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     let list_h = (table.height as usize).saturating_sub(2).max(1);
     let first = p.selected.saturating_sub(list_h.saturating_sub(1));
     for (vi, &i) in visible.iter().enumerate().skip(first).take(list_h) {
-        let m = &s.files.models[i];
-        let current = s.model.as_ref().is_some_and(|cur| cur.model == m.model);
-        let loading = s.load.as_ref().is_some_and(|l| l.model == m.model);
+        let m = &s.model.files.models[i];
+        let current = s
+            .model
+            .info
+            .as_ref()
+            .is_some_and(|cur| cur.model == m.model);
+        let loading = s.session.load.as_ref().is_some_and(|l| l.model == m.model);
         let refusal = p.compare.as_ref().and_then(|c| c.refusal(m));
         let mark = if vi == p.selected {
             "▶"
@@ -234,13 +244,13 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             }
             let name = format!("{} — ✗ {why}", m.file_name);
             format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
-        } else if s.files.crashed.contains_key(&m.model)
-            || s.files.load_failed.contains_key(&m.model)
+        } else if s.model.files.crashed.contains_key(&m.model)
+            || s.model.files.load_failed.contains_key(&m.model)
         {
             if vi != p.selected {
                 style = style.fg(Color::Red);
             }
-            let tag = if s.files.crashed.contains_key(&m.model) {
+            let tag = if s.model.files.crashed.contains_key(&m.model) {
                 CRASHED_TAG
             } else {
                 LOAD_FAILED_TAG
@@ -254,7 +264,7 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
                 && vi > 0
                 && visible
                     .get(vi - 1)
-                    .is_some_and(|&prev| s.files.models[prev].group == m.group);
+                    .is_some_and(|&prev| s.model.files.models[prev].group == m.group);
             let name = if variant {
                 format!("└ {}", m.name)
             } else {
@@ -276,11 +286,12 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     }
     // The selected file crashed the engine: why, instead of the key hint.
     let crash = visible.get(p.selected).and_then(|&i| {
-        let model = &s.files.models[i].model;
-        s.files
+        let model = &s.model.files.models[i].model;
+        s.model
+            .files
             .crashed
             .get(model)
-            .or_else(|| s.files.load_failed.get(model))
+            .or_else(|| s.model.files.load_failed.get(model))
     });
     let (hint, hint_style) = match crash {
         Some(reason) => (format!("✗ {reason}"), theme::error()),

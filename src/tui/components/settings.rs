@@ -10,27 +10,20 @@ use ratatui::widgets::{Clear, Paragraph, Widget};
 use super::popup_block;
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::layout::centered;
+use crate::tui::outcome::Outcome;
 use crate::tui::state::popup::parse_settings;
 use crate::tui::state::{Popup, SettingsForm, State};
 use crate::tui::theme;
 use crate::tui::wrap::wrap_lines;
 
 /// A key in the form ([`Context::Settings`]); returns the popup to keep
-/// open (None closes it).
-pub fn on_key(s: &mut State, mut f: SettingsForm, k: KeyEvent) -> Option<Popup> {
+/// open (None closes it) and the settings to apply.
+pub fn on_key(s: &State, mut f: SettingsForm, k: KeyEvent) -> (Option<Popup>, Outcome) {
     let n = f.fields.len();
     match lookup(Context::Settings, &k) {
-        Some(Action::Close) => return None,
+        Some(Action::Close) => return (None, Outcome::Done),
         Some(Action::Confirm) => match parse_settings(&f, &s.config.sampling) {
-            Ok((p, max_tokens)) => {
-                s.info(format!(
-                    "Sampling: temperature {}, top_k {}, top_p {}, min_p {}, repeat_penalty {}, seed {}, max_tokens {}.",
-                    p.temperature, p.top_k, p.top_p, p.min_p, p.repeat_penalty, p.seed, max_tokens
-                ));
-                s.config.sampling = p;
-                s.config.max_tokens = max_tokens;
-                return None;
-            }
+            Ok((p, max_tokens)) => return (None, Outcome::SetSampling(p, max_tokens)),
             Err(e) => f.error = Some(e),
         },
         Some(Action::Up) => f.selected = (f.selected + n - 1) % n,
@@ -48,7 +41,7 @@ pub fn on_key(s: &mut State, mut f: SettingsForm, k: KeyEvent) -> Option<Popup> 
         }
         _ => {}
     }
-    Some(Popup::Settings(f))
+    (Some(Popup::Settings(f)), Outcome::Done)
 }
 
 /// A paste: its first line goes to the selected field.

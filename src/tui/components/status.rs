@@ -32,7 +32,7 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
 
 /// Draws the notice (information or error).
 pub fn render_notice(s: &State, buf: &mut Buffer, r: Rect) {
-    let Some(n) = &s.notice else { return };
+    let Some(n) = &s.view.notice else { return };
     let style = match n.level {
         NoticeLevel::Error => theme::error(),
         NoticeLevel::Info => theme::info(),
@@ -42,14 +42,14 @@ pub fn render_notice(s: &State, buf: &mut Buffer, r: Rect) {
 }
 
 fn phase_text(s: &State) -> (String, Style) {
-    if let Some(l) = &s.load {
+    if let Some(l) = &s.session.load {
         let pctv = (l.fraction * 100.0).round() as u32;
         return (
             format!("loading {pctv:>3}% {}", bar_ascii(l.fraction, 10)),
             Style::default().fg(Color::Yellow),
         );
     }
-    if s.generation.is_none()
+    if s.session.generation.is_none()
         && let Some(t) = crate::tui::compare::status_text(s)
     {
         return (
@@ -59,7 +59,7 @@ fn phase_text(s: &State) -> (String, Style) {
                 .add_modifier(Modifier::BOLD),
         );
     }
-    match &s.generation {
+    match &s.session.generation {
         Some(g) => {
             let n = s.msg(g.msg).map_or(0, |m| m.steps.len());
             let t = match g.phase {
@@ -70,8 +70,8 @@ fn phase_text(s: &State) -> (String, Style) {
                     n + 1,
                     s.ctx_used().unwrap_or(0),
                     // Paused while the user does something else: how to get back.
-                    if s.focus == crate::tui::state::Focus::Choose
-                        && s.chooser.as_ref().map(|c| c.at)
+                    if s.view.focus == crate::tui::state::Focus::Choose
+                        && s.view.chooser.as_ref().map(|c| c.at)
                             == Some(crate::tui::state::ChooseAt::Next)
                     {
                         ""
@@ -79,7 +79,7 @@ fn phase_text(s: &State) -> (String, Style) {
                         " · Tab: choose"
                     }
                 ),
-                Phase::Generating if s.step_mode => format!("● step {n} tok"),
+                Phase::Generating if s.session.step_mode => format!("● step {n} tok"),
                 Phase::Generating => format!("● generating {n} tok"),
                 Phase::Cancelling => "● stopping… (Esc: restart engine)".to_string(),
             };
@@ -90,8 +90,9 @@ fn phase_text(s: &State) -> (String, Style) {
                     .add_modifier(Modifier::BOLD),
             )
         }
-        None if s.model.is_none() => ("○ no model".into(), theme::dim()),
+        None if s.model.info.is_none() => ("○ no model".into(), theme::dim()),
         None if s
+            .view
             .notice
             .as_ref()
             .is_some_and(|n| n.level == NoticeLevel::Error) =>
@@ -107,7 +108,7 @@ fn phase_text(s: &State) -> (String, Style) {
 fn ctx_used_text(s: &State) -> String {
     match s.ctx_used() {
         Some(n) => n.to_string(),
-        None if s.is_remote() && !s.conv.is_empty() => "?".into(),
+        None if s.model.is_remote() && !s.session.conv.is_empty() => "?".into(),
         None => "0".into(),
     }
 }
@@ -158,7 +159,7 @@ fn status_fields(s: &State) -> Vec<Field> {
         0,
         vec![Span::styled(format!(" {phase}"), pstyle)],
     )];
-    match &s.model {
+    match &s.model.info {
         Some(m) => {
             f.push(Field::new(
                 1,
@@ -170,7 +171,7 @@ fn status_fields(s: &State) -> Vec<Field> {
                 quant.push_str(&crate::catalog::params_human(m.n_params));
             }
             f.push(Field::new(5, vec![Span::raw(quant)]).after(" "));
-            if let Some(url) = s.caps.as_ref().and_then(|c| c.remote.as_deref()) {
+            if let Some(url) = s.model.caps.as_ref().and_then(|c| c.remote.as_deref()) {
                 let host = url.split_once("://").map_or(url, |(_, h)| h);
                 f.push(
                     Field::new(
@@ -186,7 +187,7 @@ fn status_fields(s: &State) -> Vec<Field> {
         }
         None => f.push(Field::new(1, vec![Span::styled("no model", theme::dim())])),
     }
-    if let Some(m) = &s.model {
+    if let Some(m) = &s.model.info {
         // A server that does not say its context: unknown, not 0.
         let size = match m.n_ctx {
             0 => "?".to_string(),
@@ -211,7 +212,7 @@ fn status_fields(s: &State) -> Vec<Field> {
         }
     }
     f.extend(reply_fields(s));
-    if let Some(mode) = s.prompt_mode(s.chat_mode) {
+    if let Some(mode) = s.prompt_mode(s.model.chat_mode) {
         f.push(Field::new(
             7,
             vec![Span::raw(match mode {
@@ -237,7 +238,7 @@ fn status_fields(s: &State) -> Vec<Field> {
         ));
     }
     // Said once in a notice; kept in sight while it lasts.
-    if s.saving_off.is_some() {
+    if s.session.saving_off.is_some() {
         f.push(Field::new(
             2,
             vec![Span::styled("saving off", theme::error())],
@@ -245,13 +246,13 @@ fn status_fields(s: &State) -> Vec<Field> {
     }
     let mut flags = Vec::new();
     let kl_heat =
-        s.display.heatmap && s.compare.kl_heat && s.msgs().any(|m| m.comparison.is_some());
+        s.view.display.heatmap && s.compare.kl_heat && s.msgs().any(|m| m.comparison.is_some());
     if kl_heat {
         flags.push("heat KL");
-    } else if s.display.heatmap {
+    } else if s.view.display.heatmap {
         flags.push("heat");
     }
-    if s.display.boundaries {
+    if s.view.display.boundaries {
         flags.push("bounds");
     }
     if !flags.is_empty() {
@@ -269,7 +270,7 @@ fn status_fields(s: &State) -> Vec<Field> {
 /// that ended before its first token has neither speed nor TTFT).
 fn reply_fields(s: &State) -> Vec<Field> {
     let known = |v: Option<String>| v.unwrap_or_else(|| "…".into());
-    let (tps, ttft, reused, stop) = match (&s.generation, &s.last_stats) {
+    let (tps, ttft, reused, stop) = match (&s.session.generation, &s.session.last_stats) {
         (Some(g), _) => (
             Some(known(g.live.tokens_per_s().map(|v| format!("{v:.1}")))),
             Some(known(g.live.ttft_ms().map(|v| format!("{v:.0} ms")))),

@@ -9,44 +9,30 @@ use ratatui_textarea::{Input, TextArea};
 use super::popup_block;
 use crate::text::escape_inline;
 use crate::tui::action::{Action, Context, lookup};
-use crate::tui::effect::Effect;
 use crate::tui::input_view::{self, input_text};
 use crate::tui::layout::centered;
+use crate::tui::outcome::Outcome;
 use crate::tui::state::{Popup, State};
 use crate::tui::theme;
 
 /// A key in the editor ([`Context::SystemPrompt`]); returns the popup to
-/// keep open (None closes it).
-pub fn on_key(
-    s: &mut State,
-    mut t: Box<TextArea<'static>>,
-    k: KeyEvent,
-    fx: &mut Vec<Effect>,
-) -> Option<Popup> {
+/// keep open (None closes it) and the prompt set.
+pub fn on_key(s: &State, mut t: Box<TextArea<'static>>, k: KeyEvent) -> (Option<Popup>, Outcome) {
     match lookup(Context::SystemPrompt, &k) {
-        Some(Action::Close) => return None,
+        Some(Action::Close) => return (None, Outcome::Done),
         Some(Action::Confirm) => {
             let text = input_text(&t).trim().to_string();
             if text != s.config.system_prompt {
-                s.config.system_prompt = text;
-                let text = s.config.system_prompt.clone();
-                s.set_system_prompt(&text);
-                // Saved now, not only with the next turn.
-                fx.push(Effect::Save);
-                s.info(if s.config.system_prompt.is_empty() {
-                    "System prompt removed."
-                } else {
-                    "System prompt set: it applies to the whole conversation from the next reply."
-                });
+                return (None, Outcome::SetSystemPrompt(text));
             }
-            return None;
+            return (None, Outcome::Done);
         }
         Some(Action::NewLine) => t.insert_newline(),
         _ => {
             t.input(Input::from(k));
         }
     }
-    Some(Popup::SystemPrompt(t))
+    (Some(Popup::SystemPrompt(t)), Outcome::Done)
 }
 
 /// Draws the popup over `area`; below the text, the system prompt the

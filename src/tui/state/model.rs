@@ -27,6 +27,36 @@ pub struct ModelFiles {
     pub load_failed: BTreeMap<ModelRef, String>,
 }
 
+/// The model part of [`State`]: the one in use, the files known, the
+/// what-if settings.
+#[derive(Default)]
+pub struct Model {
+    /// The model the engine has loaded.
+    pub info: Option<ModelInfo>,
+    /// Its vocabulary (sent once with the load).
+    pub vocab: Option<Arc<Vocab>>,
+    /// What the engine that runs the model can do (a remote server: no step
+    /// mode, no entropy); `None` before the first load.
+    pub caps: Option<crate::engine::Capabilities>,
+    pub chat_mode: Option<ChatMode>,
+    /// The model files known (the picker's list) and how each fared.
+    pub files: ModelFiles,
+    /// What-if sampling settings: the inspector's sampler column shows what
+    /// they would do to the inspected step (from its stored candidates).
+    pub whatif: Option<SamplingParams>,
+}
+
+impl Model {
+    pub fn name(&self) -> Option<String> {
+        self.info.as_ref().map(|m| m.name.clone())
+    }
+
+    /// The model in use runs on a remote server.
+    pub fn is_remote(&self) -> bool {
+        self.caps.as_ref().is_some_and(|c| c.remote.is_some())
+    }
+}
+
 /// The sampler's side of a step's candidates (see [`State::sampler_column`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplerColumn {
@@ -36,19 +66,15 @@ pub struct SamplerColumn {
 }
 
 impl State {
-    pub fn model_name(&self) -> Option<String> {
-        self.model.as_ref().map(|m| m.name.clone())
-    }
-
     /// The sampling settings the what-if view applies: the settings popup's
-    /// values while it is open and valid, else [`State::whatif`].
+    /// values while it is open and valid, else [`Model::whatif`].
     pub fn whatif_params(&self) -> Option<SamplingParams> {
-        if let Some(Popup::Settings(form)) = &self.popup
+        if let Some(Popup::Settings(form)) = &self.view.popup
             && let Ok((p, _)) = popup::parse_settings(form, &self.config.sampling)
         {
             return Some(p);
         }
-        self.whatif.clone()
+        self.model.whatif.clone()
     }
 
     /// The sampler column for `step` of reply `m`: each candidate's fate
@@ -82,33 +108,34 @@ impl State {
     /// context (the last reply's stats: its tokens in use and context size)
     /// goes: the new model starts with an empty cache.
     pub fn set_model(&mut self, info: ModelInfo, vocab: Arc<Vocab>) {
-        if self.model.as_ref() != Some(&info) {
-            self.last_stats = None;
+        if self.model.info.as_ref() != Some(&info) {
+            self.session.last_stats = None;
         }
-        self.chat_mode = Some(info.chat_mode);
+        self.model.chat_mode = Some(info.chat_mode);
         // Saved turns of this model (a conversation opened) get its token texts.
-        if self.conv.attach_vocab(&info.name, &vocab) {
+        if self.session.conv.attach_vocab(&info.name, &vocab) {
             self.relayout();
         }
-        self.model = Some(info);
-        self.vocab = Some(vocab);
+        self.model.info = Some(info);
+        self.model.vocab = Some(vocab);
     }
 
     /// Context tokens in use: during a reply, prompt + tokens so far.
     pub fn ctx_used(&self) -> Option<usize> {
-        if let Some(g) = &self.generation {
+        if let Some(g) = &self.session.generation {
             if g.n_prompt > 0 {
                 let n = self.msg(g.msg).map_or(0, |m| m.steps.len());
                 return Some(g.n_prompt + n.saturating_sub(g.n_prefix));
             }
             // A remote server counts the prompt it builds: unknown until it
             // says (`Event::PromptCounted`), not the last reply's count.
-            if self.is_remote() {
+            if self.model.is_remote() {
                 return None;
             }
         }
         // A reply whose prompt nobody counted (a server that does not say).
-        self.last_stats
+        self.session
+            .last_stats
             .as_ref()
             .filter(|s| s.n_prompt > 0)
             .map(|s| s.ctx_used)
@@ -131,11 +158,6 @@ impl State {
         if self.raw {
             return None;
         }
-        self.model.as_ref()?.default_system.as_deref()
-    }
-
-    /// The model in use runs on a remote server.
-    pub fn is_remote(&self) -> bool {
-        self.caps.as_ref().is_some_and(|c| c.remote.is_some())
+        self.model.info.as_ref()?.default_system.as_deref()
     }
 }

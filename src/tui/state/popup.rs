@@ -164,7 +164,7 @@ pub fn parse_settings(
 impl State {
     /// The open list, if the conversations popup is open.
     pub fn chat_list_mut(&mut self) -> Option<&mut ChatList> {
-        match &mut self.popup {
+        match &mut self.view.popup {
             Some(Popup::Chats(l)) => Some(l),
             _ => None,
         }

@@ -4,8 +4,8 @@
 
 use super::view::{drawn_text, message_block};
 use super::{Message, State};
-use crate::conversation::NodeId;
-use crate::engine::{Distribution, GenerateRequest, ModelRef, RequestId, TokenStep};
+use crate::conversation::{Conversation, NodeId};
+use crate::engine::{Distribution, GenerateRequest, ModelRef, RequestId, Stats, TokenStep};
 use crate::tui::wrap::Tag;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,25 +64,67 @@ pub struct Loading {
     pub cancelling: bool,
 }
 
-impl State {
+/// The session part of [`State`]: the conversation, saving it, the reply
+/// under way and the load.
+pub struct Session {
+    /// Every turn ever written, alternatives included.
+    pub conv: Conversation,
+    /// Its id in the conversations database, once saved.
+    pub conv_id: Option<crate::store::ConvId>,
+    /// The last save failed (a notice said so); the next one that works says so too.
+    pub save_failed: bool,
+    /// Why saving is off for this session (the database can only be read:
+    /// a read-only data directory); the status bar says "saving off".
+    pub saving_off: Option<String>,
+    /// Ctrl-N was pressed once on a conversation not saved: a second press drops it.
+    pub new_chat_armed: bool,
+    /// The user message being edited in the input box (sent as a new version of it).
+    pub editing: Option<NodeId>,
+    /// Step mode: replies start paused and go one token per key.
+    pub step_mode: bool,
+    pub load: Option<Loading>,
+    pub generation: Option<Generation>,
+    /// The last engine request id drawn ([`Session::new_request`]; ids start at 1).
+    pub last_request: RequestId,
+    /// The engine's numbers for the last reply that ended.
+    pub last_stats: Option<Stats>,
+    /// When the message being handled arrived: the loop sets it before each
+    /// `update` (tests set it to scripted times). The reply under way's live
+    /// numbers ([`Generation::live`]) are measured with it, so that `update`
+    /// reads no clock.
+    pub clock: std::time::Instant,
+}
+
+impl Session {
     pub fn is_generating(&self) -> bool {
         self.generation.is_some()
     }
 
+    /// A new engine request id, for a load, a reply or a comparison about to
+    /// be asked for: `update` draws it (the effect carries it), so a request
+    /// is known by its id from the start. Ids count up from 1.
+    pub fn new_request(&mut self) -> RequestId {
+        self.last_request += 1;
+        self.last_request
+    }
+}
+
+impl State {
     /// Adds a turn after the last one shown.
     pub fn push_message(&mut self, m: Message) -> usize {
-        let id = self.conv.append(m);
-        self.path.push(id);
-        let i = self.path.len() - 1;
-        self.chat
+        let id = self.session.conv.append(m);
+        self.view.path.push(id);
+        let i = self.view.path.len() - 1;
+        self.view
+            .chat
             .blocks
-            .push(message_block(&self.conv, id, self.chat.width));
+            .push(message_block(&self.session.conv, id, self.view.chat.width));
         i
     }
 
     /// Appends a generated token to node `id` (rewrapping it when shown at `i`).
     pub fn push_step(&mut self, id: NodeId, step: TokenStep) {
-        let m = self.conv.node_mut(id);
+        let m = self.session.conv.node_mut(id);
         let n = m.steps.len() as u32;
         let text = drawn_text(m, &step).into_owned();
         m.push_step(step);
@@ -92,14 +134,14 @@ impl State {
         if n == 0 {
             self.relayout_message(i);
         } else {
-            let b = self.chat.block_of(i);
-            self.chat.blocks[b].push_str(&text, Tag::Token(n));
+            let b = self.view.chat.block_of(i);
+            self.view.chat.blocks[b].push_str(&text, Tag::Token(n));
         }
     }
 
     /// Ends node `id` with `text` (see [`crate::engine::Event::Tail`]).
     pub fn push_tail(&mut self, id: NodeId, text: &str) {
-        self.conv.node_mut(id).push_tail(text);
+        self.session.conv.node_mut(id).push_tail(text);
         if let Some(i) = self.msg_index(id) {
             self.relayout_message(i);
         }
@@ -116,7 +158,7 @@ impl State {
             0
         };
         crate::conversation::RequestSettings {
-            paused: self.step_mode,
+            paused: self.session.step_mode,
             top_k_inspect: keep,
             // The prompt's own surprise, shown on the user's messages.
             score_prompt: keep > 0,
@@ -126,14 +168,6 @@ impl State {
 
     /// The request that generates (the rest of) reply `id`.
     pub fn generate_request(&self, id: NodeId) -> GenerateRequest {
-        self.conv.request(id, &self.request_settings())
-    }
-
-    /// A new engine request id, for a load, a reply or a comparison about to
-    /// be asked for: `update` draws it (the effect carries it), so a request
-    /// is known by its id from the start. Ids count up from 1.
-    pub fn new_request(&mut self) -> RequestId {
-        self.last_request += 1;
-        self.last_request
+        self.session.conv.request(id, &self.request_settings())
     }
 }

@@ -71,16 +71,17 @@ impl State {
 
     /// The token the inspector shows: the cursor's in navigation, else the newest.
     pub fn inspected(&self) -> Option<(TokenRef, &TokenStep)> {
-        let t = match (self.focus, self.cursor) {
+        let t = match (self.view.focus, self.view.cursor) {
             (Focus::Navigate, Some(c)) => c,
             (Focus::Choose, _)
-                if let Some(ChooseAt::Token(c)) = self.chooser.as_ref().map(|c| c.at) =>
+                if let Some(ChooseAt::Token(c)) = self.view.chooser.as_ref().map(|c| c.at) =>
             {
                 c
             }
             // A reply under way with no token yet: nothing is live (not the
             // previous reply's last token).
             _ if self
+                .session
                 .generation
                 .as_ref()
                 .and_then(|g| self.msg(g.msg))
@@ -98,16 +99,17 @@ impl State {
     pub fn preview(&self) -> Option<(usize, TokenStep)> {
         // Only while choosing it (not in the token cursor, nor while
         // choosing another token in place of a past one).
-        if self.focus != Focus::Choose
-            || self.chooser.as_ref().map(|c| c.at) != Some(ChooseAt::Next)
+        if self.view.focus != Focus::Choose
+            || self.view.chooser.as_ref().map(|c| c.at) != Some(ChooseAt::Next)
         {
             return None;
         }
-        let g = self.generation.as_ref()?;
+        let g = self.session.generation.as_ref()?;
         let Phase::Paused { next: Some(next) } = &g.phase else {
             return None;
         };
         let selected = self
+            .view
             .chooser
             .as_ref()
             .filter(|c| c.at == ChooseAt::Next)
@@ -133,12 +135,21 @@ impl State {
     /// Absolute chat line and column of a token (or of the nearest token
     /// with visible text, for tokens that end inside a character).
     pub fn token_position(&self, t: TokenRef) -> Option<(usize, usize)> {
-        let b = self.chat.block_of(t.msg);
-        let block = self.chat.blocks.get(b)?;
+        let b = self.view.chat.block_of(t.msg);
+        let block = self.view.chat.blocks.get(b)?;
         let n = self.msg(t.msg)?.steps.len();
         let found = (t.step..n)
             .chain((0..t.step).rev())
             .find_map(|s| block.find_token(s as u32))?;
-        Some((self.chat.block_start(b) + found.0, found.1))
+        Some((self.view.chat.block_start(b) + found.0, found.1))
+    }
+
+    /// Scrolls the chat so that the token cursor is on screen.
+    pub fn reveal_cursor(&mut self) {
+        if let Some(c) = self.view.cursor
+            && let Some((line, _)) = self.token_position(c)
+        {
+            self.ensure_visible(line);
+        }
     }
 }

@@ -4,13 +4,100 @@
 //! turn changes (or the width does), never while drawing.
 
 use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
 
-use super::{Message, MsgStatus, State};
+use ratatui_textarea::TextArea;
+
+use super::{Chooser, Focus, History, Message, MsgStatus, Notice, Popup, State, TokenRef};
 use crate::conversation::{Conversation, NodeId};
 use crate::engine::{Role, StopReason, TokenStep};
 use crate::text::str_width;
 use crate::tui::layout::{self, Areas};
 use crate::tui::wrap::{Block, Tag};
+
+/// The view part of [`State`]: what is shown and where the keys go; the
+/// popup open.
+pub struct View {
+    /// Terminal size (columns, rows).
+    pub size: (u16, u16),
+    /// The turns shown (the conversation's active path), by chat position.
+    pub path: Vec<NodeId>,
+    pub chat: ChatView,
+    pub scroll: Scroll,
+    pub input: TextArea<'static>,
+    pub history: History,
+    pub focus: Focus,
+    pub cursor: Option<TokenRef>,
+    /// Column the token cursor keeps while moving up and down.
+    pub nav_col: Option<usize>,
+    /// The token cursor was entered by a click: letters then go on typing
+    /// instead of acting as commands (a click must not turn "quit" into `q`).
+    pub nav_by_mouse: bool,
+    /// Choosing a token (focus [`Focus::Choose`]).
+    pub chooser: Option<Chooser>,
+    /// How tokens are drawn: the heatmap, their boundaries, colours.
+    pub display: Display,
+    pub notice: Option<Notice>,
+    pub popup: Option<Popup>,
+}
+
+impl View {
+    pub fn set_focus(&mut self, focus: Focus) {
+        self.focus = focus;
+        let cursor = if focus == Focus::Input && self.popup.is_none() {
+            Style::default().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::default()
+        };
+        self.input.set_cursor_style(cursor);
+    }
+
+    pub fn screen(&self) -> Rect {
+        Rect::new(0, 0, self.size.0, self.size.1)
+    }
+
+    /// Rows the notice wants on a screen `width` columns wide.
+    pub fn notice_rows(&self, width: u16) -> u16 {
+        match &self.notice {
+            None => 0,
+            Some(n) => {
+                let w = (width as usize).max(1);
+                let lines: usize = n
+                    .text
+                    .lines()
+                    .map(|l| str_width(l).div_ceil(w).max(1))
+                    .sum();
+                lines.clamp(1, 3) as u16
+            }
+        }
+    }
+
+    /// What a chat pane `height` rows high shows: the first line, how many
+    /// rows hold chat text, and, when scrolled up with lines below, the count
+    /// for the hint that takes the last row (render, clicks and the token
+    /// cursor's scrolling all use this, so none of them puts anything under it).
+    pub fn chat_window(&self, height: usize) -> ChatWindow {
+        let top = self.chat_top(height);
+        let total = self.chat.total_lines();
+        let hint = !self.scroll.follow && total > top + height && height >= 2;
+        let rows = height - hint as usize;
+        ChatWindow {
+            top,
+            rows,
+            hint_below: hint.then(|| total - (top + rows)),
+        }
+    }
+
+    /// First chat line shown in a chat pane `height` rows high.
+    pub fn chat_top(&self, height: usize) -> usize {
+        let max = self.chat.total_lines().saturating_sub(height);
+        if self.scroll.follow {
+            max
+        } else {
+            self.scroll.top.min(max)
+        }
+    }
+}
 
 /// How the chat's tokens are drawn (a part of the view); F3, F4 and the
 /// terminal set it.
@@ -25,7 +112,7 @@ pub struct Display {
     pub color: bool,
 }
 
-/// The part of the chat on screen (see [`State::chat_window`]).
+/// The part of the chat on screen (see [`View::chat_window`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChatWindow {
     /// First chat line shown.
@@ -112,26 +199,6 @@ pub enum ChatLine<'a> {
 }
 
 impl State {
-    pub fn screen(&self) -> Rect {
-        Rect::new(0, 0, self.size.0, self.size.1)
-    }
-
-    /// Rows the notice wants on a screen `width` columns wide.
-    pub fn notice_rows(&self, width: u16) -> u16 {
-        match &self.notice {
-            None => 0,
-            Some(n) => {
-                let w = (width as usize).max(1);
-                let lines: usize = n
-                    .text
-                    .lines()
-                    .map(|l| str_width(l).div_ceil(w).max(1))
-                    .sum();
-                lines.clamp(1, 3) as u16
-            }
-        }
-    }
-
     /// Rows a full inspector wants.
     pub fn inspector_rows(&self) -> u16 {
         (self.config.inspector_top_k as u16).saturating_add(6)
@@ -141,50 +208,24 @@ impl State {
         layout::compute(
             area,
             crate::tui::input_view::rows_needed(
-                self.input.lines(),
+                self.view.input.lines(),
                 area.width.saturating_sub(2) as usize,
             ),
-            self.notice_rows(area.width),
+            self.view.notice_rows(area.width),
             self.inspector_rows(),
         )
     }
 
     pub fn chat_height(&self) -> usize {
-        self.areas(self.screen()).chat.height as usize
-    }
-
-    /// What a chat pane `height` rows high shows: the first line, how many
-    /// rows hold chat text, and, when scrolled up with lines below, the count
-    /// for the hint that takes the last row (render, clicks and the token
-    /// cursor's scrolling all use this, so none of them puts anything under it).
-    pub fn chat_window(&self, height: usize) -> ChatWindow {
-        let top = self.view_top(height);
-        let total = self.chat.total_lines();
-        let hint = !self.scroll.follow && total > top + height && height >= 2;
-        let rows = height - hint as usize;
-        ChatWindow {
-            top,
-            rows,
-            hint_below: hint.then(|| total - (top + rows)),
-        }
-    }
-
-    /// First chat line shown in a chat pane `height` rows high.
-    pub fn view_top(&self, height: usize) -> usize {
-        let max = self.chat.total_lines().saturating_sub(height);
-        if self.scroll.follow {
-            max
-        } else {
-            self.scroll.top.min(max)
-        }
+        self.areas(self.view.screen()).chat.height as usize
     }
 
     /// Scrolls so that chat line `line` is visible.
     pub fn ensure_visible(&mut self, line: usize) {
         let h = self.chat_height().max(1);
-        let win = self.chat_window(h);
+        let win = self.view.chat_window(h);
         let (top, rows) = (win.top, win.rows.max(1));
-        let max = self.chat.total_lines().saturating_sub(h);
+        let max = self.view.chat.total_lines().saturating_sub(h);
         let new_top = if line < top {
             line
         } else if line >= top + rows {
@@ -192,39 +233,40 @@ impl State {
         } else {
             return;
         };
-        self.scroll.top = new_top.min(max);
-        self.scroll.follow = self.scroll.top >= max;
+        self.view.scroll.top = new_top.min(max);
+        self.view.scroll.follow = self.view.scroll.top >= max;
     }
 
     /// Rewraps everything (new width, new chat).
     pub fn relayout(&mut self) {
-        self.chat = self.wrapped();
+        self.view.chat = self.wrapped();
     }
 
     /// The whole chat wrapped afresh for the current size: what
-    /// [`State::chat`] must equal (it is kept up to date turn by turn instead).
+    /// [`View::chat`] must equal (it is kept up to date turn by turn instead).
     pub fn wrapped(&self) -> ChatView {
-        let width = layout::chat_text_width(self.size.0);
+        let width = layout::chat_text_width(self.view.size.0);
         let blocks = self
+            .view
             .path
             .iter()
-            .map(|&id| message_block(&self.conv, id, width))
+            .map(|&id| message_block(&self.session.conv, id, width))
             .collect();
         ChatView {
             width,
             blocks,
-            has_system: self.path.first() == Some(&crate::conversation::ROOT),
+            has_system: self.view.path.first() == Some(&crate::conversation::ROOT),
         }
     }
 
     /// Rewraps message `i` only.
     pub fn relayout_message(&mut self, i: usize) {
-        let b = self.chat.block_of(i);
-        let block = message_block(&self.conv, self.path[i], self.chat.width);
-        if b < self.chat.blocks.len() {
-            self.chat.blocks[b] = block;
+        let b = self.view.chat.block_of(i);
+        let block = message_block(&self.session.conv, self.view.path[i], self.view.chat.width);
+        if b < self.view.chat.blocks.len() {
+            self.view.chat.blocks[b] = block;
         } else {
-            self.chat.blocks.push(block);
+            self.view.chat.blocks.push(block);
         }
     }
 }

@@ -1,0 +1,73 @@
+//! What a component's key asks for beyond its own data ([`Outcome`]), as
+//! data: `update` applies it with the shared transitions (`transitions.rs`,
+//! `reply.rs`, `compare.rs`), so a component changes only what is its own
+//! (its popup's fields, the input box, the token cursor, the chooser, a
+//! notice) and never reaches across the app. Below the components and
+//! `update`, beside [`Effect`].
+
+use super::effect::{Effect, Steer};
+use super::models::ModelEntry;
+use super::state::TokenRef;
+use super::state::compare::CompareFor;
+use crate::engine::{ModelRef, SamplingParams, TokenId};
+
+/// What should happen after a key, for `update` to apply.
+#[derive(Debug, Clone, Default)]
+pub enum Outcome {
+    /// Nothing more: the component did what the key asks itself (or nothing).
+    #[default]
+    Done,
+    /// Effects for the loop, as they are (quit, save, list the saved chats…).
+    Effects(Vec<Effect>),
+    /// Stop the reply under way (again: restart the engine).
+    Cancel,
+    /// Give up the model being loaded (again: restart the engine).
+    CancelLoad,
+    /// Load this model (a file, or a server's).
+    LoadModel(ModelRef),
+    /// Enter the token cursor, or leave it.
+    ToggleTokenCursor,
+    /// Leave the token cursor (back to choosing the next token of a paused reply).
+    BackFromCursor,
+    /// Choose another token in place of this one.
+    ChooseAt(TokenRef),
+    /// A paused reply: choose its next token.
+    ChooseNext,
+    /// Send this message.
+    Send(String),
+    /// Step, force or run the paused reply.
+    Steer(Steer),
+    /// Branch the reply at a token: a chosen token, the first tokens of a
+    /// text, or (neither) a fresh draw.
+    Branch {
+        at: TokenRef,
+        chosen: Option<TokenId>,
+        text: Option<String>,
+    },
+    /// Continue the reply at this chat position.
+    ContinueReply(usize),
+    /// Show the previous (-1) or next (+1) version of the turn at this chat position.
+    SwitchSibling(usize, isize),
+    /// Edit the user message at this chat position.
+    EditMessage(usize),
+    /// The what-if settings become the configured ones.
+    ApplyWhatIf,
+    /// Sampling settings to use from now on (and the most tokens a reply gets).
+    SetSampling(SamplingParams, u32),
+    /// The system prompt, changed.
+    SetSystemPrompt(String),
+    OpenHelp,
+    OpenSystemPrompt,
+    /// Rescan the model directories.
+    Rescan,
+    /// Compare a reply under a second model: open the picker for it.
+    OpenCompare,
+    /// Compare with this model file (chosen in the compare picker; not refused).
+    CompareWith(CompareFor, Box<ModelEntry>),
+    /// Stop the comparison under way.
+    CancelCompare,
+    /// Free model B.
+    EndCompare,
+    /// The heatmap's next scale (probability, KL, off).
+    ToggleHeatmap,
+}
