@@ -329,15 +329,15 @@ fn a_text_longer_than_the_context_is_compared_in_windows() {
 /// `TEXT`, with `top_k` top tokens per model.
 fn engine_rows(a: &Path, b: &Path, top_k: usize) -> Vec<tokenscope::engine::CompareRow> {
     use tokenscope::engine::{
-        Command, CompareInput, CompareRequest, EngineHandle, Event, Placement,
+        Command, CompareInput, CompareRequest, EngineHandle, Event, ModelRef, Placement,
     };
     // In a child process: this test process has llama.cpp's backend for the
     // independent computation.
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_tokenscope"));
     let (mut handle, rx) = EngineHandle::spawn_with_receiver_at(&Placement::Process(exe));
     let settings = common::config_with(512).load_settings();
-    handle.load(1, 0, a.to_path_buf(), settings.clone());
-    handle.load(2, 1, b.to_path_buf(), settings);
+    handle.load(1, 0, ModelRef::Local(a.to_path_buf()), settings.clone());
+    handle.load(2, 1, ModelRef::Local(b.to_path_buf()), settings);
     handle.send(Command::Compare {
         request: 3,
         req: CompareRequest {

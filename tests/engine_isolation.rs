@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use common::gguf_edit::{Meta, copy_with_metadata};
 use tokenscope::engine::{
-    CrashReport, CrashStage, EngineHandle, Event, GenerateRequest, Placement, RequestId,
+    CrashReport, CrashStage, EngineHandle, Event, GenerateRequest, ModelRef, Placement, RequestId,
     SamplingParams,
 };
 
@@ -102,7 +102,8 @@ fn new_id() -> RequestId {
 /// Loads `path` into slot 0; returns the request id.
 fn load(handle: &mut EngineHandle, path: PathBuf) -> RequestId {
     let id = new_id();
-    handle.load(id, 0, path, common::config_with(512).load_settings());
+    let model = ModelRef::Local(path);
+    handle.load(id, 0, model, common::config_with(512).load_settings());
     id
 }
 

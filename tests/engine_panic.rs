@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use tokenscope::engine::crash::TEST_PANIC_ENV;
-use tokenscope::engine::{EngineHandle, Event, GenerateRequest, LoadSettings, RequestId};
+use tokenscope::engine::{EngineHandle, Event, GenerateRequest, LoadSettings, ModelRef, RequestId};
 use tokenscope::tui::state::MsgStatus;
 use tokenscope::tui::{Host, Msg, State, execute, start, update};
 
@@ -25,8 +25,8 @@ const LOCATION: &str = "src/engine/worker.rs:";
 struct EngineHost(EngineHandle);
 
 impl Host for EngineHost {
-    fn load(&mut self, id: RequestId, path: PathBuf, settings: LoadSettings) {
-        self.0.load(id, 0, path, settings);
+    fn load(&mut self, id: RequestId, model: ModelRef, settings: LoadSettings) {
+        self.0.load(id, 0, model, settings);
     }
     fn generate(&mut self, id: RequestId, req: GenerateRequest) {
         self.0.generate(id, 0, req);
@@ -63,7 +63,8 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
     // 1. The handle's events: the request being served fails with the panic.
     let (mut handle, rx) = EngineHandle::spawn_with_receiver();
     let (load, id) = (1, 2);
-    handle.load(load, 0, model(), common::config_with(512).load_settings());
+    let file = ModelRef::Local(model());
+    handle.load(load, 0, file, common::config_with(512).load_settings());
     let greedy = tokenscope::engine::SamplingParams::greedy();
     handle.generate(
         id,
@@ -97,7 +98,7 @@ fn a_worker_panic_reaches_the_ui_with_its_message_and_location() {
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_tokenscope"));
     let mut host = EngineHost(tokenscope::tui::spawn_engine(tx, exe));
     let mut s = State::new(common::config_with(512), false, Vec::new(), (120, 30));
-    let fx = start(&mut s, Some(model()));
+    let fx = start(&mut s, Some(ModelRef::Local(model())));
     execute(&mut s, fx, &mut host);
     while s.model.info.is_none() {
         let fx = update(&mut s, next(&rx));

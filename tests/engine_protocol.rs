@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use tokenscope::engine::{
-    ChatMessage, Command, EngineHandle, Event, GenerateRequest, PromptToken, ReplyPrefix, Role,
-    SamplingParams, Steer, StopReason, Vocab,
+    ChatMessage, Command, EngineHandle, Event, GenerateRequest, ModelRef, PromptToken, ReplyPrefix,
+    Role, SamplingParams, Steer, StopReason, Vocab,
 };
 
 fn greedy(messages: Vec<ChatMessage>, max_tokens: u32) -> GenerateRequest {
@@ -292,8 +292,8 @@ fn different_seeds_at_temperature_one_draw_differently() {
 fn two_models_stay_loaded_in_two_slots() {
     let (mut handle, rx) = EngineHandle::spawn_with_receiver();
     let settings = config_with(512).load_settings();
-    handle.load(1, 0, model(SMOL), settings.clone());
-    handle.load(2, 1, model(GEMMA), settings);
+    handle.load(1, 0, ModelRef::Local(model(SMOL)), settings.clone());
+    handle.load(2, 1, ModelRef::Local(model(GEMMA)), settings);
     for slot in [0, 1] {
         handle.generate(10 + slot as u64, slot, greedy(user("Hi"), 2));
     }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use tokenscope::engine::{ChatMessage, ChatMode, Role, SamplingParams, StopReason};
+use tokenscope::engine::{ChatMessage, ChatMode, ModelRef, Role, SamplingParams, StopReason};
 
 #[test]
 fn greedy_is_deterministic_and_follows_top1_on_both_models() {
@@ -321,7 +321,8 @@ fn cancel_stops_between_tokens() {
 fn stopping_a_queued_reply_does_not_cancel_the_load_before_it() {
     let (mut handle, rx) = tokenscope::engine::EngineHandle::spawn_with_receiver();
     let (load, generate) = (1, 2);
-    handle.load(load, 0, model(SMOL), config_with(512).load_settings());
+    let file = ModelRef::Local(model(SMOL));
+    handle.load(load, 0, file, config_with(512).load_settings());
     let req = tokenscope::engine::GenerateRequest::new(user("Hi"), SamplingParams::greedy(), 50, 3);
     handle.generate(generate, 0, req);
     handle.cancel(generate);
@@ -470,7 +471,8 @@ fn a_reply_cancelled_inside_a_character_ends_with_a_replacement() {
         }
     });
     let (load, id) = (1, 2);
-    handle.load(load, 0, model(GEMMA), config_with(256).load_settings());
+    let file = ModelRef::Local(model(GEMMA));
+    handle.load(load, 0, file, config_with(256).load_settings());
     let req = GenerateRequest::new(user(BYTE_TOKENS), SamplingParams::greedy(), 100, 3);
     handle.generate(id, 0, GenerateRequest { raw: true, ..req });
     let mut vocab = None;

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use tokenscope::engine::{EngineError, Event};
+use tokenscope::engine::{EngineError, Event, ModelRef};
 
 fn fake_in_tempdir() -> (tempfile::TempDir, PathBuf, u64) {
     let dir = tempfile::tempdir().unwrap();
@@ -26,7 +26,8 @@ fn a_model_larger_than_memory_is_refused_and_the_loaded_one_keeps_working() {
         .expect("the demo model replies");
 
     let id = e.next_request();
-    e.handle.load(id, 0, big, e.config.load_settings());
+    e.handle
+        .load(id, 0, ModelRef::Local(big), e.config.load_settings());
     let err = e.collect(id).expect_err("the load is refused");
     let text = err.to_string();
     assert!(matches!(err, EngineError::NotEnoughMemory(_)), "{err:?}");

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
@@ -12,8 +11,8 @@ use common::{SMOL, run_binary};
 use serde_json::{Value, json};
 use tokenscope::engine::remote::{ApiKey, RemoteError, RemoteTarget};
 use tokenscope::engine::{
-    ChatMode, EngineError, EngineHandle, Event, GenerateRequest, SamplingParams, StopReason,
-    TokenStep,
+    ChatMode, EngineError, EngineHandle, Event, GenerateRequest, ModelRef, SamplingParams,
+    StopReason, TokenStep,
 };
 
 /// How long any one event may take (a loaded test machine).
@@ -30,8 +29,13 @@ fn greedy() -> SamplingParams {
 fn engine(url: &str, key: Option<&str>) -> (EngineHandle, Receiver<Event>, Event) {
     let target = RemoteTarget::new(url, key.map(ApiKey::new)).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    // The server's only model.
+    let model = ModelRef::Remote {
+        url: target.url.clone(),
+        model: String::new(),
+    };
     let mut h = EngineHandle::spawn_remote(target, tx, |e| e);
-    h.load(1, 0, PathBuf::new(), Default::default());
+    h.load(1, 0, model, Default::default());
     let loaded = rx.recv_timeout(PATIENCE).expect("an answer to the load");
     (h, rx, loaded)
 }
@@ -868,8 +872,13 @@ fn a_silent_server_times_out() {
     let mut target = RemoteTarget::new(&url, None).unwrap();
     target.timeout = Duration::from_secs(1);
     let (tx, rx) = std::sync::mpsc::channel();
+    // The server's only model.
+    let model = ModelRef::Remote {
+        url: target.url.clone(),
+        model: String::new(),
+    };
     let mut h = EngineHandle::spawn_remote(target, tx, |e| e);
-    h.load(1, 0, PathBuf::new(), Default::default());
+    h.load(1, 0, model, Default::default());
     let e = rx.recv_timeout(PATIENCE).unwrap();
     let text = fin_text(&e);
     assert!(

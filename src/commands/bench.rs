@@ -20,8 +20,8 @@ use crate::cli::BenchSection;
 use crate::config::Config;
 use crate::engine::remote::RemoteTarget;
 use crate::engine::{
-    Command, Event, GenerateRequest, Placement, ReplyPrefix, SCORE_CHUNK, ScoreRequest, Stats,
-    Steer, TokenStep,
+    Command, Event, GenerateRequest, ModelRef, Placement, ReplyPrefix, SCORE_CHUNK, ScoreRequest,
+    Stats, Steer, TokenStep,
 };
 
 /// `tokenscope bench`: on the configured model (else every model found),
@@ -240,7 +240,7 @@ pub(crate) fn run(
         for card in models {
             // In its own process, as the app runs it: a model that crashes
             // llama.cpp is an error here, not the end of the bench.
-            let mut engine = start_engine_at(process, card.path.clone(), &config)?;
+            let mut engine = start_engine_at(process, ModelRef::Local(card.path.clone()), &config)?;
             let info = engine.info.clone();
             let k = config.inspector_top_k.max(1);
             // Warm-up (first decode allocates buffers).
@@ -362,7 +362,7 @@ fn placements(
         let mut engines = Vec::new();
         for placement in [Placement::Thread, process.clone()] {
             let t = Instant::now();
-            let engine = start_engine_at(&placement, card.path.clone(), &config)?;
+            let engine = start_engine_at(&placement, ModelRef::Local(card.path.clone()), &config)?;
             engines.push((engine, t.elapsed().as_secs_f64() * 1000.0));
         }
         let mut seen = [(0.0, 0.0, 0.0), (0.0, 0.0, 0.0)];
@@ -434,7 +434,7 @@ fn step_and_branch(
     const REPLY: u32 = 40;
     let prompt = "Write a short story about a lighthouse keeper.";
     for card in models {
-        let mut engine = start_engine_at(process, card.path.clone(), &config)?;
+        let mut engine = start_engine_at(process, ModelRef::Local(card.path.clone()), &config)?;
         let chat = |config: &Config, max: u32| {
             let mut c = config.clone();
             c.max_tokens = max;
@@ -626,7 +626,7 @@ fn scoring(
     )?;
     let n = runs.max(1) as usize;
     for card in models {
-        let mut engine = start_engine_at(process, card.path.clone(), &config)?;
+        let mut engine = start_engine_at(process, ModelRef::Local(card.path.clone()), &config)?;
         let prefill = |engine: &mut LocalEngine, run: usize| -> Result<Stats> {
             let mut c = config.clone();
             c.max_tokens = 0;

@@ -5,7 +5,8 @@
 use anyhow::Result;
 
 use super::{Ctx, own_exe, pick_model, remote_target};
-use crate::engine::remote::{self, RemoteTarget};
+use crate::engine::ModelRef;
+use crate::engine::remote::RemoteTarget;
 use crate::tui;
 
 /// Opens the chat. `resume`: reopen the last conversation, on its own model
@@ -18,11 +19,11 @@ pub fn main(ctx: &Ctx, resume: bool) -> Result<()> {
     let remote = remote_target(&config, flags)?;
     let initial = match &remote {
         // The server's model named by --model (none: its only one).
-        Some(t) => Some(remote::model_ref(
-            &t.url,
-            flags.model.as_deref().unwrap_or(""),
-        )),
-        None => pick_model(&config, &dirs)?.map(|c| c.path),
+        Some(t) => Some(ModelRef::Remote {
+            url: t.url.clone(),
+            model: flags.model.clone().unwrap_or_default(),
+        }),
+        None => pick_model(&config, &dirs)?.map(|c| ModelRef::Local(c.path)),
     };
     // Resuming, the conversation's own model wins unless one is named.
     let named = flags.model.is_some() || config.default_model.is_some() || remote.is_some();

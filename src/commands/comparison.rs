@@ -24,8 +24,8 @@ use super::{Ctx, engine_placement, text_to_score};
 use crate::cli::Format;
 use crate::config::Config;
 use crate::engine::{
-    CompareInput, CompareRequest, CompareRow, EngineHandle, Event, ModelInfo, Placement, SlotId,
-    TokenId, Vocab,
+    CompareInput, CompareRequest, CompareRow, EngineHandle, Event, ModelInfo, ModelRef, Placement,
+    SlotId, TokenId, Vocab,
 };
 
 /// `tokenscope compare`: `models` (as `--model` takes them, A first)
@@ -141,8 +141,9 @@ pub(crate) fn text_report(
     summaries: &[Summary],
 ) -> String {
     let name = |i: &ModelInfo| {
-        i.path
-            .file_name()
+        i.model
+            .local_path()
+            .and_then(|p| p.file_name())
             .map(|n| crate::text::escape_inline(&n.to_string_lossy()))
             .unwrap_or_default()
     };
@@ -284,7 +285,12 @@ fn compare_streaming(
     let mut vocab: Option<Arc<Vocab>> = None;
     for (i, path) in args.models.iter().enumerate() {
         let request = i as u64 + 1;
-        handle.load(request, i as SlotId, path.clone(), config.load_settings());
+        handle.load(
+            request,
+            i as SlotId,
+            ModelRef::Local(path.clone()),
+            config.load_settings(),
+        );
         if let Event::Loaded { info, vocab: v, .. } = wait_for(&rx, request, |_| Ok(()))? {
             infos.push(*info);
             vocab.get_or_insert(v);
@@ -356,8 +362,9 @@ fn compare_streaming(
     let summaries: Vec<Summary> = (1..args.models.len())
         .map(|b| {
             let name = infos[b]
-                .path
-                .file_name()
+                .model
+                .local_path()
+                .and_then(|p| p.file_name())
                 .map(|n| crate::text::escape_inline(&n.to_string_lossy()))
                 .unwrap_or_default();
             summarize(&rows, b, name)

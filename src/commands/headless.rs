@@ -16,7 +16,7 @@ use crate::cli::Format;
 use crate::config::Config;
 use crate::conversation::{Conversation, Node, NodeId};
 use crate::engine::{
-    EngineError, EngineHandle, Event, GenerateRequest, ModelInfo, Placement, ReplyPrefix,
+    EngineError, EngineHandle, Event, GenerateRequest, ModelInfo, ModelRef, Placement, ReplyPrefix,
     RequestId, ScoreRequest, Stats, TokenStep, Vocab,
 };
 use crate::heat::{HEAT_BANDS, HEAT_PALETTE, heat_band};
@@ -52,14 +52,15 @@ pub fn run_command(
             if let Some(w) = target.warning() {
                 eprintln!("warning: {w}");
             }
-            (
-                Placement::Remote(target),
-                PathBuf::from(flags.model.clone().unwrap_or_default()),
-            )
+            let model = ModelRef::Remote {
+                url: target.url.clone(),
+                model: flags.model.clone().unwrap_or_default(),
+            };
+            (Placement::Remote(target), model)
         }
         None => (
             engine_placement()?,
-            require_model(&config, &ctx.model_dirs(&config))?.path,
+            ModelRef::Local(require_model(&config, &ctx.model_dirs(&config))?.path),
         ),
     };
     let args = RunArgs {
@@ -159,21 +160,21 @@ impl LocalEngine {
     }
 }
 
-/// Loads `path` on an engine thread and returns the engine ready to generate.
+/// Loads the file `path` on an engine thread and returns the engine ready to generate.
 pub fn start_engine(path: PathBuf, config: &Config) -> Result<LocalEngine, RunError> {
-    start_engine_at(&Placement::Thread, path, config)
+    start_engine_at(&Placement::Thread, ModelRef::Local(path), config)
 }
 
-/// Loads `path` on an engine at `placement` and returns the engine ready to
+/// Loads `model` on an engine at `placement` and returns the engine ready to
 /// generate. A crash of an engine process while loading is
 /// [`RunError::Engine`] with its report in words (llama.cpp's assertion, the file).
 pub(crate) fn start_engine_at(
     placement: &Placement,
-    path: PathBuf,
+    model: ModelRef,
     config: &Config,
 ) -> Result<LocalEngine, RunError> {
     let (mut handle, rx) = EngineHandle::spawn_with_receiver_at(placement);
-    handle.load(1, 0, path, config.load_settings());
+    handle.load(1, 0, model, config.load_settings());
     match wait_for(&rx, 1, |_| Ok(()))? {
         Event::Loaded { info, vocab, .. } => Ok(LocalEngine {
             handle,
@@ -229,13 +230,13 @@ pub(crate) struct RunArgs {
 /// knows it ended badly.
 pub(crate) fn run(
     placement: &Placement,
-    path: PathBuf,
+    model: ModelRef,
     config: &Config,
     args: &RunArgs,
     out: &mut impl Write,
     warn: &mut impl Write,
 ) -> Result<Stats, RunError> {
-    let result = run_streaming(placement, path, config, args, out, warn);
+    let result = run_streaming(placement, model, config, args, out, warn);
     error_line(args.jsonl, result, out)
 }
 
@@ -258,13 +259,13 @@ pub(crate) fn error_line<T>(
 
 fn run_streaming(
     placement: &Placement,
-    path: PathBuf,
+    model: ModelRef,
     config: &Config,
     args: &RunArgs,
     out: &mut impl Write,
     warn: &mut impl Write,
 ) -> Result<Stats, RunError> {
-    let mut engine = start_engine_at(placement, path, config)?;
+    let mut engine = start_engine_at(placement, model, config)?;
     let (conv, reply) = one_turn(config, &args.prompt);
     let mut req = conv.request(reply, &config.request_settings(args.raw));
     if let Some(prefix) = &args.assistant_prefix {
@@ -467,7 +468,7 @@ fn score_streaming(
     args: &ScoreArgs,
     out: &mut impl Write,
 ) -> Result<ScoreSummary, RunError> {
-    let mut engine = start_engine_at(placement, path, config)?;
+    let mut engine = start_engine_at(placement, ModelRef::Local(path), config)?;
     let id = engine.next_request();
     engine.handle.score(
         id,

@@ -165,15 +165,16 @@ mod tests {
     fn paths_that_are_not_utf8_cross_the_pipe() {
         use std::os::unix::ffi::OsStrExt;
         let path = std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b"/m/caf\xe9.gguf"));
+        let model = crate::engine::ModelRef::Local(path);
         let cmd = crate::engine::Command::Load {
             request: 1,
             slot: 0,
-            path: path.clone(),
+            model: model.clone(),
             settings: Default::default(),
         };
         let (mut wire, mut buf) = (Vec::new(), Vec::new());
         write(&mut wire, &mut buf, &cmd).unwrap();
         let back: crate::engine::Command = read(&mut wire.as_slice(), &mut buf).unwrap().unwrap();
-        assert!(matches!(back, crate::engine::Command::Load { path: p, .. } if p == path));
+        assert!(matches!(back, crate::engine::Command::Load { model: m, .. } if m == model));
     }
 }

@@ -232,18 +232,18 @@ impl EngineHandle {
         }
     }
 
-    /// Loads `path` into `slot` as `request` (an id of the caller's choosing).
+    /// Loads `model` into `slot` as `request` (an id of the caller's choosing).
     pub fn load(
         &mut self,
         request: RequestId,
         slot: SlotId,
-        path: PathBuf,
+        model: ModelRef,
         settings: LoadSettings,
     ) {
         self.send(Command::Load {
             request,
             slot,
-            path,
+            model,
             settings,
         });
     }

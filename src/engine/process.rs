@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, BufWriter};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,7 +42,16 @@ enum Activity {
 /// The one place that knows which commands start a request, and what it does.
 fn activity(cmd: &Command) -> Option<(RequestId, Activity)> {
     match cmd {
-        Command::Load { request, path, .. } => Some((*request, Activity::Loading(path.clone()))),
+        Command::Load { request, model, .. } => Some((
+            *request,
+            // The engine process loads files (a server's model is refused).
+            Activity::Loading(
+                model
+                    .local_path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+            ),
+        )),
         // A scoring evaluates like a generation: the same crash report.
         Command::Generate { request, slot, .. }
         | Command::Score { request, slot, .. }
@@ -291,8 +300,10 @@ fn read_events(stdout: ChildStdout, shared: &Mutex<Shared>, emit: &Emit, child: 
                             s.last_failed = Some(activity);
                         }
                     }
-                    if let Event::Loaded { info, slot, .. } = &event {
-                        s.loaded.insert(*slot, info.path.clone());
+                    if let Event::Loaded { info, slot, .. } = &event
+                        && let Some(path) = info.model.local_path()
+                    {
+                        s.loaded.insert(*slot, path.to_path_buf());
                     }
                 }
                 (lock(emit))(event);

@@ -16,7 +16,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::token::LlamaToken;
 
-use super::api::{ChatMode, EngineError, LoadSettings, ModelInfo, TokenId, Vocab};
+use super::api::{ChatMode, EngineError, LoadSettings, ModelInfo, ModelRef, TokenId, Vocab};
 use super::session::KvMirror;
 use super::template::{ChatTemplate, TemplateError, TemplateTokens};
 use crate::catalog;
@@ -145,7 +145,7 @@ pub(super) fn load(
         settings.n_ctx
     };
     let info = ModelInfo {
-        path: path.to_owned(),
+        model: ModelRef::Local(path.to_owned()),
         name: card.name.clone(),
         arch: card.arch.clone(),
         n_params: model.n_params(),

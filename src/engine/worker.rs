@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use super::api::{
-    Capabilities, Command, EngineError, Event, LoadSettings, MAX_SLOTS, RequestId, SlotId,
+    Capabilities, Command, EngineError, Event, LoadSettings, MAX_SLOTS, ModelRef, RequestId, SlotId,
 };
 use super::cancel::Cancellations;
 use super::compare;
@@ -104,11 +104,11 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
             Command::Load {
                 request,
                 slot,
-                path,
+                model,
                 settings,
             } => {
                 current.set(Some(request));
-                let event = load(&mut slots, request, slot, &path, &settings, inbox, emit);
+                let event = load(&mut slots, request, slot, &model, &settings, inbox, emit);
                 current.set(None);
                 emit(event);
                 inbox.cancellations().finish(request);
@@ -179,7 +179,7 @@ fn load(
     slots: &mut Slots,
     request: RequestId,
     slot: SlotId,
-    path: &std::path::Path,
+    model: &ModelRef,
     settings: &LoadSettings,
     inbox: &Inbox,
     emit: &Emit,
@@ -188,6 +188,12 @@ fn load(
         let error = EngineError::BadSlot { slot };
         return Event::Failed { request, error };
     }
+    let Some(path) = model.local_path() else {
+        let error = EngineError::InvalidRequest(format!(
+            "{model} is a server's model: the local engine loads model files"
+        ));
+        return Event::Failed { request, error };
+    };
     if inbox.is_cancelled(request) {
         return Event::Cancelled {
             request,

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::conversation::{Conversation, NodeId, Status};
-use crate::engine::{ModelInfo, Role, TokenStep};
+use crate::engine::{ModelInfo, ModelRef, Role, TokenStep};
 pub(crate) use codec::{Extra, Pieces};
 pub(crate) use read::to_conversation;
 
@@ -102,8 +102,8 @@ pub struct Summary {
     /// Unix time of the last save, in milliseconds.
     pub updated_at: i64,
     pub model: Option<String>,
-    /// The model file of the last reply, when known.
-    pub model_path: Option<PathBuf>,
+    /// The model of the last reply (its file, or a server's), when known.
+    pub model_path: Option<ModelRef>,
     /// User messages on the path shown.
     pub turns: i64,
 }
@@ -148,7 +148,8 @@ pub struct StoredConversation {
     pub created_at: i64,
     pub updated_at: i64,
     pub model: Option<String>,
-    pub model_path: Option<PathBuf>,
+    /// The model of the last reply (its file, or a server's), when known.
+    pub model_path: Option<ModelRef>,
     pub model_card: Option<ModelInfo>,
     pub turns: i64,
     pub nodes: Vec<StoredNode>,
@@ -401,7 +402,7 @@ impl Store {
         let last_model = path.iter().rev().find_map(|&n| conv.node(n).model.clone());
         let model_path = model
             .filter(|m| Some(&m.name) == last_model.as_ref())
-            .map(|m| m.path.to_string_lossy().into_owned());
+            .map(|m| model_text(&m.model));
 
         if let Some(id) = id
             && self
@@ -570,7 +571,7 @@ impl Store {
                 title: r.get(1)?,
                 updated_at: r.get(2)?,
                 model: r.get(3)?,
-                model_path: r.get::<_, Option<String>>(4)?.map(PathBuf::from),
+                model_path: r.get::<_, Option<String>>(4)?.as_deref().map(model_of_text),
                 turns: r.get(5)?,
             })
         })?;
@@ -648,7 +649,7 @@ impl Store {
                 conv.created_at,
                 conv.updated_at,
                 conv.model,
-                conv.model_path.as_ref().map(|p| p.to_string_lossy().into_owned()),
+                conv.model_path.as_ref().map(model_text),
                 conv.model_card.as_ref().map(|m| serde_json::to_string(m).expect("serializes")),
                 conv.turns
             ],
@@ -764,6 +765,20 @@ pub(crate) fn title_of(conv: &Conversation) -> String {
     } else {
         title
     }
+}
+
+/// The `model_path` column's text for `model`: the file's path (lossy when it
+/// is not UTF-8), or `URL#MODEL` for a server's model, as earlier versions
+/// wrote it. The model cards (JSON) hold the same text ([`ModelRef::to_text`]).
+fn model_text(model: &ModelRef) -> String {
+    model.to_text()
+}
+
+/// A `model_path` column read back: `URL#MODEL` after an `http://` or
+/// `https://` URL is a server's model; anything else is a file, a `#` in its
+/// name included ([`ModelRef::from_text`]).
+fn model_of_text(text: &str) -> ModelRef {
+    ModelRef::from_text(text)
 }
 
 #[cfg(test)]

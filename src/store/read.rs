@@ -3,7 +3,6 @@
 //! with ([`Store::load`], [`to_conversation`]), checked to hold together.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use rusqlite::OptionalExtension;
 
@@ -32,7 +31,7 @@ impl Store {
                         created_at: r.get(2)?,
                         updated_at: r.get(3)?,
                         model: r.get(4)?,
-                        model_path: r.get::<_, Option<String>>(5)?.map(PathBuf::from),
+                        model_path: r.get::<_, Option<String>>(5)?.as_deref().map(super::model_of_text),
                         model_card: card_of(r.get(6)?),
                         turns: r.get(7)?,
                         nodes: Vec::new(),

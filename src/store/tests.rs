@@ -631,6 +631,58 @@ fn the_jsonl_export_writes_model_paths_as_text() {
     assert_eq!(export::read_jsonl(out.as_bytes()).unwrap(), stored);
 }
 
+/// A model saved as text (the `model_path` column, the model card's JSON)
+/// reads back as the kind it was: `URL#MODEL` after an http(s) URL is a
+/// server's model (as earlier versions wrote it), anything else a file, a
+/// `#` in its name included.
+#[test]
+fn saved_models_read_back_as_files_or_servers_models() {
+    let remote = |url: &str, model: &str| ModelRef::Remote {
+        url: url.into(),
+        model: model.into(),
+    };
+    for (model, text) in [
+        (ModelRef::Local("/m/a.gguf".into()), "/m/a.gguf"),
+        (ModelRef::Local("/m/a#b.gguf".into()), "/m/a#b.gguf"),
+        (
+            ModelRef::Local("models/http#x.gguf".into()),
+            "models/http#x.gguf",
+        ),
+        (
+            remote("http://h:8080", "/m/a#b.gguf"),
+            "http://h:8080#/m/a#b.gguf",
+        ),
+        (remote("https://h", ""), "https://h#"),
+    ] {
+        assert_eq!(model_text(&model), text);
+        assert_eq!(model_of_text(text), model, "{text}");
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(&dir);
+        let mut card = crate::tui::bench::fake_model("smol", "Q4_1");
+        card.model = model.clone();
+        let id = s.save(None, &chat(), Some(&card)).unwrap().unwrap().id;
+        let (column, card_json): (String, String) = s
+            .conn
+            .query_row(
+                "SELECT model_path, model_card FROM conversations WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(column, text);
+        let quoted = serde_json::to_string(text).unwrap();
+        assert!(
+            card_json.contains(&format!(r#""path":{quoted}"#)),
+            "{card_json}"
+        );
+        let s = open(&dir);
+        let stored = s.read(id).unwrap();
+        assert_eq!(stored.model_path.as_ref(), Some(&model));
+        assert_eq!(stored.model_card.map(|c| c.model), Some(model.clone()));
+        assert_eq!(s.list("").unwrap()[0].model_path.as_ref(), Some(&model));
+    }
+}
+
 /// The Markdown export of `c` as saved.
 fn markdown(c: &Conversation) -> String {
     let dir = tempfile::tempdir().unwrap();

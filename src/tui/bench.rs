@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use crate::engine::{
     Candidate, Capabilities, ChatMode, Distribution, Event, GenerateRequest, LoadSettings,
-    ModelInfo, PromptToken, RequestId, Role, Stats, StopReason, TokenId, TokenStep, Vocab,
+    ModelInfo, ModelRef, PromptToken, RequestId, Role, Stats, StopReason, TokenId, TokenStep,
+    Vocab,
 };
 
 /// A host that only records what it is asked (for the bench and tests).
@@ -26,7 +27,7 @@ use crate::engine::{
 pub struct NullHost {
     /// The id of the last request sent (`update` draws them).
     pub next: RequestId,
-    pub loads: Vec<PathBuf>,
+    pub loads: Vec<ModelRef>,
     pub generates: Vec<GenerateRequest>,
     pub cancels: Vec<RequestId>,
     /// Prompt scorings sent, with their request.
@@ -42,8 +43,8 @@ pub struct NullHost {
 }
 
 impl Host for NullHost {
-    fn load(&mut self, id: RequestId, path: PathBuf, _settings: LoadSettings) {
-        self.loads.push(path);
+    fn load(&mut self, id: RequestId, model: ModelRef, _settings: LoadSettings) {
+        self.loads.push(model);
         self.next = id;
     }
     fn generate(&mut self, id: RequestId, req: GenerateRequest) {
@@ -78,7 +79,7 @@ impl Host for NullHost {
 /// A made-up model, as the engine would describe it.
 pub fn fake_model(name: &str, quant: &str) -> ModelInfo {
     ModelInfo {
-        path: PathBuf::from(format!("/models/{name}-{quant}.gguf")),
+        model: ModelRef::Local(PathBuf::from(format!("/models/{name}-{quant}.gguf"))),
         name: name.to_string(),
         arch: "gemma3".to_string(),
         n_params: 268_098_176,
@@ -366,7 +367,10 @@ pub(super) fn streaming_state_after(
         let fx = update(s, m);
         execute(s, fx, host);
     };
-    let fx = super::start(&mut s, Some(PathBuf::from("/models/bench.gguf")));
+    let fx = super::start(
+        &mut s,
+        Some(ModelRef::Local(PathBuf::from("/models/bench.gguf"))),
+    );
     execute(&mut s, fx, &mut host);
     let load_id = host.next;
     feed(

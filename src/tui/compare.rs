@@ -12,14 +12,16 @@
 //!
 //! No I/O here but [`memory_need`], which the loop's `execute` calls.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::effect::Effect;
 use super::models::ModelEntry;
 use super::state::{Focus, Picker, Popup, State};
 use crate::conversation::{CompareStatus, Comparison, NodeId};
 use crate::engine::memory::MemoryNeed;
-use crate::engine::{CompareInput, CompareRequest, Event, LoadSettings, ModelInfo, Role, TokenId};
+use crate::engine::{
+    CompareInput, CompareRequest, Event, LoadSettings, ModelInfo, ModelRef, Role, TokenId,
+};
 
 // The compare mode's data (a part of `State`) and the commands it sends.
 pub use super::state::compare::{
@@ -31,6 +33,15 @@ pub fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| crate::text::escape_inline(&n.to_string_lossy()))
         .unwrap_or_else(|| crate::text::escape_inline(&path.display().to_string()))
+}
+
+/// [`file_name`] of a model's file (a server's model, which is never
+/// compared: its text form, escaped).
+fn model_file_name(model: &ModelRef) -> String {
+    match model.local_path() {
+        Some(path) => file_name(path),
+        None => crate::text::escape_inline(&model.to_string()),
+    }
 }
 
 /// `file size + KV cache` of model B in words, e.g. `36.5 MB of weights + 12.0 MB of KV cache`.
@@ -160,14 +171,13 @@ pub fn open(s: &mut State) -> Vec<Effect> {
         .model
         .info
         .as_ref()
-        .map(|m| m.path.clone())
-        .unwrap_or_default();
+        .map_or_else(|| ModelRef::Local(PathBuf::new()), |m| m.model.clone());
     let group = s
         .model
         .files
         .models
         .iter()
-        .find(|m| m.path == a)
+        .find(|m| m.model == a)
         .and_then(|m| m.group.clone())
         .or_else(|| s.model.info.as_ref().and_then(ModelInfo::variant_key));
     let mut p = Picker {
@@ -184,7 +194,7 @@ pub fn open(s: &mut State) -> Vec<Effect> {
     if let Some(b) = &s.compare.b
         && let Some(i) = visible
             .iter()
-            .position(|&i| s.model.files.models[i].path == b.path)
+            .position(|&i| s.model.files.models[i].model == b.model)
     {
         p.selected = i;
     }
@@ -198,6 +208,10 @@ pub fn open(s: &mut State) -> Vec<Effect> {
 /// compares.
 pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry) -> Vec<Effect> {
     let mut fx = Vec::new();
+    // A file: a server's model is refused before.
+    let Some(path) = entry.model.local_path().map(Path::to_path_buf) else {
+        return fx;
+    };
     if let Some(why) = busy(s) {
         s.error(why);
         return fx;
@@ -214,7 +228,7 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry) -> Vec<Effec
         .model
         .info
         .as_ref()
-        .map(|m| file_name(&m.path))
+        .map(|m| model_file_name(&m.model))
         .unwrap_or_default();
     s.session.conv.start_comparison(
         for_.node,
@@ -234,12 +248,12 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry) -> Vec<Effec
         },
     );
     relayout(s, for_.node);
-    let loaded = s.compare.b.as_ref().is_some_and(|b| b.path == entry.path);
+    let loaded = s.compare.b.as_ref().is_some_and(|b| b.model == entry.model);
     let phase = if loaded {
         JobPhase::Comparing
     } else {
         JobPhase::LoadingB {
-            path: entry.path.clone(),
+            path: path.clone(),
             fraction: 0.0,
         }
     };
@@ -260,7 +274,7 @@ pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry) -> Vec<Effec
     } else {
         fx.push(Effect::Compare(
             job.request,
-            CompareCmd::LoadB(entry.path.clone(), s.config.load_settings()),
+            CompareCmd::LoadB(path, s.config.load_settings()),
         ));
         s.info(format!(
             "Loading {} beside the model in use to compare… (Esc stops)",
@@ -350,7 +364,7 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
                     s.compare
                         .b
                         .as_ref()
-                        .map(|b| file_name(&b.path))
+                        .map(|b| model_file_name(&b.model))
                         .unwrap_or_default(),
                     memory_text(s).unwrap_or_default()
                 ));
@@ -369,7 +383,7 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 s.compare
                     .b
                     .as_ref()
-                    .map(|b| file_name(&b.path))
+                    .map(|b| model_file_name(&b.model))
                     .unwrap_or_default(),
                 memory_text(s).unwrap_or_default()
             ));
@@ -462,7 +476,7 @@ pub fn unload(s: &mut State) -> Vec<Effect> {
         Some(b) => {
             let freed = format!(
                 "{} unloaded: compare mode is off (the comparisons made stay on their replies).",
-                file_name(&b.path)
+                model_file_name(&b.model)
             );
             s.compare.b_memory = None;
             s.info(freed);

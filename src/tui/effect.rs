@@ -2,18 +2,16 @@
 //! `execute` carries it out (I/O), so nothing above it does any. Below every
 //! part that returns effects (the transitions, the components, `update`).
 
-use std::path::PathBuf;
-
 use super::state::compare::CompareCmd;
-use crate::engine::{GenerateRequest, RequestId};
+use crate::engine::{GenerateRequest, ModelRef, RequestId};
 
 /// What `update` asks the loop to do.
 #[derive(Debug, Clone)]
 pub enum Effect {
     /// Generate a reply, as request `.0` (drawn by [`crate::tui::state::Session::new_request`]).
     Generate(RequestId, GenerateRequest),
-    /// Load a model file, as request `.0`.
-    Load(RequestId, PathBuf),
+    /// Load a model (a file, or a server's), as request `.0`.
+    Load(RequestId, ModelRef),
     Cancel(RequestId),
     /// Comparing: load model B, compare, free B (see [`crate::tui::compare`]).
     /// Sent as request `.0` (an unload, which no event answers, takes one too, so

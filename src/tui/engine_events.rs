@@ -1,13 +1,15 @@
 //! What the engine reports (load progress, tokens, the end of a reply, a
 //! crash) changes the state; some of it asks for effects (a reload). No I/O.
 
+use std::path::PathBuf;
+
 use super::effect::{Effect, Steer};
 use super::prompt_scoring;
 use super::reply;
 use super::state::{ChooseAt, Focus, MsgStatus, Phase, State};
 use super::transitions::load_model;
 use crate::conversation::NodeId;
-use crate::engine::{CrashReport, CrashStage, Event, Stats, StopReason};
+use crate::engine::{CrashReport, CrashStage, Event, ModelRef, Stats, StopReason};
 
 pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
     if let Event::EngineExited { report } = ev {
@@ -69,7 +71,10 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
     if report.blames_file() {
         text += &format!(" ({}).", report.ended);
         if let Some(path) = &report.file {
-            s.model.files.crashed.insert(path.clone(), reason.clone());
+            s.model
+                .files
+                .crashed
+                .insert(ModelRef::Local(path.clone()), reason.clone());
             text += " The file is marked ✗ in the picker.";
         }
     } else {
@@ -81,7 +86,7 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
         Some(m) if s.session.load.is_none() => {
             let crash = text.clone();
             text += &format!(" The engine was restarted: reloading {}…", m.name);
-            fx = load_model(s, m.path);
+            fx = load_model(s, m.model);
             if let Some(l) = &mut s.session.load {
                 l.restore = Some(crash);
             }
@@ -104,8 +109,8 @@ fn on_load_event(s: &mut State, ev: Event) {
             // Another model: the last prompt's ids are not its tokens.
             s.session.prompt_scoring.last = None;
             // It loads now: whatever failed before (a fixed file) is forgotten.
-            s.model.files.load_failed.remove(&info.path);
-            s.model.files.crashed.remove(&info.path);
+            s.model.files.load_failed.remove(&info.model);
+            s.model.files.crashed.remove(&info.model);
             if let Some(crash) = s.session.load.take().and_then(|l| l.restore) {
                 // What crashed stays on screen (whatever came meanwhile); it now ends well.
                 s.error(format!(
@@ -143,22 +148,19 @@ fn on_load_event(s: &mut State, ev: Event) {
             s.session.load = None;
         }
         Event::Failed { error, .. } => {
-            let path = s.session.load.take().map(|l| l.path).unwrap_or_default();
+            let model = s
+                .session
+                .load
+                .take()
+                .map_or_else(|| ModelRef::Local(PathBuf::new()), |l| l.model);
             // A crash is marked by `on_engine_exited`, with llama.cpp's assertion.
             if !matches!(error, crate::engine::EngineError::Crashed(_)) {
                 s.model
                     .files
                     .load_failed
-                    .insert(path.clone(), error.to_string());
+                    .insert(model.clone(), error.to_string());
             }
-            let file = match crate::engine::remote::split_ref(&path) {
-                Some((url, "")) => format!("the model of {url}"),
-                Some((_, model)) => crate::engine::remote::display_name(model),
-                None => path
-                    .file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| path.display().to_string()),
-            };
+            let file = super::models::load_name(&model);
             let keep = match &s.model.info {
                 Some(m) => format!(" Still using {}.", m.name),
                 None => " No model is loaded: press Ctrl-O to choose another.".to_string(),

@@ -76,7 +76,9 @@ use crossterm::event::{
 use ratatui::Terminal;
 use ratatui::backend::{Backend, CrosstermBackend};
 
-use crate::engine::{EngineHandle, GenerateRequest, LoadSettings, RequestId, crash, remote};
+use crate::engine::{
+    EngineHandle, GenerateRequest, LoadSettings, ModelRef, RequestId, crash, remote,
+};
 use crate::store;
 
 pub use effect::Effect;
@@ -91,7 +93,7 @@ pub struct TuiOptions {
     /// Already merged: file < env < flags.
     pub config: crate::config::Config,
     /// Model to load at start; None opens the picker.
-    pub initial_model: Option<PathBuf>,
+    pub initial_model: Option<ModelRef>,
     /// Where the picker looks for `*.gguf`.
     pub model_dirs: Vec<PathBuf>,
     /// Plain completion, no chat template.
@@ -102,7 +104,7 @@ pub struct TuiOptions {
     /// when `initial_model` is `None` and its file is there, else
     /// `fallback_model` (as when there is none to resume).
     pub resume: bool,
-    pub fallback_model: Option<PathBuf>,
+    pub fallback_model: Option<ModelRef>,
     /// Remote servers whose models the picker lists next to local files
     /// (`[[servers]]`, `--server`): a name and the server, or why it cannot
     /// be used (an API key variable not set).
@@ -112,8 +114,8 @@ pub struct TuiOptions {
 /// What the loop does for `update`'s effects (the engine and the model scan);
 /// tests substitute a fake.
 pub trait Host {
-    /// Loads `path` as request `request` (drawn by `update`).
-    fn load(&mut self, request: RequestId, path: PathBuf, settings: LoadSettings);
+    /// Loads `model` as request `request` (drawn by `update`).
+    fn load(&mut self, request: RequestId, model: ModelRef, settings: LoadSettings);
     /// Generates as request `request` (drawn by `update`).
     fn generate(&mut self, request: RequestId, req: GenerateRequest);
     fn cancel(&mut self, request: RequestId);
@@ -145,7 +147,7 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
     while let Some(e) = queue.pop_front() {
         match e {
             Effect::Generate(id, req) => host.generate(id, req),
-            Effect::Load(id, path) => host.load(id, path, s.config.load_settings()),
+            Effect::Load(id, model) => host.load(id, model, s.config.load_settings()),
             Effect::Cancel(id) => host.cancel(id),
             Effect::ScorePrompt(id, req) => host.score_prompt(id, req),
             Effect::Compare(id, cmd) => {
@@ -233,8 +235,8 @@ where
 
 /// The real host: the local engine (a child process), one remote engine per
 /// server used, and a model scanner thread. A load goes to the engine its
-/// path names (a [`remote::model_ref`] or a local file); replies go to the
-/// engine whose model loaded last.
+/// [`ModelRef`] names (a local file: the local engine; a server's model: that
+/// server's); replies go to the engine whose model loaded last.
 struct RealHost {
     /// `engines[0]` is the local engine; the others are remote, by URL.
     engines: Vec<(Option<String>, EngineHandle)>,
@@ -265,9 +267,9 @@ impl RealHost {
         }
     }
 
-    /// The engine for a load of `path`, started for a server not used before.
-    fn engine_for(&mut self, path: &std::path::Path) -> usize {
-        let Some((url, _)) = remote::split_ref(path) else {
+    /// The engine for a load of `model`, started for a server not used before.
+    fn engine_for(&mut self, model: &ModelRef) -> usize {
+        let Some(url) = model.server() else {
             return 0;
         };
         if let Some(i) = self
@@ -308,10 +310,10 @@ impl RealHost {
 }
 
 impl Host for RealHost {
-    fn load(&mut self, id: RequestId, path: PathBuf, settings: LoadSettings) {
-        let i = self.engine_for(&path);
+    fn load(&mut self, id: RequestId, model: ModelRef, settings: LoadSettings) {
+        let i = self.engine_for(&model);
         self.routes.insert(id, i);
-        self.engines[i].1.load(id, 0, path, settings);
+        self.engines[i].1.load(id, 0, model, settings);
     }
 
     fn generate(&mut self, id: RequestId, req: GenerateRequest) {

@@ -8,11 +8,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{self, CatalogError, ModelCard};
+use crate::engine::ModelRef;
 
 /// One row of the model picker.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelEntry {
-    pub path: PathBuf,
+    /// What Enter loads: the file, or the server's model.
+    pub model: ModelRef,
     pub file_name: String,
     pub name: String,
     pub arch: String,
@@ -36,6 +38,27 @@ pub struct ModelEntry {
     /// Made by `tokenscope quantize` from another file (recorded in it): not
     /// the original of its variants.
     pub derived: bool,
+}
+
+/// An empty row (its model an empty path): the rows made here fill it in.
+impl Default for ModelEntry {
+    fn default() -> Self {
+        Self {
+            model: ModelRef::Local(PathBuf::new()),
+            file_name: String::new(),
+            name: String::new(),
+            arch: String::new(),
+            params: String::new(),
+            quant: String::new(),
+            label: String::new(),
+            size: String::new(),
+            chat_template: false,
+            error: None,
+            group: None,
+            bpw: None,
+            derived: false,
+        }
+    }
 }
 
 impl ModelEntry {
@@ -69,7 +92,7 @@ impl ModelEntry {
 impl From<&ModelCard> for ModelEntry {
     fn from(c: &ModelCard) -> Self {
         Self {
-            path: c.path.clone(),
+            model: ModelRef::Local(c.path.clone()),
             file_name: c.file_name.clone(),
             name: c.name.clone(),
             arch: c.arch.clone(),
@@ -102,7 +125,7 @@ fn failed_entry(e: &CatalogError) -> ModelEntry {
     ModelEntry {
         name: file_name.trim_end_matches(".gguf").to_string(),
         file_name,
-        path,
+        model: ModelRef::Local(path),
         error: Some(reason),
         ..ModelEntry::default()
     }
@@ -155,12 +178,25 @@ pub fn group_variants(entries: Vec<ModelEntry>) -> Vec<ModelEntry> {
     keyed.into_iter().map(|(_, e)| e).collect()
 }
 
+/// What a model being loaded (or failing to load) is called: a file by its
+/// name, a server's model by [`display_name`], none named: `the model of URL`.
+pub fn load_name(model: &ModelRef) -> String {
+    match model {
+        ModelRef::Remote { url, model } if model.is_empty() => format!("the model of {url}"),
+        ModelRef::Remote { model, .. } => crate::engine::remote::display_name(model),
+        ModelRef::Local(path) => path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string()),
+    }
+}
+
 /// The models each server lists, as picker rows marked remote (blocking:
 /// asks each server); a server that cannot be asked is one row saying why.
 pub fn remote_entries(
     servers: &[(String, Result<crate::engine::remote::RemoteTarget, String>)],
 ) -> Vec<ModelEntry> {
-    use crate::engine::remote::{display_name, list_models, model_ref};
+    use crate::engine::remote::{display_name, list_models};
     let mut out = Vec::new();
     for (name, target) in servers {
         let ids = target
@@ -169,7 +205,10 @@ pub fn remote_entries(
             .and_then(|t| list_models(t).map_err(|e| e.to_string()));
         match ids {
             Ok(ids) => out.extend(ids.iter().map(|id| ModelEntry {
-                path: model_ref(&target.as_ref().expect("listed").url, id),
+                model: ModelRef::Remote {
+                    url: target.as_ref().expect("listed").url.clone(),
+                    model: id.clone(),
+                },
                 file_name: id.clone(),
                 name: format!("{} @ {name}", display_name(id)),
                 arch: "remote".into(),
@@ -177,7 +216,17 @@ pub fn remote_entries(
                 ..ModelEntry::default()
             })),
             Err(e) => out.push(ModelEntry {
-                path: PathBuf::from(format!("{name}#")),
+                // Enter on it: a server named by its URL (`--server`, not
+                // configured) is asked again for its only model; another
+                // is a name no file has (it fails to load, as an
+                // unreadable file does).
+                model: match target {
+                    Ok(t) if t.url == *name => ModelRef::Remote {
+                        url: t.url.clone(),
+                        model: String::new(),
+                    },
+                    _ => ModelRef::Local(PathBuf::from(format!("{name}#"))),
+                },
                 file_name: format!("server {name}"),
                 name: format!("server {name}"),
                 arch: "remote".into(),
@@ -263,7 +312,7 @@ mod tests {
         let found = discover(&[dir.path().to_path_buf(), dir.path().join("missing")]);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].file_name, "b.gguf");
-        assert_eq!(found[0].path, dir.path().join("b.gguf"));
+        assert_eq!(found[0].model, ModelRef::Local(dir.path().join("b.gguf")));
         let err = found[0]
             .error
             .as_deref()

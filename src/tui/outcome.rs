@@ -5,13 +5,11 @@
 //! notice) and never reaches across the app. Below the components and
 //! `update`, beside [`Effect`].
 
-use std::path::PathBuf;
-
 use super::effect::{Effect, Steer};
 use super::models::ModelEntry;
 use super::state::TokenRef;
 use super::state::compare::CompareFor;
-use crate::engine::{SamplingParams, TokenId};
+use crate::engine::{ModelRef, SamplingParams, TokenId};
 
 /// What should happen after a key, for `update` to apply.
 #[derive(Debug, Clone, Default)]
@@ -25,8 +23,8 @@ pub enum Outcome {
     Cancel,
     /// Give up the model being loaded (again: restart the engine).
     CancelLoad,
-    /// Load this model file.
-    LoadModel(PathBuf),
+    /// Load this model (a file, or a server's).
+    LoadModel(ModelRef),
     /// Enter the token cursor, or leave it.
     ToggleTokenCursor,
     /// Leave the token cursor (back to choosing the next token of a paused reply).

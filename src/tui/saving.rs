@@ -70,6 +70,15 @@ pub struct Resumed {
     pub model_present: bool,
 }
 
+/// Whether the model of `meta` is there to load: its file exists (a
+/// server's model is not looked for: the picker opens).
+fn model_present(meta: &crate::store::StoredConversation) -> bool {
+    meta.model_path
+        .as_ref()
+        .and_then(|m| m.local_path())
+        .is_some_and(Path::is_file)
+}
+
 /// The most recently saved conversation (`--resume`), if any.
 ///
 /// # Errors
@@ -80,7 +89,7 @@ pub fn last(saver: &mut Saver) -> Result<Option<Resumed>, StoreError> {
         return Ok(None);
     };
     let (conv, meta) = st.load(id)?;
-    let model_present = meta.model_path.as_ref().is_some_and(|p| p.is_file());
+    let model_present = model_present(&meta);
     Ok(Some(Resumed {
         id,
         conv,
@@ -197,7 +206,7 @@ pub fn open(s: &mut State, host: &mut impl Host, id: ConvId) -> Vec<Effect> {
     };
     match saver.store().and_then(|st| st.load(id)) {
         Ok((conv, meta)) => {
-            let present = meta.model_path.as_ref().is_some_and(|p| p.is_file());
+            let present = model_present(&meta);
             transitions::install_chat(s, id, conv, &meta, present)
         }
         Err(e) => {

@@ -17,7 +17,9 @@ use super::models::ModelEntry;
 use super::state::{Focus, MsgStatus, NoticeLevel, Phase, Popup, State, TokenRef};
 use super::{Effect, Msg, execute, render, run_loop, update};
 use crate::config::Config;
-use crate::engine::{ChatMode, CrashReport, CrashStage, Event, RequestId, Role, StopReason};
+use crate::engine::{
+    ChatMode, CrashReport, CrashStage, Event, ModelRef, RequestId, Role, StopReason,
+};
 
 pub(super) struct H {
     pub s: State,
@@ -77,7 +79,7 @@ impl H {
     /// Starts with `name` loaded.
     pub(super) fn loaded(mut self, name: &str, quant: &str) -> Self {
         let info = fake_model(name, quant);
-        let fx = super::start(&mut self.s, Some(info.path.clone()));
+        let fx = super::start(&mut self.s, Some(info.model.clone()));
         execute(&mut self.s, fx, &mut self.host);
         let id = self.host.next;
         self.engine(Event::LoadProgress {
@@ -206,7 +208,7 @@ pub(super) const PARIS: &[(&str, f32)] = &[
 
 pub(super) fn entries() -> Vec<ModelEntry> {
     let e = |name: &str, arch: &str, params: &str, quant: &str, size: &str| ModelEntry {
-        path: PathBuf::from(format!("/models/{name}-{quant}.gguf")),
+        model: ModelRef::Local(PathBuf::from(format!("/models/{name}-{quant}.gguf"))),
         file_name: format!("{name}-{quant}.gguf"),
         name: name.to_string(),
         arch: arch.to_string(),
@@ -234,7 +236,7 @@ pub(super) fn entries() -> Vec<ModelEntry> {
         e("qwen2.5-0.5b-instruct", "qwen2", "494M", "Q4_K_M", "398 MB"),
         e("SmolLM2-135M-Instruct", "llama", "135M", "Q4_K_M", "105 MB"),
         ModelEntry {
-            path: PathBuf::from("/models/broken.gguf"),
+            model: ModelRef::Local(PathBuf::from("/models/broken.gguf")),
             file_name: "broken.gguf".into(),
             name: "broken".into(),
             error: Some("not a GGUF file (bad magic)".into()),
@@ -351,7 +353,7 @@ fn the_picker_shows_the_real_tensor_types_and_the_original_of_its_variants_first
     // recorded so in them), the Q2_K mostly Q4_0; bits per weight as
     // `quantize` printed them.
     let e = |file: &str, quant: &str, label: &str, bpw: f64, derived: bool| ModelEntry {
-        path: PathBuf::from(format!("/models/{file}")),
+        model: ModelRef::Local(PathBuf::from(format!("/models/{file}"))),
         file_name: file.into(),
         name: file.trim_end_matches(".gguf").into(),
         arch: "llama".into(),
@@ -413,7 +415,7 @@ fn snapshot_load_error_keeps_the_old_model() {
     let id = h.host.next;
     assert_eq!(
         h.host.loads.last().unwrap(),
-        &PathBuf::from("/models/qwen2.5-0.5b-instruct-Q4_K_M.gguf")
+        &ModelRef::Local(PathBuf::from("/models/qwen2.5-0.5b-instruct-Q4_K_M.gguf"))
     );
     h.engine(Event::LoadProgress {
         request: id,
@@ -1079,7 +1081,7 @@ fn picker_loads_and_keeps_conversation() {
     h.key(KeyCode::Enter);
     let id = h.host.next;
     let mut info = fake_model("SmolLM2-135M-Instruct", "Q4_K_M");
-    info.path = PathBuf::from("/models/SmolLM2-135M-Instruct-Q4_K_M.gguf");
+    info.model = ModelRef::Local(PathBuf::from("/models/SmolLM2-135M-Instruct-Q4_K_M.gguf"));
     h.engine(fake_loaded(id, info));
     assert_eq!(
         h.s.model.info.as_ref().unwrap().name,
@@ -1097,7 +1099,7 @@ fn run_loop_drains_messages_and_quits() {
     let (tx, rx) = std::sync::mpsc::channel();
     let mut s = State::new(Config::default(), false, Vec::new(), (80, 24));
     let mut host = NullHost::default();
-    let fx = super::start(&mut s, Some(PathBuf::from("/m.gguf")));
+    let fx = super::start(&mut s, Some(ModelRef::Local(PathBuf::from("/m.gguf"))));
     execute(&mut s, fx, &mut host);
     let info = fake_model("loop-model", "Q8_0");
     tx.send(Msg::Engine(fake_loaded(1, info))).unwrap();
@@ -1243,7 +1245,10 @@ fn print_paste_cost() {
 #[test]
 fn typing_and_sending_work_while_the_model_loads() {
     let mut h = H::new(100, 30);
-    let fx = super::start(&mut h.s, Some(PathBuf::from("/models/big.gguf")));
+    let fx = super::start(
+        &mut h.s,
+        Some(ModelRef::Local(PathBuf::from("/models/big.gguf"))),
+    );
     execute(&mut h.s, fx, &mut h.host);
     let load = h.host.next;
     h.engine(Event::LoadProgress {
@@ -1267,7 +1272,7 @@ fn typing_and_sending_work_while_the_model_loads() {
 fn loaded_message_says_how_llama_cpp_changed_the_context() {
     let mut h = H::new(160, 30);
     let mut info = fake_model("smol", "Q4_1");
-    let fx = super::start(&mut h.s, Some(info.path.clone()));
+    let fx = super::start(&mut h.s, Some(info.model.clone()));
     execute(&mut h.s, fx, &mut h.host);
     (info.n_ctx_requested, info.n_ctx) = (300, 512);
     h.engine(fake_loaded(h.host.next, info));
@@ -1291,7 +1296,7 @@ fn switching_models_forgets_the_old_models_context_use() {
     h.type_str("smol");
     h.key(KeyCode::Enter);
     let mut info = fake_model("SmolLM2-135M-Instruct", "Q4_K_M");
-    info.path = PathBuf::from("/models/SmolLM2-135M-Instruct-Q4_K_M.gguf");
+    info.model = ModelRef::Local(PathBuf::from("/models/SmolLM2-135M-Instruct-Q4_K_M.gguf"));
     info.n_ctx = 8192;
     h.engine(fake_loaded(h.host.next, info));
     assert!(
@@ -1483,7 +1488,7 @@ fn the_status_bar_says_when_the_context_is_not_the_one_asked_for() {
     let mut info = super::bench::fake_model("smollm2", "Q4_1");
     info.n_ctx_requested = 300;
     info.n_ctx = 512;
-    let fx = super::start(&mut h.s, Some(info.path.clone()));
+    let fx = super::start(&mut h.s, Some(info.model.clone()));
     execute(&mut h.s, fx, &mut h.host);
     let id = h.host.next;
     h.engine(fake_loaded(id, info));
@@ -1600,7 +1605,7 @@ fn a_crash_while_loading_marks_the_file_and_reloads_the_previous_model() {
     );
     assert_eq!(
         h.host.loads.last().unwrap(),
-        &PathBuf::from("/models/gemma-3-270m-it-Q8_0.gguf")
+        &ModelRef::Local(PathBuf::from("/models/gemma-3-270m-it-Q8_0.gguf"))
     );
     assert!(
         h.s.session
@@ -1676,7 +1681,10 @@ fn a_crash_mid_reply_fails_the_reply_with_the_reason_and_reloads_the_model() {
     );
     assert!(h.s.model.files.crashed.is_empty());
     assert_eq!(h.host.loads.len(), loads + 1);
-    assert_eq!(h.host.loads.last().unwrap(), &PathBuf::from(path));
+    assert_eq!(
+        h.host.loads.last().unwrap(),
+        &ModelRef::Local(PathBuf::from(path))
+    );
     // Sent while the model reloads: queued behind the load in the new engine.
     let id = h.ask("again");
     assert!(
@@ -1705,7 +1713,7 @@ fn a_crash_with_no_model_says_how_to_go_on() {
         h.s.model
             .files
             .crashed
-            .contains_key(&PathBuf::from("/models/x.gguf"))
+            .contains_key(&ModelRef::Local(PathBuf::from("/models/x.gguf")))
     );
 }
 
@@ -1713,7 +1721,7 @@ fn a_crash_with_no_model_says_how_to_go_on() {
 fn a_reply_sent_while_its_model_loads_shows_that_models_tokens() {
     let mut h = H::new(100, 30);
     let info = fake_model("gemma-3-270m-it", "Q8_0");
-    let fx = super::start(&mut h.s, Some(info.path.clone()));
+    let fx = super::start(&mut h.s, Some(info.model.clone()));
     execute(&mut h.s, fx, &mut h.host);
     let load = h.host.next;
     let id = h.ask("hi");

@@ -64,7 +64,7 @@ fn rows_arrive(h: &mut H, run: RequestId, from: usize, to: usize) {
 /// The event of model B loaded in slot 1.
 fn b_loaded(request: RequestId) -> Event {
     let mut info = fake_model(A_NAME, "Q4_K_M");
-    info.path = format!("/models/{B_FILE}").into();
+    info.model = crate::engine::ModelRef::Local(format!("/models/{B_FILE}").into());
     Event::Loaded {
         request,
         slot: SLOT_B,

@@ -114,7 +114,7 @@ fn time_paused_in_step_mode_is_not_time_to_the_first_token() {
 
 /// Loads `info` and returns the notice the load left.
 fn load_notice(h: &mut H, info: crate::engine::ModelInfo) -> String {
-    let fx = super::start(&mut h.s, Some(info.path.clone()));
+    let fx = super::start(&mut h.s, Some(info.model.clone()));
     super::execute(&mut h.s, fx, &mut h.host);
     let id = h.host.next;
     h.engine(fake_loaded(id, info));
@@ -187,7 +187,7 @@ fn a_turns_end_is_drawn_at_the_end_of_its_own_message_and_takes_the_cursor() {
     .map(&mut add);
     vocab.eog = vec![end];
     let info = fake_model("smol", "Q4_1");
-    let fx = super::start(&mut h.s, Some(info.path.clone()));
+    let fx = super::start(&mut h.s, Some(info.model.clone()));
     super::execute(&mut h.s, fx, &mut h.host);
     let load = h.host.next;
     h.engine(Event::Loaded {

@@ -6,8 +6,6 @@
 //! applying the [`super::outcome::Outcome`] a key returned); they change the
 //! state and return what the loop must do ([`Effect`]). No I/O.
 
-use std::path::PathBuf;
-
 use super::effect::Effect;
 use super::reply;
 use super::state::{
@@ -15,7 +13,7 @@ use super::state::{
     TokenRef, new_input, popup::settings_form,
 };
 use crate::conversation::Conversation;
-use crate::engine::SamplingParams;
+use crate::engine::{ModelRef, SamplingParams};
 use crate::store::{ConvId, StoredConversation};
 use crate::text::escape_inline;
 
@@ -110,8 +108,8 @@ pub fn show_conversation(
     (old_id, old)
 }
 
-/// Loads `path` (stopping a load or a reply under way).
-pub fn load_model(s: &mut State, path: PathBuf) -> Vec<Effect> {
+/// Loads `model` (stopping a load or a reply under way).
+pub fn load_model(s: &mut State, model: ModelRef) -> Vec<Effect> {
     // A second model loaded to compare goes with the first.
     let mut fx = super::compare::on_switch_model(s);
     if let Some(l) = &s.session.load {
@@ -126,12 +124,12 @@ pub fn load_model(s: &mut State, path: PathBuf) -> Vec<Effect> {
     let request = s.session.new_request();
     s.session.load = Some(Loading {
         request,
-        path: path.clone(),
+        model: model.clone(),
         fraction: 0.0,
         restore: None,
         cancelling: false,
     });
-    fx.push(Effect::Load(request, path));
+    fx.push(Effect::Load(request, model));
     fx
 }
 /// Opens popup `p` (the input box's cursor hides behind it).
@@ -153,7 +151,7 @@ pub fn open_picker(s: &mut State) -> Vec<Effect> {
         && let Some(i) = p
             .visible(&s.model.files.models)
             .iter()
-            .position(|&i| s.model.files.models[i].path == m.path)
+            .position(|&i| s.model.files.models[i].model == m.model)
     {
         p.selected = i;
     }
@@ -219,21 +217,21 @@ pub fn install_chat(
     // The one shown was saved before (the list asks for that first).
     show_conversation(s, conv, Some(id));
     let title = escape_inline(&meta.title);
-    let loaded = s.model.info.as_ref().map(|m| &m.path);
+    let loaded = s.model.info.as_ref().map(|m| &m.model);
     match (&meta.model_path, model_present) {
-        (Some(path), true)
-            if loaded != Some(path) && s.session.load.as_ref().is_none_or(|l| &l.path != path) =>
+        (Some(model), true)
+            if loaded != Some(model)
+                && s.session.load.as_ref().is_none_or(|l| &l.model != model) =>
         {
             s.info(format!("Opened “{title}”; loading its model."));
-            fx.extend(load_model(s, path.clone()));
+            fx.extend(load_model(s, model.clone()));
             fx
         }
-        (Some(path), false) if loaded != Some(path) => {
+        (Some(model), false) if loaded != Some(model) => {
             fx.extend(open_picker(s));
             if let Some(Popup::Picker(p)) = &mut s.view.popup {
                 p.message = Some(format!(
-                    "“{title}” was written with {}, which is not there any more: choose a model to continue it.",
-                    path.display()
+                    "“{title}” was written with {model}, which is not there any more: choose a model to continue it."
                 ));
             }
             fx

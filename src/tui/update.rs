@@ -8,8 +8,6 @@
 //! reach across the app (stop a reply, load a model, a new chat, open a
 //! popup: [`super::transitions`], `reply`, `compare`).
 
-use std::path::PathBuf;
-
 use crossterm::event::{Event as TermEvent, KeyEvent, KeyEventKind};
 
 use super::action::{Action, Context, lookup};
@@ -23,7 +21,7 @@ use super::transitions::{
     self, cancel, load_model, new_chat, open_chats, open_help, open_picker, open_settings,
     open_system_prompt,
 };
-use crate::engine::Event;
+use crate::engine::{Event, ModelRef};
 
 pub use super::effect::Effect;
 
@@ -43,11 +41,11 @@ pub enum Msg {
 }
 
 /// Effects for the first frame: load the initial model, or open the picker.
-pub fn start(s: &mut State, initial_model: Option<PathBuf>) -> Vec<Effect> {
+pub fn start(s: &mut State, initial_model: Option<ModelRef>) -> Vec<Effect> {
     let mut fx = vec![Effect::RefreshModels];
     s.model.files.scanning = true;
     match initial_model {
-        Some(path) => fx.extend(load_model(s, path)),
+        Some(model) => fx.extend(load_model(s, model)),
         None => {
             let dirs: Vec<String> = s
                 .model_dirs
@@ -199,7 +197,7 @@ fn apply(s: &mut State, outcome: Outcome) -> Vec<Effect> {
         Outcome::Effects(fx) => fx,
         Outcome::Cancel => cancel(s),
         Outcome::CancelLoad => transitions::cancel_load(s),
-        Outcome::LoadModel(path) => load_model(s, path),
+        Outcome::LoadModel(model) => load_model(s, model),
         Outcome::ToggleTokenCursor => transitions::toggle_navigation(s),
         Outcome::BackFromCursor => {
             transitions::back_from_cursor(s);

@@ -19,7 +19,7 @@ use crate::commands::headless::wait_for;
 use crate::config::Config;
 use crate::engine::{
     COMPARE_CHUNK, ChatMessage, Command, CompareInput, CompareRequest, EngineHandle, Event,
-    GenerateRequest, Placement, ReplyPrefix, Role, SamplingParams, Stats, TokenId,
+    GenerateRequest, ModelRef, Placement, ReplyPrefix, Role, SamplingParams, Stats, TokenId,
 };
 
 /// A text of about 250 tokens; `run` changes its start.
@@ -144,7 +144,8 @@ pub fn run(
         let mut name = String::new();
         for slot in 0..2u32 {
             let request = u64::from(slot) + 1;
-            handle.load(request, slot, card.path.clone(), config.load_settings());
+            let model = ModelRef::Local(card.path.clone());
+            handle.load(request, slot, model, config.load_settings());
             if let Event::Loaded { info, .. } = wait_for(&rx, request, |_| Ok(()))? {
                 name = format!(
                     "{} ({}, {}k vocab)",

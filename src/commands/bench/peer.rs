@@ -22,7 +22,7 @@ use super::super::headless::{LocalEngine, start_engine_at, wait_for};
 use crate::catalog::ModelCard;
 use crate::config::Config;
 use crate::engine::{
-    ChatMessage, Command, Event, GenerateRequest, Placement, PromptScoreRequest, Role,
+    ChatMessage, Command, Event, GenerateRequest, ModelRef, Placement, PromptScoreRequest, Role,
     SamplingParams, Stats,
 };
 use crate::llama_server::LlamaServer;
@@ -169,7 +169,7 @@ pub(crate) fn run(
         .build()
         .into();
     for card in models {
-        let mut engine = start_engine_at(process, card.path.clone(), config)?;
+        let mut engine = start_engine_at(process, ModelRef::Local(card.path.clone()), config)?;
         let server = LlamaServer::start(
             exe,
             &card.path,

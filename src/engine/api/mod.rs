@@ -9,12 +9,14 @@
 //!
 //! The protocol's parts, each in its file: the identities ([`TokenId`],
 //! [`RequestId`], [`SlotId`]), the commands and requests a caller sends,
-//! the events that come back, what a loaded model is, and the errors.
+//! the events that come back, which model a load names ([`ModelRef`]), what
+//! a loaded model is, and the errors.
 
 mod error;
 mod event;
 mod ids;
 mod model;
+mod model_ref;
 mod request;
 
 pub use super::report::CrashReport;
@@ -23,4 +25,5 @@ pub use error::{EngineError, RemoteError};
 pub use event::*;
 pub use ids::*;
 pub use model::*;
+pub use model_ref::ModelRef;
 pub use request::*;

@@ -2,14 +2,13 @@
 //! vocabulary's texts ([`Vocab`]), the prompt mode of its template
 //! ([`ChatMode`]) and what its backend can report ([`Capabilities`]).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::ids::{MAX_CANDIDATES, MAX_SLOTS, SlotId, TokenId};
+use super::model_ref::ModelRef;
 use crate::catalog::VariantKey;
-use crate::engine::path_serde::path_bytes;
 use crate::text::readable_piece;
 
 /// How the prompt is built from the conversation.
@@ -232,8 +231,10 @@ impl Capabilities {
 /// What a loaded model is, for the status bar and `info`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
-    #[serde(with = "path_bytes")]
-    pub path: PathBuf,
+    /// Which model: its file, or a server's model (written `path`, as before
+    /// it could be a server's).
+    #[serde(rename = "path")]
+    pub model: ModelRef,
     pub name: String,
     pub arch: String,
     pub n_params: u64,

@@ -1,12 +1,10 @@
 //! What a caller sends: the [`Command`]s and the requests they carry (a
 //! conversation to reply to, a text to score, token ids to compare).
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
 use super::ids::{RequestId, SlotId, TokenId};
-use crate::engine::path_serde::path_bytes;
+use super::model_ref::ModelRef;
 use crate::engine::sampler::SamplingParams;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,13 +248,13 @@ pub enum CompareInput {
 /// others act on the request being served and are read between tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
-    /// Load `path` into `slot`; the model there before stays in use until the
-    /// new one is ready (and stays if loading fails or is cancelled).
+    /// Load `model` into `slot`; the model there before stays in use until the
+    /// new one is ready (and stays if loading fails or is cancelled). The
+    /// local engine loads files, a remote one its server's models.
     Load {
         request: RequestId,
         slot: SlotId,
-        #[serde(with = "path_bytes")]
-        path: PathBuf,
+        model: ModelRef,
         settings: LoadSettings,
     },
     /// Frees `slot` (no event answers it).

@@ -70,7 +70,7 @@ pub(crate) struct ServerReport {
 /// error: the report says what it met.
 pub(crate) fn describe(target: &RemoteTarget, model: &str) -> Result<ServerReport, RemoteError> {
     let client = Client::new(target.clone());
-    let (mut loaded, event) = load(&client, std::path::Path::new(model))?;
+    let (mut loaded, event) = load(&client, model)?;
     let Event::Loaded { info, .. } = event(0) else {
         unreachable!("load makes a Loaded event");
     };

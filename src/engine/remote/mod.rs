@@ -54,14 +54,14 @@ pub(crate) mod wire;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use super::api::{Command, EngineError, Event};
+use super::api::{Command, EngineError, Event, ModelRef};
 use super::cancel::Cancellations;
 use client::Client;
 use models::{Flavor, Loaded, capabilities, load};
 use reply::generate;
 
 pub use crate::engine::api::RemoteError;
-pub(crate) use models::{display_name, list_models, model_ref, split_ref};
+pub(crate) use models::{display_name, list_models};
 pub(crate) use overhead::client_overhead;
 pub use target::{ApiKey, RemoteTarget};
 
@@ -78,7 +78,7 @@ pub(super) fn run(
     while let Ok(cmd) = rx.recv() {
         match cmd {
             Command::Shutdown => return,
-            Command::Load { request, path, .. } => {
+            Command::Load { request, model, .. } => {
                 if cancel.is_cancelled(request) {
                     cancel.finish(request);
                     emit(Event::Cancelled {
@@ -87,15 +87,14 @@ pub(super) fn run(
                     });
                     continue;
                 }
-                let event = match load(&client, &path) {
+                let loading =
+                    asked(&client, &model).and_then(|m| load(&client, m).map_err(Into::into));
+                let event = match loading {
                     Ok((l, event)) => {
                         loaded = Some(l);
                         event(request)
                     }
-                    Err(error) => Event::Failed {
-                        request,
-                        error: error.into(),
-                    },
+                    Err(error) => Event::Failed { request, error },
                 };
                 cancel.finish(request);
                 if !emit(event) {
@@ -140,5 +139,17 @@ pub(super) fn run(
             // Nothing pauses on a remote engine (paused requests are refused).
             Command::Steer { .. } | Command::Cancel { .. } => {}
         }
+    }
+}
+
+/// The model id a load of `model` asks the server for; a local file or
+/// another server's model is refused in words.
+fn asked<'a>(client: &Client, model: &'a ModelRef) -> Result<&'a str, EngineError> {
+    match model {
+        ModelRef::Remote { url, model } if *url == client.target.url => Ok(model),
+        other => Err(EngineError::InvalidRequest(format!(
+            "{other} is not a model of the server at {}: this engine loads that server's models",
+            client.target.url
+        ))),
     }
 }

@@ -1,11 +1,9 @@
 //! The model a server serves: listing them (`GET /v1/models`), choosing the
 //! one asked for, loading it (`GET /props` on llama-server: its build, the
 //! context) into what the remote engine holds ([`Loaded`]) and what it can
-//! report ([`capabilities`]); model refs (`URL#MODEL`) for callers that name
-//! models by path.
+//! report ([`capabilities`]).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -13,7 +11,8 @@ use serde_json::Value;
 use super::client::Client;
 use super::target::RemoteTarget;
 use crate::engine::api::{
-    Capabilities, ChatMode, Event, ModelInfo, RemoteError, RequestId, SlotId, TokenId, Vocab,
+    Capabilities, ChatMode, Event, ModelInfo, ModelRef, RemoteError, RequestId, SlotId, TokenId,
+    Vocab,
 };
 
 /// Most candidates per token a remote engine asks for (OpenAI's `top_logprobs` cap).
@@ -105,21 +104,6 @@ pub fn list_models(target: &RemoteTarget) -> Result<Vec<String>, RemoteError> {
     list(&Client::new(target.clone())).map(|(ids, _)| ids)
 }
 
-/// A path that names model `model` of the server at `url` (`URL#MODEL`),
-/// for callers that name models by path (the TUI's picker and loads).
-pub fn model_ref(url: &str, model: &str) -> PathBuf {
-    PathBuf::from(format!("{url}#{model}"))
-}
-
-/// The server URL and model of a [`model_ref`] path; `None` for a local file.
-pub fn split_ref(path: &std::path::Path) -> Option<(&str, &str)> {
-    let s = path.to_str()?;
-    if !(s.starts_with("http://") || s.starts_with("https://")) {
-        return None;
-    }
-    s.split_once('#')
-}
-
 /// The ids of `GET /v1/models` and each entry's JSON.
 pub(super) fn list(client: &Client) -> Result<(Vec<String>, Vec<Value>), RemoteError> {
     let body = client.get_json("/v1/models")?.ok_or_else(|| RemoteError::Status {
@@ -149,19 +133,11 @@ pub(super) fn list(client: &Client) -> Result<(Vec<String>, Vec<Value>), RemoteE
 
 type LoadedEvent = Box<dyn FnOnce(RequestId) -> Event>;
 
-/// Loads `path` (a model id of the server; empty: its only model).
-pub(super) fn load(
-    client: &Client,
-    path: &std::path::Path,
-) -> Result<(Loaded, LoadedEvent), RemoteError> {
-    // A model ref (`URL#MODEL`) of this server, or the model alone.
-    let by_ref = split_ref(path).filter(|(url, _)| *url == client.target.url);
-    let asked = match by_ref {
-        Some((_, model)) => model.to_string(),
-        None => path.to_string_lossy().into_owned(),
-    };
+/// Loads `asked` (a model id of the server, or a unique part of one; empty:
+/// its only model).
+pub(super) fn load(client: &Client, asked: &str) -> Result<(Loaded, LoadedEvent), RemoteError> {
     let (ids, entries) = list(client)?;
-    let model = choose_model(&client.target.url, &asked, &ids)?;
+    let model = choose_model(&client.target.url, asked, &ids)?;
     let meta = entries
         .iter()
         .find(|e| e.get("id").and_then(Value::as_str) == Some(model.as_str()))
@@ -213,9 +189,9 @@ pub(super) fn load(
         ""
     };
     let info = ModelInfo {
-        path: match by_ref {
-            Some(_) => model_ref(&client.target.url, &model),
-            None => PathBuf::from(&model),
+        model: ModelRef::Remote {
+            url: client.target.url.clone(),
+            model: model.clone(),
         },
         name: display_name(&model),
         arch: "remote".into(),
@@ -301,8 +277,5 @@ mod tests {
         assert_eq!(display_name("/m/SmolLM2.gguf"), "SmolLM2");
         assert_eq!(display_name("meta-llama/Llama-3.1-70B"), "Llama-3.1-70B");
         assert_eq!(display_name("evil\u{1b}[2J.gguf"), "evil␛[2J");
-        let r = model_ref("http://h:1", "/m/a.gguf");
-        assert_eq!(split_ref(&r), Some(("http://h:1", "/m/a.gguf")));
-        assert_eq!(split_ref(std::path::Path::new("/m/a.gguf")), None);
     }
 }

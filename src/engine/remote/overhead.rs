@@ -44,7 +44,7 @@ pub fn client_overhead(
 ) -> Result<Overhead, RemoteError> {
     use std::io::Read;
     let client = Client::new(target.clone());
-    let (mut l, _) = load(&client, std::path::Path::new(model))?;
+    let (mut l, _) = load(&client, model)?;
     let req = GenerateRequest::new(
         vec![crate::engine::api::ChatMessage::new(
             crate::engine::api::Role::User,

@@ -43,13 +43,16 @@ pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent) -> (Option<Popup>, Outc
                 }
                 return (None, Outcome::CompareWith(c, Box::new(entry)));
             }
-            if s.model.info.as_ref().is_some_and(|m| m.path == entry.path)
+            if s.model
+                .info
+                .as_ref()
+                .is_some_and(|m| m.model == entry.model)
                 && s.session.load.is_none()
             {
                 s.info(format!("{} is already loaded.", entry.name));
                 return (None, Outcome::Done);
             }
-            return (None, Outcome::LoadModel(entry.path));
+            return (None, Outcome::LoadModel(entry.model));
         }
         Some(Action::Up) => p.selected = p.selected.saturating_sub(1),
         Some(Action::Down) => p.selected = (p.selected + 1).min(n.saturating_sub(1)),
@@ -207,8 +210,12 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     let first = p.selected.saturating_sub(list_h.saturating_sub(1));
     for (vi, &i) in visible.iter().enumerate().skip(first).take(list_h) {
         let m = &s.model.files.models[i];
-        let current = s.model.info.as_ref().is_some_and(|cur| cur.path == m.path);
-        let loading = s.session.load.as_ref().is_some_and(|l| l.path == m.path);
+        let current = s
+            .model
+            .info
+            .as_ref()
+            .is_some_and(|cur| cur.model == m.model);
+        let loading = s.session.load.as_ref().is_some_and(|l| l.model == m.model);
         let refusal = p.compare.as_ref().and_then(|c| c.refusal(m));
         let mark = if vi == p.selected {
             "▶"
@@ -237,13 +244,13 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             }
             let name = format!("{} — ✗ {why}", m.file_name);
             format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
-        } else if s.model.files.crashed.contains_key(&m.path)
-            || s.model.files.load_failed.contains_key(&m.path)
+        } else if s.model.files.crashed.contains_key(&m.model)
+            || s.model.files.load_failed.contains_key(&m.model)
         {
             if vi != p.selected {
                 style = style.fg(Color::Red);
             }
-            let tag = if s.model.files.crashed.contains_key(&m.path) {
+            let tag = if s.model.files.crashed.contains_key(&m.model) {
                 CRASHED_TAG
             } else {
                 LOAD_FAILED_TAG
@@ -279,12 +286,12 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     }
     // The selected file crashed the engine: why, instead of the key hint.
     let crash = visible.get(p.selected).and_then(|&i| {
-        let path = &s.model.files.models[i].path;
+        let model = &s.model.files.models[i].model;
         s.model
             .files
             .crashed
-            .get(path)
-            .or_else(|| s.model.files.load_failed.get(path))
+            .get(model)
+            .or_else(|| s.model.files.load_failed.get(model))
     });
     let (hint, hint_style) = match crash {
         Some(reason) => (format!("✗ {reason}"), theme::error()),

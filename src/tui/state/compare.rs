@@ -36,7 +36,7 @@ impl CompareCmd {
             CompareCmd::LoadB(path, settings) => Command::Load {
                 request,
                 slot: SLOT_B,
-                path,
+                model: crate::engine::ModelRef::Local(path),
                 settings,
             },
             CompareCmd::Run(req) => Command::Compare { request, req },
@@ -52,15 +52,15 @@ pub struct CompareFor {
     pub node: NodeId,
     /// The variant key of model A.
     pub group: Option<crate::catalog::VariantKey>,
-    /// Model A's file.
-    pub a: PathBuf,
+    /// Model A (a file: a server's model is not compared).
+    pub a: crate::engine::ModelRef,
 }
 
 impl CompareFor {
     /// Where `m` goes in the "compare with…" list: 0 for another variant of
     /// A, 1 for A's own file, 2 for the rest (not comparable, or unknown).
     pub fn rank(&self, m: &ModelEntry) -> u8 {
-        if m.path == self.a {
+        if m.model == self.a {
             1
         } else if m.group.is_some() && m.group == self.group {
             0
@@ -75,7 +75,7 @@ impl CompareFor {
     /// the engine, holding both, can tell).
     pub fn refusal(&self, m: &ModelEntry) -> Option<String> {
         let vocab = |g: &Option<crate::catalog::VariantKey>| g.as_ref().map(|g| g.n_vocab);
-        if crate::engine::remote::split_ref(&m.path).is_some() {
+        if m.model.is_remote() {
             Some("remote: cannot compare".into())
         } else if m.error.is_some() {
             Some("unreadable".into())

@@ -4,11 +4,10 @@
 //! settings a reply ran with, or the what-if ones).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{Message, Popup, State, popup};
-use crate::engine::{ChatMode, ModelInfo, SamplingParams, TokenStep, Vocab};
+use crate::engine::{ChatMode, ModelInfo, ModelRef, SamplingParams, TokenStep, Vocab};
 use crate::tui::models::ModelEntry;
 
 /// The model files known (the picker's list), and those that failed this
@@ -22,10 +21,10 @@ pub struct ModelFiles {
     pub scanning: bool,
     /// Model files that crashed the engine process this session, with
     /// llama.cpp's reason (marked `✗ crashed llama.cpp` in the picker).
-    pub crashed: BTreeMap<PathBuf, String>,
+    pub crashed: BTreeMap<ModelRef, String>,
     /// Model files llama.cpp refused to load this session (without crashing),
     /// with the reason (marked `✗ failed to load` in the picker).
-    pub load_failed: BTreeMap<PathBuf, String>,
+    pub load_failed: BTreeMap<ModelRef, String>,
 }
 
 /// The model part of [`State`]: the one in use, the files known, the

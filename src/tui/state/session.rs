@@ -2,12 +2,10 @@
 //! reply under way ([`Generation`], its [`Phase`]), its tokens landing in the
 //! conversation and the chat, and the requests that start one.
 
-use std::path::PathBuf;
-
 use super::view::{drawn_text, message_block};
 use super::{Message, State};
 use crate::conversation::{Conversation, NodeId};
-use crate::engine::{Distribution, GenerateRequest, RequestId, Stats, TokenStep};
+use crate::engine::{Distribution, GenerateRequest, ModelRef, RequestId, Stats, TokenStep};
 use crate::tui::wrap::Tag;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +69,7 @@ pub struct PromptScoring {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loading {
     pub request: RequestId,
-    pub path: PathBuf,
+    pub model: ModelRef,
     pub fraction: f32,
     /// Reloading the model a crashed engine process held: what crashed, said
     /// again (ending well) when the load ends.
