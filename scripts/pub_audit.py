@@ -56,6 +56,7 @@ KEPT = {
     ("commands/headless.rs", "LocalEngine"): INTERFACE,
     **{("commands/quantize/mod.rs", n): INTERFACE for n in
        ["QuantizeError", "Plan", "Progress", "Fallback"]},
+    ("tui/state/mod.rs", "Notice"): INTERFACE + " (tests/ read `s.view.notice`'s text)",
 }
 
 ITEM = re.compile(
