@@ -180,7 +180,7 @@ pub(crate) fn group_variants(entries: Vec<ModelEntry>) -> Vec<ModelEntry> {
 
 /// What a model being loaded (or failing to load) is called: a file by its
 /// name, a server's model by [`display_name`], none named: `the model of URL`.
-pub fn load_name(model: &ModelRef) -> String {
+pub(crate) fn load_name(model: &ModelRef) -> String {
     match model {
         ModelRef::Remote { url, model } if model.is_empty() => format!("the model of {url}"),
         ModelRef::Remote { model, .. } => crate::engine::remote::display_name(model),
