@@ -56,6 +56,12 @@ KEPT = {
     ("commands/headless.rs", "LocalEngine"): INTERFACE,
     **{("commands/quantize/mod.rs", n): INTERFACE for n in
        ["QuantizeError", "Plan", "Progress", "Fallback"]},
+    ("tui/state/mod.rs", "Notice"): INTERFACE + " (tests/ read `s.view.notice`'s text)",
+    ("tui/models.rs", "ModelEntry"): INTERFACE + " (what `discover` returns)",
+    ("engine/api/event.rs", "Candidate"): INTERFACE + " (`Distribution::top`)",
+    ("engine/api/ids.rs", "SlotId"): INTERFACE + " (the protocol's slots: Command, Event, EngineError)",
+    ("engine/api/model.rs", "LearnedPieces"): INTERFACE + " (`Vocab::learned`)",
+    ("engine/api/model.rs", "Capabilities"): INTERFACE + " (`Event::Loaded`'s caps)",
 }
 
 ITEM = re.compile(

@@ -6,7 +6,7 @@
 //! chat ([`bench_command`]). `--only` picks one ([`BenchSection`]).
 
 pub mod compare;
-pub mod peer;
+pub(crate) mod peer;
 
 use std::io::Write;
 use std::time::Instant;

@@ -19,7 +19,7 @@ mod request;
 mod tree;
 
 pub(crate) use compared::{CompareStatus, Comparison};
-pub use replies::PromptPlaces;
+pub(crate) use replies::PromptPlaces;
 pub(crate) use replies::Writer;
 pub use request::RequestSettings;
 pub use tree::{Conversation, Node, NodeId, Status};

@@ -5,7 +5,7 @@
 
 /// The CPU kernels in words, best first: e.g. `AVX-512 (VBMI, VNNI, BF16)`,
 /// `AVX2`, `NEON (dotprod, i8mm)`.
-pub fn cpu_kernels() -> String {
+pub(crate) fn cpu_kernels() -> String {
     use llama_cpp_sys_2 as sys;
     // SAFETY: each reads a constant compiled into ggml's CPU backend.
     let has = |f: unsafe extern "C" fn() -> std::os::raw::c_int| unsafe { f() } != 0;

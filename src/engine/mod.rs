@@ -26,7 +26,7 @@ mod divergence;
 mod frame;
 mod generate;
 mod inbox;
-pub mod kernels;
+pub(crate) mod kernels;
 pub(crate) mod llama_log;
 pub mod memory;
 pub(crate) mod path_serde;

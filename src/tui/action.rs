@@ -926,6 +926,7 @@ pub fn help_rows() -> Vec<(Context, Vec<HelpRow>)> {
 }
 
 /// README.md's key table (under `## Keys`), generated from the keymap.
+#[cfg(test)]
 pub fn readme_table() -> String {
     let cell = |s: &str| s.replace('|', "\\|");
     let mut out = String::from("| key | does |\n|---|---|\n");

@@ -18,8 +18,7 @@ use std::sync::Arc;
 
 use crate::engine::{
     Candidate, Capabilities, ChatMode, Distribution, Event, GenerateRequest, LoadSettings,
-    ModelInfo, ModelRef, PromptToken, RequestId, Role, Stats, StopReason, TokenId, TokenStep,
-    Vocab,
+    ModelInfo, ModelRef, PromptToken, RequestId, Role, TokenId, TokenStep, Vocab,
 };
 
 /// A host that only records what it is asked (for the bench and tests).
@@ -204,6 +203,7 @@ pub fn fake_vocab() -> Arc<Vocab> {
 }
 
 /// The id of the fake token that is part of a character (bytes E5 A5).
+#[cfg(test)]
 pub fn fake_partial_id() -> TokenId {
     FAKE_WORDS.len() as TokenId
 }
@@ -291,8 +291,9 @@ pub fn fake_loaded(request: RequestId, info: ModelInfo) -> Event {
 }
 
 /// Statistics of a finished fake reply.
-pub fn fake_stats(n_generated: usize, stop: StopReason) -> Stats {
-    Stats {
+#[cfg(test)]
+pub fn fake_stats(n_generated: usize, stop: crate::engine::StopReason) -> crate::engine::Stats {
+    crate::engine::Stats {
         stop,
         n_prompt: 42,
         n_prompt_evaluated: 30,

@@ -24,12 +24,11 @@ use crate::engine::{
 };
 
 // The compare mode's data (a part of `State`) and the commands it sends.
-pub use super::state::compare::{
-    COMPARE_TOP_K, CompareCmd, CompareFor, CompareState, Job, JobPhase, SLOT_B,
-};
+pub use super::state::compare::CompareCmd;
+pub(crate) use super::state::compare::{COMPARE_TOP_K, CompareFor, Job, JobPhase, SLOT_B};
 
 /// A file's name for the user (variants of one model share their `general.name`).
-pub fn file_name(path: &Path) -> String {
+pub(crate) fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| crate::text::escape_inline(&n.to_string_lossy()))
         .unwrap_or_else(|| crate::text::escape_inline(&path.display().to_string()))
@@ -45,7 +44,7 @@ fn model_file_name(model: &ModelRef) -> String {
 }
 
 /// `file size + KV cache` of model B in words, e.g. `36.5 MB of weights + 12.0 MB of KV cache`.
-pub fn memory_text(s: &State) -> Option<String> {
+pub(crate) fn memory_text(s: &State) -> Option<String> {
     let b = s.compare.b.as_ref()?;
     let kv = s.compare.b_memory.map(|m| m.kv_cache + m.logits);
     Some(match kv {
@@ -60,7 +59,7 @@ pub fn memory_text(s: &State) -> Option<String> {
 
 /// The memory model B will need with `settings` (read from its header; I/O,
 /// for the loop's `execute`): `None` when the header cannot be read.
-pub fn memory_need(path: &Path, settings: &LoadSettings) -> Option<MemoryNeed> {
+pub(crate) fn memory_need(path: &Path, settings: &LoadSettings) -> Option<MemoryNeed> {
     let h = crate::gguf::read_header(path).ok()?;
     let arch = h.get_str("general.architecture").unwrap_or("").to_string();
     let n_ctx = h
@@ -152,7 +151,7 @@ fn busy(s: &State) -> Option<String> {
 /// The compare key: opens the picker in "compare with…" mode for the
 /// selected reply (the token cursor's, else the last one), after checking
 /// that it can be compared.
-pub fn open(s: &mut State) -> Vec<Effect> {
+pub(crate) fn open(s: &mut State) -> Vec<Effect> {
     if let Some(why) = busy(s) {
         s.error(why);
         return vec![];
@@ -206,7 +205,7 @@ pub fn open(s: &mut State) -> Vec<Effect> {
 /// Enter in the compare picker on `entry` (one it does not refuse, see
 /// [`CompareFor::refusal`]): loads it as B (unless it is B already) and
 /// compares.
-pub fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry) -> Vec<Effect> {
+pub(crate) fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry) -> Vec<Effect> {
     let mut fx = Vec::new();
     // A file: a server's model is refused before.
     let Some(path) = entry.model.local_path().map(Path::to_path_buf) else {
@@ -320,7 +319,7 @@ fn end(s: &mut State, status: CompareStatus) -> Option<Job> {
 /// Whether `ev` belongs to the comparison (its load or its run); slot-B
 /// loads nobody waits for any more are taken too, so they are not taken for
 /// a model A.
-pub fn owns(s: &State, ev: &Event) -> bool {
+pub(crate) fn owns(s: &State, ev: &Event) -> bool {
     let id = ev.request();
     s.compare
         .job
@@ -330,7 +329,7 @@ pub fn owns(s: &State, ev: &Event) -> bool {
 }
 
 /// An engine event of the comparison (see [`owns`]).
-pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
+pub(crate) fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
     let ours = s
         .compare
         .job
@@ -451,7 +450,7 @@ pub fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
 
 /// Esc while comparing: stops it (the rows so far stay). Again while it
 /// stops: the engine is restarted (see `transitions::cancel`).
-pub fn cancel(s: &mut State) -> Vec<Effect> {
+pub(crate) fn cancel(s: &mut State) -> Vec<Effect> {
     let Some(job) = s.compare.job.as_mut() else {
         return vec![];
     };
@@ -467,7 +466,7 @@ pub fn cancel(s: &mut State) -> Vec<Effect> {
 
 /// Leaves compare mode: frees model B's slot (and its memory). The
 /// comparisons made stay on their replies.
-pub fn unload(s: &mut State) -> Vec<Effect> {
+pub(crate) fn unload(s: &mut State) -> Vec<Effect> {
     let mut fx = Vec::new();
     if s.compare.job.is_some() {
         fx.extend(cancel(s));
@@ -490,7 +489,7 @@ pub fn unload(s: &mut State) -> Vec<Effect> {
 
 /// Model A is being switched: B goes too (a comparison is of two variants
 /// of the model in use; a new A may be another model altogether).
-pub fn on_switch_model(s: &mut State) -> Vec<Effect> {
+pub(crate) fn on_switch_model(s: &mut State) -> Vec<Effect> {
     let mut fx = Vec::new();
     if let Some(job) = s.compare.job.as_ref() {
         fx.push(Effect::Cancel(job.request));
@@ -507,7 +506,7 @@ pub fn on_switch_model(s: &mut State) -> Vec<Effect> {
 /// opened): a comparison under way is stopped (its reply left the screen)
 /// and the prompts kept by node id, which the new one reuses, are dropped.
 /// Model B stays loaded.
-pub fn on_conversation_replaced(s: &mut State) -> Vec<Effect> {
+pub(crate) fn on_conversation_replaced(s: &mut State) -> Vec<Effect> {
     s.compare.prompts.clear();
     match s.compare.job.take() {
         Some(j) => vec![Effect::Cancel(j.request)],
@@ -516,7 +515,7 @@ pub fn on_conversation_replaced(s: &mut State) -> Vec<Effect> {
 }
 
 /// The engine process died: B is gone with it (a new process starts empty).
-pub fn on_engine_exited(s: &mut State) {
+pub(crate) fn on_engine_exited(s: &mut State) {
     end(s, CompareStatus::Stopped);
     s.compare.b = None;
     s.compare.b_memory = None;
@@ -524,7 +523,7 @@ pub fn on_engine_exited(s: &mut State) {
 
 /// F3 / h: the heatmap goes probability → KL(A‖B) (when a reply shown was
 /// compared) → off → probability. Says which scale is shown.
-pub fn toggle_heatmap(s: &mut State) {
+pub(crate) fn toggle_heatmap(s: &mut State) {
     let compared = s.msgs().any(|m| m.comparison.is_some());
     if s.view.display.heatmap && !s.compare.kl_heat && compared {
         s.compare.kl_heat = true;
@@ -564,7 +563,7 @@ pub fn toggle_heatmap(s: &mut State) {
 }
 
 /// The progress shown in the status bar while comparing.
-pub fn status_text(s: &State) -> Option<String> {
+pub(crate) fn status_text(s: &State) -> Option<String> {
     let job = s.compare.job.as_ref()?;
     Some(match &job.phase {
         JobPhase::LoadingB { path, fraction } => format!(

@@ -8,7 +8,7 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Color, Style};
 use ratatui_textarea::TextArea;
 
 use super::wrap::{Block, Cell, Tag};
@@ -162,11 +162,6 @@ pub fn rows_needed(lines: &[String], width: usize) -> usize {
             }
         })
         .sum()
-}
-
-/// Style for the cursor in a focused text box.
-pub fn cursor_style() -> Style {
-    Style::default().add_modifier(Modifier::REVERSED)
 }
 
 /// The text of a text area, lines joined.

@@ -17,28 +17,28 @@
 //! the run loop with its `execute` and [`saving`], the benches).
 
 mod abort_guard;
-pub mod action;
-pub mod bench;
-pub mod bench_long;
+pub(crate) mod action;
+pub(crate) mod bench;
+pub(crate) mod bench_long;
 pub mod compare;
-pub mod components;
+pub(crate) mod components;
 pub mod effect;
 mod engine_events;
-pub mod input_view;
-pub mod layout;
-pub mod live;
+pub(crate) mod input_view;
+pub(crate) mod layout;
+pub(crate) mod live;
 pub mod models;
-pub mod outcome;
-pub mod prompt_scoring;
-pub mod render;
-pub mod reply;
-pub mod saving;
+pub(crate) mod outcome;
+pub(crate) mod prompt_scoring;
+pub(crate) mod render;
+pub(crate) mod reply;
+pub(crate) mod saving;
 mod signals;
 pub mod state;
-pub mod theme;
-pub mod transitions;
-pub mod update;
-pub mod wrap;
+pub(crate) mod theme;
+pub(crate) mod transitions;
+pub(crate) mod update;
+pub(crate) mod wrap;
 
 #[cfg(test)]
 mod tests;

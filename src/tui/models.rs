@@ -63,7 +63,7 @@ impl Default for ModelEntry {
 
 impl ModelEntry {
     /// The type as shown (see [`ModelEntry::label`]).
-    pub fn quant_shown(&self) -> &str {
+    pub(crate) fn quant_shown(&self) -> &str {
         if self.label.is_empty() {
             &self.quant
         } else {
@@ -151,7 +151,7 @@ pub fn discover(dirs: &[PathBuf]) -> Vec<ModelEntry> {
 /// than the Q4_1 it was made from, yet not its original), then the files
 /// made from them, each part largest bits per weight first; entries without
 /// a group stay where they are relative to the groups.
-pub fn group_variants(entries: Vec<ModelEntry>) -> Vec<ModelEntry> {
+pub(crate) fn group_variants(entries: Vec<ModelEntry>) -> Vec<ModelEntry> {
     let mut first: Vec<Option<catalog::VariantKey>> = Vec::new();
     let rank: Vec<usize> = entries
         .iter()
@@ -180,7 +180,7 @@ pub fn group_variants(entries: Vec<ModelEntry>) -> Vec<ModelEntry> {
 
 /// What a model being loaded (or failing to load) is called: a file by its
 /// name, a server's model by [`display_name`], none named: `the model of URL`.
-pub fn load_name(model: &ModelRef) -> String {
+pub(crate) fn load_name(model: &ModelRef) -> String {
     match model {
         ModelRef::Remote { url, model } if model.is_empty() => format!("the model of {url}"),
         ModelRef::Remote { model, .. } => crate::engine::remote::display_name(model),
@@ -193,7 +193,7 @@ pub fn load_name(model: &ModelRef) -> String {
 
 /// The models each server lists, as picker rows marked remote (blocking:
 /// asks each server); a server that cannot be asked is one row saying why.
-pub fn remote_entries(
+pub(crate) fn remote_entries(
     servers: &[(String, Result<crate::engine::remote::RemoteTarget, String>)],
 ) -> Vec<ModelEntry> {
     use crate::engine::remote::{display_name, list_models};

@@ -17,4 +17,4 @@ pub type SlotId = u32;
 pub const MAX_CANDIDATES: usize = 256;
 
 /// Most model slots the local engine holds at once.
-pub const MAX_SLOTS: SlotId = 4;
+pub(crate) const MAX_SLOTS: SlotId = 4;

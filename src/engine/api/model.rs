@@ -27,7 +27,7 @@ pub enum ChatMode {
 }
 
 impl ChatMode {
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             ChatMode::Template => "chat (model's template)",
             ChatMode::Builtin => "chat (llama.cpp built-in template)",
@@ -67,12 +67,12 @@ impl LearnedPieces {
     }
 
     /// Ids it has room for.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.0.len()
     }
 
     /// Sets the text of `id` unless it is known (or outside the capacity).
-    pub fn learn(&self, id: TokenId, bytes: &[u8]) {
+    pub(crate) fn learn(&self, id: TokenId, bytes: &[u8]) {
         if let Some(cell) = usize::try_from(id).ok().and_then(|i| self.0.get(i)) {
             let _ = cell.set(bytes.into());
         }
@@ -113,7 +113,7 @@ impl Vocab {
 
     /// A vocabulary of `n` tokens whose texts are learned as they are
     /// reported (a remote server; see [`Vocab::learned`]).
-    pub fn learned(n: usize) -> Self {
+    pub(crate) fn learned(n: usize) -> Self {
         Self {
             pieces: Vec::new(),
             eog: Vec::new(),
@@ -128,7 +128,7 @@ impl Vocab {
 
     /// Its texts are learned as a remote engine reports them ([`Vocab::learned`]):
     /// nothing is known of the tokens it did not report.
-    pub fn is_learned(&self) -> bool {
+    pub(crate) fn is_learned(&self) -> bool {
         self.pieces.is_empty() && self.learned.capacity() > 0
     }
 
@@ -270,7 +270,7 @@ pub struct ModelInfo {
 /// llama.cpp rounds up to a multiple of 256` or `asked 16384: capped at the
 /// trained 8192`; `None` when they are equal. All sizes in tokens; `trained`
 /// 0 means unknown.
-pub fn describe_ctx(requested: usize, actual: usize, trained: usize) -> Option<String> {
+pub(crate) fn describe_ctx(requested: usize, actual: usize, trained: usize) -> Option<String> {
     if requested == actual {
         return None;
     }
@@ -321,7 +321,7 @@ impl ModelInfo {
     /// [`ModelCard::variant_key`](crate::catalog::ModelCard::variant_key)
     /// gives it for a file; `None` when the parameter count or the
     /// vocabulary is unknown.
-    pub fn variant_key(&self) -> Option<VariantKey> {
+    pub(crate) fn variant_key(&self) -> Option<VariantKey> {
         VariantKey::of(&self.arch, self.n_params, self.n_vocab)
     }
 }

@@ -51,7 +51,7 @@ impl ChatMessage {
     }
 
     /// An assistant turn with the token ids it was generated as.
-    pub fn with_tokens(mut self, tokens: Vec<TokenId>) -> Self {
+    pub(crate) fn with_tokens(mut self, tokens: Vec<TokenId>) -> Self {
         self.tokens = Some(tokens);
         self
     }
@@ -168,7 +168,7 @@ pub const SCORE_CHUNK: usize = 32;
 /// where llama.cpp wrote them. Twice [`SCORE_CHUNK`]: measured ~5-7% faster
 /// forcing on Gemma 3 than 32 (`tokenscope bench --only compare`); 128 was
 /// no faster.
-pub const COMPARE_CHUNK: usize = 64;
+pub(crate) const COMPARE_CHUNK: usize = 64;
 
 /// A text to score: the model's surprise at each of its tokens
 /// ([`Command::Score`]).

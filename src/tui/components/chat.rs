@@ -15,7 +15,7 @@ use crate::tui::action::{Action, Context, lookup, lookup_mouse};
 use crate::tui::effect::Effect;
 use crate::tui::outcome::Outcome;
 use crate::tui::reply;
-use crate::tui::state::{ChatLine, Focus, MsgStatus, State, TokenRef};
+use crate::tui::state::{ChatLine, Focus, State, TokenRef};
 use crate::tui::theme;
 use crate::tui::wrap::{Cell, Tag, wrap_lines};
 
@@ -527,14 +527,4 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
     Paragraph::new(lines)
         .centered()
         .render(Rect::new(r.x, top, r.width, r.height - (top - r.y)), buf);
-}
-
-/// For the status of a message in plain text (used by tests and the bench).
-pub fn describe_status(st: &MsgStatus) -> &'static str {
-    match st {
-        MsgStatus::Done => "done",
-        MsgStatus::Streaming => "streaming",
-        MsgStatus::Stopped => "stopped",
-        MsgStatus::Failed(_) => "failed",
-    }
 }

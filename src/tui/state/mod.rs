@@ -18,21 +18,18 @@ use crate::config::Config;
 use crate::conversation::{Conversation, NodeId};
 use crate::engine::Role;
 
-pub mod compare;
+pub(crate) mod compare;
 mod model;
-pub mod popup;
+pub(crate) mod popup;
 mod session;
 mod tokens;
 mod view;
 
-pub use model::{Model, ModelFiles, SamplerColumn};
-pub use popup::{ChatList, ChatListMode, Field, Picker, Popup, SettingsForm};
-pub use session::{Generation, Loading, Phase, PromptScoring, Session};
-pub use tokens::{ChooseAt, Chooser, TokenRef, lone_digit};
-pub use view::{
-    ChatLine, ChatView, ChatWindow, Display, Scroll, View, is_scaffolding, message_block,
-    sibling_mark,
-};
+pub(crate) use model::{Model, SamplerColumn};
+pub(crate) use popup::{ChatList, ChatListMode, Picker, Popup, SettingsForm};
+pub(crate) use session::{Generation, Loading, Phase, PromptScoring, Session};
+pub(crate) use tokens::{ChooseAt, Chooser, TokenRef, lone_digit};
+pub(crate) use view::{ChatLine, ChatView, Display, Scroll, View, is_scaffolding};
 
 /// A turn of the chat: a node of the conversation tree.
 pub use crate::conversation::Node as Message;
@@ -40,7 +37,7 @@ pub use crate::conversation::Node as Message;
 pub use crate::conversation::Status as MsgStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Focus {
+pub(crate) enum Focus {
     Input,
     /// Token cursor over the assistant messages.
     Navigate,
@@ -49,20 +46,20 @@ pub enum Focus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeLevel {
+pub(crate) enum NoticeLevel {
     Info,
     Error,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notice {
-    pub level: NoticeLevel,
+    pub(crate) level: NoticeLevel,
     pub text: String,
 }
 
 /// Sent messages, recalled with Up/Down in the input box.
 #[derive(Debug, Clone, Default)]
-pub struct History {
+pub(crate) struct History {
     pub entries: Vec<String>,
     /// Entry being shown, None = the draft.
     pub pos: Option<usize>,
@@ -95,7 +92,7 @@ pub struct State {
     pub compare: compare::CompareState,
 }
 
-pub fn new_input() -> TextArea<'static> {
+pub(crate) fn new_input() -> TextArea<'static> {
     let mut t = TextArea::default();
     t.set_wrap_mode(WrapMode::WordOrGlyph);
     t.set_cursor_line_style(Style::default());
@@ -169,7 +166,8 @@ impl State {
         Some(self.session.conv.node(*self.view.path.get(i)?))
     }
 
-    pub fn msg_mut(&mut self, i: usize) -> Option<&mut Message> {
+    #[cfg(test)]
+    pub(crate) fn msg_mut(&mut self, i: usize) -> Option<&mut Message> {
         Some(self.session.conv.node_mut(*self.view.path.get(i)?))
     }
 
@@ -179,14 +177,14 @@ impl State {
     }
 
     /// Chat position of node `id`, when it is shown.
-    pub fn msg_index(&self, id: NodeId) -> Option<usize> {
+    pub(crate) fn msg_index(&self, id: NodeId) -> Option<usize> {
         self.view.path.iter().position(|&x| x == id)
     }
 
     /// Sets the system prompt: a blank one hides the system turn, which
     /// moves the chat positions of the turns after it (a reply under way,
     /// the token cursor) by one.
-    pub fn set_system_prompt(&mut self, text: &str) {
+    pub(crate) fn set_system_prompt(&mut self, text: &str) {
         let before = self.session.conv.system().is_some() as isize;
         self.session.conv.set_system(text);
         let delta = self.session.conv.system().is_some() as isize - before;
@@ -211,7 +209,7 @@ impl State {
 
     /// The tree changed which turns are shown: recomputes the path and
     /// rewraps the chat; a token cursor past the new turns moves back.
-    pub fn repath(&mut self) {
+    pub(crate) fn repath(&mut self) {
         self.view.path = self.session.conv.shown();
         self.relayout();
         // A message being edited that is no longer shown: the edit goes.

@@ -25,8 +25,8 @@ pub struct View {
     pub chat: ChatView,
     pub scroll: Scroll,
     pub input: TextArea<'static>,
-    pub history: History,
-    pub focus: Focus,
+    pub(crate) history: History,
+    pub(crate) focus: Focus,
     pub cursor: Option<TokenRef>,
     /// Column the token cursor keeps while moving up and down.
     pub nav_col: Option<usize>,
@@ -42,7 +42,7 @@ pub struct View {
 }
 
 impl View {
-    pub fn set_focus(&mut self, focus: Focus) {
+    pub(crate) fn set_focus(&mut self, focus: Focus) {
         self.focus = focus;
         let cursor = if focus == Focus::Input && self.popup.is_none() {
             Style::default().add_modifier(Modifier::REVERSED)
