@@ -251,7 +251,7 @@ pub struct ModelInfo {
     pub n_vocab: u32,
     pub chat_mode: ChatMode,
     /// The system prompt the model's chat template writes when the
-    /// conversation has none (see [`super::template::ChatTemplate::default_system_prompt`]);
+    /// conversation has none (see [`crate::engine::template::ChatTemplate::default_system_prompt`]);
     /// `None` when it writes none or is not known (a remote server's).
     #[serde(default)]
     pub default_system: Option<String>,
