@@ -21,6 +21,27 @@ pub fn heat_band(p: f32) -> usize {
         .unwrap_or(HEAT_BANDS.len() - 1)
 }
 
+/// The entropy heatmap's bands, for the legend: (upper bound in bits,
+/// label). A token is coloured by the entropy of the distribution it was
+/// chosen from: how undecided the model was at that step (0 bits: one
+/// candidate held all the probability; 1 bit: as undecided as a fair coin).
+pub const ENTROPY_BANDS: [(f32, &str); 5] = [
+    (0.5, "<0.5"),
+    (1.0, "<1"),
+    (2.0, "<2"),
+    (4.0, "<4"),
+    (f32::INFINITY, "≥4 bits"),
+];
+
+/// The entropy heatmap band of `bits`: an index into [`ENTROPY_BANDS`] (0 =
+/// decided, 4 = spread over many candidates).
+pub fn entropy_band(bits: f32) -> usize {
+    ENTROPY_BANDS
+        .iter()
+        .position(|(upper, _)| bits < *upper)
+        .unwrap_or(ENTROPY_BANDS.len() - 1)
+}
+
 /// The colours of the heatmap's bands (the KL heatmap's too), from sure (or
 /// agreeing) to not, as xterm 256-colour palette indices: green, lime,
 /// yellow, orange, red.

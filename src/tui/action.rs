@@ -361,7 +361,7 @@ pub static KEYMAP: &[Binding] = &[
         C::Main,
         &[key(K::F(3))],
         A::ToggleHeatmap,
-        "heatmap: colour tokens by probability",
+        "heatmap: colour tokens by probability, then by entropy (and KL while comparing), then off",
     ),
     b(
         C::Main,
@@ -602,7 +602,7 @@ pub static KEYMAP: &[Binding] = &[
         C::TokenCursor,
         &[ch('h')],
         A::ToggleHeatmap,
-        "heatmap on / off",
+        "heatmap: probability → entropy (→ KL) → off",
     ),
     b(
         C::TokenCursor,

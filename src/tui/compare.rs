@@ -521,47 +521,6 @@ pub(crate) fn on_engine_exited(s: &mut State) {
     s.compare.b_memory = None;
 }
 
-/// F3 / h: the heatmap goes probability → KL(A‖B) (when a reply shown was
-/// compared) → off → probability. Says which scale is shown.
-pub(crate) fn toggle_heatmap(s: &mut State) {
-    let compared = s.msgs().any(|m| m.comparison.is_some());
-    if s.view.display.heatmap && !s.compare.kl_heat && compared {
-        s.compare.kl_heat = true;
-        let legend = if s.view.display.color {
-            super::theme::KL_BANDS
-                .iter()
-                .map(|(_, l)| *l)
-                .collect::<Vec<_>>()
-                .join(" ")
-        } else {
-            super::theme::kl_cue_legend()
-        };
-        s.info(format!(
-            "Heatmap: KL(A‖B) per compared token ({legend}); other tokens by probability."
-        ));
-    } else if s.view.display.heatmap {
-        s.view.display.heatmap = false;
-        s.compare.kl_heat = false;
-    } else {
-        s.view.display.heatmap = true;
-        // Without colour the styles need saying (they could read as emphasis).
-        let styles = if s.view.display.color {
-            String::new()
-        } else {
-            format!(" by style: {}", super::theme::heat_cue_legend())
-        };
-        if compared {
-            s.info(format!(
-                "Heatmap: probability of each token{styles} (F3 or h again: KL between the compared models)."
-            ));
-        } else if !s.view.display.color {
-            s.info(format!(
-                "Heatmap: probability of each token{styles} (F1 has the legend)."
-            ));
-        }
-    }
-}
-
 /// The progress shown in the status bar while comparing.
 pub(crate) fn status_text(s: &State) -> Option<String> {
     let job = s.compare.job.as_ref()?;

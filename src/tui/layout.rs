@@ -21,6 +21,8 @@ pub struct Areas {
     /// Whether the input box has room for its border.
     pub input_bordered: bool,
     pub status: Option<Rect>,
+    /// The heatmap's legend: one row under the chat, while the heatmap is on.
+    pub legend: Option<Rect>,
 }
 
 pub fn inspector_on_side(width: u16) -> bool {
@@ -54,8 +56,15 @@ fn take_bottom(rest: &mut Rect, rows: u16) -> Rect {
 
 /// Lays out the screen. `input_lines` is the number of lines in the input box,
 /// `notice_rows` the rows the notice wants (0 = none), `inspector_rows` the
-/// rows a full inspector wants when it goes below the chat.
-pub fn compute(area: Rect, input_lines: usize, notice_rows: u16, inspector_rows: u16) -> Areas {
+/// rows a full inspector wants when it goes below the chat, `legend` whether
+/// the heatmap's legend wants a row (under the chat, when there is room).
+pub fn compute(
+    area: Rect,
+    input_lines: usize,
+    notice_rows: u16,
+    inspector_rows: u16,
+    legend: bool,
+) -> Areas {
     let mut a = Areas::default();
     let mut rest = area;
     if rest.height >= 2 {
@@ -82,9 +91,15 @@ pub fn compute(area: Rect, input_lines: usize, notice_rows: u16, inspector_rows:
     } else if rest.height >= 5 {
         a.summary = Some(take_bottom(&mut rest, 1));
     }
+    if legend && rest.height >= LEGEND_MIN_CHAT_ROWS {
+        a.legend = Some(take_bottom(&mut rest, 1));
+    }
     a.chat = rest;
     a
 }
+
+/// The chat keeps at least this many rows with the legend under it.
+const LEGEND_MIN_CHAT_ROWS: u16 = 6;
 
 /// A rectangle of at most `w`×`h` centred in `area`.
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
@@ -107,12 +122,13 @@ mod tests {
         for w in 0..130u16 {
             for h in 0..45u16 {
                 let area = Rect::new(0, 0, w, h);
-                let a = compute(area, 3, 2, 15);
+                let a = compute(area, 3, 2, 15, w % 2 == 0);
                 let mut rects = vec![a.chat, a.input];
                 rects.extend(a.inspector);
                 rects.extend(a.summary);
                 rects.extend(a.notice);
                 rects.extend(a.status);
+                rects.extend(a.legend);
                 for r in rects {
                     assert!(
                         area.contains(r.as_position()) || r.area() == 0,
@@ -130,7 +146,7 @@ mod tests {
 
     #[test]
     fn wide_terminal_puts_inspector_on_the_side() {
-        let a = compute(Rect::new(0, 0, 120, 40), 1, 0, 15);
+        let a = compute(Rect::new(0, 0, 120, 40), 1, 0, 15, false);
         let i = a.inspector.unwrap();
         assert_eq!(i.x + i.width, 120);
         assert_eq!(a.chat.width, chat_width(120));
@@ -140,7 +156,7 @@ mod tests {
 
     #[test]
     fn small_terminal_collapses_inspector_to_a_line() {
-        let a = compute(Rect::new(0, 0, 40, 12), 1, 0, 15);
+        let a = compute(Rect::new(0, 0, 40, 12), 1, 0, 15, false);
         assert!(a.inspector.is_none());
         assert!(a.summary.is_some());
         assert!(a.chat.height >= 5);

@@ -24,6 +24,7 @@ pub mod compare;
 pub(crate) mod components;
 pub mod effect;
 mod engine_events;
+pub(crate) mod heat_scale;
 pub(crate) mod input_view;
 pub(crate) mod layout;
 pub(crate) mod live;

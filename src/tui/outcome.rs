@@ -68,6 +68,6 @@ pub enum Outcome {
     CancelCompare,
     /// Free model B.
     EndCompare,
-    /// The heatmap's next scale (probability, KL, off).
+    /// The heatmap's next scale (probability, entropy, KL, off).
     ToggleHeatmap,
 }

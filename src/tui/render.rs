@@ -21,6 +21,9 @@ pub fn render(s: &State, f: &mut Frame) {
     if let Some(r) = a.summary {
         inspector::render_summary(s, buf, r);
     }
+    if let Some(r) = a.legend {
+        status::render_legend(s, buf, r);
+    }
     if let Some(r) = a.notice {
         status::render_notice(s, buf, r);
     }

@@ -14,7 +14,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::bench::{NullHost, fake_loaded, fake_model, fake_partial_id, fake_stats, fake_step};
 use super::models::ModelEntry;
-use super::state::{Focus, MsgStatus, NoticeLevel, Phase, Popup, State, TokenRef};
+use super::state::{Focus, HeatScale, MsgStatus, NoticeLevel, Phase, Popup, State, TokenRef};
 use super::{Effect, Msg, execute, render, run_loop, update};
 use crate::config::Config;
 use crate::engine::{
@@ -1049,6 +1049,7 @@ fn heatmap_and_boundaries_toggle() {
     assert_eq!(b[(x, y)].fg, Color::Indexed(40));
     assert_eq!(b[(x + 4, y)].fg, Color::Indexed(196));
     h.key(KeyCode::F(3));
+    h.key(KeyCode::F(3));
     h.key(KeyCode::F(4));
     let b = h.buffer();
     assert_eq!(b[(x, y)].fg, Color::Reset);
@@ -1057,6 +1058,76 @@ fn heatmap_and_boundaries_toggle() {
         b[(x + 4, y)].bg,
         "alternate backgrounds at a boundary"
     );
+}
+
+#[test]
+fn f3_cycles_probability_entropy_off_with_a_legend_row_for_each() {
+    let mut h = H::new(100, 30).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("q", &[("Sure", 0.95), ("ly", 0.05)]);
+    let (x, y) = find(&h.buffer(), "Surely").unwrap();
+    // The legend row (in short: the chat pane is 60 columns wide here): the scale's name, then each band's swatch in its colour.
+    let legend_row = |h: &H, title: &str| {
+        let b = h.buffer();
+        let (lx, ly) = find(&b, title).unwrap_or_else(|| panic!("{title}: {}", h.screen()));
+        assert!(ly > y, "the legend is under the chat");
+        let text = buffer_text(&b)
+            .lines()
+            .nth(ly as usize)
+            .unwrap()
+            .to_string();
+        let swatches: Vec<Color> = (lx..b.area.width)
+            .filter(|&x| b[(x, ly)].symbol() == "■")
+            .map(|x| b[(x, ly)].fg)
+            .collect();
+        (text, swatches)
+    };
+    let palette: Vec<Color> = crate::heat::HEAT_PALETTE
+        .iter()
+        .map(|&i| Color::Indexed(i))
+        .collect();
+    let (text, swatches) = legend_row(&h, "heat p");
+    assert!(text.contains("≥80%") && text.contains("<10%"), "{text}");
+    assert_eq!(swatches, palette);
+
+    // Entropy: each token by the entropy (bits) of the distribution it was
+    // chosen from, recomputed here from the candidates' logits.
+    h.key(KeyCode::F(3));
+    assert_eq!(h.s.view.display.heat, Some(HeatScale::Entropy));
+    let b = h.buffer();
+    let reply = h.s.msgs().last().unwrap();
+    for (i, dx) in [(0usize, 0u16), (1, 4)] {
+        let step = &reply.steps[i];
+        let d = step.dist.as_ref().unwrap();
+        let bits: f32 = d
+            .top
+            .iter()
+            .map(|c| d.p(c.logit))
+            .filter(|&p| p > 0.0)
+            .map(|p| -p * p.log2())
+            .sum();
+        assert!((bits - step.entropy().unwrap()).abs() < 0.05, "{bits}");
+        let band = crate::heat::entropy_band(bits);
+        assert_eq!(b[(x + dx, y)].fg, palette[band], "token {i}: {bits} bits");
+    }
+    assert_ne!(
+        b[(x, y)].fg,
+        b[(x + 4, y)].fg,
+        "a sure token and an undecided one differ"
+    );
+    let (text, swatches) = legend_row(&h, "heat entropy");
+    assert!(text.contains("<0.5") && text.contains("≥4 bits"), "{text}");
+    assert_eq!(swatches, palette);
+
+    // Off: plain tokens, no legend row, the chat takes the row back.
+    let chat_rows = h.s.chat_height();
+    h.key(KeyCode::F(3));
+    assert!(!h.s.view.display.heatmap());
+    let b = h.buffer();
+    assert_eq!(b[(x, y)].fg, Color::Reset);
+    assert!(!h.screen().contains("heat: "), "{}", h.screen());
+    assert_eq!(h.s.chat_height(), chat_rows + 1);
+    h.key(KeyCode::F(3));
+    assert_eq!(h.s.view.display.heat, Some(HeatScale::Probability));
 }
 
 #[test]

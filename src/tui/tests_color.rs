@@ -6,6 +6,7 @@ use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use unicode_width::UnicodeWidthStr;
 
+use super::state::HeatScale;
 use super::tests::{H, find};
 use super::theme::{HEAT_BANDS, HEAT_CUES};
 
@@ -129,9 +130,16 @@ fn without_colour_the_help_and_the_heatmap_notice_name_the_styles() {
 
     let (mut h, _, _) = chat(false);
     h.key(KeyCode::F(3));
-    assert!(!h.s.view.display.heatmap);
+    assert_eq!(h.s.view.display.heat, Some(HeatScale::Entropy));
+    let notice = &h.s.view.notice.as_ref().expect("a notice").text;
+    assert!(
+        notice.contains(&super::theme::entropy_cue_legend()),
+        "{notice}"
+    );
     h.key(KeyCode::F(3));
-    assert!(h.s.view.display.heatmap);
+    assert!(!h.s.view.display.heatmap());
+    h.key(KeyCode::F(3));
+    assert_eq!(h.s.view.display.heat, Some(HeatScale::Probability));
     let notice = &h.s.view.notice.as_ref().expect("a notice").text;
     assert!(
         notice.contains(&super::theme::heat_cue_legend()),

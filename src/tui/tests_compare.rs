@@ -7,7 +7,7 @@ use ratatui::style::Color;
 
 use super::bench::{fake_id, fake_model};
 use super::compare::{CompareCmd, JobPhase, SLOT_B};
-use super::state::{Focus, NoticeLevel, Popup};
+use super::state::{Focus, HeatScale, NoticeLevel, Popup};
 use super::tests::{H, PARIS, entries, find};
 use super::update::{Effect, Msg};
 use crate::conversation::CompareStatus;
@@ -228,18 +228,30 @@ fn a_reply_is_compared_on_its_exact_ids_and_shown_side_by_side() {
         "{first}"
     );
 
-    // The heatmap: probability, then KL, then off.
-    assert!(h.s.view.display.heatmap && !h.s.compare.kl_heat);
+    // The heatmap: probability, then entropy, then KL, then off.
+    assert_eq!(h.s.view.display.heat, Some(HeatScale::Probability));
     h.key(KeyCode::Char('h'));
-    assert!(h.s.compare.kl_heat);
-    assert!(h.s.view.notice.as_ref().unwrap().text.contains("KL(A‖B)"));
+    assert_eq!(h.s.view.display.heat, Some(HeatScale::Entropy));
+    h.key(KeyCode::Char('h'));
+    assert_eq!(h.s.view.display.heat, Some(HeatScale::Kl));
+    assert!(
+        ["heat: KL(A‖B) per compared token ■", "heat KL(A‖B) ■"]
+            .iter()
+            .any(|t| h.screen().contains(t)),
+        "the legend row: {}",
+        h.screen()
+    );
     let b = h.buffer();
     let (x, y) = find(&b, " Paris.").unwrap();
     assert_eq!(b[(x + 1, y)].fg, super::theme::kl_heat(0.05));
     assert_eq!(b[(x + 1, y)].fg, Color::Indexed(220));
     assert!(h.screen().contains("heat KL"));
     h.key(KeyCode::Char('h'));
-    assert!(!h.s.view.display.heatmap && !h.s.compare.kl_heat);
+    assert!(!h.s.view.display.heatmap());
+    assert!(
+        !h.screen().contains("heat: "),
+        "no legend with the heatmap off"
+    );
 
     // V leaves compare mode: B is unloaded; the comparison stays.
     h.key(KeyCode::Char('V'));

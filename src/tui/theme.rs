@@ -1,10 +1,12 @@
-//! Colours and styles: the probability heatmap's and the KL heatmap's bands
+//! Colours and styles: the heatmap's bands (probability, entropy, KL)
 //! (with the cues that stand in for colour under NO_COLOR), token
 //! boundaries, the cursor, and the UI's palette.
 
 use ratatui::style::{Color, Modifier, Style};
 
-pub use crate::heat::{HEAT_BANDS, heat_band};
+use super::state::HeatScale;
+
+pub use crate::heat::{ENTROPY_BANDS, HEAT_BANDS, entropy_band, heat_band};
 
 /// Heatmap colour of a token with probability `p`: green when the model was
 /// sure, through yellow and orange, to red when it was not.
@@ -56,6 +58,12 @@ pub fn heat_style(p: f32, color: bool) -> Style {
     band_style(heat_band(p), color)
 }
 
+/// The entropy heatmap's style for a token chosen from a distribution of
+/// `bits` bits of entropy.
+pub fn entropy_heat_style(bits: f32, color: bool) -> Style {
+    band_style(entropy_band(bits), color)
+}
+
 /// The KL heatmap's style for a compared token `kl` nats apart.
 pub fn kl_heat_style(kl: f64, color: bool) -> Style {
     band_style(kl_band(kl), color)
@@ -77,6 +85,55 @@ pub fn heat_cue_legend() -> String {
     cue_legend(HEAT_BANDS.iter().map(|(_, l)| *l))
 }
 
+/// The entropy heatmap's monochrome legend (`dim H<0.5 · plain <1 · …`).
+pub fn entropy_cue_legend() -> String {
+    cue_legend(ENTROPY_BANDS.iter().map(|(_, l)| *l))
+}
+
+/// The monochrome legend of `scale`.
+pub fn cue_legend_of(scale: HeatScale) -> String {
+    match scale {
+        HeatScale::Probability => heat_cue_legend(),
+        HeatScale::Entropy => entropy_cue_legend(),
+        HeatScale::Kl => kl_cue_legend(),
+    }
+}
+
+/// The band labels of `scale`, from sure (or agreeing) to not.
+pub fn band_labels(scale: HeatScale) -> Vec<&'static str> {
+    match scale {
+        HeatScale::Probability => HEAT_BANDS.iter().map(|(_, l)| *l).collect(),
+        HeatScale::Entropy => ENTROPY_BANDS.iter().map(|(_, l)| *l).collect(),
+        HeatScale::Kl => KL_BANDS.iter().map(|(_, l)| *l).collect(),
+    }
+}
+
+/// The one-line legend of the heatmap on `scale`: what it measures, then
+/// each band as a swatch (`■ ≥80%` in the band's colour) or, without
+/// `color`, by its style's name (`dim ≥80%`), drawn in that style; `long`:
+/// the title in words, else its short form (for narrow panes).
+pub fn heat_legend(scale: HeatScale, color: bool, long: bool) -> Vec<(String, Style)> {
+    let title = match (scale, long) {
+        (HeatScale::Probability, true) => "heat: p of each token ",
+        (HeatScale::Probability, false) => "heat p ",
+        (HeatScale::Entropy, true) => "heat: entropy where each token was chosen ",
+        (HeatScale::Entropy, false) => "heat entropy ",
+        (HeatScale::Kl, true) => "heat: KL(A‖B) per compared token ",
+        (HeatScale::Kl, false) => "heat KL(A‖B) ",
+    };
+    let mut items = vec![(title.to_string(), dim())];
+    for (band, label) in band_labels(scale).into_iter().enumerate() {
+        let text = if color {
+            format!("■ {label} ")
+        } else {
+            format!("{} {label} ", HEAT_CUES[band].1)
+        };
+        items.push((text, band_style(band, color)));
+    }
+    items.push(("· F3 next".to_string(), dim()));
+    items
+}
+
 /// The KL heatmap's monochrome legend (`dim KL<0.01 · plain <0.05 · …`).
 pub fn kl_cue_legend() -> String {
     cue_legend(KL_BANDS.iter().map(|(_, l)| *l))
@@ -86,7 +143,7 @@ pub fn kl_cue_legend() -> String {
 /// mean (its colours are gone).
 pub fn no_color_note() -> String {
     format!(
-        "NO_COLOR is set: the heatmap marks each token's probability by style: {} (F3 turns it off; F1 has the legend).",
+        "NO_COLOR is set: the heatmap marks each token's probability by style: {} (F3: by entropy, then off; F1 has the legends).",
         heat_cue_legend()
     )
 }

@@ -225,7 +225,7 @@ fn apply(s: &mut State, outcome: Outcome) -> Vec<Effect> {
         Outcome::CancelCompare => super::compare::cancel(s),
         Outcome::EndCompare => super::compare::unload(s),
         Outcome::ToggleHeatmap => {
-            super::compare::toggle_heatmap(s);
+            super::heat_scale::cycle(s);
             vec![]
         }
     }

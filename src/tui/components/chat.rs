@@ -15,7 +15,7 @@ use crate::tui::action::{Action, Context, lookup, lookup_mouse};
 use crate::tui::effect::Effect;
 use crate::tui::outcome::Outcome;
 use crate::tui::reply;
-use crate::tui::state::{ChatLine, Focus, State, TokenRef};
+use crate::tui::state::{ChatLine, Focus, HeatScale, State, TokenRef};
 use crate::tui::theme;
 use crate::tui::wrap::{Cell, Tag, wrap_lines};
 
@@ -406,17 +406,8 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
             let scaffold = node.is_some_and(|m| crate::tui::state::is_scaffolding(m, i as usize));
             if scaffold {
                 st = theme::dim();
-            } else if s.view.display.heatmap
-                && s.compare.kl_heat
-                && let Some(row) = node
-                    .and_then(|m| m.comparison.as_ref())
-                    .and_then(|c| c.row(i as usize))
-            {
-                st = theme::kl_heat_style(row.kl[0], s.view.display.color);
-            } else if s.view.display.heatmap
-                && let Some(p) = step.and_then(TokenStep::p)
-            {
-                st = theme::heat_style(p, s.view.display.color);
+            } else if let Some(scale) = s.heat_shown() {
+                st = heat_style(scale, node, step, i as usize, s.view.display.color).unwrap_or(st);
             }
             if s.view.display.boundaries {
                 st = st.patch(theme::boundary(i as usize, s.view.display.color));
@@ -443,6 +434,31 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
             }
             st
         }
+    }
+}
+
+/// The heatmap's style of token `i` of `node` on `scale`; `None` where the
+/// token has no number on it (not scored, inspector off): drawn plain. On
+/// the KL scale a token that was not compared is coloured by probability.
+fn heat_style(
+    scale: HeatScale,
+    node: Option<&crate::tui::state::Message>,
+    step: Option<&TokenStep>,
+    i: usize,
+    color: bool,
+) -> Option<Style> {
+    match scale {
+        HeatScale::Kl => {
+            if let Some(row) = node
+                .and_then(|m| m.comparison.as_ref())
+                .and_then(|c| c.row(i))
+            {
+                return Some(theme::kl_heat_style(row.kl[0], color));
+            }
+            heat_style(HeatScale::Probability, node, step, i, color)
+        }
+        HeatScale::Probability => Some(theme::heat_style(step?.p()?, color)),
+        HeatScale::Entropy => Some(theme::entropy_heat_style(step?.entropy()?, color)),
     }
 }
 

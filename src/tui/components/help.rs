@@ -78,6 +78,13 @@ pub fn help_lines(width: usize, color: bool) -> Vec<Line<'static>> {
     };
     let bands = theme::HEAT_BANDS.iter().map(|(_, l)| *l).enumerate();
     lines.extend(legend_lines("heatmap: ", bands.map(legend), width));
+    // F3 again: the entropy of the distribution each token was chosen from.
+    let bands = theme::ENTROPY_BANDS.iter().map(|(_, l)| *l).enumerate();
+    lines.extend(legend_lines(
+        "heatmap by entropy: ",
+        bands.map(legend),
+        width,
+    ));
     // The KL scale of a compared reply (F3 cycles to it).
     let bands = theme::KL_BANDS.iter().map(|(_, l)| *l).enumerate();
     lines.extend(legend_lines(

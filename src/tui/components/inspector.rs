@@ -62,14 +62,15 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         && let Some(c) = m.comparison.as_ref()
         && let Some(row) = c.row(t.step)
     {
-        let lines = super::compared::lines(m, c, row, inner.width as usize, s.view.display.heatmap);
+        let lines =
+            super::compared::lines(m, c, row, inner.width as usize, s.view.display.heatmap());
         draw_scrolled(lines, None, 0, inner, buf);
         return;
     }
     let column = s.sampler_column(m, step);
     let view = View {
         width: inner.width as usize,
-        heat: s.view.display.heatmap,
+        heat: s.view.display.heatmap(),
         compact,
         shown: choice.map_or(Shown::Token, Shown::Choosing),
         max_rows,
@@ -111,7 +112,7 @@ fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: 
     let column = s.sampler_column(m, step);
     let view = View {
         width: inner.width as usize,
-        heat: s.view.display.heatmap,
+        heat: s.view.display.heatmap(),
         compact,
         shown: Shown::Next(selected),
         max_rows,
@@ -199,7 +200,7 @@ pub fn render_summary(s: &State, buf: &mut Buffer, r: Rect) {
         ));
     }
     let style = match step.p() {
-        Some(p) if s.view.display.heatmap => Style::default().fg(theme::heat(p)),
+        Some(p) if s.view.display.heatmap() => Style::default().fg(theme::heat(p)),
         _ => Style::default(),
     };
     buf.set_stringn(
@@ -331,7 +332,7 @@ fn confidence(s: &State, m: &Message, t: TokenRef, buf: &mut Buffer, area: Rect)
             (false, _) => p_of(st),
         };
         let filled = ((p.clamp(0.0, 1.0) * levels as f32).round() as usize).max(1);
-        let mut style = if s.view.display.heatmap {
+        let mut style = if s.view.display.heatmap() {
             Style::default().fg(theme::heat(p))
         } else {
             Style::default()

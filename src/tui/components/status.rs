@@ -9,7 +9,7 @@ use ratatui::widgets::{Paragraph, Widget};
 
 use crate::engine::ChatMode;
 use crate::text::{str_width, truncate};
-use crate::tui::state::{NoticeLevel, Phase, State};
+use crate::tui::state::{HeatScale, NoticeLevel, Phase, State};
 use crate::tui::theme;
 use crate::tui::wrap::wrap_lines;
 
@@ -245,12 +245,12 @@ fn status_fields(s: &State) -> Vec<Field> {
         ));
     }
     let mut flags = Vec::new();
-    let kl_heat =
-        s.view.display.heatmap && s.compare.kl_heat && s.msgs().any(|m| m.comparison.is_some());
-    if kl_heat {
-        flags.push("heat KL");
-    } else if s.view.display.heatmap {
-        flags.push("heat");
+    let kl_heat = s.heat_shown() == Some(HeatScale::Kl);
+    match s.heat_shown() {
+        Some(HeatScale::Probability) => flags.push("heat p"),
+        Some(HeatScale::Entropy) => flags.push("heat H"),
+        Some(HeatScale::Kl) => flags.push("heat KL"),
+        None => {}
     }
     if s.view.display.boundaries {
         flags.push("bounds");
@@ -263,6 +263,31 @@ fn status_fields(s: &State) -> Vec<Field> {
         ));
     }
     f
+}
+
+/// Draws the heatmap's legend row: what the colours (or without colour, the
+/// styles) mean on the scale shown, cut to the row's width.
+pub fn render_legend(s: &State, buf: &mut Buffer, r: Rect) {
+    let Some(scale) = s.heat_shown() else {
+        return;
+    };
+    let mut x = r.x + 1.min(r.width);
+    let end = r.x + r.width;
+    let color = s.view.display.color;
+    let width = |items: &[(String, Style)]| items.iter().map(|(t, _)| str_width(t)).sum::<usize>();
+    let long = theme::heat_legend(scale, color, true);
+    let items = if width(&long) < r.width as usize {
+        long
+    } else {
+        theme::heat_legend(scale, color, false)
+    };
+    for (text, style) in items {
+        let room = end.saturating_sub(x) as usize;
+        if room == 0 {
+            break;
+        }
+        x = buf.set_stringn(x, r.y, &text, room, style).0;
+    }
 }
 
 /// Speed, time to the first token and prompt tokens reused: the reply under

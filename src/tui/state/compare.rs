@@ -124,8 +124,6 @@ pub struct CompareState {
     /// header when its load was sent.
     pub b_memory: Option<MemoryNeed>,
     pub job: Option<Job>,
-    /// The heatmap colours compared tokens by KL(A‖B), not by probability.
-    pub kl_heat: bool,
     /// The prompt of each reply generated this session, as the engine built
     /// it ([`crate::engine::Event::Started`]): the exact ids the model saw before the reply.
     pub prompts: HashMap<NodeId, Vec<TokenId>>,

@@ -29,7 +29,7 @@ pub(crate) use model::{Model, SamplerColumn};
 pub(crate) use popup::{ChatList, ChatListMode, Picker, Popup, SettingsForm};
 pub(crate) use session::{Generation, Loading, Phase, PromptScoring, Session};
 pub(crate) use tokens::{ChooseAt, Chooser, TokenRef, lone_digit};
-pub(crate) use view::{ChatLine, ChatView, Display, Scroll, View, is_scaffolding};
+pub(crate) use view::{ChatLine, ChatView, Display, HeatScale, Scroll, View, is_scaffolding};
 
 /// A turn of the chat: a node of the conversation tree.
 pub use crate::conversation::Node as Message;
@@ -146,7 +146,7 @@ impl State {
                 nav_by_mouse: false,
                 chooser: None,
                 display: Display {
-                    heatmap: true,
+                    heat: Some(HeatScale::Probability),
                     boundaries: false,
                     color: true,
                 },

@@ -103,13 +103,32 @@ impl View {
 /// terminal set it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Display {
-    /// Tokens coloured by probability (or by KL in compare mode).
-    pub heatmap: bool,
+    /// What the heatmap colours tokens by; `None`: off.
+    pub heat: Option<HeatScale>,
     /// Token boundaries marked.
     pub boundaries: bool,
     /// Colours are drawn (NO_COLOR is not set): without them the heatmap and
     /// the token boundaries are marked by style ([`crate::tui::theme::HEAT_CUES`]).
     pub color: bool,
+}
+
+impl Display {
+    /// The heatmap is on (any scale).
+    pub fn heatmap(&self) -> bool {
+        self.heat.is_some()
+    }
+}
+
+/// What the heatmap colours each token by (F3 cycles through them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeatScale {
+    /// The token's probability given everything before it.
+    Probability,
+    /// The entropy (bits) of the distribution the token was chosen from.
+    Entropy,
+    /// KL(A‖B) between the compared models at the token (compared replies
+    /// only; other tokens by probability).
+    Kl,
 }
 
 /// The part of the chat on screen (see [`View::chat_window`]).
@@ -213,7 +232,19 @@ impl State {
             ),
             self.view.notice_rows(area.width),
             self.inspector_rows(),
+            self.view.display.heatmap(),
         )
+    }
+
+    /// The heatmap's scale as drawn: the KL scale with no compared reply
+    /// shown colours by probability.
+    pub fn heat_shown(&self) -> Option<HeatScale> {
+        match self.view.display.heat {
+            Some(HeatScale::Kl) if !self.msgs().any(|m| m.comparison.is_some()) => {
+                Some(HeatScale::Probability)
+            }
+            h => h,
+        }
     }
 
     pub fn chat_height(&self) -> usize {
