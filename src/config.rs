@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::engine::{LoadSettings, MAX_CANDIDATES, SamplingParams, sampler::InvalidParam};
+use crate::engine::{
+    LoadSettings, MAX_CANDIDATES, SamplingParams, SurpriseStop, sampler::InvalidParam,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,6 +27,10 @@ pub struct Config {
     /// Remote servers (`[[servers]]`): their models are listed in the picker
     /// next to local files, and `--server NAME` picks one.
     pub servers: Vec<ServerConfig>,
+    /// What a surprise is (`[surprise] below_p, above_entropy`): where a
+    /// reply running to the next surprise pauses (F7), and what `n`/`N` in
+    /// the token cursor jump to.
+    pub surprise: SurpriseStop,
 }
 
 /// A remote server that reports log-probabilities (llama-server, vLLM, …).
@@ -77,6 +83,7 @@ impl Default for Config {
             sampling: SamplingParams::default(),
             engine: EngineConfig::default(),
             servers: Vec::new(),
+            surprise: SurpriseStop::default(),
         }
     }
 }
@@ -223,6 +230,19 @@ impl Config {
             (1..=MAX_CANDIDATES).contains(&k),
             "between 1 and 256",
         )?;
+        let sp = &self.surprise;
+        range(
+            "surprise.below_p",
+            &sp.below_p,
+            (0.0..=1.0).contains(&sp.below_p),
+            "a probability from 0 to 1",
+        )?;
+        range(
+            "surprise.above_entropy",
+            &sp.above_entropy,
+            sp.above_entropy >= 0.0,
+            "bits, 0 or more",
+        )?;
         self.validate_servers(origin)
     }
 
@@ -321,6 +341,7 @@ impl Config {
             top_k_inspect: self.inspector_top_k,
             paused: false,
             score_prompt: false,
+            stop_at_surprise: None,
         }
     }
 

@@ -31,6 +31,7 @@ fn settings(max_tokens: u32) -> RequestSettings {
         top_k_inspect: 20,
         paused: false,
         score_prompt: true,
+        stop_at_surprise: None,
     }
 }
 

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use tokenscope::engine::{
     ChatMessage, Command, Distribution, Event, GenerateRequest, ReplyPrefix, RequestId,
-    SamplingParams, Stats, Steer, TokenStep,
+    SamplingParams, Stats, Steer, Surprise, SurpriseStop, TokenStep,
 };
 
 fn greedy(messages: Vec<ChatMessage>, max_tokens: u32) -> GenerateRequest {
@@ -19,6 +19,9 @@ fn greedy(messages: Vec<ChatMessage>, max_tokens: u32) -> GenerateRequest {
 #[derive(Default)]
 struct Stepped {
     previews: Vec<Option<Distribution>>,
+    /// Each pause's surprise (running to the next surprise), with the
+    /// number of tokens before it.
+    surprises: Vec<(usize, Option<Surprise>)>,
     steps: Vec<TokenStep>,
     n_reused: usize,
     stats: Option<Stats>,
@@ -37,10 +40,14 @@ fn drive(
             ev if ev.request() != Some(id) => {}
             Event::Started { n_reused, .. } => s.n_reused = n_reused,
             Event::Paused {
-                next, n_generated, ..
+                next,
+                n_generated,
+                surprise,
+                ..
             } => {
                 assert_eq!(n_generated, s.steps.len());
                 s.previews.push(next);
+                s.surprises.push((n_generated, surprise));
                 for cmd in decide(s.previews.len(), &s) {
                     e.handle.send(cmd);
                 }
@@ -280,6 +287,7 @@ fn a_branch_re_evaluates_nothing_before_its_fork_and_going_back_only_what_follow
         top_k_inspect: 20,
         paused: false,
         score_prompt: false,
+        stop_at_surprise: None,
     };
     let req = conv.request(b, &settings);
     let mut want: Vec<i32> = orig[..k].iter().map(|s| s.id).collect();
@@ -335,6 +343,7 @@ fn two_sibling_replies_sampled_at_temperature_one_differ() {
         top_k_inspect: 5,
         paused: false,
         score_prompt: false,
+        stop_at_surprise: None,
     };
     let mut conv = Conversation::new(None);
     let u = conv.append(Node::user("Write a random word."));
@@ -494,6 +503,7 @@ fn next_turn_settings() -> tokenscope::conversation::RequestSettings {
         top_k_inspect: 5,
         paused: false,
         score_prompt: false,
+        stop_at_surprise: None,
     }
 }
 
@@ -615,4 +625,61 @@ fn an_ended_reply_goes_back_as_its_ids_and_foreign_ids_as_text() {
     let id = e.start(next_turn(&foreign));
     let again = e.collect(id).unwrap();
     assert!(!again.steps.is_empty(), "the engine answers (no abort)");
+}
+
+#[test]
+fn running_to_the_next_surprise_pauses_before_each_surprising_draw_and_changes_no_draw() {
+    let mut e = engine(SMOL, config_with(1024));
+    let stop = SurpriseStop {
+        below_p: 0.3,
+        above_entropy: 2.5,
+    };
+    let ids = |steps: &[TokenStep]| steps.iter().map(|s| s.id).collect::<Vec<_>>();
+    let sampled = SamplingParams {
+        seed: 11,
+        ..SamplingParams::default()
+    };
+    for sampling in [SamplingParams::greedy(), sampled] {
+        let q = user("Tell me a story about a cat.");
+        let free = e.generate(q.clone(), false, sampling.clone(), 40).unwrap();
+        let id = e.start(GenerateRequest {
+            stop_at_surprise: Some(stop),
+            ..GenerateRequest::new(q, sampling.clone(), 40, 20)
+        });
+        let s = drive(&mut e, id, |_, _| {
+            vec![Command::Steer {
+                request: id,
+                steer: Steer::RunToSurprise(stop),
+            }]
+        });
+        assert_eq!(
+            ids(&s.steps),
+            ids(&free.steps),
+            "checking before each draw moves no draw ({sampling:?})"
+        );
+        // Where the free reply's own numbers say a token was a surprise.
+        let expected: Vec<usize> = free
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, st)| stop.is_surprise(st.p().unwrap(), st.entropy().unwrap()))
+            .map(|(i, _)| i)
+            .collect();
+        assert!(!expected.is_empty(), "the test needs a surprise");
+        let paused_at: Vec<usize> = s.surprises.iter().map(|(n, _)| *n).collect();
+        assert_eq!(paused_at, expected, "{sampling:?}");
+        for (n, hit) in &s.surprises {
+            let hit = hit.expect("each pause says why");
+            let drawn = &free.steps[*n];
+            assert_eq!(hit.id, drawn.id, "the token announced is the one drawn");
+            assert!(
+                (hit.p - drawn.p().unwrap()).abs() < 1e-6,
+                "{} vs {:?}",
+                hit.p,
+                drawn.p()
+            );
+            assert!((hit.entropy - drawn.entropy().unwrap()).abs() < 1e-4);
+            assert_eq!(hit.stop, stop);
+        }
+    }
 }

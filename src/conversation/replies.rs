@@ -285,6 +285,7 @@ mod tests {
             top_k_inspect: 0,
             paused: false,
             score_prompt: false,
+            stop_at_surprise: None,
         }
     }
 

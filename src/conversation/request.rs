@@ -20,6 +20,8 @@ pub struct RequestSettings {
     /// Score the prompt's evaluated positions
     /// ([`crate::engine::Event::PromptScores`]).
     pub score_prompt: bool,
+    /// Run to the next surprise: pause before the first surprising draw.
+    pub stop_at_surprise: Option<crate::engine::SurpriseStop>,
 }
 
 impl Conversation {
@@ -96,6 +98,7 @@ impl Conversation {
             },
             paused: settings.paused,
             score_prompt: settings.score_prompt,
+            stop_at_surprise: settings.stop_at_surprise,
             ..GenerateRequest::new(
                 self.messages_before(reply),
                 sampling,
@@ -120,6 +123,7 @@ mod tests {
             top_k_inspect: 5,
             paused: false,
             score_prompt: false,
+            stop_at_surprise: None,
         }
     }
 

@@ -16,7 +16,7 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
 use super::api::{
     Distribution, EngineError, Event, GenerateRequest, MAX_CANDIDATES, ReplyPrefix, RequestId,
-    SCORE_CHUNK, SlotId, Stats, Steer, StopReason, TokenId, TokenStep,
+    SCORE_CHUNK, SlotId, Stats, Steer, StopReason, Surprise, SurpriseStop, TokenId, TokenStep,
 };
 use super::decode::{self, Outcome, batch_capacity, decode_error, keep_cache};
 use super::inbox::{Control, Emit, Inbox};
@@ -417,6 +417,11 @@ impl Generation<'_, '_> {
         // count towards max_tokens: the caller asked for each of them.
         let mut budget = req.max_tokens as usize + forced.len();
         let mut pause_after = false;
+        // Running to the next surprise: the thresholds (a pause's own draw,
+        // the one the caller stood at when asking, goes unchecked: it is
+        // made in the pause), and the surprise the next pause stands at.
+        let mut surprise = req.stop_at_surprise;
+        let mut hit: Option<Surprise> = None;
         loop {
             for c in self.inbox.poll(self.request) {
                 match c {
@@ -443,6 +448,12 @@ impl Generation<'_, '_> {
                     Control::Steer(Steer::Run) => {
                         paused = false;
                         pause_after = false;
+                        surprise = None;
+                    }
+                    Control::Steer(Steer::RunToSurprise(stop)) => {
+                        paused = false;
+                        pause_after = false;
+                        surprise = Some(stop);
                     }
                 }
             }
@@ -465,6 +476,7 @@ impl Generation<'_, '_> {
                     request: self.request,
                     n_generated: self.n_generated,
                     next,
+                    surprise: hit.take(),
                 };
                 (self.emit)(paused_event.clone());
                 let next = loop {
@@ -514,12 +526,25 @@ impl Generation<'_, '_> {
                         }
                         Control::Steer(Steer::Run) => {
                             paused = false;
+                            surprise = None;
+                            break Next::Sample;
+                        }
+                        Control::Steer(Steer::RunToSurprise(stop)) => {
+                            paused = false;
+                            surprise = Some(stop);
                             break Next::Sample;
                         }
                     }
                 };
                 self.paused_s += t_wait.elapsed().as_secs_f64();
                 next
+            } else if let Some(stop) = surprise
+                && let Some(s) = self.surprise_at(&chain, &mut scratch, logits_idx, stop)
+            {
+                // Paused before the draw: the loop comes round to the pause.
+                hit = Some(s);
+                paused = true;
+                continue;
             } else {
                 Next::Sample
             };
@@ -592,6 +617,39 @@ impl Generation<'_, '_> {
             scratch.buf = a.data;
         }
         Some(dist)
+    }
+
+    /// The surprise at `logits_idx`, if the token the sampler would draw
+    /// there is one under `stop`: the draw is made on a clone of `chain`
+    /// (its random state cloned too), so the real draw after the pause is
+    /// this token. Greedy takes the first candidate, as [`Self::step`] does.
+    fn surprise_at(
+        &mut self,
+        chain: &LlamaSampler,
+        scratch: &mut Scratch,
+        logits_idx: i32,
+        stop: SurpriseStop,
+    ) -> Option<Surprise> {
+        let logits = self.logits(logits_idx);
+        let summary = scratch.topk.summarize(logits, 1);
+        let id = if self.req.sampling.is_greedy() {
+            summary.top.first()?.0
+        } else {
+            let mut arr = vocab_array(logits, &mut scratch.buf);
+            arr.apply_sampler(&mut chain.clone());
+            let id = arr.selected_token()?.0;
+            scratch.buf = arr.data;
+            id
+        };
+        let logits = self.logits(logits_idx);
+        let p = (logits[id as usize] - summary.lse).exp();
+        stop.is_surprise(p, summary.entropy_bits)
+            .then_some(Surprise {
+                id,
+                p,
+                entropy: summary.entropy_bits,
+                stop,
+            })
     }
 
     /// The next token (sampled or forced) with what the model predicted.

@@ -13,7 +13,7 @@ use super::cancel::Cancellations;
 pub(super) type Emit = Rc<dyn Fn(Event) -> bool>;
 
 /// What the request being served is told between tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Control {
     /// What it does next, as the caller said.
     Steer(Steer),

@@ -142,6 +142,11 @@ pub enum Action {
     EndCompare,
     /// Choosing: draw the next token (step mode).
     Draw,
+    /// Choosing, at a pause: run on to the next surprise.
+    RunToSurprise,
+    /// Token cursor: the next / previous surprising token.
+    NextSurprise,
+    PrevSurprise,
     /// Choosing: take candidate number 1 to 9.
     PickNumber,
 }
@@ -385,7 +390,7 @@ pub static KEYMAP: &[Binding] = &[
         C::Main,
         &[key(K::F(7))],
         A::ToggleStepMode,
-        "step mode: replies go one token per key (off: a paused reply runs on)",
+        "step mode → to the next surprise (replies pause before a surprising token) → free (a paused reply runs on)",
     ),
     b(
         C::Main,
@@ -489,6 +494,13 @@ pub static KEYMAP: &[Binding] = &[
         "token on the line above / below",
     ),
     b(C::TokenCursor, &[key(K::Down)], A::TokenDown, ""),
+    b(
+        C::TokenCursor,
+        &[ch('n')],
+        A::NextSurprise,
+        "next / previous surprising token (p below surprise.below_p or entropy above surprise.above_entropy; F5 sets them)",
+    ),
+    b(C::TokenCursor, &[ch('N')], A::PrevSurprise, ""),
     b(
         C::TokenCursor,
         &[key(K::Home)],
@@ -624,6 +636,12 @@ pub static KEYMAP: &[Binding] = &[
         &[plain(K::Right)],
         A::Draw,
         "step mode: draw the next token (hold to repeat); branching: re-sample here",
+    ),
+    b(
+        C::Choose,
+        &[with(SHIFT, K::Right)],
+        A::RunToSurprise,
+        "step mode: run on to the next surprise (a token below surprise.below_p, or more than surprise.above_entropy bits; F5 sets them)",
     ),
     b(C::Choose, &[key(K::Up)], A::Up, "previous / next candidate"),
     b(C::Choose, &[key(K::Down)], A::Down, ""),

@@ -258,7 +258,7 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             let node = g.node;
             s.push_step(node, *step);
         }
-        Event::Paused { next, .. } => {
+        Event::Paused { next, surprise, .. } => {
             if g.phase == Phase::Cancelling {
                 return vec![];
             }
@@ -273,6 +273,10 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             }
             g.live.pause(s.session.clock);
             reply::choose_next(s, false);
+            if let Some(hit) = surprise {
+                let text = reply::surprise_notice(s, &hit);
+                s.info(text);
+            }
         }
         // The TUI sends no comparisons (yet).
         Event::Compared { .. } => {}

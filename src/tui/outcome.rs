@@ -9,7 +9,7 @@ use super::effect::{Effect, Steer};
 use super::models::ModelEntry;
 use super::state::TokenRef;
 use super::state::compare::CompareFor;
-use crate::engine::{ModelRef, SamplingParams, TokenId};
+use crate::engine::{ModelRef, TokenId};
 
 /// What should happen after a key, for `update` to apply.
 #[derive(Debug, Clone, Default)]
@@ -53,7 +53,7 @@ pub enum Outcome {
     /// The what-if settings become the configured ones.
     ApplyWhatIf,
     /// Sampling settings to use from now on (and the most tokens a reply gets).
-    SetSampling(SamplingParams, u32),
+    SetSampling(Box<crate::tui::state::popup::SettingsValues>),
     /// The system prompt, changed.
     SetSystemPrompt(String),
     OpenHelp,

@@ -140,7 +140,7 @@ pub fn steer(s: &mut State, steer: Steer) -> Vec<Effect> {
             g.steps_queued += 1;
             vec![]
         }
-        (_, Steer::Run) => vec![Effect::Steer(steer)],
+        (_, Steer::Run | Steer::RunToSurprise(_)) => vec![Effect::Steer(steer)],
         // Forcing needs the distribution it replaces: only at a pause.
         _ => vec![],
     }
@@ -181,46 +181,113 @@ pub fn remote_refusal(s: &State, action: Action, msg: usize) -> Option<String> {
     Some(crate::tui::engine_events::capitalize(&why) + ".")
 }
 
-/// Step mode on or off. On while a reply runs: it pauses after its next
-/// token. Off while one is paused: it runs on to its end.
+/// F7: free generation → step mode → running to the next surprise → free.
+/// Step mode on while a reply runs: it pauses after its next token. To the
+/// next surprise: a running reply checks each draw from now on (a paused
+/// one stays paused: Shift-→ runs it on). Off: a paused or checking reply
+/// runs on to its end.
 pub fn toggle_step_mode(s: &mut State) -> Vec<Effect> {
-    if !s.session.step_mode
+    let (step, surprise) = (s.session.step_mode, s.session.to_surprise);
+    if !step
+        && !surprise
         && let Some(why) = s.model.caps.as_ref().and_then(|c| c.refuses("step mode"))
     {
         s.error(crate::tui::engine_events::capitalize(&why) + ".");
         return vec![];
     }
-    s.session.step_mode = !s.session.step_mode;
     let running = s
         .session
         .generation
         .as_ref()
         .is_some_and(|g| g.phase != Phase::Cancelling);
-    if s.session.step_mode {
-        s.info("Step mode: replies go one token per key (→). F7 again runs on.");
+    let paused = s
+        .session
+        .generation
+        .as_ref()
+        .is_some_and(|g| matches!(g.phase, Phase::Paused { .. }));
+    if !step && !surprise {
+        s.session.step_mode = true;
+        s.info("Step mode: replies go one token per key (→). F7 again: run to the next surprise.");
         if running {
             return vec![Effect::Steer(Steer::Step)];
         }
-    } else {
-        s.info("Step mode off.");
-        if s.view
-            .chooser
-            .as_ref()
-            .is_some_and(|c| c.at == ChooseAt::Next)
-        {
-            s.view.chooser = None;
-            s.view.set_focus(Focus::Input);
+        return vec![];
+    }
+    if step {
+        s.session.step_mode = false;
+        s.session.to_surprise = true;
+        let stop = s.config.surprise;
+        s.info(format!(
+            "To the next surprise: replies run until the token to be drawn has p < {} or the \
+             distribution more than {} bits of entropy, then pause (F5 sets both; Shift-→ runs on \
+             from a pause). F7 again: free.",
+            percent(stop.below_p),
+            stop.above_entropy
+        ));
+        // A reply running a step checks its draws from the next one on; a
+        // paused one stays at its pause.
+        if running && !paused {
+            return vec![Effect::Steer(Steer::RunToSurprise(stop))];
         }
-        if let Some(g) = &mut s.session.generation
-            && running
-        {
-            g.steps_queued = 0;
-            g.phase = Phase::Generating;
-            g.live.resume(s.session.clock);
-            return vec![Effect::Steer(Steer::Run)];
-        }
+        return vec![];
+    }
+    s.session.to_surprise = false;
+    s.info("Free generation: replies run to their end (F7: step mode).");
+    if s.view
+        .chooser
+        .as_ref()
+        .is_some_and(|c| c.at == ChooseAt::Next)
+    {
+        s.view.chooser = None;
+        s.view.set_focus(Focus::Input);
+    }
+    if let Some(g) = &mut s.session.generation
+        && running
+    {
+        g.steps_queued = 0;
+        g.phase = Phase::Generating;
+        g.live.resume(s.session.clock);
+        return vec![Effect::Steer(Steer::Run)];
     }
     vec![]
+}
+
+/// `p` as a percentage for the notices (`10%`, `2.5%`).
+fn percent(p: f32) -> String {
+    let v = p * 100.0;
+    if v.fract() == 0.0 {
+        format!("{v:.0}%")
+    } else {
+        format!("{v:.1}%")
+    }
+}
+
+/// What a pause at a surprise says: the token about to be drawn and the
+/// threshold it crossed, and the keys that go on from there.
+pub fn surprise_notice(s: &State, hit: &crate::engine::Surprise) -> String {
+    let token = s.model.vocab.as_ref().map_or_else(
+        || format!("#{}", hit.id),
+        |v| format!("'{}'", crate::text::readable_piece(v.bytes(hit.id))),
+    );
+    let mut why = Vec::new();
+    if hit.p < hit.stop.below_p {
+        why.push(format!(
+            "p {} < {}",
+            percent(hit.p),
+            percent(hit.stop.below_p)
+        ));
+    }
+    if hit.entropy > hit.stop.above_entropy {
+        why.push(format!(
+            "entropy {:.2} bits > {}",
+            hit.entropy, hit.stop.above_entropy
+        ));
+    }
+    format!(
+        "Surprise: the sampler would draw {token} here ({}). → draws it, Enter forces the \
+         selected candidate, Shift-→ runs on to the next surprise, Esc stops.",
+        why.join(", ")
+    )
 }
 
 /// A reply whose token `t` is replaced: by `chosen`, by the first tokens of

@@ -2,13 +2,15 @@
 //! branching, alternatives, regenerating, continuing, editing an earlier
 //! message. Scripted engine events; the requests and steers are checked.
 
-use crossterm::event::KeyCode;
+use crossterm::event::{KeyCode, KeyModifiers};
 
 use super::bench::{fake_id, fake_stats, fake_step};
 use super::effect::Steer;
 use super::state::{ChooseAt, Focus, MsgStatus, TokenRef};
 use super::tests::{H, PARIS};
-use crate::engine::{Distribution, Event, ReplyPrefix, RequestId, Role, StopReason};
+use crate::engine::{
+    Distribution, Event, ReplyPrefix, RequestId, Role, StopReason, Surprise, SurpriseStop,
+};
 
 fn h() -> H {
     H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0")
@@ -27,6 +29,7 @@ fn paused(h: &mut H, id: RequestId, top: &str) {
             .map_or(0, |g| h.s.msg(g.msg).unwrap().steps.len());
     h.engine(Event::Paused {
         request: id,
+        surprise: None,
         n_generated: n,
         next: next(top),
     });
@@ -84,8 +87,13 @@ fn step_mode_starts_paused_and_each_press_is_one_token() {
             .modifier
             .contains(ratatui::style::Modifier::UNDERLINED)
     );
-    // F7 again: the reply runs on.
+    // F7 again: to the next surprise, still at this pause; once more:
+    // free, the reply runs on.
     h.key(KeyCode::F(7));
+    assert!(h.s.session.to_surprise && !h.s.session.step_mode);
+    assert_eq!(steers(&h).len(), 3, "a pause stays a pause");
+    h.key(KeyCode::F(7));
+    assert!(!h.s.session.to_surprise && !h.s.session.step_mode);
     assert_eq!(steers(&h).last(), Some(&Steer::Run));
     assert_eq!(h.s.view.chooser, None);
     assert_eq!(h.s.view.focus, Focus::Input);
@@ -772,4 +780,132 @@ fn a_remote_reply_shows_the_servers_context_count_or_a_question_mark() {
     (stats.n_prompt, stats.ctx_used) = (0, 0);
     h.engine(Event::Done { request: id, stats });
     assert!(status(&h).contains("ctx ?/4096"), "{}", status(&h));
+}
+
+#[test]
+fn f7s_third_mode_runs_to_the_next_surprise_and_says_why_it_paused() {
+    let mut h = h();
+    h.s.config.surprise = SurpriseStop {
+        below_p: 0.1,
+        above_entropy: 3.0,
+    };
+    h.key(KeyCode::F(7));
+    h.key(KeyCode::F(7));
+    assert!(h.s.session.to_surprise);
+    let id = h.ask("Hi");
+    let req = last_request(&h);
+    assert!(!req.paused, "it runs from the start");
+    assert_eq!(req.stop_at_surprise, Some(h.s.config.surprise));
+    h.started(id);
+    h.stream(id, &[(" the", 0.9)]);
+    assert!(
+        h.screen().contains("to next surprise 1 tok"),
+        "{}",
+        h.screen()
+    );
+    // The engine stops before a surprising draw and says which.
+    let paris = fake_id(" Paris");
+    h.engine(Event::Paused {
+        request: id,
+        n_generated: 1,
+        next: next(" Paris"),
+        surprise: Some(Surprise {
+            id: paris,
+            p: 0.05,
+            entropy: 3.5,
+            stop: h.s.config.surprise,
+        }),
+    });
+    assert_eq!(h.s.view.focus, Focus::Choose);
+    let notice = &h.s.view.notice.as_ref().expect("a notice").text;
+    assert!(
+        notice.contains("p 5% < 10%") && notice.contains("entropy 3.50 bits > 3"),
+        "{notice}"
+    );
+    // Shift-→ runs on to the next one; → would draw one token.
+    h.key_mod(KeyCode::Right, KeyModifiers::SHIFT);
+    assert_eq!(steers(&h), [Steer::RunToSurprise(h.s.config.surprise)]);
+    // A step-mode pause can run to the next surprise too.
+    h.stream(id, &[(" Paris", 0.05)]);
+    paused(&mut h, id, ".");
+    h.key_mod(KeyCode::Right, KeyModifiers::SHIFT);
+    assert_eq!(steers(&h).len(), 2);
+    // Off: a running reply runs freely.
+    h.key(KeyCode::F(7));
+    assert_eq!(steers(&h).last(), Some(&Steer::Run));
+}
+
+#[test]
+fn n_and_shift_n_jump_between_surprising_tokens() {
+    let mut h = h();
+    h.s.config.surprise = SurpriseStop {
+        below_p: 0.1,
+        above_entropy: 99.0,
+    };
+    h.exchange(
+        "q",
+        &[
+            (" the", 0.9),
+            (" a", 0.05),
+            (" time", 0.8),
+            (" model", 0.02),
+            (" is", 0.7),
+        ],
+    );
+    h.key(KeyCode::Tab);
+    h.s.view.cursor = Some(TokenRef { msg: 1, step: 0 });
+    h.key(KeyCode::Char('n'));
+    assert_eq!(h.s.view.cursor, Some(TokenRef { msg: 1, step: 1 }));
+    h.key(KeyCode::Char('n'));
+    assert_eq!(h.s.view.cursor, Some(TokenRef { msg: 1, step: 3 }));
+    h.key(KeyCode::Char('n'));
+    assert_eq!(
+        h.s.view.cursor,
+        Some(TokenRef { msg: 1, step: 3 }),
+        "none after"
+    );
+    assert!(
+        h.s.view
+            .notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("No surprising token after")
+    );
+    h.key(KeyCode::Char('N'));
+    assert_eq!(h.s.view.cursor, Some(TokenRef { msg: 1, step: 1 }));
+    // By entropy: every token here is drawn from more than 0.2 bits.
+    h.s.config.surprise.above_entropy = 0.2;
+    h.key(KeyCode::Char('n'));
+    assert_eq!(h.s.view.cursor, Some(TokenRef { msg: 1, step: 2 }));
+}
+
+#[test]
+fn the_settings_form_sets_what_a_surprise_is_and_refuses_nonsense() {
+    use super::state::popup::{parse_settings, settings_form};
+    let base = crate::engine::SamplingParams::default();
+    let mut f = settings_form(&base, 64, SurpriseStop::default());
+    fn field<'a>(f: &'a mut super::state::SettingsForm, label: &str) -> &'a mut String {
+        let i = f.fields.iter().position(|x| x.label == label).unwrap();
+        &mut f.fields[i].value
+    }
+    *field(&mut f, "surprise_p") = "0.25".into();
+    *field(&mut f, "surprise_bits") = "4".into();
+    let v = parse_settings(&f, &base).unwrap();
+    assert_eq!(
+        v.surprise,
+        SurpriseStop {
+            below_p: 0.25,
+            above_entropy: 4.0
+        }
+    );
+    *field(&mut f, "surprise_p") = "1.5".into();
+    let e = parse_settings(&f, &base).unwrap_err();
+    assert!(e.contains("surprise_p") && e.contains("from 0 to 1"), "{e}");
+    *field(&mut f, "surprise_p") = "x".into();
+    assert!(
+        parse_settings(&f, &base)
+            .unwrap_err()
+            .contains("not a number")
+    );
 }

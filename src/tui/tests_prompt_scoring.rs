@@ -184,6 +184,7 @@ fn in_step_mode_the_prompt_is_scored_in_the_first_pause() {
     assert!(h.host.prompt_scorings.is_empty(), "not before the pause");
     h.engine(Event::Paused {
         request: id,
+        surprise: None,
         n_generated: 0,
         next: Some(fake_step(0, " word", 0.5, 8).dist.unwrap()),
     });

@@ -102,6 +102,7 @@ fn time_paused_in_step_mode_is_not_time_to_the_first_token() {
     wait(&mut h, 100);
     h.engine(Event::Paused {
         request: id,
+        surprise: None,
         n_generated: 0,
         next: super::bench::fake_step(0, "The", 0.5, 8).dist,
     });

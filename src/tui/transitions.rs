@@ -10,10 +10,11 @@ use super::effect::Effect;
 use super::reply;
 use super::state::{
     ChatList, ChatListMode, ChooseAt, Chooser, Focus, Loading, Phase, Picker, Popup, State,
-    TokenRef, new_input, popup::settings_form,
+    TokenRef, new_input,
+    popup::{SettingsValues, settings_form},
 };
 use crate::conversation::Conversation;
-use crate::engine::{ModelRef, SamplingParams};
+use crate::engine::ModelRef;
 use crate::store::{ConvId, StoredConversation};
 use crate::text::escape_inline;
 
@@ -162,7 +163,7 @@ pub fn open_picker(s: &mut State) -> Vec<Effect> {
 
 /// Opens the form on the sampling settings in use.
 pub fn open_settings(s: &mut State) -> Vec<Effect> {
-    let form = settings_form(&s.config.sampling, s.config.max_tokens);
+    let form = settings_form(&s.config.sampling, s.config.max_tokens, s.config.surprise);
     open_popup(s, Popup::Settings(form))
 }
 
@@ -324,13 +325,15 @@ pub fn rescan(s: &mut State) -> Vec<Effect> {
 
 /// The sampling settings (and the most tokens a reply gets) from now on,
 /// from the settings form.
-pub fn set_sampling(s: &mut State, p: SamplingParams, max_tokens: u32) -> Vec<Effect> {
+pub fn set_sampling(s: &mut State, v: SettingsValues) -> Vec<Effect> {
+    let (p, stop) = (&v.sampling, v.surprise);
     s.info(format!(
-        "Sampling: temperature {}, top_k {}, top_p {}, min_p {}, repeat_penalty {}, seed {}, max_tokens {}.",
-        p.temperature, p.top_k, p.top_p, p.min_p, p.repeat_penalty, p.seed, max_tokens
+        "Sampling: temperature {}, top_k {}, top_p {}, min_p {}, repeat_penalty {}, seed {}, max_tokens {}; a surprise: p < {} or entropy > {} bits.",
+        p.temperature, p.top_k, p.top_p, p.min_p, p.repeat_penalty, p.seed, v.max_tokens, stop.below_p, stop.above_entropy
     ));
-    s.config.sampling = p;
-    s.config.max_tokens = max_tokens;
+    s.config.sampling = v.sampling;
+    s.config.max_tokens = v.max_tokens;
+    s.config.surprise = stop;
     vec![]
 }
 

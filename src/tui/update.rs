@@ -214,7 +214,7 @@ fn apply(s: &mut State, outcome: Outcome) -> Vec<Effect> {
         Outcome::ContinueReply(msg) => reply::continue_reply(s, msg),
         Outcome::SwitchSibling(msg, delta) => reply::switch_sibling(s, msg, delta),
         Outcome::EditMessage(msg) => reply::edit_message(s, msg),
-        Outcome::SetSampling(p, max_tokens) => transitions::set_sampling(s, p, max_tokens),
+        Outcome::SetSampling(v) => transitions::set_sampling(s, *v),
         Outcome::ApplyWhatIf => transitions::apply_whatif(s),
         Outcome::SetSystemPrompt(text) => transitions::change_system_prompt(s, text),
         Outcome::OpenHelp => open_help(s),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::error::EngineError;
 use super::ids::{RequestId, SlotId, TokenId};
 use super::model::{Capabilities, ChatMode, ModelInfo, Vocab};
-use super::request::Role;
+use super::request::{Role, SurpriseStop};
 use crate::engine::report::CrashReport;
 
 /// One compared token ([`Event::Compared`]).
@@ -85,6 +85,21 @@ impl Distribution {
     pub fn p(&self, logit: f32) -> f32 {
         (logit - self.lse).exp()
     }
+}
+
+/// Why a reply running to the next surprise paused
+/// ([`Steer::RunToSurprise`](super::Steer::RunToSurprise)): the draw it
+/// stands before.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Surprise {
+    /// The token the sampler will draw here (unless another is forced).
+    pub id: TokenId,
+    /// Its probability under the model.
+    pub p: f32,
+    /// The entropy of the model's distribution here, in bits.
+    pub entropy: f32,
+    /// The thresholds it crossed.
+    pub stop: SurpriseStop,
 }
 
 /// One token of the reply, with what the model considered.
@@ -315,6 +330,10 @@ pub enum Event {
         /// sampler chain as it stands; `None` when the inspector is off.
         /// Sent again, unchanged, when forced text gave no tokens.
         next: Option<Distribution>,
+        /// Running to the next surprise: why it paused here (`None` in
+        /// step mode).
+        #[serde(default)]
+        surprise: Option<Surprise>,
     },
     /// The reply ended inside a multi-byte character: its bytes, as U+FFFD,
     /// end the reply's text (after the last token's [`TokenStep::text`]).

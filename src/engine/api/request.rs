@@ -132,6 +132,10 @@ pub struct GenerateRequest {
     /// shared, need this.
     #[serde(default)]
     pub score_prompt: bool,
+    /// Run to the next surprise from the start: the reply pauses, as in
+    /// step mode, before the first token that is one ([`Steer::RunToSurprise`]).
+    #[serde(default)]
+    pub stop_at_surprise: Option<SurpriseStop>,
 }
 
 impl GenerateRequest {
@@ -153,6 +157,7 @@ impl GenerateRequest {
             top_k_inspect,
             paused: false,
             score_prompt: false,
+            stop_at_surprise: None,
         }
     }
 }
@@ -322,7 +327,7 @@ impl Command {
 /// What a generation does next, told by [`Command::Steer`]: the one
 /// spelling of it, from the caller's keys to the worker's loop. A generation
 /// running freely reads it between tokens; a paused one waits for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Steer {
     /// One sampled token, then pause.
     Step,
@@ -337,4 +342,65 @@ pub enum Steer {
     ForceText(String),
     /// Run freely until the end (EOG, max tokens, context full).
     Run,
+    /// Run until the next surprise ([`SurpriseStop`]): the next token is
+    /// drawn whatever it is (the caller stands at it), then each step is
+    /// checked before its draw, and the reply pauses at the first one that
+    /// is surprising, with [`Event::Paused`](super::Event::Paused)'s
+    /// `surprise` saying why.
+    RunToSurprise(SurpriseStop),
+}
+
+/// When a reply running to the next surprise pauses: at a step where the
+/// token the sampler would draw has a probability under the model below
+/// `below_p`, or where the model's distribution has more than
+/// `above_entropy` bits of entropy (the model is undecided, whatever it
+/// draws). Checked before the draw, on a copy of the sampler chain (its
+/// random state copied too), so that the draw made after the pause is the
+/// one that was checked.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SurpriseStop {
+    /// Probability under the model, 0 to 1 (0: never by probability).
+    pub below_p: f32,
+    /// Entropy in bits (infinite or above log2 of the vocabulary: never by
+    /// entropy).
+    pub above_entropy: f32,
+}
+
+impl Default for SurpriseStop {
+    /// Below 10%, or above 3 bits (as spread as a choice among 8 equally
+    /// likely tokens).
+    fn default() -> Self {
+        Self {
+            below_p: 0.1,
+            above_entropy: 3.0,
+        }
+    }
+}
+
+impl SurpriseStop {
+    /// Whether a token of probability `p` drawn from a distribution of
+    /// `entropy` bits is a surprise.
+    pub fn is_surprise(&self, p: f32, entropy: f32) -> bool {
+        p < self.below_p || entropy > self.above_entropy
+    }
+
+    /// Errors: a threshold that is not a number, or `below_p` outside 0..=1,
+    /// or a negative entropy, in words naming the setting as the settings
+    /// form does (`surprise_p`, `surprise_bits`).
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.below_p) {
+            return Err(format!(
+                "invalid surprise_p = {}: a probability from 0 to 1",
+                self.below_p
+            ));
+        }
+        if self.above_entropy.is_nan() || self.above_entropy < 0.0 {
+            return Err(format!(
+                "invalid surprise_bits = {}: bits, 0 or more",
+                self.above_entropy
+            ));
+        }
+        Ok(())
+    }
 }

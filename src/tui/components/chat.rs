@@ -158,6 +158,20 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Outcome {
             s.info("Press q again to quit.");
             return Outcome::Done;
         }
+        Action::NextSurprise | Action::PrevSurprise => {
+            let forward = action == Action::NextSurprise;
+            let found = s.surprise_from(cur, forward);
+            if found.is_none() {
+                let stop = s.config.surprise;
+                s.info(format!(
+                    "No surprising token {} this one (p below {} or entropy above {} bits; F5 sets both).",
+                    if forward { "after" } else { "before" },
+                    stop.below_p,
+                    stop.above_entropy
+                ));
+            }
+            found
+        }
         Action::TokenLeft => neighbour(s, cur, false),
         Action::TokenRight => neighbour(s, cur, true),
         Action::TokenUp | Action::TokenDown => {

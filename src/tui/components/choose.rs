@@ -66,6 +66,10 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Outcome {
     match action {
         // The text has no cursor to move.
         Action::Draw if !c.text.is_empty() => {}
+        // Only a paused reply runs on (branching has nothing to run).
+        Action::RunToSurprise if c.at == ChooseAt::Next => {
+            return Outcome::Steer(Steer::RunToSurprise(s.config.surprise));
+        }
         Action::Draw => {
             return match c.at {
                 ChooseAt::Next => Outcome::Steer(Steer::Step),

@@ -23,7 +23,7 @@ pub fn on_key(s: &State, mut f: SettingsForm, k: KeyEvent) -> (Option<Popup>, Ou
     match lookup(Context::Settings, &k) {
         Some(Action::Close) => return (None, Outcome::Done),
         Some(Action::Confirm) => match parse_settings(&f, &s.config.sampling) {
-            Ok((p, max_tokens)) => return (None, Outcome::SetSampling(p, max_tokens)),
+            Ok(v) => return (None, Outcome::SetSampling(Box::new(v))),
             Err(e) => f.error = Some(e),
         },
         Some(Action::Up) => f.selected = (f.selected + n - 1) % n,

@@ -80,6 +80,9 @@ fn phase_text(s: &State) -> (String, Style) {
                     }
                 ),
                 Phase::Generating if s.session.step_mode => format!("● step {n} tok"),
+                Phase::Generating if s.session.to_surprise => {
+                    format!("● to next surprise {n} tok")
+                }
                 Phase::Generating => format!("● generating {n} tok"),
                 Phase::Cancelling => "● stopping… (Esc: restart engine)".to_string(),
             };

@@ -118,6 +118,7 @@ impl State {
                 new_chat_armed: false,
                 editing: None,
                 step_mode: false,
+                to_surprise: false,
                 load: None,
                 generation: None,
                 prompt_scoring: PromptScoring::default(),

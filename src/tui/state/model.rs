@@ -70,9 +70,9 @@ impl State {
     /// values while it is open and valid, else [`Model::whatif`].
     pub fn whatif_params(&self) -> Option<SamplingParams> {
         if let Some(Popup::Settings(form)) = &self.view.popup
-            && let Ok((p, _)) = popup::parse_settings(form, &self.config.sampling)
+            && let Ok(v) = popup::parse_settings(form, &self.config.sampling)
         {
-            return Some(p);
+            return Some(v.sampling);
         }
         self.model.whatif.clone()
     }

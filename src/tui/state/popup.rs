@@ -7,7 +7,7 @@ use ratatui_textarea::TextArea;
 
 use super::State;
 use super::compare::CompareFor;
-use crate::engine::{SamplingParams, sampler};
+use crate::engine::{SamplingParams, SurpriseStop, sampler};
 use crate::store::Summary;
 use crate::tui::models::ModelEntry;
 
@@ -108,10 +108,10 @@ impl ChatList {
     }
 }
 
-/// The form for `p` and `max_tokens`: the parameters of
+/// The form for `p`, `max_tokens` and `stop`: the parameters of
 /// [`sampler::PARAMS`] that have a help text, in its order, then the reply
-/// length.
-pub fn settings_form(p: &SamplingParams, max_tokens: u32) -> SettingsForm {
+/// length, then what a surprise is.
+pub fn settings_form(p: &SamplingParams, max_tokens: u32, stop: SurpriseStop) -> SettingsForm {
     let mut fields: Vec<Field> = sampler::PARAMS
         .iter()
         .filter_map(|row| {
@@ -127,6 +127,16 @@ pub fn settings_form(p: &SamplingParams, max_tokens: u32) -> SettingsForm {
         value: max_tokens.to_string(),
         help: "reply length limit",
     });
+    fields.push(Field {
+        label: STOP_BELOW_P,
+        value: stop.below_p.to_string(),
+        help: "surprise: p below (F7, n/N)",
+    });
+    fields.push(Field {
+        label: STOP_ABOVE_ENTROPY,
+        value: stop.above_entropy.to_string(),
+        help: "or entropy above, in bits",
+    });
     SettingsForm {
         fields,
         selected: 0,
@@ -136,20 +146,41 @@ pub fn settings_form(p: &SamplingParams, max_tokens: u32) -> SettingsForm {
 
 /// The settings form's field for the reply length (not a sampling parameter).
 const MAX_TOKENS: &str = "max_tokens";
+/// The settings form's fields for what a surprise is ([`SurpriseStop`]).
+const STOP_BELOW_P: &str = "surprise_p";
+const STOP_ABOVE_ENTROPY: &str = "surprise_bits";
+
+/// What the settings form holds, read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingsValues {
+    pub sampling: SamplingParams,
+    pub max_tokens: u32,
+    pub surprise: SurpriseStop,
+}
 
 /// Reads the form back; errors name the field.
 pub fn parse_settings(
     form: &SettingsForm,
     base: &SamplingParams,
-) -> Result<(SamplingParams, u32), String> {
+) -> Result<SettingsValues, String> {
     let mut p = base.clone();
     let mut max_tokens = 0;
+    let mut surprise = SurpriseStop::default();
     for f in &form.fields {
+        let number = |v: &str| -> Result<f32, String> {
+            v.trim()
+                .parse::<f32>()
+                .map_err(|_| format!("invalid {} = {:?}: not a number", f.label, v.trim()))
+        };
         if f.label == MAX_TOKENS {
             max_tokens =
                 f.value.trim().parse().map_err(|_| {
                     format!("invalid {} = {:?}: not a number", f.label, f.value.trim())
                 })?;
+        } else if f.label == STOP_BELOW_P {
+            surprise.below_p = number(&f.value)?;
+        } else if f.label == STOP_ABOVE_ENTROPY {
+            surprise.above_entropy = number(&f.value)?;
         } else if let Some(row) = sampler::Param::named(f.label) {
             p.set_text(row.which, &f.value)?;
         }
@@ -158,7 +189,12 @@ pub fn parse_settings(
     if max_tokens == 0 {
         return Err("invalid max_tokens = 0: must be at least 1".into());
     }
-    Ok((p, max_tokens))
+    surprise.validate()?;
+    Ok(SettingsValues {
+        sampling: p,
+        max_tokens,
+        surprise,
+    })
 }
 
 impl State {

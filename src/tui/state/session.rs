@@ -96,6 +96,9 @@ pub struct Session {
     pub editing: Option<NodeId>,
     /// Step mode: replies start paused and go one token per key.
     pub step_mode: bool,
+    /// Replies run to the next surprise (F7's third mode; `config.surprise`
+    /// says what one is) and pause there as in step mode.
+    pub to_surprise: bool,
     pub load: Option<Loading>,
     pub generation: Option<Generation>,
     /// The prompt's surprise, scored after each reply.
@@ -175,6 +178,7 @@ impl State {
         };
         crate::conversation::RequestSettings {
             paused: self.session.step_mode,
+            stop_at_surprise: self.session.to_surprise.then_some(self.config.surprise),
             top_k_inspect: keep,
             // The prompt's own surprise, shown on the user's messages:
             // scored after the reply (`prompt_scoring`), never delaying it;

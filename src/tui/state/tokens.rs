@@ -52,6 +52,39 @@ impl State {
             .flat_map(|(msg, m)| (0..m.steps.len()).map(move |step| TokenRef { msg, step }))
     }
 
+    /// Whether token `t` is a surprise under `config.surprise`: its
+    /// probability below `below_p`, or the distribution it was chosen from
+    /// above `above_entropy` bits (a remote reply without the entropy: by
+    /// probability alone). Template scaffolding and tokens with no numbers
+    /// (not scored yet, inspector off) are not.
+    pub fn is_surprising(&self, t: TokenRef) -> bool {
+        let Some(m) = self.msg(t.msg) else {
+            return false;
+        };
+        if super::is_scaffolding(m, t.step) {
+            return false;
+        }
+        let Some(step) = m.steps.get(t.step) else {
+            return false;
+        };
+        step.p().is_some_and(|p| {
+            self.config
+                .surprise
+                .is_surprise(p, step.entropy().unwrap_or(0.0))
+        })
+    }
+
+    /// The first surprising token after `cur` (`forward`) or the last one
+    /// before it ([`Self::is_surprising`]).
+    pub fn surprise_from(&self, cur: TokenRef, forward: bool) -> Option<TokenRef> {
+        let mut refs = self.token_refs().filter(|&t| self.is_surprising(t));
+        if forward {
+            refs.find(|&t| t > cur)
+        } else {
+            refs.filter(|&t| t < cur).last()
+        }
+    }
+
     pub fn last_token(&self) -> Option<TokenRef> {
         self.msgs()
             .enumerate()
