@@ -2,23 +2,29 @@
 //! made through `llama-cpp-sys-2` directly, whose graph evaluation callback
 //! (`cb_eval`) copies the tensors the lens reads out of the graph.
 //!
-//! Why a context of its own, on a model handle of its own:
+//! Why contexts of their own, on a model handle of its own:
 //! - llama-cpp-2 0.1.160 no longer exposes `cb_eval` (its context params
 //!   and model pointer are crate-private), and a patched copy of that crate
 //!   would have to follow every upgrade. llama.h is the stable surface.
-//! - The lens needs the attention probabilities (`kq_soft_max-<l>`), which
-//!   flash attention never forms: this context runs with flash attention
-//!   off, the model's own context keeps it (faster, and a reply's numbers
-//!   stay those of a normal run).
-//! - It keeps its own KV cache (the sequence last lensed), so lensing
+//! - The rows must be the model's own numbers: the rows pass runs with the
+//!   model context's settings (flash attention as llama.cpp picks it,
+//!   repacked weights) and splits a fresh sequence into batches as a
+//!   prefill does, so the last layer's row is bit-identical to a
+//!   generation's distribution (tests/lens.rs). A context without flash
+//!   attention differs by up to 3% in p on Gemma 3 (CPU flash attention
+//!   accumulates in f16).
+//! - The attention probabilities (`kq_soft_max-<l>`) exist only without
+//!   flash attention, which never forms them: a second context with it off,
+//!   made at the first request for attention, on the same model handle.
+//! - Each keeps its own KV cache (the sequence last lensed), so lensing
 //!   another position of the same text re-evaluates one token, and the
 //!   model's cache (a paused reply, a branch) is never touched.
 //!
 //! The model is loaded a second time with `use_mmap` (llama.cpp's default):
 //! the weights stay in the page cache the first handle already maps, so the
-//! second handle costs its tensor metadata, not the weights. Weight
-//! repacking (`use_extra_bufts`) is off for it, since repacking would copy
-//! the repackable weights into memory of its own.
+//! second handle costs its tensor metadata and the weights llama.cpp
+//! repacks for this CPU (a copy of their own, as in the first handle), not
+//! the whole file.
 
 use std::ffi::{CStr, CString, c_void};
 use std::path::Path;
@@ -153,16 +159,28 @@ pub(super) struct Captured {
     pub n_reused: usize,
 }
 
-/// The lens's model handle and context (see the module's documentation).
+/// The lens's model handle and its contexts (see the module's documentation).
 pub(super) struct LensContext {
-    model: NonNull<sys::llama_model>,
+    /// Flash attention as the model's own context has it: the rows.
+    rows: Pass,
+    /// Flash attention off, made at the first request for attention.
+    attention: Option<Pass>,
+    n_ctx_asked: u32,
+    threads: i32,
+    pub n_layer: usize,
+    pub n_vocab: usize,
+    pub n_ctx: usize,
+    /// Last: dropped after the contexts.
+    model: ModelHandle,
+}
+
+/// One llama.cpp context of the lens: its KV cache (the tokens in it) and
+/// what its graph callback copies.
+struct Pass {
     ctx: NonNull<sys::llama_context>,
     capture: Box<Capture>,
     /// Token ids in the KV cache, position by position.
     cached: Vec<TokenId>,
-    pub n_layer: usize,
-    pub n_vocab: usize,
-    pub n_ctx: usize,
 }
 
 impl LensContext {
@@ -174,11 +192,10 @@ impl LensContext {
     pub fn new(path: &Path, n_ctx: u32, threads: i32) -> Result<LensContext, String> {
         let c_path = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| "the model path has a NUL byte".to_string())?;
-        // SAFETY: plain llama.h calls with default params; every pointer
-        // returned is checked for null and freed in `Drop` (or below).
+        // SAFETY: plain llama.h calls with default params; the model is
+        // checked for null and freed in `Drop` (or below).
         unsafe {
             let mut mp = sys::llama_model_default_params();
-            mp.use_extra_bufts = false;
             mp.n_gpu_layers = 0;
             let model = NonNull::new(sys::llama_model_load_from_file(c_path.as_ptr(), mp))
                 .ok_or_else(|| {
@@ -187,49 +204,32 @@ impl LensContext {
             let n_layer = sys::llama_model_n_layer(model.as_ptr()).max(0) as usize;
             let vocab = sys::llama_model_get_vocab(model.as_ptr());
             let n_vocab = sys::llama_vocab_n_tokens(vocab).max(0) as usize;
-            let mut capture = Box::new(Capture {
-                residual: vec![None; n_layer],
-                attention_rows: vec![None; n_layer],
-                ..Capture::default()
-            });
-            let mut cp = sys::llama_context_default_params();
-            cp.n_ctx = n_ctx;
-            cp.n_batch = N_BATCH;
-            cp.n_ubatch = N_BATCH;
-            cp.n_seq_max = 1;
-            cp.n_threads = threads;
-            cp.n_threads_batch = threads;
-            cp.flash_attn_type = sys::LLAMA_FLASH_ATTN_TYPE_DISABLED;
-            // Every position of a sliding-window layer kept, so that
-            // removing the positions after a lensed one never needs ones
-            // the window dropped (and the model context does the same).
-            cp.swa_full = true;
-            cp.no_perf = true;
-            cp.cb_eval = Some(on_tensor);
-            cp.cb_eval_user_data = (&mut *capture as *mut Capture).cast();
-            let Some(ctx) = NonNull::new(sys::llama_init_from_model(model.as_ptr(), cp)) else {
-                sys::llama_model_free(model.as_ptr());
-                return Err(format!(
-                    "llama.cpp could not make the lens context ({n_ctx} tokens)"
-                ));
+            let rows = match Pass::new(model, n_ctx, threads, n_layer, true) {
+                Ok(p) => p,
+                Err(e) => {
+                    sys::llama_model_free(model.as_ptr());
+                    return Err(e);
+                }
             };
-            let n_ctx = sys::llama_n_ctx(ctx.as_ptr()) as usize;
+            let n_ctx_made = sys::llama_n_ctx(rows.ctx.as_ptr()) as usize;
             Ok(LensContext {
-                model,
-                ctx,
-                capture,
-                cached: Vec::new(),
+                model: ModelHandle(model),
+                rows,
+                attention: None,
+                n_ctx_asked: n_ctx,
+                threads,
                 n_layer,
                 n_vocab,
-                n_ctx,
+                n_ctx: n_ctx_made,
             })
         }
     }
 
     /// Evaluates `tokens[..=position]`, capturing the residual stream after
-    /// every layer at `position` (and the attention rows from it when
-    /// `attention`). What of `tokens[..position]` is already in this
-    /// context's KV cache is kept; positions from the first difference (at
+    /// every layer at `position` and the model's logits there (and, when
+    /// `attention`, the attention rows from it, in the second pass without
+    /// flash attention). What of `tokens[..position]` is already in a
+    /// pass's KV cache is kept; positions from the first difference (at
     /// most `position`) are removed and evaluated again, so a position
     /// inside a sequence lensed before costs one token.
     ///
@@ -241,6 +241,104 @@ impl LensContext {
         position: usize,
         attention: bool,
     ) -> Result<Captured, String> {
+        let (n_reused, residual) = self.rows.evaluate(tokens, position, false)?;
+        let attention = if attention {
+            if self.attention.is_none() {
+                let pass = Pass::new(
+                    self.model.0,
+                    self.n_ctx_asked,
+                    self.threads,
+                    self.n_layer,
+                    false,
+                )?;
+                self.attention = Some(pass);
+            }
+            let pass = self.attention.as_mut().expect("made just above");
+            pass.evaluate(tokens, position, true)?.1
+        } else {
+            Vec::new()
+        };
+        // SAFETY: the rows pass's last decode asked for the logits of the
+        // lensed position (its batch's last output).
+        let logits = unsafe {
+            let p = sys::llama_get_logits_ith(self.rows.ctx.as_ptr(), -1);
+            if p.is_null() {
+                return Err("llama.cpp gave no logits for the lensed position".into());
+            }
+            std::slice::from_raw_parts(p, self.n_vocab).to_vec()
+        };
+        Ok(Captured {
+            residual,
+            attention,
+            logits,
+            n_evaluated: position + 1 - n_reused,
+            n_reused,
+        })
+    }
+}
+
+impl Pass {
+    /// A context on `model`; `flash_attention`: llama.cpp's choice (as the
+    /// model's own context), else off (attention probabilities formed).
+    fn new(
+        model: NonNull<sys::llama_model>,
+        n_ctx: u32,
+        threads: i32,
+        n_layer: usize,
+        flash_attention: bool,
+    ) -> Result<Pass, String> {
+        let mut capture = Box::new(Capture {
+            residual: vec![None; n_layer],
+            attention_rows: vec![None; n_layer],
+            ..Capture::default()
+        });
+        // SAFETY: plain llama.h calls; the context is checked for null and
+        // freed in `Drop`; the capture is boxed, so its address (the
+        // callback's user data) is stable for the context's life.
+        unsafe {
+            let mut cp = sys::llama_context_default_params();
+            cp.n_ctx = n_ctx;
+            cp.n_batch = N_BATCH;
+            cp.n_ubatch = N_BATCH;
+            cp.n_seq_max = 1;
+            cp.n_threads = threads;
+            cp.n_threads_batch = threads;
+            cp.flash_attn_type = if flash_attention {
+                sys::LLAMA_FLASH_ATTN_TYPE_AUTO
+            } else {
+                sys::LLAMA_FLASH_ATTN_TYPE_DISABLED
+            };
+            // Every position of a sliding-window layer kept, so that
+            // removing the positions after a lensed one never needs ones
+            // the window dropped (the model's own context does the same).
+            cp.swa_full = true;
+            cp.no_perf = true;
+            cp.cb_eval = Some(on_tensor);
+            cp.cb_eval_user_data = (&mut *capture as *mut Capture).cast();
+            let ctx =
+                NonNull::new(sys::llama_init_from_model(model.as_ptr(), cp)).ok_or_else(|| {
+                    format!("llama.cpp could not make the lens context ({n_ctx} tokens)")
+                })?;
+            Ok(Pass {
+                ctx,
+                capture,
+                cached: Vec::new(),
+            })
+        }
+    }
+
+    /// Evaluates `tokens[..=position]` reusing this pass's cache; returns
+    /// the positions reused and, per layer, the residual row (`attention`
+    /// false) or the attention rows per head (`attention` true).
+    fn evaluate<T: Clone>(
+        &mut self,
+        tokens: &[TokenId],
+        position: usize,
+        attention: bool,
+    ) -> Result<(usize, Vec<T>), String>
+    where
+        Capture: Rows<T>,
+    {
         let common = self
             .cached
             .iter()
@@ -264,8 +362,14 @@ impl LensContext {
             0
         };
         self.cached.truncate(common);
+        // The batches split as a generation's prefill does (from the first
+        // position not cached, the lensed one in the last batch), so that a
+        // fresh lens of a prompt's last position is computed exactly as the
+        // model's own prefill computed it.
+        let chunks: Vec<&[TokenId]> = tokens[common..=position].chunks(N_BATCH as usize).collect();
+        let (last_chunk, before) = chunks.split_last().expect("at least the lensed token");
         self.capture.armed = false;
-        for chunk in tokens[common..position].chunks(N_BATCH as usize) {
+        for chunk in before {
             let start = self.cached.len();
             self.decode(chunk, start, false)?;
             self.cached.extend_from_slice(chunk);
@@ -277,44 +381,15 @@ impl LensContext {
         cap.error = None;
         cap.residual.iter_mut().for_each(|r| *r = None);
         cap.attention_rows.iter_mut().for_each(|r| *r = None);
-        let result = self.decode(&tokens[position..=position], position, true);
+        let start = self.cached.len();
+        let result = self.decode(last_chunk, start, true);
         self.capture.armed = false;
         result?;
-        self.cached.push(tokens[position]);
+        self.cached.extend_from_slice(last_chunk);
         if let Some(e) = self.capture.error.take() {
             return Err(format!("the lens could not read llama.cpp's graph: {e}"));
         }
-        let residual = std::mem::take(&mut self.capture.residual)
-            .into_iter()
-            .enumerate()
-            .map(|(l, r)| r.ok_or(format!("llama.cpp's graph had no l_out-{l}")))
-            .collect::<Result<Vec<_>, _>>();
-        self.capture.residual = vec![None; self.n_layer];
-        let attention = if attention {
-            let rows = std::mem::take(&mut self.capture.attention_rows);
-            self.capture.attention_rows = vec![None; self.n_layer];
-            rows.into_iter()
-                .enumerate()
-                .map(|(l, r)| r.ok_or(format!("llama.cpp's graph had no kq_soft_max-{l}")))
-                .collect::<Result<Vec<_>, _>>()?
-        } else {
-            Vec::new()
-        };
-        // SAFETY: the last decode asked for the logits of its one token.
-        let logits = unsafe {
-            let p = sys::llama_get_logits_ith(self.ctx.as_ptr(), -1);
-            if p.is_null() {
-                return Err("llama.cpp gave no logits for the lensed position".into());
-            }
-            std::slice::from_raw_parts(p, self.n_vocab).to_vec()
-        };
-        Ok(Captured {
-            residual: residual?,
-            attention,
-            logits,
-            n_evaluated: position + 1 - common,
-            n_reused: common,
-        })
+        Ok((common, self.capture.take_rows()?))
     }
 
     /// One `llama_decode` of `tokens` at positions `start..`, with the
@@ -344,13 +419,52 @@ impl LensContext {
     }
 }
 
-impl Drop for LensContext {
+/// The rows a pass captured, taken out per layer (each layer must have one).
+trait Rows<T> {
+    fn take_rows(&mut self) -> Result<Vec<T>, String>;
+}
+
+impl Rows<Vec<f32>> for Capture {
+    fn take_rows(&mut self) -> Result<Vec<Vec<f32>>, String> {
+        take_layers(&mut self.residual, "l_out")
+    }
+}
+
+impl Rows<Vec<Vec<f32>>> for Capture {
+    fn take_rows(&mut self) -> Result<Vec<Vec<Vec<f32>>>, String> {
+        take_layers(&mut self.attention_rows, "kq_soft_max")
+    }
+}
+
+/// Every layer's capture, leaving `None`s for the next evaluation.
+fn take_layers<T>(slots: &mut [Option<T>], name: &str) -> Result<Vec<T>, String> {
+    slots
+        .iter_mut()
+        .enumerate()
+        .map(|(l, r)| {
+            r.take()
+                .ok_or(format!("llama.cpp's graph had no {name}-{l}"))
+        })
+        .collect()
+}
+
+impl Drop for Pass {
     fn drop(&mut self) {
-        // SAFETY: made in `new`, freed once, the context before its model.
-        unsafe {
-            sys::llama_free(self.ctx.as_ptr());
-            sys::llama_model_free(self.model.as_ptr());
-        }
+        // SAFETY: made in `Pass::new`, freed once, before the model
+        // (`LensContext::model` is its last field).
+        unsafe { sys::llama_free(self.ctx.as_ptr()) };
+    }
+}
+
+/// The lens's own model handle, freed after its contexts (the last field
+/// of [`LensContext`]: fields drop in order).
+struct ModelHandle(NonNull<sys::llama_model>);
+
+impl Drop for ModelHandle {
+    fn drop(&mut self) {
+        // SAFETY: loaded in `LensContext::new`, freed once, after the
+        // contexts made on it (dropped before this field).
+        unsafe { sys::llama_model_free(self.0.as_ptr()) };
     }
 }
 
