@@ -75,6 +75,7 @@ impl Cli {
             None => Ok(top.clone()),
             Some(Cmd::Run { gen_flags, .. })
             | Some(Cmd::Score { gen_flags, .. })
+            | Some(Cmd::Lens { gen_flags, .. })
             | Some(Cmd::Bench { gen_flags, .. }) => Ok(gen_flags.over(top)),
             Some(Cmd::Info { gpu_layers, .. }) => {
                 refuse("info", &["--gpu-layers"])?;
@@ -372,6 +373,36 @@ pub enum Cmd {
         /// `-`: read the text to score from standard input.
         #[arg(value_name = "-", value_parser = clap::builder::PossibleValuesParser::new(["-"]))]
         stdin: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[command(flatten)]
+        gen_flags: GenFlags,
+    },
+    /// The layer lens (logit lens): what the model would predict after each
+    /// layer at one position of a text (its residual stream put through the
+    /// final norm and output head), then its own prediction. Without --raw
+    /// the text is the user message in the model's chat template, as `run`
+    /// sends it.
+    #[command(group = clap::ArgGroup::new("source").required(true).args(["text", "file"]))]
+    Lens {
+        /// The text (the user message, or the plain text with --raw).
+        #[arg(long, short = 't')]
+        text: Option<String>,
+        /// Read the text from this file (`-`: standard input).
+        #[arg(long, short = 'f', value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// The position lensed, 0-based over the tokens the model is fed
+        /// (template included): the prediction of the token after it.
+        /// Default: the last token, i.e. the next token after the text.
+        #[arg(long, value_name = "N")]
+        position: Option<usize>,
+        /// Candidates shown per layer.
+        #[arg(long, value_name = "K", default_value_t = 5)]
+        top: usize,
+        /// Also print what each layer's attention looked at from the position
+        /// (weights after softmax, averaged over heads; per head in jsonl).
+        #[arg(long)]
+        attention: bool,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         #[command(flatten)]

@@ -12,7 +12,7 @@ use clap::{CommandFactory, FromArgMatches};
 
 use tokenscope::cli::{Cli, Cmd, Format};
 use tokenscope::commands::{
-    Ctx, bench, chat, chats, comparison, fetch, headless, listing, quantize,
+    Ctx, bench, chat, chats, comparison, fetch, headless, lens, listing, quantize,
 };
 use tokenscope::engine;
 use tokenscope::paths::Paths;
@@ -118,6 +118,25 @@ fn real_main(cli: Cli) -> Result<()> {
             file.as_deref(),
             stdin.is_some(),
             *format,
+        ),
+        Cmd::Lens {
+            text,
+            file,
+            position,
+            top,
+            attention,
+            format,
+            ..
+        } => lens::lens_command(
+            &ctx,
+            &lens::LensArgs {
+                text: text.as_deref(),
+                file: file.as_deref(),
+                position: *position,
+                top: *top,
+                attention: *attention,
+                format: *format,
+            },
         ),
         Cmd::Models { format } => listing::models_command(&ctx, *format),
         Cmd::Info {

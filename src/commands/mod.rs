@@ -13,6 +13,7 @@ pub mod chats;
 pub mod comparison;
 pub mod fetch;
 pub mod headless;
+pub mod lens;
 pub mod listing;
 pub mod quantize;
 
@@ -139,32 +140,43 @@ pub(crate) fn dirs_text(dirs: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// The text `score` (and `compare --text`) is asked to score: `--text`,
-/// `--file` (`-`: standard input) or, with `stdin`, standard input. Errors:
-/// a file that cannot be read, an empty text, no text given.
+/// The text to score: `--text`, `--file` (`-`: standard input) or `-`.
+/// Errors: none given, an unreadable file, an empty text.
 pub(crate) fn text_to_score(
     text: Option<&str>,
     file: Option<&Path>,
     stdin: bool,
 ) -> Result<String> {
+    read_text(text, file, stdin, "to score")
+}
+
+/// The text of `--text`, `--file` (`-`: standard input) or `-`, for a
+/// command that does something `what` with it ("to score", "to lens").
+/// Errors, in those words: none given, an unreadable file, an empty text.
+pub(crate) fn read_text(
+    text: Option<&str>,
+    file: Option<&Path>,
+    stdin: bool,
+    what: &str,
+) -> Result<String> {
     let read_stdin = || -> Result<String> {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .context("cannot read the text to score from standard input")?;
+            .with_context(|| format!("cannot read the text {what} from standard input"))?;
         Ok(s)
     };
     let text = match (text, file) {
         (Some(t), _) => t.to_string(),
         (None, Some(f)) if f.as_os_str() == "-" => read_stdin()?,
         (None, Some(f)) => std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read the text to score from {}", f.display()))?,
+            .with_context(|| format!("cannot read the text {what} from {}", f.display()))?,
         (None, None) if stdin => read_stdin()?,
         (None, None) => {
-            bail!("give the text to score: --text TEXT, --file PATH or - (standard input)")
+            bail!("give the text {what}: --text TEXT, --file PATH or - (standard input)")
         }
     };
     if text.is_empty() {
-        bail!("the text to score is empty");
+        bail!("the text {what} is empty");
     }
     Ok(text)
 }

@@ -72,7 +72,8 @@ impl Inbox {
                 | Command::Generate { request, .. }
                 | Command::Score { request, .. }
                 | Command::ScorePrompt { request, .. }
-                | Command::Compare { request, .. } => Some(request),
+                | Command::Compare { request, .. }
+                | Command::Lens { request, .. } => Some(request),
                 _ => None,
             })
             .collect()
@@ -139,6 +140,7 @@ impl Inbox {
             | Command::Score { .. }
             | Command::ScorePrompt { .. }
             | Command::Compare { .. }
+            | Command::Lens { .. }
             | Command::Shutdown) => {
                 self.queued.push_back(cmd);
                 paused.map(|_| Control::Stop)

@@ -27,6 +27,8 @@ mod frame;
 mod generate;
 mod inbox;
 pub(crate) mod kernels;
+mod lens;
+mod lens_request;
 pub(crate) mod llama_log;
 pub mod memory;
 pub(crate) mod path_serde;
@@ -263,6 +265,11 @@ impl EngineHandle {
     /// the reply instead of during its prefill; see [`Command::ScorePrompt`].
     pub fn score_prompt(&mut self, request: RequestId, slot: SlotId, req: PromptScoreRequest) {
         self.send(Command::ScorePrompt { request, slot, req });
+    }
+
+    /// The layer lens of one position as `request`; see [`Command::Lens`].
+    pub fn lens(&mut self, request: RequestId, slot: SlotId, req: api::LensRequest) {
+        self.send(Command::Lens { request, slot, req });
     }
 
     /// Cancels `request` (a load, a generation or a scoring).

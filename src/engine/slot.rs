@@ -84,6 +84,9 @@ pub(super) struct Slot {
     /// The GGUF's Jinja chat template, parsed; `Err` when it does not parse.
     pub template: Option<Result<ChatTemplate, TemplateError>>,
     pub special: TemplateTokens,
+    /// The layer lens of this model, made at its first request (a second
+    /// context with a KV cache of its own, [`super::lens`]).
+    pub lens: Option<super::lens::Lens>,
 }
 
 impl Slot {
@@ -204,6 +207,7 @@ pub(super) fn load(
         mirror: KvMirror::default(),
         template,
         special,
+        lens: None,
     };
     // llama.cpp may round the size up: show the real one.
     slot.info.n_ctx = slot.with_context(|_, ctx, _| ctx.n_ctx());

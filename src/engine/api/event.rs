@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::EngineError;
 use super::ids::{RequestId, SlotId, TokenId};
+use super::lens::LensResult;
 use super::model::{Capabilities, ChatMode, ModelInfo, Vocab};
 use super::request::{Role, SurpriseStop};
 use crate::engine::report::CrashReport;
@@ -319,6 +320,12 @@ pub enum Event {
         /// full vocabulary.
         kl_s: f64,
     },
+    /// The layer lens asked for by [`Command::Lens`](super::Command::Lens)
+    /// (sent once, before `Done`).
+    Lens {
+        request: RequestId,
+        result: Box<LensResult>,
+    },
     /// Step mode: the engine waits for a [`Command::Steer`](super::Command::Steer)
     /// or [`Command::Cancel`](super::Command::Cancel).
     Paused {
@@ -372,6 +379,7 @@ impl Event {
             | Event::Token { request, .. }
             | Event::PromptScores { request, .. }
             | Event::Compared { request, .. }
+            | Event::Lens { request, .. }
             | Event::Paused { request, .. }
             | Event::Tail { request, .. }
             | Event::Done { request, .. }

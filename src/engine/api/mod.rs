@@ -15,6 +15,7 @@
 mod error;
 mod event;
 mod ids;
+mod lens;
 mod model;
 mod model_ref;
 mod request;
@@ -24,6 +25,7 @@ pub use super::sampler::SamplingParams;
 pub use error::{EngineError, RemoteError};
 pub use event::*;
 pub use ids::*;
+pub use lens::*;
 pub use model::*;
 pub use model_ref::ModelRef;
 pub use request::*;

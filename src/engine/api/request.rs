@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ids::{RequestId, SlotId, TokenId};
+use super::lens::LensRequest;
 use super::model_ref::ModelRef;
 use crate::engine::sampler::SamplingParams;
 
@@ -300,6 +301,18 @@ pub enum Command {
         request: RequestId,
         req: CompareRequest,
     },
+    /// The layer lens of one position ([`LensRequest`]): the prediction
+    /// after every layer, and the attention weights when asked; answered by
+    /// one [`Event::Lens`](super::Event::Lens) then `Done`. Runs in a lens
+    /// context of its own (without flash attention), so `slot`'s KV cache is
+    /// untouched. A request of low priority like [`Command::ScorePrompt`]: it
+    /// gives way (ends `Cancelled`) to any request sent after it before its
+    /// evaluation starts. A remote model refuses it (no access to the graph).
+    Lens {
+        request: RequestId,
+        slot: SlotId,
+        req: LensRequest,
+    },
     /// Stop `request` (a load, a generation or a scoring) as soon as possible.
     Cancel { request: RequestId },
     /// Stop serving; the engine ends.
@@ -317,6 +330,7 @@ impl Command {
             | Command::Score { request, .. }
             | Command::ScorePrompt { request, .. }
             | Command::Compare { request, .. }
+            | Command::Lens { request, .. }
             | Command::Steer { request, .. }
             | Command::Cancel { request } => Some(*request),
             Command::Unload { .. } | Command::Shutdown => None,

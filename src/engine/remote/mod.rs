@@ -119,6 +119,21 @@ pub(super) fn run(
                     return;
                 }
             }
+            Command::Lens { request, .. } => {
+                cancel.finish(request);
+                let reason = format!(
+                    "the layer lens reads the model's residual stream and attention inside its \
+                     computation graph, which the server at {} does not expose over HTTP: load a \
+                     local model file for it",
+                    client.target.url
+                );
+                if !emit(Event::Failed {
+                    request,
+                    error: EngineError::InvalidRequest(reason),
+                }) {
+                    return;
+                }
+            }
             Command::Score { request, .. }
             | Command::ScorePrompt { request, .. }
             | Command::Compare { request, .. } => {

@@ -1,0 +1,217 @@
+//! `tokenscope lens`: the layer lens (logit lens) of one position of a
+//! text, printed one row per layer (the prediction if the model stopped
+//! after that layer), then the model's own row; with `--attention`, what
+//! each layer's attention looked at from that position.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use super::headless::{LocalEngine, one_turn, start_engine_at, wait_for};
+use super::{Ctx, engine_placement, read_text, remote_target, require_model};
+use crate::cli::Format;
+use crate::engine::{
+    Event, LensRequest, LensResult, LensRow, MAX_CANDIDATES, ModelRef, TokenId, Vocab,
+};
+
+/// What `lens` is asked for besides the model.
+pub struct LensArgs<'a> {
+    pub text: Option<&'a str>,
+    pub file: Option<&'a Path>,
+    /// The position lensed (default: the last token).
+    pub position: Option<usize>,
+    pub top: usize,
+    pub attention: bool,
+    pub format: Format,
+}
+
+/// `tokenscope lens`. Errors in words: no text or an empty one, a remote
+/// model, a position out of range, an architecture the lens refuses.
+pub fn lens_command(ctx: &Ctx, args: &LensArgs) -> Result<()> {
+    let config = ctx.config()?;
+    if let Some(target) = remote_target(&config, &ctx.flags)? {
+        bail!(
+            "the layer lens reads the residual stream and attention inside the model's \
+             computation graph, which the server at {} does not expose over HTTP: pass a \
+             local model file with --model",
+            target.url
+        );
+    }
+    if !(1..=MAX_CANDIDATES).contains(&args.top) {
+        bail!("--top {} is out of range: 1 to {MAX_CANDIDATES}", args.top);
+    }
+    let text = read_text(args.text, args.file, false, "to lens")?;
+    let card = require_model(&config, &ctx.model_dirs(&config))?;
+    let mut engine = start_engine_at(&engine_placement()?, ModelRef::Local(card.path), &config)?;
+    let tokens = prompt_tokens(&mut engine, &config, &text, ctx.flags.raw)?;
+    let position = match args.position {
+        Some(p) if p >= tokens.len() => bail!(
+            "--position {p} is out of range: the text is {} tokens (positions 0 to {})",
+            tokens.len(),
+            tokens.len() - 1
+        ),
+        Some(p) => p,
+        None => tokens.len() - 1,
+    };
+    let id = engine.next_request();
+    engine.handle.lens(
+        id,
+        0,
+        LensRequest {
+            tokens: tokens.clone(),
+            position,
+            top_k: args.top,
+            attention: args.attention,
+        },
+    );
+    let mut result = None;
+    wait_for(&engine.rx, id, |event| {
+        if let Event::Lens { result: r, .. } = event {
+            result = Some(r.clone());
+        }
+        Ok(())
+    })?;
+    let result = result.context("the engine ended the lens without its result")?;
+    let vocab = engine.vocab.clone();
+    let out = &mut std::io::stdout().lock();
+    match args.format {
+        Format::Jsonl => write_jsonl(out, &result, &tokens, &vocab)?,
+        Format::Text => write!(out, "{}", text_table(&result, &tokens, &vocab))?,
+    }
+    Ok(())
+}
+
+/// The token ids the model is fed for `text`: the chat template around it
+/// as `run` builds it (with the system prompt of the config), or the plain
+/// text with `raw`. Asked of the engine by a generation of no tokens (its
+/// `Started` event carries the prompt's ids).
+fn prompt_tokens(
+    engine: &mut LocalEngine,
+    config: &crate::config::Config,
+    text: &str,
+    raw: bool,
+) -> Result<Vec<TokenId>> {
+    let (conv, reply) = one_turn(config, text);
+    let mut req = conv.request(reply, &config.request_settings(raw));
+    req.max_tokens = 0;
+    req.top_k_inspect = 0;
+    let id = engine.generate(req);
+    let mut tokens = Vec::new();
+    wait_for(&engine.rx, id, |event| {
+        if let Event::Started { prompt, .. } = event {
+            tokens = prompt.iter().map(|t| t.id).collect();
+        }
+        Ok(())
+    })?;
+    if tokens.is_empty() {
+        bail!("the text gives no tokens to lens");
+    }
+    Ok(tokens)
+}
+
+/// The layer from which the model's top-1 token is every later layer's
+/// top-1 too, and the first layer whose top-1 it is (`None`: never).
+pub(crate) fn settles(result: &LensResult) -> (Option<u32>, Option<u32>) {
+    let Some(top1) = result.model.top.first().map(|c| c.id) else {
+        return (None, None);
+    };
+    let is_top1 = |r: &LensRow| r.top.first().map(|c| c.id) == Some(top1);
+    let first = result.layers.iter().find(|r| is_top1(r)).map(|r| r.layer);
+    let stays = result
+        .layers
+        .iter()
+        .rev()
+        .take_while(|r| is_top1(r))
+        .last()
+        .map(|r| r.layer);
+    (first, stays)
+}
+
+/// The text output: a header, one row per layer (`layer  'tok' p …
+/// entropy`, marks where the model's top-1 first leads and from where it
+/// stays), the model's row, then the attention's most attended positions.
+pub(crate) fn text_table(result: &LensResult, tokens: &[TokenId], vocab: &Vocab) -> String {
+    let quoted = |id: TokenId| format!("'{}'", vocab.readable(id));
+    let mut out = format!(
+        "layer lens after position {} ({}), {} layers; p over the whole vocabulary, entropy in bits\n",
+        result.position,
+        quoted(tokens[result.position]),
+        result.layers.len()
+    );
+    let (first, stays) = settles(result);
+    let row = |label: String, r: &LensRow, mark: &str| {
+        let cells: Vec<String> = r
+            .top
+            .iter()
+            .map(|c| crate::text::pad_right(&format!("{} {:.3}", quoted(c.id), c.p), 18))
+            .collect();
+        format!(
+            "{label:>5}  {}  H {:5.2}{mark}\n",
+            cells.join(" "),
+            r.entropy
+        )
+    };
+    for r in &result.layers {
+        let mut mark = String::new();
+        if first == Some(r.layer) {
+            mark += "  ← top-1 first";
+        }
+        if stays == Some(r.layer) {
+            mark += "  ← top-1 from here on";
+        }
+        out += &row(r.layer.to_string(), r, &mark);
+    }
+    out += &row("model".into(), &result.model, "");
+    for a in &result.attention {
+        let mut best: Vec<(usize, f32)> = a.mean.iter().copied().enumerate().collect();
+        best.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        let cells: Vec<String> = best
+            .iter()
+            .take(4)
+            .map(|&(pos, w)| format!("{pos} {} {w:.2}", quoted(tokens[pos])))
+            .collect();
+        out += &format!("attn {:>2}  {}\n", a.layer, cells.join("  "));
+    }
+    out
+}
+
+/// The JSONL output: `{"type":"layer",…}` per layer, `{"type":"model",…}`,
+/// then `{"type":"attention",…}` per layer when asked for.
+fn write_jsonl(
+    out: &mut impl Write,
+    result: &LensResult,
+    tokens: &[TokenId],
+    vocab: &Vocab,
+) -> Result<()> {
+    let top = |r: &LensRow| {
+        r.top
+            .iter()
+            .map(|c| json!({"id": c.id, "text": vocab.readable(c.id), "p": c.p, "logit": c.logit}))
+            .collect::<Vec<_>>()
+    };
+    let (first, stays) = settles(result);
+    for r in &result.layers {
+        let line = json!({"type": "layer", "layer": r.layer, "top": top(r), "entropy": r.entropy});
+        writeln!(out, "{}", crate::text::json_safe(&line.to_string()))?;
+    }
+    let m = &result.model;
+    let line = json!({
+        "type": "model",
+        "layer": m.layer,
+        "position": result.position,
+        "token": tokens[result.position],
+        "top": top(m),
+        "entropy": m.entropy,
+        "top1_first_layer": first,
+        "top1_stays_from_layer": stays,
+    });
+    writeln!(out, "{}", crate::text::json_safe(&line.to_string()))?;
+    for a in &result.attention {
+        let line =
+            json!({"type": "attention", "layer": a.layer, "weights": a.mean, "heads": a.heads});
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! The layer lens (logit lens) and attention capture ([`Command::Lens`]):
+//! for one position of a token sequence, the residual stream after each
+//! layer put through the model's own final norm and output head (what the
+//! model would predict if it stopped there), and the attention weights
+//! each layer gave the positions before.
+//!
+//! Two parts: [`context`] evaluates the tokens in a llama.cpp context of
+//! its own whose graph callback copies `l_out-<l>` and `kq_soft_max-<l>`
+//! at the lensed position; [`head`] applies the output head to every
+//! layer's vector with ggml's CPU kernels, row block by row block.
+//!
+//! [`Command::Lens`]: super::api::Command::Lens
+
+mod context;
+mod head;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::api::{
+    AttentionLayer, EngineError, LensCandidate, LensRequest, LensResult, LensRow, MAX_CANDIDATES,
+};
+use super::probs::TopK;
+use context::LensContext;
+use head::Head;
+
+/// A model's lens, made at its first request and kept with the model (its
+/// KV cache holds the sequence last lensed).
+pub(crate) struct Lens {
+    pub(crate) path: PathBuf,
+    context: LensContext,
+    head: Head,
+    threads: usize,
+}
+
+impl Lens {
+    /// The lens of the model file at `path`, with a context of `n_ctx`
+    /// tokens on `threads` threads.
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidRequest`] saying why, for an architecture or a
+    /// head this does not reproduce, or a file llama.cpp will not load again.
+    pub(crate) fn open(path: &Path, n_ctx: u32, threads: u32) -> Result<Lens, EngineError> {
+        let header =
+            crate::gguf::read_header(path).map_err(|e| EngineError::BadFile(e.to_string()))?;
+        let refuse = |e: String| EngineError::InvalidRequest(e);
+        let head = Head::open(path, &header).map_err(refuse)?;
+        let context = LensContext::new(path, n_ctx, threads as i32).map_err(refuse)?;
+        if context.n_vocab != head.n_vocab {
+            return Err(refuse(format!(
+                "the output matrix has {} rows for a vocabulary of {} tokens",
+                head.n_vocab, context.n_vocab
+            )));
+        }
+        Ok(Lens {
+            path: path.to_owned(),
+            context,
+            head,
+            threads: threads.max(1) as usize,
+        })
+    }
+
+    /// The lens of `req` (validated here).
+    ///
+    /// # Errors
+    /// [`EngineError::InvalidRequest`] for a request out of range, in words;
+    /// [`EngineError::Decode`] when llama.cpp fails.
+    pub(crate) fn run(&mut self, req: &LensRequest) -> Result<LensResult, EngineError> {
+        self.validate(req)?;
+        let t0 = Instant::now();
+        let captured = self
+            .context
+            .evaluate(&req.tokens, req.position, req.attention)
+            .map_err(|reason| EngineError::Decode {
+                stage: "the layer lens".into(),
+                reason,
+            })?;
+        let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let t1 = Instant::now();
+        let logits = self.head.logits(&captured.residual, self.threads);
+        let mut topk = TopK::default();
+        let mut row = |layer: usize, logits: &[f32]| {
+            let s = topk.summarize(logits, req.top_k);
+            LensRow {
+                layer: layer as u32,
+                top: s
+                    .top
+                    .iter()
+                    .map(|&(id, logit)| LensCandidate {
+                        id,
+                        logit,
+                        p: (logit - s.lse).exp(),
+                    })
+                    .collect(),
+                entropy: s.entropy_bits,
+            }
+        };
+        let layers = logits.iter().enumerate().map(|(l, x)| row(l, x)).collect();
+        let model = row(self.context.n_layer, &captured.logits);
+        let head_ms = t1.elapsed().as_secs_f64() * 1e3;
+        let attention = captured
+            .attention
+            .into_iter()
+            .enumerate()
+            .map(|(l, heads)| attention_layer(l, heads))
+            .collect();
+        Ok(LensResult {
+            position: req.position,
+            layers,
+            model,
+            attention,
+            n_evaluated: captured.n_evaluated,
+            n_reused: captured.n_reused,
+            decode_ms,
+            head_ms,
+        })
+    }
+
+    fn validate(&self, req: &LensRequest) -> Result<(), EngineError> {
+        let bad = |m: String| Err(EngineError::InvalidRequest(m));
+        let n = req.tokens.len();
+        if n == 0 {
+            return bad(
+                "no tokens to lens: give a text (or token ids) of at least one token".into(),
+            );
+        }
+        if req.position >= n {
+            return bad(format!(
+                "position {} is out of range: the sequence has {n} tokens (positions 0 to {})",
+                req.position,
+                n - 1
+            ));
+        }
+        if req.position >= self.context.n_ctx {
+            return bad(format!(
+                "position {} does not fit the lens's context of {} tokens",
+                req.position, self.context.n_ctx
+            ));
+        }
+        if !(1..=MAX_CANDIDATES).contains(&req.top_k) {
+            return bad(format!(
+                "top_k {} is out of range: 1 to {MAX_CANDIDATES}",
+                req.top_k
+            ));
+        }
+        let n_vocab = self.context.n_vocab;
+        if let Some(id) = req.tokens[..=req.position]
+            .iter()
+            .find(|&&id| usize::try_from(id).map_or(true, |i| i >= n_vocab))
+        {
+            return bad(format!(
+                "token id {id} is not in this model's vocabulary (0 to {})",
+                n_vocab - 1
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One layer's attention rows and their mean over heads.
+fn attention_layer(layer: usize, heads: Vec<Vec<f32>>) -> AttentionLayer {
+    let n = heads.first().map_or(0, Vec::len);
+    let mut mean = vec![0f32; n];
+    for h in &heads {
+        mean.iter_mut().zip(h).for_each(|(m, &w)| *m += w);
+    }
+    let k = heads.len().max(1) as f32;
+    mean.iter_mut().for_each(|m| *m /= k);
+    AttentionLayer {
+        layer: layer as u32,
+        heads,
+        mean,
+    }
+}
