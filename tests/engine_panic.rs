@@ -37,6 +37,13 @@ impl Host for EngineHost {
     fn score_prompt(&mut self, id: RequestId, req: tokenscope::engine::PromptScoreRequest) {
         self.0.score_prompt(id, 0, req);
     }
+    fn lens(&mut self, request: RequestId, req: tokenscope::engine::LensRequest) {
+        self.0.send(tokenscope::engine::Command::Lens {
+            request,
+            slot: 0,
+            req,
+        });
+    }
     fn refresh_models(&mut self, _dirs: Vec<PathBuf>) {}
     fn restart_engine(&mut self) {
         self.0.restart()

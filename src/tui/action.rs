@@ -147,6 +147,12 @@ pub enum Action {
     /// Token cursor: the next / previous surprising token.
     NextSurprise,
     PrevSurprise,
+    /// Token cursor: the layer lens of the token.
+    OpenLens,
+    /// Lens: the attention view on / off.
+    ToggleAttention,
+    /// Lens, attention view: the next head (or the heads' mean).
+    NextHead,
     /// Choosing: take candidate number 1 to 9.
     PickNumber,
 }
@@ -190,6 +196,8 @@ pub enum Context {
     SystemPrompt,
     /// The help overlay.
     Help,
+    /// The layer lens popup (and its attention view).
+    Lens,
     /// The saved conversations popup.
     Chats,
     /// Choosing a token in the inspector: the next one (step mode) or
@@ -199,7 +207,7 @@ pub enum Context {
 
 impl Context {
     /// Every context, in the order help lists them.
-    pub const ALL: [Context; 10] = [
+    pub const ALL: [Context; 11] = [
         Context::Anywhere,
         Context::Main,
         Context::Input,
@@ -209,6 +217,7 @@ impl Context {
         Context::Settings,
         Context::SystemPrompt,
         Context::Chats,
+        Context::Lens,
         Context::Help,
     ];
 
@@ -224,6 +233,7 @@ impl Context {
             Context::SystemPrompt => "System prompt",
             Context::Help => "Help",
             Context::Chats => "Saved conversations",
+            Context::Lens => "Layer lens",
             Context::Choose => "Choosing a token (step mode, branching)",
         }
     }
@@ -612,6 +622,12 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(
         C::TokenCursor,
+        &[ch('l')],
+        A::OpenLens,
+        "layer lens: the model's prediction of this token after each of its layers, and what each layer attended to",
+    ),
+    b(
+        C::TokenCursor,
         &[ch('h')],
         A::ToggleHeatmap,
         "heatmap: probability → entropy (→ KL) → off",
@@ -812,6 +828,34 @@ pub static KEYMAP: &[Binding] = &[
         "edit the text, as in the message box",
     ),
     // ---- help
+    // ---- layer lens
+    b(
+        C::Lens,
+        &[key(K::Left)],
+        A::TokenLeft,
+        "the lens of the token before / after (a paused reply: its next token too)",
+    ),
+    b(C::Lens, &[key(K::Right)], A::TokenRight, ""),
+    b(
+        C::Lens,
+        &[key(K::Up)],
+        A::Up,
+        "scroll the layers; attention view: the layer above / below",
+    ),
+    b(C::Lens, &[key(K::Down)], A::Down, ""),
+    b(
+        C::Lens,
+        &[ch('a')],
+        A::ToggleAttention,
+        "attention view: the chat's tokens coloured by the weight the layer's attention gave each",
+    ),
+    b(
+        C::Lens,
+        &[ch('h')],
+        A::NextHead,
+        "attention view: head 1, 2, … or the heads' mean",
+    ),
+    b(C::Lens, &[key(K::Esc), ch('q')], A::Close, "close the lens"),
     b(C::Help, &[key(K::Up)], A::Up, "scroll a line"),
     b(C::Help, &[key(K::Down)], A::Down, ""),
     b(C::Help, &[key(K::PageUp)], A::PageUp, "scroll a page"),

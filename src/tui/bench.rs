@@ -37,6 +37,7 @@ pub struct NullHost {
     pub restarts: usize,
     /// Steps, forces and runs sent, with their request.
     pub steers: Vec<(RequestId, crate::tui::effect::Steer)>,
+    pub lenses: Vec<(RequestId, crate::engine::LensRequest)>,
     /// Comparison commands sent (load B, compare, unload B).
     pub compares: Vec<crate::tui::compare::CompareCmd>,
 }
@@ -55,6 +56,10 @@ impl Host for NullHost {
     }
     fn score_prompt(&mut self, id: RequestId, req: crate::engine::PromptScoreRequest) {
         self.prompt_scorings.push((id, req));
+        self.next = id;
+    }
+    fn lens(&mut self, id: RequestId, req: crate::engine::LensRequest) {
+        self.lenses.push((id, req));
         self.next = id;
     }
     fn refresh_models(&mut self, _dirs: Vec<PathBuf>) {

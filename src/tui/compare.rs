@@ -83,7 +83,7 @@ fn target_reply(s: &State) -> Option<NodeId> {
 
 /// The exact ids reply `node` was generated from, and where the reply
 /// starts in them; or why they are not known.
-fn sequence_of(s: &State, node: NodeId) -> Result<(Vec<TokenId>, usize), String> {
+pub(crate) fn sequence_of(s: &State, node: NodeId) -> Result<(Vec<TokenId>, usize), String> {
     let m = s.session.conv.node(node);
     // The ids are those of the model that wrote the reply: model A must
     // read them as the same tokens.

@@ -20,6 +20,8 @@ pub enum Effect {
     /// Score positions of a prompt in the KV cache, as request `.0`: the
     /// prompt's surprise after the reply ([`crate::tui::prompt_scoring`]).
     ScorePrompt(RequestId, crate::engine::PromptScoreRequest),
+    /// The layer lens of a position, as request `.0` ([`crate::tui::lens_view`]).
+    Lens(RequestId, crate::engine::LensRequest),
     /// Step, force, or run on the reply under way (its request, once known).
     Steer(Steer),
     RefreshModels,

@@ -27,6 +27,10 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
         prompt_scoring::on_event(s, ev);
         return vec![];
     }
+    if super::lens_view::owns(s, &ev) {
+        super::lens_view::on_event(s, ev);
+        return vec![];
+    }
     if let Event::Loaded { caps, .. } = &ev {
         s.model.caps = Some(caps.clone());
     }
@@ -340,7 +344,7 @@ fn place_prompt_tokens(s: &mut State, prompt: &[crate::engine::PromptToken]) {
     let (Some(g), Some(vocab)) = (s.session.generation.as_mut(), s.model.vocab.clone()) else {
         return;
     };
-    let turns = g.turns.clone();
+    let (turns, node) = (g.turns.clone(), g.node);
     let (positions, changed) =
         s.session
             .conv
@@ -348,6 +352,7 @@ fn place_prompt_tokens(s: &mut State, prompt: &[crate::engine::PromptToken]) {
     // What is scored once the engine is idle (see `prompt_scoring`).
     let ids = prompt.iter().map(|t| t.id).collect();
     prompt_scoring::remember(s, ids, positions.clone());
+    s.session.prompt_places.insert(node, positions.clone());
     if let Some(g) = s.session.generation.as_mut() {
         g.positions = positions;
     }

@@ -27,6 +27,7 @@ mod engine_events;
 pub(crate) mod heat_scale;
 pub(crate) mod input_view;
 pub(crate) mod layout;
+pub(crate) mod lens_view;
 pub(crate) mod live;
 pub mod models;
 pub(crate) mod outcome;
@@ -49,6 +50,8 @@ mod tests_branching;
 mod tests_color;
 #[cfg(test)]
 mod tests_compare;
+#[cfg(test)]
+mod tests_lens;
 #[cfg(test)]
 mod tests_linebreak;
 #[cfg(test)]
@@ -123,6 +126,9 @@ pub trait Host {
     /// Scores prompt positions as request `request` (drawn by `update`), on
     /// the engine that wrote the last reply.
     fn score_prompt(&mut self, request: RequestId, req: crate::engine::PromptScoreRequest);
+    /// The layer lens as request `request` (drawn by `update`), on the
+    /// engine in use.
+    fn lens(&mut self, request: RequestId, req: crate::engine::LensRequest);
     /// Steps, forces or runs `request` (a generation in step mode).
     fn steer(&mut self, request: RequestId, steer: effect::Steer);
     /// Scans `dirs` and sends the result as [`Msg::Models`], without blocking.
@@ -151,6 +157,7 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
             Effect::Load(id, model) => host.load(id, model, s.config.load_settings()),
             Effect::Cancel(id) => host.cancel(id),
             Effect::ScorePrompt(id, req) => host.score_prompt(id, req),
+            Effect::Lens(id, req) => host.lens(id, req),
             Effect::Compare(id, cmd) => {
                 if let compare::CompareCmd::LoadB(path, settings) = &cmd {
                     s.compare.b_memory = compare::memory_need(path, settings);
@@ -332,6 +339,16 @@ impl Host for RealHost {
         let i = self.active.load(Ordering::SeqCst);
         self.routes.insert(id, i);
         self.engines[i].1.score_prompt(id, 0, req);
+    }
+
+    fn lens(&mut self, id: RequestId, req: crate::engine::LensRequest) {
+        let i = self.active.load(Ordering::SeqCst);
+        self.routes.insert(id, i);
+        self.engines[i].1.send(crate::engine::Command::Lens {
+            request: id,
+            slot: 0,
+            req,
+        });
     }
 
     fn compare(&mut self, id: RequestId, cmd: compare::CompareCmd) {

@@ -68,6 +68,10 @@ pub enum Outcome {
     CancelCompare,
     /// Free model B.
     EndCompare,
+    /// Open the layer lens of a chat token.
+    OpenLens(crate::tui::state::TokenRef),
+    /// The lens of the token before (-1) or after (1) the one shown.
+    LensStep(isize),
     /// The heatmap's next scale (probability, entropy, KL, off).
     ToggleHeatmap,
 }

@@ -134,6 +134,42 @@ pub fn heat_legend(scale: HeatScale, color: bool, long: bool) -> Vec<(String, St
     items
 }
 
+/// The attention view's bands: (lower bound of the weight, label), from
+/// most attended to least.
+pub const ATTENTION_BANDS: [(f32, &str); 5] = [
+    (0.3, "≥30%"),
+    (0.1, "≥10%"),
+    (0.03, "≥3%"),
+    (0.01, "≥1%"),
+    (0.0, "<1%"),
+];
+
+/// The attention view's style of a token weighed `w` (0 to 1): red for the
+/// most attended through green for the least (the heat's colours, most
+/// attended hottest), or without `color` the heat's cues.
+pub fn attention_style(w: f32, color: bool) -> Style {
+    let band = ATTENTION_BANDS
+        .iter()
+        .position(|(lower, _)| w >= *lower)
+        .unwrap_or(ATTENTION_BANDS.len() - 1);
+    band_style(ATTENTION_BANDS.len() - 1 - band, color)
+}
+
+/// The attention view's legend: each band's swatch (or style name).
+pub fn attention_legend(color: bool) -> Vec<(String, Style)> {
+    let mut items = vec![("attention weight ".to_string(), dim())];
+    for (band, (lower, label)) in ATTENTION_BANDS.iter().enumerate() {
+        let cue = ATTENTION_BANDS.len() - 1 - band;
+        let text = if color {
+            format!("■ {label} ")
+        } else {
+            format!("{} {label} ", HEAT_CUES[cue].1)
+        };
+        items.push((text, attention_style(*lower, color)));
+    }
+    items
+}
+
 /// The KL heatmap's monochrome legend (`dim KL<0.01 · plain <0.05 · …`).
 pub fn kl_cue_legend() -> String {
     cue_legend(KL_BANDS.iter().map(|(_, l)| *l))

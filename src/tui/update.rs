@@ -143,7 +143,7 @@ fn on_paste(s: &mut State, text: &str) -> Vec<Effect> {
         Some(Popup::SystemPrompt(t)) => system_prompt::paste(t, &text),
         Some(Popup::Picker(p)) => picker::paste(p, &first_line),
         Some(Popup::Settings(f)) => settings::paste(f, &first_line),
-        Some(Popup::Help { .. }) => {}
+        Some(Popup::Help { .. }) | Some(Popup::Lens(_)) => {}
         Some(Popup::Chats(l)) => {
             let outcome = chats::paste(l, &first_line);
             return apply(s, outcome);
@@ -224,6 +224,8 @@ fn apply(s: &mut State, outcome: Outcome) -> Vec<Effect> {
         Outcome::CompareWith(for_, entry) => super::compare::choose(s, &for_, &entry),
         Outcome::CancelCompare => super::compare::cancel(s),
         Outcome::EndCompare => super::compare::unload(s),
+        Outcome::OpenLens(at) => super::lens_view::open(s, at),
+        Outcome::LensStep(by) => super::lens_view::step(s, by),
         Outcome::ToggleHeatmap => {
             super::heat_scale::cycle(s);
             vec![]

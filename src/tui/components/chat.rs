@@ -158,6 +158,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Outcome {
             s.info("Press q again to quit.");
             return Outcome::Done;
         }
+        Action::OpenLens => return Outcome::OpenLens(cur),
         Action::NextSurprise | Action::PrevSurprise => {
             let forward = action == Action::NextSurprise;
             let found = s.surprise_from(cur, forward);
@@ -418,7 +419,21 @@ pub fn cell_style(s: &State, block: usize, cell: &Cell) -> Style {
             let step = node.and_then(|m| m.steps.get(i as usize));
             let mut st = Style::default();
             let scaffold = node.is_some_and(|m| crate::tui::state::is_scaffolding(m, i as usize));
-            if scaffold {
+            // The lens's attention view: the weight on each token, over the heat.
+            let attention = match &s.view.popup {
+                Some(crate::tui::state::Popup::Lens(l)) if l.attention.is_some() => {
+                    Some(l.attention_on(TokenRef {
+                        msg: block,
+                        step: i as usize,
+                    }))
+                }
+                _ => None,
+            };
+            if let Some(w) = attention {
+                st = w.map_or_else(theme::dim, |w| {
+                    theme::attention_style(w, s.view.display.color)
+                });
+            } else if scaffold {
                 st = theme::dim();
             } else if let Some(scale) = s.heat_shown() {
                 st = heat_style(scale, node, step, i as usize, s.view.display.color).unwrap_or(st);

@@ -18,6 +18,7 @@ pub mod compared;
 pub mod help;
 pub mod input;
 pub mod inspector;
+pub mod lens;
 pub mod picker;
 pub mod settings;
 pub mod status;
@@ -43,6 +44,7 @@ pub fn on_popup_key(s: &mut State, popup: Popup, k: KeyEvent) -> (Option<Popup>,
         Popup::Settings(f) => settings::on_key(s, f, k),
         Popup::SystemPrompt(t) => system_prompt::on_key(s, t, k),
         Popup::Chats(l) => chats::on_key(s, l, k),
+        Popup::Lens(l) => lens::on_key(l, k),
     }
 }
 
@@ -54,6 +56,7 @@ pub fn render_popup(s: &State, p: &Popup, buf: &mut Buffer, area: Rect) {
         Popup::Settings(f) => settings::render(f, buf, area),
         Popup::SystemPrompt(t) => system_prompt::render(s, t, buf, area),
         Popup::Chats(l) => chats::render(l, buf, area),
+        Popup::Lens(l) => lens::render(s, l, buf, area),
     }
 }
 

@@ -19,6 +19,7 @@ use crate::conversation::{Conversation, NodeId};
 use crate::engine::Role;
 
 pub(crate) mod compare;
+pub(crate) mod lens;
 mod model;
 pub(crate) mod popup;
 mod session;
@@ -122,6 +123,7 @@ impl State {
                 load: None,
                 generation: None,
                 prompt_scoring: PromptScoring::default(),
+                prompt_places: Default::default(),
                 last_request: 0,
                 last_stats: None,
                 clock: std::time::Instant::now(),

@@ -65,6 +65,8 @@ pub enum Popup {
     SystemPrompt(Box<TextArea<'static>>),
     /// The saved conversations.
     Chats(ChatList),
+    /// The layer lens of a token, and what each layer attended to.
+    Lens(Box<super::lens::LensView>),
 }
 
 /// What the saved conversations popup's keys do at the moment.

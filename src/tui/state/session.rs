@@ -103,6 +103,11 @@ pub struct Session {
     pub generation: Option<Generation>,
     /// The prompt's surprise, scored after each reply.
     pub prompt_scoring: PromptScoring,
+    /// Where each position of the prompt of each reply generated this
+    /// session belongs (a turn's token, or template scaffolding): the layer
+    /// lens maps its positions onto the chat with it.
+    pub prompt_places:
+        std::collections::HashMap<crate::conversation::NodeId, crate::conversation::PromptPlaces>,
     /// The last engine request id drawn ([`Session::new_request`]; ids start at 1).
     pub last_request: RequestId,
     /// The engine's numbers for the last reply that ended.

@@ -1,0 +1,244 @@
+//! The layer lens in the chat (`l` in the token cursor): the model's
+//! prediction of the selected token after each of its layers
+//! ([`crate::engine::Command::Lens`]), and what each layer's attention
+//! looked at from there, drawn as a heat over the chat's tokens. The lensed
+//! context is the exact ids the reply was generated from
+//! ([`super::compare::sequence_of`]); a prompt token is lensed in the last
+//! reply's prompt, where its place is known.
+
+use super::effect::Effect;
+use super::state::lens::{AttentionSel, LensView};
+use super::state::{Popup, State, TokenRef};
+use crate::conversation::NodeId;
+use crate::engine::{Event, LensRequest, Role, TokenId};
+
+/// Candidates per lens row: what the grid shows.
+pub const LENS_TOP_K: usize = 5;
+
+/// What the lens of chat token `at` needs: the context's ids, the position
+/// whose prediction is lensed (the one before `at`), the chat token of each
+/// position, and a label; or why it cannot be lensed, in words.
+type Context = (Vec<TokenId>, usize, Vec<Option<TokenRef>>, String);
+
+fn context(s: &State, at: TokenRef) -> Result<Context, String> {
+    let m = s.msg(at.msg).ok_or("no such message")?;
+    let node = *s.view.path.get(at.msg).ok_or("no such message")?;
+    let piece = |id: TokenId| {
+        s.model.vocab.as_ref().map_or_else(
+            || format!("#{id}"),
+            |v| format!("'{}'", crate::text::readable_piece(v.bytes(id))),
+        )
+    };
+    // The chat token of each prompt position of reply `reply`, as its
+    // prompt placed them (`None`: scaffolding, or a reply of another session).
+    let chat_places = |reply: NodeId, n: usize| -> Vec<Option<TokenRef>> {
+        let places = s.session.prompt_places.get(&reply);
+        (0..n)
+            .map(|pos| {
+                let (n, step) = (*places?.get(pos)?)?;
+                Some(TokenRef {
+                    msg: s.msg_index(n)?,
+                    step,
+                })
+            })
+            .collect()
+    };
+    if m.role == Role::Assistant {
+        let (tokens, start) = super::compare::sequence_of(s, node)?;
+        let mut places = chat_places(node, start);
+        places.extend((0..m.steps.len()).map(|step| Some(TokenRef { msg: at.msg, step })));
+        let position = (start + at.step)
+            .checked_sub(1)
+            .ok_or("the first token of the context has nothing before it to predict it")?;
+        let label = match m.steps.get(at.step) {
+            Some(st) => format!("{} (reply token {})", piece(st.id), at.step + 1),
+            None => format!(
+                "the next token (reply token {}, not drawn yet)",
+                at.step + 1
+            ),
+        };
+        return Ok((tokens, position, places, label));
+    }
+    // A prompt token: lensed in the prompt of a reply of this session that
+    // holds it (the latest shown).
+    let found = s.view.path.iter().rev().find_map(|&reply| {
+        let pos = s
+            .session
+            .prompt_places
+            .get(&reply)?
+            .iter()
+            .position(|p| *p == Some((node, at.step)))?;
+        Some((reply, pos, s.compare.prompts.get(&reply)?))
+    });
+    let (reply, pos, prompt) = found.ok_or(
+        "a prompt token is lensed in the prompt of a reply generated in this session: send a message (or regenerate the reply, F8) first",
+    )?;
+    let position = pos
+        .checked_sub(1)
+        .ok_or("the first token of the prompt has nothing before it to predict it")?;
+    let places = chat_places(reply, pos + 1);
+    let label = format!("{} (prompt token {})", piece(prompt[pos]), at.step + 1);
+    Ok((prompt[..=pos].to_vec(), position, places, label))
+}
+
+/// Whether a lens is refused outright: no model, a remote one, the engine
+/// busy with a reply that is not paused.
+fn busy(s: &State) -> Option<String> {
+    if s.model.info.is_none() {
+        return Some("No model is loaded: press Ctrl-O to choose one.".into());
+    }
+    if let Some(url) = s.model.caps.as_ref().and_then(|c| c.remote.as_deref()) {
+        return Some(format!(
+            "The layer lens reads the residual stream inside llama.cpp's graph, which the remote \
+             server at {url} does not expose: load a local model for it."
+        ));
+    }
+    // The engine serves a lens between requests: one sent during a reply,
+    // even a paused one, would end it.
+    if s.session.generation.is_some() {
+        return Some(
+            "A reply is under way (or paused in step mode): the lens runs once it has ended; Esc stops it."
+                .into(),
+        );
+    }
+    None
+}
+
+/// Opens (or moves) the lens to chat token `at`; an error in the popup says
+/// why there is none.
+pub fn open(s: &mut State, at: TokenRef) -> Vec<Effect> {
+    let attention = match &s.view.popup {
+        Some(Popup::Lens(l)) => l.attention,
+        _ => None,
+    };
+    let mut fx = Vec::new();
+    if let Some(Popup::Lens(l)) = &s.view.popup
+        && let Some(r) = l.request
+    {
+        fx.push(Effect::Cancel(r));
+    }
+    let mut view = LensView {
+        at,
+        label: String::new(),
+        request: None,
+        result: None,
+        error: None,
+        scroll: 0,
+        attention,
+        places: Vec::new(),
+    };
+    match busy(s).map_or_else(|| context(s, at), Err) {
+        Ok((tokens, position, places, label)) => {
+            let request = s.session.new_request();
+            view.request = Some(request);
+            view.label = label;
+            view.places = places;
+            fx.push(Effect::Lens(
+                request,
+                LensRequest {
+                    tokens,
+                    position,
+                    top_k: LENS_TOP_K,
+                    attention: true,
+                },
+            ));
+        }
+        Err(e) => view.error = Some(e),
+    }
+    s.view.popup = Some(Popup::Lens(Box::new(view)));
+    fx
+}
+
+/// The lens of the token before (`-1`) or after (`1`) the one shown, within
+/// its message.
+pub fn step(s: &mut State, by: isize) -> Vec<Effect> {
+    let Some(Popup::Lens(l)) = &s.view.popup else {
+        return vec![];
+    };
+    let at = l.at;
+    let Some(m) = s.msg(at.msg) else {
+        return vec![];
+    };
+    let Some(next) = at
+        .step
+        .checked_add_signed(by)
+        .filter(|&n| n < m.steps.len())
+    else {
+        return vec![];
+    };
+    open(
+        s,
+        TokenRef {
+            msg: at.msg,
+            step: next,
+        },
+    )
+}
+
+/// Whether `ev` answers the lens in flight.
+pub fn owns(s: &State, ev: &Event) -> bool {
+    matches!(&s.view.popup, Some(Popup::Lens(l)) if l.request.is_some() && l.request == ev.request())
+}
+
+/// The lens's events: its result; its end (a failure or a cancel in words).
+pub fn on_event(s: &mut State, ev: Event) {
+    let Some(Popup::Lens(l)) = &mut s.view.popup else {
+        return;
+    };
+    match ev {
+        Event::Lens { result, .. } => l.result = Some(result),
+        Event::Done { .. } => l.request = None,
+        Event::Failed { error, .. } => {
+            l.request = None;
+            l.error = Some(error.to_string());
+        }
+        Event::Cancelled { .. } => {
+            l.request = None;
+            if l.result.is_none() {
+                l.error =
+                    Some("the lens gave way to a request sent after it: press l again".into());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The attention view on or off (on: the last layer, the heads' mean).
+pub fn toggle_attention(l: &mut LensView) {
+    l.attention = match l.attention {
+        Some(_) => None,
+        None => {
+            let n = l.result.as_ref().map_or(0, |r| r.attention.len());
+            (n > 0).then(|| AttentionSel {
+                layer: n - 1,
+                head: None,
+            })
+        }
+    };
+}
+
+/// The attention view's layer moved by `by` (clamped).
+pub fn move_layer(l: &mut LensView, by: isize) {
+    let n = l.result.as_ref().map_or(0, |r| r.attention.len());
+    if let Some(sel) = &mut l.attention
+        && n > 0
+    {
+        sel.layer = sel.layer.saturating_add_signed(by).min(n - 1);
+    }
+}
+
+/// The attention view's next head: the mean, head 1, …, the last, the mean.
+pub fn next_head(l: &mut LensView) {
+    let heads = l
+        .result
+        .as_ref()
+        .and_then(|r| r.attention.first())
+        .map_or(0, |a| a.heads.len());
+    if let Some(sel) = &mut l.attention {
+        sel.head = match sel.head {
+            None if heads > 0 => Some(0),
+            Some(h) if h + 1 < heads => Some(h + 1),
+            _ => None,
+        };
+    }
+}

@@ -1,0 +1,147 @@
+//! Update-logic tests of the layer lens in the chat: what it asks the
+//! engine (the exact ids the reply was generated from, the position before
+//! the token), the grid it draws from the answer, the attention view's heat
+//! on the chat, moving token by token, and refusals.
+
+use crossterm::event::KeyCode;
+use ratatui::style::Color;
+
+use super::state::{Popup, TokenRef};
+use super::tests::{H, find};
+use crate::engine::{AttentionLayer, Event, LensCandidate, LensResult, LensRow};
+
+fn row(layer: u32, top: &[(i32, f32)]) -> LensRow {
+    LensRow {
+        layer,
+        top: top
+            .iter()
+            .map(|&(id, p)| LensCandidate {
+                id,
+                logit: p.ln(),
+                p,
+            })
+            .collect(),
+        entropy: 1.0,
+    }
+}
+
+/// A chat with one reply; the token cursor on its third token; `l` pressed.
+fn lensed() -> H {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange(
+        "q",
+        &[(" the", 0.9), (" a", 0.5), (" time", 0.8), (" model", 0.4)],
+    );
+    h.key(KeyCode::Tab);
+    h.s.view.cursor = Some(TokenRef { msg: 1, step: 2 });
+    h.key(KeyCode::Char('l'));
+    h
+}
+
+#[test]
+fn l_asks_the_lens_of_the_position_before_the_token_in_the_exact_ids() {
+    let h = lensed();
+    let (_, req) = h.host.lenses.last().expect("a lens asked for");
+    // The prompt as the engine built it (42 ids), then the reply's ids.
+    let reply: Vec<i32> = h.s.msg(1).unwrap().steps.iter().map(|s| s.id).collect();
+    assert_eq!(req.tokens.len(), 42 + reply.len());
+    assert_eq!(&req.tokens[42..], reply.as_slice());
+    assert_eq!(req.position, 42 + 2 - 1, "the prediction of reply token 3");
+    assert!(req.attention);
+    assert!(h.screen().contains("Running the model layer by layer"));
+}
+
+#[test]
+fn the_grid_marks_where_the_top_1_appears_and_settles_and_the_attention_heats_the_chat() {
+    let mut h = lensed();
+    let (id, req) = h.host.lenses.last().cloned().unwrap();
+    let time = h.s.msg(1).unwrap().steps[2].id;
+    let the = h.s.msg(1).unwrap().steps[0].id;
+    let n = req.position + 1;
+    // Layer 0 guesses ' the'; ' time' tops layer 1 and stays.
+    let mut mean = vec![0.0; n];
+    mean[n - 1] = 0.6; // the reply's second token (' a')
+    mean[42] = 0.4; // its first (' the')
+    let result = LensResult {
+        position: req.position,
+        layers: vec![
+            row(0, &[(the, 0.5), (time, 0.2)]),
+            row(1, &[(time, 0.6), (the, 0.1)]),
+            row(2, &[(time, 0.8), (the, 0.1)]),
+        ],
+        model: row(3, &[(time, 0.8), (the, 0.1)]),
+        attention: vec![AttentionLayer {
+            layer: 2,
+            heads: vec![mean.clone(), mean.clone()],
+            mean,
+        }],
+        n_evaluated: n,
+        n_reused: 0,
+        decode_ms: 1.0,
+        head_ms: 1.0,
+    };
+    h.engine(Event::Lens {
+        request: id,
+        result: Box::new(result),
+    });
+    h.engine(Event::Done {
+        request: id,
+        stats: super::bench::fake_stats(0, crate::engine::StopReason::Eog),
+    });
+    let screen = h.screen();
+    assert!(
+        screen.contains("top-1 first at layer 1") && screen.contains("from layer 1 (of 3 layers)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("L0") && screen.contains("model"),
+        "{screen}"
+    );
+    // The attention view: the chat's ' a' (60%) is hottest, ' the' (40%)
+    // next; ' model', after the position, is not in the context.
+    h.key(KeyCode::Char('a'));
+    let b = h.buffer();
+    let screen = h.screen();
+    assert!(screen.contains("attention · layer 2"), "{screen}");
+    let (x, y) = find(&b, " the a time model").unwrap_or_else(|| panic!("{screen}"));
+    let red = Color::Indexed(crate::heat::HEAT_PALETTE[4]);
+    assert_eq!(b[(x + 5, y)].fg, red, "' a' is attended most");
+    assert_eq!(b[(x + 1, y)].fg, red, "' the': 40% is in the top band too");
+    assert_ne!(b[(x + 13, y)].fg, red, "' model' comes after the position");
+    // h: one head, then the next, then the mean again.
+    h.key(KeyCode::Char('h'));
+    assert!(h.screen().contains("head 1 of 2"));
+    // Esc closes.
+    h.key(KeyCode::Esc);
+    assert!(h.s.view.popup.is_none());
+}
+
+#[test]
+fn arrows_move_the_lens_to_the_next_token_and_the_first_has_nothing_before_it_to_lens() {
+    let mut h = lensed();
+    h.key(KeyCode::Right);
+    let (_, req) = h.host.lenses.last().unwrap();
+    assert_eq!(req.position, 42 + 3 - 1);
+    // Past the reply's last token (it ended): nothing more.
+    h.key(KeyCode::Right);
+    h.key(KeyCode::Right);
+    assert_eq!(h.host.lenses.len(), 2);
+    let Some(Popup::Lens(l)) = &h.s.view.popup else {
+        panic!("the lens is open");
+    };
+    assert_eq!(l.at, TokenRef { msg: 1, step: 3 });
+}
+
+#[test]
+fn a_remote_model_is_refused_in_words() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("q", &[(" the", 0.9), (" a", 0.5)]);
+    if let Some(c) = h.s.model.caps.as_mut() {
+        c.remote = Some("http://127.0.0.1:1".into());
+    }
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Char('l'));
+    assert!(h.host.lenses.is_empty());
+    let screen = h.screen();
+    assert!(screen.contains("remote"), "{screen}");
+}
