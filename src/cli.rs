@@ -319,6 +319,8 @@ pub enum BenchSection {
     Score,
     /// Teacher forcing and the full-vocabulary KL (`tokenscope compare`).
     Compare,
+    /// The layer lens: one position's time and the memory it adds.
+    Lens,
     /// The UI: frame cost, key latency, what-if redraws.
     Ui,
     /// The remote client against a local llama-server.

@@ -6,6 +6,7 @@
 //! chat ([`bench_command`]). `--only` picks one ([`BenchSection`]).
 
 pub mod compare;
+mod lens;
 pub(crate) mod peer;
 
 use std::io::Write;
@@ -294,6 +295,9 @@ pub(crate) fn run(
     }
     if wanted(only, BenchSection::Compare) {
         compare::run(models, &config, process, out)?;
+    }
+    if wanted(only, BenchSection::Lens) {
+        lens::run(models, &config, runs, process, out)?;
     }
     Ok(())
 }

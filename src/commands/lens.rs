@@ -55,25 +55,15 @@ pub fn lens_command(ctx: &Ctx, args: &LensArgs) -> Result<()> {
         Some(p) => p,
         None => tokens.len() - 1,
     };
-    let id = engine.next_request();
-    engine.handle.lens(
-        id,
-        0,
+    let result = lens_of(
+        &mut engine,
         LensRequest {
             tokens: tokens.clone(),
             position,
             top_k: args.top,
             attention: args.attention,
         },
-    );
-    let mut result = None;
-    wait_for(&engine.rx, id, |event| {
-        if let Event::Lens { result: r, .. } = event {
-            result = Some(r.clone());
-        }
-        Ok(())
-    })?;
-    let result = result.context("the engine ended the lens without its result")?;
+    )?;
     let vocab = engine.vocab.clone();
     let out = &mut std::io::stdout().lock();
     match args.format {
@@ -83,11 +73,25 @@ pub fn lens_command(ctx: &Ctx, args: &LensArgs) -> Result<()> {
     Ok(())
 }
 
+/// The lens of `req` on `engine`'s model (slot 0), waited for.
+pub(crate) fn lens_of(engine: &mut LocalEngine, req: LensRequest) -> Result<LensResult> {
+    let id = engine.next_request();
+    engine.handle.lens(id, 0, req);
+    let mut result = None;
+    wait_for(&engine.rx, id, |event| {
+        if let Event::Lens { result: r, .. } = event {
+            result = Some(r.clone());
+        }
+        Ok(())
+    })?;
+    Ok(*result.context("the engine ended the lens without its result")?)
+}
+
 /// The token ids the model is fed for `text`: the chat template around it
 /// as `run` builds it (with the system prompt of the config), or the plain
 /// text with `raw`. Asked of the engine by a generation of no tokens (its
 /// `Started` event carries the prompt's ids).
-fn prompt_tokens(
+pub(crate) fn prompt_tokens(
     engine: &mut LocalEngine,
     config: &crate::config::Config,
     text: &str,

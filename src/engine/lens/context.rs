@@ -301,7 +301,14 @@ impl Pass {
             cp.n_batch = N_BATCH;
             cp.n_ubatch = N_BATCH;
             cp.n_seq_max = 1;
-            cp.n_threads = threads;
+            // One thread for a one-token evaluation (a position inside a
+            // cached sequence), all of them for a batch. The graph callback
+            // splits an evaluation into a computation per tensor read (two
+            // per layer), each with its own thread start and a barrier per
+            // node; on 2 busy cores, 2 threads took 3 to 5 s per lensed
+            // token on SmolLM2 and 1 thread 0.1 s (2026-12-06). Results do
+            // not depend on the thread count (each thread owns its rows).
+            cp.n_threads = 1;
             cp.n_threads_batch = threads;
             cp.flash_attn_type = if flash_attention {
                 sys::LLAMA_FLASH_ATTN_TYPE_AUTO

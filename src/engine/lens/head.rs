@@ -300,3 +300,64 @@ impl Head {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Head;
+    use crate::gguf::testutil::{T, Val, build, s};
+
+    /// `Head::open` on a small GGUF of `arch` with `tensors`.
+    fn open(arch: &str, tensors: &[T]) -> Result<(), String> {
+        let bytes = build(
+            &[
+                ("general.architecture", s(arch)),
+                (
+                    &format!("{arch}.attention.layer_norm_rms_epsilon"),
+                    Val::F32(1e-6),
+                ),
+            ],
+            tensors,
+            32,
+        );
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("m.gguf");
+        std::fs::write(&path, bytes).expect("written");
+        let header = crate::gguf::read_header(&path).expect("the header reads");
+        Head::open(&path, &header).map(|_| ())
+    }
+
+    const NORM: T = T("output_norm.weight", &[8], 0);
+
+    #[test]
+    fn an_architecture_not_checked_is_refused_with_the_reason() {
+        let e = open("mamba", &[NORM, T("output.weight", &[8, 4], 0)]).expect_err("refused");
+        assert!(
+            e.contains("llama, qwen2, gemma3") && e.contains("\"mamba\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_head_with_parts_not_reproduced_is_refused() {
+        let e = open(
+            "llama",
+            &[
+                NORM,
+                T("output.weight", &[8, 4], 0),
+                T("output.scale", &[1], 0),
+            ],
+        )
+        .expect_err("refused");
+        assert!(e.contains("output.scale"), "{e}");
+        let e = open("llama", &[NORM]).expect_err("refused");
+        assert!(
+            e.contains("neither output.weight nor token_embd.weight"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tied_embeddings_are_the_head_when_there_is_no_output_matrix() {
+        open("gemma3", &[NORM, T("token_embd.weight", &[8, 4], 0)]).expect("tied head opens");
+    }
+}

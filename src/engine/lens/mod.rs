@@ -31,11 +31,29 @@ pub(crate) struct Lens {
     context: LensContext,
     head: Head,
     threads: usize,
+    /// The model context's size: the most the lens's contexts grow to.
+    n_ctx_max: u32,
+}
+
+/// The smallest context a lens's contexts are made with, in tokens.
+const MIN_CTX: u32 = 512;
+
+/// The context size for a sequence of `n` tokens: a power of two from
+/// [`MIN_CTX`], at most `max`. The lens's KV caches (two with attention)
+/// are sized to what is lensed, not to the model's context: at 4,096
+/// tokens each would hold 75 MiB on Gemma 3, most of the lens's memory.
+fn ctx_for(n: usize, max: u32) -> u32 {
+    let n = u32::try_from(n).unwrap_or(u32::MAX);
+    n.max(MIN_CTX)
+        .checked_next_power_of_two()
+        .unwrap_or(max)
+        .min(max)
 }
 
 impl Lens {
-    /// The lens of the model file at `path`, with a context of `n_ctx`
-    /// tokens on `threads` threads.
+    /// The lens of the model file at `path`, for sequences of up to `n_ctx`
+    /// tokens (its contexts start smaller and grow, [`ctx_for`]), on
+    /// `threads` threads.
     ///
     /// # Errors
     /// [`EngineError::InvalidRequest`] saying why, for an architecture or a
@@ -45,7 +63,7 @@ impl Lens {
             crate::gguf::read_header(path).map_err(|e| EngineError::BadFile(e.to_string()))?;
         let refuse = |e: String| EngineError::InvalidRequest(e);
         let head = Head::open(path, &header).map_err(refuse)?;
-        let context = LensContext::new(path, n_ctx, threads as i32).map_err(refuse)?;
+        let context = LensContext::new(path, ctx_for(0, n_ctx), threads as i32).map_err(refuse)?;
         if context.n_vocab != head.n_vocab {
             return Err(refuse(format!(
                 "the output matrix has {} rows for a vocabulary of {} tokens",
@@ -57,6 +75,7 @@ impl Lens {
             context,
             head,
             threads: threads.max(1) as usize,
+            n_ctx_max: n_ctx,
         })
     }
 
@@ -68,6 +87,14 @@ impl Lens {
     pub(crate) fn run(&mut self, req: &LensRequest) -> Result<LensResult, EngineError> {
         self.validate(req)?;
         let t0 = Instant::now();
+        if req.position >= self.context.n_ctx {
+            // A longer sequence than the contexts hold: bigger ones (the
+            // old ones go once the new ones are made).
+            let n_ctx = ctx_for(req.position + 1, self.n_ctx_max);
+            let threads = self.threads as i32;
+            self.context = LensContext::new(&self.path, n_ctx, threads)
+                .map_err(EngineError::InvalidRequest)?;
+        }
         let captured = self
             .context
             .evaluate(&req.tokens, req.position, req.attention)
@@ -131,10 +158,10 @@ impl Lens {
                 n - 1
             ));
         }
-        if req.position >= self.context.n_ctx {
+        if req.position >= self.n_ctx_max as usize {
             return bad(format!(
-                "position {} does not fit the lens's context of {} tokens",
-                req.position, self.context.n_ctx
+                "position {} does not fit the model's context of {} tokens",
+                req.position, self.n_ctx_max
             ));
         }
         if !(1..=MAX_CANDIDATES).contains(&req.top_k) {
@@ -170,5 +197,20 @@ fn attention_layer(layer: usize, heads: Vec<Vec<f32>>) -> AttentionLayer {
         layer: layer as u32,
         heads,
         mean,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ctx_for;
+
+    #[test]
+    fn lens_contexts_grow_by_powers_of_two_up_to_the_models() {
+        assert_eq!(ctx_for(0, 4096), 512);
+        assert_eq!(ctx_for(512, 4096), 512);
+        assert_eq!(ctx_for(513, 4096), 1024);
+        assert_eq!(ctx_for(3000, 4096), 4096);
+        assert_eq!(ctx_for(3000, 2048), 2048);
+        assert_eq!(ctx_for(100, 300), 300);
     }
 }
