@@ -126,11 +126,13 @@ fn real_main(cli: Cli) -> Result<()> {
             server,
             server_model,
             api_key_env,
+            tensors,
             ..
         } => listing::info_command(
             &ctx,
             model.as_deref().or(server_model.as_deref()),
             *format,
+            *tensors,
             server.as_deref(),
             api_key_env.as_deref(),
         ),
