@@ -434,8 +434,14 @@ pub enum Cmd {
         #[arg(long, default_value_t = 3)]
         runs: u32,
         /// Run only this section (default: all of them).
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, conflicts_with = "kv")]
         only: Option<BenchSection>,
+        /// What the KV cache saves: the same greedy reply generated with
+        /// the cache and without it (the whole sequence evaluated again for
+        /// every token), the time per token against position as a chart, and
+        /// the totals. `--tokens` is capped at 256 for it.
+        #[arg(long)]
+        kv: bool,
         #[command(flatten)]
         gen_flags: GenFlags,
     },

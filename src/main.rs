@@ -138,8 +138,12 @@ fn real_main(cli: Cli) -> Result<()> {
         ),
         Cmd::Paths => listing::paths_command(&ctx),
         Cmd::Bench {
-            tokens, runs, only, ..
-        } => bench::bench_command(&ctx, *tokens, *runs, *only),
+            tokens,
+            runs,
+            only,
+            kv,
+            ..
+        } => bench::bench_command(&ctx, *tokens, *runs, *only, *kv),
         Cmd::Compare {
             models,
             prompt,

@@ -139,6 +139,7 @@ impl Inbox {
             | Command::Score { .. }
             | Command::ScorePrompt { .. }
             | Command::Compare { .. }
+            | Command::KvCost { .. }
             | Command::Shutdown) => {
                 self.queued.push_back(cmd);
                 paused.map(|_| Control::Stop)

@@ -27,6 +27,7 @@ mod frame;
 mod generate;
 mod inbox;
 pub(crate) mod kernels;
+mod kv_cost;
 pub(crate) mod llama_log;
 pub mod memory;
 pub(crate) mod path_serde;
@@ -263,6 +264,12 @@ impl EngineHandle {
     /// the reply instead of during its prefill; see [`Command::ScorePrompt`].
     pub fn score_prompt(&mut self, request: RequestId, slot: SlotId, req: PromptScoreRequest) {
         self.send(Command::ScorePrompt { request, slot, req });
+    }
+
+    /// Measures what the KV cache saves with the model in `slot` as
+    /// `request`; see [`Command::KvCost`].
+    pub fn kv_cost(&mut self, request: RequestId, slot: SlotId, req: KvCostRequest) {
+        self.send(Command::KvCost { request, slot, req });
     }
 
     /// Cancels `request` (a load, a generation or a scoring).

@@ -274,8 +274,8 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             g.live.pause(s.session.clock);
             reply::choose_next(s, false);
         }
-        // The TUI sends no comparisons (yet).
-        Event::Compared { .. } => {}
+        // The TUI sends no comparisons (yet); a KV-cost run is not a reply.
+        Event::Compared { .. } | Event::KvStep { .. } => {}
         Event::Tail { text, .. } => {
             // Even while cancelling: the bytes belong to tokens already shown.
             let node = g.node;
