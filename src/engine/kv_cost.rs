@@ -14,8 +14,9 @@
 //! batch of many positions and a decode of one may round differently in the
 //! last digits, which can flip a near tie; each run then goes on with its own
 //! tokens and the client reports the first position where they differ. The
-//! no-cache run generates as many tokens as the cached one did. The cache is
-//! left empty (the next reply prefills its prompt again).
+//! no-cache run generates as many tokens as the cached one did. An untimed
+//! prefill of the prompt comes first (a warm-up). The cache is left empty
+//! (the next reply prefills its prompt again).
 //!
 //! [`Command::KvCost`]: super::api::Command::KvCost
 
@@ -76,10 +77,17 @@ pub(super) fn serve(
             inbox,
             emit,
         };
-        let result = run.cached(max).and_then(|reply| match reply {
-            Some(reply) => run.recomputed(reply.len()).map(|r| r.map(|_| reply)),
-            None => Ok(None),
-        });
+        // An untimed prefill first: the first evaluation after a load pays
+        // for the weights' pages coming in from the file and for llama.cpp's
+        // buffers; without it the cached run, which goes first, would.
+        let warm = run.evaluate(&prompt, 0);
+        run.ctx.clear_kv_cache();
+        let result = warm
+            .and_then(|_| run.cached(max))
+            .and_then(|reply| match reply {
+                Some(reply) => run.recomputed(reply.len()).map(|r| r.map(|_| reply)),
+                None => Ok(None),
+            });
         run.ctx.clear_kv_cache();
         let n_generated = match &result {
             Ok(Some(reply)) => reply.len(),
