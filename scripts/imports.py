@@ -33,7 +33,7 @@ LAYERS = {
         # its storage, settings, places, text and terminal rules, fetching
         ["catalog.rs", "civil.rs", "config.rs", "conversation/mod.rs", "demo.rs",
          "engine/mod.rs", "gguf/mod.rs", "heat.rs", "llama_server.rs", "logging.rs",
-         "paths.rs", "store/mod.rs", "terminal.rs", "text.rs"],
+         "paths.rs", "store/mod.rs", "tensor_map.rs", "terminal.rs", "text.rs"],
         # 1: the front ends' own rooms: the chat's TUI, the command line's shape
         ["tui/mod.rs", "cli.rs"],
         # 2: the subcommands, each running the core (the chat: the TUI)

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::gguf::{self, GgmlType, GgufError, GgufHeader, GgufValue};
+use crate::tensor_map::{KindShare, TensorMap};
 use crate::text::escape_inline;
 
 /// Strings longer than this are cut in [`ModelCard::metadata`].
@@ -95,6 +96,12 @@ pub struct TensorMix {
     pub types: Vec<TypeShare>,
     /// Weight matrices that cannot take the declared type's main tensor type.
     pub misfit: Option<Misfit>,
+    /// The tensor map's summary: one entry per kind of tensor (embedding,
+    /// attention, feed-forward, norms, output head), all layers together
+    /// ([`crate::tensor_map`]).
+    pub kinds: Vec<KindShare>,
+    /// No `output` tensor: the output head is the embedding matrix (tied).
+    pub tied_output: bool,
 }
 
 impl TensorMix {
@@ -148,7 +155,13 @@ impl TensorMix {
                     widths,
                 })
             });
-        TensorMix { types, misfit }
+        let map = TensorMap::of(h);
+        TensorMix {
+            types,
+            misfit,
+            kinds: map.kinds(),
+            tied_output: map.tied_output(),
+        }
     }
 
     /// All weights (elements) of the file.
@@ -228,14 +241,7 @@ pub(crate) const KEY_MADE_FROM_FILE: &str = "tokenscope.quantized_from.file";
 /// The metadata key `tokenscope quantize` records its input's type under.
 pub(crate) const KEY_MADE_FROM_TYPE: &str = "tokenscope.quantized_from.type";
 
-/// Bits per weight, the one definition used everywhere (the picker, `models`,
-/// `info`, `quantize`): bytes of tensor data × 8 / number of weights, as
-/// llama.cpp's quantizer reports it (`BPW`). The header and the metadata are
-/// left out (they are a few MiB of vocabulary, whatever the type). `None`
-/// for a file without weights.
-pub fn bits_per_weight(tensor_bytes: u64, weights: u64) -> Option<f64> {
-    (weights > 0).then(|| tensor_bytes as f64 * 8.0 / weights as f64)
-}
+pub use crate::tensor_map::bits_per_weight;
 
 /// The tensor type llama.cpp writes most of for a declared type (its
 /// `llama_ftype_get_default_type`): "Q4_K" for Q4_K_M, "IQ3_S" for IQ3_M;

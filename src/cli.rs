@@ -306,6 +306,17 @@ pub enum Format {
     Jsonl,
 }
 
+/// How much of the tensor map `info --tensors` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TensorsView {
+    /// One row per kind of tensor, all layers together.
+    Kinds,
+    /// The kinds, then one row per layer.
+    Layers,
+    /// The kinds, the layers, then every tensor with its shape and type.
+    All,
+}
+
 /// A section of `tokenscope bench`, for `--only`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchSection {
@@ -436,6 +447,13 @@ pub enum Cmd {
         api_key_env: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// The parameter file's map instead of the card: the tensors grouped
+        /// by kind (embedding, attention, feed-forward, norms, output head)
+        /// with their parameters, storage types, bits per weight and share
+        /// of the file; `layers` (the default) adds a row per layer, `all`
+        /// every tensor with its shape and type.
+        #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "layers", value_name = "VIEW")]
+        tensors: Option<TensorsView>,
         /// Layers that would be offloaded to the GPU (for the backend line).
         #[arg(long)]
         gpu_layers: Option<u32>,
@@ -449,8 +467,14 @@ pub enum Cmd {
         #[arg(long, default_value_t = 3)]
         runs: u32,
         /// Run only this section (default: all of them).
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, conflicts_with = "kv")]
         only: Option<BenchSection>,
+        /// What the KV cache saves: the same greedy reply generated with
+        /// the cache and without it (the whole sequence evaluated again for
+        /// every token), the time per token against position as a chart, and
+        /// the totals. `--tokens` is capped at 256 for it.
+        #[arg(long)]
+        kv: bool,
         #[command(flatten)]
         gen_flags: GenFlags,
     },

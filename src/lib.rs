@@ -31,6 +31,7 @@ pub mod llama_server;
 pub mod logging;
 pub mod paths;
 pub mod store;
+pub mod tensor_map;
 pub mod terminal;
 pub mod text;
 pub mod tui;

@@ -145,18 +145,24 @@ fn real_main(cli: Cli) -> Result<()> {
             server,
             server_model,
             api_key_env,
+            tensors,
             ..
         } => listing::info_command(
             &ctx,
             model.as_deref().or(server_model.as_deref()),
             *format,
+            *tensors,
             server.as_deref(),
             api_key_env.as_deref(),
         ),
         Cmd::Paths => listing::paths_command(&ctx),
         Cmd::Bench {
-            tokens, runs, only, ..
-        } => bench::bench_command(&ctx, *tokens, *runs, *only),
+            tokens,
+            runs,
+            only,
+            kv,
+            ..
+        } => bench::bench_command(&ctx, *tokens, *runs, *only, *kv),
         Cmd::Compare {
             models,
             prompt,

@@ -7,6 +7,7 @@
 
 pub mod compare;
 mod lens;
+pub(crate) mod kv;
 pub(crate) mod peer;
 
 use std::io::Write;
@@ -29,10 +30,23 @@ use crate::engine::{
 /// the sections of [`run`], then the UI under a token stream, the remote
 /// client against a local llama-server (when `fetch-server` fetched one) and
 /// a long chat; `only` picks one section. With `--server`: only the remote
-/// client's cost per streamed token against that server. Errors: no model,
-/// a model that does not load, output that cannot be written.
-pub fn bench_command(ctx: &Ctx, tokens: u32, runs: u32, only: Option<BenchSection>) -> Result<()> {
+/// client's cost per streamed token against that server. With `kv`, only
+/// what the KV cache saves ([`kv`]). Errors: no model, a model that does
+/// not load, output that cannot be written.
+pub fn bench_command(
+    ctx: &Ctx,
+    tokens: u32,
+    runs: u32,
+    only: Option<BenchSection>,
+    kv: bool,
+) -> Result<()> {
     let config = ctx.config()?;
+    if kv && remote_target(&config, &ctx.flags)?.is_some() {
+        bail!(
+            "bench --kv measures a model in this process (a server keeps its KV cache to itself): \
+             leave out --server"
+        );
+    }
     // Against a server: the client's own cost per streamed token.
     if let Some(target) = remote_target(&config, &ctx.flags)? {
         let model = ctx.flags.model.clone().unwrap_or_default();
@@ -54,6 +68,9 @@ pub fn bench_command(ctx: &Ctx, tokens: u32, runs: u32, only: Option<BenchSectio
         }
     };
     let mut out = std::io::stdout().lock();
+    if kv {
+        return kv::run(&models, &config, tokens, &engine_placement()?, &mut out);
+    }
     run(
         &models,
         &config,

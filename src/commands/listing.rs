@@ -8,10 +8,12 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+use super::tensor_view::{kinds_table, percent, tensors_jsonl, tensors_text, thousands};
 use super::{Ctx, dirs_text, remote_target};
 use crate::catalog::{self, CatalogError, ModelCard, template_preview, template_summary};
-use crate::cli::{Format, GenFlags};
+use crate::cli::{Format, GenFlags, TensorsView};
 use crate::engine;
+use crate::tensor_map::TensorMap;
 use crate::text::{escape_inline, json_safe, pad_left, pad_right as pad, str_width};
 
 /// `tokenscope models`: every model found, as a table or JSONL; with none,
@@ -44,10 +46,17 @@ pub fn info_command(
     ctx: &Ctx,
     model: Option<&str>,
     format: Format,
+    tensors: Option<TensorsView>,
     server: Option<&str>,
     api_key_env: Option<&str>,
 ) -> anyhow::Result<()> {
     let config = ctx.config()?;
+    if tensors.is_some() && server.is_some() {
+        anyhow::bail!(
+            "--tensors reads a model file's tensor table, and a server does not send one: \
+             name a local model file instead of --server"
+        );
+    }
     let server_flags = GenFlags {
         server: server.map(str::to_string),
         api_key_env: api_key_env.map(str::to_string),
@@ -65,6 +74,16 @@ pub fn info_command(
         return Ok(());
     }
     let card = catalog::resolve(model.unwrap_or(""), &ctx.model_dirs(&config))?;
+    if let Some(view) = tensors {
+        let (header, _) = catalog::read_model(&card.path)?;
+        let map = TensorMap::of(&header);
+        if format == Format::Jsonl {
+            write!(out, "{}", tensors_jsonl(&map, view))?;
+        } else {
+            write!(out, "{}", tensors_text(&card.name, &map, view))?;
+        }
+        return Ok(());
+    }
     if format == Format::Jsonl {
         writeln!(out, "{}", info_json(&card))?;
     } else {
@@ -221,6 +240,18 @@ pub(crate) fn info_text(card: &ModelCard) -> String {
         }
     }
     out.push_str(&mix_text(card));
+    if !card.mix.kinds.is_empty() {
+        let _ = writeln!(
+            out,
+            "\ntensor map (`info --tensors` for each layer and tensor):"
+        );
+        out.push_str(&kinds_table(
+            &card.mix.kinds,
+            card.file_size,
+            card.mix.tied_output,
+            "  ",
+        ));
+    }
     let mut md: Vec<&(String, String)> = card.metadata.iter().collect();
     md.sort_by(|a, b| a.0.cmp(&b.0));
     let _ = writeln!(out, "\nmetadata ({} keys):", md.len());
@@ -252,19 +283,10 @@ pub(crate) fn types_table(card: &ModelCard, label: &str) -> String {
             t.ty,
             t.tensors,
             crate::catalog::size_human(t.bytes),
-            percent(t.weights as f64 * 100.0 / weights)
+            percent(t.weights as f64 / weights)
         );
     }
     out
-}
-
-/// "59.2%", "<0.1%" for a share that would read 0.0%.
-fn percent(p: f64) -> String {
-    if p > 0.0 && p < 0.05 {
-        "<0.1%".into()
-    } else {
-        format!("{p:.1}%")
-    }
 }
 
 /// What `info` says of the tensors: [`types_table`], then why llama.cpp
@@ -324,19 +346,6 @@ pub(crate) fn models_jsonl(cards: &[Result<ModelCard, CatalogError>]) -> String 
 /// The card as pretty JSON (escaped as [`models_jsonl`] escapes it).
 pub(crate) fn info_json(card: &ModelCard) -> String {
     json_safe(&serde_json::to_string_pretty(card).unwrap_or_default())
-}
-
-/// 1234567 -> "1,234,567".
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -454,6 +463,7 @@ mod tests {
                 of: 210,
                 widths: vec![576],
             }),
+            ..Default::default()
         };
         c.made_from = Some(MadeFrom {
             file: "s.Q4_1.gguf".into(),

@@ -255,16 +255,7 @@ mod tests {
         (a, b)
     }
 
-    /// The first index of the largest value.
-    fn argmax(v: &[f32]) -> TokenId {
-        let mut best = 0;
-        for (i, &x) in v.iter().enumerate() {
-            if x > v[best] {
-                best = i;
-            }
-        }
-        best as TokenId
-    }
+    use super::super::kv_cost::argmax;
 
     #[test]
     fn pair_matches_the_f64_definitions() {

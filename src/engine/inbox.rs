@@ -141,6 +141,7 @@ impl Inbox {
             | Command::ScorePrompt { .. }
             | Command::Compare { .. }
             | Command::Lens { .. }
+            | Command::KvCost { .. }
             | Command::Shutdown) => {
                 self.queued.push_back(cmd);
                 paused.map(|_| Control::Stop)

@@ -29,6 +29,7 @@ mod inbox;
 pub(crate) mod kernels;
 mod lens;
 mod lens_request;
+mod kv_cost;
 pub(crate) mod llama_log;
 pub mod memory;
 pub(crate) mod path_serde;
@@ -270,6 +271,12 @@ impl EngineHandle {
     /// The layer lens of one position as `request`; see [`Command::Lens`].
     pub fn lens(&mut self, request: RequestId, slot: SlotId, req: api::LensRequest) {
         self.send(Command::Lens { request, slot, req });
+    }
+
+    /// Measures what the KV cache saves with the model in `slot` as
+    /// `request`; see [`Command::KvCost`].
+    pub fn kv_cost(&mut self, request: RequestId, slot: SlotId, req: KvCostRequest) {
+        self.send(Command::KvCost { request, slot, req });
     }
 
     /// Cancels `request` (a load, a generation or a scoring).

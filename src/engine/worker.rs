@@ -16,6 +16,7 @@ use super::decode::Outcome;
 use super::generate;
 use super::inbox::{Emit, Inbox};
 use super::lens_request;
+use super::kv_cost;
 use super::prompt;
 use super::prompt_scores;
 use super::score;
@@ -152,6 +153,15 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
                 current.set(Some(request));
                 let event = serve_in(&mut slots, request, slot, inbox, |s, inbox| {
                     lens_request::serve(s, request, &req, inbox, emit)
+                });
+                current.set(None);
+                emit(event);
+                inbox.finish(request);
+            }
+            Command::KvCost { request, slot, req } => {
+                current.set(Some(request));
+                let event = serve_in(&mut slots, request, slot, inbox, |s, inbox| {
+                    kv_cost::serve(s, request, &req, inbox, emit)
                 });
                 current.set(None);
                 emit(event);

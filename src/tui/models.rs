@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::catalog::{self, CatalogError, ModelCard};
 use crate::engine::ModelRef;
+use crate::tensor_map::KindShare;
 
 /// One row of the model picker.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +39,12 @@ pub struct ModelEntry {
     /// Made by `tokenscope quantize` from another file (recorded in it): not
     /// the original of its variants.
     pub derived: bool,
+    /// The tensor map's kinds ([`catalog::TensorMix::kinds`]); empty when unknown.
+    pub kinds: Vec<KindShare>,
+    /// No `output` tensor: the head is tied to the embedding.
+    pub tied_output: bool,
+    /// The file's size in bytes (0 when unknown).
+    pub file_bytes: u64,
 }
 
 /// An empty row (its model an empty path): the rows made here fill it in.
@@ -57,6 +64,9 @@ impl Default for ModelEntry {
             group: None,
             bpw: None,
             derived: false,
+            kinds: Vec::new(),
+            tied_output: false,
+            file_bytes: 0,
         }
     }
 }
@@ -105,6 +115,9 @@ impl From<&ModelCard> for ModelEntry {
             group: c.variant_key(),
             bpw: c.bits_per_weight(),
             derived: c.made_from.is_some(),
+            kinds: c.mix.kinds.clone(),
+            tied_output: c.mix.tied_output,
+            file_bytes: c.file_size,
         }
     }
 }

@@ -1992,3 +1992,57 @@ fn a_frame_is_written_between_its_marks() {
     assert_eq!(rest, "", "nothing outside a frame");
     assert!(frames.iter().any(|f| f.contains("Hello")), "{frames:?}");
 }
+
+#[test]
+fn the_picker_shows_the_selected_models_tensor_map_in_80_columns() {
+    use crate::tensor_map::{Kind, KindShare};
+    // SmolLM2-135M-Instruct Q4_1's kinds, as `info --tensors` reads them.
+    let k = |kind, layers, tensors, params, bytes, ty: &str| KindShare {
+        kind,
+        layers,
+        tensors,
+        params,
+        bytes,
+        types: vec![(ty.to_string(), params)],
+    };
+    let mut models = entries();
+    models[3].kinds = vec![
+        k(Kind::Embedding, 0, 1, 28_311_552, 30_081_024, "Q8_0"),
+        k(Kind::AttentionNorm, 30, 30, 17_280, 69_120, "F32"),
+        k(Kind::Attention, 30, 120, 26_542_080, 16_588_800, "Q4_1"),
+        k(Kind::FeedForwardNorm, 30, 30, 17_280, 69_120, "F32"),
+        k(Kind::FeedForward, 30, 90, 79_626_240, 49_766_400, "Q4_1"),
+        k(Kind::FinalNorm, 0, 1, 576, 2_304, "F32"),
+    ];
+    models[3].tied_output = true;
+    models[3].file_bytes = 98_362_432;
+    let mut h = H::new(80, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.ctrl('o');
+    h.send(Msg::Models(models));
+    // A model without a map (these test rows have none) shows none.
+    assert!(!h.screen().contains("tensor map"), "{}", h.screen());
+    h.type_str("smol");
+    let screen = h.screen();
+    assert!(
+        screen.contains("tensor map of SmolLM2-135M-Instruct"),
+        "{screen}"
+    );
+    let row = |label: &str| {
+        screen
+            .lines()
+            .find(|l| l.starts_with(&format!("│  {label}")))
+            .unwrap_or_else(|| panic!("{label:?} in {screen}"))
+            .to_string()
+    };
+    let ffn = row("feed-forward");
+    assert!(
+        ffn.contains("80M") && ffn.contains("Q4_1") && ffn.contains("50.6%"),
+        "{ffn}"
+    );
+    // 50.6% of the 20-column bar.
+    assert_eq!(ffn.matches('█').count(), 10, "{ffn}");
+    let norms = row("norms");
+    assert!(norms.contains("35K") && norms.contains("F32"), "{norms}");
+    assert!(row("embedding").contains("30.6%"));
+    assert!(row("output head").contains("tied to the embedding"));
+}

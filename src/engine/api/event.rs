@@ -193,6 +193,17 @@ pub struct Stats {
     pub inspector_us_per_token: f64,
 }
 
+/// Which run of a [`Command::KvCost`](super::Command::KvCost) a
+/// [`Event::KvStep`] belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KvRun {
+    /// With the KV cache: one decode of one position per token.
+    Cached,
+    /// Without it: the whole sequence evaluated from scratch per token.
+    Recomputed,
+}
+
 /// What the engine reports.
 ///
 /// The contract, per request:
@@ -231,6 +242,12 @@ pub struct Stats {
 ///   [`COMPARE_CHUNK`](super::COMPARE_CHUNK) positions, its rows in text order, then `Done`
 ///   (`n_prompt` = tokens evaluated per model, `n_generated` = `n_forced` =
 ///   tokens compared, `prompt_tps` = positions forced per second and model).
+/// - What the KV cache saves ([`Command::KvCost`](super::Command::KvCost)): one `KvStep`
+///   per token of the cached run, then one per token of the run without
+///   the cache (as many tokens as the cached run made, fewer if its own
+///   reply ends first), then `Done` (`n_prompt` the prompt's tokens,
+///   `n_generated` the cached run's tokens, `stop` `Eog` when its reply
+///   ended before `max_tokens`), or `Cancelled` between tokens.
 /// - [`Event::EngineExited`] belongs to no request: the engine process ended
 ///   (requests in flight have each had their `Failed` first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -326,6 +343,23 @@ pub enum Event {
         request: RequestId,
         result: Box<LensResult>,
     },
+    /// One token of a [`Command::KvCost`](super::Command::KvCost) run.
+    KvStep {
+        request: RequestId,
+        run: KvRun,
+        /// Position in the reply, 0-based.
+        index: usize,
+        /// Position in the sequence: the prompt's length + `index` (the
+        /// tokens the model attended over to predict this one).
+        position: usize,
+        /// The token picked (the argmax of the logits).
+        id: TokenId,
+        /// Wall-clock seconds from the start of its evaluation to its pick:
+        /// token 0's is the prompt's prefill in both runs; after it, one
+        /// decode of one position (cached) or a prefill of the whole
+        /// sequence (recomputed).
+        seconds: f64,
+    },
     /// Step mode: the engine waits for a [`Command::Steer`](super::Command::Steer)
     /// or [`Command::Cancel`](super::Command::Cancel).
     Paused {
@@ -380,6 +414,7 @@ impl Event {
             | Event::PromptScores { request, .. }
             | Event::Compared { request, .. }
             | Event::Lens { request, .. }
+            | Event::KvStep { request, .. }
             | Event::Paused { request, .. }
             | Event::Tail { request, .. }
             | Event::Done { request, .. }

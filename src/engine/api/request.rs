@@ -213,6 +213,25 @@ pub struct PromptScoreRequest {
     pub top_k_inspect: usize,
 }
 
+/// Most tokens a [`Command::KvCost`] generates: without the KV cache the
+/// work per token grows with its position, and the whole run with the
+/// square of the reply's length.
+pub const KV_COST_MAX_TOKENS: u32 = 256;
+
+/// What the KV cache saves ([`Command::KvCost`]): the greedy reply to
+/// `messages` generated with the cache, then again without it (the whole
+/// sequence evaluated from scratch before every token), each token timed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KvCostRequest {
+    /// The conversation, built into a prompt as a generation's is.
+    pub messages: Vec<ChatMessage>,
+    /// Skip the chat template (see [`GenerateRequest::raw`]).
+    pub raw: bool,
+    /// Most tokens to generate: 1 to [`KV_COST_MAX_TOKENS`] (more fails
+    /// the request); fewer when the reply ends first or the context is full.
+    pub max_tokens: u32,
+}
+
 /// Models to compare token by token on the same token ids
 /// ([`Command::Compare`]): every model is teacher-forced the whole sequence
 /// in batched prefills, and each token gets every model's probability and
@@ -313,6 +332,16 @@ pub enum Command {
         slot: SlotId,
         req: LensRequest,
     },
+    /// Generate the greedy reply to `req.messages` with `slot`'s model
+    /// twice, with the KV cache and without it, timing every token
+    /// ([`KvCostRequest`]; see [`Event`](super::Event) for what comes back). A
+    /// request, served in order like [`Command::Score`]; it leaves the KV
+    /// cache empty.
+    KvCost {
+        request: RequestId,
+        slot: SlotId,
+        req: KvCostRequest,
+    },
     /// Stop `request` (a load, a generation or a scoring) as soon as possible.
     Cancel { request: RequestId },
     /// Stop serving; the engine ends.
@@ -331,6 +360,7 @@ impl Command {
             | Command::ScorePrompt { request, .. }
             | Command::Compare { request, .. }
             | Command::Lens { request, .. }
+            | Command::KvCost { request, .. }
             | Command::Steer { request, .. }
             | Command::Cancel { request } => Some(*request),
             Command::Unload { .. } | Command::Shutdown => None,

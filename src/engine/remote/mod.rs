@@ -151,6 +151,19 @@ pub(super) fn run(
                     return;
                 }
             }
+            Command::KvCost { request, .. } => {
+                cancel.finish(request);
+                if !emit(Event::Failed {
+                    request,
+                    error: EngineError::InvalidRequest(format!(
+                        "what the KV cache saves is measured on a model in this process: the \
+                         server at {} keeps its cache to itself; load a local model for it",
+                        client.target.url
+                    )),
+                }) {
+                    return;
+                }
+            }
             // Nothing pauses on a remote engine (paused requests are refused).
             Command::Steer { .. } | Command::Cancel { .. } => {}
         }

@@ -12,9 +12,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget};
 
 use super::popup_block;
+use crate::catalog::params_human;
+use crate::tensor_map::{Kind, KindShare};
 use crate::text::truncate;
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::layout::centered;
+use crate::tui::models::ModelEntry;
 use crate::tui::outcome::Outcome;
 use crate::tui::state::{Picker, Popup, State};
 use crate::tui::theme;
@@ -111,9 +114,15 @@ fn compare_hint(s: &State, p: &Picker) -> Option<String> {
 pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     let message = compare_hint(s, p).or_else(|| p.message.clone());
     let msg_rows = if message.is_some() { 3 } else { 0 };
+    let visible = p.visible(&s.model.files.models);
+    let map = visible
+        .get(p.selected)
+        .map(|&i| tensor_map_lines(&s.model.files.models[i]))
+        .unwrap_or_default();
+    let map_rows = map.len() as u16;
     let want = (s.model.files.models.len() as u16)
-        .saturating_add(6 + msg_rows)
-        .clamp(10, 26);
+        .saturating_add(6 + msg_rows + map_rows)
+        .clamp(10, 26 + map_rows);
     let r = centered(area, 104.min(area.width), want.min(area.height));
     Clear.render(r, buf);
     let what = if p.compare.is_some() {
@@ -154,7 +163,6 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     if table.height == 0 {
         return;
     }
-    let visible = p.visible(&s.model.files.models);
     let mut rows: Vec<Line> = Vec::new();
     // The type column as wide as the widest type shown ("Q2_K requested ·
     // mostly Q4_0" says what llama.cpp really wrote), within reason.
@@ -206,7 +214,16 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
         };
         rows.push(Line::styled(text, theme::dim()));
     }
-    let list_h = (table.height as usize).saturating_sub(2).max(1);
+    // The selected model's tensor map under the list, when there is room
+    // for it and at least three rows of the list.
+    let map_h = if table.height >= map_rows + 5 {
+        map_rows
+    } else {
+        0
+    };
+    let list_h = (table.height.saturating_sub(map_h) as usize)
+        .saturating_sub(2)
+        .max(1);
     let first = p.selected.saturating_sub(list_h.saturating_sub(1));
     for (vi, &i) in visible.iter().enumerate().skip(first).take(list_h) {
         let m = &s.model.files.models[i];
@@ -305,8 +322,12 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             theme::dim(),
         ),
     };
-    let body_h = table.height.saturating_sub(1);
+    let body_h = table.height.saturating_sub(1 + map_h);
     Paragraph::new(rows).render(Rect::new(table.x, table.y, table.width, body_h), buf);
+    if map_h > 0 {
+        let at = Rect::new(table.x, table.y + body_h, table.width, map_h);
+        Paragraph::new(map).render(at, buf);
+    }
     if table.height >= 2 {
         buf.set_stringn(
             table.x,
@@ -316,4 +337,74 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             hint_style,
         );
     }
+}
+
+/// Columns of a tensor map row's bar: its share of the file.
+const MAP_BAR: usize = 20;
+
+/// The selected model's tensor map, a few rows (under 80 columns): where
+/// its parameters live (embedding, attention, feed-forward, the norms
+/// together, the output head), each kind's parameters, storage types and
+/// share of the file as a bar. Empty for a model without one (a server's,
+/// a file that could not be read).
+fn tensor_map_lines(m: &ModelEntry) -> Vec<Line<'static>> {
+    if m.kinds.is_empty() || m.error.is_some() {
+        return Vec::new();
+    }
+    let file = m.file_bytes.max(1) as f64;
+    let norms: Vec<&KindShare> = m
+        .kinds
+        .iter()
+        .filter(|k| {
+            matches!(
+                k.kind,
+                Kind::AttentionNorm | Kind::FeedForwardNorm | Kind::OtherNorms | Kind::FinalNorm
+            )
+        })
+        .collect();
+    let row = |label: &str, params: u64, types: &str, bytes: u64| {
+        let share = bytes as f64 / file;
+        let cols = ((share * MAP_BAR as f64).round() as usize).min(MAP_BAR);
+        let pct = if share > 0.0 && share < 0.0005 {
+            "<0.1%".to_string()
+        } else {
+            format!("{:.1}%", share * 100.0)
+        };
+        Line::from(vec![
+            Span::raw(format!(
+                "  {:<17} {:>5}  {:<14} ",
+                label,
+                params_human(params),
+                truncate(types, 14)
+            )),
+            Span::styled("█".repeat(cols), Style::default().fg(Color::Cyan)),
+            Span::styled("░".repeat(MAP_BAR - cols), theme::dim()),
+            Span::raw(format!(" {pct:>6}")),
+        ])
+    };
+    let mut out = vec![Line::styled(
+        format!("tensor map of {} (share of the file):", m.name),
+        theme::dim(),
+    )];
+    for k in &m.kinds {
+        if matches!(
+            k.kind,
+            Kind::Embedding | Kind::Attention | Kind::FeedForward | Kind::Output | Kind::Other
+        ) {
+            out.push(row(k.kind.label(), k.params, &k.types_text(), k.bytes));
+        }
+        if k.kind == Kind::FeedForward && !norms.is_empty() {
+            let params = norms.iter().map(|k| k.params).sum();
+            let bytes = norms.iter().map(|k| k.bytes).sum();
+            let types = norms.first().map(|k| k.types_text()).unwrap_or_default();
+            out.push(row("norms", params, &types, bytes));
+        }
+    }
+    if m.tied_output {
+        out.push(Line::styled(
+            "  output head       tied to the embedding (its rows give the logits)",
+            theme::dim(),
+        ));
+    }
+    out
 }
