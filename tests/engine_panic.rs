@@ -37,7 +37,7 @@ impl Host for EngineHost {
     fn score_prompt(&mut self, id: RequestId, req: tokenscope::engine::PromptScoreRequest) {
         self.0.score_prompt(id, 0, req);
     }
-    fn refresh_models(&mut self, _dirs: Vec<PathBuf>) {}
+    fn refresh_models(&mut self, _places: tokenscope::catalog::Places) {}
     fn restart_engine(&mut self) {
         self.0.restart()
     }

@@ -38,14 +38,11 @@ pub fn bench_command(ctx: &Ctx, tokens: u32, runs: u32, only: Option<BenchSectio
         println!("{}", remote_bench_line(&target, &model, tokens, runs)?);
         return Ok(());
     }
-    let dirs = ctx.model_dirs(&config);
+    let places = ctx.places(&config);
     let models = match &config.default_model {
-        Some(name) => vec![crate::catalog::resolve(name, &dirs)?],
+        Some(name) => vec![places.resolve(name)?],
         None => {
-            let cards: Vec<ModelCard> = crate::catalog::discover(&dirs)
-                .into_iter()
-                .flatten()
-                .collect();
+            let cards: Vec<ModelCard> = places.discover().into_iter().flatten().collect();
             if cards.is_empty() {
                 bail!("no models to benchmark: run `tokenscope fetch-demos` first");
             }

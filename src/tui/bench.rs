@@ -57,7 +57,7 @@ impl Host for NullHost {
         self.prompt_scorings.push((id, req));
         self.next = id;
     }
-    fn refresh_models(&mut self, _dirs: Vec<PathBuf>) {
+    fn refresh_models(&mut self, _places: crate::catalog::Places) {
         self.refreshes += 1;
     }
     fn restart_engine(&mut self) {
