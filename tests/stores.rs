@@ -355,7 +355,7 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, std::time::SystemTime)>) {
         } else {
             out.push((
                 p,
-                fs::symlink_metadata(&e.path()).unwrap().modified().unwrap(),
+                fs::symlink_metadata(e.path()).unwrap().modified().unwrap(),
             ));
         }
     }
