@@ -59,6 +59,8 @@ mod tests_status;
 #[cfg(test)]
 mod tests_store;
 #[cfg(test)]
+mod tests_welcome;
+#[cfg(test)]
 mod tests_wrap_cache;
 
 use std::io::{Write, stdout};

@@ -516,6 +516,15 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
             "Enter send · Tab inspect tokens · F7 step mode · Ctrl-O models · F1 help",
             theme::dim(),
         ),
+        // The other demo models know no Chinese (SmolLM2 is English only,
+        // Gemma 270M a small base model).
+        Line::styled(
+            format!(
+                "中文? Ctrl-O, type qwen: {} knows Chinese.",
+                crate::demo::CHINESE_DEMO_NAME
+            ),
+            theme::dim(),
+        ),
     ];
     // Here, not in a notice: the model's load notice would replace it at once.
     if !s.view.display.color {
