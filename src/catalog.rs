@@ -52,6 +52,12 @@ pub struct ModelCard {
     /// Ollama's store, `org/repo/file` in the hub cache, … (see
     /// [`Listed::id`]); escaped.
     pub id: String,
+    /// The name tokenscope gave the file before [`ModelCard::name`] was
+    /// built from the header's parts: `general.name` when at most 24
+    /// characters, else the file stem; escaped. Saved replies recorded the
+    /// name of their model, so they are matched by this one too.
+    #[serde(skip)]
+    pub former_name: String,
     /// How many files the model is split into (`-00001-of-00003.gguf`: 3);
     /// `path` is the first, `file_size` counts them all. 1: not split.
     pub parts: u32,
@@ -385,6 +391,7 @@ impl ModelCard {
                 .unwrap_or_else(|| escape_inline(&stem)),
             source: None,
             id: String::new(),
+            former_name: escape_inline(&names::former_name(h).unwrap_or(&stem)),
             parts: 1,
             n_layer: u32_key(format!("{arch}.block_count")),
             n_ctx_train: u32_key(format!("{arch}.context_length")),

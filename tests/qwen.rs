@@ -61,6 +61,11 @@ fn the_template_renders_chatml_as_transformers_does() {
     let mut e = common::engine(common::QWEN, common::config_with(1024));
     assert_eq!(e.info.chat_mode, ChatMode::Template);
     assert_eq!(e.info.name, "Qwen2.5 Coder 0.5B Instruct");
+    assert_eq!(
+        e.info.former_name.as_deref(),
+        Some("qwen2.5-coder-0.5b-instruct-q4_k_m"),
+        "what replies saved before were recorded under"
+    );
     // transformers: tokenizer.apply_chat_template([{"role": "user", "content":
     // "猫爱吃什么？"}], tokenize=False, add_generation_prompt=True) with
     // Qwen/Qwen2.5-Coder-0.5B-Instruct's template: no system message given,

@@ -36,9 +36,7 @@ const QUANT_METHODS: [&str; 10] = [
 pub(crate) fn display_name(h: &GgufHeader, stem: &str) -> Option<String> {
     let nonempty = |k: &str| h.get_str(k).map(str::trim).filter(|v| !v.is_empty());
     let Some(base) = nonempty("general.basename") else {
-        return nonempty("general.name")
-            .filter(|n| n.chars().count() <= MAX_NAME)
-            .map(str::to_string);
+        return former_name(h).map(str::to_string);
     };
     let mut words: Vec<String> = vec![spelled_as_in(base, stem)];
     let has = |words: &[String], w: &str| {
@@ -63,6 +61,14 @@ pub(crate) fn display_name(h: &GgufHeader, stem: &str) -> Option<String> {
         }
     }
     Some(words.join(" "))
+}
+
+/// The short `general.name` by which tokenscope named models before
+/// [`display_name`] (the file stem without it): what saved replies recorded.
+pub(crate) fn former_name(h: &GgufHeader) -> Option<&str> {
+    h.get_str("general.name")
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && n.chars().count() <= MAX_NAME)
 }
 
 /// `base` as `stem` spells it (case-insensitively found there), dashes and

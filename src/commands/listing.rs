@@ -392,6 +392,7 @@ mod tests {
             file_name: path.rsplit('/').next().unwrap().to_string(),
             name: name.to_string(),
             source: None,
+            former_name: String::new(),
             id: path.rsplit('/').next().unwrap().to_string(),
             parts: 1,
             arch: "llama".to_string(),

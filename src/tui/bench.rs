@@ -95,6 +95,7 @@ pub fn fake_model(name: &str, quant: &str) -> ModelInfo {
         cpu_kernels: String::new(),
         gpu_layers: 0,
         threads: 4,
+        former_name: None,
     }
 }
 

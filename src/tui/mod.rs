@@ -51,6 +51,8 @@ mod tests_compare;
 #[cfg(test)]
 mod tests_linebreak;
 #[cfg(test)]
+mod tests_names;
+#[cfg(test)]
 mod tests_prompt_scoring;
 #[cfg(test)]
 mod tests_sampler;
@@ -58,8 +60,6 @@ mod tests_sampler;
 mod tests_status;
 #[cfg(test)]
 mod tests_store;
-#[cfg(test)]
-mod tests_welcome;
 #[cfg(test)]
 mod tests_wrap_cache;
 

@@ -931,6 +931,7 @@ mod tests {
             file_name: file.into(),
             name: String::new(),
             source: None,
+            former_name: String::new(),
             id: file.into(),
             parts: 1,
             arch: String::new(),
