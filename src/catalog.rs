@@ -391,7 +391,7 @@ impl ModelCard {
                 .unwrap_or_else(|| escape_inline(&stem)),
             source: None,
             id: String::new(),
-            former_name: escape_inline(&names::former_name(h).unwrap_or(&stem)),
+            former_name: escape_inline(names::former_name(h).unwrap_or(&stem)),
             parts: 1,
             n_layer: u32_key(format!("{arch}.block_count")),
             n_ctx_train: u32_key(format!("{arch}.context_length")),
