@@ -362,6 +362,46 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, std::time::SystemTime)>) {
 }
 
 #[test]
+fn the_picker_shows_each_source_with_variants_together() {
+    let home = Home::new();
+    let entries = tokenscope::tui::models::discover(&home.places());
+    let rows: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.source.as_str(), e.file_name.as_str()))
+        .collect();
+    // The three copies of Qwen are one model (same architecture, parameters,
+    // vocabulary): listed together where the first was, as are SmolLM2's.
+    let at = |source: &str, needle: &str| {
+        rows.iter()
+            .position(|(s, f)| *s == source && f.contains(needle))
+            .unwrap_or_else(|| panic!("no {source} {needle}: {rows:?}"))
+    };
+    let qwen = [
+        at("ollama", "sha256-9f1d"),
+        at("huggingface", "qwen2.5-coder"),
+        at("huggingface", "qwen-old"),
+    ];
+    assert_eq!(qwen[1], qwen[0] + 1, "{rows:?}");
+    assert_eq!(qwen[2], qwen[0] + 2, "{rows:?}");
+    let ghost = entries.iter().find(|e| e.file_name == "ghost:1b").unwrap();
+    assert!(
+        ghost.error.as_deref().unwrap().contains("are missing"),
+        "{ghost:?}"
+    );
+    let store = entries.iter().find(|e| e.file_name == "llama.cpp").unwrap();
+    assert!(
+        !store.error.as_deref().unwrap().contains('\n'),
+        "one line in the picker"
+    );
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e.error.is_none())
+            .all(|e| !e.source.is_empty())
+    );
+}
+
+#[test]
 fn names_their_owners_use_resolve() {
     let home = Home::new();
     let places = home.places();

@@ -960,6 +960,14 @@ mod tests {
             default_output(&card("plain.gguf", "F16"), q2, dir),
             Path::new("/models/plain.Q2_K.gguf")
         );
+        // An Ollama blob is named by its digest: the output by the model's name.
+        let mut blob = card("sha256-1d9614638d18", "Q4_K_M");
+        blob.source = Some(crate::catalog::Store::Ollama);
+        blob.id = "someone/qwen2.5-coder:0.5b".into();
+        assert_eq!(
+            default_output(&blob, q2, dir),
+            Path::new("/models/someone-qwen2.5-coder-0.5b.Q2_K.gguf")
+        );
         assert_eq!(
             partial_path(Path::new("/m/x.gguf"), 42),
             Path::new("/m/.x.gguf.42.partial")
