@@ -196,9 +196,17 @@ pub(crate) fn group_variants(entries: Vec<ModelEntry>) -> Vec<ModelEntry> {
     keyed.into_iter().map(|(_, e)| e).collect()
 }
 
-/// What a model being loaded (or failing to load) is called: a file by its
-/// name, a server's model by [`display_name`], none named: `the model of URL`.
-pub(crate) fn load_name(model: &ModelRef) -> String {
+/// What a model being loaded (or failing to load) is called: a file of
+/// another tool's store by what that tool calls it (`qwen2.5:0.5b`, not the
+/// blob's digest; found among `entries`), another file by its name, a
+/// server's model by [`display_name`], none named: `the model of URL`.
+pub(crate) fn load_name(model: &ModelRef, entries: &[ModelEntry]) -> String {
+    let from_store = entries.iter().find(|e| {
+        e.model == *model && e.error.is_none() && !matches!(e.source.as_str(), "" | "tokenscope")
+    });
+    if let Some(e) = from_store {
+        return e.id.clone();
+    }
     match model {
         ModelRef::Remote { url, model } if model.is_empty() => format!("the model of {url}"),
         ModelRef::Remote { model, .. } => crate::engine::remote::display_name(model),
@@ -267,6 +275,24 @@ mod tests {
             n_params: millions * 1_000_000,
             n_vocab: 49_152,
         }
+    }
+
+    #[test]
+    fn a_store_model_loads_under_its_owners_name() {
+        let blob = ModelRef::Local(PathBuf::from("/o/blobs/sha256-1d96"));
+        let mut e = ModelEntry {
+            model: blob.clone(),
+            source: "ollama".into(),
+            id: "qwen2.5-coder:0.5b".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            load_name(&blob, std::slice::from_ref(&e)),
+            "qwen2.5-coder:0.5b"
+        );
+        e.source = "tokenscope".into();
+        assert_eq!(load_name(&blob, &[e]), "sha256-1d96");
+        assert_eq!(load_name(&blob, &[]), "sha256-1d96");
     }
 
     #[test]

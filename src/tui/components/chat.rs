@@ -503,7 +503,10 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
 
 fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
     let model_line = match (&s.model.info, &s.session.load) {
-        (_, Some(l)) => format!("Loading {}…", crate::tui::models::load_name(&l.model)),
+        (_, Some(l)) => format!(
+            "Loading {}…",
+            crate::tui::models::load_name(&l.model, &s.model.files.models)
+        ),
         (Some(m), None) => format!("Model: {}", m.name),
         (None, None) => "No model loaded: press Ctrl-O to choose one.".to_string(),
     };
