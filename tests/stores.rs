@@ -492,6 +492,14 @@ fn the_models_command_shows_each_source_and_loads_by_name_and_tag() {
     );
     assert!(ok, "{err}");
     assert!(run.contains("Smollm2 135M"), "{run}");
+    // The split model: one card, through its first part.
+    let (info, err, ok) = home.run(None, &["info", "--model", "Instruct-Q4_1-00001"]);
+    assert!(ok, "{err}");
+    assert!(
+        info.contains("SmolLM2-135M-Instruct-Q4_1-00001-of-00002.gguf (part 1 of 2)")
+            && info.contains("(lmstudio, read only)"),
+        "{info}"
+    );
     // The config key turns the other stores off.
     let (out, err, ok) = home.run(Some("sources = []\n"), &["models"]);
     assert!(ok, "{err}");
