@@ -14,6 +14,13 @@ use crate::gguf::{self, GgmlType, GgufError, GgufHeader, GgufValue};
 use crate::tensor_map::{KindShare, TensorMap};
 use crate::text::escape_inline;
 
+mod names;
+mod places;
+mod stores;
+
+pub use places::Places;
+pub use stores::{Listed, Store, StoreDir, store_dirs};
+
 /// Strings longer than this are cut in [`ModelCard::metadata`].
 const MAX_RENDERED_VALUE: usize = 80;
 
@@ -32,8 +39,29 @@ pub struct ModelCard {
     pub path: PathBuf,
     /// The file name, escaped.
     pub file_name: String,
-    /// `general.name` when short, else the file stem; escaped.
+    /// The model's name from its header ([`names::display_name`]:
+    /// `general.basename`, `general.size_label` and `general.finetune` as
+    /// "Qwen2.5 Coder 0.5B Instruct", else a short `general.name`), else
+    /// what its owner calls the file ([`ModelCard::id`]'s last part, the
+    /// file stem); escaped.
     pub name: String,
+    /// Where the file was found: `None` in tokenscope's own directories
+    /// (the models directory and `models_dir`), else the other tool's store.
+    pub source: Option<Store>,
+    /// What `--model` takes to load exactly this file and what its owner
+    /// calls it: the file name in tokenscope's directories, `name:tag` in
+    /// Ollama's store, `org/repo/file` in the hub cache, … (see
+    /// [`Listed::id`]); escaped.
+    pub id: String,
+    /// The name tokenscope gave the file before [`ModelCard::name`] was
+    /// built from the header's parts: `general.name` when at most 24
+    /// characters, else the file stem; escaped. Saved replies recorded the
+    /// name of their model, so they are matched by this one too.
+    #[serde(skip)]
+    pub former_name: String,
+    /// How many files the model is split into (`-00001-of-00003.gguf`: 3);
+    /// `path` is the first, `file_size` counts them all. 1: not split.
+    pub parts: u32,
     /// `general.architecture`, escaped.
     pub arch: String,
     pub n_params: u64,
@@ -333,7 +361,7 @@ impl ModelCard {
             .unwrap_or_default();
         let stem = path
             .file_stem()
-            .map(|n| escape_inline(&n.to_string_lossy()))
+            .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         // Raw for the lookups below (`{arch}.block_count`), escaped on the card.
         let arch = h.get_str("general.architecture").unwrap_or("unknown");
@@ -364,13 +392,13 @@ impl ModelCard {
             made_from,
             path: path.to_path_buf(),
             file_name,
-            // Converters often write training-run names ("Smollm2 135M 8k Lc100K
-            // Mix1 Ep2"); the file name is then the better label.
-            name: h
-                .get_str("general.name")
-                .map(|n| escape_inline(n.trim()))
-                .filter(|n| !n.is_empty() && n.chars().count() <= MAX_NAME)
-                .unwrap_or(stem),
+            name: names::display_name(h, &stem)
+                .map(|n| escape_inline(&n))
+                .unwrap_or_else(|| escape_inline(&stem)),
+            source: None,
+            id: String::new(),
+            former_name: escape_inline(names::former_name(h).unwrap_or(&stem)),
+            parts: 1,
             n_layer: u32_key(format!("{arch}.block_count")),
             n_ctx_train: u32_key(format!("{arch}.context_length")),
             arch: escape_inline(arch),
@@ -476,9 +504,6 @@ pub fn size_human(bytes: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
-/// Longest `general.name` used as the display name.
-const MAX_NAME: usize = 24;
-
 #[derive(Debug, Error)]
 pub enum CatalogError {
     #[error(
@@ -504,6 +529,33 @@ pub enum CatalogError {
     },
     #[error("{path}: {source}")]
     Gguf { path: PathBuf, source: GgufError },
+    /// Another tool's store (or a folder in it) that cannot be listed.
+    #[error(
+        "cannot read the {store} models at {path}: {source}\n  \
+         fix its permissions, or leave {store} out of `sources` in the config file"
+    )]
+    Store {
+        store: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An Ollama manifest whose model layer's blob is not in `blobs/`.
+    #[error(
+        "ollama model {model}: its weights {blob} are missing (manifest {manifest}): \
+         pull it again with `ollama pull {model}`"
+    )]
+    MissingBlob {
+        model: String,
+        blob: PathBuf,
+        manifest: PathBuf,
+    },
+    /// An Ollama manifest that cannot be read as one.
+    #[error("ollama model {model}: manifest {path} cannot be used: {message}")]
+    BadManifest {
+        model: String,
+        path: PathBuf,
+        message: String,
+    },
     #[error(
         "no model matches {query:?}\n  searched: {searched}\n  available: {available}\n  \
          pass a path to a .gguf file, or run `tokenscope fetch-demos` to get the demo models"
@@ -528,8 +580,28 @@ impl CatalogError {
             | CatalogError::Io { path, .. }
             | CatalogError::Dir { path, .. }
             | CatalogError::DanglingLink { path, .. }
-            | CatalogError::Gguf { path, .. } => Some(path),
+            | CatalogError::Gguf { path, .. }
+            | CatalogError::Store { path, .. }
+            | CatalogError::BadManifest { path, .. } => Some(path),
+            CatalogError::MissingBlob { blob, .. } => Some(blob),
             CatalogError::NoMatch { .. } | CatalogError::Ambiguous { .. } => None,
+        }
+    }
+
+    /// What a row of this error is called in a listing: the model's name
+    /// in its store (`qwen2.5:0.5b`), the store (`ollama`), else the file
+    /// name; escaped.
+    pub fn row_name(&self) -> String {
+        match self {
+            CatalogError::MissingBlob { model, .. } | CatalogError::BadManifest { model, .. } => {
+                escape_inline(model)
+            }
+            CatalogError::Store { store, .. } => store.to_string(),
+            other => other
+                .path()
+                .and_then(Path::file_name)
+                .map(|n| escape_inline(&n.to_string_lossy()))
+                .unwrap_or_else(|| "?".to_string()),
         }
     }
 }
@@ -624,88 +696,18 @@ pub fn scan(dirs: &[PathBuf]) -> (Vec<PathBuf>, Vec<CatalogError>) {
     (files.into_iter().map(|(_, _, p)| p).collect(), errors)
 }
 
-/// The `*.gguf` entries of [`scan`], without the directories' errors.
-pub(crate) fn gguf_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
-    scan(dirs).0
-}
-
-/// The cards of all `*.gguf` files in `dirs` (see [`scan`]), sorted by file
-/// name, after an error for each directory that could not be listed; files
-/// that cannot be read are errors in the list.
+/// The cards of all models in `dirs` (tokenscope's own directories only;
+/// see [`Places::discover`], which this is for them): errors for the
+/// directories that could not be listed, then the files by file name, those
+/// that cannot be read as errors in the list.
 pub fn discover(dirs: &[PathBuf]) -> Vec<Result<ModelCard, CatalogError>> {
-    let (files, errors) = scan(dirs);
-    errors
-        .into_iter()
-        .map(Err)
-        .chain(files.iter().map(|p| read_card(p)))
-        .collect()
+    Places::own(dirs.to_vec()).discover()
 }
 
-/// A model by path, or by a case-insensitive part of its file name in `dirs`.
+/// A model by path, or by a case-insensitive part of its file name in
+/// `dirs` (tokenscope's own directories only; see [`Places::resolve`]).
 pub fn resolve(name_or_path: &str, dirs: &[PathBuf]) -> Result<ModelCard, CatalogError> {
-    let as_path = Path::new(name_or_path);
-    let looks_like_path =
-        name_or_path.contains('/') || name_or_path.contains(std::path::MAIN_SEPARATOR);
-    if as_path.exists() || looks_like_path {
-        return read_card(as_path);
-    }
-    let files = gguf_files(dirs);
-    let file_name = |p: &PathBuf| {
-        p.file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned()
-    };
-    let stem = |p: &PathBuf| {
-        p.file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_lowercase()
-    };
-    let query = name_or_path.to_lowercase();
-    let query_stem = query.strip_suffix(".gguf").unwrap_or(&query);
-
-    let exact: Vec<&PathBuf> = files.iter().filter(|p| stem(p) == query_stem).collect();
-    let matches: Vec<&PathBuf> = if exact.len() == 1 {
-        exact
-    } else {
-        files
-            .iter()
-            .filter(|p| file_name(p).to_lowercase().contains(&query))
-            .collect()
-    };
-    match matches.as_slice() {
-        [one] => read_card(one),
-        [] if query.ends_with(".gguf") && !name_or_path.is_empty() => read_card(as_path),
-        [] => {
-            let searched = if dirs.is_empty() {
-                "(no directories)".to_string()
-            } else {
-                dirs.iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let available = if files.is_empty() {
-                "none".to_string()
-            } else {
-                files.iter().map(file_name).collect::<Vec<_>>().join(", ")
-            };
-            Err(CatalogError::NoMatch {
-                query: name_or_path.to_string(),
-                searched,
-                available,
-            })
-        }
-        several => Err(CatalogError::Ambiguous {
-            query: name_or_path.to_string(),
-            matches: several
-                .iter()
-                .map(|p| format!("    {}", p.display()))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        }),
-    }
+    Places::own(dirs.to_vec()).resolve(name_or_path)
 }
 
 /// Lines of the chat template shown by [`template_preview`].

@@ -124,7 +124,8 @@ pub struct GlobalFlags {
 /// Model, sampling and engine flags shared by the TUI, `run` and `bench`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GenFlags {
-    /// Model: a path, or a unique part of a discovered file name.
+    /// Model: a path, a unique part of a discovered file name, or what another
+    /// tool calls it (Ollama's `name:tag`, the hub cache's `org/repo/file`).
     #[arg(long, short = 'm')]
     pub model: Option<String>,
     /// System prompt (chat models).

@@ -16,6 +16,10 @@ pub struct Config {
     pub default_model: Option<String>,
     /// Where GGUF files are looked for (besides the app's own models directory).
     pub models_dir: Option<PathBuf>,
+    /// Other tools' model stores also listed, read only: `"ollama"`,
+    /// `"huggingface"`, `"lmstudio"`, `"llama.cpp"` (all by default; `[]`
+    /// lists none). See [`crate::catalog::store_dirs`] for where each is.
+    pub sources: Vec<crate::catalog::Store>,
     /// System prompt as configured; read it through [`Config::system_prompt`],
     /// which decides when there is none.
     pub system_prompt: String,
@@ -77,6 +81,7 @@ impl Default for Config {
         Self {
             default_model: None,
             models_dir: None,
+            sources: crate::catalog::Store::ALL.to_vec(),
             system_prompt: String::new(),
             max_tokens: 512,
             inspector_top_k: 10,
@@ -384,6 +389,20 @@ mod tests {
         let text = include_str!("../config.example.toml");
         let c = Config::parse(text).expect("config.example.toml parses");
         c.validate("config.example.toml").unwrap();
+    }
+
+    #[test]
+    fn sources_list_or_turn_off_the_other_tools_stores() {
+        use crate::catalog::Store;
+        assert_eq!(Config::default().sources, Store::ALL);
+        let c = Config::parse("sources = [\"ollama\", \"llama.cpp\"]").unwrap();
+        assert_eq!(c.sources, [Store::Ollama, Store::LlamaCpp]);
+        assert!(Config::parse("sources = []").unwrap().sources.is_empty());
+        let err = Config::parse("sources = [\"olama\"]").unwrap_err();
+        assert!(
+            err.contains("olama") && err.contains("ollama") && err.contains("lmstudio"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub(crate) struct DemoModel {
     pub parts: &'static [DemoPart],
 }
 
+/// The demo model that knows Chinese (its header's name, as the picker
+/// shows it), which the welcome screen suggests for Chinese.
+pub(crate) const CHINESE_DEMO_NAME: &str = "Qwen2.5 Coder 0.5B Instruct";
+
 pub(crate) const DEMOS: &[DemoModel] = &[
     DemoModel {
         name: "SmolLM2-135M-Instruct Q4_1",

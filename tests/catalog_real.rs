@@ -24,6 +24,8 @@ fn smollm2_card() {
         c.n_params
     );
     assert_eq!(c.params_human(), "135M");
+    assert_eq!(c.name, "SmolLM2 135M Instruct");
+    assert_eq!(c.former_name, "SmolLM2-135M-Instruct.Q4_1");
     assert_eq!(c.n_layer, 30);
     assert!(c.n_ctx_train >= 2048, "{}", c.n_ctx_train);
 }
@@ -42,6 +44,8 @@ fn gemma3_card() {
         c.n_params
     );
     assert_eq!(c.params_human(), "268M");
+    assert_eq!(c.name, "Gemma 3 270M");
+    assert_eq!(c.former_name, "Gemma 3 270m");
     assert_eq!(c.n_layer, 18);
     let tokens = c
         .metadata

@@ -103,7 +103,9 @@ fn run_footer_escapes_the_model_name() {
     copy_with_metadata(
         &common::model(common::SMOL),
         &copy,
-        &[("general.name", str(NAME))],
+        // The name is built from the base name (then the size label) when
+        // the header has one, as SmolLM2's does.
+        &[("general.name", str(NAME)), ("general.basename", str(NAME))],
         &[],
     )
     .unwrap();
@@ -124,7 +126,7 @@ fn run_footer_escapes_the_model_name() {
     assert!(ok, "{stderr}");
     assert_safe("run", &stdout);
     assert!(
-        stdout.contains("␛[31mX␛]0;t␇<U+202E>Y · Q4_1"),
+        stdout.contains("␛[31mX␛]0;t␇<U+202E>Y 135M · Q4_1"),
         "footer: {stdout}"
     );
 }

@@ -44,7 +44,7 @@ impl Host for EngineHost {
             req,
         });
     }
-    fn refresh_models(&mut self, _dirs: Vec<PathBuf>) {}
+    fn refresh_models(&mut self, _places: tokenscope::catalog::Places) {}
     fn restart_engine(&mut self) {
         self.0.restart()
     }

@@ -507,7 +507,8 @@ fn bits_per_weight_are_llama_cpps_and_the_picker_puts_the_original_first() {
     assert_eq!(two(outcome.card.bits_per_weight().unwrap()), two(out_bpw));
     assert!(outcome.card.made_from.is_some());
 
-    let entries = tokenscope::tui::models::discover(std::slice::from_ref(&models));
+    let entries =
+        tokenscope::tui::models::discover(&tokenscope::catalog::Places::own(vec![models.clone()]));
     let smol: Vec<_> = entries
         .iter()
         .filter(|e| e.file_name.starts_with("SmolLM2"))

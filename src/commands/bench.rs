@@ -6,8 +6,8 @@
 //! chat ([`bench_command`]). `--only` picks one ([`BenchSection`]).
 
 pub mod compare;
-mod lens;
 pub(crate) mod kv;
+mod lens;
 pub(crate) mod peer;
 
 use std::io::Write;
@@ -53,14 +53,11 @@ pub fn bench_command(
         println!("{}", remote_bench_line(&target, &model, tokens, runs)?);
         return Ok(());
     }
-    let dirs = ctx.model_dirs(&config);
+    let places = ctx.places(&config);
     let models = match &config.default_model {
-        Some(name) => vec![crate::catalog::resolve(name, &dirs)?],
+        Some(name) => vec![places.resolve(name)?],
         None => {
-            let cards: Vec<ModelCard> = crate::catalog::discover(&dirs)
-                .into_iter()
-                .flatten()
-                .collect();
+            let cards: Vec<ModelCard> = places.discover().into_iter().flatten().collect();
             if cards.is_empty() {
                 bail!("no models to benchmark: run `tokenscope fetch-demos` first");
             }

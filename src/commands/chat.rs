@@ -15,7 +15,7 @@ use crate::tui;
 pub fn main(ctx: &Ctx, resume: bool) -> Result<()> {
     let flags = &ctx.flags;
     let config = ctx.config()?;
-    let dirs = ctx.model_dirs(&config);
+    let places = ctx.places(&config);
     let remote = remote_target(&config, flags)?;
     let initial = match &remote {
         // The server's model named by --model (none: its only one).
@@ -23,7 +23,7 @@ pub fn main(ctx: &Ctx, resume: bool) -> Result<()> {
             url: t.url.clone(),
             model: flags.model.clone().unwrap_or_default(),
         }),
-        None => pick_model(&config, &dirs)?.map(|c| ModelRef::Local(c.path)),
+        None => pick_model(&config, &places)?.map(|c| ModelRef::Local(c.path)),
     };
     // Resuming, the conversation's own model wins unless one is named.
     let named = flags.model.is_some() || config.default_model.is_some() || remote.is_some();
@@ -58,7 +58,7 @@ pub fn main(ctx: &Ctx, resume: bool) -> Result<()> {
         engine_exe: own_exe()?,
         config,
         initial_model: initial,
-        model_dirs: dirs,
+        places,
         raw: flags.raw,
         conversations_db: Some(ctx.paths.conversations_db()),
         resume,

@@ -43,13 +43,13 @@ pub fn compare_command(
     format: Format,
 ) -> anyhow::Result<()> {
     let config = ctx.config()?;
-    let dirs = ctx.model_dirs(&config);
+    let places = ctx.places(&config);
     if models.len() < 2 {
         anyhow::bail!("compare needs at least two models: --model A --model B [--model C …]");
     }
     let paths_of = models
         .iter()
-        .map(|m| crate::catalog::resolve(m, &dirs).map(|c| c.path))
+        .map(|m| places.resolve(m).map(|c| c.path))
         .collect::<Result<Vec<_>, _>>()?;
     let source = match prompt {
         Some(p) => Source::Prompt(p.to_string()),

@@ -60,7 +60,7 @@ pub fn run_command(
         }
         None => (
             engine_placement()?,
-            ModelRef::Local(require_model(&config, &ctx.model_dirs(&config))?.path),
+            ModelRef::Local(require_model(&config, &ctx.places(&config))?.path),
         ),
     };
     let args = RunArgs {
@@ -93,7 +93,7 @@ pub fn score_command(
     use std::io::IsTerminal;
     let config = ctx.config()?;
     let text = text_to_score(text, file, stdin)?;
-    let card = require_model(&config, &ctx.model_dirs(&config))?;
+    let card = require_model(&config, &ctx.places(&config))?;
     let args = ScoreArgs {
         text,
         bos: !ctx.flags.raw,

@@ -43,7 +43,7 @@ pub fn lens_command(ctx: &Ctx, args: &LensArgs) -> Result<()> {
         bail!("--top {} is out of range: 1 to {MAX_CANDIDATES}", args.top);
     }
     let text = read_text(args.text, args.file, false, "to lens")?;
-    let card = require_model(&config, &ctx.model_dirs(&config))?;
+    let card = require_model(&config, &ctx.places(&config))?;
     let mut engine = start_engine_at(&engine_placement()?, ModelRef::Local(card.path), &config)?;
     let tokens = prompt_tokens(&mut engine, &config, &text, ctx.flags.raw)?;
     let position = match args.position {

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use super::tensor_view::{kinds_table, percent, tensors_jsonl, tensors_text, thousands};
-use super::{Ctx, dirs_text, remote_target};
+use super::{Ctx, remote_target};
 use crate::catalog::{self, CatalogError, ModelCard, template_preview, template_summary};
 use crate::cli::{Format, GenFlags, TensorsView};
 use crate::engine;
@@ -21,8 +21,8 @@ use crate::text::{escape_inline, json_safe, pad_left, pad_right as pad, str_widt
 /// config that cannot be used, output that cannot be written.
 pub fn models_command(ctx: &Ctx, format: Format) -> anyhow::Result<()> {
     let config = ctx.config()?;
-    let dirs = ctx.model_dirs(&config);
-    let cards = catalog::discover(&dirs);
+    let places = ctx.places(&config);
+    let cards = places.discover();
     let mut out = std::io::stdout().lock();
     if format == Format::Jsonl {
         write!(out, "{}", models_jsonl(&cards))?;
@@ -30,7 +30,7 @@ pub fn models_command(ctx: &Ctx, format: Format) -> anyhow::Result<()> {
         writeln!(
             out,
             "No models in {}. Run `tokenscope fetch-demos` to get the demo models.",
-            dirs_text(&dirs)
+            places.searched()
         )?;
     } else {
         write!(out, "{}", models_table(&cards))?;
@@ -73,7 +73,7 @@ pub fn info_command(
         }
         return Ok(());
     }
-    let card = catalog::resolve(model.unwrap_or(""), &ctx.model_dirs(&config))?;
+    let card = ctx.places(&config).resolve(model.unwrap_or(""))?;
     if let Some(view) = tensors {
         let (header, _) = catalog::read_model(&card.path)?;
         let map = TensorMap::of(&header);
@@ -105,8 +105,18 @@ pub fn paths_command(ctx: &Ctx) -> anyhow::Result<()> {
     let paths = &ctx.paths;
     let config_file = ctx.cli.global.config.as_ref().unwrap_or(&paths.config_file);
     println!("config file: {}", config_file.display());
-    for d in ctx.model_dirs(&config) {
+    let places = ctx.places(&config);
+    for d in &places.dirs {
         println!("models:      {}", d.display());
+    }
+    // The other tools' stores (`sources`), read only.
+    for s in &places.stores {
+        let there = if s.root.exists() { "" } else { " (none)" };
+        println!(
+            "{:<12} {}{there}",
+            format!("{}:", s.store.label()),
+            s.root.display()
+        );
     }
     println!(
         "logs:        {}",
@@ -121,36 +131,41 @@ fn path_text(p: &std::path::Path) -> String {
     escape_inline(&p.display().to_string())
 }
 
-/// An aligned table: NAME, ARCH, PARAMS, QUANT (as the tensors really are:
-/// [`ModelCard::quant_label`]), BPW ([`ModelCard::bits_per_weight`]), SIZE,
-/// PATH; unreadable files are listed with their error.
+/// An aligned table: NAME, SOURCE ([`source_label`]), ARCH, PARAMS, QUANT
+/// (as the tensors really are: [`ModelCard::quant_label`]), BPW
+/// ([`ModelCard::bits_per_weight`]), SIZE, MODEL (what `--model` takes:
+/// the path of a file in tokenscope's directories, the name its owner
+/// calls it by in another tool's store); unreadable files and stores are
+/// listed with their error.
 pub fn models_table(cards: &[Result<ModelCard, CatalogError>]) -> String {
-    let header = ["NAME", "ARCH", "PARAMS", "QUANT", "BPW", "SIZE", "PATH"].map(str::to_string);
+    let header = [
+        "NAME", "SOURCE", "ARCH", "PARAMS", "QUANT", "BPW", "SIZE", "MODEL",
+    ]
+    .map(str::to_string);
     let mut rows: Vec<Vec<String>> = vec![header.to_vec()];
     let mut errors: Vec<(usize, String)> = Vec::new();
     for card in cards {
         match card {
             Ok(c) => rows.push(vec![
                 c.name.clone(),
+                source_label(c).to_string(),
                 c.arch.clone(),
                 c.params_human(),
                 c.quant_label(),
                 bpw_text(c),
                 c.size_human(),
-                path_text(&c.path),
+                match c.source {
+                    None => path_text(&c.path),
+                    Some(_) => c.id.clone(),
+                },
             ]),
             Err(e) => {
-                let name = e
-                    .path()
-                    .and_then(|p| p.file_name())
-                    .map(|n| escape_inline(&n.to_string_lossy()))
-                    .unwrap_or_else(|| "?".to_string());
                 errors.push((rows.len(), error_line(e)));
-                rows.push(vec![name]);
+                rows.push(vec![e.row_name()]);
             }
         }
     }
-    let n_cols = 7;
+    let n_cols = 8;
     let mut widths = vec![0usize; n_cols];
     for row in rows.iter().filter(|r| r.len() == n_cols) {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -166,7 +181,7 @@ pub fn models_table(cards: &[Result<ModelCard, CatalogError>]) -> String {
             for (j, cell) in row.iter().enumerate() {
                 if j + 1 == row.len() {
                     line.push_str(cell);
-                } else if j == 2 || j == 4 || j == 5 {
+                } else if j == 3 || j == 5 || j == 6 {
                     // numbers right-aligned
                     let _ = write!(line, "{}  ", pad_left(cell, widths[j]));
                 } else {
@@ -178,6 +193,12 @@ pub fn models_table(cards: &[Result<ModelCard, CatalogError>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Where a model was found, in a word: `tokenscope` (its own directories),
+/// else the other tool's store (`ollama`, `huggingface`, …).
+pub(crate) fn source_label(c: &ModelCard) -> &'static str {
+    c.source.map_or("tokenscope", catalog::Store::label)
 }
 
 /// One-line form of an error for the table: "error: …" without the path (it is in
@@ -200,7 +221,20 @@ pub(crate) fn info_text(card: &ModelCard) -> String {
         let _ = writeln!(out, "{:<16} {v}", format!("{k}:"));
     };
     field("name", card.name.clone());
-    field("file", path_text(&card.path));
+    if let Some(store) = card.source {
+        field(
+            "source",
+            format!("{} ({}, read only)", card.id, store.label()),
+        );
+    }
+    if card.parts > 1 {
+        field(
+            "file",
+            format!("{} (part 1 of {})", path_text(&card.path), card.parts),
+        );
+    } else {
+        field("file", path_text(&card.path));
+    }
     field("architecture", card.arch.clone());
     field(
         "parameters",
@@ -366,6 +400,10 @@ mod tests {
             path: PathBuf::from(path),
             file_name: path.rsplit('/').next().unwrap().to_string(),
             name: name.to_string(),
+            source: None,
+            former_name: String::new(),
+            id: path.rsplit('/').next().unwrap().to_string(),
+            parts: 1,
             arch: "llama".to_string(),
             n_params: 134_515_008,
             file_size: 98_362_432,
@@ -405,7 +443,7 @@ mod tests {
         assert!(lines[0].starts_with("NAME"));
         let col = |l: &str, w: &str| l.find(w).unwrap();
         assert_eq!(col(lines[0], "ARCH"), col(lines[1], "llama"));
-        assert_eq!(col(lines[0], "PATH"), col(lines[3], "/m/x.gguf"));
+        assert_eq!(col(lines[0], "MODEL"), col(lines[3], "/m/x.gguf"));
         assert!(
             lines[1].contains("135M") && lines[1].contains("93.8 MiB") && lines[1].contains("Q4_1")
         );
@@ -508,7 +546,11 @@ mod tests {
             col(lines[2], "93.8 MiB") + 4,
             "{table}"
         );
-        assert_eq!(col(lines[0], "PATH"), col(lines[2], "/m/x.gguf"), "{table}");
+        assert_eq!(
+            col(lines[0], "MODEL"),
+            col(lines[2], "/m/x.gguf"),
+            "{table}"
+        );
         let json = info_json(&c);
         assert!(
             json.contains("\"ty\": \"Q4_0\"") && json.contains("\"made_from\""),

@@ -78,6 +78,12 @@ impl<'a> Ctx<'a> {
     pub(crate) fn model_dirs(&self, config: &Config) -> Vec<PathBuf> {
         self.paths.model_dirs(config.models_dir.as_deref())
     }
+
+    /// Everywhere models are looked for under `config`: [`Ctx::model_dirs`]
+    /// and the stores of its `sources`.
+    pub(crate) fn places(&self, config: &Config) -> catalog::Places {
+        catalog::Places::with_stores(self.model_dirs(config), &config.sources)
+    }
 }
 
 /// The engine in a child process of this very executable.
@@ -112,11 +118,11 @@ pub(crate) fn remote_target(
 }
 
 /// The named model, else the configured one, else the first demo model found.
-pub(crate) fn pick_model(config: &Config, dirs: &[PathBuf]) -> Result<Option<ModelCard>> {
+pub(crate) fn pick_model(config: &Config, places: &catalog::Places) -> Result<Option<ModelCard>> {
     if let Some(name) = &config.default_model {
-        return Ok(Some(catalog::resolve(name, dirs)?));
+        return Ok(Some(places.resolve(name)?));
     }
-    let cards: Vec<ModelCard> = catalog::discover(dirs).into_iter().flatten().collect();
+    let cards: Vec<ModelCard> = places.discover().into_iter().flatten().collect();
     let demo = crate::demo::DEMOS
         .iter()
         .find_map(|d| cards.iter().find(|c| c.file_name == d.file_name));
@@ -124,25 +130,18 @@ pub(crate) fn pick_model(config: &Config, dirs: &[PathBuf]) -> Result<Option<Mod
 }
 
 /// [`pick_model`], or an error saying where no model was found.
-pub(crate) fn require_model(config: &Config, dirs: &[PathBuf]) -> Result<ModelCard> {
-    pick_model(config, dirs)?.with_context(|| {
+pub(crate) fn require_model(config: &Config, places: &catalog::Places) -> Result<ModelCard> {
+    pick_model(config, places)?.with_context(|| {
         format!(
             "no model found in {}: pass --model PATH, or run `tokenscope fetch-demos` to get the demo models",
-            dirs_text(dirs)
+            places.searched()
         )
     })
 }
 
-/// `dirs` for a message: `a, b`.
-pub(crate) fn dirs_text(dirs: &[PathBuf]) -> String {
-    dirs.iter()
-        .map(|d| d.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The text to score: `--text`, `--file` (`-`: standard input) or `-`.
-/// Errors: none given, an unreadable file, an empty text.
+/// The text `score` (and `compare --text`) is asked to score: `--text`,
+/// `--file` (`-`: standard input) or, with `stdin`, standard input. Errors:
+/// a file that cannot be read, an empty text, no text given.
 pub(crate) fn text_to_score(
     text: Option<&str>,
     file: Option<&Path>,

@@ -57,7 +57,7 @@ fn activity(cmd: &Command) -> Option<(RequestId, Activity)> {
         | Command::Score { request, slot, .. }
         | Command::ScorePrompt { request, slot, .. }
         | Command::Lens { request, slot, .. } => Some((*request, Activity::Generating(*slot))),
-        | Command::KvCost { request, slot, .. } => Some((*request, Activity::Generating(*slot))),
+        Command::KvCost { request, slot, .. } => Some((*request, Activity::Generating(*slot))),
         Command::Compare { request, req } => Some((
             *request,
             Activity::Generating(req.slots.first().copied().unwrap_or(0)),

@@ -165,6 +165,7 @@ pub(super) fn load(
         cpu_kernels: super::kernels::cpu_kernels(),
         gpu_layers,
         threads,
+        former_name: Some(card.former_name.clone()).filter(|f| *f != card.name),
     };
     let special = template_tokens(&model);
     let t_vocab = std::time::Instant::now();

@@ -62,7 +62,7 @@ impl Host for NullHost {
         self.lenses.push((id, req));
         self.next = id;
     }
-    fn refresh_models(&mut self, _dirs: Vec<PathBuf>) {
+    fn refresh_models(&mut self, _places: crate::catalog::Places) {
         self.refreshes += 1;
     }
     fn restart_engine(&mut self) {
@@ -100,6 +100,7 @@ pub fn fake_model(name: &str, quant: &str) -> ModelInfo {
         cpu_kernels: String::new(),
         gpu_layers: 0,
         threads: 4,
+        former_name: None,
     }
 }
 

@@ -164,7 +164,7 @@ fn on_load_event(s: &mut State, ev: Event) {
                     .load_failed
                     .insert(model.clone(), error.to_string());
             }
-            let file = super::models::load_name(&model);
+            let file = super::models::load_name(&model, &s.model.files.models);
             let keep = match &s.model.info {
                 Some(m) => format!(" Still using {}.", m.name),
                 None => " No model is loaded: press Ctrl-O to choose another.".to_string(),

@@ -55,6 +55,8 @@ mod tests_lens;
 #[cfg(test)]
 mod tests_linebreak;
 #[cfg(test)]
+mod tests_names;
+#[cfg(test)]
 mod tests_prompt_scoring;
 #[cfg(test)]
 mod tests_sampler;
@@ -98,8 +100,8 @@ pub struct TuiOptions {
     pub config: crate::config::Config,
     /// Model to load at start; None opens the picker.
     pub initial_model: Option<ModelRef>,
-    /// Where the picker looks for `*.gguf`.
-    pub model_dirs: Vec<PathBuf>,
+    /// Where the picker looks for models.
+    pub places: crate::catalog::Places,
     /// Plain completion, no chat template.
     pub raw: bool,
     /// The saved conversations' database (`None`: nothing is saved).
@@ -131,8 +133,8 @@ pub trait Host {
     fn lens(&mut self, request: RequestId, req: crate::engine::LensRequest);
     /// Steps, forces or runs `request` (a generation in step mode).
     fn steer(&mut self, request: RequestId, steer: effect::Steer);
-    /// Scans `dirs` and sends the result as [`Msg::Models`], without blocking.
-    fn refresh_models(&mut self, dirs: Vec<PathBuf>);
+    /// Scans `places` and sends the result as [`Msg::Models`], without blocking.
+    fn refresh_models(&mut self, places: crate::catalog::Places);
     /// Comparing: loads model B into the local engine's slot
     /// [`compare::SLOT_B`], compares, or frees that slot, as request
     /// `request` (drawn by `update`; unused by an unload).
@@ -169,7 +171,7 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
                     host.steer(g.request, steer);
                 }
             }
-            Effect::RefreshModels => host.refresh_models(s.model_dirs.clone()),
+            Effect::RefreshModels => host.refresh_models(s.places.clone()),
             Effect::RestartEngine => host.restart_engine(),
             Effect::Save => saving::save(s, host, None),
             Effect::SaveAway(id, conv) => saving::save(s, host, Some((id, conv))),
@@ -372,13 +374,13 @@ impl Host for RealHost {
         self.saver.as_mut()
     }
 
-    fn refresh_models(&mut self, dirs: Vec<PathBuf>) {
+    fn refresh_models(&mut self, places: crate::catalog::Places) {
         let tx = self.tx.clone();
         let servers = self.servers.clone();
         let _ = std::thread::Builder::new()
             .name("tokenscope-scan".into())
             .spawn(move || {
-                let mut list = models::discover(&dirs);
+                let mut list = models::discover(&places);
                 list.extend(models::remote_entries(&servers));
                 let _ = tx.send(Msg::Models(list));
             });
@@ -560,12 +562,8 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
         std::process::abort();
     }
 
-    let mut state = State::new(
-        opts.config,
-        opts.raw,
-        opts.model_dirs,
-        (size.width, size.height),
-    );
+    let mut state = State::new(opts.config, opts.raw, Vec::new(), (size.width, size.height));
+    state.places = opts.places;
     state.view.display.color = !term_env.no_color;
     // Plain http to another machine: said where it is seen, in the TUI.
     for (_, t) in &opts.servers {

@@ -18,6 +18,13 @@ pub struct ModelEntry {
     pub model: ModelRef,
     pub file_name: String,
     pub name: String,
+    /// Where it was found, in a word: "tokenscope" (its own directories),
+    /// "ollama", "huggingface", "lmstudio", "llama.cpp"; empty for a
+    /// server's model (its name says which server).
+    pub source: String,
+    /// What its owner calls it (`qwen2.5:0.5b`, `org/repo/file`; the file
+    /// name in tokenscope's directories): see [`ModelCard::id`].
+    pub id: String,
     pub arch: String,
     /// Human-readable parameter count ("270M"), empty when unknown.
     pub params: String,
@@ -54,6 +61,8 @@ impl Default for ModelEntry {
             model: ModelRef::Local(PathBuf::new()),
             file_name: String::new(),
             name: String::new(),
+            source: String::new(),
+            id: String::new(),
             arch: String::new(),
             params: String::new(),
             quant: String::new(),
@@ -84,9 +93,11 @@ impl ModelEntry {
     /// Whether every word of `filter` occurs (case-insensitively) in the row.
     pub fn matches(&self, filter: &str) -> bool {
         let hay = format!(
-            "{} {} {} {} {}",
+            "{} {} {} {} {} {} {}",
             self.name,
             self.file_name,
+            self.source,
+            self.id,
             self.arch,
             self.quant_shown(),
             self.params
@@ -105,6 +116,8 @@ impl From<&ModelCard> for ModelEntry {
             model: ModelRef::Local(c.path.clone()),
             file_name: c.file_name.clone(),
             name: c.name.clone(),
+            source: c.source.map_or("tokenscope", catalog::Store::label).into(),
+            id: c.id.clone(),
             arch: c.arch.clone(),
             params: c.params_human(),
             quant: c.quant.clone(),
@@ -134,21 +147,26 @@ fn failed_entry(e: &CatalogError) -> ModelEntry {
     let reason = text
         .strip_prefix(&format!("{}: ", path.display()))
         .unwrap_or(&text)
-        .to_string();
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
     ModelEntry {
         name: file_name.trim_end_matches(".gguf").to_string(),
-        file_name,
+        file_name: e.row_name(),
         model: ModelRef::Local(path),
         error: Some(reason),
         ..ModelEntry::default()
     }
 }
 
-/// Finds the models in `dirs` (blocking: reads directories and GGUF headers),
-/// variants of one model together ([`group_variants`]).
-pub fn discover(dirs: &[PathBuf]) -> Vec<ModelEntry> {
+/// Finds the models in `places` (blocking: reads directories and GGUF
+/// headers; the TUI calls it on a thread of its own), variants of one model
+/// together ([`group_variants`]).
+pub fn discover(places: &catalog::Places) -> Vec<ModelEntry> {
     group_variants(
-        catalog::discover(dirs)
+        places
+            .discover()
             .iter()
             .map(|r| match r {
                 Ok(card) => ModelEntry::from(card),
@@ -191,9 +209,17 @@ pub(crate) fn group_variants(entries: Vec<ModelEntry>) -> Vec<ModelEntry> {
     keyed.into_iter().map(|(_, e)| e).collect()
 }
 
-/// What a model being loaded (or failing to load) is called: a file by its
-/// name, a server's model by [`display_name`], none named: `the model of URL`.
-pub(crate) fn load_name(model: &ModelRef) -> String {
+/// What a model being loaded (or failing to load) is called: a file of
+/// another tool's store by what that tool calls it (`qwen2.5:0.5b`, not the
+/// blob's digest; found among `entries`), another file by its name, a
+/// server's model by [`display_name`], none named: `the model of URL`.
+pub(crate) fn load_name(model: &ModelRef, entries: &[ModelEntry]) -> String {
+    let from_store = entries.iter().find(|e| {
+        e.model == *model && e.error.is_none() && !matches!(e.source.as_str(), "" | "tokenscope")
+    });
+    if let Some(e) = from_store {
+        return e.id.clone();
+    }
     match model {
         ModelRef::Remote { url, model } if model.is_empty() => format!("the model of {url}"),
         ModelRef::Remote { model, .. } => crate::engine::remote::display_name(model),
@@ -265,6 +291,24 @@ mod tests {
     }
 
     #[test]
+    fn a_store_model_loads_under_its_owners_name() {
+        let blob = ModelRef::Local(PathBuf::from("/o/blobs/sha256-1d96"));
+        let mut e = ModelEntry {
+            model: blob.clone(),
+            source: "ollama".into(),
+            id: "qwen2.5-coder:0.5b".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            load_name(&blob, std::slice::from_ref(&e)),
+            "qwen2.5-coder:0.5b"
+        );
+        e.source = "tokenscope".into();
+        assert_eq!(load_name(&blob, &[e]), "sha256-1d96");
+        assert_eq!(load_name(&blob, &[]), "sha256-1d96");
+    }
+
+    #[test]
     fn filter_matches_all_words() {
         let e = ModelEntry {
             name: "Gemma 3 270M".into(),
@@ -322,7 +366,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("b.gguf"), b"not a gguf").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
-        let found = discover(&[dir.path().to_path_buf(), dir.path().join("missing")]);
+        let found = discover(&catalog::Places::own(vec![
+            dir.path().to_path_buf(),
+            dir.path().join("missing"),
+        ]));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].file_name, "b.gguf");
         assert_eq!(found[0].model, ModelRef::Local(dir.path().join("b.gguf")));

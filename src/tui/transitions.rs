@@ -210,9 +210,7 @@ pub fn install_chat(
     {
         fx.push(Effect::Cancel(g.request));
     }
-    if let (Some(name), Some(vocab)) = (s.model.name(), s.model.vocab.clone()) {
-        conv.attach_vocab(&name, &vocab);
-    }
+    s.model.attach_vocab_to(&mut conv);
     fx.extend(super::compare::on_conversation_replaced(s));
     s.config.system_prompt = conv.system().unwrap_or("").to_string();
     // The one shown was saved before (the list asks for that first).

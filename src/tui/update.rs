@@ -47,15 +47,10 @@ pub fn start(s: &mut State, initial_model: Option<ModelRef>) -> Vec<Effect> {
     match initial_model {
         Some(model) => fx.extend(load_model(s, model)),
         None => {
-            let dirs: Vec<String> = s
-                .model_dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect();
-            let dirs = if dirs.is_empty() {
+            let dirs = if s.places.dirs.is_empty() && s.places.stores.is_empty() {
                 "(no model directory configured)".to_string()
             } else {
-                dirs.join(", ")
+                s.places.searched()
             };
             s.view.popup = Some(Popup::Picker(Picker {
                 message: Some(format!(

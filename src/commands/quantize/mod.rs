@@ -69,7 +69,7 @@ pub fn command(
     let dirs = ctx.model_dirs(&config);
     // Check the type first: a typo should not cost a model lookup.
     parse_type(ty)?;
-    let card = catalog::resolve(input, &dirs)?;
+    let card = ctx.places(&config).resolve(input)?;
     let req = Request {
         input: card.path,
         output: output.map(Path::to_path_buf),
@@ -235,11 +235,15 @@ fn is_float(quant: &str) -> bool {
 /// `<stem>.<TYPE>.gguf` in `dir`, the input's own type dropped from the stem
 /// (`SmolLM2-135M-Instruct.Q4_1.gguf` → `SmolLM2-135M-Instruct.Q2_K.gguf`).
 pub(crate) fn default_output(input: &ModelCard, ty: &QuantType, dir: &Path) -> PathBuf {
-    let stem = input
-        .path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into());
+    let stem = match input.source {
+        // A blob named by its digest: the model's name instead (`qwen2.5:0.5b`: `qwen2.5-0.5b`).
+        Some(crate::catalog::Store::Ollama) => input.id.replace([':', '/'], "-"),
+        _ => input
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into()),
+    };
     let q = input.quant.to_ascii_lowercase();
     let lower = stem.to_ascii_lowercase();
     let base = [".", "-", "_"]
@@ -926,6 +930,10 @@ mod tests {
             path: PathBuf::from("/m").join(file),
             file_name: file.into(),
             name: String::new(),
+            source: None,
+            former_name: String::new(),
+            id: file.into(),
+            parts: 1,
             arch: String::new(),
             n_params: 0,
             file_size: 0,
@@ -951,6 +959,14 @@ mod tests {
         assert_eq!(
             default_output(&card("plain.gguf", "F16"), q2, dir),
             Path::new("/models/plain.Q2_K.gguf")
+        );
+        // An Ollama blob is named by its digest: the output by the model's name.
+        let mut blob = card("sha256-1d9614638d18", "Q4_K_M");
+        blob.source = Some(crate::catalog::Store::Ollama);
+        blob.id = "someone/qwen2.5-coder:0.5b".into();
+        assert_eq!(
+            default_output(&blob, q2, dir),
+            Path::new("/models/someone-qwen2.5-coder-0.5b.Q2_K.gguf")
         );
         assert_eq!(
             partial_path(Path::new("/m/x.gguf"), 42),

@@ -264,6 +264,12 @@ pub struct ModelInfo {
     pub cpu_kernels: String,
     pub gpu_layers: u32,
     pub threads: u32,
+    /// What tokenscope called this file before names were built from the
+    /// header's base name (see [`crate::catalog::ModelCard::former_name`]),
+    /// when that differs from `name`: replies saved under it still find
+    /// their model's vocabulary. `None` for a server's model.
+    #[serde(default)]
+    pub former_name: Option<String>,
 }
 
 /// Why the context size in use differs from the one asked for, e.g. `asked 300:

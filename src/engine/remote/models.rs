@@ -213,6 +213,7 @@ pub(super) fn load(client: &Client, asked: &str) -> Result<(Loaded, LoadedEvent)
         cpu_kernels: String::new(),
         gpu_layers: 0,
         threads: 0,
+        former_name: None,
     };
     let capacity = if flavor == Flavor::LlamaServer && n_vocab > 0 {
         n_vocab as usize

@@ -548,7 +548,10 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
 
 fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
     let model_line = match (&s.model.info, &s.session.load) {
-        (_, Some(l)) => format!("Loading {}…", crate::tui::models::load_name(&l.model)),
+        (_, Some(l)) => format!(
+            "Loading {}…",
+            crate::tui::models::load_name(&l.model, &s.model.files.models)
+        ),
         (Some(m), None) => format!("Model: {}", m.name),
         (None, None) => "No model loaded: press Ctrl-O to choose one.".to_string(),
     };
@@ -559,6 +562,15 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
         Line::from(model_line),
         Line::styled(
             "Enter send · Tab inspect tokens · F7 step mode · Ctrl-O models · F1 help",
+            theme::dim(),
+        ),
+        // The other demo models know no Chinese (SmolLM2 is English only,
+        // Gemma 270M a small base model).
+        Line::styled(
+            format!(
+                "中文? Ctrl-O, type qwen: {} knows Chinese.",
+                crate::demo::CHINESE_DEMO_NAME
+            ),
             theme::dim(),
         ),
     ];

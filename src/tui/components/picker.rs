@@ -172,22 +172,39 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
         .max()
         .unwrap_or(0)
         .clamp(8, 30);
+    // The source column ("tokenscope", "ollama", "huggingface"…) only as
+    // wide as its widest entry: empty for a server's models.
+    let cw = visible
+        .iter()
+        .map(|&i| crate::text::str_width(&s.model.files.models[i].source))
+        .max()
+        .unwrap_or(0)
+        .clamp(6, 11);
     let (aw, pw, bw, sw) = (10, 6, 5, 10);
-    let name_w = w.saturating_sub(2 + aw + pw + qw + bw + sw + 5).max(8);
-    let fmt_row =
-        |mark: &str, name: &str, arch: &str, params: &str, quant: &str, bpw: &str, size: &str| {
-            format!(
-                "{mark:<2}{:<name_w$} {:<aw$} {:>pw$} {:<qw$} {:>bw$} {:>sw$}",
-                truncate(name, name_w),
-                truncate(arch, aw),
-                truncate(params, pw),
-                truncate(quant, qw),
-                truncate(bpw, bw),
-                truncate(size, sw),
-            )
-        };
+    let name_w = w.saturating_sub(2 + cw + aw + pw + qw + bw + sw + 6).max(8);
+    let fmt_row = |mark: &str,
+                   name: &str,
+                   source: &str,
+                   arch: &str,
+                   params: &str,
+                   quant: &str,
+                   bpw: &str,
+                   size: &str| {
+        format!(
+            "{mark:<2}{:<name_w$} {:<cw$} {:<aw$} {:>pw$} {:<qw$} {:>bw$} {:>sw$}",
+            truncate(name, name_w),
+            truncate(source, cw),
+            truncate(arch, aw),
+            truncate(params, pw),
+            truncate(quant, qw),
+            truncate(bpw, bw),
+            truncate(size, sw),
+        )
+    };
     rows.push(Line::styled(
-        fmt_row("", "name", "arch", "params", "quant", "bpw", "size"),
+        fmt_row(
+            "", "name", "source", "arch", "params", "quant", "bpw", "size",
+        ),
         theme::dim(),
     ));
     if visible.is_empty() {
@@ -195,18 +212,9 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             if s.model.files.scanning {
                 "Looking for models…".to_string()
             } else {
-                let dirs: Vec<String> = s
-                    .model_dirs
-                    .iter()
-                    .map(|d| d.display().to_string())
-                    .collect();
                 format!(
                     "No *.gguf files in {}. Run `tokenscope fetch-demos` for the demo models.",
-                    if dirs.is_empty() {
-                        "(no directory)".to_string()
-                    } else {
-                        dirs.join(", ")
-                    }
+                    s.places.searched()
                 )
             }
         } else {
@@ -292,6 +300,7 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             fmt_row(
                 mark,
                 &name,
+                &m.source,
                 &m.arch,
                 &m.params,
                 m.quant_shown(),

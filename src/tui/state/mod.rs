@@ -75,7 +75,9 @@ pub struct State {
     // ---- The app: its settings and its life
     pub config: Config,
     pub raw: bool,
-    pub model_dirs: Vec<PathBuf>,
+    /// Where the picker looks for models (tokenscope's directories and
+    /// the other tools' stores).
+    pub places: crate::catalog::Places,
     /// Ctrl-C was pressed once while idle; a second press quits.
     pub quit_armed: bool,
     /// An error that ends the app (taken by the loop).
@@ -107,7 +109,7 @@ impl State {
         let mut s = Self {
             config,
             raw,
-            model_dirs,
+            places: crate::catalog::Places::own(model_dirs),
             quit_armed: false,
             fatal: None,
             exit_signal: None,

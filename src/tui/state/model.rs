@@ -51,6 +51,20 @@ impl Model {
         self.info.as_ref().map(|m| m.name.clone())
     }
 
+    /// Gives the saved replies of `conv` written by the model in use its
+    /// vocabulary (their token texts), matching them by the model's name
+    /// or its former name ([`ModelInfo::former_name`]); whether any got it.
+    pub fn attach_vocab_to(&self, conv: &mut crate::conversation::Conversation) -> bool {
+        let (Some(info), Some(vocab)) = (&self.info, &self.vocab) else {
+            return false;
+        };
+        let mut attached = conv.attach_vocab(&info.name, vocab);
+        if let Some(former) = &info.former_name {
+            attached |= conv.attach_vocab(former, vocab);
+        }
+        attached
+    }
+
     /// The model in use runs on a remote server.
     pub fn is_remote(&self) -> bool {
         self.caps.as_ref().is_some_and(|c| c.remote.is_some())
@@ -113,11 +127,14 @@ impl State {
         }
         self.model.chat_mode = Some(info.chat_mode);
         // Saved turns of this model (a conversation opened) get its token texts.
-        if self.session.conv.attach_vocab(&info.name, &vocab) {
-            self.relayout();
-        }
         self.model.info = Some(info);
         self.model.vocab = Some(vocab);
+        let mut conv = std::mem::take(&mut self.session.conv);
+        let attached = self.model.attach_vocab_to(&mut conv);
+        self.session.conv = conv;
+        if attached {
+            self.relayout();
+        }
     }
 
     /// Context tokens in use: during a reply, prompt + tokens so far.
