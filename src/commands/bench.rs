@@ -7,6 +7,7 @@
 
 pub mod compare;
 pub(crate) mod peer;
+mod rollouts;
 
 use std::io::Write;
 use std::time::Instant;
@@ -294,6 +295,9 @@ pub(crate) fn run(
     }
     if wanted(only, BenchSection::Compare) {
         compare::run(models, &config, process, out)?;
+    }
+    if wanted(only, BenchSection::Rollouts) {
+        rollouts::run(models, &config, runs, process, out)?;
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod headless;
 pub mod listing;
 pub mod quantize;
+pub mod rollouts;
 
 use std::path::{Path, PathBuf};
 

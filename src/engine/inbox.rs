@@ -72,6 +72,7 @@ impl Inbox {
                 | Command::Generate { request, .. }
                 | Command::Score { request, .. }
                 | Command::ScorePrompt { request, .. }
+                | Command::Rollouts { request, .. }
                 | Command::Compare { request, .. } => Some(request),
                 _ => None,
             })
@@ -138,6 +139,7 @@ impl Inbox {
             | Command::Generate { .. }
             | Command::Score { .. }
             | Command::ScorePrompt { .. }
+            | Command::Rollouts { .. }
             | Command::Compare { .. }
             | Command::Shutdown) => {
                 self.queued.push_back(cmd);

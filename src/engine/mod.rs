@@ -37,6 +37,7 @@ mod prompt_scores;
 pub mod remote;
 pub mod report;
 pub mod resample;
+mod rollouts;
 pub mod sampler;
 mod score;
 pub mod serve;
@@ -263,6 +264,12 @@ impl EngineHandle {
     /// the reply instead of during its prefill; see [`Command::ScorePrompt`].
     pub fn score_prompt(&mut self, request: RequestId, slot: SlotId, req: PromptScoreRequest) {
         self.send(Command::ScorePrompt { request, slot, req });
+    }
+
+    /// Rolls out the top candidates after `req.tokens` with the model in
+    /// `slot` as `request`; see [`Command::Rollouts`].
+    pub fn rollouts(&mut self, request: RequestId, slot: SlotId, req: RolloutRequest) {
+        self.send(Command::Rollouts { request, slot, req });
     }
 
     /// Cancels `request` (a load, a generation or a scoring).

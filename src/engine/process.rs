@@ -55,9 +55,8 @@ fn activity(cmd: &Command) -> Option<(RequestId, Activity)> {
         // A scoring evaluates like a generation: the same crash report.
         Command::Generate { request, slot, .. }
         | Command::Score { request, slot, .. }
-        | Command::ScorePrompt { request, slot, .. } => {
-            Some((*request, Activity::Generating(*slot)))
-        }
+        | Command::ScorePrompt { request, slot, .. }
+        | Command::Rollouts { request, slot, .. } => Some((*request, Activity::Generating(*slot))),
         Command::Compare { request, req } => Some((
             *request,
             Activity::Generating(req.slots.first().copied().unwrap_or(0)),

@@ -17,6 +17,7 @@ use super::generate;
 use super::inbox::{Emit, Inbox};
 use super::prompt;
 use super::prompt_scores;
+use super::rollouts;
 use super::score;
 use super::slot::{self, Slot};
 
@@ -142,6 +143,15 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
                 current.set(Some(request));
                 let event = serve_in(&mut slots, request, slot, inbox, |s, inbox| {
                     prompt_scores::serve(s, request, &req, inbox, emit)
+                });
+                current.set(None);
+                emit(event);
+                inbox.finish(request);
+            }
+            Command::Rollouts { request, slot, req } => {
+                current.set(Some(request));
+                let event = serve_in(&mut slots, request, slot, inbox, |s, inbox| {
+                    rollouts::serve(s, request, &req, inbox, emit)
                 });
                 current.set(None);
                 emit(event);

@@ -278,8 +278,8 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 s.info(text);
             }
         }
-        // The TUI sends no comparisons (yet).
-        Event::Compared { .. } => {}
+        // The TUI sends no comparisons nor rollouts (yet).
+        Event::Compared { .. } | Event::Rollouts { .. } => {}
         Event::Tail { text, .. } => {
             // Even while cancelling: the bytes belong to tokens already shown.
             let node = g.node;
