@@ -76,6 +76,7 @@ impl Cli {
             Some(Cmd::Run { gen_flags, .. })
             | Some(Cmd::Score { gen_flags, .. })
             | Some(Cmd::Lens { gen_flags, .. })
+            | Some(Cmd::Rollouts { gen_flags, .. })
             | Some(Cmd::Bench { gen_flags, .. }) => Ok(gen_flags.over(top)),
             Some(Cmd::Info { gpu_layers, .. }) => {
                 refuse("info", &["--gpu-layers"])?;
@@ -333,6 +334,8 @@ pub enum BenchSection {
     Compare,
     /// The layer lens: one position's time and the memory it adds.
     Lens,
+    /// Rollouts of the top 5 candidates (24 tokens each) against one greedy reply.
+    Rollouts,
     /// The UI: frame cost, key latency, what-if redraws.
     Ui,
     /// The remote client against a local llama-server.
@@ -417,6 +420,30 @@ pub enum Cmd {
         /// (weights after softmax, averaged over heads; per head in jsonl).
         #[arg(long)]
         attention: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[command(flatten)]
+        gen_flags: GenFlags,
+    },
+    /// Where each of the top candidates leads: a reply (greedy, or sampled
+    /// per the flags) up to reply token --at, then the --branches most likely
+    /// tokens there, each continued for --tokens tokens (the first included)
+    /// as parallel sequences sharing the context in the KV cache. Per
+    /// rollout: its first token with p, the continuation, the joint
+    /// log-likelihood (Σ ln p) and the mean p.
+    Rollouts {
+        /// The user message (or the text to continue with --raw).
+        #[arg(long, short = 'p')]
+        prompt: String,
+        /// The reply token where the rollouts start (0: the first reply token).
+        #[arg(long, value_name = "INDEX", default_value_t = 0)]
+        at: usize,
+        /// How many of the top candidates to roll out (2 to 8).
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        branches: usize,
+        /// Tokens per rollout, its first included (at least 1).
+        #[arg(long, value_name = "M", default_value_t = 24)]
+        tokens: usize,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         #[command(flatten)]

@@ -12,7 +12,7 @@ use clap::{CommandFactory, FromArgMatches};
 
 use tokenscope::cli::{Cli, Cmd, Format};
 use tokenscope::commands::{
-    Ctx, bench, chat, chats, comparison, fetch, headless, lens, listing, quantize,
+    Ctx, bench, chat, chats, comparison, fetch, headless, lens, listing, quantize, rollouts,
 };
 use tokenscope::engine;
 use tokenscope::paths::Paths;
@@ -106,6 +106,23 @@ fn real_main(cli: Cli) -> Result<()> {
             assistant_prefix,
             ..
         } => headless::run_command(&ctx, prompt, *format, assistant_prefix.as_deref()),
+        Cmd::Rollouts {
+            prompt,
+            at,
+            branches,
+            tokens,
+            format,
+            ..
+        } => rollouts::rollouts_command(
+            &ctx,
+            &rollouts::RolloutArgs {
+                prompt: prompt.clone(),
+                at: *at,
+                n: *branches,
+                m: *tokens,
+                jsonl: *format == Format::Jsonl,
+            },
+        ),
         Cmd::Score {
             text,
             file,

@@ -860,6 +860,21 @@ fn unknown_models_and_what_a_server_cannot_do_are_refused() {
         text.contains("scoring") && text.contains("needs the model's logits"),
         "{text}"
     );
+    h.rollouts(
+        4,
+        0,
+        tokenscope::engine::RolloutRequest {
+            tokens: vec![1, 2, 3],
+            n: 3,
+            m: 4,
+            sampling: tokenscope::engine::SamplingParams::greedy(),
+        },
+    );
+    let text = fin_text(events_of(&rx, 4).last().unwrap());
+    assert!(
+        text.contains("rolling out the top candidates needs the model's logits"),
+        "{text}"
+    );
 }
 
 /// A server that takes the connection and then says nothing: the request

@@ -9,6 +9,7 @@ pub mod compare;
 pub(crate) mod kv;
 mod lens;
 pub(crate) mod peer;
+mod rollouts;
 
 use std::io::Write;
 use std::time::Instant;
@@ -312,6 +313,9 @@ pub(crate) fn run(
     }
     if wanted(only, BenchSection::Lens) {
         lens::run(models, &config, runs, process, out)?;
+    }
+    if wanted(only, BenchSection::Rollouts) {
+        rollouts::run(models, &config, runs, process, out)?;
     }
     Ok(())
 }

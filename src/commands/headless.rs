@@ -44,28 +44,11 @@ pub fn run_command(
     format: Format,
     assistant_prefix: Option<&str>,
 ) -> anyhow::Result<()> {
-    let flags = &ctx.flags;
     let config = ctx.config()?;
-    // A remote server's model is one it lists (none: its only one).
-    let (placement, model) = match remote_target(&config, flags)? {
-        Some(target) => {
-            if let Some(w) = target.warning() {
-                eprintln!("warning: {w}");
-            }
-            let model = ModelRef::Remote {
-                url: target.url.clone(),
-                model: flags.model.clone().unwrap_or_default(),
-            };
-            (Placement::Remote(target), model)
-        }
-        None => (
-            engine_placement()?,
-            ModelRef::Local(require_model(&config, &ctx.places(&config))?.path),
-        ),
-    };
+    let (placement, model) = placement_and_model(ctx, &config)?;
     let args = RunArgs {
         prompt: prompt.to_string(),
-        raw: flags.raw,
+        raw: ctx.flags.raw,
         jsonl: format == Format::Jsonl,
         assistant_prefix: assistant_prefix.map(str::to_string),
     };
@@ -78,6 +61,33 @@ pub fn run_command(
         &mut std::io::stderr().lock(),
     )?;
     Ok(())
+}
+
+/// Where a headless command's engine runs and which model it loads: the
+/// `--server`'s (a model it lists; none: its only one, a warning about the
+/// server on stderr), else a local file from the flags in an engine process.
+/// Errors: no model, a config or server that cannot be used.
+pub(crate) fn placement_and_model(
+    ctx: &Ctx,
+    config: &Config,
+) -> anyhow::Result<(Placement, ModelRef)> {
+    let flags = &ctx.flags;
+    Ok(match remote_target(config, flags)? {
+        Some(target) => {
+            if let Some(w) = target.warning() {
+                eprintln!("warning: {w}");
+            }
+            let model = ModelRef::Remote {
+                url: target.url.clone(),
+                model: flags.model.clone().unwrap_or_default(),
+            };
+            (Placement::Remote(target), model)
+        }
+        None => (
+            engine_placement()?,
+            ModelRef::Local(require_model(config, &ctx.places(config))?.path),
+        ),
+    })
 }
 
 /// `tokenscope score`: the text of `--text`, `--file` or standard input

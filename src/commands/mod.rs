@@ -16,6 +16,7 @@ pub mod headless;
 pub mod lens;
 pub mod listing;
 pub mod quantize;
+pub mod rollouts;
 pub(crate) mod tensor_view;
 
 use std::path::{Path, PathBuf};

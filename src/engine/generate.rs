@@ -130,7 +130,7 @@ fn check_ids(model: &LlamaModel, ids: &[TokenId]) -> Result<(), EngineError> {
 
 /// Every token of the vocabulary with its logit, in `buf`'s storage (the
 /// array the sampler chain works on; give `data` back to `buf` after).
-fn vocab_array(logits: &[f32], buf: &mut Vec<LlamaTokenData>) -> LlamaTokenDataArray {
+pub(super) fn vocab_array(logits: &[f32], buf: &mut Vec<LlamaTokenData>) -> LlamaTokenDataArray {
     buf.clear();
     buf.extend(
         logits

@@ -73,6 +73,7 @@ impl Inbox {
                 | Command::Score { request, .. }
                 | Command::ScorePrompt { request, .. }
                 | Command::Compare { request, .. }
+                | Command::Rollouts { request, .. }
                 | Command::Lens { request, .. } => Some(request),
                 _ => None,
             })
@@ -139,6 +140,7 @@ impl Inbox {
             | Command::Generate { .. }
             | Command::Score { .. }
             | Command::ScorePrompt { .. }
+            | Command::Rollouts { .. }
             | Command::Compare { .. }
             | Command::Lens { .. }
             | Command::KvCost { .. }

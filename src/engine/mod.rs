@@ -40,6 +40,7 @@ mod prompt_scores;
 pub mod remote;
 pub mod report;
 pub mod resample;
+mod rollouts;
 pub mod sampler;
 mod score;
 pub mod serve;
@@ -277,6 +278,12 @@ impl EngineHandle {
     /// `request`; see [`Command::KvCost`].
     pub fn kv_cost(&mut self, request: RequestId, slot: SlotId, req: KvCostRequest) {
         self.send(Command::KvCost { request, slot, req });
+    }
+
+    /// Rolls out the top candidates after `req.tokens` with the model in
+    /// `slot` as `request`; see [`Command::Rollouts`].
+    pub fn rollouts(&mut self, request: RequestId, slot: SlotId, req: RolloutRequest) {
+        self.send(Command::Rollouts { request, slot, req });
     }
 
     /// Cancels `request` (a load, a generation or a scoring).

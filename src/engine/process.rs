@@ -58,6 +58,7 @@ fn activity(cmd: &Command) -> Option<(RequestId, Activity)> {
         | Command::ScorePrompt { request, slot, .. }
         | Command::Lens { request, slot, .. } => Some((*request, Activity::Generating(*slot))),
         Command::KvCost { request, slot, .. } => Some((*request, Activity::Generating(*slot))),
+        Command::Rollouts { request, slot, .. } => Some((*request, Activity::Generating(*slot))),
         Command::Compare { request, req } => Some((
             *request,
             Activity::Generating(req.slots.first().copied().unwrap_or(0)),

@@ -175,7 +175,7 @@ fn validate(
 /// Makes sequence 0 hold `tokens` (at least): keeps the cached prefix, drops
 /// the rest of the cache, prefills what is missing (logits of no position).
 /// Returns (evaluated, reused), or `None` when `stop` said so between batches.
-fn fill(
+pub(super) fn fill(
     ctx: &mut LlamaContext,
     mirror: &mut KvMirror,
     tokens: &[i32],

@@ -187,10 +187,16 @@ pub(super) fn load(
         // overwritten, and without them it would attend to less than the
         // original did.
         .with_swa_full(true)
-        // A second sequence on one shared cache: the prompt's surprise is
-        // scored after the reply by sharing its cached positions into it
-        // (`prompt_scores`), with no copy and no second cache of n_ctx.
-        .with_n_seq_max(2)
+        // More sequences on one shared cache: the prompt's surprise is
+        // scored after the reply by sharing its cached positions into a
+        // second one (`prompt_scores`), and rollouts share the context into
+        // one each (`rollouts`), with no copy and no second cache of n_ctx:
+        // a unified cache is n_ctx cells whatever n_seq_max (llama.cpp sizes
+        // it by n_ctx_seq = n_ctx when unified). Measured from llama.cpp's
+        // load log: SmolLM2's KV cache is 90.00 MiB at 4096 cells with 1, 2
+        // or 9 sequences; only the output buffer, one row of logits per
+        // sequence reserved, grows (Gemma 3: 2.00 to 9.00 MiB).
+        .with_n_seq_max(1 + super::api::MAX_ROLLOUTS as u32)
         .with_kv_unified(true);
     super::llama_log::clear();
     let cell = ModelCell::try_new(model, |model| {

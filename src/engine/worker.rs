@@ -19,6 +19,7 @@ use super::kv_cost;
 use super::lens_request;
 use super::prompt;
 use super::prompt_scores;
+use super::rollouts;
 use super::score;
 use super::slot::{self, Slot};
 
@@ -162,6 +163,15 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
                 current.set(Some(request));
                 let event = serve_in(&mut slots, request, slot, inbox, |s, inbox| {
                     kv_cost::serve(s, request, &req, inbox, emit)
+                });
+                current.set(None);
+                emit(event);
+                inbox.finish(request);
+            }
+            Command::Rollouts { request, slot, req } => {
+                current.set(Some(request));
+                let event = serve_in(&mut slots, request, slot, inbox, |s, inbox| {
+                    rollouts::serve(s, request, &req, inbox, emit)
                 });
                 current.set(None);
                 emit(event);

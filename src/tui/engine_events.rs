@@ -282,9 +282,12 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 s.info(text);
             }
         }
-        // The TUI sends no comparisons (yet); lenses and KV-cost runs are
-        // not a generation's events.
-        Event::Compared { .. } | Event::Lens { .. } | Event::KvStep { .. } => {}
+        // The TUI sends no comparisons nor rollouts (yet); lenses and KV-cost
+        // runs are not a generation's events.
+        Event::Compared { .. }
+        | Event::Lens { .. }
+        | Event::KvStep { .. }
+        | Event::Rollouts { .. } => {}
         Event::Tail { text, .. } => {
             // Even while cancelling: the bytes belong to tokens already shown.
             let node = g.node;

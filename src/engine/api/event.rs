@@ -103,6 +103,34 @@ pub struct Surprise {
     pub stop: SurpriseStop,
 }
 
+/// One token of a rollout ([`Rollout`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutToken {
+    pub id: TokenId,
+    /// Its text in the rollout (a character split across tokens is whole on
+    /// the token that ends it; an end-of-generation token writes nothing).
+    pub text: String,
+    /// Its probability under the model (softmax of the logits over the
+    /// whole vocabulary, before any sampler), 0 to 1.
+    pub p: f32,
+}
+
+/// Where one of the top candidates leads: its first token, then what the
+/// rollout drew after it, up to the request's `m` tokens or an
+/// end-of-generation token (included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// 1 = the most likely candidate.
+    pub rank: usize,
+    /// The first is the candidate; never empty.
+    pub tokens: Vec<RolloutToken>,
+    /// Σ ln p over `tokens` (nats): the model's log-probability of the
+    /// whole rollout given the context.
+    pub log_likelihood: f64,
+    /// Mean of `p` over `tokens`.
+    pub mean_p: f64,
+}
+
 /// One token of the reply, with what the model considered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenStep {
@@ -238,6 +266,10 @@ pub enum KvRun {
 ///   true, `p_sampled` `None`, `logit` its logit, `dist` always `Some` (the
 ///   request's `top_k_inspect` candidates, `lse`, entropy): the distribution
 ///   the model had for that position, from the logits of the one before.
+/// - Rollouts ([`Command::Rollouts`](super::Command::Rollouts)): one `Rollouts`
+///   with every rollout by rank, then `Done` (`n_prompt` = the context's
+///   tokens, `n_prompt_evaluated` those not in the cache, `n_generated` =
+///   tokens of all rollouts).
 /// - A comparison ([`Command::Compare`](super::Command::Compare)): `Compared` per chunk of at most
 ///   [`COMPARE_CHUNK`](super::COMPARE_CHUNK) positions, its rows in text order, then `Done`
 ///   (`n_prompt` = tokens evaluated per model, `n_generated` = `n_forced` =
@@ -325,6 +357,11 @@ pub enum Event {
     PromptScores {
         request: RequestId,
         steps: Vec<TokenStep>,
+    },
+    /// Every rollout of a [`Command::Rollouts`](super::Command::Rollouts), by rank.
+    Rollouts {
+        request: RequestId,
+        rollouts: Vec<Rollout>,
     },
     /// Rows of a comparison ([`Command::Compare`](super::Command::Compare)), one chunk at a time.
     Compared {
@@ -415,6 +452,7 @@ impl Event {
             | Event::Compared { request, .. }
             | Event::Lens { request, .. }
             | Event::KvStep { request, .. }
+            | Event::Rollouts { request, .. }
             | Event::Paused { request, .. }
             | Event::Tail { request, .. }
             | Event::Done { request, .. }

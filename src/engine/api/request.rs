@@ -232,6 +232,51 @@ pub struct KvCostRequest {
     pub max_tokens: u32,
 }
 
+/// Most rollouts of one request ([`RolloutRequest::n`]): the context has
+/// one sequence for the reply and one per rollout (`n_seq_max` = 1 + this;
+/// with a unified KV cache the cache's size does not depend on it).
+pub const MAX_ROLLOUTS: usize = 8;
+
+/// Where each of the top candidates leads ([`Command::Rollouts`]): at the
+/// step after `tokens`, the `n` most likely tokens of the model's
+/// distribution each start a rollout, continued for up to `m` tokens in
+/// all (the first included) as `n` llama.cpp sequences of one context
+/// sharing `tokens` in the KV cache, one token per sequence per decode batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutRequest {
+    /// The context as the model was fed it: a generation's
+    /// [`Event::Started`](super::Event::Started) `prompt` ids, then its
+    /// `prefix` and reply tokens up to the step. What of it is not in the
+    /// slot's KV cache is evaluated first; sequence 0 holds it afterwards.
+    pub tokens: Vec<TokenId>,
+    /// Rollouts: 2 to [`MAX_ROLLOUTS`].
+    pub n: usize,
+    /// Tokens per rollout, its first (the candidate) included: at least 1.
+    pub m: usize,
+    /// How each rollout draws after its first token; rollout of rank `r`
+    /// (1-based) draws with seed `sampling.seed + r - 1`, so a rerun is the
+    /// same. Temperature 0: greedy rollouts.
+    pub sampling: SamplingParams,
+}
+
+impl RolloutRequest {
+    /// Checks `n` and `m` (what a caller can check before any model is
+    /// loaded). Errors: what is wrong and what to ask for instead.
+    pub fn check_shape(n: usize, m: usize) -> Result<(), String> {
+        if !(2..=MAX_ROLLOUTS).contains(&n) {
+            return Err(format!(
+                "{n} rollouts asked for: ask for 2 to {MAX_ROLLOUTS} (one alone is the reply itself)"
+            ));
+        }
+        if m == 0 {
+            return Err(
+                "rollouts of 0 tokens asked for: ask for at least 1 token per rollout".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Models to compare token by token on the same token ids
 /// ([`Command::Compare`]): every model is teacher-forced the whole sequence
 /// in batched prefills, and each token gets every model's probability and
@@ -342,6 +387,15 @@ pub enum Command {
         slot: SlotId,
         req: KvCostRequest,
     },
+    /// Roll out the top candidates after `req.tokens` with the model in
+    /// `slot` ([`RolloutRequest`]): one [`Event::Rollouts`](super::Event::Rollouts),
+    /// then `Done`. A request, served in order like [`Command::Score`];
+    /// sequence 0 of the slot's cache holds `req.tokens` afterwards.
+    Rollouts {
+        request: RequestId,
+        slot: SlotId,
+        req: RolloutRequest,
+    },
     /// Stop `request` (a load, a generation or a scoring) as soon as possible.
     Cancel { request: RequestId },
     /// Stop serving; the engine ends.
@@ -361,6 +415,7 @@ impl Command {
             | Command::Compare { request, .. }
             | Command::Lens { request, .. }
             | Command::KvCost { request, .. }
+            | Command::Rollouts { request, .. }
             | Command::Steer { request, .. }
             | Command::Cancel { request } => Some(*request),
             Command::Unload { .. } | Command::Shutdown => None,

@@ -136,12 +136,16 @@ pub(super) fn run(
             }
             Command::Score { request, .. }
             | Command::ScorePrompt { request, .. }
+            | Command::Rollouts { request, .. }
             | Command::Compare { request, .. } => {
                 let caps = capabilities(&client.target, Flavor::OpenAi);
                 cancel.finish(request);
                 let what = match cmd {
                     Command::Score { .. } => "scoring a text",
                     Command::ScorePrompt { .. } => "scoring a prompt",
+                    // The server's API samples one continuation per
+                    // request: its cache cannot be shared into sequences.
+                    Command::Rollouts { .. } => "rolling out the top candidates",
                     _ => "comparing models",
                 };
                 if !emit(Event::Failed {
