@@ -115,22 +115,11 @@ pub(crate) fn prompt_tokens(
     Ok(tokens)
 }
 
-/// The layer from which the model's top-1 token is every later layer's
-/// top-1 too, and the first layer whose top-1 it is (`None`: never).
+/// The first layer whose top-1 the model's top-1 is, and the layer from
+/// which it stays top-1 ([`LensResult::top1_forms`]).
 pub(crate) fn settles(result: &LensResult) -> (Option<u32>, Option<u32>) {
-    let Some(top1) = result.model.top.first().map(|c| c.id) else {
-        return (None, None);
-    };
-    let is_top1 = |r: &LensRow| r.top.first().map(|c| c.id) == Some(top1);
-    let first = result.layers.iter().find(|r| is_top1(r)).map(|r| r.layer);
-    let stays = result
-        .layers
-        .iter()
-        .rev()
-        .take_while(|r| is_top1(r))
-        .last()
-        .map(|r| r.layer);
-    (first, stays)
+    let f = result.top1_forms();
+    (f.first, f.stays_from)
 }
 
 /// The text output: a header, one row per layer (`layer  'tok' p …

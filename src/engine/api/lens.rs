@@ -86,3 +86,46 @@ pub struct LensResult {
     pub decode_ms: f64,
     pub head_ms: f64,
 }
+
+/// Where the model's own top-1 token forms across the layers
+/// ([`LensResult::top1_forms`]); `None`: never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopOneForms {
+    /// The first layer whose top-1 it is.
+    pub first: Option<u32>,
+    /// The layer from which it is every later layer's top-1 too.
+    pub stays_from: Option<u32>,
+    /// The first layer whose listed candidates include it.
+    pub listed_from: Option<u32>,
+}
+
+impl LensResult {
+    /// Where the model's own top-1 ([`LensResult::model`]'s first
+    /// candidate) first leads a layer, from which layer it leads every
+    /// later one, and the first layer that lists it.
+    pub fn top1_forms(&self) -> TopOneForms {
+        let Some(id) = self.model.top.first().map(|c| c.id) else {
+            return TopOneForms {
+                first: None,
+                stays_from: None,
+                listed_from: None,
+            };
+        };
+        let top1 = |row: &&LensRow| row.top.first().is_some_and(|c| c.id == id);
+        TopOneForms {
+            first: self.layers.iter().find(top1).map(|r| r.layer),
+            stays_from: self
+                .layers
+                .iter()
+                .rev()
+                .take_while(top1)
+                .last()
+                .map(|r| r.layer),
+            listed_from: self
+                .layers
+                .iter()
+                .find(|r| r.top.iter().any(|c| c.id == id))
+                .map(|r| r.layer),
+        }
+    }
+}

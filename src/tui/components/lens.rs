@@ -12,7 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget};
 
 use super::popup_block;
-use crate::engine::{LensResult, LensRow};
+use crate::engine::LensRow;
 use crate::text::{readable_piece, truncate};
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::layout::centered;
@@ -46,26 +46,6 @@ fn piece(s: &State, id: i32) -> String {
         || format!("#{id}"),
         |v| format!("'{}'", readable_piece(v.bytes(id))),
     )
-}
-
-/// The first layer where `id` is the top-1, and the layer from which it
-/// stays top-1 to the last; the first layer it is among the row's top.
-pub fn settles(r: &LensResult, id: i32) -> (Option<u32>, Option<u32>, Option<u32>) {
-    let top1 = |row: &LensRow| row.top.first().is_some_and(|c| c.id == id);
-    let first = r.layers.iter().find(|row| top1(row)).map(|row| row.layer);
-    let from = r
-        .layers
-        .iter()
-        .rev()
-        .take_while(|row| top1(row))
-        .last()
-        .map(|row| row.layer);
-    let listed = r
-        .layers
-        .iter()
-        .find(|row| row.top.iter().any(|c| c.id == id))
-        .map(|row| row.layer);
-    (first, from, listed)
 }
 
 /// One grid row: the layer, each candidate with its p (heat by p; the
@@ -133,7 +113,8 @@ pub fn render(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
     };
     let top1 = res.model.top.first().map(|c| c.id);
     if let Some(id) = top1 {
-        let (first, from, listed) = settles(res, id);
+        let f = res.top1_forms();
+        let (first, from, listed) = (f.first, f.stays_from, f.listed_from);
         let n = res.layers.len();
         let at = |l: Option<u32>| l.map_or("never".to_string(), |l| format!("layer {l}"));
         let summary = format!(
