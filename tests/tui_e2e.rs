@@ -946,3 +946,63 @@ fn a_remote_chinese_reply_has_one_step_per_token() {
     assert!(s.contains(" last token #20 "), "{s}");
     assert!(s.contains("你好"), "{s}");
 }
+
+/// The popup's text: each line's part between its first and last `│` (the
+/// lens sits over the chat and under the inspector's column).
+fn lens_text(screen: &str) -> String {
+    screen
+        .lines()
+        .filter_map(|l| {
+            let a = l.find('│')?;
+            let b = l.rfind('│')?;
+            (b > a).then(|| l[a + '│'.len_utf8()..b].trim_end().to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn l_opens_the_layer_lens_of_a_reply_token_and_a_shows_its_attention_on_the_chat() {
+    let home = home_with_bad_copies(&[]);
+    let t = start_in(&home, "lens");
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+    exchange(&t, "What is the capital of France?");
+    // The token cursor on the reply's last token, then two back.
+    t.keys(&["Tab"]);
+    t.keys(&["Left", "Left"]);
+    t.wait(
+        "the cursor two tokens back",
+        10,
+        |s| matches!(cursor_at(s), Some((false, a, b)) if b >= 3 && a == b - 2),
+    );
+    t.keys(&["l"]);
+    // Complete: the model's own row is the grid's last, drawn after every layer's.
+    let s = t.wait("the lens of the token", 180, |s| {
+        s.contains(" model ") && s.contains("L29") && flat(s).contains("top-1 first at")
+    });
+    let grid = lens_text(&s);
+    assert!(s.contains("┌ layer lens · "), "{s}");
+    for l in ["L0 ", "L15 ", "L29 "] {
+        assert!(grid.contains(l), "row {l} of SmolLM2's 30 layers:\n{s}");
+    }
+    assert!(grid.contains("(of 30 layers)"), "{s}");
+    // The attention view: the box names the layer, the chat shows again.
+    t.keys(&["a"]);
+    let s = t.wait("the attention view", 10, |s| {
+        s.contains("attention · layer 29/29") && s.contains("the mean of its 9 heads")
+    });
+    assert!(
+        s.contains("What is the capital of France?"),
+        "the chat is in view:\n{s}"
+    );
+    t.keys(&["Up"]);
+    t.wait("the layer above", 10, |s| {
+        s.contains("attention · layer 28/29")
+    });
+    t.keys(&["h"]);
+    t.wait("one head", 10, |s| s.contains("head 1 of 9"));
+    t.keys(&["Escape"]);
+    t.wait("the lens closed", 10, |s| !s.contains("attention · layer"));
+    t.keys(&["q", "q"]);
+    t.assert_exited_sane(0);
+}
