@@ -118,7 +118,10 @@ T send-keys -t s Right
 wait_for "step 3 ·" 30
 sleep 0.3
 shot step-mode
-# Run on, then branch at the second token with its second candidate.
+# Run on (F7 twice: step mode → to the next surprise → free), then branch
+# at the second token with its second candidate.
+T send-keys -t s F7
+sleep 0.3
 T send-keys -t s F7
 wait_for "idle" 60
 T send-keys -t s Tab Home Right Enter
@@ -140,5 +143,29 @@ wait_for "idle" 60
 T send-keys -t s F9
 sleep 1
 shot conversations
+T send-keys -t s Escape
+T send-keys -t s C-c C-c
+sleep 0.5
+
+# The layer lens on Gemma 3: how ' Paris' forms across its 18 layers, then
+# what layer 12's attention weighed from there, as a heat over the chat.
+T kill-server 2>/dev/null || true
+T new-session -d -s s -x $COLS -y $ROWS "$BIN --model gemma --raw --temp 0 --max-tokens 6"
+wait_for "idle" 60
+T send-keys -t s -l "The capital of France is"
+T send-keys -t s Enter
+wait_for "tok/s" 60
+wait_for "idle" 60
+T send-keys -t s Tab Home
+sleep 0.3
+T send-keys -t s l
+wait_screen "top-1 first at" 120
+sleep 0.3
+shot layer-lens
+T send-keys -t s a
+wait_screen "attention · layer" 10
+for _ in 1 2 3 4 5; do T send-keys -t s Up; done
+sleep 0.5
+shot attention
 T send-keys -t s Escape
 T send-keys -t s C-c C-c

@@ -206,7 +206,7 @@ fn render_attention(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
             let t = ids
                 .get(pos)
                 .filter(|&&id| id >= 0)
-                .map_or_else(|| "(template)".to_string(), |&id| piece(s, id));
+                .map_or_else(|| "(BOS or template)".to_string(), |&id| piece(s, id));
             format!("{t} @{pos} {:.0}%", w * 100.0)
         })
         .collect();
