@@ -290,10 +290,25 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
                 && visible
                     .get(vi - 1)
                     .is_some_and(|&prev| s.model.files.models[prev].group == m.group);
-            let name = if variant {
-                format!("└ {}", m.name)
+            // Files whose headers give the same name (copies, variants
+            // made elsewhere) are told apart by their file names.
+            let shared = s
+                .model
+                .files
+                .models
+                .iter()
+                .filter(|o| o.name == m.name)
+                .nth(1)
+                .is_some();
+            let shown = if shared {
+                format!("{} ({})", m.name, m.file_name)
             } else {
                 m.name.clone()
+            };
+            let name = if variant {
+                format!("└ {shown}")
+            } else {
+                shown
             };
             // Two decimals, as `quantize` and `info` print the same number.
             let bpw = m.bpw.map(|b| format!("{b:.2}")).unwrap_or_default();
