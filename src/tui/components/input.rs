@@ -210,7 +210,7 @@ fn choose_title(s: &State) -> String {
             " branch at token {} · ↑↓ or 1-9, Enter: go on from another token · → re-sample · Esc close ",
             t.step + 1
         ),
-        _ => " step · → draw · ↑↓ or 1-9, Enter: force · or type text · F7 run on · Esc stop "
+        _ => " step · → draw · ↑↓ or 1-9, Enter: force · or type text · Shift-→ to next surprise · Esc stop "
             .to_string(),
     }
 }
