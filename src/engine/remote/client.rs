@@ -12,6 +12,24 @@ use crate::engine::api::RemoteError;
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long an idle connection is kept for reuse. llama-server (cpp-httplib)
+/// closes a keep-alive connection after 5 s idle
+/// (`CPPHTTPLIB_KEEPALIVE_TIMEOUT_SECOND`); ureq's default (15 s) would reuse
+/// connections the server has already closed, and the request sent on one
+/// fails with "Peer disconnected" before any response.
+const MAX_IDLE_AGE: Duration = Duration::from_secs(2);
+
+/// Whether a transport error is a connection closed by the server before it
+/// answered (ureq's `UnexpectedEof` "Peer disconnected" while awaiting the
+/// response head). A reused keep-alive connection can be closed between the
+/// pool's check and the request (a race [`MAX_IDLE_AGE`] narrows but cannot
+/// close), so such a request is sent once more on a fresh connection. Every
+/// request this client sends is safe to repeat: reads, and completions whose
+/// only effect is their answer.
+fn closed_before_answer(e: &ureq::Error) -> bool {
+    matches!(e, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof)
+}
+
 /// The HTTP side: one agent (keeps connections alive) for a target.
 pub(super) struct Client {
     pub(super) target: RemoteTarget,
@@ -33,6 +51,7 @@ impl Client {
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .timeout_recv_response(Some(target.timeout))
             .timeout_per_read(Some(target.timeout))
+            .max_idle_age(MAX_IDLE_AGE)
             .user_agent(concat!("tokenscope/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
@@ -47,6 +66,20 @@ impl Client {
         match &self.target.api_key {
             Some(key) => req.header("Authorization", format!("Bearer {}", key.secret())),
             None => req,
+        }
+    }
+
+    /// Sends a request built by `make`, once more on a fresh connection when
+    /// the first attempt's connection was closed before any answer
+    /// ([`closed_before_answer`]).
+    fn call_retrying(
+        &self,
+        make: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        what: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>, RemoteError> {
+        match make() {
+            Err(e) if closed_before_answer(&e) => make().map_err(|e| self.transport(e, what)),
+            other => other.map_err(|e| self.transport(e, what)),
         }
     }
 
@@ -120,10 +153,13 @@ impl Client {
     /// `GET path` as JSON; `Ok(None)` for a 404 (an endpoint this server lacks).
     pub(super) fn get_json(&self, path: &str) -> Result<Option<Value>, RemoteError> {
         let what = format!("GET {path}");
-        let resp = self
-            .auth(self.agent.get(format!("{}{path}", self.target.url)))
-            .call()
-            .map_err(|e| self.transport(e, &what))?;
+        let resp = self.call_retrying(
+            || {
+                self.auth(self.agent.get(format!("{}{path}", self.target.url)))
+                    .call()
+            },
+            &what,
+        )?;
         let status = resp.status().as_u16();
         let body = resp
             .into_body()
@@ -145,11 +181,15 @@ impl Client {
     /// `POST path` with `body`, answered as JSON (not streamed).
     pub(super) fn post_json(&self, path: &str, body: &Value) -> Result<Value, RemoteError> {
         let what = format!("POST {path}");
-        let resp = self
-            .auth(self.agent.post(format!("{}{path}", self.target.url)))
-            .content_type("application/json")
-            .send(body.to_string())
-            .map_err(|e| self.transport(e, &what))?;
+        let body = body.to_string();
+        let resp = self.call_retrying(
+            || {
+                self.auth(self.agent.post(format!("{}{path}", self.target.url)))
+                    .content_type("application/json")
+                    .send(&body)
+            },
+            &what,
+        )?;
         let status = resp.status().as_u16();
         let text = resp
             .into_body()
@@ -168,12 +208,16 @@ impl Client {
     /// `POST path` with `body`, streamed: the response's body on success.
     pub(super) fn post_stream(&self, path: &str, body: &Value) -> Result<ureq::Body, RemoteError> {
         let what = format!("POST {path}");
-        let resp = self
-            .auth(self.agent.post(format!("{}{path}", self.target.url)))
-            .header("Accept", "text/event-stream")
-            .content_type("application/json")
-            .send(body.to_string())
-            .map_err(|e| self.transport(e, &what))?;
+        let body = body.to_string();
+        let resp = self.call_retrying(
+            || {
+                self.auth(self.agent.post(format!("{}{path}", self.target.url)))
+                    .header("Accept", "text/event-stream")
+                    .content_type("application/json")
+                    .send(&body)
+            },
+            &what,
+        )?;
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(resp.into_body());
@@ -186,6 +230,55 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server whose first connection answers one request and then, as
+    /// the next request arrives on it, closes without answering: what a
+    /// client sees when llama-server times a keep-alive connection out just
+    /// as the client reuses it. That request must be answered anyway, sent
+    /// again on a fresh connection.
+    #[test]
+    fn a_request_on_a_connection_the_server_closed_is_sent_again() {
+        use std::io::{BufRead, BufReader, Write};
+        fn read_head(r: &mut impl BufRead) {
+            loop {
+                let mut h = String::new();
+                r.read_line(&mut h).unwrap();
+                if h.trim().is_empty() {
+                    break;
+                }
+            }
+        }
+        fn answer(conn: &mut std::net::TcpStream, n: u32) {
+            let body = format!("{{\"n\":{n}}}");
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            conn.write_all(format!("{head}{body}").as_bytes()).unwrap();
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let serve = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            read_head(&mut r);
+            answer(&mut conn, 1);
+            read_head(&mut r);
+            drop(r);
+            drop(conn);
+            let (mut conn, _) = listener.accept().unwrap();
+            read_head(&mut BufReader::new(conn.try_clone().unwrap()));
+            answer(&mut conn, 2);
+        });
+        let client = Client::new(RemoteTarget::new(&url, None).unwrap());
+        let first = client.get_json("/a").unwrap().unwrap();
+        let second = client.get_json("/b").unwrap().unwrap();
+        assert_eq!(
+            (first["n"].as_u64(), second["n"].as_u64()),
+            (Some(1), Some(2))
+        );
+        serve.join().unwrap();
+    }
 
     #[test]
     fn a_key_rejected_in_words_is_told_from_a_closed_path() {
