@@ -120,6 +120,11 @@ pub(super) fn load(
         catalog::read_model(path).map_err(|e| EngineError::BadFile(e.to_string()))?;
     validate_settings(settings)?;
     check_memory(path, &header, settings)?;
+    // Before llama.cpp initialises: a build for a newer CPU would stop there
+    // with an illegal instruction.
+    if let Some(why) = super::kernels::cpu_mismatch() {
+        return Err(EngineError::WrongCpu(why));
+    }
     let backend = backend();
     let params = LlamaModelParams::default()
         .with_n_gpu_layers(settings.gpu_layers)
@@ -318,6 +323,9 @@ fn offload(backend: &LlamaBackend, requested: u32, n_layer: u32) -> (String, u32
 
 /// Which backend would run a model of `n_layer` layers with `gpu_layers` offloaded.
 pub fn describe_backend(gpu_layers: u32, n_layer: u32) -> String {
+    if let Some(why) = super::kernels::cpu_mismatch() {
+        return format!("none: {why}");
+    }
     let (name, layers) = offload(backend(), gpu_layers, n_layer);
     if layers > 0 {
         format!("{name}, {layers} of {} layers offloaded", n_layer + 1)

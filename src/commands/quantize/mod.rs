@@ -176,6 +176,9 @@ pub enum QuantizeError {
     NotOffered { given: String, known: String },
     #[error("{0}")]
     Input(#[from] CatalogError),
+    /// This build's llama.cpp kernels need instructions the CPU lacks.
+    #[error("{0}")]
+    WrongCpu(String),
     #[error("{} already exists: pass --force to overwrite it, or choose another OUT", path.display())]
     Exists { path: PathBuf },
     #[error("{} is a directory: OUT must be a file path (e.g. {}/model.Q4_0.gguf)", path.display(), path.display())]
@@ -573,6 +576,10 @@ pub fn run(
     plan: &Plan,
     mut progress: impl FnMut(&Progress),
 ) -> Result<Outcome, QuantizeError> {
+    // The child would stop with an illegal instruction in llama.cpp.
+    if let Some(why) = crate::engine::kernels::cpu_mismatch() {
+        return Err(QuantizeError::WrongCpu(why));
+    }
     remove_stale_partials(&plan.output);
     let partial = partial_path(&plan.output, std::process::id());
     // Probe that the directory takes a file, for a clear error before the child starts.

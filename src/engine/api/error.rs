@@ -69,6 +69,10 @@ pub enum EngineError {
     /// key, an unknown model, no log-probabilities, a connection dropped).
     #[error("{0}")]
     Remote(#[from] RemoteError),
+    /// This build's llama.cpp kernels need instructions the CPU lacks
+    /// (built for a newer CPU): what it lacks and what to do.
+    #[error("{0}")]
+    WrongCpu(String),
 }
 
 /// Why a remote request failed, in words for the user.
