@@ -172,14 +172,41 @@ impl Config {
         toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
     }
 
-    /// Environment overrides: `TOKENSCOPE_MODEL`, `TOKENSCOPE_MODELS_DIR`.
-    pub(crate) fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+    /// Environment overrides: `TOKENSCOPE_MODEL`, `TOKENSCOPE_MODELS_DIR`,
+    /// and `TOKENSCOPE_SOURCES` (the other tools' stores to read, as the
+    /// config key `sources`, comma-separated; set and empty: none).
+    ///
+    /// # Errors
+    /// [`ConfigError::Range`] for a name in `TOKENSCOPE_SOURCES` that is no store.
+    pub(crate) fn apply_env(
+        &mut self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
         if let Some(m) = get("TOKENSCOPE_MODEL").filter(|s| !s.is_empty()) {
             self.default_model = Some(m);
         }
         if let Some(d) = get("TOKENSCOPE_MODELS_DIR").filter(|s| !s.is_empty()) {
             self.models_dir = Some(PathBuf::from(d));
         }
+        if let Some(list) = get("TOKENSCOPE_SOURCES") {
+            self.sources = list
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| {
+                    crate::catalog::Store::ALL
+                        .into_iter()
+                        .find(|s| s.label() == n)
+                        .ok_or_else(|| ConfigError::Range {
+                            origin: "TOKENSCOPE_SOURCES".into(),
+                            name: "source",
+                            value: n.to_string(),
+                            range: "ollama, huggingface, lmstudio or llama.cpp, comma-separated (empty: none)",
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(())
     }
 
     /// Checks every value; `origin` names where the values came from.
@@ -529,7 +556,32 @@ mod tests {
     #[test]
     fn env_overrides_file() {
         let mut c = Config::parse("default_model = \"smol\"\n").unwrap();
-        c.apply_env(|k| (k == "TOKENSCOPE_MODEL").then(|| "gemma".to_string()));
+        c.apply_env(|k| (k == "TOKENSCOPE_MODEL").then(|| "gemma".to_string()))
+            .unwrap();
         assert_eq!(c.default_model.as_deref(), Some("gemma"));
+    }
+
+    #[test]
+    fn tokenscope_sources_lists_or_turns_off_the_stores() {
+        use crate::catalog::Store;
+        let with = |v: &str| {
+            let mut c = Config::default();
+            let v = v.to_string();
+            c.apply_env(|k| (k == "TOKENSCOPE_SOURCES").then(|| v.clone()))
+                .map(|()| c.sources)
+        };
+        assert_eq!(with("").unwrap(), []);
+        assert_eq!(
+            with("ollama, llama.cpp").unwrap(),
+            [Store::Ollama, Store::LlamaCpp]
+        );
+        let err = with("ollama,olama").unwrap_err().to_string();
+        assert!(
+            err.contains("TOKENSCOPE_SOURCES") && err.contains("olama") && err.contains("lmstudio"),
+            "{err}"
+        );
+        let mut c = Config::default();
+        c.apply_env(|_| None).unwrap();
+        assert_eq!(c.sources, Store::ALL, "unset: every store");
     }
 }

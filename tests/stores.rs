@@ -217,6 +217,7 @@ impl Home {
             "XDG_CACHE_HOME",
             "TOKENSCOPE_MODELS_DIR",
             "TOKENSCOPE_MODEL",
+            "TOKENSCOPE_SOURCES",
         ] {
             cmd.env_remove(v);
         }

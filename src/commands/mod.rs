@@ -67,7 +67,7 @@ impl<'a> Ctx<'a> {
             );
         }
         let mut config = Config::load(&path)?;
-        config.apply_env(|k| std::env::var(k).ok());
+        config.apply_env(|k| std::env::var(k).ok())?;
         if let Some(d) = &global.models_dir {
             config.models_dir = Some(d.clone());
         }

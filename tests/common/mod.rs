@@ -36,11 +36,13 @@ pub fn run_binary(models_dir: &std::path::Path, args: &[&str]) -> (String, Strin
     run_binary_with(&[("TOKENSCOPE_MODELS_DIR", models_dir)], args)
 }
 
-/// Runs the real binary with no config file and the environment variables
-/// `env`: (stdout, stderr, success).
+/// Runs the real binary with no config file, no other tool's model store
+/// (`TOKENSCOPE_SOURCES` empty, unless `env` sets it) and the environment
+/// variables `env`: (stdout, stderr, success).
 pub fn run_binary_with(env: &[(&str, &std::path::Path)], args: &[&str]) -> (String, String, bool) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenscope"))
         .args(args)
+        .env("TOKENSCOPE_SOURCES", "")
         .envs(env.iter().copied())
         .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml")
         .output()

@@ -17,7 +17,8 @@ pub struct Tmux {
 impl Tmux {
     /// A private tmux server running `env tokenscope args; echo EXITED:$?`
     /// (with a private TOKENSCOPE_HOME, and the demo models' directory, when
-    /// `env` sets no home; with TOKENSCOPE_TEST_FRAMES, see [`Tmux::wait`]), then
+    /// `env` sets no home; no other tool's store unless `env` sets
+    /// TOKENSCOPE_SOURCES; with TOKENSCOPE_TEST_FRAMES, see [`Tmux::wait`]), then
     /// the terminal's line modes and `STTY-END`, in a `cols`×`rows` window, so
     /// the test can check the terminal after exit.
     pub fn start(name: &str, env: &str, args: &str, cols: u16, rows: u16) -> Tmux {
@@ -29,6 +30,11 @@ impl Tmux {
                 let models = super::models_dir();
                 env = format!("TOKENSCOPE_MODELS_DIR='{}' {env}", models.display());
             }
+        }
+        // The machine's other tools' stores (Ollama, the hub cache…) stay
+        // out of what the test sees, unless it says otherwise.
+        if !env.contains("TOKENSCOPE_SOURCES=") {
+            env = format!("TOKENSCOPE_SOURCES= {env}");
         }
         // First: `env` may end with a command that runs the app (unshare …).
         env = format!("TOKENSCOPE_TEST_FRAMES=1 {env}");
