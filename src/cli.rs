@@ -34,7 +34,7 @@ pub struct Cli {
 pub(crate) enum CliError {
     /// Model, sampling or engine flags before a subcommand that does not use them.
     #[error(
-        "{flags} before `tokenscope {command}` would have no effect: model, sampling and engine flags go with `run`, `bench` or the chat (no subcommand)"
+        "{flags} before `tokenscope {command}` would have no effect: model, sampling and engine flags go with `run`, `score`, `lens`, `rollouts`, `bench` or the chat (no subcommand)"
     )]
     NoEffect {
         /// The flags as typed, e.g. `--temp, --model`.
