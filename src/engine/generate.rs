@@ -143,7 +143,7 @@ pub(super) fn vocab_array(logits: &[f32], buf: &mut Vec<LlamaTokenData>) -> Llam
 
 /// Probability of `id` in the sampler's final candidates (0 when cut off).
 /// The array is in vocabulary order when nothing truncated it.
-fn p_in(arr: &[LlamaTokenData], id: i32) -> f32 {
+pub(super) fn p_in(arr: &[LlamaTokenData], id: i32) -> f32 {
     if let Some(d) = arr.get(id as usize)
         && d.id().0 == id
     {

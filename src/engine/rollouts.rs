@@ -25,8 +25,8 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::data::LlamaTokenData;
 
 use super::api::{
-    EngineError, Event, RequestId, Rollout, RolloutRequest, RolloutToken, Stats, StopReason,
-    TokenId,
+    Distribution, EngineError, Event, RequestId, Rollout, RolloutRequest, RolloutToken, Stats,
+    StopReason, TokenId,
 };
 use super::decode::{Outcome, decode_error, keep_cache};
 use super::inbox::{Emit, Inbox};
@@ -194,7 +194,17 @@ struct Lane {
 }
 
 impl Lane {
-    fn push(&mut self, model: &LlamaModel, id: TokenId, p: f32) {
+    /// Appends token `id` with its logit, its p under the model, its p
+    /// under the lane's sampler (`None`: the candidate, not drawn) and the
+    /// distribution it was drawn from (when asked for).
+    fn push(
+        &mut self,
+        model: &LlamaModel,
+        id: TokenId,
+        (logit, p): (f32, f32),
+        p_sampled: Option<f32>,
+        dist: Option<Distribution>,
+    ) {
         let vocab = model.vocab();
         let t = LlamaToken(id);
         let text = if vocab.is_eog(t) {
@@ -204,7 +214,14 @@ impl Lane {
             self.text
                 .push(&vocab.token_to_piece(t, vocab.is_control(t), None))
         };
-        self.out.tokens.push(RolloutToken { id, text, p });
+        self.out.tokens.push(RolloutToken {
+            id,
+            text,
+            p,
+            logit,
+            p_sampled,
+            dist,
+        });
         self.out.log_likelihood += f64::from(p).ln();
     }
 }
@@ -220,12 +237,19 @@ fn run(
 ) -> Result<Option<Vec<Rollout>>, EngineError> {
     let n_vocab = model.n_vocab();
     let mut topk = TopK::default();
-    let first = topk.summarize(&logits, req.n);
+    // The candidates to roll out, and those the inspector keeps.
+    let k = req.top_k_inspect;
+    let first = topk.summarize(&logits, req.n.max(k));
+    let first_dist = (k > 0).then(|| {
+        let mut d = first.distribution(|_, _| None);
+        d.top.truncate(k);
+        d
+    });
     // Greedy with no penalty is the top candidate: no sampler pass over the
     // vocabulary (the greedy sampler takes the first maximum, as `top` does).
     let plain_greedy = req.sampling.is_greedy() && req.sampling.repeat_penalty == 1.0;
     let mut lanes: Vec<Lane> = Vec::with_capacity(first.top.len());
-    for (i, &(id, logit)) in first.top.iter().enumerate() {
+    for (i, &(id, logit)) in first.top.iter().take(req.n).enumerate() {
         let chain = (!plain_greedy).then(|| {
             let mut s = req.sampling.clone();
             s.seed = s.seed.wrapping_add(i as u32);
@@ -251,7 +275,8 @@ fn run(
             },
             done: false,
         };
-        lane.push(model, id, (logit - first.lse).exp());
+        let p = (logit - first.lse).exp();
+        lane.push(model, id, (logit, p), None, first_dist.clone());
         lanes.push(lane);
     }
     let n_ctx_tokens = req.tokens.len();
@@ -292,25 +317,37 @@ fn run(
         );
         for (b, &i) in live.iter().enumerate() {
             let logits = ctx.get_logits_ith(b as i32);
-            let summary = topk.summarize(logits, 1);
+            let summary = topk.summarize(logits, k.max(1));
             let lane = &mut lanes[i];
-            let id = match &mut lane.chain {
-                None => summary.top.first().map(|t| t.0).ok_or_else(|| {
-                    EngineError::InvalidRequest("the model gave no logits".into())
-                })?,
+            let (id, p_sampled, dist) = match &mut lane.chain {
+                None => {
+                    let id = summary.top.first().map(|t| t.0).ok_or_else(|| {
+                        EngineError::InvalidRequest("the model gave no logits".into())
+                    })?;
+                    // Greedy: all of the sampler's mass on the token drawn.
+                    let dist = (k > 0)
+                        .then(|| summary.distribution(|_, c| Some(f32::from(u8::from(c == id)))));
+                    (id, (k > 0).then_some(1.0), dist)
+                }
                 Some(chain) => {
                     let mut arr = super::generate::vocab_array(logits, &mut buf);
                     arr.apply_sampler(chain);
                     let t = arr.selected_token().ok_or_else(|| {
                         EngineError::InvalidRequest("the sampler chose no token".into())
                     })?;
+                    // The sampler's probabilities only for the inspector
+                    // (a truncated array is searched for them).
+                    let p_in = |c| Some(super::generate::p_in(&arr.data, c));
+                    let dist = (k > 0).then(|| summary.distribution(|_, c| p_in(c)));
+                    let p_sampled = if k > 0 { p_in(t.0) } else { None };
                     buf = arr.data;
                     chain.accept(t);
-                    t.0
+                    (t.0, p_sampled, dist)
                 }
             };
-            let p = (logits[id as usize] - summary.lse).exp();
-            lane.push(model, id, p);
+            let logit = logits[id as usize];
+            let p = (logit - summary.lse).exp();
+            lane.push(model, id, (logit, p), p_sampled, dist);
         }
     }
     Ok(Some(
