@@ -417,3 +417,114 @@ fn rollout_tokens_carry_their_distribution_when_asked_and_draw_the_same() {
         assert!(p > 0.0 && p <= 1.0);
     }
 }
+
+/// A paused reply serves rollouts sent for its slot inside its pause, from
+/// the step it stands at (the context it holds, the kept logits of that
+/// step): the rollouts are those of the same context served alone, and the
+/// reply goes on unchanged (its cache intact, the draw after the pause from
+/// the kept logits). Rollouts from another context are refused in words and
+/// the reply stays paused.
+#[test]
+fn a_paused_reply_serves_rollouts_of_its_next_step_in_its_pause() {
+    use tokenscope::engine::{Command, Steer};
+    let greedy = |paused| GenerateRequest {
+        paused,
+        ..GenerateRequest::new(
+            user("What is the capital of France?"),
+            SamplingParams::greedy(),
+            6,
+            8,
+        )
+    };
+    let mut e = engine(SMOL, config_with(1024));
+    let plain_id = e.start(greedy(false));
+    let plain = e.collect(plain_id).expect("reply");
+    let mut e = engine(SMOL, config_with(1024));
+    let id = e.start(greedy(true));
+    let (mut context, mut steps) = (Vec::new(), Vec::new());
+    let (mut pauses, mut sent) = (0, Vec::new());
+    let (mut got, mut refused) = (None, None);
+    loop {
+        match e.rx.recv().expect("engine alive") {
+            Event::Started {
+                request, prompt, ..
+            } if request == id => context = prompt.iter().map(|t| t.id).collect(),
+            Event::Paused { request, .. } if request == id => {
+                pauses += 1;
+                if pauses == 3 {
+                    // Two tokens drawn: roll out the third step, and ask
+                    // for rollouts of a context the reply does not hold.
+                    let ok = e.next_request();
+                    e.handle.rollouts(
+                        ok,
+                        0,
+                        RolloutRequest {
+                            top_k_inspect: 4,
+                            ..greedy_request(context.clone(), 3, 6)
+                        },
+                    );
+                    let bad = e.next_request();
+                    let short = context[..context.len() - 1].to_vec();
+                    e.handle.rollouts(bad, 0, greedy_request(short, 3, 6));
+                    sent = vec![ok, bad];
+                } else {
+                    e.handle.send(Command::Steer {
+                        request: id,
+                        steer: Steer::Step,
+                    });
+                }
+            }
+            Event::Token { request, step } if request == id => {
+                context.push(step.id);
+                steps.push(*step);
+            }
+            Event::Rollouts { request, rollouts } if sent.first() == Some(&request) => {
+                got = Some((context.clone(), rollouts));
+            }
+            Event::Failed { request, error } if sent.get(1) == Some(&request) => {
+                // Both served in the pause (no new pause is announced): run on.
+                refused = Some(error.to_string());
+                e.handle.send(Command::Steer {
+                    request: id,
+                    steer: Steer::Run,
+                });
+            }
+            Event::Done { request, .. } if request == id => break,
+            Event::Done { request, .. } if sent.contains(&request) => {}
+            ev if ev.is_final() => panic!("{ev:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        pauses, 3,
+        "paused until told to run after both rollouts requests"
+    );
+    let refused = refused.expect("rollouts of another context refused");
+    assert!(
+        refused.contains("paused reply start at its next step"),
+        "{refused}"
+    );
+    let (at, paused_rs) = got.expect("rollouts served in the pause");
+    assert_eq!(
+        steps.iter().map(|s| s.id).collect::<Vec<_>>(),
+        plain.steps.iter().map(|s| s.id).collect::<Vec<_>>()
+    );
+    for (a, b) in steps.iter().zip(&plain.steps) {
+        assert_eq!(a.logit, b.logit, "the reply goes on unchanged");
+    }
+    // The same rollouts as the same context served on its own (SmolLM2:
+    // bit-identical), the first token's distribution the reply's own.
+    let (alone, _) = rollouts(&mut e, greedy_request(at.clone(), 3, 6)).unwrap();
+    let ids = |rs: &[Rollout]| -> Vec<Vec<TokenId>> {
+        rs.iter()
+            .map(|r| r.tokens.iter().map(|t| t.id).collect())
+            .collect()
+    };
+    assert_eq!(ids(&paused_rs), ids(&alone));
+    let first = paused_rs[0].tokens[0].dist.as_ref().expect("asked for");
+    assert_eq!(
+        paused_rs[0].tokens[0].id, steps[2].id,
+        "greedy: the reply's next"
+    );
+    assert_eq!(Some(first.lse), steps[2].dist.as_ref().map(|d| d.lse));
+}

@@ -427,7 +427,7 @@ impl Generation<'_, '_> {
                 match c {
                     Control::Stop => return Ok(StopReason::Cancelled),
                     // Only a paused reply is handed one (a running one queues it).
-                    Control::ScorePrompt { .. } => {}
+                    Control::ScorePrompt { .. } | Control::Rollouts { .. } => {}
                     Control::Steer(Steer::Step) => pause_after = true,
                     // The forced tokens, then a pause (not one more sampled token).
                     Control::Steer(Steer::Force(t)) => {
@@ -503,6 +503,29 @@ impl Generation<'_, '_> {
                             (self.emit)(event);
                             self.inbox.finish(request);
                             // A cancel that stopped the scoring was read there.
+                            if self.cancelled() {
+                                self.paused_s += t_wait.elapsed().as_secs_f64();
+                                return Ok(StopReason::Cancelled);
+                            }
+                        }
+                        Control::Rollouts { request, req } => {
+                            // As a scoring: the next draw's logits are kept
+                            // (the rollouts' batches overwrite the context's).
+                            if self.first_logits.is_none() {
+                                let kept = self.ctx.get_logits_ith(logits_idx).to_vec();
+                                self.first_logits = Some(kept);
+                            }
+                            let logits = self.logits(logits_idx).to_vec();
+                            let event = super::rollouts::serve_in_pause(
+                                (self.model, &mut *self.ctx, &mut *self.mirror),
+                                (self.request, request),
+                                &req,
+                                logits,
+                                self.ctx_requested,
+                                (&mut *self.inbox, self.emit),
+                            );
+                            (self.emit)(event);
+                            self.inbox.finish(request);
                             if self.cancelled() {
                                 self.paused_s += t_wait.elapsed().as_secs_f64();
                                 return Ok(StopReason::Cancelled);

@@ -57,45 +57,123 @@ pub(super) fn serve(
             Ok(l) => l,
             Err(e) => return Outcome::Failed(e),
         };
-        let n_ctx_tokens = req.tokens.len();
         let result = run(model, ctx, req, logits, cancelled);
+        let done = Done {
+            request,
+            t_start,
+            evaluated,
+            ctx_requested,
+            paused: false,
+        };
+        done.finish((ctx, mirror), req, result, emit)
+    })
+}
+
+/// Serves a [`RolloutRequest`] inside the pause of reply `paused` (sent as
+/// `request` for the paused reply's slot): the rollouts start at the step
+/// not drawn yet, from `logits` (that step's), on the context the reply
+/// stands at, which sequence 0 holds and the request's tokens must be
+/// exactly. Emits [`Event::Rollouts`] and returns the final event; the
+/// reply's sequence is untouched. Stopped between decode batches by a
+/// cancel of either request.
+pub(super) fn serve_in_pause(
+    (model, ctx, mirror): (&LlamaModel, &mut LlamaContext, &mut KvMirror),
+    (paused, request): (RequestId, RequestId),
+    req: &RolloutRequest,
+    logits: Vec<f32>,
+    ctx_requested: usize,
+    (inbox, emit): (&mut Inbox, &Emit),
+) -> Event {
+    let t_start = Instant::now();
+    let outcome = match validate(model, ctx, req) {
+        Err(e) => Outcome::Failed(e),
+        Ok(()) if mirror.tokens != req.tokens => Outcome::Failed(EngineError::InvalidRequest(
+            "rollouts inside a paused reply start at its next step, from the context it stands \
+             at: roll out earlier tokens once the reply ends"
+                .into(),
+        )),
+        Ok(()) => {
+            let cancelled = || inbox.is_cancelled(request) || inbox.is_cancelled(paused);
+            let result = run(model, ctx, req, logits, cancelled);
+            let done = Done {
+                request,
+                t_start,
+                evaluated: 0,
+                ctx_requested,
+                paused: true,
+            };
+            done.finish((ctx, mirror), req, result, emit)
+        }
+    };
+    outcome.into_event(request)
+}
+
+/// What the end of a rollouts request reports besides the rollouts.
+struct Done {
+    request: RequestId,
+    t_start: Instant,
+    /// Context tokens evaluated for it (the rest were in the cache).
+    evaluated: usize,
+    ctx_requested: usize,
+    /// Served inside a paused reply, whose cache must stay as it is.
+    paused: bool,
+}
+
+impl Done {
+    /// Drops the rollouts' sequences, emits the rollouts (when they ran to
+    /// their end) and returns the outcome with its stats; after a failure
+    /// the cache is emptied (its state is not known), but for a paused
+    /// reply's: the rollouts never write its sequence 0.
+    fn finish(
+        self,
+        (ctx, mirror): (&mut LlamaContext, &mut KvMirror),
+        req: &RolloutRequest,
+        result: Result<Option<Vec<Rollout>>, EngineError>,
+        emit: &Emit,
+    ) -> Outcome {
         // Sequence 0 is untouched either way; the rollouts' cells go.
         let cleared = drop_rollout_seqs(ctx, req.n);
+        let n_ctx_tokens = req.tokens.len();
         let stats = |n_generated| {
-            let s = t_start.elapsed().as_secs_f64();
+            let s = self.t_start.elapsed().as_secs_f64();
             let rate = |n: usize| if s > 0.0 { n as f64 / s } else { 0.0 };
             Stats {
                 stop: StopReason::MaxTokens,
                 n_prompt: n_ctx_tokens,
-                n_prompt_evaluated: evaluated,
-                n_prompt_reused: n_ctx_tokens - evaluated,
+                n_prompt_evaluated: self.evaluated,
+                n_prompt_reused: n_ctx_tokens - self.evaluated,
                 n_generated,
                 n_forced: 0,
                 ttft_ms: s * 1000.0,
-                prompt_tps: rate(evaluated),
+                prompt_tps: rate(self.evaluated),
                 gen_tps: rate(n_generated),
                 dropped_messages: 0,
                 ctx_used: mirror.tokens.len(),
                 ctx_size: ctx.n_ctx() as usize,
-                ctx_requested,
+                ctx_requested: self.ctx_requested,
                 inspector_us_per_token: 0.0,
             }
         };
         match (result, cleared) {
             (Err(e), _) | (Ok(_), Err(e)) => {
                 // An unknown state: start again from an empty cache.
-                ctx.clear_kv_cache();
-                mirror.clear();
+                if !self.paused {
+                    ctx.clear_kv_cache();
+                    mirror.clear();
+                }
                 Outcome::Failed(e)
             }
             (Ok(None), Ok(())) => Outcome::Cancelled(stats(0)),
             (Ok(Some(rollouts)), Ok(())) => {
                 let n: usize = rollouts.iter().map(|r| r.tokens.len()).sum();
-                emit(Event::Rollouts { request, rollouts });
+                emit(Event::Rollouts {
+                    request: self.request,
+                    rollouts,
+                });
                 Outcome::Done(stats(n))
             }
         }
-    })
+    }
 }
 
 fn validate(
@@ -233,7 +311,7 @@ fn run(
     ctx: &mut LlamaContext,
     req: &RolloutRequest,
     logits: Vec<f32>,
-    cancelled: impl Fn() -> bool,
+    mut cancelled: impl FnMut() -> bool,
 ) -> Result<Option<Vec<Rollout>>, EngineError> {
     let n_vocab = model.n_vocab();
     let mut topk = TopK::default();

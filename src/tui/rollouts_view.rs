@@ -1,4 +1,5 @@
-//! Rollouts in the chat (`o` in the token cursor, Ctrl-Y when choosing):
+//! Rollouts in the chat (`o` in the token cursor, Ctrl-Y when choosing,
+//! a paused reply's next step included, served inside the pause):
 //! where each of the top candidates at a token's step leads
 //! ([`crate::engine::Command::Rollouts`]), side by side, and one of them
 //! kept as a branch of the reply, its tokens and their traces as the engine
@@ -9,7 +10,7 @@
 
 use super::effect::Effect;
 use super::state::rollouts::RolloutsView;
-use super::state::{Focus, Popup, State, TokenRef};
+use super::state::{Focus, Phase, Popup, State, TokenRef};
 use crate::conversation::Writer;
 use crate::engine::{Event, Role, Rollout, RolloutRequest};
 
@@ -18,10 +19,20 @@ pub const ROLLOUT_N: usize = 5;
 /// Tokens per rollout, the candidate included.
 pub const ROLLOUT_M: usize = 24;
 
-/// Why rollouts are refused outright: no model, a remote one, the engine
-/// busy with a reply (running, or paused: rollouts are not served inside a
-/// pause, and one sent then would end it).
-fn busy(s: &State) -> Option<String> {
+/// Whether `at` is the step a paused reply stands at (its next token, not
+/// drawn yet): the engine serves rollouts from there inside the pause.
+fn at_pause(s: &State, at: TokenRef) -> bool {
+    s.session.generation.as_ref().is_some_and(|g| {
+        matches!(g.phase, Phase::Paused { .. })
+            && g.msg == at.msg
+            && s.msg(at.msg).is_some_and(|m| m.steps.len() == at.step)
+    })
+}
+
+/// Why rollouts of `at`'s step are refused outright: no model, a remote
+/// one, the engine busy with a reply (running, or paused elsewhere than at
+/// `at`: a request sent then would end the pause).
+fn busy(s: &State, at: TokenRef) -> Option<String> {
     if s.model.info.is_none() {
         return Some("No model is loaded: press Ctrl-O to choose one.".into());
     }
@@ -34,10 +45,11 @@ fn busy(s: &State) -> Option<String> {
     {
         return Some(why + ".");
     }
-    if s.session.generation.is_some() {
+    if s.session.generation.is_some() && !at_pause(s, at) {
         return Some(
-            "A reply is under way (or paused in step mode): finish or stop the reply first \
-             (Shift-→ runs it on, Esc stops it), then roll out from its tokens."
+            "A reply is under way (or paused in step mode): rollouts come from the step it is \
+             paused at (Ctrl-Y there); for its other tokens finish or stop the reply first \
+             (Shift-→ runs it on, Esc stops it)."
                 .into(),
         );
     }
@@ -99,7 +111,7 @@ pub fn open(s: &mut State, at: TokenRef) -> Vec<Effect> {
         no_branch: None,
         seed: 0,
     };
-    match busy(s).map_or_else(|| request(s, at), Err) {
+    match busy(s, at).map_or_else(|| request(s, at), Err) {
         Ok((req, label, no_branch)) => {
             let request = s.session.new_request();
             view.request = Some(request);
@@ -160,11 +172,16 @@ pub fn on_event(s: &mut State, ev: Event) {
 /// the reply: the tokens before `at`, then the rollout's, with the traces
 /// the engine sent (nothing evaluated again). Shown at once as the reply's
 /// newest version (`[` / `]` switch), the token cursor on the fork; `c`
-/// continues it.
+/// continues it. From a paused reply's step, the reply stops there (its
+/// tokens stand) and the branch goes on from all of them.
 pub fn branch(s: &mut State, at: TokenRef, rollout: &Rollout, seed: u32) -> Vec<Effect> {
-    if let Some(why) = busy(s) {
+    if let Some(why) = busy(s, at) {
         s.info(why);
         return vec![];
+    }
+    let mut fx = Vec::new();
+    if at_pause(s, at) {
+        fx = super::reply::drop_paused(s);
     }
     let Some(&id) = s.view.path.get(at.msg) else {
         return vec![];
@@ -198,5 +215,6 @@ pub fn branch(s: &mut State, at: TokenRef, rollout: &Rollout, seed: u32) -> Vec<
         rollout.rank,
         pos + 1
     ));
-    vec![Effect::Save]
+    fx.push(Effect::Save);
+    fx
 }

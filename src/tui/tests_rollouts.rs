@@ -210,9 +210,8 @@ fn a_failure_is_said_in_the_popup() {
     );
 }
 
-#[test]
-fn a_paused_reply_and_a_remote_model_are_refused_in_words() {
-    // Step mode, paused before the reply's second token: Ctrl-Y.
+/// Step mode, paused before the reply's second token (" the" drawn).
+fn paused() -> (H, RequestId) {
     let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
     h.key(KeyCode::F(7));
     let id = h.ask("Hi");
@@ -225,17 +224,58 @@ fn a_paused_reply_and_a_remote_model_are_refused_in_words() {
         next: fake_step(1, " a", 0.5, 8).dist,
     });
     assert_eq!(h.s.view.focus, Focus::Choose);
+    (h, id)
+}
+
+#[test]
+fn ctrl_y_at_a_pause_rolls_out_its_next_step_and_a_rollout_kept_stops_the_reply_there() {
+    let (mut h, reply) = paused();
     h.key_mod(KeyCode::Char('y'), KeyModifiers::CONTROL);
+    let (id, req) = asked(&h);
+    // The context the reply stands at: the prompt and its one token.
+    let the = fake_id(" the");
+    assert_eq!(req.tokens.len(), 42 + 1);
+    assert_eq!(req.tokens[42], the);
+    let Some(Popup::Rollouts(r)) = &h.s.view.popup else {
+        panic!("the popup is open");
+    };
+    assert_eq!(r.at, TokenRef { msg: 1, step: 1 }, "the step not drawn yet");
+    assert!(h.screen().contains("not drawn yet"));
+    // The reply stays paused while the rollouts are served in its pause.
+    h.engine(Event::Rollouts {
+        request: id,
+        rollouts: vec![
+            rollout(1, &[(" a", 0.5), (" time", 0.9)]),
+            rollout(2, &[(" model", 0.2), (" predicted", 0.7)]),
+        ],
+    });
+    h.engine(Event::Done {
+        request: id,
+        stats: fake_stats(4, StopReason::MaxTokens),
+    });
+    assert!(h.s.session.generation.is_some(), "still paused");
+    h.key(KeyCode::Down);
+    h.key(KeyCode::Enter);
+    // The paused reply stops at its token; the branch goes on from it.
+    assert!(h.s.session.generation.is_none());
+    assert!(h.host.cancels.contains(&reply));
+    let ids: Vec<i32> = h.s.msg(1).unwrap().steps.iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![the, fake_id(" model"), fake_id(" predicted")]);
+    assert!(h.screen().contains("version 2 of 2"));
+}
+
+#[test]
+fn an_earlier_token_of_a_paused_reply_and_a_remote_model_are_refused_in_words() {
+    let (mut h, _) = paused();
+    h.key(KeyCode::Tab);
+    h.s.view.cursor = Some(TokenRef { msg: 1, step: 0 });
+    h.key(KeyCode::Char('o'));
     assert!(h.host.rollouts.is_empty());
     let screen = h.screen();
     assert!(
         screen.contains("finish or stop the reply first"),
         "{screen}"
     );
-    let Some(Popup::Rollouts(r)) = &h.s.view.popup else {
-        panic!("the popup says why");
-    };
-    assert_eq!(r.at, TokenRef { msg: 1, step: 1 }, "the step not drawn yet");
 
     let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
     h.exchange("q", &[(" the", 0.9), (" a", 0.5)]);

@@ -118,15 +118,16 @@ pub struct RolloutToken {
     pub logit: f32,
     /// Its probability under the rollout's sampler chain (greedy: 1 for the
     /// token drawn, 0 for the others); `None` for the first token, the
-    /// candidate, which is given rather than drawn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// candidate, which is given rather than drawn. (Every field is always
+    /// written: the engine's frames are postcard, which cannot skip one.)
+    #[serde(default)]
     pub p_sampled: Option<f32>,
     /// The model's distribution where this token was drawn (its top
     /// [`RolloutRequest::top_k_inspect`](super::RolloutRequest::top_k_inspect)
     /// candidates, each with its sampled probability, the log-sum-exp and
     /// the entropy), as a reply's [`TokenStep::dist`]; `None` when the
     /// request asked for none (`top_k_inspect` 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub dist: Option<Distribution>,
 }
 
