@@ -408,14 +408,14 @@ fn run(
                     (id, (k > 0).then_some(1.0), dist)
                 }
                 Some(chain) => {
-                    let mut arr = super::generate::vocab_array(logits, &mut buf);
+                    let mut arr = super::sampler::vocab_array(logits, &mut buf);
                     arr.apply_sampler(chain);
                     let t = arr.selected_token().ok_or_else(|| {
                         EngineError::InvalidRequest("the sampler chose no token".into())
                     })?;
                     // The sampler's probabilities only for the inspector
                     // (a truncated array is searched for them).
-                    let p_in = |c| Some(super::generate::p_in(&arr.data, c));
+                    let p_in = |c| Some(super::sampler::p_in(&arr.data, c));
                     let dist = (k > 0).then(|| summary.distribution(|_, c| p_in(c)));
                     let p_sampled = if k > 0 { p_in(t.0) } else { None };
                     buf = arr.data;
