@@ -684,7 +684,7 @@ pub static KEYMAP: &[Binding] = &[
         C::Choose,
         &[ctrl('y')],
         A::OpenRollouts,
-        "rollouts of the top 5 candidates here (branching; a paused reply: finish or stop it first)",
+        "rollouts of the top 5 candidates here (a paused reply: its next step, served in the pause)",
     ),
     b(
         C::Choose,
