@@ -169,3 +169,28 @@ sleep 0.5
 shot attention
 T send-keys -t s Escape
 T send-keys -t s C-c C-c
+sleep 0.5
+
+# Rollouts on SmolLM2: where each of the top 5 candidates for the reply's
+# second token leads (greedy, 24 tokens each, coloured by p), the second
+# selected; then kept as a branch of the reply.
+T kill-server 2>/dev/null || true
+T new-session -d -s s -x $COLS -y $ROWS "$BIN --model Instruct.Q4_1 --temp 0 --max-tokens 16"
+wait_for "idle" 60
+T send-keys -t s -l "What is the capital of France?"
+T send-keys -t s Enter
+wait_for "tok/s" 60
+wait_for "idle" 60
+T send-keys -t s Tab Home Right
+sleep 0.3
+T send-keys -t s o
+wait_screen "Enter keeps rollout #1" 120
+T send-keys -t s Down
+wait_screen "Enter keeps rollout #2" 10
+sleep 0.3
+shot rollouts
+T send-keys -t s Enter
+wait_screen "kept as version 2 of 2" 10
+sleep 0.3
+shot rollout-branch
+T send-keys -t s C-c C-c

@@ -868,6 +868,7 @@ fn unknown_models_and_what_a_server_cannot_do_are_refused() {
             n: 3,
             m: 4,
             sampling: tokenscope::engine::SamplingParams::greedy(),
+            top_k_inspect: 0,
         },
     );
     let text = fin_text(events_of(&rx, 4).last().unwrap());

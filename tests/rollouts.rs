@@ -124,6 +124,7 @@ fn greedy_request(tokens: Vec<TokenId>, n: usize, m: usize) -> RolloutRequest {
         n,
         m,
         sampling: SamplingParams::greedy(),
+        top_k_inspect: 0,
     }
 }
 
@@ -191,6 +192,7 @@ fn sampled_rollouts_draw_with_their_own_seeds_and_rerun_the_same() {
             seed: 7,
             ..no_truncation(1.0)
         },
+        top_k_inspect: 0,
     };
     let (a, _) = rollouts(&mut e, req.clone()).unwrap();
     let (b, _) = rollouts(&mut e, req).unwrap();
@@ -324,4 +326,205 @@ fn the_rollouts_command_refuses_bad_shapes_before_loading() {
     ]);
     assert!(!ok);
     assert!(err.contains("give --at"), "{err}");
+}
+
+/// Asked for (`top_k_inspect`), each rollout token carries the model's
+/// distribution where it was drawn, as a reply's step does: its p is
+/// `exp(logit - lse)`, the candidates are in order, a greedy draw is the top
+/// one with all of the sampler's mass, the first token's distribution is the
+/// reply's own at that step; and asking changes no draw (sampled too).
+#[test]
+fn rollout_tokens_carry_their_distribution_when_asked_and_draw_the_same() {
+    let mut e = engine(SMOL, config_with(1024));
+    let tokens = context(&mut e, "What is the capital of France?");
+    let (plain, _) = rollouts(&mut e, greedy_request(tokens.clone(), 4, 10)).unwrap();
+    let (traced, _) = rollouts(
+        &mut e,
+        RolloutRequest {
+            top_k_inspect: 8,
+            ..greedy_request(tokens.clone(), 4, 10)
+        },
+    )
+    .unwrap();
+    let ids = |rs: &[Rollout]| -> Vec<Vec<TokenId>> {
+        rs.iter()
+            .map(|r| r.tokens.iter().map(|t| t.id).collect())
+            .collect()
+    };
+    assert_eq!(ids(&plain), ids(&traced));
+    assert!(
+        plain
+            .iter()
+            .flat_map(|r| &r.tokens)
+            .all(|t| t.dist.is_none())
+    );
+    // The reply's first step, generated alone (SmolLM2: bit-identical).
+    let id = e.start(GenerateRequest::new(
+        user("What is the capital of France?"),
+        SamplingParams::greedy(),
+        1,
+        8,
+    ));
+    let reply = e.collect(id).expect("reply");
+    let step0 = reply.steps[0]
+        .dist
+        .clone()
+        .expect("the reply's distribution");
+    for r in &traced {
+        for (i, t) in r.tokens.iter().enumerate() {
+            let d = t.dist.as_ref().expect("a distribution was asked for");
+            assert_eq!(d.top.len(), 8);
+            assert!((d.p(t.logit) - t.p).abs() < 1e-6, "p = exp(logit - lse)");
+            assert!(d.top.windows(2).all(|w| w[0].logit >= w[1].logit));
+            let entropy = d.entropy.expect("the local engine's entropy");
+            assert!(entropy >= 0.0);
+            if i == 0 {
+                assert_eq!(t.p_sampled, None, "the candidate is given, not drawn");
+                assert_eq!(d.top[r.rank - 1].id, t.id, "rank r is the r-th candidate");
+                // The same logits, perhaps from the last token evaluated
+                // again alone (as the first rollout token's p is).
+                assert!((d.lse - step0.lse).abs() < 1e-3, "{} {}", d.lse, step0.lse);
+                let top: Vec<_> = d.top.iter().map(|c| c.id).collect();
+                let want: Vec<_> = step0.top.iter().map(|c| c.id).collect();
+                assert_eq!(top, want);
+                for (c, w) in d.top.iter().zip(&step0.top) {
+                    assert!((c.logit - w.logit).abs() < 1e-3);
+                }
+            } else {
+                assert_eq!(d.top[0].id, t.id, "greedy draws the top candidate");
+                assert_eq!(t.p_sampled, Some(1.0));
+                assert_eq!(d.top[0].p_sampled, Some(1.0));
+                assert!(d.top[1..].iter().all(|c| c.p_sampled == Some(0.0)));
+            }
+        }
+    }
+    // Sampled: the same draws with and without the inspector.
+    let sampled = |k| RolloutRequest {
+        tokens: tokens.clone(),
+        n: 3,
+        m: 8,
+        sampling: SamplingParams {
+            seed: 11,
+            ..no_truncation(1.0)
+        },
+        top_k_inspect: k,
+    };
+    let (a, _) = rollouts(&mut e, sampled(0)).unwrap();
+    let (b, _) = rollouts(&mut e, sampled(5)).unwrap();
+    assert_eq!(ids(&a), ids(&b));
+    for t in b.iter().flat_map(|r| &r.tokens[1..]) {
+        let p = t.p_sampled.expect("a drawn token's sampled p");
+        assert!(p > 0.0 && p <= 1.0);
+    }
+}
+
+/// A paused reply serves rollouts sent for its slot inside its pause, from
+/// the step it stands at (the context it holds, the kept logits of that
+/// step): the rollouts are those of the same context served alone, and the
+/// reply goes on unchanged (its cache intact, the draw after the pause from
+/// the kept logits). Rollouts from another context are refused in words and
+/// the reply stays paused.
+#[test]
+fn a_paused_reply_serves_rollouts_of_its_next_step_in_its_pause() {
+    use tokenscope::engine::{Command, Steer};
+    let greedy = |paused| GenerateRequest {
+        paused,
+        ..GenerateRequest::new(
+            user("What is the capital of France?"),
+            SamplingParams::greedy(),
+            6,
+            8,
+        )
+    };
+    let mut e = engine(SMOL, config_with(1024));
+    let plain_id = e.start(greedy(false));
+    let plain = e.collect(plain_id).expect("reply");
+    let mut e = engine(SMOL, config_with(1024));
+    let id = e.start(greedy(true));
+    let (mut context, mut steps) = (Vec::new(), Vec::new());
+    let (mut pauses, mut sent) = (0, Vec::new());
+    let (mut got, mut refused) = (None, None);
+    loop {
+        match e.rx.recv().expect("engine alive") {
+            Event::Started {
+                request, prompt, ..
+            } if request == id => context = prompt.iter().map(|t| t.id).collect(),
+            Event::Paused { request, .. } if request == id => {
+                pauses += 1;
+                if pauses == 3 {
+                    // Two tokens drawn: roll out the third step, and ask
+                    // for rollouts of a context the reply does not hold.
+                    let ok = e.next_request();
+                    e.handle.rollouts(
+                        ok,
+                        0,
+                        RolloutRequest {
+                            top_k_inspect: 4,
+                            ..greedy_request(context.clone(), 3, 6)
+                        },
+                    );
+                    let bad = e.next_request();
+                    let short = context[..context.len() - 1].to_vec();
+                    e.handle.rollouts(bad, 0, greedy_request(short, 3, 6));
+                    sent = vec![ok, bad];
+                } else {
+                    e.handle.send(Command::Steer {
+                        request: id,
+                        steer: Steer::Step,
+                    });
+                }
+            }
+            Event::Token { request, step } if request == id => {
+                context.push(step.id);
+                steps.push(*step);
+            }
+            Event::Rollouts { request, rollouts } if sent.first() == Some(&request) => {
+                got = Some((context.clone(), rollouts));
+            }
+            Event::Failed { request, error } if sent.get(1) == Some(&request) => {
+                // Both served in the pause (no new pause is announced): run on.
+                refused = Some(error.to_string());
+                e.handle.send(Command::Steer {
+                    request: id,
+                    steer: Steer::Run,
+                });
+            }
+            Event::Done { request, .. } if request == id => break,
+            Event::Done { request, .. } if sent.contains(&request) => {}
+            ev if ev.is_final() => panic!("{ev:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        pauses, 3,
+        "paused until told to run after both rollouts requests"
+    );
+    let refused = refused.expect("rollouts of another context refused");
+    assert!(
+        refused.contains("paused reply start at its next step"),
+        "{refused}"
+    );
+    let (at, paused_rs) = got.expect("rollouts served in the pause");
+    assert_eq!(
+        steps.iter().map(|s| s.id).collect::<Vec<_>>(),
+        plain.steps.iter().map(|s| s.id).collect::<Vec<_>>()
+    );
+    for (a, b) in steps.iter().zip(&plain.steps) {
+        assert_eq!(a.logit, b.logit, "the reply goes on unchanged");
+    }
+    // The same rollouts as the same context served on its own (SmolLM2:
+    // bit-identical), the first token's distribution the reply's own.
+    let (alone, _) = rollouts(&mut e, greedy_request(at.clone(), 3, 6)).unwrap();
+    let ids = |rs: &[Rollout]| -> Vec<Vec<TokenId>> {
+        rs.iter()
+            .map(|r| r.tokens.iter().map(|t| t.id).collect())
+            .collect()
+    };
+    assert_eq!(ids(&paused_rs), ids(&alone));
+    let first = paused_rs[0].tokens[0].dist.as_ref().expect("asked for");
+    assert_eq!(
+        paused_rs[0].tokens[0].id, steps[2].id,
+        "greedy: the reply's next"
+    );
+    assert_eq!(Some(first.lse), steps[2].dist.as_ref().map(|d| d.lse));
 }

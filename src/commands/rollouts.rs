@@ -124,6 +124,7 @@ fn rollouts_streaming(
             n: args.n,
             m: args.m,
             sampling,
+            top_k_inspect: 0,
         },
     );
     let mut got = Vec::new();

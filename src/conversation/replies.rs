@@ -67,6 +67,68 @@ impl Conversation {
         new
     }
 
+    /// A sibling of reply `id` that keeps its first `at` tokens and goes on
+    /// with `steps`, tokens drawn elsewhere (a rollout) with their traces,
+    /// kept as they are: nothing is evaluated again. Their indices follow
+    /// `at`, and their text is assembled anew after the kept tokens' bytes
+    /// (a character split across the fork is whole; bytes left unfinished
+    /// at the end are its tail). It is written under `id`'s settings (its
+    /// sampling with `seed`, its system prompt and context tail) by `by`,
+    /// and is done: it can be continued. Shown in place of `id`.
+    pub fn branch_with_steps(
+        &mut self,
+        id: NodeId,
+        at: usize,
+        steps: Vec<TokenStep>,
+        seed: u32,
+        by: &Writer,
+    ) -> NodeId {
+        let new = self.branch(id, at, None);
+        let orig = self.node(id);
+        let (sampling, system, tail) = (
+            orig.sampling
+                .clone()
+                .map(|s| crate::engine::SamplingParams { seed, ..s }),
+            orig.system.clone(),
+            orig.context_tail.clone(),
+        );
+        let m = self.node_mut(new);
+        m.model = by.model.clone();
+        m.vocab = by.vocab.clone().or_else(|| m.vocab.take());
+        m.seed = Some(seed);
+        m.sampling = sampling;
+        m.system = system;
+        m.context_tail = tail;
+        let vocab = m.vocab.clone();
+        let mut utf8 = crate::text::Utf8Assembler::default();
+        let mut bytes_of = |id: TokenId| -> Option<String> {
+            let v = vocab.as_ref()?;
+            Some(if v.is_eog(id) {
+                String::new()
+            } else {
+                utf8.push(v.bytes(id))
+            })
+        };
+        for st in &m.steps {
+            bytes_of(st.id);
+        }
+        for (i, mut st) in steps.into_iter().enumerate() {
+            st.index = at + i;
+            if let Some(text) = bytes_of(st.id) {
+                st.text = text;
+            }
+            m.push_step(st);
+        }
+        if vocab.is_some() {
+            let rest = utf8.finish();
+            if !rest.is_empty() {
+                m.push_tail(&rest);
+            }
+        }
+        m.status = Status::Done;
+        new
+    }
+
     /// Starts a run of reply `id` (a fresh one, a branch, one continued):
     /// the request that generates the rest of it. The reply goes on from its
     /// tokens' bytes (a tail shown for them goes), is streaming, forgets the

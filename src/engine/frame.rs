@@ -83,6 +83,50 @@ mod tests {
     use super::*;
     use crate::engine::{Candidate, Distribution, EngineError, Event, TokenStep, Vocab};
 
+    /// Rollouts cross the pipe with and without each token's trace (an
+    /// optional field that serde skipped would make postcard's frame
+    /// unreadable, and the child be killed as not understood).
+    #[test]
+    fn rollouts_round_trip_with_and_without_their_traces() {
+        use crate::engine::{Rollout, RolloutToken};
+        let token = |dist: Option<Distribution>, p_sampled| RolloutToken {
+            id: 5,
+            text: " a".into(),
+            p: 0.25,
+            logit: 1.5,
+            p_sampled,
+            dist,
+        };
+        let dist = Distribution {
+            lse: 2.9,
+            entropy: Some(1.0),
+            top: vec![Candidate {
+                id: 5,
+                logit: 1.5,
+                p_sampled: None,
+            }],
+        };
+        let event = Event::Rollouts {
+            request: 4,
+            rollouts: vec![Rollout {
+                rank: 1,
+                tokens: vec![token(None, None), token(Some(dist), Some(1.0))],
+                log_likelihood: -2.7,
+                mean_p: 0.25,
+            }],
+        };
+        let (mut wire, mut buf) = (Vec::new(), Vec::new());
+        write(&mut wire, &mut buf, &event).unwrap();
+        write(&mut wire, &mut buf, &event).unwrap();
+        let mut r = wire.as_slice();
+        for _ in 0..2 {
+            assert_eq!(
+                read::<Event, _>(&mut r, &mut buf).unwrap(),
+                Some(event.clone())
+            );
+        }
+    }
+
     #[test]
     fn events_round_trip_and_the_stream_ends_cleanly() {
         let step = TokenStep {

@@ -12,7 +12,6 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::data::LlamaTokenData;
-use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
 use super::api::{
     Distribution, EngineError, Event, GenerateRequest, MAX_CANDIDATES, ReplyPrefix, RequestId,
@@ -23,7 +22,7 @@ use super::inbox::{Control, Emit, Inbox};
 use super::probs::TopK;
 use super::prompt;
 use super::prompt_scores;
-use super::sampler::sampler_chain;
+use super::sampler::{p_in, sampler_chain, vocab_array};
 use super::session::{KvMirror, PositionLogits};
 use super::slot::{Slot, valid_id};
 use crate::text::Utf8Assembler;
@@ -126,30 +125,6 @@ fn check_ids(model: &LlamaModel, ids: &[TokenId]) -> Result<(), EngineError> {
         ))),
         None => Ok(()),
     }
-}
-
-/// Every token of the vocabulary with its logit, in `buf`'s storage (the
-/// array the sampler chain works on; give `data` back to `buf` after).
-pub(super) fn vocab_array(logits: &[f32], buf: &mut Vec<LlamaTokenData>) -> LlamaTokenDataArray {
-    buf.clear();
-    buf.extend(
-        logits
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
-    );
-    LlamaTokenDataArray::new(std::mem::take(buf), false)
-}
-
-/// Probability of `id` in the sampler's final candidates (0 when cut off).
-/// The array is in vocabulary order when nothing truncated it.
-fn p_in(arr: &[LlamaTokenData], id: i32) -> f32 {
-    if let Some(d) = arr.get(id as usize)
-        && d.id().0 == id
-    {
-        return d.p();
-    }
-    arr.iter().find(|d| d.id().0 == id).map_or(0.0, |d| d.p())
 }
 
 /// What comes next in the reply.
@@ -427,7 +402,7 @@ impl Generation<'_, '_> {
                 match c {
                     Control::Stop => return Ok(StopReason::Cancelled),
                     // Only a paused reply is handed one (a running one queues it).
-                    Control::ScorePrompt { .. } => {}
+                    Control::ScorePrompt { .. } | Control::Rollouts { .. } => {}
                     Control::Steer(Steer::Step) => pause_after = true,
                     // The forced tokens, then a pause (not one more sampled token).
                     Control::Steer(Steer::Force(t)) => {
@@ -503,6 +478,29 @@ impl Generation<'_, '_> {
                             (self.emit)(event);
                             self.inbox.finish(request);
                             // A cancel that stopped the scoring was read there.
+                            if self.cancelled() {
+                                self.paused_s += t_wait.elapsed().as_secs_f64();
+                                return Ok(StopReason::Cancelled);
+                            }
+                        }
+                        Control::Rollouts { request, req } => {
+                            // As a scoring: the next draw's logits are kept
+                            // (the rollouts' batches overwrite the context's).
+                            if self.first_logits.is_none() {
+                                let kept = self.ctx.get_logits_ith(logits_idx).to_vec();
+                                self.first_logits = Some(kept);
+                            }
+                            let logits = self.logits(logits_idx).to_vec();
+                            let event = super::rollouts::serve_in_pause(
+                                (self.model, &mut *self.ctx, &mut *self.mirror),
+                                (self.request, request),
+                                &req,
+                                logits,
+                                self.ctx_requested,
+                                (&mut *self.inbox, self.emit),
+                            );
+                            (self.emit)(event);
+                            self.inbox.finish(request);
                             if self.cancelled() {
                                 self.paused_s += t_wait.elapsed().as_secs_f64();
                                 return Ok(StopReason::Cancelled);

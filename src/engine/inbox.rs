@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use super::api::{Command, Event, PromptScoreRequest, RequestId, SlotId, Steer};
+use super::api::{Command, Event, PromptScoreRequest, RequestId, RolloutRequest, SlotId, Steer};
 use super::cancel::Cancellations;
 
 pub(super) type Emit = Rc<dyn Fn(Event) -> bool>;
@@ -24,6 +24,12 @@ pub(super) enum Control {
     ScorePrompt {
         request: RequestId,
         req: Box<PromptScoreRequest>,
+    },
+    /// Rollouts sent while paused, for the paused reply's slot: served
+    /// inside the pause from its next step ([`Command::Rollouts`]).
+    Rollouts {
+        request: RequestId,
+        req: Box<RolloutRequest>,
     },
 }
 
@@ -121,6 +127,14 @@ impl Inbox {
                 request: r,
                 req: Box::new(req),
             }),
+            Command::Rollouts {
+                request: r,
+                slot,
+                req,
+            } if paused == Some(slot) => Some(Control::Rollouts {
+                request: r,
+                req: Box::new(req),
+            }),
             Command::Steer { request: r, steer } if r == request => Some(Control::Steer(steer)),
             Command::Cancel { request: r } if r == request => Some(Control::Stop),
             // The flag is already set; a queued request sees it when its turn comes.
@@ -200,7 +214,8 @@ impl Inbox {
 
     /// Waits for a control for the paused `request` on `slot`. A new request
     /// (or the callers all gone) stops it: a paused request never blocks the
-    /// queue; a prompt scoring for `slot` is handed to it to serve instead.
+    /// queue; a prompt scoring or rollouts for `slot` are handed to it to
+    /// serve instead.
     pub fn wait(&mut self, request: RequestId, slot: SlotId) -> Control {
         if let Some(i) = self.early.iter().position(|(r, _)| *r == request) {
             return self
@@ -209,18 +224,26 @@ impl Inbox {
                 .map(|(_, s)| Control::Steer(s))
                 .unwrap_or(Control::Stop);
         }
-        // A prompt scoring queued while the reply ran is served in the pause.
-        let scoring = self
-            .queued
-            .iter()
-            .position(|c| matches!(c, Command::ScorePrompt { slot: s, .. } if *s == slot));
-        if let Some(Command::ScorePrompt { request, req, .. }) =
-            scoring.and_then(|i| self.queued.remove(i))
-        {
-            return Control::ScorePrompt {
-                request,
-                req: Box::new(req),
-            };
+        // A prompt scoring or rollouts queued while the reply ran (or while
+        // something else was served in the pause) are served in the pause.
+        let in_pause = self.queued.iter().position(|c| {
+            matches!(c, Command::ScorePrompt { slot: s, .. } | Command::Rollouts { slot: s, .. }
+                if *s == slot)
+        });
+        match in_pause.and_then(|i| self.queued.remove(i)) {
+            Some(Command::ScorePrompt { request, req, .. }) => {
+                return Control::ScorePrompt {
+                    request,
+                    req: Box::new(req),
+                };
+            }
+            Some(Command::Rollouts { request, req, .. }) => {
+                return Control::Rollouts {
+                    request,
+                    req: Box::new(req),
+                };
+            }
+            _ => {}
         }
         if self
             .queued

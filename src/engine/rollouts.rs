@@ -25,8 +25,8 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::data::LlamaTokenData;
 
 use super::api::{
-    EngineError, Event, RequestId, Rollout, RolloutRequest, RolloutToken, Stats, StopReason,
-    TokenId,
+    Distribution, EngineError, Event, RequestId, Rollout, RolloutRequest, RolloutToken, Stats,
+    StopReason, TokenId,
 };
 use super::decode::{Outcome, decode_error, keep_cache};
 use super::inbox::{Emit, Inbox};
@@ -57,45 +57,123 @@ pub(super) fn serve(
             Ok(l) => l,
             Err(e) => return Outcome::Failed(e),
         };
-        let n_ctx_tokens = req.tokens.len();
         let result = run(model, ctx, req, logits, cancelled);
+        let done = Done {
+            request,
+            t_start,
+            evaluated,
+            ctx_requested,
+            paused: false,
+        };
+        done.finish((ctx, mirror), req, result, emit)
+    })
+}
+
+/// Serves a [`RolloutRequest`] inside the pause of reply `paused` (sent as
+/// `request` for the paused reply's slot): the rollouts start at the step
+/// not drawn yet, from `logits` (that step's), on the context the reply
+/// stands at, which sequence 0 holds and the request's tokens must be
+/// exactly. Emits [`Event::Rollouts`] and returns the final event; the
+/// reply's sequence is untouched. Stopped between decode batches by a
+/// cancel of either request.
+pub(super) fn serve_in_pause(
+    (model, ctx, mirror): (&LlamaModel, &mut LlamaContext, &mut KvMirror),
+    (paused, request): (RequestId, RequestId),
+    req: &RolloutRequest,
+    logits: Vec<f32>,
+    ctx_requested: usize,
+    (inbox, emit): (&mut Inbox, &Emit),
+) -> Event {
+    let t_start = Instant::now();
+    let outcome = match validate(model, ctx, req) {
+        Err(e) => Outcome::Failed(e),
+        Ok(()) if mirror.tokens != req.tokens => Outcome::Failed(EngineError::InvalidRequest(
+            "rollouts inside a paused reply start at its next step, from the context it stands \
+             at: roll out earlier tokens once the reply ends"
+                .into(),
+        )),
+        Ok(()) => {
+            let cancelled = || inbox.is_cancelled(request) || inbox.is_cancelled(paused);
+            let result = run(model, ctx, req, logits, cancelled);
+            let done = Done {
+                request,
+                t_start,
+                evaluated: 0,
+                ctx_requested,
+                paused: true,
+            };
+            done.finish((ctx, mirror), req, result, emit)
+        }
+    };
+    outcome.into_event(request)
+}
+
+/// What the end of a rollouts request reports besides the rollouts.
+struct Done {
+    request: RequestId,
+    t_start: Instant,
+    /// Context tokens evaluated for it (the rest were in the cache).
+    evaluated: usize,
+    ctx_requested: usize,
+    /// Served inside a paused reply, whose cache must stay as it is.
+    paused: bool,
+}
+
+impl Done {
+    /// Drops the rollouts' sequences, emits the rollouts (when they ran to
+    /// their end) and returns the outcome with its stats; after a failure
+    /// the cache is emptied (its state is not known), but for a paused
+    /// reply's: the rollouts never write its sequence 0.
+    fn finish(
+        self,
+        (ctx, mirror): (&mut LlamaContext, &mut KvMirror),
+        req: &RolloutRequest,
+        result: Result<Option<Vec<Rollout>>, EngineError>,
+        emit: &Emit,
+    ) -> Outcome {
         // Sequence 0 is untouched either way; the rollouts' cells go.
         let cleared = drop_rollout_seqs(ctx, req.n);
+        let n_ctx_tokens = req.tokens.len();
         let stats = |n_generated| {
-            let s = t_start.elapsed().as_secs_f64();
+            let s = self.t_start.elapsed().as_secs_f64();
             let rate = |n: usize| if s > 0.0 { n as f64 / s } else { 0.0 };
             Stats {
                 stop: StopReason::MaxTokens,
                 n_prompt: n_ctx_tokens,
-                n_prompt_evaluated: evaluated,
-                n_prompt_reused: n_ctx_tokens - evaluated,
+                n_prompt_evaluated: self.evaluated,
+                n_prompt_reused: n_ctx_tokens - self.evaluated,
                 n_generated,
                 n_forced: 0,
                 ttft_ms: s * 1000.0,
-                prompt_tps: rate(evaluated),
+                prompt_tps: rate(self.evaluated),
                 gen_tps: rate(n_generated),
                 dropped_messages: 0,
                 ctx_used: mirror.tokens.len(),
                 ctx_size: ctx.n_ctx() as usize,
-                ctx_requested,
+                ctx_requested: self.ctx_requested,
                 inspector_us_per_token: 0.0,
             }
         };
         match (result, cleared) {
             (Err(e), _) | (Ok(_), Err(e)) => {
                 // An unknown state: start again from an empty cache.
-                ctx.clear_kv_cache();
-                mirror.clear();
+                if !self.paused {
+                    ctx.clear_kv_cache();
+                    mirror.clear();
+                }
                 Outcome::Failed(e)
             }
             (Ok(None), Ok(())) => Outcome::Cancelled(stats(0)),
             (Ok(Some(rollouts)), Ok(())) => {
                 let n: usize = rollouts.iter().map(|r| r.tokens.len()).sum();
-                emit(Event::Rollouts { request, rollouts });
+                emit(Event::Rollouts {
+                    request: self.request,
+                    rollouts,
+                });
                 Outcome::Done(stats(n))
             }
         }
-    })
+    }
 }
 
 fn validate(
@@ -194,7 +272,17 @@ struct Lane {
 }
 
 impl Lane {
-    fn push(&mut self, model: &LlamaModel, id: TokenId, p: f32) {
+    /// Appends token `id` with its logit, its p under the model, its p
+    /// under the lane's sampler (`None`: the candidate, not drawn) and the
+    /// distribution it was drawn from (when asked for).
+    fn push(
+        &mut self,
+        model: &LlamaModel,
+        id: TokenId,
+        (logit, p): (f32, f32),
+        p_sampled: Option<f32>,
+        dist: Option<Distribution>,
+    ) {
         let vocab = model.vocab();
         let t = LlamaToken(id);
         let text = if vocab.is_eog(t) {
@@ -204,7 +292,14 @@ impl Lane {
             self.text
                 .push(&vocab.token_to_piece(t, vocab.is_control(t), None))
         };
-        self.out.tokens.push(RolloutToken { id, text, p });
+        self.out.tokens.push(RolloutToken {
+            id,
+            text,
+            p,
+            logit,
+            p_sampled,
+            dist,
+        });
         self.out.log_likelihood += f64::from(p).ln();
     }
 }
@@ -216,16 +311,23 @@ fn run(
     ctx: &mut LlamaContext,
     req: &RolloutRequest,
     logits: Vec<f32>,
-    cancelled: impl Fn() -> bool,
+    mut cancelled: impl FnMut() -> bool,
 ) -> Result<Option<Vec<Rollout>>, EngineError> {
     let n_vocab = model.n_vocab();
     let mut topk = TopK::default();
-    let first = topk.summarize(&logits, req.n);
+    // The candidates to roll out, and those the inspector keeps.
+    let k = req.top_k_inspect;
+    let first = topk.summarize(&logits, req.n.max(k));
+    let first_dist = (k > 0).then(|| {
+        let mut d = first.distribution(|_, _| None);
+        d.top.truncate(k);
+        d
+    });
     // Greedy with no penalty is the top candidate: no sampler pass over the
     // vocabulary (the greedy sampler takes the first maximum, as `top` does).
     let plain_greedy = req.sampling.is_greedy() && req.sampling.repeat_penalty == 1.0;
     let mut lanes: Vec<Lane> = Vec::with_capacity(first.top.len());
-    for (i, &(id, logit)) in first.top.iter().enumerate() {
+    for (i, &(id, logit)) in first.top.iter().take(req.n).enumerate() {
         let chain = (!plain_greedy).then(|| {
             let mut s = req.sampling.clone();
             s.seed = s.seed.wrapping_add(i as u32);
@@ -251,7 +353,8 @@ fn run(
             },
             done: false,
         };
-        lane.push(model, id, (logit - first.lse).exp());
+        let p = (logit - first.lse).exp();
+        lane.push(model, id, (logit, p), None, first_dist.clone());
         lanes.push(lane);
     }
     let n_ctx_tokens = req.tokens.len();
@@ -292,25 +395,37 @@ fn run(
         );
         for (b, &i) in live.iter().enumerate() {
             let logits = ctx.get_logits_ith(b as i32);
-            let summary = topk.summarize(logits, 1);
+            let summary = topk.summarize(logits, k.max(1));
             let lane = &mut lanes[i];
-            let id = match &mut lane.chain {
-                None => summary.top.first().map(|t| t.0).ok_or_else(|| {
-                    EngineError::InvalidRequest("the model gave no logits".into())
-                })?,
+            let (id, p_sampled, dist) = match &mut lane.chain {
+                None => {
+                    let id = summary.top.first().map(|t| t.0).ok_or_else(|| {
+                        EngineError::InvalidRequest("the model gave no logits".into())
+                    })?;
+                    // Greedy: all of the sampler's mass on the token drawn.
+                    let dist = (k > 0)
+                        .then(|| summary.distribution(|_, c| Some(f32::from(u8::from(c == id)))));
+                    (id, (k > 0).then_some(1.0), dist)
+                }
                 Some(chain) => {
-                    let mut arr = super::generate::vocab_array(logits, &mut buf);
+                    let mut arr = super::sampler::vocab_array(logits, &mut buf);
                     arr.apply_sampler(chain);
                     let t = arr.selected_token().ok_or_else(|| {
                         EngineError::InvalidRequest("the sampler chose no token".into())
                     })?;
+                    // The sampler's probabilities only for the inspector
+                    // (a truncated array is searched for them).
+                    let p_in = |c| Some(super::sampler::p_in(&arr.data, c));
+                    let dist = (k > 0).then(|| summary.distribution(|_, c| p_in(c)));
+                    let p_sampled = if k > 0 { p_in(t.0) } else { None };
                     buf = arr.data;
                     chain.accept(t);
-                    t.0
+                    (t.0, p_sampled, dist)
                 }
             };
-            let p = (logits[id as usize] - summary.lse).exp();
-            lane.push(model, id, p);
+            let logit = logits[id as usize];
+            let p = (logit - summary.lse).exp();
+            lane.push(model, id, (logit, p), p_sampled, dist);
         }
     }
     Ok(Some(

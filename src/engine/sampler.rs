@@ -4,6 +4,9 @@
 //! llama.cpp sampler chain built from them (`sampler_chain`).
 
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -378,6 +381,30 @@ pub(super) fn sampler_chain(p: &SamplingParams, n_vocab: i32) -> LlamaSampler {
         chain.push(LlamaSampler::dist(p.seed));
     }
     LlamaSampler::chain_simple(chain)
+}
+
+/// Every token of the vocabulary with its logit, in `buf`'s storage (the
+/// array the sampler chain works on; give `data` back to `buf` after).
+pub(super) fn vocab_array(logits: &[f32], buf: &mut Vec<LlamaTokenData>) -> LlamaTokenDataArray {
+    buf.clear();
+    buf.extend(
+        logits
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
+    );
+    LlamaTokenDataArray::new(std::mem::take(buf), false)
+}
+
+/// Probability of `id` in the sampler's final candidates (0 when cut off).
+/// The array is in vocabulary order when nothing truncated it.
+pub(super) fn p_in(arr: &[LlamaTokenData], id: i32) -> f32 {
+    if let Some(d) = arr.get(id as usize)
+        && d.id().0 == id
+    {
+        return d.p();
+    }
+    arr.iter().find(|d| d.id().0 == id).map_or(0.0, |d| d.p())
 }
 
 #[cfg(test)]

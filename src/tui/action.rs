@@ -149,6 +149,9 @@ pub enum Action {
     PrevSurprise,
     /// Token cursor: the layer lens of the token.
     OpenLens,
+    /// Token cursor (and choosing): roll out the top candidates at the
+    /// token's step.
+    OpenRollouts,
     /// Lens: the attention view on / off.
     ToggleAttention,
     /// Lens, attention view: the next head (or the heads' mean).
@@ -198,6 +201,8 @@ pub enum Context {
     Help,
     /// The layer lens popup (and its attention view).
     Lens,
+    /// The rollouts popup.
+    Rollouts,
     /// The saved conversations popup.
     Chats,
     /// Choosing a token in the inspector: the next one (step mode) or
@@ -207,7 +212,7 @@ pub enum Context {
 
 impl Context {
     /// Every context, in the order help lists them.
-    pub const ALL: [Context; 11] = [
+    pub const ALL: [Context; 12] = [
         Context::Anywhere,
         Context::Main,
         Context::Input,
@@ -218,6 +223,7 @@ impl Context {
         Context::SystemPrompt,
         Context::Chats,
         Context::Lens,
+        Context::Rollouts,
         Context::Help,
     ];
 
@@ -234,6 +240,7 @@ impl Context {
             Context::Help => "Help",
             Context::Chats => "Saved conversations",
             Context::Lens => "Layer lens",
+            Context::Rollouts => "Rollouts",
             Context::Choose => "Choosing a token (step mode, branching)",
         }
     }
@@ -628,6 +635,12 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(
         C::TokenCursor,
+        &[ch('o')],
+        A::OpenRollouts,
+        "rollouts: continue each of the top 5 candidates at this token's step for 24 tokens, side by side (Enter keeps one as a branch)",
+    ),
+    b(
+        C::TokenCursor,
         &[ch('h')],
         A::ToggleHeatmap,
         "heatmap: probability → entropy (→ KL) → off",
@@ -666,6 +679,12 @@ pub static KEYMAP: &[Binding] = &[
         &[key(K::Enter)],
         A::Confirm,
         "force the selected candidate (or the text typed) and go on from it",
+    ),
+    b(
+        C::Choose,
+        &[ctrl('y')],
+        A::OpenRollouts,
+        "rollouts of the top 5 candidates here (a paused reply: its next step, served in the pause)",
     ),
     b(
         C::Choose,
@@ -856,6 +875,21 @@ pub static KEYMAP: &[Binding] = &[
         "attention view: head 1, 2, … or the heads' mean",
     ),
     b(C::Lens, &[key(K::Esc), ch('q')], A::Close, "close the lens"),
+    // ---- rollouts
+    b(C::Rollouts, &[key(K::Up)], A::Up, "previous / next rollout"),
+    b(C::Rollouts, &[key(K::Down)], A::Down, ""),
+    b(
+        C::Rollouts,
+        &[key(K::Enter)],
+        A::Confirm,
+        "keep the selected rollout as a branch of the reply (its tokens and traces, nothing evaluated again)",
+    ),
+    b(
+        C::Rollouts,
+        &[key(K::Esc), ch('q')],
+        A::Close,
+        "close (cancels the rollouts under way)",
+    ),
     b(C::Help, &[key(K::Up)], A::Up, "scroll a line"),
     b(C::Help, &[key(K::Down)], A::Down, ""),
     b(C::Help, &[key(K::PageUp)], A::PageUp, "scroll a page"),

@@ -22,6 +22,9 @@ pub enum Effect {
     ScorePrompt(RequestId, crate::engine::PromptScoreRequest),
     /// The layer lens of a position, as request `.0` ([`crate::tui::lens_view`]).
     Lens(RequestId, crate::engine::LensRequest),
+    /// Rollouts of the top candidates at a step, as request `.0`
+    /// ([`crate::tui::rollouts_view`]).
+    Rollouts(RequestId, crate::engine::RolloutRequest),
     /// Step, force, or run on the reply under way (its request, once known).
     Steer(Steer),
     RefreshModels,

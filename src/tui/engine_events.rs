@@ -31,6 +31,10 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
         super::lens_view::on_event(s, ev);
         return vec![];
     }
+    if super::rollouts_view::owns(s, &ev) {
+        super::rollouts_view::on_event(s, ev);
+        return vec![];
+    }
     if let Event::Loaded { caps, .. } = &ev {
         s.model.caps = Some(caps.clone());
     }
@@ -282,8 +286,8 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 s.info(text);
             }
         }
-        // The TUI sends no comparisons nor rollouts (yet); lenses and KV-cost
-        // runs are not a generation's events.
+        // Comparisons, lenses, rollouts and KV-cost runs are not a
+        // generation's events (their own owners read them).
         Event::Compared { .. }
         | Event::Lens { .. }
         | Event::KvStep { .. }

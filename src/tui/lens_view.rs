@@ -18,9 +18,9 @@ pub const LENS_TOP_K: usize = 5;
 /// What the lens of chat token `at` needs: the context's ids, the position
 /// whose prediction is lensed (the one before `at`), the chat token of each
 /// position, and a label; or why it cannot be lensed, in words.
-type Context = (Vec<TokenId>, usize, Vec<Option<TokenRef>>, String);
+pub(crate) type Context = (Vec<TokenId>, usize, Vec<Option<TokenRef>>, String);
 
-fn context(s: &State, at: TokenRef) -> Result<Context, String> {
+pub(crate) fn context(s: &State, at: TokenRef) -> Result<Context, String> {
     let m = s.msg(at.msg).ok_or("no such message")?;
     let node = *s.view.path.get(at.msg).ok_or("no such message")?;
     let piece = |id: TokenId| {

@@ -34,6 +34,7 @@ pub(crate) mod outcome;
 pub(crate) mod prompt_scoring;
 pub(crate) mod render;
 pub(crate) mod reply;
+pub(crate) mod rollouts_view;
 pub(crate) mod saving;
 mod signals;
 pub mod state;
@@ -58,6 +59,8 @@ mod tests_linebreak;
 mod tests_names;
 #[cfg(test)]
 mod tests_prompt_scoring;
+#[cfg(test)]
+mod tests_rollouts;
 #[cfg(test)]
 mod tests_sampler;
 #[cfg(test)]
@@ -131,6 +134,9 @@ pub trait Host {
     /// The layer lens as request `request` (drawn by `update`), on the
     /// engine in use.
     fn lens(&mut self, request: RequestId, req: crate::engine::LensRequest);
+    /// Rollouts of the top candidates as request `request` (drawn by
+    /// `update`), on the engine in use.
+    fn rollouts(&mut self, request: RequestId, req: crate::engine::RolloutRequest);
     /// Steps, forces or runs `request` (a generation in step mode).
     fn steer(&mut self, request: RequestId, steer: effect::Steer);
     /// Scans `places` and sends the result as [`Msg::Models`], without blocking.
@@ -160,6 +166,7 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
             Effect::Cancel(id) => host.cancel(id),
             Effect::ScorePrompt(id, req) => host.score_prompt(id, req),
             Effect::Lens(id, req) => host.lens(id, req),
+            Effect::Rollouts(id, req) => host.rollouts(id, req),
             Effect::Compare(id, cmd) => {
                 if let compare::CompareCmd::LoadB(path, settings) = &cmd {
                     s.compare.b_memory = compare::memory_need(path, settings);
@@ -351,6 +358,12 @@ impl Host for RealHost {
             slot: 0,
             req,
         });
+    }
+
+    fn rollouts(&mut self, id: RequestId, req: crate::engine::RolloutRequest) {
+        let i = self.active.load(Ordering::SeqCst);
+        self.routes.insert(id, i);
+        self.engines[i].1.rollouts(id, 0, req);
     }
 
     fn compare(&mut self, id: RequestId, cmd: compare::CompareCmd) {

@@ -72,6 +72,15 @@ pub enum Outcome {
     OpenLens(crate::tui::state::TokenRef),
     /// The lens of the token before (-1) or after (1) the one shown.
     LensStep(isize),
+    /// Roll out the top candidates at a chat token's step.
+    OpenRollouts(crate::tui::state::TokenRef),
+    /// Keep a rollout of the step of reply token `at` as a branch of the
+    /// reply (rank r drew with `seed` + r − 1).
+    BranchRollout {
+        at: crate::tui::state::TokenRef,
+        rollout: Box<crate::engine::Rollout>,
+        seed: u32,
+    },
     /// The heatmap's next scale (probability, entropy, KL, off).
     ToggleHeatmap,
 }

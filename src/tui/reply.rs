@@ -40,7 +40,7 @@ fn is_paused(g: &Generation) -> bool {
 
 /// Stops a paused reply to start something else: it ends as stopped (its
 /// tokens stand) and its final event is no longer waited for.
-fn drop_paused(s: &mut State) -> Vec<Effect> {
+pub(crate) fn drop_paused(s: &mut State) -> Vec<Effect> {
     let Some(g) = s.session.generation.take() else {
         return vec![];
     };

@@ -89,6 +89,7 @@ fn rollouts(engine: &mut LocalEngine, tokens: &[TokenId]) -> Result<f64> {
             n: N,
             m: M,
             sampling: SamplingParams::greedy(),
+            top_k_inspect: 0,
         },
     );
     match wait_for(&engine.rx, id, |_| Ok(()))? {

@@ -113,6 +113,40 @@ pub struct RolloutToken {
     /// Its probability under the model (softmax of the logits over the
     /// whole vocabulary, before any sampler), 0 to 1.
     pub p: f32,
+    /// Its raw logit (`p = exp(logit - dist.lse)`).
+    #[serde(default)]
+    pub logit: f32,
+    /// Its probability under the rollout's sampler chain (greedy: 1 for the
+    /// token drawn, 0 for the others); `None` for the first token, the
+    /// candidate, which is given rather than drawn. (Every field is always
+    /// written: the engine's frames are postcard, which cannot skip one.)
+    #[serde(default)]
+    pub p_sampled: Option<f32>,
+    /// The model's distribution where this token was drawn (its top
+    /// [`RolloutRequest::top_k_inspect`](super::RolloutRequest::top_k_inspect)
+    /// candidates, each with its sampled probability, the log-sum-exp and
+    /// the entropy), as a reply's [`TokenStep::dist`]; `None` when the
+    /// request asked for none (`top_k_inspect` 0).
+    #[serde(default)]
+    pub dist: Option<Distribution>,
+}
+
+impl RolloutToken {
+    /// This token as the reply token at `index` would hold it: the
+    /// candidate (`forced`: given, not drawn) or a token drawn after it,
+    /// with its logit and, when the request asked for them, the
+    /// distribution it was drawn from and its sampled p.
+    pub fn step(&self, index: usize, forced: bool) -> TokenStep {
+        TokenStep {
+            index,
+            id: self.id,
+            forced,
+            text: self.text.clone(),
+            logit: Some(self.logit),
+            p_sampled: self.p_sampled,
+            dist: self.dist.clone(),
+        }
+    }
 }
 
 /// Where one of the top candidates leads: its first token, then what the

@@ -257,6 +257,12 @@ pub struct RolloutRequest {
     /// (1-based) draws with seed `sampling.seed + r - 1`, so a rerun is the
     /// same. Temperature 0: greedy rollouts.
     pub sampling: SamplingParams,
+    /// Candidates kept in each rollout token's
+    /// [`RolloutToken::dist`](super::RolloutToken::dist) (0: none, the
+    /// tokens carry only their p), so that a rollout can become a reply
+    /// whose every token the inspector shows.
+    #[serde(default)]
+    pub top_k_inspect: usize,
 }
 
 impl RolloutRequest {

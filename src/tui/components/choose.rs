@@ -90,6 +90,20 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Outcome {
             }
         }
         Action::Confirm => return confirm(s, &c, c.selected),
+        Action::OpenRollouts => {
+            // A paused reply: the step not drawn yet, one past its last token.
+            let at = match c.at {
+                ChooseAt::Token(t) => Some(t),
+                ChooseAt::Next => s.session.generation.as_ref().and_then(|g| {
+                    let msg = s.msg_index(g.node)?;
+                    let step = s.msg(msg)?.steps.len();
+                    Some(TokenRef { msg, step })
+                }),
+            };
+            if let Some(at) = at {
+                return Outcome::OpenRollouts(at);
+            }
+        }
         Action::DeleteBack => edited(s, &|t| {
             t.pop();
         }),

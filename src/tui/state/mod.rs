@@ -22,6 +22,7 @@ pub(crate) mod compare;
 pub(crate) mod lens;
 mod model;
 pub(crate) mod popup;
+pub(crate) mod rollouts;
 mod session;
 mod tokens;
 mod view;

@@ -67,6 +67,8 @@ pub enum Popup {
     Chats(ChatList),
     /// The layer lens of a token, and what each layer attended to.
     Lens(Box<super::lens::LensView>),
+    /// Where each of the top candidates at a token's step leads.
+    Rollouts(Box<super::rollouts::RolloutsView>),
 }
 
 /// What the saved conversations popup's keys do at the moment.
