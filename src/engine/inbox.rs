@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use super::api::{Command, Event, PromptScoreRequest, RequestId, SlotId, Steer};
+use super::api::{Command, Event, LensRequest, PromptScoreRequest, RequestId, SlotId, Steer};
 use super::cancel::Cancellations;
 
 pub(super) type Emit = Rc<dyn Fn(Event) -> bool>;
@@ -24,6 +24,13 @@ pub(super) enum Control {
     ScorePrompt {
         request: RequestId,
         req: Box<PromptScoreRequest>,
+    },
+    /// A layer lens sent while paused, for the paused reply's slot: served
+    /// inside the pause ([`Command::Lens`]; the lens has contexts of its own,
+    /// so the reply's KV cache and logits are untouched).
+    Lens {
+        request: RequestId,
+        req: Box<LensRequest>,
     },
 }
 
@@ -104,8 +111,8 @@ impl Inbox {
 
     /// What `request` should act on, if the command says; requests for later
     /// are queued. `paused` (the paused reply's slot): a new request
-    /// supersedes the paused one, but a prompt scoring for its slot is
-    /// served inside the pause.
+    /// supersedes the paused one, but a prompt scoring or a lens for its
+    /// slot is served inside the pause.
     fn control(
         &mut self,
         request: RequestId,
@@ -118,6 +125,14 @@ impl Inbox {
                 slot,
                 req,
             } if paused == Some(slot) => Some(Control::ScorePrompt {
+                request: r,
+                req: Box::new(req),
+            }),
+            Command::Lens {
+                request: r,
+                slot,
+                req,
+            } if paused == Some(slot) => Some(Control::Lens {
                 request: r,
                 req: Box::new(req),
             }),
@@ -200,7 +215,8 @@ impl Inbox {
 
     /// Waits for a control for the paused `request` on `slot`. A new request
     /// (or the callers all gone) stops it: a paused request never blocks the
-    /// queue; a prompt scoring for `slot` is handed to it to serve instead.
+    /// queue; a prompt scoring or a lens for `slot` is handed to it to serve
+    /// instead.
     pub fn wait(&mut self, request: RequestId, slot: SlotId) -> Control {
         if let Some(i) = self.early.iter().position(|(r, _)| *r == request) {
             return self
@@ -209,18 +225,30 @@ impl Inbox {
                 .map(|(_, s)| Control::Steer(s))
                 .unwrap_or(Control::Stop);
         }
-        // A prompt scoring queued while the reply ran is served in the pause.
-        let scoring = self
-            .queued
-            .iter()
-            .position(|c| matches!(c, Command::ScorePrompt { slot: s, .. } if *s == slot));
-        if let Some(Command::ScorePrompt { request, req, .. }) =
-            scoring.and_then(|i| self.queued.remove(i))
-        {
-            return Control::ScorePrompt {
-                request,
-                req: Box::new(req),
-            };
+        // A prompt scoring or a lens queued while the reply ran (or while a
+        // scoring was served in this pause) is served in the pause.
+        let in_pause = self.queued.iter().position(|c| {
+            matches!(c, Command::ScorePrompt { slot: s, .. } | Command::Lens { slot: s, .. }
+                if *s == slot)
+        });
+        if let Some(i) = in_pause {
+            match self.queued.remove(i) {
+                Some(Command::ScorePrompt { request, req, .. }) => {
+                    return Control::ScorePrompt {
+                        request,
+                        req: Box::new(req),
+                    };
+                }
+                Some(Command::Lens { request, req, .. }) => {
+                    return Control::Lens {
+                        request,
+                        req: Box::new(req),
+                    };
+                }
+                // Not reached: `position` found one of the two above.
+                Some(other) => self.queued.insert(i, other),
+                None => {}
+            }
         }
         if self
             .queued

@@ -147,7 +147,8 @@ pub enum Action {
     /// Token cursor: the next / previous surprising token.
     NextSurprise,
     PrevSurprise,
-    /// Token cursor: the layer lens of the token.
+    /// Token cursor: the layer lens of the token; choosing in step mode,
+    /// nothing typed: the lens of the next token.
     OpenLens,
     /// Lens: the attention view on / off.
     ToggleAttention,
@@ -672,6 +673,12 @@ pub static KEYMAP: &[Binding] = &[
         &[Trigger::Digit],
         A::PickNumber,
         "select candidate 1 to 9 (Enter forces it); typed on, digits are text (1949 Enter forces \"1949\")",
+    ),
+    b(
+        C::Choose,
+        &[ch('l')],
+        A::OpenLens,
+        "step mode, nothing typed yet: the layer lens of the next token (after a first character, l is text to force)",
     ),
     b(
         C::Choose,
