@@ -1069,3 +1069,49 @@ fn l_at_a_paused_step_lenses_the_next_token_and_the_reply_steps_on() {
     t.keys(&["C-c"]);
     t.assert_exited_sane(0);
 }
+
+/// `w` in the token cursor: the reply's context generated again with and
+/// without the KV cache (16 tokens at most), each run's tokens charted as
+/// they come, then the totals; Esc closes.
+#[test]
+fn w_times_the_reply_with_and_without_the_kv_cache() {
+    let home = home_with_bad_copies(&[]);
+    let t = start_with(
+        &home,
+        "kvcost",
+        "--model smol --temp 0 --max-tokens 16",
+        (120, 40),
+    );
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+    exchange(&t, "What is the capital of France?");
+    t.keys(&["Tab"]);
+    t.keys(&["w"]);
+    // Complete: the totals line comes with the final event.
+    let s = t.wait("both runs' totals", 120, |s| {
+        flat(s).contains("× faster") && s.contains("Esc close")
+    });
+    let f = flat(&s);
+    assert!(f.contains("totals: "), "{s}");
+    assert!(
+        f.contains("with the KV cache: 16 tokens") && f.matches("16 tokens").count() == 2,
+        "16 tokens each:\n{s}"
+    );
+    assert!(
+        s.contains("with KV cache") && s.contains("without (recomputed)"),
+        "the legend:\n{s}"
+    );
+    // The ratio is a number above 1: the cache saves time even at 16 tokens.
+    let ratio: f64 = f
+        .split("makes it ")
+        .nth(1)
+        .and_then(|r| r.split('×').next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("a ratio:\n{s}"));
+    assert!(ratio > 1.0, "{ratio}:\n{s}");
+    t.keys(&["Escape"]);
+    t.wait("the view closed", 10, |s| {
+        !s.contains("what the KV cache saves")
+    });
+    t.keys(&["q", "q"]);
+    t.assert_exited_sane(0);
+}

@@ -150,6 +150,8 @@ pub enum Action {
     /// Token cursor: the layer lens of the token; choosing in step mode,
     /// nothing typed: the lens of the next token.
     OpenLens,
+    /// Token cursor: what the KV cache saves, timed on this context.
+    OpenKvCost,
     /// Lens: the attention view on / off.
     ToggleAttention,
     /// Lens, attention view: the next head (or the heads' mean).
@@ -204,11 +206,13 @@ pub enum Context {
     /// Choosing a token in the inspector: the next one (step mode) or
     /// another one at a past token (branching).
     Choose,
+    /// The KV-cache view (`w` in the token cursor).
+    KvCost,
 }
 
 impl Context {
     /// Every context, in the order help lists them.
-    pub const ALL: [Context; 11] = [
+    pub const ALL: [Context; 12] = [
         Context::Anywhere,
         Context::Main,
         Context::Input,
@@ -219,6 +223,7 @@ impl Context {
         Context::SystemPrompt,
         Context::Chats,
         Context::Lens,
+        Context::KvCost,
         Context::Help,
     ];
 
@@ -235,6 +240,7 @@ impl Context {
             Context::Help => "Help",
             Context::Chats => "Saved conversations",
             Context::Lens => "Layer lens",
+            Context::KvCost => "What the KV cache saves",
             Context::Choose => "Choosing a token (step mode, branching)",
         }
     }
@@ -629,6 +635,12 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(
         C::TokenCursor,
+        &[ch('w')],
+        A::OpenKvCost,
+        "what the KV cache saves: this message's reply generated again with and without the cache, time per token charted live",
+    ),
+    b(
+        C::TokenCursor,
         &[ch('h')],
         A::ToggleHeatmap,
         "heatmap: probability → entropy (→ KL) → off",
@@ -863,6 +875,12 @@ pub static KEYMAP: &[Binding] = &[
         "attention view: head 1, 2, … or the heads' mean",
     ),
     b(C::Lens, &[key(K::Esc), ch('q')], A::Close, "close the lens"),
+    b(
+        C::KvCost,
+        &[key(K::Esc), ch('q')],
+        A::Close,
+        "cancel the runs under way; else close",
+    ),
     b(C::Help, &[key(K::Up)], A::Up, "scroll a line"),
     b(C::Help, &[key(K::Down)], A::Down, ""),
     b(C::Help, &[key(K::PageUp)], A::PageUp, "scroll a page"),

@@ -38,6 +38,7 @@ pub struct NullHost {
     /// Steps, forces and runs sent, with their request.
     pub steers: Vec<(RequestId, crate::tui::effect::Steer)>,
     pub lenses: Vec<(RequestId, crate::engine::LensRequest)>,
+    pub kv_costs: Vec<(RequestId, crate::engine::KvCostRequest)>,
     /// Comparison commands sent (load B, compare, unload B).
     pub compares: Vec<crate::tui::compare::CompareCmd>,
 }
@@ -60,6 +61,10 @@ impl Host for NullHost {
     }
     fn lens(&mut self, id: RequestId, req: crate::engine::LensRequest) {
         self.lenses.push((id, req));
+        self.next = id;
+    }
+    fn kv_cost(&mut self, id: RequestId, req: crate::engine::KvCostRequest) {
+        self.kv_costs.push((id, req));
         self.next = id;
     }
     fn refresh_models(&mut self, _places: crate::catalog::Places) {

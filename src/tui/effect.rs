@@ -22,6 +22,8 @@ pub enum Effect {
     ScorePrompt(RequestId, crate::engine::PromptScoreRequest),
     /// The layer lens of a position, as request `.0` ([`crate::tui::lens_view`]).
     Lens(RequestId, crate::engine::LensRequest),
+    /// What the KV cache saves, as request `.0` ([`crate::tui::kv_view`]).
+    KvCost(RequestId, crate::engine::KvCostRequest),
     /// Step, force, or run on the reply under way (its request, once known).
     Steer(Steer),
     RefreshModels,

@@ -159,6 +159,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Outcome {
             return Outcome::Done;
         }
         Action::OpenLens => return Outcome::OpenLens(cur),
+        Action::OpenKvCost => return Outcome::OpenKvCost(cur),
         Action::NextSurprise | Action::PrevSurprise => {
             let forward = action == Action::NextSurprise;
             let found = s.surprise_from(cur, forward);

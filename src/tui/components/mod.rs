@@ -18,6 +18,7 @@ pub mod compared;
 pub mod help;
 pub mod input;
 pub mod inspector;
+pub mod kv_cost;
 pub mod lens;
 pub mod picker;
 pub mod settings;
@@ -45,6 +46,7 @@ pub fn on_popup_key(s: &mut State, popup: Popup, k: KeyEvent) -> (Option<Popup>,
         Popup::SystemPrompt(t) => system_prompt::on_key(s, t, k),
         Popup::Chats(l) => chats::on_key(s, l, k),
         Popup::Lens(l) => lens::on_key(l, k),
+        Popup::KvCost(v) => kv_cost::on_key(v, k),
     }
 }
 
@@ -57,6 +59,7 @@ pub fn render_popup(s: &State, p: &Popup, buf: &mut Buffer, area: Rect) {
         Popup::SystemPrompt(t) => system_prompt::render(s, t, buf, area),
         Popup::Chats(l) => chats::render(l, buf, area),
         Popup::Lens(l) => lens::render(s, l, buf, area),
+        Popup::KvCost(v) => kv_cost::render(v, s.view.display.color, buf, area),
     }
 }
 

@@ -67,6 +67,8 @@ pub enum Popup {
     Chats(ChatList),
     /// The layer lens of a token, and what each layer attended to.
     Lens(Box<super::lens::LensView>),
+    /// What the KV cache saves: the same reply timed with and without it.
+    KvCost(Box<super::kv_cost::KvCostView>),
 }
 
 /// What the saved conversations popup's keys do at the moment.
