@@ -1093,7 +1093,7 @@ fn w_times_the_reply_with_and_without_the_kv_cache() {
     let f = flat(&s);
     assert!(f.contains("totals: "), "{s}");
     assert!(
-        f.contains("with the KV cache: 16 tokens") && f.matches("16 tokens").count() == 2,
+        f.contains("with the KV cache: 16 tokens") && f.matches("16 tokens,").count() == 2,
         "16 tokens each:\n{s}"
     );
     assert!(
