@@ -64,6 +64,12 @@ fn w_asks_for_the_reply_s_context_and_streams_both_runs_into_the_chart_and_total
     );
     assert!(screen.contains("without (recomputed)"), "{screen}");
     assert!(screen.contains("the reply to message 2"), "{screen}");
+    // The legend names the series in their colours.
+    let b = h.buffer();
+    let (x, y) = super::tests::find(&b, "with KV cache").expect("the legend");
+    assert_eq!(b[(x, y)].fg, ratatui::style::Color::Green);
+    let (x, y) = super::tests::find(&b, "without (recomputed)").expect("the legend");
+    assert_eq!(b[(x, y)].fg, ratatui::style::Color::Red);
     // Done: Esc closes without a cancel.
     h.key(KeyCode::Esc);
     assert!(h.s.view.popup.is_none());
