@@ -47,6 +47,13 @@ impl Host for EngineHost {
     fn rollouts(&mut self, request: RequestId, req: tokenscope::engine::RolloutRequest) {
         self.0.rollouts(request, 0, req);
     }
+    fn kv_cost(&mut self, request: RequestId, req: tokenscope::engine::KvCostRequest) {
+        self.0.send(tokenscope::engine::Command::KvCost {
+            request,
+            slot: 0,
+            req,
+        });
+    }
     fn refresh_models(&mut self, _places: tokenscope::catalog::Places) {}
     fn restart_engine(&mut self) {
         self.0.restart()

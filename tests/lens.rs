@@ -9,8 +9,8 @@ mod common;
 
 use common::*;
 use tokenscope::engine::{
-    ChatMessage, Distribution, EngineError, Event, GenerateRequest, LensRequest, LensResult,
-    LensRow, Role, SamplingParams, TokenId,
+    ChatMessage, Command, Distribution, EngineError, Event, GenerateRequest, LensRequest,
+    LensResult, LensRow, RequestId, Role, SamplingParams, Steer, TokenId,
 };
 
 const TEXT: &str = "The lighthouse keeper climbed the stairs every evening, lit the lamp, and wrote the weather in his logbook. One night in November the lamp would not";
@@ -353,4 +353,101 @@ fn cli_errors_say_what_is_wrong() {
     assert!(!ok && err.contains("does not expose"), "{err}");
     let (_, err, ok) = run_binary(&dir, &["lens", "--model", smol]);
     assert!(!ok && err.contains("--text"), "{err}");
+}
+
+/// A lens sent while a reply is paused (step mode) is served inside the
+/// pause (`Control::Lens`): at every pause, the lens of the undecided next
+/// token (position = the context's last token) has the paused step's own
+/// candidates as its model row and as its last layer (same ids, p within
+/// the tolerance above), and the reply then goes on exactly as it does
+/// without the lens (same ids, same logits: its KV cache and kept logits
+/// are untouched).
+fn a_paused_reply_serves_a_lens_in_its_pause(file: &str) {
+    let k = 8;
+    let request = || GenerateRequest {
+        raw: true,
+        ..GenerateRequest::new(
+            vec![ChatMessage::new(Role::User, TEXT)],
+            SamplingParams::greedy(),
+            5,
+            k,
+        )
+    };
+    let mut e = engine(file, config_with(512));
+    let plain = e.start(request());
+    let plain = e.collect(plain).expect("the plain reply");
+    let mut e = engine(file, config_with(512));
+    let id = e.start(GenerateRequest {
+        paused: true,
+        ..request()
+    });
+    let mut tokens: Vec<TokenId> = Vec::new();
+    let mut steps = Vec::new();
+    // The lens in flight: its id and the paused step's candidates.
+    let mut lensing: Option<(RequestId, Vec<(TokenId, f32)>)> = None;
+    let (mut lensed, mut worst) = (0, 0f32);
+    loop {
+        match e.rx.recv().expect("engine alive") {
+            Event::Started {
+                prompt, request, ..
+            } if request == id => {
+                tokens = prompt.iter().map(|t| t.id).collect();
+            }
+            Event::Paused { request, next, .. } if request == id => {
+                let next = next.expect("the inspector's distribution");
+                let pairs = next.top.iter().map(|c| (c.id, next.p(c.logit))).collect();
+                let lens_id = e.next_request();
+                // Every other pause asks for attention too (its own context).
+                let attention = lensed % 2 == 1;
+                e.handle
+                    .lens(lens_id, 0, req(&tokens, tokens.len() - 1, k, attention));
+                lensing = Some((lens_id, pairs));
+            }
+            Event::Lens { request, result } if Some(request) == lensing.as_ref().map(|l| l.0) => {
+                let pairs = &lensing.as_ref().expect("in flight").1;
+                let model = max_p_diff(&result.model, pairs, "lens model row vs paused step");
+                let last = result.layers.last().expect("layers");
+                let last = max_p_diff(last, pairs, "lens last layer vs paused step");
+                worst = worst.max(model).max(last);
+                assert_eq!(result.position, tokens.len() - 1);
+            }
+            Event::Done { request, .. } if Some(request) == lensing.as_ref().map(|l| l.0) => {
+                lensing = None;
+                lensed += 1;
+                // The lens is answered; the reply is still paused.
+                e.handle.send(Command::Steer {
+                    request: id,
+                    steer: Steer::Step,
+                });
+            }
+            Event::Token { request, step } if request == id => {
+                tokens.push(step.id);
+                steps.push(*step);
+            }
+            Event::Done { request, .. } if request == id => break,
+            ev if ev.is_final() => panic!("{ev:?}"),
+            _ => {}
+        }
+    }
+    eprintln!("{file}: {lensed} lenses in pauses, |Δp| vs the paused steps ≤ {worst:.2e}");
+    assert_eq!(lensed, plain.steps.len(), "a lens at every pause");
+    assert!(worst <= 1e-5, "|Δp| {worst} ≤ 1e-5");
+    assert_eq!(steps.len(), plain.steps.len());
+    for (a, b) in steps.iter().zip(&plain.steps) {
+        assert_eq!(a.id, b.id);
+        assert_eq!(
+            a.logit, b.logit,
+            "the draw after the lens reads the kept logits"
+        );
+    }
+}
+
+#[test]
+fn smollm2_a_paused_reply_serves_a_lens_in_its_pause() {
+    a_paused_reply_serves_a_lens_in_its_pause(SMOL);
+}
+
+#[test]
+fn gemma3_a_paused_reply_serves_a_lens_in_its_pause() {
+    a_paused_reply_serves_a_lens_in_its_pause(GEMMA);
 }

@@ -561,22 +561,28 @@ fn paused_at(screen: &str, n: usize) -> bool {
     status_line(screen).contains(&format!("‖ step {n} ·")) && screen.contains("not drawn yet")
 }
 
-#[test]
-fn step_force_branch_switch_continue_edit_and_quit() {
-    let home = home_with_bad_copies(&[]);
+/// SmolLM2 (greedy, 16 tokens at most) in step mode, asked the capital of
+/// France: the reply paused before its first token.
+fn paused_in_step_mode(home: &tempfile::TempDir, name: &str) -> Tmux {
     let t = start_with(
-        &home,
-        "steps",
+        home,
+        name,
         "--model smol --temp 0 --max-tokens 16",
         (120, 40),
     );
     t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
-
-    // Step mode: the reply waits before its first token, showing what it may be.
     t.keys(&["F7"]);
     t.type_text("What is the capital of France?");
     t.keys(&["Enter"]);
     t.wait("the first pause", 60, |s| paused_at(s, 1));
+    t
+}
+
+#[test]
+fn step_force_branch_switch_continue_edit_and_quit() {
+    let home = home_with_bad_copies(&[]);
+    // Step mode: the reply waits before its first token, showing what it may be.
+    let t = paused_in_step_mode(&home, "steps");
     // Five tokens, one per press.
     for n in 1..=5 {
         t.keys(&["Right"]);
@@ -1006,6 +1012,106 @@ fn l_opens_the_layer_lens_of_a_reply_token_and_a_shows_its_attention_on_the_chat
     t.wait("one head", 10, |s| s.contains("head 1 of 9"));
     t.keys(&["Escape"]);
     t.wait("the lens closed", 10, |s| !s.contains("attention · layer"));
+    t.keys(&["q", "q"]);
+    t.assert_exited_sane(0);
+}
+
+/// Step mode: at a pause, `l` lenses the undecided next token in the pause
+/// (the engine serves it there); the lens's model row's top-1 is the
+/// chooser's first candidate; Esc closes it and the reply steps on.
+#[test]
+fn l_at_a_paused_step_lenses_the_next_token_and_the_reply_steps_on() {
+    let home = home_with_bad_copies(&[]);
+    let t = paused_in_step_mode(&home, "steplens");
+    t.keys(&["Right"]);
+    let chooser = t.wait("the pause before token 2", 30, |s| paused_at(s, 2));
+    // The chooser's first candidate's p (the model's, "40.96%").
+    let first_p = |line: &str| -> f32 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_suffix('%')?.parse().ok())
+            .unwrap_or_else(|| panic!("a p in {line:?}"))
+    };
+    let chooser_p = first_p(
+        chooser
+            .lines()
+            .find(|l| l.contains("1▶"))
+            .unwrap_or_else(|| panic!("the first candidate:\n{chooser}")),
+    );
+    t.keys(&["l"]);
+    let s = t.wait("the lens of the next token", 180, |s| {
+        s.contains(" model ") && s.contains("L29") && flat(s).contains("top-1 first at")
+    });
+    // The lens's last row, the model's own: the paused step's candidates.
+    let model_row = s
+        .lines()
+        .filter_map(|l| l.split('│').nth(1))
+        .find(|l| l.trim_start().starts_with("model "))
+        .unwrap_or_else(|| panic!("the model row:\n{s}"));
+    let lens_p = first_p(model_row);
+    assert!(
+        (chooser_p - lens_p).abs() <= 0.5,
+        "the lens's top-1 {lens_p}% is the chooser's {chooser_p}%:\n{chooser}\n{s}"
+    );
+    assert!(
+        s.contains("layer lens · the next token (reply token 2"),
+        "{s}"
+    );
+    t.keys(&["Escape"]);
+    t.wait("the lens closed, still paused", 10, |s| {
+        !s.contains("layer lens") && paused_at(s, 2)
+    });
+    t.keys(&["Right"]);
+    t.wait("the pause before token 3", 30, |s| paused_at(s, 3));
+    // Esc stops the paused reply; then Ctrl-C twice quits.
+    t.keys(&["Escape"]);
+    t.wait("the reply stopped", 30, idle);
+    t.keys(&["C-c"]);
+    t.keys(&["C-c"]);
+    t.assert_exited_sane(0);
+}
+
+/// `w` in the token cursor: the reply's context generated again with and
+/// without the KV cache (16 tokens at most), each run's tokens charted as
+/// they come, then the totals; Esc closes.
+#[test]
+fn w_times_the_reply_with_and_without_the_kv_cache() {
+    let home = home_with_bad_copies(&[]);
+    let t = start_with(
+        &home,
+        "kvcost",
+        "--model smol --temp 0 --max-tokens 16",
+        (120, 40),
+    );
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+    exchange(&t, "What is the capital of France?");
+    t.keys(&["Tab"]);
+    t.keys(&["w"]);
+    // Complete: the totals line comes with the final event.
+    let s = t.wait("both runs' totals", 120, |s| {
+        flat(s).contains("× faster") && s.contains("Esc close")
+    });
+    let f = flat(&s);
+    assert!(f.contains("totals: "), "{s}");
+    assert!(
+        f.contains("with the KV cache: 16 tokens") && f.matches("16 tokens,").count() == 2,
+        "16 tokens each:\n{s}"
+    );
+    assert!(
+        s.contains("with KV cache") && s.contains("without (recomputed)"),
+        "the legend:\n{s}"
+    );
+    // The ratio is a number above 1: the cache saves time even at 16 tokens.
+    let ratio: f64 = f
+        .split("makes it ")
+        .nth(1)
+        .and_then(|r| r.split('×').next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("a ratio:\n{s}"));
+    assert!(ratio > 1.0, "{ratio}:\n{s}");
+    t.keys(&["Escape"]);
+    t.wait("the view closed", 10, |s| {
+        !s.contains("what the KV cache saves")
+    });
     t.keys(&["q", "q"]);
     t.assert_exited_sane(0);
 }

@@ -19,6 +19,8 @@ use super::api::{
 };
 use super::decode::{self, Outcome, batch_capacity, decode_error, keep_cache};
 use super::inbox::{Control, Emit, Inbox};
+use super::lens::Lens;
+use super::lens_request;
 use super::probs::TopK;
 use super::prompt;
 use super::prompt_scores;
@@ -44,7 +46,11 @@ pub(super) fn generate(
     let outcome = match prepare(slot, req) {
         Ok(plan) => {
             let info_ctx_requested = slot.info.n_ctx_requested as usize;
-            slot.with_context(|model, ctx, mirror| {
+            // The slot's lens, lent to the reply for a lens asked for in a
+            // pause (the context borrows the rest of the slot); given back after.
+            let mut lens = slot.lens.take();
+            let info = slot.info.clone();
+            let outcome = slot.with_context(|model, ctx, mirror| {
                 let mut g = Generation {
                     model,
                     ctx,
@@ -64,9 +70,12 @@ pub(super) fn generate(
                     n_forced: 0,
                     index_base: 0,
                     first_logits: None,
+                    lens: (&mut lens, &info),
                 };
                 g.run(plan)
-            })
+            });
+            slot.lens = lens;
+            outcome
         }
         Err(e) => Outcome::Failed(e),
     };
@@ -158,6 +167,8 @@ struct Generation<'a, 'm> {
     /// earlier request ([`KvMirror::prompt_end`]) instead of evaluated;
     /// `None` after the first decode (then the context's own are read).
     first_logits: Option<Vec<f32>>,
+    /// The slot's lens and model, for a lens served in a pause.
+    lens: (&'a mut Option<Lens>, &'a super::api::ModelInfo),
 }
 
 /// Reusable buffers of the per-token path.
@@ -402,7 +413,9 @@ impl Generation<'_, '_> {
                 match c {
                     Control::Stop => return Ok(StopReason::Cancelled),
                     // Only a paused reply is handed one (a running one queues it).
-                    Control::ScorePrompt { .. } | Control::Rollouts { .. } => {}
+                    Control::ScorePrompt { .. }
+                    | Control::Rollouts { .. }
+                    | Control::Lens { .. } => {}
                     Control::Steer(Steer::Step) => pause_after = true,
                     // The forced tokens, then a pause (not one more sampled token).
                     Control::Steer(Steer::Force(t)) => {
@@ -505,6 +518,14 @@ impl Generation<'_, '_> {
                                 self.paused_s += t_wait.elapsed().as_secs_f64();
                                 return Ok(StopReason::Cancelled);
                             }
+                        }
+                        Control::Lens { request, req } => {
+                            let (lens, info) = &mut self.lens;
+                            let outcome = lens_request::serve_in_pause(
+                                lens, info, request, &req, self.inbox, self.emit,
+                            );
+                            (self.emit)(outcome.into_event(request));
+                            self.inbox.finish(request);
                         }
                         Control::Steer(Steer::Step) => break Next::Sample,
                         Control::Steer(Steer::Force(t)) => {

@@ -7,7 +7,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use super::api::{Command, Event, PromptScoreRequest, RequestId, RolloutRequest, SlotId, Steer};
+use super::api::{
+    Command, Event, LensRequest, PromptScoreRequest, RequestId, RolloutRequest, SlotId, Steer,
+};
 use super::cancel::Cancellations;
 
 pub(super) type Emit = Rc<dyn Fn(Event) -> bool>;
@@ -30,6 +32,13 @@ pub(super) enum Control {
     Rollouts {
         request: RequestId,
         req: Box<RolloutRequest>,
+    },
+    /// A layer lens sent while paused, for the paused reply's slot: served
+    /// inside the pause ([`Command::Lens`]; the lens has contexts of its own,
+    /// so the reply's KV cache and logits are untouched).
+    Lens {
+        request: RequestId,
+        req: Box<LensRequest>,
     },
 }
 
@@ -110,8 +119,8 @@ impl Inbox {
 
     /// What `request` should act on, if the command says; requests for later
     /// are queued. `paused` (the paused reply's slot): a new request
-    /// supersedes the paused one, but a prompt scoring for its slot is
-    /// served inside the pause.
+    /// supersedes the paused one, but a prompt scoring or a lens for its
+    /// slot is served inside the pause.
     fn control(
         &mut self,
         request: RequestId,
@@ -132,6 +141,14 @@ impl Inbox {
                 slot,
                 req,
             } if paused == Some(slot) => Some(Control::Rollouts {
+                request: r,
+                req: Box::new(req),
+            }),
+            Command::Lens {
+                request: r,
+                slot,
+                req,
+            } if paused == Some(slot) => Some(Control::Lens {
                 request: r,
                 req: Box::new(req),
             }),
@@ -214,8 +231,8 @@ impl Inbox {
 
     /// Waits for a control for the paused `request` on `slot`. A new request
     /// (or the callers all gone) stops it: a paused request never blocks the
-    /// queue; a prompt scoring or rollouts for `slot` are handed to it to
-    /// serve instead.
+    /// queue; a prompt scoring, rollouts or a lens for `slot` are handed
+    /// to it to serve instead.
     pub fn wait(&mut self, request: RequestId, slot: SlotId) -> Control {
         if let Some(i) = self.early.iter().position(|(r, _)| *r == request) {
             return self
@@ -224,26 +241,38 @@ impl Inbox {
                 .map(|(_, s)| Control::Steer(s))
                 .unwrap_or(Control::Stop);
         }
-        // A prompt scoring or rollouts queued while the reply ran (or while
-        // something else was served in the pause) are served in the pause.
+        // A prompt scoring, rollouts or a lens queued while the reply ran (or
+        // while something else was served in the pause) are served in the pause.
         let in_pause = self.queued.iter().position(|c| {
-            matches!(c, Command::ScorePrompt { slot: s, .. } | Command::Rollouts { slot: s, .. }
+            matches!(c, Command::ScorePrompt { slot: s, .. }
+                | Command::Rollouts { slot: s, .. }
+                | Command::Lens { slot: s, .. }
                 if *s == slot)
         });
-        match in_pause.and_then(|i| self.queued.remove(i)) {
-            Some(Command::ScorePrompt { request, req, .. }) => {
-                return Control::ScorePrompt {
-                    request,
-                    req: Box::new(req),
-                };
+        if let Some(i) = in_pause {
+            match self.queued.remove(i) {
+                Some(Command::ScorePrompt { request, req, .. }) => {
+                    return Control::ScorePrompt {
+                        request,
+                        req: Box::new(req),
+                    };
+                }
+                Some(Command::Rollouts { request, req, .. }) => {
+                    return Control::Rollouts {
+                        request,
+                        req: Box::new(req),
+                    };
+                }
+                Some(Command::Lens { request, req, .. }) => {
+                    return Control::Lens {
+                        request,
+                        req: Box::new(req),
+                    };
+                }
+                // Not reached: `position` found one of the three above.
+                Some(other) => self.queued.insert(i, other),
+                None => {}
             }
-            Some(Command::Rollouts { request, req, .. }) => {
-                return Control::Rollouts {
-                    request,
-                    req: Box::new(req),
-                };
-            }
-            _ => {}
         }
         if self
             .queued

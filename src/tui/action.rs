@@ -147,11 +147,14 @@ pub enum Action {
     /// Token cursor: the next / previous surprising token.
     NextSurprise,
     PrevSurprise,
-    /// Token cursor: the layer lens of the token.
+    /// Token cursor: the layer lens of the token; choosing in step mode,
+    /// nothing typed: the lens of the next token.
     OpenLens,
     /// Token cursor (and choosing): roll out the top candidates at the
     /// token's step.
     OpenRollouts,
+    /// Token cursor: what the KV cache saves, timed on this context.
+    OpenKvCost,
     /// Lens: the attention view on / off.
     ToggleAttention,
     /// Lens, attention view: the next head (or the heads' mean).
@@ -208,11 +211,13 @@ pub enum Context {
     /// Choosing a token in the inspector: the next one (step mode) or
     /// another one at a past token (branching).
     Choose,
+    /// The KV-cache view (`w` in the token cursor).
+    KvCost,
 }
 
 impl Context {
     /// Every context, in the order help lists them.
-    pub const ALL: [Context; 12] = [
+    pub const ALL: [Context; 13] = [
         Context::Anywhere,
         Context::Main,
         Context::Input,
@@ -224,6 +229,7 @@ impl Context {
         Context::Chats,
         Context::Lens,
         Context::Rollouts,
+        Context::KvCost,
         Context::Help,
     ];
 
@@ -241,6 +247,7 @@ impl Context {
             Context::Chats => "Saved conversations",
             Context::Lens => "Layer lens",
             Context::Rollouts => "Rollouts",
+            Context::KvCost => "What the KV cache saves",
             Context::Choose => "Choosing a token (step mode, branching)",
         }
     }
@@ -641,6 +648,12 @@ pub static KEYMAP: &[Binding] = &[
     ),
     b(
         C::TokenCursor,
+        &[ch('w')],
+        A::OpenKvCost,
+        "what the KV cache saves: this message's reply generated again with and without the cache, time per token charted live",
+    ),
+    b(
+        C::TokenCursor,
         &[ch('h')],
         A::ToggleHeatmap,
         "heatmap: probability → entropy (→ KL) → off",
@@ -691,6 +704,12 @@ pub static KEYMAP: &[Binding] = &[
         &[Trigger::Digit],
         A::PickNumber,
         "select candidate 1 to 9 (Enter forces it); typed on, digits are text (1949 Enter forces \"1949\")",
+    ),
+    b(
+        C::Choose,
+        &[ch('l')],
+        A::OpenLens,
+        "step mode, nothing typed yet: the layer lens of the next token (after a first character, l is text to force)",
     ),
     b(
         C::Choose,
@@ -889,6 +908,12 @@ pub static KEYMAP: &[Binding] = &[
         &[key(K::Esc), ch('q')],
         A::Close,
         "close (cancels the rollouts under way)",
+    ),
+    b(
+        C::KvCost,
+        &[key(K::Esc), ch('q')],
+        A::Close,
+        "cancel the runs under way; else close",
     ),
     b(C::Help, &[key(K::Up)], A::Up, "scroll a line"),
     b(C::Help, &[key(K::Down)], A::Down, ""),

@@ -39,6 +39,7 @@ pub struct NullHost {
     pub steers: Vec<(RequestId, crate::tui::effect::Steer)>,
     pub lenses: Vec<(RequestId, crate::engine::LensRequest)>,
     pub rollouts: Vec<(RequestId, crate::engine::RolloutRequest)>,
+    pub kv_costs: Vec<(RequestId, crate::engine::KvCostRequest)>,
     /// Comparison commands sent (load B, compare, unload B).
     pub compares: Vec<crate::tui::compare::CompareCmd>,
 }
@@ -65,6 +66,10 @@ impl Host for NullHost {
     }
     fn rollouts(&mut self, id: RequestId, req: crate::engine::RolloutRequest) {
         self.rollouts.push((id, req));
+        self.next = id;
+    }
+    fn kv_cost(&mut self, id: RequestId, req: crate::engine::KvCostRequest) {
+        self.kv_costs.push((id, req));
         self.next = id;
     }
     fn refresh_models(&mut self, _places: crate::catalog::Places) {

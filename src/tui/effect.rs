@@ -25,6 +25,8 @@ pub enum Effect {
     /// Rollouts of the top candidates at a step, as request `.0`
     /// ([`crate::tui::rollouts_view`]).
     Rollouts(RequestId, crate::engine::RolloutRequest),
+    /// What the KV cache saves, as request `.0` ([`crate::tui::kv_view`]).
+    KvCost(RequestId, crate::engine::KvCostRequest),
     /// Step, force, or run on the reply under way (its request, once known).
     Steer(Steer),
     RefreshModels,

@@ -35,6 +35,10 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
         super::rollouts_view::on_event(s, ev);
         return vec![];
     }
+    if super::kv_view::owns(s, &ev) {
+        super::kv_view::on_event(s, ev);
+        return vec![];
+    }
     if let Event::Loaded { caps, .. } = &ev {
         s.model.caps = Some(caps.clone());
     }

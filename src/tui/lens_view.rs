@@ -4,11 +4,14 @@
 //! looked at from there, drawn as a heat over the chat's tokens. The lensed
 //! context is the exact ids the reply was generated from
 //! ([`super::compare::sequence_of`]); a prompt token is lensed in the last
-//! reply's prompt, where its place is known.
+//! reply's prompt, where its place is known. A paused reply (step mode)
+//! is lensed in its pause, the engine serving the lens there: its tokens so
+//! far, and its undecided next token (`l` in the chooser, or → past the
+//! last token), whose last row is the paused step's own distribution.
 
 use super::effect::Effect;
 use super::state::lens::{AttentionSel, LensView};
-use super::state::{Popup, State, TokenRef};
+use super::state::{Phase, Popup, State, TokenRef};
 use crate::conversation::NodeId;
 use crate::engine::{Event, LensRequest, Role, TokenId};
 
@@ -44,6 +47,10 @@ pub(crate) fn context(s: &State, at: TokenRef) -> Result<Context, String> {
             .collect()
     };
     if m.role == Role::Assistant {
+        // Past the last token: only a paused reply's next one.
+        if at.step > m.steps.len() || (at.step == m.steps.len() && paused_msg(s) != Some(at.msg)) {
+            return Err("the reply has no token there".into());
+        }
         let (tokens, start) = super::compare::sequence_of(s, node)?;
         let mut places = chat_places(node, start);
         places.extend((0..m.steps.len()).map(|step| Some(TokenRef { msg: at.msg, step })));
@@ -81,6 +88,16 @@ pub(crate) fn context(s: &State, at: TokenRef) -> Result<Context, String> {
     Ok((prompt[..=pos].to_vec(), position, places, label))
 }
 
+/// The chat message of the reply paused in step mode, if one is: the engine
+/// serves a lens inside its pause.
+pub fn paused_msg(s: &State) -> Option<usize> {
+    s.session
+        .generation
+        .as_ref()
+        .filter(|g| matches!(g.phase, Phase::Paused { .. }))
+        .map(|g| g.msg)
+}
+
 /// Whether a lens is refused outright: no model, a remote one, the engine
 /// busy with a reply that is not paused.
 fn busy(s: &State) -> Option<String> {
@@ -93,11 +110,11 @@ fn busy(s: &State) -> Option<String> {
              server at {url} does not expose: load a local model for it."
         ));
     }
-    // The engine serves a lens between requests: one sent during a reply,
-    // even a paused one, would end it.
-    if s.session.generation.is_some() {
+    // The engine serves a lens between requests or inside a paused reply's
+    // pause: one sent while a reply runs would wait for it.
+    if s.session.generation.is_some() && paused_msg(s).is_none() {
         return Some(
-            "A reply is under way (or paused in step mode): the lens runs once it has ended; Esc stops it."
+            "A reply is under way: the lens runs once it has ended or paused (step mode, F7); Esc stops it."
                 .into(),
         );
     }
@@ -150,7 +167,7 @@ pub fn open(s: &mut State, at: TokenRef) -> Vec<Effect> {
 }
 
 /// The lens of the token before (`-1`) or after (`1`) the one shown, within
-/// its message.
+/// its message (a paused reply's: up to its undecided next token).
 pub fn step(s: &mut State, by: isize) -> Vec<Effect> {
     let Some(Popup::Lens(l)) = &s.view.popup else {
         return vec![];
@@ -159,11 +176,8 @@ pub fn step(s: &mut State, by: isize) -> Vec<Effect> {
     let Some(m) = s.msg(at.msg) else {
         return vec![];
     };
-    let Some(next) = at
-        .step
-        .checked_add_signed(by)
-        .filter(|&n| n < m.steps.len())
-    else {
+    let end = m.steps.len() + usize::from(paused_msg(s) == Some(at.msg));
+    let Some(next) = at.step.checked_add_signed(by).filter(|&n| n < end) else {
         return vec![];
     };
     open(

@@ -26,6 +26,7 @@ pub mod effect;
 mod engine_events;
 pub(crate) mod heat_scale;
 pub(crate) mod input_view;
+pub(crate) mod kv_view;
 pub(crate) mod layout;
 pub(crate) mod lens_view;
 pub(crate) mod live;
@@ -51,6 +52,8 @@ mod tests_branching;
 mod tests_color;
 #[cfg(test)]
 mod tests_compare;
+#[cfg(test)]
+mod tests_kv_cost;
 #[cfg(test)]
 mod tests_lens;
 #[cfg(test)]
@@ -137,6 +140,9 @@ pub trait Host {
     /// Rollouts of the top candidates as request `request` (drawn by
     /// `update`), on the engine in use.
     fn rollouts(&mut self, request: RequestId, req: crate::engine::RolloutRequest);
+    /// What the KV cache saves, as request `request` (drawn by `update`),
+    /// on the engine in use.
+    fn kv_cost(&mut self, request: RequestId, req: crate::engine::KvCostRequest);
     /// Steps, forces or runs `request` (a generation in step mode).
     fn steer(&mut self, request: RequestId, steer: effect::Steer);
     /// Scans `places` and sends the result as [`Msg::Models`], without blocking.
@@ -167,6 +173,7 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
             Effect::ScorePrompt(id, req) => host.score_prompt(id, req),
             Effect::Lens(id, req) => host.lens(id, req),
             Effect::Rollouts(id, req) => host.rollouts(id, req),
+            Effect::KvCost(id, req) => host.kv_cost(id, req),
             Effect::Compare(id, cmd) => {
                 if let compare::CompareCmd::LoadB(path, settings) = &cmd {
                     s.compare.b_memory = compare::memory_need(path, settings);
@@ -364,6 +371,16 @@ impl Host for RealHost {
         let i = self.active.load(Ordering::SeqCst);
         self.routes.insert(id, i);
         self.engines[i].1.rollouts(id, 0, req);
+    }
+
+    fn kv_cost(&mut self, id: RequestId, req: crate::engine::KvCostRequest) {
+        let i = self.active.load(Ordering::SeqCst);
+        self.routes.insert(id, i);
+        self.engines[i].1.send(crate::engine::Command::KvCost {
+            request: id,
+            slot: 0,
+            req,
+        });
     }
 
     fn compare(&mut self, id: RequestId, cmd: compare::CompareCmd) {

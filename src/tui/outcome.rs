@@ -70,6 +70,8 @@ pub enum Outcome {
     EndCompare,
     /// Open the layer lens of a chat token.
     OpenLens(crate::tui::state::TokenRef),
+    /// Open the KV-cache view on the context of a chat token's message.
+    OpenKvCost(crate::tui::state::TokenRef),
     /// The lens of the token before (-1) or after (1) the one shown.
     LensStep(isize),
     /// Roll out the top candidates at a chat token's step.

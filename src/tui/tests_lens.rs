@@ -145,3 +145,84 @@ fn a_remote_model_is_refused_in_words() {
     let screen = h.screen();
     assert!(screen.contains("remote"), "{screen}");
 }
+
+/// Step mode: a reply paused after two tokens, its next one undecided.
+fn paused_after_two() -> (H, crate::engine::RequestId) {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.key(KeyCode::F(7));
+    let id = h.ask("q");
+    h.started(id);
+    h.stream(id, &[(" the", 0.9), (" a", 0.5)]);
+    h.engine(Event::Paused {
+        request: id,
+        surprise: None,
+        n_generated: 2,
+        next: super::bench::fake_step(2, " time", 0.8, 8).dist,
+    });
+    (h, id)
+}
+
+#[test]
+fn l_at_a_paused_step_lenses_the_undecided_next_token_in_the_pause() {
+    let (mut h, id) = paused_after_two();
+    assert_eq!(h.s.view.focus, super::state::Focus::Choose);
+    h.key(KeyCode::Char('l'));
+    let (_, req) = h.host.lenses.last().expect("a lens asked for in the pause");
+    let reply: Vec<i32> = h.s.msg(1).unwrap().steps.iter().map(|s| s.id).collect();
+    assert_eq!(req.tokens.len(), 42 + 2);
+    assert_eq!(&req.tokens[42..], reply.as_slice());
+    assert_eq!(
+        req.position,
+        42 + 2 - 1,
+        "the prediction after the context's last token"
+    );
+    let screen = h.screen();
+    assert!(
+        screen.contains("layer lens · the next token (reply token 3"),
+        "{screen}"
+    );
+    // The reply was not told anything: it stays paused.
+    assert!(h.host.steers.is_empty());
+    assert!(h.host.cancels.iter().all(|r| *r != id));
+    // ← goes back to the reply's last token, → to the next one again, and no further.
+    h.key(KeyCode::Left);
+    assert_eq!(h.host.lenses.last().unwrap().1.position, 42 + 1 - 1);
+    h.key(KeyCode::Right);
+    h.key(KeyCode::Right);
+    assert_eq!(h.host.lenses.len(), 3);
+    assert_eq!(h.host.lenses.last().unwrap().1.position, 42 + 2 - 1);
+    // Esc closes the lens; the chooser is still there, paused.
+    h.key(KeyCode::Esc);
+    assert!(h.s.view.popup.is_none());
+    assert_eq!(h.s.view.focus, super::state::Focus::Choose);
+}
+
+#[test]
+fn typed_on_l_is_text_to_force_and_a_running_reply_refuses_the_lens() {
+    let (mut h, id) = paused_after_two();
+    h.type_str("ol");
+    assert!(h.host.lenses.is_empty());
+    assert_eq!(h.s.view.chooser.as_ref().unwrap().text, "ol");
+    // Drawn on: the reply runs, the token cursor's l is refused in words.
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Right);
+    h.key(KeyCode::Tab);
+    h.s.view.cursor = Some(TokenRef { msg: 1, step: 1 });
+    h.key(KeyCode::Char('l'));
+    assert!(h.host.lenses.is_empty());
+    let screen = h.screen();
+    assert!(screen.contains("A reply is under way"), "{screen}");
+    // Paused again: the token cursor's l is served in the pause.
+    h.key(KeyCode::Esc);
+    h.stream(id, &[(" time", 0.8)]);
+    h.engine(Event::Paused {
+        request: id,
+        surprise: None,
+        n_generated: 3,
+        next: super::bench::fake_step(3, ",", 0.8, 8).dist,
+    });
+    // (The token cursor stays where the user left it.)
+    assert_eq!(h.s.view.focus, super::state::Focus::Navigate);
+    h.key(KeyCode::Char('l'));
+    assert_eq!(h.host.lenses.last().expect("served").1.position, 42);
+}

@@ -138,7 +138,10 @@ fn on_paste(s: &mut State, text: &str) -> Vec<Effect> {
         Some(Popup::SystemPrompt(t)) => system_prompt::paste(t, &text),
         Some(Popup::Picker(p)) => picker::paste(p, &first_line),
         Some(Popup::Settings(f)) => settings::paste(f, &first_line),
-        Some(Popup::Help { .. }) | Some(Popup::Lens(_)) | Some(Popup::Rollouts(_)) => {}
+        Some(Popup::Help { .. })
+        | Some(Popup::Lens(_))
+        | Some(Popup::Rollouts(_))
+        | Some(Popup::KvCost(_)) => {}
         Some(Popup::Chats(l)) => {
             let outcome = chats::paste(l, &first_line);
             return apply(s, outcome);
@@ -220,6 +223,7 @@ fn apply(s: &mut State, outcome: Outcome) -> Vec<Effect> {
         Outcome::CancelCompare => super::compare::cancel(s),
         Outcome::EndCompare => super::compare::unload(s),
         Outcome::OpenLens(at) => super::lens_view::open(s, at),
+        Outcome::OpenKvCost(at) => super::kv_view::open(s, at),
         Outcome::LensStep(by) => super::lens_view::step(s, by),
         Outcome::OpenRollouts(at) => super::rollouts_view::open(s, at),
         Outcome::BranchRollout { at, rollout, seed } => {

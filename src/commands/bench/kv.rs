@@ -13,63 +13,9 @@ use super::super::headless::{request_for, start_engine_at, wait_for};
 use crate::catalog::ModelCard;
 use crate::config::Config;
 use crate::engine::{
-    Event, KV_COST_MAX_TOKENS, KvCostRequest, KvRun, ModelRef, Placement, TokenId, Vocab,
+    Event, KV_COST_MAX_TOKENS, KvCostRequest, KvCostRuns as KvCost, KvTimed as Timed, ModelRef,
+    Placement, Vocab, kv_total as total,
 };
-
-/// One timed token of a run.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Timed {
-    /// Position in the sequence (prompt + reply so far).
-    pub position: usize,
-    pub id: TokenId,
-    pub seconds: f64,
-}
-
-/// Both runs of one model, as the engine sent them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct KvCost {
-    pub cached: Vec<Timed>,
-    pub recomputed: Vec<Timed>,
-}
-
-impl KvCost {
-    /// Adds one [`Event::KvStep`]; other events are not this one's.
-    pub(crate) fn push(&mut self, ev: &Event) {
-        if let Event::KvStep {
-            run,
-            position,
-            id,
-            seconds,
-            ..
-        } = *ev
-        {
-            let t = Timed {
-                position,
-                id,
-                seconds,
-            };
-            match run {
-                KvRun::Cached => self.cached.push(t),
-                KvRun::Recomputed => self.recomputed.push(t),
-            }
-        }
-    }
-
-    /// The first reply index where the runs picked different tokens
-    /// (comparing as far as both went), with both ids; `None` when they agree.
-    pub(crate) fn first_difference(&self) -> Option<(usize, TokenId, TokenId)> {
-        self.cached
-            .iter()
-            .zip(&self.recomputed)
-            .position(|(a, b)| a.id != b.id)
-            .map(|i| (i, self.cached[i].id, self.recomputed[i].id))
-    }
-}
-
-/// Seconds of a run, all tokens together.
-pub(crate) fn total(run: &[Timed]) -> f64 {
-    run.iter().map(|t| t.seconds).sum()
-}
 
 /// The time per token against position, as rows of text: positions in at
 /// most `rows` buckets of equal width, each with the mean time per token
@@ -249,7 +195,7 @@ pub(crate) fn run(
 mod tests {
     use super::*;
 
-    fn timed(position: usize, id: TokenId, ms: f64) -> Timed {
+    fn timed(position: usize, id: crate::engine::TokenId, ms: f64) -> Timed {
         Timed {
             position,
             id,

@@ -15,6 +15,7 @@
 mod error;
 mod event;
 mod ids;
+mod kv_cost;
 mod lens;
 mod model;
 mod model_ref;
@@ -25,6 +26,7 @@ pub use super::sampler::SamplingParams;
 pub use error::{EngineError, RemoteError};
 pub use event::*;
 pub use ids::*;
+pub use kv_cost::*;
 pub use lens::*;
 pub use model::*;
 pub use model_ref::ModelRef;

@@ -160,6 +160,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Outcome {
         }
         Action::OpenLens => return Outcome::OpenLens(cur),
         Action::OpenRollouts => return Outcome::OpenRollouts(cur),
+        Action::OpenKvCost => return Outcome::OpenKvCost(cur),
         Action::NextSurprise | Action::PrevSurprise => {
             let forward = action == Action::NextSurprise;
             let found = s.surprise_from(cur, forward);

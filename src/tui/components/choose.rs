@@ -76,6 +76,19 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Outcome {
                 ChooseAt::Token(t) => branch(t, None, None),
             };
         }
+        // Step mode, nothing typed: the lens of the undecided next token
+        // (typed on, `l` is text like any letter).
+        Action::OpenLens if c.at == ChooseAt::Next && c.text.is_empty() => {
+            if let Some(g) = &s.session.generation {
+                let step = s.msg(g.msg).map_or(0, |m| m.steps.len());
+                return Outcome::OpenLens(TokenRef { msg: g.msg, step });
+            }
+        }
+        Action::OpenLens => {
+            if let KeyCode::Char(ch) = k.code {
+                edited(s, &|t| t.push(ch));
+            }
+        }
         Action::Up | Action::Down => {
             if let Some(ch) = &mut s.view.chooser {
                 // A digit's pick gives way to the arrows'.

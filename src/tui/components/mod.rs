@@ -18,6 +18,7 @@ pub mod compared;
 pub mod help;
 pub mod input;
 pub mod inspector;
+pub mod kv_cost;
 pub mod lens;
 pub mod picker;
 pub mod rollouts;
@@ -47,6 +48,7 @@ pub fn on_popup_key(s: &mut State, popup: Popup, k: KeyEvent) -> (Option<Popup>,
         Popup::Chats(l) => chats::on_key(s, l, k),
         Popup::Lens(l) => lens::on_key(l, k),
         Popup::Rollouts(r) => rollouts::on_key(r, k),
+        Popup::KvCost(v) => kv_cost::on_key(v, k),
     }
 }
 
@@ -60,6 +62,7 @@ pub fn render_popup(s: &State, p: &Popup, buf: &mut Buffer, area: Rect) {
         Popup::Chats(l) => chats::render(l, buf, area),
         Popup::Lens(l) => lens::render(s, l, buf, area),
         Popup::Rollouts(r) => rollouts::render(s, r, buf, area),
+        Popup::KvCost(v) => kv_cost::render(v, s.view.display.color, buf, area),
     }
 }
 

@@ -19,6 +19,7 @@ use crate::conversation::{Conversation, NodeId};
 use crate::engine::Role;
 
 pub(crate) mod compare;
+pub(crate) mod kv_cost;
 pub(crate) mod lens;
 mod model;
 pub(crate) mod popup;

@@ -69,6 +69,8 @@ pub enum Popup {
     Lens(Box<super::lens::LensView>),
     /// Where each of the top candidates at a token's step leads.
     Rollouts(Box<super::rollouts::RolloutsView>),
+    /// What the KV cache saves: the same reply timed with and without it.
+    KvCost(Box<super::kv_cost::KvCostView>),
 }
 
 /// What the saved conversations popup's keys do at the moment.

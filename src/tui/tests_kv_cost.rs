@@ -1,0 +1,119 @@
+//! Update-logic tests of the KV-cache view (`w` in the token cursor): what
+//! it asks the engine, the chart and totals it draws from scripted
+//! `KvStep` events, Esc cancelling then closing, and refusals.
+
+use crossterm::event::KeyCode;
+
+use super::state::{Popup, TokenRef};
+use super::tests::H;
+use crate::engine::{Event, KvRun, RequestId, Role, StopReason};
+
+/// A chat with one reply; the token cursor on it; `w` pressed.
+fn opened() -> (H, RequestId) {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("q", &[(" the", 0.9), (" a", 0.5), (" time", 0.8)]);
+    h.key(KeyCode::Tab);
+    h.s.view.cursor = Some(TokenRef { msg: 1, step: 1 });
+    h.key(KeyCode::Char('w'));
+    let id = h.host.kv_costs.last().expect("the runs asked for").0;
+    (h, id)
+}
+
+fn step(id: RequestId, run: KvRun, index: usize, ms: f64) -> Event {
+    Event::KvStep {
+        request: id,
+        run,
+        index,
+        position: 42 + index,
+        id: 7 + index as i32,
+        seconds: ms / 1e3,
+    }
+}
+
+#[test]
+fn w_asks_for_the_reply_s_context_and_streams_both_runs_into_the_chart_and_totals() {
+    let (mut h, id) = opened();
+    let (_, req) = h.host.kv_costs.last().unwrap();
+    // The messages the reply answered: the user's question last.
+    let last = req.messages.last().expect("messages");
+    assert_eq!((last.role, last.content.as_str()), (Role::User, "q"));
+    assert!(req.max_tokens >= 1 && req.max_tokens <= crate::engine::KV_COST_MAX_TOKENS);
+    assert!(h.screen().contains("generating with the KV cache"));
+    for i in 0..4 {
+        h.engine(step(id, KvRun::Cached, i, if i == 0 { 50.0 } else { 10.0 }));
+    }
+    let screen = h.screen();
+    assert!(screen.contains("with the KV cache: 4 tokens"), "{screen}");
+    assert!(screen.contains("then 10.0 ms per token"), "{screen}");
+    assert!(screen.contains("with KV cache"), "the legend:\n{screen}");
+    for i in 0..4 {
+        h.engine(step(id, KvRun::Recomputed, i, 50.0 + 20.0 * i as f64));
+    }
+    assert!(h.screen().contains("generating again without it"));
+    h.engine(Event::Done {
+        request: id,
+        stats: super::bench::fake_stats(4, StopReason::MaxTokens),
+    });
+    let screen = h.screen();
+    // 0.08 s with, 0.32 s without: 4.0×.
+    assert!(
+        screen.contains("totals: 0.08 s with the KV cache, 0.32 s without")
+            && screen.contains("4.0× faster")
+            && screen.contains("both runs wrote the same tokens"),
+        "{screen}"
+    );
+    assert!(screen.contains("without (recomputed)"), "{screen}");
+    assert!(screen.contains("the reply to message 2"), "{screen}");
+    // The legend names the series in their colours.
+    let b = h.buffer();
+    let (x, y) = super::tests::find(&b, "with KV cache").expect("the legend");
+    assert_eq!(b[(x, y)].fg, ratatui::style::Color::Green);
+    let (x, y) = super::tests::find(&b, "without (recomputed)").expect("the legend");
+    assert_eq!(b[(x, y)].fg, ratatui::style::Color::Red);
+    // Done: Esc closes without a cancel.
+    h.key(KeyCode::Esc);
+    assert!(h.s.view.popup.is_none());
+    assert!(h.host.cancels.is_empty());
+}
+
+#[test]
+fn esc_cancels_the_runs_under_way_then_closes() {
+    let (mut h, id) = opened();
+    h.engine(step(id, KvRun::Cached, 0, 50.0));
+    h.key(KeyCode::Esc);
+    assert_eq!(h.host.cancels, vec![id]);
+    assert!(matches!(h.s.view.popup, Some(Popup::KvCost(_))));
+    h.engine(Event::Cancelled {
+        request: id,
+        stats: None,
+    });
+    assert!(h.screen().contains("cancelled (Esc closes)"));
+    h.key(KeyCode::Esc);
+    assert!(h.s.view.popup.is_none());
+    assert_eq!(h.host.cancels, vec![id], "one cancel");
+}
+
+#[test]
+fn a_reply_under_way_and_a_remote_model_are_refused_in_words() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("q", &[(" the", 0.9), (" a", 0.5)]);
+    let id = h.ask("more");
+    h.started(id);
+    h.stream(id, &[(" a", 0.5)]);
+    h.key(KeyCode::Tab);
+    h.s.view.cursor = Some(TokenRef { msg: 1, step: 0 });
+    h.key(KeyCode::Char('w'));
+    assert!(h.host.kv_costs.is_empty());
+    let screen = h.screen();
+    assert!(screen.contains("A reply is under way"), "{screen}");
+    h.key(KeyCode::Esc);
+    h.done(id, 1);
+    if let Some(c) = h.s.model.caps.as_mut() {
+        c.remote = Some("http://127.0.0.1:1".into());
+    }
+    h.s.view.cursor = Some(TokenRef { msg: 1, step: 0 });
+    h.key(KeyCode::Char('w'));
+    assert!(h.host.kv_costs.is_empty());
+    let screen = h.screen();
+    assert!(screen.contains("remote server"), "{screen}");
+}
