@@ -26,6 +26,7 @@ use super::prompt_scores;
 use super::sampler::sampler_chain;
 use super::session::{KvMirror, PositionLogits};
 use super::slot::{Slot, valid_id};
+use super::text_answer;
 use crate::text::Utf8Assembler;
 
 /// Serves `req` on `slot`. However it ends, bytes of a character left
@@ -427,7 +428,7 @@ impl Generation<'_, '_> {
                 match c {
                     Control::Stop => return Ok(StopReason::Cancelled),
                     // Only a paused reply is handed one (a running one queues it).
-                    Control::ScorePrompt { .. } => {}
+                    Control::ScorePrompt { .. } | Control::AskText { .. } => {}
                     Control::Steer(Steer::Step) => pause_after = true,
                     // The forced tokens, then a pause (not one more sampled token).
                     Control::Steer(Steer::Force(t)) => {
@@ -507,6 +508,27 @@ impl Generation<'_, '_> {
                                 self.paused_s += t_wait.elapsed().as_secs_f64();
                                 return Ok(StopReason::Cancelled);
                             }
+                        }
+                        Control::AskText { request, req } => {
+                            // As for a scoring: the next draw's logits are kept.
+                            let next = match &self.first_logits {
+                                Some(kept) => kept.clone(),
+                                None => {
+                                    let kept = self.ctx.get_logits_ith(logits_idx).to_vec();
+                                    self.first_logits = Some(kept.clone());
+                                    kept
+                                }
+                            };
+                            let event = text_answer::serve_in_pause(
+                                (self.model, self.ctx, self.mirror),
+                                request,
+                                &req,
+                                &next,
+                                self.ctx_requested,
+                                self.emit,
+                            );
+                            (self.emit)(event);
+                            self.inbox.finish(request);
                         }
                         Control::Steer(Steer::Step) => break Next::Sample,
                         Control::Steer(Steer::Force(t)) => {

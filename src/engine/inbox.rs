@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use super::api::{Command, Event, PromptScoreRequest, RequestId, SlotId, Steer};
+use super::api::{AskTextRequest, Command, Event, PromptScoreRequest, RequestId, SlotId, Steer};
 use super::cancel::Cancellations;
 
 pub(super) type Emit = Rc<dyn Fn(Event) -> bool>;
@@ -24,6 +24,12 @@ pub(super) enum Control {
     ScorePrompt {
         request: RequestId,
         req: Box<PromptScoreRequest>,
+    },
+    /// A question about a text sent while paused, for the paused reply's
+    /// slot: served inside the pause ([`Command::AskText`]).
+    AskText {
+        request: RequestId,
+        req: Box<AskTextRequest>,
     },
 }
 
@@ -121,6 +127,14 @@ impl Inbox {
                 request: r,
                 req: Box::new(req),
             }),
+            Command::AskText {
+                request: r,
+                slot,
+                req,
+            } if paused == Some(slot) => Some(Control::AskText {
+                request: r,
+                req: Box::new(req),
+            }),
             Command::Steer { request: r, steer } if r == request => Some(Control::Steer(steer)),
             Command::Cancel { request: r } if r == request => Some(Control::Stop),
             // The flag is already set; a queued request sees it when its turn comes.
@@ -140,6 +154,7 @@ impl Inbox {
             | Command::Generate { .. }
             | Command::Score { .. }
             | Command::ScorePrompt { .. }
+            | Command::AskText { .. }
             | Command::Rollouts { .. }
             | Command::Compare { .. }
             | Command::Lens { .. }

@@ -287,7 +287,8 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
         Event::Compared { .. }
         | Event::Lens { .. }
         | Event::KvStep { .. }
-        | Event::Rollouts { .. } => {}
+        | Event::Rollouts { .. }
+        | Event::TextAnswer { .. } => {}
         Event::Tail { text, .. } => {
             // Even while cancelling: the bytes belong to tokens already shown.
             let node = g.node;
