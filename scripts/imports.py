@@ -47,7 +47,8 @@ LAYERS = {
          "tui/models.rs", "tui/popup*", "tui/effect.rs", "tui/outcome.rs"],
         # 1: shared transitions (cancel, load a model, new chat, replies, compare, engine events)
         ["tui/transitions*", "tui/transitions/*", "tui/reply.rs", "tui/compare.rs",
-         "tui/engine_events.rs", "tui/prompt_scoring.rs", "tui/heat_scale.rs", "tui/lens_view.rs"],
+         "tui/engine_events.rs", "tui/prompt_scoring.rs", "tui/heat_scale.rs", "tui/lens_view.rs",
+         "tui/asking.rs"],
         # 2: components: draw and handle their own keys, return what should happen
         ["tui/components/*"],
         # 3: the app: the update loop, rendering, the run loop and what it does

@@ -224,18 +224,25 @@ impl Inbox {
                 .map(|(_, s)| Control::Steer(s))
                 .unwrap_or(Control::Stop);
         }
-        // A prompt scoring queued while the reply ran is served in the pause.
-        let scoring = self
-            .queued
-            .iter()
-            .position(|c| matches!(c, Command::ScorePrompt { slot: s, .. } if *s == slot));
-        if let Some(Command::ScorePrompt { request, req, .. }) =
-            scoring.and_then(|i| self.queued.remove(i))
-        {
-            return Control::ScorePrompt {
-                request,
-                req: Box::new(req),
-            };
+        // A prompt scoring or a question about a text queued while the reply
+        // ran (or while a scoring was served in the pause) is served in the pause.
+        let in_pause = self.queued.iter().position(|c| {
+            matches!(c, Command::ScorePrompt { slot: s, .. } | Command::AskText { slot: s, .. } if *s == slot)
+        });
+        match in_pause.and_then(|i| self.queued.remove(i)) {
+            Some(Command::ScorePrompt { request, req, .. }) => {
+                return Control::ScorePrompt {
+                    request,
+                    req: Box::new(req),
+                };
+            }
+            Some(Command::AskText { request, req, .. }) => {
+                return Control::AskText {
+                    request,
+                    req: Box::new(req),
+                };
+            }
+            _ => {}
         }
         if self
             .queued

@@ -22,6 +22,8 @@ pub enum Effect {
     ScorePrompt(RequestId, crate::engine::PromptScoreRequest),
     /// The layer lens of a position, as request `.0` ([`crate::tui::lens_view`]).
     Lens(RequestId, crate::engine::LensRequest),
+    /// Ask about the chooser's text at its step, as request `.0` ([`crate::tui::asking`]).
+    AskText(RequestId, crate::engine::AskTextRequest),
     /// Step, force, or run on the reply under way (its request, once known).
     Steer(Steer),
     RefreshModels,

@@ -31,6 +31,11 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
         super::lens_view::on_event(s, ev);
         return vec![];
     }
+    // The chooser's question about its text.
+    if super::asking::owns(s, &ev) {
+        super::asking::on_event(s, ev);
+        return vec![];
+    }
     if let Event::Loaded { caps, .. } = &ev {
         s.model.caps = Some(caps.clone());
     }

@@ -18,6 +18,7 @@
 
 mod abort_guard;
 pub(crate) mod action;
+pub(crate) mod asking;
 pub(crate) mod bench;
 pub(crate) mod bench_long;
 pub mod compare;
@@ -44,6 +45,8 @@ pub(crate) mod wrap;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_asking;
 #[cfg(test)]
 mod tests_branching;
 #[cfg(test)]
@@ -131,6 +134,9 @@ pub trait Host {
     /// The layer lens as request `request` (drawn by `update`), on the
     /// engine in use.
     fn lens(&mut self, request: RequestId, req: crate::engine::LensRequest);
+    /// Asks about a text at a step as request `request` (drawn by
+    /// `update`), on the engine in use ([`crate::tui::asking`]).
+    fn ask_text(&mut self, request: RequestId, req: crate::engine::AskTextRequest);
     /// Steps, forces or runs `request` (a generation in step mode).
     fn steer(&mut self, request: RequestId, steer: effect::Steer);
     /// Scans `places` and sends the result as [`Msg::Models`], without blocking.
@@ -160,6 +166,7 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
             Effect::Cancel(id) => host.cancel(id),
             Effect::ScorePrompt(id, req) => host.score_prompt(id, req),
             Effect::Lens(id, req) => host.lens(id, req),
+            Effect::AskText(id, req) => host.ask_text(id, req),
             Effect::Compare(id, cmd) => {
                 if let compare::CompareCmd::LoadB(path, settings) = &cmd {
                     s.compare.b_memory = compare::memory_need(path, settings);
@@ -341,6 +348,12 @@ impl Host for RealHost {
         let i = self.active.load(Ordering::SeqCst);
         self.routes.insert(id, i);
         self.engines[i].1.score_prompt(id, 0, req);
+    }
+
+    fn ask_text(&mut self, id: RequestId, req: crate::engine::AskTextRequest) {
+        let i = self.active.load(Ordering::SeqCst);
+        self.routes.insert(id, i);
+        self.engines[i].1.ask_text(id, 0, req);
     }
 
     fn lens(&mut self, id: RequestId, req: crate::engine::LensRequest) {
