@@ -271,14 +271,14 @@ pub fn lines(s: &State, width: usize, heat: bool) -> Vec<Line<'static>> {
     } else {
         String::new()
     };
-    out.push(Line::styled(
-        format!(
-            "vocabulary: {} containing \"{}\"{probed}{stale} · Ctrl-F: back to text",
-            crate::text::count(q.matches, "token"),
-            visible_piece(&q.typed),
-        ),
-        theme::dim(),
-    ));
+    let head = format!(
+        "vocabulary: {} containing \"{}\"{probed}{stale} · Ctrl-F: back to text",
+        crate::text::count(q.matches, "token"),
+        visible_piece(&q.typed),
+    );
+    for l in crate::tui::wrap::wrap_plain(&head, width) {
+        out.push(Line::styled(l, theme::dim()));
+    }
     for t in rows.iter().take(FIND_ROWS) {
         out.push(Line::from(vec![
             Span::styled(format!("{:>7} ", t.id), theme::dim()),
