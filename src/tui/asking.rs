@@ -183,6 +183,77 @@ pub fn on_event(s: &mut State, ev: Event) {
     }
 }
 
+/// The characters a token of incomplete UTF-8 can begin: `bytes` is the
+/// start of one character (a lead byte, perhaps with continuation bytes)
+/// and no more. Returns the first and last code points it can become and
+/// the character's length in bytes; `None` for any other bytes. Computed
+/// from the bytes alone (UTF-8's rules, surrogates and the range past
+/// U+10FFFF excluded), not from the model.
+pub fn can_begin(bytes: &[u8]) -> Option<(char, char, usize)> {
+    let err = std::str::from_utf8(bytes).err()?;
+    // Incomplete at the end, nothing before it, nothing invalid.
+    if err.valid_up_to() != 0 || err.error_len().is_some() {
+        return None;
+    }
+    let len = match bytes.first()? {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return None,
+    };
+    let lead_bits = [0, 0, 0x1F, 0x0F, 0x07][len];
+    let fill = |cont: u32| {
+        let mut cp = u32::from(bytes[0] & lead_bits);
+        for i in 1..len {
+            let b = bytes.get(i).map_or(cont, |&b| u32::from(b & 0x3F));
+            cp = (cp << 6) | b;
+        }
+        cp
+    };
+    // The shortest encoding only (an overlong one is invalid), at most U+10FFFF.
+    let least = [0, 0, 0x80, 0x800, 0x10000][len];
+    let (mut lo, mut hi) = (fill(0).max(least), fill(0x3F).min(0x10FFFF));
+    // Surrogates cannot be encoded: the range steps around them.
+    if (0xD800..=0xDFFF).contains(&lo) {
+        lo = 0xE000;
+    }
+    if (0xD800..=0xDFFF).contains(&hi) {
+        hi = 0xD7FF;
+    }
+    Some((char::from_u32(lo)?, char::from_u32(hi)?, len))
+}
+
+/// The line under the candidates for a selected candidate of incomplete
+/// UTF-8: the characters it can begin (`<0xE9> begins a 3-byte character:
+/// U+9000 退 … U+9FFF`), labelled as computed from its bytes.
+fn byte_lines(s: &State, width: usize) -> Option<Vec<Line<'static>>> {
+    let c = s.view.chooser.as_ref()?;
+    let id = match c.at {
+        ChooseAt::Next => s.preview()?.1.id,
+        ChooseAt::Token(t) => s.step(t)?.top().get(c.selected)?.id,
+    };
+    let vocab = s.model.vocab.as_ref()?;
+    let bytes = vocab.bytes(id);
+    let (lo, hi, len) = can_begin(bytes)?;
+    let show = |ch: char| {
+        let glyph = visible_piece(&ch.to_string());
+        format!("U+{:04X} {glyph}", ch as u32)
+    };
+    let text = format!(
+        "{} begins a {len}-byte character: {} … {} (from its bytes)",
+        vocab.readable(id),
+        show(lo),
+        show(hi)
+    );
+    let wrapped = crate::tui::wrap::wrap_plain(&text, width);
+    Some(
+        wrapped
+            .into_iter()
+            .map(|l| Line::styled(l, theme::dim()))
+            .collect(),
+    )
+}
+
 /// `p` as a short percentage: `31.2%`, `0.042%`, `3e-7%` (tiny ones stay legible).
 fn short_pct(p: f64) -> String {
     let pc = p * 100.0;
@@ -205,7 +276,7 @@ pub fn lines(s: &State, width: usize, heat: bool) -> Vec<Line<'static>> {
     };
     let Some((q, answer)) = s.view.asking.answer.as_ref() else {
         if c.text.is_empty() || (!c.find && super::state::lone_digit(&c.text).is_some()) {
-            return vec![];
+            return byte_lines(s, width).unwrap_or_default();
         }
         return vec![Line::styled("asking the model…", theme::dim())];
     };
@@ -311,6 +382,28 @@ mod tests {
         assert_eq!(find_tokens(&v, "a"), (vec![2], 1));
         assert_eq!(find_tokens(&v, ""), (vec![], 0));
         assert_eq!(find_tokens(&v, "x"), (vec![], 0));
+    }
+
+    #[test]
+    fn a_partial_character_says_which_characters_it_can_begin() {
+        // 鼠 is E9 BC A0: E9 begins U+9000..U+9FFF, E9 BC narrows it.
+        assert_eq!(can_begin(&[0xE9]), Some(('\u{9000}', '\u{9FFF}', 3)));
+        assert_eq!(can_begin(&[0xE9, 0xBC]), Some(('\u{9F00}', '\u{9F3F}', 3)));
+        assert!(('\u{9F00}'..='\u{9F3F}').contains(&'鼠'));
+        assert_eq!(can_begin(&[0xC3]), Some(('\u{C0}', '\u{FF}', 2)));
+        assert_eq!(can_begin(&[0xF0]), Some(('\u{10000}', '\u{3FFFF}', 4)));
+        assert_eq!(can_begin(&[0xE0]), Some(('\u{800}', '\u{FFF}', 3)));
+        assert_eq!(
+            can_begin(&[0xED]),
+            Some(('\u{D000}', '\u{D7FF}', 3)),
+            "no surrogates"
+        );
+        assert_eq!(can_begin(&[0xF4]), Some(('\u{100000}', '\u{10FFFF}', 4)));
+        // Not a lone start: a whole character, a continuation byte, nothing.
+        assert_eq!(can_begin("和".as_bytes()), None);
+        assert_eq!(can_begin(&[0xBC]), None);
+        assert_eq!(can_begin(b"a\xE9"), None);
+        assert_eq!(can_begin(&[]), None);
     }
 
     #[test]

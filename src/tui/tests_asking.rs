@@ -221,3 +221,29 @@ fn a_lone_digit_asks_nothing_and_a_branch_asks_with_the_context_before_its_token
         "the context before the first token"
     );
 }
+
+#[test]
+fn a_selected_byte_candidate_says_which_characters_it_can_begin() {
+    let mut h = h();
+    h.key(KeyCode::F(7));
+    let id = h.ask("Hi");
+    h.started(id);
+    let partial = super::bench::fake_partial_id();
+    let mut next = super::bench::fake_step(0, " the", 0.5, 8).dist.unwrap();
+    next.top[0].id = partial;
+    h.engine(Event::Paused {
+        request: id,
+        surprise: None,
+        n_generated: 0,
+        next: Some(next),
+    });
+    let screen = h.screen();
+    // 好 is E5 A5 BD: E5 A5 begins U+5940..U+597F (好 is U+597D).
+    assert!(
+        screen.contains("<0xE5><0xA5> begins a 3-byte character:"),
+        "{screen}"
+    );
+    assert!(screen.contains("U+5940"), "{screen}");
+    assert!(screen.contains("U+597F"), "{screen}");
+    assert!(asked(&h).is_empty(), "computed here, nothing asked");
+}
