@@ -222,3 +222,60 @@ fn an_idle_engine_answers_and_probes_as_a_reply_forced_to_start_with_the_text() 
     let err = e.collect(bad).map(|_| ()).unwrap_err().to_string();
     assert!(err.contains("not in this model's vocabulary"), "{err}");
 }
+
+/// A question sent right behind a prompt scoring served in the pause (it
+/// may reach the worker while the scoring runs) is served in the same
+/// pause: the reply stays paused and steps on afterwards.
+#[test]
+fn a_question_behind_a_scoring_in_the_pause_leaves_the_reply_paused() {
+    let mut e = engine(QWEN, config_with(512));
+    let id = e.start(GenerateRequest {
+        paused: true,
+        ..raw(PROMPT, 2)
+    });
+    let (mut scoring, mut question) = (None, None);
+    let (mut answered, mut tokens) = (false, 0);
+    loop {
+        match e.rx.recv().expect("engine alive") {
+            Event::Started {
+                prompt, request, ..
+            } if request == id && scoring.is_none() => {
+                let ctx: Vec<TokenId> = prompt.iter().map(|t| t.id).collect();
+                // Sent before the first pause: both wait for it.
+                let s = e.next_request();
+                e.handle.score_prompt(
+                    s,
+                    0,
+                    tokenscope::engine::PromptScoreRequest {
+                        tokens: ctx.clone(),
+                        positions: (1..ctx.len()).collect(),
+                        top_k_inspect: 5,
+                    },
+                );
+                scoring = Some(s);
+                question = Some(send_ask(&mut e, &ctx, "和", vec![]));
+            }
+            Event::TextAnswer { request, .. } if Some(request) == question => answered = true,
+            Event::Done { request, .. } if Some(request) == question => {
+                assert!(answered);
+                e.handle.send(Command::Steer {
+                    request: id,
+                    steer: Steer::Step,
+                });
+            }
+            Event::Token { request, .. } if request == id => tokens += 1,
+            // Its end (a stopped reply would end Cancelled: a failure below).
+            Event::Done { request, .. } if request == id => break,
+            Event::Paused { request, .. } if request == id && answered && tokens > 0 => {
+                e.handle.send(Command::Steer {
+                    request: id,
+                    steer: Steer::Run,
+                });
+            }
+            ev if ev.is_final() && ev.request() != scoring => panic!("{ev:?}"),
+            _ => {}
+        }
+    }
+    assert!(answered, "the question was answered");
+    assert_eq!(tokens, 2, "the reply went on to its end after the question");
+}
