@@ -48,7 +48,7 @@ LAYERS = {
         # 1: shared transitions (cancel, load a model, new chat, replies, compare, engine events)
         ["tui/transitions*", "tui/transitions/*", "tui/reply.rs", "tui/compare.rs",
          "tui/engine_events.rs", "tui/prompt_scoring.rs", "tui/heat_scale.rs", "tui/lens_view.rs",
-         "tui/rollouts_view.rs", "tui/kv_view.rs"],
+         "tui/rollouts_view.rs", "tui/kv_view.rs", "tui/asking.rs"],
         # 2: components: draw and handle their own keys, return what should happen
         ["tui/components/*"],
         # 3: the app: the update loop, rendering, the run loop and what it does

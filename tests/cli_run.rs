@@ -31,8 +31,17 @@ fn run_jsonl_has_one_object_per_token_and_a_done_line() {
     ]);
     assert!(ok, "{stderr}");
     let lines = json_lines(&stdout);
+    let (prompt, lines) = lines.split_first().unwrap();
+    assert_eq!(
+        prompt["type"], "prompt_tokens",
+        "first, the prompt: {prompt}"
+    );
     let (done, tokens) = lines.split_last().unwrap();
     assert_eq!(done["type"], "done");
+    assert_eq!(
+        done["n_prompt"], prompt["n"],
+        "the prompt row counts every prompt token"
+    );
     assert!(["eog", "max_tokens"].contains(&done["stop"].as_str().unwrap()));
     assert_eq!(done["n_generated"].as_u64().unwrap() as usize, tokens.len());
     for key in [
@@ -234,7 +243,8 @@ fn flags_before_the_subcommand_are_honoured() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let (done, tokens) = lines.split_last().unwrap();
+    let (done, tokens) = lines[1..].split_last().unwrap();
+    assert_eq!(lines[0]["type"], "prompt_tokens");
     assert_eq!(done["type"], "done");
     assert_eq!(tokens.len(), 3);
     for t in tokens {
@@ -379,9 +389,13 @@ fn run_ends_a_reply_cut_inside_a_character_with_a_replacement() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["token", "tail", "done"], "{stdout}");
-    assert_eq!(lines[0]["piece"], "<0xF0>", "premise");
-    assert_eq!(lines[1]["text"], "\u{FFFD}");
+    assert_eq!(
+        types,
+        ["prompt_tokens", "token", "tail", "done"],
+        "{stdout}"
+    );
+    assert_eq!(lines[1]["piece"], "<0xF0>", "premise");
+    assert_eq!(lines[2]["text"], "\u{FFFD}");
 
     let (stdout, stderr, ok) = tokenscope(&args);
     assert!(ok, "{stderr}");
@@ -442,5 +456,87 @@ fn an_assistant_prefix_starts_the_reply_as_forced_tokens_and_generation_goes_on(
     assert!(
         stdout.contains("forced"),
         "the table marks forced tokens: {stdout}"
+    );
+}
+
+/// `text`'s tokens under the model file `file`, tokenized here by llama.cpp
+/// directly (a vocabulary-only load, no special tokens added or parsed), not
+/// by tokenscope's engine.
+fn independent_tokens(file: &str, text: &str) -> Vec<i64> {
+    use llama_cpp_2::llama_backend::LlamaBackend;
+    use llama_cpp_2::model::LlamaModel;
+    use llama_cpp_2::model::params::LlamaModelParams;
+    llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+    let backend = LlamaBackend::init().unwrap();
+    let params = LlamaModelParams::default().with_vocab_only(true);
+    let model = LlamaModel::load_from_file(&backend, common::model(file), &params).unwrap();
+    model
+        .vocab()
+        .tokenize(text.as_bytes(), false, false)
+        .iter()
+        .map(|t| i64::from(t.0))
+        .collect()
+}
+
+#[test]
+fn run_prints_how_the_prompt_was_tokenized_in_both_formats() {
+    // The chapter's example: why "中华人民共" predicts what it does starts
+    // with what the model was given. Qwen has no BOS, so raw, the prompt's
+    // tokens are exactly the text's.
+    let text = "中华人民共";
+    let expected = independent_tokens(common::QWEN, text);
+    assert!(expected.len() >= 2, "premise: several tokens: {expected:?}");
+    let args = [
+        "run",
+        "-m",
+        "qwen",
+        "--raw",
+        "--temp",
+        "0",
+        "--max-tokens",
+        "1",
+        "-p",
+        text,
+    ];
+    let mut jsonl = args.to_vec();
+    jsonl.extend(["--format", "jsonl"]);
+    let (stdout, stderr, ok) = tokenscope(&jsonl);
+    assert!(ok, "{stderr}");
+    let lines = json_lines(&stdout);
+    let row = &lines[0];
+    assert_eq!(row["type"], "prompt_tokens", "{stdout}");
+    let ids: Vec<i64> = row["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, expected, "{row}");
+    assert_eq!(row["n"], expected.len());
+    let pieces: Vec<&str> = row["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(pieces.concat(), text, "the pieces spell the prompt: {row}");
+    assert_eq!(lines[1]["type"], "token", "then the reply: {stdout}");
+
+    // Text: one line naming each token's id and piece, in order.
+    let (stdout, stderr, ok) = tokenscope(&args);
+    assert!(ok, "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("prompt: "))
+        .unwrap_or_else(|| panic!("no prompt line: {stdout}"));
+    let want: String = ids
+        .iter()
+        .zip(&pieces)
+        .map(|(id, p)| format!(" [{id} {p}]"))
+        .collect();
+    assert_eq!(
+        line,
+        format!("prompt: {} tokens {want}", ids.len()),
+        "{stdout}"
     );
 }

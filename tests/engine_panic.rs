@@ -54,6 +54,9 @@ impl Host for EngineHost {
             req,
         });
     }
+    fn ask_text(&mut self, request: RequestId, req: tokenscope::engine::AskTextRequest) {
+        self.0.ask_text(request, 0, req);
+    }
     fn refresh_models(&mut self, _places: tokenscope::catalog::Places) {}
     fn restart_engine(&mut self) {
         self.0.restart()

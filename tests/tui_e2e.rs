@@ -1115,3 +1115,36 @@ fn w_times_the_reply_with_and_without_the_kv_cache() {
     t.keys(&["q", "q"]);
     t.assert_exited_sane(0);
 }
+
+#[test]
+fn typing_in_the_chooser_previews_the_text_and_ctrl_f_searches_the_vocabulary() {
+    let home = home_with_bad_copies(&[]);
+    let t = start_with(
+        &home,
+        "ask",
+        "--model smol --temp 0 --max-tokens 16",
+        (140, 40),
+    );
+    t.wait("the model to load", 60, |s| idle(s) && s.contains("Q4_1"));
+    t.keys(&["F7"]);
+    t.type_text("What is the capital of France?");
+    t.keys(&["Enter"]);
+    t.wait("the first pause", 60, |s| paused_at(s, 1));
+    // Typed text is previewed, nothing committed: its tokens with their p,
+    // then the whole's p (drawn last, in the same frame: the marker).
+    t.type_text("Paris");
+    let s = t.wait("the preview of the text", 60, |s| {
+        s.contains("Paris = [") && s.contains("whole p=")
+    });
+    assert!(paused_at(&s, 1), "still paused before token 1:\n{s}");
+    // Ctrl-F: the same text searches the vocabulary instead.
+    t.keys(&["C-f"]);
+    let s = t.wait("the vocabulary search", 60, |s| {
+        s.contains("containing \"Paris\"") && s.contains("rank ")
+    });
+    assert!(s.contains("Ctrl-F"), "how to go back is said:\n{s}");
+    assert!(paused_at(&s, 1), "still paused:\n{s}");
+    // Enter forces the most likely match: token 1 is drawn, forced.
+    t.keys(&["Enter"]);
+    t.wait("the pause after the forced token", 60, |s| paused_at(s, 2));
+}

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::conversation::{Conversation, Node, NodeId};
 use crate::engine::{
     EngineError, EngineHandle, Event, GenerateRequest, ModelInfo, ModelRef, Placement, ReplyPrefix,
-    RequestId, ScoreRequest, Stats, TokenStep, Vocab,
+    RequestId, ScoreRequest, Stats, TokenId, TokenStep, Vocab,
 };
 use crate::heat::{HEAT_BANDS, HEAT_PALETTE, heat_band};
 
@@ -288,10 +288,19 @@ fn run_streaming(
     let jsonl = args.jsonl;
     let mut steps = Vec::new();
     let mut mode_line = None;
+    let mut prompt_ids: Vec<TokenId> = Vec::new();
     let done = wait_for(&engine.rx, id, |event| {
         match event {
-            Event::Started { mode, note, .. } => {
+            Event::Started {
+                mode, note, prompt, ..
+            } => {
                 mode_line = Some(mode.describe());
+                prompt_ids = prompt.iter().map(|t| t.id).collect();
+                // A remote server builds and tokenizes the prompt itself: no row.
+                if jsonl && !prompt_ids.is_empty() {
+                    let line = prompt_tokens_json(&prompt_ids, &vocab).to_string();
+                    writeln!(out, "{}", crate::text::json_safe(&line))?;
+                }
                 if let Some(note) = note {
                     // The engine escaped the model file's text in it; escape_text
                     // changes nothing then, and keeps the promise here too.
@@ -333,6 +342,9 @@ fn run_streaming(
     } else {
         writeln!(out)?;
         writeln!(out)?;
+        if !prompt_ids.is_empty() {
+            writeln!(out, "{}\n", prompt_tokens_line(&prompt_ids, &vocab))?;
+        }
         write!(out, "{}", token_table(&steps, &vocab))?;
         writeln!(
             out,
@@ -660,6 +672,34 @@ fn quoted(piece: &str, width: usize) -> String {
 /// A percentage with two decimals, or `–` when unknown.
 fn pct(p: Option<f32>) -> String {
     p.map_or_else(|| "     –".to_string(), |p| format!("{:>6.2}%", p * 100.0))
+}
+
+/// The `{"type":"prompt_tokens",…}` line of `run --format jsonl`, before
+/// the first token: how the prompt (chat template applied, BOS included)
+/// was tokenized, `ids` in order with their `pieces` (readable: partial
+/// UTF-8 as `<0xE4>`, see [`Vocab::readable`]) and their count `n`.
+pub(crate) fn prompt_tokens_json(ids: &[TokenId], vocab: &Vocab) -> serde_json::Value {
+    json!({
+        "type": "prompt_tokens",
+        "n": ids.len(),
+        "ids": ids,
+        "pieces": ids.iter().map(|&id| vocab.readable(id)).collect::<Vec<_>>(),
+    })
+}
+
+/// The prompt's tokenization in one line of `run`'s text output:
+/// `prompt: 3 tokens  [104 中华] [2 人民] [7 <0xE5>]`, each token's id and
+/// its piece made visible (spaces as `␣`, line breaks as `\n`, partial
+/// UTF-8 as `<0x..>`), so the user sees what the model was given.
+pub(crate) fn prompt_tokens_line(ids: &[TokenId], vocab: &Vocab) -> String {
+    let mut line = format!("prompt: {} ", crate::text::count(ids.len(), "token"));
+    for &id in ids {
+        line += &format!(
+            " [{id} {}]",
+            crate::text::visible_piece(&vocab.readable(id))
+        );
+    }
+    line
 }
 
 /// The readable per-token table of `run`'s text output (token text from `vocab`).

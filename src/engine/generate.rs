@@ -27,6 +27,7 @@ use super::prompt_scores;
 use super::sampler::{p_in, sampler_chain, vocab_array};
 use super::session::{KvMirror, PositionLogits};
 use super::slot::{Slot, valid_id};
+use super::text_answer;
 use crate::text::Utf8Assembler;
 
 /// Serves `req` on `slot`. However it ends, bytes of a character left
@@ -415,7 +416,8 @@ impl Generation<'_, '_> {
                     // Only a paused reply is handed one (a running one queues it).
                     Control::ScorePrompt { .. }
                     | Control::Rollouts { .. }
-                    | Control::Lens { .. } => {}
+                    | Control::Lens { .. }
+                    | Control::AskText { .. } => {}
                     Control::Steer(Steer::Step) => pause_after = true,
                     // The forced tokens, then a pause (not one more sampled token).
                     Control::Steer(Steer::Force(t)) => {
@@ -525,6 +527,27 @@ impl Generation<'_, '_> {
                                 lens, info, request, &req, self.inbox, self.emit,
                             );
                             (self.emit)(outcome.into_event(request));
+                            self.inbox.finish(request);
+                        }
+                        Control::AskText { request, req } => {
+                            // As for a scoring: the next draw's logits are kept.
+                            let next = match &self.first_logits {
+                                Some(kept) => kept.clone(),
+                                None => {
+                                    let kept = self.ctx.get_logits_ith(logits_idx).to_vec();
+                                    self.first_logits = Some(kept.clone());
+                                    kept
+                                }
+                            };
+                            let event = text_answer::serve_in_pause(
+                                (self.model, self.ctx, self.mirror),
+                                request,
+                                &req,
+                                &next,
+                                self.ctx_requested,
+                                self.emit,
+                            );
+                            (self.emit)(event);
                             self.inbox.finish(request);
                         }
                         Control::Steer(Steer::Step) => break Next::Sample,

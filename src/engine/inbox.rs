@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use super::api::{
-    Command, Event, LensRequest, PromptScoreRequest, RequestId, RolloutRequest, SlotId, Steer,
+    AskTextRequest, Command, Event, LensRequest, PromptScoreRequest, RequestId, RolloutRequest,
+    SlotId, Steer,
 };
 use super::cancel::Cancellations;
 
@@ -39,6 +40,12 @@ pub(super) enum Control {
     Lens {
         request: RequestId,
         req: Box<LensRequest>,
+    },
+    /// A question about a text sent while paused, for the paused reply's
+    /// slot: served inside the pause ([`Command::AskText`]).
+    AskText {
+        request: RequestId,
+        req: Box<AskTextRequest>,
     },
 }
 
@@ -152,6 +159,14 @@ impl Inbox {
                 request: r,
                 req: Box::new(req),
             }),
+            Command::AskText {
+                request: r,
+                slot,
+                req,
+            } if paused == Some(slot) => Some(Control::AskText {
+                request: r,
+                req: Box::new(req),
+            }),
             Command::Steer { request: r, steer } if r == request => Some(Control::Steer(steer)),
             Command::Cancel { request: r } if r == request => Some(Control::Stop),
             // The flag is already set; a queued request sees it when its turn comes.
@@ -171,6 +186,7 @@ impl Inbox {
             | Command::Generate { .. }
             | Command::Score { .. }
             | Command::ScorePrompt { .. }
+            | Command::AskText { .. }
             | Command::Rollouts { .. }
             | Command::Compare { .. }
             | Command::Lens { .. }
@@ -241,12 +257,14 @@ impl Inbox {
                 .map(|(_, s)| Control::Steer(s))
                 .unwrap_or(Control::Stop);
         }
-        // A prompt scoring, rollouts or a lens queued while the reply ran (or
-        // while something else was served in the pause) are served in the pause.
+        // A prompt scoring, rollouts, a lens or a question about a text
+        // queued while the reply ran (or while something else was served in
+        // the pause) are served in the pause.
         let in_pause = self.queued.iter().position(|c| {
             matches!(c, Command::ScorePrompt { slot: s, .. }
                 | Command::Rollouts { slot: s, .. }
                 | Command::Lens { slot: s, .. }
+                | Command::AskText { slot: s, .. }
                 if *s == slot)
         });
         if let Some(i) = in_pause {
@@ -269,7 +287,13 @@ impl Inbox {
                         req: Box::new(req),
                     };
                 }
-                // Not reached: `position` found one of the three above.
+                Some(Command::AskText { request, req, .. }) => {
+                    return Control::AskText {
+                        request,
+                        req: Box::new(req),
+                    };
+                }
+                // Not reached: `position` found one of the four above.
                 Some(other) => self.queued.insert(i, other),
                 None => {}
             }

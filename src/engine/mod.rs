@@ -47,6 +47,7 @@ pub mod serve;
 pub mod session;
 mod slot;
 pub mod template;
+mod text_answer;
 mod worker;
 
 use std::path::PathBuf;
@@ -267,6 +268,12 @@ impl EngineHandle {
     /// the reply instead of during its prefill; see [`Command::ScorePrompt`].
     pub fn score_prompt(&mut self, request: RequestId, slot: SlotId, req: PromptScoreRequest) {
         self.send(Command::ScorePrompt { request, slot, req });
+    }
+
+    /// Asks the model in `slot` about a text at a step as `request`; see
+    /// [`Command::AskText`] (served inside a paused reply's pause too).
+    pub fn ask_text(&mut self, request: RequestId, slot: SlotId, req: api::AskTextRequest) {
+        self.send(Command::AskText { request, slot, req });
     }
 
     /// The layer lens of one position as `request`; see [`Command::Lens`].

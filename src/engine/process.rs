@@ -56,6 +56,7 @@ fn activity(cmd: &Command) -> Option<(RequestId, Activity)> {
         Command::Generate { request, slot, .. }
         | Command::Score { request, slot, .. }
         | Command::ScorePrompt { request, slot, .. }
+        | Command::AskText { request, slot, .. }
         | Command::Lens { request, slot, .. } => Some((*request, Activity::Generating(*slot))),
         Command::KvCost { request, slot, .. } => Some((*request, Activity::Generating(*slot))),
         Command::Rollouts { request, slot, .. } => Some((*request, Activity::Generating(*slot))),

@@ -22,6 +22,7 @@ use super::prompt_scores;
 use super::rollouts;
 use super::score;
 use super::slot::{self, Slot};
+use super::text_answer;
 
 pub(super) fn run(
     rx: Receiver<Command>,
@@ -145,6 +146,15 @@ fn serve(inbox: &mut Inbox, emit: &Emit, current: &std::cell::Cell<Option<Reques
                 current.set(Some(request));
                 let event = serve_in(&mut slots, request, slot, inbox, |s, inbox| {
                     prompt_scores::serve(s, request, &req, inbox, emit)
+                });
+                current.set(None);
+                emit(event);
+                inbox.finish(request);
+            }
+            Command::AskText { request, slot, req } => {
+                current.set(Some(request));
+                let event = serve_in(&mut slots, request, slot, inbox, |s, _| {
+                    text_answer::serve(s, request, &req, emit)
                 });
                 current.set(None);
                 emit(event);

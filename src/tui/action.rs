@@ -144,6 +144,8 @@ pub enum Action {
     Draw,
     /// Choosing, at a pause: run on to the next surprise.
     RunToSurprise,
+    /// Choosing: the typed text searches the vocabulary (or back to a preview).
+    FindVocab,
     /// Token cursor: the next / previous surprising token.
     NextSurprise,
     PrevSurprise,
@@ -722,6 +724,12 @@ pub static KEYMAP: &[Binding] = &[
         &[key(K::Tab)],
         A::ToggleTokenCursor,
         "token cursor (step mode stays paused)",
+    ),
+    b(
+        C::Choose,
+        &[ctrl('f')],
+        A::FindVocab,
+        "vocabulary lookup: the text typed finds the tokens containing it, with their p and rank at this step (again: back to the text's preview)",
     ),
     b(
         C::Choose,

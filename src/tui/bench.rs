@@ -60,6 +60,9 @@ impl Host for NullHost {
         self.prompt_scorings.push((id, req));
         self.next = id;
     }
+    fn ask_text(&mut self, id: RequestId, _req: crate::engine::AskTextRequest) {
+        self.next = id;
+    }
     fn lens(&mut self, id: RequestId, req: crate::engine::LensRequest) {
         self.lenses.push((id, req));
         self.next = id;

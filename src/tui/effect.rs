@@ -27,6 +27,8 @@ pub enum Effect {
     Rollouts(RequestId, crate::engine::RolloutRequest),
     /// What the KV cache saves, as request `.0` ([`crate::tui::kv_view`]).
     KvCost(RequestId, crate::engine::KvCostRequest),
+    /// Ask about the chooser's text at its step, as request `.0` ([`crate::tui::asking`]).
+    AskText(RequestId, crate::engine::AskTextRequest),
     /// Step, force, or run on the reply under way (its request, once known).
     Steer(Steer),
     RefreshModels,

@@ -39,6 +39,11 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
         super::kv_view::on_event(s, ev);
         return vec![];
     }
+    // The chooser's question about its text.
+    if super::asking::owns(s, &ev) {
+        super::asking::on_event(s, ev);
+        return vec![];
+    }
     if let Event::Loaded { caps, .. } = &ev {
         s.model.caps = Some(caps.clone());
     }
@@ -295,7 +300,8 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
         Event::Compared { .. }
         | Event::Lens { .. }
         | Event::KvStep { .. }
-        | Event::Rollouts { .. } => {}
+        | Event::Rollouts { .. }
+        | Event::TextAnswer { .. } => {}
         Event::Tail { text, .. } => {
             // Even while cancelling: the bytes belong to tokens already shown.
             let node = g.node;

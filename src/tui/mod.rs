@@ -18,6 +18,7 @@
 
 mod abort_guard;
 pub(crate) mod action;
+pub(crate) mod asking;
 pub(crate) mod bench;
 pub(crate) mod bench_long;
 pub mod compare;
@@ -46,6 +47,8 @@ pub(crate) mod wrap;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_asking;
 #[cfg(test)]
 mod tests_branching;
 #[cfg(test)]
@@ -143,6 +146,9 @@ pub trait Host {
     /// What the KV cache saves, as request `request` (drawn by `update`),
     /// on the engine in use.
     fn kv_cost(&mut self, request: RequestId, req: crate::engine::KvCostRequest);
+    /// Asks about a text at a step as request `request` (drawn by
+    /// `update`), on the engine in use ([`crate::tui::asking`]).
+    fn ask_text(&mut self, request: RequestId, req: crate::engine::AskTextRequest);
     /// Steps, forces or runs `request` (a generation in step mode).
     fn steer(&mut self, request: RequestId, steer: effect::Steer);
     /// Scans `places` and sends the result as [`Msg::Models`], without blocking.
@@ -174,6 +180,7 @@ pub fn execute(s: &mut State, effects: Vec<Effect>, host: &mut impl Host) -> boo
             Effect::Lens(id, req) => host.lens(id, req),
             Effect::Rollouts(id, req) => host.rollouts(id, req),
             Effect::KvCost(id, req) => host.kv_cost(id, req),
+            Effect::AskText(id, req) => host.ask_text(id, req),
             Effect::Compare(id, cmd) => {
                 if let compare::CompareCmd::LoadB(path, settings) = &cmd {
                     s.compare.b_memory = compare::memory_need(path, settings);
@@ -355,6 +362,12 @@ impl Host for RealHost {
         let i = self.active.load(Ordering::SeqCst);
         self.routes.insert(id, i);
         self.engines[i].1.score_prompt(id, 0, req);
+    }
+
+    fn ask_text(&mut self, id: RequestId, req: crate::engine::AskTextRequest) {
+        let i = self.active.load(Ordering::SeqCst);
+        self.routes.insert(id, i);
+        self.engines[i].1.ask_text(id, 0, req);
     }
 
     fn lens(&mut self, id: RequestId, req: crate::engine::LensRequest) {

@@ -483,11 +483,13 @@ pub fn choose_next(s: &mut State, asked: bool) {
         .map(|c| c.text.clone())
         .unwrap_or_default();
     let typing = !keep.is_empty();
+    let find = s.view.chooser.as_ref().is_some_and(|c| c.find);
     s.view.chooser = Some(Chooser {
         at: ChooseAt::Next,
         selected: 0,
         text: keep,
         typing,
+        find,
     });
     s.view.set_focus(Focus::Choose);
 }

@@ -277,6 +277,7 @@ pub fn choose_at(s: &mut State, t: TokenRef) -> Vec<Effect> {
         selected,
         text: String::new(),
         typing: false,
+        find: false,
     });
     s.view.set_focus(Focus::Choose);
     vec![]

@@ -70,6 +70,8 @@ pub fn update(s: &mut State, msg: Msg) -> Vec<Effect> {
     let mut fx = dispatch(s, msg);
     // Whatever happened, an idle engine scores what of the prompt is unscored.
     fx.extend(super::prompt_scoring::reconcile(s));
+    // The chooser's text previewed (or searched) as it is typed.
+    fx.extend(super::asking::reconcile(s));
     fx
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::ask::TextAnswer;
 use super::error::EngineError;
 use super::ids::{RequestId, SlotId, TokenId};
 use super::lens::LensResult;
@@ -304,6 +305,10 @@ pub enum KvRun {
 ///   with every rollout by rank, then `Done` (`n_prompt` = the context's
 ///   tokens, `n_prompt_evaluated` those not in the cache, `n_generated` =
 ///   tokens of all rollouts).
+/// - Asking about a text ([`Command::AskText`](super::Command::AskText)): one
+///   `TextAnswer`, then `Done` (`n_prompt` = the context's tokens,
+///   `n_prompt_evaluated` those evaluated again, `n_generated` = `n_forced`
+///   = the text's tokens).
 /// - A comparison ([`Command::Compare`](super::Command::Compare)): `Compared` per chunk of at most
 ///   [`COMPARE_CHUNK`](super::COMPARE_CHUNK) positions, its rows in text order, then `Done`
 ///   (`n_prompt` = tokens evaluated per model, `n_generated` = `n_forced` =
@@ -391,6 +396,11 @@ pub enum Event {
     PromptScores {
         request: RequestId,
         steps: Vec<TokenStep>,
+    },
+    /// The answer to a [`Command::AskText`](super::Command::AskText).
+    TextAnswer {
+        request: RequestId,
+        answer: Box<TextAnswer>,
     },
     /// Every rollout of a [`Command::Rollouts`](super::Command::Rollouts), by rank.
     Rollouts {
@@ -487,6 +497,7 @@ impl Event {
             | Event::Lens { request, .. }
             | Event::KvStep { request, .. }
             | Event::Rollouts { request, .. }
+            | Event::TextAnswer { request, .. }
             | Event::Paused { request, .. }
             | Event::Tail { request, .. }
             | Event::Done { request, .. }

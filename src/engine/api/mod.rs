@@ -12,6 +12,7 @@
 //! the events that come back, which model a load names ([`ModelRef`]), what
 //! a loaded model is, and the errors.
 
+mod ask;
 mod error;
 mod event;
 mod ids;
@@ -23,6 +24,7 @@ mod request;
 
 pub use super::report::CrashReport;
 pub use super::sampler::SamplingParams;
+pub use ask::*;
 pub use error::{EngineError, RemoteError};
 pub use event::*;
 pub use ids::*;

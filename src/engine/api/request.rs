@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ask::AskTextRequest;
 use super::ids::{RequestId, SlotId, TokenId};
 use super::lens::LensRequest;
 use super::model_ref::ModelRef;
@@ -393,6 +394,17 @@ pub enum Command {
         slot: SlotId,
         req: KvCostRequest,
     },
+    /// Ask the model in `slot` about a text at a step ([`AskTextRequest`]):
+    /// one [`Event::TextAnswer`](super::Event::TextAnswer), then `Done`. A
+    /// request, served in order like [`Command::Score`], and, like
+    /// [`Command::ScorePrompt`], served inside a paused reply's pause on its
+    /// slot, leaving the reply as it was. A remote model refuses it (it needs
+    /// the logits of the whole vocabulary).
+    AskText {
+        request: RequestId,
+        slot: SlotId,
+        req: AskTextRequest,
+    },
     /// Roll out the top candidates after `req.tokens` with the model in
     /// `slot` ([`RolloutRequest`]): one [`Event::Rollouts`](super::Event::Rollouts),
     /// then `Done`. A request, served in order like [`Command::Score`];
@@ -422,6 +434,7 @@ impl Command {
             | Command::Lens { request, .. }
             | Command::KvCost { request, .. }
             | Command::Rollouts { request, .. }
+            | Command::AskText { request, .. }
             | Command::Steer { request, .. }
             | Command::Cancel { request } => Some(*request),
             Command::Unload { .. } | Command::Shutdown => None,

@@ -136,6 +136,7 @@ pub(super) fn run(
             }
             Command::Score { request, .. }
             | Command::ScorePrompt { request, .. }
+            | Command::AskText { request, .. }
             | Command::Rollouts { request, .. }
             | Command::Compare { request, .. } => {
                 let caps = capabilities(&client.target, Flavor::OpenAi);
@@ -143,6 +144,8 @@ pub(super) fn run(
                 let what = match cmd {
                     Command::Score { .. } => "scoring a text",
                     Command::ScorePrompt { .. } => "scoring a prompt",
+                    // The probability of any token needs the whole vocabulary's logits.
+                    Command::AskText { .. } => "asking about a text",
                     // The server's API samples one continuation per
                     // request: its cache cannot be shared into sequences.
                     Command::Rollouts { .. } => "rolling out the top candidates",

@@ -102,6 +102,12 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Outcome {
                 };
             }
         }
+        Action::FindVocab => {
+            if let Some(ch) = &mut s.view.chooser {
+                ch.find = !ch.find;
+            }
+        }
+        Action::Confirm if c.find => return confirm_found(s, &c),
         Action::Confirm => return confirm(s, &c, c.selected),
         Action::OpenRollouts => {
             // A paused reply: the step not drawn yet, one past its last token.
@@ -180,6 +186,28 @@ fn confirm(s: &mut State, c: &Chooser, mut i: usize) -> Outcome {
             }
             branch(t, Some(id), None)
         }
+    }
+}
+
+/// Find mode: Enter forces the search's most likely token (as a candidate
+/// picked); nothing while the answer is not in.
+fn confirm_found(s: &mut State, c: &Chooser) -> Outcome {
+    let best = s
+        .view
+        .asking
+        .answer
+        .as_ref()
+        .filter(|(q, _)| q.typed == c.text)
+        .and_then(|(_, a)| a.as_ref().ok())
+        .and_then(|a| a.probe.iter().min_by_key(|t| (t.rank, t.id)))
+        .map(|t| t.id);
+    let Some(id) = best else {
+        s.info("No token found yet: type part of a token's text (Ctrl-F: back to text).");
+        return Outcome::Done;
+    };
+    match c.at {
+        ChooseAt::Next => Outcome::Steer(Steer::Force(id)),
+        ChooseAt::Token(t) => branch(t, Some(id), None),
     }
 }
 

@@ -77,7 +77,10 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         sampler: column.as_ref(),
         unscored: crate::tui::prompt_scoring::why_unscored(s),
     };
-    let (lines, selected, footer) = inspector_lines(m, step, &view);
+    let (mut lines, selected, mut footer) = inspector_lines(m, step, &view);
+    if choice.is_some() {
+        footer += with_asking(s, &mut lines, view.width, view.heat);
+    }
     let used = draw_scrolled(lines, selected, footer, inner, buf);
     // Below the candidates, when there is room: the whole reply's confidence.
     let free = inner.height.saturating_sub(used + 1);
@@ -119,8 +122,23 @@ fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: 
         sampler: column.as_ref(),
         unscored: crate::tui::prompt_scoring::why_unscored(s),
     };
-    let (lines, selected, footer) = inspector_lines(m, step, &view);
+    let (mut lines, selected, mut footer) = inspector_lines(m, step, &view);
+    footer += with_asking(s, &mut lines, view.width, view.heat);
     draw_scrolled(lines, selected, footer, inner, buf);
+}
+
+/// Appends the chooser's preview of its text (or vocabulary search) under
+/// the candidates, after a blank line; returns the lines added (kept in
+/// view as a footer).
+fn with_asking(s: &State, lines: &mut Vec<Line<'static>>, width: usize, heat: bool) -> usize {
+    let ask = crate::tui::asking::lines(s, width, heat);
+    if ask.is_empty() {
+        return 0;
+    }
+    lines.push(Line::from(""));
+    let n = ask.len() + 1;
+    lines.extend(ask);
+    n
 }
 
 /// Choosing on a small terminal: the selected candidate in one line.

@@ -31,7 +31,7 @@ mod view;
 pub(crate) use model::{Model, SamplerColumn};
 pub(crate) use popup::{ChatList, ChatListMode, Picker, Popup, SettingsForm};
 pub(crate) use session::{Generation, Loading, Phase, PromptScoring, Session};
-pub(crate) use tokens::{ChooseAt, Chooser, TokenRef, lone_digit};
+pub(crate) use tokens::{Asking, ChooseAt, Chooser, Question, TokenRef, lone_digit};
 pub(crate) use view::{ChatLine, ChatView, Display, HeatScale, Scroll, View, is_scaffolding};
 
 /// A turn of the chat: a node of the conversation tree.
@@ -152,6 +152,7 @@ impl State {
                 nav_col: None,
                 nav_by_mouse: false,
                 chooser: None,
+                asking: Default::default(),
                 display: Display {
                     heat: Some(HeatScale::Probability),
                     boundaries: false,

@@ -32,6 +32,36 @@ pub struct Chooser {
     /// Text was typed (even if deleted since): digits and Space type, so
     /// forced text may start with a digit.
     pub typing: bool,
+    /// Ctrl-F: the typed text searches the vocabulary (tokens containing
+    /// it, with their p and rank here) instead of being previewed as text.
+    pub find: bool,
+}
+
+/// What the chooser asks the engine ([`crate::engine::AskTextRequest`]),
+/// kept to tell whether an answer is still the one for what is typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// The token ids before the step.
+    pub context: Vec<crate::engine::TokenId>,
+    /// The text to preview (empty in find mode).
+    pub text: String,
+    /// Find mode: the vocabulary's tokens containing the typed text, the
+    /// first [`crate::engine::ASK_MAX_PROBE`] by id.
+    pub probe: Vec<crate::engine::TokenId>,
+    /// Find mode: how many tokens contain the text (may exceed `probe`).
+    pub matches: usize,
+    /// The typed text (find mode: what was searched).
+    pub typed: String,
+}
+
+/// The chooser's questions to the engine ([`crate::tui::asking`]): one in
+/// flight at a time (typing faster than the engine answers asks only for
+/// the latest text once the answer is back), and the latest answer.
+#[derive(Debug, Clone, Default)]
+pub struct Asking {
+    pub in_flight: Option<(crate::engine::RequestId, Question)>,
+    /// The latest answer (or why there is none) and what it answers.
+    pub answer: Option<(Question, Result<crate::engine::TextAnswer, String>)>,
 }
 
 /// The candidate (0-based) a chooser's text of one digit 1-9 names; `None`

@@ -8,7 +8,7 @@ use ratatui::style::{Modifier, Style};
 
 use ratatui_textarea::TextArea;
 
-use super::{Chooser, Focus, History, Message, MsgStatus, Notice, Popup, State, TokenRef};
+use super::{Asking, Chooser, Focus, History, Message, MsgStatus, Notice, Popup, State, TokenRef};
 use crate::conversation::{Conversation, NodeId};
 use crate::engine::{Role, StopReason, TokenStep};
 use crate::text::str_width;
@@ -35,6 +35,8 @@ pub struct View {
     pub nav_by_mouse: bool,
     /// Choosing a token (focus [`Focus::Choose`]).
     pub chooser: Option<Chooser>,
+    /// What the chooser asked the engine about its text, and the answer.
+    pub asking: Asking,
     /// How tokens are drawn: the heatmap, their boundaries, colours.
     pub display: Display,
     pub notice: Option<Notice>,

@@ -1,0 +1,249 @@
+//! Update and rendering tests for asking the model about the chooser's
+//! text (issue 23): what is asked, when (one question in flight), and what
+//! the preview and the vocabulary search show. Scripted engine events.
+
+use crossterm::event::KeyCode;
+
+use super::bench::fake_id;
+use super::effect::Effect;
+use super::tests::H;
+use crate::engine::{AskTextRequest, Event, RequestId, TextAnswer, TokenStanding};
+
+fn h() -> H {
+    H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0")
+}
+
+/// A reply in step mode, paused before its first token.
+fn paused() -> (H, RequestId) {
+    let mut h = h();
+    h.key(KeyCode::F(7));
+    let id = h.ask("Hi");
+    h.started(id);
+    h.engine(Event::Paused {
+        request: id,
+        surprise: None,
+        n_generated: 0,
+        next: super::bench::fake_step(0, " the", 0.5, 8).dist,
+    });
+    (h, id)
+}
+
+/// The questions asked so far, in order.
+fn asked(h: &H) -> Vec<(RequestId, AskTextRequest)> {
+    h.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::AskText(id, req) => Some((*id, req.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Where `text` starts in `buf` (one cell per character).
+fn find_text(buf: &ratatui::buffer::Buffer, text: &str) -> Option<(u16, u16)> {
+    let chars: Vec<String> = text.chars().map(String::from).collect();
+    let a = buf.area;
+    for y in a.y..a.bottom() {
+        for x in a.x..a.right().saturating_sub(chars.len() as u16) {
+            if chars
+                .iter()
+                .enumerate()
+                .all(|(i, c)| buf[(x + i as u16, y)].symbol() == c)
+            {
+                return Some((x, y));
+            }
+        }
+    }
+    None
+}
+
+fn standing(id: i32, ln_p: f64, rank: u32) -> TokenStanding {
+    TokenStanding { id, ln_p, rank }
+}
+
+fn answer(h: &mut H, request: RequestId, answer: TextAnswer) {
+    h.engine(Event::TextAnswer {
+        request,
+        answer: Box::new(answer),
+    });
+    h.done(request, 0);
+}
+
+#[test]
+fn typing_asks_once_at_a_time_for_the_latest_text_and_shows_the_preview() {
+    let (mut h, _) = paused();
+    h.type_str(" the");
+    let q = asked(&h);
+    assert_eq!(q.len(), 1, "one question in flight: {q:?}");
+    let (first, req) = &q[0];
+    assert_eq!(req.text, " ", "the first key's text");
+    assert_eq!(req.context, vec![0; 42], "the prompt the engine built");
+    assert!(req.probe.is_empty());
+    // Its answer is for a text since changed: the latest text is asked next.
+    answer(
+        &mut h,
+        *first,
+        TextAnswer {
+            tokens: vec![],
+            ln_p: 0.0,
+            probe: vec![],
+        },
+    );
+    let q = asked(&h);
+    assert_eq!(q.len(), 2);
+    assert_eq!(q[1].1.text, " the");
+    let (p_the, p_a) = (0.5f64, 0.25f64);
+    answer(
+        &mut h,
+        q[1].0,
+        TextAnswer {
+            tokens: vec![
+                standing(fake_id(" the"), p_the.ln(), 1),
+                standing(fake_id(" a"), p_a.ln(), 3),
+            ],
+            ln_p: (p_the * p_a).ln(),
+            probe: vec![],
+        },
+    );
+    assert_eq!(asked(&h).len(), 2, "answered: nothing more to ask");
+    let screen = h.screen();
+    assert!(
+        screen.contains("␣the = [␣the 50.0%] [␣a 25.0%]"),
+        "{screen}"
+    );
+    assert!(screen.contains("whole p=12.5%"), "{screen}");
+    // The preview is coloured by p (the heat of 12.5% on "whole").
+    let buf = h.buffer();
+    let pos = find_text(&buf, "whole p=12.5%").expect("drawn");
+    assert_eq!(
+        buf[pos].fg,
+        super::theme::heat(0.125),
+        "heat-coloured by the whole's p"
+    );
+    // Esc clears the text: the preview goes.
+    h.key(KeyCode::Esc);
+    assert!(!h.screen().contains("whole p="));
+}
+
+#[test]
+fn ctrl_f_searches_the_vocabulary_and_enter_forces_the_most_likely_match() {
+    let (mut h, id) = paused();
+    h.ctrl('f');
+    h.type_str("th");
+    // "t" was asked at the first key; once answered, "th" is.
+    let q = asked(&h);
+    assert_eq!(q.len(), 1);
+    let empty = TextAnswer {
+        tokens: vec![],
+        ln_p: 0.0,
+        probe: vec![],
+    };
+    answer(&mut h, q[0].0, empty);
+    let q = asked(&h)[1..].to_vec();
+    assert_eq!(q.len(), 1);
+    let req = &q[0].1;
+    assert!(req.text.is_empty(), "find mode forces no text");
+    // Every token of the made-up vocabulary containing "th", by id.
+    let want: Vec<i32> = super::bench::FAKE_WORDS
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.contains("th"))
+        .map(|(i, _)| i as i32)
+        .collect();
+    assert!(want.len() >= 2, "premise: {want:?}");
+    assert_eq!(req.probe, want);
+    let probe = want
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| standing(t, -(i as f64 + 1.0), i as u32 * 10 + 2))
+        .rev()
+        .collect();
+    answer(
+        &mut h,
+        q[0].0,
+        TextAnswer {
+            tokens: vec![],
+            ln_p: 0.0,
+            probe,
+        },
+    );
+    let screen = h.screen();
+    assert!(
+        screen.contains(&format!(
+            "vocabulary: {} tokens containing \"th\"",
+            want.len()
+        )),
+        "{screen}"
+    );
+    assert!(screen.contains("rank 2"), "{screen}");
+    // Best first: the rank-2 row above the rank-12 one.
+    let row = |r: &str| {
+        screen
+            .find(&format!("rank {r}\n"))
+            .or(screen.find(&format!("rank {r} ")))
+    };
+    assert!(row("2") < row("12"), "{screen}");
+    h.key(KeyCode::Enter);
+    let last = h.host.steers.last().expect("a steer");
+    assert_eq!(last.0, id);
+    assert_eq!(
+        last.1,
+        super::effect::Steer::Force(want[0]),
+        "the most likely match is forced"
+    );
+}
+
+#[test]
+fn a_lone_digit_asks_nothing_and_a_branch_asks_with_the_context_before_its_token() {
+    let (mut h, _) = paused();
+    h.type_str("2");
+    assert!(asked(&h).is_empty(), "a digit picks a candidate");
+    h.key(KeyCode::Backspace);
+    // Branching at the first token of a finished reply (the engine idle).
+    let mut h2 = self::h();
+    let id = h2.ask("Hi");
+    h2.started(id);
+    h2.stream(id, &[(" the", 0.5)]);
+    h2.done(id, 1);
+    h2.key(KeyCode::Tab);
+    h2.key(KeyCode::Enter);
+    assert_eq!(
+        h2.s.view.focus,
+        super::state::Focus::Choose,
+        "branching at the token"
+    );
+    h2.type_str("xy");
+    let q = asked(&h2);
+    assert_eq!(q.len(), 1, "idle: asked");
+    assert_eq!(
+        q[0].1.context,
+        vec![0; 42],
+        "the context before the first token"
+    );
+}
+
+#[test]
+fn a_selected_byte_candidate_says_which_characters_it_can_begin() {
+    let mut h = h();
+    h.key(KeyCode::F(7));
+    let id = h.ask("Hi");
+    h.started(id);
+    let partial = super::bench::fake_partial_id();
+    let mut next = super::bench::fake_step(0, " the", 0.5, 8).dist.unwrap();
+    next.top[0].id = partial;
+    h.engine(Event::Paused {
+        request: id,
+        surprise: None,
+        n_generated: 0,
+        next: Some(next),
+    });
+    let screen = h.screen();
+    // 好 is E5 A5 BD: E5 A5 begins U+5940..U+597F (好 is U+597D).
+    assert!(
+        screen.contains("<0xE5><0xA5> begins a 3-byte character:"),
+        "{screen}"
+    );
+    assert!(screen.contains("U+5940"), "{screen}");
+    assert!(screen.contains("U+597F"), "{screen}");
+    assert!(asked(&h).is_empty(), "computed here, nothing asked");
+}
