@@ -45,7 +45,7 @@ pub fn help_lines(width: usize, color: bool) -> Vec<Line<'static>> {
             lines.push(Line::from(""));
         }
         lines.push(Line::styled(
-            context.title().to_string(),
+            context.title_shown(),
             theme::title().fg(Color::Cyan),
         ));
         for row in rows {
@@ -55,7 +55,7 @@ pub fn help_lines(width: usize, color: bool) -> Vec<Line<'static>> {
                 .into_iter()
                 .map(|k| k.replace('\u{2011}', "-"))
                 .collect();
-            let text = wrap_plain(row.help, text_w);
+            let text = wrap_plain(&row.help_shown(), text_w);
             for i in 0..keys.len().max(text.len()) {
                 let k = keys.get(i).map_or("", String::as_str);
                 let pad = HELP_KEYS_WIDTH.saturating_sub(str_width(k));
