@@ -257,3 +257,47 @@ cli-commands = 命令
 cli-options = 选项
 cli-help = 显示帮助
 cli-version = 显示版本
+
+# 对话、检查器、热图图例
+role-user = 你
+role-system = 系统
+role-assistant = 助手
+input-placeholder = 输入消息 · Enter 发送 · Alt-Enter 换行 · F1 帮助
+inspector-title = 检查器
+inspector-empty = 回复流式生成时，这里显示模型对每个下一词元的前几名候选。
+inspector-empty-tab = Tab：在回复的词元间移动。
+inspector-token-ab = 词元 { $i }/{ $n } · A 对 B
+inspector-what-template = 模板
+inspector-what-system = 系统提示
+inspector-what-message = 你的消息
+inspector-prompt-token = 提示词元 { $i }/{ $n } · { $what }
+inspector-token-branch = 词元 { $i }/{ $n } · 选择另一个以分支
+inspector-part-char = 字符的一部分
+inspector-token = 词元 { $i }/{ $n }
+inspector-next-live = 下一词元 · 实时 #{ $i }
+inspector-last = 最后一个词元 #{ $i }
+inspector-sampler = 采样器
+inspector-entropy = 熵
+heat-p-long = 热图：每个词元的概率
+heat-p = 热图 p
+heat-entropy-long = 热图：选出每个词元时的熵
+heat-entropy = 热图 熵
+heat-kl-long = 热图：每个比较词元的 KL(A‖B)
+heat-kl = 热图 KL(A‖B)
+heat-f3-next = F3 下一个
+
+# 弹窗标题
+help-title = 按键 · ↑↓ 滚动 · 其他任意键关闭
+settings-title = 采样 · Enter 应用 · ↑↓ 字段 · Esc 取消
+system-prompt-title = 系统提示 · Enter 保存 · Alt-Enter 换行 · Esc 取消
+chats-title-reading = 已保存的对话 · 读取中…
+chats-title = 已保存的对话 · { $n }
+lens-title = 层透镜 · { $token } · ←→ 词元 · ↑↓ 滚动 · a 注意力 · Esc
+lens-explain = 每层之后的预测：该处的残差流经过最终归一化和输出头；p 是在整个词表上的概率，H 是以比特计的熵。
+lens-heads-mean = 全部 { $n } 个头的平均
+lens-head = 第 { $i } 个头，共 { $n } 个
+lens-attention-title = 注意力 · 第 { $layer }/{ $last } 层 · { $head } · ↑↓ 层 · h 头 · a 网格 · Esc
+picker-compare-with = 与之比较…
+picker-models = 模型
+picker-scanning = 扫描中…
+picker-found = 找到 { $n } 个

@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget};
 
 use super::popup_block;
+use crate::i18n::tr;
 use crate::text::str_width;
 use crate::tui::action::{Action, Context, help_rows, lookup};
 use crate::tui::layout::centered;
@@ -127,7 +128,10 @@ pub fn render(buf: &mut Buffer, area: Rect, scroll: u16, color: bool) {
     let h = lines.len() as u16 + 2;
     let r = centered(area, w, h.min(area.height.saturating_sub(2).max(3)));
     Clear.render(r, buf);
-    let block = popup_block(" keys · ↑↓ scroll · any other key closes ".into());
+    let block = popup_block(format!(
+        " {} ",
+        tr("help-title", "keys · ↑↓ scroll · any other key closes")
+    ));
     let inner = block.inner(r);
     block.render(r, buf);
     let max_scroll = (lines.len() as u16).saturating_sub(inner.height);
