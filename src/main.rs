@@ -72,7 +72,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {}", error_text(&e));
+            eprintln!(
+                "{}: {}",
+                tokenscope::i18n::tr("cli-error", "error"),
+                error_text(&e)
+            );
             ExitCode::FAILURE
         }
     }
