@@ -379,3 +379,30 @@ fn a_message_is_chinese_only_in_chinese_and_english_without_a_translation() {
     });
     assert_eq!(tr("ctx-help", "Help"), "Help");
 }
+
+#[test]
+fn the_help_in_chinese_is_translated_and_fits_its_width() {
+    // The help popup at 80 columns: 78 inside its border.
+    let text = |l: &ratatui::text::Line| -> String {
+        l.spans.iter().map(|s| s.content.as_ref()).collect()
+    };
+    let lines = with_lang(Lang::Zh, || {
+        crate::tui::components::help::help_lines(78, true)
+    });
+    for l in &lines {
+        let t = text(l);
+        assert!(
+            crate::text::str_width(&t) <= 78,
+            "wider than 78 columns: {t:?}"
+        );
+    }
+    let all: Vec<String> = lines.iter().map(text).collect();
+    assert!(all.iter().any(|t| t.contains("本帮助")), "{all:#?}");
+    assert!(all.iter().any(|t| t == "弹窗之外"), "{all:#?}");
+    // Every keymap row is shown in Chinese: none of its English is left.
+    let english = with_lang(Lang::En, || {
+        crate::tui::components::help::help_lines(78, true)
+    });
+    assert!(english.iter().map(text).any(|t| t.contains("this help")));
+    assert!(!all.iter().any(|t| t.contains("this help")));
+}
