@@ -116,11 +116,16 @@ def main():
     width = cols or max((len(r) for r in rows), default=80)
     img = Image.new("RGB", (width * cw + 16, len(rows) * ch + 16), BG)
     draw = ImageDraw.Draw(img)
+    # Backgrounds first: a wide character's glyph spans the next cell, whose
+    # background must not paint over its right half.
     for y, row in enumerate(rows):
         for x, (c, fg, bg, bold) in enumerate(row):
             px, py = 8 + x * cw, 8 + y * ch
             if bg:
                 draw.rectangle([px, py, px + cw - 1, py + ch - 1], fill=bg)
+    for y, row in enumerate(rows):
+        for x, (c, fg, bg, bold) in enumerate(row):
+            px, py = 8 + x * cw, 8 + y * ch
             if not c or c == " ":
                 continue
             wide = unicodedata.east_asian_width(c) in ("W", "F")

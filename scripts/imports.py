@@ -32,7 +32,7 @@ LAYERS = {
         # 0: the library core: model files, the engine, the conversation and
         # its storage, settings, places, text and terminal rules, fetching
         ["catalog.rs", "civil.rs", "config.rs", "conversation/mod.rs", "demo.rs",
-         "engine/mod.rs", "gguf/mod.rs", "heat.rs", "llama_server.rs", "logging.rs",
+         "engine/mod.rs", "gguf/mod.rs", "heat.rs", "i18n.rs", "llama_server.rs", "logging.rs",
          "paths.rs", "store/mod.rs", "tensor_map.rs", "terminal.rs", "text.rs"],
         # 1: the front ends' own rooms: the chat's TUI, the command line's shape
         ["tui/mod.rs", "cli.rs"],

@@ -210,4 +210,16 @@ wait_screen "faster" 300
 sleep 0.3
 shot kv-cache
 T send-keys -t s Escape
+
+
+# The interface in Chinese: LANG=zh_CN.UTF-8 at 80×24 (the status bar and the
+# popups fit), on Qwen2.5 (the demo model that knows Chinese).
+sleep 0.5
+T kill-server 2>/dev/null || true
+T new-session -d -s s -x 80 -y 24 "LC_ALL= LC_MESSAGES= LANG=zh_CN.UTF-8 $BIN --model qwen --temp 0 --max-tokens 40"
+wait_for "空闲" 90
+T send-keys -t s -l "用一句话介绍长城。"
+T send-keys -t s Enter
+wait_for "空闲.*tok/s" 180
+COLS=80 shot zh-ui
 T send-keys -t s C-c C-c

@@ -35,6 +35,9 @@ pub struct Config {
     /// reply running to the next surprise pauses (F7), and what `n`/`N` in
     /// the token cursor jump to.
     pub surprise: SurpriseStop,
+    /// The language of the interface, `"en"` or `"zh"` (`--lang` overrides;
+    /// unset: the locale, see [`crate::i18n::choose`]).
+    pub lang: Option<String>,
 }
 
 /// A remote server that reports log-probabilities (llama-server, vLLM, …).
@@ -89,6 +92,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             servers: Vec::new(),
             surprise: SurpriseStop::default(),
+            lang: None,
         }
     }
 }
@@ -229,6 +233,14 @@ impl Config {
                 })
             }
         };
+        if let Some(lang) = &self.lang {
+            range(
+                "lang",
+                &format!("{lang:?}"),
+                crate::i18n::CODES.contains(&lang.as_str()),
+                "\"en\" or \"zh\"",
+            )?;
+        }
         let e = &self.engine;
         range(
             "engine.ctx",

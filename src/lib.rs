@@ -27,6 +27,7 @@ pub mod demo;
 pub mod engine;
 pub mod gguf;
 pub(crate) mod heat;
+pub mod i18n;
 pub mod llama_server;
 pub mod logging;
 pub mod paths;

@@ -24,7 +24,14 @@ use tokenscope::paths::Paths;
 fn parse_command_line() -> Cli {
     use std::io::IsTerminal;
     let env = tokenscope::terminal::Env::from_process();
-    let mut command = Cli::command();
+    // The language first: `--help` and clap's errors are shown in it.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    tokenscope::i18n::set(tokenscope::cli::language(
+        &args,
+        &Paths::resolve().config_file,
+        |k| std::env::var(k).ok(),
+    ));
+    let mut command = tokenscope::cli::localized(Cli::command());
     if !env.color(std::io::stderr().is_terminal() || std::io::stdout().is_terminal()) {
         command = command.color(clap::ColorChoice::Never);
     }
@@ -65,7 +72,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {}", error_text(&e));
+            eprintln!(
+                "{}: {}",
+                tokenscope::i18n::tr("cli-error", "error"),
+                error_text(&e)
+            );
             ExitCode::FAILURE
         }
     }

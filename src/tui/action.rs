@@ -235,7 +235,28 @@ impl Context {
         Context::Help,
     ];
 
-    /// The section title in help and the README.
+    /// The section title in the help, in the user's language.
+    pub fn title_shown(self) -> String {
+        use crate::i18n::tr;
+        match self {
+            Context::Anywhere => tr("ctx-anywhere", "Anywhere"),
+            Context::Main => tr("ctx-main", "Outside popups"),
+            Context::Input => tr("ctx-input", "Typing a message"),
+            Context::TokenCursor => tr("ctx-token-cursor", "Token cursor"),
+            Context::Picker => tr("ctx-picker", "Model picker"),
+            Context::Settings => tr("ctx-settings", "Sampling settings"),
+            Context::SystemPrompt => tr("ctx-system-prompt", "System prompt"),
+            Context::Help => tr("ctx-help", "Help"),
+            Context::Chats => tr("ctx-chats", "Saved conversations"),
+            Context::Lens => tr("ctx-lens", "Layer lens"),
+            Context::Rollouts => tr("ctx-rollouts", "Rollouts"),
+            Context::KvCost => tr("ctx-kv-cost", "What the KV cache saves"),
+            Context::Choose => tr("ctx-choose", "Choosing a token (step mode, branching)"),
+        }
+    }
+
+    /// The section title in the README (English).
+    #[cfg(test)]
     pub fn title(self) -> &'static str {
         match self {
             Context::Anywhere => "Anywhere",
@@ -345,6 +366,25 @@ pub struct Binding {
     /// What it does, for help and the README. Empty: the row is shown with
     /// the one before (keys `A / B`, that row's text).
     pub help: &'static str,
+}
+
+impl Binding {
+    /// The message id of the row's help text: `key-<Context>-<Action>`,
+    /// `-2`, `-3`… after it for a later row of the same pair (the message
+    /// files, `i18n/*.ftl`, hold one per row with text).
+    pub fn help_id(&self) -> String {
+        let same = KEYMAP
+            .iter()
+            .take_while(|b| !std::ptr::eq(*b, self))
+            .filter(|b| b.context == self.context && b.action == self.action)
+            .count();
+        let base = format!("key-{:?}-{:?}", self.context, self.action);
+        if same == 0 {
+            base
+        } else {
+            format!("{base}-{}", same + 1)
+        }
+    }
 }
 
 const fn b(
@@ -1024,6 +1064,16 @@ pub struct HelpRow {
     pub keys: String,
     /// What they do.
     pub help: &'static str,
+    /// The message id of `help` ([`Binding::help_id`]), for the help shown
+    /// in the user's language.
+    pub id: String,
+}
+
+impl HelpRow {
+    /// What the keys do, in the user's language.
+    pub fn help_shown(&self) -> String {
+        crate::i18n::tr(&self.id, self.help)
+    }
 }
 
 /// The keymap for people, by context: rows with no text of their own are
@@ -1044,7 +1094,11 @@ pub fn help_rows() -> Vec<(Context, Vec<HelpRow>)> {
                     last.keys.push_str(" / ");
                     last.keys.push_str(&keys);
                 }
-                _ => rows.push(HelpRow { keys, help: b.help }),
+                _ => rows.push(HelpRow {
+                    keys,
+                    help: b.help,
+                    id: b.help_id(),
+                }),
             }
         }
         if !rows.is_empty() {

@@ -10,6 +10,7 @@ use super::state::{ChooseAt, Focus, MsgStatus, Phase, State};
 use super::transitions::load_model;
 use crate::conversation::NodeId;
 use crate::engine::{CrashReport, CrashStage, Event, ModelRef, Stats, StopReason};
+use crate::i18n::{tr, tr_args};
 
 pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
     if let Event::EngineExited { report } = ev {
@@ -140,14 +141,17 @@ fn on_load_event(s: &mut State, ev: Event) {
             let mode = s
                 .prompt_mode(Some(info.chat_mode))
                 .unwrap_or(info.chat_mode);
-            let mut text = format!(
-                "Loaded {} ({} {}, {}, {}). Context {}.",
-                info.name,
-                info.arch,
-                info.quant,
-                mode.describe(),
-                info.backend_text(),
-                info.ctx_text(),
+            let mut text = tr_args(
+                "notice-loaded",
+                "Loaded { $name } ({ $arch } { $quant }, { $mode }, { $backend }). Context { $ctx }.",
+                &[
+                    ("name", &info.name),
+                    ("arch", &info.arch),
+                    ("quant", &info.quant),
+                    ("mode", &mode.describe()),
+                    ("backend", &info.backend_text()),
+                    ("ctx", &info.ctx_text()),
+                ],
             );
             s.set_model(*info, vocab);
             // What the model is told when the user says nothing (F6 edits it).
@@ -179,10 +183,21 @@ fn on_load_event(s: &mut State, ev: Event) {
             }
             let file = super::models::load_name(&model, &s.model.files.models);
             let keep = match &s.model.info {
-                Some(m) => format!(" Still using {}.", m.name),
-                None => " No model is loaded: press Ctrl-O to choose another.".to_string(),
+                Some(m) => tr_args(
+                    "notice-still-using",
+                    "Still using { $name }.",
+                    &[("name", &m.name)],
+                ),
+                None => tr(
+                    "notice-no-model-choose-another",
+                    "No model is loaded: press Ctrl-O to choose another.",
+                ),
             };
-            s.error(format!("Could not load {file}: {error}.{keep}"));
+            s.error(tr_args(
+                "notice-load-failed",
+                "Could not load { $file }: { $error }. { $keep }",
+                &[("file", &file), ("error", &error), ("keep", &keep)],
+            ));
         }
         _ => {}
     }
@@ -332,7 +347,11 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
         Event::Failed { error, .. } => {
             let node = g.node;
             s.session.generation = None;
-            s.error(format!("Generation failed: {error}"));
+            s.error(tr_args(
+                "notice-generation-failed",
+                "Generation failed: { $error }",
+                &[("error", &error)],
+            ));
             finish_message(s, node, MsgStatus::Failed(error.to_string()), None);
         }
         Event::PromptScores { steps, .. } => {
@@ -413,7 +432,10 @@ fn finish_message(s: &mut State, node: NodeId, status: MsgStatus, stats: Option<
     if s.session.conv.finish_reply(node, status, stats) {
         s.repath();
         if stopped {
-            s.info("The reply stopped before its first token: that version was dropped.");
+            s.info(tr(
+                "notice-stopped-before-first",
+                "The reply stopped before its first token: that version was dropped.",
+            ));
         }
         return;
     }

@@ -10,6 +10,7 @@ use super::state::{
 };
 use crate::conversation::{Node, NodeId, Writer};
 use crate::engine::{Role, StopReason, TokenId};
+use crate::i18n::{tr, tr_args};
 
 /// Why a reply cannot be acted on now, as the user reads it; `None` when it can.
 pub fn busy(s: &State) -> Option<&'static str> {
@@ -66,7 +67,10 @@ fn writer(s: &State) -> Writer {
 pub fn start(s: &mut State, id: NodeId, paused: bool) -> Vec<Effect> {
     let Some(msg) = s.msg_index(id) else {
         // A bug if it happens: say so rather than leave a reply waiting.
-        s.error("That reply is not shown: nothing was generated.");
+        s.error(tr(
+            "notice-reply-not-shown",
+            "That reply is not shown: nothing was generated.",
+        ));
         return vec![];
     };
     let mut settings = s.request_settings();
@@ -207,7 +211,10 @@ pub fn toggle_step_mode(s: &mut State) -> Vec<Effect> {
         .is_some_and(|g| matches!(g.phase, Phase::Paused { .. }));
     if !step && !surprise {
         s.session.step_mode = true;
-        s.info("Step mode: replies go one token per key (→). F7 again: run to the next surprise.");
+        s.info(tr(
+            "notice-step-mode",
+            "Step mode: replies go one token per key (→). F7 again: run to the next surprise.",
+        ));
         if running {
             return vec![Effect::Steer(Steer::Step)];
         }
@@ -232,7 +239,10 @@ pub fn toggle_step_mode(s: &mut State) -> Vec<Effect> {
         return vec![];
     }
     s.session.to_surprise = false;
-    s.info("Free generation: replies run to their end (F7: step mode).");
+    s.info(tr(
+        "notice-free-mode",
+        "Free generation: replies run to their end (F7: step mode).",
+    ));
     if s.view
         .chooser
         .as_ref()
@@ -348,7 +358,7 @@ pub fn branch(
     }
     if ended {
         // The chosen token ends the reply: nothing to generate.
-        s.info("The chosen token ends the reply.");
+        s.info(tr("notice-chosen-ends", "The chosen token ends the reply."));
         return fx;
     }
     fx.extend(start(s, new, paused));
@@ -367,7 +377,10 @@ pub fn regenerate(s: &mut State) -> Vec<Effect> {
     match last.filter(|&i| s.msg(i).is_some_and(|m| m.role == Role::Assistant)) {
         Some(msg) => branch(s, TokenRef { msg, step: 0 }, None, None),
         None => {
-            s.info("No reply to regenerate yet.");
+            s.info(tr(
+                "notice-no-reply-to-regenerate",
+                "No reply to regenerate yet.",
+            ));
             vec![]
         }
     }
@@ -385,7 +398,10 @@ pub fn continue_reply(s: &mut State, msg: usize) -> Vec<Effect> {
     };
     let m = s.session.conv.node(id);
     if msg + 1 != s.view.path.len() {
-        s.info("Only the last reply can be continued (later turns build on it as it is).");
+        s.info(tr(
+            "notice-continue-last-only",
+            "Only the last reply can be continued (later turns build on it as it is).",
+        ));
         return vec![];
     }
     let ended = m
@@ -397,7 +413,10 @@ pub fn continue_reply(s: &mut State, msg: usize) -> Vec<Effect> {
             .zip(m.steps.last())
             .is_some_and(|(v, st)| v.is_eog(st.id));
     if ended {
-        s.info("The model ended this reply itself: nothing to continue.");
+        s.info(tr(
+            "notice-nothing-to-continue",
+            "The model ended this reply itself: nothing to continue.",
+        ));
         return vec![];
     }
     if !same_vocab(s, m) {
@@ -417,7 +436,10 @@ pub fn continue_reply(s: &mut State, msg: usize) -> Vec<Effect> {
 /// Shows the previous (`delta` -1) or next (+1) version of turn `msg`.
 pub fn switch_sibling(s: &mut State, msg: usize, delta: isize) -> Vec<Effect> {
     if s.session.generation.is_some() {
-        s.info("A reply is under way: stop it (Esc) before switching versions.");
+        s.info(tr(
+            "notice-reply-under-way",
+            "A reply is under way: stop it (Esc) before switching versions.",
+        ));
         return vec![];
     }
     let Some(&id) = s.view.path.get(msg) else {
@@ -428,15 +450,22 @@ pub fn switch_sibling(s: &mut State, msg: usize, delta: isize) -> Vec<Effect> {
             s.session.conv.show(other);
             s.repath();
             let (pos, n) = s.session.conv.sibling_pos(other);
-            s.info(format!("Version {} of {n}.", pos + 1));
+            s.info(tr_args(
+                "notice-version",
+                "Version { $i } of { $n }.",
+                &[("i", &(pos + 1)), ("n", &n)],
+            ));
             return vec![Effect::Save];
         }
         None => {
             let (_, n) = s.session.conv.sibling_pos(id);
             s.info(if n > 1 {
-                "No more versions that way."
+                tr("notice-no-more-versions", "No more versions that way.")
             } else {
-                "This turn has one version (Enter on a token branches; F8 regenerates)."
+                tr(
+                    "notice-one-version",
+                    "This turn has one version (Enter on a token branches; F8 regenerates).",
+                )
             });
         }
     }
@@ -454,7 +483,10 @@ pub fn edit_message(s: &mut State, msg: usize) -> Vec<Effect> {
     s.view.input = super::state::new_input();
     s.view.input.insert_str(&text);
     s.view.set_focus(Focus::Input);
-    s.info("Editing an earlier message: Enter sends it as a new version; Esc leaves it as it was.");
+    s.info(tr(
+        "notice-editing",
+        "Editing an earlier message: Enter sends it as a new version; Esc leaves it as it was.",
+    ));
     vec![]
 }
 

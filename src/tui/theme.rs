@@ -5,6 +5,7 @@
 use ratatui::style::{Color, Modifier, Style};
 
 use super::state::HeatScale;
+use crate::i18n::tr;
 
 pub use crate::heat::{ENTROPY_BANDS, HEAT_BANDS, entropy_band, heat_band};
 
@@ -114,14 +115,17 @@ pub fn band_labels(scale: HeatScale) -> Vec<&'static str> {
 /// the title in words, else its short form (for narrow panes).
 pub fn heat_legend(scale: HeatScale, color: bool, long: bool) -> Vec<(String, Style)> {
     let title = match (scale, long) {
-        (HeatScale::Probability, true) => "heat: p of each token ",
-        (HeatScale::Probability, false) => "heat p ",
-        (HeatScale::Entropy, true) => "heat: entropy where each token was chosen ",
-        (HeatScale::Entropy, false) => "heat entropy ",
-        (HeatScale::Kl, true) => "heat: KL(A‖B) per compared token ",
-        (HeatScale::Kl, false) => "heat KL(A‖B) ",
+        (HeatScale::Probability, true) => tr("heat-p-long", "heat: p of each token"),
+        (HeatScale::Probability, false) => tr("heat-p", "heat p"),
+        (HeatScale::Entropy, true) => tr(
+            "heat-entropy-long",
+            "heat: entropy where each token was chosen",
+        ),
+        (HeatScale::Entropy, false) => tr("heat-entropy", "heat entropy"),
+        (HeatScale::Kl, true) => tr("heat-kl-long", "heat: KL(A‖B) per compared token"),
+        (HeatScale::Kl, false) => tr("heat-kl", "heat KL(A‖B)"),
     };
-    let mut items = vec![(title.to_string(), dim())];
+    let mut items = vec![(format!("{title} "), dim())];
     for (band, label) in band_labels(scale).into_iter().enumerate() {
         let text = if color {
             format!("■ {label} ")
@@ -130,7 +134,7 @@ pub fn heat_legend(scale: HeatScale, color: bool, long: bool) -> Vec<(String, St
         };
         items.push((text, band_style(band, color)));
     }
-    items.push(("· F3 next".to_string(), dim()));
+    items.push((format!("· {}", tr("heat-f3-next", "F3 next")), dim()));
     items
 }
 

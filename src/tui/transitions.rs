@@ -15,6 +15,7 @@ use super::state::{
 };
 use crate::conversation::Conversation;
 use crate::engine::ModelRef;
+use crate::i18n::tr;
 use crate::store::{ConvId, StoredConversation};
 use crate::text::escape_inline;
 
@@ -39,7 +40,10 @@ pub fn cancel_load(s: &mut State) -> Vec<Effect> {
         Some(l) if !l.cancelling => {
             l.cancelling = true;
             let request = l.request;
-            s.info("Stopping the load (Esc again restarts the engine if it does not answer).");
+            s.info(tr(
+                "notice-stopping-load",
+                "Stopping the load (Esc again restarts the engine if it does not answer).",
+            ));
             vec![Effect::Cancel(request)]
         }
         Some(_) => restart_engine(s),
@@ -50,7 +54,7 @@ pub fn cancel_load(s: &mut State) -> Vec<Effect> {
 /// Kills the engine process and starts a new one: what it was doing fails,
 /// and the crash handling reloads the model in use (see `engine_events`).
 fn restart_engine(s: &mut State) -> Vec<Effect> {
-    s.info("Restarting the engine…");
+    s.info(tr("notice-restarting-engine", "Restarting the engine…"));
     vec![Effect::RestartEngine]
 }
 
@@ -79,7 +83,7 @@ pub fn new_chat(s: &mut State) -> Vec<Effect> {
     if !old.is_empty() {
         fx.push(Effect::SaveAway(old_id, Box::new(old)));
     }
-    s.info("New chat.");
+    s.info(tr("notice-new-chat", "New chat."));
     fx
 }
 
@@ -257,7 +261,10 @@ pub fn choose_at(s: &mut State, t: TokenRef) -> Vec<Effect> {
             return vec![];
         }
         Some(crate::engine::Role::System) => {
-            s.info("A token of the system prompt: e edits it; branching is from a reply's tokens.");
+            s.info(tr(
+                "notice-branch-on-system",
+                "A token of the system prompt: e edits it; branching is from a reply's tokens.",
+            ));
             return vec![];
         }
         _ => {}
@@ -291,7 +298,7 @@ pub fn toggle_navigation(s: &mut State) -> Vec<Effect> {
     }
     let valid = s.view.cursor.filter(|c| s.step(*c).is_some());
     let Some(c) = valid.or_else(|| s.last_token()) else {
-        s.info("No reply to inspect yet.");
+        s.info(tr("notice-no-reply-to-inspect", "No reply to inspect yet."));
         return vec![];
     };
     s.view.cursor = Some(c);
@@ -349,7 +356,10 @@ pub fn apply_whatif(s: &mut State) -> Vec<Effect> {
             let c = &mut s.config.sampling;
             (c.temperature, c.top_k, c.top_p, c.min_p) = (p.temperature, p.top_k, p.top_p, p.min_p);
         }
-        None => s.info("No what-if settings yet: t/T, k/K, p/P, m/M change them."),
+        None => s.info(tr(
+            "notice-no-whatif",
+            "No what-if settings yet: t/T, k/K, p/P, m/M change them.",
+        )),
     }
     vec![]
 }

@@ -22,6 +22,7 @@ use super::transitions::{
     open_system_prompt,
 };
 use crate::engine::{Event, ModelRef};
+use crate::i18n::tr;
 
 pub use super::effect::Effect;
 
@@ -288,6 +289,6 @@ fn ctrl_c(s: &mut State) -> Vec<Effect> {
         return vec![Effect::Quit];
     }
     s.quit_armed = true;
-    s.info("Press Ctrl-C again to quit.");
+    s.info(tr("notice-ctrl-c-again", "Press Ctrl-C again to quit."));
     vec![]
 }

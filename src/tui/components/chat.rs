@@ -10,6 +10,7 @@ use ratatui::widgets::{Paragraph, Widget};
 use ratatui_textarea::Input;
 
 use crate::engine::{Role, TokenStep, sampler};
+use crate::i18n::{tr, tr_args};
 use crate::text::{str_width, truncate};
 use crate::tui::action::{Action, Context, lookup, lookup_mouse};
 use crate::tui::effect::Effect;
@@ -92,7 +93,10 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Outcome {
         Action::Cancel if s.session.generation.is_some() => return Outcome::Cancel,
         Action::Cancel if s.compare.job.is_some() => return Outcome::CancelCompare,
         Action::CompareReply if on_prompt => {
-            s.info("That is a token of your message: v compares a reply (move to one).");
+            s.info(tr(
+                "chat-compare-on-prompt",
+                "That is a token of your message: v compares a reply (move to one).",
+            ));
             return Outcome::Done;
         }
         Action::CompareReply => return Outcome::OpenCompare,
@@ -111,16 +115,25 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Outcome {
         // The system prompt's tokens: e edits it; it has no versions.
         Action::EditPrompt if on_system => return Outcome::OpenSystemPrompt,
         Action::PrevReply | Action::NextReply if on_system => {
-            s.info("The system prompt has one version: e edits it (for the replies after it).");
+            s.info(tr(
+                "chat-system-one-version",
+                "The system prompt has one version: e edits it (for the replies after it).",
+            ));
             return Outcome::Done;
         }
         Action::Resample | Action::ContinueReply if on_system => {
-            s.info("That is a token of the system prompt: r and c act on a reply's tokens.");
+            s.info(tr(
+                "chat-rc-on-system",
+                "That is a token of the system prompt: r and c act on a reply's tokens.",
+            ));
             return Outcome::Done;
         }
         // On a token of a prompt turn: those keys act on that turn.
         Action::Resample | Action::ContinueReply if on_prompt => {
-            s.info("That is a token of your message: r and c act on a reply's tokens.");
+            s.info(tr(
+                "chat-rc-on-prompt",
+                "That is a token of your message: r and c act on a reply's tokens.",
+            ));
             return Outcome::Done;
         }
         Action::Resample => {
@@ -155,7 +168,7 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Outcome {
         Action::Quit if quit_armed => return Outcome::Effects(vec![Effect::Quit]),
         Action::Quit => {
             s.quit_armed = true;
-            s.info("Press q again to quit.");
+            s.info(tr("chat-quit-again", "Press q again to quit."));
             return Outcome::Done;
         }
         Action::OpenLens => return Outcome::OpenLens(cur),
@@ -166,12 +179,20 @@ pub fn on_key(s: &mut State, k: KeyEvent, quit_armed: bool) -> Outcome {
             let found = s.surprise_from(cur, forward);
             if found.is_none() {
                 let stop = s.config.surprise;
-                s.info(format!(
-                    "No surprising token {} this one (p below {} or entropy above {} bits; F5 sets both).",
-                    if forward { "after" } else { "before" },
-                    stop.below_p,
-                    stop.above_entropy
-                ));
+                let text = if forward {
+                    tr_args(
+                        "chat-no-surprise-after",
+                        "No surprising token after this one (p below { $p } or entropy above { $h } bits; F5 sets both).",
+                        &[("p", &stop.below_p), ("h", &stop.above_entropy)],
+                    )
+                } else {
+                    tr_args(
+                        "chat-no-surprise-before",
+                        "No surprising token before this one (p below { $p } or entropy above { $h } bits; F5 sets both).",
+                        &[("p", &stop.below_p), ("h", &stop.above_entropy)],
+                    )
+                };
+                s.info(text);
             }
             found
         }
@@ -536,7 +557,11 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
     }
     // Scrolled up with more below: the last row holds the hint, not chat text.
     if let Some(below) = win.hint_below {
-        let more = crate::text::count(below, "more line");
+        let more = if crate::i18n::lang() == crate::i18n::Lang::En {
+            crate::text::count(below, "more line")
+        } else {
+            tr_args("chat-more-lines", "{ $n } more lines", &[("n", &below)])
+        };
         let text = truncate(&format!(" ↓ {more} · PgDn "), r.width as usize);
         let tw = str_width(&text) as u16;
         buf.set_string(
@@ -550,28 +575,43 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
 
 fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
     let model_line = match (&s.model.info, &s.session.load) {
-        (_, Some(l)) => format!(
-            "Loading {}…",
-            crate::tui::models::load_name(&l.model, &s.model.files.models)
+        (_, Some(l)) => tr_args(
+            "welcome-loading",
+            "Loading { $name }…",
+            &[(
+                "name",
+                &crate::tui::models::load_name(&l.model, &s.model.files.models),
+            )],
         ),
-        (Some(m), None) => format!("Model: {}", m.name),
-        (None, None) => "No model loaded: press Ctrl-O to choose one.".to_string(),
+        (Some(m), None) => tr_args("welcome-model", "Model: { $name }", &[("name", &m.name)]),
+        (None, None) => tr(
+            "welcome-no-model",
+            "No model loaded: press Ctrl-O to choose one.",
+        )
+        .to_string(),
     };
     let mut lines = vec![
         Line::styled("tokenscope", theme::title()),
-        Line::from("Chat with a local model and watch it predict every next token."),
+        Line::from(tr(
+            "welcome-tagline",
+            "Chat with a local model and watch it predict every next token.",
+        )),
         Line::from(""),
         Line::from(model_line),
         Line::styled(
-            "Enter send · Tab inspect tokens · F7 step mode · Ctrl-O models · F1 help",
+            tr(
+                "welcome-keys",
+                "Enter send · Tab inspect tokens · F7 step mode · Ctrl-O models · F1 help",
+            ),
             theme::dim(),
         ),
         // The other demo models know no Chinese (SmolLM2 is English only,
         // Gemma 270M a small base model).
         Line::styled(
-            format!(
-                "中文? Ctrl-O, type qwen: {} knows Chinese.",
-                crate::demo::CHINESE_DEMO_NAME
+            tr_args(
+                "welcome-chinese-model",
+                "中文? Ctrl-O, type qwen: { $name } knows Chinese.",
+                &[("name", &crate::demo::CHINESE_DEMO_NAME)],
             ),
             theme::dim(),
         ),

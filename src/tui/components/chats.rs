@@ -14,6 +14,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget};
 
 use super::popup_block;
+use crate::i18n::{tr, tr_args};
 use crate::store::export::format_time;
 use crate::text::{escape_inline, pad_left, pad_right, truncate};
 use crate::tui::action::{Action, Context, lookup};
@@ -130,9 +131,19 @@ pub fn render(l: &ChatList, buf: &mut Buffer, area: Rect) {
     let r = centered(area, 104.min(area.width), want.min(area.height));
     Clear.render(r, buf);
     let title = if l.loading {
-        " saved conversations · reading… ".to_string()
+        format!(
+            " {} ",
+            tr("chats-title-reading", "saved conversations · reading…")
+        )
     } else {
-        format!(" saved conversations · {} ", l.rows.len())
+        format!(
+            " {} ",
+            tr_args(
+                "chats-title",
+                "saved conversations · { $n }",
+                &[("n", &l.rows.len())],
+            )
+        )
     };
     let block = popup_block(title);
     let inner = block.inner(r);

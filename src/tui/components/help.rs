@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget};
 
 use super::popup_block;
+use crate::i18n::tr;
 use crate::text::str_width;
 use crate::tui::action::{Action, Context, help_rows, lookup};
 use crate::tui::layout::centered;
@@ -45,7 +46,7 @@ pub fn help_lines(width: usize, color: bool) -> Vec<Line<'static>> {
             lines.push(Line::from(""));
         }
         lines.push(Line::styled(
-            context.title().to_string(),
+            context.title_shown(),
             theme::title().fg(Color::Cyan),
         ));
         for row in rows {
@@ -55,7 +56,7 @@ pub fn help_lines(width: usize, color: bool) -> Vec<Line<'static>> {
                 .into_iter()
                 .map(|k| k.replace('\u{2011}', "-"))
                 .collect();
-            let text = wrap_plain(row.help, text_w);
+            let text = wrap_plain(&row.help_shown(), text_w);
             for i in 0..keys.len().max(text.len()) {
                 let k = keys.get(i).map_or("", String::as_str);
                 let pad = HELP_KEYS_WIDTH.saturating_sub(str_width(k));
@@ -127,7 +128,10 @@ pub fn render(buf: &mut Buffer, area: Rect, scroll: u16, color: bool) {
     let h = lines.len() as u16 + 2;
     let r = centered(area, w, h.min(area.height.saturating_sub(2).max(3)));
     Clear.render(r, buf);
-    let block = popup_block(" keys · ↑↓ scroll · any other key closes ".into());
+    let block = popup_block(format!(
+        " {} ",
+        tr("help-title", "keys · ↑↓ scroll · any other key closes")
+    ));
     let inner = block.inner(r);
     block.render(r, buf);
     let max_scroll = (lines.len() as u16).saturating_sub(inner.height);

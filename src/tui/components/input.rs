@@ -7,6 +7,7 @@ use ratatui::style::Style;
 use ratatui::widgets::{Block, Widget};
 use ratatui_textarea::Input;
 
+use crate::i18n::{tr, tr_args};
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::input_view::{self, input_text};
 use crate::tui::outcome::Outcome;
@@ -28,7 +29,10 @@ pub fn on_key(s: &mut State, k: KeyEvent) -> Outcome {
             }
             if s.session.editing.take().is_some() {
                 set_input_text(s, "");
-                s.info("Edit dropped: the message stays as it was.");
+                s.info(tr(
+                    "input-edit-dropped",
+                    "Edit dropped: the message stays as it was.",
+                ));
                 return Outcome::Done;
             }
             if s.session.load.is_some() {
@@ -121,11 +125,17 @@ fn send(s: &mut State) -> Outcome {
         .as_ref()
         .is_some_and(|g| !matches!(g.phase, Phase::Paused { .. }))
     {
-        s.info("Still generating: wait for the reply, or press Esc to stop it.");
+        s.info(tr(
+            "input-still-generating",
+            "Still generating: wait for the reply, or press Esc to stop it.",
+        ));
         return Outcome::Done;
     }
     if s.model.info.is_none() && s.session.load.is_none() {
-        s.error("No model is loaded: press Ctrl-O to choose one.");
+        s.error(tr(
+            "input-no-model",
+            "No model is loaded: press Ctrl-O to choose one.",
+        ));
         return Outcome::Done;
     }
     if s.view.history.entries.last() != Some(&text) {
@@ -148,23 +158,33 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
     let inner = if bordered {
         let (title, style) = match s.view.focus {
             Focus::Input if s.session.editing.is_some() => (
-                " editing an earlier message · Enter sends it as a new version · Esc drops the edit "
-                    .to_string(),
+                format!(
+                    " {} ",
+                    tr(
+                        "input-title-editing",
+                        "editing an earlier message · Enter sends it as a new version · Esc drops the edit",
+                    )
+                ),
                 Style::default().fg(theme::USER),
             ),
             Focus::Input => (
-                " message · Enter send · Alt-Enter newline ".to_string(),
+                format!(
+                    " {} ",
+                    tr("input-title", "message · Enter send · Alt-Enter newline")
+                ),
                 Style::default(),
             ),
             Focus::Navigate => (
-                " token cursor · ←→↑↓ move · Enter branch · r re-sample · [ ] versions · Tab back to typing "
-                    .to_string(),
+                format!(
+                    " {} ",
+                    tr(
+                        "input-title-cursor",
+                        "token cursor · ←→↑↓ move · Enter branch · r re-sample · [ ] versions · Tab back to typing",
+                    )
+                ),
                 theme::dim(),
             ),
-            Focus::Choose => (
-                choose_title(s),
-                Style::default().fg(theme::ASSISTANT),
-            ),
+            Focus::Choose => (choose_title(s), Style::default().fg(theme::ASSISTANT)),
         };
         let block = Block::bordered().title(title).border_style(style);
         let inner = block.inner(r);
@@ -179,13 +199,24 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
         // The text to force, typed here instead of a message.
         let (text, style) = if c.text.is_empty() {
             (
-                "type text to force it, or pick a candidate (↑↓ or 1-9, then Enter)".to_string(),
+                tr(
+                    "input-choose-empty",
+                    "type text to force it, or pick a candidate (↑↓ or 1-9, then Enter)",
+                ),
                 theme::dim(),
             )
         } else if let Some(i) = lone_digit(&c.text) {
             // Said at once: a digit no longer forces by itself.
             (
-                format!("{}▏ Enter: candidate {} · type on: text", c.text, i + 1),
+                format!(
+                    "{}▏ {}",
+                    c.text,
+                    tr_args(
+                        "input-choose-digit",
+                        "Enter: candidate { $n } · type on: text",
+                        &[("n", &(i + 1))],
+                    )
+                ),
                 Style::default(),
             )
         } else {
@@ -207,10 +238,19 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
 fn choose_title(s: &State) -> String {
     match s.view.chooser.as_ref().map(|c| c.at) {
         Some(ChooseAt::Token(t)) => format!(
-            " branch at token {} · ↑↓ or 1-9, Enter: go on from another token · → re-sample · Esc close ",
-            t.step + 1
+            " {} ",
+            tr_args(
+                "input-title-branch",
+                "branch at token { $n } · ↑↓ or 1-9, Enter: go on from another token · → re-sample · Esc close",
+                &[("n", &(t.step + 1))],
+            )
         ),
-        _ => " step · → draw · ↑↓ or 1-9, Enter: force · or type text · Shift-→ to next surprise · Esc stop "
-            .to_string(),
+        _ => format!(
+            " {} ",
+            tr(
+                "input-title-step",
+                "step · → draw · ↑↓ or 1-9, Enter: force · or type text · Shift-→ to next surprise · Esc stop",
+            )
+        ),
     }
 }

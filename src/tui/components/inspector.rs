@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Padding, Paragraph, Widget};
 use super::{bar, pct, pct_opt};
 use crate::engine::TokenStep;
 use crate::engine::resample::Fate;
+use crate::i18n::{tr, tr_args};
 use crate::text::{str_width, truncate, visible_piece};
 use crate::tui::state::{ChooseAt, Focus, Message, SamplerColumn, State, TokenRef};
 use crate::tui::theme;
@@ -25,7 +26,7 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
     let inspected = s.inspected();
     let title = match inspected {
         Some((t, _)) => inspector_title(s, t),
-        None => " inspector ".to_string(),
+        None => format!(" {} ", tr("inspector-title", "inspector")),
     };
     let block = Block::bordered()
         .title(Span::styled(title, theme::title()))
@@ -38,11 +39,18 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
     }
     let Some((t, step)) = inspected else {
         let lines = [
-            Line::from(
+            Line::from(tr(
+                "inspector-empty",
                 "The model's top candidates for each next token appear here while a reply streams in.",
-            ),
+            )),
             Line::from(""),
-            Line::styled("Tab: move over the tokens of a reply.", theme::dim()),
+            Line::styled(
+                tr(
+                    "inspector-empty-tab",
+                    "Tab: move over the tokens of a reply.",
+                ),
+                theme::dim(),
+            ),
         ];
         Paragraph::new(wrap_lines(&lines, inner.width as usize)).render(inner, buf);
         return;
@@ -258,22 +266,43 @@ fn inspector_title_base(s: &State, t: TokenRef) -> String {
             .and_then(|c| c.row(t.step))
             .is_some()
     {
-        return format!(" token {}/{n} · A vs B ", t.step + 1);
+        return format!(
+            " {} ",
+            tr_args(
+                "inspector-token-ab",
+                "token { $i }/{ $n } · A vs B",
+                &[("i", &(t.step + 1)), ("n", &n)],
+            )
+        );
     }
     if let Some(m) = s.msg(t.msg)
         && m.role != crate::engine::Role::Assistant
     {
         let what = if crate::tui::state::is_scaffolding(m, t.step) {
-            "template"
+            tr("inspector-what-template", "template")
         } else if m.role == crate::engine::Role::System {
-            "system prompt"
+            tr("inspector-what-system", "system prompt")
         } else {
-            "your message"
+            tr("inspector-what-message", "your message")
         };
-        return format!(" prompt token {}/{n} · {what} ", t.step + 1);
+        return format!(
+            " {} ",
+            tr_args(
+                "inspector-prompt-token",
+                "prompt token { $i }/{ $n } · { $what }",
+                &[("i", &(t.step + 1)), ("n", &n), ("what", &what)],
+            )
+        );
     }
     if s.view.focus == Focus::Choose {
-        format!(" token {}/{} · choose another to branch ", t.step + 1, n)
+        format!(
+            " {} ",
+            tr_args(
+                "inspector-token-branch",
+                "token { $i }/{ $n } · choose another to branch",
+                &[("i", &(t.step + 1)), ("n", &n)],
+            )
+        )
     } else if s.view.focus == Focus::Navigate {
         // A token whose bytes only start a character: its glyph comes later.
         let partial = s
@@ -281,15 +310,36 @@ fn inspector_title_base(s: &State, t: TokenRef) -> String {
             .zip(s.msg(t.msg))
             .is_some_and(|(st, m)| st.text.is_empty() && m.has_bytes(st.id));
         let part = if partial {
-            "· part of a character "
+            format!("· {} ", tr("inspector-part-char", "part of a character"))
         } else {
-            ""
+            String::new()
         };
-        format!(" token {}/{} {part}", t.step + 1, n)
+        format!(
+            " {} {part}",
+            tr_args(
+                "inspector-token",
+                "token { $i }/{ $n }",
+                &[("i", &(t.step + 1)), ("n", &n)],
+            )
+        )
     } else if s.session.is_generating() {
-        format!(" next token · live #{} ", t.step + 1)
+        format!(
+            " {} ",
+            tr_args(
+                "inspector-next-live",
+                "next token · live #{ $i }",
+                &[("i", &(t.step + 1))],
+            )
+        )
     } else {
-        format!(" last token #{} ", t.step + 1)
+        format!(
+            " {} ",
+            tr_args(
+                "inspector-last",
+                "last token #{ $i }",
+                &[("i", &(t.step + 1))]
+            )
+        )
     }
 }
 
@@ -444,9 +494,15 @@ pub fn inspector_lines(
         lines.push(Line::from(vec![
             Span::styled(truncate(&visible_piece(&piece), 16), chosen_style),
             Span::styled(format!(" p={}", pct_opt(step.p())), chosen_style),
-            Span::styled(" · sampler ", theme::dim()),
+            Span::styled(
+                format!(" · {} ", tr("inspector-sampler", "sampler")),
+                theme::dim(),
+            ),
             Span::raw(sampler_text(step)),
-            Span::styled(" · entropy ", theme::dim()),
+            Span::styled(
+                format!(" · {} ", tr("inspector-entropy", "entropy")),
+                theme::dim(),
+            ),
             Span::raw(bits(step.entropy())),
         ]));
     } else {

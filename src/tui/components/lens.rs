@@ -13,6 +13,7 @@ use ratatui::widgets::{Clear, Paragraph, Widget};
 
 use super::popup_block;
 use crate::engine::LensRow;
+use crate::i18n::{tr, tr_args};
 use crate::text::{readable_piece, truncate};
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::layout::centered;
@@ -86,14 +87,21 @@ pub fn render(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
     let r = centered(area, w, h);
     Clear.render(r, buf);
     let block = popup_block(format!(
-        " layer lens · {} · ←→ token · ↑↓ scroll · a attention · Esc ",
-        truncate(&l.label, 40)
+        " {} ",
+        tr_args(
+            "lens-title",
+            "layer lens · { $token } · ←→ token · ↑↓ scroll · a attention · Esc",
+            &[("token", &truncate(&l.label, 40))],
+        )
     ));
     let inner = block.inner(r);
     block.render(r, buf);
     let width = inner.width as usize;
     let mut lines: Vec<Line> = wrap_plain(
-        "The prediction after each layer: the residual stream there through the final norm and the output head; p over the whole vocabulary, H the entropy in bits.",
+        &tr(
+            "lens-explain",
+            "The prediction after each layer: the residual stream there through the final norm and the output head; p over the whole vocabulary, H the entropy in bits.",
+        ),
         width,
     )
     .into_iter()
@@ -182,13 +190,28 @@ fn render_attention(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
     );
     Clear.render(r, buf);
     let head = match sel.head {
-        None => format!("the mean of its {} heads", layer.heads.len()),
-        Some(h) => format!("head {} of {}", h + 1, layer.heads.len()),
+        None => tr_args(
+            "lens-heads-mean",
+            "the mean of its { $n } heads",
+            &[("n", &layer.heads.len())],
+        ),
+        Some(h) => tr_args(
+            "lens-head",
+            "head { $i } of { $n }",
+            &[("i", &(h + 1)), ("n", &layer.heads.len())],
+        ),
     };
     let block = popup_block(format!(
-        " attention · layer {}/{} · {head} · ↑↓ layer · h head · a grid · Esc ",
-        layer.layer,
-        res.attention.len().saturating_sub(1)
+        " {} ",
+        tr_args(
+            "lens-attention-title",
+            "attention · layer { $layer }/{ $last } · { $head } · ↑↓ layer · h head · a grid · Esc",
+            &[
+                ("layer", &layer.layer),
+                ("last", &res.attention.len().saturating_sub(1)),
+                ("head", &head),
+            ],
+        )
     ));
     let inner = block.inner(r);
     block.render(r, buf);

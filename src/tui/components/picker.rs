@@ -13,6 +13,7 @@ use ratatui::widgets::{Clear, Paragraph, Widget};
 
 use super::popup_block;
 use crate::catalog::params_human;
+use crate::i18n::{tr, tr_args};
 use crate::tensor_map::{Kind, KindShare};
 use crate::text::truncate;
 use crate::tui::action::{Action, Context, lookup};
@@ -126,14 +127,21 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     let r = centered(area, 104.min(area.width), want.min(area.height));
     Clear.render(r, buf);
     let what = if p.compare.is_some() {
-        "compare with…"
+        tr("picker-compare-with", "compare with…")
     } else {
-        "models"
+        tr("picker-models", "models")
     };
     let title = if s.model.files.scanning {
-        format!(" {what} · scanning… ")
+        format!(" {what} · {} ", tr("picker-scanning", "scanning…"))
     } else {
-        format!(" {what} · {} found ", s.model.files.models.len())
+        format!(
+            " {what} · {} ",
+            tr_args(
+                "picker-found",
+                "{ $n } found",
+                &[("n", &s.model.files.models.len())],
+            )
+        )
     };
     let block = popup_block(title);
     let inner = block.inner(r);

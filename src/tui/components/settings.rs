@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget};
 
 use super::popup_block;
+use crate::i18n::tr;
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::layout::centered;
 use crate::tui::outcome::Outcome;
@@ -56,7 +57,13 @@ pub fn render(f: &SettingsForm, buf: &mut Buffer, area: Rect) {
     let h = f.fields.len() as u16 + 6;
     let r = centered(area, 64, h);
     Clear.render(r, buf);
-    let block = popup_block(" sampling · Enter apply · ↑↓ field · Esc cancel ".into());
+    let block = popup_block(format!(
+        " {} ",
+        tr(
+            "settings-title",
+            "sampling · Enter apply · ↑↓ field · Esc cancel"
+        )
+    ));
     let inner = block.inner(r);
     block.render(r, buf);
     let mut lines = Vec::new();

@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
 use crate::engine::ChatMode;
+use crate::i18n::{tr, tr_args};
 use crate::text::{str_width, truncate};
 use crate::tui::state::{HeatScale, NoticeLevel, Phase, State};
 use crate::tui::theme;
@@ -20,11 +21,12 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
     let (line, help) = status_line_for(s, r.width as usize);
     buf.set_line(r.x, r.y, &line, r.width);
     if help {
-        let hw = STATUS_HELP.len() as u16;
+        let help_text = status_help();
+        let hw = str_width(&help_text) as u16;
         buf.set_string(
             r.x + r.width - hw,
             r.y,
-            STATUS_HELP,
+            help_text,
             theme::dim().bg(theme::STATUS_BG),
         );
     }
@@ -45,7 +47,14 @@ fn phase_text(s: &State) -> (String, Style) {
     if let Some(l) = &s.session.load {
         let pctv = (l.fraction * 100.0).round() as u32;
         return (
-            format!("loading {pctv:>3}% {}", bar_ascii(l.fraction, 10)),
+            tr_args(
+                "status-loading",
+                "loading { $pct }% { $bar }",
+                &[
+                    ("pct", &format!("{pctv:>3}")),
+                    ("bar", &bar_ascii(l.fraction, 10)),
+                ],
+            ),
             Style::default().fg(Color::Yellow),
         );
     }
@@ -63,28 +72,43 @@ fn phase_text(s: &State) -> (String, Style) {
         Some(g) => {
             let n = s.msg(g.msg).map_or(0, |m| m.steps.len());
             let t = match g.phase {
-                Phase::Waiting => "● waiting".to_string(),
-                Phase::Prefill { done, total } => format!("● prefill {done}/{total}"),
+                Phase::Waiting => tr("status-waiting", "● waiting").to_string(),
+                Phase::Prefill { done, total } => tr_args(
+                    "status-prefill",
+                    "● prefill { $done }/{ $total }",
+                    &[("done", &done), ("total", &total)],
+                ),
                 Phase::Paused { .. } => format!(
-                    "‖ step {} · {} tok fed{}",
-                    n + 1,
-                    s.ctx_used().unwrap_or(0),
+                    "{}{}",
+                    tr_args(
+                        "status-paused",
+                        "‖ step { $n } · { $fed } tok fed",
+                        &[("n", &(n + 1)), ("fed", &s.ctx_used().unwrap_or(0))],
+                    ),
                     // Paused while the user does something else: how to get back.
                     if s.view.focus == crate::tui::state::Focus::Choose
                         && s.view.chooser.as_ref().map(|c| c.at)
                             == Some(crate::tui::state::ChooseAt::Next)
                     {
-                        ""
+                        String::new()
                     } else {
-                        " · Tab: choose"
+                        format!(" · {}", tr("status-tab-choose", "Tab: choose"))
                     }
                 ),
-                Phase::Generating if s.session.step_mode => format!("● step {n} tok"),
-                Phase::Generating if s.session.to_surprise => {
-                    format!("● to next surprise {n} tok")
+                Phase::Generating if s.session.step_mode => {
+                    tr_args("status-step", "● step { $n } tok", &[("n", &n)])
                 }
-                Phase::Generating => format!("● generating {n} tok"),
-                Phase::Cancelling => "● stopping… (Esc: restart engine)".to_string(),
+                Phase::Generating if s.session.to_surprise => tr_args(
+                    "status-to-surprise",
+                    "● to next surprise { $n } tok",
+                    &[("n", &n)],
+                ),
+                Phase::Generating => {
+                    tr_args("status-generating", "● generating { $n } tok", &[("n", &n)])
+                }
+                Phase::Cancelling => {
+                    tr("status-stopping", "● stopping… (Esc: restart engine)").to_string()
+                }
             };
             (
                 t,
@@ -93,16 +117,16 @@ fn phase_text(s: &State) -> (String, Style) {
                     .add_modifier(Modifier::BOLD),
             )
         }
-        None if s.model.info.is_none() => ("○ no model".into(), theme::dim()),
+        None if s.model.info.is_none() => (tr("status-no-model", "○ no model"), theme::dim()),
         None if s
             .view
             .notice
             .as_ref()
             .is_some_and(|n| n.level == NoticeLevel::Error) =>
         {
-            ("○ idle ✖ error".into(), theme::error())
+            (tr("status-idle-error", "○ idle ✖ error"), theme::error())
         }
-        None => ("○ idle".into(), Style::default()),
+        None => (tr("status-idle", "○ idle"), Style::default()),
     }
 }
 
@@ -180,7 +204,7 @@ fn status_fields(s: &State) -> Vec<Field> {
                     Field::new(
                         2,
                         vec![Span::styled(
-                            format!("remote {host}"),
+                            tr_args("status-remote", "remote { $host }", &[("host", &host)]),
                             Style::default().fg(Color::Cyan),
                         )],
                     )
@@ -188,7 +212,13 @@ fn status_fields(s: &State) -> Vec<Field> {
                 );
             }
         }
-        None => f.push(Field::new(1, vec![Span::styled("no model", theme::dim())])),
+        None => f.push(Field::new(
+            1,
+            vec![Span::styled(
+                tr("status-no-model-name", "no model"),
+                theme::dim(),
+            )],
+        )),
     }
     if let Some(m) = &s.model.info {
         // A server that does not say its context: unknown, not 0.
@@ -198,7 +228,11 @@ fn status_fields(s: &State) -> Vec<Field> {
         };
         f.push(Field::new(
             2,
-            vec![Span::raw(format!("ctx {}/{size}", ctx_used_text(s)))],
+            vec![Span::raw(tr_args(
+                "status-ctx",
+                "ctx { $used }/{ $size }",
+                &[("used", &ctx_used_text(s)), ("size", &size)],
+            ))],
         ));
         // llama.cpp rounded or capped the context asked for: say so.
         if m.n_ctx_requested != m.n_ctx {
@@ -206,7 +240,11 @@ fn status_fields(s: &State) -> Vec<Field> {
                 Field::new(
                     4,
                     vec![Span::styled(
-                        format!("(asked {})", m.n_ctx_requested),
+                        tr_args(
+                            "status-ctx-asked",
+                            "(asked { $n })",
+                            &[("n", &m.n_ctx_requested)],
+                        ),
                         Style::default().fg(Color::Yellow),
                     )],
                 )
@@ -219,10 +257,10 @@ fn status_fields(s: &State) -> Vec<Field> {
         f.push(Field::new(
             7,
             vec![Span::raw(match mode {
-                ChatMode::Template => "chat template",
-                ChatMode::Builtin => "built-in template",
-                ChatMode::Plain => "plain",
-                ChatMode::Server => "server template",
+                ChatMode::Template => tr("status-chat-template", "chat template"),
+                ChatMode::Builtin => tr("status-builtin-template", "built-in template"),
+                ChatMode::Plain => tr("status-plain", "plain"),
+                ChatMode::Server => tr("status-server-template", "server template"),
             })],
         ));
     }
@@ -244,19 +282,22 @@ fn status_fields(s: &State) -> Vec<Field> {
     if s.session.saving_off.is_some() {
         f.push(Field::new(
             2,
-            vec![Span::styled("saving off", theme::error())],
+            vec![Span::styled(
+                tr("status-saving-off", "saving off"),
+                theme::error(),
+            )],
         ));
     }
     let mut flags = Vec::new();
     let kl_heat = s.heat_shown() == Some(HeatScale::Kl);
     match s.heat_shown() {
-        Some(HeatScale::Probability) => flags.push("heat p"),
-        Some(HeatScale::Entropy) => flags.push("heat H"),
-        Some(HeatScale::Kl) => flags.push("heat KL"),
+        Some(HeatScale::Probability) => flags.push(tr("status-heat-p", "heat p")),
+        Some(HeatScale::Entropy) => flags.push(tr("status-heat-h", "heat H")),
+        Some(HeatScale::Kl) => flags.push(tr("status-heat-kl", "heat KL")),
         None => {}
     }
     if s.view.display.boundaries {
-        flags.push("bounds");
+        flags.push(tr("status-bounds", "bounds"));
     }
     if !flags.is_empty() {
         // The KL scale must not pass for the probability one: kept longer.
@@ -324,7 +365,17 @@ fn reply_fields(s: &State) -> Vec<Field> {
     if let Some(ttft) = ttft {
         f.push(Field::new(6, vec![Span::raw(format!("TTFT {ttft}"))]).after(" · "));
     }
-    f.push(Field::new(8, vec![Span::raw(format!("reused {reused}"))]).after(" · "));
+    f.push(
+        Field::new(
+            8,
+            vec![Span::raw(tr_args(
+                "status-reused",
+                "reused { $n }",
+                &[("n", &reused)],
+            ))],
+        )
+        .after(" · "),
+    );
     if let Some(stop) = stop {
         f.push(Field::new(4, vec![Span::styled(stop.as_str(), theme::dim())]).after(" · "));
     }
@@ -337,7 +388,10 @@ fn reply_fields(s: &State) -> Vec<Field> {
 
 const STATUS_SEP: &str = " │ ";
 
-const STATUS_HELP: &str = " F1 help ";
+/// The help hint at the status bar's right end.
+fn status_help() -> String {
+    format!(" {} ", tr("status-help", "F1 help"))
+}
 
 /// The status bar for a row `width` columns wide: every field that fits,
 /// whole, dropping the least important first; the help hint only when room
@@ -371,5 +425,5 @@ pub fn status_line_for(s: &State, width: usize) -> (Line<'static>, bool) {
         let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
         line = Line::from(truncate(&text, width));
     }
-    (line, used + STATUS_HELP.len() <= width)
+    (line, used + str_width(&status_help()) <= width)
 }

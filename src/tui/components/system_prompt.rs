@@ -7,6 +7,7 @@ use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
 use ratatui_textarea::{Input, TextArea};
 
 use super::popup_block;
+use crate::i18n::tr;
 use crate::text::escape_inline;
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::input_view::{self, input_text};
@@ -40,7 +41,13 @@ pub fn on_key(s: &State, mut t: Box<TextArea<'static>>, k: KeyEvent) -> (Option<
 pub fn render(s: &State, t: &TextArea<'static>, buf: &mut Buffer, area: Rect) {
     let r = centered(area, 76.min(area.width.saturating_sub(2)).max(20), 14);
     Clear.render(r, buf);
-    let block = popup_block(" system prompt · Enter save · Alt-Enter newline · Esc cancel ".into());
+    let block = popup_block(format!(
+        " {} ",
+        tr(
+            "system-prompt-title",
+            "system prompt · Enter save · Alt-Enter newline · Esc cancel",
+        )
+    ));
     let mut inner = block.inner(r);
     block.render(r, buf);
     if let Some(own) = s.template_system_prompt() {

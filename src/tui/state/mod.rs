@@ -17,6 +17,7 @@ use ratatui_textarea::{TextArea, WrapMode};
 use crate::config::Config;
 use crate::conversation::{Conversation, NodeId};
 use crate::engine::Role;
+use crate::i18n::tr;
 
 pub(crate) mod compare;
 pub(crate) mod kv_cost;
@@ -101,7 +102,10 @@ pub(crate) fn new_input() -> TextArea<'static> {
     let mut t = TextArea::default();
     t.set_wrap_mode(WrapMode::WordOrGlyph);
     t.set_cursor_line_style(Style::default());
-    t.set_placeholder_text("Type a message · Enter sends · Alt-Enter newline · F1 help");
+    t.set_placeholder_text(tr(
+        "input-placeholder",
+        "Type a message · Enter sends · Alt-Enter newline · F1 help",
+    ));
     t.set_max_histories(200);
     t
 }

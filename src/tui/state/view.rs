@@ -11,6 +11,7 @@ use ratatui_textarea::TextArea;
 use super::{Asking, Chooser, Focus, History, Message, MsgStatus, Notice, Popup, State, TokenRef};
 use crate::conversation::{Conversation, NodeId};
 use crate::engine::{Role, StopReason, TokenStep};
+use crate::i18n::tr;
 use crate::text::str_width;
 use crate::tui::layout::{self, Areas};
 use crate::tui::wrap::{Block, Tag};
@@ -332,9 +333,9 @@ pub fn message_block(conv: &Conversation, id: NodeId, width: usize) -> Block {
     let m = conv.node(id);
     let mut b = Block::new(width);
     match m.role {
-        Role::User => b.push_str("you", Tag::Label),
-        Role::System => b.push_str("system", Tag::Label),
-        Role::Assistant => b.push_str("assistant", Tag::Label),
+        Role::User => b.push_str(&tr("role-user", "you"), Tag::Label),
+        Role::System => b.push_str(&tr("role-system", "system"), Tag::Label),
+        Role::Assistant => b.push_str(&tr("role-assistant", "assistant"), Tag::Label),
     }
     if let Some(mark) = sibling_mark(conv, id) {
         b.push_str(" ", Tag::Meta);
