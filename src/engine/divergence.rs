@@ -31,7 +31,7 @@ const BLOCK: usize = 64;
 fn max_argmax(logits: &[f32]) -> (f32, usize) {
     let (mut max, mut top) = (f32::NEG_INFINITY, 0usize);
     for (k, block) in logits.chunks(BLOCK).enumerate() {
-        let m = lane_max(block);
+        let m = lane_max::<8>(block);
         if m > max {
             max = m;
             top = k * BLOCK + block.iter().position(|&l| l == m).unwrap_or(0);
@@ -92,7 +92,7 @@ fn lse_top1(logits: &[f32]) -> (f64, TokenId) {
     if !max.is_finite() {
         return (f64::from(max), top as TokenId);
     }
-    let (sum, _) = exp_sums(logits, max);
+    let (sum, _) = exp_sums::<8>(logits, max);
     (f64::from(max) + sum.ln(), top as TokenId)
 }
 
@@ -113,7 +113,7 @@ impl Running {
     /// kept so far must be multiplied by (1 when the maximum stays).
     #[inline(always)]
     fn offer(&mut self, block: &[f32], start: usize) -> f64 {
-        let m = lane_max(block);
+        let m = lane_max::<8>(block);
         if m <= self.max {
             return 1.0;
         }
