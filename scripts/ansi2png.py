@@ -128,6 +128,19 @@ def main():
             px, py = 8 + x * cw, 8 + y * ch
             if not c or c == " ":
                 continue
+            if "\u2800" <= c <= "\u28ff":
+                # Braille (charts' lines): DejaVu Sans Mono has no glyphs for
+                # them, so their 2×4 dots are drawn (bit i: dots 1-3, 7 on the
+                # left column top down, 4-6, 8 on the right).
+                bits = ord(c) - 0x2800
+                spots = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (0, 3), (1, 3)]
+                r = max(1, cw // 6)
+                for i, (dx, dy) in enumerate(spots):
+                    if bits >> i & 1:
+                        cx = px + cw // 4 + dx * cw // 2
+                        cy = py + ch // 8 + dy * ch // 4 + 1
+                        draw.rectangle([cx - r, cy - r, cx + r, cy + r], fill=fg or FG)
+                continue
             wide = unicodedata.east_asian_width(c) in ("W", "F")
             f = wide_font if wide else (bold_font if bold else font)
             if c in "─│┌┐└┘├┤┬┴┼━┃╭╮╯╰" or "\u2580" <= c <= "\u259f":

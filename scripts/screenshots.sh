@@ -193,11 +193,13 @@ T send-keys -t s Enter
 wait_screen "kept as version 2 of 2" 10
 sleep 0.3
 shot rollout-branch
+T send-keys -t s C-c C-c
+sleep 0.5
 
 # What the KV cache saves: SmolLM2's reply generated again with and without
 # the cache (32 tokens), the time per token charted against position.
 T kill-server 2>/dev/null || true
-T new-session -d -s s -x $COLS -y $ROWS "$BIN --model smol --temp 0 --max-tokens 32"
+T new-session -d -s s -x $COLS -y $ROWS "$BIN --model Instruct.Q4_1 --temp 0 --max-tokens 32"
 wait_for "idle" 60
 T send-keys -t s -l "Tell me about lighthouses."
 T send-keys -t s Enter
@@ -210,6 +212,7 @@ wait_screen "faster" 300
 sleep 0.3
 shot kv-cache
 T send-keys -t s Escape
+T send-keys -t s C-c C-c
 
 
 # The interface in Chinese: LANG=zh_CN.UTF-8 at 80×24 (the status bar and the
