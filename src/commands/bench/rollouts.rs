@@ -1,7 +1,10 @@
 //! `tokenscope bench --only rollouts`: all the rollouts of the top
 //! candidates ([`crate::engine::Command::Rollouts`], 5 × 24 tokens) against
 //! one greedy reply of 24 tokens from the same cached prompt, each timed
-//! whole (request sent to final event, as the caller waits for it).
+//! whole (request sent to final event, as the caller waits for it). A reply
+//! or a rollout may end at an end-of-generation token before 24, so the
+//! tokens each made are printed too, and the time per decode step of each:
+//! one token per step for the reply, one per live rollout for the rollouts.
 
 use std::io::Write;
 use std::time::Instant;
@@ -29,56 +32,72 @@ pub(crate) fn run(
 ) -> Result<()> {
     writeln!(
         out,
-        "{:<44} {:>14} {:>16} {:>7}",
-        "rollouts (5 × 24 tokens, greedy)", "one reply ms", "all rollouts ms", "ratio"
+        "{:<44} {:>14} {:>16} {:>7} {:>22}",
+        "rollouts (5 × 24 tokens, greedy)",
+        "one reply ms",
+        "all rollouts ms",
+        "ratio",
+        "ms per step: 1 / 5 rows"
     )?;
     for card in models {
         let mut engine = start_engine_at(process, ModelRef::Local(card.path.clone()), config)?;
         // Warm-up, and the prompt's tokens (cached from now on).
-        let (_, tokens) = reply(&mut engine, config)?;
+        let (_, tokens, _) = reply(&mut engine, config)?;
         rollouts(&mut engine, &tokens)?;
         let (mut one, mut all) = (Vec::new(), Vec::new());
+        let (mut reply_len, mut steps) = (0, 0);
         for _ in 0..runs.max(1) {
-            one.push(reply(&mut engine, config)?.0);
-            all.push(rollouts(&mut engine, &tokens)?);
+            let (ms, _, n) = reply(&mut engine, config)?;
+            one.push(ms);
+            reply_len = n;
+            let (ms, longest) = rollouts(&mut engine, &tokens)?;
+            all.push(ms);
+            steps = longest;
         }
         let (one, all) = (median(&mut one), median(&mut all));
         writeln!(
             out,
-            "{:<44} {:>14.0} {:>16.0} {:>6.2}x",
+            "{:<44} {:>8.0} ({:>2}) {:>10.0} ({:>2}) {:>6.2}x {:>14.1} / {:<5.1}",
             engine.info.name,
             one,
+            reply_len,
             all,
-            all / one.max(1e-9)
+            steps,
+            all / one.max(1e-9),
+            one / reply_len.max(1) as f64,
+            all / steps.max(1) as f64,
         )?;
     }
     Ok(())
 }
 
-/// One greedy reply of `M` tokens (inspector on, as the app runs it): its
-/// whole time in ms and the prompt's token ids.
-fn reply(engine: &mut LocalEngine, config: &Config) -> Result<(f64, Vec<TokenId>)> {
+/// One greedy reply of at most `M` tokens (inspector on, as the app runs
+/// it): its whole time in ms, the prompt's token ids and the tokens made.
+fn reply(engine: &mut LocalEngine, config: &Config) -> Result<(f64, Vec<TokenId>, usize)> {
     let mut req = request_for(config, PROMPT, false);
     req.sampling = SamplingParams::greedy();
     req.max_tokens = M as u32;
     let t = Instant::now();
     let id = engine.generate(req);
-    let mut tokens = Vec::new();
+    let (mut tokens, mut made) = (Vec::new(), 0);
     let done = wait_for(&engine.rx, id, |e| {
-        if let Event::Started { prompt, .. } = e {
-            tokens = prompt.iter().map(|t| t.id).collect();
+        match e {
+            Event::Started { prompt, .. } => tokens = prompt.iter().map(|t| t.id).collect(),
+            Event::Token { .. } => made += 1,
+            _ => {}
         }
         Ok(())
     })?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
     match done {
-        Event::Done { .. } => Ok((ms, tokens)),
+        Event::Done { .. } => Ok((ms, tokens, made)),
         _ => bail!("the reply ended without stats"),
     }
 }
 
-/// All `N` rollouts of `M` tokens after `tokens`: whole time in ms.
-fn rollouts(engine: &mut LocalEngine, tokens: &[TokenId]) -> Result<f64> {
+/// All `N` rollouts of at most `M` tokens after `tokens`: whole time in ms
+/// and the longest rollout's length (the decode steps taken).
+fn rollouts(engine: &mut LocalEngine, tokens: &[TokenId]) -> Result<(f64, usize)> {
     let t = Instant::now();
     let id = engine.next_request();
     engine.handle.rollouts(
@@ -92,8 +111,15 @@ fn rollouts(engine: &mut LocalEngine, tokens: &[TokenId]) -> Result<f64> {
             top_k_inspect: 0,
         },
     );
-    match wait_for(&engine.rx, id, |_| Ok(()))? {
-        Event::Done { .. } => Ok(t.elapsed().as_secs_f64() * 1e3),
+    let mut longest = 0;
+    let done = wait_for(&engine.rx, id, |e| {
+        if let Event::Rollouts { rollouts, .. } = e {
+            longest = rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(0);
+        }
+        Ok(())
+    })?;
+    match done {
+        Event::Done { .. } => Ok((t.elapsed().as_secs_f64() * 1e3, longest)),
         _ => bail!("the rollouts ended without stats"),
     }
 }
