@@ -141,10 +141,13 @@ def code_of(path):
 
 def expand(tree):
     """`a::{b, c::{d, e}}` -> ['a::b', 'a::c::d', 'a::c::e']."""
+    # `x as y` renames: dropped before the spaces go, so that a module whose
+    # name starts with "as" (`ask_text`) is not read as a rename.
+    tree = re.sub(r"\s+as\s+\w+", "", tree)
     tree = re.sub(r"\s+", "", tree)
     depth, i = 0, tree.find("{")
     if i < 0:
-        return [re.sub(r"\bas\w+$", "", tree)]
+        return [tree]
     prefix, inner = tree[:i], tree[i + 1 : tree.rfind("}")]
     items, cur = [], ""
     for ch in inner:
