@@ -7,22 +7,14 @@ mod common;
 
 use common::*;
 use tokenscope::engine::{
-    AskTextRequest, ChatMessage, Command, Event, GenerateRequest, ReplyPrefix, RequestId, Role,
-    SamplingParams, Steer, TextAnswer, TokenId, TokenStep,
+    AskTextRequest, Command, Event, GenerateRequest, ReplyPrefix, RequestId, Steer, TextAnswer,
+    TokenId, TokenStep,
 };
 
 const PROMPT: &str = "中华人民共";
 
 fn raw(text: &str, max_tokens: u32) -> GenerateRequest {
-    GenerateRequest {
-        raw: true,
-        ..GenerateRequest::new(
-            vec![ChatMessage::new(Role::User, text)],
-            SamplingParams::greedy(),
-            max_tokens,
-            10,
-        )
-    }
+    raw_greedy(text, max_tokens, 10)
 }
 
 fn send_ask(e: &mut Engine, context: &[TokenId], text: &str, probe: Vec<TokenId>) -> RequestId {

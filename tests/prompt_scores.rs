@@ -7,22 +7,14 @@ mod common;
 
 use common::*;
 use tokenscope::engine::{
-    ChatMessage, Command, Event, GenerateRequest, PromptScoreRequest, PromptToken, RequestId, Role,
-    SamplingParams, Stats, Steer, TokenId, TokenStep,
+    Command, Event, GenerateRequest, PromptScoreRequest, PromptToken, RequestId, Stats, Steer,
+    TokenId, TokenStep,
 };
 
 const TEXT: &str = "The lighthouse keeper climbed the stairs every evening, lit the lamp, and wrote the weather in his logbook. One night in November the lamp would not light, and he went down to the village for oil.";
 
 fn raw(text: &str, max_tokens: u32) -> GenerateRequest {
-    GenerateRequest {
-        raw: true,
-        ..GenerateRequest::new(
-            vec![ChatMessage::new(Role::User, text)],
-            SamplingParams::greedy(),
-            max_tokens,
-            5,
-        )
-    }
+    raw_greedy(text, max_tokens, 5)
 }
 
 fn ln_p(s: &TokenStep) -> f64 {

@@ -346,15 +346,7 @@ fn generate_scored(e: &mut Engine, req: GenerateRequest) -> Generated {
 }
 
 fn raw(text: &str, max_tokens: u32) -> GenerateRequest {
-    GenerateRequest {
-        raw: true,
-        ..GenerateRequest::new(
-            vec![ChatMessage::new(Role::User, text)],
-            SamplingParams::greedy(),
-            max_tokens,
-            5,
-        )
-    }
+    raw_greedy(text, max_tokens, 5)
 }
 
 #[test]

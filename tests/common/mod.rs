@@ -202,6 +202,15 @@ impl Engine {
     }
 }
 
+/// A greedy request on `text` as the raw prompt (no chat template), with
+/// `top_k` inspector candidates per token.
+pub fn raw_greedy(text: &str, max_tokens: u32, top_k: usize) -> GenerateRequest {
+    GenerateRequest {
+        raw: true,
+        ..GenerateRequest::new(user(text), SamplingParams::greedy(), max_tokens, top_k)
+    }
+}
+
 pub fn user(text: &str) -> Vec<ChatMessage> {
     vec![ChatMessage::new(Role::User, text)]
 }
