@@ -7,8 +7,9 @@
 //! Chinese, anything else English. [`set`] fixes it once at start for the
 //! whole process, so rendering stays a pure function of the state.
 //!
-//! Messages are Project Fluent files, one per language (`i18n/en.ftl`,
-//! `i18n/zh.ftl`), embedded in the binary (`include_str!`) so it works from
+//! Messages are Project Fluent files (`i18n/en.ftl`, written from the
+//! source; the Chinese in `i18n/zh.ftl` and `i18n/zh-*.ftl`, one file per
+//! area of the app), embedded in the binary (`include_str!`) so it works from
 //! any directory. Fluent (`fluent-bundle`, the reference implementation,
 //! maintained by the Project Fluent team) was chosen over macro-based crates
 //! because its files are plain text a translator can edit, it has named
@@ -125,7 +126,14 @@ pub fn with_lang<R>(lang: Lang, f: impl FnOnce() -> R) -> R {
 pub fn source(lang: Lang) -> &'static str {
     match lang {
         Lang::En => include_str!("../i18n/en.ftl"),
-        Lang::Zh => include_str!("../i18n/zh.ftl"),
+        // One file per area, so translators (and parallel branches) do not
+        // edit the same lines; each ends with a new line.
+        Lang::Zh => concat!(
+            include_str!("../i18n/zh.ftl"),
+            include_str!("../i18n/zh-views.ftl"),
+            include_str!("../i18n/zh-popups.ftl"),
+            include_str!("../i18n/zh-cli.ftl"),
+        ),
     }
 }
 

@@ -236,9 +236,9 @@ fn arguments(text: &str) -> BTreeSet<String> {
 }
 
 /// The parity check: `i18n/en.ftl` is the English of the source (run with
-/// `TOKENSCOPE_WRITE_EN=1` to write it from the source), and `i18n/zh.ftl`
+/// `TOKENSCOPE_WRITE_EN=1` to write it from the source), and the Chinese files (`i18n/zh*.ftl`)
 /// has every id with the same arguments and no id the source does not use.
-/// On failure it prints the lines `zh.ftl` lacks, in English, to translate.
+/// On failure it prints the lines the Chinese lacks, in English, to translate.
 #[test]
 fn every_message_id_used_in_the_source_is_in_both_files() {
     let used = used();
@@ -274,7 +274,7 @@ fn every_message_id_used_in_the_source_is_in_both_files() {
         match zh.get(id) {
             None => missing.push_str(&ftl_line(id, english)),
             Some(text) if arguments(text) != arguments(english) => problems.push(format!(
-                "zh.ftl's {id} names arguments {:?}, the English {:?}",
+                "the Chinese {id} names arguments {:?}, the English {:?}",
                 arguments(text),
                 arguments(english)
             )),
@@ -283,11 +283,13 @@ fn every_message_id_used_in_the_source_is_in_both_files() {
     }
     let ids: BTreeSet<&String> = used.iter().map(|(id, _)| id).collect();
     for id in zh.keys().filter(|id| !ids.contains(id)) {
-        problems.push(format!("zh.ftl has {id}, which the source does not use"));
+        problems.push(format!(
+            "the Chinese files have {id}, which the source does not use"
+        ));
     }
     if !missing.is_empty() {
         problems.push(format!(
-            "i18n/zh.ftl lacks these messages (translate and add them):\n{missing}"
+            "the Chinese files lack these messages (translate them into the i18n/zh-*.ftl of their area):\n{missing}"
         ));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

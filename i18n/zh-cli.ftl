@@ -1,0 +1,1 @@
+# Simplified Chinese: the command line (subcommand output, engine and load errors).

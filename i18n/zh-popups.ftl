@@ -1,0 +1,1 @@
+# Simplified Chinese: notices and the popups (rollouts, KV cache, asking about text).

@@ -1,0 +1,1 @@
+# Simplified Chinese: the TUI views (picker, settings, chats, inspector columns, lens, compare).
