@@ -19,6 +19,7 @@
 
 pub mod api;
 mod cancel;
+mod char_completion;
 mod compare;
 pub mod crash;
 mod decode;

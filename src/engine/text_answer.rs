@@ -25,6 +25,7 @@ use super::api::{
     ASK_MAX_PROBE, ASK_MAX_TEXT_TOKENS, AskTextRequest, EngineError, Event, RequestId, Stats,
     StopReason, TextAnswer, TokenId, standing,
 };
+use super::char_completion;
 use super::decode::{Outcome, batch_capacity, decode_error};
 use super::inbox::Emit;
 use super::probs::TopK;
@@ -148,6 +149,7 @@ fn validate(
         .context
         .iter()
         .chain(&req.probe)
+        .chain(&req.complete)
         .find(|&&id| !valid_id(model, id))
     {
         return bad(format!(
@@ -175,7 +177,16 @@ fn answer(
             .map_err(|e| decode_error("asking about a text", e))
     };
     clear(ctx)?;
-    let result = force(ctx, mirror, req, &text, known);
+    let result = force(ctx, mirror, req, &text, known).and_then(|(mut answer, evaluated)| {
+        if let Some(of) = req.complete {
+            // The text's tokens go; the incomplete token is put right after the context.
+            let n = req.context.len();
+            ctx.clear_kv_cache_seq(Some(SCORING_SEQ as u32), Some(n as u32), None)
+                .map_err(|e| decode_error("asking about a text", e))?;
+            answer.completion = Some(char_completion::follow(model, ctx, SCORING_SEQ, n, of)?);
+        }
+        Ok((answer, evaluated))
+    });
     // Sequence 0 is untouched either way; the shared cells lose the tag.
     let cleared = clear(ctx);
     let answer = result?;
@@ -273,6 +284,7 @@ fn force(
             tokens,
             ln_p,
             probe,
+            completion: None,
         },
         evaluated,
     ))

@@ -18,6 +18,7 @@ use ratatui::text::{Line, Span};
 use super::effect::Effect;
 use super::state::{ChooseAt, Focus, Phase, Question, State};
 use crate::engine::{ASK_MAX_PROBE, AskTextRequest, Event, TokenId, Vocab};
+use crate::i18n::{tr, tr_args};
 use crate::text::{str_width, visible_piece};
 use crate::tui::theme;
 
@@ -75,7 +76,7 @@ fn question(s: &State) -> Option<Result<Question, String>> {
         .as_ref()
         .filter(|_| s.view.focus == Focus::Choose)?;
     if c.text.is_empty() || (!c.find && super::state::lone_digit(&c.text).is_some()) {
-        return None;
+        return completion_question(s);
     }
     let empty = |why: String| Some(Err(why));
     if let Some(why) = s
@@ -105,7 +106,39 @@ fn question(s: &State) -> Option<Result<Question, String>> {
         probe,
         matches,
         typed: c.text.clone(),
+        complete: None,
     }))
+}
+
+/// The question when nothing is typed: where the selected candidate leads
+/// when it ends in an incomplete character (a byte token); `None` for any
+/// other candidate, or when the engine cannot be asked (the bytes alone
+/// still say which characters it can begin).
+fn completion_question(s: &State) -> Option<Result<Question, String>> {
+    let id = selected_id(s)?;
+    crate::engine::incomplete_tail(s.model.vocab.as_ref()?.bytes(id))?;
+    if s.model.caps.as_ref()?.refuses("").is_some() {
+        return None;
+    }
+    let context = context(s, s.view.chooser.as_ref()?.at).ok()?;
+    Some(Ok(Question {
+        context,
+        text: String::new(),
+        probe: Vec::new(),
+        matches: 0,
+        typed: String::new(),
+        complete: Some(id),
+    }))
+}
+
+/// The candidate the chooser has selected: at a paused step the one
+/// previewed, at a past token the selected row of its candidates.
+fn selected_id(s: &State) -> Option<TokenId> {
+    let c = s.view.chooser.as_ref()?;
+    match c.at {
+        ChooseAt::Next => Some(s.preview()?.1.id),
+        ChooseAt::Token(t) => Some(s.step(t)?.top().get(c.selected)?.id),
+    }
 }
 
 /// Asks about what the chooser has typed when it changed, the engine can
@@ -130,6 +163,7 @@ pub fn reconcile(s: &mut State) -> Vec<Effect> {
                 probe: Vec::new(),
                 matches: 0,
                 typed,
+                complete: None,
             };
             s.view.asking.answer = Some((stub, Err(why)));
             return vec![];
@@ -153,6 +187,7 @@ pub fn reconcile(s: &mut State) -> Vec<Effect> {
         context: q.context.clone(),
         text: q.text.clone(),
         probe: q.probe.clone(),
+        complete: q.complete,
     };
     let id = s.session.new_request();
     s.view.asking.in_flight = Some((id, q));
@@ -227,11 +262,7 @@ pub fn can_begin(bytes: &[u8]) -> Option<(char, char, usize)> {
 /// UTF-8: the characters it can begin (`<0xE9> begins a 3-byte character:
 /// U+9000 退 … U+9FFF`), labelled as computed from its bytes.
 fn byte_lines(s: &State, width: usize) -> Option<Vec<Line<'static>>> {
-    let c = s.view.chooser.as_ref()?;
-    let id = match c.at {
-        ChooseAt::Next => s.preview()?.1.id,
-        ChooseAt::Token(t) => s.step(t)?.top().get(c.selected)?.id,
-    };
+    let id = selected_id(s)?;
     let vocab = s.model.vocab.as_ref()?;
     let bytes = vocab.bytes(id);
     let (lo, hi, len) = can_begin(bytes)?;
@@ -245,13 +276,77 @@ fn byte_lines(s: &State, width: usize) -> Option<Vec<Line<'static>>> {
         show(lo),
         show(hi)
     );
-    let wrapped = crate::tui::wrap::wrap_plain(&text, width);
+    let mut text = vec![text];
+    text.extend(completion_text(s, id));
     Some(
-        wrapped
-            .into_iter()
+        text.iter()
+            .flat_map(|t| crate::tui::wrap::wrap_plain(t, width))
             .map(|l| Line::styled(l, theme::dim()))
             .collect(),
     )
+}
+
+/// What the model completes the incomplete candidate `id` to, from the
+/// engine's answer (`the model completes it: 龘 99.94% · 龙 0.044% …`), or
+/// that it is being asked; nothing when it cannot be asked.
+fn completion_text(s: &State, id: TokenId) -> Option<String> {
+    let asked = |q: &Question| q.complete == Some(id);
+    let answer = match (&s.view.asking.answer, &s.view.asking.in_flight) {
+        (Some((q, a)), _) if asked(q) => a,
+        (_, Some((_, q))) if asked(q) => {
+            return Some(tr(
+                "complete-asking",
+                "asking the model which character it completes…",
+            ));
+        }
+        _ => return None,
+    };
+    let c = match answer {
+        Err(why) => {
+            return Some(tr_args(
+                "complete-cannot",
+                "cannot ask which character it completes: { $why }",
+                &[("why", why)],
+            ));
+        }
+        Ok(a) => a.completion.as_ref()?,
+    };
+    if c.chars.is_empty() {
+        return Some(tr_args(
+            "complete-none",
+            "the model does not complete it: the next token cannot continue the character (p { $p })",
+            &[("p", &short_pct(c.p_not_char))],
+        ));
+    }
+    let listed: Vec<String> = c
+        .chars
+        .iter()
+        .take(4)
+        .map(|ch| format!("{} {}", visible_piece(&ch.ch.to_string()), short_pct(ch.p)))
+        .collect();
+    let mut text = tr_args(
+        "complete-chars",
+        "the model completes it: { $chars }",
+        &[("chars", &listed.join(" · "))],
+    );
+    if c.p_not_char > 0.0 {
+        text.push_str(" · ");
+        text.push_str(&tr_args(
+            "complete-not-char",
+            "not a character { $p }",
+            &[("p", &short_pct(c.p_not_char))],
+        ));
+    }
+    if c.p_unexplored > 0.0 {
+        // Each p is then a lower bound: some ways were not followed.
+        text.push_str(" · ");
+        text.push_str(&tr_args(
+            "complete-unexplored",
+            "not followed { $p } (so each p is a lower bound)",
+            &[("p", &short_pct(c.p_unexplored))],
+        ));
+    }
+    Some(text)
 }
 
 /// `p` as a short percentage: `31.2%`, `0.042%`, `3e-7%` (tiny ones stay legible).
@@ -274,10 +369,16 @@ pub fn lines(s: &State, width: usize, heat: bool) -> Vec<Line<'static>> {
     let Some(c) = s.view.chooser.as_ref() else {
         return vec![];
     };
-    let Some((q, answer)) = s.view.asking.answer.as_ref() else {
-        if c.text.is_empty() || (!c.find && super::state::lone_digit(&c.text).is_some()) {
-            return byte_lines(s, width).unwrap_or_default();
-        }
+    if c.text.is_empty() || (!c.find && super::state::lone_digit(&c.text).is_some()) {
+        return byte_lines(s, width).unwrap_or_default();
+    }
+    let Some((q, answer)) = s
+        .view
+        .asking
+        .answer
+        .as_ref()
+        .filter(|(q, _)| q.complete.is_none())
+    else {
         return vec![Line::styled("asking the model…", theme::dim())];
     };
     let style = |p: f64| {

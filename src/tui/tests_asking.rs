@@ -87,6 +87,7 @@ fn typing_asks_once_at_a_time_for_the_latest_text_and_shows_the_preview() {
             tokens: vec![],
             ln_p: 0.0,
             probe: vec![],
+            completion: None,
         },
     );
     let q = asked(&h);
@@ -103,6 +104,7 @@ fn typing_asks_once_at_a_time_for_the_latest_text_and_shows_the_preview() {
             ],
             ln_p: (p_the * p_a).ln(),
             probe: vec![],
+            completion: None,
         },
     );
     assert_eq!(asked(&h).len(), 2, "answered: nothing more to ask");
@@ -137,6 +139,7 @@ fn ctrl_f_searches_the_vocabulary_and_enter_forces_the_most_likely_match() {
         tokens: vec![],
         ln_p: 0.0,
         probe: vec![],
+        completion: None,
     };
     answer(&mut h, q[0].0, empty);
     let q = asked(&h)[1..].to_vec();
@@ -165,6 +168,7 @@ fn ctrl_f_searches_the_vocabulary_and_enter_forces_the_most_likely_match() {
             tokens: vec![],
             ln_p: 0.0,
             probe,
+            completion: None,
         },
     );
     let screen = h.screen();
@@ -245,5 +249,53 @@ fn a_selected_byte_candidate_says_which_characters_it_can_begin() {
     );
     assert!(screen.contains("U+5940"), "{screen}");
     assert!(screen.contains("U+597F"), "{screen}");
-    assert!(asked(&h).is_empty(), "computed here, nothing asked");
+    // The model is asked which character it completes (nothing typed).
+    let q = asked(&h);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].1.complete, Some(partial));
+    assert_eq!(q[0].1.text, "");
+    assert!(
+        h.screen().contains("asking the model which character"),
+        "{}",
+        h.screen()
+    );
+    let completion = crate::engine::Completion {
+        of: partial,
+        chars: vec![
+            crate::engine::CompletedChar {
+                ch: '好',
+                p: 0.9,
+                tokens: vec![7],
+            },
+            crate::engine::CompletedChar {
+                ch: '奶',
+                p: 0.05,
+                tokens: vec![8],
+            },
+        ],
+        p_not_char: 0.01,
+        p_unexplored: 0.04,
+        decodes: 3,
+    };
+    answer(
+        &mut h,
+        q[0].0,
+        TextAnswer {
+            tokens: vec![],
+            ln_p: 0.0,
+            probe: vec![],
+            completion: Some(completion),
+        },
+    );
+    let screen = h.screen();
+    assert!(
+        screen.contains("the model completes it: 好 90.0%"),
+        "{screen}"
+    );
+    assert!(screen.contains("奶 5.0%"), "{screen}");
+    assert!(screen.contains("not followed 4.0%"), "{screen}");
+    assert_eq!(asked(&h).len(), 1, "answered: not asked again");
+    // Another candidate that is a whole token: nothing more to ask.
+    h.key(KeyCode::Down);
+    assert_eq!(asked(&h).len(), 1, "{:?}", asked(&h));
 }

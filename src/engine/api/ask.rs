@@ -32,6 +32,11 @@ pub struct AskTextRequest {
     /// Token ids whose probability and rank at the step are wanted; at most
     /// [`ASK_MAX_PROBE`].
     pub probe: Vec<TokenId>,
+    /// A token ending in an incomplete UTF-8 character (a byte token such
+    /// as `<0xE9>`, or a merge of a character's first bytes), to be put at
+    /// the step and followed to the characters it completes
+    /// ([`TextAnswer::completion`]); `None`: not asked.
+    pub complete: Option<TokenId>,
 }
 
 /// A token's standing in the distribution at one step.
@@ -62,6 +67,74 @@ pub struct TextAnswer {
     pub ln_p: f64,
     /// The probe's tokens at the step, in the order asked.
     pub probe: Vec<TokenStanding>,
+    /// What [`AskTextRequest::complete`] completes, when asked.
+    pub completion: Option<Completion>,
+}
+
+/// Most characters a [`Completion`] lists.
+pub const COMPLETION_MAX_CHARS: usize = 8;
+
+/// Most decodes (continuations evaluated) one completion search spends
+/// beyond the incomplete token itself.
+pub const COMPLETION_MAX_EXPANSIONS: usize = 8;
+
+/// Where a token ending in an incomplete UTF-8 character leads: the
+/// characters the model completes it to, with their probability given that
+/// token (the probabilities of the tokens that supply the missing bytes,
+/// multiplied along each way; the ways to one character summed).
+///
+/// The next tokens' whole distribution is split exactly, so
+/// `chars` + `p_not_char` + `p_unexplored` (+ the characters past the
+/// [`COMPLETION_MAX_CHARS`] listed) = 1: `p_not_char` is the mass on tokens
+/// that cannot continue the character (the bytes would be invalid UTF-8,
+/// e.g. an end-of-generation token or a new lead byte); `p_unexplored` the
+/// mass on ways that supply only part of the missing bytes and were not
+/// followed further (the search follows the most probable ones, at most
+/// [`COMPLETION_MAX_EXPANSIONS`] decodes). Each character's `p` is exact
+/// when `p_unexplored` is 0, and a lower bound otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// The incomplete token asked about.
+    pub of: TokenId,
+    /// The characters, most probable first, at most [`COMPLETION_MAX_CHARS`].
+    pub chars: Vec<CompletedChar>,
+    /// Mass on next tokens that cannot continue the character, 0 to 1.
+    pub p_not_char: f64,
+    /// Mass on partial ways not followed, 0 to 1.
+    pub p_unexplored: f64,
+    /// Decodes spent (the incomplete token's, then one per way followed).
+    pub decodes: usize,
+}
+
+/// One character a [`Completion`] reaches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompletedChar {
+    pub ch: char,
+    /// Its probability given the incomplete token, 0 to 1: the sum over
+    /// the ways found to it.
+    pub p: f64,
+    /// The most probable way found: the tokens after the incomplete one
+    /// that supply the missing bytes (the last may carry more text after it).
+    pub tokens: Vec<TokenId>,
+}
+
+/// The incomplete character at the end of `bytes`: its bytes so far and how
+/// many continuation bytes it still needs (1 to 3); `None` when `bytes`
+/// does not end in the start of a character (complete text, a stray
+/// continuation byte, invalid bytes before the end). UTF-8: RFC 3629 §3.
+pub fn incomplete_tail(bytes: &[u8]) -> Option<(&[u8], usize)> {
+    let err = std::str::from_utf8(bytes).err()?;
+    if err.error_len().is_some() {
+        return None;
+    }
+    let tail = &bytes[err.valid_up_to()..];
+    let len = match tail.first()? {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return None,
+    };
+    Some((tail, len - tail.len()))
 }
 
 impl TextAnswer {

@@ -52,6 +52,9 @@ pub struct Question {
     pub matches: usize,
     /// The typed text (find mode: what was searched).
     pub typed: String,
+    /// Nothing typed, a byte-token candidate selected: the token whose
+    /// character to complete ([`crate::engine::AskTextRequest::complete`]).
+    pub complete: Option<crate::engine::TokenId>,
 }
 
 /// The chooser's questions to the engine ([`crate::tui::asking`]): one in
