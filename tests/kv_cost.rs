@@ -81,6 +81,22 @@ fn both_runs_write_the_greedy_reply_token_by_token() {
     assert_eq!(ids(&cached), greedy);
     // Without the cache the same tokens (a count has no near ties to flip).
     assert_eq!(ids(&recomputed), greedy);
+    // The runs left the prompt cached, with its prefill's logits kept for
+    // the last position: the reply after them evaluated none of it.
+    assert_eq!(
+        reply.stats.n_prompt_reused, stats.n_prompt,
+        "{:?}",
+        reply.stats
+    );
+    assert_eq!(reply.stats.n_prompt_evaluated, 0, "{:?}", reply.stats);
+    // And it drew from the very numbers a fresh prefill gives.
+    let mut fresh = common::engine(common::SMOL, common::config_with(1024));
+    let first = fresh
+        .generate(common::user(PROMPT), false, common::no_truncation(0.0), 1)
+        .expect("greedy reply");
+    assert_eq!(first.stats.n_prompt_reused, 0);
+    let d = |s: &tokenscope::engine::TokenStep| s.dist.clone().expect("dist");
+    assert_eq!(d(&reply.steps[0]), d(&first.steps[0]));
 }
 
 #[test]

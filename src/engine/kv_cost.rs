@@ -15,8 +15,12 @@
 //! last digits, which can flip a near tie; each run then goes on with its own
 //! tokens and the client reports the first position where they differ. The
 //! no-cache run generates as many tokens as the cached one did. An untimed
-//! prefill of the prompt comes first (a warm-up). The cache is left empty
-//! (the next reply prefills its prompt again).
+//! prefill of the prompt comes first (a warm-up). After both runs the cache
+//! keeps the prompt (the no-cache run's last evaluation began with it) and
+//! the logits its prefill gave at the last prompt position, as after an
+//! ordinary reply: the next reply to the same prompt, or one that goes on
+//! from it, reuses it instead of prefilling again. A cancelled or failed
+//! run leaves the cache empty.
 //!
 //! [`Command::KvCost`]: super::api::Command::KvCost
 
@@ -34,6 +38,7 @@ use super::api::{
 use super::decode::{Outcome, batch_capacity, decode_error};
 use super::inbox::{Emit, Inbox};
 use super::prompt;
+use super::session::PositionLogits;
 use super::slot::Slot;
 
 /// Serves a [`KvCostRequest`] on `slot`: the cached run, then the one
@@ -76,6 +81,7 @@ pub(super) fn serve(
             prompt: &prompt,
             inbox,
             emit,
+            prompt_end: None,
         };
         // An untimed prefill first: the first evaluation after a load pays
         // for the weights' pages coming in from the file and for llama.cpp's
@@ -88,7 +94,21 @@ pub(super) fn serve(
                 Some(reply) => run.recomputed(reply.len()).map(|r| r.map(|_| reply)),
                 None => Ok(None),
             });
-        run.ctx.clear_kv_cache();
+        let keep = matches!(result, Ok(Some(_))) && run.prompt_end.is_some();
+        let kept = keep
+            && run
+                .ctx
+                .clear_kv_cache_seq(Some(0), Some(prompt.len() as u32), None)
+                .is_ok_and(|done| done);
+        if kept {
+            mirror.tokens = prompt.clone();
+            mirror.prompt_end = run.prompt_end.take().map(|logits| PositionLogits {
+                pos: prompt.len() - 1,
+                logits,
+            });
+        } else {
+            run.ctx.clear_kv_cache();
+        }
         let n_generated = match &result {
             Ok(Some(reply)) => reply.len(),
             _ => 0,
@@ -109,7 +129,7 @@ pub(super) fn serve(
             prompt_tps: 0.0,
             gen_tps: if s > 0.0 { n_generated as f64 / s } else { 0.0 },
             dropped_messages: fitted.dropped,
-            ctx_used: 0,
+            ctx_used: mirror.tokens.len(),
             ctx_size: run.ctx.n_ctx() as usize,
             ctx_requested,
             inspector_us_per_token: 0.0,
@@ -133,6 +153,8 @@ struct Runs<'a, 'm> {
     prompt: &'a [TokenId],
     inbox: &'a mut Inbox,
     emit: &'a Emit,
+    /// The logits the cached run's prefill gave at the last prompt position.
+    prompt_end: Option<Vec<f32>>,
 }
 
 impl Runs<'_, '_> {
@@ -147,7 +169,9 @@ impl Runs<'_, '_> {
             }
             let t = Instant::now();
             let last = if reply.is_empty() {
-                self.evaluate(self.prompt, 0)?
+                let last = self.evaluate(self.prompt, 0)?;
+                self.prompt_end = Some(self.ctx.get_logits_ith(last).to_vec());
+                last
             } else {
                 let pos = self.prompt.len() + reply.len() - 1;
                 self.evaluate(&reply[reply.len() - 1..], pos)?
