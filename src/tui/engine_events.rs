@@ -74,16 +74,24 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
     let reason = report.reason();
     let file = report.file_name();
     let mut text = match report.stage {
-        CrashStage::Loading if report.blames_file() => {
-            format!("llama.cpp crashed while loading {file}: {reason}")
-        }
-        CrashStage::Generating if report.blames_file() => {
-            format!("llama.cpp crashed while generating with {file}: {reason}")
-        }
-        _ => format!(
-            "The engine process {} while {}: {reason}",
-            report.ended,
-            report.doing()
+        CrashStage::Loading if report.blames_file() => tr_args(
+            "notice-crash-loading",
+            "llama.cpp crashed while loading { $file }: { $reason }",
+            &[("file", &file), ("reason", &reason)],
+        ),
+        CrashStage::Generating if report.blames_file() => tr_args(
+            "notice-crash-generating",
+            "llama.cpp crashed while generating with { $file }: { $reason }",
+            &[("file", &file), ("reason", &reason)],
+        ),
+        _ => tr_args(
+            "notice-engine-ended",
+            "The engine process { $ended } while { $doing }: { $reason }",
+            &[
+                ("ended", &report.ended),
+                ("doing", &report.doing()),
+                ("reason", &reason),
+            ],
         ),
     };
     if report.blames_file() {
@@ -93,7 +101,8 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
                 .files
                 .crashed
                 .insert(ModelRef::Local(path.clone()), reason.clone());
-            text += " The file is marked ✗ in the picker.";
+            text += " ";
+            text += &tr("notice-crash-marked", "The file is marked ✗ in the picker.");
         }
     } else {
         text += ".";
@@ -103,14 +112,28 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
     match s.model.info.take() {
         Some(m) if s.session.load.is_none() => {
             let crash = text.clone();
-            text += &format!(" The engine was restarted: reloading {}…", m.name);
+            text += " ";
+            text += &tr_args(
+                "notice-engine-reloading",
+                "The engine was restarted: reloading { $name }…",
+                &[("name", &m.name)],
+            );
             fx = load_model(s, m.model);
             if let Some(l) = &mut s.session.load {
                 l.restore = Some(crash);
             }
         }
-        Some(_) => text += " The engine was restarted.",
-        None => text += " The engine was restarted: press Ctrl-O to choose a model.",
+        Some(_) => {
+            text += " ";
+            text += &tr("notice-engine-restarted", "The engine was restarted.");
+        }
+        None => {
+            text += " ";
+            text += &tr(
+                "notice-engine-restarted-no-model",
+                "The engine was restarted: press Ctrl-O to choose a model.",
+            );
+        }
     }
     s.error(text);
     fx
@@ -132,8 +155,12 @@ fn on_load_event(s: &mut State, ev: Event) {
             if let Some(crash) = s.session.load.take().and_then(|l| l.restore) {
                 // What crashed stays on screen (whatever came meanwhile); it now ends well.
                 s.error(format!(
-                    "{crash} The engine was restarted: {} is loaded again.",
-                    info.name
+                    "{crash} {}",
+                    tr_args(
+                        "notice-engine-reloaded",
+                        "The engine was restarted: { $name } is loaded again.",
+                        &[("name", &info.name)],
+                    )
                 ));
                 s.set_model(*info, vocab);
                 return;
@@ -158,9 +185,14 @@ fn on_load_event(s: &mut State, ev: Event) {
             if let Some(own) = s.template_system_prompt()
                 && s.config.system_prompt.is_empty()
             {
-                text += &format!(
-                    " No system prompt of yours: its template adds \"{}\" (F6 sets yours).",
-                    crate::text::truncate(&crate::text::escape_inline(own), 100)
+                text += " ";
+                text += &tr_args(
+                    "notice-template-system-prompt",
+                    "No system prompt of yours: its template adds \"{ $prompt }\" (F6 sets yours).",
+                    &[(
+                        "prompt",
+                        &crate::text::truncate(&crate::text::escape_inline(own), 100),
+                    )],
                 );
             }
             s.info(text);
@@ -255,11 +287,15 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             }
             if dropped_messages > 0 {
                 s.info(if dropped_messages == 1 {
-                    "The conversation outgrew the context: the oldest message was left out."
-                        .to_string()
+                    tr(
+                        "notice-dropped-one",
+                        "The conversation outgrew the context: the oldest message was left out.",
+                    )
                 } else {
-                    format!(
-                        "The conversation outgrew the context: the {dropped_messages} oldest messages were left out."
+                    tr_args(
+                        "notice-dropped",
+                        "The conversation outgrew the context: the { $n } oldest messages were left out.",
+                        &[("n", &dropped_messages)],
                     )
                 });
             }
@@ -418,9 +454,11 @@ fn end_step_mode_choice(s: &mut State) {
 /// What the user reads when a reply filled the context (sizes in tokens): the
 /// reply stopped, and the chat goes on, without its oldest turns.
 pub fn context_full_notice(used: usize, size: usize) -> String {
-    format!(
-        "The context is full ({used} of {size} tokens): the reply stopped here. You can go on: \
-         to make room, the oldest turns are left out of what the model sees (Ctrl-N starts a new chat)."
+    tr_args(
+        "notice-context-full",
+        "The context is full ({ $used } of { $size } tokens): the reply stopped here. You can go on: \
+         to make room, the oldest turns are left out of what the model sees (Ctrl-N starts a new chat).",
+        &[("used", &used), ("size", &size)],
     )
 }
 
