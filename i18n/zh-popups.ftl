@@ -25,11 +25,11 @@ kv-about = 对这段上下文的贪心回复（至多 { $n } 个词元），先�
 kv-no-timing = 没有计时：{ $error }
 kv-with-label = 使用 KV 缓存：
 kv-without-label = 不用缓存：
-kv-with-run = { $n } 词元，{ $s } 秒 · 词元 0（提示的预填充）{ $prefill } 毫秒 · 之后每词元 { $per }
-kv-without-run = { $n } 词元，{ $s } 秒 · 词元 0 { $prefill } 毫秒 · 之后每词元 { $per }
+kv-with-run = { $n } 词元，{ $s } s · 词元 0（预填充）{ $prefill } ms · 之后每词元 { $per }
+kv-without-run = { $n } 词元，{ $s } s · 词元 0 { $prefill } ms · 之后每词元 { $per }
 kv-same-tokens = 两次运行写出的词元相同
 kv-differ = 两次运行从回复词元 { $i } 起不同（一批多个位置与单个位置的解码舍入不同：一个近乎平局的选择翻转了）
-kv-totals = 合计：使用 KV 缓存 { $with } 秒，不用 { $without } 秒 · 缓存快了 { $ratio } 倍
+kv-totals = 合计：使用 KV 缓存 { $with } s，不用 { $without } s · 缓存使它快 { $ratio } 倍
 kv-cancelled = 已取消（Esc 关闭）
 kv-no-tokens = 完成：没有词元
 kv-generating-cached = 正在使用 KV 缓存生成…（Esc 取消）
@@ -37,7 +37,7 @@ kv-generating-recomputed = 正在不用缓存再次生成…（Esc 取消）
 kv-legend-cached = 使用 KV 缓存
 kv-legend-recomputed = 不用缓存（重新计算）
 kv-axis-position = 位置（不含词元 0，即预填充）
-kv-axis-ms = 每词元毫秒
+kv-axis-ms = 每词元 ms
 
 # 选择时询问文本、词表查找（asking.rs、components/choose.rs）
 popup-no-such-message = 没有这条消息
@@ -49,7 +49,7 @@ ask-asking = 正在询问模型…
 ask-updating = （更新中…）
 ask-cannot = 无法询问：{ $why }
 ask-whole = 整体 p={ $p }
-ask-preview-about = 每个词元在其前面词元之后的 p（在回复旁以教师强制方式送入，不提交任何内容）
+ask-preview-about = 每个词元在给定其前文时的 p（在回复旁强制送入，不提交任何内容）
 ask-can-begin = { $token } 是一个 { $len } 字节字符的开头：{ $lo } … { $hi }（由其字节推出）
 ask-token = 个词元
 ask-tokens = 个词元

@@ -252,5 +252,8 @@ pub fn render(v: &KvCostView, color: bool, buf: &mut Buffer, area: Rect) {
                 ]),
         )
         .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
+        // The legend may take half the chart's width (ratatui hides it past
+        // a quarter, which at 80 columns hid it in both languages).
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 4)))
         .render(chart_area, buf);
 }
