@@ -84,15 +84,7 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
             "llama.cpp crashed while generating with { $file }: { $reason }",
             &[("file", &file), ("reason", &reason)],
         ),
-        _ => tr_args(
-            "notice-engine-ended",
-            "The engine process { $ended } while { $doing }: { $reason }",
-            &[
-                ("ended", &report.ended),
-                ("doing", &report.doing()),
-                ("reason", &reason),
-            ],
-        ),
+        _ => engine_ended(report, &file, &reason),
     };
     if report.blames_file() {
         text += &format!(" ({}).", report.ended);
@@ -451,6 +443,44 @@ fn end_step_mode_choice(s: &mut State) {
     }
 }
 
+/// The engine process ended (`report.ended`, the engine's words) while
+/// doing what its stage says ([`CrashReport::doing`]'s English, one message
+/// a stage so that a language can order the sentence its own way).
+fn engine_ended(report: &CrashReport, file: &str, reason: &str) -> String {
+    let args: [(&str, &dyn std::fmt::Display); 3] = [
+        ("ended", &report.ended),
+        ("file", &file),
+        ("reason", &reason),
+    ];
+    match (report.stage, file.is_empty()) {
+        (CrashStage::Loading, false) => tr_args(
+            "notice-engine-ended-loading-file",
+            "The engine process { $ended } while loading { $file }: { $reason }",
+            &args,
+        ),
+        (CrashStage::Generating, false) => tr_args(
+            "notice-engine-ended-generating-file",
+            "The engine process { $ended } while generating with { $file }: { $reason }",
+            &args,
+        ),
+        (CrashStage::Loading, true) => tr_args(
+            "notice-engine-ended-loading",
+            "The engine process { $ended } while loading a model: { $reason }",
+            &[args[0], args[2]],
+        ),
+        (CrashStage::Generating, true) => tr_args(
+            "notice-engine-ended-generating",
+            "The engine process { $ended } while generating: { $reason }",
+            &[args[0], args[2]],
+        ),
+        (CrashStage::Idle, _) => tr_args(
+            "notice-engine-ended-idle",
+            "The engine process { $ended } while idle: { $reason }",
+            &[args[0], args[2]],
+        ),
+    }
+}
+
 /// What the user reads when a reply filled the context (sizes in tokens): the
 /// reply stopped, and the chat goes on, without its oldest turns.
 pub fn context_full_notice(used: usize, size: usize) -> String {
@@ -488,5 +518,40 @@ pub(super) fn capitalize(text: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engine_ended_notice_says_in_english_what_the_report_s_own_words_say() {
+        for stage in [
+            CrashStage::Loading,
+            CrashStage::Generating,
+            CrashStage::Idle,
+        ] {
+            for file in [None, Some(PathBuf::from("/m/x.gguf"))] {
+                let r = CrashReport::new(Some(3), None, stage, file, &[]);
+                let (name, reason) = (r.file_name(), r.reason());
+                assert_eq!(
+                    engine_ended(&r, &name, &reason),
+                    format!(
+                        "The engine process {} while {}: {reason}",
+                        r.ended,
+                        r.doing()
+                    ),
+                    "{stage:?}"
+                );
+                let zh = crate::i18n::with_lang(crate::i18n::Lang::Zh, || {
+                    engine_ended(&r, &name, &reason)
+                });
+                assert!(
+                    zh.starts_with("引擎进程在") && zh.contains(&r.ended),
+                    "{zh}"
+                );
+            }
+        }
     }
 }
