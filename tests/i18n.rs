@@ -144,3 +144,62 @@ fn the_tui_speaks_chinese_under_a_chinese_locale_at_80_columns() {
     t.keys(&["C-c"]);
     t.assert_exited_sane(0);
 }
+
+#[test]
+fn the_kv_cache_view_and_the_rollouts_speak_chinese_at_80_columns() {
+    let env = "TOKENSCOPE_CONFIG=/nonexistent.toml LC_ALL= LC_MESSAGES= LANG=zh_CN.UTF-8";
+    let t = Tmux::start(
+        "zh-popups",
+        env,
+        &format!(
+            "--model '{}' --temp 0 --max-tokens 8",
+            common::model(common::SMOL).display()
+        ),
+        80,
+        30,
+    );
+    t.wait("the model to load, in Chinese", 60, |s| {
+        status_line(s).contains("空闲") && s.contains("Q4_1")
+    });
+    t.type_text("Hi");
+    t.keys(&["Enter"]);
+    t.wait("the reply to finish", 60, |s| {
+        status_line(s).contains("空闲") && status_line(s).contains("tok/s")
+    });
+    let fits = |s: &str| {
+        for line in s.lines() {
+            assert!(columns(line) <= 80, "a line wider than 80: {line:?}\n{s}");
+        }
+    };
+    // The KV-cache view: both runs timed by the real engine; the totals
+    // line is the last thing it writes.
+    t.keys(&["Tab", "w"]);
+    let s = t.wait("both KV runs, in Chinese", 120, |s| s.contains("合计："));
+    let f = flat(&s);
+    assert!(
+        f.contains("KV 缓存省下多少") && f.contains("使用 KV 缓存：") && f.contains("不用缓存："),
+        "{s}"
+    );
+    assert!(f.contains("缓存使它快"), "{s}");
+    for en in ["totals", "with the KV cache", "without it", "per token"] {
+        assert!(!f.contains(en), "{en:?} left in English:\n{s}");
+    }
+    fits(&s);
+    t.keys(&["Escape"]);
+    t.wait("the KV-cache view to close", 10, |s| !s.contains("合计："));
+    // The rollouts of the token under the cursor: the footer comes with the answer.
+    t.keys(&["o"]);
+    let s = t.wait("the rollouts, in Chinese", 120, |s| {
+        flat(s).contains("保留为回复的分支（[ ] 切换版本）")
+    });
+    let f = flat(&s);
+    assert!(f.contains("奈特 · 平均 p") && f.contains("↑↓ 选择"), "{s}");
+    for en in ["nats", "mean p", "Enter keeps", "Each of the top"] {
+        assert!(!f.contains(en), "{en:?} left in English:\n{s}");
+    }
+    fits(&s);
+    t.keys(&["Escape"]);
+    t.keys(&["C-c"]);
+    t.keys(&["C-c"]);
+    t.assert_exited_sane(0);
+}

@@ -19,7 +19,7 @@ use super::effect::Effect;
 use super::state::{ChooseAt, Focus, Phase, Question, State};
 use crate::engine::{ASK_MAX_PROBE, AskTextRequest, Event, TokenId, Vocab};
 use crate::i18n::{tr, tr_args};
-use crate::text::{str_width, visible_piece};
+use crate::text::{pad_right, str_width, visible_piece};
 use crate::tui::theme;
 
 /// Rows of a vocabulary search shown, best p first.
@@ -30,16 +30,29 @@ pub const FIND_ROWS: usize = 12;
 fn context(s: &State, at: ChooseAt) -> Result<Vec<TokenId>, String> {
     let (msg, upto) = match at {
         ChooseAt::Next => {
-            let g = s.session.generation.as_ref().ok_or("no reply is paused")?;
-            let msg = s.msg_index(g.node).ok_or("the paused reply is not shown")?;
+            let g = s
+                .session
+                .generation
+                .as_ref()
+                .ok_or_else(|| tr("ask-no-paused-reply", "no reply is paused"))?;
+            let msg = s
+                .msg_index(g.node)
+                .ok_or_else(|| tr("ask-paused-not-shown", "the paused reply is not shown"))?;
             (msg, usize::MAX)
         }
         ChooseAt::Token(t) => (t.msg, t.step),
     };
-    let node = *s.view.path.get(msg).ok_or("no such message")?;
-    let prompt = s.compare.prompts.get(&node).ok_or(
-        "this reply's prompt was not built in this session: regenerate it (F8) to ask about text here",
-    )?;
+    let node = *s
+        .view
+        .path
+        .get(msg)
+        .ok_or_else(|| tr("popup-no-such-message", "no such message"))?;
+    let prompt = s.compare.prompts.get(&node).ok_or_else(|| {
+        tr(
+            "ask-prompt-not-built",
+            "this reply's prompt was not built in this session: regenerate it (F8) to ask about text here",
+        )
+    })?;
     let steps = &s.session.conv.node(node).steps;
     let mut ids = prompt.clone();
     ids.extend(steps.iter().take(upto).map(|t| t.id));
@@ -89,11 +102,11 @@ fn question(s: &State) -> Option<Result<Question, String>> {
     }
     let context = match context(s, c.at) {
         Ok(ids) => ids,
-        Err(why) => return empty(why.to_string()),
+        Err(why) => return empty(why),
     };
     let (text, probe, matches) = if c.find {
         let Some(vocab) = s.model.vocab.as_ref() else {
-            return empty("no model is loaded".into());
+            return empty(tr("ask-no-model", "no model is loaded"));
         };
         let (probe, n) = find_tokens(vocab, &c.text);
         (String::new(), probe, n)
@@ -270,11 +283,15 @@ fn byte_lines(s: &State, width: usize) -> Option<Vec<Line<'static>>> {
         let glyph = visible_piece(&ch.to_string());
         format!("U+{:04X} {glyph}", ch as u32)
     };
-    let text = format!(
-        "{} begins a {len}-byte character: {} … {} (from its bytes)",
-        vocab.readable(id),
-        show(lo),
-        show(hi)
+    let text = tr_args(
+        "ask-can-begin",
+        "{ $token } begins a { $len }-byte character: { $lo } … { $hi } (from its bytes)",
+        &[
+            ("token", &vocab.readable(id)),
+            ("len", &len),
+            ("lo", &show(lo)),
+            ("hi", &show(hi)),
+        ],
     );
     let mut text = vec![text];
     text.extend(completion_text(s, id));
@@ -379,7 +396,10 @@ pub fn lines(s: &State, width: usize, heat: bool) -> Vec<Line<'static>> {
         .as_ref()
         .filter(|(q, _)| q.complete.is_none())
     else {
-        return vec![Line::styled("asking the model…", theme::dim())];
+        return vec![Line::styled(
+            tr("ask-asking", "asking the model…"),
+            theme::dim(),
+        )];
     };
     let style = |p: f64| {
         if heat {
@@ -389,9 +409,9 @@ pub fn lines(s: &State, width: usize, heat: bool) -> Vec<Line<'static>> {
         }
     };
     let stale = if q.typed == c.text {
-        ""
+        String::new()
     } else {
-        " (updating…)"
+        format!(" {}", tr("ask-updating", "(updating…)"))
     };
     let piece = |id: TokenId| -> String {
         s.model
@@ -401,7 +421,8 @@ pub fn lines(s: &State, width: usize, heat: bool) -> Vec<Line<'static>> {
     };
     let a = match answer {
         Err(why) => {
-            return crate::tui::wrap::wrap_plain(&format!("cannot ask: {why}"), width)
+            let text = tr_args("ask-cannot", "cannot ask: { $why }", &[("why", why)]);
+            return crate::tui::wrap::wrap_plain(&text, width)
                 .into_iter()
                 .map(|l| Line::styled(l, theme::dim()))
                 .collect();
@@ -425,11 +446,17 @@ pub fn lines(s: &State, width: usize, heat: bool) -> Vec<Line<'static>> {
         }
         out.push(Line::from(spans));
         out.push(Line::from(vec![
-            Span::styled(format!("whole p={}", short_pct(a.p())), style(a.p())),
-            Span::styled(stale.to_string(), theme::dim()),
+            Span::styled(
+                tr_args("ask-whole", "whole p={ $p }", &[("p", &short_pct(a.p()))]),
+                style(a.p()),
+            ),
+            Span::styled(stale.clone(), theme::dim()),
         ]));
         for l in crate::tui::wrap::wrap_plain(
-            "each token's p given the ones before it (forced through beside the reply, nothing committed)",
+            &tr(
+                "ask-preview-about",
+                "each token's p given the ones before it (forced through beside the reply, nothing committed)",
+            ),
             width,
         ) {
             out.push(Line::styled(l, theme::dim()));
@@ -439,14 +466,30 @@ pub fn lines(s: &State, width: usize, heat: bool) -> Vec<Line<'static>> {
     let mut rows = a.probe.clone();
     rows.sort_by(|x, y| x.rank.cmp(&y.rank).then(x.id.cmp(&y.id)));
     let probed = if q.matches > q.probe.len() {
-        format!(", the first {} by id ranked", q.probe.len())
+        tr_args(
+            "ask-find-first",
+            ", the first { $n } by id ranked",
+            &[("n", &q.probe.len())],
+        )
     } else {
         String::new()
     };
-    let head = format!(
-        "vocabulary: {} containing \"{}\"{probed}{stale} · Ctrl-F: back to text",
-        crate::text::count(q.matches, "token"),
-        visible_piece(&q.typed),
+    // English says `1 token`, `2 tokens`: the noun is its own message.
+    let noun = if q.matches == 1 {
+        tr("ask-token", "token")
+    } else {
+        tr("ask-tokens", "tokens")
+    };
+    let head = tr_args(
+        "ask-find-head",
+        "vocabulary: { $n } { $noun } containing \"{ $text }\"{ $probed }{ $stale } · Ctrl-F: back to text",
+        &[
+            ("n", &q.matches),
+            ("noun", &noun),
+            ("text", &visible_piece(&q.typed)),
+            ("probed", &probed),
+            ("stale", &stale),
+        ],
     );
     for l in crate::tui::wrap::wrap_plain(&head, width) {
         out.push(Line::styled(l, theme::dim()));
@@ -454,9 +497,14 @@ pub fn lines(s: &State, width: usize, heat: bool) -> Vec<Line<'static>> {
     for t in rows.iter().take(FIND_ROWS) {
         out.push(Line::from(vec![
             Span::styled(format!("{:>7} ", t.id), theme::dim()),
-            Span::styled(format!("{:<12}", piece(t.id)), style(f64::from(t.p()))),
+            // Padded by display width: a Chinese piece is two columns a character.
+            Span::styled(pad_right(&piece(t.id), 12), style(f64::from(t.p()))),
             Span::styled(
-                format!(" p={:<9} rank {}", short_pct(f64::from(t.p())), t.rank),
+                format!(
+                    " p={:<9} {}",
+                    short_pct(f64::from(t.p())),
+                    tr_args("ask-rank", "rank { $rank }", &[("rank", &t.rank)])
+                ),
                 style(f64::from(t.p())),
             ),
         ]));

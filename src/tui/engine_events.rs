@@ -74,17 +74,17 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
     let reason = report.reason();
     let file = report.file_name();
     let mut text = match report.stage {
-        CrashStage::Loading if report.blames_file() => {
-            format!("llama.cpp crashed while loading {file}: {reason}")
-        }
-        CrashStage::Generating if report.blames_file() => {
-            format!("llama.cpp crashed while generating with {file}: {reason}")
-        }
-        _ => format!(
-            "The engine process {} while {}: {reason}",
-            report.ended,
-            report.doing()
+        CrashStage::Loading if report.blames_file() => tr_args(
+            "notice-crash-loading",
+            "llama.cpp crashed while loading { $file }: { $reason }",
+            &[("file", &file), ("reason", &reason)],
         ),
+        CrashStage::Generating if report.blames_file() => tr_args(
+            "notice-crash-generating",
+            "llama.cpp crashed while generating with { $file }: { $reason }",
+            &[("file", &file), ("reason", &reason)],
+        ),
+        _ => engine_ended(report, &file, &reason),
     };
     if report.blames_file() {
         text += &format!(" ({}).", report.ended);
@@ -93,7 +93,8 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
                 .files
                 .crashed
                 .insert(ModelRef::Local(path.clone()), reason.clone());
-            text += " The file is marked ✗ in the picker.";
+            text += " ";
+            text += &tr("notice-crash-marked", "The file is marked ✗ in the picker.");
         }
     } else {
         text += ".";
@@ -103,14 +104,28 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
     match s.model.info.take() {
         Some(m) if s.session.load.is_none() => {
             let crash = text.clone();
-            text += &format!(" The engine was restarted: reloading {}…", m.name);
+            text += " ";
+            text += &tr_args(
+                "notice-engine-reloading",
+                "The engine was restarted: reloading { $name }…",
+                &[("name", &m.name)],
+            );
             fx = load_model(s, m.model);
             if let Some(l) = &mut s.session.load {
                 l.restore = Some(crash);
             }
         }
-        Some(_) => text += " The engine was restarted.",
-        None => text += " The engine was restarted: press Ctrl-O to choose a model.",
+        Some(_) => {
+            text += " ";
+            text += &tr("notice-engine-restarted", "The engine was restarted.");
+        }
+        None => {
+            text += " ";
+            text += &tr(
+                "notice-engine-restarted-no-model",
+                "The engine was restarted: press Ctrl-O to choose a model.",
+            );
+        }
     }
     s.error(text);
     fx
@@ -132,8 +147,12 @@ fn on_load_event(s: &mut State, ev: Event) {
             if let Some(crash) = s.session.load.take().and_then(|l| l.restore) {
                 // What crashed stays on screen (whatever came meanwhile); it now ends well.
                 s.error(format!(
-                    "{crash} The engine was restarted: {} is loaded again.",
-                    info.name
+                    "{crash} {}",
+                    tr_args(
+                        "notice-engine-reloaded",
+                        "The engine was restarted: { $name } is loaded again.",
+                        &[("name", &info.name)],
+                    )
                 ));
                 s.set_model(*info, vocab);
                 return;
@@ -158,9 +177,14 @@ fn on_load_event(s: &mut State, ev: Event) {
             if let Some(own) = s.template_system_prompt()
                 && s.config.system_prompt.is_empty()
             {
-                text += &format!(
-                    " No system prompt of yours: its template adds \"{}\" (F6 sets yours).",
-                    crate::text::truncate(&crate::text::escape_inline(own), 100)
+                text += " ";
+                text += &tr_args(
+                    "notice-template-system-prompt",
+                    "No system prompt of yours: its template adds \"{ $prompt }\" (F6 sets yours).",
+                    &[(
+                        "prompt",
+                        &crate::text::truncate(&crate::text::escape_inline(own), 100),
+                    )],
                 );
             }
             s.info(text);
@@ -255,11 +279,15 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             }
             if dropped_messages > 0 {
                 s.info(if dropped_messages == 1 {
-                    "The conversation outgrew the context: the oldest message was left out."
-                        .to_string()
+                    tr(
+                        "notice-dropped-one",
+                        "The conversation outgrew the context: the oldest message was left out.",
+                    )
                 } else {
-                    format!(
-                        "The conversation outgrew the context: the {dropped_messages} oldest messages were left out."
+                    tr_args(
+                        "notice-dropped",
+                        "The conversation outgrew the context: the { $n } oldest messages were left out.",
+                        &[("n", &dropped_messages)],
                     )
                 });
             }
@@ -415,12 +443,52 @@ fn end_step_mode_choice(s: &mut State) {
     }
 }
 
+/// The engine process ended (`report.ended`, the engine's words) while
+/// doing what its stage says ([`CrashReport::doing`]'s English, one message
+/// a stage so that a language can order the sentence its own way).
+fn engine_ended(report: &CrashReport, file: &str, reason: &str) -> String {
+    let args: [(&str, &dyn std::fmt::Display); 3] = [
+        ("ended", &report.ended),
+        ("file", &file),
+        ("reason", &reason),
+    ];
+    match (report.stage, file.is_empty()) {
+        (CrashStage::Loading, false) => tr_args(
+            "notice-engine-ended-loading-file",
+            "The engine process { $ended } while loading { $file }: { $reason }",
+            &args,
+        ),
+        (CrashStage::Generating, false) => tr_args(
+            "notice-engine-ended-generating-file",
+            "The engine process { $ended } while generating with { $file }: { $reason }",
+            &args,
+        ),
+        (CrashStage::Loading, true) => tr_args(
+            "notice-engine-ended-loading",
+            "The engine process { $ended } while loading a model: { $reason }",
+            &[args[0], args[2]],
+        ),
+        (CrashStage::Generating, true) => tr_args(
+            "notice-engine-ended-generating",
+            "The engine process { $ended } while generating: { $reason }",
+            &[args[0], args[2]],
+        ),
+        (CrashStage::Idle, _) => tr_args(
+            "notice-engine-ended-idle",
+            "The engine process { $ended } while idle: { $reason }",
+            &[args[0], args[2]],
+        ),
+    }
+}
+
 /// What the user reads when a reply filled the context (sizes in tokens): the
 /// reply stopped, and the chat goes on, without its oldest turns.
 pub fn context_full_notice(used: usize, size: usize) -> String {
-    format!(
-        "The context is full ({used} of {size} tokens): the reply stopped here. You can go on: \
-         to make room, the oldest turns are left out of what the model sees (Ctrl-N starts a new chat)."
+    tr_args(
+        "notice-context-full",
+        "The context is full ({ $used } of { $size } tokens): the reply stopped here. You can go on: \
+         to make room, the oldest turns are left out of what the model sees (Ctrl-N starts a new chat).",
+        &[("used", &used), ("size", &size)],
     )
 }
 
@@ -450,5 +518,40 @@ pub(super) fn capitalize(text: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engine_ended_notice_says_in_english_what_the_report_s_own_words_say() {
+        for stage in [
+            CrashStage::Loading,
+            CrashStage::Generating,
+            CrashStage::Idle,
+        ] {
+            for file in [None, Some(PathBuf::from("/m/x.gguf"))] {
+                let r = CrashReport::new(Some(3), None, stage, file, &[]);
+                let (name, reason) = (r.file_name(), r.reason());
+                assert_eq!(
+                    engine_ended(&r, &name, &reason),
+                    format!(
+                        "The engine process {} while {}: {reason}",
+                        r.ended,
+                        r.doing()
+                    ),
+                    "{stage:?}"
+                );
+                let zh = crate::i18n::with_lang(crate::i18n::Lang::Zh, || {
+                    engine_ended(&r, &name, &reason)
+                });
+                assert!(
+                    zh.starts_with("引擎进程在") && zh.contains(&r.ended),
+                    "{zh}"
+                );
+            }
+        }
     }
 }

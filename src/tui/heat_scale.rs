@@ -4,6 +4,7 @@
 //! colour a notice also names the styles when the scale changes.
 
 use super::state::{HeatScale, State};
+use crate::i18n::{tr, tr_args};
 
 /// The scale after `now`: `compared` is whether a reply shown was compared
 /// (the KL scale exists only then).
@@ -27,15 +28,24 @@ pub(crate) fn cycle(s: &mut State) {
         return;
     };
     let what = match scale {
-        HeatScale::Probability => "the probability of each token given everything before it",
-        HeatScale::Entropy => {
-            "the entropy of the distribution each token was chosen from (how undecided the model was)"
-        }
-        HeatScale::Kl => "KL(A‖B) per compared token (other tokens by probability)",
+        HeatScale::Probability => tr(
+            "notice-heat-p",
+            "the probability of each token given everything before it",
+        ),
+        HeatScale::Entropy => tr(
+            "notice-heat-entropy",
+            "the entropy of the distribution each token was chosen from (how undecided the model was)",
+        ),
+        HeatScale::Kl => tr(
+            "notice-heat-kl",
+            "KL(A‖B) per compared token (other tokens by probability)",
+        ),
     };
     let legend = super::theme::cue_legend_of(scale);
-    s.info(format!(
-        "Heatmap: {what}, by style: {legend} (F3: next scale)."
+    s.info(tr_args(
+        "notice-heat",
+        "Heatmap: { $what }, by style: { $legend } (F3: next scale).",
+        &[("what", &what), ("legend", &legend)],
     ));
 }
 

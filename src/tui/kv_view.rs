@@ -8,12 +8,15 @@ use super::effect::Effect;
 use super::state::kv_cost::KvCostView;
 use super::state::{Popup, State, TokenRef};
 use crate::engine::{ChatMessage, Event, KV_COST_MAX_TOKENS, KvCostRequest, Role};
+use crate::i18n::{tr, tr_args};
 
 /// The messages the runs answer and a label: those before the reply at
 /// `at` (a user message: before its reply, the message included); or why
 /// there are none, in words.
 fn context(s: &State, at: TokenRef) -> Result<(Vec<ChatMessage>, String), String> {
-    let m = s.msg(at.msg).ok_or("no such message")?;
+    let m = s
+        .msg(at.msg)
+        .ok_or_else(|| tr("popup-no-such-message", "no such message"))?;
     let reply = if m.role == Role::Assistant {
         at.msg
     } else {
@@ -22,16 +25,26 @@ fn context(s: &State, at: TokenRef) -> Result<(Vec<ChatMessage>, String), String
     match s.view.path.get(reply) {
         Some(&node) if s.session.conv.node(node).role == Role::Assistant => Ok((
             s.session.conv.messages_before(node),
-            format!("the reply to message {}", reply + 1),
+            tr_args(
+                "kv-label",
+                "the reply to message { $n }",
+                &[("n", &(reply + 1))],
+            ),
         )),
-        _ => Err("this message has no reply yet to time: send it first".into()),
+        _ => Err(tr(
+            "kv-no-reply",
+            "this message has no reply yet to time: send it first",
+        )),
     }
 }
 
 /// Why the view is refused outright: no model, a remote one, a reply under way.
 fn busy(s: &State) -> Option<String> {
     if s.model.info.is_none() {
-        return Some("No model is loaded: press Ctrl-O to choose one.".into());
+        return Some(tr(
+            "input-no-model",
+            "No model is loaded: press Ctrl-O to choose one.",
+        ));
     }
     if let Some(why) = s
         .model
@@ -42,10 +55,10 @@ fn busy(s: &State) -> Option<String> {
         return Some(why);
     }
     if s.session.generation.is_some() {
-        return Some(
-            "A reply is under way: the KV-cache view runs the model twice on its own, once the reply has ended (Esc stops it)."
-                .into(),
-        );
+        return Some(tr(
+            "kv-reply-under-way",
+            "A reply is under way: the KV-cache view runs the model twice on its own, once the reply has ended (Esc stops it).",
+        ));
     }
     None
 }

@@ -611,7 +611,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     // Plain http to another machine: said where it is seen, in the TUI.
     for (_, t) in &opts.servers {
         if let Some(w) = t.as_ref().ok().and_then(|t| t.warning()) {
-            state.error(format!("Warning: {w}."));
+            transitions::warn(&mut state, &w);
         }
     }
     let signal_thread = signals::spawn(tx.clone()).context("cannot handle signals")?;
@@ -626,9 +626,7 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
     let mut initial = opts.initial_model;
     let mut resumed = None;
     if let Some(e) = &store_error {
-        state.error(format!(
-            "Conversations cannot be saved: {e}. This one stays in memory; saving is tried again after each turn."
-        ));
+        state.error(saving::store_failed(e));
         state.session.save_failed = true;
     } else if opts.resume {
         match host.saver.as_mut().map(saving::last) {
@@ -638,12 +636,10 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
                 }
                 resumed = Some(r);
             }
-            Some(Ok(None)) | None => {
-                state.info("No saved conversation to resume: this is a new one.")
-            }
+            Some(Ok(None)) | None => state.info(saving::nothing_to_resume()),
             Some(Err(e)) => {
                 state.session.save_failed = true;
-                state.error(format!("Cannot resume the last conversation: {e}"))
+                state.error(saving::cannot_resume(&e))
             }
         }
     }

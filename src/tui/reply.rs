@@ -13,14 +13,23 @@ use crate::engine::{Role, StopReason, TokenId};
 use crate::i18n::{tr, tr_args};
 
 /// Why a reply cannot be acted on now, as the user reads it; `None` when it can.
-pub fn busy(s: &State) -> Option<&'static str> {
+pub fn busy(s: &State) -> Option<String> {
     if s.session.generation.as_ref().is_some_and(|g| !is_paused(g)) {
-        Some("A reply is being generated: wait for it, or press Esc to stop it.")
+        Some(tr(
+            "notice-reply-generating",
+            "A reply is being generated: wait for it, or press Esc to stop it.",
+        ))
     } else if s.session.load.is_some() {
         // Token ids would go to the model being loaded: wait to know which.
-        Some("A model is loading: wait for it to finish.")
+        Some(tr(
+            "rollouts-model-loading",
+            "A model is loading: wait for it to finish.",
+        ))
     } else if s.model.info.is_none() {
-        Some("No model is loaded: press Ctrl-O to choose one.")
+        Some(tr(
+            "input-no-model",
+            "No model is loaded: press Ctrl-O to choose one.",
+        ))
     } else {
         None
     }
@@ -173,10 +182,12 @@ pub fn remote_refusal(s: &State, action: Action, msg: usize) -> Option<String> {
                         .any(|st| st.dist.as_ref().is_some_and(|d| d.entropy.is_none()))
             });
             return remote.then(|| {
-                "What-if re-sampling needs the model's whole distribution at each token: \
-                 this reply came from a remote server, which reported its top candidates only \
-                 (a local model's replies have it)."
-                    .to_string()
+                tr(
+                    "notice-whatif-remote",
+                    "What-if re-sampling needs the model's whole distribution at each token: \
+                     this reply came from a remote server, which reported its top candidates only \
+                     (a local model's replies have it).",
+                )
             });
         }
         _ => return None,
@@ -224,12 +235,12 @@ pub fn toggle_step_mode(s: &mut State) -> Vec<Effect> {
         s.session.step_mode = false;
         s.session.to_surprise = true;
         let stop = s.config.surprise;
-        s.info(format!(
-            "To the next surprise: replies run until the token to be drawn has p < {} or the \
-             distribution more than {} bits of entropy, then pause (F5 sets both; Shift-→ runs on \
+        s.info(tr_args(
+            "notice-to-surprise-mode",
+            "To the next surprise: replies run until the token to be drawn has p < { $p } or the \
+             distribution more than { $h } bits of entropy, then pause (F5 sets both; Shift-→ runs on \
              from a pause). F7 again: free.",
-            percent(stop.below_p),
-            stop.above_entropy
+            &[("p", &percent(stop.below_p)), ("h", &stop.above_entropy)],
         ));
         // A reply running a step checks its draws from the next one on; a
         // paused one stays at its pause.
@@ -262,6 +273,13 @@ pub fn toggle_step_mode(s: &mut State) -> Vec<Effect> {
     vec![]
 }
 
+/// The model that wrote reply `m`, by name (`another model` when unknown).
+fn writer_name(m: &Node) -> String {
+    m.model
+        .clone()
+        .unwrap_or_else(|| tr("notice-another-model", "another model"))
+}
+
 /// `p` as a percentage for the notices (`10%`, `2.5%`).
 fn percent(p: f32) -> String {
     let v = p * 100.0;
@@ -288,15 +306,20 @@ pub fn surprise_notice(s: &State, hit: &crate::engine::Surprise) -> String {
         ));
     }
     if hit.entropy > hit.stop.above_entropy {
-        why.push(format!(
-            "entropy {:.2} bits > {}",
-            hit.entropy, hit.stop.above_entropy
+        why.push(tr_args(
+            "notice-surprise-entropy",
+            "entropy { $h } bits > { $max }",
+            &[
+                ("h", &format!("{:.2}", hit.entropy)),
+                ("max", &hit.stop.above_entropy),
+            ],
         ));
     }
-    format!(
-        "Surprise: the sampler would draw {token} here ({}). → draws it, Enter forces the \
+    tr_args(
+        "notice-surprise",
+        "Surprise: the sampler would draw { $token } here ({ $why }). → draws it, Enter forces the \
          selected candidate, Shift-→ runs on to the next surprise, Esc stops.",
-        why.join(", ")
+        &[("token", &token), ("why", &why.join(", "))],
     )
 }
 
@@ -324,9 +347,10 @@ pub fn branch(
     // Token ids belong to a model's vocabulary: another model's ids mean
     // other text. A reply from scratch needs none of them.
     if (t.step > 0 || chosen.is_some()) && !same_vocab(s, orig) {
-        s.error(format!(
-            "This reply was written by {}, whose tokens are not this model's: load it (Ctrl-O) to branch from its tokens, or regenerate it (F8).",
-            orig.model.clone().unwrap_or_else(|| "another model".into())
+        s.error(tr_args(
+            "notice-other-model-branch",
+            "This reply was written by { $model }, whose tokens are not this model's: load it (Ctrl-O) to branch from its tokens, or regenerate it (F8).",
+            &[("model", &writer_name(orig))],
         ));
         return vec![];
     }
@@ -420,9 +444,10 @@ pub fn continue_reply(s: &mut State, msg: usize) -> Vec<Effect> {
         return vec![];
     }
     if !same_vocab(s, m) {
-        s.error(format!(
-            "This reply was written by {}, whose tokens are not this model's: load it (Ctrl-O) to continue it.",
-            m.model.clone().unwrap_or_else(|| "another model".into())
+        s.error(tr_args(
+            "notice-other-model-continue",
+            "This reply was written by { $model }, whose tokens are not this model's: load it (Ctrl-O) to continue it.",
+            &[("model", &writer_name(m))],
         ));
         return vec![];
     }

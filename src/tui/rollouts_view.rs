@@ -13,6 +13,7 @@ use super::state::rollouts::RolloutsView;
 use super::state::{Focus, Phase, Popup, State, TokenRef};
 use crate::conversation::Writer;
 use crate::engine::{Event, Role, Rollout, RolloutRequest};
+use crate::i18n::{tr, tr_args};
 
 /// Rollouts asked for: the top 5 candidates.
 pub const ROLLOUT_N: usize = 5;
@@ -34,7 +35,10 @@ fn at_pause(s: &State, at: TokenRef) -> bool {
 /// `at`: a request sent then would end the pause).
 fn busy(s: &State, at: TokenRef) -> Option<String> {
     if s.model.info.is_none() {
-        return Some("No model is loaded: press Ctrl-O to choose one.".into());
+        return Some(tr(
+            "input-no-model",
+            "No model is loaded: press Ctrl-O to choose one.",
+        ));
     }
     // `what` starts the sentence: it comes back capitalized.
     if let Some(why) = s
@@ -46,15 +50,18 @@ fn busy(s: &State, at: TokenRef) -> Option<String> {
         return Some(why + ".");
     }
     if s.session.generation.is_some() && !at_pause(s, at) {
-        return Some(
+        return Some(tr(
+            "rollouts-reply-under-way",
             "A reply is under way (or paused in step mode): rollouts come from the step it is \
              paused at (Ctrl-Y there); for its other tokens finish or stop the reply first \
-             (Shift-→ runs it on, Esc stops it)."
-                .into(),
-        );
+             (Shift-→ runs it on, Esc stops it).",
+        ));
     }
     if s.session.load.is_some() {
-        return Some("A model is loading: wait for it to finish.".into());
+        return Some(tr(
+            "rollouts-model-loading",
+            "A model is loading: wait for it to finish.",
+        ));
     }
     None
 }
@@ -77,11 +84,11 @@ fn request(s: &State, at: TokenRef) -> Result<(RolloutRequest, String, Option<St
             sampling.seed = seed;
         }
     } else {
-        no_branch = Some(
+        no_branch = Some(tr(
+            "rollouts-prompt-token",
             "rollouts from a prompt token are shown only: roll out from a reply token to keep one \
-             as a branch"
-                .to_string(),
-        );
+             as a branch",
+        ));
     }
     let mut tokens = tokens;
     tokens.truncate(position + 1);
@@ -159,9 +166,10 @@ pub fn on_event(s: &mut State, ev: Event) {
         Event::Cancelled { .. } => {
             r.request = None;
             if r.result.is_none() {
-                r.error = Some(
-                    "the rollouts gave way to a request sent after them: press o again".into(),
-                );
+                r.error = Some(tr(
+                    "rollouts-gave-way",
+                    "the rollouts gave way to a request sent after them: press o again",
+                ));
             }
         }
         _ => {}
@@ -210,10 +218,10 @@ pub fn branch(s: &mut State, at: TokenRef, rollout: &Rollout, seed: u32) -> Vec<
     s.view.cursor = Some(at);
     s.view.set_focus(Focus::Navigate);
     let (pos, n) = s.session.conv.sibling_pos(new);
-    s.info(format!(
-        "Rollout #{} kept as version {} of {n} of the reply ([ ] switch versions, c continues it).",
-        rollout.rank,
-        pos + 1
+    s.info(tr_args(
+        "rollouts-kept",
+        "Rollout #{ $rank } kept as version { $i } of { $n } of the reply ([ ] switch versions, c continues it).",
+        &[("rank", &rollout.rank), ("i", &(pos + 1)), ("n", &n)],
     ));
     fx.push(Effect::Save);
     fx

@@ -13,6 +13,7 @@ use super::effect::Effect;
 use super::state::State;
 use super::transitions;
 use crate::conversation::Conversation;
+use crate::i18n::{tr, tr_args};
 use crate::store::{ConvId, Saved, Store, StoreError};
 
 /// The conversations database of a running TUI.
@@ -101,27 +102,62 @@ pub fn last(saver: &mut Saver) -> Result<Option<Resumed>, StoreError> {
 /// What the user reads when this window's copy went to a new conversation
 /// because another window had saved the same one meanwhile.
 fn forked_notice(from: ConvId, to: ConvId) -> String {
-    format!(
-        "Conversation {from} was saved by another window meanwhile: this window's version is saved as conversation {to}, theirs is kept (both in the list, F9)."
+    tr_args(
+        "notice-save-forked",
+        "Conversation { $from } was saved by another window meanwhile: this window's version is saved as conversation { $to }, theirs is kept (both in the list, F9).",
+        &[("from", &from), ("to", &to)],
     )
 }
 
 /// What the user reads when a save failed: the conversation is kept.
 fn not_saved(e: &StoreError) -> String {
     match e {
-        StoreError::CannotWrite(_) => format!(
-            "Not saved: {e}. The conversation stays here until you quit (restart tokenscope once the file can be written to save again)."
+        StoreError::CannotWrite(_) => tr_args(
+            "notice-not-saved-read-only",
+            "Not saved: { $error }. The conversation stays here until you quit (restart tokenscope once the file can be written to save again).",
+            &[("error", e)],
         ),
-        _ => format!(
-            "Not saved: {e}. The conversation stays here; saving is tried again after the next change."
+        _ => tr_args(
+            "notice-not-saved",
+            "Not saved: { $error }. The conversation stays here; saving is tried again after the next change.",
+            &[("error", e)],
         ),
     }
 }
 
+/// What the user reads when the store of conversations cannot be opened at
+/// start (`e`, the store's error).
+pub fn store_failed(e: &impl std::fmt::Display) -> String {
+    tr_args(
+        "notice-store-failed",
+        "Conversations cannot be saved: { $error }. This one stays in memory; saving is tried again after each turn.",
+        &[("error", e)],
+    )
+}
+
+/// What `--resume` says when nothing was saved yet.
+pub fn nothing_to_resume() -> String {
+    tr(
+        "notice-nothing-to-resume",
+        "No saved conversation to resume: this is a new one.",
+    )
+}
+
+/// What `--resume` says when the last conversation cannot be read (`e`).
+pub fn cannot_resume(e: &impl std::fmt::Display) -> String {
+    tr_args(
+        "notice-cannot-resume",
+        "Cannot resume the last conversation: { $error }",
+        &[("error", e)],
+    )
+}
+
 /// What the user reads when the database opened read-only (`why`).
 pub fn saving_off(why: &str) -> String {
-    format!(
-        "Saving is off: {why}. Saved conversations can be opened (F9); what you write here stays in memory until you quit."
+    tr_args(
+        "notice-saving-off",
+        "Saving is off: { $why }. Saved conversations can be opened (F9); what you write here stays in memory until you quit.",
+        &[("why", &why)],
     )
 }
 
@@ -146,7 +182,10 @@ pub fn save(
                 s.session.conv_id = Some(saved.id);
             }
             if std::mem::take(&mut s.session.save_failed) {
-                s.info("Saved again: the conversation is on disk.");
+                s.info(tr(
+                    "notice-saved-again",
+                    "Saved again: the conversation is on disk.",
+                ));
             }
             if let Some(Saved {
                 id,
@@ -181,7 +220,13 @@ pub fn list(s: &mut State, host: &mut impl Host) {
     };
     match saver.store().and_then(|st| st.list(&list.filter)) {
         Ok(rows) => list.set_rows(rows),
-        Err(e) => list.error = Some(format!("Cannot read the saved conversations: {e}")),
+        Err(e) => {
+            list.error = Some(tr_args(
+                "notice-cannot-list",
+                "Cannot read the saved conversations: { $error }",
+                &[("error", &e)],
+            ))
+        }
     }
 }
 
@@ -191,13 +236,21 @@ pub fn open(s: &mut State, host: &mut impl Host, id: ConvId) -> Vec<Effect> {
     // replacing it would lose it, with its own saved version too.
     if s.session.save_failed && !s.session.conv.is_empty() {
         let how = if s.session.saving_off.is_some() {
-            "saving is off, so it stays until you quit"
+            tr(
+                "notice-open-unsaved-off",
+                "saving is off, so it stays until you quit",
+            )
         } else {
-            "once it saves (free disk space, close the other tokenscope), open it again"
+            tr(
+                "notice-open-unsaved-retry",
+                "once it saves (free disk space, close the other tokenscope), open it again",
+            )
         };
-        s.error(format!(
+        s.error(tr_args(
+            "notice-open-unsaved",
             "The conversation shown could not be saved, so opening one from the list \
-             (its saved version too) would lose it: {how}; Ctrl-N twice drops the one shown."
+             (its saved version too) would lose it: { $how }; Ctrl-N twice drops the one shown.",
+            &[("how", &how)],
         ));
         return vec![];
     }
@@ -210,7 +263,11 @@ pub fn open(s: &mut State, host: &mut impl Host, id: ConvId) -> Vec<Effect> {
             transitions::install_chat(s, id, conv, &meta, present)
         }
         Err(e) => {
-            s.error(format!("Cannot open that conversation: {e}"));
+            s.error(tr_args(
+                "notice-cannot-open",
+                "Cannot open that conversation: { $error }",
+                &[("error", &e)],
+            ));
             vec![]
         }
     }
@@ -243,7 +300,10 @@ pub fn change(
                     .collect();
                 s.view.popup = popup;
                 s.view.set_focus(s.view.focus);
-                s.info("The conversation shown was deleted: this is a new one.");
+                s.info(tr(
+                    "notice-shown-deleted",
+                    "The conversation shown was deleted: this is a new one.",
+                ));
             }
             list(s, host);
         }

@@ -15,15 +15,20 @@ fn h() -> H {
 
 /// A reply in step mode, paused before its first token.
 fn paused() -> (H, RequestId) {
-    let mut h = h();
+    paused_at(h(), "Hi", " the")
+}
+
+/// `h`'s reply to `question` in step mode, paused before its first token
+/// (`next` the most likely candidate).
+fn paused_at(mut h: H, question: &str, next: &str) -> (H, RequestId) {
     h.key(KeyCode::F(7));
-    let id = h.ask("Hi");
+    let id = h.ask(question);
     h.started(id);
     h.engine(Event::Paused {
         request: id,
         surprise: None,
         n_generated: 0,
-        next: super::bench::fake_step(0, " the", 0.5, 8).dist,
+        next: super::bench::fake_step(0, next, 0.5, 8).dist,
     });
     (h, id)
 }
@@ -298,4 +303,88 @@ fn a_selected_byte_candidate_says_which_characters_it_can_begin() {
     // Another candidate that is a whole token: nothing more to ask.
     h.key(KeyCode::Down);
     assert_eq!(asked(&h).len(), 1, "{:?}", asked(&h));
+}
+
+#[test]
+fn the_preview_and_the_vocabulary_search_in_chinese_fit_80_columns() {
+    crate::i18n::with_lang(crate::i18n::Lang::Zh, || {
+        let qwen = H::new(80, 30).loaded("qwen2.5-0.5b-instruct", "Q4_K_M");
+        let (mut h, _) = paused_at(qwen, "法国的首都是哪里？", "法国");
+        h.type_str("巴黎");
+        let q = asked(&h);
+        assert_eq!(q.len(), 1);
+        let screen = h.screen();
+        assert!(screen.contains("正在询问模型…"), "{screen}");
+        // The answer to "巴" arrives after "黎" was typed: it is stale.
+        answer(
+            &mut h,
+            q[0].0,
+            TextAnswer {
+                tokens: vec![],
+                ln_p: 0.0,
+                probe: vec![],
+                completion: None,
+            },
+        );
+        let q = asked(&h);
+        let (p, rank) = (0.25f64, 2);
+        answer(
+            &mut h,
+            q[1].0,
+            TextAnswer {
+                tokens: vec![standing(fake_id("巴黎"), p.ln(), rank)],
+                ln_p: p.ln(),
+                probe: vec![],
+                completion: None,
+            },
+        );
+        let screen = h.screen();
+        for zh in ["巴黎 = [巴黎 25.0%]", "整体 p=25.0%", "不提交任何内容"] {
+            assert!(screen.contains(zh), "{zh:?} in\n{screen}");
+        }
+        assert!(!screen.contains("whole p") && !screen.contains("each token"));
+        for line in screen.lines() {
+            assert!(crate::text::str_width(line) <= 80, "{line:?}");
+        }
+        insta::assert_snapshot!("asking_preview_zh", screen);
+
+        // Ctrl-F: the tokens containing 城, their rows aligned by display width.
+        h.key(KeyCode::Esc);
+        h.ctrl('f');
+        h.type_str("城");
+        let q = asked(&h);
+        let (qid, req) = q.last().cloned().expect("the search asked");
+        let want = vec![fake_id("光之城"), fake_id("城市")];
+        assert_eq!(req.probe, want);
+        answer(
+            &mut h,
+            qid,
+            TextAnswer {
+                tokens: vec![],
+                ln_p: 0.0,
+                probe: vec![standing(want[0], -3.0, 40), standing(want[1], -1.0, 7)],
+                completion: None,
+            },
+        );
+        let screen = h.screen();
+        assert!(
+            screen.contains("词表：2 个词元包含“城” · Ctrl-F：回到文本"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("排名 7") && screen.contains("排名 40"),
+            "{screen}"
+        );
+        let p_column: Vec<usize> = screen
+            .lines()
+            .filter(|l| l.contains("排名"))
+            .map(|l| crate::text::str_width(&l[..l.find(" p=").expect("a row's p")]))
+            .collect();
+        assert_eq!(p_column.len(), 2, "{screen}");
+        assert_eq!(p_column[0], p_column[1], "rows aligned:\n{screen}");
+        for line in screen.lines() {
+            assert!(crate::text::str_width(line) <= 80, "{line:?}");
+        }
+        insta::assert_snapshot!("asking_find_zh", screen);
+    });
 }

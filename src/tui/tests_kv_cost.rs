@@ -117,3 +117,54 @@ fn a_reply_under_way_and_a_remote_model_are_refused_in_words() {
     let screen = h.screen();
     assert!(screen.contains("remote server"), "{screen}");
 }
+
+#[test]
+fn the_kv_cache_view_in_chinese_fits_80_columns_with_its_runs_aligned() {
+    crate::i18n::with_lang(crate::i18n::Lang::Zh, || {
+        let mut h = H::new(80, 30).loaded("qwen2.5-0.5b-instruct", "Q4_K_M");
+        h.exchange("法国的首都是哪里？", &[("巴黎", 0.9), ("。", 0.8)]);
+        h.key(KeyCode::Tab);
+        h.s.view.cursor = Some(TokenRef { msg: 1, step: 1 });
+        h.key(KeyCode::Char('w'));
+        let id = h.host.kv_costs.last().expect("the runs asked for").0;
+        assert!(h.screen().contains("正在使用 KV 缓存生成…（Esc 取消）"));
+        for i in 0..4 {
+            h.engine(step(id, KvRun::Cached, i, if i == 0 { 50.0 } else { 10.0 }));
+        }
+        for i in 0..4 {
+            h.engine(step(id, KvRun::Recomputed, i, 50.0 + 20.0 * i as f64));
+        }
+        h.engine(Event::Done {
+            request: id,
+            stats: super::bench::fake_stats(4, StopReason::MaxTokens),
+        });
+        let screen = h.screen();
+        for line in screen.lines() {
+            assert!(crate::text::str_width(line) <= 80, "{line:?}");
+        }
+        for zh in [
+            "KV 缓存省下多少 · 第 2 条消息的回复 · Esc 关闭",
+            "合计：使用 KV 缓存 0.08 s，不用 0.32 s · 缓存使它快 4.0 倍",
+            "两次运行写出的词元相同",
+            "每词元 ms",
+            "不用缓存（重新计算）",
+        ] {
+            assert!(screen.contains(zh), "{zh:?} in\n{screen}");
+        }
+        for en in ["totals", "tokens", "without", "per token", "position"] {
+            assert!(!screen.contains(en), "{en:?} left in English:\n{screen}");
+        }
+        // The two runs' numbers start in one column: the labels are padded
+        // by display width (a Chinese character is two columns).
+        let column = |label: &str| {
+            let line = screen
+                .lines()
+                .find(|l| l.contains(label))
+                .unwrap_or_else(|| panic!("{label} in\n{screen}"));
+            let at = line.find("4 词元").expect("the run's count");
+            crate::text::str_width(&line[..at])
+        };
+        assert_eq!(column("使用 KV 缓存："), column("不用缓存："), "{screen}");
+        insta::assert_snapshot!("kv_cost_zh", screen);
+    });
+}

@@ -288,3 +288,77 @@ fn an_earlier_token_of_a_paused_reply_and_a_remote_model_are_refused_in_words() 
     let screen = h.screen();
     assert!(screen.contains("remote"), "{screen}");
 }
+
+/// Every line of `screen` fits `w` columns (display width).
+fn fits(screen: &str, w: usize) {
+    for line in screen.lines() {
+        assert!(
+            crate::text::str_width(line) <= w,
+            "wider than {w}: {line:?}"
+        );
+    }
+}
+
+#[test]
+fn the_rollouts_popup_in_chinese_fits_80_columns() {
+    crate::i18n::with_lang(crate::i18n::Lang::Zh, || {
+        let mut h = H::new(80, 30).loaded("qwen2.5-0.5b-instruct", "Q4_K_M");
+        h.exchange(
+            "法国的首都是哪里？",
+            &[("法国", 0.8), ("的", 0.9), ("首都", 0.7), ("是", 0.9)],
+        );
+        h.key(KeyCode::Tab);
+        h.s.view.cursor = Some(TokenRef { msg: 1, step: 2 });
+        h.key(KeyCode::Char('o'));
+        let screen = h.screen();
+        assert!(screen.contains("展开中…"), "{screen}");
+        let (id, _) = asked(&h);
+        let rs = vec![
+            rollout(
+                1,
+                &[("首都", 0.7), ("是", 0.95), ("巴黎", 0.8), ("。", 0.9)],
+            ),
+            rollout(
+                2,
+                &[("城市", 0.1), ("，", 0.3), ("非常", 0.2), ("美丽", 0.4)],
+            ),
+            rollout(3, &[("光之城", 0.03), ("也", 0.5)]),
+        ];
+        h.engine(Event::Rollouts {
+            request: id,
+            rollouts: rs,
+        });
+        h.engine(Event::Done {
+            request: id,
+            stats: fake_stats(8, StopReason::MaxTokens),
+        });
+        let screen = h.screen();
+        fits(&screen, 80);
+        for zh in [
+            "展开 · ",
+            "↑↓ 选择 · Enter 分支",
+            "排名前 5 的候选",
+            "奈特 · 平均 p 0.84 · 4 词元",
+            "Enter 把第 1 条展开保留为回复的分支",
+        ] {
+            assert!(screen.contains(zh), "{zh:?} in\n{screen}");
+        }
+        for en in [
+            "rollouts ·",
+            "Each of the top",
+            "nats",
+            "mean p",
+            "Enter keeps",
+        ] {
+            assert!(!screen.contains(en), "{en:?} left in English:\n{screen}");
+        }
+        insta::assert_snapshot!("rollouts_zh", screen);
+        // Kept as a branch: the notice in Chinese.
+        h.key(KeyCode::Enter);
+        let screen = h.screen();
+        assert!(
+            screen.contains("第 1 条展开已保留为回复的第 2 个版本，共 2 个"),
+            "{screen}"
+        );
+    });
+}

@@ -261,3 +261,51 @@ fn a_turns_end_is_drawn_at_the_end_of_its_own_message_and_takes_the_cursor() {
     }
     assert!(!b[(x - 1, y)].modifier.contains(Modifier::REVERSED));
 }
+
+#[test]
+fn a_long_chinese_notice_is_cut_by_display_width_on_a_character_boundary() {
+    crate::i18n::with_lang(crate::i18n::Lang::Zh, || {
+        // A real notice, three times over: more than the notice's 3 rows.
+        let text = crate::tui::engine_events::context_full_notice(4096, 4096).repeat(3);
+        assert!(text.starts_with("上下文已满"), "{text}");
+        let squeeze = |s: &str| -> String { s.chars().filter(|c| *c != ' ').collect() };
+        // Odd widths too: a two-column character never straddles the edge.
+        for width in [80, 79, 41] {
+            let lines = super::components::status::notice_lines(&text, width, 3);
+            assert_eq!(lines.len(), 3);
+            let shown: Vec<String> = lines
+                .iter()
+                .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+                .collect();
+            for l in &shown {
+                assert!(crate::text::str_width(l) <= width, "{width}: {l:?}");
+            }
+            let last = shown.last().expect("3 lines");
+            assert!(last.ends_with('…'), "a cut is marked: {last:?}");
+            // Whole characters, in order: the lines are the notice's start.
+            let all = squeeze(&shown.concat());
+            let all = all.trim_end_matches('…');
+            assert!(squeeze(&text).starts_with(all), "{width}: {all:?}");
+            // Full rows: only the last two columns (a wide character that
+            // did not fit, or the mark) may be left over.
+            assert!(crate::text::str_width(&shown[0]) + 2 > width, "{shown:?}");
+        }
+        // On screen at 80 columns: three rows, the last one ending in the mark.
+        let mut h = H::new(80, 24).loaded("qwen2.5-0.5b-instruct", "Q4_K_M");
+        h.s.error(text.clone());
+        let screen = h.screen();
+        let rows: Vec<&str> = screen
+            .lines()
+            .skip_while(|l| !l.starts_with("上下文已满"))
+            .take(3)
+            .collect();
+        assert_eq!(rows.len(), 3, "{screen}");
+        assert!(rows[2].trim_end().ends_with('…'), "{screen}");
+        for r in &rows {
+            assert!(crate::text::str_width(r) <= 80, "{r:?}");
+        }
+        // A short one takes one row, unchanged.
+        let short = super::components::status::notice_lines("已加载。", 80, 3);
+        assert_eq!(short.len(), 1);
+    });
+}

@@ -15,7 +15,7 @@ use super::state::{
 };
 use crate::conversation::Conversation;
 use crate::engine::ModelRef;
-use crate::i18n::tr;
+use crate::i18n::{tr, tr_args};
 use crate::store::{ConvId, StoredConversation};
 use crate::text::escape_inline;
 
@@ -58,6 +58,16 @@ fn restart_engine(s: &mut State) -> Vec<Effect> {
     vec![Effect::RestartEngine]
 }
 
+/// A warning of the setup (plain http to another machine) said where it is
+/// seen: in the notice line.
+pub fn warn(s: &mut State, warning: &str) {
+    s.error(tr_args(
+        "notice-warning",
+        "Warning: { $warning }.",
+        &[("warning", &warning)],
+    ));
+}
+
 /// Starts a new chat (the system prompt stays); stops a reply under way.
 /// The chat shown is saved (what is left to save of it: it was saved
 /// after every turn).
@@ -67,10 +77,11 @@ pub fn new_chat(s: &mut State) -> Vec<Effect> {
         && !std::mem::take(&mut s.session.new_chat_armed)
     {
         s.session.new_chat_armed = true;
-        s.error(
+        s.error(tr(
+            "notice-new-chat-unsaved",
             "This conversation is not saved (saving failed): Ctrl-N again starts a new one \
              without it; anything else keeps it (the next message tries to save it again).",
-        );
+        ));
         return vec![];
     }
     let mut fx = Vec::new();
@@ -175,9 +186,15 @@ pub fn open_settings(s: &mut State) -> Vec<Effect> {
 pub fn open_system_prompt(s: &mut State) -> Vec<Effect> {
     let mut t = new_input();
     t.set_placeholder_text(if s.template_system_prompt().is_some() {
-        "No system prompt of yours; the template adds its own (below). Type one."
+        tr(
+            "notice-system-prompt-template",
+            "No system prompt of yours; the template adds its own (below). Type one.",
+        )
     } else {
-        "No system prompt. Type one; Enter saves, Esc cancels."
+        tr(
+            "notice-system-prompt-none",
+            "No system prompt. Type one; Enter saves, Esc cancels.",
+        )
     });
     t.insert_str(&s.config.system_prompt);
     open_popup(s, Popup::SystemPrompt(Box::new(t)))
@@ -226,21 +243,31 @@ pub fn install_chat(
             if loaded != Some(model)
                 && s.session.load.as_ref().is_none_or(|l| &l.model != model) =>
         {
-            s.info(format!("Opened “{title}”; loading its model."));
+            s.info(tr_args(
+                "notice-opened-loading",
+                "Opened “{ $title }”; loading its model.",
+                &[("title", &title)],
+            ));
             fx.extend(load_model(s, model.clone()));
             fx
         }
         (Some(model), false) if loaded != Some(model) => {
             fx.extend(open_picker(s));
             if let Some(Popup::Picker(p)) = &mut s.view.popup {
-                p.message = Some(format!(
-                    "“{title}” was written with {model}, which is not there any more: choose a model to continue it."
+                p.message = Some(tr_args(
+                    "notice-chat-model-gone",
+                    "“{ $title }” was written with { $model }, which is not there any more: choose a model to continue it.",
+                    &[("title", &title), ("model", model)],
                 ));
             }
             fx
         }
         _ => {
-            s.info(format!("Opened “{title}”."));
+            s.info(tr_args(
+                "notice-opened",
+                "Opened “{ $title }”.",
+                &[("title", &title)],
+            ));
             fx
         }
     }
@@ -255,9 +282,10 @@ pub fn choose_at(s: &mut State, t: TokenRef) -> Vec<Effect> {
     }
     match s.msg(t.msg).map(|m| m.role) {
         Some(crate::engine::Role::User) => {
-            s.info(
+            s.info(tr(
+                "notice-branch-on-prompt",
                 "A token of your message: e edits the message; branching is from a reply's tokens.",
-            );
+            ));
             return vec![];
         }
         Some(crate::engine::Role::System) => {
@@ -273,9 +301,10 @@ pub fn choose_at(s: &mut State, t: TokenRef) -> Vec<Effect> {
         return vec![];
     };
     if step.top().is_empty() {
-        s.info(
+        s.info(tr(
+            "notice-no-candidates",
             "No candidates were recorded for this token (the inspector was off): r re-samples it.",
-        );
+        ));
         return vec![];
     }
     let selected = step.top().iter().position(|c| c.id == step.id).unwrap_or(0);
@@ -333,9 +362,20 @@ pub fn rescan(s: &mut State) -> Vec<Effect> {
 /// from the settings form.
 pub fn set_sampling(s: &mut State, v: SettingsValues) -> Vec<Effect> {
     let (p, stop) = (&v.sampling, v.surprise);
-    s.info(format!(
-        "Sampling: temperature {}, top_k {}, top_p {}, min_p {}, repeat_penalty {}, seed {}, max_tokens {}; a surprise: p < {} or entropy > {} bits.",
-        p.temperature, p.top_k, p.top_p, p.min_p, p.repeat_penalty, p.seed, v.max_tokens, stop.below_p, stop.above_entropy
+    s.info(tr_args(
+        "notice-sampling",
+        "Sampling: temperature { $temperature }, top_k { $top_k }, top_p { $top_p }, min_p { $min_p }, repeat_penalty { $repeat_penalty }, seed { $seed }, max_tokens { $max_tokens }; a surprise: p < { $below_p } or entropy > { $above_entropy } bits.",
+        &[
+            ("temperature", &p.temperature),
+            ("top_k", &p.top_k),
+            ("top_p", &p.top_p),
+            ("min_p", &p.min_p),
+            ("repeat_penalty", &p.repeat_penalty),
+            ("seed", &p.seed),
+            ("max_tokens", &v.max_tokens),
+            ("below_p", &stop.below_p),
+            ("above_entropy", &stop.above_entropy),
+        ],
     ));
     s.config.sampling = v.sampling;
     s.config.max_tokens = v.max_tokens;
@@ -347,9 +387,15 @@ pub fn set_sampling(s: &mut State, v: SettingsValues) -> Vec<Effect> {
 pub fn apply_whatif(s: &mut State) -> Vec<Effect> {
     match s.model.whatif.clone() {
         Some(p) => {
-            s.info(format!(
-                "The next reply samples with temperature {:.2}, top_k {}, top_p {:.2}, min_p {:.3}.",
-                p.temperature, p.top_k, p.top_p, p.min_p
+            s.info(tr_args(
+                "notice-whatif-applied",
+                "The next reply samples with temperature { $temperature }, top_k { $top_k }, top_p { $top_p }, min_p { $min_p }.",
+                &[
+                    ("temperature", &format!("{:.2}", p.temperature)),
+                    ("top_k", &p.top_k),
+                    ("top_p", &format!("{:.2}", p.top_p)),
+                    ("min_p", &format!("{:.3}", p.min_p)),
+                ],
             ));
             // The four what-if settings only: the seed (a reply's own,
             // derived one) and the penalty stay as configured.
@@ -371,9 +417,12 @@ pub fn change_system_prompt(s: &mut State, text: String) -> Vec<Effect> {
     let text = s.config.system_prompt.clone();
     s.set_system_prompt(&text);
     s.info(if s.config.system_prompt.is_empty() {
-        "System prompt removed."
+        tr("notice-system-prompt-removed", "System prompt removed.")
     } else {
-        "System prompt set: it applies to the whole conversation from the next reply."
+        tr(
+            "notice-system-prompt-set",
+            "System prompt set: it applies to the whole conversation from the next reply.",
+        )
     });
     vec![Effect::Save]
 }

@@ -22,7 +22,7 @@ use super::transitions::{
     open_system_prompt,
 };
 use crate::engine::{Event, ModelRef};
-use crate::i18n::tr;
+use crate::i18n::{tr, tr_args};
 
 pub use super::effect::Effect;
 
@@ -49,14 +49,16 @@ pub fn start(s: &mut State, initial_model: Option<ModelRef>) -> Vec<Effect> {
         Some(model) => fx.extend(load_model(s, model)),
         None => {
             let dirs = if s.places.dirs.is_empty() && s.places.stores.is_empty() {
-                "(no model directory configured)".to_string()
+                tr("notice-no-model-dir", "(no model directory configured)")
             } else {
                 s.places.searched()
             };
             s.view.popup = Some(Popup::Picker(Picker {
-                message: Some(format!(
-                    "No model chosen. Models (*.gguf) are looked for in: {dirs}. \
-                     Run `tokenscope fetch-demos` to download the small demo models."
+                message: Some(tr_args(
+                    "notice-no-model-chosen",
+                    "No model chosen. Models (*.gguf) are looked for in: { $dirs }. \
+                     Run `tokenscope fetch-demos` to download the small demo models.",
+                    &[("dirs", &dirs)],
                 )),
                 ..Picker::default()
             }));

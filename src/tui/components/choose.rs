@@ -6,6 +6,7 @@
 use crossterm::event::{KeyCode, KeyEvent};
 
 use crate::engine::TokenId;
+use crate::i18n::{tr, tr_args};
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::effect::Steer;
 use crate::tui::outcome::Outcome;
@@ -159,8 +160,10 @@ fn confirm(s: &mut State, c: &Chooser, mut i: usize) -> Outcome {
     if let Some(d) = lone_digit(&c.text) {
         let n = candidates(s, c.at).len();
         if d >= n {
-            s.info(format!(
-                "There are {n} candidates: a lone digit picks one (type more to force text)."
+            s.info(tr_args(
+                "choose-lone-digit",
+                "There are { $n } candidates: a lone digit picks one (type more to force text).",
+                &[("n", &n)],
             ));
             return Outcome::Done;
         }
@@ -179,9 +182,10 @@ fn confirm(s: &mut State, c: &Chooser, mut i: usize) -> Outcome {
         ChooseAt::Next => Outcome::Steer(Steer::Force(id)),
         ChooseAt::Token(t) => {
             if s.step(t).is_some_and(|st| st.id == id) {
-                s.info(
+                s.info(tr(
+                    "choose-same-token",
                     "That is the token the reply has: choose another one, or r to re-sample it.",
-                );
+                ));
                 return Outcome::Done;
             }
             branch(t, Some(id), None)
@@ -202,7 +206,10 @@ fn confirm_found(s: &mut State, c: &Chooser) -> Outcome {
         .and_then(|a| a.probe.iter().min_by_key(|t| (t.rank, t.id)))
         .map(|t| t.id);
     let Some(id) = best else {
-        s.info("No token found yet: type part of a token's text (Ctrl-F: back to text).");
+        s.info(tr(
+            "choose-none-found",
+            "No token found yet: type part of a token's text (Ctrl-F: back to text).",
+        ));
         return Outcome::Done;
     };
     match c.at {

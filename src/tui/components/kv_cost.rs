@@ -12,7 +12,8 @@ use ratatui::widgets::{Axis, Chart, Clear, Dataset, GraphType, Paragraph, Widget
 
 use super::popup_block;
 use crate::engine::{KvTimed, kv_total};
-use crate::text::truncate;
+use crate::i18n::{tr, tr_args};
+use crate::text::{pad_right, str_width, truncate};
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::effect::Effect;
 use crate::tui::layout::centered;
@@ -56,59 +57,98 @@ fn per_token(run: &[KvTimed]) -> String {
 /// The lines above the chart: what runs, each run's progress, the totals.
 fn summary(v: &KvCostView) -> Vec<Line<'static>> {
     let mut lines = vec![Line::styled(
-        format!(
-            "The greedy reply to the context (at most {} tokens) with the KV cache (one decode per token), then without it (the whole sequence evaluated again before every token).",
-            v.max_tokens
+        tr_args(
+            "kv-about",
+            "The greedy reply to the context (at most { $n } tokens) with the KV cache (one decode per token), then without it (the whole sequence evaluated again before every token).",
+            &[("n", &v.max_tokens)],
         ),
         theme::dim(),
     )];
     if let Some(e) = &v.error {
-        lines.push(Line::from(format!("No timing: {e}")));
+        lines.push(Line::from(tr_args(
+            "kv-no-timing",
+            "No timing: { $error }",
+            &[("error", e)],
+        )));
         return lines;
     }
     let (c, r) = (&v.runs.cached, &v.runs.recomputed);
-    let prefill = |run: &[KvTimed]| run.first().map_or(0.0, |t| t.seconds * 1e3);
+    let prefill = |run: &[KvTimed]| format!("{:.1}", run.first().map_or(0.0, |t| t.seconds * 1e3));
+    // The two runs' labels padded to one width (by display width: Chinese
+    // is two columns a character), so their numbers line up.
+    let (with_label, without_label) = (
+        tr("kv-with-label", "with the KV cache:"),
+        tr("kv-without-label", "without it:"),
+    );
+    let label_w = str_width(&with_label).max(str_width(&without_label)) + 1;
     lines.push(Line::styled(
         format!(
-            "with the KV cache: {} tokens, {:.2} s · token 0 (the prompt's prefill) {:.1} ms · then {} per token",
-            c.len(),
-            kv_total(c),
-            prefill(c),
-            per_token(c)
+            "{}{}",
+            pad_right(&with_label, label_w),
+            tr_args(
+                "kv-with-run",
+                "{ $n } tokens, { $s } s · token 0 (the prompt's prefill) { $prefill } ms · then { $per } per token",
+                &[
+                    ("n", &c.len()),
+                    ("s", &format!("{:.2}", kv_total(c))),
+                    ("prefill", &prefill(c)),
+                    ("per", &per_token(c)),
+                ],
+            )
         ),
         Style::new().fg(CACHED),
     ));
     lines.push(Line::styled(
         format!(
-            "without it:        {} tokens, {:.2} s · token 0 {:.1} ms · then {} per token",
-            r.len(),
-            kv_total(r),
-            prefill(r),
-            per_token(r)
+            "{}{}",
+            pad_right(&without_label, label_w),
+            tr_args(
+                "kv-without-run",
+                "{ $n } tokens, { $s } s · token 0 { $prefill } ms · then { $per } per token",
+                &[
+                    ("n", &r.len()),
+                    ("s", &format!("{:.2}", kv_total(r))),
+                    ("prefill", &prefill(r)),
+                    ("per", &per_token(r)),
+                ],
+            )
         ),
         Style::new().fg(RECOMPUTED),
     ));
     let (with, without) = (kv_total(c), kv_total(r));
     let status = if v.done.is_some() && with > 0.0 {
         let same = match v.runs.first_difference() {
-            None => "both runs wrote the same tokens".to_string(),
-            Some((i, ..)) => format!(
-                "the runs differ from reply token {i} on (a batch of many positions rounds differently from a decode of one: a near tie flipped)"
+            None => tr("kv-same-tokens", "both runs wrote the same tokens"),
+            Some((i, ..)) => tr_args(
+                "kv-differ",
+                "the runs differ from reply token { $i } on (a batch of many positions rounds differently from a decode of one: a near tie flipped)",
+                &[("i", &i)],
             ),
         };
-        lines.push(Line::from(format!(
-            "totals: {with:.2} s with the KV cache, {without:.2} s without · the cache makes it {:.1}× faster",
-            without / with
+        lines.push(Line::from(tr_args(
+            "kv-totals",
+            "totals: { $with } s with the KV cache, { $without } s without · the cache makes it { $ratio }× faster",
+            &[
+                ("with", &format!("{with:.2}")),
+                ("without", &format!("{without:.2}")),
+                ("ratio", &format!("{:.1}", without / with)),
+            ],
         )));
         same
     } else if v.cancelled {
-        "cancelled (Esc closes)".to_string()
+        tr("kv-cancelled", "cancelled (Esc closes)")
     } else if v.done.is_some() {
-        "done: no tokens".to_string()
+        tr("kv-no-tokens", "done: no tokens")
     } else if r.is_empty() {
-        "generating with the KV cache… (Esc cancels)".to_string()
+        tr(
+            "kv-generating-cached",
+            "generating with the KV cache… (Esc cancels)",
+        )
     } else {
-        "generating again without it… (Esc cancels)".to_string()
+        tr(
+            "kv-generating-recomputed",
+            "generating again without it… (Esc cancels)",
+        )
     };
     lines.push(Line::from(status));
     lines
@@ -130,12 +170,21 @@ pub fn render(v: &KvCostView, color: bool, buf: &mut Buffer, area: Rect) {
         area.height.saturating_sub(2).max(8),
     );
     Clear.render(r, buf);
+    let label = truncate(&v.label, 40);
     let title = if v.request.is_some() && !v.cancelled {
-        " what the KV cache saves · {} · Esc cancel "
+        tr_args(
+            "kv-title-running",
+            "what the KV cache saves · { $label } · Esc cancel",
+            &[("label", &label)],
+        )
     } else {
-        " what the KV cache saves · {} · Esc close "
+        tr_args(
+            "kv-title-done",
+            "what the KV cache saves · { $label } · Esc close",
+            &[("label", &label)],
+        )
     };
-    let block = popup_block(title.replace("{}", &truncate(&v.label, 40)));
+    let block = popup_block(format!(" {title} "));
     let inner = block.inner(r);
     block.render(r, buf);
     let [top, chart_area] =
@@ -167,13 +216,13 @@ pub fn render(v: &KvCostView, color: bool, buf: &mut Buffer, area: Rect) {
     };
     let datasets = vec![
         Dataset::default()
-            .name("with KV cache")
+            .name(tr("kv-legend-cached", "with KV cache"))
             .marker(Marker::Braille)
             .graph_type(GraphType::Line)
             .style(style(CACHED))
             .data(&c),
         Dataset::default()
-            .name("without (recomputed)")
+            .name(tr("kv-legend-recomputed", "without (recomputed)"))
             .marker(Marker::Dot)
             .graph_type(GraphType::Scatter)
             .style(style(RECOMPUTED))
@@ -183,14 +232,17 @@ pub fn render(v: &KvCostView, color: bool, buf: &mut Buffer, area: Rect) {
     Chart::new(datasets)
         .x_axis(
             Axis::default()
-                .title("position (token 0, the prefill, left out)")
+                .title(tr(
+                    "kv-axis-position",
+                    "position (token 0, the prefill, left out)",
+                ))
                 .style(theme::dim())
                 .bounds([x0, x1])
                 .labels([label(x0), label((x0 + x1) / 2.0), label(x1)]),
         )
         .y_axis(
             Axis::default()
-                .title("ms per token")
+                .title(tr("kv-axis-ms", "ms per token"))
                 .style(theme::dim())
                 .bounds([0.0, y1])
                 .labels([
@@ -200,5 +252,8 @@ pub fn render(v: &KvCostView, color: bool, buf: &mut Buffer, area: Rect) {
                 ]),
         )
         .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
+        // The legend may take half the chart's width (ratatui hides it past
+        // a quarter, which at 80 columns hid it in both languages).
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 4)))
         .render(chart_area, buf);
 }

@@ -12,6 +12,7 @@ use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
 
 use super::popup_block;
 use crate::engine::Rollout;
+use crate::i18n::{tr, tr_args};
 use crate::text::{escape_inline, truncate, visible_piece};
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::effect::Effect;
@@ -58,13 +59,19 @@ fn block_lines(s: &State, r: &Rollout, selected: bool, width: usize) -> Vec<Line
     };
     let mark = if selected { "▶" } else { " " };
     let head = format!(
-        "{mark} #{} {:>6.2}% {}   ln P {:.2} nats · mean p {:.2} · {} tokens",
+        "{mark} #{} {:>6.2}% {}   {}",
         r.rank,
         first.p * 100.0,
         truncate(&format!("'{}'", visible_piece(&first.text)), 24),
-        r.log_likelihood,
-        r.mean_p,
-        r.tokens.len()
+        tr_args(
+            "rollouts-row",
+            "ln P { $ll } nats · mean p { $mean } · { $n } tokens",
+            &[
+                ("ll", &format!("{:.2}", r.log_likelihood)),
+                ("mean", &format!("{:.2}", r.mean_p)),
+                ("n", &r.tokens.len()),
+            ],
+        )
     );
     let head_style = if selected {
         theme::selected()
@@ -90,18 +97,23 @@ pub fn render(s: &State, r: &RolloutsView, buf: &mut Buffer, area: Rect) {
     let rect = centered(area, w, h);
     Clear.render(rect, buf);
     let block = popup_block(format!(
-        " rollouts · {} · ↑↓ select · Enter branch · Esc ",
-        truncate(&r.label, 40)
+        " {} ",
+        tr_args(
+            "rollouts-title",
+            "rollouts · { $label } · ↑↓ select · Enter branch · Esc",
+            &[("label", &truncate(&r.label, 40))],
+        )
     ));
     let inner = block.inner(rect);
     block.render(rect, buf);
     let width = inner.width as usize;
-    let about = format!(
-        "Each of the top {} candidates here, continued for up to {} tokens with the reply's \
-         sampling (rank r draws with seed {} + r − 1; temperature 0: greedy). ln P: the joint \
+    let about = tr_args(
+        "rollouts-about",
+        "Each of the top { $n } candidates here, continued for up to { $m } tokens with the reply's \
+         sampling (rank r draws with seed { $seed } + r − 1; temperature 0: greedy). ln P: the joint \
          log-probability, Σ ln p in nats (natural log); mean p: the tokens' mean probability; \
          colours: each token's p, as the chat's heat.",
-        r.n, r.m, r.seed
+        &[("n", &r.n), ("m", &r.m), ("seed", &r.seed)],
     );
     let mut lines: Vec<Line> = wrap_plain(&about, width)
         .into_iter()
@@ -117,18 +129,27 @@ pub fn render(s: &State, r: &RolloutsView, buf: &mut Buffer, area: Rect) {
                 .collect();
             body.push(Line::from(""));
             let foot = match (&r.no_branch, r.chosen()) {
-                (Some(why), _) => format!("No branch here: {why}."),
-                (None, Some(c)) => format!(
-                    "Enter keeps rollout #{} as a branch of the reply ([ ] switch versions).",
-                    c.rank
+                (Some(why), _) => tr_args(
+                    "rollouts-no-branch",
+                    "No branch here: { $why }.",
+                    &[("why", why)],
+                ),
+                (None, Some(c)) => tr_args(
+                    "rollouts-enter-keeps",
+                    "Enter keeps rollout #{ $rank } as a branch of the reply ([ ] switch versions).",
+                    &[("rank", &c.rank)],
                 ),
                 (None, None) => String::new(),
             };
             body.push(Line::styled(foot, theme::dim()));
             body
         }
-        (None, Some(e), _) => vec![Line::from(format!("No rollouts: {e}"))],
-        (None, None, Some(_)) => vec![Line::from("rolling out…")],
+        (None, Some(e), _) => vec![Line::from(tr_args(
+            "rollouts-none",
+            "No rollouts: { $error }",
+            &[("error", e)],
+        ))],
+        (None, None, Some(_)) => vec![Line::from(tr("rollouts-rolling-out", "rolling out…"))],
         (None, None, None) => vec![],
     };
     lines.extend(body);

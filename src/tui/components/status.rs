@@ -39,8 +39,24 @@ pub fn render_notice(s: &State, buf: &mut Buffer, r: Rect) {
         NoticeLevel::Error => theme::error(),
         NoticeLevel::Info => theme::info(),
     };
-    let lines = wrap_lines(&[Line::from(n.text.as_str())], r.width as usize);
+    let lines = notice_lines(&n.text, r.width as usize, r.height as usize);
     Paragraph::new(lines).style(style).render(r, buf);
+}
+
+/// The notice's lines: `text` wrapped to `width` columns by display width
+/// (Chinese is two columns a character; lines break between characters,
+/// never inside one), at most `rows` of them; a notice longer than that ends
+/// its last line with `…`, so a cut is seen.
+pub(crate) fn notice_lines(text: &str, width: usize, rows: usize) -> Vec<Line<'static>> {
+    let mut lines = wrap_lines(&[Line::from(text)], width);
+    if lines.len() > rows {
+        lines.truncate(rows);
+        if let Some(last) = lines.last_mut() {
+            let shown: String = last.spans.iter().map(|s| s.content.as_ref()).collect();
+            *last = Line::from(truncate(&format!("{shown}…"), width));
+        }
+    }
+    lines
 }
 
 fn phase_text(s: &State) -> (String, Style) {

@@ -231,7 +231,10 @@ impl State {
             self.session.editing = None;
             self.view.input = new_input();
             self.view.set_focus(self.view.focus);
-            self.info("The message being edited is no longer shown: the edit was dropped.");
+            self.info(tr(
+                "notice-edit-dropped",
+                "The message being edited is no longer shown: the edit was dropped.",
+            ));
         }
         if let Some(c) = self.view.cursor
             && self.step(c).is_none()

@@ -12,7 +12,6 @@ use super::{Asking, Chooser, Focus, History, Message, MsgStatus, Notice, Popup, 
 use crate::conversation::{Conversation, NodeId};
 use crate::engine::{Role, StopReason, TokenStep};
 use crate::i18n::tr;
-use crate::text::str_width;
 use crate::tui::layout::{self, Areas};
 use crate::tui::wrap::{Block, Tag};
 
@@ -64,13 +63,10 @@ impl View {
         match &self.notice {
             None => 0,
             Some(n) => {
+                // The rows the notice's renderer wraps it into (by display
+                // width, between words or CJK characters).
                 let w = (width as usize).max(1);
-                let lines: usize = n
-                    .text
-                    .lines()
-                    .map(|l| str_width(l).div_ceil(w).max(1))
-                    .sum();
-                lines.clamp(1, 3) as u16
+                crate::tui::wrap::wrap_plain(&n.text, w).len().clamp(1, 3) as u16
             }
         }
     }
