@@ -303,6 +303,7 @@ inspector-what-system = system prompt
 inspector-what-message = your message
 inspector-part-char = part of a character
 inspector-forced = forced
+inspector-cut-greedy = greedy
 inspector-sampler = sampler
 inspector-entropy = entropy
 inspector-selected = selected

@@ -176,3 +176,4 @@ compared-line-stats = 平均 KL { $kl } 奈特 · 首选一致 { $agree }% · �
 compared-line-running = ⇄ 正在与 { $b } 比较… { $n }/{ $total } · { $stats }
 compared-line-done = ⇄ 对比 { $b }（{ $quant }）：{ $stats }
 compared-line-stopped = ⇄ 对比 { $b }（{ $quant }），停在 { $n }/{ $total }：{ $stats }
+inspector-cut-greedy = 贪心

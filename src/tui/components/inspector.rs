@@ -469,6 +469,15 @@ fn sampler_text(step: &TokenStep) -> String {
     }
 }
 
+/// The sampler rule that cut a candidate, as its cell says it: the
+/// rules' own names (top-k, top-p, min-p), greedy in words.
+fn rule_text(rule: crate::engine::resample::Rule) -> String {
+    match rule {
+        crate::engine::resample::Rule::Greedy => tr("inspector-cut-greedy", "greedy"),
+        other => other.as_str().to_owned(),
+    }
+}
+
 /// How the inspector shows a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shown {
@@ -706,12 +715,12 @@ fn candidate_rows(
             return match fate {
                 _ if unsure => (None, "?".into()),
                 Some(Fate::Kept(p)) => (Some(p), pct(p)),
-                Some(Fate::Cut(rule)) => (Some(0.0), rule.as_str().into()),
+                Some(Fate::Cut(rule)) => (Some(0.0), rule_text(rule)),
                 None => (None, "–".into()),
             };
         }
         match (ps, fate) {
-            (Some(0.0), Some(Fate::Cut(rule))) => (Some(0.0), rule.as_str().into()),
+            (Some(0.0), Some(Fate::Cut(rule))) => (Some(0.0), rule_text(rule)),
             (Some(p), _) => (Some(p), pct(p)),
             (None, _) => (None, "–".into()),
         }
@@ -770,7 +779,7 @@ fn candidate_rows(
             } else {
                 base.fg(theme::SAMPLER)
             };
-            spans.push(Span::styled(format!(" {cell:>7}"), style));
+            spans.push(Span::styled(format!(" {}", pad_left(&cell, 7)), style));
         }
         Line::from(spans)
     };

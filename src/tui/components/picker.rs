@@ -198,6 +198,9 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
         .unwrap_or(0)
         .clamp(6, 11);
     let (aw, pw, bw, sw) = (10, 6, 5, 10);
+    // The type gives way before the name goes under 12 columns: a row
+    // wider than the popup would lose its size (80 columns, a long type).
+    let qw = qw.min(w.saturating_sub(2 + cw + aw + pw + bw + sw + 6 + 12).max(8));
     let name_w = w.saturating_sub(2 + cw + aw + pw + qw + bw + sw + 6).max(8);
     let fmt_row = |mark: &str,
                    name: &str,
