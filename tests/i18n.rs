@@ -140,6 +140,39 @@ fn the_tui_speaks_chinese_under_a_chinese_locale_at_80_columns() {
     let status = status_line(&s);
     assert!(columns(status) <= 80, "status bar overflows: {status:?}");
 
+    // The views: the inspector, the sampling settings and the model picker,
+    // each complete (its last row drawn) before it is read, in 80 columns.
+    let fits = |s: &str| {
+        for line in s.lines() {
+            assert!(columns(line) <= 80, "wider than 80 columns: {line:?}\n{s}");
+        }
+    };
+    t.keys(&["Tab"]);
+    let s = t.wait("the inspector, in Chinese", 10, |s| {
+        s.contains("词元光标") && s.contains("采样器") && s.contains("比特")
+    });
+    assert!(s.contains("贪心") && !s.contains("greedy"), "{s}");
+    fits(&s);
+    t.keys(&["Tab", "F5"]);
+    let s = t.wait("the settings, in Chinese", 10, |s| {
+        s.contains("从下一条回复起生效")
+    });
+    assert!(s.contains("温度") && s.contains("0 = 贪心"), "{s}");
+    fits(&s);
+    t.keys(&["Escape"]);
+    t.wait("the settings to close", 10, |s| {
+        !s.contains("从下一条回复起生效")
+    });
+    t.keys(&["C-o"]);
+    let s = t.wait("the model picker, in Chinese", 30, |s| {
+        s.contains("Enter 加载") && s.contains("找到")
+    });
+    assert!(s.contains("名称") && s.contains("大小"), "{s}");
+    assert!(!s.contains("filter:") && !s.contains("Enter load"), "{s}");
+    fits(&s);
+    t.keys(&["Escape"]);
+    t.wait("the picker to close", 10, |s| !s.contains("Enter 加载"));
+
     t.keys(&["C-c"]);
     t.keys(&["C-c"]);
     t.assert_exited_sane(0);

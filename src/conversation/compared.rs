@@ -6,6 +6,7 @@
 use super::compare_stats::{Summary, summarize};
 use super::tree::{Conversation, NodeId};
 use crate::engine::CompareRow;
+use crate::i18n::tr_args;
 
 /// How a comparison stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,24 +59,44 @@ impl Comparison {
     pub fn line(&self) -> String {
         let n = self.rows.len();
         let Some(s) = self.summary() else {
-            return format!("⇄ comparing with {}… 0/{}", self.model_b, self.total);
+            return tr_args(
+                "compared-line-starting",
+                "⇄ comparing with { $b }… 0/{ $total }",
+                &[("b", &self.model_b), ("total", &self.total)],
+            );
         };
-        let stats = format!(
-            "mean KL {:.4} nats · top-1 agree {:.1}% · ppl A {:.2} / B {:.2}",
-            s.mean_kl,
-            s.top1_agreement * 100.0,
-            s.ppl_a,
-            s.ppl_b
+        let stats = tr_args(
+            "compared-line-stats",
+            "mean KL { $kl } nats · top-1 agree { $agree }% · ppl A { $ppl_a } / B { $ppl_b }",
+            &[
+                ("kl", &format!("{:.4}", s.mean_kl)),
+                ("agree", &format!("{:.1}", s.top1_agreement * 100.0)),
+                ("ppl_a", &format!("{:.2}", s.ppl_a)),
+                ("ppl_b", &format!("{:.2}", s.ppl_b)),
+            ],
         );
+        let (b, quant, total) = (&self.model_b, &self.quant_b, &self.total);
         match self.status {
-            CompareStatus::Running => format!(
-                "⇄ comparing with {}… {n}/{} · {stats}",
-                self.model_b, self.total
+            CompareStatus::Running => tr_args(
+                "compared-line-running",
+                "⇄ comparing with { $b }… { $n }/{ $total } · { $stats }",
+                &[("b", b), ("n", &n), ("total", total), ("stats", &stats)],
             ),
-            CompareStatus::Done => format!("⇄ vs {} ({}): {stats}", self.model_b, self.quant_b),
-            CompareStatus::Stopped => format!(
-                "⇄ vs {} ({}), stopped at {n}/{}: {stats}",
-                self.model_b, self.quant_b, self.total
+            CompareStatus::Done => tr_args(
+                "compared-line-done",
+                "⇄ vs { $b } ({ $quant }): { $stats }",
+                &[("b", b), ("quant", quant), ("stats", &stats)],
+            ),
+            CompareStatus::Stopped => tr_args(
+                "compared-line-stopped",
+                "⇄ vs { $b } ({ $quant }), stopped at { $n }/{ $total }: { $stats }",
+                &[
+                    ("b", b),
+                    ("quant", quant),
+                    ("n", &n),
+                    ("total", total),
+                    ("stats", &stats),
+                ],
             ),
         }
     }

@@ -22,6 +22,7 @@ use crate::engine::memory::MemoryNeed;
 use crate::engine::{
     CompareInput, CompareRequest, Event, LoadSettings, ModelInfo, ModelRef, Role, TokenId,
 };
+use crate::i18n::{tr, tr_args};
 
 // The compare mode's data (a part of `State`) and the commands it sends.
 pub use super::state::compare::CompareCmd;
@@ -43,17 +44,43 @@ fn model_file_name(model: &ModelRef) -> String {
     }
 }
 
+/// The file name of model B, if one is loaded.
+fn b_file_name(s: &State) -> String {
+    s.compare
+        .b
+        .as_ref()
+        .map(|b| model_file_name(&b.model))
+        .unwrap_or_default()
+}
+
+/// The notice of a reply that cannot be compared, `why` in words.
+fn cannot_compare(why: &str) -> String {
+    tr_args(
+        "compare-cannot",
+        "This reply cannot be compared: { $why }.",
+        &[("why", &why)],
+    )
+}
+
 /// `file size + KV cache` of model B in words, e.g. `36.5 MB of weights + 12.0 MB of KV cache`.
 pub(crate) fn memory_text(s: &State) -> Option<String> {
     let b = s.compare.b.as_ref()?;
     let kv = s.compare.b_memory.map(|m| m.kv_cache + m.logits);
+    let weights = crate::catalog::size_human(b.file_size);
     Some(match kv {
-        Some(kv) => format!(
-            "{} of weights + {} of KV cache and logits",
-            crate::catalog::size_human(b.file_size),
-            crate::catalog::size_human(kv)
+        Some(kv) => tr_args(
+            "compare-memory-kv",
+            "{ $weights } of weights + { $kv } of KV cache and logits",
+            &[
+                ("weights", &weights),
+                ("kv", &crate::catalog::size_human(kv)),
+            ],
         ),
-        None => format!("{} of weights", crate::catalog::size_human(b.file_size)),
+        None => tr_args(
+            "compare-memory",
+            "{ $weights } of weights",
+            &[("weights", &weights)],
+        ),
     })
 }
 
@@ -92,11 +119,16 @@ pub(crate) fn sequence_of(s: &State, node: NodeId) -> Result<(Vec<TokenId>, usiz
         _ => m.model.is_some() && m.model == s.model.name(),
     };
     if !same_vocab {
-        let writer = m.model.clone().unwrap_or_else(|| "another model".into());
+        let writer = m
+            .model
+            .clone()
+            .unwrap_or_else(|| tr("compare-another-model", "another model"));
         let a = s.model.name().unwrap_or_default();
-        return Err(format!(
-            "it was written by {writer}, whose tokens are not those of {a} (the model in use, \
-             model A): load {writer} (or a variant of it) with Ctrl-O to compare its replies"
+        return Err(tr_args(
+            "compare-other-writer",
+            "it was written by { $writer }, whose tokens are not those of { $a } (the model in use, \
+             model A): load { $writer } (or a variant of it) with Ctrl-O to compare its replies",
+            &[("writer", &writer), ("a", &a)],
         ));
     }
     let prompt = match s.compare.prompts.get(&node) {
@@ -106,17 +138,20 @@ pub(crate) fn sequence_of(s: &State, node: NodeId) -> Result<(Vec<TokenId>, usiz
         None => match s.session.conv.whole_prompt_of(node) {
             Some(p) => p.to_vec(),
             None => {
-                return Err(
-                "the prompt this reply answered is not known exactly (a saved reply keeps only its \
-                 last 1024 prompt tokens): regenerate it (F8) or continue it (c), then compare"
-                    .into(),
-            );
+                return Err(tr(
+                    "compare-prompt-unknown",
+                    "the prompt this reply answered is not known exactly (a saved reply keeps only its \
+                     last 1024 prompt tokens): regenerate it (F8) or continue it (c), then compare",
+                ));
             }
         },
     };
     let score_from = prompt.len();
     if score_from == 0 {
-        return Err("the reply has no prompt before it to compare from".into());
+        return Err(tr(
+            "compare-no-prompt",
+            "the reply has no prompt before it to compare from",
+        ));
     }
     let mut tokens = prompt;
     tokens.extend(m.steps.iter().map(|st| st.id));
@@ -126,7 +161,10 @@ pub(crate) fn sequence_of(s: &State, node: NodeId) -> Result<(Vec<TokenId>, usiz
 /// Why nothing can be compared now, in words; `None` when it can.
 fn busy(s: &State) -> Option<String> {
     if s.model.info.is_none() {
-        return Some("No model is loaded: press Ctrl-O to choose one, chat, then compare.".into());
+        return Some(tr(
+            "compare-no-model",
+            "No model is loaded: press Ctrl-O to choose one, chat, then compare.",
+        ));
     }
     if let Some(why) = s
         .model
@@ -137,13 +175,22 @@ fn busy(s: &State) -> Option<String> {
         return Some(format!("{why}."));
     }
     if s.session.generation.is_some() {
-        return Some("A reply is being written: compare once it is done (Esc stops it).".into());
+        return Some(tr(
+            "compare-reply-under-way",
+            "A reply is being written: compare once it is done (Esc stops it).",
+        ));
     }
     if s.session.load.is_some() {
-        return Some("A model is loading: compare once it is loaded.".into());
+        return Some(tr(
+            "compare-loading",
+            "A model is loading: compare once it is loaded.",
+        ));
     }
     if s.compare.job.is_some() {
-        return Some("A comparison is under way: Esc stops it.".into());
+        return Some(tr(
+            "compare-under-way",
+            "A comparison is under way: Esc stops it.",
+        ));
     }
     None
 }
@@ -157,13 +204,14 @@ pub(crate) fn open(s: &mut State) -> Vec<Effect> {
         return vec![];
     }
     let Some(node) = target_reply(s) else {
-        s.info(
+        s.info(tr(
+            "compare-no-reply",
             "No reply to compare yet: chat first, then compare a reply (v in the token cursor).",
-        );
+        ));
         return vec![];
     };
     if let Err(why) = sequence_of(s, node) {
-        s.error(format!("This reply cannot be compared: {why}."));
+        s.error(cannot_compare(&why));
         return vec![];
     }
     let a = s
@@ -181,11 +229,11 @@ pub(crate) fn open(s: &mut State) -> Vec<Effect> {
         .or_else(|| s.model.info.as_ref().and_then(ModelInfo::variant_key));
     let mut p = Picker {
         compare: Some(CompareFor { node, group, a }),
-        message: Some(
+        message: Some(tr(
+            "compare-picker-message",
             "Compare this reply with another model: its tokens are forced through both, \
-             token by token. Variants of this model come first."
-                .into(),
-        ),
+             token by token. Variants of this model come first.",
+        )),
         ..Picker::default()
     };
     // The first variant, else the model loaded as B already.
@@ -218,7 +266,7 @@ pub(crate) fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry) -> Ve
     let (tokens, score_from) = match sequence_of(s, for_.node) {
         Ok(t) => t,
         Err(why) => {
-            s.error(format!("This reply cannot be compared: {why}."));
+            s.error(cannot_compare(&why));
             return fx;
         }
     };
@@ -269,15 +317,20 @@ pub(crate) fn choose(s: &mut State, for_: &CompareFor, entry: &ModelEntry) -> Ve
     };
     if loaded {
         fx.push(Effect::Compare(job.request, run_cmd(&job)));
-        s.info(format!("Comparing with {}… (Esc stops)", entry.file_name));
+        s.info(tr_args(
+            "compare-comparing-with",
+            "Comparing with { $file }… (Esc stops)",
+            &[("file", &entry.file_name)],
+        ));
     } else {
         fx.push(Effect::Compare(
             job.request,
             CompareCmd::LoadB(path, s.config.load_settings()),
         ));
-        s.info(format!(
-            "Loading {} beside the model in use to compare… (Esc stops)",
-            entry.file_name
+        s.info(tr_args(
+            "compare-loading-b",
+            "Loading { $file } beside the model in use to compare… (Esc stops)",
+            &[("file", &entry.file_name)],
         ));
     }
     s.compare.job = Some(job);
@@ -357,15 +410,14 @@ pub(crate) fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
             s.compare.b = Some(*info);
             if cancelled {
                 end(s, CompareStatus::Stopped);
-                s.info(format!(
-                    "Comparison stopped. {} stays loaded for the next one ({}); V in the token \
+                s.info(tr_args(
+                    "compare-stopped-b-stays",
+                    "Comparison stopped. { $file } stays loaded for the next one ({ $memory }); V in the token \
                      cursor frees it.",
-                    s.compare
-                        .b
-                        .as_ref()
-                        .map(|b| model_file_name(&b.model))
-                        .unwrap_or_default(),
-                    memory_text(s).unwrap_or_default()
+                    &[
+                        ("file", &b_file_name(s)),
+                        ("memory", &memory_text(s).unwrap_or_default()),
+                    ],
                 ));
                 return vec![];
             }
@@ -376,15 +428,14 @@ pub(crate) fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
             if let Some(j) = s.compare.job.as_mut() {
                 j.request = request;
             }
-            s.info(format!(
-                "Comparing with {} (it stays loaded while comparing: {}; V in the token cursor \
+            s.info(tr_args(
+                "compare-comparing-b-loaded",
+                "Comparing with { $file } (it stays loaded while comparing: { $memory }; V in the token cursor \
                  frees it)… Esc stops.",
-                s.compare
-                    .b
-                    .as_ref()
-                    .map(|b| model_file_name(&b.model))
-                    .unwrap_or_default(),
-                memory_text(s).unwrap_or_default()
+                &[
+                    ("file", &b_file_name(s)),
+                    ("memory", &memory_text(s).unwrap_or_default()),
+                ],
             ));
             vec![Effect::Compare(request, cmd)]
         }
@@ -405,9 +456,11 @@ pub(crate) fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
                     .map(|c| c.line())
                     .unwrap_or_default();
                 let memory = memory_text(s).unwrap_or_default();
-                s.info(format!(
-                    "Compared: {line}. Tab, then ←→: both models' candidates per token; F3 / h: \
-                     heatmap by KL. B stays loaded ({memory}); V in the token cursor frees it."
+                s.info(tr_args(
+                    "compare-done",
+                    "Compared: { $line }. Tab, then ←→: both models' candidates per token; F3 / h: \
+                     heatmap by KL. B stays loaded ({ $memory }); V in the token cursor frees it.",
+                    &[("line", &line), ("memory", &memory)],
                 ));
             }
             vec![]
@@ -424,11 +477,20 @@ pub(crate) fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
                 .is_some_and(|c| !c.rows.is_empty());
             end(s, CompareStatus::Stopped);
             s.info(if loading {
-                "Comparison stopped: the second model was not loaded.".to_string()
+                tr(
+                    "compare-stopped-not-loaded",
+                    "Comparison stopped: the second model was not loaded.",
+                )
             } else if compared {
-                "Comparison stopped: the tokens compared so far stay.".to_string()
+                tr(
+                    "compare-stopped-kept",
+                    "Comparison stopped: the tokens compared so far stay.",
+                )
             } else {
-                "Comparison stopped before any token was compared.".to_string()
+                tr(
+                    "compare-stopped-none",
+                    "Comparison stopped before any token was compared.",
+                )
             });
             vec![]
         }
@@ -439,8 +501,16 @@ pub(crate) fn on_event(s: &mut State, ev: Event) -> Vec<Effect> {
             };
             end(s, CompareStatus::Stopped);
             s.error(match loading {
-                Some(file) => format!("Could not load {file} to compare: {error}."),
-                None => format!("The comparison failed: {error}."),
+                Some(file) => tr_args(
+                    "compare-load-failed",
+                    "Could not load { $file } to compare: { $error }.",
+                    &[("file", &file), ("error", &error)],
+                ),
+                None => tr_args(
+                    "compare-failed",
+                    "The comparison failed: { $error }.",
+                    &[("error", &error)],
+                ),
             });
             vec![]
         }
@@ -455,12 +525,12 @@ pub(crate) fn cancel(s: &mut State) -> Vec<Effect> {
         return vec![];
     };
     if job.phase == JobPhase::Cancelling {
-        s.info("Restarting the engine…");
+        s.info(tr("notice-restarting-engine", "Restarting the engine…"));
         return vec![Effect::RestartEngine];
     }
     job.phase = JobPhase::Cancelling;
     let request = job.request;
-    s.info("Stopping the comparison…");
+    s.info(tr("compare-stopping", "Stopping the comparison…"));
     vec![Effect::Cancel(request)]
 }
 
@@ -473,15 +543,19 @@ pub(crate) fn unload(s: &mut State) -> Vec<Effect> {
     }
     match s.compare.b.take() {
         Some(b) => {
-            let freed = format!(
-                "{} unloaded: compare mode is off (the comparisons made stay on their replies).",
-                model_file_name(&b.model)
+            let freed = tr_args(
+                "compare-unloaded",
+                "{ $file } unloaded: compare mode is off (the comparisons made stay on their replies).",
+                &[("file", &model_file_name(&b.model))],
             );
             s.compare.b_memory = None;
             s.info(freed);
             fx.push(unload_b(s));
         }
-        None if fx.is_empty() => s.info("No second model is loaded: v compares a reply."),
+        None if fx.is_empty() => s.info(tr(
+            "compare-no-b",
+            "No second model is loaded: v compares a reply.",
+        )),
         None => {}
     }
     fx
@@ -525,10 +599,13 @@ pub(crate) fn on_engine_exited(s: &mut State) {
 pub(crate) fn status_text(s: &State) -> Option<String> {
     let job = s.compare.job.as_ref()?;
     Some(match &job.phase {
-        JobPhase::LoadingB { path, fraction } => format!(
-            "⇄ loading {} {:>3}% · Esc stops",
-            file_name(path),
-            (fraction * 100.0).round() as u32
+        JobPhase::LoadingB { path, fraction } => tr_args(
+            "compare-status-loading",
+            "⇄ loading { $file } { $pct }% · Esc stops",
+            &[
+                ("file", &file_name(path)),
+                ("pct", &format!("{:>3}", (fraction * 100.0).round() as u32)),
+            ],
         ),
         JobPhase::Comparing => {
             let done = s
@@ -538,11 +615,18 @@ pub(crate) fn status_text(s: &State) -> Option<String> {
                 .comparison
                 .as_ref()
                 .map_or(0, |c| c.rows.len());
-            format!(
-                "⇄ comparing {done}/{} · Esc stops",
-                job.tokens.len() - job.score_from
+            tr_args(
+                "compare-status-comparing",
+                "⇄ comparing { $done }/{ $total } · Esc stops",
+                &[
+                    ("done", &done),
+                    ("total", &(job.tokens.len() - job.score_from)),
+                ],
             )
         }
-        JobPhase::Cancelling => "⇄ stopping… (Esc: restart engine)".to_string(),
+        JobPhase::Cancelling => tr(
+            "compare-status-stopping",
+            "⇄ stopping… (Esc: restart engine)",
+        ),
     })
 }

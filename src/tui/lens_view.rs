@@ -14,6 +14,7 @@ use super::state::lens::{AttentionSel, LensView};
 use super::state::{Phase, Popup, State, TokenRef};
 use crate::conversation::NodeId;
 use crate::engine::{Event, LensRequest, Role, TokenId};
+use crate::i18n::{tr, tr_args};
 
 /// Candidates per lens row: what the grid shows.
 pub const LENS_TOP_K: usize = 5;
@@ -24,8 +25,9 @@ pub const LENS_TOP_K: usize = 5;
 pub(crate) type Context = (Vec<TokenId>, usize, Vec<Option<TokenRef>>, String);
 
 pub(crate) fn context(s: &State, at: TokenRef) -> Result<Context, String> {
-    let m = s.msg(at.msg).ok_or("no such message")?;
-    let node = *s.view.path.get(at.msg).ok_or("no such message")?;
+    let no_message = || tr("lens-no-message", "no such message");
+    let m = s.msg(at.msg).ok_or_else(no_message)?;
+    let node = *s.view.path.get(at.msg).ok_or_else(no_message)?;
     let piece = |id: TokenId| {
         s.model.vocab.as_ref().map_or_else(
             || format!("#{id}"),
@@ -49,19 +51,27 @@ pub(crate) fn context(s: &State, at: TokenRef) -> Result<Context, String> {
     if m.role == Role::Assistant {
         // Past the last token: only a paused reply's next one.
         if at.step > m.steps.len() || (at.step == m.steps.len() && paused_msg(s) != Some(at.msg)) {
-            return Err("the reply has no token there".into());
+            return Err(tr("lens-no-token-there", "the reply has no token there"));
         }
         let (tokens, start) = super::compare::sequence_of(s, node)?;
         let mut places = chat_places(node, start);
         places.extend((0..m.steps.len()).map(|step| Some(TokenRef { msg: at.msg, step })));
-        let position = (start + at.step)
-            .checked_sub(1)
-            .ok_or("the first token of the context has nothing before it to predict it")?;
+        let position = (start + at.step).checked_sub(1).ok_or_else(|| {
+            tr(
+                "lens-first-of-context",
+                "the first token of the context has nothing before it to predict it",
+            )
+        })?;
         let label = match m.steps.get(at.step) {
-            Some(st) => format!("{} (reply token {})", piece(st.id), at.step + 1),
-            None => format!(
-                "the next token (reply token {}, not drawn yet)",
-                at.step + 1
+            Some(st) => tr_args(
+                "lens-label-reply",
+                "{ $piece } (reply token { $i })",
+                &[("piece", &piece(st.id)), ("i", &(at.step + 1))],
+            ),
+            None => tr_args(
+                "lens-label-next",
+                "the next token (reply token { $i }, not drawn yet)",
+                &[("i", &(at.step + 1))],
             ),
         };
         return Ok((tokens, position, places, label));
@@ -77,14 +87,24 @@ pub(crate) fn context(s: &State, at: TokenRef) -> Result<Context, String> {
             .position(|p| *p == Some((node, at.step)))?;
         Some((reply, pos, s.compare.prompts.get(&reply)?))
     });
-    let (reply, pos, prompt) = found.ok_or(
-        "a prompt token is lensed in the prompt of a reply generated in this session: send a message (or regenerate the reply, F8) first",
-    )?;
-    let position = pos
-        .checked_sub(1)
-        .ok_or("the first token of the prompt has nothing before it to predict it")?;
+    let (reply, pos, prompt) = found.ok_or_else(|| {
+        tr(
+            "lens-prompt-unknown",
+            "a prompt token is lensed in the prompt of a reply generated in this session: send a message (or regenerate the reply, F8) first",
+        )
+    })?;
+    let position = pos.checked_sub(1).ok_or_else(|| {
+        tr(
+            "lens-first-of-prompt",
+            "the first token of the prompt has nothing before it to predict it",
+        )
+    })?;
     let places = chat_places(reply, pos + 1);
-    let label = format!("{} (prompt token {})", piece(prompt[pos]), at.step + 1);
+    let label = tr_args(
+        "lens-label-prompt",
+        "{ $piece } (prompt token { $i })",
+        &[("piece", &piece(prompt[pos])), ("i", &(at.step + 1))],
+    );
     Ok((prompt[..=pos].to_vec(), position, places, label))
 }
 
@@ -102,21 +122,26 @@ pub fn paused_msg(s: &State) -> Option<usize> {
 /// busy with a reply that is not paused.
 fn busy(s: &State) -> Option<String> {
     if s.model.info.is_none() {
-        return Some("No model is loaded: press Ctrl-O to choose one.".into());
+        return Some(tr(
+            "lens-no-model",
+            "No model is loaded: press Ctrl-O to choose one.",
+        ));
     }
     if let Some(url) = s.model.caps.as_ref().and_then(|c| c.remote.as_deref()) {
-        return Some(format!(
+        return Some(tr_args(
+            "lens-remote",
             "The layer lens reads the residual stream inside llama.cpp's graph, which the remote \
-             server at {url} does not expose: load a local model for it."
+             server at { $url } does not expose: load a local model for it.",
+            &[("url", &url)],
         ));
     }
     // The engine serves a lens between requests or inside a paused reply's
     // pause: one sent while a reply runs would wait for it.
     if s.session.generation.is_some() && paused_msg(s).is_none() {
-        return Some(
-            "A reply is under way: the lens runs once it has ended or paused (step mode, F7); Esc stops it."
-                .into(),
-        );
+        return Some(tr(
+            "lens-reply-under-way",
+            "A reply is under way: the lens runs once it has ended or paused (step mode, F7); Esc stops it.",
+        ));
     }
     None
 }
@@ -209,8 +234,10 @@ pub fn on_event(s: &mut State, ev: Event) {
         Event::Cancelled { .. } => {
             l.request = None;
             if l.result.is_none() {
-                l.error =
-                    Some("the lens gave way to a request sent after it: press l again".into());
+                l.error = Some(tr(
+                    "lens-gave-way",
+                    "the lens gave way to a request sent after it: press l again",
+                ));
             }
         }
         _ => {}

@@ -75,6 +75,8 @@ mod tests_status;
 mod tests_store;
 #[cfg(test)]
 mod tests_wrap_cache;
+#[cfg(test)]
+mod tests_zh;
 
 use std::io::{Write, stdout};
 use std::path::PathBuf;

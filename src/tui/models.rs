@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::catalog::{self, CatalogError, ModelCard};
 use crate::engine::ModelRef;
+use crate::i18n::tr_args;
 use crate::tensor_map::KindShare;
 
 /// One row of the model picker.
@@ -221,7 +222,9 @@ pub(crate) fn load_name(model: &ModelRef, entries: &[ModelEntry]) -> String {
         return e.id.clone();
     }
     match model {
-        ModelRef::Remote { url, model } if model.is_empty() => format!("the model of {url}"),
+        ModelRef::Remote { url, model } if model.is_empty() => {
+            tr_args("picker-model-of", "the model of { $url }", &[("url", url)])
+        }
         ModelRef::Remote { model, .. } => crate::engine::remote::display_name(model),
         ModelRef::Local(path) => path
             .file_name()
@@ -266,8 +269,8 @@ pub(crate) fn remote_entries(
                     },
                     _ => ModelRef::Local(PathBuf::from(format!("{name}#"))),
                 },
-                file_name: format!("server {name}"),
-                name: format!("server {name}"),
+                file_name: tr_args("picker-server", "server { $name }", &[("name", name)]),
+                name: tr_args("picker-server", "server { $name }", &[("name", name)]),
                 arch: "remote".into(),
                 error: Some(e),
                 ..ModelEntry::default()

@@ -12,6 +12,7 @@ use super::effect::Effect;
 use super::state::{Phase, State};
 use crate::conversation::PromptPlaces;
 use crate::engine::{Event, PromptScoreRequest, TokenId};
+use crate::i18n::tr;
 
 /// A reply's prompt, as the engine built it: what is scored when it is idle.
 pub fn remember(s: &mut State, tokens: Vec<TokenId>, places: PromptPlaces) {
@@ -122,12 +123,22 @@ fn unscored(s: &State, places: &PromptPlaces) -> Vec<usize> {
 }
 
 /// What the inspector says of a prompt token with no score.
-pub fn why_unscored(s: &State) -> &'static str {
-    if s.session.prompt_scoring.in_flight.is_some() {
-        "  (scoring… the prompt's surprise is scored after the reply)"
+pub fn why_unscored(s: &State) -> String {
+    let why = if s.session.prompt_scoring.in_flight.is_some() {
+        tr(
+            "inspector-unscored-scoring",
+            "(scoring… the prompt's surprise is scored after the reply)",
+        )
     } else if s.session.generation.is_some() && s.session.prompt_scoring.last.is_some() {
-        "  (scored once the reply is done)"
+        tr(
+            "inspector-unscored-after-reply",
+            "(scored once the reply is done)",
+        )
     } else {
-        "  (not scored: the first token, or read before scoring was on)"
-    }
+        tr(
+            "inspector-unscored-never",
+            "(not scored: the first token, or read before scoring was on)",
+        )
+    };
+    format!("  {why}")
 }

@@ -1700,7 +1700,7 @@ fn a_crash_while_loading_marks_the_file_and_reloads_the_previous_model() {
     h.key(KeyCode::F(2));
     h.send(Msg::Models(entries()));
     let b = h.buffer();
-    let (x, y) = find(&b, super::components::picker::CRASHED_TAG).expect("the tag");
+    let (x, y) = find(&b, &super::components::picker::crashed_tag()).expect("the tag");
     assert_eq!(b[(x, y)].fg, Color::Red);
     assert!(
         !h.screen().contains("✗ llama-model.cpp"),
@@ -1905,7 +1905,7 @@ fn a_file_that_fails_to_load_is_marked_until_it_loads() {
     assert!(
         screen.contains(&format!(
             "qwen2.5-0.5b-instruct-Q4_K_M.gguf — {}",
-            super::components::picker::LOAD_FAILED_TAG
+            super::components::picker::load_failed_tag()
         )),
         "{screen}"
     );
@@ -1923,7 +1923,7 @@ fn a_file_that_fails_to_load_is_marked_until_it_loads() {
     h.pick("qwen");
     assert!(
         !h.screen()
-            .contains(super::components::picker::LOAD_FAILED_TAG),
+            .contains(&super::components::picker::load_failed_tag()),
         "{}",
         h.screen()
     );

@@ -20,7 +20,7 @@ const A_QUANT: &str = "Q8_0";
 const B_FILE: &str = "gemma-3-270m-it-Q4_K_M.gguf";
 
 /// A chat with one Paris reply, model A loaded, the token cursor on the reply.
-fn chatted() -> H {
+pub(super) fn chatted() -> H {
     let mut h = H::new(120, 40).loaded(A_NAME, A_QUANT);
     h.send(Msg::Models(entries()));
     h.exchange("Capital of France?", PARIS);
@@ -45,14 +45,14 @@ fn compare_first_variant(h: &mut H) -> RequestId {
 }
 
 /// `v`, Enter, B loaded: returns the comparison's request id.
-fn comparing(h: &mut H) -> RequestId {
+pub(super) fn comparing(h: &mut H) -> RequestId {
     let load = compare_first_variant(h);
     h.engine(b_loaded(load));
     h.host.next
 }
 
 /// Rows for reply tokens `from..to` arrive for comparison `run`.
-fn rows_arrive(h: &mut H, run: RequestId, from: usize, to: usize) {
+pub(super) fn rows_arrive(h: &mut H, run: RequestId, from: usize, to: usize) {
     h.engine(Event::Compared {
         request: run,
         rows: rows(42, from, to),

@@ -26,7 +26,7 @@ fn row(layer: u32, top: &[(i32, f32)]) -> LensRow {
 }
 
 /// A chat with one reply; the token cursor on its third token; `l` pressed.
-fn lensed() -> H {
+pub(super) fn lensed() -> H {
     let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
     h.exchange(
         "q",
@@ -38,27 +38,14 @@ fn lensed() -> H {
     h
 }
 
-#[test]
-fn l_asks_the_lens_of_the_position_before_the_token_in_the_exact_ids() {
-    let h = lensed();
-    let (_, req) = h.host.lenses.last().expect("a lens asked for");
-    // The prompt as the engine built it (42 ids), then the reply's ids.
-    let reply: Vec<i32> = h.s.msg(1).unwrap().steps.iter().map(|s| s.id).collect();
-    assert_eq!(req.tokens.len(), 42 + reply.len());
-    assert_eq!(&req.tokens[42..], reply.as_slice());
-    assert_eq!(req.position, 42 + 2 - 1, "the prediction of reply token 3");
-    assert!(req.attention);
-    assert!(h.screen().contains("Running the model layer by layer"));
-}
-
-#[test]
-fn the_grid_marks_where_the_top_1_appears_and_settles_and_the_attention_heats_the_chat() {
-    let mut h = lensed();
+/// The engine answers the lens of [`lensed`]: layer 0 guesses ' the',
+/// ' time' tops layer 1 and stays; one attention layer (2) whose mean puts
+/// 60% on the reply's second token and 40% on its first.
+pub(super) fn answer(h: &mut H) {
     let (id, req) = h.host.lenses.last().cloned().unwrap();
     let time = h.s.msg(1).unwrap().steps[2].id;
     let the = h.s.msg(1).unwrap().steps[0].id;
     let n = req.position + 1;
-    // Layer 0 guesses ' the'; ' time' tops layer 1 and stays.
     let mut mean = vec![0.0; n];
     mean[n - 1] = 0.6; // the reply's second token (' a')
     mean[42] = 0.4; // its first (' the')
@@ -88,6 +75,25 @@ fn the_grid_marks_where_the_top_1_appears_and_settles_and_the_attention_heats_th
         request: id,
         stats: super::bench::fake_stats(0, crate::engine::StopReason::Eog),
     });
+}
+
+#[test]
+fn l_asks_the_lens_of_the_position_before_the_token_in_the_exact_ids() {
+    let h = lensed();
+    let (_, req) = h.host.lenses.last().expect("a lens asked for");
+    // The prompt as the engine built it (42 ids), then the reply's ids.
+    let reply: Vec<i32> = h.s.msg(1).unwrap().steps.iter().map(|s| s.id).collect();
+    assert_eq!(req.tokens.len(), 42 + reply.len());
+    assert_eq!(&req.tokens[42..], reply.as_slice());
+    assert_eq!(req.position, 42 + 2 - 1, "the prediction of reply token 3");
+    assert!(req.attention);
+    assert!(h.screen().contains("Running the model layer by layer"));
+}
+
+#[test]
+fn the_grid_marks_where_the_top_1_appears_and_settles_and_the_attention_heats_the_chat() {
+    let mut h = lensed();
+    answer(&mut h);
     let screen = h.screen();
     assert!(
         screen.contains("top-1 first at layer 1") && screen.contains("from layer 1 (of 3 layers)"),

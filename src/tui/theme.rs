@@ -161,7 +161,13 @@ pub fn attention_style(w: f32, color: bool) -> Style {
 
 /// The attention view's legend: each band's swatch (or style name).
 pub fn attention_legend(color: bool) -> Vec<(String, Style)> {
-    let mut items = vec![("attention weight ".to_string(), dim())];
+    let mut items = vec![(
+        format!(
+            "{} ",
+            crate::i18n::tr("lens-attention-weight", "attention weight")
+        ),
+        dim(),
+    )];
     for (band, (lower, label)) in ATTENTION_BANDS.iter().enumerate() {
         let cue = ATTENTION_BANDS.len() - 1 - band;
         let text = if color {

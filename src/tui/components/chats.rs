@@ -11,7 +11,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Widget};
+use ratatui::widgets::{Paragraph, Widget};
 
 use super::popup_block;
 use crate::i18n::{tr, tr_args};
@@ -71,10 +71,10 @@ pub fn on_key(s: &State, mut l: ChatList, k: KeyEvent) -> (Option<Popup>, Outcom
                 return (Some(Popup::Chats(l)), Outcome::Effects(fx));
             };
             if s.session.generation.is_some() {
-                l.error = Some(
-                    "A reply is under way: stop it (Esc) before opening another conversation."
-                        .into(),
-                );
+                l.error = Some(tr(
+                    "chats-reply-under-way",
+                    "A reply is under way: stop it (Esc) before opening another conversation.",
+                ));
                 return (Some(Popup::Chats(l)), Outcome::Effects(fx));
             }
             fx.push(Effect::Save);
@@ -129,7 +129,7 @@ pub fn paste(l: &mut ChatList, first_line: &str) -> Outcome {
 pub fn render(l: &ChatList, buf: &mut Buffer, area: Rect) {
     let want = (l.rows.len() as u16).saturating_add(6).clamp(10, 26);
     let r = centered(area, 104.min(area.width), want.min(area.height));
-    Clear.render(r, buf);
+    super::clear_popup(r, buf);
     let title = if l.loading {
         format!(
             " {} ",
@@ -155,12 +155,15 @@ pub fn render(l: &ChatList, buf: &mut Buffer, area: Rect) {
     let cursor = Span::styled("▏", Style::default().add_modifier(Modifier::SLOW_BLINK));
     let top = match &l.mode {
         Mode::Rename(t) => Line::from(vec![
-            Span::styled("new title: ", theme::info()),
+            Span::styled(
+                format!("{} ", tr("chats-new-title", "new title:")),
+                theme::info(),
+            ),
             Span::raw(escape_inline(t)),
             cursor,
         ]),
         _ => Line::from(vec![
-            Span::styled("search: ", theme::dim()),
+            Span::styled(format!("{} ", tr("chats-search", "search:")), theme::dim()),
             Span::raw(escape_inline(&l.filter)),
             cursor,
         ]),
@@ -180,14 +183,27 @@ pub fn render(l: &ChatList, buf: &mut Buffer, area: Rect) {
         )
     };
     lines.push(Line::styled(
-        row("", "title", "saved", "model", "turns"),
+        row(
+            "",
+            &tr("chats-col-title", "title"),
+            &tr("chats-col-saved", "saved"),
+            &tr("chats-col-model", "model"),
+            &tr("chats-col-turns", "turns"),
+        ),
         theme::dim(),
     ));
     if l.rows.is_empty() && !l.loading {
         let text = if l.filter.is_empty() {
-            "No saved conversations yet: each one is saved as you chat.".to_string()
+            tr(
+                "chats-none",
+                "No saved conversations yet: each one is saved as you chat.",
+            )
         } else {
-            format!("No conversation matches {:?}.", l.filter)
+            tr_args(
+                "chats-no-match",
+                "No conversation matches { $filter }.",
+                &[("filter", &format!("{:?}", l.filter))],
+            )
         };
         lines.push(Line::styled(text, theme::dim()));
     }
@@ -217,21 +233,27 @@ pub fn render(l: &ChatList, buf: &mut Buffer, area: Rect) {
     let (hint, style) = match (&l.error, &l.mode) {
         (Some(e), _) => (e.clone(), theme::error()),
         (None, Mode::ConfirmDelete) => (
-            format!(
-                "Delete “{}”? y deletes · any other key keeps it",
-                l.selected_row()
-                    .map(|r| escape_inline(&r.title))
-                    .unwrap_or_default()
+            tr_args(
+                "chats-confirm-delete",
+                "Delete “{ $title }”? y deletes · any other key keeps it",
+                &[(
+                    "title",
+                    &l.selected_row()
+                        .map(|r| escape_inline(&r.title))
+                        .unwrap_or_default(),
+                )],
             ),
             theme::error(),
         ),
         (None, Mode::Rename(_)) => (
-            "Enter renames · Esc keeps the title".to_string(),
+            tr("chats-rename-keys", "Enter renames · Esc keeps the title"),
             theme::dim(),
         ),
         (None, Mode::Browse) => (
-            "Enter open · ↑↓ select · type to search · F2 rename · Del delete · Esc close"
-                .to_string(),
+            tr(
+                "chats-keys",
+                "Enter open · ↑↓ select · type to search · F2 rename · Del delete · Esc close",
+            ),
             theme::dim(),
         ),
     };

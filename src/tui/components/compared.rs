@@ -9,7 +9,8 @@ use ratatui::text::{Line, Span};
 use super::{bar, pct};
 use crate::conversation::Comparison;
 use crate::engine::{CompareRow, TokenId};
-use crate::text::{str_width, truncate, visible_piece};
+use crate::i18n::{tr, tr_args};
+use crate::text::{pad_right, str_width, truncate, visible_piece};
 use crate::tui::state::Message;
 use crate::tui::theme;
 
@@ -54,10 +55,17 @@ pub fn lines(
         model("A ", theme::ASSISTANT, &c.model_a),
         model("B ", Color::Cyan, &c.model_b),
         Line::from(vec![
-            Span::styled("token ", theme::dim()),
+            Span::styled(format!("{} ", tr("compared-token", "token")), theme::dim()),
             Span::styled(piece(row.id), Style::default().add_modifier(Modifier::BOLD)),
             Span::styled(" · KL(A‖B) ", theme::dim()),
-            Span::styled(format!("{kl:.4} nats"), kl_style),
+            Span::styled(
+                tr_args(
+                    "compared-nats",
+                    "{ $kl } nats",
+                    &[("kl", &format!("{kl:.4}"))],
+                ),
+                kl_style,
+            ),
         ]),
         Line::from(vec![
             Span::styled("p A ", theme::dim()),
@@ -70,7 +78,10 @@ pub fn lines(
     if row.top1[0] != row.top1[1] {
         let b_top = row.top.get(1).and_then(|t| t.first());
         out.push(Line::from(vec![
-            Span::styled("top-1 differs: A ", theme::dim()),
+            Span::styled(
+                format!("{} A ", tr("compared-top1-differs", "top-1 differs:")),
+                theme::dim(),
+            ),
             Span::raw(piece(row.top1[0])),
             Span::styled(" · B ", theme::dim()),
             Span::raw(piece(row.top1[1])),
@@ -78,7 +89,11 @@ pub fn lines(
         ]));
     } else {
         out.push(Line::styled(
-            format!("top-1 agrees: {}", piece(row.top1[0])),
+            tr_args(
+                "compared-top1-agrees",
+                "top-1 agrees: { $piece }",
+                &[("piece", &piece(row.top1[0]))],
+            ),
             theme::dim(),
         ));
     }
@@ -86,15 +101,15 @@ pub fn lines(
     // Rows: rank, token, A's bar and p, B's bar and p of the same token.
     let bar_w = width.saturating_sub(3 + TOKEN_W + 2 * 8 + 2) / 2;
     let bar_w = bar_w.clamp(1, 16);
+    // Padded by display width: a Chinese head is two columns a character.
     let head = format!(
-        "{:<3}{:<tw$} {:<bw$}{:>8} {:<bw$}{:>8}",
+        "{:<3}{} {:<bw$}{:>8} {:<bw$}{:>8}",
         "#",
-        "candidate",
+        pad_right(&tr("compared-candidate", "candidate"), TOKEN_W),
         "A",
         "",
         "B",
         "",
-        tw = TOKEN_W,
         bw = bar_w
     );
     out.push(Line::styled(truncate(&head, width), theme::dim()));
@@ -112,7 +127,10 @@ pub fn lines(
     // below A's last one: not reported).
     let b_top = row.top.get(1).map_or(&[][..], |t| t.as_slice());
     if !b_top.is_empty() && b_top.iter().map(|t| t.0).ne(a_top.iter().map(|t| t.0)) {
-        out.push(Line::styled("B's own top:", theme::dim()));
+        out.push(Line::styled(
+            tr("compared-b-own-top", "B's own top:"),
+            theme::dim(),
+        ));
         let a_floor = a_top.last().map_or(0.0, |&(_, l)| p(l));
         for (i, &(id, ln_b)) in b_top.iter().enumerate() {
             let pa = a_top.iter().find(|t| t.0 == id).map(|&(_, l)| p(l));
@@ -121,7 +139,10 @@ pub fn lines(
     }
     if a_top.is_empty() {
         out.push(Line::styled(
-            "No candidates were reported for this comparison.",
+            tr(
+                "compared-no-candidates",
+                "No candidates were reported for this comparison.",
+            ),
             theme::dim(),
         ));
     }

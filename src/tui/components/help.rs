@@ -5,7 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Widget};
+use ratatui::widgets::{Paragraph, Widget};
 
 use super::popup_block;
 use crate::i18n::tr;
@@ -78,18 +78,22 @@ pub fn help_lines(width: usize, color: bool) -> Vec<Line<'static>> {
         (text, theme::band_style(band, color))
     };
     let bands = theme::HEAT_BANDS.iter().map(|(_, l)| *l).enumerate();
-    lines.extend(legend_lines("heatmap: ", bands.map(legend), width));
+    lines.extend(legend_lines(
+        &format!("{} ", tr("help-legend-p", "heatmap:")),
+        bands.map(legend),
+        width,
+    ));
     // F3 again: the entropy of the distribution each token was chosen from.
     let bands = theme::ENTROPY_BANDS.iter().map(|(_, l)| *l).enumerate();
     lines.extend(legend_lines(
-        "heatmap by entropy: ",
+        &format!("{} ", tr("help-legend-entropy", "heatmap by entropy:")),
         bands.map(legend),
         width,
     ));
     // The KL scale of a compared reply (F3 cycles to it).
     let bands = theme::KL_BANDS.iter().map(|(_, l)| *l).enumerate();
     lines.extend(legend_lines(
-        "heatmap by KL(A‖B): ",
+        &format!("{} ", tr("help-legend-kl", "heatmap by KL(A‖B):")),
         bands.map(legend),
         width,
     ));
@@ -127,7 +131,7 @@ pub fn render(buf: &mut Buffer, area: Rect, scroll: u16, color: bool) {
     let lines = help_lines(w.saturating_sub(2) as usize, color);
     let h = lines.len() as u16 + 2;
     let r = centered(area, w, h.min(area.height.saturating_sub(2).max(3)));
-    Clear.render(r, buf);
+    super::clear_popup(r, buf);
     let block = popup_block(format!(
         " {} ",
         tr("help-title", "keys · ↑↓ scroll · any other key closes")

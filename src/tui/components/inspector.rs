@@ -12,7 +12,7 @@ use super::{bar, pct, pct_opt};
 use crate::engine::TokenStep;
 use crate::engine::resample::Fate;
 use crate::i18n::{tr, tr_args};
-use crate::text::{str_width, truncate, visible_piece};
+use crate::text::{pad_left, pad_right, str_width, truncate, visible_piece};
 use crate::tui::state::{ChooseAt, Focus, Message, SamplerColumn, State, TokenRef};
 use crate::tui::theme;
 use crate::tui::wrap::{wrap_lines, wrap_plain};
@@ -104,7 +104,14 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
 /// Step mode: the distribution the next token will be drawn from, before
 /// the draw, with the candidate selected to force.
 fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: Rect) {
-    let title = format!(" next token #{} · not drawn yet ", step.index + 1);
+    let title = format!(
+        " {} ",
+        tr_args(
+            "inspector-next-not-drawn",
+            "next token #{ $i } · not drawn yet",
+            &[("i", &(step.index + 1))],
+        )
+    );
     let block = Block::bordered()
         .title(Span::styled(title, theme::title()))
         .border_style(Style::default().fg(theme::ASSISTANT))
@@ -159,20 +166,25 @@ fn choosing_summary(s: &State) -> Option<(String, Style)> {
     let (msg, step, what) = match c.at {
         ChooseAt::Next => {
             let (msg, step) = s.preview()?;
-            (msg, step, "next")
+            (msg, step, tr("inspector-choose-next", "next"))
         }
-        ChooseAt::Token(t) => (t.msg, s.step(t)?.clone(), "instead"),
+        ChooseAt::Token(t) => (
+            t.msg,
+            s.step(t)?.clone(),
+            tr("inspector-choose-instead", "instead"),
+        ),
     };
     let m = s.msg(msg)?;
     let d = step.dist.as_ref()?;
     let i = c.selected.min(d.top.len().checked_sub(1)?);
     let cand = d.top[i];
     let text = format!(
-        "{what} {}/{} {} p={} · ↑↓ or 1-9, Enter · → draw",
+        "{what} {}/{} {} p={} · {}",
         i + 1,
         d.top.len(),
         visible_piece(&m.piece(cand.id)),
         pct(d.p(cand.logit)),
+        tr("inspector-choose-keys", "↑↓ or 1-9, Enter · → draw"),
     );
     Some((text, theme::selected()))
 }
@@ -188,7 +200,7 @@ pub fn render_summary(s: &State, buf: &mut Buffer, r: Rect) {
         buf.set_stringn(
             r.x,
             r.y,
-            "Tab: inspect tokens · F1 help",
+            tr("inspector-summary-empty", "Tab: inspect tokens · F1 help"),
             r.width as usize,
             theme::dim(),
         );
@@ -220,7 +232,8 @@ pub fn render_summary(s: &State, buf: &mut Buffer, r: Rect) {
         && let Some(alt) = d.top.iter().find(|c| c.id != step.id)
     {
         text.push_str(&format!(
-            " · alt {} {}",
+            " · {} {} {}",
+            tr("inspector-alt", "alt"),
             visible_piece(&m.piece(alt.id)),
             pct(d.p(alt.logit))
         ));
@@ -242,7 +255,8 @@ fn inspector_title(s: &State, t: TokenRef) -> String {
     let title = inspector_title_base(s, t);
     match s.whatif_params() {
         Some(p) => format!(
-            "{title}· what-if T {} k {} p {} m {} ",
+            "{title}· {} T {} k {} p {} m {} ",
+            tr("inspector-what-if", "what-if"),
             short(p.temperature),
             p.top_k,
             short(p.top_p),
@@ -375,12 +389,22 @@ fn confidence(s: &State, m: &Message, t: TokenRef, buf: &mut Buffer, area: Rect)
     }
     let mean = scored.iter().map(|&p| p as f64).sum::<f64>() / scored.len() as f64;
     let ppl = perplexity(scored.iter().copied()).unwrap_or(0.0);
-    let head = format!(
-        "{}: {} tok · mean p {} · ppl {ppl:.2}",
-        if prompt { "message" } else { "reply" },
-        scored.len(),
-        pct(mean as f32)
-    );
+    let (n, mean) = (scored.len(), pct(mean as f32));
+    let ppl = format!("{ppl:.2}");
+    let args: [(&str, &dyn std::fmt::Display); 3] = [("n", &n), ("mean", &mean), ("ppl", &ppl)];
+    let head = if prompt {
+        tr_args(
+            "inspector-confidence-message",
+            "message: { $n } tok · mean p { $mean } · ppl { $ppl }",
+            &args,
+        )
+    } else {
+        tr_args(
+            "inspector-confidence-reply",
+            "reply: { $n } tok · mean p { $mean } · ppl { $ppl }",
+            &args,
+        )
+    };
     buf.set_stringn(area.x, area.y, truncate(&head, w), w, theme::dim());
     // The window: the last tokens, or centred on the cursor.
     let start = if s.view.focus == Focus::Navigate {
@@ -424,15 +448,33 @@ fn confidence(s: &State, m: &Message, t: TokenRef, buf: &mut Buffer, area: Rect)
 
 /// "1.23 bits", or `–` when unknown.
 fn bits(h: Option<f32>) -> String {
-    h.map_or_else(|| "–".to_string(), |h| format!("{h:.2} bits"))
+    h.map_or_else(
+        || "–".to_string(),
+        |h| {
+            tr_args(
+                "inspector-bits",
+                "{ $h } bits",
+                &[("h", &format!("{h:.2}"))],
+            )
+        },
+    )
 }
 
 /// How the step's token came: the sampler's probability, or `forced`.
 fn sampler_text(step: &TokenStep) -> String {
     if step.forced {
-        "forced".to_string()
+        tr("inspector-forced", "forced")
     } else {
         pct_opt(step.p_sampled)
+    }
+}
+
+/// The sampler rule that cut a candidate, as its cell says it: the
+/// rules' own names (top-k, top-p, min-p), greedy in words.
+fn rule_text(rule: crate::engine::resample::Rule) -> String {
+    match rule {
+        crate::engine::resample::Rule::Greedy => tr("inspector-cut-greedy", "greedy"),
+        other => other.as_str().to_owned(),
     }
 }
 
@@ -461,7 +503,7 @@ pub struct View<'a> {
     /// The sampler's side: rules for cut candidates, what-if probabilities.
     pub sampler: Option<&'a SamplerColumn>,
     /// What a prompt token with no score says (being scored, or why not).
-    pub unscored: &'static str,
+    pub unscored: String,
 }
 
 /// The inspector's lines for one step of message `m`, the index of the
@@ -507,13 +549,13 @@ pub fn inspector_lines(
         ]));
     } else {
         let label = if matches!(shown, Shown::Next(_)) {
-            "selected "
+            tr("inspector-selected", "selected")
         } else if m.role != crate::engine::Role::Assistant {
-            "token "
+            tr("inspector-head-token", "token")
         } else {
-            "chosen "
+            tr("inspector-chosen", "chosen")
         };
-        lines.extend(full_header(step, label, &piece, w, chosen_style));
+        lines.extend(full_header(step, &label, &piece, w, chosen_style));
         if m.vocab.as_ref().is_some_and(|v| v.is_learned()) {
             lines.push(partial_line(step));
         }
@@ -581,40 +623,54 @@ fn partial_line(step: &TokenStep) -> Line<'static> {
         let shown: f32 = d.top.iter().map(|c| d.p(c.logit)).sum();
         (1.0 - shown).max(0.0)
     });
-    Line::from(vec![
-        Span::styled("remote: top ", theme::dim()),
-        Span::raw(step.top().len().to_string()),
-        Span::styled(" only · rest ", theme::dim()),
-        Span::raw(pct_opt(rest)),
-        Span::styled(" unreported", theme::dim()),
-    ])
+    Line::styled(
+        tr_args(
+            "inspector-remote-partial",
+            "remote: top { $n } only · rest { $rest } unreported",
+            &[("n", &step.top().len()), ("rest", &pct_opt(rest))],
+        ),
+        theme::dim(),
+    )
 }
 
 fn full_header(
     step: &TokenStep,
-    label: &'static str,
+    label: &str,
     piece: &str,
     w: usize,
     chosen: Style,
 ) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
+    let label = format!("{label} ");
+    let piece_w = w.saturating_sub(str_width(&label));
     lines.push(Line::from(vec![
         Span::styled(label, theme::dim()),
-        Span::styled(
-            truncate(&visible_piece(piece), w.saturating_sub(str_width(label))),
-            chosen,
-        ),
+        Span::styled(truncate(&visible_piece(piece), piece_w), chosen),
     ]));
+    let sampler = if step.forced {
+        String::new()
+    } else {
+        format!(" {}", tr("inspector-sampler", "sampler"))
+    };
     lines.push(Line::from(vec![
         Span::styled(format!("p={}", pct_opt(step.p())), chosen),
-        Span::styled(" model · ", theme::dim()),
+        Span::styled(
+            format!(" {} · ", tr("inspector-model", "model")),
+            theme::dim(),
+        ),
         Span::raw(sampler_text(step)),
-        Span::styled(if step.forced { "" } else { " sampler" }, theme::dim()),
+        Span::styled(sampler, theme::dim()),
     ]));
     lines.push(Line::from(vec![
-        Span::styled("entropy ", theme::dim()),
+        Span::styled(
+            format!("{} ", tr("inspector-entropy", "entropy")),
+            theme::dim(),
+        ),
         Span::raw(bits(step.entropy())),
-        Span::styled(" · logit ", theme::dim()),
+        Span::styled(
+            format!(" · {} ", tr("inspector-logit", "logit")),
+            theme::dim(),
+        ),
         Span::raw(
             step.logit
                 .map_or_else(|| "–".to_string(), |l| format!("{l:.2}")),
@@ -659,12 +715,12 @@ fn candidate_rows(
             return match fate {
                 _ if unsure => (None, "?".into()),
                 Some(Fate::Kept(p)) => (Some(p), pct(p)),
-                Some(Fate::Cut(rule)) => (Some(0.0), rule.as_str().into()),
+                Some(Fate::Cut(rule)) => (Some(0.0), rule_text(rule)),
                 None => (None, "–".into()),
             };
         }
         match (ps, fate) {
-            (Some(0.0), Some(Fate::Cut(rule))) => (Some(0.0), rule.as_str().into()),
+            (Some(0.0), Some(Fate::Cut(rule))) => (Some(0.0), rule_text(rule)),
             (Some(p), _) => (Some(p), pct(p)),
             (None, _) => (None, "–".into()),
         }
@@ -723,30 +779,46 @@ fn candidate_rows(
             } else {
                 base.fg(theme::SAMPLER)
             };
-            spans.push(Span::styled(format!(" {cell:>7}"), style));
+            spans.push(Span::styled(format!(" {}", pad_left(&cell, 7)), style));
         }
         Line::from(spans)
     };
     if show_sampled && !view.compact {
         let sampler_head = if column.is_some_and(|c| c.whatif) {
-            "what-if"
+            tr("inspector-what-if", "what-if")
         } else {
-            "sampler"
+            tr("inspector-sampler", "sampler")
         };
+        // Each head ends where its column's numbers end (padded by display
+        // width: a Chinese head is two columns a character): the model's
+        // after the text and its bar, the sampler's after its own bar.
         let head = format!(
-            "{:<w$}{:>8}{:>8}",
-            "  candidate",
-            "model",
-            sampler_head,
-            w = w.saturating_sub(16)
+            "  {}{}{}",
+            pad_right(&tr("inspector-candidate", "candidate"), text_w + 1 + bar_w),
+            pad_left(&tr("inspector-model", "model"), 1 + pct_w),
+            pad_left(
+                &sampler_head,
+                1 + pct_w
+                    + if sampler_bar_w > 0 {
+                        sampler_bar_w + 1
+                    } else {
+                        0
+                    }
+            ),
         );
         lines.push(Line::styled(head, theme::dim()));
     }
     let Some(dist) = &step.dist else {
         let why = if m.role == crate::engine::Role::Assistant {
-            "  (no candidates: the inspector is off, see inspector_top_k)"
+            format!(
+                "  {}",
+                tr(
+                    "inspector-no-candidates",
+                    "(no candidates: the inspector is off, see inspector_top_k)"
+                )
+            )
         } else {
-            view.unscored
+            view.unscored.clone()
         };
         lines.push(Line::styled(why, theme::dim()));
         return None;
@@ -775,8 +847,21 @@ fn candidate_rows(
         let i = dist.top.iter().position(|c| c.id == step.id);
         lines.push(Line::styled(
             match i {
-                Some(i) => format!("  ⋯ (chosen token: candidate {})", i + 1),
-                None => "  ⋯ (chosen token outside the top candidates)".to_string(),
+                Some(i) => format!(
+                    "  ⋯ {}",
+                    tr_args(
+                        "inspector-chosen-at",
+                        "(chosen token: candidate { $i })",
+                        &[("i", &(i + 1))],
+                    )
+                ),
+                None => format!(
+                    "  ⋯ {}",
+                    tr(
+                        "inspector-chosen-outside",
+                        "(chosen token outside the top candidates)"
+                    )
+                ),
             },
             theme::dim(),
         ));

@@ -9,7 +9,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Widget};
+use ratatui::widgets::{Paragraph, Widget};
 
 use super::popup_block;
 use crate::engine::LensRow;
@@ -59,7 +59,11 @@ fn row_line(
     cell: usize,
 ) -> Line<'static> {
     let color = s.view.display.color;
-    let mut spans = vec![Span::styled(format!("{name:>6} "), theme::dim())];
+    // Padded by display width: the model's row is named in Chinese too.
+    let mut spans = vec![Span::styled(
+        format!("{} ", crate::text::pad_left(&name, 6)),
+        theme::dim(),
+    )];
     for c in &row.top {
         let text = truncate(
             &format!("{:>3.0}% {}", c.p * 100.0, piece(s, c.id)),
@@ -85,7 +89,7 @@ pub fn render(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
     let w = area.width.min(100);
     let h = area.height.saturating_sub(2).max(3);
     let r = centered(area, w, h);
-    Clear.render(r, buf);
+    super::clear_popup(r, buf);
     let block = popup_block(format!(
         " {} ",
         tr_args(
@@ -109,8 +113,8 @@ pub fn render(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
     .collect();
     let Some(res) = &l.result else {
         let text = match (&l.error, l.request) {
-            (Some(e), _) => format!("No lens: {e}"),
-            (None, Some(_)) => "Running the model layer by layer…".to_string(),
+            (Some(e), _) => tr_args("lens-error", "No lens: { $error }", &[("error", e)]),
+            (None, Some(_)) => tr("lens-running", "Running the model layer by layer…"),
             (None, None) => String::new(),
         };
         lines.push(Line::from(text));
@@ -124,15 +128,25 @@ pub fn render(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
         let f = res.top1_forms();
         let (first, from, listed) = (f.first, f.stays_from, f.listed_from);
         let n = res.layers.len();
-        let at = |l: Option<u32>| l.map_or("never".to_string(), |l| format!("layer {l}"));
-        let summary = format!(
-            "The model's top-1 {} ({:.0}%): in the top {} from {}, top-1 first at {}, top-1 for good from {} (of {n} layers).",
-            piece(s, id),
-            res.model.top.first().map_or(0.0, |c| c.p) * 100.0,
-            crate::tui::lens_view::LENS_TOP_K,
-            at(listed),
-            at(first),
-            at(from),
+        let at = |l: Option<u32>| {
+            l.map_or_else(
+                || tr("lens-never", "never"),
+                |l| tr_args("lens-at-layer", "layer { $l }", &[("l", &l)]),
+            )
+        };
+        let p = format!("{:.0}", res.model.top.first().map_or(0.0, |c| c.p) * 100.0);
+        let summary = tr_args(
+            "lens-summary",
+            "The model's top-1 { $piece } ({ $p }%): in the top { $k } from { $listed }, top-1 first at { $first }, top-1 for good from { $from } (of { $n } layers).",
+            &[
+                ("piece", &piece(s, id)),
+                ("p", &p),
+                ("k", &crate::tui::lens_view::LENS_TOP_K),
+                ("listed", &at(listed)),
+                ("first", &at(first)),
+                ("from", &at(from)),
+                ("n", &n),
+            ],
         );
         lines.extend(wrap_plain(&summary, width).into_iter().map(Line::from));
     }
@@ -143,7 +157,13 @@ pub fn render(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
         .iter()
         .map(|row| row_line(s, format!("L{}", row.layer), row, top1, cell))
         .collect();
-    rows.push(row_line(s, "model".into(), &res.model, top1, cell));
+    rows.push(row_line(
+        s,
+        tr("lens-row-model", "model"),
+        &res.model,
+        top1,
+        cell,
+    ));
     let head = lines.len() as u16;
     let room = inner.height.saturating_sub(head) as usize;
     let max_scroll = rows.len().saturating_sub(room);
@@ -166,7 +186,7 @@ pub fn render(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
         buf.set_string(
             body.x + body.width.saturating_sub(10),
             body.y + body.height - 1,
-            " ↓ more ",
+            format!(" ↓ {} ", tr("lens-more", "more")),
             theme::dim(),
         );
     }
@@ -188,7 +208,7 @@ fn render_attention(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
         w,
         5.min(area.height),
     );
-    Clear.render(r, buf);
+    super::clear_popup(r, buf);
     let head = match sel.head {
         None => tr_args(
             "lens-heads-mean",
@@ -226,10 +246,10 @@ fn render_attention(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
         .iter()
         .take(4)
         .map(|&(pos, w)| {
-            let t = ids
-                .get(pos)
-                .filter(|&&id| id >= 0)
-                .map_or_else(|| "(BOS or template)".to_string(), |&id| piece(s, id));
+            let t = ids.get(pos).filter(|&&id| id >= 0).map_or_else(
+                || tr("lens-bos-or-template", "(BOS or template)"),
+                |&id| piece(s, id),
+            );
             format!("{t} @{pos} {:.0}%", w * 100.0)
         })
         .collect();
@@ -237,16 +257,21 @@ fn render_attention(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
         .into_iter()
         .map(|(t, st)| Span::styled(t, st))
         .collect();
-    Paragraph::new(vec![
-        Line::from(format!(
-            "From {}'s position, the weight on each earlier token (the chat's colours): most on {}",
-            l.label,
-            most.join(", ")
-        )),
-        Line::from(legend),
-    ])
-    .wrap(ratatui::widgets::Wrap { trim: false })
-    .render(inner, buf);
+    let from = tr_args(
+        "lens-attention-from",
+        "From { $label }'s position, the weight on each earlier token (the chat's colours): most on { $most }",
+        &[("label", &l.label), ("most", &most.join(", "))],
+    );
+    // Broken where the text allows (Chinese between any two characters),
+    // the legend kept on the last row.
+    let room = (inner.height as usize).saturating_sub(1);
+    let mut lines: Vec<Line> = wrap_plain(&from, inner.width as usize)
+        .into_iter()
+        .take(room)
+        .map(Line::from)
+        .collect();
+    lines.push(Line::from(legend));
+    Paragraph::new(lines).render(inner, buf);
 }
 
 /// The ids of the lensed context, position by position, from the chat's

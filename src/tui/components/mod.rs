@@ -31,7 +31,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::Span;
-use ratatui::widgets::Block;
+use ratatui::widgets::{Block, Clear, Widget};
 
 use super::outcome::Outcome;
 use super::state::{Popup, State};
@@ -67,6 +67,21 @@ pub fn render_popup(s: &State, p: &Popup, buf: &mut Buffer, area: Rect) {
 }
 
 /// A popup's frame, titled.
+/// Clears `r` for a popup. A wide character (Chinese) just left of it has
+/// its right half under the popup's border; a terminal would still draw it
+/// whole, over the border, so it is blanked too.
+pub(crate) fn clear_popup(r: Rect, buf: &mut Buffer) {
+    Clear.render(r, buf);
+    if r.x > buf.area.x {
+        for y in r.top()..r.bottom().min(buf.area.bottom()) {
+            let cell = &mut buf[(r.x - 1, y)];
+            if crate::text::str_width(cell.symbol()) > 1 {
+                cell.set_symbol(" ");
+            }
+        }
+    }
+}
+
 pub(crate) fn popup_block(title: String) -> Block<'static> {
     Block::bordered()
         .title(Span::styled(title, theme::title()))

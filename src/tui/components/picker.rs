@@ -9,13 +9,13 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Widget};
+use ratatui::widgets::{Paragraph, Widget};
 
 use super::popup_block;
 use crate::catalog::params_human;
 use crate::i18n::{tr, tr_args};
 use crate::tensor_map::{Kind, KindShare};
-use crate::text::truncate;
+use crate::text::{pad_left, pad_right, truncate};
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::layout::centered;
 use crate::tui::models::ModelEntry;
@@ -39,9 +39,10 @@ pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent) -> (Option<Popup>, Outc
             if let Some(c) = p.compare.clone() {
                 // Compare mode: a refusal keeps the picker open on the list.
                 if let Some(why) = c.refusal(&entry) {
-                    s.error(format!(
-                        "{} cannot be compared with this model: {why}.",
-                        entry.file_name
+                    s.error(tr_args(
+                        "picker-cannot-compare",
+                        "{ $file } cannot be compared with this model: { $why }.",
+                        &[("file", &entry.file_name), ("why", &why)],
                     ));
                     return (Some(Popup::Picker(p)), Outcome::Done);
                 }
@@ -53,7 +54,11 @@ pub fn on_key(s: &mut State, mut p: Picker, k: KeyEvent) -> (Option<Popup>, Outc
                 .is_some_and(|m| m.model == entry.model)
                 && s.session.load.is_none()
             {
-                s.info(format!("{} is already loaded.", entry.name));
+                s.info(tr_args(
+                    "picker-already-loaded",
+                    "{ $name } is already loaded.",
+                    &[("name", &entry.name)],
+                ));
                 return (None, Outcome::Done);
             }
             return (None, Outcome::LoadModel(entry.model));
@@ -91,10 +96,14 @@ pub fn paste(p: &mut Picker, first_line: &str) {
 }
 
 /// The picker's tag on a model file that crashed the engine process this session.
-pub const CRASHED_TAG: &str = "✗ crashed llama.cpp";
+pub fn crashed_tag() -> String {
+    tr("picker-tag-crashed", "✗ crashed llama.cpp")
+}
 
 /// The picker's tag on a model file llama.cpp refused to load this session.
-pub const LOAD_FAILED_TAG: &str = "✗ failed to load";
+pub fn load_failed_tag() -> String {
+    tr("picker-tag-load-failed", "✗ failed to load")
+}
 
 /// Compare mode with no other variant of the model in use among the files
 /// found: how to make one.
@@ -103,12 +112,12 @@ fn compare_hint(s: &State, p: &Picker) -> Option<String> {
     if s.model.files.scanning || s.model.files.models.iter().any(|m| c.rank(m) == 0) {
         return None;
     }
-    Some(
+    Some(tr(
+        "picker-compare-no-variant",
         "No other variant of this model was found in the models directory: make one with \
          `tokenscope quantize` (see the README's Quantization lab), or compare the model with \
-         itself (KL 0: a check)."
-            .into(),
-    )
+         itself (KL 0: a check).",
+    ))
 }
 
 /// Draws the picker over `area`.
@@ -125,7 +134,7 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
         .saturating_add(6 + msg_rows + map_rows)
         .clamp(10, 26 + map_rows);
     let r = centered(area, 104.min(area.width), want.min(area.height));
-    Clear.render(r, buf);
+    super::clear_popup(r, buf);
     let what = if p.compare.is_some() {
         tr("picker-compare-with", "compare with…")
     } else {
@@ -160,7 +169,7 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
         }
     }
     lines.push(Line::from(vec![
-        Span::styled("filter: ", theme::dim()),
+        Span::styled(format!("{} ", tr("picker-filter", "filter:")), theme::dim()),
         Span::raw(p.filter.clone()),
         Span::styled("▏", Style::default().add_modifier(Modifier::SLOW_BLINK)),
     ]));
@@ -189,6 +198,9 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
         .unwrap_or(0)
         .clamp(6, 11);
     let (aw, pw, bw, sw) = (10, 6, 5, 10);
+    // The type gives way before the name goes under 12 columns: a row
+    // wider than the popup would lose its size (80 columns, a long type).
+    let qw = qw.min(w.saturating_sub(2 + cw + aw + pw + bw + sw + 6 + 12).max(8));
     let name_w = w.saturating_sub(2 + cw + aw + pw + qw + bw + sw + 6).max(8);
     let fmt_row = |mark: &str,
                    name: &str,
@@ -198,35 +210,52 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
                    quant: &str,
                    bpw: &str,
                    size: &str| {
+        // Padded by display width: a Chinese head (or name) is two
+        // columns a character.
+        let left = |t: &str, w: usize| pad_right(&truncate(t, w), w);
+        let right = |t: &str, w: usize| pad_left(&truncate(t, w), w);
         format!(
-            "{mark:<2}{:<name_w$} {:<cw$} {:<aw$} {:>pw$} {:<qw$} {:>bw$} {:>sw$}",
-            truncate(name, name_w),
-            truncate(source, cw),
-            truncate(arch, aw),
-            truncate(params, pw),
-            truncate(quant, qw),
-            truncate(bpw, bw),
-            truncate(size, sw),
+            "{}{} {} {} {} {} {} {}",
+            pad_right(mark, 2),
+            left(name, name_w),
+            left(source, cw),
+            left(arch, aw),
+            right(params, pw),
+            left(quant, qw),
+            right(bpw, bw),
+            right(size, sw),
         )
     };
     rows.push(Line::styled(
         fmt_row(
-            "", "name", "source", "arch", "params", "quant", "bpw", "size",
+            "",
+            &tr("picker-col-name", "name"),
+            &tr("picker-col-source", "source"),
+            &tr("picker-col-arch", "arch"),
+            &tr("picker-col-params", "params"),
+            &tr("picker-col-quant", "quant"),
+            &tr("picker-col-bpw", "bpw"),
+            &tr("picker-col-size", "size"),
         ),
         theme::dim(),
     ));
     if visible.is_empty() {
         let text = if s.model.files.models.is_empty() {
             if s.model.files.scanning {
-                "Looking for models…".to_string()
+                tr("picker-looking", "Looking for models…")
             } else {
-                format!(
-                    "No *.gguf files in {}. Run `tokenscope fetch-demos` for the demo models.",
-                    s.places.searched()
+                tr_args(
+                    "picker-no-files",
+                    "No *.gguf files in { $dirs }. Run `tokenscope fetch-demos` for the demo models.",
+                    &[("dirs", &s.places.searched())],
                 )
             }
         } else {
-            format!("No model matches {:?}.", p.filter)
+            tr_args(
+                "picker-no-match",
+                "No model matches { $filter }.",
+                &[("filter", &format!("{:?}", p.filter))],
+            )
         };
         rows.push(Line::styled(text, theme::dim()));
     }
@@ -269,14 +298,22 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
                 style = style.fg(Color::Red);
             }
             let name = format!("{} — {}", m.file_name, err);
-            format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
+            format!(
+                "{}{}",
+                pad_right(mark, 2),
+                truncate(&name, w.saturating_sub(2))
+            )
         } else if let Some(why) = refusal {
             // Compare mode: a model that cannot be compared with the one in use.
             if vi != p.selected {
                 style = style.fg(theme::DIM);
             }
             let name = format!("{} — ✗ {why}", m.file_name);
-            format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
+            format!(
+                "{}{}",
+                pad_right(mark, 2),
+                truncate(&name, w.saturating_sub(2))
+            )
         } else if s.model.files.crashed.contains_key(&m.model)
             || s.model.files.load_failed.contains_key(&m.model)
         {
@@ -284,12 +321,16 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
                 style = style.fg(Color::Red);
             }
             let tag = if s.model.files.crashed.contains_key(&m.model) {
-                CRASHED_TAG
+                crashed_tag()
             } else {
-                LOAD_FAILED_TAG
+                load_failed_tag()
             };
             let name = format!("{} — {tag}", m.file_name);
-            format!("{mark:<2}{}", truncate(&name, w.saturating_sub(2)))
+            format!(
+                "{}{}",
+                pad_right(mark, 2),
+                truncate(&name, w.saturating_sub(2))
+            )
         } else {
             // A variant of the model in the row above it (same architecture,
             // parameters and vocabulary): drawn under it.
@@ -320,11 +361,17 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             };
             // Two decimals, as `quantize` and `info` print the same number.
             let bpw = m.bpw.map(|b| format!("{b:.2}")).unwrap_or_default();
+            // A server's model has no architecture to show: it is remote.
+            let arch = if m.model.is_remote() {
+                tr("picker-arch-remote", "remote")
+            } else {
+                m.arch.clone()
+            };
             fmt_row(
                 mark,
                 &name,
                 &m.source,
-                &m.arch,
+                &arch,
                 &m.params,
                 m.quant_shown(),
                 &bpw,
@@ -345,12 +392,17 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
     let (hint, hint_style) = match crash {
         Some(reason) => (format!("✗ {reason}"), theme::error()),
         None if p.compare.is_some() => (
-            "Enter compare (● the model in use: A) · ↑↓ select · type to filter · Esc close"
-                .to_string(),
+            tr(
+                "picker-compare-keys",
+                "Enter compare (● the model in use: A) · ↑↓ select · type to filter · Esc close",
+            ),
             theme::dim(),
         ),
         None => (
-            "Enter load · ↑↓ select · type to filter · F5 rescan · Esc close".to_string(),
+            tr(
+                "picker-keys",
+                "Enter load · ↑↓ select · type to filter · F5 rescan · Esc close",
+            ),
             theme::dim(),
         ),
     };
@@ -404,8 +456,8 @@ fn tensor_map_lines(m: &ModelEntry) -> Vec<Line<'static>> {
         };
         Line::from(vec![
             Span::raw(format!(
-                "  {:<17} {:>5}  {:<14} ",
-                label,
+                "  {} {:>5}  {:<14} ",
+                pad_right(&truncate(label, 17), 17),
                 params_human(params),
                 truncate(types, 14)
             )),
@@ -415,7 +467,11 @@ fn tensor_map_lines(m: &ModelEntry) -> Vec<Line<'static>> {
         ])
     };
     let mut out = vec![Line::styled(
-        format!("tensor map of {} (share of the file):", m.name),
+        tr_args(
+            "picker-map-title",
+            "tensor map of { $name } (share of the file):",
+            &[("name", &m.name)],
+        ),
         theme::dim(),
     )];
     for k in &m.kinds {
@@ -423,20 +479,41 @@ fn tensor_map_lines(m: &ModelEntry) -> Vec<Line<'static>> {
             k.kind,
             Kind::Embedding | Kind::Attention | Kind::FeedForward | Kind::Output | Kind::Other
         ) {
-            out.push(row(k.kind.label(), k.params, &k.types_text(), k.bytes));
+            out.push(row(&kind_label(k.kind), k.params, &k.types_text(), k.bytes));
         }
         if k.kind == Kind::FeedForward && !norms.is_empty() {
             let params = norms.iter().map(|k| k.params).sum();
             let bytes = norms.iter().map(|k| k.bytes).sum();
             let types = norms.first().map(|k| k.types_text()).unwrap_or_default();
-            out.push(row("norms", params, &types, bytes));
+            out.push(row(&tr("picker-map-norms", "norms"), params, &types, bytes));
         }
     }
     if m.tied_output {
         out.push(Line::styled(
-            "  output head       tied to the embedding (its rows give the logits)",
+            format!(
+                "  {} {}",
+                pad_right(&kind_label(Kind::Output), 17),
+                tr(
+                    "picker-map-tied",
+                    "tied to the embedding (its rows give the logits)"
+                )
+            ),
             theme::dim(),
         ));
     }
     out
+}
+
+/// A tensor map row's label in the interface's language (the English is
+/// [`Kind::label`], which `info --tensors` prints).
+fn kind_label(k: Kind) -> String {
+    match k {
+        Kind::Embedding => tr("picker-map-embedding", "embedding"),
+        Kind::Attention => tr("picker-map-attention", "attention q/k/v/o"),
+        Kind::FeedForward => tr("picker-map-feed-forward", "feed-forward"),
+        Kind::Output => tr("picker-map-output", "output head"),
+        Kind::Other => tr("picker-map-other", "other"),
+        // The norms are one row of the map ("norms").
+        k => k.label().to_owned(),
+    }
 }

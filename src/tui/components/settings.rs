@@ -5,14 +5,15 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Widget};
+use ratatui::widgets::{Paragraph, Widget};
 
 use super::popup_block;
 use crate::i18n::tr;
+use crate::text::pad_right;
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::layout::centered;
 use crate::tui::outcome::Outcome;
-use crate::tui::state::popup::parse_settings;
+use crate::tui::state::popup::{field_help, field_label, parse_settings};
 use crate::tui::state::{Popup, SettingsForm, State};
 use crate::tui::theme;
 use crate::tui::wrap::wrap_lines;
@@ -56,7 +57,7 @@ pub fn paste(f: &mut SettingsForm, first_line: &str) {
 pub fn render(f: &SettingsForm, buf: &mut Buffer, area: Rect) {
     let h = f.fields.len() as u16 + 6;
     let r = centered(area, 64, h);
-    Clear.render(r, buf);
+    super::clear_popup(r, buf);
     let block = popup_block(format!(
         " {} ",
         tr(
@@ -79,24 +80,34 @@ pub fn render(f: &SettingsForm, buf: &mut Buffer, area: Rect) {
         } else {
             Style::default()
         };
+        // Padded by display width: a Chinese label is two columns a character.
         lines.push(Line::from(vec![
             Span::styled(
-                format!(" {:<16}", field.label),
+                format!(" {}", pad_right(&field_label(field.label), 16)),
                 if sel {
                     theme::title()
                 } else {
                     Style::default()
                 },
             ),
-            Span::styled(format!("{value:<12}"), vstyle),
-            Span::styled(format!("  {}", field.help), theme::dim()),
+            Span::styled(pad_right(&value, 12), vstyle),
+            Span::styled(
+                format!("  {}", field_help(field.label, field.help)),
+                theme::dim(),
+            ),
         ]));
     }
     lines.push(Line::from(""));
     match &f.error {
         Some(e) => lines.push(Line::styled(format!(" {e}"), theme::error())),
         None => lines.push(Line::styled(
-            " Applies from the next reply. Ctrl-U clears a field.",
+            format!(
+                " {}",
+                tr(
+                    "settings-footer",
+                    "Applies from the next reply. Ctrl-U clears a field."
+                )
+            ),
             theme::dim(),
         )),
     }

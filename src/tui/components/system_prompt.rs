@@ -3,11 +3,11 @@
 use crossterm::event::KeyEvent;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 use ratatui_textarea::{Input, TextArea};
 
 use super::popup_block;
-use crate::i18n::tr;
+use crate::i18n::{tr, tr_args};
 use crate::text::escape_inline;
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::input_view::{self, input_text};
@@ -40,7 +40,7 @@ pub fn on_key(s: &State, mut t: Box<TextArea<'static>>, k: KeyEvent) -> (Option<
 /// model's template adds when the user sets none (what the model gets then).
 pub fn render(s: &State, t: &TextArea<'static>, buf: &mut Buffer, area: Rect) {
     let r = centered(area, 76.min(area.width.saturating_sub(2)).max(20), 14);
-    Clear.render(r, buf);
+    super::clear_popup(r, buf);
     let block = popup_block(format!(
         " {} ",
         tr(
@@ -51,9 +51,10 @@ pub fn render(s: &State, t: &TextArea<'static>, buf: &mut Buffer, area: Rect) {
     let mut inner = block.inner(r);
     block.render(r, buf);
     if let Some(own) = s.template_system_prompt() {
-        let note = format!(
-            "With no system prompt of yours, the model's chat template adds its own: \"{}\"",
-            escape_inline(own)
+        let note = tr_args(
+            "system-prompt-template-own",
+            "With no system prompt of yours, the model's chat template adds its own: \"{ $prompt }\"",
+            &[("prompt", &escape_inline(own))],
         );
         let rows = 4.min(inner.height / 2);
         // One column in, as the text above.

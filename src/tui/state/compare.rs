@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use crate::conversation::NodeId;
 use crate::engine::memory::MemoryNeed;
 use crate::engine::{CompareRequest, LoadSettings, ModelInfo, RequestId, SlotId, TokenId};
+use crate::i18n::{tr, tr_args};
 use crate::tui::models::ModelEntry;
 
 /// The engine slot model B is loaded into (model A, the one chatted with, is in slot 0).
@@ -76,14 +77,16 @@ impl CompareFor {
     pub fn refusal(&self, m: &ModelEntry) -> Option<String> {
         let vocab = |g: &Option<crate::catalog::VariantKey>| g.as_ref().map(|g| g.n_vocab);
         if m.model.is_remote() {
-            Some("remote: cannot compare".into())
+            Some(tr("picker-refuse-remote", "remote: cannot compare"))
         } else if m.error.is_some() {
-            Some("unreadable".into())
+            Some(tr("picker-refuse-unreadable", "unreadable"))
         } else if let (Some(a), Some(b)) = (vocab(&self.group), vocab(&m.group))
             && a != b
         {
-            Some(format!(
-                "another vocabulary ({b} tokens, this model has {a}): not comparable token by token"
+            Some(tr_args(
+                "picker-refuse-vocab",
+                "another vocabulary ({ $b } tokens, this model has { $a }): not comparable token by token",
+                &[("a", &a), ("b", &b)],
             ))
         } else {
             None

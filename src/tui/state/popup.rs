@@ -8,6 +8,7 @@ use ratatui_textarea::TextArea;
 use super::State;
 use super::compare::CompareFor;
 use crate::engine::{SamplingParams, SurpriseStop, sampler};
+use crate::i18n::{tr, tr_args};
 use crate::store::Summary;
 use crate::tui::models::ModelEntry;
 
@@ -164,7 +165,68 @@ pub struct SettingsValues {
     pub surprise: SurpriseStop,
 }
 
-/// Reads the form back; errors name the field.
+/// A field's name as the form shows it and its errors say it: the config
+/// key in English; in another language its word there, but for the
+/// field's own terms (top_k, top_p, min_p). The config file keeps the key.
+pub fn field_label(key: &str) -> String {
+    match key {
+        "temperature" => tr("settings-temperature", "temperature"),
+        "repeat_penalty" => tr("settings-repeat-penalty", "repeat_penalty"),
+        "seed" => tr("settings-seed", "seed"),
+        MAX_TOKENS => tr("settings-max-tokens", "max_tokens"),
+        STOP_BELOW_P => tr("settings-surprise-p", "surprise_p"),
+        STOP_ABOVE_ENTROPY => tr("settings-surprise-bits", "surprise_bits"),
+        other => other.to_owned(),
+    }
+}
+
+/// A field's help in the interface's language; `english`: the help the
+/// field was made with ([`sampler::PARAMS`] or [`settings_form`]), shown
+/// as is for a field this has no message for.
+pub fn field_help(key: &str, english: &str) -> String {
+    match key {
+        "temperature" => tr("settings-help-temperature", "0 = greedy, up to 5"),
+        "top_k" => tr("settings-help-top-k", "0 = off"),
+        "top_p" => tr("settings-help-top-p", "(0, 1], 1 = off"),
+        "min_p" => tr("settings-help-min-p", "[0, 1), 0 = off"),
+        "repeat_penalty" => tr("settings-help-repeat-penalty", "0.1 to 5, 1 = off"),
+        "seed" => tr("settings-help-seed", "random seed"),
+        MAX_TOKENS => tr("settings-help-max-tokens", "reply length limit"),
+        STOP_BELOW_P => tr("settings-help-surprise-p", "surprise: p below (F7, n/N)"),
+        STOP_ABOVE_ENTROPY => tr("settings-help-surprise-bits", "or entropy above, in bits"),
+        _ => english.to_owned(),
+    }
+}
+
+/// The values a sampling parameter accepts, in words, as its error says
+/// them (the English is [`sampler::Param::range`]).
+pub(crate) fn range_text(p: &sampler::Param) -> String {
+    match p.name {
+        "temperature" => tr("settings-range-temperature", "between 0 and 5 (0 = greedy)"),
+        "top_k" => tr("settings-range-top-k", "at most 1000000 (0 = off)"),
+        "top_p" => tr("settings-range-top-p", "in (0, 1] (1 = off)"),
+        "min_p" => tr("settings-range-min-p", "in [0, 1) (0 = off)"),
+        "repeat_penalty" => tr(
+            "settings-range-repeat-penalty",
+            "between 0.1 and 5 (1 = off)",
+        ),
+        "repeat_last_n" => tr("settings-range-repeat-last-n", "at most 65536 (0 = off)"),
+        "seed" => tr("settings-range-seed", "a whole number from 0 to 4294967295"),
+        _ => p.range.to_owned(),
+    }
+}
+
+/// The error of a field whose text is not a number (of its kind: a whole
+/// number for top_k and the seed).
+fn not_a_number(key: &str, text: &str) -> String {
+    tr_args(
+        "settings-not-a-number",
+        "invalid { $name } = { $value }: not a number",
+        &[("name", &field_label(key)), ("value", &format!("{text:?}"))],
+    )
+}
+
+/// Reads the form back; errors name the field (as the form shows it).
 pub fn parse_settings(
     form: &SettingsForm,
     base: &SamplingParams,
@@ -173,29 +235,61 @@ pub fn parse_settings(
     let mut max_tokens = 0;
     let mut surprise = SurpriseStop::default();
     for f in &form.fields {
-        let number = |v: &str| -> Result<f32, String> {
-            v.trim()
-                .parse::<f32>()
-                .map_err(|_| format!("invalid {} = {:?}: not a number", f.label, v.trim()))
-        };
+        let text = f.value.trim();
+        let number = || text.parse::<f32>().map_err(|_| not_a_number(f.label, text));
         if f.label == MAX_TOKENS {
-            max_tokens =
-                f.value.trim().parse().map_err(|_| {
-                    format!("invalid {} = {:?}: not a number", f.label, f.value.trim())
-                })?;
+            max_tokens = text.parse().map_err(|_| not_a_number(f.label, text))?;
         } else if f.label == STOP_BELOW_P {
-            surprise.below_p = number(&f.value)?;
+            surprise.below_p = number()?;
         } else if f.label == STOP_ABOVE_ENTROPY {
-            surprise.above_entropy = number(&f.value)?;
+            surprise.above_entropy = number()?;
         } else if let Some(row) = sampler::Param::named(f.label) {
-            p.set_text(row.which, &f.value)?;
+            // Its only error: the text is not a number of the field's kind.
+            p.set_text(row.which, &f.value)
+                .map_err(|_| not_a_number(f.label, text))?;
         }
     }
-    p.validate().map_err(|e| e.to_string())?;
+    p.validate().map_err(|e| {
+        let row = sampler::Param::named(e.name);
+        tr_args(
+            "settings-out-of-range",
+            "invalid { $name } = { $value }: must be { $range }",
+            &[
+                ("name", &field_label(e.name)),
+                ("value", &e.value),
+                ("range", &row.map_or_else(|| e.range.to_owned(), range_text)),
+            ],
+        )
+    })?;
     if max_tokens == 0 {
-        return Err("invalid max_tokens = 0: must be at least 1".into());
+        return Err(tr_args(
+            "settings-max-tokens-zero",
+            "invalid { $name } = 0: must be at least 1",
+            &[("name", &field_label(MAX_TOKENS))],
+        ));
     }
-    surprise.validate()?;
+    // What a surprise is: the same checks as the config's, in words here.
+    surprise.validate().map_err(|e| {
+        if e.starts_with("invalid surprise_p") {
+            tr_args(
+                "settings-surprise-p-range",
+                "invalid { $name } = { $value }: a probability from 0 to 1",
+                &[
+                    ("name", &field_label(STOP_BELOW_P)),
+                    ("value", &surprise.below_p),
+                ],
+            )
+        } else {
+            tr_args(
+                "settings-surprise-bits-range",
+                "invalid { $name } = { $value }: bits, 0 or more",
+                &[
+                    ("name", &field_label(STOP_ABOVE_ENTROPY)),
+                    ("value", &surprise.above_entropy),
+                ],
+            )
+        }
+    })?;
     Ok(SettingsValues {
         sampling: p,
         max_tokens,
