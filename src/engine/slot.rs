@@ -323,17 +323,30 @@ fn offload(backend: &LlamaBackend, requested: u32, n_layer: u32) -> (String, u32
 
 /// Which backend would run a model of `n_layer` layers with `gpu_layers` offloaded.
 pub fn describe_backend(gpu_layers: u32, n_layer: u32) -> String {
+    use crate::i18n::tr_args;
     if let Some(why) = super::kernels::cpu_mismatch() {
-        return format!("none: {why}");
+        return tr_args("backend-none", "none: { $why }", &[("why", &why)]);
     }
     let (name, layers) = offload(backend(), gpu_layers, n_layer);
     if layers > 0 {
-        format!("{name}, {layers} of {} layers offloaded", n_layer + 1)
+        tr_args(
+            "backend-offloaded",
+            "{ $name }, { $layers } of { $total } layers offloaded",
+            &[
+                ("name", &name),
+                ("layers", &layers),
+                ("total", &(n_layer + 1)),
+            ],
+        )
     } else {
-        format!(
-            "{name} ({} threads, {} kernels)",
-            physical_cores(),
-            super::kernels::cpu_kernels()
+        tr_args(
+            "backend-cpu",
+            "{ $name } ({ $threads } threads, { $kernels } kernels)",
+            &[
+                ("name", &name),
+                ("threads", &physical_cores()),
+                ("kernels", &super::kernels::cpu_kernels()),
+            ],
         )
     }
 }
