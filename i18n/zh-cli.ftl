@@ -231,3 +231,25 @@ tensors-kind-other-norms = 其他归一化
 tensors-kind-final-norm = 最终归一化
 tensors-kind-output = 输出头
 tensors-kind-other = 其他
+
+# 引擎拒绝的请求（在引擎进程中生成，使用父进程的语言）
+engine-too-many-candidates = 无效的候选数 { $n }：最多为 { $max }
+engine-score-empty = 要打分的文本为空
+engine-score-one-token = 这段文本只有一个词元，且前面没有 BOS：没有可打分的内容（一个词元依据它前面的词元打分）
+engine-bad-token-id = 词元 id { $id } 不在这个模型的词表中（0 到 { $last }）
+engine-bad-ctx = 无效的上下文大小 { $n }：必须在 64 到 1048576 之间
+engine-bad-batch = 无效的批大小 { $n }：必须在 1 到 8192 之间
+
+# 命令行的其他错误（src/main.rs、src/commands/mod.rs）
+cli-error-line = 错误：{ $message }
+cli-resume-with-subcommand = --resume 在聊天界面中重新打开一个对话：请不带子命令使用它（`tokenscope --resume`）
+cli-config-missing = 配置文件 { $path } 不存在（见 config.example.toml）
+cli-no-exe = 找不到 tokenscope 自身的可执行文件
+cli-api-key-without-server = --api-key-env 指定的是服务器的 API 密钥：请用 --server URL（或某个 [[servers]] 条目的名称）给出服务器
+cli-no-model-found = 在 { $searched } 中没有找到模型：请传入 --model PATH，或运行 `tokenscope fetch-demos` 获取演示模型
+cli-text-to-score = 要打分的
+cli-text-to-lens = 要透视的
+cli-text-stdin = 无法从标准输入读取{ $what }文本
+cli-text-file = 无法从 { $path } 读取{ $what }文本
+cli-text-none = 请给出{ $what }文本：--text TEXT、--file PATH 或 -（标准输入）
+cli-text-empty = { $what }文本为空

@@ -285,15 +285,17 @@ fn warm_up(slot: &mut Slot) -> Result<(), EngineError> {
 
 fn validate_settings(s: &LoadSettings) -> Result<(), EngineError> {
     if !(64..=1_048_576).contains(&s.n_ctx) {
-        return Err(EngineError::InvalidSettings(format!(
-            "invalid context size {}: must be between 64 and 1048576",
-            s.n_ctx
+        return Err(EngineError::InvalidSettings(crate::i18n::tr_args(
+            "engine-bad-ctx",
+            "invalid context size { $n }: must be between 64 and 1048576",
+            &[("n", &s.n_ctx)],
         )));
     }
     if !(1..=8192).contains(&s.n_batch) {
-        return Err(EngineError::InvalidSettings(format!(
-            "invalid batch size {}: must be between 1 and 8192",
-            s.n_batch
+        return Err(EngineError::InvalidSettings(crate::i18n::tr_args(
+            "engine-bad-batch",
+            "invalid batch size { $n }: must be between 1 and 8192",
+            &[("n", &s.n_batch)],
         )));
     }
     Ok(())
