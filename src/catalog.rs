@@ -1268,4 +1268,97 @@ mod tests {
         let msg = resolve("other.gguf", &d).unwrap_err().to_string();
         assert!(msg.contains("does not exist"), "{msg}");
     }
+
+    #[test]
+    fn load_errors_say_the_same_in_both_languages() {
+        use crate::i18n::{Lang, with_lang};
+        let p = PathBuf::from("/m/x.gguf");
+        let io = || std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let cases: Vec<(CatalogError, Vec<&str>)> = vec![
+            (
+                CatalogError::NotFound { path: p.clone() },
+                vec!["/m/x.gguf", "tokenscope fetch-demos"],
+            ),
+            (
+                CatalogError::DanglingLink {
+                    path: p.clone(),
+                    target: "/t/y".into(),
+                },
+                vec!["/m/x.gguf", "/t/y"],
+            ),
+            (
+                CatalogError::IsDirectory { path: p.clone() },
+                vec!["/m/x.gguf", ".gguf"],
+            ),
+            (
+                CatalogError::Dir {
+                    path: p.clone(),
+                    source: io(),
+                },
+                vec!["/m/x.gguf", "\n  ", "TOKENSCOPE_MODELS_DIR"],
+            ),
+            (
+                CatalogError::Store {
+                    store: "ollama",
+                    path: p.clone(),
+                    source: io(),
+                },
+                vec!["ollama", "/m/x.gguf", "`sources`"],
+            ),
+            (
+                CatalogError::MissingBlob {
+                    model: "qwen:7b".into(),
+                    blob: "/b/sha".into(),
+                    manifest: "/mf".into(),
+                },
+                vec!["ollama pull qwen:7b", "/b/sha", "/mf"],
+            ),
+            (
+                CatalogError::NoMatch {
+                    query: "zz".into(),
+                    searched: "/d1".into(),
+                    available: "a.gguf".into(),
+                },
+                vec!["\"zz\"", "/d1", "a.gguf", "fetch-demos"],
+            ),
+            (
+                CatalogError::Ambiguous {
+                    query: "q".into(),
+                    matches: "  m1\n  m2".into(),
+                },
+                vec!["\"q\"", "m1", "m2"],
+            ),
+            (
+                CatalogError::Gguf {
+                    path: p.clone(),
+                    source: GgufError::TruncatedData {
+                        file_size: 1234,
+                        expected: 5678,
+                    },
+                },
+                vec!["/m/x.gguf", "1234", "5678"],
+            ),
+            (
+                CatalogError::Gguf {
+                    path: p,
+                    source: GgufError::Corrupt {
+                        at: 99,
+                        what: "w1".into(),
+                    },
+                },
+                vec!["99", "w1"],
+            ),
+        ];
+        for (e, needles) in &cases {
+            let en = with_lang(Lang::En, || e.to_string());
+            let zh = with_lang(Lang::Zh, || e.to_string());
+            assert_ne!(en, zh, "not translated: {en}");
+            for n in needles {
+                let n = n.replace("\\n", "\n");
+                assert!(en.contains(&n) && zh.contains(&n), "{n:?} in\n{en}\n{zh}");
+            }
+            // The hint lines stay lines in both.
+            assert_eq!(en.lines().count(), zh.lines().count(), "{en}\n{zh}");
+        }
+    }
 }

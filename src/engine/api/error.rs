@@ -260,3 +260,166 @@ impl fmt::Display for RemoteError {
         f.write_str(&text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::{Lang, with_lang};
+
+    /// Every error, in English and in Chinese: the two differ (translated)
+    /// and both carry the arguments (`needles`).
+    fn both(e: &dyn std::fmt::Display, needles: &[&str]) {
+        let en = with_lang(Lang::En, || e.to_string());
+        let zh = with_lang(Lang::Zh, || e.to_string());
+        assert_ne!(en, zh, "not translated: {en}");
+        assert!(
+            zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{zh}"
+        );
+        for n in needles {
+            assert!(en.contains(n) && zh.contains(n), "{n:?} in\n{en}\n{zh}");
+        }
+    }
+
+    #[test]
+    fn every_engine_error_says_the_same_in_both_languages() {
+        let path = PathBuf::from("/m/x.gguf");
+        let cases: Vec<(EngineError, Vec<&str>)> = vec![
+            (EngineError::NoModel { slot: 0 }, vec![]),
+            (EngineError::BadSlot { slot: 7 }, vec!["7", "3"]),
+            (
+                EngineError::LoadFailed {
+                    path: path.clone(),
+                    reason: "why-1".into(),
+                },
+                vec!["/m/x.gguf", "why-1"],
+            ),
+            (
+                EngineError::Context {
+                    n_ctx: 4096,
+                    reason: "why-2".into(),
+                },
+                vec!["4096", "why-2", "--ctx"],
+            ),
+            (EngineError::EmptyPrompt, vec![]),
+            (
+                EngineError::PromptTooLong {
+                    n_prompt: 5000,
+                    n_ctx: 4096,
+                },
+                vec!["5000", "4096", "--ctx"],
+            ),
+            (
+                EngineError::Decode {
+                    stage: "prefill".into(),
+                    reason: "why-3".into(),
+                },
+                vec!["prefill", "why-3"],
+            ),
+            (
+                EngineError::Panicked("boom".into()),
+                vec!["boom", "tokenscope paths"],
+            ),
+            (EngineError::Unavailable("why-4".into()), vec!["why-4"]),
+        ];
+        for (e, needles) in &cases {
+            both(e, needles);
+        }
+        let url = "http://h:8080".to_string();
+        let remote = vec![
+            (
+                RemoteError::BadUrl {
+                    url: "x".into(),
+                    why: "w1".into(),
+                },
+                vec!["\"x\"", "w1"],
+            ),
+            (
+                RemoteError::Unreachable {
+                    url: url.clone(),
+                    reason: "w2".into(),
+                },
+                vec!["http://h:8080", "w2"],
+            ),
+            (
+                RemoteError::Timeout {
+                    url: url.clone(),
+                    seconds: 30,
+                    what: "w3".into(),
+                },
+                vec!["http://h:8080", "30", "w3"],
+            ),
+            (
+                RemoteError::Unauthorized {
+                    url: url.clone(),
+                    status: 401,
+                    hint: "w4".into(),
+                    key_rejected: true,
+                },
+                vec!["401", "w4"],
+            ),
+            (
+                RemoteError::UnknownModel {
+                    url: url.clone(),
+                    model: "m9".into(),
+                    available: vec!["a1".into(), "a2".into()],
+                },
+                vec!["\"m9\"", "a1, a2", "--model"],
+            ),
+            (
+                RemoteError::WhichModel {
+                    url: url.clone(),
+                    available: vec!["a1".into(), "a2".into()],
+                },
+                vec!["2", "a1, a2", "--model"],
+            ),
+            (
+                RemoteError::Status {
+                    url: url.clone(),
+                    what: "w5".into(),
+                    status: 500,
+                    message: "w6".into(),
+                },
+                vec!["w5", "500", "w6"],
+            ),
+            (
+                RemoteError::NoLogprobs {
+                    url: url.clone(),
+                    hint: "w7".into(),
+                },
+                vec!["http://h:8080", "w7"],
+            ),
+            (
+                RemoteError::Dropped {
+                    url: url.clone(),
+                    tokens: 12,
+                    reason: "w8".into(),
+                },
+                vec!["12", "w8"],
+            ),
+            (
+                RemoteError::Protocol {
+                    url,
+                    what: "w9".into(),
+                    detail: "w10".into(),
+                },
+                vec!["w9", "w10"],
+            ),
+        ];
+        for (e, needles) in &remote {
+            both(e, needles);
+            // Wrapped in the engine's error it reads the same.
+            let wrapped = EngineError::Remote(e.clone());
+            assert_eq!(wrapped.to_string(), e.to_string());
+        }
+        // English stays what it was.
+        assert_eq!(
+            with_lang(Lang::En, || EngineError::PromptTooLong {
+                n_prompt: 5000,
+                n_ctx: 4096
+            }
+            .to_string()),
+            "the prompt is 5000 tokens but the context holds 4096: shorten the message or start with a larger --ctx"
+        );
+    }
+}
