@@ -275,7 +275,10 @@ pub(crate) fn error_line<T>(
         && let Err(e) = &result
         && !matches!(e, RunError::Io(_))
     {
-        let line = json!({"type": "error", "error": e.to_string()}).to_string();
+        // English whatever the interface language: scripts read JSON (the
+        // words the engine process made in it stay as they came).
+        let text = crate::i18n::with_lang(crate::i18n::Lang::En, || e.to_string());
+        let line = json!({"type": "error", "error": text}).to_string();
         writeln!(out, "{}", crate::text::json_safe(&line))?;
     }
     result
