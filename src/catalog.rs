@@ -341,7 +341,11 @@ impl ModelCard {
     /// Q4_0" when the file is mostly another type than the one asked for.
     pub(crate) fn quant_label(&self) -> String {
         match self.mostly() {
-            Some(top) => format!("{} requested · mostly {top}", self.quant),
+            Some(top) => crate::i18n::tr_args(
+                "catalog-quant-mostly",
+                "{ $quant } requested · mostly { $top }",
+                &[("quant", &self.quant), ("top", &top)],
+            ),
             None => self.quant.clone(),
         }
     }
@@ -506,69 +510,182 @@ pub fn size_human(bytes: u64) -> String {
 
 #[derive(Debug, Error)]
 pub enum CatalogError {
-    #[error(
-        "model file {path} does not exist: check the path, or run `tokenscope fetch-demos` to get the demo models"
-    )]
-    NotFound { path: PathBuf },
-    #[error("{path} is a symbolic link to {target}, which does not exist: fix or remove the link")]
-    DanglingLink { path: PathBuf, target: PathBuf },
-    #[error("{path} is a directory, not a GGUF file: name a .gguf file inside it")]
-    IsDirectory { path: PathBuf },
-    #[error(
-        "cannot list the models directory {path}: {source}\n  \
-         fix its permissions, or point models_dir (TOKENSCOPE_MODELS_DIR) elsewhere"
-    )]
+    NotFound {
+        path: PathBuf,
+    },
+    DanglingLink {
+        path: PathBuf,
+        target: PathBuf,
+    },
+    IsDirectory {
+        path: PathBuf,
+    },
     Dir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
-    Gguf { path: PathBuf, source: GgufError },
+    Gguf {
+        path: PathBuf,
+        source: GgufError,
+    },
     /// Another tool's store (or a folder in it) that cannot be listed.
-    #[error(
-        "cannot read the {store} models at {path}: {source}\n  \
-         fix its permissions, or leave {store} out of `sources` in the config file"
-    )]
     Store {
         store: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
     /// An Ollama manifest whose model layer's blob is not in `blobs/`.
-    #[error(
-        "ollama model {model}: its weights {blob} are missing (manifest {manifest}): \
-         pull it again with `ollama pull {model}`"
-    )]
     MissingBlob {
         model: String,
         blob: PathBuf,
         manifest: PathBuf,
     },
     /// An Ollama manifest that cannot be read as one.
-    #[error("ollama model {model}: manifest {path} cannot be used: {message}")]
     BadManifest {
         model: String,
         path: PathBuf,
         message: String,
     },
-    #[error(
-        "no model matches {query:?}\n  searched: {searched}\n  available: {available}\n  \
-         pass a path to a .gguf file, or run `tokenscope fetch-demos` to get the demo models"
-    )]
     NoMatch {
         query: String,
         searched: String,
         available: String,
     },
-    #[error(
-        "{query:?} matches several models:\n{matches}\n  give a longer part of the name, or the path"
-    )]
-    Ambiguous { query: String, matches: String },
+    Ambiguous {
+        query: String,
+        matches: String,
+    },
+}
+impl std::fmt::Display for CatalogError {
+    /// In the interface language ([`crate::i18n::tr_args`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            CatalogError::NotFound { path } => crate::i18n::tr_args(
+                "catalog-not-found",
+                "model file { $path } does not exist: check the path, or run `tokenscope fetch-demos` to get the demo models",
+                &[("path", &path.display())],
+            ),
+            CatalogError::DanglingLink { path, target } => crate::i18n::tr_args(
+                "catalog-dangling-link",
+                "{ $path } is a symbolic link to { $target }, which does not exist: fix or remove the link",
+                &[("path", &path.display()), ("target", &target.display())],
+            ),
+            CatalogError::IsDirectory { path } => crate::i18n::tr_args(
+                "catalog-is-directory",
+                "{ $path } is a directory, not a GGUF file: name a .gguf file inside it",
+                &[("path", &path.display())],
+            ),
+            CatalogError::Dir { path, source } => format!(
+                "{}\n  {}",
+                crate::i18n::tr_args(
+                    "catalog-dir",
+                    "cannot list the models directory { $path }: { $source }",
+                    &[("path", &path.display()), ("source", &source)],
+                ),
+                crate::i18n::tr(
+                    "catalog-dir-2",
+                    "fix its permissions, or point models_dir (TOKENSCOPE_MODELS_DIR) elsewhere"
+                )
+            ),
+            CatalogError::Io { path, source } => crate::i18n::tr_args(
+                "catalog-io",
+                "cannot read { $path }: { $source }",
+                &[("path", &path.display()), ("source", &source)],
+            ),
+            CatalogError::Gguf { path, source } => format!("{}: {source}", path.display()),
+            CatalogError::Store {
+                store,
+                path,
+                source,
+            } => format!(
+                "{}\n  {}",
+                crate::i18n::tr_args(
+                    "catalog-store",
+                    "cannot read the { $store } models at { $path }: { $source }",
+                    &[
+                        ("store", &store),
+                        ("path", &path.display()),
+                        ("source", &source)
+                    ],
+                ),
+                crate::i18n::tr_args(
+                    "catalog-store-2",
+                    "fix its permissions, or leave { $store } out of `sources` in the config file",
+                    &[("store", &store)],
+                )
+            ),
+            CatalogError::MissingBlob {
+                model,
+                blob,
+                manifest,
+            } => crate::i18n::tr_args(
+                "catalog-missing-blob",
+                "ollama model { $model }: its weights { $blob } are missing (manifest { $manifest }): pull it again with `ollama pull { $model }`",
+                &[
+                    ("model", &model),
+                    ("blob", &blob.display()),
+                    ("manifest", &manifest.display()),
+                ],
+            ),
+            CatalogError::BadManifest {
+                model,
+                path,
+                message,
+            } => crate::i18n::tr_args(
+                "catalog-bad-manifest",
+                "ollama model { $model }: manifest { $path } cannot be used: { $message }",
+                &[
+                    ("model", &model),
+                    ("path", &path.display()),
+                    ("message", &message),
+                ],
+            ),
+            CatalogError::NoMatch {
+                query,
+                searched,
+                available,
+            } => format!(
+                "{}\n  {}\n  {}\n  {}",
+                crate::i18n::tr_args(
+                    "catalog-no-match",
+                    "no model matches { $query }",
+                    &[("query", &format!("{query:?}"))],
+                ),
+                crate::i18n::tr_args(
+                    "catalog-no-match-2",
+                    "searched: { $searched }",
+                    &[("searched", &searched)],
+                ),
+                crate::i18n::tr_args(
+                    "catalog-no-match-3",
+                    "available: { $available }",
+                    &[("available", &available)],
+                ),
+                crate::i18n::tr(
+                    "catalog-no-match-4",
+                    "pass a path to a .gguf file, or run `tokenscope fetch-demos` to get the demo models"
+                )
+            ),
+            CatalogError::Ambiguous { query, matches } => format!(
+                "{}\n{}\n  {}",
+                crate::i18n::tr_args(
+                    "catalog-ambiguous",
+                    "{ $query } matches several models:",
+                    &[("query", &format!("{query:?}"))],
+                ),
+                matches,
+                crate::i18n::tr(
+                    "catalog-ambiguous-2",
+                    "give a longer part of the name, or the path"
+                )
+            ),
+        };
+        f.write_str(&text)
+    }
 }
 
 impl CatalogError {
@@ -715,10 +832,19 @@ const TEMPLATE_PREVIEW_LINES: usize = 6;
 
 /// "yes (6 lines, 368 bytes)": a chat template in a few words.
 pub(crate) fn template_summary(t: &str) -> String {
-    format!(
-        "yes ({}, {})",
-        crate::text::count(t.lines().count(), "line"),
-        crate::text::count(t.len(), "byte")
+    use crate::i18n::{tr, tr_args};
+    let lines = match t.lines().count() {
+        1 => tr("catalog-one-line", "1 line"),
+        n => tr_args("catalog-lines", "{ $n } lines", &[("n", &n)]),
+    };
+    let bytes = match t.len() {
+        1 => tr("catalog-one-byte", "1 byte"),
+        n => tr_args("catalog-bytes", "{ $n } bytes", &[("n", &n)]),
+    };
+    tr_args(
+        "catalog-template-summary",
+        "yes ({ $lines }, { $bytes })",
+        &[("lines", &lines), ("bytes", &bytes)],
     )
 }
 
@@ -1141,5 +1267,98 @@ mod tests {
         );
         let msg = resolve("other.gguf", &d).unwrap_err().to_string();
         assert!(msg.contains("does not exist"), "{msg}");
+    }
+
+    #[test]
+    fn load_errors_say_the_same_in_both_languages() {
+        use crate::i18n::{Lang, with_lang};
+        let p = PathBuf::from("/m/x.gguf");
+        let io = || std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let cases: Vec<(CatalogError, Vec<&str>)> = vec![
+            (
+                CatalogError::NotFound { path: p.clone() },
+                vec!["/m/x.gguf", "tokenscope fetch-demos"],
+            ),
+            (
+                CatalogError::DanglingLink {
+                    path: p.clone(),
+                    target: "/t/y".into(),
+                },
+                vec!["/m/x.gguf", "/t/y"],
+            ),
+            (
+                CatalogError::IsDirectory { path: p.clone() },
+                vec!["/m/x.gguf", ".gguf"],
+            ),
+            (
+                CatalogError::Dir {
+                    path: p.clone(),
+                    source: io(),
+                },
+                vec!["/m/x.gguf", "\n  ", "TOKENSCOPE_MODELS_DIR"],
+            ),
+            (
+                CatalogError::Store {
+                    store: "ollama",
+                    path: p.clone(),
+                    source: io(),
+                },
+                vec!["ollama", "/m/x.gguf", "`sources`"],
+            ),
+            (
+                CatalogError::MissingBlob {
+                    model: "qwen:7b".into(),
+                    blob: "/b/sha".into(),
+                    manifest: "/mf".into(),
+                },
+                vec!["ollama pull qwen:7b", "/b/sha", "/mf"],
+            ),
+            (
+                CatalogError::NoMatch {
+                    query: "zz".into(),
+                    searched: "/d1".into(),
+                    available: "a.gguf".into(),
+                },
+                vec!["\"zz\"", "/d1", "a.gguf", "fetch-demos"],
+            ),
+            (
+                CatalogError::Ambiguous {
+                    query: "q".into(),
+                    matches: "  m1\n  m2".into(),
+                },
+                vec!["\"q\"", "m1", "m2"],
+            ),
+            (
+                CatalogError::Gguf {
+                    path: p.clone(),
+                    source: GgufError::TruncatedData {
+                        file_size: 1234,
+                        expected: 5678,
+                    },
+                },
+                vec!["/m/x.gguf", "1234", "5678"],
+            ),
+            (
+                CatalogError::Gguf {
+                    path: p,
+                    source: GgufError::Corrupt {
+                        at: 99,
+                        what: "w1".into(),
+                    },
+                },
+                vec!["99", "w1"],
+            ),
+        ];
+        for (e, needles) in &cases {
+            let en = with_lang(Lang::En, || e.to_string());
+            let zh = with_lang(Lang::Zh, || e.to_string());
+            assert_ne!(en, zh, "not translated: {en}");
+            for n in needles {
+                let n = n.replace("\\n", "\n");
+                assert!(en.contains(&n) && zh.contains(&n), "{n:?} in\n{en}\n{zh}");
+            }
+            // The hint lines stay lines in both.
+            assert_eq!(en.lines().count(), zh.lines().count(), "{en}\n{zh}");
+        }
     }
 }

@@ -33,14 +33,24 @@ pub struct Cli {
 #[derive(Debug, Error, PartialEq)]
 pub(crate) enum CliError {
     /// Model, sampling or engine flags before a subcommand that does not use them.
-    #[error(
-        "{flags} before `tokenscope {command}` would have no effect: model, sampling and engine flags go with `run`, `score`, `lens`, `rollouts`, `bench` or the chat (no subcommand)"
-    )]
     NoEffect {
         /// The flags as typed, e.g. `--temp, --model`.
         flags: String,
         command: &'static str,
     },
+}
+impl std::fmt::Display for CliError {
+    /// In the interface language ([`crate::i18n::tr_args`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            CliError::NoEffect { flags, command } => crate::i18n::tr_args(
+                "cli-no-effect",
+                "{ $flags } before `tokenscope { $command }` would have no effect: model, sampling and engine flags go with `run`, `score`, `lens`, `rollouts`, `bench` or the chat (no subcommand)",
+                &[("flags", &flags), ("command", &command)],
+            ),
+        };
+        f.write_str(&text)
+    }
 }
 
 impl Cli {

@@ -99,21 +99,18 @@ impl Default for Config {
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "config file {path} is not valid: {message}\n  (see config.example.toml for every key and its default)"
-    )]
-    Parse { path: PathBuf, message: String },
-    #[error("{origin}: {source}")]
+    Parse {
+        path: PathBuf,
+        message: String,
+    },
     Invalid {
         origin: String,
         source: InvalidParam,
     },
-    #[error("{origin}: invalid {name} = {value}: must be {range}")]
     Range {
         origin: String,
         name: &'static str,
@@ -121,19 +118,76 @@ pub enum ConfigError {
         range: &'static str,
     },
     /// A `[[servers]]` entry (or `--server`) that cannot be used.
-    #[error("{origin}: server {name:?}: {message}")]
     Server {
         origin: String,
         name: String,
         message: String,
     },
     /// A value given on the command line, named by the flag the user typed.
-    #[error("invalid {flag} {value}: must be {range}")]
     Flag {
         flag: &'static str,
         value: String,
         range: &'static str,
     },
+}
+impl std::fmt::Display for ConfigError {
+    /// In the interface language ([`crate::i18n::tr_args`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            ConfigError::Read { path, source } => crate::i18n::tr_args(
+                "config-read",
+                "cannot read config file { $path }: { $source }",
+                &[("path", &path.display()), ("source", &source)],
+            ),
+            ConfigError::Parse { path, message } => format!(
+                "{}\n  {}",
+                crate::i18n::tr_args(
+                    "config-parse",
+                    "config file { $path } is not valid: { $message }",
+                    &[("path", &path.display()), ("message", &message)],
+                ),
+                crate::i18n::tr(
+                    "config-parse-2",
+                    "(see config.example.toml for every key and its default)"
+                )
+            ),
+            ConfigError::Invalid { origin, source } => format!("{origin}: {source}"),
+            ConfigError::Range {
+                origin,
+                name,
+                value,
+                range,
+            } => crate::i18n::tr_args(
+                "config-range",
+                "{ $origin }: invalid { $name } = { $value }: must be { $range }",
+                &[
+                    ("origin", &origin),
+                    ("name", &name),
+                    ("value", &value),
+                    ("range", &range),
+                ],
+            ),
+            ConfigError::Server {
+                origin,
+                name,
+                message,
+            } => crate::i18n::tr_args(
+                "config-server",
+                "{ $origin }: server { $name }: { $message }",
+                &[
+                    ("origin", &origin),
+                    ("name", &format!("{name:?}")),
+                    ("message", &message),
+                ],
+            ),
+            ConfigError::Flag { flag, value, range } => crate::i18n::tr_args(
+                "config-flag",
+                "invalid { $flag } { $value }: must be { $range }",
+                &[("flag", &flag), ("value", &value), ("range", &range)],
+            ),
+        };
+        f.write_str(&text)
+    }
 }
 
 impl ConfigError {

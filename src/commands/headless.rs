@@ -20,19 +20,33 @@ use crate::engine::{
     RequestId, ScoreRequest, Stats, TokenId, TokenStep, Vocab,
 };
 use crate::heat::{HEAT_BANDS, HEAT_PALETTE, heat_band};
+use crate::i18n::{tr, tr_args};
+use crate::text::{pad_right, str_width};
 
 #[derive(Debug, Error)]
 pub enum RunError {
-    #[error("{0}")]
     Engine(#[from] EngineError),
-    #[error("{0}")]
     EngineExited(Box<crate::engine::CrashReport>),
-    #[error("the engine stopped unexpectedly")]
     Disconnected,
-    #[error("the request was cancelled")]
     Cancelled,
-    #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
+}
+impl std::fmt::Display for RunError {
+    /// In the interface language ([`crate::i18n::tr_args`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            RunError::Engine(v) => v.to_string(),
+            RunError::EngineExited(v) => v.to_string(),
+            RunError::Disconnected => {
+                crate::i18n::tr("run-disconnected", "the engine stopped unexpectedly")
+            }
+            RunError::Cancelled => crate::i18n::tr("run-cancelled", "the request was cancelled"),
+            RunError::Io(v) => {
+                crate::i18n::tr_args("run-io", "writing output: { $v }", &[("v", &v)])
+            }
+        };
+        f.write_str(&text)
+    }
 }
 
 /// `tokenscope run PROMPT`: the model from the flags (or `--server`'s),
@@ -75,7 +89,7 @@ pub(crate) fn placement_and_model(
     Ok(match remote_target(config, flags)? {
         Some(target) => {
             if let Some(w) = target.warning() {
-                eprintln!("warning: {w}");
+                eprintln!("{}: {w}", crate::i18n::tr("cli-warning", "warning"));
             }
             let model = ModelRef::Remote {
                 url: target.url.clone(),
@@ -261,7 +275,10 @@ pub(crate) fn error_line<T>(
         && let Err(e) = &result
         && !matches!(e, RunError::Io(_))
     {
-        let line = json!({"type": "error", "error": e.to_string()}).to_string();
+        // English whatever the interface language: scripts read JSON (the
+        // words the engine process made in it stay as they came).
+        let text = crate::i18n::with_lang(crate::i18n::Lang::En, || e.to_string());
+        let line = json!({"type": "error", "error": text}).to_string();
         writeln!(out, "{}", crate::text::json_safe(&line))?;
     }
     result
@@ -304,7 +321,12 @@ fn run_streaming(
                 if let Some(note) = note {
                     // The engine escaped the model file's text in it; escape_text
                     // changes nothing then, and keeps the promise here too.
-                    writeln!(warn, "warning: {}", crate::text::escape_text(note))?;
+                    writeln!(
+                        warn,
+                        "{}: {}",
+                        crate::i18n::tr("cli-warning", "warning"),
+                        crate::text::escape_text(note)
+                    )?;
                     warn.flush()?;
                 }
             }
@@ -411,12 +433,15 @@ impl ScoreSummary {
     /// The last line of `score`'s text output.
     pub fn line(&self) -> String {
         let f = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.3}"));
-        format!(
-            "{} scored · log-likelihood {:.3} nats · {} bits per token · perplexity {}",
-            crate::text::count(self.n_tokens, "token"),
-            self.log_likelihood,
-            f(self.bits_per_token()),
-            f(self.perplexity())
+        crate::i18n::tr_args(
+            "score-summary",
+            "{ $tokens } scored · log-likelihood { $ll } nats · { $bpt } bits per token · perplexity { $ppl }",
+            &[
+                ("tokens", &tokens_text(self.n_tokens)),
+                ("ll", &format!("{:.3}", self.log_likelihood)),
+                ("bpt", &f(self.bits_per_token())),
+                ("ppl", &f(self.perplexity())),
+            ],
         )
     }
 }
@@ -551,7 +576,12 @@ fn score_streaming(
         }
         writeln!(out, "{}", summary.line())?;
         if let Some(note) = &summary.note {
-            writeln!(out, "note: {}", crate::text::escape_text(note))?;
+            writeln!(
+                out,
+                "{}: {}",
+                crate::i18n::tr("cli-note", "note"),
+                crate::text::escape_text(note)
+            )?;
         }
     }
     Ok(summary)
@@ -620,30 +650,46 @@ pub(crate) fn stats_line(s: &Stats, n_ctx_train: usize) -> String {
         }
     };
     let counted = s.n_prompt > 0;
-    let mut line = format!(
-        "stop: {} · prompt {} ({} evaluated, {} reused from cache) · {} generated · TTFT {:.0} ms · prompt {:.1} tok/s · generation {:.1} tok/s · context {}/{}",
-        s.stop.as_str(),
-        if counted {
-            crate::text::count(s.n_prompt, "token")
-        } else {
-            "? tokens".to_string()
-        },
-        known(s.n_prompt_evaluated, counted),
-        known(s.n_prompt_reused, counted),
-        s.n_generated,
-        s.ttft_ms,
-        s.prompt_tps,
-        s.gen_tps,
-        known(s.ctx_used, counted),
-        known(s.ctx_size, s.ctx_size > 0)
+    let mut line = crate::i18n::tr_args(
+        "run-stats",
+        "stop: { $stop } · prompt { $prompt } ({ $evaluated } evaluated, { $reused } reused from cache) · { $generated } generated · TTFT { $ttft } ms · prompt { $prompt_tps } tok/s · generation { $gen_tps } tok/s · context { $used }/{ $size }",
+        &[
+            ("stop", &s.stop.as_str()),
+            (
+                "prompt",
+                &if counted {
+                    tokens_text(s.n_prompt)
+                } else {
+                    crate::i18n::tr("run-unknown-tokens", "? tokens")
+                },
+            ),
+            ("evaluated", &known(s.n_prompt_evaluated, counted)),
+            ("reused", &known(s.n_prompt_reused, counted)),
+            ("generated", &s.n_generated),
+            ("ttft", &format!("{:.0}", s.ttft_ms)),
+            ("prompt_tps", &format!("{:.1}", s.prompt_tps)),
+            ("gen_tps", &format!("{:.1}", s.gen_tps)),
+            ("used", &known(s.ctx_used, counted)),
+            ("size", &known(s.ctx_size, s.ctx_size > 0)),
+        ],
     );
     if let Some(why) = crate::engine::describe_ctx(s.ctx_requested, s.ctx_size, n_ctx_train) {
         line += &format!(" ({why})");
     }
     if s.dropped_messages > 0 {
         line += &format!(
-            " · {} dropped to fit the context",
-            crate::text::count(s.dropped_messages, "oldest message")
+            " · {}",
+            match s.dropped_messages {
+                1 => crate::i18n::tr(
+                    "run-dropped-one",
+                    "1 oldest message dropped to fit the context"
+                ),
+                n => crate::i18n::tr_args(
+                    "run-dropped",
+                    "{ $n } oldest messages dropped to fit the context",
+                    &[("n", &n)],
+                ),
+            }
         );
     }
     line
@@ -692,7 +738,14 @@ pub(crate) fn prompt_tokens_json(ids: &[TokenId], vocab: &Vocab) -> serde_json::
 /// its piece made visible (spaces as `␣`, line breaks as `\n`, partial
 /// UTF-8 as `<0x..>`), so the user sees what the model was given.
 pub(crate) fn prompt_tokens_line(ids: &[TokenId], vocab: &Vocab) -> String {
-    let mut line = format!("prompt: {} ", crate::text::count(ids.len(), "token"));
+    let mut line = format!(
+        "{} ",
+        crate::i18n::tr_args(
+            "run-prompt-tokens",
+            "prompt: { $tokens }",
+            &[("tokens", &tokens_text(ids.len()))],
+        )
+    );
     for &id in ids {
         line += &format!(
             " [{id} {}]",
@@ -702,24 +755,39 @@ pub(crate) fn prompt_tokens_line(ids: &[TokenId], vocab: &Vocab) -> String {
     line
 }
 
+/// "1 token", "12 tokens", in the interface language.
+pub(crate) fn tokens_text(n: usize) -> String {
+    match n {
+        1 => tr("run-one-token", "1 token"),
+        n => tr_args("run-tokens", "{ $n } tokens", &[("n", &n)]),
+    }
+}
+
 /// The readable per-token table of `run`'s text output (token text from `vocab`).
 pub(crate) fn token_table(steps: &[TokenStep], vocab: &Vocab) -> String {
     let mut out = String::new();
     for s in steps {
-        let entropy = s
-            .entropy()
-            .map_or_else(|| "–".to_string(), |e| format!("{e:.2} bits"));
-        let how = if s.forced { "forced " } else { "sampled" };
+        let entropy = s.entropy().map_or_else(
+            || "–".to_string(),
+            |e| tr_args("run-bits", "{ $h } bits", &[("h", &format!("{e:.2}"))]),
+        );
+        // "forced " and "sampled" are one width; a translation is padded
+        // to the wider of its two.
+        let (forced, sampled) = (tr("run-forced", "forced"), tr("run-sampled", "sampled"));
+        let how_width = str_width(&forced).max(str_width(&sampled));
+        let how = pad_right(if s.forced { &forced } else { &sampled }, how_width);
         out += &format!(
-            "#{:<4} {} p {}  {how} {}  entropy {entropy}\n",
+            "#{:<4} {} p {}  {how} {}  {} {entropy}\n",
             s.index,
             quoted(&vocab.readable(s.id), 18),
             pct(s.p()),
             pct(s.p_sampled),
+            tr("run-entropy", "entropy"),
         );
         if let Some(d) = &s.dist {
+            let chosen = tr("run-chosen", "◀ chosen");
             for c in &d.top {
-                let mark = if c.id == s.id { "◀ chosen" } else { "" };
+                let mark = if c.id == s.id { chosen.as_str() } else { "" };
                 let p = d.p(c.logit);
                 out += &format!(
                     "      {} {:>6.2}%  {} {}\n",

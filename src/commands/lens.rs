@@ -42,7 +42,12 @@ pub fn lens_command(ctx: &Ctx, args: &LensArgs) -> Result<()> {
     if !(1..=MAX_CANDIDATES).contains(&args.top) {
         bail!("--top {} is out of range: 1 to {MAX_CANDIDATES}", args.top);
     }
-    let text = read_text(args.text, args.file, false, "to lens")?;
+    let text = read_text(
+        args.text,
+        args.file,
+        false,
+        &crate::i18n::tr("cli-text-to-lens", "to lens"),
+    )?;
     let card = require_model(&config, &ctx.places(&config))?;
     let mut engine = start_engine_at(&engine_placement()?, ModelRef::Local(card.path), &config)?;
     let tokens = prompt_tokens(&mut engine, &config, &text, ctx.flags.raw)?;

@@ -13,6 +13,7 @@ use super::{Ctx, remote_target};
 use crate::catalog::{self, CatalogError, ModelCard, template_preview, template_summary};
 use crate::cli::{Format, GenFlags, TensorsView};
 use crate::engine;
+use crate::i18n::{tr, tr_args};
 use crate::tensor_map::TensorMap;
 use crate::text::{escape_inline, json_safe, pad_left, pad_right as pad, str_width};
 
@@ -29,8 +30,12 @@ pub fn models_command(ctx: &Ctx, format: Format) -> anyhow::Result<()> {
     } else if cards.is_empty() {
         writeln!(
             out,
-            "No models in {}. Run `tokenscope fetch-demos` to get the demo models.",
-            places.searched()
+            "{}",
+            tr_args(
+                "models-none",
+                "No models in { $searched }. Run `tokenscope fetch-demos` to get the demo models.",
+                &[("searched", &places.searched())],
+            )
         )?;
     } else {
         write!(out, "{}", models_table(&cards))?;
@@ -52,10 +57,10 @@ pub fn info_command(
 ) -> anyhow::Result<()> {
     let config = ctx.config()?;
     if tensors.is_some() && server.is_some() {
-        anyhow::bail!(
-            "--tensors reads a model file's tensor table, and a server does not send one: \
-             name a local model file instead of --server"
-        );
+        anyhow::bail!(tr(
+            "info-tensors-remote",
+            "--tensors reads a model file's tensor table, and a server does not send one: name a local model file instead of --server"
+        ));
     }
     let server_flags = GenFlags {
         server: server.map(str::to_string),
@@ -91,8 +96,12 @@ pub fn info_command(
         let layers = config.engine.gpu_layers;
         writeln!(
             out,
-            "\nruns on: {}",
-            engine::describe_backend(layers, card.n_layer)
+            "\n{}",
+            tr_args(
+                "info-runs-on",
+                "runs on: { $backend }",
+                &[("backend", &engine::describe_backend(layers, card.n_layer))],
+            )
         )?;
     }
     Ok(())
@@ -126,6 +135,9 @@ pub fn paths_command(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The width of `info`'s field names (with their colon), in columns.
+const FIELD_WIDTH: usize = 16;
+
 /// A path for the terminal: on one line, nothing a terminal would act on.
 fn path_text(p: &std::path::Path) -> String {
     escape_inline(&p.display().to_string())
@@ -139,9 +151,15 @@ fn path_text(p: &std::path::Path) -> String {
 /// listed with their error.
 pub fn models_table(cards: &[Result<ModelCard, CatalogError>]) -> String {
     let header = [
-        "NAME", "SOURCE", "ARCH", "PARAMS", "QUANT", "BPW", "SIZE", "MODEL",
-    ]
-    .map(str::to_string);
+        tr("models-col-name", "NAME"),
+        tr("models-col-source", "SOURCE"),
+        tr("models-col-arch", "ARCH"),
+        tr("models-col-params", "PARAMS"),
+        tr("models-col-quant", "QUANT"),
+        tr("models-col-bpw", "BPW"),
+        tr("models-col-size", "SIZE"),
+        tr("models-col-model", "MODEL"),
+    ];
     let mut rows: Vec<Vec<String>> = vec![header.to_vec()];
     let mut errors: Vec<(usize, String)> = Vec::new();
     for card in cards {
@@ -209,7 +227,8 @@ fn error_line(e: &CatalogError) -> String {
         other => other.to_string(),
     };
     format!(
-        "error: {}",
+        "{}: {}",
+        tr("cli-error", "error"),
         escape_inline(text.lines().next().unwrap_or_default())
     )
 }
@@ -217,47 +236,60 @@ fn error_line(e: &CatalogError) -> String {
 /// The whole card, then every metadata key = value, sorted by key.
 pub(crate) fn info_text(card: &ModelCard) -> String {
     let mut out = String::new();
-    let mut field = |k: &str, v: String| {
-        let _ = writeln!(out, "{:<16} {v}", format!("{k}:"));
+    // The field's name with its colon, padded to 16 columns as displayed.
+    let mut field = |k: String, v: String| {
+        let _ = writeln!(out, "{} {v}", pad(&k, FIELD_WIDTH));
     };
-    field("name", card.name.clone());
+    field(tr("info-name", "name:"), card.name.clone());
     if let Some(store) = card.source {
         field(
-            "source",
-            format!("{} ({}, read only)", card.id, store.label()),
+            tr("info-source", "source:"),
+            tr_args(
+                "info-source-value",
+                "{ $id } ({ $store }, read only)",
+                &[("id", &card.id), ("store", &store.label())],
+            ),
         );
     }
     if card.parts > 1 {
         field(
-            "file",
-            format!("{} (part 1 of {})", path_text(&card.path), card.parts),
+            tr("info-file", "file:"),
+            tr_args(
+                "info-file-parts",
+                "{ $path } (part 1 of { $parts })",
+                &[("path", &path_text(&card.path)), ("parts", &card.parts)],
+            ),
         );
     } else {
-        field("file", path_text(&card.path));
+        field(tr("info-file", "file:"), path_text(&card.path));
     }
-    field("architecture", card.arch.clone());
+    field(tr("info-arch", "architecture:"), card.arch.clone());
     field(
-        "parameters",
+        tr("info-params", "parameters:"),
         format!("{} ({})", card.params_human(), thousands(card.n_params)),
     );
-    field("quantization", card.quant_label());
-    field("bits per weight", bpw_text(card));
+    field(tr("info-quant", "quantization:"), card.quant_label());
+    field(tr("info-bpw", "bits per weight:"), bpw_text(card));
     field(
-        "file size",
-        format!(
-            "{} ({} bytes)",
-            card.size_human(),
-            thousands(card.file_size)
+        tr("info-file-size", "file size:"),
+        tr_args(
+            "info-file-size-value",
+            "{ $size } ({ $bytes } bytes)",
+            &[
+                ("size", &card.size_human()),
+                ("bytes", &thousands(card.file_size)),
+            ],
         ),
     );
-    field("layers", card.n_layer.to_string());
+    field(tr("info-layers", "layers:"), card.n_layer.to_string());
+    let tokens = |n: u64| tr_args("info-tokens", "{ $n } tokens", &[("n", &thousands(n))]);
     field(
-        "trained context",
-        format!("{} tokens", thousands(card.n_ctx_train as u64)),
+        tr("info-trained-context", "trained context:"),
+        tokens(card.n_ctx_train as u64),
     );
     field(
-        "vocabulary",
-        format!("{} tokens", thousands(card.n_vocab as u64)),
+        tr("info-vocabulary", "vocabulary:"),
+        tokens(card.n_vocab as u64),
     );
     match card
         .chat_template
@@ -265,11 +297,17 @@ pub(crate) fn info_text(card: &ModelCard) -> String {
         .filter(|_| card.has_chat_template())
     {
         None => field(
-            "chat template",
-            "no (base model: prompts are used as raw text)".to_string(),
+            tr("info-chat-template", "chat template:"),
+            tr(
+                "info-no-template",
+                "no (base model: prompts are used as raw text)",
+            ),
         ),
         Some(t) => {
-            field("chat template", template_summary(t));
+            field(
+                tr("info-chat-template", "chat template:"),
+                template_summary(t),
+            );
             out.push_str(&template_preview(t));
         }
     }
@@ -277,7 +315,11 @@ pub(crate) fn info_text(card: &ModelCard) -> String {
     if !card.mix.kinds.is_empty() {
         let _ = writeln!(
             out,
-            "\ntensor map (`info --tensors` for each layer and tensor):"
+            "\n{}",
+            tr(
+                "info-tensor-map",
+                "tensor map (`info --tensors` for each layer and tensor):"
+            )
         );
         out.push_str(&kinds_table(
             &card.mix.kinds,
@@ -288,7 +330,15 @@ pub(crate) fn info_text(card: &ModelCard) -> String {
     }
     let mut md: Vec<&(String, String)> = card.metadata.iter().collect();
     md.sort_by(|a, b| a.0.cmp(&b.0));
-    let _ = writeln!(out, "\nmetadata ({} keys):", md.len());
+    let _ = writeln!(
+        out,
+        "\n{}",
+        tr_args(
+            "info-metadata",
+            "metadata ({ $n } keys):",
+            &[("n", &md.len())]
+        )
+    );
     let w = md.iter().map(|(k, _)| str_width(k)).max().unwrap_or(0);
     for (k, v) in md {
         let _ = writeln!(out, "  {} = {v}", pad(k, w));
@@ -312,12 +362,24 @@ pub(crate) fn types_table(card: &ModelCard, label: &str) -> String {
     for (i, t) in card.mix.types.iter().enumerate() {
         let _ = writeln!(
             out,
-            "{:<16} {:<7} {:>4} tensors {:>10} {:>6} of the weights",
-            if i == 0 { label } else { "" },
-            t.ty,
-            t.tensors,
-            crate::catalog::size_human(t.bytes),
-            percent(t.weights as f64 / weights)
+            "{} {}",
+            pad(if i == 0 { label } else { "" }, FIELD_WIDTH),
+            tr_args(
+                "info-type-row",
+                "{ $ty } { $tensors } tensors { $size } { $share } of the weights",
+                &[
+                    ("ty", &format!("{:<7}", t.ty)),
+                    ("tensors", &format!("{:>4}", t.tensors)),
+                    (
+                        "size",
+                        &format!("{:>10}", crate::catalog::size_human(t.bytes))
+                    ),
+                    (
+                        "share",
+                        &format!("{:>6}", percent(t.weights as f64 / weights))
+                    ),
+                ],
+            )
         );
     }
     out
@@ -328,7 +390,7 @@ pub(crate) fn types_table(card: &ModelCard, label: &str) -> String {
 /// blocks), and the file it was made from when `tokenscope quantize`
 /// recorded it.
 pub(crate) fn mix_text(card: &ModelCard) -> String {
-    let mut out = types_table(card, "tensor types:");
+    let mut out = types_table(card, &tr("info-tensor-types", "tensor types:"));
     if let Some(m) = &card.mix.misfit {
         let widths = m
             .widths
@@ -338,20 +400,40 @@ pub(crate) fn mix_text(card: &ModelCard) -> String {
             .join(", ");
         let mostly = card
             .mostly()
-            .map(|t| format!(" (the file is mostly {t})"))
+            .map(|t| {
+                format!(
+                    " {}",
+                    tr_args("info-mostly", "(the file is mostly { $ty })", &[("ty", &t)])
+                )
+            })
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{:<16} {} of {} weight matrices have rows of {widths} weights, not a multiple of \
-             the {}-weight blocks of {}: llama.cpp wrote another type for them{mostly}",
-            "fallback:", m.tensors, m.of, m.block, m.main
+            "{} {}{mostly}",
+            pad(&tr("info-fallback", "fallback:"), FIELD_WIDTH),
+            tr_args(
+                "info-fallback-value",
+                "{ $n } of { $of } weight matrices have rows of { $widths } weights, not a multiple of the { $block }-weight blocks of { $main }: llama.cpp wrote another type for them",
+                &[
+                    ("n", &m.tensors),
+                    ("of", &m.of),
+                    ("widths", &widths),
+                    ("block", &m.block),
+                    ("main", &m.main),
+                ],
+            )
         );
     }
     if let Some(f) = &card.made_from {
         let _ = writeln!(
             out,
-            "{:<16} {} ({}), by tokenscope quantize",
-            "made from:", f.file, f.quant
+            "{} {}",
+            pad(&tr("info-made-from", "made from:"), FIELD_WIDTH),
+            tr_args(
+                "info-made-from-value",
+                "{ $file } ({ $quant }), by tokenscope quantize",
+                &[("file", &f.file), ("quant", &f.quant)],
+            )
         );
     }
     out
@@ -367,7 +449,8 @@ pub(crate) fn models_jsonl(cards: &[Result<ModelCard, CatalogError>]) -> String 
             Ok(card) => serde_json::to_string(card).unwrap_or_default(),
             Err(e) => serde_json::json!({
                 "path": e.path().map(|p| p.display().to_string()),
-                "error": e.to_string(),
+                // English whatever the interface language: scripts read JSON.
+                "error": crate::i18n::with_lang(crate::i18n::Lang::En, || e.to_string()),
             })
             .to_string(),
         };

@@ -27,6 +27,7 @@ use crate::catalog::{self, ModelCard};
 use crate::cli::{Cli, GenFlags};
 use crate::config::Config;
 use crate::engine;
+use crate::i18n::{tr, tr_args};
 use crate::paths::Paths;
 
 /// What a command starts from: the platform directories, the command line,
@@ -61,10 +62,11 @@ impl<'a> Ctx<'a> {
             .clone()
             .unwrap_or_else(|| self.paths.config_file.clone());
         if global.config.is_some() && !path.exists() {
-            bail!(
-                "config file {} does not exist (see config.example.toml)",
-                path.display()
-            );
+            bail!(tr_args(
+                "cli-config-missing",
+                "config file { $path } does not exist (see config.example.toml)",
+                &[("path", &path.display())],
+            ));
         }
         let mut config = Config::load(&path)?;
         config.apply_env(|k| std::env::var(k).ok())?;
@@ -94,7 +96,7 @@ pub(crate) fn engine_placement() -> Result<engine::Placement> {
 
 /// This executable (the engine and the quantizer run as children of it).
 pub(crate) fn own_exe() -> Result<PathBuf> {
-    std::env::current_exe().context("cannot find tokenscope's own executable")
+    std::env::current_exe().context(tr("cli-no-exe", "cannot find tokenscope's own executable"))
 }
 
 /// The remote server `--server` names (with its key from the environment),
@@ -106,9 +108,10 @@ pub(crate) fn remote_target(
 ) -> Result<Option<engine::remote::RemoteTarget>> {
     let Some(server) = &flags.server else {
         if flags.api_key_env.is_some() {
-            bail!(
+            bail!(tr(
+                "cli-api-key-without-server",
                 "--api-key-env names the API key of a server: give the server with --server URL (or the name of a [[servers]] entry)"
-            );
+            ));
         }
         return Ok(None);
     };
@@ -133,9 +136,10 @@ pub(crate) fn pick_model(config: &Config, places: &catalog::Places) -> Result<Op
 /// [`pick_model`], or an error saying where no model was found.
 pub(crate) fn require_model(config: &Config, places: &catalog::Places) -> Result<ModelCard> {
     pick_model(config, places)?.with_context(|| {
-        format!(
-            "no model found in {}: pass --model PATH, or run `tokenscope fetch-demos` to get the demo models",
-            places.searched()
+        tr_args(
+            "cli-no-model-found",
+            "no model found in { $searched }: pass --model PATH, or run `tokenscope fetch-demos` to get the demo models",
+            &[("searched", &places.searched())],
         )
     })
 }
@@ -148,7 +152,7 @@ pub(crate) fn text_to_score(
     file: Option<&Path>,
     stdin: bool,
 ) -> Result<String> {
-    read_text(text, file, stdin, "to score")
+    read_text(text, file, stdin, &tr("cli-text-to-score", "to score"))
 }
 
 /// The text of `--text`, `--file` (`-`: standard input) or `-`, for a
@@ -162,22 +166,40 @@ pub(crate) fn read_text(
 ) -> Result<String> {
     let read_stdin = || -> Result<String> {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .with_context(|| format!("cannot read the text {what} from standard input"))?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).with_context(|| {
+            tr_args(
+                "cli-text-stdin",
+                "cannot read the text { $what } from standard input",
+                &[("what", &what)],
+            )
+        })?;
         Ok(s)
     };
     let text = match (text, file) {
         (Some(t), _) => t.to_string(),
         (None, Some(f)) if f.as_os_str() == "-" => read_stdin()?,
-        (None, Some(f)) => std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read the text {what} from {}", f.display()))?,
+        (None, Some(f)) => std::fs::read_to_string(f).with_context(|| {
+            tr_args(
+                "cli-text-file",
+                "cannot read the text { $what } from { $path }",
+                &[("what", &what), ("path", &f.display())],
+            )
+        })?,
         (None, None) if stdin => read_stdin()?,
         (None, None) => {
-            bail!("give the text {what}: --text TEXT, --file PATH or - (standard input)")
+            bail!(tr_args(
+                "cli-text-none",
+                "give the text { $what }: --text TEXT, --file PATH or - (standard input)",
+                &[("what", &what)],
+            ))
         }
     };
     if text.is_empty() {
-        bail!("the text {what} is empty");
+        bail!(tr_args(
+            "cli-text-empty",
+            "the text { $what } is empty",
+            &[("what", &what)],
+        ));
     }
     Ok(text)
 }

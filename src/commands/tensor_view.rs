@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 
 use crate::catalog::{params_human, size_human};
 use crate::cli::TensorsView;
+use crate::i18n::tr;
 use crate::tensor_map::{Kind, KindShare, MapTensor, TensorMap, dims_text, share_of};
-use crate::text::{json_safe, pad_right as pad};
+use crate::text::{json_safe, pad_left, pad_right as pad};
 
 /// "31.2%", "<0.1%" for a share (0 to 1) that would read 0.0%.
 pub(crate) fn percent(share: f64) -> String {
@@ -29,10 +30,33 @@ fn bpw_text(bpw: Option<f64>) -> String {
 pub(crate) fn kinds_table(kinds: &[KindShare], file_size: u64, tied: bool, indent: &str) -> String {
     let mut out = String::new();
     let share = |b: u64| percent(b as f64 / file_size.max(1) as f64);
-    let _ = writeln!(
-        out,
-        "{indent}{:<17} {:>6} {:>7} {:>7}  {:<14} {:>5} {:>9} {:>6}",
-        "KIND", "LAYERS", "TENSORS", "PARAMS", "TYPES", "BPW", "BYTES", "FILE"
+    // Padded by displayed width: a translated head or kind may be Chinese.
+    let row = |out: &mut String, c: [&str; 8]| {
+        let _ = writeln!(
+            out,
+            "{indent}{} {} {} {}  {} {} {} {}",
+            pad(c[0], 17),
+            pad_left(c[1], 6),
+            pad_left(c[2], 7),
+            pad_left(c[3], 7),
+            pad(c[4], 14),
+            pad_left(c[5], 5),
+            pad_left(c[6], 9),
+            pad_left(c[7], 6)
+        );
+    };
+    row(
+        &mut out,
+        [
+            &tr("tensors-col-kind", "KIND"),
+            &tr("tensors-col-layers", "LAYERS"),
+            &tr("tensors-col-tensors", "TENSORS"),
+            &tr("tensors-col-params", "PARAMS"),
+            &tr("tensors-col-types", "TYPES"),
+            &tr("tensors-col-bpw", "BPW"),
+            &tr("tensors-col-bytes", "BYTES"),
+            &tr("tensors-col-file", "FILE"),
+        ],
     );
     for s in kinds {
         let layers = if s.layers > 0 {
@@ -40,55 +64,78 @@ pub(crate) fn kinds_table(kinds: &[KindShare], file_size: u64, tied: bool, inden
         } else {
             "-".into()
         };
-        let _ = writeln!(
-            out,
-            "{indent}{:<17} {:>6} {:>7} {:>7}  {:<14} {:>5} {:>9} {:>6}",
-            s.kind.label(),
-            layers,
-            s.tensors,
-            params_human(s.params),
-            s.types_text(),
-            bpw_text(s.bits_per_weight()),
-            size_human(s.bytes),
-            share(s.bytes)
+        row(
+            &mut out,
+            [
+                &kind_words(s.kind),
+                &layers,
+                &s.tensors.to_string(),
+                &params_human(s.params),
+                &s.types_text(),
+                &bpw_text(s.bits_per_weight()),
+                &size_human(s.bytes),
+                &share(s.bytes),
+            ],
         );
     }
     if tied {
         let _ = writeln!(
             out,
-            "{indent}{:<17} tied to the embedding (no `output` tensor: the logits use token_embd's rows)",
-            Kind::Output.label()
+            "{indent}{} {}",
+            pad(&kind_words(Kind::Output), 17),
+            tr(
+                "tensors-tied",
+                "tied to the embedding (no `output` tensor: the logits use token_embd's rows)"
+            )
         );
     }
     let params: u64 = kinds.iter().map(|s| s.params).sum();
     let bytes: u64 = kinds.iter().map(|s| s.bytes).sum();
     let tensors: usize = kinds.iter().map(|s| s.tensors).sum();
     let other = file_size.saturating_sub(bytes);
-    let _ = writeln!(
-        out,
-        "{indent}{:<17} {:>6} {:>7} {:>7}  {:<14} {:>5} {:>9} {:>6}",
-        "header, padding",
-        "",
-        "",
-        "",
-        "",
-        "",
-        size_human(other),
-        share(other)
+    row(
+        &mut out,
+        [
+            &tr("tensors-header-padding", "header, padding"),
+            "",
+            "",
+            "",
+            "",
+            "",
+            &size_human(other),
+            &share(other),
+        ],
     );
-    let _ = writeln!(
-        out,
-        "{indent}{:<17} {:>6} {:>7} {:>7}  {:<14} {:>5} {:>9} {:>6}",
-        "total",
-        "",
-        tensors,
-        params_human(params),
-        "",
-        bpw_text(crate::tensor_map::bits_per_weight(bytes, params)),
-        size_human(file_size),
-        share(file_size)
+    row(
+        &mut out,
+        [
+            &tr("tensors-total", "total"),
+            "",
+            &tensors.to_string(),
+            &params_human(params),
+            "",
+            &bpw_text(crate::tensor_map::bits_per_weight(bytes, params)),
+            &size_human(file_size),
+            &share(file_size),
+        ],
     );
     out
+}
+
+/// A kind of tensor in the interface language, for text tables
+/// ([`Kind::label`] stays the JSONL's English).
+pub(crate) fn kind_words(kind: Kind) -> String {
+    match kind {
+        Kind::Embedding => tr("tensors-kind-embedding", "embedding"),
+        Kind::Attention => tr("tensors-kind-attention", "attention q/k/v/o"),
+        Kind::AttentionNorm => tr("tensors-kind-attention-norm", "attention norm"),
+        Kind::FeedForward => tr("tensors-kind-feed-forward", "feed-forward"),
+        Kind::FeedForwardNorm => tr("tensors-kind-feed-forward-norm", "feed-forward norm"),
+        Kind::OtherNorms => tr("tensors-kind-other-norms", "other norms"),
+        Kind::FinalNorm => tr("tensors-kind-final-norm", "final norm"),
+        Kind::Output => tr("tensors-kind-output", "output head"),
+        Kind::Other => tr("tensors-kind-other", "other"),
+    }
 }
 
 /// The order a layer's weight matrices are listed in: as the layer runs

@@ -98,9 +98,10 @@ fn prepare(slot: &Slot, req: &GenerateRequest) -> Result<Plan, EngineError> {
         .validate()
         .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
     if req.top_k_inspect > MAX_CANDIDATES {
-        return Err(EngineError::InvalidRequest(format!(
-            "invalid number of candidates {}: must be at most {MAX_CANDIDATES}",
-            req.top_k_inspect
+        return Err(EngineError::InvalidRequest(crate::i18n::tr_args(
+            "engine-too-many-candidates",
+            "invalid number of candidates { $n }: must be at most { $max }",
+            &[("n", &req.top_k_inspect), ("max", &MAX_CANDIDATES)],
         )));
     }
     let model = slot.model();
@@ -129,9 +130,10 @@ fn prepare(slot: &Slot, req: &GenerateRequest) -> Result<Plan, EngineError> {
 
 fn check_ids(model: &LlamaModel, ids: &[TokenId]) -> Result<(), EngineError> {
     match ids.iter().find(|id| !valid_id(model, **id)) {
-        Some(id) => Err(EngineError::InvalidRequest(format!(
-            "token id {id} is not in this model's vocabulary (0 to {})",
-            model.n_vocab() - 1
+        Some(id) => Err(EngineError::InvalidRequest(crate::i18n::tr_args(
+            "engine-bad-token-id",
+            "token id { $id } is not in this model's vocabulary (0 to { $last })",
+            &[("id", id), ("last", &(model.n_vocab() - 1))],
         ))),
         None => Ok(()),
     }

@@ -203,6 +203,10 @@ impl ProcessEngine {
     fn start(&mut self) -> std::io::Result<()> {
         let child = std::process::Command::new(&self.exe)
             .arg(SERVE_SUBCOMMAND)
+            // The errors it words (a file it cannot load, a request it
+            // refuses) reach the user as its text: in the parent's language,
+            // which may come from a `--lang` or config the child does not see.
+            .args(["--lang", crate::i18n::lang().code()])
             // Else llama.cpp may try to attach gdb for a backtrace on abort.
             .env("GGML_NO_BACKTRACE", "1")
             .stdin(Stdio::piped())

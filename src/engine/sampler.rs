@@ -43,11 +43,25 @@ impl Default for SamplingParams {
 }
 
 #[derive(Debug, Error, PartialEq)]
-#[error("invalid {name} = {value}: must be {range}")]
 pub struct InvalidParam {
     pub name: &'static str,
     pub value: String,
     pub range: &'static str,
+}
+
+impl std::fmt::Display for InvalidParam {
+    /// In the interface language ([`crate::i18n::tr_args`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::i18n::tr_args(
+            "error-invalid-param",
+            "invalid { $name } = { $value }: must be { $range }",
+            &[
+                ("name", &self.name),
+                ("value", &self.value),
+                ("range", &self.range),
+            ],
+        ))
+    }
 }
 
 /// Which sampling parameter a [`Param`] describes.

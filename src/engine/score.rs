@@ -147,16 +147,18 @@ pub(super) fn tokens_of(
     req: &ScoreRequest,
 ) -> Result<(Vec<TokenId>, bool), EngineError> {
     if req.top_k_inspect > MAX_CANDIDATES {
-        return Err(EngineError::InvalidRequest(format!(
-            "invalid number of candidates {}: must be at most {MAX_CANDIDATES}",
-            req.top_k_inspect
+        return Err(EngineError::InvalidRequest(crate::i18n::tr_args(
+            "engine-too-many-candidates",
+            "invalid number of candidates { $n }: must be at most { $max }",
+            &[("n", &req.top_k_inspect), ("max", &MAX_CANDIDATES)],
         )));
     }
     let text = prompt::tokenize_plain(model, &req.text);
     if text.is_empty() {
-        return Err(EngineError::InvalidRequest(
-            "the text to score is empty".into(),
-        ));
+        return Err(EngineError::InvalidRequest(crate::i18n::tr(
+            "engine-score-empty",
+            "the text to score is empty",
+        )));
     }
     let vocab = model.vocab();
     let bos = req.bos && vocab.should_add_bos() && valid_token(model, vocab.bos());
@@ -166,9 +168,10 @@ pub(super) fn tokens_of(
     }
     tokens.extend(text);
     if tokens.len() < 2 {
-        return Err(EngineError::InvalidRequest(
-            "the text is a single token and there is no BOS before it: nothing to score (a token is scored from the ones before it)".into(),
-        ));
+        return Err(EngineError::InvalidRequest(crate::i18n::tr(
+            "engine-score-one-token",
+            "the text is a single token and there is no BOS before it: nothing to score (a token is scored from the ones before it)",
+        )));
     }
     Ok((tokens, bos))
 }

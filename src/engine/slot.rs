@@ -285,15 +285,17 @@ fn warm_up(slot: &mut Slot) -> Result<(), EngineError> {
 
 fn validate_settings(s: &LoadSettings) -> Result<(), EngineError> {
     if !(64..=1_048_576).contains(&s.n_ctx) {
-        return Err(EngineError::InvalidSettings(format!(
-            "invalid context size {}: must be between 64 and 1048576",
-            s.n_ctx
+        return Err(EngineError::InvalidSettings(crate::i18n::tr_args(
+            "engine-bad-ctx",
+            "invalid context size { $n }: must be between 64 and 1048576",
+            &[("n", &s.n_ctx)],
         )));
     }
     if !(1..=8192).contains(&s.n_batch) {
-        return Err(EngineError::InvalidSettings(format!(
-            "invalid batch size {}: must be between 1 and 8192",
-            s.n_batch
+        return Err(EngineError::InvalidSettings(crate::i18n::tr_args(
+            "engine-bad-batch",
+            "invalid batch size { $n }: must be between 1 and 8192",
+            &[("n", &s.n_batch)],
         )));
     }
     Ok(())
@@ -323,17 +325,30 @@ fn offload(backend: &LlamaBackend, requested: u32, n_layer: u32) -> (String, u32
 
 /// Which backend would run a model of `n_layer` layers with `gpu_layers` offloaded.
 pub fn describe_backend(gpu_layers: u32, n_layer: u32) -> String {
+    use crate::i18n::tr_args;
     if let Some(why) = super::kernels::cpu_mismatch() {
-        return format!("none: {why}");
+        return tr_args("backend-none", "none: { $why }", &[("why", &why)]);
     }
     let (name, layers) = offload(backend(), gpu_layers, n_layer);
     if layers > 0 {
-        format!("{name}, {layers} of {} layers offloaded", n_layer + 1)
+        tr_args(
+            "backend-offloaded",
+            "{ $name }, { $layers } of { $total } layers offloaded",
+            &[
+                ("name", &name),
+                ("layers", &layers),
+                ("total", &(n_layer + 1)),
+            ],
+        )
     } else {
-        format!(
-            "{name} ({} threads, {} kernels)",
-            physical_cores(),
-            super::kernels::cpu_kernels()
+        tr_args(
+            "backend-cpu",
+            "{ $name } ({ $threads } threads, { $kernels } kernels)",
+            &[
+                ("name", &name),
+                ("threads", &physical_cores()),
+                ("kernels", &super::kernels::cpu_kernels()),
+            ],
         )
     }
 }

@@ -37,17 +37,37 @@ pub(crate) struct PromptPiece {
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub(crate) enum TemplateError {
     /// The template is not valid Jinja (as minijinja reads it).
-    #[error("the chat template does not parse: {0}")]
     Syntax(String),
     /// The template called `raise_exception(message)`.
-    #[error("the chat template raised an error: {message}")]
     Raised {
         /// The template's own message, as it wrote it.
         message: String,
     },
     /// Any other failure while rendering (an undefined method, a bad filter, …).
-    #[error("the chat template failed to render: {0}")]
     Render(String),
+}
+impl std::fmt::Display for TemplateError {
+    /// In the interface language ([`crate::i18n::tr_args`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            TemplateError::Syntax(v) => crate::i18n::tr_args(
+                "template-syntax",
+                "the chat template does not parse: { $v }",
+                &[("v", &v)],
+            ),
+            TemplateError::Raised { message } => crate::i18n::tr_args(
+                "template-raised",
+                "the chat template raised an error: { $message }",
+                &[("message", &message)],
+            ),
+            TemplateError::Render(v) => crate::i18n::tr_args(
+                "template-render",
+                "the chat template failed to render: { $v }",
+                &[("v", &v)],
+            ),
+        };
+        f.write_str(&text)
+    }
 }
 
 impl TemplateError {

@@ -44,44 +44,101 @@ pub(crate) const DEFAULT_ALIGNMENT: u64 = 32;
 
 #[derive(Debug, Error)]
 pub enum GgufError {
-    #[error("cannot read the file: {0}")]
     Io(#[from] io::Error),
-    #[error(
-        "not a GGUF file: it starts with {found}, a GGUF file starts with \"GGUF\"\n  \
-         (only GGUF models work; convert other formats with llama.cpp's convert_hf_to_gguf.py)"
-    )]
-    NotGguf { found: String },
-    #[error(
-        "unsupported GGUF version {version}: only versions 2 and 3 are read{hint}\n  \
-         re-download the model or convert it again with a current llama.cpp"
-    )]
-    UnsupportedVersion { version: u32, hint: &'static str },
-    #[error(
-        "the file ends inside the GGUF header (it is {file_size} bytes, the header needs more at byte {at}): \
-         the file is incomplete: if it is still being written (a download or a copy), wait for it to \
-         finish, else re-download it"
-    )]
-    TruncatedHeader { file_size: u64, at: u64 },
-    #[error(
-        "the file is {file_size} bytes, but its header says the tensor data needs at least {expected} bytes: \
-         the file is incomplete: if it is still being written (a download or a copy), wait for it to \
-         finish, else re-download it"
-    )]
-    TruncatedData { file_size: u64, expected: u64 },
-    #[error("corrupt GGUF header at byte {at}: {what}; the file is damaged, re-download it")]
-    Corrupt { at: u64, what: String },
+    NotGguf {
+        found: String,
+    },
+    UnsupportedVersion {
+        version: u32,
+        hint: String,
+    },
+    TruncatedHeader {
+        file_size: u64,
+        at: u64,
+    },
+    TruncatedData {
+        file_size: u64,
+        expected: u64,
+    },
+    Corrupt {
+        at: u64,
+        what: String,
+    },
     /// Well-formed bytes that llama.cpp's GGUF reader refuses (an empty or
     /// duplicate key, a duplicate tensor name, …): caught here, with a reason,
     /// instead of llama.cpp's bare "null result".
-    #[error(
-        "invalid GGUF header at byte {at}: {what}; llama.cpp refuses such a file: \
-         convert the model again with a current llama.cpp, or get another copy"
-    )]
-    Invalid { at: u64, what: String },
+    Invalid {
+        at: u64,
+        what: String,
+    },
     /// A named pipe, a device, a socket: reading one could block forever
     /// (a pipe with no writer) or never end (`/dev/zero`).
-    #[error("not a regular file but {kind}: a model is a .gguf file, name one")]
-    NotRegular { kind: &'static str },
+    NotRegular {
+        kind: String,
+    },
+}
+impl std::fmt::Display for GgufError {
+    /// In the interface language ([`crate::i18n::tr_args`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            GgufError::Io(v) => {
+                crate::i18n::tr_args("gguf-io", "cannot read the file: { $v }", &[("v", &v)])
+            }
+            GgufError::NotGguf { found } => format!(
+                "{}\n  {}",
+                crate::i18n::tr_args(
+                    "gguf-not-gguf",
+                    "not a GGUF file: it starts with { $found }, a GGUF file starts with \"GGUF\"",
+                    &[("found", &found)],
+                ),
+                crate::i18n::tr(
+                    "gguf-not-gguf-2",
+                    "(only GGUF models work; convert other formats with llama.cpp's convert_hf_to_gguf.py)"
+                )
+            ),
+            GgufError::UnsupportedVersion { version, hint } => format!(
+                "{}\n  {}",
+                crate::i18n::tr_args(
+                    "gguf-unsupported-version",
+                    "unsupported GGUF version { $version }: only versions 2 and 3 are read{ $hint }",
+                    &[("version", &version), ("hint", &hint)],
+                ),
+                crate::i18n::tr(
+                    "gguf-unsupported-version-2",
+                    "re-download the model or convert it again with a current llama.cpp"
+                )
+            ),
+            GgufError::TruncatedHeader { file_size, at } => crate::i18n::tr_args(
+                "gguf-truncated-header",
+                "the file ends inside the GGUF header (it is { $file_size } bytes, the header needs more at byte { $at }): the file is incomplete: if it is still being written (a download or a copy), wait for it to finish, else re-download it",
+                &[("file_size", &file_size), ("at", &at)],
+            ),
+            GgufError::TruncatedData {
+                file_size,
+                expected,
+            } => crate::i18n::tr_args(
+                "gguf-truncated-data",
+                "the file is { $file_size } bytes, but its header says the tensor data needs at least { $expected } bytes: the file is incomplete: if it is still being written (a download or a copy), wait for it to finish, else re-download it",
+                &[("file_size", &file_size), ("expected", &expected)],
+            ),
+            GgufError::Corrupt { at, what } => crate::i18n::tr_args(
+                "gguf-corrupt",
+                "corrupt GGUF header at byte { $at }: { $what }; the file is damaged, re-download it",
+                &[("at", &at), ("what", &what)],
+            ),
+            GgufError::Invalid { at, what } => crate::i18n::tr_args(
+                "gguf-invalid",
+                "invalid GGUF header at byte { $at }: { $what }; llama.cpp refuses such a file: convert the model again with a current llama.cpp, or get another copy",
+                &[("at", &at), ("what", &what)],
+            ),
+            GgufError::NotRegular { kind } => crate::i18n::tr_args(
+                "gguf-not-regular",
+                "not a regular file but { $kind }: a model is a .gguf file, name one",
+                &[("kind", &kind)],
+            ),
+        };
+        f.write_str(&text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -159,16 +216,17 @@ pub fn read_header(path: &Path) -> Result<GgufHeader, GgufError> {
     let meta = file.metadata()?;
     let ft = meta.file_type();
     if !ft.is_file() {
+        use crate::i18n::tr;
         let kind = if ft.is_dir() {
-            "a directory"
+            tr("gguf-kind-directory", "a directory")
         } else if ft.is_fifo() {
-            "a named pipe"
+            tr("gguf-kind-pipe", "a named pipe")
         } else if ft.is_char_device() || ft.is_block_device() {
-            "a device"
+            tr("gguf-kind-device", "a device")
         } else if ft.is_socket() {
-            "a socket"
+            tr("gguf-kind-socket", "a socket")
         } else {
-            "a special file"
+            tr("gguf-kind-special", "a special file")
         };
         return Err(GgufError::NotRegular { kind });
     }
@@ -200,11 +258,20 @@ pub fn read_header_from<R: Read + Seek>(
     let version = c.u32()?;
     if version != 2 && version != 3 {
         let hint = if matches!(version.swap_bytes(), 2 | 3) {
-            " (this file is big-endian; only little-endian files are supported)"
+            crate::i18n::tr(
+                "gguf-big-endian",
+                "(this file is big-endian; only little-endian files are supported)",
+            )
         } else if version == 1 {
-            " (version 1 is an early 2023 format)"
+            crate::i18n::tr("gguf-version-1", "(version 1 is an early 2023 format)")
         } else {
-            ""
+            String::new()
+        };
+        // A space before a hint, none without one.
+        let hint = if hint.is_empty() {
+            hint
+        } else {
+            format!(" {hint}")
         };
         return Err(GgufError::UnsupportedVersion { version, hint });
     }

@@ -30,20 +30,41 @@ struct Header {
 
 #[derive(Debug, Error)]
 pub(crate) enum ImportError {
-    #[error("the file is empty: it is not a tokenscope export")]
     Empty,
-    #[error(
-        "line 1 is not a tokenscope export header ({0}): export files come from `tokenscope export ID --format jsonl`"
-    )]
     Header(String),
-    #[error(
-        "the export has format version {0}; this tokenscope reads version {JSONL_VERSION}: upgrade tokenscope"
-    )]
     Version(u32),
-    #[error("line {line} is not a node of the conversation: {error}")]
     Node { line: usize, error: String },
-    #[error("cannot read the file: {0}")]
     Io(#[from] std::io::Error),
+}
+impl std::fmt::Display for ImportError {
+    /// In the interface language ([`crate::i18n::tr_args`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            ImportError::Empty => crate::i18n::tr(
+                "import-empty",
+                "the file is empty: it is not a tokenscope export",
+            ),
+            ImportError::Header(v) => crate::i18n::tr_args(
+                "import-header",
+                "line 1 is not a tokenscope export header ({ $v }): export files come from `tokenscope export ID --format jsonl`",
+                &[("v", &v)],
+            ),
+            ImportError::Version(v) => crate::i18n::tr_args(
+                "import-version",
+                "the export has format version { $v }; this tokenscope reads version { $supported }: upgrade tokenscope",
+                &[("v", &v), ("supported", &JSONL_VERSION)],
+            ),
+            ImportError::Node { line, error } => crate::i18n::tr_args(
+                "import-node",
+                "line { $line } is not a node of the conversation: { $error }",
+                &[("line", &line), ("error", &error)],
+            ),
+            ImportError::Io(v) => {
+                crate::i18n::tr_args("import-io", "cannot read the file: { $v }", &[("v", &v)])
+            }
+        };
+        f.write_str(&text)
+    }
 }
 
 /// Writes `conv` as JSONL (see the module's documentation).

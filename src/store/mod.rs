@@ -43,41 +43,76 @@ const BUSY_WAIT: Duration = Duration::from_millis(300);
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error(
-        "the conversations database has schema version {found}, newer than this tokenscope understands ({supported}): upgrade tokenscope, or set TOKENSCOPE_HOME to another directory"
-    )]
-    Newer { found: i64, supported: i64 },
-    #[error(
-        "the conversations database is locked by another program (another tokenscope saving?): try again in a moment"
-    )]
+    Newer {
+        found: i64,
+        supported: i64,
+    },
     Locked,
-    #[error("the disk is full: free some space")]
     Full,
-    #[error(
-        "the conversations database is read-only: check the permissions of the file and its directory"
-    )]
     ReadOnly,
-    #[error(
-        "the conversations database is damaged or not a database ({0}): move the file away to start a new one"
-    )]
     Corrupt(String),
-    #[error("the conversations database can only be read: {0}")]
     CannotWrite(String),
-    #[error(
-        "the conversations database has the old schema version {0}, which tokenscope converts when it can write the file, and it cannot: run tokenscope once where the file can be written"
-    )]
     TooOld(i64),
-    #[error("no saved conversation has id {0} (`tokenscope chats` lists them)")]
     NotFound(ConvId),
-    #[error("cannot create the data directory {path}: {source}")]
     Dir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("SQLite: {0}")]
     Sqlite(rusqlite::Error),
-    #[error("cannot encode a node: {0}")]
     Codec(#[from] postcard::Error),
+}
+impl std::fmt::Display for StoreError {
+    /// In the interface language ([`crate::i18n::tr_args`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            StoreError::Newer { found, supported } => crate::i18n::tr_args(
+                "store-newer",
+                "the conversations database has schema version { $found }, newer than this tokenscope understands ({ $supported }): upgrade tokenscope, or set TOKENSCOPE_HOME to another directory",
+                &[("found", &found), ("supported", &supported)],
+            ),
+            StoreError::Locked => crate::i18n::tr(
+                "store-locked",
+                "the conversations database is locked by another program (another tokenscope saving?): try again in a moment",
+            ),
+            StoreError::Full => crate::i18n::tr("store-full", "the disk is full: free some space"),
+            StoreError::ReadOnly => crate::i18n::tr(
+                "store-read-only",
+                "the conversations database is read-only: check the permissions of the file and its directory",
+            ),
+            StoreError::Corrupt(v) => crate::i18n::tr_args(
+                "store-corrupt",
+                "the conversations database is damaged or not a database ({ $v }): move the file away to start a new one",
+                &[("v", &v)],
+            ),
+            StoreError::CannotWrite(v) => crate::i18n::tr_args(
+                "store-cannot-write",
+                "the conversations database can only be read: { $v }",
+                &[("v", &v)],
+            ),
+            StoreError::TooOld(v) => crate::i18n::tr_args(
+                "store-too-old",
+                "the conversations database has the old schema version { $v }, which tokenscope converts when it can write the file, and it cannot: run tokenscope once where the file can be written",
+                &[("v", &v)],
+            ),
+            StoreError::NotFound(v) => crate::i18n::tr_args(
+                "store-not-found",
+                "no saved conversation has id { $v } (`tokenscope chats` lists them)",
+                &[("v", &v)],
+            ),
+            StoreError::Dir { path, source } => crate::i18n::tr_args(
+                "store-dir",
+                "cannot create the data directory { $path }: { $source }",
+                &[("path", &path.display()), ("source", &source)],
+            ),
+            StoreError::Sqlite(v) => {
+                crate::i18n::tr_args("store-sqlite", "SQLite: { $v }", &[("v", &v)])
+            }
+            StoreError::Codec(v) => {
+                crate::i18n::tr_args("store-codec", "cannot encode a node: { $v }", &[("v", &v)])
+            }
+        };
+        f.write_str(&text)
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -151,82 +151,158 @@ fn quantize_with_progress(
 /// error, no file is left at the output path.
 #[derive(Debug, Error)]
 pub enum QuantizeError {
-    #[error(
-        "unknown quantization type {given:?}: choose one of {known} (`tokenscope quantize --type help` lists them with bits per weight)"
-    )]
-    UnknownType { given: String, known: String },
-    #[error(
-        "{given} needs an importance matrix, and tokenscope cannot make one. An importance matrix \
-         (imatrix) is measured by running the model over sample text (llama.cpp's `llama-imatrix`): \
-         it records how strongly each weight's inputs are activated, so that the quantizer spends \
-         its few bits where they matter most; at 1 to 3 bits per weight a model quantized without \
-         one comes out as noise, so llama.cpp refuses it. Make it with llama.cpp's `llama-imatrix` \
-         and `llama-quantize --imatrix`, or choose one of {known}"
-    )]
-    NeedsImatrix { given: String, known: String },
-    #[error(
-        "{given} is a ternary type (weights −1, 0, +1): only for models trained with ternary \
-         weights (BitNet b1.58); any other model comes out as noise. Choose one of {known}"
-    )]
-    Ternary { given: String, known: String },
-    #[error(
-        "{given} is a llama.cpp type that tokenscope does not offer: make it with llama.cpp's \
-         `llama-quantize`, or choose one of {known}"
-    )]
-    NotOffered { given: String, known: String },
-    #[error("{0}")]
+    UnknownType {
+        given: String,
+        known: String,
+    },
+    NeedsImatrix {
+        given: String,
+        known: String,
+    },
+    Ternary {
+        given: String,
+        known: String,
+    },
+    NotOffered {
+        given: String,
+        known: String,
+    },
     Input(#[from] CatalogError),
     /// This build's llama.cpp kernels need instructions the CPU lacks.
-    #[error("{0}")]
     WrongCpu(String),
-    #[error("{} already exists: pass --force to overwrite it, or choose another OUT", path.display())]
-    Exists { path: PathBuf },
-    #[error("{} is a directory: OUT must be a file path (e.g. {}/model.Q4_0.gguf)", path.display(), path.display())]
-    OutputIsDir { path: PathBuf },
-    #[error("the output would overwrite the input {}: choose another OUT", path.display())]
-    SameFile { path: PathBuf },
-    #[error(
-        "{} is already quantized ({from}): a quantized file can only be requantized from its quantized values, never from the original weights, so the result can only lose against it. Pass --allow-requantize to do it anyway (e.g. `--type F16 --allow-requantize` holds exactly its values, as a base for a ladder of variants)",
-        path.display()
-    )]
-    Requantize { path: PathBuf, from: String },
-    #[error("cannot write to {}: {source} (choose an OUT in a directory you can write to)", dir.display())]
+    Exists {
+        path: PathBuf,
+    },
+    OutputIsDir {
+        path: PathBuf,
+    },
+    SameFile {
+        path: PathBuf,
+    },
+    Requantize {
+        path: PathBuf,
+        from: String,
+    },
     OutputDir {
         dir: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "not enough free space in {}: the {ty} file needs about {need}, {have} are free (free some space or choose another OUT)",
-        dir.display()
-    )]
     NoSpace {
         dir: PathBuf,
         ty: &'static str,
         need: String,
         have: String,
     },
-    #[error("llama.cpp could not quantize {}: {reason}", input.display())]
-    Failed { input: PathBuf, reason: String },
-    #[error(
-        "the quantizer process crashed ({how}) on {}; its last words: {last}",
-        input.display()
-    )]
+    Failed {
+        input: PathBuf,
+        reason: String,
+    },
     Crashed {
         input: PathBuf,
         how: String,
         last: String,
     },
-    #[error("the result is not a readable GGUF file ({0}): nothing was written")]
     BadResult(String),
-    #[error("interrupted: nothing was written")]
     Interrupted,
-    #[error("cannot start the quantizer process: {0}")]
     Spawn(std::io::Error),
-    #[error("{what}: {source}")]
     Io {
         what: String,
         source: std::io::Error,
     },
+}
+impl std::fmt::Display for QuantizeError {
+    /// In the interface language ([`crate::i18n::tr_args`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            QuantizeError::UnknownType { given, known } => crate::i18n::tr_args(
+                "quantize-unknown-type",
+                "unknown quantization type { $given }: choose one of { $known } (`tokenscope quantize --type help` lists them with bits per weight)",
+                &[("given", &format!("{given:?}")), ("known", &known)],
+            ),
+            QuantizeError::NeedsImatrix { given, known } => crate::i18n::tr_args(
+                "quantize-needs-imatrix",
+                "{ $given } needs an importance matrix, and tokenscope cannot make one. An importance matrix (imatrix) is measured by running the model over sample text (llama.cpp's `llama-imatrix`): it records how strongly each weight's inputs are activated, so that the quantizer spends its few bits where they matter most; at 1 to 3 bits per weight a model quantized without one comes out as noise, so llama.cpp refuses it. Make it with llama.cpp's `llama-imatrix` and `llama-quantize --imatrix`, or choose one of { $known }",
+                &[("given", &given), ("known", &known)],
+            ),
+            QuantizeError::Ternary { given, known } => crate::i18n::tr_args(
+                "quantize-ternary",
+                "{ $given } is a ternary type (weights −1, 0, +1): only for models trained with ternary weights (BitNet b1.58); any other model comes out as noise. Choose one of { $known }",
+                &[("given", &given), ("known", &known)],
+            ),
+            QuantizeError::NotOffered { given, known } => crate::i18n::tr_args(
+                "quantize-not-offered",
+                "{ $given } is a llama.cpp type that tokenscope does not offer: make it with llama.cpp's `llama-quantize`, or choose one of { $known }",
+                &[("given", &given), ("known", &known)],
+            ),
+            QuantizeError::Input(v) => v.to_string(),
+            QuantizeError::WrongCpu(v) => v.clone(),
+            QuantizeError::Exists { path } => crate::i18n::tr_args(
+                "quantize-exists",
+                "{ $path } already exists: pass --force to overwrite it, or choose another OUT",
+                &[("path", &path.display())],
+            ),
+            QuantizeError::OutputIsDir { path } => crate::i18n::tr_args(
+                "quantize-output-is-dir",
+                "{ $path } is a directory: OUT must be a file path (e.g. { $path }/model.Q4_0.gguf)",
+                &[("path", &path.display())],
+            ),
+            QuantizeError::SameFile { path } => crate::i18n::tr_args(
+                "quantize-same-file",
+                "the output would overwrite the input { $path }: choose another OUT",
+                &[("path", &path.display())],
+            ),
+            QuantizeError::Requantize { path, from } => crate::i18n::tr_args(
+                "quantize-requantize",
+                "{ $path } is already quantized ({ $from }): a quantized file can only be requantized from its quantized values, never from the original weights, so the result can only lose against it. Pass --allow-requantize to do it anyway (e.g. `--type F16 --allow-requantize` holds exactly its values, as a base for a ladder of variants)",
+                &[("path", &path.display()), ("from", &from)],
+            ),
+            QuantizeError::OutputDir { dir, source } => crate::i18n::tr_args(
+                "quantize-output-dir",
+                "cannot write to { $dir }: { $source } (choose an OUT in a directory you can write to)",
+                &[("dir", &dir.display()), ("source", &source)],
+            ),
+            QuantizeError::NoSpace {
+                dir,
+                ty,
+                need,
+                have,
+            } => crate::i18n::tr_args(
+                "quantize-no-space",
+                "not enough free space in { $dir }: the { $ty } file needs about { $need }, { $have } are free (free some space or choose another OUT)",
+                &[
+                    ("dir", &dir.display()),
+                    ("ty", &ty),
+                    ("need", &need),
+                    ("have", &have),
+                ],
+            ),
+            QuantizeError::Failed { input, reason } => crate::i18n::tr_args(
+                "quantize-failed",
+                "llama.cpp could not quantize { $input }: { $reason }",
+                &[("input", &input.display()), ("reason", &reason)],
+            ),
+            QuantizeError::Crashed { input, how, last } => crate::i18n::tr_args(
+                "quantize-crashed",
+                "the quantizer process crashed ({ $how }) on { $input }; its last words: { $last }",
+                &[("how", &how), ("input", &input.display()), ("last", &last)],
+            ),
+            QuantizeError::BadResult(v) => crate::i18n::tr_args(
+                "quantize-bad-result",
+                "the result is not a readable GGUF file ({ $v }): nothing was written",
+                &[("v", &v)],
+            ),
+            QuantizeError::Interrupted => {
+                crate::i18n::tr("quantize-interrupted", "interrupted: nothing was written")
+            }
+            QuantizeError::Spawn(v) => crate::i18n::tr_args(
+                "quantize-spawn",
+                "cannot start the quantizer process: { $v }",
+                &[("v", &v)],
+            ),
+            QuantizeError::Io { what, source } => format!("{what}: {source}"),
+        };
+        f.write_str(&text)
+    }
 }
 
 /// Types whose tensors are plain floats: quantizing from them needs no

@@ -40,8 +40,9 @@ pub fn worker_main(args: &[String]) -> std::process::ExitCode {
     };
     // The input, recorded in the output's metadata: the picker puts the file
     // a variant was made from above it, `info` names it.
+    // English whatever the locale: it is data in the file, not words shown.
     let from_type = catalog::read_card(Path::new(input))
-        .map(|c| c.quant_label())
+        .map(|c| crate::i18n::with_lang(crate::i18n::Lang::En, || c.quant_label()))
         .unwrap_or_else(|_| "unknown".into());
     let from_file = Path::new(input)
         .file_name()

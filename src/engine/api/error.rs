@@ -1,6 +1,7 @@
 //! Why a request failed, in words for the user: the engine's errors
 //! ([`EngineError`]) and, among them, a remote server's ([`RemoteError`]).
 
+use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -9,86 +10,69 @@ use thiserror::Error;
 use super::ids::{MAX_SLOTS, SlotId};
 use crate::engine::path_serde::path_bytes;
 use crate::engine::report::CrashReport;
+use crate::i18n::{tr, tr_args};
 
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, Error, Serialize, Deserialize)]
 pub enum EngineError {
     /// Nothing is loaded in the slot asked for.
-    #[error("no model is loaded: pick one first")]
     NoModel { slot: SlotId },
     /// A slot number the engine does not have.
-    #[error("no model slot {slot}: the engine has slots 0 to {}", MAX_SLOTS - 1)]
     BadSlot { slot: SlotId },
     /// The file is not a GGUF model tokenscope can load (our own check, before llama.cpp).
-    #[error("{0}")]
     BadFile(String),
     /// llama.cpp refused the file.
-    #[error("llama.cpp could not load {}: {reason} (see the log file for details)", path.display())]
     LoadFailed {
         #[serde(with = "path_bytes")]
         path: PathBuf,
         reason: String,
     },
     /// A load or context setting out of range.
-    #[error("{0}")]
     InvalidSettings(String),
     /// The model would not fit in the memory available (checked before
     /// llama.cpp reads it): what it needs and what there is, in words.
-    #[error("{0}")]
     NotEnoughMemory(String),
     /// llama.cpp could not make a context of that size.
-    #[error("could not create a context of {n_ctx} tokens: {reason} (try a smaller --ctx)")]
     Context { n_ctx: u32, reason: String },
     /// A request the engine cannot serve as asked (sampling settings, candidates, token ids).
-    #[error("{0}")]
     InvalidRequest(String),
     /// The prompt is empty.
-    #[error("the prompt is empty: type a message first")]
     EmptyPrompt,
     /// The prompt does not fit the context even with every old turn dropped.
-    #[error(
-        "the prompt is {n_prompt} tokens but the context holds {n_ctx}: shorten the message or start with a larger --ctx"
-    )]
     PromptTooLong { n_prompt: usize, n_ctx: usize },
     /// llama.cpp failed to evaluate tokens (`stage`: prefill or decode).
-    #[error("{stage} failed: {reason}")]
     Decode { stage: String, reason: String },
     /// The engine's code panicked: a bug in tokenscope.
-    #[error(
-        "the engine crashed: {0}. This is a bug in tokenscope: please report it (details and a backtrace are in the log file, see `tokenscope paths`)"
-    )]
     Panicked(String),
     /// The engine process ended under the request (llama.cpp aborted, a
     /// signal, out of memory): how, what it was doing, its last lines.
-    #[error("{0}")]
     Crashed(Box<CrashReport>),
     /// The engine process could not be started.
-    #[error("could not start the engine process: {0}")]
     Unavailable(String),
     /// A remote engine's server failed the request (unreachable, a wrong
     /// key, an unknown model, no log-probabilities, a connection dropped).
-    #[error("{0}")]
     Remote(#[from] RemoteError),
     /// This build's llama.cpp kernels need instructions the CPU lacks
     /// (built for a newer CPU): what it lacks and what to do.
-    #[error("{0}")]
     WrongCpu(String),
 }
 
 /// Why a remote request failed, in words for the user.
 #[derive(Debug, Clone, PartialEq, Error, Serialize, Deserialize)]
 pub enum RemoteError {
-    #[error("invalid server URL {url:?}: {why}")]
-    BadUrl { url: String, why: String },
-    #[error("cannot reach the server at {url}: {reason} (is it running? check the host and port)")]
-    Unreachable { url: String, reason: String },
-    #[error("the server at {url} did not answer within {seconds} s ({what})")]
+    BadUrl {
+        url: String,
+        why: String,
+    },
+    Unreachable {
+        url: String,
+        reason: String,
+    },
     Timeout {
         url: String,
         seconds: u64,
         what: String,
     },
-    #[error("the server at {url} refused the API key (HTTP {status}): {hint}")]
     Unauthorized {
         url: String,
         status: u16,
@@ -98,44 +82,344 @@ pub enum RemoteError {
         /// closed (a proxy or gateway answering 401/403 for routes it hides).
         key_rejected: bool,
     },
-    #[error(
-        "the server at {url} has no model {model:?}: it serves {} (pick one with --model)",
-        available.join(", ")
-    )]
     UnknownModel {
         url: String,
         model: String,
         available: Vec<String>,
     },
-    #[error(
-        "the server at {url} serves {} models ({}): pick one with --model",
-        available.len(),
-        available.join(", ")
-    )]
-    WhichModel { url: String, available: Vec<String> },
-    #[error("the server at {url} answered {what} with HTTP {status}: {message}")]
+    WhichModel {
+        url: String,
+        available: Vec<String>,
+    },
     Status {
         url: String,
         what: String,
         status: u16,
         message: String,
     },
-    #[error(
-        "the server at {url} sent text without log-probabilities, so the inspector has nothing to show: {hint}"
-    )]
-    NoLogprobs { url: String, hint: String },
-    #[error(
-        "the connection to {url} dropped mid-reply after {tokens} token(s): {reason}. The partial reply is kept"
-    )]
+    NoLogprobs {
+        url: String,
+        hint: String,
+    },
     Dropped {
         url: String,
         tokens: usize,
         reason: String,
     },
-    #[error("the server at {url} sent something tokenscope cannot read ({what}): {detail}")]
     Protocol {
         url: String,
         what: String,
         detail: String,
     },
+}
+
+impl fmt::Display for EngineError {
+    /// In the interface language ([`tr_args`]); the texts inside
+    /// `BadFile`, `InvalidSettings`, `InvalidRequest` and the like were made
+    /// where the error arose, in the language of that process (the engine
+    /// process is started in its parent's: `process.rs`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            EngineError::NoModel { .. } => {
+                tr("error-no-model", "no model is loaded: pick one first")
+            }
+            EngineError::BadSlot { slot } => tr_args(
+                "error-bad-slot",
+                "no model slot { $slot }: the engine has slots 0 to { $last }",
+                &[("slot", slot), ("last", &(MAX_SLOTS - 1))],
+            ),
+            EngineError::BadFile(s)
+            | EngineError::InvalidSettings(s)
+            | EngineError::NotEnoughMemory(s)
+            | EngineError::InvalidRequest(s)
+            | EngineError::WrongCpu(s) => s.clone(),
+            EngineError::LoadFailed { path, reason } => tr_args(
+                "error-load-failed",
+                "llama.cpp could not load { $path }: { $reason } (see the log file for details)",
+                &[("path", &path.display()), ("reason", reason)],
+            ),
+            EngineError::Context { n_ctx, reason } => tr_args(
+                "error-context",
+                "could not create a context of { $n_ctx } tokens: { $reason } (try a smaller --ctx)",
+                &[("n_ctx", n_ctx), ("reason", reason)],
+            ),
+            EngineError::EmptyPrompt => tr(
+                "error-empty-prompt",
+                "the prompt is empty: type a message first",
+            ),
+            EngineError::PromptTooLong { n_prompt, n_ctx } => tr_args(
+                "error-prompt-too-long",
+                "the prompt is { $n_prompt } tokens but the context holds { $n_ctx }: shorten the message or start with a larger --ctx",
+                &[("n_prompt", n_prompt), ("n_ctx", n_ctx)],
+            ),
+            EngineError::Decode { stage, reason } => tr_args(
+                "error-decode",
+                "{ $stage } failed: { $reason }",
+                &[("stage", stage), ("reason", reason)],
+            ),
+            EngineError::Panicked(why) => tr_args(
+                "error-panicked",
+                "the engine crashed: { $why }. This is a bug in tokenscope: please report it (details and a backtrace are in the log file, see `tokenscope paths`)",
+                &[("why", why)],
+            ),
+            EngineError::Crashed(report) => report.to_string(),
+            EngineError::Unavailable(why) => tr_args(
+                "error-unavailable",
+                "could not start the engine process: { $why }",
+                &[("why", why)],
+            ),
+            EngineError::Remote(e) => e.to_string(),
+        };
+        f.write_str(&text)
+    }
+}
+
+impl fmt::Display for RemoteError {
+    /// In the interface language ([`tr_args`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            RemoteError::BadUrl { url, why } => tr_args(
+                "error-remote-bad-url",
+                "invalid server URL { $url }: { $why }",
+                &[("url", &format!("{url:?}")), ("why", why)],
+            ),
+            RemoteError::Unreachable { url, reason } => tr_args(
+                "error-remote-unreachable",
+                "cannot reach the server at { $url }: { $reason } (is it running? check the host and port)",
+                &[("url", url), ("reason", reason)],
+            ),
+            RemoteError::Timeout { url, seconds, what } => tr_args(
+                "error-remote-timeout",
+                "the server at { $url } did not answer within { $seconds } s ({ $what })",
+                &[("url", url), ("seconds", seconds), ("what", what)],
+            ),
+            RemoteError::Unauthorized {
+                url, status, hint, ..
+            } => tr_args(
+                "error-remote-unauthorized",
+                "the server at { $url } refused the API key (HTTP { $status }): { $hint }",
+                &[("url", url), ("status", status), ("hint", hint)],
+            ),
+            RemoteError::UnknownModel {
+                url,
+                model,
+                available,
+            } => tr_args(
+                "error-remote-unknown-model",
+                "the server at { $url } has no model { $model }: it serves { $available } (pick one with --model)",
+                &[
+                    ("url", url),
+                    ("model", &format!("{model:?}")),
+                    ("available", &available.join(", ")),
+                ],
+            ),
+            RemoteError::WhichModel { url, available } => tr_args(
+                "error-remote-which-model",
+                "the server at { $url } serves { $n } models ({ $available }): pick one with --model",
+                &[
+                    ("url", url),
+                    ("n", &available.len()),
+                    ("available", &available.join(", ")),
+                ],
+            ),
+            RemoteError::Status {
+                url,
+                what,
+                status,
+                message,
+            } => tr_args(
+                "error-remote-status",
+                "the server at { $url } answered { $what } with HTTP { $status }: { $message }",
+                &[
+                    ("url", url),
+                    ("what", what),
+                    ("status", status),
+                    ("message", message),
+                ],
+            ),
+            RemoteError::NoLogprobs { url, hint } => tr_args(
+                "error-remote-no-logprobs",
+                "the server at { $url } sent text without log-probabilities, so the inspector has nothing to show: { $hint }",
+                &[("url", url), ("hint", hint)],
+            ),
+            RemoteError::Dropped {
+                url,
+                tokens,
+                reason,
+            } => tr_args(
+                "error-remote-dropped",
+                "the connection to { $url } dropped mid-reply after { $tokens } token(s): { $reason }. The partial reply is kept",
+                &[("url", url), ("tokens", tokens), ("reason", reason)],
+            ),
+            RemoteError::Protocol { url, what, detail } => tr_args(
+                "error-remote-protocol",
+                "the server at { $url } sent something tokenscope cannot read ({ $what }): { $detail }",
+                &[("url", url), ("what", what), ("detail", detail)],
+            ),
+        };
+        f.write_str(&text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::{Lang, with_lang};
+
+    /// Every error, in English and in Chinese: the two differ (translated)
+    /// and both carry the arguments (`needles`).
+    fn both(e: &dyn std::fmt::Display, needles: &[&str]) {
+        let en = with_lang(Lang::En, || e.to_string());
+        let zh = with_lang(Lang::Zh, || e.to_string());
+        assert_ne!(en, zh, "not translated: {en}");
+        assert!(
+            zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{zh}"
+        );
+        for n in needles {
+            assert!(en.contains(n) && zh.contains(n), "{n:?} in\n{en}\n{zh}");
+        }
+    }
+
+    #[test]
+    fn every_engine_error_says_the_same_in_both_languages() {
+        let path = PathBuf::from("/m/x.gguf");
+        let cases: Vec<(EngineError, Vec<&str>)> = vec![
+            (EngineError::NoModel { slot: 0 }, vec![]),
+            (EngineError::BadSlot { slot: 7 }, vec!["7", "3"]),
+            (
+                EngineError::LoadFailed {
+                    path: path.clone(),
+                    reason: "why-1".into(),
+                },
+                vec!["/m/x.gguf", "why-1"],
+            ),
+            (
+                EngineError::Context {
+                    n_ctx: 4096,
+                    reason: "why-2".into(),
+                },
+                vec!["4096", "why-2", "--ctx"],
+            ),
+            (EngineError::EmptyPrompt, vec![]),
+            (
+                EngineError::PromptTooLong {
+                    n_prompt: 5000,
+                    n_ctx: 4096,
+                },
+                vec!["5000", "4096", "--ctx"],
+            ),
+            (
+                EngineError::Decode {
+                    stage: "prefill".into(),
+                    reason: "why-3".into(),
+                },
+                vec!["prefill", "why-3"],
+            ),
+            (
+                EngineError::Panicked("boom".into()),
+                vec!["boom", "tokenscope paths"],
+            ),
+            (EngineError::Unavailable("why-4".into()), vec!["why-4"]),
+        ];
+        for (e, needles) in &cases {
+            both(e, needles);
+        }
+        let url = "http://h:8080".to_string();
+        let remote = vec![
+            (
+                RemoteError::BadUrl {
+                    url: "x".into(),
+                    why: "w1".into(),
+                },
+                vec!["\"x\"", "w1"],
+            ),
+            (
+                RemoteError::Unreachable {
+                    url: url.clone(),
+                    reason: "w2".into(),
+                },
+                vec!["http://h:8080", "w2"],
+            ),
+            (
+                RemoteError::Timeout {
+                    url: url.clone(),
+                    seconds: 30,
+                    what: "w3".into(),
+                },
+                vec!["http://h:8080", "30", "w3"],
+            ),
+            (
+                RemoteError::Unauthorized {
+                    url: url.clone(),
+                    status: 401,
+                    hint: "w4".into(),
+                    key_rejected: true,
+                },
+                vec!["401", "w4"],
+            ),
+            (
+                RemoteError::UnknownModel {
+                    url: url.clone(),
+                    model: "m9".into(),
+                    available: vec!["a1".into(), "a2".into()],
+                },
+                vec!["\"m9\"", "a1, a2", "--model"],
+            ),
+            (
+                RemoteError::WhichModel {
+                    url: url.clone(),
+                    available: vec!["a1".into(), "a2".into()],
+                },
+                vec!["2", "a1, a2", "--model"],
+            ),
+            (
+                RemoteError::Status {
+                    url: url.clone(),
+                    what: "w5".into(),
+                    status: 500,
+                    message: "w6".into(),
+                },
+                vec!["w5", "500", "w6"],
+            ),
+            (
+                RemoteError::NoLogprobs {
+                    url: url.clone(),
+                    hint: "w7".into(),
+                },
+                vec!["http://h:8080", "w7"],
+            ),
+            (
+                RemoteError::Dropped {
+                    url: url.clone(),
+                    tokens: 12,
+                    reason: "w8".into(),
+                },
+                vec!["12", "w8"],
+            ),
+            (
+                RemoteError::Protocol {
+                    url,
+                    what: "w9".into(),
+                    detail: "w10".into(),
+                },
+                vec!["w9", "w10"],
+            ),
+        ];
+        for (e, needles) in &remote {
+            both(e, needles);
+            // Wrapped in the engine's error it reads the same.
+            let wrapped = EngineError::Remote(e.clone());
+            assert_eq!(wrapped.to_string(), e.to_string());
+        }
+        // English stays what it was.
+        assert_eq!(
+            with_lang(Lang::En, || EngineError::PromptTooLong {
+                n_prompt: 5000,
+                n_ctx: 4096
+            }
+            .to_string()),
+            "the prompt is 5000 tokens but the context holds 4096: shorten the message or start with a larger --ctx"
+        );
+    }
 }

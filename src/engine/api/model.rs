@@ -27,12 +27,13 @@ pub enum ChatMode {
 }
 
 impl ChatMode {
-    pub(crate) fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> String {
+        use crate::i18n::tr;
         match self {
-            ChatMode::Template => "chat (model's template)",
-            ChatMode::Builtin => "chat (llama.cpp built-in template)",
-            ChatMode::Plain => "plain completion (no chat template)",
-            ChatMode::Server => "chat (the server applies its template)",
+            ChatMode::Template => tr("mode-template", "chat (model's template)"),
+            ChatMode::Builtin => tr("mode-builtin", "chat (llama.cpp built-in template)"),
+            ChatMode::Plain => tr("mode-plain", "plain completion (no chat template)"),
+            ChatMode::Server => tr("mode-server", "chat (the server applies its template)"),
         }
     }
 }
@@ -280,18 +281,38 @@ pub(crate) fn describe_ctx(requested: usize, actual: usize, trained: usize) -> O
     if requested == actual {
         return None;
     }
+    use crate::i18n::tr_args;
+    let args: [(&str, &dyn std::fmt::Display); 3] = [
+        ("requested", &requested),
+        ("trained", &trained),
+        ("actual", &actual),
+    ];
     Some(if trained > 0 && requested > trained {
         if actual == trained {
-            format!("asked {requested}: capped at the trained {trained}")
+            tr_args(
+                "context-capped",
+                "asked { $requested }: capped at the trained { $trained }",
+                &args[..2],
+            )
         } else {
-            format!(
-                "asked {requested}: capped at the trained {trained}, which llama.cpp makes {actual}"
+            tr_args(
+                "context-capped-made",
+                "asked { $requested }: capped at the trained { $trained }, which llama.cpp makes { $actual }",
+                &args,
             )
         }
     } else if actual > requested {
-        format!("asked {requested}: llama.cpp rounds up to a multiple of 256")
+        tr_args(
+            "context-rounded",
+            "asked { $requested }: llama.cpp rounds up to a multiple of 256",
+            &args[..1],
+        )
     } else {
-        format!("asked {requested}: llama.cpp made it {actual}")
+        tr_args(
+            "context-made",
+            "asked { $requested }: llama.cpp made it { $actual }",
+            &[args[0], args[2]],
+        )
     })
 }
 
@@ -300,25 +321,42 @@ impl ModelInfo {
     /// `512 tokens` or `512 tokens (asked 300: llama.cpp rounds up to a multiple of 256)`.
     pub fn ctx_text(&self) -> String {
         let n = self.n_ctx as usize;
+        let tokens = crate::i18n::tr_args("context-tokens", "{ $n } tokens", &[("n", &n)]);
         match describe_ctx(self.n_ctx_requested as usize, n, self.n_ctx_train as usize) {
-            Some(why) => format!("{n} tokens ({why})"),
-            None => format!("{n} tokens"),
+            Some(why) => format!("{tokens} ({why})"),
+            None => tokens,
         }
     }
 
     /// "CPU with AVX2 kernels, 2 threads" or "CUDA (…), 19 layers on the GPU"; a remote
     /// engine's backend alone ("remote llama-server … at URL").
     pub fn backend_text(&self) -> String {
+        use crate::i18n::tr_args;
+        let args: [(&str, &dyn std::fmt::Display); 4] = [
+            ("backend", &self.backend),
+            ("layers", &self.gpu_layers),
+            ("threads", &self.threads),
+            ("kernels", &self.cpu_kernels),
+        ];
         if self.threads == 0 && self.gpu_layers == 0 {
             self.backend.clone()
         } else if self.gpu_layers > 0 {
-            format!("{}, {} layers on the GPU", self.backend, self.gpu_layers)
+            tr_args(
+                "backend-gpu-layers",
+                "{ $backend }, { $layers } layers on the GPU",
+                &args[..2],
+            )
         } else if self.cpu_kernels.is_empty() {
-            format!("{}, {} threads", self.backend, self.threads)
+            tr_args(
+                "backend-threads",
+                "{ $backend }, { $threads } threads",
+                &[args[0], args[2]],
+            )
         } else {
-            format!(
-                "{} with {} kernels, {} threads",
-                self.backend, self.cpu_kernels, self.threads
+            tr_args(
+                "backend-kernels-threads",
+                "{ $backend } with { $kernels } kernels, { $threads } threads",
+                &[args[0], args[3], args[2]],
             )
         }
     }
