@@ -133,6 +133,8 @@ pub fn source(lang: Lang) -> &'static str {
             include_str!("../i18n/zh-views.ftl"),
             include_str!("../i18n/zh-popups.ftl"),
             include_str!("../i18n/zh-cli.ftl"),
+            include_str!("../i18n/zh-engine.ftl"),
+            include_str!("../i18n/zh-tools.ftl"),
         ),
     }
 }
