@@ -177,3 +177,4 @@ compared-line-running = ⇄ 正在与 { $b } 比较… { $n }/{ $total } · { $s
 compared-line-done = ⇄ 对比 { $b }（{ $quant }）：{ $stats }
 compared-line-stopped = ⇄ 对比 { $b }（{ $quant }），停在 { $n }/{ $total }：{ $stats }
 inspector-cut-greedy = 贪心
+lens-drawn-from = 回复生成时 { $piece } 的概率是 { $drawn }%（逐个词元计算）；本次一次性计算整段文本，相同的浮点数以不同顺序求和：{ $here }%。

@@ -232,3 +232,27 @@ fn typed_on_l_is_text_to_force_and_a_running_reply_refuses_the_lens() {
     h.key(KeyCode::Char('l'));
     assert_eq!(h.host.lenses.last().expect("served").1.position, 42);
 }
+
+/// The lens's model row is this pass's numbers; where the reply drew its
+/// token from another p (computed token by token), the popup shows both.
+#[test]
+fn a_model_row_that_differs_from_the_replys_own_p_says_so_with_both_numbers() {
+    let mut h = lensed();
+    answer(&mut h);
+    assert!(
+        !h.screen().contains("The reply drew from"),
+        "equal numbers: no note\n{}",
+        h.screen()
+    );
+    if let Some(crate::tui::state::Popup::Lens(l)) = h.s.view.popup.as_mut() {
+        l.result.as_mut().expect("answered").model.top[0].p = 0.83;
+    } else {
+        panic!("the lens is open");
+    }
+    let screen = h.screen();
+    assert!(
+        screen.contains("The reply drew from 80.00% for ' time'"),
+        "{screen}"
+    );
+    assert!(screen.contains("83.00%"), "{screen}");
+}

@@ -149,6 +149,13 @@ pub fn render(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
             ],
         );
         lines.extend(wrap_plain(&summary, width).into_iter().map(Line::from));
+        if let Some(note) = drawn_from_note(s, l, res, id) {
+            lines.extend(
+                wrap_plain(&note, width)
+                    .into_iter()
+                    .map(|l| Line::styled(l, theme::dim())),
+            );
+        }
     }
     let cell =
         ((inner.width as usize).saturating_sub(15) / crate::tui::lens_view::LENS_TOP_K).max(8);
@@ -190,6 +197,34 @@ pub fn render(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
             theme::dim(),
         );
     }
+}
+
+/// When the reply's own distribution at the lensed step (what the inspector
+/// shows, computed as the reply was generated: one token at a time after a
+/// prefill) gives the model's top-1 another p than this pass (the whole
+/// text evaluated at once, in the lens's own batches), both numbers and why:
+/// the float sums run in another order. `None` when they agree to 0.01
+/// points or the step has no distribution kept.
+fn drawn_from_note(
+    s: &State,
+    l: &LensView,
+    res: &crate::engine::LensResult,
+    id: i32,
+) -> Option<String> {
+    let dist = s.step(l.at)?.dist.as_ref()?;
+    let drawn = dist.p(dist.top.iter().find(|c| c.id == id)?.logit);
+    let here = res.model.top.first()?.p;
+    ((drawn - here).abs() >= 1e-4).then(|| {
+        tr_args(
+            "lens-drawn-from",
+            "The reply drew from { $drawn }% for { $piece } (computed token by token as it was written); this pass evaluates the text at once, which sums the same floats in another order: { $here }%.",
+            &[
+                ("drawn", &format!("{:.2}", drawn * 100.0)),
+                ("piece", &piece(s, id)),
+                ("here", &format!("{:.2}", here * 100.0)),
+            ],
+        )
+    })
 }
 
 /// The attention view: a box at the bottom of the chat saying which layer
