@@ -610,6 +610,7 @@ lens-title = layer lens · { $token } · ←→ token · ↑↓ scroll · a atte
 lens-error = No lens: { $error }
 lens-at-layer = layer { $l }
 lens-summary = The model's top-1 { $piece } ({ $p }%): in the top { $k } from { $listed }, top-1 first at { $first }, top-1 for good from { $from } (of { $n } layers).
+lens-drawn-from = The reply drew from { $drawn }% for { $piece } (computed token by token as it was written); this pass evaluates the text at once, which sums the same floats in another order: { $here }%.
 lens-heads-mean = the mean of its { $n } heads
 lens-head = head { $i } of { $n }
 lens-attention-title = attention · layer { $layer }/{ $last } · { $head } · ↑↓ layer · h head · a grid · Esc
