@@ -362,3 +362,30 @@ fn the_rollouts_popup_in_chinese_fits_80_columns() {
         );
     });
 }
+
+/// A first token that only begins a character (its text is empty: the
+/// character is whole on the token after it) is named by its bytes, and
+/// every row's figures start in the same column.
+#[test]
+fn a_byte_token_rollout_is_named_by_its_bytes_and_the_figures_line_up() {
+    let mut h = rolled();
+    let (id, _) = asked(&h);
+    let mut byte = rollout(2, &[("好", 0.3), ("的", 0.5)]);
+    byte.tokens[0].id = super::bench::fake_partial_id();
+    byte.tokens[0].text = String::new();
+    let rs = vec![rollout(1, &[(" time", 0.8), (" there", 0.9)]), byte];
+    h.engine(Event::Rollouts {
+        request: id,
+        rollouts: rs,
+    });
+    let screen = h.screen();
+    assert!(screen.contains("30.00% '<0xE5><0xA5>'"), "{screen}");
+    assert!(!screen.contains('∅'), "{screen}");
+    let cols: Vec<usize> = screen
+        .lines()
+        .filter(|l| l.contains(" #"))
+        .filter_map(|l| l.find("ln P").map(|i| crate::text::str_width(&l[..i])))
+        .collect();
+    assert_eq!(cols.len(), 2, "{screen}");
+    assert_eq!(cols[0], cols[1], "{screen}");
+}

@@ -13,7 +13,7 @@ use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
 use super::popup_block;
 use crate::engine::Rollout;
 use crate::i18n::{tr, tr_args};
-use crate::text::{escape_inline, truncate, visible_piece};
+use crate::text::{escape_inline, pad_right, truncate, visible_piece};
 use crate::tui::action::{Action, Context, lookup};
 use crate::tui::effect::Effect;
 use crate::tui::layout::centered;
@@ -58,11 +58,22 @@ fn block_lines(s: &State, r: &Rollout, selected: bool, width: usize) -> Vec<Line
         return vec![];
     };
     let mark = if selected { "▶" } else { " " };
+    // A token that only begins a character writes nothing by itself (the
+    // character is whole on the token that ends it): its bytes name it.
+    let name = if first.text.is_empty() {
+        s.model
+            .vocab
+            .as_ref()
+            .map_or_else(|| visible_piece(""), |v| v.readable(first.id))
+    } else {
+        visible_piece(&first.text)
+    };
+    // Padded by display width so that the figures after it line up.
     let head = format!(
-        "{mark} #{} {:>6.2}% {}   {}",
+        "{mark} #{} {:>6.2}% {}  {}",
         r.rank,
         first.p * 100.0,
-        truncate(&format!("'{}'", visible_piece(&first.text)), 24),
+        pad_right(&truncate(&format!("'{name}'"), 14), 14),
         tr_args(
             "rollouts-row",
             "ln P { $ll } nats · mean p { $mean } · { $n } tokens",
