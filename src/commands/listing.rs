@@ -113,25 +113,29 @@ pub fn paths_command(ctx: &Ctx) -> anyhow::Result<()> {
     let config = ctx.config()?;
     let paths = &ctx.paths;
     let config_file = ctx.cli.global.config.as_ref().unwrap_or(&paths.config_file);
-    println!("config file: {}", config_file.display());
+    // Labels padded to 12 columns by display width (a Chinese character is
+    // two), one space, the path.
+    let line = |label: &str, path: &std::path::Path, note: &str| {
+        println!("{} {}{note}", pad(label, 12), path.display());
+    };
+    line(&tr("paths-config", "config file:"), config_file, "");
     let places = ctx.places(&config);
+    let models = tr("paths-models", "models:");
     for d in &places.dirs {
-        println!("models:      {}", d.display());
+        line(&models, d, "");
     }
     // The other tools' stores (`sources`), read only.
+    let none = format!(" {}", tr("paths-none", "(none)"));
     for s in &places.stores {
-        let there = if s.root.exists() { "" } else { " (none)" };
-        println!(
-            "{:<12} {}{there}",
-            format!("{}:", s.store.label()),
-            s.root.display()
-        );
+        let there = if s.root.exists() { "" } else { none.as_str() };
+        line(&format!("{}:", s.store.label()), &s.root, there);
     }
-    println!(
-        "logs:        {}",
-        crate::logging::log_path(&paths.log_dir).display()
+    line(
+        &tr("paths-logs", "logs:"),
+        &crate::logging::log_path(&paths.log_dir),
+        "",
     );
-    println!("chats:       {}", paths.conversations_db().display());
+    line(&tr("paths-chats", "chats:"), &paths.conversations_db(), "");
     Ok(())
 }
 

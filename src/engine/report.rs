@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::i18n::{tr, tr_args};
+
 /// What the engine process was doing when it died.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CrashStage {
@@ -97,6 +99,101 @@ impl CrashReport {
             Some(libc::SIGABRT | libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE | libc::SIGILL)
         ) && self.stage != CrashStage::Idle
     }
+}
+
+impl CrashReport {
+    /// The report as a person reads it, in the interface language (the
+    /// [`fmt::Display`] text stays English: it is what the log file gets).
+    /// One message a stage, so that a language can order the sentence its
+    /// own way.
+    pub fn localized(&self) -> String {
+        let ended = localized_end(&self.ended);
+        let file = self.file_name();
+        let reason = if self.lines.is_empty() {
+            tr(
+                "crash-no-error",
+                "it wrote no error (its output is in the log file, see `tokenscope paths`)",
+            )
+        } else {
+            self.lines.join("; ")
+        };
+        let args: [(&str, &dyn fmt::Display); 3] =
+            [("ended", &ended), ("file", &file), ("reason", &reason)];
+        match (self.stage, file.is_empty()) {
+            (CrashStage::Loading, false) => tr_args(
+                "crash-ended-loading-file",
+                "the engine process { $ended } while loading { $file }: { $reason }",
+                &args,
+            ),
+            (CrashStage::Generating, false) => tr_args(
+                "crash-ended-generating-file",
+                "the engine process { $ended } while generating with { $file }: { $reason }",
+                &args,
+            ),
+            (CrashStage::Loading, true) => tr_args(
+                "crash-ended-loading",
+                "the engine process { $ended } while loading a model: { $reason }",
+                &args,
+            ),
+            (CrashStage::Generating, true) => tr_args(
+                "crash-ended-generating",
+                "the engine process { $ended } while generating: { $reason }",
+                &args,
+            ),
+            (CrashStage::Idle, _) => tr_args(
+                "crash-ended-idle",
+                "the engine process { $ended } while idle: { $reason }",
+                &args,
+            ),
+        }
+    }
+}
+
+/// `ended` ([`describe_end`]'s English, or the watcher's "was restarted")
+/// in the interface language; a text it does not know stays as it is.
+fn localized_end(ended: &str) -> String {
+    match ended {
+        "aborted (SIGABRT)" => return tr("crash-end-aborted", "aborted (SIGABRT)"),
+        "crashed (SIGSEGV, a memory fault)" => {
+            return tr("crash-end-segv", "crashed (SIGSEGV, a memory fault)");
+        }
+        "exited (code 0) without being asked to" => {
+            return tr(
+                "crash-end-exited-zero",
+                "exited (code 0) without being asked to",
+            );
+        }
+        "ended" => return tr("crash-end-ended", "ended"),
+        "was restarted (it was not responding)" => {
+            return tr(
+                "crash-end-restarted",
+                "was restarted (it was not responding)",
+            );
+        }
+        _ => {}
+    }
+    if let Some(sig) = ended.strip_prefix("was killed by signal ") {
+        return tr_args(
+            "crash-end-killed-signal",
+            "was killed by signal { $sig }",
+            &[("sig", &sig)],
+        );
+    }
+    if let Some(sig) = ended.strip_prefix("was killed by ") {
+        return tr_args(
+            "crash-end-killed",
+            "was killed by { $sig }",
+            &[("sig", &sig)],
+        );
+    }
+    if let Some(code) = ended.strip_prefix("exited with code ") {
+        return tr_args(
+            "crash-end-exited",
+            "exited with code { $code }",
+            &[("code", &code)],
+        );
+    }
+    ended.to_owned()
 }
 
 impl fmt::Display for CrashReport {
@@ -297,5 +394,55 @@ mod tests {
         assert_eq!(got[1], "d error three");
         assert!(meaningful_lines(&lines(&["all", "good"])).is_empty());
         assert_eq!(describe_end(Some(3), None), "exited with code 3");
+    }
+
+    /// The report as a person reads it: English word for word the log's
+    /// text, Chinese with no English word of its own left.
+    #[test]
+    fn the_localized_report_is_in_the_interface_language() {
+        use crate::i18n::{Lang, with_lang};
+        let cases = [
+            CrashReport::new(
+                None,
+                Some(libc::SIGABRT),
+                CrashStage::Loading,
+                Some("/m/zero.gguf".into()),
+                &lines(&["x.cpp:1: GGML_ASSERT(n > 0) failed"]),
+            ),
+            CrashReport::new(
+                None,
+                Some(libc::SIGKILL),
+                CrashStage::Generating,
+                Some("/m/a.gguf".into()),
+                &[],
+            ),
+            CrashReport::new(None, Some(libc::SIGSEGV), CrashStage::Generating, None, &[]),
+            CrashReport::new(Some(3), None, CrashStage::Loading, None, &[]),
+            CrashReport::new(Some(0), None, CrashStage::Idle, None, &[]),
+            CrashReport::new(None, Some(77), CrashStage::Idle, None, &[]),
+        ];
+        for r in &cases {
+            assert_eq!(with_lang(Lang::En, || r.localized()), r.to_string());
+        }
+        let zh: Vec<String> = with_lang(Lang::Zh, || cases.iter().map(|r| r.localized()).collect());
+        assert_eq!(
+            zh,
+            [
+                "引擎进程在加载 zero.gguf 时中止（SIGABRT）：x.cpp:1: GGML_ASSERT(n > 0) failed",
+                "引擎进程在用 a.gguf 生成时被 SIGKILL 终止：它没有写出错误（它的输出在日志文件里，见 `tokenscope paths`）",
+                "引擎进程在生成时崩溃（SIGSEGV，内存错误）：它没有写出错误（它的输出在日志文件里，见 `tokenscope paths`）",
+                "引擎进程在加载模型时以退出码 3 退出：它没有写出错误（它的输出在日志文件里，见 `tokenscope paths`）",
+                "引擎进程在空闲时未经要求就退出了（退出码 0）：它没有写出错误（它的输出在日志文件里，见 `tokenscope paths`）",
+                "引擎进程在空闲时被信号 77 终止：它没有写出错误（它的输出在日志文件里，见 `tokenscope paths`）",
+            ]
+        );
+        // The log's text stays English whatever the language.
+        let logged = with_lang(Lang::Zh, || cases[1].to_string());
+        assert!(
+            logged.starts_with(
+                "the engine process was killed by SIGKILL while generating with a.gguf"
+            ),
+            "{logged}"
+        );
     }
 }

@@ -113,6 +113,47 @@ pub enum RemoteError {
     },
 }
 
+/// A decode `stage` of [`EngineError::Decode`] as a person reads it: the
+/// stage travels between the processes and goes to the log in English; a
+/// known one is shown in the interface language, any other as the engine
+/// wrote it.
+fn decode_stage(stage: &str) -> String {
+    match stage {
+        "prefill" => tr("decode-stage-prefill", "prefill"),
+        "decode" => tr("decode-stage-decode", "decode"),
+        "evaluating" => tr("decode-stage-evaluating", "evaluating"),
+        "evaluating the context" => tr("decode-stage-evaluating-context", "evaluating the context"),
+        "the warm-up decode" => tr("decode-stage-warm-up", "the warm-up decode"),
+        "the layer lens" => tr("decode-stage-layer-lens", "the layer lens"),
+        "clearing the KV cache" => tr("decode-stage-clearing-kv", "clearing the KV cache"),
+        "asking about a text" => tr("decode-stage-asking", "asking about a text"),
+        "comparing" => tr("decode-stage-comparing", "comparing"),
+        "completing a character" => tr(
+            "decode-stage-completing-character",
+            "completing a character",
+        ),
+        "decoding rollouts" => tr("decode-stage-rollouts", "decoding rollouts"),
+        "dropping a rollout's sequence" => tr(
+            "decode-stage-dropping-rollout",
+            "dropping a rollout's sequence",
+        ),
+        "forcing the text" => tr("decode-stage-forcing", "forcing the text"),
+        "scoring" => tr("decode-stage-scoring", "scoring"),
+        "scoring the prompt" => tr("decode-stage-scoring-prompt", "scoring the prompt"),
+        "sharing the cached context" => {
+            tr("decode-stage-sharing-context", "sharing the cached context")
+        }
+        "sharing the cached prompt" => {
+            tr("decode-stage-sharing-prompt", "sharing the cached prompt")
+        }
+        "sharing the context with a rollout" => tr(
+            "decode-stage-sharing-rollout",
+            "sharing the context with a rollout",
+        ),
+        other => other.to_owned(),
+    }
+}
+
 impl fmt::Display for EngineError {
     /// In the interface language ([`tr_args`]); the texts inside
     /// `BadFile`, `InvalidSettings`, `InvalidRequest` and the like were made
@@ -155,14 +196,14 @@ impl fmt::Display for EngineError {
             EngineError::Decode { stage, reason } => tr_args(
                 "error-decode",
                 "{ $stage } failed: { $reason }",
-                &[("stage", stage), ("reason", reason)],
+                &[("stage", &decode_stage(stage)), ("reason", reason)],
             ),
             EngineError::Panicked(why) => tr_args(
                 "error-panicked",
                 "the engine crashed: { $why }. This is a bug in tokenscope: please report it (details and a backtrace are in the log file, see `tokenscope paths`)",
                 &[("why", why)],
             ),
-            EngineError::Crashed(report) => report.to_string(),
+            EngineError::Crashed(report) => report.localized(),
             EngineError::Unavailable(why) => tr_args(
                 "error-unavailable",
                 "could not start the engine process: { $why }",
@@ -311,10 +352,12 @@ mod tests {
             ),
             (
                 EngineError::Decode {
-                    stage: "prefill".into(),
+                    // A stage with no words of its own goes through as it
+                    // is (known ones: `decode_stages_are_shown_...`).
+                    stage: "stage-3".into(),
                     reason: "why-3".into(),
                 },
-                vec!["prefill", "why-3"],
+                vec!["stage-3", "why-3"],
             ),
             (
                 EngineError::Panicked("boom".into()),
@@ -420,6 +463,44 @@ mod tests {
             }
             .to_string()),
             "the prompt is 5000 tokens but the context holds 4096: shorten the message or start with a larger --ctx"
+        );
+    }
+
+    /// A decode stage is the engine's English in the error (what travels
+    /// and is logged) and the interface language's words on screen.
+    #[test]
+    fn decode_stages_are_shown_in_the_interface_language() {
+        let e = EngineError::Decode {
+            stage: "the warm-up decode".into(),
+            reason: "why".into(),
+        };
+        assert_eq!(
+            with_lang(Lang::En, || e.to_string()),
+            "the warm-up decode failed: why"
+        );
+        assert_eq!(with_lang(Lang::Zh, || e.to_string()), "预热解码 失败：why");
+        for (stage, zh) in [
+            ("prefill", "预填充"),
+            ("evaluating the context", "计算上下文"),
+        ] {
+            let e = EngineError::Decode {
+                stage: stage.into(),
+                reason: "r".into(),
+            };
+            assert_eq!(
+                with_lang(Lang::Zh, || e.to_string()),
+                format!("{zh} 失败：r")
+            );
+            assert!(matches!(&e, EngineError::Decode { stage: s, .. } if s == stage));
+        }
+        // A stage it does not know is shown as the engine wrote it.
+        let e = EngineError::Decode {
+            stage: "something new".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(
+            with_lang(Lang::Zh, || e.to_string()),
+            "something new 失败：r"
         );
     }
 }
