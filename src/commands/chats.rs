@@ -7,9 +7,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::cli::ExportFormat;
+use crate::i18n::{tr, tr_args};
 use crate::paths::Paths;
 use crate::store::{Store, export};
-use crate::text::{escape_inline, json_safe};
+use crate::text::{escape_inline, json_safe, pad_left, pad_right};
 
 fn open(paths: &Paths) -> Result<Store> {
     let path = paths.conversations_db();
@@ -29,26 +30,42 @@ pub fn list(paths: &Paths, search: &str, jsonl: bool) -> Result<()> {
     }
     if rows.is_empty() {
         let what = if search.is_empty() {
-            "No saved conversations yet (each chat is saved as it goes).".to_string()
+            tr(
+                "chats-cli-none",
+                "No saved conversations yet (each chat is saved as it goes).",
+            )
         } else {
-            format!("No saved conversation matches {search:?}.")
+            tr_args(
+                "chats-cli-no-match",
+                "No saved conversation matches { $search }.",
+                &[("search", &format!("{search:?}"))],
+            )
         };
         writeln!(out, "{what}")?;
         return Ok(());
     }
+    // Padded by display width: a Chinese column head is two columns a
+    // character.
     writeln!(
         out,
-        "{:>5}  {:<20}  {:>5}  {:<24}  title",
-        "id", "saved", "turns", "model"
+        "{}  {}  {}  {}  {}",
+        pad_left(&tr("chats-cli-col-id", "id"), 5),
+        pad_right(&tr("chats-cli-col-saved", "saved"), 20),
+        pad_left(&tr("chats-cli-col-turns", "turns"), 5),
+        pad_right(&tr("chats-cli-col-model", "model"), 24),
+        tr("chats-cli-col-title", "title")
     )?;
     for r in rows {
         writeln!(
             out,
-            "{:>5}  {:<20}  {:>5}  {:<24}  {}",
+            "{:>5}  {:<20}  {:>5}  {}  {}",
             r.id,
             export::format_time(r.updated_at),
             r.turns,
-            crate::text::truncate(&escape_inline(r.model.as_deref().unwrap_or("-")), 24),
+            pad_right(
+                &crate::text::truncate(&escape_inline(r.model.as_deref().unwrap_or("-")), 24),
+                24
+            ),
             escape_inline(&r.title)
         )?;
     }
@@ -67,7 +84,14 @@ pub fn export(paths: &Paths, id: i64, format: ExportFormat, output: Option<&Path
     match output.filter(|p| p.as_os_str() != "-") {
         Some(path) => {
             write_whole(path, &buf).with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("Wrote conversation {id} to {}.", path.display());
+            eprintln!(
+                "{}",
+                tr_args(
+                    "chats-cli-wrote",
+                    "Wrote conversation { $id } to { $path }.",
+                    &[("id", &id), ("path", &path.display())]
+                )
+            );
         }
         None => std::io::stdout().lock().write_all(&buf)?,
     }
@@ -112,8 +136,12 @@ pub fn import(paths: &Paths, file: &Path) -> Result<()> {
         .with_context(|| format!("cannot import {}", file.display()))?;
     let id = open(paths)?.insert(&conv)?;
     println!(
-        "Imported “{}” as conversation {id}.",
-        escape_inline(&conv.title)
+        "{}",
+        tr_args(
+            "chats-cli-imported",
+            "Imported “{ $title }” as conversation { $id }.",
+            &[("title", &escape_inline(&conv.title)), ("id", &id)]
+        )
     );
     Ok(())
 }

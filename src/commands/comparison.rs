@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::headless::{RunError, error_line, request_for, wait_for};
+use super::headless::{RunError, error_line, request_for, tokens_text, wait_for};
 use super::{Ctx, engine_placement, text_to_score};
 use crate::cli::Format;
 use crate::config::Config;
@@ -27,6 +27,7 @@ use crate::engine::{
     CompareInput, CompareRequest, CompareRow, EngineHandle, Event, ModelInfo, ModelRef, Placement,
     SlotId, TokenId, Vocab,
 };
+use crate::i18n::{tr, tr_args};
 
 /// `tokenscope compare`: `models` (as `--model` takes them, A first)
 /// compared on the reply to `prompt`, or on `text` / the text of `file`
@@ -45,7 +46,10 @@ pub fn compare_command(
     let config = ctx.config()?;
     let places = ctx.places(&config);
     if models.len() < 2 {
-        anyhow::bail!("compare needs at least two models: --model A --model B [--model C …]");
+        anyhow::bail!(tr(
+            "compare-two-models-cli",
+            "compare needs at least two models: --model A --model B [--model C …]"
+        ));
     }
     let paths_of = models
         .iter()
@@ -154,27 +158,44 @@ pub(crate) fn text_report(
         .max()
         .unwrap_or(0)
         .max(7);
-    let mut out = format!(
-        "A = {} ({}, {}); {} compared\n\n",
-        name(&models[0]),
-        models[0].quant,
-        crate::catalog::size_human(models[0].file_size),
-        crate::text::count(rows.len(), "token")
+    let mut out = tr_args(
+        "compare-heading",
+        "A = { $name } ({ $quant }, { $size }); { $tokens } compared",
+        &[
+            ("name", &name(&models[0])),
+            ("quant", &models[0].quant),
+            ("size", &crate::catalog::size_human(models[0].file_size)),
+            ("tokens", &tokens_text(rows.len())),
+        ],
     );
-    out.push_str(&format!(
-        "{:<36} {:<tw$} {:>8} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>8} {:>8}\n",
-        "B",
-        "type",
-        "mean KL",
-        "median KL",
-        "p99 KL",
-        "max KL",
-        "top-1",
-        "mean Δp",
-        "RMS Δp",
-        "PPL A",
-        "PPL B"
-    ));
+    out.push_str("\n\n");
+    // Column heads padded by display width (a Chinese character is two
+    // columns), to the widths of the number columns below.
+    let heads = [
+        (tr("compare-col-model", "B"), 36, false),
+        (tr("compare-col-type", "type"), tw, false),
+        (tr("compare-col-mean-kl", "mean KL"), 8, true),
+        (tr("compare-col-median-kl", "median KL"), 9, true),
+        (tr("compare-col-p99-kl", "p99 KL"), 8, true),
+        (tr("compare-col-max-kl", "max KL"), 8, true),
+        (tr("compare-col-top1", "top-1"), 7, true),
+        (tr("compare-col-mean-dp", "mean Δp"), 8, true),
+        (tr("compare-col-rms-dp", "RMS Δp"), 7, true),
+        (tr("compare-col-ppl-a", "PPL A"), 8, true),
+        (tr("compare-col-ppl-b", "PPL B"), 8, true),
+    ];
+    let heads: Vec<String> = heads
+        .iter()
+        .map(|(h, w, right)| {
+            if *right {
+                crate::text::pad_left(h, *w)
+            } else {
+                crate::text::pad_right(h, *w)
+            }
+        })
+        .collect();
+    out.push_str(&heads.join(" "));
+    out.push('\n');
     for (s, m) in summaries.iter().zip(&models[1..]) {
         out.push_str(&format!(
             "{:<36.36} {:<tw$} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>6.1}% {:>7.2}% {:>6.2}% {:>8.3} {:>8.3}\n",
@@ -192,20 +213,24 @@ pub(crate) fn text_report(
         ));
     }
     let memory: u64 = models.iter().map(|m| m.file_size).sum();
-    out.push_str(&format!(
-        "(KL in nats over the full vocabulary; Δp = p_B − p_A of each token; all models loaded at once: {} of weights)\n",
-        crate::catalog::size_human(memory)
+    out.push_str(&tr_args(
+        "compare-legend",
+        "(KL in nats over the full vocabulary; Δp = p_B − p_A of each token; all models loaded at once: { $memory } of weights)",
+        &[("memory", &crate::catalog::size_human(memory))],
     ));
+    out.push('\n');
     // One list per B: each pair disagrees at its own tokens.
     for (b, s) in summaries.iter().enumerate().map(|(i, s)| (i + 1, s)) {
         let mut worst: Vec<&CompareRow> = rows.iter().collect();
         worst.sort_by(|x, y| y.kl[b - 1].total_cmp(&x.kl[b - 1]));
         worst.truncate(WORST);
-        out.push_str(&format!(
-            "\nThe {} where {} disagrees most with A:\n",
-            crate::text::count(worst.len(), "token"),
-            s.model
+        out.push('\n');
+        out.push_str(&tr_args(
+            "compare-worst",
+            "The { $tokens } where { $model } disagrees most with A:",
+            &[("tokens", &tokens_text(worst.len())), ("model", &s.model)],
         ));
+        out.push('\n');
         for r in worst {
             let from = r.index.saturating_sub(8).max(known_from).min(r.index);
             let bytes: Vec<u8> = tokens[from..r.index]
@@ -267,16 +292,18 @@ fn compare_streaming(
 ) -> Result<Vec<Summary>, RunError> {
     if args.models.len() < 2 {
         return Err(RunError::Engine(
-            crate::engine::EngineError::InvalidRequest(
-                "compare needs at least two models: --model A --model B".into(),
-            ),
+            crate::engine::EngineError::InvalidRequest(tr(
+                "compare-two-models",
+                "compare needs at least two models: --model A --model B",
+            )),
         ));
     }
     if args.models.len() > crate::engine::MAX_SLOTS as usize {
         return Err(RunError::Engine(
-            crate::engine::EngineError::InvalidRequest(format!(
-                "compare takes at most {} models at once (the engine's model slots): compare the others in another run",
-                crate::engine::MAX_SLOTS
+            crate::engine::EngineError::InvalidRequest(tr_args(
+                "compare-too-many",
+                "compare takes at most { $max } models at once (the engine's model slots): compare the others in another run",
+                &[("max", &crate::engine::MAX_SLOTS)],
             )),
         ));
     }
@@ -355,8 +382,12 @@ fn compare_streaming(
         && stats.n_prompt_evaluated > stats.n_prompt
     {
         eprintln!(
-            "note: the text is {} tokens, more than the context of {}: compared in overlapping windows of the context's size, each evaluated from scratch; every token is compared once, with at least half a context before it (--ctx sets the context)",
-            stats.n_prompt, stats.ctx_size
+            "{}",
+            tr_args(
+                "compare-windows",
+                "note: the text is { $n } tokens, more than the context of { $n_ctx }: compared in overlapping windows of the context's size, each evaluated from scratch; every token is compared once, with at least half a context before it (--ctx sets the context)",
+                &[("n", &stats.n_prompt), ("n_ctx", &stats.ctx_size)],
+            )
         );
     }
     let summaries: Vec<Summary> = (1..args.models.len())

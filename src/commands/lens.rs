@@ -15,6 +15,7 @@ use crate::cli::Format;
 use crate::engine::{
     Event, LensRequest, LensResult, LensRow, MAX_CANDIDATES, ModelRef, TokenId, Vocab,
 };
+use crate::i18n::{tr, tr_args};
 
 /// What `lens` is asked for besides the model.
 pub struct LensArgs<'a> {
@@ -32,31 +33,40 @@ pub struct LensArgs<'a> {
 pub fn lens_command(ctx: &Ctx, args: &LensArgs) -> Result<()> {
     let config = ctx.config()?;
     if let Some(target) = remote_target(&config, &ctx.flags)? {
-        bail!(
+        bail!(tr_args(
+            "lens-cli-remote",
             "the layer lens reads the residual stream and attention inside the model's \
-             computation graph, which the server at {} does not expose over HTTP: pass a \
+             computation graph, which the server at { $url } does not expose over HTTP: pass a \
              local model file with --model",
-            target.url
-        );
+            &[("url", &target.url)]
+        ));
     }
     if !(1..=MAX_CANDIDATES).contains(&args.top) {
-        bail!("--top {} is out of range: 1 to {MAX_CANDIDATES}", args.top);
+        bail!(tr_args(
+            "lens-cli-top-range",
+            "--top { $top } is out of range: 1 to { $max }",
+            &[("top", &args.top), ("max", &MAX_CANDIDATES)]
+        ));
     }
     let text = read_text(
         args.text,
         args.file,
         false,
-        &crate::i18n::tr("cli-text-to-lens", "to lens"),
+        &tr("cli-text-to-lens", "to lens"),
     )?;
     let card = require_model(&config, &ctx.places(&config))?;
     let mut engine = start_engine_at(&engine_placement()?, ModelRef::Local(card.path), &config)?;
     let tokens = prompt_tokens(&mut engine, &config, &text, ctx.flags.raw)?;
     let position = match args.position {
-        Some(p) if p >= tokens.len() => bail!(
-            "--position {p} is out of range: the text is {} tokens (positions 0 to {})",
-            tokens.len(),
-            tokens.len() - 1
-        ),
+        Some(p) if p >= tokens.len() => bail!(tr_args(
+            "lens-cli-position-range",
+            "--position { $position } is out of range: the text is { $n } tokens (positions 0 to { $last })",
+            &[
+                ("position", &p),
+                ("n", &tokens.len()),
+                ("last", &(tokens.len() - 1))
+            ]
+        )),
         Some(p) => p,
         None => tokens.len() - 1,
     };
@@ -115,7 +125,7 @@ pub(crate) fn prompt_tokens(
         Ok(())
     })?;
     if tokens.is_empty() {
-        bail!("the text gives no tokens to lens");
+        bail!(tr("lens-cli-no-tokens", "the text gives no tokens to lens"));
     }
     Ok(tokens)
 }
@@ -132,12 +142,16 @@ pub(crate) fn settles(result: &LensResult) -> (Option<u32>, Option<u32>) {
 /// stays), the model's row, then the attention's most attended positions.
 pub(crate) fn text_table(result: &LensResult, tokens: &[TokenId], vocab: &Vocab) -> String {
     let quoted = |id: TokenId| format!("'{}'", vocab.readable(id));
-    let mut out = format!(
-        "layer lens after position {} ({}), {} layers; p over the whole vocabulary, entropy in bits\n",
-        result.position,
-        quoted(tokens[result.position]),
-        result.layers.len()
+    let mut out = tr_args(
+        "lens-cli-heading",
+        "layer lens after position { $position } ({ $token }), { $layers } layers; p over the whole vocabulary, entropy in bits",
+        &[
+            ("position", &result.position),
+            ("token", &quoted(tokens[result.position])),
+            ("layers", &result.layers.len()),
+        ],
     );
+    out.push('\n');
     let (first, stays) = settles(result);
     let row = |label: String, r: &LensRow, mark: &str| {
         let cells: Vec<String> = r
@@ -145,8 +159,11 @@ pub(crate) fn text_table(result: &LensResult, tokens: &[TokenId], vocab: &Vocab)
             .iter()
             .map(|c| crate::text::pad_right(&format!("{} {:.3}", quoted(c.id), c.p), 18))
             .collect();
+        // Padded by display width: the model row's label is two Chinese
+        // characters, four columns.
         format!(
-            "{label:>5}  {}  H {:5.2}{mark}\n",
+            "{}  {}  H {:5.2}{mark}\n",
+            crate::text::pad_left(&label, 5),
             cells.join(" "),
             r.entropy
         )
@@ -154,14 +171,16 @@ pub(crate) fn text_table(result: &LensResult, tokens: &[TokenId], vocab: &Vocab)
     for r in &result.layers {
         let mut mark = String::new();
         if first == Some(r.layer) {
-            mark += "  ← top-1 first";
+            mark += "  ";
+            mark += &tr("lens-cli-mark-first", "← top-1 first");
         }
         if stays == Some(r.layer) {
-            mark += "  ← top-1 from here on";
+            mark += "  ";
+            mark += &tr("lens-cli-mark-stays", "← top-1 from here on");
         }
         out += &row(r.layer.to_string(), r, &mark);
     }
-    out += &row("model".into(), &result.model, "");
+    out += &row(tr("lens-cli-row-model", "model"), &result.model, "");
     for a in &result.attention {
         let mut best: Vec<(usize, f32)> = a.mean.iter().copied().enumerate().collect();
         best.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
@@ -170,7 +189,12 @@ pub(crate) fn text_table(result: &LensResult, tokens: &[TokenId], vocab: &Vocab)
             .take(4)
             .map(|&(pos, w)| format!("{pos} {} {w:.2}", quoted(tokens[pos])))
             .collect();
-        out += &format!("attn {:>2}  {}\n", a.layer, cells.join("  "));
+        out += &format!(
+            "{} {:>2}  {}\n",
+            tr("lens-cli-row-attention", "attn"),
+            a.layer,
+            cells.join("  ")
+        );
     }
     out
 }

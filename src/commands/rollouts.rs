@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::engine::{
     EngineError, Event, ModelRef, Placement, Rollout, RolloutRequest, Stats, StopReason, TokenId,
 };
+use crate::i18n::tr_args;
 
 /// What `rollouts` is asked for besides the model and the config.
 #[derive(Debug, Clone, Default)]
@@ -105,12 +106,15 @@ fn rollouts_streaming(
     match done {
         Event::Done { stats, .. } if stats.stop == StopReason::MaxTokens => {}
         Event::Done { stats, .. } => {
-            return Err(RunError::Engine(EngineError::InvalidRequest(format!(
-                "the reply ended ({}) after {} tokens, before reply token {}: give --at {} or less",
-                stats.stop.as_str(),
-                stats.n_generated,
-                args.at,
-                stats.n_generated.saturating_sub(1)
+            return Err(RunError::Engine(EngineError::InvalidRequest(tr_args(
+                "rollouts-reply-ended",
+                "the reply ended ({ $stop }) after { $n } tokens, before reply token { $at }: give --at { $last } or less",
+                &[
+                    ("stop", &stats.stop.as_str()),
+                    ("n", &stats.n_generated),
+                    ("at", &args.at),
+                    ("last", &stats.n_generated.saturating_sub(1)),
+                ],
             ))));
         }
         _ => return Err(RunError::Cancelled),
@@ -166,31 +170,46 @@ pub(crate) fn rollout_json(r: &Rollout) -> serde_json::Value {
 /// token with p, the continuation (escaped, on one line) and its numbers.
 fn rollouts_text(reply: &str, at: usize, rollouts: &[Rollout], stats: &Stats) -> String {
     use crate::text::escape_text;
-    let mut s = format!(
-        "reply before token {at}: \"{}\"\n\n",
-        escape_text(reply).replace('\n', "\\n")
+    let mut s = tr_args(
+        "rollouts-reply-before",
+        "reply before token { $at }: \"{ $reply }\"",
+        &[
+            ("at", &at),
+            ("reply", &escape_text(reply).replace('\n', "\\n")),
+        ],
     );
+    s.push_str("\n\n");
     for r in rollouts {
         let Some(first) = r.tokens.first() else {
             continue;
         };
         let text: String = r.tokens.iter().map(|t| t.text.as_str()).collect();
         s.push_str(&format!(
-            "#{} {:?} p {:.4}\n    {}\n    log-likelihood {:.3} nats · mean p {:.3} · {} tokens\n\n",
+            "#{} {:?} p {:.4}\n    {}\n    {}\n\n",
             r.rank,
             escape_text(&first.text),
             first.p,
             escape_text(&text).replace('\n', "\\n"),
-            r.log_likelihood,
-            r.mean_p,
-            r.tokens.len(),
+            tr_args(
+                "rollouts-numbers",
+                "log-likelihood { $ll } nats · mean p { $mean } · { $n } tokens",
+                &[
+                    ("ll", &format!("{:.3}", r.log_likelihood)),
+                    ("mean", &format!("{:.3}", r.mean_p)),
+                    ("n", &r.tokens.len()),
+                ],
+            ),
         ));
     }
-    s.push_str(&format!(
-        "{} rollouts, {} tokens in {:.0} ms\n",
-        rollouts.len(),
-        stats.n_generated,
-        stats.ttft_ms
+    s.push_str(&tr_args(
+        "rollouts-summary",
+        "{ $rollouts } rollouts, { $tokens } tokens in { $ms } ms",
+        &[
+            ("rollouts", &rollouts.len()),
+            ("tokens", &stats.n_generated),
+            ("ms", &format!("{:.0}", stats.ttft_ms)),
+        ],
     ));
+    s.push('\n');
     s
 }

@@ -183,18 +183,21 @@ fn validate(
 ) -> Result<(), EngineError> {
     let bad = |m: String| Err(EngineError::InvalidRequest(m));
     if !prompt_scores::supported(model) {
-        return bad(
+        return bad(crate::i18n::tr(
+            "rollouts-recurrent",
             "this model (recurrent or hybrid) keeps only its latest state: its cache cannot be \
-             shared into rollouts"
-                .into(),
-        );
+             shared into rollouts",
+        ));
     }
     RolloutRequest::check_shape(req.n, req.m).map_err(EngineError::InvalidRequest)?;
     req.sampling
         .validate()
         .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
     if req.tokens.is_empty() {
-        return bad("no context to roll out from: give at least one token".into());
+        return bad(crate::i18n::tr(
+            "rollouts-no-context",
+            "no context to roll out from: give at least one token",
+        ));
     }
     if let Some(id) = req.tokens.iter().find(|&&id| !valid_id(model, id)) {
         return bad(format!(
@@ -207,13 +210,18 @@ fn validate(
     let need = req.tokens.len() + req.n * (req.m - 1);
     let n_ctx = ctx.n_ctx() as usize;
     if need > n_ctx {
-        return bad(format!(
-            "{} context tokens + {} rollouts of {} tokens need {need} cells of the KV cache, \
-             more than the context's {n_ctx}: ask for fewer or shorter rollouts, or load with a \
+        return bad(crate::i18n::tr_args(
+            "rollouts-context-small",
+            "{ $context } context tokens + { $n } rollouts of { $m } tokens need { $need } cells of the KV cache, \
+             more than the context's { $n_ctx }: ask for fewer or shorter rollouts, or load with a \
              larger context",
-            req.tokens.len(),
-            req.n,
-            req.m
+            &[
+                ("context", &req.tokens.len()),
+                ("n", &req.n),
+                ("m", &req.m),
+                ("need", &need),
+                ("n_ctx", &n_ctx),
+            ],
         ));
     }
     Ok(())

@@ -21,6 +21,7 @@ use super::api::{
     AttentionLayer, EngineError, LensCandidate, LensRequest, LensResult, LensRow, MAX_CANDIDATES,
 };
 use super::probs::TopK;
+use crate::i18n::{tr, tr_args};
 use context::LensContext;
 use head::Head;
 
@@ -147,27 +148,30 @@ impl Lens {
         let bad = |m: String| Err(EngineError::InvalidRequest(m));
         let n = req.tokens.len();
         if n == 0 {
-            return bad(
-                "no tokens to lens: give a text (or token ids) of at least one token".into(),
-            );
+            return bad(tr(
+                "lens-engine-no-tokens",
+                "no tokens to lens: give a text (or token ids) of at least one token",
+            ));
         }
         if req.position >= n {
-            return bad(format!(
-                "position {} is out of range: the sequence has {n} tokens (positions 0 to {})",
-                req.position,
-                n - 1
+            return bad(tr_args(
+                "lens-engine-position-range",
+                "position { $position } is out of range: the sequence has { $n } tokens (positions 0 to { $last })",
+                &[("position", &req.position), ("n", &n), ("last", &(n - 1))],
             ));
         }
         if req.position >= self.n_ctx_max as usize {
-            return bad(format!(
-                "position {} does not fit the model's context of {} tokens",
-                req.position, self.n_ctx_max
+            return bad(tr_args(
+                "lens-engine-position-context",
+                "position { $position } does not fit the model's context of { $n_ctx } tokens",
+                &[("position", &req.position), ("n_ctx", &self.n_ctx_max)],
             ));
         }
         if !(1..=MAX_CANDIDATES).contains(&req.top_k) {
-            return bad(format!(
-                "top_k {} is out of range: 1 to {MAX_CANDIDATES}",
-                req.top_k
+            return bad(tr_args(
+                "lens-engine-top-range",
+                "top_k { $top } is out of range: 1 to { $max }",
+                &[("top", &req.top_k), ("max", &MAX_CANDIDATES)],
             ));
         }
         let n_vocab = self.context.n_vocab;
