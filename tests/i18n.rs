@@ -213,7 +213,7 @@ fn the_kv_cache_view_and_the_rollouts_speak_chinese_at_80_columns() {
         f.contains("KV 缓存省下多少") && f.contains("使用 KV 缓存：") && f.contains("不用缓存："),
         "{s}"
     );
-    assert!(f.contains("缓存使它快"), "{s}");
+    assert!(f.contains("速度为不用缓存时的"), "{s}");
     for en in ["totals", "with the KV cache", "without it", "per token"] {
         assert!(!f.contains(en), "{en:?} left in English:\n{s}");
     }

@@ -57,7 +57,18 @@ impl KvCostRuns {
     }
 }
 
-/// Seconds of a run, all tokens together.
+/// Seconds of a run, all tokens together (0 for none: a fold from +0, as an
+/// empty f64 `sum` is -0, shown as "-0.00").
 pub fn kv_total(run: &[KvTimed]) -> f64 {
-    run.iter().map(|t| t.seconds).sum()
+    run.iter().fold(0.0, |a, t| a + t.seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_empty_run_totals_a_positive_zero() {
+        let t = super::kv_total(&[]);
+        assert!(t == 0.0 && t.is_sign_positive());
+        assert_eq!(format!("{t:.2}"), "0.00");
+    }
 }
