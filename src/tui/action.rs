@@ -1003,11 +1003,12 @@ impl Trigger {
     pub fn name(&self) -> String {
         let (code, mods) = match *self {
             Trigger::Key { code, mods, .. } => (code, mods),
-            Trigger::Typing => return "typing".into(),
+            // In the interface's language (the README is written in English).
+            Trigger::Typing => return crate::i18n::tr("trigger-typing", "typing"),
             Trigger::Digit => return "1-9".into(),
-            Trigger::OtherKey => return "any other key".into(),
-            Trigger::Wheel => return "mouse wheel".into(),
-            Trigger::Click => return "click a token".into(),
+            Trigger::OtherKey => return crate::i18n::tr("trigger-other-key", "any other key"),
+            Trigger::Wheel => return crate::i18n::tr("trigger-wheel", "mouse wheel"),
+            Trigger::Click => return crate::i18n::tr("trigger-click", "click a token"),
         };
         let mut out = String::new();
         for (m, name) in [(CTRL, "Ctrl-"), (ALT, "Alt-"), (SHIFT, "Shift-")] {

@@ -393,7 +393,7 @@ fn reply_fields(s: &State) -> Vec<Field> {
         .after(" · "),
     );
     if let Some(stop) = stop {
-        f.push(Field::new(4, vec![Span::styled(stop.as_str(), theme::dim())]).after(" · "));
+        f.push(Field::new(4, vec![Span::styled(stop_text(stop), theme::dim())]).after(" · "));
     }
     // The first of them starts a field of its own.
     if let Some(first) = f.first_mut() {
@@ -442,4 +442,38 @@ pub fn status_line_for(s: &State, width: usize) -> (Line<'static>, bool) {
         line = Line::from(truncate(&text, width));
     }
     (line, used + str_width(&status_help()) <= width)
+}
+
+/// How a reply ended, as the status bar says it (the JSON keeps
+/// [`StopReason::as_str`]'s identifiers).
+fn stop_text(stop: crate::engine::StopReason) -> String {
+    use crate::engine::StopReason;
+    match stop {
+        StopReason::Eog => tr("stop-eog", "eog"),
+        StopReason::MaxTokens => tr("stop-max-tokens", "max_tokens"),
+        StopReason::Cancelled => tr("stop-cancelled", "cancelled"),
+        StopReason::ContextFull => tr("stop-context-full", "context_full"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::StopReason;
+    use crate::i18n::{Lang, with_lang};
+    use crate::tui::action::Trigger;
+
+    /// The status bar's stop reason and help's trigger names follow the
+    /// interface's language; English keeps the identifiers and names the
+    /// README uses.
+    #[test]
+    fn stop_reasons_and_trigger_names_are_in_the_interface_language() {
+        assert_eq!(super::stop_text(StopReason::Cancelled), "cancelled");
+        assert_eq!(
+            with_lang(Lang::Zh, || super::stop_text(StopReason::Cancelled)),
+            "已取消"
+        );
+        assert_eq!(Trigger::Wheel.name(), "mouse wheel");
+        assert_eq!(with_lang(Lang::Zh, || Trigger::Wheel.name()), "鼠标滚轮");
+        assert_eq!(StopReason::Cancelled.as_str(), "cancelled", "JSON's word");
+    }
 }

@@ -360,13 +360,26 @@ pub fn message_block(conv: &Conversation, id: NodeId, width: usize) -> Block {
                 b.push_str(&m.tail, Tag::Token(last as u32));
             }
             match &m.status {
-                MsgStatus::Stopped => b.push_str(" [stopped]", Tag::Note),
+                MsgStatus::Stopped => b.push_str(
+                    &format!(" [{}]", crate::i18n::tr("reply-mark-stopped", "stopped")),
+                    Tag::Note,
+                ),
                 // A reply the model did not end itself says so.
                 MsgStatus::Done => match m.stats.as_ref().map(|st| st.stop) {
-                    Some(StopReason::MaxTokens) => {
-                        b.push_str(" [cut: max tokens reached]", Tag::Note)
-                    }
-                    Some(StopReason::ContextFull) => b.push_str(" [cut: context full]", Tag::Note),
+                    Some(StopReason::MaxTokens) => b.push_str(
+                        &format!(
+                            " [{}]",
+                            crate::i18n::tr("reply-mark-max-tokens", "cut: max tokens reached")
+                        ),
+                        Tag::Note,
+                    ),
+                    Some(StopReason::ContextFull) => b.push_str(
+                        &format!(
+                            " [{}]",
+                            crate::i18n::tr("reply-mark-context-full", "cut: context full")
+                        ),
+                        Tag::Note,
+                    ),
                     _ => {}
                 },
                 MsgStatus::Failed(e) => {
