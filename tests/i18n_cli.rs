@@ -6,45 +6,13 @@
 
 mod common;
 
+use common::lang::{assert_no_english, column};
 use unicode_width::UnicodeWidthStr;
 
 /// The binary with no locale variable but `lang_env` (e.g. `LANG`) and the
 /// demo models: (stdout, stderr, success).
 fn run(lang_env: Option<&str>, args: &[&str]) -> (String, String, bool) {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tokenscope"));
-    for k in ["LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"] {
-        c.env_remove(k);
-    }
-    if let Some(v) = lang_env {
-        c.env("LANG", v);
-    }
-    let out = c
-        .args(args)
-        .env("TOKENSCOPE_SOURCES", "")
-        .env("TOKENSCOPE_MODELS_DIR", common::models_dir())
-        .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml")
-        .output()
-        .expect("binary runs");
-    (
-        String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.success(),
-    )
-}
-
-/// None of `labels` is in `text`.
-fn assert_no_english(text: &str, labels: &[&str]) {
-    for l in labels {
-        assert!(!text.contains(l), "English label {l:?} left in:\n{text}");
-    }
-}
-
-/// The display column where `needle` starts in `line`.
-fn column(line: &str, needle: &str) -> usize {
-    let at = line
-        .find(needle)
-        .unwrap_or_else(|| panic!("{needle:?} in {line:?}"));
-    line[..at].width()
+    common::lang::run_in(lang_env, &[], args)
 }
 
 #[test]

@@ -6,49 +6,16 @@
 
 mod common;
 
+use common::lang::{assert_no_english, column};
 use unicode_width::UnicodeWidthStr;
 
 /// The binary with no locale variable but `LANG=lang` when given, the demo
 /// models and `home` as TOKENSCOPE_HOME: (stdout, stderr, success).
 fn run(lang: Option<&str>, home: &std::path::Path, args: &[&str]) -> (String, String, bool) {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tokenscope"));
-    for k in ["LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"] {
-        c.env_remove(k);
-    }
-    if let Some(v) = lang {
-        c.env("LANG", v);
-    }
-    let out = c
-        .args(args)
-        .env("TOKENSCOPE_SOURCES", "")
-        .env("TOKENSCOPE_HOME", home)
-        .env("TOKENSCOPE_MODELS_DIR", common::models_dir())
-        .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml")
-        .output()
-        .expect("binary runs");
-    (
-        String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.success(),
-    )
+    common::lang::run_in(lang, &[("TOKENSCOPE_HOME", home)], args)
 }
 
 const ZH: Option<&str> = Some("zh_CN.UTF-8");
-
-/// None of `labels` is in `text`.
-fn assert_no_english(text: &str, labels: &[&str]) {
-    for l in labels {
-        assert!(!text.contains(l), "English label {l:?} left in:\n{text}");
-    }
-}
-
-/// The display column where `needle` starts in `line`.
-fn column(line: &str, needle: &str) -> usize {
-    let at = line
-        .find(needle)
-        .unwrap_or_else(|| panic!("{needle:?} in {line:?}"));
-    line[..at].width()
-}
 
 /// `args` with `--format jsonl` gives the same bytes in English and Chinese
 /// (`timing` keys, wall-clock times, dropped from each line first).

@@ -11,26 +11,9 @@ use unicode_width::UnicodeWidthStr;
 /// `tokenscope paths` with no locale variable but `LANG=lang` (when given):
 /// its stdout.
 fn paths(lang: Option<&str>) -> String {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tokenscope"));
-    for k in ["LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"] {
-        c.env_remove(k);
-    }
-    if let Some(v) = lang {
-        c.env("LANG", v);
-    }
-    let out = c
-        .arg("paths")
-        .env("TOKENSCOPE_SOURCES", "")
-        .env("TOKENSCOPE_MODELS_DIR", common::models_dir())
-        .env("TOKENSCOPE_CONFIG", "/nonexistent/tokenscope-test.toml")
-        .output()
-        .expect("binary runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 stdout")
+    let (out, err, ok) = common::lang::run_in(lang, &[], &["paths"]);
+    assert!(ok, "{err}");
+    out
 }
 
 /// Each line's label and the display column where its path (the text

@@ -3,6 +3,7 @@
 
 pub mod fake_model;
 pub mod gguf_edit;
+pub mod lang;
 pub mod server;
 pub mod tmux;
 
