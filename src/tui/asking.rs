@@ -130,7 +130,8 @@ fn question(s: &State) -> Option<Result<Question, String>> {
 fn completion_question(s: &State) -> Option<Result<Question, String>> {
     let id = selected_id(s)?;
     crate::engine::incomplete_tail(s.model.vocab.as_ref()?.bytes(id))?;
-    if s.model.caps.as_ref()?.refuses("").is_some() {
+    // A remote model cannot be asked (no logits over the vocabulary).
+    if s.model.caps.as_ref()?.remote.is_some() {
         return None;
     }
     let context = context(s, s.view.chooser.as_ref()?.at).ok()?;
