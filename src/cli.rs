@@ -10,6 +10,9 @@ use thiserror::Error;
 
 use crate::config::{Config, ConfigError};
 
+mod localized;
+pub use localized::{exit_with, localized};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tokenscope",
@@ -153,85 +156,6 @@ pub fn language(
             .ok()
             .and_then(|c| c.lang);
     crate::i18n::choose(flag.as_deref(), config_lang.as_deref(), env)
-}
-
-/// `command` (the parser of [`Cli`]) with its help in the interface
-/// language: each command's `about` and each argument's help taken from the
-/// message files by id (`cli-<command path>-about`, `cli-<command
-/// path>-<argument id>`; the root's path is `tokenscope`), and clap's own
-/// headings and `--help`/`--version` lines. English: `command` as derived.
-pub fn localized(command: clap::Command) -> clap::Command {
-    if crate::i18n::lang() == crate::i18n::Lang::En {
-        return command;
-    }
-    let mut command = command;
-    command.build();
-    localize_command(command, "tokenscope")
-}
-
-/// One command of [`localized`] and, recursively, its subcommands.
-fn localize_command(mut command: clap::Command, path: &str) -> clap::Command {
-    use crate::i18n::tr_id;
-    if let Some(about) = tr_id(&format!("cli-{path}-about")) {
-        // A long text only where clap has one (else `--help` takes the long layout).
-        let long = command.get_long_about().is_some();
-        command = command.about(about.clone());
-        if long {
-            command = command.long_about(about);
-        }
-    }
-    if let Some(after) = tr_id(&format!("cli-{path}-after-help")) {
-        command = command.after_help(after);
-    }
-    command = command
-        .help_template(format!(
-            "{{about-with-newline}}\n{} {{usage}}\n\n{{all-args}}{{after-help}}",
-            crate::i18n::tr("cli-usage", "Usage:")
-        ))
-        // clap keeps headings as `&'static str`: leaked, once per command at start.
-        .subcommand_help_heading(&*crate::i18n::tr("cli-commands", "Commands").leak());
-    let heading: &'static str = crate::i18n::tr("cli-options", "Options").leak();
-    let ids: Vec<String> = command
-        .get_arguments()
-        .map(|a| a.get_id().to_string())
-        .collect();
-    for id in ids {
-        let help = match id.as_str() {
-            "help" => Some(crate::i18n::tr("cli-help", "Print help")),
-            "version" => Some(crate::i18n::tr("cli-version", "Print version")),
-            // One text per argument id (`cli-arg-model`), or its own
-            // where this command's help differs (`cli-tokenscope-info-model`).
-            _ => tr_id(&format!("cli-{path}-{id}")).or_else(|| tr_id(&format!("cli-arg-{id}"))),
-        };
-        command = command.mut_arg(id, |a| {
-            let positional = a.is_positional();
-            let long = a.get_long_help().is_some();
-            // An argument without a help text keeps none.
-            let a = match help.clone().filter(|_| a.get_help().is_some()) {
-                Some(h) if long => a.help(h.clone()).long_help(h),
-                Some(h) => a.help(h),
-                None => a,
-            };
-            if positional || a.get_help_heading().is_some() {
-                a
-            } else {
-                a.help_heading(heading)
-            }
-        });
-    }
-    let subs: Vec<String> = command
-        .get_subcommands()
-        .map(|c| c.get_name().to_owned())
-        .collect();
-    for name in subs {
-        // `help`'s subcommands say what the commands of the same names do.
-        let sub_path = match path.strip_suffix("-help") {
-            Some(root) => format!("{root}-{name}"),
-            None => format!("{path}-{name}"),
-        };
-        command = command.mut_subcommand(name, |c| localize_command(c, &sub_path));
-    }
-    command
 }
 
 #[derive(Debug, Args, Clone, Default)]

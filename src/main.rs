@@ -35,10 +35,12 @@ fn parse_command_line() -> Cli {
     if !env.color(std::io::stderr().is_terminal() || std::io::stdout().is_terminal()) {
         command = command.color(clap::ColorChoice::Never);
     }
-    let mut matches = command.get_matches_mut();
+    let mut matches = command
+        .try_get_matches_from_mut(args)
+        .unwrap_or_else(|e| tokenscope::cli::exit_with(e));
     Cli::from_arg_matches_mut(&mut matches)
         .map_err(|e| e.format(&mut command))
-        .unwrap_or_else(|e| e.exit())
+        .unwrap_or_else(|e| tokenscope::cli::exit_with(e))
 }
 
 fn main() -> ExitCode {

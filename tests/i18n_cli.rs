@@ -231,3 +231,72 @@ fn errors_are_in_chinese_from_the_parent_and_from_the_engine_process() {
     let (_, err, _) = run(None, &args);
     assert!(err.contains("error: the text is a single token"), "{err}");
 }
+
+/// clap's usage errors and its `[default: …]`/`[possible values: …]` hints
+/// are in Chinese (exit status 2 as clap's), and in English as clap words them.
+#[test]
+fn usage_errors_and_value_hints_are_in_chinese() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["run", "--bogus"], &["未知参数 '--bogus'", "用法："]),
+        (
+            &["run", "--format", "xx"],
+            &["'xx' 无效", "[可选值：text, jsonl]"],
+        ),
+        (
+            &["run", "-p", "x", "--top-k", "abc"],
+            &["'abc' 无效：不是整数"],
+        ),
+        (&["run", "-p", "x", "--temp", "abc"], &["不是数字"]),
+        (&["frob"], &["未知子命令 'frob'"]),
+        (&["run"], &["缺少以下必需的参数：", "--prompt <PROMPT>"]),
+        (
+            &["run", "-p", "x", "--formt", "text"],
+            &["提示：有相近的：'--format'"],
+        ),
+    ];
+    let english = [
+        "error:",
+        "unexpected",
+        "invalid",
+        "possible values",
+        "Usage",
+        "For more information",
+        "required",
+        "digit",
+        "tip:",
+    ];
+    for (args, want) in cases {
+        let mut zh_args = vec!["--lang", "zh"];
+        zh_args.extend_from_slice(args);
+        let (out, err, ok) = run(None, &zh_args);
+        assert!(!ok && out.is_empty(), "{args:?} fails on stderr: {out}");
+        for w in *want {
+            assert!(err.contains(w), "{args:?}: {w:?} in:\n{err}");
+        }
+        assert!(err.contains("更多信息请运行 '--help'。"), "{err}");
+        assert_no_english(&err, &english);
+        // English: clap's own words, untouched.
+        let (_, err, ok) = run(None, args);
+        assert!(!ok && err.starts_with("error: "), "{args:?}:\n{err}");
+    }
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_tokenscope"))
+        .args(["--lang", "zh", "run", "--bogus"])
+        .output()
+        .expect("binary runs")
+        .status;
+    assert_eq!(status.code(), Some(2), "a usage error exits as clap's do");
+
+    let (help, _, ok) = run(None, &["--lang", "zh", "run", "--help"]);
+    assert!(ok, "{help}");
+    assert!(
+        help.contains("[默认：text] [可选值：text, jsonl]"),
+        "{help}"
+    );
+    assert!(help.contains("[可选值：en, zh]"), "{help}");
+    assert_no_english(&help, &["[default", "[possible values"]);
+    let (help, _, _) = run(None, &["run", "--help"]);
+    assert!(
+        help.contains("[default: text] [possible values: text, jsonl]"),
+        "{help}"
+    );
+}
