@@ -517,6 +517,7 @@ gguf-truncated-data = the file is { $file_size } bytes, but its header says the 
 gguf-corrupt = corrupt GGUF header at byte { $at }: { $what }; the file is damaged, re-download it
 gguf-invalid = invalid GGUF header at byte { $at }: { $what }; llama.cpp refuses such a file: convert the model again with a current llama.cpp, or get another copy
 gguf-not-regular = not a regular file but { $kind }: a model is a .gguf file, name one
+heat-entropy-band-top = ≥4 bits
 cli-resume-with-subcommand = --resume reopens a conversation in the chat: use it without a subcommand (`tokenscope --resume`)
 cli-error-line = error: { $message }
 import-empty = the file is empty: it is not a tokenscope export

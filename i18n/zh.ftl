@@ -357,3 +357,4 @@ stop-eog = 结束符
 stop-max-tokens = 达到上限
 stop-cancelled = 已取消
 stop-context-full = 上下文已满
+heat-entropy-band-top = ≥4 比特

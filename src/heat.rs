@@ -33,6 +33,18 @@ pub const ENTROPY_BANDS: [(f32, &str); 5] = [
     (f32::INFINITY, "≥4 bits"),
 ];
 
+/// The label of entropy band `band` (an index into [`ENTROPY_BANDS`]) in
+/// the interface language: the last one names the unit.
+pub fn entropy_band_label(band: usize) -> String {
+    match ENTROPY_BANDS.get(band) {
+        Some((upper, _)) if upper.is_infinite() => {
+            crate::i18n::tr("heat-entropy-band-top", "≥4 bits")
+        }
+        Some((_, label)) => (*label).to_owned(),
+        None => String::new(),
+    }
+}
+
 /// The entropy heatmap band of `bits`: an index into [`ENTROPY_BANDS`] (0 =
 /// decided, 4 = spread over many candidates).
 pub fn entropy_band(bits: f32) -> usize {
@@ -46,3 +58,30 @@ pub fn entropy_band(bits: f32) -> usize {
 /// agreeing) to not, as xterm 256-colour palette indices: green, lime,
 /// yellow, orange, red.
 pub const HEAT_PALETTE: [u8; 5] = [40, 148, 220, 208, 196];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::{Lang, with_lang};
+
+    #[test]
+    fn the_entropy_legend_names_its_unit_in_the_interface_language() {
+        let labels = |lang| {
+            with_lang(lang, || {
+                (0..ENTROPY_BANDS.len())
+                    .map(entropy_band_label)
+                    .collect::<Vec<_>>()
+            })
+        };
+        let en = labels(Lang::En);
+        assert_eq!(
+            en,
+            ENTROPY_BANDS.map(|(_, l)| l.to_owned()),
+            "English is the constants' text (the README's legend)"
+        );
+        let zh = labels(Lang::Zh);
+        assert_eq!(zh[..4], en[..4], "numbers need no translation");
+        assert_eq!(zh[4], "≥4 比特");
+        assert_eq!(entropy_band_label(ENTROPY_BANDS.len()), "");
+    }
+}

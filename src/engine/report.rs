@@ -107,16 +107,9 @@ impl CrashReport {
     /// One message a stage, so that a language can order the sentence its
     /// own way.
     pub fn localized(&self) -> String {
-        let ended = localized_end(&self.ended);
+        let ended = self.localized_ended();
         let file = self.file_name();
-        let reason = if self.lines.is_empty() {
-            tr(
-                "crash-no-error",
-                "it wrote no error (its output is in the log file, see `tokenscope paths`)",
-            )
-        } else {
-            self.lines.join("; ")
-        };
+        let reason = self.localized_reason();
         let args: [(&str, &dyn fmt::Display); 3] =
             [("ended", &ended), ("file", &file), ("reason", &reason)];
         match (self.stage, file.is_empty()) {
@@ -145,6 +138,27 @@ impl CrashReport {
                 "the engine process { $ended } while idle: { $reason }",
                 &args,
             ),
+        }
+    }
+}
+
+impl CrashReport {
+    /// [`Self::ended`] (how the process ended: "aborted (SIGABRT)"…) in the
+    /// interface language.
+    pub fn localized_ended(&self) -> String {
+        localized_end(&self.ended)
+    }
+
+    /// [`Self::reason`] in the interface language: llama.cpp's own last
+    /// lines stay as they were written.
+    pub fn localized_reason(&self) -> String {
+        if self.lines.is_empty() {
+            tr(
+                "crash-no-error",
+                "it wrote no error (its output is in the log file, see `tokenscope paths`)",
+            )
+        } else {
+            self.reason()
         }
     }
 }

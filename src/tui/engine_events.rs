@@ -71,7 +71,7 @@ pub(super) fn on_engine(s: &mut State, ev: Event) -> Vec<Effect> {
 /// that crashed) in the new engine process. The conversation is untouched.
 fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
     super::compare::on_engine_exited(s);
-    let reason = report.reason();
+    let reason = report.localized_reason();
     let file = report.file_name();
     let mut text = match report.stage {
         CrashStage::Loading if report.blames_file() => tr_args(
@@ -87,7 +87,7 @@ fn on_engine_exited(s: &mut State, report: &CrashReport) -> Vec<Effect> {
         _ => engine_ended(report, &file, &reason),
     };
     if report.blames_file() {
-        text += &format!(" ({}).", report.ended);
+        text += &format!(" ({}).", report.localized_ended());
         if let Some(path) = &report.file {
             s.model
                 .files
@@ -443,15 +443,13 @@ fn end_step_mode_choice(s: &mut State) {
     }
 }
 
-/// The engine process ended (`report.ended`, the engine's words) while
+/// The engine process ended ([`CrashReport::localized_ended`]) while
 /// doing what its stage says ([`CrashReport::doing`]'s English, one message
 /// a stage so that a language can order the sentence its own way).
 fn engine_ended(report: &CrashReport, file: &str, reason: &str) -> String {
-    let args: [(&str, &dyn std::fmt::Display); 3] = [
-        ("ended", &report.ended),
-        ("file", &file),
-        ("reason", &reason),
-    ];
+    let ended = report.localized_ended();
+    let args: [(&str, &dyn std::fmt::Display); 3] =
+        [("ended", &ended), ("file", &file), ("reason", &reason)];
     match (report.stage, file.is_empty()) {
         (CrashStage::Loading, false) => tr_args(
             "notice-engine-ended-loading-file",
@@ -547,8 +545,14 @@ mod tests {
                 let zh = crate::i18n::with_lang(crate::i18n::Lang::Zh, || {
                     engine_ended(&r, &name, &reason)
                 });
+                // How it ended is in Chinese too, not the report's English.
+                let ended_zh =
+                    crate::i18n::with_lang(crate::i18n::Lang::Zh, || r.localized_ended());
+                assert_ne!(ended_zh, r.ended);
                 assert!(
-                    zh.starts_with("引擎进程在") && zh.contains(&r.ended),
+                    zh.starts_with("引擎进程在")
+                        && zh.contains(&ended_zh)
+                        && !zh.contains(&r.ended),
                     "{zh}"
                 );
             }

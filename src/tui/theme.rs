@@ -7,7 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use super::state::HeatScale;
 use crate::i18n::tr;
 
-pub use crate::heat::{ENTROPY_BANDS, HEAT_BANDS, entropy_band, heat_band};
+pub use crate::heat::{ENTROPY_BANDS, HEAT_BANDS, entropy_band, entropy_band_label, heat_band};
 
 /// Heatmap colour of a token with probability `p`: green when the model was
 /// sure, through yellow and orange, to red when it was not.
@@ -72,7 +72,7 @@ pub fn kl_heat_style(kl: f64, color: bool) -> Style {
 
 /// The monochrome legend of a heatmap whose band labels are `labels`:
 /// `dim ≥80% · plain ≥50% · …`.
-fn cue_legend<'a>(labels: impl Iterator<Item = &'a str>) -> String {
+fn cue_legend(labels: impl Iterator<Item = impl std::fmt::Display>) -> String {
     HEAT_CUES
         .iter()
         .zip(labels)
@@ -88,7 +88,7 @@ pub fn heat_cue_legend() -> String {
 
 /// The entropy heatmap's monochrome legend (`dim H<0.5 · plain <1 · …`).
 pub fn entropy_cue_legend() -> String {
-    cue_legend(ENTROPY_BANDS.iter().map(|(_, l)| *l))
+    cue_legend((0..ENTROPY_BANDS.len()).map(entropy_band_label))
 }
 
 /// The monochrome legend of `scale`.
@@ -101,11 +101,11 @@ pub fn cue_legend_of(scale: HeatScale) -> String {
 }
 
 /// The band labels of `scale`, from sure (or agreeing) to not.
-pub fn band_labels(scale: HeatScale) -> Vec<&'static str> {
+pub fn band_labels(scale: HeatScale) -> Vec<String> {
     match scale {
-        HeatScale::Probability => HEAT_BANDS.iter().map(|(_, l)| *l).collect(),
-        HeatScale::Entropy => ENTROPY_BANDS.iter().map(|(_, l)| *l).collect(),
-        HeatScale::Kl => KL_BANDS.iter().map(|(_, l)| *l).collect(),
+        HeatScale::Probability => HEAT_BANDS.iter().map(|(_, l)| (*l).to_owned()).collect(),
+        HeatScale::Entropy => (0..ENTROPY_BANDS.len()).map(entropy_band_label).collect(),
+        HeatScale::Kl => KL_BANDS.iter().map(|(_, l)| (*l).to_owned()).collect(),
     }
 }
 

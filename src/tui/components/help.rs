@@ -69,7 +69,7 @@ pub fn help_lines(width: usize, color: bool) -> Vec<Line<'static>> {
     }
     lines.push(Line::from(""));
     // The legends: colour swatches, or without colour each band's style by name.
-    let legend = |(band, label): (usize, &str)| {
+    let legend = |(band, label): (usize, String)| {
         let text = if color {
             format!("■ {label} ")
         } else {
@@ -77,21 +77,27 @@ pub fn help_lines(width: usize, color: bool) -> Vec<Line<'static>> {
         };
         (text, theme::band_style(band, color))
     };
-    let bands = theme::HEAT_BANDS.iter().map(|(_, l)| *l).enumerate();
+    let bands = theme::HEAT_BANDS
+        .iter()
+        .map(|(_, l)| (*l).to_owned())
+        .enumerate();
     lines.extend(legend_lines(
         &format!("{} ", tr("help-legend-p", "heatmap:")),
         bands.map(legend),
         width,
     ));
     // F3 again: the entropy of the distribution each token was chosen from.
-    let bands = theme::ENTROPY_BANDS.iter().map(|(_, l)| *l).enumerate();
+    let bands = (0..theme::ENTROPY_BANDS.len()).map(|b| (b, theme::entropy_band_label(b)));
     lines.extend(legend_lines(
         &format!("{} ", tr("help-legend-entropy", "heatmap by entropy:")),
         bands.map(legend),
         width,
     ));
     // The KL scale of a compared reply (F3 cycles to it).
-    let bands = theme::KL_BANDS.iter().map(|(_, l)| *l).enumerate();
+    let bands = theme::KL_BANDS
+        .iter()
+        .map(|(_, l)| (*l).to_owned())
+        .enumerate();
     lines.extend(legend_lines(
         &format!("{} ", tr("help-legend-kl", "heatmap by KL(A‖B):")),
         bands.map(legend),
