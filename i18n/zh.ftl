@@ -358,3 +358,6 @@ stop-max-tokens = 达到上限
 stop-cancelled = 已取消
 stop-context-full = 上下文已满
 heat-entropy-band-top = ≥4 比特
+status-tps = { $tps } 词元/秒
+status-ttft = 首词元 { $ttft }
+chat-reply-meta = { $tokens } 词元 · { $tps } 词元/秒

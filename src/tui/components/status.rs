@@ -376,10 +376,12 @@ fn reply_fields(s: &State) -> Vec<Field> {
     };
     let mut f = Vec::new();
     if let Some(tps) = tps {
-        f.push(Field::new(3, vec![Span::raw(format!("{tps} tok/s"))]));
+        let tps = tr_args("status-tps", "{ $tps } tok/s", &[("tps", &tps)]);
+        f.push(Field::new(3, vec![Span::raw(tps)]));
     }
     if let Some(ttft) = ttft {
-        f.push(Field::new(6, vec![Span::raw(format!("TTFT {ttft}"))]).after(" · "));
+        let ttft = tr_args("status-ttft", "TTFT { $ttft }", &[("ttft", &ttft)]);
+        f.push(Field::new(6, vec![Span::raw(ttft)]).after(" · "));
     }
     f.push(
         Field::new(

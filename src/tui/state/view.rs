@@ -11,7 +11,7 @@ use ratatui_textarea::TextArea;
 use super::{Asking, Chooser, Focus, History, Message, MsgStatus, Notice, Popup, State, TokenRef};
 use crate::conversation::{Conversation, NodeId};
 use crate::engine::{Role, StopReason, TokenStep};
-use crate::i18n::tr;
+use crate::i18n::{tr, tr_args};
 use crate::tui::layout::{self, Areas};
 use crate::tui::wrap::{Block, Tag};
 
@@ -309,10 +309,14 @@ fn header_meta(m: &Message) -> String {
     }
     if let Some(s) = &m.stats {
         // All its tokens (a branch's shared ones too); the speed is the last run's.
-        meta.push_str(&format!(
-            " · {} tok · {:.1} tok/s",
-            m.steps.len(),
-            s.gen_tps
+        meta.push_str(" · ");
+        meta.push_str(&tr_args(
+            "chat-reply-meta",
+            "{ $tokens } tok · { $tps } tok/s",
+            &[
+                ("tokens", &m.steps.len()),
+                ("tps", &format!("{:.1}", s.gen_tps)),
+            ],
         ));
     }
     meta
