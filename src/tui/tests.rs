@@ -1849,6 +1849,11 @@ fn after_a_reply_of_0_tokens_the_inspector_shows_nothing_stale() {
     h.send(Msg::Input(TermEvent::Resize(40, 12)));
     let small = h.screen();
     assert!(!small.contains("▶ ! p="), "{small}");
+    // In Chinese at 80 columns: the same, whole.
+    h.send(Msg::Input(TermEvent::Resize(80, 24)));
+    let zh = crate::i18n::with_lang(crate::i18n::Lang::Zh, || h.screen());
+    assert!(zh.contains("没有可查看的词元"), "{zh}");
+    assert!(zh.lines().all(|l| l.width() <= 80), "{zh}");
 }
 
 #[test]

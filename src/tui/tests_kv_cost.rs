@@ -236,6 +236,10 @@ fn the_status_bar_says_the_kv_runs_are_going() {
     );
     let zh = crate::i18n::with_lang(crate::i18n::Lang::Zh, || status(&h));
     assert!(zh.contains("KV 计时") && !zh.contains("空闲"), "{zh}");
+    // Esc cancels: stopping until the engine's Done, then idle.
+    h.key(KeyCode::Esc);
+    let stopping = status(&h);
+    assert!(stopping.contains("● stopping the KV runs…"), "{stopping}");
     h.engine(Event::Done {
         request: id,
         stats: super::bench::fake_stats(4, StopReason::MaxTokens),
