@@ -296,7 +296,6 @@ lens-title = 层透镜 · { $token } · ←→ 词元 · ↑↓ 滚动 · a 注�
 lens-explain = 每层之后的预测：该处的残差流经过最终归一化和输出头；p 是在整个词表上的概率，H 是以比特计的熵。
 lens-heads-mean = 全部 { $n } 个头的平均
 lens-head = 第 { $i } 个头，共 { $n } 个
-lens-attention-title = 注意力 · 第 { $layer }/{ $last } 层 · { $head } · ↑↓ 层 · h 头 · a 网格 · Esc
 picker-compare-with = 与之比较…
 picker-models = 模型
 picker-scanning = 扫描中…

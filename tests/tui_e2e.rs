@@ -995,10 +995,11 @@ fn l_opens_the_layer_lens_of_a_reply_token_and_a_shows_its_attention_on_the_chat
         assert!(grid.contains(l), "row {l} of SmolLM2's 30 layers:\n{s}");
     }
     assert!(grid.contains("(of 30 layers)"), "{s}");
-    // The attention view: the box names the layer, the chat shows again.
+    // The attention view: the box names the layer as the grid does (L29 of
+    // 30), the chat shows again.
     t.keys(&["a"]);
     let s = t.wait("the attention view", 10, |s| {
-        s.contains("attention · layer 29/29") && s.contains("the mean of its 9 heads")
+        s.contains("attention · L29 of 30 layers") && s.contains("the mean of its 9 heads")
     });
     assert!(
         s.contains("What is the capital of France?"),
@@ -1006,12 +1007,12 @@ fn l_opens_the_layer_lens_of_a_reply_token_and_a_shows_its_attention_on_the_chat
     );
     t.keys(&["Up"]);
     t.wait("the layer above", 10, |s| {
-        s.contains("attention · layer 28/29")
+        s.contains("attention · L28 of 30 layers")
     });
     t.keys(&["h"]);
     t.wait("one head", 10, |s| s.contains("head 1 of 9"));
     t.keys(&["Escape"]);
-    t.wait("the lens closed", 10, |s| !s.contains("attention · layer"));
+    t.wait("the lens closed", 10, |s| !s.contains("attention · L"));
     t.keys(&["q", "q"]);
     t.assert_exited_sane(0);
 }

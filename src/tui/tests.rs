@@ -1825,6 +1825,37 @@ fn while_a_new_reply_prefills_the_inspector_shows_nothing_old_as_live() {
     assert!(h.s.inspected().is_some_and(|(t, _)| t.msg == 3));
 }
 
+/// A reply that ends at 0 tokens (its first draw the end of generation)
+/// leaves the inspector with nothing of the reply before it: no "last
+/// token" of the previous reply passing for this one's.
+#[test]
+fn after_a_reply_of_0_tokens_the_inspector_shows_nothing_stale() {
+    let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("hi", &[("Hello", 0.9), ("!", 0.6)]);
+    assert!(
+        h.screen().contains("last token #2"),
+        "premise: the reply's last token is shown"
+    );
+    let id = h.ask("again");
+    h.started(id);
+    h.done(id, 0);
+    assert!(h.s.session.generation.is_none(), "premise: the reply ended");
+    assert!(h.s.msgs().last().is_some_and(|m| m.steps.is_empty()));
+    assert!(h.s.inspected().is_none());
+    let screen = h.screen();
+    assert!(!screen.contains("last token #"), "{screen}");
+    assert!(screen.contains("ended before its first token"), "{screen}");
+    // The small terminal's one-line inspector neither.
+    h.send(Msg::Input(TermEvent::Resize(40, 12)));
+    let small = h.screen();
+    assert!(!small.contains("▶ ! p="), "{small}");
+    // In Chinese at 80 columns: the same, whole.
+    h.send(Msg::Input(TermEvent::Resize(80, 24)));
+    let zh = crate::i18n::with_lang(crate::i18n::Lang::Zh, || h.screen());
+    assert!(zh.contains("没有可查看的词元"), "{zh}");
+    assert!(zh.lines().all(|l| l.width() <= 80), "{zh}");
+}
+
 #[test]
 fn a_reply_cut_by_max_tokens_or_a_full_context_says_so() {
     let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");

@@ -74,6 +74,17 @@ fn answer(h: &mut H, request: RequestId, answer: TextAnswer) {
     h.done(request, 0);
 }
 
+/// The engine's answer to a vocabulary search: the probe's standings only.
+fn answer_probe(h: &mut H, request: RequestId, probe: Vec<TokenStanding>) {
+    let a = TextAnswer {
+        tokens: vec![],
+        ln_p: 0.0,
+        probe,
+        completion: None,
+    };
+    answer(h, request, a);
+}
+
 #[test]
 fn typing_asks_once_at_a_time_for_the_latest_text_and_shows_the_preview() {
     let (mut h, _) = paused();
@@ -140,13 +151,7 @@ fn ctrl_f_searches_the_vocabulary_and_enter_forces_the_most_likely_match() {
     // "t" was asked at the first key; once answered, "th" is.
     let q = asked(&h);
     assert_eq!(q.len(), 1);
-    let empty = TextAnswer {
-        tokens: vec![],
-        ln_p: 0.0,
-        probe: vec![],
-        completion: None,
-    };
-    answer(&mut h, q[0].0, empty);
+    answer_probe(&mut h, q[0].0, vec![]);
     let q = asked(&h)[1..].to_vec();
     assert_eq!(q.len(), 1);
     let req = &q[0].1;
@@ -166,16 +171,7 @@ fn ctrl_f_searches_the_vocabulary_and_enter_forces_the_most_likely_match() {
         .map(|(i, &t)| standing(t, -(i as f64 + 1.0), i as u32 * 10 + 2))
         .rev()
         .collect();
-    answer(
-        &mut h,
-        q[0].0,
-        TextAnswer {
-            tokens: vec![],
-            ln_p: 0.0,
-            probe,
-            completion: None,
-        },
-    );
+    answer_probe(&mut h, q[0].0, probe);
     let screen = h.screen();
     assert!(
         screen.contains(&format!(
@@ -387,4 +383,58 @@ fn the_preview_and_the_vocabulary_search_in_chinese_fit_80_columns() {
         }
         insta::assert_snapshot!("asking_find_zh", screen);
     });
+}
+
+/// At 80×24 the inspector has no room under its candidates for the
+/// vocabulary search: the list takes their place while searching (it did
+/// not show at all), in both languages, and Ctrl-F again brings the
+/// candidates back.
+#[test]
+fn at_80x24_the_vocabulary_search_list_shows_in_place_of_the_candidates() {
+    for lang in [crate::i18n::Lang::En, crate::i18n::Lang::Zh] {
+        crate::i18n::with_lang(lang, || {
+            let (mut h, _) = paused_at(
+                H::new(80, 24).loaded("gemma-3-270m-it", "Q8_0"),
+                "Hi",
+                " the",
+            );
+            let before = h.screen();
+            h.ctrl('f');
+            h.type_str("th");
+            let q = asked(&h);
+            answer_probe(&mut h, q[0].0, vec![]);
+            let (qid, req) = asked(&h).last().cloned().expect("the search asked");
+            assert!(req.probe.len() >= 3, "premise: {:?}", req.probe);
+            let probe = req
+                .probe
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| standing(t, -(i as f64 + 1.0), i as u32 * 10 + 2))
+                .collect();
+            answer_probe(&mut h, qid, probe);
+            let screen = h.screen();
+            let (head, rank) = match lang {
+                crate::i18n::Lang::En => ("containing \"th\"", "rank "),
+                crate::i18n::Lang::Zh => ("包含“th”", "排名 "),
+            };
+            assert!(screen.contains(head), "{lang:?}: the list's head\n{screen}");
+            let rows = screen.lines().filter(|l| l.contains(rank)).count();
+            assert!(rows >= 3, "{lang:?}: {rows} rows of the list\n{screen}");
+            for line in screen.lines() {
+                assert!(crate::text::str_width(line) <= 80, "{line:?}");
+            }
+            assert!(
+                !screen.contains("2 ␣a "),
+                "{lang:?}: the list in their place\n{screen}"
+            );
+            // Back to the text: the candidates again.
+            assert!(before.contains("2 ␣a "), "premise: candidate 2\n{before}");
+            h.ctrl('f');
+            let back = h.screen();
+            assert!(
+                back.contains("2 ␣a "),
+                "{lang:?}: the candidates again\n{back}"
+            );
+        });
+    }
 }

@@ -168,3 +168,81 @@ fn the_kv_cache_view_in_chinese_fits_80_columns_with_its_runs_aligned() {
         insta::assert_snapshot!("kv_cost_zh", screen);
     });
 }
+
+/// The view at `w`×`h` with both runs' 4 tokens streamed, not done yet.
+fn streamed(w: u16, h: u16) -> (H, RequestId) {
+    let mut h = H::new(w, h).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("q", &[(" the", 0.9), (" a", 0.5), (" time", 0.8)]);
+    h.key(KeyCode::Tab);
+    h.s.view.cursor = Some(TokenRef { msg: 1, step: 1 });
+    h.key(KeyCode::Char('w'));
+    let id = h.host.kv_costs.last().expect("the runs asked for").0;
+    for i in 0..4 {
+        h.engine(step(id, KvRun::Cached, i, if i == 0 { 50.0 } else { 10.0 }));
+    }
+    for i in 0..4 {
+        h.engine(step(id, KvRun::Recomputed, i, 50.0 + 20.0 * i as f64));
+    }
+    (h, id)
+}
+
+/// At 80×24 and at 50 columns the chart still says which series is which
+/// (ratatui's legend box was hidden there) and its unit sits on its own row,
+/// not on the plot's first row beside the axis's top label.
+#[test]
+fn a_small_chart_names_its_series_and_its_unit_stays_off_the_plot() {
+    for (w, rows) in [(80, 24), (50, 24), (64, 32)] {
+        let (h, _) = streamed(w, rows);
+        let b = h.buffer();
+        let screen = h.screen();
+        for (name, colour) in [
+            ("with KV cache", ratatui::style::Color::Green),
+            ("without (recomputed)", ratatui::style::Color::Red),
+        ] {
+            let (x, y) = super::tests::find(&b, name)
+                .unwrap_or_else(|| panic!("{w}x{rows}: no {name:?}:\n{screen}"));
+            assert_eq!(b[(x, y)].fg, colour, "{w}x{rows}: {name}");
+        }
+        let unit = screen
+            .lines()
+            .find(|l| l.contains("ms per token"))
+            .unwrap_or_else(|| panic!("{w}x{rows}: no unit:\n{screen}"));
+        // Only the popup's two borders on the unit's row: no axis beside it.
+        assert_eq!(
+            unit.matches('│').count(),
+            2,
+            "{w}x{rows}: {unit:?}\n{screen}"
+        );
+        // The axis's top label is on a row of its own below it.
+        let at = screen.lines().position(|l| l == unit).unwrap_or(0);
+        let axis = screen
+            .lines()
+            .position(|l| l.matches('│').count() == 3)
+            .unwrap_or_else(|| panic!("{w}x{rows}: no y axis:\n{screen}"));
+        assert!(axis > at, "{w}x{rows}:\n{screen}");
+    }
+}
+
+/// While the runs go the engine is busy: the status bar says so (it said
+/// idle), with the tokens timed so far; once done, idle again.
+#[test]
+fn the_status_bar_says_the_kv_runs_are_going() {
+    let (mut h, id) = streamed(120, 40);
+    let status = |h: &H| h.screen().lines().last().unwrap_or("").to_owned();
+    let going = status(&h);
+    assert!(
+        going.contains("● KV runs · with cache 4 tok · without 4 tok") && !going.contains("idle"),
+        "{going}"
+    );
+    let zh = crate::i18n::with_lang(crate::i18n::Lang::Zh, || status(&h));
+    assert!(zh.contains("KV 计时") && !zh.contains("空闲"), "{zh}");
+    // Esc cancels: stopping until the engine's Done, then idle.
+    h.key(KeyCode::Esc);
+    let stopping = status(&h);
+    assert!(stopping.contains("● stopping the KV runs…"), "{stopping}");
+    h.engine(Event::Done {
+        request: id,
+        stats: super::bench::fake_stats(4, StopReason::MaxTokens),
+    });
+    assert!(status(&h).contains("○ idle"), "{}", status(&h));
+}

@@ -108,7 +108,7 @@ fn the_grid_marks_where_the_top_1_appears_and_settles_and_the_attention_heats_th
     h.key(KeyCode::Char('a'));
     let b = h.buffer();
     let screen = h.screen();
-    assert!(screen.contains("attention · layer 2"), "{screen}");
+    assert!(screen.contains("attention · L2 of 3 layers"), "{screen}");
     let (x, y) = find(&b, " the a time model").unwrap_or_else(|| panic!("{screen}"));
     let red = Color::Indexed(crate::heat::HEAT_PALETTE[4]);
     assert_eq!(b[(x + 5, y)].fg, red, "' a' is attended most");
@@ -120,6 +120,28 @@ fn the_grid_marks_where_the_top_1_appears_and_settles_and_the_attention_heats_th
     // Esc closes.
     h.key(KeyCode::Esc);
     assert!(h.s.view.popup.is_none());
+}
+
+/// The grid and the attention view name a layer the same way: 0-based
+/// `L<l>` of the lens's layer count. The fixture has 3 layers and one
+/// attention layer (layer 2), so a title counting the attention list
+/// ("layer 2/0") or from 1 ("layer 3") would disagree with the grid's L2.
+#[test]
+fn the_attention_view_names_its_layer_as_the_grid_does() {
+    let mut h = lensed();
+    answer(&mut h);
+    let grid = h.screen();
+    assert!(
+        grid.contains("L2 ") && grid.contains("(of 3 layers)"),
+        "{grid}"
+    );
+    h.key(KeyCode::Char('a'));
+    let screen = h.screen();
+    assert!(screen.contains("attention · L2 of 3 layers ·"), "{screen}");
+    assert!(!screen.contains("layer 2/"), "{screen}");
+    // In Chinese too: the same L2 and the same count.
+    let zh = crate::i18n::with_lang(crate::i18n::Lang::Zh, || h.screen());
+    assert!(zh.contains("注意力 · L2（共 3 层）"), "{zh}");
 }
 
 #[test]
@@ -153,7 +175,7 @@ fn a_remote_model_is_refused_in_words() {
 }
 
 /// Step mode: a reply paused after two tokens, its next one undecided.
-fn paused_after_two() -> (H, crate::engine::RequestId) {
+pub(super) fn paused_after_two() -> (H, crate::engine::RequestId) {
     let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
     h.key(KeyCode::F(7));
     let id = h.ask("q");

@@ -431,3 +431,32 @@ fn the_what_if_question_mark_is_explained_in_full_at_every_width() {
         );
     }
 }
+
+/// Step mode: at a pause the inspector's header names the selected
+/// candidate's numbers, the model's p and the sampler's, as its row does
+/// (the header said "– sampler" while the row said 88.00%).
+#[test]
+fn at_a_pause_the_header_shows_the_samplers_p_of_the_selected_candidate() {
+    // ' time' at p 0.8, its sampler p 0.88; ' the' next at 0.1 / 0.09.
+    let (mut h, _) = super::tests_lens::paused_after_two();
+    let screen = h.screen();
+    assert!(
+        screen.contains("not drawn yet"),
+        "premise: the pause\n{screen}"
+    );
+    // Choosing, rows are numbered: the selected one is "1▶".
+    let time = screen.lines().find(|l| l.contains("1▶␣time"));
+    assert!(time.is_some_and(|l| l.contains("88.00%")), "{screen}");
+    assert!(
+        screen.contains("p=80.00% model · 88.00% sampler"),
+        "{screen}"
+    );
+    assert!(!screen.contains("– sampler"), "{screen}");
+    // The selection moved: the header follows it.
+    h.key(KeyCode::Down);
+    let screen = h.screen();
+    assert!(
+        screen.contains("p=10.00% model · 9.00% sampler"),
+        "{screen}"
+    );
+}

@@ -276,3 +276,69 @@ fn snapshot_zh_compared_reply() {
     assert!(screen.contains("奈特"), "{screen}");
     insta::assert_snapshot!("zh_compared", fits(screen));
 }
+
+/// The title on the top border of the frame whose top-left corner is on
+/// the line holding `mark` (the text between `┌` and the border's `─`).
+fn title_on(screen: &str, mark: &str) -> String {
+    let line = screen
+        .lines()
+        .find(|l| l.contains(mark))
+        .unwrap_or_else(|| panic!("{mark:?}:\n{screen}"));
+    let after = &line[line.find('┌').expect("a frame's corner") + '┌'.len_utf8()..];
+    after.split('─').next().unwrap_or("").trim().to_owned()
+}
+
+/// Titles too wide for 80 columns (the input box's at a step-mode pause
+/// and in the token cursor) lose whole key hints, never half of one (the
+/// step's was cut to `… · Shift-→ to next surp`, its `Esc stop` gone):
+/// each part left is a whole part of the title, an `Esc` hint last stays,
+/// in both languages (a title that fits is whole).
+#[test]
+fn titles_cut_at_80_columns_keep_each_key_hint_whole() {
+    let cases = [
+        (
+            Lang::En,
+            "step · → draw · ↑↓ or 1-9, Enter: force · or type text · Shift-→ to next surprise · Esc stop",
+            "token cursor · ←→↑↓ move · Enter branch · r re-sample · [ ] versions · Tab back to typing",
+        ),
+        (
+            Lang::Zh,
+            "单步 · → 抽取 · ↑↓ 或 1-9，Enter：强制 · 或输入文本 · Shift-→ 到下一意外 · Esc 停止",
+            "词元光标 · ←→↑↓ 移动 · Enter 分支 · r 重新采样 · [ ] 版本 · Tab 返回输入",
+        ),
+    ];
+    for (lang, step, cursor) in cases {
+        let (paused, navigating) = with_lang(lang, || {
+            let (mut h, id) = super::tests_lens::paused_after_two();
+            h.send(Msg::Input(TermEvent::Resize(80, 24)));
+            let paused = h.screen();
+            h.key(KeyCode::Esc);
+            h.done(id, 2);
+            h.key(KeyCode::Tab);
+            (paused, h.screen())
+        });
+        for (screen, whole) in [(paused, step), (navigating, cursor)] {
+            let screen = fits(screen);
+            let parts: Vec<&str> = whole.split(" · ").collect();
+            let title = title_on(&screen, &format!("┌ {}", parts[0]));
+            if UnicodeWidthStr::width(whole) <= 78 {
+                assert_eq!(title, whole, "{lang:?}: it fits, whole");
+                continue;
+            }
+            let shown: Vec<&str> = title.split(" · ").collect();
+            assert!(shown.len() >= 2, "{lang:?}: {title:?}\n{screen}");
+            for p in &shown {
+                assert!(
+                    parts.contains(p),
+                    "{lang:?}: {p:?} is not a whole part of {whole:?}\n{screen}"
+                );
+            }
+            // An `Esc` hint last (how to leave) stays; else parts go from the right.
+            if whole.contains(" · Esc") {
+                assert_eq!(shown.last(), parts.last(), "{lang:?}: {title:?}");
+            } else {
+                assert_eq!(shown, parts[..shown.len()], "{lang:?}: {title:?}");
+            }
+        }
+    }
+}

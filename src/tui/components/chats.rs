@@ -145,7 +145,7 @@ pub fn render(l: &ChatList, buf: &mut Buffer, area: Rect) {
             )
         )
     };
-    let block = popup_block(title);
+    let block = popup_block(title, r.width);
     let inner = block.inner(r);
     block.render(r, buf);
     if inner.height < 3 {

@@ -138,10 +138,13 @@ pub fn render(buf: &mut Buffer, area: Rect, scroll: u16, color: bool) {
     let h = lines.len() as u16 + 2;
     let r = centered(area, w, h.min(area.height.saturating_sub(2).max(3)));
     super::clear_popup(r, buf);
-    let block = popup_block(format!(
-        " {} ",
-        tr("help-title", "keys · ↑↓ scroll · any other key closes")
-    ));
+    let block = popup_block(
+        format!(
+            " {} ",
+            tr("help-title", "keys · ↑↓ scroll · any other key closes")
+        ),
+        r.width,
+    );
     let inner = block.inner(r);
     block.render(r, buf);
     let max_scroll = (lines.len() as u16).saturating_sub(inner.height);

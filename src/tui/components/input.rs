@@ -186,7 +186,9 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect, bordered: bool) {
             ),
             Focus::Choose => (choose_title(s), Style::default().fg(theme::ASSISTANT)),
         };
-        let block = Block::bordered().title(title).border_style(style);
+        let block = Block::bordered()
+            .title(super::fit_title(&title, r.width))
+            .border_style(style);
         let inner = block.inner(r);
         block.render(r, buf);
         inner

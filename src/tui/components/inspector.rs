@@ -38,6 +38,20 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         return;
     }
     let Some((t, step)) = inspected else {
+        if s.newest_reply_is_empty() && !s.session.is_generating() {
+            let text = tr(
+                "inspector-reply-no-tokens",
+                "The last reply ended before its first token: it has no token to inspect.",
+            );
+            Paragraph::new(
+                wrap_plain(&text, inner.width as usize)
+                    .into_iter()
+                    .map(Line::from)
+                    .collect::<Vec<_>>(),
+            )
+            .render(inner, buf);
+            return;
+        }
         let lines = [
             Line::from(tr(
                 "inspector-empty",
@@ -85,9 +99,13 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
         sampler: column.as_ref(),
         unscored: crate::tui::prompt_scoring::why_unscored(s),
     };
-    let (mut lines, selected, mut footer) = inspector_lines(m, step, &view);
+    let (mut lines, mut selected, mut footer) = inspector_lines(m, step, &view);
     if choice.is_some() {
-        footer += with_asking(s, &mut lines, view.width, view.heat);
+        let (added, replaced) = with_asking(s, &mut lines, &view, inner.height);
+        footer += added;
+        if replaced {
+            selected = None;
+        }
     }
     let used = draw_scrolled(lines, selected, footer, inner, buf);
     // Below the candidates, when there is room: the whole reply's confidence.
@@ -138,22 +156,37 @@ fn render_preview(s: &State, msg: usize, step: &TokenStep, buf: &mut Buffer, r: 
         unscored: crate::tui::prompt_scoring::why_unscored(s),
     };
     let (mut lines, selected, mut footer) = inspector_lines(m, step, &view);
-    footer += with_asking(s, &mut lines, view.width, view.heat);
-    draw_scrolled(lines, selected, footer, inner, buf);
+    let (added, replaced) = with_asking(s, &mut lines, &view, inner.height);
+    footer += added;
+    draw_scrolled(lines, selected.filter(|_| !replaced), footer, inner, buf);
 }
 
 /// Appends the chooser's preview of its text (or vocabulary search) under
 /// the candidates, after a blank line; returns the lines added (kept in
-/// view as a footer).
-fn with_asking(s: &State, lines: &mut Vec<Line<'static>>, width: usize, heat: bool) -> usize {
-    let ask = crate::tui::asking::lines(s, width, heat);
+/// view as a footer) and whether they replaced the candidates instead: a
+/// vocabulary search (Ctrl-F) with no room under them in `height` rows
+/// takes their place (at 80×24 the footer was dropped and the list did not
+/// show), its first line saying how to leave it.
+fn with_asking(
+    s: &State,
+    lines: &mut Vec<Line<'static>>,
+    view: &View,
+    height: u16,
+) -> (usize, bool) {
+    let ask = crate::tui::asking::lines(s, view.width, view.heat);
     if ask.is_empty() {
-        return 0;
+        return (0, false);
+    }
+    let searching = s.view.chooser.as_ref().is_some_and(|c| c.find);
+    // `draw_scrolled` keeps a footer only with 3 rows of candidates above it.
+    if searching && ask.len() + 1 + 3 > height as usize {
+        *lines = ask;
+        return (0, true);
     }
     lines.push(Line::from(""));
     let n = ask.len() + 1;
     lines.extend(ask);
-    n
+    (n, false)
 }
 
 /// Choosing on a small terminal: the selected candidate in one line.

@@ -1,13 +1,13 @@
 //! The KV-cache view popup: the time per token against position of the
 //! same greedy reply generated with the KV cache and without it, as a live
-//! chart (two series, a legend), with both runs' totals and their ratio.
+//! chart (two series, named above it), with both runs' totals and their ratio.
 
 use crossterm::event::KeyEvent;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Clear, Dataset, GraphType, Paragraph, Widget, Wrap};
 
 use super::popup_block;
@@ -184,7 +184,7 @@ pub fn render(v: &KvCostView, color: bool, buf: &mut Buffer, area: Rect) {
             &[("label", &label)],
         )
     };
-    let block = popup_block(format!(" {title} "));
+    let block = popup_block(format!(" {title} "), r.width);
     let inner = block.inner(r);
     block.render(r, buf);
     let [top, chart_area] =
@@ -214,15 +214,22 @@ pub fn render(v: &KvCostView, color: bool, buf: &mut Buffer, area: Rect) {
             Style::new()
         }
     };
+    // The unit and which series is which on their own rows above the plot:
+    // the axis title ran into the plot at its top left, and ratatui's
+    // legend box, hidden when it is wider than a share of the chart, left
+    // a narrow chart without one.
+    let caption = caption_lines(chart_area.width as usize, style(CACHED), style(RECOMPUTED));
+    let [caption_area, chart_area] =
+        Layout::vertical([Constraint::Length(caption.len() as u16), Constraint::Min(3)])
+            .areas(chart_area);
+    Paragraph::new(caption).render(caption_area, buf);
     let datasets = vec![
         Dataset::default()
-            .name(tr("kv-legend-cached", "with KV cache"))
             .marker(Marker::Braille)
             .graph_type(GraphType::Line)
             .style(style(CACHED))
             .data(&c),
         Dataset::default()
-            .name(tr("kv-legend-recomputed", "without (recomputed)"))
             .marker(Marker::Dot)
             .graph_type(GraphType::Scatter)
             .style(style(RECOMPUTED))
@@ -242,7 +249,6 @@ pub fn render(v: &KvCostView, color: bool, buf: &mut Buffer, area: Rect) {
         )
         .y_axis(
             Axis::default()
-                .title(tr("kv-axis-ms", "ms per token"))
                 .style(theme::dim())
                 .bounds([0.0, y1])
                 .labels([
@@ -251,9 +257,39 @@ pub fn render(v: &KvCostView, color: bool, buf: &mut Buffer, area: Rect) {
                     format!("{y1:.1}"),
                 ]),
         )
-        .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
-        // The legend may take half the chart's width (ratatui hides it past
-        // a quarter, which at 80 columns hid it in both languages).
-        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 4)))
+        .legend_position(None)
         .render(chart_area, buf);
+}
+
+/// The rows above the chart, `width` columns wide: the y axis's unit, then
+/// each series' mark and name in its style (braille line: with the cache;
+/// dots: without), on one row when they fit, else each on its own.
+fn caption_lines(width: usize, cached: Style, recomputed: Style) -> Vec<Line<'static>> {
+    let unit = Span::styled(
+        format!("↑ {}", tr("kv-axis-ms", "ms per token")),
+        theme::dim(),
+    );
+    let with = Span::styled(
+        format!("⠒⠒ {}", tr("kv-legend-cached", "with KV cache")),
+        cached,
+    );
+    let without = Span::styled(
+        format!("• {}", tr("kv-legend-recomputed", "without (recomputed)")),
+        recomputed,
+    );
+    let gap = || Span::raw("   ");
+    let one = Line::from(vec![
+        unit.clone(),
+        gap(),
+        with.clone(),
+        gap(),
+        without.clone(),
+    ]);
+    if one.width() <= width {
+        return vec![one];
+    }
+    [unit, with, without]
+        .into_iter()
+        .map(|s| Line::from(Span::styled(truncate(&s.content, width), s.style)))
+        .collect()
 }

@@ -90,14 +90,17 @@ pub fn render(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
     let h = area.height.saturating_sub(2).max(3);
     let r = centered(area, w, h);
     super::clear_popup(r, buf);
-    let block = popup_block(format!(
-        " {} ",
-        tr_args(
-            "lens-title",
-            "layer lens · { $token } · ←→ token · ↑↓ scroll · a attention · Esc",
-            &[("token", &truncate(&l.label, 40))],
-        )
-    ));
+    let block = popup_block(
+        format!(
+            " {} ",
+            tr_args(
+                "lens-title",
+                "layer lens · { $token } · ←→ token · ↑↓ scroll · a attention · Esc",
+                &[("token", &truncate(&l.label, 40))],
+            )
+        ),
+        r.width,
+    );
     let inner = block.inner(r);
     block.render(r, buf);
     let width = inner.width as usize;
@@ -256,18 +259,24 @@ fn render_attention(s: &State, l: &LensView, buf: &mut Buffer, area: Rect) {
             &[("i", &(h + 1)), ("n", &layer.heads.len())],
         ),
     };
-    let block = popup_block(format!(
-        " {} ",
-        tr_args(
-            "lens-attention-title",
-            "attention · layer { $layer }/{ $last } · { $head } · ↑↓ layer · h head · a grid · Esc",
-            &[
-                ("layer", &layer.layer),
-                ("last", &res.attention.len().saturating_sub(1)),
-                ("head", &head),
-            ],
-        )
-    ));
+    let block = popup_block(
+        format!(
+            " {} ",
+            // Layers named as the grid names them (0-based `L<l>`, "of <n>
+            // layers"), not by the attention list's length: a model may have
+            // fewer attention layers than layers.
+            tr_args(
+                "lens-attention-title-layer",
+                "attention · L{ $layer } of { $n } layers · { $head } · ↑↓ layer · h head · a grid · Esc",
+                &[
+                    ("layer", &layer.layer),
+                    ("n", &res.layers.len()),
+                    ("head", &head),
+                ],
+            )
+        ),
+        r.width,
+    );
     let inner = block.inner(r);
     block.render(r, buf);
     let weights: &[f32] = match sel.head {

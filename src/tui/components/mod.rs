@@ -82,10 +82,52 @@ pub(crate) fn clear_popup(r: Rect, buf: &mut Buffer) {
     }
 }
 
-pub(crate) fn popup_block(title: String) -> Block<'static> {
+/// A popup's frame `width` columns wide (its borders included), titled
+/// with `title` fitted to it by [`fit_title`].
+pub(crate) fn popup_block(title: String, width: u16) -> Block<'static> {
     Block::bordered()
-        .title(Span::styled(title, theme::title()))
+        .title(Span::styled(fit_title(&title, width), theme::title()))
         .border_style(Style::default().fg(Color::Cyan))
+}
+
+/// `title` (parts joined by ` · `: a name, what it shows, key hints such
+/// as `Esc close`) fitted to a frame `width` columns wide, borders
+/// included, measured in display columns (a Chinese character is two).
+/// A part stays whole or goes whole: parts go from the right, except a
+/// last hint saying how to leave (`Esc …`), which stays with the first
+/// part (the name) longest; a first part still too wide is cut with `…`.
+/// The frame would
+/// otherwise cut the title at its border, mid-hint (`… · Esc` without what
+/// Esc does). The title's padding spaces are kept.
+pub(crate) fn fit_title(title: &str, width: u16) -> String {
+    const SEP: &str = " · ";
+    let room = (width as usize).saturating_sub(2);
+    if crate::text::str_width(title) <= room {
+        return title.to_owned();
+    }
+    let (lead, trail) = (title.starts_with(' '), title.ends_with(' '));
+    let pad = usize::from(lead) + usize::from(trail);
+    let mut parts: Vec<&str> = title.trim().split(SEP).collect();
+    let padded = |body: String| {
+        format!(
+            "{}{body}{}",
+            if lead { " " } else { "" },
+            if trail { " " } else { "" }
+        )
+    };
+    let fits = |parts: &[&str]| crate::text::str_width(&parts.join(SEP)) + pad <= room;
+    let keep_last = parts.len() > 1 && parts.last().is_some_and(|p| p.starts_with("Esc"));
+    while parts.len() > 2 && !fits(&parts) {
+        let at = parts.len() - if keep_last { 2 } else { 1 };
+        parts.remove(at);
+    }
+    if parts.len() == 2 && !fits(&parts) {
+        parts.pop();
+    }
+    padded(crate::text::truncate(
+        &parts.join(SEP),
+        room.saturating_sub(pad),
+    ))
 }
 
 /// A probability as a percentage, or `–` when the backend did not report it.
@@ -118,4 +160,27 @@ pub fn bar(frac: f32, width: usize) -> String {
     let w = out.chars().count();
     out.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_title;
+    use crate::text::str_width;
+
+    #[test]
+    fn a_title_too_wide_loses_whole_middle_parts_by_display_width() {
+        let t = " 层透镜 · ␣the · ←→ 词元 · ↑↓ 滚动 · a 注意力 · Esc ";
+        assert_eq!(fit_title(t, 80), t, "fits: unchanged");
+        // 28 columns: the frame's two borders leave 26.
+        let fitted = fit_title(t, 28);
+        assert_eq!(fitted, " 层透镜 · ␣the · Esc ");
+        assert!(str_width(&fitted) <= 26);
+        // Room for the name alone: the last hint goes too, then the name is cut.
+        assert_eq!(fit_title(t, 12), " 层透镜 ");
+        assert_eq!(fit_title(t, 7), " 层… ");
+        assert_eq!(fit_title(" keys · Esc close ", 14), " keys ");
+        // No `Esc` hint last: parts go from the right.
+        let t = " message · Enter send · Alt-Enter newline ";
+        assert_eq!(fit_title(t, 40), " message · Enter send ");
+    }
 }

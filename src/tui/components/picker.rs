@@ -152,7 +152,7 @@ pub fn render(s: &State, p: &Picker, buf: &mut Buffer, area: Rect) {
             )
         )
     };
-    let block = popup_block(title);
+    let block = popup_block(title, r.width);
     let inner = block.inner(r);
     block.render(r, buf);
     if inner.area() == 0 {

@@ -107,14 +107,17 @@ pub fn render(s: &State, r: &RolloutsView, buf: &mut Buffer, area: Rect) {
     let h = area.height.saturating_sub(2).max(3);
     let rect = centered(area, w, h);
     Clear.render(rect, buf);
-    let block = popup_block(format!(
-        " {} ",
-        tr_args(
-            "rollouts-title",
-            "rollouts · { $label } · ↑↓ select · Enter branch · Esc",
-            &[("label", &truncate(&r.label, 40))],
-        )
-    ));
+    let block = popup_block(
+        format!(
+            " {} ",
+            tr_args(
+                "rollouts-title",
+                "rollouts · { $label } · ↑↓ select · Enter branch · Esc",
+                &[("label", &truncate(&r.label, 40))],
+            )
+        ),
+        rect.width,
+    );
     let inner = block.inner(rect);
     block.render(rect, buf);
     let width = inner.width as usize;

@@ -58,13 +58,16 @@ pub fn render(f: &SettingsForm, buf: &mut Buffer, area: Rect) {
     let h = f.fields.len() as u16 + 6;
     let r = centered(area, 64, h);
     super::clear_popup(r, buf);
-    let block = popup_block(format!(
-        " {} ",
-        tr(
-            "settings-title",
-            "sampling · Enter apply · ↑↓ field · Esc cancel"
-        )
-    ));
+    let block = popup_block(
+        format!(
+            " {} ",
+            tr(
+                "settings-title",
+                "sampling · Enter apply · ↑↓ field · Esc cancel"
+            )
+        ),
+        r.width,
+    );
     let inner = block.inner(r);
     block.render(r, buf);
     let mut lines = Vec::new();

@@ -59,6 +59,27 @@ pub(crate) fn notice_lines(text: &str, width: usize, rows: usize) -> Vec<Line<'s
     lines
 }
 
+/// The KV-cache view's runs while they go (the engine is busy with them,
+/// not idle): the tokens timed so far with the cache and without it.
+fn kv_runs_text(s: &State) -> Option<String> {
+    let Some(crate::tui::state::Popup::KvCost(v)) = &s.view.popup else {
+        return None;
+    };
+    v.request?;
+    Some(if v.cancelled {
+        tr("status-kv-stopping", "● stopping the KV runs…")
+    } else {
+        tr_args(
+            "status-kv-runs",
+            "● KV runs · with cache { $cached } tok · without { $recomputed } tok",
+            &[
+                ("cached", &v.runs.cached.len()),
+                ("recomputed", &v.runs.recomputed.len()),
+            ],
+        )
+    })
+}
+
 fn phase_text(s: &State) -> (String, Style) {
     if let Some(l) = &s.session.load {
         let pctv = (l.fraction * 100.0).round() as u32;
@@ -81,6 +102,16 @@ fn phase_text(s: &State) -> (String, Style) {
             t,
             Style::default()
                 .fg(Color::Cyan)
+                .add_modifier(Modifier::BOLD),
+        );
+    }
+    if s.session.generation.is_none()
+        && let Some(t) = kv_runs_text(s)
+    {
+        return (
+            t,
+            Style::default()
+                .fg(Color::Green)
                 .add_modifier(Modifier::BOLD),
         );
     }

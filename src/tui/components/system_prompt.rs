@@ -41,13 +41,16 @@ pub fn on_key(s: &State, mut t: Box<TextArea<'static>>, k: KeyEvent) -> (Option<
 pub fn render(s: &State, t: &TextArea<'static>, buf: &mut Buffer, area: Rect) {
     let r = centered(area, 76.min(area.width.saturating_sub(2)).max(20), 14);
     super::clear_popup(r, buf);
-    let block = popup_block(format!(
-        " {} ",
-        tr(
-            "system-prompt-title",
-            "system prompt · Enter save · Alt-Enter newline · Esc cancel",
-        )
-    ));
+    let block = popup_block(
+        format!(
+            " {} ",
+            tr(
+                "system-prompt-title",
+                "system prompt · Enter save · Alt-Enter newline · Esc cancel",
+            )
+        ),
+        r.width,
+    );
     let mut inner = block.inner(r);
     block.render(r, buf);
     if let Some(own) = s.template_system_prompt() {

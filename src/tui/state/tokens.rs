@@ -131,6 +131,15 @@ impl State {
             })
     }
 
+    /// Whether the chat's last turn is a reply with no token (under way
+    /// before its first, or ended at 0 tokens: an end of generation drawn
+    /// first, a stop, `max_tokens` 0).
+    pub fn newest_reply_is_empty(&self) -> bool {
+        self.msgs()
+            .last()
+            .is_some_and(|m| m.role == Role::Assistant && m.steps.is_empty())
+    }
+
     pub fn step(&self, t: TokenRef) -> Option<&TokenStep> {
         self.msg(t.msg)?.steps.get(t.step)
     }
@@ -144,14 +153,16 @@ impl State {
             {
                 c
             }
-            // A reply under way with no token yet: nothing is live (not the
-            // previous reply's last token).
-            _ if self
-                .session
-                .generation
-                .as_ref()
-                .and_then(|g| self.msg(g.msg))
-                .is_some_and(|m| m.steps.is_empty()) =>
+            // A reply under way with no token yet, or one that ended before
+            // its first: nothing to show (not the previous reply's last
+            // token, which would pass for this one's).
+            _ if self.newest_reply_is_empty()
+                || self
+                    .session
+                    .generation
+                    .as_ref()
+                    .and_then(|g| self.msg(g.msg))
+                    .is_some_and(|m| m.steps.is_empty()) =>
             {
                 return None;
             }
@@ -192,7 +203,9 @@ impl State {
                 forced: false,
                 text: String::new(),
                 logit: Some(c.logit),
-                p_sampled: None,
+                // The sampler's p of the selected candidate, as its row says:
+                // the header names the same number (`None` would read "–").
+                p_sampled: c.p_sampled,
                 dist: Some((**next).clone()),
             },
         ))
