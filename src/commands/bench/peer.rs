@@ -19,14 +19,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::super::headless::{LocalEngine, start_engine_at, wait_for};
-use super::table::head;
+use super::table::peer_head;
 use crate::catalog::ModelCard;
 use crate::config::Config;
 use crate::engine::{
     ChatMessage, Command, Event, GenerateRequest, ModelRef, Placement, PromptScoreRequest, Role,
     SamplingParams, Stats,
 };
-use crate::i18n::{tr, tr_args};
+use crate::i18n::tr_args;
 use crate::llama_server::LlamaServer;
 use crate::text::pad_right as pad;
 
@@ -169,27 +169,7 @@ pub(crate) fn run(
             ],
         )
     )?;
-    // Two groups (prompt, decode) with three spaces between them.
-    let (server, ratio) = (
-        tr("bench-col-server", "server"),
-        tr("bench-col-ratio", "ratio"),
-    );
-    writeln!(
-        out,
-        "{}   {}",
-        head(&[
-            (tr("bench-col-model", "model"), 40),
-            (tr("bench-col-prompt", "prompt"), 7),
-            (tr("bench-col-prompt-rate", "prompt/s"), 10),
-            (server.clone(), 10),
-            (ratio.clone(), 7),
-        ]),
-        head(&[
-            (tr("bench-col-decode-rate", "decode/s"), 10),
-            (server, 10),
-            (ratio, 7),
-        ])
-    )?;
+    writeln!(out, "{}", peer_head())?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(600)))
         .build()

@@ -144,6 +144,35 @@ pub(crate) fn rollouts_cols(n: usize, m: usize) -> Vec<(String, usize)> {
     ]
 }
 
+/// The columns (head, width) of tokenscope against llama-server: the
+/// prompt's size, prompt speed on each side and their ratio, then decode
+/// speed on each side and their ratio.
+pub(crate) fn peer_cols() -> Vec<(String, usize)> {
+    let (server, ratio) = (
+        tr("bench-col-server", "server"),
+        tr("bench-col-ratio", "ratio"),
+    );
+    vec![
+        (tr("bench-col-model", "model"), 40),
+        (tr("bench-col-prompt", "prompt"), 7),
+        (tr("bench-col-prompt-rate", "prompt/s"), 10),
+        (server.clone(), 10),
+        (ratio.clone(), 7),
+        (tr("bench-col-decode-rate", "decode/s"), 10),
+        (server, 10),
+        (ratio, 7),
+    ]
+}
+
+/// The head of [`peer_cols`]: the prompt's group and the decode's (right-
+/// aligned, as its numbers are), three spaces between them.
+pub(crate) fn peer_head() -> String {
+    let cols = peer_cols();
+    let (prompt, decode) = cols.split_at(5);
+    let decode: Vec<String> = decode.iter().map(|(t, w)| pad_left(t, *w)).collect();
+    format!("{}   {}", head(prompt), decode.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +188,7 @@ mod tests {
             score_cols(),
             compare_cols(),
             rollouts_cols(5, 24),
+            peer_cols(),
         ]
     }
 
@@ -261,6 +291,22 @@ mod tests {
                 "ratio",
                 "ms per step: 1 / 5 rows"
             )
+        );
+    }
+
+    #[test]
+    fn the_peer_head_is_what_it_was_in_english_and_fits_in_chinese() {
+        assert_eq!(
+            with_lang(Lang::En, peer_head),
+            format!(
+                "{:<40} {:>7} {:>10} {:>10} {:>7}   {:>10} {:>10} {:>7}",
+                "model", "prompt", "prompt/s", "server", "ratio", "decode/s", "server", "ratio"
+            )
+        );
+        // Same width in both: every Chinese head fits its column.
+        assert_eq!(
+            str_width(&with_lang(Lang::Zh, peer_head)),
+            str_width(&with_lang(Lang::En, peer_head))
         );
     }
 
