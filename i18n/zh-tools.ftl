@@ -171,3 +171,4 @@ bench-kv-same = 两次运行写出了相同的 { $n } 个词元
 bench-kv-agree = 两次运行在都走到的部分一致（{ $a } 和 { $b } 个词元）
 bench-kv-differ = 两次运行从回复的第 { $i } 个词元起不同：使用缓存时为 { $a }，不用时为 { $b }（一批计算多个位置与逐个解码的舍入不同；一个接近的平局翻转了）
 bench-kv-zero-tokens = --tokens 0：请要求 1 到 { $max } 个词元
+quantize-no-input = 请给出要量化的模型：`tokenscope quantize IN [OUT] --type TYPE`

@@ -64,7 +64,10 @@ pub fn command(
         return Ok(());
     }
     let Some(input) = input else {
-        anyhow::bail!("give the model to quantize: `tokenscope quantize IN [OUT] --type TYPE`");
+        anyhow::bail!(crate::i18n::tr(
+            "quantize-no-input",
+            "give the model to quantize: `tokenscope quantize IN [OUT] --type TYPE`"
+        ));
     };
     let config = ctx.config()?;
     let dirs = ctx.model_dirs(&config);
