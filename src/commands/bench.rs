@@ -10,6 +10,7 @@ pub(crate) mod kv;
 mod lens;
 pub(crate) mod peer;
 mod rollouts;
+mod table;
 
 use std::io::Write;
 use std::time::Instant;
@@ -25,6 +26,11 @@ use crate::engine::remote::RemoteTarget;
 use crate::engine::{
     Command, Event, GenerateRequest, ModelRef, Placement, ReplyPrefix, SCORE_CHUNK, ScoreRequest,
     Stats, Steer, TokenStep,
+};
+use crate::i18n::{tr, tr_args};
+use crate::text::pad_right as pad;
+use table::{
+    generation_cols, generation_row, head, model_label, process_cols, score_cols, step_cols,
 };
 
 /// `tokenscope bench`: on the configured model (else every model found),
@@ -43,10 +49,10 @@ pub fn bench_command(
 ) -> Result<()> {
     let config = ctx.config()?;
     if kv && remote_target(&config, &ctx.flags)?.is_some() {
-        bail!(
-            "bench --kv measures a model in this process (a server keeps its KV cache to itself): \
-             leave out --server"
-        );
+        bail!(tr(
+            "bench-kv-remote",
+            "bench --kv measures a model in this process (a server keeps its KV cache to itself): leave out --server"
+        ));
     }
     // Against a server: the client's own cost per streamed token.
     if let Some(target) = remote_target(&config, &ctx.flags)? {
@@ -60,7 +66,10 @@ pub fn bench_command(
         None => {
             let cards: Vec<ModelCard> = places.discover().into_iter().flatten().collect();
             if cards.is_empty() {
-                bail!("no models to benchmark: run `tokenscope fetch-demos` first");
+                bail!(tr(
+                    "bench-no-models",
+                    "no models to benchmark: run `tokenscope fetch-demos` first"
+                ));
             }
             cards
         }
@@ -102,7 +111,11 @@ pub fn bench_command(
     } else {
         writeln!(
             out,
-            "remote client: not measured (`tokenscope fetch-server` fetches a llama-server to measure it against)"
+            "{}",
+            tr(
+                "bench-remote-not-measured",
+                "remote client: not measured (`tokenscope fetch-server` fetches a llama-server to measure it against)"
+            )
         )?;
     }
     // Side by side with llama-server, when one was fetched.
@@ -120,7 +133,11 @@ pub fn bench_command(
     } else {
         writeln!(
             out,
-            "tokenscope vs llama-server: not measured (`tokenscope fetch-server` fetches a llama-server to measure against)"
+            "{}",
+            tr(
+                "bench-peer-not-measured",
+                "tokenscope vs llama-server: not measured (`tokenscope fetch-server` fetches a llama-server to measure against)"
+            )
         )?;
     }
     // A long chat: 50,000 tokens with traces (64 candidates each), opened, then streamed into.
@@ -137,14 +154,17 @@ pub fn bench_command(
 /// The bench line of the remote client's cost per streamed token.
 fn remote_bench_line(target: &RemoteTarget, model: &str, tokens: u32, runs: u32) -> Result<String> {
     let o = crate::engine::remote::client_overhead(target, model, tokens, 20, runs)?;
-    Ok(format!(
-        "remote client at {}: {:.1} µs per streamed token (SSE + JSON + step + event; {} tokens × {} candidates, {} bytes of stream, {} runs; target ≤ 500 µs)",
-        target.url,
-        o.us_per_token,
-        o.tokens,
-        o.candidates,
-        o.bytes,
-        runs.max(1)
+    Ok(tr_args(
+        "bench-remote-line",
+        "remote client at { $url }: { $us } µs per streamed token (SSE + JSON + step + event; { $tokens } tokens × { $candidates } candidates, { $bytes } bytes of stream, { $runs } runs; target ≤ 500 µs)",
+        &[
+            ("url", &target.url),
+            ("us", &format!("{:.1}", o.us_per_token)),
+            ("tokens", &o.tokens),
+            ("candidates", &o.candidates),
+            ("bytes", &o.bytes),
+            ("runs", &runs.max(1)),
+        ],
     ))
 }
 
@@ -233,26 +253,44 @@ pub(crate) fn run(
     config.max_tokens = tokens;
     writeln!(
         out,
-        "machine: {} logical CPUs, {} threads used · {} tokens per run, {} runs each",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        crate::engine::physical_cores_or(config.engine.threads),
-        tokens,
-        runs.max(1)
+        "{}",
+        tr_args(
+            "bench-machine",
+            "machine: { $cpus } logical CPUs, { $threads } threads used · { $tokens } tokens per run, { $runs } runs each",
+            &[
+                (
+                    "cpus",
+                    &std::thread::available_parallelism().map_or(0, |n| n.get())
+                ),
+                (
+                    "threads",
+                    &crate::engine::physical_cores_or(config.engine.threads)
+                ),
+                ("tokens", &tokens),
+                ("runs", &runs.max(1)),
+            ],
+        )
     )?;
     if wanted(only, BenchSection::Generation) {
         for n in [49_152usize, 262_144] {
             writeln!(
                 out,
-                "inspector math alone, {n} logits, top {}: {:.1} µs per token",
-                config.inspector_top_k,
-                inspector_micro(n, config.inspector_top_k, 300)
+                "{}",
+                tr_args(
+                    "bench-inspector-math",
+                    "inspector math alone, { $n } logits, top { $k }: { $us } µs per token",
+                    &[
+                        ("n", &n),
+                        ("k", &config.inspector_top_k),
+                        (
+                            "us",
+                            &format!("{:.1}", inspector_micro(n, config.inspector_top_k, 300))
+                        ),
+                    ],
+                )
             )?;
         }
-        writeln!(
-            out,
-            "{:<44} {:>9} {:>12} {:>12} {:>13} {:>10}",
-            "model", "prompt/s", "gen/s insp.", "gen/s off", "inspector µs", "overhead"
-        )?;
+        writeln!(out, "{}", head(&generation_cols()))?;
         for card in models {
             // In its own process, as the app runs it: a model that crashes
             // llama.cpp is an error here, not the end of the bench.
@@ -284,18 +322,15 @@ pub(crate) fn run(
             };
             writeln!(
                 out,
-                "{:<44} {:>9.1} {:>12.1} {:>12.1} {:>13.1} {:>9.2}%",
-                format!(
-                    "{} ({}, {}k vocab)",
-                    info.name,
-                    info.quant,
-                    info.n_vocab / 1000
-                ),
-                prompt_tokens / prompt_s.max(1e-9),
-                on,
-                off,
-                insp,
-                overhead
+                "{}",
+                generation_row(
+                    &model_label(&info.name, &info.quant, info.n_vocab),
+                    prompt_tokens / prompt_s.max(1e-9),
+                    on,
+                    off,
+                    insp,
+                    overhead
+                )
             )?;
         }
     }
@@ -365,21 +400,14 @@ fn placements(
     config.inspector_top_k = config.inspector_top_k.max(1);
     writeln!(
         out,
-        "\nengine on a thread vs in a child process (inspector on, top {}; as received by the caller)",
-        config.inspector_top_k
+        "\n{}",
+        tr_args(
+            "bench-process-title",
+            "engine on a thread vs in a child process (inspector on, top { $k }; as received by the caller)",
+            &[("k", &config.inspector_top_k)],
+        )
     )?;
-    writeln!(
-        out,
-        "{:<44} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>7}",
-        "model",
-        "load thr",
-        "load proc",
-        "TTFT thr",
-        "TTFT proc",
-        "gen/s thr",
-        "gen/s proc",
-        "ratio"
-    )?;
+    writeln!(out, "{}", head(&process_cols()))?;
     for card in models {
         let mut engines = Vec::new();
         for placement in [Placement::Thread, process.clone()] {
@@ -405,13 +433,8 @@ fn placements(
         let info = &engines[0].0.info;
         writeln!(
             out,
-            "{:<44} {:>7.0}ms {:>7.0}ms {:>7.0}ms {:>7.0}ms {:>11.1} {:>11.1} {:>6.3}x",
-            format!(
-                "{} ({}, {}k vocab)",
-                info.name,
-                info.quant,
-                info.n_vocab / 1000
-            ),
+            "{} {:>7.0}ms {:>7.0}ms {:>7.0}ms {:>7.0}ms {:>11.1} {:>11.1} {:>6.3}x",
+            pad(&model_label(&info.name, &info.quant, info.n_vocab), 44),
             engines[0].1,
             engines[1].1,
             seen[0].0,
@@ -444,14 +467,14 @@ fn step_and_branch(
     config.sampling = crate::engine::SamplingParams::greedy();
     writeln!(
         out,
-        "\nstep mode and branching (engine process, inspector on; the TUI draws within one frame, {} ms, after)",
-        crate::tui::FRAME.as_millis()
+        "\n{}",
+        tr_args(
+            "bench-step-title",
+            "step mode and branching (engine process, inspector on; the TUI draws within one frame, { $ms } ms, after)",
+            &[("ms", &crate::tui::FRAME.as_millis())],
+        )
     )?;
-    writeln!(
-        out,
-        "{:<44} {:>10} {:>13} {:>13} {:>15}",
-        "model", "decode ms", "step→token ms", "branch→1st ms", "re-eval. before"
-    )?;
+    writeln!(out, "{}", head(&step_cols()))?;
     const STEPS: usize = 16;
     const REPLY: u32 = 40;
     let prompt = "Write a short story about a lighthouse keeper.";
@@ -540,13 +563,8 @@ fn step_and_branch(
         let info = &engine.info;
         writeln!(
             out,
-            "{:<44} {:>10.1} {:>13.1} {:>13.1} {:>15}",
-            format!(
-                "{} ({}, {}k vocab)",
-                info.name,
-                info.quant,
-                info.n_vocab / 1000
-            ),
+            "{} {:>10.1} {:>13.1} {:>13.1} {:>15}",
+            pad(&model_label(&info.name, &info.quant, info.n_vocab), 44),
             decode_ms,
             step_ms / n_steps.max(1) as f64,
             branch_ms / n_branch.max(1) as f64,
@@ -630,22 +648,14 @@ fn scoring(
     config.sampling = crate::engine::SamplingParams::greedy();
     writeln!(
         out,
-        "\nscoring a text vs prefilling it (engine process; logits of every position, {SCORE_CHUNK} at a time), and the inspector's cost per decoded token, top 256 vs top 10"
+        "\n{}",
+        tr_args(
+            "bench-score-title",
+            "scoring a text vs prefilling it (engine process; logits of every position, { $chunk } at a time), and the inspector's cost per decoded token, top 256 vs top 10",
+            &[("chunk", &SCORE_CHUNK)],
+        )
     )?;
-    writeln!(
-        out,
-        "{:<44} {:>7} {:>10} {:>10} {:>6} {:>6} {:>9} {:>10} {:>10} {:>8}",
-        "model",
-        "tokens",
-        "prefill/s",
-        "score/s",
-        "ratio",
-        "bound",
-        "decode ms",
-        "top10 µs",
-        "top256 µs",
-        "+% dec."
-    )?;
+    writeln!(out, "{}", head(&score_cols()))?;
     let n = runs.max(1) as usize;
     for card in models {
         let mut engine = start_engine_at(process, ModelRef::Local(card.path.clone()), &config)?;
@@ -698,13 +708,8 @@ fn scoring(
         let info = &engine.info;
         writeln!(
             out,
-            "{:<44} {:>7} {:>10.1} {:>10.1} {:>5.2}x {:>5.2}x {:>9.2} {:>10.1} {:>10.1} {:>7.1}%",
-            format!(
-                "{} ({}, {}k vocab)",
-                info.name,
-                info.quant,
-                info.n_vocab / 1000
-            ),
+            "{} {:>7} {:>10.1} {:>10.1} {:>5.2}x {:>5.2}x {:>9.2} {:>10.1} {:>10.1} {:>7.1}%",
+            pad(&model_label(&info.name, &info.quant, info.n_vocab), 44),
             n_tokens,
             prefill_tps,
             score_tps,

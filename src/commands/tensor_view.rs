@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use crate::catalog::{params_human, size_human};
 use crate::cli::TensorsView;
-use crate::i18n::tr;
+use crate::i18n::{tr, tr_args};
 use crate::tensor_map::{Kind, KindShare, MapTensor, TensorMap, dims_text, share_of};
-use crate::text::{json_safe, pad_left, pad_right as pad};
+use crate::text::{json_safe, pad_left, pad_right as pad, str_width};
 
 /// "31.2%", "<0.1%" for a share (0 to 1) that would read 0.0%.
 pub(crate) fn percent(share: f64) -> String {
@@ -179,20 +179,39 @@ pub(crate) fn tensors_text(name: &str, map: &TensorMap, view: TensorsView) -> St
     let kinds = map.kinds();
     let _ = writeln!(
         out,
-        "{name}: {} parameters in {} tensors, {} of tensor data in a file of {}",
-        thousands(map.params()),
-        map.tensors.len(),
-        size_human(map.bytes()),
-        size_human(map.file_size)
+        "{}",
+        tr_args(
+            "tensors-title",
+            "{ $name }: { $params } parameters in { $tensors } tensors, { $bytes } of tensor data in a file of { $size }",
+            &[
+                ("name", &name),
+                ("params", &thousands(map.params())),
+                ("tensors", &map.tensors.len()),
+                ("bytes", &size_human(map.bytes())),
+                ("size", &size_human(map.file_size)),
+            ],
+        )
     );
     let _ = writeln!(
         out,
-        "(bpw = bytes × 8 / parameters; shapes in ggml order, a row's width first)\n"
+        "{}\n",
+        tr(
+            "tensors-legend",
+            "(bpw = bytes × 8 / parameters; shapes in ggml order, a row's width first)"
+        )
     );
     out.push_str(&kinds_table(&kinds, map.file_size, map.tied_output(), ""));
     let layers = map.layers();
     if let Some((first, tensors)) = layers.first() {
-        let _ = writeln!(out, "\nshapes in layer {first}:");
+        let _ = writeln!(
+            out,
+            "\n{}",
+            tr_args(
+                "tensors-shapes-in-layer",
+                "shapes in layer { $layer }:",
+                &[("layer", first)]
+            )
+        );
         for kind in Kind::ALL {
             let mut of_kind: Vec<&&MapTensor> = tensors.iter().filter(|t| t.kind == kind).collect();
             of_kind.sort_by_key(|t| (rank(t), role(t)));
@@ -201,7 +220,13 @@ pub(crate) fn tensors_text(name: &str, map: &TensorMap, view: TensorsView) -> St
                 .map(|t| format!("{} {}", role(t), dims_text(&t.dims)))
                 .collect();
             if !parts.is_empty() {
-                let _ = writeln!(out, "  {:<18} {}", kind.label(), parts.join(" · "));
+                // Padded by displayed width: the kind's words may be Chinese.
+                let _ = writeln!(
+                    out,
+                    "  {} {}",
+                    pad(&kind_words(kind), 18),
+                    parts.join(" · ")
+                );
             }
         }
         let outside: Vec<String> = map
@@ -212,18 +237,29 @@ pub(crate) fn tensors_text(name: &str, map: &TensorMap, view: TensorsView) -> St
             .collect();
         let _ = writeln!(
             out,
-            "  {:<18} {}",
-            "outside the layers",
+            "  {} {}",
+            pad(&tr("tensors-outside-layers", "outside the layers"), 18),
             outside.join(" · ")
         );
     }
     if view == TensorsView::Kinds {
         return out;
     }
+    // Heads padded by displayed width (a Chinese character is two columns);
+    // the types' columns widen to a head wider than their English one.
+    let attention = tr("tensors-col-attention", "ATTENTION q k v o");
+    let ffn = tr("tensors-col-ffn", "FFN gate up down");
+    let (attention_w, ffn_w) = (str_width(&attention).max(24), str_width(&ffn).max(16));
     let _ = writeln!(
         out,
-        "\n{:>5} {:>7} {:>10} {:>5}  {:<24} {:<16} NORMS",
-        "LAYER", "PARAMS", "BYTES", "BPW", "ATTENTION q k v o", "FFN gate up down"
+        "\n{} {} {} {}  {} {} {}",
+        pad_left(&tr("tensors-col-layer", "LAYER"), 5),
+        pad_left(&tr("tensors-col-params", "PARAMS"), 7),
+        pad_left(&tr("tensors-col-bytes", "BYTES"), 10),
+        pad_left(&tr("tensors-col-bpw", "BPW"), 5),
+        pad(&attention, attention_w),
+        pad(&ffn, ffn_w),
+        tr("tensors-col-norms", "NORMS")
     );
     for (l, tensors) in &layers {
         let all = share_of(Kind::Other, tensors.iter().copied());
@@ -258,20 +294,20 @@ pub(crate) fn tensors_text(name: &str, map: &TensorMap, view: TensorsView) -> St
             params_human(params),
             size_human(bytes),
             bpw_text(crate::tensor_map::bits_per_weight(bytes, params)),
-            pad(&types(Kind::Attention), 24),
-            pad(&types(Kind::FeedForward), 16),
+            pad(&types(Kind::Attention), attention_w),
+            pad(&types(Kind::FeedForward), ffn_w),
         );
     }
     if view == TensorsView::All {
         let w = map.tensors.iter().map(|t| t.name.len()).max().unwrap_or(4);
         let _ = writeln!(
             out,
-            "\n{} {:<14} {:<7} {:>11} {:>10}",
-            pad("TENSOR", w),
-            "SHAPE",
-            "TYPE",
-            "PARAMS",
-            "BYTES"
+            "\n{} {} {} {} {}",
+            pad(&tr("tensors-col-tensor", "TENSOR"), w),
+            pad(&tr("tensors-col-shape", "SHAPE"), 14),
+            pad(&tr("tensors-col-type", "TYPE"), 7),
+            pad_left(&tr("tensors-col-params", "PARAMS"), 11),
+            pad_left(&tr("tensors-col-bytes", "BYTES"), 10)
         );
         for t in &map.tensors {
             let _ = writeln!(

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+use super::table::{compare_cols, head, model_label};
 use crate::catalog::ModelCard;
 use crate::commands::headless::wait_for;
 use crate::config::Config;
@@ -21,6 +22,8 @@ use crate::engine::{
     COMPARE_CHUNK, ChatMessage, Command, CompareInput, CompareRequest, EngineHandle, Event,
     GenerateRequest, ModelRef, Placement, ReplyPrefix, Role, SamplingParams, Stats, TokenId,
 };
+use crate::i18n::{tr, tr_args};
+use crate::text::pad_right as pad;
 
 /// A text of about 250 tokens; `run` changes its start.
 fn text(run: usize) -> String {
@@ -123,22 +126,14 @@ pub fn run(
 ) -> Result<()> {
     writeln!(
         out,
-        "\nteacher forcing ({COMPARE_CHUNK} positions per batch) vs decoding the same tokens one at a time, and the full-vocabulary KL's cost (engine process, each model in two slots); ceiling: plain prefill (logits of the last position only, strictly less work than forcing, which needs them at every position) over one at a time"
+        "\n{}",
+        tr_args(
+            "bench-compare-title",
+            "teacher forcing ({ $chunk } positions per batch) vs decoding the same tokens one at a time, and the full-vocabulary KL's cost (engine process, each model in two slots); ceiling: plain prefill (logits of the last position only, strictly less work than forcing, which needs them at every position) over one at a time",
+            &[("chunk", &COMPARE_CHUNK)],
+        )
     )?;
-    writeln!(
-        out,
-        "{:<44} {:>7} {:>10} {:>10} {:>8} {:>10} {:>8} {:>10} {:>8} {:>9}",
-        "model",
-        "tokens",
-        "forced/s",
-        "1-by-1/s",
-        "speedup",
-        "prefill/s",
-        "ceiling",
-        "forcing ms",
-        "KL ms",
-        "KL/force"
-    )?;
+    writeln!(out, "{}", head(&compare_cols()))?;
     for card in models {
         let (mut handle, rx) = EngineHandle::spawn_with_receiver_at(process);
         let mut name = String::new();
@@ -147,12 +142,7 @@ pub fn run(
             let model = ModelRef::Local(card.path.clone());
             handle.load(request, slot, model, config.load_settings());
             if let Event::Loaded { info, .. } = wait_for(&rx, request, |_| Ok(()))? {
-                name = format!(
-                    "{} ({}, {}k vocab)",
-                    info.name,
-                    info.quant,
-                    info.n_vocab / 1000
-                );
+                name = model_label(&info.name, &info.quant, info.n_vocab);
             }
         }
         // Warm-up (first decodes allocate buffers), then one measured run each.
@@ -167,8 +157,8 @@ pub fn run(
         let n = ids.len() as f64;
         writeln!(
             out,
-            "{:<44} {:>7} {:>10.1} {:>10.1} {:>7.1}x {:>10.1} {:>7.1}x {:>10.1} {:>8.1} {:>8.1}%",
-            name,
+            "{} {:>7} {:>10.1} {:>10.1} {:>7.1}x {:>10.1} {:>7.1}x {:>10.1} {:>8.1} {:>8.1}%",
+            pad(&name, 44),
             ids.len(),
             n / per_model.max(1e-9),
             n / single.max(1e-9),
@@ -183,7 +173,11 @@ pub fn run(
     }
     writeln!(
         out,
-        "(targets: forcing ≥ 5x one at a time; KL ≤ 10% of the forcing time on Gemma 3's 262k vocabulary)"
+        "{}",
+        tr(
+            "bench-compare-targets",
+            "(targets: forcing ≥ 5x one at a time; KL ≤ 10% of the forcing time on Gemma 3's 262k vocabulary)"
+        )
     )?;
     Ok(())
 }

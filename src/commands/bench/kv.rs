@@ -16,6 +16,8 @@ use crate::engine::{
     Event, KV_COST_MAX_TOKENS, KvCostRequest, KvCostRuns as KvCost, KvTimed as Timed, ModelRef,
     Placement, Vocab, kv_total as total,
 };
+use crate::i18n::{tr, tr_args};
+use crate::text::{pad_left, pad_right as pad, str_width};
 
 /// The time per token against position, as rows of text: positions in at
 /// most `rows` buckets of equal width, each with the mean time per token
@@ -56,8 +58,17 @@ pub(crate) fn chart(cost: &KvCost, rows: usize, width: usize) -> String {
         .map_or(0, |t| t.position);
     let _ = writeln!(
         out,
-        "{:>9}  {:<width$}  {:>9} {:>9}",
-        "position", "ms per token: █ with KV cache, ░ without", "with", "without"
+        "{}  {}  {} {}",
+        pad_left(&tr("bench-kv-col-position", "position"), 9),
+        pad(
+            &tr(
+                "bench-kv-col-chart",
+                "ms per token: █ with KV cache, ░ without"
+            ),
+            width
+        ),
+        pad_left(&tr("bench-kv-col-with", "with"), 9),
+        pad_left(&tr("bench-kv-col-without", "without"), 9)
     );
     for (r, a, b) in buckets {
         let cols = |s: Option<f64>| s.map_or(0, |s| ((s / top) * width as f64).round() as usize);
@@ -91,10 +102,17 @@ pub(crate) fn report(card: &ModelCard, cost: &KvCost, vocab: &Vocab) -> String {
     let (with, without) = (total(&cost.cached), total(&cost.recomputed));
     let _ = writeln!(
         out,
-        "what the KV cache saves: {} ({}), a prompt of {n_prompt} tokens, {} tokens generated greedily",
-        card.name,
-        card.quant_label(),
-        cost.cached.len()
+        "{}",
+        tr_args(
+            "bench-kv-title",
+            "what the KV cache saves: { $name } ({ $quant }), a prompt of { $prompt } tokens, { $n } tokens generated greedily",
+            &[
+                ("name", &card.name),
+                ("quant", &card.quant_label()),
+                ("prompt", &n_prompt),
+                ("n", &cost.cached.len()),
+            ],
+        )
     );
     let per = |run: &[Timed]| {
         let rest = run.get(1..).unwrap_or_default();
@@ -105,44 +123,88 @@ pub(crate) fn report(card: &ModelCard, cost: &KvCost, vocab: &Vocab) -> String {
         }
     };
     let first = |run: &[Timed]| run.first().map_or(0.0, |t| t.seconds * 1e3);
+    // The two labels padded to one width as displayed (a Chinese
+    // character is two columns), so that the totals line up.
+    let (with_label, without_label) = (
+        tr("bench-kv-with", "with the KV cache:"),
+        tr("bench-kv-without", "without it:"),
+    );
+    let label_w = str_width(&with_label).max(str_width(&without_label)) + 2;
     let _ = writeln!(
         out,
-        "  with the KV cache:  {with:>8.2} s in all · token 0 (the prompt's prefill) {:.1} ms · then {} per token",
-        first(&cost.cached),
-        per(&cost.cached)
+        "  {}{}",
+        pad(&with_label, label_w),
+        tr_args(
+            "bench-kv-with-totals",
+            "{ $s } s in all · token 0 (the prompt's prefill) { $first } ms · then { $per } per token",
+            &[
+                ("s", &format!("{with:>8.2}")),
+                ("first", &format!("{:.1}", first(&cost.cached))),
+                ("per", &per(&cost.cached)),
+            ],
+        )
     );
     let _ = writeln!(
         out,
-        "  without it:         {without:>8.2} s in all · token 0 {:.1} ms · then {} per token (the whole sequence again each time)",
-        first(&cost.recomputed),
-        per(&cost.recomputed)
+        "  {}{}",
+        pad(&without_label, label_w),
+        tr_args(
+            "bench-kv-without-totals",
+            "{ $s } s in all · token 0 { $first } ms · then { $per } per token (the whole sequence again each time)",
+            &[
+                ("s", &format!("{without:>8.2}")),
+                ("first", &format!("{:.1}", first(&cost.recomputed))),
+                ("per", &per(&cost.recomputed)),
+            ],
+        )
     );
     if with > 0.0 {
-        let _ = writeln!(out, "  the cache makes it {:.1}× faster", without / with);
+        let _ = writeln!(
+            out,
+            "  {}",
+            tr_args(
+                "bench-kv-faster",
+                "the cache makes it { $x }× faster",
+                &[("x", &format!("{:.1}", without / with))],
+            )
+        );
     }
     match cost.first_difference() {
         None if cost.cached.len() == cost.recomputed.len() => {
             let _ = writeln!(
                 out,
-                "  both runs wrote the same {} tokens",
-                cost.cached.len()
+                "  {}",
+                tr_args(
+                    "bench-kv-same",
+                    "both runs wrote the same { $n } tokens",
+                    &[("n", &cost.cached.len())],
+                )
             );
         }
         None => {
             let _ = writeln!(
                 out,
-                "  the runs agree as far as both went ({} and {} tokens)",
-                cost.cached.len(),
-                cost.recomputed.len()
+                "  {}",
+                tr_args(
+                    "bench-kv-agree",
+                    "the runs agree as far as both went ({ $a } and { $b } tokens)",
+                    &[("a", &cost.cached.len()), ("b", &cost.recomputed.len())],
+                )
             );
         }
         Some((i, a, b)) => {
             let _ = writeln!(
                 out,
-                "  the runs differ from reply token {i} on: {:?} with the cache, {:?} without \
-                 (a batch of many positions rounds differently from a decode of one; a near tie flipped)",
-                vocab.readable(a),
-                vocab.readable(b)
+                "  {}",
+                tr_args(
+                    "bench-kv-differ",
+                    "the runs differ from reply token { $i } on: { $a } with the cache, { $b } without (a batch of many positions rounds differently from a decode of one; a near tie flipped)",
+                    &[
+                        ("i", &i),
+                        ("a", &format!("{:?}", vocab.readable(a))),
+                        ("b", &format!("{:?}", vocab.readable(b))),
+                    ],
+                )
             );
         }
     }
@@ -161,7 +223,11 @@ pub(crate) fn run(
     out: &mut impl Write,
 ) -> Result<()> {
     if tokens == 0 {
-        bail!("--tokens 0: ask for 1 to {KV_COST_MAX_TOKENS} tokens");
+        bail!(tr_args(
+            "bench-kv-zero-tokens",
+            "--tokens 0: ask for 1 to { $max } tokens",
+            &[("max", &KV_COST_MAX_TOKENS)],
+        ));
     }
     let tokens = tokens.min(KV_COST_MAX_TOKENS);
     for card in models {

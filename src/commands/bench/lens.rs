@@ -20,6 +20,7 @@ use crate::commands::headless::{LocalEngine, start_engine_at};
 use crate::commands::lens::{lens_of, prompt_tokens};
 use crate::config::Config;
 use crate::engine::{LensRequest, LensResult, ModelRef, Placement, TokenId};
+use crate::i18n::tr_args;
 
 const TEXT: &str = "The lighthouse keeper climbed the stairs every evening, lit the lamp, and wrote the weather in his logbook. One night in November the lamp would not light, and he went down to the village for oil, where the baker told him that a ship had been seen near the reef.";
 
@@ -93,36 +94,54 @@ pub(crate) fn run(
         let (attn_ms, _) = lens(&mut engine, &tokens, n - 1, true)?;
         let with_attention = memory(pid);
         let k = runs as f64;
+        let ms = |v: f64| format!("{v:.0}");
         writeln!(
             out,
-            "lens {} ({} layers × {}k vocab, {} threads): one position {:.0} ms (decode {:.0} ms, head over every layer {:.0} ms; mean of {runs}); first lens {:.0} ms (lens context made, {} tokens evaluated); with attention {:.0} ms (first {:.0} ms)",
-            info.name,
-            info.n_layer,
-            info.n_vocab / 1000,
-            info.threads,
-            wall / k,
-            decode / k,
-            head / k,
-            first_ms,
-            n + 1,
-            attn_ms,
-            attn_first_ms,
+            "{}",
+            tr_args(
+                "bench-lens-time",
+                "lens { $name } ({ $layers } layers × { $k }k vocab, { $threads } threads): one position { $ms } ms (decode { $decode } ms, head over every layer { $head } ms; mean of { $runs }); first lens { $first } ms (lens context made, { $tokens } tokens evaluated); with attention { $attn } ms (first { $attn_first } ms)",
+                &[
+                    ("name", &info.name),
+                    ("layers", &info.n_layer),
+                    ("k", &(info.n_vocab / 1000)),
+                    ("threads", &info.threads),
+                    ("ms", &ms(wall / k)),
+                    ("decode", &ms(decode / k)),
+                    ("head", &ms(head / k)),
+                    ("runs", &runs),
+                    ("first", &ms(first_ms)),
+                    ("tokens", &(n + 1)),
+                    ("attn", &ms(attn_ms)),
+                    ("attn_first", &ms(attn_first_ms)),
+                ],
+            )
         )?;
         match (before, rows, with_attention) {
             (Some(b), Some(r), Some(a)) => writeln!(
                 out,
-                "lens {} memory above the loaded model: {} PSS ({} anonymous); with the attention context {} PSS ({} anonymous); the lens contexts sized to the text (from 512 tokens), the model's {} tokens",
-                info.name,
-                mib(r.0 as i64 - b.0 as i64),
-                mib(r.1 as i64 - b.1 as i64),
-                mib(a.0 as i64 - b.0 as i64),
-                mib(a.1 as i64 - b.1 as i64),
-                info.n_ctx,
+                "{}",
+                tr_args(
+                    "bench-lens-memory",
+                    "lens { $name } memory above the loaded model: { $pss } PSS ({ $anon } anonymous); with the attention context { $attn_pss } PSS ({ $attn_anon } anonymous); the lens contexts sized to the text (from 512 tokens), the model's { $ctx } tokens",
+                    &[
+                        ("name", &info.name),
+                        ("pss", &mib(r.0 as i64 - b.0 as i64)),
+                        ("anon", &mib(r.1 as i64 - b.1 as i64)),
+                        ("attn_pss", &mib(a.0 as i64 - b.0 as i64)),
+                        ("attn_anon", &mib(a.1 as i64 - b.1 as i64)),
+                        ("ctx", &info.n_ctx),
+                    ],
+                )
             )?,
             _ => writeln!(
                 out,
-                "lens {} memory: not measured (no /proc/PID/smaps_rollup)",
-                info.name
+                "{}",
+                tr_args(
+                    "bench-lens-no-memory",
+                    "lens { $name } memory: not measured (no /proc/PID/smaps_rollup)",
+                    &[("name", &info.name)],
+                )
             )?,
         }
     }

@@ -19,13 +19,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use super::super::headless::{LocalEngine, start_engine_at, wait_for};
+use super::table::peer_head;
 use crate::catalog::ModelCard;
 use crate::config::Config;
 use crate::engine::{
     ChatMessage, Command, Event, GenerateRequest, ModelRef, Placement, PromptScoreRequest, Role,
     SamplingParams, Stats,
 };
+use crate::i18n::tr_args;
 use crate::llama_server::LlamaServer;
+use crate::text::pad_right as pad;
 
 /// Candidates per token on both sides (the server's `n_probs`).
 const CANDIDATES: usize = 10;
@@ -155,15 +158,18 @@ pub(crate) fn run(
     let threads = crate::engine::physical_cores_or(config.engine.threads);
     writeln!(
         out,
-        "\ntokenscope vs llama-server ({}), same GGUF files, {threads} threads each, empty caches, best of {} (ratio > 1: tokenscope faster)",
-        exe.display(),
-        runs.max(1)
+        "\n{}",
+        tr_args(
+            "bench-peer-title",
+            "tokenscope vs llama-server ({ $exe }), same GGUF files, { $threads } threads each, empty caches, best of { $runs } (ratio > 1: tokenscope faster)",
+            &[
+                ("exe", &exe.display()),
+                ("threads", &threads),
+                ("runs", &runs.max(1)),
+            ],
+        )
     )?;
-    writeln!(
-        out,
-        "{:<40} {:>7} {:>10} {:>10} {:>7}   {:>10} {:>10} {:>7}",
-        "model", "prompt", "prompt/s", "server", "ratio", "decode/s", "server", "ratio"
-    )?;
+    writeln!(out, "{}", peer_head())?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(600)))
         .build()
@@ -202,8 +208,8 @@ pub(crate) fn run(
             }
             writeln!(
                 out,
-                "{:<40} {:>7} {:>10.1} {:>10.1} {:>6.2}x   {:>10.1} {:>10.1} {:>6.2}x",
-                format!("{} ({})", engine.info.name, engine.info.quant),
+                "{} {:>7} {:>10.1} {:>10.1} {:>6.2}x   {:>10.1} {:>10.1} {:>6.2}x",
+                pad(&format!("{} ({})", engine.info.name, engine.info.quant), 40),
                 n_prompt,
                 ours.prompt_tps,
                 theirs.prompt_tps,
@@ -278,10 +284,20 @@ fn ttft(engine: &mut LocalEngine, runs: u32, out: &mut impl Write) -> Result<()>
     }
     writeln!(
         out,
-        "  chat, time to first token on a ~1,500-token message: surprise off {off:.0} ms · on (scored after) {after:.0} ms ({:.2}x), the next message while it scores {second_after:.0} ms ({:.2}x) · scored during prefill (before) {during:.0} ms ({:.2}x)",
-        after / off,
-        second_after / off,
-        during / off
+        "  {}",
+        tr_args(
+            "bench-peer-ttft",
+            "chat, time to first token on a ~1,500-token message: surprise off { $off } ms · on (scored after) { $after } ms ({ $after_ratio }x), the next message while it scores { $second } ms ({ $second_ratio }x) · scored during prefill (before) { $during } ms ({ $during_ratio }x)",
+            &[
+                ("off", &format!("{off:.0}")),
+                ("after", &format!("{after:.0}")),
+                ("after_ratio", &format!("{:.2}", after / off)),
+                ("second", &format!("{second_after:.0}")),
+                ("second_ratio", &format!("{:.2}", second_after / off)),
+                ("during", &format!("{during:.0}")),
+                ("during_ratio", &format!("{:.2}", during / off)),
+            ],
+        )
     )?;
     Ok(())
 }

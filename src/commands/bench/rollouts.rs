@@ -12,9 +12,11 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 
 use super::super::headless::{LocalEngine, request_for, start_engine_at, wait_for};
+use super::table::{head, rollouts_cols};
 use crate::catalog::ModelCard;
 use crate::config::Config;
 use crate::engine::{Event, ModelRef, Placement, RolloutRequest, SamplingParams, TokenId};
+use crate::text::pad_right as pad;
 
 /// Rollouts per request and tokens per rollout (the defaults).
 const N: usize = 5;
@@ -30,15 +32,7 @@ pub(crate) fn run(
     process: &Placement,
     out: &mut impl Write,
 ) -> Result<()> {
-    writeln!(
-        out,
-        "{:<44} {:>14} {:>16} {:>7} {:>22}",
-        "rollouts (5 × 24 tokens, greedy)",
-        "one reply ms",
-        "all rollouts ms",
-        "ratio",
-        "ms per step: 1 / 5 rows"
-    )?;
+    writeln!(out, "{}", head(&rollouts_cols(N, M)))?;
     for card in models {
         let mut engine = start_engine_at(process, ModelRef::Local(card.path.clone()), config)?;
         // Warm-up, and the prompt's tokens (cached from now on).
@@ -57,8 +51,8 @@ pub(crate) fn run(
         let (one, all) = (median(&mut one), median(&mut all));
         writeln!(
             out,
-            "{:<44} {:>8.0} ({:>2}) {:>10.0} ({:>2}) {:>6.2}x {:>14.1} / {:<5.1}",
-            engine.info.name,
+            "{} {:>8.0} ({:>2}) {:>10.0} ({:>2}) {:>6.2}x {:>14.1} / {:<5.1}",
+            pad(&engine.info.name, 44),
             one,
             reply_len,
             all,

@@ -35,6 +35,7 @@ use thiserror::Error;
 
 use super::{Ctx, own_exe};
 use crate::catalog::{self, CatalogError, ModelCard, size_human};
+use crate::i18n::tr_args;
 
 pub mod report;
 mod types;
@@ -63,7 +64,10 @@ pub fn command(
         return Ok(());
     }
     let Some(input) = input else {
-        anyhow::bail!("give the model to quantize: `tokenscope quantize IN [OUT] --type TYPE`");
+        anyhow::bail!(crate::i18n::tr(
+            "quantize-no-input",
+            "give the model to quantize: `tokenscope quantize IN [OUT] --type TYPE`"
+        ));
     };
     let config = ctx.config()?;
     let dirs = ctx.model_dirs(&config);
@@ -96,17 +100,30 @@ fn quantize_with_progress(
     // A dumb terminal (TERM=dumb) cannot redraw a bar in place: a line per tensor.
     let tty = crate::terminal::Env::from_process().redraw(std::io::stderr().is_terminal());
     eprintln!(
-        "quantizing {} ({}, {}) to {} → {}",
-        plan.input.file_name,
-        plan.input.quant_label(),
-        plan.input.size_human(),
-        plan.ty.name,
-        plan.output.display()
+        "{}",
+        tr_args(
+            "quantize-start",
+            "quantizing { $file } ({ $quant }, { $size }) to { $ty } → { $out }",
+            &[
+                ("file", &plan.input.file_name),
+                ("quant", &plan.input.quant_label()),
+                ("size", &plan.input.size_human()),
+                ("ty", &plan.ty.name),
+                ("out", &plan.output.display()),
+            ],
+        )
     );
     if plan.allow_requantize && !is_float(&plan.input.quant) {
         eprintln!(
-            "note: {} is already {}: the result is made from those quantized values, not the original weights, so it can only lose against {} (an F16 holds them exactly, nothing more)",
-            plan.input.file_name, plan.input.quant, plan.input.file_name
+            "{}",
+            tr_args(
+                "quantize-requantize-note",
+                "note: { $file } is already { $quant }: the result is made from those quantized values, not the original weights, so it can only lose against { $file } (an F16 holds them exactly, nothing more)",
+                &[
+                    ("file", &plan.input.file_name),
+                    ("quant", &plan.input.quant)
+                ],
+            )
         );
     }
     let outcome = run(&exe, &plan, |p| match p {
@@ -121,7 +138,18 @@ fn quantize_with_progress(
                     crate::text::escape_inline(name)
                 );
             } else {
-                eprintln!("tensor {done}/{total} {}", crate::text::escape_inline(name));
+                eprintln!(
+                    "{}",
+                    tr_args(
+                        "quantize-tensor",
+                        "tensor { $done }/{ $total } { $name }",
+                        &[
+                            ("done", done),
+                            ("total", total),
+                            ("name", &crate::text::escape_inline(name)),
+                        ],
+                    )
+                );
             }
         }
     });
@@ -142,7 +170,10 @@ fn quantize_with_progress(
     let report = report::report(&plan.input, plan.ty, &outcome, &others);
     print!("{}", report.summary);
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        eprintln!(
+            "{}",
+            tr_args("quantize-warning", "warning: { $w }", &[("w", w)])
+        );
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::path::Path;
 use super::{Fallback, Outcome, QuantType};
 use crate::catalog::ModelCard;
 use crate::commands::listing::{bpw_text, types_table};
+use crate::i18n::{tr, tr_args};
 
 /// The report: `summary` for standard output, `warnings` (one line each,
 /// without the `warning: ` prefix) for standard error.
@@ -31,17 +32,24 @@ pub(crate) fn report(
     others: &[ModelCard],
 ) -> Report {
     let out = &outcome.card;
-    let mut summary = format!(
-        "{}: {}, {}, {} bits per weight (from {}, {}, {} bits per weight)\n",
-        crate::text::escape_inline(&outcome.output.display().to_string()),
-        out.quant_label(),
-        out.size_human(),
-        bpw_text(out),
-        input.quant_label(),
-        input.size_human(),
-        bpw_text(input),
+    let mut summary = tr_args(
+        "quantize-result",
+        "{ $path }: { $quant }, { $size }, { $bpw } bits per weight (from { $from_quant }, { $from_size }, { $from_bpw } bits per weight)",
+        &[
+            (
+                "path",
+                &crate::text::escape_inline(&outcome.output.display().to_string()),
+            ),
+            ("quant", &out.quant_label()),
+            ("size", &out.size_human()),
+            ("bpw", &bpw_text(out)),
+            ("from_quant", &input.quant_label()),
+            ("from_size", &input.size_human()),
+            ("from_bpw", &bpw_text(input)),
+        ],
     );
-    summary.push_str(&types_table(out, "tensor types:"));
+    summary.push('\n');
+    summary.push_str(&types_table(out, &tr("info-tensor-types", "tensor types:")));
     summary.push_str(&fallback_text(
         &outcome.fallbacks,
         out.mix.types.iter().map(|t| t.tensors).sum(),
@@ -51,20 +59,25 @@ pub(crate) fn report(
         warnings.push(w);
     }
     warnings.extend(same_mix(out, others).into_iter().map(|other| {
-        format!(
-            "{} holds the same tensor types as {} ({}), already in {}: on this model the two are \
-             the same quantization, and one of the files is enough",
-            out.file_name,
-            other.file_name,
-            other.quant_label(),
-            crate::text::escape_inline(
-                &other
-                    .path
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .display()
-                    .to_string()
-            )
+        tr_args(
+            "quantize-same-mix",
+            "{ $file } holds the same tensor types as { $other } ({ $quant }), already in { $dir }: on this model the two are the same quantization, and one of the files is enough",
+            &[
+                ("file", &out.file_name),
+                ("other", &other.file_name),
+                ("quant", &other.quant_label()),
+                (
+                    "dir",
+                    &crate::text::escape_inline(
+                        &other
+                            .path
+                            .parent()
+                            .unwrap_or(Path::new("."))
+                            .display()
+                            .to_string(),
+                    ),
+                ),
+            ],
         )
     }));
     Report { summary, warnings }
@@ -77,15 +90,24 @@ fn fallback_text(fallbacks: &[Fallback], total: usize) -> String {
     if n == 0 {
         return String::new();
     }
-    let mut out = format!(
-        "llama.cpp fell back to another type on {n} of {total} tensors: their rows do not divide \
-         into the blocks of the type chosen for them\n"
+    let mut out = tr_args(
+        "quantize-fell-back",
+        "llama.cpp fell back to another type on { $n } of { $total } tensors: their rows do not divide into the blocks of the type chosen for them",
+        &[("n", &n), ("total", &total)],
     );
+    out.push('\n');
     for f in fallbacks {
         let _ = writeln!(
             out,
-            "  {:>4} × {} → {} (rows of {} weights, {}'s blocks hold {})",
-            f.tensors, f.wanted, f.written, f.row, f.wanted, f.block
+            "  {:>4} × {} → {} {}",
+            f.tensors,
+            f.wanted,
+            f.written,
+            tr_args(
+                "quantize-fell-back-row",
+                "(rows of { $row } weights, { $wanted }'s blocks hold { $block })",
+                &[("row", &f.row), ("wanted", &f.wanted), ("block", &f.block)],
+            )
         );
     }
     out
@@ -103,20 +125,26 @@ fn larger_warning(
     if out.file_size <= input.file_size || asked.bpw >= in_bpw {
         return None;
     }
-    Some(format!(
-        "the result ({}) is larger than its input {} ({}), though {} has fewer bits per weight \
-         ({:.2} against {in_bpw:.2}){}: keep the input, or choose a type whose blocks fit this \
-         model's rows",
-        out.size_human(),
-        input.file_name,
-        input.size_human(),
-        asked.name,
-        asked.bpw,
-        if fell_back {
-            ": llama.cpp's fallbacks (above) are larger types"
-        } else {
-            ""
-        }
+    let why = if fell_back {
+        tr(
+            "quantize-larger-fallbacks",
+            ": llama.cpp's fallbacks (above) are larger types",
+        )
+    } else {
+        String::new()
+    };
+    Some(tr_args(
+        "quantize-larger",
+        "the result ({ $size }) is larger than its input { $input } ({ $input_size }), though { $ty } has fewer bits per weight ({ $bpw } against { $input_bpw }){ $why }: keep the input, or choose a type whose blocks fit this model's rows",
+        &[
+            ("size", &out.size_human()),
+            ("input", &input.file_name),
+            ("input_size", &input.size_human()),
+            ("ty", &asked.name),
+            ("bpw", &format!("{:.2}", asked.bpw)),
+            ("input_bpw", &format!("{in_bpw:.2}")),
+            ("why", &why),
+        ],
     ))
 }
 

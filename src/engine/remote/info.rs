@@ -17,7 +17,8 @@ use crate::engine::api::{
     ChatMessage, EngineError, Event, GenerateRequest, ModelInfo, Role, SamplingParams,
 };
 use crate::engine::cancel::Cancellations;
-use crate::text::escape_inline;
+use crate::i18n::{Lang, tr, tr_args, with_lang};
+use crate::text::{escape_inline, pad_right};
 
 /// What `info --server` reports. Numbers are `None` where the server does not
 /// say (an OpenAI-compatible server other than llama-server says little).
@@ -54,8 +55,12 @@ pub(crate) struct ServerReport {
     /// Candidates per token the server gave when asked for
     /// [`MAX_REMOTE_CANDIDATES`] (its cap, when lower).
     pub candidates: Option<usize>,
-    /// Why there are no log-probabilities, or what the probe met.
+    /// Why there are no log-probabilities, or what the probe met (English:
+    /// the JSON is the same whatever the interface language).
     pub logprobs_note: Option<String>,
+    /// [`Self::logprobs_note`] in the interface language, for the text.
+    #[serde(skip)]
+    pub logprobs_note_text: Option<String>,
     /// Plain http to another machine.
     pub warning: Option<String>,
 }
@@ -91,7 +96,10 @@ pub(crate) fn describe(target: &RemoteTarget, model: &str) -> Result<ServerRepor
         n_vocab,
         ..
     } = *info;
-    let (logprobs, candidates, logprobs_note) = probe(&client, &mut loaded);
+    let (logprobs, candidates, note) = probe(&client, &mut loaded);
+    // The note twice: English for the JSON, the interface's for the text.
+    let logprobs_note = note.as_ref().map(|n| with_lang(Lang::En, n));
+    let logprobs_note_text = note.as_ref().map(|n| n());
     Ok(ServerReport {
         url: target.url.clone(),
         server: match loaded.flavor {
@@ -113,13 +121,17 @@ pub(crate) fn describe(target: &RemoteTarget, model: &str) -> Result<ServerRepor
         logprobs,
         candidates,
         logprobs_note,
+        logprobs_note_text,
         warning: target.warning(),
     })
 }
 
+/// A note on what a probe met, worded in the language in use when called.
+type Note = Box<dyn Fn() -> String>;
+
 /// One token of a chat reply with the most candidates asked for: (log-
 /// probabilities given, candidates given, a note on what went wrong).
-fn probe(client: &Client, l: &mut super::models::Loaded) -> (bool, Option<usize>, Option<String>) {
+fn probe(client: &Client, l: &mut super::models::Loaded) -> (bool, Option<usize>, Option<Note>) {
     let req = GenerateRequest::new(
         vec![ChatMessage::new(Role::User, "Hello")],
         SamplingParams {
@@ -146,24 +158,35 @@ fn probe(client: &Client, l: &mut super::models::Loaded) -> (bool, Option<usize>
         Event::Token { step, .. } => Some(step.top().len()),
         _ => None,
     });
-    let failed = events.iter().find_map(|e| match e {
+    let failed = events.into_iter().find_map(|e| match e {
         Event::Failed { error, .. } => Some(error),
         _ => None,
     });
     match (first, failed) {
         (Some(n), None) if n > 0 => (true, Some(n), None),
         (_, Some(EngineError::Remote(e @ RemoteError::NoLogprobs { .. }))) => {
-            (false, None, Some(e.to_string()))
+            (false, None, Some(Box::new(move || e.to_string())))
         }
         (_, Some(e)) => (
             false,
             None,
-            Some(format!("a one-token reply to test it failed: {e}")),
+            Some(Box::new(move || {
+                tr_args(
+                    "server-info-probe-failed",
+                    "a one-token reply to test it failed: { $e }",
+                    &[("e", &e)],
+                )
+            })),
         ),
         _ => (
             false,
             None,
-            Some("a one-token reply to test it came without candidates".into()),
+            Some(Box::new(|| {
+                tr(
+                    "server-info-probe-empty",
+                    "a one-token reply to test it came without candidates",
+                )
+            })),
         ),
     }
 }
@@ -171,73 +194,133 @@ fn probe(client: &Client, l: &mut super::models::Loaded) -> (bool, Option<usize>
 /// The report as `key: value` lines, like `tokenscope info` on a file.
 pub(crate) fn report_text(r: &ServerReport) -> String {
     let mut out = String::new();
-    let mut field = |k: &str, v: String| {
-        let _ = writeln!(out, "{:<18} {v}", format!("{k}:"));
+    // The field's name with its colon, padded to 18 columns as displayed
+    // (a Chinese character is two).
+    let mut field = |k: String, v: String| {
+        let _ = writeln!(out, "{} {v}", pad_right(&k, 18));
     };
-    let unknown = || "not reported".to_string();
-    let num = |n: Option<u64>, unit: &str| n.map_or_else(unknown, |n| format!("{n} {unit}"));
-    field("name", super::models::display_name(&r.model));
-    field("model id", escape_inline(&r.model));
+    let unknown = || tr("server-info-not-reported", "not reported");
+    let tokens = |n: Option<u64>| {
+        n.map_or_else(unknown, |n| {
+            tr_args("server-info-tokens", "{ $n } tokens", &[("n", &n)])
+        })
+    };
     field(
-        "remote",
-        format!(
-            "{}{} at {}",
-            r.server,
-            r.build
-                .as_deref()
-                .map_or(String::new(), |b| format!(" {}", escape_inline(b))),
-            r.url
+        tr("server-info-name", "name:"),
+        super::models::display_name(&r.model),
+    );
+    field(
+        tr("server-info-model-id", "model id:"),
+        escape_inline(&r.model),
+    );
+    field(
+        tr("server-info-remote", "remote:"),
+        tr_args(
+            "server-info-remote-value",
+            "{ $server }{ $build } at { $url }",
+            &[
+                ("server", &r.server),
+                (
+                    "build",
+                    &r.build
+                        .as_deref()
+                        .map_or(String::new(), |b| format!(" {}", escape_inline(b))),
+                ),
+                ("url", &r.url),
+            ],
         ),
     );
     if let Some(p) = &r.model_path {
-        field("file (server)", escape_inline(p));
+        field(tr("server-info-file", "file (server):"), escape_inline(p));
     }
     field(
-        "quantization",
+        tr("server-info-quantization", "quantization:"),
         r.quantization
             .as_deref()
             .map_or_else(unknown, escape_inline),
     );
     field(
-        "parameters",
+        tr("server-info-parameters", "parameters:"),
         r.parameters
             .map_or_else(unknown, crate::catalog::params_human),
     );
-    field("context", num(r.n_ctx, "tokens (per request)"));
-    field("trained context", num(r.n_ctx_train, "tokens"));
-    field("vocabulary", num(r.n_vocab, "tokens"));
+    field(
+        tr("server-info-context", "context:"),
+        r.n_ctx.map_or_else(unknown, |n| {
+            tr_args(
+                "server-info-context-value",
+                "{ $n } tokens (per request)",
+                &[("n", &n)],
+            )
+        }),
+    );
+    field(
+        tr("server-info-trained-context", "trained context:"),
+        tokens(r.n_ctx_train),
+    );
+    field(
+        tr("server-info-vocabulary", "vocabulary:"),
+        tokens(r.n_vocab),
+    );
     if let Some(n) = r.slots {
-        field("slots", format!("{n} (requests served at once)"));
+        field(
+            tr("server-info-slots", "slots:"),
+            tr_args(
+                "server-info-slots-value",
+                "{ $n } (requests served at once)",
+                &[("n", &n)],
+            ),
+        );
     }
     field(
-        "log-probabilities",
+        tr("server-info-logprobs", "log-probabilities:"),
         match (r.logprobs, r.candidates) {
-            (true, Some(n)) if n < MAX_REMOTE_CANDIDATES => format!(
-                "yes, top {n} per token (asked for {MAX_REMOTE_CANDIDATES}: the server's cap)"
+            (true, Some(n)) if n < MAX_REMOTE_CANDIDATES => tr_args(
+                "server-info-logprobs-capped",
+                "yes, top { $n } per token (asked for { $asked }: the server's cap)",
+                &[("n", &n), ("asked", &MAX_REMOTE_CANDIDATES)],
             ),
-            (true, Some(n)) => format!("yes, top {n} per token (the most tokenscope asks for)"),
-            _ => format!(
-                "no: {}",
-                r.logprobs_note.as_deref().unwrap_or("none were sent")
+            (true, Some(n)) => tr_args(
+                "server-info-logprobs-yes",
+                "yes, top { $n } per token (the most tokenscope asks for)",
+                &[("n", &n)],
+            ),
+            _ => tr_args(
+                "server-info-logprobs-no",
+                "no: { $why }",
+                &[(
+                    "why",
+                    &r.logprobs_note_text
+                        .clone()
+                        .unwrap_or_else(|| tr("server-info-none-sent", "none were sent")),
+                )],
             ),
         },
     );
     field(
-        "entropy",
-        "not reported (needs the whole distribution; servers give the top few)".into(),
+        tr("server-info-entropy", "entropy:"),
+        tr(
+            "server-info-entropy-value",
+            "not reported (needs the whole distribution; servers give the top few)",
+        ),
     );
     field(
-        "sampler column",
+        tr("server-info-sampler-column", "sampler column:"),
         if r.server == "llama-server" {
-            "none (its post_sampling_probs sends the sampler's probabilities instead of the model's, not beside them: tokenscope shows the model's)"
+            tr(
+                "server-info-sampler-llama",
+                "none (its post_sampling_probs sends the sampler's probabilities instead of the model's, not beside them: tokenscope shows the model's)",
+            )
         } else {
-            "none (the OpenAI API reports the model's log-probabilities only)"
-        }
-        .into(),
+            tr(
+                "server-info-sampler-openai",
+                "none (the OpenAI API reports the model's log-probabilities only)",
+            )
+        },
     );
     if r.models.len() > 1 {
         field(
-            "also served",
+            tr("server-info-also-served", "also served:"),
             r.models
                 .iter()
                 .filter(|m| **m != r.model)
@@ -247,14 +330,21 @@ pub(crate) fn report_text(r: &ServerReport) -> String {
         );
     }
     match &r.chat_template {
-        None => field("chat template", unknown()),
+        None => field(tr("server-info-chat-template", "chat template:"), unknown()),
         Some(t) => {
-            field("chat template", crate::catalog::template_summary(t));
+            field(
+                tr("server-info-chat-template", "chat template:"),
+                crate::catalog::template_summary(t),
+            );
             out.push_str(&crate::catalog::template_preview(t));
         }
     }
     if let Some(w) = &r.warning {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(
+            out,
+            "{}",
+            tr_args("server-info-warning", "warning: { $w }", &[("w", w)])
+        );
     }
     out
 }
