@@ -7,6 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use unicode_width::UnicodeWidthStr;
+
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -14,6 +16,7 @@ use ratatui::backend::TestBackend;
 use super::state::State;
 use super::{Host, Msg, execute, render, update};
 use crate::config::Config;
+use crate::i18n::{tr, tr_args};
 use std::sync::Arc;
 
 use crate::engine::{
@@ -341,19 +344,33 @@ pub struct UiBench {
 
 impl fmt::Display for UiBench {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "ui bench: {} token events, {}x{} TestBackend, one frame per event",
-            self.events, self.width, self.height
-        )?;
+        let head = tr_args(
+            "bench-ui-head",
+            "ui bench: { $events } token events, { $width }x{ $height } TestBackend, one frame per event",
+            &[
+                ("events", &self.events),
+                ("width", &self.width),
+                ("height", &self.height),
+            ],
+        );
+        writeln!(f, "{head}")?;
         writeln!(f, "{}", self.times)?;
-        write!(
-            f,
-            "  total   {:.1} ms ({:.0} events/s with a frame each)",
-            self.total_ms,
-            self.events as f64 / (self.total_ms / 1000.0)
-        )
+        let rate = format!("{:.0}", self.events as f64 / (self.total_ms / 1000.0));
+        let total = tr_args(
+            "bench-ui-total",
+            "{ $ms } ms ({ $rate } events/s with a frame each)",
+            &[("ms", &format!("{:.1}", self.total_ms)), ("rate", &rate)],
+        );
+        write!(f, "{}{total}", label(tr("bench-ui-total-label", "total")))
     }
+}
+
+/// `text` as the label of a UI bench line: indented two columns and padded
+/// to eight by display width, so the numbers after it line up in both
+/// languages.
+pub(super) fn label(text: String) -> String {
+    let pad = 8usize.saturating_sub(text.width());
+    format!("  {text}{}", " ".repeat(pad))
 }
 
 pub(super) fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -489,16 +506,31 @@ pub struct StreamTimes {
 
 impl fmt::Display for StreamTimes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = |v: f64| format!("{v:8.1}");
+        let update = tr_args(
+            "bench-ui-update",
+            "mean { $mean } µs   p99 { $p99 } µs",
+            &[
+                ("mean", &us(self.update_mean_us)),
+                ("p99", &us(self.update_p99_us)),
+            ],
+        );
         writeln!(
             f,
-            "  update  mean {:8.1} µs   p99 {:8.1} µs",
-            self.update_mean_us, self.update_p99_us
+            "{}{update}",
+            label(tr("bench-ui-update-label", "update"))
         )?;
-        write!(
-            f,
-            "  frame   mean {:8.1} µs   p50 {:8.1} µs   p99 {:8.1} µs   max {:8.1} µs",
-            self.frame_mean_us, self.frame_p50_us, self.frame_p99_us, self.frame_max_us
-        )
+        let frame = tr_args(
+            "bench-ui-frame",
+            "mean { $mean } µs   p50 { $p50 } µs   p99 { $p99 } µs   max { $max } µs",
+            &[
+                ("mean", &us(self.frame_mean_us)),
+                ("p50", &us(self.frame_p50_us)),
+                ("p99", &us(self.frame_p99_us)),
+                ("max", &us(self.frame_max_us)),
+            ],
+        );
+        write!(f, "{}{frame}", label(tr("bench-ui-frame-label", "frame")))
     }
 }
 
@@ -561,12 +593,21 @@ pub struct LatencyBench {
 
 impl fmt::Display for LatencyBench {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "key-to-screen latency while {} tokens/s stream in (real event loop, {} frames): \
-             p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms over {} keys",
-            self.tokens_per_s, self.frames, self.p50_ms, self.p99_ms, self.max_ms, self.keys
-        )
+        let ms = |v: f64| format!("{v:.1}");
+        let line = tr_args(
+            "bench-ui-latency",
+            "key-to-screen latency while { $rate } tokens/s stream in (real event loop, { $frames } frames): \
+             p50 { $p50 } ms   p99 { $p99 } ms   max { $max } ms over { $keys } keys",
+            &[
+                ("rate", &self.tokens_per_s),
+                ("frames", &self.frames),
+                ("p50", &ms(self.p50_ms)),
+                ("p99", &ms(self.p99_ms)),
+                ("max", &ms(self.max_ms)),
+                ("keys", &self.keys),
+            ],
+        );
+        write!(f, "{line}")
     }
 }
 
@@ -707,11 +748,15 @@ pub struct WhatIfBench {
 
 impl fmt::Display for WhatIfBench {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "what-if redraw (sampler on 256 stored candidates + a full frame): resample {:.1} µs, frame {:.1} µs",
-            self.resample_us, self.frame_us
-        )
+        let line = tr_args(
+            "bench-ui-whatif",
+            "what-if redraw (sampler on 256 stored candidates + a full frame): resample { $resample } µs, frame { $frame } µs",
+            &[
+                ("resample", &format!("{:.1}", self.resample_us)),
+                ("frame", &format!("{:.1}", self.frame_us)),
+            ],
+        );
+        write!(f, "{line}")
     }
 }
 

@@ -13,10 +13,13 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::bench::{StreamTimes, fake_vocab, story_steps, stream_frames, streaming_state_after};
+use super::bench::{
+    StreamTimes, fake_vocab, label, story_steps, stream_frames, streaming_state_after,
+};
 use super::state::State;
 use crate::config::Config;
 use crate::conversation::{Conversation, Node, Status};
+use crate::i18n::{tr, tr_args};
 
 /// Tokens per generated reply.
 const REPLY_TOKENS: usize = 1000;
@@ -71,11 +74,19 @@ pub struct OpenBench {
 
 impl fmt::Display for OpenBench {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "  open    load {:8.1} ms ({})   UI state {:8.1} ms   ({} tokens, {} wrapped lines; best of {})",
-            self.load_ms, self.source, self.ui_ms, self.tokens, self.lines, self.runs
-        )
+        let line = tr_args(
+            "bench-ui-open",
+            "load { $load } ms ({ $source })   UI state { $ui } ms   ({ $tokens } tokens, { $lines } wrapped lines; best of { $runs })",
+            &[
+                ("load", &format!("{:8.1}", self.load_ms)),
+                ("source", &self.source),
+                ("ui", &format!("{:8.1}", self.ui_ms)),
+                ("tokens", &self.tokens),
+                ("lines", &self.lines),
+                ("runs", &self.runs),
+            ],
+        );
+        write!(f, "{}{line}", label(tr("bench-ui-open-label", "open")))
     }
 }
 
@@ -131,11 +142,17 @@ pub struct LongChatBench {
 
 impl fmt::Display for LongChatBench {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "long chat: {} tokens with traces, then {} streamed, {}x{} TestBackend, one frame per token",
-            self.tokens, self.events, self.width, self.height
-        )?;
+        let head = tr_args(
+            "bench-ui-long-head",
+            "long chat: { $tokens } tokens with traces, then { $events } streamed, { $width }x{ $height } TestBackend, one frame per token",
+            &[
+                ("tokens", &self.tokens),
+                ("events", &self.events),
+                ("width", &self.width),
+                ("height", &self.height),
+            ],
+        );
+        writeln!(f, "{head}")?;
         writeln!(f, "{}", self.open)?;
         write!(f, "{}", self.times)
     }
@@ -223,6 +240,92 @@ pub fn bench_long_chat(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::{Lang, with_lang};
+    use crate::tui::bench::UiBench;
+    use unicode_width::UnicodeWidthStr;
+
+    /// The README's UI bench lines are pasted from the English: it is
+    /// byte for byte what it was; the Chinese has no English word left and
+    /// its numbers start at the same display column.
+    #[test]
+    fn the_ui_bench_report_is_the_same_english_and_aligned_chinese() {
+        let times = StreamTimes {
+            update_mean_us: 0.6,
+            update_p99_us: 2.0,
+            frame_mean_us: 98.7,
+            frame_p50_us: 95.1,
+            frame_p99_us: 151.0,
+            frame_max_us: 402.3,
+        };
+        let b = LongChatBench {
+            tokens: 50_000,
+            events: 1000,
+            width: 120,
+            height: 40,
+            open: OpenBench {
+                source: "SQLite",
+                runs: 3,
+                tokens: 50_000,
+                lines: 3675,
+                load_ms: 67.8,
+                ui_ms: 11.4,
+            },
+            times,
+        };
+        let en = with_lang(Lang::En, || b.to_string());
+        assert_eq!(
+            en,
+            "long chat: 50000 tokens with traces, then 1000 streamed, 120x40 TestBackend, one frame per token\n\
+             \x20 open    load     67.8 ms (SQLite)   UI state     11.4 ms   (50000 tokens, 3675 wrapped lines; best of 3)\n\
+             \x20 update  mean      0.6 µs   p99      2.0 µs\n\
+             \x20 frame   mean     98.7 µs   p50     95.1 µs   p99    151.0 µs   max    402.3 µs"
+        );
+        let zh = with_lang(Lang::Zh, || b.to_string());
+        for word in [
+            "long chat",
+            "tokens",
+            "open",
+            "load",
+            "update",
+            "mean",
+            "frame",
+            "max",
+        ] {
+            assert!(!zh.contains(word), "{word:?} in:\n{zh}");
+        }
+        let lines: Vec<&str> = zh.lines().collect();
+        let col = |l: &str| {
+            let at = l.find(|c: char| c.is_ascii_digit()).expect("a number");
+            l[..at].trim_end().width()
+        };
+        // The label column is eight wide in both: each number's label ends
+        // (its first word after the label starts) at the same column.
+        let label_end = |l: &str| l[..l.find("  ").map_or(0, |i| i + 2)].width();
+        assert!(
+            lines[1..].iter().all(|l| label_end(l.trim_start()) <= 8),
+            "{zh}"
+        );
+        assert!(lines[1..].iter().all(|l| col(l) > 8), "{zh}");
+        let ui = UiBench {
+            events: 5000,
+            width: 120,
+            height: 40,
+            times: b.times.clone(),
+            total_ms: 512.0,
+        };
+        let en = with_lang(Lang::En, || ui.to_string());
+        assert!(
+            en.starts_with(
+                "ui bench: 5000 token events, 120x40 TestBackend, one frame per event\n"
+            ) && en.ends_with("\n  total   512.0 ms (9766 events/s with a frame each)"),
+            "{en}"
+        );
+        let zh = with_lang(Lang::Zh, || ui.to_string());
+        assert!(
+            zh.starts_with("界面基准：5000 个词元事件") && zh.contains("  合计    512.0 ms"),
+            "{zh}"
+        );
+    }
 
     #[test]
     fn the_generated_conversation_has_the_tokens_asked_with_traces() {

@@ -17,8 +17,53 @@ pub struct QuantType {
     /// written as another type (llama.cpp's fallback), so the file's average
     /// ([`crate::catalog::bits_per_weight`]) differs: see [`report`].
     pub bpw: f64,
-    /// What it is, in a few words.
-    pub about: &'static str,
+}
+
+impl QuantType {
+    /// What it is, in a few words, in the interface language.
+    pub fn about(&self) -> String {
+        use crate::i18n::tr;
+        match self.name {
+            "F32" => tr("quant-about-f32", "32-bit float, no loss (large)"),
+            "F16" => tr("quant-about-f16", "16-bit float"),
+            "BF16" => tr("quant-about-bf16", "bfloat16"),
+            "Q8_0" => tr("quant-about-q8-0", "8-bit, nearly lossless"),
+            "Q6_K" => tr("quant-about-q6-k", "6-bit k-quant"),
+            "Q5_K_M" => tr(
+                "quant-about-q5-k-m",
+                "5-bit k-quant mix (some tensors Q6_K)",
+            ),
+            "Q5_K_S" => tr("quant-about-q5-k-s", "5-bit k-quant"),
+            "Q5_1" => tr("quant-about-q5-1", "5-bit, legacy, with offsets"),
+            "Q5_0" => tr("quant-about-q5-0", "5-bit, legacy"),
+            "Q4_K_M" => tr(
+                "quant-about-q4-k-m",
+                "4-bit k-quant mix (some tensors Q6_K): the usual choice",
+            ),
+            "Q4_K_S" => tr("quant-about-q4-k-s", "4-bit k-quant"),
+            "Q4_1" => tr("quant-about-q4-1", "4-bit, legacy, with offsets"),
+            "Q4_0" => tr("quant-about-q4-0", "4-bit, legacy"),
+            "IQ4_NL" => tr("quant-about-iq4-nl", "4-bit, non-linear levels"),
+            "IQ4_XS" => tr(
+                "quant-about-iq4-xs",
+                "4-bit, non-linear levels, smaller scales",
+            ),
+            "Q3_K_L" => tr(
+                "quant-about-q3-k-l",
+                "3-bit k-quant mix (some tensors Q5_K)",
+            ),
+            "Q3_K_M" => tr(
+                "quant-about-q3-k-m",
+                "3-bit k-quant mix (some tensors Q4_K/Q5_K)",
+            ),
+            "Q3_K_S" => tr("quant-about-q3-k-s", "3-bit k-quant"),
+            "Q2_K" => tr(
+                "quant-about-q2-k",
+                "2-bit k-quant mix (some tensors Q3_K/Q4_K): large loss",
+            ),
+            _ => String::new(),
+        }
+    }
 }
 
 /// The types offered, largest first. Types that need an importance matrix
@@ -29,115 +74,96 @@ pub const TYPES: &[QuantType] = &[
         name: "F32",
         ftype: 0,
         bpw: 32.0,
-        about: "32-bit float, no loss (large)",
     },
     QuantType {
         name: "F16",
         ftype: 1,
         bpw: 16.0,
-        about: "16-bit float",
     },
     QuantType {
         name: "BF16",
         ftype: 32,
         bpw: 16.0,
-        about: "bfloat16",
     },
     QuantType {
         name: "Q8_0",
         ftype: 7,
         bpw: 8.5,
-        about: "8-bit, nearly lossless",
     },
     QuantType {
         name: "Q6_K",
         ftype: 18,
         bpw: 6.5625,
-        about: "6-bit k-quant",
     },
     QuantType {
         name: "Q5_K_M",
         ftype: 17,
         bpw: 5.5,
-        about: "5-bit k-quant mix (some tensors Q6_K)",
     },
     QuantType {
         name: "Q5_K_S",
         ftype: 16,
         bpw: 5.5,
-        about: "5-bit k-quant",
     },
     QuantType {
         name: "Q5_1",
         ftype: 9,
         bpw: 6.0,
-        about: "5-bit, legacy, with offsets",
     },
     QuantType {
         name: "Q5_0",
         ftype: 8,
         bpw: 5.5,
-        about: "5-bit, legacy",
     },
     QuantType {
         name: "Q4_K_M",
         ftype: 15,
         bpw: 4.5,
-        about: "4-bit k-quant mix (some tensors Q6_K): the usual choice",
     },
     QuantType {
         name: "Q4_K_S",
         ftype: 14,
         bpw: 4.5,
-        about: "4-bit k-quant",
     },
     QuantType {
         name: "Q4_1",
         ftype: 3,
         bpw: 5.0,
-        about: "4-bit, legacy, with offsets",
     },
     QuantType {
         name: "Q4_0",
         ftype: 2,
         bpw: 4.5,
-        about: "4-bit, legacy",
     },
     QuantType {
         name: "IQ4_NL",
         ftype: 25,
         bpw: 4.5,
-        about: "4-bit, non-linear levels",
     },
     QuantType {
         name: "IQ4_XS",
         ftype: 30,
         bpw: 4.25,
-        about: "4-bit, non-linear levels, smaller scales",
     },
     QuantType {
         name: "Q3_K_L",
         ftype: 13,
         bpw: 3.4375,
-        about: "3-bit k-quant mix (some tensors Q5_K)",
     },
     QuantType {
         name: "Q3_K_M",
         ftype: 12,
         bpw: 3.4375,
-        about: "3-bit k-quant mix (some tensors Q4_K/Q5_K)",
     },
     QuantType {
         name: "Q3_K_S",
         ftype: 11,
         bpw: 3.4375,
-        about: "3-bit k-quant",
     },
     QuantType {
         name: "Q2_K",
         ftype: 10,
         bpw: 2.625,
-        about: "2-bit k-quant mix (some tensors Q3_K/Q4_K): large loss",
     },
 ];
 
@@ -241,18 +267,25 @@ fn aliases_text() -> String {
 
 /// `--type help`: the types with their bits per weight, one a line.
 pub(crate) fn types_help() -> String {
-    let mut out = String::from(
-        "Quantization types (bits per weight of the main tensor type; mixes keep some tensors larger):\n",
+    use crate::i18n::{tr, tr_args};
+    let mut out = tr(
+        "quant-help-head",
+        "Quantization types (bits per weight of the main tensor type; mixes keep some tensors larger):",
     );
+    out.push('\n');
     for t in TYPES {
         out.push_str(&format!(
             "  {:<7} {:>6.2} bpw  {}\n",
-            t.name, t.bpw, t.about
+            t.name,
+            t.bpw,
+            t.about()
         ));
     }
-    out.push_str(&format!(
-        "\nAliases (as llama.cpp's llama-quantize takes them): {}.\n",
-        aliases_text()
+    out.push('\n');
+    out.push_str(&tr_args(
+        "quant-help-aliases",
+        "Aliases (as llama.cpp's llama-quantize takes them): { $aliases }.",
+        &[("aliases", &aliases_text())],
     ));
     let refused = |r: Refusal| {
         NOT_OFFERED
@@ -262,23 +295,66 @@ pub(crate) fn types_help() -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    out.push_str(&format!(
-        "Not offered:\n  {}: they need an importance matrix, which tokenscope cannot make\n  \
-         {}: ternary, only for models trained with ternary weights\n  \
-         {}: use llama.cpp's llama-quantize\n",
-        refused(Refusal::NeedsImatrix),
-        refused(Refusal::Ternary),
-        refused(Refusal::NotOffered)
-    ));
-    out.push_str(
-        "\nThe k-quants (Q2_K … Q6_K and their mixes) and IQ4_XS store a row in blocks of 256\n\
-         weights: a tensor whose rows are not a multiple of 256 (SmolLM2's are 576 wide) cannot\n\
-         take them, and llama.cpp writes it as another type instead (Q2_K, Q3_K → Q4_0; Q4_K →\n\
-         Q5_0; Q5_K → Q5_1; Q6_K → Q8_0; IQ4_XS → IQ4_NL). `quantize` prints the types the file\n\
-         really holds.\n\
-         \nA quantized input (the demo models are) needs --allow-requantize: the result is made\n\
-         from its quantized values and can only lose against it. For a ladder of variants, make\n\
-         an F16 first (it holds exactly the input's values), then quantize that.\n",
-    );
+    out.push('\n');
+    out.push_str(&tr("quant-help-not-offered", "Not offered:"));
+    for line in [
+        tr_args(
+            "quant-help-needs-imatrix",
+            "{ $types }: they need an importance matrix, which tokenscope cannot make",
+            &[("types", &refused(Refusal::NeedsImatrix))],
+        ),
+        tr_args(
+            "quant-help-ternary",
+            "{ $types }: ternary, only for models trained with ternary weights",
+            &[("types", &refused(Refusal::Ternary))],
+        ),
+        tr_args(
+            "quant-help-use-llama-quantize",
+            "{ $types }: use llama.cpp's llama-quantize",
+            &[("types", &refused(Refusal::NotOffered))],
+        ),
+    ] {
+        out.push_str("\n  ");
+        out.push_str(&line);
+    }
+    out.push_str("\n\n");
+    // One message a line: a message holds no new line (Fluent's rule).
+    let blocks = [
+        tr(
+            "quant-help-blocks-1",
+            "The k-quants (Q2_K … Q6_K and their mixes) and IQ4_XS store a row in blocks of 256",
+        ),
+        tr(
+            "quant-help-blocks-2",
+            "weights: a tensor whose rows are not a multiple of 256 (SmolLM2's are 576 wide) cannot",
+        ),
+        tr(
+            "quant-help-blocks-3",
+            "take them, and llama.cpp writes it as another type instead (Q2_K, Q3_K → Q4_0; Q4_K →",
+        ),
+        tr(
+            "quant-help-blocks-4",
+            "Q5_0; Q5_K → Q5_1; Q6_K → Q8_0; IQ4_XS → IQ4_NL). `quantize` prints the types the file",
+        ),
+        tr("quant-help-blocks-5", "really holds."),
+    ];
+    let requantize = [
+        tr(
+            "quant-help-requantize-1",
+            "A quantized input (the demo models are) needs --allow-requantize: the result is made",
+        ),
+        tr(
+            "quant-help-requantize-2",
+            "from its quantized values and can only lose against it. For a ladder of variants, make",
+        ),
+        tr(
+            "quant-help-requantize-3",
+            "an F16 first (it holds exactly the input's values), then quantize that.",
+        ),
+    ];
+    out.push_str(&blocks.join("\n"));
+    out.push_str("\n\n");
+    out.push_str(&requantize.join("\n"));
+    out.push('\n');
     out
 }
