@@ -109,3 +109,17 @@ template-summary-render = 聊天模板渲染失败（{ $detail }）
 template-refuses-system = 聊天模板不接受系统提示词（{ $message }）：已将它放在你第一条消息的开头
 template-used-builtin = { $why }：改用了 llama.cpp 为这个模型内置的模板
 template-used-plain = { $why }：对话以纯文本形式交给了模型
+# 远程服务器错误里的原因和提示（engine/remote/client.rs、target.rs、models.rs）
+remote-no-connection = { $seconds } 秒内没有建立连接
+remote-host-unknown = 主机名无法解析
+remote-refused = 连接被拒绝
+remote-key-wrong = 密钥错误或在此处不被允许；请检查 --api-key-env（或配置中的 api_key_env）指定的环境变量
+remote-key-wanted = 服务器需要 API 密钥：请把它放进一个环境变量，并用 --api-key-env NAME（或配置中的 api_key_env）指定该变量
+remote-hint-llama-server = 这个 llama-server 忽略了 `logprobs`；请使用较新的版本（2024 年起的版本会报告它们）
+remote-hint-openai = 启动服务器时请允许返回对数概率（vLLM：`--max-logprobs 20`；其他服务器：请查阅其文档中的 `logprobs` / `top_logprobs`）
+remote-url-not-url = 这不是一个 URL
+remote-url-credentials = 其中含有用户名或密码：请用 --api-key-env NAME（或 [[servers]] 中的 api_key_env）提供密钥
+remote-url-scheme = 协议是 { $scheme }，不是 http 或 https
+remote-url-no-scheme = 缺少协议：请写成 http://HOST:PORT
+remote-url-no-host = 缺少主机
+remote-url-query = 含有查询部分（?…）：请给出服务器的基础 URL

@@ -248,3 +248,36 @@ fn what_a_remote_server_cannot_do_is_refused_in_chinese() {
         "{en}"
     );
 }
+
+/// A server that cannot be reached, or a URL that is not a server's: the
+/// reason inside the error is Chinese too, and English as before.
+#[test]
+fn an_unreachable_server_and_a_bad_url_are_explained_in_chinese() {
+    let url = format!("http://127.0.0.1:{}", common::server::free_port());
+    let args = ["run", "--server", &url, "-p", "Hi", "--max-tokens", "1"];
+    let (_, zh, ok) = run("zh", &args);
+    assert!(!ok, "{zh}");
+    assert!(
+        zh.contains(&format!("无法连接 {url} 上的服务器：连接被拒绝")),
+        "{zh}"
+    );
+    assert_no_english(&zh, &["connection was refused", "cannot reach"]);
+    let (_, en, ok) = run("en", &args);
+    assert!(!ok, "{en}");
+    assert!(
+        en.contains(&format!(
+            "cannot reach the server at {url}: the connection was refused"
+        )),
+        "{en}"
+    );
+
+    let args = ["run", "--server", "ftp://example.com", "-p", "Hi"];
+    let (_, zh, ok) = run("zh", &args);
+    assert!(!ok && zh.contains("协议是 ftp，不是 http 或 https"), "{zh}");
+    assert_no_english(&zh, &["the scheme is", "not http or https"]);
+    let (_, en, ok) = run("en", &args);
+    assert!(
+        !ok && en.contains("the scheme is ftp, not http or https"),
+        "{en}"
+    );
+}

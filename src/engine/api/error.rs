@@ -114,6 +114,20 @@ impl Words {
     }
 }
 
+impl From<String> for Words {
+    /// Text shown as it is ([`Words::text`]).
+    fn from(text: String) -> Self {
+        Words::text(text)
+    }
+}
+
+impl From<&str> for Words {
+    /// Text shown as it is ([`Words::text`]).
+    fn from(text: &str) -> Self {
+        Words::text(text)
+    }
+}
+
 impl fmt::Display for Words {
     /// In the interface language of the thread that formats it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -185,11 +199,11 @@ impl EngineError {
 pub enum RemoteError {
     BadUrl {
         url: String,
-        why: String,
+        why: Words,
     },
     Unreachable {
         url: String,
-        reason: String,
+        reason: Words,
     },
     Timeout {
         url: String,
@@ -199,7 +213,7 @@ pub enum RemoteError {
     Unauthorized {
         url: String,
         status: u16,
-        hint: String,
+        hint: Words,
         /// The body says the key itself was rejected (llama-server's
         /// `"type": "authentication_error"`), not only that this path is
         /// closed (a proxy or gateway answering 401/403 for routes it hides).
@@ -222,7 +236,7 @@ pub enum RemoteError {
     },
     NoLogprobs {
         url: String,
-        hint: String,
+        hint: Words,
     },
     Dropped {
         url: String,
