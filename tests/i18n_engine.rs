@@ -281,3 +281,34 @@ fn an_unreachable_server_and_a_bad_url_are_explained_in_chinese() {
         "{en}"
     );
 }
+
+/// A refusal the command itself makes (the reply ended before `--at`) goes
+/// the same way: Chinese on stderr, English in the JSONL error line, which is
+/// byte for byte an English run's.
+#[test]
+fn a_commands_own_refusal_reaches_json_in_english() {
+    let smol = common::model(common::SMOL);
+    let args = [
+        "rollouts",
+        "--model",
+        smol.to_str().expect("utf-8 path"),
+        "-p",
+        "Answer with one word only: what color is the sky?",
+        "--at",
+        "250",
+        "--format",
+        "jsonl",
+    ];
+    let (zh_out, zh_err, ok) = run("zh", &args);
+    assert!(!ok, "{zh_err}");
+    let (en_out, en_err, ok) = run("en", &args);
+    assert!(!ok, "{en_err}");
+    assert_eq!(zh_out, en_out);
+    let last = en_out.lines().last().expect("an error line");
+    assert!(
+        last.starts_with(r#"{"error":"the reply ended (eog) after "#),
+        "{last}"
+    );
+    assert!(zh_err.contains("没到回复词元 250"), "{zh_err}");
+    assert!(en_err.contains("before reply token 250"), "{en_err}");
+}
