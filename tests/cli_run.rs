@@ -102,9 +102,6 @@ fn run_text_prints_reply_then_a_table_with_bars() {
     );
 }
 
-/// ChatML, as SmolLM2's template, but refusing a system prompt as Gemma's do.
-const REFUSES_SYSTEM: &str = "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
-
 fn done_line(stdout: &str) -> serde_json::Value {
     let last = stdout.lines().last().expect("output");
     let v: serde_json::Value = serde_json::from_str(last).expect("JSON");
@@ -121,7 +118,7 @@ fn a_template_refusing_the_system_prompt_is_rendered_again_and_said_so() {
         &copy,
         &[(
             "tokenizer.chat_template",
-            common::gguf_edit::str(REFUSES_SYSTEM),
+            common::gguf_edit::str(common::gguf_edit::REFUSES_SYSTEM),
         )],
         &[],
     )

@@ -105,9 +105,12 @@ fn a_run_is_cancelled_between_tokens_and_the_cap_is_refused() {
     let (_, end) = collect(&mut e, 300);
     match end {
         Event::Failed {
-            error: EngineError::InvalidRequest(m),
+            error: e @ EngineError::Refused(_),
             ..
-        } => assert!(m.contains("1 to 256"), "{m}"),
+        } => {
+            let m = e.to_string();
+            assert!(m.contains("1 to 256"), "{m}")
+        }
         other => panic!("{other:?}"),
     }
     let id = send(&mut e, 200);

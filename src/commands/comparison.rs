@@ -291,21 +291,21 @@ fn compare_streaming(
     out: &mut impl Write,
 ) -> Result<Vec<Summary>, RunError> {
     if args.models.len() < 2 {
-        return Err(RunError::Engine(
-            crate::engine::EngineError::InvalidRequest(tr(
+        return Err(RunError::Engine(crate::engine::EngineError::Refused(
+            crate::engine::Words::tr(
                 "compare-two-models",
                 "compare needs at least two models: --model A --model B",
-            )),
-        ));
+            ),
+        )));
     }
     if args.models.len() > crate::engine::MAX_SLOTS as usize {
-        return Err(RunError::Engine(
-            crate::engine::EngineError::InvalidRequest(tr_args(
+        return Err(RunError::Engine(crate::engine::EngineError::Refused(
+            crate::engine::Words::tr_args(
                 "compare-too-many",
                 "compare takes at most { $max } models at once (the engine's model slots): compare the others in another run",
                 &[("max", &crate::engine::MAX_SLOTS)],
-            )),
-        ));
+            ),
+        )));
     }
     let (mut handle, rx) = EngineHandle::spawn_with_receiver_at(placement);
     let mut infos = Vec::new();

@@ -106,16 +106,18 @@ fn rollouts_streaming(
     match done {
         Event::Done { stats, .. } if stats.stop == StopReason::MaxTokens => {}
         Event::Done { stats, .. } => {
-            return Err(RunError::Engine(EngineError::InvalidRequest(tr_args(
-                "rollouts-reply-ended",
-                "the reply ended ({ $stop }) after { $n } tokens, before reply token { $at }: give --at { $last } or less",
-                &[
-                    ("stop", &stats.stop.as_str()),
-                    ("n", &stats.n_generated),
-                    ("at", &args.at),
-                    ("last", &stats.n_generated.saturating_sub(1)),
-                ],
-            ))));
+            return Err(RunError::Engine(EngineError::Refused(
+                crate::engine::Words::tr_args(
+                    "rollouts-reply-ended",
+                    "the reply ended ({ $stop }) after { $n } tokens, before reply token { $at }: give --at { $last } or less",
+                    &[
+                        ("stop", &stats.stop.as_str()),
+                        ("n", &stats.n_generated),
+                        ("at", &args.at),
+                        ("last", &stats.n_generated.saturating_sub(1)),
+                    ],
+                ),
+            )));
         }
         _ => return Err(RunError::Cancelled),
     }

@@ -23,7 +23,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::api::{
     COMPLETION_MAX_CHARS, COMPLETION_MAX_EXPANSIONS, CompletedChar, Completion, EngineError,
-    TokenId, incomplete_tail,
+    TokenId, Words, incomplete_tail,
 };
 use super::decode::decode_error;
 use super::probs::TopK;
@@ -51,7 +51,7 @@ struct Way {
 /// whose positions `0..n_context` hold the step's context (positions from
 /// `n_context` on are the search's and are left filled; the caller drops
 /// the sequence). Errors: `of` does not end in an incomplete character
-/// ([`EngineError::InvalidRequest`]); a decode fails.
+/// ([`EngineError::Refused`]); a decode fails.
 pub(super) fn follow(
     model: &LlamaModel,
     ctx: &mut LlamaContext,
@@ -61,16 +61,18 @@ pub(super) fn follow(
 ) -> Result<Completion, EngineError> {
     let first = token_bytes(model, of);
     let Some((tail, need)) = incomplete_tail(&first) else {
-        return Err(EngineError::InvalidRequest(format!(
-            "token {of} ({}) does not end in an incomplete UTF-8 character: there is nothing to complete",
-            String::from_utf8_lossy(&first)
+        return Err(EngineError::Refused(Words::tr_args(
+            "engine-char-complete",
+            "token { $id } ({ $piece }) does not end in an incomplete UTF-8 character: there is nothing to complete",
+            &[("id", &of), ("piece", &String::from_utf8_lossy(&first))],
         )));
     };
     if n_context + 1 + need > ctx.n_ctx() as usize {
-        return Err(EngineError::InvalidRequest(format!(
-            "the context ({n_context} tokens) leaves no room to complete a character in the \
-             context ({} tokens)",
-            ctx.n_ctx()
+        return Err(EngineError::Refused(Words::tr_args(
+            "engine-char-no-room",
+            "the context ({ $n } tokens) leaves no room to complete a character in the \
+             context ({ $n_ctx } tokens)",
+            &[("n", &n_context), ("n_ctx", &ctx.n_ctx())],
         )));
     }
     // The tokens starting with a continuation byte: the only ones that can go on.

@@ -21,7 +21,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::api::{
     COMPARE_CHUNK, CompareInput, CompareRequest, CompareRow, EngineError, Event, RequestId,
-    ScoreRequest, Stats, StopReason, TokenId,
+    ScoreRequest, Stats, StopReason, TokenId, Words,
 };
 use super::decode::{Outcome, batch_capacity, decode_error, keep_cache};
 use super::divergence::{Pair, pair};
@@ -99,15 +99,21 @@ fn tokens_of(
         }
         CompareInput::Tokens { tokens, score_from } => {
             if *score_from == 0 || *score_from >= tokens.len() {
-                return Err(EngineError::InvalidRequest(format!(
-                    "nothing to compare: tokens from {score_from} of {} (a token is compared from the ones before it, so from 1 on)",
-                    tokens.len()
+                return Err(EngineError::Refused(Words::tr_args(
+                    "engine-compare-nothing",
+                    "nothing to compare: tokens from { $from } of { $n } (a token is compared from the ones before it, so from 1 on)",
+                    &[("from", score_from), ("n", &tokens.len())],
                 )));
             }
             if let Some(bad) = tokens.iter().find(|&&t| !valid_id(slot.model(), t)) {
-                return Err(EngineError::InvalidRequest(format!(
-                    "token id {bad} is not in the vocabulary of {} ({} tokens)",
-                    slot.info.name, slot.info.n_vocab
+                return Err(EngineError::Refused(Words::tr_args(
+                    "engine-compare-bad-token-id",
+                    "token id { $id } is not in the vocabulary of { $model } ({ $n } tokens)",
+                    &[
+                        ("id", bad),
+                        ("model", &slot.info.name),
+                        ("n", &slot.info.n_vocab),
+                    ],
                 )));
             }
             let bos = tokens.first() == Some(&slot.model().vocab().bos().0);
@@ -122,17 +128,29 @@ fn check_vocabularies(slots: &[Slot]) -> Result<(), EngineError> {
     for b in &slots[1..] {
         if b.vocab.pieces != a.vocab.pieces {
             let differ = if a.vocab.len() != b.vocab.len() {
-                format!("{} tokens vs {}", a.vocab.len(), b.vocab.len())
+                Words::tr_args(
+                    "engine-vocab-sizes",
+                    "{ $a } tokens vs { $b }",
+                    &[("a", &a.vocab.len()), ("b", &b.vocab.len())],
+                )
             } else {
                 let first = (0..a.vocab.len())
                     .find(|&i| a.vocab.pieces[i] != b.vocab.pieces[i])
                     .unwrap_or(0);
-                format!("token {first} differs")
+                Words::tr_args(
+                    "engine-vocab-token-differs",
+                    "token { $id } differs",
+                    &[("id", &first)],
+                )
             };
-            return Err(EngineError::InvalidRequest(format!(
-                "{} and {} have different vocabularies ({differ}): a token-by-token comparison needs the same tokens; compare variants of one model (e.g. made with `tokenscope quantize`)",
-                a.info.name, b.info.name
-            )));
+            return Err(EngineError::Refused(
+                Words::tr_args(
+                    "engine-vocabularies-differ",
+                    "{ $a } and { $b } have different vocabularies ({ $differ }): a token-by-token comparison needs the same tokens; compare variants of one model (e.g. made with `tokenscope quantize`)",
+                    &[("a", &a.info.name), ("b", &b.info.name)],
+                )
+                .with("differ", differ),
+            ));
         }
     }
     Ok(())
@@ -190,16 +208,17 @@ fn run(
 ) -> Result<Outcome, EngineError> {
     let t_start = Instant::now();
     if slots.len() < 2 {
-        return Err(EngineError::InvalidRequest(
-            "a comparison needs at least two models".into(),
-        ));
+        return Err(EngineError::Refused(Words::tr(
+            "engine-compare-two-models",
+            "a comparison needs at least two models",
+        )));
     }
     check_vocabularies(slots)?;
     if req.top_k > super::api::MAX_CANDIDATES {
-        return Err(EngineError::InvalidRequest(format!(
-            "a comparison reports at most {} top tokens per model, not {}",
-            super::api::MAX_CANDIDATES,
-            req.top_k
+        return Err(EngineError::Refused(Words::tr_args(
+            "engine-compare-top-k",
+            "a comparison reports at most { $max } top tokens per model, not { $top }",
+            &[("max", &super::api::MAX_CANDIDATES), ("top", &req.top_k)],
         )));
     }
     let mut topk = TopK::default();

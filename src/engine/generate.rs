@@ -16,6 +16,7 @@ use llama_cpp_2::token::data::LlamaTokenData;
 use super::api::{
     Distribution, EngineError, Event, GenerateRequest, MAX_CANDIDATES, ReplyPrefix, RequestId,
     SCORE_CHUNK, SlotId, Stats, Steer, StopReason, Surprise, SurpriseStop, TokenId, TokenStep,
+    Words,
 };
 use super::decode::{self, Outcome, batch_capacity, decode_error, keep_cache};
 use super::inbox::{Control, Emit, Inbox};
@@ -26,7 +27,7 @@ use super::prompt;
 use super::prompt_scores;
 use super::sampler::{p_in, sampler_chain, vocab_array};
 use super::session::{KvMirror, PositionLogits};
-use super::slot::{Slot, valid_id};
+use super::slot::{Slot, check_ids};
 use super::text_answer;
 use crate::text::Utf8Assembler;
 
@@ -96,9 +97,9 @@ struct Plan {
 fn prepare(slot: &Slot, req: &GenerateRequest) -> Result<Plan, EngineError> {
     req.sampling
         .validate()
-        .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
+        .map_err(|e| EngineError::Refused(e.words()))?;
     if req.top_k_inspect > MAX_CANDIDATES {
-        return Err(EngineError::InvalidRequest(crate::i18n::tr_args(
+        return Err(EngineError::Refused(Words::tr_args(
             "engine-too-many-candidates",
             "invalid number of candidates { $n }: must be at most { $max }",
             &[("n", &req.top_k_inspect), ("max", &MAX_CANDIDATES)],
@@ -126,17 +127,6 @@ fn prepare(slot: &Slot, req: &GenerateRequest) -> Result<Plan, EngineError> {
         return Err(EngineError::EmptyPrompt);
     }
     Ok(Plan { fitted, prefix })
-}
-
-fn check_ids(model: &LlamaModel, ids: &[TokenId]) -> Result<(), EngineError> {
-    match ids.iter().find(|id| !valid_id(model, **id)) {
-        Some(id) => Err(EngineError::InvalidRequest(crate::i18n::tr_args(
-            "engine-bad-token-id",
-            "token id { $id } is not in this model's vocabulary (0 to { $last })",
-            &[("id", id), ("last", &(model.n_vocab() - 1))],
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// What comes next in the reply.
@@ -712,9 +702,9 @@ impl Generation<'_, '_> {
                 Next::Sample if self.first_logits.is_some() => {
                     let mut arr = vocab_array(self.logits(logits_idx), &mut scratch.buf);
                     arr.apply_sampler(chain);
-                    let token = arr.selected_token().ok_or_else(|| {
-                        EngineError::InvalidRequest("the sampler chose no token".into())
-                    })?;
+                    let token = arr
+                        .selected_token()
+                        .ok_or_else(EngineError::no_sampled_token)?;
                     scratch.buf = arr.data;
                     chain.accept(token);
                     token
@@ -742,9 +732,9 @@ impl Generation<'_, '_> {
                     let mut arr = vocab_array(logits, &mut scratch.buf);
                     arr.apply_sampler(chain);
                     self.inspector_s -= t_draw.elapsed().as_secs_f64();
-                    let token = arr.selected_token().ok_or_else(|| {
-                        EngineError::InvalidRequest("the sampler chose no token".into())
-                    })?;
+                    let token = arr
+                        .selected_token()
+                        .ok_or_else(EngineError::no_sampled_token)?;
                     let greedy = req.sampling.is_greedy();
                     let ps = |id: i32| {
                         Some(if greedy {

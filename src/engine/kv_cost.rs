@@ -33,7 +33,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::api::{
     EngineError, Event, KV_COST_MAX_TOKENS, KvCostRequest, KvRun, RequestId, Stats, StopReason,
-    TokenId,
+    TokenId, Words,
 };
 use super::decode::{Outcome, batch_capacity, decode_error};
 use super::inbox::{Emit, Inbox};
@@ -53,10 +53,11 @@ pub(super) fn serve(
 ) -> Outcome {
     let t_start = Instant::now();
     if req.max_tokens == 0 || req.max_tokens > KV_COST_MAX_TOKENS {
-        return Outcome::Failed(EngineError::InvalidRequest(format!(
-            "{} tokens asked for: the comparison without the KV cache evaluates the whole \
-             sequence again for every token, so it takes 1 to {KV_COST_MAX_TOKENS} tokens",
-            req.max_tokens
+        return Outcome::Failed(EngineError::Refused(Words::tr_args(
+            "engine-kv-tokens",
+            "{ $n } tokens asked for: the comparison without the KV cache evaluates the whole \
+             sequence again for every token, so it takes 1 to { $max } tokens",
+            &[("n", &req.max_tokens), ("max", &KV_COST_MAX_TOKENS)],
         )));
     }
     let n_ctx = slot.info.n_ctx as usize;

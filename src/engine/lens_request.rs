@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::api::{EngineError, Event, LensRequest, ModelInfo, RequestId, Stats, StopReason};
+use super::api::{EngineError, Event, LensRequest, ModelInfo, RequestId, Stats, StopReason, Words};
 use super::decode::Outcome;
 use super::inbox::{Emit, Inbox};
 use super::lens::Lens;
@@ -65,9 +65,10 @@ fn run(
     t_start: Instant,
 ) -> Outcome {
     let Some(path) = info.model.local_path().map(Path::to_path_buf) else {
-        return Outcome::Failed(EngineError::InvalidRequest(
-            "the layer lens needs a local model file".into(),
-        ));
+        return Outcome::Failed(EngineError::Refused(Words::tr(
+            "lens-engine-local-file",
+            "the layer lens needs a local model file",
+        )));
     };
     if lens.as_ref().is_none_or(|l| l.path != path) {
         *lens = None;

@@ -167,14 +167,16 @@ pub(super) fn build_pieces(slot: &Slot, messages: &[ChatMessage], raw: bool) -> 
         Some(pieces) => Prompt {
             mode: ChatMode::Builtin,
             pieces,
-            note: Some(format!(
-                "{}: llama.cpp's built-in template for this model was used instead",
-                err.summary()
+            note: Some(crate::i18n::tr_args(
+                "template-used-builtin",
+                "{ $why }: llama.cpp's built-in template for this model was used instead",
+                &[("why", &err.summary())],
             )),
         },
-        None => plain(Some(format!(
-            "{}: the conversation was given to the model as plain text",
-            err.summary()
+        None => plain(Some(crate::i18n::tr_args(
+            "template-used-plain",
+            "{ $why }: the conversation was given to the model as plain text",
+            &[("why", &err.summary())],
         ))),
     }
 }

@@ -27,13 +27,13 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::api::{
     EngineError, Event, MAX_CANDIDATES, PromptScoreRequest, RequestId, SCORE_CHUNK, Stats,
-    StopReason, TokenStep,
+    StopReason, TokenStep, Words,
 };
 use super::decode::{Outcome, batch_capacity, decode_error, keep_cache, piece, scored_step};
 use super::inbox::{Emit, Inbox};
 use super::probs::TopK;
 use super::session::KvMirror;
-use super::slot::{Slot, valid_id};
+use super::slot::{Slot, check_ids};
 use crate::text::Utf8Assembler;
 
 /// The second sequence: where chunks are evaluated again for their logits.
@@ -104,10 +104,10 @@ pub(super) fn serve_in_pause(
     let outcome = match validate(model, ctx, req) {
         Err(e) => Outcome::Failed(e),
         Ok(()) if mirror.tokens.get(..need) != req.tokens.get(..need) => {
-            Outcome::Failed(EngineError::InvalidRequest(
-                "the prompt to score is not the paused reply's: score it once the reply ends"
-                    .into(),
-            ))
+            Outcome::Failed(EngineError::Refused(Words::tr(
+                "engine-prompt-scores-paused",
+                "the prompt to score is not the paused reply's: score it once the reply ends",
+            )))
         }
         Ok(()) => {
             let mut scorer = Scorer::new(model, request, req.top_k_inspect);
@@ -136,40 +136,37 @@ fn validate(
     ctx: &LlamaContext,
     req: &PromptScoreRequest,
 ) -> Result<(), EngineError> {
-    let bad = |m: String| Err(EngineError::InvalidRequest(m));
+    let bad = |m: Words| Err(EngineError::Refused(m));
     if !supported(model) {
-        return bad(
+        return bad(Words::tr(
+            "engine-prompt-scores-recurrent",
             "this model (recurrent or hybrid) keeps only its latest state: its prompt is scored \
-             during prefill (`score_prompt`), not afterwards"
-                .into(),
-        );
+             during prefill (`score_prompt`), not afterwards",
+        ));
     }
     if req.top_k_inspect > MAX_CANDIDATES {
-        return bad(format!(
-            "top_k_inspect {} is over {MAX_CANDIDATES}",
-            req.top_k_inspect
+        return bad(Words::tr_args(
+            "engine-prompt-scores-top-k",
+            "top_k_inspect { $top } is over { $max }",
+            &[("top", &req.top_k_inspect), ("max", &MAX_CANDIDATES)],
         ));
     }
     let n = req.tokens.len();
     if n > ctx.n_ctx() as usize {
-        return bad(format!(
-            "{n} tokens do not fit the context ({} tokens)",
-            ctx.n_ctx()
+        return bad(Words::tr_args(
+            "engine-prompt-scores-too-long",
+            "{ $n } tokens do not fit the context ({ $n_ctx } tokens)",
+            &[("n", &n), ("n_ctx", &ctx.n_ctx())],
         ));
     }
     if let Some(p) = req.positions.iter().find(|&&p| p == 0 || p >= n) {
-        return bad(format!(
-            "position {p} cannot be scored: positions go from 1 to {} (the tokens before one predict it)",
-            n.saturating_sub(1)
+        return bad(Words::tr_args(
+            "engine-prompt-scores-position",
+            "position { $position } cannot be scored: positions go from 1 to { $last } (the tokens before one predict it)",
+            &[("position", p), ("last", &n.saturating_sub(1))],
         ));
     }
-    if let Some(id) = req.tokens.iter().find(|&&id| !valid_id(model, id)) {
-        return bad(format!(
-            "token id {id} is not in this model's vocabulary (0 to {})",
-            model.n_vocab() - 1
-        ));
-    }
-    Ok(())
+    check_ids(model, &req.tokens)
 }
 
 /// Makes sequence 0 hold `tokens` (at least): keeps the cached prefix, drops

@@ -26,7 +26,7 @@ use llama_cpp_2::token::data::LlamaTokenData;
 
 use super::api::{
     Distribution, EngineError, Event, RequestId, Rollout, RolloutRequest, RolloutToken, Stats,
-    StopReason, TokenId,
+    StopReason, TokenId, Words,
 };
 use super::decode::{Outcome, decode_error, keep_cache};
 use super::inbox::{Emit, Inbox};
@@ -34,7 +34,7 @@ use super::probs::TopK;
 use super::prompt_scores;
 use super::sampler::sampler_chain;
 use super::session::KvMirror;
-use super::slot::{Slot, valid_id};
+use super::slot::{Slot, check_ids};
 use crate::text::Utf8Assembler;
 
 /// Serves a [`RolloutRequest`] on `slot`: one [`Event::Rollouts`], then the
@@ -87,11 +87,11 @@ pub(super) fn serve_in_pause(
     let t_start = Instant::now();
     let outcome = match validate(model, ctx, req) {
         Err(e) => Outcome::Failed(e),
-        Ok(()) if mirror.tokens != req.tokens => Outcome::Failed(EngineError::InvalidRequest(
+        Ok(()) if mirror.tokens != req.tokens => Outcome::Failed(EngineError::Refused(Words::tr(
+            "rollouts-engine-paused",
             "rollouts inside a paused reply start at its next step, from the context it stands \
-             at: roll out earlier tokens once the reply ends"
-                .into(),
-        )),
+             at: roll out earlier tokens once the reply ends",
+        ))),
         Ok(()) => {
             let cancelled = || inbox.is_cancelled(request) || inbox.is_cancelled(paused);
             let result = run(model, ctx, req, logits, cancelled);
@@ -181,36 +181,31 @@ fn validate(
     ctx: &LlamaContext,
     req: &RolloutRequest,
 ) -> Result<(), EngineError> {
-    let bad = |m: String| Err(EngineError::InvalidRequest(m));
+    let bad = |m: Words| Err(EngineError::Refused(m));
     if !prompt_scores::supported(model) {
-        return bad(crate::i18n::tr(
+        return bad(Words::tr(
             "rollouts-recurrent",
             "this model (recurrent or hybrid) keeps only its latest state: its cache cannot be \
              shared into rollouts",
         ));
     }
-    RolloutRequest::check_shape(req.n, req.m).map_err(EngineError::InvalidRequest)?;
+    RolloutRequest::check_shape(req.n, req.m).map_err(EngineError::Refused)?;
     req.sampling
         .validate()
-        .map_err(|e| EngineError::InvalidRequest(e.to_string()))?;
+        .map_err(|e| EngineError::Refused(e.words()))?;
     if req.tokens.is_empty() {
-        return bad(crate::i18n::tr(
+        return bad(Words::tr(
             "rollouts-no-context",
             "no context to roll out from: give at least one token",
         ));
     }
-    if let Some(id) = req.tokens.iter().find(|&&id| !valid_id(model, id)) {
-        return bad(format!(
-            "token id {id} is not in this model's vocabulary (0 to {})",
-            model.n_vocab() - 1
-        ));
-    }
+    check_ids(model, &req.tokens)?;
     // The context once, then each rollout's own cells (its last token is
     // drawn, never evaluated).
     let need = req.tokens.len() + req.n * (req.m - 1);
     let n_ctx = ctx.n_ctx() as usize;
     if need > n_ctx {
-        return bad(crate::i18n::tr_args(
+        return bad(Words::tr_args(
             "rollouts-context-small",
             "{ $context } context tokens + { $n } rollouts of { $m } tokens need { $need } cells of the KV cache, \
              more than the context's { $n_ctx }: ask for fewer or shorter rollouts, or load with a \
@@ -407,9 +402,11 @@ fn run(
             let lane = &mut lanes[i];
             let (id, p_sampled, dist) = match &mut lane.chain {
                 None => {
-                    let id = summary.top.first().map(|t| t.0).ok_or_else(|| {
-                        EngineError::InvalidRequest("the model gave no logits".into())
-                    })?;
+                    let id = summary
+                        .top
+                        .first()
+                        .map(|t| t.0)
+                        .ok_or_else(EngineError::no_logits)?;
                     // Greedy: all of the sampler's mass on the token drawn.
                     let dist = (k > 0)
                         .then(|| summary.distribution(|_, c| Some(f32::from(u8::from(c == id)))));
@@ -418,9 +415,9 @@ fn run(
                 Some(chain) => {
                     let mut arr = super::sampler::vocab_array(logits, &mut buf);
                     arr.apply_sampler(chain);
-                    let t = arr.selected_token().ok_or_else(|| {
-                        EngineError::InvalidRequest("the sampler chose no token".into())
-                    })?;
+                    let t = arr
+                        .selected_token()
+                        .ok_or_else(EngineError::no_sampled_token)?;
                     // The sampler's probabilities only for the inspector
                     // (a truncated array is searched for them).
                     let p_in = |c| Some(super::sampler::p_in(&arr.data, c));

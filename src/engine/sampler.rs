@@ -49,20 +49,8 @@ pub struct InvalidParam {
     pub range: &'static str,
 }
 
-impl std::fmt::Display for InvalidParam {
-    /// In the interface language ([`crate::i18n::tr_args`]).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::i18n::tr_args(
-            "error-invalid-param",
-            "invalid { $name } = { $value }: must be { $range }",
-            &[
-                ("name", &self.name),
-                ("value", &self.value),
-                ("range", &self.range),
-            ],
-        ))
-    }
-}
+// Its words and Display are in `api/error.rs` (`InvalidParam::words`): the
+// engine process refuses a request with them, and the protocol is the lower room.
 
 /// Which sampling parameter a [`Param`] describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

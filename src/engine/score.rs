@@ -14,7 +14,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::api::{
     ChatMode, EngineError, Event, MAX_CANDIDATES, PromptToken, RequestId, Role, SCORE_CHUNK,
-    ScoreRequest, Stats, StopReason, TokenId,
+    ScoreRequest, Stats, StopReason, TokenId, Words,
 };
 use super::decode::{Outcome, batch_capacity, decode_error, keep_cache, piece, scored_step};
 use super::inbox::{Emit, Inbox};
@@ -147,7 +147,7 @@ pub(super) fn tokens_of(
     req: &ScoreRequest,
 ) -> Result<(Vec<TokenId>, bool), EngineError> {
     if req.top_k_inspect > MAX_CANDIDATES {
-        return Err(EngineError::InvalidRequest(crate::i18n::tr_args(
+        return Err(EngineError::Refused(Words::tr_args(
             "engine-too-many-candidates",
             "invalid number of candidates { $n }: must be at most { $max }",
             &[("n", &req.top_k_inspect), ("max", &MAX_CANDIDATES)],
@@ -155,7 +155,7 @@ pub(super) fn tokens_of(
     }
     let text = prompt::tokenize_plain(model, &req.text);
     if text.is_empty() {
-        return Err(EngineError::InvalidRequest(crate::i18n::tr(
+        return Err(EngineError::Refused(Words::tr(
             "engine-score-empty",
             "the text to score is empty",
         )));
@@ -168,7 +168,7 @@ pub(super) fn tokens_of(
     }
     tokens.extend(text);
     if tokens.len() < 2 {
-        return Err(EngineError::InvalidRequest(crate::i18n::tr(
+        return Err(EngineError::Refused(Words::tr(
             "engine-score-one-token",
             "the text is a single token and there is no BOS before it: nothing to score (a token is scored from the ones before it)",
         )));

@@ -364,6 +364,21 @@ pub(super) fn valid_id(model: &LlamaModel, id: TokenId) -> bool {
     valid_token(model, LlamaToken(id))
 }
 
+/// Refuses the first of `ids` outside the vocabulary of `model`
+/// ([`EngineError::bad_token_id`]).
+pub(super) fn check_ids<'a>(
+    model: &LlamaModel,
+    ids: impl IntoIterator<Item = &'a TokenId>,
+) -> Result<(), EngineError> {
+    match ids.into_iter().find(|id| !valid_id(model, **id)) {
+        Some(&id) => Err(EngineError::bad_token_id(
+            id,
+            usize::try_from(model.n_vocab()).unwrap_or(0),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn template_tokens(model: &LlamaModel) -> TemplateTokens {
     let piece = |t: LlamaToken| {
         if valid_token(model, t) {

@@ -71,16 +71,34 @@ impl std::fmt::Display for TemplateError {
 }
 
 impl TemplateError {
-    /// One short line for the user, the template's text escaped: "the chat
-    /// template raised an error ("System role not supported")".
+    /// One short line for the user in the interface language, the
+    /// template's text escaped: "the chat template raised an error ("System
+    /// role not supported")".
     pub fn summary(&self) -> String {
-        let (what, detail) = match self {
-            TemplateError::Syntax(d) => ("the chat template does not parse", d),
-            TemplateError::Raised { message } => ("the chat template raised an error", message),
-            TemplateError::Render(d) => ("the chat template failed to render", d),
-        };
-        let first = detail.lines().next().unwrap_or_default();
-        format!("{what} (\"{}\")", truncate(&escape_inline(first), 160))
+        use crate::i18n::tr_args;
+        let (TemplateError::Syntax(d)
+        | TemplateError::Raised { message: d }
+        | TemplateError::Render(d)) = self;
+        let first = d.lines().next().unwrap_or_default();
+        let detail = format!("\"{}\"", truncate(&escape_inline(first), 160));
+        let args: &[(&str, &dyn std::fmt::Display)] = &[("detail", &detail)];
+        match self {
+            TemplateError::Syntax(_) => tr_args(
+                "template-summary-syntax",
+                "the chat template does not parse ({ $detail })",
+                args,
+            ),
+            TemplateError::Raised { .. } => tr_args(
+                "template-summary-raised",
+                "the chat template raised an error ({ $detail })",
+                args,
+            ),
+            TemplateError::Render(_) => tr_args(
+                "template-summary-render",
+                "the chat template failed to render ({ $detail })",
+                args,
+            ),
+        }
     }
 }
 
@@ -234,8 +252,10 @@ impl ChatTemplate {
             let message = truncate(&escape_inline(message), 160);
             return Ok(Rendered {
                 pieces,
-                note: Some(format!(
-                    "the chat template refuses a system prompt (\"{message}\"): it was put at the start of your first message instead"
+                note: Some(crate::i18n::tr_args(
+                    "template-refuses-system",
+                    "the chat template refuses a system prompt ({ $message }): it was put at the start of your first message instead",
+                    &[("message", &format!("\"{message}\""))],
                 )),
             });
         }

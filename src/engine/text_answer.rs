@@ -23,7 +23,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::api::{
     ASK_MAX_PROBE, ASK_MAX_TEXT_TOKENS, AskTextRequest, EngineError, Event, RequestId, Stats,
-    StopReason, TextAnswer, TokenId, standing,
+    StopReason, TextAnswer, TokenId, Words, standing,
 };
 use super::char_completion;
 use super::decode::{Outcome, batch_capacity, decode_error};
@@ -32,7 +32,7 @@ use super::probs::TopK;
 use super::prompt::tokenize_plain;
 use super::prompt_scores::SCORING_SEQ;
 use super::session::KvMirror;
-use super::slot::{Slot, valid_id};
+use super::slot::{Slot, check_ids};
 
 /// Serves `req` on `slot` as a request of its own (the engine idle).
 pub(super) fn serve(
@@ -113,51 +113,46 @@ fn validate(
     req: &AskTextRequest,
     text: &[TokenId],
 ) -> Result<(), EngineError> {
-    let bad = |m: String| Err(EngineError::InvalidRequest(m));
+    let bad = |m: Words| Err(EngineError::Refused(m));
     if !super::prompt_scores::supported(model) {
-        return bad(
+        return bad(Words::tr(
+            "engine-ask-recurrent",
             "this model (recurrent or hybrid) keeps only its latest state: a text cannot be \
-             forced beside the conversation without changing it"
-                .into(),
-        );
+             forced beside the conversation without changing it",
+        ));
     }
     if req.context.is_empty() {
-        return bad(
-            "asking about a text needs a context of at least one token (the step's)".into(),
-        );
+        return bad(Words::tr(
+            "engine-ask-no-context",
+            "asking about a text needs a context of at least one token (the step's)",
+        ));
     }
     if text.len() > ASK_MAX_TEXT_TOKENS {
-        return bad(format!(
-            "the text is {} tokens; ask about at most {ASK_MAX_TEXT_TOKENS} at once",
-            text.len()
+        return bad(Words::tr_args(
+            "engine-ask-text-long",
+            "the text is { $n } tokens; ask about at most { $max } at once",
+            &[("n", &text.len()), ("max", &ASK_MAX_TEXT_TOKENS)],
         ));
     }
     if req.probe.len() > ASK_MAX_PROBE {
-        return bad(format!(
-            "{} tokens to probe; at most {ASK_MAX_PROBE} at once",
-            req.probe.len()
+        return bad(Words::tr_args(
+            "engine-ask-probe-many",
+            "{ $n } tokens to probe; at most { $max } at once",
+            &[("n", &req.probe.len()), ("max", &ASK_MAX_PROBE)],
         ));
     }
     let n = req.context.len() + text.len();
     if n > ctx.n_ctx() as usize {
-        return bad(format!(
-            "the context and the text ({n} tokens) do not fit the context ({} tokens)",
-            ctx.n_ctx()
+        return bad(Words::tr_args(
+            "engine-ask-too-long",
+            "the context and the text ({ $n } tokens) do not fit the context ({ $n_ctx } tokens)",
+            &[("n", &n), ("n_ctx", &ctx.n_ctx())],
         ));
     }
-    if let Some(id) = req
-        .context
-        .iter()
-        .chain(&req.probe)
-        .chain(&req.complete)
-        .find(|&&id| !valid_id(model, id))
-    {
-        return bad(format!(
-            "token id {id} is not in this model's vocabulary (0 to {})",
-            model.n_vocab() - 1
-        ));
-    }
-    Ok(())
+    check_ids(
+        model,
+        req.context.iter().chain(&req.probe).chain(&req.complete),
+    )
 }
 
 /// The answer and how many context tokens were evaluated again. `known`:
@@ -262,8 +257,10 @@ fn force(
             topk.summarize(&logits, 0).lse
         };
         let s = standing(&logits, lse, t).ok_or_else(|| {
-            EngineError::InvalidRequest(format!(
-                "the text gave token id {t}, outside the vocabulary"
+            EngineError::Refused(Words::tr_args(
+                "engine-ask-text-token",
+                "the text gave token id { $id }, outside the vocabulary",
+                &[("id", &t)],
             ))
         })?;
         tokens.push(s);

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use super::api::{
-    Capabilities, Command, EngineError, Event, LoadSettings, MAX_SLOTS, ModelRef, RequestId, SlotId,
+    Capabilities, Command, EngineError, Event, LoadSettings, MAX_SLOTS, ModelRef, RequestId,
+    SlotId, Words,
 };
 use super::cancel::Cancellations;
 use super::compare;
@@ -72,8 +73,10 @@ impl Slots {
         for (i, id) in ids.iter().enumerate() {
             self.get(*id)?;
             if ids[..i].contains(id) {
-                return Err(EngineError::InvalidRequest(format!(
-                    "slot {id} is named twice: load each model to compare into its own slot"
+                return Err(EngineError::Refused(Words::tr_args(
+                    "engine-slot-twice",
+                    "slot { $slot } is named twice: load each model to compare into its own slot",
+                    &[("slot", id)],
                 )));
             }
         }
@@ -229,8 +232,10 @@ fn load(
         return Event::Failed { request, error };
     }
     let Some(path) = model.local_path() else {
-        let error = EngineError::InvalidRequest(format!(
-            "{model} is a server's model: the local engine loads model files"
+        let error = EngineError::Refused(Words::tr_args(
+            "engine-server-model",
+            "{ $model } is a server's model: the local engine loads model files",
+            &[("model", model)],
         ));
         return Event::Failed { request, error };
     };

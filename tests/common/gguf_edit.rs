@@ -202,3 +202,6 @@ pub fn copy_with_metadata(
     io::copy(&mut file, &mut w)?;
     w.flush()
 }
+
+/// ChatML, as SmolLM2's template, but refusing a system prompt as Gemma's do.
+pub const REFUSES_SYSTEM: &str = "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";

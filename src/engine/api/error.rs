@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::ids::{MAX_SLOTS, SlotId};
+use super::ids::{MAX_SLOTS, SlotId, TokenId};
 use crate::engine::path_serde::path_bytes;
 use crate::engine::report::CrashReport;
+use crate::engine::sampler::InvalidParam;
 use crate::i18n::{tr, tr_args};
 
 /// Why a request failed.
@@ -36,6 +37,10 @@ pub enum EngineError {
     Context { n_ctx: u32, reason: String },
     /// A request the engine cannot serve as asked (sampling settings, candidates, token ids).
     InvalidRequest(String),
+    /// A request the engine refuses, in [`Words`] put into a language where
+    /// they are read: the engine process's refusals, so that the parent shows
+    /// them in its interface language and writes them in English into JSON.
+    Refused(Words),
     /// The prompt is empty.
     EmptyPrompt,
     /// The prompt does not fit the context even with every old turn dropped.
@@ -57,16 +62,148 @@ pub enum EngineError {
     WrongCpu(String),
 }
 
+/// Words for a person put into a language where they are read, not where
+/// they arose: a message id, its English and its arguments. The engine
+/// process words its refusals this way ([`EngineError::Refused`]): its text
+/// crosses the pipe as this, so the parent shows it in its interface language
+/// and a JSON line made under `i18n::with_lang(Lang::En, ..)` says it in
+/// English, whatever language the child runs in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Words {
+    /// The message id (`i18n/en.ftl`); empty: `english` is shown as it is.
+    id: String,
+    english: String,
+    /// `{ $name }` → its words (plain text, or a message of its own).
+    args: Vec<(String, Words)>,
+}
+
+impl Words {
+    /// [`tr_args`] worded later: each argument is kept as its text (the same
+    /// in every language: numbers, names, llama.cpp's words).
+    pub fn tr_args(id: &str, english: &str, args: &[(&str, &dyn fmt::Display)]) -> Self {
+        Self {
+            id: id.to_owned(),
+            english: english.to_owned(),
+            args: args
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), Words::text(value.to_string())))
+                .collect(),
+        }
+    }
+
+    /// [`tr`] worded later.
+    pub fn tr(id: &str, english: &str) -> Self {
+        Self::tr_args(id, english, &[])
+    }
+
+    /// Text shown as it is in every language.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            id: String::new(),
+            english: text.into(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds (or replaces) the argument `name` with words of their own, put
+    /// into the reader's language too (e.g. what a remote server cannot do).
+    pub fn with(mut self, name: &str, value: Words) -> Self {
+        self.args.retain(|(n, _)| n != name);
+        self.args.push((name.to_owned(), value));
+        self
+    }
+}
+
+impl From<String> for Words {
+    /// Text shown as it is ([`Words::text`]).
+    fn from(text: String) -> Self {
+        Words::text(text)
+    }
+}
+
+impl From<&str> for Words {
+    /// Text shown as it is ([`Words::text`]).
+    fn from(text: &str) -> Self {
+        Words::text(text)
+    }
+}
+
+impl fmt::Display for Words {
+    /// In the interface language of the thread that formats it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.id.is_empty() {
+            return f.write_str(&self.english);
+        }
+        let values: Vec<(&str, String)> = self
+            .args
+            .iter()
+            .map(|(name, w)| (name.as_str(), w.to_string()))
+            .collect();
+        let args: Vec<(&str, &dyn fmt::Display)> = values
+            .iter()
+            .map(|(name, v)| (*name, v as &dyn fmt::Display))
+            .collect();
+        f.write_str(&tr_args(&self.id, &self.english, &args))
+    }
+}
+
+impl InvalidParam {
+    /// What is wrong, worded where it is read (the engine process refuses a
+    /// request with it: [`EngineError::Refused`]).
+    pub fn words(&self) -> Words {
+        Words::tr_args(
+            "error-invalid-param",
+            "invalid { $name } = { $value }: must be { $range }",
+            &[
+                ("name", &self.name),
+                ("value", &self.value),
+                ("range", &self.range),
+            ],
+        )
+    }
+}
+
+impl fmt::Display for InvalidParam {
+    /// In the interface language ([`tr_args`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.words().fmt(f)
+    }
+}
+
+impl EngineError {
+    /// The sampler chain left no token to draw (a bug or a degenerate chain).
+    pub fn no_sampled_token() -> Self {
+        EngineError::Refused(Words::tr(
+            "engine-no-sampled-token",
+            "the sampler chose no token",
+        ))
+    }
+
+    /// llama.cpp gave no logits where a draw needed them.
+    pub fn no_logits() -> Self {
+        EngineError::Refused(Words::tr("engine-no-logits", "the model gave no logits"))
+    }
+
+    /// Refuses `id`, a token id outside a vocabulary of `n_vocab` tokens.
+    pub fn bad_token_id(id: TokenId, n_vocab: usize) -> Self {
+        EngineError::Refused(Words::tr_args(
+            "engine-bad-token-id",
+            "token id { $id } is not in this model's vocabulary (0 to { $last })",
+            &[("id", &id), ("last", &n_vocab.saturating_sub(1))],
+        ))
+    }
+}
+
 /// Why a remote request failed, in words for the user.
 #[derive(Debug, Clone, PartialEq, Error, Serialize, Deserialize)]
 pub enum RemoteError {
     BadUrl {
         url: String,
-        why: String,
+        why: Words,
     },
     Unreachable {
         url: String,
-        reason: String,
+        reason: Words,
     },
     Timeout {
         url: String,
@@ -76,7 +213,7 @@ pub enum RemoteError {
     Unauthorized {
         url: String,
         status: u16,
-        hint: String,
+        hint: Words,
         /// The body says the key itself was rejected (llama-server's
         /// `"type": "authentication_error"`), not only that this path is
         /// closed (a proxy or gateway answering 401/403 for routes it hides).
@@ -99,7 +236,7 @@ pub enum RemoteError {
     },
     NoLogprobs {
         url: String,
-        hint: String,
+        hint: Words,
     },
     Dropped {
         url: String,
@@ -210,6 +347,7 @@ impl fmt::Display for EngineError {
                 &[("why", why)],
             ),
             EngineError::Remote(e) => e.to_string(),
+            EngineError::Refused(words) => words.to_string(),
         };
         f.write_str(&text)
     }
@@ -464,6 +602,52 @@ mod tests {
             .to_string()),
             "the prompt is 5000 tokens but the context holds 4096: shorten the message or start with a larger --ctx"
         );
+    }
+
+    /// A refusal made in a Chinese process (the engine child under `--lang
+    /// zh`) crosses the pipe as its message, not its text: the parent shows
+    /// it in its own language, and in English where JSON wants English.
+    #[test]
+    fn a_refusal_is_worded_where_it_is_read() {
+        let made = with_lang(Lang::Zh, || EngineError::bad_token_id(99999, 49152));
+        let json = serde_json::to_string(&made).expect("an error serializes");
+        let read: EngineError = serde_json::from_str(&json).expect("and reads back");
+        assert_eq!(read, made);
+        assert_eq!(
+            with_lang(Lang::En, || read.to_string()),
+            "token id 99999 is not in this model's vocabulary (0 to 49151)"
+        );
+        assert_eq!(
+            with_lang(Lang::Zh, || read.to_string()),
+            "词元 id 99999 不在这个模型的词表中（0 到 49151）"
+        );
+        // Words of its own inside: each in the reader's language.
+        let w = Words::tr_args(
+            "engine-vocab-sizes",
+            "{ $a } tokens vs { $b }",
+            &[("a", &1), ("b", &2)],
+        );
+        let outer = Words::tr_args(
+            "engine-vocabularies-differ",
+            "{ $a } and { $b } have different vocabularies ({ $differ }): a token-by-token comparison needs the same tokens; compare variants of one model (e.g. made with `tokenscope quantize`)",
+            &[("a", &"A"), ("b", &"B")],
+        )
+        .with("differ", w);
+        let zh = with_lang(Lang::Zh, || outer.to_string());
+        assert!(
+            zh.starts_with("A 和 B 的词表不同（1 个词元对 2 个）"),
+            "{zh}"
+        );
+        assert!(
+            with_lang(Lang::En, || outer.to_string())
+                .starts_with("A and B have different vocabularies (1 tokens vs 2)")
+        );
+        // Plain text is the same in every language.
+        let t = Words::text("llama.cpp said no");
+        assert_eq!(with_lang(Lang::Zh, || t.to_string()), "llama.cpp said no");
+        for e in [EngineError::no_logits(), EngineError::no_sampled_token()] {
+            both(&e, &[]);
+        }
     }
 
     /// A decode stage is the engine's English in the error (what travels

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::Words;
 use super::ids::{MAX_CANDIDATES, MAX_SLOTS, SlotId, TokenId};
 use super::model_ref::ModelRef;
 use crate::catalog::VariantKey;
@@ -220,12 +221,67 @@ impl Capabilities {
     }
 
     /// Why `what` (e.g. "step mode") cannot be done on this backend, in
-    /// words for the user; `None` when it can.
+    /// words for the user in the interface language; `None` when it can.
     pub fn refuses(&self, what: &str) -> Option<String> {
+        self.refusal(what).map(|w| w.to_string())
+    }
+
+    /// [`Self::refuses`] worded where it is read: `what` in English, shown in
+    /// the reader's language when it is one of the actions this knows
+    /// ([`what_words`]), else as it is.
+    pub fn refusal(&self, what: &str) -> Option<Words> {
         let where_ = self.remote.as_deref()?;
-        Some(format!(
-            "{what} needs the model's logits at every step, which the remote server at {where_} does not give (it reports the log-probabilities of a few candidates per token): load a local model for it"
-        ))
+        Some(
+            Words::tr_args(
+                "engine-remote-refuses",
+                "{ $what } needs the model's logits at every step, which the remote server at { $where } does not give (it reports the log-probabilities of a few candidates per token): load a local model for it",
+                &[("where", &where_)],
+            )
+            .with("what", what_words(what)),
+        )
+    }
+}
+
+/// What a remote server cannot do ([`Capabilities::refusal`]'s `what`), in
+/// the reader's language: the actions the engine and the chat name, each its
+/// own message (Chinese puts them in its own word order); any other as it is.
+fn what_words(what: &str) -> Words {
+    match what {
+        "step mode" => Words::tr("engine-what-step-mode", "step mode"),
+        "continuing a reply from exact tokens (a branch)" => Words::tr(
+            "engine-what-branch-tokens",
+            "continuing a reply from exact tokens (a branch)",
+        ),
+        "scoring a text" => Words::tr("engine-what-score-text", "scoring a text"),
+        "scoring a prompt" => Words::tr("engine-what-score-prompt", "scoring a prompt"),
+        "asking about a text" => Words::tr("engine-what-ask-text", "asking about a text"),
+        "asking the model about a text" => Words::tr(
+            "engine-what-ask-model-text",
+            "asking the model about a text",
+        ),
+        "rolling out the top candidates" => {
+            Words::tr("engine-what-rollouts", "rolling out the top candidates")
+        }
+        "Rolling out the top candidates" => Words::tr(
+            "engine-what-rollouts-capital",
+            "Rolling out the top candidates",
+        ),
+        "comparing models" => Words::tr("engine-what-compare", "comparing models"),
+        "Comparing with another model" => {
+            Words::tr("engine-what-compare-other", "Comparing with another model")
+        }
+        "Timing the KV cache" => Words::tr("engine-what-kv-timing", "Timing the KV cache"),
+        "choosing another token here (a branch)" => Words::tr(
+            "engine-what-choose-token",
+            "choosing another token here (a branch)",
+        ),
+        "re-sampling a token (a branch)" => {
+            Words::tr("engine-what-resample", "re-sampling a token (a branch)")
+        }
+        "continuing a reply from its tokens" => {
+            Words::tr("engine-what-continue", "continuing a reply from its tokens")
+        }
+        other => Words::text(other),
     }
 }
 
@@ -373,6 +429,49 @@ impl ModelInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::{Lang, with_lang};
+
+    /// A remote server's refusal names what it cannot do in the reader's
+    /// language, in Chinese word order; a local model refuses nothing.
+    #[test]
+    fn a_remote_refusal_names_the_action_in_the_readers_language() {
+        let caps = Capabilities {
+            remote: Some("http://h:8080".into()),
+            ..Capabilities::local()
+        };
+        assert_eq!(Capabilities::local().refuses("step mode"), None);
+        let en = with_lang(Lang::En, || caps.refuses("step mode")).expect("remote refuses");
+        assert!(
+            en.starts_with("step mode needs the model's logits at every step, which the remote server at http://h:8080"),
+            "{en}"
+        );
+        let zh = with_lang(Lang::Zh, || caps.refuses("step mode")).expect("remote refuses");
+        assert!(zh.starts_with("单步模式需要模型在每一步的 logits"), "{zh}");
+        assert!(zh.contains("http://h:8080"), "{zh}");
+        // Every action the engine and the chat name has its Chinese.
+        for what in [
+            "continuing a reply from exact tokens (a branch)",
+            "scoring a text",
+            "scoring a prompt",
+            "asking about a text",
+            "asking the model about a text",
+            "rolling out the top candidates",
+            "Rolling out the top candidates",
+            "comparing models",
+            "Comparing with another model",
+            "Timing the KV cache",
+            "choosing another token here (a branch)",
+            "re-sampling a token (a branch)",
+            "continuing a reply from its tokens",
+        ] {
+            let zh = with_lang(Lang::Zh, || what_words(what).to_string());
+            assert!(!zh.is_ascii() && !zh.contains(what), "{what}: {zh}");
+            assert_eq!(with_lang(Lang::En, || what_words(what).to_string()), what);
+        }
+        // One it does not know is shown as it is.
+        let zh = with_lang(Lang::Zh, || caps.refuses("x-ray")).expect("remote refuses");
+        assert!(zh.starts_with("x-ray需要"), "{zh}");
+    }
 
     #[test]
     fn ctx_changes_are_explained() {

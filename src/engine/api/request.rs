@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ask::AskTextRequest;
+use super::error::Words;
 use super::ids::{RequestId, SlotId, TokenId};
 use super::lens::LensRequest;
 use super::model_ref::ModelRef;
@@ -208,7 +209,7 @@ pub struct PromptScoreRequest {
     /// Positions to score, each in `1..tokens.len()` (position 0 has no
     /// prediction before it), most wanted first: scored in that order, in
     /// chunks of at most [`SCORE_CHUNK`] consecutive positions. Anything else
-    /// fails the request with [`EngineError::InvalidRequest`](super::EngineError::InvalidRequest).
+    /// fails the request with [`EngineError::Refused`](super::EngineError::Refused).
     pub positions: Vec<usize>,
     /// Candidates reported per position: 0 to [`MAX_CANDIDATES`](super::MAX_CANDIDATES).
     pub top_k_inspect: usize,
@@ -269,16 +270,19 @@ pub struct RolloutRequest {
 impl RolloutRequest {
     /// Checks `n` and `m` (what a caller can check before any model is
     /// loaded). Errors: what is wrong and what to ask for instead.
-    pub fn check_shape(n: usize, m: usize) -> Result<(), String> {
+    pub fn check_shape(n: usize, m: usize) -> Result<(), Words> {
         if !(2..=MAX_ROLLOUTS).contains(&n) {
-            return Err(format!(
-                "{n} rollouts asked for: ask for 2 to {MAX_ROLLOUTS} (one alone is the reply itself)"
+            return Err(Words::tr_args(
+                "rollouts-engine-count",
+                "{ $n } rollouts asked for: ask for 2 to { $max } (one alone is the reply itself)",
+                &[("n", &n), ("max", &MAX_ROLLOUTS)],
             ));
         }
         if m == 0 {
-            return Err(
-                "rollouts of 0 tokens asked for: ask for at least 1 token per rollout".into(),
-            );
+            return Err(Words::tr(
+                "rollouts-engine-no-tokens",
+                "rollouts of 0 tokens asked for: ask for at least 1 token per rollout",
+            ));
         }
         Ok(())
     }
@@ -292,7 +296,7 @@ impl RolloutRequest {
 pub struct CompareRequest {
     /// The models' slots, the reference A first: at least two, all
     /// different, all loaded with the same vocabulary (else the request fails
-    /// with [`EngineError::InvalidRequest`](super::EngineError::InvalidRequest) saying which differ).
+    /// with [`EngineError::Refused`](super::EngineError::Refused) saying which differ).
     pub slots: Vec<SlotId>,
     /// The token ids to force through every model.
     pub input: CompareInput,

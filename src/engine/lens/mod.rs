@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use super::api::{
     AttentionLayer, EngineError, LensCandidate, LensRequest, LensResult, LensRow, MAX_CANDIDATES,
+    Words,
 };
 use super::probs::TopK;
-use crate::i18n::{tr, tr_args};
 use context::LensContext;
 use head::Head;
 
@@ -66,9 +66,10 @@ impl Lens {
         let head = Head::open(path, &header).map_err(refuse)?;
         let context = LensContext::new(path, ctx_for(0, n_ctx), threads as i32).map_err(refuse)?;
         if context.n_vocab != head.n_vocab {
-            return Err(refuse(format!(
-                "the output matrix has {} rows for a vocabulary of {} tokens",
-                head.n_vocab, context.n_vocab
+            return Err(EngineError::Refused(Words::tr_args(
+                "lens-engine-head-rows",
+                "the output matrix has { $rows } rows for a vocabulary of { $n } tokens",
+                &[("rows", &head.n_vocab), ("n", &context.n_vocab)],
             )));
         }
         Ok(Lens {
@@ -83,7 +84,7 @@ impl Lens {
     /// The lens of `req` (validated here).
     ///
     /// # Errors
-    /// [`EngineError::InvalidRequest`] for a request out of range, in words;
+    /// [`EngineError::Refused`] for a request out of range, in words;
     /// [`EngineError::Decode`] when llama.cpp fails.
     pub(crate) fn run(&mut self, req: &LensRequest) -> Result<LensResult, EngineError> {
         self.validate(req)?;
@@ -145,44 +146,41 @@ impl Lens {
     }
 
     fn validate(&self, req: &LensRequest) -> Result<(), EngineError> {
-        let bad = |m: String| Err(EngineError::InvalidRequest(m));
+        let bad = |m: Words| Err(EngineError::Refused(m));
         let n = req.tokens.len();
         if n == 0 {
-            return bad(tr(
+            return bad(Words::tr(
                 "lens-engine-no-tokens",
                 "no tokens to lens: give a text (or token ids) of at least one token",
             ));
         }
         if req.position >= n {
-            return bad(tr_args(
+            return bad(Words::tr_args(
                 "lens-engine-position-range",
                 "position { $position } is out of range: the sequence has { $n } tokens (positions 0 to { $last })",
                 &[("position", &req.position), ("n", &n), ("last", &(n - 1))],
             ));
         }
         if req.position >= self.n_ctx_max as usize {
-            return bad(tr_args(
+            return bad(Words::tr_args(
                 "lens-engine-position-context",
                 "position { $position } does not fit the model's context of { $n_ctx } tokens",
                 &[("position", &req.position), ("n_ctx", &self.n_ctx_max)],
             ));
         }
         if !(1..=MAX_CANDIDATES).contains(&req.top_k) {
-            return bad(tr_args(
+            return bad(Words::tr_args(
                 "lens-engine-top-range",
                 "top_k { $top } is out of range: 1 to { $max }",
                 &[("top", &req.top_k), ("max", &MAX_CANDIDATES)],
             ));
         }
         let n_vocab = self.context.n_vocab;
-        if let Some(id) = req.tokens[..=req.position]
+        if let Some(&id) = req.tokens[..=req.position]
             .iter()
             .find(|&&id| usize::try_from(id).map_or(true, |i| i >= n_vocab))
         {
-            return bad(format!(
-                "token id {id} is not in this model's vocabulary (0 to {})",
-                n_vocab - 1
-            ));
+            return Err(EngineError::bad_token_id(id, n_vocab));
         }
         Ok(())
     }

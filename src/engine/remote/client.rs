@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::target::RemoteTarget;
-use crate::engine::api::RemoteError;
+use crate::engine::api::{RemoteError, Words};
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -90,7 +90,11 @@ impl Client {
             ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
                 RemoteError::Unreachable {
                     url,
-                    reason: format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()),
+                    reason: Words::tr_args(
+                        "remote-no-connection",
+                        "no connection within { $seconds } s",
+                        &[("seconds", &CONNECT_TIMEOUT.as_secs())],
+                    ),
                 }
             }
             ureq::Error::Timeout(_) => RemoteError::Timeout {
@@ -100,19 +104,27 @@ impl Client {
             },
             ureq::Error::HostNotFound => RemoteError::Unreachable {
                 url,
-                reason: "the host name does not resolve".into(),
+                reason: Words::tr("remote-host-unknown", "the host name does not resolve"),
             },
             ureq::Error::ConnectionFailed => RemoteError::Unreachable {
                 url,
-                reason: "the connection was refused".into(),
+                reason: Words::tr("remote-refused", "the connection was refused"),
             },
+            // Refused by the host's OS (nothing listens on the port) comes as an
+            // I/O error whose text is the OS's English: said in our words.
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                RemoteError::Unreachable {
+                    url,
+                    reason: Words::tr("remote-refused", "the connection was refused"),
+                }
+            }
             ureq::Error::Io(io) => RemoteError::Unreachable {
                 url,
-                reason: io.to_string(),
+                reason: io.to_string().into(),
             },
             other => RemoteError::Unreachable {
                 url,
-                reason: other.to_string(),
+                reason: other.to_string().into(),
             },
         }
     }
@@ -122,14 +134,20 @@ impl Client {
         let url = self.url();
         if status == 401 || status == 403 {
             let hint = if self.target.api_key.is_some() {
-                "the key is wrong or not allowed here; check the variable named by --api-key-env (or api_key_env in the config)"
+                Words::tr(
+                    "remote-key-wrong",
+                    "the key is wrong or not allowed here; check the variable named by --api-key-env (or api_key_env in the config)",
+                )
             } else {
-                "the server wants an API key: put it in an environment variable and name it with --api-key-env NAME (or api_key_env in the config)"
+                Words::tr(
+                    "remote-key-wanted",
+                    "the server wants an API key: put it in an environment variable and name it with --api-key-env NAME (or api_key_env in the config)",
+                )
             };
             return RemoteError::Unauthorized {
                 url,
                 status,
-                hint: hint.into(),
+                hint,
                 key_rejected: key_rejected(body),
             };
         }

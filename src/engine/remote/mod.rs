@@ -54,7 +54,7 @@ pub(crate) mod wire;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use super::api::{Command, EngineError, Event, ModelRef};
+use super::api::{Command, EngineError, Event, ModelRef, Words};
 use super::cancel::Cancellations;
 use client::Client;
 use models::{Flavor, Loaded, capabilities, load};
@@ -121,15 +121,16 @@ pub(super) fn run(
             }
             Command::Lens { request, .. } => {
                 cancel.finish(request);
-                let reason = format!(
+                let reason = Words::tr_args(
+                    "engine-remote-lens",
                     "the layer lens reads the model's residual stream and attention inside its \
-                     computation graph, which the server at {} does not expose over HTTP: load a \
+                     computation graph, which the server at { $url } does not expose over HTTP: load a \
                      local model file for it",
-                    client.target.url
+                    &[("url", &client.target.url)],
                 );
                 if !emit(Event::Failed {
                     request,
-                    error: EngineError::InvalidRequest(reason),
+                    error: EngineError::Refused(reason),
                 }) {
                     return;
                 }
@@ -153,7 +154,9 @@ pub(super) fn run(
                 };
                 if !emit(Event::Failed {
                     request,
-                    error: EngineError::InvalidRequest(caps.refuses(what).unwrap_or_default()),
+                    error: EngineError::Refused(
+                        caps.refusal(what).unwrap_or_else(|| Words::text(what)),
+                    ),
                 }) {
                     return;
                 }
@@ -162,10 +165,11 @@ pub(super) fn run(
                 cancel.finish(request);
                 if !emit(Event::Failed {
                     request,
-                    error: EngineError::InvalidRequest(format!(
+                    error: EngineError::Refused(Words::tr_args(
+                        "engine-remote-kv",
                         "what the KV cache saves is measured on a model in this process: the \
-                         server at {} keeps its cache to itself; load a local model for it",
-                        client.target.url
+                         server at { $url } keeps its cache to itself; load a local model for it",
+                        &[("url", &client.target.url)],
                     )),
                 }) {
                     return;
@@ -182,9 +186,10 @@ pub(super) fn run(
 fn asked<'a>(client: &Client, model: &'a ModelRef) -> Result<&'a str, EngineError> {
     match model {
         ModelRef::Remote { url, model } if *url == client.target.url => Ok(model),
-        other => Err(EngineError::InvalidRequest(format!(
-            "{other} is not a model of the server at {}: this engine loads that server's models",
-            client.target.url
+        other => Err(EngineError::Refused(Words::tr_args(
+            "engine-remote-not-its-model",
+            "{ $model } is not a model of the server at { $url }: this engine loads that server's models",
+            &[("model", other), ("url", &client.target.url)],
         ))),
     }
 }

@@ -12,7 +12,7 @@ use super::client::Client;
 use super::target::RemoteTarget;
 use crate::engine::api::{
     Capabilities, ChatMode, Event, ModelInfo, ModelRef, RemoteError, RequestId, SlotId, TokenId,
-    Vocab,
+    Vocab, Words,
 };
 
 /// Most candidates per token a remote engine asks for (OpenAI's `top_logprobs` cap).
@@ -244,10 +244,16 @@ pub(super) fn load(client: &Client, asked: &str) -> Result<(Loaded, LoadedEvent)
 }
 
 /// What the server option is that turns on log-probabilities.
-pub(super) fn logprobs_hint(flavor: Flavor) -> String {
+pub(super) fn logprobs_hint(flavor: Flavor) -> Words {
     match flavor {
-        Flavor::LlamaServer => "this llama-server ignores `logprobs`; use a recent build (it reports them since 2024)".into(),
-        Flavor::OpenAi => "start the server with log-probabilities allowed (vLLM: `--max-logprobs 20`; other servers: see their docs for `logprobs` / `top_logprobs`)".into(),
+        Flavor::LlamaServer => Words::tr(
+            "remote-hint-llama-server",
+            "this llama-server ignores `logprobs`; use a recent build (it reports them since 2024)",
+        ),
+        Flavor::OpenAi => Words::tr(
+            "remote-hint-openai",
+            "start the server with log-probabilities allowed (vLLM: `--max-logprobs 20`; other servers: see their docs for `logprobs` / `top_logprobs`)",
+        ),
     }
 }
 

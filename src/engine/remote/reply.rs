@@ -17,27 +17,29 @@ use super::stream_read::{self, Fault, Item, ReplyReader};
 use super::wire::{self, Dialect, TokenProbs};
 use crate::engine::api::{
     Candidate, Capabilities, ChatMode, Distribution, EngineError, Event, GenerateRequest,
-    RemoteError, ReplyPrefix, RequestId, Stats, StopReason, TokenId, TokenStep,
+    RemoteError, ReplyPrefix, RequestId, Stats, StopReason, TokenId, TokenStep, Words,
 };
 use crate::engine::cancel::Cancellations;
 use crate::text::Utf8Assembler;
 
 /// Why a request cannot be served remotely, if so.
-fn refusal(caps: &Capabilities, req: &GenerateRequest) -> Option<String> {
+fn refusal(caps: &Capabilities, req: &GenerateRequest) -> Option<EngineError> {
     if req.paused {
-        return caps.refuses("step mode");
+        return caps.refusal("step mode").map(EngineError::Refused);
     }
     if matches!(&req.prefix, ReplyPrefix::Tokens(t) if !t.is_empty()) {
-        return caps.refuses("continuing a reply from exact tokens (a branch)");
+        return caps
+            .refusal("continuing a reply from exact tokens (a branch)")
+            .map(EngineError::Refused);
     }
     if !req.raw && !matches!(req.prefix, ReplyPrefix::None) {
-        return Some(
-            "starting the reply with given text works with --raw only on a remote engine (its chat endpoint starts replies itself)"
-                .into(),
-        );
+        return Some(EngineError::Refused(Words::tr(
+            "engine-remote-prefix-raw",
+            "starting the reply with given text works with --raw only on a remote engine (its chat endpoint starts replies itself)",
+        )));
     }
     if req.messages.iter().all(|m| m.content.is_empty()) {
-        return Some(EngineError::EmptyPrompt.to_string());
+        return Some(EngineError::EmptyPrompt);
     }
     None
 }
@@ -52,11 +54,8 @@ pub(super) fn generate(
     emit: &impl Fn(Event) -> bool,
 ) -> bool {
     let caps = capabilities(&client.target, l.flavor);
-    if let Some(why) = refusal(&caps, req) {
-        return emit(Event::Failed {
-            request,
-            error: EngineError::InvalidRequest(why),
-        });
+    if let Some(error) = refusal(&caps, req) {
+        return emit(Event::Failed { request, error });
     }
     // Fewer than asked for is no news: `Capabilities::max_candidates` says so.
     let k = req.top_k_inspect.min(MAX_REMOTE_CANDIDATES);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::engine::api::RemoteError;
+use crate::engine::api::{RemoteError, Words};
 
 /// Longest silence of a server while it answers (a long prompt's prefill on
 /// a busy server comes first): then the request fails as timed out
@@ -48,13 +48,15 @@ impl RemoteTarget {
     /// # Errors
     /// [`RemoteError::BadUrl`] for anything else, saying what is expected.
     pub fn new(url: &str, api_key: Option<ApiKey>) -> Result<Self, RemoteError> {
-        let bad = |why: &str| RemoteError::BadUrl {
+        let bad = |why: Words| RemoteError::BadUrl {
             url: url.to_string(),
-            why: why.to_string(),
+            why,
         };
         let trimmed = url.trim().trim_end_matches('/');
         let trimmed = trimmed.strip_suffix("/v1").unwrap_or(trimmed);
-        let uri: ureq::http::Uri = trimmed.parse().map_err(|_| bad("not a URL"))?;
+        let uri: ureq::http::Uri = trimmed
+            .parse()
+            .map_err(|_| bad(Words::tr("remote-url-not-url", "not a URL")))?;
         // A user:password@ in the URL would be shown, logged and saved with
         // it: refused, without repeating it.
         if let Some(a) = uri.authority()
@@ -62,19 +64,36 @@ impl RemoteTarget {
         {
             return Err(RemoteError::BadUrl {
                 url: format!("{}://…@{host}", uri.scheme_str().unwrap_or("http")),
-                why: "it holds a user name or password: give the key with --api-key-env NAME (or api_key_env in [[servers]])".into(),
+                why: Words::tr(
+                    "remote-url-credentials",
+                    "it holds a user name or password: give the key with --api-key-env NAME (or api_key_env in [[servers]])",
+                ),
             });
         }
         match uri.scheme_str() {
             Some("http") | Some("https") => {}
-            Some(s) => return Err(bad(&format!("the scheme is {s}, not http or https"))),
-            None => return Err(bad("it has no scheme: write http://HOST:PORT")),
+            Some(s) => {
+                return Err(bad(Words::tr_args(
+                    "remote-url-scheme",
+                    "the scheme is { $scheme }, not http or https",
+                    &[("scheme", &s)],
+                )));
+            }
+            None => {
+                return Err(bad(Words::tr(
+                    "remote-url-no-scheme",
+                    "it has no scheme: write http://HOST:PORT",
+                )));
+            }
         }
         if uri.host().is_none_or(str::is_empty) {
-            return Err(bad("it has no host"));
+            return Err(bad(Words::tr("remote-url-no-host", "it has no host")));
         }
         if uri.query().is_some() {
-            return Err(bad("it has a query (?…): give the server's base URL"));
+            return Err(bad(Words::tr(
+                "remote-url-query",
+                "it has a query (?…): give the server's base URL",
+            )));
         }
         Ok(Self {
             url: trimmed.to_string(),
