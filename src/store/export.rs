@@ -17,6 +17,7 @@ use thiserror::Error;
 
 use super::{StoredConversation, StoredNode};
 use crate::engine::{Role, TokenId};
+use crate::i18n::{tr, tr_args};
 use crate::text::{escape_inline, escape_text, readable_piece};
 
 /// The JSONL format's version (the first line's `tokenscope_export`).
@@ -155,9 +156,16 @@ pub(crate) fn write_markdown(
     let mut md = String::new();
     let _ = writeln!(md, "# {}\n", escape_inline(&conv.title));
     if let Some(m) = &conv.model {
-        let _ = writeln!(md, "Model: `{}`  ", escape_inline(m));
+        let model = format!("`{}`", escape_inline(m));
+        let line = tr_args("export-md-model", "Model: { $model }", &[("model", &model)]);
+        let _ = writeln!(md, "{line}  ");
     }
-    let _ = writeln!(md, "Saved: {}\n", format_time(conv.updated_at));
+    let saved = tr_args(
+        "export-md-saved",
+        "Saved: { $time }",
+        &[("time", &format_time(conv.updated_at))],
+    );
+    let _ = writeln!(md, "{saved}\n");
     let shown = path(conv);
     let Some((root, turns)) = shown.split_first() else {
         return out.write_all(md.as_bytes());
@@ -173,27 +181,33 @@ pub(crate) fn write_markdown(
         .first()
         .and_then(|n| n.system.as_deref())
         .unwrap_or(&root.content);
-    system_section(&mut md, "System", system);
+    system_section(&mut md, None, system);
     if unrecorded {
-        md.push_str(
-            "*Some replies below were saved without the system prompt they were generated \
-             under (by an earlier tokenscope): the one above is the one set when saved.*\n\n",
+        let note = tr(
+            "export-md-unrecorded",
+            "Some replies below were saved without the system prompt they were generated \
+             under (by an earlier tokenscope): the one above is the one set when saved.",
         );
+        let _ = writeln!(md, "*{note}*\n");
     }
     for n in turns {
         match n.role {
             Role::System => continue,
-            Role::User => md.push_str("## User\n\n"),
+            Role::User => {
+                let _ = writeln!(md, "## {}\n", tr("export-md-user", "User"));
+            }
             Role::Assistant => {
                 if let Some(s) = n.system.as_deref().filter(|&s| !same(s, system)) {
                     system = s;
-                    system_section(&mut md, "System (changed)", system);
+                    let heading = tr("export-md-system-changed", "System (changed)");
+                    system_section(&mut md, Some(&heading), system);
                 }
                 let model = n
                     .model
                     .as_deref()
                     .map(|m| format!(" ({})", escape_inline(m)));
-                let _ = writeln!(md, "## Assistant{}\n", model.unwrap_or_default());
+                let assistant = tr("export-md-assistant", "Assistant");
+                let _ = writeln!(md, "## {assistant}{}\n", model.unwrap_or_default());
             }
         }
         let _ = writeln!(md, "{}\n", escape_text(n.content.trim_end()));
@@ -202,7 +216,11 @@ pub(crate) fn write_markdown(
         }
     }
     if !same(&root.content, system) && !unrecorded {
-        system_section(&mut md, "System (set after the last reply)", &root.content);
+        let heading = tr(
+            "export-md-system-after",
+            "System (set after the last reply)",
+        );
+        system_section(&mut md, Some(&heading), &root.content);
     }
     out.write_all(md.as_bytes())
 }
@@ -212,16 +230,18 @@ fn same(a: &str, b: &str) -> bool {
     a == b || (a.trim().is_empty() && b.trim().is_empty())
 }
 
-/// A system prompt under `heading`: none (blank) is said only where it
-/// replaces one (a heading other than the first).
-fn system_section(md: &mut String, heading: &str, text: &str) {
+/// A system prompt under `heading` (`None`: the first one, "System"): none
+/// (blank) is said only where it replaces one.
+fn system_section(md: &mut String, heading: Option<&str>, text: &str) {
     let text = text.trim_end();
     if text.trim().is_empty() {
-        if heading != "System" {
-            let _ = writeln!(md, "## {heading}\n\n*(none)*\n");
+        if let Some(heading) = heading {
+            let none = tr("export-md-none", "(none)");
+            let _ = writeln!(md, "## {heading}\n\n*{none}*\n");
         }
         return;
     }
+    let heading = heading.map_or_else(|| tr("export-md-system", "System"), str::to_owned);
     let _ = writeln!(md, "## {heading}\n\n{}\n", escape_text(text));
 }
 
@@ -249,9 +269,11 @@ fn token_table(n: &StoredNode, max_rows: usize, md: &mut String) {
         }
     };
     let cell = |s: String| format!("`{}`", s.replace('`', "ˋ").replace('|', "\\|"));
-    md.push_str(
-        "| # | token | p | entropy (bits) | other candidates |\n|---:|---|---:|---:|---|\n",
+    let head = tr(
+        "export-md-table-head",
+        "| # | token | p | entropy (bits) | other candidates |",
     );
+    let _ = writeln!(md, "{head}\n|---:|---|---:|---:|---|");
     for s in n.steps.iter().take(max_rows) {
         let p = s.p().map_or("–".into(), |p| format!("{:.3}", p));
         let h = s.entropy().map_or("–".into(), |h| format!("{h:.2}"));
@@ -264,7 +286,11 @@ fn token_table(n: &StoredNode, max_rows: usize, md: &mut String) {
                 .collect::<Vec<_>>()
                 .join(", ")
         });
-        let forced = if s.forced { " (forced)" } else { "" };
+        let forced = if s.forced {
+            format!(" {}", tr("export-md-forced", "(forced)"))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             md,
             "| {} | {}{forced} | {p} | {h} | {others} |",
@@ -273,7 +299,12 @@ fn token_table(n: &StoredNode, max_rows: usize, md: &mut String) {
         );
     }
     if n.steps.len() > max_rows {
-        let more = crate::text::count(n.steps.len() - max_rows, "more token");
+        let n = n.steps.len() - max_rows;
+        let more = if n == 1 {
+            tr("export-md-more-one", "1 more token")
+        } else {
+            tr_args("export-md-more", "{ $n } more tokens", &[("n", &n)])
+        };
         let _ = writeln!(md, "\n… {more}");
     }
     md.push('\n');

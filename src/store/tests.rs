@@ -756,3 +756,64 @@ fn the_markdown_says_when_the_system_prompt_of_replies_is_not_known() {
         "{md}"
     );
 }
+
+/// The Markdown export is written in the interface language: the headings,
+/// the table's head, the notes; the conversation's own text as it is.
+#[test]
+fn the_markdown_is_in_the_interface_language() {
+    use crate::i18n::{Lang, with_lang};
+    let mut c = without_system(&chat());
+    c.set_system("");
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(&dir);
+    let id = s.save(None, &c, None).unwrap().unwrap().id;
+    let stored = s.read(id).unwrap();
+    let render = |lang| {
+        with_lang(lang, || {
+            let mut md = Vec::new();
+            export::write_markdown(&stored, 2, &mut md).unwrap();
+            String::from_utf8(md).unwrap()
+        })
+    };
+    let en = render(Lang::En);
+    let zh = render(Lang::Zh);
+    for word in [
+        "## User",
+        "## Assistant",
+        "Saved:",
+        "Model:",
+        "| token |",
+        "entropy",
+        "more token",
+        "saved without",
+    ] {
+        assert!(en.contains(word), "{word:?} in:\n{en}");
+        assert!(!zh.contains(word), "{word:?} in:\n{zh}");
+    }
+    in_order(
+        &zh,
+        &[
+            "模型：`smol`",
+            "保存于：",
+            "没有记录生成它们时的系统提示",
+            "## 用户\n\ncapital of France?",
+        ],
+    );
+    let head = "| # | 词元 | p | 熵（比特） | 其他候选 |\n|---:|---|---:|---:|---|\n";
+    for (part, n) in [
+        ("## 助手 (smol)", 2),
+        (head, 2),
+        ("还有 2 个词元", 1),
+        ("还有 1 个词元", 1),
+    ] {
+        assert_eq!(zh.matches(part).count(), n, "{part:?} in:\n{zh}");
+    }
+    // The numbers are the same in both.
+    let cells = |md: &str| -> Vec<String> {
+        md.lines()
+            .filter(|l| l.starts_with("| 0 ") || l.starts_with("| 1 "))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(cells(&en), cells(&zh));
+}

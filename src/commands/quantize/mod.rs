@@ -975,6 +975,28 @@ mod tests {
             help.contains("Q4_K = Q4_K_M") && help.contains("IQ2_XXS") && help.contains("576"),
             "{help}"
         );
+        // In Chinese: the same types, numbers and lines, no English words.
+        let zh = crate::i18n::with_lang(crate::i18n::Lang::Zh, types_help);
+        assert_eq!(zh.lines().count(), help.lines().count(), "{zh}");
+        for t in TYPES {
+            let row = |h: &str| {
+                h.lines()
+                    .find(|l| l.starts_with(&format!("  {:<7} ", t.name)))
+                    .map(|l| l[..20].to_owned())
+            };
+            assert_eq!(row(&zh), row(&help), "{}", t.name);
+        }
+        for word in [
+            "bit",
+            "legacy",
+            "mix",
+            "Aliases",
+            "Not offered",
+            "weights",
+            "needs",
+        ] {
+            assert!(!zh.contains(word), "{word:?} in:\n{zh}");
+        }
         // Every refused name is one llama.cpp has, none is offered.
         for (n, _) in NOT_OFFERED {
             assert!(TYPES.iter().all(|t| t.name != *n), "{n}");
