@@ -23,6 +23,7 @@ use std::path::Path;
 
 use llama_cpp_sys_2 as sys;
 
+use crate::engine::api::Words;
 use crate::gguf::{GgufHeader, GgufValue, TensorInfo};
 
 /// The architectures whose head this reproduces, checked against their graph
@@ -94,6 +95,15 @@ pub(super) struct Head {
     softcap: Option<f32>,
 }
 
+/// Tensor `name` of a truncated file, in words.
+fn past_the_end(name: &str) -> Words {
+    Words::tr_args(
+        "lens-head-past-end",
+        "{ $tensor } runs past the end of the file",
+        &[("tensor", &name)],
+    )
+}
+
 impl Head {
     /// The head of the model file at `path` (whose header is `header`).
     ///
@@ -101,31 +111,51 @@ impl Head {
     /// In words: an architecture not in [`SUPPORTED`], a head with parts this
     /// does not reproduce (a per-tensor scale), a missing or malformed
     /// tensor, a type ggml's CPU backend has no dot product for.
-    pub fn open(path: &Path, header: &GgufHeader) -> Result<Head, String> {
+    pub fn open(path: &Path, header: &GgufHeader) -> Result<Head, Words> {
         let arch = header.get_str("general.architecture").unwrap_or("");
         if !SUPPORTED.contains(&arch) {
-            return Err(format!(
-                "the layer lens reproduces the output head of {} models (checked against \
-                 llama.cpp's graph for each); this model's architecture is {arch:?}",
-                SUPPORTED.join(", ")
+            return Err(Words::tr_args(
+                "lens-head-arch",
+                "the layer lens reproduces the output head of { $supported } models (checked against \
+                 llama.cpp's graph for each); this model's architecture is { $arch }",
+                &[
+                    ("supported", &SUPPORTED.join(", ")),
+                    ("arch", &format!("{arch:?}")),
+                ],
             ));
         }
         let tensor = |name: &str| header.tensors.iter().find(|t| t.name == name);
         if tensor("output.scale").is_some() {
-            return Err(
+            return Err(Words::tr(
+                "lens-head-scale",
                 "this model's output matrix has a per-tensor scale (output.scale), which the \
-                 layer lens does not reproduce"
-                    .into(),
-            );
+                 layer lens does not reproduce",
+            ));
         }
         let matrix = tensor("output.weight")
             .or_else(|| tensor("token_embd.weight"))
-            .ok_or("the model file has neither output.weight nor token_embd.weight")?;
-        let norm_t = tensor("output_norm.weight").ok_or("the model file has no output_norm")?;
-        let map = Map::open(path).map_err(|e| format!("cannot map {}: {e}", path.display()))?;
+            .ok_or_else(|| {
+                Words::tr(
+                    "lens-head-no-matrix",
+                    "the model file has neither output.weight nor token_embd.weight",
+                )
+            })?;
+        let norm_t = tensor("output_norm.weight")
+            .ok_or_else(|| Words::tr("lens-head-no-norm", "the model file has no output_norm"))?;
+        let map = Map::open(path).map_err(|e| {
+            Words::tr_args(
+                "lens-head-map",
+                "cannot map { $path }: { $error }",
+                &[("path", &path.display()), ("error", &e)],
+            )
+        })?;
         let data = header.data_offset as usize;
         let [n_embd, n_vocab] = matrix.dims[..] else {
-            return Err(format!("{} is not a matrix", matrix.name));
+            return Err(Words::tr_args(
+                "lens-head-not-matrix",
+                "{ $tensor } is not a matrix",
+                &[("tensor", &matrix.name)],
+            ));
         };
         let (n_embd, n_vocab) = (n_embd as usize, n_vocab as usize);
         let ggml_type: sys::ggml_type = matrix.ggml_type.0;
@@ -138,27 +168,34 @@ impl Head {
         };
         // SAFETY: the table entry is static (checked for null).
         if traits.is_null() || unsafe { (*traits).vec_dot.is_none() } {
-            return Err(format!(
-                "ggml's CPU backend has no dot product for the output matrix's type {}",
-                matrix.ggml_type
+            return Err(Words::tr_args(
+                "lens-head-no-dot",
+                "ggml's CPU backend has no dot product for the output matrix's type { $type }",
+                &[("type", &matrix.ggml_type)],
             ));
         }
         let weight = data + matrix.offset as usize;
         if weight + row_bytes * n_vocab > map.len {
-            return Err(format!("{} runs past the end of the file", matrix.name));
+            return Err(past_the_end(&matrix.name));
         }
-        let read_f32 = |t: &TensorInfo| -> Result<Vec<f32>, String> {
+        let read_f32 = |t: &TensorInfo| -> Result<Vec<f32>, Words> {
             if t.ggml_type.0 != sys::GGML_TYPE_F32 || t.n_elements as usize != n_embd {
-                return Err(format!(
-                    "{} is {} with {} elements; the lens expects f32 with {n_embd}",
-                    t.name, t.ggml_type, t.n_elements
+                return Err(Words::tr_args(
+                    "lens-head-not-f32",
+                    "{ $tensor } is { $type } with { $n } elements; the lens expects f32 with { $want }",
+                    &[
+                        ("tensor", &t.name),
+                        ("type", &t.ggml_type),
+                        ("n", &t.n_elements),
+                        ("want", &n_embd),
+                    ],
                 ));
             }
             let start = data + t.offset as usize;
             let bytes = map
                 .bytes()
                 .get(start..start + 4 * n_embd)
-                .ok_or_else(|| format!("{} runs past the end of the file", t.name))?;
+                .ok_or_else(|| past_the_end(&t.name))?;
             Ok(bytes
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -171,7 +208,7 @@ impl Head {
                 let bytes = map
                     .bytes()
                     .get(start..start + 4 * n_vocab)
-                    .ok_or("output.bias runs past the end of the file")?;
+                    .ok_or_else(|| past_the_end("output.bias"))?;
                 Some(
                     bytes
                         .chunks_exact(4)
@@ -179,7 +216,12 @@ impl Head {
                         .collect(),
                 )
             }
-            Some(_) => return Err("output.bias does not have one value per token".into()),
+            Some(_) => {
+                return Err(Words::tr(
+                    "lens-head-bias",
+                    "output.bias does not have one value per token",
+                ));
+            }
             None => None,
         };
         let float = |key: &str| match header.get(&format!("{arch}.{key}")) {
@@ -187,8 +229,12 @@ impl Head {
             Some(GgufValue::F64(v)) => Some(*v as f32),
             _ => None,
         };
-        let eps = float("attention.layer_norm_rms_epsilon")
-            .ok_or("the model file does not give its RMS norm epsilon")?;
+        let eps = float("attention.layer_norm_rms_epsilon").ok_or_else(|| {
+            Words::tr(
+                "lens-head-no-eps",
+                "the model file does not give its RMS norm epsilon",
+            )
+        })?;
         let softcap = float("final_logit_softcapping").filter(|&c| c != 0.0);
         Ok(Head {
             map,
@@ -323,7 +369,9 @@ mod tests {
         let path = dir.path().join("m.gguf");
         std::fs::write(&path, bytes).expect("written");
         let header = crate::gguf::read_header(&path).expect("the header reads");
-        Head::open(&path, &header).map(|_| ())
+        Head::open(&path, &header)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     const NORM: T = T("output_norm.weight", &[8], 0);
@@ -334,6 +382,13 @@ mod tests {
         assert!(
             e.contains("llama, qwen2, gemma3") && e.contains("\"mamba\""),
             "{e}"
+        );
+        let zh = crate::i18n::with_lang(crate::i18n::Lang::Zh, || {
+            open("mamba", &[NORM, T("output.weight", &[8, 4], 0)]).expect_err("refused")
+        });
+        assert!(
+            zh.contains("层透镜") && zh.contains("\"mamba\"") && !zh.contains("architecture"),
+            "{zh}"
         );
     }
 

@@ -63,7 +63,7 @@ impl Lens {
         let header =
             crate::gguf::read_header(path).map_err(|e| EngineError::BadFile(e.to_string()))?;
         let refuse = |e: String| EngineError::InvalidRequest(e);
-        let head = Head::open(path, &header).map_err(refuse)?;
+        let head = Head::open(path, &header).map_err(EngineError::Refused)?;
         let context = LensContext::new(path, ctx_for(0, n_ctx), threads as i32).map_err(refuse)?;
         if context.n_vocab != head.n_vocab {
             return Err(EngineError::Refused(Words::tr_args(
