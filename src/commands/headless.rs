@@ -106,7 +106,9 @@ pub(crate) fn placement_and_model(
 
 /// `tokenscope score`: the text of `--text`, `--file` or standard input
 /// scored as [`score`] does, heat-coloured on a terminal that allows
-/// colour. Errors: no text, no model, the engine's.
+/// colour. With `--server` the remote engine refuses it (a server gives no
+/// log-probabilities of a text it is sent), rather than a local model
+/// scoring it under the server's name. Errors: no text, no model, the engine's.
 pub fn score_command(
     ctx: &Ctx,
     text: Option<&str>,
@@ -117,7 +119,7 @@ pub fn score_command(
     use std::io::IsTerminal;
     let config = ctx.config()?;
     let text = text_to_score(text, file, stdin)?;
-    let card = require_model(&config, &ctx.places(&config))?;
+    let (placement, model) = placement_and_model(ctx, &config)?;
     let args = ScoreArgs {
         text,
         bos: !ctx.flags.raw,
@@ -126,8 +128,8 @@ pub fn score_command(
             && crate::terminal::Env::from_process().color(std::io::stdout().is_terminal()),
     };
     score(
-        &engine_placement()?,
-        card.path,
+        &placement,
+        model,
         &config,
         &args,
         &mut std::io::stdout().lock(),
@@ -499,23 +501,23 @@ pub(crate) fn heat_text(text: &str, p: Option<f32>, color: bool) -> String {
 /// an error after the output started ends it with `{"type":"error",…}`.
 pub(crate) fn score(
     placement: &Placement,
-    path: PathBuf,
+    model: ModelRef,
     config: &Config,
     args: &ScoreArgs,
     out: &mut impl Write,
 ) -> Result<ScoreSummary, RunError> {
-    let result = score_streaming(placement, path, config, args, out);
+    let result = score_streaming(placement, model, config, args, out);
     error_line(args.jsonl, result, out)
 }
 
 fn score_streaming(
     placement: &Placement,
-    path: PathBuf,
+    model: ModelRef,
     config: &Config,
     args: &ScoreArgs,
     out: &mut impl Write,
 ) -> Result<ScoreSummary, RunError> {
-    let mut engine = start_engine_at(placement, ModelRef::Local(path), config)?;
+    let mut engine = start_engine_at(placement, model, config)?;
     let id = engine.next_request();
     engine.handle.score(
         id,
