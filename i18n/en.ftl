@@ -721,6 +721,7 @@ rollouts-no-context = no context to roll out from: give at least one token
 rollouts-context-small = { $context } context tokens + { $n } rollouts of { $m } tokens need { $need } cells of the KV cache, more than the context's { $n_ctx }: ask for fewer or shorter rollouts, or load with a larger context
 engine-score-empty = the text to score is empty
 engine-score-one-token = the text is a single token and there is no BOS before it: nothing to score (a token is scored from the ones before it)
+engine-score-windows = the text is { $n } tokens, more than the context of { $ctx }: scored in { $windows } overlapping windows of up to { $ctx } tokens, each evaluated from scratch; every token is scored once, with at least { $before } tokens before it
 engine-bad-ctx = invalid context size { $n }: must be between 64 and 1048576
 engine-bad-batch = invalid batch size { $n }: must be between 1 and 8192
 backend-none = none: { $why }

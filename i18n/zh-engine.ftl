@@ -123,3 +123,4 @@ remote-url-scheme = 协议是 { $scheme }，不是 http 或 https
 remote-url-no-scheme = 缺少协议：请写成 http://HOST:PORT
 remote-url-no-host = 缺少主机
 remote-url-query = 含有查询部分（?…）：请给出服务器的基础 URL
+engine-score-windows = 这段文本有 { $n } 个词元，超过了 { $ctx } 的上下文：分成 { $windows } 个相互重叠、每个至多 { $ctx } 个词元的窗口来打分，每个窗口都从头计算；每个词元只打分一次，且前面至少有 { $before } 个词元

@@ -392,3 +392,51 @@ fn settings_out_of_range_say_their_range_in_chinese() {
         assert!(!ok && en.contains(en_words), "{en}");
     }
 }
+
+/// A text longer than the context (about 470 tokens in a 256-token context)
+/// is scored in windows; the note saying so is made in the engine process
+/// and is Chinese in the text output, English as before in an English run,
+/// and the JSONL summary (note included) is byte for byte the English one.
+#[test]
+fn the_windows_note_of_score_is_chinese_in_text_and_english_in_json() {
+    let smol = common::model(common::SMOL);
+    let text = (0..30)
+        .map(|i| format!("Line {i}: the keeper wrote down the wind and the waves."))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let score = |lang: &str, format: &str| {
+        let args = [
+            "score",
+            "--model",
+            smol.to_str().expect("utf-8 path"),
+            "--ctx",
+            "256",
+            "--text",
+            &text,
+            "--format",
+            format,
+        ];
+        let (out, err, ok) = run(lang, &args);
+        assert!(ok, "{err}");
+        out
+    };
+    let zh = score("zh", "text");
+    let note = zh.lines().last().expect("the note line");
+    assert!(
+        note.contains("超过了 256 的上下文") && note.contains("个相互重叠"),
+        "{zh}"
+    );
+    assert_no_english(note, &["the text is", "windows", "tokens"]);
+    let en = score("en", "text");
+    assert!(
+        en.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("note: the text is ")
+                && l.contains("more than the context of 256: scored in 3 overlapping windows")),
+        "{en}"
+    );
+    let summary = |out: String| out.lines().last().expect("a summary").to_owned();
+    let en_json = summary(score("en", "jsonl"));
+    assert_eq!(summary(score("zh", "jsonl")), en_json);
+    assert!(en_json.contains(r#""note":"the text is "#), "{en_json}");
+}

@@ -327,7 +327,7 @@ fn run_streaming(
                         warn,
                         "{}: {}",
                         crate::i18n::tr("cli-warning", "warning"),
-                        crate::text::escape_text(note)
+                        crate::text::escape_text(&note.to_string())
                     )?;
                     warn.flush()?;
                 }
@@ -404,8 +404,9 @@ pub(crate) struct ScoreSummary {
     pub n_tokens: usize,
     /// Σ ln p over the scored tokens, in nats (≤ 0).
     pub log_likelihood: f64,
-    /// The windows note of [`Event::Started`] (a text longer than the context).
-    pub note: Option<String>,
+    /// The windows note of [`Event::Started`] (a text longer than the
+    /// context): the reader's language in the text, English in the JSON.
+    pub note: Option<crate::engine::Words>,
 }
 
 impl ScoreSummary {
@@ -428,7 +429,9 @@ impl ScoreSummary {
             "log_likelihood": self.log_likelihood,
             "bits_per_token": self.bits_per_token(),
             "perplexity": self.perplexity(),
-            "note": self.note,
+            "note": self.note.as_ref().map(|n| {
+                crate::i18n::with_lang(crate::i18n::Lang::En, || n.to_string())
+            }),
         })
     }
 
@@ -582,7 +585,7 @@ fn score_streaming(
                 out,
                 "{}: {}",
                 crate::i18n::tr("cli-note", "note"),
-                crate::text::escape_text(note)
+                crate::text::escape_text(&note.to_string())
             )?;
         }
     }
