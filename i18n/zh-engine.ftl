@@ -134,3 +134,4 @@ lens-head-past-end = { $tensor } 超出了文件末尾
 lens-head-not-f32 = { $tensor } 是 { $type }，有 { $n } 个元素；层透镜需要 { $want } 个元素的 f32
 lens-head-bias = output.bias 不是每个词元一个值
 lens-head-no-eps = 模型文件没有给出 RMS 归一化的 epsilon
+engine-score-windows = 这段文本有 { $n } 个词元，超过了 { $ctx } 的上下文：分成 { $windows } 个相互重叠、每个至多 { $ctx } 个词元的窗口来打分，每个窗口都从头计算；每个词元只打分一次，且前面至少有 { $before } 个词元

@@ -172,3 +172,22 @@ bench-kv-agree = 两次运行在都走到的部分一致（{ $a } 和 { $b } 个
 bench-kv-differ = 两次运行从回复的第 { $i } 个词元起不同：使用缓存时为 { $a }，不用时为 { $b }（一批计算多个位置与逐个解码的舍入不同；一个接近的平局翻转了）
 bench-kv-zero-tokens = --tokens 0：请要求 1 到 { $max } 个词元
 quantize-no-input = 请给出要量化的模型：`tokenscope quantize IN [OUT] --type TYPE`
+# 取值范围：接在“必须是”之后（config-range、config-flag、error-invalid-param）。
+range-temperature = 0 到 5 之间的数（0 = 贪心）
+range-top-k = 不超过 1000000 的数（0 = 关闭）
+range-top-p = (0, 1] 之内的数（1 = 关闭）
+range-min-p = [0, 1) 之内的数（0 = 关闭）
+range-repeat-penalty = 0.1 到 5 之间的数（1 = 关闭）
+range-repeat-last-n = 不超过 65536 的数（0 = 关闭）
+range-seed = 0 到 4294967295 之间的整数
+range-lang = "en" 或 "zh"
+range-ctx = 64 到 1048576 之间的数
+range-batch = 1 到 8192 之间的数
+range-threads = 0（自动）到 1024 之间的数
+range-at-least-1 = 不小于 1 的数
+range-candidates = 1 到 256 之间的数
+range-probability = 0 到 1 之间的概率
+range-bits = 比特数，0 或更大
+range-sources = ollama、huggingface、lmstudio 或 llama.cpp，以逗号分隔（留空：不用任何一个）
+remote-plain-http = { $url } 是连到另一台机器的明文 http：对话未经加密地经过网络（请使用 https，或用 SSH 隧道连到本机回环端口）
+remote-plain-http-key = { $url } 是连到另一台机器的明文 http：对话和 API 密钥未经加密地经过网络（请使用 https，或用 SSH 隧道连到本机回环端口）

@@ -164,7 +164,7 @@ impl std::fmt::Display for ConfigError {
                     ("origin", &origin),
                     ("name", &name),
                     ("value", &value),
-                    ("range", &range),
+                    ("range", &crate::engine::api::range_words(range)),
                 ],
             ),
             ConfigError::Server {
@@ -183,7 +183,11 @@ impl std::fmt::Display for ConfigError {
             ConfigError::Flag { flag, value, range } => crate::i18n::tr_args(
                 "config-flag",
                 "invalid { $flag } { $value }: must be { $range }",
-                &[("flag", &flag), ("value", &value), ("range", &range)],
+                &[
+                    ("flag", &flag),
+                    ("value", &value),
+                    ("range", &crate::engine::api::range_words(range)),
+                ],
             ),
         };
         f.write_str(&text)

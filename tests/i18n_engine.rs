@@ -312,3 +312,131 @@ fn a_commands_own_refusal_reaches_json_in_english() {
     assert!(zh_err.contains("没到回复词元 250"), "{zh_err}");
     assert!(en_err.contains("before reply token 250"), "{en_err}");
 }
+
+/// `score --server` against a real llama-server: refused, since a server
+/// gives no log-probabilities of a text it is sent (it once scored the text
+/// with a local demo model instead, under the server's name). Chinese on
+/// stderr, English as before, and the JSONL error line byte for byte the
+/// English run's, with no token line before it.
+#[test]
+fn score_through_a_server_is_refused_not_scored_locally() {
+    let server = LlamaServer::start(common::SMOL, &[]);
+    let url = server.url.as_str();
+    let score = |lang: &str, format: &str| {
+        run(
+            lang,
+            &[
+                "score",
+                "--server",
+                url,
+                "--text",
+                "The sky is blue.",
+                "--format",
+                format,
+            ],
+        )
+    };
+    let (out, zh, ok) = score("zh", "text");
+    assert!(!ok, "scored: {out}\n{zh}");
+    assert!(
+        zh.contains("需要模型在每一步的 logits") && zh.contains(url),
+        "{zh}"
+    );
+    assert_no_english(&zh, &["scoring a text", "needs the model's logits"]);
+    let (_, en, ok) = score("en", "text");
+    assert!(!ok, "{en}");
+    assert!(
+        en.contains(&format!(
+            "scoring a text needs the model's logits at every step, which the remote server at {url} does not give"
+        )),
+        "{en}"
+    );
+    let (zh_out, _, ok) = score("zh", "jsonl");
+    assert!(!ok);
+    let (en_out, _, _) = score("en", "jsonl");
+    assert_eq!(zh_out, en_out);
+    assert_eq!(en_out.lines().count(), 1, "{en_out}");
+    assert!(
+        en_out.starts_with(r#"{"error":"scoring a text needs the model's logits"#),
+        "{en_out}"
+    );
+}
+
+/// A setting out of range, on the command line or in the config file, says
+/// its allowed values in Chinese too (they were English inside a Chinese
+/// sentence), and in English as before.
+#[test]
+fn settings_out_of_range_say_their_range_in_chinese() {
+    let cases: [(&[&str], &str, &str); 3] = [
+        (
+            &["run", "--ctx", "10", "-p", "Hi"],
+            "无效的 --ctx 10：必须是 64 到 1048576 之间的数",
+            "invalid --ctx 10: must be between 64 and 1048576",
+        ),
+        (
+            &["run", "--temp", "9", "-p", "Hi"],
+            "无效的 --temp 9：必须是 0 到 5 之间的数（0 = 贪心）",
+            "invalid --temp 9: must be between 0 and 5 (0 = greedy)",
+        ),
+        (
+            &["score", "--candidates", "0", "--text", "Hi"],
+            "无效的 --candidates 0：必须是 1 到 256 之间的数",
+            "invalid --candidates 0: must be between 1 and 256",
+        ),
+    ];
+    for (args, zh_words, en_words) in cases {
+        let (_, zh, ok) = run("zh", args);
+        assert!(!ok && zh.contains(zh_words), "{zh}");
+        assert_no_english(&zh, &["between", "greedy", "must be"]);
+        let (_, en, ok) = run("en", args);
+        assert!(!ok && en.contains(en_words), "{en}");
+    }
+}
+
+/// A text longer than the context (about 470 tokens in a 256-token context)
+/// is scored in windows; the note saying so is made in the engine process
+/// and is Chinese in the text output, English as before in an English run,
+/// and the JSONL summary (note included) is byte for byte the English one.
+#[test]
+fn the_windows_note_of_score_is_chinese_in_text_and_english_in_json() {
+    let smol = common::model(common::SMOL);
+    let text = (0..30)
+        .map(|i| format!("Line {i}: the keeper wrote down the wind and the waves."))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let score = |lang: &str, format: &str| {
+        let args = [
+            "score",
+            "--model",
+            smol.to_str().expect("utf-8 path"),
+            "--ctx",
+            "256",
+            "--text",
+            &text,
+            "--format",
+            format,
+        ];
+        let (out, err, ok) = run(lang, &args);
+        assert!(ok, "{err}");
+        out
+    };
+    let zh = score("zh", "text");
+    let note = zh.lines().last().expect("the note line");
+    assert!(
+        note.contains("超过了 256 的上下文") && note.contains("个相互重叠"),
+        "{zh}"
+    );
+    assert_no_english(note, &["the text is", "windows", "tokens"]);
+    let en = score("en", "text");
+    assert!(
+        en.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("note: the text is ")
+                && l.contains("more than the context of 256: scored in 3 overlapping windows")),
+        "{en}"
+    );
+    let summary = |out: String| out.lines().last().expect("a summary").to_owned();
+    let en_json = summary(score("en", "jsonl"));
+    assert_eq!(summary(score("zh", "jsonl")), en_json);
+    assert!(en_json.contains(r#""note":"the text is "#), "{en_json}");
+}

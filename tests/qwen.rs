@@ -27,7 +27,9 @@ fn run(e: &mut common::Engine, messages: Vec<ChatMessage>, raw: bool, max_tokens
         .events
         .iter()
         .find_map(|ev| match ev {
-            Event::Started { prompt, note, .. } => Some((prompt.clone(), note.clone())),
+            Event::Started { prompt, note, .. } => {
+                Some((prompt.clone(), note.as_ref().map(ToString::to_string)))
+            }
             _ => None,
         })
         .expect("a Started event");

@@ -41,7 +41,11 @@ fn score(e: &mut Engine, text: &str, bos: bool, k: usize) -> Scored {
                 note,
                 n_reused,
                 ..
-            } => Some((prompt.clone(), note.clone(), *n_reused)),
+            } => Some((
+                prompt.clone(),
+                note.as_ref().map(ToString::to_string),
+                *n_reused,
+            )),
             _ => None,
         })
         .expect("Started");

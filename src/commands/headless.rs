@@ -106,7 +106,9 @@ pub(crate) fn placement_and_model(
 
 /// `tokenscope score`: the text of `--text`, `--file` or standard input
 /// scored as [`score`] does, heat-coloured on a terminal that allows
-/// colour. Errors: no text, no model, the engine's.
+/// colour. With `--server` the remote engine refuses it (a server gives no
+/// log-probabilities of a text it is sent), rather than a local model
+/// scoring it under the server's name. Errors: no text, no model, the engine's.
 pub fn score_command(
     ctx: &Ctx,
     text: Option<&str>,
@@ -117,7 +119,7 @@ pub fn score_command(
     use std::io::IsTerminal;
     let config = ctx.config()?;
     let text = text_to_score(text, file, stdin)?;
-    let card = require_model(&config, &ctx.places(&config))?;
+    let (placement, model) = placement_and_model(ctx, &config)?;
     let args = ScoreArgs {
         text,
         bos: !ctx.flags.raw,
@@ -126,8 +128,8 @@ pub fn score_command(
             && crate::terminal::Env::from_process().color(std::io::stdout().is_terminal()),
     };
     score(
-        &engine_placement()?,
-        card.path,
+        &placement,
+        model,
         &config,
         &args,
         &mut std::io::stdout().lock(),
@@ -325,7 +327,7 @@ fn run_streaming(
                         warn,
                         "{}: {}",
                         crate::i18n::tr("cli-warning", "warning"),
-                        crate::text::escape_text(note)
+                        crate::text::escape_text(&note.to_string())
                     )?;
                     warn.flush()?;
                 }
@@ -402,8 +404,9 @@ pub(crate) struct ScoreSummary {
     pub n_tokens: usize,
     /// Σ ln p over the scored tokens, in nats (≤ 0).
     pub log_likelihood: f64,
-    /// The windows note of [`Event::Started`] (a text longer than the context).
-    pub note: Option<String>,
+    /// The windows note of [`Event::Started`] (a text longer than the
+    /// context): the reader's language in the text, English in the JSON.
+    pub note: Option<crate::engine::Words>,
 }
 
 impl ScoreSummary {
@@ -426,7 +429,9 @@ impl ScoreSummary {
             "log_likelihood": self.log_likelihood,
             "bits_per_token": self.bits_per_token(),
             "perplexity": self.perplexity(),
-            "note": self.note,
+            "note": self.note.as_ref().map(|n| {
+                crate::i18n::with_lang(crate::i18n::Lang::En, || n.to_string())
+            }),
         })
     }
 
@@ -499,23 +504,23 @@ pub(crate) fn heat_text(text: &str, p: Option<f32>, color: bool) -> String {
 /// an error after the output started ends it with `{"type":"error",…}`.
 pub(crate) fn score(
     placement: &Placement,
-    path: PathBuf,
+    model: ModelRef,
     config: &Config,
     args: &ScoreArgs,
     out: &mut impl Write,
 ) -> Result<ScoreSummary, RunError> {
-    let result = score_streaming(placement, path, config, args, out);
+    let result = score_streaming(placement, model, config, args, out);
     error_line(args.jsonl, result, out)
 }
 
 fn score_streaming(
     placement: &Placement,
-    path: PathBuf,
+    model: ModelRef,
     config: &Config,
     args: &ScoreArgs,
     out: &mut impl Write,
 ) -> Result<ScoreSummary, RunError> {
-    let mut engine = start_engine_at(placement, ModelRef::Local(path), config)?;
+    let mut engine = start_engine_at(placement, model, config)?;
     let id = engine.next_request();
     engine.handle.score(
         id,
@@ -580,7 +585,7 @@ fn score_streaming(
                 out,
                 "{}: {}",
                 crate::i18n::tr("cli-note", "note"),
-                crate::text::escape_text(note)
+                crate::text::escape_text(&note.to_string())
             )?;
         }
     }

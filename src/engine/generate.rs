@@ -217,7 +217,7 @@ impl Generation<'_, '_> {
             prefix,
             n_reused: keep,
             dropped_messages: fitted.dropped,
-            note: fitted.note,
+            note: fitted.note.map(Words::from),
         });
         let counts = Counts {
             n_prompt: to_prefill.len(),

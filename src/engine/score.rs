@@ -216,12 +216,18 @@ impl Scoring<'_, '_> {
             .zip(&keeps)
             .map(|(w, k)| w.seq(tokens).len() - k)
             .sum();
+        // Words, not text: the parent shows it in its language and writes
+        // it in English into the JSONL summary.
         let note = (windows.len() > 1).then(|| {
-            format!(
-                "the text is {} tokens, more than the context of {n_ctx}: scored in {} overlapping windows of up to {n_ctx} tokens, each evaluated from scratch; every token is scored once, with at least {} tokens before it",
-                tokens.len(),
-                windows.len(),
-                n_ctx - n_ctx / 2
+            Words::tr_args(
+                "engine-score-windows",
+                "the text is { $n } tokens, more than the context of { $ctx }: scored in { $windows } overlapping windows of up to { $ctx } tokens, each evaluated from scratch; every token is scored once, with at least { $before } tokens before it",
+                &[
+                    ("n", &tokens.len()),
+                    ("ctx", &n_ctx),
+                    ("windows", &windows.len()),
+                    ("before", &(n_ctx - n_ctx / 2)),
+                ],
             )
         });
         let keep = match keep_cache(self.ctx, self.mirror, keeps[0]) {

@@ -16,7 +16,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::token::LlamaToken;
 
-use super::api::{ChatMode, EngineError, LoadSettings, ModelInfo, ModelRef, TokenId, Vocab};
+use super::api::{ChatMode, EngineError, LoadSettings, ModelInfo, ModelRef, TokenId, Vocab, Words};
 use super::session::KvMirror;
 use super::template::{ChatTemplate, TemplateError, TemplateTokens};
 use crate::catalog;
@@ -285,14 +285,14 @@ fn warm_up(slot: &mut Slot) -> Result<(), EngineError> {
 
 fn validate_settings(s: &LoadSettings) -> Result<(), EngineError> {
     if !(64..=1_048_576).contains(&s.n_ctx) {
-        return Err(EngineError::InvalidSettings(crate::i18n::tr_args(
+        return Err(EngineError::Refused(Words::tr_args(
             "engine-bad-ctx",
             "invalid context size { $n }: must be between 64 and 1048576",
             &[("n", &s.n_ctx)],
         )));
     }
     if !(1..=8192).contains(&s.n_batch) {
-        return Err(EngineError::InvalidSettings(crate::i18n::tr_args(
+        return Err(EngineError::Refused(Words::tr_args(
             "engine-bad-batch",
             "invalid batch size { $n }: must be between 1 and 8192",
             &[("n", &s.n_batch)],

@@ -294,7 +294,7 @@ fn on_gen_event(s: &mut State, ev: Event) -> Vec<Effect> {
             // How the prompt was built when the chat template refused it (the
             // engine escaped the template's text).
             if let Some(note) = note {
-                s.info(capitalize(&note));
+                s.info(capitalize(&note.to_string()));
             }
         }
         Event::PromptCounted {

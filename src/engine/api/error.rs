@@ -154,12 +154,44 @@ impl InvalidParam {
         Words::tr_args(
             "error-invalid-param",
             "invalid { $name } = { $value }: must be { $range }",
-            &[
-                ("name", &self.name),
-                ("value", &self.value),
-                ("range", &self.range),
-            ],
+            &[("name", &self.name), ("value", &self.value)],
         )
+        .with("range", range_words(self.range))
+    }
+}
+
+/// The allowed values of a setting (`range`, the English of
+/// [`InvalidParam::range`] or of a config key's check) worded where they are
+/// read, so that "must be { $range }" is whole in every language; a range
+/// this does not know is shown as it is.
+pub fn range_words(range: &str) -> Words {
+    match range {
+        "between 0 and 5 (0 = greedy)" => {
+            Words::tr("range-temperature", "between 0 and 5 (0 = greedy)")
+        }
+        "at most 1000000 (0 = off)" => Words::tr("range-top-k", "at most 1000000 (0 = off)"),
+        "in (0, 1] (1 = off)" => Words::tr("range-top-p", "in (0, 1] (1 = off)"),
+        "in [0, 1) (0 = off)" => Words::tr("range-min-p", "in [0, 1) (0 = off)"),
+        "between 0.1 and 5 (1 = off)" => {
+            Words::tr("range-repeat-penalty", "between 0.1 and 5 (1 = off)")
+        }
+        "at most 65536 (0 = off)" => Words::tr("range-repeat-last-n", "at most 65536 (0 = off)"),
+        "a whole number from 0 to 4294967295" => {
+            Words::tr("range-seed", "a whole number from 0 to 4294967295")
+        }
+        "\"en\" or \"zh\"" => Words::tr("range-lang", "\"en\" or \"zh\""),
+        "between 64 and 1048576" => Words::tr("range-ctx", "between 64 and 1048576"),
+        "between 1 and 8192" => Words::tr("range-batch", "between 1 and 8192"),
+        "between 0 (auto) and 1024" => Words::tr("range-threads", "between 0 (auto) and 1024"),
+        "at least 1" => Words::tr("range-at-least-1", "at least 1"),
+        "between 1 and 256" => Words::tr("range-candidates", "between 1 and 256"),
+        "a probability from 0 to 1" => Words::tr("range-probability", "a probability from 0 to 1"),
+        "bits, 0 or more" => Words::tr("range-bits", "bits, 0 or more"),
+        "ollama, huggingface, lmstudio or llama.cpp, comma-separated (empty: none)" => Words::tr(
+            "range-sources",
+            "ollama, huggingface, lmstudio or llama.cpp, comma-separated (empty: none)",
+        ),
+        _ => Words::text(range),
     }
 }
 

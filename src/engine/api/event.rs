@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::ask::TextAnswer;
-use super::error::EngineError;
+use super::error::{EngineError, Words};
 use super::ids::{RequestId, SlotId, TokenId};
 use super::lens::LensResult;
 use super::model::{Capabilities, ChatMode, ModelInfo, Vocab};
@@ -350,8 +350,10 @@ pub enum Event {
         dropped_messages: usize,
         /// What the user should know about how the prompt was built: the
         /// chat template refused the conversation and what was done instead
-        /// (text from the model file already escaped). `None` when all went as asked.
-        note: Option<String>,
+        /// (text from the model file already escaped), or a scored text
+        /// longer than the context. `None` when all went as asked. [`Words`]:
+        /// put into a language where it is read (English in a JSON line).
+        note: Option<Words>,
     },
     PrefillProgress {
         request: RequestId,

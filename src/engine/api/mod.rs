@@ -25,7 +25,7 @@ mod request;
 pub use super::report::CrashReport;
 pub use super::sampler::SamplingParams;
 pub use ask::*;
-pub use error::{EngineError, RemoteError, Words};
+pub use error::{EngineError, RemoteError, Words, range_words};
 pub use event::*;
 pub use ids::*;
 pub use kv_cost::*;

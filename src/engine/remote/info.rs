@@ -61,8 +61,12 @@ pub(crate) struct ServerReport {
     /// [`Self::logprobs_note`] in the interface language, for the text.
     #[serde(skip)]
     pub logprobs_note_text: Option<String>,
-    /// Plain http to another machine.
+    /// Plain http to another machine (English: the JSON is the same
+    /// whatever the interface language).
     pub warning: Option<String>,
+    /// [`Self::warning`] in the interface language, for the text.
+    #[serde(skip)]
+    pub warning_text: Option<String>,
 }
 
 /// Asks the server at `target` about `model` (one it lists; empty: its only
@@ -122,7 +126,8 @@ pub(crate) fn describe(target: &RemoteTarget, model: &str) -> Result<ServerRepor
         candidates,
         logprobs_note,
         logprobs_note_text,
-        warning: target.warning(),
+        warning: with_lang(Lang::En, || target.warning()),
+        warning_text: target.warning(),
     })
 }
 
@@ -339,7 +344,7 @@ pub(crate) fn report_text(r: &ServerReport) -> String {
             out.push_str(&crate::catalog::template_preview(t));
         }
     }
-    if let Some(w) = &r.warning {
+    if let Some(w) = &r.warning_text {
         let _ = writeln!(
             out,
             "{}",

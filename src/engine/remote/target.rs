@@ -113,7 +113,9 @@ impl RemoteTarget {
     }
 
     /// A warning for plain http to a host that is not this machine: the
-    /// conversation (and the key, if any) cross the network unencrypted.
+    /// conversation (and the key, if any) cross the network unencrypted. In
+    /// the interface language of the caller's thread (a report serialized to
+    /// JSON asks for it under `i18n::with_lang(Lang::En, ..)`).
     pub fn warning(&self) -> Option<String> {
         if !self.url.starts_with("http://") {
             return None;
@@ -124,11 +126,21 @@ impl RemoteTarget {
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback());
         (!loopback).then(|| {
-            format!(
-                "{} is plain http to another machine: the conversation{} crosses the network unencrypted (use https, or an SSH tunnel to a loopback port)",
-                self.url,
-                if self.api_key.is_some() { " and the API key" } else { "" }
-            )
+            // Two messages, not a clause pasted in: Chinese words the
+            // sentence around "and the API key" in its own order.
+            if self.api_key.is_some() {
+                crate::i18n::tr_args(
+                    "remote-plain-http-key",
+                    "{ $url } is plain http to another machine: the conversation and the API key crosses the network unencrypted (use https, or an SSH tunnel to a loopback port)",
+                    &[("url", &self.url)],
+                )
+            } else {
+                crate::i18n::tr_args(
+                    "remote-plain-http",
+                    "{ $url } is plain http to another machine: the conversation crosses the network unencrypted (use https, or an SSH tunnel to a loopback port)",
+                    &[("url", &self.url)],
+                )
+            }
         })
     }
 }
@@ -158,6 +170,22 @@ mod tests {
         let w = far.warning().unwrap();
         assert!(w.contains("unencrypted") && w.contains("API key"), "{w}");
         assert!(!w.contains("sk-secret"));
+        // Whole in each language: the reader's on screen, English for JSON.
+        use crate::i18n::{Lang, with_lang};
+        let zh = with_lang(Lang::Zh, || far.warning()).unwrap();
+        assert!(
+            zh.starts_with("http://gpu-box:8000 是连到另一台机器的明文 http")
+                && zh.contains("对话和 API 密钥未经加密"),
+            "{zh}"
+        );
+        assert!(!zh.contains("unencrypted"), "{zh}");
+        let plain = RemoteTarget::new("http://gpu-box:8000", None).unwrap();
+        let zh = with_lang(Lang::Zh, || plain.warning()).unwrap();
+        assert!(zh.contains("对话未经加密") && !zh.contains("API"), "{zh}");
+        assert_eq!(
+            with_lang(Lang::En, || plain.warning()).unwrap(),
+            "http://gpu-box:8000 is plain http to another machine: the conversation crosses the network unencrypted (use https, or an SSH tunnel to a loopback port)"
+        );
         assert!(!format!("{far:?}").contains("sk-secret"));
         assert!(
             RemoteTarget::new("https://gpu-box", None)
