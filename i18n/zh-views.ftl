@@ -25,6 +25,12 @@ inspector-remote-partial = 远程：仅前 { $n } 个 · 其余 { $rest } 未报
 inspector-unscored-scoring = （打分中…提示词的意外度在回复之后打分）
 inspector-unscored-after-reply = （回复结束后打分）
 inspector-unscored-never = （未打分：第一个词元，或在打分开启前读入）
+# 假设列的“?”为什么不精确（inspector.rs 的 unsure_text）
+inspector-unsure-top-p = top-p 需要的概率质量超出了记录的前几名候选
+inspector-unsure-top-k = top-k 保留的词元多于记录的前几名候选
+inspector-unsure-min-p = min-p 会保留记录的前几名候选之外的词元
+inspector-unsure-temperature = 不做截断时，这个温度会给记录的前几名候选之外的词元分配权重
+inspector-unsure-penalty = 低于 1 的重复惩罚可能抬高记录的前几名候选之外的词元
 
 # 采样设置（settings.rs、state/popup.rs）：字段名、说明与错误；配置键不变
 settings-temperature = 温度
@@ -171,7 +177,8 @@ compare-status-stopping = ⇄ 正在停止…（Esc：重启引擎）
 help-legend-p = 热图：
 help-legend-entropy = 按熵着色的热图：
 help-legend-kl = 按 KL(A‖B) 着色的热图：
-system-prompt-template-own = 你没有设置系统提示时，模型的聊天模板会加入它自己的："{ $prompt }"
+heat-kl-band-top = ≥1 奈特
+system-prompt-template-own = 你没有设置系统提示时，模型的聊天模板会加入它自己的：“{ $prompt }”
 compared-line-starting = ⇄ 正在与 { $b } 比较… 0/{ $total }
 compared-line-stats = 平均 KL { $kl } 奈特 · 首选一致 { $agree }% · 困惑度 A { $ppl_a } / B { $ppl_b }
 compared-line-running = ⇄ 正在与 { $b } 比较… { $n }/{ $total } · { $stats }
@@ -182,3 +189,8 @@ lens-drawn-from = 回复生成时 { $piece } 的概率是 { $drawn }%（逐个�
 inspector-reply-no-tokens = 上一条回复在第一个词元之前就结束了：没有可查看的词元。
 status-kv-runs = ● KV 计时 · 使用缓存 { $cached } 词元 · 不用缓存 { $recomputed } 词元
 status-kv-stopping = ● 正在停止 KV 计时…
+# 状态栏：引擎在后台做的其他工作（status.rs）
+status-lens = ● 层透镜计算中…
+status-rollouts = ● 展开 { $n } 条 × { $m } 词元
+status-asking = ● 正在询问这段文本…
+status-scoring-prompt = ● 正在为提示词打分…

@@ -135,7 +135,7 @@ fn the_tui_speaks_chinese_under_a_chinese_locale_at_80_columns() {
     t.type_text("Hi");
     t.keys(&["Enter"]);
     let s = t.wait("the reply to finish", 60, |s| {
-        status_line(s).contains("空闲") && status_line(s).contains("tok/s")
+        status_line(s).contains("空闲") && status_line(s).contains("词元/秒")
     });
     let status = status_line(&s);
     assert!(columns(status) <= 80, "status bar overflows: {status:?}");
@@ -197,7 +197,7 @@ fn the_kv_cache_view_and_the_rollouts_speak_chinese_at_80_columns() {
     t.type_text("Hi");
     t.keys(&["Enter"]);
     t.wait("the reply to finish", 60, |s| {
-        status_line(s).contains("空闲") && status_line(s).contains("tok/s")
+        status_line(s).contains("空闲") && status_line(s).contains("词元/秒")
     });
     let fits = |s: &str| {
         for line in s.lines() {

@@ -78,23 +78,6 @@ pub enum Unsure {
     Penalty,
 }
 
-impl Unsure {
-    /// What the user reads.
-    pub(crate) fn describe(self) -> &'static str {
-        match self {
-            Unsure::TopP => "top-p needs more of the distribution than the candidates kept",
-            Unsure::TopK => "top-k keeps more tokens than the candidates kept",
-            Unsure::MinP => "min-p keeps tokens beyond the candidates kept",
-            Unsure::Temperature => {
-                "with nothing cut, this temperature gives weight to tokens beyond the candidates kept"
-            }
-            Unsure::Penalty => {
-                "a repeat penalty below 1 may lift tokens beyond the candidates kept"
-            }
-        }
-    }
-}
-
 /// The sampler's verdict on a step's candidates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resampled {

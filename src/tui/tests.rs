@@ -132,6 +132,18 @@ impl H {
         });
     }
 
+    /// The engine ends the prompt scoring a reply left in flight (if any),
+    /// with no scores: the engine is idle after it.
+    pub(super) fn prompt_scored(&mut self) {
+        if let Some((id, _)) = self.s.session.prompt_scoring.in_flight.clone() {
+            self.engine(Event::Done {
+                request: id,
+                stats: fake_stats(0, StopReason::Eog),
+            });
+        }
+        assert!(self.s.session.prompt_scoring.in_flight.is_none());
+    }
+
     /// A whole exchange: ask, stream `tokens`, finish.
     pub(super) fn exchange(&mut self, question: &str, tokens: &[(&str, f32)]) -> RequestId {
         let id = self.ask(question);
@@ -1456,6 +1468,8 @@ fn latency_bench_sees_every_key_through_the_real_loop() {
 fn the_status_bar_keeps_whole_fields_and_drops_the_least_important() {
     let mut h = H::new(120, 30).loaded("SmolLM2-135M-Instruct.Q4_1", "Q4_1");
     h.exchange("hi", PARIS);
+    // Idle: the prompt scoring after the reply done too.
+    h.prompt_scored();
     h.s.model.chat_mode = Some(ChatMode::Template);
     let (full, _) = super::components::status::status_line_for(&h.s, 1000);
     let full: String = full.spans.iter().map(|s| s.content.as_ref()).collect();

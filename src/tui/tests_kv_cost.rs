@@ -244,5 +244,12 @@ fn the_status_bar_says_the_kv_runs_are_going() {
         request: id,
         stats: super::bench::fake_stats(4, StopReason::MaxTokens),
     });
+    // Then the prompt scoring the reply left, and the engine is idle.
+    assert!(
+        status(&h).contains("● scoring the prompt…"),
+        "{}",
+        status(&h)
+    );
+    h.prompt_scored();
     assert!(status(&h).contains("○ idle"), "{}", status(&h));
 }

@@ -398,35 +398,41 @@ fn question_remark(screen: &str) -> Option<String> {
     Some(parts.join(" "))
 }
 
+/// A `width`×`height` screen inspecting a reply's token under a what-if
+/// that cuts nothing at a temperature above 1 (the sampler would give weight
+/// to tokens outside the candidates kept), and why its column reads `?`.
+fn unsure_what_if(width: u16, height: u16) -> (H, crate::engine::resample::Unsure) {
+    let mut h = H::new(width, height).loaded("gemma-3-270m-it", "Q8_0");
+    h.exchange("What is the capital of France?", PARIS);
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Char('T'));
+    while h.s.model.whatif.as_ref().unwrap().top_k > 0 {
+        h.key(KeyCode::Char('k'));
+    }
+    while h.s.model.whatif.as_ref().unwrap().top_p < 1.0 {
+        h.key(KeyCode::Char('P'));
+    }
+    while h.s.model.whatif.as_ref().unwrap().min_p > 0.0 {
+        h.key(KeyCode::Char('m'));
+    }
+    for _ in 0..5 {
+        h.key(KeyCode::Char('T'));
+    }
+    let (t, step) = h.s.inspected().expect("a token inspected");
+    let m = h.s.msg(t.msg).expect("its message");
+    let column = h.s.sampler_column(m, step).expect("a sampler column");
+    let why = column.resampled.unsure.expect("probabilities unsure");
+    (h, why)
+}
+
 #[test]
 fn the_what_if_question_mark_is_explained_in_full_at_every_width() {
     for width in [80, 100, 120, 160, 200] {
-        let mut h = H::new(width, 40).loaded("gemma-3-270m-it", "Q8_0");
-        h.exchange("What is the capital of France?", PARIS);
-        h.key(KeyCode::Tab);
-        // Nothing cut and a temperature above 1: the sampler would give
-        // weight to tokens outside the candidates kept.
-        h.key(KeyCode::Char('T'));
-        while h.s.model.whatif.as_ref().unwrap().top_k > 0 {
-            h.key(KeyCode::Char('k'));
-        }
-        while h.s.model.whatif.as_ref().unwrap().top_p < 1.0 {
-            h.key(KeyCode::Char('P'));
-        }
-        while h.s.model.whatif.as_ref().unwrap().min_p > 0.0 {
-            h.key(KeyCode::Char('m'));
-        }
-        for _ in 0..5 {
-            h.key(KeyCode::Char('T'));
-        }
-        let (t, step) = h.s.inspected().expect("a token inspected");
-        let m = h.s.msg(t.msg).expect("its message");
-        let column = h.s.sampler_column(m, step).expect("a sampler column");
-        let why = column.resampled.unsure.expect("probabilities unsure");
+        let (h, why) = unsure_what_if(width, 40);
         let screen = h.screen();
         assert_eq!(
             question_remark(&screen).as_deref(),
-            Some(format!("? {}", why.describe()).as_str()),
+            Some(format!("? {}", super::components::inspector::unsure_text(why)).as_str()),
             "at {width} columns:\n{screen}"
         );
     }
@@ -459,4 +465,40 @@ fn at_a_pause_the_header_shows_the_samplers_p_of_the_selected_candidate() {
         screen.contains("p=10.00% model · 9.00% sampler"),
         "{screen}"
     );
+}
+
+/// Under `--lang zh` the `?` remark is Chinese (it was the engine's English),
+/// whole at 80×24, its lines wrapped by display width inside the border.
+#[test]
+fn snapshot_zh_what_if_question_mark_explained_in_chinese() {
+    use crate::i18n::{Lang, with_lang};
+    let (screen, why) = with_lang(Lang::Zh, || {
+        let (h, why) = unsure_what_if(80, 24);
+        (h.screen(), why)
+    });
+    let zh = with_lang(Lang::Zh, || super::components::inspector::unsure_text(why));
+    assert_ne!(zh, super::components::inspector::unsure_text(why));
+    // The remark's lines, from its `?` to the first line not indented under it.
+    let mut remark = String::new();
+    let mut lines = screen.lines().skip_while(|l| !l.contains("│   ? "));
+    let first = lines.next().expect("a ? remark");
+    remark.push_str(
+        first
+            .split("│   ? ")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(['│', ' ']),
+    );
+    for l in lines.take_while(|l| l.starts_with("│    ") && !l.trim_matches(['│', ' ']).is_empty())
+    {
+        remark.push_str(l.trim_matches(['│', ' ']));
+    }
+    assert_eq!(remark, zh, "{screen}");
+    for line in screen.lines() {
+        assert!(
+            unicode_width::UnicodeWidthStr::width(line) <= 80,
+            "{line:?}"
+        );
+    }
+    insta::assert_snapshot!("zh_what_if_question_mark", screen);
 }

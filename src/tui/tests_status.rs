@@ -309,3 +309,90 @@ fn a_long_chinese_notice_is_cut_by_display_width_on_a_character_boundary() {
         assert_eq!(short.len(), 1);
     });
 }
+
+/// The status bar while the engine works on something other than a reply:
+/// it names the job (it said "idle"), in both languages, and stops
+/// naming it once the job is answered or cancelled.
+mod background_jobs {
+    use super::*;
+    use crate::i18n::{Lang, with_lang};
+    use crate::tui::state::{Popup, TokenRef};
+
+    fn both(h: &H) -> (String, String) {
+        (status(h), with_lang(Lang::Zh, || status(h)))
+    }
+
+    #[test]
+    fn the_layer_lens() {
+        let mut h = super::super::tests_lens::lensed();
+        let (en, zh) = both(&h);
+        assert!(en.starts_with(" ● layer lens…"), "{en}");
+        assert!(zh.starts_with(" ● 层透镜计算中…"), "{zh}");
+        super::super::tests_lens::answer(&mut h);
+        assert!(!status(&h).contains("layer lens"), "{}", status(&h));
+    }
+
+    #[test]
+    fn rollouts() {
+        let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+        h.exchange("q", &[(" the", 0.9), (" a", 0.5), (" time", 0.8)]);
+        h.key(KeyCode::Tab);
+        h.s.view.cursor = Some(TokenRef { msg: 1, step: 2 });
+        h.key(KeyCode::Char('o'));
+        let Some(Popup::Rollouts(v)) = &h.s.view.popup else {
+            panic!("the rollouts popup is open")
+        };
+        let (n, m) = (v.n, v.m);
+        let (en, zh) = both(&h);
+        assert!(
+            en.starts_with(&format!(" ● rollouts {n} × {m} tok")),
+            "{en}"
+        );
+        assert!(
+            zh.starts_with(&format!(" ● 展开 {n} 条 × {m} 词元")),
+            "{zh}"
+        );
+        // Esc cancels them: they are no longer said.
+        h.key(KeyCode::Esc);
+        assert!(!status(&h).contains("rollouts"), "{}", status(&h));
+    }
+
+    #[test]
+    fn asking_about_a_text_while_branching() {
+        let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+        h.exchange("Hi", &[(" the", 0.5)]);
+        h.key(KeyCode::Tab);
+        h.key(KeyCode::Enter);
+        h.type_str("xy");
+        assert!(h.s.view.asking.in_flight.is_some(), "a question asked");
+        let (en, zh) = both(&h);
+        assert!(en.starts_with(" ● asking about the text…"), "{en}");
+        assert!(zh.starts_with(" ● 正在询问这段文本…"), "{zh}");
+        // The prompt scoring the reply left in flight is the job said next.
+        h.s.view.asking.in_flight = None;
+        assert!(
+            status(&h).starts_with(" ● scoring the prompt…"),
+            "{}",
+            status(&h)
+        );
+        h.s.session.prompt_scoring.in_flight = None;
+        assert!(status(&h).starts_with(" ○ idle"), "{}", status(&h));
+    }
+
+    #[test]
+    fn scoring_the_prompt_after_the_reply() {
+        let mut h = H::new(120, 40).loaded("gemma-3-270m-it", "Q8_0");
+        let id = h.ask("Hi");
+        started(&mut h, id, 0);
+        h.stream(id, &[(" word", 0.5)]);
+        assert!(status(&h).starts_with(" ● generating"), "{}", status(&h));
+        h.done(id, 1);
+        assert!(
+            h.s.session.prompt_scoring.in_flight.is_some(),
+            "the prompt scored after the reply"
+        );
+        let (en, zh) = both(&h);
+        assert!(en.starts_with(" ● scoring the prompt…"), "{en}");
+        assert!(zh.starts_with(" ● 正在为提示词打分…"), "{zh}");
+    }
+}

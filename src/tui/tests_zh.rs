@@ -342,3 +342,71 @@ fn titles_cut_at_80_columns_keep_each_key_hint_whole() {
         }
     }
 }
+
+/// The help's lines in Chinese as drawn inside its border at `width`
+/// columns, the whole of them (the popup scrolls through these).
+fn zh_help_text(width: usize) -> String {
+    with_lang(Lang::Zh, || {
+        super::components::help::help_lines(width - 2, true)
+            .iter()
+            .map(|l| text(l).trim_end().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// Help (F1) in Chinese, every line of it at 80 and 120 columns: nothing
+/// wider than the popup.
+#[test]
+fn snapshot_zh_help_every_line() {
+    for width in [80, 120] {
+        let help = zh_help_text(width);
+        for line in help.lines() {
+            assert!(UnicodeWidthStr::width(line) <= width - 2, "{line:?}");
+        }
+        insta::assert_snapshot!(format!("zh_help_{width}"), help);
+    }
+}
+
+/// The prose quotes of the Chinese views, popups and keymap help are
+/// Chinese quotes (“…”), not ASCII ones; code in `backticks` keeps its own.
+#[test]
+fn chinese_prose_quotes_are_chinese_quotes() {
+    let files = [
+        ("zh-views.ftl", include_str!("../../i18n/zh-views.ftl")),
+        ("zh-popups.ftl", include_str!("../../i18n/zh-popups.ftl")),
+        ("zh.ftl", include_str!("../../i18n/zh.ftl")),
+    ];
+    for (name, text) in files {
+        for (i, line) in text.lines().enumerate() {
+            // What lies between backticks is code: every other piece is prose.
+            let prose: String = line.split('`').step_by(2).collect();
+            assert!(
+                !prose.contains('"'),
+                "{name}:{}: an ASCII quote in Chinese prose: {line}",
+                i + 1
+            );
+        }
+    }
+}
+
+/// The welcome screen's hint to try Qwen for Chinese shows while another
+/// model (or none) is loaded, not while a Qwen is the model in use.
+#[test]
+fn the_welcome_screens_qwen_hint_shows_only_when_it_helps() {
+    let hint = "Ctrl-O，输入 qwen";
+    with_lang(Lang::Zh, || {
+        let none = H::new(80, 24);
+        assert!(none.screen().contains(hint), "{}", none.screen());
+        let smol = H::new(80, 24).loaded("SmolLM2 135M Instruct", "Q4_1");
+        assert!(smol.screen().contains(hint), "{}", smol.screen());
+        let mut qwen = H::new(80, 24).loaded("Qwen2.5 Coder 0.5B Instruct", "Q4_K_M");
+        assert!(!qwen.screen().contains(hint), "{}", qwen.screen());
+        // By its architecture too, whatever the file calls it.
+        if let Some(m) = qwen.s.model.info.as_mut() {
+            m.name = "my model".into();
+            m.arch = "qwen2".into();
+        }
+        assert!(!qwen.screen().contains(hint), "{}", qwen.screen());
+    });
+}

@@ -29,6 +29,16 @@ pub fn kl_band(kl: f64) -> usize {
         .unwrap_or(KL_BANDS.len() - 1)
 }
 
+/// The label of KL heatmap band `band` ([`KL_BANDS`]) in the interface's
+/// language: the top band names the unit (nats, 奈特).
+pub fn kl_band_label(band: usize) -> String {
+    match KL_BANDS.get(band) {
+        Some((upper, _)) if upper.is_infinite() => crate::i18n::tr("heat-kl-band-top", "≥1 nat"),
+        Some((_, label)) => (*label).to_owned(),
+        None => String::new(),
+    }
+}
+
 /// How a heatmap band shows without colour (NO_COLOR), from sure (or
 /// agreeing) to not, with its name for the legends: styles that monochrome
 /// terminals draw. Reverse video stays the token cursor's.
@@ -105,7 +115,7 @@ pub fn band_labels(scale: HeatScale) -> Vec<String> {
     match scale {
         HeatScale::Probability => HEAT_BANDS.iter().map(|(_, l)| (*l).to_owned()).collect(),
         HeatScale::Entropy => (0..ENTROPY_BANDS.len()).map(entropy_band_label).collect(),
-        HeatScale::Kl => KL_BANDS.iter().map(|(_, l)| (*l).to_owned()).collect(),
+        HeatScale::Kl => (0..KL_BANDS.len()).map(kl_band_label).collect(),
     }
 }
 
@@ -182,7 +192,7 @@ pub fn attention_legend(color: bool) -> Vec<(String, Style)> {
 
 /// The KL heatmap's monochrome legend (`dim KL<0.01 · plain <0.05 · …`).
 pub fn kl_cue_legend() -> String {
-    cue_legend(KL_BANDS.iter().map(|(_, l)| *l))
+    cue_legend((0..KL_BANDS.len()).map(kl_band_label))
 }
 
 /// What the welcome screen says without colour: what the heatmap's styles

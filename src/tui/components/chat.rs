@@ -573,6 +573,21 @@ pub fn render(s: &State, buf: &mut Buffer, r: Rect) {
     }
 }
 
+/// Whether the model loaded, or the one loading, is a Qwen (by its
+/// architecture, `qwen2`, `qwen3`…, or its name): the Chinese-capable demo
+/// model the welcome screen's hint names.
+pub(crate) fn qwen_in_use(s: &State) -> bool {
+    let qwen = |t: &str| t.to_lowercase().contains("qwen");
+    match (&s.session.load, &s.model.info) {
+        (Some(l), _) => qwen(&crate::tui::models::load_name(
+            &l.model,
+            &s.model.files.models,
+        )),
+        (None, Some(m)) => qwen(&m.arch) || qwen(&m.name),
+        (None, None) => false,
+    }
+}
+
 fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
     let model_line = match (&s.model.info, &s.session.load) {
         (_, Some(l)) => tr_args(
@@ -590,6 +605,7 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
         )
         .to_string(),
     };
+    let hint_helps = !qwen_in_use(s);
     let mut lines = vec![
         Line::styled("tokenscope", theme::title()),
         Line::from(tr(
@@ -605,17 +621,20 @@ fn welcome(s: &State, buf: &mut Buffer, r: Rect) {
             ),
             theme::dim(),
         ),
-        // The other demo models know no Chinese (SmolLM2 is English only,
-        // Gemma 270M a small base model).
-        Line::styled(
+    ];
+    // The other demo models know no Chinese (SmolLM2 is English only,
+    // Gemma 270M a small base model); with a Qwen loaded (or loading) the
+    // hint would point at the model already in use.
+    if hint_helps {
+        lines.push(Line::styled(
             tr_args(
                 "welcome-chinese-model",
                 "中文? Ctrl-O, type qwen: { $name } knows Chinese.",
                 &[("name", &crate::demo::CHINESE_DEMO_NAME)],
             ),
             theme::dim(),
-        ),
-    ];
+        ));
+    }
     // Here, not in a notice: the model's load notice would replace it at once.
     if !s.view.display.color {
         lines.extend([Line::from(""), Line::from(theme::no_color_note())]);

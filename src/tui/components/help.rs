@@ -94,10 +94,7 @@ pub fn help_lines(width: usize, color: bool) -> Vec<Line<'static>> {
         width,
     ));
     // The KL scale of a compared reply (F3 cycles to it).
-    let bands = theme::KL_BANDS
-        .iter()
-        .map(|(_, l)| (*l).to_owned())
-        .enumerate();
+    let bands = (0..theme::KL_BANDS.len()).map(|b| (b, theme::kl_band_label(b)));
     lines.extend(legend_lines(
         &format!("{} ", tr("help-legend-kl", "heatmap by KL(A‖B):")),
         bands.map(legend),

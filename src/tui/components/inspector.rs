@@ -600,7 +600,7 @@ pub fn inspector_lines(
         .and_then(|c| c.resampled.unsure.filter(|_| c.whatif))
     {
         // Why the what-if column reads `?`: a sentence, wrapped under its `?`.
-        for (i, l) in wrap_plain(u.describe(), w.saturating_sub(4))
+        for (i, l) in wrap_plain(&unsure_text(u), w.saturating_sub(4))
             .into_iter()
             .enumerate()
         {
@@ -610,6 +610,35 @@ pub fn inspector_lines(
     }
     let footer = lines.len() - before;
     (lines, selected, footer)
+}
+
+/// Why the what-if column reads `?`, in the interface's language: the
+/// engine says which [`Unsure`](crate::engine::resample::Unsure) case it is,
+/// the words are the TUI's.
+pub(crate) fn unsure_text(u: crate::engine::resample::Unsure) -> String {
+    use crate::engine::resample::Unsure;
+    match u {
+        Unsure::TopP => tr(
+            "inspector-unsure-top-p",
+            "top-p needs more of the distribution than the candidates kept",
+        ),
+        Unsure::TopK => tr(
+            "inspector-unsure-top-k",
+            "top-k keeps more tokens than the candidates kept",
+        ),
+        Unsure::MinP => tr(
+            "inspector-unsure-min-p",
+            "min-p keeps tokens beyond the candidates kept",
+        ),
+        Unsure::Temperature => tr(
+            "inspector-unsure-temperature",
+            "with nothing cut, this temperature gives weight to tokens beyond the candidates kept",
+        ),
+        Unsure::Penalty => tr(
+            "inspector-unsure-penalty",
+            "a repeat penalty below 1 may lift tokens beyond the candidates kept",
+        ),
+    }
 }
 
 /// Draws `lines` in `area`, scrolled so that line `keep` (the selected

@@ -80,6 +80,33 @@ fn kv_runs_text(s: &State) -> Option<String> {
     })
 }
 
+/// Another background job of the engine while it runs and no reply does
+/// (the layer lens, rollouts, asking about a text, scoring the prompt): the
+/// engine is busy with it, so the status bar must not say idle.
+fn background_job_text(s: &State) -> Option<String> {
+    use crate::tui::state::Popup;
+    match &s.view.popup {
+        Some(Popup::Lens(v)) if v.request.is_some() => {
+            return Some(tr("status-lens", "● layer lens…"));
+        }
+        Some(Popup::Rollouts(v)) if v.request.is_some() => {
+            return Some(tr_args(
+                "status-rollouts",
+                "● rollouts { $n } × { $m } tok",
+                &[("n", &v.n), ("m", &v.m)],
+            ));
+        }
+        _ => {}
+    }
+    if s.view.asking.in_flight.is_some() {
+        return Some(tr("status-asking", "● asking about the text…"));
+    }
+    if s.session.prompt_scoring.in_flight.is_some() {
+        return Some(tr("status-scoring-prompt", "● scoring the prompt…"));
+    }
+    None
+}
+
 fn phase_text(s: &State) -> (String, Style) {
     if let Some(l) = &s.session.load {
         let pctv = (l.fraction * 100.0).round() as u32;
@@ -106,7 +133,7 @@ fn phase_text(s: &State) -> (String, Style) {
         );
     }
     if s.session.generation.is_none()
-        && let Some(t) = kv_runs_text(s)
+        && let Some(t) = kv_runs_text(s).or_else(|| background_job_text(s))
     {
         return (
             t,
