@@ -163,7 +163,7 @@ wait_screen "top-1 first at" 120
 sleep 0.3
 shot layer-lens
 T send-keys -t s a
-wait_screen "attention · layer" 10
+wait_screen "attention · L" 10
 for _ in 1 2 3 4 5; do T send-keys -t s Up; done
 sleep 0.5
 shot attention
@@ -223,6 +223,6 @@ T new-session -d -s s -x 80 -y 24 "LC_ALL= LC_MESSAGES= LANG=zh_CN.UTF-8 $BIN --
 wait_for "空闲" 90
 T send-keys -t s -l "用一句话介绍长城。"
 T send-keys -t s Enter
-wait_for "空闲.*tok/s" 180
+wait_for "空闲.*词元/秒" 180
 COLS=80 shot zh-ui
 T send-keys -t s C-c C-c
