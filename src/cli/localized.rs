@@ -163,12 +163,12 @@ impl ErrorFormatter for Localized {
             &[("message", &localized_message(error).unwrap_or_default())],
         ));
         let suggestions = [
-            (ContextKind::SuggestedSubcommand, "subcommand"),
-            (ContextKind::SuggestedArg, "argument"),
-            (ContextKind::SuggestedValue, "value"),
+            ContextKind::SuggestedSubcommand,
+            ContextKind::SuggestedArg,
+            ContextKind::SuggestedValue,
         ];
         let mut first = true;
-        for (kind, _) in suggestions {
+        for kind in suggestions {
             if let Some(v) = error.get(kind) {
                 out.push_str(if first { "\n\n" } else { "\n" });
                 first = false;
